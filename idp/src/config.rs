@@ -1,0 +1,339 @@
+//! Typed configuration: one TOML file plus `IDP_*` environment overrides.
+//! Unknown keys are rejected with their name and the keys that are allowed.
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Public issuer URL, e.g. `https://id.example.gov.cn` (no trailing slash).
+    pub issuer: String,
+    /// Socket address to listen on.
+    pub listen: String,
+    /// Directory for the SQLite file and the generated master key.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default is a SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    /// 64 hex characters (32 bytes) encrypting signing keys at rest. When
+    /// absent, one is generated into `data_dir/master.key` (mode 0600).
+    pub master_key: Option<String>,
+    /// Folder whose templates/locales/static override the built-in theme.
+    pub theme_dir: Option<PathBuf>,
+    /// Locale used when the browser asks for none we have: `zh-CN` or `en`.
+    pub default_locale: String,
+    /// Prefix of `acr` values; the level number is appended.
+    pub acr_prefix: String,
+    pub tokens: TokenConfig,
+    pub session: SessionConfig,
+    pub login_throttle: ThrottleConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub code_ttl: i64,
+    /// How long a retired signing key stays in the JWKS.
+    pub retired_key_publish: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub idle_timeout: i64,
+    pub absolute_timeout: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThrottleConfig {
+    /// Failed logins per account before it is locked for `lock_seconds`.
+    pub account_failures: i64,
+    /// Failed logins per client IP within `lock_seconds`.
+    pub ip_failures: i64,
+    pub lock_seconds: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            master_key: None,
+            theme_dir: None,
+            default_locale: "zh-CN".into(),
+            acr_prefix: "urn:idp:loa:".into(),
+            tokens: TokenConfig::default(),
+            session: SessionConfig::default(),
+            login_throttle: ThrottleConfig::default(),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: 600,
+            id_token_ttl: 600,
+            refresh_token_ttl: 30 * 24 * 3600,
+            code_ttl: 60,
+            retired_key_publish: 24 * 3600,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: 2 * 3600,
+            absolute_timeout: 12 * 3600,
+        }
+    }
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            account_failures: 5,
+            ip_failures: 50,
+            lock_seconds: 900,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("config file is not valid TOML: {0}")]
+    Toml(String),
+    #[error("config key `{path}`: {message}")]
+    Key { path: String, message: String },
+}
+
+/// Environment variables that configure the process but are not config keys.
+const NON_CONFIG_ENV: &[&str] = &["IDP_CONFIG", "IDP_LOG"];
+
+impl Config {
+    /// Loads the optional TOML file, applies `IDP_*` overrides (nested keys
+    /// with `__`, e.g. `IDP_TOKENS__ACCESS_TOKEN_TTL`), then validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut root = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Toml(e.to_string()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix("IDP_") else {
+                continue;
+            };
+            if NON_CONFIG_ENV.contains(&name.as_str()) || rest.is_empty() {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            insert_path(&mut root, &path, env_value(value));
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(root)).map_err(|e| {
+                ConfigError::Key {
+                    path: e.path().to_string(),
+                    message: e.inner().to_string(),
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |path: &str, message: String| ConfigError::Key {
+            path: path.into(),
+            message,
+        };
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| {
+            bad(
+                "issuer",
+                format!("not a URL ({e}); expected e.g. https://id.example.org"),
+            )
+        })?;
+        if !matches!(issuer.scheme(), "http" | "https") {
+            return Err(bad(
+                "issuer",
+                "must use https (or http for local testing)".into(),
+            ));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() || self.issuer.ends_with('/') {
+            return Err(bad(
+                "issuer",
+                "must have no query, fragment or trailing slash".into(),
+            ));
+        }
+        self.listen.parse::<SocketAddr>().map_err(|_| {
+            bad(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
+            )
+        })?;
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "database_url",
+                "allowed: sqlite://PATH or postgres://USER@HOST/DB".into(),
+            ));
+        }
+        if let Some(key) = &self.master_key
+            && (key.len() != 64 || !key.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(bad(
+                "master_key",
+                "must be 64 hexadecimal characters (32 bytes)".into(),
+            ));
+        }
+        if !matches!(self.default_locale.as_str(), "zh-CN" | "en") {
+            return Err(bad("default_locale", "allowed: zh-CN, en".into()));
+        }
+        let positive = [
+            ("tokens.access_token_ttl", self.tokens.access_token_ttl),
+            ("tokens.id_token_ttl", self.tokens.id_token_ttl),
+            ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
+            ("tokens.code_ttl", self.tokens.code_ttl),
+            ("session.idle_timeout", self.session.idle_timeout),
+            ("session.absolute_timeout", self.session.absolute_timeout),
+            (
+                "login_throttle.account_failures",
+                self.login_throttle.account_failures,
+            ),
+            (
+                "login_throttle.ip_failures",
+                self.login_throttle.ip_failures,
+            ),
+            (
+                "login_throttle.lock_seconds",
+                self.login_throttle.lock_seconds,
+            ),
+        ];
+        for (path, value) in positive {
+            if value <= 0 {
+                return Err(bad(
+                    path,
+                    "must be a positive number of seconds/attempts".into(),
+                ));
+            }
+        }
+        if self.tokens.code_ttl > 600 {
+            return Err(bad(
+                "tokens.code_ttl",
+                "at most 600 seconds (RFC 6749 §4.1.2)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("idp.db").display()
+            ),
+        }
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    match path {
+        [] => {}
+        [last] => {
+            table.insert(last.clone(), value);
+        }
+        [head, rest @ ..] => {
+            let entry = table
+                .entry(head.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_overrides_nested_keys() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("IDP_ISSUER", "https://id.example.org"),
+                ("IDP_TOKENS__ACCESS_TOKEN_TTL", "60"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.issuer, "https://id.example.org");
+        assert_eq!(c.tokens.access_token_ttl, 60);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_allowed_keys() {
+        let err = Config::load_from(None, &env(&[("IDP_ISUER", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("isuer"), "{err}");
+        assert!(err.contains("issuer"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let err = Config::load_from(None, &env(&[("IDP_LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = Config::load_from(None, &env(&[("IDP_ISSUER", "https://x.org/")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("trailing slash"), "{err}");
+    }
+}

@@ -1,0 +1,287 @@
+//! The signing key ring. Private keys live in the database encrypted with
+//! AES-256-GCM under a key derived from the master key; in memory they are
+//! parsed once and shared, so signing costs only the signature itself.
+use super::jws::{Alg, PublicKey, Signer_};
+use super::{b64url, b64url_decode, derive_key, random_token};
+use crate::store::entities::signing_key;
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use rand::RngCore;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: Alg,
+    pub signer: Signer_,
+    pub public: PublicKey,
+    pub jwk: Value,
+}
+
+impl SigningKey {
+    pub fn sign_jwt(&self, typ: &str, payload: &Value) -> String {
+        super::jws::sign(&self.signer, self.alg, &self.kid, typ, payload)
+    }
+}
+
+fn public_jwk(alg: Alg, kid: &str, public: &PublicKey) -> Value {
+    match public {
+        PublicKey::Es256(k) => {
+            let point = k.to_encoded_point(false);
+            json!({
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": alg.name(), "kid": kid,
+                "x": b64url(point.x().map(|x| &x[..]).unwrap_or_default()),
+                "y": b64url(point.y().map(|y| &y[..]).unwrap_or_default()),
+            })
+        }
+        PublicKey::Rs256(k) => {
+            use rsa::traits::PublicKeyParts;
+            let key: &rsa::RsaPublicKey = k.as_ref().as_ref();
+            json!({
+                "kty": "RSA", "use": "sig", "alg": alg.name(), "kid": kid,
+                "n": b64url(&key.n().to_bytes_be()),
+                "e": b64url(&key.e().to_bytes_be()),
+            })
+        }
+    }
+}
+
+fn from_pkcs8(alg: Alg, kid: String, der: &[u8]) -> anyhow::Result<SigningKey> {
+    let (signer, public) = match alg {
+        Alg::Es256 => {
+            let k = p256::ecdsa::SigningKey::from_pkcs8_der(der)?;
+            let public = PublicKey::Es256(*k.verifying_key());
+            (Signer_::Es256(k), public)
+        }
+        Alg::Rs256 => {
+            let k = rsa::RsaPrivateKey::from_pkcs8_der(der)?;
+            let public = PublicKey::Rs256(Box::new(rsa::pkcs1v15::VerifyingKey::new(
+                k.to_public_key(),
+            )));
+            (
+                Signer_::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(k))),
+                public,
+            )
+        }
+    };
+    let jwk = public_jwk(alg, &kid, &public);
+    Ok(SigningKey {
+        kid,
+        alg,
+        signer,
+        public,
+        jwk,
+    })
+}
+
+fn generate_pkcs8(alg: Alg) -> anyhow::Result<Vec<u8>> {
+    let mut rng = rand::rngs::OsRng;
+    Ok(match alg {
+        Alg::Es256 => p256::ecdsa::SigningKey::random(&mut rng)
+            .to_pkcs8_der()?
+            .as_bytes()
+            .to_vec(),
+        Alg::Rs256 => rsa::RsaPrivateKey::new(&mut rng, 2048)?
+            .to_pkcs8_der()?
+            .as_bytes()
+            .to_vec(),
+    })
+}
+
+/// Encrypts key material at rest: base64url(nonce ‖ AES-256-GCM ciphertext).
+#[derive(Clone)]
+pub struct KeyVault {
+    cipher: Aes256Gcm,
+}
+
+impl KeyVault {
+    pub fn new(master: &[u8; 32]) -> Self {
+        let key = derive_key(master, b"idp signing key encryption v1");
+        Self {
+            cipher: Aes256Gcm::new(&key.into()),
+        }
+    }
+
+    fn seal(&self, plain: &[u8], aad: &[u8]) -> anyhow::Result<String> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                aes_gcm::aead::Payload { msg: plain, aad },
+            )
+            .map_err(|_| anyhow::anyhow!("key encryption failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        Ok(b64url(&out))
+    }
+
+    fn open(&self, sealed: &str, aad: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let raw =
+            b64url_decode(sealed).ok_or_else(|| anyhow::anyhow!("stored key is not base64url"))?;
+        if raw.len() < 13 {
+            anyhow::bail!("stored key is truncated");
+        }
+        let (nonce, ct) = raw.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into()?;
+        self.cipher
+            .decrypt(&Nonce::from(nonce), aes_gcm::aead::Payload { msg: ct, aad })
+            .map_err(|_| anyhow::anyhow!("cannot decrypt signing key: wrong master key?"))
+    }
+}
+
+/// A snapshot of the keys: the active key per algorithm, every published
+/// key by kid for verification, and the JWKS document pre-serialised.
+pub struct KeySet {
+    pub active: HashMap<Alg, Arc<SigningKey>>,
+    pub by_kid: HashMap<String, Arc<SigningKey>>,
+    pub jwks: String,
+}
+
+impl KeySet {
+    pub fn signer(&self, alg: Alg) -> Option<&Arc<SigningKey>> {
+        self.active.get(&alg)
+    }
+}
+
+#[derive(Clone)]
+pub struct KeyRing {
+    vault: KeyVault,
+    current: Arc<RwLock<Arc<KeySet>>>,
+}
+
+impl KeyRing {
+    pub fn new(vault: KeyVault) -> Self {
+        let empty = KeySet {
+            active: HashMap::new(),
+            by_kid: HashMap::new(),
+            jwks: "{\"keys\":[]}".into(),
+        };
+        Self {
+            vault,
+            current: Arc::new(RwLock::new(Arc::new(empty))),
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<KeySet> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Creates an active key for every algorithm that has none.
+    pub async fn ensure_keys(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
+        for alg in [Alg::Es256, Alg::Rs256] {
+            let existing = signing_key::Entity::find()
+                .filter(signing_key::Column::Alg.eq(alg.name()))
+                .filter(signing_key::Column::Active.eq(true))
+                .one(db)
+                .await?;
+            if existing.is_none() {
+                self.create_key(db, alg).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_key(&self, db: &DatabaseConnection, alg: Alg) -> anyhow::Result<String> {
+        let der = tokio::task::spawn_blocking(move || generate_pkcs8(alg)).await??;
+        let kid = format!("{}-{}", alg.name().to_ascii_lowercase(), random_token(9));
+        let key = from_pkcs8(alg, kid.clone(), &der)?;
+        let sealed = self.vault.seal(&der, kid.as_bytes())?;
+        signing_key::ActiveModel {
+            kid: Set(kid.clone()),
+            alg: Set(alg.name().into()),
+            private_enc: Set(sealed),
+            public_jwk: Set(key.jwk.to_string()),
+            active: Set(true),
+            created_at: Set(crate::now()),
+            retired_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+        Ok(kid)
+    }
+
+    /// Retires the active key of each algorithm and creates a new one. The
+    /// retired keys stay in the JWKS for `publish_for` seconds so tokens they
+    /// signed still verify.
+    pub async fn rotate(&self, db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
+        let now = crate::now();
+        let mut created = Vec::new();
+        for alg in [Alg::Es256, Alg::Rs256] {
+            let kid = self.create_key(db, alg).await?;
+            let olds = signing_key::Entity::find()
+                .filter(signing_key::Column::Alg.eq(alg.name()))
+                .filter(signing_key::Column::Active.eq(true))
+                .filter(signing_key::Column::Kid.ne(kid.clone()))
+                .all(db)
+                .await?;
+            for old in olds {
+                let mut model: signing_key::ActiveModel = old.into();
+                model.active = Set(false);
+                model.retired_at = Set(Some(now));
+                model.update(db).await?;
+            }
+            created.push(kid);
+        }
+        Ok(created)
+    }
+
+    /// Reloads keys from the database (at start and periodically, so a
+    /// rotation on one node reaches the others).
+    pub async fn reload(&self, db: &DatabaseConnection, publish_for: i64) -> anyhow::Result<()> {
+        let now = crate::now();
+        let rows = signing_key::Entity::find().all(db).await?;
+        let previous = self.snapshot();
+        let mut active: HashMap<Alg, (i64, Arc<SigningKey>)> = HashMap::new();
+        let mut by_kid = HashMap::new();
+        let mut jwks = Vec::new();
+        for row in rows {
+            let published = row.active || row.retired_at.is_some_and(|t| t + publish_for > now);
+            if !published {
+                continue;
+            }
+            let Some(alg) = Alg::parse(&row.alg) else {
+                continue;
+            };
+            let key = match previous.by_kid.get(&row.kid) {
+                Some(k) => k.clone(),
+                None => {
+                    let der = self.vault.open(&row.private_enc, row.kid.as_bytes())?;
+                    Arc::new(from_pkcs8(alg, row.kid.clone(), &der)?)
+                }
+            };
+            jwks.push(key.jwk.clone());
+            // During a rotation two keys may briefly be active: sign with the newest.
+            if row.active
+                && active
+                    .get(&alg)
+                    .is_none_or(|(created, _)| *created < row.created_at)
+            {
+                active.insert(alg, (row.created_at, key.clone()));
+            }
+            by_kid.insert(row.kid, key);
+        }
+        let jwks = json!({ "keys": jwks }).to_string();
+        let active = active
+            .into_iter()
+            .map(|(alg, (_, key))| (alg, key))
+            .collect();
+        let set = Arc::new(KeySet {
+            active,
+            by_kid,
+            jwks,
+        });
+        match self.current.write() {
+            Ok(mut guard) => *guard = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        Ok(())
+    }
+}

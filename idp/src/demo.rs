@@ -1,0 +1,264 @@
+//! The demo: a seeded user and clients, and a small relying party served at
+//! `/demo` that signs in against this provider with the `openidconnect`
+//! crate (a client nobody here wrote): code + PKCE, ID token verified
+//! against the JWKS, then userinfo.
+use crate::config::Config;
+use crate::domain::clients::{AuthMethod, NewClient};
+use crate::domain::users::NewUser;
+use crate::server::AppState;
+use crate::web::cookies;
+use crate::web::pages::{error_page, page};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreUserInfoClaims,
+};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, Scope, TokenResponse,
+};
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub const DEMO_RP_ID: &str = "demo-rp";
+pub const DEMO_PUBLIC_ID: &str = "demo-public";
+pub const DEMO_USER: &str = "demo_user";
+
+#[derive(Serialize, Deserialize)]
+struct DemoFile {
+    client_id: String,
+    client_secret: String,
+}
+
+/// The demo relying party's credentials and its in-flight sign-ins.
+pub struct DemoRp {
+    client_id: String,
+    client_secret: String,
+    pending: Mutex<HashMap<String, (String, String)>>,
+}
+
+fn demo_file(config: &Config) -> std::path::PathBuf {
+    config.data_dir.join("demo-rp.json")
+}
+
+impl DemoRp {
+    pub async fn load(_db: &DatabaseConnection, config: &Config) -> anyhow::Result<Option<Self>> {
+        let path = demo_file(config);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let f: DemoFile = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+        Ok(Some(Self {
+            client_id: f.client_id,
+            client_secret: f.client_secret,
+            pending: Mutex::new(HashMap::new()),
+        }))
+    }
+}
+
+pub struct Seeded {
+    pub username: String,
+    pub password: String,
+    pub public_client: String,
+}
+
+/// Creates the demo user and clients once. Returns the user's password the
+/// one time it is created (it is never stored in clear).
+pub async fn seed(state: &AppState) -> anyhow::Result<Option<Seeded>> {
+    if state.clients.find(DEMO_RP_ID).await?.is_some() {
+        return Ok(None);
+    }
+    let issuer = &state.config.issuer;
+    let rp = state
+        .clients
+        .create(NewClient {
+            name: "示例应用 Demo RP".into(),
+            client_id: Some(DEMO_RP_ID.into()),
+            auth_method: Some(AuthMethod::ClientSecretBasic),
+            redirect_uris: vec![format!("{issuer}/demo/callback")],
+            post_logout_redirect_uris: vec![format!("{issuer}/demo")],
+            ..Default::default()
+        })
+        .await?;
+    state
+        .clients
+        .create(NewClient {
+            name: "示例移动应用 Demo public client".into(),
+            client_id: Some(DEMO_PUBLIC_ID.into()),
+            public: true,
+            redirect_uris: vec![
+                "http://127.0.0.1/callback".into(),
+                "cn.gov.idp.demo:/callback".into(),
+            ],
+            ..Default::default()
+        })
+        .await?;
+    let password = format!("Demo-{}", crate::crypto::random_token(9));
+    if state.users.find_by_login(DEMO_USER).await?.is_none() {
+        state
+            .users
+            .create(NewUser {
+                username: DEMO_USER.into(),
+                password: password.clone(),
+                phone: Some("13800000000".into()),
+                email: Some("demo@example.org".into()),
+                name: Some("张三".into()),
+                id_number: None,
+            })
+            .await?;
+    }
+    let file = DemoFile {
+        client_id: DEMO_RP_ID.into(),
+        client_secret: rp.client_secret.unwrap_or_default(),
+    };
+    std::fs::create_dir_all(&state.config.data_dir)?;
+    std::fs::write(demo_file(&state.config), serde_json::to_string(&file)?)?;
+    Ok(Some(Seeded {
+        username: DEMO_USER.into(),
+        password,
+        public_client: DEMO_PUBLIC_ID.into(),
+    }))
+}
+
+fn http() -> Result<reqwest::Client, reqwest::Error> {
+    // No redirects: the openidconnect docs warn they enable SSRF.
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+type DemoClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+async fn discover(state: &AppState, rp: &DemoRp) -> anyhow::Result<(DemoClient, reqwest::Client)> {
+    let http = http()?;
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(state.config.issuer.clone())?, &http)
+            .await?;
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(rp.client_id.clone()),
+        Some(ClientSecret::new(rp.client_secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(format!(
+        "{}/demo/callback",
+        state.config.issuer
+    ))?);
+    Ok((client, http))
+}
+
+pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let Some(rp) = state.demo.as_ref() else {
+        return error_page(&state, StatusCode::NOT_FOUND, locale, "demo_disabled");
+    };
+    let (client, _) = match discover(&state, rp).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("demo discovery failed: {e:#}");
+            return error_page(&state, StatusCode::BAD_GATEWAY, locale, "demo_failed");
+        }
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, csrf, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("phone".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    if let Ok(mut p) = rp.pending.lock() {
+        if p.len() > 10_000 {
+            p.clear();
+        }
+        p.insert(
+            csrf.secret().clone(),
+            (verifier.secret().clone(), nonce.secret().clone()),
+        );
+    }
+    crate::oidc::flow::see_other(url.as_str())
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(cb): Query<Callback>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let Some(rp) = state.demo.as_ref() else {
+        return error_page(&state, StatusCode::NOT_FOUND, locale, "demo_disabled");
+    };
+    match finish(&state, rp, cb).await {
+        Ok(ctx) => page(&state, StatusCode::OK, "demo.html", locale, ctx),
+        Err(e) => {
+            let mut ctx = tera::Context::new();
+            ctx.insert("error", &format!("{e:#}"));
+            page(&state, StatusCode::BAD_REQUEST, "demo.html", locale, ctx)
+        }
+    }
+    .into_response()
+}
+
+async fn finish(state: &AppState, rp: &DemoRp, cb: Callback) -> anyhow::Result<tera::Context> {
+    if let Some(e) = cb.error {
+        anyhow::bail!("authorization error: {e}");
+    }
+    // RFC 9207: the response must come from the issuer we sent the user to.
+    if cb.iss.as_deref() != Some(state.config.issuer.as_str()) {
+        anyhow::bail!("iss in the authorization response does not match");
+    }
+    let csrf = cb.state.ok_or_else(|| anyhow::anyhow!("missing state"))?;
+    let (verifier, nonce) = rp
+        .pending
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock poisoned"))?
+        .remove(&csrf)
+        .ok_or_else(|| anyhow::anyhow!("unknown or reused state"))?;
+    let code = cb.code.ok_or_else(|| anyhow::anyhow!("missing code"))?;
+    let (client, http) = discover(state, rp).await?;
+    let token = client
+        .exchange_code(AuthorizationCode::new(code))?
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .request_async(&http)
+        .await?;
+    let id_token = token
+        .id_token()
+        .ok_or_else(|| anyhow::anyhow!("no ID token"))?;
+    let verifier = client.id_token_verifier().set_allowed_algs(vec![
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    ]);
+    let claims = id_token.claims(&verifier, &Nonce::new(nonce))?;
+    let userinfo: CoreUserInfoClaims = client
+        .user_info(token.access_token().clone(), Some(claims.subject().clone()))?
+        .request_async(&http)
+        .await?;
+    let mut ctx = tera::Context::new();
+    ctx.insert("claims", &serde_json::to_string_pretty(claims)?);
+    ctx.insert("userinfo", &serde_json::to_string_pretty(&userinfo)?);
+    ctx.insert("id_token", &id_token.to_string());
+    Ok(ctx)
+}

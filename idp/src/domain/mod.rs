@@ -1,0 +1,14 @@
+//! Domain services: no HTTP types here. Handlers call exactly one of these.
+pub mod authorize;
+pub mod clients;
+pub mod consents;
+pub mod error;
+pub mod grants;
+pub mod pending;
+pub mod scopes;
+pub mod sessions;
+pub mod throttle;
+pub mod tokens;
+pub mod users;
+
+pub use error::{DomainError, OAuthError};

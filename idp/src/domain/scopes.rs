@@ -1,0 +1,111 @@
+//! Standard OIDC scopes and the claims each releases (OIDC Core §5.4).
+
+pub const SUPPORTED: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "phone",
+    "address",
+    "offline_access",
+];
+
+pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
+    match scope {
+        "profile" => &[
+            "name",
+            "family_name",
+            "given_name",
+            "middle_name",
+            "nickname",
+            "preferred_username",
+            "profile",
+            "picture",
+            "website",
+            "gender",
+            "birthdate",
+            "zoneinfo",
+            "locale",
+            "updated_at",
+        ],
+        "email" => &["email", "email_verified"],
+        "phone" => &["phone_number", "phone_number_verified"],
+        "address" => &["address"],
+        _ => &[],
+    }
+}
+
+/// Every claim name we can release, for discovery.
+pub fn all_claims() -> Vec<&'static str> {
+    let mut out = vec![
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "amr",
+        "azp",
+        "sid",
+        "at_hash",
+    ];
+    for s in SUPPORTED {
+        out.extend_from_slice(claims_for_scope(s));
+    }
+    out
+}
+
+/// A space-separated scope string parsed into distinct values, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScopeSet(Vec<String>);
+
+impl ScopeSet {
+    pub fn parse(raw: &str) -> Self {
+        let mut out: Vec<String> = Vec::new();
+        for s in raw.split(' ').filter(|s| !s.is_empty()) {
+            if !out.iter().any(|o| o == s) {
+                out.push(s.to_string());
+            }
+        }
+        Self(out)
+    }
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s == scope)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|s| s.as_str())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn is_subset_of(&self, other: &ScopeSet) -> bool {
+        self.0.iter().all(|s| other.contains(s))
+    }
+    /// Keeps only scopes the client may have; unknown ones are dropped as
+    /// OIDC Core §3.1.2.1 asks ("scope values … not understood … SHOULD be ignored").
+    pub fn retain_allowed(&self, allowed: &ScopeSet) -> ScopeSet {
+        ScopeSet(
+            self.0
+                .iter()
+                .filter(|s| allowed.contains(s))
+                .cloned()
+                .collect(),
+        )
+    }
+    pub fn to_string_joined(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn parse_dedups_and_ignores_extra_spaces() {
+        let s = ScopeSet::parse("openid  email openid");
+        assert_eq!(s.to_string_joined(), "openid email");
+        assert!(ScopeSet::parse("email").is_subset_of(&s));
+        assert!(!ScopeSet::parse("phone").is_subset_of(&s));
+    }
+}

@@ -1,0 +1,191 @@
+//! SSO sessions. The browser holds a 256-bit random cookie; the database
+//! holds only its SHA-256, so a leaked table cannot be replayed. The public
+//! `sid` (ID token, back-channel logout) is a separate random value.
+use crate::config::SessionConfig;
+use crate::crypto::{random_token, sha256_b64};
+use crate::store::entities::{session, session_client};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+};
+
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id_hash: String,
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub acr: String,
+}
+
+fn info(m: session::Model) -> SessionInfo {
+    SessionInfo {
+        amr: serde_json::from_str(&m.amr).unwrap_or_default(),
+        id_hash: m.id_hash,
+        sid: m.sid,
+        user_id: m.user_id,
+        auth_time: m.auth_time,
+        acr: m.acr,
+    }
+}
+
+/// Looks up a live session by cookie value, enforcing the idle and
+/// absolute timeouts, and touches `last_seen` at most once a minute.
+pub async fn find(
+    db: &DatabaseConnection,
+    cookie: &str,
+    cfg: &SessionConfig,
+) -> Result<Option<SessionInfo>, DbErr> {
+    if cookie.is_empty() || cookie.len() > 128 {
+        return Ok(None);
+    }
+    let now = crate::now();
+    let Some(row) = session::Entity::find_by_id(sha256_b64(cookie.as_bytes()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.revoked || row.expires_at <= now || row.last_seen + cfg.idle_timeout <= now {
+        return Ok(None);
+    }
+    if row.last_seen + 60 < now {
+        session::Entity::update_many()
+            .col_expr(session::Column::LastSeen, Expr::value(now))
+            .filter(session::Column::IdHash.eq(row.id_hash.clone()))
+            .exec(db)
+            .await?;
+    }
+    Ok(Some(info(row)))
+}
+
+/// Signs a user in. A fresh cookie value every time (session fixation);
+/// re-authentication of the same user keeps the `sid` so relying parties
+/// keep one session, while a different user replaces the session entirely.
+pub async fn establish(
+    db: &DatabaseConnection,
+    existing: Option<&SessionInfo>,
+    user_id: &str,
+    amr: &[String],
+    acr: &str,
+    cfg: &SessionConfig,
+) -> Result<(String, SessionInfo), DbErr> {
+    let now = crate::now();
+    let cookie = random_token(32);
+    let id_hash = sha256_b64(cookie.as_bytes());
+    let amr_json = serde_json::to_string(amr).unwrap_or_else(|_| "[]".into());
+    if let Some(old) = existing {
+        if old.user_id == user_id {
+            let updated = session::Entity::update_many()
+                .col_expr(session::Column::IdHash, Expr::value(id_hash.clone()))
+                .col_expr(session::Column::AuthTime, Expr::value(now))
+                .col_expr(session::Column::Amr, Expr::value(amr_json.clone()))
+                .col_expr(session::Column::Acr, Expr::value(acr))
+                .col_expr(session::Column::LastSeen, Expr::value(now))
+                .filter(session::Column::IdHash.eq(old.id_hash.clone()))
+                .filter(session::Column::Revoked.eq(false))
+                .exec(db)
+                .await?;
+            if updated.rows_affected == 1 {
+                let info = SessionInfo {
+                    id_hash,
+                    sid: old.sid.clone(),
+                    user_id: user_id.to_string(),
+                    auth_time: now,
+                    amr: amr.to_vec(),
+                    acr: acr.to_string(),
+                };
+                return Ok((cookie, info));
+            }
+        } else {
+            revoke_by_sid(db, &old.sid).await?;
+        }
+    }
+    let sid = random_token(16);
+    session::ActiveModel {
+        id_hash: Set(id_hash.clone()),
+        sid: Set(sid.clone()),
+        user_id: Set(user_id.to_string()),
+        auth_time: Set(now),
+        amr: Set(amr_json),
+        acr: Set(acr.to_string()),
+        created_at: Set(now),
+        last_seen: Set(now),
+        expires_at: Set(now + cfg.absolute_timeout),
+        revoked: Set(false),
+    }
+    .insert(db)
+    .await?;
+    let info = SessionInfo {
+        id_hash,
+        sid,
+        user_id: user_id.into(),
+        auth_time: now,
+        amr: amr.to_vec(),
+        acr: acr.into(),
+    };
+    Ok((cookie, info))
+}
+
+pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::Revoked, Expr::value(true))
+        .filter(session::Column::Sid.eq(sid))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_all_for_user(db: &DatabaseConnection, user_id: &str) -> Result<(), DbErr> {
+    session::Entity::update_many()
+        .col_expr(session::Column::Revoked, Expr::value(true))
+        .filter(session::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Remembers that a client received tokens in this session, for
+/// back-channel logout.
+pub async fn record_client(
+    db: &DatabaseConnection,
+    sid: &str,
+    client_id: &str,
+) -> Result<(), DbErr> {
+    let id = sha256_b64(format!("{sid}\0{client_id}").as_bytes());
+    if session_client::Entity::find_by_id(id.clone())
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let model = session_client::ActiveModel {
+        id: Set(id),
+        sid: Set(sid.into()),
+        client_id: Set(client_id.into()),
+    };
+    match session_client::Entity::insert(model)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(session_client::Column::Id)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn clients_of(db: &DatabaseConnection, sid: &str) -> Result<Vec<String>, DbErr> {
+    Ok(session_client::Entity::find()
+        .filter(session_client::Column::Sid.eq(sid))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect())
+}

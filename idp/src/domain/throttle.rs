@@ -1,0 +1,71 @@
+//! Failed-login throttling per account and per client IP, kept in the
+//! shared database so it holds across nodes. Each attempt reserves a slot
+//! atomically *before* the password is checked, so parallel guesses cannot
+//! slip past the limit (Keycloak CVE-2024-4629); a success gives the slot
+//! back. Locks expire by themselves, so an attacker cannot lock a victim
+//! out for good.
+use crate::config::ThrottleConfig;
+use crate::store;
+use sea_orm::{DatabaseConnection, DbErr};
+
+pub enum Verdict {
+    Proceed(Reservation),
+    /// Locked; retry after this many seconds.
+    Locked(i64),
+}
+
+pub struct Reservation {
+    account_key: String,
+    ip_key: String,
+}
+
+fn account_key(login: &str) -> String {
+    format!("login:acct:{}", login.trim().to_lowercase())
+}
+
+pub async fn reserve(
+    db: &DatabaseConnection,
+    cfg: &ThrottleConfig,
+    login: &str,
+    ip: &str,
+) -> Result<Verdict, DbErr> {
+    let now = crate::now();
+    let account_key = account_key(login);
+    let ip_key = format!("login:ip:{ip}");
+    // An account already at its limit stays locked until its window ends.
+    if let Some((count, expires)) = store::read_counter(db, &account_key, now).await?
+        && count >= cfg.account_failures
+    {
+        return Ok(Verdict::Locked(expires - now));
+    }
+    let account = store::bump_counter(db, &account_key, cfg.lock_seconds, now).await?;
+    let ip_count = store::bump_counter(db, &ip_key, cfg.lock_seconds, now).await?;
+    if account > cfg.account_failures || ip_count > cfg.ip_failures {
+        store::release_counter(db, &account_key).await?;
+        store::release_counter(db, &ip_key).await?;
+        let wait = store::read_counter(
+            db,
+            if ip_count > cfg.ip_failures {
+                &ip_key
+            } else {
+                &account_key
+            },
+            now,
+        )
+        .await?
+        .map(|(_, e)| e - now)
+        .unwrap_or(cfg.lock_seconds);
+        return Ok(Verdict::Locked(wait.max(1)));
+    }
+    Ok(Verdict::Proceed(Reservation {
+        account_key,
+        ip_key,
+    }))
+}
+
+/// The password was right: forget the account's failures and give back
+/// the IP slot.
+pub async fn succeeded(db: &DatabaseConnection, r: Reservation) -> Result<(), DbErr> {
+    store::clear_counter(db, &r.account_key).await?;
+    store::release_counter(db, &r.ip_key).await
+}

@@ -1,0 +1,23 @@
+//! idp — an OpenID Connect identity provider for unified identity platforms.
+//!
+//! Layers: `web` and `oidc` hold HTTP handlers (parse → one domain call →
+//! render); `domain` decides; `store` persists; `crypto` signs and hashes.
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod domain;
+pub mod i18n;
+pub mod oidc;
+pub mod server;
+pub mod store;
+pub mod web;
+
+pub use server::{AppState, build_state, router, serve};
+
+/// Current Unix time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

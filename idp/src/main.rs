@@ -1,0 +1,398 @@
+//! The `idp` command line.
+use clap::{Parser, Subcommand};
+use idp::config::Config;
+use idp::domain::clients::{AuthMethod, NewClient};
+use idp::domain::users::NewUser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "idp", version, about = "OpenID Connect identity provider")]
+struct Cli {
+    /// TOML configuration file; every key can also be set as IDP_<KEY>.
+    #[arg(long, short, env = "IDP_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (migrates the database first unless --no-migrate).
+    Serve {
+        #[arg(long)]
+        no_migrate: bool,
+        /// Seed a demo user and clients and enable the /demo relying party.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and explain any mistake.
+    CheckConfig,
+    /// Manage relying parties.
+    Client {
+        #[command(subcommand)]
+        cmd: ClientCmd,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCmd {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        client_id: Option<String>,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (native/SPA): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// client_secret_basic (default), client_secret_post, private_key_jwt, none
+        #[arg(long)]
+        auth_method: Option<String>,
+        /// ID token signing algorithm: ES256 (default) or RS256.
+        #[arg(long)]
+        id_token_alg: Option<String>,
+        /// Public JWKS (JSON) for private_key_jwt.
+        #[arg(long)]
+        jwks: Option<String>,
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Space-separated scopes the client may request.
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// First-party client: no consent page.
+        #[arg(long)]
+        skip_consent: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        client_id: String,
+    },
+    Delete {
+        client_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    Create {
+        #[arg(long)]
+        username: String,
+        /// Prefer IDP_NEW_PASSWORD in scripts so it stays out of shell history.
+        #[arg(long, env = "IDP_NEW_PASSWORD")]
+        password: String,
+        #[arg(long)]
+        phone: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        id_number: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    SetPassword {
+        /// Username, phone number or ID number.
+        login: String,
+        #[arg(long, env = "IDP_NEW_PASSWORD")]
+        password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Rotate {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::CheckConfig => {
+            println!("configuration is valid");
+            println!("issuer:   {}", config.issuer);
+            println!("listen:   {}", config.listen);
+            println!(
+                "database: {}",
+                if config.database_url.is_some() {
+                    "(from database_url)".to_string()
+                } else {
+                    config.database_url()
+                }
+            );
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = idp::store::connect(&config.database_url()).await?;
+            idp::store::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Serve { no_migrate, demo } => {
+            let listen = config.listen.clone();
+            let mut state = idp::build_state(config.clone(), !no_migrate).await?;
+            if demo && let Some(seeded) = idp::demo::seed(&state).await? {
+                eprintln!("demo account created — shown once, keep it:");
+                eprintln!("  username: {}", seeded.username);
+                eprintln!("  password: {}", seeded.password);
+                eprintln!("  public client: {}", seeded.public_client);
+                state = idp::build_state(config.clone(), false).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(&listen).await?;
+            tracing::info!("idp listening on {listen}, issuer {}", state.config.issuer);
+            if state.demo.is_some() {
+                tracing::info!("demo relying party: {}/demo", state.config.issuer);
+            }
+            idp::serve(state, listener).await
+        }
+        Command::Client { cmd } => client_cmd(cmd, config).await,
+        Command::User { cmd } => user_cmd(cmd, config).await,
+        Command::Keys { cmd } => keys_cmd(cmd, config).await,
+    }
+}
+
+async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
+    let state = idp::build_state(config, true).await?;
+    match cmd {
+        ClientCmd::Create {
+            name,
+            client_id,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            auth_method,
+            id_token_alg,
+            jwks,
+            grant_types,
+            scope,
+            backchannel_logout_uri,
+            skip_consent,
+            json,
+        } => {
+            let auth_method = match auth_method {
+                Some(m) => Some(AuthMethod::parse(&m).ok_or_else(|| {
+                    anyhow::anyhow!("--auth-method `{m}`: allowed client_secret_basic, client_secret_post, private_key_jwt, none")
+                })?),
+                None => None,
+            };
+            let jwks = match jwks {
+                Some(j) => Some(
+                    serde_json::from_str(&j)
+                        .map_err(|e| anyhow::anyhow!("--jwks is not JSON: {e}"))?,
+                ),
+                None => None,
+            };
+            let created = state
+                .clients
+                .create(NewClient {
+                    name,
+                    client_id,
+                    public: public || auth_method == Some(AuthMethod::None),
+                    auth_method,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    grant_types: (!grant_types.is_empty()).then_some(grant_types),
+                    scopes: scope,
+                    id_token_alg,
+                    jwks,
+                    backchannel_logout_uri,
+                    skip_consent,
+                })
+                .await?;
+            if json {
+                print_json(&created)
+            } else {
+                println!("client_id:     {}", created.client.client_id);
+                if let Some(s) = &created.client_secret {
+                    println!("client_secret: {s}   (shown once)");
+                }
+                Ok(())
+            }
+        }
+        ClientCmd::List { json } => {
+            let list = state.clients.list().await?;
+            if json {
+                print_json(&list)
+            } else {
+                for c in list {
+                    println!("{}\t{}\t{}", c.client_id, c.auth_method.as_str(), c.name);
+                }
+                Ok(())
+            }
+        }
+        ClientCmd::Show { client_id } => match state.clients.find(&client_id).await? {
+            Some(c) => print_json(&c),
+            None => anyhow::bail!("no client `{client_id}`"),
+        },
+        ClientCmd::Delete { client_id } => {
+            if state.clients.delete(&client_id).await? {
+                println!("deleted {client_id}");
+                Ok(())
+            } else {
+                anyhow::bail!("no client `{client_id}`")
+            }
+        }
+    }
+}
+
+async fn user_cmd(cmd: UserCmd, config: Config) -> anyhow::Result<()> {
+    let state = idp::build_state(config, true).await?;
+    match cmd {
+        UserCmd::Create {
+            username,
+            password,
+            phone,
+            email,
+            name,
+            id_number,
+            json,
+        } => {
+            let created = state
+                .users
+                .create(NewUser {
+                    username,
+                    password,
+                    phone,
+                    email,
+                    name,
+                    id_number,
+                })
+                .await?;
+            if json {
+                print_json(&created)
+            } else {
+                println!("created {} (sub {})", created.username, created.sub);
+                Ok(())
+            }
+        }
+        UserCmd::List { json } => {
+            let list = state.users.list().await?;
+            if json {
+                print_json(&list)
+            } else {
+                for u in list {
+                    println!("{}\t{}\t{}", u.sub, u.username, u.phone.unwrap_or_default());
+                }
+                Ok(())
+            }
+        }
+        UserCmd::SetPassword { login, password } => {
+            if state.users.set_password(&login, &password).await? {
+                println!("password changed; sessions and tokens of {login} revoked");
+                Ok(())
+            } else {
+                anyhow::bail!("no account `{login}`")
+            }
+        }
+    }
+}
+
+async fn keys_cmd(cmd: KeysCmd, config: Config) -> anyhow::Result<()> {
+    use idp::store::entities::signing_key;
+    use sea_orm::EntityTrait;
+    let state = idp::build_state(config, true).await?;
+    match cmd {
+        KeysCmd::List { json } => {
+            let rows = signing_key::Entity::find().all(&state.db).await?;
+            let list: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "active": k.active, "created_at": k.created_at, "retired_at": k.retired_at }))
+                .collect();
+            if json {
+                print_json(&list)
+            } else {
+                for k in rows {
+                    println!(
+                        "{}\t{}\t{}",
+                        k.kid,
+                        k.alg,
+                        if k.active { "active" } else { "retired" }
+                    );
+                }
+                Ok(())
+            }
+        }
+        KeysCmd::Rotate { json } => {
+            let created = state.keys.rotate(&state.db).await?;
+            if json {
+                print_json(&created)
+            } else {
+                println!("new active keys: {}", created.join(", "));
+                println!(
+                    "previous keys stay published for {} s",
+                    state.config.tokens.retired_key_publish
+                );
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `/authorize` (GET and POST, OIDC Core §3.1.2.1) and its resume point.
+use super::flow::{self, Outcome, see_other};
+use super::form;
+use crate::domain::authorize::{self, RequestError};
+use crate::domain::{pending, sessions};
+use crate::server::AppState;
+use crate::web::cookies;
+use crate::web::pages::error_page;
+use axum::body::Bytes;
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+
+pub async fn get_handler(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params = form::parse_query(q.as_deref());
+    handle(state, jar, headers, params).await
+}
+
+pub async fn post_handler(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match form::parse_body(&headers, &body) {
+        Ok(params) => handle(state, jar, headers, params).await,
+        Err(_) => {
+            let locale = cookies::locale(&state, &headers, None);
+            error_page(&state, StatusCode::BAD_REQUEST, locale, "error_bad_form")
+        }
+    }
+}
+
+async fn handle(
+    state: AppState,
+    jar: CookieJar,
+    headers: HeaderMap,
+    params: form::Params,
+) -> Response {
+    let ui_locales = form::one(&params, "ui_locales")
+        .ok()
+        .flatten()
+        .map(String::from);
+    let locale = cookies::locale(&state, &headers, ui_locales.as_deref());
+    let page_err = |key: &'static str| error_page(&state, StatusCode::BAD_REQUEST, locale, key);
+    let client_id = match authorize::client_id_param(&params) {
+        Ok(c) => c,
+        Err(e) => return page_err(e.message_key()),
+    };
+    let client = match state.clients.find(client_id).await {
+        Ok(c) => c,
+        Err(_) => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+    };
+    let redirect_uri = match authorize::redirect_target(&params, client.as_ref()) {
+        Ok(uri) => uri.to_string(),
+        Err(e) => return page_err(e.message_key()),
+    };
+    let Some(client) = client else {
+        return page_err("error_unknown_client");
+    };
+    let hint = |token: &str| {
+        state
+            .tokens
+            .verify_own(token, "JWT", true)
+            .and_then(|c| c.get("sub").and_then(|s| s.as_str()).map(String::from))
+    };
+    let req = match authorize::parse(&params, &client, &redirect_uri, hint) {
+        Ok(r) => r,
+        Err(RequestError::Page(e)) => return page_err(e.message_key()),
+        Err(RequestError::Redirect(r)) => {
+            return see_other(&flow::error_redirect(
+                &state,
+                &r.redirect_uri,
+                r.state.as_deref(),
+                &r.error,
+            ));
+        }
+    };
+    let (jar, browser) = cookies::browser(&state, jar);
+    let session = match current_session(&state, &jar).await {
+        Ok(s) => s,
+        Err(_) => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+    };
+    let outcome = flow::advance(&state, req, None, &cookies::browser_hash(&browser), session).await;
+    respond(&state, jar, locale, outcome)
+}
+
+pub async fn current_session(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<sessions::SessionInfo>, sea_orm::DbErr> {
+    match cookies::get(state, jar, cookies::SESSION) {
+        Some(c) => sessions::find(&state.db, &c, &state.config.session).await,
+        None => Ok(None),
+    }
+}
+
+pub fn respond(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    outcome: Result<Outcome, crate::domain::DomainError>,
+) -> Response {
+    match outcome {
+        Ok(o) => (jar, o.into_response_with(state, locale)).into_response(),
+        Err(e) => {
+            tracing::error!("authorization failed: {e}");
+            (
+                jar,
+                error_page(
+                    state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    locale,
+                    "error_unavailable",
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReqId {
+    #[serde(default)]
+    pub req: String,
+}
+
+/// Where the interaction pages send the browser when a step is done.
+pub async fn resume(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ReqId>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            locale,
+            "error_request_expired",
+        );
+    };
+    let hash = cookies::browser_hash(&browser);
+    let loaded = pending::load(&state.db, &q.req, &hash).await;
+    let req = match loaded {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                locale,
+                "error_request_expired",
+            );
+        }
+        Err(_) => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+    };
+    let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
+    let session = match current_session(&state, &jar).await {
+        Ok(s) => s,
+        Err(_) => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+    };
+    let outcome = flow::advance(&state, req, Some(q.req.clone()), &hash, session).await;
+    respond(&state, jar, locale, outcome)
+}

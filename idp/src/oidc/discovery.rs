@@ -1,0 +1,72 @@
+//! OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414) and the JWKS.
+use crate::config::Config;
+use crate::domain::scopes;
+use crate::server::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub fn document(config: &Config) -> Value {
+    let e = |p: &str| format!("{}{}", config.issuer, p);
+    let acr: Vec<String> = (1..=4)
+        .map(|n| format!("{}{}", config.acr_prefix, n))
+        .collect();
+    json!({
+        "issuer": config.issuer,
+        "authorization_endpoint": e("/authorize"),
+        "token_endpoint": e("/token"),
+        "userinfo_endpoint": e("/userinfo"),
+        "jwks_uri": e("/jwks"),
+        "revocation_endpoint": e("/revoke"),
+        "introspection_endpoint": e("/introspect"),
+        "end_session_endpoint": e("/logout"),
+        "scopes_supported": scopes::SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": scopes::all_claims(),
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "require_request_uri_registration": false,
+        "acr_values_supported": acr,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "ui_locales_supported": crate::i18n::SUPPORTED,
+        "claims_locales_supported": ["zh-CN"],
+        "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": false,
+    })
+}
+
+pub async fn handler(State(state): State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        state.discovery.clone(),
+    )
+        .into_response()
+}
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        state.keys.snapshot().jwks.clone(),
+    )
+        .into_response()
+}

@@ -1,0 +1,182 @@
+//! Moving an authorization request forward: decide the next step and, when
+//! everything is in place, issue the code. Shared by /authorize, its resume
+//! point and the interaction pages.
+use crate::domain::authorize::{self, AuthRequest, Next};
+use crate::domain::error::{DomainError, OAuthError};
+use crate::domain::grants::{self, NewGrant};
+use crate::domain::sessions::{self, SessionInfo};
+use crate::domain::{consents, pending};
+use crate::server::AppState;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+pub enum Outcome {
+    /// 303 to this absolute URL (the client, or one of our pages).
+    Redirect(String),
+    /// An error page with this locale key.
+    ErrorPage(StatusCode, &'static str),
+}
+
+impl Outcome {
+    pub fn into_response_with(self, state: &AppState, locale: &str) -> Response {
+        match self {
+            Outcome::Redirect(url) => see_other(&url),
+            Outcome::ErrorPage(status, key) => {
+                crate::web::pages::error_page(state, status, locale, key)
+            }
+        }
+    }
+}
+
+pub fn see_other(url: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(url) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// The authorization response URL (RFC 6749 §4.1.2 with RFC 9207 `iss`).
+pub fn client_redirect(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in pairs {
+                    if let Some(v) = v {
+                        q.append_pair(k, v);
+                    }
+                }
+            }
+            u.to_string()
+        }
+        Err(_) => redirect_uri.to_string(),
+    }
+}
+
+pub fn error_redirect(
+    state: &AppState,
+    redirect_uri: &str,
+    st: Option<&str>,
+    e: &OAuthError,
+) -> String {
+    client_redirect(
+        redirect_uri,
+        &[
+            ("error", Some(e.code)),
+            ("error_description", Some(e.description.as_str())),
+            ("state", st),
+            ("iss", Some(state.config.issuer.as_str())),
+        ],
+    )
+}
+
+/// The acr a request names is met when the session's level is at least the
+/// level of any acceptable value (`urn:idp:loa:N`).
+pub fn acr_satisfied(prefix: &str, session: &SessionInfo, values: &[String]) -> bool {
+    let level = |acr: &str| acr.strip_prefix(prefix).and_then(|n| n.parse::<u8>().ok());
+    let have = level(&session.acr).unwrap_or(0);
+    values
+        .iter()
+        .any(|v| v == &session.acr || level(v).is_some_and(|want| want <= have))
+}
+
+fn page_url(state: &AppState, path: &str, id: &str) -> String {
+    format!("{}{}?req={}", state.config.issuer, path, id)
+}
+
+/// Decides and performs the next step for `req`. `pending_id` is the stored
+/// request when there is one; it is finished (deleted) exactly once.
+pub async fn advance(
+    state: &AppState,
+    req: AuthRequest,
+    pending_id: Option<String>,
+    browser_hash: &str,
+    session: Option<SessionInfo>,
+) -> Result<Outcome, DomainError> {
+    let Some(client) = state.clients.find(&req.client_id).await? else {
+        return Ok(Outcome::ErrorPage(
+            StatusCode::BAD_REQUEST,
+            "error_unknown_client",
+        ));
+    };
+    let consented = match &session {
+        Some(s) => consents::covers(&state.db, &s.user_id, &client.client_id, &req.scope).await?,
+        None => false,
+    };
+    let prefix = state.config.acr_prefix.clone();
+    let next = authorize::decide(
+        &req,
+        session.as_ref(),
+        consented,
+        client.skip_consent,
+        |s, v| acr_satisfied(&prefix, s, v),
+    );
+    let path = match next {
+        Next::Login => "/login",
+        Next::SelectAccount => "/select-account",
+        Next::Consent => "/consent",
+        Next::Fail(e) => {
+            if let Some(id) = &pending_id {
+                pending::finish(&state.db, id).await?;
+            }
+            return Ok(Outcome::Redirect(error_redirect(
+                state,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                &e,
+            )));
+        }
+        Next::Issue => {
+            let Some(session) = session else {
+                return Err(DomainError::Internal(anyhow::anyhow!(
+                    "issue without a session"
+                )));
+            };
+            if let Some(id) = &pending_id
+                && !pending::finish(&state.db, id).await?
+            {
+                return Ok(Outcome::ErrorPage(
+                    StatusCode::BAD_REQUEST,
+                    "error_request_expired",
+                ));
+            }
+            let code = grants::create_with_code(
+                &state.db,
+                &state.hasher,
+                NewGrant {
+                    client_id: client.client_id.clone(),
+                    user_id: session.user_id.clone(),
+                    sid: Some(session.sid.clone()),
+                    scope: req.scope.clone(),
+                    claims: req.claims.as_ref().map(|c| c.to_string()),
+                    nonce: req.nonce.clone(),
+                    auth_time: session.auth_time,
+                    acr: session.acr.clone(),
+                    amr: session.amr.clone(),
+                },
+                &req.redirect_uri,
+                req.code_challenge.clone(),
+                state.config.tokens.code_ttl,
+                state.config.tokens.refresh_token_ttl,
+            )
+            .await?;
+            sessions::record_client(&state.db, &session.sid, &client.client_id).await?;
+            return Ok(Outcome::Redirect(client_redirect(
+                &req.redirect_uri,
+                &[
+                    ("code", Some(&code)),
+                    ("state", req.state.as_deref()),
+                    ("iss", Some(&state.config.issuer)),
+                ],
+            )));
+        }
+    };
+    let id = match pending_id {
+        Some(id) => id,
+        None => pending::save(&state.db, &req, browser_hash).await?,
+    };
+    Ok(Outcome::Redirect(page_url(state, path, &id)))
+}

@@ -1,0 +1,188 @@
+//! RP-initiated logout (OIDC RP-Initiated Logout 1.0) and back-channel
+//! logout notifications (OIDC Back-Channel Logout 1.0).
+use super::authorize::current_session;
+use super::flow::{client_redirect, see_other};
+use super::form;
+use crate::domain::{grants, sessions};
+use crate::server::AppState;
+use crate::web::cookies;
+use crate::web::pages::{error_page, page};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde_json::Value;
+
+pub async fn handler(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = if method == Method::POST {
+        form::parse_body(&headers, &body).unwrap_or_default()
+    } else {
+        form::parse_query(q.as_deref())
+    };
+    let ui = form::one(&params, "ui_locales")
+        .ok()
+        .flatten()
+        .map(String::from);
+    let locale = cookies::locale(&state, &headers, ui.as_deref());
+    let err = |key: &str| error_page(&state, StatusCode::BAD_REQUEST, locale, key);
+    if form::no_duplicates(&params).is_err() {
+        return err("error_duplicate_parameter");
+    }
+    let get = |n: &str| form::one(&params, n).ok().flatten().map(String::from);
+    let hint = match get("id_token_hint") {
+        Some(h) => match state.tokens.verify_own(&h, "JWT", true) {
+            Some(c) => Some(c),
+            None => return err("error_bad_id_token_hint"),
+        },
+        None => None,
+    };
+    let hint_aud = hint.as_ref().and_then(|c| match c.get("aud") {
+        Some(Value::String(a)) => Some(a.clone()),
+        Some(Value::Array(a)) => a.first().and_then(Value::as_str).map(String::from),
+        _ => None,
+    });
+    let client_id = match (get("client_id"), hint_aud) {
+        (Some(a), Some(b)) if a != b => return err("error_logout_client_mismatch"),
+        (a, b) => a.or(b),
+    };
+    let client = match &client_id {
+        Some(id) => match state.clients.find(id).await {
+            Ok(Some(c)) => Some(c),
+            Ok(None) => return err("error_unknown_client"),
+            Err(_) => {
+                return error_page(
+                    &state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    locale,
+                    "error_unavailable",
+                );
+            }
+        },
+        None => None,
+    };
+    let post_logout = get("post_logout_redirect_uri");
+    if let Some(uri) = &post_logout {
+        let ok = client
+            .as_ref()
+            .is_some_and(|c| c.matches_post_logout_uri(uri));
+        if !ok {
+            return err("error_unregistered_post_logout_uri");
+        }
+    }
+    let st = get("state");
+    let session = match current_session(&state, &jar).await {
+        Ok(s) => s,
+        Err(_) => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+    };
+    let confirmed = method == Method::POST
+        && get("confirm").as_deref() == Some("yes")
+        && cookies::csrf_ok(&state, &jar, &get("csrf").unwrap_or_default());
+    let hint_matches = match (&hint, &session) {
+        (Some(h), Some(s)) => h.get("sub").and_then(Value::as_str) == Some(s.user_id.as_str()),
+        _ => false,
+    };
+    let mut jar = jar;
+    if let Some(s) = &session {
+        if !(confirmed || hint_matches) {
+            let (jar, browser) = cookies::browser(&state, jar);
+            let mut ctx = tera::Context::new();
+            ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
+            ctx.insert("client_id", &client_id);
+            ctx.insert("post_logout_redirect_uri", &post_logout);
+            ctx.insert("state", &st);
+            ctx.insert("client_name", &client.as_ref().map(|c| c.name.clone()));
+            return (
+                jar,
+                page(&state, StatusCode::OK, "logout.html", locale, ctx),
+            )
+                .into_response();
+        }
+        if end_session(&state, s).await.is_err() {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+        jar = jar.remove(cookies::build(
+            &state,
+            cookies::SESSION,
+            String::new(),
+            None,
+        ));
+    }
+    match post_logout {
+        Some(uri) => (
+            jar,
+            see_other(&client_redirect(&uri, &[("state", st.as_deref())])),
+        )
+            .into_response(),
+        None => (
+            jar,
+            page(
+                &state,
+                StatusCode::OK,
+                "logged_out.html",
+                locale,
+                tera::Context::new(),
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// Ends a session everywhere: the session row, the grants issued in it
+/// (their refresh and access tokens die with them), and a logout token to
+/// every client of the session that registered a back-channel URI.
+pub async fn end_session(
+    state: &AppState,
+    s: &sessions::SessionInfo,
+) -> Result<(), sea_orm::DbErr> {
+    sessions::revoke_by_sid(&state.db, &s.sid).await?;
+    grants::revoke_by_sid(&state.db, &s.sid).await?;
+    let client_ids = sessions::clients_of(&state.db, &s.sid).await?;
+    for id in client_ids {
+        let Ok(Some(client)) = state.clients.find(&id).await else {
+            continue;
+        };
+        let Some(uri) = client.backchannel_logout_uri.clone() else {
+            continue;
+        };
+        let Ok(token) = state.tokens.logout_token(&client, &s.user_id, &s.sid) else {
+            continue;
+        };
+        let http = state.http.clone();
+        tokio::spawn(async move {
+            for attempt in 0..3u64 {
+                let sent = http
+                    .post(&uri)
+                    .form(&[("logout_token", token.as_str())])
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => return,
+                    Ok(r) => tracing::warn!("back-channel logout to {uri}: HTTP {}", r.status()),
+                    Err(e) => tracing::warn!("back-channel logout to {uri}: {e}"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500 * (attempt + 1))).await;
+            }
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! `/token` (RFC 6749 §3.2): client authentication, then one grant type.
+//! Responses are never cached (RFC 6749 §5.1).
+use super::error::{ApiError, no_store};
+use super::form::{self, Params};
+use crate::domain::OAuthError;
+use crate::domain::clients::Client;
+use crate::domain::grants;
+use crate::domain::scopes::ScopeSet;
+use crate::domain::tokens::UserContext;
+use crate::domain::users::user_claims;
+use crate::server::AppState;
+use crate::store::entities::grant;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
+pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match exchange(&state, &headers, &body).await {
+        Ok(r) => no_store(Json(r).into_response()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn exchange(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, ApiError> {
+    let params = form::parse_body(headers, body)?;
+    form::no_duplicates(&params)?;
+    let creds = form::credentials(headers, &params)?;
+    let client = state
+        .clients
+        .authenticate(&creds, &state.endpoint("/token"), &state.config.issuer)
+        .await?;
+    let grant_type = form::one(&params, "grant_type")?
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    if !matches!(
+        grant_type,
+        "authorization_code" | "refresh_token" | "client_credentials"
+    ) {
+        return Err(OAuthError::new(
+            "unsupported_grant_type",
+            format!("grant_type `{grant_type}` is not supported"),
+        )
+        .into());
+    }
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "this client may not use {grant_type}"
+        ))
+        .into());
+    }
+    match grant_type {
+        "authorization_code" => authorization_code(state, &client, &params).await,
+        "refresh_token" => refresh_token(state, &client, &params).await,
+        _ => client_credentials(state, &client, &params),
+    }
+}
+
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, ApiError> {
+    let code = form::one(params, "code")?
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let redirect_uri = form::one(params, "redirect_uri")?;
+    let verifier = form::one(params, "code_verifier")?;
+    let g = grants::redeem_code(
+        &state.db,
+        &state.hasher,
+        code,
+        &client.client_id,
+        redirect_uri,
+        verifier,
+    )
+    .await?;
+    respond_for_grant(state, client, &g, true).await
+}
+
+async fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, ApiError> {
+    let token = form::one(params, "refresh_token")?
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let requested = form::one(params, "scope")?.map(ScopeSet::parse);
+    if let Some(req) = &requested {
+        // Check before rotating so a bad scope does not burn the token.
+        if let Some((_, g)) = grants::refresh_lookup(&state.db, &state.hasher, token).await?
+            && !req.is_subset_of(&ScopeSet::parse(&g.scope))
+        {
+            return Err(
+                OAuthError::invalid_scope("a refresh may not widen the granted scope").into(),
+            );
+        }
+    }
+    let mut g = grants::rotate_refresh(&state.db, &state.hasher, token, &client.client_id).await?;
+    if let Some(req) = requested {
+        g.scope = req.to_string_joined();
+    }
+    respond_for_grant(state, client, &g, false).await
+}
+
+/// Access token, ID token (with `openid`) and, for `offline_access`, a new
+/// refresh token, for a grant that the caller has just won.
+async fn respond_for_grant(
+    state: &AppState,
+    client: &Client,
+    g: &grant::Model,
+    from_code: bool,
+) -> Result<TokenResponse, ApiError> {
+    let user = state.users.find(&g.user_id).await?.filter(|u| !u.disabled);
+    let Some(user) = user else {
+        grants::revoke_grant(&state.db, &g.id).await?;
+        return Err(OAuthError::invalid_grant("the account is no longer active").into());
+    };
+    let scope = ScopeSet::parse(&g.scope);
+    let at =
+        state
+            .tokens
+            .access_token(&client.client_id, &g.scope, Some(UserContext { grant: g }))?;
+    let id_token = if scope.contains("openid") {
+        let requested: Vec<String> = g
+            .claims
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .and_then(|c| {
+                c.get("id_token")
+                    .and_then(|t| t.as_object())
+                    .map(|m| m.keys().cloned().collect())
+            })
+            .unwrap_or_default();
+        let extra = user_claims(&user, &ScopeSet::default(), &requested);
+        Some(
+            state
+                .tokens
+                .id_token(client, g, Some(&at.token), from_code, extra)?,
+        )
+    } else {
+        None
+    };
+    let refresh_token = if scope.contains("offline_access") && client.allows_grant("refresh_token")
+    {
+        Some(grants::issue_refresh(&state.db, &state.hasher, g).await?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: at.token,
+        token_type: "Bearer",
+        expires_in: at.expires_in,
+        scope: g.scope.clone(),
+        id_token,
+        refresh_token,
+    })
+}
+
+/// RFC 6749 §4.4: no user, no database write — the hot path is one client
+/// lookup and one signature.
+fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, ApiError> {
+    if client.is_public() {
+        return Err(OAuthError::unauthorized_client(
+            "public clients cannot use client_credentials",
+        )
+        .into());
+    }
+    let allowed = client.scopes();
+    let requested = form::one(params, "scope")?
+        .map(ScopeSet::parse)
+        .unwrap_or_default();
+    for s in requested.iter() {
+        if matches!(s, "openid" | "offline_access") || !allowed.contains(s) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope `{s}` is not available with client_credentials"
+            ))
+            .into());
+        }
+    }
+    let scope = requested.to_string_joined();
+    let at = state.tokens.access_token(&client.client_id, &scope, None)?;
+    Ok(TokenResponse {
+        access_token: at.token,
+        token_type: "Bearer",
+        expires_in: at.expires_in,
+        scope,
+        id_token: None,
+        refresh_token: None,
+    })
+}

@@ -1,0 +1,130 @@
+//! `/userinfo` (OIDC Core §5.3): GET or POST, token in the Authorization
+//! header or (POST only) the form body — never both (RFC 6750 §2).
+use super::form;
+use crate::domain::scopes::ScopeSet;
+use crate::domain::users::user_claims;
+use crate::server::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut res = (
+        status,
+        Json(serde_json::json!({ "error": code, "error_description": description })),
+    )
+        .into_response();
+    let challenge =
+        format!("Bearer realm=\"idp\", error=\"{code}\", error_description=\"{description}\"");
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+pub async fn handler(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header_token = bearer_token(&headers).map(String::from);
+    let body_token = if method == Method::POST && !body.is_empty() {
+        match form::parse_body(&headers, &body)
+            .and_then(|p| form::one(&p, "access_token").map(|t| t.map(String::from)))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", &e.description);
+            }
+        }
+    } else {
+        None
+    };
+    let token = match (header_token, body_token) {
+        (Some(_), Some(_)) => {
+            return bearer_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "token in both header and body",
+            );
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => {
+            let mut res = StatusCode::UNAUTHORIZED.into_response();
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"idp\""),
+            );
+            return res;
+        }
+    };
+    let claims = match state.tokens.check_access_token(&state.db, &token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is invalid, expired or revoked",
+            );
+        }
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let scope = ScopeSet::parse(claims.get("scope").and_then(Value::as_str).unwrap_or(""));
+    let gid = claims.get("gid").and_then(Value::as_str);
+    if !scope.contains("openid") || gid.is_none() {
+        return bearer_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the token was not issued with the openid scope",
+        );
+    }
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let user = match state.users.find(sub).await {
+        Ok(Some(u)) if !u.disabled => u,
+        Ok(_) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the account is no longer active",
+            );
+        }
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let requested = match gid {
+        Some(gid) => match crate::domain::grants::active_grant(&state.db, gid).await {
+            Ok(Some(g)) => g
+                .claims
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<Value>(c).ok())
+                .and_then(|c| {
+                    c.get("userinfo")
+                        .and_then(Value::as_object)
+                        .map(|m| m.keys().cloned().collect())
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    let mut out = user_claims(&user, &scope, &requested);
+    out.insert("sub".into(), Value::from(user.id));
+    let mut res = Json(Value::Object(out)).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

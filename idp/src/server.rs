@@ -1,0 +1,243 @@
+//! Application state, router and the serve loop.
+use crate::config::Config;
+use crate::crypto::keys::{KeyRing, KeyVault};
+use crate::crypto::password::PasswordService;
+use crate::crypto::{SecretHasher, derive_key};
+use crate::domain::clients::ClientService;
+use crate::domain::tokens::TokenIssuer;
+use crate::domain::users::UserService;
+use crate::web::pages::Pages;
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use sea_orm::DatabaseConnection;
+use std::ops::Deref;
+use std::sync::Arc;
+
+pub struct Inner {
+    pub config: Config,
+    pub db: DatabaseConnection,
+    pub keys: KeyRing,
+    pub hasher: SecretHasher,
+    pub passwords: PasswordService,
+    pub clients: ClientService,
+    pub users: UserService,
+    pub tokens: TokenIssuer,
+    pub pages: Pages,
+    pub discovery: String,
+    pub csrf_key: [u8; 32],
+    pub http: reqwest::Client,
+    pub demo: Option<crate::demo::DemoRp>,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.config.issuer, path)
+    }
+}
+
+/// Reads the master key from config, or from `data_dir/master.key`,
+/// generating that file (mode 0600) on first start.
+pub fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    let hex = match &config.master_key {
+        Some(k) => k.clone(),
+        None => {
+            let path = config.data_dir.join("master.key");
+            if path.exists() {
+                std::fs::read_to_string(&path)?.trim().to_string()
+            } else {
+                std::fs::create_dir_all(&config.data_dir)?;
+                let mut bytes = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                write_private(&path, &hex)?;
+                hex
+            }
+        }
+    };
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        anyhow::bail!("master key must be 64 hex characters");
+    }
+    for (i, chunk) in hex.as_bytes().chunks(2).enumerate() {
+        let s = std::str::from_utf8(chunk)?;
+        out[i] = u8::from_str_radix(s, 16)?;
+    }
+    Ok(out)
+}
+
+fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+/// Opens the database (migrating unless told not to) and builds the state.
+pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppState> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    let master = master_key(&config)?;
+    let db = crate::store::connect(&config.database_url()).await?;
+    if migrate {
+        crate::store::migrate(&db).await?;
+    }
+    let keys = KeyRing::new(KeyVault::new(&master));
+    keys.ensure_keys(&db).await?;
+    keys.reload(&db, config.tokens.retired_key_publish).await?;
+    let hasher = SecretHasher::new(&master);
+    let passwords = PasswordService::new()?;
+    let pages = Pages::load(config.theme_dir.as_deref())?;
+    let tokens = TokenIssuer {
+        issuer: config.issuer.clone(),
+        keys: keys.clone(),
+        cfg: config.tokens.clone(),
+    };
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let discovery = crate::oidc::discovery::document(&config).to_string();
+    let demo = crate::demo::DemoRp::load(&db, &config).await?;
+    Ok(AppState(Arc::new(Inner {
+        clients: ClientService::new(db.clone(), hasher.clone()),
+        users: UserService::new(db.clone(), passwords.clone()),
+        csrf_key: derive_key(&master, b"idp csrf v1"),
+        config,
+        db,
+        keys,
+        hasher,
+        passwords,
+        tokens,
+        pages,
+        discovery,
+        http,
+        demo,
+    })))
+}
+
+pub fn router(state: AppState) -> Router {
+    use crate::{oidc, web};
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(oidc::discovery::handler),
+        )
+        .route("/jwks", get(oidc::discovery::jwks))
+        .route(
+            "/authorize",
+            get(oidc::authorize::get_handler).post(oidc::authorize::post_handler),
+        )
+        .route("/authorize/resume", get(oidc::authorize::resume))
+        .route("/token", post(oidc::token::handler))
+        .route(
+            "/userinfo",
+            get(oidc::userinfo::handler).post(oidc::userinfo::handler),
+        )
+        .route("/revoke", post(oidc::revoke::handler))
+        .route("/introspect", post(oidc::introspect::handler))
+        .route(
+            "/logout",
+            get(oidc::logout::handler).post(oidc::logout::handler),
+        )
+        .route("/login", get(web::login::show).post(web::login::submit))
+        .route(
+            "/consent",
+            get(web::consent::show).post(web::consent::submit),
+        )
+        .route(
+            "/select-account",
+            get(web::select_account::show).post(web::select_account::submit),
+        )
+        .route("/static/{file}", get(web::pages::static_file))
+        .route("/demo", get(crate::demo::start))
+        .route("/demo/callback", get(crate::demo::callback))
+        .route("/health", get(|| async { "ok" }))
+        .route("/", get(web::pages::home))
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+/// Headers every response carries: no framing (clickjacking), no sniffing,
+/// no referrer leaks of codes or states.
+async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'"),
+        );
+    }
+    res
+}
+
+/// Runs the server until ctrl-c / SIGTERM, with background upkeep: key
+/// reload (rotation on another node) and purge of expired rows.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let upkeep = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            if let Err(e) = upkeep
+                .keys
+                .reload(&upkeep.db, upkeep.config.tokens.retired_key_publish)
+                .await
+            {
+                tracing::warn!("key reload failed: {e}");
+            }
+            if let Err(e) = crate::store::purge_expired(&upkeep.db, crate::now()).await {
+                tracing::warn!("purge failed: {e}");
+            }
+        }
+    });
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,233 @@
+//! sea-orm entities, one module per table. Timestamps are Unix seconds so the
+//! same column type works on SQLite and PostgreSQL.
+
+macro_rules! no_relations {
+    () => {
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+        impl ActiveModelBehavior for ActiveModel {}
+    };
+}
+
+pub mod client {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        pub name: String,
+        pub secret_hash: Option<String>,
+        pub auth_method: String,
+        pub redirect_uris: String,
+        pub post_logout_redirect_uris: String,
+        pub grant_types: String,
+        pub allowed_scopes: String,
+        pub id_token_alg: String,
+        pub jwks: Option<String>,
+        pub backchannel_logout_uri: Option<String>,
+        pub skip_consent: bool,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod user {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub username: String,
+        pub phone: Option<String>,
+        pub id_number: Option<String>,
+        pub email: Option<String>,
+        pub email_verified: bool,
+        pub phone_verified: bool,
+        pub name: Option<String>,
+        /// JSON object of further OIDC profile claims (nickname, gender, …).
+        pub profile: Option<String>,
+        /// JSON object of the OIDC address claim.
+        pub address: Option<String>,
+        pub password_hash: String,
+        pub disabled: bool,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod signing_key {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kid: String,
+        pub alg: String,
+        pub private_enc: String,
+        pub public_jwk: String,
+        pub active: bool,
+        pub created_at: i64,
+        pub retired_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod auth_request {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "auth_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub client_id: String,
+        pub params: String,
+        /// Hash of the browser-binding cookie: only that browser may finish it.
+        pub browser: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod session {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        /// SHA-256 of the cookie value; the cookie itself is never stored.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id_hash: String,
+        pub sid: String,
+        pub user_id: String,
+        pub auth_time: i64,
+        pub amr: String,
+        pub acr: String,
+        pub created_at: i64,
+        pub last_seen: i64,
+        pub expires_at: i64,
+        pub revoked: bool,
+    }
+    no_relations!();
+}
+
+pub mod session_client {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "session_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub sid: String,
+        pub client_id: String,
+    }
+    no_relations!();
+}
+
+pub mod auth_code {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "auth_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub code_hash: String,
+        pub client_id: String,
+        pub grant_id: String,
+        pub redirect_uri: String,
+        pub code_challenge: Option<String>,
+        pub expires_at: i64,
+        pub consumed_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod grant {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "grants")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub client_id: String,
+        pub user_id: String,
+        pub sid: Option<String>,
+        pub scope: String,
+        pub claims: Option<String>,
+        pub nonce: Option<String>,
+        pub auth_time: i64,
+        pub acr: String,
+        pub amr: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub revoked_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod refresh_token {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "refresh_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub grant_id: String,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod consent {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "consents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        pub client_id: String,
+        pub scope: String,
+        pub granted_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod revoked_token {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "revoked_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub jti: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod rate_counter {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rate_counters")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub count: i64,
+        pub window_start: i64,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod used_jti {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "used_jtis")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}

@@ -1,0 +1,176 @@
+//! The consent page: which app, which scopes, allow or deny ("authorize and
+//! sign in will read your identity", A3).
+use super::cookies;
+use super::pages::{error_page, page};
+use crate::domain::error::OAuthError;
+use crate::domain::{consents, pending};
+use crate::oidc::authorize::current_session;
+use crate::oidc::flow::{error_redirect, see_other};
+use crate::server::AppState;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct ConsentQuery {
+    #[serde(default)]
+    req: String,
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ConsentQuery>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            locale,
+            "error_request_expired",
+        );
+    };
+    let (req, session) = match (
+        pending::load(&state.db, &q.req, &cookies::browser_hash(&browser)).await,
+        current_session(&state, &jar).await,
+    ) {
+        (Ok(Some(r)), Ok(Some(s))) => (r, s),
+        (Ok(_), Ok(_)) => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                locale,
+                "error_request_expired",
+            );
+        }
+        _ => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+    };
+    let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
+    let client = match state.clients.find(&req.client_id).await {
+        Ok(Some(c)) => c,
+        _ => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                locale,
+                "error_unknown_client",
+            );
+        }
+    };
+    let user = state.users.find(&session.user_id).await.ok().flatten();
+    let scopes: Vec<String> = req
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| state.pages.text(locale, &format!("scope_{s}")))
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("req", &q.req);
+    ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
+    ctx.insert("client_name", &client.name);
+    ctx.insert("scopes", &scopes);
+    ctx.insert(
+        "claims",
+        &req.requested_claims("userinfo")
+            .into_iter()
+            .chain(req.requested_claims("id_token"))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert("username", &user.map(|u| u.username).unwrap_or_default());
+    page(&state, StatusCode::OK, "consent.html", locale, ctx)
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<ConsentForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            locale,
+            "error_request_expired",
+        );
+    };
+    let (mut req, session) = match (
+        pending::load(&state.db, &f.req, &cookies::browser_hash(&browser)).await,
+        current_session(&state, &jar).await,
+    ) {
+        (Ok(Some(r)), Ok(Some(s))) => (r, s),
+        (Ok(_), Ok(_)) => {
+            return error_page(
+                &state,
+                StatusCode::BAD_REQUEST,
+                locale,
+                "error_request_expired",
+            );
+        }
+        _ => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+    };
+    let result = async {
+        if f.decision == "allow" {
+            consents::grant(&state.db, &session.user_id, &req.client_id, &req.scope).await?;
+            req.consent_given = true;
+            pending::update(&state.db, &f.req, &req).await?;
+            Ok::<_, sea_orm::DbErr>(format!(
+                "{}/authorize/resume?req={}",
+                state.config.issuer, f.req
+            ))
+        } else {
+            pending::finish(&state.db, &f.req).await?;
+            let e = OAuthError::new("access_denied", "the user denied the request");
+            Ok(error_redirect(
+                &state,
+                &req.redirect_uri,
+                req.state.as_deref(),
+                &e,
+            ))
+        }
+    }
+    .await;
+    match result {
+        Ok(url) => see_other(&url),
+        Err(_) => error_page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            locale,
+            "error_unavailable",
+        ),
+    }
+    .into_response()
+}

@@ -1,0 +1,253 @@
+//! The sign-in page (A3: password with username, phone or ID number).
+use super::cookies;
+use super::pages::{error_page, page};
+use crate::domain::authorize::AuthRequest;
+use crate::domain::{pending, sessions, throttle};
+use crate::oidc::authorize::current_session;
+use crate::oidc::flow::see_other;
+use crate::server::AppState;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    req: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+struct View<'a> {
+    req_id: &'a str,
+    req: Option<&'a AuthRequest>,
+    username: &'a str,
+    error: Option<String>,
+}
+
+async fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    v: View<'_>,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    let mut ctx = tera::Context::new();
+    ctx.insert("req", v.req_id);
+    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    ctx.insert("username", v.username);
+    ctx.insert("error", &v.error);
+    let client_name = match v.req {
+        Some(r) => state
+            .clients
+            .find(&r.client_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|c| c.name),
+        None => None,
+    };
+    ctx.insert("client_name", &client_name);
+    (jar, page(state, status, "login.html", locale, ctx)).into_response()
+}
+
+async fn load_request(
+    state: &AppState,
+    jar: &CookieJar,
+    id: &str,
+) -> Result<Option<AuthRequest>, sea_orm::DbErr> {
+    if id.is_empty() {
+        return Ok(None);
+    }
+    let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else {
+        return Ok(None);
+    };
+    pending::load(&state.db, id, &cookies::browser_hash(&browser)).await
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let req = match load_request(&state, &jar, &q.req).await {
+        Ok(r) => r,
+        Err(_) => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "zh-CN",
+                "error_unavailable",
+            );
+        }
+    };
+    let locale = cookies::locale(
+        &state,
+        &headers,
+        req.as_ref().and_then(|r| r.ui_locales.as_deref()),
+    );
+    if !q.req.is_empty() && req.is_none() {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            locale,
+            "error_request_expired",
+        );
+    }
+    let hint = req
+        .as_ref()
+        .and_then(|r| r.login_hint.clone())
+        .unwrap_or_default();
+    render(
+        &state,
+        jar,
+        StatusCode::OK,
+        locale,
+        View {
+            req_id: &q.req,
+            req: req.as_ref(),
+            username: &hint,
+            error: None,
+        },
+    )
+    .await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let req = match load_request(&state, &jar, &f.req).await {
+        Ok(r) => r,
+        Err(_) => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "zh-CN",
+                "error_unavailable",
+            );
+        }
+    };
+    let locale = cookies::locale(
+        &state,
+        &headers,
+        req.as_ref().and_then(|r| r.ui_locales.as_deref()),
+    );
+    if !f.req.is_empty() && req.is_none() {
+        return error_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            locale,
+            "error_request_expired",
+        );
+    }
+    let view = |error: String| View {
+        req_id: &f.req,
+        req: req.as_ref(),
+        username: &f.username,
+        error: Some(error),
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        let msg = state.pages.text(locale, "error_csrf");
+        return render(&state, jar, StatusCode::FORBIDDEN, locale, view(msg)).await;
+    }
+    if f.username.trim().is_empty() || f.password.is_empty() {
+        let msg = state.pages.text(locale, "login_missing_fields");
+        return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg)).await;
+    }
+    let ip = cookies::client_ip(Some(addr));
+    let reservation =
+        match throttle::reserve(&state.db, &state.config.login_throttle, &f.username, &ip).await {
+            Ok(throttle::Verdict::Proceed(r)) => r,
+            Ok(throttle::Verdict::Locked(secs)) => {
+                let minutes = (secs + 59) / 60;
+                let msg = state
+                    .pages
+                    .text(locale, "login_locked")
+                    .replace("{minutes}", &minutes.to_string());
+                return render(
+                    &state,
+                    jar,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    locale,
+                    view(msg),
+                )
+                .await;
+            }
+            Err(_) => {
+                return error_page(
+                    &state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    locale,
+                    "error_unavailable",
+                );
+            }
+        };
+    let user = match state.users.verify_password(&f.username, &f.password).await {
+        Ok(u) => u,
+        Err(_) => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+    };
+    let Some(user) = user else {
+        let msg = state.pages.text(locale, "login_failed");
+        return render(&state, jar, StatusCode::UNAUTHORIZED, locale, view(msg)).await;
+    };
+    let result = async {
+        throttle::succeeded(&state.db, reservation).await?;
+        let existing = current_session(&state, &jar).await?;
+        let acr = format!("{}1", state.config.acr_prefix);
+        sessions::establish(
+            &state.db,
+            existing.as_ref(),
+            &user.id,
+            &["pwd".to_string()],
+            &acr,
+            &state.config.session,
+        )
+        .await
+    }
+    .await;
+    let (cookie, _) = match result {
+        Ok(v) => v,
+        Err(_) => {
+            return error_page(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                locale,
+                "error_unavailable",
+            );
+        }
+    };
+    let jar = jar.add(cookies::build(&state, cookies::SESSION, cookie, None));
+    let next = if f.req.is_empty() {
+        format!("{}/", state.config.issuer)
+    } else {
+        format!("{}/authorize/resume?req={}", state.config.issuer, f.req)
+    };
+    (jar, see_other(&next)).into_response()
+}

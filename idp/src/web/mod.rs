@@ -1,0 +1,6 @@
+//! Browser-facing pages: sign-in, consent, account selection, errors.
+pub mod consent;
+pub mod cookies;
+pub mod login;
+pub mod pages;
+pub mod select_account;

@@ -1,0 +1,179 @@
+//! Themed pages. The default theme is compiled into the binary; a theme
+//! folder may override any template, locale or static file and falls back
+//! to the defaults for the rest.
+use crate::server::AppState;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+macro_rules! builtin {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../../themes/default/templates/", $name)))),*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = builtin!(
+    "base.html",
+    "login.html",
+    "consent.html",
+    "select_account.html",
+    "error.html",
+    "logout.html",
+    "logged_out.html",
+    "demo.html",
+    "home.html",
+);
+
+const LOCALES: &[(&str, &str)] = &[
+    (
+        "zh-CN",
+        include_str!("../../../themes/default/locales/zh-CN.toml"),
+    ),
+    (
+        "en",
+        include_str!("../../../themes/default/locales/en.toml"),
+    ),
+];
+
+const STATIC: &[(&str, &str, &str)] = &[(
+    "style.css",
+    "text/css; charset=utf-8",
+    include_str!("../../../themes/default/static/style.css"),
+)];
+
+pub struct Pages {
+    tera: tera::Tera,
+    locales: HashMap<String, Value>,
+    statics: HashMap<String, (&'static str, String)>,
+}
+
+impl Pages {
+    pub fn load(theme_dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        let mut tera = tera::Tera::default();
+        tera.autoescape_on(vec![".html"]);
+        let mut sources: Vec<(String, String)> = TEMPLATES
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect();
+        let mut locales = HashMap::new();
+        let mut statics = HashMap::new();
+        for (name, mime, body) in STATIC {
+            statics.insert(name.to_string(), (*mime, body.to_string()));
+        }
+        for (lang, text) in LOCALES {
+            let mut table: Map<String, Value> = toml::from_str(text)?;
+            if let Some(dir) = theme_dir {
+                let path = dir.join("locales").join(format!("{lang}.toml"));
+                if path.exists() {
+                    let over: Map<String, Value> = toml::from_str(&std::fs::read_to_string(path)?)?;
+                    table.extend(over);
+                }
+            }
+            locales.insert(lang.to_string(), Value::Object(table));
+        }
+        if let Some(dir) = theme_dir {
+            for entry in sources.iter_mut() {
+                let path = dir.join("templates").join(&entry.0);
+                if path.exists() {
+                    entry.1 = std::fs::read_to_string(path)?;
+                }
+            }
+            for (name, (_, body)) in statics.iter_mut() {
+                let path = dir.join("static").join(name);
+                if path.exists() {
+                    *body = std::fs::read_to_string(path)?;
+                }
+            }
+        }
+        tera.add_raw_templates(sources)?;
+        Ok(Self {
+            tera,
+            locales,
+            statics,
+        })
+    }
+
+    /// The strings of a locale, for handlers that need one (e.g. errors).
+    pub fn text(&self, locale: &str, key: &str) -> String {
+        self.locales
+            .get(locale)
+            .and_then(|t| t.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or(key)
+            .to_string()
+    }
+
+    pub fn render(
+        &self,
+        name: &str,
+        locale: &str,
+        mut ctx: tera::Context,
+    ) -> Result<String, tera::Error> {
+        ctx.insert("lang", locale);
+        ctx.insert("t", self.locales.get(locale).unwrap_or(&Value::Null));
+        self.tera.render(name, &ctx)
+    }
+
+    /// Every template renders with an empty context in every locale.
+    pub fn template_names(&self) -> Vec<&'static str> {
+        TEMPLATES
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| *n != "base.html")
+            .collect()
+    }
+}
+
+/// Renders a page, falling back to a bare message if the template itself
+/// fails (a broken override must not take sign-in down silently).
+pub fn page(
+    state: &AppState,
+    status: StatusCode,
+    name: &str,
+    locale: &str,
+    ctx: tera::Context,
+) -> Response {
+    match state.pages.render(name, locale, ctx) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!("template {name} failed: {e:?}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+/// A themed error page with a message from the locale file.
+pub fn error_page(
+    state: &AppState,
+    status: StatusCode,
+    locale: &str,
+    message_key: &str,
+) -> Response {
+    let mut ctx = tera::Context::new();
+    ctx.insert("message", &state.pages.text(locale, message_key));
+    page(state, status, "error.html", locale, ctx)
+}
+
+pub async fn static_file(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+    match state.pages.statics.get(&file) {
+        Some((mime, body)) => (
+            [
+                (header::CONTENT_TYPE, *mime),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            body.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+pub async fn home(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let locale = super::cookies::locale(&state, &headers, None);
+    let mut ctx = tera::Context::new();
+    ctx.insert("issuer", &state.config.issuer);
+    ctx.insert("demo", &state.demo.is_some());
+    page(&state, StatusCode::OK, "home.html", locale, ctx)
+}

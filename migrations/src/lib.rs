@@ -1,0 +1,14 @@
+//! Database migrations for idp, written once in the SeaQuery DSL so the same
+//! code path creates the schema on SQLite and PostgreSQL.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_core::Migration)]
+    }
+}
