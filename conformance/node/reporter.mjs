@@ -6,11 +6,22 @@ const red = (s) => (color ? `\x1b[31m${s}\x1b[0m` : s);
 function reason(err) {
   let e = err;
   while (e && e.code === 'ERR_TEST_FAILURE' && e.cause) e = e.cause;
-  const msg = String(e?.message ?? e ?? 'unknown error').split('\n').filter(Boolean);
-  const first = msg.slice(0, 4).join(' | ');
-  const extra = e?.error ? ` [error=${e.error}${e.status ? ` status=${e.status}` : ''}]` : '';
-  const cause = e?.cause && typeof e.cause === 'object' && !Array.isArray(e.cause) ? ` cause=${safe(e.cause)}` : '';
-  return `${first}${extra}${cause}`;
+  const parts = [];
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (typeof e !== 'object' || !('message' in e)) {
+      parts.push(safe(e));
+      break;
+    }
+    const msg = String(e.message).split('\n').filter(Boolean).slice(0, 4).join(' | ');
+    const tags = [];
+    if (e.error) tags.push(`error=${e.error}`);
+    if (e.error_description) tags.push(`error_description=${e.error_description}`);
+    if (e.status) tags.push(`status=${e.status}`);
+    if (e.code && !String(e.code).startsWith('ERR_ASSERTION')) tags.push(`code=${e.code}`);
+    parts.push(tags.length ? `${msg} [${tags.join(' ')}]` : msg);
+    e = e.cause;
+  }
+  return parts.join(' <- ');
 }
 
 function safe(v) {

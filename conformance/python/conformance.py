@@ -13,6 +13,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -20,7 +21,9 @@ import requests
 from browser import Browser, attr, input_tag
 from rp import POST_LOGOUT_URI, REDIRECT_URI, RP, expect_oauth_error, jwt_part, query
 
-from authlib.jose import JsonWebKey  # noqa: E402  (deprecated module, still authlib's JWK)
+with warnings.catch_warnings():  # authlib.jose announces its move to joserfc on import
+    warnings.simplefilter("ignore")
+    from authlib.jose import JsonWebKey
 
 CONF = json.load(open(os.environ["CONF_FILE"], encoding="utf-8"))
 ISSUER = CONF["issuer"]
@@ -234,7 +237,7 @@ def _():
     flow(rp("basic"), Ctx.browser)
     time.sleep(2.1)
     t0 = now()
-    r = flow(rp("basic"), Ctx.browser, max_age=1)
+    r = flow(rp("basic"), Ctx.browser, max_age="1")
     assert "login" in r["drive"].pages, r["drive"].pages
     assert r["claims"]["auth_time"] >= t0, f"auth_time {r['claims']['auth_time']} < {t0}"
 
@@ -350,6 +353,7 @@ def _():
     q = query(d.callback)
     if "error" in q:
         assert "code" not in q
+        assert q["error"] == "invalid_request", q
         return
     e = expect_oauth_error(app.exchange, req, d.callback)
     assert e.error in ("invalid_grant", "invalid_request"), e.error
@@ -428,6 +432,42 @@ def _():
     claims = jwt_part(tok["id_token"], 1)
     assert claims.get("nonce") == inner_nonce, (
         f"request object silently ignored: ID token nonce={claims.get('nonce')!r}, expected {inner_nonce!r}")
+
+
+@check("request_uri: processed or rejected with request_uri_not_supported / invalid_request_uri")
+def _():
+    app = rp("basic")
+    q = query(app.auth_request()["url"])
+    q["request_uri"] = "http://127.0.0.1:9/request.jwt"  # nothing listens there
+    d = Ctx.browser.drive(app.md["authorization_endpoint"] + "?" + urlencode(q), user=USER)
+    assert d.callback, "no redirect back to the client; " + d.describe()
+    cq = query(d.callback)
+    assert "code" not in cq, f"request_uri silently ignored: {d.callback}"
+    assert cq.get("error") in ("request_uri_not_supported", "invalid_request_uri"), cq
+    assert cq.get("state") == q["state"] and cq.get("iss") == ISSUER, cq
+
+
+@check("prompt=none, logged in, consent never given -> consent_required")
+def _():
+    app = rp("consent")
+    req = app.auth_request(prompt="none", scope="openid profile")
+    d = Ctx.browser.drive(req["url"])
+    assert d.callback, d.describe()
+    q = query(d.callback)
+    assert q.get("error") == "consent_required", q
+    assert q.get("state") == req["state"] and q.get("iss") == ISSUER, q
+
+
+@check("consent denied -> access_denied")
+def _():
+    app = rp("consent")
+    req = app.auth_request(scope="openid profile")
+    d = Ctx.browser.drive(req["url"], user=USER, consent="deny")
+    assert "consent" in d.pages, d.pages
+    assert d.callback, d.describe()
+    q = query(d.callback)
+    assert q.get("error") == "access_denied" and "code" not in q, q
+    assert q.get("state") == req["state"] and q.get("iss") == ISSUER, q
 
 
 @check("client_credentials grant")

@@ -117,7 +117,7 @@ pub enum ConfigError {
 }
 
 /// Environment variables that configure the process but are not config keys.
-const NON_CONFIG_ENV: &[&str] = &["IDP_CONFIG", "IDP_LOG"];
+const NON_CONFIG_ENV: &[&str] = &["IDP_CONFIG", "IDP_LOG", "IDP_NEW_PASSWORD"];
 
 impl Config {
     /// Loads the optional TOML file, applies `IDP_*` overrides (nested keys
@@ -141,7 +141,7 @@ impl Config {
             let Some(rest) = name.strip_prefix("IDP_") else {
                 continue;
             };
-            if NON_CONFIG_ENV.contains(&name.as_str()) || rest.is_empty() {
+            if NON_CONFIG_ENV.contains(&name.as_str()) || rest.starts_with("TEST_") || rest.is_empty() {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();

@@ -1,1 +1,10 @@
-fn main() {}
+//! The one integration-test binary: every test drives the real server over
+//! HTTP with a real database (SQLite, and PostgreSQL when
+//! IDP_TEST_POSTGRES_URL is set).
+mod support;
+
+mod authorize;
+mod flows;
+mod logout;
+mod ops;
+mod tokens;

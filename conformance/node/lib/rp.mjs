@@ -4,6 +4,7 @@
 // signature verification against the JWKS (enableNonRepudiationChecks),
 // userinfo (sub check), refresh, client_credentials, introspection, revocation.
 import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
 import * as oidc from 'openid-client';
 import { Browser } from './browser.mjs';
 
@@ -121,6 +122,53 @@ export async function oauthError(promise) {
   } catch (e) {
     if (e.unexpectedSuccess) throw e;
     return e;
+  }
+}
+
+/**
+ * Register a check. Errors are flattened into one readable message here, inside
+ * the test process, because the runner's IPC drops non-enumerable fields such
+ * as the message of an openid-client error's cause.
+ */
+export function check(name, fn) {
+  test(name, async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      const flat = new Error(explain(e));
+      flat.stack = `${flat.message}`;
+      throw flat;
+    }
+  });
+}
+
+export function explain(err) {
+  const parts = [];
+  let e = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    if (typeof e !== 'object' || !('message' in e)) {
+      parts.push(safeJson(e));
+      break;
+    }
+    const msg = String(e.message).split('\n').filter((l) => l.trim()).slice(0, 6).join(' | ');
+    const tags = [];
+    if (e.error) tags.push(`error=${e.error}`);
+    if (e.error_description) tags.push(`error_description=${e.error_description}`);
+    if (e.status) tags.push(`status=${e.status}`);
+    if (e.code && e.code !== 'ERR_ASSERTION') tags.push(`code=${e.code}`);
+    parts.push(tags.length ? `${msg} [${tags.join(' ')}]` : msg);
+    e = e.cause;
+  }
+  return parts.join(' <- ');
+}
+
+function safeJson(v) {
+  try {
+    const skip = new Set(['body', 'claims', 'data', 'key', 'response', 'jwt']);
+    const s = JSON.stringify(v, (k, x) => (skip.has(k) ? undefined : x));
+    return (s ?? String(v)).slice(0, 240);
+  } catch {
+    return String(v).slice(0, 400);
   }
 }
 

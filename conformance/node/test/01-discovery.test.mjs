@@ -1,17 +1,16 @@
 // Config plan: oidcc-discovery-endpoint-verification, JWKS checks.
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as jose from 'jose';
-import { ISSUER, configFor, httpJson } from '../lib/rp.mjs';
+import { ISSUER, configFor, httpJson, check } from '../lib/rp.mjs';
 
-test('discovery: openid-client accepts metadata and issuer equals IDP_ISSUER', async () => {
+check('discovery: openid-client accepts metadata and issuer equals IDP_ISSUER', async () => {
   // discovery() itself fails when the issuer in the document differs from the URL.
   const config = await configFor('basic');
   const md = config.serverMetadata();
   assert.equal(md.issuer, ISSUER, 'issuer must equal the configured issuer exactly');
 });
 
-test('discovery: required metadata values and all endpoints on the issuer', async () => {
+check('discovery: required metadata values and all endpoints on the issuer', async () => {
   const { status, json: md, headers } = await httpJson(`${ISSUER}/.well-known/openid-configuration`);
   assert.equal(status, 200);
   assert.match(headers.get('content-type') ?? '', /application\/json/);
@@ -50,7 +49,7 @@ test('discovery: required metadata values and all endpoints on the issuer', asyn
   assert.equal(md.authorization_response_iss_parameter_supported, true);
 });
 
-test('discovery: JWKS keys have kid/alg/use, unique kids, public only, ES256 + RS256 present', async () => {
+check('discovery: JWKS keys have kid/alg/use, unique kids, public only, ES256 + RS256 present', async () => {
   const config = await configFor('basic');
   const { status, json } = await httpJson(config.serverMetadata().jwks_uri);
   assert.equal(status, 200);

@@ -1,10 +1,10 @@
 // Basic plan: authorization code flow checks driven by openid-client.
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
   oidc, ISSUER, USER, CONF, REDIRECT_URI, configFor, newBrowser, authRequest, authorize, exchange,
   codeFlow, jwtHeader, oauthError, describeErr, sleep, now, snippet,
+  check,
 } from '../lib/rp.mjs';
 import { inputTag, attr } from '../lib/browser.mjs';
 
@@ -17,7 +17,7 @@ function atHash(accessToken) {
   return d.subarray(0, d.length / 2).toString('base64url');
 }
 
-test('happy flow: code+PKCE, ID token verified against JWKS, userinfo sub equals id_token sub', async () => {
+check('happy flow: code+PKCE, ID token verified against JWKS, userinfo sub equals id_token sub', async () => {
   basic = await configFor('basic');
   const r = await codeFlow(basic, b, { scope: 'openid profile email' });
   assert.ok(r.pages.includes('login'), `expected a login page, got pages=${r.pages}`);
@@ -53,7 +53,7 @@ test('happy flow: code+PKCE, ID token verified against JWKS, userinfo sub equals
   firstIdToken = idt;
 });
 
-test('nonce returned unchanged; no nonce in request -> none in ID token', async () => {
+check('nonce returned unchanged; no nonce in request -> none in ID token', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid' });
   assert.equal(r.claims.nonce, r.nonce);
   assert.deepEqual(r.pages, [], 'session reused without interaction');
@@ -62,7 +62,7 @@ test('nonce returned unchanged; no nonce in request -> none in ID token', async 
   assert.equal(r2.claims.nonce, undefined);
 });
 
-test('scope openid: userinfo returns sub but no profile/email/phone claims', async () => {
+check('scope openid: userinfo returns sub but no profile/email/phone claims', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid' });
   const ui = await oidc.fetchUserInfo(basic, r.tokens.access_token, r.claims.sub);
   assert.equal(ui.sub, USER.sub);
@@ -71,7 +71,7 @@ test('scope openid: userinfo returns sub but no profile/email/phone claims', asy
   }
 });
 
-test('scope profile: name, preferred_username, updated_at', async () => {
+check('scope profile: name, preferred_username, updated_at', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid profile' });
   const ui = await oidc.fetchUserInfo(basic, r.tokens.access_token, r.claims.sub);
   assert.equal(ui.name, USER.name);
@@ -80,7 +80,7 @@ test('scope profile: name, preferred_username, updated_at', async () => {
   assert.equal(ui.email, undefined, 'email not released without email scope');
 });
 
-test('scope email: email, email_verified', async () => {
+check('scope email: email, email_verified', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid email' });
   const ui = await oidc.fetchUserInfo(basic, r.tokens.access_token, r.claims.sub);
   assert.equal(ui.email, USER.email);
@@ -89,7 +89,7 @@ test('scope email: email, email_verified', async () => {
   assert.equal(ui.name, undefined, 'name not released without profile scope');
 });
 
-test('scope phone: phone_number, phone_number_verified', async () => {
+check('scope phone: phone_number, phone_number_verified', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid phone' });
   const ui = await oidc.fetchUserInfo(basic, r.tokens.access_token, r.claims.sub);
   assert.ok(String(ui.phone_number ?? '').includes(USER.phone), `phone_number=${ui.phone_number}`);
@@ -97,7 +97,7 @@ test('scope phone: phone_number, phone_number_verified', async () => {
   assert.equal(ui.email, undefined);
 });
 
-test('scope address: accepted and granted', async () => {
+check('scope address: accepted and granted', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid address' });
   if (r.tokens.scope !== undefined) {
     assert.ok(r.tokens.scope.split(' ').includes('address'), `granted scope ${r.tokens.scope}`);
@@ -107,13 +107,13 @@ test('scope address: accepted and granted', async () => {
   assert.equal(ui.email, undefined);
 });
 
-test('scope offline_access: refresh_token issued', async () => {
+check('scope offline_access: refresh_token issued', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid offline_access' });
   assert.equal(typeof r.tokens.refresh_token, 'string', 'refresh_token');
   assert.ok(r.tokens.refresh_token.length > 0);
 });
 
-test('all scopes in another order ("email phone address profile openid")', async () => {
+check('all scopes in another order ("email phone address profile openid")', async () => {
   const r = await codeFlow(basic, b, { scope: 'email phone address profile openid' });
   const ui = await oidc.fetchUserInfo(basic, r.tokens.access_token, r.claims.sub);
   assert.equal(ui.email, USER.email);
@@ -121,13 +121,13 @@ test('all scopes in another order ("email phone address profile openid")', async
   assert.ok(String(ui.phone_number).includes(USER.phone));
 });
 
-test('prompt=none while logged in returns a code without interaction', async () => {
+check('prompt=none while logged in returns a code without interaction', async () => {
   const r = await codeFlow(basic, b, { prompt: 'none' });
   assert.deepEqual(r.pages, []);
   assert.equal(r.claims.sub, USER.sub);
 });
 
-test('prompt=none without a session -> error=login_required (with state and iss)', async () => {
+check('prompt=none without a session -> error=login_required (with state and iss)', async () => {
   const fresh = newBrowser();
   const a = await authRequest(basic, { prompt: 'none' });
   const r = await fresh.drive(a.url);
@@ -141,7 +141,7 @@ test('prompt=none without a session -> error=login_required (with state and iss)
   assert.equal(e.error, 'login_required');
 });
 
-test('prompt=login forces a login although a session exists', async () => {
+check('prompt=login forces a login although a session exists', async () => {
   const t0 = now();
   await sleep(1100);
   const r = await codeFlow(basic, b, { prompt: 'login' });
@@ -149,7 +149,7 @@ test('prompt=login forces a login although a session exists', async () => {
   assert.ok(r.claims.auth_time > t0, `auth_time ${r.claims.auth_time} must be > ${t0} (fresh login)`);
 });
 
-test('max_age=1: after 2 s a new login is required and auth_time is fresh', async () => {
+check('max_age=1: after 2 s a new login is required and auth_time is fresh', async () => {
   await codeFlow(basic, b, {}); // session exists
   await sleep(2100);
   const t0 = now();
@@ -158,29 +158,29 @@ test('max_age=1: after 2 s a new login is required and auth_time is fresh', asyn
   assert.ok(r.claims.auth_time >= t0, `auth_time ${r.claims.auth_time} must be >= ${t0} (fresh login)`);
 });
 
-test('max_age=10000 with a session: no login, auth_time present', async () => {
+check('max_age=10000 with a session: no login, auth_time present', async () => {
   const r = await codeFlow(basic, b, { max_age: '10000' }, { checks: { maxAge: 10000 } });
   assert.deepEqual(r.pages, []);
   assert.equal(typeof r.claims.auth_time, 'number');
 });
 
-test('POST authorization request (form body) works like GET', async () => {
+check('POST authorization request (form body) works like GET', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid email' }, { post: true });
   assert.equal(r.claims.sub, USER.sub);
   assert.equal(r.claims.nonce, r.nonce);
 });
 
-test('unknown authorization parameter is ignored', async () => {
+check('unknown authorization parameter is ignored', async () => {
   const r = await codeFlow(basic, b, { foo_unknown_param: 'bar', another: 'x y' });
   assert.equal(r.claims.sub, USER.sub);
 });
 
-test('display, claims_locales, acr_values, ui_locales accepted', async () => {
+check('display, claims_locales, acr_values, ui_locales accepted', async () => {
   const r = await codeFlow(basic, b, { display: 'page', claims_locales: 'se', acr_values: '1 2', ui_locales: 'en' });
   assert.equal(r.claims.sub, USER.sub);
 });
 
-test('claims parameter: essential email in the ID token', async () => {
+check('claims parameter: essential email in the ID token', async () => {
   const r = await codeFlow(basic, b, {
     scope: 'openid',
     claims: JSON.stringify({ id_token: { email: { essential: true } } }),
@@ -188,14 +188,14 @@ test('claims parameter: essential email in the ID token', async () => {
   assert.equal(r.claims.email, USER.email);
 });
 
-test('id_token_hint with prompt=none returns a code for the same user', async () => {
+check('id_token_hint with prompt=none returns a code for the same user', async () => {
   assert.ok(firstIdToken, 'needs the happy flow id_token');
   const r = await codeFlow(basic, b, { prompt: 'none', id_token_hint: firstIdToken });
   assert.deepEqual(r.pages, []);
   assert.equal(r.claims.sub, USER.sub);
 });
 
-test('login_hint prefills the username field', async () => {
+check('login_hint prefills the username field', async () => {
   const a = await authRequest(basic, { login_hint: USER.username });
   const r = await newBrowser().drive(a.url, { stopAt: 'login' });
   assert.equal(r.stoppedAt, 'login', `login page expected: ${r.trace.join(' | ')}`);
@@ -204,7 +204,7 @@ test('login_hint prefills the username field', async () => {
   assert.equal(attr(tag, 'value'), USER.username, `username input: ${tag}`);
 });
 
-test('ui_locales=en renders English, default is zh-CN', async () => {
+check('ui_locales=en renders English, default is zh-CN', async () => {
   const en = await newBrowser().drive((await authRequest(basic, { ui_locales: 'en' })).url, { stopAt: 'login' });
   assert.equal(en.stoppedAt, 'login');
   assert.match(en.last.html, /<html[^>]*\blang="en"/);
@@ -213,7 +213,7 @@ test('ui_locales=en renders English, default is zh-CN', async () => {
   assert.match(def.last.html, /<html[^>]*\blang="zh-CN"/);
 });
 
-test('wrong password: login page shown again, no redirect', async () => {
+check('wrong password: login page shown again, no redirect', async () => {
   const a = await authRequest(basic, {});
   const r = await newBrowser().drive(a.url, { user: { username: USER.username, password: 'wrong-password-1' } });
   assert.equal(r.callback, undefined, 'must not reach the client');
@@ -227,23 +227,23 @@ async function assertNoRedirect(url, what) {
   assert.equal(res.location, undefined, `${what}: must not redirect`);
 }
 
-test('unregistered redirect_uri -> error page, no redirect', async () => {
+check('unregistered redirect_uri -> error page, no redirect', async () => {
   const a = await authRequest(basic, { redirect_uri: 'http://127.0.0.1:9/evil' });
   await assertNoRedirect(a.url, 'unregistered redirect_uri');
 });
 
-test('unknown client_id -> error page, no redirect', async () => {
+check('unknown client_id -> error page, no redirect', async () => {
   const a = await authRequest(basic, {});
   a.url.searchParams.set('client_id', 'no-such-client');
   await assertNoRedirect(a.url, 'unknown client');
 });
 
-test('redirect_uri with an added query -> error page, no redirect', async () => {
+check('redirect_uri with an added query -> error page, no redirect', async () => {
   const a = await authRequest(basic, { redirect_uri: `${REDIRECT_URI}?x=1` });
   await assertNoRedirect(a.url, 'redirect_uri with query');
 });
 
-test('missing redirect_uri -> no code issued', async () => {
+check('missing redirect_uri -> no code issued', async () => {
   const a = await authRequest(basic, {});
   a.url.searchParams.delete('redirect_uri');
   const res = await b.request(a.url);
@@ -251,18 +251,21 @@ test('missing redirect_uri -> no code issued', async () => {
   assert.ok(!loc?.searchParams.get('code'), `must not issue a code: ${res.status} ${res.location}`);
 });
 
-test('missing response_type -> no code issued', async () => {
+check('missing response_type -> no code issued', async () => {
   const a = await authRequest(basic, {});
   a.url.searchParams.delete('response_type');
   const res = await b.request(a.url);
   const loc = res.location ? new URL(res.location) : undefined;
   assert.ok(!loc?.searchParams.get('code'), `must not issue a code: ${res.status} ${res.location}`);
   if (loc && loc.origin !== new URL(ISSUER).origin) {
-    assert.ok(loc.searchParams.get('error'), 'error redirect carries error');
+    assert.ok(['invalid_request', 'unsupported_response_type'].includes(loc.searchParams.get('error')),
+      `error=${loc.searchParams.get('error')}`);
+    assert.equal(loc.searchParams.get('state'), a.state, 'state on the error redirect');
+    assert.equal(loc.searchParams.get('iss'), ISSUER, 'iss on the error redirect');
   }
 });
 
-test('RS256 client gets an RS256 ID token verified by the library', async () => {
+check('RS256 client gets an RS256 ID token verified by the library', async () => {
   const rs = await configFor('rs256');
   const r = await codeFlow(rs, b, { scope: 'openid profile' });
   const h = jwtHeader(r.tokens.id_token);
@@ -273,7 +276,7 @@ test('RS256 client gets an RS256 ID token verified by the library', async () => 
   assert.equal(ui.name, USER.name);
 });
 
-test('consent: deny -> access_denied; allow -> code; then remembered', async () => {
+check('consent: deny -> access_denied; allow -> code; then remembered', async () => {
   const cfg = await configFor('consent');
   const a = await authRequest(cfg, { scope: 'openid profile' });
   const denied = await b.drive(a.url, { user: USER, consent: 'deny' });
@@ -291,20 +294,27 @@ test('consent: deny -> access_denied; allow -> code; then remembered', async () 
   assert.deepEqual(again.pages, [], 'consent remembered');
 });
 
-test('prompt=select_account offers the account chooser; continue -> same user', async () => {
+check('prompt=select_account offers the account chooser; continue -> same user', async () => {
   const r = await codeFlow(basic, b, { prompt: 'select_account' }, { account: 'continue' });
-  assert.ok(r.pages.includes('select-account'), `select-account page expected, pages=${r.pages}`);
+  assert.ok(r.pages.includes('select-account'), `select-account page expected, pages=${r.pages}; trace: ${r.trace.join(" | ")}`);
   assert.equal(r.claims.sub, USER.sub);
 });
 
-test('public client with PKCE: token exchange with auth method none', async () => {
+check('prompt=select_account; switch -> a new login is required', async () => {
+  const r = await codeFlow(basic, b, { prompt: 'select_account' }, { account: 'switch' });
+  assert.ok(r.pages.includes('select-account'), `select-account page expected, pages=${r.pages}; trace: ${r.trace.join(" | ")}`);
+  assert.ok(r.pages.includes('login'), `login page expected after switch, pages=${r.pages}`);
+  assert.equal(r.claims.sub, USER.sub);
+});
+
+check('public client with PKCE: token exchange with auth method none', async () => {
   const pub = await configFor('public');
   const r = await codeFlow(pub, b, { scope: 'openid email' });
   assert.equal(r.claims.sub, USER.sub);
   assert.ok([].concat(r.claims.aud).includes(CONF.clients.public.client_id));
 });
 
-test('public client without PKCE -> error, no tokens', async () => {
+check('public client without PKCE -> error, no tokens', async () => {
   const pub = await configFor('public');
   const a = await authRequest(pub, {}, { pkce: false });
   const r = await b.drive(a.url, { user: USER });
@@ -314,7 +324,8 @@ test('public client without PKCE -> error, no tokens', async () => {
   }
   if (r.callback.searchParams.get('error')) {
     assert.equal(r.callback.searchParams.get('code'), null);
-    return; // rejected at the authorization endpoint (expected: invalid_request)
+    assert.equal(r.callback.searchParams.get('error'), 'invalid_request');
+    return; // rejected at the authorization endpoint
   }
   // Otherwise the token endpoint must refuse the code without a verifier.
   const e = await oauthError(exchange(pub, { ...a, callback: r.callback }));

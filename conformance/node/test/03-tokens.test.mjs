@@ -1,10 +1,11 @@
 // Token endpoint, refresh, client_credentials, introspection and revocation
 // checks driven by openid-client.
-import { test, before } from 'node:test';
+import { before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   oidc, ISSUER, USER, CONF, REDIRECT_URI, configFor, newBrowser, authorize, exchange, codeFlow,
   oauthError, describeErr, httpJson, now,
+  check,
 } from '../lib/rp.mjs';
 
 const b = newBrowser();
@@ -26,7 +27,7 @@ function basicAuth(id, secret) {
   return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 }
 
-test('client_secret_post: code flow and token exchange', async () => {
+check('client_secret_post: code flow and token exchange', async () => {
   const post = await configFor('post');
   const r = await codeFlow(post, b, { scope: 'openid email' });
   assert.equal(r.claims.sub, USER.sub);
@@ -35,7 +36,7 @@ test('client_secret_post: code flow and token exchange', async () => {
   assert.equal(ui.email, USER.email);
 });
 
-test('wrong client secret -> 401 invalid_client', async () => {
+check('wrong client secret -> 401 invalid_client', async () => {
   const c = CONF.clients.basic;
   const res = await httpJson(basic.serverMetadata().token_endpoint, {
     method: 'POST',
@@ -53,7 +54,7 @@ test('wrong client secret -> 401 invalid_client', async () => {
   if (e instanceof oidc.ResponseBodyError) assert.equal(e.error, 'invalid_client', describeErr(e));
 });
 
-test('code reuse -> invalid_grant', async () => {
+check('code reuse -> invalid_grant', async () => {
   const a = await authorize(basic, b, {});
   const t1 = await exchange(basic, a);
   assert.equal(typeof t1.access_token, 'string');
@@ -63,14 +64,14 @@ test('code reuse -> invalid_grant', async () => {
   assert.equal(e.status, 400);
 });
 
-test('code issued to one client cannot be redeemed by another -> invalid_grant', async () => {
+check('code issued to one client cannot be redeemed by another -> invalid_grant', async () => {
   const other = await configFor('other');
   const a = await authorize(basic, b, {});
   const e = await oauthError(exchange(other, a));
   assert.equal(e.error, 'invalid_grant', describeErr(e));
 });
 
-test('code redeemed with a different redirect_uri -> invalid_grant', async () => {
+check('code redeemed with a different redirect_uri -> invalid_grant', async () => {
   const a = await authorize(basic, b, {});
   const cb = new URL('http://127.0.0.1:9/elsewhere');
   cb.search = a.callback.search;
@@ -78,31 +79,31 @@ test('code redeemed with a different redirect_uri -> invalid_grant', async () =>
   assert.equal(e.error, 'invalid_grant', describeErr(e));
 });
 
-test('PKCE wrong code_verifier -> invalid_grant', async () => {
+check('PKCE wrong code_verifier -> invalid_grant', async () => {
   const a = await authorize(basic, b, {});
   const e = await oauthError(exchange(basic, { ...a, verifier: oidc.randomPKCECodeVerifier() }));
   assert.equal(e.error, 'invalid_grant', describeErr(e));
 });
 
-test('PKCE missing code_verifier when a challenge was sent -> error', async () => {
+check('PKCE missing code_verifier when a challenge was sent -> error', async () => {
   const a = await authorize(basic, b, {});
   const e = await oauthError(exchange(basic, { ...a, verifier: undefined }));
   assert.ok(['invalid_grant', 'invalid_request'].includes(e.error), describeErr(e));
 });
 
-test('bogus code -> invalid_grant', async () => {
+check('bogus code -> invalid_grant', async () => {
   const e = await oauthError(oidc.genericGrantRequest(basic, 'authorization_code', {
     code: 'not-a-real-code', redirect_uri: REDIRECT_URI, code_verifier: oidc.randomPKCECodeVerifier(),
   }));
   assert.equal(e.error, 'invalid_grant', describeErr(e));
 });
 
-test('unsupported grant type -> unsupported_grant_type', async () => {
+check('unsupported grant type -> unsupported_grant_type', async () => {
   const e = await oauthError(oidc.genericGrantRequest(basic, 'urn:example:bogus-grant', {}));
   assert.equal(e.error, 'unsupported_grant_type', describeErr(e));
 });
 
-test('refresh token: new tokens, rotation, old refresh token -> invalid_grant', async () => {
+check('refresh token: new tokens, rotation, old refresh token -> invalid_grant', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid profile offline_access' });
   const rt1 = r.tokens.refresh_token;
   assert.equal(typeof rt1, 'string', 'refresh_token issued');
@@ -123,7 +124,7 @@ test('refresh token: new tokens, rotation, old refresh token -> invalid_grant', 
   assert.equal(e.error, 'invalid_grant', describeErr(e));
 });
 
-test('client_credentials grant', async () => {
+check('client_credentials grant', async () => {
   const t = await oidc.clientCredentialsGrant(basic);
   assert.equal(typeof t.access_token, 'string');
   assert.equal(t.token_type.toLowerCase(), 'bearer');
@@ -134,13 +135,13 @@ test('client_credentials grant', async () => {
   assert.equal(i.client_id, CONF.clients.basic.client_id);
 });
 
-test('client_credentials refused for a public client', async () => {
+check('client_credentials refused for a public client', async () => {
   const pub = await configFor('public');
   const e = await oauthError(oidc.clientCredentialsGrant(pub));
   assert.ok(['unauthorized_client', 'invalid_client'].includes(e.error), describeErr(e));
 });
 
-test('introspection: active token, then inactive after revocation; userinfo 401', async () => {
+check('introspection: active token, then inactive after revocation; userinfo 401', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid profile' });
   const at = r.tokens.access_token;
   const i1 = await oidc.tokenIntrospection(basic, at);
@@ -158,7 +159,7 @@ test('introspection: active token, then inactive after revocation; userinfo 401'
   assert.equal(unknown.active, false, 'unknown token inactive');
 });
 
-test('introspection requires client authentication', async () => {
+check('introspection requires client authentication', async () => {
   const res = await httpJson(basic.serverMetadata().introspection_endpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -167,14 +168,14 @@ test('introspection requires client authentication', async () => {
   assert.equal(res.status, 401, `status ${res.status} ${res.text}`);
 });
 
-test('revoked refresh token cannot be used', async () => {
+check('revoked refresh token cannot be used', async () => {
   const r = await codeFlow(basic, b, { scope: 'openid offline_access' });
   await oidc.tokenRevocation(basic, r.tokens.refresh_token, { token_type_hint: 'refresh_token' });
   const e = await oauthError(oidc.refreshTokenGrant(basic, r.tokens.refresh_token));
   assert.equal(e.error, 'invalid_grant', describeErr(e));
 });
 
-test('userinfo with an invalid token -> 401 with WWW-Authenticate', async () => {
+check('userinfo with an invalid token -> 401 with WWW-Authenticate', async () => {
   const res = await fetch(basic.serverMetadata().userinfo_endpoint, { headers: { authorization: 'Bearer garbage' } });
   await res.text();
   assert.equal(res.status, 401);

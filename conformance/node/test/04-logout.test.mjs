@@ -1,11 +1,11 @@
 // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   oidc, POST_LOGOUT_URI, configFor, newBrowser, authRequest, exchange, codeFlow, oauthError, describeErr,
+  check,
 } from '../lib/rp.mjs';
 
-test('RP-initiated logout: redirect to post_logout_redirect_uri with state, session ended', async () => {
+check('RP-initiated logout: redirect to post_logout_redirect_uri with state, session ended', async () => {
   const basic = await configFor('basic');
   const b = newBrowser();
   const r = await codeFlow(basic, b, {});
@@ -27,7 +27,7 @@ test('RP-initiated logout: redirect to post_logout_redirect_uri with state, sess
   assert.equal(e.error, 'login_required', describeErr(e));
 });
 
-test('logout with an unregistered post_logout_redirect_uri does not redirect there', async () => {
+check('logout with an unregistered post_logout_redirect_uri does not redirect there', async () => {
   const basic = await configFor('basic');
   const b = newBrowser();
   const r = await codeFlow(basic, b, {});

@@ -1,9 +1,8 @@
 // oidcc-codereuse-30seconds: the only test in the suite that waits 30 s.
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { oidc, USER, configFor, newBrowser, authorize, exchange, oauthError, describeErr, sleep } from '../lib/rp.mjs';
+import { oidc, USER, configFor, newBrowser, authorize, exchange, oauthError, describeErr, sleep, check } from '../lib/rp.mjs';
 
-test('code reuse after 30 s -> invalid_grant and the first access token is revoked', async () => {
+check('code reuse after 30 s -> invalid_grant and the first access token is revoked', async () => {
   const basic = await configFor('basic');
   const b = newBrowser();
   const a = await authorize(basic, b, { scope: 'openid profile' });

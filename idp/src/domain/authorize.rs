@@ -52,6 +52,9 @@ pub struct AuthRequest {
     /// Progress through the interaction, set as the user completes steps.
     #[serde(default)]
     pub account_chosen: bool,
+    /// The user signed in during this request (satisfies prompt=login, max_age).
+    #[serde(default)]
+    pub login_done: bool,
     #[serde(default)]
     pub consent_given: bool,
 }
@@ -306,6 +309,7 @@ pub fn parse(
         claims,
         created_at: crate::now(),
         account_chosen: false,
+        login_done: false,
         consent_given: false,
     })
 }
@@ -369,8 +373,8 @@ pub enum Next {
 }
 
 /// The decision, given the browser's session and whether the user already
-/// consented to these scopes for this client. A session established after
-/// the request began is "fresh": it satisfies `prompt=login` and `max_age`.
+/// consented to these scopes for this client. A sign-in completed during
+/// this request is "fresh": it satisfies `prompt=login` and `max_age`.
 pub fn decide(
     req: &AuthRequest,
     session: Option<&SessionInfo>,
@@ -387,7 +391,7 @@ pub fn decide(
             "the user is not signed in",
         ));
     };
-    let fresh = s.auth_time >= req.created_at;
+    let fresh = req.login_done;
     if req.has_prompt("login") && !fresh {
         return Next::Login;
     }

@@ -243,6 +243,12 @@ pub async fn submit(
             );
         }
     };
+    if let Some(mut r) = req {
+        r.login_done = true;
+        if pending::update(&state.db, &f.req, &r).await.is_err() {
+            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
+        }
+    }
     let jar = jar.add(cookies::build(&state, cookies::SESSION, cookie, None));
     let next = if f.req.is_empty() {
         format!("{}/", state.config.issuer)

@@ -1,0 +1,258 @@
+//! Operating the provider: the CLI, configuration errors, key rotation,
+//! two nodes on one PostgreSQL, storage failures, headers and templates.
+use crate::both;
+use crate::support::*;
+use std::process::Command;
+
+fn idp_cmd(dir: &std::path::Path, db: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_idp"));
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("IDP_DATA_DIR", dir)
+        .env("IDP_DATABASE_URL", db)
+        .env("IDP_MASTER_KEY", "7f".repeat(32))
+        .env("IDP_LOG", "warn");
+    c
+}
+
+async fn cli(b: Backend) {
+    let app = spawn(b).await;
+    let out = idp_cmd(&app.dir, &app.database_url)
+        .args(["client", "create", "--name", "CLI RP", "--redirect-uri", "https://rp.example.org/cb", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    assert!(created["client_secret"].as_str().unwrap().len() >= 43, "high-entropy secret");
+    // The running server sees it at once (shared database).
+    let found = app.state.clients.find(id).await.unwrap().unwrap();
+    assert_eq!(found.redirect_uris, vec!["https://rp.example.org/cb"]);
+    let bad = idp_cmd(&app.dir, &app.database_url)
+        .args(["client", "create", "--name", "x", "--redirect-uri", "http://evil.example/cb"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("loopback"));
+    let out = idp_cmd(&app.dir, &app.database_url)
+        .args(["user", "create", "--username", "cli_user1", "--phone", "13912345678", "--json"])
+        .env("IDP_NEW_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let user: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(user["username"], "cli_user1");
+    // Signs in by phone number (A3).
+    let client = app.confidential().await;
+    let end = Browser::new().run(&app, &auth_url(&app, &client, &[]), "13912345678", PASSWORD).await;
+    let t = json(redeem(&app, &client, &end.code(), None).await).await;
+    assert_eq!(jwt_claims(t["id_token"].as_str().unwrap())["sub"], user["sub"]);
+    let out = idp_cmd(&app.dir, &app.database_url).args(["client", "list", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(list.as_array().unwrap().iter().any(|c| c["client_id"] == id));
+    let out = idp_cmd(&app.dir, &app.database_url).args(["client", "delete", id]).output().unwrap();
+    assert!(out.status.success());
+    assert!(app.state.clients.find(id).await.unwrap().is_none());
+}
+both!(cli_creates_clients_and_users, super::cli);
+
+#[test]
+fn config_errors_name_the_key() {
+    let dir = temp_dir();
+    let out = idp_cmd(&dir, "sqlite::memory:").arg("check-config").env("IDP_LISTN", "x").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listn") && err.contains("listen"), "{err}");
+    let out = idp_cmd(&dir, "mysql://x").arg("check-config").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database_url"));
+    let file = dir.join("idp.toml");
+    std::fs::write(&file, "issuer = \"https://id.example.org\"\n[tokens]\naccess_token_ttl = \"soon\"\n").unwrap();
+    let out = idp_cmd(&dir, "sqlite::memory:").args(["--config", file.to_str().unwrap(), "check-config"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tokens.access_token_ttl"));
+}
+
+async fn rotation(b: Backend) {
+    let app = spawn(b).await;
+    let client = app.confidential().await;
+    app.user("rotate_u1").await;
+    let (code, _) = sign_in(&app, &client, "rotate_u1", &[]).await;
+    let t = json(redeem(&app, &client, &code, None).await).await;
+    let old_kid = {
+        let header = t["id_token"].as_str().unwrap().split('.').next().unwrap();
+        let h: serde_json::Value = serde_json::from_slice(&idp::crypto::b64url_decode(header).unwrap()).unwrap();
+        h["kid"].as_str().unwrap().to_string()
+    };
+    let out = idp_cmd(&app.dir, &app.database_url).args(["keys", "rotate", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.state.keys.reload(&app.state.db, app.state.config.tokens.retired_key_publish).await.unwrap();
+    let jwks = json(api().get(app.url("/jwks")).send().await.unwrap()).await;
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert!(kids.contains(&old_kid.as_str()), "retired key still published");
+    assert_eq!(kids.len(), 4);
+    // Old-key access token still accepted; new tokens use the new key.
+    let info = api().get(app.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(info.status(), 200);
+    let (code, _) = sign_in(&app, &client, "rotate_u1", &[]).await;
+    let t2 = json(redeem(&app, &client, &code, None).await).await;
+    let header = t2["id_token"].as_str().unwrap().split('.').next().unwrap();
+    let h: serde_json::Value = serde_json::from_slice(&idp::crypto::b64url_decode(header).unwrap()).unwrap();
+    assert_ne!(h["kid"], old_kid);
+}
+both!(key_rotation_keeps_old_tokens_valid, super::rotation);
+
+async fn storage_failure_is_503(b: Backend) {
+    let app = spawn(b).await;
+    let client = app.confidential().await;
+    use sea_orm::ConnectionTrait;
+    app.state.db.execute_unprepared("DROP TABLE revoked_tokens").await.unwrap();
+    let cc = json(api().post(app.url("/token")).basic_auth(&client.id, client.secret.as_ref()).form(&[("grant_type", "client_credentials")]).send().await.unwrap()).await;
+    let at = cc["access_token"].as_str().unwrap();
+    let res = api().post(app.url("/revoke")).basic_auth(&client.id, client.secret.as_ref()).form(&[("token", at)]).send().await.unwrap();
+    assert_eq!(res.status(), 503, "a failed revocation is never reported as success");
+    assert_eq!(json(res).await["error"], "temporarily_unavailable");
+    let res = api().post(app.url("/introspect")).basic_auth(&client.id, client.secret.as_ref()).form(&[("token", at)]).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    app.state.db.execute_unprepared("DROP TABLE clients").await.unwrap();
+    let res = api().post(app.url("/token")).basic_auth(&client.id, client.secret.as_ref()).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+}
+both!(storage_failures_answer_503, super::storage_failure_is_503);
+
+async fn headers_and_pages(b: Backend) {
+    let app = spawn(b).await;
+    let res = api().get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    let d = json(api().get(app.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
+    assert_eq!(d["issuer"], app.base);
+    for ep in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint", "revocation_endpoint", "introspection_endpoint"] {
+        assert!(d[ep].as_str().unwrap().starts_with(&app.base), "{ep}");
+    }
+    assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
+    // Every template renders in every locale.
+    for name in app.state.pages.template_names() {
+        for lang in idp::i18n::SUPPORTED {
+            let html = app.state.pages.render(name, lang, sample_context()).unwrap_or_else(|e| panic!("{name} {lang}: {e:?}"));
+            assert!(html.contains(&format!("lang=\"{lang}\"")), "{name}");
+        }
+    }
+    // Locale files define the same keys.
+    let zh: toml::Table = toml::from_str(include_str!("../../themes/default/locales/zh-CN.toml")).unwrap();
+    let en: toml::Table = toml::from_str(include_str!("../../themes/default/locales/en.toml")).unwrap();
+    let mut a: Vec<_> = zh.keys().collect();
+    let mut b: Vec<_> = en.keys().collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
+both!(security_headers_discovery_and_templates, super::headers_and_pages);
+
+/// Two `idp serve` processes on one PostgreSQL: any node finishes any flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_postgres() {
+    let Some(Backend::Postgres(admin)) = Backend::postgres() else { return };
+    let db = fresh_postgres(&admin).await;
+    let dir = temp_dir();
+    let mut nodes = Vec::new();
+    let mut bases = Vec::new();
+    for _ in 0..2 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // Both nodes share one issuer, as behind a load balancer.
+        let child = idp_cmd(&dir, &db)
+            .arg("serve")
+            .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
+            .env("IDP_ISSUER", "http://127.0.0.1:1")
+            .spawn()
+            .unwrap();
+        nodes.push(KillOnDrop(child));
+        bases.push(format!("http://127.0.0.1:{port}"));
+        // Let the first node migrate before the second starts.
+        wait_ready(bases.last().unwrap()).await;
+    }
+    // A test app on the same database gives us users/clients.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = config_for(&Backend::Sqlite, 1, &dir).await;
+    config.database_url = Some(db.clone());
+    config.issuer = "http://127.0.0.1:1".into();
+    let admin_app = spawn_with(config, listener, dir.clone()).await;
+    let client = admin_app.confidential().await;
+    admin_app.user("node_user1").await;
+    // Sign in on node A (rewrite the shared issuer to node A's address).
+    let a = TestApp { base: bases[0].clone(), state: admin_app.state.clone(), dir: dir.clone(), database_url: db.clone() };
+    let bnode = TestApp { base: bases[1].clone(), state: admin_app.state.clone(), dir: dir.clone(), database_url: db.clone() };
+    let browser = Browser::new();
+    let mut url = auth_url(&a, &client, &[]);
+    let code = loop {
+        let res = browser.http.get(&url).send().await.unwrap();
+        if let Some(next) = location(&res) {
+            if next.starts_with(&client.redirect_uri) {
+                break query_of(&next)["code"].clone();
+            }
+            url = next.replace("http://127.0.0.1:1", &bases[0]);
+            continue;
+        }
+        let path = url::Url::parse(&url).unwrap().path().to_string();
+        let html = res.text().await.unwrap();
+        let mut form = vec![("req", hidden(&html, "req").unwrap()), ("csrf", hidden(&html, "csrf").unwrap())];
+        if path == "/login" {
+            form.push(("username", "node_user1".into()));
+            form.push(("password", PASSWORD.into()));
+        } else {
+            form.push(("decision", "allow".into()));
+        }
+        let res = browser.http.post(a.url(&path)).form(&form).send().await.unwrap();
+        url = location(&res).unwrap().replace("http://127.0.0.1:1", &bases[0]);
+    };
+    // Redeem and refresh on node B.
+    let t = json(redeem(&bnode, &client, &code, None).await).await;
+    assert!(t["access_token"].is_string(), "{t}");
+    let r = json(crate::tokens::refresh(&bnode, &client, t["refresh_token"].as_str().unwrap()).await).await;
+    assert!(r["access_token"].is_string(), "{r}");
+    // The access token from node B works at node A's userinfo.
+    let info = api().get(a.url("/userinfo")).bearer_auth(r["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(info.status(), 200);
+    // Log out on node B: the refresh token dies on node A too.
+    let mut u = url::Url::parse(&bnode.url("/logout")).unwrap();
+    u.query_pairs_mut().append_pair("id_token_hint", r["id_token"].as_str().unwrap());
+    let res = browser.http.get(u.as_str()).send().await.unwrap();
+    assert_eq!(res.status(), 200, "logged-out page");
+    let res = crate::tokens::refresh(&a, &client, r["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+}
+
+struct KillOnDrop(std::process::Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_ready(base: &str) {
+    for _ in 0..200 {
+        if let Ok(r) = api().get(format!("{base}/health")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{base} did not start");
+}
+
+/// Every variable any page uses, so a template referring to something no
+/// handler provides fails here rather than in front of a citizen.
+fn sample_context() -> tera::Context {
+    let mut ctx = tera::Context::new();
+    for key in ["req", "csrf", "username", "client_name", "message", "claims", "userinfo", "id_token", "issuer", "client_id", "state", "post_logout_redirect_uri"] {
+        ctx.insert(key, "x");
+    }
+    ctx.insert("error", &Option::<String>::None);
+    ctx.insert("scopes", &vec!["openid"]);
+    ctx.insert("claims", &Vec::<String>::new());
+    ctx.insert("demo", &true);
+    ctx
+}
