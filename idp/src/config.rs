@@ -89,20 +89,13 @@ impl Default for TokenConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self {
-            idle_timeout: 2 * 3600,
-            absolute_timeout: 12 * 3600,
-        }
+        Self { idle_timeout: 2 * 3600, absolute_timeout: 12 * 3600 }
     }
 }
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
-        Self {
-            account_failures: 5,
-            ip_failures: 50,
-            lock_seconds: 900,
-        }
+        Self { account_failures: 5, ip_failures: 50, lock_seconds: 900 }
     }
 }
 
@@ -130,10 +123,9 @@ impl Config {
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let mut root = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Toml(e.to_string()))?
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
+                text.parse::<toml::Table>().map_err(|e| ConfigError::Toml(e.to_string()))?
             }
             None => toml::Table::new(),
         };
@@ -147,63 +139,34 @@ impl Config {
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
             insert_path(&mut root, &path, env_value(value));
         }
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(root)).map_err(|e| {
-                ConfigError::Key {
-                    path: e.path().to_string(),
-                    message: e.inner().to_string(),
-                }
-            })?;
+        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(root))
+            .map_err(|e| ConfigError::Key { path: e.path().to_string(), message: e.inner().to_string() })?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |path: &str, message: String| ConfigError::Key {
-            path: path.into(),
-            message,
-        };
-        let issuer = url::Url::parse(&self.issuer).map_err(|e| {
-            bad(
-                "issuer",
-                format!("not a URL ({e}); expected e.g. https://id.example.org"),
-            )
-        })?;
+        let bad = |path: &str, message: String| ConfigError::Key { path: path.into(), message };
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| bad("issuer", format!("not a URL ({e}); expected e.g. https://id.example.org")))?;
         if !matches!(issuer.scheme(), "http" | "https") {
-            return Err(bad(
-                "issuer",
-                "must use https (or http for local testing)".into(),
-            ));
+            return Err(bad("issuer", "must use https (or http for local testing)".into()));
         }
         if issuer.query().is_some() || issuer.fragment().is_some() || self.issuer.ends_with('/') {
-            return Err(bad(
-                "issuer",
-                "must have no query, fragment or trailing slash".into(),
-            ));
+            return Err(bad("issuer", "must have no query, fragment or trailing slash".into()));
         }
-        self.listen.parse::<SocketAddr>().map_err(|_| {
-            bad(
-                "listen",
-                format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
-            )
-        })?;
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|_| bad("listen", format!("`{}` is not an address like 127.0.0.1:8080", self.listen)))?;
         if let Some(url) = &self.database_url
-            && !(url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"))
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
-            return Err(bad(
-                "database_url",
-                "allowed: sqlite://PATH or postgres://USER@HOST/DB".into(),
-            ));
+            return Err(bad("database_url", "allowed: sqlite://PATH or postgres://USER@HOST/DB".into()));
         }
         if let Some(key) = &self.master_key
             && (key.len() != 64 || !key.chars().all(|c| c.is_ascii_hexdigit()))
         {
-            return Err(bad(
-                "master_key",
-                "must be 64 hexadecimal characters (32 bytes)".into(),
-            ));
+            return Err(bad("master_key", "must be 64 hexadecimal characters (32 bytes)".into()));
         }
         if !matches!(self.default_locale.as_str(), "zh-CN" | "en") {
             return Err(bad("default_locale", "allowed: zh-CN, en".into()));
@@ -215,32 +178,17 @@ impl Config {
             ("tokens.code_ttl", self.tokens.code_ttl),
             ("session.idle_timeout", self.session.idle_timeout),
             ("session.absolute_timeout", self.session.absolute_timeout),
-            (
-                "login_throttle.account_failures",
-                self.login_throttle.account_failures,
-            ),
-            (
-                "login_throttle.ip_failures",
-                self.login_throttle.ip_failures,
-            ),
-            (
-                "login_throttle.lock_seconds",
-                self.login_throttle.lock_seconds,
-            ),
+            ("login_throttle.account_failures", self.login_throttle.account_failures),
+            ("login_throttle.ip_failures", self.login_throttle.ip_failures),
+            ("login_throttle.lock_seconds", self.login_throttle.lock_seconds),
         ];
         for (path, value) in positive {
             if value <= 0 {
-                return Err(bad(
-                    path,
-                    "must be a positive number of seconds/attempts".into(),
-                ));
+                return Err(bad(path, "must be a positive number of seconds/attempts".into()));
             }
         }
         if self.tokens.code_ttl > 600 {
-            return Err(bad(
-                "tokens.code_ttl",
-                "at most 600 seconds (RFC 6749 §4.1.2)".into(),
-            ));
+            return Err(bad("tokens.code_ttl", "at most 600 seconds (RFC 6749 §4.1.2)".into()));
         }
         Ok(())
     }
@@ -248,10 +196,7 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("idp.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("idp.db").display()),
         }
     }
 
@@ -278,9 +223,7 @@ fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
             table.insert(last.clone(), value);
         }
         [head, rest @ ..] => {
-            let entry = table
-                .entry(head.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table.entry(head.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if !entry.is_table() {
                 *entry = toml::Value::Table(toml::Table::new());
             }
@@ -296,20 +239,14 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     #[test]
     fn env_overrides_nested_keys() {
         let c = Config::load_from(
             None,
-            &env(&[
-                ("IDP_ISSUER", "https://id.example.org"),
-                ("IDP_TOKENS__ACCESS_TOKEN_TTL", "60"),
-            ]),
+            &env(&[("IDP_ISSUER", "https://id.example.org"), ("IDP_TOKENS__ACCESS_TOKEN_TTL", "60")]),
         )
         .unwrap();
         assert_eq!(c.issuer, "https://id.example.org");
@@ -318,22 +255,16 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_allowed_keys() {
-        let err = Config::load_from(None, &env(&[("IDP_ISUER", "x")]))
-            .unwrap_err()
-            .to_string();
+        let err = Config::load_from(None, &env(&[("IDP_ISUER", "x")])).unwrap_err().to_string();
         assert!(err.contains("isuer"), "{err}");
         assert!(err.contains("issuer"), "{err}");
     }
 
     #[test]
     fn bad_values_are_explained() {
-        let err = Config::load_from(None, &env(&[("IDP_LISTEN", "nowhere")]))
-            .unwrap_err()
-            .to_string();
+        let err = Config::load_from(None, &env(&[("IDP_LISTEN", "nowhere")])).unwrap_err().to_string();
         assert!(err.contains("listen"), "{err}");
-        let err = Config::load_from(None, &env(&[("IDP_ISSUER", "https://x.org/")]))
-            .unwrap_err()
-            .to_string();
+        let err = Config::load_from(None, &env(&[("IDP_ISSUER", "https://x.org/")])).unwrap_err().to_string();
         assert!(err.contains("trailing slash"), "{err}");
     }
 }

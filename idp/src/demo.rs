@@ -12,13 +12,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreUserInfoClaims,
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
@@ -53,11 +51,7 @@ impl DemoRp {
             return Ok(None);
         }
         let f: DemoFile = serde_json::from_str(&std::fs::read_to_string(path)?)?;
-        Ok(Some(Self {
-            client_id: f.client_id,
-            client_secret: f.client_secret,
-            pending: Mutex::new(HashMap::new()),
-        }))
+        Ok(Some(Self { client_id: f.client_id, client_secret: f.client_secret, pending: Mutex::new(HashMap::new()) }))
     }
 }
 
@@ -91,10 +85,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Seeded>> {
             name: "示例移动应用 Demo public client".into(),
             client_id: Some(DEMO_PUBLIC_ID.into()),
             public: true,
-            redirect_uris: vec![
-                "http://127.0.0.1/callback".into(),
-                "cn.gov.idp.demo:/callback".into(),
-            ],
+            redirect_uris: vec!["http://127.0.0.1/callback".into(), "cn.gov.idp.demo:/callback".into()],
             ..Default::default()
         })
         .await?;
@@ -112,49 +103,29 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Seeded>> {
             })
             .await?;
     }
-    let file = DemoFile {
-        client_id: DEMO_RP_ID.into(),
-        client_secret: rp.client_secret.unwrap_or_default(),
-    };
+    let file = DemoFile { client_id: DEMO_RP_ID.into(), client_secret: rp.client_secret.unwrap_or_default() };
     std::fs::create_dir_all(&state.config.data_dir)?;
     std::fs::write(demo_file(&state.config), serde_json::to_string(&file)?)?;
-    Ok(Some(Seeded {
-        username: DEMO_USER.into(),
-        password,
-        public_client: DEMO_PUBLIC_ID.into(),
-    }))
+    Ok(Some(Seeded { username: DEMO_USER.into(), password, public_client: DEMO_PUBLIC_ID.into() }))
 }
 
 fn http() -> Result<reqwest::Client, reqwest::Error> {
     // No redirects: the openidconnect docs warn they enable SSRF.
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()
 }
 
-type DemoClient = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
+type DemoClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 async fn discover(state: &AppState, rp: &DemoRp) -> anyhow::Result<(DemoClient, reqwest::Client)> {
     let http = http()?;
-    let meta =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(state.config.issuer.clone())?, &http)
-            .await?;
+    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(state.config.issuer.clone())?, &http).await?;
     let client = CoreClient::from_provider_metadata(
         meta,
         ClientId::new(rp.client_id.clone()),
         Some(ClientSecret::new(rp.client_secret.clone())),
     )
-    .set_redirect_uri(RedirectUrl::new(format!(
-        "{}/demo/callback",
-        state.config.issuer
-    ))?);
+    .set_redirect_uri(RedirectUrl::new(format!("{}/demo/callback", state.config.issuer))?);
     Ok((client, http))
 }
 
@@ -172,11 +143,7 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Respons
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("phone".into()))
@@ -186,10 +153,7 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Respons
         if p.len() > 10_000 {
             p.clear();
         }
-        p.insert(
-            csrf.secret().clone(),
-            (verifier.secret().clone(), nonce.secret().clone()),
-        );
+        p.insert(csrf.secret().clone(), (verifier.secret().clone(), nonce.secret().clone()));
     }
     crate::oidc::flow::see_other(url.as_str())
 }
@@ -202,11 +166,7 @@ pub struct Callback {
     error: Option<String>,
 }
 
-pub async fn callback(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(cb): Query<Callback>,
-) -> Response {
+pub async fn callback(State(state): State<AppState>, headers: HeaderMap, Query(cb): Query<Callback>) -> Response {
     let locale = cookies::locale(&state, &headers, None);
     let Some(rp) = state.demo.as_ref() else {
         return error_page(&state, StatusCode::NOT_FOUND, locale, "demo_disabled");
@@ -244,18 +204,14 @@ async fn finish(state: &AppState, rp: &DemoRp, cb: Callback) -> anyhow::Result<t
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
         .request_async(&http)
         .await?;
-    let id_token = token
-        .id_token()
-        .ok_or_else(|| anyhow::anyhow!("no ID token"))?;
+    let id_token = token.id_token().ok_or_else(|| anyhow::anyhow!("no ID token"))?;
     let verifier = client.id_token_verifier().set_allowed_algs(vec![
         CoreJwsSigningAlgorithm::EcdsaP256Sha256,
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     ]);
     let claims = id_token.claims(&verifier, &Nonce::new(nonce))?;
-    let userinfo: CoreUserInfoClaims = client
-        .user_info(token.access_token().clone(), Some(claims.subject().clone()))?
-        .request_async(&http)
-        .await?;
+    let userinfo: CoreUserInfoClaims =
+        client.user_info(token.access_token().clone(), Some(claims.subject().clone()))?.request_async(&http).await?;
     let mut ctx = tera::Context::new();
     ctx.insert("claims", &serde_json::to_string_pretty(claims)?);
     ctx.insert("userinfo", &serde_json::to_string_pretty(&userinfo)?);

@@ -4,21 +4,10 @@ pub const SUPPORTED: &[&str] = &["zh-CN", "en"];
 
 /// Picks a supported locale: explicit `ui_locales` (OIDC) first, then the
 /// language cookie, then `Accept-Language`, then the configured default.
-pub fn negotiate(
-    ui_locales: Option<&str>,
-    cookie: Option<&str>,
-    accept: Option<&str>,
-    default: &str,
-) -> &'static str {
-    let candidates = ui_locales
-        .into_iter()
-        .flat_map(|u| u.split(' '))
-        .chain(cookie)
-        .chain(
-            accept
-                .into_iter()
-                .flat_map(|a| a.split(','))
-                .map(|part| part.split(';').next().unwrap_or("").trim()),
+pub fn negotiate(ui_locales: Option<&str>, cookie: Option<&str>, accept: Option<&str>, default: &str) -> &'static str {
+    let candidates =
+        ui_locales.into_iter().flat_map(|u| u.split(' ')).chain(cookie).chain(
+            accept.into_iter().flat_map(|a| a.split(',')).map(|part| part.split(';').next().unwrap_or("").trim()),
         );
     for c in candidates {
         if let Some(found) = match_locale(c) {

@@ -48,6 +48,7 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum ClientCmd {
     Create {
         #[arg(long)]
@@ -183,11 +184,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("listen:   {}", config.listen);
             println!(
                 "database: {}",
-                if config.database_url.is_some() {
-                    "(from database_url)".to_string()
-                } else {
-                    config.database_url()
-                }
+                if config.database_url.is_some() { "(from database_url)".to_string() } else { config.database_url() }
             );
             Ok(())
         }
@@ -240,15 +237,14 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
         } => {
             let auth_method = match auth_method {
                 Some(m) => Some(AuthMethod::parse(&m).ok_or_else(|| {
-                    anyhow::anyhow!("--auth-method `{m}`: allowed client_secret_basic, client_secret_post, private_key_jwt, none")
+                    anyhow::anyhow!(
+                        "--auth-method `{m}`: allowed client_secret_basic, client_secret_post, private_key_jwt, none"
+                    )
                 })?),
                 None => None,
             };
             let jwks = match jwks {
-                Some(j) => Some(
-                    serde_json::from_str(&j)
-                        .map_err(|e| anyhow::anyhow!("--jwks is not JSON: {e}"))?,
-                ),
+                Some(j) => Some(serde_json::from_str(&j).map_err(|e| anyhow::anyhow!("--jwks is not JSON: {e}"))?),
                 None => None,
             };
             let created = state
@@ -307,26 +303,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
 async fn user_cmd(cmd: UserCmd, config: Config) -> anyhow::Result<()> {
     let state = idp::build_state(config, true).await?;
     match cmd {
-        UserCmd::Create {
-            username,
-            password,
-            phone,
-            email,
-            name,
-            id_number,
-            json,
-        } => {
-            let created = state
-                .users
-                .create(NewUser {
-                    username,
-                    password,
-                    phone,
-                    email,
-                    name,
-                    id_number,
-                })
-                .await?;
+        UserCmd::Create { username, password, phone, email, name, id_number, json } => {
+            let created = state.users.create(NewUser { username, password, phone, email, name, id_number }).await?;
             if json {
                 print_json(&created)
             } else {
@@ -371,12 +349,7 @@ async fn keys_cmd(cmd: KeysCmd, config: Config) -> anyhow::Result<()> {
                 print_json(&list)
             } else {
                 for k in rows {
-                    println!(
-                        "{}\t{}\t{}",
-                        k.kid,
-                        k.alg,
-                        if k.active { "active" } else { "retired" }
-                    );
+                    println!("{}\t{}\t{}", k.kid, k.alg, if k.active { "active" } else { "retired" });
                 }
                 Ok(())
             }
@@ -387,10 +360,7 @@ async fn keys_cmd(cmd: KeysCmd, config: Config) -> anyhow::Result<()> {
                 print_json(&created)
             } else {
                 println!("new active keys: {}", created.join(", "));
-                println!(
-                    "previous keys stay published for {} s",
-                    state.config.tokens.retired_key_publish
-                );
+                println!("previous keys stay published for {} s", state.config.tokens.retired_key_publish);
                 Ok(())
             }
         }

@@ -106,11 +106,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     let hasher = SecretHasher::new(&master);
     let passwords = PasswordService::new()?;
     let pages = Pages::load(config.theme_dir.as_deref())?;
-    let tokens = TokenIssuer {
-        issuer: config.issuer.clone(),
-        keys: keys.clone(),
-        cfg: config.tokens.clone(),
-    };
+    let tokens = TokenIssuer { issuer: config.issuer.clone(), keys: keys.clone(), cfg: config.tokens.clone() };
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
@@ -137,36 +133,18 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
 pub fn router(state: AppState) -> Router {
     use crate::{oidc, web};
     Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(oidc::discovery::handler),
-        )
+        .route("/.well-known/openid-configuration", get(oidc::discovery::handler))
         .route("/jwks", get(oidc::discovery::jwks))
-        .route(
-            "/authorize",
-            get(oidc::authorize::get_handler).post(oidc::authorize::post_handler),
-        )
+        .route("/authorize", get(oidc::authorize::get_handler).post(oidc::authorize::post_handler))
         .route("/authorize/resume", get(oidc::authorize::resume))
         .route("/token", post(oidc::token::handler))
-        .route(
-            "/userinfo",
-            get(oidc::userinfo::handler).post(oidc::userinfo::handler),
-        )
+        .route("/userinfo", get(oidc::userinfo::handler).post(oidc::userinfo::handler))
         .route("/revoke", post(oidc::revoke::handler))
         .route("/introspect", post(oidc::introspect::handler))
-        .route(
-            "/logout",
-            get(oidc::logout::handler).post(oidc::logout::handler),
-        )
+        .route("/logout", get(oidc::logout::handler).post(oidc::logout::handler))
         .route("/login", get(web::login::show).post(web::login::submit))
-        .route(
-            "/consent",
-            get(web::consent::show).post(web::consent::submit),
-        )
-        .route(
-            "/select-account",
-            get(web::select_account::show).post(web::select_account::submit),
-        )
+        .route("/consent", get(web::consent::show).post(web::consent::submit))
+        .route("/select-account", get(web::select_account::show).post(web::select_account::submit))
         .route("/static/{file}", get(web::pages::static_file))
         .route("/demo", get(crate::demo::start))
         .route("/demo/callback", get(crate::demo::callback))
@@ -181,19 +159,15 @@ pub fn router(state: AppState) -> Router {
 /// no referrer leaks of codes or states.
 async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
     let h = res.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'"),
+            HeaderValue::from_static(
+                "default-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
+            ),
         );
     }
     res
@@ -207,11 +181,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
         loop {
             tick.tick().await;
-            if let Err(e) = upkeep
-                .keys
-                .reload(&upkeep.db, upkeep.config.tokens.retired_key_publish)
-                .await
-            {
+            if let Err(e) = upkeep.keys.reload(&upkeep.db, upkeep.config.tokens.retired_key_publish).await {
                 tracing::warn!("key reload failed: {e}");
             }
             if let Err(e) = crate::store::purge_expired(&upkeep.db, crate::now()).await {
@@ -220,9 +190,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
         }
     });
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 
@@ -232,8 +200,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

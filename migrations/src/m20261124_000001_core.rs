@@ -12,39 +12,22 @@ impl MigrationName for Migration {
 }
 
 fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .text()
-        .not_null()
-        .to_owned()
+    ColumnDef::new(Alias::new(name)).text().not_null().to_owned()
 }
 fn text_null(name: &'static str) -> ColumnDef {
     ColumnDef::new(Alias::new(name)).text().null().to_owned()
 }
 fn string_pk(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .string_len(128)
-        .not_null()
-        .primary_key()
-        .to_owned()
+    ColumnDef::new(Alias::new(name)).string_len(128).not_null().primary_key().to_owned()
 }
 fn big(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .big_integer()
-        .not_null()
-        .to_owned()
+    ColumnDef::new(Alias::new(name)).big_integer().not_null().to_owned()
 }
 fn big_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .big_integer()
-        .null()
-        .to_owned()
+    ColumnDef::new(Alias::new(name)).big_integer().null().to_owned()
 }
 fn flag(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-        .boolean()
-        .not_null()
-        .default(false)
-        .to_owned()
+    ColumnDef::new(Alias::new(name)).boolean().not_null().default(false).to_owned()
 }
 
 fn table(name: &'static str, cols: Vec<ColumnDef>) -> TableCreateStatement {
@@ -56,12 +39,7 @@ fn table(name: &'static str, cols: Vec<ColumnDef>) -> TableCreateStatement {
     t.to_owned()
 }
 
-fn index(
-    table: &'static str,
-    name: &'static str,
-    cols: &[&'static str],
-    unique: bool,
-) -> IndexCreateStatement {
+fn index(table: &'static str, name: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
     let mut i = Index::create();
     i.name(name).table(Alias::new(table)).if_not_exists();
     for c in cols {
@@ -128,13 +106,7 @@ impl MigrationTrait for Migration {
             ),
             table(
                 "auth_requests",
-                vec![
-                    string_pk("id"),
-                    text("client_id"),
-                    text("params"),
-                    text("browser"),
-                    big("expires_at"),
-                ],
+                vec![string_pk("id"), text("client_id"), text("params"), text("browser"), big("expires_at")],
             ),
             table(
                 "sessions",
@@ -151,10 +123,7 @@ impl MigrationTrait for Migration {
                     flag("revoked"),
                 ],
             ),
-            table(
-                "session_clients",
-                vec![string_pk("id"), text("sid"), text("client_id")],
-            ),
+            table("session_clients", vec![string_pk("id"), text("sid"), text("client_id")]),
             table(
                 "auth_codes",
                 vec![
@@ -187,33 +156,14 @@ impl MigrationTrait for Migration {
             ),
             table(
                 "refresh_tokens",
-                vec![
-                    string_pk("token_hash"),
-                    text("grant_id"),
-                    big("expires_at"),
-                    big_null("used_at"),
-                ],
+                vec![string_pk("token_hash"), text("grant_id"), big("expires_at"), big_null("used_at")],
             ),
             table(
                 "consents",
-                vec![
-                    string_pk("id"),
-                    text("user_id"),
-                    text("client_id"),
-                    text("scope"),
-                    big("granted_at"),
-                ],
+                vec![string_pk("id"), text("user_id"), text("client_id"), text("scope"), big("granted_at")],
             ),
             table("revoked_tokens", vec![string_pk("jti"), big("expires_at")]),
-            table(
-                "rate_counters",
-                vec![
-                    string_pk("key"),
-                    big("count"),
-                    big("window_start"),
-                    big("expires_at"),
-                ],
-            ),
+            table("rate_counters", vec![string_pk("key"), big("count"), big("window_start"), big("expires_at")]),
             table("used_jtis", vec![string_pk("key"), big("expires_at")]),
         ];
         for t in tables {
@@ -230,12 +180,7 @@ impl MigrationTrait for Migration {
             index("grants", "ix_grants_sid", &["sid"], false),
             index("refresh_tokens", "ix_refresh_grant", &["grant_id"], false),
             index("auth_codes", "ix_codes_grant", &["grant_id"], false),
-            index(
-                "consents",
-                "ux_consents_user_client",
-                &["user_id", "client_id"],
-                true,
-            ),
+            index("consents", "ux_consents_user_client", &["user_id", "client_id"], true),
         ];
         for i in indexes {
             manager.create_index(i).await?;
@@ -259,9 +204,7 @@ impl MigrationTrait for Migration {
             "users",
             "clients",
         ] {
-            manager
-                .drop_table(Table::drop().table(Alias::new(name)).if_exists().to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(Alias::new(name)).if_exists().to_owned()).await?;
         }
         Ok(())
     }

@@ -54,7 +54,11 @@ async fn unregistered_redirects_never_redirect(b: Backend) {
 }
 both!(unregistered_redirect_uris_show_an_error_page, super::unregistered_redirects_never_redirect);
 
-async fn error_redirect(app: &TestApp, client: &TestClient, extra: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+async fn error_redirect(
+    app: &TestApp,
+    client: &TestClient,
+    extra: &[(&str, &str)],
+) -> std::collections::HashMap<String, String> {
     let res = api().get(auth_url(app, client, extra)).send().await.unwrap();
     assert_eq!(res.status(), 303, "{extra:?}");
     let loc = location(&res).unwrap();
@@ -118,7 +122,12 @@ async fn prompt_and_max_age(b: Backend) {
     let q = query_of(&location(&res).unwrap());
     assert!(q.contains_key("code"), "{q:?}");
     // prompt=none with more scope than consented: consent_required.
-    let res = browser.http.get(auth_url(&app, &client, &[("prompt", "none"), ("scope", "openid phone")])).send().await.unwrap();
+    let res = browser
+        .http
+        .get(auth_url(&app, &client, &[("prompt", "none"), ("scope", "openid phone")]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(query_of(&location(&res).unwrap())["error"], "consent_required");
     // prompt=login shows the sign-in page again even with a session.
     let res = browser.http.get(auth_url(&app, &client, &[("prompt", "login")])).send().await.unwrap();
@@ -137,14 +146,20 @@ async fn prompt_and_max_age(b: Backend) {
     assert_eq!(second["sid"], first["sid"], "re-authentication keeps the session id");
     // id_token_hint naming the signed-in user + prompt=none → code.
     let hint = token["id_token"].as_str().unwrap();
-    let res = browser.http.get(auth_url(&app, &client, &[("prompt", "none"), ("id_token_hint", hint)])).send().await.unwrap();
+    let res =
+        browser.http.get(auth_url(&app, &client, &[("prompt", "none"), ("id_token_hint", hint)])).send().await.unwrap();
     assert!(query_of(&location(&res).unwrap()).contains_key("code"));
     // login_hint prefills the sign-in form.
     let res = Browser::new().http.get(auth_url(&app, &client, &[("login_hint", "zhaoliu_1")])).send().await.unwrap();
     let page = api().get(location(&res).unwrap()).send().await.unwrap();
     assert_eq!(page.status(), 400, "a request id is bound to the browser that started it");
     let fresh = Browser::new();
-    let res = fresh.http.get(auth_url(&app, &client, &[("login_hint", "zhaoliu_1"), ("ui_locales", "en")])).send().await.unwrap();
+    let res = fresh
+        .http
+        .get(auth_url(&app, &client, &[("login_hint", "zhaoliu_1"), ("ui_locales", "en")]))
+        .send()
+        .await
+        .unwrap();
     let page = fresh.http.get(location(&res).unwrap()).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("value=\"zhaoliu_1\""), "login_hint prefilled");
     assert!(page.contains("autocomplete=\"username\"") && page.contains("autocomplete=\"current-password\""));
@@ -174,21 +189,31 @@ async fn consent_deny_and_essential_claims(b: Backend) {
     assert!(consent.contains("/consent?req="));
     let html = browser.http.get(&consent).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("电子邮箱"), "scopes listed in the user's language");
-    let form = [("req", hidden(&html, "req").unwrap()), ("csrf", "forged".to_string()), ("decision", "allow".to_string())];
+    let form =
+        [("req", hidden(&html, "req").unwrap()), ("csrf", "forged".to_string()), ("decision", "allow".to_string())];
     let res = browser.http.post(app.url("/consent")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 403, "CSRF token checked");
-    let form = [("req", hidden(&html, "req").unwrap()), ("csrf", hidden(&html, "csrf").unwrap()), ("decision", "deny".to_string())];
+    let form = [
+        ("req", hidden(&html, "req").unwrap()),
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("decision", "deny".to_string()),
+    ];
     let res = browser.http.post(app.url("/consent")).form(&form).send().await.unwrap();
     let q = query_of(&location(&res).unwrap());
     assert_eq!(q["error"], "access_denied");
     assert_eq!(q["iss"], app.base);
     // claims parameter with an essential claim lands in the ID token.
     let claims = r#"{"id_token":{"email":{"essential":true}},"userinfo":{"name":null}}"#;
-    let end = browser.run(&app, &auth_url(&app, &client, &[("claims", claims), ("scope", "openid")]), "sunqi_01", PASSWORD).await;
+    let end = browser
+        .run(&app, &auth_url(&app, &client, &[("claims", claims), ("scope", "openid")]), "sunqi_01", PASSWORD)
+        .await;
     let token = json(redeem(&app, &client, &end.code(), None).await).await;
     let id = jwt_claims(token["id_token"].as_str().unwrap());
     assert_eq!(id["email"], "sunqi_01@example.org");
-    let info = json(api().get(app.url("/userinfo")).bearer_auth(token["access_token"].as_str().unwrap()).send().await.unwrap()).await;
+    let info = json(
+        api().get(app.url("/userinfo")).bearer_auth(token["access_token"].as_str().unwrap()).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(info["name"], "王五", "claims.userinfo.name released without the profile scope");
     assert!(info.get("email").is_none(), "email not requested for userinfo");
     // An essential acr we cannot meet fails; acr is never inflated.

@@ -3,10 +3,12 @@
 //! code, verifies the ID token against our JWKS and calls userinfo.
 use crate::both;
 use crate::support::*;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
+};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl,
-    RefreshToken, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    RedirectUrl, RefreshToken, Scope, TokenResponse,
 };
 
 async fn rp_flow(b: Backend, alg: &str) {
@@ -16,8 +18,12 @@ async fn rp_flow(b: Backend, alg: &str) {
     app.user("lisi_2024").await;
     let http = api();
     let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http).await.unwrap();
-    let rp = CoreClient::from_provider_metadata(meta, ClientId::new(client.id.clone()), client.secret.clone().map(ClientSecret::new))
-        .set_redirect_uri(RedirectUrl::new(client.redirect_uri.clone()).unwrap());
+    let rp = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(client.id.clone()),
+        client.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(client.redirect_uri.clone()).unwrap());
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = rp
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -38,13 +44,22 @@ async fn rp_flow(b: Backend, alg: &str) {
         .await
         .unwrap();
     let id_token = token.id_token().expect("id_token");
-    let alg_enum = if alg == "RS256" { CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 } else { CoreJwsSigningAlgorithm::EcdsaP256Sha256 };
+    let alg_enum = if alg == "RS256" {
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
+    } else {
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256
+    };
     let verifier = rp.id_token_verifier().set_allowed_algs(vec![alg_enum.clone()]);
     let claims = id_token.claims(&verifier, &nonce).expect("ID token verifies");
     assert_eq!(id_token.signing_alg().unwrap(), &alg_enum);
     // at_hash binds the access token to the ID token.
     let at_hash = claims.access_token_hash().expect("at_hash");
-    let expected = openidconnect::AccessTokenHash::from_token(token.access_token(), id_token.signing_alg().unwrap(), id_token.signing_key(&verifier).unwrap()).unwrap();
+    let expected = openidconnect::AccessTokenHash::from_token(
+        token.access_token(),
+        id_token.signing_alg().unwrap(),
+        id_token.signing_key(&verifier).unwrap(),
+    )
+    .unwrap();
     assert_eq!(at_hash, &expected);
     let raw = jwt_claims(&id_token.to_string());
     for claim in ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash"] {
@@ -68,7 +83,8 @@ async fn rp_flow(b: Backend, alg: &str) {
     let refresh = token.refresh_token().expect("offline_access gives a refresh token").clone();
     let refreshed = rp.exchange_refresh_token(&refresh).unwrap().request_async(&http).await.unwrap();
     assert_ne!(refreshed.refresh_token().unwrap().secret(), refresh.secret(), "rotated");
-    let again = rp.exchange_refresh_token(&RefreshToken::new(refresh.secret().clone())).unwrap().request_async(&http).await;
+    let again =
+        rp.exchange_refresh_token(&RefreshToken::new(refresh.secret().clone())).unwrap().request_async(&http).await;
     assert!(again.is_err(), "the rotated refresh token must not work twice");
 }
 

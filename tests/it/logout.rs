@@ -35,7 +35,9 @@ async fn rp_initiated_and_backchannel(b: Backend) {
     let sid = jwt_claims(id_token)["sid"].as_str().unwrap().to_string();
     // Unregistered post-logout URI: error page, no redirect, still signed in.
     let mut u = url::Url::parse(&app.url("/logout")).unwrap();
-    u.query_pairs_mut().append_pair("id_token_hint", id_token).append_pair("post_logout_redirect_uri", "http://127.0.0.1:9/evil");
+    u.query_pairs_mut()
+        .append_pair("id_token_hint", id_token)
+        .append_pair("post_logout_redirect_uri", "http://127.0.0.1:9/evil");
     let res = browser.http.get(u.as_str()).send().await.unwrap();
     assert_eq!(res.status(), 400);
     assert!(location(&res).is_none());
@@ -101,11 +103,21 @@ async fn throttle(b: Backend) {
     let req = hidden(&html, "req").unwrap();
     let csrf = hidden(&html, "csrf").unwrap();
     let attempt = |password: &'static str| {
-        let form = [("req", req.clone()), ("csrf", csrf.clone()), ("username", "victim_01".to_string()), ("password", password.to_string())];
+        let form = [
+            ("req", req.clone()),
+            ("csrf", csrf.clone()),
+            ("username", "victim_01".to_string()),
+            ("password", password.to_string()),
+        ];
         browser.http.post(app.url("/login")).form(&form).send()
     };
     // Unknown accounts get the same answer as wrong passwords (no enumeration).
-    let form = [("req", req.clone()), ("csrf", csrf.clone()), ("username", "nobody_here".to_string()), ("password", "x".to_string())];
+    let form = [
+        ("req", req.clone()),
+        ("csrf", csrf.clone()),
+        ("username", "nobody_here".to_string()),
+        ("password", "x".to_string()),
+    ];
     let unknown = browser.http.post(app.url("/login")).form(&form).send().await.unwrap();
     assert_eq!(unknown.status(), 401);
     assert!(unknown.text().await.unwrap().contains("用户名或密码错误"));
@@ -124,11 +136,21 @@ async fn throttle(b: Backend) {
     assert!(body.contains("分钟后再试"), "{body}");
     // Another account from the same browser is not locked.
     app.user("bystander1").await;
-    let form = [("req", req.clone()), ("csrf", csrf.clone()), ("username", "bystander1".to_string()), ("password", PASSWORD.to_string())];
+    let form = [
+        ("req", req.clone()),
+        ("csrf", csrf.clone()),
+        ("username", "bystander1".to_string()),
+        ("password", PASSWORD.to_string()),
+    ];
     let res = browser.http.post(app.url("/login")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 303);
     // Wrong CSRF token is refused before any password check.
-    let form = [("req", req.clone()), ("csrf", "x".to_string()), ("username", "bystander1".to_string()), ("password", PASSWORD.to_string())];
+    let form = [
+        ("req", req.clone()),
+        ("csrf", "x".to_string()),
+        ("username", "bystander1".to_string()),
+        ("password", PASSWORD.to_string()),
+    ];
     let res = browser.http.post(app.url("/login")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 403);
 }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test harness: a failed step is a failed test
 //! The one integration-test binary: every test drives the real server over
 //! HTTP with a real database (SQLite, and PostgreSQL when
 //! IDP_TEST_POSTGRES_URL is set).

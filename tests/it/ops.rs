@@ -68,7 +68,8 @@ fn config_errors_name_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("database_url"));
     let file = dir.join("idp.toml");
     std::fs::write(&file, "issuer = \"https://id.example.org\"\n[tokens]\naccess_token_ttl = \"soon\"\n").unwrap();
-    let out = idp_cmd(&dir, "sqlite::memory:").args(["--config", file.to_str().unwrap(), "check-config"]).output().unwrap();
+    let out =
+        idp_cmd(&dir, "sqlite::memory:").args(["--config", file.to_str().unwrap(), "check-config"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tokens.access_token_ttl"));
 }
@@ -107,15 +108,42 @@ async fn storage_failure_is_503(b: Backend) {
     let client = app.confidential().await;
     use sea_orm::ConnectionTrait;
     app.state.db.execute_unprepared("DROP TABLE revoked_tokens").await.unwrap();
-    let cc = json(api().post(app.url("/token")).basic_auth(&client.id, client.secret.as_ref()).form(&[("grant_type", "client_credentials")]).send().await.unwrap()).await;
+    let cc = json(
+        api()
+            .post(app.url("/token"))
+            .basic_auth(&client.id, client.secret.as_ref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let at = cc["access_token"].as_str().unwrap();
-    let res = api().post(app.url("/revoke")).basic_auth(&client.id, client.secret.as_ref()).form(&[("token", at)]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/revoke"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503, "a failed revocation is never reported as success");
     assert_eq!(json(res).await["error"], "temporarily_unavailable");
-    let res = api().post(app.url("/introspect")).basic_auth(&client.id, client.secret.as_ref()).form(&[("token", at)]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/introspect"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
     app.state.db.execute_unprepared("DROP TABLE clients").await.unwrap();
-    let res = api().post(app.url("/token")).basic_auth(&client.id, client.secret.as_ref()).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
 }
 both!(storage_failures_answer_503, super::storage_failure_is_503);
@@ -127,7 +155,15 @@ async fn headers_and_pages(b: Backend) {
     assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
     let d = json(api().get(app.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
     assert_eq!(d["issuer"], app.base);
-    for ep in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "end_session_endpoint", "revocation_endpoint", "introspection_endpoint"] {
+    for ep in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "end_session_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+    ] {
         assert!(d[ep].as_str().unwrap().starts_with(&app.base), "{ep}");
     }
     assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
@@ -135,7 +171,8 @@ async fn headers_and_pages(b: Backend) {
     // Every template renders in every locale.
     for name in app.state.pages.template_names() {
         for lang in idp::i18n::SUPPORTED {
-            let html = app.state.pages.render(name, lang, sample_context()).unwrap_or_else(|e| panic!("{name} {lang}: {e:?}"));
+            let html =
+                app.state.pages.render(name, lang, sample_context()).unwrap_or_else(|e| panic!("{name} {lang}: {e:?}"));
             assert!(html.contains(&format!("lang=\"{lang}\"")), "{name}");
         }
     }
@@ -181,8 +218,10 @@ async fn two_nodes_share_one_postgres() {
     let client = admin_app.confidential().await;
     admin_app.user("node_user1").await;
     // Sign in on node A (rewrite the shared issuer to node A's address).
-    let a = TestApp { base: bases[0].clone(), state: admin_app.state.clone(), dir: dir.clone(), database_url: db.clone() };
-    let bnode = TestApp { base: bases[1].clone(), state: admin_app.state.clone(), dir: dir.clone(), database_url: db.clone() };
+    let a =
+        TestApp { base: bases[0].clone(), state: admin_app.state.clone(), dir: dir.clone(), database_url: db.clone() };
+    let bnode =
+        TestApp { base: bases[1].clone(), state: admin_app.state.clone(), dir: dir.clone(), database_url: db.clone() };
     let browser = Browser::new();
     let mut url = auth_url(&a, &client, &[]);
     let code = loop {
@@ -247,7 +286,20 @@ async fn wait_ready(base: &str) {
 /// handler provides fails here rather than in front of a citizen.
 fn sample_context() -> tera::Context {
     let mut ctx = tera::Context::new();
-    for key in ["req", "csrf", "username", "client_name", "message", "claims", "userinfo", "id_token", "issuer", "client_id", "state", "post_logout_redirect_uri"] {
+    for key in [
+        "req",
+        "csrf",
+        "username",
+        "client_name",
+        "message",
+        "claims",
+        "userinfo",
+        "id_token",
+        "issuer",
+        "client_id",
+        "state",
+        "post_logout_redirect_uri",
+    ] {
         ctx.insert(key, "x");
     }
     ctx.insert("error", &Option::<String>::None);

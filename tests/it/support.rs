@@ -99,6 +99,10 @@ pub async fn spawn(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_with(config: Config, listener: tokio::net::TcpListener, dir: std::path::PathBuf) -> TestApp {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("IDP_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
     let database_url = config.database_url();
     let state = idp::build_state(config, true).await.unwrap();
     let base = state.config.issuer.clone();
@@ -288,8 +292,14 @@ pub async fn redeem(app: &TestApp, client: &TestClient, code: &str, verifier: Op
     redeem_request(app, client, code, verifier).send().await.unwrap()
 }
 
-pub fn redeem_request(app: &TestApp, client: &TestClient, code: &str, verifier: Option<&str>) -> reqwest::RequestBuilder {
-    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", client.redirect_uri.as_str())];
+pub fn redeem_request(
+    app: &TestApp,
+    client: &TestClient,
+    code: &str,
+    verifier: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut form =
+        vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", client.redirect_uri.as_str())];
     if let Some(v) = verifier {
         form.push(("code_verifier", v));
     }

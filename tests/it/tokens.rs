@@ -11,7 +11,9 @@ async fn code_rules(b: Backend) {
     let other = app.confidential().await;
     app.user("qianba_01").await;
     let p = pkce();
-    let (code, _) = sign_in(&app, &client, "qianba_01", &[("code_challenge", &p.challenge), ("code_challenge_method", "S256")]).await;
+    let (code, _) =
+        sign_in(&app, &client, "qianba_01", &[("code_challenge", &p.challenge), ("code_challenge_method", "S256")])
+            .await;
     // Wrong verifier, missing verifier, wrong client, wrong redirect: invalid_grant, code survives.
     let res = redeem(&app, &client, &code, Some(&pkce().verifier)).await;
     assert_eq!(res.status(), 400);
@@ -20,7 +22,11 @@ async fn code_rules(b: Backend) {
     assert_eq!(json(res).await["error"], "invalid_grant");
     let res = redeem(&app, &other, &code, Some(&p.verifier)).await;
     assert_eq!(json(res).await["error"], "invalid_grant");
-    let mut wrong_uri = TestClient { id: client.id.clone(), secret: client.secret.clone(), redirect_uri: "http://127.0.0.1:9/other".into() };
+    let mut wrong_uri = TestClient {
+        id: client.id.clone(),
+        secret: client.secret.clone(),
+        redirect_uri: "http://127.0.0.1:9/other".into(),
+    };
     let res = redeem(&app, &wrong_uri, &code, Some(&p.verifier)).await;
     assert_eq!(json(res).await["error"], "invalid_grant");
     wrong_uri.redirect_uri = client.redirect_uri.clone();
@@ -132,7 +138,10 @@ async fn refresh_rotation(b: Backend) {
     let (code, _) = sign_in(&app, &client, "refresh_u1", &[]).await;
     let third = json(redeem(&app, &client, &code, None).await).await;
     app.state.users.set_password("refresh_u1", "Another-pass-77").await.unwrap();
-    assert_eq!(json(refresh(&app, &client, third["refresh_token"].as_str().unwrap()).await).await["error"], "invalid_grant");
+    assert_eq!(
+        json(refresh(&app, &client, third["refresh_token"].as_str().unwrap()).await).await["error"],
+        "invalid_grant"
+    );
 }
 both!(refresh_rotation_and_reuse_detection, super::refresh_rotation);
 
@@ -140,14 +149,23 @@ async fn client_auth(b: Backend) {
     let app = spawn(b).await;
     let basic = app.confidential().await;
     let post = app.client(|c| c.auth_method = Some(AuthMethod::ClientSecretPost)).await;
-    let cc = |id: &str| vec![("grant_type".to_string(), "client_credentials".to_string()), ("client_id".to_string(), id.to_string())];
+    let cc = |id: &str| {
+        vec![("grant_type".to_string(), "client_credentials".to_string()), ("client_id".to_string(), id.to_string())]
+    };
     // Wrong secret: 401 invalid_client with a challenge.
-    let res = api().post(app.url("/token")).basic_auth(&basic.id, Some("wrong")).form(&cc(&basic.id)[..1]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/token"))
+        .basic_auth(&basic.id, Some("wrong"))
+        .form(&cc(&basic.id)[..1])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     assert!(res.headers().contains_key("www-authenticate"));
     assert_eq!(json(res).await["error"], "invalid_client");
     // Unknown client.
-    let res = api().post(app.url("/token")).basic_auth("ghost", Some("x")).form(&cc("ghost")[..1]).send().await.unwrap();
+    let res =
+        api().post(app.url("/token")).basic_auth("ghost", Some("x")).form(&cc("ghost")[..1]).send().await.unwrap();
     assert_eq!(res.status(), 401);
     // Registered method must be used: basic client via POST body fails.
     let mut form = cc(&basic.id);
@@ -160,14 +178,33 @@ async fn client_auth(b: Backend) {
     let res = api().post(app.url("/token")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 200);
     // Secret in both header and body: refused.
-    let res = api().post(app.url("/token")).basic_auth(&post.id, post.secret.as_ref()).form(&form).send().await.unwrap();
+    let res =
+        api().post(app.url("/token")).basic_auth(&post.id, post.secret.as_ref()).form(&form).send().await.unwrap();
     assert_eq!(json(res).await["error"], "invalid_request");
     // Not a form body; unknown grant; missing grant.
-    let res = api().post(app.url("/token")).basic_auth(&basic.id, basic.secret.as_ref()).json(&json!({"grant_type": "client_credentials"})).send().await.unwrap();
+    let res = api()
+        .post(app.url("/token"))
+        .basic_auth(&basic.id, basic.secret.as_ref())
+        .json(&json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json(res).await["error"], "invalid_request");
-    let res = api().post(app.url("/token")).basic_auth(&basic.id, basic.secret.as_ref()).form(&[("grant_type", "password")]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/token"))
+        .basic_auth(&basic.id, basic.secret.as_ref())
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json(res).await["error"], "unsupported_grant_type");
-    let res = api().post(app.url("/token")).basic_auth(&basic.id, basic.secret.as_ref()).form(&[("grant_type", "client_credentials"), ("scope", "openid")]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/token"))
+        .basic_auth(&basic.id, basic.secret.as_ref())
+        .form(&[("grant_type", "client_credentials"), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json(res).await["error"], "invalid_scope");
     // A public client cannot use client_credentials.
     let public = app.public_client().await;
@@ -222,7 +259,8 @@ async fn private_key_jwt(b: Backend) {
     assert_eq!(res.status(), 401, "replayed jti is rejected");
     let stale = json!({"iss": client.id, "sub": client.id, "aud": token_ep, "exp": now - 100, "jti": "j-2"});
     assert_eq!(send(assertion(&key, &stale)).await.status(), 401);
-    let wrong_aud = json!({"iss": client.id, "sub": client.id, "aud": "https://elsewhere.example", "exp": now + 60, "jti": "j-3"});
+    let wrong_aud =
+        json!({"iss": client.id, "sub": client.id, "aud": "https://elsewhere.example", "exp": now + 60, "jti": "j-3"});
     assert_eq!(send(assertion(&key, &wrong_aud)).await.status(), 401);
     let (other_key, _) = client_key();
     let forged = json!({"iss": client.id, "sub": client.id, "aud": app.base, "exp": now + 60, "jti": "j-4"});
@@ -237,7 +275,13 @@ async fn introspection_and_revocation(b: Backend) {
     let rs = app.confidential().await;
     app.user("intro_u01").await;
     let cc = json(
-        api().post(app.url("/token")).basic_auth(&client.id, client.secret.as_ref()).form(&[("grant_type", "client_credentials"), ("scope", "profile")]).send().await.unwrap(),
+        api()
+            .post(app.url("/token"))
+            .basic_auth(&client.id, client.secret.as_ref())
+            .form(&[("grant_type", "client_credentials"), ("scope", "profile")])
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     let cc_token = cc["access_token"].as_str().unwrap().to_string();
@@ -250,10 +294,22 @@ async fn introspection_and_revocation(b: Backend) {
     assert_eq!(body["client_id"], client.id);
     assert_eq!(body["scope"], "profile");
     // Revocation by another client does nothing; by the owner it works.
-    let res = api().post(app.url("/revoke")).basic_auth(&rs.id, rs.secret.as_ref()).form(&[("token", cc_token.as_str())]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/revoke"))
+        .basic_auth(&rs.id, rs.secret.as_ref())
+        .form(&[("token", cc_token.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(json(introspect(&rs, &cc_token).await.unwrap()).await["active"], true);
-    let res = api().post(app.url("/revoke")).basic_auth(&client.id, client.secret.as_ref()).form(&[("token", cc_token.as_str())]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/revoke"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("token", cc_token.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(json(introspect(&rs, &cc_token).await.unwrap()).await["active"], false);
     // Refresh tokens: active until revoked; revoking ends the grant's access tokens too.
@@ -265,14 +321,32 @@ async fn introspection_and_revocation(b: Backend) {
     assert_eq!(body["active"], true);
     assert_eq!(body["token_type"], "refresh_token");
     assert_eq!(json(introspect(&rs, rt).await.unwrap()).await["active"], false, "another client's refresh token");
-    let res = api().post(app.url("/revoke")).basic_auth(&client.id, client.secret.as_ref()).form(&[("token", rt), ("token_type_hint", "refresh_token")]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/revoke"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("token", rt), ("token_type_hint", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(json(introspect(&client, rt).await.unwrap()).await["active"], false);
     assert_eq!(json(introspect(&client, at).await.unwrap()).await["active"], false);
     // Unknown tokens: 200 at revoke, inactive at introspect; bad hint: error.
-    let res = api().post(app.url("/revoke")).basic_auth(&client.id, client.secret.as_ref()).form(&[("token", "nonsense")]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/revoke"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("token", "nonsense")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let res = api().post(app.url("/revoke")).basic_auth(&client.id, client.secret.as_ref()).form(&[("token", "x"), ("token_type_hint", "id_token")]).send().await.unwrap();
+    let res = api()
+        .post(app.url("/revoke"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("token", "x"), ("token_type_hint", "id_token")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json(res).await["error"], "unsupported_token_type");
     let res = api().post(app.url("/introspect")).form(&[("token", at)]).send().await.unwrap();
     assert_eq!(res.status(), 401, "introspection needs client authentication");
@@ -300,7 +374,16 @@ async fn userinfo_rules(b: Backend) {
     let tampered = format!("{}x", at);
     assert_eq!(api().get(app.url("/userinfo")).bearer_auth(tampered).send().await.unwrap().status(), 401);
     // A client_credentials token has no user.
-    let cc = json(api().post(app.url("/token")).basic_auth(&client.id, client.secret.as_ref()).form(&[("grant_type", "client_credentials")]).send().await.unwrap()).await;
+    let cc = json(
+        api()
+            .post(app.url("/token"))
+            .basic_auth(&client.id, client.secret.as_ref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let res = api().get(app.url("/userinfo")).bearer_auth(cc["access_token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(res.status(), 403);
 }

@@ -92,9 +92,7 @@ impl PublicKey {
                     &p256::FieldBytes::from(y),
                     false,
                 );
-                p256::ecdsa::VerifyingKey::from_encoded_point(&point)
-                    .ok()
-                    .map(PublicKey::Es256)
+                p256::ecdsa::VerifyingKey::from_encoded_point(&point).ok().map(PublicKey::Es256)
             }
             "RSA" => {
                 let n = BigUint::from_bytes_be(&b64url_decode(jwk.get("n")?.as_str()?)?);
@@ -103,9 +101,7 @@ impl PublicKey {
                 if rsa::traits::PublicKeyParts::size(&key) < 256 {
                     return None; // below 2048 bits
                 }
-                Some(PublicKey::Rs256(Box::new(
-                    rsa::pkcs1v15::VerifyingKey::new(key),
-                )))
+                Some(PublicKey::Rs256(Box::new(rsa::pkcs1v15::VerifyingKey::new(key))))
             }
             _ => None,
         }
@@ -146,12 +142,7 @@ pub fn parse(token: &str) -> Option<Parsed<'_>> {
     }
     let signature = b64url_decode(s)?;
     let signing_input = &token[..h.len() + 1 + p.len()];
-    Some(Parsed {
-        header,
-        payload,
-        signing_input,
-        signature,
-    })
+    Some(Parsed { header, payload, signing_input, signature })
 }
 
 /// Builds `header.payload.signature` with a header naming alg, kid and typ.
@@ -172,15 +163,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_do_not_parse() {
-        for t in [
-            "",
-            "a",
-            "a.b",
-            "a.b.c.d",
-            "!!.??.**",
-            "e30.e30.",
-            "e30.W10.AA",
-        ] {
+        for t in ["", "a", "a.b", "a.b.c.d", "!!.??.**", "e30.e30.", "e30.W10.AA"] {
             assert!(parse(t).is_none() || t == "e30.e30.", "{t}");
         }
         // `{}`.`[]` — payload must be an object.

@@ -58,36 +58,19 @@ fn from_pkcs8(alg: Alg, kid: String, der: &[u8]) -> anyhow::Result<SigningKey> {
         }
         Alg::Rs256 => {
             let k = rsa::RsaPrivateKey::from_pkcs8_der(der)?;
-            let public = PublicKey::Rs256(Box::new(rsa::pkcs1v15::VerifyingKey::new(
-                k.to_public_key(),
-            )));
-            (
-                Signer_::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(k))),
-                public,
-            )
+            let public = PublicKey::Rs256(Box::new(rsa::pkcs1v15::VerifyingKey::new(k.to_public_key())));
+            (Signer_::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(k))), public)
         }
     };
     let jwk = public_jwk(alg, &kid, &public);
-    Ok(SigningKey {
-        kid,
-        alg,
-        signer,
-        public,
-        jwk,
-    })
+    Ok(SigningKey { kid, alg, signer, public, jwk })
 }
 
 fn generate_pkcs8(alg: Alg) -> anyhow::Result<Vec<u8>> {
     let mut rng = rand::rngs::OsRng;
     Ok(match alg {
-        Alg::Es256 => p256::ecdsa::SigningKey::random(&mut rng)
-            .to_pkcs8_der()?
-            .as_bytes()
-            .to_vec(),
-        Alg::Rs256 => rsa::RsaPrivateKey::new(&mut rng, 2048)?
-            .to_pkcs8_der()?
-            .as_bytes()
-            .to_vec(),
+        Alg::Es256 => p256::ecdsa::SigningKey::random(&mut rng).to_pkcs8_der()?.as_bytes().to_vec(),
+        Alg::Rs256 => rsa::RsaPrivateKey::new(&mut rng, 2048)?.to_pkcs8_der()?.as_bytes().to_vec(),
     })
 }
 
@@ -100,9 +83,7 @@ pub struct KeyVault {
 impl KeyVault {
     pub fn new(master: &[u8; 32]) -> Self {
         let key = derive_key(master, b"idp signing key encryption v1");
-        Self {
-            cipher: Aes256Gcm::new(&key.into()),
-        }
+        Self { cipher: Aes256Gcm::new(&key.into()) }
     }
 
     fn seal(&self, plain: &[u8], aad: &[u8]) -> anyhow::Result<String> {
@@ -110,10 +91,7 @@ impl KeyVault {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                aes_gcm::aead::Payload { msg: plain, aad },
-            )
+            .encrypt(&Nonce::from(nonce), aes_gcm::aead::Payload { msg: plain, aad })
             .map_err(|_| anyhow::anyhow!("key encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -121,8 +99,7 @@ impl KeyVault {
     }
 
     fn open(&self, sealed: &str, aad: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let raw =
-            b64url_decode(sealed).ok_or_else(|| anyhow::anyhow!("stored key is not base64url"))?;
+        let raw = b64url_decode(sealed).ok_or_else(|| anyhow::anyhow!("stored key is not base64url"))?;
         if raw.len() < 13 {
             anyhow::bail!("stored key is truncated");
         }
@@ -156,15 +133,8 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(vault: KeyVault) -> Self {
-        let empty = KeySet {
-            active: HashMap::new(),
-            by_kid: HashMap::new(),
-            jwks: "{\"keys\":[]}".into(),
-        };
-        Self {
-            vault,
-            current: Arc::new(RwLock::new(Arc::new(empty))),
-        }
+        let empty = KeySet { active: HashMap::new(), by_kid: HashMap::new(), jwks: "{\"keys\":[]}".into() };
+        Self { vault, current: Arc::new(RwLock::new(Arc::new(empty))) }
     }
 
     pub fn snapshot(&self) -> Arc<KeySet> {
@@ -259,25 +229,14 @@ impl KeyRing {
             };
             jwks.push(key.jwk.clone());
             // During a rotation two keys may briefly be active: sign with the newest.
-            if row.active
-                && active
-                    .get(&alg)
-                    .is_none_or(|(created, _)| *created < row.created_at)
-            {
+            if row.active && active.get(&alg).is_none_or(|(created, _)| *created < row.created_at) {
                 active.insert(alg, (row.created_at, key.clone()));
             }
             by_kid.insert(row.kid, key);
         }
         let jwks = json!({ "keys": jwks }).to_string();
-        let active = active
-            .into_iter()
-            .map(|(alg, (_, key))| (alg, key))
-            .collect();
-        let set = Arc::new(KeySet {
-            active,
-            by_kid,
-            jwks,
-        });
+        let active = active.into_iter().map(|(alg, (_, key))| (alg, key)).collect();
+        let set = Arc::new(KeySet { active, by_kid, jwks });
         match self.current.write() {
             Ok(mut guard) => *guard = set,
             Err(poisoned) => *poisoned.into_inner() = set,

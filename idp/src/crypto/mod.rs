@@ -39,14 +39,11 @@ pub struct SecretHasher {
 
 impl SecretHasher {
     pub fn new(master: &[u8; 32]) -> Self {
-        Self {
-            key: derive_key(master, b"idp secret digest v1"),
-        }
+        Self { key: derive_key(master, b"idp secret digest v1") }
     }
 
     pub fn digest(&self, purpose: &str, secret: &str) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_mac());
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| unreachable_mac());
         mac.update(purpose.as_bytes());
         mac.update(b"\0");
         mac.update(secret.as_bytes());
@@ -56,10 +53,7 @@ impl SecretHasher {
     /// Constant-time comparison of a presented secret with a stored digest.
     pub fn verify(&self, purpose: &str, secret: &str, stored: &str) -> bool {
         use subtle::ConstantTimeEq;
-        self.digest(purpose, secret)
-            .as_bytes()
-            .ct_eq(stored.as_bytes())
-            .into()
+        self.digest(purpose, secret).as_bytes().ct_eq(stored.as_bytes()).into()
     }
 }
 
@@ -72,8 +66,7 @@ fn unreachable_mac() -> Hmac<Sha256> {
 
 /// Domain-separated sub-key from the master key (HMAC as a PRF).
 pub fn derive_key(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(master).unwrap_or_else(|_| unreachable_mac());
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master).unwrap_or_else(|_| unreachable_mac());
     mac.update(label);
     mac.finalize().into_bytes().into()
 }

@@ -21,32 +21,21 @@ fn argon2() -> Argon2<'static> {
 }
 
 pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
-    argon2()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("argon2: {e}"))
+    argon2().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| anyhow::anyhow!("argon2: {e}"))
 }
 
 pub fn verify_blocking(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
 
 impl PasswordService {
     pub fn new() -> anyhow::Result<Self> {
-        let concurrency = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            * 2;
+        let concurrency = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) * 2;
         let dummy = hash_blocking(&super::random_token(16))?;
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency)),
-            dummy_hash: Arc::new(dummy),
-        })
+        Ok(Self { permits: Arc::new(Semaphore::new(concurrency)), dummy_hash: Arc::new(dummy) })
     }
 
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {

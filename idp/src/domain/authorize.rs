@@ -88,10 +88,7 @@ fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a s
 
 /// The first step: client and redirect URI, the only errors that must not
 /// be redirected.
-pub fn redirect_target<'a>(
-    params: &'a [(String, String)],
-    client: Option<&Client>,
-) -> Result<&'a str, PageError> {
+pub fn redirect_target<'a>(params: &'a [(String, String)], client: Option<&Client>) -> Result<&'a str, PageError> {
     let client = client.ok_or(PageError::UnknownClient)?;
     let uri = single(params, "redirect_uri").map_err(|_| PageError::DuplicateParameter)?;
     let uri = uri.ok_or(PageError::MissingRedirectUri)?;
@@ -102,9 +99,7 @@ pub fn redirect_target<'a>(
 }
 
 pub fn client_id_param(params: &[(String, String)]) -> Result<&str, PageError> {
-    single(params, "client_id")
-        .map_err(|_| PageError::DuplicateParameter)?
-        .ok_or(PageError::MissingClient)
+    single(params, "client_id").map_err(|_| PageError::DuplicateParameter)?.ok_or(PageError::MissingClient)
 }
 
 /// The rest of the validation, once errors can be redirected.
@@ -118,110 +113,67 @@ pub fn parse(
     // `state` is echoed even on a duplicate-parameter error when it is single.
     let state = single(params, "state").ok().flatten().map(str::to_string);
     let fail = |error: OAuthError| {
-        RequestError::Redirect(ErrorRedirect {
-            redirect_uri: redirect_uri.to_string(),
-            state: state.clone(),
-            error,
-        })
+        RequestError::Redirect(ErrorRedirect { redirect_uri: redirect_uri.to_string(), state: state.clone(), error })
     };
     let mut seen = std::collections::HashSet::new();
     for (k, _) in params {
         if !seen.insert(k.as_str()) {
-            return Err(fail(OAuthError::invalid_request(format!(
-                "parameter `{k}` is repeated"
-            ))));
+            return Err(fail(OAuthError::invalid_request(format!("parameter `{k}` is repeated"))));
         }
     }
     let get = |name: &str| single(params, name).ok().flatten();
     if get("request").is_some() {
-        return Err(fail(OAuthError::new(
-            "request_not_supported",
-            "request objects are not supported",
-        )));
+        return Err(fail(OAuthError::new("request_not_supported", "request objects are not supported")));
     }
     if get("request_uri").is_some() {
-        return Err(fail(OAuthError::new(
-            "request_uri_not_supported",
-            "request_uri is not supported",
-        )));
+        return Err(fail(OAuthError::new("request_uri_not_supported", "request_uri is not supported")));
     }
     match get("response_type") {
         None => {
-            return Err(fail(OAuthError::invalid_request(
-                "response_type is required",
-            )));
+            return Err(fail(OAuthError::invalid_request("response_type is required")));
         }
         Some("code") => {}
         Some(_) => {
-            return Err(fail(OAuthError::new(
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            )));
+            return Err(fail(OAuthError::new("unsupported_response_type", "only response_type=code is supported")));
         }
     }
     if let Some(mode) = get("response_mode")
         && mode != "query"
     {
-        return Err(fail(OAuthError::invalid_request(
-            "only response_mode=query is supported",
-        )));
+        return Err(fail(OAuthError::invalid_request("only response_mode=query is supported")));
     }
     if !client.allows_grant("authorization_code") {
-        return Err(fail(OAuthError::unauthorized_client(
-            "this client may not use the authorization code flow",
-        )));
+        return Err(fail(OAuthError::unauthorized_client("this client may not use the authorization code flow")));
     }
     let requested = ScopeSet::parse(get("scope").unwrap_or(""));
     let openid = requested.contains("openid");
-    for oidc_only in [
-        "nonce",
-        "prompt",
-        "max_age",
-        "id_token_hint",
-        "claims",
-        "acr_values",
-    ] {
+    for oidc_only in ["nonce", "prompt", "max_age", "id_token_hint", "claims", "acr_values"] {
         if !openid && get(oidc_only).is_some() {
-            return Err(fail(OAuthError::invalid_request(format!(
-                "`{oidc_only}` requires the openid scope"
-            ))));
+            return Err(fail(OAuthError::invalid_request(format!("`{oidc_only}` requires the openid scope"))));
         }
     }
     let scope = requested.retain_allowed(&client.scopes());
     if scope.is_empty() {
-        return Err(fail(OAuthError::invalid_scope(
-            "no requested scope is available to this client",
-        )));
+        return Err(fail(OAuthError::invalid_scope("no requested scope is available to this client")));
     }
 
     let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
         (Some(c), Some("S256")) => Some(c),
         (Some(_), Some(_)) => {
-            return Err(fail(OAuthError::invalid_request(
-                "code_challenge_method must be S256",
-            )));
+            return Err(fail(OAuthError::invalid_request("code_challenge_method must be S256")));
         }
         (Some(_), None) => {
-            return Err(fail(OAuthError::invalid_request(
-                "code_challenge_method=S256 is required",
-            )));
+            return Err(fail(OAuthError::invalid_request("code_challenge_method=S256 is required")));
         }
         (None, Some(_)) => {
-            return Err(fail(OAuthError::invalid_request(
-                "code_challenge is missing",
-            )));
+            return Err(fail(OAuthError::invalid_request("code_challenge is missing")));
         }
         (None, None) => None,
     };
     if let Some(c) = code_challenge
-        && (c.len() != 43
-            || !c
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && (c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     {
-        return Err(fail(OAuthError::invalid_request(
-            "code_challenge must be a base64url SHA-256 (43 characters)",
-        )));
+        return Err(fail(OAuthError::invalid_request("code_challenge must be a base64url SHA-256 (43 characters)")));
     }
     if client.is_public() && code_challenge.is_none() {
         return Err(fail(OAuthError::invalid_request(
@@ -229,32 +181,22 @@ pub fn parse(
         )));
     }
 
-    let prompt: Vec<String> = get("prompt")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|p| !p.is_empty())
-        .map(String::from)
-        .collect();
+    let prompt: Vec<String> =
+        get("prompt").unwrap_or("").split(' ').filter(|p| !p.is_empty()).map(String::from).collect();
     for p in &prompt {
         if !matches!(p.as_str(), "none" | "login" | "consent" | "select_account") {
-            return Err(fail(OAuthError::invalid_request(format!(
-                "unsupported prompt value `{p}`"
-            ))));
+            return Err(fail(OAuthError::invalid_request(format!("unsupported prompt value `{p}`"))));
         }
     }
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
-        return Err(fail(OAuthError::invalid_request(
-            "prompt=none cannot be combined with other values",
-        )));
+        return Err(fail(OAuthError::invalid_request("prompt=none cannot be combined with other values")));
     }
     let max_age = match get("max_age") {
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 => Some(n),
             _ => {
-                return Err(fail(OAuthError::invalid_request(
-                    "max_age must be a non-negative integer",
-                )));
+                return Err(fail(OAuthError::invalid_request("max_age must be a non-negative integer")));
             }
         },
     };
@@ -263,9 +205,7 @@ pub fn parse(
         Some(raw) => match serde_json::from_str::<Value>(raw) {
             Ok(v @ Value::Object(_)) => Some(v),
             _ => {
-                return Err(fail(OAuthError::invalid_request(
-                    "claims must be a JSON object",
-                )));
+                return Err(fail(OAuthError::invalid_request("claims must be a JSON object")));
             }
         },
     };
@@ -274,9 +214,7 @@ pub fn parse(
         Some(hint) => match hint_sub(hint) {
             Some(sub) => Some(sub),
             None => {
-                return Err(fail(OAuthError::invalid_request(
-                    "id_token_hint is not an ID token issued by us",
-                )));
+                return Err(fail(OAuthError::invalid_request("id_token_hint is not an ID token issued by us")));
             }
         },
     };
@@ -300,12 +238,7 @@ pub fn parse(
         login_hint: get("login_hint").map(|h| h.chars().take(64).collect()),
         ui_locales: get("ui_locales").map(String::from),
         id_token_hint_sub,
-        acr_values: get("acr_values")
-            .unwrap_or("")
-            .split(' ')
-            .filter(|a| !a.is_empty())
-            .map(String::from)
-            .collect(),
+        acr_values: get("acr_values").unwrap_or("").split(' ').filter(|a| !a.is_empty()).map(String::from).collect(),
         claims,
         created_at: crate::now(),
         account_chosen: false,
@@ -333,12 +266,7 @@ impl AuthRequest {
     /// The acr values that must be met: `claims.*.acr` marked essential.
     pub fn essential_acr(&self) -> Option<Vec<String>> {
         for target in ["id_token", "userinfo"] {
-            let Some(acr) = self
-                .claims
-                .as_ref()
-                .and_then(|c| c.get(target))
-                .and_then(|t| t.get("acr"))
-            else {
+            let Some(acr) = self.claims.as_ref().and_then(|c| c.get(target)).and_then(|t| t.get("acr")) else {
                 continue;
             };
             if acr.get("essential").and_then(Value::as_bool) != Some(true) {
@@ -347,11 +275,7 @@ impl AuthRequest {
             let mut values: Vec<String> = acr
                 .get("values")
                 .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
                 .unwrap_or_default();
             if let Some(v) = acr.get("value").and_then(Value::as_str) {
                 values.push(v.to_string());
@@ -386,10 +310,7 @@ pub fn decide(
     let none = req.has_prompt("none");
     let interaction = |e: OAuthError| if none { Next::Fail(e) } else { Next::Login };
     let Some(s) = session else {
-        return interaction(OAuthError::new(
-            "login_required",
-            "the user is not signed in",
-        ));
+        return interaction(OAuthError::new("login_required", "the user is not signed in"));
     };
     let fresh = req.login_done;
     if req.has_prompt("login") && !fresh {
@@ -399,18 +320,12 @@ pub fn decide(
         && now - s.auth_time > max_age
         && !fresh
     {
-        return interaction(OAuthError::new(
-            "login_required",
-            "max_age requires a new sign-in",
-        ));
+        return interaction(OAuthError::new("login_required", "max_age requires a new sign-in"));
     }
     if let Some(hint) = &req.id_token_hint_sub
         && hint != &s.user_id
     {
-        return interaction(OAuthError::new(
-            "login_required",
-            "the signed-in user is not the one in id_token_hint",
-        ));
+        return interaction(OAuthError::new("login_required", "the signed-in user is not the one in id_token_hint"));
     }
     if let Some(values) = req.essential_acr()
         && !values.is_empty()
@@ -424,14 +339,10 @@ pub fn decide(
     if req.has_prompt("select_account") && !req.account_chosen && !fresh {
         return Next::SelectAccount;
     }
-    let needs_consent =
-        !skip_consent && !req.consent_given && (!consented || req.has_prompt("consent"));
+    let needs_consent = !skip_consent && !req.consent_given && (!consented || req.has_prompt("consent"));
     if needs_consent {
         if none {
-            return Next::Fail(OAuthError::new(
-                "consent_required",
-                "the user has not consented",
-            ));
+            return Next::Fail(OAuthError::new("consent_required", "the user has not consented"));
         }
         return Next::Consent;
     }

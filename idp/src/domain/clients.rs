@@ -74,15 +74,11 @@ impl Client {
     /// Exact match (RFC 9700 §4.1.3). Only loopback redirect URIs of native
     /// apps may differ in port (RFC 8252 §7.3).
     pub fn matches_redirect_uri(&self, candidate: &str) -> bool {
-        self.redirect_uris
-            .iter()
-            .any(|r| r == candidate || loopback_port_variant(r, candidate))
+        self.redirect_uris.iter().any(|r| r == candidate || loopback_port_variant(r, candidate))
     }
 
     pub fn matches_post_logout_uri(&self, candidate: &str) -> bool {
-        self.post_logout_redirect_uris
-            .iter()
-            .any(|r| r == candidate)
+        self.post_logout_redirect_uris.iter().any(|r| r == candidate)
     }
 
     fn from_model(m: client::Model) -> Self {
@@ -108,9 +104,7 @@ fn loopback_port_variant(registered: &str, candidate: &str) -> bool {
     let (Ok(r), Ok(c)) = (url::Url::parse(registered), url::Url::parse(candidate)) else {
         return false;
     };
-    let loopback = |u: &url::Url| {
-        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"))
-    };
+    let loopback = |u: &url::Url| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"));
     loopback(&r)
         && loopback(&c)
         && r.host_str() == c.host_str()
@@ -134,20 +128,11 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     }
     match u.scheme() {
         "https" => Ok(()),
-        "http"
-            if matches!(
-                u.host_str(),
-                Some("127.0.0.1") | Some("[::1]") | Some("localhost")
-            ) =>
-        {
-            Ok(())
-        }
+        "http" if matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]") | Some("localhost")) => Ok(()),
         "http" => Err(format!("`{uri}`: plain http is allowed only on loopback")),
         "javascript" | "data" | "vbscript" | "file" => Err(format!("`{uri}`: scheme not allowed")),
         s if s.contains('.') => Ok(()), // private-use scheme, e.g. cn.gov.app:/cb
-        _ => Err(format!(
-            "`{uri}`: use https, loopback http or a reverse-domain private scheme"
-        )),
+        _ => Err(format!("`{uri}`: use https, loopback http or a reverse-domain private scheme")),
     }
 }
 
@@ -194,11 +179,7 @@ impl ClientService {
         if new.name.trim().is_empty() {
             return Err(bad("client name must not be empty".into()));
         }
-        for uri in new
-            .redirect_uris
-            .iter()
-            .chain(new.post_logout_redirect_uris.iter())
-        {
+        for uri in new.redirect_uris.iter().chain(new.post_logout_redirect_uris.iter()) {
             validate_redirect_uri(uri).map_err(bad)?;
         }
         if let Some(uri) = &new.backchannel_logout_uri {
@@ -218,32 +199,21 @@ impl ClientService {
                 .and_then(|k| k.as_array())
                 .is_some_and(|keys| keys.iter().any(|k| jws::PublicKey::from_jwk(k).is_some()));
             if !ok {
-                return Err(bad(
-                    "private_key_jwt needs --jwks with at least one EC P-256 or RSA key".into(),
-                ));
+                return Err(bad("private_key_jwt needs --jwks with at least one EC P-256 or RSA key".into()));
             }
         }
         let alg = new.id_token_alg.clone().unwrap_or_else(|| "ES256".into());
         if jws::Alg::parse(&alg).is_none() {
-            return Err(bad(format!(
-                "id_token_signed_response_alg `{alg}`: allowed ES256, RS256"
-            )));
+            return Err(bad(format!("id_token_signed_response_alg `{alg}`: allowed ES256, RS256")));
         }
         let default_grants: Vec<String> = if method == AuthMethod::None {
             vec!["authorization_code".into(), "refresh_token".into()]
         } else {
-            vec![
-                "authorization_code".into(),
-                "refresh_token".into(),
-                "client_credentials".into(),
-            ]
+            vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()]
         };
         let grant_types = new.grant_types.clone().unwrap_or(default_grants);
         for g in &grant_types {
-            if !matches!(
-                g.as_str(),
-                "authorization_code" | "refresh_token" | "client_credentials"
-            ) {
+            if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials") {
                 return Err(bad(format!(
                     "grant type `{g}`: allowed authorization_code, refresh_token, client_credentials"
                 )));
@@ -253,26 +223,16 @@ impl ClientService {
             }
         }
         let client_id = new.client_id.clone().unwrap_or_else(|| random_token(16));
-        let secret = matches!(
-            method,
-            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
-        )
-        .then(|| random_token(32));
-        let scopes = new
-            .scopes
-            .clone()
-            .unwrap_or_else(|| super::scopes::SUPPORTED.join(" "));
+        let secret =
+            matches!(method, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost).then(|| random_token(32));
+        let scopes = new.scopes.clone().unwrap_or_else(|| super::scopes::SUPPORTED.join(" "));
         let model = client::ActiveModel {
             client_id: Set(client_id.clone()),
             name: Set(new.name.clone()),
-            secret_hash: Set(secret
-                .as_ref()
-                .map(|s| self.hasher.digest(SECRET_PURPOSE, s))),
+            secret_hash: Set(secret.as_ref().map(|s| self.hasher.digest(SECRET_PURPOSE, s))),
             auth_method: Set(method.as_str().into()),
             redirect_uris: Set(serde_json::to_string(&new.redirect_uris).unwrap_or_default()),
-            post_logout_redirect_uris: Set(
-                serde_json::to_string(&new.post_logout_redirect_uris).unwrap_or_default()
-            ),
+            post_logout_redirect_uris: Set(serde_json::to_string(&new.post_logout_redirect_uris).unwrap_or_default()),
             grant_types: Set(serde_json::to_string(&grant_types).unwrap_or_default()),
             allowed_scopes: Set(scopes),
             id_token_alg: Set(alg),
@@ -282,20 +242,14 @@ impl ClientService {
             created_at: Set(crate::now()),
         };
         let inserted = model.insert(&self.db).await?;
-        Ok(CreatedClient {
-            client: Client::from_model(inserted),
-            client_secret: secret,
-        })
+        Ok(CreatedClient { client: Client::from_model(inserted), client_secret: secret })
     }
 
     pub async fn find(&self, client_id: &str) -> DomainResult<Option<Client>> {
         if client_id.is_empty() || client_id.len() > 128 {
             return Ok(None);
         }
-        Ok(client::Entity::find_by_id(client_id.to_owned())
-            .one(&self.db)
-            .await?
-            .map(Client::from_model))
+        Ok(client::Entity::find_by_id(client_id.to_owned()).one(&self.db).await?.map(Client::from_model))
     }
 
     pub async fn list(&self) -> DomainResult<Vec<Client>> {
@@ -309,9 +263,7 @@ impl ClientService {
     }
 
     pub async fn delete(&self, client_id: &str) -> DomainResult<bool> {
-        let r = client::Entity::delete_by_id(client_id.to_owned())
-            .exec(&self.db)
-            .await?;
+        let r = client::Entity::delete_by_id(client_id.to_owned()).exec(&self.db).await?;
         Ok(r.rows_affected == 1)
     }
 
@@ -323,25 +275,14 @@ impl ClientService {
         token_endpoint: &str,
         issuer: &str,
     ) -> DomainResult<Client> {
-        let fail =
-            || DomainError::OAuth(OAuthError::invalid_client("client authentication failed"));
-        let methods = [
-            presented.basic.is_some(),
-            presented.post_secret.is_some(),
-            presented.assertion.is_some(),
-        ];
+        let fail = || DomainError::OAuth(OAuthError::invalid_client("client authentication failed"));
+        let methods = [presented.basic.is_some(), presented.post_secret.is_some(), presented.assertion.is_some()];
         if methods.iter().filter(|m| **m).count() > 1 {
-            return Err(OAuthError::invalid_request(
-                "use exactly one client authentication method",
-            )
-            .into());
+            return Err(OAuthError::invalid_request("use exactly one client authentication method").into());
         }
         if let Some((id, secret)) = &presented.basic {
             if presented.client_id.as_deref().is_some_and(|c| c != id) {
-                return Err(OAuthError::invalid_request(
-                    "client_id does not match the Authorization header",
-                )
-                .into());
+                return Err(OAuthError::invalid_request("client_id does not match the Authorization header").into());
             }
             let client = self.find(id).await?.ok_or_else(fail)?;
             return self.check_secret(client, secret, AuthMethod::ClientSecretBasic);
@@ -352,14 +293,7 @@ impl ClientService {
             return self.check_secret(client, secret, AuthMethod::ClientSecretPost);
         }
         if let Some(assertion) = &presented.assertion {
-            return self
-                .check_assertion(
-                    assertion,
-                    presented.client_id.as_deref(),
-                    token_endpoint,
-                    issuer,
-                )
-                .await;
+            return self.check_assertion(assertion, presented.client_id.as_deref(), token_endpoint, issuer).await;
         }
         let id = presented.client_id.as_deref().ok_or_else(fail)?;
         let client = self.find(id).await?.ok_or_else(fail)?;
@@ -370,8 +304,7 @@ impl ClientService {
     }
 
     fn check_secret(&self, client: Client, secret: &str, used: AuthMethod) -> DomainResult<Client> {
-        let fail =
-            || DomainError::OAuth(OAuthError::invalid_client("client authentication failed"));
+        let fail = || DomainError::OAuth(OAuthError::invalid_client("client authentication failed"));
         let Some(stored) = client.secret_hash.as_deref() else {
             return Err(fail());
         };
@@ -391,83 +324,58 @@ impl ClientService {
         token_endpoint: &str,
         issuer: &str,
     ) -> DomainResult<Client> {
-        let fail = |why: &str| {
-            DomainError::OAuth(OAuthError::invalid_client(format!(
-                "client assertion rejected: {why}"
-            )))
-        };
+        let fail =
+            |why: &str| DomainError::OAuth(OAuthError::invalid_client(format!("client assertion rejected: {why}")));
         let parsed = jws::parse(assertion).ok_or_else(|| fail("malformed JWT"))?;
         let claims = &parsed.payload;
-        let iss = claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .ok_or_else(|| fail("no iss"))?;
+        let iss = claims.get("iss").and_then(Value::as_str).ok_or_else(|| fail("no iss"))?;
         if claims.get("sub").and_then(Value::as_str) != Some(iss) {
             return Err(fail("sub must equal iss"));
         }
         if claimed_id.is_some_and(|c| c != iss) {
             return Err(fail("client_id does not match iss"));
         }
-        let client = self
-            .find(iss)
-            .await?
-            .ok_or_else(|| fail("unknown client"))?;
+        let client = self.find(iss).await?.ok_or_else(|| fail("unknown client"))?;
         if client.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(fail("client is not registered for private_key_jwt"));
         }
         let alg = jws::Alg::parse(&parsed.header.alg).ok_or_else(|| fail("unsupported alg"))?;
-        let keys = client
-            .jwks
-            .as_ref()
-            .and_then(|j| j.get("keys"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let keys =
+            client.jwks.as_ref().and_then(|j| j.get("keys")).and_then(Value::as_array).cloned().unwrap_or_default();
         let verified = keys.iter().any(|k| {
             let kid_ok = match (&parsed.header.kid, k.get("kid").and_then(Value::as_str)) {
                 (Some(want), Some(have)) => want == have,
                 _ => true,
             };
             kid_ok
-                && jws::PublicKey::from_jwk(k).is_some_and(|pk| {
-                    pk.alg() == alg && pk.verify(parsed.signing_input.as_bytes(), &parsed.signature)
-                })
+                && jws::PublicKey::from_jwk(k)
+                    .is_some_and(|pk| pk.alg() == alg && pk.verify(parsed.signing_input.as_bytes(), &parsed.signature))
         });
         if !verified {
             return Err(fail("bad signature"));
         }
         let aud_ok = match claims.get("aud") {
             Some(Value::String(a)) => a == token_endpoint || a == issuer,
-            Some(Value::Array(list)) => list
-                .iter()
-                .any(|a| a.as_str() == Some(token_endpoint) || a.as_str() == Some(issuer)),
+            Some(Value::Array(list)) => {
+                list.iter().any(|a| a.as_str() == Some(token_endpoint) || a.as_str() == Some(issuer))
+            }
             _ => false,
         };
         if !aud_ok {
             return Err(fail("aud must be the issuer or the token endpoint"));
         }
         let now = crate::now();
-        let exp = claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| fail("no exp"))?;
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| fail("no exp"))?;
         if exp <= now - 5 {
             return Err(fail("expired"));
         }
         if exp > now + 600 {
             return Err(fail("exp too far in the future (max 10 minutes)"));
         }
-        if claims
-            .get("nbf")
-            .and_then(Value::as_i64)
-            .is_some_and(|nbf| nbf > now + 5)
-        {
+        if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now + 5) {
             return Err(fail("not yet valid"));
         }
-        let jti = claims
-            .get("jti")
-            .and_then(Value::as_str)
-            .ok_or_else(|| fail("no jti"))?;
+        let jti = claims.get("jti").and_then(Value::as_str).ok_or_else(|| fail("no jti"))?;
         if jti.is_empty() || jti.len() > 256 {
             return Err(fail("bad jti"));
         }
@@ -506,17 +414,8 @@ mod tests {
 
     #[test]
     fn loopback_may_vary_port_only() {
-        assert!(loopback_port_variant(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:5000/cb"
-        ));
-        assert!(!loopback_port_variant(
-            "http://127.0.0.1/cb",
-            "http://127.0.0.1:5000/cb/x"
-        ));
-        assert!(!loopback_port_variant(
-            "https://rp.example/cb",
-            "https://rp.example:444/cb"
-        ));
+        assert!(loopback_port_variant("http://127.0.0.1/cb", "http://127.0.0.1:5000/cb"));
+        assert!(!loopback_port_variant("http://127.0.0.1/cb", "http://127.0.0.1:5000/cb/x"));
+        assert!(!loopback_port_variant("https://rp.example/cb", "https://rp.example:444/cb"));
     }
 }

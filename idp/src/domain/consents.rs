@@ -9,28 +9,15 @@ fn id(user_id: &str, client_id: &str) -> String {
     sha256_b64(format!("{user_id}\0{client_id}").as_bytes())
 }
 
-pub async fn covers(
-    db: &DatabaseConnection,
-    user_id: &str,
-    client_id: &str,
-    scope: &str,
-) -> Result<bool, DbErr> {
-    let Some(row) = consent::Entity::find_by_id(id(user_id, client_id))
-        .one(db)
-        .await?
-    else {
+pub async fn covers(db: &DatabaseConnection, user_id: &str, client_id: &str, scope: &str) -> Result<bool, DbErr> {
+    let Some(row) = consent::Entity::find_by_id(id(user_id, client_id)).one(db).await? else {
         return Ok(false);
     };
     Ok(ScopeSet::parse(scope).is_subset_of(&ScopeSet::parse(&row.scope)))
 }
 
 /// Records consent to `scope`, adding to what was granted before.
-pub async fn grant(
-    db: &DatabaseConnection,
-    user_id: &str,
-    client_id: &str,
-    scope: &str,
-) -> Result<(), DbErr> {
+pub async fn grant(db: &DatabaseConnection, user_id: &str, client_id: &str, scope: &str) -> Result<(), DbErr> {
     let key = id(user_id, client_id);
     let mut merged = match consent::Entity::find_by_id(key.clone()).one(db).await? {
         Some(row) => ScopeSet::parse(&row.scope).to_string_joined(),

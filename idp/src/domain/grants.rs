@@ -11,8 +11,7 @@ use crate::crypto::{SecretHasher, pkce_s256, random_token};
 use crate::store::entities::{auth_code, grant, refresh_token};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
 };
 
 const CODE: &str = "authorization_code";
@@ -113,10 +112,9 @@ pub async fn redeem_code(
     match (&row.code_challenge, verifier) {
         (Some(challenge), Some(v)) => {
             if !valid_verifier(v) {
-                return Err(OAuthError::invalid_request(
-                    "code_verifier must be 43–128 characters of [A-Za-z0-9-._~]",
-                )
-                .into());
+                return Err(
+                    OAuthError::invalid_request("code_verifier must be 43–128 characters of [A-Za-z0-9-._~]").into()
+                );
             }
             if &pkce_s256(v) != challenge {
                 return Err(invalid("PKCE verification failed").into());
@@ -138,21 +136,14 @@ pub async fn redeem_code(
         revoke_grant(db, &row.grant_id).await?;
         return Err(invalid("the authorization code was already used").into());
     }
-    active_grant(db, &row.grant_id)
-        .await?
-        .ok_or_else(|| invalid("the grant was revoked").into())
+    active_grant(db, &row.grant_id).await?.ok_or_else(|| invalid("the grant was revoked").into())
 }
 
 pub fn valid_verifier(v: &str) -> bool {
-    (43..=128).contains(&v.len())
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
-pub async fn active_grant(
-    db: &DatabaseConnection,
-    grant_id: &str,
-) -> Result<Option<grant::Model>, DbErr> {
+pub async fn active_grant(db: &DatabaseConnection, grant_id: &str) -> Result<Option<grant::Model>, DbErr> {
     let now = crate::now();
     Ok(grant::Entity::find_by_id(grant_id.to_owned())
         .one(db)
@@ -160,11 +151,7 @@ pub async fn active_grant(
         .filter(|g| g.revoked_at.is_none() && g.expires_at > now))
 }
 
-pub async fn issue_refresh(
-    db: &DatabaseConnection,
-    hasher: &SecretHasher,
-    g: &grant::Model,
-) -> Result<String, DbErr> {
+pub async fn issue_refresh(db: &DatabaseConnection, hasher: &SecretHasher, g: &grant::Model) -> Result<String, DbErr> {
     let token = random_token(32);
     refresh_token::ActiveModel {
         token_hash: Set(hasher.digest(REFRESH, &token)),
@@ -190,23 +177,14 @@ pub async fn rotate_refresh(
     if token.is_empty() || token.len() > 256 {
         return Err(invalid().into());
     }
-    let row = refresh_token::Entity::find_by_id(hasher.digest(REFRESH, token))
-        .one(db)
-        .await?
-        .ok_or_else(invalid)?;
-    let g = grant::Entity::find_by_id(row.grant_id.clone())
-        .one(db)
-        .await?
-        .ok_or_else(invalid)?;
+    let row = refresh_token::Entity::find_by_id(hasher.digest(REFRESH, token)).one(db).await?.ok_or_else(invalid)?;
+    let g = grant::Entity::find_by_id(row.grant_id.clone()).one(db).await?.ok_or_else(invalid)?;
     if g.client_id != client_id {
         return Err(invalid().into());
     }
     if row.used_at.is_some() {
         revoke_grant(db, &g.id).await?;
-        return Err(OAuthError::invalid_grant(
-            "refresh token reuse detected; the grant is revoked",
-        )
-        .into());
+        return Err(OAuthError::invalid_grant("refresh token reuse detected; the grant is revoked").into());
     }
     if row.expires_at <= crate::now() || g.revoked_at.is_some() {
         return Err(invalid().into());
@@ -219,10 +197,7 @@ pub async fn rotate_refresh(
         .await?;
     if won.rows_affected != 1 {
         revoke_grant(db, &g.id).await?;
-        return Err(OAuthError::invalid_grant(
-            "refresh token reuse detected; the grant is revoked",
-        )
-        .into());
+        return Err(OAuthError::invalid_grant("refresh token reuse detected; the grant is revoked").into());
     }
     Ok(g)
 }
@@ -237,16 +212,10 @@ pub async fn refresh_lookup(
     if token.is_empty() || token.len() > 256 {
         return Ok(None);
     }
-    let Some(row) = refresh_token::Entity::find_by_id(hasher.digest(REFRESH, token))
-        .one(db)
-        .await?
-    else {
+    let Some(row) = refresh_token::Entity::find_by_id(hasher.digest(REFRESH, token)).one(db).await? else {
         return Ok(None);
     };
-    let Some(g) = grant::Entity::find_by_id(row.grant_id.clone())
-        .one(db)
-        .await?
-    else {
+    let Some(g) = grant::Entity::find_by_id(row.grant_id.clone()).one(db).await? else {
         return Ok(None);
     };
     Ok(Some((row, g)))

@@ -8,11 +8,7 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, QueryFil
 
 const LIFETIME: i64 = 30 * 60;
 
-pub async fn save(
-    db: &DatabaseConnection,
-    req: &AuthRequest,
-    browser_hash: &str,
-) -> Result<String, DbErr> {
+pub async fn save(db: &DatabaseConnection, req: &AuthRequest, browser_hash: &str) -> Result<String, DbErr> {
     let id = random_token(18);
     auth_request::ActiveModel {
         id: Set(id.clone()),
@@ -27,18 +23,11 @@ pub async fn save(
 }
 
 /// Loads a pending request if it exists, is live and belongs to this browser.
-pub async fn load(
-    db: &DatabaseConnection,
-    id: &str,
-    browser_hash: &str,
-) -> Result<Option<AuthRequest>, DbErr> {
+pub async fn load(db: &DatabaseConnection, id: &str, browser_hash: &str) -> Result<Option<AuthRequest>, DbErr> {
     if id.is_empty() || id.len() > 64 {
         return Ok(None);
     }
-    let Some(row) = auth_request::Entity::find_by_id(id.to_owned())
-        .one(db)
-        .await?
-    else {
+    let Some(row) = auth_request::Entity::find_by_id(id.to_owned()).one(db).await? else {
         return Ok(None);
     };
     if row.browser != browser_hash || row.expires_at <= crate::now() {
@@ -62,9 +51,5 @@ pub async fn update(db: &DatabaseConnection, id: &str, req: &AuthRequest) -> Res
 /// Removes a finished request; returns whether this call removed it, so a
 /// request cannot complete twice.
 pub async fn finish(db: &DatabaseConnection, id: &str) -> Result<bool, DbErr> {
-    Ok(auth_request::Entity::delete_by_id(id.to_owned())
-        .exec(db)
-        .await?
-        .rows_affected
-        == 1)
+    Ok(auth_request::Entity::delete_by_id(id.to_owned()).exec(db).await?.rows_affected == 1)
 }

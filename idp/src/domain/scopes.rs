@@ -1,13 +1,6 @@
 //! Standard OIDC scopes and the claims each releases (OIDC Core §5.4).
 
-pub const SUPPORTED: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "phone",
-    "address",
-    "offline_access",
-];
+pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
 
 pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
     match scope {
@@ -36,20 +29,7 @@ pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
 
 /// Every claim name we can release, for discovery.
 pub fn all_claims() -> Vec<&'static str> {
-    let mut out = vec![
-        "sub",
-        "iss",
-        "aud",
-        "exp",
-        "iat",
-        "auth_time",
-        "nonce",
-        "acr",
-        "amr",
-        "azp",
-        "sid",
-        "at_hash",
-    ];
+    let mut out = vec!["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash"];
     for s in SUPPORTED {
         out.extend_from_slice(claims_for_scope(s));
     }
@@ -85,13 +65,7 @@ impl ScopeSet {
     /// Keeps only scopes the client may have; unknown ones are dropped as
     /// OIDC Core §3.1.2.1 asks ("scope values … not understood … SHOULD be ignored").
     pub fn retain_allowed(&self, allowed: &ScopeSet) -> ScopeSet {
-        ScopeSet(
-            self.0
-                .iter()
-                .filter(|s| allowed.contains(s))
-                .cloned()
-                .collect(),
-        )
+        ScopeSet(self.0.iter().filter(|s| allowed.contains(s)).cloned().collect())
     }
     pub fn to_string_joined(&self) -> String {
         self.0.join(" ")

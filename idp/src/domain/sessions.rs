@@ -5,9 +5,7 @@ use crate::config::SessionConfig;
 use crate::crypto::{random_token, sha256_b64};
 use crate::store::entities::{session, session_client};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -32,19 +30,12 @@ fn info(m: session::Model) -> SessionInfo {
 
 /// Looks up a live session by cookie value, enforcing the idle and
 /// absolute timeouts, and touches `last_seen` at most once a minute.
-pub async fn find(
-    db: &DatabaseConnection,
-    cookie: &str,
-    cfg: &SessionConfig,
-) -> Result<Option<SessionInfo>, DbErr> {
+pub async fn find(db: &DatabaseConnection, cookie: &str, cfg: &SessionConfig) -> Result<Option<SessionInfo>, DbErr> {
     if cookie.is_empty() || cookie.len() > 128 {
         return Ok(None);
     }
     let now = crate::now();
-    let Some(row) = session::Entity::find_by_id(sha256_b64(cookie.as_bytes()))
-        .one(db)
-        .await?
-    else {
+    let Some(row) = session::Entity::find_by_id(sha256_b64(cookie.as_bytes())).one(db).await? else {
         return Ok(None);
     };
     if row.revoked || row.expires_at <= now || row.last_seen + cfg.idle_timeout <= now {
@@ -117,14 +108,8 @@ pub async fn establish(
     }
     .insert(db)
     .await?;
-    let info = SessionInfo {
-        id_hash,
-        sid,
-        user_id: user_id.into(),
-        auth_time: now,
-        amr: amr.to_vec(),
-        acr: acr.into(),
-    };
+    let info =
+        SessionInfo { id_hash, sid, user_id: user_id.into(), auth_time: now, amr: amr.to_vec(), acr: acr.into() };
     Ok((cookie, info))
 }
 
@@ -148,30 +133,14 @@ pub async fn revoke_all_for_user(db: &DatabaseConnection, user_id: &str) -> Resu
 
 /// Remembers that a client received tokens in this session, for
 /// back-channel logout.
-pub async fn record_client(
-    db: &DatabaseConnection,
-    sid: &str,
-    client_id: &str,
-) -> Result<(), DbErr> {
+pub async fn record_client(db: &DatabaseConnection, sid: &str, client_id: &str) -> Result<(), DbErr> {
     let id = sha256_b64(format!("{sid}\0{client_id}").as_bytes());
-    if session_client::Entity::find_by_id(id.clone())
-        .one(db)
-        .await?
-        .is_some()
-    {
+    if session_client::Entity::find_by_id(id.clone()).one(db).await?.is_some() {
         return Ok(());
     }
-    let model = session_client::ActiveModel {
-        id: Set(id),
-        sid: Set(sid.into()),
-        client_id: Set(client_id.into()),
-    };
+    let model = session_client::ActiveModel { id: Set(id), sid: Set(sid.into()), client_id: Set(client_id.into()) };
     match session_client::Entity::insert(model)
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::column(session_client::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(sea_orm::sea_query::OnConflict::column(session_client::Column::Id).do_nothing().to_owned())
         .exec_without_returning(db)
         .await
     {

@@ -23,12 +23,7 @@ fn account_key(login: &str) -> String {
     format!("login:acct:{}", login.trim().to_lowercase())
 }
 
-pub async fn reserve(
-    db: &DatabaseConnection,
-    cfg: &ThrottleConfig,
-    login: &str,
-    ip: &str,
-) -> Result<Verdict, DbErr> {
+pub async fn reserve(db: &DatabaseConnection, cfg: &ThrottleConfig, login: &str, ip: &str) -> Result<Verdict, DbErr> {
     let now = crate::now();
     let account_key = account_key(login);
     let ip_key = format!("login:ip:{ip}");
@@ -43,24 +38,13 @@ pub async fn reserve(
     if account > cfg.account_failures || ip_count > cfg.ip_failures {
         store::release_counter(db, &account_key).await?;
         store::release_counter(db, &ip_key).await?;
-        let wait = store::read_counter(
-            db,
-            if ip_count > cfg.ip_failures {
-                &ip_key
-            } else {
-                &account_key
-            },
-            now,
-        )
-        .await?
-        .map(|(_, e)| e - now)
-        .unwrap_or(cfg.lock_seconds);
+        let wait = store::read_counter(db, if ip_count > cfg.ip_failures { &ip_key } else { &account_key }, now)
+            .await?
+            .map(|(_, e)| e - now)
+            .unwrap_or(cfg.lock_seconds);
         return Ok(Verdict::Locked(wait.max(1)));
     }
-    Ok(Verdict::Proceed(Reservation {
-        account_key,
-        ip_key,
-    }))
+    Ok(Verdict::Proceed(Reservation { account_key, ip_key }))
 }
 
 /// The password was right: forget the account's failures and give back

@@ -64,20 +64,14 @@ impl TokenIssuer {
             map.insert("gid".into(), ctx.grant.id.clone().into());
             map.insert("auth_time".into(), ctx.grant.auth_time.into());
             map.insert("acr".into(), ctx.grant.acr.clone().into());
-            map.insert(
-                "amr".into(),
-                serde_json::from_str::<Value>(&ctx.grant.amr).unwrap_or(json!([])),
-            );
+            map.insert("amr".into(), serde_json::from_str::<Value>(&ctx.grant.amr).unwrap_or(json!([])));
             if let Some(sid) = &ctx.grant.sid {
                 map.insert("sid".into(), sid.clone().into());
             }
         } else if let Some(map) = claims.as_object_mut() {
             map.insert("sub".into(), client_id.into());
         }
-        Ok(AccessToken {
-            token: self.sign(Alg::Es256, "at+jwt", &claims)?,
-            expires_in: ttl,
-        })
+        Ok(AccessToken { token: self.sign(Alg::Es256, "at+jwt", &claims)?, expires_in: ttl })
     }
 
     /// ID token for a grant; `extra` carries claims requested through the
@@ -136,22 +130,14 @@ impl TokenIssuer {
 
     /// Verifies a JWT we signed: known kid, matching alg, our issuer, the
     /// expected `typ`; expiry is checked unless `allow_expired`.
-    pub fn verify_own(
-        &self,
-        token: &str,
-        typ: &str,
-        allow_expired: bool,
-    ) -> Option<Map<String, Value>> {
+    pub fn verify_own(&self, token: &str, typ: &str, allow_expired: bool) -> Option<Map<String, Value>> {
         let parsed = jws::parse(token)?;
         let keys = self.keys.snapshot();
         let key = keys.by_kid.get(parsed.header.kid.as_deref()?)?;
         if parsed.header.alg != key.alg.name() || parsed.header.typ.as_deref() != Some(typ) {
             return None;
         }
-        if !key
-            .public
-            .verify(parsed.signing_input.as_bytes(), &parsed.signature)
-        {
+        if !key.public.verify(parsed.signing_input.as_bytes(), &parsed.signature) {
             return None;
         }
         let Value::Object(claims) = parsed.payload else {
@@ -160,12 +146,7 @@ impl TokenIssuer {
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return None;
         }
-        if !allow_expired
-            && claims
-                .get("exp")
-                .and_then(Value::as_i64)
-                .is_none_or(|e| e <= crate::now())
-        {
+        if !allow_expired && claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= crate::now()) {
             return None;
         }
         Some(claims)
@@ -184,11 +165,7 @@ impl TokenIssuer {
         let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
             return Ok(None);
         };
-        if revoked_token::Entity::find_by_id(jti.to_owned())
-            .one(db)
-            .await?
-            .is_some()
-        {
+        if revoked_token::Entity::find_by_id(jti.to_owned()).one(db).await?.is_some() {
             return Ok(None);
         }
         if let Some(gid) = claims.get("gid").and_then(Value::as_str)
@@ -200,28 +177,16 @@ impl TokenIssuer {
     }
 
     /// Revokes one access token until it would have expired anyway.
-    pub async fn revoke_access_token(
-        &self,
-        db: &DatabaseConnection,
-        claims: &Map<String, Value>,
-    ) -> Result<(), DbErr> {
+    pub async fn revoke_access_token(&self, db: &DatabaseConnection, claims: &Map<String, Value>) -> Result<(), DbErr> {
         use sea_orm::sea_query::OnConflict;
-        let (Some(jti), Some(exp)) = (
-            claims.get("jti").and_then(Value::as_str),
-            claims.get("exp").and_then(Value::as_i64),
-        ) else {
+        let (Some(jti), Some(exp)) =
+            (claims.get("jti").and_then(Value::as_str), claims.get("exp").and_then(Value::as_i64))
+        else {
             return Ok(());
         };
-        let model = revoked_token::ActiveModel {
-            jti: sea_orm::Set(jti.to_string()),
-            expires_at: sea_orm::Set(exp),
-        };
+        let model = revoked_token::ActiveModel { jti: sea_orm::Set(jti.to_string()), expires_at: sea_orm::Set(exp) };
         revoked_token::Entity::insert(model)
-            .on_conflict(
-                OnConflict::column(revoked_token::Column::Jti)
-                    .do_nothing()
-                    .to_owned(),
-            )
+            .on_conflict(OnConflict::column(revoked_token::Column::Jti).do_nothing().to_owned())
             .exec_without_returning(db)
             .await?;
         Ok(())

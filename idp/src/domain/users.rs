@@ -4,9 +4,7 @@
 use super::error::{DomainError, DomainResult};
 use crate::crypto::password::PasswordService;
 use crate::store::entities::user;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -39,10 +37,7 @@ pub struct PhoneNumber(String);
 impl PhoneNumber {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let digits = raw.trim().trim_start_matches("+86").trim();
-        if digits.len() == 11
-            && digits.starts_with('1')
-            && digits.chars().all(|c| c.is_ascii_digit())
-        {
+        if digits.len() == 11 && digits.starts_with('1') && digits.chars().all(|c| c.is_ascii_digit()) {
             Ok(Self(digits.to_string()))
         } else {
             Err("phone: 11 digits starting with 1".into())
@@ -78,11 +73,7 @@ impl IdNumber {
         }
         const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
         const CHECK: &[u8; 11] = b"10X98765432";
-        let sum: u32 = bytes[..17]
-            .iter()
-            .zip(WEIGHTS)
-            .map(|(b, w)| u32::from(b - b'0') * w)
-            .sum();
+        let sum: u32 = bytes[..17].iter().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
         if CHECK[(sum % 11) as usize] != bytes[17] {
             return Err("ID number: the check character does not match".into());
         }
@@ -156,18 +147,8 @@ impl UserService {
         let bad = |m: String| DomainError::Internal(anyhow::anyhow!(m));
         let username = Username::parse(&new.username).map_err(bad)?;
         check_password_policy(&new.password).map_err(bad)?;
-        let phone = new
-            .phone
-            .as_deref()
-            .map(PhoneNumber::parse)
-            .transpose()
-            .map_err(bad)?;
-        let id_number = new
-            .id_number
-            .as_deref()
-            .map(IdNumber::parse)
-            .transpose()
-            .map_err(bad)?;
+        let phone = new.phone.as_deref().map(PhoneNumber::parse).transpose().map_err(bad)?;
+        let id_number = new.id_number.as_deref().map(IdNumber::parse).transpose().map_err(bad)?;
         if let Some(email) = &new.email
             && (!email.contains('@') || email.len() > 254)
         {
@@ -191,22 +172,17 @@ impl UserService {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let inserted = model
-            .insert(&self.db)
-            .await
-            .map_err(|e| match e.sql_err() {
-                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-                    bad("username, phone or ID number is already registered".into())
-                }
-                _ => DomainError::Store(e),
-            })?;
+        let inserted = model.insert(&self.db).await.map_err(|e| match e.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                bad("username, phone or ID number is already registered".into())
+            }
+            _ => DomainError::Store(e),
+        })?;
         Ok(UserSummary::from(&inserted))
     }
 
     pub async fn find(&self, id: &str) -> DomainResult<Option<user::Model>> {
-        Ok(user::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?)
+        Ok(user::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
     }
 
     /// Finds an account by whatever the person typed: a phone number, an ID
@@ -226,10 +202,7 @@ impl UserService {
     }
 
     pub async fn list(&self) -> DomainResult<Vec<UserSummary>> {
-        let rows = user::Entity::find()
-            .order_by_asc(user::Column::CreatedAt)
-            .all(&self.db)
-            .await?;
+        let rows = user::Entity::find().order_by_asc(user::Column::CreatedAt).all(&self.db).await?;
         Ok(rows.iter().map(UserSummary::from).collect())
     }
 
@@ -252,11 +225,7 @@ impl UserService {
 
     /// Verifies a password for a login identifier without revealing, by
     /// answer or by timing, whether the account exists.
-    pub async fn verify_password(
-        &self,
-        login: &str,
-        password: &str,
-    ) -> DomainResult<Option<user::Model>> {
+    pub async fn verify_password(&self, login: &str, password: &str) -> DomainResult<Option<user::Model>> {
         let found = self.find_by_login(login).await?.filter(|u| !u.disabled);
         let hash = found.as_ref().map(|u| u.password_hash.clone());
         let ok = self.passwords.verify(password.to_string(), hash).await?;
@@ -266,16 +235,9 @@ impl UserService {
 
 /// Standard claims for the given scopes plus individually requested ones
 /// (the `claims` parameter), OIDC Core §5.4–5.5.
-pub fn user_claims(
-    u: &user::Model,
-    scopes: &super::scopes::ScopeSet,
-    requested: &[String],
-) -> Map<String, Value> {
-    let profile: Map<String, Value> = u
-        .profile
-        .as_deref()
-        .and_then(|p| serde_json::from_str(p).ok())
-        .unwrap_or_default();
+pub fn user_claims(u: &user::Model, scopes: &super::scopes::ScopeSet, requested: &[String]) -> Map<String, Value> {
+    let profile: Map<String, Value> =
+        u.profile.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
     let value_of = |claim: &str| -> Option<Value> {
         match claim {
             "name" => u.name.clone().map(Value::from),
@@ -290,10 +252,7 @@ pub fn user_claims(
                 .as_deref()
                 .and_then(|a| serde_json::from_str::<Value>(a).ok())
                 .or_else(|| Some(json!({ "country": "CN" }))),
-            "locale" => profile
-                .get("locale")
-                .cloned()
-                .or_else(|| Some(Value::from("zh-CN"))),
+            "locale" => profile.get("locale").cloned().or_else(|| Some(Value::from("zh-CN"))),
             other => profile.get(other).cloned(),
         }
     };

@@ -5,7 +5,7 @@ use crate::domain::authorize::{self, RequestError};
 use crate::domain::{pending, sessions};
 use crate::server::AppState;
 use crate::web::cookies;
-use crate::web::pages::error_page;
+use crate::web::pages::{error_page, unavailable};
 use axum::body::Bytes;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -23,12 +23,7 @@ pub async fn get_handler(
     handle(state, jar, headers, params).await
 }
 
-pub async fn post_handler(
-    State(state): State<AppState>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn post_handler(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
     match form::parse_body(&headers, &body) {
         Ok(params) => handle(state, jar, headers, params).await,
         Err(_) => {
@@ -38,16 +33,8 @@ pub async fn post_handler(
     }
 }
 
-async fn handle(
-    state: AppState,
-    jar: CookieJar,
-    headers: HeaderMap,
-    params: form::Params,
-) -> Response {
-    let ui_locales = form::one(&params, "ui_locales")
-        .ok()
-        .flatten()
-        .map(String::from);
+async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: form::Params) -> Response {
+    let ui_locales = form::one(&params, "ui_locales").ok().flatten().map(String::from);
     let locale = cookies::locale(&state, &headers, ui_locales.as_deref());
     let page_err = |key: &'static str| error_page(&state, StatusCode::BAD_REQUEST, locale, key);
     let client_id = match authorize::client_id_param(&params) {
@@ -56,14 +43,7 @@ async fn handle(
     };
     let client = match state.clients.find(client_id).await {
         Ok(c) => c,
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
-        }
+        Err(e) => return unavailable(&state, locale, e),
     };
     let redirect_uri = match authorize::redirect_target(&params, client.as_ref()) {
         Ok(uri) => uri.to_string(),
@@ -82,25 +62,13 @@ async fn handle(
         Ok(r) => r,
         Err(RequestError::Page(e)) => return page_err(e.message_key()),
         Err(RequestError::Redirect(r)) => {
-            return see_other(&flow::error_redirect(
-                &state,
-                &r.redirect_uri,
-                r.state.as_deref(),
-                &r.error,
-            ));
+            return see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error));
         }
     };
     let (jar, browser) = cookies::browser(&state, jar);
     let session = match current_session(&state, &jar).await {
         Ok(s) => s,
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
-        }
+        Err(e) => return unavailable(&state, locale, e),
     };
     let outcome = flow::advance(&state, req, None, &cookies::browser_hash(&browser), session).await;
     respond(&state, jar, locale, outcome)
@@ -126,16 +94,7 @@ pub fn respond(
         Ok(o) => (jar, o.into_response_with(state, locale)).into_response(),
         Err(e) => {
             tracing::error!("authorization failed: {e}");
-            (
-                jar,
-                error_page(
-                    state,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    locale,
-                    "error_unavailable",
-                ),
-            )
-                .into_response()
+            (jar, error_page(state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable")).into_response()
         }
     }
 }
@@ -155,45 +114,21 @@ pub async fn resume(
 ) -> Response {
     let locale = cookies::locale(&state, &headers, None);
     let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            locale,
-            "error_request_expired",
-        );
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
     let hash = cookies::browser_hash(&browser);
     let loaded = pending::load(&state.db, &q.req, &hash).await;
     let req = match loaded {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                locale,
-                "error_request_expired",
-            );
+            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
         }
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
-        }
+        Err(e) => return unavailable(&state, locale, e),
     };
     let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
     let session = match current_session(&state, &jar).await {
         Ok(s) => s,
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
-        }
+        Err(e) => return unavailable(&state, locale, e),
     };
     let outcome = flow::advance(&state, req, Some(q.req.clone()), &hash, session).await;
     respond(&state, jar, locale, outcome)

@@ -9,9 +9,7 @@ use serde_json::{Value, json};
 
 pub fn document(config: &Config) -> Value {
     let e = |p: &str| format!("{}{}", config.issuer, p);
-    let acr: Vec<String> = (1..=4)
-        .map(|n| format!("{}{}", config.acr_prefix, n))
-        .collect();
+    let acr: Vec<String> = (1..=4).map(|n| format!("{}{}", config.acr_prefix, n)).collect();
     json!({
         "issuer": config.issuer,
         "authorization_endpoint": e("/authorize"),
@@ -51,10 +49,7 @@ pub fn document(config: &Config) -> Value {
 
 pub async fn handler(State(state): State<AppState>) -> Response {
     (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
+        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "public, max-age=300")],
         state.discovery.clone(),
     )
         .into_response()
@@ -62,10 +57,7 @@ pub async fn handler(State(state): State<AppState>) -> Response {
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
     (
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
-        ],
+        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "public, max-age=300")],
         state.keys.snapshot().jwks.clone(),
     )
         .into_response()

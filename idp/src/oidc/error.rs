@@ -48,10 +48,8 @@ impl From<crate::domain::tokens::SignError> for ApiError {
 }
 
 pub fn no_store(mut res: Response) -> Response {
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
 
@@ -65,27 +63,14 @@ impl IntoResponse for ApiError {
                 };
                 (status, e.code, e.description.as_str())
             }
-            ApiError::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "storage is unavailable, retry later",
-            ),
-            ApiError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "internal error",
-            ),
+            ApiError::Unavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "storage is unavailable, retry later")
+            }
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error"),
         };
-        let mut res = (
-            status,
-            axum::Json(json!({ "error": code, "error_description": description })),
-        )
-            .into_response();
+        let mut res = (status, axum::Json(json!({ "error": code, "error_description": description }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"idp\""),
-            );
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"idp\""));
         }
         no_store(res)
     }

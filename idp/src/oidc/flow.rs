@@ -21,9 +21,7 @@ impl Outcome {
     pub fn into_response_with(self, state: &AppState, locale: &str) -> Response {
         match self {
             Outcome::Redirect(url) => see_other(&url),
-            Outcome::ErrorPage(status, key) => {
-                crate::web::pages::error_page(state, status, locale, key)
-            }
+            Outcome::ErrorPage(status, key) => crate::web::pages::error_page(state, status, locale, key),
         }
     }
 }
@@ -33,8 +31,7 @@ pub fn see_other(url: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(url) {
         res.headers_mut().insert(header::LOCATION, v);
     }
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
@@ -56,12 +53,7 @@ pub fn client_redirect(redirect_uri: &str, pairs: &[(&str, Option<&str>)]) -> St
     }
 }
 
-pub fn error_redirect(
-    state: &AppState,
-    redirect_uri: &str,
-    st: Option<&str>,
-    e: &OAuthError,
-) -> String {
+pub fn error_redirect(state: &AppState, redirect_uri: &str, st: Option<&str>, e: &OAuthError) -> String {
     client_redirect(
         redirect_uri,
         &[
@@ -78,9 +70,7 @@ pub fn error_redirect(
 pub fn acr_satisfied(prefix: &str, session: &SessionInfo, values: &[String]) -> bool {
     let level = |acr: &str| acr.strip_prefix(prefix).and_then(|n| n.parse::<u8>().ok());
     let have = level(&session.acr).unwrap_or(0);
-    values
-        .iter()
-        .any(|v| v == &session.acr || level(v).is_some_and(|want| want <= have))
+    values.iter().any(|v| v == &session.acr || level(v).is_some_and(|want| want <= have))
 }
 
 fn page_url(state: &AppState, path: &str, id: &str) -> String {
@@ -97,23 +87,15 @@ pub async fn advance(
     session: Option<SessionInfo>,
 ) -> Result<Outcome, DomainError> {
     let Some(client) = state.clients.find(&req.client_id).await? else {
-        return Ok(Outcome::ErrorPage(
-            StatusCode::BAD_REQUEST,
-            "error_unknown_client",
-        ));
+        return Ok(Outcome::ErrorPage(StatusCode::BAD_REQUEST, "error_unknown_client"));
     };
     let consented = match &session {
         Some(s) => consents::covers(&state.db, &s.user_id, &client.client_id, &req.scope).await?,
         None => false,
     };
     let prefix = state.config.acr_prefix.clone();
-    let next = authorize::decide(
-        &req,
-        session.as_ref(),
-        consented,
-        client.skip_consent,
-        |s, v| acr_satisfied(&prefix, s, v),
-    );
+    let next =
+        authorize::decide(&req, session.as_ref(), consented, client.skip_consent, |s, v| acr_satisfied(&prefix, s, v));
     let path = match next {
         Next::Login => "/login",
         Next::SelectAccount => "/select-account",
@@ -122,26 +104,16 @@ pub async fn advance(
             if let Some(id) = &pending_id {
                 pending::finish(&state.db, id).await?;
             }
-            return Ok(Outcome::Redirect(error_redirect(
-                state,
-                &req.redirect_uri,
-                req.state.as_deref(),
-                &e,
-            )));
+            return Ok(Outcome::Redirect(error_redirect(state, &req.redirect_uri, req.state.as_deref(), &e)));
         }
         Next::Issue => {
             let Some(session) = session else {
-                return Err(DomainError::Internal(anyhow::anyhow!(
-                    "issue without a session"
-                )));
+                return Err(DomainError::Internal(anyhow::anyhow!("issue without a session")));
             };
             if let Some(id) = &pending_id
                 && !pending::finish(&state.db, id).await?
             {
-                return Ok(Outcome::ErrorPage(
-                    StatusCode::BAD_REQUEST,
-                    "error_request_expired",
-                ));
+                return Ok(Outcome::ErrorPage(StatusCode::BAD_REQUEST, "error_request_expired"));
             }
             let code = grants::create_with_code(
                 &state.db,
@@ -166,11 +138,7 @@ pub async fn advance(
             sessions::record_client(&state.db, &session.sid, &client.client_id).await?;
             return Ok(Outcome::Redirect(client_redirect(
                 &req.redirect_uri,
-                &[
-                    ("code", Some(&code)),
-                    ("state", req.state.as_deref()),
-                    ("iss", Some(&state.config.issuer)),
-                ],
+                &[("code", Some(&code)), ("state", req.state.as_deref()), ("iss", Some(&state.config.issuer))],
             )));
         }
     };

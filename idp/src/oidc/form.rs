@@ -10,24 +10,14 @@ use base64::Engine;
 pub type Params = Vec<(String, String)>;
 
 pub fn parse_query(raw: Option<&str>) -> Params {
-    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
+    url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()).into_owned().collect()
 }
 
 /// Parses an `application/x-www-form-urlencoded` body.
 pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
-    let ctype = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ctype
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ctype.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
     }
     Ok(url::form_urlencoded::parse(body).into_owned().collect())
 }
@@ -38,9 +28,7 @@ pub fn one<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthE
     for (k, v) in params {
         if k == name {
             if found.is_some() {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter `{name}` is repeated"
-                )));
+                return Err(OAuthError::invalid_request(format!("parameter `{name}` is repeated")));
             }
             found = Some(v);
         }
@@ -52,9 +40,7 @@ pub fn no_duplicates(params: &Params) -> Result<(), OAuthError> {
     let mut seen = std::collections::HashSet::new();
     for (k, _) in params {
         if !seen.insert(k.as_str()) {
-            return Err(OAuthError::invalid_request(format!(
-                "parameter `{k}` is repeated"
-            )));
+            return Err(OAuthError::invalid_request(format!("parameter `{k}` is repeated")));
         }
     }
     Ok(())
@@ -67,42 +53,27 @@ pub fn credentials(headers: &HeaderMap, params: &Params) -> Result<PresentedCred
         post_secret: one(params, "client_secret")?.map(String::from),
         ..Default::default()
     };
-    if let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let bad = || OAuthError::invalid_client("malformed Basic credentials");
-        let Some(encoded) = auth
-            .strip_prefix("Basic ")
-            .or_else(|| auth.strip_prefix("basic "))
-        else {
+        let Some(encoded) = auth.strip_prefix("Basic ").or_else(|| auth.strip_prefix("basic ")) else {
             return Err(bad().into());
         };
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .map_err(|_| bad())?;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
         let text = String::from_utf8(decoded).map_err(|_| bad())?;
         let (id, secret) = text.split_once(':').ok_or_else(bad)?;
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        };
+        let decode =
+            |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
         out.basic = Some((decode(id).ok_or_else(bad)?, decode(secret).ok_or_else(bad)?));
     }
-    match (
-        one(params, "client_assertion_type")?,
-        one(params, "client_assertion")?,
-    ) {
+    match (one(params, "client_assertion_type")?, one(params, "client_assertion")?) {
         (Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), Some(a)) => {
             out.assertion = Some(a.to_string())
         }
         (None, None) => {}
         _ => {
-            return Err(OAuthError::invalid_request(
-                "unsupported client_assertion_type or missing client_assertion",
-            )
-            .into());
+            return Err(
+                OAuthError::invalid_request("unsupported client_assertion_type or missing client_assertion").into()
+            );
         }
     }
     Ok(out)

@@ -24,15 +24,11 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
     let creds = form::credentials(headers, &params)?;
-    let client = state
-        .clients
-        .authenticate(&creds, &state.endpoint("/introspect"), &state.config.issuer)
-        .await?;
+    let client = state.clients.authenticate(&creds, &state.endpoint("/introspect"), &state.config.issuer).await?;
     if client.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot introspect").into());
     }
-    let token = form::one(&params, "token")?
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = form::one(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     if let Some(mut claims) = state.tokens.check_access_token(&state.db, token).await? {
         claims.insert("active".into(), Value::Bool(true));
         claims.insert("token_type".into(), "Bearer".into());

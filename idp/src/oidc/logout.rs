@@ -6,7 +6,7 @@ use super::form;
 use crate::domain::{grants, sessions};
 use crate::server::AppState;
 use crate::web::cookies;
-use crate::web::pages::{error_page, page};
+use crate::web::pages::{error_page, page, unavailable};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -27,10 +27,7 @@ pub async fn handler(
     } else {
         form::parse_query(q.as_deref())
     };
-    let ui = form::one(&params, "ui_locales")
-        .ok()
-        .flatten()
-        .map(String::from);
+    let ui = form::one(&params, "ui_locales").ok().flatten().map(String::from);
     let locale = cookies::locale(&state, &headers, ui.as_deref());
     let err = |key: &str| error_page(&state, StatusCode::BAD_REQUEST, locale, key);
     if form::no_duplicates(&params).is_err() {
@@ -57,22 +54,13 @@ pub async fn handler(
         Some(id) => match state.clients.find(id).await {
             Ok(Some(c)) => Some(c),
             Ok(None) => return err("error_unknown_client"),
-            Err(_) => {
-                return error_page(
-                    &state,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    locale,
-                    "error_unavailable",
-                );
-            }
+            Err(e) => return unavailable(&state, locale, e),
         },
         None => None,
     };
     let post_logout = get("post_logout_redirect_uri");
     if let Some(uri) = &post_logout {
-        let ok = client
-            .as_ref()
-            .is_some_and(|c| c.matches_post_logout_uri(uri));
+        let ok = client.as_ref().is_some_and(|c| c.matches_post_logout_uri(uri));
         if !ok {
             return err("error_unregistered_post_logout_uri");
         }
@@ -80,14 +68,7 @@ pub async fn handler(
     let st = get("state");
     let session = match current_session(&state, &jar).await {
         Ok(s) => s,
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
-        }
+        Err(e) => return unavailable(&state, locale, e),
     };
     let confirmed = method == Method::POST
         && get("confirm").as_deref() == Some("yes")
@@ -106,54 +87,23 @@ pub async fn handler(
             ctx.insert("post_logout_redirect_uri", &post_logout);
             ctx.insert("state", &st);
             ctx.insert("client_name", &client.as_ref().map(|c| c.name.clone()));
-            return (
-                jar,
-                page(&state, StatusCode::OK, "logout.html", locale, ctx),
-            )
-                .into_response();
+            return (jar, page(&state, StatusCode::OK, "logout.html", locale, ctx)).into_response();
         }
         if end_session(&state, s).await.is_err() {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
+            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
         }
-        jar = jar.remove(cookies::build(
-            &state,
-            cookies::SESSION,
-            String::new(),
-            None,
-        ));
+        jar = jar.remove(cookies::build(&state, cookies::SESSION, String::new(), None));
     }
     match post_logout {
-        Some(uri) => (
-            jar,
-            see_other(&client_redirect(&uri, &[("state", st.as_deref())])),
-        )
-            .into_response(),
-        None => (
-            jar,
-            page(
-                &state,
-                StatusCode::OK,
-                "logged_out.html",
-                locale,
-                tera::Context::new(),
-            ),
-        )
-            .into_response(),
+        Some(uri) => (jar, see_other(&client_redirect(&uri, &[("state", st.as_deref())]))).into_response(),
+        None => (jar, page(&state, StatusCode::OK, "logged_out.html", locale, tera::Context::new())).into_response(),
     }
 }
 
 /// Ends a session everywhere: the session row, the grants issued in it
 /// (their refresh and access tokens die with them), and a logout token to
 /// every client of the session that registered a back-channel URI.
-pub async fn end_session(
-    state: &AppState,
-    s: &sessions::SessionInfo,
-) -> Result<(), sea_orm::DbErr> {
+pub async fn end_session(state: &AppState, s: &sessions::SessionInfo) -> Result<(), sea_orm::DbErr> {
     sessions::revoke_by_sid(&state.db, &s.sid).await?;
     grants::revoke_by_sid(&state.db, &s.sid).await?;
     let client_ids = sessions::clients_of(&state.db, &s.sid).await?;
@@ -170,11 +120,7 @@ pub async fn end_session(
         let http = state.http.clone();
         tokio::spawn(async move {
             for attempt in 0..3u64 {
-                let sent = http
-                    .post(&uri)
-                    .form(&[("logout_token", token.as_str())])
-                    .send()
-                    .await;
+                let sent = http.post(&uri).form(&[("logout_token", token.as_str())]).send().await;
                 match sent {
                     Ok(r) if r.status().is_success() => return,
                     Ok(r) => tracing::warn!("back-channel logout to {uri}: HTTP {}", r.status()),

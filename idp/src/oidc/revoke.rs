@@ -22,21 +22,15 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
     let creds = form::credentials(headers, &params)?;
-    let client = state
-        .clients
-        .authenticate(&creds, &state.endpoint("/revoke"), &state.config.issuer)
-        .await?;
-    let token = form::one(&params, "token")?
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let client = state.clients.authenticate(&creds, &state.endpoint("/revoke"), &state.config.issuer).await?;
+    let token = form::one(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let hint = form::one(&params, "token_type_hint")?;
     if let Some(h) = hint
         && !matches!(h, "access_token" | "refresh_token")
     {
-        return Err(OAuthError::new(
-            "unsupported_token_type",
-            "token_type_hint must be access_token or refresh_token",
-        )
-        .into());
+        return Err(
+            OAuthError::new("unsupported_token_type", "token_type_hint must be access_token or refresh_token").into()
+        );
     }
     if let Some((_, g)) = grants::refresh_lookup(&state.db, &state.hasher, token).await? {
         if g.client_id == client.client_id {

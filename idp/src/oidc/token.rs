@@ -36,35 +36,20 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
     }
 }
 
-async fn exchange(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<TokenResponse, ApiError> {
+async fn exchange(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, ApiError> {
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
     let creds = form::credentials(headers, &params)?;
-    let client = state
-        .clients
-        .authenticate(&creds, &state.endpoint("/token"), &state.config.issuer)
-        .await?;
-    let grant_type = form::one(&params, "grant_type")?
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    if !matches!(
-        grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials"
-    ) {
-        return Err(OAuthError::new(
-            "unsupported_grant_type",
-            format!("grant_type `{grant_type}` is not supported"),
-        )
-        .into());
+    let client = state.clients.authenticate(&creds, &state.endpoint("/token"), &state.config.issuer).await?;
+    let grant_type =
+        form::one(&params, "grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
+        return Err(
+            OAuthError::new("unsupported_grant_type", format!("grant_type `{grant_type}` is not supported")).into()
+        );
     }
     if !client.allows_grant(grant_type) {
-        return Err(OAuthError::unauthorized_client(format!(
-            "this client may not use {grant_type}"
-        ))
-        .into());
+        return Err(OAuthError::unauthorized_client(format!("this client may not use {grant_type}")).into());
     }
     match grant_type {
         "authorization_code" => authorization_code(state, &client, &params).await,
@@ -73,43 +58,24 @@ async fn exchange(
     }
 }
 
-async fn authorization_code(
-    state: &AppState,
-    client: &Client,
-    params: &Params,
-) -> Result<TokenResponse, ApiError> {
-    let code = form::one(params, "code")?
-        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+async fn authorization_code(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, ApiError> {
+    let code = form::one(params, "code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let redirect_uri = form::one(params, "redirect_uri")?;
     let verifier = form::one(params, "code_verifier")?;
-    let g = grants::redeem_code(
-        &state.db,
-        &state.hasher,
-        code,
-        &client.client_id,
-        redirect_uri,
-        verifier,
-    )
-    .await?;
+    let g = grants::redeem_code(&state.db, &state.hasher, code, &client.client_id, redirect_uri, verifier).await?;
     respond_for_grant(state, client, &g, true).await
 }
 
-async fn refresh_token(
-    state: &AppState,
-    client: &Client,
-    params: &Params,
-) -> Result<TokenResponse, ApiError> {
-    let token = form::one(params, "refresh_token")?
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+async fn refresh_token(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, ApiError> {
+    let token =
+        form::one(params, "refresh_token")?.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let requested = form::one(params, "scope")?.map(ScopeSet::parse);
     if let Some(req) = &requested {
         // Check before rotating so a bad scope does not burn the token.
         if let Some((_, g)) = grants::refresh_lookup(&state.db, &state.hasher, token).await?
             && !req.is_subset_of(&ScopeSet::parse(&g.scope))
         {
-            return Err(
-                OAuthError::invalid_scope("a refresh may not widen the granted scope").into(),
-            );
+            return Err(OAuthError::invalid_scope("a refresh may not widen the granted scope").into());
         }
     }
     let mut g = grants::rotate_refresh(&state.db, &state.hasher, token, &client.client_id).await?;
@@ -133,32 +99,20 @@ async fn respond_for_grant(
         return Err(OAuthError::invalid_grant("the account is no longer active").into());
     };
     let scope = ScopeSet::parse(&g.scope);
-    let at =
-        state
-            .tokens
-            .access_token(&client.client_id, &g.scope, Some(UserContext { grant: g }))?;
+    let at = state.tokens.access_token(&client.client_id, &g.scope, Some(UserContext { grant: g }))?;
     let id_token = if scope.contains("openid") {
         let requested: Vec<String> = g
             .claims
             .as_deref()
             .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-            .and_then(|c| {
-                c.get("id_token")
-                    .and_then(|t| t.as_object())
-                    .map(|m| m.keys().cloned().collect())
-            })
+            .and_then(|c| c.get("id_token").and_then(|t| t.as_object()).map(|m| m.keys().cloned().collect()))
             .unwrap_or_default();
         let extra = user_claims(&user, &ScopeSet::default(), &requested);
-        Some(
-            state
-                .tokens
-                .id_token(client, g, Some(&at.token), from_code, extra)?,
-        )
+        Some(state.tokens.id_token(client, g, Some(&at.token), from_code, extra)?)
     } else {
         None
     };
-    let refresh_token = if scope.contains("offline_access") && client.allows_grant("refresh_token")
-    {
+    let refresh_token = if scope.contains("offline_access") && client.allows_grant("refresh_token") {
         Some(grants::issue_refresh(&state.db, &state.hasher, g).await?)
     } else {
         None
@@ -175,27 +129,17 @@ async fn respond_for_grant(
 
 /// RFC 6749 §4.4: no user, no database write — the hot path is one client
 /// lookup and one signature.
-fn client_credentials(
-    state: &AppState,
-    client: &Client,
-    params: &Params,
-) -> Result<TokenResponse, ApiError> {
+fn client_credentials(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, ApiError> {
     if client.is_public() {
-        return Err(OAuthError::unauthorized_client(
-            "public clients cannot use client_credentials",
-        )
-        .into());
+        return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials").into());
     }
     let allowed = client.scopes();
-    let requested = form::one(params, "scope")?
-        .map(ScopeSet::parse)
-        .unwrap_or_default();
+    let requested = form::one(params, "scope")?.map(ScopeSet::parse).unwrap_or_default();
     for s in requested.iter() {
         if matches!(s, "openid" | "offline_access") || !allowed.contains(s) {
-            return Err(OAuthError::invalid_scope(format!(
-                "scope `{s}` is not available with client_credentials"
-            ))
-            .into());
+            return Err(
+                OAuthError::invalid_scope(format!("scope `{s}` is not available with client_credentials")).into()
+            );
         }
     }
     let scope = requested.to_string_joined();

@@ -12,13 +12,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
-    let mut res = (
-        status,
-        Json(serde_json::json!({ "error": code, "error_description": description })),
-    )
-        .into_response();
-    let challenge =
-        format!("Bearer realm=\"idp\", error=\"{code}\", error_description=\"{description}\"");
+    let mut res =
+        (status, Json(serde_json::json!({ "error": code, "error_description": description }))).into_response();
+    let challenge = format!("Bearer realm=\"idp\", error=\"{code}\", error_description=\"{description}\"");
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
@@ -28,21 +24,13 @@ fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = auth.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
-pub async fn handler(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn handler(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
     let header_token = bearer_token(&headers).map(String::from);
     let body_token = if method == Method::POST && !body.is_empty() {
-        match form::parse_body(&headers, &body)
-            .and_then(|p| form::one(&p, "access_token").map(|t| t.map(String::from)))
+        match form::parse_body(&headers, &body).and_then(|p| form::one(&p, "access_token").map(|t| t.map(String::from)))
         {
             Ok(t) => t,
             Err(e) => {
@@ -54,19 +42,12 @@ pub async fn handler(
     };
     let token = match (header_token, body_token) {
         (Some(_), Some(_)) => {
-            return bearer_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "token in both header and body",
-            );
+            return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", "token in both header and body");
         }
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => {
             let mut res = StatusCode::UNAUTHORIZED.into_response();
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"idp\""),
-            );
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"idp\""));
             return res;
         }
     };
@@ -90,18 +71,11 @@ pub async fn handler(
             "the token was not issued with the openid scope",
         );
     }
-    let sub = claims
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
     let user = match state.users.find(sub).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => {
-            return bearer_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the account is no longer active",
-            );
+            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the account is no longer active");
         }
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
@@ -111,11 +85,7 @@ pub async fn handler(
                 .claims
                 .as_deref()
                 .and_then(|c| serde_json::from_str::<Value>(c).ok())
-                .and_then(|c| {
-                    c.get("userinfo")
-                        .and_then(Value::as_object)
-                        .map(|m| m.keys().cloned().collect())
-                })
+                .and_then(|c| c.get("userinfo").and_then(Value::as_object).map(|m| m.keys().cloned().collect()))
                 .unwrap_or_default(),
             _ => Vec::new(),
         },
@@ -124,7 +94,6 @@ pub async fn handler(
     let mut out = user_claims(&user, &scope, &requested);
     out.insert("sub".into(), Value::from(user.id));
     let mut res = Json(Value::Object(out)).into_response();
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }

@@ -10,18 +10,14 @@ use std::time::Duration;
 /// never block the writer and concurrent writers wait instead of failing.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
+    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
-        opts.max_connections(8)
-            .min_connections(1)
-            .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
-            });
+        opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
     } else {
         opts.max_connections(24).min_connections(2);
     }
@@ -36,56 +32,25 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// `window` seconds and returns the count including this one. A single
 /// upsert statement, so parallel requests and several nodes each see a
 /// distinct count (the fix for check-then-act races like CVE-2024-4629).
-pub async fn bump_counter(
-    db: &DatabaseConnection,
-    key: &str,
-    window: i64,
-    now: i64,
-) -> Result<i64, DbErr> {
+pub async fn bump_counter(db: &DatabaseConnection, key: &str, window: i64, now: i64) -> Result<i64, DbErr> {
     let table = Alias::new("rate_counters");
-    let count = Alias::new("count");
-    let start = Alias::new("window_start");
-    let expires = Alias::new("expires_at");
-    let expired = "rate_counters.expires_at <= ?";
+    let col = |name: &'static str| Expr::col((Alias::new("rate_counters"), Alias::new(name)));
+    // Built with sea-query's CASE so placeholders suit each backend.
+    let expired = || col("expires_at").lte(now);
     let stmt = Query::insert()
         .into_table(table)
-        .columns([
-            Alias::new("key"),
-            count.clone(),
-            start.clone(),
-            expires.clone(),
-        ])
+        .columns([Alias::new("key"), Alias::new("count"), Alias::new("window_start"), Alias::new("expires_at")])
         .values_panic([key.into(), 1i64.into(), now.into(), (now + window).into()])
         .on_conflict(
             OnConflict::column(Alias::new("key"))
                 .values([
-                    (
-                        count.clone(),
-                        Expr::cust_with_values(
-                            format!("CASE WHEN {expired} THEN 1 ELSE rate_counters.count + 1 END"),
-                            [now],
-                        ),
-                    ),
-                    (
-                        start.clone(),
-                        Expr::cust_with_values(
-                            format!(
-                                "CASE WHEN {expired} THEN ? ELSE rate_counters.window_start END"
-                            ),
-                            [now, now],
-                        ),
-                    ),
-                    (
-                        expires.clone(),
-                        Expr::cust_with_values(
-                            format!("CASE WHEN {expired} THEN ? ELSE rate_counters.expires_at END"),
-                            [now, now + window],
-                        ),
-                    ),
+                    (Alias::new("count"), Expr::case(expired(), 1i64).finally(col("count").add(1i64)).into()),
+                    (Alias::new("window_start"), Expr::case(expired(), now).finally(col("window_start")).into()),
+                    (Alias::new("expires_at"), Expr::case(expired(), now + window).finally(col("expires_at")).into()),
                 ])
                 .to_owned(),
         )
-        .returning_col(count)
+        .returning_col(Alias::new("count"))
         .to_owned();
     let row = db.query_one(&stmt).await?;
     match row {
@@ -95,11 +60,7 @@ pub async fn bump_counter(
 }
 
 /// Reads a counter without changing it: (count, expires_at) if live.
-pub async fn read_counter(
-    db: &DatabaseConnection,
-    key: &str,
-    now: i64,
-) -> Result<Option<(i64, i64)>, DbErr> {
+pub async fn read_counter(db: &DatabaseConnection, key: &str, now: i64) -> Result<Option<(i64, i64)>, DbErr> {
     use entities::rate_counter;
     use sea_orm::EntityTrait;
     Ok(rate_counter::Entity::find_by_id(key.to_owned())
@@ -112,9 +73,7 @@ pub async fn read_counter(
 pub async fn clear_counter(db: &DatabaseConnection, key: &str) -> Result<(), DbErr> {
     use entities::rate_counter;
     use sea_orm::EntityTrait;
-    rate_counter::Entity::delete_by_id(key.to_owned())
-        .exec(db)
-        .await?;
+    rate_counter::Entity::delete_by_id(key.to_owned()).exec(db).await?;
     Ok(())
 }
 
@@ -124,7 +83,7 @@ pub async fn release_counter(db: &DatabaseConnection, key: &str) -> Result<(), D
         .table(Alias::new("rate_counters"))
         .value(
             Alias::new("count"),
-            Expr::cust("CASE WHEN count > 0 THEN count - 1 ELSE 0 END"),
+            Expr::case(Expr::col(Alias::new("count")).gt(0i64), Expr::col(Alias::new("count")).sub(1i64)).finally(0i64),
         )
         .and_where(Expr::col(Alias::new("key")).eq(key))
         .to_owned();
@@ -134,20 +93,12 @@ pub async fn release_counter(db: &DatabaseConnection, key: &str) -> Result<(), D
 
 /// Records a one-time value (e.g. a client assertion `jti`). Returns false
 /// when it was already recorded: the caller must treat that as a replay.
-pub async fn record_once(
-    db: &DatabaseConnection,
-    key: &str,
-    expires_at: i64,
-) -> Result<bool, DbErr> {
+pub async fn record_once(db: &DatabaseConnection, key: &str, expires_at: i64) -> Result<bool, DbErr> {
     let stmt = Query::insert()
         .into_table(Alias::new("used_jtis"))
         .columns([Alias::new("key"), Alias::new("expires_at")])
         .values_panic([key.into(), expires_at.into()])
-        .on_conflict(
-            OnConflict::column(Alias::new("key"))
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::column(Alias::new("key")).do_nothing().to_owned())
         .to_owned();
     let result = db.execute(&stmt).await?;
     Ok(result.rows_affected() == 1)
@@ -155,14 +106,7 @@ pub async fn record_once(
 
 /// Deletes expired ephemeral rows; run periodically by every node.
 pub async fn purge_expired(db: &DatabaseConnection, now: i64) -> Result<(), DbErr> {
-    for table in [
-        "auth_requests",
-        "auth_codes",
-        "refresh_tokens",
-        "revoked_tokens",
-        "rate_counters",
-        "used_jtis",
-    ] {
+    for table in ["auth_requests", "auth_codes", "refresh_tokens", "revoked_tokens", "rate_counters", "used_jtis"] {
         let stmt = Query::delete()
             .from_table(Alias::new(table))
             .and_where(Expr::col(Alias::new("expires_at")).lt(now - 60))

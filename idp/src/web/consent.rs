@@ -1,7 +1,7 @@
 //! The consent page: which app, which scopes, allow or deny ("authorize and
 //! sign in will read your identity", A3).
 use super::cookies;
-use super::pages::{error_page, page};
+use super::pages::{error_page, page, unavailable};
 use crate::domain::error::OAuthError;
 use crate::domain::{consents, pending};
 use crate::oidc::authorize::current_session;
@@ -38,12 +38,7 @@ pub async fn show(
 ) -> Response {
     let locale = cookies::locale(&state, &headers, None);
     let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            locale,
-            "error_request_expired",
-        );
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
     let (req, session) = match (
         pending::load(&state.db, &q.req, &cookies::browser_hash(&browser)).await,
@@ -51,32 +46,17 @@ pub async fn show(
     ) {
         (Ok(Some(r)), Ok(Some(s))) => (r, s),
         (Ok(_), Ok(_)) => {
-            return error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                locale,
-                "error_request_expired",
-            );
+            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
         }
         _ => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
+            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
         }
     };
     let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
     let client = match state.clients.find(&req.client_id).await {
         Ok(Some(c)) => c,
         _ => {
-            return error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                locale,
-                "error_unknown_client",
-            );
+            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_unknown_client");
         }
     };
     let user = state.users.find(&session.user_id).await.ok().flatten();
@@ -93,10 +73,7 @@ pub async fn show(
     ctx.insert("scopes", &scopes);
     ctx.insert(
         "claims",
-        &req.requested_claims("userinfo")
-            .into_iter()
-            .chain(req.requested_claims("id_token"))
-            .collect::<Vec<_>>(),
+        &req.requested_claims("userinfo").into_iter().chain(req.requested_claims("id_token")).collect::<Vec<_>>(),
     );
     ctx.insert("username", &user.map(|u| u.username).unwrap_or_default());
     page(&state, StatusCode::OK, "consent.html", locale, ctx)
@@ -113,12 +90,7 @@ pub async fn submit(
         return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
     }
     let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            locale,
-            "error_request_expired",
-        );
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
     let (mut req, session) = match (
         pending::load(&state.db, &f.req, &cookies::browser_hash(&browser)).await,
@@ -126,20 +98,10 @@ pub async fn submit(
     ) {
         (Ok(Some(r)), Ok(Some(s))) => (r, s),
         (Ok(_), Ok(_)) => {
-            return error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                locale,
-                "error_request_expired",
-            );
+            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
         }
         _ => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
+            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
         }
     };
     let result = async {
@@ -147,30 +109,17 @@ pub async fn submit(
             consents::grant(&state.db, &session.user_id, &req.client_id, &req.scope).await?;
             req.consent_given = true;
             pending::update(&state.db, &f.req, &req).await?;
-            Ok::<_, sea_orm::DbErr>(format!(
-                "{}/authorize/resume?req={}",
-                state.config.issuer, f.req
-            ))
+            Ok::<_, sea_orm::DbErr>(format!("{}/authorize/resume?req={}", state.config.issuer, f.req))
         } else {
             pending::finish(&state.db, &f.req).await?;
             let e = OAuthError::new("access_denied", "the user denied the request");
-            Ok(error_redirect(
-                &state,
-                &req.redirect_uri,
-                req.state.as_deref(),
-                &e,
-            ))
+            Ok(error_redirect(&state, &req.redirect_uri, req.state.as_deref(), &e))
         }
     }
     .await;
     match result {
         Ok(url) => see_other(&url),
-        Err(_) => error_page(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            locale,
-            "error_unavailable",
-        ),
+        Err(e) => unavailable(&state, locale, e),
     }
     .into_response()
 }

@@ -16,19 +16,10 @@ pub const LANG: &str = "idp_lang";
 /// Under TLS cookies get the `__Host-` prefix (bound to this origin, Secure,
 /// Path=/), per SECURITY.md.
 pub fn name(state: &AppState, base: &str) -> String {
-    if state.config.secure_cookies() {
-        format!("__Host-{base}")
-    } else {
-        base.to_string()
-    }
+    if state.config.secure_cookies() { format!("__Host-{base}") } else { base.to_string() }
 }
 
-pub fn build(
-    state: &AppState,
-    base: &str,
-    value: String,
-    max_age_secs: Option<i64>,
-) -> Cookie<'static> {
+pub fn build(state: &AppState, base: &str, value: String, max_age_secs: Option<i64>) -> Cookie<'static> {
     let mut c = Cookie::new(name(state, base), value);
     c.set_http_only(true);
     c.set_path("/");
@@ -41,9 +32,7 @@ pub fn build(
 }
 
 pub fn get(state: &AppState, jar: &CookieJar, base: &str) -> Option<String> {
-    jar.get(&name(state, base))
-        .map(|c| c.value().to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+    jar.get(&name(state, base)).map(|c| c.value().to_string()).filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
 /// The browser id, creating one (and its cookie) when absent.
@@ -84,21 +73,13 @@ pub fn csrf_ok(state: &AppState, jar: &CookieJar, presented: &str) -> bool {
 pub fn locale(state: &AppState, headers: &HeaderMap, ui_locales: Option<&str>) -> &'static str {
     let jar = CookieJar::from_headers(headers);
     let cookie = jar.get(LANG).map(|c| c.value().to_string());
-    let accept = headers
-        .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    crate::i18n::negotiate(
-        ui_locales,
-        cookie.as_deref(),
-        accept,
-        &state.config.default_locale,
-    )
+    let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    crate::i18n::negotiate(ui_locales, cookie.as_deref(), accept, &state.config.default_locale)
 }
 
 /// The client address for rate limiting: the socket peer. (Behind a proxy
 /// the operator terminates there; trusting X-Forwarded-For blindly would
 /// let an attacker pick their own rate-limit bucket.)
 pub fn client_ip(addr: Option<std::net::SocketAddr>) -> String {
-    addr.map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    addr.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }

@@ -1,6 +1,6 @@
 //! The sign-in page (A3: password with username, phone or ID number).
 use super::cookies;
-use super::pages::{error_page, page};
+use super::pages::{error_page, page, unavailable};
 use crate::domain::authorize::AuthRequest;
 use crate::domain::{pending, sessions, throttle};
 use crate::oidc::authorize::current_session;
@@ -39,13 +39,7 @@ struct View<'a> {
     error: Option<String>,
 }
 
-async fn render(
-    state: &AppState,
-    jar: CookieJar,
-    status: StatusCode,
-    locale: &str,
-    v: View<'_>,
-) -> Response {
+async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &str, v: View<'_>) -> Response {
     let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
     ctx.insert("req", v.req_id);
@@ -53,24 +47,14 @@ async fn render(
     ctx.insert("username", v.username);
     ctx.insert("error", &v.error);
     let client_name = match v.req {
-        Some(r) => state
-            .clients
-            .find(&r.client_id)
-            .await
-            .ok()
-            .flatten()
-            .map(|c| c.name),
+        Some(r) => state.clients.find(&r.client_id).await.ok().flatten().map(|c| c.name),
         None => None,
     };
     ctx.insert("client_name", &client_name);
     (jar, page(state, status, "login.html", locale, ctx)).into_response()
 }
 
-async fn load_request(
-    state: &AppState,
-    jar: &CookieJar,
-    id: &str,
-) -> Result<Option<AuthRequest>, sea_orm::DbErr> {
+async fn load_request(state: &AppState, jar: &CookieJar, id: &str) -> Result<Option<AuthRequest>, sea_orm::DbErr> {
     if id.is_empty() {
         return Ok(None);
     }
@@ -88,43 +72,19 @@ pub async fn show(
 ) -> Response {
     let req = match load_request(&state, &jar, &q.req).await {
         Ok(r) => r,
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "zh-CN",
-                "error_unavailable",
-            );
-        }
+        Err(e) => return unavailable(&state, "zh-CN", e),
     };
-    let locale = cookies::locale(
-        &state,
-        &headers,
-        req.as_ref().and_then(|r| r.ui_locales.as_deref()),
-    );
+    let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
     if !q.req.is_empty() && req.is_none() {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            locale,
-            "error_request_expired",
-        );
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     }
-    let hint = req
-        .as_ref()
-        .and_then(|r| r.login_hint.clone())
-        .unwrap_or_default();
+    let hint = req.as_ref().and_then(|r| r.login_hint.clone()).unwrap_or_default();
     render(
         &state,
         jar,
         StatusCode::OK,
         locale,
-        View {
-            req_id: &q.req,
-            req: req.as_ref(),
-            username: &hint,
-            error: None,
-        },
+        View { req_id: &q.req, req: req.as_ref(), username: &hint, error: None },
     )
     .await
 }
@@ -138,34 +98,13 @@ pub async fn submit(
 ) -> Response {
     let req = match load_request(&state, &jar, &f.req).await {
         Ok(r) => r,
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "zh-CN",
-                "error_unavailable",
-            );
-        }
+        Err(e) => return unavailable(&state, "zh-CN", e),
     };
-    let locale = cookies::locale(
-        &state,
-        &headers,
-        req.as_ref().and_then(|r| r.ui_locales.as_deref()),
-    );
+    let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
     if !f.req.is_empty() && req.is_none() {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            locale,
-            "error_request_expired",
-        );
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     }
-    let view = |error: String| View {
-        req_id: &f.req,
-        req: req.as_ref(),
-        username: &f.username,
-        error: Some(error),
-    };
+    let view = |error: String| View { req_id: &f.req, req: req.as_ref(), username: &f.username, error: Some(error) };
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
         let msg = state.pages.text(locale, "error_csrf");
         return render(&state, jar, StatusCode::FORBIDDEN, locale, view(msg)).await;
@@ -175,43 +114,23 @@ pub async fn submit(
         return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg)).await;
     }
     let ip = cookies::client_ip(Some(addr));
-    let reservation =
-        match throttle::reserve(&state.db, &state.config.login_throttle, &f.username, &ip).await {
-            Ok(throttle::Verdict::Proceed(r)) => r,
-            Ok(throttle::Verdict::Locked(secs)) => {
-                let minutes = (secs + 59) / 60;
-                let msg = state
-                    .pages
-                    .text(locale, "login_locked")
-                    .replace("{minutes}", &minutes.to_string());
-                return render(
-                    &state,
-                    jar,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    locale,
-                    view(msg),
-                )
-                .await;
-            }
-            Err(_) => {
-                return error_page(
-                    &state,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    locale,
-                    "error_unavailable",
-                );
-            }
-        };
-    let user = match state.users.verify_password(&f.username, &f.password).await {
-        Ok(u) => u,
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
+    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &f.username, &ip).await {
+        Ok(throttle::Verdict::Proceed(r)) => r,
+        Ok(throttle::Verdict::Locked(secs)) => {
+            let minutes = (secs + 59) / 60;
+            let msg = state.pages.text(locale, "login_locked").replace("{minutes}", &minutes.to_string());
+            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view(msg)).await;
         }
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let user = match state
+        .users
+        .verify_password(&f.username, &f.password)
+        .await
+        .inspect_err(|e| tracing::error!("password check: {e}"))
+    {
+        Ok(u) => u,
+        Err(e) => return unavailable(&state, locale, e),
     };
     let Some(user) = user else {
         let msg = state.pages.text(locale, "login_failed");
@@ -221,27 +140,13 @@ pub async fn submit(
         throttle::succeeded(&state.db, reservation).await?;
         let existing = current_session(&state, &jar).await?;
         let acr = format!("{}1", state.config.acr_prefix);
-        sessions::establish(
-            &state.db,
-            existing.as_ref(),
-            &user.id,
-            &["pwd".to_string()],
-            &acr,
-            &state.config.session,
-        )
-        .await
+        sessions::establish(&state.db, existing.as_ref(), &user.id, &["pwd".to_string()], &acr, &state.config.session)
+            .await
     }
     .await;
-    let (cookie, _) = match result {
+    let (cookie, _) = match result.inspect_err(|e| tracing::error!("session: {e}")) {
         Ok(v) => v,
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
-        }
+        Err(e) => return unavailable(&state, locale, e),
     };
     if let Some(mut r) = req {
         r.login_done = true;

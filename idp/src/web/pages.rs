@@ -27,21 +27,12 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
 );
 
 const LOCALES: &[(&str, &str)] = &[
-    (
-        "zh-CN",
-        include_str!("../../../themes/default/locales/zh-CN.toml"),
-    ),
-    (
-        "en",
-        include_str!("../../../themes/default/locales/en.toml"),
-    ),
+    ("zh-CN", include_str!("../../../themes/default/locales/zh-CN.toml")),
+    ("en", include_str!("../../../themes/default/locales/en.toml")),
 ];
 
-const STATIC: &[(&str, &str, &str)] = &[(
-    "style.css",
-    "text/css; charset=utf-8",
-    include_str!("../../../themes/default/static/style.css"),
-)];
+const STATIC: &[(&str, &str, &str)] =
+    &[("style.css", "text/css; charset=utf-8", include_str!("../../../themes/default/static/style.css"))];
 
 pub struct Pages {
     tera: tera::Tera,
@@ -53,10 +44,8 @@ impl Pages {
     pub fn load(theme_dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
         let mut tera = tera::Tera::default();
         tera.autoescape_on(vec![".html"]);
-        let mut sources: Vec<(String, String)> = TEMPLATES
-            .iter()
-            .map(|(n, s)| (n.to_string(), s.to_string()))
-            .collect();
+        let mut sources: Vec<(String, String)> =
+            TEMPLATES.iter().map(|(n, s)| (n.to_string(), s.to_string())).collect();
         let mut locales = HashMap::new();
         let mut statics = HashMap::new();
         for (name, mime, body) in STATIC {
@@ -88,29 +77,15 @@ impl Pages {
             }
         }
         tera.add_raw_templates(sources)?;
-        Ok(Self {
-            tera,
-            locales,
-            statics,
-        })
+        Ok(Self { tera, locales, statics })
     }
 
     /// The strings of a locale, for handlers that need one (e.g. errors).
     pub fn text(&self, locale: &str, key: &str) -> String {
-        self.locales
-            .get(locale)
-            .and_then(|t| t.get(key))
-            .and_then(Value::as_str)
-            .unwrap_or(key)
-            .to_string()
+        self.locales.get(locale).and_then(|t| t.get(key)).and_then(Value::as_str).unwrap_or(key).to_string()
     }
 
-    pub fn render(
-        &self,
-        name: &str,
-        locale: &str,
-        mut ctx: tera::Context,
-    ) -> Result<String, tera::Error> {
+    pub fn render(&self, name: &str, locale: &str, mut ctx: tera::Context) -> Result<String, tera::Error> {
         ctx.insert("lang", locale);
         ctx.insert("t", self.locales.get(locale).unwrap_or(&Value::Null));
         self.tera.render(name, &ctx)
@@ -118,23 +93,13 @@ impl Pages {
 
     /// Every template renders with an empty context in every locale.
     pub fn template_names(&self) -> Vec<&'static str> {
-        TEMPLATES
-            .iter()
-            .map(|(n, _)| *n)
-            .filter(|n| *n != "base.html")
-            .collect()
+        TEMPLATES.iter().map(|(n, _)| *n).filter(|n| *n != "base.html").collect()
     }
 }
 
 /// Renders a page, falling back to a bare message if the template itself
 /// fails (a broken override must not take sign-in down silently).
-pub fn page(
-    state: &AppState,
-    status: StatusCode,
-    name: &str,
-    locale: &str,
-    ctx: tera::Context,
-) -> Response {
+pub fn page(state: &AppState, status: StatusCode, name: &str, locale: &str, ctx: tera::Context) -> Response {
     match state.pages.render(name, locale, ctx) {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -145,12 +110,7 @@ pub fn page(
 }
 
 /// A themed error page with a message from the locale file.
-pub fn error_page(
-    state: &AppState,
-    status: StatusCode,
-    locale: &str,
-    message_key: &str,
-) -> Response {
+pub fn error_page(state: &AppState, status: StatusCode, locale: &str, message_key: &str) -> Response {
     let mut ctx = tera::Context::new();
     ctx.insert("message", &state.pages.text(locale, message_key));
     page(state, status, "error.html", locale, ctx)
@@ -158,14 +118,10 @@ pub fn error_page(
 
 pub async fn static_file(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     match state.pages.statics.get(&file) {
-        Some((mime, body)) => (
-            [
-                (header::CONTENT_TYPE, *mime),
-                (header::CACHE_CONTROL, "public, max-age=3600"),
-            ],
-            body.clone(),
-        )
-            .into_response(),
+        Some((mime, body)) => {
+            ([(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "public, max-age=3600")], body.clone())
+                .into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -176,4 +132,10 @@ pub async fn home(State(state): State<AppState>, headers: axum::http::HeaderMap)
     ctx.insert("issuer", &state.config.issuer);
     ctx.insert("demo", &state.demo.is_some());
     page(&state, StatusCode::OK, "home.html", locale, ctx)
+}
+
+/// A storage or internal failure: logged, and shown as "try again later".
+pub fn unavailable(state: &AppState, locale: &str, err: impl std::fmt::Display) -> Response {
+    tracing::error!("request failed: {err}");
+    error_page(state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable")
 }

@@ -1,7 +1,7 @@
 //! `prompt=select_account`: continue as the signed-in person or sign in as
 //! someone else.
 use super::cookies;
-use super::pages::{error_page, page};
+use super::pages::{error_page, page, unavailable};
 use crate::domain::pending;
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
@@ -37,12 +37,7 @@ pub async fn show(
 ) -> Response {
     let locale = cookies::locale(&state, &headers, None);
     let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            locale,
-            "error_request_expired",
-        );
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
     let (req, session) = match (
         pending::load(&state.db, &q.req, &cookies::browser_hash(&browser)).await,
@@ -50,20 +45,10 @@ pub async fn show(
     ) {
         (Ok(Some(r)), Ok(Some(s))) => (r, s),
         (Ok(_), Ok(_)) => {
-            return error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                locale,
-                "error_request_expired",
-            );
+            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
         }
         _ => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
+            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
         }
     };
     let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
@@ -86,45 +71,19 @@ pub async fn submit(
         return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
     }
     let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(
-            &state,
-            StatusCode::BAD_REQUEST,
-            locale,
-            "error_request_expired",
-        );
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
     let mut req = match pending::load(&state.db, &f.req, &cookies::browser_hash(&browser)).await {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return error_page(
-                &state,
-                StatusCode::BAD_REQUEST,
-                locale,
-                "error_request_expired",
-            );
+            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
         }
-        Err(_) => {
-            return error_page(
-                &state,
-                StatusCode::SERVICE_UNAVAILABLE,
-                locale,
-                "error_unavailable",
-            );
-        }
+        Err(e) => return unavailable(&state, locale, e),
     };
     req.account_chosen = true;
     if pending::update(&state.db, &f.req, &req).await.is_err() {
-        return error_page(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            locale,
-            "error_unavailable",
-        );
+        return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
     }
-    let path = if f.choice == "switch" {
-        "/login"
-    } else {
-        "/authorize/resume"
-    };
+    let path = if f.choice == "switch" { "/login" } else { "/authorize/resume" };
     see_other(&format!("{}{}?req={}", state.config.issuer, path, f.req))
 }
