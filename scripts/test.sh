@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole test suite: unit + integration tests on SQLite and PostgreSQL,
+# then the external-client conformance suite against the built binary.
+# `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+
+log() { echo "== $*" >&2; }
+
+# --- PostgreSQL: use the local server, starting it if it is installed but down.
+PG_ADMIN_URL=${IDP_TEST_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
+pg_up() { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; }
+if ! pg_up && command -v pg_ctlcluster >/dev/null; then
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+fi
+PG_DB=""
+if pg_up; then
+  # A throw-away database for this run; tests create one more per test from it.
+  PG_DB="idp_ci_$(date +%s)_$$"
+  psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $PG_DB" >/dev/null
+  export IDP_TEST_POSTGRES_URL="${PG_ADMIN_URL%/*}/$PG_DB"
+  log "PostgreSQL tests on $IDP_TEST_POSTGRES_URL"
+elif [ "${CI:-}" = "true" ]; then
+  echo "PostgreSQL is required in CI but 127.0.0.1:5432 is not reachable" >&2
+  exit 1
+else
+  log "PostgreSQL not reachable on 127.0.0.1:5432: running SQLite only (see README)"
+fi
+
+cleanup() {
+  if [ -n "$PG_DB" ]; then
+    for db in $(psql -At "$PG_ADMIN_URL" -c "SELECT datname FROM pg_database WHERE datname LIKE 'idp_t_%' OR datname = '$PG_DB'" 2>/dev/null); do
+      psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    done
+  fi
+}
+trap cleanup EXIT
+
+log "cargo test (unit + integration)"
+cargo test --workspace --all-targets 2>&1 | tee /tmp/idp-cargo-test.$$ | grep -vE '^\s+(Compiling|Downloaded|Downloading)' 
+status=${PIPESTATUS[0]}
+rm -f /tmp/idp-cargo-test.$$
+[ "$status" -eq 0 ] || exit "$status"
+
+log "conformance suite (openid-client, authlib)"
+bash conformance/run.sh "$TARGET/debug/idp"
