@@ -150,15 +150,21 @@ pub fn router(state: AppState) -> Router {
         .route("/demo/callback", get(crate::demo::callback))
         .route("/health", get(|| async { "ok" }))
         .route("/", get(web::pages::home))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
 
 /// Headers every response carries: no framing (clickjacking), no sniffing,
 /// no referrer leaks of codes or states.
-async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut res: axum::response::Response,
+) -> axum::response::Response {
     let h = res.headers_mut();
+    if state.config.secure_cookies() {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
