@@ -27,6 +27,7 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub session: SessionConfig,
     pub login_throttle: ThrottleConfig,
+    pub sms: crate::ports::sms::SmsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +72,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             session: SessionConfig::default(),
             login_throttle: ThrottleConfig::default(),
+            sms: Default::default(),
         }
     }
 }
@@ -186,6 +188,12 @@ impl Config {
             if value <= 0 {
                 return Err(bad(path, "must be a positive number of seconds/attempts".into()));
             }
+        }
+        match self.sms.gateway.as_str() {
+            "dev" => {}
+            "http" if self.sms.url.is_some() => {}
+            "http" => return Err(bad("sms.url", "required when sms.gateway = \"http\"".into())),
+            other => return Err(bad("sms.gateway", format!("`{other}`: allowed dev, http"))),
         }
         if self.tokens.code_ttl > 600 {
             return Err(bad("tokens.code_ttl", "at most 600 seconds (RFC 6749 §4.1.2)".into()));

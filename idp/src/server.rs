@@ -28,6 +28,9 @@ pub struct Inner {
     pub csrf_key: [u8; 32],
     pub http: reqwest::Client,
     pub demo: Option<crate::demo::DemoRp>,
+    pub clock: crate::clock::Clock,
+    pub sms_codes: crate::domain::sms_codes::SmsCodes,
+    pub captcha: crate::domain::captcha::CaptchaService,
 }
 
 #[derive(Clone)]
@@ -113,6 +116,11 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         .build()?;
     let discovery = crate::oidc::discovery::document(&config).to_string();
     let demo = crate::demo::DemoRp::load(&db, &config).await?;
+    let clock = crate::clock::Clock::default();
+    let gateway = crate::ports::sms::SmsGateway::from_config(&config.sms, db.clone())?;
+    let captcha =
+        crate::domain::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev());
+    let sms_codes = crate::domain::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone()),
         users: UserService::new(db.clone(), passwords.clone()),
@@ -127,6 +135,9 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         discovery,
         http,
         demo,
+        clock,
+        sms_codes,
+        captcha,
     })))
 }
 
@@ -143,6 +154,8 @@ pub fn router(state: AppState) -> Router {
         .route("/introspect", post(oidc::introspect::handler))
         .route("/logout", get(oidc::logout::handler).post(oidc::logout::handler))
         .route("/login", get(web::login::show).post(web::login::submit))
+        .route("/login/sms", get(web::sms_login::show).post(web::sms_login::submit))
+        .route("/register", get(web::register::show).post(web::register::submit))
         .route("/consent", get(web::consent::show).post(web::consent::submit))
         .route("/select-account", get(web::select_account::show).post(web::select_account::submit))
         .route("/static/{file}", get(web::pages::static_file))
@@ -172,7 +185,7 @@ async fn security_headers(
         h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
             ),
         );
     }

@@ -4,6 +4,7 @@
 //! IDP_TEST_POSTGRES_URL is set).
 mod support;
 
+mod accounts;
 mod authorize;
 mod flows;
 mod logout;

@@ -301,6 +301,10 @@ fn sample_context() -> tera::Context {
         "client_id",
         "state",
         "post_logout_redirect_uri",
+        "phone",
+        "captcha_id",
+        "captcha_image",
+        "info",
     ] {
         ctx.insert(key, "x");
     }
@@ -308,5 +312,6 @@ fn sample_context() -> tera::Context {
     ctx.insert("scopes", &vec!["openid"]);
     ctx.insert("claims", &Vec::<String>::new());
     ctx.insert("demo", &true);
+    ctx.insert("agree", &false);
     ctx
 }

@@ -1,5 +1,7 @@
 //! Domain services: no HTTP types here. Handlers call exactly one of these.
+pub mod accounts;
 pub mod authorize;
+pub mod captcha;
 pub mod clients;
 pub mod consents;
 pub mod error;
@@ -7,6 +9,7 @@ pub mod grants;
 pub mod pending;
 pub mod scopes;
 pub mod sessions;
+pub mod sms_codes;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

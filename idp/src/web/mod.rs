@@ -3,4 +3,7 @@ pub mod consent;
 pub mod cookies;
 pub mod login;
 pub mod pages;
+pub mod register;
 pub mod select_account;
+pub mod sms_form;
+pub mod sms_login;

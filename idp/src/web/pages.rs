@@ -24,6 +24,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "logged_out.html",
     "demo.html",
     "home.html",
+    "register.html",
+    "sms_login.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
