@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "home.html",
     "register.html",
     "sms_login.html",
+    "forgot.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
