@@ -482,3 +482,144 @@ async fn forgot_password_real_name(backend: Backend) {
     assert_eq!(res.status(), 303, "ID number (lower-case x normalised) + SMS");
 }
 both!(forgot_password_real_name_needs_id_number, super::forgot_password_real_name);
+
+/// Solves the page's captcha and asks for a verification code to the
+/// account's phone; returns (csrf, code).
+async fn account_code(app: &TestApp, b: &Browser, path: &str, phone: &str) -> (String, String) {
+    let html = b.http.get(app.url(path)).send().await.unwrap().text().await.unwrap();
+    let captcha_id = hidden(&html, "captcha_id").unwrap();
+    let answer = sink(app, "captcha", &captcha_id).await.unwrap();
+    let csrf = hidden(&html, "csrf").unwrap();
+    let form =
+        [("csrf", csrf.clone()), ("captcha_id", captcha_id), ("captcha", answer), ("action", "send_code".to_string())];
+    let res = b.http.post(app.url(path)).form(&form).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("短信验证码已发送"));
+    (csrf, six_digits(&sink(app, "sms", phone).await.unwrap()))
+}
+
+async fn personal_centre(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let anon = api().get(app.url("/account")).send().await.unwrap();
+    assert_eq!(anon.status(), 303, "signed-in users only");
+    let owner = idp::domain::users::NewUser {
+        username: "centre_u01".into(),
+        password: PASSWORD.into(),
+        phone: Some("13500001111".into()),
+        ..Default::default()
+    };
+    app.state.users.create(owner).await.unwrap();
+    let (code, b) = sign_in(&app, &client, "centre_u01", &[]).await;
+    let other_session = json(redeem(&app, &client, &code, None).await).await;
+    let page = b.http.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("135****1111") && page.contains("*********1"), "masked as in the manual");
+    // Details: ethnicity from the 56 groups only.
+    let html = b.http.get(app.url("/account/profile")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&html, "csrf").unwrap();
+    let res = b
+        .http
+        .post(app.url("/account/profile"))
+        .form(&[("csrf", csrf.as_str()), ("ethnicity", "精灵族")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = b
+        .http
+        .post(app.url("/account/profile"))
+        .form(&[("csrf", csrf.as_str()), ("ethnicity", "蒙古族"), ("gender", "female")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let page = b.http.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("蒙古族"));
+    // Change password: SMS + old password + new twice.
+    let (csrf, code) = account_code(&app, &b, "/account/password", "13500001111").await;
+    let change = |old: &str, sms: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("action", "change".to_string()),
+            ("old_password", old.to_string()),
+            ("sms_code", sms.to_string()),
+            ("password", "Changed-99".to_string()),
+            ("password2", "Changed-99".to_string()),
+        ]
+    };
+    let res = b.http.post(app.url("/account/password")).form(&change("wrong-old-1", &code)).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("原密码错误"));
+    let res = b.http.post(app.url("/account/password")).form(&change(PASSWORD, &code)).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    // Other sessions' tokens are gone; this browser stays signed in.
+    let res = crate::tokens::refresh(&app, &client, other_session["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+    assert_eq!(b.http.get(app.url("/account")).send().await.unwrap().status(), 200);
+    let end = Browser::new().run(&app, &auth_url(&app, &client, &[]), "centre_u01", "Changed-99").await;
+    assert!(end.code().len() > 20);
+}
+both!(personal_centre_profile_and_password, super::personal_centre);
+
+async fn deletion(backend: Backend) {
+    let app = spawn(backend).await;
+    let (bc_url, received) = crate::logout::backchannel_receiver().await;
+    let client = app.client(|c| c.backchannel_logout_uri = Some(bc_url.clone())).await;
+    let owner = idp::domain::users::NewUser {
+        username: "leaving_u1".into(),
+        password: PASSWORD.into(),
+        phone: Some("13500002222".into()),
+        id_number: Some("11010519491231002X".into()),
+        ..Default::default()
+    };
+    let sub = app.state.users.create(owner).await.unwrap().sub;
+    let (code, b) = sign_in(&app, &client, "leaving_u1", &[]).await;
+    let t = json(redeem(&app, &client, &code, None).await).await;
+    let (csrf, sms) = account_code(&app, &b, "/account/delete", "13500002222").await;
+    // The notice must be confirmed.
+    let res = b
+        .http
+        .post(app.url("/account/delete"))
+        .form(&[("csrf", csrf.as_str()), ("action", "delete"), ("sms_code", sms.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = b
+        .http
+        .post(app.url("/account/delete"))
+        .form(&[("csrf", csrf.as_str()), ("action", "delete"), ("sms_code", sms.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("注销完成"));
+    // Tokens revoked, relying app told, account gone, cannot sign in.
+    let res = crate::tokens::refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+    let mut delivered = false;
+    for _ in 0..50 {
+        if !received.lock().unwrap().is_empty() {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "back-channel logout sent to the relying app");
+    assert!(app.state.users.find(&sub).await.unwrap().is_none(), "personal data deleted");
+    let end = Browser::new().run(&app, &auth_url(&app, &client, &[]), "leaving_u1", PASSWORD).await;
+    assert!(matches!(end, End::Page(401, _)));
+    // The audit keeps only the pseudonymous subject.
+    use idp::store::entities::audit;
+    let rows = audit::Entity::find().filter(audit::Column::UserId.eq(sub.clone())).all(&app.state.db).await.unwrap();
+    assert!(rows.iter().any(|r| r.action == "account_deleted"));
+    assert!(rows.iter().all(|r| !r.detail.contains("13500002222") && !r.detail.contains("leaving_u1")));
+    // The phone and the ID number are free again.
+    let again = idp::domain::users::NewUser {
+        username: "returning1".into(),
+        password: PASSWORD.into(),
+        phone: Some("13500002222".into()),
+        id_number: Some("11010519491231002X".into()),
+        ..Default::default()
+    };
+    assert!(app.state.users.create(again).await.is_ok());
+}
+both!(account_deletion_releases_phone_and_identity, super::deletion);

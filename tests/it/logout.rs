@@ -5,7 +5,7 @@ use crate::support::*;
 use std::sync::{Arc, Mutex};
 
 /// A relying party's back-channel endpoint that records what it receives.
-async fn backchannel_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+pub async fn backchannel_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
     let sink = got.clone();
     let app = axum::Router::new().route(

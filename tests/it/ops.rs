@@ -309,6 +309,12 @@ fn sample_context() -> tera::Context {
         "account",
         "account_masked",
         "phone_masked",
+        "username_masked",
+        "email",
+        "name",
+        "nickname",
+        "gender",
+        "ethnicity",
     ] {
         ctx.insert(key, "x");
     }
@@ -318,6 +324,8 @@ fn sample_context() -> tera::Context {
     ctx.insert("demo", &true);
     ctx.insert("agree", &false);
     ctx.insert("step", &2);
+    ctx.insert("view", "password");
+    ctx.insert("ethnic_groups", &["汉族"]);
     ctx.insert("id_masked", &Some("****0013"));
     ctx
 }

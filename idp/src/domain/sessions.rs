@@ -158,3 +158,16 @@ pub async fn clients_of(db: &DatabaseConnection, sid: &str) -> Result<Vec<String
         .map(|c| c.client_id)
         .collect())
 }
+
+/// Every live session of a user (for logging them all out).
+pub async fn live_for_user(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<Vec<SessionInfo>, DbErr> {
+    Ok(session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::Revoked.eq(false))
+        .filter(session::Column::ExpiresAt.gt(now))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(info)
+        .collect())
+}

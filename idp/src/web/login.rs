@@ -173,7 +173,7 @@ pub async fn complete(
     }
     let jar = jar.add(cookies::build(state, cookies::SESSION, cookie, None));
     let next = if req_id.is_empty() {
-        format!("{}/", state.config.issuer)
+        format!("{}/account", state.config.issuer)
     } else {
         format!("{}/authorize/resume?req={}", state.config.issuer, req_id)
     };

@@ -1,4 +1,6 @@
-//! Browser-facing pages: sign-in, consent, account selection, errors.
+//! Browser-facing pages: sign-in, consent, account selection, errors,
+//! registration and the personal centre.
+pub mod account;
 pub mod consent;
 pub mod cookies;
 pub mod forgot;

@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "register.html",
     "sms_login.html",
     "forgot.html",
+    "account.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

@@ -1,0 +1,316 @@
+//! Personal centre (A5) and account deletion (A6). Every page needs a
+//! signed-in session; every sensitive change re-verifies by phone + SMS
+//! code + graphic captcha, is audited, and notifies the old channel.
+use super::cookies;
+use super::pages::{page, unavailable};
+use super::sms_form::{self, CodeRequest, Notice};
+use crate::domain::accounts::{self, check_citizen_password};
+use crate::domain::flows::{mask_account, mask_phone};
+use crate::domain::profile::{self, ETHNIC_GROUPS, ProfileEdit};
+use crate::domain::sessions::{self, SessionInfo};
+use crate::oidc::authorize::current_session;
+use crate::oidc::flow::see_other;
+use crate::ports::sms::{SmsMessage, SmsPurpose};
+use crate::server::AppState;
+use crate::store::entities::user;
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::Value;
+use std::net::SocketAddr;
+
+#[derive(Deserialize, Default)]
+pub struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
+    #[serde(default)]
+    sms_code: String,
+    #[serde(default)]
+    old_password: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password2: String,
+    #[serde(default)]
+    nickname: String,
+    #[serde(default)]
+    gender: String,
+    #[serde(default)]
+    ethnicity: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// The signed-in account, or a redirect to the sign-in page.
+async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result<(SessionInfo, user::Model), Response> {
+    let session = match current_session(state, jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(see_other(&format!("{}/login", state.config.issuer))),
+        Err(e) => return Err(unavailable(state, locale, e)),
+    };
+    match state.users.find(&session.user_id).await {
+        Ok(Some(u)) if !u.disabled => Ok((session, u)),
+        Ok(_) => Err(see_other(&format!("{}/login", state.config.issuer))),
+        Err(e) => Err(unavailable(state, locale, e.to_string())),
+    }
+}
+
+fn view_of(uri: &Uri) -> &'static str {
+    match uri.path() {
+        "/account/profile" => "profile",
+        "/account/password" => "password",
+        "/account/delete" => "delete",
+        _ => "home",
+    }
+}
+
+async fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    view: &str,
+    u: &user::Model,
+    notice: Option<Notice>,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    let profile: serde_json::Map<String, Value> =
+        u.profile.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+    let field = |k: &str| profile.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut ctx = tera::Context::new();
+    ctx.insert("view", view);
+    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    ctx.insert("username_masked", &mask_account(&u.username));
+    ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
+    ctx.insert("email", &u.email);
+    ctx.insert("name", &u.name);
+    ctx.insert("nickname", &field("nickname"));
+    ctx.insert("gender", &field("gender"));
+    ctx.insert("ethnicity", &field("ethnicity"));
+    ctx.insert("ethnic_groups", &ETHNIC_GROUPS[..]);
+    let (info, error) = match notice {
+        Some(Notice::Info(m)) => (Some(m), None),
+        Some(Notice::Error(m)) => (None, Some(m)),
+        None => (None, None),
+    };
+    ctx.insert("info", &info);
+    ctx.insert("error", &error);
+    if matches!(view, "password" | "delete") {
+        sms_form::captcha_ctx(state, &mut ctx).await;
+    }
+    (jar, page(state, status, "account.html", locale, ctx)).into_response()
+}
+
+pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, uri: Uri) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let (_, u) = match require_user(&state, &jar, locale).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    render(&state, jar, StatusCode::OK, locale, view_of(&uri), &u, None).await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<AccountForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let text = |key: &str| state.pages.text(locale, key);
+    let view = view_of(&uri);
+    let (session, u) = match require_user(&state, &jar, locale).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return render(&state, jar, StatusCode::FORBIDDEN, locale, view, &u, Some(Notice::Error(text("error_csrf"))))
+            .await;
+    }
+    let ip = sms_form::ip_of(addr);
+    let now = state.clock.now();
+    let phone = u.phone.clone().unwrap_or_default();
+    let bad = |key: &str| Some(Notice::Error(text(key)));
+    if f.action == "send_code" {
+        let notice = sms_form::send_code(
+            &state,
+            locale,
+            CodeRequest {
+                phone: &phone,
+                captcha_id: &f.captcha_id,
+                captcha_answer: &f.captcha,
+                purpose: SmsPurpose::Verify,
+                ip: &ip,
+                account_must_exist: None,
+            },
+        )
+        .await;
+        let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        return render(&state, jar, status, locale, view, &u, Some(notice)).await;
+    }
+    match view {
+        "profile" => {
+            let edit =
+                ProfileEdit { nickname: f.nickname.clone(), gender: f.gender.clone(), ethnicity: f.ethnicity.clone() };
+            let user_id = u.id.clone();
+            match profile::update(&state.db, u, &edit, now).await {
+                Ok(Ok(())) => {
+                    if let Err(e) =
+                        accounts::audit(&state.db, Some(&user_id), "profile_update", "details", Some(&ip), now).await
+                    {
+                        return unavailable(&state, locale, e);
+                    }
+                    see_other(&format!("{}/account", state.config.issuer))
+                }
+                Ok(Err(key)) => {
+                    let u = state.users.find(&user_id).await.ok().flatten();
+                    match u {
+                        Some(u) => render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad(key)).await,
+                        None => see_other(&format!("{}/login", state.config.issuer)),
+                    }
+                }
+                Err(e) => unavailable(&state, locale, e),
+            }
+        }
+        "password" => {
+            // A5: SMS re-verification, the old password, the new one twice.
+            if let Err(key) = check_citizen_password(&f.password) {
+                let key = match key {
+                    "password_length" => "register_password_length",
+                    "password_chars" => "register_password_chars",
+                    _ => "register_password_kinds",
+                };
+                return render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad(key)).await;
+            }
+            if f.password != f.password2 {
+                return render(
+                    &state,
+                    jar,
+                    StatusCode::BAD_REQUEST,
+                    locale,
+                    view,
+                    &u,
+                    bad("register_password_mismatch"),
+                )
+                .await;
+            }
+            match state.passwords.verify(f.old_password.clone(), Some(u.password_hash.clone())).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return render(
+                        &state,
+                        jar,
+                        StatusCode::BAD_REQUEST,
+                        locale,
+                        view,
+                        &u,
+                        bad("account_old_password_wrong"),
+                    )
+                    .await;
+                }
+                Err(e) => return unavailable(&state, locale, e),
+            }
+            match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad("sms_code_wrong")).await;
+                }
+                Err(e) => return unavailable(&state, locale, e),
+            }
+            let user_id = u.id.clone();
+            if let Err(e) = state.users.replace_password(u, &f.password).await {
+                return unavailable(&state, locale, e);
+            }
+            if let Err(e) =
+                accounts::audit(&state.db, Some(&user_id), "change_password", "SMS + old password", Some(&ip), now)
+                    .await
+            {
+                return unavailable(&state, locale, e);
+            }
+            notify(&state, &phone, "sms_password_changed", now).await;
+            // Other sessions ended with the change; this browser signs in afresh.
+            let acr = format!("{}1", state.config.acr_prefix);
+            match sessions::establish(
+                &state.db,
+                None,
+                &user_id,
+                &["pwd".to_string(), "sms".to_string()],
+                &acr,
+                &state.config.session,
+            )
+            .await
+            {
+                Ok((cookie, _)) => {
+                    let jar = jar.add(cookies::build(&state, cookies::SESSION, cookie, None));
+                    (jar, see_other(&format!("{}/account", state.config.issuer))).into_response()
+                }
+                Err(e) => unavailable(&state, locale, e),
+            }
+        }
+        "delete" => {
+            if f.confirm.is_none() {
+                return render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad("delete_confirm_required"))
+                    .await;
+            }
+            match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad("sms_code_wrong")).await;
+                }
+                Err(e) => return unavailable(&state, locale, e),
+            }
+            if let Err(e) = delete(&state, &u, &session, &ip, now).await {
+                return unavailable(&state, locale, e);
+            }
+            let jar = jar.remove(cookies::build(&state, cookies::SESSION, String::new(), None));
+            let mut ctx = tera::Context::new();
+            ctx.insert("view", "deleted");
+            (jar, page(&state, StatusCode::OK, "account.html", locale, ctx)).into_response()
+        }
+        _ => see_other(&format!("{}/account", state.config.issuer)),
+    }
+}
+
+/// A6: every session ends with back-channel logout to its relying apps,
+/// every grant and refresh token is revoked, then the personal data goes.
+async fn delete(
+    state: &AppState,
+    u: &user::Model,
+    current: &SessionInfo,
+    ip: &str,
+    now: i64,
+) -> Result<(), sea_orm::DbErr> {
+    let mut live = sessions::live_for_user(&state.db, &u.id, now).await?;
+    if !live.iter().any(|s| s.sid == current.sid) {
+        live.push(current.clone());
+    }
+    for s in &live {
+        crate::oidc::logout::end_session(state, s).await?;
+    }
+    crate::domain::grants::revoke_all_for_user(&state.db, &u.id).await?;
+    profile::delete_account(&state.db, &u.id).await?;
+    accounts::audit(&state.db, Some(&u.id), "account_deleted", "personal data removed", Some(ip), now).await?;
+    if let Some(phone) = &u.phone {
+        notify(state, phone, "sms_account_deleted", now).await;
+    }
+    Ok(())
+}
+
+async fn notify(state: &AppState, phone: &str, key: &str, now: i64) {
+    let text = state.pages.text(&state.config.default_locale, key);
+    let msg = SmsMessage { phone: phone.into(), purpose: SmsPurpose::Notice, params: serde_json::json!({}), text };
+    if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {
+        tracing::warn!("notice not sent: {e}");
+    }
+}
