@@ -623,3 +623,43 @@ async fn deletion(backend: Backend) {
     assert!(app.state.users.create(again).await.is_ok());
 }
 both!(account_deletion_releases_phone_and_identity, super::deletion);
+
+async fn captcha_when_risky(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    app.user("risky_user1").await;
+    let b = Browser::new();
+    let req = pending_request(&app, &b, &client).await;
+    let post = |password: &str, captcha: Option<(String, String)>, html: &str| {
+        let mut form = vec![
+            ("req", req.clone()),
+            ("csrf", hidden(html, "csrf").unwrap()),
+            ("username", "risky_user1".to_string()),
+            ("password", password.to_string()),
+        ];
+        if let Some((id, answer)) = captcha {
+            form.push(("captcha_id", id));
+            form.push(("captcha", answer));
+        }
+        b.http.post(app.url("/login")).form(&form).send()
+    };
+    let html = b.http.get(app.url(&format!("/login?req={req}"))).send().await.unwrap().text().await.unwrap();
+    assert!(!html.contains("captcha_id"), "no captcha on a calm first try");
+    let res = post("wrong-one-1", None, &html).await.unwrap();
+    let html = res.text().await.unwrap();
+    assert!(!html.contains("name=\"captcha_id\""));
+    let res = post("wrong-two-2", None, &html).await.unwrap();
+    let html = res.text().await.unwrap();
+    assert!(html.contains("name=\"captcha_id\""), "after two failures the page asks for a captcha");
+    // The right password without the captcha is refused…
+    let res = post(PASSWORD, None, &html).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("图形验证码错误"));
+    // …and accepted with it.
+    let id = hidden(&html, "captcha_id").unwrap();
+    let answer = sink(&app, "captcha", &id).await.unwrap();
+    let res = post(PASSWORD, Some((id, answer)), &html).await.unwrap();
+    assert_eq!(res.status(), 303);
+}
+both!(password_sign_in_needs_a_captcha_when_risky, super::captcha_when_risky);

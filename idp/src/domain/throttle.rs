@@ -53,3 +53,16 @@ pub async fn succeeded(db: &DatabaseConnection, r: Reservation) -> Result<(), Db
     store::clear_counter(db, &r.account_key).await?;
     store::release_counter(db, &r.ip_key).await
 }
+
+/// Failed attempts recorded so far for this account and this IP; used to
+/// demand a graphic captcha once sign-in looks risky (A3).
+pub async fn failures(db: &DatabaseConnection, login: &str, ip: &str, now: i64) -> Result<(i64, i64), DbErr> {
+    let account = store::read_counter(db, &account_key(login), now).await?.map(|(c, _)| c).unwrap_or(0);
+    let ip = store::read_counter(db, &format!("login:ip:{ip}"), now).await?.map(|(c, _)| c).unwrap_or(0);
+    Ok((account, ip))
+}
+
+/// Captcha after two failures on the account or ten from the address.
+pub fn risky(account_failures: i64, ip_failures: i64) -> bool {
+    account_failures >= 2 || ip_failures >= 10
+}

@@ -30,6 +30,10 @@ pub struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
 }
 
 struct View<'a> {
@@ -37,6 +41,8 @@ struct View<'a> {
     req: Option<&'a AuthRequest>,
     username: &'a str,
     error: Option<String>,
+    /// Show a graphic captcha (sign-in has become risky).
+    captcha: bool,
 }
 
 async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &str, v: View<'_>) -> Response {
@@ -51,6 +57,10 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &s
         None => None,
     };
     ctx.insert("client_name", &client_name);
+    ctx.insert("need_captcha", &v.captcha);
+    if v.captcha {
+        super::sms_form::captcha_ctx(state, &mut ctx).await;
+    }
     (jar, page(state, status, "login.html", locale, ctx)).into_response()
 }
 
@@ -84,7 +94,7 @@ pub async fn show(
         jar,
         StatusCode::OK,
         locale,
-        View { req_id: &q.req, req: req.as_ref(), username: &hint, error: None },
+        View { req_id: &q.req, req: req.as_ref(), username: &hint, error: None, captcha: false },
     )
     .await
 }
@@ -104,25 +114,49 @@ pub async fn submit(
     if !f.req.is_empty() && req.is_none() {
         return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     }
-    let view = |error: String| View { req_id: &f.req, req: req.as_ref(), username: &f.username, error: Some(error) };
+    let ip = cookies::client_ip(Some(addr));
+    let now = state.clock.now();
+    let risky = match throttle::failures(&state.db, &f.username, &ip, now).await {
+        Ok((account, by_ip)) => throttle::risky(account, by_ip),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let view = |error: String, captcha: bool| View {
+        req_id: &f.req,
+        req: req.as_ref(),
+        username: &f.username,
+        error: Some(error),
+        captcha,
+    };
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
         let msg = state.pages.text(locale, "error_csrf");
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, view(msg)).await;
+        return render(&state, jar, StatusCode::FORBIDDEN, locale, view(msg, risky)).await;
     }
     if f.username.trim().is_empty() || f.password.is_empty() {
         let msg = state.pages.text(locale, "login_missing_fields");
-        return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg)).await;
+        return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg, risky)).await;
     }
-    let ip = cookies::client_ip(Some(addr));
     let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &f.username, &ip).await {
         Ok(throttle::Verdict::Proceed(r)) => r,
         Ok(throttle::Verdict::Locked(secs)) => {
             let minutes = (secs + 59) / 60;
             let msg = state.pages.text(locale, "login_locked").replace("{minutes}", &minutes.to_string());
-            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view(msg)).await;
+            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view(msg, true)).await;
         }
         Err(e) => return unavailable(&state, locale, e),
     };
+    // A3: once sign-in looks risky a graphic captcha is required. It is
+    // checked after the attempt is counted and before the password, so a
+    // missing or wrong captcha is a failed attempt too.
+    if risky {
+        match state.captcha.check(&f.captcha_id, &f.captcha).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let msg = state.pages.text(locale, "captcha_wrong");
+                return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg, true)).await;
+            }
+            Err(e) => return unavailable(&state, locale, e),
+        }
+    }
     let user = match state
         .users
         .verify_password(&f.username, &f.password)
@@ -134,7 +168,12 @@ pub async fn submit(
     };
     let Some(user) = user else {
         let msg = state.pages.text(locale, "login_failed");
-        return render(&state, jar, StatusCode::UNAUTHORIZED, locale, view(msg)).await;
+        // This failure may be the one that makes the next try risky.
+        let next_risky = throttle::failures(&state.db, &f.username, &ip, now)
+            .await
+            .map(|(a, i)| throttle::risky(a, i))
+            .unwrap_or(true);
+        return render(&state, jar, StatusCode::UNAUTHORIZED, locale, view(msg, next_risky)).await;
     };
     if let Err(e) = throttle::succeeded(&state.db, reservation).await {
         return unavailable(&state, locale, e);
