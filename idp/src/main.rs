@@ -56,9 +56,12 @@ enum Command {
 enum DevCmd {
     /// Messages the development gateways recorded instead of sending.
     Messages {
-        /// Only messages to this recipient (phone number).
+        /// Only messages to this recipient (phone number, or captcha id).
         #[arg(long)]
         to: Option<String>,
+        /// `sms` (default), `captcha` (dev-only answers of graphic captchas) or `all`.
+        #[arg(long, default_value = "sms")]
+        channel: String,
         #[arg(long, default_value_t = 20)]
         limit: u64,
         #[arg(long)]
@@ -233,11 +236,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Client { cmd } => client_cmd(cmd, config).await,
         Command::User { cmd } => user_cmd(cmd, config).await,
         Command::Keys { cmd } => keys_cmd(cmd, config).await,
-        Command::Dev { cmd: DevCmd::Messages { to, limit, json } } => {
+        Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
             use idp::store::entities::dev_message;
             use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
             let state = idp::build_state(config, true).await?;
-            let mut q = dev_message::Entity::find().filter(dev_message::Column::Channel.ne("captcha"));
+            let mut q = dev_message::Entity::find();
+            if channel != "all" {
+                q = q.filter(dev_message::Column::Channel.eq(channel));
+            }
             if let Some(to) = to {
                 q = q.filter(dev_message::Column::Recipient.eq(to));
             }
