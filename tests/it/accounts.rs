@@ -663,3 +663,80 @@ async fn captcha_when_risky(backend: Backend) {
     assert_eq!(res.status(), 303);
 }
 both!(password_sign_in_needs_a_captcha_when_risky, super::captcha_when_risky);
+
+async fn change_phone(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    for (name, phone) in [("mover_u001", "13400001111"), ("holder_u01", "13400002222")] {
+        let u = idp::domain::users::NewUser {
+            username: name.into(),
+            password: PASSWORD.into(),
+            phone: Some(phone.into()),
+            ..Default::default()
+        };
+        app.state.users.create(u).await.unwrap();
+    }
+    let (_, b) = sign_in(&app, &client, "mover_u001", &[]).await;
+    // The second step cannot be opened without verifying the old phone.
+    let res = b.http.get(app.url("/account/phone?flow=made-up")).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let (csrf, code) = account_code(&app, &b, "/account/phone", "13400001111").await;
+    let res = b
+        .http
+        .post(app.url("/account/phone"))
+        .form(&[("csrf", csrf.as_str()), ("action", "verify_old"), ("sms_code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let step2 = location(&res).unwrap();
+    let flow = query_of(&step2)["flow"].clone();
+    let send_new = |phone: &'static str| {
+        let b = &b;
+        let app = &app;
+        let flow = flow.clone();
+        let step2 = step2.clone();
+        async move {
+            let html = b.http.get(&step2).send().await.unwrap().text().await.unwrap();
+            let id = hidden(&html, "captcha_id").unwrap();
+            let answer = sink(app, "captcha", &id).await.unwrap();
+            let form = [
+                ("csrf", hidden(&html, "csrf").unwrap()),
+                ("flow", flow),
+                ("captcha_id", id),
+                ("captcha", answer),
+                ("new_phone", phone.to_string()),
+                ("action", "send_code".to_string()),
+            ];
+            b.http.post(app.url("/account/phone")).form(&form).send().await.unwrap().text().await.unwrap()
+        }
+    };
+    // A phone that belongs to someone else is refused (one account, one phone).
+    assert!(send_new("13400002222").await.contains("该手机号已注册"));
+    assert!(send_new("13400003333").await.contains("短信验证码已发送"));
+    let code = six_digits(&sink(&app, "sms", "13400003333").await.unwrap());
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("flow", flow.as_str()),
+        ("action", "verify_new"),
+        ("new_phone", "13400003333"),
+        ("sms_code", code.as_str()),
+    ];
+    let res = b.http.post(app.url("/account/phone")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    // Replaying the finished step fails; the old phone got a notice; sign in by the new phone.
+    let res = b.http.post(app.url("/account/phone")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let notices = dev_message::Entity::find()
+        .filter(dev_message::Column::Recipient.eq("13400001111"))
+        .filter(dev_message::Column::Purpose.eq("notice"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(notices.iter().any(|m| m.body.contains("手机号已变更")));
+    let end = Browser::new().run(&app, &auth_url(&app, &client, &[]), "13400003333", PASSWORD).await;
+    assert!(end.code().len() > 20);
+    let end = Browser::new().run(&app, &auth_url(&app, &client, &[]), "13400001111", PASSWORD).await;
+    assert!(matches!(end, End::Page(401, _)), "the old phone no longer signs in");
+}
+both!(change_phone_verifies_old_then_new, super::change_phone);

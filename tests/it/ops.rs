@@ -315,6 +315,7 @@ fn sample_context() -> tera::Context {
         "nickname",
         "gender",
         "ethnicity",
+        "new_phone",
     ] {
         ctx.insert(key, "x");
     }

@@ -105,6 +105,25 @@ pub async fn update(
     Ok(Ok(()))
 }
 
+/// Moves the account to a new, verified phone. One phone, one account: the
+/// unique index decides a race; `false` when the phone is taken.
+pub async fn change_phone(
+    db: &DatabaseConnection,
+    u: user::Model,
+    phone: &super::users::PhoneNumber,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let mut model: user::ActiveModel = u.into();
+    model.phone = Set(Some(phone.as_str().to_string()));
+    model.phone_verified = Set(true);
+    model.updated_at = Set(now);
+    match model.update(db).await {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Deletes the account (A6): the row with its phone, username and
 /// real-name data goes, so they can be registered again; consents go;
 /// grants and sessions were ended by the caller. The audit log keeps only

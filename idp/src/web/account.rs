@@ -2,19 +2,20 @@
 //! signed-in session; every sensitive change re-verifies by phone + SMS
 //! code + graphic captcha, is audited, and notifies the old channel.
 use super::cookies;
-use super::pages::{page, unavailable};
+use super::pages::{error_page, page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::{self, check_citizen_password};
-use crate::domain::flows::{mask_account, mask_phone};
+use crate::domain::flows::{self, mask_account, mask_phone};
 use crate::domain::profile::{self, ETHNIC_GROUPS, ProfileEdit};
 use crate::domain::sessions::{self, SessionInfo};
+use crate::domain::users::PhoneNumber;
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::ports::sms::{SmsMessage, SmsPurpose};
 use crate::server::AppState;
 use crate::store::entities::user;
 use axum::Form;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -48,7 +49,19 @@ pub struct AccountForm {
     ethnicity: String,
     #[serde(default)]
     confirm: Option<String>,
+    #[serde(default)]
+    flow: String,
+    #[serde(default)]
+    new_phone: String,
 }
+
+#[derive(Deserialize, Default)]
+pub struct FlowQuery {
+    #[serde(default)]
+    flow: String,
+}
+
+const PHONE_FLOW: &str = "change_phone";
 
 /// The signed-in account, or a redirect to the sign-in page.
 async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result<(SessionInfo, user::Model), Response> {
@@ -69,6 +82,7 @@ fn view_of(uri: &Uri) -> &'static str {
         "/account/profile" => "profile",
         "/account/password" => "password",
         "/account/delete" => "delete",
+        "/account/phone" => "phone",
         _ => "home",
     }
 }
@@ -81,6 +95,21 @@ async fn render(
     view: &str,
     u: &user::Model,
     notice: Option<Notice>,
+) -> Response {
+    render_with(state, jar, status, locale, view, u, notice, ("", "")).await
+}
+
+/// `phone_step` carries (flow id, new phone) on the second step of a phone change.
+#[allow(clippy::too_many_arguments)]
+async fn render_with(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    view: &str,
+    u: &user::Model,
+    notice: Option<Notice>,
+    phone_step: (&str, &str),
 ) -> Response {
     let (jar, browser) = cookies::browser(state, jar);
     let profile: serde_json::Map<String, Value> =
@@ -97,6 +126,8 @@ async fn render(
     ctx.insert("gender", &field("gender"));
     ctx.insert("ethnicity", &field("ethnicity"));
     ctx.insert("ethnic_groups", &ETHNIC_GROUPS[..]);
+    ctx.insert("flow", phone_step.0);
+    ctx.insert("new_phone", phone_step.1);
     let (info, error) = match notice {
         Some(Notice::Info(m)) => (Some(m), None),
         Some(Notice::Error(m)) => (None, Some(m)),
@@ -104,19 +135,40 @@ async fn render(
     };
     ctx.insert("info", &info);
     ctx.insert("error", &error);
-    if matches!(view, "password" | "delete") {
+    if matches!(view, "password" | "delete" | "phone") {
         sms_form::captcha_ctx(state, &mut ctx).await;
     }
     (jar, page(state, status, "account.html", locale, ctx)).into_response()
 }
 
-pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<FlowQuery>,
+) -> Response {
     let locale = cookies::locale(&state, &headers, None);
     let (_, u) = match require_user(&state, &jar, locale).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    render(&state, jar, StatusCode::OK, locale, view_of(&uri), &u, None).await
+    let view = view_of(&uri);
+    if view == "phone" && !q.flow.is_empty() {
+        // Second step only after the old phone was verified in this browser.
+        return match phone_flow(&state, &jar, &q.flow, &u).await {
+            Ok(true) => render_with(&state, jar, StatusCode::OK, locale, view, &u, None, (&q.flow, "")).await,
+            Ok(false) => error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
+            Err(e) => unavailable(&state, locale, e),
+        };
+    }
+    render(&state, jar, StatusCode::OK, locale, view, &u, None).await
+}
+
+async fn phone_flow(state: &AppState, jar: &CookieJar, id: &str, u: &user::Model) -> Result<bool, sea_orm::DbErr> {
+    let browser = cookies::get(state, jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
+    let found = flows::at_step(&state.db, id, PHONE_FLOW, &browser, 1, state.clock.now()).await?;
+    Ok(found.is_some_and(|f| f.user_id == u.id))
 }
 
 pub async fn submit(
@@ -142,6 +194,9 @@ pub async fn submit(
     let now = state.clock.now();
     let phone = u.phone.clone().unwrap_or_default();
     let bad = |key: &str| Some(Notice::Error(text(key)));
+    if view == "phone" {
+        return change_phone(&state, jar, locale, &f, u, &ip, now).await;
+    }
     if f.action == "send_code" {
         let notice = sms_form::send_code(
             &state,
@@ -312,5 +367,125 @@ async fn notify(state: &AppState, phone: &str, key: &str, now: i64) {
     let msg = SmsMessage { phone: phone.into(), purpose: SmsPurpose::Notice, params: serde_json::json!({}), text };
     if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {
         tracing::warn!("notice not sent: {e}");
+    }
+}
+
+/// A5 phone change: an SMS code on the old phone opens a browser-bound
+/// flow; an SMS code on the new phone (which must be free) completes it.
+async fn change_phone(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    f: &AccountForm,
+    u: user::Model,
+    ip: &str,
+    now: i64,
+) -> Response {
+    let text = |key: &str| state.pages.text(locale, key);
+    let old_phone = u.phone.clone().unwrap_or_default();
+    let step2 = (f.flow.as_str(), f.new_phone.as_str());
+    let in_flow = !f.flow.is_empty();
+    if in_flow {
+        match phone_flow(state, &jar, &f.flow, &u).await {
+            Ok(true) => {}
+            Ok(false) => return error_page(state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
+            Err(e) => return unavailable(state, locale, e),
+        }
+    }
+    let bad = |key: &str| Some(Notice::Error(text(key)));
+    match f.action.as_str() {
+        "send_code" => {
+            let (phone, must_exist) =
+                if in_flow { (f.new_phone.as_str(), Some(false)) } else { (old_phone.as_str(), None) };
+            let notice = sms_form::send_code(
+                state,
+                locale,
+                CodeRequest {
+                    phone,
+                    captcha_id: &f.captcha_id,
+                    captcha_answer: &f.captcha,
+                    purpose: SmsPurpose::Verify,
+                    ip,
+                    account_must_exist: must_exist,
+                },
+            )
+            .await;
+            let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            render_with(state, jar, status, locale, "phone", &u, Some(notice), step2).await
+        }
+        "verify_old" => match state.sms_codes.verify(&old_phone, SmsPurpose::Verify, &f.sms_code).await {
+            Ok(true) => {
+                let browser =
+                    cookies::get(state, &jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
+                match flows::start(&state.db, PHONE_FLOW, &u.id, &browser, None, now).await {
+                    Ok(id) => see_other(&format!("{}/account/phone?flow={id}", state.config.issuer)),
+                    Err(e) => unavailable(state, locale, e),
+                }
+            }
+            Ok(false) => {
+                render_with(state, jar, StatusCode::BAD_REQUEST, locale, "phone", &u, bad("sms_code_wrong"), step2)
+                    .await
+            }
+            Err(e) => unavailable(state, locale, e),
+        },
+        "verify_new" if in_flow => {
+            let Ok(new_phone) = PhoneNumber::parse(&f.new_phone) else {
+                return render_with(
+                    state,
+                    jar,
+                    StatusCode::BAD_REQUEST,
+                    locale,
+                    "phone",
+                    &u,
+                    bad("register_phone_rule"),
+                    step2,
+                )
+                .await;
+            };
+            match state.sms_codes.verify(new_phone.as_str(), SmsPurpose::Verify, &f.sms_code).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return render_with(
+                        state,
+                        jar,
+                        StatusCode::BAD_REQUEST,
+                        locale,
+                        "phone",
+                        &u,
+                        bad("sms_code_wrong"),
+                        step2,
+                    )
+                    .await;
+                }
+                Err(e) => return unavailable(state, locale, e),
+            }
+            match flows::advance(&state.db, &f.flow, 1, now).await {
+                Ok(true) => {}
+                Ok(false) => return error_page(state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
+                Err(e) => return unavailable(state, locale, e),
+            }
+            let user_id = u.id.clone();
+            match profile::change_phone(&state.db, u, &new_phone, now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let u = state.users.find(&user_id).await.ok().flatten();
+                    return match u {
+                        Some(u) => {
+                            render(state, jar, StatusCode::CONFLICT, locale, "phone", &u, bad("register_phone_taken"))
+                                .await
+                        }
+                        None => see_other(&format!("{}/login", state.config.issuer)),
+                    };
+                }
+                Err(e) => return unavailable(state, locale, e),
+            }
+            let detail = format!("to {}", mask_phone(new_phone.as_str()));
+            if let Err(e) = accounts::audit(&state.db, Some(&user_id), "change_phone", &detail, Some(ip), now).await {
+                return unavailable(state, locale, e);
+            }
+            notify(state, &old_phone, "sms_phone_changed", now).await;
+            see_other(&format!("{}/account", state.config.issuer))
+        }
+        _ => see_other(&format!("{}/account", state.config.issuer)),
     }
 }
