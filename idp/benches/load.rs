@@ -26,7 +26,9 @@ impl Report {
     fn print(mut self) {
         self.latencies.sort();
         let n = self.latencies.len();
-        let pct = |p: f64| self.latencies.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or_default();
+        let pct = |p: f64| {
+            self.latencies.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or_default()
+        };
         println!(
             "{:<22} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} ok, {} errors, {:.1} s)",
             self.name,
@@ -92,7 +94,12 @@ async fn run() {
             let mut errors = 0;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let res = http.post(&url).basic_auth(&id, Some(&secret)).form(&[("grant_type", "client_credentials")]).send().await;
+                let res = http
+                    .post(&url)
+                    .basic_auth(&id, Some(&secret))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await;
                 match res {
                     Ok(r) if r.status() == 200 => {
                         let _ = r.bytes().await;
@@ -158,7 +165,8 @@ async fn run() {
             (lat, errors)
         }));
     }
-    let mut report = Report { name: "authorize+code exchange", latencies: Vec::new(), errors: 0, elapsed: Duration::ZERO };
+    let mut report =
+        Report { name: "authorize+code exchange", latencies: Vec::new(), errors: 0, elapsed: Duration::ZERO };
     for t in tasks {
         let (lat, errors) = t.await.unwrap();
         report.latencies.extend(lat);
@@ -171,7 +179,9 @@ async fn run() {
 
 async fn signed_in_browser(base: &str, client_id: &str) -> reqwest::Client {
     let b = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let start = format!("{base}/authorize?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid");
+    let start = format!(
+        "{base}/authorize?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&scope=openid"
+    );
     let res = b.get(&start).send().await.unwrap();
     let login = res.headers()["location"].to_str().unwrap().to_string();
     let html = b.get(&login).send().await.unwrap().text().await.unwrap();
@@ -180,7 +190,12 @@ async fn signed_in_browser(base: &str, client_id: &str) -> reqwest::Client {
         let s = html.find(&needle).unwrap() + needle.len();
         html[s..s + html[s..].find('"').unwrap()].to_string()
     };
-    let form = [("req", field("req")), ("csrf", field("csrf")), ("username", "bench_user".into()), ("password", "Bench-pass-123".into())];
+    let form = [
+        ("req", field("req")),
+        ("csrf", field("csrf")),
+        ("username", "bench_user".into()),
+        ("password", "Bench-pass-123".into()),
+    ];
     let res = b.post(format!("{base}/login")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 303, "bench sign-in");
     b

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod domain;
 pub mod i18n;
 pub mod oidc;
+pub mod plugins;
 pub mod server;
 pub mod store;
 pub mod web;

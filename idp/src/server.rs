@@ -9,7 +9,7 @@ use crate::domain::users::UserService;
 use crate::web::pages::Pages;
 use axum::Router;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use sea_orm::DatabaseConnection;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ pub struct Inner {
     pub csrf_key: [u8; 32],
     pub http: reqwest::Client,
     pub demo: Option<crate::demo::DemoRp>,
+    pub plugins: crate::plugins::Registry,
 }
 
 #[derive(Clone)]
@@ -111,11 +112,22 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         .timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let discovery = crate::oidc::discovery::document(&config).to_string();
+    let users = UserService::new(db.clone(), passwords.clone());
+    let services = crate::plugins::Services {
+        issuer: config.issuer.clone(),
+        db: db.clone(),
+        keys: keys.clone(),
+        users: users.clone(),
+        http: http.clone(),
+    };
+    let plugins = crate::plugins::Registry::load(&config.plugins, services).await;
+    let discovery =
+        crate::oidc::discovery::with_plugins(crate::oidc::discovery::document(&config), &plugins).to_string();
     let demo = crate::demo::DemoRp::load(&db, &config).await?;
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone()),
-        users: UserService::new(db.clone(), passwords.clone()),
+        users,
+        plugins,
         csrf_key: derive_key(&master, b"idp csrf v1"),
         config,
         db,
@@ -148,6 +160,9 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(web::pages::static_file))
         .route("/demo", get(crate::demo::start))
         .route("/demo/callback", get(crate::demo::callback))
+        .route("/plugins/{name}", any(web::plugin_routes::root))
+        .route("/plugins/{name}/", any(web::plugin_routes::root))
+        .route("/plugins/{name}/{*rest}", any(web::plugin_routes::nested))
         .route("/health", get(|| async { "ok" }))
         .route("/", get(web::pages::home))
         .layer(axum::middleware::map_response(security_headers))

@@ -5,6 +5,7 @@ pub mod consents;
 pub mod error;
 pub mod grants;
 pub mod pending;
+pub mod plugin_access;
 pub mod scopes;
 pub mod sessions;
 pub mod throttle;

@@ -3,4 +3,5 @@ pub mod consent;
 pub mod cookies;
 pub mod login;
 pub mod pages;
+pub mod plugin_routes;
 pub mod select_account;

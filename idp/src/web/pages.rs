@@ -24,6 +24,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "logged_out.html",
     "demo.html",
     "home.html",
+    "plugin_page.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
