@@ -4,8 +4,12 @@
 //! IDP_TEST_POSTGRES_URL is set).
 mod support;
 
+mod plugin_kit;
+
 mod authorize;
+mod e_certificate;
 mod flows;
 mod logout;
 mod ops;
+mod plugins;
 mod tokens;

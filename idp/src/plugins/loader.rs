@@ -81,7 +81,10 @@ pub fn open(path: &Path, pin: Option<&str>) -> Result<Opened, String> {
     let load_path = fd_path(&file).unwrap_or_else(|| path.to_path_buf());
     let lib = unsafe { libloading::Library::new(&load_path) }.map_err(|e| format!("cannot load: {e}"))?;
     let lib: &'static libloading::Library = Box::leak(Box::new(lib));
-    drop(file);
+    // The descriptor stays open as long as the library (for ever): the
+    // loader knows the library by the `/proc/self/fd/N` name, and a reused
+    // N would make a later plugin resolve to this one.
+    std::mem::forget(file);
     let entry: EntryFn = unsafe { lib.get::<EntryFn>(abi::ENTRY_SYMBOL) }
         .map(|s| *s)
         .map_err(|_| "exports no `idp_plugin_v1`: not an idp plugin".to_string())?;

@@ -13,7 +13,10 @@ pub struct Example {
 }
 
 impl Example {
-    fn greeting_for(&self) -> Result<String, String> {
+    fn greeting_for(&self, has_subject: bool) -> Result<String, String> {
+        if !has_subject {
+            return Ok(format!("{}, app", self.greeting)); // a client_credentials token
+        }
         // What the host reveals depends on the granted scopes: with
         // `profile` there is a name, without it only `sub`.
         let who = self.host.subject()?;
@@ -49,7 +52,7 @@ impl Plugin for Example {
 
     fn claims(&self, _req: &ClaimsRequest) -> Result<Map<String, Value>, String> {
         let mut out = Map::new();
-        out.insert("example_greeting".into(), Value::from(self.greeting_for()?));
+        out.insert("example_greeting".into(), Value::from(self.greeting_for(true)?));
         Ok(out)
     }
 
@@ -58,12 +61,16 @@ impl Plugin for Example {
             "/hello" => {
                 let visits = self.host.kv_get("visits")?.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + 1;
                 self.host.kv_put("visits", &visits.to_string(), None)?;
-                let html = format!("<p class=\"greeting\">{}</p>", escape_html(&self.greeting_for()?));
+                let html = format!("<p class=\"greeting\">{}</p>", escape_html(&self.greeting_for(true)?));
                 Ok(Response::page("Example", html))
             }
             "/api/greeting" => Ok(Response::json(
                 200,
-                json!({ "greeting": self.greeting_for()?, "client_id": req.client_id, "at": self.host.now() }),
+                json!({
+                    "greeting": self.greeting_for(req.subject.is_some())?,
+                    "client_id": req.client_id,
+                    "at": self.host.now(),
+                }),
             )),
             "/admin/visits" => {
                 let visits = self.host.kv_get("visits")?.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);

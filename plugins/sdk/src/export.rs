@@ -44,6 +44,10 @@ pub fn manifest<P: Plugin>() -> Buffer {
 pub unsafe fn init<P: Plugin>(cell: &OnceLock<P>, host: *const HostTable, input: *const u8, len: usize) -> Buffer {
     guarded(|| {
         let host = unsafe { Host::from_raw(host) }?;
+        // The plugin has its own copy of std, hence its own panic hook:
+        // report panics through the provider's log, without the default
+        // hook's backtrace capture (slow enough to trip the call timeout).
+        std::panic::set_hook(Box::new(move |info| host.log(crate::Level::Error, &format!("panic: {info}"))));
         let settings: Value = unsafe { input_json(input, len) }?;
         let plugin = P::init(host, settings)?;
         cell.set(plugin).map_err(|_| "init called twice".to_string())?;
