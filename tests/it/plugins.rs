@@ -211,3 +211,66 @@ async fn bad_plugins_are_refused(b: Backend) {
     assert_eq!(api().get(app.url("/plugins/panicky/ok")).send().await.unwrap().status(), 404);
 }
 both!(bad_plugins_are_refused_at_start, super::bad_plugins_are_refused);
+
+/// `idp plugin list`, `idp client allow-scope|deny-scope`, `idp plugin
+/// disable` against a running server's database and plugin folder.
+async fn plugin_cli(b: Backend) {
+    let app = spawn_plugins(b, &[EXAMPLE, BAD_ABI], |_, _| {}).await;
+    app.user("zhao_liu").await;
+    let client = app.confidential().await;
+    let plugin_dir = app.dir.join("plugins");
+    let idp = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("IDP_DATA_DIR", &app.dir)
+            .env("IDP_DATABASE_URL", &app.database_url)
+            .env("IDP_MASTER_KEY", "7f".repeat(32))
+            .env("IDP_PLUGINS__DIR", &plugin_dir)
+            .env("IDP_LOG", "off")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = idp(&["plugin", "list", "--json"]);
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list["loaded"][0]["name"], "example", "{list}");
+    assert_eq!(list["loaded"][0]["scopes"][0]["description"]["zh-CN"], "示例插件的问候语");
+    assert!(list["refused"][0]["reason"].as_str().unwrap().contains("ABI version 999"), "{list}");
+    let (_, text, _) = idp(&["plugin", "list"]);
+    assert!(
+        text.contains("loaded   example") && text.contains("refused  ") && text.contains("ABI version 999"),
+        "{text}"
+    );
+
+    let (ok, _, err) = idp(&["client", "allow-scope", &client.id, "profile"]);
+    assert!(!ok && err.contains("core scope"), "{err}");
+    let (ok, _, err) = idp(&["client", "allow-scope", &client.id, "nonexistent"]);
+    assert!(!ok && err.contains("no loaded plugin declares"), "{err}");
+    let (ok, _, err) = idp(&["client", "allow-scope", &client.id, "example"]);
+    assert!(ok, "{err}");
+    let (tok, _) = tokens_for(&app, &client, "zhao_liu", "openid example").await;
+    assert!(tok["scope"].as_str().unwrap().contains("example"));
+    let at = tok["access_token"].as_str().unwrap().to_string();
+
+    let (ok, _, err) = idp(&["plugin", "disable", "example"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = idp(&["plugin", "list", "--json"]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["loaded"][0]["enabled"], false);
+    let info: Value = userinfo(&app, &at).await.json().await.unwrap();
+    assert!(info.get("example_greeting").is_none(), "disabled by another process, seen at once");
+    idp(&["plugin", "enable", "example"]);
+    let (ok, _, err) = idp(&["client", "deny-scope", &client.id, "example"]);
+    assert!(ok, "{err}");
+    let info: Value = userinfo(&app, &at).await.json().await.unwrap();
+    assert!(info.get("example_greeting").is_none(), "{info}");
+    let (ok, _, _) = idp(&["client", "deny-scope", &client.id, "example"]);
+    assert!(!ok, "nothing left to deny");
+}
+both!(plugin_cli_lists_and_administers, super::plugin_cli);
