@@ -203,6 +203,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "database: {}",
                 if config.database_url.is_some() { "(from database_url)".to_string() } else { config.database_url() }
             );
+            match &config.plugins.dir {
+                Some(dir) => println!("plugins:  {} (see `idp plugin list`)", dir.display()),
+                None => println!("plugins:  none (plugins.dir not set)"),
+            }
             Ok(())
         }
         Command::Migrate => {
