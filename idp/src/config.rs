@@ -28,6 +28,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub login_throttle: ThrottleConfig,
     pub plugins: PluginsConfig,
+    pub sms: crate::ports::sms::SmsConfig,
 }
 
 /// Plugins loaded at start (issue 6, DESIGN.md "Plugin ABI").
@@ -129,6 +130,7 @@ impl Default for Config {
             session: SessionConfig::default(),
             login_throttle: ThrottleConfig::default(),
             plugins: PluginsConfig::default(),
+            sms: Default::default(),
         }
     }
 }
@@ -262,6 +264,12 @@ impl Config {
         }
         if self.plugins.call_timeout_ms > 60_000 {
             return Err(bad("plugins.call_timeout_ms", "at most 60000 ms".into()));
+        }
+        match self.sms.gateway.as_str() {
+            "dev" => {}
+            "http" if self.sms.url.is_some() => {}
+            "http" => return Err(bad("sms.url", "required when sms.gateway = \"http\"".into())),
+            other => return Err(bad("sms.gateway", format!("`{other}`: allowed dev, http"))),
         }
         if self.tokens.code_ttl > 600 {
             return Err(bad("tokens.code_ttl", "at most 600 seconds (RFC 6749 §4.1.2)".into()));

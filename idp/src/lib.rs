@@ -2,6 +2,7 @@
 //!
 //! Layers: `web` and `oidc` hold HTTP handlers (parse → one domain call →
 //! render); `domain` decides; `store` persists; `crypto` signs and hashes.
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;
@@ -9,6 +10,7 @@ pub mod domain;
 pub mod i18n;
 pub mod oidc;
 pub mod plugins;
+pub mod ports;
 pub mod server;
 pub mod store;
 pub mod web;

@@ -52,6 +52,25 @@ enum Command {
         #[command(subcommand)]
         cmd: plugin_cli::PluginCmd,
     },
+    /// Development helpers (the message sink of the dev SMS gateway).
+    Dev {
+        #[command(subcommand)]
+        cmd: DevCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCmd {
+    /// Messages the development gateways recorded instead of sending.
+    Messages {
+        /// Only messages to this recipient (phone number).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -236,6 +255,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User { cmd } => user_cmd(cmd, config).await,
         Command::Keys { cmd } => keys_cmd(cmd, config).await,
         Command::Plugin { cmd } => plugin_cli::run(cmd, config).await,
+        Command::Dev { cmd: DevCmd::Messages { to, limit, json } } => {
+            use idp::store::entities::dev_message;
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+            let state = idp::build_state(config, true).await?;
+            let mut q = dev_message::Entity::find().filter(dev_message::Column::Channel.ne("captcha"));
+            if let Some(to) = to {
+                q = q.filter(dev_message::Column::Recipient.eq(to));
+            }
+            let rows = q.order_by_desc(dev_message::Column::CreatedAt).limit(limit).all(&state.db).await?;
+            if json {
+                print_json(&rows)
+            } else {
+                for m in rows {
+                    println!("{}\t{}\t{}\t{}\t{}", m.created_at, m.channel, m.recipient, m.purpose, m.body);
+                }
+                Ok(())
+            }
+        }
     }
 }
 

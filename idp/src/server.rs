@@ -29,6 +29,9 @@ pub struct Inner {
     pub http: reqwest::Client,
     pub demo: Option<crate::demo::DemoRp>,
     pub plugins: crate::plugins::Registry,
+    pub clock: crate::clock::Clock,
+    pub sms_codes: crate::domain::sms_codes::SmsCodes,
+    pub captcha: crate::domain::captcha::CaptchaService,
 }
 
 #[derive(Clone)]
@@ -124,6 +127,11 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     let discovery =
         crate::oidc::discovery::with_plugins(crate::oidc::discovery::document(&config), &plugins).to_string();
     let demo = crate::demo::DemoRp::load(&db, &config).await?;
+    let clock = crate::clock::Clock::default();
+    let gateway = crate::ports::sms::SmsGateway::from_config(&config.sms, db.clone())?;
+    let captcha =
+        crate::domain::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev());
+    let sms_codes = crate::domain::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone()),
         users,
@@ -139,6 +147,9 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         discovery,
         http,
         demo,
+        clock,
+        sms_codes,
+        captcha,
     })))
 }
 
@@ -155,6 +166,8 @@ pub fn router(state: AppState) -> Router {
         .route("/introspect", post(oidc::introspect::handler))
         .route("/logout", get(oidc::logout::handler).post(oidc::logout::handler))
         .route("/login", get(web::login::show).post(web::login::submit))
+        .route("/login/sms", get(web::sms_login::show).post(web::sms_login::submit))
+        .route("/register", get(web::register::show).post(web::register::submit))
         .route("/consent", get(web::consent::show).post(web::consent::submit))
         .route("/select-account", get(web::select_account::show).post(web::select_account::submit))
         .route("/static/{file}", get(web::pages::static_file))
@@ -165,15 +178,21 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins/{name}/{*rest}", any(web::plugin_routes::nested))
         .route("/health", get(|| async { "ok" }))
         .route("/", get(web::pages::home))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
 
 /// Headers every response carries: no framing (clickjacking), no sniffing,
 /// no referrer leaks of codes or states.
-async fn security_headers(mut res: axum::response::Response) -> axum::response::Response {
+async fn security_headers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut res: axum::response::Response,
+) -> axum::response::Response {
     let h = res.headers_mut();
+    if state.config.secure_cookies() {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -181,7 +200,7 @@ async fn security_headers(mut res: axum::response::Response) -> axum::response::
         h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
             ),
         );
     }

@@ -235,3 +235,83 @@ async fn consent_deny_and_essential_claims(b: Backend) {
     assert_eq!(q["state"], "p");
 }
 both!(consent_deny_claims_and_acr, super::consent_deny_and_essential_claims);
+
+/// No input makes the server fail: random parameters and bodies at every
+/// endpoint get a 4xx (or a redirect), never a 5xx or a dropped connection.
+async fn garbage_input(b: Backend) {
+    use rand::{Rng, SeedableRng};
+    let app = spawn(b).await;
+    let client = app.confidential().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let names = [
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "nonce",
+        "prompt",
+        "max_age",
+        "claims",
+        "id_token_hint",
+        "code_challenge",
+        "code_challenge_method",
+        "grant_type",
+        "code",
+        "refresh_token",
+        "client_assertion",
+        "client_assertion_type",
+        "token",
+        "post_logout_redirect_uri",
+        "ui_locales",
+        "req",
+        "csrf",
+    ];
+    let http = Browser::new().http;
+    for i in 0..300 {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for _ in 0..rng.gen_range(0..8) {
+            let name = names[rng.gen_range(0..names.len())].to_string();
+            let len = rng.gen_range(0..80);
+            let value: String = match rng.gen_range(0..4) {
+                0 => (0..len).map(|_| rng.gen_range(0x20u8..0x7f) as char).collect(),
+                1 => (0..len).map(|_| char::from_u32(rng.gen_range(0x4e00..0x9fff)).unwrap_or('x')).collect(),
+                2 => ["openid", "code", "none", "S256", &client.id, &client.redirect_uri, "{\"id_token\":1}", "-1"]
+                    [rng.gen_range(0..8)]
+                .to_string(),
+                _ => format!(
+                    "{}.{}.{}",
+                    idp::crypto::random_token(10),
+                    idp::crypto::random_token(20),
+                    idp::crypto::random_token(5)
+                ),
+            };
+            pairs.push((name, value));
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+        let path = [
+            "/authorize",
+            "/token",
+            "/userinfo",
+            "/revoke",
+            "/introspect",
+            "/logout",
+            "/login",
+            "/consent",
+            "/select-account",
+            "/authorize/resume",
+        ][i % 10];
+        let res = if i % 2 == 0 {
+            http.get(format!("{}?{}", app.url(path), query)).send().await
+        } else {
+            http.post(app.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(query.clone())
+                .send()
+                .await
+        };
+        let res = res.unwrap_or_else(|e| panic!("{path}?{query}: {e}"));
+        assert!(res.status().as_u16() < 500, "{path} {query} → {}", res.status());
+    }
+}
+both!(garbage_input_never_fails_the_server, super::garbage_input);

@@ -6,6 +6,7 @@ mod support;
 
 mod plugin_kit;
 
+mod accounts;
 mod authorize;
 mod e_certificate;
 mod flows;

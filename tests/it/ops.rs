@@ -136,10 +136,12 @@ async fn storage_failure_is_503(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 503);
+    // A client never seen by this node (so not in the registration cache).
+    let unseen = app.confidential().await;
     app.state.db.execute_unprepared("DROP TABLE clients").await.unwrap();
     let res = api()
         .post(app.url("/token"))
-        .basic_auth(&client.id, client.secret.as_ref())
+        .basic_auth(&unseen.id, unseen.secret.as_ref())
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
@@ -299,6 +301,10 @@ fn sample_context() -> tera::Context {
         "client_id",
         "state",
         "post_logout_redirect_uri",
+        "phone",
+        "captcha_id",
+        "captcha_image",
+        "info",
     ] {
         ctx.insert(key, "x");
     }
@@ -306,5 +312,6 @@ fn sample_context() -> tera::Context {
     ctx.insert("scopes", &vec!["openid"]);
     ctx.insert("claims", &Vec::<String>::new());
     ctx.insert("demo", &true);
+    ctx.insert("agree", &false);
     ctx
 }

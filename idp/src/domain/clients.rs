@@ -8,6 +8,9 @@ use crate::store::entities::client;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -173,13 +176,45 @@ pub struct CreatedClient {
 pub struct ClientService {
     db: DatabaseConnection,
     hasher: SecretHasher,
+    cache: Arc<RwLock<HashMap<String, (Instant, Client)>>>,
 }
+
+/// How long client authentication may use a cached registration. A change
+/// made on another node (deletion, new secret) takes effect within this
+/// time; on this node it takes effect at once.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+const CACHE_MAX: usize = 10_000;
 
 pub const SECRET_PURPOSE: &str = "client_secret";
 
 impl ClientService {
     pub fn new(db: DatabaseConnection, hasher: SecretHasher) -> Self {
-        Self { db, hasher }
+        Self { db, hasher, cache: Arc::default() }
+    }
+
+    /// Registration lookup for the token hot path: one database read per
+    /// client every few seconds instead of one per request.
+    async fn find_cached(&self, client_id: &str) -> DomainResult<Option<Client>> {
+        if let Ok(cache) = self.cache.read()
+            && let Some((at, client)) = cache.get(client_id)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(client.clone()));
+        }
+        let found = self.find(client_id).await?;
+        if let (Some(c), Ok(mut cache)) = (&found, self.cache.write()) {
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(client_id.to_string(), (Instant::now(), c.clone()));
+        }
+        Ok(found)
+    }
+
+    fn forget(&self, client_id: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(client_id);
+        }
     }
 
     pub async fn create(&self, new: NewClient) -> Result<CreatedClient, DomainError> {
@@ -271,6 +306,7 @@ impl ClientService {
     }
 
     pub async fn delete(&self, client_id: &str) -> DomainResult<bool> {
+        self.forget(client_id);
         let r = client::Entity::delete_by_id(client_id.to_owned()).exec(&self.db).await?;
         super::plugin_access::forget_client(&self.db, client_id).await?;
         Ok(r.rows_affected == 1)
@@ -293,19 +329,19 @@ impl ClientService {
             if presented.client_id.as_deref().is_some_and(|c| c != id) {
                 return Err(OAuthError::invalid_request("client_id does not match the Authorization header").into());
             }
-            let client = self.find(id).await?.ok_or_else(fail)?;
+            let client = self.find_cached(id).await?.ok_or_else(fail)?;
             return self.check_secret(client, secret, AuthMethod::ClientSecretBasic);
         }
         if let Some(secret) = &presented.post_secret {
             let id = presented.client_id.as_deref().ok_or_else(fail)?;
-            let client = self.find(id).await?.ok_or_else(fail)?;
+            let client = self.find_cached(id).await?.ok_or_else(fail)?;
             return self.check_secret(client, secret, AuthMethod::ClientSecretPost);
         }
         if let Some(assertion) = &presented.assertion {
             return self.check_assertion(assertion, presented.client_id.as_deref(), token_endpoint, issuer).await;
         }
         let id = presented.client_id.as_deref().ok_or_else(fail)?;
-        let client = self.find(id).await?.ok_or_else(fail)?;
+        let client = self.find_cached(id).await?.ok_or_else(fail)?;
         if client.auth_method != AuthMethod::None {
             return Err(fail());
         }
@@ -344,7 +380,7 @@ impl ClientService {
         if claimed_id.is_some_and(|c| c != iss) {
             return Err(fail("client_id does not match iss"));
         }
-        let client = self.find(iss).await?.ok_or_else(|| fail("unknown client"))?;
+        let client = self.find_cached(iss).await?.ok_or_else(|| fail("unknown client"))?;
         if client.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(fail("client is not registered for private_key_jwt"));
         }

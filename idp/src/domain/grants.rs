@@ -126,6 +126,10 @@ pub async fn redeem_code(
         }
         (None, None) => {}
     }
+    // Read the grant before consuming: the winner of a race must not be
+    // turned away by a concurrent replay revoking the grant a moment later
+    // (that revocation still kills the tokens it issues, via `gid`).
+    let g = active_grant(db, &row.grant_id).await?.ok_or_else(|| invalid("the grant was revoked"))?;
     let won = auth_code::Entity::update_many()
         .col_expr(auth_code::Column::ConsumedAt, Expr::value(crate::now()))
         .filter(auth_code::Column::CodeHash.eq(row.code_hash.clone()))
@@ -136,7 +140,7 @@ pub async fn redeem_code(
         revoke_grant(db, &row.grant_id).await?;
         return Err(invalid("the authorization code was already used").into());
     }
-    active_grant(db, &row.grant_id).await?.ok_or_else(|| invalid("the grant was revoked").into())
+    Ok(g)
 }
 
 pub fn valid_verifier(v: &str) -> bool {

@@ -1,5 +1,7 @@
 //! Domain services: no HTTP types here. Handlers call exactly one of these.
+pub mod accounts;
 pub mod authorize;
+pub mod captcha;
 pub mod clients;
 pub mod consents;
 pub mod error;
@@ -8,6 +10,7 @@ pub mod pending;
 pub mod plugin_access;
 pub mod scopes;
 pub mod sessions;
+pub mod sms_codes;
 pub mod throttle;
 pub mod tokens;
 pub mod users;

@@ -6,7 +6,7 @@ use crate::crypto::password::PasswordService;
 use crate::store::entities::user;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// A username per A1: 6–20 characters, a letter first, then letters,
 /// digits or underscores.
@@ -247,12 +247,8 @@ pub fn user_claims(u: &user::Model, scopes: &super::scopes::ScopeSet, requested:
             "email_verified" => u.email.as_ref().map(|_| Value::from(u.email_verified)),
             "phone_number" => u.phone.as_ref().map(|p| Value::from(format!("+86{p}"))),
             "phone_number_verified" => u.phone.as_ref().map(|_| Value::from(u.phone_verified)),
-            "address" => u
-                .address
-                .as_deref()
-                .and_then(|a| serde_json::from_str::<Value>(a).ok())
-                .or_else(|| Some(json!({ "country": "CN" }))),
-            "locale" => profile.get("locale").cloned().or_else(|| Some(Value::from("zh-CN"))),
+            // Claims we hold no value for are omitted, never invented (OIDC Core §5.3.2).
+            "address" => u.address.as_deref().and_then(|a| serde_json::from_str::<Value>(a).ok()),
             other => profile.get(other).cloned(),
         }
     };

@@ -232,6 +232,68 @@ pub mod used_jti {
     no_relations!();
 }
 
+pub mod dev_message {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "dev_messages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub channel: String,
+        pub recipient: String,
+        pub purpose: String,
+        pub body: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod sms_code {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sms_codes")]
+    pub struct Model {
+        /// `purpose:phone` — one live code per phone and purpose.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub code_hash: String,
+        pub attempts: i64,
+        pub consumed: bool,
+        pub created_at: i64,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod captcha {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "captchas")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub answer_hash: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod audit {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: Option<String>,
+        pub action: String,
+        pub detail: String,
+        pub ip: Option<String>,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
 /// Plugin key-value storage, namespaced by plugin name (issue 6).
 pub mod plugin_kv {
     use sea_orm::entity::prelude::*;

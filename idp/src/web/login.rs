@@ -54,7 +54,7 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &s
     (jar, page(state, status, "login.html", locale, ctx)).into_response()
 }
 
-async fn load_request(state: &AppState, jar: &CookieJar, id: &str) -> Result<Option<AuthRequest>, sea_orm::DbErr> {
+pub async fn load_request(state: &AppState, jar: &CookieJar, id: &str) -> Result<Option<AuthRequest>, sea_orm::DbErr> {
     if id.is_empty() {
         return Ok(None);
     }
@@ -136,29 +136,46 @@ pub async fn submit(
         let msg = state.pages.text(locale, "login_failed");
         return render(&state, jar, StatusCode::UNAUTHORIZED, locale, view(msg)).await;
     };
+    if let Err(e) = throttle::succeeded(&state.db, reservation).await {
+        return unavailable(&state, locale, e);
+    }
+    complete(&state, jar, locale, &f.req, req, &user.id, "pwd").await
+}
+
+/// Signs the user in (a fresh session cookie, whatever method was used),
+/// records that this authorization request has its sign-in, and continues
+/// the request — or goes home when there is none.
+pub async fn complete(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    user_id: &str,
+    method: &str,
+) -> Response {
     let result = async {
-        throttle::succeeded(&state.db, reservation).await?;
-        let existing = current_session(&state, &jar).await?;
+        let existing = current_session(state, &jar).await?;
         let acr = format!("{}1", state.config.acr_prefix);
-        sessions::establish(&state.db, existing.as_ref(), &user.id, &["pwd".to_string()], &acr, &state.config.session)
+        sessions::establish(&state.db, existing.as_ref(), user_id, &[method.to_string()], &acr, &state.config.session)
             .await
     }
     .await;
-    let (cookie, _) = match result.inspect_err(|e| tracing::error!("session: {e}")) {
+    let (cookie, _) = match result {
         Ok(v) => v,
-        Err(e) => return unavailable(&state, locale, e),
+        Err(e) => return unavailable(state, locale, e),
     };
     if let Some(mut r) = req {
         r.login_done = true;
-        if pending::update(&state.db, &f.req, &r).await.is_err() {
-            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
+        if let Err(e) = pending::update(&state.db, req_id, &r).await {
+            return unavailable(state, locale, e);
         }
     }
-    let jar = jar.add(cookies::build(&state, cookies::SESSION, cookie, None));
-    let next = if f.req.is_empty() {
+    let jar = jar.add(cookies::build(state, cookies::SESSION, cookie, None));
+    let next = if req_id.is_empty() {
         format!("{}/", state.config.issuer)
     } else {
-        format!("{}/authorize/resume?req={}", state.config.issuer, f.req)
+        format!("{}/authorize/resume?req={}", state.config.issuer, req_id)
     };
     (jar, see_other(&next)).into_response()
 }

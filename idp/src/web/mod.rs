@@ -4,4 +4,7 @@ pub mod cookies;
 pub mod login;
 pub mod pages;
 pub mod plugin_routes;
+pub mod register;
 pub mod select_account;
+pub mod sms_form;
+pub mod sms_login;

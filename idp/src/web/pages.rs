@@ -25,6 +25,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "demo.html",
     "home.html",
     "plugin_page.html",
+    "register.html",
+    "sms_login.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

@@ -9,7 +9,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20261125_000002_plugins"
+        "m20261125_000003_plugins"
     }
 }
 

@@ -1,0 +1,162 @@
+//! One-time SMS codes (A1, A3, A4, A7): 6 random digits, stored as a keyed
+//! digest, valid 5 minutes, single use, 5 wrong tries at most — and a resend
+//! does not reset the tries. Sending is limited to 5 per phone per hour and
+//! 10 per 24 hours across all nodes (counters in the shared database).
+use crate::clock::Clock;
+use crate::crypto::SecretHasher;
+use crate::ports::sms::{SmsGateway, SmsMessage, SmsPurpose};
+use crate::store;
+use crate::store::entities::sms_code;
+use rand::Rng;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
+
+pub const LIFETIME: i64 = 300;
+pub const MAX_ATTEMPTS: i64 = 5;
+pub const PER_HOUR: i64 = 5;
+pub const PER_DAY: i64 = 10;
+pub const PER_IP_HOUR: i64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// A7: past the hourly or daily limit; retry after this many seconds.
+    #[error("too many SMS; retry in {0} s")]
+    TooFrequent(i64),
+    #[error("gateway: {0}")]
+    Gateway(String),
+    #[error(transparent)]
+    Store(#[from] DbErr),
+}
+
+#[derive(Clone)]
+pub struct SmsCodes {
+    db: DatabaseConnection,
+    hasher: SecretHasher,
+    gateway: SmsGateway,
+    clock: Clock,
+}
+
+fn key(purpose: SmsPurpose, phone: &str) -> String {
+    format!("{}:{phone}", purpose.as_str())
+}
+
+impl SmsCodes {
+    pub fn new(db: DatabaseConnection, hasher: SecretHasher, gateway: SmsGateway, clock: Clock) -> Self {
+        Self { db, hasher, gateway, clock }
+    }
+
+    pub fn gateway(&self) -> &SmsGateway {
+        &self.gateway
+    }
+
+    /// Counts a send against the phone's and the IP's limits; over a limit
+    /// the slot is given back and the wait is reported.
+    async fn reserve(&self, phone: &str, ip: &str) -> Result<(), SendError> {
+        let now = self.clock.now();
+        let limits = [
+            (format!("sms:hour:{phone}"), 3600, PER_HOUR),
+            (format!("sms:day:{phone}"), 86400, PER_DAY),
+            (format!("sms:ip:{ip}"), 3600, PER_IP_HOUR),
+        ];
+        let mut taken: Vec<&str> = Vec::new();
+        for (k, window, limit) in &limits {
+            let count = store::bump_counter(&self.db, k, *window, now).await?;
+            taken.push(k);
+            if count > *limit {
+                for t in &taken {
+                    store::release_counter(&self.db, t).await?;
+                }
+                let wait = store::read_counter(&self.db, k, now).await?.map(|(_, e)| e - now).unwrap_or(*window);
+                return Err(SendError::TooFrequent(std::cmp::max(wait, 1)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Generates and sends a code. `text` renders the message for a code.
+    pub async fn send(
+        &self,
+        phone: &str,
+        purpose: SmsPurpose,
+        ip: &str,
+        text: impl Fn(&str) -> String,
+    ) -> Result<(), SendError> {
+        self.reserve(phone, ip).await?;
+        let now = self.clock.now();
+        let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+        let k = key(purpose, phone);
+        let hash = self.hasher.digest("sms", &format!("{k}:{code}"));
+        let fresh = sms_code::ActiveModel {
+            key: Set(k.clone()),
+            code_hash: Set(hash.clone()),
+            attempts: Set(0),
+            consumed: Set(false),
+            created_at: Set(now),
+            expires_at: Set(now + LIFETIME),
+        };
+        // Replace the previous code; keep its wrong-try count unless it had
+        // already expired (SECURITY.md: a resend does not reset the counter).
+        let expired = Expr::col((sms_code::Entity, sms_code::Column::ExpiresAt)).lte(now);
+        sms_code::Entity::insert(fresh)
+            .on_conflict(
+                OnConflict::column(sms_code::Column::Key)
+                    .values([
+                        (sms_code::Column::CodeHash, Expr::value(hash)),
+                        (sms_code::Column::Consumed, Expr::value(false)),
+                        (sms_code::Column::CreatedAt, Expr::value(now)),
+                        (sms_code::Column::ExpiresAt, Expr::value(now + LIFETIME)),
+                        (
+                            sms_code::Column::Attempts,
+                            Expr::case(expired, 0i64)
+                                .finally(Expr::col((sms_code::Entity, sms_code::Column::Attempts)))
+                                .into(),
+                        ),
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        let msg = SmsMessage {
+            phone: phone.to_string(),
+            purpose,
+            params: serde_json::json!({ "code": code, "minutes": LIFETIME / 60 }),
+            text: text(&code),
+        };
+        self.gateway.send(&msg, now).await.map_err(|e| SendError::Gateway(e.to_string()))
+    }
+
+    /// Checks and consumes a code. Every try counts first (atomically), so
+    /// parallel guesses cannot exceed the limit; only one caller can consume
+    /// a right code.
+    pub async fn verify(&self, phone: &str, purpose: SmsPurpose, code: &str) -> Result<bool, DbErr> {
+        let code = code.trim();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        let k = key(purpose, phone);
+        let counted = sms_code::Entity::update_many()
+            .col_expr(sms_code::Column::Attempts, Expr::col(sms_code::Column::Attempts).add(1i64))
+            .filter(sms_code::Column::Key.eq(k.clone()))
+            .filter(sms_code::Column::Consumed.eq(false))
+            .filter(sms_code::Column::ExpiresAt.gt(now))
+            .filter(sms_code::Column::Attempts.lt(MAX_ATTEMPTS))
+            .exec(&self.db)
+            .await?;
+        if counted.rows_affected != 1 {
+            return Ok(false);
+        }
+        let Some(row) = sms_code::Entity::find_by_id(k.clone()).one(&self.db).await? else { return Ok(false) };
+        if !self.hasher.verify("sms", &format!("{k}:{code}"), &row.code_hash) {
+            return Ok(false);
+        }
+        let won = sms_code::Entity::update_many()
+            .col_expr(sms_code::Column::Consumed, Expr::value(true))
+            .filter(sms_code::Column::Key.eq(k))
+            .filter(sms_code::Column::Consumed.eq(false))
+            .filter(sms_code::Column::CodeHash.eq(row.code_hash))
+            .exec(&self.db)
+            .await?;
+        Ok(won.rows_affected == 1)
+    }
+}

@@ -1,0 +1,169 @@
+//! Registration (A1): username, phone + graphic captcha + SMS code,
+//! password twice, agreement; signed in afterwards and returned to the app
+//! that asked, when there is one.
+use super::cookies;
+use super::login::{complete, load_request};
+use super::pages::{error_page, page, unavailable};
+use super::sms_form::{self, CodeRequest, Notice};
+use crate::domain::accounts::{self, Created, RegistrationForm};
+use crate::ports::sms::SmsPurpose;
+use crate::server::AppState;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+#[derive(Deserialize, Default)]
+pub struct RegisterQuery {
+    #[serde(default)]
+    req: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct RegisterForm {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
+    #[serde(default)]
+    sms_code: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password2: String,
+    #[serde(default)]
+    agree: Option<String>,
+}
+
+async fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    f: &RegisterForm,
+    notice: Option<Notice>,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    let mut ctx = tera::Context::new();
+    ctx.insert("req", &f.req);
+    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    ctx.insert("username", &f.username);
+    ctx.insert("phone", &f.phone);
+    ctx.insert("agree", &f.agree.is_some());
+    let (info, error) = match notice {
+        Some(Notice::Info(m)) => (Some(m), None),
+        Some(Notice::Error(m)) => (None, Some(m)),
+        None => (None, None),
+    };
+    ctx.insert("info", &info);
+    ctx.insert("error", &error);
+    sms_form::captcha_ctx(state, &mut ctx).await;
+    (jar, page(state, status, "register.html", locale, ctx)).into_response()
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<RegisterQuery>,
+) -> Response {
+    let req = match load_request(&state, &jar, &q.req).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(&state, "zh-CN", e),
+    };
+    let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
+    let form = RegisterForm { req: if req.is_some() { q.req } else { String::new() }, ..Default::default() };
+    render(&state, jar, StatusCode::OK, locale, &form, None).await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<RegisterForm>,
+) -> Response {
+    let req = match load_request(&state, &jar, &f.req).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(&state, "zh-CN", e),
+    };
+    let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
+    if !f.req.is_empty() && req.is_none() {
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+    }
+    let text = |key: &str| state.pages.text(locale, key);
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return render(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf")))).await;
+    }
+    let ip = sms_form::ip_of(addr);
+    if f.action == "send_code" {
+        let code_req = CodeRequest {
+            phone: &f.phone,
+            captcha_id: &f.captcha_id,
+            captcha_answer: &f.captcha,
+            purpose: SmsPurpose::Register,
+            ip: &ip,
+            account_must_exist: Some(false),
+        };
+        let notice = sms_form::send_code(&state, locale, code_req).await;
+        let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        return render(&state, jar, status, locale, &f, Some(notice)).await;
+    }
+    let form = RegistrationForm {
+        username: f.username.clone(),
+        phone: f.phone.clone(),
+        password: f.password.clone(),
+        password2: f.password2.clone(),
+        agreed: f.agree.is_some(),
+    };
+    let (username, phone) = match accounts::validate(&form) {
+        Ok(v) => v,
+        Err(e) => {
+            return render(&state, jar, StatusCode::BAD_REQUEST, locale, &f, Some(Notice::Error(text(e.message))))
+                .await;
+        }
+    };
+    match state.sms_codes.verify(phone.as_str(), SmsPurpose::Register, &f.sms_code).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return render(
+                &state,
+                jar,
+                StatusCode::BAD_REQUEST,
+                locale,
+                &f,
+                Some(Notice::Error(text("sms_code_wrong"))),
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&state, locale, e),
+    }
+    let now = state.clock.now();
+    let created = match accounts::create_citizen(&state.db, &state.passwords, &username, &phone, &f.password, now).await
+    {
+        Ok(Created::Ok(u)) => u,
+        Ok(Created::Taken(key)) => {
+            return render(&state, jar, StatusCode::CONFLICT, locale, &f, Some(Notice::Error(text(key)))).await;
+        }
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    if let Err(e) =
+        accounts::audit(&state.db, Some(&created.sub), "register", "phone verified by SMS", Some(&ip), now).await
+    {
+        return unavailable(&state, locale, e);
+    }
+    complete(&state, jar, locale, &f.req, req, &created.sub, "sms").await
+}

@@ -1,0 +1,82 @@
+//! The "send me a code" step shared by registration, SMS sign-in and the
+//! later self-service flows: graphic captcha first (A7), then the limits,
+//! then the gateway.
+use super::cookies;
+use crate::domain::sms_codes::SendError;
+use crate::domain::users::PhoneNumber;
+use crate::ports::sms::SmsPurpose;
+use crate::server::AppState;
+
+/// What to tell the person: an info or error message, already localised.
+pub enum Notice {
+    Info(String),
+    Error(String),
+}
+
+pub struct CodeRequest<'a> {
+    pub phone: &'a str,
+    pub captcha_id: &'a str,
+    pub captcha_answer: &'a str,
+    pub purpose: SmsPurpose,
+    pub ip: &'a str,
+    /// Registration needs a free phone, sign-in an existing account.
+    pub account_must_exist: Option<bool>,
+}
+
+pub async fn send_code(state: &AppState, locale: &str, r: CodeRequest<'_>) -> Notice {
+    let CodeRequest { phone, captcha_id, captcha_answer, purpose, ip, account_must_exist } = r;
+    let text = |key: &str| state.pages.text(locale, key);
+    let Ok(phone) = PhoneNumber::parse(phone) else { return Notice::Error(text("register_phone_rule")) };
+    match state.captcha.check(captcha_id, captcha_answer).await {
+        Ok(true) => {}
+        Ok(false) => return Notice::Error(text("captcha_wrong")),
+        Err(e) => {
+            tracing::error!("captcha: {e}");
+            return Notice::Error(text("error_unavailable"));
+        }
+    }
+    if let Some(must_exist) = account_must_exist {
+        match crate::domain::accounts::phone_taken(&state.db, &phone).await {
+            Ok(exists) if exists == must_exist => {}
+            Ok(true) => return Notice::Error(text("register_phone_taken")),
+            Ok(false) => return Notice::Error(text("sms_login_no_account")),
+            Err(e) => {
+                tracing::error!("phone lookup: {e}");
+                return Notice::Error(text("error_unavailable"));
+            }
+        }
+    }
+    // SMS bodies use the platform's default language (one template per purpose).
+    let template = state.pages.text(&state.config.default_locale, "sms_code_text");
+    let render = |code: &str| template.replace("{code}", code).replace("{minutes}", "5");
+    match state.sms_codes.send(phone.as_str(), purpose, ip, render).await {
+        Ok(()) => Notice::Info(text("sms_sent")),
+        Err(SendError::TooFrequent(secs)) => {
+            let key = if secs > 3600 { "sms_too_frequent_day" } else { "sms_too_frequent" };
+            Notice::Error(text(key).replace("{minutes}", &((secs + 59) / 60).to_string()))
+        }
+        Err(e) => {
+            tracing::error!("sms send: {e}");
+            Notice::Error(text("sms_gateway_failed"))
+        }
+    }
+}
+
+/// A fresh captcha for the next render; `None` if one cannot be made.
+pub async fn captcha_ctx(state: &AppState, ctx: &mut tera::Context) {
+    match state.captcha.create().await {
+        Ok(c) => {
+            ctx.insert("captcha_id", &c.id);
+            ctx.insert("captcha_image", &c.image);
+        }
+        Err(e) => {
+            tracing::error!("captcha: {e}");
+            ctx.insert("captcha_id", "");
+            ctx.insert("captcha_image", "");
+        }
+    }
+}
+
+pub fn ip_of(addr: std::net::SocketAddr) -> String {
+    cookies::client_ip(Some(addr))
+}

@@ -1,0 +1,90 @@
+//! Citizen accounts (A1, A3, A7): SMS codes, graphic captchas, the
+//! development message sink and the audit log.
+use sea_orm_migration::prelude::*;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261124_000002_accounts"
+    }
+}
+
+fn col(name: &'static str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let tables = [
+            Table::create()
+                .table(Alias::new("dev_messages"))
+                .if_not_exists()
+                .col(col("id").string_len(64).not_null().primary_key())
+                .col(col("channel").text().not_null())
+                .col(col("recipient").text().not_null())
+                .col(col("purpose").text().not_null())
+                .col(col("body").text().not_null())
+                .col(col("created_at").big_integer().not_null())
+                .to_owned(),
+            Table::create()
+                .table(Alias::new("sms_codes"))
+                .if_not_exists()
+                .col(col("key").string_len(128).not_null().primary_key())
+                .col(col("code_hash").text().not_null())
+                .col(col("attempts").big_integer().not_null().default(0))
+                .col(col("consumed").boolean().not_null().default(false))
+                .col(col("created_at").big_integer().not_null())
+                .col(col("expires_at").big_integer().not_null())
+                .to_owned(),
+            Table::create()
+                .table(Alias::new("captchas"))
+                .if_not_exists()
+                .col(col("id").string_len(64).not_null().primary_key())
+                .col(col("answer_hash").text().not_null())
+                .col(col("expires_at").big_integer().not_null())
+                .to_owned(),
+            Table::create()
+                .table(Alias::new("audit_log"))
+                .if_not_exists()
+                .col(col("id").string_len(64).not_null().primary_key())
+                .col(col("user_id").text().null())
+                .col(col("action").text().not_null())
+                .col(col("detail").text().not_null())
+                .col(col("ip").text().null())
+                .col(col("created_at").big_integer().not_null())
+                .to_owned(),
+        ];
+        for t in tables {
+            manager.create_table(t).await?;
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_dev_messages_recipient")
+                    .table(Alias::new("dev_messages"))
+                    .col(Alias::new("recipient"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_audit_user")
+                    .table(Alias::new("audit_log"))
+                    .col(Alias::new("user_id"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in ["audit_log", "captchas", "sms_codes", "dev_messages"] {
+            manager.drop_table(Table::drop().table(Alias::new(name)).if_exists().to_owned()).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,352 @@
+//! Citizen accounts over HTTP with the development SMS sink (A1, A3, A7).
+use crate::both;
+use crate::support::*;
+use idp::store::entities::dev_message;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+async fn sink(app: &TestApp, channel: &str, recipient: &str) -> Option<String> {
+    dev_message::Entity::find()
+        .filter(dev_message::Column::Channel.eq(channel))
+        .filter(dev_message::Column::Recipient.eq(recipient))
+        .order_by_desc(dev_message::Column::CreatedAt)
+        .order_by_desc(dev_message::Column::Id)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .map(|m| m.body)
+}
+
+/// Count of SMS recorded for a phone.
+async fn sms_count(app: &TestApp, phone: &str) -> usize {
+    dev_message::Entity::find()
+        .filter(dev_message::Column::Channel.eq("sms"))
+        .filter(dev_message::Column::Recipient.eq(phone))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .len()
+}
+
+fn six_digits(body: &str) -> String {
+    let digits: Vec<char> = body.chars().collect();
+    for w in digits.windows(6) {
+        if w.iter().all(|c| c.is_ascii_digit()) {
+            return w.iter().collect();
+        }
+    }
+    panic!("no code in {body}")
+}
+
+/// Loads a form page, solves its captcha from the dev sink and asks for an
+/// SMS code; returns the page HTML after the send.
+async fn send_code(
+    app: &TestApp,
+    b: &Browser,
+    path: &str,
+    req: &str,
+    phone: &str,
+    extra: &[(&str, &str)],
+) -> (u16, String) {
+    let html = b.http.get(app.url(&format!("{path}?req={req}"))).send().await.unwrap().text().await.unwrap();
+    let captcha_id = hidden(&html, "captcha_id").unwrap();
+    let answer = sink(app, "captcha", &captcha_id).await.expect("dev sink records captcha answers");
+    let mut form = vec![
+        ("req", req.to_string()),
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("captcha_id", captcha_id),
+        ("captcha", answer),
+        ("phone", phone.to_string()),
+        ("action", "send_code".to_string()),
+    ];
+    for (k, v) in extra {
+        form.push((k, v.to_string()));
+    }
+    let res = b.http.post(app.url(path)).form(&form).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn register(app: &TestApp, b: &Browser, req: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let html = b.http.get(app.url(&format!("/register?req={req}"))).send().await.unwrap().text().await.unwrap();
+    let mut form =
+        vec![("req", req.to_string()), ("csrf", hidden(&html, "csrf").unwrap()), ("action", "register".to_string())];
+    for (k, v) in fields {
+        form.push((k, v.to_string()));
+    }
+    b.http.post(app.url("/register")).form(&form).send().await.unwrap()
+}
+
+/// Starts an authorization request and returns its pending id.
+async fn pending_request(app: &TestApp, b: &Browser, client: &TestClient) -> String {
+    let res = b.http.get(auth_url(app, client, &[])).send().await.unwrap();
+    let loc = location(&res).unwrap();
+    query_of(&loc)["req"].clone()
+}
+
+async fn registration_happy_path(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let b = Browser::new();
+    let req = pending_request(&app, &b, &client).await;
+    let (status, html) = send_code(&app, &b, "/register", &req, "13700001111", &[]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("短信验证码已发送"));
+    let code = six_digits(&sink(&app, "sms", "13700001111").await.unwrap());
+    let res = register(
+        &app,
+        &b,
+        &req,
+        &[
+            ("username", "citizen_01"),
+            ("phone", "13700001111"),
+            ("sms_code", &code),
+            ("password", "Secret-123"),
+            ("password2", "Secret-123"),
+            ("agree", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    // Signed in and returned to the app that asked.
+    let end = b.run(&app, &location(&res).unwrap(), "", "").await;
+    let t = json(redeem(&app, &client, &end.code(), None).await).await;
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["amr"], serde_json::json!(["sms"]));
+    let info =
+        json(api().get(app.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap())
+            .await;
+    assert_eq!(info["preferred_username"], "citizen_01");
+    // The new password works on the password page, by username and by phone.
+    for login in ["citizen_01", "13700001111"] {
+        let end = Browser::new().run(&app, &auth_url(&app, &client, &[]), login, "Secret-123").await;
+        assert!(end.code().len() > 20);
+    }
+    // The code was single use: registering again with it fails.
+    let res = register(
+        &app,
+        &Browser::new(),
+        "",
+        &[
+            ("username", "citizen_02"),
+            ("phone", "13700001111"),
+            ("sms_code", &code),
+            ("password", "Secret-123"),
+            ("password2", "Secret-123"),
+            ("agree", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+}
+both!(registration_signs_in_and_returns_to_the_app, super::registration_happy_path);
+
+async fn registration_rules(backend: Backend) {
+    let app = spawn(backend).await;
+    app.user("existing_1").await;
+    let b = Browser::new();
+    let base = [
+        ("username", "good_name1"),
+        ("phone", "13700002222"),
+        ("sms_code", "000000"),
+        ("password", "Secret-123"),
+        ("password2", "Secret-123"),
+        ("agree", "yes"),
+    ];
+    let with = |k: &'static str, v: &'static str| -> Vec<(&'static str, &'static str)> {
+        base.iter().map(|(bk, bv)| if *bk == k { (k, v) } else { (*bk, *bv) }).collect()
+    };
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (with("username", "1abcdef"), "用户名须为6-20位，以字母开头，只能包含字母、数字和下划线"),
+        (with("username", "abc"), "用户名须为6-20位"),
+        (with("username", "abc def1"), "只能包含字母、数字和下划线"),
+        (with("phone", "12345"), "请输入正确的11位手机号码"),
+        (with("password", "short1"), "密码长度须为8-20位"),
+        (with("password", "onlyletters"), "密码须包含字母、数字、符号中的至少两种"),
+        (with("password2", "Secret-124"), "两次输入的密码不一致"),
+        (with("agree", ""), "请阅读并同意用户服务协议"),
+        (base.to_vec(), "短信验证码错误或已失效"),
+    ];
+    for (fields, message) in cases {
+        let fields: Vec<(&str, &str)> = fields.into_iter().filter(|(k, v)| !(k == &"agree" && v.is_empty())).collect();
+        let res = register(&app, &b, "", &fields).await;
+        assert_eq!(res.status(), 400, "{fields:?}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains(message), "{fields:?}: expected «{message}»");
+        assert!(!body.contains("Secret-123"), "passwords are never echoed back");
+    }
+    // A phone that is taken is refused before any SMS is sent.
+    let phone_owner = idp::domain::users::NewUser {
+        username: "phone_owner".into(),
+        password: PASSWORD.into(),
+        phone: Some("13700003333".into()),
+        ..Default::default()
+    };
+    app.state.users.create(phone_owner).await.unwrap();
+    let (status, html) = send_code(&app, &b, "/register", "", "13700003333", &[]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("该手机号已注册"));
+    assert_eq!(sms_count(&app, "13700003333").await, 0);
+    // A wrong captcha sends nothing.
+    let html = b.http.get(app.url("/register")).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("captcha_id", hidden(&html, "captcha_id").unwrap()),
+        ("captcha", "wrong".to_string()),
+        ("phone", "13700004444".to_string()),
+        ("action", "send_code".to_string()),
+    ];
+    let res = b.http.post(app.url("/register")).form(&form).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("图形验证码错误"));
+    assert_eq!(sms_count(&app, "13700004444").await, 0);
+    // An expired SMS code is refused (the clock moves, nobody sleeps).
+    send_code(&app, &b, "/register", "", "13700005555", &[]).await;
+    let code = six_digits(&sink(&app, "sms", "13700005555").await.unwrap());
+    app.state.clock.advance(301);
+    let fields = [
+        ("username", "late_user1"),
+        ("phone", "13700005555"),
+        ("sms_code", code.as_str()),
+        ("password", "Secret-123"),
+        ("password2", "Secret-123"),
+        ("agree", "yes"),
+    ];
+    let res = register(&app, &b, "", &fields).await;
+    assert_eq!(res.status(), 400);
+    // Username taken.
+    send_code(&app, &b, "/register", "", "13700006666", &[]).await;
+    let code = six_digits(&sink(&app, "sms", "13700006666").await.unwrap());
+    let fields = [
+        ("username", "existing_1"),
+        ("phone", "13700006666"),
+        ("sms_code", code.as_str()),
+        ("password", "Secret-123"),
+        ("password2", "Secret-123"),
+        ("agree", "yes"),
+    ];
+    let res = register(&app, &b, "", &fields).await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("该用户名已被使用"));
+}
+both!(registration_rules_and_messages, super::registration_rules);
+
+async fn sms_limits(backend: Backend) {
+    let app = spawn(backend).await;
+    let b = Browser::new();
+    let phone = "13700007777";
+    for i in 1..=5 {
+        let (status, html) = send_code(&app, &b, "/register", "", phone, &[]).await;
+        assert_eq!(status, 200, "send {i}: {html}");
+    }
+    let (status, html) = send_code(&app, &b, "/register", "", phone, &[]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("验证码请求过于频繁，请在") && html.contains("分钟后再试"), "A7 message");
+    assert_eq!(sms_count(&app, phone).await, 5, "the 6th within the hour is not sent");
+    app.state.clock.advance(3601);
+    for i in 6..=10 {
+        let (status, html) = send_code(&app, &b, "/register", "", phone, &[]).await;
+        assert_eq!(status, 200, "send {i}: {html}");
+        if i == 8 {
+            app.state.clock.advance(10);
+        }
+    }
+    app.state.clock.advance(3601);
+    let (status, html) = send_code(&app, &b, "/register", "", phone, &[]).await;
+    assert_eq!(status, 400, "the 11th within 24 hours is refused");
+    assert!(html.contains("今日验证码请求已达上限"), "{html}");
+    assert_eq!(sms_count(&app, phone).await, 10);
+    // Another phone is unaffected.
+    let (status, _) = send_code(&app, &b, "/register", "", "13700008888", &[]).await;
+    assert_eq!(status, 200);
+}
+both!(sms_limits_per_hour_and_day, super::sms_limits);
+
+async fn concurrent_registration(backend: Backend) {
+    let app = spawn(backend).await;
+    let b = Browser::new();
+    send_code(&app, &b, "/register", "", "13700009999", &[]).await;
+    let code = six_digits(&sink(&app, "sms", "13700009999").await.unwrap());
+    let html = b.http.get(app.url("/register")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&html, "csrf").unwrap();
+    let mut handles = Vec::new();
+    for i in 0..6 {
+        let form = vec![
+            ("csrf", csrf.clone()),
+            ("action", "register".to_string()),
+            ("username", format!("racer_{i:04}")),
+            ("phone", "13700009999".to_string()),
+            ("sms_code", code.clone()),
+            ("password", "Secret-123".to_string()),
+            ("password2", "Secret-123".to_string()),
+            ("agree", "yes".to_string()),
+        ];
+        handles.push(tokio::spawn(b.http.post(app.url("/register")).form(&form).send()));
+    }
+    let mut created = 0;
+    for h in handles {
+        if h.await.unwrap().unwrap().status() == 303 {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1, "one phone, one account");
+    let users = app.state.users.list().await.unwrap();
+    assert_eq!(users.iter().filter(|u| u.phone.as_deref() == Some("13700009999")).count(), 1);
+}
+both!(concurrent_registrations_of_one_phone_make_one_account, super::concurrent_registration);
+
+async fn sms_login(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let owner = idp::domain::users::NewUser {
+        username: "sms_user01".into(),
+        password: PASSWORD.into(),
+        phone: Some("13600001234".into()),
+        ..Default::default()
+    };
+    let sub = app.state.users.create(owner).await.unwrap().sub;
+    let b = Browser::new();
+    let req = pending_request(&app, &b, &client).await;
+    // Unknown phone: no SMS.
+    let (status, html) = send_code(&app, &b, "/login/sms", &req, "13600009999", &[]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("该手机号尚未注册"));
+    let (status, _) = send_code(&app, &b, "/login/sms", &req, "13600001234", &[]).await;
+    assert_eq!(status, 200);
+    let code = six_digits(&sink(&app, "sms", "13600001234").await.unwrap());
+    let login = |code: String| {
+        let b = &b;
+        let app = &app;
+        let req = req.clone();
+        async move {
+            let html =
+                b.http.get(app.url(&format!("/login/sms?req={req}"))).send().await.unwrap().text().await.unwrap();
+            let form = [
+                ("req", req.clone()),
+                ("csrf", hidden(&html, "csrf").unwrap()),
+                ("action", "login".to_string()),
+                ("phone", "13600001234".to_string()),
+                ("sms_code", code),
+            ];
+            b.http.post(app.url("/login/sms")).form(&form).send().await.unwrap()
+        }
+    };
+    let wrong = if code == "000000" { "111111".to_string() } else { "000000".to_string() };
+    let res = login(wrong).await;
+    assert_eq!(res.status(), 401);
+    let res = login(code.clone()).await;
+    assert_eq!(res.status(), 303);
+    let end = b.run(&app, &location(&res).unwrap(), "", "").await;
+    let t = json(redeem(&app, &client, &end.code(), None).await).await;
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], sub);
+    assert_eq!(id["amr"], serde_json::json!(["sms"]));
+    // Five wrong tries burn a code: even the right one then fails.
+    send_code(&app, &b, "/login/sms", &req, "13600001234", &[]).await;
+    let code = six_digits(&sink(&app, "sms", "13600001234").await.unwrap());
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        assert!(!app.state.sms_codes.verify("13600001234", idp::ports::sms::SmsPurpose::Login, wrong).await.unwrap());
+    }
+    assert!(!app.state.sms_codes.verify("13600001234", idp::ports::sms::SmsPurpose::Login, &code).await.unwrap());
+}
+both!(sms_code_sign_in, super::sms_login);
