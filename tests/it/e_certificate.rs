@@ -249,6 +249,17 @@ async fn expired_presentation(backend: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let r = json(verify(&app, &vt, &presentation).await).await;
     assert_eq!((r["valid"].clone(), r["reason"].clone()), (json!(false), json!("expired")), "{r}");
+
+    // Expiring plugin data is purged with the provider's other ephemera;
+    // the bound certificate (no expiry) stays.
+    use idp::store::entities::plugin_kv;
+    use sea_orm::EntityTrait;
+    let keys = |rows: Vec<plugin_kv::Model>| rows.into_iter().map(|r| r.key).collect::<Vec<_>>();
+    let before = keys(plugin_kv::Entity::find().all(&app.state.db).await.unwrap());
+    assert!(before.iter().any(|k| k.starts_with("presented/")), "{before:?}");
+    idp::store::purge_expired(&app.state.db, idp::now() + 3600).await.unwrap();
+    let after = keys(plugin_kv::Entity::find().all(&app.state.db).await.unwrap());
+    assert!(after.iter().all(|k| k.starts_with("certs/")) && !after.is_empty(), "{after:?}");
 }
 both!(e_certificate_expired_presentation, super::expired_presentation);
 
