@@ -122,11 +122,15 @@ enum ClientCmd {
     },
     /// Permit the client to request a plugin scope (seed 003 §2.2.5).
     AllowScope {
+        /// Generated client ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         scope: String,
     },
     /// Withdraw a plugin scope; takes effect on the client's next request.
     DenyScope {
+        /// Generated client ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         scope: String,
     },

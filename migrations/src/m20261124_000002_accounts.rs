@@ -45,6 +45,20 @@ impl MigrationTrait for Migration {
                 .col(col("answer_hash").text().not_null())
                 .col(col("expires_at").big_integer().not_null())
                 .to_owned(),
+            // Multi-step self-service flows (A4 reset, later A5/A6): the step
+            // advances by a conditional UPDATE, so a step cannot be skipped
+            // or replayed, and the flow is bound to one browser.
+            Table::create()
+                .table(Alias::new("account_flows"))
+                .if_not_exists()
+                .col(col("id").string_len(64).not_null().primary_key())
+                .col(col("kind").text().not_null())
+                .col(col("user_id").text().not_null())
+                .col(col("browser").text().not_null())
+                .col(col("step").big_integer().not_null())
+                .col(col("req").text().null())
+                .col(col("expires_at").big_integer().not_null())
+                .to_owned(),
             Table::create()
                 .table(Alias::new("audit_log"))
                 .if_not_exists()
@@ -82,7 +96,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for name in ["audit_log", "captchas", "sms_codes", "dev_messages"] {
+        for name in ["audit_log", "account_flows", "captchas", "sms_codes", "dev_messages"] {
             manager.drop_table(Table::drop().table(Alias::new(name)).if_exists().to_owned()).await?;
         }
         Ok(())

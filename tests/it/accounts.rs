@@ -350,3 +350,135 @@ async fn sms_login(backend: Backend) {
     assert!(!app.state.sms_codes.verify("13600001234", idp::ports::sms::SmsPurpose::Login, &code).await.unwrap());
 }
 both!(sms_code_sign_in, super::sms_login);
+
+/// Walks the reset flow up to the verify step; returns the flow id.
+async fn reset_start(app: &TestApp, b: &Browser, account: &str) -> String {
+    let html = b.http.get(app.url("/forgot")).send().await.unwrap().text().await.unwrap();
+    let captcha_id = hidden(&html, "captcha_id").unwrap();
+    let answer = sink(app, "captcha", &captcha_id).await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("captcha_id", captcha_id),
+        ("captcha", answer),
+        ("account", account.to_string()),
+        ("action", "account".to_string()),
+    ];
+    let res = b.http.post(app.url("/forgot")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    query_of(&location(&res).unwrap())["flow"].clone()
+}
+
+async fn reset_send_code(app: &TestApp, b: &Browser, flow: &str) -> String {
+    let html = b.http.get(app.url(&format!("/forgot/verify?flow={flow}"))).send().await.unwrap().text().await.unwrap();
+    let captcha_id = hidden(&html, "captcha_id").unwrap();
+    let answer = sink(app, "captcha", &captcha_id).await.unwrap();
+    let form = [
+        ("flow", flow.to_string()),
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("captcha_id", captcha_id),
+        ("captcha", answer),
+        ("action", "send_code".to_string()),
+    ];
+    let res = b.http.post(app.url("/forgot")).form(&form).send().await.unwrap();
+    let body = res.text().await.unwrap();
+    assert!(body.contains("短信验证码已发送"), "{body}");
+    hidden(&body, "csrf").unwrap()
+}
+
+async fn forgot_password(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let owner = idp::domain::users::NewUser {
+        username: "forgetful1".into(),
+        password: PASSWORD.into(),
+        phone: Some("15012347931".into()),
+        ..Default::default()
+    };
+    app.state.users.create(owner).await.unwrap();
+    // A session and a refresh token from before the reset.
+    let (code, _) = sign_in(&app, &client, "forgetful1", &[]).await;
+    let before = json(redeem(&app, &client, &code, None).await).await;
+    let b = Browser::new();
+    let flow = reset_start(&app, &b, "forgetful1").await;
+    // Masked as in the manual.
+    let html = b.http.get(app.url(&format!("/forgot/verify?flow={flow}"))).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("【*********1】") && html.contains("150****7931"), "{html}");
+    // The password step cannot be entered before verification.
+    let res = b.http.get(app.url(&format!("/forgot/password?flow={flow}"))).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    // Nor can another browser continue this flow.
+    let other = Browser::new();
+    let res = other.http.get(app.url(&format!("/forgot/verify?flow={flow}"))).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let csrf = reset_send_code(&app, &b, &flow).await;
+    let code = six_digits(&sink(&app, "sms", "15012347931").await.unwrap());
+    let verify =
+        [("flow", flow.clone()), ("csrf", csrf.clone()), ("action", "verify".to_string()), ("sms_code", code.clone())];
+    let res = b.http.post(app.url("/forgot")).form(&verify).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    // Replaying the verify step fails: the flow has moved on.
+    let res = b.http.post(app.url("/forgot")).form(&verify).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let set = |p1: &str, p2: &str| {
+        [
+            ("flow", flow.clone()),
+            ("csrf", csrf.clone()),
+            ("action", "password".to_string()),
+            ("password", p1.to_string()),
+            ("password2", p2.to_string()),
+        ]
+    };
+    let res = b.http.post(app.url("/forgot")).form(&set("New-pass-1", "New-pass-2")).send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("两次输入的密码不一致"));
+    let res = b.http.post(app.url("/forgot")).form(&set("New-pass-1", "New-pass-1")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let done = b.http.get(location(&res).unwrap()).send().await.unwrap().text().await.unwrap();
+    assert!(done.contains("密码设置完成"));
+    // Everything from before is revoked; the notice reached the phone.
+    let res = crate::tokens::refresh(&app, &client, before["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+    let notices = dev_message::Entity::find()
+        .filter(dev_message::Column::Recipient.eq("15012347931"))
+        .filter(dev_message::Column::Purpose.eq("notice"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(notices.iter().any(|m| m.body.contains("密码已重置")), "notice on the old channel");
+    let old = Browser::new().run(&app, &auth_url(&app, &client, &[]), "forgetful1", PASSWORD).await;
+    assert!(matches!(old, End::Page(401, _)), "old password refused");
+    let new = Browser::new().run(&app, &auth_url(&app, &client, &[]), "forgetful1", "New-pass-1").await;
+    assert!(new.code().len() > 20);
+}
+both!(forgot_password_four_steps, super::forgot_password);
+
+async fn forgot_password_real_name(backend: Backend) {
+    let app = spawn(backend).await;
+    let owner = idp::domain::users::NewUser {
+        username: "realname01".into(),
+        password: PASSWORD.into(),
+        phone: Some("15000000013".into()),
+        id_number: Some("11010519491231002X".into()),
+        ..Default::default()
+    };
+    app.state.users.create(owner).await.unwrap();
+    let b = Browser::new();
+    // Found by ID number too (A4 step 1 accepts username / phone / ID).
+    let flow = reset_start(&app, &b, "11010519491231002X").await;
+    let csrf = reset_send_code(&app, &b, &flow).await;
+    let code = six_digits(&sink(&app, "sms", "15000000013").await.unwrap());
+    let attempt = |id: &str| {
+        [
+            ("flow", flow.clone()),
+            ("csrf", csrf.clone()),
+            ("action", "verify".to_string()),
+            ("sms_code", code.clone()),
+            ("id_number", id.to_string()),
+        ]
+    };
+    let res = b.http.post(app.url("/forgot")).form(&attempt("")).send().await.unwrap();
+    assert_eq!(res.status(), 400, "a real-name user must give the ID number");
+    assert!(res.text().await.unwrap().contains("证件号码与实名信息不一致"));
+    let res = b.http.post(app.url("/forgot")).form(&attempt("11010519491231002x")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "ID number (lower-case x normalised) + SMS");
+}
+both!(forgot_password_real_name_needs_id_number, super::forgot_password_real_name);

@@ -305,6 +305,10 @@ fn sample_context() -> tera::Context {
         "captcha_id",
         "captcha_image",
         "info",
+        "flow",
+        "account",
+        "account_masked",
+        "phone_masked",
     ] {
         ctx.insert(key, "x");
     }
@@ -313,5 +317,7 @@ fn sample_context() -> tera::Context {
     ctx.insert("claims", &Vec::<String>::new());
     ctx.insert("demo", &true);
     ctx.insert("agree", &false);
+    ctx.insert("step", &2);
+    ctx.insert("id_masked", &Some("****0013"));
     ctx
 }

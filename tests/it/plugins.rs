@@ -217,7 +217,8 @@ both!(bad_plugins_are_refused_at_start, super::bad_plugins_are_refused);
 async fn plugin_cli(b: Backend) {
     let app = spawn_plugins(b, &[EXAMPLE, BAD_ABI], |_, _| {}).await;
     app.user("zhao_liu").await;
-    let client = app.confidential().await;
+    // Generated ids may start with `-`; the CLI must not take one for a flag.
+    let client = app.client(|c| c.client_id = Some("-Vcli-client".into())).await;
     let plugin_dir = app.dir.join("plugins");
     let idp = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_idp"))

@@ -5,6 +5,7 @@ pub mod captcha;
 pub mod clients;
 pub mod consents;
 pub mod error;
+pub mod flows;
 pub mod grants;
 pub mod pending;
 pub mod plugin_access;

@@ -211,16 +211,22 @@ impl UserService {
         let Some(found) = self.find_by_login(login).await? else {
             return Ok(false);
         };
+        self.replace_password(found, password).await?;
+        Ok(true)
+    }
+
+    /// Stores a new password hash and ends every session and grant of the
+    /// account (SECURITY.md: a new password revokes what the old one opened).
+    pub async fn replace_password(&self, found: user::Model, password: &str) -> DomainResult<()> {
         let hash = self.passwords.hash(password.to_string()).await?;
         let id = found.id.clone();
         let mut model: user::ActiveModel = found.into();
         model.password_hash = Set(hash);
         model.updated_at = Set(crate::now());
         model.update(&self.db).await?;
-        // A new password ends every grant and session (SECURITY.md).
         super::grants::revoke_all_for_user(&self.db, &id).await?;
         super::sessions::revoke_all_for_user(&self.db, &id).await?;
-        Ok(true)
+        Ok(())
     }
 
     /// Verifies a password for a login identifier without revealing, by

@@ -294,6 +294,23 @@ pub mod audit {
     no_relations!();
 }
 
+pub mod account_flow {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "account_flows")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub kind: String,
+        pub user_id: String,
+        pub browser: String,
+        pub step: i64,
+        pub req: Option<String>,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
 /// Plugin key-value storage, namespaced by plugin name (issue 6).
 pub mod plugin_kv {
     use sea_orm::entity::prelude::*;

@@ -1,6 +1,7 @@
 //! Browser-facing pages: sign-in, consent, account selection, errors.
 pub mod consent;
 pub mod cookies;
+pub mod forgot;
 pub mod login;
 pub mod pages;
 pub mod plugin_routes;

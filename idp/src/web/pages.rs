@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "plugin_page.html",
     "register.html",
     "sms_login.html",
+    "forgot.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
