@@ -43,6 +43,12 @@ impl Report {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not —
+    // there this is only a build check, not a 20-second load run.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("load benchmark: run it with `cargo bench -p idp --bench load`");
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(run());
 }

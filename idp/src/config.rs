@@ -27,7 +27,64 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub session: SessionConfig,
     pub login_throttle: ThrottleConfig,
+    pub plugins: PluginsConfig,
     pub sms: crate::ports::sms::SmsConfig,
+}
+
+/// Plugins loaded at start (issue 6, DESIGN.md "Plugin ABI").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Folder of plugin libraries (`*.so`); none means no plugins.
+    pub dir: Option<PathBuf>,
+    /// Optional pins: file name → lower-case hex SHA-256 of the file.
+    pub sha256: std::collections::BTreeMap<String, String>,
+    /// Plugins that fail open: when one faults, tokens are issued without
+    /// its claims instead of failing (a list, or comma-separated in env).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub optional: Vec<String>,
+    /// Time limit of one call into a plugin.
+    pub call_timeout_ms: i64,
+    /// Calls in flight per plugin; a hung plugin cannot use up the threads.
+    pub max_concurrent_calls: i64,
+    /// Consecutive faults after which a plugin is marked unhealthy.
+    pub unhealthy_after: i64,
+    /// Seconds an unhealthy plugin rests before it is tried again.
+    pub retry_after: i64,
+    /// Hex SHA-256 of the bearer token that opens plugin admin routes;
+    /// without it admin routes are closed.
+    pub admin_token_sha256: Option<String>,
+    /// Per-plugin settings, passed to the plugin's `init` as JSON.
+    pub settings: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            sha256: Default::default(),
+            optional: Vec::new(),
+            call_timeout_ms: 2000,
+            max_concurrent_calls: 16,
+            unhealthy_after: 3,
+            retry_after: 60,
+            admin_token_sha256: None,
+            settings: Default::default(),
+        }
+    }
+}
+
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match Form::deserialize(d)? {
+        Form::List(l) => l,
+        Form::Csv(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +129,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             session: SessionConfig::default(),
             login_throttle: ThrottleConfig::default(),
+            plugins: PluginsConfig::default(),
             sms: Default::default(),
         }
     }
@@ -183,11 +241,29 @@ impl Config {
             ("login_throttle.account_failures", self.login_throttle.account_failures),
             ("login_throttle.ip_failures", self.login_throttle.ip_failures),
             ("login_throttle.lock_seconds", self.login_throttle.lock_seconds),
+            ("plugins.call_timeout_ms", self.plugins.call_timeout_ms),
+            ("plugins.max_concurrent_calls", self.plugins.max_concurrent_calls),
+            ("plugins.unhealthy_after", self.plugins.unhealthy_after),
+            ("plugins.retry_after", self.plugins.retry_after),
         ];
         for (path, value) in positive {
             if value <= 0 {
                 return Err(bad(path, "must be a positive number of seconds/attempts".into()));
             }
+        }
+        let hex64 = |v: &str| v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit());
+        for (file, pin) in &self.plugins.sha256 {
+            if !hex64(pin) {
+                return Err(bad(&format!("plugins.sha256.{file}"), "must be 64 hexadecimal characters".into()));
+            }
+        }
+        if let Some(d) = &self.plugins.admin_token_sha256
+            && !hex64(d)
+        {
+            return Err(bad("plugins.admin_token_sha256", "must be 64 hexadecimal characters (SHA-256)".into()));
+        }
+        if self.plugins.call_timeout_ms > 60_000 {
+            return Err(bad("plugins.call_timeout_ms", "at most 60000 ms".into()));
         }
         match self.sms.gateway.as_str() {
             "dev" => {}
@@ -266,6 +342,26 @@ mod tests {
         let err = Config::load_from(None, &env(&[("IDP_ISUER", "x")])).unwrap_err().to_string();
         assert!(err.contains("isuer"), "{err}");
         assert!(err.contains("issuer"), "{err}");
+    }
+
+    #[test]
+    fn plugin_section_from_env() {
+        let c = Config::load_from(
+            None,
+            &env(&[
+                ("IDP_PLUGINS__DIR", "/opt/idp/plugins"),
+                ("IDP_PLUGINS__OPTIONAL", "example, e-certificate"),
+                ("IDP_PLUGINS__CALL_TIMEOUT_MS", "500"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.plugins.dir.as_deref(), Some(Path::new("/opt/idp/plugins")));
+        assert_eq!(c.plugins.optional, vec!["example".to_string(), "e-certificate".to_string()]);
+        assert_eq!(c.plugins.call_timeout_ms, 500);
+        let err = Config::load_from(None, &env(&[("IDP_PLUGINS__DIRR", "x")])).unwrap_err().to_string();
+        assert!(err.contains("dirr"), "{err}");
+        let err = Config::load_from(None, &env(&[("IDP_PLUGINS__ADMIN_TOKEN_SHA256", "abc")])).unwrap_err().to_string();
+        assert!(err.contains("admin_token_sha256"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod i18n;
 pub mod oidc;
+pub mod plugins;
 pub mod ports;
 pub mod server;
 pub mod store;

@@ -6,6 +6,8 @@ use idp::domain::users::NewUser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod plugin_cli;
+
 #[derive(Parser)]
 #[command(name = "idp", version, about = "OpenID Connect identity provider")]
 struct Cli {
@@ -44,6 +46,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         cmd: KeysCmd,
+    },
+    /// Plugins: what is loaded, what was refused and why; enable/disable.
+    Plugin {
+        #[command(subcommand)]
+        cmd: plugin_cli::PluginCmd,
     },
     /// Development helpers (the message sink of the dev SMS gateway).
     Dev {
@@ -115,6 +122,20 @@ enum ClientCmd {
     },
     Delete {
         client_id: String,
+    },
+    /// Permit the client to request a plugin scope (seed 003 §2.2.5).
+    AllowScope {
+        /// Generated client ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        scope: String,
+    },
+    /// Withdraw a plugin scope; takes effect on the client's next request.
+    DenyScope {
+        /// Generated client ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        scope: String,
     },
 }
 
@@ -208,6 +229,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "database: {}",
                 if config.database_url.is_some() { "(from database_url)".to_string() } else { config.database_url() }
             );
+            match &config.plugins.dir {
+                Some(dir) => println!("plugins:  {} (see `idp plugin list`)", dir.display()),
+                None => println!("plugins:  none (plugins.dir not set)"),
+            }
             Ok(())
         }
         Command::Migrate => {
@@ -236,6 +261,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Client { cmd } => client_cmd(cmd, config).await,
         Command::User { cmd } => user_cmd(cmd, config).await,
         Command::Keys { cmd } => keys_cmd(cmd, config).await,
+        Command::Plugin { cmd } => plugin_cli::run(cmd, config).await,
         Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
             use idp::store::entities::dev_message;
             use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -332,6 +358,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             Some(c) => print_json(&c),
             None => anyhow::bail!("no client `{client_id}`"),
         },
+        ClientCmd::AllowScope { client_id, scope } => plugin_cli::allow_scope(&state, &client_id, &scope).await,
+        ClientCmd::DenyScope { client_id, scope } => plugin_cli::deny_scope(&state, &client_id, &scope).await,
         ClientCmd::Delete { client_id } => {
             if state.clients.delete(&client_id).await? {
                 println!("deleted {client_id}");

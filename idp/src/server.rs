@@ -9,7 +9,7 @@ use crate::domain::users::UserService;
 use crate::web::pages::Pages;
 use axum::Router;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use sea_orm::DatabaseConnection;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ pub struct Inner {
     pub csrf_key: [u8; 32],
     pub http: reqwest::Client,
     pub demo: Option<crate::demo::DemoRp>,
+    pub plugins: crate::plugins::Registry,
     pub clock: crate::clock::Clock,
     pub sms_codes: crate::domain::sms_codes::SmsCodes,
     pub captcha: crate::domain::captcha::CaptchaService,
@@ -114,7 +115,17 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         .timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let discovery = crate::oidc::discovery::document(&config).to_string();
+    let users = UserService::new(db.clone(), passwords.clone());
+    let services = crate::plugins::Services {
+        issuer: config.issuer.clone(),
+        db: db.clone(),
+        keys: keys.clone(),
+        users: users.clone(),
+        http: http.clone(),
+    };
+    let plugins = crate::plugins::Registry::load(&config.plugins, services).await;
+    let discovery =
+        crate::oidc::discovery::with_plugins(crate::oidc::discovery::document(&config), &plugins).to_string();
     let demo = crate::demo::DemoRp::load(&db, &config).await?;
     let clock = crate::clock::Clock::default();
     let gateway = crate::ports::sms::SmsGateway::from_config(&config.sms, db.clone())?;
@@ -123,7 +134,8 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     let sms_codes = crate::domain::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone()),
-        users: UserService::new(db.clone(), passwords.clone()),
+        users,
+        plugins,
         csrf_key: derive_key(&master, b"idp csrf v1"),
         config,
         db,
@@ -170,6 +182,9 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(web::pages::static_file))
         .route("/demo", get(crate::demo::start))
         .route("/demo/callback", get(crate::demo::callback))
+        .route("/plugins/{name}", any(web::plugin_routes::root))
+        .route("/plugins/{name}/", any(web::plugin_routes::root))
+        .route("/plugins/{name}/{*rest}", any(web::plugin_routes::nested))
         .route("/health", get(|| async { "ok" }))
         .route("/", get(web::pages::home))
         .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))

@@ -4,9 +4,13 @@
 //! IDP_TEST_POSTGRES_URL is set).
 mod support;
 
+mod plugin_kit;
+
 mod accounts;
 mod authorize;
+mod e_certificate;
 mod flows;
 mod logout;
 mod ops;
+mod plugins;
 mod tokens;

@@ -70,6 +70,14 @@ impl Client {
     pub fn scopes(&self) -> ScopeSet {
         ScopeSet::parse(&self.allowed_scopes)
     }
+    /// Widens the allowed scopes for one request (plugin scopes the
+    /// administrator permitted, issue 6); never stored.
+    pub fn allow_scopes(&mut self, extra: &[String]) {
+        for s in extra {
+            self.allowed_scopes.push(' ');
+            self.allowed_scopes.push_str(s);
+        }
+    }
     pub fn signing_alg(&self) -> jws::Alg {
         jws::Alg::parse(&self.id_token_alg).unwrap_or(jws::Alg::Es256)
     }
@@ -300,6 +308,7 @@ impl ClientService {
     pub async fn delete(&self, client_id: &str) -> DomainResult<bool> {
         self.forget(client_id);
         let r = client::Entity::delete_by_id(client_id.to_owned()).exec(&self.db).await?;
+        super::plugin_access::forget_client(&self.db, client_id).await?;
         Ok(r.rows_affected == 1)
     }
 

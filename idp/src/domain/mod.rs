@@ -8,6 +8,7 @@ pub mod error;
 pub mod flows;
 pub mod grants;
 pub mod pending;
+pub mod plugin_access;
 pub mod profile;
 pub mod scopes;
 pub mod sessions;

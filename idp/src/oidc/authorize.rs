@@ -49,9 +49,15 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
         Ok(uri) => uri.to_string(),
         Err(e) => return page_err(e.message_key()),
     };
-    let Some(client) = client else {
+    let Some(mut client) = client else {
         return page_err("error_unknown_client");
     };
+    // Plugin scopes count as allowed only when an administrator permitted
+    // this client and the plugin is loaded, enabled and healthy (issue 6).
+    match state.plugins.usable_scopes(&client.client_id).await {
+        Ok(extra) => client.allow_scopes(&extra),
+        Err(e) => return unavailable(&state, locale, e),
+    }
     let hint = |token: &str| {
         state
             .tokens

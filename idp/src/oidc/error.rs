@@ -40,6 +40,22 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+/// A plugin fault at the token endpoint fails closed (issue 6): a slow or
+/// unhealthy plugin is `temporarily_unavailable`, a broken one `server_error`.
+impl From<crate::plugins::PluginError> for ApiError {
+    fn from(e: crate::plugins::PluginError) -> Self {
+        use crate::plugins::PluginError;
+        tracing::error!("{e}");
+        match e {
+            PluginError::Unavailable(_) => {
+                ApiError::OAuth(OAuthError::new("temporarily_unavailable", "a plugin is unavailable, retry later"))
+            }
+            PluginError::Failed(_) => ApiError::OAuth(OAuthError::new("server_error", "a plugin failed")),
+            PluginError::Store(_) => ApiError::Unavailable,
+        }
+    }
+}
+
 impl From<crate::domain::tokens::SignError> for ApiError {
     fn from(e: crate::domain::tokens::SignError) -> Self {
         tracing::error!("{e}");
@@ -59,6 +75,8 @@ impl IntoResponse for ApiError {
             ApiError::OAuth(e) => {
                 let status = match e.code {
                     "invalid_client" => StatusCode::UNAUTHORIZED,
+                    "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 (status, e.code, e.description.as_str())

@@ -92,6 +92,24 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
         None => Vec::new(),
     };
     let mut out = user_claims(&user, &scope, &requested);
+    // Plugin claims: only while the client is still permitted and the
+    // plugin enabled; a faulty plugin fails the request (issue 6).
+    let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
+    match state.plugins.release(client_id, &user.id, &scope).await {
+        Ok(released) => {
+            for (name, value) in released.claims {
+                out.entry(name).or_insert(value);
+            }
+        }
+        Err(crate::plugins::PluginError::Failed(e)) => {
+            tracing::error!("userinfo: {e}");
+            return bearer_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "a plugin failed");
+        }
+        Err(e) => {
+            tracing::error!("userinfo: {e}");
+            return bearer_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later");
+        }
+    }
     out.insert("sub".into(), Value::from(user.id));
     let mut res = Json(Value::Object(out)).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

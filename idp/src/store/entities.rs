@@ -310,3 +310,51 @@ pub mod account_flow {
     }
     no_relations!();
 }
+
+/// Plugin key-value storage, namespaced by plugin name (issue 6).
+pub mod plugin_kv {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "plugin_kv")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub plugin: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub value: String,
+        pub expires_at: Option<i64>,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+/// Which client may request which plugin scope (seed 003 §2.2.5).
+pub mod client_plugin_scope {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "client_plugin_scopes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub scope: String,
+        pub granted_at: i64,
+    }
+    no_relations!();
+}
+
+/// A plugin's administrative state, shared by every node.
+pub mod plugin_state {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "plugin_states")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub enabled: bool,
+        pub healthy: bool,
+        pub last_error: Option<String>,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}

@@ -64,7 +64,13 @@ pub async fn show(
         .scope
         .split(' ')
         .filter(|s| !s.is_empty())
-        .map(|s| state.pages.text(locale, &format!("scope_{s}")))
+        .map(|s| {
+            // Plugin scopes are described by their plugin, in the user's language.
+            state
+                .plugins
+                .scope_description(s, locale)
+                .unwrap_or_else(|| state.pages.text(locale, &format!("scope_{s}")))
+        })
         .collect();
     let mut ctx = tera::Context::new();
     ctx.insert("req", &q.req);

@@ -6,6 +6,7 @@ pub mod cookies;
 pub mod forgot;
 pub mod login;
 pub mod pages;
+pub mod plugin_routes;
 pub mod register;
 pub mod select_account;
 pub mod sms_form;

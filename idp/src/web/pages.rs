@@ -24,6 +24,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "logged_out.html",
     "demo.html",
     "home.html",
+    "plugin_page.html",
     "register.html",
     "sms_login.html",
     "forgot.html",

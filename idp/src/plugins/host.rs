@@ -1,0 +1,312 @@
+//! The services the provider offers plugins, as `extern "C"` callbacks.
+//! Callbacks run on the blocking thread that called into the plugin and
+//! reach the async database through the runtime handle captured at load.
+//! Each one catches panics: unwinding into the plugin would abort.
+use super::kv;
+use crate::crypto::jws::{self, Alg};
+use crate::crypto::keys::KeyRing;
+use crate::domain::scopes::ScopeSet;
+use crate::domain::users::{UserService, user_claims};
+use idp_plugin_sdk::abi::{self, ABI_VERSION, Buffer, HostTable};
+use sea_orm::DatabaseConnection;
+use serde_json::{Map, Value, json};
+use std::cell::RefCell;
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// The JWT `typ` of plugin-signed payloads: never `JWT` or `at+jwt`, so a
+/// plugin token cannot pass for an ID or access token.
+pub const PLUGIN_JWT_TYP: &str = "idp-plugin+jwt";
+const MAX_SIGN_TTL: i64 = 24 * 3600;
+
+/// What the host shares with the plugins, cloned into each plugin's context.
+#[derive(Clone)]
+pub struct Services {
+    pub issuer: String,
+    pub db: DatabaseConnection,
+    pub keys: KeyRing,
+    pub users: UserService,
+    pub http: reqwest::Client,
+}
+
+pub struct HostCtx {
+    plugin: String,
+    services: Services,
+    rt: tokio::runtime::Handle,
+}
+
+impl HostCtx {
+    fn plugin_issuer(&self) -> String {
+        format!("{}/plugins/{}", self.services.issuer, self.plugin)
+    }
+}
+
+/// Which profile the current call may read.
+#[derive(Clone, Debug)]
+pub enum Access {
+    /// Claims for these granted scopes (OIDC Core §5.4), as a client sees them.
+    Scopes(ScopeSet),
+    /// The fields the manifest declared, for the user on their own pages.
+    Fields(Vec<String>),
+}
+
+#[derive(Clone, Debug)]
+pub struct CallScope {
+    pub plugin: String,
+    pub subject: String,
+    pub access: Access,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<CallScope>> = const { RefCell::new(None) };
+}
+
+/// Sets the subject for calls made on this thread until dropped.
+pub struct Entered;
+
+pub fn enter(scope: Option<CallScope>) -> Entered {
+    CURRENT.with(|c| *c.borrow_mut() = scope);
+    Entered
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// Builds the table for one plugin. Both live for the rest of the process,
+/// as the plugin may keep the pointer.
+pub fn table(plugin: &str, services: Services, rt: tokio::runtime::Handle) -> &'static HostTable {
+    let ctx: &'static HostCtx = Box::leak(Box::new(HostCtx { plugin: plugin.to_string(), services, rt }));
+    Box::leak(Box::new(HostTable {
+        abi_version: ABI_VERSION,
+        table_size: std::mem::size_of::<HostTable>() as u32,
+        ctx: ctx as *const HostCtx as *const c_void,
+        log: cb_log,
+        now: cb_now,
+        kv_get: cb_kv_get,
+        kv_put: cb_kv_put,
+        kv_delete: cb_kv_delete,
+        kv_list: cb_kv_list,
+        sign: cb_sign,
+        verify: cb_verify,
+        subject: cb_subject,
+        http_post: cb_http_post,
+        free: cb_free,
+    }))
+}
+
+type Handler = fn(&HostCtx, Value) -> Result<Value, String>;
+
+/// # Safety
+/// `ctx` must come from [`table`]; `input`/`len` must be readable.
+unsafe fn dispatch(ctx: *const c_void, input: *const u8, len: usize, f: Handler) -> Buffer {
+    let out = catch_unwind(AssertUnwindSafe(|| {
+        if ctx.is_null() {
+            return Err("no host context".to_string());
+        }
+        let ctx = unsafe { &*(ctx as *const HostCtx) };
+        let bytes =
+            if input.is_null() || len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(input, len) } };
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("malformed request to host: {e}"))?;
+        f(ctx, v)
+    }));
+    Buffer::from_vec(match out {
+        Ok(Ok(v)) => abi::ok_envelope(v),
+        Ok(Err(e)) => abi::error_envelope(&e, false),
+        Err(_) => abi::error_envelope("host callback failed", true),
+    })
+}
+
+macro_rules! callback {
+    ($name:ident, $f:path) => {
+        unsafe extern "C" fn $name(ctx: *const c_void, input: *const u8, len: usize) -> Buffer {
+            unsafe { dispatch(ctx, input, len, $f) }
+        }
+    };
+}
+
+callback!(cb_log, log);
+callback!(cb_kv_get, kv_get);
+callback!(cb_kv_put, kv_put);
+callback!(cb_kv_delete, kv_delete);
+callback!(cb_kv_list, kv_list);
+callback!(cb_sign, sign);
+callback!(cb_verify, verify);
+callback!(cb_subject, subject);
+callback!(cb_http_post, http_post);
+
+unsafe extern "C" fn cb_now(_ctx: *const c_void) -> i64 {
+    crate::now()
+}
+
+unsafe extern "C" fn cb_free(_ctx: *const c_void, buf: Buffer) {
+    drop(unsafe { buf.into_vec() });
+}
+
+fn str_field<'a>(v: &'a Value, name: &str) -> Result<&'a str, String> {
+    v.get(name).and_then(Value::as_str).ok_or_else(|| format!("`{name}` is required"))
+}
+
+fn key_field(v: &Value) -> Result<&str, String> {
+    let key = str_field(v, "key")?;
+    if key.is_empty() || key.len() > kv::MAX_KEY {
+        return Err(format!("key must be 1-{} bytes", kv::MAX_KEY));
+    }
+    Ok(key)
+}
+
+fn log(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let message: String = str_field(&v, "message")?.chars().take(2000).collect();
+    let plugin = ctx.plugin.as_str();
+    match v.get("level").and_then(Value::as_str) {
+        Some("error") => tracing::error!(plugin, "{message}"),
+        Some("warn") => tracing::warn!(plugin, "{message}"),
+        Some("debug") => tracing::debug!(plugin, "{message}"),
+        _ => tracing::info!(plugin, "{message}"),
+    }
+    Ok(Value::Null)
+}
+
+fn store_err(e: sea_orm::DbErr) -> String {
+    tracing::error!("plugin storage: {e}");
+    "storage unavailable".into()
+}
+
+fn kv_get(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let key = key_field(&v)?;
+    let got = ctx.rt.block_on(kv::get(&ctx.services.db, &ctx.plugin, key, crate::now())).map_err(store_err)?;
+    Ok(got.map(Value::from).unwrap_or(Value::Null))
+}
+
+fn kv_put(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let key = key_field(&v)?;
+    let value = str_field(&v, "value")?;
+    if value.len() > kv::MAX_VALUE {
+        return Err(format!("value larger than {} bytes", kv::MAX_VALUE));
+    }
+    let now = crate::now();
+    let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
+    ctx.rt.block_on(kv::put(&ctx.services.db, &ctx.plugin, key, value, expires, now)).map_err(store_err)?;
+    Ok(Value::Null)
+}
+
+fn kv_delete(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let key = key_field(&v)?;
+    Ok(Value::from(ctx.rt.block_on(kv::delete(&ctx.services.db, &ctx.plugin, key)).map_err(store_err)?))
+}
+
+fn kv_list(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let prefix = v.get("prefix").and_then(Value::as_str).unwrap_or("");
+    let rows = ctx.rt.block_on(kv::list(&ctx.services.db, &ctx.plugin, prefix, crate::now())).map_err(store_err)?;
+    Ok(json!(rows))
+}
+
+/// Signs with the provider's active ES256 key. `iss`, `iat` and `exp` are
+/// the host's, so a plugin can only speak for itself and briefly.
+fn sign(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let Some(Value::Object(mut claims)) = v.get("claims").cloned() else {
+        return Err("`claims` must be an object".into());
+    };
+    let ttl = v.get("ttl").and_then(Value::as_i64).unwrap_or(300).clamp(1, MAX_SIGN_TTL);
+    let now = crate::now();
+    claims.insert("iss".into(), ctx.plugin_issuer().into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + ttl).into());
+    let keys = ctx.services.keys.snapshot();
+    let key = keys.signer(Alg::Es256).ok_or("no active signing key")?;
+    Ok(Value::from(key.sign_jwt(PLUGIN_JWT_TYP, &Value::Object(claims))))
+}
+
+/// Verifies a token from [`sign`] of the same plugin; any key still
+/// published verifies, so presentations survive a key rotation.
+fn verify(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let token = str_field(&v, "token")?;
+    let invalid = json!({ "valid": false, "reason": "invalid" });
+    let Some(parsed) = jws::parse(token) else {
+        return Ok(invalid);
+    };
+    let keys = ctx.services.keys.snapshot();
+    let Some(key) = parsed.header.kid.as_deref().and_then(|k| keys.by_kid.get(k)) else {
+        return Ok(invalid);
+    };
+    if parsed.header.alg != key.alg.name()
+        || parsed.header.typ.as_deref() != Some(PLUGIN_JWT_TYP)
+        || !key.public.verify(parsed.signing_input.as_bytes(), &parsed.signature)
+    {
+        return Ok(invalid);
+    }
+    let Value::Object(claims) = parsed.payload else {
+        return Ok(invalid);
+    };
+    if claims.get("iss").and_then(Value::as_str) != Some(ctx.plugin_issuer().as_str()) {
+        return Ok(invalid);
+    }
+    if claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= crate::now()) {
+        return Ok(json!({ "valid": false, "reason": "expired" }));
+    }
+    Ok(json!({ "valid": true, "claims": claims }))
+}
+
+/// The current call's subject, never more than the call allows: the
+/// standard claims of the granted scopes, or the declared profile fields.
+fn subject(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
+    let scope = CURRENT.with(|c| c.borrow().clone()).ok_or("this call has no subject")?;
+    if scope.plugin != ctx.plugin {
+        return Err("this call has no subject".into());
+    }
+    let user = ctx
+        .rt
+        .block_on(ctx.services.users.find(&scope.subject))
+        .map_err(|e| format!("profile unavailable: {e}"))?
+        .filter(|u| !u.disabled)
+        .ok_or("the account is not active")?;
+    let mut out = match &scope.access {
+        Access::Scopes(scopes) => user_claims(&user, scopes, &[]),
+        Access::Fields(fields) => {
+            let mut m = Map::new();
+            for f in fields {
+                let value = match f.as_str() {
+                    "name" => user.name.clone(),
+                    "preferred_username" => Some(user.username.clone()),
+                    "email" => user.email.clone(),
+                    "phone_number" => user.phone.clone(),
+                    "id_number" => user.id_number.clone(),
+                    _ => None,
+                };
+                if let Some(value) = value {
+                    m.insert(f.clone(), Value::from(value));
+                }
+            }
+            m
+        }
+    };
+    out.insert("sub".into(), Value::from(user.id));
+    Ok(Value::Object(out))
+}
+
+/// Outbound JSON POST for adapters (e.g. a real certificate issuer), so a
+/// plugin needs no HTTP client of its own. Redirects are not followed.
+fn http_post(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let url = url::Url::parse(str_field(&v, "url")?).map_err(|e| format!("bad url: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("only http and https".into());
+    }
+    let timeout = v.get("timeout_ms").and_then(Value::as_u64).unwrap_or(3000).clamp(1, 10_000);
+    let body = v.get("body").cloned().unwrap_or(Value::Null);
+    let http = ctx.services.http.clone();
+    let fut = async move {
+        let res = http
+            .post(url)
+            .json(&body)
+            .timeout(std::time::Duration::from_millis(timeout))
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = res.status().as_u16();
+        let body = res.json::<Value>().await.unwrap_or(Value::Null);
+        Ok::<_, String>(json!({ "status": status, "body": body }))
+    };
+    ctx.rt.block_on(fut)
+}
