@@ -41,10 +41,15 @@ cleanup() {
 trap cleanup EXIT
 
 log "cargo test (unit + integration)"
-cargo test --workspace --all-targets 2>&1 | tee /tmp/idp-cargo-test.$$ | grep -vE '^\s+(Compiling|Downloaded|Downloading)' 
+set +e
+cargo test --workspace --all-targets 2>&1 | grep --line-buffered -vE '^\s+(Compiling|Downloaded|Downloading)'
 status=${PIPESTATUS[0]}
-rm -f /tmp/idp-cargo-test.$$
+set -e
 [ "$status" -eq 0 ] || exit "$status"
 
 log "conformance suite (openid-client, authlib)"
 bash conformance/run.sh "$TARGET/debug/idp"
+
+# --- browser end-to-end test (browser-tests/): added with the browser test
+log "browser test (Debian chromium + playwright-core)"
+bash browser-tests/run.sh "$TARGET/debug/idp"

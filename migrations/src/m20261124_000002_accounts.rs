@@ -73,6 +73,16 @@ impl MigrationTrait for Migration {
         for t in tables {
             manager.create_table(t).await?;
         }
+        // A3: "remember this device for 30 days" — such a session skips the
+        // idle timeout and lives 30 days.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("sessions"))
+                    .add_column(col("remember").boolean().not_null().default(false))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_index(
                 Index::create()
@@ -96,6 +106,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(Table::alter().table(Alias::new("sessions")).drop_column(Alias::new("remember")).to_owned())
+            .await?;
         for name in ["audit_log", "account_flows", "captchas", "sms_codes", "dev_messages"] {
             manager.drop_table(Table::drop().table(Alias::new(name)).if_exists().to_owned()).await?;
         }

@@ -740,3 +740,48 @@ async fn change_phone(backend: Backend) {
     assert!(matches!(end, End::Page(401, _)), "the old phone no longer signs in");
 }
 both!(change_phone_verifies_old_then_new, super::change_phone);
+
+async fn remember_device(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    app.user("remember_u1").await;
+    let sign_in_with = |remember: bool| {
+        let app = &app;
+        let client = &client;
+        async move {
+            let b = Browser::new();
+            let res = b.http.get(auth_url(app, client, &[])).send().await.unwrap();
+            let login = location(&res).unwrap();
+            let html = b.http.get(&login).send().await.unwrap().text().await.unwrap();
+            assert!(html.contains("name=\"remember\""), "the option is offered");
+            let mut form = vec![
+                ("req", hidden(&html, "req").unwrap()),
+                ("csrf", hidden(&html, "csrf").unwrap()),
+                ("username", "remember_u1".to_string()),
+                ("password", PASSWORD.to_string()),
+            ];
+            if remember {
+                form.push(("remember", "yes".to_string()));
+            }
+            let res = b.http.post(app.url("/login")).form(&form).send().await.unwrap();
+            assert_eq!(res.status(), 303);
+            let cookie = res
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .find(|c| c.starts_with("idp_session="))
+                .unwrap();
+            (b, cookie)
+        }
+    };
+    let (kept, cookie) = sign_in_with(true).await;
+    assert!(cookie.contains("Max-Age=2592000"), "persistent for 30 days: {cookie}");
+    let (plain, cookie) = sign_in_with(false).await;
+    assert!(!cookie.contains("Max-Age"), "a browser-session cookie: {cookie}");
+    // Three idle hours later (idle timeout 2 h) only the remembered device is signed in.
+    app.state.clock.advance(3 * 3600);
+    assert_eq!(kept.http.get(app.url("/account")).send().await.unwrap().status(), 200);
+    assert_eq!(plain.http.get(app.url("/account")).send().await.unwrap().status(), 303);
+}
+both!(remember_this_device_for_30_days, super::remember_device);

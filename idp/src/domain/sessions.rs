@@ -30,15 +30,20 @@ fn info(m: session::Model) -> SessionInfo {
 
 /// Looks up a live session by cookie value, enforcing the idle and
 /// absolute timeouts, and touches `last_seen` at most once a minute.
-pub async fn find(db: &DatabaseConnection, cookie: &str, cfg: &SessionConfig) -> Result<Option<SessionInfo>, DbErr> {
+pub async fn find(
+    db: &DatabaseConnection,
+    cookie: &str,
+    cfg: &SessionConfig,
+    now: i64,
+) -> Result<Option<SessionInfo>, DbErr> {
     if cookie.is_empty() || cookie.len() > 128 {
         return Ok(None);
     }
-    let now = crate::now();
     let Some(row) = session::Entity::find_by_id(sha256_b64(cookie.as_bytes())).one(db).await? else {
         return Ok(None);
     };
-    if row.revoked || row.expires_at <= now || row.last_seen + cfg.idle_timeout <= now {
+    let idle = !row.remember && row.last_seen + cfg.idle_timeout <= now;
+    if row.revoked || row.expires_at <= now || idle {
         return Ok(None);
     }
     if row.last_seen + 60 < now {
@@ -54,6 +59,9 @@ pub async fn find(db: &DatabaseConnection, cookie: &str, cfg: &SessionConfig) ->
 /// Signs a user in. A fresh cookie value every time (session fixation);
 /// re-authentication of the same user keeps the `sid` so relying parties
 /// keep one session, while a different user replaces the session entirely.
+/// How long a remembered device stays signed in (A3, mobile).
+pub const REMEMBER_SECONDS: i64 = 30 * 24 * 3600;
+
 pub async fn establish(
     db: &DatabaseConnection,
     existing: Option<&SessionInfo>,
@@ -62,7 +70,21 @@ pub async fn establish(
     acr: &str,
     cfg: &SessionConfig,
 ) -> Result<(String, SessionInfo), DbErr> {
+    establish_with(db, existing, user_id, amr, acr, cfg, false).await
+}
+
+/// As `establish`, optionally remembering the device for 30 days.
+pub async fn establish_with(
+    db: &DatabaseConnection,
+    existing: Option<&SessionInfo>,
+    user_id: &str,
+    amr: &[String],
+    acr: &str,
+    cfg: &SessionConfig,
+    remember: bool,
+) -> Result<(String, SessionInfo), DbErr> {
     let now = crate::now();
+    let lifetime = if remember { REMEMBER_SECONDS } else { cfg.absolute_timeout };
     let cookie = random_token(32);
     let id_hash = sha256_b64(cookie.as_bytes());
     let amr_json = serde_json::to_string(amr).unwrap_or_else(|_| "[]".into());
@@ -74,6 +96,8 @@ pub async fn establish(
                 .col_expr(session::Column::Amr, Expr::value(amr_json.clone()))
                 .col_expr(session::Column::Acr, Expr::value(acr))
                 .col_expr(session::Column::LastSeen, Expr::value(now))
+                .col_expr(session::Column::Remember, Expr::value(remember))
+                .col_expr(session::Column::ExpiresAt, Expr::value(now + lifetime))
                 .filter(session::Column::IdHash.eq(old.id_hash.clone()))
                 .filter(session::Column::Revoked.eq(false))
                 .exec(db)
@@ -103,8 +127,9 @@ pub async fn establish(
         acr: Set(acr.to_string()),
         created_at: Set(now),
         last_seen: Set(now),
-        expires_at: Set(now + cfg.absolute_timeout),
+        expires_at: Set(now + lifetime),
         revoked: Set(false),
+        remember: Set(remember),
     }
     .insert(db)
     .await?;

@@ -85,7 +85,7 @@ pub async fn current_session(
     jar: &CookieJar,
 ) -> Result<Option<sessions::SessionInfo>, sea_orm::DbErr> {
     match cookies::get(state, jar, cookies::SESSION) {
-        Some(c) => sessions::find(&state.db, &c, &state.config.session).await,
+        Some(c) => sessions::find(&state.db, &c, &state.config.session, state.clock.now()).await,
         None => Ok(None),
     }
 }

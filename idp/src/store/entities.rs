@@ -108,6 +108,8 @@ pub mod session {
         pub last_seen: i64,
         pub expires_at: i64,
         pub revoked: bool,
+        /// "Remember this device for 30 days" (A3): no idle timeout.
+        pub remember: bool,
     }
     no_relations!();
 }

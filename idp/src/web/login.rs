@@ -34,6 +34,8 @@ pub struct LoginForm {
     captcha_id: String,
     #[serde(default)]
     captcha: String,
+    #[serde(default)]
+    remember: Option<String>,
 }
 
 struct View<'a> {
@@ -178,25 +180,41 @@ pub async fn submit(
     if let Err(e) = throttle::succeeded(&state.db, reservation).await {
         return unavailable(&state, locale, e);
     }
-    complete(&state, jar, locale, &f.req, req, &user.id, "pwd").await
+    complete(
+        &state,
+        jar,
+        locale,
+        &f.req,
+        req,
+        SignedIn { user_id: &user.id, method: "pwd", remember: f.remember.is_some() },
+    )
+    .await
 }
 
 /// Signs the user in (a fresh session cookie, whatever method was used),
 /// records that this authorization request has its sign-in, and continues
 /// the request — or goes home when there is none.
+/// Who signed in, how (an RFC 8176 `amr` value) and whether to remember the device.
+pub struct SignedIn<'a> {
+    pub user_id: &'a str,
+    pub method: &'a str,
+    pub remember: bool,
+}
+
 pub async fn complete(
     state: &AppState,
     jar: CookieJar,
     locale: &str,
     req_id: &str,
     req: Option<AuthRequest>,
-    user_id: &str,
-    method: &str,
+    who: SignedIn<'_>,
 ) -> Response {
+    let SignedIn { user_id, method, remember } = who;
     let result = async {
         let existing = current_session(state, &jar).await?;
         let acr = format!("{}1", state.config.acr_prefix);
-        sessions::establish(&state.db, existing.as_ref(), user_id, &[method.to_string()], &acr, &state.config.session)
+        let amr = [method.to_string()];
+        sessions::establish_with(&state.db, existing.as_ref(), user_id, &amr, &acr, &state.config.session, remember)
             .await
     }
     .await;
@@ -210,7 +228,9 @@ pub async fn complete(
             return unavailable(state, locale, e);
         }
     }
-    let jar = jar.add(cookies::build(state, cookies::SESSION, cookie, None));
+    // A remembered device keeps a persistent cookie; otherwise it ends with the browser.
+    let max_age = remember.then_some(sessions::REMEMBER_SECONDS);
+    let jar = jar.add(cookies::build(state, cookies::SESSION, cookie, max_age));
     let next = if req_id.is_empty() {
         format!("{}/account", state.config.issuer)
     } else {

@@ -2,7 +2,7 @@
 //! password twice, agreement; signed in afterwards and returned to the app
 //! that asked, when there is one.
 use super::cookies;
-use super::login::{complete, load_request};
+use super::login::{SignedIn, complete, load_request};
 use super::pages::{error_page, page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::{self, Created, RegistrationForm};
@@ -165,5 +165,5 @@ pub async fn submit(
     {
         return unavailable(&state, locale, e);
     }
-    complete(&state, jar, locale, &f.req, req, &created.sub, "sms").await
+    complete(&state, jar, locale, &f.req, req, SignedIn { user_id: &created.sub, method: "sms", remember: false }).await
 }

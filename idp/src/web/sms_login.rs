@@ -1,6 +1,6 @@
 //! SMS-code sign-in (A3): phone + graphic captcha + SMS code.
 use super::cookies;
-use super::login::{complete, load_request};
+use super::login::{SignedIn, complete, load_request};
 use super::pages::{error_page, page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::users::PhoneNumber;
@@ -36,6 +36,8 @@ pub struct SmsForm {
     captcha: String,
     #[serde(default)]
     sms_code: String,
+    #[serde(default)]
+    remember: Option<String>,
 }
 
 async fn render(
@@ -151,5 +153,13 @@ pub async fn submit(
         }
         Err(e) => return unavailable(&state, locale, e),
     };
-    complete(&state, jar, locale, &f.req, req, &user.id, "sms").await
+    complete(
+        &state,
+        jar,
+        locale,
+        &f.req,
+        req,
+        SignedIn { user_id: &user.id, method: "sms", remember: f.remember.is_some() },
+    )
+    .await
 }

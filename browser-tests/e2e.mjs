@@ -1,0 +1,454 @@
+// Real-browser end-to-end test of idp: Debian's Chromium, driven by
+// playwright-core, walks the demo relying party through sign-in, self
+// registration (graphic captcha + SMS code), consent and back to the demo
+// result page, on a PC layout and on a phone (H5) layout, and saves
+// screenshots of each page as test artefacts.
+//
+// Run it through run.sh, which starts the server and sets:
+//   IDP_ISSUER      base URL of the running server (http://127.0.0.1:PORT)
+//   E2E_IDP_BIN     the idp binary (its `dev messages` CLI reads captcha answers and SMS);
+//                   not IDP_*: the binary reads every IDP_<KEY> as configuration
+//   IDP_DATA_DIR    the server's data directory (shared with the CLI)
+//   ARTIFACTS_DIR   where screenshots go
+//   CHROMIUM        the browser executable (default /usr/bin/chromium)
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const ISSUER = must('IDP_ISSUER').replace(/\/$/, '');
+const BIN = must('E2E_IDP_BIN');
+const ARTIFACTS = must('ARTIFACTS_DIR');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const TIMEOUT = 30_000; // argon2 on a debug build is slow: be generous per action
+const LAUNCH_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const PC = { viewport: { width: 1280, height: 800 } };
+const MOBILE = {
+  viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+  userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 '
+    + '(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1',
+};
+
+function must(name) {
+  const v = process.env[name];
+  if (!v) { console.error(`browser: environment variable ${name} is required (use run.sh)`); process.exit(2); }
+  return v;
+}
+
+// ------------------------------------------------------------------ runner
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+let abortedBy = null; // a failed step skips the rest of its flow (unless soft)
+let currentPage = null; // screenshot target when a step fails
+
+// soft: a failure counts but does not skip the rest of the flow (layout checks)
+async function step(name, fn, { soft = false } = {}) {
+  if (abortedBy) {
+    skipped++;
+    console.log(`skip  ${name} (after failed step: ${abortedBy})`);
+    return;
+  }
+  const t0 = Date.now();
+  try {
+    await fn();
+    passed++;
+    console.log(`ok    ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failed++;
+    if (!soft) abortedBy = name;
+    console.log(`FAIL  ${name} (${Date.now() - t0} ms)`);
+    for (const line of String(e?.stack || e).split('\n').slice(0, 12)) console.log(`        ${line}`);
+    if (currentPage) {
+      console.log(`        at URL: ${currentPage.url()}`);
+      const file = `failure-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`;
+      await currentPage.screenshot({ path: join(ARTIFACTS, file), fullPage: true }).catch(() => {});
+      console.log(`        screenshot: ${file}`);
+    }
+  }
+}
+
+async function flow(name, fn) {
+  console.log(`# ${name}`);
+  abortedBy = null;
+  currentPage = null;
+  await fn();
+}
+
+// ------------------------------------------------------------------ helpers
+// The dev SMS gateway records SMS and captcha answers in the database; the
+// CLI reads them while the server runs (newest first).
+function devMessages(args) {
+  const out = execFileSync(BIN, ['dev', 'messages', ...args, '--json'], {
+    env: { ...process.env, IDP_LOG: 'warn', NO_COLOR: '1' },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 20_000,
+  });
+  const i = out.indexOf('[');
+  const j = out.lastIndexOf(']');
+  assert.ok(i >= 0 && j > i, `idp dev messages ${args.join(' ')} printed no JSON array: ${out}`);
+  return JSON.parse(out.slice(i, j + 1));
+}
+
+function captchaAnswer(captchaId) {
+  const msgs = devMessages(['--channel', 'captcha', '--to', captchaId]);
+  assert.ok(msgs.length >= 1, `no captcha answer recorded for captcha_id ${captchaId}`);
+  assert.equal(msgs[0].recipient, captchaId);
+  assert.ok(msgs[0].body && msgs[0].body.length >= 3, `implausible captcha answer ${JSON.stringify(msgs[0])}`);
+  return msgs[0].body;
+}
+
+function smsTo(phone) {
+  return devMessages(['--to', phone]);
+}
+
+// Runs `action` (a click, a goto) and resolves with the final, non-redirect
+// response of the main frame's navigation it triggers.
+async function navigate(page, action) {
+  const resp = page.waitForEvent('response', {
+    predicate: (r) => r.request().isNavigationRequest() && r.frame() === page.mainFrame()
+      && !(r.status() >= 300 && r.status() < 400),
+    timeout: TIMEOUT,
+  });
+  await action();
+  const r = await resp;
+  // the response arrives before the new document commits: wait for it
+  await page.waitForURL(r.url(), { waitUntil: 'load', timeout: TIMEOUT });
+  return r;
+}
+
+function path(page) {
+  const u = new URL(page.url());
+  return u.pathname;
+}
+
+function query(page, key) {
+  return new URL(page.url()).searchParams.get(key);
+}
+
+async function visibleText(page, text) {
+  await page.getByText(text, { exact: false }).first().waitFor({ state: 'visible', timeout: TIMEOUT });
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
+}
+
+// No horizontal scrolling, and every form control lies inside the viewport.
+// Measured against the emulated screen width: on a phone, content wider than
+// the screen makes Chromium widen the layout viewport (and window.innerWidth)
+// and zoom out, so innerWidth alone would hide the overflow.
+async function assertFits(page, width) {
+  const m = await page.evaluate((vw) => {
+    const outside = [...document.querySelectorAll('input:not([type=hidden]), button, img, select, a')]
+      .map((el) => ({ el, r: el.getBoundingClientRect() }))
+      .filter(({ r }) => r.width > 0 && (r.left < -0.5 || r.right > vw + 0.5))
+      .map(({ el, r }) => `${el.tagName.toLowerCase()}#${el.id || el.name || ''} [${Math.round(r.left)}..${Math.round(r.right)}]`);
+    return {
+      scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth, outside,
+      scale: window.visualViewport ? window.visualViewport.scale : 1,
+    };
+  }, width);
+  assert.ok(m.scrollWidth <= width && m.innerWidth <= width,
+    `page is wider than the ${width}px screen: scrollWidth ${m.scrollWidth}, innerWidth ${m.innerWidth}`
+    + ` (zoomed out to ${m.scale.toFixed(2)}); controls sticking out: ${m.outside.join(', ') || 'none'}`);
+  assert.deepEqual(m.outside, [], `controls outside the ${width}px screen`);
+}
+
+// Every form control stays inside the card's content box (inside its padding).
+async function assertInsideCard(page) {
+  const out = await page.evaluate(() => {
+    const card = document.querySelector('main.card');
+    const cs = getComputedStyle(card);
+    const r = card.getBoundingClientRect();
+    const left = r.left + parseFloat(cs.paddingLeft) + parseFloat(cs.borderLeftWidth);
+    const right = r.right - parseFloat(cs.paddingRight) - parseFloat(cs.borderRightWidth);
+    return [...card.querySelectorAll('input:not([type=hidden]), button, img, select')]
+      .map((el) => ({ el, b: el.getBoundingClientRect() }))
+      .filter(({ b }) => b.width > 0 && (b.left < left - 0.5 || b.right > right + 0.5))
+      .map(({ el, b }) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''} [${Math.round(b.left)}..${Math.round(b.right)}]`
+        + ` outside the card content [${Math.round(left)}..${Math.round(right)}]`);
+  });
+  assert.deepEqual(out, [], `form controls stick out of the card: ${out.join('; ')}`);
+}
+
+// /demo -> /authorize -> /login?req=ID ; returns the req id.
+async function openSignIn(page, { lang = 'zh-CN', title = '用户登录' } = {}) {
+  const r = await navigate(page, () => page.goto(`${ISSUER}/demo`, { timeout: TIMEOUT }));
+  assert.equal(r.status(), 200, `GET /demo ended at ${r.url()} with ${r.status()}`);
+  assert.equal(path(page), '/login', `GET /demo should end on /login, got ${page.url()}`);
+  const req = query(page, 'req');
+  assert.ok(req, `no req parameter in ${page.url()}`);
+  assert.equal(await page.locator('html').getAttribute('lang'), lang);
+  assert.equal((await page.locator('h1').innerText()).trim(), title);
+  return req;
+}
+
+function randomDigits(n) {
+  let s = '';
+  for (let i = 0; i < n; i++) s += Math.floor(Math.random() * 10);
+  return s;
+}
+
+// ------------------------------------------------------------------ main
+const browserErrors = [];
+let browser;
+const account = {
+  username: `e2e_${Date.now().toString(36)}`.slice(0, 20),
+  phone: `139${randomDigits(8)}`,
+  password: 'E2e-pass-2024',
+};
+
+function watch(page, label) {
+  page.on('pageerror', (e) => browserErrors.push(`${label}: page error: ${e.message}`));
+  // Chromium asks for /favicon.ico on its own; the provider has none (404).
+  const noise = (url) => new URL(url).pathname === '/favicon.ico';
+  page.on('console', (m) => {
+    // "Failed to load resource" repeats a response already judged above
+    if (m.type() === 'error' && !noise(m.location()?.url || ISSUER) && !m.text().startsWith('Failed to load resource')) {
+      browserErrors.push(`${label}: console error: ${m.text()} (${m.location()?.url})`);
+    }
+  });
+  // 4xx answers to form posts are expected (a wrong captcha is a 400) and the
+  // steps check navigations; here: any 5xx, and failing subresources.
+  page.on('response', (r) => {
+    const nav = r.request().isNavigationRequest();
+    if ((r.status() >= 500 || (!nav && r.status() >= 400)) && !noise(r.url())) {
+      browserErrors.push(`${label}: ${r.status()} ${r.request().method()} ${r.url()}`);
+    }
+  });
+  page.on('requestfailed', (r) => {
+    if (!noise(r.url())) browserErrors.push(`${label}: request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`);
+  });
+  if (process.env.E2E_TRACE) { // E2E_TRACE=1: log every request with timings
+    const t0 = Date.now();
+    page.on('request', (r) => console.log(`        [${label} +${Date.now() - t0}ms] -> ${r.method()} ${r.url().slice(0, 120)}`));
+    page.on('response', (r) => console.log(`        [${label} +${Date.now() - t0}ms] <- ${r.status()} ${r.url().slice(0, 120)}`));
+    page.on('load', () => console.log(`        [${label} +${Date.now() - t0}ms] load ${page.url().slice(0, 120)}`));
+  }
+  page.setDefaultTimeout(TIMEOUT);
+  page.setDefaultNavigationTimeout(TIMEOUT);
+}
+
+async function main() {
+  await flow('launch', async () => {
+    await step('launch Debian chromium headless', async () => {
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, timeout: 60_000 });
+      console.log(`        browser ${browser.version()}`);
+    });
+  });
+  if (!browser) return;
+
+  // -------------------------------------------------------------- PC flow
+  await flow('PC (1280x800): demo RP -> sign in -> register -> consent -> demo result', async () => {
+    const ctx = await browser.newContext({ ...PC, locale: 'zh-CN' });
+    const page = await ctx.newPage();
+    watch(page, 'pc');
+    currentPage = page;
+    let req;
+    let captchaId;
+
+    await step('GET /demo redirects through /authorize to the sign-in page (zh-CN)', async () => {
+      req = await openSignIn(page);
+      await visibleText(page, '示例应用 Demo RP'); // "returns to <client>" hint
+      for (const link of ['短信验证码登录', '注册新账号', '忘记密码']) {
+        await page.getByRole('link', { name: link }).waitFor({ state: 'visible' });
+      }
+      await page.locator('#username').waitFor({ state: 'visible' });
+      await page.locator('#password').waitFor({ state: 'visible' });
+      await shot(page, 'pc-login.png');
+    });
+
+    await step('"注册新账号" opens the registration form with a rendered captcha', async () => {
+      const r = await navigate(page, () => page.getByRole('link', { name: '注册新账号' }).click());
+      assert.equal(r.status(), 200);
+      assert.equal(path(page), '/register');
+      assert.equal(query(page, 'req'), req, 'the registration page must keep the authorization request');
+      assert.equal((await page.locator('h1').innerText()).trim(), '用户注册');
+      for (const f of ['#username', '#phone', '#captcha', '#sms_code', '#password', '#password2', 'input[name=agree]',
+        'button[name=action][value=send_code]', 'button[name=action][value=register]']) {
+        await page.locator(f).waitFor({ state: 'visible' });
+      }
+      captchaId = await page.locator('input[name=captcha_id]').inputValue();
+      assert.ok(captchaId, 'hidden captcha_id is empty');
+      const img = await page.locator('.row img').evaluate((i) => ({ ok: i.complete, w: i.naturalWidth, h: i.naturalHeight }));
+      assert.ok(img.ok && img.w > 0 && img.h > 0, `captcha image did not render: ${JSON.stringify(img)}`);
+      await shot(page, 'pc-register.png');
+    });
+
+    await step('registration form controls stay inside the card', async () => {
+      await assertInsideCard(page);
+    }, { soft: true });
+
+    await step('a wrong captcha is refused and sends no SMS', async () => {
+      await page.locator('#username').fill(account.username);
+      await page.locator('#phone').fill(account.phone);
+      const answer = captchaAnswer(captchaId);
+      const wrong = answer === 'zzzz' ? 'yyyy' : 'zzzz';
+      await page.locator('#captcha').fill(wrong);
+      const r = await navigate(page, () => page.locator('button[name=action][value=send_code]').click());
+      assert.equal(path(page), '/register');
+      assert.ok(r.status() < 500, `send_code answered ${r.status()}`);
+      await visibleText(page, '图形验证码错误或已过期');
+      assert.equal(await page.getByText('短信验证码已发送').count(), 0, 'claims an SMS was sent despite a wrong captcha');
+      assert.deepEqual(smsTo(account.phone), [], 'an SMS was sent despite a wrong captcha');
+      const next = await page.locator('input[name=captcha_id]').inputValue();
+      assert.ok(next && next !== captchaId, 'a refused captcha must be replaced by a new one');
+      captchaId = next;
+    });
+
+    await step('the right captcha sends an SMS code ("短信验证码已发送")', async () => {
+      // username and phone are kept on re-render; fill again anyway
+      assert.equal(await page.locator('#username').inputValue(), account.username, 'username not kept on re-render');
+      assert.equal(await page.locator('#phone').inputValue(), account.phone, 'phone not kept on re-render');
+      await page.locator('#captcha').fill(captchaAnswer(captchaId));
+      const r = await navigate(page, () => page.locator('button[name=action][value=send_code]').click());
+      assert.equal(r.status(), 200);
+      assert.equal(path(page), '/register');
+      await visibleText(page, '短信验证码已发送');
+      assert.equal(await page.locator('#username').inputValue(), account.username, 'username not kept after send_code');
+      assert.equal(await page.locator('#phone').inputValue(), account.phone, 'phone not kept after send_code');
+      const next = await page.locator('input[name=captcha_id]').inputValue();
+      assert.ok(next && next !== captchaId, 'captcha must be single use: the page should show a new one');
+      const sms = smsTo(account.phone);
+      assert.equal(sms.length, 1, `expected exactly one SMS to ${account.phone}, got ${sms.length}`);
+      assert.equal(sms[0].recipient, account.phone);
+      const m = /(?<!\d)(\d{6})(?!\d)/.exec(sms[0].body);
+      assert.ok(m, `no 6-digit code in the SMS body: ${sms[0].body}`);
+      account.smsCode = m[1];
+      await shot(page, 'pc-register-code-sent.png');
+    });
+
+    await step('registering signs the new user in and shows the consent page', async () => {
+      await page.locator('#sms_code').fill(account.smsCode);
+      await page.locator('#password').fill(account.password);
+      await page.locator('#password2').fill(account.password);
+      await page.locator('input[name=agree]').check();
+      const r = await navigate(page, () => page.locator('button[name=action][value=register]').click());
+      assert.equal(r.status(), 200, `register ended at ${r.url()} with ${r.status()}`);
+      assert.equal(path(page), '/consent', `expected the consent page after registering, got ${page.url()}`);
+      assert.equal(query(page, 'req'), req, 'consent must continue the same authorization request');
+      assert.equal((await page.locator('h1').innerText()).trim(), '授权确认');
+      await visibleText(page, account.username); // "当前登录账号：<username>"
+      await page.locator('button[name=decision][value=allow]').waitFor({ state: 'visible' });
+      assert.equal((await page.locator('button[name=decision][value=allow]').innerText()).trim(), '同意授权并登录');
+      await shot(page, 'pc-consent.png');
+    });
+
+    await step('allowing returns to the demo RP with verified ID-token claims', async () => {
+      const r = await navigate(page, () => page.locator('button[name=decision][value=allow]').click());
+      assert.equal(r.status(), 200, `callback ended at ${r.url()} with ${r.status()}`);
+      assert.equal(path(page), '/demo/callback');
+      if (await page.locator('p.error').count() > 0) {
+        assert.fail(`demo RP reports an error: ${await page.locator('p.error').first().innerText()}`);
+      }
+      assert.equal((await page.locator('h1').innerText()).trim(), '示例应用');
+      await visibleText(page, '登录成功：身份令牌签名与声明已验证。');
+      const claimsText = await page.locator('pre#claims').innerText();
+      const userinfoText = await page.locator('pre#userinfo').innerText();
+      const claims = JSON.parse(claimsText);
+      const userinfo = JSON.parse(userinfoText);
+      assert.equal(claims.iss, ISSUER, 'iss');
+      assert.ok(claims.sub && typeof claims.sub === 'string', 'sub');
+      assert.equal(claims.acr, 'urn:idp:loa:1', 'acr');
+      assert.ok([claims.aud].flat().includes('demo-rp'), `aud ${JSON.stringify(claims.aud)}`);
+      assert.equal(userinfo.sub, claims.sub, 'userinfo sub must equal the ID token sub');
+      assert.equal(userinfo.preferred_username, account.username, 'userinfo preferred_username');
+      account.sub = claims.sub;
+      await shot(page, 'pc-result.png');
+    });
+    await ctx.close();
+  });
+
+  // -------------------------------------------------------------- mobile flow
+  await flow('mobile/H5 (390x844, touch): sign-in and registration fit; new account signs in', async () => {
+    const ctx = await browser.newContext({ ...MOBILE, locale: 'zh-CN' });
+    const page = await ctx.newPage();
+    watch(page, 'mobile');
+    currentPage = page;
+
+    await step('sign-in page opens on the phone and fits the screen', async () => {
+      await openSignIn(page);
+      await shot(page, 'mobile-login.png');
+      await assertFits(page, MOBILE.viewport.width);
+      await assertInsideCard(page);
+    });
+
+    await step('registration page opens on the phone (tap "注册新账号")', async () => {
+      const r = await navigate(page, () => page.getByRole('link', { name: '注册新账号' }).tap());
+      assert.equal(r.status(), 200);
+      assert.equal(path(page), '/register');
+      assert.equal((await page.locator('h1').innerText()).trim(), '用户注册');
+      const img = await page.locator('.row img').evaluate((i) => ({ ok: i.complete, w: i.naturalWidth }));
+      assert.ok(img.ok && img.w > 0, 'captcha image did not render');
+      await shot(page, 'mobile-register.png');
+    });
+
+    await step('registration page fits the phone screen (no horizontal scroll)', async () => {
+      await assertFits(page, MOBILE.viewport.width);
+      await assertInsideCard(page);
+    }, { soft: true });
+
+    await step('the account registered on PC signs in with its password and reaches the demo result', async () => {
+      assert.ok(account.sub, 'no account: the PC registration did not complete');
+      await navigate(page, () => page.getByRole('link', { name: '已有账号？去登录' }).tap());
+      assert.equal(path(page), '/login');
+      await page.locator('#username').fill(account.username);
+      await page.locator('#password').fill(account.password);
+      let r = await navigate(page, () => page.locator('form button[type=submit]').tap());
+      if (path(page) === '/consent') { // consent may or may not be remembered
+        r = await navigate(page, () => page.locator('button[name=decision][value=allow]').tap());
+      }
+      assert.equal(r.status(), 200);
+      assert.equal(path(page), '/demo/callback', `expected the demo result, got ${page.url()}`);
+      await visibleText(page, '登录成功：身份令牌签名与声明已验证。');
+      const claims = JSON.parse(await page.locator('pre#claims').innerText());
+      assert.equal(claims.sub, account.sub, 'same account, same sub');
+      assert.equal(claims.acr, 'urn:idp:loa:1');
+      await shot(page, 'mobile-result.png');
+    });
+
+    await step('demo result page fits the phone screen', async () => {
+      await assertFits(page, MOBILE.viewport.width);
+    }, { soft: true });
+    await ctx.close();
+  });
+
+  // -------------------------------------------------------------- English
+  await flow('English (Accept-Language: en)', async () => {
+    const ctx = await browser.newContext({ ...PC, locale: 'en-US' });
+    const page = await ctx.newPage();
+    watch(page, 'en');
+    currentPage = page;
+    await step('sign-in page is English for an English browser', async () => {
+      await openSignIn(page, { lang: 'en', title: 'Sign in' });
+      await shot(page, 'pc-login-en.png');
+    });
+    await ctx.close();
+  });
+
+  await flow('browser health', async () => {
+    await step('no page errors, console errors or 5xx responses', async () => {
+      assert.deepEqual(browserErrors, []);
+    });
+  });
+}
+
+mkdirSync(ARTIFACTS, { recursive: true });
+try {
+  await main();
+} catch (e) {
+  failed++;
+  console.log(`FAIL  ${e?.stack || e}`);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+}
+
+console.log(`screenshots in ${ARTIFACTS}`);
+console.log(`browser: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
