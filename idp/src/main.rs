@@ -52,10 +52,40 @@ enum Command {
         #[command(subcommand)]
         cmd: plugin_cli::PluginCmd,
     },
+    /// The operators' appeal queue (A8).
+    Appeal {
+        #[command(subcommand)]
+        cmd: AppealCmd,
+    },
     /// Development helpers (the message sink of the dev SMS gateway).
     Dev {
         #[command(subcommand)]
         cmd: DevCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppealCmd {
+    /// Appeals waiting for review (or all with --status all).
+    List {
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve: the taken value is released (a phone moves to the appellant's account).
+    Approve {
+        id: String,
+        #[arg(long, default_value = "operator")]
+        operator: String,
+    },
+    /// Reject with a reason the appellant receives by SMS.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "operator")]
+        operator: String,
     },
 }
 
@@ -262,6 +292,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User { cmd } => user_cmd(cmd, config).await,
         Command::Keys { cmd } => keys_cmd(cmd, config).await,
         Command::Plugin { cmd } => plugin_cli::run(cmd, config).await,
+        Command::Appeal { cmd } => appeal_cmd(cmd, config).await,
         Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
             use idp::store::entities::dev_message;
             use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -436,4 +467,56 @@ async fn keys_cmd(cmd: KeysCmd, config: Config) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+async fn appeal_cmd(cmd: AppealCmd, config: Config) -> anyhow::Result<()> {
+    use idp::domain::appeals;
+    let state = idp::build_state(config, true).await?;
+    let now = state.clock.now();
+    let (id, approve, reason, operator) = match cmd {
+        AppealCmd::List { status, json } => {
+            let list = appeals::list(&state.db, (status != "all").then_some(status.as_str())).await?;
+            if json {
+                return print_json(&list);
+            }
+            for a in list {
+                println!("{}\t{}\t{}\t{}\t{}\t{}", a.id, a.status, a.kind, a.claimed_value, a.contact_phone, a.details);
+            }
+            return Ok(());
+        }
+        AppealCmd::Approve { id, operator } => (id, true, String::new(), operator),
+        AppealCmd::Reject { id, reason, operator } => {
+            if reason.trim().is_empty() {
+                anyhow::bail!("--reason must say why, the appellant receives it");
+            }
+            (id, false, reason, operator)
+        }
+    };
+    let Some(decided) = appeals::decide(&state.db, &id, approve, &reason, &operator, now).await? else {
+        anyhow::bail!("no pending appeal `{id}`");
+    };
+    let key = if approve { "sms_appeal_approved" } else { "sms_appeal_rejected" };
+    let mut with_reason = decided.clone();
+    with_reason.reason = Some(reason.clone());
+    let text = appeals::outcome_text(&state.pages.text(&state.config.default_locale, key), &with_reason);
+    let msg = idp::ports::sms::SmsMessage {
+        phone: decided.contact_phone.clone(),
+        purpose: idp::ports::sms::SmsPurpose::Notice,
+        params: serde_json::json!({ "id": decided.id, "reason": reason }),
+        text,
+    };
+    idp::domain::accounts::audit(
+        &state.db,
+        None,
+        if approve { "appeal_approved" } else { "appeal_rejected" },
+        &id,
+        None,
+        now,
+    )
+    .await?;
+    if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {
+        eprintln!("decision saved, but the SMS to the appellant failed: {e}");
+    }
+    println!("appeal {id} {}", if approve { "approved" } else { "rejected" });
+    Ok(())
 }

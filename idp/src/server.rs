@@ -170,6 +170,7 @@ pub fn router(state: AppState) -> Router {
         .route("/register", get(web::register::show).post(web::register::submit))
         .route("/forgot", get(web::forgot::show).post(web::forgot::submit))
         .route("/account", get(web::account::show))
+        .route("/appeal", get(web::appeal::show).post(web::appeal::submit))
         .route("/account/profile", get(web::account::show).post(web::account::submit))
         .route("/account/password", get(web::account::show).post(web::account::submit))
         .route("/account/delete", get(web::account::show).post(web::account::submit))

@@ -785,3 +785,103 @@ async fn remember_device(backend: Backend) {
     assert_eq!(plain.http.get(app.url("/account")).send().await.unwrap().status(), 303);
 }
 both!(remember_this_device_for_30_days, super::remember_device);
+
+fn operator(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_idp"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("IDP_DATA_DIR", &app.dir)
+        .env("IDP_DATABASE_URL", &app.database_url)
+        .env("IDP_MASTER_KEY", "7f".repeat(32))
+        .env("IDP_LOG", "warn")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+async fn appeals(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    for (name, phone, id) in
+        [("holder_0001", "13300001111", Some("11010519491231002X")), ("appellant01", "13300002222", None)]
+    {
+        let u = idp::domain::users::NewUser {
+            username: name.into(),
+            password: PASSWORD.into(),
+            phone: Some(phone.into()),
+            id_number: id.map(String::from),
+            ..Default::default()
+        };
+        app.state.users.create(u).await.unwrap();
+    }
+    // The appellant, signed in, says 13300001111 is really theirs.
+    let (_, b) = sign_in(&app, &client, "appellant01", &[]).await;
+    let file = |kind: &'static str, claimed: &'static str, contact: &'static str| {
+        let b = &b;
+        let app = &app;
+        async move {
+            let (_, html) = send_code(app, b, "/appeal", "", contact, &[]).await;
+            assert!(html.contains("短信验证码已发送"), "{html}");
+            let code = six_digits(&sink(app, "sms", contact).await.unwrap());
+            let form = [
+                ("csrf", hidden(&html, "csrf").unwrap()),
+                ("action", "file".to_string()),
+                ("kind", kind.to_string()),
+                ("claimed_value", claimed.to_string()),
+                ("name", "李四".to_string()),
+                ("id_number", "110105198001010016".to_string()),
+                ("phone", contact.to_string()),
+                ("sms_code", code),
+                ("details", "这个手机号一直是我本人在使用，注册时提示已被占用。".to_string()),
+            ];
+            let res = b.http.post(app.url("/appeal")).form(&form).send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let (status, html) = file("phone", "13300009999", "13300001111").await;
+    assert_eq!(status, 400);
+    assert!(html.contains("该信息未被占用"));
+    let (status, html) = file("phone", "13300001111", "13300001111").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("申诉已提交"));
+    let (status, html) = file("phone", "13300001111", "13300001111").await;
+    assert_eq!(status, 429, "a second appeal while one is pending is too frequent");
+    assert!(html.contains("申诉过于频繁"));
+    // The operator queue.
+    let out = operator(&app, &["appeal", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    assert!(!operator(&app, &["appeal", "reject", &id, "--reason", ""]).status.success(), "a rejection needs a reason");
+    let out = operator(&app, &["appeal", "approve", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!operator(&app, &["appeal", "approve", &id]).status.success(), "decided once");
+    // Approved: the phone moved to the appellant; the outcome reached them.
+    let holder = app.state.users.find_by_login("holder_0001").await.unwrap().unwrap();
+    assert_eq!(holder.phone, None);
+    let appellant = app.state.users.find_by_login("appellant01").await.unwrap().unwrap();
+    assert_eq!(appellant.phone.as_deref(), Some("13300001111"));
+    let outcome = dev_message::Entity::find()
+        .filter(dev_message::Column::Recipient.eq("13300001111"))
+        .filter(dev_message::Column::Purpose.eq("notice"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(outcome.iter().any(|m| m.body.contains(&id) && m.body.contains("审核通过")));
+    // A rejected appeal says why.
+    let (status, _) = file("id_number", "11010519491231002X", "13300003333").await;
+    assert_eq!(status, 200);
+    let list: serde_json::Value =
+        serde_json::from_slice(&operator(&app, &["appeal", "list", "--json"]).stdout).unwrap();
+    let id2 = list[0]["id"].as_str().unwrap().to_string();
+    assert!(operator(&app, &["appeal", "reject", &id2, "--reason", "材料不足"]).status.success());
+    let msgs = dev_message::Entity::find()
+        .filter(dev_message::Column::Recipient.eq("13300003333"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(msgs.iter().any(|m| m.body.contains("材料不足")));
+    let holder = app.state.users.find_by_login("holder_0001").await.unwrap().unwrap();
+    assert!(holder.id_number.is_some(), "a rejected appeal changes nothing");
+}
+both!(appeals_are_filed_reviewed_and_answered, super::appeals);

@@ -327,6 +327,8 @@ fn sample_context() -> tera::Context {
     ctx.insert("step", &2);
     ctx.insert("view", "password");
     ctx.insert("ethnic_groups", &["汉族"]);
+    ctx.insert("filed", &Option::<String>::None);
+    ctx.insert("f", &serde_json::json!({"kind": "phone", "claimed_value": "", "name": "", "id_number": "", "details": "", "phone": ""}));
     ctx.insert("id_masked", &Some("****0013"));
     ctx
 }

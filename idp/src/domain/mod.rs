@@ -1,5 +1,6 @@
 //! Domain services: no HTTP types here. Handlers call exactly one of these.
 pub mod accounts;
+pub mod appeals;
 pub mod authorize;
 pub mod captcha;
 pub mod clients;

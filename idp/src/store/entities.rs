@@ -360,3 +360,28 @@ pub mod plugin_state {
     }
     no_relations!();
 }
+
+pub mod appeal {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "appeals")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// `phone`, `id_number` or `name`.
+        pub kind: String,
+        pub claimed_value: String,
+        pub name: String,
+        pub id_number: String,
+        pub contact_phone: String,
+        pub details: String,
+        pub appellant_user_id: Option<String>,
+        /// `pending`, `approved` or `rejected`.
+        pub status: String,
+        pub reason: Option<String>,
+        pub decided_by: Option<String>,
+        pub created_at: i64,
+        pub decided_at: Option<i64>,
+    }
+    no_relations!();
+}

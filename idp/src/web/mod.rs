@@ -1,6 +1,7 @@
 //! Browser-facing pages: sign-in, consent, account selection, errors,
 //! registration and the personal centre.
 pub mod account;
+pub mod appeal;
 pub mod consent;
 pub mod cookies;
 pub mod forgot;

@@ -1,0 +1,159 @@
+//! The appeal form (A8). Open to anyone — the point is that the person
+//! could not register — but the contact phone is proven by SMS, because the
+//! outcome is sent there.
+use super::cookies;
+use super::pages::{page, unavailable};
+use super::sms_form::{self, CodeRequest, Notice};
+use crate::domain::appeals::{self, FileError, NewAppeal};
+use crate::oidc::authorize::current_session;
+use crate::ports::sms::SmsPurpose;
+use crate::server::AppState;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+#[derive(Deserialize, Serialize, Default)]
+pub struct AppealForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    claimed_value: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
+    #[serde(default)]
+    sms_code: String,
+    #[serde(default)]
+    details: String,
+}
+
+async fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    f: &AppealForm,
+    notice: Option<Notice>,
+    filed: Option<String>,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    let mut ctx = tera::Context::new();
+    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    ctx.insert("f", f);
+    ctx.insert("filed", &filed);
+    let (info, error) = match notice {
+        Some(Notice::Info(m)) => (Some(m), None),
+        Some(Notice::Error(m)) => (None, Some(m)),
+        None => (None, None),
+    };
+    ctx.insert("info", &info);
+    ctx.insert("error", &error);
+    if filed.is_none() {
+        sms_form::captcha_ctx(state, &mut ctx).await;
+    }
+    (jar, page(state, status, "appeal.html", locale, ctx)).into_response()
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<AppealForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let f = AppealForm { kind: q.kind, claimed_value: q.claimed_value, ..Default::default() };
+    render(&state, jar, StatusCode::OK, locale, &f, None, None).await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<AppealForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let text = |key: &str| state.pages.text(locale, key);
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return render(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf"))), None)
+            .await;
+    }
+    let ip = sms_form::ip_of(addr);
+    if f.action == "send_code" {
+        let req = CodeRequest {
+            phone: &f.phone,
+            captcha_id: &f.captcha_id,
+            captcha_answer: &f.captcha,
+            purpose: SmsPurpose::Verify,
+            ip: &ip,
+            account_must_exist: None,
+        };
+        let notice = sms_form::send_code(&state, locale, req).await;
+        let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        return render(&state, jar, status, locale, &f, Some(notice), None).await;
+    }
+    match state.sms_codes.verify(f.phone.trim(), SmsPurpose::Verify, &f.sms_code).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return render(
+                &state,
+                jar,
+                StatusCode::BAD_REQUEST,
+                locale,
+                &f,
+                Some(Notice::Error(text("sms_code_wrong"))),
+                None,
+            )
+            .await;
+        }
+        Err(e) => return unavailable(&state, locale, e),
+    }
+    let appellant = current_session(&state, &jar).await.ok().flatten().map(|s| s.user_id);
+    let new = NewAppeal {
+        kind: f.kind.clone(),
+        claimed_value: f.claimed_value.clone(),
+        name: f.name.clone(),
+        id_number: f.id_number.clone(),
+        contact_phone: f.phone.clone(),
+        details: f.details.clone(),
+        appellant_user_id: appellant,
+    };
+    let now = state.clock.now();
+    match appeals::file(&state.db, new, now).await {
+        Ok(id) => {
+            let _ = crate::domain::accounts::audit(&state.db, None, "appeal_filed", &id, Some(&ip), now).await;
+            render(&state, jar, StatusCode::OK, locale, &f, None, Some(id)).await
+        }
+        Err(FileError::Field(key)) => {
+            render(&state, jar, StatusCode::BAD_REQUEST, locale, &f, Some(Notice::Error(text(key))), None).await
+        }
+        Err(FileError::TooFrequent) => {
+            render(
+                &state,
+                jar,
+                StatusCode::TOO_MANY_REQUESTS,
+                locale,
+                &f,
+                Some(Notice::Error(text("appeal_too_frequent"))),
+                None,
+            )
+            .await
+        }
+        Err(FileError::Store(e)) => unavailable(&state, locale, e),
+    }
+}
