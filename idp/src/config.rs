@@ -29,6 +29,7 @@ pub struct Config {
     pub login_throttle: ThrottleConfig,
     pub plugins: PluginsConfig,
     pub sms: crate::ports::sms::SmsConfig,
+    pub mail: crate::ports::mail::MailConfig,
 }
 
 /// Plugins loaded at start (issue 6, DESIGN.md "Plugin ABI").
@@ -131,6 +132,7 @@ impl Default for Config {
             login_throttle: ThrottleConfig::default(),
             plugins: PluginsConfig::default(),
             sms: Default::default(),
+            mail: Default::default(),
         }
     }
 }
@@ -270,6 +272,12 @@ impl Config {
             "http" if self.sms.url.is_some() => {}
             "http" => return Err(bad("sms.url", "required when sms.gateway = \"http\"".into())),
             other => return Err(bad("sms.gateway", format!("`{other}`: allowed dev, http"))),
+        }
+        match self.mail.gateway.as_str() {
+            "dev" => {}
+            "smtp" if self.mail.smtp_host.is_some() => {}
+            "smtp" => return Err(bad("mail.smtp_host", "required when mail.gateway = \"smtp\"".into())),
+            other => return Err(bad("mail.gateway", format!("`{other}`: allowed dev, smtp"))),
         }
         if self.tokens.code_ttl > 600 {
             return Err(bad("tokens.code_ttl", "at most 600 seconds (RFC 6749 §4.1.2)".into()));

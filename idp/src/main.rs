@@ -304,7 +304,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             if let Some(to) = to {
                 q = q.filter(dev_message::Column::Recipient.eq(to));
             }
-            let rows = q.order_by_desc(dev_message::Column::CreatedAt).limit(limit).all(&state.db).await?;
+            let rows = q
+                .order_by_desc(dev_message::Column::CreatedAt)
+                .order_by_desc(dev_message::Column::Id)
+                .limit(limit)
+                .all(&state.db)
+                .await?;
             if json {
                 print_json(&rows)
             } else {

@@ -32,6 +32,7 @@ pub struct Inner {
     pub clock: crate::clock::Clock,
     pub sms_codes: crate::domain::sms_codes::SmsCodes,
     pub captcha: crate::domain::captcha::CaptchaService,
+    pub mail: crate::ports::mail::MailGateway,
 }
 
 #[derive(Clone)]
@@ -132,6 +133,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     let captcha =
         crate::domain::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev());
     let sms_codes = crate::domain::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
+    let mail = crate::ports::mail::MailGateway::from_config(&config.mail, db.clone())?;
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone()),
         users,
@@ -150,6 +152,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         clock,
         sms_codes,
         captcha,
+        mail,
     })))
 }
 
@@ -175,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/password", get(web::account::show).post(web::account::submit))
         .route("/account/delete", get(web::account::show).post(web::account::submit))
         .route("/account/phone", get(web::account::show).post(web::account::submit))
+        .route("/account/email", get(web::account::show).post(web::account::submit))
         .route("/forgot/verify", get(web::forgot::show))
         .route("/forgot/password", get(web::forgot::show))
         .route("/forgot/done", get(web::forgot::show))

@@ -885,3 +885,121 @@ async fn appeals(backend: Backend) {
     assert!(holder.id_number.is_some(), "a rejected appeal changes nothing");
 }
 both!(appeals_are_filed_reviewed_and_answered, super::appeals);
+
+async fn bind_email(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let u = idp::domain::users::NewUser {
+        username: "mailer_u01".into(),
+        password: PASSWORD.into(),
+        phone: Some("13200001111".into()),
+        ..Default::default()
+    };
+    app.state.users.create(u).await.unwrap();
+    let (_, b) = sign_in(&app, &client, "mailer_u01", &[]).await;
+    let (csrf, code) = account_code(&app, &b, "/account/email", "13200001111").await;
+    let res = b
+        .http
+        .post(app.url("/account/email"))
+        .form(&[("csrf", csrf.as_str()), ("action", "verify_old"), ("sms_code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let flow = query_of(&location(&res).unwrap())["flow"].clone();
+    let post = |action: &str, email: &str, code: &str| {
+        let form = [
+            ("csrf", csrf.clone()),
+            ("flow", flow.clone()),
+            ("action", action.to_string()),
+            ("email", email.to_string()),
+            ("sms_code", code.to_string()),
+        ];
+        b.http.post(app.url("/account/email")).form(&form).send()
+    };
+    let res = post("send_mail", "not an address", "").await.unwrap();
+    assert!(res.text().await.unwrap().contains("请输入正确的邮箱地址"));
+    let res = post("send_mail", "Citizen@Example.org", "").await.unwrap();
+    assert!(res.text().await.unwrap().contains("验证码已发送至邮箱"));
+    let mail = sink(&app, "mail", "citizen@example.org").await.expect("mail recorded by the dev sink");
+    let code = six_digits(&mail);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let res = post("verify_mail", "citizen@example.org", wrong).await.unwrap();
+    assert!(res.text().await.unwrap().contains("邮箱验证码错误"));
+    let res = post("verify_mail", "citizen@example.org", &code).await.unwrap();
+    assert_eq!(res.status(), 303);
+    let u = app.state.users.find_by_login("mailer_u01").await.unwrap().unwrap();
+    assert_eq!(u.email.as_deref(), Some("citizen@example.org"));
+    assert!(u.email_verified);
+    // The e-mail claim now reaches relying apps.
+    let (code, _) = sign_in(&app, &client, "mailer_u01", &[]).await;
+    let t = json(redeem(&app, &client, &code, None).await).await;
+    let info =
+        json(api().get(app.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap())
+            .await;
+    assert_eq!(info["email"], "citizen@example.org");
+    assert_eq!(info["email_verified"], true);
+}
+both!(bind_email_with_sms_then_mail_code, super::bind_email);
+
+/// The SMTP adapter really speaks SMTP: a minimal relay on loopback
+/// receives the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_adapter_delivers_to_a_relay() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let relay = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let (r, mut w) = sock.into_split();
+        let mut lines = BufReader::new(r).lines();
+        w.write_all(b"220 relay ready\r\n").await.unwrap();
+        let mut data = String::new();
+        let mut in_data = false;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if in_data {
+                if line == "." {
+                    w.write_all(b"250 queued\r\n").await.unwrap();
+                    // lettre pools connections: it will not send QUIT now.
+                    break;
+                } else {
+                    data.push_str(&line);
+                    data.push('\n');
+                }
+                continue;
+            }
+            let upper = line.to_ascii_uppercase();
+            if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                w.write_all(b"250 relay\r\n").await.unwrap();
+            } else if upper.starts_with("DATA") {
+                in_data = true;
+                w.write_all(b"354 go ahead\r\n").await.unwrap();
+            } else if upper.starts_with("QUIT") {
+                w.write_all(b"221 bye\r\n").await.unwrap();
+                break;
+            } else {
+                w.write_all(b"250 ok\r\n").await.unwrap();
+            }
+        }
+        data
+    });
+    let cfg = idp::ports::mail::MailConfig {
+        gateway: "smtp".into(),
+        smtp_host: Some("127.0.0.1".into()),
+        smtp_port: port,
+        smtp_security: "none".into(),
+        from: "idp <no-reply@example.org>".into(),
+        ..Default::default()
+    };
+    let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+    let gateway = idp::ports::mail::MailGateway::from_config(&cfg, db).unwrap();
+    gateway.send("citizen@example.org", "Code", "Your code is 123456", "bind_email", 0).await.unwrap();
+    let data = tokio::time::timeout(std::time::Duration::from_secs(10), relay).await.unwrap().unwrap();
+    assert!(data.contains("Your code is 123456"), "{data}");
+    assert!(data.contains("citizen@example.org"));
+    // Plain SMTP is refused off loopback.
+    let mut remote = cfg.clone();
+    remote.smtp_host = Some("mail.example.org".into());
+    let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+    assert!(idp::ports::mail::MailGateway::from_config(&remote, db).is_err());
+}

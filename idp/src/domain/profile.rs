@@ -124,6 +124,16 @@ pub async fn change_phone(
     }
 }
 
+/// Binds a verified e-mail address (A5).
+pub async fn bind_email(db: &DatabaseConnection, u: user::Model, email: &str, now: i64) -> Result<(), DbErr> {
+    let mut model: user::ActiveModel = u.into();
+    model.email = Set(Some(email.to_string()));
+    model.email_verified = Set(true);
+    model.updated_at = Set(now);
+    model.update(db).await?;
+    Ok(())
+}
+
 /// Deletes the account (A6): the row with its phone, username and
 /// real-name data goes, so they can be registered again; consents go;
 /// grants and sessions were ended by the caller. The audit log keeps only

@@ -36,10 +36,6 @@ pub struct SmsCodes {
     clock: Clock,
 }
 
-fn key(purpose: SmsPurpose, phone: &str) -> String {
-    format!("{}:{phone}", purpose.as_str())
-}
-
 impl SmsCodes {
     pub fn new(db: DatabaseConnection, hasher: SecretHasher, gateway: SmsGateway, clock: Clock) -> Self {
         Self { db, hasher, gateway, clock }
@@ -81,10 +77,25 @@ impl SmsCodes {
         ip: &str,
         text: impl Fn(&str) -> String,
     ) -> Result<(), SendError> {
-        self.reserve(phone, ip).await?;
+        let code = self.issue(phone, purpose.as_str(), ip).await?;
+        let now = self.clock.now();
+        let msg = SmsMessage {
+            phone: phone.to_string(),
+            purpose,
+            params: serde_json::json!({ "code": code, "minutes": LIFETIME / 60 }),
+            text: text(&code),
+        };
+        self.gateway.send(&msg, now).await.map_err(|e| SendError::Gateway(e.to_string()))
+    }
+
+    /// Counts the send against the recipient's limits and stores a fresh
+    /// code for (purpose, recipient); returns the code for the caller to
+    /// deliver over whichever channel (SMS, mail).
+    pub async fn issue(&self, recipient: &str, purpose: &str, ip: &str) -> Result<String, SendError> {
+        self.reserve(recipient, ip).await?;
         let now = self.clock.now();
         let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
-        let k = key(purpose, phone);
+        let k = format!("{purpose}:{recipient}");
         let hash = self.hasher.digest("sms", &format!("{k}:{code}"));
         let fresh = sms_code::ActiveModel {
             key: Set(k.clone()),
@@ -116,25 +127,24 @@ impl SmsCodes {
             )
             .exec_without_returning(&self.db)
             .await?;
-        let msg = SmsMessage {
-            phone: phone.to_string(),
-            purpose,
-            params: serde_json::json!({ "code": code, "minutes": LIFETIME / 60 }),
-            text: text(&code),
-        };
-        self.gateway.send(&msg, now).await.map_err(|e| SendError::Gateway(e.to_string()))
+        Ok(code)
     }
 
     /// Checks and consumes a code. Every try counts first (atomically), so
     /// parallel guesses cannot exceed the limit; only one caller can consume
     /// a right code.
     pub async fn verify(&self, phone: &str, purpose: SmsPurpose, code: &str) -> Result<bool, DbErr> {
+        self.verify_for(phone, purpose.as_str(), code).await
+    }
+
+    /// As `verify`, for any (recipient, purpose) pair `issue` stored.
+    pub async fn verify_for(&self, recipient: &str, purpose: &str, code: &str) -> Result<bool, DbErr> {
         let code = code.trim();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(false);
         }
         let now = self.clock.now();
-        let k = key(purpose, phone);
+        let k = format!("{purpose}:{recipient}");
         let counted = sms_code::Entity::update_many()
             .col_expr(sms_code::Column::Attempts, Expr::col(sms_code::Column::Attempts).add(1i64))
             .filter(sms_code::Column::Key.eq(k.clone()))

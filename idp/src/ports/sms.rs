@@ -130,7 +130,9 @@ pub async fn record(
     now: i64,
 ) -> Result<(), sea_orm::DbErr> {
     dev_message::ActiveModel {
-        id: Set(crate::crypto::random_token(12)),
+        // Time-ordered id (microseconds first) so "newest" is well defined
+        // even for messages within one second.
+        id: Set(format!("{:016x}{}", micros(), crate::crypto::random_token(6))),
         channel: Set(channel.into()),
         recipient: Set(recipient.into()),
         purpose: Set(purpose.into()),
@@ -167,4 +169,8 @@ impl HttpSms {
         }
         Err(SmsError::Unavailable(last))
     }
+}
+
+fn micros() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
 }

@@ -53,6 +53,8 @@ pub struct AccountForm {
     flow: String,
     #[serde(default)]
     new_phone: String,
+    #[serde(default)]
+    email: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -62,6 +64,7 @@ pub struct FlowQuery {
 }
 
 const PHONE_FLOW: &str = "change_phone";
+const EMAIL_FLOW: &str = "bind_email";
 
 /// The signed-in account, or a redirect to the sign-in page.
 async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result<(SessionInfo, user::Model), Response> {
@@ -83,6 +86,7 @@ fn view_of(uri: &Uri) -> &'static str {
         "/account/password" => "password",
         "/account/delete" => "delete",
         "/account/phone" => "phone",
+        "/account/email" => "email",
         _ => "home",
     }
 }
@@ -135,7 +139,7 @@ async fn render_with(
     };
     ctx.insert("info", &info);
     ctx.insert("error", &error);
-    if matches!(view, "password" | "delete" | "phone") {
+    if matches!(view, "password" | "delete" | "phone" | "email") {
         sms_form::captcha_ctx(state, &mut ctx).await;
     }
     (jar, page(state, status, "account.html", locale, ctx)).into_response()
@@ -154,9 +158,10 @@ pub async fn show(
         Err(r) => return r,
     };
     let view = view_of(&uri);
-    if view == "phone" && !q.flow.is_empty() {
+    if matches!(view, "phone" | "email") && !q.flow.is_empty() {
         // Second step only after the old phone was verified in this browser.
-        return match phone_flow(&state, &jar, &q.flow, &u).await {
+        let kind = if view == "phone" { PHONE_FLOW } else { EMAIL_FLOW };
+        return match open_flow(&state, &jar, kind, &q.flow, &u).await {
             Ok(true) => render_with(&state, jar, StatusCode::OK, locale, view, &u, None, (&q.flow, "")).await,
             Ok(false) => error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
             Err(e) => unavailable(&state, locale, e),
@@ -165,9 +170,15 @@ pub async fn show(
     render(&state, jar, StatusCode::OK, locale, view, &u, None).await
 }
 
-async fn phone_flow(state: &AppState, jar: &CookieJar, id: &str, u: &user::Model) -> Result<bool, sea_orm::DbErr> {
+async fn open_flow(
+    state: &AppState,
+    jar: &CookieJar,
+    kind: &str,
+    id: &str,
+    u: &user::Model,
+) -> Result<bool, sea_orm::DbErr> {
     let browser = cookies::get(state, jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
-    let found = flows::at_step(&state.db, id, PHONE_FLOW, &browser, 1, state.clock.now()).await?;
+    let found = flows::at_step(&state.db, id, kind, &browser, 1, state.clock.now()).await?;
     Ok(found.is_some_and(|f| f.user_id == u.id))
 }
 
@@ -196,6 +207,9 @@ pub async fn submit(
     let bad = |key: &str| Some(Notice::Error(text(key)));
     if view == "phone" {
         return change_phone(&state, jar, locale, &f, u, &ip, now).await;
+    }
+    if view == "email" {
+        return bind_email(&state, jar, locale, &f, u, &ip, now).await;
     }
     if f.action == "send_code" {
         let notice = sms_form::send_code(
@@ -386,7 +400,7 @@ async fn change_phone(
     let step2 = (f.flow.as_str(), f.new_phone.as_str());
     let in_flow = !f.flow.is_empty();
     if in_flow {
-        match phone_flow(state, &jar, &f.flow, &u).await {
+        match open_flow(state, &jar, PHONE_FLOW, &f.flow, &u).await {
             Ok(true) => {}
             Ok(false) => return error_page(state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
             Err(e) => return unavailable(state, locale, e),
@@ -484,6 +498,130 @@ async fn change_phone(
                 return unavailable(state, locale, e);
             }
             notify(state, &old_phone, "sms_phone_changed", now).await;
+            see_other(&format!("{}/account", state.config.issuer))
+        }
+        _ => see_other(&format!("{}/account", state.config.issuer)),
+    }
+}
+
+/// A5 e-mail binding: an SMS code on the account's phone opens the flow;
+/// a code mailed to the new address proves it and binds it.
+async fn bind_email(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    f: &AccountForm,
+    u: user::Model,
+    ip: &str,
+    now: i64,
+) -> Response {
+    let text = |key: &str| state.pages.text(locale, key);
+    let phone = u.phone.clone().unwrap_or_default();
+    let step2 = (f.flow.as_str(), f.email.as_str());
+    let in_flow = !f.flow.is_empty();
+    if in_flow {
+        match open_flow(state, &jar, EMAIL_FLOW, &f.flow, &u).await {
+            Ok(true) => {}
+            Ok(false) => return error_page(state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
+            Err(e) => return unavailable(state, locale, e),
+        }
+    }
+    let bad = |key: &str| Some(Notice::Error(text(key)));
+    let email = f.email.trim().to_ascii_lowercase();
+    match f.action.as_str() {
+        "send_code" if !in_flow => {
+            let req = CodeRequest {
+                phone: &phone,
+                captcha_id: &f.captcha_id,
+                captcha_answer: &f.captcha,
+                purpose: SmsPurpose::Verify,
+                ip,
+                account_must_exist: None,
+            };
+            let notice = sms_form::send_code(state, locale, req).await;
+            let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            render_with(state, jar, status, locale, "email", &u, Some(notice), step2).await
+        }
+        "verify_old" => match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
+            Ok(true) => {
+                let browser =
+                    cookies::get(state, &jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
+                match flows::start(&state.db, EMAIL_FLOW, &u.id, &browser, None, now).await {
+                    Ok(id) => see_other(&format!("{}/account/email?flow={id}", state.config.issuer)),
+                    Err(e) => unavailable(state, locale, e),
+                }
+            }
+            Ok(false) => {
+                render_with(state, jar, StatusCode::BAD_REQUEST, locale, "email", &u, bad("sms_code_wrong"), step2)
+                    .await
+            }
+            Err(e) => unavailable(state, locale, e),
+        },
+        "send_mail" if in_flow => {
+            if !crate::ports::mail::valid_address(&email) {
+                return render_with(state, jar, StatusCode::BAD_REQUEST, locale, "email", &u, bad("email_rule"), step2)
+                    .await;
+            }
+            let code = match state.sms_codes.issue(&email, "bind_email", ip).await {
+                Ok(c) => c,
+                Err(crate::domain::sms_codes::SendError::TooFrequent(secs)) => {
+                    let n =
+                        Notice::Error(text("sms_too_frequent").replace("{minutes}", &((secs + 59) / 60).to_string()));
+                    return render_with(state, jar, StatusCode::BAD_REQUEST, locale, "email", &u, Some(n), step2).await;
+                }
+                Err(e) => return unavailable(state, locale, e),
+            };
+            let body = text("mail_code_body").replace("{code}", &code).replace("{minutes}", "5");
+            if let Err(e) = state.mail.send(&email, &text("mail_code_subject"), &body, "bind_email", now).await {
+                tracing::error!("mail: {e:#}");
+                return render_with(
+                    state,
+                    jar,
+                    StatusCode::BAD_GATEWAY,
+                    locale,
+                    "email",
+                    &u,
+                    bad("mail_failed"),
+                    step2,
+                )
+                .await;
+            }
+            render_with(state, jar, StatusCode::OK, locale, "email", &u, Some(Notice::Info(text("mail_sent"))), step2)
+                .await
+        }
+        "verify_mail" if in_flow => {
+            match state.sms_codes.verify_for(&email, "bind_email", &f.sms_code).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return render_with(
+                        state,
+                        jar,
+                        StatusCode::BAD_REQUEST,
+                        locale,
+                        "email",
+                        &u,
+                        bad("mail_code_wrong"),
+                        step2,
+                    )
+                    .await;
+                }
+                Err(e) => return unavailable(state, locale, e),
+            }
+            match flows::advance(&state.db, &f.flow, 1, now).await {
+                Ok(true) => {}
+                Ok(false) => return error_page(state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
+                Err(e) => return unavailable(state, locale, e),
+            }
+            let user_id = u.id.clone();
+            if let Err(e) = profile::bind_email(&state.db, u, &email, now).await {
+                return unavailable(state, locale, e);
+            }
+            if let Err(e) =
+                accounts::audit(&state.db, Some(&user_id), "bind_email", "mail code verified", Some(ip), now).await
+            {
+                return unavailable(state, locale, e);
+            }
+            notify(state, &phone, "sms_email_bound", now).await;
             see_other(&format!("{}/account", state.config.issuer))
         }
         _ => see_other(&format!("{}/account", state.config.issuer)),
