@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_core;
 mod m20261124_000002_accounts;
+mod m20261124_000005_brokering;
 mod m20261125_000003_plugins;
 
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_core::Migration),
             Box::new(m20261124_000002_accounts::Migration),
             Box::new(m20261125_000003_plugins::Migration),
+            Box::new(m20261124_000005_brokering::Migration),
         ]
     }
 }

@@ -316,6 +316,8 @@ fn sample_context() -> tera::Context {
         "gender",
         "ethnicity",
         "new_phone",
+        "ticket",
+        "upstream_name",
     ] {
         ctx.insert(key, "x");
     }
@@ -328,5 +330,8 @@ fn sample_context() -> tera::Context {
     ctx.insert("view", "password");
     ctx.insert("ethnic_groups", &["汉族"]);
     ctx.insert("id_masked", &Some("****0013"));
+    ctx.insert("need_captcha", &true);
+    ctx.insert("upstreams", &vec![serde_json::json!({"name": "gov", "label": "使用国家平台登录"})]);
+    ctx.insert("upstream_links", &vec![serde_json::json!({"id": "l1", "label": "国家平台"})]);
     ctx
 }

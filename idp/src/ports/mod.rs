@@ -2,3 +2,4 @@
 //! sink that records what would have been sent where tests and operators
 //! can read it.
 pub mod sms;
+pub mod upstream;

@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "sms_login.html",
     "forgot.html",
     "account.html",
+    "upstream_link.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
