@@ -170,7 +170,9 @@ pub async fn callback(
         code,
         &started.verifier,
         &started.nonce,
-        up.trust_phone,
+        // Read whenever asked for, so that only `trust_phone` (in the domain
+        // rules) decides whether a verified phone may link.
+        up.scopes.iter().any(|s| s == "phone"),
     )
     .await;
     let identity = match finished {
