@@ -177,6 +177,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/profile", get(web::account::show).post(web::account::submit))
         .route("/account/password", get(web::account::show).post(web::account::submit))
         .route("/account/delete", get(web::account::show).post(web::account::submit))
+        .route("/account/upstreams/unlink", post(web::upstream::unlink))
         .route("/account/phone", get(web::account::show).post(web::account::submit))
         .route("/forgot/verify", get(web::forgot::show))
         .route("/forgot/password", get(web::forgot::show))

@@ -219,6 +219,19 @@ async fn first_login_links_by_password_then_goes_straight_in(backend: Backend) {
     assert_eq!(claims["amr"], serde_json::json!(["fed"]));
     assert_eq!(claims["acr"], "urn:idp:loa:1");
     assert_eq!(links(&p.down).await.len(), 1);
+
+    // The personal centre lists the link and unlinks it (CSRF-checked).
+    let html = b.http.get(p.down.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("国家平台"), "{html}");
+    let link_id = hidden(&html, "link").unwrap();
+    let csrf = hidden(&html, "csrf").unwrap();
+    let unlink = |csrf: String| {
+        b.http.post(p.down.url("/account/upstreams/unlink")).form(&[("csrf", csrf), ("link", link_id.clone())])
+    };
+    assert_eq!(unlink("forged".into()).send().await.unwrap().status(), 403);
+    assert_eq!(links(&p.down).await.len(), 1);
+    assert_eq!(unlink(csrf).send().await.unwrap().status(), 303);
+    assert!(links(&p.down).await.is_empty());
 }
 both!(first_login_links_by_password_then_goes_straight_in, super::first_login_links_by_password_then_goes_straight_in);
 

@@ -400,3 +400,63 @@ pub async fn link_after_registration(state: &AppState, jar: CookieJar, user_id: 
     }
     jar
 }
+
+#[derive(Serialize)]
+pub struct LinkedUpstream {
+    id: String,
+    label: String,
+}
+
+/// The account's linked upstream accounts for the personal centre (A5).
+pub async fn linked(state: &AppState, user_id: &str, locale: &str) -> Vec<LinkedUpstream> {
+    match brokering::links_for_user(&state.db, user_id).await {
+        Ok(links) => links
+            .into_iter()
+            .map(|l| LinkedUpstream {
+                label: state
+                    .config
+                    .upstreams
+                    .get(&l.upstream)
+                    .map_or(l.upstream.clone(), |u| u.display_name(locale).into()),
+                id: l.id,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!("linked upstreams: {e}");
+            Vec::new()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UnlinkForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    link: String,
+}
+
+/// Removes a link from the personal centre (signed in, CSRF-checked, audited).
+pub async fn unlink(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<UnlinkForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let session = match crate::oidc::authorize::current_session(&state, &jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return see_other(&state.endpoint("/login")),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    let ip = cookies::client_ip(Some(addr));
+    match brokering::unlink(&state.db, &session.user_id, &f.link, &ip, state.clock.now()).await {
+        Ok(true) => see_other(&state.endpoint("/account")),
+        Ok(false) => error_page(&state, StatusCode::NOT_FOUND, locale, "error_bad_form"),
+        Err(e) => unavailable(&state, locale, e),
+    }
+}
