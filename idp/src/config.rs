@@ -37,7 +37,7 @@ pub struct Config {
 
 /// One upstream OpenID Provider (national platform, Alipay, WeChat, Baidu …).
 /// Its redirect URI at this provider is `{issuer}/login/upstream/{name}/callback`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Button text in Chinese ("使用 {display_name} 登录").
@@ -65,6 +65,21 @@ fn scope_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::
 
 fn default_upstream_scopes() -> Vec<String> {
     vec!["openid".into(), "profile".into(), "phone".into()]
+}
+
+/// Without the client secret, so a logged config cannot leak it.
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("display_name", &self.display_name)
+            .field("display_name_en", &self.display_name_en)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("trust_phone", &self.trust_phone)
+            .finish()
+    }
 }
 
 impl UpstreamConfig {
@@ -469,6 +484,7 @@ mod tests {
         assert_eq!(up.scopes, vec!["openid", "profile", "phone"]);
         assert!(!up.trust_phone);
         assert_eq!(up.display_name("en"), "国家平台");
+        assert!(!format!("{c:?}").contains("s3cret"), "the client secret stays out of logs");
         let with = |k: &'static str, v: &'static str| {
             let mut e = base.to_vec();
             e.push((k, v));
