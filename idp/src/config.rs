@@ -30,6 +30,66 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub sms: crate::ports::sms::SmsConfig,
     pub mail: crate::ports::mail::MailConfig,
+    /// Upstream OpenID Providers for third-party login (A3 identity
+    /// brokering), keyed by a short lower-case name used in URLs, e.g.
+    /// `[upstreams.gov]` or `IDP_UPSTREAMS__GOV__CLIENT_ID`.
+    pub upstreams: std::collections::BTreeMap<String, UpstreamConfig>,
+}
+
+/// One upstream OpenID Provider (national platform, Alipay, WeChat, Baidu …).
+/// Its redirect URI at this provider is `{issuer}/login/upstream/{name}/callback`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Button text in Chinese ("使用 {display_name} 登录").
+    pub display_name: String,
+    /// Button text in English; the Chinese name when absent.
+    #[serde(default)]
+    pub display_name_en: Option<String>,
+    /// The upstream issuer; its discovery document is fetched from it.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// A list, or one string separated by spaces or commas (as in OAuth).
+    #[serde(default = "default_upstream_scopes", deserialize_with = "scope_list")]
+    pub scopes: Vec<String>,
+    /// Whether a verified `phone_number` from this upstream may link to the
+    /// local account holding that phone without asking. Off by default:
+    /// only turn it on for upstreams that really verify phones.
+    #[serde(default)]
+    pub trust_phone: bool,
+}
+
+fn scope_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(list_or_csv(d)?.iter().flat_map(|s| s.split_whitespace()).map(String::from).collect())
+}
+
+fn default_upstream_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "phone".into()]
+}
+
+/// Without the client secret, so a logged config cannot leak it.
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("display_name", &self.display_name)
+            .field("display_name_en", &self.display_name_en)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .field("trust_phone", &self.trust_phone)
+            .finish()
+    }
+}
+
+impl UpstreamConfig {
+    pub fn display_name(&self, locale: &str) -> &str {
+        match (&self.display_name_en, locale) {
+            (Some(en), "en") => en,
+            _ => &self.display_name,
+        }
+    }
 }
 
 /// Plugins loaded at start (issue 6, DESIGN.md "Plugin ABI").
@@ -133,6 +193,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             sms: Default::default(),
             mail: Default::default(),
+            upstreams: Default::default(),
         }
     }
 }
@@ -279,6 +340,10 @@ impl Config {
             "smtp" => return Err(bad("mail.smtp_host", "required when mail.gateway = \"smtp\"".into())),
             other => return Err(bad("mail.gateway", format!("`{other}`: allowed dev, smtp"))),
         }
+        for (name, up) in &self.upstreams {
+            validate_upstream(name, up)
+                .map_err(|(field, message)| bad(&format!("upstreams.{name}.{field}"), message))?;
+        }
         if self.tokens.code_ttl > 600 {
             return Err(bad("tokens.code_ttl", "at most 600 seconds (RFC 6749 §4.1.2)".into()));
         }
@@ -295,6 +360,48 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+}
+
+/// Names go into URL paths and env variable names (which are lower-cased).
+fn validate_upstream(name: &str, up: &UpstreamConfig) -> Result<(), (&'static str, String)> {
+    let name_ok = (1..=32).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.starts_with(|c: char| c.is_ascii_lowercase());
+    if !name_ok {
+        return Err(("name", "must be 1–32 of a-z, 0-9, _ and start with a letter".into()));
+    }
+    if up.display_name.trim().is_empty() {
+        return Err(("display_name", "must not be empty".into()));
+    }
+    let issuer = url::Url::parse(&up.issuer)
+        .map_err(|e| ("issuer", format!("not a URL ({e}); expected e.g. https://id.upstream.example")))?;
+    let loopback = match issuer.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    // Tokens and the client secret travel to this address: TLS everywhere
+    // except a provider on this machine (tests, local development).
+    if !(issuer.scheme() == "https" || (issuer.scheme() == "http" && loopback)) {
+        return Err(("issuer", "must use https (http only on a loopback address)".into()));
+    }
+    if issuer.query().is_some() || issuer.fragment().is_some() {
+        return Err(("issuer", "must have no query or fragment".into()));
+    }
+    if up.client_id.trim().is_empty() {
+        return Err(("client_id", "must not be empty".into()));
+    }
+    if up.client_secret.is_empty() {
+        return Err(("client_secret", "must not be empty".into()));
+    }
+    if !up.scopes.iter().any(|s| s == "openid") {
+        return Err(("scopes", "must include openid".into()));
+    }
+    if let Some(bad) = up.scopes.iter().find(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_graphic() && c != '"')) {
+        return Err(("scopes", format!("`{bad}` is not a scope token")));
+    }
+    Ok(())
 }
 
 fn env_value(raw: &str) -> toml::Value {
@@ -370,6 +477,40 @@ mod tests {
         assert!(err.contains("dirr"), "{err}");
         let err = Config::load_from(None, &env(&[("IDP_PLUGINS__ADMIN_TOKEN_SHA256", "abc")])).unwrap_err().to_string();
         assert!(err.contains("admin_token_sha256"), "{err}");
+    }
+
+    #[test]
+    fn upstreams_from_env_with_defaults_and_checks() {
+        let base = [
+            ("IDP_UPSTREAMS__GOV__DISPLAY_NAME", "国家平台"),
+            ("IDP_UPSTREAMS__GOV__ISSUER", "https://gov.example.org"),
+            ("IDP_UPSTREAMS__GOV__CLIENT_ID", "idp"),
+            ("IDP_UPSTREAMS__GOV__CLIENT_SECRET", "s3cret"),
+        ];
+        let c = Config::load_from(None, &env(&base)).unwrap();
+        let up = &c.upstreams["gov"];
+        assert_eq!(up.scopes, vec!["openid", "profile", "phone"]);
+        assert!(!up.trust_phone);
+        assert_eq!(up.display_name("en"), "国家平台");
+        assert!(!format!("{c:?}").contains("s3cret"), "the client secret stays out of logs");
+        let with = |k: &'static str, v: &'static str| {
+            let mut e = base.to_vec();
+            e.push((k, v));
+            Config::load_from(None, &env(&e)).unwrap_err().to_string()
+        };
+        let err = with("IDP_UPSTREAMS__GOV__ISSUER", "http://gov.example.org");
+        assert!(err.contains("upstreams.gov.issuer") && err.contains("https"), "{err}");
+        let err = with("IDP_UPSTREAMS__GOV__SCOPES", "profile phone");
+        assert!(err.contains("upstreams.gov.scopes"), "{err}");
+        let err = with("IDP_UPSTREAMS__GOV__TRUST_EMAIL", "true");
+        assert!(err.contains("trust_email"), "{err}");
+        let err = Config::load_from(None, &env(&[("IDP_UPSTREAMS__GOV__ISSUER", "https://x.org")])).unwrap_err();
+        assert!(err.to_string().contains("upstreams.gov"), "{err}");
+        let c = Config::load_from(
+            None,
+            &env(&[base[0], ("IDP_UPSTREAMS__GOV__ISSUER", "http://127.0.0.2:9"), base[2], base[3]]),
+        );
+        assert!(c.is_ok());
     }
 
     #[test]

@@ -263,6 +263,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 Some(dir) => println!("plugins:  {} (see `idp plugin list`)", dir.display()),
                 None => println!("plugins:  none (plugins.dir not set)"),
             }
+            for (name, up) in &config.upstreams {
+                let trust = if up.trust_phone { ", trusts verified phones" } else { "" };
+                println!("upstream: {name} = {} ({}{trust})", up.issuer, up.display_name);
+                println!("          redirect URI to register there: {}/login/upstream/{name}/callback", config.issuer);
+            }
             Ok(())
         }
         Command::Migrate => {

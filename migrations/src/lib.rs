@@ -6,6 +6,7 @@ mod m20261124_000001_core;
 mod m20261124_000002_accounts;
 mod m20261125_000003_plugins;
 mod m20261125_000004_appeals;
+mod m20261125_000005_brokering;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_accounts::Migration),
             Box::new(m20261125_000003_plugins::Migration),
             Box::new(m20261125_000004_appeals::Migration),
+            Box::new(m20261125_000005_brokering::Migration),
         ]
     }
 }

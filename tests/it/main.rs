@@ -8,6 +8,7 @@ mod plugin_kit;
 
 mod accounts;
 mod authorize;
+mod brokering;
 mod e_certificate;
 mod flows;
 mod logout;

@@ -316,6 +316,8 @@ fn sample_context() -> tera::Context {
         "gender",
         "ethnicity",
         "new_phone",
+        "ticket",
+        "upstream_name",
     ] {
         ctx.insert(key, "x");
     }
@@ -330,5 +332,8 @@ fn sample_context() -> tera::Context {
     ctx.insert("filed", &Option::<String>::None);
     ctx.insert("f", &serde_json::json!({"kind": "phone", "claimed_value": "", "name": "", "id_number": "", "details": "", "phone": ""}));
     ctx.insert("id_masked", &Some("****0013"));
+    ctx.insert("need_captcha", &true);
+    ctx.insert("upstreams", &vec![serde_json::json!({"name": "gov", "label": "使用国家平台登录"})]);
+    ctx.insert("upstream_links", &vec![serde_json::json!({"id": "l1", "label": "国家平台"})]);
     ctx
 }

@@ -2,6 +2,7 @@
 pub mod accounts;
 pub mod appeals;
 pub mod authorize;
+pub mod brokering;
 pub mod captcha;
 pub mod clients;
 pub mod consents;

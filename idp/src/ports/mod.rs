@@ -3,3 +3,4 @@
 //! can read it.
 pub mod mail;
 pub mod sms;
+pub mod upstream;

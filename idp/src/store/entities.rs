@@ -385,3 +385,45 @@ pub mod appeal {
     }
     no_relations!();
 }
+
+/// An upstream account linked to a local account (A3 identity brokering).
+pub mod upstream_link {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "upstream_links")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// The configured upstream name (`upstreams.<name>`).
+        pub upstream: String,
+        pub issuer: String,
+        pub subject: String,
+        pub user_id: String,
+        /// How the link was made: `password` or `phone`.
+        pub method: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+/// A sign-in in flight at an upstream provider: first the state, nonce and
+/// PKCE verifier (keyed by the state's hash); after the callback, when no
+/// link exists yet, the verified upstream identity waiting to be linked.
+pub mod upstream_flow {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "upstream_flows")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub upstream: String,
+        pub browser: String,
+        pub req: Option<String>,
+        pub nonce: Option<String>,
+        pub verifier: Option<String>,
+        pub issuer: Option<String>,
+        pub subject: Option<String>,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}

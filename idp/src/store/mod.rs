@@ -106,9 +106,16 @@ pub async fn record_once(db: &DatabaseConnection, key: &str, expires_at: i64) ->
 
 /// Deletes expired ephemeral rows; run periodically by every node.
 pub async fn purge_expired(db: &DatabaseConnection, now: i64) -> Result<(), DbErr> {
-    for table in
-        ["auth_requests", "auth_codes", "refresh_tokens", "revoked_tokens", "rate_counters", "used_jtis", "plugin_kv"]
-    {
+    for table in [
+        "auth_requests",
+        "auth_codes",
+        "refresh_tokens",
+        "revoked_tokens",
+        "rate_counters",
+        "used_jtis",
+        "plugin_kv",
+        "upstream_flows",
+    ] {
         let stmt = Query::delete()
             .from_table(Alias::new(table))
             .and_where(Expr::col(Alias::new("expires_at")).lt(now - 60))

@@ -132,6 +132,7 @@ async fn render_with(
     ctx.insert("ethnic_groups", &ETHNIC_GROUPS[..]);
     ctx.insert("flow", phone_step.0);
     ctx.insert("new_phone", phone_step.1);
+    ctx.insert("upstream_links", &super::upstream::linked(state, &u.id, locale).await);
     let (info, error) = match notice {
         Some(Notice::Info(m)) => (Some(m), None),
         Some(Notice::Error(m)) => (None, Some(m)),

@@ -12,3 +12,4 @@ pub mod register;
 pub mod select_account;
 pub mod sms_form;
 pub mod sms_login;
+pub mod upstream;

@@ -30,6 +30,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "forgot.html",
     "account.html",
     "appeal.html",
+    "upstream_link.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

@@ -165,5 +165,7 @@ pub async fn submit(
     {
         return unavailable(&state, locale, e);
     }
+    // Registration reached from the upstream link page links the new account (A3).
+    let jar = super::upstream::link_after_registration(&state, jar, &created.sub, &ip).await;
     complete(&state, jar, locale, &f.req, req, SignedIn { user_id: &created.sub, method: "sms", remember: false }).await
 }

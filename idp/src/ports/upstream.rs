@@ -1,0 +1,137 @@
+//! The relying-party side of identity brokering (A3): this provider signs
+//! people in at an upstream OpenID Provider with the `openidconnect` crate,
+//! as `demo.rs` does against ourselves — discovery, authorization code with
+//! PKCE (S256) and a nonce, then an ID token verified against the upstream
+//! JWKS (signature ES256/RS256, `iss`, `aud`, `exp`, `nonce`).
+use crate::config::UpstreamConfig;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
+    Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+
+/// Why an upstream sign-in failed. The message goes to the log, never to
+/// the page (it may carry upstream details).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream discovery failed: {0}")]
+    Discovery(String),
+    #[error("upstream token request failed: {0}")]
+    Token(String),
+    #[error("upstream ID token rejected: {0}")]
+    IdToken(String),
+    #[error("upstream userinfo failed: {0}")]
+    UserInfo(String),
+}
+
+/// Where to send the browser, and what to keep server-side for the callback.
+pub struct Authorization {
+    pub url: String,
+    pub state: String,
+    pub nonce: String,
+    pub verifier: String,
+}
+
+/// The upstream account, as its verified ID token (and userinfo) tell.
+#[derive(Debug, Clone)]
+pub struct UpstreamIdentity {
+    pub issuer: String,
+    pub subject: String,
+    /// The phone number only when the upstream says it is verified.
+    pub verified_phone: Option<String>,
+}
+
+type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+
+async fn discover(http: &reqwest::Client, up: &UpstreamConfig, redirect_uri: &str) -> Result<Client, UpstreamError> {
+    let fail = |e: &dyn std::fmt::Display| UpstreamError::Discovery(e.to_string());
+    let issuer = IssuerUrl::new(up.issuer.clone()).map_err(|e| fail(&e))?;
+    // The crate checks that the document's `issuer` is exactly this one.
+    let meta = CoreProviderMetadata::discover_async(issuer, http).await.map_err(|e| fail(&e))?;
+    Ok(CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(up.client_id.clone()),
+        Some(ClientSecret::new(up.client_secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string()).map_err(|e| fail(&e))?))
+}
+
+/// Builds the upstream authorization URL with fresh state, nonce and PKCE.
+pub async fn begin(
+    http: &reqwest::Client,
+    up: &UpstreamConfig,
+    redirect_uri: &str,
+    ui_locales: Option<&str>,
+) -> Result<Authorization, UpstreamError> {
+    let client = discover(http, up, redirect_uri).await?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .set_pkce_challenge(challenge);
+    for scope in up.scopes.iter().filter(|s| *s != "openid") {
+        request = request.add_scope(Scope::new(scope.clone()));
+    }
+    if let Some(locales) = ui_locales {
+        request = request.add_extra_param("ui_locales", locales.to_string());
+    }
+    let (url, state, nonce) = request.url();
+    Ok(Authorization {
+        url: url.to_string(),
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        verifier: verifier.secret().clone(),
+    })
+}
+
+/// Redeems the code and verifies the ID token. Userinfo is asked only when
+/// the phone matters (`want_phone`) and the ID token did not carry it.
+pub async fn finish(
+    http: &reqwest::Client,
+    up: &UpstreamConfig,
+    redirect_uri: &str,
+    code: &str,
+    verifier: &str,
+    nonce: &str,
+    want_phone: bool,
+) -> Result<UpstreamIdentity, UpstreamError> {
+    let client = discover(http, up, redirect_uri).await?;
+    let token = client
+        .exchange_code(AuthorizationCode::new(code.to_string()))
+        .map_err(|e| UpstreamError::Token(e.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+        .request_async(http)
+        .await
+        .map_err(|e| UpstreamError::Token(format!("{e:?}")))?;
+    let id_token = token.id_token().ok_or_else(|| UpstreamError::IdToken("no ID token in the response".into()))?;
+    let id_verifier = client.id_token_verifier().set_allowed_algs(vec![
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    ]);
+    let claims = id_token
+        .claims(&id_verifier, &Nonce::new(nonce.to_string()))
+        .map_err(|e| UpstreamError::IdToken(e.to_string()))?;
+    let subject = claims.subject().clone();
+    let mut verified_phone = match (claims.phone_number(), claims.phone_number_verified()) {
+        (Some(p), Some(true)) => Some(p.as_str().to_string()),
+        _ => None,
+    };
+    if want_phone && verified_phone.is_none() {
+        let request = client
+            .user_info(token.access_token().clone(), Some(subject.clone()))
+            .map_err(|e| UpstreamError::UserInfo(e.to_string()))?;
+        // The crate checks that userinfo's `sub` is the ID token's (OIDC Core §5.3.2).
+        let info: CoreUserInfoClaims =
+            request.request_async(http).await.map_err(|e| UpstreamError::UserInfo(format!("{e:?}")))?;
+        if let (Some(p), Some(true)) = (info.phone_number(), info.phone_number_verified()) {
+            verified_phone = Some(p.as_str().to_string());
+        }
+    }
+    Ok(UpstreamIdentity {
+        issuer: claims.issuer().as_str().to_string(),
+        subject: subject.as_str().to_string(),
+        verified_phone,
+    })
+}
