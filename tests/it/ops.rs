@@ -51,7 +51,7 @@ async fn cli(b: Backend) {
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(list.as_array().unwrap().iter().any(|c| c["client_id"] == id));
     let out = idp_cmd(&app.dir, &app.database_url).args(["client", "delete", id]).output().unwrap();
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(app.state.clients.find(id).await.unwrap().is_none());
 }
 both!(cli_creates_clients_and_users, super::cli);

@@ -24,7 +24,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Database::connect(opts).await
 }
 
+/// Applies pending migrations. When there are none it only reads, so CLI
+/// commands running beside a live server take no write lock for nothing.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if let Ok(pending) = Migrator::get_pending_migrations_read_only(db).await
+        && pending.is_empty()
+    {
+        return Ok(());
+    }
     Migrator::up(db, None).await
 }
 

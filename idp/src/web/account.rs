@@ -133,13 +133,7 @@ async fn render_with(
     ctx.insert("flow", phone_step.0);
     ctx.insert("new_phone", phone_step.1);
     ctx.insert("upstream_links", &super::upstream::linked(state, &u.id, locale).await);
-    let (info, error) = match notice {
-        Some(Notice::Info(m)) => (Some(m), None),
-        Some(Notice::Error(m)) => (None, Some(m)),
-        None => (None, None),
-    };
-    ctx.insert("info", &info);
-    ctx.insert("error", &error);
+    sms_form::insert_notice(&mut ctx, notice);
     if matches!(view, "password" | "delete" | "phone" | "email") {
         sms_form::captcha_ctx(state, &mut ctx).await;
     }

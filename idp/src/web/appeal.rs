@@ -56,13 +56,7 @@ async fn render(
     ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("f", f);
     ctx.insert("filed", &filed);
-    let (info, error) = match notice {
-        Some(Notice::Info(m)) => (Some(m), None),
-        Some(Notice::Error(m)) => (None, Some(m)),
-        None => (None, None),
-    };
-    ctx.insert("info", &info);
-    ctx.insert("error", &error);
+    sms_form::insert_notice(&mut ctx, notice);
     if filed.is_none() {
         sms_form::captcha_ctx(state, &mut ctx).await;
     }

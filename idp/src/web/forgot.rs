@@ -75,13 +75,7 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &s
     ctx.insert("account_masked", &v.account_masked);
     ctx.insert("phone_masked", &v.phone_masked);
     ctx.insert("id_masked", &v.id_masked);
-    let (info, error) = match v.notice {
-        Some(Notice::Info(m)) => (Some(m), None),
-        Some(Notice::Error(m)) => (None, Some(m)),
-        None => (None, None),
-    };
-    ctx.insert("info", &info);
-    ctx.insert("error", &error);
+    sms_form::insert_notice(&mut ctx, v.notice);
     if v.step <= 2 {
         sms_form::captcha_ctx(state, &mut ctx).await;
     }

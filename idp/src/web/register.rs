@@ -63,13 +63,7 @@ async fn render(
     ctx.insert("username", &f.username);
     ctx.insert("phone", &f.phone);
     ctx.insert("agree", &f.agree.is_some());
-    let (info, error) = match notice {
-        Some(Notice::Info(m)) => (Some(m), None),
-        Some(Notice::Error(m)) => (None, Some(m)),
-        None => (None, None),
-    };
-    ctx.insert("info", &info);
-    ctx.insert("error", &error);
+    sms_form::insert_notice(&mut ctx, notice);
     sms_form::captcha_ctx(state, &mut ctx).await;
     (jar, page(state, status, "register.html", locale, ctx)).into_response()
 }

@@ -62,6 +62,17 @@ pub async fn send_code(state: &AppState, locale: &str, r: CodeRequest<'_>) -> No
     }
 }
 
+/// Puts a notice into a page context as `info` or `error`.
+pub fn insert_notice(ctx: &mut tera::Context, notice: Option<Notice>) {
+    let (info, error) = match notice {
+        Some(Notice::Info(m)) => (Some(m), None),
+        Some(Notice::Error(m)) => (None, Some(m)),
+        None => (None, None),
+    };
+    ctx.insert("info", &info);
+    ctx.insert("error", &error);
+}
+
 /// A fresh captcha for the next render; `None` if one cannot be made.
 pub async fn captcha_ctx(state: &AppState, ctx: &mut tera::Context) {
     match state.captcha.create().await {

@@ -53,13 +53,7 @@ async fn render(
     ctx.insert("req", &f.req);
     ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("phone", &f.phone);
-    let (info, error) = match notice {
-        Some(Notice::Info(m)) => (Some(m), None),
-        Some(Notice::Error(m)) => (None, Some(m)),
-        None => (None, None),
-    };
-    ctx.insert("info", &info);
-    ctx.insert("error", &error);
+    sms_form::insert_notice(&mut ctx, notice);
     sms_form::captcha_ctx(state, &mut ctx).await;
     (jar, page(state, status, "sms_login.html", locale, ctx)).into_response()
 }
