@@ -58,6 +58,11 @@ pub struct UpstreamConfig {
     /// only turn it on for upstreams that really verify phones.
     #[serde(default)]
     pub trust_phone: bool,
+    /// A1 "mini-program" sign-in: when the trusted, verified phone belongs to
+    /// no local account, create one on the spot (no extra step). Needs
+    /// `trust_phone`.
+    #[serde(default)]
+    pub auto_register: bool,
 }
 
 fn scope_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -79,6 +84,7 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("client_secret", &"<redacted>")
             .field("scopes", &self.scopes)
             .field("trust_phone", &self.trust_phone)
+            .field("auto_register", &self.auto_register)
             .finish()
     }
 }
@@ -372,6 +378,12 @@ fn validate_upstream(name: &str, up: &UpstreamConfig) -> Result<(), (&'static st
     }
     if up.display_name.trim().is_empty() {
         return Err(("display_name", "must not be empty".into()));
+    }
+    if up.auto_register && !up.trust_phone {
+        return Err((
+            "auto_register",
+            "needs trust_phone = true: accounts are created only for verified phones".into(),
+        ));
     }
     let issuer = url::Url::parse(&up.issuer)
         .map_err(|e| ("issuer", format!("not a URL ({e}); expected e.g. https://id.upstream.example")))?;

@@ -21,6 +21,10 @@ struct Pair {
 /// with a confidential client at the upstream whose redirect URI is the
 /// downstream's callback, and a relying party at the downstream.
 async fn pair(backend: Backend, trust_phone: bool) -> Pair {
+    pair_with(backend, trust_phone, false).await
+}
+
+async fn pair_with(backend: Backend, trust_phone: bool, auto_register: bool) -> Pair {
     let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let dir = temp_dir();
@@ -50,6 +54,7 @@ async fn pair(backend: Backend, trust_phone: bool) -> Pair {
             client_secret: client.secret.unwrap(),
             scopes: vec!["openid".into(), "profile".into(), "phone".into()],
             trust_phone,
+            auto_register,
         },
     );
     let down = spawn_with(config, listener, dir).await;
@@ -452,3 +457,43 @@ both!(
     registering_from_the_link_page_links_the_new_account,
     super::registering_from_the_link_page_links_the_new_account
 );
+
+/// A1 mini-program style: a trusted, verified phone that no local account
+/// holds gets an account on the spot, without any extra step.
+async fn auto_register_creates_the_account(backend: Backend) {
+    let p = pair_with(backend, true, true).await;
+    user_with(&p.up, "upstream_chen", Some(UP_PHONE), "chen@example.org").await;
+    let b = Browser::new();
+    let start = press_upstream_button(&b, &p).await;
+    let end = run(&b, &p, &start, "upstream_chen", "allow", false).await;
+    let claims = id_token_claims(&p, &end).await;
+    let sub = claims["sub"].as_str().unwrap().to_string();
+    let made = p.down.state.users.find(&sub).await.unwrap().expect("account created");
+    assert_eq!(made.phone.as_deref(), Some(UP_PHONE));
+    assert!(made.phone_verified);
+    let link = links(&p.down).await;
+    assert_eq!((link.len(), link[0].method.as_str()), (1, "auto_register"));
+    // It has no usable password until one is set through "forgot password".
+    assert!(p.down.state.users.verify_password(UP_PHONE, "").await.unwrap().is_none());
+    assert!(p.down.state.users.verify_password(&made.username, "!no-password").await.unwrap().is_none());
+    // Next time: straight in, same account, nothing new created.
+    let b = Browser::new();
+    let start = press_upstream_button(&b, &p).await;
+    let end = run(&b, &p, &start, "upstream_chen", "allow", false).await;
+    assert_eq!(id_token_claims(&p, &end).await["sub"], sub.as_str());
+    assert_eq!(p.down.state.users.list().await.unwrap().len(), 1);
+}
+both!(auto_register_creates_the_account, super::auto_register_creates_the_account);
+
+#[test]
+fn auto_register_needs_trust_phone() {
+    let env = vec![
+        ("IDP_UPSTREAMS__GOV__DISPLAY_NAME".to_string(), "国家平台".to_string()),
+        ("IDP_UPSTREAMS__GOV__ISSUER".to_string(), "https://id.gov.example".to_string()),
+        ("IDP_UPSTREAMS__GOV__CLIENT_ID".to_string(), "c".to_string()),
+        ("IDP_UPSTREAMS__GOV__CLIENT_SECRET".to_string(), "s".to_string()),
+        ("IDP_UPSTREAMS__GOV__AUTO_REGISTER".to_string(), "true".to_string()),
+    ];
+    let err = idp::config::Config::load_from(None, &env).unwrap_err().to_string();
+    assert!(err.contains("upstreams.gov.auto_register") && err.contains("trust_phone"), "{err}");
+}

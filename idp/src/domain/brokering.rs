@@ -89,6 +89,7 @@ pub struct Verified<'a> {
     pub subject: &'a str,
     pub verified_phone: Option<&'a str>,
     pub trust_phone: bool,
+    pub auto_register: bool,
 }
 
 pub enum Resolution {
@@ -96,6 +97,8 @@ pub enum Resolution {
     Linked(String),
     /// Linked just now by the upstream's verified phone.
     PhoneLinked(String),
+    /// A1 mini-program style: a new account made for the verified phone.
+    Registered(String),
     /// No link: the person chooses to link to an account or register.
     Unlinked { ticket: String },
     /// Linked to an account that is disabled.
@@ -122,6 +125,14 @@ pub async fn resolve(
     {
         return Ok(Resolution::PhoneLinked(owner));
     }
+    if v.auto_register
+        && v.trust_phone
+        && let Some(phone) = v.verified_phone.and_then(|p| PhoneNumber::parse(p).ok())
+        && let Some(user_id) = auto_register(db, &phone, now).await?
+        && let Linked::Done = link(db, &v, &user_id, "auto_register", ip, now).await?
+    {
+        return Ok(Resolution::Registered(user_id));
+    }
     let ticket = random_token(24);
     upstream_flow::ActiveModel {
         id: Set(ticket.clone()),
@@ -137,6 +148,36 @@ pub async fn resolve(
     .insert(db)
     .await?;
     Ok(Resolution::Unlinked { ticket })
+}
+
+/// Creates an account for a phone no local account holds. It has no
+/// password (the stored hash never verifies) until the person sets one
+/// through "forgot password"; `None` if the phone was taken meanwhile.
+async fn auto_register(db: &DatabaseConnection, phone: &PhoneNumber, now: i64) -> Result<Option<String>, DbErr> {
+    use sea_orm::ActiveModelTrait;
+    let id = uuid::Uuid::new_v4().to_string();
+    let username = format!("m{}", random_token(12).to_ascii_lowercase().replace(['-', '_'], "0"));
+    let model = user::ActiveModel {
+        id: Set(id.clone()),
+        username: Set(username.chars().take(20).collect()),
+        phone: Set(Some(phone.as_str().to_string())),
+        id_number: Set(None),
+        email: Set(None),
+        email_verified: Set(false),
+        phone_verified: Set(true),
+        name: Set(None),
+        profile: Set(None),
+        address: Set(None),
+        password_hash: Set("!no-password".into()),
+        disabled: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    match model.insert(db).await {
+        Ok(_) => Ok(Some(id)),
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The one active account whose verified phone is this number.
@@ -255,6 +296,7 @@ pub async fn redeem_ticket(
         subject: &ticket.subject,
         verified_phone: None,
         trust_phone: false,
+        auto_register: false,
     };
     Ok(Some(link(db, &v, user_id, method, ip, now).await?))
 }

@@ -188,11 +188,14 @@ pub async fn callback(
         subject: &identity.subject,
         verified_phone: identity.verified_phone.as_deref(),
         trust_phone: up.trust_phone,
+        auto_register: up.auto_register,
     };
     let ip = cookies::client_ip(Some(addr));
     let req_id = started.req.unwrap_or_default();
     match brokering::resolve(&state.db, verified, &browser_hash, Some(&req_id), &ip, now).await {
-        Ok(Resolution::Linked(user_id)) | Ok(Resolution::PhoneLinked(user_id)) => {
+        Ok(Resolution::Linked(user_id))
+        | Ok(Resolution::PhoneLinked(user_id))
+        | Ok(Resolution::Registered(user_id)) => {
             let who = SignedIn { user_id: &user_id, method: AMR_FEDERATED, remember: false };
             complete(&state, jar, locale, &req_id, req, who).await
         }
