@@ -220,7 +220,7 @@ pub async fn submit(
             },
         )
         .await;
-        let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        let status = notice.status();
         return render(&state, jar, status, locale, view, &u, Some(notice)).await;
     }
     match view {
@@ -419,7 +419,7 @@ async fn change_phone(
                 },
             )
             .await;
-            let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            let status = notice.status();
             render_with(state, jar, status, locale, "phone", &u, Some(notice), step2).await
         }
         "verify_old" => match state.sms_codes.verify(&old_phone, SmsPurpose::Verify, &f.sms_code).await {
@@ -534,7 +534,7 @@ async fn bind_email(
                 account_must_exist: None,
             };
             let notice = sms_form::send_code(state, locale, req).await;
-            let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            let status = notice.status();
             render_with(state, jar, status, locale, "email", &u, Some(notice), step2).await
         }
         "verify_old" => match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {

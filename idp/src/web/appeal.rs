@@ -98,7 +98,7 @@ pub async fn submit(
             account_must_exist: None,
         };
         let notice = sms_form::send_code(&state, locale, req).await;
-        let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        let status = notice.status();
         return render(&state, jar, status, locale, &f, Some(notice), None).await;
     }
     match state.sms_codes.verify(f.phone.trim(), SmsPurpose::Verify, &f.sms_code).await {

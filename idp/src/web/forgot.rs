@@ -212,7 +212,7 @@ pub async fn submit(
                 },
             )
             .await;
-            let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            let status = notice.status();
             render(&state, jar, status, locale, view(notice)).await
         }
         "verify" => {

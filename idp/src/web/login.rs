@@ -67,6 +67,26 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &s
     (jar, page(state, status, "login.html", locale, ctx)).into_response()
 }
 
+/// The pending authorization request a sign-in form belongs to (if any) and
+/// the page language. An id naming no live request of this browser gets the
+/// "request expired" page rather than a form that cannot finish.
+pub async fn pending_for_page(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    req_id: &str,
+) -> Result<(Option<AuthRequest>, &'static str), Response> {
+    let req = match load_request(state, jar, req_id).await {
+        Ok(r) => r,
+        Err(e) => return Err(unavailable(state, "zh-CN", e)),
+    };
+    let locale = cookies::locale(state, headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
+    if !req_id.is_empty() && req.is_none() {
+        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"));
+    }
+    Ok((req, locale))
+}
+
 pub async fn load_request(state: &AppState, jar: &CookieJar, id: &str) -> Result<Option<AuthRequest>, sea_orm::DbErr> {
     if id.is_empty() {
         return Ok(None);
@@ -83,14 +103,10 @@ pub async fn show(
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let req = match load_request(&state, &jar, &q.req).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&state, "zh-CN", e),
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
-    let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
-    if !q.req.is_empty() && req.is_none() {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-    }
     let hint = req.as_ref().and_then(|r| r.login_hint.clone()).unwrap_or_default();
     render(
         &state,
@@ -109,14 +125,10 @@ pub async fn submit(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let req = match load_request(&state, &jar, &f.req).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&state, "zh-CN", e),
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
-    let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
-    if !f.req.is_empty() && req.is_none() {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-    }
     let ip = cookies::client_ip(Some(addr));
     let now = state.clock.now();
     let risky = match throttle::failures(&state.db, &f.username, &ip, now).await {

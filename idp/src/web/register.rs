@@ -2,8 +2,8 @@
 //! password twice, agreement; signed in afterwards and returned to the app
 //! that asked, when there is one.
 use super::cookies;
-use super::login::{SignedIn, complete, load_request};
-use super::pages::{error_page, page, unavailable};
+use super::login::{SignedIn, complete, load_request, pending_for_page};
+use super::pages::{page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::{self, Created, RegistrationForm};
 use crate::ports::sms::SmsPurpose;
@@ -90,14 +90,10 @@ pub async fn submit(
     headers: HeaderMap,
     Form(f): Form<RegisterForm>,
 ) -> Response {
-    let req = match load_request(&state, &jar, &f.req).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&state, "zh-CN", e),
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
-    let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
-    if !f.req.is_empty() && req.is_none() {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-    }
     let text = |key: &str| state.pages.text(locale, key);
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
         return render(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf")))).await;
@@ -113,7 +109,7 @@ pub async fn submit(
             account_must_exist: Some(false),
         };
         let notice = sms_form::send_code(&state, locale, code_req).await;
-        let status = if matches!(notice, Notice::Error(_)) { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        let status = notice.status();
         return render(&state, jar, status, locale, &f, Some(notice)).await;
     }
     let form = RegistrationForm {

@@ -13,6 +13,16 @@ pub enum Notice {
     Error(String),
 }
 
+impl Notice {
+    /// The page status that goes with the message.
+    pub fn status(&self) -> axum::http::StatusCode {
+        match self {
+            Notice::Info(_) => axum::http::StatusCode::OK,
+            Notice::Error(_) => axum::http::StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
 pub struct CodeRequest<'a> {
     pub phone: &'a str,
     pub captcha_id: &'a str,
