@@ -75,8 +75,20 @@ async fn routes_are_protected(b: Backend) {
     permit(&app, &client, "example").await;
 
     // User page: needs the SSO session, then themed and backed by storage.
+    // Without a session: off to sign in, and back here afterwards.
     let r = api().get(app.url("/plugins/example/hello")).send().await.unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r).unwrap(), app.url("/login"));
+    let b = Browser::new();
+    b.http.get(app.url("/plugins/example/hello")).send().await.unwrap();
+    let html = b.http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("username", "zhao_liu".to_string()),
+        ("password", PASSWORD.to_string()),
+    ];
+    let r = b.http.post(app.url("/login")).form(&form).send().await.unwrap();
+    assert_eq!(location(&r).unwrap(), app.url("/plugins/example/hello"), "returned to the plugin page");
     let (tok, browser) = tokens_for(&app, &client, "zhao_liu", "openid profile example").await;
     for _ in 0..2 {
         let r = browser.http.get(app.url("/plugins/example/hello")).send().await.unwrap();

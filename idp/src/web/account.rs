@@ -70,7 +70,7 @@ const EMAIL_FLOW: &str = "bind_email";
 async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result<(SessionInfo, user::Model), Response> {
     let session = match current_session(state, jar).await {
         Ok(Some(s)) => s,
-        Ok(None) => return Err(see_other(&format!("{}/login", state.config.issuer))),
+        Ok(None) => return Err(cookies::sign_in_then(state, jar.clone(), "/account")),
         Err(e) => return Err(unavailable(state, locale, e)),
     };
     match state.users.find(&session.user_id).await {

@@ -12,6 +12,31 @@ use sha2::Sha256;
 pub const SESSION: &str = "idp_session";
 pub const BROWSER: &str = "idp_browser";
 pub const LANG: &str = "idp_lang";
+/// Where to return after a sign-in that a protected page asked for.
+pub const NEXT: &str = "idp_next";
+
+/// A local path we may send the browser back to: absolute path on this
+/// host only (no scheme, no `//host`, no backslash tricks).
+pub fn safe_local_path(path: &str) -> Option<&str> {
+    let ok = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.contains("://")
+        && path.len() <= 512
+        && path.chars().all(|c| c.is_ascii_graphic());
+    ok.then_some(path)
+}
+
+/// Sends the browser to sign in, remembering (for 10 minutes) the local
+/// page to come back to.
+pub fn sign_in_then(state: &AppState, jar: CookieJar, back_to: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let jar = match safe_local_path(back_to) {
+        Some(p) => jar.add(build(state, NEXT, p.to_string(), Some(600))),
+        None => jar,
+    };
+    (jar, crate::oidc::flow::see_other(&format!("{}/login", state.config.issuer))).into_response()
+}
 
 /// Under TLS cookies get the `__Host-` prefix (bound to this origin, Secure,
 /// Path=/), per SECURITY.md.
@@ -82,4 +107,17 @@ pub fn locale(state: &AppState, headers: &HeaderMap, ui_locales: Option<&str>) -
 /// let an attacker pick their own rate-limit bucket.)
 pub fn client_ip(addr: Option<std::net::SocketAddr>) -> String {
     addr.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_local_path;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(safe_local_path("/plugins/e-certificate/?x=1"), Some("/plugins/e-certificate/?x=1"));
+        for bad in ["//evil.example/", "https://evil.example/", "/\\evil", "evil", "/a b", "/x?u=http://e"] {
+            assert_eq!(safe_local_path(bad), None, "{bad}");
+        }
+    }
 }

@@ -244,8 +244,11 @@ pub async fn complete(
     // A remembered device keeps a persistent cookie; otherwise it ends with the browser.
     let max_age = remember.then_some(sessions::REMEMBER_SECONDS);
     let jar = jar.add(cookies::build(state, cookies::SESSION, cookie, max_age));
+    let back_to = cookies::get(state, &jar, cookies::NEXT);
+    let jar = jar.remove(cookies::build(state, cookies::NEXT, String::new(), None));
     let next = if req_id.is_empty() {
-        format!("{}/account", state.config.issuer)
+        let path = back_to.as_deref().and_then(cookies::safe_local_path).unwrap_or("/account");
+        format!("{}{}", state.config.issuer, path)
     } else {
         format!("{}/authorize/resume?req={}", state.config.issuer, req_id)
     };

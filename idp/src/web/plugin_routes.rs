@@ -110,6 +110,15 @@ async fn user_route(state: &AppState, plugin: &Arc<Plugin>, mut req: Request, ja
     let locale = req.locale.clone();
     let session = match current_session(state, &jar).await {
         Ok(Some(s)) => s,
+        // Sign in first, then come back to this page.
+        Ok(None) if req.method == "GET" => {
+            let mut back = format!("{}{}", req.base, req.path);
+            if !req.query.is_empty() {
+                back.push('?');
+                back.push_str(&url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&req.query).finish());
+            }
+            return cookies::sign_in_then(state, jar, &back);
+        }
         Ok(None) => return error_page(state, StatusCode::UNAUTHORIZED, &locale, "plugin_sign_in"),
         Err(e) => return super::pages::unavailable(state, &locale, e),
     };
