@@ -190,6 +190,7 @@ pub fn router(state: AppState) -> Router {
         .route("/consent", get(web::consent::show).post(web::consent::submit))
         .route("/step-up", get(web::step_up::show))
         .route("/step-up/skip", post(web::step_up::skip))
+        .route("/step-up/factor", get(web::step_up_factor::show).post(web::step_up_factor::submit))
         .route("/select-account", get(web::select_account::show).post(web::select_account::submit))
         .route("/static/{file}", get(web::pages::static_file))
         .route("/demo", get(crate::demo::start))

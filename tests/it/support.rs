@@ -328,3 +328,32 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&idp::crypto::b64url_decode(payload).unwrap()).unwrap()
 }
+
+/// The latest development-sink message on a channel (`sms`, `mail`,
+/// `captcha`) for a recipient (a phone, an address, a captcha id).
+pub async fn sink(app: &TestApp, channel: &str, recipient: &str) -> Option<String> {
+    use idp::store::entities::dev_message;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    dev_message::Entity::find()
+        .filter(dev_message::Column::Channel.eq(channel))
+        .filter(dev_message::Column::Recipient.eq(recipient))
+        .order_by_desc(dev_message::Column::CreatedAt)
+        .order_by_desc(dev_message::Column::Id)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .map(|m| m.body)
+}
+
+/// The first six-digit run in a message: the code it carries.
+pub fn six_digits(body: &str) -> String {
+    let digits: Vec<char> = body.chars().collect();
+    for w in digits.windows(6) {
+        if w.iter().all(|c| c.is_ascii_digit()) {
+            return w.iter().collect();
+        }
+    }
+    panic!("no code in {body}")
+}

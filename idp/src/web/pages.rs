@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "appeal.html",
     "upstream_link.html",
     "step_up.html",
+    "step_up_factor.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
