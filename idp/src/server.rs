@@ -175,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login/link", get(web::upstream::link_show).post(web::upstream::link_submit))
         .route("/login/link/register", get(web::upstream::link_register))
         .route("/register", get(web::register::show).post(web::register::submit))
+        .route("/register/real-name", get(web::register::real_name_offer))
         .route("/forgot", get(web::forgot::show).post(web::forgot::submit))
         .route("/account", get(web::account::show))
         .route("/appeal", get(web::appeal::show).post(web::appeal::submit))

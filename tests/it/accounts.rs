@@ -84,8 +84,14 @@ async fn registration_happy_path(backend: Backend) {
     )
     .await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
-    // Signed in and returned to the app that asked.
-    let end = b.run(&app, &location(&res).unwrap(), "", "").await;
+    // Signed in; the real-name step is offered and may be skipped (A1).
+    let offer = location(&res).unwrap();
+    assert_eq!(offer, app.url(&format!("/register/real-name?req={req}")));
+    let html = b.http.get(&offer).send().await.unwrap().text().await.unwrap();
+    assert_eq!(link_href(&html, "verify").unwrap(), format!("/identity/verify?req={req}"));
+    assert!(html.contains("暂不认证"));
+    // Skipping returns to the app that asked.
+    let end = b.run(&app, &offer, "", "").await;
     let t = json(redeem(&app, &client, &end.code(), None).await).await;
     let id = jwt_claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["amr"], serde_json::json!(["sms"]));

@@ -179,6 +179,14 @@ pub fn hidden(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].replace("&#x2F;", "/").replace("&amp;", "&"))
 }
 
+/// The `href` of the link with this id, unescaped.
+pub fn link_href(html: &str, id: &str) -> Option<String> {
+    let at = html.find(&format!("id=\"{id}\" href=\""))?;
+    let start = at + format!("id=\"{id}\" href=\"").len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&#x2F;", "/").replace("&amp;", "&").replace("&#x3D;", "="))
+}
+
 pub fn location(res: &reqwest::Response) -> Option<String> {
     res.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from)
 }
@@ -228,6 +236,11 @@ impl Browser {
             let status = res.status().as_u16();
             let body = res.text().await.unwrap();
             let path = url::Url::parse(&url).unwrap().path().to_string();
+            if path == "/register/real-name" && status == 200 {
+                // The offer after registering: "not now".
+                url = app.url(&link_href(&body, "skip").expect("skip link"));
+                continue;
+            }
             let form: Vec<(&str, String)> = match path.as_str() {
                 "/login" if status == 200 => vec![
                     ("req", hidden(&body, "req").unwrap()),

@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "upstream_link.html",
     "step_up.html",
     "step_up_factor.html",
+    "register_real_name.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
