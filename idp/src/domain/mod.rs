@@ -6,6 +6,7 @@ pub mod brokering;
 pub mod captcha;
 pub mod clients;
 pub mod consents;
+pub mod documents;
 pub mod error;
 pub mod flows;
 pub mod grants;
