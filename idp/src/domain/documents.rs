@@ -462,8 +462,10 @@ mod tests {
     fn id_card_terms() {
         let today = d("2026-11-26");
         // Born 1990: 25 at 2015 → 10 years.
-        assert!(Document::parse(&form("resident_id", "张三", "110101199003074514", "2015-06-06", "2025-06-06"), today)
-            .is_err_and(|e| e == DocumentError::Expired));
+        assert!(
+            Document::parse(&form("resident_id", "张三", "110101199003074514", "2015-06-06", "2025-06-06"), today)
+                .is_err_and(|e| e == DocumentError::Expired)
+        );
         assert!(
             Document::parse(&form("resident_id", "张三", "110101199003074514", "2018-06-06", "2038-06-06"), today)
                 .is_ok()

@@ -10,6 +10,7 @@ pub mod documents;
 pub mod error;
 pub mod flows;
 pub mod grants;
+pub mod identity;
 pub mod pending;
 pub mod plugin_access;
 pub mod profile;

@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "account.html",
     "appeal.html",
     "upstream_link.html",
+    "identity.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

@@ -282,7 +282,11 @@ impl IdentityVerifier for Verifier {
             Verifier::Http(h) => h.check_bank_card(card).await,
         }
     }
-    async fn check_in_person(&self, assertion: &str, now: i64) -> Result<Result<InPersonClaims, Outcome>, VerifierError> {
+    async fn check_in_person(
+        &self,
+        assertion: &str,
+        now: i64,
+    ) -> Result<Result<InPersonClaims, Outcome>, VerifierError> {
         match self {
             Verifier::Sandbox(s) => s.check_in_person(assertion, now).await,
             Verifier::Http(h) => h.check_in_person(assertion, now).await,

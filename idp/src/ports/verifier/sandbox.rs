@@ -3,7 +3,9 @@
 //! `verifier.fixture`) with a realistic delay, provider references, and
 //! simulated failures (`timeout`, `unavailable`) for the error paths.
 use super::assertion;
-use super::{BankCardCheck, FaceSample, IdentityVerifier, InPersonClaims, Outcome, Verdict, VerifierConfig, VerifierError};
+use super::{
+    BankCardCheck, FaceSample, IdentityVerifier, InPersonClaims, Outcome, Verdict, VerifierConfig, VerifierError,
+};
 use crate::crypto::jws::{PublicKey, Signer_};
 use crate::domain::documents::Document;
 use serde::Deserialize;
