@@ -335,5 +335,13 @@ fn sample_context() -> tera::Context {
     ctx.insert("need_captcha", &true);
     ctx.insert("upstreams", &vec![serde_json::json!({"name": "gov", "label": "使用国家平台登录"})]);
     ctx.insert("upstream_links", &vec![serde_json::json!({"id": "l1", "label": "国家平台"})]);
+    ctx.insert("current_level", "2");
+    ctx.insert("target_level", "3");
+    ctx.insert(
+        "proofing_ways",
+        &vec![serde_json::json!({"label": "step_up_way_face", "href": "/identity/face?req=x"})],
+    );
+    ctx.insert("factor_ways", &vec![serde_json::json!({"label": "step_up_way_totp", "href": "/mfa/totp?req=x"})]);
+    ctx.insert("can_skip", &true);
     ctx
 }

@@ -56,9 +56,7 @@ pub enum Result_ {
 /// The account's proofing level, in the account row (contract with
 /// `domain::assurance`).
 async fn set_level<C: ConnectionTrait>(conn: &C, user_id: &str, level: u8) -> Result<(), DbErr> {
-    // MERGE: super::assurance::set_proofing_level(conn, user_id, level).await
-    let _ = (conn, user_id, level);
-    Ok(())
+    super::assurance::set_proofing_level(conn, user_id, level).await
 }
 
 pub async fn current(db: &DatabaseConnection, user_id: &str) -> Result<Option<identity::Model>, DbErr> {

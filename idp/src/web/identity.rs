@@ -138,7 +138,7 @@ pub(crate) async fn render(
     ctx.insert("req", v.req);
     ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
     ctx.insert("identity", &summary);
-    ctx.insert("level", &bound.as_ref().map_or(1, |b| b.level));
+    ctx.insert("level", &u.proofing_level.clamp(1, 4));
     ctx.insert("result_level", &v.result_level);
     ctx.insert("takeover", &takeover.is_some());
     ctx.insert("face_required", &face_required);
@@ -411,11 +411,7 @@ pub(crate) async fn finish(
     level: u8,
 ) -> Response {
     if !req.is_empty() {
-        return see_other(&format!(
-            "{}/authorize/resume?req={}",
-            state.config.issuer,
-            url::form_urlencoded::byte_serialize(req.as_bytes()).collect::<String>()
-        ));
+        return super::step_up::finish(state, jar, req, locale).await;
     }
     let v = View { view: "done", result_level: level, ..Default::default() };
     render(state, jar, StatusCode::OK, locale, u, v).await

@@ -9,7 +9,8 @@ use super::pages::{error_page, unavailable};
 use super::sms_form::{self, Notice};
 use crate::domain::documents::{Document, DocumentForm};
 use crate::domain::identity::{self, Result_};
-use crate::domain::sessions::SessionInfo;
+use crate::domain::assurance::{self, Factor};
+use crate::domain::sessions::{self, SessionInfo};
 use crate::oidc::userinfo::bearer_token;
 use crate::ports::verifier::FaceSample;
 use crate::server::AppState;
@@ -144,8 +145,12 @@ pub(crate) async fn face_continue(
         }
         Err(e) => return unavailable(state, locale, e),
     }
-    let _ = session; // MERGE: sessions::add_factor(&state.db, session, Factor::Face, now)
-    let level = identity::current(&state.db, &u.id).await.ok().flatten().map_or(1, |i| i.level.clamp(1, 4) as u8);
+    // The face check was this person's, moments ago: a fresh inherence
+    // factor for this browser's session too (assurance contract).
+    if let Err(e) = sessions::add_factor(&state.db, session, Factor::Face, now).await {
+        return unavailable(state, locale, e);
+    }
+    let level = assurance::proofing_level(&state.db, &u.id).await.unwrap_or(1);
     finish(state, jar, locale, u, req, level).await
 }
 
@@ -198,8 +203,8 @@ pub struct CounterForm {
 
 /// The assurance level of the operator's own session.
 async fn session_level(state: &AppState, session: &SessionInfo, u: &user::Model) -> u8 {
-    let _ = session; // MERGE: crate::domain::assurance session level
-    identity::current(&state.db, &u.id).await.ok().flatten().map_or(1, |i| i.level.clamp(1, 4) as u8)
+    let proofing = assurance::proofing_level(&state.db, &u.id).await.unwrap_or(1);
+    assurance::level(proofing, &session.factors, state.clock.now(), &state.config.assurance)
 }
 
 /// Only operators whose own session is at L4 record counter verifications.

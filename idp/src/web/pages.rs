@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "account.html",
     "appeal.html",
     "upstream_link.html",
+    "step_up.html",
     "identity.html",
 );
 
