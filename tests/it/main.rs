@@ -11,6 +11,7 @@ mod authorize;
 mod brokering;
 mod e_certificate;
 mod flows;
+mod identity;
 mod logout;
 mod ops;
 mod plugins;
