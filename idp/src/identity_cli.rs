@@ -84,9 +84,7 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
     let today = chrono::DateTime::from_timestamp(now + 8 * 3600, 0).map(|d| d.date_naive()).unwrap_or_default();
     let find = |login: String| {
         let state = state.clone();
-        async move {
-            state.users.find_by_login(&login).await?.ok_or_else(|| anyhow::anyhow!("no account `{login}`"))
-        }
+        async move { state.users.find_by_login(&login).await?.ok_or_else(|| anyhow::anyhow!("no account `{login}`")) }
     };
     match cmd {
         IdentityCmd::SetOperator { login, revoke } => {

@@ -355,10 +355,10 @@ impl Document {
         if validity.expired_on(today) {
             return Err(DocumentError::Expired);
         }
-        if let Some((birth, _)) = number.birth_and_sex() {
-            if birth > today || validity.start < birth {
-                return Err(DocumentError::BirthDate);
-            }
+        if let Some((birth, _)) = number.birth_and_sex()
+            && (birth > today || validity.start < birth)
+        {
+            return Err(DocumentError::BirthDate);
         }
         match number.kind() {
             DocumentType::ResidentId => {

@@ -113,7 +113,7 @@ impl BankCardNumber {
                 }
             })
             .sum();
-        (sum % 10 == 0).then_some(Self(v))
+        sum.is_multiple_of(10).then_some(Self(v))
     }
     pub fn as_str(&self) -> &str {
         &self.0
