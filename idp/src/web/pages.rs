@@ -33,6 +33,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "appeal.html",
     "upstream_link.html",
     "step_up.html",
+    "step_up_factor.html",
+    "register_real_name.html",
     "identity.html",
 );
 
