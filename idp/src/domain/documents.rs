@@ -453,9 +453,9 @@ mod tests {
         let p = |s| DocumentNumber::parse(DocumentType::ResidentId, s);
         assert_eq!(p("110105194912310021"), Err(DocumentError::CheckDigit));
         assert_eq!(p("11010519491231"), Err(DocumentError::NumberFormat));
-        assert_eq!(p("110105194913310029"), Err(DocumentError::BirthDate));
+        assert_eq!(p("110105194913310021"), Err(DocumentError::BirthDate));
         // Valid check digit, unknown province 99.
-        assert_eq!(p("990101199003074513"), Err(DocumentError::Region));
+        assert_eq!(p("990101199003074518"), Err(DocumentError::Region));
     }
 
     #[test]
