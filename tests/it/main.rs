@@ -12,6 +12,7 @@ mod authorize;
 mod brokering;
 mod e_certificate;
 mod flows;
+mod identity;
 mod logout;
 mod ops;
 mod plugins;

@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "step_up.html",
     "step_up_factor.html",
     "register_real_name.html",
+    "identity.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
