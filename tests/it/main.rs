@@ -14,4 +14,5 @@ mod flows;
 mod logout;
 mod ops;
 mod plugins;
+mod scan;
 mod tokens;

@@ -32,6 +32,9 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "account.html",
     "appeal.html",
     "upstream_link.html",
+    "_scan_qr.html",
+    "scan_face.html",
+    "scan_landing.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
@@ -39,8 +42,10 @@ const LOCALES: &[(&str, &str)] = &[
     ("en", include_str!("../../../themes/default/locales/en.toml")),
 ];
 
-const STATIC: &[(&str, &str, &str)] =
-    &[("style.css", "text/css; charset=utf-8", include_str!("../../../themes/default/static/style.css"))];
+const STATIC: &[(&str, &str, &str)] = &[
+    ("style.css", "text/css; charset=utf-8", include_str!("../../../themes/default/static/style.css")),
+    ("scan.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/scan.js")),
+];
 
 pub struct Pages {
     tera: tera::Tera,
