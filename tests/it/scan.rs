@@ -26,11 +26,8 @@ async fn app_client(app: &TestApp, permitted: bool) -> TestClient {
 
 async fn sign_in_app(app: &TestApp, client: &TestClient, user: &str, scope: &str) -> CitizenApp {
     let p = pkce();
-    let url = auth_url(
-        app,
-        client,
-        &[("scope", scope), ("code_challenge", &p.challenge), ("code_challenge_method", "S256")],
-    );
+    let url =
+        auth_url(app, client, &[("scope", scope), ("code_challenge", &p.challenge), ("code_challenge_method", "S256")]);
     let code = Browser::new().run(app, &url, user, PASSWORD).await.code();
     let tokens = json(redeem(app, client, &code, Some(&p.verifier)).await).await;
     CitizenApp { token: tokens["access_token"].as_str().unwrap_or_else(|| panic!("{tokens}")).to_string() }
@@ -85,7 +82,10 @@ async fn open_scan_tab(app: &TestApp, rp: &TestClient) -> Waiting {
     assert!(html.contains("<svg"), "the QR code is inline SVG");
     let ticket = attr(&html, "data-ticket");
     assert!(ticket.len() >= 32, "ticket ids carry at least 128 random bits");
-    assert!(html.contains(&app.url(&format!("/scan/t/{ticket}"))), "the QR URL is on the page as text");
+    assert!(
+        html.replace("&#x2F;", "/").contains(&app.url(&format!("/scan/t/{ticket}"))),
+        "the QR URL is on the page as text"
+    );
     Waiting { browser, req, ticket, csrf: hidden(&html, "csrf").unwrap() }
 }
 
@@ -340,6 +340,7 @@ async fn decision_from_another_node(b: Backend) {
     idp::domain::scan::scan(&app.state.db, &pc.ticket, &other_node, now).await.unwrap();
     assert_eq!(events.next().await, "scanned");
     let decision = idp::domain::scan::Decision::Confirm { face_passed: None };
+    let now = app.state.clock.now();
     idp::domain::scan::decide(&app.state.db, &pc.ticket, &other_node, decision, now).await.unwrap();
     assert_eq!(events.next().await, "confirmed");
 }
@@ -347,10 +348,10 @@ both!(scan_waiter_sees_other_nodes, super::decision_from_another_node);
 
 async fn face_check(b: Backend) {
     let app = spawn(b).await;
-    app.user("facer").await;
+    app.user("facer01").await;
     app.user("someone_else").await;
     let rp = app.confidential().await;
-    let (_, browser) = sign_in(&app, &rp, "facer", &[]).await;
+    let (_, browser) = sign_in(&app, &rp, "facer01", &[]).await;
     let page = browser.http.get(app.url("/scan/face")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -364,7 +365,7 @@ async fn face_check(b: Backend) {
     assert_eq!(res.status(), 403);
     assert_eq!(json(res).await["error"], "account_mismatch");
 
-    let phone = citizen(&app, "facer").await;
+    let phone = citizen(&app, "facer01").await;
     let t = json(phone.read(&app, &ticket).await).await;
     assert_eq!(t["purpose"], "face");
     assert_eq!(t["face_required"], true);

@@ -96,7 +96,8 @@ struct Jar(BTreeMap<String, String>);
 impl Jar {
     fn take(&mut self, res: &reqwest::Response) {
         for v in res.headers().get_all(reqwest::header::SET_COOKIE) {
-            if let Some((name, value)) = v.to_str().ok().and_then(|c| c.split(';').next()).and_then(|c| c.split_once('='))
+            if let Some((name, value)) =
+                v.to_str().ok().and_then(|c| c.split(';').next()).and_then(|c| c.split_once('='))
             {
                 self.0.insert(name.trim().to_string(), value.trim().to_string());
             }
@@ -180,7 +181,13 @@ impl App {
                 ],
                 _ => bail!("unexpected page {path}"),
             };
-            let res = self.http.post(self.url(&path)).header(reqwest::header::COOKIE, jar.header()).form(&form).send().await?;
+            let res = self
+                .http
+                .post(self.url(&path))
+                .header(reqwest::header::COOKIE, jar.header())
+                .form(&form)
+                .send()
+                .await?;
             jar.take(&res);
             next = match location(&res) {
                 Some(l) if l.starts_with('/') => self.url(&l),
@@ -260,7 +267,12 @@ impl App {
         let status = res.status();
         let body: Value = res.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            bail!("{}: {} ({})", status.as_u16(), body["error"].as_str().unwrap_or("error"), body["error_description"].as_str().unwrap_or_default());
+            bail!(
+                "{}: {} ({})",
+                status.as_u16(),
+                body["error"].as_str().unwrap_or("error"),
+                body["error_description"].as_str().unwrap_or_default()
+            );
         }
         Ok(body)
     }
@@ -285,7 +297,11 @@ impl App {
         };
         println!("Request:   {what}");
         println!("Site:      {site}");
-        println!("Browser:   {} ({})", t["browser"]["ip"].as_str().unwrap_or("?"), t["browser"]["location"].as_str().unwrap_or("?"));
+        println!(
+            "Browser:   {} ({})",
+            t["browser"]["ip"].as_str().unwrap_or("?"),
+            t["browser"]["location"].as_str().unwrap_or("?")
+        );
         println!("Requested: {} (unix time), valid until {}", t["created_at"], t["expires_at"]);
         if purpose == "face" && !face_verified && !deny {
             bail!("this code asks for a face check: run it with --face-verified after the face verifier passed");
@@ -319,8 +335,12 @@ fn main() -> std::process::ExitCode {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(30))
             .build()?;
-        let app =
-            App { http, issuer: cli.issuer.trim_end_matches('/').to_string(), client_id: cli.client_id, state: cli.state };
+        let app = App {
+            http,
+            issuer: cli.issuer.trim_end_matches('/').to_string(),
+            client_id: cli.client_id,
+            state: cli.state,
+        };
         match cli.command {
             Cmd::Login { username, password } => app.login(&username, &password).await,
             Cmd::Scan { url, yes, deny, face_verified } => app.scan(&url, yes, deny, face_verified).await,

@@ -16,6 +16,10 @@ use tokio::sync::watch;
 
 /// How often each node looks for tickets changed by other nodes.
 pub const CROSS_NODE_INTERVAL: Duration = Duration::from_secs(2);
+/// Each check looks this far behind the previous one: timestamps are whole
+/// seconds and node clocks differ a little. A ticket seen twice costs its
+/// waiters one extra lookup.
+const OVERLAP_SECS: i64 = 5;
 
 #[derive(Default)]
 pub struct ScanWaiters {
@@ -70,8 +74,7 @@ impl ScanWaiters {
                 since = now;
                 continue;
             }
-            // One second of overlap: timestamps are whole seconds.
-            match scan::changed_since(&db, since - 1).await {
+            match scan::changed_since(&db, since - OVERLAP_SECS).await {
                 Ok(ids) => {
                     for id in ids {
                         self.wake(&id);

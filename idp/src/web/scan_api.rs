@@ -26,8 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
-    let mut res =
-        (status, Json(json!({ "error": code, "error_description": description }))).into_response();
+    let mut res = (status, Json(json!({ "error": code, "error_description": description }))).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
@@ -56,7 +55,8 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<AppCaller, Resp
         res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"idp\""));
         return Err(res);
     };
-    let invalid = || bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked");
+    let invalid =
+        || bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked");
     let claims = match state.tokens.check_access_token(&state.db, token).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(invalid()),
