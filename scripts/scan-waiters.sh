@@ -67,7 +67,8 @@ async def main():
     sem = asyncio.Semaphore(32)
     browsers = await asyncio.gather(*(new_ticket(sem) for _ in range(n)))
     t1 = time.time()
-    print(f"{n} scan tickets created (GET /login/scan): {t1 - t0:.1f} s, {n / (t1 - t0):.0f}/s")
+    rss_tickets = rss_mib()
+    print(f"{n} scan tickets created (GET /login/scan): {t1 - t0:.1f} s, {n / (t1 - t0):.0f}/s; RSS {rss_tickets:.1f} MiB")
     ready = []
     sem = asyncio.Semaphore(256)
     await asyncio.gather(*(wait_on(c, t, sem, ready) for c, t in browsers))
@@ -80,7 +81,7 @@ async def main():
     rss_end = rss_mib()
     alive = sum(1 for r, _ in ready if not r.at_eof())
     print(f"server RSS: {base_rss:.1f} MiB before, {rss_wait:.1f} MiB with {len(ready)} waiters, "
-          f"{rss_end:.1f} MiB after {idle} s idle; about {(rss_end - base_rss) * 1024 / max(len(ready), 1):.1f} KiB per waiter")
+          f"{rss_end:.1f} MiB after {idle} s idle; about {(rss_end - rss_tickets) * 1024 / max(len(ready), 1):.1f} KiB per open waiter")
     print(f"server CPU while {alive} browsers waited {idle} s: {c1 - c0:.2f} s "
           f"({100 * (c1 - c0) / idle:.2f} % of one core); server threads: {threads()}")
     for _, w in ready:

@@ -93,6 +93,7 @@ async fn ticket_for_page(
     if !reuse.is_empty()
         && let Some(t) = scan::for_browser(&state.db, reuse, &cookies::browser_hash(browser)).await?
         && t.purpose == new.purpose
+        && t.req.as_deref() == new.req.filter(|r| !r.is_empty())
         && matches!(t.phase(now), Phase::Pending | Phase::Scanned | Phase::Confirmed)
     {
         return Ok(t);
@@ -339,6 +340,8 @@ async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str) -> R
 
 /// D1: the browser is signed in as the app's user. The one place scan
 /// sign-in calls `login::complete`; RFC 8176 `mca` (multiple-channel).
+/// The ticket also carries what the assurance rules need to raise the
+/// level: the app session's `app_acr` / `app_amr` and `face_passed`.
 async fn sign_in_with_ticket(
     state: &AppState,
     jar: CookieJar,
