@@ -12,15 +12,17 @@
 //   ARTIFACTS_DIR   where screenshots go
 //   CHROMIUM        the browser executable (default /usr/bin/chromium)
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const ISSUER = must('IDP_ISSUER').replace(/\/$/, '');
 const BIN = must('E2E_IDP_BIN');
 const ARTIFACTS = must('ARTIFACTS_DIR');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// The reference citizen app, built beside the idp binary (D1 scan-to-login).
+const CITIZEN_APP = join(dirname(BIN), 'citizen-app');
 const TIMEOUT = 30_000; // argon2 on a debug build is slow: be generous per action
 const LAUNCH_ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -193,6 +195,35 @@ function randomDigits(n) {
   let s = '';
   for (let i = 0; i < n; i++) s += Math.floor(Math.random() * 10);
   return s;
+}
+
+// The reference citizen app as a subprocess (its own token file).
+function citizenEnv() {
+  return {
+    ...process.env, CITIZEN_APP_ISSUER: ISSUER,
+    CITIZEN_APP_STATE: join(process.env.IDP_DATA_DIR || ARTIFACTS, 'citizen-app.json'),
+  };
+}
+
+function citizenLogin(username, password) {
+  return execFileSync(CITIZEN_APP, ['login', '--username', username], {
+    env: { ...citizenEnv(), CITIZEN_APP_PASSWORD: password }, encoding: 'utf8', timeout: 60_000,
+  });
+}
+
+// Starts `citizen-app scan URL` interactively; resolves { output, answer(text), done }.
+function citizenScan(url) {
+  const child = spawn(CITIZEN_APP, ['scan', url], { env: citizenEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  const done = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    output: () => output,
+    answer: (text) => child.stdin.end(`${text}\n`),
+    done,
+    kill: () => child.kill(),
+  };
 }
 
 // ------------------------------------------------------------------ main
@@ -423,6 +454,79 @@ async function main() {
 
     await step('demo result page fits the phone screen', async () => {
       await assertFits(page, MOBILE.viewport.width);
+    }, { soft: true });
+    await ctx.close();
+  });
+
+  // -------------------------------------------------------------- scan-to-login
+  await flow('scan-to-login (D1): QR on the PC page, the citizen app confirms, the page proceeds by itself', async () => {
+    const ctx = await browser.newContext({ ...PC, locale: 'zh-CN' });
+    const page = await ctx.newPage();
+    watch(page, 'scan');
+    currentPage = page;
+    let qrUrl;
+    let scan;
+
+    await step('the sign-in page has a "扫码登录" tab showing a QR code and its URL as text', async () => {
+      assert.ok(account.sub, 'no account: the PC registration did not complete');
+      const req = await openSignIn(page);
+      const r = await navigate(page, () => page.getByRole('link', { name: '扫码登录' }).click());
+      assert.equal(r.status(), 200);
+      assert.equal(path(page), '/login/scan');
+      assert.equal(query(page, 'req'), req, 'the scan tab keeps the authorization request');
+      const svg = page.locator('#scan .qr svg');
+      await svg.waitFor({ state: 'visible' });
+      const box = await svg.boundingBox();
+      assert.ok(box && box.width >= 150 && box.height >= 150, `QR too small: ${JSON.stringify(box)}`);
+      const ticket = await page.locator('#scan').getAttribute('data-ticket');
+      qrUrl = `${ISSUER}/scan/t/${ticket}`;
+      assert.equal((await page.locator('.scan-url code').textContent()).trim(), qrUrl);
+      await visibleText(page, '请使用 App 扫一扫');
+      await shot(page, 'pc-scan-qr.png');
+    });
+
+    await step('the citizen app signs in (code + PKCE, scan_login scope)', async () => {
+      const out = citizenLogin(account.username, account.password);
+      assert.match(out, /signed in as/);
+    });
+
+    await step('the app reads the code: it shows the demo RP and the browser address; the page says "已扫码"', async () => {
+      scan = citizenScan(qrUrl);
+      await page.getByText('已扫码，请在手机上确认').waitFor({ state: 'visible', timeout: TIMEOUT });
+      assert.match(scan.output(), /示例应用 Demo RP/, `the app must show the requesting site: ${scan.output()}`);
+      assert.match(scan.output(), /127\.0\.0\.1/);
+      assert.match(scan.output(), /Confirm\?/);
+      await shot(page, 'pc-scan-scanned.png');
+    });
+
+    await step('confirming in the app: the page proceeds by itself to the demo RP, signed in as the app user', async () => {
+      const arrived = page.waitForURL((u) => new URL(u).pathname === '/demo/callback', { timeout: TIMEOUT });
+      scan.answer('y');
+      assert.equal(await scan.done, 0, `citizen-app failed: ${scan.output()}`);
+      await arrived;
+      await page.waitForLoadState('load');
+      await visibleText(page, '登录成功：身份令牌签名与声明已验证。');
+      const claims = JSON.parse(await page.locator('pre#claims').innerText());
+      assert.equal(claims.sub, account.sub, 'the browser is signed in as the app user');
+      assert.deepEqual(claims.amr, ['mca', 'swk'], 'amr records scan sign-in (multiple-channel)');
+      await shot(page, 'pc-scan-result.png');
+    });
+    if (scan) scan.kill();
+    await ctx.close();
+  });
+
+  await flow('scan-to-login on the phone layout', async () => {
+    const ctx = await browser.newContext({ ...MOBILE, locale: 'zh-CN' });
+    const page = await ctx.newPage();
+    watch(page, 'scan-mobile');
+    currentPage = page;
+    await step('the scan tab fits the phone screen', async () => {
+      await openSignIn(page);
+      await navigate(page, () => page.getByRole('link', { name: '扫码登录' }).tap());
+      await page.locator('#scan .qr svg').waitFor({ state: 'visible' });
+      await shot(page, 'mobile-scan-qr.png');
+      await assertFits(page, MOBILE.viewport.width);
+      await assertInsideCard(page);
     }, { soft: true });
     await ctx.close();
   });

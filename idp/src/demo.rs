@@ -26,6 +26,9 @@ use std::sync::Mutex;
 pub const DEMO_RP_ID: &str = "demo-rp";
 pub const DEMO_PUBLIC_ID: &str = "demo-public";
 pub const DEMO_USER: &str = "demo_user";
+/// The reference citizen app (`citizen-app` binary): a public client
+/// permitted the administrator-granted `scan_login` scope (D1).
+pub const DEMO_CITIZEN_APP_ID: &str = "citizen-app";
 
 #[derive(Serialize, Deserialize)]
 struct DemoFile {
@@ -59,11 +62,13 @@ pub struct Seeded {
     pub username: String,
     pub password: String,
     pub public_client: String,
+    pub citizen_app: String,
 }
 
 /// Creates the demo user and clients once. Returns the user's password the
 /// one time it is created (it is never stored in clear).
 pub async fn seed(state: &AppState) -> anyhow::Result<Option<Seeded>> {
+    seed_citizen_app(state).await?;
     if state.clients.find(DEMO_RP_ID).await?.is_some() {
         return Ok(None);
     }
@@ -106,7 +111,34 @@ pub async fn seed(state: &AppState) -> anyhow::Result<Option<Seeded>> {
     let file = DemoFile { client_id: DEMO_RP_ID.into(), client_secret: rp.client_secret.unwrap_or_default() };
     std::fs::create_dir_all(&state.config.data_dir)?;
     std::fs::write(demo_file(&state.config), serde_json::to_string(&file)?)?;
-    Ok(Some(Seeded { username: DEMO_USER.into(), password, public_client: DEMO_PUBLIC_ID.into() }))
+    Ok(Some(Seeded {
+        username: DEMO_USER.into(),
+        password,
+        public_client: DEMO_PUBLIC_ID.into(),
+        citizen_app: DEMO_CITIZEN_APP_ID.into(),
+    }))
+}
+
+/// The citizen app client, also added to a demo seeded before it existed.
+/// Its `scan_login` permission is what an administrator would give with
+/// `idp client allow-scope citizen-app scan_login`.
+async fn seed_citizen_app(state: &AppState) -> anyhow::Result<()> {
+    if state.clients.find(DEMO_CITIZEN_APP_ID).await?.is_some() {
+        return Ok(());
+    }
+    state
+        .clients
+        .create(NewClient {
+            name: "政务 App（参考实现）Citizen app".into(),
+            client_id: Some(DEMO_CITIZEN_APP_ID.into()),
+            public: true,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            skip_consent: true,
+            ..Default::default()
+        })
+        .await?;
+    crate::domain::plugin_access::allow(&state.db, DEMO_CITIZEN_APP_ID, crate::domain::scopes::SCAN_LOGIN).await?;
+    Ok(())
 }
 
 fn http() -> Result<reqwest::Client, reqwest::Error> {

@@ -299,6 +299,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 eprintln!("  username: {}", seeded.username);
                 eprintln!("  password: {}", seeded.password);
                 eprintln!("  public client: {}", seeded.public_client);
+                eprintln!("  citizen app client (scan_login): {}", seeded.citizen_app);
                 state = idp::build_state(config.clone(), false).await?;
             }
             let listener = tokio::net::TcpListener::bind(&listen).await?;

@@ -76,6 +76,11 @@ pub async fn allow_scope(state: &idp::AppState, client_id: &str, scope: &str) ->
     if idp::domain::scopes::SUPPORTED.contains(&scope) {
         anyhow::bail!("`{scope}` is a core scope: set core scopes with `client create --scope`");
     }
+    if idp::domain::scopes::ADMIN_GRANTED.contains(&scope) {
+        plugin_access::allow(&state.db, client_id, scope).await?;
+        println!("client {client_id} may now request `{scope}`");
+        return Ok(());
+    }
     let Some(owner) = state.plugins.owner(scope) else {
         anyhow::bail!(
             "no loaded plugin declares scope `{scope}` (plugin scopes: {})",

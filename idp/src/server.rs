@@ -34,6 +34,8 @@ pub struct Inner {
     pub captcha: crate::domain::captcha::CaptchaService,
     pub mail: crate::ports::mail::MailGateway,
     pub verifier: crate::ports::verifier::Verifier,
+    /// Browsers on this node waiting for a scan ticket to change (D1).
+    pub scan_waiters: Arc<crate::domain::scan_waiters::ScanWaiters>,
 }
 
 #[derive(Clone)]
@@ -156,6 +158,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         captcha,
         mail,
         verifier,
+        scan_waiters: Arc::default(),
     })))
 }
 
@@ -175,6 +178,15 @@ pub fn router(state: AppState) -> Router {
         .route("/login/sms", get(web::sms_login::show).post(web::sms_login::submit))
         .route("/login/upstream/{name}", get(web::upstream::start))
         .route("/login/upstream/{name}/callback", get(web::upstream::callback))
+        .route("/login/scan", get(web::scan::show_login))
+        .route("/scan/face", get(web::scan::show_face))
+        .route("/scan/t/{id}", get(web::scan::landing))
+        .route("/scan/events", get(web::scan::events))
+        .route("/scan/status", get(web::scan::status))
+        .route("/scan/complete", post(web::scan::finish))
+        .route("/api/scan/tickets/{id}", get(web::scan_api::read))
+        .route("/api/scan/tickets/{id}/confirm", post(web::scan_api::confirm))
+        .route("/api/scan/tickets/{id}/deny", post(web::scan_api::deny))
         .route("/login/link", get(web::upstream::link_show).post(web::upstream::link_submit))
         .route("/login/link/register", get(web::upstream::link_register))
         .route("/register", get(web::register::show).post(web::register::submit))
@@ -261,6 +273,8 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
             }
         }
     });
+    // D1: one node-wide check for scan tickets decided through other nodes.
+    tokio::spawn(state.scan_waiters.clone().watch_other_nodes(state.db.clone(), state.clock.clone()));
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())

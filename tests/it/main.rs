@@ -16,4 +16,5 @@ mod identity;
 mod logout;
 mod ops;
 mod plugins;
+mod scan;
 mod tokens;

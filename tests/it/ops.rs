@@ -327,6 +327,11 @@ fn sample_context() -> tera::Context {
     ctx.insert("demo", &true);
     ctx.insert("agree", &false);
     ctx.insert("step", &2);
+    ctx.insert(
+        "scan",
+        &serde_json::json!({ "ticket": "x", "url": "x", "svg": "<svg></svg>", "expires_in": 120, "phase": "pending",
+            "message": "x", "retry": "/login/scan" }),
+    );
     ctx.insert("view", "password");
     ctx.insert("ethnic_groups", &["汉族"]);
     ctx.insert("filed", &Option::<String>::None);

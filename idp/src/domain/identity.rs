@@ -484,6 +484,24 @@ async fn bind_over_holder(
     }
 }
 
+/// How long a face check passed through the verifier counts for binding it
+/// to a browser (a scan ticket confirmed from the app, D2).
+pub const FACE_FRESH: i64 = 10 * 60;
+
+/// Whether this person passed a face check through the verifier in the last
+/// [`FACE_FRESH`] seconds. The app's own word is never enough: the check
+/// must have gone through `POST /api/identity/face` and been recorded.
+pub async fn recent_face_pass(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<bool, DbErr> {
+    Ok(verification::Entity::find()
+        .filter(verification::Column::UserId.eq(user_id))
+        .filter(verification::Column::Kind.eq("face"))
+        .filter(verification::Column::Outcome.eq("pass"))
+        .filter(verification::Column::CreatedAt.gt(now - FACE_FRESH))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 pub async fn is_operator(db: &DatabaseConnection, user_id: &str) -> Result<bool, DbErr> {
     Ok(operator::Entity::find_by_id(user_id.to_owned()).one(db).await?.is_some())
 }

@@ -15,6 +15,8 @@ pub mod identity;
 pub mod pending;
 pub mod plugin_access;
 pub mod profile;
+pub mod scan;
+pub mod scan_waiters;
 pub mod scopes;
 pub mod sessions;
 pub mod sms_codes;

@@ -2,6 +2,14 @@
 
 pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
 
+/// D1: the citizen app's right to read and decide scan tickets.
+pub const SCAN_LOGIN: &str = "scan_login";
+
+/// Provider scopes no client has by default: an administrator permits them
+/// per client (`idp client allow-scope`), like plugin scopes, and the
+/// permission is checked again at token time and on every API call.
+pub const ADMIN_GRANTED: &[&str] = &[SCAN_LOGIN];
+
 pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
     match scope {
         "profile" => &[

@@ -17,6 +17,8 @@ pub struct SessionInfo {
     pub auth_time: i64,
     /// Every factor used in this session and when (the latest use of each).
     pub factors: Vec<FactorEvent>,
+    /// "Remember this device for 30 days": the cookie persists.
+    pub remember: bool,
 }
 
 impl SessionInfo {
@@ -33,6 +35,7 @@ fn info(m: session::Model) -> SessionInfo {
         sid: m.sid,
         user_id: m.user_id,
         auth_time: m.auth_time,
+        remember: m.remember,
     }
 }
 
@@ -115,6 +118,7 @@ pub async fn establish(
                     user_id: user_id.to_string(),
                     auth_time: now,
                     factors,
+                    remember,
                 };
                 return Ok((cookie, info));
             }
@@ -138,20 +142,25 @@ pub async fn establish(
     }
     .insert(db)
     .await?;
-    Ok((cookie, SessionInfo { id_hash, sid, user_id: user_id.into(), auth_time: now, factors }))
+    Ok((cookie, SessionInfo { id_hash, sid, user_id: user_id.into(), auth_time: now, factors, remember }))
 }
 
-/// Records a further factor (step-up) in a live session: the session, its
-/// cookie and its `sid` stay; `auth_time` becomes now. Returns the updated
-/// session, or `None` when the session ended meanwhile.
+/// Records a further factor (step-up) in a live session. The level may
+/// change, so the cookie value is replaced (a new session id at every
+/// privilege change); the `sid` relying parties know stays, and
+/// `auth_time` becomes now. Returns the new cookie value and session, or
+/// `None` when the session ended meanwhile.
 pub async fn add_factor(
     db: &DatabaseConnection,
     session: &SessionInfo,
     factor: Factor,
     now: i64,
-) -> Result<Option<SessionInfo>, DbErr> {
+) -> Result<Option<(String, SessionInfo)>, DbErr> {
     let factors = assurance::with_event(session.factors.clone(), factor, now);
+    let cookie = random_token(32);
+    let id_hash = sha256_b64(cookie.as_bytes());
     let updated = session::Entity::update_many()
+        .col_expr(session::Column::IdHash, Expr::value(id_hash.clone()))
         .col_expr(session::Column::AuthTime, Expr::value(now))
         .col_expr(session::Column::Factors, Expr::value(factors_json(&factors)))
         .col_expr(session::Column::LastSeen, Expr::value(now))
@@ -159,7 +168,8 @@ pub async fn add_factor(
         .filter(session::Column::Revoked.eq(false))
         .exec(db)
         .await?;
-    Ok((updated.rows_affected == 1).then(|| SessionInfo { auth_time: now, factors, ..session.clone() }))
+    let info = SessionInfo { id_hash, auth_time: now, factors, ..session.clone() };
+    Ok((updated.rows_affected == 1).then_some((cookie, info)))
 }
 
 pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str) -> Result<(), DbErr> {

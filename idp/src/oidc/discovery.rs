@@ -19,7 +19,7 @@ pub fn document(config: &Config) -> Value {
         "revocation_endpoint": e("/revoke"),
         "introspection_endpoint": e("/introspect"),
         "end_session_endpoint": e("/logout"),
-        "scopes_supported": scopes::SUPPORTED,
+        "scopes_supported": scopes::SUPPORTED.iter().chain(scopes::ADMIN_GRANTED).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

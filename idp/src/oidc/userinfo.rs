@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
+pub fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
     let mut res =
         (status, Json(serde_json::json!({ "error": code, "error_description": description }))).into_response();
     let challenge = format!("Bearer realm=\"idp\", error=\"{code}\", error_description=\"{description}\"");

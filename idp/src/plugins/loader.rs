@@ -166,7 +166,7 @@ pub fn validate(m: &Manifest, taken: &Taken) -> Result<(), String> {
         if !valid_scope(&s.name) {
             return Err(format!("scope `{}` is not a valid OAuth scope token", s.name));
         }
-        if scopes::SUPPORTED.contains(&s.name.as_str()) {
+        if scopes::SUPPORTED.contains(&s.name.as_str()) || scopes::ADMIN_GRANTED.contains(&s.name.as_str()) {
             return Err(format!("scope `{}` collides with a core scope", s.name));
         }
         if let Some((_, owner)) = taken.scopes.iter().find(|(sc, _)| sc == &s.name) {

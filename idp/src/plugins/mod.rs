@@ -263,15 +263,15 @@ impl Registry {
         Ok(plugin_access::state(&self.db, name).await?.enabled)
     }
 
-    /// Plugin scopes `client_id` may request now: permitted by the
-    /// administrator, of a loaded, enabled and healthy plugin.
+    /// Scopes beyond its own list that `client_id` may request now, as the
+    /// administrator permitted: provider scopes such as `scan_login`, and
+    /// scopes of a loaded, enabled and healthy plugin.
     pub async fn usable_scopes(&self, client_id: &str) -> Result<Vec<String>, DbErr> {
-        if self.plugins.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut out = Vec::new();
         for scope in plugin_access::permitted(&self.db, client_id).await? {
-            if let Some(p) = self.owner(&scope)
+            if scopes::ADMIN_GRANTED.contains(&scope.as_str()) {
+                out.push(scope);
+            } else if let Some(p) = self.owner(&scope)
                 && p.available()
                 && self.enabled(p.name()).await?
             {
@@ -306,6 +306,12 @@ impl Registry {
         for s in granted.iter() {
             if is_core(s) {
                 kept.push(s);
+                continue;
+            }
+            if scopes::ADMIN_GRANTED.contains(&s) {
+                if permitted.iter().any(|x| x == s) {
+                    kept.push(s);
+                }
                 continue;
             }
             let Some(p) = self.owner(s) else { continue };

@@ -513,3 +513,32 @@ pub mod operator {
     }
     no_relations!();
 }
+
+/// A scan-to-login / app-mediated check ticket (D1, D2).
+pub mod scan_ticket {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "scan_tickets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub purpose: String,
+        pub status: String,
+        pub browser: String,
+        pub browser_ip: String,
+        pub req: Option<String>,
+        pub client_id: Option<String>,
+        pub subject_user_id: Option<String>,
+        pub detail: Option<String>,
+        pub app_user_id: Option<String>,
+        pub app_client_id: Option<String>,
+        pub app_grant: Option<String>,
+        pub app_acr: Option<String>,
+        pub app_amr: Option<String>,
+        pub face_result: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}

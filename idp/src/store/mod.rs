@@ -122,6 +122,7 @@ pub async fn purge_expired(db: &DatabaseConnection, now: i64) -> Result<(), DbEr
         "used_jtis",
         "plugin_kv",
         "upstream_flows",
+        "scan_tickets",
     ] {
         let stmt = Query::delete()
             .from_table(Alias::new(table))

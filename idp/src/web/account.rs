@@ -308,9 +308,9 @@ pub async fn submit(
             // It just presented an SMS code and the old password.
             let sign_in = sessions::SignIn { user_id: &user_id, factor: Factor::Sms, remember: false, now };
             let established = match sessions::establish(&state.db, None, sign_in, &state.config.session).await {
-                Ok((cookie, s)) => {
-                    sessions::add_factor(&state.db, &s, Factor::Password, now).await.map(|_| (cookie, s))
-                }
+                Ok((cookie, s)) => sessions::add_factor(&state.db, &s, Factor::Password, now)
+                    .await
+                    .map(|added| added.unwrap_or((cookie, s))),
                 Err(e) => Err(e),
             };
             match established {

@@ -267,7 +267,7 @@ pub async fn submit(
         return error_page(&state, StatusCode::BAD_REQUEST, locale, "identity_need_phone");
     };
     match (first_view, f.action.as_str()) {
-        ("face", _) => return super::identity_extra::face_continue(&state, jar, locale, &session, &u, &f.req).await,
+        ("face", _) => return super::identity_extra::face_continue(&state, &f.req).await,
         ("in_person", _) => {
             return super::identity_extra::in_person(&state, jar, locale, &session, &u, &f.req, &f.assertion, &ip)
                 .await;

@@ -7,26 +7,23 @@ use super::cookies;
 use super::identity::{View, audit, end_sessions, finish, notify, render, result_key, signed_in, today};
 use super::pages::{error_page, unavailable};
 use super::sms_form::{self, Notice};
-use crate::domain::assurance::{self, Factor};
+use crate::domain::assurance;
 use crate::domain::documents::{Document, DocumentForm};
 use crate::domain::identity::{self, Result_};
-use crate::domain::sessions::{self, SessionInfo};
+use crate::domain::sessions::SessionInfo;
+use crate::oidc::flow::see_other;
 use crate::oidc::userinfo::bearer_token;
 use crate::ports::verifier::FaceSample;
 use crate::server::AppState;
-use crate::store::entities::{user, verification};
+use crate::store::entities::user;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use axum_extra::extract::CookieJar;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-
-/// A face check passed in the app counts for the browser this long.
-const FACE_FRESH: i64 = 10 * 60;
 
 /// The account that lost its identity in a takeover (B5): its relying apps
 /// see the change through back-channel logout and revoked tokens, and the
@@ -117,41 +114,12 @@ pub async fn api_face(
     }
 }
 
-/// The browser's "I finished in the app" step: a face check passed in the
-/// last minutes counts (and the session gains a fresh face factor).
-pub(crate) async fn face_continue(
-    state: &AppState,
-    jar: CookieJar,
-    locale: &str,
-    session: &SessionInfo,
-    u: &user::Model,
-    req: &str,
-) -> Response {
-    let now = state.clock.now();
-    let recent = verification::Entity::find()
-        .filter(verification::Column::UserId.eq(u.id.as_str()))
-        .filter(verification::Column::Kind.eq("face"))
-        .filter(verification::Column::Outcome.eq("pass"))
-        .filter(verification::Column::CreatedAt.gt(now - FACE_FRESH))
-        .order_by_desc(verification::Column::CreatedAt)
-        .one(&state.db)
-        .await;
-    match recent {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            let notice = Some(Notice::Error(state.pages.text(locale, "identity_face_pending")));
-            let v = View { view: "face", req, notice, ..Default::default() };
-            return render(state, jar, StatusCode::BAD_REQUEST, locale, u, v).await;
-        }
-        Err(e) => return unavailable(state, locale, e),
-    }
-    // The face check was this person's, moments ago: a fresh inherence
-    // factor for this browser's session too (assurance contract).
-    if let Err(e) = sessions::add_factor(&state.db, session, Factor::Face, now).await {
-        return unavailable(state, locale, e);
-    }
-    let level = assurance::proofing_level(&state.db, &u.id).await.unwrap_or(1);
-    finish(state, jar, locale, u, req, level).await
+/// The browser's "continue" on the face page: the face check is bound to
+/// this browser by a scan ticket (D2) — the app reads the ticket, runs the
+/// check through `POST /api/identity/face` and confirms; the session then
+/// gains a fresh face factor and the request resumes.
+pub(crate) async fn face_continue(state: &AppState, req: &str) -> Response {
+    see_other(&format!("{}/scan/face?req={req}", state.config.issuer))
 }
 
 /// `/identity/in-person`: a signed assertion from a chip reader or CA (B4).

@@ -238,11 +238,46 @@ pub async fn complete_then(
     who: SignedIn<'_>,
     then: Option<String>,
 ) -> Response {
+    finish_sign_in(state, jar, locale, req_id, req, who, &[], then).await
+}
+
+/// As [`complete`], with further factors verified in the same step (a face
+/// check done in the app that confirmed a scan sign-in).
+pub async fn complete_with_factors(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    who: SignedIn<'_>,
+    extra: &[Factor],
+) -> Response {
+    finish_sign_in(state, jar, locale, req_id, req, who, extra, None).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish_sign_in(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    who: SignedIn<'_>,
+    extra: &[Factor],
+    then: Option<String>,
+) -> Response {
     let SignedIn { user_id, method, remember } = who;
     let result = async {
         let existing = current_session(state, &jar).await?;
-        let sign_in = sessions::SignIn { user_id, factor: method, remember, now: state.clock.now() };
-        sessions::establish(&state.db, existing.as_ref(), sign_in, &state.config.session).await
+        let now = state.clock.now();
+        let sign_in = sessions::SignIn { user_id, factor: method, remember, now };
+        let mut established = sessions::establish(&state.db, existing.as_ref(), sign_in, &state.config.session).await?;
+        for factor in extra {
+            if let Some(next) = sessions::add_factor(&state.db, &established.1, *factor, now).await? {
+                established = next;
+            }
+        }
+        Ok::<_, sea_orm::DbErr>(established)
     }
     .await;
     let (cookie, _) = match result {

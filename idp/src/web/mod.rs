@@ -11,6 +11,8 @@ pub mod login;
 pub mod pages;
 pub mod plugin_routes;
 pub mod register;
+pub mod scan;
+pub mod scan_api;
 pub mod select_account;
 pub mod sms_form;
 pub mod sms_login;

@@ -36,6 +36,9 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "step_up_factor.html",
     "register_real_name.html",
     "identity.html",
+    "_scan_qr.html",
+    "scan_face.html",
+    "scan_landing.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
@@ -43,8 +46,10 @@ const LOCALES: &[(&str, &str)] = &[
     ("en", include_str!("../../../themes/default/locales/en.toml")),
 ];
 
-const STATIC: &[(&str, &str, &str)] =
-    &[("style.css", "text/css; charset=utf-8", include_str!("../../../themes/default/static/style.css"))];
+const STATIC: &[(&str, &str, &str)] = &[
+    ("style.css", "text/css; charset=utf-8", include_str!("../../../themes/default/static/style.css")),
+    ("scan.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/scan.js")),
+];
 
 pub struct Pages {
     tera: tera::Tera,

@@ -8,7 +8,7 @@ use super::pages::{error_page, page, unavailable};
 use crate::domain::assurance::{self, Factor, Gap};
 use crate::domain::authorize::{AuthRequest, Standing};
 use crate::domain::pending;
-use crate::domain::sessions::SessionInfo;
+use crate::domain::sessions::{self, SessionInfo};
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
@@ -65,7 +65,7 @@ fn ways(
     let factors = if !gap.authentication || gap.proofing.is_some() {
         Vec::new()
     } else if target >= 4 {
-        vec![link("step_up_way_passkey", "/mfa/passkey"), link("step_up_way_face", "/identity/face")]
+        vec![link("step_up_way_passkey", "/mfa/passkey"), link("step_up_way_face", "/scan/face")]
     } else {
         let everyday = match everyday {
             Some(Factor::Password) => Some(link("step_up_way_password", "/step-up/factor")),
@@ -77,7 +77,7 @@ fn ways(
             .chain([
                 link("step_up_way_totp", "/mfa/totp"),
                 link("step_up_way_passkey", "/mfa/passkey"),
-                link("step_up_way_face", "/identity/face"),
+                link("step_up_way_face", "/scan/face"),
             ])
             .collect()
     };
@@ -178,6 +178,21 @@ pub async fn skip(
         return unavailable(&state, locale, e);
     }
     finish(&state, jar, &f.req, locale).await
+}
+
+/// Adds a verified factor to this browser's session and puts the session's
+/// new cookie into the jar. `Ok(None)`: the session ended meanwhile.
+pub async fn record_factor(
+    state: &AppState,
+    jar: CookieJar,
+    session: &SessionInfo,
+    factor: Factor,
+) -> Result<Option<CookieJar>, sea_orm::DbErr> {
+    let Some((cookie, info)) = sessions::add_factor(&state.db, session, factor, state.clock.now()).await? else {
+        return Ok(None);
+    };
+    let max_age = info.remember.then_some(sessions::REMEMBER_SECONDS);
+    Ok(Some(jar.add(cookies::build(state, cookies::SESSION, cookie, max_age))))
 }
 
 /// Where a page that raised the level (identity verified, factor used) goes

@@ -8,7 +8,7 @@ use super::pages::{page, unavailable};
 use super::sms_form::{self, Notice};
 use super::step_up;
 use crate::domain::assurance::Factor;
-use crate::domain::sessions::{self, SessionInfo};
+use crate::domain::sessions::SessionInfo;
 use crate::domain::throttle;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
@@ -156,8 +156,9 @@ pub async fn submit(
         Ok(Some((status, msg))) => return render(&state, jar, status, &c, &f.req, Some(Notice::Error(msg))).await,
         Err(e) => return unavailable(&state, c.locale, e),
     }
-    match sessions::add_factor(&state.db, &c.session, c.factor, state.clock.now()).await {
-        Ok(_) => step_up::finish(&state, jar, &f.req, c.locale).await,
+    match step_up::record_factor(&state, jar.clone(), &c.session, c.factor).await {
+        Ok(Some(jar)) => step_up::finish(&state, jar, &f.req, c.locale).await,
+        Ok(None) => step_up::finish(&state, jar, &f.req, c.locale).await,
         Err(e) => unavailable(&state, c.locale, e),
     }
 }

@@ -1,0 +1,360 @@
+//! `citizen-app`: the reference "government app" for scan-to-login (D1/D2).
+//! It uses only the provider's public API, as a real mobile app would:
+//!
+//! - `login`: signs in as an ordinary public OIDC client (authorization
+//!   code + PKCE S256, refresh token), asking for the `scan_login` scope an
+//!   administrator permitted it. A real app shows the sign-in page in a
+//!   browser tab; this one fills in the same form over HTTP.
+//! - `scan URL`: reads the ticket behind a QR code, shows which site is
+//!   asking, from which browser address and rough location, and asks the
+//!   person to confirm — a fresh decision each time (`--yes` / `--deny`
+//!   answer for scripts; `--face-verified` stands in for the app's face
+//!   verifier SDK on face-check tickets).
+//!
+//! Tokens are kept in a JSON file (`--state`, mode 0600).
+use anyhow::{Context, anyhow, bail};
+use clap::{Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+
+#[derive(Parser)]
+#[command(name = "citizen-app", about = "Reference citizen app: sign in, then scan QR codes to sign in on a PC")]
+struct Cli {
+    /// The identity provider (its issuer URL).
+    #[arg(long, env = "CITIZEN_APP_ISSUER", default_value = "http://127.0.0.1:8080")]
+    issuer: String,
+    /// The app's client id (a public client permitted `scan_login`).
+    #[arg(long, env = "CITIZEN_APP_CLIENT_ID", default_value = "citizen-app")]
+    client_id: String,
+    /// Where the app keeps its tokens.
+    #[arg(long, env = "CITIZEN_APP_STATE", default_value = "citizen-app.json")]
+    state: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Sign the app in (authorization code + PKCE).
+    Login {
+        #[arg(long)]
+        username: String,
+        #[arg(long, env = "CITIZEN_APP_PASSWORD")]
+        password: String,
+    },
+    /// Scan a QR code: show what is asking and confirm or deny.
+    Scan {
+        /// The URL in the QR code (`{issuer}/scan/t/{ticket}`).
+        url: String,
+        /// Confirm without asking (the person already said yes).
+        #[arg(long, conflicts_with = "deny")]
+        yes: bool,
+        /// Deny without asking.
+        #[arg(long)]
+        deny: bool,
+        /// Report a passed face check (stands in for the face verifier SDK).
+        #[arg(long)]
+        face_verified: bool,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    issuer: String,
+    client_id: String,
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_at: i64,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+fn random_b64(bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+/// A minimal cookie jar for the sign-in pages (one host, no paths).
+#[derive(Default)]
+struct Jar(BTreeMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, res: &reqwest::Response) {
+        for v in res.headers().get_all(reqwest::header::SET_COOKIE) {
+            if let Some((name, value)) =
+                v.to_str().ok().and_then(|c| c.split(';').next()).and_then(|c| c.split_once('='))
+            {
+                self.0.insert(name.trim().to_string(), value.trim().to_string());
+            }
+        }
+    }
+    fn header(&self) -> String {
+        self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+}
+
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html.find(&needle)? + needle.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&#x2F;", "/").replace("&amp;", "&"))
+}
+
+fn location(res: &reqwest::Response) -> Option<String> {
+    res.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(String::from)
+}
+
+struct App {
+    http: reqwest::Client,
+    issuer: String,
+    client_id: String,
+    state: PathBuf,
+}
+
+impl App {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    async fn login(&self, username: &str, password: &str) -> anyhow::Result<()> {
+        let verifier = random_b64(32);
+        let mut auth = url::Url::parse(&self.url("/authorize"))?;
+        auth.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.client_id)
+            .append_pair("redirect_uri", REDIRECT_URI)
+            .append_pair("scope", "openid profile offline_access scan_login")
+            .append_pair("state", &random_b64(16))
+            .append_pair("nonce", &random_b64(16))
+            .append_pair("code_challenge", &pkce_challenge(&verifier))
+            .append_pair("code_challenge_method", "S256");
+        let mut jar = Jar::default();
+        let mut next = auth.to_string();
+        let mut posted_login = false;
+        let code = loop {
+            if next.starts_with(REDIRECT_URI) {
+                let u = url::Url::parse(&next)?;
+                let q: BTreeMap<String, String> = u.query_pairs().into_owned().collect();
+                if let Some(e) = q.get("error") {
+                    bail!("sign-in refused: {e} {}", q.get("error_description").cloned().unwrap_or_default());
+                }
+                break q.get("code").cloned().ok_or_else(|| anyhow!("no code in the redirect"))?;
+            }
+            let res = self.http.get(&next).header(reqwest::header::COOKIE, jar.header()).send().await?;
+            jar.take(&res);
+            if let Some(l) = location(&res) {
+                next = if l.starts_with('/') { self.url(&l) } else { l };
+                continue;
+            }
+            let path = url::Url::parse(&next)?.path().to_string();
+            let body = res.text().await?;
+            let form: Vec<(&str, String)> = match path.as_str() {
+                "/login" if !posted_login => {
+                    posted_login = true;
+                    vec![
+                        ("req", hidden(&body, "req").context("no sign-in form")?),
+                        ("csrf", hidden(&body, "csrf").context("no sign-in form")?),
+                        ("username", username.into()),
+                        ("password", password.into()),
+                    ]
+                }
+                "/login" => bail!("wrong username or password"),
+                "/consent" => vec![
+                    ("req", hidden(&body, "req").context("no consent form")?),
+                    ("csrf", hidden(&body, "csrf").context("no consent form")?),
+                    ("decision", "allow".into()),
+                ],
+                _ => bail!("unexpected page {path}"),
+            };
+            let res = self
+                .http
+                .post(self.url(&path))
+                .header(reqwest::header::COOKIE, jar.header())
+                .form(&form)
+                .send()
+                .await?;
+            jar.take(&res);
+            next = match location(&res) {
+                Some(l) if l.starts_with('/') => self.url(&l),
+                Some(l) => l,
+                None if path == "/login" => bail!("wrong username or password"),
+                None => bail!("{path} answered {}", res.status()),
+            };
+        };
+        let res = self
+            .http
+            .post(self.url("/token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", self.client_id.as_str()),
+                ("code_verifier", verifier.as_str()),
+            ])
+            .send()
+            .await?;
+        self.save_tokens(res).await?;
+        println!("signed in as {username}");
+        Ok(())
+    }
+
+    async fn save_tokens(&self, res: reqwest::Response) -> anyhow::Result<Saved> {
+        let status = res.status();
+        let body: Value = res.json().await?;
+        if !status.is_success() {
+            bail!("token endpoint: {} {}", body["error"], body["error_description"]);
+        }
+        let scope = body["scope"].as_str().unwrap_or_default();
+        if !scope.split(' ').any(|s| s == "scan_login") {
+            eprintln!("warning: the provider did not grant scan_login (granted: {scope}); ask an administrator");
+        }
+        let saved = Saved {
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            access_token: body["access_token"].as_str().context("no access_token")?.to_string(),
+            refresh_token: body["refresh_token"].as_str().map(String::from),
+            expires_at: now() + body["expires_in"].as_i64().unwrap_or(60),
+        };
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        opts.open(&self.state)?.write_all(serde_json::to_string_pretty(&saved)?.as_bytes())?;
+        Ok(saved)
+    }
+
+    /// A live access token, refreshed (with rotation) when it is about to expire.
+    async fn access_token(&self) -> anyhow::Result<String> {
+        let text = std::fs::read_to_string(&self.state)
+            .with_context(|| format!("not signed in (no {}): run `citizen-app login`", self.state.display()))?;
+        let saved: Saved = serde_json::from_str(&text)?;
+        if saved.issuer != self.issuer {
+            bail!("signed in at {}, not {}: run `citizen-app login`", saved.issuer, self.issuer);
+        }
+        if saved.expires_at > now() + 10 {
+            return Ok(saved.access_token);
+        }
+        let Some(refresh) = saved.refresh_token else { bail!("session expired: run `citizen-app login`") };
+        let res = self
+            .http
+            .post(self.url("/token"))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("client_id", &self.client_id)])
+            .send()
+            .await?;
+        Ok(self.save_tokens(res).await?.access_token)
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let res = req.bearer_auth(self.access_token().await?).send().await?;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!(
+                "{}: {} ({})",
+                status.as_u16(),
+                body["error"].as_str().unwrap_or("error"),
+                body["error_description"].as_str().unwrap_or_default()
+            );
+        }
+        Ok(body)
+    }
+
+    async fn scan(&self, qr: &str, yes: bool, deny: bool, face_verified: bool) -> anyhow::Result<()> {
+        // Only codes of our own provider: a QR pointing anywhere else is not
+        // a sign-in request of ours, whatever it looks like.
+        let prefix = self.url("/scan/t/");
+        let ticket = qr
+            .strip_prefix(&prefix)
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .ok_or_else(|| anyhow!("not a sign-in code of {}", self.issuer))?;
+        let api = self.url(&format!("/api/scan/tickets/{ticket}"));
+        let t = self.call(self.http.get(&api)).await?;
+        let site = t["client"]["name"].as_str().unwrap_or("统一身份认证平台");
+        let purpose = t["purpose"].as_str().unwrap_or_default();
+        let what = match purpose {
+            "login" => "sign in on a computer (登录)",
+            "face" => "verify your face for this browser (人脸识别认证)",
+            "approval" => "approve a request (审批)",
+            other => other,
+        };
+        println!("Request:   {what}");
+        println!("Site:      {site}");
+        println!(
+            "Browser:   {} ({})",
+            t["browser"]["ip"].as_str().unwrap_or("?"),
+            t["browser"]["location"].as_str().unwrap_or("?")
+        );
+        println!("Requested: {} (unix time), valid until {}", t["created_at"], t["expires_at"]);
+        if purpose == "face" && !face_verified && !deny {
+            bail!("this code asks for a face check: run it with --face-verified after the face verifier passed");
+        }
+        let confirm = if yes {
+            true
+        } else if deny {
+            false
+        } else {
+            print!("Is this you, on a computer you are using now? Confirm? [y/N] ");
+            std::io::stdout().flush()?;
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            matches!(line.trim(), "y" | "Y" | "yes" | "是")
+        };
+        let out = if confirm {
+            let body = if face_verified { serde_json::json!({ "face_verified": true }) } else { serde_json::json!({}) };
+            self.call(self.http.post(format!("{api}/confirm")).json(&body)).await?
+        } else {
+            self.call(self.http.post(format!("{api}/deny"))).await?
+        };
+        println!("{}", out["status"].as_str().unwrap_or("done"));
+        Ok(())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let run = async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .build()?;
+        let app = App {
+            http,
+            issuer: cli.issuer.trim_end_matches('/').to_string(),
+            client_id: cli.client_id,
+            state: cli.state,
+        };
+        match cli.command {
+            Cmd::Login { username, password } => app.login(&username, &password).await,
+            Cmd::Scan { url, yes, deny, face_verified } => app.scan(&url, yes, deny, face_verified).await,
+        }
+    };
+    let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(run),
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("citizen-app: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

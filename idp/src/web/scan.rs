@@ -1,0 +1,395 @@
+//! The browser side of scan-to-login (D1) and app-mediated face checks (D2):
+//! the QR code, the waiting page and its finish.
+//!
+//! The QR encodes `{issuer}/scan/t/{ticket}`. The ticket is bound to this
+//! browser's binding cookie (only its hash is stored), so a ticket shown on
+//! a phishing page can only ever finish the browser that created it. The
+//! page waits with Server-Sent Events (`/scan/events`), falls back to
+//! polling `/scan/status` without EventSource, and to a "continue" button
+//! without JavaScript; once the app confirms, the page posts `/scan/complete`.
+use super::cookies;
+use super::login::{SignedIn, complete_with_factors, pending_for_page};
+use super::pages::{error_page, page, unavailable};
+use super::step_up;
+use crate::domain::assurance::Factor;
+use crate::domain::authorize::AuthRequest;
+use crate::domain::scan::{self, NewTicket, Phase, Purpose, ScanTicket};
+use crate::domain::scan_waiters::Waiter;
+use crate::oidc::authorize::current_session;
+use crate::oidc::flow::see_other;
+use crate::server::AppState;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Deserialize, Default)]
+pub struct ScanQuery {
+    #[serde(default)]
+    req: String,
+    /// Show this (still live) ticket again instead of a new one: the no-JS
+    /// "continue" button comes back here while the phone has not confirmed.
+    #[serde(default)]
+    t: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct TicketQuery {
+    #[serde(default)]
+    t: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct CompleteForm {
+    #[serde(default)]
+    t: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The QR code as inline SVG (qrcode crate; medium error correction so a
+/// slightly blurred screen photo still reads).
+fn qr_svg(data: &str) -> Option<String> {
+    let code = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build();
+    // Inline in HTML: drop the XML declaration.
+    svg.find("<svg").map(|i| svg[i..].to_string())
+}
+
+pub fn ticket_url(state: &AppState, ticket: &str) -> String {
+    state.endpoint(&format!("/scan/t/{ticket}"))
+}
+
+/// Template context of the QR widget (`_scan_qr.html`).
+fn qr_context(state: &AppState, t: &ScanTicket, locale: &str, retry: &str) -> serde_json::Value {
+    let url = ticket_url(state, &t.id);
+    let now = state.clock.now();
+    let phase = t.phase(now);
+    json!({
+        "ticket": t.id,
+        "url": url,
+        "svg": qr_svg(&url).unwrap_or_default(),
+        "expires_in": (t.expires_at - now).max(0),
+        "phase": phase.as_str(),
+        "message": state.pages.text(locale, &format!("scan_phase_{}", phase.as_str())),
+        "retry": retry,
+    })
+}
+
+/// A live ticket of this browser to show again, or a new one.
+async fn ticket_for_page(
+    state: &AppState,
+    browser: &str,
+    addr: SocketAddr,
+    reuse: &str,
+    new: NewTicket<'_>,
+) -> Result<ScanTicket, sea_orm::DbErr> {
+    let now = state.clock.now();
+    if !reuse.is_empty()
+        && let Some(t) = scan::for_browser(&state.db, reuse, &cookies::browser_hash(browser)).await?
+        && t.purpose == new.purpose
+        && t.req.as_deref() == new.req.filter(|r| !r.is_empty())
+        && matches!(t.phase(now), Phase::Pending | Phase::Scanned | Phase::Confirmed)
+    {
+        return Ok(t);
+    }
+    let ip = cookies::client_ip(Some(addr));
+    scan::create(&state.db, NewTicket { browser_ip: &ip, ..new }, now).await
+}
+
+/// `GET /login/scan`: the sign-in page's "扫码登录" tab.
+pub async fn show_login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ScanQuery>,
+) -> Response {
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let (jar, browser) = cookies::browser(&state, jar);
+    let new = NewTicket {
+        purpose: Purpose::Login,
+        browser_hash: &cookies::browser_hash(&browser),
+        browser_ip: "",
+        req: Some(&q.req),
+        client_id: req.as_ref().map(|r| r.client_id.as_str()),
+        subject_user_id: None,
+        detail: None,
+    };
+    let ticket = match ticket_for_page(&state, &browser, addr, &q.t, new).await {
+        Ok(t) => t,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let client_name = match &req {
+        Some(r) => state.clients.find(&r.client_id).await.ok().flatten().map(|c| c.name),
+        None => None,
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("req", &q.req);
+    ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
+    ctx.insert("client_name", &client_name);
+    ctx.insert("username", "");
+    ctx.insert("error", &Option::<String>::None);
+    ctx.insert("need_captcha", &false);
+    ctx.insert("upstreams", &super::upstream::buttons(&state, locale));
+    ctx.insert("scan", &qr_context(&state, &ticket, locale, &format!("/login/scan?req={}", q.req)));
+    no_store((jar, page(&state, StatusCode::OK, "login.html", locale, ctx)).into_response())
+}
+
+/// `GET /scan/face`: step-up by a face check in the app (D2, B3). The
+/// browser must be signed in; the app must be signed in as the same person.
+pub async fn show_face(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ScanQuery>,
+) -> Response {
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let session = match current_session(&state, &jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return cookies::sign_in_then(&state, jar, "/scan/face"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let (jar, browser) = cookies::browser(&state, jar);
+    let new = NewTicket {
+        purpose: Purpose::Face,
+        browser_hash: &cookies::browser_hash(&browser),
+        browser_ip: "",
+        req: Some(&q.req),
+        client_id: req.as_ref().map(|r| r.client_id.as_str()),
+        subject_user_id: Some(&session.user_id),
+        detail: None,
+    };
+    let ticket = match ticket_for_page(&state, &browser, addr, &q.t, new).await {
+        Ok(t) => t,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("req", &q.req);
+    ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
+    ctx.insert("scan", &qr_context(&state, &ticket, locale, &format!("/scan/face?req={}", q.req)));
+    no_store((jar, page(&state, StatusCode::OK, "scan_face.html", locale, ctx)).into_response())
+}
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `GET /scan/t/{id}`: what a phone camera or ordinary browser shows when it
+/// opens the QR link itself — "scan this with the app" — never the ticket.
+pub async fn landing(State(state): State<AppState>, headers: HeaderMap, Path(_id): Path<String>) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    page(&state, StatusCode::OK, "scan_landing.html", locale, tera::Context::new())
+}
+
+/// The ticket of this browser, for the waiting endpoints.
+async fn own_ticket(state: &AppState, jar: &CookieJar, id: &str) -> Result<Option<(ScanTicket, String)>, Response> {
+    let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else {
+        return Ok(None);
+    };
+    let hash = cookies::browser_hash(&browser);
+    match scan::for_browser(&state.db, id, &hash).await {
+        Ok(t) => Ok(t.map(|t| (t, hash))),
+        Err(e) => {
+            tracing::error!("scan status: {e}");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+    }
+}
+
+/// `GET /scan/status?t=`: polling fallback, `{"status": "scanned"}`.
+pub async fn status(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TicketQuery>) -> Response {
+    let phase = match own_ticket(&state, &jar, &q.t).await {
+        Ok(Some((t, _))) => t.phase(state.clock.now()),
+        Ok(None) => return (StatusCode::NOT_FOUND, axum::Json(json!({ "status": "unknown" }))).into_response(),
+        Err(res) => return res,
+    };
+    no_store(axum::Json(json!({ "status": phase.as_str() })).into_response())
+}
+
+struct Watch {
+    state: AppState,
+    ticket: String,
+    browser_hash: String,
+    waiter: Waiter,
+    last: Option<Phase>,
+    done: bool,
+}
+
+/// The next phase worth telling the browser, after waiting for a wake-up
+/// (this node's API, the cross-node check) or for the ticket to expire.
+async fn next_phase(w: &mut Watch) -> Option<Phase> {
+    loop {
+        if w.done {
+            return None;
+        }
+        let now = w.state.clock.now();
+        let ticket = match scan::for_browser(&w.state.db, &w.ticket, &w.browser_hash).await {
+            Ok(Some(t)) => t,
+            Ok(None) => return None,
+            Err(e) => {
+                // Storage trouble: tell nothing, try again a little later.
+                tracing::warn!("scan wait: {e}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        let phase = ticket.phase(now);
+        if Some(phase) != w.last {
+            w.last = Some(phase);
+            w.done = phase.is_final();
+            return Some(phase);
+        }
+        let until_expiry = Duration::from_secs((ticket.expires_at - now).max(0) as u64 + 1);
+        tokio::select! {
+            _ = w.waiter.changed() => {}
+            _ = tokio::time::sleep(until_expiry) => {}
+        }
+    }
+}
+
+/// `GET /scan/events?t=`: Server-Sent Events, one `status` event per change,
+/// ending after a final one. The wait holds no thread and polls nothing.
+pub async fn events(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TicketQuery>) -> Response {
+    let (ticket, browser_hash) = match own_ticket(&state, &jar, &q.t).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(res) => return res,
+    };
+    let waiter = state.scan_waiters.subscribe(&ticket.id);
+    let watch = Watch { state, ticket: ticket.id, browser_hash, waiter, last: None, done: false };
+    let stream = futures_util::stream::unfold(watch, |mut w| async move {
+        let phase = next_phase(&mut w).await?;
+        let event = Event::default().event("status").data(json!({ "status": phase.as_str() }).to_string());
+        Some((Ok::<_, Infallible>(event), w))
+    });
+    no_store(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20))).into_response())
+}
+
+/// `POST /scan/complete`: the confirmed ticket finishes here, once, and
+/// only in the browser that created it.
+pub async fn finish(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<CompleteForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let browser = cookies::get(&state, &jar, cookies::BROWSER);
+    let (Some(browser), true) = (browser, cookies::csrf_ok(&state, &jar, &f.csrf)) else {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    };
+    let hash = cookies::browser_hash(&browser);
+    let now = state.clock.now();
+    let ticket = match scan::consume(&state.db, &f.t, &hash, now).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return not_finished(&state, locale, &f.t, &hash).await,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    state.scan_waiters.wake(&ticket.id);
+    let req_id = ticket.req.clone().unwrap_or_default();
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &req_id).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    match ticket.purpose {
+        Purpose::Login => sign_in_with_ticket(&state, jar, locale, &req_id, req, &ticket).await,
+        Purpose::Face => add_face_factor_to_browser_session(&state, jar, locale, &req_id, &ticket).await,
+        Purpose::Approval => error_page(&state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid"),
+    }
+}
+
+/// Why a ticket could not be finished: not yet confirmed (back to the same
+/// QR, the no-JS path), or a themed error page.
+async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str) -> Response {
+    let ticket = match scan::for_browser(&state.db, id, hash).await {
+        Ok(t) => t,
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let Some(t) = ticket else {
+        return error_page(state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid");
+    };
+    let key = match t.phase(state.clock.now()) {
+        Phase::Pending | Phase::Scanned | Phase::Confirmed => {
+            let req = t.req.as_deref().unwrap_or_default();
+            let back = match t.purpose {
+                Purpose::Face => format!("/scan/face?req={req}&t={}", t.id),
+                _ => format!("/login/scan?req={req}&t={}", t.id),
+            };
+            return see_other(&state.endpoint(&back));
+        }
+        Phase::Denied => "scan_error_denied",
+        Phase::Expired => "scan_error_expired",
+        Phase::Used => "scan_error_used",
+    };
+    error_page(state, StatusCode::BAD_REQUEST, locale, key)
+}
+
+/// D1: the browser is signed in as the app's user. The one place scan
+/// sign-in calls `login::complete`; RFC 8176 `mca` (multiple-channel).
+/// The ticket also carries what the assurance rules need to raise the
+/// level: the app session's `app_acr` / `app_amr` and `face_passed`.
+async fn sign_in_with_ticket(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    ticket: &ScanTicket,
+) -> Response {
+    let Some(user_id) = ticket.app_user_id.as_deref() else {
+        return error_page(state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid");
+    };
+    match state.users.find(user_id).await {
+        Ok(Some(u)) if !u.disabled => {}
+        Ok(_) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_invalid"),
+        Err(e) => return unavailable(state, locale, e),
+    }
+    // A face check the app ran through the verifier moments ago (the API
+    // refuses `face_verified` otherwise) is a second, fresh factor.
+    let extra: &[Factor] = if ticket.face_passed { &[Factor::Face] } else { &[] };
+    let who = SignedIn { user_id, method: Factor::Scan, remember: false };
+    complete_with_factors(state, jar, locale, req_id, req, who, extra).await
+}
+
+/// D2: the app verified the face of the person signed in here; the browser
+/// session gains the `face` factor (a fresh cookie: the level changed).
+async fn add_face_factor_to_browser_session(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    ticket: &ScanTicket,
+) -> Response {
+    let session = match current_session(state, &jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account"),
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let same = ticket.subject_user_id.as_deref() == Some(session.user_id.as_str())
+        && ticket.app_user_id.as_deref() == Some(session.user_id.as_str());
+    if !same || !ticket.face_passed {
+        return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account");
+    }
+    let jar = match step_up::record_factor(state, jar, &session, Factor::Face).await {
+        Ok(Some(jar)) => jar,
+        Ok(None) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account"),
+        Err(e) => return unavailable(state, locale, e),
+    };
+    step_up::finish(state, jar, req_id, locale).await
+}

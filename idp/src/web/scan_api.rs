@@ -1,0 +1,196 @@
+//! The citizen app's scan API (D1, D2). The app is an ordinary public OIDC
+//! client of this provider; its access token must carry the `scan_login`
+//! scope, which only an administrator can permit (`idp client allow-scope
+//! CLIENT scan_login`), and the permission is re-checked on every call so
+//! revoking it takes effect at once.
+//!
+//! `GET  /api/scan/tickets/{id}`          read: marks it scanned by this device
+//! `POST /api/scan/tickets/{id}/confirm`  `{"face_verified": true}` optional
+//! `POST /api/scan/tickets/{id}/deny`
+//!
+//! Errors are RFC 6750 / RFC 6749-style JSON: `invalid_token` 401,
+//! `insufficient_scope` 403, `invalid_ticket` 404, `expired_ticket` 410,
+//! `ticket_unavailable` 409 (another device, already decided or used),
+//! `account_mismatch` 403, `invalid_request` 400, `temporarily_unavailable` 503.
+use crate::domain::identity;
+use crate::domain::plugin_access;
+use crate::domain::scan::{self, AppCaller, Decision, Purpose, ScanError, ScanTicket};
+use crate::domain::scopes::{SCAN_LOGIN, ScopeSet};
+use crate::oidc::userinfo::{bearer_error, bearer_token};
+use crate::server::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut res = (status, Json(json!({ "error": code, "error_description": description }))).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    tracing::error!("scan api: {e}");
+    api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later")
+}
+
+fn scan_error(e: ScanError) -> Response {
+    let description = e.to_string();
+    match e {
+        ScanError::NotFound => api_error(StatusCode::NOT_FOUND, "invalid_ticket", &description),
+        ScanError::Expired => api_error(StatusCode::GONE, "expired_ticket", &description),
+        ScanError::Taken => api_error(StatusCode::CONFLICT, "ticket_unavailable", &description),
+        ScanError::WrongAccount => api_error(StatusCode::FORBIDDEN, "account_mismatch", &description),
+        ScanError::FaceResultMissing => api_error(StatusCode::BAD_REQUEST, "invalid_request", &description),
+        ScanError::Db(e) => unavailable(e),
+    }
+}
+
+/// The signed-in app behind the bearer token, or the RFC 6750 answer.
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<AppCaller, Response> {
+    let Some(token) = bearer_token(headers) else {
+        let mut res = StatusCode::UNAUTHORIZED.into_response();
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"idp\""));
+        return Err(res);
+    };
+    let invalid =
+        || bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked");
+    let claims = match state.tokens.check_access_token(&state.db, token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(invalid()),
+        Err(e) => return Err(unavailable(e)),
+    };
+    let text = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let insufficient = || {
+        bearer_error(StatusCode::FORBIDDEN, "insufficient_scope", "a user token with the scan_login scope is required")
+    };
+    let (client_id, grant_id) = (text("client_id"), text("gid"));
+    if !ScopeSet::parse(&text("scope")).contains(SCAN_LOGIN) || grant_id.is_empty() {
+        return Err(insufficient());
+    }
+    match plugin_access::permitted(&state.db, &client_id).await {
+        Ok(p) if p.iter().any(|s| s == SCAN_LOGIN) => {}
+        Ok(_) => return Err(insufficient()),
+        Err(e) => return Err(unavailable(e)),
+    }
+    let user_id = text("sub");
+    match state.users.find(&user_id).await {
+        Ok(Some(u)) if !u.disabled => {}
+        Ok(_) => return Err(invalid()),
+        Err(e) => return Err(unavailable(e)),
+    }
+    let amr = claims
+        .get("amr")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default();
+    Ok(AppCaller { user_id, client_id, grant_id, acr: text("acr"), amr })
+}
+
+/// What the app shows before the person decides: which site is asking,
+/// from which browser (address, rough location), when, and what for.
+async fn describe(state: &AppState, t: &ScanTicket) -> Value {
+    let client = match &t.client_id {
+        Some(id) => state.clients.find(id).await.ok().flatten().map(|c| json!({ "id": c.client_id, "name": c.name })),
+        None => None,
+    };
+    json!({
+        "ticket": t.id,
+        "purpose": t.purpose.as_str(),
+        "status": t.phase(state.clock.now()).as_str(),
+        "issuer": state.config.issuer,
+        "client": client,
+        "browser": { "ip": t.browser_ip, "location": scan::rough_location(&t.browser_ip) },
+        "created_at": t.created_at,
+        "expires_at": t.expires_at,
+        "detail": t.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+        "face_required": t.purpose == Purpose::Face,
+    })
+}
+
+fn ok_json(v: Value) -> Response {
+    let mut res = Json(v).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+pub async fn read(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let app = match caller(&state, &headers).await {
+        Ok(a) => a,
+        Err(res) => return res,
+    };
+    match scan::scan(&state.db, &id, &app, state.clock.now()).await {
+        Ok(t) => {
+            state.scan_waiters.wake(&t.id);
+            ok_json(describe(&state, &t).await)
+        }
+        Err(e) => scan_error(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct ConfirmBody {
+    /// The app's face check result (the app runs the verifier, D2).
+    #[serde(default)]
+    face_verified: Option<bool>,
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let app = match caller(&state, &headers).await {
+        Ok(a) => a,
+        Err(res) => return res,
+    };
+    let parsed: ConfirmBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ConfirmBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(_) => return api_error(StatusCode::BAD_REQUEST, "invalid_request", "the body must be a JSON object"),
+        }
+    };
+    // A face result counts only when the verifier recorded a pass for this
+    // person moments ago (the app ran `POST /api/identity/face`).
+    if parsed.face_verified == Some(true) {
+        match identity::recent_face_pass(&state.db, &app.user_id, state.clock.now()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return api_error(
+                    StatusCode::CONFLICT,
+                    "face_check_required",
+                    "no face check passed recently: run POST /api/identity/face first",
+                );
+            }
+            Err(e) => {
+                tracing::error!("face lookup: {e}");
+                return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again");
+            }
+        }
+    }
+    decide(&state, &id, &app, Decision::Confirm { face_passed: parsed.face_verified }).await
+}
+
+pub async fn deny(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let app = match caller(&state, &headers).await {
+        Ok(a) => a,
+        Err(res) => return res,
+    };
+    decide(&state, &id, &app, Decision::Deny).await
+}
+
+async fn decide(state: &AppState, id: &str, app: &AppCaller, decision: Decision) -> Response {
+    match scan::decide(&state.db, id, app, decision, state.clock.now()).await {
+        Ok(t) => {
+            state.scan_waiters.wake(&t.id);
+            ok_json(json!({ "ticket": t.id, "status": t.phase(state.clock.now()).as_str() }))
+        }
+        Err(e) => scan_error(e),
+    }
+}
