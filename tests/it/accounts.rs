@@ -4,7 +4,7 @@ use crate::support::*;
 use idp::store::entities::dev_message;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-async fn sink(app: &TestApp, channel: &str, recipient: &str) -> Option<String> {
+pub(crate) async fn sink(app: &TestApp, channel: &str, recipient: &str) -> Option<String> {
     dev_message::Entity::find()
         .filter(dev_message::Column::Channel.eq(channel))
         .filter(dev_message::Column::Recipient.eq(recipient))
@@ -29,7 +29,7 @@ async fn sms_count(app: &TestApp, phone: &str) -> usize {
         .len()
 }
 
-fn six_digits(body: &str) -> String {
+pub(crate) fn six_digits(body: &str) -> String {
     let digits: Vec<char> = body.chars().collect();
     for w in digits.windows(6) {
         if w.iter().all(|c| c.is_ascii_digit()) {

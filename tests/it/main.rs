@@ -10,6 +10,7 @@ mod accounts;
 mod authorize;
 mod brokering;
 mod e_certificate;
+mod factors;
 mod flows;
 mod logout;
 mod ops;

@@ -122,6 +122,7 @@ pub async fn purge_expired(db: &DatabaseConnection, now: i64) -> Result<(), DbEr
         "used_jtis",
         "plugin_kv",
         "upstream_flows",
+        "webauthn_ceremonies",
     ] {
         let stmt = Query::delete()
             .from_table(Alias::new(table))

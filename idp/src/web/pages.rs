@@ -32,6 +32,9 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "account.html",
     "appeal.html",
     "upstream_link.html",
+    "security.html",
+    "mfa_totp.html",
+    "mfa_passkey.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
@@ -39,8 +42,11 @@ const LOCALES: &[(&str, &str)] = &[
     ("en", include_str!("../../../themes/default/locales/en.toml")),
 ];
 
-const STATIC: &[(&str, &str, &str)] =
-    &[("style.css", "text/css; charset=utf-8", include_str!("../../../themes/default/static/style.css"))];
+const STATIC: &[(&str, &str, &str)] = &[
+    ("style.css", "text/css; charset=utf-8", include_str!("../../../themes/default/static/style.css")),
+    // Same-origin script (the CSP allows no inline script) for the WebAuthn browser calls.
+    ("webauthn.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/webauthn.js")),
+];
 
 pub struct Pages {
     tera: tera::Tera,
