@@ -402,12 +402,7 @@ async fn passkeys(backend: Backend) {
             .await;
     assert_eq!(res.status(), 401);
     assert!(res.text().await.unwrap().contains("可能已被复制"));
-    let suspected = audit::Entity::find()
-        .filter(audit::Column::Action.eq("passkey_clone_suspected"))
-        .all(&app.state.db)
-        .await
-        .unwrap();
-    assert_eq!(suspected.len(), 1);
+    assert_eq!(audited(&app, &bob, "passkey_clone_suspected").await.len(), 1, "audited on the account");
 
     // Removing a passkey needs re-verification; afterwards it signs nobody in.
     let (_, page) = get(&bb, app.url(&format!("/account/security?flow={bflow}"))).await;

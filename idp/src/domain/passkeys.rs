@@ -56,7 +56,7 @@ pub enum PasskeyError {
     #[error("the authenticator's answer was refused: {0}")]
     Rejected(String),
     #[error("signature counter did not increase: possibly a cloned authenticator")]
-    PossibleClone { passkey_id: Option<String> },
+    PossibleClone { user_id: String, passkey_id: Option<String> },
     #[error("this passkey is already registered")]
     Duplicate,
     #[error("storage unavailable: {0}")]
@@ -355,7 +355,7 @@ impl PasskeyService {
         let result = match rp.finish_passkey_authentication(&assertion, &state) {
             Ok(r) => r,
             Err(WebauthnError::CredentialPossibleCompromise) => {
-                return Err(PasskeyError::PossibleClone { passkey_id: stored.map(|s| s.id) });
+                return Err(PasskeyError::PossibleClone { user_id, passkey_id: stored.map(|s| s.id) });
             }
             Err(e) => return Err(PasskeyError::Rejected(e.to_string())),
         };
@@ -370,7 +370,7 @@ impl PasskeyService {
         // counter stored now.
         let before = stored_counter(&stored.credential);
         if (result.counter() > 0 || before > 0) && result.counter() <= before {
-            return Err(PasskeyError::PossibleClone { passkey_id: Some(stored.id) });
+            return Err(PasskeyError::PossibleClone { user_id, passkey_id: Some(stored.id) });
         }
         let mut pk = Self::parse(&stored).ok_or_else(|| internal("stored passkey unreadable"))?;
         pk.update_credential(&result);
@@ -383,7 +383,7 @@ impl PasskeyService {
             .exec(&self.db)
             .await?;
         if updated.rows_affected != 1 {
-            return Err(PasskeyError::PossibleClone { passkey_id: Some(stored.id) });
+            return Err(PasskeyError::PossibleClone { user_id, passkey_id: Some(stored.id) });
         }
         Ok((user_id, stored.name))
     }

@@ -253,6 +253,26 @@ pub async fn passkey_submit(
     step_up_done(&state, jar, locale, &f.req, &session, "passkey").await
 }
 
+/// A signature counter that did not increase is worth an audit entry on the
+/// account (someone may hold a copy of the key).
+async fn audit_clone(state: &AppState, e: &PasskeyError, ip: &str) -> Result<(), sea_orm::DbErr> {
+    let PasskeyError::PossibleClone { user_id, passkey_id } = e else {
+        return Ok(());
+    };
+    let id = passkey_id.as_deref().unwrap_or("?");
+    tracing::warn!("passkey {id} of {user_id}: signature counter did not increase (possible clone)");
+    let detail = format!("passkey {id}: signature counter did not increase");
+    crate::domain::accounts::audit(
+        &state.db,
+        Some(user_id),
+        "passkey_clone_suspected",
+        &detail,
+        Some(ip),
+        state.clock.now(),
+    )
+    .await
+}
+
 /// A refused ceremony: audited when it looks like a cloned authenticator,
 /// then the page again with the reason.
 async fn passkey_refused(
@@ -265,19 +285,11 @@ async fn passkey_refused(
     ip: &str,
 ) -> Response {
     let (status, key) = passkey_failure(&e);
-    match e {
-        PasskeyError::Store(_) | PasskeyError::Internal(_) => return unavailable(state, locale, e),
-        PasskeyError::PossibleClone { passkey_id } => {
-            tracing::warn!("passkey {passkey_id:?}: signature counter did not increase (possible clone)");
-            let detail = format!("passkey {} counter did not increase", passkey_id.unwrap_or_default());
-            let now = state.clock.now();
-            if let Err(e) =
-                crate::domain::accounts::audit(&state.db, None, "passkey_clone_suspected", &detail, Some(ip), now).await
-            {
-                return unavailable(state, locale, e);
-            }
-        }
-        _ => {}
+    if let Err(err) = audit_clone(state, &e, ip).await {
+        return unavailable(state, locale, err);
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        return unavailable(state, locale, e);
     }
     let msg = state.pages.text(locale, key);
     render(state, jar, status, locale, template, req, Some(msg)).await
@@ -350,29 +362,20 @@ pub async fn login_submit(
     let now = state.clock.now();
     let ip = cookies::client_ip(Some(addr));
     let browser = browser_of(&state, &jar);
-    let user_id = match state
-        .passkeys
-        .finish_authentication(Ceremony::Login, &f.ceremony, &browser, &f.credential, now)
-        .await
-    {
-        Ok((user_id, _)) => user_id,
-        Err(e) => {
-            let (status, key) = passkey_failure(&e);
-            if let PasskeyError::PossibleClone { passkey_id } = &e {
-                let detail = format!("passkey {} counter did not increase", passkey_id.clone().unwrap_or_default());
-                if let Err(e) =
-                    crate::domain::accounts::audit(&state.db, None, "passkey_clone_suspected", &detail, Some(&ip), now)
-                        .await
-                {
+    let user_id =
+        match state.passkeys.finish_authentication(Ceremony::Login, &f.ceremony, &browser, &f.credential, now).await {
+            Ok((user_id, _)) => user_id,
+            Err(e) => {
+                let (status, key) = passkey_failure(&e);
+                if let Err(err) = audit_clone(&state, &e, &ip).await {
+                    return unavailable(&state, locale, err);
+                }
+                if status == StatusCode::SERVICE_UNAVAILABLE {
                     return unavailable(&state, locale, e);
                 }
+                return error_page(&state, status, locale, key);
             }
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                return unavailable(&state, locale, e);
-            }
-            return error_page(&state, status, locale, key);
-        }
-    };
+        };
     match state.users.find(&user_id).await {
         Ok(Some(u)) if !u.disabled => {}
         Ok(_) => return error_page(&state, StatusCode::UNAUTHORIZED, locale, "passkey_failed"),
