@@ -27,6 +27,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub session: SessionConfig,
     pub login_throttle: ThrottleConfig,
+    /// Per-level max ages of the factors that count towards L2–L4.
+    pub assurance: crate::domain::assurance::AssuranceConfig,
     pub plugins: PluginsConfig,
     pub sms: crate::ports::sms::SmsConfig,
     pub mail: crate::ports::mail::MailConfig,
@@ -196,6 +198,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             session: SessionConfig::default(),
             login_throttle: ThrottleConfig::default(),
+            assurance: Default::default(),
             plugins: PluginsConfig::default(),
             sms: Default::default(),
             mail: Default::default(),
@@ -318,6 +321,16 @@ impl Config {
         for (path, value) in positive {
             if value <= 0 {
                 return Err(bad(path, "must be a positive number of seconds/attempts".into()));
+            }
+        }
+        let ages = [
+            ("assurance.l2_max_age", self.assurance.l2_max_age),
+            ("assurance.l3_max_age", self.assurance.l3_max_age),
+            ("assurance.l4_max_age", self.assurance.l4_max_age),
+        ];
+        for (path, value) in ages {
+            if value < 0 {
+                return Err(bad(path, "must be 0 (as long as the session) or a positive number of seconds".into()));
             }
         }
         let hex64 = |v: &str| v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit());

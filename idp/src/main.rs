@@ -140,6 +140,9 @@ enum ClientCmd {
         /// First-party client: no consent page.
         #[arg(long)]
         skip_consent: bool,
+        /// The lowest assurance level the client accepts: 1–4 or its acr value.
+        #[arg(long)]
+        min_acr: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -343,8 +346,21 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             scope,
             backchannel_logout_uri,
             skip_consent,
+            min_acr,
             json,
         } => {
+            let min_level = match min_acr {
+                Some(v) => Some(
+                    v.parse::<u8>()
+                        .ok()
+                        .or_else(|| idp::domain::assurance::parse_acr(&state.config.acr_prefix, &v))
+                        .filter(|l| (1..=4).contains(l))
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("--min-acr `{v}`: allowed 1–4 or {}1 … 4", state.config.acr_prefix)
+                        })?,
+                ),
+                None => None,
+            };
             let auth_method = match auth_method {
                 Some(m) => Some(AuthMethod::parse(&m).ok_or_else(|| {
                     anyhow::anyhow!(
@@ -372,6 +388,7 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                     jwks,
                     backchannel_logout_uri,
                     skip_consent,
+                    min_level,
                 })
                 .await?;
             if json {

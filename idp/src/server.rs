@@ -203,6 +203,8 @@ pub fn router(state: AppState) -> Router {
         .route("/forgot/password", get(web::forgot::show))
         .route("/forgot/done", get(web::forgot::show))
         .route("/consent", get(web::consent::show).post(web::consent::submit))
+        .route("/step-up", get(web::step_up::show))
+        .route("/step-up/skip", post(web::step_up::skip))
         .route("/select-account", get(web::select_account::show).post(web::select_account::submit))
         .route("/static/{file}", get(web::pages::static_file))
         .route("/demo", get(crate::demo::start))

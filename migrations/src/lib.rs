@@ -7,6 +7,7 @@ mod m20261124_000002_accounts;
 mod m20261125_000003_plugins;
 mod m20261125_000004_appeals;
 mod m20261125_000005_brokering;
+mod m20261126_000006_assurance;
 mod m20261126_000009_factors;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_plugins::Migration),
             Box::new(m20261125_000004_appeals::Migration),
             Box::new(m20261125_000005_brokering::Migration),
+            Box::new(m20261126_000006_assurance::Migration),
             Box::new(m20261126_000009_factors::Migration),
         ]
     }

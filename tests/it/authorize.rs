@@ -216,8 +216,12 @@ async fn consent_deny_and_essential_claims(b: Backend) {
     .await;
     assert_eq!(info["name"], "王五", "claims.userinfo.name released without the profile scope");
     assert!(info.get("email").is_none(), "email not requested for userinfo");
-    // An essential acr we cannot meet fails; acr is never inflated.
+    // An essential acr the user can reach leads to step-up; one that cannot
+    // be reached online (L4 needs in-person proofing) fails; acr is never inflated.
     let acr = r#"{"id_token":{"acr":{"essential":true,"values":["urn:idp:loa:3"]}}}"#;
+    let res = browser.http.get(auth_url(&app, &client, &[("claims", acr)])).send().await.unwrap();
+    assert!(location(&res).unwrap().starts_with(&app.url("/step-up?req=")), "{:?}", location(&res));
+    let acr = r#"{"id_token":{"acr":{"essential":true,"values":["urn:idp:loa:4"]}}}"#;
     let res = browser.http.get(auth_url(&app, &client, &[("claims", acr)])).send().await.unwrap();
     assert_eq!(query_of(&location(&res).unwrap())["error"], "unmet_authentication_requirements");
     // Unknown parameters are ignored; POST works like GET.

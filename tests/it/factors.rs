@@ -107,8 +107,29 @@ async fn step_up_code(app: &TestApp, b: &Browser, code: &str) -> (u16, String) {
     (status, if status == 303 { loc } else { res.text().await.unwrap() })
 }
 
+const L3: &str = r#"{"id_token":{"acr":{"essential":true,"values":["urn:idp:loa:3"]}}}"#;
+
+/// Starts an authorization request that requires L3 for a browser already
+/// signed in by password; returns the step-up hub's request id.
+async fn step_up_hub(app: &TestApp, b: &Browser, client: &TestClient, way: &str) -> String {
+    let end = b.run(app, &auth_url(app, client, &[("claims", L3)]), "", "").await;
+    let End::Page(200, html) = end else { panic!("expected the step-up page, got {end:?}") };
+    let html = html.replace("&#x2F;", "/");
+    let start = format!("href=\"{way}?req=");
+    let req = html.split(&start).nth(1).and_then(|r| r.split('"').next()).unwrap_or_else(|| panic!("{html}"));
+    req.to_string()
+}
+
+/// Follows the redirects after a step-up back to the app and checks the tokens.
+async fn tokens_after(app: &TestApp, b: &Browser, client: &TestClient, location: &str) -> serde_json::Value {
+    let end = b.run(app, location, "", "").await;
+    let tokens = json(redeem(app, client, &end.code(), None).await).await;
+    jwt_claims(tokens["id_token"].as_str().unwrap())
+}
+
 async fn totp_and_recovery_codes(backend: Backend) {
     let app = spawn(backend).await;
+    let client = app.confidential().await;
     let sub = citizen(&app, "totp_user1", "13600001111").await;
     let b = password_sign_in(&app, "totp_user1").await;
     // Without re-verification nothing changes.
@@ -201,6 +222,23 @@ async fn totp_and_recovery_codes(backend: Backend) {
     app.state.clock.advance(16 * 60);
     let (status, _) = step_up_code(&app, &b, &app_code(&secret, app.state.clock.now())).await;
     assert_eq!(status, 303, "the lock ends by itself");
+
+    // The app asks for L3: the hub offers the app code, which ends in a
+    // code at the app with acr L3 and the methods used.
+    idp::domain::assurance::set_proofing_level(&app.state.db, &sub, 3).await.unwrap();
+    // (a fresh password sign-in: the earlier one is older than L3's 30 minutes)
+    let hb = password_sign_in(&app, "totp_user1").await;
+    let req = step_up_hub(&app, &hb, &client, "/mfa/totp").await;
+    app.state.clock.advance(30);
+    let (_, html) = get(&hb, app.url(&format!("/mfa/totp?req={req}"))).await;
+    let csrf_mfa = hidden(&html, "csrf").unwrap();
+    let code = app_code(&secret, app.state.clock.now());
+    let res = post(&hb, app.url("/mfa/totp"), &[("req", &req), ("csrf", &csrf_mfa), ("code", &code)]).await;
+    assert_eq!(res.status(), 303);
+    let claims = tokens_after(&app, &hb, &client, &location(&res).unwrap()).await;
+    assert_eq!(claims["acr"], "urn:idp:loa:3");
+    let amr: Vec<String> = serde_json::from_value(claims["amr"].clone()).unwrap();
+    assert!(["pwd", "otp", "mfa"].iter().all(|m| amr.contains(&m.to_string())), "{amr:?}");
 
     // Removal needs a live re-verification: the old flow has expired.
     let res =
@@ -311,7 +349,7 @@ async fn passkeys(backend: Backend) {
     let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(claims["sub"], alice);
     let amr: Vec<String> = serde_json::from_value(claims["amr"].clone()).unwrap();
-    assert!(!amr.is_empty() && !amr.contains(&"pwd".to_string()), "{amr:?}");
+    assert!(amr.contains(&"swk".to_string()) && !amr.contains(&"pwd".to_string()), "{amr:?}");
     // The ceremony was used: replaying the same answer fails.
     let res = post(&lb, app.url("/login/passkey"), &finish).await;
     assert_eq!(res.status(), 400);
@@ -385,6 +423,23 @@ async fn passkeys(backend: Backend) {
     )
     .await;
     assert_eq!(res.status(), 401);
+
+    // Through the step-up hub: an app asking for L3 gets it after the passkey.
+    idp::domain::assurance::set_proofing_level(&app.state.db, &bob, 3).await.unwrap();
+    // (a fresh password session: the one above already used its passkey)
+    let hb = password_sign_in(&app, "passkey_bob1").await;
+    let req = step_up_hub(&app, &hb, &client, "/mfa/passkey").await;
+    let (_, html) = get(&hb, app.url(&format!("/mfa/passkey?req={req}"))).await;
+    let hcsrf = hidden(&html, "csrf").unwrap();
+    let (ceremony, options) = begin_auth(&hb, app.url("/mfa/passkey/begin"), &[("csrf", &hcsrf), ("req", &req)]).await;
+    let credential = sign(&app, &mut bob_key, options);
+    let form = [("req", req.as_str()), ("csrf", &hcsrf), ("ceremony", &ceremony), ("credential", &credential)];
+    let res = post(&hb, app.url("/mfa/passkey"), &form).await;
+    assert_eq!(res.status(), 303);
+    let claims = tokens_after(&app, &hb, &client, &location(&res).unwrap()).await;
+    assert_eq!((claims["acr"].as_str(), claims["sub"].as_str()), (Some("urn:idp:loa:3"), Some(bob.as_str())));
+    let amr: Vec<String> = serde_json::from_value(claims["amr"].clone()).unwrap();
+    assert!(["pwd", "swk", "mfa"].iter().all(|m| amr.contains(&m.to_string())), "{amr:?}");
 
     // Counter / clone handling as webauthn-rs reports it: two ceremonies
     // signed in one order and finished in the other — the second answer

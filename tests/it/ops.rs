@@ -348,5 +348,13 @@ fn sample_context() -> tera::Context {
     ctx.insert("totp_secret", "JBSWY3DPEHPK3PXP");
     ctx.insert("totp_qr", "data:image/svg+xml;base64,");
     ctx.insert("codes", &vec!["abcde-fghjk"]);
+    ctx.insert("current_level", "2");
+    ctx.insert("target_level", "3");
+    ctx.insert(
+        "proofing_ways",
+        &vec![serde_json::json!({"label": "step_up_way_face", "href": "/identity/face?req=x"})],
+    );
+    ctx.insert("factor_ways", &vec![serde_json::json!({"label": "step_up_way_totp", "href": "/mfa/totp?req=x"})]);
+    ctx.insert("can_skip", &true);
     ctx
 }

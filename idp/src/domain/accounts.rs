@@ -119,6 +119,7 @@ pub async fn create_citizen(
         disabled: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
+        proofing_level: Set(1),
     };
     match model.insert(db).await {
         Ok(u) => Ok(Created::Ok(UserSummary::from(&u))),

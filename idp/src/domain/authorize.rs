@@ -2,6 +2,7 @@
 //! parsing, validation and the decision of what happens next. Until the
 //! client and redirect URI are known good, errors are shown as a page and
 //! never redirected (RFC 6749 §4.1.2.1, RFC 9700 §4.1).
+use super::assurance;
 use super::clients::Client;
 use super::error::OAuthError;
 use super::scopes::ScopeSet;
@@ -57,6 +58,10 @@ pub struct AuthRequest {
     pub login_done: bool,
     #[serde(default)]
     pub consent_given: bool,
+    /// The user chose to go on below a level asked for only voluntarily
+    /// (`acr_values`); a required level can never be declined.
+    #[serde(default)]
+    pub step_up_declined: bool,
 }
 
 /// Where to send the error: the validated redirect URI and the state.
@@ -244,6 +249,7 @@ pub fn parse(
         account_chosen: false,
         login_done: false,
         consent_given: false,
+        step_up_declined: false,
     })
 }
 
@@ -286,11 +292,55 @@ impl AuthRequest {
     }
 }
 
+/// The assurance levels a request asks for (B6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LevelRequest {
+    /// Must be met: an essential `acr` claim, or the client's minimum.
+    /// `Some(u8::MAX)` when the essential values name no level we know.
+    pub required: Option<u8>,
+    /// Asked for with `acr_values`: met when the user can, else declined.
+    pub voluntary: Option<u8>,
+}
+
+impl AuthRequest {
+    /// The lowest level among acceptable values is what satisfies the
+    /// request (any listed value is acceptable).
+    pub fn level_request(&self, prefix: &str, client_min: Option<u8>) -> LevelRequest {
+        let lowest = |values: &[String]| values.iter().filter_map(|v| assurance::parse_acr(prefix, v)).min();
+        let essential = match self.essential_acr() {
+            Some(values) if !values.is_empty() => Some(lowest(&values).unwrap_or(u8::MAX)),
+            _ => None,
+        };
+        LevelRequest { required: essential.max(client_min), voluntary: lowest(&self.acr_values) }
+    }
+}
+
+/// Where a signed-in user stands: the account's proofing and the session's
+/// factors, evaluated at `now`.
+pub struct Standing<'a> {
+    pub proofing: u8,
+    pub factors: &'a [assurance::FactorEvent],
+    pub now: i64,
+    pub cfg: &'a assurance::AssuranceConfig,
+}
+
+impl Standing<'_> {
+    pub fn level(&self) -> u8 {
+        assurance::level(self.proofing, self.factors, self.now, self.cfg)
+    }
+    fn reachable(&self, target: u8) -> bool {
+        target <= assurance::MAX_LEVEL
+            && assurance::gap(target, self.proofing, self.factors, self.now, self.cfg).reachable(self.cfg)
+    }
+}
+
 /// What the provider does next for this request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
     Login,
     SelectAccount,
+    /// The user must verify identity or use a further factor first.
+    StepUp,
     Consent,
     Issue,
     Fail(OAuthError),
@@ -304,9 +354,10 @@ pub fn decide(
     session: Option<&SessionInfo>,
     consented: bool,
     skip_consent: bool,
-    acr_satisfied: impl Fn(&SessionInfo, &[String]) -> bool,
+    levels: LevelRequest,
+    standing: &Standing<'_>,
 ) -> Next {
-    let now = crate::now();
+    let now = standing.now;
     let none = req.has_prompt("none");
     let interaction = |e: OAuthError| if none { Next::Fail(e) } else { Next::Login };
     let Some(s) = session else {
@@ -327,17 +378,34 @@ pub fn decide(
     {
         return interaction(OAuthError::new("login_required", "the signed-in user is not the one in id_token_hint"));
     }
-    if let Some(values) = req.essential_acr()
-        && !values.is_empty()
-        && !acr_satisfied(s, &values)
-    {
-        return Next::Fail(OAuthError::new(
-            "unmet_authentication_requirements",
-            "the requested authentication context cannot be met",
-        ));
-    }
     if req.has_prompt("select_account") && !req.account_chosen && !fresh {
         return Next::SelectAccount;
+    }
+    // B6: a level the request needs is reached by step-up when the user can
+    // reach it here; a required one that cannot be reached fails, never
+    // yielding a weaker token; a voluntary one is skipped.
+    let level = standing.level();
+    if let Some(target) = levels.required
+        && level < target
+    {
+        if !standing.reachable(target) {
+            return Next::Fail(OAuthError::new(
+                "unmet_authentication_requirements",
+                "the requested authentication context cannot be met by this account",
+            ));
+        }
+        if none {
+            return Next::Fail(OAuthError::new("interaction_required", "a step-up authentication is needed"));
+        }
+        return Next::StepUp;
+    }
+    if let Some(target) = levels.voluntary
+        && level < target
+        && !req.step_up_declined
+        && !none
+        && standing.reachable(target)
+    {
+        return Next::StepUp;
     }
     let needs_consent = !skip_consent && !req.consent_given && (!consented || req.has_prompt("consent"));
     if needs_consent {

@@ -172,6 +172,7 @@ async fn auto_register(db: &DatabaseConnection, phone: &PhoneNumber, now: i64) -
         disabled: Set(false),
         created_at: Set(now),
         updated_at: Set(now),
+        proofing_level: Set(1),
     };
     match model.insert(db).await {
         Ok(_) => Ok(Some(id)),

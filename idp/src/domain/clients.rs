@@ -56,6 +56,10 @@ pub struct Client {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
     pub skip_consent: bool,
+    /// The lowest assurance level (1–4) this client accepts (B6): every
+    /// request is treated as requiring at least this level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_level: Option<u8>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
 }
@@ -106,6 +110,7 @@ impl Client {
             id_token_alg: m.id_token_alg,
             backchannel_logout_uri: m.backchannel_logout_uri,
             skip_consent: m.skip_consent,
+            min_level: m.min_acr.as_deref().and_then(|l| l.parse::<u8>().ok()).filter(|l| (1..=4).contains(l)),
             secret_hash: m.secret_hash,
         }
     }
@@ -161,6 +166,7 @@ pub struct NewClient {
     pub jwks: Option<Value>,
     pub backchannel_logout_uri: Option<String>,
     pub skip_consent: bool,
+    pub min_level: Option<u8>,
 }
 
 #[derive(Debug, Serialize)]
@@ -283,6 +289,7 @@ impl ClientService {
             backchannel_logout_uri: Set(new.backchannel_logout_uri.clone()),
             skip_consent: Set(new.skip_consent),
             created_at: Set(crate::now()),
+            min_acr: Set(new.min_level.map(|l| l.to_string())),
         };
         let inserted = model.insert(&self.db).await?;
         Ok(CreatedClient { client: Client::from_model(inserted), client_secret: secret })

@@ -1,6 +1,7 @@
 //! Domain services: no HTTP types here. Handlers call exactly one of these.
 pub mod accounts;
 pub mod appeals;
+pub mod assurance;
 pub mod authorize;
 pub mod brokering;
 pub mod captcha;

@@ -1,6 +1,7 @@
 //! SSO sessions. The browser holds a 256-bit random cookie; the database
 //! holds only its SHA-256, so a leaked table cannot be replayed. The public
 //! `sid` (ID token, back-channel logout) is a separate random value.
+use super::assurance::{self, Factor, FactorEvent};
 use crate::config::SessionConfig;
 use crate::crypto::{random_token, sha256_b64};
 use crate::store::entities::{session, session_client};
@@ -12,19 +13,26 @@ pub struct SessionInfo {
     pub id_hash: String,
     pub sid: String,
     pub user_id: String,
+    /// When the user last authenticated (first sign-in or a step-up factor).
     pub auth_time: i64,
-    pub amr: Vec<String>,
-    pub acr: String,
+    /// Every factor used in this session and when (the latest use of each).
+    pub factors: Vec<FactorEvent>,
+}
+
+impl SessionInfo {
+    /// RFC 8176 methods used in this session.
+    pub fn amr(&self) -> Vec<String> {
+        assurance::amr(&self.factors)
+    }
 }
 
 fn info(m: session::Model) -> SessionInfo {
     SessionInfo {
-        amr: serde_json::from_str(&m.amr).unwrap_or_default(),
+        factors: serde_json::from_str(&m.factors).unwrap_or_default(),
         id_hash: m.id_hash,
         sid: m.sid,
         user_id: m.user_id,
         auth_time: m.auth_time,
-        acr: m.acr,
     }
 }
 
@@ -56,45 +64,43 @@ pub async fn find(
     Ok(Some(info(row)))
 }
 
-/// Signs a user in. A fresh cookie value every time (session fixation);
-/// re-authentication of the same user keeps the `sid` so relying parties
-/// keep one session, while a different user replaces the session entirely.
 /// How long a remembered device stays signed in (A3, mobile).
 pub const REMEMBER_SECONDS: i64 = 30 * 24 * 3600;
 
+/// A completed sign-in: who, with which factor, at what time, and whether
+/// to remember the device for 30 days.
+pub struct SignIn<'a> {
+    pub user_id: &'a str,
+    pub factor: Factor,
+    pub remember: bool,
+    pub now: i64,
+}
+
+fn factors_json(events: &[FactorEvent]) -> String {
+    serde_json::to_string(events).unwrap_or_else(|_| "[]".into())
+}
+
+/// Signs a user in. A fresh cookie value every time (session fixation);
+/// re-authentication of the same user keeps the `sid` (relying parties keep
+/// one session) and the factors used before, while a different user
+/// replaces the session entirely.
 pub async fn establish(
     db: &DatabaseConnection,
     existing: Option<&SessionInfo>,
-    user_id: &str,
-    amr: &[String],
-    acr: &str,
+    sign_in: SignIn<'_>,
     cfg: &SessionConfig,
 ) -> Result<(String, SessionInfo), DbErr> {
-    establish_with(db, existing, user_id, amr, acr, cfg, false).await
-}
-
-/// As `establish`, optionally remembering the device for 30 days.
-pub async fn establish_with(
-    db: &DatabaseConnection,
-    existing: Option<&SessionInfo>,
-    user_id: &str,
-    amr: &[String],
-    acr: &str,
-    cfg: &SessionConfig,
-    remember: bool,
-) -> Result<(String, SessionInfo), DbErr> {
-    let now = crate::now();
+    let SignIn { user_id, factor, remember, now } = sign_in;
     let lifetime = if remember { REMEMBER_SECONDS } else { cfg.absolute_timeout };
     let cookie = random_token(32);
     let id_hash = sha256_b64(cookie.as_bytes());
-    let amr_json = serde_json::to_string(amr).unwrap_or_else(|_| "[]".into());
     if let Some(old) = existing {
         if old.user_id == user_id {
+            let factors = assurance::with_event(old.factors.clone(), factor, now);
             let updated = session::Entity::update_many()
                 .col_expr(session::Column::IdHash, Expr::value(id_hash.clone()))
                 .col_expr(session::Column::AuthTime, Expr::value(now))
-                .col_expr(session::Column::Amr, Expr::value(amr_json.clone()))
-                .col_expr(session::Column::Acr, Expr::value(acr))
+                .col_expr(session::Column::Factors, Expr::value(factors_json(&factors)))
                 .col_expr(session::Column::LastSeen, Expr::value(now))
                 .col_expr(session::Column::Remember, Expr::value(remember))
                 .col_expr(session::Column::ExpiresAt, Expr::value(now + lifetime))
@@ -108,8 +114,7 @@ pub async fn establish_with(
                     sid: old.sid.clone(),
                     user_id: user_id.to_string(),
                     auth_time: now,
-                    amr: amr.to_vec(),
-                    acr: acr.to_string(),
+                    factors,
                 };
                 return Ok((cookie, info));
             }
@@ -118,24 +123,43 @@ pub async fn establish_with(
         }
     }
     let sid = random_token(16);
+    let factors = vec![FactorEvent { factor, at: now }];
     session::ActiveModel {
         id_hash: Set(id_hash.clone()),
         sid: Set(sid.clone()),
         user_id: Set(user_id.to_string()),
         auth_time: Set(now),
-        amr: Set(amr_json),
-        acr: Set(acr.to_string()),
         created_at: Set(now),
         last_seen: Set(now),
         expires_at: Set(now + lifetime),
         revoked: Set(false),
         remember: Set(remember),
+        factors: Set(factors_json(&factors)),
     }
     .insert(db)
     .await?;
-    let info =
-        SessionInfo { id_hash, sid, user_id: user_id.into(), auth_time: now, amr: amr.to_vec(), acr: acr.into() };
-    Ok((cookie, info))
+    Ok((cookie, SessionInfo { id_hash, sid, user_id: user_id.into(), auth_time: now, factors }))
+}
+
+/// Records a further factor (step-up) in a live session: the session, its
+/// cookie and its `sid` stay; `auth_time` becomes now. Returns the updated
+/// session, or `None` when the session ended meanwhile.
+pub async fn add_factor(
+    db: &DatabaseConnection,
+    session: &SessionInfo,
+    factor: Factor,
+    now: i64,
+) -> Result<Option<SessionInfo>, DbErr> {
+    let factors = assurance::with_event(session.factors.clone(), factor, now);
+    let updated = session::Entity::update_many()
+        .col_expr(session::Column::AuthTime, Expr::value(now))
+        .col_expr(session::Column::Factors, Expr::value(factors_json(&factors)))
+        .col_expr(session::Column::LastSeen, Expr::value(now))
+        .filter(session::Column::IdHash.eq(session.id_hash.clone()))
+        .filter(session::Column::Revoked.eq(false))
+        .exec(db)
+        .await?;
+    Ok((updated.rows_affected == 1).then(|| SessionInfo { auth_time: now, factors, ..session.clone() }))
 }
 
 pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str) -> Result<(), DbErr> {

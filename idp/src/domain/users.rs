@@ -171,6 +171,7 @@ impl UserService {
             disabled: Set(false),
             created_at: Set(now),
             updated_at: Set(now),
+            proofing_level: Set(1),
         };
         let inserted = model.insert(&self.db).await.map_err(|e| match e.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {

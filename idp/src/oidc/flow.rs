@@ -1,7 +1,8 @@
 //! Moving an authorization request forward: decide the next step and, when
 //! everything is in place, issue the code. Shared by /authorize, its resume
 //! point and the interaction pages.
-use crate::domain::authorize::{self, AuthRequest, Next};
+use crate::domain::assurance;
+use crate::domain::authorize::{self, AuthRequest, Next, Standing};
 use crate::domain::error::{DomainError, OAuthError};
 use crate::domain::grants::{self, NewGrant};
 use crate::domain::sessions::{self, SessionInfo};
@@ -65,14 +66,6 @@ pub fn error_redirect(state: &AppState, redirect_uri: &str, st: Option<&str>, e:
     )
 }
 
-/// The acr a request names is met when the session's level is at least the
-/// level of any acceptable value (`urn:idp:loa:N`).
-pub fn acr_satisfied(prefix: &str, session: &SessionInfo, values: &[String]) -> bool {
-    let level = |acr: &str| acr.strip_prefix(prefix).and_then(|n| n.parse::<u8>().ok());
-    let have = level(&session.acr).unwrap_or(0);
-    values.iter().any(|v| v == &session.acr || level(v).is_some_and(|want| want <= have))
-}
-
 fn page_url(state: &AppState, path: &str, id: &str) -> String {
     format!("{}{}?req={}", state.config.issuer, path, id)
 }
@@ -93,12 +86,23 @@ pub async fn advance(
         Some(s) => consents::covers(&state.db, &s.user_id, &client.client_id, &req.scope).await?,
         None => false,
     };
-    let prefix = state.config.acr_prefix.clone();
-    let next =
-        authorize::decide(&req, session.as_ref(), consented, client.skip_consent, |s, v| acr_satisfied(&prefix, s, v));
+    let proofing = match &session {
+        Some(s) => assurance::proofing_level(&state.db, &s.user_id).await?,
+        None => 1,
+    };
+    let standing = Standing {
+        proofing,
+        factors: session.as_ref().map(|s| s.factors.as_slice()).unwrap_or_default(),
+        now: state.clock.now(),
+        cfg: &state.config.assurance,
+    };
+    let levels = req.level_request(&state.config.acr_prefix, client.min_level);
+    let level = standing.level();
+    let next = authorize::decide(&req, session.as_ref(), consented, client.skip_consent, levels, &standing);
     let path = match next {
         Next::Login => "/login",
         Next::SelectAccount => "/select-account",
+        Next::StepUp => "/step-up",
         Next::Consent => "/consent",
         Next::Fail(e) => {
             if let Some(id) = &pending_id {
@@ -126,8 +130,8 @@ pub async fn advance(
                     claims: req.claims.as_ref().map(|c| c.to_string()),
                     nonce: req.nonce.clone(),
                     auth_time: session.auth_time,
-                    acr: session.acr.clone(),
-                    amr: session.amr.clone(),
+                    acr: assurance::acr(&state.config.acr_prefix, level),
+                    amr: session.amr(),
                 },
                 &req.redirect_uri,
                 req.code_challenge.clone(),

@@ -28,6 +28,8 @@ pub mod client {
         pub backchannel_logout_uri: Option<String>,
         pub skip_consent: bool,
         pub created_at: i64,
+        /// The lowest `acr` this client accepts (B6), e.g. `urn:idp:loa:2`.
+        pub min_acr: Option<String>,
     }
     no_relations!();
 }
@@ -54,6 +56,8 @@ pub mod user {
         pub disabled: bool,
         pub created_at: i64,
         pub updated_at: i64,
+        /// How well the identity is proven: 1 none, 2 real-name, 3 real-person, 4 in person.
+        pub proofing_level: i32,
     }
     no_relations!();
 }
@@ -102,14 +106,14 @@ pub mod session {
         pub sid: String,
         pub user_id: String,
         pub auth_time: i64,
-        pub amr: String,
-        pub acr: String,
         pub created_at: i64,
         pub last_seen: i64,
         pub expires_at: i64,
         pub revoked: bool,
         /// "Remember this device for 30 days" (A3): no idle timeout.
         pub remember: bool,
+        /// JSON list of `{"f": factor, "t": unix time}`: every factor used in this session.
+        pub factors: String,
     }
     no_relations!();
 }

@@ -5,6 +5,7 @@ use super::cookies;
 use super::pages::{error_page, page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::{self, check_citizen_password};
+use crate::domain::assurance::Factor;
 use crate::domain::flows::{self, mask_account, mask_phone};
 use crate::domain::profile::{self, ETHNIC_GROUPS, ProfileEdit};
 use crate::domain::sessions::{self, SessionInfo};
@@ -304,17 +305,15 @@ pub async fn submit(
             }
             notify(&state, &phone, "sms_password_changed", now).await;
             // Other sessions ended with the change; this browser signs in afresh.
-            let acr = format!("{}1", state.config.acr_prefix);
-            match sessions::establish(
-                &state.db,
-                None,
-                &user_id,
-                &["pwd".to_string(), "sms".to_string()],
-                &acr,
-                &state.config.session,
-            )
-            .await
-            {
+            // It just presented an SMS code and the old password.
+            let sign_in = sessions::SignIn { user_id: &user_id, factor: Factor::Sms, remember: false, now };
+            let established = match sessions::establish(&state.db, None, sign_in, &state.config.session).await {
+                Ok((cookie, s)) => {
+                    sessions::add_factor(&state.db, &s, Factor::Password, now).await.map(|_| (cookie, s))
+                }
+                Err(e) => Err(e),
+            };
+            match established {
                 Ok((cookie, _)) => {
                     let jar = jar.add(cookies::build(&state, cookies::SESSION, cookie, None));
                     (jar, see_other(&format!("{}/account", state.config.issuer))).into_response()

@@ -1,6 +1,7 @@
 //! The sign-in page (A3: password with username, phone or ID number).
 use super::cookies;
 use super::pages::{error_page, page, unavailable};
+use crate::domain::assurance::Factor;
 use crate::domain::authorize::AuthRequest;
 use crate::domain::{pending, sessions, throttle};
 use crate::oidc::authorize::current_session;
@@ -200,7 +201,7 @@ pub async fn submit(
         locale,
         &f.req,
         req,
-        SignedIn { user_id: &user.id, method: "pwd", remember: f.remember.is_some() },
+        SignedIn { user_id: &user.id, method: Factor::Password, remember: f.remember.is_some() },
     )
     .await
 }
@@ -208,10 +209,10 @@ pub async fn submit(
 /// Signs the user in (a fresh session cookie, whatever method was used),
 /// records that this authorization request has its sign-in, and continues
 /// the request — or goes home when there is none.
-/// Who signed in, how (an RFC 8176 `amr` value) and whether to remember the device.
+/// Who signed in, with which factor and whether to remember the device.
 pub struct SignedIn<'a> {
     pub user_id: &'a str,
-    pub method: &'a str,
+    pub method: Factor,
     pub remember: bool,
 }
 
@@ -226,10 +227,8 @@ pub async fn complete(
     let SignedIn { user_id, method, remember } = who;
     let result = async {
         let existing = current_session(state, &jar).await?;
-        let acr = format!("{}1", state.config.acr_prefix);
-        let amr = [method.to_string()];
-        sessions::establish_with(&state.db, existing.as_ref(), user_id, &amr, &acr, &state.config.session, remember)
-            .await
+        let sign_in = sessions::SignIn { user_id, factor: method, remember, now: state.clock.now() };
+        sessions::establish(&state.db, existing.as_ref(), sign_in, &state.config.session).await
     }
     .await;
     let (cookie, _) = match result {

@@ -8,9 +8,10 @@
 use super::cookies;
 use super::login::{SignedIn, complete, pending_for_page};
 use super::pages::{error_page, page, unavailable};
+use crate::domain::assurance::Factor;
 use crate::domain::factors::Verdict;
 use crate::domain::passkeys::{Begun, Ceremony, PasskeyError};
-use crate::domain::sessions::SessionInfo;
+use crate::domain::sessions::{self, SessionInfo};
 use crate::oidc::authorize::current_session;
 use crate::server::AppState;
 use crate::store::entities::user;
@@ -162,7 +163,8 @@ pub async fn totp_submit(
         return render(&state, jar, status, locale, "mfa_totp.html", &f.req, Some(text(key))).await;
     }
     let ip = cookies::client_ip(Some(addr));
-    let (factor, detail) = if app_code { ("totp", "authenticator app") } else { ("recovery", "recovery code") };
+    let (factor, detail) =
+        if app_code { (Factor::Totp, "authenticator app") } else { (Factor::RecoveryCode, "recovery code") };
     if let Err(e) = crate::domain::accounts::audit(&state.db, Some(&u.id), "step_up", detail, Some(&ip), now).await {
         return unavailable(&state, locale, e);
     }
@@ -250,7 +252,7 @@ pub async fn passkey_submit(
     {
         return unavailable(&state, locale, e);
     }
-    step_up_done(&state, jar, locale, &f.req, &session, "passkey").await
+    step_up_done(&state, jar, locale, &f.req, &session, Factor::Passkey).await
 }
 
 /// A signature counter that did not increase is worth an audit entry on the
@@ -296,22 +298,22 @@ async fn passkey_refused(
 }
 
 /// Records the factor on the current session and goes on: back to the
-/// authorization request, or to the personal centre.
+/// authorization request (whose level is computed again), or to the
+/// personal centre.
 async fn step_up_done(
     state: &AppState,
     jar: CookieJar,
     locale: &str,
     req: &str,
     session: &SessionInfo,
-    factor: &str,
+    factor: Factor,
 ) -> Response {
-    let _ = (session, factor, locale);
-    let next = if req.is_empty() {
-        format!("{}/account", state.config.issuer)
-    } else {
-        format!("{}/authorize/resume?req={req}", state.config.issuer)
-    };
-    (jar, crate::oidc::flow::see_other(&next)).into_response()
+    match sessions::add_factor(&state.db, session, factor, state.clock.now()).await {
+        Ok(Some(_)) => super::step_up::finish(state, jar, req, locale).await,
+        // The session ended meanwhile (signed out elsewhere): sign in again.
+        Ok(None) => error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first"),
+        Err(e) => unavailable(state, locale, e),
+    }
 }
 
 /// Passwordless sign-in, step 1: the person names the account.
@@ -387,7 +389,7 @@ pub async fn login_submit(
         locale,
         &f.req,
         req,
-        SignedIn { user_id: &user_id, method: "hwk", remember: f.remember.is_some() },
+        SignedIn { user_id: &user_id, method: Factor::Passkey, remember: f.remember.is_some() },
     )
     .await
 }

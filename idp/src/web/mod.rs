@@ -14,4 +14,5 @@ pub mod security;
 pub mod select_account;
 pub mod sms_form;
 pub mod sms_login;
+pub mod step_up;
 pub mod upstream;

@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "security.html",
     "mfa_totp.html",
     "mfa_passkey.html",
+    "step_up.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

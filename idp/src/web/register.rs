@@ -6,6 +6,7 @@ use super::login::{SignedIn, complete, load_request, pending_for_page};
 use super::pages::{page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::{self, Created, RegistrationForm};
+use crate::domain::assurance::Factor;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use axum::Form;
@@ -157,5 +158,6 @@ pub async fn submit(
     }
     // Registration reached from the upstream link page links the new account (A3).
     let jar = super::upstream::link_after_registration(&state, jar, &created.sub, &ip).await;
-    complete(&state, jar, locale, &f.req, req, SignedIn { user_id: &created.sub, method: "sms", remember: false }).await
+    complete(&state, jar, locale, &f.req, req, SignedIn { user_id: &created.sub, method: Factor::Sms, remember: false })
+        .await
 }

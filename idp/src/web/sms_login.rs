@@ -3,6 +3,7 @@ use super::cookies;
 use super::login::{SignedIn, complete, load_request, pending_for_page};
 use super::pages::{page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
+use crate::domain::assurance::Factor;
 use crate::domain::users::PhoneNumber;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
@@ -149,7 +150,7 @@ pub async fn submit(
         locale,
         &f.req,
         req,
-        SignedIn { user_id: &user.id, method: "sms", remember: f.remember.is_some() },
+        SignedIn { user_id: &user.id, method: Factor::Sms, remember: f.remember.is_some() },
     )
     .await
 }

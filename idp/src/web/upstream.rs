@@ -5,6 +5,7 @@
 use super::cookies;
 use super::login::{SignedIn, complete, load_request};
 use super::pages::{error_page, page, unavailable};
+use crate::domain::assurance::Factor;
 use crate::domain::authorize::AuthRequest;
 use crate::domain::brokering::{self, LinkTicket, Linked, NewStart, Resolution, Verified};
 use crate::domain::{pending, throttle};
@@ -21,10 +22,6 @@ use std::net::SocketAddr;
 /// Holds a link ticket while the person registers a new account, so the
 /// registration can make the link (browser-bound like the ticket itself).
 const LINK_COOKIE: &str = "idp_upstream_link";
-
-/// `amr` of a sign-in that rests on the upstream provider. RFC 8176 has no
-/// value for federation; `fed` is our documented custom value (README).
-const AMR_FEDERATED: &str = "fed";
 
 /// One fixed redirect URI per upstream, registered there.
 pub fn callback_uri(state: &AppState, name: &str) -> String {
@@ -196,7 +193,7 @@ pub async fn callback(
         Ok(Resolution::Linked(user_id))
         | Ok(Resolution::PhoneLinked(user_id))
         | Ok(Resolution::Registered(user_id)) => {
-            let who = SignedIn { user_id: &user_id, method: AMR_FEDERATED, remember: false };
+            let who = SignedIn { user_id: &user_id, method: Factor::Federated, remember: false };
             complete(&state, jar, locale, &req_id, req, who).await
         }
         Ok(Resolution::Unlinked { ticket }) => see_other(&state.endpoint(&format!("/login/link?ticket={ticket}"))),
@@ -363,7 +360,15 @@ pub async fn link_submit(
     }
     // The person proved the local password here: that is the sign-in method.
     let req_id = ticket.req.clone().unwrap_or_default();
-    complete(&state, jar, locale, &req_id, req, SignedIn { user_id: &user.id, method: "pwd", remember: false }).await
+    complete(
+        &state,
+        jar,
+        locale,
+        &req_id,
+        req,
+        SignedIn { user_id: &user.id, method: Factor::Password, remember: false },
+    )
+    .await
 }
 
 /// "Register a new account": remembers the ticket in a cookie so the

@@ -1,0 +1,174 @@
+//! Step-up (B6): the page that tells a signed-in user exactly what stands
+//! between them and the level a relying app asked for — verify identity,
+//! use a further factor, do a face check — and links to each way of doing
+//! it. Every such page ends by calling [`finish`], which sends the browser
+//! back into the authorization request; the request then decides again.
+use super::cookies;
+use super::pages::{error_page, page, unavailable};
+use crate::domain::assurance::{self, Gap};
+use crate::domain::authorize::{AuthRequest, Standing};
+use crate::domain::pending;
+use crate::domain::sessions::SessionInfo;
+use crate::oidc::authorize::current_session;
+use crate::oidc::flow::see_other;
+use crate::server::AppState;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+pub struct StepUpQuery {
+    #[serde(default)]
+    req: String,
+}
+
+#[derive(Deserialize)]
+pub struct SkipForm {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// One way to close the gap: a link to the page doing it.
+#[derive(Serialize)]
+struct Way {
+    /// Locale key of the link text.
+    label: &'static str,
+    href: String,
+}
+
+/// The ways offered for a gap to `target`. Proofing comes first: a face
+/// check done for proofing also counts as a fresh factor, so it may close
+/// both at once.
+fn ways(gap: Gap, target: u8, req_id: &str, cfg: &assurance::AssuranceConfig) -> (Vec<Way>, Vec<Way>) {
+    let link = |label, path: &str| Way { label, href: format!("{path}?req={req_id}") };
+    let proofing = match gap.proofing {
+        Some(2) => vec![link("step_up_way_verify", "/identity/verify")],
+        Some(3) => vec![
+            link("step_up_way_verify", "/identity/verify"),
+            link("step_up_way_face", "/identity/face"),
+            link("step_up_way_bank_card", "/identity/bank-card"),
+        ],
+        Some(_) if cfg.in_person_online => vec![link("step_up_way_in_person", "/identity/in-person")],
+        _ => Vec::new(),
+    };
+    let factors = if !gap.authentication || gap.proofing.is_some() {
+        Vec::new()
+    } else if target >= 4 {
+        vec![link("step_up_way_passkey", "/mfa/passkey"), link("step_up_way_face", "/identity/face")]
+    } else {
+        vec![
+            link("step_up_way_totp", "/mfa/totp"),
+            link("step_up_way_passkey", "/mfa/passkey"),
+            link("step_up_way_face", "/identity/face"),
+        ]
+    };
+    (proofing, factors)
+}
+
+/// The request and session of this browser, or the page to show instead.
+async fn load(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    req_id: &str,
+) -> Result<(AuthRequest, SessionInfo, &'static str), Response> {
+    let locale = cookies::locale(state, headers, None);
+    let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else {
+        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"));
+    };
+    let loaded = pending::load(&state.db, req_id, &cookies::browser_hash(&browser)).await;
+    let req = match loaded {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired")),
+        Err(e) => return Err(unavailable(state, locale, e)),
+    };
+    let locale = cookies::locale(state, headers, req.ui_locales.as_deref());
+    match current_session(state, jar).await {
+        Ok(Some(s)) => Ok((req, s, locale)),
+        // Signed out meanwhile: the request starts over at sign-in.
+        Ok(None) => Err(see_other(&format!("{}/login?req={req_id}", state.config.issuer))),
+        Err(e) => Err(unavailable(state, locale, e)),
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<StepUpQuery>,
+) -> Response {
+    let (req, session, locale) = match load(&state, &jar, &headers, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let client = match state.clients.find(&req.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_unknown_client"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let proofing = match assurance::proofing_level(&state.db, &session.user_id).await {
+        Ok(p) => p,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let cfg = &state.config.assurance;
+    let standing = Standing { proofing, factors: &session.factors, now: state.clock.now(), cfg };
+    let levels = req.level_request(&state.config.acr_prefix, client.min_level);
+    let level = standing.level();
+    let required = levels.required.filter(|&t| t > level);
+    let Some(target) = required.or(levels.voluntary.filter(|&t| t > level)) else {
+        // Nothing (left) to do here: let the request move on.
+        return finish(&state, jar, &q.req, locale).await;
+    };
+    let gap = assurance::gap(target, proofing, &session.factors, standing.now, cfg);
+    let (proofing_ways, factor_ways) = ways(gap, target, &q.req, cfg);
+    let (jar, browser) = cookies::browser(&state, jar);
+    let mut ctx = tera::Context::new();
+    ctx.insert("req", &q.req);
+    ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
+    ctx.insert("client_name", &client.name);
+    ctx.insert("current_level", &level.to_string());
+    ctx.insert("target_level", &target.to_string());
+    ctx.insert("proofing_ways", &proofing_ways);
+    ctx.insert("factor_ways", &factor_ways);
+    ctx.insert("can_skip", &required.is_none());
+    (jar, page(&state, StatusCode::OK, "step_up.html", locale, ctx)).into_response()
+}
+
+/// "Continue without": only for a level asked for voluntarily.
+pub async fn skip(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<SkipForm>,
+) -> Response {
+    let (mut req, _session, locale) = match load(&state, &jar, &headers, &f.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    // The request decides again: a required level still leads back here.
+    req.step_up_declined = true;
+    if let Err(e) = pending::update(&state.db, &f.req, &req).await {
+        return unavailable(&state, locale, e);
+    }
+    finish(&state, jar, &f.req, locale).await
+}
+
+/// Where a page that raised the level (identity verified, factor used) goes
+/// next: back into the authorization request `req_id`, or to the personal
+/// centre when the step was taken outside one.
+pub async fn finish(state: &AppState, jar: CookieJar, req_id: &str, _locale: &str) -> Response {
+    let next = if req_id.is_empty() {
+        format!("{}/account", state.config.issuer)
+    } else {
+        format!("{}/authorize/resume?req={req_id}", state.config.issuer)
+    };
+    (jar, see_other(&next)).into_response()
+}
