@@ -324,14 +324,22 @@ async function main() {
       await shot(page, 'pc-register-code-sent.png');
     });
 
-    await step('registering signs the new user in and shows the consent page', async () => {
+    await step('registering signs the new user in and offers the real-name step (A1)', async () => {
       await page.locator('#sms_code').fill(account.smsCode);
       await page.locator('#password').fill(account.password);
       await page.locator('#password2').fill(account.password);
       await page.locator('input[name=agree]').check();
       const r = await navigate(page, () => page.locator('button[name=action][value=register]').click());
       assert.equal(r.status(), 200, `register ended at ${r.url()} with ${r.status()}`);
-      assert.equal(path(page), '/consent', `expected the consent page after registering, got ${page.url()}`);
+      assert.equal(path(page), '/register/real-name', `expected the real-name offer, got ${page.url()}`);
+      assert.equal((await page.locator('#skip').innerText()).trim(), '暂不认证');
+      await shot(page, 'pc-real-name-offer.png');
+    });
+
+    await step('"not now" continues to the consent page', async () => {
+      const r = await navigate(page, () => page.locator('#skip').click());
+      assert.equal(r.status(), 200, `skip ended at ${r.url()} with ${r.status()}`);
+      assert.equal(path(page), '/consent', `expected the consent page after skipping, got ${page.url()}`);
       assert.equal(query(page, 'req'), req, 'consent must continue the same authorization request');
       assert.equal((await page.locator('h1').innerText()).trim(), '授权确认');
       await visibleText(page, account.username); // "当前登录账号：<username>"

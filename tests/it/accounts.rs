@@ -2,21 +2,7 @@
 use crate::both;
 use crate::support::*;
 use idp::store::entities::dev_message;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-
-pub(crate) async fn sink(app: &TestApp, channel: &str, recipient: &str) -> Option<String> {
-    dev_message::Entity::find()
-        .filter(dev_message::Column::Channel.eq(channel))
-        .filter(dev_message::Column::Recipient.eq(recipient))
-        .order_by_desc(dev_message::Column::CreatedAt)
-        .order_by_desc(dev_message::Column::Id)
-        .all(&app.state.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .next()
-        .map(|m| m.body)
-}
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 /// Count of SMS recorded for a phone.
 async fn sms_count(app: &TestApp, phone: &str) -> usize {
@@ -27,16 +13,6 @@ async fn sms_count(app: &TestApp, phone: &str) -> usize {
         .await
         .unwrap()
         .len()
-}
-
-pub(crate) fn six_digits(body: &str) -> String {
-    let digits: Vec<char> = body.chars().collect();
-    for w in digits.windows(6) {
-        if w.iter().all(|c| c.is_ascii_digit()) {
-            return w.iter().collect();
-        }
-    }
-    panic!("no code in {body}")
 }
 
 /// Loads a form page, solves its captcha from the dev sink and asks for an
@@ -108,8 +84,14 @@ async fn registration_happy_path(backend: Backend) {
     )
     .await;
     assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
-    // Signed in and returned to the app that asked.
-    let end = b.run(&app, &location(&res).unwrap(), "", "").await;
+    // Signed in; the real-name step is offered and may be skipped (A1).
+    let offer = location(&res).unwrap();
+    assert_eq!(offer, app.url(&format!("/register/real-name?req={req}")));
+    let html = b.http.get(&offer).send().await.unwrap().text().await.unwrap();
+    assert_eq!(link_href(&html, "verify").unwrap(), format!("/identity/verify?req={req}"));
+    assert!(html.contains("暂不认证"));
+    // Skipping returns to the app that asked.
+    let end = b.run(&app, &offer, "", "").await;
     let t = json(redeem(&app, &client, &end.code(), None).await).await;
     let id = jwt_claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["amr"], serde_json::json!(["sms"]));

@@ -6,7 +6,6 @@
 //! Passkey tests run the provider with the issuer `http://localhost:PORT`:
 //! WebAuthn does not accept an IP address as relying party id, so with the
 //! usual `http://127.0.0.1:PORT` issuer passkeys are switched off (also tested).
-use crate::accounts::{sink, six_digits};
 use crate::both;
 use crate::support::*;
 use idp::store::entities::audit;

@@ -356,5 +356,8 @@ fn sample_context() -> tera::Context {
     );
     ctx.insert("factor_ways", &vec![serde_json::json!({"label": "step_up_way_totp", "href": "/mfa/totp?req=x"})]);
     ctx.insert("can_skip", &true);
+    ctx.insert("kind", "sms");
+    ctx.insert("verify_href", "/identity/verify?req=x");
+    ctx.insert("skip_href", "/account");
     ctx
 }

@@ -179,6 +179,14 @@ pub fn hidden(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].replace("&#x2F;", "/").replace("&amp;", "&"))
 }
 
+/// The `href` of the link with this id, unescaped.
+pub fn link_href(html: &str, id: &str) -> Option<String> {
+    let at = html.find(&format!("id=\"{id}\" href=\""))?;
+    let start = at + format!("id=\"{id}\" href=\"").len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].replace("&#x2F;", "/").replace("&amp;", "&").replace("&#x3D;", "="))
+}
+
 pub fn location(res: &reqwest::Response) -> Option<String> {
     res.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from)
 }
@@ -228,6 +236,11 @@ impl Browser {
             let status = res.status().as_u16();
             let body = res.text().await.unwrap();
             let path = url::Url::parse(&url).unwrap().path().to_string();
+            if path == "/register/real-name" && status == 200 {
+                // The offer after registering: "not now".
+                url = app.url(&link_href(&body, "skip").expect("skip link"));
+                continue;
+            }
             let form: Vec<(&str, String)> = match path.as_str() {
                 "/login" if status == 200 => vec![
                     ("req", hidden(&body, "req").unwrap()),
@@ -327,4 +340,33 @@ pub async fn sign_in(app: &TestApp, client: &TestClient, user: &str, extra: &[(&
 pub fn jwt_claims(token: &str) -> serde_json::Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&idp::crypto::b64url_decode(payload).unwrap()).unwrap()
+}
+
+/// The latest development-sink message on a channel (`sms`, `mail`,
+/// `captcha`) for a recipient (a phone, an address, a captcha id).
+pub async fn sink(app: &TestApp, channel: &str, recipient: &str) -> Option<String> {
+    use idp::store::entities::dev_message;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    dev_message::Entity::find()
+        .filter(dev_message::Column::Channel.eq(channel))
+        .filter(dev_message::Column::Recipient.eq(recipient))
+        .order_by_desc(dev_message::Column::CreatedAt)
+        .order_by_desc(dev_message::Column::Id)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .map(|m| m.body)
+}
+
+/// The first six-digit run in a message: the code it carries.
+pub fn six_digits(body: &str) -> String {
+    let digits: Vec<char> = body.chars().collect();
+    for w in digits.windows(6) {
+        if w.iter().all(|c| c.is_ascii_digit()) {
+            return w.iter().collect();
+        }
+    }
+    panic!("no code in {body}")
 }

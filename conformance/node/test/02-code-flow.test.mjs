@@ -180,6 +180,28 @@ check('display, claims_locales, acr_values, ui_locales accepted', async () => {
   assert.equal(r.claims.sub, USER.sub);
 });
 
+check('acr_values: the ID token asserts a supported level the account really has', async () => {
+  const d = basic.serverMetadata();
+  assert.ok(d.acr_values_supported.includes('urn:idp:loa:1'), 'discovery lists acr values');
+  // The CLI-made user has no proven identity: L1 whatever is asked for voluntarily.
+  const r = await codeFlow(basic, b, { acr_values: 'urn:idp:loa:1' });
+  assert.equal(r.claims.acr, 'urn:idp:loa:1');
+  assert.ok(r.claims.amr.includes('pwd'), `amr ${r.claims.amr}`);
+  const higher = await codeFlow(basic, b, { acr_values: 'urn:idp:loa:4' });
+  assert.equal(higher.claims.acr, 'urn:idp:loa:1', 'a voluntary level is never inflated');
+});
+
+check('essential acr the account cannot reach -> unmet_authentication_requirements', async () => {
+  const a = await authRequest(basic, {
+    claims: JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:idp:loa:4'] } } }),
+  });
+  const r = await b.drive(a.url, { user: USER });
+  assert.ok(r.callback, `expected a redirect to the client, pages=${r.pages}`);
+  assert.equal(r.callback.searchParams.get('error'), 'unmet_authentication_requirements');
+  assert.equal(r.callback.searchParams.get('code'), null);
+  assert.equal(r.callback.searchParams.get('state'), a.state);
+});
+
 check('claims parameter: essential email in the ID token', async () => {
   const r = await codeFlow(basic, b, {
     scope: 'openid',

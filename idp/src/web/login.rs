@@ -224,6 +224,21 @@ pub async fn complete(
     req: Option<AuthRequest>,
     who: SignedIn<'_>,
 ) -> Response {
+    complete_then(state, jar, locale, req_id, req, who, None).await
+}
+
+/// As [`complete`], but showing the local page `then` first (for example
+/// the offer to verify one's identity right after registering); that page
+/// continues the request itself.
+pub async fn complete_then(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    who: SignedIn<'_>,
+    then: Option<String>,
+) -> Response {
     let SignedIn { user_id, method, remember } = who;
     let result = async {
         let existing = current_session(state, &jar).await?;
@@ -246,7 +261,9 @@ pub async fn complete(
     let jar = jar.add(cookies::build(state, cookies::SESSION, cookie, max_age));
     let back_to = cookies::get(state, &jar, cookies::NEXT);
     let jar = jar.remove(cookies::build(state, cookies::NEXT, String::new(), None));
-    let next = if req_id.is_empty() {
+    let next = if let Some(path) = then {
+        format!("{}{}", state.config.issuer, path)
+    } else if req_id.is_empty() {
         let path = back_to.as_deref().and_then(cookies::safe_local_path).unwrap_or("/account");
         format!("{}{}", state.config.issuer, path)
     } else {

@@ -15,4 +15,5 @@ pub mod select_account;
 pub mod sms_form;
 pub mod sms_login;
 pub mod step_up;
+pub mod step_up_factor;
 pub mod upstream;

@@ -36,6 +36,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "mfa_totp.html",
     "mfa_passkey.html",
     "step_up.html",
+    "step_up_factor.html",
+    "register_real_name.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

@@ -2,7 +2,7 @@
 //! password twice, agreement; signed in afterwards and returned to the app
 //! that asked, when there is one.
 use super::cookies;
-use super::login::{SignedIn, complete, load_request, pending_for_page};
+use super::login::{SignedIn, complete_then, load_request, pending_for_page};
 use super::pages::{page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::{self, Created, RegistrationForm};
@@ -158,6 +158,28 @@ pub async fn submit(
     }
     // Registration reached from the upstream link page links the new account (A3).
     let jar = super::upstream::link_after_registration(&state, jar, &created.sub, &ip).await;
-    complete(&state, jar, locale, &f.req, req, SignedIn { user_id: &created.sub, method: Factor::Sms, remember: false })
-        .await
+    // A1: the real-name step is offered now and may be skipped ("暂不认证").
+    let who = SignedIn { user_id: &created.sub, method: Factor::Sms, remember: false };
+    let offer = format!("/register/real-name?req={}", f.req);
+    complete_then(&state, jar, locale, &f.req, req, who, Some(offer)).await
+}
+
+/// After registering: verify your identity now, or skip and go on to the
+/// app (or the personal centre).
+pub async fn real_name_offer(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<RegisterQuery>,
+) -> Response {
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let req_id = if req.is_some() { q.req.as_str() } else { "" };
+    let skip = if req_id.is_empty() { "/account".to_string() } else { format!("/authorize/resume?req={req_id}") };
+    let mut ctx = tera::Context::new();
+    ctx.insert("verify_href", &format!("/identity/verify?req={req_id}"));
+    ctx.insert("skip_href", &skip);
+    page(&state, StatusCode::OK, "register_real_name.html", locale, ctx)
 }

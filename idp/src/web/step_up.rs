@@ -5,7 +5,7 @@
 //! back into the authorization request; the request then decides again.
 use super::cookies;
 use super::pages::{error_page, page, unavailable};
-use crate::domain::assurance::{self, Gap};
+use crate::domain::assurance::{self, Factor, Gap};
 use crate::domain::authorize::{AuthRequest, Standing};
 use crate::domain::pending;
 use crate::domain::sessions::SessionInfo;
@@ -44,7 +44,13 @@ struct Way {
 /// The ways offered for a gap to `target`. Proofing comes first: a face
 /// check done for proofing also counts as a fresh factor, so it may close
 /// both at once.
-fn ways(gap: Gap, target: u8, req_id: &str, cfg: &assurance::AssuranceConfig) -> (Vec<Way>, Vec<Way>) {
+fn ways(
+    gap: Gap,
+    target: u8,
+    req_id: &str,
+    cfg: &assurance::AssuranceConfig,
+    everyday: Option<Factor>,
+) -> (Vec<Way>, Vec<Way>) {
     let link = |label, path: &str| Way { label, href: format!("{path}?req={req_id}") };
     let proofing = match gap.proofing {
         Some(2) => vec![link("step_up_way_verify", "/identity/verify")],
@@ -61,17 +67,25 @@ fn ways(gap: Gap, target: u8, req_id: &str, cfg: &assurance::AssuranceConfig) ->
     } else if target >= 4 {
         vec![link("step_up_way_passkey", "/mfa/passkey"), link("step_up_way_face", "/identity/face")]
     } else {
-        vec![
-            link("step_up_way_totp", "/mfa/totp"),
-            link("step_up_way_passkey", "/mfa/passkey"),
-            link("step_up_way_face", "/identity/face"),
-        ]
+        let everyday = match everyday {
+            Some(Factor::Password) => Some(link("step_up_way_password", "/step-up/factor")),
+            Some(Factor::Sms) => Some(link("step_up_way_sms", "/step-up/factor")),
+            _ => None,
+        };
+        everyday
+            .into_iter()
+            .chain([
+                link("step_up_way_totp", "/mfa/totp"),
+                link("step_up_way_passkey", "/mfa/passkey"),
+                link("step_up_way_face", "/identity/face"),
+            ])
+            .collect()
     };
     (proofing, factors)
 }
 
 /// The request and session of this browser, or the page to show instead.
-async fn load(
+pub async fn load(
     state: &AppState,
     jar: &CookieJar,
     headers: &HeaderMap,
@@ -125,7 +139,12 @@ pub async fn show(
         return finish(&state, jar, &q.req, locale).await;
     };
     let gap = assurance::gap(target, proofing, &session.factors, standing.now, cfg);
-    let (proofing_ways, factor_ways) = ways(gap, target, &q.req, cfg);
+    let everyday = match state.users.find(&session.user_id).await {
+        Ok(Some(u)) => super::step_up_factor::missing(&session, &u),
+        Ok(None) => None,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let (proofing_ways, factor_ways) = ways(gap, target, &q.req, cfg, everyday);
     let (jar, browser) = cookies::browser(&state, jar);
     let mut ctx = tera::Context::new();
     ctx.insert("req", &q.req);
