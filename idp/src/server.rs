@@ -36,6 +36,7 @@ pub struct Inner {
     /// Strong factors (issue #4): authenticator apps + recovery codes, passkeys.
     pub totp: crate::domain::factors::TotpService,
     pub passkeys: crate::domain::passkeys::PasskeyService,
+    pub verifier: crate::ports::verifier::Verifier,
 }
 
 #[derive(Clone)]
@@ -139,6 +140,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     let mail = crate::ports::mail::MailGateway::from_config(&config.mail, db.clone())?;
     let totp = crate::domain::factors::TotpService::new(db.clone(), &master, hasher.clone(), &config.issuer);
     let passkeys = crate::domain::passkeys::PasskeyService::new(db.clone(), hasher.clone(), &config.issuer);
+    let verifier = crate::ports::verifier::Verifier::from_config(&config.verifier)?;
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone()),
         users,
@@ -160,6 +162,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         mail,
         totp,
         passkeys,
+        verifier,
     })))
 }
 
@@ -200,6 +203,18 @@ pub fn router(state: AppState) -> Router {
         .route("/account/security/passkey", post(web::security::passkey_submit))
         .route("/account/phone", get(web::account::show).post(web::account::submit))
         .route("/account/email", get(web::account::show).post(web::account::submit))
+        .route("/identity", get(web::identity::show))
+        .route("/identity/verify", get(web::identity::show).post(web::identity::submit))
+        .route("/identity/bank-card", get(web::identity::show).post(web::identity::submit))
+        .route("/identity/face", get(web::identity::show).post(web::identity::submit))
+        .route("/identity/in-person", get(web::identity::show).post(web::identity::submit))
+        .route("/identity/unbind", get(web::identity::show).post(web::identity::submit))
+        .route("/admin/in-person", get(web::identity_extra::admin_show).post(web::identity_extra::admin_submit))
+        .route(
+            "/api/identity/face",
+            // A face image is larger than any form: its own body limit.
+            post(web::identity_extra::api_face).layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024)),
+        )
         .route("/forgot/verify", get(web::forgot::show))
         .route("/forgot/password", get(web::forgot::show))
         .route("/forgot/done", get(web::forgot::show))

@@ -13,6 +13,7 @@ mod brokering;
 mod e_certificate;
 mod factors;
 mod flows;
+mod identity;
 mod logout;
 mod ops;
 mod plugins;

@@ -5,6 +5,8 @@ pub mod appeal;
 pub mod consent;
 pub mod cookies;
 pub mod forgot;
+pub mod identity;
+pub mod identity_extra;
 pub mod login;
 pub mod mfa;
 pub mod pages;

@@ -38,6 +38,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "step_up.html",
     "step_up_factor.html",
     "register_real_name.html",
+    "identity.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
