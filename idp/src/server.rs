@@ -33,6 +33,9 @@ pub struct Inner {
     pub sms_codes: crate::domain::sms_codes::SmsCodes,
     pub captcha: crate::domain::captcha::CaptchaService,
     pub mail: crate::ports::mail::MailGateway,
+    /// Strong factors (issue #4): authenticator apps + recovery codes, passkeys.
+    pub totp: crate::domain::factors::TotpService,
+    pub passkeys: crate::domain::passkeys::PasskeyService,
     pub verifier: crate::ports::verifier::Verifier,
     /// Browsers on this node waiting for a scan ticket to change (D1).
     pub scan_waiters: Arc<crate::domain::scan_waiters::ScanWaiters>,
@@ -137,6 +140,8 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         crate::domain::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev());
     let sms_codes = crate::domain::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
     let mail = crate::ports::mail::MailGateway::from_config(&config.mail, db.clone())?;
+    let totp = crate::domain::factors::TotpService::new(db.clone(), &master, hasher.clone(), &config.issuer);
+    let passkeys = crate::domain::passkeys::PasskeyService::new(db.clone(), hasher.clone(), &config.issuer);
     let verifier = crate::ports::verifier::Verifier::from_config(&config.verifier)?;
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone()),
@@ -157,6 +162,8 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         sms_codes,
         captcha,
         mail,
+        totp,
+        passkeys,
         verifier,
         scan_waiters: Arc::default(),
     })))
@@ -176,6 +183,11 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", get(oidc::logout::handler).post(oidc::logout::handler))
         .route("/login", get(web::login::show).post(web::login::submit))
         .route("/login/sms", get(web::sms_login::show).post(web::sms_login::submit))
+        .route("/login/passkey/begin", post(web::mfa::login_begin))
+        .route("/login/passkey", post(web::mfa::login_submit))
+        .route("/mfa/totp", get(web::mfa::totp_show).post(web::mfa::totp_submit))
+        .route("/mfa/passkey", get(web::mfa::passkey_show).post(web::mfa::passkey_submit))
+        .route("/mfa/passkey/begin", post(web::mfa::passkey_begin))
         .route("/login/upstream/{name}", get(web::upstream::start))
         .route("/login/upstream/{name}/callback", get(web::upstream::callback))
         .route("/login/scan", get(web::scan::show_login))
@@ -198,6 +210,9 @@ pub fn router(state: AppState) -> Router {
         .route("/account/password", get(web::account::show).post(web::account::submit))
         .route("/account/delete", get(web::account::show).post(web::account::submit))
         .route("/account/upstreams/unlink", post(web::upstream::unlink))
+        .route("/account/security", get(web::security::show).post(web::security::submit))
+        .route("/account/security/passkey/begin", post(web::security::passkey_begin))
+        .route("/account/security/passkey", post(web::security::passkey_submit))
         .route("/account/phone", get(web::account::show).post(web::account::submit))
         .route("/account/email", get(web::account::show).post(web::account::submit))
         .route("/identity", get(web::identity::show))

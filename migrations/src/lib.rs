@@ -10,6 +10,7 @@ mod m20261125_000005_brokering;
 mod m20261126_000006_assurance;
 mod m20261126_000007_scan;
 mod m20261126_000008_identity;
+mod m20261126_000009_factors;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_assurance::Migration),
             Box::new(m20261126_000007_scan::Migration),
             Box::new(m20261126_000008_identity::Migration),
+            Box::new(m20261126_000009_factors::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ mod assurance;
 mod authorize;
 mod brokering;
 mod e_certificate;
+mod factors;
 mod flows;
 mod identity;
 mod logout;

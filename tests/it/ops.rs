@@ -340,6 +340,19 @@ fn sample_context() -> tera::Context {
     ctx.insert("need_captcha", &true);
     ctx.insert("upstreams", &vec![serde_json::json!({"name": "gov", "label": "使用国家平台登录"})]);
     ctx.insert("upstream_links", &vec![serde_json::json!({"id": "l1", "label": "国家平台"})]);
+    // Strong factors (security.html, mfa_*.html, login.html).
+    ctx.insert("passkeys_available", &true);
+    ctx.insert("has_phone", &true);
+    ctx.insert("has_factor", &true);
+    ctx.insert("totp", &serde_json::json!({"created": "2026-11-26 10:00 UTC", "last_used": null}));
+    ctx.insert(
+        "passkeys",
+        &vec![serde_json::json!({"id": "p1", "name": "手机", "created": "2026-11-26 10:00 UTC", "last_used": null})],
+    );
+    ctx.insert("recovery_left", &10);
+    ctx.insert("totp_secret", "JBSWY3DPEHPK3PXP");
+    ctx.insert("totp_qr", "data:image/svg+xml;base64,");
+    ctx.insert("codes", &vec!["abcde-fghjk"]);
     ctx.insert("current_level", "2");
     ctx.insert("target_level", "3");
     ctx.insert(

@@ -82,11 +82,17 @@ pub struct KeyVault {
 
 impl KeyVault {
     pub fn new(master: &[u8; 32]) -> Self {
-        let key = derive_key(master, b"idp signing key encryption v1");
+        Self::for_purpose(master, b"idp signing key encryption v1")
+    }
+
+    /// A vault for other secrets at rest (e.g. TOTP seeds), under its own
+    /// sub-key so one kind of ciphertext can never be opened as another.
+    pub fn for_purpose(master: &[u8; 32], label: &[u8]) -> Self {
+        let key = derive_key(master, label);
         Self { cipher: Aes256Gcm::new(&key.into()) }
     }
 
-    fn seal(&self, plain: &[u8], aad: &[u8]) -> anyhow::Result<String> {
+    pub fn seal(&self, plain: &[u8], aad: &[u8]) -> anyhow::Result<String> {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
@@ -98,7 +104,7 @@ impl KeyVault {
         Ok(b64url(&out))
     }
 
-    fn open(&self, sealed: &str, aad: &[u8]) -> anyhow::Result<Vec<u8>> {
+    pub fn open(&self, sealed: &str, aad: &[u8]) -> anyhow::Result<Vec<u8>> {
         let raw = b64url_decode(sealed).ok_or_else(|| anyhow::anyhow!("stored key is not base64url"))?;
         if raw.len() < 13 {
             anyhow::bail!("stored key is truncated");

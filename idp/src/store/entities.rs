@@ -542,3 +542,73 @@ pub mod scan_ticket {
     }
     no_relations!();
 }
+
+pub mod totp_factor {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "totp_factors")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// The shared secret, AES-256-GCM under a key derived from the master key.
+        pub secret_enc: String,
+        /// False while the enrolment waits for its first code.
+        pub confirmed: bool,
+        /// The last accepted time-step (RFC 6238 §5.2: a code is accepted once).
+        pub last_step: i64,
+        pub created_at: i64,
+        pub last_used_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod recovery_code {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        pub code_hash: String,
+        pub used_at: Option<i64>,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod passkey {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "passkeys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        /// base64url credential id, unique across accounts.
+        pub cred_id: String,
+        pub name: String,
+        pub credential: String,
+        pub created_at: i64,
+        pub last_used_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod webauthn_ceremony {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webauthn_ceremonies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// `register`, `login` or `step_up`.
+        pub kind: String,
+        pub browser: String,
+        pub user_id: Option<String>,
+        /// webauthn-rs ceremony state as JSON.
+        pub state: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}

@@ -123,6 +123,7 @@ pub async fn purge_expired(db: &DatabaseConnection, now: i64) -> Result<(), DbEr
         "plugin_kv",
         "upstream_flows",
         "scan_tickets",
+        "webauthn_ceremonies",
     ] {
         let stmt = Query::delete()
             .from_table(Alias::new(table))

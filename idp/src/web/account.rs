@@ -370,7 +370,7 @@ async fn delete(
     Ok(())
 }
 
-async fn notify(state: &AppState, phone: &str, key: &str, now: i64) {
+pub(super) async fn notify(state: &AppState, phone: &str, key: &str, now: i64) {
     let text = state.pages.text(&state.config.default_locale, key);
     let msg = SmsMessage { phone: phone.into(), purpose: SmsPurpose::Notice, params: serde_json::json!({}), text };
     if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {

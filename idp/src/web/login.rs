@@ -62,6 +62,7 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &s
     ctx.insert("client_name", &client_name);
     ctx.insert("need_captcha", &v.captcha);
     ctx.insert("upstreams", &super::upstream::buttons(state, locale));
+    ctx.insert("passkeys_available", &state.passkeys.available());
     if v.captcha {
         super::sms_form::captcha_ctx(state, &mut ctx).await;
     }

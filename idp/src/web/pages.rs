@@ -32,6 +32,9 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "account.html",
     "appeal.html",
     "upstream_link.html",
+    "security.html",
+    "mfa_totp.html",
+    "mfa_passkey.html",
     "step_up.html",
     "step_up_factor.html",
     "register_real_name.html",
@@ -49,6 +52,8 @@ const LOCALES: &[(&str, &str)] = &[
 const STATIC: &[(&str, &str, &str)] = &[
     ("style.css", "text/css; charset=utf-8", include_str!("../../../themes/default/static/style.css")),
     ("scan.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/scan.js")),
+    // Same-origin script (the CSP allows no inline script) for the WebAuthn browser calls.
+    ("webauthn.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/webauthn.js")),
 ];
 
 pub struct Pages {

@@ -1,0 +1,427 @@
+//! Personal centre "安全设置 / Security" (issue #4): the account's strong
+//! factors — authenticator app (TOTP), passkeys, recovery codes — listed,
+//! added and removed. Like every sensitive change in the personal centre
+//! (A5), changing factors first re-verifies the person by SMS code on the
+//! account's phone (+ graphic captcha); that opens a browser-bound flow of
+//! 15 minutes in which the changes can be made. Every change is audited and
+//! announced by SMS on the phone.
+use super::cookies;
+use super::mfa::{begun_json, browser_of, json_error, passkey_failure};
+use super::pages::{page, unavailable};
+use super::sms_form::{self, CodeRequest, Notice};
+use crate::domain::accounts::audit;
+use crate::domain::factors::Enrolment;
+use crate::domain::flows::{self, mask_phone};
+use crate::oidc::authorize::current_session;
+use crate::oidc::flow::see_other;
+use crate::ports::sms::SmsPurpose;
+use crate::server::AppState;
+use crate::store::entities::user;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+
+const FLOW: &str = "factors";
+const PATH: &str = "/account/security";
+
+#[derive(Deserialize, Default)]
+pub struct SecurityForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    flow: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
+    #[serde(default)]
+    sms_code: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    passkey: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    ceremony: String,
+    #[serde(default)]
+    credential: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct FlowQuery {
+    #[serde(default)]
+    flow: String,
+}
+
+/// What the page shows besides the list.
+enum Extra {
+    None,
+    /// A TOTP enrolment waiting for its first code.
+    Enrol(Enrolment),
+    /// Fresh recovery codes, shown this once.
+    Codes(Vec<String>),
+}
+
+async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result<user::Model, Response> {
+    let session = match current_session(state, jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(cookies::sign_in_then(state, jar.clone(), PATH)),
+        Err(e) => return Err(unavailable(state, locale, e)),
+    };
+    match state.users.find(&session.user_id).await {
+        Ok(Some(u)) if !u.disabled => Ok(u),
+        Ok(_) => Err(see_other(&format!("{}/login", state.config.issuer))),
+        Err(e) => Err(unavailable(state, locale, e.to_string())),
+    }
+}
+
+/// The flow id when it proves a re-verification in this browser by this user.
+async fn verified(state: &AppState, jar: &CookieJar, flow: &str, u: &user::Model) -> Result<bool, sea_orm::DbErr> {
+    if flow.is_empty() {
+        return Ok(false);
+    }
+    let found = flows::at_step(&state.db, flow, FLOW, &browser_of(state, jar), 1, state.clock.now()).await?;
+    Ok(found.is_some_and(|f| f.user_id == u.id))
+}
+
+fn when(ts: Option<i64>) -> Option<String> {
+    ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+/// The otpauth URL as a QR code (SVG in a data: URL, allowed by the CSP).
+fn qr_data_url(url: &str) -> String {
+    match qrcode::QrCode::new(url.as_bytes()) {
+        Ok(code) => {
+            let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build();
+            format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg))
+        }
+        Err(e) => {
+            tracing::error!("qr: {e}");
+            String::new()
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    u: &user::Model,
+    flow: &str,
+    notice: Option<Notice>,
+    extra: Extra,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    let mut ctx = tera::Context::new();
+    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    ctx.insert("flow", flow);
+    ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
+    ctx.insert("has_phone", &u.phone.is_some());
+    ctx.insert("passkeys_available", &state.passkeys.available());
+    let listing = async {
+        let totp = state.totp.summary(&u.id).await?;
+        let keys = state.passkeys.list(&u.id).await?;
+        let left = state.totp.remaining_recovery_codes(&u.id).await?;
+        Ok::<_, sea_orm::DbErr>((totp, keys, left))
+    }
+    .await;
+    let (totp, keys, left) = match listing {
+        Ok(v) => v,
+        Err(e) => return unavailable(state, locale, e),
+    };
+    ctx.insert("totp", &totp.map(|(created, used)| json!({ "created": when(Some(created)), "last_used": when(used) })));
+    let keys: Vec<_> = keys
+        .into_iter()
+        .map(|k| json!({ "id": k.id, "name": k.name, "created": when(Some(k.created_at)), "last_used": when(k.last_used_at) }))
+        .collect();
+    ctx.insert("has_factor", &(totp.is_some() || !keys.is_empty()));
+    ctx.insert("passkeys", &keys);
+    ctx.insert("recovery_left", &left);
+    let (view, secret, qr, codes) = match extra {
+        Extra::None => ("home", String::new(), String::new(), Vec::new()),
+        Extra::Enrol(e) => ("totp", e.secret, qr_data_url(&e.url), Vec::new()),
+        Extra::Codes(c) => ("codes", String::new(), String::new(), c),
+    };
+    ctx.insert("view", view);
+    ctx.insert("totp_secret", &secret);
+    ctx.insert("totp_qr", &qr);
+    ctx.insert("codes", &codes);
+    sms_form::insert_notice(&mut ctx, notice);
+    if flow.is_empty() {
+        sms_form::captcha_ctx(state, &mut ctx).await;
+    }
+    (jar, page(state, status, "security.html", locale, ctx)).into_response()
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<FlowQuery>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let u = match require_user(&state, &jar, locale).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let flow = match verified(&state, &jar, &q.flow, &u).await {
+        Ok(true) => q.flow.as_str(),
+        Ok(false) => "",
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::None).await
+}
+
+async fn notify(state: &AppState, u: &user::Model, key: &str, now: i64) {
+    if let Some(phone) = &u.phone {
+        super::account::notify(state, phone, key, now).await;
+    }
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<SecurityForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let text = |key: &str| state.pages.text(locale, key);
+    let bad = |key: &str| Some(Notice::Error(text(key)));
+    let u = match require_user(&state, &jar, locale).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return render(&state, jar, StatusCode::FORBIDDEN, locale, &u, "", bad("error_csrf"), Extra::None).await;
+    }
+    let ip = sms_form::ip_of(addr);
+    let now = state.clock.now();
+    let phone = u.phone.clone().unwrap_or_default();
+    match f.action.as_str() {
+        "send_code" => {
+            let req = CodeRequest {
+                phone: &phone,
+                captcha_id: &f.captcha_id,
+                captcha_answer: &f.captcha,
+                purpose: SmsPurpose::Verify,
+                ip: &ip,
+                account_must_exist: None,
+            };
+            let notice = sms_form::send_code(&state, locale, req).await;
+            let status = notice.status();
+            return render(&state, jar, status, locale, &u, "", Some(notice), Extra::None).await;
+        }
+        "verify" => {
+            return match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
+                Ok(true) if !phone.is_empty() => {
+                    match flows::start(&state.db, FLOW, &u.id, &browser_of(&state, &jar), None, now).await {
+                        Ok(id) => see_other(&format!("{}{PATH}?flow={id}", state.config.issuer)),
+                        Err(e) => unavailable(&state, locale, e),
+                    }
+                }
+                Ok(_) => {
+                    render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, "", bad("sms_code_wrong"), Extra::None)
+                        .await
+                }
+                Err(e) => unavailable(&state, locale, e),
+            };
+        }
+        _ => {}
+    }
+    // Everything else changes factors: only inside a re-verified flow.
+    match verified(&state, &jar, &f.flow, &u).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return render(&state, jar, StatusCode::FORBIDDEN, locale, &u, "", bad("security_reverify"), Extra::None)
+                .await;
+        }
+        Err(e) => return unavailable(&state, locale, e),
+    }
+    let flow = f.flow.as_str();
+    let back = || see_other(&format!("{}{PATH}?flow={flow}", state.config.issuer));
+    match f.action.as_str() {
+        "totp_start" => match state.totp.start(&u.id, &u.username, now).await {
+            Ok(Some(e)) => render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Enrol(e)).await,
+            Ok(None) => {
+                render(&state, jar, StatusCode::CONFLICT, locale, &u, flow, bad("totp_already"), Extra::None).await
+            }
+            Err(e) => unavailable(&state, locale, e),
+        },
+        "totp_confirm" => match state.totp.confirm(&u.id, &u.username, &f.code, now).await {
+            Ok(Some(codes)) => {
+                if let Err(e) = audit(&state.db, Some(&u.id), "factor_added", "authenticator app", Some(&ip), now).await
+                {
+                    return unavailable(&state, locale, e);
+                }
+                notify(&state, &u, "sms_factor_added", now).await;
+                let notice = Some(Notice::Info(text("totp_enrolled")));
+                render(&state, jar, StatusCode::OK, locale, &u, flow, notice, Extra::Codes(codes)).await
+            }
+            Ok(None) => match state.totp.pending(&u.id, &u.username).await {
+                Ok(Some(e)) => {
+                    render(
+                        &state,
+                        jar,
+                        StatusCode::BAD_REQUEST,
+                        locale,
+                        &u,
+                        flow,
+                        bad("mfa_code_wrong"),
+                        Extra::Enrol(e),
+                    )
+                    .await
+                }
+                Ok(None) => back(),
+                Err(e) => unavailable(&state, locale, e),
+            },
+            Err(e) => unavailable(&state, locale, e),
+        },
+        "recovery_new" => {
+            let has_factor = async {
+                Ok::<_, sea_orm::DbErr>(state.totp.enrolled(&u.id).await? || state.passkeys.count(&u.id).await? > 0)
+            };
+            match has_factor.await {
+                Ok(true) => {}
+                Ok(false) => return back(),
+                Err(e) => return unavailable(&state, locale, e),
+            }
+            match state.totp.new_recovery_codes(&u.id, now).await {
+                Ok(codes) => {
+                    if let Err(e) = audit(&state.db, Some(&u.id), "recovery_codes_renewed", "", Some(&ip), now).await {
+                        return unavailable(&state, locale, e);
+                    }
+                    notify(&state, &u, "sms_factor_added", now).await;
+                    render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Codes(codes)).await
+                }
+                Err(e) => unavailable(&state, locale, e),
+            }
+        }
+        "remove_totp" | "remove_passkey" => {
+            let removed = async {
+                let what = if f.action == "remove_totp" {
+                    state.totp.remove(&u.id).await?.then(|| "authenticator app".to_string())
+                } else {
+                    state.passkeys.remove(&u.id, &f.passkey).await?.map(|name| format!("passkey {name}"))
+                };
+                if what.is_some() && !state.totp.enrolled(&u.id).await? && state.passkeys.count(&u.id).await? == 0 {
+                    // Recovery codes stand in for a strong factor: none left, none kept.
+                    state.totp.remove_recovery_codes(&u.id).await?;
+                }
+                if let Some(w) = &what {
+                    audit(&state.db, Some(&u.id), "factor_removed", w, Some(&ip), now).await?;
+                }
+                Ok::<_, sea_orm::DbErr>(what)
+            };
+            match removed.await {
+                Ok(Some(_)) => {
+                    notify(&state, &u, "sms_factor_removed", now).await;
+                    back()
+                }
+                Ok(None) => back(),
+                Err(e) => unavailable(&state, locale, e),
+            }
+        }
+        _ => back(),
+    }
+}
+
+/// Passkey registration, step 1 (JSON for `navigator.credentials.create`).
+pub async fn passkey_begin(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<SecurityForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let u = match require_user(&state, &jar, locale).await {
+        Ok(u) => u,
+        Err(_) => return json_error(&state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first"),
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    match verified(&state, &jar, &f.flow, &u).await {
+        Ok(true) => {}
+        Ok(false) => return json_error(&state, StatusCode::FORBIDDEN, locale, "security_reverify"),
+        Err(e) => return unavailable(&state, locale, e),
+    }
+    let display = u.name.clone().unwrap_or_else(|| u.username.clone());
+    let browser = browser_of(&state, &jar);
+    match state.passkeys.start_registration(&u.id, &u.username, &display, &browser, state.clock.now()).await {
+        Ok(b) => begun_json(b),
+        Err(e) => {
+            let (status, key) = passkey_failure(&e);
+            json_error(&state, status, locale, key)
+        }
+    }
+}
+
+/// Passkey registration, step 2: the authenticator's answer as a form POST.
+pub async fn passkey_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<SecurityForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let text = |key: &str| state.pages.text(locale, key);
+    let u = match require_user(&state, &jar, locale).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return render(
+            &state,
+            jar,
+            StatusCode::FORBIDDEN,
+            locale,
+            &u,
+            "",
+            Some(Notice::Error(text("error_csrf"))),
+            Extra::None,
+        )
+        .await;
+    }
+    match verified(&state, &jar, &f.flow, &u).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let n = Some(Notice::Error(text("security_reverify")));
+            return render(&state, jar, StatusCode::FORBIDDEN, locale, &u, "", n, Extra::None).await;
+        }
+        Err(e) => return unavailable(&state, locale, e),
+    }
+    let now = state.clock.now();
+    let ip = sms_form::ip_of(addr);
+    let browser = browser_of(&state, &jar);
+    match state.passkeys.finish_registration(&f.ceremony, &browser, &u.id, &f.name, &f.credential, now).await {
+        Ok(pk) => {
+            if let Err(e) =
+                audit(&state.db, Some(&u.id), "factor_added", &format!("passkey {}", pk.name), Some(&ip), now).await
+            {
+                return unavailable(&state, locale, e);
+            }
+            notify(&state, &u, "sms_factor_added", now).await;
+            see_other(&format!("{}{PATH}?flow={}", state.config.issuer, f.flow))
+        }
+        Err(e) => {
+            let (status, key) = passkey_failure(&e);
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                return unavailable(&state, locale, e);
+            }
+            render(&state, jar, status, locale, &u, &f.flow, Some(Notice::Error(text(key))), Extra::None).await
+        }
+    }
+}
