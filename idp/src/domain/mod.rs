@@ -1,15 +1,21 @@
 //! Domain services: no HTTP types here. Handlers call exactly one of these.
 pub mod accounts;
+pub mod acting;
 pub mod appeals;
 pub mod assurance;
+pub mod authorisations;
 pub mod authorize;
 pub mod brokering;
 pub mod captcha;
 pub mod clients;
 pub mod consents;
+pub mod delegation;
+pub mod enterprises;
 pub mod error;
+pub mod face_gate;
 pub mod flows;
 pub mod grants;
+pub mod kin;
 pub mod pending;
 pub mod plugin_access;
 pub mod profile;
@@ -19,5 +25,6 @@ pub mod sms_codes;
 pub mod throttle;
 pub mod tokens;
 pub mod users;
+pub mod uscc;
 
 pub use error::{DomainError, OAuthError};

@@ -238,11 +238,53 @@ pub async fn complete_then(
     who: SignedIn<'_>,
     then: Option<String>,
 ) -> Response {
+    finish(state, jar, locale, req_id, req, who, then, None).await
+}
+
+/// Which enterprise a sign-in acts for (C1): as representative when
+/// `delegation_id` is none, else as that agent.
+pub struct Acting {
+    pub enterprise_id: String,
+    pub delegation_id: Option<String>,
+}
+
+/// As [`complete`], recording what the session acts for; a citizen
+/// sign-in (`None`) ends any acting the session did before.
+pub async fn complete_acting(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    who: SignedIn<'_>,
+    acting: Option<Acting>,
+) -> Response {
+    finish(state, jar, locale, req_id, req, who, None, acting).await
+}
+
+#[allow(clippy::too_many_arguments)] // the one place every sign-in ends
+async fn finish(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    who: SignedIn<'_>,
+    then: Option<String>,
+    acting: Option<Acting>,
+) -> Response {
     let SignedIn { user_id, method, remember } = who;
     let result = async {
         let existing = current_session(state, &jar).await?;
         let sign_in = sessions::SignIn { user_id, factor: method, remember, now: state.clock.now() };
-        sessions::establish(&state.db, existing.as_ref(), sign_in, &state.config.session).await
+        let (cookie, info) = sessions::establish(&state.db, existing.as_ref(), sign_in, &state.config.session).await?;
+        match &acting {
+            Some(a) => {
+                crate::domain::acting::set(&state.db, &info.sid, &a.enterprise_id, a.delegation_id.as_deref()).await?
+            }
+            None => crate::domain::acting::clear(&state.db, &info.sid).await?,
+        }
+        Ok::<_, sea_orm::DbErr>((cookie, info))
     }
     .await;
     let (cookie, _) = match result {
