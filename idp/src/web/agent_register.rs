@@ -128,7 +128,7 @@ pub async fn submit(
         return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_fields")).await;
     }
     if f.agree.is_none() {
-        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_agree")).await;
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_agree_missing")).await;
     }
     if let Err(k) = check_enterprise_password(&f.password) {
         return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(k)).await;

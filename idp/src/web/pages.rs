@@ -35,6 +35,13 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "step_up.html",
     "step_up_factor.html",
     "register_real_name.html",
+    "enterprise_login.html",
+    "face_gate.html",
+    "enterprise_agents.html",
+    "enterprise_change.html",
+    "agent_register.html",
+    "authorisations.html",
+    "kin.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
