@@ -32,6 +32,8 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub sms: crate::ports::sms::SmsConfig,
     pub mail: crate::ports::mail::MailConfig,
+    /// The identity verifier (real-name, face, bank card, in-person).
+    pub verifier: crate::ports::verifier::VerifierConfig,
     /// Upstream OpenID Providers for third-party login (A3 identity
     /// brokering), keyed by a short lower-case name used in URLs, e.g.
     /// `[upstreams.gov]` or `IDP_UPSTREAMS__GOV__CLIENT_ID`.
@@ -202,6 +204,7 @@ impl Default for Config {
             plugins: PluginsConfig::default(),
             sms: Default::default(),
             mail: Default::default(),
+            verifier: Default::default(),
             upstreams: Default::default(),
         }
     }
@@ -358,6 +361,9 @@ impl Config {
             "smtp" if self.mail.smtp_host.is_some() => {}
             "smtp" => return Err(bad("mail.smtp_host", "required when mail.gateway = \"smtp\"".into())),
             other => return Err(bad("mail.gateway", format!("`{other}`: allowed dev, smtp"))),
+        }
+        if let Some((key, message)) = self.verifier.problem() {
+            return Err(bad(key, message));
         }
         for (name, up) in &self.upstreams {
             validate_upstream(name, up)

@@ -6,6 +6,7 @@ use idp::domain::users::NewUser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod identity_cli;
 mod plugin_cli;
 
 #[derive(Parser)]
@@ -51,6 +52,11 @@ enum Command {
     Plugin {
         #[command(subcommand)]
         cmd: plugin_cli::PluginCmd,
+    },
+    /// Real-name identity: operators, counter (L4) verifications, records.
+    Identity {
+        #[command(subcommand)]
+        cmd: identity_cli::IdentityCmd,
     },
     /// The operators' appeal queue (A8).
     Appeal {
@@ -250,6 +256,12 @@ enum UserCmd {
         #[arg(long, env = "IDP_NEW_PASSWORD")]
         password: String,
     },
+    /// Same as `idp identity set-operator`.
+    SetOperator {
+        login: String,
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -349,6 +361,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::User { cmd } => user_cmd(cmd, config).await,
         Command::Keys { cmd } => keys_cmd(cmd, config).await,
         Command::Plugin { cmd } => plugin_cli::run(cmd, config).await,
+        Command::Identity { cmd } => identity_cli::run(cmd, config).await,
         Command::Appeal { cmd } => appeal_cmd(cmd, config).await,
         Command::Enterprise { cmd } => enterprise_cmd(cmd, config).await,
         Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
@@ -501,6 +514,9 @@ async fn user_cmd(cmd: UserCmd, config: Config) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+        }
+        UserCmd::SetOperator { login, revoke } => {
+            identity_cli::run(identity_cli::IdentityCmd::SetOperator { login, revoke }, state.config.clone()).await
         }
         UserCmd::SetPassword { login, password } => {
             if state.users.set_password(&login, &password).await? {

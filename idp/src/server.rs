@@ -33,6 +33,7 @@ pub struct Inner {
     pub sms_codes: crate::domain::sms_codes::SmsCodes,
     pub captcha: crate::domain::captcha::CaptchaService,
     pub mail: crate::ports::mail::MailGateway,
+    pub verifier: crate::ports::verifier::Verifier,
 }
 
 #[derive(Clone)]
@@ -134,6 +135,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         crate::domain::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev());
     let sms_codes = crate::domain::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
     let mail = crate::ports::mail::MailGateway::from_config(&config.mail, db.clone())?;
+    let verifier = crate::ports::verifier::Verifier::from_config(&config.verifier)?;
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone()),
         users,
@@ -153,6 +155,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         sms_codes,
         captcha,
         mail,
+        verifier,
     })))
 }
 
@@ -192,6 +195,18 @@ pub fn router(state: AppState) -> Router {
         .route("/account/upstreams/unlink", post(web::upstream::unlink))
         .route("/account/phone", get(web::account::show).post(web::account::submit))
         .route("/account/email", get(web::account::show).post(web::account::submit))
+        .route("/identity", get(web::identity::show))
+        .route("/identity/verify", get(web::identity::show).post(web::identity::submit))
+        .route("/identity/bank-card", get(web::identity::show).post(web::identity::submit))
+        .route("/identity/face", get(web::identity::show).post(web::identity::submit))
+        .route("/identity/in-person", get(web::identity::show).post(web::identity::submit))
+        .route("/identity/unbind", get(web::identity::show).post(web::identity::submit))
+        .route("/admin/in-person", get(web::identity_extra::admin_show).post(web::identity_extra::admin_submit))
+        .route(
+            "/api/identity/face",
+            // A face image is larger than any form: its own body limit.
+            post(web::identity_extra::api_face).layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024)),
+        )
         .route("/forgot/verify", get(web::forgot::show))
         .route("/forgot/password", get(web::forgot::show))
         .route("/forgot/done", get(web::forgot::show))

@@ -8,6 +8,7 @@ mod m20261125_000003_plugins;
 mod m20261125_000004_appeals;
 mod m20261125_000005_brokering;
 mod m20261126_000006_assurance;
+mod m20261126_000008_identity;
 mod m20261126_000010_delegation;
 
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_appeals::Migration),
             Box::new(m20261125_000005_brokering::Migration),
             Box::new(m20261126_000006_assurance::Migration),
+            Box::new(m20261126_000008_identity::Migration),
             Box::new(m20261126_000010_delegation::Migration),
         ]
     }

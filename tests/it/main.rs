@@ -13,6 +13,7 @@ mod brokering;
 mod delegation;
 mod e_certificate;
 mod flows;
+mod identity;
 mod logout;
 mod ops;
 mod plugins;

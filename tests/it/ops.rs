@@ -360,5 +360,22 @@ fn sample_context() -> tera::Context {
                 "gender": "male", "ethnicity": "x", "phone": "x", "rep_name": "x", "rep_id_number": "x", "rep_phone": "x"}}),
     );
     ctx.insert("skip_href", "/account");
+    identity_context(&mut ctx);
     ctx
+}
+
+/// The real-name pages' variables (`identity.html`, every view).
+pub fn identity_context(ctx: &mut tera::Context) {
+    ctx.insert(
+        "identity",
+        &serde_json::json!({"doc_label": "中国居民身份证", "name_masked": "*秀", "number_masked": "1*************002X",
+            "valid_from": "2010-01-01", "valid_to": "长期", "level": 3, "method": "人脸识别"}),
+    );
+    ctx.insert("level", &3);
+    ctx.insert("result_level", &3);
+    ctx.insert("takeover", &true);
+    ctx.insert("face_required", &true);
+    ctx.insert("operator", &true);
+    ctx.insert("doc_types", &vec![serde_json::json!({"value": "resident_id", "label": "中国居民身份证"})]);
+    ctx.insert("doc", &serde_json::json!({"doc_type": "resident_id", "name": "", "number": "", "long_term": true}));
 }

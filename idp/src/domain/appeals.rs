@@ -168,6 +168,7 @@ pub async fn decide(
             }
             "id_number" => {
                 // Released only: binding it again needs a fresh real-name check.
+                super::identity::release_number(&txn, a.claimed_value.as_str()).await?;
                 user::Entity::update_many()
                     .col_expr(user::Column::IdNumber, Expr::value(Option::<String>::None))
                     .col_expr(user::Column::UpdatedAt, Expr::value(now))

@@ -141,6 +141,7 @@ pub async fn bind_email(db: &DatabaseConnection, u: user::Model, email: &str, no
 pub async fn delete_account(db: &DatabaseConnection, user_id: &str) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     consent::Entity::delete_many().filter(consent::Column::UserId.eq(user_id)).exec(&txn).await?;
+    super::identity::forget(&txn, user_id).await?;
     user::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
     txn.commit().await
 }

@@ -4,3 +4,4 @@
 pub mod mail;
 pub mod sms;
 pub mod upstream;
+pub mod verifier;

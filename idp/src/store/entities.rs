@@ -437,6 +437,88 @@ pub mod upstream_flow {
     no_relations!();
 }
 
+/// The real-name identity bound to an account (B2–B5). Unique per
+/// (doc_type, doc_number): one holder at a time.
+pub mod identity {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "identities")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub doc_type: String,
+        pub doc_number: String,
+        pub name: String,
+        pub birth_date: Option<String>,
+        pub sex: Option<String>,
+        pub valid_from: String,
+        /// `None` = long-term.
+        pub valid_to: Option<String>,
+        /// Proofing level this identity was established at (2, 3 or 4).
+        pub level: i32,
+        /// `id_check`, `face`, `bank_card`, `in_person` or `counter`.
+        pub method: String,
+        pub bound_at: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+/// An identity held by another account that this account may take over
+/// after an L3 face check (B5); the document as verified, as JSON.
+pub mod identity_takeover {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "identity_takeovers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        pub document: String,
+        pub holder_user_id: Option<String>,
+        pub created_at: i64,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+/// Every verification attempt: who, what (masked), result, the provider's
+/// reference. Never a face sample.
+pub mod verification {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "verifications")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: Option<String>,
+        /// `id`, `face`, `bank_card`, `in_person` or `counter`.
+        pub kind: String,
+        pub subject: String,
+        /// An `Outcome`, or `timeout` / `unavailable`.
+        pub outcome: String,
+        pub reference: Option<String>,
+        pub detail: Option<String>,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+/// Accounts allowed to record counter verifications (L4) — with their own
+/// session at L4.
+pub mod operator {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "operators")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub granted_by: String,
+        pub granted_at: i64,
+    }
+    no_relations!();
+}
+
 /// A legal person (C1): identified by its unified social credit code, with
 /// the legal representative on record.
 pub mod enterprise {

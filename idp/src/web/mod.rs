@@ -8,6 +8,8 @@ pub mod cookies;
 pub mod delegations;
 pub mod enterprise;
 pub mod forgot;
+pub mod identity;
+pub mod identity_extra;
 pub mod login;
 pub mod pages;
 pub mod plugin_routes;

@@ -42,6 +42,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "agent_register.html",
     "authorisations.html",
     "kin.html",
+    "identity.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

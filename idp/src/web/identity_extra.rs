@@ -1,0 +1,301 @@
+//! The face check from the mobile app (`POST /api/identity/face`, Bearer
+//! access token), the browser's "done in the app, continue" step, the
+//! in-person assertion page, the operators' counter verification
+//! (`/admin/in-person`, L4) and what happens to an account that lost its
+//! identity in a takeover.
+use super::cookies;
+use super::identity::{View, audit, end_sessions, finish, notify, render, result_key, signed_in, today};
+use super::pages::{error_page, unavailable};
+use super::sms_form::{self, Notice};
+use crate::domain::assurance::{self, Factor};
+use crate::domain::documents::{Document, DocumentForm};
+use crate::domain::identity::{self, Result_};
+use crate::domain::sessions::{self, SessionInfo};
+use crate::oidc::userinfo::bearer_token;
+use crate::ports::verifier::FaceSample;
+use crate::server::AppState;
+use crate::store::entities::{user, verification};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
+use axum_extra::extract::CookieJar;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+/// A face check passed in the app counts for the browser this long.
+const FACE_FRESH: i64 = 10 * 60;
+
+/// The account that lost its identity in a takeover (B5): its relying apps
+/// see the change through back-channel logout and revoked tokens, and the
+/// phone on the old account is told.
+pub(crate) async fn displaced(state: &AppState, old_user_id: &str, now: i64) {
+    if let Err(e) = end_sessions(state, old_user_id, None, now).await {
+        tracing::error!("takeover: ending the old account's sessions failed: {e}");
+    }
+    audit(state, old_user_id, "identity_taken_over", "identity moved to another account", "", now).await;
+    if let Ok(Some(old)) = state.users.find(old_user_id).await
+        && let Some(phone) = &old.phone
+    {
+        notify(state, phone, "sms_identity_taken_over", now).await;
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FaceRequest {
+    #[serde(default)]
+    face: String,
+}
+
+fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut res = (status, Json(json!({"error": code, "error_description": description}))).into_response();
+    if status == StatusCode::UNAUTHORIZED
+        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("Bearer realm=\"idp\", error=\"{code}\""))
+    {
+        res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+    }
+    res
+}
+
+/// `POST /api/identity/face` `{"face": "<base64 image>"}` from the app, with
+/// the signed-in person's access token. Raises to L3 (or completes a
+/// takeover); the sample is passed to the verifier and dropped.
+pub async fn api_face(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(token) = bearer_token(&headers) else {
+        return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "a Bearer access token is required");
+    };
+    let claims = match state.tokens.check_access_token(&state.db, token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "invalid, expired or revoked"),
+        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    };
+    let Some(sub) = claims.get("sub").and_then(Value::as_str).filter(|_| claims.get("gid").is_some()) else {
+        return api_error(StatusCode::FORBIDDEN, "insufficient_scope", "a person's token is required");
+    };
+    let req: FaceRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => return api_error(StatusCode::BAD_REQUEST, "invalid_request", "expected {\"face\": base64}"),
+    };
+    let Some(sample) = FaceSample::from_base64(&req.face) else {
+        return api_error(StatusCode::BAD_REQUEST, "invalid_request", "face: base64 image of at most 2 MB");
+    };
+    match state.users.find(sub).await {
+        Ok(Some(u)) if !u.disabled => {}
+        Ok(_) => return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "the account is no longer active"),
+        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    }
+    let now = state.clock.now();
+    let r = identity::face_check(&state.db, &state.verifier, sub, &sample, today(&state), now).await;
+    drop(sample);
+    let r = match r {
+        Ok(r) => r,
+        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    };
+    let en = |r: &Result_| state.pages.text("en", result_key(r));
+    match r {
+        Result_::Done { level, displaced: old } => {
+            let ip = sms_form::ip_of(addr);
+            audit(&state, sub, "identity_face", &format!("level {level}"), &ip, now).await;
+            if let Some(old) = old {
+                displaced(&state, &old, now).await;
+            }
+            Json(json!({"result": "pass", "level": level})).into_response()
+        }
+        Result_::Refused(o) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"result": o.as_str(), "message": en(&r)}))).into_response()
+        }
+        Result_::Unavailable => api_error(StatusCode::SERVICE_UNAVAILABLE, "verifier_unavailable", &en(&r)),
+        Result_::FaceNotRequired => Json(json!({"result": "not_required", "message": en(&r)})).into_response(),
+        other => api_error(StatusCode::CONFLICT, "not_applicable", &en(&other)),
+    }
+}
+
+/// The browser's "I finished in the app" step: a face check passed in the
+/// last minutes counts (and the session gains a fresh face factor).
+pub(crate) async fn face_continue(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    session: &SessionInfo,
+    u: &user::Model,
+    req: &str,
+) -> Response {
+    let now = state.clock.now();
+    let recent = verification::Entity::find()
+        .filter(verification::Column::UserId.eq(u.id.as_str()))
+        .filter(verification::Column::Kind.eq("face"))
+        .filter(verification::Column::Outcome.eq("pass"))
+        .filter(verification::Column::CreatedAt.gt(now - FACE_FRESH))
+        .order_by_desc(verification::Column::CreatedAt)
+        .one(&state.db)
+        .await;
+    match recent {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            let notice = Some(Notice::Error(state.pages.text(locale, "identity_face_pending")));
+            let v = View { view: "face", req, notice, ..Default::default() };
+            return render(state, jar, StatusCode::BAD_REQUEST, locale, u, v).await;
+        }
+        Err(e) => return unavailable(state, locale, e),
+    }
+    // The face check was this person's, moments ago: a fresh inherence
+    // factor for this browser's session too (assurance contract).
+    if let Err(e) = sessions::add_factor(&state.db, session, Factor::Face, now).await {
+        return unavailable(state, locale, e);
+    }
+    let level = assurance::proofing_level(&state.db, &u.id).await.unwrap_or(1);
+    finish(state, jar, locale, u, req, level).await
+}
+
+/// `/identity/in-person`: a signed assertion from a chip reader or CA (B4).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn in_person(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    _session: &SessionInfo,
+    u: &user::Model,
+    req: &str,
+    assertion: &str,
+    ip: &str,
+) -> Response {
+    let now = state.clock.now();
+    let r = match identity::in_person_assertion(&state.db, &state.verifier, &u.id, assertion, today(state), now).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(state, locale, e),
+    };
+    match r {
+        Result_::Done { level, displaced: old } => {
+            audit(state, &u.id, "identity_in_person", &format!("level {level}"), ip, now).await;
+            if let Some(old) = old {
+                displaced(state, &old, now).await;
+            }
+            finish(state, jar, locale, u, req, level).await
+        }
+        other => {
+            let notice = Some(Notice::Error(state.pages.text(locale, result_key(&other))));
+            let status =
+                if other == Result_::Unavailable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_REQUEST };
+            let v = View { view: "in_person", req, notice, ..Default::default() };
+            render(state, jar, status, locale, u, v).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct CounterForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    place: String,
+    #[serde(flatten)]
+    doc: DocumentForm,
+}
+
+/// The assurance level of the operator's own session.
+async fn session_level(state: &AppState, session: &SessionInfo, u: &user::Model) -> u8 {
+    let proofing = assurance::proofing_level(&state.db, &u.id).await.unwrap_or(1);
+    assurance::level(proofing, &session.factors, state.clock.now(), &state.config.assurance)
+}
+
+/// Only operators whose own session is at L4 record counter verifications.
+async fn operator_gate(
+    state: &AppState,
+    jar: &CookieJar,
+    uri: &Uri,
+    locale: &str,
+) -> Result<(SessionInfo, user::Model), Response> {
+    let (session, u) = signed_in(state, jar, uri, locale).await?;
+    match identity::is_operator(&state.db, &u.id).await {
+        Ok(true) => {}
+        Ok(false) => return Err(error_page(state, StatusCode::FORBIDDEN, locale, "identity_admin_not_operator")),
+        Err(e) => return Err(unavailable(state, locale, e)),
+    }
+    if session_level(state, &session, &u).await < 4 {
+        return Err(error_page(state, StatusCode::FORBIDDEN, locale, "identity_admin_need_l4"));
+    }
+    Ok((session, u))
+}
+
+pub async fn admin_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, uri: Uri) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let (_, u) = match operator_gate(&state, &jar, &uri, locale).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    render(&state, jar, StatusCode::OK, locale, &u, View { view: "admin", ..Default::default() }).await
+}
+
+pub async fn admin_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    uri: Uri,
+    Form(f): Form<CounterForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let (_, op) = match operator_gate(&state, &jar, &uri, locale).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let form = json!({"account": f.account, "place": f.place, "doc_type": f.doc.doc_type, "name": f.doc.name,
+        "number": f.doc.number, "valid_from": f.doc.valid_from, "valid_to": f.doc.valid_to, "long_term": f.doc.long_term.is_some()});
+    let fail = |key: &str| Some(Notice::Error(state.pages.text(locale, key)));
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        let v = View { view: "admin", notice: fail("error_csrf"), form, ..Default::default() };
+        return render(&state, jar, StatusCode::FORBIDDEN, locale, &op, v).await;
+    }
+    let target = match state.users.find_by_login(&f.account).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            let v = View { view: "admin", notice: fail("identity_admin_no_account"), form, ..Default::default() };
+            return render(&state, jar, StatusCode::BAD_REQUEST, locale, &op, v).await;
+        }
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let place = f.place.trim();
+    if place.is_empty() || place.chars().count() > 100 {
+        let v = View { view: "admin", notice: fail("identity_admin_place"), form, ..Default::default() };
+        return render(&state, jar, StatusCode::BAD_REQUEST, locale, &op, v).await;
+    }
+    let doc = match Document::parse(&f.doc, today(&state)) {
+        Ok(d) => d,
+        Err(e) => {
+            let v = View { view: "admin", notice: fail(e.key()), form, ..Default::default() };
+            return render(&state, jar, StatusCode::BAD_REQUEST, locale, &op, v).await;
+        }
+    };
+    let now = state.clock.now();
+    let r = match identity::counter_verification(&state.db, &op.id, &target.id, &doc, place, now).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let ip = sms_form::ip_of(addr);
+    match r {
+        Result_::Done { level, displaced: old } => {
+            audit(&state, &op.id, "counter_verification_recorded", &format!("for {} at {place}", target.id), &ip, now)
+                .await;
+            audit(&state, &target.id, "identity_counter", &format!("level {level} by operator {}", op.id), &ip, now)
+                .await;
+            if let Some(old) = old {
+                displaced(&state, &old, now).await;
+            }
+            let notice = Some(Notice::Info(state.pages.text(locale, "identity_admin_recorded")));
+            render(&state, jar, StatusCode::OK, locale, &op, View { view: "admin", notice, ..Default::default() }).await
+        }
+        other => {
+            let v = View { view: "admin", notice: fail(result_key(&other)), form, ..Default::default() };
+            render(&state, jar, StatusCode::CONFLICT, locale, &op, v).await
+        }
+    }
+}
