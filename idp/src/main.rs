@@ -642,7 +642,9 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             let e = enterprises::create(&state.db, &state.passwords, new, now).await?;
             println!("{}", e.id);
             if e.representative_user_id.is_none() {
-                eprintln!("note: no account has the representative's name and ID number yet; it links on first sign-in");
+                eprintln!(
+                    "note: no account has the representative's name and ID number yet; it links on first sign-in"
+                );
             }
             return Ok(());
         }

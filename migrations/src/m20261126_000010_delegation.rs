@@ -22,7 +22,12 @@ fn id() -> ColumnDef {
     col("id").string_len(64).not_null().primary_key().to_owned()
 }
 
-async fn index(manager: &SchemaManager<'_>, table: &'static str, name: &'static str, cols: &[&'static str]) -> Result<(), DbErr> {
+async fn index(
+    manager: &SchemaManager<'_>,
+    table: &'static str,
+    name: &'static str,
+    cols: &[&'static str],
+) -> Result<(), DbErr> {
     let mut ix = Index::create().name(name).table(Alias::new(table)).if_not_exists().to_owned();
     for c in cols {
         ix.col(Alias::new(*c));
@@ -150,15 +155,15 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(Index::drop().name("ix_grants_delegation").table(Alias::new("grants")).to_owned())
-            .await?;
+        manager.drop_index(Index::drop().name("ix_grants_delegation").table(Alias::new("grants")).to_owned()).await?;
         for c in ["delegation_id", "enterprise_id"] {
             manager
                 .alter_table(Table::alter().table(Alias::new("grants")).drop_column(Alias::new(c)).to_owned())
                 .await?;
         }
-        for t in ["session_acting", "representative_changes", "face_gates", "delegation_locks", "delegations", "enterprises"] {
+        for t in
+            ["session_acting", "representative_changes", "face_gates", "delegation_locks", "delegations", "enterprises"]
+        {
             manager.drop_table(Table::drop().table(Alias::new(t)).if_exists().to_owned()).await?;
         }
         Ok(())

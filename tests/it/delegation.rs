@@ -74,7 +74,11 @@ async fn follow(app: &TestApp, b: &Browser, mut url: String) -> Result<String, (
         let status = res.status().as_u16();
         let body = res.text().await.unwrap();
         if url.contains("/consent") && status == 200 {
-            let form = [("req", hidden(&body, "req").unwrap()), ("csrf", hidden(&body, "csrf").unwrap()), ("decision", "allow".into())];
+            let form = [
+                ("req", hidden(&body, "req").unwrap()),
+                ("csrf", hidden(&body, "csrf").unwrap()),
+                ("decision", "allow".into()),
+            ];
             let res = b.http.post(app.url("/consent")).form(&form).send().await.unwrap();
             url = location(&res).unwrap();
             continue;
@@ -91,7 +95,8 @@ async fn pass_face(app: &TestApp, b: &Browser, gate_url: &str, id_number: &str) 
     let gate = hidden(&page, "gate").expect("face gate page");
     let csrf = hidden(&page, "csrf").unwrap();
     // Before the app's check the page cannot continue.
-    let early = b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap();
+    let early =
+        b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap();
     assert_eq!(early.status(), 409);
     // The app side: someone else's face does not open the gate.
     assert!(!face_gate::confirm(&app.state.db, &gate, "110101199001011237", app.state.clock.now()).await.unwrap());
@@ -419,8 +424,14 @@ async fn person_grants_expire(backend: Backend) {
     let page = b.http.get(app.url("/account/authorisations")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&page, "csrf").unwrap();
     let today = delegation::today(app.state.clock.now()).to_string();
-    let form = [("csrf", csrf.as_str()), ("action", "grant"), ("grantee", "13800000052"), ("valid_from", today.as_str()),
-        ("valid_to", today.as_str()), ("scopes", "openid profile")];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "grant"),
+        ("grantee", "13800000052"),
+        ("valid_from", today.as_str()),
+        ("valid_to", today.as_str()),
+        ("scopes", "openid profile"),
+    ];
     let res = b.http.post(app.url("/account/authorisations")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let d = delegation::granted_by(&app.state.db, &alice, delegation::Kind::Person).await.unwrap().remove(0);
@@ -480,7 +491,10 @@ async fn kin_rules(backend: Backend) {
     let child = kin::check("小明", &id_born(&born(5), 1), "child", now).unwrap();
     assert!(!child.needs_face(), "ages 0–6 need no face check");
     let teen = kin::check("小红", &id_born(&born(12), 2), "child", now).unwrap();
-    assert_eq!(kin::bind(&app.state.db, &guardians[0], None, &teen, false, now).await.unwrap().unwrap_err(), kin::KinRefusal::FaceRequired);
+    assert_eq!(
+        kin::bind(&app.state.db, &guardians[0], None, &teen, false, now).await.unwrap().unwrap_err(),
+        kin::KinRefusal::FaceRequired
+    );
     assert_eq!(kin::check("某", &id_born(&born(30), 3), "other", now).unwrap_err().message_key(), "kin_age");
     // Three guardians at most, even racing.
     let mut tasks = Vec::new();
@@ -497,7 +511,7 @@ async fn kin_rules(backend: Backend) {
             Err(e) => eprintln!("a racing bind failed on the database: {e}"),
         }
     }
-    assert!(ok <= 3 && ok >= 1, "{ok}");
+    assert!((1..=3).contains(&ok), "{ok}");
     // Eight relatives per user at most.
     let g = app.user("bigfamily").await;
     for i in 0..8 {
@@ -505,12 +519,18 @@ async fn kin_rules(backend: Backend) {
         kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap();
     }
     let r = kin::check("老人", &id_born(&born(70), 200), "parent", now).unwrap();
-    assert_eq!(kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap_err(), kin::KinRefusal::TooManyRelatives);
+    assert_eq!(
+        kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap_err(),
+        kin::KinRefusal::TooManyRelatives
+    );
     // Unbinding only after 24 hours.
     let list = kin::relatives_of(&app.state.db, &g, now).await.unwrap();
     assert_eq!(list.len(), 8);
     assert_eq!(list[0].masked_name, "老*");
-    assert_eq!(kin::unbind(&app.state.db, &g, &list[0].relation_id, now).await.unwrap(), Err(kin::KinRefusal::TooEarlyToUnbind));
+    assert_eq!(
+        kin::unbind(&app.state.db, &g, &list[0].relation_id, now).await.unwrap(),
+        Err(kin::KinRefusal::TooEarlyToUnbind)
+    );
     assert_eq!(kin::unbind(&app.state.db, &g, &list[0].relation_id, now + 24 * 3600).await.unwrap(), Ok(()));
 }
 both!(kin_rules_and_limits, super::kin_rules);

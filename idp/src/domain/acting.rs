@@ -19,7 +19,12 @@ pub const LEGAL_PERSON_SCOPE: &str = "legal_person";
 
 /// Records that the session `sid` acts for an enterprise (as representative
 /// when `delegation_id` is none, else as that agent).
-pub async fn set(db: &DatabaseConnection, sid: &str, enterprise_id: &str, delegation_id: Option<&str>) -> Result<(), DbErr> {
+pub async fn set(
+    db: &DatabaseConnection,
+    sid: &str,
+    enterprise_id: &str,
+    delegation_id: Option<&str>,
+) -> Result<(), DbErr> {
     let model = session_acting::ActiveModel {
         sid: Set(sid.into()),
         enterprise_id: Set(enterprise_id.into()),
@@ -83,7 +88,11 @@ pub struct NotInForce;
 
 /// The acting claims of a grant, checked against the current state: the
 /// delegation still in force, the representative still the one on record.
-pub async fn for_grant(db: &DatabaseConnection, g: &grant::Model, now: i64) -> Result<Result<Option<Acting>, NotInForce>, DbErr> {
+pub async fn for_grant(
+    db: &DatabaseConnection,
+    g: &grant::Model,
+    now: i64,
+) -> Result<Result<Option<Acting>, NotInForce>, DbErr> {
     resolve(db, &g.user_id, g.enterprise_id.as_deref(), g.delegation_id.as_deref(), now).await
 }
 

@@ -125,7 +125,10 @@ pub enum Party<'a> {
     Grantee(&'a str),
 }
 
-fn party_filter(q: sea_orm::UpdateMany<delegation::Entity>, party: &Party<'_>) -> sea_orm::UpdateMany<delegation::Entity> {
+fn party_filter(
+    q: sea_orm::UpdateMany<delegation::Entity>,
+    party: &Party<'_>,
+) -> sea_orm::UpdateMany<delegation::Entity> {
     match party {
         Party::Enterprise(e) => {
             q.filter(delegation::Column::EnterpriseId.eq(*e)).filter(delegation::Column::Kind.eq(Kind::Agent.as_str()))
@@ -160,7 +163,13 @@ pub async fn activate(db: &DatabaseConnection, id: &str, party: &Party<'_>, now:
 }
 
 /// Pending → rejected, with the reason the applicant sees (C3).
-pub async fn reject(db: &DatabaseConnection, id: &str, party: &Party<'_>, reason: &str, now: i64) -> Result<bool, DbErr> {
+pub async fn reject(
+    db: &DatabaseConnection,
+    id: &str,
+    party: &Party<'_>,
+    reason: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
     transition(db, id, party, &[PENDING], REJECTED, Some(reason), now).await
 }
 

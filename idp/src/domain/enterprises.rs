@@ -159,7 +159,13 @@ pub async fn sign_in_representative(
         link_representative(db, &e.id, &rep.id).await?;
     }
     let face_of = e.representative_face_at.is_none().then(|| e.representative_id_number.clone());
-    Ok(Ok(EnterpriseSignIn { user_id: rep.id, role: Role::Representative, delegation_id: None, face_of, enterprise: e }))
+    Ok(Ok(EnterpriseSignIn {
+        user_id: rep.id,
+        role: Role::Representative,
+        delegation_id: None,
+        face_of,
+        enterprise: e,
+    }))
 }
 
 async fn link_representative(db: &DatabaseConnection, enterprise_id: &str, user_id: &str) -> Result<(), DbErr> {
@@ -284,7 +290,10 @@ pub async fn file_change(
     Ok(id)
 }
 
-pub async fn changes(db: &DatabaseConnection, status: Option<&str>) -> Result<Vec<representative_change::Model>, DbErr> {
+pub async fn changes(
+    db: &DatabaseConnection,
+    status: Option<&str>,
+) -> Result<Vec<representative_change::Model>, DbErr> {
     let mut q = representative_change::Entity::find().order_by_asc(representative_change::Column::CreatedAt);
     if let Some(s) = status {
         q = q.filter(representative_change::Column::Status.eq(s));

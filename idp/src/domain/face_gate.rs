@@ -40,7 +40,12 @@ pub async fn open(
 }
 
 /// The open gate of this browser, if live (for showing its page).
-pub async fn find(db: &DatabaseConnection, id: &str, browser_hash: &str, now: i64) -> Result<Option<face_gate::Model>, DbErr> {
+pub async fn find(
+    db: &DatabaseConnection,
+    id: &str,
+    browser_hash: &str,
+    now: i64,
+) -> Result<Option<face_gate::Model>, DbErr> {
     if id.is_empty() || id.len() > 64 {
         return Ok(None);
     }

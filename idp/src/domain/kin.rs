@@ -228,7 +228,10 @@ mod tests {
     }
 
     fn at(y: i32, m: u32, d: u32) -> i64 {
-        NaiveDate::from_ymd_opt(y, m, d).and_then(|d| d.and_hms_opt(4, 0, 0)).map(|t| t.and_utc().timestamp()).unwrap_or(0)
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(4, 0, 0))
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or(0)
     }
 
     #[test]

@@ -31,7 +31,8 @@ pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
 
 /// Every claim name we can release, for discovery.
 pub fn all_claims() -> Vec<&'static str> {
-    let mut out = vec!["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash", "act"];
+    let mut out =
+        vec!["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash", "act"];
     for s in SUPPORTED {
         out.extend_from_slice(claims_for_scope(s));
     }

@@ -68,7 +68,14 @@ pub struct AgentForm {
     action: String,
 }
 
-async fn show_form(state: &AppState, jar: CookieJar, status: StatusCode, locale: &str, f: &AgentForm, notice: Option<Notice>) -> Response {
+async fn show_form(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    f: &AgentForm,
+    notice: Option<Notice>,
+) -> Response {
     let (info, error) = match notice {
         Some(Notice::Info(m)) => (Some(m), None),
         Some(Notice::Error(m)) => (None, Some(m)),
@@ -96,7 +103,8 @@ pub async fn submit(
     let locale = cookies::locale(&state, &headers, None);
     let text = |k: &str| state.pages.text(locale, k);
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return show_form(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf")))).await;
+        return show_form(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf"))))
+            .await;
     }
     let ip = cookies::client_ip(Some(addr));
     if f.action == "send_code" {
@@ -138,7 +146,9 @@ pub async fn submit(
     }
     let e = match enterprises::find_by_uscc(&state.db, uscc.as_str()).await {
         Ok(Some(e)) => e,
-        Ok(None) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("enterprise_unknown")).await,
+        Ok(None) => {
+            return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("enterprise_unknown")).await;
+        }
         Err(err) => return unavailable(&state, locale, err),
     };
     // C5: a representative that does not match the record → "法人信息不匹配".
@@ -160,8 +170,15 @@ pub async fn submit(
         "phone": phone.as_str(), "password_hash": hash });
     let (jar, browser) = cookies::browser(&state, jar);
     let now = state.clock.now();
-    match face_gate::open(&state.db, super::delegations::GATE_REGISTER, &cookies::browser_hash(&browser), id.as_str(), &payload, now)
-        .await
+    match face_gate::open(
+        &state.db,
+        super::delegations::GATE_REGISTER,
+        &cookies::browser_hash(&browser),
+        id.as_str(),
+        &payload,
+        now,
+    )
+    .await
     {
         Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
         Err(err) => unavailable(&state, locale, err),

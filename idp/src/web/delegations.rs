@@ -6,8 +6,8 @@ use super::enterprise::render;
 use super::pages::{error_page, unavailable};
 use crate::domain::authorisations::{self, NewAuthorisation};
 use crate::domain::delegation::{self, Kind, Party};
-use crate::domain::kin;
 use crate::domain::face_gate;
+use crate::domain::kin;
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
@@ -48,7 +48,12 @@ fn row(state: &AppState, locale: &str, d: &delegation_e::Model, other: Option<&u
     })
 }
 
-async fn authorisations_view(state: &AppState, u: &user::Model, locale: &str, notice: Option<(bool, String)>) -> Result<Value, String> {
+async fn authorisations_view(
+    state: &AppState,
+    u: &user::Model,
+    locale: &str,
+    notice: Option<(bool, String)>,
+) -> Result<Value, String> {
     let now = state.clock.now();
     let db = |e: sea_orm::DbErr| e.to_string();
     let mut granted = Vec::new();
@@ -165,7 +170,12 @@ pub async fn authorisations_submit(
     }
 }
 
-async fn kin_view(state: &AppState, u: &user::Model, locale: &str, notice: Option<(bool, String)>) -> Result<Value, String> {
+async fn kin_view(
+    state: &AppState,
+    u: &user::Model,
+    locale: &str,
+    notice: Option<(bool, String)>,
+) -> Result<Value, String> {
     let now = state.clock.now();
     let list = delegation::granted_by(&state.db, &u.id, Kind::Kin).await.map_err(|e| e.to_string())?;
     let relatives: Vec<Value> = list
@@ -214,7 +224,12 @@ pub struct KinForm {
     relation: String,
 }
 
-pub async fn kin_submit(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, Form(f): Form<KinForm>) -> Response {
+pub async fn kin_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<KinForm>,
+) -> Response {
     let locale = cookies::locale(&state, &headers, None);
     let u = match require_user(&state, &jar, locale, "/account/kin").await {
         Ok(u) => u,
@@ -233,8 +248,15 @@ pub async fn kin_submit(State(state): State<AppState>, jar: CookieJar, headers: 
                 let payload = json!({ "user": u.id, "name": req.name, "id_number": req.id_number.as_str(),
                     "relation": req.relation });
                 let (jar, browser) = cookies::browser(&state, jar);
-                return match face_gate::open(&state.db, GATE_KIN, &cookies::browser_hash(&browser),
-                    req.id_number.as_str(), &payload, now).await
+                return match face_gate::open(
+                    &state.db,
+                    GATE_KIN,
+                    &cookies::browser_hash(&browser),
+                    req.id_number.as_str(),
+                    &payload,
+                    now,
+                )
+                .await
                 {
                     Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
                     Err(e) => unavailable(&state, locale, e),
@@ -258,7 +280,14 @@ pub async fn kin_submit(State(state): State<AppState>, jar: CookieJar, headers: 
 }
 
 /// Finishes a kin binding or an agent registration whose face check passed.
-pub async fn after_face(state: &AppState, jar: CookieJar, locale: &str, purpose: &str, payload: &Value, now: i64) -> Response {
+pub async fn after_face(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    purpose: &str,
+    payload: &Value,
+    now: i64,
+) -> Response {
     let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
     match purpose {
         GATE_KIN => {
@@ -279,7 +308,13 @@ pub async fn after_face(state: &AppState, jar: CookieJar, locale: &str, purpose:
     }
 }
 
-async fn kin_result(state: &AppState, jar: CookieJar, locale: &str, u: &user::Model, r: Result<(), kin::KinRefusal>) -> Response {
+async fn kin_result(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    u: &user::Model,
+    r: Result<(), kin::KinRefusal>,
+) -> Response {
     let (ok, key) = match r {
         Ok(()) => (true, "kin_bound"),
         Err(refusal) => (false, refusal.message_key()),

@@ -47,7 +47,14 @@ pub struct LoginForm {
 }
 
 /// A page with `v` as its view model and the browser's CSRF token.
-pub(crate) fn render(state: &AppState, jar: CookieJar, status: StatusCode, name: &str, locale: &str, v: Value) -> Response {
+pub(crate) fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    name: &str,
+    locale: &str,
+    v: Value,
+) -> Response {
     let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
     ctx.insert("csrf", &cookies::csrf_token(state, &browser));
@@ -105,11 +112,9 @@ pub async fn login_submit(
     };
     let now = state.clock.now();
     let outcome = match role {
-        Role::Representative => {
-            enterprises::sign_in_representative(&state.db, &state.passwords, &f.uscc, &f.password)
-                .await
-                .map_err(|e| e.to_string())
-        }
+        Role::Representative => enterprises::sign_in_representative(&state.db, &state.passwords, &f.uscc, &f.password)
+            .await
+            .map_err(|e| e.to_string()),
         Role::Agent => match state.users.verify_password(&f.agent, &f.password).await {
             Ok(Some(agent)) if !agent.disabled => {
                 enterprises::sign_in_agent(&state.db, &agent, &f.uscc, now).await.map_err(|e| e.to_string())
@@ -131,7 +136,9 @@ pub async fn login_submit(
         Some(id_number) => {
             let payload = sign_in_payload(&signed, &f.req);
             let (jar, browser) = cookies::browser(&state, jar);
-            match face_gate::open(&state.db, GATE_LOGIN, &cookies::browser_hash(&browser), &id_number, &payload, now).await {
+            match face_gate::open(&state.db, GATE_LOGIN, &cookies::browser_hash(&browser), &id_number, &payload, now)
+                .await
+            {
                 Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
                 Err(e) => unavailable(&state, locale, e),
             }
@@ -159,7 +166,8 @@ async fn finish_sign_in(
     s: &EnterpriseSignIn,
     factor: Factor,
 ) -> Response {
-    let acting = super::login::Acting { enterprise_id: s.enterprise.id.clone(), delegation_id: s.delegation_id.clone() };
+    let acting =
+        super::login::Acting { enterprise_id: s.enterprise.id.clone(), delegation_id: s.delegation_id.clone() };
     let who = SignedIn { user_id: &s.user_id, method: factor, remember: false };
     super::login::complete_acting(state, jar, locale, req_id, req, who, Some(acting)).await
 }
@@ -245,7 +253,8 @@ pub async fn face_continue(
                 return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
             };
             let role = if s("role").as_deref() == Some("agent") { Role::Agent } else { Role::Representative };
-            let signed = EnterpriseSignIn { enterprise: e, user_id, role, delegation_id: s("delegation"), face_of: None };
+            let signed =
+                EnterpriseSignIn { enterprise: e, user_id, role, delegation_id: s("delegation"), face_of: None };
             if let Err(e) = enterprises::mark_face(&state.db, &signed, now).await {
                 return unavailable(&state, locale, e);
             }
@@ -267,7 +276,11 @@ pub async fn face_continue(
 }
 
 /// The signed-in representative and the enterprise his session acts for.
-async fn representative(state: &AppState, jar: &CookieJar, locale: &str) -> Result<(SessionInfo, enterprise::Model), Response> {
+async fn representative(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: &str,
+) -> Result<(SessionInfo, enterprise::Model), Response> {
     let session = match current_session(state, jar).await {
         Ok(Some(s)) => s,
         Ok(None) => return Err(see_other(&state.endpoint("/login/enterprise"))),
@@ -294,10 +307,17 @@ pub struct NoticeQuery {
 }
 
 fn time_text(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t + 8 * 3600, 0).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(t + 8 * 3600, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
-async fn agents_view(state: &AppState, e: &enterprise::Model, locale: &str, notice: Option<(bool, String)>) -> Result<Value, String> {
+async fn agents_view(
+    state: &AppState,
+    e: &enterprise::Model,
+    locale: &str,
+    notice: Option<(bool, String)>,
+) -> Result<Value, String> {
     let now = state.clock.now();
     let list = delegation::agents_of(&state.db, &e.id).await.map_err(|e| e.to_string())?;
     let mut agents = Vec::new();
@@ -333,7 +353,8 @@ pub async fn agents_show(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let notice = (!q.notice.is_empty() && q.notice.starts_with("agents_")).then(|| (true, state.pages.text(locale, &q.notice)));
+    let notice =
+        (!q.notice.is_empty() && q.notice.starts_with("agents_")).then(|| (true, state.pages.text(locale, &q.notice)));
     match agents_view(&state, &e, locale, notice).await {
         Ok(v) => render(&state, jar, StatusCode::OK, "enterprise_agents.html", locale, v),
         Err(err) => unavailable(&state, locale, err),
@@ -380,8 +401,15 @@ pub async fn agents_submit(
                 Ok(Some(d)) if d.enterprise_id.as_deref() == Some(e.id.as_str()) && d.state == delegation::PENDING => {
                     let payload = json!({ "enterprise": e.id, "delegation": d.id, "user": session.user_id });
                     let (jar, browser) = cookies::browser(&state, jar);
-                    return match face_gate::open(&state.db, GATE_APPROVE, &cookies::browser_hash(&browser),
-                        &e.representative_id_number, &payload, now).await
+                    return match face_gate::open(
+                        &state.db,
+                        GATE_APPROVE,
+                        &cookies::browser_hash(&browser),
+                        &e.representative_id_number,
+                        &payload,
+                        now,
+                    )
+                    .await
                     {
                         Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
                         Err(err) => unavailable(&state, locale, err),
@@ -461,7 +489,12 @@ pub async fn change_show(State(state): State<AppState>, jar: CookieJar, headers:
 /// C5: a phone change whose representative does not match the record is
 /// refused with "法人信息不匹配" — the representative changed, so a
 /// representative change request goes to staff instead.
-pub async fn change_submit(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, Form(f): Form<ChangeForm>) -> Response {
+pub async fn change_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<ChangeForm>,
+) -> Response {
     let locale = cookies::locale(&state, &headers, None);
     let fail = |jar, status, key: &str| {
         let v = json!({ "kind": f.kind, "filed": null, "error": state.pages.text(locale, key) });
@@ -488,7 +521,9 @@ pub async fn change_submit(State(state): State<AppState>, jar: CookieJar, header
     if kind == "phone" && !enterprises::representative_matches(&e, &f.name, id.as_str()) {
         return fail(jar, StatusCode::CONFLICT, "enterprise_representative_mismatch");
     }
-    match enterprises::file_change(&state.db, &e.id, kind, &f.name, id.as_str(), phone.as_str(), state.clock.now()).await {
+    match enterprises::file_change(&state.db, &e.id, kind, &f.name, id.as_str(), phone.as_str(), state.clock.now())
+        .await
+    {
         Ok(filed) => {
             let v = json!({ "kind": kind, "filed": filed, "error": null });
             render(&state, jar, StatusCode::OK, "enterprise_change.html", locale, v)
