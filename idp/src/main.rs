@@ -63,6 +63,12 @@ enum Command {
         #[command(subcommand)]
         cmd: AppealCmd,
     },
+    /// Legal persons (C1, C5): seed an enterprise; the staff queue of
+    /// phone and representative change requests.
+    Enterprise {
+        #[command(subcommand)]
+        cmd: EnterpriseCmd,
+    },
     /// Development helpers (the message sink of the dev SMS gateway).
     Dev {
         #[command(subcommand)]
@@ -86,6 +92,49 @@ enum AppealCmd {
         operator: String,
     },
     /// Reject with a reason the appellant receives by SMS.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "operator")]
+        operator: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnterpriseCmd {
+    /// Register an enterprise and its legal representative on record.
+    Create {
+        #[arg(long)]
+        uscc: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "540102")]
+        region: String,
+        #[arg(long)]
+        representative_name: String,
+        #[arg(long)]
+        representative_id: String,
+        #[arg(long)]
+        representative_phone: String,
+        /// 6–15 characters, at least two of digits, letters and symbols.
+        #[arg(long, env = "IDP_ENTERPRISE_PASSWORD")]
+        password: String,
+    },
+    /// Change requests waiting for staff (or all with --status all).
+    Requests {
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a change request: the record takes the new phone/representative.
+    Approve {
+        id: String,
+        #[arg(long, default_value = "operator")]
+        operator: String,
+    },
+    /// Reject a change request with a reason.
     Reject {
         id: String,
         #[arg(long)]
@@ -315,6 +364,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Plugin { cmd } => plugin_cli::run(cmd, config).await,
         Command::Identity { cmd } => identity_cli::run(cmd, config).await,
         Command::Appeal { cmd } => appeal_cmd(cmd, config).await,
+        Command::Enterprise { cmd } => enterprise_cmd(cmd, config).await,
         Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
             use idp::store::entities::dev_message;
             use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -562,5 +612,73 @@ async fn appeal_cmd(cmd: AppealCmd, config: Config) -> anyhow::Result<()> {
         eprintln!("decision saved, but the SMS to the appellant failed: {e}");
     }
     println!("appeal {id} {}", if approve { "approved" } else { "rejected" });
+    Ok(())
+}
+
+async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()> {
+    use idp::domain::enterprises;
+    let state = idp::build_state(config, true).await?;
+    let now = state.clock.now();
+    let (id, approve, reason, operator) = match cmd {
+        EnterpriseCmd::Create {
+            uscc,
+            name,
+            region,
+            representative_name,
+            representative_id,
+            representative_phone,
+            password,
+        } => {
+            let new = enterprises::NewEnterprise {
+                uscc: idp::domain::uscc::Uscc::parse(&uscc).map_err(|e| anyhow::anyhow!("--uscc: {e}"))?,
+                name,
+                region,
+                representative_name,
+                representative_id_number: idp::domain::users::IdNumber::parse(&representative_id)
+                    .map_err(|e| anyhow::anyhow!("--representative-id: {e}"))?,
+                representative_phone: idp::domain::users::PhoneNumber::parse(&representative_phone)
+                    .map_err(|e| anyhow::anyhow!("--representative-phone: {e}"))?,
+                password,
+            };
+            let e = enterprises::create(&state.db, &state.passwords, new, now).await?;
+            println!("{}", e.id);
+            if e.representative_user_id.is_none() {
+                eprintln!(
+                    "note: no account has the representative's name and ID number yet; it links on first sign-in"
+                );
+            }
+            return Ok(());
+        }
+        EnterpriseCmd::Requests { status, json } => {
+            let list = enterprises::changes(&state.db, (status != "all").then_some(status.as_str())).await?;
+            if json {
+                return print_json(&list);
+            }
+            for c in list {
+                println!("{}\t{}\t{}\t{}\t{}\t{}", c.id, c.status, c.kind, c.enterprise_id, c.new_name, c.new_phone);
+            }
+            return Ok(());
+        }
+        EnterpriseCmd::Approve { id, operator } => (id, true, String::new(), operator),
+        EnterpriseCmd::Reject { id, reason, operator } => {
+            if reason.trim().is_empty() {
+                anyhow::bail!("--reason must say why");
+            }
+            (id, false, reason, operator)
+        }
+    };
+    let Some(_) = enterprises::decide_change(&state.db, &id, approve, &reason, &operator, now).await? else {
+        anyhow::bail!("no pending change request `{id}`");
+    };
+    idp::domain::accounts::audit(
+        &state.db,
+        None,
+        if approve { "enterprise_change_approved" } else { "enterprise_change_rejected" },
+        &id,
+        None,
+        now,
+    )
+    .await?;
+    println!("change request {id} {}", if approve { "approved" } else { "rejected" });
     Ok(())
 }

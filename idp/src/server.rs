@@ -202,6 +202,16 @@ pub fn router(state: AppState) -> Router {
         .route("/login/link", get(web::upstream::link_show).post(web::upstream::link_submit))
         .route("/login/link/register", get(web::upstream::link_register))
         .route("/register", get(web::register::show).post(web::register::submit))
+        .route("/login/enterprise", get(web::enterprise::login_show).post(web::enterprise::login_submit))
+        .route("/register/agent", get(web::agent_register::show).post(web::agent_register::submit))
+        .route("/face", get(web::enterprise::face_show).post(web::enterprise::face_continue))
+        .route("/enterprise/agents", get(web::enterprise::agents_show).post(web::enterprise::agents_submit))
+        .route("/enterprise/change", get(web::enterprise::change_show).post(web::enterprise::change_submit))
+        .route(
+            "/account/authorisations",
+            get(web::delegations::authorisations_show).post(web::delegations::authorisations_submit),
+        )
+        .route("/account/kin", get(web::delegations::kin_show).post(web::delegations::kin_submit))
         .route("/register/real-name", get(web::register::real_name_offer))
         .route("/forgot", get(web::forgot::show).post(web::forgot::submit))
         .route("/account", get(web::account::show))

@@ -11,6 +11,7 @@ mod m20261126_000006_assurance;
 mod m20261126_000007_scan;
 mod m20261126_000008_identity;
 mod m20261126_000009_factors;
+mod m20261126_000010_delegation;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_scan::Migration),
             Box::new(m20261126_000008_identity::Migration),
             Box::new(m20261126_000009_factors::Migration),
+            Box::new(m20261126_000010_delegation::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ mod accounts;
 mod assurance;
 mod authorize;
 mod brokering;
+mod delegation;
 mod e_certificate;
 mod factors;
 mod flows;

@@ -363,6 +363,20 @@ fn sample_context() -> tera::Context {
     ctx.insert("can_skip", &true);
     ctx.insert("kind", "sms");
     ctx.insert("verify_href", "/identity/verify?req=x");
+    // Legal persons and delegation pages share one view model `v`.
+    let row = serde_json::json!({"id": "d1", "name": "张*", "other": "李*", "id_masked": "****0013", "state": "pending",
+        "state_text": "待审核", "reason": "x", "modified": "2026-11-26 10:00:00", "scopes": "openid",
+        "valid_from": "2026-11-26", "valid_to": "2026-11-27", "relation": "子女", "can_unbind": true});
+    ctx.insert(
+        "v",
+        &serde_json::json!({"req": "x", "uscc": "91440300708461136T", "role": "agent", "agent": "x", "error": "x",
+            "info": "x", "gate": "g", "purpose": "enterprise_login", "confirmed": false, "id_masked": "****0013",
+            "enterprise": {"name": "x", "uscc": "x"}, "agents": [row.clone()], "granted": [row.clone()],
+            "received": [row.clone()], "relatives": [row], "today": "2026-11-26", "kind": "phone", "filed": "x",
+            "done": false, "captcha_id": "x", "captcha_image": "x",
+            "f": {"region": "x", "uscc": "x", "name": "x", "id_number": "x", "id_valid_from": "", "id_valid_to": "",
+                "gender": "male", "ethnicity": "x", "phone": "x", "rep_name": "x", "rep_id_number": "x", "rep_phone": "x"}}),
+    );
     ctx.insert("skip_href", "/account");
     identity_context(&mut ctx);
     ctx

@@ -262,9 +262,12 @@ impl ClientService {
         };
         let grant_types = new.grant_types.clone().unwrap_or(default_grants);
         for g in &grant_types {
-            if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials") {
+            if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials")
+                && g != crate::oidc::token_exchange::GRANT_TYPE
+            {
                 return Err(bad(format!(
-                    "grant type `{g}`: allowed authorization_code, refresh_token, client_credentials"
+                    "grant type `{g}`: allowed authorization_code, refresh_token, client_credentials, {}",
+                    crate::oidc::token_exchange::GRANT_TYPE
                 )));
             }
             if g == "client_credentials" && method == AuthMethod::None {

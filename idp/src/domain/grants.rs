@@ -28,6 +28,9 @@ pub struct NewGrant {
     pub auth_time: i64,
     pub acr: String,
     pub amr: Vec<String>,
+    /// The enterprise and delegation the user acts under (C4), if any.
+    pub enterprise_id: Option<String>,
+    pub delegation_id: Option<String>,
 }
 
 /// Creates the grant and its authorization code in one transaction;
@@ -59,6 +62,8 @@ pub async fn create_with_code(
         created_at: Set(now),
         expires_at: Set(now + grant_ttl),
         revoked_at: Set(None),
+        enterprise_id: Set(new.enterprise_id),
+        delegation_id: Set(new.delegation_id),
     }
     .insert(&txn)
     .await?;
@@ -253,4 +258,45 @@ pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str) -> Result<(), DbE
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Revokes every grant made under a delegation (C3 revocation): their
+/// refresh tokens and access tokens stop working at once.
+pub async fn revoke_for_delegation<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    delegation_id: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(grant::Column::DelegationId.eq(delegation_id))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// A grant without an authorization code (RFC 8693 token exchange): the
+/// delegated token hangs off it so ending the delegation ends the token.
+pub async fn create_direct(db: &DatabaseConnection, new: NewGrant, ttl: i64) -> Result<grant::Model, DbErr> {
+    let now = crate::now();
+    grant::ActiveModel {
+        id: Set(random_token(18)),
+        client_id: Set(new.client_id),
+        user_id: Set(new.user_id),
+        sid: Set(new.sid),
+        scope: Set(new.scope),
+        claims: Set(new.claims),
+        nonce: Set(new.nonce),
+        auth_time: Set(new.auth_time),
+        acr: Set(new.acr),
+        amr: Set(serde_json::to_string(&new.amr).unwrap_or_else(|_| "[]".into())),
+        created_at: Set(now),
+        expires_at: Set(now + ttl),
+        revoked_at: Set(None),
+        enterprise_id: Set(new.enterprise_id),
+        delegation_id: Set(new.delegation_id),
+    }
+    .insert(db)
+    .await
 }

@@ -1,18 +1,24 @@
 //! Domain services: no HTTP types here. Handlers call exactly one of these.
 pub mod accounts;
+pub mod acting;
 pub mod appeals;
 pub mod assurance;
+pub mod authorisations;
 pub mod authorize;
 pub mod brokering;
 pub mod captcha;
 pub mod clients;
 pub mod consents;
+pub mod delegation;
 pub mod documents;
+pub mod enterprises;
 pub mod error;
+pub mod face_gate;
 pub mod factors;
 pub mod flows;
 pub mod grants;
 pub mod identity;
+pub mod kin;
 pub mod passkeys;
 pub mod pending;
 pub mod plugin_access;
@@ -24,6 +30,7 @@ pub mod sessions;
 pub mod sms_codes;
 pub mod throttle;
 pub mod tokens;
+pub mod uscc;
 pub mod users;
 
 pub use error::{DomainError, OAuthError};

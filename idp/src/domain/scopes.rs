@@ -1,6 +1,7 @@
 //! Standard OIDC scopes and the claims each releases (OIDC Core §5.4).
 
-pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
+/// `legal_person` (C4) releases the enterprise a delegated token speaks for.
+pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access", "legal_person"];
 
 /// D1: the citizen app's right to read and decide scan tickets.
 pub const SCAN_LOGIN: &str = "scan_login";
@@ -31,13 +32,15 @@ pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
         "email" => &["email", "email_verified"],
         "phone" => &["phone_number", "phone_number_verified"],
         "address" => &["address"],
+        "legal_person" => &["legal_person"],
         _ => &[],
     }
 }
 
 /// Every claim name we can release, for discovery.
 pub fn all_claims() -> Vec<&'static str> {
-    let mut out = vec!["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash"];
+    let mut out =
+        vec!["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash", "act"];
     for s in SUPPORTED {
         out.extend_from_slice(claims_for_scope(s));
     }

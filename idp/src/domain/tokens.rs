@@ -19,6 +19,8 @@ pub struct TokenIssuer {
 /// Who a user token speaks for, copied from the grant.
 pub struct UserContext<'a> {
     pub grant: &'a grant::Model,
+    /// Set when the grant acts for an enterprise or another person (C4).
+    pub acting: Option<&'a super::acting::Acting>,
 }
 
 pub struct AccessToken {
@@ -68,6 +70,9 @@ impl TokenIssuer {
             if let Some(sid) = &ctx.grant.sid {
                 map.insert("sid".into(), sid.clone().into());
             }
+            if let Some(acting) = ctx.acting {
+                acting.apply(map, &super::scopes::ScopeSet::parse(scope));
+            }
         } else if let Some(map) = claims.as_object_mut() {
             map.insert("sub".into(), client_id.into());
         }
@@ -83,6 +88,7 @@ impl TokenIssuer {
         access_token: Option<&str>,
         include_nonce: bool,
         extra: Map<String, Value>,
+        acting: Option<&super::acting::Acting>,
     ) -> Result<String, SignError> {
         let now = crate::now();
         let mut claims = extra;
@@ -108,6 +114,9 @@ impl TokenIssuer {
         }
         if let Some(at) = access_token {
             claims.insert("at_hash".into(), at_hash(at).into());
+        }
+        if let Some(acting) = acting {
+            acting.apply(&mut claims, &super::scopes::ScopeSet::parse(&g.scope));
         }
         self.sign(client.signing_alg(), "JWT", &Value::Object(claims))
     }

@@ -119,6 +119,8 @@ pub async fn advance(
             {
                 return Ok(Outcome::ErrorPage(StatusCode::BAD_REQUEST, "error_request_expired"));
             }
+            // C4: a session acting for an enterprise makes grants that do too.
+            let acting = crate::domain::acting::of_session(&state.db, &session.sid).await?;
             let code = grants::create_with_code(
                 &state.db,
                 &state.hasher,
@@ -132,6 +134,8 @@ pub async fn advance(
                     auth_time: session.auth_time,
                     acr: assurance::acr(&state.config.acr_prefix, level),
                     amr: session.amr(),
+                    enterprise_id: acting.as_ref().map(|a| a.enterprise_id.clone()),
+                    delegation_id: acting.and_then(|a| a.delegation_id),
                 },
                 &req.redirect_uri,
                 req.code_challenge.clone(),

@@ -106,7 +106,16 @@ pub async fn handler(
 pub async fn end_session(state: &AppState, s: &sessions::SessionInfo) -> Result<(), sea_orm::DbErr> {
     sessions::revoke_by_sid(&state.db, &s.sid).await?;
     grants::revoke_by_sid(&state.db, &s.sid).await?;
-    let client_ids = sessions::clients_of(&state.db, &s.sid).await?;
+    notify_clients(state, &s.user_id, &s.sid).await;
+    Ok(())
+}
+
+/// Sends a back-channel logout token to every client of an ended session
+/// (best effort, retried in the background).
+pub async fn notify_clients(state: &AppState, user_id: &str, sid: &str) {
+    let Ok(client_ids) = sessions::clients_of(&state.db, sid).await else {
+        return;
+    };
     for id in client_ids {
         let Ok(Some(client)) = state.clients.find(&id).await else {
             continue;
@@ -114,7 +123,7 @@ pub async fn end_session(state: &AppState, s: &sessions::SessionInfo) -> Result<
         let Some(uri) = client.backchannel_logout_uri.clone() else {
             continue;
         };
-        let Ok(token) = state.tokens.logout_token(&client, &s.user_id, &s.sid) else {
+        let Ok(token) = state.tokens.logout_token(&client, user_id, sid) else {
             continue;
         };
         let http = state.http.clone();
@@ -130,5 +139,4 @@ pub async fn end_session(state: &AppState, s: &sessions::SessionInfo) -> Result<
             }
         });
     }
-    Ok(())
 }

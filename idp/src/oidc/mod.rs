@@ -8,4 +8,5 @@ pub mod introspect;
 pub mod logout;
 pub mod revoke;
 pub mod token;
+pub mod token_exchange;
 pub mod userinfo;

@@ -19,14 +19,17 @@ use serde::Serialize;
 
 #[derive(Serialize)]
 pub struct TokenResponse {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: i64,
-    scope: String,
+    pub(crate) access_token: String,
+    pub(crate) token_type: &'static str,
+    pub(crate) expires_in: i64,
+    pub(crate) scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    id_token: Option<String>,
+    pub(crate) id_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
+    /// RFC 8693 §2.2.1, token exchange only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) issued_token_type: Option<&'static str>,
 }
 
 pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -43,7 +46,8 @@ async fn exchange(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     let client = state.clients.authenticate(&creds, &state.endpoint("/token"), &state.config.issuer).await?;
     let grant_type =
         form::one(&params, "grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
+    let exchange = grant_type == super::token_exchange::GRANT_TYPE;
+    if !exchange && !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
         return Err(
             OAuthError::new("unsupported_grant_type", format!("grant_type `{grant_type}` is not supported")).into()
         );
@@ -54,6 +58,7 @@ async fn exchange(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     match grant_type {
         "authorization_code" => authorization_code(state, &client, &params).await,
         "refresh_token" => refresh_token(state, &client, &params).await,
+        _ if exchange => super::token_exchange::exchange(state, &client, &params).await,
         _ => client_credentials(state, &client, &params).await,
     }
 }
@@ -101,10 +106,23 @@ async fn respond_for_grant(
     // Plugin scopes whose permission was revoked or whose plugin was
     // disabled since the grant are dropped here (issue 6); a faulty plugin
     // fails the request rather than yield a token with missing claims.
+    // C4: a grant made acting for an enterprise or a person yields tokens
+    // only while that delegation is in force (revoked or expired → none).
+    let acting = match crate::domain::acting::for_grant(&state.db, g, state.clock.now()).await? {
+        Ok(a) => a,
+        Err(_) => {
+            grants::revoke_grant(&state.db, &g.id).await?;
+            return Err(OAuthError::invalid_grant("the delegation this grant acts under has ended").into());
+        }
+    };
     let released = state.plugins.release(&client.client_id, &user.id, &ScopeSet::parse(&g.scope)).await?;
     let scope = released.scope;
     let scope_joined = scope.to_string_joined();
-    let at = state.tokens.access_token(&client.client_id, &scope_joined, Some(UserContext { grant: g }))?;
+    let at = state.tokens.access_token(
+        &client.client_id,
+        &scope_joined,
+        Some(UserContext { grant: g, acting: acting.as_ref() }),
+    )?;
     let id_token = if scope.contains("openid") {
         let requested: Vec<String> = g
             .claims
@@ -112,11 +130,17 @@ async fn respond_for_grant(
             .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
             .and_then(|c| c.get("id_token").and_then(|t| t.as_object()).map(|m| m.keys().cloned().collect()))
             .unwrap_or_default();
-        let mut extra = user_claims(&user, &ScopeSet::default(), &requested);
-        for (name, value) in released.claims {
-            extra.entry(name).or_insert(value);
-        }
-        Some(state.tokens.id_token(client, g, Some(&at.token), from_code, extra)?)
+        // The person's own claims never go out under the principal's `sub`.
+        let extra = if acting.is_some() {
+            serde_json::Map::new()
+        } else {
+            let mut extra = user_claims(&user, &ScopeSet::default(), &requested);
+            for (name, value) in released.claims {
+                extra.entry(name).or_insert(value);
+            }
+            extra
+        };
+        Some(state.tokens.id_token(client, g, Some(&at.token), from_code, extra, acting.as_ref())?)
     } else {
         None
     };
@@ -132,6 +156,7 @@ async fn respond_for_grant(
         scope: scope_joined,
         id_token,
         refresh_token,
+        issued_token_type: None,
     })
 }
 
@@ -165,5 +190,6 @@ async fn client_credentials(state: &AppState, client: &Client, params: &Params) 
         scope,
         id_token: None,
         refresh_token: None,
+        issued_token_type: None,
     })
 }

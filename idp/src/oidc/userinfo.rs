@@ -71,6 +71,11 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
             "the token was not issued with the openid scope",
         );
     }
+    if claims.contains_key("act")
+        && let Some(gid) = gid
+    {
+        return delegated(&state, gid, &scope).await;
+    }
     let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
     let user = match state.users.find(sub).await {
         Ok(Some(u)) if !u.disabled => u,
@@ -111,6 +116,28 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
         }
     }
     out.insert("sub".into(), Value::from(user.id));
+    let mut res = Json(Value::Object(out)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Userinfo of a token acting for an enterprise or a person (C4): the
+/// principal's `sub`, `act` and the scope-gated description — checked
+/// against the delegation now, so a revoked or expired one answers 401.
+async fn delegated(state: &AppState, gid: &str, scope: &ScopeSet) -> Response {
+    let now = state.clock.now();
+    let acting = match crate::domain::grants::active_grant(&state.db, gid).await {
+        Ok(Some(g)) => crate::domain::acting::for_grant(&state.db, &g, now).await,
+        Ok(None) => Ok(Err(crate::domain::acting::NotInForce)),
+        Err(e) => Err(e),
+    };
+    let acting = match acting {
+        Ok(Ok(Some(a))) => a,
+        Ok(_) => return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the delegation has ended"),
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let mut out = serde_json::Map::new();
+    acting.apply(&mut out, scope);
     let mut res = Json(Value::Object(out)).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res

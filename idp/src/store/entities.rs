@@ -167,6 +167,11 @@ pub mod grant {
         pub created_at: i64,
         pub expires_at: i64,
         pub revoked_at: Option<i64>,
+        /// The enterprise the user acted for when this grant was made (C4).
+        pub enterprise_id: Option<String>,
+        /// The delegation the user acted under (agent, person or kin); ending
+        /// it revokes the grant.
+        pub delegation_id: Option<String>,
     }
     no_relations!();
 }
@@ -609,6 +614,134 @@ pub mod webauthn_ceremony {
         /// webauthn-rs ceremony state as JSON.
         pub state: String,
         pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod enterprise {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "enterprises")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub uscc: String,
+        pub name: String,
+        pub region: String,
+        pub representative_name: String,
+        pub representative_id_number: String,
+        pub representative_phone: String,
+        /// The natural-person account whose real-name identity matches the
+        /// representative on record, once linked.
+        pub representative_user_id: Option<String>,
+        pub password_hash: String,
+        /// When the representative passed the first-sign-in face check.
+        pub representative_face_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod delegation {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "delegations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// `agent`, `person` or `kin`.
+        pub kind: String,
+        /// Agent: the enterprise acted for.
+        pub enterprise_id: Option<String>,
+        /// Person: the account that granted the right.
+        pub principal_user_id: Option<String>,
+        /// Kin: the relative (a minor or elder, usually without an account).
+        pub relative_name: Option<String>,
+        pub relative_id_number: Option<String>,
+        pub relation: Option<String>,
+        /// The person who acts (agent, grantee, guardian).
+        pub grantee_user_id: String,
+        /// Space-separated scopes a delegated token may carry (empty: any the
+        /// subject token has).
+        pub scopes: String,
+        /// Inclusive dates `YYYY-MM-DD` (C6).
+        pub valid_from: Option<String>,
+        pub valid_to: Option<String>,
+        /// `pending`, `active`, `rejected`, `revoked`; `expired` is computed.
+        pub state: String,
+        pub reason: Option<String>,
+        /// Agent: when the agent passed the first-sign-in face check.
+        pub face_at: Option<i64>,
+        pub created_at: i64,
+        pub modified_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod delegation_lock {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "delegation_locks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub n: i64,
+    }
+    no_relations!();
+}
+
+pub mod face_gate {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "face_gates")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub purpose: String,
+        pub browser: String,
+        pub id_number: String,
+        /// JSON: what to do once the face check passed.
+        pub payload: String,
+        pub confirmed_at: Option<i64>,
+        pub consumed_at: Option<i64>,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod representative_change {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "representative_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub enterprise_id: String,
+        /// `phone` or `representative`.
+        pub kind: String,
+        pub new_name: String,
+        pub new_id_number: String,
+        pub new_phone: String,
+        /// `pending`, `approved`, `rejected`.
+        pub status: String,
+        pub reason: Option<String>,
+        pub decided_by: Option<String>,
+        pub created_at: i64,
+        pub decided_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod session_acting {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "session_acting")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub sid: String,
+        pub enterprise_id: String,
+        pub delegation_id: Option<String>,
     }
     no_relations!();
 }

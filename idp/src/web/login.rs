@@ -239,7 +239,28 @@ pub async fn complete_then(
     who: SignedIn<'_>,
     then: Option<String>,
 ) -> Response {
-    finish_sign_in(state, jar, locale, req_id, req, who, &[], then).await
+    finish_sign_in(state, jar, locale, req_id, req, who, &[], then, None).await
+}
+
+/// Which enterprise a sign-in acts for (C1): as representative when
+/// `delegation_id` is none, else as that agent.
+pub struct Acting {
+    pub enterprise_id: String,
+    pub delegation_id: Option<String>,
+}
+
+/// As [`complete`], recording what the session acts for; a citizen
+/// sign-in (`None`) ends any acting the session did before.
+pub async fn complete_acting(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    who: SignedIn<'_>,
+    acting: Option<Acting>,
+) -> Response {
+    finish_sign_in(state, jar, locale, req_id, req, who, &[], None, acting).await
 }
 
 /// As [`complete`], with further factors verified in the same step (a face
@@ -253,10 +274,10 @@ pub async fn complete_with_factors(
     who: SignedIn<'_>,
     extra: &[Factor],
 ) -> Response {
-    finish_sign_in(state, jar, locale, req_id, req, who, extra, None).await
+    finish_sign_in(state, jar, locale, req_id, req, who, extra, None, None).await
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // the one place every sign-in ends
 async fn finish_sign_in(
     state: &AppState,
     jar: CookieJar,
@@ -266,6 +287,7 @@ async fn finish_sign_in(
     who: SignedIn<'_>,
     extra: &[Factor],
     then: Option<String>,
+    acting: Option<Acting>,
 ) -> Response {
     let SignedIn { user_id, method, remember } = who;
     let result = async {
@@ -277,6 +299,13 @@ async fn finish_sign_in(
             if let Some(next) = sessions::add_factor(&state.db, &established.1, *factor, now).await? {
                 established = next;
             }
+        }
+        match &acting {
+            Some(a) => {
+                crate::domain::acting::set(&state.db, &established.1.sid, &a.enterprise_id, a.delegation_id.as_deref())
+                    .await?
+            }
+            None => crate::domain::acting::clear(&state.db, &established.1.sid).await?,
         }
         Ok::<_, sea_orm::DbErr>(established)
     }

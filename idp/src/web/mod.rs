@@ -1,9 +1,12 @@
 //! Browser-facing pages: sign-in, consent, account selection, errors,
 //! registration and the personal centre.
 pub mod account;
+pub mod agent_register;
 pub mod appeal;
 pub mod consent;
 pub mod cookies;
+pub mod delegations;
+pub mod enterprise;
 pub mod forgot;
 pub mod identity;
 pub mod identity_extra;

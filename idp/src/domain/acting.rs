@@ -1,0 +1,144 @@
+//! Acting for someone else (C4, C6): which enterprise a session acts for,
+//! and the claims a token carries when its grant was made acting for an
+//! enterprise or under a delegation.
+//!
+//! Claim shape (README "Legal persons and delegation"): RFC 8693 §4.1 —
+//! `sub` is the principal the token speaks for (the enterprise's id, or the
+//! granting person's `sub`), `act` is `{"sub": <the acting person's sub>}`.
+//! With the `legal_person` scope the enterprise is described under
+//! `legal_person: {uscc, name, region, role}`. The acting person's own
+//! profile claims are never released under the principal's `sub`.
+use super::delegation::{self, Kind};
+use super::scopes::ScopeSet;
+use crate::store::entities::{enterprise, grant, session_acting};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
+use serde_json::{Map, Value, json};
+
+pub const LEGAL_PERSON_SCOPE: &str = "legal_person";
+
+/// Records that the session `sid` acts for an enterprise (as representative
+/// when `delegation_id` is none, else as that agent).
+pub async fn set(
+    db: &DatabaseConnection,
+    sid: &str,
+    enterprise_id: &str,
+    delegation_id: Option<&str>,
+) -> Result<(), DbErr> {
+    let model = session_acting::ActiveModel {
+        sid: Set(sid.into()),
+        enterprise_id: Set(enterprise_id.into()),
+        delegation_id: Set(delegation_id.map(String::from)),
+    };
+    session_acting::Entity::insert(model)
+        .on_conflict(
+            OnConflict::column(session_acting::Column::Sid)
+                .update_columns([session_acting::Column::EnterpriseId, session_acting::Column::DelegationId])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// A citizen sign-in in the same session stops acting for the enterprise.
+pub async fn clear(db: &DatabaseConnection, sid: &str) -> Result<(), DbErr> {
+    session_acting::Entity::delete_many().filter(session_acting::Column::Sid.eq(sid)).exec(db).await?;
+    Ok(())
+}
+
+pub async fn of_session(db: &DatabaseConnection, sid: &str) -> Result<Option<session_acting::Model>, DbErr> {
+    session_acting::Entity::find_by_id(sid.to_owned()).one(db).await
+}
+
+/// What a delegated token says beyond a person's own token.
+#[derive(Debug, Clone)]
+pub struct Acting {
+    /// The principal: the enterprise's id or the granting person's `sub`.
+    pub subject: String,
+    /// The acting person's `sub`.
+    pub actor: String,
+    pub legal_person: Option<Value>,
+    pub delegation: Option<Value>,
+}
+
+impl Acting {
+    /// Sets `sub` and `act`, and the scope-gated descriptions.
+    pub fn apply(&self, claims: &mut Map<String, Value>, scope: &ScopeSet) {
+        claims.insert("sub".into(), self.subject.clone().into());
+        claims.insert("act".into(), json!({ "sub": self.actor }));
+        if scope.contains(LEGAL_PERSON_SCOPE)
+            && let Some(lp) = &self.legal_person
+        {
+            claims.insert(LEGAL_PERSON_SCOPE.into(), lp.clone());
+        }
+        if let Some(d) = &self.delegation {
+            claims.insert("delegation".into(), d.clone());
+        }
+    }
+}
+
+pub fn legal_person_claim(e: &enterprise::Model, role: &str) -> Value {
+    json!({ "uscc": e.uscc, "name": e.name, "region": e.region, "role": role })
+}
+
+/// Why a grant made acting for someone no longer yields tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotInForce;
+
+/// The acting claims of a grant, checked against the current state: the
+/// delegation still in force, the representative still the one on record.
+pub async fn for_grant(
+    db: &DatabaseConnection,
+    g: &grant::Model,
+    now: i64,
+) -> Result<Result<Option<Acting>, NotInForce>, DbErr> {
+    resolve(db, &g.user_id, g.enterprise_id.as_deref(), g.delegation_id.as_deref(), now).await
+}
+
+pub async fn resolve(
+    db: &DatabaseConnection,
+    actor: &str,
+    enterprise_id: Option<&str>,
+    delegation_id: Option<&str>,
+    now: i64,
+) -> Result<Result<Option<Acting>, NotInForce>, DbErr> {
+    let d = match delegation_id {
+        Some(id) => match delegation::find(db, id).await? {
+            Some(d) if d.grantee_user_id == actor && delegation::in_force(&d, now) => Some(d),
+            _ => return Ok(Err(NotInForce)),
+        },
+        None => None,
+    };
+    if let Some(eid) = enterprise_id {
+        let Some(e) = super::enterprises::find(db, eid).await? else {
+            return Ok(Err(NotInForce));
+        };
+        let role = match &d {
+            Some(d) if d.kind == Kind::Agent.as_str() && d.enterprise_id.as_deref() == Some(eid) => "agent",
+            None if e.representative_user_id.as_deref() == Some(actor) => "representative",
+            _ => return Ok(Err(NotInForce)),
+        };
+        return Ok(Ok(Some(Acting {
+            subject: e.id.clone(),
+            actor: actor.into(),
+            legal_person: Some(legal_person_claim(&e, role)),
+            delegation: None,
+        })));
+    }
+    match d {
+        Some(d) if d.kind == Kind::Person.as_str() => {
+            let Some(principal) = d.principal_user_id.clone() else {
+                return Ok(Err(NotInForce));
+            };
+            Ok(Ok(Some(Acting {
+                subject: principal,
+                actor: actor.into(),
+                legal_person: None,
+                delegation: Some(json!({ "id": d.id, "kind": d.kind, "valid_to": d.valid_to })),
+            })))
+        }
+        Some(_) => Ok(Err(NotInForce)),
+        None => Ok(Ok(None)),
+    }
+}

@@ -1,0 +1,66 @@
+//! Person-to-person authorisation (授权办事, C6, seed 003 §2.1.5.2): a person
+//! grants another the right to handle affairs for a date range and scopes;
+//! the grantee confirms (待确认 → active); either list shows the state,
+//! `expired` once the end date has passed.
+use super::delegation::{self, Kind, NewDelegation, PENDING};
+use crate::store::entities::{delegation as delegation_e, user};
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+
+pub struct NewAuthorisation<'a> {
+    pub principal: &'a user::Model,
+    /// The grantee's phone number or ID number.
+    pub grantee: &'a str,
+    pub scopes: &'a str,
+    pub valid_from: &'a str,
+    pub valid_to: &'a str,
+}
+
+/// Refusals as locale keys.
+pub async fn create(
+    db: &DatabaseConnection,
+    new: NewAuthorisation<'_>,
+    now: i64,
+) -> Result<Result<delegation_e::Model, &'static str>, DbErr> {
+    let (Some(from), Some(to)) = (delegation::parse_date(new.valid_from), delegation::parse_date(new.valid_to)) else {
+        return Ok(Err("authorise_bad_dates"));
+    };
+    if to < from || to < delegation::today(now) {
+        return Ok(Err("authorise_bad_dates"));
+    }
+    let key = new.grantee.trim();
+    if key.is_empty() {
+        return Ok(Err("authorise_no_grantee"));
+    }
+    let grantee = user::Entity::find()
+        .filter(user::Column::Phone.eq(key).or(user::Column::IdNumber.eq(key.to_ascii_uppercase())))
+        .one(db)
+        .await?
+        .filter(|u| !u.disabled);
+    let Some(grantee) = grantee else {
+        return Ok(Err("authorise_no_grantee"));
+    };
+    if grantee.id == new.principal.id {
+        return Ok(Err("authorise_self"));
+    }
+    let scopes = super::scopes::ScopeSet::parse(new.scopes).to_string_joined();
+    let d = delegation::insert(
+        db,
+        NewDelegation {
+            kind: Kind::Person,
+            enterprise_id: None,
+            principal_user_id: Some(new.principal.id.clone()),
+            relative_name: None,
+            relative_id_number: None,
+            relation: None,
+            grantee_user_id: grantee.id,
+            scopes,
+            valid_from: Some(from.to_string()),
+            valid_to: Some(to.to_string()),
+            state: PENDING,
+        },
+        now,
+    )
+    .await?;
+    Ok(Ok(d))
+}

@@ -1,0 +1,348 @@
+//! One delegation model (C2–C6, E2): someone (the grantee) may act for a
+//! principal — an enterprise (`agent`), another person (`person`, 授权办事)
+//! or a relative (`kin`, 亲属码).
+//!
+//! States: `pending → active → revoked`, `pending → rejected`, and
+//! `expired`, which is never stored: an active delegation whose `valid_to`
+//! date has passed on the server clock (China time) reads as expired. Every
+//! stored transition is one conditional UPDATE on the expected state, so
+//! two racing requests (an approval and a revocation from two sessions, on
+//! any node) end in one consistent state. Ending a delegation ends, in the
+//! same transaction, the grants (refresh and access tokens) issued under it
+//! and the sessions that act under it.
+use crate::crypto::random_token;
+use crate::store::entities::{delegation, session, session_acting};
+use chrono::NaiveDate;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Agent,
+    Person,
+    Kin,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Agent => "agent",
+            Kind::Person => "person",
+            Kind::Kin => "kin",
+        }
+    }
+}
+
+pub const PENDING: &str = "pending";
+pub const ACTIVE: &str = "active";
+pub const REJECTED: &str = "rejected";
+pub const REVOKED: &str = "revoked";
+pub const EXPIRED: &str = "expired";
+
+/// Dates of C6 records are calendar days in China (UTC+8), whatever the
+/// server's zone.
+pub fn today(now: i64) -> NaiveDate {
+    chrono::DateTime::from_timestamp(now + 8 * 3600, 0).map(|d| d.date_naive()).unwrap_or_default()
+}
+
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+/// The state people see: stored state, or `expired` past `valid_to`.
+pub fn effective_state(d: &delegation::Model, now: i64) -> &'static str {
+    match d.state.as_str() {
+        ACTIVE if d.valid_to.as_deref().and_then(parse_date).is_some_and(|to| to < today(now)) => EXPIRED,
+        ACTIVE => ACTIVE,
+        PENDING => PENDING,
+        REJECTED => REJECTED,
+        _ => REVOKED,
+    }
+}
+
+/// Whether the grantee may act under it now: active, and today within
+/// `valid_from ..= valid_to`.
+pub fn in_force(d: &delegation::Model, now: i64) -> bool {
+    let day = today(now);
+    effective_state(d, now) == ACTIVE && d.valid_from.as_deref().and_then(parse_date).is_none_or(|from| from <= day)
+}
+
+pub struct NewDelegation {
+    pub kind: Kind,
+    pub enterprise_id: Option<String>,
+    pub principal_user_id: Option<String>,
+    pub relative_name: Option<String>,
+    pub relative_id_number: Option<String>,
+    pub relation: Option<String>,
+    pub grantee_user_id: String,
+    pub scopes: String,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub state: &'static str,
+}
+
+pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewDelegation, now: i64) -> Result<delegation::Model, DbErr> {
+    delegation::ActiveModel {
+        id: Set(random_token(18)),
+        kind: Set(new.kind.as_str().into()),
+        enterprise_id: Set(new.enterprise_id),
+        principal_user_id: Set(new.principal_user_id),
+        relative_name: Set(new.relative_name),
+        relative_id_number: Set(new.relative_id_number),
+        relation: Set(new.relation),
+        grantee_user_id: Set(new.grantee_user_id),
+        scopes: Set(new.scopes),
+        valid_from: Set(new.valid_from),
+        valid_to: Set(new.valid_to),
+        state: Set(new.state.into()),
+        reason: Set(None),
+        face_at: Set(None),
+        created_at: Set(now),
+        modified_at: Set(now),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<delegation::Model>, DbErr> {
+    if id.is_empty() || id.len() > 64 {
+        return Ok(None);
+    }
+    delegation::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Who may make a transition: the principal side must match.
+#[derive(Debug, Clone)]
+pub enum Party<'a> {
+    /// The enterprise's representative (agent delegations of it).
+    Enterprise(&'a str),
+    /// The person who granted (person or kin delegations).
+    Principal(&'a str),
+    /// The person who received (accepting a person delegation).
+    Grantee(&'a str),
+}
+
+fn party_filter(
+    q: sea_orm::UpdateMany<delegation::Entity>,
+    party: &Party<'_>,
+) -> sea_orm::UpdateMany<delegation::Entity> {
+    match party {
+        Party::Enterprise(e) => {
+            q.filter(delegation::Column::EnterpriseId.eq(*e)).filter(delegation::Column::Kind.eq(Kind::Agent.as_str()))
+        }
+        Party::Principal(u) => q.filter(delegation::Column::PrincipalUserId.eq(*u)),
+        Party::Grantee(u) => q.filter(delegation::Column::GranteeUserId.eq(*u)),
+    }
+}
+
+async fn transition<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    party: &Party<'_>,
+    from: &[&str],
+    to: &str,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let q = delegation::Entity::update_many()
+        .col_expr(delegation::Column::State, Expr::value(to))
+        .col_expr(delegation::Column::ModifiedAt, Expr::value(now))
+        .col_expr(delegation::Column::Reason, Expr::value(reason.map(String::from)))
+        .filter(delegation::Column::Id.eq(id))
+        .filter(delegation::Column::State.is_in(from.iter().copied()));
+    Ok(party_filter(q, party).exec(conn).await?.rows_affected == 1)
+}
+
+/// Pending → active (C3 approval by the representative; C6 acceptance by
+/// the grantee). False if it was not pending for this party any more.
+pub async fn activate(db: &DatabaseConnection, id: &str, party: &Party<'_>, now: i64) -> Result<bool, DbErr> {
+    transition(db, id, party, &[PENDING], ACTIVE, None, now).await
+}
+
+/// Pending → rejected, with the reason the applicant sees (C3).
+pub async fn reject(
+    db: &DatabaseConnection,
+    id: &str,
+    party: &Party<'_>,
+    reason: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    transition(db, id, party, &[PENDING], REJECTED, Some(reason), now).await
+}
+
+/// What ending a delegation ended: the sessions acting under it (their
+/// clients get back-channel logout tokens from the web layer).
+#[derive(Debug, Default)]
+pub struct Ended {
+    pub sessions: Vec<(String, String)>,
+}
+
+/// Pending or active → revoked; in the same transaction every grant issued
+/// under it and every session acting under it ends (C3: "revocation ends
+/// the agent's sessions and refresh tokens for that enterprise at once").
+pub async fn revoke(db: &DatabaseConnection, id: &str, party: &Party<'_>, now: i64) -> Result<Option<Ended>, DbErr> {
+    let txn = db.begin().await?;
+    if !transition(&txn, id, party, &[PENDING, ACTIVE], REVOKED, None, now).await? {
+        return Ok(None);
+    }
+    let ended = end_effects(&txn, id, now).await?;
+    txn.commit().await?;
+    Ok(Some(ended))
+}
+
+pub(crate) async fn end_effects<C: ConnectionTrait>(conn: &C, id: &str, now: i64) -> Result<Ended, DbErr> {
+    super::grants::revoke_for_delegation(conn, id, now).await?;
+    let sids: Vec<String> = session_acting::Entity::find()
+        .filter(session_acting::Column::DelegationId.eq(id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|a| a.sid)
+        .collect();
+    let mut ended = Ended::default();
+    if sids.is_empty() {
+        return Ok(ended);
+    }
+    let rows = session::Entity::find()
+        .filter(session::Column::Sid.is_in(sids.clone()))
+        .filter(session::Column::Revoked.eq(false))
+        .all(conn)
+        .await?;
+    session::Entity::update_many()
+        .col_expr(session::Column::Revoked, Expr::value(true))
+        .filter(session::Column::Sid.is_in(sids.clone()))
+        .exec(conn)
+        .await?;
+    for sid in &sids {
+        crate::store::entities::grant::Entity::update_many()
+            .col_expr(crate::store::entities::grant::Column::RevokedAt, Expr::value(now))
+            .filter(crate::store::entities::grant::Column::Sid.eq(sid.as_str()))
+            .filter(crate::store::entities::grant::Column::RevokedAt.is_null())
+            .exec(conn)
+            .await?;
+    }
+    ended.sessions = rows.into_iter().map(|s| (s.user_id, s.sid)).collect();
+    Ok(ended)
+}
+
+/// Records the first-sign-in face check of an agent (C1).
+pub async fn mark_face(db: &DatabaseConnection, id: &str, now: i64) -> Result<(), DbErr> {
+    delegation::Entity::update_many()
+        .col_expr(delegation::Column::FaceAt, Expr::value(now))
+        .filter(delegation::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Agent delegations of an enterprise, newest change first (C3 list).
+pub async fn agents_of(db: &DatabaseConnection, enterprise_id: &str) -> Result<Vec<delegation::Model>, DbErr> {
+    delegation::Entity::find()
+        .filter(delegation::Column::EnterpriseId.eq(enterprise_id))
+        .filter(delegation::Column::Kind.eq(Kind::Agent.as_str()))
+        .order_by_desc(delegation::Column::ModifiedAt)
+        .all(db)
+        .await
+}
+
+/// The agent delegation of `user_id` for an enterprise, most recent first.
+pub async fn agent_delegation(
+    db: &DatabaseConnection,
+    enterprise_id: &str,
+    user_id: &str,
+) -> Result<Option<delegation::Model>, DbErr> {
+    delegation::Entity::find()
+        .filter(delegation::Column::EnterpriseId.eq(enterprise_id))
+        .filter(delegation::Column::GranteeUserId.eq(user_id))
+        .filter(delegation::Column::Kind.eq(Kind::Agent.as_str()))
+        .order_by_desc(delegation::Column::ModifiedAt)
+        .one(db)
+        .await
+}
+
+/// Delegations of a kind where `user_id` is the principal ("granted") or
+/// the grantee ("received"), newest first (C6 lists, E2 list).
+pub async fn granted_by(db: &DatabaseConnection, user_id: &str, kind: Kind) -> Result<Vec<delegation::Model>, DbErr> {
+    let col = match kind {
+        // A kin relation is "granted" by nobody with an account: the
+        // guardian (the grantee) lists the relatives they act for.
+        Kind::Kin => delegation::Column::GranteeUserId,
+        _ => delegation::Column::PrincipalUserId,
+    };
+    delegation::Entity::find()
+        .filter(col.eq(user_id))
+        .filter(delegation::Column::Kind.eq(kind.as_str()))
+        .order_by_desc(delegation::Column::ModifiedAt)
+        .all(db)
+        .await
+}
+
+pub async fn received_by(db: &DatabaseConnection, user_id: &str, kind: Kind) -> Result<Vec<delegation::Model>, DbErr> {
+    delegation::Entity::find()
+        .filter(delegation::Column::GranteeUserId.eq(user_id))
+        .filter(delegation::Column::Kind.eq(kind.as_str()))
+        .order_by_desc(delegation::Column::ModifiedAt)
+        .all(db)
+        .await
+}
+
+/// Takes the counting lock for `key` inside `txn` (see the migration):
+/// a conditional write, so it holds until commit on both databases.
+pub(crate) async fn lock<C: ConnectionTrait>(conn: &C, key: &str) -> Result<(), DbErr> {
+    use crate::store::entities::delegation_lock;
+    use sea_orm::sea_query::OnConflict;
+    delegation_lock::Entity::insert(delegation_lock::ActiveModel { key: Set(key.into()), n: Set(0) })
+        .on_conflict(OnConflict::column(delegation_lock::Column::Key).do_nothing().to_owned())
+        .exec_without_returning(conn)
+        .await?;
+    delegation_lock::Entity::update_many()
+        .col_expr(delegation_lock::Column::N, Expr::col(delegation_lock::Column::N).add(1))
+        .filter(delegation_lock::Column::Key.eq(key))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(state: &str, from: Option<&str>, to: Option<&str>) -> delegation::Model {
+        delegation::Model {
+            id: "x".into(),
+            kind: "person".into(),
+            enterprise_id: None,
+            principal_user_id: Some("a".into()),
+            relative_name: None,
+            relative_id_number: None,
+            relation: None,
+            grantee_user_id: "b".into(),
+            scopes: String::new(),
+            valid_from: from.map(String::from),
+            valid_to: to.map(String::from),
+            state: state.into(),
+            reason: None,
+            face_at: None,
+            created_at: 0,
+            modified_at: 0,
+        }
+    }
+
+    #[test]
+    fn expiry_follows_the_china_date() {
+        // 2020-01-01 20:00 UTC is 2020-01-02 04:00 in China.
+        let now = chrono::NaiveDate::from_ymd_opt(2020, 1, 1)
+            .and_then(|d| d.and_hms_opt(20, 0, 0))
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or_default();
+        assert_eq!(today(now).to_string(), "2020-01-02");
+        assert_eq!(effective_state(&d(ACTIVE, None, Some("2020-01-02")), now), ACTIVE);
+        assert_eq!(effective_state(&d(ACTIVE, None, Some("2020-01-01")), now), EXPIRED);
+        assert!(!in_force(&d(ACTIVE, Some("2020-01-03"), None), now));
+        assert!(in_force(&d(ACTIVE, Some("2020-01-02"), Some("2020-01-02")), now));
+        assert!(!in_force(&d(PENDING, None, None), now));
+    }
+}

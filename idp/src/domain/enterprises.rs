@@ -1,0 +1,359 @@
+//! Legal persons (C1–C5): enterprises identified by their unified social
+//! credit code, the legal representative on record and the natural-person
+//! account linked to him, enterprise sign-in as representative or agent,
+//! agent registration, and representative change requests for staff.
+use super::delegation::{self, Kind, NewDelegation, PENDING};
+use super::uscc::Uscc;
+use super::users::{IdNumber, PhoneNumber};
+use crate::crypto::password::PasswordService;
+use crate::crypto::random_token;
+use crate::store::entities::{delegation as delegation_e, enterprise, representative_change, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+
+/// C2: 6–15 characters with at least two of digits, letters and symbols.
+pub fn check_enterprise_password(password: &str) -> Result<(), &'static str> {
+    let n = password.chars().count();
+    if !(6..=15).contains(&n) || !password.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("enterprise_password_rule");
+    }
+    let kinds = [
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| c.is_ascii_alphabetic()),
+        password.chars().any(|c| c.is_ascii_punctuation()),
+    ];
+    if kinds.iter().filter(|k| **k).count() < 2 {
+        return Err("enterprise_password_rule");
+    }
+    Ok(())
+}
+
+pub struct NewEnterprise {
+    pub uscc: Uscc,
+    pub name: String,
+    pub region: String,
+    pub representative_name: String,
+    pub representative_id_number: IdNumber,
+    pub representative_phone: PhoneNumber,
+    pub password: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnterpriseError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("storage unavailable: {0}")]
+    Store(#[from] DbErr),
+    #[error("internal error: {0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The account whose real-name identity is the representative on record:
+/// same ID number, same name (C1).
+pub async fn representative_account(
+    db: &DatabaseConnection,
+    name: &str,
+    id_number: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    Ok(user::Entity::find()
+        .filter(user::Column::IdNumber.eq(id_number))
+        .one(db)
+        .await?
+        .filter(|u| u.name.as_deref() == Some(name) && !u.disabled))
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    passwords: &PasswordService,
+    new: NewEnterprise,
+    now: i64,
+) -> Result<enterprise::Model, EnterpriseError> {
+    check_enterprise_password(&new.password).map_err(EnterpriseError::Invalid)?;
+    if find_by_uscc(db, new.uscc.as_str()).await?.is_some() {
+        return Err(EnterpriseError::Invalid("enterprise_exists"));
+    }
+    let rep = representative_account(db, &new.representative_name, new.representative_id_number.as_str()).await?;
+    let hash = passwords.hash(new.password).await?;
+    let m = enterprise::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        uscc: Set(new.uscc.as_str().into()),
+        name: Set(new.name),
+        region: Set(new.region),
+        representative_name: Set(new.representative_name),
+        representative_id_number: Set(new.representative_id_number.as_str().into()),
+        representative_phone: Set(new.representative_phone.as_str().into()),
+        representative_user_id: Set(rep.map(|u| u.id)),
+        password_hash: Set(hash),
+        representative_face_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(m)
+}
+
+pub async fn find_by_uscc(db: &DatabaseConnection, uscc: &str) -> Result<Option<enterprise::Model>, DbErr> {
+    enterprise::Entity::find().filter(enterprise::Column::Uscc.eq(uscc)).one(db).await
+}
+
+pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<enterprise::Model>, DbErr> {
+    enterprise::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Enterprises a person represents (for the personal centre).
+pub async fn represented_by(db: &DatabaseConnection, user_id: &str) -> Result<Vec<enterprise::Model>, DbErr> {
+    enterprise::Entity::find().filter(enterprise::Column::RepresentativeUserId.eq(user_id)).all(db).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Representative,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Representative => "representative",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+/// Who signs in for which enterprise, and whether this first sign-in still
+/// needs the person's face check (C1).
+#[derive(Debug, Clone)]
+pub struct EnterpriseSignIn {
+    pub enterprise: enterprise::Model,
+    pub user_id: String,
+    pub role: Role,
+    pub delegation_id: Option<String>,
+    /// The ID number whose face must be checked first, if any.
+    pub face_of: Option<String>,
+}
+
+/// Sign-in refusals, each a locale key.
+pub type Refusal = &'static str;
+
+/// C1 representative: credit code + the enterprise's password; the linked
+/// account must still match the representative on record.
+pub async fn sign_in_representative(
+    db: &DatabaseConnection,
+    passwords: &PasswordService,
+    uscc: &str,
+    password: &str,
+) -> Result<Result<EnterpriseSignIn, Refusal>, EnterpriseError> {
+    let found = match Uscc::parse(uscc) {
+        Ok(u) => find_by_uscc(db, u.as_str()).await?,
+        Err(_) => None,
+    };
+    let ok = passwords.verify(password.to_string(), found.as_ref().map(|e| e.password_hash.clone())).await?;
+    let Some(e) = found.filter(|_| ok) else {
+        return Ok(Err("enterprise_login_failed"));
+    };
+    let Some(rep) = representative_account(db, &e.representative_name, &e.representative_id_number).await? else {
+        return Ok(Err("enterprise_no_representative_account"));
+    };
+    if e.representative_user_id.as_deref() != Some(rep.id.as_str()) {
+        link_representative(db, &e.id, &rep.id).await?;
+    }
+    let face_of = e.representative_face_at.is_none().then(|| e.representative_id_number.clone());
+    Ok(Ok(EnterpriseSignIn {
+        user_id: rep.id,
+        role: Role::Representative,
+        delegation_id: None,
+        face_of,
+        enterprise: e,
+    }))
+}
+
+async fn link_representative(db: &DatabaseConnection, enterprise_id: &str, user_id: &str) -> Result<(), DbErr> {
+    enterprise::Entity::update_many()
+        .col_expr(enterprise::Column::RepresentativeUserId, Expr::value(user_id))
+        .filter(enterprise::Column::Id.eq(enterprise_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// C1 agent: credit code + the agent's own account and password; only an
+/// active agent delegation of that enterprise lets him in.
+pub async fn sign_in_agent(
+    db: &DatabaseConnection,
+    agent: &user::Model,
+    uscc: &str,
+    now: i64,
+) -> Result<Result<EnterpriseSignIn, Refusal>, DbErr> {
+    let Some(e) = (match Uscc::parse(uscc) {
+        Ok(u) => find_by_uscc(db, u.as_str()).await?,
+        Err(_) => None,
+    }) else {
+        return Ok(Err("enterprise_login_failed"));
+    };
+    let Some(d) = delegation::agent_delegation(db, &e.id, &agent.id).await? else {
+        return Ok(Err("enterprise_not_agent"));
+    };
+    if !delegation::in_force(&d, now) {
+        return Ok(Err(if d.state == PENDING { "enterprise_agent_pending" } else { "enterprise_not_agent" }));
+    }
+    let face_of = if d.face_at.is_none() { agent.id_number.clone().or(Some(String::new())) } else { None };
+    Ok(Ok(EnterpriseSignIn {
+        user_id: agent.id.clone(),
+        role: Role::Agent,
+        delegation_id: Some(d.id),
+        face_of,
+        enterprise: e,
+    }))
+}
+
+/// Records the first-sign-in face check of the representative or agent.
+pub async fn mark_face(db: &DatabaseConnection, s: &EnterpriseSignIn, now: i64) -> Result<(), DbErr> {
+    match &s.delegation_id {
+        Some(d) => delegation::mark_face(db, d, now).await,
+        None => {
+            enterprise::Entity::update_many()
+                .col_expr(enterprise::Column::RepresentativeFaceAt, Expr::value(now))
+                .filter(enterprise::Column::Id.eq(s.enterprise.id.as_str()))
+                .exec(db)
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+/// C2/C3: adds an agent (pending) unless the person already has a pending
+/// or active agent delegation for this enterprise.
+pub async fn add_agent(
+    db: &DatabaseConnection,
+    enterprise_id: &str,
+    agent_user_id: &str,
+    now: i64,
+) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
+    if let Some(d) = delegation::agent_delegation(db, enterprise_id, agent_user_id).await?
+        && matches!(d.state.as_str(), delegation::PENDING | delegation::ACTIVE)
+    {
+        return Ok(Err("agent_exists"));
+    }
+    let d = delegation::insert(
+        db,
+        NewDelegation {
+            kind: Kind::Agent,
+            enterprise_id: Some(enterprise_id.into()),
+            principal_user_id: None,
+            relative_name: None,
+            relative_id_number: None,
+            relation: None,
+            grantee_user_id: agent_user_id.into(),
+            scopes: String::new(),
+            valid_from: None,
+            valid_to: None,
+            state: PENDING,
+        },
+        now,
+    )
+    .await?;
+    Ok(Ok(d))
+}
+
+/// C5: "法人信息不匹配" — the representative named in a request differs from
+/// the one on record, so the representative changed and staff must handle it.
+pub fn representative_matches(e: &enterprise::Model, name: &str, id_number: &str) -> bool {
+    e.representative_name == name.trim() && e.representative_id_number == id_number
+}
+
+pub async fn file_change(
+    db: &DatabaseConnection,
+    enterprise_id: &str,
+    kind: &str,
+    name: &str,
+    id_number: &str,
+    phone: &str,
+    now: i64,
+) -> Result<String, DbErr> {
+    let id = random_token(12);
+    representative_change::ActiveModel {
+        id: Set(id.clone()),
+        enterprise_id: Set(enterprise_id.into()),
+        kind: Set(kind.into()),
+        new_name: Set(name.trim().into()),
+        new_id_number: Set(id_number.into()),
+        new_phone: Set(phone.into()),
+        status: Set("pending".into()),
+        reason: Set(None),
+        decided_by: Set(None),
+        created_at: Set(now),
+        decided_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
+}
+
+pub async fn changes(
+    db: &DatabaseConnection,
+    status: Option<&str>,
+) -> Result<Vec<representative_change::Model>, DbErr> {
+    let mut q = representative_change::Entity::find().order_by_asc(representative_change::Column::CreatedAt);
+    if let Some(s) = status {
+        q = q.filter(representative_change::Column::Status.eq(s));
+    }
+    q.all(db).await
+}
+
+/// Staff decision on a change request; approving updates the record (a new
+/// representative loses nothing but the old one's link and first-sign-in
+/// face check, which the new one must pass). One conditional UPDATE decides.
+pub async fn decide_change(
+    db: &DatabaseConnection,
+    id: &str,
+    approve: bool,
+    reason: &str,
+    operator: &str,
+    now: i64,
+) -> Result<Option<representative_change::Model>, DbErr> {
+    let won = representative_change::Entity::update_many()
+        .col_expr(representative_change::Column::Status, Expr::value(if approve { "approved" } else { "rejected" }))
+        .col_expr(representative_change::Column::Reason, Expr::value((!reason.is_empty()).then(|| reason.to_string())))
+        .col_expr(representative_change::Column::DecidedBy, Expr::value(operator))
+        .col_expr(representative_change::Column::DecidedAt, Expr::value(now))
+        .filter(representative_change::Column::Id.eq(id))
+        .filter(representative_change::Column::Status.eq("pending"))
+        .exec(db)
+        .await?;
+    if won.rows_affected != 1 {
+        return Ok(None);
+    }
+    let Some(c) = representative_change::Entity::find_by_id(id.to_owned()).one(db).await? else {
+        return Ok(None);
+    };
+    if approve {
+        let mut q = enterprise::Entity::update_many()
+            .col_expr(enterprise::Column::RepresentativePhone, Expr::value(c.new_phone.clone()))
+            .col_expr(enterprise::Column::UpdatedAt, Expr::value(now));
+        if c.kind == "representative" {
+            let rep = representative_account(db, &c.new_name, &c.new_id_number).await?;
+            q = q
+                .col_expr(enterprise::Column::RepresentativeName, Expr::value(c.new_name.clone()))
+                .col_expr(enterprise::Column::RepresentativeIdNumber, Expr::value(c.new_id_number.clone()))
+                .col_expr(enterprise::Column::RepresentativeUserId, Expr::value(rep.map(|u| u.id)))
+                .col_expr(enterprise::Column::RepresentativeFaceAt, Expr::value(Option::<i64>::None));
+        }
+        q.filter(enterprise::Column::Id.eq(c.enterprise_id.as_str())).exec(db).await?;
+    }
+    Ok(Some(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enterprise_password_rule() {
+        assert!(check_enterprise_password("abc123").is_ok());
+        assert!(check_enterprise_password("abc12").is_err());
+        assert!(check_enterprise_password("abcdefgh").is_err());
+        assert!(check_enterprise_password("1234567890123456").is_err());
+        assert!(check_enterprise_password("12345!").is_ok());
+    }
+}

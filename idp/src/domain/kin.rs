@@ -1,0 +1,251 @@
+//! Kin relations (亲属码, E2, seed 001) on the delegation model: a user (the
+//! guardian, the grantee) acts for a relative who is a minor or an elder.
+//!
+//! Rules: the relative's ID number must be valid ("请输入正确的身份证号");
+//! the relative's age from the ID number and today's date must be 0–16 or
+//! 60+ ("暂时只支持绑定16岁以下及60岁以上的亲属"); a user binds at most 8
+//! relatives; a relative is bound by at most 3 users; unbinding only 24 h
+//! after binding; the relative's face check is needed except at ages 0–6
+//! (B7: children that young are never face-checked). The limits are
+//! counted inside the binding's transaction after taking the counting
+//! locks of both the user and the relative, so racing binds cannot exceed
+//! them.
+use super::delegation::{self, ACTIVE, Kind, NewDelegation};
+use super::users::IdNumber;
+use crate::store::entities::delegation as delegation_e;
+use chrono::{Datelike, NaiveDate};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+
+pub const MAX_RELATIVES_PER_USER: u64 = 8;
+pub const MAX_USERS_PER_RELATIVE: u64 = 3;
+pub const UNBIND_AFTER: i64 = 24 * 3600;
+
+/// Age in whole years on `today` of the person born on the ID's date.
+pub fn age(id: &IdNumber, today: NaiveDate) -> Option<u32> {
+    let born = NaiveDate::parse_from_str(&id.as_str()[6..14], "%Y%m%d").ok()?;
+    if born > today {
+        return None;
+    }
+    let mut years = today.year() - born.year();
+    if (today.month(), today.day()) < (born.month(), born.day()) {
+        years -= 1;
+    }
+    u32::try_from(years).ok()
+}
+
+/// Refusals, each a locale key carrying the manual's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KinRefusal {
+    BadIdNumber,
+    AgeOutOfRange,
+    TooManyRelatives,
+    TooManyGuardians,
+    AlreadyBound,
+    SelfBinding,
+    FaceRequired,
+    TooEarlyToUnbind,
+    NotFound,
+}
+
+impl KinRefusal {
+    pub fn message_key(self) -> &'static str {
+        match self {
+            KinRefusal::BadIdNumber => "kin_bad_id",
+            KinRefusal::AgeOutOfRange => "kin_age",
+            KinRefusal::TooManyRelatives => "kin_too_many_relatives",
+            KinRefusal::TooManyGuardians => "kin_too_many_guardians",
+            KinRefusal::AlreadyBound => "kin_already_bound",
+            KinRefusal::SelfBinding => "kin_self",
+            KinRefusal::FaceRequired => "kin_face_required",
+            KinRefusal::TooEarlyToUnbind => "kin_unbind_too_early",
+            KinRefusal::NotFound => "kin_not_found",
+        }
+    }
+}
+
+/// A binding request that passed the rules that need no database.
+#[derive(Debug, Clone)]
+pub struct KinRequest {
+    pub name: String,
+    pub id_number: IdNumber,
+    pub relation: String,
+    pub age: u32,
+}
+
+impl KinRequest {
+    /// Whether the relative's face check is needed (not at ages 0–6).
+    pub fn needs_face(&self) -> bool {
+        self.age > 6
+    }
+}
+
+pub fn check(name: &str, id_number: &str, relation: &str, now: i64) -> Result<KinRequest, KinRefusal> {
+    let id = IdNumber::parse(id_number).map_err(|_| KinRefusal::BadIdNumber)?;
+    let age = age(&id, delegation::today(now)).ok_or(KinRefusal::BadIdNumber)?;
+    if !(age <= 16 || age >= 60) {
+        return Err(KinRefusal::AgeOutOfRange);
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 50 {
+        return Err(KinRefusal::BadIdNumber);
+    }
+    let relation = match relation {
+        "child" | "parent" | "grandparent" | "grandchild" | "spouse" | "other" => relation,
+        _ => "other",
+    };
+    Ok(KinRequest { name: name.into(), id_number: id, relation: relation.into(), age })
+}
+
+/// Binds the relative to `guardian` (active at once). `face_checked` says
+/// the relative passed the face check; required unless aged 0–6.
+pub async fn bind(
+    db: &DatabaseConnection,
+    guardian_user_id: &str,
+    guardian_id_number: Option<&str>,
+    req: &KinRequest,
+    face_checked: bool,
+    now: i64,
+) -> Result<Result<delegation_e::Model, KinRefusal>, DbErr> {
+    if req.needs_face() && !face_checked {
+        return Ok(Err(KinRefusal::FaceRequired));
+    }
+    if guardian_id_number == Some(req.id_number.as_str()) {
+        return Ok(Err(KinRefusal::SelfBinding));
+    }
+    let txn = db.begin().await?;
+    // Fixed order (user, then relative) so two binds cannot deadlock.
+    delegation::lock(&txn, &format!("kin-user:{guardian_user_id}")).await?;
+    delegation::lock(&txn, &format!("kin-relative:{}", req.id_number.as_str())).await?;
+    let active = || {
+        delegation_e::Entity::find()
+            .filter(delegation_e::Column::Kind.eq(Kind::Kin.as_str()))
+            .filter(delegation_e::Column::State.eq(ACTIVE))
+    };
+    let mine = active().filter(delegation_e::Column::GranteeUserId.eq(guardian_user_id));
+    if mine.clone().filter(delegation_e::Column::RelativeIdNumber.eq(req.id_number.as_str())).count(&txn).await? > 0 {
+        return Ok(Err(KinRefusal::AlreadyBound));
+    }
+    if mine.count(&txn).await? >= MAX_RELATIVES_PER_USER {
+        return Ok(Err(KinRefusal::TooManyRelatives));
+    }
+    let guardians =
+        active().filter(delegation_e::Column::RelativeIdNumber.eq(req.id_number.as_str())).count(&txn).await?;
+    if guardians >= MAX_USERS_PER_RELATIVE {
+        return Ok(Err(KinRefusal::TooManyGuardians));
+    }
+    let d = delegation::insert(
+        &txn,
+        NewDelegation {
+            kind: Kind::Kin,
+            enterprise_id: None,
+            principal_user_id: None,
+            relative_name: Some(req.name.clone()),
+            relative_id_number: Some(req.id_number.as_str().into()),
+            relation: Some(req.relation.clone()),
+            grantee_user_id: guardian_user_id.into(),
+            scopes: String::new(),
+            valid_from: None,
+            valid_to: None,
+            state: ACTIVE,
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Ok(d))
+}
+
+/// Unbinds, but only 24 hours after binding (seed 001).
+pub async fn unbind(
+    db: &DatabaseConnection,
+    guardian_user_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<Result<(), KinRefusal>, DbErr> {
+    let Some(d) = delegation::find(db, id)
+        .await?
+        .filter(|d| d.kind == Kind::Kin.as_str() && d.grantee_user_id == guardian_user_id && d.state == ACTIVE)
+    else {
+        return Ok(Err(KinRefusal::NotFound));
+    };
+    if now - d.created_at < UNBIND_AFTER {
+        return Ok(Err(KinRefusal::TooEarlyToUnbind));
+    }
+    match delegation::revoke(db, &d.id, &delegation::Party::Grantee(guardian_user_id), now).await? {
+        Some(_) => Ok(Ok(())),
+        None => Ok(Err(KinRefusal::NotFound)),
+    }
+}
+
+/// A relative as plugins see it (the health-code plugin, E1/E2).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Relative {
+    pub relation_id: String,
+    pub masked_name: String,
+    pub id_number: String,
+    pub age: u32,
+    pub relation: String,
+}
+
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
+        None => String::new(),
+    }
+}
+
+pub async fn relatives_of(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<Vec<Relative>, DbErr> {
+    let today = delegation::today(now);
+    Ok(delegation::granted_by(db, user_id, Kind::Kin)
+        .await?
+        .into_iter()
+        .filter(|d| d.state == ACTIVE)
+        .filter_map(|d| {
+            let id = IdNumber::parse(d.relative_id_number.as_deref()?).ok()?;
+            Some(Relative {
+                relation_id: d.id.clone(),
+                masked_name: mask_name(d.relative_name.as_deref().unwrap_or_default()),
+                age: age(&id, today)?,
+                id_number: id.as_str().into(),
+                relation: d.relation.clone().unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A valid ID number born on `yyyymmdd` (check digit computed).
+    pub fn id_born(date: &str) -> String {
+        let body = format!("110101{date}123");
+        const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        let sum: u32 = body.bytes().zip(W).map(|(b, w)| u32::from(b - b'0') * w).sum();
+        let check = b"10X98765432"[(sum % 11) as usize] as char;
+        format!("{body}{check}")
+    }
+
+    fn at(y: i32, m: u32, d: u32) -> i64 {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .and_then(|d| d.and_hms_opt(4, 0, 0))
+            .map(|t| t.and_utc().timestamp())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn ages_and_messages() {
+        let now = at(2026, 11, 26);
+        assert_eq!(check("小明", &id_born("20200101"), "child", now).map(|r| r.age), Ok(6));
+        assert!(!check("小明", &id_born("20200101"), "child", now).map(|r| r.needs_face()).unwrap_or(true));
+        assert!(check("小红", &id_born("20190101"), "child", now).map(|r| r.needs_face()).unwrap_or(false));
+        // 16 on the day before the 17th birthday, refused on it.
+        assert!(check("甲", &id_born("20091127"), "child", now).is_ok());
+        assert_eq!(check("甲", &id_born("20091126"), "child", now).map(|_| ()), Err(KinRefusal::AgeOutOfRange));
+        assert_eq!(check("乙", &id_born("19800101"), "parent", now).map(|_| ()), Err(KinRefusal::AgeOutOfRange));
+        assert!(check("丙", &id_born("19661126"), "parent", now).is_ok());
+        assert_eq!(check("丁", "110101200001011234", "child", now).map(|_| ()), Err(KinRefusal::BadIdNumber));
+        assert_eq!(mask_name("王小明"), "王**");
+    }
+}

@@ -1,0 +1,237 @@
+//! Agent registration (C2, seed 004 §三(一)): enterprise information (region,
+//! credit code), the agent's information (document, name, number, validity,
+//! gender, ethnicity, phone + SMS code) and the legal representative's (name,
+//! ID number, phone); then the agent's scan + face check in the app; the
+//! result is a pending agent delegation the representative approves (C3).
+use super::cookies;
+use super::enterprise::render;
+use super::pages::unavailable;
+use super::sms_form::{self, CodeRequest, Notice};
+use crate::domain::enterprises::{self, check_enterprise_password};
+use crate::domain::face_gate;
+use crate::domain::users::{IdNumber, PhoneNumber};
+use crate::oidc::flow::see_other;
+use crate::ports::sms::SmsPurpose;
+use crate::server::AppState;
+use crate::store::entities::user;
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub struct AgentForm {
+    #[serde(default, skip_serializing)]
+    csrf: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    uscc: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    id_valid_from: String,
+    #[serde(default)]
+    id_valid_to: String,
+    #[serde(default)]
+    gender: String,
+    #[serde(default)]
+    ethnicity: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default, skip_serializing)]
+    captcha_id: String,
+    #[serde(default, skip_serializing)]
+    captcha: String,
+    #[serde(default, skip_serializing)]
+    sms_code: String,
+    #[serde(default)]
+    rep_name: String,
+    #[serde(default)]
+    rep_id_number: String,
+    #[serde(default)]
+    rep_phone: String,
+    #[serde(default, skip_serializing)]
+    password: String,
+    #[serde(default, skip_serializing)]
+    password2: String,
+    #[serde(default, skip_serializing)]
+    agree: Option<String>,
+    #[serde(default, skip_serializing)]
+    action: String,
+}
+
+async fn show_form(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    f: &AgentForm,
+    notice: Option<Notice>,
+) -> Response {
+    let (info, error) = match notice {
+        Some(Notice::Info(m)) => (Some(m), None),
+        Some(Notice::Error(m)) => (None, Some(m)),
+        None => (None, None),
+    };
+    let captcha = state.captcha.create().await.ok();
+    let v = json!({ "f": f, "info": info, "error": error,
+        "captcha_id": captcha.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
+        "captcha_image": captcha.map(|c| c.image).unwrap_or_default() });
+    render(state, jar, status, "agent_register.html", locale, v)
+}
+
+pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    show_form(&state, jar, StatusCode::OK, locale, &AgentForm::default(), None).await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<AgentForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let text = |k: &str| state.pages.text(locale, k);
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return show_form(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf"))))
+            .await;
+    }
+    let ip = cookies::client_ip(Some(addr));
+    if f.action == "send_code" {
+        let r = CodeRequest {
+            phone: &f.phone,
+            captcha_id: &f.captcha_id,
+            captcha_answer: &f.captcha,
+            purpose: SmsPurpose::Register,
+            ip: &ip,
+            account_must_exist: None,
+        };
+        let notice = sms_form::send_code(&state, locale, r).await;
+        return show_form(&state, jar, notice.status(), locale, &f, Some(notice)).await;
+    }
+    let bad = |key: &str| Some(Notice::Error(text(key)));
+    let uscc = match crate::domain::uscc::Uscc::parse(&f.uscc) {
+        Ok(u) => u,
+        Err(e) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(e.message_key())).await,
+    };
+    let (Ok(id), Ok(phone), Ok(rep_id), Ok(_)) = (
+        IdNumber::parse(&f.id_number),
+        PhoneNumber::parse(&f.phone),
+        IdNumber::parse(&f.rep_id_number),
+        PhoneNumber::parse(&f.rep_phone),
+    ) else {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_fields")).await;
+    };
+    if f.name.trim().is_empty() || f.rep_name.trim().is_empty() || f.region.trim().is_empty() {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_fields")).await;
+    }
+    if f.agree.is_none() {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_agree_missing")).await;
+    }
+    if let Err(k) = check_enterprise_password(&f.password) {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(k)).await;
+    }
+    if f.password != f.password2 {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("register_password_mismatch")).await;
+    }
+    let e = match enterprises::find_by_uscc(&state.db, uscc.as_str()).await {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("enterprise_unknown")).await;
+        }
+        Err(err) => return unavailable(&state, locale, err),
+    };
+    // C5: a representative that does not match the record → "法人信息不匹配".
+    if !enterprises::representative_matches(&e, &f.rep_name, rep_id.as_str()) {
+        let n = bad("enterprise_representative_mismatch");
+        return show_form(&state, jar, StatusCode::CONFLICT, locale, &f, n).await;
+    }
+    match state.sms_codes.verify(phone.as_str(), SmsPurpose::Register, &f.sms_code).await {
+        Ok(true) => {}
+        Ok(false) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("sms_code_wrong")).await,
+        Err(err) => return unavailable(&state, locale, err),
+    }
+    // Only the hash waits in the gate, never the password itself.
+    let hash = match state.passwords.hash(f.password.clone()).await {
+        Ok(h) => h,
+        Err(err) => return unavailable(&state, locale, err),
+    };
+    let payload = json!({ "enterprise": e.id, "name": f.name.trim(), "id_number": id.as_str(),
+        "phone": phone.as_str(), "password_hash": hash });
+    let (jar, browser) = cookies::browser(&state, jar);
+    let now = state.clock.now();
+    match face_gate::open(
+        &state.db,
+        super::delegations::GATE_REGISTER,
+        &cookies::browser_hash(&browser),
+        id.as_str(),
+        &payload,
+        now,
+    )
+    .await
+    {
+        Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
+        Err(err) => unavailable(&state, locale, err),
+    }
+}
+
+/// After the agent's face check: the agent's account (an existing one with
+/// the same ID number keeps its password; the face check proved it is the
+/// same person) and the pending agent delegation.
+pub async fn finish(state: &AppState, jar: CookieJar, locale: &str, payload: &Value, now: i64) -> Response {
+    let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let existing = user::Entity::find().filter(user::Column::IdNumber.eq(s("id_number"))).one(&state.db).await;
+    let agent_id = match existing {
+        Ok(Some(u)) => u.id,
+        Ok(None) => {
+            let phone_taken = user::Entity::find().filter(user::Column::Phone.eq(s("phone"))).one(&state.db).await;
+            let phone = match phone_taken {
+                Ok(Some(_)) => None,
+                Ok(None) => Some(s("phone")),
+                Err(e) => return unavailable(state, locale, e),
+            };
+            let id = uuid::Uuid::new_v4().to_string();
+            let m = user::ActiveModel {
+                id: Set(id.clone()),
+                username: Set(format!("agent_{}", &id.replace('-', "")[..12])),
+                phone_verified: Set(phone.is_some()),
+                phone: Set(phone),
+                id_number: Set(Some(s("id_number"))),
+                email: Set(None),
+                email_verified: Set(false),
+                name: Set(Some(s("name"))),
+                profile: Set(None),
+                address: Set(None),
+                password_hash: Set(s("password_hash")),
+                disabled: Set(false),
+                created_at: Set(now),
+                updated_at: Set(now),
+                // The app's face check against the ID number: real person (B3).
+                proofing_level: Set(3),
+            };
+            match m.insert(&state.db).await {
+                Ok(u) => u.id,
+                Err(e) => return unavailable(state, locale, e),
+            }
+        }
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let key = match enterprises::add_agent(&state.db, &s("enterprise"), &agent_id, now).await {
+        Ok(Ok(_)) => "agent_register_done",
+        Ok(Err(k)) => k,
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let v = json!({ "f": {}, "done": true, "info": state.pages.text(locale, key), "error": null,
+        "captcha_id": "", "captcha_image": "" });
+    render(state, jar, StatusCode::OK, "agent_register.html", locale, v)
+}

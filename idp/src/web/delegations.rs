@@ -1,0 +1,327 @@
+//! Personal-centre pages of the delegation model: person-to-person
+//! authorisation (C6: "我授权的" / "授权我的", confirm, revoke), kin
+//! relations (E2: bind, list, unbind) and agent registration (C2).
+use super::cookies;
+use super::enterprise::render;
+use super::pages::{error_page, unavailable};
+use crate::domain::authorisations::{self, NewAuthorisation};
+use crate::domain::delegation::{self, Kind, Party};
+use crate::domain::face_gate;
+use crate::domain::kin;
+use crate::oidc::authorize::current_session;
+use crate::oidc::flow::see_other;
+use crate::server::AppState;
+use crate::store::entities::{delegation as delegation_e, user};
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub const GATE_KIN: &str = "kin_bind";
+pub const GATE_REGISTER: &str = "register_agent";
+
+async fn require_user(state: &AppState, jar: &CookieJar, locale: &str, back: &str) -> Result<user::Model, Response> {
+    match current_session(state, jar).await {
+        Ok(Some(s)) => match state.users.find(&s.user_id).await {
+            Ok(Some(u)) if !u.disabled => Ok(u),
+            Ok(_) => Err(cookies::sign_in_then(state, jar.clone(), back)),
+            Err(e) => Err(unavailable(state, locale, e.to_string())),
+        },
+        Ok(None) => Err(cookies::sign_in_then(state, jar.clone(), back)),
+        Err(e) => Err(unavailable(state, locale, e)),
+    }
+}
+
+fn row(state: &AppState, locale: &str, d: &delegation_e::Model, other: Option<&user::Model>, now: i64) -> Value {
+    let st = delegation::effective_state(d, now);
+    json!({
+        "id": d.id,
+        "other": other.and_then(|u| u.name.clone()).map(|n| kin::mask_name(&n)).unwrap_or_default(),
+        "scopes": d.scopes,
+        "valid_from": d.valid_from,
+        "valid_to": d.valid_to,
+        "state": st,
+        "state_text": state.pages.text(locale, &format!("delegation_state_{st}")),
+    })
+}
+
+async fn authorisations_view(
+    state: &AppState,
+    u: &user::Model,
+    locale: &str,
+    notice: Option<(bool, String)>,
+) -> Result<Value, String> {
+    let now = state.clock.now();
+    let db = |e: sea_orm::DbErr| e.to_string();
+    let mut granted = Vec::new();
+    for d in delegation::granted_by(&state.db, &u.id, Kind::Person).await.map_err(db)? {
+        let other = state.users.find(&d.grantee_user_id).await.map_err(|e| e.to_string())?;
+        granted.push(row(state, locale, &d, other.as_ref(), now));
+    }
+    let mut received = Vec::new();
+    for d in delegation::received_by(&state.db, &u.id, Kind::Person).await.map_err(db)? {
+        let other = match &d.principal_user_id {
+            Some(p) => state.users.find(p).await.map_err(|e| e.to_string())?,
+            None => None,
+        };
+        received.push(row(state, locale, &d, other.as_ref(), now));
+    }
+    let (info, error) = split(notice);
+    Ok(json!({ "granted": granted, "received": received, "info": info, "error": error,
+        "today": delegation::today(now).to_string() }))
+}
+
+fn split(notice: Option<(bool, String)>) -> (Option<String>, Option<String>) {
+    match notice {
+        Some((true, m)) => (Some(m), None),
+        Some((false, m)) => (None, Some(m)),
+        None => (None, None),
+    }
+}
+
+pub async fn authorisations_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let u = match require_user(&state, &jar, locale, "/account/authorisations").await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match authorisations_view(&state, &u, locale, None).await {
+        Ok(v) => render(&state, jar, StatusCode::OK, "authorisations.html", locale, v),
+        Err(e) => unavailable(&state, locale, e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuthorisationForm {
+    #[serde(default)]
+    csrf: String,
+    /// `grant`, `accept`, `decline` or `revoke`.
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    grantee: String,
+    #[serde(default)]
+    scopes: String,
+    #[serde(default)]
+    valid_from: String,
+    #[serde(default)]
+    valid_to: String,
+}
+
+pub async fn authorisations_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<AuthorisationForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let u = match require_user(&state, &jar, locale, "/account/authorisations").await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    let now = state.clock.now();
+    let changed = |ok: bool, yes: &'static str| if ok { (true, yes) } else { (false, "agents_changed_meanwhile") };
+    let outcome: Result<(bool, &str), sea_orm::DbErr> = match f.action.as_str() {
+        "grant" => {
+            let new = NewAuthorisation {
+                principal: &u,
+                grantee: &f.grantee,
+                scopes: &f.scopes,
+                valid_from: &f.valid_from,
+                valid_to: &f.valid_to,
+            };
+            authorisations::create(&state.db, new, now).await.map(|r| match r {
+                Ok(_) => (true, "authorise_created"),
+                Err(k) => (false, k),
+            })
+        }
+        "accept" => delegation::activate(&state.db, &f.id, &Party::Grantee(&u.id), now)
+            .await
+            .map(|ok| changed(ok, "authorise_accepted")),
+        "decline" => delegation::reject(&state.db, &f.id, &Party::Grantee(&u.id), "declined", now)
+            .await
+            .map(|ok| changed(ok, "authorise_declined")),
+        "revoke" => match delegation::revoke(&state.db, &f.id, &Party::Principal(&u.id), now).await {
+            Ok(Some(ended)) => {
+                super::enterprise::notify_ended(&state, ended).await;
+                Ok((true, "authorise_revoked"))
+            }
+            Ok(None) => Ok((false, "agents_changed_meanwhile")),
+            Err(e) => Err(e),
+        },
+        _ => Ok((false, "agents_changed_meanwhile")),
+    };
+    let (ok, key) = match outcome {
+        Ok(v) => v,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    match authorisations_view(&state, &u, locale, Some((ok, state.pages.text(locale, key)))).await {
+        Ok(v) => render(&state, jar, status, "authorisations.html", locale, v),
+        Err(e) => unavailable(&state, locale, e),
+    }
+}
+
+async fn kin_view(
+    state: &AppState,
+    u: &user::Model,
+    locale: &str,
+    notice: Option<(bool, String)>,
+) -> Result<Value, String> {
+    let now = state.clock.now();
+    let list = delegation::granted_by(&state.db, &u.id, Kind::Kin).await.map_err(|e| e.to_string())?;
+    let relatives: Vec<Value> = list
+        .iter()
+        .filter(|d| d.state == delegation::ACTIVE)
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "name": kin::mask_name(d.relative_name.as_deref().unwrap_or_default()),
+                "id_masked": crate::domain::flows::mask_id_number(d.relative_id_number.as_deref().unwrap_or_default()),
+                "relation": state.pages.text(locale, &format!("kin_relation_{}", d.relation.as_deref().unwrap_or("other"))),
+                "can_unbind": now - d.created_at >= kin::UNBIND_AFTER,
+            })
+        })
+        .collect();
+    let (info, error) = split(notice);
+    Ok(json!({ "relatives": relatives, "info": info, "error": error }))
+}
+
+pub async fn kin_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let u = match require_user(&state, &jar, locale, "/account/kin").await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match kin_view(&state, &u, locale, None).await {
+        Ok(v) => render(&state, jar, StatusCode::OK, "kin.html", locale, v),
+        Err(e) => unavailable(&state, locale, e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct KinForm {
+    #[serde(default)]
+    csrf: String,
+    /// `bind` or `unbind`.
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    relation: String,
+}
+
+pub async fn kin_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<KinForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let u = match require_user(&state, &jar, locale, "/account/kin").await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    let now = state.clock.now();
+    let outcome = match f.action.as_str() {
+        "unbind" => kin::unbind(&state.db, &u.id, &f.id, now).await.map(|r| r.map(|()| "kin_unbound")),
+        _ => match kin::check(&f.name, &f.id_number, &f.relation, now) {
+            Err(refusal) => Ok(Err(refusal)),
+            // The relative's face check through the app, unless aged 0–6.
+            Ok(req) if req.needs_face() => {
+                let payload = json!({ "user": u.id, "name": req.name, "id_number": req.id_number.as_str(),
+                    "relation": req.relation });
+                let (jar, browser) = cookies::browser(&state, jar);
+                return match face_gate::open(
+                    &state.db,
+                    GATE_KIN,
+                    &cookies::browser_hash(&browser),
+                    req.id_number.as_str(),
+                    &payload,
+                    now,
+                )
+                .await
+                {
+                    Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
+                    Err(e) => unavailable(&state, locale, e),
+                };
+            }
+            Ok(req) => kin::bind(&state.db, &u.id, u.id_number.as_deref(), &req, false, now)
+                .await
+                .map(|r| r.map(|_| "kin_bound")),
+        },
+    };
+    let (ok, key) = match outcome {
+        Ok(Ok(k)) => (true, k),
+        Ok(Err(refusal)) => (false, refusal.message_key()),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    match kin_view(&state, &u, locale, Some((ok, state.pages.text(locale, key)))).await {
+        Ok(v) => render(&state, jar, status, "kin.html", locale, v),
+        Err(e) => unavailable(&state, locale, e),
+    }
+}
+
+/// Finishes a kin binding or an agent registration whose face check passed.
+pub async fn after_face(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    purpose: &str,
+    payload: &Value,
+    now: i64,
+) -> Response {
+    let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    match purpose {
+        GATE_KIN => {
+            let Ok(Some(u)) = state.users.find(&s("user")).await else {
+                return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+            };
+            let req = match kin::check(&s("name"), &s("id_number"), &s("relation"), now) {
+                Ok(r) => r,
+                Err(refusal) => return kin_result(state, jar, locale, &u, Err(refusal)).await,
+            };
+            match kin::bind(&state.db, &u.id, u.id_number.as_deref(), &req, true, now).await {
+                Ok(r) => kin_result(state, jar, locale, &u, r.map(|_| ())).await,
+                Err(e) => unavailable(state, locale, e),
+            }
+        }
+        GATE_REGISTER => super::agent_register::finish(state, jar, locale, payload, now).await,
+        _ => error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+    }
+}
+
+async fn kin_result(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    u: &user::Model,
+    r: Result<(), kin::KinRefusal>,
+) -> Response {
+    let (ok, key) = match r {
+        Ok(()) => (true, "kin_bound"),
+        Err(refusal) => (false, refusal.message_key()),
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    match kin_view(state, u, locale, Some((ok, state.pages.text(locale, key)))).await {
+        Ok(v) => render(state, jar, status, "kin.html", locale, v),
+        Err(e) => unavailable(state, locale, e),
+    }
+}

@@ -1,0 +1,533 @@
+//! Enterprise pages (C1, C3, C5): sign-in as legal representative or agent,
+//! the face-check gate that first sign-ins and approvals wait in, the
+//! representative's agent management, and representative change requests.
+use super::cookies;
+use super::login::{SignedIn, pending_for_page};
+use super::pages::{error_page, page, unavailable};
+use crate::domain::assurance::Factor;
+use crate::domain::delegation::{self, Party};
+use crate::domain::enterprises::{self, EnterpriseSignIn, Role};
+use crate::domain::sessions::SessionInfo;
+use crate::domain::{face_gate, throttle};
+use crate::oidc::authorize::current_session;
+use crate::oidc::flow::see_other;
+use crate::server::AppState;
+use crate::store::entities::enterprise;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+#[derive(Deserialize, Default)]
+pub struct ReqQuery {
+    #[serde(default)]
+    req: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    uscc: String,
+    /// `representative` (default) or `agent`.
+    #[serde(default)]
+    role: String,
+    /// The agent's own account (phone, ID number or username).
+    #[serde(default)]
+    agent: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// A page with `v` as its view model and the browser's CSRF token.
+pub(crate) fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    name: &str,
+    locale: &str,
+    v: Value,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    let mut ctx = tera::Context::new();
+    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    ctx.insert("v", &v);
+    (jar, page(state, status, name, locale, ctx)).into_response()
+}
+
+pub async fn login_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ReqQuery>,
+) -> Response {
+    let (_, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+        Ok(v) => v,
+        Err(p) => return p,
+    };
+    let v = json!({ "req": q.req, "uscc": "", "role": "representative", "agent": "", "error": null });
+    render(&state, jar, StatusCode::OK, "enterprise_login.html", locale, v)
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
+        Ok(v) => v,
+        Err(p) => return p,
+    };
+    let role = if f.role == "agent" { Role::Agent } else { Role::Representative };
+    let fail = |jar: CookieJar, status: StatusCode, key: &str| {
+        let v = json!({ "req": f.req, "uscc": f.uscc, "role": role.as_str(), "agent": f.agent,
+            "error": state.pages.text(locale, key) });
+        render(&state, jar, status, "enterprise_login.html", locale, v)
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return fail(jar, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    if let Err(e) = crate::domain::uscc::Uscc::parse(&f.uscc) {
+        return fail(jar, StatusCode::BAD_REQUEST, e.message_key());
+    }
+    if f.password.is_empty() || (role == Role::Agent && f.agent.trim().is_empty()) {
+        return fail(jar, StatusCode::BAD_REQUEST, "login_missing_fields");
+    }
+    // Throttled like citizen sign-in, per credit code (and agent account).
+    let key = format!("enterprise:{}:{}", f.uscc.trim().to_ascii_uppercase(), f.agent.trim());
+    let ip = cookies::client_ip(Some(addr));
+    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await {
+        Ok(throttle::Verdict::Proceed(r)) => r,
+        Ok(throttle::Verdict::Locked(_)) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let now = state.clock.now();
+    let outcome = match role {
+        Role::Representative => enterprises::sign_in_representative(&state.db, &state.passwords, &f.uscc, &f.password)
+            .await
+            .map_err(|e| e.to_string()),
+        Role::Agent => match state.users.verify_password(&f.agent, &f.password).await {
+            Ok(Some(agent)) if !agent.disabled => {
+                enterprises::sign_in_agent(&state.db, &agent, &f.uscc, now).await.map_err(|e| e.to_string())
+            }
+            Ok(_) => Ok(Err("enterprise_login_failed")),
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    let signed = match outcome {
+        Ok(Ok(s)) => s,
+        Ok(Err(key)) => return fail(jar, StatusCode::UNAUTHORIZED, key),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    if let Err(e) = throttle::succeeded(&state.db, reservation).await {
+        return unavailable(&state, locale, e);
+    }
+    match signed.face_of.clone() {
+        // C1: the first sign-in of either person waits for a face check.
+        Some(id_number) => {
+            let payload = sign_in_payload(&signed, &f.req);
+            let (jar, browser) = cookies::browser(&state, jar);
+            match face_gate::open(&state.db, GATE_LOGIN, &cookies::browser_hash(&browser), &id_number, &payload, now)
+                .await
+            {
+                Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
+                Err(e) => unavailable(&state, locale, e),
+            }
+        }
+        None => finish_sign_in(&state, jar, locale, &f.req, req, &signed, Factor::Password).await,
+    }
+}
+
+pub const GATE_LOGIN: &str = "enterprise_login";
+pub const GATE_APPROVE: &str = "approve_agent";
+
+fn sign_in_payload(s: &EnterpriseSignIn, req: &str) -> Value {
+    json!({ "enterprise": s.enterprise.id, "user": s.user_id, "role": s.role.as_str(),
+        "delegation": s.delegation_id, "req": req })
+}
+
+/// Signs the person in (a fresh session) and records the enterprise the
+/// session acts for; then the authorization request continues.
+async fn finish_sign_in(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<crate::domain::authorize::AuthRequest>,
+    s: &EnterpriseSignIn,
+    factor: Factor,
+) -> Response {
+    let acting =
+        super::login::Acting { enterprise_id: s.enterprise.id.clone(), delegation_id: s.delegation_id.clone() };
+    let who = SignedIn { user_id: &s.user_id, method: factor, remember: false };
+    super::login::complete_acting(state, jar, locale, req_id, req, who, Some(acting)).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct GateQuery {
+    #[serde(default)]
+    gate: String,
+}
+
+/// The waiting page: "scan with the app and pass the face check", with a
+/// continue button once done.
+pub async fn face_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<GateQuery>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+    };
+    match face_gate::find(&state.db, &q.gate, &cookies::browser_hash(&browser), state.clock.now()).await {
+        Ok(Some(g)) => {
+            let v = json!({ "gate": g.id, "purpose": g.purpose, "confirmed": g.confirmed_at.is_some(),
+                "id_masked": crate::domain::flows::mask_id_number(&g.id_number), "error": null });
+            render(&state, jar, StatusCode::OK, "face_gate.html", locale, v)
+        }
+        Ok(None) => error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+        Err(e) => unavailable(&state, locale, e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct GateForm {
+    #[serde(default)]
+    gate: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Continues the step that waited for the face check (once).
+pub async fn face_continue(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<GateForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+    };
+    let bh = cookies::browser_hash(&browser);
+    let now = state.clock.now();
+    let gate = match face_gate::find(&state.db, &f.gate, &bh, now).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    if gate.confirmed_at.is_none() {
+        let v = json!({ "gate": gate.id, "purpose": gate.purpose, "confirmed": false,
+            "id_masked": crate::domain::flows::mask_id_number(&gate.id_number),
+            "error": state.pages.text(locale, "face_not_done") });
+        return render(&state, jar, StatusCode::CONFLICT, "face_gate.html", locale, v);
+    }
+    let payload = match face_gate::take(&state.db, &gate.id, &gate.purpose, &bh, now).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let s = |k: &str| payload.get(k).and_then(Value::as_str).map(String::from);
+    match gate.purpose.as_str() {
+        GATE_LOGIN => {
+            let req_id = s("req").unwrap_or_default();
+            let req = super::login::load_request(&state, &jar, &req_id).await.ok().flatten();
+            let (Some(eid), Some(user_id)) = (s("enterprise"), s("user")) else {
+                return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+            };
+            let Ok(Some(e)) = enterprises::find(&state.db, &eid).await else {
+                return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+            };
+            let role = if s("role").as_deref() == Some("agent") { Role::Agent } else { Role::Representative };
+            let signed =
+                EnterpriseSignIn { enterprise: e, user_id, role, delegation_id: s("delegation"), face_of: None };
+            if let Err(e) = enterprises::mark_face(&state.db, &signed, now).await {
+                return unavailable(&state, locale, e);
+            }
+            finish_sign_in(&state, jar, locale, &req_id, req, &signed, Factor::Face).await
+        }
+        GATE_APPROVE => {
+            let (Some(eid), Some(id)) = (s("enterprise"), s("delegation")) else {
+                return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+            };
+            let key = match delegation::activate(&state.db, &id, &Party::Enterprise(&eid), now).await {
+                Ok(true) => "agents_approved",
+                Ok(false) => "agents_changed_meanwhile",
+                Err(e) => return unavailable(&state, locale, e),
+            };
+            see_other(&state.endpoint(&format!("/enterprise/agents?notice={key}")))
+        }
+        other => super::delegations::after_face(&state, jar, locale, other, &payload, now).await,
+    }
+}
+
+/// The signed-in representative and the enterprise his session acts for.
+async fn representative(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: &str,
+) -> Result<(SessionInfo, enterprise::Model), Response> {
+    let session = match current_session(state, jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(see_other(&state.endpoint("/login/enterprise"))),
+        Err(e) => return Err(unavailable(state, locale, e)),
+    };
+    let acting = match crate::domain::acting::of_session(&state.db, &session.sid).await {
+        Ok(a) => a,
+        Err(e) => return Err(unavailable(state, locale, e)),
+    };
+    let Some(a) = acting.filter(|a| a.delegation_id.is_none()) else {
+        return Err(error_page(state, StatusCode::FORBIDDEN, locale, "agents_not_representative"));
+    };
+    match enterprises::find(&state.db, &a.enterprise_id).await {
+        Ok(Some(e)) if e.representative_user_id.as_deref() == Some(session.user_id.as_str()) => Ok((session, e)),
+        Ok(_) => Err(error_page(state, StatusCode::FORBIDDEN, locale, "agents_not_representative")),
+        Err(e) => Err(unavailable(state, locale, e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    notice: String,
+}
+
+fn time_text(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t + 8 * 3600, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+async fn agents_view(
+    state: &AppState,
+    e: &enterprise::Model,
+    locale: &str,
+    notice: Option<(bool, String)>,
+) -> Result<Value, String> {
+    let now = state.clock.now();
+    let list = delegation::agents_of(&state.db, &e.id).await.map_err(|e| e.to_string())?;
+    let mut agents = Vec::new();
+    for d in list {
+        let u = state.users.find(&d.grantee_user_id).await.map_err(|e| e.to_string())?;
+        let st = delegation::effective_state(&d, now);
+        agents.push(json!({
+            "id": d.id,
+            "name": u.as_ref().and_then(|u| u.name.clone()).unwrap_or_default(),
+            "id_masked": u.as_ref().and_then(|u| u.id_number.as_deref()).map(crate::domain::flows::mask_id_number).unwrap_or_default(),
+            "state": st,
+            "state_text": state.pages.text(locale, &format!("delegation_state_{st}")),
+            "reason": d.reason,
+            "modified": time_text(d.modified_at),
+        }));
+    }
+    let (info, error) = match notice {
+        Some((true, m)) => (Some(m), None),
+        Some((false, m)) => (None, Some(m)),
+        None => (None, None),
+    };
+    Ok(json!({ "enterprise": { "name": e.name, "uscc": e.uscc }, "agents": agents, "info": info, "error": error }))
+}
+
+pub async fn agents_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let (_, e) = match representative(&state, &jar, locale).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let notice =
+        (!q.notice.is_empty() && q.notice.starts_with("agents_")).then(|| (true, state.pages.text(locale, &q.notice)));
+    match agents_view(&state, &e, locale, notice).await {
+        Ok(v) => render(&state, jar, StatusCode::OK, "enterprise_agents.html", locale, v),
+        Err(err) => unavailable(&state, locale, err),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AgentAction {
+    #[serde(default)]
+    csrf: String,
+    /// `approve`, `reject`, `revoke` or `add`.
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    reason: String,
+    /// `add`: the agent's phone or ID number (an existing account).
+    #[serde(default)]
+    agent: String,
+}
+
+pub async fn agents_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<AgentAction>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let (session, e) = match representative(&state, &jar, locale).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    let now = state.clock.now();
+    let party = Party::Enterprise(&e.id);
+    let outcome: Result<(bool, &str), String> = match f.action.as_str() {
+        // C3: approving needs the representative's own scan + face check.
+        "approve" => {
+            let pending = delegation::find(&state.db, &f.id).await.map_err(|e| e.to_string());
+            match pending {
+                Ok(Some(d)) if d.enterprise_id.as_deref() == Some(e.id.as_str()) && d.state == delegation::PENDING => {
+                    let payload = json!({ "enterprise": e.id, "delegation": d.id, "user": session.user_id });
+                    let (jar, browser) = cookies::browser(&state, jar);
+                    return match face_gate::open(
+                        &state.db,
+                        GATE_APPROVE,
+                        &cookies::browser_hash(&browser),
+                        &e.representative_id_number,
+                        &payload,
+                        now,
+                    )
+                    .await
+                    {
+                        Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
+                        Err(err) => unavailable(&state, locale, err),
+                    };
+                }
+                Ok(_) => Ok((false, "agents_changed_meanwhile")),
+                Err(err) => Err(err),
+            }
+        }
+        "reject" if f.reason.trim().is_empty() => Ok((false, "agents_reason_required")),
+        "reject" => delegation::reject(&state.db, &f.id, &party, f.reason.trim(), now)
+            .await
+            .map(|ok| if ok { (true, "agents_rejected") } else { (false, "agents_changed_meanwhile") })
+            .map_err(|e| e.to_string()),
+        "revoke" => match delegation::revoke(&state.db, &f.id, &party, now).await {
+            Ok(Some(ended)) => {
+                notify_ended(&state, ended).await;
+                Ok((true, "agents_revoked"))
+            }
+            Ok(None) => Ok((false, "agents_changed_meanwhile")),
+            Err(err) => Err(err.to_string()),
+        },
+        "add" => match state.users.find_by_login(f.agent.trim()).await {
+            Ok(Some(u)) if !u.disabled => enterprises::add_agent(&state.db, &e.id, &u.id, now)
+                .await
+                .map(|r| match r {
+                    Ok(_) => (true, "agents_added"),
+                    Err(k) => (false, k),
+                })
+                .map_err(|e| e.to_string()),
+            Ok(_) => Ok((false, "agents_no_account")),
+            Err(err) => Err(err.to_string()),
+        },
+        _ => Ok((false, "agents_changed_meanwhile")),
+    };
+    let (ok, key) = match outcome {
+        Ok(v) => v,
+        Err(err) => return unavailable(&state, locale, err),
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::CONFLICT };
+    match agents_view(&state, &e, locale, Some((ok, state.pages.text(locale, key)))).await {
+        Ok(v) => render(&state, jar, status, "enterprise_agents.html", locale, v),
+        Err(err) => unavailable(&state, locale, err),
+    }
+}
+
+/// Back-channel logout to the clients of sessions a revocation ended.
+pub(crate) async fn notify_ended(state: &AppState, ended: delegation::Ended) {
+    for (user_id, sid) in ended.sessions {
+        crate::oidc::logout::notify_clients(state, &user_id, &sid).await;
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    uscc: String,
+    /// `phone` or `representative`.
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    phone: String,
+}
+
+pub async fn change_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let v = json!({ "kind": "phone", "filed": null, "error": null });
+    render(&state, jar, StatusCode::OK, "enterprise_change.html", locale, v)
+}
+
+/// C5: a phone change whose representative does not match the record is
+/// refused with "法人信息不匹配" — the representative changed, so a
+/// representative change request goes to staff instead.
+pub async fn change_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<ChangeForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let fail = |jar, status, key: &str| {
+        let v = json!({ "kind": f.kind, "filed": null, "error": state.pages.text(locale, key) });
+        render(&state, jar, status, "enterprise_change.html", locale, v)
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return fail(jar, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let uscc = match crate::domain::uscc::Uscc::parse(&f.uscc) {
+        Ok(u) => u,
+        Err(e) => return fail(jar, StatusCode::BAD_REQUEST, e.message_key()),
+    };
+    let (Ok(id), Ok(phone)) =
+        (crate::domain::users::IdNumber::parse(&f.id_number), crate::domain::users::PhoneNumber::parse(&f.phone))
+    else {
+        return fail(jar, StatusCode::BAD_REQUEST, "enterprise_change_fields");
+    };
+    let e = match enterprises::find_by_uscc(&state.db, uscc.as_str()).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return fail(jar, StatusCode::BAD_REQUEST, "enterprise_unknown"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let kind = if f.kind == "representative" { "representative" } else { "phone" };
+    if kind == "phone" && !enterprises::representative_matches(&e, &f.name, id.as_str()) {
+        return fail(jar, StatusCode::CONFLICT, "enterprise_representative_mismatch");
+    }
+    match enterprises::file_change(&state.db, &e.id, kind, &f.name, id.as_str(), phone.as_str(), state.clock.now())
+        .await
+    {
+        Ok(filed) => {
+            let v = json!({ "kind": kind, "filed": filed, "error": null });
+            render(&state, jar, StatusCode::OK, "enterprise_change.html", locale, v)
+        }
+        Err(e) => unavailable(&state, locale, e),
+    }
+}

@@ -1,0 +1,536 @@
+//! Legal persons, agents and delegation (C1–C6, E2) over HTTP: credit-code
+//! checks, agent registration → approval by the representative (face
+//! check) → the agent's sign-in → `act` and `legal_person` in the relying
+//! app's tokens; revocation ending refresh tokens; token exchange only with
+//! an active grant; a foreign representative cannot approve; racing
+//! approve/revoke ends consistent; person grants expire by date; kin limits.
+use crate::both;
+use crate::support::*;
+use idp::domain::delegation::{self, Party};
+use idp::domain::enterprises::{self, NewEnterprise};
+use idp::domain::users::{IdNumber, NewUser, PhoneNumber};
+use idp::domain::{face_gate, kin, uscc::Uscc};
+
+const USCC: &str = "91440300708461136T";
+const USCC_B: &str = "91110108551385082Q";
+const ENT_PASSWORD: &str = "corp1234";
+
+/// A valid ID number born on `yyyymmdd`, varied by `seq`.
+pub fn id_born(date: &str, seq: u32) -> String {
+    let body = format!("110101{date}{:03}", seq % 1000);
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body.bytes().zip(W).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+async fn person(app: &TestApp, username: &str, name: &str, id: &str, phone: &str) -> String {
+    app.state
+        .users
+        .create(NewUser {
+            username: username.into(),
+            password: PASSWORD.into(),
+            email: None,
+            name: Some(name.into()),
+            phone: Some(phone.into()),
+            id_number: Some(id.into()),
+        })
+        .await
+        .unwrap()
+        .sub
+}
+
+async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str) -> String {
+    enterprises::create(
+        &app.state.db,
+        &app.state.passwords,
+        NewEnterprise {
+            uscc: Uscc::parse(uscc).unwrap(),
+            name: "示例科技有限公司".into(),
+            region: "540102".into(),
+            representative_name: rep_name.into(),
+            representative_id_number: IdNumber::parse(rep_id).unwrap(),
+            representative_phone: PhoneNumber::parse("13900000009").unwrap(),
+            password: ENT_PASSWORD.into(),
+        },
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+/// Follows provider redirects, consenting when asked, until the client or a
+/// page that is neither (returned as `Err((url, status, body))`).
+async fn follow(app: &TestApp, b: &Browser, mut url: String) -> Result<String, (String, u16, String)> {
+    for _ in 0..12 {
+        if !url.starts_with(&app.base) {
+            return Ok(url);
+        }
+        let res = b.http.get(&url).send().await.unwrap();
+        if let Some(next) = location(&res) {
+            url = if next.starts_with('/') { app.url(&next) } else { next };
+            continue;
+        }
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap();
+        if url.contains("/consent") && status == 200 {
+            let form = [
+                ("req", hidden(&body, "req").unwrap()),
+                ("csrf", hidden(&body, "csrf").unwrap()),
+                ("decision", "allow".into()),
+            ];
+            let res = b.http.post(app.url("/consent")).form(&form).send().await.unwrap();
+            url = location(&res).unwrap();
+            continue;
+        }
+        return Err((url, status, body));
+    }
+    panic!("too many redirects")
+}
+
+/// The browser's open face gate is confirmed by the app for `id_number`,
+/// then the page continues; returns where that led.
+async fn pass_face(app: &TestApp, b: &Browser, gate_url: &str, id_number: &str) -> reqwest::Response {
+    let page = b.http.get(gate_url).send().await.unwrap().text().await.unwrap();
+    let gate = hidden(&page, "gate").expect("face gate page");
+    let csrf = hidden(&page, "csrf").unwrap();
+    // Before the app's check the page cannot continue.
+    let early =
+        b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(early.status(), 409);
+    // The app side: someone else's face does not open the gate.
+    assert!(!face_gate::confirm(&app.state.db, &gate, "110101199001011237", app.state.clock.now()).await.unwrap());
+    assert!(face_gate::confirm(&app.state.db, &gate, id_number, app.state.clock.now()).await.unwrap());
+    b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap()
+}
+
+/// Enterprise sign-in through an authorization request of `client`;
+/// returns the code. `face` is the ID number when a face check is due.
+async fn enterprise_sign_in(
+    app: &TestApp,
+    b: &Browser,
+    client: &TestClient,
+    form: &[(&str, &str)],
+    face: Option<&str>,
+) -> Result<String, (u16, String)> {
+    let scope = [("scope", "openid legal_person offline_access")];
+    let login_url = match follow(app, b, auth_url(app, client, &scope)).await {
+        Err((url, 200, _)) => url,
+        other => panic!("expected the sign-in page, got {other:?}"),
+    };
+    let req = query_of(&login_url)["req"].clone();
+    let page = b.http.get(app.url(&format!("/login/enterprise?req={req}"))).send().await.unwrap().text().await.unwrap();
+    let mut fields: Vec<(&str, String)> = vec![("req", req.clone()), ("csrf", hidden(&page, "csrf").unwrap())];
+    fields.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
+    let res = b.http.post(app.url("/login/enterprise")).form(&fields).send().await.unwrap();
+    let Some(next) = location(&res) else {
+        return Err((res.status().as_u16(), res.text().await.unwrap()));
+    };
+    let next = match face {
+        Some(id) => {
+            assert!(next.contains("/face?gate="), "first sign-in waits for the face check: {next}");
+            location(&pass_face(app, b, &next, id).await).unwrap()
+        }
+        None => next,
+    };
+    let end = follow(app, b, next).await.unwrap_or_else(|e| panic!("{e:?}"));
+    Ok(query_of(&end)["code"].clone())
+}
+
+async fn tokens(app: &TestApp, client: &TestClient, code: &str) -> serde_json::Value {
+    json(redeem(app, client, code, None).await).await
+}
+
+async fn refresh(app: &TestApp, client: &TestClient, rt: &str) -> reqwest::Response {
+    api()
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn exchange(app: &TestApp, client: &TestClient, token: &str, target: (&str, &str)) -> reqwest::Response {
+    api()
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", token),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            target,
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn exchange_client(app: &TestApp) -> TestClient {
+    app.client(|c| {
+        c.grant_types = Some(vec![
+            "authorization_code".into(),
+            "refresh_token".into(),
+            "urn:ietf:params:oauth:grant-type:token-exchange".into(),
+        ])
+    })
+    .await
+}
+
+async fn credit_codes(backend: Backend) {
+    let app = spawn(backend).await;
+    let b = Browser::new();
+    let page = b.http.get(app.url("/login/enterprise")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("我是法定代表人") && page.contains("我是代理人"));
+    let csrf = hidden(&page, "csrf").unwrap();
+    for (code, status, message) in [
+        ("91440300708461136A", 400, "校验位错误"),
+        ("9144030070846113", 400, "应为18位"),
+        (USCC, 401, "统一社会信用代码或密码错误"),
+    ] {
+        let form = [("csrf", csrf.as_str()), ("uscc", code), ("password", "whatever1")];
+        let res = b.http.post(app.url("/login/enterprise")).form(&form).send().await.unwrap();
+        assert_eq!(res.status(), status, "{code}");
+        assert!(res.text().await.unwrap().contains(message), "{code}");
+    }
+}
+both!(credit_code_checks, super::credit_codes);
+
+/// C2 over HTTP: the whole form, SMS, the agent's face check → pending.
+async fn register_agent(app: &TestApp, agent_id: &str, phone: &str, rep_id: &str) {
+    let b = Browser::new();
+    let page = b.http.get(app.url("/register/agent")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    let captcha_id = hidden(&page, "captcha_id").unwrap();
+    let answer = sink(app, "captcha", &captcha_id).await.unwrap();
+    let mut form: Vec<(&str, String)> = vec![
+        ("csrf", csrf.clone()),
+        ("region", "拉萨市城关区".into()),
+        ("uscc", USCC.into()),
+        ("name", "李代理".into()),
+        ("id_number", agent_id.into()),
+        ("gender", "male".into()),
+        ("ethnicity", "藏族".into()),
+        ("phone", phone.into()),
+        ("rep_name", "张法人".into()),
+        ("rep_id_number", rep_id.into()),
+        ("rep_phone", "13900000009".into()),
+        ("password", "agent12".into()),
+        ("password2", "agent12".into()),
+        ("agree", "yes".into()),
+    ];
+    let mut send = form.clone();
+    send.extend([("captcha_id", captcha_id), ("captcha", answer), ("action", "send_code".into())]);
+    assert_eq!(b.http.post(app.url("/register/agent")).form(&send).send().await.unwrap().status(), 200);
+    let code = six_digits(&sink(app, "sms", phone).await.unwrap());
+    // A representative not on record: "法人信息不匹配" (C5).
+    let mut wrong = form.clone();
+    wrong[8] = ("rep_name", "王某".into());
+    wrong.extend([("sms_code", code.clone()), ("action", "submit".into())]);
+    let res = b.http.post(app.url("/register/agent")).form(&wrong).send().await.unwrap();
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("法人信息不匹配"));
+    // A password outside the 6–15 / two kinds rule.
+    let mut weak = form.clone();
+    weak[11] = ("password", "abcdefg".into());
+    weak[12] = ("password2", "abcdefg".into());
+    weak.extend([("sms_code", code.clone()), ("action", "submit".into())]);
+    let res = b.http.post(app.url("/register/agent")).form(&weak).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    form.extend([("sms_code", code), ("action", "submit".into())]);
+    let res = b.http.post(app.url("/register/agent")).form(&form).send().await.unwrap();
+    let gate = location(&res).expect("the agent's face check comes next");
+    let done = pass_face(app, &b, &app.url(&gate.replace(&app.base, "")), agent_id).await;
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("等待法定代表人审核"));
+}
+
+async fn agent_lifecycle(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = exchange_client(&app).await;
+    let rep_id = id_born("19800101", 11);
+    let agent_id = id_born("19900101", 22);
+    let rep = person(&app, "rep_zhang", "张法人", &rep_id, "13900000009").await;
+    let ent = enterprise(&app, USCC, "张法人", &rep_id).await;
+    register_agent(&app, &agent_id, "13800000021", &rep_id).await;
+    let agent = app.state.users.find_by_login(&agent_id).await.unwrap().unwrap().id;
+    let d = delegation::agent_delegation(&app.state.db, &ent, &agent).await.unwrap().unwrap();
+    assert_eq!(d.state, "pending");
+
+    // A pending agent cannot sign in yet.
+    let agent_form = [("uscc", USCC), ("role", "agent"), ("agent", "13800000021"), ("password", "agent12")];
+    let b_agent = Browser::new();
+    let refused = enterprise_sign_in(&app, &b_agent, &client, &agent_form, None).await.unwrap_err();
+    assert!(refused.1.contains("待法定代表人审核"), "{refused:?}");
+
+    // The representative's first sign-in needs his face check.
+    let rep_b = Browser::new();
+    let rep_form = [("uscc", USCC), ("role", "representative"), ("password", ENT_PASSWORD)];
+    let code = enterprise_sign_in(&app, &rep_b, &client, &rep_form, Some(&rep_id)).await.unwrap();
+    let t = tokens(&app, &client, &code).await;
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], ent);
+    assert_eq!(id["act"]["sub"], rep);
+    assert_eq!(id["legal_person"]["role"], "representative");
+    assert_eq!(id["legal_person"]["uscc"], USCC);
+
+    // Agent management: approving needs the representative's face check.
+    let page = rep_b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("待审核") && page.contains("李代理"));
+    let csrf = hidden(&page, "csrf").unwrap();
+    let res = rep_b
+        .http
+        .post(app.url("/enterprise/agents"))
+        .form(&[("csrf", csrf.as_str()), ("action", "approve"), ("id", d.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let gate = location(&res).unwrap();
+    let approved = pass_face(&app, &rep_b, &gate, &rep_id).await;
+    assert!(location(&approved).unwrap().contains("agents_approved"));
+
+    // The agent signs in (first time: face check) and the app sees who acts for whom.
+    let code = enterprise_sign_in(&app, &b_agent, &client, &agent_form, Some(&agent_id)).await.unwrap();
+    let t = tokens(&app, &client, &code).await;
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], ent);
+    assert_eq!(id["act"], serde_json::json!({ "sub": agent }));
+    assert_eq!(id["legal_person"]["role"], "agent");
+    assert_eq!(id["legal_person"]["name"], "示例科技有限公司");
+    assert!(id.get("name").is_none(), "the agent's own profile is not released under the enterprise");
+    let at = t["access_token"].as_str().unwrap().to_string();
+    let info = json(api().get(app.url("/userinfo")).bearer_auth(&at).send().await.unwrap()).await;
+    assert_eq!(info["sub"], ent);
+    assert_eq!(info["act"]["sub"], agent);
+    assert_eq!(info["legal_person"]["uscc"], USCC);
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let r = json(refresh(&app, &client, &rt).await).await;
+    let rt = r["refresh_token"].as_str().unwrap().to_string();
+    // Second sign-in: no face check any more.
+    let code = enterprise_sign_in(&app, &Browser::new(), &client, &agent_form, None).await.unwrap();
+    assert!(!code.is_empty());
+
+    // Token exchange from the agent's own (citizen) token.
+    let own = tokens(&app, &client, &sign_in_with(&app, &client, "13800000021", "agent12").await).await;
+    let own_at = own["access_token"].as_str().unwrap();
+    let res = exchange(&app, &client, own_at, ("legal_person", USCC)).await;
+    assert_eq!(res.status(), 200);
+    let ex = json(res).await;
+    assert_eq!(ex["issued_token_type"], "urn:ietf:params:oauth:token-type:access_token");
+    let claims = jwt_claims(ex["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], ent);
+    assert_eq!(claims["act"]["sub"], agent);
+    let delegated = ex["access_token"].as_str().unwrap().to_string();
+    // No exchange for an enterprise the person may not act for.
+    let other_rep = id_born("19700101", 33);
+    enterprise(&app, USCC_B, "赵其他", &other_rep).await;
+    let res = exchange(&app, &client, own_at, ("legal_person", USCC_B)).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(json(res).await["error"], "invalid_target");
+    // Another client cannot exchange this client's token.
+    let other = exchange_client(&app).await;
+    let res = exchange(&app, &other, own_at, ("legal_person", USCC)).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+
+    // Revocation ends the agent's sessions and refresh tokens at once.
+    let page = rep_b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    let res = rep_b
+        .http
+        .post(app.url("/enterprise/agents"))
+        .form(&[("csrf", csrf.as_str()), ("action", "revoke"), ("id", d.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("已撤销"));
+    let res = refresh(&app, &client, &rt).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+    let res = api().get(app.url("/userinfo")).bearer_auth(&at).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let res = api().get(app.url("/userinfo")).bearer_auth(&delegated).send().await.unwrap();
+    assert_eq!(res.status(), 401, "exchanged tokens die with the delegation");
+    let res = exchange(&app, &client, own_at, ("legal_person", USCC)).await;
+    assert_eq!(json(res).await["error"], "invalid_target");
+    let refused = enterprise_sign_in(&app, &b_agent, &client, &agent_form, None).await.unwrap_err();
+    assert!(refused.1.contains("不是该企业的代理人"), "{refused:?}");
+}
+both!(agent_registration_approval_tokens_revocation, super::agent_lifecycle);
+
+/// A citizen sign-in with a password, returning the code.
+async fn sign_in_with(app: &TestApp, client: &TestClient, login: &str, password: &str) -> String {
+    let b = Browser::new();
+    b.run(app, &auth_url(app, client, &[]), login, password).await.code()
+}
+
+async fn foreign_and_racing(backend: Backend) {
+    let app = spawn(backend).await;
+    let now = app.state.clock.now();
+    let rep_a = id_born("19800101", 41);
+    let rep_b = id_born("19810101", 42);
+    person(&app, "rep_a1", "甲代表", &rep_a, "13900000041").await;
+    let rb = person(&app, "rep_b1", "乙代表", &rep_b, "13900000042").await;
+    let ent_a = enterprise(&app, USCC, "甲代表", &rep_a).await;
+    let ent_b = enterprise(&app, USCC_B, "乙代表", &rep_b).await;
+    let agent = app.user("agent_x1").await;
+    let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, now).await.unwrap().unwrap();
+    // B's representative session cannot approve A's agent.
+    let client = app.confidential().await;
+    let b = Browser::new();
+    let form = [("uscc", USCC_B), ("role", "representative"), ("password", ENT_PASSWORD)];
+    enterprise_sign_in(&app, &b, &client, &form, Some(&rep_b)).await.unwrap();
+    let page = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    for action in ["approve", "revoke", "reject"] {
+        let res = b
+            .http
+            .post(app.url("/enterprise/agents"))
+            .form(&[("csrf", csrf.as_str()), ("action", action), ("id", d.id.as_str()), ("reason", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 409, "{action}");
+    }
+    assert!(!delegation::activate(&app.state.db, &d.id, &Party::Enterprise(&ent_b), now).await.unwrap());
+    let _ = rb;
+    // Two sessions of the representative approving and revoking at once,
+    // many times: each ends either active-then-revoked or revoked, never
+    // active after a successful revoke.
+    for _ in 0..8 {
+        let agent = app.user(&random_name("ag")).await;
+        let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, now).await.unwrap().unwrap();
+        let db1 = app.state.db.clone();
+        let db2 = app.state.db.clone();
+        let (id1, id2, e1, e2) = (d.id.clone(), d.id.clone(), ent_a.clone(), ent_a.clone());
+        let approve = tokio::spawn(async move { delegation::activate(&db1, &id1, &Party::Enterprise(&e1), now).await });
+        let revoke = tokio::spawn(async move { delegation::revoke(&db2, &id2, &Party::Enterprise(&e2), now).await });
+        let approved = approve.await.unwrap().unwrap();
+        let revoked = revoke.await.unwrap().unwrap().is_some();
+        let end = delegation::find(&app.state.db, &d.id).await.unwrap().unwrap();
+        assert!(revoked, "revocation applies to pending and active alike");
+        assert_eq!(end.state, "revoked", "approved={approved}");
+    }
+}
+both!(foreign_representative_and_racing_changes, super::foreign_and_racing);
+
+async fn person_grants_expire(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = exchange_client(&app).await;
+    let alice = person(&app, "alice_p", "王甲", &id_born("19800202", 51), "13800000051").await;
+    let bob = person(&app, "bob_pp", "李乙", &id_born("19850303", 52), "13800000052").await;
+    // Alice grants Bob for today only, through her page.
+    let b = Browser::new();
+    sign_in_with_browser(&app, &b, &client, "alice_p").await;
+    let page = b.http.get(app.url("/account/authorisations")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    let today = delegation::today(app.state.clock.now()).to_string();
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("action", "grant"),
+        ("grantee", "13800000052"),
+        ("valid_from", today.as_str()),
+        ("valid_to", today.as_str()),
+        ("scopes", "openid profile"),
+    ];
+    let res = b.http.post(app.url("/account/authorisations")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let d = delegation::granted_by(&app.state.db, &alice, delegation::Kind::Person).await.unwrap().remove(0);
+    assert_eq!(d.state, "pending");
+    // Bob's token cannot be exchanged before he confirms.
+    let bob_at = tokens(&app, &client, &sign_in_with(&app, &client, "bob_pp", PASSWORD).await).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(json(exchange(&app, &client, &bob_at, ("delegation", &d.id)).await).await["error"], "invalid_target");
+    // Bob confirms in his "received" list.
+    let bb = Browser::new();
+    sign_in_with_browser(&app, &bb, &client, "bob_pp").await;
+    let page = bb.http.get(app.url("/account/authorisations")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("授权我的") && page.contains("待审核"));
+    let csrf = hidden(&page, "csrf").unwrap();
+    let res = bb
+        .http
+        .post(app.url("/account/authorisations"))
+        .form(&[("csrf", csrf.as_str()), ("action", "accept"), ("id", d.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ex = exchange(&app, &client, &bob_at, ("delegation", &d.id)).await;
+    assert_eq!(ex.status(), 200);
+    let claims = jwt_claims(json(ex).await["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], alice);
+    assert_eq!(claims["act"]["sub"], bob);
+    // Two days later the grant has expired.
+    app.state.clock.advance(2 * 24 * 3600);
+    assert_eq!(json(exchange(&app, &client, &bob_at, ("delegation", &d.id)).await).await["error"], "invalid_target");
+    // (the old sessions have timed out meanwhile: sign in again)
+    let b = Browser::new();
+    sign_in_with_browser(&app, &b, &client, "alice_p").await;
+    let page = b.http.get(app.url("/account/authorisations")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("data-state=\"expired\""), "{page}");
+}
+both!(person_grant_expires_by_date, super::person_grants_expire);
+
+async fn sign_in_with_browser(app: &TestApp, b: &Browser, client: &TestClient, login: &str) {
+    b.run(app, &auth_url(app, client, &[]), login, PASSWORD).await.code();
+}
+
+async fn kin_rules(backend: Backend) {
+    let app = spawn(backend).await;
+    let now = app.state.clock.now();
+    let today = delegation::today(now);
+    let born = |years_ago: i32| {
+        use chrono::Datelike;
+        format!("{:04}{:02}{:02}", today.year() - years_ago, 1, 1)
+    };
+    let mut guardians = Vec::new();
+    for i in 0..4 {
+        guardians.push(app.user(&format!("guard{i}x")).await);
+    }
+    let child = kin::check("小明", &id_born(&born(5), 1), "child", now).unwrap();
+    assert!(!child.needs_face(), "ages 0–6 need no face check");
+    let teen = kin::check("小红", &id_born(&born(12), 2), "child", now).unwrap();
+    assert_eq!(
+        kin::bind(&app.state.db, &guardians[0], None, &teen, false, now).await.unwrap().unwrap_err(),
+        kin::KinRefusal::FaceRequired
+    );
+    assert_eq!(kin::check("某", &id_born(&born(30), 3), "other", now).unwrap_err().message_key(), "kin_age");
+    // Three guardians at most, even racing.
+    let mut tasks = Vec::new();
+    for g in guardians.clone() {
+        let db = app.state.db.clone();
+        let child = child.clone();
+        tasks.push(tokio::spawn(async move { kin::bind(&db, &g, None, &child, false, now).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Ok(_)) => ok += 1,
+            Ok(Err(r)) => assert_eq!(r, kin::KinRefusal::TooManyGuardians),
+            Err(e) => eprintln!("a racing bind failed on the database: {e}"),
+        }
+    }
+    assert!((1..=3).contains(&ok), "{ok}");
+    // Eight relatives per user at most.
+    let g = app.user("bigfamily").await;
+    for i in 0..8 {
+        let r = kin::check("老人", &id_born(&born(70), 100 + i), "parent", now).unwrap();
+        kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap();
+    }
+    let r = kin::check("老人", &id_born(&born(70), 200), "parent", now).unwrap();
+    assert_eq!(
+        kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap_err(),
+        kin::KinRefusal::TooManyRelatives
+    );
+    // Unbinding only after 24 hours.
+    let list = kin::relatives_of(&app.state.db, &g, now).await.unwrap();
+    assert_eq!(list.len(), 8);
+    assert_eq!(list[0].masked_name, "老*");
+    assert_eq!(
+        kin::unbind(&app.state.db, &g, &list[0].relation_id, now).await.unwrap(),
+        Err(kin::KinRefusal::TooEarlyToUnbind)
+    );
+    assert_eq!(kin::unbind(&app.state.db, &g, &list[0].relation_id, now + 24 * 3600).await.unwrap(), Ok(()));
+}
+both!(kin_rules_and_limits, super::kin_rules);
