@@ -8,8 +8,8 @@
 //! - `scan URL`: reads the ticket behind a QR code, shows which site is
 //!   asking, from which browser address and rough location, and asks the
 //!   person to confirm — a fresh decision each time (`--yes` / `--deny`
-//!   answer for scripts; `--face-verified` stands in for the app's face
-//!   verifier SDK on face-check tickets).
+//!   answer for scripts; `--face PHOTO` runs the face check through the
+//!   provider's verifier first, on face-check tickets).
 //!
 //! Tokens are kept in a JSON file (`--state`, mode 0600).
 use anyhow::{Context, anyhow, bail};
@@ -57,9 +57,11 @@ enum Cmd {
         /// Deny without asking.
         #[arg(long)]
         deny: bool,
-        /// Report a passed face check (stands in for the face verifier SDK).
-        #[arg(long)]
-        face_verified: bool,
+        /// Run the face check through the provider's verifier with this
+        /// photo (`POST /api/identity/face`; the sandbox verifier decides by
+        /// the account's identity), then confirm with its result.
+        #[arg(long, value_name = "PHOTO")]
+        face: Option<std::path::PathBuf>,
     },
 }
 
@@ -277,7 +279,7 @@ impl App {
         Ok(body)
     }
 
-    async fn scan(&self, qr: &str, yes: bool, deny: bool, face_verified: bool) -> anyhow::Result<()> {
+    async fn scan(&self, qr: &str, yes: bool, deny: bool, face: Option<&std::path::Path>) -> anyhow::Result<()> {
         // Only codes of our own provider: a QR pointing anywhere else is not
         // a sign-in request of ours, whatever it looks like.
         let prefix = self.url("/scan/t/");
@@ -303,9 +305,21 @@ impl App {
             t["browser"]["location"].as_str().unwrap_or("?")
         );
         println!("Requested: {} (unix time), valid until {}", t["created_at"], t["expires_at"]);
-        if purpose == "face" && !face_verified && !deny {
-            bail!("this code asks for a face check: run it with --face-verified after the face verifier passed");
+        if purpose == "face" && face.is_none() && !deny {
+            bail!("this code asks for a face check: run it with --face PHOTO");
         }
+        let face_verified = match face {
+            Some(photo) if !deny => {
+                use base64::Engine;
+                let bytes = std::fs::read(photo)?;
+                let sample = base64::engine::general_purpose::STANDARD.encode(bytes);
+                let body = serde_json::json!({ "face": sample });
+                let out = self.call(self.http.post(self.url("/api/identity/face")).json(&body)).await?;
+                println!("Face check: {}", out["result"].as_str().unwrap_or("done"));
+                true
+            }
+            _ => false,
+        };
         let confirm = if yes {
             true
         } else if deny {
@@ -343,7 +357,7 @@ fn main() -> std::process::ExitCode {
         };
         match cli.command {
             Cmd::Login { username, password } => app.login(&username, &password).await,
-            Cmd::Scan { url, yes, deny, face_verified } => app.scan(&url, yes, deny, face_verified).await,
+            Cmd::Scan { url, yes, deny, face } => app.scan(&url, yes, deny, face.as_deref()).await,
         }
     };
     let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
