@@ -254,7 +254,10 @@ function watch(page, label) {
     }
   });
   page.on('requestfailed', (r) => {
-    if (!noise(r.url())) browserErrors.push(`${label}: request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`);
+    // The waiting page's event stream is cut by design when the page moves
+    // on (the browser aborts an open SSE request at navigation).
+    const streamCut = r.url().includes('/scan/events') && r.failure()?.errorText === 'net::ERR_ABORTED';
+    if (!noise(r.url()) && !streamCut) browserErrors.push(`${label}: request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`);
   });
   if (process.env.E2E_TRACE) { // E2E_TRACE=1: log every request with timings
     const t0 = Date.now();
