@@ -2,6 +2,8 @@
 //! code path creates the schema on SQLite and PostgreSQL.
 pub use sea_orm_migration::prelude::*;
 
+mod util;
+
 mod m20261124_000001_core;
 mod m20261124_000002_accounts;
 mod m20261125_000003_plugins;

@@ -1,6 +1,7 @@
 //! The spine schema: clients, users, keys and every piece of ephemeral OIDC
 //! state (requests, codes, sessions, grants, refresh tokens, counters) so that
 //! several nodes sharing one PostgreSQL see the same truth.
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -9,46 +10,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261124_000001_core"
     }
-}
-
-fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().not_null().to_owned()
-}
-fn text_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().null().to_owned()
-}
-fn string_pk(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).string_len(128).not_null().primary_key().to_owned()
-}
-fn big(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).big_integer().not_null().to_owned()
-}
-fn big_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).big_integer().null().to_owned()
-}
-fn flag(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).boolean().not_null().default(false).to_owned()
-}
-
-fn table(name: &'static str, cols: Vec<ColumnDef>) -> TableCreateStatement {
-    let mut t = Table::create();
-    t.table(Alias::new(name)).if_not_exists();
-    for mut c in cols {
-        t.col(&mut c);
-    }
-    t.to_owned()
-}
-
-fn index(table: &'static str, name: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(Alias::new(table)).if_not_exists();
-    for c in cols {
-        i.col(Alias::new(*c));
-    }
-    if unique {
-        i.unique();
-    }
-    i.to_owned()
 }
 
 #[async_trait::async_trait]

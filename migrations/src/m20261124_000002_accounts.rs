@@ -1,5 +1,6 @@
 //! Citizen accounts (A1, A3, A7): SMS codes, graphic captchas, the
 //! development message sink and the audit log.
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -8,10 +9,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261124_000002_accounts"
     }
-}
-
-fn col(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
 }
 
 #[async_trait::async_trait]

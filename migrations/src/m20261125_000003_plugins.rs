@@ -3,6 +3,7 @@
 //! and on several nodes; which clients may request which plugin scopes
 //! (seed 003 §2.2.5 "generation / scan permission"); and each plugin's
 //! administrative state (enabled, health) shared by every node.
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -13,10 +14,6 @@ impl MigrationName for Migration {
     }
 }
 
-fn col(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().not_null().to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -25,9 +22,9 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Alias::new("plugin_kv"))
                     .if_not_exists()
-                    .col(col("plugin"))
-                    .col(col("key"))
-                    .col(col("value"))
+                    .col(text("plugin"))
+                    .col(text("key"))
+                    .col(text("value"))
                     .col(ColumnDef::new(Alias::new("expires_at")).big_integer().null())
                     .col(ColumnDef::new(Alias::new("updated_at")).big_integer().not_null())
                     .primary_key(Index::create().col(Alias::new("plugin")).col(Alias::new("key")))
@@ -39,8 +36,8 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Alias::new("client_plugin_scopes"))
                     .if_not_exists()
-                    .col(col("client_id"))
-                    .col(col("scope"))
+                    .col(text("client_id"))
+                    .col(text("scope"))
                     .col(ColumnDef::new(Alias::new("granted_at")).big_integer().not_null())
                     .primary_key(Index::create().col(Alias::new("client_id")).col(Alias::new("scope")))
                     .to_owned(),

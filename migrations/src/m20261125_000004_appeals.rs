@@ -1,4 +1,5 @@
 //! Appeals (A8): a name, document number or phone taken by another account.
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -7,10 +8,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261125_000004_appeals"
     }
-}
-
-fn col(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
 }
 
 #[async_trait::async_trait]

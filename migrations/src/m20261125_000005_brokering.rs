@@ -2,6 +2,7 @@
 //! linked to which local account, and the short-lived, browser-bound state
 //! of sign-ins in flight at an upstream provider. Both live in the database
 //! so any node can finish a flow another node started.
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 // Deleting an account (A6) deletes its links with it (foreign key cascade).
@@ -12,14 +13,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261125_000005_brokering"
     }
-}
-
-fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().not_null().to_owned()
-}
-
-fn text_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().null().to_owned()
 }
 
 #[async_trait::async_trait]

@@ -3,6 +3,7 @@
 //! session used and when (`sessions.factors`, so the level can be computed
 //! against each level's max age at the moment a token is issued), and a
 //! per-client minimum level (`clients.min_acr`).
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -11,10 +12,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261126_000006_assurance"
     }
-}
-
-fn col(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
 }
 
 // SQLite adds one column per ALTER TABLE statement.

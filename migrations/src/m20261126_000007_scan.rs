@@ -3,6 +3,7 @@
 //! a conditional UPDATE on this table, so it holds across nodes; the index on
 //! `updated_at` lets each node find, in one query, the tickets another node
 //! changed for the browsers it holds waiting.
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -11,10 +12,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261126_000007_scan"
     }
-}
-
-fn col(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
 }
 
 #[async_trait::async_trait]

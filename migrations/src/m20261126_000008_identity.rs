@@ -2,6 +2,7 @@
 //! holder per document, enforced by a unique index), pending takeovers,
 //! the record of every verification, and the operators who may record
 //! counter (in-person, L4) verifications.
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -10,10 +11,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261126_000008_identity"
     }
-}
-
-fn col(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
 }
 
 #[async_trait::async_trait]

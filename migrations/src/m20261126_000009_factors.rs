@@ -3,6 +3,7 @@
 //! refusal), single-use recovery codes (keyed digests), WebAuthn passkeys
 //! (credential JSON as webauthn-rs serialises it) and WebAuthn ceremonies in
 //! flight (bound to the browser, short-lived, so any node can finish them).
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 // Deleting an account (A6) deletes its factors with it (foreign key cascade).
@@ -13,30 +14,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261126_000009_factors"
     }
-}
-
-fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().not_null().to_owned()
-}
-
-fn text_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).text().null().to_owned()
-}
-
-fn time(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).big_integer().not_null().to_owned()
-}
-
-fn time_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).big_integer().null().to_owned()
-}
-
-fn owner(table: &'static str) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(Alias::new(table), Alias::new("user_id"))
-        .to(Alias::new("users"), Alias::new("id"))
-        .on_delete(ForeignKeyAction::Cascade)
-        .to_owned()
 }
 
 #[async_trait::async_trait]
@@ -52,9 +29,9 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Alias::new("user_id")).string_len(128).not_null().primary_key())
                     .col(text("secret_enc"))
                     .col(ColumnDef::new(Alias::new("confirmed")).boolean().not_null())
-                    .col(time("last_step"))
-                    .col(time("created_at"))
-                    .col(time_null("last_used_at"))
+                    .col(big("last_step"))
+                    .col(big("created_at"))
+                    .col(big_null("last_used_at"))
                     .foreign_key(&mut owner("totp_factors"))
                     .to_owned(),
             )
@@ -67,8 +44,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Alias::new("id")).string_len(64).not_null().primary_key())
                     .col(ColumnDef::new(Alias::new("user_id")).string_len(128).not_null())
                     .col(text("code_hash"))
-                    .col(time_null("used_at"))
-                    .col(time("created_at"))
+                    .col(big_null("used_at"))
+                    .col(big("created_at"))
                     .foreign_key(&mut owner("recovery_codes"))
                     .to_owned(),
             )
@@ -93,8 +70,8 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Alias::new("cred_id")).string_len(1400).not_null())
                     .col(text("name"))
                     .col(text("credential"))
-                    .col(time("created_at"))
-                    .col(time_null("last_used_at"))
+                    .col(big("created_at"))
+                    .col(big_null("last_used_at"))
                     .foreign_key(&mut owner("passkeys"))
                     .to_owned(),
             )
@@ -132,7 +109,7 @@ impl MigrationTrait for Migration {
                     .col(text("browser"))
                     .col(text_null("user_id"))
                     .col(text("state"))
-                    .col(time("expires_at"))
+                    .col(big("expires_at"))
                     .to_owned(),
             )
             .await?;

@@ -4,6 +4,7 @@
 //! check through the app, representative change requests (C5), which
 //! enterprise/delegation a session acts for, and the same on grants so
 //! tokens carry `act` and die with the delegation.
+use crate::util::*;
 use sea_orm_migration::prelude::*;
 
 pub struct Migration;
@@ -12,14 +13,6 @@ impl MigrationName for Migration {
     fn name(&self) -> &str {
         "m20261126_000010_delegation"
     }
-}
-
-fn col(name: &'static str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name))
-}
-
-fn id() -> ColumnDef {
-    col("id").string_len(64).not_null().primary_key().to_owned()
 }
 
 async fn index(
@@ -33,6 +26,10 @@ async fn index(
         ix.col(Alias::new(*c));
     }
     manager.create_index(ix).await
+}
+
+fn id() -> ColumnDef {
+    col("id").string_len(64).not_null().primary_key().to_owned()
 }
 
 #[async_trait::async_trait]
