@@ -378,6 +378,39 @@ pub(super) async fn notify(state: &AppState, phone: &str, key: &str, now: i64) {
     }
 }
 
+/// The first step of a phone change or e-mail binding (A5): the SMS code
+/// sent to the account's current phone opens a flow bound to this browser,
+/// and the page moves on to its second step.
+#[allow(clippy::too_many_arguments)]
+async fn open_with_current_phone(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    f: &AccountForm,
+    u: &user::Model,
+    kind: &str,
+    view: &str,
+    step2: (&str, &str),
+    now: i64,
+) -> Response {
+    let phone = u.phone.as_deref().unwrap_or_default();
+    match state.sms_codes.verify(phone, SmsPurpose::Verify, &f.sms_code).await {
+        Ok(true) => {
+            let browser =
+                cookies::get(state, &jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
+            match flows::start(&state.db, kind, &u.id, &browser, None, now).await {
+                Ok(id) => see_other(&format!("{}/account/{view}?flow={id}", state.config.issuer)),
+                Err(e) => unavailable(state, locale, e),
+            }
+        }
+        Ok(false) => {
+            let notice = Some(Notice::Error(state.pages.text(locale, "sms_code_wrong")));
+            render_with(state, jar, StatusCode::BAD_REQUEST, locale, view, u, notice, step2).await
+        }
+        Err(e) => unavailable(state, locale, e),
+    }
+}
+
 /// A5 phone change: an SMS code on the old phone opens a browser-bound
 /// flow; an SMS code on the new phone (which must be free) completes it.
 async fn change_phone(
@@ -421,21 +454,7 @@ async fn change_phone(
             let status = notice.status();
             render_with(state, jar, status, locale, "phone", &u, Some(notice), step2).await
         }
-        "verify_old" => match state.sms_codes.verify(&old_phone, SmsPurpose::Verify, &f.sms_code).await {
-            Ok(true) => {
-                let browser =
-                    cookies::get(state, &jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
-                match flows::start(&state.db, PHONE_FLOW, &u.id, &browser, None, now).await {
-                    Ok(id) => see_other(&format!("{}/account/phone?flow={id}", state.config.issuer)),
-                    Err(e) => unavailable(state, locale, e),
-                }
-            }
-            Ok(false) => {
-                render_with(state, jar, StatusCode::BAD_REQUEST, locale, "phone", &u, bad("sms_code_wrong"), step2)
-                    .await
-            }
-            Err(e) => unavailable(state, locale, e),
-        },
+        "verify_old" => open_with_current_phone(state, jar, locale, f, &u, PHONE_FLOW, "phone", step2, now).await,
         "verify_new" if in_flow => {
             let Ok(new_phone) = PhoneNumber::parse(&f.new_phone) else {
                 return render_with(
@@ -536,21 +555,7 @@ async fn bind_email(
             let status = notice.status();
             render_with(state, jar, status, locale, "email", &u, Some(notice), step2).await
         }
-        "verify_old" => match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
-            Ok(true) => {
-                let browser =
-                    cookies::get(state, &jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
-                match flows::start(&state.db, EMAIL_FLOW, &u.id, &browser, None, now).await {
-                    Ok(id) => see_other(&format!("{}/account/email?flow={id}", state.config.issuer)),
-                    Err(e) => unavailable(state, locale, e),
-                }
-            }
-            Ok(false) => {
-                render_with(state, jar, StatusCode::BAD_REQUEST, locale, "email", &u, bad("sms_code_wrong"), step2)
-                    .await
-            }
-            Err(e) => unavailable(state, locale, e),
-        },
+        "verify_old" => open_with_current_phone(state, jar, locale, f, &u, EMAIL_FLOW, "email", step2, now).await,
         "send_mail" if in_flow => {
             if !crate::ports::mail::valid_address(&email) {
                 return render_with(state, jar, StatusCode::BAD_REQUEST, locale, "email", &u, bad("email_rule"), step2)
