@@ -109,7 +109,10 @@ async fn rotation_and_scanning(backend: Backend) {
 
     let ok = scanned(&app, &st, &a).await;
     assert_eq!(ok["valid"], true, "{ok}");
-    assert_eq!((ok["colour"].as_str(), ok["name"].as_str(), ok["code_type"].as_str()), (Some("green"), Some("张*"), Some("personal")));
+    assert_eq!(
+        (ok["colour"].as_str(), ok["name"].as_str(), ok["code_type"].as_str()),
+        (Some("green"), Some("张*"), Some("personal"))
+    );
     let keys: Vec<&String> = ok.as_object().unwrap().keys().collect();
     assert_eq!(keys.len(), 7, "only status, masked identity and validity: {ok}");
 
@@ -165,7 +168,10 @@ async fn rotation_and_scanning(backend: Backend) {
     assert!(html.contains("data-colour=\"red\"") && html.contains("与确诊病例同一航班"), "{html}");
     push("cleared", "隔离期满").await;
     let (_, html) = page(&b, &app, "/history").await;
-    assert!(html.contains("data-colour=\"green\"") && html.contains("密切接触者") && html.contains("隔离期满"), "{html}");
+    assert!(
+        html.contains("data-colour=\"green\"") && html.contains("密切接触者") && html.contains("隔离期满"),
+        "{html}"
+    );
     // The scan scope cannot push status records.
     let r = api().post(app.url(&format!("{BASE}/api/status"))).bearer_auth(&st);
     assert_eq!(r.json(&json!({ "id_number": ZHANG_ID, "status": "confirmed" })).send().await.unwrap().status(), 403);
@@ -267,7 +273,8 @@ async fn kinship(backend: Backend) {
     let b = signed_in(&app, "guardian").await;
     let today = delegation::today(app.state.clock.now());
     let born_years_ago = |years: u32, plus_days: u64| {
-        let d = today.checked_sub_months(Months::new(12 * years)).unwrap().checked_add_days(Days::new(plus_days)).unwrap();
+        let d =
+            today.checked_sub_months(Months::new(12 * years)).unwrap().checked_add_days(Days::new(plus_days)).unwrap();
         d.format("%Y%m%d").to_string()
     };
 
@@ -371,13 +378,24 @@ async fn administration(backend: Backend) {
     let r = admin_post(&app, "/admin/styles", style("#ffffff")).await;
     assert_eq!(r.status(), 201);
     let first = json(r).await["id"].as_str().unwrap().to_string();
-    let second = json(admin_post(&app, "/admin/styles", style("#e8f5e9")).await).await["id"].as_str().unwrap().to_string();
-    admin_post(&app, "/admin/styles", json!({ "code_type": "enterprise", "background": "#eef4ff", "colour": "#000000", "icon": "" })).await;
-    assert_eq!(admin_post(&app, "/admin/styles", json!({ "code_type": "personal", "background": "red" })).await.status(), 400);
+    let second =
+        json(admin_post(&app, "/admin/styles", style("#e8f5e9")).await).await["id"].as_str().unwrap().to_string();
+    admin_post(
+        &app,
+        "/admin/styles",
+        json!({ "code_type": "enterprise", "background": "#eef4ff", "colour": "#000000", "icon": "" }),
+    )
+    .await;
+    assert_eq!(
+        admin_post(&app, "/admin/styles", json!({ "code_type": "personal", "background": "red" })).await.status(),
+        400
+    );
     let list = admin_get(&app, "/admin/styles.json").await;
-    let personal: Vec<&Value> = list["styles"].as_array().unwrap().iter().filter(|s| s["code_type"] == "personal").collect();
+    let personal: Vec<&Value> =
+        list["styles"].as_array().unwrap().iter().filter(|s| s["code_type"] == "personal").collect();
     assert_eq!(personal.len(), 2);
-    let active: Vec<&str> = personal.iter().filter(|s| s["active"] == true).map(|s| s["id"].as_str().unwrap()).collect();
+    let active: Vec<&str> =
+        personal.iter().filter(|s| s["active"] == true).map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(active, [second.as_str()], "exactly one active personal style, the newest");
     assert!(personal.iter().any(|s| s["id"] == first.as_str() && s["active"] == false));
 
@@ -399,11 +417,15 @@ async fn administration(backend: Backend) {
     assert_eq!(stats["shown"]["by_type"]["personal"], 3);
     assert_eq!(stats["scanned"]["total"], 3, "successful scans: {stats}");
     let today = stats["daily"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((today["shown"].clone(), today["scanned"].clone(), today["issued"].clone()), (json!(3), json!(3), json!(1)));
+    assert_eq!(
+        (today["shown"].clone(), today["scanned"].clone(), today["issued"].clone()),
+        (json!(3), json!(3), json!(1))
+    );
 
     let logs = admin_get(&app, "/admin/logs.json?kind=scan").await;
     assert_eq!(logs["events"].as_array().unwrap().len(), 4, "refused scans are logged too");
-    let logs = admin_get(&app, &format!("/admin/logs.json?kind=scan&app={}&place=%E4%B8%9C%E9%97%A8", scanner.id)).await;
+    let logs =
+        admin_get(&app, &format!("/admin/logs.json?kind=scan&app={}&place=%E4%B8%9C%E9%97%A8", scanner.id)).await;
     assert_eq!(logs["events"].as_array().unwrap().len(), 2);
     assert!(logs["events"].as_array().unwrap().iter().all(|e| e["at"].as_i64().unwrap() > 0));
     let ops = admin_get(&app, "/admin/logs.json?kind=operation").await;
@@ -424,7 +446,12 @@ async fn administration(backend: Backend) {
     assert_eq!(r.status(), 401, "an app token is not the admin token");
 
     // Numbering rules apply to codes issued afterwards.
-    let r = admin_post(&app, "/admin/categories", json!({ "code_type": "personal", "name": "个人健康码", "prefix": "XZ", "digits": 6 })).await;
+    let r = admin_post(
+        &app,
+        "/admin/categories",
+        json!({ "code_type": "personal", "name": "个人健康码", "prefix": "XZ", "digits": 6 }),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     citizen(&app, "li_si_2", "李四", &id_born("19800101", 1)).await;
     let b2 = signed_in(&app, "li_si_2").await;
@@ -437,7 +464,14 @@ async fn administration(backend: Backend) {
     let (_, html) = page(&b, &app, "/profile?q=%E9%98%B3%E5%85%89%E5%9B%AD").await;
     assert!(html.contains("<option value=\"阳光花园\"") && !html.contains("翠湖花园"), "{html}");
     let csrf = hidden(&html, "csrf").unwrap();
-    let form = [("csrf", csrf.as_str()), ("community", "阳光花园"), ("building", "3"), ("unit", "2"), ("room", "401"), ("plate", "")];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("community", "阳光花园"),
+        ("building", "3"),
+        ("unit", "2"),
+        ("room", "401"),
+        ("plate", ""),
+    ];
     let r = b.http.post(app.url(&format!("{BASE}/profile"))).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let bad = [("csrf", csrf.as_str()), ("community", "不存在小区"), ("building", "3"), ("unit", "2"), ("room", "401")];
@@ -446,3 +480,24 @@ async fn administration(backend: Backend) {
     assert!(html.contains("阳光花园 3-2-401"), "{html}");
 }
 both!(health_code_styles_statistics_logs_community, super::administration);
+
+/// 003 §2.1.4: with `face_max_age` set, a session without a fresh face
+/// check is sent to the provider's face check instead of seeing a code.
+async fn face_check_configured(backend: Backend) {
+    let app = spawn_plugins(backend, &[HEALTH], |c, _| {
+        let settings: toml::Table = toml::from_str("face_max_age = 300").unwrap();
+        c.plugins.settings.insert("health-code".into(), toml::Value::Table(settings));
+    })
+    .await;
+    citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
+    let b = signed_in(&app, "zhang_san").await;
+    for path in ["/", "/offline", "/offline.png"] {
+        let (status, html) = page(&b, &app, path).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(html.contains("data-face=\"required\"") && html.contains("href=\"/identity/face\""), "{html}");
+        assert!(!html.contains("class=\"payload\""), "no code without the face check");
+    }
+    // The rest of the profile needs none.
+    assert_eq!(page(&b, &app, "/history").await.0, 200);
+}
+both!(health_code_face_check_when_configured, super::face_check_configured);

@@ -188,7 +188,8 @@ fn store_err(e: sea_orm::DbErr) -> String {
 
 fn kv_get(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
-    let got = ctx.rt.block_on(kv::get(&ctx.services.db, &ctx.plugin, key, ctx.services.clock.now())).map_err(store_err)?;
+    let got =
+        ctx.rt.block_on(kv::get(&ctx.services.db, &ctx.plugin, key, ctx.services.clock.now())).map_err(store_err)?;
     Ok(got.map(Value::from).unwrap_or(Value::Null))
 }
 
@@ -211,7 +212,10 @@ fn kv_delete(ctx: &HostCtx, v: Value) -> Result<Value, String> {
 
 fn kv_list(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     let prefix = v.get("prefix").and_then(Value::as_str).unwrap_or("");
-    let rows = ctx.rt.block_on(kv::list(&ctx.services.db, &ctx.plugin, prefix, ctx.services.clock.now())).map_err(store_err)?;
+    let rows = ctx
+        .rt
+        .block_on(kv::list(&ctx.services.db, &ctx.plugin, prefix, ctx.services.clock.now()))
+        .map_err(store_err)?;
     Ok(json!(rows))
 }
 

@@ -56,7 +56,8 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
         ("GET", "/admin/stats.json") => Ok(Response::json(200, stats(p, days_param(req))?.json)),
         ("GET", "/admin/codes") => codes_page(&v),
         ("GET", "/admin/codes.json") => {
-            let list: Vec<Value> = code_list(p, req)?.iter().map(|h| serde_json::to_value(h).unwrap_or(Value::Null)).collect();
+            let list: Vec<Value> =
+                code_list(p, req)?.iter().map(|h| serde_json::to_value(h).unwrap_or(Value::Null)).collect();
             Ok(Response::json(200, json!({ "codes": list })))
         }
         ("GET", "/admin/styles") => styles_page(&v),
@@ -77,15 +78,22 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
                 Ok(c) => c,
                 Err(e) => return Ok(bad(&e.to_string())),
             };
-            let prefix_ok = !c.prefix.is_empty() && c.prefix.len() <= 6 && c.prefix.bytes().all(|b| b.is_ascii_alphanumeric());
-            if !codes::TYPES.contains(&c.code_type.as_str()) || !prefix_ok || !(4..=16).contains(&c.digits) || c.name.chars().count() > 40 {
+            let prefix_ok =
+                !c.prefix.is_empty() && c.prefix.len() <= 6 && c.prefix.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !codes::TYPES.contains(&c.code_type.as_str())
+                || !prefix_ok
+                || !(4..=16).contains(&c.digits)
+                || c.name.chars().count() > 40
+            {
                 return Ok(bad("code_type, name (≤40), prefix (1-6 letters/digits) and digits (4-16) are required"));
             }
             codes::set_category(&p.host, &c)?;
             operation(p, "category_set", &format!("{} {}", c.code_type, c.prefix))?;
             Ok(Response::json(201, serde_json::to_value(&c).unwrap_or(Value::Null)))
         }
-        ("GET", "/admin/rules") => Ok(Response::json(200, json!({ "rules": status::rules(&p.host, &p.settings.rules)? }))),
+        ("GET", "/admin/rules") => {
+            Ok(Response::json(200, json!({ "rules": status::rules(&p.host, &p.settings.rules)? })))
+        }
         ("POST", "/admin/rules") => match status::parse_rules(body.get("rules").unwrap_or(&Value::Null)) {
             Ok(rules) => {
                 p.host.kv_put("rules", &serde_json::to_string(&rules).map_err(|e| e.to_string())?, None)?;
@@ -155,8 +163,15 @@ fn codes_page(v: &View) -> Result<Response, String> {
 }
 
 fn styles_page(v: &View) -> Result<Response, String> {
-    let mut html = format!("<p>{}</p><table class=\"styles\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        v.t("admin_styles_hint"), v.t("code_type"), v.t("style_background"), v.t("style_colour"), v.t("style_icon"), v.t("style_state"));
+    let mut html = format!(
+        "<p>{}</p><table class=\"styles\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        v.t("admin_styles_hint"),
+        v.t("code_type"),
+        v.t("style_background"),
+        v.t("style_colour"),
+        v.t("style_icon"),
+        v.t("style_state")
+    );
     for (s, active) in styles::list(&v.p.host)? {
         html.push_str(&format!(
             "<tr data-active=\"{active}\"><td>{}</td><td><svg width=\"40\" height=\"16\"><rect width=\"40\" height=\"16\" fill=\"{bg}\" stroke=\"#999\"/></svg> {bg}</td><td><svg width=\"40\" height=\"16\"><rect width=\"40\" height=\"16\" fill=\"{fg}\"/></svg> {fg}</td><td>{}</td><td>{}</td></tr>",
@@ -172,18 +187,34 @@ fn styles_page(v: &View) -> Result<Response, String> {
 }
 
 fn categories_page(v: &View) -> Result<Response, String> {
-    let mut html = format!("<table class=\"categories\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>", v.t("code_type"), v.t("category_name"), v.t("category_prefix"), v.t("category_example"));
+    let mut html = format!(
+        "<table class=\"categories\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        v.t("code_type"),
+        v.t("category_name"),
+        v.t("category_prefix"),
+        v.t("category_example")
+    );
     for t in ["personal", "enterprise"] {
         let c = codes::category(&v.p.host, t)?;
         let example = format!("{}{}{}", c.prefix, util::date(v.p.host.now()).replace('-', ""), "0".repeat(c.digits));
-        html.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", v.t(&format!("type_{t}")), esc(&c.name), esc(&c.prefix), esc(&example)));
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            v.t(&format!("type_{t}")),
+            esc(&c.name),
+            esc(&c.prefix),
+            esc(&example)
+        ));
     }
     html.push_str("</table>");
     let rules = status::rules(&v.p.host, &v.p.settings.rules)?;
     html.push_str(&format!("<h2>{}</h2><table class=\"rules\">", v.t("admin_rules")));
     for r in rules {
         let days = r.days.map(|d| d.to_string()).unwrap_or_else(|| "∞".into());
-        html.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{days}</td></tr>", esc(&r.status), v.t(&format!("colour_{}", r.colour))));
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{days}</td></tr>",
+            esc(&r.status),
+            v.t(&format!("colour_{}", r.colour))
+        ));
     }
     html.push_str("</table>");
     Ok(v.page("admin_categories", html))
@@ -234,7 +265,8 @@ fn stats(p: &HealthCode, n_days: i64) -> Result<Stats, String> {
     let names = ["issued", "shown", "scanned"];
     let mut json = serde_json::Map::new();
     for (m, name) in names.iter().enumerate() {
-        let shares: serde_json::Map<String, Value> = types.iter().zip(by_type[m]).map(|(t, n)| (t.to_string(), json!(n))).collect();
+        let shares: serde_json::Map<String, Value> =
+            types.iter().zip(by_type[m]).map(|(t, n)| (t.to_string(), json!(n))).collect();
         json.insert(name.to_string(), json!({ "total": by_type[m].iter().sum::<u64>(), "by_type": shares }));
     }
     let trend: Vec<Value> = days
@@ -254,16 +286,29 @@ fn stats_page(v: &View) -> Result<Response, String> {
     let mut html = String::from("<section class=\"stats-totals\">");
     for (m, key) in names.iter().enumerate() {
         let total: u64 = s.by_type[m].iter().map(|(_, n)| n).sum();
-        html.push_str(&format!("<p class=\"total\" data-metric=\"{}\">{} <strong>{total}</strong></p>", &key[6..], v.t(key)));
+        html.push_str(&format!(
+            "<p class=\"total\" data-metric=\"{}\">{} <strong>{total}</strong></p>",
+            &key[6..],
+            v.t(key)
+        ));
     }
     html.push_str("</section>");
-    let series: Vec<charts::Series> =
-        labels.iter().zip(s.daily.iter()).map(|(l, values)| charts::Series { label: l, values: values.clone() }).collect();
-    html.push_str(&format!("<h2>{}</h2>{}", v.t("stats_trend"), charts::daily_bars(&v.t("stats_trend"), &s.days, &series)));
+    let series: Vec<charts::Series> = labels
+        .iter()
+        .zip(s.daily.iter())
+        .map(|(l, values)| charts::Series { label: l, values: values.clone() })
+        .collect();
+    html.push_str(&format!(
+        "<h2>{}</h2>{}",
+        v.t("stats_trend"),
+        charts::daily_bars(&v.t("stats_trend"), &s.days, &series)
+    ));
     html.push_str(&format!("<h2>{}</h2><div class=\"shares\">", v.t("stats_shares")));
     for (m, label) in labels.iter().enumerate() {
-        let parts: Vec<(String, u64)> =
-            s.by_type[m].iter().map(|(t, n)| (v.p.texts.get(&v.req.locale, &format!("type_{t}")).to_string(), *n)).collect();
+        let parts: Vec<(String, u64)> = s.by_type[m]
+            .iter()
+            .map(|(t, n)| (v.p.texts.get(&v.req.locale, &format!("type_{t}")).to_string(), *n))
+            .collect();
         html.push_str(&charts::shares_ring(label, &parts));
     }
     html.push_str("</div>");
@@ -284,11 +329,21 @@ fn logs_page(v: &View) -> Result<Response, String> {
         .collect();
     let mut html = format!(
         "<form method=\"get\" class=\"form inline\"><select name=\"kind\">{opts}</select><input name=\"app\" value=\"{}\" placeholder=\"{}\"><input name=\"place\" value=\"{}\" placeholder=\"{}\"><input name=\"date\" value=\"{}\" placeholder=\"YYYY-MM-DD\"><button type=\"submit\">{}</button></form>",
-        q("app"), v.t("log_app"), q("place"), v.t("log_place"), q("date"), v.t("search")
+        q("app"),
+        v.t("log_app"),
+        q("place"),
+        v.t("log_place"),
+        q("date"),
+        v.t("search")
     );
     html.push_str(&format!(
         "<table class=\"logs\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        v.t("time"), v.t("log_kind"), v.t("code_type"), v.t("log_app"), v.t("log_place"), v.t("log_result")
+        v.t("time"),
+        v.t("log_kind"),
+        v.t("code_type"),
+        v.t("log_app"),
+        v.t("log_place"),
+        v.t("log_result")
     ));
     let mut list: Vec<Event> = events::all(&v.p.host)?.into_iter().filter(|e| f.matches(e)).collect();
     list.reverse();

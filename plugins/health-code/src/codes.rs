@@ -64,7 +64,8 @@ pub fn holder(host: &Host, kind: &str, key: &str, masked_name: &str) -> Result<(
     let now = host.now();
     let hid = util::new_id(now);
     let cat = category(host, kind)?;
-    let number = format!("{}{}{}", cat.prefix, util::date(now).replace('-', ""), util::digits(&hid, cat.digits.clamp(4, 16)));
+    let number =
+        format!("{}{}{}", cat.prefix, util::date(now).replace('-', ""), util::digits(&hid, cat.digits.clamp(4, 16)));
     let h = Holder {
         hid: hid.clone(),
         kind: kind.into(),
@@ -110,7 +111,13 @@ fn code_id(host: &Host, hid: &str, window: i64, renew: bool) -> Result<CodeId, S
 }
 
 /// A signed online payload for the QR; its expiry is the window's end.
-pub fn online_payload(host: &Host, h: &Holder, shown_as: &str, window: i64, renew: bool) -> Result<(String, i64), String> {
+pub fn online_payload(
+    host: &Host,
+    h: &Holder,
+    shown_as: &str,
+    window: i64,
+    renew: bool,
+) -> Result<(String, i64), String> {
     let c = code_id(host, &h.hid, window, renew)?;
     let until = c.since + window;
     let claims = json!({ "hc": "online", "hid": h.hid, "cid": c.cid, "t": shown_as });
@@ -128,7 +135,11 @@ pub fn offline_payload(host: &Host, h: &Holder, shown_as: &str, days: i64) -> Re
 /// Whether a verified payload is still current: the online code id must be
 /// the holder's present one (not rotated, not renewed); an offline code
 /// must be within its own validity.
-pub fn current(host: &Host, claims: &serde_json::Map<String, Value>, window: i64) -> Result<Result<i64, &'static str>, String> {
+pub fn current(
+    host: &Host,
+    claims: &serde_json::Map<String, Value>,
+    window: i64,
+) -> Result<Result<i64, &'static str>, String> {
     let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default();
     let now = host.now();
     match s("hc") {

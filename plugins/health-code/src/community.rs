@@ -39,7 +39,13 @@ pub fn parse(all: &[String], req: &Request) -> Result<Profile, &'static str> {
     }
     let field = |k: &str, max| short(f(k), max).filter(|s| !s.is_empty()).ok_or("profile_address_required");
     let plate = short(f("plate"), 10).ok_or("profile_plate_bad")?;
-    Ok(Profile { community, building: field("building", 10)?, unit: field("unit", 10)?, room: field("room", 10)?, plate })
+    Ok(Profile {
+        community,
+        building: field("building", 10)?,
+        unit: field("unit", 10)?,
+        room: field("room", 10)?,
+        plate,
+    })
 }
 
 pub fn save(host: &Host, sub: &str, p: &Profile) -> Result<(), String> {

@@ -29,7 +29,7 @@ pub fn record(host: &Host, mut e: Event) -> Result<(), String> {
     e.at = host.now();
     e.place = e.place.chars().take(60).collect();
     let raw = serde_json::to_string(&e).map_err(|e| e.to_string())?;
-    host.kv_put(&format!("log/{:012}-{}", e.at, crate::util::new_id(e.at)), &raw, None)
+    host.kv_put(&format!("log/{}", crate::util::sortable_id(e.at)), &raw, None)
 }
 
 pub fn all(host: &Host) -> Result<Vec<Event>, String> {

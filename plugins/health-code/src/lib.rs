@@ -22,7 +22,9 @@ mod styles;
 mod util;
 
 use idp_plugin_sdk::i18n::Texts;
-use idp_plugin_sdk::{Host, Localized, Manifest, Plugin, Request, Response, RouteAuth, RouteSpec, ScopeSpec, Value, declare_plugin};
+use idp_plugin_sdk::{
+    Host, Localized, Manifest, Plugin, Request, Response, RouteAuth, RouteSpec, ScopeSpec, Value, declare_plugin,
+};
 
 pub const SCOPE_SCAN: &str = "health_code.scan";
 pub const SCOPE_STATUS: &str = "health_code.status";
@@ -87,7 +89,8 @@ impl Plugin for HealthCode {
         let t = texts();
         let user = |m: &str, p: &str| RouteSpec::new(m, p, RouteAuth::User);
         let admin = |m: &str, p: &str| RouteSpec::new(m, p, RouteAuth::Admin);
-        let scope = |name: &str, key: &str| ScopeSpec { name: name.into(), description: localized(&t, key), claims: vec![] };
+        let scope =
+            |name: &str, key: &str| ScopeSpec { name: name.into(), description: localized(&t, key), claims: vec![] };
         Manifest {
             name: "health-code".into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -49,7 +49,12 @@ impl View<'_> {
         Response::Page { status, title: self.p.texts.get(&self.req.locale, title_key).into(), html }
     }
     fn message(&self, status: u16, key: &str) -> Response {
-        let html = format!("<p class=\"notice\">{}</p><p><a href=\"{}\">{}</a></p>", self.t(key), self.url("/", ""), self.t("back"));
+        let html = format!(
+            "<p class=\"notice\">{}</p><p><a href=\"{}\">{}</a></p>",
+            self.t(key),
+            self.url("/", ""),
+            self.t("back")
+        );
         self.page(status, "code_title", html)
     }
     fn status_label(&self, s: &str) -> String {
@@ -107,13 +112,20 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
     }
     let rel = p.host.relations()?;
     let Some(t) = target(p, req, &me, &rel)? else {
-        let key = if req.query("for").is_some() || req.query("enterprise").is_some() { "not_yours" } else { "needs_real_name" };
+        let key = if req.query("for").is_some() || req.query("enterprise").is_some() {
+            "not_yours"
+        } else {
+            "needs_real_name"
+        };
         return Ok(v.message(404, key));
     };
     // 003 §2.1.4: showing a code may need a fresh face check.
     let max_age = p.settings.face_max_age;
     let face_at = me.get("face_verified_at").and_then(Value::as_i64);
-    if max_age > 0 && matches!(req.path.as_str(), "/" | "/offline" | "/offline.png") && face_at.is_none_or(|at| p.host.now() - at > max_age) {
+    if max_age > 0
+        && matches!(req.path.as_str(), "/" | "/offline" | "/offline.png")
+        && face_at.is_none_or(|at| p.host.now() - at > max_age)
+    {
         let html = format!(
             "<p class=\"notice\" data-face=\"required\">{}</p><p><a class=\"button\" href=\"/identity/face\">{}</a></p>",
             v.t("face_required"),
@@ -130,7 +142,11 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
         ("POST", "/refresh") => {
             codes::online_payload(&p.host, &holder, t.shown_as, p.settings.rotate_seconds, true)?;
             log(p, "operation", t.shown_as, &holder.hid, &sub, "renew")?;
-            Ok(Response::redirect(format!("{}/{}", req.base, if t.select.is_empty() { String::new() } else { format!("?{}", t.select) })))
+            Ok(Response::redirect(format!(
+                "{}/{}",
+                req.base,
+                if t.select.is_empty() { String::new() } else { format!("?{}", t.select) }
+            )))
         }
         ("GET", "/offline") | ("GET", "/offline.png") => offline(&v, &t, &holder, &sub),
         ("GET", "/history") => history(&v, &t),
@@ -160,7 +176,8 @@ fn switcher(v: &View, t: &Target, rel: &Value) -> String {
             format!("<li><a href=\"{href}\">{label}</a></li>")
         }
     };
-    let mut out = format!("<nav class=\"code-switch\"><ul>{}", item(v.url("/", ""), v.t("switch_self"), t.select.is_empty()));
+    let mut out =
+        format!("<nav class=\"code-switch\"><ul>{}", item(v.url("/", ""), v.t("switch_self"), t.select.is_empty()));
     for r in rel["relatives"].as_array().into_iter().flatten() {
         let id = r["relation_id"].as_str().unwrap_or_default();
         let sel = format!("for={id}");
@@ -266,7 +283,11 @@ fn offline(v: &View, t: &Target, holder: &codes::Holder, sub: &str) -> Result<Re
     let (payload, gen_at, until) = codes::offline_payload(&p.host, holder, t.shown_as, p.settings.offline_days)?;
     log(p, "operation", t.shown_as, &holder.hid, sub, "offline")?;
     let (w, modules) = codes::qr_modules(&payload)?;
-    let image = png::render(w, &modules, &[format!("GEN {}", util::datetime(gen_at)), format!("EXP {}", util::datetime(until))]);
+    let image = png::render(
+        w,
+        &modules,
+        &[format!("GEN {}", util::datetime(gen_at)), format!("EXP {}", util::datetime(until))],
+    );
     if v.req.path == "/offline.png" {
         return Ok(Response::binary("image/png", &image, Some("health-code-offline.png")));
     }
@@ -276,8 +297,8 @@ fn offline(v: &View, t: &Target, holder: &codes::Holder, sub: &str) -> Result<Re
     };
     let html = format!(
         "<section class=\"offline-code\"><img class=\"offline\" alt=\"{alt}\" src=\"data:image/png;base64,{base64}\">\
-<p class=\"generated\" data-at=\"{gen_at}\">{gen_label} {gen}</p><p class=\"valid\" data-until=\"{until}\">{until_label} {until_text}</p>\
-<code class=\"payload\">{payload}</code><p><a class=\"button\" href=\"{png}\">{download}</a> <a href=\"{back}\">{back_label}</a></p></section>",
+    <p class=\"generated\" data-at=\"{gen_at}\">{gen_label} {gen}</p><p class=\"valid\" data-until=\"{until}\">{until_label} {until_text}</p>\
+    <code class=\"payload\">{payload}</code><p><a class=\"button\" href=\"{png}\">{download}</a> <a href=\"{back}\">{back_label}</a></p></section>",
         alt = v.t("offline"),
         gen_label = v.t("generated_at"),
         gen = esc(&util::datetime(gen_at)),
@@ -296,12 +317,21 @@ fn history(v: &View, t: &Target) -> Result<Response, String> {
     let p = v.p;
     let rules = status::rules(&p.host, &p.settings.rules)?;
     let (colour, _) = status::colour(&p.host, &rules, &t.key)?;
-    let mut html = format!("<p class=\"current\" data-colour=\"{colour}\">{} {}</p>", esc(&t.masked_name), v.t(&format!("colour_{colour}")));
+    let mut html = format!(
+        "<p class=\"current\" data-colour=\"{colour}\">{} {}</p>",
+        esc(&t.masked_name),
+        v.t(&format!("colour_{colour}"))
+    );
     let records = status::history(&p.host, &t.key)?;
     if records.is_empty() {
         html.push_str(&format!("<p class=\"empty\">{}</p>", v.t("history_empty")));
     } else {
-        html.push_str(&format!("<table class=\"history\"><tr><th>{}</th><th>{}</th><th>{}</th></tr>", v.t("time"), v.t("status"), v.t("reason")));
+        html.push_str(&format!(
+            "<table class=\"history\"><tr><th>{}</th><th>{}</th><th>{}</th></tr>",
+            v.t("time"),
+            v.t("status"),
+            v.t("reason")
+        ));
         for r in records.iter().rev() {
             html.push_str(&format!(
                 "<tr data-status=\"{}\"><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -326,7 +356,10 @@ fn tests(v: &View, t: &Target, rel: &Value) -> Result<Response, String> {
     }
     if t.select.is_empty() {
         for r in rel["relatives"].as_array().into_iter().flatten() {
-            people.push((r["masked_name"].as_str().unwrap_or_default().into(), r["id_number"].as_str().unwrap_or_default().into()));
+            people.push((
+                r["masked_name"].as_str().unwrap_or_default().into(),
+                r["id_number"].as_str().unwrap_or_default().into(),
+            ));
         }
     }
     let mut html = String::new();
@@ -392,7 +425,11 @@ fn profile(v: &View, sub: &str) -> Result<Response, String> {
         })
         .collect();
     let input = |name: &str, value: &str| {
-        format!("<label>{} <input name=\"{name}\" value=\"{}\" maxlength=\"10\"></label>", v.t(&format!("profile_{name}")), esc(value))
+        format!(
+            "<label>{} <input name=\"{name}\" value=\"{}\" maxlength=\"10\"></label>",
+            v.t(&format!("profile_{name}")),
+            esc(value)
+        )
     };
     html.push_str(&format!(
         "<form method=\"post\" action=\"{}\" class=\"form\">{}<label>{} <select name=\"community\">{opts}</select></label>{}{}{}{}<button type=\"submit\">{}</button></form>",

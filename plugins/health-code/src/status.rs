@@ -66,18 +66,24 @@ pub fn valid_key(key: &str) -> bool {
     key.len() == 18 && key.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }
 
-fn record_key(prefix: &str, key: &str, at: i64, id: &str) -> String {
-    format!("{prefix}/{key}/{at:012}-{id}")
+fn record_key(prefix: &str, key: &str, at: i64) -> String {
+    format!("{prefix}/{key}/{}", crate::util::sortable_id(at))
 }
 
-pub fn push(host: &Host, key: &str, status: &str, reason: &str, source: &str) -> Result<Result<Record, String>, String> {
+pub fn push(
+    host: &Host,
+    key: &str,
+    status: &str,
+    reason: &str,
+    source: &str,
+) -> Result<Result<Record, String>, String> {
     if !valid_key(key) || !valid_status(status) || reason.chars().count() > 200 {
         return Ok(Err("subject must be an 18-character ID or credit code, status [a-z0-9_]".into()));
     }
     let now = host.now();
     let rec = Record { status: status.into(), reason: reason.into(), source: source.into(), at: now };
     let raw = serde_json::to_string(&rec).map_err(|e| e.to_string())?;
-    host.kv_put(&record_key("status", key, now, &crate::util::new_id(now)), &raw, None)?;
+    host.kv_put(&record_key("status", key, now), &raw, None)?;
     Ok(Ok(rec))
 }
 
@@ -118,23 +124,20 @@ pub fn push_lab(host: &Host, body: &Value, source: &str) -> Result<Result<LabRes
     let key = s("id_number");
     let result = s("result");
     let now = host.now();
-    let sampled_at = body.get("sampled_at").and_then(Value::as_i64).unwrap_or(now);
+    let sampled_at = body.get("sampled_at").and_then(Value::as_i64).unwrap_or(now).clamp(0, now + 86_400);
     if !valid_key(&key) || !matches!(result.as_str(), "negative" | "positive") || s("lab").chars().count() > 100 {
         return Ok(Err("id_number (18 characters) and result negative|positive are required".into()));
     }
     let rec = LabResult { result, sampled_at, lab: s("lab"), source: source.into(), at: now };
     let raw = serde_json::to_string(&rec).map_err(|e| e.to_string())?;
-    host.kv_put(&record_key("lab", &key, sampled_at, &crate::util::new_id(now)), &raw, None)?;
+    host.kv_put(&record_key("lab", &key, sampled_at), &raw, None)?;
     Ok(Ok(rec))
 }
 
 /// Nucleic-acid results of `key`, newest first.
 pub fn lab_results(host: &Host, key: &str) -> Result<Vec<LabResult>, String> {
-    let mut out: Vec<LabResult> = host
-        .kv_list(&format!("lab/{key}/"))?
-        .into_iter()
-        .filter_map(|(_, v)| serde_json::from_str(&v).ok())
-        .collect();
+    let mut out: Vec<LabResult> =
+        host.kv_list(&format!("lab/{key}/"))?.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect();
     out.reverse();
     Ok(out)
 }

@@ -39,10 +39,18 @@ pub fn day_start(ts: i64) -> i64 {
     (ts + CST_OFFSET).div_euclid(86_400) * 86_400 - CST_OFFSET
 }
 
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A kv key suffix sorting by time, then by order of creation in this
+/// process (two records in the same second keep their order), then apart.
+pub fn sortable_id(now: i64) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{now:012}-{n:010}-{}", &new_id(now)[..16])
+}
+
 /// A distinct id, not a secret (codes are trusted for their signature, not
 /// for their ids): process-random hasher keys, the time and a counter.
 pub fn new_id(now: i64) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_i64(now);
