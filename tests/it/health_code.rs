@@ -501,3 +501,39 @@ async fn face_check_configured(backend: Backend) {
     assert_eq!(page(&b, &app, "/history").await.0, 200);
 }
 both!(health_code_face_check_when_configured, super::face_check_configured);
+
+/// E3: the enterprise code of a legal person the user represents, read
+/// through the host's relations; nobody else can open it.
+async fn enterprise_code(backend: Backend) {
+    use idp::domain::enterprises::{self, NewEnterprise};
+    use idp::domain::users::{IdNumber, PhoneNumber};
+    use idp::domain::uscc::Uscc;
+    const USCC: &str = "91440300708461136T";
+    let app = spawn_plugins(backend, &[HEALTH], |_, _| {}).await;
+    citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
+    citizen(&app, "wang_wu_1", "王五", &id_born("19900101", 3)).await;
+    let new = NewEnterprise {
+        uscc: Uscc::parse(USCC).unwrap(),
+        name: "示例科技有限公司".into(),
+        region: "540102".into(),
+        representative_name: "张三".into(),
+        representative_id_number: IdNumber::parse(ZHANG_ID).unwrap(),
+        representative_phone: PhoneNumber::parse("13900000009").unwrap(),
+        password: "corp1234".into(),
+    };
+    enterprises::create(&app.state.db, &app.state.passwords, new, app.state.clock.now()).await.unwrap();
+    let b = signed_in(&app, "zhang_san").await;
+    let (_, html) = page(&b, &app, "/").await;
+    assert!(html.contains(&format!("?enterprise={USCC}")) && html.contains("示例科技有限公司"), "{html}");
+    let (status, html) = page(&b, &app, &format!("/?enterprise={USCC}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-type=\"enterprise\""), "{html}");
+    let (_, st) = app_with(&app, "health_code.scan").await;
+    let ok = scanned(&app, &st, &payload_in(&html)).await;
+    assert_eq!((ok["code_type"].as_str(), ok["name"].as_str()), (Some("enterprise"), Some("示例科技有限公司")), "{ok}");
+    let other = signed_in(&app, "wang_wu_1").await;
+    assert_eq!(page(&other, &app, &format!("/?enterprise={USCC}")).await.0, 404);
+    let codes = admin_get(&app, "/admin/codes.json?type=enterprise").await;
+    assert!(codes["codes"][0]["number"].as_str().unwrap().starts_with("QY"), "{codes}");
+}
+both!(health_code_enterprise_code, super::enterprise_code);
