@@ -19,7 +19,7 @@ pub fn daily_bars(title: &str, days: &[String], series: &[Series]) -> String {
     let group = (w - left - 10.0) / days.len().max(1) as f64;
     let bar = (group * 0.8 / series.len().max(1) as f64).max(1.0);
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\"><title>{}</title>",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" viewBox=\"0 0 {w} {h}\" width=\"100%\"><title>{}</title>",
         esc(title)
     );
     svg.push_str(&format!(
@@ -72,7 +72,7 @@ pub fn shares_ring(title: &str, parts: &[(String, u64)]) -> String {
     let r = 60.0_f64;
     let circ = 2.0 * std::f64::consts::PI * r;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" viewBox=\"0 0 340 170\" width=\"340\" height=\"170\"><title>{}</title><text x=\"10\" y=\"16\" font-size=\"13\">{}</text>",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" viewBox=\"0 0 340 170\" width=\"100%\"><title>{}</title><text x=\"10\" y=\"16\" font-size=\"13\">{}</text>",
         esc(title),
         esc(title)
     );

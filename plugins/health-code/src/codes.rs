@@ -177,9 +177,15 @@ pub fn qr_svg(data: &str, dark: &str) -> Result<String, String> {
         .min_dimensions(260, 260)
         .dark_color(qrcode::render::svg::Color(dark))
         .build();
-    Ok(match svg.find("<svg") {
+    let svg = match svg.find("<svg") {
         Some(i) => svg[i..].to_string(),
         None => svg,
+    };
+    // Scale to the card (its viewBox keeps it square) instead of a fixed
+    // size wider than a phone.
+    Ok(match (svg.find(" width=\""), svg.find(" viewBox=")) {
+        (Some(w), Some(v)) if w < v => format!("{} width=\"100%\"{}", &svg[..w], &svg[v..]),
+        _ => svg,
     })
 }
 
@@ -189,4 +195,15 @@ pub fn qr_modules(data: &str) -> Result<(usize, Vec<bool>), String> {
         .map_err(|e| format!("QR: {e}"))?;
     let w = code.width();
     Ok((w, code.to_colors().into_iter().map(|c| c == qrcode::Color::Dark).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn qr_scales_to_its_container() {
+        let svg = super::qr_svg("hello", "#2e7d32").unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains(" width=\"100%\" viewBox="), "{svg}");
+        assert!(!svg.contains("height=\"") || svg.find("height=\"") > svg.find("viewBox"), "{svg}");
+        assert!(svg.contains("#2e7d32"));
+    }
 }

@@ -236,9 +236,10 @@ fn code_page(v: &View, t: &Target, holder: &codes::Holder, rel: &Value, sub: &st
         html.push_str(&format!("<p class=\"reason\">{}: {}</p>", v.t("reason"), esc(&r.reason)));
     }
     html.push_str(&format!(
-        "<p class=\"valid\">{} {}</p><code class=\"payload\">{}</code></section>",
+        "<p class=\"valid\">{} {}</p><details><summary>{}</summary><code class=\"payload\">{}</code></details></section>",
         v.t("valid_until"),
         esc(&util::datetime(until)),
+        v.t("payload_text"),
         esc(&payload)
     ));
     if t.shown_as == "personal"
@@ -298,13 +299,14 @@ fn offline(v: &View, t: &Target, holder: &codes::Holder, sub: &str) -> Result<Re
     let html = format!(
         "<section class=\"offline-code\"><img class=\"offline\" alt=\"{alt}\" src=\"data:image/png;base64,{base64}\">\
     <p class=\"generated\" data-at=\"{gen_at}\">{gen_label} {gen}</p><p class=\"valid\" data-until=\"{until}\">{until_label} {until_text}</p>\
-    <code class=\"payload\">{payload}</code><p><a class=\"button\" href=\"{png}\">{download}</a> <a href=\"{back}\">{back_label}</a></p></section>",
+    <details><summary>{payload_label}</summary><code class=\"payload\">{payload}</code></details><p><a class=\"button\" href=\"{png}\">{download}</a> <a href=\"{back}\">{back_label}</a></p></section>",
         alt = v.t("offline"),
         gen_label = v.t("generated_at"),
         gen = esc(&util::datetime(gen_at)),
         until_label = v.t("valid_until"),
         until_text = esc(&util::datetime(until)),
         payload = esc(&payload),
+        payload_label = v.t("payload_text"),
         png = v.url("/offline.png", &t.select),
         download = v.t("download"),
         back = v.url("/", &t.select),
