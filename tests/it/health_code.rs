@@ -188,6 +188,22 @@ async fn rotation_and_scanning(backend: Backend) {
     let (user_tok, _) = tokens_for(&app, &stranger, "zhang_san", "openid").await;
     assert_eq!(scan(&app, user_tok["access_token"].as_str().unwrap(), &c, "x").await.status(), 403);
 
+    // An app permitted the code scope shows its user's code (E4 generation
+    // permission); switched off, it cannot.
+    let code_app = app.confidential().await;
+    permit(&app, &code_app, "health_code").await;
+    let (tok, _) = tokens_for(&app, &code_app, "zhang_san", "openid health_code").await;
+    let at = tok["access_token"].as_str().unwrap().to_string();
+    let fetch = || api().get(app.url(&format!("{BASE}/api/code?place=app"))).bearer_auth(&at).send();
+    let r = fetch().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let code = json(r).await;
+    assert_eq!((code["colour"].as_str(), code["name"].as_str()), (Some("green"), Some("张*")), "{code}");
+    assert_eq!(jwt_claims(code["payload"].as_str().unwrap())["cid"], jwt_claims(&c)["cid"], "the same current code");
+    assert_eq!(scanned(&app, &st, code["payload"].as_str().unwrap()).await["valid"], true);
+    idp::domain::plugin_access::deny(&app.state.db, &code_app.id, "health_code").await.unwrap();
+    assert_eq!(fetch().await.unwrap().status(), 403);
+
     // Switched off by the administrator: the very next scan is refused.
     assert!(idp::domain::plugin_access::deny(&app.state.db, &scanner.id, "health_code.scan").await.unwrap());
     let r = scan(&app, &st, &c, "gate-1").await;
@@ -506,8 +522,8 @@ both!(health_code_face_check_when_configured, super::face_check_configured);
 /// through the host's relations; nobody else can open it.
 async fn enterprise_code(backend: Backend) {
     use idp::domain::enterprises::{self, NewEnterprise};
-    use idp::domain::users::{IdNumber, PhoneNumber};
     use idp::domain::uscc::Uscc;
+    use idp::domain::users::{IdNumber, PhoneNumber};
     const USCC: &str = "91440300708461136T";
     let app = spawn_plugins(backend, &[HEALTH], |_, _| {}).await;
     citizen(&app, "zhang_san", "张三", ZHANG_ID).await;

@@ -18,6 +18,7 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
     let app = req.client_id.clone().unwrap_or_default();
     match req.path.as_str() {
         "/api/scan" => scan(p, req, &app),
+        "/api/code" => code(p, req, &app),
         "/api/status" => {
             let b = body(req);
             let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
@@ -37,6 +38,36 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
         },
         _ => Ok(Response::not_found()),
     }
+}
+
+/// E4 (generation permission per app): an app permitted the code scope
+/// fetches its user's current personal code — the same payload the page
+/// shows, logged as a show by that app.
+fn code(p: &HealthCode, req: &Request, app: &str) -> Result<Response, String> {
+    let Some(sub) = req.subject.as_deref() else {
+        return Ok(bad("needs a user's token"));
+    };
+    let Some(holder) = codes::of_account(&p.host, sub)? else {
+        return Ok(Response::json(404, json!({ "error": "not_found", "error_description": "no code issued yet" })));
+    };
+    let (payload, until) = codes::online_payload(&p.host, &holder, "personal", p.settings.rotate_seconds, false)?;
+    let rules = status::rules(&p.host, &p.settings.rules)?;
+    let (colour, _) = status::colour(&p.host, &rules, &holder.key)?;
+    let place = req.query("place").unwrap_or_default().to_string();
+    let e = Event {
+        kind: "show".into(),
+        code_type: "personal".into(),
+        holder: holder.hid.clone(),
+        app: app.into(),
+        place,
+        result: String::new(),
+        at: 0,
+    };
+    events::record(&p.host, e)?;
+    Ok(Response::json(
+        200,
+        json!({ "payload": payload, "colour": colour, "name": holder.masked_name, "valid_until": until }),
+    ))
 }
 
 /// E4: the verified colour, masked identity and validity — nothing else.

@@ -79,6 +79,24 @@ pub fn holder(host: &Host, kind: &str, key: &str, masked_name: &str) -> Result<(
     Ok((h, true))
 }
 
+/// Remembers which account holds a personal code, so apps permitted the
+/// code scope can fetch it for that account's token (the token's claims
+/// carry no ID number).
+pub fn link_account(host: &Host, sub: &str, h: &Holder) -> Result<(), String> {
+    let key = format!("account/{sub}");
+    if host.kv_get(&key)?.as_deref() != Some(h.hid.as_str()) {
+        host.kv_put(&key, &h.hid, None)?;
+    }
+    Ok(())
+}
+
+pub fn of_account(host: &Host, sub: &str) -> Result<Option<Holder>, String> {
+    match host.kv_get(&format!("account/{sub}"))? {
+        Some(hid) => load(host, &hid),
+        None => Ok(None),
+    }
+}
+
 pub fn holders(host: &Host) -> Result<Vec<Holder>, String> {
     Ok(host.kv_list("holder/")?.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect())
 }

@@ -26,6 +26,7 @@ use idp_plugin_sdk::{
     Host, Localized, Manifest, Plugin, Request, Response, RouteAuth, RouteSpec, ScopeSpec, Value, declare_plugin,
 };
 
+pub const SCOPE_CODE: &str = "health_code";
 pub const SCOPE_SCAN: &str = "health_code.scan";
 pub const SCOPE_STATUS: &str = "health_code.status";
 pub const SCOPE_LAB: &str = "health_code.lab";
@@ -96,6 +97,7 @@ impl Plugin for HealthCode {
             version: env!("CARGO_PKG_VERSION").into(),
             description: localized(&t, "plugin_name"),
             scopes: vec![
+                scope(SCOPE_CODE, "scope_code"),
                 scope(SCOPE_SCAN, "scope_scan"),
                 scope(SCOPE_STATUS, "scope_status"),
                 scope(SCOPE_LAB, "scope_lab"),
@@ -109,6 +111,7 @@ impl Plugin for HealthCode {
                 user("GET", "/tests"),
                 user("GET", "/profile"),
                 user("POST", "/profile"),
+                RouteSpec::new("GET", "/api/code", RouteAuth::Api).with_scopes(&[SCOPE_CODE]),
                 RouteSpec::new("POST", "/api/scan", RouteAuth::Api).with_scopes(&[SCOPE_SCAN]),
                 RouteSpec::new("POST", "/api/status", RouteAuth::Api).with_scopes(&[SCOPE_STATUS]),
                 RouteSpec::new("POST", "/api/lab-results", RouteAuth::Api).with_scopes(&[SCOPE_LAB]),
@@ -128,7 +131,9 @@ impl Plugin for HealthCode {
                 admin("GET", "/admin/logs.json"),
             ],
             // The personal code is the person's by ID number; the name is
-            // shown masked.
+            // shown masked. (API calls see the standard claims of the
+            // token's scopes: `/api/code` needs `profile` for the name and
+            // the provider's ID-number scope for the number.)
             profile_fields: vec!["name".into(), "id_number".into()],
         }
     }

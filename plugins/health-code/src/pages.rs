@@ -137,6 +137,9 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
     if issued {
         log(p, "issue", t.shown_as, &holder.hid, &sub, "")?;
     }
+    if t.shown_as == "personal" {
+        codes::link_account(&p.host, &sub, &holder)?;
+    }
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/") => code_page(&v, &t, &holder, &rel, &sub),
         ("POST", "/refresh") => {
