@@ -571,6 +571,15 @@ async function main() {
       await step('the personal code page fits the phone screen', async () => {
         await assertFits(page, MOBILE.viewport.width);
       }, { soft: true });
+      await step('the offline code page shows the PNG with its generation time', async () => {
+        const r = await navigate(page, () => page.getByRole('link', { name: '离线码' }).tap());
+        assert.equal(r.status(), 200);
+        assert.equal(path(page), '/plugins/health-code/offline');
+        const width = await page.locator('img.offline').evaluate((img) => img.naturalWidth);
+        assert.ok(width > 100, `the PNG did not load (naturalWidth ${width})`);
+        await visibleText(page, '生成时间');
+        await shot(page, 'health-code-offline.png');
+      });
       await ctx.close();
 
       const admin = await browser.newContext({
