@@ -498,23 +498,33 @@ async fn administration(backend: Backend) {
 both!(health_code_styles_statistics_logs_community, super::administration);
 
 /// 003 §2.1.4: with `face_max_age` set, a session without a fresh face
-/// check is sent to the provider's face check instead of seeing a code.
+/// check is sent to the provider's face check (D2: the person's app
+/// verifies the face, the browser session gains the face factor) instead of
+/// seeing a code; after it the code shows, until the check is too old.
 async fn face_check_configured(backend: Backend) {
     let app = spawn_plugins(backend, &[HEALTH], |c, _| {
         let settings: toml::Table = toml::from_str("face_max_age = 300").unwrap();
         c.plugins.settings.insert("health-code".into(), toml::Value::Table(settings));
     })
     .await;
-    citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
-    let b = signed_in(&app, "zhang_san").await;
+    let uid = app.user("facer_hc").await;
+    crate::scan::bind_sandbox_identity(&app, &uid).await;
+    let b = signed_in(&app, "facer_hc").await;
     for path in ["/", "/offline", "/offline.png"] {
         let (status, html) = page(&b, &app, path).await;
         assert_eq!(status, 403, "{path}");
-        assert!(html.contains("data-face=\"required\"") && html.contains("href=\"/identity/face\""), "{html}");
+        assert!(html.contains("data-face=\"required\"") && html.contains("href=\"/scan/face\""), "{html}");
         assert!(!html.contains("class=\"payload\""), "no code without the face check");
     }
     // The rest of the profile needs none.
     assert_eq!(page(&b, &app, "/history").await.0, 200);
+
+    crate::scan::face_via_app(&app, &b, "facer_hc", "").await;
+    let (status, html) = page(&b, &app, "/").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("class=\"payload\""));
+    app.state.clock.advance(301);
+    assert_eq!(page(&b, &app, "/").await.0, 403, "the face check is too old now");
 }
 both!(health_code_face_check_when_configured, super::face_check_configured);
 

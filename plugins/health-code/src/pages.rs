@@ -127,7 +127,7 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
         && face_at.is_none_or(|at| p.host.now() - at > max_age)
     {
         let html = format!(
-            "<p class=\"notice\" data-face=\"required\">{}</p><p><a class=\"button\" href=\"/identity/face\">{}</a></p><p><a href=\"{}\">{}</a></p>",
+            "<p class=\"notice\" data-face=\"required\">{}</p><p><a class=\"button\" href=\"/scan/face\">{}</a></p><p><a href=\"{}\">{}</a></p>",
             v.t("face_required"),
             v.t("face_go"),
             v.url("/", &t.select),
