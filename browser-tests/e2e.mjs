@@ -547,6 +547,60 @@ async function main() {
     await ctx.close();
   });
 
+  // -------------------------------------------------------------- health-code plugin
+  if (process.env.E2E_HC_USER) {
+    await flow('health-code plugin (E1, E5): the personal code page and the statistics page', async () => {
+      const ctx = await browser.newContext({ ...MOBILE, locale: 'zh-CN' });
+      const page = await ctx.newPage();
+      watch(page, 'health-code');
+      currentPage = page;
+      await step('the personal code page signs in first, then shows the colour, masked name, time and QR', async () => {
+        await navigate(page, () => page.goto(`${ISSUER}/plugins/health-code/`, { timeout: TIMEOUT }));
+        assert.equal(path(page), '/login', `expected the sign-in page, got ${page.url()}`);
+        await page.locator('#username').fill(process.env.E2E_HC_USER);
+        await page.locator('#password').fill(process.env.E2E_HC_PASSWORD);
+        const r = await navigate(page, () => page.locator('form button[type=submit]').tap());
+        assert.equal(r.status(), 200);
+        assert.equal(path(page), '/plugins/health-code/', `expected the code page, got ${page.url()}`);
+        await visibleText(page, '绿码');
+        await visibleText(page, '张*');
+        assert.equal(await page.locator('section.health-code[data-colour=green] .qr svg').count(), 1);
+        assert.equal(await page.locator('meta[http-equiv=refresh]').count(), 1, 'the page refreshes itself');
+        await shot(page, 'health-code-personal.png');
+      });
+      await step('the personal code page fits the phone screen', async () => {
+        await assertFits(page, MOBILE.viewport.width);
+      }, { soft: true });
+      await step('the offline code page shows the PNG with its generation time', async () => {
+        const r = await navigate(page, () => page.getByRole('link', { name: '离线码' }).tap());
+        assert.equal(r.status(), 200);
+        assert.equal(path(page), '/plugins/health-code/offline');
+        const width = await page.locator('img.offline').evaluate((img) => img.naturalWidth);
+        assert.ok(width > 100, `the PNG did not load (naturalWidth ${width})`);
+        await visibleText(page, '生成时间');
+        await shot(page, 'health-code-offline.png');
+      });
+      await ctx.close();
+
+      const admin = await browser.newContext({
+        ...PC, locale: 'zh-CN',
+        extraHTTPHeaders: { Authorization: `Bearer ${process.env.E2E_PLUGIN_ADMIN_TOKEN}` },
+      });
+      const ap = await admin.newPage();
+      watch(ap, 'health-code-admin');
+      currentPage = ap;
+      await step('the statistics page draws the daily trend and the shares by type as SVG charts', async () => {
+        const r = await navigate(ap, () => ap.goto(`${ISSUER}/plugins/health-code/admin/stats`, { timeout: TIMEOUT }));
+        assert.equal(r.status(), 200);
+        await visibleText(ap, '每日趋势');
+        assert.ok(await ap.locator('svg.chart').count() >= 4, 'one trend chart and three share rings');
+        assert.equal(await ap.locator('p.total[data-metric=shown] strong').innerText(), '1', 'the one show above');
+        await shot(ap, 'health-code-stats.png');
+      });
+      await admin.close();
+    });
+  }
+
   await flow('browser health', async () => {
     await step('no page errors, console errors or 5xx responses', async () => {
       assert.deepEqual(browserErrors, []);

@@ -69,6 +69,21 @@ mkdir -p "$IDP_DATA_DIR"
 SERVER_LOG="$WORK/server.log"
 SERVER_PID=""
 
+# The health-code plugin (REQUIREMENTS E1-E6), when it is built beside the
+# binary: loaded from a private folder, its admin pages behind a random token.
+PLUGIN_LIB="$(dirname "$BIN")/libidp_plugin_health_code.so"
+if [[ -f $PLUGIN_LIB ]]; then
+  mkdir -p "$WORK/plugins"
+  cp "$PLUGIN_LIB" "$WORK/plugins/"
+  chmod 755 "$WORK/plugins"
+  chmod 644 "$WORK/plugins/"*.so
+  E2E_PLUGIN_ADMIN_TOKEN="browser-admin-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+  export E2E_PLUGIN_ADMIN_TOKEN
+  export IDP_PLUGINS__DIR="$WORK/plugins"
+  IDP_PLUGINS__ADMIN_TOKEN_SHA256="$(printf %s "$E2E_PLUGIN_ADMIN_TOKEN" | sha256sum | cut -d' ' -f1)"
+  export IDP_PLUGINS__ADMIN_TOKEN_SHA256
+fi
+
 cleanup() {
   if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill "$SERVER_PID" 2>/dev/null || true
@@ -103,6 +118,18 @@ if [[ $ready != 1 ]]; then
   exit 1
 fi
 log "server up at $IDP_ISSUER (pid $SERVER_PID)"
+
+# A citizen with a real-name identity, for the health-code pages.
+if [[ -n ${IDP_PLUGINS__DIR:-} ]]; then
+  export E2E_HC_USER="hc_citizen"
+  E2E_HC_PASSWORD="Hc-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+  export E2E_HC_PASSWORD
+  if ! IDP_NEW_PASSWORD="$E2E_HC_PASSWORD" "$BIN" user create --username "$E2E_HC_USER" --name "张三" \
+    --id-number 11010519491231002X >"$WORK/user.out" 2>&1; then
+    cat "$WORK/user.out" >&2
+    fail_setup "could not create the health-code citizen"
+  fi
+fi
 
 # ---------------------------------------------------------------- browser test
 ARTIFACTS_DIR="$HERE/artifacts"

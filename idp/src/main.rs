@@ -342,15 +342,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Serve { no_migrate, demo } => {
             let listen = config.listen.clone();
-            let mut state = idp::build_state(config.clone(), !no_migrate).await?;
-            if demo && let Some(seeded) = idp::demo::seed(&state).await? {
-                eprintln!("demo account created — shown once, keep it:");
-                eprintln!("  username: {}", seeded.username);
-                eprintln!("  password: {}", seeded.password);
-                eprintln!("  public client: {}", seeded.public_client);
-                eprintln!("  citizen app client (scan_login): {}", seeded.citizen_app);
-                state = idp::build_state(config.clone(), false).await?;
+            if demo {
+                // Seed through a state without plugins: a plugin library
+                // initialises once per process, so only the serving state
+                // below may load it.
+                let mut seeding = config.clone();
+                seeding.plugins.dir = None;
+                let seeder = idp::build_state(seeding, !no_migrate).await?;
+                if let Some(seeded) = idp::demo::seed(&seeder).await? {
+                    eprintln!("demo account created — shown once, keep it:");
+                    eprintln!("  username: {}", seeded.username);
+                    eprintln!("  password: {}", seeded.password);
+                    eprintln!("  public client: {}", seeded.public_client);
+                    eprintln!("  citizen app client (scan_login): {}", seeded.citizen_app);
+                }
             }
+            let state = idp::build_state(config.clone(), !no_migrate && !demo).await?;
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!("idp listening on {listen}, issuer {}", state.config.issuer);
             if state.demo.is_some() {

@@ -123,18 +123,19 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let users = UserService::new(db.clone(), passwords.clone());
+    let clock = crate::clock::Clock::default();
     let services = crate::plugins::Services {
         issuer: config.issuer.clone(),
         db: db.clone(),
         keys: keys.clone(),
         users: users.clone(),
         http: http.clone(),
+        clock: clock.clone(),
     };
     let plugins = crate::plugins::Registry::load(&config.plugins, services).await;
     let discovery =
         crate::oidc::discovery::with_plugins(crate::oidc::discovery::document(&config), &plugins).to_string();
     let demo = crate::demo::DemoRp::load(&db, &config).await?;
-    let clock = crate::clock::Clock::default();
     let gateway = crate::ports::sms::SmsGateway::from_config(&config.sms, db.clone())?;
     let captcha =
         crate::domain::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev());

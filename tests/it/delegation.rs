@@ -90,7 +90,7 @@ async fn follow(app: &TestApp, b: &Browser, mut url: String) -> Result<String, (
 
 /// The browser's open face gate is confirmed by the app for `id_number`,
 /// then the page continues; returns where that led.
-async fn pass_face(app: &TestApp, b: &Browser, gate_url: &str, id_number: &str) -> reqwest::Response {
+pub async fn pass_face(app: &TestApp, b: &Browser, gate_url: &str, id_number: &str) -> reqwest::Response {
     let page = b.http.get(gate_url).send().await.unwrap().text().await.unwrap();
     let gate = hidden(&page, "gate").expect("face gate page");
     let csrf = hidden(&page, "csrf").unwrap();

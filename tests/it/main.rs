@@ -14,6 +14,7 @@ mod delegation;
 mod e_certificate;
 mod factors;
 mod flows;
+mod health_code;
 mod identity;
 mod logout;
 mod ops;

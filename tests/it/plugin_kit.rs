@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 pub const EXAMPLE: &str = "idp_plugin_example";
 pub const ECERT: &str = "idp_plugin_e_certificate";
+pub const HEALTH: &str = "idp_plugin_health_code";
 pub const PANICKY: &str = "idp_plugin_test_panicky";
 pub const BAD_ABI: &str = "idp_plugin_test_bad_abi";
 pub const COLLIDE_CORE: &str = "idp_plugin_test_collide_core";
@@ -18,6 +19,7 @@ pub const ADMIN_TOKEN: &str = "plugin-admin-secret-for-tests";
 const PACKAGES: &[&str] = &[
     "idp-plugin-example",
     "idp-plugin-e-certificate",
+    "idp-plugin-health-code",
     "idp-plugin-test-panicky",
     "idp-plugin-test-bad-abi",
     "idp-plugin-test-collide-core",

@@ -347,7 +347,7 @@ async fn decision_from_another_node(b: Backend) {
 both!(scan_waiter_sees_other_nodes, super::decision_from_another_node);
 
 /// Binds a sandbox identity that passes the authority and face checks.
-async fn bind_sandbox_identity(app: &TestApp, user_id: &str) {
+pub async fn bind_sandbox_identity(app: &TestApp, user_id: &str) {
     use idp::domain::documents::{Document, DocumentForm};
     let form = DocumentForm {
         doc_type: "resident_id".into(),

@@ -17,7 +17,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// The JWT `typ` of plugin-signed payloads: never `JWT` or `at+jwt`, so a
 /// plugin token cannot pass for an ID or access token.
 pub const PLUGIN_JWT_TYP: &str = "idp-plugin+jwt";
-const MAX_SIGN_TTL: i64 = 24 * 3600;
+/// A week: the health code's offline code (E2) is valid for 7 days by its
+/// signed payload; everything else a plugin signs is minutes long.
+const MAX_SIGN_TTL: i64 = 7 * 24 * 3600;
 
 /// What the host shares with the plugins, cloned into each plugin's context.
 #[derive(Clone)]
@@ -27,6 +29,8 @@ pub struct Services {
     pub keys: KeyRing,
     pub users: UserService,
     pub http: reqwest::Client,
+    /// The provider's clock (tests move it), for `now`, TTLs and expiry.
+    pub clock: crate::clock::Clock,
 }
 
 pub struct HostCtx {
@@ -55,6 +59,9 @@ pub struct CallScope {
     pub plugin: String,
     pub subject: String,
     pub access: Access,
+    /// When this session last passed a face check (user routes only), so a
+    /// plugin can ask for a fresh one without a face check of its own.
+    pub face_at: Option<i64>,
 }
 
 thread_local! {
@@ -94,6 +101,7 @@ pub fn table(plugin: &str, services: Services, rt: tokio::runtime::Handle) -> &'
         subject: cb_subject,
         http_post: cb_http_post,
         free: cb_free,
+        relations: cb_relations,
     }))
 }
 
@@ -136,9 +144,13 @@ callback!(cb_sign, sign);
 callback!(cb_verify, verify);
 callback!(cb_subject, subject);
 callback!(cb_http_post, http_post);
+callback!(cb_relations, relations);
 
-unsafe extern "C" fn cb_now(_ctx: *const c_void) -> i64 {
-    crate::now()
+unsafe extern "C" fn cb_now(ctx: *const c_void) -> i64 {
+    if ctx.is_null() {
+        return crate::now();
+    }
+    unsafe { &*(ctx as *const HostCtx) }.services.clock.now()
 }
 
 unsafe extern "C" fn cb_free(_ctx: *const c_void, buf: Buffer) {
@@ -176,7 +188,8 @@ fn store_err(e: sea_orm::DbErr) -> String {
 
 fn kv_get(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
-    let got = ctx.rt.block_on(kv::get(&ctx.services.db, &ctx.plugin, key, crate::now())).map_err(store_err)?;
+    let got =
+        ctx.rt.block_on(kv::get(&ctx.services.db, &ctx.plugin, key, ctx.services.clock.now())).map_err(store_err)?;
     Ok(got.map(Value::from).unwrap_or(Value::Null))
 }
 
@@ -186,7 +199,7 @@ fn kv_put(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     if value.len() > kv::MAX_VALUE {
         return Err(format!("value larger than {} bytes", kv::MAX_VALUE));
     }
-    let now = crate::now();
+    let now = ctx.services.clock.now();
     let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
     ctx.rt.block_on(kv::put(&ctx.services.db, &ctx.plugin, key, value, expires, now)).map_err(store_err)?;
     Ok(Value::Null)
@@ -199,7 +212,10 @@ fn kv_delete(ctx: &HostCtx, v: Value) -> Result<Value, String> {
 
 fn kv_list(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     let prefix = v.get("prefix").and_then(Value::as_str).unwrap_or("");
-    let rows = ctx.rt.block_on(kv::list(&ctx.services.db, &ctx.plugin, prefix, crate::now())).map_err(store_err)?;
+    let rows = ctx
+        .rt
+        .block_on(kv::list(&ctx.services.db, &ctx.plugin, prefix, ctx.services.clock.now()))
+        .map_err(store_err)?;
     Ok(json!(rows))
 }
 
@@ -210,7 +226,7 @@ fn sign(ctx: &HostCtx, v: Value) -> Result<Value, String> {
         return Err("`claims` must be an object".into());
     };
     let ttl = v.get("ttl").and_then(Value::as_i64).unwrap_or(300).clamp(1, MAX_SIGN_TTL);
-    let now = crate::now();
+    let now = ctx.services.clock.now();
     claims.insert("iss".into(), ctx.plugin_issuer().into());
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + ttl).into());
@@ -243,7 +259,7 @@ fn verify(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     if claims.get("iss").and_then(Value::as_str) != Some(ctx.plugin_issuer().as_str()) {
         return Ok(invalid);
     }
-    if claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= crate::now()) {
+    if claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= ctx.services.clock.now()) {
         return Ok(json!({ "valid": false, "reason": "expired" }));
     }
     Ok(json!({ "valid": true, "claims": claims }))
@@ -251,11 +267,16 @@ fn verify(ctx: &HostCtx, v: Value) -> Result<Value, String> {
 
 /// The current call's subject, never more than the call allows: the
 /// standard claims of the granted scopes, or the declared profile fields.
-fn subject(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
+fn current(ctx: &HostCtx) -> Result<CallScope, String> {
     let scope = CURRENT.with(|c| c.borrow().clone()).ok_or("this call has no subject")?;
     if scope.plugin != ctx.plugin {
         return Err("this call has no subject".into());
     }
+    Ok(scope)
+}
+
+fn subject(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
+    let scope = current(ctx)?;
     let user = ctx
         .rt
         .block_on(ctx.services.users.find(&scope.subject))
@@ -283,7 +304,23 @@ fn subject(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
         }
     };
     out.insert("sub".into(), Value::from(user.id));
+    if let Some(at) = scope.face_at {
+        out.insert("face_verified_at".into(), Value::from(at));
+    }
     Ok(Value::Object(out))
+}
+
+/// The subject's own relations and nobody else's: the kin relations it is
+/// bound to act for (E2, `kin::relatives_of`) and the enterprises it
+/// represents or is an agent of in force (E3). Claims calls have a subject
+/// too, but only user routes and a user's API token reach plugin code that
+/// renders them.
+fn relations(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
+    let scope = current(ctx)?;
+    let now = ctx.services.clock.now();
+    let db = &ctx.services.db;
+    let found = ctx.rt.block_on(crate::domain::relations::of_subject(db, &scope.subject, now)).map_err(store_err)?;
+    serde_json::to_value(found).map_err(|e| e.to_string())
 }
 
 /// Outbound JSON POST for adapters (e.g. a real certificate issuer), so a

@@ -332,8 +332,12 @@ impl Registry {
                 continue;
             }
             let req = ClaimsRequest { subject: subject.into(), client_id: client_id.into(), scopes: plugin_scopes };
-            let call =
-                CallScope { plugin: p.name().into(), subject: subject.into(), access: Access::Scopes(scope.clone()) };
+            let call = CallScope {
+                plugin: p.name().into(),
+                subject: subject.into(),
+                access: Access::Scopes(scope.clone()),
+                face_at: None,
+            };
             let input = serde_json::to_vec(&req).unwrap_or_default();
             match self.call(&p, p.exports.claims, input, Some(call)).await {
                 Ok(Value::Object(got)) => {

@@ -5,6 +5,7 @@
 //! routes — then wraps pages in the theme.
 use super::cookies;
 use super::pages::{error_page, page};
+use crate::domain::assurance::Factor;
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::oidc::userinfo::bearer_token;
@@ -128,10 +129,12 @@ async fn user_route(state: &AppState, plugin: &Arc<Plugin>, mut req: Request, ja
     let (jar, browser) = cookies::browser(state, jar);
     req.csrf = Some(cookies::csrf_token(state, &browser));
     req.subject = Some(session.user_id.clone());
+    let face_at = session.factors.iter().filter(|e| e.factor == Factor::Face).map(|e| e.at).max();
     let call = CallScope {
         plugin: plugin.name().into(),
         subject: session.user_id,
         access: Access::Fields(plugin.manifest.profile_fields.clone()),
+        face_at,
     };
     let res = state.plugins.handle(plugin, &req, Some(call)).await;
     (jar, render(state, &locale, res, true)).into_response()
@@ -173,6 +176,7 @@ async fn api_route(
         plugin: plugin.name().into(),
         subject: text("sub"),
         access: Access::Scopes(scope.clone()),
+        face_at: None,
     });
     req.subject = call.as_ref().map(|c| c.subject.clone());
     req.client_id = Some(client_id);
@@ -197,6 +201,26 @@ async fn admin_route(state: &AppState, plugin: &Arc<Plugin>, req: Request, heade
     render(state, &locale, state.plugins.handle(plugin, &req, None).await, false)
 }
 
+/// Bytes from a plugin, only of a type a browser will not run as a page.
+fn binary(state: &AppState, locale: &str, status: u16, content_type: &str, b64: &str, name: Option<&str>) -> Response {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64);
+    let (Ok(bytes), true) = (bytes, idp_plugin_sdk::BINARY_TYPES.contains(&content_type)) else {
+        tracing::error!("plugin binary response refused (type {content_type:?} or bad encoding)");
+        return error_page(state, StatusCode::INTERNAL_SERVER_ERROR, locale, "plugin_failed");
+    };
+    let mut res = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), bytes).into_response();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        res.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    // Only a plain file name: no quotes, separators or control characters.
+    let safe = name.filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+    if let Some(v) = safe.and_then(|n| HeaderValue::from_str(&format!("attachment; filename=\"{n}\"")).ok()) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
 fn render(state: &AppState, locale: &str, res: Result<PluginResponse, PluginError>, pages: bool) -> Response {
     let mut out = match res {
         Ok(PluginResponse::Page { status, title, html }) => {
@@ -211,6 +235,9 @@ fn render(state: &AppState, locale: &str, res: Result<PluginResponse, PluginErro
         // Only paths on this provider: a plugin cannot make us an open redirector.
         Ok(PluginResponse::Redirect { location }) if location.starts_with('/') && !location.starts_with("//") => {
             see_other(&format!("{}{location}", state.config.issuer))
+        }
+        Ok(PluginResponse::Binary { status, content_type, base64, filename }) => {
+            binary(state, locale, status, &content_type, &base64, filename.as_deref())
         }
         Ok(PluginResponse::Redirect { .. }) => {
             tracing::error!("plugin redirect to a foreign location refused");

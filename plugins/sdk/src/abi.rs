@@ -112,6 +112,11 @@ pub struct HostTable {
     pub http_post: HostFn,
     /// Frees a buffer returned by any host callback.
     pub free: unsafe extern "C" fn(ctx: *const c_void, Buffer),
+    /// `{}` → `{"relatives":[…],"enterprises":[…]}`: the current call's
+    /// subject's own kin relations and the enterprises it represents or
+    /// acts for. Appended last, so plugins built before it still load
+    /// (they only check that the table is at least as large as theirs).
+    pub relations: HostFn,
 }
 
 /// `{"ok": value}` — the success envelope both sides use.

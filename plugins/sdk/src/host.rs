@@ -119,6 +119,15 @@ impl Host {
         }
     }
 
+    /// The current call's subject's relations (user routes, or a user's
+    /// token): `relatives` — kin relations this user is bound to act for,
+    /// each `{relation_id, masked_name, id_number, age, relation}`
+    /// — and `enterprises` — `{uscc, name, role}` it represents or is an
+    /// agent of (in force today).
+    pub fn relations(&self) -> Result<Value, String> {
+        self.call(self.table.relations, json!({}))
+    }
+
     /// POSTs JSON through the provider (its timeout applies); returns the
     /// status and the JSON body (null when not JSON).
     pub fn http_post_json(&self, url: &str, body: &Value, timeout_ms: u64) -> Result<(u16, Value), String> {

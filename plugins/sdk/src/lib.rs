@@ -165,7 +165,20 @@ pub enum Response {
     Redirect {
         location: String,
     },
+    /// Bytes (e.g. a PNG), base64 in the envelope. The host serves only
+    /// the content types in [`BINARY_TYPES`]; with `filename` as a download.
+    Binary {
+        status: u16,
+        content_type: String,
+        base64: String,
+        #[serde(default)]
+        filename: Option<String>,
+    },
 }
+
+/// Content types a plugin may answer with as [`Response::Binary`] — none
+/// that a browser would run as a document.
+pub const BINARY_TYPES: &[&str] = &["image/png", "application/pdf", "text/csv"];
 
 impl Response {
     pub fn page(title: impl Into<String>, html: impl Into<String>) -> Self {
@@ -176,6 +189,16 @@ impl Response {
     }
     pub fn redirect(location: impl Into<String>) -> Self {
         Response::Redirect { location: location.into() }
+    }
+    /// Binary bytes; `filename` makes the browser download them.
+    pub fn binary(content_type: &str, bytes: &[u8], filename: Option<&str>) -> Self {
+        use base64::Engine;
+        Response::Binary {
+            status: 200,
+            content_type: content_type.into(),
+            base64: base64::engine::general_purpose::STANDARD.encode(bytes),
+            filename: filename.map(String::from),
+        }
     }
     pub fn not_found() -> Self {
         Response::json(404, json!({ "error": "not_found" }))

@@ -1,0 +1,364 @@
+//! Administration (E5, seed 003 §2.2): code lists with search, code styles
+//! (one active per type), categories and numbering rules, colour rules,
+//! statistics drawn as SVG charts, and the logs with filters. Pages for a
+//! browser with the admin token, JSON for tools and tests. Changes are
+//! JSON POSTs (a browser form cannot carry the bearer token) and each is
+//! logged as an operation.
+use crate::events::{self, Event, Filter};
+use crate::{HealthCode, charts, codes, status, styles, util};
+use idp_plugin_sdk::{Request, Response, Value, escape_html as esc, json};
+
+struct View<'a> {
+    p: &'a HealthCode,
+    req: &'a Request,
+}
+
+impl View<'_> {
+    fn t(&self, key: &str) -> String {
+        esc(self.p.texts.get(&self.req.locale, key))
+    }
+    fn page(&self, title_key: &str, body: String) -> Response {
+        let nav = ["codes", "styles", "categories", "stats", "logs"]
+            .iter()
+            .map(|k| format!("<a href=\"{}/admin/{k}\">{}</a>", esc(&self.req.base), self.t(&format!("admin_{k}"))))
+            .collect::<Vec<_>>()
+            .join(" · ");
+        Response::Page {
+            status: 200,
+            title: self.p.texts.get(&self.req.locale, title_key).into(),
+            html: format!("<nav class=\"admin\">{nav}</nav>{body}"),
+        }
+    }
+}
+
+fn bad(description: &str) -> Response {
+    Response::json(400, json!({ "error": "invalid_request", "error_description": description }))
+}
+
+fn operation(p: &HealthCode, name: &str, detail: &str) -> Result<(), String> {
+    let e = Event {
+        kind: "operation".into(),
+        code_type: name.into(),
+        holder: String::new(),
+        app: "admin".into(),
+        place: String::new(),
+        result: detail.chars().take(120).collect(),
+        at: 0,
+    };
+    events::record(&p.host, e)
+}
+
+pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
+    let v = View { p, req };
+    let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/admin") | ("GET", "/admin/stats") => stats_page(&v),
+        ("GET", "/admin/stats.json") => Ok(Response::json(200, stats(p, days_param(req))?.json)),
+        ("GET", "/admin/codes") => codes_page(&v),
+        ("GET", "/admin/codes.json") => {
+            let list: Vec<Value> =
+                code_list(p, req)?.iter().map(|h| serde_json::to_value(h).unwrap_or(Value::Null)).collect();
+            Ok(Response::json(200, json!({ "codes": list })))
+        }
+        ("GET", "/admin/styles") => styles_page(&v),
+        ("GET", "/admin/styles.json") => {
+            let list: Vec<Value> = styles::list(&p.host)?.iter().map(|(s, a)| styles::to_json(s, *a)).collect();
+            Ok(Response::json(200, json!({ "styles": list })))
+        }
+        ("POST", "/admin/styles") => match styles::set(&p.host, &body)? {
+            Ok(s) => {
+                operation(p, "style_set", &format!("{} {}", s.code_type, s.id))?;
+                Ok(Response::json(201, styles::to_json(&s, true)))
+            }
+            Err(e) => Ok(bad(&e)),
+        },
+        ("GET", "/admin/categories") => categories_page(&v),
+        ("POST", "/admin/categories") => {
+            let c: codes::Category = match serde_json::from_value(body) {
+                Ok(c) => c,
+                Err(e) => return Ok(bad(&e.to_string())),
+            };
+            let prefix_ok =
+                !c.prefix.is_empty() && c.prefix.len() <= 6 && c.prefix.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !codes::TYPES.contains(&c.code_type.as_str())
+                || !prefix_ok
+                || !(4..=16).contains(&c.digits)
+                || c.name.chars().count() > 40
+            {
+                return Ok(bad("code_type, name (≤40), prefix (1-6 letters/digits) and digits (4-16) are required"));
+            }
+            codes::set_category(&p.host, &c)?;
+            operation(p, "category_set", &format!("{} {}", c.code_type, c.prefix))?;
+            Ok(Response::json(201, serde_json::to_value(&c).unwrap_or(Value::Null)))
+        }
+        ("GET", "/admin/rules") => {
+            Ok(Response::json(200, json!({ "rules": status::rules(&p.host, &p.settings.rules)? })))
+        }
+        ("POST", "/admin/rules") => match status::parse_rules(body.get("rules").unwrap_or(&Value::Null)) {
+            Ok(rules) => {
+                p.host.kv_put("rules", &serde_json::to_string(&rules).map_err(|e| e.to_string())?, None)?;
+                operation(p, "rules_set", &format!("{} rules", rules.len()))?;
+                Ok(Response::json(200, json!({ "rules": rules })))
+            }
+            Err(e) => Ok(bad(&e)),
+        },
+        ("GET", "/admin/logs") => logs_page(&v),
+        ("GET", "/admin/logs.json") => {
+            let f = Filter::from_query(&req.query);
+            let list: Vec<Value> = events::all(&p.host)?.iter().filter(|e| f.matches(e)).map(events::to_json).collect();
+            Ok(Response::json(200, json!({ "events": list })))
+        }
+        _ => Ok(Response::not_found()),
+    }
+}
+
+fn code_list(p: &HealthCode, req: &Request) -> Result<Vec<codes::Holder>, String> {
+    let q = req.query("q").unwrap_or_default().trim().to_string();
+    let kind = req.query("type").unwrap_or_default();
+    let mut list: Vec<codes::Holder> = codes::holders(&p.host)?
+        .into_iter()
+        .filter(|h| kind.is_empty() || h.kind == kind)
+        .filter(|h| q.is_empty() || h.number.contains(&q) || h.key == q || util::fuzzy(&h.masked_name, &q))
+        .collect();
+    list.sort_by_key(|h| std::cmp::Reverse(h.issued_at));
+    Ok(list)
+}
+
+fn codes_page(v: &View) -> Result<Response, String> {
+    let list = code_list(v.p, v.req)?;
+    let kind = v.req.query("type").unwrap_or_default();
+    let opt = |value: &str, key: &str| {
+        let sel = if kind == value { " selected" } else { "" };
+        format!("<option value=\"{value}\"{sel}>{}</option>", v.t(key))
+    };
+    let mut html = format!(
+        "<form method=\"get\" class=\"form inline\"><input name=\"q\" value=\"{}\" placeholder=\"{}\"><select name=\"type\">{}{}{}</select><button type=\"submit\">{}</button></form>",
+        esc(v.req.query("q").unwrap_or_default()),
+        v.t("admin_search_hint"),
+        opt("", "all"),
+        opt("personal", "type_personal"),
+        opt("enterprise", "type_enterprise"),
+        v.t("search")
+    );
+    html.push_str(&format!(
+        "<table class=\"codes\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        v.t("number"),
+        v.t("code_type"),
+        v.t("name"),
+        v.t("holder_key"),
+        v.t("issued_at")
+    ));
+    for h in &list {
+        html.push_str(&format!(
+            "<tr data-number=\"{n}\"><td>{n}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            v.t(&format!("type_{}", h.kind)),
+            esc(&h.masked_name),
+            esc(&util::mask_key(&h.key)),
+            esc(&util::datetime(h.issued_at)),
+            n = esc(&h.number),
+        ));
+    }
+    html.push_str("</table>");
+    Ok(v.page("admin_codes", html))
+}
+
+fn styles_page(v: &View) -> Result<Response, String> {
+    let mut html = format!(
+        "<p>{}</p><table class=\"styles\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        v.t("admin_styles_hint"),
+        v.t("code_type"),
+        v.t("style_background"),
+        v.t("style_colour"),
+        v.t("style_icon"),
+        v.t("style_state")
+    );
+    for (s, active) in styles::list(&v.p.host)? {
+        html.push_str(&format!(
+            "<tr data-active=\"{active}\"><td>{}</td><td><svg width=\"40\" height=\"16\"><rect width=\"40\" height=\"16\" fill=\"{bg}\" stroke=\"#999\"/></svg> {bg}</td><td><svg width=\"40\" height=\"16\"><rect width=\"40\" height=\"16\" fill=\"{fg}\"/></svg> {fg}</td><td>{}</td><td>{}</td></tr>",
+            v.t(&format!("type_{}", s.code_type)),
+            esc(&s.icon),
+            v.t(if active { "style_active" } else { "style_retired" }),
+            bg = esc(&s.background),
+            fg = esc(&s.colour),
+        ));
+    }
+    html.push_str("</table>");
+    Ok(v.page("admin_styles", html))
+}
+
+fn categories_page(v: &View) -> Result<Response, String> {
+    let mut html = format!(
+        "<table class=\"categories\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        v.t("code_type"),
+        v.t("category_name"),
+        v.t("category_prefix"),
+        v.t("category_example")
+    );
+    for t in ["personal", "enterprise"] {
+        let c = codes::category(&v.p.host, t)?;
+        let example = format!("{}{}{}", c.prefix, util::date(v.p.host.now()).replace('-', ""), "0".repeat(c.digits));
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            v.t(&format!("type_{t}")),
+            esc(&c.name),
+            esc(&c.prefix),
+            esc(&example)
+        ));
+    }
+    html.push_str("</table>");
+    let rules = status::rules(&v.p.host, &v.p.settings.rules)?;
+    html.push_str(&format!("<h2>{}</h2><table class=\"rules\">", v.t("admin_rules")));
+    for r in rules {
+        let days = r.days.map(|d| d.to_string()).unwrap_or_else(|| "∞".into());
+        html.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{days}</td></tr>",
+            esc(&r.status),
+            v.t(&format!("colour_{}", r.colour))
+        ));
+    }
+    html.push_str("</table>");
+    Ok(v.page("admin_categories", html))
+}
+
+fn days_param(req: &Request) -> i64 {
+    req.query("days").and_then(|d| d.parse().ok()).unwrap_or(14).clamp(1, 90)
+}
+
+pub struct Stats {
+    json: Value,
+    days: Vec<String>,
+    daily: [Vec<u64>; 3],
+    by_type: [Vec<(String, u64)>; 3],
+}
+
+/// Counted from the code records (issued) and the event log (shown,
+/// scanned — successful scans only): totals, shares by type, and the last
+/// `days` CST days.
+fn stats(p: &HealthCode, n_days: i64) -> Result<Stats, String> {
+    let now = p.host.now();
+    let first = util::day_start(now) - (n_days - 1) * 86_400;
+    let days: Vec<String> = (0..n_days).map(|i| util::date(first + i * 86_400)).collect();
+    let mut daily = [vec![0u64; days.len()], vec![0u64; days.len()], vec![0u64; days.len()]];
+    let types = ["personal", "kin", "enterprise"];
+    let mut by_type = [[0u64; 3]; 3];
+    let mut bump = |metric: usize, code_type: &str, at: i64| {
+        if let Some(i) = types.iter().position(|t| *t == code_type) {
+            by_type[metric][i] += 1;
+        }
+        if at >= first {
+            let d = ((at - first) / 86_400) as usize;
+            if d < daily[metric].len() {
+                daily[metric][d] += 1;
+            }
+        }
+    };
+    for h in codes::holders(&p.host)? {
+        bump(0, &h.kind, h.issued_at);
+    }
+    for e in events::all(&p.host)? {
+        match (e.kind.as_str(), e.result.as_str()) {
+            ("show", _) => bump(1, &e.code_type, e.at),
+            ("scan", "ok") => bump(2, &e.code_type, e.at),
+            _ => {}
+        }
+    }
+    let names = ["issued", "shown", "scanned"];
+    let mut json = serde_json::Map::new();
+    for (m, name) in names.iter().enumerate() {
+        let shares: serde_json::Map<String, Value> =
+            types.iter().zip(by_type[m]).map(|(t, n)| (t.to_string(), json!(n))).collect();
+        json.insert(name.to_string(), json!({ "total": by_type[m].iter().sum::<u64>(), "by_type": shares }));
+    }
+    let trend: Vec<Value> = days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| json!({ "date": d, "issued": daily[0][i], "shown": daily[1][i], "scanned": daily[2][i] }))
+        .collect();
+    json.insert("daily".into(), Value::Array(trend));
+    let labelled = |m: usize| types.iter().zip(by_type[m]).map(|(t, n)| (t.to_string(), n)).collect::<Vec<_>>();
+    Ok(Stats { json: Value::Object(json), days, by_type: [labelled(0), labelled(1), labelled(2)], daily })
+}
+
+fn stats_page(v: &View) -> Result<Response, String> {
+    let s = stats(v.p, days_param(v.req))?;
+    let names = ["stats_issued", "stats_shown", "stats_scanned"];
+    let labels: Vec<String> = names.iter().map(|k| v.p.texts.get(&v.req.locale, k).to_string()).collect();
+    let mut html = String::from("<section class=\"stats-totals\">");
+    for (m, key) in names.iter().enumerate() {
+        let total: u64 = s.by_type[m].iter().map(|(_, n)| n).sum();
+        html.push_str(&format!(
+            "<p class=\"total\" data-metric=\"{}\">{} <strong>{total}</strong></p>",
+            &key[6..],
+            v.t(key)
+        ));
+    }
+    html.push_str("</section>");
+    let series: Vec<charts::Series> = labels
+        .iter()
+        .zip(s.daily.iter())
+        .map(|(l, values)| charts::Series { label: l, values: values.clone() })
+        .collect();
+    html.push_str(&format!(
+        "<h2>{}</h2>{}",
+        v.t("stats_trend"),
+        charts::daily_bars(&v.t("stats_trend"), &s.days, &series)
+    ));
+    html.push_str(&format!("<h2>{}</h2><div class=\"shares\">", v.t("stats_shares")));
+    for (m, label) in labels.iter().enumerate() {
+        let parts: Vec<(String, u64)> = s.by_type[m]
+            .iter()
+            .map(|(t, n)| (v.p.texts.get(&v.req.locale, &format!("type_{t}")).to_string(), *n))
+            .collect();
+        html.push_str(&charts::shares_ring(label, &parts));
+    }
+    html.push_str("</div>");
+    Ok(v.page("admin_stats", html))
+}
+
+fn logs_page(v: &View) -> Result<Response, String> {
+    let f = Filter::from_query(&v.req.query);
+    let q = |k: &str| esc(v.req.query(k).unwrap_or_default());
+    let kinds = ["", "show", "scan", "issue", "operation"];
+    let opts: String = kinds
+        .iter()
+        .map(|k| {
+            let sel = if f.kind.as_deref().unwrap_or("") == *k { " selected" } else { "" };
+            let label = if k.is_empty() { v.t("all") } else { v.t(&format!("event_{k}")) };
+            format!("<option value=\"{k}\"{sel}>{label}</option>")
+        })
+        .collect();
+    let mut html = format!(
+        "<form method=\"get\" class=\"form inline\"><select name=\"kind\">{opts}</select><input name=\"app\" value=\"{}\" placeholder=\"{}\"><input name=\"place\" value=\"{}\" placeholder=\"{}\"><input name=\"date\" value=\"{}\" placeholder=\"YYYY-MM-DD\"><button type=\"submit\">{}</button></form>",
+        q("app"),
+        v.t("log_app"),
+        q("place"),
+        v.t("log_place"),
+        q("date"),
+        v.t("search")
+    );
+    html.push_str(&format!(
+        "<table class=\"logs\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        v.t("time"),
+        v.t("log_kind"),
+        v.t("code_type"),
+        v.t("log_app"),
+        v.t("log_place"),
+        v.t("log_result")
+    ));
+    let mut list: Vec<Event> = events::all(&v.p.host)?.into_iter().filter(|e| f.matches(e)).collect();
+    list.reverse();
+    for e in list.iter().take(500) {
+        html.push_str(&format!(
+            "<tr data-kind=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&e.kind),
+            esc(&util::datetime(e.at)),
+            v.t(&format!("event_{}", e.kind)),
+            esc(&e.code_type),
+            esc(&e.app),
+            esc(&e.place),
+            esc(&e.result)
+        ));
+    }
+    html.push_str("</table>");
+    Ok(v.page("admin_logs", html))
+}

@@ -1,0 +1,227 @@
+//! Codes (E1–E3): a holder (a person by ID number, or an enterprise by
+//! credit code) gets one code record, numbered by its category's rule; the
+//! QR carries a signed payload with a short-lived code id that changes
+//! every `rotate_seconds` by the provider's clock and on demand. The
+//! offline code carries its generation time and validity in the payload.
+use crate::util;
+use idp_plugin_sdk::{Host, Value, json};
+use serde::{Deserialize, Serialize};
+
+pub const TYPES: &[&str] = &["personal", "kin", "enterprise"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Holder {
+    pub hid: String,
+    /// `personal` or `enterprise`.
+    pub kind: String,
+    /// ID number or credit code.
+    pub key: String,
+    pub masked_name: String,
+    pub number: String,
+    pub issued_at: i64,
+}
+
+/// Category and numbering rule of a code type (E5): codes get
+/// `prefix + issue date + digits` — the digits a digest of the holder id,
+/// so numbering needs no shared counter that two nodes could race on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Category {
+    pub code_type: String,
+    pub name: String,
+    pub prefix: String,
+    pub digits: usize,
+}
+
+pub fn category(host: &Host, kind: &str) -> Result<Category, String> {
+    if let Some(raw) = host.kv_get(&format!("category/{kind}"))? {
+        return serde_json::from_str(&raw).map_err(|e| e.to_string());
+    }
+    let prefix = if kind == "enterprise" { "QY" } else { "GR" };
+    Ok(Category { code_type: kind.into(), name: kind.into(), prefix: prefix.into(), digits: 8 })
+}
+
+pub fn set_category(host: &Host, c: &Category) -> Result<(), String> {
+    host.kv_put(&format!("category/{}", c.code_type), &serde_json::to_string(c).map_err(|e| e.to_string())?, None)
+}
+
+fn load(host: &Host, hid: &str) -> Result<Option<Holder>, String> {
+    match host.kv_get(&format!("holder/{hid}"))? {
+        Some(raw) => Ok(serde_json::from_str(&raw).ok()),
+        None => Ok(None),
+    }
+}
+
+/// The holder's code record, issued on first use. Two first shows racing
+/// may both issue; the index entry written last wins and the other record
+/// is never shown again (it stays in the list as issued, which it was).
+pub fn holder(host: &Host, kind: &str, key: &str, masked_name: &str) -> Result<(Holder, bool), String> {
+    let index = format!("by/{kind}/{key}");
+    if let Some(hid) = host.kv_get(&index)?
+        && let Some(h) = load(host, &hid)?
+    {
+        return Ok((h, false));
+    }
+    let now = host.now();
+    let hid = util::new_id(now);
+    let cat = category(host, kind)?;
+    let number =
+        format!("{}{}{}", cat.prefix, util::date(now).replace('-', ""), util::digits(&hid, cat.digits.clamp(4, 16)));
+    let h = Holder {
+        hid: hid.clone(),
+        kind: kind.into(),
+        key: key.into(),
+        masked_name: masked_name.into(),
+        number,
+        issued_at: now,
+    };
+    host.kv_put(&format!("holder/{hid}"), &serde_json::to_string(&h).map_err(|e| e.to_string())?, None)?;
+    host.kv_put(&index, &hid, None)?;
+    Ok((h, true))
+}
+
+/// Remembers which account holds a personal code, so apps permitted the
+/// code scope can fetch it for that account's token (the token's claims
+/// carry no ID number).
+pub fn link_account(host: &Host, sub: &str, h: &Holder) -> Result<(), String> {
+    let key = format!("account/{sub}");
+    if host.kv_get(&key)?.as_deref() != Some(h.hid.as_str()) {
+        host.kv_put(&key, &h.hid, None)?;
+    }
+    Ok(())
+}
+
+pub fn of_account(host: &Host, sub: &str) -> Result<Option<Holder>, String> {
+    match host.kv_get(&format!("account/{sub}"))? {
+        Some(hid) => load(host, &hid),
+        None => Ok(None),
+    }
+}
+
+pub fn holders(host: &Host) -> Result<Vec<Holder>, String> {
+    Ok(host.kv_list("holder/")?.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect())
+}
+
+pub fn find_holder(host: &Host, hid: &str) -> Result<Option<Holder>, String> {
+    load(host, hid)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CodeId {
+    cid: String,
+    since: i64,
+}
+
+/// The current code id and when it took effect; a new one once the window
+/// passed or when `renew` (on demand).
+fn code_id(host: &Host, hid: &str, window: i64, renew: bool) -> Result<CodeId, String> {
+    let now = host.now();
+    let key = format!("cid/{hid}");
+    if !renew
+        && let Some(raw) = host.kv_get(&key)?
+        && let Ok(c) = serde_json::from_str::<CodeId>(&raw)
+        && now < c.since + window
+    {
+        return Ok(c);
+    }
+    let c = CodeId { cid: util::new_id(now), since: now };
+    host.kv_put(&key, &serde_json::to_string(&c).map_err(|e| e.to_string())?, Some(window + 60))?;
+    Ok(c)
+}
+
+/// A signed online payload for the QR; its expiry is the window's end.
+pub fn online_payload(
+    host: &Host,
+    h: &Holder,
+    shown_as: &str,
+    window: i64,
+    renew: bool,
+) -> Result<(String, i64), String> {
+    let c = code_id(host, &h.hid, window, renew)?;
+    let until = c.since + window;
+    let claims = json!({ "hc": "online", "hid": h.hid, "cid": c.cid, "t": shown_as });
+    Ok((host.sign(&claims, (until - host.now()).max(1))?, until))
+}
+
+/// A signed offline payload: generation time and validity inside it.
+pub fn offline_payload(host: &Host, h: &Holder, shown_as: &str, days: i64) -> Result<(String, i64, i64), String> {
+    let gen_at = host.now();
+    let until = gen_at + days * 86_400;
+    let claims = json!({ "hc": "offline", "hid": h.hid, "gen": gen_at, "until": until, "t": shown_as });
+    Ok((host.sign(&claims, days * 86_400)?, gen_at, until))
+}
+
+/// Whether a verified payload is still current: the online code id must be
+/// the holder's present one (not rotated, not renewed); an offline code
+/// must be within its own validity.
+pub fn current(
+    host: &Host,
+    claims: &serde_json::Map<String, Value>,
+    window: i64,
+) -> Result<Result<i64, &'static str>, String> {
+    let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default();
+    let now = host.now();
+    match s("hc") {
+        "online" => {
+            let Some(raw) = host.kv_get(&format!("cid/{}", s("hid")))? else {
+                return Ok(Err("superseded"));
+            };
+            let c: CodeId = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+            if c.cid != s("cid") {
+                return Ok(Err("superseded"));
+            }
+            if now >= c.since + window {
+                return Ok(Err("expired"));
+            }
+            Ok(Ok(c.since + window))
+        }
+        "offline" => {
+            let until = claims.get("until").and_then(Value::as_i64).unwrap_or(0);
+            if now >= until {
+                return Ok(Err("expired"));
+            }
+            Ok(Ok(until))
+        }
+        _ => Ok(Err("invalid")),
+    }
+}
+
+/// The payload as an inline SVG QR in `dark` (inline: the CSP forbids
+/// `data:` only for scripts, but inline SVG needs no request at all).
+pub fn qr_svg(data: &str, dark: &str) -> Result<String, String> {
+    let code = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::L)
+        .map_err(|e| format!("QR: {e}"))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(260, 260)
+        .dark_color(qrcode::render::svg::Color(dark))
+        .build();
+    let svg = match svg.find("<svg") {
+        Some(i) => svg[i..].to_string(),
+        None => svg,
+    };
+    // Scale to the card (its viewBox keeps it square) instead of a fixed
+    // size wider than a phone.
+    Ok(match (svg.find(" width=\""), svg.find(" viewBox=")) {
+        (Some(w), Some(v)) if w < v => format!("{} width=\"100%\"{}", &svg[..w], &svg[v..]),
+        _ => svg,
+    })
+}
+
+/// The QR modules as rows of booleans, for the PNG.
+pub fn qr_modules(data: &str) -> Result<(usize, Vec<bool>), String> {
+    let code = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::L)
+        .map_err(|e| format!("QR: {e}"))?;
+    let w = code.width();
+    Ok((w, code.to_colors().into_iter().map(|c| c == qrcode::Color::Dark).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn qr_scales_to_its_container() {
+        let svg = super::qr_svg("hello", "#2e7d32").unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains(" width=\"100%\" viewBox="), "{svg}");
+        assert!(!svg.contains("height=\"") || svg.find("height=\"") > svg.find("viewBox"), "{svg}");
+        assert!(svg.contains("#2e7d32"));
+    }
+}

@@ -1,0 +1,63 @@
+//! The log of every show, scan and administrative operation (E4, E5; seed
+//! 003 §2.2.8): who (app or holder), when, where (place tag), what came of
+//! it. One kv entry per event, keyed by time, so the statistics are counted
+//! from the same entries the log pages list.
+use idp_plugin_sdk::{Host, Value};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    /// `show`, `scan`, `issue` or `operation`.
+    pub kind: String,
+    /// `personal`, `kin`, `enterprise` (shows, scans) or the operation name.
+    pub code_type: String,
+    /// The holder id of the code concerned, if any.
+    #[serde(default)]
+    pub holder: String,
+    /// The scanning app's client id, or the signed-in user for shows.
+    #[serde(default)]
+    pub app: String,
+    #[serde(default)]
+    pub place: String,
+    /// `ok`, a rejection reason, or the operation's detail.
+    #[serde(default)]
+    pub result: String,
+    pub at: i64,
+}
+
+pub fn record(host: &Host, mut e: Event) -> Result<(), String> {
+    e.at = host.now();
+    e.place = e.place.chars().take(60).collect();
+    let raw = serde_json::to_string(&e).map_err(|e| e.to_string())?;
+    host.kv_put(&format!("log/{}", crate::util::sortable_id(e.at)), &raw, None)
+}
+
+pub fn all(host: &Host) -> Result<Vec<Event>, String> {
+    Ok(host.kv_list("log/")?.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect())
+}
+
+/// Filters of the log page: any of kind, app, place (substring), date.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub kind: Option<String>,
+    pub app: Option<String>,
+    pub place: Option<String>,
+    pub date: Option<String>,
+}
+
+impl Filter {
+    pub fn from_query(q: &[(String, String)]) -> Self {
+        let get = |k: &str| q.iter().find(|(n, v)| n == k && !v.trim().is_empty()).map(|(_, v)| v.trim().to_string());
+        Filter { kind: get("kind"), app: get("app"), place: get("place"), date: get("date") }
+    }
+    pub fn matches(&self, e: &Event) -> bool {
+        self.kind.as_ref().is_none_or(|k| *k == e.kind)
+            && self.app.as_ref().is_none_or(|a| *a == e.app)
+            && self.place.as_ref().is_none_or(|p| e.place.contains(p.as_str()))
+            && self.date.as_ref().is_none_or(|d| *d == crate::util::date(e.at))
+    }
+}
+
+pub fn to_json(e: &Event) -> Value {
+    serde_json::to_value(e).unwrap_or(Value::Null)
+}

@@ -1,0 +1,147 @@
+//! Status records and the colour rules (E1): an authorised data source
+//! pushes records about a person (or an enterprise) — a status and a reason
+//! — and the colour is computed from the latest record by configurable
+//! rules, so the history stays and the reason is shown. Nucleic-acid results
+//! (E2) are pushed the same way by a lab source.
+use idp_plugin_sdk::{Host, Value, json};
+use serde::{Deserialize, Serialize};
+
+pub const COLOURS: &[&str] = &["green", "yellow", "red"];
+
+/// One rule: records with `status` make the code `colour`, for `days` after
+/// the record when set (then the code is green again).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rule {
+    pub status: String,
+    pub colour: String,
+    #[serde(default)]
+    pub days: Option<i64>,
+}
+
+/// The rules when neither the settings nor an administrator set others.
+pub fn default_rules() -> Vec<Rule> {
+    let r = |status: &str, colour: &str, days: Option<i64>| Rule { status: status.into(), colour: colour.into(), days };
+    vec![
+        r("confirmed", "red", None),
+        r("close_contact", "red", Some(14)),
+        r("secondary_contact", "yellow", Some(7)),
+        r("risk_area", "yellow", Some(7)),
+        r("cleared", "green", None),
+    ]
+}
+
+pub fn parse_rules(v: &Value) -> Result<Vec<Rule>, String> {
+    let rules: Vec<Rule> = serde_json::from_value(v.clone()).map_err(|e| format!("rules: {e}"))?;
+    for r in &rules {
+        if !COLOURS.contains(&r.colour.as_str()) || !valid_status(&r.status) {
+            return Err(format!("rule for {:?}: colour must be one of {COLOURS:?}", r.status));
+        }
+    }
+    Ok(rules)
+}
+
+fn valid_status(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The rules in force: an administrator's (kv `rules`), else the configured.
+pub fn rules(host: &Host, configured: &[Rule]) -> Result<Vec<Rule>, String> {
+    match host.kv_get("rules")? {
+        Some(raw) => serde_json::from_str(&raw).map_err(|e| e.to_string()),
+        None => Ok(configured.to_vec()),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub status: String,
+    pub reason: String,
+    /// The client id of the data source that pushed it.
+    pub source: String,
+    pub at: i64,
+}
+
+/// `key` is an ID number or a credit code; 18 characters of [0-9A-Z].
+pub fn valid_key(key: &str) -> bool {
+    key.len() == 18 && key.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+}
+
+fn record_key(prefix: &str, key: &str, at: i64) -> String {
+    format!("{prefix}/{key}/{}", crate::util::sortable_id(at))
+}
+
+pub fn push(
+    host: &Host,
+    key: &str,
+    status: &str,
+    reason: &str,
+    source: &str,
+) -> Result<Result<Record, String>, String> {
+    if !valid_key(key) || !valid_status(status) || reason.chars().count() > 200 {
+        return Ok(Err("subject must be an 18-character ID or credit code, status [a-z0-9_]".into()));
+    }
+    let now = host.now();
+    let rec = Record { status: status.into(), reason: reason.into(), source: source.into(), at: now };
+    let raw = serde_json::to_string(&rec).map_err(|e| e.to_string())?;
+    host.kv_put(&record_key("status", key, now), &raw, None)?;
+    Ok(Ok(rec))
+}
+
+/// Every record about `key`, oldest first.
+pub fn history(host: &Host, key: &str) -> Result<Vec<Record>, String> {
+    Ok(host
+        .kv_list(&format!("status/{key}/"))?
+        .into_iter()
+        .filter_map(|(_, v)| serde_json::from_str(&v).ok())
+        .collect())
+}
+
+/// The colour now and the record that decided it (none: green by default).
+pub fn colour(host: &Host, rules: &[Rule], key: &str) -> Result<(String, Option<Record>), String> {
+    let now = host.now();
+    let Some(last) = history(host, key)?.pop() else {
+        return Ok(("green".into(), None));
+    };
+    let colour = match rules.iter().find(|r| r.status == last.status) {
+        Some(r) if r.days.is_none_or(|d| now < last.at + d * 86_400) => r.colour.clone(),
+        _ => "green".into(),
+    };
+    Ok((colour, Some(last)))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LabResult {
+    /// `negative` or `positive`.
+    pub result: String,
+    pub sampled_at: i64,
+    pub lab: String,
+    pub source: String,
+    pub at: i64,
+}
+
+pub fn push_lab(host: &Host, body: &Value, source: &str) -> Result<Result<LabResult, String>, String> {
+    let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let key = s("id_number");
+    let result = s("result");
+    let now = host.now();
+    let sampled_at = body.get("sampled_at").and_then(Value::as_i64).unwrap_or(now).clamp(0, now + 86_400);
+    if !valid_key(&key) || !matches!(result.as_str(), "negative" | "positive") || s("lab").chars().count() > 100 {
+        return Ok(Err("id_number (18 characters) and result negative|positive are required".into()));
+    }
+    let rec = LabResult { result, sampled_at, lab: s("lab"), source: source.into(), at: now };
+    let raw = serde_json::to_string(&rec).map_err(|e| e.to_string())?;
+    host.kv_put(&record_key("lab", &key, sampled_at), &raw, None)?;
+    Ok(Ok(rec))
+}
+
+/// Nucleic-acid results of `key`, newest first.
+pub fn lab_results(host: &Host, key: &str) -> Result<Vec<LabResult>, String> {
+    let mut out: Vec<LabResult> =
+        host.kv_list(&format!("lab/{key}/"))?.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect();
+    out.reverse();
+    Ok(out)
+}
+
+pub fn record_json(r: &Record) -> Value {
+    json!({ "status": r.status, "reason": r.reason, "at": r.at })
+}
