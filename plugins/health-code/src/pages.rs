@@ -293,7 +293,7 @@ fn offline(v: &View, t: &Target, holder: &codes::Holder, sub: &str) -> Result<Re
         w,
         &modules,
         &[format!("GEN {}", util::datetime(gen_at)), format!("EXP {}", util::datetime(until))],
-    );
+    )?;
     if v.req.path == "/offline.png" {
         return Ok(Response::binary("image/png", &image, Some("health-code-offline.png")));
     }

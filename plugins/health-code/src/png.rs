@@ -1,7 +1,7 @@
 //! The offline code as a PNG (E2): the QR with its generation and expiry
-//! times drawn below it in a built-in 5×7 bitmap font. Written by hand —
-//! 1-bit greyscale, zlib "stored" blocks — so the plugin needs no image
-//! crates: a QR image barely compresses anyway.
+//! times drawn below it in a built-in 5×7 bitmap font (only digits and a
+//! few letters are needed, so no font rasteriser), encoded as a 1-bit
+//! greyscale PNG by the `png` crate.
 
 /// 5×7 glyphs, one byte per row, the low five bits left to right.
 fn glyph(c: char) -> [u8; 7] {
@@ -62,7 +62,7 @@ const QUIET: usize = 4;
 const SCALE: usize = 2;
 
 /// The QR (`width` modules a side, row-major) with `lines` of text below.
-pub fn render(width: usize, modules: &[bool], lines: &[String]) -> Vec<u8> {
+pub fn render(width: usize, modules: &[bool], lines: &[String]) -> Result<Vec<u8>, String> {
     let qr_px = (width + 2 * QUIET) * MODULE;
     let text_w = lines.iter().map(|l| l.chars().count() * 6 * SCALE).max().unwrap_or(0) + 2 * QUIET * MODULE;
     let w = qr_px.max(text_w);
@@ -82,52 +82,12 @@ pub fn render(width: usize, modules: &[bool], lines: &[String]) -> Vec<u8> {
     encode(&c)
 }
 
-fn crc32(chunks: &[&[u8]]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for data in chunks {
-        for &b in *data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
-            }
-        }
-    }
-    !crc
-}
-
-fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    out.extend_from_slice(&crc32(&[kind, data]).to_be_bytes());
-}
-
-/// zlib stream of stored (uncompressed) deflate blocks (RFC 1950/1951).
-fn zlib_stored(raw: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x78, 0x01];
-    let blocks: Vec<&[u8]> = if raw.is_empty() { vec![&[][..]] } else { raw.chunks(65_535).collect() };
-    for (i, block) in blocks.iter().enumerate() {
-        out.push(u8::from(i + 1 == blocks.len()));
-        let len = block.len() as u16;
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(block);
-    }
-    let (mut a, mut b) = (1u32, 0u32);
-    for &x in raw {
-        a = (a + u32::from(x)) % 65_521;
-        b = (b + a) % 65_521;
-    }
-    out.extend_from_slice(&((b << 16) | a).to_be_bytes());
-    out
-}
-
-/// 1-bit greyscale PNG (0 = black): each row a filter byte and packed bits.
-fn encode(c: &Canvas) -> Vec<u8> {
+/// 1-bit greyscale PNG (0 = black), rows of packed bits, encoded by the
+/// `png` crate.
+fn encode(c: &Canvas) -> Result<Vec<u8>, String> {
     let row_bytes = c.w.div_ceil(8);
-    let mut raw = Vec::with_capacity((row_bytes + 1) * c.h);
+    let mut raw = Vec::with_capacity(row_bytes * c.h);
     for y in 0..c.h {
-        raw.push(0);
         let mut row = vec![0xFFu8; row_bytes];
         for x in 0..c.w {
             if c.dark[y * c.w + x] {
@@ -136,24 +96,37 @@ fn encode(c: &Canvas) -> Vec<u8> {
         }
         raw.extend_from_slice(&row);
     }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&(c.w as u32).to_be_bytes());
-    ihdr.extend_from_slice(&(c.h as u32).to_be_bytes());
-    ihdr.extend_from_slice(&[1, 0, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &zlib_stored(&raw));
-    chunk(&mut out, b"IEND", &[]);
-    out
+    let mut out = Vec::new();
+    let size = |n: usize| u32::try_from(n).map_err(|_| "image too large".to_string());
+    let mut enc = png::Encoder::new(&mut out, size(c.w)?, size(c.h)?);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::One);
+    let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(&raw).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn crc_and_shape() {
-        assert_eq!(super::crc32(&[b"IEND"]), 0xAE42_6082);
-        let png = super::render(21, &[true; 441], &["GEN 2026-12-01 10:00:00".into()]);
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
-        assert!(png.ends_with(&[0xAE, 0x42, 0x60, 0x82]));
+    fn decodes_with_the_drawn_size() {
+        let png = super::render(21, &[true; 441], &["GEN 2026-12-01 10:00:00".into()]).unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+        let info = reader.info().clone();
+        assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Grayscale, png::BitDepth::One));
+        // The text line (23 glyphs, 12 px each, plus margins) is wider than
+        // the QR (21 modules + a quiet zone of 4 on each side, 4 px a module).
+        let qr = (21 + 8) * 4;
+        assert_eq!(info.width, 23 * 12 + 32);
+        assert_eq!(info.height as usize, qr + 20 + 16);
+        let mut buf = vec![0; reader.output_buffer_size()];
+        reader.next_frame(&mut buf).unwrap();
+        let row_bytes = (info.width as usize).div_ceil(8);
+        let dark = |x: usize, y: usize| buf[y * row_bytes + x / 8] & (0x80 >> (x % 8)) == 0;
+        // The QR is centred: its quiet zone is white, its first module dark.
+        let left = (info.width as usize - qr) / 2;
+        assert!(!dark(left + 15, 15));
+        assert!(dark(left + 16, 16));
     }
 }
