@@ -104,7 +104,7 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
                     idp::domain::accounts::audit(&state.db, Some(&u.id), "identity_counter", "by cli", None, now)
                         .await?;
                     if let Some(old) = displaced {
-                        println!("note: account {old} held this identity and lost it");
+                        println!("note: account {} held this identity and lost it", old.from_user);
                     }
                     println!("{login}: identity bound at L{level}");
                     Ok(())

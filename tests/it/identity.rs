@@ -10,7 +10,7 @@ use idp::ports::verifier::Verifier;
 use idp::store::entities::{dev_message, identity, user, verification};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-const ZHANG: [(&str, &str); 5] = [
+pub(crate) const ZHANG: [(&str, &str); 5] = [
     ("doc_type", "resident_id"),
     ("name", "张三"),
     ("number", "110101199003074514"),
@@ -18,7 +18,7 @@ const ZHANG: [(&str, &str); 5] = [
     ("valid_to", "2038-06-06"),
 ];
 
-async fn app_with(b: Backend, tweak: impl FnOnce(&mut idp::config::Config)) -> TestApp {
+pub(crate) async fn app_with(b: Backend, tweak: impl FnOnce(&mut idp::config::Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let dir = temp_dir();
@@ -46,7 +46,7 @@ fn code_in(body: &str) -> String {
 }
 
 /// A citizen with a phone, signed in through a relying app in `Browser`.
-async fn citizen(app: &TestApp, client: &TestClient, phone: &str) -> (String, String, Browser) {
+pub(crate) async fn citizen(app: &TestApp, client: &TestClient, phone: &str) -> (String, String, Browser) {
     let username = random_name("u");
     let id = app
         .state
@@ -65,7 +65,7 @@ async fn citizen(app: &TestApp, client: &TestClient, phone: &str) -> (String, St
 }
 
 /// Step 1 of a gated page: captcha, SMS code, verify → the flow id.
-async fn sms_step(app: &TestApp, b: &Browser, path: &str, phone: &str) -> String {
+pub(crate) async fn sms_step(app: &TestApp, b: &Browser, path: &str, phone: &str) -> String {
     let html = b.http.get(app.url(path)).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&html, "csrf").unwrap();
     let captcha_id = hidden(&html, "captcha_id").unwrap();
@@ -80,7 +80,13 @@ async fn sms_step(app: &TestApp, b: &Browser, path: &str, phone: &str) -> String
     query_of(&to).get("flow").cloned().unwrap()
 }
 
-async fn submit(app: &TestApp, b: &Browser, path: &str, flow: &str, fields: &[(&str, &str)]) -> (u16, String) {
+pub(crate) async fn submit(
+    app: &TestApp,
+    b: &Browser,
+    path: &str,
+    flow: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
     let html = b.http.get(app.url(&format!("{path}?flow={flow}"))).send().await.unwrap().text().await.unwrap();
     let mut form = vec![
         ("csrf".to_string(), hidden(&html, "csrf").unwrap()),
@@ -116,7 +122,7 @@ async fn access_token(app: &TestApp, client: &TestClient, username: &str) -> Str
     json(redeem(app, client, &code, None).await).await["access_token"].as_str().unwrap().to_string()
 }
 
-async fn face(app: &TestApp, token: &str, sample: &str) -> reqwest::Response {
+pub(crate) async fn face(app: &TestApp, token: &str, sample: &str) -> reqwest::Response {
     use base64::Engine;
     let face = base64::engine::general_purpose::STANDARD.encode(sample);
     api()

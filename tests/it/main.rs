@@ -19,4 +19,5 @@ mod logout;
 mod ops;
 mod plugins;
 mod scan;
+mod subjects;
 mod tokens;

@@ -28,6 +28,7 @@ pub mod scan_waiters;
 pub mod scopes;
 pub mod sessions;
 pub mod sms_codes;
+pub mod subjects;
 pub mod throttle;
 pub mod tokens;
 pub mod uscc;
