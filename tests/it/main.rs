@@ -21,3 +21,4 @@ mod plugins;
 mod scan;
 mod subjects;
 mod tokens;
+mod usernameless;
