@@ -86,11 +86,11 @@ pub(crate) async fn audited(app: &TestApp, user: &str, action: &str) -> Vec<Stri
         .collect()
 }
 
-fn between<'a>(html: &'a str, start: &str, end: &str) -> Vec<&'a str> {
+pub(crate) fn between<'a>(html: &'a str, start: &str, end: &str) -> Vec<&'a str> {
     html.split(start).skip(1).filter_map(|s| s.split(end).next()).collect()
 }
 
-fn app_code(secret: &str, at: i64) -> String {
+pub(crate) fn app_code(secret: &str, at: i64) -> String {
     let seed = totp_rs::Secret::try_from_base32(secret).unwrap();
     let t = totp_rs::Builder::new().with_secret(seed).build().unwrap();
     t.generate(at as u64).to_string()
@@ -265,7 +265,7 @@ async fn totp_and_recovery_codes(backend: Backend) {
 both!(totp_enrolment_replay_and_recovery_codes, super::totp_and_recovery_codes);
 
 /// Registers a passkey for the signed-in browser `b`; returns the response.
-async fn register_passkey(
+pub(crate) async fn register_passkey(
     app: &TestApp,
     b: &Browser,
     key: &mut SoftPasskey,
@@ -290,14 +290,14 @@ async fn register_passkey(
 }
 
 /// Begins a passkey ceremony at `begin` and returns (ceremony, options).
-async fn begin_auth(b: &Browser, url: String, form: &[(&str, &str)]) -> (String, RequestChallengeResponse) {
+pub(crate) async fn begin_auth(b: &Browser, url: String, form: &[(&str, &str)]) -> (String, RequestChallengeResponse) {
     let res = post(b, url, form).await;
     assert_eq!(res.status(), 200);
     let begun: serde_json::Value = res.json().await.unwrap();
     (begun["ceremony"].as_str().unwrap().to_string(), serde_json::from_value(begun["options"].clone()).unwrap())
 }
 
-fn sign(app: &TestApp, key: &mut SoftPasskey, options: RequestChallengeResponse) -> String {
+pub(crate) fn sign(app: &TestApp, key: &mut SoftPasskey, options: RequestChallengeResponse) -> String {
     let origin = Url::parse(&app.base).unwrap();
     serde_json::to_string(&key.do_authentication(origin, options).unwrap()).unwrap()
 }

@@ -18,6 +18,7 @@ mod identity;
 mod logout;
 mod ops;
 mod plugins;
+mod reverify;
 mod scan;
 mod subjects;
 mod tokens;

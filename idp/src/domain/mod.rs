@@ -23,6 +23,7 @@ pub mod passkeys;
 pub mod pending;
 pub mod plugin_access;
 pub mod profile;
+pub mod reverify;
 pub mod scan;
 pub mod scan_waiters;
 pub mod scopes;
