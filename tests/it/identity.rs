@@ -333,6 +333,14 @@ async fn takeover_race(b: Backend) {
     assert_eq!(held[0].level, 3);
     assert_eq!(level(&app, winner).await, 3);
     assert_eq!(level(&app, &old).await, 1);
+    // Exactly one account carries the person's sub; the loser keeps its own.
+    use idp::domain::subjects;
+    let db = &app.state.db;
+    assert_eq!(subjects::of_account(db, winner).await.unwrap(), old);
+    assert_eq!(subjects::account_for(db, &old).await.unwrap().as_deref(), Some(winner.as_str()));
+    let loser = ids.iter().find(|i| *i != winner).unwrap();
+    assert_eq!(subjects::of_account(db, loser).await.unwrap(), *loser);
+    assert_ne!(subjects::of_account(db, &old).await.unwrap(), old);
     let old_user = user::Entity::find_by_id(old.clone()).one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(old_user.id_number, None);
     assert!(latest(&app, "sms", "13900000010").await.unwrap().contains("换绑到其他账号"));
