@@ -32,7 +32,7 @@ use std::net::SocketAddr;
 /// accounts' grants and moved the person's `sub` (`domain::subjects`); the
 /// logout tokens name the `sub` each app knew. The taker stays signed in
 /// here, but its apps drop the sessions they held under its old `sub`.
-pub(crate) async fn displaced(state: &AppState, moved: &subjects::Moved, now: i64) {
+pub async fn displaced(state: &AppState, moved: &subjects::Moved, now: i64) {
     let old_user_id = moved.from_user.as_str();
     if let Err(e) = end_sessions_as(state, old_user_id, &moved.subject, now).await {
         tracing::error!("takeover: ending the old account's sessions failed: {e}");
