@@ -373,6 +373,24 @@ def _():
     assert r["claims"]["sub"] == USER["sub"]
 
 
+@check("acr_values: the ID token asserts a level the account has; essential unmet -> error")
+def _():
+    md = rp("basic").md
+    assert "urn:idp:loa:1" in md.get("acr_values_supported", []), md.get("acr_values_supported")
+    # The CLI-made user has no proven identity: L1, whatever is asked voluntarily.
+    r = flow(rp("basic"), Ctx.browser, acr_values="urn:idp:loa:4")
+    assert r["claims"].get("acr") == "urn:idp:loa:1", r["claims"]
+    assert "pwd" in r["claims"].get("amr", []), r["claims"]
+    # Essential: the proper error at the client, never a weaker token.
+    app = rp("basic")
+    essential = {"id_token": {"acr": {"essential": True, "values": ["urn:idp:loa:4"]}}}
+    req = app.auth_request(scope="openid", claims=json.dumps(essential))
+    d = Ctx.browser.drive(req["url"], user=USER)
+    assert d.callback, "no redirect back to the client; " + d.describe()
+    q = query(d.callback)
+    assert q.get("error") == "unmet_authentication_requirements" and "code" not in q, q
+
+
 @check("id_token_hint with prompt=none -> code for the same user")
 def _():
     assert Ctx.first_id_token, "needs the happy-flow ID token"

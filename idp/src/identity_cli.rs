@@ -104,7 +104,10 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
                     idp::domain::accounts::audit(&state.db, Some(&u.id), "identity_counter", "by cli", None, now)
                         .await?;
                     if let Some(old) = displaced {
-                        println!("note: account {old} held this identity and lost it");
+                        // As on the web: its sessions end (back-channel logout is
+                        // best effort from a short-lived CLI) and its phone is told.
+                        idp::web::identity_extra::displaced(&state, &old, now).await;
+                        println!("note: account {} held this identity and lost it", old.from_user);
                     }
                     println!("{login}: identity bound at L{level}");
                     Ok(())

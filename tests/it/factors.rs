@@ -14,7 +14,7 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
-async fn spawn_localhost(backend: Backend) -> TestApp {
+pub(crate) async fn spawn_localhost(backend: Backend) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let dir = temp_dir();
@@ -23,7 +23,7 @@ async fn spawn_localhost(backend: Backend) -> TestApp {
     spawn_with(config, listener, dir).await
 }
 
-async fn citizen(app: &TestApp, username: &str, phone: &str) -> String {
+pub(crate) async fn citizen(app: &TestApp, username: &str, phone: &str) -> String {
     let new = idp::domain::users::NewUser {
         username: username.into(),
         password: PASSWORD.into(),
@@ -34,7 +34,7 @@ async fn citizen(app: &TestApp, username: &str, phone: &str) -> String {
 }
 
 /// Signs in with the password (no authorization request): ends at /account.
-async fn password_sign_in(app: &TestApp, username: &str) -> Browser {
+pub(crate) async fn password_sign_in(app: &TestApp, username: &str) -> Browser {
     let b = Browser::new();
     let html = b.http.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
     let form = [
@@ -48,17 +48,17 @@ async fn password_sign_in(app: &TestApp, username: &str) -> Browser {
     b
 }
 
-async fn get(b: &Browser, url: String) -> (u16, String) {
+pub(crate) async fn get(b: &Browser, url: String) -> (u16, String) {
     let res = b.http.get(url).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
-async fn post(b: &Browser, url: String, form: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post(b: &Browser, url: String, form: &[(&str, &str)]) -> reqwest::Response {
     b.http.post(url).form(form).send().await.unwrap()
 }
 
 /// SMS re-verification on the security page; returns (csrf, flow id).
-async fn reverify(app: &TestApp, b: &Browser, phone: &str) -> (String, String) {
+pub(crate) async fn reverify(app: &TestApp, b: &Browser, phone: &str) -> (String, String) {
     let (_, html) = get(b, app.url("/account/security")).await;
     let csrf = hidden(&html, "csrf").unwrap();
     let captcha_id = hidden(&html, "captcha_id").unwrap();
@@ -74,7 +74,7 @@ async fn reverify(app: &TestApp, b: &Browser, phone: &str) -> (String, String) {
     (csrf, flow)
 }
 
-async fn audited(app: &TestApp, user: &str, action: &str) -> Vec<String> {
+pub(crate) async fn audited(app: &TestApp, user: &str, action: &str) -> Vec<String> {
     audit::Entity::find()
         .filter(audit::Column::UserId.eq(user))
         .filter(audit::Column::Action.eq(action))
@@ -86,11 +86,11 @@ async fn audited(app: &TestApp, user: &str, action: &str) -> Vec<String> {
         .collect()
 }
 
-fn between<'a>(html: &'a str, start: &str, end: &str) -> Vec<&'a str> {
+pub(crate) fn between<'a>(html: &'a str, start: &str, end: &str) -> Vec<&'a str> {
     html.split(start).skip(1).filter_map(|s| s.split(end).next()).collect()
 }
 
-fn app_code(secret: &str, at: i64) -> String {
+pub(crate) fn app_code(secret: &str, at: i64) -> String {
     let seed = totp_rs::Secret::try_from_base32(secret).unwrap();
     let t = totp_rs::Builder::new().with_secret(seed).build().unwrap();
     t.generate(at as u64).to_string()
@@ -265,7 +265,7 @@ async fn totp_and_recovery_codes(backend: Backend) {
 both!(totp_enrolment_replay_and_recovery_codes, super::totp_and_recovery_codes);
 
 /// Registers a passkey for the signed-in browser `b`; returns the response.
-async fn register_passkey(
+pub(crate) async fn register_passkey(
     app: &TestApp,
     b: &Browser,
     key: &mut SoftPasskey,
@@ -290,20 +290,20 @@ async fn register_passkey(
 }
 
 /// Begins a passkey ceremony at `begin` and returns (ceremony, options).
-async fn begin_auth(b: &Browser, url: String, form: &[(&str, &str)]) -> (String, RequestChallengeResponse) {
+pub(crate) async fn begin_auth(b: &Browser, url: String, form: &[(&str, &str)]) -> (String, RequestChallengeResponse) {
     let res = post(b, url, form).await;
     assert_eq!(res.status(), 200);
     let begun: serde_json::Value = res.json().await.unwrap();
     (begun["ceremony"].as_str().unwrap().to_string(), serde_json::from_value(begun["options"].clone()).unwrap())
 }
 
-fn sign(app: &TestApp, key: &mut SoftPasskey, options: RequestChallengeResponse) -> String {
+pub(crate) fn sign(app: &TestApp, key: &mut SoftPasskey, options: RequestChallengeResponse) -> String {
     let origin = Url::parse(&app.base).unwrap();
     serde_json::to_string(&key.do_authentication(origin, options).unwrap()).unwrap()
 }
 
 /// The sign-in page of a fresh authorization request: (browser, req, csrf).
-async fn login_page(app: &TestApp, client: &TestClient) -> (Browser, String, String) {
+pub(crate) async fn login_page(app: &TestApp, client: &TestClient) -> (Browser, String, String) {
     let b = Browser::new();
     let res = b.http.get(auth_url(app, client, &[])).send().await.unwrap();
     let req = query_of(&location(&res).unwrap())["req"].clone();

@@ -9,8 +9,10 @@ use idp::domain::users::NewUser;
 use idp::ports::verifier::Verifier;
 use idp::store::entities::{dev_message, identity, user, verification};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-const ZHANG: [(&str, &str); 5] = [
+pub(crate) const ZHANG: [(&str, &str); 5] = [
     ("doc_type", "resident_id"),
     ("name", "张三"),
     ("number", "110101199003074514"),
@@ -18,7 +20,7 @@ const ZHANG: [(&str, &str); 5] = [
     ("valid_to", "2038-06-06"),
 ];
 
-async fn app_with(b: Backend, tweak: impl FnOnce(&mut idp::config::Config)) -> TestApp {
+pub(crate) async fn app_with(b: Backend, tweak: impl FnOnce(&mut idp::config::Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let dir = temp_dir();
@@ -46,7 +48,7 @@ fn code_in(body: &str) -> String {
 }
 
 /// A citizen with a phone, signed in through a relying app in `Browser`.
-async fn citizen(app: &TestApp, client: &TestClient, phone: &str) -> (String, String, Browser) {
+pub(crate) async fn citizen(app: &TestApp, client: &TestClient, phone: &str) -> (String, String, Browser) {
     let username = random_name("u");
     let id = app
         .state
@@ -65,7 +67,7 @@ async fn citizen(app: &TestApp, client: &TestClient, phone: &str) -> (String, St
 }
 
 /// Step 1 of a gated page: captcha, SMS code, verify → the flow id.
-async fn sms_step(app: &TestApp, b: &Browser, path: &str, phone: &str) -> String {
+pub(crate) async fn sms_step(app: &TestApp, b: &Browser, path: &str, phone: &str) -> String {
     let html = b.http.get(app.url(path)).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&html, "csrf").unwrap();
     let captcha_id = hidden(&html, "captcha_id").unwrap();
@@ -80,7 +82,13 @@ async fn sms_step(app: &TestApp, b: &Browser, path: &str, phone: &str) -> String
     query_of(&to).get("flow").cloned().unwrap()
 }
 
-async fn submit(app: &TestApp, b: &Browser, path: &str, flow: &str, fields: &[(&str, &str)]) -> (u16, String) {
+pub(crate) async fn submit(
+    app: &TestApp,
+    b: &Browser,
+    path: &str,
+    flow: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
     let html = b.http.get(app.url(&format!("{path}?flow={flow}"))).send().await.unwrap().text().await.unwrap();
     let mut form = vec![
         ("csrf".to_string(), hidden(&html, "csrf").unwrap()),
@@ -116,7 +124,7 @@ async fn access_token(app: &TestApp, client: &TestClient, username: &str) -> Str
     json(redeem(app, client, &code, None).await).await["access_token"].as_str().unwrap().to_string()
 }
 
-async fn face(app: &TestApp, token: &str, sample: &str) -> reqwest::Response {
+pub(crate) async fn face(app: &TestApp, token: &str, sample: &str) -> reqwest::Response {
     use base64::Engine;
     let face = base64::engine::general_purpose::STANDARD.encode(sample);
     api()
@@ -221,6 +229,81 @@ async fn verifier_timeout(b: Backend) {
 }
 both!(verifier_timeout_both, super::verifier_timeout);
 
+/// A fake provider that fails with 503 until told to pass, counting calls.
+async fn flaky_provider() -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let (calls, healthy) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let (c, h) = (calls.clone(), healthy.clone());
+    let app = axum::Router::new().route(
+        "/id",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let (c, h) = (c.clone(), h.clone());
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                assert!(headers.contains_key("x-idp-signature"), "requests are signed");
+                if h.load(Ordering::SeqCst) {
+                    (axum::http::StatusCode::OK, r#"{"result":"pass","reference":"fake-1"}"#)
+                } else {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down")
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls, healthy)
+}
+
+async fn circuit_breaker(b: Backend) {
+    let (url, calls, healthy) = flaky_provider().await;
+    let app = app_with(b, |c| {
+        c.verifier.kind = "http".into();
+        c.verifier.url = Some(url);
+        c.verifier.key = Some("shared-secret".into());
+        c.verifier.retries = 0;
+        c.verifier.breaker_failures = 2;
+        c.verifier.breaker_cooldown_ms = 1500;
+    })
+    .await;
+    let client = app.confidential().await;
+    let (uid, _, br) = citizen(&app, &client, "13900000003").await;
+    let flow = sms_step(&app, &br, "/identity/verify", "13900000003").await;
+    // Two failures reach the provider and open the circuit.
+    for n in 1..=2 {
+        let (status, body) = submit(&app, &br, "/identity/verify", &flow, &ZHANG).await;
+        assert_eq!(status, 503);
+        assert!(body.contains("核验服务暂不可用"), "{body}");
+        assert_eq!(calls.load(Ordering::SeqCst), n);
+    }
+    // Open: fails fast with the same clear message, no upstream call, even
+    // once the provider has recovered.
+    healthy.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let (status, body) = submit(&app, &br, "/identity/verify", &flow, &ZHANG).await;
+    assert_eq!(status, 503);
+    assert!(body.contains("核验服务暂不可用"), "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(1000));
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "an open circuit does not call the provider");
+    assert!(holder(&app, "110101199003074514").await.is_empty());
+    // After the cool-down the circuit closes: the next check goes through.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let (status, body) = submit(&app, &br, "/identity/verify", &flow, &ZHANG).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(level(&app, &uid).await, 2);
+    let rows = verification::Entity::find()
+        .filter(verification::Column::UserId.eq(uid.as_str()))
+        .order_by_asc(verification::Column::CreatedAt)
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let outcomes: Vec<_> = rows.iter().map(|r| r.outcome.as_str()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == "unavailable").count(), 2, "{outcomes:?}");
+    assert!(outcomes.contains(&"circuit_open") && outcomes.contains(&"pass"), "{outcomes:?}");
+    assert!(rows.iter().any(|r| r.reference.as_deref() == Some("fake-1")));
+}
+both!(circuit_breaker_both, super::circuit_breaker);
+
 async fn takeover_race(b: Backend) {
     let app = app_with(b, |_| {}).await;
     let client = app.confidential().await;
@@ -250,6 +333,14 @@ async fn takeover_race(b: Backend) {
     assert_eq!(held[0].level, 3);
     assert_eq!(level(&app, winner).await, 3);
     assert_eq!(level(&app, &old).await, 1);
+    // Exactly one account carries the person's sub; the loser keeps its own.
+    use idp::domain::subjects;
+    let db = &app.state.db;
+    assert_eq!(subjects::of_account(db, winner).await.unwrap(), old);
+    assert_eq!(subjects::account_for(db, &old).await.unwrap().as_deref(), Some(winner.as_str()));
+    let loser = ids.iter().find(|i| *i != winner).unwrap();
+    assert_eq!(subjects::of_account(db, loser).await.unwrap(), *loser);
+    assert_ne!(subjects::of_account(db, &old).await.unwrap(), old);
     let old_user = user::Entity::find_by_id(old.clone()).one(&app.state.db).await.unwrap().unwrap();
     assert_eq!(old_user.id_number, None);
     assert!(latest(&app, "sms", "13900000010").await.unwrap().contains("换绑到其他账号"));

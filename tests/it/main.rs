@@ -19,5 +19,8 @@ mod identity;
 mod logout;
 mod ops;
 mod plugins;
+mod reverify;
 mod scan;
+mod subjects;
 mod tokens;
+mod usernameless;

@@ -121,7 +121,7 @@ pub async fn resolve(
         };
         return Ok(Ok(Some(Acting {
             subject: e.id.clone(),
-            actor: actor.into(),
+            actor: super::subjects::of_account(db, actor).await?,
             legal_person: Some(legal_person_claim(&e, role)),
             delegation: None,
         })));
@@ -132,8 +132,8 @@ pub async fn resolve(
                 return Ok(Err(NotInForce));
             };
             Ok(Ok(Some(Acting {
-                subject: principal,
-                actor: actor.into(),
+                subject: super::subjects::of_account(db, &principal).await?,
+                actor: super::subjects::of_account(db, actor).await?,
                 legal_person: None,
                 delegation: Some(json!({ "id": d.id, "kind": d.kind, "valid_to": d.valid_to })),
             })))

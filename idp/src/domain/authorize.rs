@@ -46,6 +46,8 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// The `sub` of `id_token_hint`; the handler replaces it with the account
+    /// that subject names (`domain::subjects::account_for`), empty if none.
     pub id_token_hint_sub: Option<String>,
     pub acr_values: Vec<String>,
     pub claims: Option<Value>,

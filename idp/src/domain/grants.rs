@@ -48,9 +48,11 @@ pub async fn create_with_code(
     let grant_id = random_token(18);
     let code = random_token(32);
     let txn = db.begin().await?;
+    let subject = super::subjects::of_account(&txn, &new.user_id).await?;
     grant::ActiveModel {
         id: Set(grant_id.clone()),
         client_id: Set(new.client_id.clone()),
+        subject: Set(Some(subject)),
         user_id: Set(new.user_id),
         sid: Set(new.sid),
         scope: Set(new.scope),
@@ -280,9 +282,11 @@ pub async fn revoke_for_delegation<C: sea_orm::ConnectionTrait>(
 /// delegated token hangs off it so ending the delegation ends the token.
 pub async fn create_direct(db: &DatabaseConnection, new: NewGrant, ttl: i64) -> Result<grant::Model, DbErr> {
     let now = crate::now();
+    let subject = super::subjects::of_account(db, &new.user_id).await?;
     grant::ActiveModel {
         id: Set(random_token(18)),
         client_id: Set(new.client_id),
+        subject: Set(Some(subject)),
         user_id: Set(new.user_id),
         sid: Set(new.sid),
         scope: Set(new.scope),

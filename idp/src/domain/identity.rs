@@ -27,10 +27,11 @@ pub const FACE_MIN_AGE: i32 = 7;
 /// The outcome of an attempt to bind or raise, for the page to explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Result_ {
-    /// Bound or raised; `displaced` lost the identity in a takeover.
+    /// Bound or raised; `displaced` lost the identity (and the person's
+    /// subject) in a takeover.
     Done {
         level: u8,
-        displaced: Option<String>,
+        displaced: Option<super::subjects::Moved>,
     },
     /// The identity is held by another account: a takeover is open (face).
     Taken {
@@ -178,7 +179,8 @@ pub async fn bind(
             set_level(&txn, from, 1).await?;
         }
         if gone.rows_affected == 1 || legacy.rows_affected == 1 {
-            displaced = Some(from.to_string());
+            // The person's `sub` moves with the identity, in this transaction.
+            displaced = Some(super::subjects::move_with_identity(&txn, from, user_id, now).await?);
         }
     }
     identity::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
@@ -557,6 +559,7 @@ pub async fn unbind(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<
 /// pseudonymous subject id, without the masked name and number.
 pub async fn forget<C: ConnectionTrait>(db: &C, user_id: &str) -> Result<(), DbErr> {
     identity::Entity::delete_by_id(user_id.to_owned()).exec(db).await?;
+    super::subjects::forget(db, user_id).await?;
     identity_takeover::Entity::delete_many().filter(identity_takeover::Column::UserId.eq(user_id)).exec(db).await?;
     verification::Entity::update_many()
         .col_expr(verification::Column::Subject, Expr::value(""))

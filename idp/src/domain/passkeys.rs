@@ -13,6 +13,13 @@
 //!   ones allowed, so a passkey of one user can never sign in as another.
 //!   An unknown account, or one without passkeys, gets a decoy challenge
 //!   that looks like a real one (no account enumeration).
+//! - Or usernameless (discoverable credential, conditional UI): the
+//!   challenge names no credential; the authenticator answers with its
+//!   credential id and the user handle it stored at registration. The
+//!   credential id picks the stored passkey, whose account must own that
+//!   user handle, and the signature is checked against that key alone.
+//!   Registration asks for a discoverable credential (`residentKey:
+//!   preferred`), so authenticators that can store one do.
 //! - The signature counter is checked by webauthn-rs; a counter that does
 //!   not move forward means a possibly cloned authenticator, which is
 //!   refused and reported to the caller (to audit).
@@ -23,8 +30,9 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTr
 use serde_json::{Value, json};
 use std::sync::Arc;
 use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid,
-    Webauthn, WebauthnBuilder, WebauthnError,
+    AuthenticationResult, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+    WebauthnError,
 };
 
 const CEREMONY_LIFETIME: i64 = 5 * 60;
@@ -34,6 +42,8 @@ const DECOY: &str = "decoy";
 pub enum Ceremony {
     Register,
     Login,
+    /// Usernameless sign-in: the authenticator names the account.
+    Discoverable,
     StepUp,
 }
 
@@ -42,6 +52,7 @@ impl Ceremony {
         match self {
             Ceremony::Register => "register",
             Ceremony::Login => "login",
+            Ceremony::Discoverable => "discoverable",
             Ceremony::StepUp => "step_up",
         }
     }
@@ -242,7 +253,14 @@ impl PasskeyService {
             .map_err(|e| PasskeyError::Rejected(e.to_string()))?;
         let state = serde_json::to_string(&reg).map_err(internal)?;
         let ceremony = self.store_ceremony(Ceremony::Register, browser, Some(user_id), state, now).await?;
-        Ok(Begun { ceremony, options: serde_json::to_value(&ccr).map_err(internal)? })
+        let mut options = serde_json::to_value(&ccr).map_err(internal)?;
+        // webauthn-rs asks for no resident key; a discoverable one is what
+        // makes usernameless sign-in possible. Preferred, not required, so
+        // authenticators that cannot store one still register.
+        if let Some(sel) = options.pointer_mut("/publicKey/authenticatorSelection").and_then(Value::as_object_mut) {
+            sel.insert("residentKey".into(), "preferred".into());
+        }
+        Ok(Begun { ceremony, options })
     }
 
     /// Registration, step 2: verifies the attestation and stores the passkey.
@@ -364,6 +382,86 @@ impl PasskeyService {
         let Some(stored) = stored else {
             return Err(PasskeyError::Rejected("passkey removed".into()));
         };
+        self.record_use(user_id, stored, &result, now).await
+    }
+
+    /// Usernameless sign-in, step 1: a challenge naming no credential
+    /// (webauthn-rs marks it for conditional mediation, i.e. autofill; a
+    /// button may run it as an ordinary modal request).
+    pub async fn start_discoverable(&self, browser: &str, now: i64) -> Result<Begun, PasskeyError> {
+        let rp = self.rp()?;
+        let (rcr, auth) = rp.start_discoverable_authentication().map_err(|e| PasskeyError::Rejected(e.to_string()))?;
+        let state = serde_json::to_string(&auth).map_err(internal)?;
+        let ceremony = self.store_ceremony(Ceremony::Discoverable, browser, None, state, now).await?;
+        Ok(Begun { ceremony, options: serde_json::to_value(&rcr).map_err(internal)? })
+    }
+
+    /// Sign-in, step 2, whichever way it began (username-first or
+    /// usernameless); the ceremony row says which.
+    pub async fn finish_login(
+        &self,
+        ceremony: &str,
+        browser: &str,
+        credential: &str,
+        now: i64,
+    ) -> Result<(String, String), PasskeyError> {
+        let kind = match ceremony.len() {
+            1..=64 => webauthn_ceremony::Entity::find_by_id(ceremony.to_owned()).one(&self.db).await?.map(|c| c.kind),
+            _ => None,
+        };
+        if kind.as_deref() == Some(Ceremony::Discoverable.as_str()) {
+            self.finish_discoverable(ceremony, browser, credential, now).await
+        } else {
+            self.finish_authentication(Ceremony::Login, ceremony, browser, credential, now).await
+        }
+    }
+
+    /// Usernameless sign-in, step 2: the credential id names the stored
+    /// passkey, the user handle must be its account's, and the signature
+    /// is checked against that one key. Returns account id and name.
+    pub async fn finish_discoverable(
+        &self,
+        ceremony: &str,
+        browser: &str,
+        credential: &str,
+        now: i64,
+    ) -> Result<(String, String), PasskeyError> {
+        let rp = self.rp()?;
+        let row = self.take_ceremony(ceremony, Ceremony::Discoverable, browser, now).await?;
+        let state: DiscoverableAuthentication = serde_json::from_str(&row.state).map_err(internal)?;
+        let assertion: PublicKeyCredential =
+            serde_json::from_str(credential).map_err(|e| PasskeyError::Rejected(e.to_string()))?;
+        let (handle, cred_id) =
+            rp.identify_discoverable_authentication(&assertion).map_err(|e| PasskeyError::Rejected(e.to_string()))?;
+        let stored = passkey::Entity::find()
+            .filter(passkey::Column::CredId.eq(b64url(cred_id)))
+            .one(&self.db)
+            .await?
+            .filter(|p| user_handle(&p.user_id) == handle)
+            .ok_or_else(|| PasskeyError::Rejected("unknown passkey".into()))?;
+        let key = Self::parse(&stored).ok_or_else(|| internal("stored passkey unreadable"))?;
+        #[allow(deprecated)] // the v2 call needs the credential internals feature
+        let result = rp.finish_discoverable_authentication(&assertion, state, &[DiscoverableKey::from(&key)]);
+        let result = match result {
+            Ok(r) => r,
+            Err(WebauthnError::CredentialPossibleCompromise) => {
+                return Err(PasskeyError::PossibleClone { user_id: stored.user_id, passkey_id: Some(stored.id) });
+            }
+            Err(e) => return Err(PasskeyError::Rejected(e.to_string())),
+        };
+        self.record_use(stored.user_id.clone(), stored, &result, now).await
+    }
+
+    /// After a verified assertion: the clone check against the counter
+    /// stored now, then the counter update, decided by one conditional
+    /// UPDATE.
+    async fn record_use(
+        &self,
+        user_id: String,
+        stored: passkey::Model,
+        result: &AuthenticationResult,
+        now: i64,
+    ) -> Result<(String, String), PasskeyError> {
         // webauthn-rs compares the counter with the snapshot taken when the
         // ceremony began; two ceremonies begun together would each pass. So
         // the same rule (WebAuthn §7.2 step 21) is applied again to the
@@ -373,7 +471,7 @@ impl PasskeyService {
             return Err(PasskeyError::PossibleClone { user_id, passkey_id: Some(stored.id) });
         }
         let mut pk = Self::parse(&stored).ok_or_else(|| internal("stored passkey unreadable"))?;
-        pk.update_credential(&result);
+        pk.update_credential(result);
         let updated = passkey::Entity::update_many()
             .col_expr(passkey::Column::Credential, Expr::value(serde_json::to_string(&pk).map_err(internal)?))
             .col_expr(passkey::Column::LastUsedAt, Expr::value(now))

@@ -62,7 +62,7 @@ impl TokenIssuer {
             "scope": scope,
         });
         if let (Some(ctx), Some(map)) = (user, claims.as_object_mut()) {
-            map.insert("sub".into(), ctx.grant.user_id.clone().into());
+            map.insert("sub".into(), super::subjects::of_grant(ctx.grant).into());
             map.insert("gid".into(), ctx.grant.id.clone().into());
             map.insert("auth_time".into(), ctx.grant.auth_time.into());
             map.insert("acr".into(), ctx.grant.acr.clone().into());
@@ -94,7 +94,7 @@ impl TokenIssuer {
         let mut claims = extra;
         let fixed = json!({
             "iss": self.issuer,
-            "sub": g.user_id,
+            "sub": super::subjects::of_grant(g),
             "aud": client.client_id,
             "azp": client.client_id,
             "exp": now + self.cfg.id_token_ttl,

@@ -64,13 +64,21 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
             .verify_own(token, "JWT", true)
             .and_then(|c| c.get("sub").and_then(|s| s.as_str()).map(String::from))
     };
-    let req = match authorize::parse(&params, &client, &redirect_uri, hint) {
+    let mut req = match authorize::parse(&params, &client, &redirect_uri, hint) {
         Ok(r) => r,
         Err(RequestError::Page(e)) => return page_err(e.message_key()),
         Err(RequestError::Redirect(r)) => {
             return see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error));
         }
     };
+    // The hint names a subject; the session check compares accounts. A
+    // subject no account holds any longer can match no session.
+    if let Some(sub) = req.id_token_hint_sub.take() {
+        match crate::domain::subjects::account_for(&state.db, &sub).await {
+            Ok(account) => req.id_token_hint_sub = Some(account.unwrap_or_default()),
+            Err(e) => return unavailable(&state, locale, e),
+        }
+    }
     let (jar, browser) = cookies::browser(&state, jar);
     let session = match current_session(&state, &jar).await {
         Ok(s) => s,

@@ -45,7 +45,7 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
             "active": true,
             "token_type": "refresh_token",
             "client_id": g.client_id,
-            "sub": g.user_id,
+            "sub": crate::domain::subjects::of_grant(&g),
             "scope": g.scope,
             "exp": row.expires_at,
             "iat": g.created_at,

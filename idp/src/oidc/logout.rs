@@ -73,8 +73,11 @@ pub async fn handler(
     let confirmed = method == Method::POST
         && get("confirm").as_deref() == Some("yes")
         && cookies::csrf_ok(&state, &jar, &get("csrf").unwrap_or_default());
-    let hint_matches = match (&hint, &session) {
-        (Some(h), Some(s)) => h.get("sub").and_then(Value::as_str) == Some(s.user_id.as_str()),
+    let hint_matches = match (hint.as_ref().and_then(|h| h.get("sub")).and_then(Value::as_str), &session) {
+        (Some(sub), Some(s)) => match crate::domain::subjects::account_for(&state.db, sub).await {
+            Ok(account) => account.as_deref() == Some(s.user_id.as_str()),
+            Err(e) => return unavailable(&state, locale, e),
+        },
         _ => false,
     };
     let mut jar = jar;
@@ -104,15 +107,30 @@ pub async fn handler(
 /// (their refresh and access tokens die with them), and a logout token to
 /// every client of the session that registered a back-channel URI.
 pub async fn end_session(state: &AppState, s: &sessions::SessionInfo) -> Result<(), sea_orm::DbErr> {
+    let subject = crate::domain::subjects::of_account(&state.db, &s.user_id).await?;
+    end_session_as(state, s, &subject).await
+}
+
+/// `end_session`, telling the apps the `sub` they knew the session by (an
+/// identity takeover has just moved the account's subject, B5).
+pub async fn end_session_as(state: &AppState, s: &sessions::SessionInfo, subject: &str) -> Result<(), sea_orm::DbErr> {
     sessions::revoke_by_sid(&state.db, &s.sid).await?;
     grants::revoke_by_sid(&state.db, &s.sid).await?;
-    notify_clients(state, &s.user_id, &s.sid).await;
+    notify_clients_as(state, subject, &s.sid).await;
     Ok(())
 }
 
 /// Sends a back-channel logout token to every client of an ended session
 /// (best effort, retried in the background).
 pub async fn notify_clients(state: &AppState, user_id: &str, sid: &str) {
+    match crate::domain::subjects::of_account(&state.db, user_id).await {
+        Ok(subject) => notify_clients_as(state, &subject, sid).await,
+        Err(e) => tracing::error!("back-channel logout: {e}"),
+    }
+}
+
+/// `notify_clients` with the `sub` the apps know the session by.
+pub async fn notify_clients_as(state: &AppState, subject: &str, sid: &str) {
     let Ok(client_ids) = sessions::clients_of(&state.db, sid).await else {
         return;
     };
@@ -123,7 +141,7 @@ pub async fn notify_clients(state: &AppState, user_id: &str, sid: &str) {
         let Some(uri) = client.backchannel_logout_uri.clone() else {
             continue;
         };
-        let Ok(token) = state.tokens.logout_token(&client, user_id, sid) else {
+        let Ok(token) = state.tokens.logout_token(&client, subject, sid) else {
             continue;
         };
         let http = state.http.clone();

@@ -65,12 +65,14 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     if claims.contains_key("act") {
         return Err(OAuthError::invalid_grant("a delegated token cannot be exchanged again").into());
     }
-    let (Some(person), Some(gid)) = (str_claim("sub"), str_claim("gid")) else {
+    let (Some(_), Some(gid)) = (str_claim("sub"), str_claim("gid")) else {
         return Err(OAuthError::invalid_grant("the subject token does not name a person").into());
     };
     let Some(original) = grants::active_grant(&state.db, &gid).await? else {
         return Err(OAuthError::invalid_grant("the subject token's grant was revoked").into());
     };
+    // The person is the grant's account; `sub` is a subject (`domain::subjects`).
+    let person = original.user_id.clone();
     let now = state.clock.now();
     let (enterprise_id, delegation) = match (form::one(params, "legal_person")?, form::one(params, "delegation")?) {
         (Some(uscc), None) => {

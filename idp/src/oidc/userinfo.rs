@@ -76,26 +76,28 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
     {
         return delegated(&state, gid, &scope).await;
     }
-    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-    let user = match state.users.find(sub).await {
+    // The account comes from the token's grant, and `sub` is the one the
+    // grant was issued under (`domain::subjects`), never read back.
+    let grant = match crate::domain::grants::active_grant(&state.db, gid.unwrap_or_default()).await {
+        Ok(Some(g)) => g,
+        Ok(None) => {
+            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token was revoked");
+        }
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let user = match state.users.find(&grant.user_id).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => {
             return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the account is no longer active");
         }
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
-    let requested = match gid {
-        Some(gid) => match crate::domain::grants::active_grant(&state.db, gid).await {
-            Ok(Some(g)) => g
-                .claims
-                .as_deref()
-                .and_then(|c| serde_json::from_str::<Value>(c).ok())
-                .and_then(|c| c.get("userinfo").and_then(Value::as_object).map(|m| m.keys().cloned().collect()))
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        },
-        None => Vec::new(),
-    };
+    let requested: Vec<String> = grant
+        .claims
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<Value>(c).ok())
+        .and_then(|c| c.get("userinfo").and_then(Value::as_object).map(|m| m.keys().cloned().collect()))
+        .unwrap_or_default();
     let mut out = user_claims(&user, &scope, &requested);
     // Plugin claims: only while the client is still permitted and the
     // plugin enabled; a faulty plugin fails the request (issue 6).
@@ -115,7 +117,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
             return bearer_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later");
         }
     }
-    out.insert("sub".into(), Value::from(user.id));
+    out.insert("sub".into(), Value::from(crate::domain::subjects::of_grant(&grant)));
     let mut res = Json(Value::Object(out)).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res

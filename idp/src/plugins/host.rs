@@ -303,7 +303,11 @@ fn subject(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
             m
         }
     };
-    out.insert("sub".into(), Value::from(user.id));
+    let sub = ctx
+        .rt
+        .block_on(crate::domain::subjects::of_account(&ctx.services.db, &user.id))
+        .map_err(|e| format!("profile unavailable: {e}"))?;
+    out.insert("sub".into(), Value::from(sub));
     if let Some(at) = scope.face_at {
         out.insert("face_verified_at".into(), Value::from(at));
     }

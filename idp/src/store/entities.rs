@@ -172,6 +172,9 @@ pub mod grant {
         /// The delegation the user acted under (agent, person or kin); ending
         /// it revokes the grant.
         pub delegation_id: Option<String>,
+        /// The `sub` this grant's tokens carry, fixed when it was made
+        /// (`domain::subjects`); none on grants older than that column.
+        pub subject: Option<String>,
     }
     no_relations!();
 }
@@ -742,6 +745,21 @@ pub mod session_acting {
         pub sid: String,
         pub enterprise_id: String,
         pub delegation_id: Option<String>,
+    }
+    no_relations!();
+}
+
+/// The subject of an account whose `sub` is not its own id: it took over a
+/// real-name identity (and its subject) or lost one (B5, `domain::subjects`).
+pub mod account_subject {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "account_subjects")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub subject: String,
+        pub updated_at: i64,
     }
     no_relations!();
 }

@@ -4,13 +4,14 @@
 //! (`/admin/in-person`, L4) and what happens to an account that lost its
 //! identity in a takeover.
 use super::cookies;
-use super::identity::{View, audit, end_sessions, finish, notify, render, result_key, signed_in, today};
+use super::identity::{View, audit, finish, notify, render, result_key, signed_in, today};
 use super::pages::{error_page, unavailable};
 use super::sms_form::{self, Notice};
 use crate::domain::assurance;
 use crate::domain::documents::{Document, DocumentForm};
 use crate::domain::identity::{self, Result_};
-use crate::domain::sessions::SessionInfo;
+use crate::domain::sessions::{self, SessionInfo};
+use crate::domain::subjects;
 use crate::oidc::flow::see_other;
 use crate::oidc::userinfo::bearer_token;
 use crate::ports::verifier::FaceSample;
@@ -22,21 +23,46 @@ use axum::response::{IntoResponse, Response};
 use axum::{Form, Json};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::SocketAddr;
 
 /// The account that lost its identity in a takeover (B5): its relying apps
 /// see the change through back-channel logout and revoked tokens, and the
-/// phone on the old account is told.
-pub(crate) async fn displaced(state: &AppState, old_user_id: &str, now: i64) {
-    if let Err(e) = end_sessions(state, old_user_id, None, now).await {
+/// phone on the old account is told. The takeover already revoked both
+/// accounts' grants and moved the person's `sub` (`domain::subjects`); the
+/// logout tokens name the `sub` each app knew. The taker stays signed in
+/// here, but its apps drop the sessions they held under its old `sub`.
+pub async fn displaced(state: &AppState, moved: &subjects::Moved, now: i64) {
+    let old_user_id = moved.from_user.as_str();
+    if let Err(e) = end_sessions_as(state, old_user_id, &moved.subject, now).await {
         tracing::error!("takeover: ending the old account's sessions failed: {e}");
     }
+    retire_taker_subject(state, moved, now).await;
     audit(state, old_user_id, "identity_taken_over", "identity moved to another account", "", now).await;
     if let Ok(Some(old)) = state.users.find(old_user_id).await
         && let Some(phone) = &old.phone
     {
         notify(state, phone, "sms_identity_taken_over", now).await;
+    }
+}
+
+/// Ends every session of the displaced account, telling its apps the `sub`
+/// they knew; the taker's apps are told its retired `sub` is gone.
+async fn end_sessions_as(state: &AppState, user_id: &str, subject: &str, now: i64) -> Result<(), sea_orm::DbErr> {
+    for s in sessions::live_for_user(&state.db, user_id, now).await? {
+        crate::oidc::logout::end_session_as(state, &s, subject).await?;
+    }
+    Ok(())
+}
+
+async fn retire_taker_subject(state: &AppState, moved: &subjects::Moved, now: i64) {
+    match sessions::live_for_user(&state.db, &moved.to_user, now).await {
+        Ok(live) => {
+            for s in live {
+                crate::oidc::logout::notify_clients_as(state, &moved.taker_previous, &s.sid).await;
+            }
+        }
+        Err(e) => tracing::error!("takeover: telling the taker's apps failed: {e}"),
     }
 }
 
@@ -73,7 +99,11 @@ pub async fn api_face(
         Ok(None) => return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "invalid, expired or revoked"),
         Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
     };
-    let Some(sub) = claims.get("sub").and_then(Value::as_str).filter(|_| claims.get("gid").is_some()) else {
+    let account = match crate::domain::subjects::account_of_token(&state.db, &claims).await {
+        Ok(a) => a,
+        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    };
+    let Some(sub) = account.as_deref().filter(|_| !claims.contains_key("act")) else {
         return api_error(StatusCode::FORBIDDEN, "insufficient_scope", "a person's token is required");
     };
     let req: FaceRequest = match serde_json::from_slice(&body) {

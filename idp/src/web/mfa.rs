@@ -317,7 +317,8 @@ async fn step_up_done(
     }
 }
 
-/// Passwordless sign-in, step 1: the person names the account.
+/// Passwordless sign-in, step 1: the person names the account, or leaves
+/// it empty and lets the authenticator name it (discoverable passkey).
 pub async fn login_begin(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -329,16 +330,21 @@ pub async fn login_begin(
         return json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
     }
     let login = f.username.trim();
-    if login.is_empty() || login.len() > 64 {
+    if login.len() > 64 {
         return json_error(&state, StatusCode::BAD_REQUEST, locale, "passkey_username_needed");
     }
-    let user = match state.users.find_by_login(login).await {
-        Ok(u) => u.filter(|u| !u.disabled),
-        Err(e) => return unavailable(&state, locale, e),
-    };
     let browser = browser_of(&state, &jar);
-    let user_id = user.as_ref().map(|u| u.id.as_str());
-    match state.passkeys.start_authentication(Ceremony::Login, user_id, login, &browser, state.clock.now()).await {
+    let begun = if login.is_empty() {
+        state.passkeys.start_discoverable(&browser, state.clock.now()).await
+    } else {
+        let user = match state.users.find_by_login(login).await {
+            Ok(u) => u.filter(|u| !u.disabled),
+            Err(e) => return unavailable(&state, locale, e),
+        };
+        let user_id = user.as_ref().map(|u| u.id.as_str());
+        state.passkeys.start_authentication(Ceremony::Login, user_id, login, &browser, state.clock.now()).await
+    };
+    match begun {
         Ok(b) => begun_json(b),
         Err(e) => {
             let (status, key) = passkey_failure(&e);
@@ -365,20 +371,19 @@ pub async fn login_submit(
     let now = state.clock.now();
     let ip = cookies::client_ip(Some(addr));
     let browser = browser_of(&state, &jar);
-    let user_id =
-        match state.passkeys.finish_authentication(Ceremony::Login, &f.ceremony, &browser, &f.credential, now).await {
-            Ok((user_id, _)) => user_id,
-            Err(e) => {
-                let (status, key) = passkey_failure(&e);
-                if let Err(err) = audit_clone(&state, &e, &ip).await {
-                    return unavailable(&state, locale, err);
-                }
-                if status == StatusCode::SERVICE_UNAVAILABLE {
-                    return unavailable(&state, locale, e);
-                }
-                return error_page(&state, status, locale, key);
+    let user_id = match state.passkeys.finish_login(&f.ceremony, &browser, &f.credential, now).await {
+        Ok((user_id, _)) => user_id,
+        Err(e) => {
+            let (status, key) = passkey_failure(&e);
+            if let Err(err) = audit_clone(&state, &e, &ip).await {
+                return unavailable(&state, locale, err);
             }
-        };
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                return unavailable(&state, locale, e);
+            }
+            return error_page(&state, status, locale, key);
+        }
+    };
     match state.users.find(&user_id).await {
         Ok(Some(u)) if !u.disabled => {}
         Ok(_) => return error_page(&state, StatusCode::UNAUTHORIZED, locale, "passkey_failed"),

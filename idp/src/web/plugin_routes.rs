@@ -128,7 +128,11 @@ async fn user_route(state: &AppState, plugin: &Arc<Plugin>, mut req: Request, ja
     }
     let (jar, browser) = cookies::browser(state, jar);
     req.csrf = Some(cookies::csrf_token(state, &browser));
-    req.subject = Some(session.user_id.clone());
+    // Plugins see the `sub` apps see; the call scope keeps the account.
+    req.subject = match crate::domain::subjects::of_account(&state.db, &session.user_id).await {
+        Ok(sub) => Some(sub),
+        Err(e) => return super::pages::unavailable(state, &locale, e),
+    };
     let face_at = session.factors.iter().filter(|e| e.factor == Factor::Face).map(|e| e.at).max();
     let call = CallScope {
         plugin: plugin.name().into(),
@@ -172,13 +176,20 @@ async fn api_route(
     }
     // A user token speaks for its subject; a client_credentials token for
     // the client alone.
-    let call = claims.contains_key("gid").then(|| CallScope {
+    // A token acting for someone (C4) keeps the principal as its subject,
+    // which names no account: the actor's profile is never released.
+    let account = match crate::domain::subjects::account_of_token(&state.db, &claims).await {
+        Ok(_) if claims.contains_key("act") => claims.contains_key("gid").then(|| text("sub")),
+        Ok(a) => a,
+        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    };
+    let call = account.map(|subject| CallScope {
         plugin: plugin.name().into(),
-        subject: text("sub"),
+        subject,
         access: Access::Scopes(scope.clone()),
         face_at: None,
     });
-    req.subject = call.as_ref().map(|c| c.subject.clone());
+    req.subject = call.as_ref().map(|_| text("sub"));
     req.client_id = Some(client_id);
     req.scopes = scope.iter().map(String::from).collect();
     let locale = req.locale.clone();

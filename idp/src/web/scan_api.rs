@@ -76,7 +76,14 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<AppCaller, Resp
         Ok(_) => return Err(insufficient()),
         Err(e) => return Err(unavailable(e)),
     }
-    let user_id = text("sub");
+    // The person is the token grant's account (`domain::subjects`); a token
+    // acting for someone else (C4) never speaks for the app's person.
+    let user_id = match crate::domain::subjects::account_of_token(&state.db, &claims).await {
+        Ok(_) if claims.contains_key("act") => return Err(insufficient()),
+        Ok(Some(a)) => a,
+        Ok(None) => return Err(invalid()),
+        Err(e) => return Err(unavailable(e)),
+    };
     match state.users.find(&user_id).await {
         Ok(Some(u)) if !u.disabled => {}
         Ok(_) => return Err(invalid()),

@@ -3,8 +3,10 @@
 //! added and removed. Like every sensitive change in the personal centre
 //! (A5), changing factors first re-verifies the person by SMS code on the
 //! account's phone (+ graphic captcha); that opens a browser-bound flow of
-//! 15 minutes in which the changes can be made. Every change is audited and
-//! announced by SMS on the phone.
+//! 15 minutes in which the changes can be made. An account without a phone
+//! re-verifies with its password, app code or passkey instead
+//! (`domain::reverify`). Every change is audited and announced by SMS on
+//! the phone.
 use super::cookies;
 use super::mfa::{begun_json, browser_of, json_error, passkey_failure};
 use super::pages::{page, unavailable};
@@ -54,6 +56,11 @@ pub struct SecurityForm {
     ceremony: String,
     #[serde(default)]
     credential: String,
+    #[serde(default)]
+    password: String,
+    /// Re-verification without a phone: `password`, `totp` or `passkey`.
+    #[serde(default)]
+    method: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -238,6 +245,7 @@ pub async fn submit(
                 Err(e) => unavailable(&state, locale, e),
             };
         }
+        "reverify" => return reverify(&state, jar, locale, &u, &f, &ip, now).await,
         _ => {}
     }
     // Everything else changes factors: only inside a re-verified flow.
@@ -335,6 +343,47 @@ pub async fn submit(
         }
         _ => back(),
     }
+}
+
+/// Re-verification of an account without a phone: its password, an app
+/// code or one of its passkeys opens the same flow an SMS code would.
+async fn reverify(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    u: &user::Model,
+    f: &SecurityForm,
+    ip: &str,
+    now: i64,
+) -> Response {
+    use crate::domain::reverify::{self, Outcome, Proof, Verifiers};
+    let proof = match f.method.as_str() {
+        "password" => Proof::Password(&f.password),
+        "totp" => Proof::AppCode(&f.code),
+        _ => Proof::Passkey { ceremony: &f.ceremony, credential: &f.credential },
+    };
+    let v = Verifiers {
+        db: &state.db,
+        throttle: &state.config.login_throttle,
+        users: &state.users,
+        totp: &state.totp,
+        passkeys: &state.passkeys,
+    };
+    let browser = browser_of(state, &jar);
+    let (status, key) = match reverify::without_phone(&v, u, proof, &browser, ip, now).await {
+        Ok(Outcome::Verified) => {
+            return match flows::start(&state.db, FLOW, &u.id, &browser, None, now).await {
+                Ok(id) => see_other(&format!("{}{PATH}?flow={id}", state.config.issuer)),
+                Err(e) => unavailable(state, locale, e),
+            };
+        }
+        Ok(Outcome::Wrong) => (StatusCode::BAD_REQUEST, "security_reverify_wrong"),
+        Ok(Outcome::Locked(_)) => (StatusCode::TOO_MANY_REQUESTS, "mfa_locked"),
+        Ok(Outcome::UseSms) => (StatusCode::BAD_REQUEST, "security_reverify"),
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let notice = Some(Notice::Error(state.pages.text(locale, key)));
+    render(state, jar, status, locale, u, "", notice, Extra::None).await
 }
 
 /// Passkey registration, step 1 (JSON for `navigator.credentials.create`).

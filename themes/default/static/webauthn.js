@@ -3,8 +3,9 @@
 // endpoint in data-begin; the button fetches the options (JSON from
 // webauthn-rs, binary fields in base64url), asks the authenticator, puts
 // the answer into the hidden "credential" field and submits the form, so
-// the server answers with an ordinary redirect. Same-origin file: the CSP
-// allows no inline script.
+// the server answers with an ordinary redirect. On the sign-in page an
+// empty account field means a usernameless (discoverable) passkey. Same-origin
+// file: the CSP allows no inline script.
 (function () {
   'use strict';
 
@@ -73,7 +74,44 @@
     };
   }
 
+  // Conditional UI: a usernameless request waits quietly for the person to
+  // pick a passkey from the username field's autofill (login page only,
+  // data-conditional). The button aborts it and starts its own request.
+  var pending = null;
+
+  function conditional(form, status) {
+    if (!form.dataset.conditional || !window.PublicKeyCredential ||
+        !PublicKeyCredential.isConditionalMediationAvailable || !window.AbortController) { return; }
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
+      if (!ok) { return; }
+      var body = new URLSearchParams();
+      ['csrf', 'req'].forEach(function (name) {
+        if (form.elements[name]) { body.append(name, form.elements[name].value); }
+      });
+      body.append('username', '');
+      pending = new AbortController();
+      var signal = pending.signal;
+      fetch(form.dataset.begin, { method: 'POST', body: body, credentials: 'same-origin' })
+        .then(function (r) { if (!r.ok) { throw new Error(''); } return r.json(); })
+        .then(function (begun) {
+          var opts = requestOptions(begun.options);
+          opts.mediation = 'conditional';
+          opts.signal = signal;
+          return navigator.credentials.get(opts).then(function (c) {
+            form.elements.ceremony.value = begun.ceremony;
+            return assertion(c);
+          });
+        })
+        .then(function (answer) {
+          form.elements.credential.value = JSON.stringify(answer);
+          form.submit();
+        })
+        .catch(function () { /* aborted or dismissed: the page works as before */ });
+    });
+  }
+
   function start(form, status) {
+    if (pending) { pending.abort(); pending = null; }
     var body = new URLSearchParams();
     ['csrf', 'req', 'flow'].forEach(function (name) {
       if (form.elements[name]) { body.append(name, form.elements[name].value); }
@@ -116,5 +154,6 @@
     }
     button.hidden = false;
     button.addEventListener('click', function () { start(form, status); });
+    conditional(form, status);
   });
 }());
