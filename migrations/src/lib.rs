@@ -12,6 +12,7 @@ mod m20261126_000007_scan;
 mod m20261126_000008_identity;
 mod m20261126_000009_factors;
 mod m20261126_000010_delegation;
+mod m20261201_000012_gate_tickets;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_identity::Migration),
             Box::new(m20261126_000009_factors::Migration),
             Box::new(m20261126_000010_delegation::Migration),
+            Box::new(m20261201_000012_gate_tickets::Migration),
         ]
     }
 }
