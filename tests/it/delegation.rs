@@ -217,19 +217,7 @@ async fn enterprise_sign_in(
     form: &[(&str, &str)],
     face: Option<(&str, &str)>,
 ) -> Result<String, (u16, String)> {
-    let scope = [("scope", "openid legal_person offline_access")];
-    let login_url = match follow(app, b, auth_url(app, client, &scope)).await {
-        Err((url, 200, _)) => url,
-        other => panic!("expected the sign-in page, got {other:?}"),
-    };
-    let req = query_of(&login_url)["req"].clone();
-    let page = b.http.get(app.url(&format!("/login/enterprise?req={req}"))).send().await.unwrap().text().await.unwrap();
-    let mut fields: Vec<(&str, String)> = vec![("req", req.clone()), ("csrf", hidden(&page, "csrf").unwrap())];
-    fields.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
-    let res = b.http.post(app.url("/login/enterprise")).form(&fields).send().await.unwrap();
-    let Some(next) = location(&res) else {
-        return Err((res.status().as_u16(), res.text().await.unwrap()));
-    };
+    let next = start_enterprise_sign_in(app, b, client, form).await?;
     let next = match face {
         Some((phone_user, stranger)) => {
             assert!(next.contains("/face?gate="), "first sign-in waits for the face check: {next}");
@@ -241,8 +229,36 @@ async fn enterprise_sign_in(
         }
         None => next,
     };
+    finish_enterprise_sign_in(app, b, next).await
+}
+
+async fn finish_enterprise_sign_in(app: &TestApp, b: &Browser, next: String) -> Result<String, (u16, String)> {
     let end = follow(app, b, next).await.unwrap_or_else(|e| panic!("{e:?}"));
     Ok(query_of(&end)["code"].clone())
+}
+
+/// Posts the enterprise sign-in form of an authorization request of
+/// `client`; returns where it leads (a face gate, or on to the client).
+async fn start_enterprise_sign_in(
+    app: &TestApp,
+    b: &Browser,
+    client: &TestClient,
+    form: &[(&str, &str)],
+) -> Result<String, (u16, String)> {
+    let scope = [("scope", "openid legal_person offline_access")];
+    let login_url = match follow(app, b, auth_url(app, client, &scope)).await {
+        Err((url, 200, _)) => url,
+        other => panic!("expected the sign-in page, got {other:?}"),
+    };
+    let req = query_of(&login_url)["req"].clone();
+    let page = b.http.get(app.url(&format!("/login/enterprise?req={req}"))).send().await.unwrap().text().await.unwrap();
+    let mut fields: Vec<(&str, String)> = vec![("req", req.clone()), ("csrf", hidden(&page, "csrf").unwrap())];
+    fields.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
+    let res = b.http.post(app.url("/login/enterprise")).form(&fields).send().await.unwrap();
+    match location(&res) {
+        Some(next) => Ok(next),
+        None => Err((res.status().as_u16(), res.text().await.unwrap())),
+    }
 }
 
 async fn tokens(app: &TestApp, client: &TestClient, code: &str) -> serde_json::Value {
@@ -700,3 +716,95 @@ async fn kin_face_through_the_app(backend: Backend) {
     assert_eq!(list[0].id_number, LI.1);
 }
 both!(kin_binding_face_check_through_the_app, super::kin_face_through_the_app);
+
+/// Runs the reference app binary (`citizen-app`) against the test server.
+async fn citizen_app_cli(app: &TestApp, client_id: &str, state: &std::path::Path, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_citizen-app"));
+    cmd.arg("--issuer").arg(&app.base).arg("--client-id").arg(client_id).arg("--state").arg(state).args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "citizen-app {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// The reference app does the app side of C1 and C3: it signs in (public
+/// client, PKCE, `scan_login`), scans the gate's QR URL, shows what the face
+/// check is for (which agent, for which enterprise), runs the verifier's face
+/// check with `--face PHOTO` and confirms; the browser continues.
+async fn citizen_app_opens_gates(backend: Backend) {
+    let app = spawn(backend).await;
+    let rp = app.confidential().await;
+    real_person(&app, "rep_cli", ZHANG).await;
+    let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
+    let agent = app.user("agent_cli").await;
+    let d = enterprises::add_agent(&app.state.db, &ent, &agent, app.state.clock.now()).await.unwrap().unwrap();
+    let phone = app
+        .client(|c| {
+            c.public = true;
+            c.auth_method = Some(idp::domain::clients::AuthMethod::None);
+            c.skip_consent = true;
+            c.redirect_uris = vec!["http://127.0.0.1/callback".into()];
+        })
+        .await;
+    idp::domain::plugin_access::allow(&app.state.db, &phone.id, "scan_login").await.unwrap();
+    let state = app.dir.join("citizen-app.json");
+    let photo = app.dir.join("face.jpg");
+    std::fs::write(&photo, b"sandbox face sample").unwrap();
+    let photo = photo.display().to_string();
+    let out =
+        citizen_app_cli(&app, &phone.id, &state, &["login", "--username", "rep_cli", "--password", PASSWORD]).await;
+    assert!(out.contains("signed in as rep_cli"), "{out}");
+
+    // C1: the representative's first sign-in.
+    let b = Browser::new();
+    let form = [("uscc", USCC), ("role", "representative"), ("password", ENT_PASSWORD)];
+    let gate = start_enterprise_sign_in(&app, &b, &rp, &form).await.unwrap();
+    let page = gate_page(&b, &gate).await;
+    let qr = app.url(&format!("/scan/t/{}", page.ticket));
+    assert!(page.html.replace("&#x2F;", "/").contains(&qr), "the QR URL is on the page");
+    // Without a photo the app refuses to confirm a face gate.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_citizen-app"));
+    cmd.arg("--issuer").arg(&app.base).arg("--client-id").arg(&phone.id).arg("--state").arg(&state);
+    cmd.args(["scan", qr.as_str(), "--yes"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--face PHOTO"));
+    let out = citizen_app_cli(&app, &phone.id, &state, &["scan", &qr, "--yes", "--face", &photo]).await;
+    assert!(out.contains("first sign-in for 示例科技有限公司"), "{out}");
+    assert!(out.contains("Face check: pass") && out.contains("confirmed"), "{out}");
+    let done = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let code = finish_enterprise_sign_in(&app, &b, location(&done).unwrap()).await.unwrap();
+    let id = jwt_claims(tokens(&app, &rp, &code).await["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], ent);
+
+    // C3: approving the agent; the app names who is approved for whom.
+    let list = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&list, "csrf").unwrap();
+    let res = b
+        .http
+        .post(app.url("/enterprise/agents"))
+        .form(&[("csrf", csrf.as_str()), ("action", "approve"), ("id", d.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let page = gate_page(&b, &location(&res).unwrap()).await;
+    let qr = app.url(&format!("/scan/t/{}", page.ticket));
+    let out = citizen_app_cli(&app, &phone.id, &state, &["scan", &qr, "--yes", "--face", &photo]).await;
+    assert!(out.contains("approve agent 王* ") && out.contains("for 示例科技有限公司 (91440300708461136T)"), "{out}");
+    let done = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&done).unwrap().contains("agents_approved"));
+    assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "active");
+}
+both!(citizen_app_binary_opens_face_gates, super::citizen_app_opens_gates);
