@@ -5,42 +5,17 @@
 //! an active grant; a foreign representative cannot approve; racing
 //! approve/revoke ends consistent; person grants expire by date; kin limits.
 use crate::both;
-use crate::scan::{CitizenApp, Events, attr, citizen};
+use crate::face_gates::{CHEN, LI, ZHANG, gate_page, pass_face, real_person, ticket_status};
+use crate::scan::citizen;
 use crate::support::*;
 use idp::domain::delegation::{self, Party};
 use idp::domain::enterprises::{self, NewEnterprise};
 use idp::domain::users::{IdNumber, NewUser, PhoneNumber};
 use idp::domain::{kin, uscc::Uscc};
 
-/// Sandbox identities whose real-name and face checks pass (the verifier's
-/// built-in fixture): (name, ID number, valid from, valid to or long-term).
-pub const ZHANG: (&str, &str, &str, &str) = ("张三", "110101199003074514", "2018-06-06", "2038-06-06");
-pub const LI: (&str, &str, &str, &str) = ("李秀", "11010519491231002X", "2000-01-01", "");
-pub const CHEN: (&str, &str, &str, &str) = ("陈一", "110101196606060097", "2013-01-01", "");
-
-/// An account that completed the real-name step with a sandbox identity
-/// (name and ID number now on the account, as after the identity page).
-pub async fn real_person(app: &TestApp, username: &str, who: (&str, &str, &str, &str)) -> String {
-    use idp::domain::documents::{Document, DocumentForm};
-    let user = app.user(username).await;
-    let form = DocumentForm {
-        doc_type: "resident_id".into(),
-        name: who.0.into(),
-        number: who.1.into(),
-        valid_from: who.2.into(),
-        valid_to: who.3.into(),
-        long_term: who.3.is_empty().then(|| "on".to_string()),
-    };
-    let doc = Document::parse(&form, chrono::Utc::now().date_naive()).unwrap();
-    let now = app.state.clock.now();
-    let r = idp::domain::identity::verify_document(&app.state.db, &app.state.verifier, &user, &doc, now).await;
-    assert!(matches!(r, Ok(idp::domain::identity::Result_::Done { .. })), "{r:?}");
-    user
-}
-
-const USCC: &str = "91440300708461136T";
+pub const USCC: &str = "91440300708461136T";
 const USCC_B: &str = "91110108551385082Q";
-const ENT_PASSWORD: &str = "corp1234";
+pub const ENT_PASSWORD: &str = "corp1234";
 
 /// A valid ID number born on `yyyymmdd`, varied by `seq`.
 pub fn id_born(date: &str, seq: u32) -> String {
@@ -66,7 +41,7 @@ async fn person(app: &TestApp, username: &str, name: &str, id: &str, phone: &str
         .sub
 }
 
-async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str) -> String {
+pub async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str) -> String {
     enterprises::create(
         &app.state.db,
         &app.state.passwords,
@@ -115,98 +90,6 @@ async fn follow(app: &TestApp, b: &Browser, mut url: String) -> Result<String, (
     panic!("too many redirects")
 }
 
-/// A face gate's page in the browser: its scan ticket and CSRF token.
-struct GatePage {
-    ticket: String,
-    csrf: String,
-    html: String,
-}
-
-async fn gate_page(b: &Browser, gate_url: &str) -> GatePage {
-    let res = b.http.get(gate_url).send().await.unwrap();
-    assert_eq!(res.status(), 200, "{gate_url}");
-    let html = res.text().await.unwrap();
-    assert!(html.contains("<svg"), "the gate page shows the scan QR");
-    GatePage { ticket: attr(&html, "data-ticket"), csrf: hidden(&html, "csrf").unwrap(), html }
-}
-
-async fn ticket_status(app: &TestApp, b: &Browser, ticket: &str) -> String {
-    let res = b.http.get(app.url(&format!("/scan/status?t={ticket}"))).send().await.unwrap();
-    json(res).await["status"].as_str().unwrap().to_string()
-}
-
-/// The app's face check through the verifier (`POST /api/identity/face`).
-async fn app_face_check(app: &TestApp, phone: &CitizenApp) {
-    let res = api()
-        .post(app.url("/api/identity/face"))
-        .bearer_auth(&phone.token)
-        .json(&serde_json::json!({ "face": "c2FuZGJveC1mYWNl" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-}
-
-/// The browser waits at a face gate; the app of `phone_user` (signed in as
-/// an OIDC public client with `scan_login`) reads the ticket, runs the face
-/// check through the verifier and confirms; the browser's page sees it and
-/// completes the ticket. Before that, the page cannot continue, and the app
-/// of `stranger` (another real-name person) cannot take the ticket.
-/// Returns the app's view of the ticket and the completion's response.
-async fn pass_face(
-    app: &TestApp,
-    b: &Browser,
-    gate_url: &str,
-    phone_user: &str,
-    stranger: &str,
-) -> (serde_json::Value, reqwest::Response) {
-    let url = if gate_url.starts_with('/') { app.url(gate_url) } else { gate_url.to_string() };
-    let page = gate_page(b, &url).await;
-    let gate = query_of(&url)["gate"].clone();
-    let early =
-        b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", page.csrf.as_str())]).send().await;
-    assert_eq!(early.unwrap().status(), 409, "no continuing before the app's face check");
-    let res = citizen(app, stranger).await.read(app, &page.ticket).await;
-    assert_eq!(res.status(), 403, "another person's app cannot take the gate's ticket");
-    // The page follows the ticket without reloading (SSE, as scan.js does).
-    let mut events = Events::open(app, b, &page.ticket).await;
-    assert_eq!(events.next().await, "pending");
-    let phone = citizen(app, phone_user).await;
-    let view = json(phone.read(app, &page.ticket).await).await;
-    assert_eq!(view["face_required"], true, "{view}");
-    assert_eq!(events.next().await, "scanned");
-    // The app's word alone opens no gate: the verifier must have passed
-    // this person's face moments ago (a pass of the last minutes counts).
-    let user = app.state.users.find_by_login(phone_user).await.unwrap().unwrap().id;
-    let now = app.state.clock.now();
-    if !idp::domain::identity::recent_face_pass(&app.state.db, &user, now).await.unwrap() {
-        let res = phone.decide(app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
-        assert_eq!(json(res).await["error"], "face_check_required");
-    }
-    app_face_check(app, &phone).await;
-    let res = phone.decide(app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
-    assert_eq!(res.status(), 200);
-    assert_eq!(events.next().await, "confirmed");
-    assert_eq!(ticket_status(app, b, &page.ticket).await, "confirmed");
-    let done = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    // Single use: the same ticket cannot finish the step twice.
-    let again = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 400);
-    (view, done)
-}
-
 /// Enterprise sign-in through an authorization request of `client`;
 /// returns the code. `face` is (the person's app account, a stranger's)
 /// when a face check is due.
@@ -232,14 +115,14 @@ async fn enterprise_sign_in(
     finish_enterprise_sign_in(app, b, next).await
 }
 
-async fn finish_enterprise_sign_in(app: &TestApp, b: &Browser, next: String) -> Result<String, (u16, String)> {
+pub async fn finish_enterprise_sign_in(app: &TestApp, b: &Browser, next: String) -> Result<String, (u16, String)> {
     let end = follow(app, b, next).await.unwrap_or_else(|e| panic!("{e:?}"));
     Ok(query_of(&end)["code"].clone())
 }
 
 /// Posts the enterprise sign-in form of an authorization request of
 /// `client`; returns where it leads (a face gate, or on to the client).
-async fn start_enterprise_sign_in(
+pub async fn start_enterprise_sign_in(
     app: &TestApp,
     b: &Browser,
     client: &TestClient,
@@ -261,7 +144,7 @@ async fn start_enterprise_sign_in(
     }
 }
 
-async fn tokens(app: &TestApp, client: &TestClient, code: &str) -> serde_json::Value {
+pub async fn tokens(app: &TestApp, client: &TestClient, code: &str) -> serde_json::Value {
     json(redeem(app, client, code, None).await).await
 }
 
@@ -624,7 +507,7 @@ async fn person_grants_expire(backend: Backend) {
 }
 both!(person_grant_expires_by_date, super::person_grants_expire);
 
-async fn sign_in_with_browser(app: &TestApp, b: &Browser, client: &TestClient, login: &str) {
+pub async fn sign_in_with_browser(app: &TestApp, b: &Browser, client: &TestClient, login: &str) {
     b.run(app, &auth_url(app, client, &[]), login, PASSWORD).await.code();
 }
 
@@ -686,125 +569,3 @@ async fn kin_rules(backend: Backend) {
     assert_eq!(kin::unbind(&app.state.db, &g, &list[0].relation_id, now + 24 * 3600).await.unwrap(), Ok(()));
 }
 both!(kin_rules_and_limits, super::kin_rules);
-
-/// E2 over HTTP: binding a relative older than six waits for the
-/// relative's face check in the relative's own app; the guardian's page
-/// continues by itself; someone else's app cannot open the gate.
-async fn kin_face_through_the_app(backend: Backend) {
-    let app = spawn(backend).await;
-    let client = app.confidential().await;
-    let guardian = app.user("guardian_k").await;
-    real_person(&app, "elder_li", LI).await;
-    real_person(&app, "not_li", ZHANG).await;
-    let b = Browser::new();
-    sign_in_with_browser(&app, &b, &client, "guardian_k").await;
-    let page = b.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
-    let csrf = hidden(&page, "csrf").unwrap();
-    let form =
-        [("csrf", csrf.as_str()), ("action", "bind"), ("name", LI.0), ("id_number", LI.1), ("relation", "parent")];
-    let res = b.http.post(app.url("/account/kin")).form(&form).send().await.unwrap();
-    let gate = location(&res).expect("a relative older than six passes a face check first");
-    assert!(gate.contains("/face?gate="), "{gate}");
-    assert!(kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap().is_empty());
-    let (view, done) = pass_face(&app, &b, &gate, "elder_li", "not_li").await;
-    assert_eq!(view["detail"]["action"], "kin_bind");
-    assert_eq!(view["detail"]["relation"], "parent");
-    assert_eq!(done.status(), 200);
-    assert!(done.text().await.unwrap().contains("绑定成功"));
-    let list = kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap();
-    assert_eq!(list.len(), 1);
-    assert_eq!(list[0].id_number, LI.1);
-}
-both!(kin_binding_face_check_through_the_app, super::kin_face_through_the_app);
-
-/// Runs the reference app binary (`citizen-app`) against the test server.
-async fn citizen_app_cli(app: &TestApp, client_id: &str, state: &std::path::Path, args: &[&str]) -> String {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_citizen-app"));
-    cmd.arg("--issuer").arg(&app.base).arg("--client-id").arg(client_id).arg("--state").arg(state).args(args);
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "citizen-app {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    stdout
-}
-
-/// The reference app does the app side of C1 and C3: it signs in (public
-/// client, PKCE, `scan_login`), scans the gate's QR URL, shows what the face
-/// check is for (which agent, for which enterprise), runs the verifier's face
-/// check with `--face PHOTO` and confirms; the browser continues.
-async fn citizen_app_opens_gates(backend: Backend) {
-    let app = spawn(backend).await;
-    let rp = app.confidential().await;
-    real_person(&app, "rep_cli", ZHANG).await;
-    let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
-    let agent = app.user("agent_cli").await;
-    let d = enterprises::add_agent(&app.state.db, &ent, &agent, app.state.clock.now()).await.unwrap().unwrap();
-    let phone = app
-        .client(|c| {
-            c.public = true;
-            c.auth_method = Some(idp::domain::clients::AuthMethod::None);
-            c.skip_consent = true;
-            c.redirect_uris = vec!["http://127.0.0.1/callback".into()];
-        })
-        .await;
-    idp::domain::plugin_access::allow(&app.state.db, &phone.id, "scan_login").await.unwrap();
-    let state = app.dir.join("citizen-app.json");
-    let photo = app.dir.join("face.jpg");
-    std::fs::write(&photo, b"sandbox face sample").unwrap();
-    let photo = photo.display().to_string();
-    let out =
-        citizen_app_cli(&app, &phone.id, &state, &["login", "--username", "rep_cli", "--password", PASSWORD]).await;
-    assert!(out.contains("signed in as rep_cli"), "{out}");
-
-    // C1: the representative's first sign-in.
-    let b = Browser::new();
-    let form = [("uscc", USCC), ("role", "representative"), ("password", ENT_PASSWORD)];
-    let gate = start_enterprise_sign_in(&app, &b, &rp, &form).await.unwrap();
-    let page = gate_page(&b, &gate).await;
-    let qr = app.url(&format!("/scan/t/{}", page.ticket));
-    assert!(page.html.replace("&#x2F;", "/").contains(&qr), "the QR URL is on the page");
-    // Without a photo the app refuses to confirm a face gate.
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_citizen-app"));
-    cmd.arg("--issuer").arg(&app.base).arg("--client-id").arg(&phone.id).arg("--state").arg(&state);
-    cmd.args(["scan", qr.as_str(), "--yes"]);
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--face PHOTO"));
-    let out = citizen_app_cli(&app, &phone.id, &state, &["scan", &qr, "--yes", "--face", &photo]).await;
-    assert!(out.contains("first sign-in for 示例科技有限公司"), "{out}");
-    assert!(out.contains("Face check: pass") && out.contains("confirmed"), "{out}");
-    let done = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let code = finish_enterprise_sign_in(&app, &b, location(&done).unwrap()).await.unwrap();
-    let id = jwt_claims(tokens(&app, &rp, &code).await["id_token"].as_str().unwrap());
-    assert_eq!(id["sub"], ent);
-
-    // C3: approving the agent; the app names who is approved for whom.
-    let list = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-    let csrf = hidden(&list, "csrf").unwrap();
-    let res = b
-        .http
-        .post(app.url("/enterprise/agents"))
-        .form(&[("csrf", csrf.as_str()), ("action", "approve"), ("id", d.id.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let page = gate_page(&b, &location(&res).unwrap()).await;
-    let qr = app.url(&format!("/scan/t/{}", page.ticket));
-    let out = citizen_app_cli(&app, &phone.id, &state, &["scan", &qr, "--yes", "--face", &photo]).await;
-    assert!(out.contains("approve agent 王* ") && out.contains("for 示例科技有限公司 (91440300708461136T)"), "{out}");
-    let done = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert!(location(&done).unwrap().contains("agents_approved"));
-    assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "active");
-}
-both!(citizen_app_binary_opens_face_gates, super::citizen_app_opens_gates);

@@ -12,6 +12,7 @@ mod authorize;
 mod brokering;
 mod delegation;
 mod e_certificate;
+mod face_gates;
 mod factors;
 mod flows;
 mod identity;
