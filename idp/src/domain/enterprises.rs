@@ -344,6 +344,15 @@ pub async fn decide_change(
     Ok(Some(c))
 }
 
+/// The SMS telling the applicant how staff decided a change request (C5):
+/// the locale template with `{id}`, `{kind}` and `{reason}` filled in.
+pub fn change_outcome_text(template: &str, c: &representative_change::Model) -> String {
+    template
+        .replace("{id}", &c.id)
+        .replace("{kind}", &c.kind)
+        .replace("{reason}", c.reason.as_deref().unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
