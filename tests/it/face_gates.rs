@@ -163,7 +163,7 @@ both!(kin_binding_face_check_through_the_app, super::kin_face_through_the_app);
 /// Runs the reference app binary (`citizen-app`) against the test server.
 async fn citizen_app_cli(app: &TestApp, client_id: &str, state: &std::path::Path, args: &[&str]) -> String {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_citizen-app"));
-    cmd.arg("--issuer").arg(&app.base).arg("--client-id").arg(client_id).arg("--state").arg(state).args(args);
+    cmd.arg("--issuer").arg(&app.base).arg(format!("--client-id={client_id}")).arg("--state").arg(state).args(args);
     let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "citizen-app {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
@@ -207,7 +207,7 @@ async fn citizen_app_opens_gates(backend: Backend) {
     assert!(page.html.replace("&#x2F;", "/").contains(&qr), "the QR URL is on the page");
     // Without a photo the app refuses to confirm a face gate.
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_citizen-app"));
-    cmd.arg("--issuer").arg(&app.base).arg("--client-id").arg(&phone.id).arg("--state").arg(&state);
+    cmd.arg("--issuer").arg(&app.base).arg(format!("--client-id={}", phone.id)).arg("--state").arg(&state);
     cmd.args(["scan", qr.as_str(), "--yes"]);
     let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
     assert!(!out.status.success());
