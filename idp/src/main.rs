@@ -367,6 +367,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 eprintln!("  citizen app client (scan_login): {}", seeded.citizen_app);
                 state = idp::build_state(config.clone(), false).await?;
             }
+            if demo && let Some(e) = idp::demo::seed_enterprise(&state).await? {
+                eprintln!("demo enterprise created — shown once, keep it:");
+                eprintln!("  enterprise: {} {} password: {}", e.uscc, e.name, e.password);
+                eprintln!("  legal representative: {} password: {}", e.representative.0, e.representative.1);
+                eprintln!("  approved agent: {} password: {}", e.agent.0, e.agent.1);
+            }
             let listener = tokio::net::TcpListener::bind(&listen).await?;
             tracing::info!("idp listening on {listen}, issuer {}", state.config.issuer);
             if state.demo.is_some() {

@@ -63,7 +63,7 @@ pub async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str)
 
 /// Follows provider redirects, consenting when asked, until the client or a
 /// page that is neither (returned as `Err((url, status, body))`).
-async fn follow(app: &TestApp, b: &Browser, mut url: String) -> Result<String, (String, u16, String)> {
+pub async fn follow(app: &TestApp, b: &Browser, mut url: String) -> Result<String, (String, u16, String)> {
     for _ in 0..12 {
         if !url.starts_with(&app.base) {
             return Ok(url);

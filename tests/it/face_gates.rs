@@ -326,3 +326,69 @@ async fn approve_and_revoke_race(backend: Backend) {
     }
 }
 both!(approve_and_revoke_at_once_end_revoked, super::approve_and_revoke_race);
+
+/// `serve --demo` seeds an enterprise (credentials printed once): its
+/// representative signs in for it through the demo relying party, the
+/// citizen app (the demo's `citizen-app` client) opens the face gate, the
+/// demo shows the enterprise as `sub`, and the approved demo agent is
+/// listed.
+async fn demo_enterprise(backend: Backend) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = temp_dir();
+    let config = config_for(&backend, port, &dir).await;
+    let pre = idp::build_state(config.clone(), true).await.unwrap();
+    idp::demo::seed(&pre).await.unwrap().expect("first seed creates the demo");
+    let e = idp::demo::seed_enterprise(&pre).await.unwrap().expect("and the demo enterprise");
+    assert!(idp::demo::seed_enterprise(&pre).await.unwrap().is_none(), "printed only once");
+    let app = spawn_with(config, listener, dir).await;
+    let state = app.dir.join("citizen-app.json");
+    let login = ["login", "--username", &e.representative.0, "--password", &e.representative.1];
+    citizen_app_cli(&app, idp::demo::DEMO_CITIZEN_APP_ID, &state, &login).await;
+
+    let b = Browser::new();
+    let res = b.http.get(app.url("/demo")).send().await.unwrap();
+    let authorize = location(&res).unwrap();
+    let login_page = location(&b.http.get(&authorize).send().await.unwrap()).unwrap();
+    let req = query_of(&login_page)["req"].clone();
+    let login_page = if login_page.starts_with('/') { app.url(&login_page) } else { login_page };
+    let html = b.http.get(&login_page).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("/login/enterprise?req={req}")), "the sign-in page links the legal-person tab");
+    let page = b.http.get(app.url(&format!("/login/enterprise?req={req}"))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("req", req.as_str()),
+        ("csrf", &hidden(&page, "csrf").unwrap()),
+        ("uscc", &e.uscc),
+        ("role", "representative"),
+        ("password", &e.password),
+    ];
+    let res = b.http.post(app.url("/login/enterprise")).form(&form).send().await.unwrap();
+    let gate = gate_page(&b, &location(&res).expect("first sign-in: the face gate")).await;
+    let qr = app.url(&format!("/scan/t/{}", gate.ticket));
+    let photo = app.dir.join("face.jpg");
+    std::fs::write(&photo, b"sandbox face sample").unwrap();
+    let scan = ["scan", &qr, "--yes", "--face", &photo.display().to_string()];
+    let out = citizen_app_cli(&app, idp::demo::DEMO_CITIZEN_APP_ID, &state, &scan).await;
+    assert!(out.contains(&format!("first sign-in for {}", e.name)), "{out}");
+    let done = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", gate.ticket.as_str()), ("csrf", gate.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    match crate::delegation::follow(&app, &b, location(&done).unwrap()).await {
+        Err((url, 200, body)) if url.contains("/demo/callback") => {
+            let ent = idp::domain::enterprises::find_by_uscc(&app.state.db, &e.uscc).await.unwrap().unwrap();
+            assert!(
+                body.contains(&format!("&quot;sub&quot;: &quot;{}&quot;", ent.id)),
+                "sub is the enterprise: {body}"
+            );
+        }
+        other => panic!("the demo did not complete: {other:?}"),
+    }
+    let agents = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+    assert!(agents.contains("李*") || agents.contains("李秀"), "{agents}");
+    assert!(agents.contains("data-state=\"active\"") || agents.contains("已通过"), "{agents}");
+}
+both!(demo_enterprise_representative_signs_in, super::demo_enterprise);
