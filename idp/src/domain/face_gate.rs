@@ -148,8 +148,9 @@ pub async fn ticket_request(db: &DatabaseConnection, gate: &face_gate::Model) ->
         None => None,
     };
     let mut detail = json!({ "action": gate.purpose, "person": mask_id_number(&gate.id_number) });
-    if let Some(e) = &ent {
-        detail["enterprise"] = json!({ "name": e.name, "uscc": e.uscc });
+    if gate.purpose != KIN {
+        let (name, uscc) = ent.as_ref().map(|e| (e.name.as_str(), e.uscc.as_str())).unwrap_or_default();
+        detail["enterprise"] = json!({ "name": name, "uscc": uscc });
     }
     let purpose = match gate.purpose.as_str() {
         APPROVE => {
