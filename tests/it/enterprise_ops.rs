@@ -98,6 +98,16 @@ async fn change_requests(backend: Backend) {
     assert!(!idp_cli(&app, &["enterprise", "approve", &rep_req]).status.success());
     let e = idp::domain::enterprises::find(&app.state.db, &ent).await.unwrap().unwrap();
     assert_eq!(e.representative_name, ZHANG.0, "a rejected change leaves the record");
+    // An approved representative change moves the record to the new person's
+    // real-name account, whose first sign-in needs a face check again.
+    let li = real_person(&app, "new_rep", LI).await;
+    let (status, body) = file(&app, &rep).await;
+    assert_eq!(status, 200);
+    cli(&app, &["enterprise", "approve", &filed_id(&body)]).await;
+    let e = idp::domain::enterprises::find(&app.state.db, &ent).await.unwrap().unwrap();
+    assert_eq!((e.representative_name.as_str(), e.representative_id_number.as_str()), (LI.0, LI.1));
+    assert_eq!(e.representative_user_id.as_deref(), Some(li.as_str()));
+    assert!(e.representative_face_at.is_none());
 }
 both!(change_requests_decided_by_staff_with_sms, super::change_requests);
 
