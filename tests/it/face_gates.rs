@@ -111,6 +111,20 @@ pub async fn pass_face(
     assert_eq!(res.status(), 200);
     assert_eq!(events.next().await, "confirmed");
     assert_eq!(ticket_status(app, b, &page.ticket).await, "confirmed");
+    // Browser-bound: another browser (with its own valid CSRF token) cannot
+    // finish this browser's gate.
+    let other = Browser::new();
+    let html = other.http.get(app.url("/enterprise/change")).send().await.unwrap().text().await.unwrap();
+    let other_csrf = hidden(&html, "csrf").unwrap();
+    let res = other
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", other_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "another browser cannot complete the ticket");
+    assert_eq!(ticket_status(app, b, &page.ticket).await, "confirmed", "and it stays usable here");
     let done = b
         .http
         .post(app.url("/scan/complete"))
