@@ -252,10 +252,29 @@ async fn finish(state: &AppState, rp: &DemoRp, cb: Callback) -> anyhow::Result<t
     let userinfo: CoreUserInfoClaims =
         client.user_info(token.access_token().clone(), Some(claims.subject().clone()))?.request_async(&http).await?;
     let mut ctx = tera::Context::new();
+    // Claims the typed ID token model does not know: who acts for whom
+    // (RFC 8693 `act`, C4). The token was verified just above.
+    if let Some(acting) = acting_claims(&id_token.to_string()) {
+        ctx.insert("acting", &serde_json::to_string_pretty(&acting)?);
+    }
     ctx.insert("claims", &serde_json::to_string_pretty(claims)?);
     ctx.insert("userinfo", &serde_json::to_string_pretty(&userinfo)?);
     ctx.insert("id_token", &id_token.to_string());
     Ok(ctx)
+}
+
+/// `act` and `legal_person` / `delegation` of a (verified) ID token.
+fn acting_claims(jwt: &str) -> Option<serde_json::Value> {
+    let payload = crate::crypto::b64url_decode(jwt.split('.').nth(1)?)?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&payload).ok()?;
+    let act = claims.get("act")?.clone();
+    let mut out = serde_json::json!({ "sub": claims.get("sub"), "act": act });
+    for k in ["legal_person", "delegation"] {
+        if let Some(v) = claims.get(k) {
+            out[k] = v.clone();
+        }
+    }
+    Some(out)
 }
 
 /// What `seed_enterprise` created, printed once like the demo user.

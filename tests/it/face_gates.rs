@@ -344,8 +344,8 @@ both!(approve_and_revoke_at_once_end_revoked, super::approve_and_revoke_race);
 /// `serve --demo` seeds an enterprise (credentials printed once): its
 /// representative signs in for it through the demo relying party, the
 /// citizen app (the demo's `citizen-app` client) opens the face gate, the
-/// demo shows the enterprise as `sub`, and the approved demo agent is
-/// listed.
+/// demo shows the enterprise as `sub` and the representative as `act`, and
+/// the approved demo agent is listed.
 async fn demo_enterprise(backend: Backend) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -398,6 +398,12 @@ async fn demo_enterprise(backend: Backend) {
                 body.contains(&format!("&quot;sub&quot;: &quot;{}&quot;", ent.id)),
                 "sub is the enterprise: {body}"
             );
+            let rep = app.state.users.find_by_login(&e.representative.0).await.unwrap().unwrap();
+            let acting = body.split("id=\"acting\">").nth(1).expect("the demo shows who acts");
+            let acting = acting.split("</pre>").next().unwrap().replace("&quot;", "\"");
+            let acting: serde_json::Value = serde_json::from_str(&acting).unwrap();
+            assert_eq!(acting["act"]["sub"], rep.id.as_str());
+            assert_eq!(acting["sub"], ent.id.as_str());
         }
         other => panic!("the demo did not complete: {other:?}"),
     }
