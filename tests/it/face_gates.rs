@@ -125,6 +125,9 @@ pub async fn pass_face(
         .unwrap();
     assert_eq!(res.status(), 400, "another browser cannot complete the ticket");
     assert_eq!(ticket_status(app, b, &page.ticket).await, "confirmed", "and it stays usable here");
+    // A reload of the gate page now offers "continue" instead of a new code.
+    let reload = b.http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(reload.contains("action=\"/face\"") && !reload.contains("data-ticket"), "{reload}");
     let done = b
         .http
         .post(app.url("/scan/complete"))

@@ -320,7 +320,8 @@ pub async fn decide(
     let row = load(db, id).await?.ok_or(ScanError::NotFound)?;
     let mut update = scan_ticket::Entity::update_many().col_expr(scan_ticket::Column::UpdatedAt, Expr::value(now));
     // A gate opens only for the person it waits for: the app user's
-    // real-name ID number, checked before and again inside the transaction.
+    // real-name ID number must be the gate's (checked here, and again by
+    // the gate's conditional UPDATE inside the transaction).
     let mut gate_opening = None;
     match decision {
         Decision::Confirm { face_passed } => {

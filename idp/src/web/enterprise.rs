@@ -216,9 +216,15 @@ async fn gate_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
-    let (scan, detail) = match super::scan::gate_qr(state, browser, addr, gate, reuse, locale).await {
-        Ok(v) => v,
-        Err(e) => return unavailable(state, locale, e),
+    // Already opened by the app (the page was reloaded before it went on):
+    // no new code, only the "continue" button (POST /face).
+    let (scan, detail) = if gate.confirmed_at.is_some() {
+        (Value::Null, Value::Null)
+    } else {
+        match super::scan::gate_qr(state, browser, addr, gate, reuse, locale).await {
+            Ok(v) => v,
+            Err(e) => return unavailable(state, locale, e),
+        }
     };
     let v = json!({ "gate": gate.id, "purpose": gate.purpose, "confirmed": gate.confirmed_at.is_some(),
         "id_masked": crate::domain::flows::mask_id_number(&gate.id_number), "detail": detail, "error": error });
