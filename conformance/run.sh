@@ -154,6 +154,44 @@ PY
 make_conf node || setup_failed
 make_conf python || setup_failed
 
+# ---------------------------------------------------------------- legal person (C1–C4)
+# An enterprise whose approved agent signs in for it: the agent's account has
+# a sandbox real-name identity (bound at the counter by the CLI) so the
+# verifier passes his face; the reference citizen app (built beside idp) is
+# signed in as him and opens the first-sign-in face gate, as a phone would.
+make_legal() {
+  local citizen="$(dirname "$BIN")/citizen-app" agent ent app_client
+  if [[ ! -x $citizen ]]; then log "citizen-app not found beside $BIN"; return 1; fi
+  agent="$(cli user create --username confagent1 --password "$USER_PASSWORD" --phone 13800138001 --json)" || return 1
+  "$BIN" identity in-person confagent1 --name '陈一' --number 110101196606060097 --valid-from 2013-01-01 \
+    --long-term --place conformance >/dev/null 2>"$WORK/cli.err" || { sed 's/^/  cli| /' "$WORK/cli.err" >&2; return 1; }
+  ent="$("$BIN" enterprise create --uscc 91440300708461136T --name '示例科技有限公司' --representative-name '张三' \
+    --representative-id 110101199003074514 --representative-phone 13900000009 --password corp1234 2>/dev/null)" || return 1
+  "$BIN" enterprise add-agent --uscc 91440300708461136T --agent confagent1 --approved >/dev/null || return 1
+  app_client="$(cli client create --name conf-citizen-app --public --skip-consent \
+    --redirect-uri http://127.0.0.1/callback --json)" || return 1
+  app_client="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["client_id"])' "$app_client")"
+  "$BIN" client allow-scope "$app_client" scan_login >/dev/null || return 1
+  "$citizen" --issuer "$IDP_ISSUER" --client-id="$app_client" --state "$WORK/citizen-app.json" \
+    login --username confagent1 --password "$USER_PASSWORD" >/dev/null || return 1
+  printf 'sandbox face sample' >"$WORK/face.jpg"
+  AGENT_JSON="$agent" ENT_ID="$ent" APP_CLIENT="$app_client" CITIZEN="$citizen" WORK="$WORK" \
+    USER_PASSWORD="$USER_PASSWORD" CONF="$WORK/conf-node.json" python3 - <<'PY' || return 1
+import json, os
+conf = json.load(open(os.environ["CONF"]))
+agent = json.loads(os.environ["AGENT_JSON"])
+conf["legal"] = {
+    "enterprise": {"id": os.environ["ENT_ID"].strip(), "uscc": "91440300708461136T", "name": "示例科技有限公司"},
+    "agent": {"login": "confagent1", "password": os.environ["USER_PASSWORD"], "sub": agent["sub"]},
+    "citizen_app": {"bin": os.environ["CITIZEN"], "client_id": os.environ["APP_CLIENT"],
+                    "state": os.path.join(os.environ["WORK"], "citizen-app.json"),
+                    "photo": os.path.join(os.environ["WORK"], "face.jpg")},
+}
+json.dump(conf, open(os.environ["CONF"], "w"), ensure_ascii=False, indent=1)
+PY
+}
+make_legal || setup_failed
+
 # ---------------------------------------------------------------- suites
 counts() { # file prefix -> "passed failed" from the suite's summary line
   local line

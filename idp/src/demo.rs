@@ -29,6 +29,13 @@ pub const DEMO_USER: &str = "demo_user";
 /// The reference citizen app (`citizen-app` binary): a public client
 /// permitted the administrator-granted `scan_login` scope (D1).
 pub const DEMO_CITIZEN_APP_ID: &str = "citizen-app";
+/// The demo enterprise (C1–C4): its representative and an approved agent,
+/// each with a sandbox real-name identity whose face check passes.
+pub const DEMO_USCC: &str = "91440300708461136T";
+pub const DEMO_REPRESENTATIVE: &str = "demo_rep";
+pub const DEMO_AGENT: &str = "demo_agent";
+const DEMO_REP_IDENTITY: (&str, &str, &str) = ("陈一", "110101196606060097", "2013-01-01");
+const DEMO_AGENT_IDENTITY: (&str, &str, &str) = ("李秀", "11010519491231002X", "2010-01-01");
 
 #[derive(Serialize, Deserialize)]
 struct DemoFile {
@@ -245,8 +252,126 @@ async fn finish(state: &AppState, rp: &DemoRp, cb: Callback) -> anyhow::Result<t
     let userinfo: CoreUserInfoClaims =
         client.user_info(token.access_token().clone(), Some(claims.subject().clone()))?.request_async(&http).await?;
     let mut ctx = tera::Context::new();
+    // Claims the typed ID token model does not know: who acts for whom
+    // (RFC 8693 `act`, C4). The token was verified just above.
+    if let Some(acting) = acting_claims(&id_token.to_string()) {
+        ctx.insert("acting", &serde_json::to_string_pretty(&acting)?);
+    }
     ctx.insert("claims", &serde_json::to_string_pretty(claims)?);
     ctx.insert("userinfo", &serde_json::to_string_pretty(&userinfo)?);
     ctx.insert("id_token", &id_token.to_string());
     Ok(ctx)
+}
+
+/// `act` and `legal_person` / `delegation` of a (verified) ID token.
+fn acting_claims(jwt: &str) -> Option<serde_json::Value> {
+    let payload = crate::crypto::b64url_decode(jwt.split('.').nth(1)?)?;
+    let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&payload).ok()?;
+    let act = claims.get("act")?.clone();
+    let mut out = serde_json::json!({ "sub": claims.get("sub"), "act": act });
+    for k in ["legal_person", "delegation"] {
+        if let Some(v) = claims.get(k) {
+            out[k] = v.clone();
+        }
+    }
+    Some(out)
+}
+
+/// What `seed_enterprise` created, printed once like the demo user.
+pub struct SeededEnterprise {
+    pub uscc: String,
+    pub name: String,
+    pub password: String,
+    pub representative: (String, String),
+    pub agent: (String, String),
+}
+
+/// A demo account holding a sandbox identity (long-term resident ID), as
+/// if it had passed the real-name step; `None` when the verifier refuses
+/// (a non-sandbox verifier does not know the fictitious people).
+async fn demo_person(state: &AppState, username: &str, who: (&str, &str, &str)) -> anyhow::Result<Option<String>> {
+    use crate::domain::documents::{Document, DocumentForm};
+    use crate::domain::identity::{self, Result_};
+    let password = format!("Demo-{}", crate::crypto::random_token(9));
+    let user = state
+        .users
+        .create(NewUser {
+            username: username.into(),
+            password: password.clone(),
+            phone: None,
+            email: None,
+            name: Some(who.0.into()),
+            id_number: None,
+        })
+        .await?;
+    let form = DocumentForm {
+        doc_type: "resident_id".into(),
+        name: who.0.into(),
+        number: who.1.into(),
+        valid_from: who.2.into(),
+        valid_to: String::new(),
+        long_term: Some("on".into()),
+    };
+    let now = state.clock.now();
+    let today = chrono::DateTime::from_timestamp(now + 8 * 3600, 0).map(|d| d.date_naive()).unwrap_or_default();
+    let doc = Document::parse(&form, today).map_err(|e| anyhow::anyhow!("demo identity: {}", e.key()))?;
+    match identity::verify_document(&state.db, &state.verifier, &user.sub, &doc, now).await? {
+        Result_::Done { .. } => Ok(Some(password)),
+        other => {
+            tracing::warn!("demo enterprise skipped: the verifier did not confirm {username}'s identity ({other:?})");
+            Ok(None)
+        }
+    }
+}
+
+/// Creates the demo enterprise once: `demo_rep` is its legal
+/// representative, `demo_agent` an approved agent. Both first sign-ins ask
+/// for the face check through the citizen app, signed in as that person.
+pub async fn seed_enterprise(state: &AppState) -> anyhow::Result<Option<SeededEnterprise>> {
+    use crate::domain::{delegation, enterprises, uscc::Uscc, users::IdNumber, users::PhoneNumber};
+    if enterprises::find_by_uscc(&state.db, DEMO_USCC).await?.is_some()
+        || state.users.find_by_login(DEMO_REPRESENTATIVE).await?.is_some()
+    {
+        return Ok(None);
+    }
+    let Some(rep_password) = demo_person(state, DEMO_REPRESENTATIVE, DEMO_REP_IDENTITY).await? else {
+        return Ok(None);
+    };
+    let Some(agent_password) = demo_person(state, DEMO_AGENT, DEMO_AGENT_IDENTITY).await? else {
+        return Ok(None);
+    };
+    // 12 characters, letters and a digit: the C2 password rule.
+    let password = format!("Ent{}9", crate::crypto::random_token(6));
+    let now = state.clock.now();
+    let name = "示例科技有限公司";
+    let e = enterprises::create(
+        &state.db,
+        &state.passwords,
+        enterprises::NewEnterprise {
+            uscc: Uscc::parse(DEMO_USCC).map_err(|e| anyhow::anyhow!("{e}"))?,
+            name: name.into(),
+            region: "540102".into(),
+            representative_name: DEMO_REP_IDENTITY.0.into(),
+            representative_id_number: IdNumber::parse(DEMO_REP_IDENTITY.1).map_err(|e| anyhow::anyhow!("{e}"))?,
+            representative_phone: PhoneNumber::parse("13900000009").map_err(|e| anyhow::anyhow!("{e}"))?,
+            password: password.clone(),
+        },
+        now,
+    )
+    .await?;
+    let Some(agent) = state.users.find_by_login(DEMO_AGENT).await? else {
+        anyhow::bail!("the demo agent account vanished");
+    };
+    let d = match enterprises::add_agent(&state.db, &e.id, &agent.id, now).await? {
+        Ok(d) => d,
+        Err(key) => anyhow::bail!("demo agent: {key}"),
+    };
+    delegation::activate(&state.db, &d.id, &delegation::Party::Enterprise(&e.id), now).await?;
+    Ok(Some(SeededEnterprise {
+        uscc: DEMO_USCC.into(),
+        name: name.into(),
+        password,
+        representative: (DEMO_REPRESENTATIVE.into(), rep_password),
+        agent: (DEMO_AGENT.into(), agent_password),
+    }))
 }

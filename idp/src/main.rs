@@ -121,6 +121,22 @@ enum EnterpriseCmd {
         #[arg(long, env = "IDP_ENTERPRISE_PASSWORD")]
         password: String,
     },
+    /// Add an agent of the enterprise for an existing account (staff acting
+    /// on the representative's written authorisation). Pending until the
+    /// representative approves it at /enterprise/agents, unless --approved
+    /// says staff saw the representative's approval. Either way the agent's
+    /// first sign-in still needs the face check through the app (C1).
+    AddAgent {
+        #[arg(long)]
+        uscc: String,
+        /// Username, phone or ID number of the agent's account.
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        approved: bool,
+        #[arg(long, default_value = "operator")]
+        operator: String,
+    },
     /// Change requests waiting for staff (or all with --status all).
     Requests {
         #[arg(long, default_value = "pending")]
@@ -355,6 +371,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     eprintln!("  password: {}", seeded.password);
                     eprintln!("  public client: {}", seeded.public_client);
                     eprintln!("  citizen app client (scan_login): {}", seeded.citizen_app);
+                }
+                if let Some(e) = idp::demo::seed_enterprise(&seeder).await? {
+                    eprintln!("demo enterprise created — shown once, keep it:");
+                    eprintln!("  enterprise: {} {} password: {}", e.uscc, e.name, e.password);
+                    eprintln!("  legal representative: {} password: {}", e.representative.0, e.representative.1);
+                    eprintln!("  approved agent: {} password: {}", e.agent.0, e.agent.1);
                 }
             }
             let state = idp::build_state(config.clone(), !no_migrate && !demo).await?;
@@ -656,6 +678,26 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             }
             return Ok(());
         }
+        EnterpriseCmd::AddAgent { uscc, agent, approved, operator } => {
+            let uscc = idp::domain::uscc::Uscc::parse(&uscc).map_err(|e| anyhow::anyhow!("--uscc: {e}"))?;
+            let e = enterprises::find_by_uscc(&state.db, uscc.as_str())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no enterprise with credit code {}", uscc.as_str()))?;
+            let u = state.users.find_by_login(&agent).await?.ok_or_else(|| anyhow::anyhow!("no account `{agent}`"))?;
+            let d = match enterprises::add_agent(&state.db, &e.id, &u.id, now).await? {
+                Ok(d) => d,
+                Err(key) => anyhow::bail!("{}", state.pages.text("en", key)),
+            };
+            let party = idp::domain::delegation::Party::Enterprise(&e.id);
+            if approved && !idp::domain::delegation::activate(&state.db, &d.id, &party, now).await? {
+                anyhow::bail!("the agent grant {} changed meanwhile", d.id);
+            }
+            let action = if approved { "agent_added_approved" } else { "agent_added" };
+            let detail = format!("{} for {} by {operator}", d.id, e.id);
+            idp::domain::accounts::audit(&state.db, Some(&u.id), action, &detail, None, now).await?;
+            println!("{}", d.id);
+            return Ok(());
+        }
         EnterpriseCmd::Requests { status, json } => {
             let list = enterprises::changes(&state.db, (status != "all").then_some(status.as_str())).await?;
             if json {
@@ -674,7 +716,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             (id, false, reason, operator)
         }
     };
-    let Some(_) = enterprises::decide_change(&state.db, &id, approve, &reason, &operator, now).await? else {
+    let Some(decided) = enterprises::decide_change(&state.db, &id, approve, &reason, &operator, now).await? else {
         anyhow::bail!("no pending change request `{id}`");
     };
     idp::domain::accounts::audit(
@@ -686,6 +728,18 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
         now,
     )
     .await?;
+    // The applicant hears the outcome on the phone given in the request.
+    let key = if approve { "sms_enterprise_change_approved" } else { "sms_enterprise_change_rejected" };
+    let template = state.pages.text(&state.config.default_locale, key);
+    let msg = idp::ports::sms::SmsMessage {
+        phone: decided.new_phone.clone(),
+        purpose: idp::ports::sms::SmsPurpose::Notice,
+        params: serde_json::json!({ "id": decided.id, "reason": reason }),
+        text: enterprises::change_outcome_text(&template, &decided),
+    };
+    if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {
+        eprintln!("decision saved, but the SMS to the applicant failed: {e}");
+    }
     println!("change request {id} {}", if approve { "approved" } else { "rejected" });
     Ok(())
 }

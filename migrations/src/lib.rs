@@ -15,6 +15,7 @@ mod m20261126_000008_identity;
 mod m20261126_000009_factors;
 mod m20261126_000010_delegation;
 mod m20261201_000011_subjects;
+mod m20261201_000012_gate_tickets;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000009_factors::Migration),
             Box::new(m20261126_000010_delegation::Migration),
             Box::new(m20261201_000011_subjects::Migration),
+            Box::new(m20261201_000012_gate_tickets::Migration),
         ]
     }
 }

@@ -5,15 +5,17 @@
 //! an active grant; a foreign representative cannot approve; racing
 //! approve/revoke ends consistent; person grants expire by date; kin limits.
 use crate::both;
+use crate::face_gates::{CHEN, LI, ZHANG, gate_page, pass_face, real_person, ticket_status};
+use crate::scan::citizen;
 use crate::support::*;
 use idp::domain::delegation::{self, Party};
 use idp::domain::enterprises::{self, NewEnterprise};
 use idp::domain::users::{IdNumber, NewUser, PhoneNumber};
-use idp::domain::{face_gate, kin, uscc::Uscc};
+use idp::domain::{kin, uscc::Uscc};
 
-const USCC: &str = "91440300708461136T";
+pub const USCC: &str = "91440300708461136T";
 const USCC_B: &str = "91110108551385082Q";
-const ENT_PASSWORD: &str = "corp1234";
+pub const ENT_PASSWORD: &str = "corp1234";
 
 /// A valid ID number born on `yyyymmdd`, varied by `seq`.
 pub fn id_born(date: &str, seq: u32) -> String {
@@ -39,7 +41,7 @@ async fn person(app: &TestApp, username: &str, name: &str, id: &str, phone: &str
         .sub
 }
 
-async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str) -> String {
+pub async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str) -> String {
     enterprises::create(
         &app.state.db,
         &app.state.passwords,
@@ -61,7 +63,7 @@ async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str) -> 
 
 /// Follows provider redirects, consenting when asked, until the client or a
 /// page that is neither (returned as `Err((url, status, body))`).
-async fn follow(app: &TestApp, b: &Browser, mut url: String) -> Result<String, (String, u16, String)> {
+pub async fn follow(app: &TestApp, b: &Browser, mut url: String) -> Result<String, (String, u16, String)> {
     for _ in 0..12 {
         if !url.starts_with(&app.base) {
             return Ok(url);
@@ -88,30 +90,43 @@ async fn follow(app: &TestApp, b: &Browser, mut url: String) -> Result<String, (
     panic!("too many redirects")
 }
 
-/// The browser's open face gate is confirmed by the app for `id_number`,
-/// then the page continues; returns where that led.
-pub async fn pass_face(app: &TestApp, b: &Browser, gate_url: &str, id_number: &str) -> reqwest::Response {
-    let page = b.http.get(gate_url).send().await.unwrap().text().await.unwrap();
-    let gate = hidden(&page, "gate").expect("face gate page");
-    let csrf = hidden(&page, "csrf").unwrap();
-    // Before the app's check the page cannot continue.
-    let early =
-        b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap();
-    assert_eq!(early.status(), 409);
-    // The app side: someone else's face does not open the gate.
-    assert!(!face_gate::confirm(&app.state.db, &gate, "110101199001011237", app.state.clock.now()).await.unwrap());
-    assert!(face_gate::confirm(&app.state.db, &gate, id_number, app.state.clock.now()).await.unwrap());
-    b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap()
-}
-
 /// Enterprise sign-in through an authorization request of `client`;
-/// returns the code. `face` is the ID number when a face check is due.
+/// returns the code. `face` is (the person's app account, a stranger's)
+/// when a face check is due.
 async fn enterprise_sign_in(
     app: &TestApp,
     b: &Browser,
     client: &TestClient,
     form: &[(&str, &str)],
-    face: Option<&str>,
+    face: Option<(&str, &str)>,
+) -> Result<String, (u16, String)> {
+    let next = start_enterprise_sign_in(app, b, client, form).await?;
+    let next = match face {
+        Some((phone_user, stranger)) => {
+            assert!(next.contains("/face?gate="), "first sign-in waits for the face check: {next}");
+            let (view, done) = pass_face(app, b, &next, phone_user, stranger).await;
+            assert_eq!(view["purpose"], "face");
+            assert_eq!(view["detail"]["action"], "enterprise_login");
+            assert_eq!(view["detail"]["enterprise"]["name"], "示例科技有限公司");
+            location(&done).expect("the sign-in continues by itself")
+        }
+        None => next,
+    };
+    finish_enterprise_sign_in(app, b, next).await
+}
+
+pub async fn finish_enterprise_sign_in(app: &TestApp, b: &Browser, next: String) -> Result<String, (u16, String)> {
+    let end = follow(app, b, next).await.unwrap_or_else(|e| panic!("{e:?}"));
+    Ok(query_of(&end)["code"].clone())
+}
+
+/// Posts the enterprise sign-in form of an authorization request of
+/// `client`; returns where it leads (a face gate, or on to the client).
+pub async fn start_enterprise_sign_in(
+    app: &TestApp,
+    b: &Browser,
+    client: &TestClient,
+    form: &[(&str, &str)],
 ) -> Result<String, (u16, String)> {
     let scope = [("scope", "openid legal_person offline_access")];
     let login_url = match follow(app, b, auth_url(app, client, &scope)).await {
@@ -123,21 +138,13 @@ async fn enterprise_sign_in(
     let mut fields: Vec<(&str, String)> = vec![("req", req.clone()), ("csrf", hidden(&page, "csrf").unwrap())];
     fields.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
     let res = b.http.post(app.url("/login/enterprise")).form(&fields).send().await.unwrap();
-    let Some(next) = location(&res) else {
-        return Err((res.status().as_u16(), res.text().await.unwrap()));
-    };
-    let next = match face {
-        Some(id) => {
-            assert!(next.contains("/face?gate="), "first sign-in waits for the face check: {next}");
-            location(&pass_face(app, b, &next, id).await).unwrap()
-        }
-        None => next,
-    };
-    let end = follow(app, b, next).await.unwrap_or_else(|e| panic!("{e:?}"));
-    Ok(query_of(&end)["code"].clone())
+    match location(&res) {
+        Some(next) => Ok(next),
+        None => Err((res.status().as_u16(), res.text().await.unwrap())),
+    }
 }
 
-async fn tokens(app: &TestApp, client: &TestClient, code: &str) -> serde_json::Value {
+pub async fn tokens(app: &TestApp, client: &TestClient, code: &str) -> serde_json::Value {
     json(redeem(app, client, code, None).await).await
 }
 
@@ -196,8 +203,11 @@ async fn credit_codes(backend: Backend) {
 }
 both!(credit_code_checks, super::credit_codes);
 
-/// C2 over HTTP: the whole form, SMS, the agent's face check → pending.
-async fn register_agent(app: &TestApp, agent_id: &str, phone: &str, rep_id: &str) {
+/// C2 over HTTP: the whole form, SMS, the agent's face check in his own
+/// app (`agent_user`, the account holding his real-name identity) → pending.
+async fn register_agent(app: &TestApp, agent: (&str, &str), phone: &str, rep: (&str, &str), agent_user: &str) {
+    let (agent_name, agent_id) = agent;
+    let (rep_name, rep_id) = rep;
     let b = Browser::new();
     let page = b.http.get(app.url("/register/agent")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&page, "csrf").unwrap();
@@ -207,12 +217,12 @@ async fn register_agent(app: &TestApp, agent_id: &str, phone: &str, rep_id: &str
         ("csrf", csrf.clone()),
         ("region", "拉萨市城关区".into()),
         ("uscc", USCC.into()),
-        ("name", "李代理".into()),
+        ("name", agent_name.into()),
         ("id_number", agent_id.into()),
         ("gender", "male".into()),
         ("ethnicity", "藏族".into()),
         ("phone", phone.into()),
-        ("rep_name", "张法人".into()),
+        ("rep_name", rep_name.into()),
         ("rep_id_number", rep_id.into()),
         ("rep_phone", "13900000009".into()),
         ("password", "agent12".into()),
@@ -240,7 +250,11 @@ async fn register_agent(app: &TestApp, agent_id: &str, phone: &str, rep_id: &str
     form.extend([("sms_code", code), ("action", "submit".into())]);
     let res = b.http.post(app.url("/register/agent")).form(&form).send().await.unwrap();
     let gate = location(&res).expect("the agent's face check comes next");
-    let done = pass_face(app, &b, &app.url(&gate.replace(&app.base, "")), agent_id).await;
+    let page = gate_page(&b, &gate).await;
+    assert!(page.html.contains("注册为企业代理人") && page.html.contains("示例科技有限公司"), "{}", page.html);
+    let (view, done) = pass_face(app, &b, &gate, agent_user, "reg_stranger").await;
+    assert_eq!(view["detail"]["action"], "register_agent");
+    assert!(view["detail"].get("password_hash").is_none() && !view.to_string().contains("argon2"));
     assert_eq!(done.status(), 200);
     assert!(done.text().await.unwrap().contains("等待法定代表人审核"));
 }
@@ -248,17 +262,17 @@ async fn register_agent(app: &TestApp, agent_id: &str, phone: &str, rep_id: &str
 async fn agent_lifecycle(backend: Backend) {
     let app = spawn(backend).await;
     let client = exchange_client(&app).await;
-    let rep_id = id_born("19800101", 11);
-    let agent_id = id_born("19900101", 22);
-    let rep = person(&app, "rep_zhang", "张法人", &rep_id, "13900000009").await;
-    let ent = enterprise(&app, USCC, "张法人", &rep_id).await;
-    register_agent(&app, &agent_id, "13800000021", &rep_id).await;
-    let agent = app.state.users.find_by_login(&agent_id).await.unwrap().unwrap().id;
+    let rep = real_person(&app, "rep_zhang", ZHANG).await;
+    let agent = real_person(&app, "agent_chen", CHEN).await;
+    app.user("reg_stranger").await;
+    let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
+    register_agent(&app, (CHEN.0, CHEN.1), "13800000021", (ZHANG.0, ZHANG.1), "agent_chen").await;
     let d = delegation::agent_delegation(&app.state.db, &ent, &agent).await.unwrap().unwrap();
     assert_eq!(d.state, "pending");
 
-    // A pending agent cannot sign in yet.
-    let agent_form = [("uscc", USCC), ("role", "agent"), ("agent", "13800000021"), ("password", "agent12")];
+    // A pending agent cannot sign in yet (his own account's password: the
+    // face check proved the registration was his).
+    let agent_form = [("uscc", USCC), ("role", "agent"), ("agent", CHEN.1), ("password", PASSWORD)];
     let b_agent = Browser::new();
     let refused = enterprise_sign_in(&app, &b_agent, &client, &agent_form, None).await.unwrap_err();
     assert!(refused.1.contains("待法定代表人审核"), "{refused:?}");
@@ -266,7 +280,7 @@ async fn agent_lifecycle(backend: Backend) {
     // The representative's first sign-in needs his face check.
     let rep_b = Browser::new();
     let rep_form = [("uscc", USCC), ("role", "representative"), ("password", ENT_PASSWORD)];
-    let code = enterprise_sign_in(&app, &rep_b, &client, &rep_form, Some(&rep_id)).await.unwrap();
+    let code = enterprise_sign_in(&app, &rep_b, &client, &rep_form, Some(("rep_zhang", "agent_chen"))).await.unwrap();
     let t = tokens(&app, &client, &code).await;
     let id = jwt_claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["sub"], ent);
@@ -276,7 +290,7 @@ async fn agent_lifecycle(backend: Backend) {
 
     // Agent management: approving needs the representative's face check.
     let page = rep_b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("待审核") && page.contains("李代理"));
+    assert!(page.contains("待审核") && page.contains(CHEN.0));
     let csrf = hidden(&page, "csrf").unwrap();
     let res = rep_b
         .http
@@ -286,11 +300,35 @@ async fn agent_lifecycle(backend: Backend) {
         .await
         .unwrap();
     let gate = location(&res).unwrap();
-    let approved = pass_face(&app, &rep_b, &gate, &rep_id).await;
+    // The page and the app say what is approved: the agent (masked) and the enterprise.
+    let page = gate_page(&rep_b, &gate).await;
+    assert!(page.html.contains("审核通过代理人") && page.html.contains("陈*"), "{}", page.html);
+    // The representative denies in the app first: the agent stays pending.
+    let phone = citizen(&app, "rep_zhang").await;
+    let view = json(phone.read(&app, &page.ticket).await).await;
+    assert_eq!(view["purpose"], "approval");
+    assert_eq!(view["detail"]["agent"]["name"], "陈*");
+    assert_eq!(view["detail"]["enterprise"]["uscc"], USCC);
+    assert_eq!(phone.decide(&app, &page.ticket, "deny", serde_json::json!({})).await.status(), 200);
+    assert_eq!(ticket_status(&app, &rep_b, &page.ticket).await, "denied");
+    let res = rep_b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "pending");
+    // A fresh code on the same page; this time the face check and confirm.
+    let (view, approved) = pass_face(&app, &rep_b, &gate, "rep_zhang", "agent_chen").await;
+    assert_eq!(view["purpose"], "approval");
     assert!(location(&approved).unwrap().contains("agents_approved"));
+    assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "active");
 
     // The agent signs in (first time: face check) and the app sees who acts for whom.
-    let code = enterprise_sign_in(&app, &b_agent, &client, &agent_form, Some(&agent_id)).await.unwrap();
+    let code =
+        enterprise_sign_in(&app, &b_agent, &client, &agent_form, Some(("agent_chen", "rep_zhang"))).await.unwrap();
     let t = tokens(&app, &client, &code).await;
     let id = jwt_claims(t["id_token"].as_str().unwrap());
     assert_eq!(id["sub"], ent);
@@ -311,7 +349,7 @@ async fn agent_lifecycle(backend: Backend) {
     assert!(!code.is_empty());
 
     // Token exchange from the agent's own (citizen) token.
-    let own = tokens(&app, &client, &sign_in_with(&app, &client, "13800000021", "agent12").await).await;
+    let own = tokens(&app, &client, &sign_in_with(&app, &client, "agent_chen", PASSWORD).await).await;
     let own_at = own["access_token"].as_str().unwrap();
     let res = exchange(&app, &client, own_at, ("legal_person", USCC)).await;
     assert_eq!(res.status(), 200);
@@ -366,19 +404,17 @@ async fn sign_in_with(app: &TestApp, client: &TestClient, login: &str, password:
 async fn foreign_and_racing(backend: Backend) {
     let app = spawn(backend).await;
     let now = app.state.clock.now();
-    let rep_a = id_born("19800101", 41);
-    let rep_b = id_born("19810101", 42);
-    person(&app, "rep_a1", "甲代表", &rep_a, "13900000041").await;
-    let rb = person(&app, "rep_b1", "乙代表", &rep_b, "13900000042").await;
-    let ent_a = enterprise(&app, USCC, "甲代表", &rep_a).await;
-    let ent_b = enterprise(&app, USCC_B, "乙代表", &rep_b).await;
+    real_person(&app, "rep_a1", ZHANG).await;
+    real_person(&app, "rep_b1", LI).await;
+    let ent_a = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
+    let ent_b = enterprise(&app, USCC_B, LI.0, LI.1).await;
     let agent = app.user("agent_x1").await;
     let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, now).await.unwrap().unwrap();
     // B's representative session cannot approve A's agent.
     let client = app.confidential().await;
     let b = Browser::new();
     let form = [("uscc", USCC_B), ("role", "representative"), ("password", ENT_PASSWORD)];
-    enterprise_sign_in(&app, &b, &client, &form, Some(&rep_b)).await.unwrap();
+    enterprise_sign_in(&app, &b, &client, &form, Some(("rep_b1", "rep_a1"))).await.unwrap();
     let page = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&page, "csrf").unwrap();
     for action in ["approve", "revoke", "reject"] {
@@ -392,7 +428,6 @@ async fn foreign_and_racing(backend: Backend) {
         assert_eq!(res.status(), 409, "{action}");
     }
     assert!(!delegation::activate(&app.state.db, &d.id, &Party::Enterprise(&ent_b), now).await.unwrap());
-    let _ = rb;
     // Two sessions of the representative approving and revoking at once,
     // many times: each ends either active-then-revoked or revoked, never
     // active after a successful revoke.
@@ -472,7 +507,7 @@ async fn person_grants_expire(backend: Backend) {
 }
 both!(person_grant_expires_by_date, super::person_grants_expire);
 
-async fn sign_in_with_browser(app: &TestApp, b: &Browser, client: &TestClient, login: &str) {
+pub async fn sign_in_with_browser(app: &TestApp, b: &Browser, client: &TestClient, login: &str) {
     b.run(app, &auth_url(app, client, &[]), login, PASSWORD).await.code();
 }
 

@@ -6,11 +6,12 @@
 //! the kin rules at their boundaries, styles keeping one active, and
 //! statistics matching the logged events.
 use crate::both;
-use crate::delegation::{id_born, pass_face};
+use crate::delegation::id_born;
 use crate::plugin_kit::*;
 use crate::support::*;
 use chrono::{Days, Months};
 use idp::domain::delegation;
+use idp::domain::face_gate;
 use idp::domain::users::NewUser;
 use serde_json::{Value, json};
 
@@ -265,6 +266,23 @@ async fn kin_post(app: &TestApp, b: &Browser, fields: &[(&str, &str)]) -> (u16, 
 
 async fn bind(app: &TestApp, b: &Browser, name: &str, id: &str) -> (u16, String) {
     kin_post(app, b, &[("action", "bind"), ("name", name), ("id_number", id), ("relation", "other")]).await
+}
+
+/// The browser's open face gate is confirmed for `id_number` without the
+/// app (used by the health-code kin tests until kin gates take the
+/// guardian's app), then the page continues; returns where that led.
+async fn pass_face(app: &TestApp, b: &Browser, gate_url: &str, id_number: &str) -> reqwest::Response {
+    let page = b.http.get(gate_url).send().await.unwrap().text().await.unwrap();
+    let gate = hidden(&page, "gate").expect("face gate page");
+    let csrf = hidden(&page, "csrf").unwrap();
+    // Before the app's check the page cannot continue.
+    let early =
+        b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(early.status(), 409);
+    // The app side: someone else's face does not open the gate.
+    assert!(!face_gate::confirm(&app.state.db, &gate, "110101199001011237", app.state.clock.now()).await.unwrap());
+    assert!(face_gate::confirm(&app.state.db, &gate, id_number, app.state.clock.now()).await.unwrap());
+    b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap()
 }
 
 /// Binds a relative aged 7+ through the relative's face check.

@@ -12,6 +12,8 @@ mod authorize;
 mod brokering;
 mod delegation;
 mod e_certificate;
+mod enterprise_ops;
+mod face_gates;
 mod factors;
 mod flows;
 mod health_code;

@@ -371,6 +371,7 @@ fn sample_context() -> tera::Context {
         "v",
         &serde_json::json!({"req": "x", "uscc": "91440300708461136T", "role": "agent", "agent": "x", "error": "x",
             "info": "x", "gate": "g", "purpose": "enterprise_login", "confirmed": false, "id_masked": "****0013",
+            "detail": {"action": "enterprise_login", "enterprise": {"name": "x", "uscc": "x"}, "person": "****0013"},
             "enterprise": {"name": "x", "uscc": "x"}, "agents": [row.clone()], "granted": [row.clone()],
             "received": [row.clone()], "relatives": [row], "today": "2026-11-26", "kind": "phone", "filed": "x",
             "done": false, "captcha_id": "x", "captcha_image": "x",

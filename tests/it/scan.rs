@@ -6,8 +6,8 @@ use crate::support::*;
 use std::time::Duration;
 
 /// A citizen app: a public client permitted `scan_login`, signed in as `user`.
-struct CitizenApp {
-    token: String,
+pub struct CitizenApp {
+    pub token: String,
 }
 
 async fn app_client(app: &TestApp, permitted: bool) -> TestClient {
@@ -33,16 +33,16 @@ async fn sign_in_app(app: &TestApp, client: &TestClient, user: &str, scope: &str
     CitizenApp { token: tokens["access_token"].as_str().unwrap_or_else(|| panic!("{tokens}")).to_string() }
 }
 
-async fn citizen(app: &TestApp, user: &str) -> CitizenApp {
+pub async fn citizen(app: &TestApp, user: &str) -> CitizenApp {
     let client = app_client(app, true).await;
     sign_in_app(app, &client, user, "openid profile offline_access scan_login").await
 }
 
 impl CitizenApp {
-    async fn read(&self, app: &TestApp, ticket: &str) -> reqwest::Response {
+    pub async fn read(&self, app: &TestApp, ticket: &str) -> reqwest::Response {
         api().get(app.url(&format!("/api/scan/tickets/{ticket}"))).bearer_auth(&self.token).send().await.unwrap()
     }
-    async fn decide(&self, app: &TestApp, ticket: &str, what: &str, body: serde_json::Value) -> reqwest::Response {
+    pub async fn decide(&self, app: &TestApp, ticket: &str, what: &str, body: serde_json::Value) -> reqwest::Response {
         api()
             .post(app.url(&format!("/api/scan/tickets/{ticket}/{what}")))
             .bearer_auth(&self.token)
@@ -56,7 +56,7 @@ impl CitizenApp {
     }
 }
 
-fn attr(html: &str, name: &str) -> String {
+pub fn attr(html: &str, name: &str) -> String {
     let needle = format!("{name}=\"");
     let start = html.find(&needle).unwrap_or_else(|| panic!("no {name} in page")) + needle.len();
     let end = html[start..].find('"').unwrap() + start;
@@ -112,13 +112,19 @@ impl Waiting {
     }
 }
 
-struct Events {
+pub struct Events {
     res: reqwest::Response,
     buf: String,
 }
 
 impl Events {
-    async fn next(&mut self) -> String {
+    /// The SSE stream of `ticket`, as the waiting page of `browser` opens it.
+    pub async fn open(app: &TestApp, browser: &Browser, ticket: &str) -> Events {
+        let res = browser.http.get(app.url(&format!("/scan/events?t={ticket}"))).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        Events { res, buf: String::new() }
+    }
+    pub async fn next(&mut self) -> String {
         loop {
             if let Some(i) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..i + 2).collect();

@@ -9,7 +9,10 @@
 //!   asking, from which browser address and rough location, and asks the
 //!   person to confirm — a fresh decision each time (`--yes` / `--deny`
 //!   answer for scripts; `--face PHOTO` runs the face check through the
-//!   provider's verifier first, on face-check tickets).
+//!   provider's verifier first, on face-check tickets). Tickets of a face
+//!   gate say what the face check is for — an enterprise's first sign-in,
+//!   registering as its agent, approving an agent (which agent, for which
+//!   enterprise), binding a relative — and always need `--face`.
 //!
 //! Tokens are kept in a JSON file (`--state`, mode 0600).
 use anyhow::{Context, anyhow, bail};
@@ -292,12 +295,15 @@ impl App {
         let site = t["client"]["name"].as_str().unwrap_or("统一身份认证平台");
         let purpose = t["purpose"].as_str().unwrap_or_default();
         let what = match purpose {
-            "login" => "sign in on a computer (登录)",
-            "face" => "verify your face for this browser (人脸识别认证)",
-            "approval" => "approve a request (审批)",
-            other => other,
+            "login" => "sign in on a computer (登录)".to_string(),
+            "face" => "verify your face for this browser (人脸识别认证)".to_string(),
+            "approval" => "approve a request (审批)".to_string(),
+            other => other.to_string(),
         };
         println!("Request:   {what}");
+        if let Some(about) = gate_text(&t["detail"]) {
+            println!("For:       {about}");
+        }
         println!("Site:      {site}");
         println!(
             "Browser:   {} ({})",
@@ -305,7 +311,7 @@ impl App {
             t["browser"]["location"].as_str().unwrap_or("?")
         );
         println!("Requested: {} (unix time), valid until {}", t["created_at"], t["expires_at"]);
-        if purpose == "face" && face.is_none() && !deny {
+        if t["face_required"].as_bool().unwrap_or(purpose == "face") && face.is_none() && !deny {
             bail!("this code asks for a face check: run it with --face PHOTO");
         }
         let face_verified = match face {
@@ -340,6 +346,34 @@ impl App {
         println!("{}", out["status"].as_str().unwrap_or("done"));
         Ok(())
     }
+}
+
+/// What a face gate's ticket is for, from its `detail` (masked by the
+/// provider): the line the person reads before deciding.
+fn gate_text(d: &Value) -> Option<String> {
+    let enterprise = || {
+        format!(
+            "{} ({})",
+            d["enterprise"]["name"].as_str().unwrap_or("?"),
+            d["enterprise"]["uscc"].as_str().unwrap_or("?")
+        )
+    };
+    Some(match d["action"].as_str()? {
+        "approve_agent" => format!(
+            "approve agent {} ({}) for {} (审核代理人)",
+            d["agent"]["name"].as_str().unwrap_or("?"),
+            d["agent"]["id_number"].as_str().unwrap_or("?"),
+            enterprise()
+        ),
+        "enterprise_login" => format!("first sign-in for {} (企业首次登录)", enterprise()),
+        "register_agent" => format!("register as an agent of {} (代理人注册)", enterprise()),
+        "kin_bind" => format!(
+            "be bound as the {} of {} (亲属绑定)",
+            d["relation"].as_str().unwrap_or("relative"),
+            d["guardian"].as_str().unwrap_or("?")
+        ),
+        other => other.to_string(),
+    })
 }
 
 fn main() -> std::process::ExitCode {

@@ -9,7 +9,10 @@ use crate::crypto::password::PasswordService;
 use crate::crypto::random_token;
 use crate::store::entities::{delegation as delegation_e, enterprise, representative_change, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
+};
 
 /// C2: 6–15 characters with at least two of digits, letters and symbols.
 pub fn check_enterprise_password(password: &str) -> Result<(), &'static str> {
@@ -50,8 +53,8 @@ pub enum EnterpriseError {
 
 /// The account whose real-name identity is the representative on record:
 /// same ID number, same name (C1).
-pub async fn representative_account(
-    db: &DatabaseConnection,
+pub async fn representative_account<C: ConnectionTrait>(
+    db: &C,
     name: &str,
     id_number: &str,
 ) -> Result<Option<user::Model>, DbErr> {
@@ -312,6 +315,9 @@ pub async fn decide_change(
     operator: &str,
     now: i64,
 ) -> Result<Option<representative_change::Model>, DbErr> {
+    // The decision and the record's change commit together: an approved
+    // request never leaves the record unchanged.
+    let txn = db.begin().await?;
     let won = representative_change::Entity::update_many()
         .col_expr(representative_change::Column::Status, Expr::value(if approve { "approved" } else { "rejected" }))
         .col_expr(representative_change::Column::Reason, Expr::value((!reason.is_empty()).then(|| reason.to_string())))
@@ -319,12 +325,14 @@ pub async fn decide_change(
         .col_expr(representative_change::Column::DecidedAt, Expr::value(now))
         .filter(representative_change::Column::Id.eq(id))
         .filter(representative_change::Column::Status.eq("pending"))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if won.rows_affected != 1 {
+        txn.rollback().await?;
         return Ok(None);
     }
-    let Some(c) = representative_change::Entity::find_by_id(id.to_owned()).one(db).await? else {
+    let Some(c) = representative_change::Entity::find_by_id(id.to_owned()).one(&txn).await? else {
+        txn.rollback().await?;
         return Ok(None);
     };
     if approve {
@@ -332,16 +340,26 @@ pub async fn decide_change(
             .col_expr(enterprise::Column::RepresentativePhone, Expr::value(c.new_phone.clone()))
             .col_expr(enterprise::Column::UpdatedAt, Expr::value(now));
         if c.kind == "representative" {
-            let rep = representative_account(db, &c.new_name, &c.new_id_number).await?;
+            let rep = representative_account(&txn, &c.new_name, &c.new_id_number).await?;
             q = q
                 .col_expr(enterprise::Column::RepresentativeName, Expr::value(c.new_name.clone()))
                 .col_expr(enterprise::Column::RepresentativeIdNumber, Expr::value(c.new_id_number.clone()))
                 .col_expr(enterprise::Column::RepresentativeUserId, Expr::value(rep.map(|u| u.id)))
                 .col_expr(enterprise::Column::RepresentativeFaceAt, Expr::value(Option::<i64>::None));
         }
-        q.filter(enterprise::Column::Id.eq(c.enterprise_id.as_str())).exec(db).await?;
+        q.filter(enterprise::Column::Id.eq(c.enterprise_id.as_str())).exec(&txn).await?;
     }
+    txn.commit().await?;
     Ok(Some(c))
+}
+
+/// The SMS telling the applicant how staff decided a change request (C5):
+/// the locale template with `{id}`, `{kind}` and `{reason}` filled in.
+pub fn change_outcome_text(template: &str, c: &representative_change::Model) -> String {
+    template
+        .replace("{id}", &c.id)
+        .replace("{kind}", &c.kind)
+        .replace("{reason}", c.reason.as_deref().unwrap_or_default())
 }
 
 #[cfg(test)]

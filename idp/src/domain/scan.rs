@@ -8,10 +8,19 @@
 //! to the one app grant (device) that scanned it, and lives two minutes.
 //! Every transition is one conditional UPDATE, so of two racing requests —
 //! on any node — exactly one wins.
+//!
+//! A ticket may belong to a face gate (`face_gate`: C1 first enterprise
+//! sign-in, C2 agent registration, C3 approval, E2 kin binding). Confirming
+//! such a ticket needs the verifier's face pass and opens the gate in the
+//! same transaction, with the app user's real-name ID number.
 use crate::crypto::random_token;
+use crate::domain::face_gate;
 use crate::store::entities::scan_ticket;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
+};
 
 /// How long a QR code may wait to be scanned.
 pub const LIFETIME: i64 = 120;
@@ -124,6 +133,8 @@ pub struct ScanTicket {
     pub face_passed: bool,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The face gate this ticket opens, if any.
+    pub gate_id: Option<String>,
 }
 
 impl ScanTicket {
@@ -143,7 +154,14 @@ impl ScanTicket {
             app_acr: m.app_acr,
             created_at: m.created_at,
             expires_at: m.expires_at,
+            gate_id: m.gate_id,
         })
+    }
+
+    /// Confirming needs the verifier's face pass in the app: face checks
+    /// and every gate (approvals included: C3 needs the representative's face).
+    pub fn needs_face(&self) -> bool {
+        self.purpose == Purpose::Face || self.gate_id.is_some()
     }
 
     pub fn phase(&self, now: i64) -> Phase {
@@ -171,6 +189,7 @@ pub struct NewTicket<'a> {
     pub client_id: Option<&'a str>,
     pub subject_user_id: Option<&'a str>,
     pub detail: Option<&'a str>,
+    pub gate_id: Option<&'a str>,
 }
 
 pub async fn create(db: &DatabaseConnection, t: NewTicket<'_>, now: i64) -> Result<ScanTicket, DbErr> {
@@ -193,6 +212,7 @@ pub async fn create(db: &DatabaseConnection, t: NewTicket<'_>, now: i64) -> Resu
         created_at: Set(now),
         updated_at: Set(now),
         expires_at: Set(now + LIFETIME),
+        gate_id: Set(t.gate_id.map(String::from)),
     }
     .insert(db)
     .await?;
@@ -236,6 +256,10 @@ pub enum ScanError {
     WrongAccount,
     #[error("a face check ticket needs the app's face verification result")]
     FaceResultMissing,
+    /// The gate behind the ticket waits for another person's face (the app
+    /// user's real-name identity is not the one on record).
+    #[error("the face check is for another person")]
+    WrongPerson,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -295,10 +319,25 @@ pub async fn decide(
 ) -> Result<ScanTicket, ScanError> {
     let row = load(db, id).await?.ok_or(ScanError::NotFound)?;
     let mut update = scan_ticket::Entity::update_many().col_expr(scan_ticket::Column::UpdatedAt, Expr::value(now));
+    // A gate opens only for the person it waits for: the app user's
+    // real-name ID number must be the gate's (checked here, and again by
+    // the gate's conditional UPDATE inside the transaction).
+    let mut gate_opening = None;
     match decision {
         Decision::Confirm { face_passed } => {
-            if row.purpose == Purpose::Face.as_str() && face_passed != Some(true) {
+            let needs_face = row.purpose == Purpose::Face.as_str() || row.gate_id.is_some();
+            if needs_face && face_passed != Some(true) {
                 return Err(ScanError::FaceResultMissing);
+            }
+            if let Some(gate_id) = &row.gate_id {
+                let number = face_gate::real_name_number(db, &app.user_id).await?;
+                match face_gate::load(db, gate_id).await? {
+                    None => return Err(ScanError::NotFound),
+                    Some(g) if g.expires_at <= now => return Err(ScanError::Expired),
+                    Some(g) if number.as_deref() != Some(g.id_number.as_str()) => return Err(ScanError::WrongPerson),
+                    Some(g) if g.confirmed_at.is_some() => return Err(ScanError::Taken),
+                    Some(g) => gate_opening = Some((g.id, g.id_number)),
+                }
             }
             update = update
                 .col_expr(scan_ticket::Column::Status, Expr::value(Status::Confirmed.as_str()))
@@ -312,18 +351,30 @@ pub async fn decide(
             update = update.col_expr(scan_ticket::Column::Status, Expr::value(Status::Denied.as_str()));
         }
     }
+    // The ticket's transition and the gate's opening commit together: a
+    // gate that closed meanwhile (expired, opened by another ticket) leaves
+    // the ticket scanned, never confirmed for nothing.
+    let txn = db.begin().await?;
     let r = update
         .filter(scan_ticket::Column::Id.eq(id))
         .filter(scan_ticket::Column::Status.eq(Status::Scanned.as_str()))
         .filter(scan_ticket::Column::AppGrant.eq(app.grant_id.clone()))
         .filter(scan_ticket::Column::AppUserId.eq(app.user_id.clone()))
         .filter(scan_ticket::Column::ExpiresAt.gt(now))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if r.rows_affected == 1 {
+        if let Some((gate_id, number)) = &gate_opening
+            && !face_gate::confirm(&txn, gate_id, number, now).await?
+        {
+            txn.rollback().await?;
+            return Err(ScanError::Taken);
+        }
+        txn.commit().await?;
         let row = load(db, id).await?.ok_or(ScanError::NotFound)?;
         return ScanTicket::from_row(row).ok_or(ScanError::NotFound);
     }
+    txn.rollback().await?;
     if row.expires_at <= now && matches!(row.status.as_str(), "pending" | "scanned") {
         return Err(ScanError::Expired);
     }
@@ -420,6 +471,7 @@ mod tests {
             face_passed: false,
             created_at: 0,
             expires_at: 100,
+            gate_id: None,
         };
         assert_eq!(t.phase(99), Phase::Scanned);
         assert_eq!(t.phase(100), Phase::Expired);

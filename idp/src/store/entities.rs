@@ -547,6 +547,8 @@ pub mod scan_ticket {
         pub created_at: i64,
         pub updated_at: i64,
         pub expires_at: i64,
+        /// The face gate this ticket opens (m20261201_000012), if any.
+        pub gate_id: Option<String>,
     }
     no_relations!();
 }

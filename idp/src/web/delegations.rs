@@ -20,8 +20,8 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub const GATE_KIN: &str = "kin_bind";
-pub const GATE_REGISTER: &str = "register_agent";
+pub const GATE_KIN: &str = face_gate::KIN;
+pub const GATE_REGISTER: &str = face_gate::REGISTER;
 
 async fn require_user(state: &AppState, jar: &CookieJar, locale: &str, back: &str) -> Result<user::Model, Response> {
     match current_session(state, jar).await {

@@ -147,8 +147,8 @@ pub async fn login_submit(
     }
 }
 
-pub const GATE_LOGIN: &str = "enterprise_login";
-pub const GATE_APPROVE: &str = "approve_agent";
+pub const GATE_LOGIN: &str = face_gate::LOGIN;
+pub const GATE_APPROVE: &str = face_gate::APPROVE;
 
 fn sign_in_payload(s: &EnterpriseSignIn, req: &str) -> Value {
     json!({ "enterprise": s.enterprise.id, "user": s.user_id, "role": s.role.as_str(),
@@ -176,12 +176,18 @@ async fn finish_sign_in(
 pub struct GateQuery {
     #[serde(default)]
     gate: String,
+    /// Show this (still live) scan ticket again (the no-JS path).
+    #[serde(default)]
+    t: String,
 }
 
-/// The waiting page: "scan with the app and pass the face check", with a
-/// continue button once done.
+/// The waiting page of a face gate: a scan ticket's QR for the app of the
+/// person the gate waits for (it shows what is asked, approvals included);
+/// the page follows the ticket and continues by itself once the app
+/// confirmed (`/scan/complete` → `continue_gate`).
 pub async fn face_show(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<GateQuery>,
@@ -190,15 +196,45 @@ pub async fn face_show(
     let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
         return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
-    match face_gate::find(&state.db, &q.gate, &cookies::browser_hash(&browser), state.clock.now()).await {
-        Ok(Some(g)) => {
-            let v = json!({ "gate": g.id, "purpose": g.purpose, "confirmed": g.confirmed_at.is_some(),
-                "id_masked": crate::domain::flows::mask_id_number(&g.id_number), "error": null });
-            render(&state, jar, StatusCode::OK, "face_gate.html", locale, v)
+    let gate = match face_gate::find(&state.db, &q.gate, &cookies::browser_hash(&browser), state.clock.now()).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    gate_page(&state, jar, addr, &browser, &gate, &q.t, locale, StatusCode::OK, None).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn gate_page(
+    state: &AppState,
+    jar: CookieJar,
+    addr: SocketAddr,
+    browser: &str,
+    gate: &crate::store::entities::face_gate::Model,
+    reuse: &str,
+    locale: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    // Already opened by the app (the page was reloaded before it went on):
+    // no new code, only the "continue" button (POST /face).
+    let (scan, detail) = if gate.confirmed_at.is_some() {
+        (Value::Null, Value::Null)
+    } else {
+        match super::scan::gate_qr(state, browser, addr, gate, reuse, locale).await {
+            Ok(v) => v,
+            Err(e) => return unavailable(state, locale, e),
         }
-        Ok(None) => error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
-        Err(e) => unavailable(&state, locale, e),
-    }
+    };
+    let v = json!({ "gate": gate.id, "purpose": gate.purpose, "confirmed": gate.confirmed_at.is_some(),
+        "id_masked": crate::domain::flows::mask_id_number(&gate.id_number), "detail": detail, "error": error });
+    let mut ctx = tera::Context::new();
+    ctx.insert("csrf", &cookies::csrf_token(state, browser));
+    ctx.insert("v", &v);
+    ctx.insert("scan", &scan);
+    let mut res = page(state, status, "face_gate.html", locale, ctx);
+    res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    (jar, res).into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -209,9 +245,11 @@ pub struct GateForm {
     csrf: String,
 }
 
-/// Continues the step that waited for the face check (once).
+/// `POST /face`: continues the step that waited for the face check, once
+/// the app opened the gate; before that, the same page with a notice.
 pub async fn face_continue(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
     Form(f): Form<GateForm>,
@@ -224,54 +262,62 @@ pub async fn face_continue(
         return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
     let bh = cookies::browser_hash(&browser);
-    let now = state.clock.now();
-    let gate = match face_gate::find(&state.db, &f.gate, &bh, now).await {
-        Ok(Some(g)) => g,
-        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    if gate.confirmed_at.is_none() {
-        let v = json!({ "gate": gate.id, "purpose": gate.purpose, "confirmed": false,
-            "id_masked": crate::domain::flows::mask_id_number(&gate.id_number),
-            "error": state.pages.text(locale, "face_not_done") });
-        return render(&state, jar, StatusCode::CONFLICT, "face_gate.html", locale, v);
+    match face_gate::find(&state.db, &f.gate, &bh, state.clock.now()).await {
+        Ok(Some(g)) if g.confirmed_at.is_none() => {
+            let error = Some(state.pages.text(locale, "face_not_done"));
+            gate_page(&state, jar, addr, &browser, &g, "", locale, StatusCode::CONFLICT, error).await
+        }
+        Ok(Some(_)) => continue_gate(&state, jar, locale, &f.gate, &bh).await,
+        Ok(None) => error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+        Err(e) => unavailable(&state, locale, e),
     }
-    let payload = match face_gate::take(&state.db, &gate.id, &gate.purpose, &bh, now).await {
+}
+
+/// Takes the gate this browser waited in — once, and only after the app
+/// opened it — and finishes the step behind it.
+pub(crate) async fn continue_gate(state: &AppState, jar: CookieJar, locale: &str, gate_id: &str, bh: &str) -> Response {
+    let now = state.clock.now();
+    let gate = match face_gate::find(&state.db, gate_id, bh, now).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let payload = match face_gate::take(&state.db, &gate.id, &gate.purpose, bh, now).await {
         Ok(Some(p)) => p,
-        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
-        Err(e) => return unavailable(&state, locale, e),
+        Ok(None) => return error_page(state, StatusCode::CONFLICT, locale, "face_not_done"),
+        Err(e) => return unavailable(state, locale, e),
     };
     let s = |k: &str| payload.get(k).and_then(Value::as_str).map(String::from);
     match gate.purpose.as_str() {
         GATE_LOGIN => {
             let req_id = s("req").unwrap_or_default();
-            let req = super::login::load_request(&state, &jar, &req_id).await.ok().flatten();
+            let req = super::login::load_request(state, &jar, &req_id).await.ok().flatten();
             let (Some(eid), Some(user_id)) = (s("enterprise"), s("user")) else {
-                return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+                return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
             };
             let Ok(Some(e)) = enterprises::find(&state.db, &eid).await else {
-                return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+                return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
             };
             let role = if s("role").as_deref() == Some("agent") { Role::Agent } else { Role::Representative };
             let signed =
                 EnterpriseSignIn { enterprise: e, user_id, role, delegation_id: s("delegation"), face_of: None };
             if let Err(e) = enterprises::mark_face(&state.db, &signed, now).await {
-                return unavailable(&state, locale, e);
+                return unavailable(state, locale, e);
             }
-            finish_sign_in(&state, jar, locale, &req_id, req, &signed, Factor::Face).await
+            finish_sign_in(state, jar, locale, &req_id, req, &signed, Factor::Face).await
         }
         GATE_APPROVE => {
             let (Some(eid), Some(id)) = (s("enterprise"), s("delegation")) else {
-                return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+                return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
             };
             let key = match delegation::activate(&state.db, &id, &Party::Enterprise(&eid), now).await {
                 Ok(true) => "agents_approved",
                 Ok(false) => "agents_changed_meanwhile",
-                Err(e) => return unavailable(&state, locale, e),
+                Err(e) => return unavailable(state, locale, e),
             };
             see_other(&state.endpoint(&format!("/enterprise/agents?notice={key}")))
         }
-        other => super::delegations::after_face(&state, jar, locale, other, &payload, now).await,
+        other => super::delegations::after_face(state, jar, locale, other, &payload, now).await,
     }
 }
 

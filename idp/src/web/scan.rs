@@ -7,17 +7,21 @@
 //! page waits with Server-Sent Events (`/scan/events`), falls back to
 //! polling `/scan/status` without EventSource, and to a "continue" button
 //! without JavaScript; once the app confirms, the page posts `/scan/complete`.
+//! The face gates' pages (`/face`) show the same widget for a ticket linked
+//! to the gate (`gate_qr`); completing it continues the gated step.
 use super::cookies;
 use super::login::{SignedIn, complete_with_factors, pending_for_page};
 use super::pages::{error_page, page, unavailable};
 use super::step_up;
 use crate::domain::assurance::Factor;
 use crate::domain::authorize::AuthRequest;
+use crate::domain::face_gate;
 use crate::domain::scan::{self, NewTicket, Phase, Purpose, ScanTicket};
 use crate::domain::scan_waiters::Waiter;
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
+use crate::store::entities::face_gate as gate_row;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -96,6 +100,7 @@ async fn ticket_for_page(
         && let Some(t) = scan::for_browser(&state.db, reuse, &cookies::browser_hash(browser)).await?
         && t.purpose == new.purpose
         && t.req.as_deref() == new.req.filter(|r| !r.is_empty())
+        && t.gate_id.as_deref() == new.gate_id
         && matches!(t.phase(now), Phase::Pending | Phase::Scanned | Phase::Confirmed)
     {
         return Ok(t);
@@ -125,6 +130,7 @@ pub async fn show_login(
         client_id: req.as_ref().map(|r| r.client_id.as_str()),
         subject_user_id: None,
         detail: None,
+        gate_id: None,
     };
     let ticket = match ticket_for_page(&state, &browser, addr, &q.t, new).await {
         Ok(t) => t,
@@ -173,6 +179,7 @@ pub async fn show_face(
         client_id: req.as_ref().map(|r| r.client_id.as_str()),
         subject_user_id: Some(&session.user_id),
         detail: None,
+        gate_id: None,
     };
     let ticket = match ticket_for_page(&state, &browser, addr, &q.t, new).await {
         Ok(t) => t,
@@ -183,6 +190,34 @@ pub async fn show_face(
     ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
     ctx.insert("scan", &qr_context(&state, &ticket, locale, &format!("/scan/face?req={}", q.req)));
     no_store((jar, page(&state, StatusCode::OK, "scan_face.html", locale, ctx)).into_response())
+}
+
+/// The QR widget of a face gate's page (C1 first enterprise sign-in, C2
+/// agent registration, C3 approval, E2 kin binding): a ticket linked to the
+/// gate, which only the app of the person the gate waits for can take.
+/// Returns the widget's context and what the app is shown (`detail`).
+pub(crate) async fn gate_qr(
+    state: &AppState,
+    browser: &str,
+    addr: SocketAddr,
+    gate: &gate_row::Model,
+    reuse: &str,
+    locale: &str,
+) -> Result<(serde_json::Value, serde_json::Value), sea_orm::DbErr> {
+    let request = face_gate::ticket_request(&state.db, gate).await?;
+    let detail = request.detail.to_string();
+    let new = NewTicket {
+        purpose: request.purpose,
+        browser_hash: &cookies::browser_hash(browser),
+        browser_ip: "",
+        req: None,
+        client_id: None,
+        subject_user_id: request.subject_user_id.as_deref(),
+        detail: Some(&detail),
+        gate_id: Some(&gate.id),
+    };
+    let ticket = ticket_for_page(state, browser, addr, reuse, new).await?;
+    Ok((qr_context(state, &ticket, locale, &format!("/face?gate={}", gate.id)), request.detail))
 }
 
 fn no_store(mut res: Response) -> Response {
@@ -302,6 +337,11 @@ pub async fn finish(
         Err(e) => return unavailable(&state, locale, e),
     };
     state.scan_waiters.wake(&ticket.id);
+    // A gate's ticket: the app opened the gate; the step that waited in it
+    // continues (once: the gate is taken like the ticket).
+    if let Some(gate) = &ticket.gate_id {
+        return super::enterprise::continue_gate(&state, jar, locale, gate, &hash).await;
+    }
     let req_id = ticket.req.clone().unwrap_or_default();
     let (req, locale) = match pending_for_page(&state, &jar, &headers, &req_id).await {
         Ok(v) => v,
@@ -327,8 +367,9 @@ async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str) -> R
     let key = match t.phase(state.clock.now()) {
         Phase::Pending | Phase::Scanned | Phase::Confirmed => {
             let req = t.req.as_deref().unwrap_or_default();
-            let back = match t.purpose {
-                Purpose::Face => format!("/scan/face?req={req}&t={}", t.id),
+            let back = match (t.purpose, &t.gate_id) {
+                (_, Some(gate)) => format!("/face?gate={gate}&t={}", t.id),
+                (Purpose::Face, None) => format!("/scan/face?req={req}&t={}", t.id),
                 _ => format!("/login/scan?req={req}&t={}", t.id),
             };
             return see_other(&state.endpoint(&back));

@@ -11,10 +11,17 @@
 //! Errors are RFC 6750 / RFC 6749-style JSON: `invalid_token` 401,
 //! `insufficient_scope` 403, `invalid_ticket` 404, `expired_ticket` 410,
 //! `ticket_unavailable` 409 (another device, already decided or used),
-//! `account_mismatch` 403, `invalid_request` 400, `temporarily_unavailable` 503.
+//! `account_mismatch` 403, `person_mismatch` 403 (a face gate waiting for
+//! another person's real-name identity), `invalid_request` 400,
+//! `temporarily_unavailable` 503.
+//!
+//! A ticket of a face gate (first enterprise sign-in, agent registration,
+//! agent approval, kin binding) carries `detail.action` and what it is
+//! about (masked), and is confirmed like a face ticket: the verifier's
+//! pass first, then `{"face_verified": true}`.
 use crate::domain::identity;
 use crate::domain::plugin_access;
-use crate::domain::scan::{self, AppCaller, Decision, Purpose, ScanError, ScanTicket};
+use crate::domain::scan::{self, AppCaller, Decision, ScanError, ScanTicket};
 use crate::domain::scopes::{SCAN_LOGIN, ScopeSet};
 use crate::oidc::userinfo::{bearer_error, bearer_token};
 use crate::server::AppState;
@@ -45,6 +52,7 @@ fn scan_error(e: ScanError) -> Response {
         ScanError::Taken => api_error(StatusCode::CONFLICT, "ticket_unavailable", &description),
         ScanError::WrongAccount => api_error(StatusCode::FORBIDDEN, "account_mismatch", &description),
         ScanError::FaceResultMissing => api_error(StatusCode::BAD_REQUEST, "invalid_request", &description),
+        ScanError::WrongPerson => api_error(StatusCode::FORBIDDEN, "person_mismatch", &description),
         ScanError::Db(e) => unavailable(e),
     }
 }
@@ -114,7 +122,7 @@ async fn describe(state: &AppState, t: &ScanTicket) -> Value {
         "created_at": t.created_at,
         "expires_at": t.expires_at,
         "detail": t.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
-        "face_required": t.purpose == Purpose::Face,
+        "face_required": t.needs_face(),
     })
 }
 

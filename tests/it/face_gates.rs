@@ -1,0 +1,417 @@
+//! Face gates opened through the app (D2 with C1–C3 and E2), over HTTP with
+//! a browser side and an app side (an OIDC public client with `scan_login`,
+//! and the reference `citizen-app` binary): the gate page's QR, the app's
+//! view of what is asked, the verifier's face check, the confirm that opens
+//! the gate only for the person it waits for, the page continuing by itself.
+use crate::both;
+use crate::delegation::{
+    ENT_PASSWORD, USCC, enterprise, finish_enterprise_sign_in, sign_in_with_browser, start_enterprise_sign_in, tokens,
+};
+use crate::scan::{CitizenApp, Events, attr, citizen};
+use crate::support::*;
+use idp::domain::delegation;
+use idp::domain::{enterprises, kin};
+
+/// Sandbox identities whose real-name and face checks pass (the verifier's
+/// built-in fixture): (name, ID number, valid from, valid to or long-term).
+pub const ZHANG: (&str, &str, &str, &str) = ("张三", "110101199003074514", "2018-06-06", "2038-06-06");
+pub const LI: (&str, &str, &str, &str) = ("李秀", "11010519491231002X", "2000-01-01", "");
+pub const CHEN: (&str, &str, &str, &str) = ("陈一", "110101196606060097", "2013-01-01", "");
+
+/// An account that completed the real-name step with a sandbox identity
+/// (name and ID number now on the account, as after the identity page).
+pub async fn real_person(app: &TestApp, username: &str, who: (&str, &str, &str, &str)) -> String {
+    use idp::domain::documents::{Document, DocumentForm};
+    let user = app.user(username).await;
+    let form = DocumentForm {
+        doc_type: "resident_id".into(),
+        name: who.0.into(),
+        number: who.1.into(),
+        valid_from: who.2.into(),
+        valid_to: who.3.into(),
+        long_term: who.3.is_empty().then(|| "on".to_string()),
+    };
+    let doc = Document::parse(&form, chrono::Utc::now().date_naive()).unwrap();
+    let now = app.state.clock.now();
+    let r = idp::domain::identity::verify_document(&app.state.db, &app.state.verifier, &user, &doc, now).await;
+    assert!(matches!(r, Ok(idp::domain::identity::Result_::Done { .. })), "{r:?}");
+    user
+}
+
+/// A face gate's page in the browser: its scan ticket and CSRF token.
+pub struct GatePage {
+    pub ticket: String,
+    pub csrf: String,
+    pub html: String,
+}
+
+pub async fn gate_page(b: &Browser, gate_url: &str) -> GatePage {
+    let res = b.http.get(gate_url).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{gate_url}");
+    let html = res.text().await.unwrap();
+    assert!(html.contains("<svg"), "the gate page shows the scan QR");
+    GatePage { ticket: attr(&html, "data-ticket"), csrf: hidden(&html, "csrf").unwrap(), html }
+}
+
+pub async fn ticket_status(app: &TestApp, b: &Browser, ticket: &str) -> String {
+    let res = b.http.get(app.url(&format!("/scan/status?t={ticket}"))).send().await.unwrap();
+    json(res).await["status"].as_str().unwrap().to_string()
+}
+
+/// The app's face check through the verifier (`POST /api/identity/face`).
+pub async fn app_face_check(app: &TestApp, phone: &CitizenApp) {
+    let res = api()
+        .post(app.url("/api/identity/face"))
+        .bearer_auth(&phone.token)
+        .json(&serde_json::json!({ "face": "c2FuZGJveC1mYWNl" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+/// The browser waits at a face gate; the app of `phone_user` (signed in as
+/// an OIDC public client with `scan_login`) reads the ticket, runs the face
+/// check through the verifier and confirms; the browser's page sees it and
+/// completes the ticket. Before that, the page cannot continue, and the app
+/// of `stranger` (another real-name person) cannot take the ticket.
+/// Returns the app's view of the ticket and the completion's response.
+pub async fn pass_face(
+    app: &TestApp,
+    b: &Browser,
+    gate_url: &str,
+    phone_user: &str,
+    stranger: &str,
+) -> (serde_json::Value, reqwest::Response) {
+    let url = if gate_url.starts_with('/') { app.url(gate_url) } else { gate_url.to_string() };
+    let page = gate_page(b, &url).await;
+    let gate = query_of(&url)["gate"].clone();
+    let early =
+        b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", page.csrf.as_str())]).send().await;
+    assert_eq!(early.unwrap().status(), 409, "no continuing before the app's face check");
+    let res = citizen(app, stranger).await.read(app, &page.ticket).await;
+    assert_eq!(res.status(), 403, "another person's app cannot take the gate's ticket");
+    // The page follows the ticket without reloading (SSE, as scan.js does).
+    let mut events = Events::open(app, b, &page.ticket).await;
+    assert_eq!(events.next().await, "pending");
+    let phone = citizen(app, phone_user).await;
+    let view = json(phone.read(app, &page.ticket).await).await;
+    assert_eq!(view["face_required"], true, "{view}");
+    assert_eq!(events.next().await, "scanned");
+    // The app's word alone opens no gate: the verifier must have passed
+    // this person's face moments ago (a pass of the last minutes counts).
+    let user = app.state.users.find_by_login(phone_user).await.unwrap().unwrap().id;
+    let now = app.state.clock.now();
+    if !idp::domain::identity::recent_face_pass(&app.state.db, &user, now).await.unwrap() {
+        let res = phone.decide(app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
+        assert_eq!(json(res).await["error"], "face_check_required");
+    }
+    app_face_check(app, &phone).await;
+    let res = phone.decide(app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(events.next().await, "confirmed");
+    assert_eq!(ticket_status(app, b, &page.ticket).await, "confirmed");
+    // Browser-bound: another browser (with its own valid CSRF token) cannot
+    // finish this browser's gate.
+    let other = Browser::new();
+    let html = other.http.get(app.url("/enterprise/change")).send().await.unwrap().text().await.unwrap();
+    let other_csrf = hidden(&html, "csrf").unwrap();
+    let res = other
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", other_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "another browser cannot complete the ticket");
+    assert_eq!(ticket_status(app, b, &page.ticket).await, "confirmed", "and it stays usable here");
+    // A reload of the gate page now offers "continue" instead of a new code.
+    let reload = b.http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(reload.contains("action=\"/face\"") && !reload.contains("data-ticket"), "{reload}");
+    let done = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    // Single use: the same ticket cannot finish the step twice.
+    let again = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    (view, done)
+}
+
+/// E2 over HTTP: binding a relative older than six waits for the
+/// relative's face check in the relative's own app; the guardian's page
+/// continues by itself; someone else's app cannot open the gate.
+async fn kin_face_through_the_app(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let guardian = app.user("guardian_k").await;
+    real_person(&app, "elder_li", LI).await;
+    real_person(&app, "not_li", ZHANG).await;
+    let b = Browser::new();
+    sign_in_with_browser(&app, &b, &client, "guardian_k").await;
+    let page = b.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    let form =
+        [("csrf", csrf.as_str()), ("action", "bind"), ("name", LI.0), ("id_number", LI.1), ("relation", "parent")];
+    let res = b.http.post(app.url("/account/kin")).form(&form).send().await.unwrap();
+    let gate = location(&res).expect("a relative older than six passes a face check first");
+    assert!(gate.contains("/face?gate="), "{gate}");
+    assert!(kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap().is_empty());
+    let (view, done) = pass_face(&app, &b, &gate, "elder_li", "not_li").await;
+    assert_eq!(view["detail"]["action"], "kin_bind");
+    assert_eq!(view["detail"]["relation"], "parent");
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("绑定成功"));
+    let list = kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id_number, LI.1);
+}
+both!(kin_binding_face_check_through_the_app, super::kin_face_through_the_app);
+
+/// Runs the reference app binary (`citizen-app`) against the test server.
+async fn citizen_app_cli(app: &TestApp, client_id: &str, state: &std::path::Path, args: &[&str]) -> String {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_citizen-app"));
+    cmd.arg("--issuer").arg(&app.base).arg(format!("--client-id={client_id}")).arg("--state").arg(state).args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "citizen-app {args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// The reference app does the app side of C1 and C3: it signs in (public
+/// client, PKCE, `scan_login`), scans the gate's QR URL, shows what the face
+/// check is for (which agent, for which enterprise), runs the verifier's face
+/// check with `--face PHOTO` and confirms; the browser continues.
+async fn citizen_app_opens_gates(backend: Backend) {
+    let app = spawn(backend).await;
+    let rp = app.confidential().await;
+    real_person(&app, "rep_cli", ZHANG).await;
+    let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
+    let agent = app.user("agent_cli").await;
+    let d = enterprises::add_agent(&app.state.db, &ent, &agent, app.state.clock.now()).await.unwrap().unwrap();
+    let phone = app
+        .client(|c| {
+            c.public = true;
+            c.auth_method = Some(idp::domain::clients::AuthMethod::None);
+            c.skip_consent = true;
+            c.redirect_uris = vec!["http://127.0.0.1/callback".into()];
+        })
+        .await;
+    idp::domain::plugin_access::allow(&app.state.db, &phone.id, "scan_login").await.unwrap();
+    let state = app.dir.join("citizen-app.json");
+    let photo = app.dir.join("face.jpg");
+    std::fs::write(&photo, b"sandbox face sample").unwrap();
+    let photo = photo.display().to_string();
+    let out =
+        citizen_app_cli(&app, &phone.id, &state, &["login", "--username", "rep_cli", "--password", PASSWORD]).await;
+    assert!(out.contains("signed in as rep_cli"), "{out}");
+
+    // C1: the representative's first sign-in.
+    let b = Browser::new();
+    let form = [("uscc", USCC), ("role", "representative"), ("password", ENT_PASSWORD)];
+    let gate = start_enterprise_sign_in(&app, &b, &rp, &form).await.unwrap();
+    let page = gate_page(&b, &gate).await;
+    let qr = app.url(&format!("/scan/t/{}", page.ticket));
+    assert!(page.html.replace("&#x2F;", "/").contains(&qr), "the QR URL is on the page");
+    // Without a photo the app refuses to confirm a face gate.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_citizen-app"));
+    cmd.arg("--issuer").arg(&app.base).arg(format!("--client-id={}", phone.id)).arg("--state").arg(&state);
+    cmd.args(["scan", qr.as_str(), "--yes"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output()).await.unwrap().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--face PHOTO"));
+    let out = citizen_app_cli(&app, &phone.id, &state, &["scan", &qr, "--yes", "--face", &photo]).await;
+    assert!(out.contains("first sign-in for 示例科技有限公司"), "{out}");
+    assert!(out.contains("Face check: pass") && out.contains("confirmed"), "{out}");
+    let done = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let code = finish_enterprise_sign_in(&app, &b, location(&done).unwrap()).await.unwrap();
+    let id = jwt_claims(tokens(&app, &rp, &code).await["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], ent);
+
+    // C3: approving the agent; the app names who is approved for whom.
+    let list = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&list, "csrf").unwrap();
+    let res = b
+        .http
+        .post(app.url("/enterprise/agents"))
+        .form(&[("csrf", csrf.as_str()), ("action", "approve"), ("id", d.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let page = gate_page(&b, &location(&res).unwrap()).await;
+    let qr = app.url(&format!("/scan/t/{}", page.ticket));
+    let out = citizen_app_cli(&app, &phone.id, &state, &["scan", &qr, "--yes", "--face", &photo]).await;
+    assert!(out.contains("approve agent 王* ") && out.contains("for 示例科技有限公司 (91440300708461136T)"), "{out}");
+    let done = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&done).unwrap().contains("agents_approved"));
+    assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "active");
+}
+both!(citizen_app_binary_opens_face_gates, super::citizen_app_opens_gates);
+
+/// Two sessions of the representative, over HTTP: one finishes an approval
+/// the app confirmed while the other revokes the same agent at that moment.
+/// Whatever the order, the agent ends revoked (revocation applies to pending
+/// and active alike) and cannot sign in; the approving page says either
+/// "approved" or "changed meanwhile", never an error. And a rejected
+/// agent cannot sign in.
+async fn approve_and_revoke_race(backend: Backend) {
+    let app = spawn(backend).await;
+    let rp = app.confidential().await;
+    real_person(&app, "rep_race", ZHANG).await;
+    app.user("nobody_r").await;
+    let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
+    let form = [("uscc", USCC), ("role", "representative"), ("password", ENT_PASSWORD)];
+    let s1 = Browser::new();
+    let gate = start_enterprise_sign_in(&app, &s1, &rp, &form).await.unwrap();
+    let (_, done) = pass_face(&app, &s1, &gate, "rep_race", "nobody_r").await;
+    finish_enterprise_sign_in(&app, &s1, location(&done).unwrap()).await.unwrap();
+    let s2 = Browser::new();
+    let next = start_enterprise_sign_in(&app, &s2, &rp, &form).await.unwrap();
+    finish_enterprise_sign_in(&app, &s2, next).await.unwrap();
+    // A rejected agent (with a reason) cannot sign in for the enterprise.
+    let rejected = app.user("rejected_a").await;
+    let d = enterprises::add_agent(&app.state.db, &ent, &rejected, app.state.clock.now()).await.unwrap().unwrap();
+    let list = s2.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&list, "csrf").unwrap();
+    let no_reason = [("csrf", csrf.as_str()), ("action", "reject"), ("id", d.id.as_str()), ("reason", " ")];
+    assert_eq!(s2.http.post(app.url("/enterprise/agents")).form(&no_reason).send().await.unwrap().status(), 409);
+    let reject = [("csrf", csrf.as_str()), ("action", "reject"), ("id", d.id.as_str()), ("reason", "材料不全")];
+    let res = s2.http.post(app.url("/enterprise/agents")).form(&reject).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("材料不全"));
+    let agent_form = [("uscc", USCC), ("role", "agent"), ("agent", "rejected_a"), ("password", PASSWORD)];
+    let refused = start_enterprise_sign_in(&app, &Browser::new(), &rp, &agent_form).await.unwrap_err();
+    assert!(refused.1.contains("不是该企业的代理人"), "{refused:?}");
+
+    let phone = citizen(&app, "rep_race").await;
+    app_face_check(&app, &phone).await;
+    for i in 0..4 {
+        let agent = app.user(&format!("racer{i}")).await;
+        let d = enterprises::add_agent(&app.state.db, &ent, &agent, app.state.clock.now()).await.unwrap().unwrap();
+        let list = s1.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+        let csrf1 = hidden(&list, "csrf").unwrap();
+        let res = s1
+            .http
+            .post(app.url("/enterprise/agents"))
+            .form(&[("csrf", csrf1.as_str()), ("action", "approve"), ("id", d.id.as_str())])
+            .send()
+            .await
+            .unwrap();
+        let page = gate_page(&s1, &location(&res).unwrap()).await;
+        assert_eq!(phone.read(&app, &page.ticket).await.status(), 200);
+        let res = phone.decide(&app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
+        assert_eq!(res.status(), 200);
+        let list = s2.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+        let csrf2 = hidden(&list, "csrf").unwrap();
+        let finish = s1
+            .http
+            .post(app.url("/scan/complete"))
+            .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+            .send();
+        let revoke = s2
+            .http
+            .post(app.url("/enterprise/agents"))
+            .form(&[("csrf", csrf2.as_str()), ("action", "revoke"), ("id", d.id.as_str())])
+            .send();
+        let (finished, revoked) = tokio::join!(finish, revoke);
+        let finished = location(&finished.unwrap()).unwrap_or_default();
+        assert!(finished.contains("agents_approved") || finished.contains("agents_changed_meanwhile"), "{finished}");
+        let revoked = revoked.unwrap();
+        assert_eq!(revoked.status(), 200, "revocation applies to pending and active alike");
+        assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "revoked");
+    }
+}
+both!(approve_and_revoke_at_once_end_revoked, super::approve_and_revoke_race);
+
+/// `serve --demo` seeds an enterprise (credentials printed once): its
+/// representative signs in for it through the demo relying party, the
+/// citizen app (the demo's `citizen-app` client) opens the face gate, the
+/// demo shows the enterprise as `sub` and the representative as `act`, and
+/// the approved demo agent is listed.
+async fn demo_enterprise(backend: Backend) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = temp_dir();
+    let config = config_for(&backend, port, &dir).await;
+    let pre = idp::build_state(config.clone(), true).await.unwrap();
+    idp::demo::seed(&pre).await.unwrap().expect("first seed creates the demo");
+    let e = idp::demo::seed_enterprise(&pre).await.unwrap().expect("and the demo enterprise");
+    assert!(idp::demo::seed_enterprise(&pre).await.unwrap().is_none(), "printed only once");
+    let app = spawn_with(config, listener, dir).await;
+    let state = app.dir.join("citizen-app.json");
+    let login = ["login", "--username", &e.representative.0, "--password", &e.representative.1];
+    citizen_app_cli(&app, idp::demo::DEMO_CITIZEN_APP_ID, &state, &login).await;
+
+    let b = Browser::new();
+    let res = b.http.get(app.url("/demo")).send().await.unwrap();
+    let authorize = location(&res).unwrap();
+    let login_page = location(&b.http.get(&authorize).send().await.unwrap()).unwrap();
+    let req = query_of(&login_page)["req"].clone();
+    let login_page = if login_page.starts_with('/') { app.url(&login_page) } else { login_page };
+    let html = b.http.get(&login_page).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("/login/enterprise?req={req}")), "the sign-in page links the legal-person tab");
+    let page = b.http.get(app.url(&format!("/login/enterprise?req={req}"))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("req", req.as_str()),
+        ("csrf", &hidden(&page, "csrf").unwrap()),
+        ("uscc", &e.uscc),
+        ("role", "representative"),
+        ("password", &e.password),
+    ];
+    let res = b.http.post(app.url("/login/enterprise")).form(&form).send().await.unwrap();
+    let gate = gate_page(&b, &location(&res).expect("first sign-in: the face gate")).await;
+    let qr = app.url(&format!("/scan/t/{}", gate.ticket));
+    let photo = app.dir.join("face.jpg");
+    std::fs::write(&photo, b"sandbox face sample").unwrap();
+    let scan = ["scan", &qr, "--yes", "--face", &photo.display().to_string()];
+    let out = citizen_app_cli(&app, idp::demo::DEMO_CITIZEN_APP_ID, &state, &scan).await;
+    assert!(out.contains(&format!("first sign-in for {}", e.name)), "{out}");
+    let done = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", gate.ticket.as_str()), ("csrf", gate.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    match crate::delegation::follow(&app, &b, location(&done).unwrap()).await {
+        Err((url, 200, body)) if url.contains("/demo/callback") => {
+            let ent = idp::domain::enterprises::find_by_uscc(&app.state.db, &e.uscc).await.unwrap().unwrap();
+            assert!(
+                body.contains(&format!("&quot;sub&quot;: &quot;{}&quot;", ent.id)),
+                "sub is the enterprise: {body}"
+            );
+            let rep = app.state.users.find_by_login(&e.representative.0).await.unwrap().unwrap();
+            let acting = body.split("id=\"acting\">").nth(1).expect("the demo shows who acts");
+            let acting = acting.split("</pre>").next().unwrap().replace("&quot;", "\"");
+            let acting: serde_json::Value = serde_json::from_str(&acting).unwrap();
+            assert_eq!(acting["act"]["sub"], rep.id.as_str());
+            assert_eq!(acting["sub"], ent.id.as_str());
+        }
+        other => panic!("the demo did not complete: {other:?}"),
+    }
+    let agents = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+    assert!(agents.contains("李*") || agents.contains("李秀"), "{agents}");
+    assert!(agents.contains("data-state=\"active\"") || agents.contains("已通过"), "{agents}");
+}
+both!(demo_enterprise_representative_signs_in, super::demo_enterprise);
