@@ -87,12 +87,16 @@ enum AppealCmd {
     },
     /// Approve: the taken value is released (a phone moves to the appellant's account).
     Approve {
+        /// Generated ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long, default_value = "operator")]
         operator: String,
     },
     /// Reject with a reason the appellant receives by SMS.
     Reject {
+        /// Generated ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long)]
         reason: String,
@@ -146,12 +150,16 @@ enum EnterpriseCmd {
     },
     /// Approve a change request: the record takes the new phone/representative.
     Approve {
+        /// Generated ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long, default_value = "operator")]
         operator: String,
     },
     /// Reject a change request with a reason.
     Reject {
+        /// Generated ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long)]
         reason: String,
@@ -222,9 +230,13 @@ enum ClientCmd {
         json: bool,
     },
     Show {
+        /// Generated ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     Delete {
+        /// Generated ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Permit the client to request a plugin scope (seed 003 §2.2.5).
@@ -742,4 +754,23 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
     }
     println!("change request {id} {}", if approve { "approved" } else { "rejected" });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Generated ids are base64url and may start with `-`; operators paste
+    /// them as they are (an appeal or change request id, a client id).
+    #[test]
+    fn ids_starting_with_a_hyphen_are_values() {
+        for args in [
+            &["idp", "enterprise", "reject", "-jsDhznD5PB8F-WV", "--reason", "x"][..],
+            &["idp", "enterprise", "approve", "-jsDhznD5PB8F-WV"],
+            &["idp", "appeal", "approve", "-a1"],
+            &["idp", "client", "show", "-c1"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
 }

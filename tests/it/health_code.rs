@@ -273,8 +273,8 @@ async fn bind(app: &TestApp, b: &Browser, name: &str, id: &str) -> (u16, String)
 /// guardian's app), then the page continues; returns where that led.
 async fn pass_face(app: &TestApp, b: &Browser, gate_url: &str, id_number: &str) -> reqwest::Response {
     let page = b.http.get(gate_url).send().await.unwrap().text().await.unwrap();
-    let gate = hidden(&page, "gate").expect("face gate page");
-    let csrf = hidden(&page, "csrf").unwrap();
+    let gate = query_of(gate_url)["gate"].clone();
+    let csrf = hidden(&page, "csrf").expect("face gate page");
     // Before the app's check the page cannot continue.
     let early =
         b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap();
