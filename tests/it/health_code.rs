@@ -563,3 +563,67 @@ async fn enterprise_code(backend: Backend) {
     assert!(codes["codes"][0]["number"].as_str().unwrap().starts_with("QY"), "{codes}");
 }
 both!(health_code_enterprise_code, super::enterprise_code);
+
+/// Atomic state in plugin storage: parallel first shows issue one code
+/// record and all show the same code id; parallel shows across a rotation
+/// renew once (every QR shown stays scannable); parallel scans are all
+/// counted in the statistics, which match the log exactly.
+async fn parallel_shows_and_scans(backend: Backend) {
+    use futures_util::future::join_all;
+    const N: usize = 8;
+    let app = spawn_plugins(backend, &[HEALTH], |_, _| {}).await;
+    citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
+    let b = signed_in(&app, "zhang_san").await;
+    let (_, st) = app_with(&app, "health_code.scan").await;
+    let shows = || join_all((0..N).map(|_| page(&b, &app, "/")));
+    let claims_of = |pages: Vec<(u16, String)>| -> Vec<(Value, String)> {
+        pages
+            .into_iter()
+            .map(|(status, html)| {
+                assert_eq!(status, 200, "{html}");
+                let p = payload_in(&html);
+                (jwt_claims(&p), p)
+            })
+            .collect()
+    };
+
+    let first = claims_of(shows().await);
+    let hid = first[0].0["hid"].clone();
+    let cid = first[0].0["cid"].clone();
+    assert!(first.iter().all(|(c, _)| c["hid"] == hid && c["cid"] == cid), "one code record, one code id: {first:?}");
+    assert_eq!(admin_get(&app, "/admin/codes.json").await["codes"].as_array().unwrap().len(), 1);
+    let issued = admin_get(&app, "/admin/logs.json?kind=issue").await;
+    assert_eq!(issued["events"].as_array().unwrap().len(), 1, "{issued}");
+
+    app.state.clock.advance(601);
+    let rotated = claims_of(shows().await);
+    let new_cid = rotated[0].0["cid"].clone();
+    assert_ne!(new_cid, cid, "rotated");
+    assert!(rotated.iter().all(|(c, _)| c["hid"] == hid && c["cid"] == new_cid), "one renewal won: {rotated:?}");
+    for (_, p) in &rotated {
+        assert_eq!(scanned(&app, &st, p).await["valid"], true, "no QR shown was superseded");
+    }
+
+    let payload = rotated[0].1.clone();
+    let results = join_all((0..N).map(|i| scan(&app, &st, &payload, if i % 2 == 0 { "东门" } else { "西门" }))).await;
+    for r in results {
+        assert_eq!(r.status(), 200);
+        assert_eq!(json(r).await["valid"], true);
+    }
+    let stats = admin_get(&app, "/admin/stats.json").await;
+    let scans = admin_get(&app, "/admin/logs.json?kind=scan").await["events"].as_array().unwrap().len();
+    let shown = admin_get(&app, "/admin/logs.json?kind=show").await["events"].as_array().unwrap().len();
+    assert_eq!((scans, shown), (2 * N, 2 * N));
+    assert_eq!(stats["issued"]["total"], 1, "{stats}");
+    assert_eq!(stats["shown"]["total"], 2 * N, "{stats}");
+    assert_eq!(stats["scanned"]["total"], 2 * N, "{stats}");
+    assert_eq!(stats["daily"].as_array().unwrap().last().unwrap()["scanned"], 2 * N, "{stats}");
+
+    // A code id row past its storage TTL counts as absent: the next show
+    // claims the key again.
+    app.state.clock.advance(700);
+    let later = claims_of(shows().await);
+    assert!(later.iter().all(|(c, _)| c["cid"] == later[0].0["cid"] && c["cid"] != new_cid), "{later:?}");
+    assert_eq!(scanned(&app, &st, &later[0].1).await["valid"], true);
+}
+both!(health_code_parallel_shows_scans_atomic, super::parallel_shows_and_scans);

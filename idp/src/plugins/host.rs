@@ -102,6 +102,8 @@ pub fn table(plugin: &str, services: Services, rt: tokio::runtime::Handle) -> &'
         http_post: cb_http_post,
         free: cb_free,
         relations: cb_relations,
+        kv_put_if: cb_kv_put_if,
+        kv_incr: cb_kv_incr,
     }))
 }
 
@@ -145,6 +147,8 @@ callback!(cb_verify, verify);
 callback!(cb_subject, subject);
 callback!(cb_http_post, http_post);
 callback!(cb_relations, relations);
+callback!(cb_kv_put_if, kv_put_if);
+callback!(cb_kv_incr, kv_incr);
 
 unsafe extern "C" fn cb_now(ctx: *const c_void) -> i64 {
     if ctx.is_null() {
@@ -203,6 +207,41 @@ fn kv_put(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
     ctx.rt.block_on(kv::put(&ctx.services.db, &ctx.plugin, key, value, expires, now)).map_err(store_err)?;
     Ok(Value::Null)
+}
+
+/// `{"key","expected":null|"…","value","ttl"}` → whether this write won
+/// (see [`kv::put_if`]).
+fn kv_put_if(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let key = key_field(&v)?;
+    let value = str_field(&v, "value")?;
+    if value.len() > kv::MAX_VALUE {
+        return Err(format!("value larger than {} bytes", kv::MAX_VALUE));
+    }
+    let expected = match v.get("expected") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err("`expected` must be a string or null".into()),
+    };
+    let now = ctx.services.clock.now();
+    let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
+    let won = ctx
+        .rt
+        .block_on(kv::put_if(&ctx.services.db, &ctx.plugin, key, expected, value, expires, now))
+        .map_err(store_err)?;
+    Ok(Value::from(won))
+}
+
+/// `{"key","by":n,"ttl"}` → the counter's new value (see [`kv::incr`]).
+fn kv_incr(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let key = key_field(&v)?;
+    let by = match v.get("by") {
+        None | Some(Value::Null) => 1,
+        Some(b) => b.as_i64().ok_or("`by` must be an integer")?,
+    };
+    let now = ctx.services.clock.now();
+    let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
+    let n = ctx.rt.block_on(kv::incr(&ctx.services.db, &ctx.plugin, key, by, expires, now)).map_err(store_err)?;
+    Ok(Value::from(n))
 }
 
 fn kv_delete(ctx: &HostCtx, v: Value) -> Result<Value, String> {

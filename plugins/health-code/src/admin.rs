@@ -231,8 +231,9 @@ pub struct Stats {
     by_type: [Vec<(String, u64)>; 3],
 }
 
-/// Counted from the code records (issued) and the event log (shown,
-/// scanned — successful scans only): totals, shares by type, and the last
+/// Read from the atomic counters the log keeps per metric, code type and
+/// day (issued, shown, scanned — successful scans only), so they stay exact
+/// under parallel requests and past the listing limit: totals, shares by type, and the last
 /// `days` CST days.
 fn stats(p: &HealthCode, n_days: i64) -> Result<Stats, String> {
     let now = p.host.now();
@@ -241,28 +242,16 @@ fn stats(p: &HealthCode, n_days: i64) -> Result<Stats, String> {
     let mut daily = [vec![0u64; days.len()], vec![0u64; days.len()], vec![0u64; days.len()]];
     let types = ["personal", "kin", "enterprise"];
     let mut by_type = [[0u64; 3]; 3];
-    let mut bump = |metric: usize, code_type: &str, at: i64| {
-        if let Some(i) = types.iter().position(|t| *t == code_type) {
-            by_type[metric][i] += 1;
-        }
-        if at >= first {
-            let d = ((at - first) / 86_400) as usize;
-            if d < daily[metric].len() {
-                daily[metric][d] += 1;
-            }
-        }
-    };
-    for h in codes::holders(&p.host)? {
-        bump(0, &h.kind, h.issued_at);
-    }
-    for e in events::all(&p.host)? {
-        match (e.kind.as_str(), e.result.as_str()) {
-            ("show", _) => bump(1, &e.code_type, e.at),
-            ("scan", "ok") => bump(2, &e.code_type, e.at),
-            _ => {}
-        }
-    }
     let names = ["issued", "shown", "scanned"];
+    for (metric, code_type, date, n) in events::counters(&p.host)? {
+        let Some(m) = names.iter().position(|x| *x == metric) else { continue };
+        if let Some(i) = types.iter().position(|t| *t == code_type) {
+            by_type[m][i] += n;
+        }
+        if let Some(d) = days.iter().position(|x| *x == date) {
+            daily[m][d] += n;
+        }
+    }
     let mut json = serde_json::Map::new();
     for (m, name) in names.iter().enumerate() {
         let shares: serde_json::Map<String, Value> =

@@ -41,11 +41,11 @@ pub fn day_start(ts: i64) -> i64 {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A kv key suffix sorting by time, then by order of creation in this
-/// process (two records in the same second keep their order), then apart.
-pub fn sortable_id(now: i64) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{now:012}-{n:010}-{}", &new_id(now)[..16])
+/// A kv key suffix sorting in the order a database counter handed out
+/// `seq` (`kv_incr`), so records keep their order across nodes even within
+/// one second; `s` sorts after the digits of keys from before counters.
+pub fn seq_key(seq: i64) -> String {
+    format!("s{seq:012}")
 }
 
 /// A distinct id, not a secret (codes are trusted for their signature, not

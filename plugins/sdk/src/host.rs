@@ -83,6 +83,22 @@ impl Host {
         Ok(self.call(self.table.kv_delete, json!({ "key": key }))?.as_bool().unwrap_or(false))
     }
 
+    /// Compare-and-swap: writes `value` only if the live value is
+    /// `expected` (`None`: only if the key is absent or expired). Returns
+    /// whether this write won; of two racing writers exactly one does.
+    pub fn kv_put_if(&self, key: &str, expected: Option<&str>, value: &str, ttl: Option<i64>) -> Result<bool, String> {
+        let v =
+            self.call(self.table.kv_put_if, json!({ "key": key, "expected": expected, "value": value, "ttl": ttl }))?;
+        v.as_bool().ok_or_else(|| "host returned no outcome".into())
+    }
+
+    /// Atomically adds `by` to the counter under `key` (absent: 0) and
+    /// returns the new value — a sequence number or an exact statistic.
+    pub fn kv_incr(&self, key: &str, by: i64, ttl: Option<i64>) -> Result<i64, String> {
+        let v = self.call(self.table.kv_incr, json!({ "key": key, "by": by, "ttl": ttl }))?;
+        v.as_i64().ok_or_else(|| "host returned no number".into())
+    }
+
     /// Every live `(key, value)` whose key starts with `prefix`, by key.
     pub fn kv_list(&self, prefix: &str) -> Result<Vec<(String, String)>, String> {
         let v = self.call(self.table.kv_list, json!({ "prefix": prefix }))?;
