@@ -513,18 +513,51 @@ async fn face_check_configured(backend: Backend) {
     for path in ["/", "/offline", "/offline.png"] {
         let (status, html) = page(&b, &app, path).await;
         assert_eq!(status, 403, "{path}");
-        assert!(html.contains("data-face=\"required\"") && html.contains("href=\"/scan/face\""), "{html}");
+        let back = if path == "/" { "%2F" } else { "%2Foffline" };
+        let link = format!("href=\"/scan/face?next=%2Fplugins%2Fhealth-code{back}\"");
+        assert!(html.contains("data-face=\"required\"") && html.contains(&link), "{html}");
         assert!(!html.contains("class=\"payload\""), "no code without the face check");
     }
     // The rest of the profile needs none.
     assert_eq!(page(&b, &app, "/history").await.0, 200);
 
-    crate::scan::face_via_app(&app, &b, "facer_hc", "").await;
+    // The face check returns to the code page, not to /account.
+    let (_, html) = page(&b, &app, "/").await;
+    let face = format!("/scan/face{}", between(&html, "href=\"/scan/face", "\"").replace("&amp;", "&"));
+    let back = crate::scan::face_via_app_at(&app, &b, "facer_hc", &face, None).await;
+    assert_eq!(back, app.url(&format!("{BASE}/")));
     let (status, html) = page(&b, &app, "/").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("class=\"payload\""));
     app.state.clock.advance(301);
     assert_eq!(page(&b, &app, "/").await.0, 403, "the face check is too old now");
+
+    // Only local account and plugin paths: anything else is ignored and
+    // the check ends on /account as before (no open redirect).
+    for evil in [
+        "https://evil.example/plugins/x",
+        "//evil.example/plugins/x",
+        "/\\evil.example",
+        "/plugins/x/../../authorize",
+        "/plugins/x%2F%2Fevil.example",
+        "/admin",
+    ] {
+        let q: String = url::form_urlencoded::byte_serialize(evil.as_bytes()).collect();
+        let path = format!("/scan/face?next={q}");
+        let html = b.http.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+        assert_eq!(hidden(&html, "next"), None, "{evil}: {html}");
+        assert!(!html.contains("evil.example"), "{evil}");
+        let to = crate::scan::face_via_app_at(&app, &b, "facer_hc", &path, None).await;
+        assert_eq!(to, app.url("/account"), "{evil}");
+    }
+    // Posted with the form directly, a forged return path is ignored too.
+    for forged in ["//evil.example/", "https://evil.example/", "/plugins/../admin"] {
+        let to = crate::scan::face_via_app_at(&app, &b, "facer_hc", "/scan/face", Some(forged)).await;
+        assert_eq!(to, app.url("/account"), "{forged}");
+    }
+    // A valid one given straight to the face check works the same way.
+    let to = crate::scan::face_via_app_at(&app, &b, "facer_hc", "/scan/face?next=%2Faccount%2Fkin", None).await;
+    assert_eq!(to, app.url("/account/kin"));
 }
 both!(health_code_face_check_when_configured, super::face_check_configured);
 

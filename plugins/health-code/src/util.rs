@@ -71,6 +71,20 @@ pub fn digits(s: &str, n: usize) -> String {
     full[full.len().saturating_sub(n)..].to_string()
 }
 
+/// Percent-encodes everything but RFC 3986 unreserved characters, for a
+/// value inside a query string.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// 张三 → 张*, as the manuals show names on codes.
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.chars();
@@ -113,5 +127,6 @@ mod tests {
         assert_eq!(mask_key("11010519491231002X"), "110***********002X");
         assert!(fuzzy("阳光花园", "阳光园") && !fuzzy("阳光花园", "园光"));
         assert_eq!(digits("x", 6).len(), 6);
+        assert_eq!(url_encode("/plugins/health-code/?for=a b"), "%2Fplugins%2Fhealth-code%2F%3Ffor%3Da%20b");
     }
 }
