@@ -104,6 +104,7 @@ pub fn table(plugin: &str, services: Services, rt: tokio::runtime::Handle) -> &'
         relations: cb_relations,
         kv_put_if: cb_kv_put_if,
         kv_incr: cb_kv_incr,
+        verify_with_key: cb_verify_with_key,
     }))
 }
 
@@ -149,6 +150,7 @@ callback!(cb_http_post, http_post);
 callback!(cb_relations, relations);
 callback!(cb_kv_put_if, kv_put_if);
 callback!(cb_kv_incr, kv_incr);
+callback!(cb_verify_with_key, verify_with_key);
 
 unsafe extern "C" fn cb_now(ctx: *const c_void) -> i64 {
     if ctx.is_null() {
@@ -298,6 +300,36 @@ fn verify(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     if claims.get("iss").and_then(Value::as_str) != Some(ctx.plugin_issuer().as_str()) {
         return Ok(invalid);
     }
+    if claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= ctx.services.clock.now()) {
+        return Ok(json!({ "valid": false, "reason": "expired" }));
+    }
+    Ok(json!({ "valid": true, "claims": claims }))
+}
+
+/// Verifies an ES256 compact JWS issued by another platform (E5: codes of
+/// a third-party issuer accepted by our scanners) with the public key the
+/// plugin registered for it — a JWK object or a PEM string. A key that is
+/// not EC P-256 is an error (so a plugin can check a key by passing no
+/// token); a token that is malformed, not ES256 or badly signed is
+/// `invalid`, past its `exp` (or without one) `expired`.
+fn verify_with_key(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let key = match v.get("key") {
+        Some(Value::String(pem)) => jws::PublicKey::from_pem(pem),
+        Some(jwk @ Value::Object(_)) => jws::PublicKey::from_jwk(jwk),
+        _ => None,
+    }
+    .filter(|k| k.alg() == Alg::Es256)
+    .ok_or("`key` must be an EC P-256 public key (JWK or PEM)")?;
+    let invalid = json!({ "valid": false, "reason": "invalid" });
+    let Some(parsed) = v.get("token").and_then(Value::as_str).and_then(jws::parse) else {
+        return Ok(invalid);
+    };
+    if parsed.header.alg != Alg::Es256.name() || !key.verify(parsed.signing_input.as_bytes(), &parsed.signature) {
+        return Ok(invalid);
+    }
+    let Value::Object(claims) = parsed.payload else {
+        return Ok(invalid);
+    };
     if claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= ctx.services.clock.now()) {
         return Ok(json!({ "valid": false, "reason": "expired" }));
     }

@@ -85,6 +85,30 @@ pub fn url_encode(s: &str) -> String {
         .collect()
 }
 
+/// Decodes unpadded base64url (RFC 4648 §5), as JWS segments are written.
+pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in s.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// 张三 → 张*, as the manuals show names on codes.
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.chars();
@@ -127,6 +151,8 @@ mod tests {
         assert_eq!(mask_key("11010519491231002X"), "110***********002X");
         assert!(fuzzy("阳光花园", "阳光园") && !fuzzy("阳光花园", "园光"));
         assert_eq!(digits("x", 6).len(), 6);
+        assert_eq!(b64url_decode("eyJpc3MiOiJ4In0").as_deref(), Some(&b"{\"iss\":\"x\"}"[..]));
+        assert_eq!(b64url_decode("a+b"), None);
         assert_eq!(url_encode("/plugins/health-code/?for=a b"), "%2Fplugins%2Fhealth-code%2F%3Ffor%3Da%20b");
     }
 }

@@ -127,6 +127,10 @@ pub struct HostTable {
     /// an atomic counter (absent counts as 0); parallel increments on any
     /// node each get a distinct value and none is lost.
     pub kv_incr: HostFn,
+    /// `{"token":"…","key":{JWK}|"PEM"}` → as `verify`, for an ES256 token
+    /// of another issuer checked with its registered public key (EC P-256;
+    /// any other key is an error). Appended last, like the two above.
+    pub verify_with_key: HostFn,
 }
 
 /// `{"ok": value}` — the success envelope both sides use.

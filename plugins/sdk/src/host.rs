@@ -126,6 +126,21 @@ impl Host {
         })
     }
 
+    /// Checks an ES256 token of another issuer with its public key (a JWK
+    /// object or a PEM string). `Err` when the key is not an EC P-256
+    /// public key — call with an empty token to check a key.
+    pub fn verify_with_key(&self, token: &str, key: &Value) -> Result<Verified, String> {
+        let v = self.call(self.table.verify_with_key, json!({ "token": token, "key": key }))?;
+        if v.get("valid").and_then(Value::as_bool) == Some(true) {
+            let claims = v.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
+            return Ok(Verified::Valid(claims));
+        }
+        Ok(match v.get("reason").and_then(Value::as_str) {
+            Some("expired") => Verified::Expired,
+            _ => Verified::Invalid,
+        })
+    }
+
     /// The current request's subject, limited to what the plugin may see
     /// (granted scopes for claims; declared `profile_fields` on user routes).
     pub fn subject(&self) -> Result<Map<String, Value>, String> {
