@@ -15,6 +15,7 @@ mod e_certificate;
 mod factors;
 mod flows;
 mod health_code;
+mod health_code_shared;
 mod identity;
 mod logout;
 mod ops;
