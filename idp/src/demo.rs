@@ -65,6 +65,59 @@ impl DemoRp {
     }
 }
 
+/// Plugins `serve --demo` loads when they were built next to the running
+/// binary (`cargo build -p idp -p idp-plugin-health-code -p
+/// idp-plugin-e-certificate`) and `plugins.dir` is not set.
+pub const DEMO_PLUGINS: &[&str] = &["idp_plugin_health_code", "idp_plugin_e_certificate"];
+
+/// What [`demo_plugins`] set up: the folder, the plugins in it, and the
+/// admin token for their admin pages when one was generated (shown once).
+pub struct DemoPlugins {
+    pub dir: std::path::PathBuf,
+    pub names: Vec<String>,
+    pub admin_token: Option<String>,
+}
+
+/// Copies the [`DEMO_PLUGINS`] libraries found in `exe_dir` into
+/// `data_dir/demo-plugins` (only those: the build folder also holds test
+/// plugins that must not load) and points `config.plugins` there; with no
+/// admin token configured one is generated. Each copy is written beside
+/// and renamed into place, so a demo still running keeps the library it
+/// mapped. Nothing found: the config is left as it is.
+pub fn demo_plugins(config: &mut Config, exe_dir: &std::path::Path) -> anyhow::Result<Option<DemoPlugins>> {
+    if config.plugins.dir.is_some() {
+        return Ok(None);
+    }
+    let dir = config.data_dir.join("demo-plugins");
+    let mut names = Vec::new();
+    for name in DEMO_PLUGINS {
+        let file = format!("{}{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+        let built = exe_dir.join(&file);
+        if !built.is_file() {
+            continue;
+        }
+        std::fs::create_dir_all(&dir)?;
+        let part = dir.join(format!("{file}.part"));
+        std::fs::copy(&built, &part)?;
+        std::fs::rename(&part, dir.join(&file))?;
+        names.push(name.replace("idp_plugin_", "").replace('_', "-"));
+    }
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let admin_token = match config.plugins.admin_token_sha256 {
+        Some(_) => None,
+        None => {
+            let token = crate::crypto::random_token(24);
+            config.plugins.admin_token_sha256 =
+                Some(crate::plugins::loader::hex(&<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes())));
+            Some(token)
+        }
+    };
+    config.plugins.dir = Some(dir.clone());
+    Ok(Some(DemoPlugins { dir, names, admin_token }))
+}
+
 pub struct Seeded {
     pub username: String,
     pub password: String,
@@ -374,4 +427,37 @@ pub async fn seed_enterprise(state: &AppState) -> anyhow::Result<Option<SeededEn
         representative: (DEMO_REPRESENTATIVE.into(), rep_password),
         agent: (DEMO_AGENT.into(), agent_password),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_loads_only_its_plugins_built_next_to_the_binary() {
+        let root = std::env::temp_dir().join(format!("idp-demo-plugins-test-{}", std::process::id()));
+        let exe_dir = root.join("bin");
+        std::fs::create_dir_all(&exe_dir).unwrap();
+        let lib = |n: &str| format!("{}{n}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+        std::fs::write(exe_dir.join(lib("idp_plugin_health_code")), b"health").unwrap();
+        std::fs::write(exe_dir.join(lib("idp_plugin_test_panicky")), b"test only").unwrap();
+        let mut config = Config { data_dir: root.join("data"), ..Config::default() };
+
+        let found = demo_plugins(&mut config, &exe_dir).unwrap().unwrap();
+        assert_eq!(found.names, ["health-code"]);
+        let dir = config.plugins.dir.clone().unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(files, [std::ffi::OsString::from(lib("idp_plugin_health_code"))], "no test plugin copied");
+        let token = found.admin_token.unwrap();
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(token.as_bytes());
+        assert_eq!(config.plugins.admin_token_sha256, Some(crate::plugins::loader::hex(&digest)));
+
+        // A configured plugin folder is the operator's choice: left alone.
+        assert!(demo_plugins(&mut config, &exe_dir).unwrap().is_none());
+        // Nothing built: nothing changes.
+        let mut bare = Config { data_dir: root.join("data2"), ..Config::default() };
+        assert!(demo_plugins(&mut bare, &root.join("nowhere")).unwrap().is_none());
+        assert!(bare.plugins.dir.is_none() && bare.plugins.admin_token_sha256.is_none());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

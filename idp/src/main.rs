@@ -370,6 +370,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Serve { no_migrate, demo } => {
             let listen = config.listen.clone();
+            let mut config = config;
+            if demo
+                && let Some(exe_dir) = std::env::current_exe()?.parent()
+                && let Some(found) = idp::demo::demo_plugins(&mut config, exe_dir)?
+            {
+                eprintln!("demo plugins: {} (from {})", found.names.join(", "), found.dir.display());
+                if let Some(token) = found.admin_token {
+                    eprintln!("  plugin admin token (bearer, /plugins/*/admin) — shown once: {token}");
+                }
+            }
             if demo {
                 // Seed through a state without plugins: a plugin library
                 // initialises once per process, so only the serving state

@@ -15,10 +15,10 @@ use idp::domain::face_gate;
 use idp::domain::users::NewUser;
 use serde_json::{Value, json};
 
-const BASE: &str = "/plugins/health-code";
-const ZHANG_ID: &str = "11010519491231002X";
+pub(crate) const BASE: &str = "/plugins/health-code";
+pub(crate) const ZHANG_ID: &str = "11010519491231002X";
 
-async fn citizen(app: &TestApp, username: &str, name: &str, id_number: &str) {
+pub(crate) async fn citizen(app: &TestApp, username: &str, name: &str, id_number: &str) {
     app.state
         .users
         .create(NewUser {
@@ -33,27 +33,27 @@ async fn citizen(app: &TestApp, username: &str, name: &str, id_number: &str) {
 }
 
 /// A signed-in browser for `username`.
-async fn signed_in(app: &TestApp, username: &str) -> Browser {
+pub(crate) async fn signed_in(app: &TestApp, username: &str) -> Browser {
     let rp = app.confidential().await;
     tokens_for(app, &rp, username, "openid").await.1
 }
 
-async fn page(b: &Browser, app: &TestApp, path: &str) -> (u16, String) {
+pub(crate) async fn page(b: &Browser, app: &TestApp, path: &str) -> (u16, String) {
     let r = b.http.get(app.url(&format!("{BASE}{path}"))).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+pub(crate) fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let i = html.find(start).unwrap_or_else(|| panic!("{start} not in {html}")) + start.len();
     html[i..].split(end).next().unwrap()
 }
 
-fn payload_in(html: &str) -> String {
+pub(crate) fn payload_in(html: &str) -> String {
     between(html, "<code class=\"payload\">", "<").to_string()
 }
 
 /// A client permitted `scope`, and a client_credentials token for it.
-async fn app_with(app: &TestApp, scope: &str) -> (TestClient, String) {
+pub(crate) async fn app_with(app: &TestApp, scope: &str) -> (TestClient, String) {
     let c = app.confidential().await;
     permit(app, &c, scope).await;
     let r = client_token(app, &c, scope).await;
@@ -61,7 +61,7 @@ async fn app_with(app: &TestApp, scope: &str) -> (TestClient, String) {
     (c, json(r).await["access_token"].as_str().unwrap().to_string())
 }
 
-async fn scan(app: &TestApp, token: &str, payload: &str, place: &str) -> reqwest::Response {
+pub(crate) async fn scan(app: &TestApp, token: &str, payload: &str, place: &str) -> reqwest::Response {
     api()
         .post(app.url(&format!("{BASE}/api/scan")))
         .bearer_auth(token)
@@ -71,19 +71,19 @@ async fn scan(app: &TestApp, token: &str, payload: &str, place: &str) -> reqwest
         .unwrap()
 }
 
-async fn scanned(app: &TestApp, token: &str, payload: &str) -> Value {
+pub(crate) async fn scanned(app: &TestApp, token: &str, payload: &str) -> Value {
     let r = scan(app, token, payload, "gate-1").await;
     assert_eq!(r.status(), 200);
     json(r).await
 }
 
-async fn admin_get(app: &TestApp, path: &str) -> Value {
+pub(crate) async fn admin_get(app: &TestApp, path: &str) -> Value {
     let r = api().get(app.url(&format!("{BASE}{path}"))).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     assert_eq!(r.status(), 200, "{path}");
     json(r).await
 }
 
-async fn admin_post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn admin_post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     api().post(app.url(&format!("{BASE}{path}"))).bearer_auth(ADMIN_TOKEN).json(&body).send().await.unwrap()
 }
 
@@ -531,18 +531,51 @@ async fn face_check_configured(backend: Backend) {
     for path in ["/", "/offline", "/offline.png"] {
         let (status, html) = page(&b, &app, path).await;
         assert_eq!(status, 403, "{path}");
-        assert!(html.contains("data-face=\"required\"") && html.contains("href=\"/scan/face\""), "{html}");
+        let back = if path == "/" { "%2F" } else { "%2Foffline" };
+        let link = format!("href=\"/scan/face?next=%2Fplugins%2Fhealth-code{back}\"");
+        assert!(html.contains("data-face=\"required\"") && html.contains(&link), "{html}");
         assert!(!html.contains("class=\"payload\""), "no code without the face check");
     }
     // The rest of the profile needs none.
     assert_eq!(page(&b, &app, "/history").await.0, 200);
 
-    crate::scan::face_via_app(&app, &b, "facer_hc", "").await;
+    // The face check returns to the code page, not to /account.
+    let (_, html) = page(&b, &app, "/").await;
+    let face = format!("/scan/face{}", between(&html, "href=\"/scan/face", "\"").replace("&amp;", "&"));
+    let back = crate::scan::face_via_app_at(&app, &b, "facer_hc", &face, None).await;
+    assert_eq!(back, app.url(&format!("{BASE}/")));
     let (status, html) = page(&b, &app, "/").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("class=\"payload\""));
     app.state.clock.advance(301);
     assert_eq!(page(&b, &app, "/").await.0, 403, "the face check is too old now");
+
+    // Only local account and plugin paths: anything else is ignored and
+    // the check ends on /account as before (no open redirect).
+    for evil in [
+        "https://evil.example/plugins/x",
+        "//evil.example/plugins/x",
+        "/\\evil.example",
+        "/plugins/x/../../authorize",
+        "/plugins/x%2F%2Fevil.example",
+        "/admin",
+    ] {
+        let q: String = url::form_urlencoded::byte_serialize(evil.as_bytes()).collect();
+        let path = format!("/scan/face?next={q}");
+        let html = b.http.get(app.url(&path)).send().await.unwrap().text().await.unwrap();
+        assert_eq!(hidden(&html, "next"), None, "{evil}: {html}");
+        assert!(!html.contains("evil.example"), "{evil}");
+        let to = crate::scan::face_via_app_at(&app, &b, "facer_hc", &path, None).await;
+        assert_eq!(to, app.url("/account"), "{evil}");
+    }
+    // Posted with the form directly, a forged return path is ignored too.
+    for forged in ["//evil.example/", "https://evil.example/", "/plugins/../admin"] {
+        let to = crate::scan::face_via_app_at(&app, &b, "facer_hc", "/scan/face", Some(forged)).await;
+        assert_eq!(to, app.url("/account"), "{forged}");
+    }
+    // A valid one given straight to the face check works the same way.
+    let to = crate::scan::face_via_app_at(&app, &b, "facer_hc", "/scan/face?next=%2Faccount%2Fkin", None).await;
+    assert_eq!(to, app.url("/account/kin"));
 }
 both!(health_code_face_check_when_configured, super::face_check_configured);
 

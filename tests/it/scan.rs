@@ -374,9 +374,23 @@ pub async fn bind_sandbox_identity(app: &TestApp, user_id: &str) {
 /// (signed in as `user`) runs the face check through the verifier and
 /// confirms; the browser finishes the ticket. Returns where it went next.
 pub async fn face_via_app(app: &TestApp, browser: &Browser, user: &str, req: &str) -> String {
-    let html = browser.http.get(app.url(&format!("/scan/face?req={req}"))).send().await.unwrap().text().await.unwrap();
+    face_via_app_at(app, browser, user, &format!("/scan/face?req={req}"), None).await
+}
+
+/// [`face_via_app`] from the face-check page at `path` (a `next` return
+/// path in its query is carried by the page's form, as a browser would;
+/// `forged_next` posts that instead, as a hostile page could).
+pub async fn face_via_app_at(
+    app: &TestApp,
+    browser: &Browser,
+    user: &str,
+    path: &str,
+    forged_next: Option<&str>,
+) -> String {
+    let html = browser.http.get(app.url(path)).send().await.unwrap().text().await.unwrap();
     let ticket = attr(&html, "data-ticket");
     let csrf = hidden(&html, "csrf").unwrap();
+    let next = forged_next.map(str::to_string).unwrap_or_else(|| hidden(&html, "next").unwrap_or_default());
     let phone = citizen(app, user).await;
     assert_eq!(phone.read(app, &ticket).await.status(), 200);
     let res = api()
@@ -389,7 +403,8 @@ pub async fn face_via_app(app: &TestApp, browser: &Browser, user: &str, req: &st
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let res = phone.decide(app, &ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
     assert_eq!(res.status(), 200);
-    let done = browser.http.post(app.url("/scan/complete")).form(&[("t", ticket.as_str()), ("csrf", &csrf)]);
+    let done =
+        browser.http.post(app.url("/scan/complete")).form(&[("t", ticket.as_str()), ("csrf", &csrf), ("next", &next)]);
     location(&done.send().await.unwrap()).expect("finished: a redirect")
 }
 

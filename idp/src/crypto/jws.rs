@@ -108,6 +108,20 @@ impl PublicKey {
     }
 }
 
+impl PublicKey {
+    /// Parses a PEM `PUBLIC KEY` (SubjectPublicKeyInfo) of an EC P-256 key —
+    /// the form other platforms publish their code-signing keys in.
+    pub fn from_pem(pem: &str) -> Option<Self> {
+        use base64::Engine;
+        use p256::pkcs8::DecodePublicKey;
+        let pem = pem.trim();
+        let body = pem.strip_prefix("-----BEGIN PUBLIC KEY-----")?.strip_suffix("-----END PUBLIC KEY-----")?;
+        let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+        p256::ecdsa::VerifyingKey::from_public_key_der(&der).ok().map(PublicKey::Es256)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Header {
     pub alg: String,

@@ -24,6 +24,7 @@ pub mod pending;
 pub mod plugin_access;
 pub mod profile;
 pub mod relations;
+pub mod return_path;
 pub mod reverify;
 pub mod scan;
 pub mod scan_waiters;

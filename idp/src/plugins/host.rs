@@ -102,6 +102,9 @@ pub fn table(plugin: &str, services: Services, rt: tokio::runtime::Handle) -> &'
         http_post: cb_http_post,
         free: cb_free,
         relations: cb_relations,
+        kv_put_if: cb_kv_put_if,
+        kv_incr: cb_kv_incr,
+        verify_with_key: cb_verify_with_key,
     }))
 }
 
@@ -145,6 +148,9 @@ callback!(cb_verify, verify);
 callback!(cb_subject, subject);
 callback!(cb_http_post, http_post);
 callback!(cb_relations, relations);
+callback!(cb_kv_put_if, kv_put_if);
+callback!(cb_kv_incr, kv_incr);
+callback!(cb_verify_with_key, verify_with_key);
 
 unsafe extern "C" fn cb_now(ctx: *const c_void) -> i64 {
     if ctx.is_null() {
@@ -205,6 +211,41 @@ fn kv_put(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     Ok(Value::Null)
 }
 
+/// `{"key","expected":null|"…","value","ttl"}` → whether this write won
+/// (see [`kv::put_if`]).
+fn kv_put_if(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let key = key_field(&v)?;
+    let value = str_field(&v, "value")?;
+    if value.len() > kv::MAX_VALUE {
+        return Err(format!("value larger than {} bytes", kv::MAX_VALUE));
+    }
+    let expected = match v.get("expected") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err("`expected` must be a string or null".into()),
+    };
+    let now = ctx.services.clock.now();
+    let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
+    let won = ctx
+        .rt
+        .block_on(kv::put_if(&ctx.services.db, &ctx.plugin, key, expected, value, expires, now))
+        .map_err(store_err)?;
+    Ok(Value::from(won))
+}
+
+/// `{"key","by":n,"ttl"}` → the counter's new value (see [`kv::incr`]).
+fn kv_incr(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let key = key_field(&v)?;
+    let by = match v.get("by") {
+        None | Some(Value::Null) => 1,
+        Some(b) => b.as_i64().ok_or("`by` must be an integer")?,
+    };
+    let now = ctx.services.clock.now();
+    let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
+    let n = ctx.rt.block_on(kv::incr(&ctx.services.db, &ctx.plugin, key, by, expires, now)).map_err(store_err)?;
+    Ok(Value::from(n))
+}
+
 fn kv_delete(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
     Ok(Value::from(ctx.rt.block_on(kv::delete(&ctx.services.db, &ctx.plugin, key)).map_err(store_err)?))
@@ -259,6 +300,36 @@ fn verify(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     if claims.get("iss").and_then(Value::as_str) != Some(ctx.plugin_issuer().as_str()) {
         return Ok(invalid);
     }
+    if claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= ctx.services.clock.now()) {
+        return Ok(json!({ "valid": false, "reason": "expired" }));
+    }
+    Ok(json!({ "valid": true, "claims": claims }))
+}
+
+/// Verifies an ES256 compact JWS issued by another platform (E5: codes of
+/// a third-party issuer accepted by our scanners) with the public key the
+/// plugin registered for it — a JWK object or a PEM string. A key that is
+/// not EC P-256 is an error (so a plugin can check a key by passing no
+/// token); a token that is malformed, not ES256 or badly signed is
+/// `invalid`, past its `exp` (or without one) `expired`.
+fn verify_with_key(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+    let key = match v.get("key") {
+        Some(Value::String(pem)) => jws::PublicKey::from_pem(pem),
+        Some(jwk @ Value::Object(_)) => jws::PublicKey::from_jwk(jwk),
+        _ => None,
+    }
+    .filter(|k| k.alg() == Alg::Es256)
+    .ok_or("`key` must be an EC P-256 public key (JWK or PEM)")?;
+    let invalid = json!({ "valid": false, "reason": "invalid" });
+    let Some(parsed) = v.get("token").and_then(Value::as_str).and_then(jws::parse) else {
+        return Ok(invalid);
+    };
+    if parsed.header.alg != Alg::Es256.name() || !key.verify(parsed.signing_input.as_bytes(), &parsed.signature) {
+        return Ok(invalid);
+    }
+    let Value::Object(claims) = parsed.payload else {
+        return Ok(invalid);
+    };
     if claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= ctx.services.clock.now()) {
         return Ok(json!({ "valid": false, "reason": "expired" }));
     }

@@ -16,6 +16,7 @@ use super::step_up;
 use crate::domain::assurance::Factor;
 use crate::domain::authorize::AuthRequest;
 use crate::domain::face_gate;
+use crate::domain::return_path::ReturnPath;
 use crate::domain::scan::{self, NewTicket, Phase, Purpose, ScanTicket};
 use crate::domain::scan_waiters::Waiter;
 use crate::oidc::authorize::current_session;
@@ -42,6 +43,10 @@ pub struct ScanQuery {
     /// "continue" button comes back here while the phone has not confirmed.
     #[serde(default)]
     t: String,
+    /// Face check only: the local page to return to when done (see
+    /// [`ReturnPath`]); anything else is ignored.
+    #[serde(default)]
+    next: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -56,6 +61,15 @@ pub struct CompleteForm {
     t: String,
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `&next=…` for a face check's own links, so the return path survives a
+/// new QR or the no-JS "continue".
+fn next_query(next: Option<&ReturnPath>) -> String {
+    next.map(|n| format!("&next={}", url::form_urlencoded::byte_serialize(n.as_str().as_bytes()).collect::<String>()))
+        .unwrap_or_default()
 }
 
 /// The QR code as inline SVG (qrcode crate; medium error correction so a
@@ -185,10 +199,13 @@ pub async fn show_face(
         Ok(t) => t,
         Err(e) => return unavailable(&state, locale, e),
     };
+    let next = ReturnPath::parse(&q.next);
     let mut ctx = tera::Context::new();
     ctx.insert("req", &q.req);
     ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
-    ctx.insert("scan", &qr_context(&state, &ticket, locale, &format!("/scan/face?req={}", q.req)));
+    ctx.insert("next", &next.as_ref().map(ReturnPath::as_str));
+    let retry = format!("/scan/face?req={}{}", q.req, next_query(next.as_ref()));
+    ctx.insert("scan", &qr_context(&state, &ticket, locale, &retry));
     no_store((jar, page(&state, StatusCode::OK, "scan_face.html", locale, ctx)).into_response())
 }
 
@@ -333,7 +350,7 @@ pub async fn finish(
     let now = state.clock.now();
     let ticket = match scan::consume(&state.db, &f.t, &hash, now).await {
         Ok(Some(t)) => t,
-        Ok(None) => return not_finished(&state, locale, &f.t, &hash).await,
+        Ok(None) => return not_finished(&state, locale, &f.t, &hash, ReturnPath::parse(&f.next)).await,
         Err(e) => return unavailable(&state, locale, e),
     };
     state.scan_waiters.wake(&ticket.id);
@@ -349,14 +366,17 @@ pub async fn finish(
     };
     match ticket.purpose {
         Purpose::Login => sign_in_with_ticket(&state, jar, locale, &req_id, req, &ticket).await,
-        Purpose::Face => add_face_factor_to_browser_session(&state, jar, locale, &req_id, &ticket).await,
+        Purpose::Face => {
+            let next = ReturnPath::parse(&f.next);
+            add_face_factor_to_browser_session(&state, jar, locale, &req_id, &ticket, next.as_ref()).await
+        }
         Purpose::Approval => error_page(&state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid"),
     }
 }
 
 /// Why a ticket could not be finished: not yet confirmed (back to the same
 /// QR, the no-JS path), or a themed error page.
-async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str) -> Response {
+async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str, next: Option<ReturnPath>) -> Response {
     let ticket = match scan::for_browser(&state.db, id, hash).await {
         Ok(t) => t,
         Err(e) => return unavailable(state, locale, e),
@@ -369,7 +389,7 @@ async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str) -> R
             let req = t.req.as_deref().unwrap_or_default();
             let back = match (t.purpose, &t.gate_id) {
                 (_, Some(gate)) => format!("/face?gate={gate}&t={}", t.id),
-                (Purpose::Face, None) => format!("/scan/face?req={req}&t={}", t.id),
+                (Purpose::Face, None) => format!("/scan/face?req={req}&t={}{}", t.id, next_query(next.as_ref())),
                 _ => format!("/login/scan?req={req}&t={}", t.id),
             };
             return see_other(&state.endpoint(&back));
@@ -416,6 +436,7 @@ async fn add_face_factor_to_browser_session(
     locale: &str,
     req_id: &str,
     ticket: &ScanTicket,
+    next: Option<&ReturnPath>,
 ) -> Response {
     let session = match current_session(state, &jar).await {
         Ok(Some(s)) => s,
@@ -432,5 +453,5 @@ async fn add_face_factor_to_browser_session(
         Ok(None) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account"),
         Err(e) => return unavailable(state, locale, e),
     };
-    step_up::finish(state, jar, req_id, locale).await
+    step_up::finish_to(state, jar, req_id, next)
 }

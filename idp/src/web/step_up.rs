@@ -8,6 +8,7 @@ use super::pages::{error_page, page, unavailable};
 use crate::domain::assurance::{self, Factor, Gap};
 use crate::domain::authorize::{AuthRequest, Standing};
 use crate::domain::pending;
+use crate::domain::return_path::ReturnPath;
 use crate::domain::sessions::{self, SessionInfo};
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
@@ -199,10 +200,17 @@ pub async fn record_factor(
 /// next: back into the authorization request `req_id`, or to the personal
 /// centre when the step was taken outside one.
 pub async fn finish(state: &AppState, jar: CookieJar, req_id: &str, _locale: &str) -> Response {
-    let next = if req_id.is_empty() {
-        format!("{}/account", state.config.issuer)
-    } else {
-        format!("{}/authorize/resume?req={req_id}", state.config.issuer)
+    finish_to(state, jar, req_id, None)
+}
+
+/// [`finish`], but outside an authorization request back to `next` (a
+/// parsed local path, e.g. the plugin page that asked for a face check)
+/// instead of the account page.
+pub fn finish_to(state: &AppState, jar: CookieJar, req_id: &str, next: Option<&ReturnPath>) -> Response {
+    let next = match (req_id.is_empty(), next) {
+        (false, _) => format!("{}/authorize/resume?req={req_id}", state.config.issuer),
+        (true, Some(path)) => format!("{}{}", state.config.issuer, path.as_str()),
+        (true, None) => format!("{}/account", state.config.issuer),
     };
     (jar, see_other(&next)).into_response()
 }

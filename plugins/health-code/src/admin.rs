@@ -5,7 +5,7 @@
 //! JSON POSTs (a browser form cannot carry the bearer token) and each is
 //! logged as an operation.
 use crate::events::{self, Event, Filter};
-use crate::{HealthCode, charts, codes, status, styles, util};
+use crate::{HealthCode, charts, codes, issuers, status, styles, util};
 use idp_plugin_sdk::{Request, Response, Value, escape_html as esc, json};
 
 struct View<'a> {
@@ -18,7 +18,7 @@ impl View<'_> {
         esc(self.p.texts.get(&self.req.locale, key))
     }
     fn page(&self, title_key: &str, body: String) -> Response {
-        let nav = ["codes", "styles", "categories", "stats", "logs"]
+        let nav = ["codes", "styles", "categories", "stats", "logs", "issuers"]
             .iter()
             .map(|k| format!("<a href=\"{}/admin/{k}\">{}</a>", esc(&self.req.base), self.t(&format!("admin_{k}"))))
             .collect::<Vec<_>>()
@@ -99,6 +99,18 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
                 p.host.kv_put("rules", &serde_json::to_string(&rules).map_err(|e| e.to_string())?, None)?;
                 operation(p, "rules_set", &format!("{} rules", rules.len()))?;
                 Ok(Response::json(200, json!({ "rules": rules })))
+            }
+            Err(e) => Ok(bad(&e)),
+        },
+        ("GET", "/admin/issuers") => issuers_page(&v),
+        ("GET", "/admin/issuers.json") => {
+            let list: Vec<Value> = issuers::list(&p.host)?.iter().map(issuers::to_json).collect();
+            Ok(Response::json(200, json!({ "issuers": list })))
+        }
+        ("POST", "/admin/issuers") => match issuers::register(&p.host, &body)? {
+            Ok(i) => {
+                operation(p, "issuer_set", &i.name)?;
+                Ok(Response::json(201, issuers::to_json(&i)))
             }
             Err(e) => Ok(bad(&e)),
         },
@@ -186,6 +198,31 @@ fn styles_page(v: &View) -> Result<Response, String> {
     Ok(v.page("admin_styles", html))
 }
 
+/// Third-party code issuers (E5) whose codes our scanners accept.
+fn issuers_page(v: &View) -> Result<Response, String> {
+    let mut html = format!(
+        "<p>{}</p><table class=\"issuers\"><tr><th>{}</th><th>{}</th><th>{}</th></tr>",
+        v.t("admin_issuers_hint"),
+        v.t("issuer_name"),
+        v.t("issuer_key"),
+        v.t("issuer_registered")
+    );
+    for i in issuers::list(&v.p.host)? {
+        let key = match &i.key {
+            Value::String(_) => "PEM (EC P-256)".to_string(),
+            jwk => format!("JWK {}", jwk.get("kid").and_then(Value::as_str).unwrap_or("EC P-256")),
+        };
+        html.push_str(&format!(
+            "<tr data-issuer=\"{name}\"><td>{name}</td><td>{}</td><td>{}</td></tr>",
+            esc(&key),
+            esc(&util::datetime(i.registered_at)),
+            name = esc(&i.name),
+        ));
+    }
+    html.push_str("</table>");
+    Ok(v.page("admin_issuers", html))
+}
+
 fn categories_page(v: &View) -> Result<Response, String> {
     let mut html = format!(
         "<table class=\"categories\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
@@ -231,8 +268,9 @@ pub struct Stats {
     by_type: [Vec<(String, u64)>; 3],
 }
 
-/// Counted from the code records (issued) and the event log (shown,
-/// scanned — successful scans only): totals, shares by type, and the last
+/// Read from the atomic counters the log keeps per metric, code type and
+/// day (issued, shown, scanned — successful scans only), so they stay exact
+/// under parallel requests and past the listing limit: totals, shares by type, and the last
 /// `days` CST days.
 fn stats(p: &HealthCode, n_days: i64) -> Result<Stats, String> {
     let now = p.host.now();
@@ -241,28 +279,16 @@ fn stats(p: &HealthCode, n_days: i64) -> Result<Stats, String> {
     let mut daily = [vec![0u64; days.len()], vec![0u64; days.len()], vec![0u64; days.len()]];
     let types = ["personal", "kin", "enterprise"];
     let mut by_type = [[0u64; 3]; 3];
-    let mut bump = |metric: usize, code_type: &str, at: i64| {
-        if let Some(i) = types.iter().position(|t| *t == code_type) {
-            by_type[metric][i] += 1;
-        }
-        if at >= first {
-            let d = ((at - first) / 86_400) as usize;
-            if d < daily[metric].len() {
-                daily[metric][d] += 1;
-            }
-        }
-    };
-    for h in codes::holders(&p.host)? {
-        bump(0, &h.kind, h.issued_at);
-    }
-    for e in events::all(&p.host)? {
-        match (e.kind.as_str(), e.result.as_str()) {
-            ("show", _) => bump(1, &e.code_type, e.at),
-            ("scan", "ok") => bump(2, &e.code_type, e.at),
-            _ => {}
-        }
-    }
     let names = ["issued", "shown", "scanned"];
+    for (metric, code_type, date, n) in events::counters(&p.host)? {
+        let Some(m) = names.iter().position(|x| *x == metric) else { continue };
+        if let Some(i) = types.iter().position(|t| *t == code_type) {
+            by_type[m][i] += n;
+        }
+        if let Some(d) = days.iter().position(|x| *x == date) {
+            daily[m][d] += n;
+        }
+    }
     let mut json = serde_json::Map::new();
     for (m, name) in names.iter().enumerate() {
         let shares: serde_json::Map<String, Value> =

@@ -3,7 +3,7 @@
 //! needs its own scope, which the host checks (token and the client's
 //! current permission) before the plugin sees the call.
 use crate::events::{self, Event};
-use crate::{HealthCode, codes, status, util};
+use crate::{HealthCode, codes, issuers, status, util};
 use idp_plugin_sdk::{Request, Response, Value, Verified, json};
 
 fn bad(description: &str) -> Response {
@@ -100,7 +100,19 @@ fn scan(p: &HealthCode, req: &Request, app: &str) -> Result<Response, String> {
     let claims = match p.host.verify(payload)? {
         Verified::Valid(c) => c,
         Verified::Expired => return refuse("expired"),
-        Verified::Invalid => return refuse("invalid"),
+        // Not ours: a registered third-party issuer's code (E5), checked
+        // with that issuer's key, or refused.
+        Verified::Invalid => {
+            return match issuers::verify(&p.host, payload)? {
+                Some(Ok(answer)) => {
+                    let issuer = answer["issuer"].as_str().unwrap_or_default();
+                    log("third_party", &format!("issuer:{issuer}"), "ok")?;
+                    Ok(Response::json(200, answer))
+                }
+                Some(Err(reason)) => refuse(reason),
+                None => refuse("invalid"),
+            };
+        }
     };
     let until = match codes::current(&p.host, &claims, p.settings.rotate_seconds)? {
         Ok(u) => u,

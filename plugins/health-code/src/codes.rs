@@ -51,9 +51,10 @@ fn load(host: &Host, hid: &str) -> Result<Option<Holder>, String> {
     }
 }
 
-/// The holder's code record, issued on first use. Two first shows racing
-/// may both issue; the index entry written last wins and the other record
-/// is never shown again (it stays in the list as issued, which it was).
+/// The holder's code record, issued on first use. The record is written
+/// first, then claimed by an insert-if-absent of the index entry, so of two
+/// first shows racing (on any node) exactly one issues: the other drops its
+/// record and shows the winner's.
 pub fn holder(host: &Host, kind: &str, key: &str, masked_name: &str) -> Result<(Holder, bool), String> {
     let index = format!("by/{kind}/{key}");
     if let Some(hid) = host.kv_get(&index)?
@@ -74,9 +75,17 @@ pub fn holder(host: &Host, kind: &str, key: &str, masked_name: &str) -> Result<(
         number,
         issued_at: now,
     };
-    host.kv_put(&format!("holder/{hid}"), &serde_json::to_string(&h).map_err(|e| e.to_string())?, None)?;
-    host.kv_put(&index, &hid, None)?;
-    Ok((h, true))
+    let record = format!("holder/{hid}");
+    host.kv_put(&record, &serde_json::to_string(&h).map_err(|e| e.to_string())?, None)?;
+    if host.kv_put_if(&index, None, &hid, None)? {
+        return Ok((h, true));
+    }
+    host.kv_delete(&record)?;
+    let winner = match host.kv_get(&index)? {
+        Some(hid) => load(host, &hid)?,
+        None => None,
+    };
+    winner.map(|w| (w, false)).ok_or_else(|| "code record unavailable".into())
 }
 
 /// Remembers which account holds a personal code, so apps permitted the
@@ -112,20 +121,29 @@ struct CodeId {
 }
 
 /// The current code id and when it took effect; a new one once the window
-/// passed or when `renew` (on demand).
+/// passed or when `renew` (on demand). The new id replaces exactly the
+/// value read (compare-and-swap), so of two shows at a rotation — or two
+/// renewals — one wins and both show the winner's id: no QR already shown
+/// is superseded by a renewal that lost.
 fn code_id(host: &Host, hid: &str, window: i64, renew: bool) -> Result<CodeId, String> {
     let now = host.now();
     let key = format!("cid/{hid}");
+    let seen = host.kv_get(&key)?;
     if !renew
-        && let Some(raw) = host.kv_get(&key)?
-        && let Ok(c) = serde_json::from_str::<CodeId>(&raw)
+        && let Some(raw) = &seen
+        && let Ok(c) = serde_json::from_str::<CodeId>(raw)
         && now < c.since + window
     {
         return Ok(c);
     }
     let c = CodeId { cid: util::new_id(now), since: now };
-    host.kv_put(&key, &serde_json::to_string(&c).map_err(|e| e.to_string())?, Some(window + 60))?;
-    Ok(c)
+    let raw = serde_json::to_string(&c).map_err(|e| e.to_string())?;
+    if host.kv_put_if(&key, seen.as_deref(), &raw, Some(window + 60))? {
+        return Ok(c);
+    }
+    host.kv_get(&key)?
+        .and_then(|raw| serde_json::from_str::<CodeId>(&raw).ok())
+        .ok_or_else(|| "code id unavailable".into())
 }
 
 /// A signed online payload for the QR; its expiry is the window's end.

@@ -25,11 +25,45 @@ pub struct Event {
     pub at: i64,
 }
 
+/// Logs the event under a database-wide sequence number (the log's order
+/// on every node) and counts it in the exact statistics counters.
 pub fn record(host: &Host, mut e: Event) -> Result<(), String> {
     e.at = host.now();
     e.place = e.place.chars().take(60).collect();
     let raw = serde_json::to_string(&e).map_err(|e| e.to_string())?;
-    host.kv_put(&format!("log/{}", crate::util::sortable_id(e.at)), &raw, None)
+    let seq = host.kv_incr("seq/log", 1, None)?;
+    host.kv_put(&format!("log/{:012}-{}", e.at, crate::util::seq_key(seq)), &raw, None)?;
+    if let Some(metric) = metric(&e) {
+        host.kv_incr(&format!("{STAT}{metric}/{}/{}", e.code_type, crate::util::date(e.at)), 1, None)?;
+    }
+    Ok(())
+}
+
+/// Prefix of the statistics counters `stat/<metric>/<code type>/<date>`.
+pub const STAT: &str = "stat/";
+
+/// Which statistic an event counts in: codes issued, shown, scanned valid.
+fn metric(e: &Event) -> Option<&'static str> {
+    match (e.kind.as_str(), e.result.as_str()) {
+        ("issue", _) => Some("issued"),
+        ("show", _) => Some("shown"),
+        ("scan", "ok") => Some("scanned"),
+        _ => None,
+    }
+}
+
+/// Every statistics counter: (metric, code type, date, count). Atomic
+/// increments, so parallel shows and scans on any node are all counted.
+pub fn counters(host: &Host) -> Result<Vec<(String, String, String, u64)>, String> {
+    Ok(host
+        .kv_list(STAT)?
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let mut parts = k[STAT.len()..].splitn(3, '/');
+            let (m, t, d) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((m.to_string(), t.to_string(), d.to_string(), v.parse().ok()?))
+        })
+        .collect())
 }
 
 pub fn all(host: &Host) -> Result<Vec<Event>, String> {

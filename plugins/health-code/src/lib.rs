@@ -15,6 +15,7 @@ mod charts;
 mod codes;
 mod community;
 mod events;
+mod issuers;
 mod pages;
 mod png;
 mod status;
@@ -129,6 +130,9 @@ impl Plugin for HealthCode {
                 admin("GET", "/admin/stats.json"),
                 admin("GET", "/admin/logs"),
                 admin("GET", "/admin/logs.json"),
+                admin("GET", "/admin/issuers"),
+                admin("GET", "/admin/issuers.json"),
+                admin("POST", "/admin/issuers"),
             ],
             // The personal code is the person's by ID number; the name is
             // shown masked. (API calls see the standard claims of the

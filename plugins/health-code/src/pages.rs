@@ -126,8 +126,13 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
         && matches!(req.path.as_str(), "/" | "/offline" | "/offline.png")
         && face_at.is_none_or(|at| p.host.now() - at > max_age)
     {
+        // The provider's face check comes back to this page when done (the
+        // offline picture's page for the download).
+        let here = if req.path == "/" { "/" } else { "/offline" };
+        let select = if t.select.is_empty() { String::new() } else { format!("?{}", t.select) };
+        let next = util::url_encode(&format!("{}{here}{select}", req.base));
         let html = format!(
-            "<p class=\"notice\" data-face=\"required\">{}</p><p><a class=\"button\" href=\"/scan/face\">{}</a></p><p><a href=\"{}\">{}</a></p>",
+            "<p class=\"notice\" data-face=\"required\">{}</p><p><a class=\"button\" href=\"/scan/face?next={next}\">{}</a></p><p><a href=\"{}\">{}</a></p>",
             v.t("face_required"),
             v.t("face_go"),
             v.url("/", &t.select),

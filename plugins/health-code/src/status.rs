@@ -66,8 +66,15 @@ pub fn valid_key(key: &str) -> bool {
     key.len() == 18 && key.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }
 
-fn record_key(prefix: &str, key: &str, at: i64) -> String {
-    format!("{prefix}/{key}/{}", crate::util::sortable_id(at))
+/// `prefix/key/[order-]sNNN`: the per-subject sequence (an atomic counter
+/// in the database) orders a subject's records on every node, the same
+/// second included.
+fn record_key(host: &Host, prefix: &str, key: &str, order: Option<i64>) -> Result<String, String> {
+    let seq = host.kv_incr(&format!("seq/{prefix}/{key}"), 1, None)?;
+    Ok(match order {
+        Some(o) => format!("{prefix}/{key}/{o:012}-{}", crate::util::seq_key(seq)),
+        None => format!("{prefix}/{key}/{}", crate::util::seq_key(seq)),
+    })
 }
 
 pub fn push(
@@ -83,7 +90,7 @@ pub fn push(
     let now = host.now();
     let rec = Record { status: status.into(), reason: reason.into(), source: source.into(), at: now };
     let raw = serde_json::to_string(&rec).map_err(|e| e.to_string())?;
-    host.kv_put(&record_key("status", key, now), &raw, None)?;
+    host.kv_put(&record_key(host, "status", key, None)?, &raw, None)?;
     Ok(Ok(rec))
 }
 
@@ -130,7 +137,7 @@ pub fn push_lab(host: &Host, body: &Value, source: &str) -> Result<Result<LabRes
     }
     let rec = LabResult { result, sampled_at, lab: s("lab"), source: source.into(), at: now };
     let raw = serde_json::to_string(&rec).map_err(|e| e.to_string())?;
-    host.kv_put(&record_key("lab", &key, sampled_at), &raw, None)?;
+    host.kv_put(&record_key(host, "lab", &key, Some(sampled_at))?, &raw, None)?;
     Ok(Ok(rec))
 }
 

@@ -41,11 +41,11 @@ pub fn day_start(ts: i64) -> i64 {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A kv key suffix sorting by time, then by order of creation in this
-/// process (two records in the same second keep their order), then apart.
-pub fn sortable_id(now: i64) -> String {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{now:012}-{n:010}-{}", &new_id(now)[..16])
+/// A kv key suffix sorting in the order a database counter handed out
+/// `seq` (`kv_incr`), so records keep their order across nodes even within
+/// one second; `s` sorts after the digits of keys from before counters.
+pub fn seq_key(seq: i64) -> String {
+    format!("s{seq:012}")
 }
 
 /// A distinct id, not a secret (codes are trusted for their signature, not
@@ -69,6 +69,44 @@ pub fn digits(s: &str, n: usize) -> String {
     }
     let full = format!("{h:020}");
     full[full.len().saturating_sub(n)..].to_string()
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for a
+/// value inside a query string.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Decodes unpadded base64url (RFC 4648 §5), as JWS segments are written.
+pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in s.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 /// 张三 → 张*, as the manuals show names on codes.
@@ -113,5 +151,8 @@ mod tests {
         assert_eq!(mask_key("11010519491231002X"), "110***********002X");
         assert!(fuzzy("阳光花园", "阳光园") && !fuzzy("阳光花园", "园光"));
         assert_eq!(digits("x", 6).len(), 6);
+        assert_eq!(b64url_decode("eyJpc3MiOiJ4In0").as_deref(), Some(&b"{\"iss\":\"x\"}"[..]));
+        assert_eq!(b64url_decode("a+b"), None);
+        assert_eq!(url_encode("/plugins/health-code/?for=a b"), "%2Fplugins%2Fhealth-code%2F%3Ffor%3Da%20b");
     }
 }

@@ -117,6 +117,20 @@ pub struct HostTable {
     /// acts for. Appended last, so plugins built before it still load
     /// (they only check that the table is at least as large as theirs).
     pub relations: HostFn,
+    /// `{"key":"…","expected":null|"…","value":"…","ttl":null|seconds}` →
+    /// bool: compare-and-swap in one statement — with `expected` null the
+    /// value is written only if the key is absent (or expired), otherwise
+    /// only if the live value equals `expected`; true when this write won.
+    /// Appended after `relations`, for the same reason.
+    pub kv_put_if: HostFn,
+    /// `{"key":"…","by":n,"ttl":null|seconds}` → the new integer value of
+    /// an atomic counter (absent counts as 0); parallel increments on any
+    /// node each get a distinct value and none is lost.
+    pub kv_incr: HostFn,
+    /// `{"token":"…","key":{JWK}|"PEM"}` → as `verify`, for an ES256 token
+    /// of another issuer checked with its registered public key (EC P-256;
+    /// any other key is an error). Appended last, like the two above.
+    pub verify_with_key: HostFn,
 }
 
 /// `{"ok": value}` — the success envelope both sides use.

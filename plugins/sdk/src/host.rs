@@ -83,6 +83,22 @@ impl Host {
         Ok(self.call(self.table.kv_delete, json!({ "key": key }))?.as_bool().unwrap_or(false))
     }
 
+    /// Compare-and-swap: writes `value` only if the live value is
+    /// `expected` (`None`: only if the key is absent or expired). Returns
+    /// whether this write won; of two racing writers exactly one does.
+    pub fn kv_put_if(&self, key: &str, expected: Option<&str>, value: &str, ttl: Option<i64>) -> Result<bool, String> {
+        let v =
+            self.call(self.table.kv_put_if, json!({ "key": key, "expected": expected, "value": value, "ttl": ttl }))?;
+        v.as_bool().ok_or_else(|| "host returned no outcome".into())
+    }
+
+    /// Atomically adds `by` to the counter under `key` (absent: 0) and
+    /// returns the new value — a sequence number or an exact statistic.
+    pub fn kv_incr(&self, key: &str, by: i64, ttl: Option<i64>) -> Result<i64, String> {
+        let v = self.call(self.table.kv_incr, json!({ "key": key, "by": by, "ttl": ttl }))?;
+        v.as_i64().ok_or_else(|| "host returned no number".into())
+    }
+
     /// Every live `(key, value)` whose key starts with `prefix`, by key.
     pub fn kv_list(&self, prefix: &str) -> Result<Vec<(String, String)>, String> {
         let v = self.call(self.table.kv_list, json!({ "prefix": prefix }))?;
@@ -100,6 +116,21 @@ impl Host {
     /// Checks a token from [`Host::sign`] of this same plugin.
     pub fn verify(&self, token: &str) -> Result<Verified, String> {
         let v = self.call(self.table.verify, json!({ "token": token }))?;
+        if v.get("valid").and_then(Value::as_bool) == Some(true) {
+            let claims = v.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
+            return Ok(Verified::Valid(claims));
+        }
+        Ok(match v.get("reason").and_then(Value::as_str) {
+            Some("expired") => Verified::Expired,
+            _ => Verified::Invalid,
+        })
+    }
+
+    /// Checks an ES256 token of another issuer with its public key (a JWK
+    /// object or a PEM string). `Err` when the key is not an EC P-256
+    /// public key — call with an empty token to check a key.
+    pub fn verify_with_key(&self, token: &str, key: &Value) -> Result<Verified, String> {
+        let v = self.call(self.table.verify_with_key, json!({ "token": token, "key": key }))?;
         if v.get("valid").and_then(Value::as_bool) == Some(true) {
             let claims = v.get("claims").and_then(Value::as_object).cloned().unwrap_or_default();
             return Ok(Verified::Valid(claims));
