@@ -256,17 +256,23 @@ async fn flaky_provider(delay_ms: u64) -> (String, Arc<AtomicUsize>, Arc<AtomicB
     (url, calls, healthy)
 }
 
-async fn circuit_breaker(b: Backend) {
-    let (url, calls, healthy) = flaky_provider(0).await;
-    let app = app_with(b, |c| {
+/// The HTTP verifier against `url`, no retries, the given breaker.
+async fn breaker_app(b: Backend, url: String, failures: u32, cooldown_ms: u64) -> TestApp {
+    app_with(b, |c| {
         c.verifier.kind = "http".into();
         c.verifier.url = Some(url);
         c.verifier.key = Some("shared-secret".into());
+        c.verifier.timeout_ms = 5000;
         c.verifier.retries = 0;
-        c.verifier.breaker_failures = 2;
-        c.verifier.breaker_cooldown_ms = 1500;
+        c.verifier.breaker_failures = failures;
+        c.verifier.breaker_cooldown_ms = cooldown_ms;
     })
-    .await;
+    .await
+}
+
+async fn circuit_breaker(b: Backend) {
+    let (url, calls, healthy) = flaky_provider(0).await;
+    let app = breaker_app(b, url, 2, 1500).await;
     let client = app.confidential().await;
     let (uid, _, br) = citizen(&app, &client, "13900000003").await;
     let flow = sms_step(&app, &br, "/identity/verify", "13900000003").await;
@@ -314,16 +320,7 @@ const NUMBERS: [&str; 4] = ["110101199003074522", "110101199003074530", "1101011
 /// for another cool-down, a good one closes it.
 async fn circuit_breaker_half_open(b: Backend) {
     let (url, calls, healthy) = flaky_provider(600).await;
-    let app = app_with(b, |c| {
-        c.verifier.kind = "http".into();
-        c.verifier.url = Some(url);
-        c.verifier.key = Some("shared-secret".into());
-        c.verifier.timeout_ms = 5000;
-        c.verifier.retries = 0;
-        c.verifier.breaker_failures = 1;
-        c.verifier.breaker_cooldown_ms = 1500;
-    })
-    .await;
+    let app = breaker_app(b, url, 1, 1500).await;
     let client = app.confidential().await;
     let mut people = Vec::new();
     for (i, number) in NUMBERS.iter().enumerate() {

@@ -52,7 +52,7 @@ pub async fn without_phone(
         return Ok(Outcome::UseSms);
     }
     match proof {
-        Proof::Password(password) => account_password(v, u, password, ip).await,
+        Proof::Password(password) => account_password(v.db, v.throttle, v.users, u, password, ip).await,
         Proof::AppCode(code) => Ok(match v.totp.verify(&u.id, &u.username, code, now).await? {
             Verdict::Accepted => Outcome::Verified,
             Verdict::Locked => Outcome::Locked(15 * 60),
@@ -103,8 +103,15 @@ pub enum PasswordCheck {
 }
 
 /// The password of this very account (a person already signed in).
-pub async fn account_password(v: &Verifiers<'_>, u: &user::Model, password: &str, ip: &str) -> anyhow::Result<Outcome> {
-    Ok(match self::password(v.db, v.throttle, v.users, &u.username, password, ip).await? {
+pub async fn account_password(
+    db: &DatabaseConnection,
+    throttle: &ThrottleConfig,
+    users: &UserService,
+    u: &user::Model,
+    password: &str,
+    ip: &str,
+) -> anyhow::Result<Outcome> {
+    Ok(match self::password(db, throttle, users, &u.username, password, ip).await? {
         PasswordCheck::Verified(found) if found.id == u.id => Outcome::Verified,
         PasswordCheck::Verified(_) | PasswordCheck::Wrong => Outcome::Wrong,
         PasswordCheck::Locked(secs) => Outcome::Locked(secs),

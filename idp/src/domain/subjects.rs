@@ -98,16 +98,9 @@ pub(crate) async fn move_with_identity<C: ConnectionTrait>(
         .filter(grant::Column::RevokedAt.is_null())
         .exec(txn)
         .await?;
-    delegation::Entity::update_many()
-        .col_expr(delegation::Column::GranteeUserId, Expr::value(to))
-        .filter(delegation::Column::GranteeUserId.eq(from))
-        .exec(txn)
-        .await?;
-    delegation::Entity::update_many()
-        .col_expr(delegation::Column::PrincipalUserId, Expr::value(to))
-        .filter(delegation::Column::PrincipalUserId.eq(from))
-        .exec(txn)
-        .await?;
+    for side in [delegation::Column::GranteeUserId, delegation::Column::PrincipalUserId] {
+        delegation::Entity::update_many().col_expr(side, Expr::value(to)).filter(side.eq(from)).exec(txn).await?;
+    }
     // A grant between the two accounts would now be the person's to itself.
     delegation::Entity::update_many()
         .col_expr(delegation::Column::State, Expr::value(super::delegation::REVOKED))

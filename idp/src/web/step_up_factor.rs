@@ -166,16 +166,10 @@ async fn check_password(
     password: &str,
     ip: &str,
 ) -> anyhow::Result<Option<(StatusCode, String)>> {
-    use crate::domain::reverify::{self, Outcome, Verifiers};
+    use crate::domain::reverify::{self, Outcome};
     let text = |key: &str| state.pages.text(c.locale, key);
-    let v = Verifiers {
-        db: &state.db,
-        throttle: &state.config.login_throttle,
-        users: &state.users,
-        totp: &state.totp,
-        passkeys: &state.passkeys,
-    };
-    Ok(match reverify::account_password(&v, &c.user, password, ip).await? {
+    let (db, throttle) = (&state.db, &state.config.login_throttle);
+    Ok(match reverify::account_password(db, throttle, &state.users, &c.user, password, ip).await? {
         Outcome::Verified => None,
         Outcome::Locked(secs) => {
             let msg = text("login_locked").replace("{minutes}", &((secs + 59) / 60).to_string());
