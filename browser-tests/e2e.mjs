@@ -231,8 +231,9 @@ function citizenScan(url) {
 // platform authenticator that keeps resident (discoverable) keys and
 // verifies the user, so the real webauthn.js drives real ceremonies. The
 // account registered on PC enrols a passkey in the personal centre (after
-// re-verifying by SMS), signs out, and signs in with the account field left
-// empty (usernameless), then once more naming the account first.
+// re-verifying by SMS), signs out, and signs in three ways: the conditional
+// UI with the account field empty, the button with the field empty
+// (usernameless), and the button after naming the account.
 async function passkeyFlow() {
   await flow('passkeys (virtual authenticator): enrol on /account/security, then usernameless and username-first sign-in', async () => {
     const ctx = await browser.newContext({ ...PC, locale: 'zh-CN' });
