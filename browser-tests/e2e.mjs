@@ -5,7 +5,7 @@
 // screenshots of each page as test artefacts.
 //
 // Run it through run.sh, which starts the server and sets:
-//   IDP_ISSUER      base URL of the running server (http://127.0.0.1:PORT)
+//   IDP_ISSUER      base URL of the running server (http://localhost:PORT)
 //   E2E_IDP_BIN     the idp binary (its `dev messages` CLI reads captcha answers and SMS);
 //                   not IDP_*: the binary reads every IDP_<KEY> as configuration
 //   IDP_DATA_DIR    the server's data directory (shared with the CLI)
@@ -224,6 +224,196 @@ function citizenScan(url) {
     done,
     kill: () => child.kill(),
   };
+}
+
+// ------------------------------------------------------------------ passkeys
+// Passkeys (issue #4) with Chromium's virtual authenticator over CDP: a
+// platform authenticator that keeps resident (discoverable) keys and
+// verifies the user, so the real webauthn.js drives real ceremonies. The
+// account registered on PC enrols a passkey in the personal centre (after
+// re-verifying by SMS), signs out, and signs in three ways: the conditional
+// UI with the account field empty, the button with the field empty
+// (usernameless), and the button after naming the account.
+async function passkeyFlow() {
+  await flow('passkeys (virtual authenticator): enrol on /account/security, then usernameless and username-first sign-in', async () => {
+    const ctx = await browser.newContext({ ...PC, locale: 'zh-CN' });
+    const page = await ctx.newPage();
+    watch(page, 'passkey');
+    currentPage = page;
+    let cdp;
+    let authenticatorId;
+
+    // Signs out through the provider's confirmation page.
+    const signOut = async () => {
+      let r = await navigate(page, () => page.goto(`${ISSUER}/logout`, { timeout: TIMEOUT }));
+      assert.equal(r.status(), 200);
+      r = await navigate(page, () => page.locator('form[action="/logout"] button[type=submit]').click());
+      assert.ok(r.status() < 400, `sign-out ended at ${r.url()} with ${r.status()}`);
+    };
+    // The begin request and its options, read as they pass (the page may
+    // have navigated away before a response body could be fetched later).
+    let begun = null;
+    await page.route('**/login/passkey/begin', async (route) => {
+      const response = await route.fetch();
+      begun = { asked: new URLSearchParams(route.request().postData() || '').get('username'), body: await response.json() };
+      await route.fulfill({ response });
+    });
+    // A passkey sign-in on the page: `action` sets it off (a navigation that
+    // lets the conditional UI run, or a click on "使用通行密钥登录"). Waits for
+    // the ceremony's begin request and its form POST to /login/passkey, lets
+    // the authorization go on (consent may be remembered from the PC flow)
+    // and resolves with what was asked, answered and the ID-token claims.
+    const passkeySignIn = async (action, shotName) => {
+      begun = null;
+      const posted = page.waitForRequest((q) => new URL(q.url()).pathname === '/login/passkey' && q.method() === 'POST',
+        { timeout: TIMEOUT });
+      const arrived = page.waitForURL((u) => ['/consent', '/demo/callback'].includes(new URL(u).pathname),
+        { timeout: TIMEOUT, waitUntil: 'load' });
+      await action();
+      const form = new URLSearchParams((await posted).postData() || '');
+      await arrived;
+      assert.ok(begun?.body?.options?.publicKey, `no ceremony options seen: ${JSON.stringify(begun)}`);
+      if (path(page) === '/consent') {
+        const r = await navigate(page, () => page.locator('button[name=decision][value=allow]').click());
+        assert.equal(r.status(), 200, `consent ended at ${r.url()} with ${r.status()}`);
+      }
+      assert.equal(path(page), '/demo/callback', `expected the demo result, got ${page.url()}`);
+      await visibleText(page, '登录成功：身份令牌签名与声明已验证。');
+      await shot(page, shotName);
+      return {
+        asked: begun.asked,
+        options: begun.body.options.publicKey,
+        credential: JSON.parse(form.get('credential') || '{}'),
+        claims: JSON.parse(await page.locator('pre#claims').innerText()),
+      };
+    };
+    const passkeyButton = () => page.locator('form[action="/login/passkey"] [data-webauthn-start]');
+    const checkSignedIn = ({ claims }) => {
+      assert.equal(claims.sub, account.sub, 'the passkey signs in the account that enrolled it');
+      assert.ok(claims.amr.includes('swk') && claims.amr.includes('user'), `amr records a user-verified key: ${claims.amr}`);
+    };
+
+    await step('Chromium gets a virtual platform authenticator with resident keys and user verification', async () => {
+      assert.ok(account.sub, 'no account: the PC registration did not complete');
+      assert.ok(new URL(ISSUER).hostname !== '127.0.0.1', `passkeys need a domain name as RP id, the issuer is ${ISSUER}`);
+      cdp = await ctx.newCDPSession(page);
+      await cdp.send('WebAuthn.enable');
+      ({ authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+        options: {
+          protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+          isUserVerified: true, automaticPresenceSimulation: true,
+        },
+      }));
+      assert.ok(authenticatorId);
+    });
+
+    await step('the personal centre asks to sign in, then to re-verify by SMS before factors change (A5)', async () => {
+      let r = await navigate(page, () => page.goto(`${ISSUER}/account/security`, { timeout: TIMEOUT }));
+      assert.equal(path(page), '/login', `expected the sign-in page, got ${page.url()}`);
+      await page.locator('#username').fill(account.username);
+      await page.locator('#password').fill(account.password);
+      r = await navigate(page, () => page.locator('form[action="/login"] button[type=submit]').click());
+      assert.equal(r.status(), 200);
+      assert.equal(path(page), '/account/security', `expected the security page, got ${page.url()}`);
+      await visibleText(page, '验证身份后管理验证方式');
+      assert.equal(await page.locator('[data-webauthn=create]').count(), 0, 'no enrolment before re-verification');
+      const captchaId = await page.locator('input[name=captcha_id]').inputValue();
+      await page.locator('#captcha').fill(captchaAnswer(captchaId));
+      const before = smsTo(account.phone).length;
+      r = await navigate(page, () => page.locator('button[name=action][value=send_code]').click());
+      assert.equal(r.status(), 200);
+      const sms = smsTo(account.phone);
+      assert.equal(sms.length, before + 1, 'one SMS for the re-verification');
+      const m = /(?<!\d)(\d{6})(?!\d)/.exec(sms[0].body);
+      assert.ok(m, `no 6-digit code in the SMS body: ${sms[0].body}`);
+      await page.locator('#sms_code').fill(m[1]);
+      r = await navigate(page, () => page.locator('button[name=action][value=verify]').click());
+      assert.equal(r.status(), 200);
+      assert.equal(path(page), '/account/security');
+      assert.ok(query(page, 'flow'), `re-verification should open a flow: ${page.url()}`);
+      await shot(page, 'passkey-security-verified.png');
+    });
+
+    await step('"添加通行密钥" runs navigator.credentials.create and lists the new passkey', async () => {
+      await page.locator('#passkey-name').fill('e2e virtual key');
+      const r = await navigate(page, () => page.locator('[data-webauthn=create] [data-webauthn-start]').click());
+      assert.equal(r.status(), 200, `enrolment ended at ${r.url()} with ${r.status()}`);
+      assert.equal(path(page), '/account/security');
+      // The page comes back at the same URL: wait for the listing (or for
+      // the script's error text, should the ceremony fail in place).
+      const error = page.locator('[data-webauthn-status]:not(:empty)');
+      await Promise.race([visibleText(page, '通行密钥: e2e virtual key'), error.first().waitFor({ state: 'visible' })]);
+      const status = await page.locator('[data-webauthn-status]').allInnerTexts();
+      assert.deepEqual(status.filter((t) => t.trim()), [], `the page reports a passkey error: ${status}`);
+      await visibleText(page, '通行密钥: e2e virtual key');
+      const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      assert.equal(credentials.length, 1, 'one credential on the authenticator');
+      assert.equal(credentials[0].isResidentCredential, true, 'the passkey is discoverable (resident key)');
+      assert.equal(credentials[0].rpId, new URL(ISSUER).hostname);
+      await shot(page, 'passkey-enrolled.png');
+    });
+
+    await step('conditional UI: with the account field empty the page offers the passkey and signs in by itself', async () => {
+      await signOut();
+      // The virtual authenticator answers the waiting (mediation: conditional)
+      // request at once, as a person picking the passkey from autofill would.
+      const got = await passkeySignIn(async () => {
+        // No look at the page here: it may already be moving on.
+        const r = await page.goto(`${ISSUER}/demo`, { timeout: TIMEOUT, waitUntil: 'commit' });
+        assert.equal(r.status(), 200);
+        assert.equal(new URL(r.url()).pathname, '/login', 'signed out: the demo RP must ask to sign in');
+      }, 'passkey-conditional-result.png');
+      assert.equal(got.asked, '', 'a usernameless ceremony names no account');
+      assert.deepEqual(got.options.allowCredentials || [], [], 'any discoverable passkey is allowed');
+      assert.ok(got.credential.response?.userHandle, 'a discoverable assertion carries the user handle');
+      checkSignedIn(got);
+      console.log(`        acr ${got.claims.acr}, amr ${JSON.stringify(got.claims.amr)}`);
+    });
+
+    await step('the personal centre is reachable in the passkey session', async () => {
+      const r = await navigate(page, () => page.goto(`${ISSUER}/account/security`, { timeout: TIMEOUT }));
+      assert.equal(r.status(), 200);
+      assert.equal(path(page), '/account/security', `the passkey session should open the personal centre, got ${page.url()}`);
+      await visibleText(page, '通行密钥: e2e virtual key');
+      await shot(page, 'passkey-personal-centre.png');
+    });
+
+    // From here on the browser has no conditional UI (as older ones), so
+    // the page waits for the button.
+    await ctx.addInitScript(() => {
+      if (window.PublicKeyCredential) PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);
+    });
+
+    await step('usernameless by the button: account field left empty, the authenticator names the account', async () => {
+      await signOut();
+      await navigate(page, () => page.goto(`${ISSUER}/demo`, { timeout: TIMEOUT }));
+      assert.equal(path(page), '/login');
+      assert.equal(await page.locator('#username').inputValue(), '', 'the account field is empty');
+      assert.equal(await page.locator('#username').getAttribute('autocomplete'), 'username webauthn', 'conditional UI hint');
+      await passkeyButton().waitFor({ state: 'visible' });
+      await shot(page, 'passkey-login-empty.png');
+      const got = await passkeySignIn(() => passkeyButton().click(), 'passkey-usernameless-result.png');
+      assert.equal(got.asked, '');
+      assert.deepEqual(got.options.allowCredentials || [], []);
+      assert.ok(got.credential.response?.userHandle, 'a discoverable assertion carries the user handle');
+      checkSignedIn(got);
+    });
+
+    await step('username-first: the account named, the ceremony allows only its passkey', async () => {
+      await signOut();
+      await navigate(page, () => page.goto(`${ISSUER}/demo`, { timeout: TIMEOUT }));
+      assert.equal(path(page), '/login');
+      await page.locator('#username').fill(account.username);
+      const got = await passkeySignIn(() => passkeyButton().click(), 'passkey-username-first-result.png');
+      assert.equal(got.asked, account.username);
+      assert.equal((got.options.allowCredentials || []).length, 1, 'the named account\'s one passkey is allowed');
+      checkSignedIn(got);
+      const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      assert.equal(credentials.length, 1, 'still the one enrolled passkey');
+      console.log(`        signature counter ${credentials[0].signCount}`);
+    });
+    await ctx.close();
+  });
 }
 
 // ------------------------------------------------------------------ main
@@ -600,6 +790,8 @@ async function main() {
       await admin.close();
     });
   }
+
+  await passkeyFlow();
 
   await flow('browser health', async () => {
     await step('no page errors, console errors or 5xx responses', async () => {

@@ -63,7 +63,10 @@ install_node || fail_setup "npm ci failed"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/idp-browser.XXXXXX")"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 export IDP_DATA_DIR="$WORK/data"
-export IDP_ISSUER="http://127.0.0.1:$PORT"
+# "localhost", not the address: WebAuthn needs a domain name as the relying
+# party id (passkeys are off for an IP-address issuer), and Chromium treats
+# http://localhost as a secure context.
+export IDP_ISSUER="http://localhost:$PORT"
 export IDP_LISTEN="127.0.0.1:$PORT"
 mkdir -p "$IDP_DATA_DIR"
 SERVER_LOG="$WORK/server.log"

@@ -17,7 +17,7 @@ async fn sms_count(app: &TestApp, phone: &str) -> usize {
 
 /// Loads a form page, solves its captcha from the dev sink and asks for an
 /// SMS code; returns the page HTML after the send.
-async fn send_code(
+pub(crate) async fn send_code(
     app: &TestApp,
     b: &Browser,
     path: &str,
@@ -54,7 +54,7 @@ async fn register(app: &TestApp, b: &Browser, req: &str, fields: &[(&str, &str)]
 }
 
 /// Starts an authorization request and returns its pending id.
-async fn pending_request(app: &TestApp, b: &Browser, client: &TestClient) -> String {
+pub(crate) async fn pending_request(app: &TestApp, b: &Browser, client: &TestClient) -> String {
     let res = b.http.get(auth_url(app, client, &[])).send().await.unwrap();
     let loc = location(&res).unwrap();
     query_of(&loc)["req"].clone()

@@ -166,3 +166,68 @@ async fn client_minimum_level(backend: Backend) {
     assert_eq!(end.params()["error"], "unmet_authentication_requirements");
 }
 both!(client_minimum_level, super::client_minimum_level);
+
+/// A session begun with an SMS code steps up to L3 with the password
+/// (`/step-up/factor`), under the sign-in throttle: wrong passwords count,
+/// and once the account is locked even the right one waits out the lock.
+async fn step_up_by_password_is_throttled(backend: Backend) {
+    let app = crate::identity::app_with(backend, |c| {
+        c.login_throttle.account_failures = 2;
+        c.login_throttle.lock_seconds = 2;
+    })
+    .await;
+    let client = app.confidential().await;
+    citizen(&app, "levels_pw", "13800000009", 3).await;
+    let b = Browser::new();
+    let req = crate::accounts::pending_request(&app, &b, &client).await;
+    let (status, _) = crate::accounts::send_code(&app, &b, "/login/sms", &req, "13800000009", &[]).await;
+    assert_eq!(status, 200);
+    let code = six_digits(&sink(&app, "sms", "13800000009").await.unwrap());
+    let html = b.http.get(app.url(&format!("/login/sms?req={req}"))).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("req", req.as_str()),
+        ("csrf", &hidden(&html, "csrf").unwrap()),
+        ("action", "login"),
+        ("phone", "13800000009"),
+        ("sms_code", &code),
+    ];
+    let res = b.http.post(app.url("/login/sms")).form(&form).send().await.unwrap();
+    let end = b.run(&app, &location(&res).unwrap(), "", "").await;
+    assert_eq!(id_token(&app, &client, &end.code()).await["amr"], serde_json::json!(["sms"]));
+
+    let url = auth_url(&app, &client, &[("acr_values", &format!("{ACR}3"))]);
+    let (page_url, html) = follow(&app, &b, url).await.unwrap();
+    assert!(html.replace("&#x2F;", "/").contains("/step-up/factor?req="), "the password is offered: {html}");
+    let req = query_of(&page_url)["req"].clone();
+    let page = b.http.get(app.url(&format!("/step-up/factor?req={req}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("type=\"password\""), "{page}");
+    let csrf = hidden(&page, "csrf").unwrap();
+    let try_password = |password: &'static str| {
+        let form = [("req", req.clone()), ("csrf", csrf.clone()), ("password", password.to_string())];
+        let b = &b;
+        let app = &app;
+        async move {
+            let res = b.http.post(app.url("/step-up/factor")).form(&form).send().await.unwrap();
+            (res.status().as_u16(), location(&res), res.text().await.unwrap())
+        }
+    };
+    for _ in 0..2 {
+        let (status, _, body) = try_password("Wrong-horse-1").await;
+        assert_eq!(status, 401);
+        assert!(body.contains("密码错误，请重新输入"), "{body}");
+    }
+    let (status, _, body) = try_password("Wrong-horse-1").await;
+    assert_eq!(status, 429, "the third wrong try is over the limit");
+    assert!(body.contains("登录失败次数过多"), "{body}");
+    let (status, _, _) = try_password(PASSWORD).await;
+    assert_eq!(status, 429, "locked: not even the right password is checked");
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let (status, back, _) = try_password(PASSWORD).await;
+    assert_eq!(status, 303);
+    let end = b.run(&app, &back.unwrap(), "", "").await;
+    let id = id_token(&app, &client, &end.code()).await;
+    assert_eq!(id["acr"], format!("{ACR}3"));
+    let amr = id["amr"].as_array().unwrap();
+    assert!(amr.contains(&"sms".into()) && amr.contains(&"pwd".into()), "{amr:?}");
+}
+both!(step_up_by_password_is_throttled_both, super::step_up_by_password_is_throttled);

@@ -229,8 +229,9 @@ async fn verifier_timeout(b: Backend) {
 }
 both!(verifier_timeout_both, super::verifier_timeout);
 
-/// A fake provider that fails with 503 until told to pass, counting calls.
-async fn flaky_provider() -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
+/// A fake provider that fails with 503 until told to pass, counting calls;
+/// each answer takes `delay_ms` (so calls can overlap one in flight).
+async fn flaky_provider(delay_ms: u64) -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
     let (calls, healthy) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
     let (c, h) = (calls.clone(), healthy.clone());
     let app = axum::Router::new().route(
@@ -240,6 +241,7 @@ async fn flaky_provider() -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
             async move {
                 c.fetch_add(1, Ordering::SeqCst);
                 assert!(headers.contains_key("x-idp-signature"), "requests are signed");
+                tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
                 if h.load(Ordering::SeqCst) {
                     (axum::http::StatusCode::OK, r#"{"result":"pass","reference":"fake-1"}"#)
                 } else {
@@ -254,17 +256,23 @@ async fn flaky_provider() -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
     (url, calls, healthy)
 }
 
-async fn circuit_breaker(b: Backend) {
-    let (url, calls, healthy) = flaky_provider().await;
-    let app = app_with(b, |c| {
+/// The HTTP verifier against `url`, no retries, the given breaker.
+async fn breaker_app(b: Backend, url: String, failures: u32, cooldown_ms: u64) -> TestApp {
+    app_with(b, |c| {
         c.verifier.kind = "http".into();
         c.verifier.url = Some(url);
         c.verifier.key = Some("shared-secret".into());
+        c.verifier.timeout_ms = 5000;
         c.verifier.retries = 0;
-        c.verifier.breaker_failures = 2;
-        c.verifier.breaker_cooldown_ms = 1500;
+        c.verifier.breaker_failures = failures;
+        c.verifier.breaker_cooldown_ms = cooldown_ms;
     })
-    .await;
+    .await
+}
+
+async fn circuit_breaker(b: Backend) {
+    let (url, calls, healthy) = flaky_provider(0).await;
+    let app = breaker_app(b, url, 2, 1500).await;
     let client = app.confidential().await;
     let (uid, _, br) = citizen(&app, &client, "13900000003").await;
     let flow = sms_step(&app, &br, "/identity/verify", "13900000003").await;
@@ -303,6 +311,68 @@ async fn circuit_breaker(b: Backend) {
     assert!(rows.iter().any(|r| r.reference.as_deref() == Some("fake-1")));
 }
 both!(circuit_breaker_both, super::circuit_breaker);
+
+/// Valid resident ID numbers (checksummed), one per citizen below.
+const NUMBERS: [&str; 4] = ["110101199003074522", "110101199003074530", "110101199003074549", "110101199003074557"];
+
+/// Half-open: after the cool-down the circuit lets exactly one probe reach
+/// the provider while the rest keep failing fast; a failed probe opens it
+/// for another cool-down, a good one closes it.
+async fn circuit_breaker_half_open(b: Backend) {
+    let (url, calls, healthy) = flaky_provider(600).await;
+    let app = breaker_app(b, url, 1, 1500).await;
+    let client = app.confidential().await;
+    let mut people = Vec::new();
+    for (i, number) in NUMBERS.iter().enumerate() {
+        let phone = format!("1390000002{i}");
+        let (uid, _, br) = citizen(&app, &client, &phone).await;
+        let flow = sms_step(&app, &br, "/identity/verify", &phone).await;
+        people.push((uid, br, flow, with(&ZHANG, &[("number", number)])));
+    }
+    // All of them at once, each its own person and flow.
+    let all_at_once = |who: &[usize]| {
+        let runs = who.iter().map(|&i| {
+            let (_, br, flow, fields) = &people[i];
+            submit(&app, br, "/identity/verify", flow, fields)
+        });
+        futures_util::future::join_all(runs)
+    };
+    let (status, _) = submit(&app, &people[0].1, "/identity/verify", &people[0].2, &people[0].3).await;
+    assert_eq!(status, 503);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one failure opens the circuit");
+
+    // Cool-down over, provider still down: one probe, three fail fast.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let answers = all_at_once(&[0, 1, 2, 3]).await;
+    assert!(answers.iter().all(|(s, body)| *s == 503 && body.contains("核验服务暂不可用")), "{answers:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "exactly one probe reaches the provider");
+    // The failed probe opened it again: even a recovered provider is not asked.
+    healthy.store(true, Ordering::SeqCst);
+    let (status, _) = submit(&app, &people[1].1, "/identity/verify", &people[1].2, &people[1].3).await;
+    assert_eq!(status, 503);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "a failed probe opens the circuit for another cool-down");
+
+    // Next cool-down, provider healthy: again one probe; it passes and closes.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let answers = all_at_once(&[0, 1, 2, 3]).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "exactly one probe reaches the recovered provider");
+    let passed: Vec<usize> = (0..4).filter(|&i| answers[i].0 == 200).collect();
+    assert_eq!(passed.len(), 1, "the probe passes, the rest failed fast: {answers:?}");
+    assert!(answers.iter().filter(|(s, _)| *s == 503).count() == 3, "{answers:?}");
+    assert_eq!(level(&app, &people[passed[0]].0).await, 2);
+    // Closed: the others now all reach the provider and pass.
+    let rest: Vec<usize> = (0..4).filter(|i| !passed.contains(i)).collect();
+    let answers = all_at_once(&rest).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200), "{answers:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+    for (uid, ..) in &people {
+        assert_eq!(level(&app, uid).await, 2);
+    }
+    let rows = verification::Entity::find().all(&app.state.db).await.unwrap();
+    let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();
+    assert_eq!((count("unavailable"), count("circuit_open"), count("pass")), (2, 7, 4), "{rows:?}");
+}
+both!(circuit_breaker_half_open_both, super::circuit_breaker_half_open);
 
 async fn takeover_race(b: Backend) {
     let app = app_with(b, |_| {}).await;

@@ -136,3 +136,106 @@ async fn stable_subject_across_takeover(b: Backend) {
     assert!(tokens.iter().all(|t| t["sub"] != a_sub.as_str()), "{tokens:?}");
 }
 both!(stable_subject_across_takeover_both, super::stable_subject_across_takeover);
+
+async fn exchange(app: &TestApp, client: &TestClient, tokens: &Value, delegation_id: &str) -> Value {
+    let res = api()
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_ref())
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", tokens["access_token"].as_str().unwrap()),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            ("delegation", delegation_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    json(res).await
+}
+
+/// A form on the personal centre's authorisations page (C6).
+async fn authorisations(app: &TestApp, b: &Browser, fields: &[(&str, &str)]) {
+    let page = b.http.get(app.url("/account/authorisations")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let res = b.http.post(app.url("/account/authorisations")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// A C6 grantee's identity taken over (B5): the delegation belongs to the
+/// person, so after the takeover it is exercised through the taking account
+/// and delegated tokens still name the person in `act.sub`; the account left
+/// behind, now identity-less, can no longer act for the principal.
+async fn acting_person_across_takeover(b: Backend) {
+    use idp::domain::delegation;
+    let app = app_with(b, |_| {}).await;
+    let client = app
+        .client(|c| {
+            c.grant_types = Some(vec![
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "urn:ietf:params:oauth:grant-type:token-exchange".into(),
+            ])
+        })
+        .await;
+    let alice = app
+        .state
+        .users
+        .create(idp::domain::users::NewUser {
+            username: "alice_c6".into(),
+            password: PASSWORD.into(),
+            name: Some("王甲".into()),
+            phone: Some("13900000040".into()),
+            id_number: Some("11010119800202051X".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .sub;
+    // Zhang San on account A; Alice grants him the right to act for her today.
+    let (a_id, a_name, a_browser) = citizen(&app, &client, "13900000041").await;
+    let flow = sms_step(&app, &a_browser, "/identity/verify", "13900000041").await;
+    assert_eq!(submit(&app, &a_browser, "/identity/verify", &flow, &ZHANG).await.0, 200);
+    let (_, alice_browser) = signed_in(&app, &client, "alice_c6").await;
+    let today = delegation::today(app.state.clock.now()).to_string();
+    let grant = [
+        ("action", "grant"),
+        ("grantee", "13900000041"),
+        ("valid_from", &today),
+        ("valid_to", &today),
+        ("scopes", "openid profile"),
+    ];
+    authorisations(&app, &alice_browser, &grant).await;
+    let d = delegation::granted_by(&app.state.db, &alice, delegation::Kind::Person).await.unwrap().remove(0);
+    authorisations(&app, &a_browser, &[("action", "accept"), ("id", &d.id)]).await;
+    let (a_tokens, _) = signed_in(&app, &client, &a_name).await;
+    let before = exchange(&app, &client, &a_tokens, &d.id).await;
+    let claims = jwt_claims(before["access_token"].as_str().expect("exchanged before the takeover"));
+    let person = a_id.clone();
+    assert_eq!((claims["sub"].as_str(), claims["act"]["sub"].as_str()), (Some(alice.as_str()), Some(person.as_str())));
+
+    // Account B takes the identity over with a face check.
+    let (_, b_name, b_browser) = citizen(&app, &client, "13900000042").await;
+    let flow = sms_step(&app, &b_browser, "/identity/verify", "13900000042").await;
+    assert_eq!(submit(&app, &b_browser, "/identity/verify", &flow, &ZHANG).await.0, 409);
+    let (b_before, _) = signed_in(&app, &client, &b_name).await;
+    let res = face(&app, b_before["access_token"].as_str().unwrap(), "jpeg").await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    // Through B the person still acts for Alice, named by the same subject.
+    let (b_tokens, _) = signed_in(&app, &client, &b_name).await;
+    let after = exchange(&app, &client, &b_tokens, &d.id).await;
+    let claims = jwt_claims(after["access_token"].as_str().unwrap_or_else(|| panic!("B exchanges: {after}")));
+    assert_eq!(claims["sub"], alice.as_str(), "the principal is unchanged");
+    assert_eq!(claims["act"]["sub"], person.as_str(), "act.sub is the person's stable subject");
+    let (status, info) = userinfo(&app, &after).await;
+    assert_eq!((status, info["sub"].as_str()), (200, Some(alice.as_str())));
+    // A, left without the identity, acts for no one; its old token is dead.
+    let (a_after, _) = signed_in(&app, &client, &a_name).await;
+    assert_eq!(exchange(&app, &client, &a_after, &d.id).await["error"], "invalid_target");
+    assert!(exchange(&app, &client, &a_tokens, &d.id).await["access_token"].is_null());
+    let moved = delegation::find(&app.state.db, &d.id).await.unwrap().unwrap();
+    assert_ne!(moved.grantee_user_id, a_id);
+}
+both!(acting_person_across_takeover_both, super::acting_person_across_takeover);

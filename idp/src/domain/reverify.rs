@@ -52,19 +52,7 @@ pub async fn without_phone(
         return Ok(Outcome::UseSms);
     }
     match proof {
-        Proof::Password(password) => {
-            let reservation = match throttle::reserve(v.db, v.throttle, &u.username, ip).await? {
-                throttle::Verdict::Proceed(r) => r,
-                throttle::Verdict::Locked(secs) => return Ok(Outcome::Locked(secs)),
-            };
-            let found = v.users.verify_password(&u.username, password).await?;
-            if found.is_some_and(|f| f.id == u.id) {
-                throttle::succeeded(v.db, reservation).await?;
-                Ok(Outcome::Verified)
-            } else {
-                Ok(Outcome::Wrong)
-            }
-        }
+        Proof::Password(password) => account_password(v.db, v.throttle, v.users, u, password, ip).await,
         Proof::AppCode(code) => Ok(match v.totp.verify(&u.id, &u.username, code, now).await? {
             Verdict::Accepted => Outcome::Verified,
             Verdict::Locked => Outcome::Locked(15 * 60),
@@ -79,4 +67,53 @@ pub async fn without_phone(
             }
         }
     }
+}
+
+/// A password checked under the sign-in throttle: the attempt reserves its
+/// slot before the hash is checked, so parallel guesses cannot slip past
+/// the limit, and only a right password gives the slot back. Shared by
+/// every place that takes a password for `login` (re-verification, step-up;
+/// fit for the sign-in page). `Verified` carries the account it opened.
+pub async fn password(
+    db: &DatabaseConnection,
+    throttle: &ThrottleConfig,
+    users: &UserService,
+    login: &str,
+    password: &str,
+    ip: &str,
+) -> anyhow::Result<PasswordCheck> {
+    let reservation = match throttle::reserve(db, throttle, login, ip).await? {
+        throttle::Verdict::Proceed(r) => r,
+        throttle::Verdict::Locked(secs) => return Ok(PasswordCheck::Locked(secs)),
+    };
+    match users.verify_password(login, password).await? {
+        Some(found) => {
+            throttle::succeeded(db, reservation).await?;
+            Ok(PasswordCheck::Verified(Box::new(found)))
+        }
+        None => Ok(PasswordCheck::Wrong),
+    }
+}
+
+pub enum PasswordCheck {
+    Verified(Box<user::Model>),
+    Wrong,
+    /// Too many wrong tries; retry after this many seconds.
+    Locked(i64),
+}
+
+/// The password of this very account (a person already signed in).
+pub async fn account_password(
+    db: &DatabaseConnection,
+    throttle: &ThrottleConfig,
+    users: &UserService,
+    u: &user::Model,
+    password: &str,
+    ip: &str,
+) -> anyhow::Result<Outcome> {
+    Ok(match self::password(db, throttle, users, &u.username, password, ip).await? {
+        PasswordCheck::Verified(found) if found.id == u.id => Outcome::Verified,
+        PasswordCheck::Verified(_) | PasswordCheck::Wrong => Outcome::Wrong,
+        PasswordCheck::Locked(secs) => Outcome::Locked(secs),
+    })
 }

@@ -14,7 +14,7 @@
 //! (`account_of_token`), never by reading its `sub` back; a bare `sub`
 //! (`id_token_hint`) through `account_for`.
 use crate::crypto::random_token;
-use crate::store::entities::{account_subject, grant, user};
+use crate::store::entities::{account_subject, delegation, enterprise, grant, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::{Map, Value};
@@ -69,7 +69,12 @@ pub struct Moved {
 
 /// Moves the person's subject from `from` to `to`, inside the caller's
 /// takeover transaction, and revokes every grant of both accounts: they
-/// were issued under subjects that no longer name those accounts.
+/// were issued under subjects that no longer name those accounts. What the
+/// person holds as a person moves too — delegations received (agent, C6
+/// grantee, guardian) and granted (C6 principal), and standing as an
+/// enterprise's legal representative — so tokens acting for someone keep
+/// naming the person (`act.sub`), and the identity-less account left behind
+/// cannot act for anyone.
 pub(crate) async fn move_with_identity<C: ConnectionTrait>(
     txn: &C,
     from: &str,
@@ -91,6 +96,22 @@ pub(crate) async fn move_with_identity<C: ConnectionTrait>(
         .col_expr(grant::Column::RevokedAt, Expr::value(now))
         .filter(grant::Column::UserId.is_in([from, to]))
         .filter(grant::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    for side in [delegation::Column::GranteeUserId, delegation::Column::PrincipalUserId] {
+        delegation::Entity::update_many().col_expr(side, Expr::value(to)).filter(side.eq(from)).exec(txn).await?;
+    }
+    // A grant between the two accounts would now be the person's to itself.
+    delegation::Entity::update_many()
+        .col_expr(delegation::Column::State, Expr::value(super::delegation::REVOKED))
+        .col_expr(delegation::Column::ModifiedAt, Expr::value(now))
+        .filter(delegation::Column::PrincipalUserId.eq(to))
+        .filter(delegation::Column::GranteeUserId.eq(to))
+        .exec(txn)
+        .await?;
+    enterprise::Entity::update_many()
+        .col_expr(enterprise::Column::RepresentativeUserId, Expr::value(to))
+        .filter(enterprise::Column::RepresentativeUserId.eq(from))
         .exec(txn)
         .await?;
     Ok(Moved { from_user: from.into(), to_user: to.into(), subject, taker_previous })

@@ -8,13 +8,13 @@
 use super::cookies;
 use super::login::{SignedIn, complete, pending_for_page};
 use super::pages::{error_page, page, unavailable};
+use super::step_up::load_signed_in;
 use crate::domain::assurance::Factor;
 use crate::domain::factors::Verdict;
 use crate::domain::passkeys::{Begun, Ceremony, PasskeyError};
 use crate::domain::sessions::SessionInfo;
 use crate::oidc::authorize::current_session;
 use crate::server::AppState;
-use crate::store::entities::user;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -74,20 +74,6 @@ pub fn passkey_failure(e: &PasskeyError) -> (StatusCode, &'static str) {
     }
 }
 
-/// The signed-in user for a step-up page, or the sign-in page.
-async fn signed_in(state: &AppState, jar: &CookieJar, locale: &str) -> Result<(SessionInfo, user::Model), Response> {
-    let session = match current_session(state, jar).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first")),
-        Err(e) => return Err(unavailable(state, locale, e)),
-    };
-    match state.users.find(&session.user_id).await {
-        Ok(Some(u)) if !u.disabled => Ok((session, u)),
-        Ok(_) => Err(error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first")),
-        Err(e) => Err(unavailable(state, locale, e)),
-    }
-}
-
 async fn render(
     state: &AppState,
     jar: CookieJar,
@@ -112,13 +98,10 @@ pub async fn totp_show(
     headers: HeaderMap,
     Query(q): Query<ReqQuery>,
 ) -> Response {
-    let (_, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+    let (_, _, locale) = match load_signed_in(&state, &jar, &headers, &q.req).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    if let Err(r) = signed_in(&state, &jar, locale).await {
-        return r;
-    }
     render(&state, jar, StatusCode::OK, locale, "mfa_totp.html", &q.req, None).await
 }
 
@@ -130,13 +113,9 @@ pub async fn totp_submit(
     headers: HeaderMap,
     Form(f): Form<MfaForm>,
 ) -> Response {
-    let (_, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
+    let (session, u, locale) = match load_signed_in(&state, &jar, &headers, &f.req).await {
         Ok(v) => v,
         Err(page) => return page,
-    };
-    let (session, u) = match signed_in(&state, &jar, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
     };
     let text = |key: &str| state.pages.text(locale, key);
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
@@ -177,13 +156,10 @@ pub async fn passkey_show(
     headers: HeaderMap,
     Query(q): Query<ReqQuery>,
 ) -> Response {
-    let (_, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+    let (_, _, locale) = match load_signed_in(&state, &jar, &headers, &q.req).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    if let Err(r) = signed_in(&state, &jar, locale).await {
-        return r;
-    }
     render(&state, jar, StatusCode::OK, locale, "mfa_passkey.html", &q.req, None).await
 }
 
@@ -223,13 +199,9 @@ pub async fn passkey_submit(
     headers: HeaderMap,
     Form(f): Form<MfaForm>,
 ) -> Response {
-    let (_, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
+    let (session, u, locale) = match load_signed_in(&state, &jar, &headers, &f.req).await {
         Ok(v) => v,
         Err(page) => return page,
-    };
-    let (session, u) = match signed_in(&state, &jar, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
     };
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
         let msg = state.pages.text(locale, "error_csrf");

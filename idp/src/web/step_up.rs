@@ -13,6 +13,7 @@ use crate::domain::sessions::{self, SessionInfo};
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
+use crate::store::entities::user;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -107,6 +108,35 @@ pub async fn load(
         Ok(Some(s)) => Ok((req, s, locale)),
         // Signed out meanwhile: the request starts over at sign-in.
         Ok(None) => Err(see_other(&format!("{}/login?req={req_id}", state.config.issuer))),
+        Err(e) => Err(unavailable(state, locale, e)),
+    }
+}
+
+/// The prologue of every factor page (`/mfa/*`, `/step-up/factor`): the
+/// signed-in session and its account, and the locale — or the page to
+/// show instead. With a `req` it is [`load`]'s; with none the person steps
+/// up from the personal centre (where [`finish`] returns), so only a
+/// session is needed.
+pub async fn load_signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    req_id: &str,
+) -> Result<(SessionInfo, user::Model, &'static str), Response> {
+    let (session, locale) = if req_id.is_empty() {
+        let locale = cookies::locale(state, headers, None);
+        match current_session(state, jar).await {
+            Ok(Some(s)) => (s, locale),
+            Ok(None) => return Err(error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first")),
+            Err(e) => return Err(unavailable(state, locale, e)),
+        }
+    } else {
+        let (_req, session, locale) = load(state, jar, headers, req_id).await?;
+        (session, locale)
+    };
+    match state.users.find(&session.user_id).await {
+        Ok(Some(u)) if !u.disabled => Ok((session, u, locale)),
+        Ok(_) => Err(error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first")),
         Err(e) => Err(unavailable(state, locale, e)),
     }
 }

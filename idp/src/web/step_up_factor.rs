@@ -9,7 +9,6 @@ use super::sms_form::{self, Notice};
 use super::step_up;
 use crate::domain::assurance::Factor;
 use crate::domain::sessions::SessionInfo;
-use crate::domain::throttle;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use crate::store::entities::user;
@@ -65,12 +64,7 @@ struct Ctx {
 }
 
 async fn load(state: &AppState, jar: &CookieJar, headers: &HeaderMap, req_id: &str) -> Result<Ctx, Response> {
-    let (_req, session, locale) = step_up::load(state, jar, headers, req_id).await?;
-    let user = match state.users.find(&session.user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return Err(step_up::finish(state, jar.clone(), req_id, locale).await),
-        Err(e) => return Err(unavailable(state, locale, e)),
-    };
+    let (session, user, locale) = step_up::load_signed_in(state, jar, headers, req_id).await?;
     match missing(&session, &user) {
         Some(factor) => Ok(Ctx { session, user, factor, locale }),
         // Nothing to add here: back to the request, which decides again.
@@ -147,7 +141,7 @@ pub async fn submit(
             match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
                 Ok(true) => Ok(None),
                 Ok(false) => Ok(Some((StatusCode::UNAUTHORIZED, text("sms_code_wrong")))),
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             }
         }
     };
@@ -163,29 +157,24 @@ pub async fn submit(
     }
 }
 
-/// The account's password, with the same database-backed throttle as the
-/// sign-in page. `Ok(None)` when it is right, else the message to show.
+/// The account's password under the sign-in throttle
+/// (`domain::reverify::account_password`). `Ok(None)` when it is right,
+/// else the message to show.
 async fn check_password(
     state: &AppState,
     c: &Ctx,
     password: &str,
     ip: &str,
-) -> Result<Option<(StatusCode, String)>, sea_orm::DbErr> {
+) -> anyhow::Result<Option<(StatusCode, String)>> {
+    use crate::domain::reverify::{self, Outcome};
     let text = |key: &str| state.pages.text(c.locale, key);
-    let login = c.user.username.as_str();
-    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, login, ip).await? {
-        throttle::Verdict::Proceed(r) => r,
-        throttle::Verdict::Locked(secs) => {
+    let (db, throttle) = (&state.db, &state.config.login_throttle);
+    Ok(match reverify::account_password(db, throttle, &state.users, &c.user, password, ip).await? {
+        Outcome::Verified => None,
+        Outcome::Locked(secs) => {
             let msg = text("login_locked").replace("{minutes}", &((secs + 59) / 60).to_string());
-            return Ok(Some((StatusCode::TOO_MANY_REQUESTS, msg)));
+            Some((StatusCode::TOO_MANY_REQUESTS, msg))
         }
-    };
-    let hash = Some(c.user.password_hash.clone());
-    let ok =
-        state.passwords.verify(password.to_string(), hash).await.map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
-    if !ok {
-        return Ok(Some((StatusCode::UNAUTHORIZED, text("step_up_password_wrong"))));
-    }
-    throttle::succeeded(&state.db, reservation).await?;
-    Ok(None)
+        Outcome::Wrong | Outcome::UseSms => Some((StatusCode::UNAUTHORIZED, text("step_up_password_wrong"))),
+    })
 }

@@ -9,7 +9,10 @@
 //! The answer is `{"result": "pass" | "mismatch" | …, "reference": "…"}`.
 //! Timeouts and 5xx are retried with backoff; after `breaker_failures`
 //! consecutive failures the circuit opens for `breaker_cooldown_ms` and
-//! calls fail fast instead of piling up behind a dead provider.
+//! calls fail fast instead of piling up behind a dead provider. After the
+//! cool-down exactly one call goes through as a probe (half-open); the
+//! others keep failing fast until it succeeds (closed) or fails (open for
+//! another cool-down), so a recovering provider is not hit by the backlog.
 use super::assertion;
 use super::{
     BankCardCheck, FaceSample, IdentityVerifier, InPersonClaims, Outcome, Verdict, VerifierConfig, VerifierError,
@@ -20,7 +23,7 @@ use crate::domain::documents::Document;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
 pub struct HttpVerifier {
@@ -29,11 +32,95 @@ pub struct HttpVerifier {
     key_id: String,
     key: Vec<u8>,
     retries: u32,
-    breaker_failures: u32,
-    breaker_cooldown_ms: i64,
+    breaker: Breaker,
+    reader: Option<(PublicKey, String)>,
+}
+
+/// Consecutive-failure circuit breaker, in process and lock-free. Closed
+/// while `open_until_ms` is 0; open until that time; after it, half-open:
+/// the one caller that wins `probing` is let through.
+struct Breaker {
+    threshold: u32,
+    cooldown_ms: i64,
     failures: AtomicU32,
     open_until_ms: AtomicI64,
-    reader: Option<(PublicKey, String)>,
+    probing: AtomicBool,
+}
+
+/// Leave to call the provider; its outcome must be reported. A probe that
+/// is dropped unreported (the request was cancelled) counts as failed, or
+/// the circuit would stay half-open with no probe forever.
+struct Pass<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    settled: bool,
+}
+
+impl Breaker {
+    fn new(threshold: u32, cooldown_ms: i64) -> Self {
+        Self {
+            threshold: threshold.max(1),
+            cooldown_ms,
+            failures: AtomicU32::new(0),
+            open_until_ms: AtomicI64::new(0),
+            probing: AtomicBool::new(false),
+        }
+    }
+
+    /// `None`: fail fast (open, or half-open with a probe in flight).
+    fn admit(&self, now: i64) -> Option<Pass<'_>> {
+        let until = self.open_until_ms.load(Ordering::SeqCst);
+        if until == 0 {
+            return Some(Pass { breaker: self, probe: false, settled: false });
+        }
+        if until > now {
+            return None;
+        }
+        self.probing.compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst).ok()?;
+        Some(Pass { breaker: self, probe: true, settled: false })
+    }
+
+    fn open(&self, now: i64) {
+        // Stored before the probe is released, so no caller sees the
+        // circuit half-open with a free probe in between.
+        self.open_until_ms.store(now + self.cooldown_ms, Ordering::SeqCst);
+    }
+}
+
+impl Pass<'_> {
+    fn succeeded(mut self) {
+        self.settled = true;
+        let b = self.breaker;
+        b.failures.store(0, Ordering::SeqCst);
+        b.open_until_ms.store(0, Ordering::SeqCst);
+        if self.probe {
+            b.probing.store(false, Ordering::SeqCst);
+        }
+    }
+
+    fn failed(mut self, now: i64) {
+        self.settled = true;
+        self.record_failure(now);
+    }
+
+    fn record_failure(&self, now: i64) {
+        let b = self.breaker;
+        let n = b.failures.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.probe || n >= b.threshold {
+            b.open(now);
+        }
+        if self.probe {
+            b.probing.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        if !self.settled && self.probe {
+            self.record_failure(now_ms());
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -77,25 +164,15 @@ impl HttpVerifier {
             key_id: cfg.key_id.clone(),
             key: cfg.key.clone().unwrap_or_default().into_bytes(),
             retries: cfg.retries,
-            breaker_failures: cfg.breaker_failures.max(1),
-            breaker_cooldown_ms: cfg.breaker_cooldown_ms as i64,
-            failures: AtomicU32::new(0),
-            open_until_ms: AtomicI64::new(0),
+            breaker: Breaker::new(cfg.breaker_failures, cfg.breaker_cooldown_ms as i64),
             reader,
         })
     }
 
-    fn failed(&self) {
-        let n = self.failures.fetch_add(1, Ordering::SeqCst) + 1;
-        if n >= self.breaker_failures {
-            self.open_until_ms.store(now_ms() + self.breaker_cooldown_ms, Ordering::SeqCst);
-        }
-    }
-
     async fn call(&self, check: &str, mut body: serde_json::Value) -> Result<Verdict, VerifierError> {
-        if self.open_until_ms.load(Ordering::SeqCst) > now_ms() {
+        let Some(pass) = self.breaker.admit(now_ms()) else {
             return Err(VerifierError::CircuitOpen);
-        }
+        };
         if let Some(map) = body.as_object_mut() {
             map.insert("request_id".into(), crate::crypto::random_token(16).into());
         }
@@ -124,28 +201,28 @@ impl HttpVerifier {
                         Err(e) => {
                             // A garbled answer is not retried: the provider may
                             // have acted on the request.
-                            self.failed();
+                            pass.failed(now_ms());
                             return Err(VerifierError::Unavailable(format!("bad answer: {e}")));
                         }
                     };
                     let Some(outcome) = Outcome::parse(&answer.result) else {
-                        self.failed();
+                        pass.failed(now_ms());
                         return Err(VerifierError::Unavailable(format!("unknown result `{}`", answer.result)));
                     };
-                    self.failures.store(0, Ordering::SeqCst);
+                    pass.succeeded();
                     return Ok(Verdict { outcome, reference: answer.reference });
                 }
                 Ok(r) if r.status().is_server_error() => last = VerifierError::Unavailable(r.status().to_string()),
                 Ok(r) => {
                     // 4xx: our request is wrong (or the signature); retrying cannot help.
-                    self.failed();
+                    pass.failed(now_ms());
                     return Err(VerifierError::Unavailable(r.status().to_string()));
                 }
                 Err(e) if e.is_timeout() => last = VerifierError::Timeout,
                 Err(e) => last = VerifierError::Unavailable(e.to_string()),
             }
         }
-        self.failed();
+        pass.failed(now_ms());
         Err(last)
     }
 }
@@ -186,6 +263,35 @@ impl IdentityVerifier for HttpVerifier {
 
 #[cfg(test)]
 mod tests {
+    use super::Breaker;
+
+    #[test]
+    fn half_open_lets_one_probe_through() {
+        let b = Breaker::new(2, 1000);
+        b.admit(0).unwrap().failed(0);
+        assert!(b.admit(1).is_some(), "one failure of two keeps it closed");
+        b.admit(1).unwrap().failed(1);
+        assert!(b.admit(1000).is_none(), "open during the cool-down");
+        let probe = b.admit(1001).unwrap();
+        assert!(b.admit(1002).is_none(), "a probe is in flight: the rest fail fast");
+        probe.failed(1003);
+        assert!(b.admit(1500).is_none(), "a failed probe opens it again for a cool-down");
+        let probe = b.admit(2003).unwrap();
+        assert!(b.admit(2004).is_none());
+        probe.succeeded();
+        assert!(b.admit(2005).is_some() && b.admit(2005).is_some(), "a good probe closes it");
+    }
+
+    #[test]
+    fn a_cancelled_probe_counts_as_failed() {
+        let b = Breaker::new(1, 1000);
+        b.admit(0).unwrap().failed(0);
+        drop(b.admit(1000).unwrap());
+        let now = super::now_ms();
+        assert!(b.admit(now).is_none(), "opened again, not stuck half-open");
+        assert!(b.admit(now + 2000).is_some(), "and probed after the next cool-down");
+    }
+
     #[test]
     fn signature_is_hex_hmac() {
         let s = super::signature(b"k", 1, "{}");
