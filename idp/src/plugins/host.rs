@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use std::cell::RefCell;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Weak};
 
 /// The JWT `typ` of plugin-signed payloads: never `JWT` or `at+jwt`, so a
 /// plugin token cannot pass for an ID or access token.
@@ -33,13 +34,32 @@ pub struct Services {
     pub clock: crate::clock::Clock,
 }
 
+/// A plugin's host context, leaked with its table (the plugin may keep the
+/// pointer). It holds the services weakly: the registry that loaded the
+/// plugin owns them, so a provider state that is dropped (several servers
+/// in one test process) releases its database pool instead of leaking it
+/// with the table; a callback after that gets an error.
 pub struct HostCtx {
     plugin: String,
-    services: Services,
+    services: Weak<Services>,
     rt: tokio::runtime::Handle,
 }
 
+/// The context of one callback, with the services held for its duration.
+struct Live<'a> {
+    plugin: &'a str,
+    services: Arc<Services>,
+    rt: &'a tokio::runtime::Handle,
+}
+
 impl HostCtx {
+    fn live(&self) -> Result<Live<'_>, String> {
+        let services = self.services.upgrade().ok_or_else(|| "the provider is shutting down".to_string())?;
+        Ok(Live { plugin: &self.plugin, services, rt: &self.rt })
+    }
+}
+
+impl Live<'_> {
     fn plugin_issuer(&self) -> String {
         format!("{}/plugins/{}", self.services.issuer, self.plugin)
     }
@@ -84,7 +104,7 @@ impl Drop for Entered {
 
 /// Builds the table for one plugin. Both live for the rest of the process,
 /// as the plugin may keep the pointer.
-pub fn table(plugin: &str, services: Services, rt: tokio::runtime::Handle) -> &'static HostTable {
+pub fn table(plugin: &str, services: Weak<Services>, rt: tokio::runtime::Handle) -> &'static HostTable {
     let ctx: &'static HostCtx = Box::leak(Box::new(HostCtx { plugin: plugin.to_string(), services, rt }));
     Box::leak(Box::new(HostTable {
         abi_version: ABI_VERSION,
@@ -108,7 +128,7 @@ pub fn table(plugin: &str, services: Services, rt: tokio::runtime::Handle) -> &'
     }))
 }
 
-type Handler = fn(&HostCtx, Value) -> Result<Value, String>;
+type Handler = fn(&Live, Value) -> Result<Value, String>;
 
 /// # Safety
 /// `ctx` must come from [`table`]; `input`/`len` must be readable.
@@ -121,7 +141,7 @@ unsafe fn dispatch(ctx: *const c_void, input: *const u8, len: usize, f: Handler)
         let bytes =
             if input.is_null() || len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(input, len) } };
         let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("malformed request to host: {e}"))?;
-        f(ctx, v)
+        f(&ctx.live()?, v)
     }));
     Buffer::from_vec(match out {
         Ok(Ok(v)) => abi::ok_envelope(v),
@@ -156,7 +176,10 @@ unsafe extern "C" fn cb_now(ctx: *const c_void) -> i64 {
     if ctx.is_null() {
         return crate::now();
     }
-    unsafe { &*(ctx as *const HostCtx) }.services.clock.now()
+    match unsafe { &*(ctx as *const HostCtx) }.services.upgrade() {
+        Some(services) => services.clock.now(),
+        None => crate::now(),
+    }
 }
 
 unsafe extern "C" fn cb_free(_ctx: *const c_void, buf: Buffer) {
@@ -175,9 +198,9 @@ fn key_field(v: &Value) -> Result<&str, String> {
     Ok(key)
 }
 
-fn log(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn log(ctx: &Live, v: Value) -> Result<Value, String> {
     let message: String = str_field(&v, "message")?.chars().take(2000).collect();
-    let plugin = ctx.plugin.as_str();
+    let plugin = ctx.plugin;
     match v.get("level").and_then(Value::as_str) {
         Some("error") => tracing::error!(plugin, "{message}"),
         Some("warn") => tracing::warn!(plugin, "{message}"),
@@ -192,14 +215,14 @@ fn store_err(e: sea_orm::DbErr) -> String {
     "storage unavailable".into()
 }
 
-fn kv_get(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn kv_get(ctx: &Live, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
     let got =
         ctx.rt.block_on(kv::get(&ctx.services.db, &ctx.plugin, key, ctx.services.clock.now())).map_err(store_err)?;
     Ok(got.map(Value::from).unwrap_or(Value::Null))
 }
 
-fn kv_put(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn kv_put(ctx: &Live, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
     let value = str_field(&v, "value")?;
     if value.len() > kv::MAX_VALUE {
@@ -213,7 +236,7 @@ fn kv_put(ctx: &HostCtx, v: Value) -> Result<Value, String> {
 
 /// `{"key","expected":null|"…","value","ttl"}` → whether this write won
 /// (see [`kv::put_if`]).
-fn kv_put_if(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn kv_put_if(ctx: &Live, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
     let value = str_field(&v, "value")?;
     if value.len() > kv::MAX_VALUE {
@@ -234,7 +257,7 @@ fn kv_put_if(ctx: &HostCtx, v: Value) -> Result<Value, String> {
 }
 
 /// `{"key","by":n,"ttl"}` → the counter's new value (see [`kv::incr`]).
-fn kv_incr(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn kv_incr(ctx: &Live, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
     let by = match v.get("by") {
         None | Some(Value::Null) => 1,
@@ -246,12 +269,12 @@ fn kv_incr(ctx: &HostCtx, v: Value) -> Result<Value, String> {
     Ok(Value::from(n))
 }
 
-fn kv_delete(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn kv_delete(ctx: &Live, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
     Ok(Value::from(ctx.rt.block_on(kv::delete(&ctx.services.db, &ctx.plugin, key)).map_err(store_err)?))
 }
 
-fn kv_list(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn kv_list(ctx: &Live, v: Value) -> Result<Value, String> {
     let prefix = v.get("prefix").and_then(Value::as_str).unwrap_or("");
     let rows = ctx
         .rt
@@ -262,7 +285,7 @@ fn kv_list(ctx: &HostCtx, v: Value) -> Result<Value, String> {
 
 /// Signs with the provider's active ES256 key. `iss`, `iat` and `exp` are
 /// the host's, so a plugin can only speak for itself and briefly.
-fn sign(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn sign(ctx: &Live, v: Value) -> Result<Value, String> {
     let Some(Value::Object(mut claims)) = v.get("claims").cloned() else {
         return Err("`claims` must be an object".into());
     };
@@ -278,7 +301,7 @@ fn sign(ctx: &HostCtx, v: Value) -> Result<Value, String> {
 
 /// Verifies a token from [`sign`] of the same plugin; any key still
 /// published verifies, so presentations survive a key rotation.
-fn verify(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn verify(ctx: &Live, v: Value) -> Result<Value, String> {
     let token = str_field(&v, "token")?;
     let invalid = json!({ "valid": false, "reason": "invalid" });
     let Some(parsed) = jws::parse(token) else {
@@ -312,7 +335,7 @@ fn verify(ctx: &HostCtx, v: Value) -> Result<Value, String> {
 /// not EC P-256 is an error (so a plugin can check a key by passing no
 /// token); a token that is malformed, not ES256 or badly signed is
 /// `invalid`, past its `exp` (or without one) `expired`.
-fn verify_with_key(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn verify_with_key(ctx: &Live, v: Value) -> Result<Value, String> {
     let key = match v.get("key") {
         Some(Value::String(pem)) => jws::PublicKey::from_pem(pem),
         Some(jwk @ Value::Object(_)) => jws::PublicKey::from_jwk(jwk),
@@ -338,7 +361,7 @@ fn verify_with_key(ctx: &HostCtx, v: Value) -> Result<Value, String> {
 
 /// The current call's subject, never more than the call allows: the
 /// standard claims of the granted scopes, or the declared profile fields.
-fn current(ctx: &HostCtx) -> Result<CallScope, String> {
+fn current(ctx: &Live) -> Result<CallScope, String> {
     let scope = CURRENT.with(|c| c.borrow().clone()).ok_or("this call has no subject")?;
     if scope.plugin != ctx.plugin {
         return Err("this call has no subject".into());
@@ -346,7 +369,7 @@ fn current(ctx: &HostCtx) -> Result<CallScope, String> {
     Ok(scope)
 }
 
-fn subject(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
+fn subject(ctx: &Live, _v: Value) -> Result<Value, String> {
     let scope = current(ctx)?;
     let user = ctx
         .rt
@@ -390,7 +413,7 @@ fn subject(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
 /// represents or is an agent of in force (E3). Claims calls have a subject
 /// too, but only user routes and a user's API token reach plugin code that
 /// renders them.
-fn relations(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
+fn relations(ctx: &Live, _v: Value) -> Result<Value, String> {
     let scope = current(ctx)?;
     let now = ctx.services.clock.now();
     let db = &ctx.services.db;
@@ -400,7 +423,7 @@ fn relations(ctx: &HostCtx, _v: Value) -> Result<Value, String> {
 
 /// Outbound JSON POST for adapters (e.g. a real certificate issuer), so a
 /// plugin needs no HTTP client of its own. Redirects are not followed.
-fn http_post(ctx: &HostCtx, v: Value) -> Result<Value, String> {
+fn http_post(ctx: &Live, v: Value) -> Result<Value, String> {
     let url = url::Url::parse(str_field(&v, "url")?).map_err(|e| format!("bad url: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("only http and https".into());

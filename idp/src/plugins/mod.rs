@@ -114,6 +114,8 @@ pub struct Registry {
     plugins: Vec<Arc<Plugin>>,
     refused: Vec<Refused>,
     db: DatabaseConnection,
+    /// Owned here; the plugins' host tables hold them weakly.
+    _services: Option<Arc<Services>>,
     timeout: Duration,
     unhealthy_after: i64,
     retry_after: i64,
@@ -131,6 +133,7 @@ impl Registry {
             plugins: Vec::new(),
             refused: Vec::new(),
             db: services.db.clone(),
+            _services: None,
             timeout: Duration::from_millis(cfg.call_timeout_ms.max(1) as u64),
             unhealthy_after: cfg.unhealthy_after.max(1),
             retry_after: cfg.retry_after.max(1),
@@ -146,6 +149,8 @@ impl Registry {
                 return reg;
             }
         };
+        let services = Arc::new(services);
+        reg._services = Some(services.clone());
         let load_limit = reg.timeout.max(Duration::from_secs(10));
         let rt = tokio::runtime::Handle::current();
         let mut taken = Taken::default();
@@ -179,7 +184,7 @@ impl Registry {
             }
             let settings = cfg.settings.get(&name).map(|t| serde_json::to_value(t).unwrap_or(Value::Null));
             let settings = serde_json::to_vec(&settings.unwrap_or(Value::Object(Map::new()))).unwrap_or_default();
-            let table = SendPtr(host::table(&name, services.clone(), rt.clone()));
+            let table = SendPtr(host::table(&name, Arc::downgrade(&services), rt.clone()));
             let exports = opened.exports;
             let init = tokio::time::timeout(
                 load_limit,
@@ -228,6 +233,7 @@ impl Registry {
             plugins: Vec::new(),
             refused: Vec::new(),
             db,
+            _services: None,
             timeout: Duration::from_secs(2),
             unhealthy_after: 3,
             retry_after: 60,
