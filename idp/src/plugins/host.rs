@@ -218,7 +218,7 @@ fn store_err(e: sea_orm::DbErr) -> String {
 fn kv_get(ctx: &Live, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
     let got =
-        ctx.rt.block_on(kv::get(&ctx.services.db, &ctx.plugin, key, ctx.services.clock.now())).map_err(store_err)?;
+        ctx.rt.block_on(kv::get(&ctx.services.db, ctx.plugin, key, ctx.services.clock.now())).map_err(store_err)?;
     Ok(got.map(Value::from).unwrap_or(Value::Null))
 }
 
@@ -230,7 +230,7 @@ fn kv_put(ctx: &Live, v: Value) -> Result<Value, String> {
     }
     let now = ctx.services.clock.now();
     let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
-    ctx.rt.block_on(kv::put(&ctx.services.db, &ctx.plugin, key, value, expires, now)).map_err(store_err)?;
+    ctx.rt.block_on(kv::put(&ctx.services.db, ctx.plugin, key, value, expires, now)).map_err(store_err)?;
     Ok(Value::Null)
 }
 
@@ -251,7 +251,7 @@ fn kv_put_if(ctx: &Live, v: Value) -> Result<Value, String> {
     let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
     let won = ctx
         .rt
-        .block_on(kv::put_if(&ctx.services.db, &ctx.plugin, key, expected, value, expires, now))
+        .block_on(kv::put_if(&ctx.services.db, ctx.plugin, key, expected, value, expires, now))
         .map_err(store_err)?;
     Ok(Value::from(won))
 }
@@ -265,21 +265,19 @@ fn kv_incr(ctx: &Live, v: Value) -> Result<Value, String> {
     };
     let now = ctx.services.clock.now();
     let expires = v.get("ttl").and_then(Value::as_i64).map(|t| now + t.max(1));
-    let n = ctx.rt.block_on(kv::incr(&ctx.services.db, &ctx.plugin, key, by, expires, now)).map_err(store_err)?;
+    let n = ctx.rt.block_on(kv::incr(&ctx.services.db, ctx.plugin, key, by, expires, now)).map_err(store_err)?;
     Ok(Value::from(n))
 }
 
 fn kv_delete(ctx: &Live, v: Value) -> Result<Value, String> {
     let key = key_field(&v)?;
-    Ok(Value::from(ctx.rt.block_on(kv::delete(&ctx.services.db, &ctx.plugin, key)).map_err(store_err)?))
+    Ok(Value::from(ctx.rt.block_on(kv::delete(&ctx.services.db, ctx.plugin, key)).map_err(store_err)?))
 }
 
 fn kv_list(ctx: &Live, v: Value) -> Result<Value, String> {
     let prefix = v.get("prefix").and_then(Value::as_str).unwrap_or("");
-    let rows = ctx
-        .rt
-        .block_on(kv::list(&ctx.services.db, &ctx.plugin, prefix, ctx.services.clock.now()))
-        .map_err(store_err)?;
+    let rows =
+        ctx.rt.block_on(kv::list(&ctx.services.db, ctx.plugin, prefix, ctx.services.clock.now())).map_err(store_err)?;
     Ok(json!(rows))
 }
 
