@@ -221,6 +221,9 @@ async fn kin_face_through_the_app(backend: Backend) {
     let gate = open_kin_gate(&app, &b, LI.0, LI.1, "parent").await;
     assert!(kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap().is_empty());
     let page = gate_page(&b, &gate).await;
+    // The page speaks of the kin binding, not of a sign-in.
+    assert!(page.html.contains("亲属人脸识别已通过，正在绑定…"), "{}", page.html);
+    assert!(!page.html.contains("已确认，正在登录"), "{}", page.html);
     let gate_id = query_of(&gate)["gate"].clone();
     let early =
         b.http.post(app.url("/face")).form(&[("gate", gate_id.as_str()), ("csrf", page.csrf.as_str())]).send().await;
