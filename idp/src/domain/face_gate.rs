@@ -140,9 +140,9 @@ pub async fn real_name_number(db: &DatabaseConnection, user_id: &str) -> Result<
 
 /// What a gate's scan ticket asks of the app: the purpose (`approval` for
 /// C3, `face` otherwise), whose app may take it (the account holding the
-/// real-name identity the gate waits for; `None` when no account does, so
-/// no app can), and what the app shows — masked, never the payload itself
-/// (which may hold a password hash).
+/// real-name identity the gate waits for — for a kin gate the guardian who
+/// opened it; `None` when no account does, so no app can), and what the app
+/// shows — masked, never the payload itself.
 pub struct GateRequest {
     pub purpose: Purpose,
     pub subject_user_id: Option<String>,

@@ -12,7 +12,8 @@
 //! A ticket may belong to a face gate (`face_gate`: C1 first enterprise
 //! sign-in, C2 agent registration, C3 approval, E2 kin binding). Confirming
 //! such a ticket needs the verifier's face pass and opens the gate in the
-//! same transaction, with the app user's real-name ID number.
+//! same transaction, with the app user's real-name ID number — for a kin
+//! gate, a pass of the relative recorded through the guardian's app.
 use crate::crypto::random_token;
 use crate::domain::face_gate;
 use crate::domain::identity;
