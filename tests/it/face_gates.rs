@@ -147,33 +147,147 @@ pub async fn pass_face(
     (view, done)
 }
 
+/// Opens a kin gate from the guardian's browser (a relative older than six).
+pub async fn open_kin_gate(app: &TestApp, b: &Browser, name: &str, id_number: &str, relation: &str) -> String {
+    let page = b.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    let form =
+        [("csrf", csrf.as_str()), ("action", "bind"), ("name", name), ("id_number", id_number), ("relation", relation)];
+    let res = b.http.post(app.url("/account/kin")).form(&form).send().await.unwrap();
+    let gate = location(&res).expect("a relative older than six passes a face check first");
+    assert!(gate.contains("/face?gate="), "{gate}");
+    if gate.starts_with('/') { app.url(&gate) } else { gate }
+}
+
+/// The guardian's app checks the face of the relative standing in front of
+/// the phone, for the kin gate behind `ticket` (`POST /api/identity/face`
+/// with the ticket).
+pub async fn relative_face(app: &TestApp, phone: &CitizenApp, ticket: &str, sample: &str) -> reqwest::Response {
+    api()
+        .post(app.url("/api/identity/face"))
+        .bearer_auth(&phone.token)
+        .json(&serde_json::json!({ "face": sample, "ticket": ticket }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A live-capture sample ("sandbox-face") and one the sandbox fails for
+/// liveness ("NOT-LIVE…"), base64.
+const LIVE: &str = "c2FuZGJveC1mYWNl";
+const NOT_LIVE: &str = "Tk9ULUxJVkUtc2FtcGxl";
+
+/// The app side of a kin gate as a real client does it: the guardian's app
+/// reads the gate page's ticket, checks the relative's face through the
+/// verifier and confirms; the guardian's browser then completes the
+/// ticket. Returns the app's view and the completion's response.
+pub async fn pass_kin_face(
+    app: &TestApp,
+    b: &Browser,
+    gate_url: &str,
+    guardian: &str,
+) -> (serde_json::Value, reqwest::Response) {
+    let page = gate_page(b, gate_url).await;
+    let phone = citizen(app, guardian).await;
+    let view = json(phone.read(app, &page.ticket).await).await;
+    assert_eq!(view["face_required"], true, "{view}");
+    let res = relative_face(app, &phone, &page.ticket, LIVE).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let res = phone.decide(app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let done = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    (view, done)
+}
+
 /// E2 over HTTP: binding a relative older than six waits for the
-/// relative's face check in the relative's own app; the guardian's page
-/// continues by itself; someone else's app cannot open the gate.
+/// relative's face, checked through the guardian's app (the relative needs
+/// no account: an elder or a child stands in front of the guardian's
+/// phone). Only the gate owner's app reads the ticket; the confirm needs a
+/// verifier pass of exactly this relative; the page then continues.
 async fn kin_face_through_the_app(backend: Backend) {
     let app = spawn(backend).await;
     let client = app.confidential().await;
     let guardian = app.user("guardian_k").await;
+    // The relative's own account (she has one here) is not the one asked.
     real_person(&app, "elder_li", LI).await;
-    real_person(&app, "not_li", ZHANG).await;
     let b = Browser::new();
     sign_in_with_browser(&app, &b, &client, "guardian_k").await;
-    let page = b.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
-    let csrf = hidden(&page, "csrf").unwrap();
-    let form =
-        [("csrf", csrf.as_str()), ("action", "bind"), ("name", LI.0), ("id_number", LI.1), ("relation", "parent")];
-    let res = b.http.post(app.url("/account/kin")).form(&form).send().await.unwrap();
-    let gate = location(&res).expect("a relative older than six passes a face check first");
-    assert!(gate.contains("/face?gate="), "{gate}");
+    let gate = open_kin_gate(&app, &b, LI.0, LI.1, "parent").await;
     assert!(kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap().is_empty());
-    let (view, done) = pass_face(&app, &b, &gate, "elder_li", "not_li").await;
+    let page = gate_page(&b, &gate).await;
+    // The page speaks of the kin binding, not of a sign-in.
+    assert!(page.html.contains("亲属人脸识别已通过，正在绑定…"), "{}", page.html);
+    assert!(!page.html.contains("已确认，正在登录"), "{}", page.html);
+    let gate_id = query_of(&gate)["gate"].clone();
+    let early =
+        b.http.post(app.url("/face")).form(&[("gate", gate_id.as_str()), ("csrf", page.csrf.as_str())]).send().await;
+    assert_eq!(early.unwrap().status(), 409, "no continuing before the app's face check");
+
+    // Another app account — even the relative's own — can neither read the
+    // ticket nor run the relative's face check for it.
+    let relative_phone = citizen(&app, "elder_li").await;
+    assert_eq!(relative_phone.read(&app, &page.ticket).await.status(), 403);
+    let res = relative_face(&app, &relative_phone, &page.ticket, LIVE).await;
+    assert_eq!(json(res).await["error"], "account_mismatch");
+
+    let phone = citizen(&app, "guardian_k").await;
+    let view = json(phone.read(&app, &page.ticket).await).await;
+    assert_eq!(view["face_required"], true, "{view}");
     assert_eq!(view["detail"]["action"], "kin_bind");
     assert_eq!(view["detail"]["relation"], "parent");
+    assert_eq!(view["detail"]["person"], "**************002X");
+    let confirm = || phone.decide(&app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true }));
+    // The app's word alone opens nothing.
+    assert_eq!(json(confirm().await).await["error"], "face_check_required");
+    // A face pass for someone else: another relative's gate (陈一, 60).
+    let other = open_kin_gate(&app, &b, CHEN.0, CHEN.1, "parent").await;
+    let other = gate_page(&b, &other).await;
+    assert_eq!(relative_face(&app, &phone, &other.ticket, LIVE).await.status(), 200);
+    assert_eq!(json(confirm().await).await["error"], "face_check_required", "a pass for 陈一 opens no gate for 李秀");
+    // A failed check (not a live capture) is recorded and opens nothing.
+    let res = relative_face(&app, &phone, &page.ticket, NOT_LIVE).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(json(res).await["result"], "liveness_failed");
+    assert_eq!(json(confirm().await).await["error"], "face_check_required");
+    // The relative's face passes: the confirm opens the gate.
+    assert_eq!(json(relative_face(&app, &phone, &page.ticket, LIVE).await).await["result"], "pass");
+    let res = confirm().await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(ticket_status(&app, &b, &page.ticket).await, "confirmed");
+    // The gate is open now: a further face check for it is refused.
+    let res = relative_face(&app, &phone, &page.ticket, LIVE).await;
+    assert_eq!(res.status(), 403);
+    let done = b
+        .http
+        .post(app.url("/scan/complete"))
+        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(done.status(), 200);
     assert!(done.text().await.unwrap().contains("绑定成功"));
     let list = kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].id_number, LI.1);
+    // Recorded like every verification, under the guardian, masked; the
+    // relative's face pass never counts as the guardian's own.
+    use idp::store::entities::verification;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let rows = verification::Entity::find()
+        .filter(verification::Column::UserId.eq(guardian.as_str()))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let kin_rows: Vec<_> = rows.iter().filter(|r| r.kind == "kin_face").collect();
+    assert_eq!(kin_rows.len(), 3, "{rows:?}");
+    assert!(kin_rows.iter().all(|r| !r.subject.contains(LI.1) && !r.subject.contains(CHEN.1)), "{rows:?}");
+    assert!(!idp::domain::identity::recent_face_pass(&app.state.db, &guardian, app.state.clock.now()).await.unwrap());
 }
 both!(kin_binding_face_check_through_the_app, super::kin_face_through_the_app);
 

@@ -11,7 +11,6 @@ use crate::plugin_kit::*;
 use crate::support::*;
 use chrono::{Days, Months};
 use idp::domain::delegation;
-use idp::domain::face_gate;
 use idp::domain::users::NewUser;
 use serde_json::{Value, json};
 
@@ -268,21 +267,27 @@ async fn bind(app: &TestApp, b: &Browser, name: &str, id: &str) -> (u16, String)
     kin_post(app, b, &[("action", "bind"), ("name", name), ("id_number", id), ("relation", "other")]).await
 }
 
-/// The browser's open face gate is confirmed for `id_number` without the
-/// app (used by the health-code kin tests until kin gates take the
-/// guardian's app), then the page continues; returns where that led.
-async fn pass_face(app: &TestApp, b: &Browser, gate_url: &str, id_number: &str) -> reqwest::Response {
-    let page = b.http.get(gate_url).send().await.unwrap().text().await.unwrap();
-    let gate = query_of(gate_url)["gate"].clone();
-    let csrf = hidden(&page, "csrf").expect("face gate page");
-    // Before the app's check the page cannot continue.
-    let early =
-        b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap();
-    assert_eq!(early.status(), 409);
-    // The app side: someone else's face does not open the gate.
-    assert!(!face_gate::confirm(&app.state.db, &gate, "110101199001011237", app.state.clock.now()).await.unwrap());
-    assert!(face_gate::confirm(&app.state.db, &gate, id_number, app.state.clock.now()).await.unwrap());
-    b.http.post(app.url("/face")).form(&[("gate", gate.as_str()), ("csrf", csrf.as_str())]).send().await.unwrap()
+/// The relative's face checked through the guardian's app (the account
+/// signed in as `guardian`, as a real app does it: read the gate's ticket,
+/// `POST /api/identity/face` with the ticket, confirm), then the guardian's
+/// page continues; returns where that led.
+async fn pass_face(app: &TestApp, b: &Browser, gate_url: &str, guardian: &str) -> reqwest::Response {
+    crate::face_gates::pass_kin_face(app, b, gate_url, guardian).await.1
+}
+
+/// The sandbox verifier's built-in identities plus `relatives` (name, ID
+/// number) whose face checks pass: a real verifier knows every resident,
+/// the sandbox only its fixture.
+fn relatives_known(config: &mut idp::config::Config, dir: &std::path::Path, relatives: &[(&str, &str)]) {
+    let mut text = idp::ports::verifier::sandbox::BUILTIN_FIXTURE.to_string();
+    for (name, number) in relatives {
+        text.push_str(&format!(
+            "\n[[identities]]\nname = \"{name}\"\ndoc_type = \"resident_id\"\nnumber = \"{number}\"\nid = \"pass\"\nface = \"pass\"\n"
+        ));
+    }
+    let path = dir.join("kin-identities.toml");
+    std::fs::write(&path, text).unwrap();
+    config.verifier.fixture = Some(path);
 }
 
 /// Binds a relative aged 7+ through the relative's face check.
@@ -291,7 +296,7 @@ async fn bind_with_face(app: &TestApp, b: &Browser, name: &str, id: &str) -> Str
     assert_eq!(status, 303, "a face check for the relative: {to}");
     let to = if to.starts_with('/') { app.url(&to) } else { to };
     assert!(to.contains("/face?gate="), "{to}");
-    pass_face(app, b, &to, id).await.text().await.unwrap()
+    pass_face(app, b, &to, "guardian").await.text().await.unwrap()
 }
 
 /// Kinship relation ids on the plugin's switcher, in page order.
@@ -302,21 +307,22 @@ fn relation_ids(html: &str) -> Vec<String> {
 /// E2 (seed 001): each kin rule at its boundary through the provider's
 /// pages, then the kinship code and the relative's test results.
 async fn kinship(backend: Backend) {
-    let app = spawn_plugins(backend, &[HEALTH], |_, _| {}).await;
-    citizen(&app, "guardian", "李四", &id_born("19800101", 1)).await;
-    let b = signed_in(&app, "guardian").await;
-    let today = delegation::today(app.state.clock.now());
+    let today = delegation::today(chrono::Utc::now().timestamp());
     let born_years_ago = |years: u32, plus_days: u64| {
         let d =
             today.checked_sub_months(Months::new(12 * years)).unwrap().checked_add_days(Days::new(plus_days)).unwrap();
         d.format("%Y%m%d").to_string()
     };
-
     // Ages 16/17 and 59/60 from the ID number and today's date.
     let sixteen = id_born(&born_years_ago(17, 1), 11);
     let seventeen = id_born(&born_years_ago(17, 0), 12);
     let fifty_nine = id_born(&born_years_ago(60, 1), 13);
     let sixty = id_born(&born_years_ago(60, 0), 14);
+    let known = [("小红", sixteen.as_str()), ("老王", sixty.as_str())];
+    let app =
+        spawn_plugins(backend, &[HEALTH], |c, plugins| relatives_known(c, plugins.parent().unwrap(), &known)).await;
+    citizen(&app, "guardian", "李四", &id_born("19800101", 1)).await;
+    let b = signed_in(&app, "guardian").await;
     for refused in [&seventeen, &fifty_nine] {
         let (status, html) = bind(&app, &b, "某某", refused).await;
         assert_eq!(status, 400);

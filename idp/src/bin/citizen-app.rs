@@ -62,7 +62,8 @@ enum Cmd {
         deny: bool,
         /// Run the face check through the provider's verifier with this
         /// photo (`POST /api/identity/face`; the sandbox verifier decides by
-        /// the account's identity), then confirm with its result.
+        /// the account's identity — on a kin gate by the relative's, who
+        /// faces this phone), then confirm with its result.
         #[arg(long, value_name = "PHOTO")]
         face: Option<std::path::PathBuf>,
     },
@@ -319,7 +320,17 @@ impl App {
                 use base64::Engine;
                 let bytes = std::fs::read(photo)?;
                 let sample = base64::engine::general_purpose::STANDARD.encode(bytes);
-                let body = serde_json::json!({ "face": sample });
+                // A kin gate's face is the relative's, in front of this
+                // phone: the provider checks the person the gate names.
+                let body = if t["detail"]["action"] == "kin_bind" {
+                    println!(
+                        "Face:      the relative {} faces the camera",
+                        t["detail"]["person"].as_str().unwrap_or("?")
+                    );
+                    serde_json::json!({ "face": sample, "ticket": ticket })
+                } else {
+                    serde_json::json!({ "face": sample })
+                };
                 let out = self.call(self.http.post(self.url("/api/identity/face")).json(&body)).await?;
                 println!("Face check: {}", out["result"].as_str().unwrap_or("done"));
                 true
@@ -368,9 +379,9 @@ fn gate_text(d: &Value) -> Option<String> {
         "enterprise_login" => format!("first sign-in for {} (企业首次登录)", enterprise()),
         "register_agent" => format!("register as an agent of {} (代理人注册)", enterprise()),
         "kin_bind" => format!(
-            "be bound as the {} of {} (亲属绑定)",
-            d["relation"].as_str().unwrap_or("relative"),
-            d["guardian"].as_str().unwrap_or("?")
+            "bind {} as your relative ({}) (亲属绑定)",
+            d["person"].as_str().unwrap_or("?"),
+            d["relation"].as_str().unwrap_or("relative")
         ),
         other => other.to_string(),
     })

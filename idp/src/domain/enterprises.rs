@@ -7,7 +7,7 @@ use super::uscc::Uscc;
 use super::users::{IdNumber, PhoneNumber};
 use crate::crypto::password::PasswordService;
 use crate::crypto::random_token;
-use crate::store::entities::{delegation as delegation_e, enterprise, representative_change, user};
+use crate::store::entities::{delegation as delegation_e, enterprise, identity, representative_change, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -227,6 +227,28 @@ pub async fn mark_face(db: &DatabaseConnection, s: &EnterpriseSignIn, now: i64) 
 
 /// C2/C3: adds an agent (pending) unless the person already has a pending
 /// or active agent delegation for this enterprise.
+/// C2: the agent's face gate opened — by the app of the account holding
+/// the agent's real-name identity — so that account becomes a pending agent
+/// of the enterprise (for the representative to approve, C3). The agent
+/// signs in with that account's own password. Nobody holding the identity
+/// any more (unbound meanwhile) → `agent_register_no_account`.
+pub async fn register_agent(
+    db: &DatabaseConnection,
+    enterprise_id: &str,
+    agent_id_number: &str,
+    now: i64,
+) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
+    let holder = identity::Entity::find()
+        .filter(identity::Column::DocNumber.eq(agent_id_number))
+        .one(db)
+        .await?
+        .map(|i| i.user_id);
+    match holder {
+        Some(user_id) => add_agent(db, enterprise_id, &user_id, now).await,
+        None => Ok(Err("agent_register_no_account")),
+    }
+}
+
 pub async fn add_agent(
     db: &DatabaseConnection,
     enterprise_id: &str,

@@ -10,11 +10,25 @@
 //! single seam that opens a gate: `scan::decide` calls it, in the same
 //! transaction as the ticket's confirmation, with the app user's real-name
 //! ID number — only the person the gate waits for opens it.
+//!
+//! Kin gates (E2) are the exception: the relative (an elder, a child of
+//! 7–16) need not have an account, so the guardian's app — the account
+//! that opened the gate — runs the verifier's face check of the relative
+//! standing in front of the phone (`kin_face_check`, recorded as
+//! `kin_face` for that gate), and the confirm opens the gate only when
+//! such a pass was recorded for this gate (hence for its ID number) in the
+//! last minutes (`kin_face_passed`, inside the confirm's transaction).
 use crate::crypto::random_token;
+use crate::domain::documents::{
+    Document, DocumentNumber, DocumentType, PersonName, Validity, mask_name as mask_doc_name, mask_number,
+};
 use crate::domain::flows::mask_id_number;
+use crate::domain::identity::{FACE_FRESH, face_required, record};
 use crate::domain::kin::mask_name;
 use crate::domain::scan::Purpose;
-use crate::store::entities::{delegation, enterprise, face_gate, identity, user};
+use crate::ports::verifier::{FaceSample, IdentityVerifier, Outcome, VerifierError};
+use crate::store::entities::{delegation, enterprise, face_gate, identity, scan_ticket, user, verification};
+use chrono::NaiveDate;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
@@ -126,9 +140,9 @@ pub async fn real_name_number(db: &DatabaseConnection, user_id: &str) -> Result<
 
 /// What a gate's scan ticket asks of the app: the purpose (`approval` for
 /// C3, `face` otherwise), whose app may take it (the account holding the
-/// real-name identity the gate waits for; `None` when no account does, so
-/// no app can), and what the app shows — masked, never the payload itself
-/// (which may hold a password hash).
+/// real-name identity the gate waits for — for a kin gate the guardian who
+/// opened it; `None` when no account does, so no app can), and what the app
+/// shows — masked, never the payload itself.
 pub struct GateRequest {
     pub purpose: Purpose,
     pub subject_user_id: Option<String>,
@@ -136,13 +150,19 @@ pub struct GateRequest {
 }
 
 pub async fn ticket_request(db: &DatabaseConnection, gate: &face_gate::Model) -> Result<GateRequest, DbErr> {
-    let subject = identity::Entity::find()
-        .filter(identity::Column::DocNumber.eq(gate.id_number.as_str()))
-        .one(db)
-        .await?
-        .map(|i| i.user_id);
     let payload: Value = serde_json::from_str(&gate.payload).unwrap_or_default();
     let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    // A kin gate is read by the guardian's app (the gate's owner); every
+    // other gate by the app of the person whose face it waits for.
+    let subject = if gate.purpose == KIN {
+        Some(s("user")).filter(|u| !u.is_empty())
+    } else {
+        identity::Entity::find()
+            .filter(identity::Column::DocNumber.eq(gate.id_number.as_str()))
+            .one(db)
+            .await?
+            .map(|i| i.user_id)
+    };
     let ent = match payload.get("enterprise").and_then(Value::as_str) {
         Some(id) => enterprise::Entity::find_by_id(id.to_owned()).one(db).await?,
         None => None,
@@ -177,4 +197,117 @@ pub async fn ticket_request(db: &DatabaseConnection, gate: &face_gate::Model) ->
         _ => Purpose::Face,
     };
     Ok(GateRequest { purpose, subject_user_id: subject, detail })
+}
+
+/// What the guardian's app got from the relative's face check (E2).
+#[derive(Debug, PartialEq, Eq)]
+pub enum KinFace {
+    Pass,
+    /// No live, unopened kin gate of this account behind the ticket.
+    NotYours,
+    /// Ages 0–6 are never asked for a face (B7).
+    NotRequired,
+    Refused(Outcome),
+    Unavailable,
+}
+
+/// The kin gate behind a scan ticket, if it is live, unopened and owned by
+/// `user_id` (the guardian whose browser opened it).
+async fn kin_gate_of(
+    db: &DatabaseConnection,
+    ticket_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<face_gate::Model>, DbErr> {
+    if ticket_id.is_empty() || ticket_id.len() > 64 {
+        return Ok(None);
+    }
+    let Some(gate_id) = scan_ticket::Entity::find_by_id(ticket_id.to_owned()).one(db).await?.and_then(|t| t.gate_id)
+    else {
+        return Ok(None);
+    };
+    Ok(load(db, &gate_id).await?.filter(|g| {
+        let owner = serde_json::from_str::<Value>(&g.payload)
+            .ok()
+            .and_then(|p| p.get("user").and_then(Value::as_str).map(String::from));
+        g.purpose == KIN && g.confirmed_at.is_none() && g.expires_at > now && owner.as_deref() == Some(user_id)
+    }))
+}
+
+/// The guardian's app checks the relative's face (the relative stands in
+/// front of the guardian's phone): the verifier is asked about the name and
+/// ID number the gate waits for. The attempt is recorded under the
+/// guardian's account as `kin_face` with the gate in `detail`; the sample
+/// goes to the verifier and nowhere else.
+pub async fn kin_face_check<V: IdentityVerifier>(
+    db: &DatabaseConnection,
+    verifier: &V,
+    user_id: &str,
+    ticket_id: &str,
+    sample: &FaceSample,
+    today: NaiveDate,
+    now: i64,
+) -> Result<KinFace, DbErr> {
+    let Some(gate) = kin_gate_of(db, ticket_id, user_id, now).await? else {
+        return Ok(KinFace::NotYours);
+    };
+    let payload: Value = serde_json::from_str(&gate.payload).unwrap_or_default();
+    let name = payload.get("name").and_then(Value::as_str).unwrap_or_default();
+    let (Ok(number), Ok(name)) =
+        (DocumentNumber::parse(DocumentType::ResidentId, &gate.id_number), PersonName::parse(name))
+    else {
+        return Ok(KinFace::NotYours);
+    };
+    let Some((birth, _)) = number.birth_and_sex() else {
+        return Ok(KinFace::NotYours);
+    };
+    // The kin form asks for no card validity; the face is compared with
+    // the authority's photo of this name and number, so the card's term is
+    // not what is checked (sent as long-term from the birth date).
+    let doc = Document { number, name, validity: Validity { start: birth, end: None } };
+    if !face_required(&doc, today) {
+        return Ok(KinFace::NotRequired);
+    }
+    let subject = format!("resident_id {} {}", mask_doc_name(doc.name.as_str()), mask_number(doc.number.as_str()));
+    let detail = format!("gate:{}", gate.id);
+    let (outcome, reference, answer) = match verifier.check_face(&doc, sample).await {
+        Ok(v) => {
+            let answer = if v.outcome == Outcome::Pass { KinFace::Pass } else { KinFace::Refused(v.outcome) };
+            (v.outcome.as_str(), Some(v.reference), answer)
+        }
+        Err(e) => {
+            tracing::warn!("identity verifier (kin_face): {e}");
+            let what = match e {
+                VerifierError::Timeout => "timeout",
+                VerifierError::CircuitOpen => "circuit_open",
+                VerifierError::Unavailable(_) => "unavailable",
+            };
+            (what, None, KinFace::Unavailable)
+        }
+    };
+    record(db, Some(user_id), KIN_FACE, &subject, outcome, reference.as_deref(), Some(&detail), now).await?;
+    Ok(answer)
+}
+
+/// Verification kind of a relative's face checked through the guardian's app.
+pub const KIN_FACE: &str = "kin_face";
+
+/// Whether `user_id`'s app recorded a verifier pass of the relative this
+/// kin gate waits for in the last [`FACE_FRESH`] seconds. Runs inside the
+/// confirm's transaction.
+pub async fn kin_face_passed<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    gate_id: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    Ok(verification::Entity::find()
+        .filter(verification::Column::UserId.eq(user_id))
+        .filter(verification::Column::Kind.eq(KIN_FACE))
+        .filter(verification::Column::Outcome.eq("pass"))
+        .filter(verification::Column::Detail.eq(format!("gate:{gate_id}")))
+        .filter(verification::Column::CreatedAt.gt(now - FACE_FRESH))
+        .one(db)
+        .await?
+        .is_some())
 }

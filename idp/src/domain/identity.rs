@@ -493,7 +493,7 @@ pub const FACE_FRESH: i64 = 10 * 60;
 /// Whether this person passed a face check through the verifier in the last
 /// [`FACE_FRESH`] seconds. The app's own word is never enough: the check
 /// must have gone through `POST /api/identity/face` and been recorded.
-pub async fn recent_face_pass(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<bool, DbErr> {
+pub async fn recent_face_pass<C: ConnectionTrait>(db: &C, user_id: &str, now: i64) -> Result<bool, DbErr> {
     Ok(verification::Entity::find()
         .filter(verification::Column::UserId.eq(user_id))
         .filter(verification::Column::Kind.eq("face"))

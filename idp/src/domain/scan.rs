@@ -12,9 +12,11 @@
 //! A ticket may belong to a face gate (`face_gate`: C1 first enterprise
 //! sign-in, C2 agent registration, C3 approval, E2 kin binding). Confirming
 //! such a ticket needs the verifier's face pass and opens the gate in the
-//! same transaction, with the app user's real-name ID number.
+//! same transaction, with the app user's real-name ID number — for a kin
+//! gate, a pass of the relative recorded through the guardian's app.
 use crate::crypto::random_token;
 use crate::domain::face_gate;
+use crate::domain::identity;
 use crate::store::entities::scan_ticket;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -260,6 +262,10 @@ pub enum ScanError {
     /// user's real-name identity is not the one on record).
     #[error("the face check is for another person")]
     WrongPerson,
+    /// No verifier pass recorded moments ago for the face this ticket
+    /// needs (the app's own, or for a kin gate the relative's).
+    #[error("no face check passed recently for this person")]
+    FaceCheckRequired,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -330,14 +336,30 @@ pub async fn decide(
                 return Err(ScanError::FaceResultMissing);
             }
             if let Some(gate_id) = &row.gate_id {
-                let number = face_gate::real_name_number(db, &app.user_id).await?;
-                match face_gate::load(db, gate_id).await? {
-                    None => return Err(ScanError::NotFound),
-                    Some(g) if g.expires_at <= now => return Err(ScanError::Expired),
-                    Some(g) if number.as_deref() != Some(g.id_number.as_str()) => return Err(ScanError::WrongPerson),
-                    Some(g) if g.confirmed_at.is_some() => return Err(ScanError::Taken),
-                    Some(g) => gate_opening = Some((g.id, g.id_number)),
+                // A kin gate's face is the relative's, checked through the
+                // guardian's app (the ticket's subject, checked at scan):
+                // the pass is looked up inside the transaction below.
+                let gate = face_gate::load(db, gate_id).await?.ok_or(ScanError::NotFound)?;
+                let kin = gate.purpose == face_gate::KIN;
+                let number = if kin {
+                    Some(gate.id_number.clone())
+                } else {
+                    face_gate::real_name_number(db, &app.user_id).await?
+                };
+                if gate.expires_at <= now {
+                    return Err(ScanError::Expired);
                 }
+                if number.as_deref() != Some(gate.id_number.as_str()) {
+                    return Err(ScanError::WrongPerson);
+                }
+                if gate.confirmed_at.is_some() {
+                    return Err(ScanError::Taken);
+                }
+                gate_opening = Some((gate.id, gate.id_number, kin));
+            } else if face_passed == Some(true) && !identity::recent_face_pass(db, &app.user_id, now).await? {
+                // The app's word alone is not enough: the verifier must have
+                // recorded a pass of this person moments ago.
+                return Err(ScanError::FaceCheckRequired);
             }
             update = update
                 .col_expr(scan_ticket::Column::Status, Expr::value(Status::Confirmed.as_str()))
@@ -364,11 +386,20 @@ pub async fn decide(
         .exec(&txn)
         .await?;
     if r.rows_affected == 1 {
-        if let Some((gate_id, number)) = &gate_opening
-            && !face_gate::confirm(&txn, gate_id, number, now).await?
-        {
-            txn.rollback().await?;
-            return Err(ScanError::Taken);
+        if let Some((gate_id, number, kin)) = &gate_opening {
+            let face_ok = if *kin {
+                face_gate::kin_face_passed(&txn, &app.user_id, gate_id, now).await?
+            } else {
+                identity::recent_face_pass(&txn, &app.user_id, now).await?
+            };
+            if !face_ok {
+                txn.rollback().await?;
+                return Err(ScanError::FaceCheckRequired);
+            }
+            if !face_gate::confirm(&txn, gate_id, number, now).await? {
+                txn.rollback().await?;
+                return Err(ScanError::Taken);
+            }
         }
         txn.commit().await?;
         let row = load(db, id).await?.ok_or(ScanError::NotFound)?;

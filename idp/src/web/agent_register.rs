@@ -13,13 +13,11 @@ use crate::domain::users::{IdNumber, PhoneNumber};
 use crate::oidc::flow::see_other;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
-use crate::store::entities::user;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -161,13 +159,10 @@ pub async fn submit(
         Ok(false) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("sms_code_wrong")).await,
         Err(err) => return unavailable(&state, locale, err),
     }
-    // Only the hash waits in the gate, never the password itself.
-    let hash = match state.passwords.hash(f.password.clone()).await {
-        Ok(h) => h,
-        Err(err) => return unavailable(&state, locale, err),
-    };
+    // The agent signs in with the account holding his real-name identity
+    // (its password stays his), so no password waits in the gate.
     let payload = json!({ "enterprise": e.id, "name": f.name.trim(), "id_number": id.as_str(),
-        "phone": phone.as_str(), "password_hash": hash });
+        "phone": phone.as_str() });
     let (jar, browser) = cookies::browser(&state, jar);
     let now = state.clock.now();
     match face_gate::open(
@@ -190,43 +185,7 @@ pub async fn submit(
 /// same person) and the pending agent delegation.
 pub async fn finish(state: &AppState, jar: CookieJar, locale: &str, payload: &Value, now: i64) -> Response {
     let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let existing = user::Entity::find().filter(user::Column::IdNumber.eq(s("id_number"))).one(&state.db).await;
-    let agent_id = match existing {
-        Ok(Some(u)) => u.id,
-        Ok(None) => {
-            let phone_taken = user::Entity::find().filter(user::Column::Phone.eq(s("phone"))).one(&state.db).await;
-            let phone = match phone_taken {
-                Ok(Some(_)) => None,
-                Ok(None) => Some(s("phone")),
-                Err(e) => return unavailable(state, locale, e),
-            };
-            let id = uuid::Uuid::new_v4().to_string();
-            let m = user::ActiveModel {
-                id: Set(id.clone()),
-                username: Set(format!("agent_{}", &id.replace('-', "")[..12])),
-                phone_verified: Set(phone.is_some()),
-                phone: Set(phone),
-                id_number: Set(Some(s("id_number"))),
-                email: Set(None),
-                email_verified: Set(false),
-                name: Set(Some(s("name"))),
-                profile: Set(None),
-                address: Set(None),
-                password_hash: Set(s("password_hash")),
-                disabled: Set(false),
-                created_at: Set(now),
-                updated_at: Set(now),
-                // The app's face check against the ID number: real person (B3).
-                proofing_level: Set(3),
-            };
-            match m.insert(&state.db).await {
-                Ok(u) => u.id,
-                Err(e) => return unavailable(state, locale, e),
-            }
-        }
-        Err(e) => return unavailable(state, locale, e),
-    };
-    let key = match enterprises::add_agent(&state.db, &s("enterprise"), &agent_id, now).await {
+    let key = match enterprises::register_agent(&state.db, &s("enterprise"), &s("id_number"), now).await {
         Ok(Ok(_)) => "agent_register_done",
         Ok(Err(k)) => k,
         Err(e) => return unavailable(state, locale, e),

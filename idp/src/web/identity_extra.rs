@@ -9,6 +9,7 @@ use super::pages::{error_page, unavailable};
 use super::sms_form::{self, Notice};
 use crate::domain::assurance;
 use crate::domain::documents::{Document, DocumentForm};
+use crate::domain::face_gate::{self, KinFace};
 use crate::domain::identity::{self, Result_};
 use crate::domain::sessions::{self, SessionInfo};
 use crate::domain::subjects;
@@ -70,6 +71,10 @@ async fn retire_taker_subject(state: &AppState, moved: &subjects::Moved, now: i6
 pub struct FaceRequest {
     #[serde(default)]
     face: String,
+    /// A kin gate's scan ticket: the face is the relative's (E2), checked
+    /// through the guardian's app.
+    #[serde(default)]
+    ticket: Option<String>,
 }
 
 fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
@@ -119,6 +124,9 @@ pub async fn api_face(
         Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
     }
     let now = state.clock.now();
+    if let Some(ticket) = &req.ticket {
+        return kin_face(&state, sub, ticket, &sample, now).await;
+    }
     let r = identity::face_check(&state.db, &state.verifier, sub, &sample, today(&state), now).await;
     drop(sample);
     let r = match r {
@@ -141,6 +149,29 @@ pub async fn api_face(
         Result_::Unavailable => api_error(StatusCode::SERVICE_UNAVAILABLE, "verifier_unavailable", &en(&r)),
         Result_::FaceNotRequired => Json(json!({"result": "not_required", "message": en(&r)})).into_response(),
         other => api_error(StatusCode::CONFLICT, "not_applicable", &en(&other)),
+    }
+}
+
+/// The relative's face through the guardian's app, for the kin gate behind
+/// `ticket` (E2): `{"result": "pass", "for": "relative"}` or the refusal.
+async fn kin_face(state: &AppState, sub: &str, ticket: &str, sample: &FaceSample, now: i64) -> Response {
+    let r = face_gate::kin_face_check(&state.db, &state.verifier, sub, ticket, sample, today(state), now).await;
+    let en = |key: &str| state.pages.text("en", key);
+    match r {
+        Ok(KinFace::Pass) => Json(json!({"result": "pass", "for": "relative"})).into_response(),
+        Ok(KinFace::NotYours) => api_error(StatusCode::FORBIDDEN, "account_mismatch", "no kin gate of this account"),
+        Ok(KinFace::NotRequired) => {
+            Json(json!({"result": "not_required", "message": en("identity_face_not_required")})).into_response()
+        }
+        Ok(KinFace::Refused(o)) => {
+            let r = Result_::Refused(o);
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"result": o.as_str(), "message": en(result_key(&r))})))
+                .into_response()
+        }
+        Ok(KinFace::Unavailable) => {
+            api_error(StatusCode::SERVICE_UNAVAILABLE, "verifier_unavailable", &en(result_key(&Result_::Unavailable)))
+        }
+        Err(_) => api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
     }
 }
 

@@ -85,18 +85,34 @@ pub fn ticket_url(state: &AppState, ticket: &str) -> String {
     state.endpoint(&format!("/scan/t/{ticket}"))
 }
 
-/// Template context of the QR widget (`_scan_qr.html`).
-fn qr_context(state: &AppState, t: &ScanTicket, locale: &str, retry: &str) -> serde_json::Value {
+/// Template context of the QR widget (`_scan_qr.html`). A face gate's page
+/// (`gate` = its purpose) says what the app is doing and what follows the
+/// confirmation (a sign-in, an approval, a registration, a kin binding)
+/// instead of the scan-login messages.
+fn qr_context(state: &AppState, t: &ScanTicket, locale: &str, retry: &str, gate: Option<&str>) -> serde_json::Value {
     let url = ticket_url(state, &t.id);
     let now = state.clock.now();
     let phase = t.phase(now);
+    let msg = |p: &str| {
+        let key = match (gate, p) {
+            (Some(purpose), "scanned" | "confirmed") => format!("gate_{purpose}_phase_{p}"),
+            _ => format!("scan_phase_{p}"),
+        };
+        state.pages.text(locale, &key)
+    };
+    let msgs: serde_json::Map<String, serde_json::Value> =
+        ["pending", "scanned", "confirmed", "denied", "expired", "used"]
+            .iter()
+            .map(|p| (p.to_string(), msg(p).into()))
+            .collect();
     json!({
         "ticket": t.id,
         "url": url,
         "svg": qr_svg(&url).unwrap_or_default(),
         "expires_in": (t.expires_at - now).max(0),
         "phase": phase.as_str(),
-        "message": state.pages.text(locale, &format!("scan_phase_{}", phase.as_str())),
+        "message": msg(phase.as_str()),
+        "msgs": msgs,
         "retry": retry,
     })
 }
@@ -162,7 +178,7 @@ pub async fn show_login(
     ctx.insert("error", &Option::<String>::None);
     ctx.insert("need_captcha", &false);
     ctx.insert("upstreams", &super::upstream::buttons(&state, locale));
-    ctx.insert("scan", &qr_context(&state, &ticket, locale, &format!("/login/scan?req={}", q.req)));
+    ctx.insert("scan", &qr_context(&state, &ticket, locale, &format!("/login/scan?req={}", q.req), None));
     no_store((jar, page(&state, StatusCode::OK, "login.html", locale, ctx)).into_response())
 }
 
@@ -205,7 +221,7 @@ pub async fn show_face(
     ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
     ctx.insert("next", &next.as_ref().map(ReturnPath::as_str));
     let retry = format!("/scan/face?req={}{}", q.req, next_query(next.as_ref()));
-    ctx.insert("scan", &qr_context(&state, &ticket, locale, &retry));
+    ctx.insert("scan", &qr_context(&state, &ticket, locale, &retry, None));
     no_store((jar, page(&state, StatusCode::OK, "scan_face.html", locale, ctx)).into_response())
 }
 
@@ -234,7 +250,8 @@ pub(crate) async fn gate_qr(
         gate_id: Some(&gate.id),
     };
     let ticket = ticket_for_page(state, browser, addr, reuse, new).await?;
-    Ok((qr_context(state, &ticket, locale, &format!("/face?gate={}", gate.id)), request.detail))
+    let retry = format!("/face?gate={}", gate.id);
+    Ok((qr_context(state, &ticket, locale, &retry, Some(&gate.purpose)), request.detail))
 }
 
 fn no_store(mut res: Response) -> Response {

@@ -19,7 +19,6 @@
 //! agent approval, kin binding) carries `detail.action` and what it is
 //! about (masked), and is confirmed like a face ticket: the verifier's
 //! pass first, then `{"face_verified": true}`.
-use crate::domain::identity;
 use crate::domain::plugin_access;
 use crate::domain::scan::{self, AppCaller, Decision, ScanError, ScanTicket};
 use crate::domain::scopes::{SCAN_LOGIN, ScopeSet};
@@ -53,6 +52,11 @@ fn scan_error(e: ScanError) -> Response {
         ScanError::WrongAccount => api_error(StatusCode::FORBIDDEN, "account_mismatch", &description),
         ScanError::FaceResultMissing => api_error(StatusCode::BAD_REQUEST, "invalid_request", &description),
         ScanError::WrongPerson => api_error(StatusCode::FORBIDDEN, "person_mismatch", &description),
+        ScanError::FaceCheckRequired => api_error(
+            StatusCode::CONFLICT,
+            "face_check_required",
+            "no face check passed recently: run POST /api/identity/face first",
+        ),
         ScanError::Db(e) => unavailable(e),
     }
 }
@@ -171,24 +175,8 @@ pub async fn confirm(
             Err(_) => return api_error(StatusCode::BAD_REQUEST, "invalid_request", "the body must be a JSON object"),
         }
     };
-    // A face result counts only when the verifier recorded a pass for this
-    // person moments ago (the app ran `POST /api/identity/face`).
-    if parsed.face_verified == Some(true) {
-        match identity::recent_face_pass(&state.db, &app.user_id, state.clock.now()).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return api_error(
-                    StatusCode::CONFLICT,
-                    "face_check_required",
-                    "no face check passed recently: run POST /api/identity/face first",
-                );
-            }
-            Err(e) => {
-                tracing::error!("face lookup: {e}");
-                return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again");
-            }
-        }
-    }
+    // A face result counts only when the verifier recorded a pass moments
+    // ago (`POST /api/identity/face`): `scan::decide` looks it up.
     decide(&state, &id, &app, Decision::Confirm { face_passed: parsed.face_verified }).await
 }
 
