@@ -330,7 +330,8 @@ fn sample_context() -> tera::Context {
     ctx.insert(
         "scan",
         &serde_json::json!({ "ticket": "x", "url": "x", "svg": "<svg></svg>", "expires_in": 120, "phase": "pending",
-            "message": "x", "retry": "/login/scan" }),
+            "message": "x", "retry": "/login/scan",
+            "msgs": { "pending": "x", "scanned": "x", "confirmed": "x", "denied": "x", "expired": "x", "used": "x" } }),
     );
     ctx.insert("view", "password");
     ctx.insert("ethnic_groups", &["汉族"]);

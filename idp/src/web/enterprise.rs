@@ -168,8 +168,7 @@ async fn finish_sign_in(
 ) -> Response {
     let acting =
         super::login::Acting { enterprise_id: s.enterprise.id.clone(), delegation_id: s.delegation_id.clone() };
-    let who = SignedIn { user_id: &s.user_id, method: factor, remember: false };
-    super::login::complete_acting(state, jar, locale, req_id, req, who, Some(acting)).await
+    super::login::complete(state, jar, locale, req_id, req, SignedIn::new(&s.user_id, factor).acting(acting)).await
 }
 
 #[derive(Deserialize, Default)]

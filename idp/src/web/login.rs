@@ -195,51 +195,42 @@ pub async fn submit(
     if let Err(e) = throttle::succeeded(&state.db, reservation).await {
         return unavailable(&state, locale, e);
     }
-    complete(
-        &state,
-        jar,
-        locale,
-        &f.req,
-        req,
-        SignedIn { user_id: &user.id, method: Factor::Password, remember: f.remember.is_some() },
-    )
-    .await
+    complete(&state, jar, locale, &f.req, req, SignedIn::new(&user.id, Factor::Password).remember(f.remember.is_some()))
+        .await
 }
 
-/// Signs the user in (a fresh session cookie, whatever method was used),
-/// records that this authorization request has its sign-in, and continues
-/// the request — or goes home when there is none.
-/// Who signed in, with which factor and whether to remember the device.
+/// Who signed in, with which factor, and what else the sign-in carries.
 pub struct SignedIn<'a> {
     pub user_id: &'a str,
     pub method: Factor,
+    /// Keep the device signed in for 30 days (A3).
     pub remember: bool,
+    /// Further factors verified in the same step (a face check in the app).
+    pub extra: &'a [Factor],
+    /// A local page to show first (the offer to verify one's identity right
+    /// after registering); that page continues the request itself.
+    pub then: Option<String>,
+    /// What the session acts for (C1); `None` — a citizen sign-in — ends any
+    /// acting the session did before.
+    pub acting: Option<Acting>,
 }
 
-pub async fn complete(
-    state: &AppState,
-    jar: CookieJar,
-    locale: &str,
-    req_id: &str,
-    req: Option<AuthRequest>,
-    who: SignedIn<'_>,
-) -> Response {
-    complete_then(state, jar, locale, req_id, req, who, None).await
-}
-
-/// As [`complete`], but showing the local page `then` first (for example
-/// the offer to verify one's identity right after registering); that page
-/// continues the request itself.
-pub async fn complete_then(
-    state: &AppState,
-    jar: CookieJar,
-    locale: &str,
-    req_id: &str,
-    req: Option<AuthRequest>,
-    who: SignedIn<'_>,
-    then: Option<String>,
-) -> Response {
-    finish_sign_in(state, jar, locale, req_id, req, who, &[], then, None).await
+impl<'a> SignedIn<'a> {
+    pub fn new(user_id: &'a str, method: Factor) -> Self {
+        SignedIn { user_id, method, remember: false, extra: &[], then: None, acting: None }
+    }
+    pub fn remember(self, remember: bool) -> Self {
+        SignedIn { remember, ..self }
+    }
+    pub fn with_factors(self, extra: &'a [Factor]) -> Self {
+        SignedIn { extra, ..self }
+    }
+    pub fn then(self, path: String) -> Self {
+        SignedIn { then: Some(path), ..self }
+    }
+    pub fn acting(self, acting: Acting) -> Self {
+        SignedIn { acting: Some(acting), ..self }
+    }
 }
 
 /// Which enterprise a sign-in acts for (C1): as representative when
@@ -249,47 +240,18 @@ pub struct Acting {
     pub delegation_id: Option<String>,
 }
 
-/// As [`complete`], recording what the session acts for; a citizen
-/// sign-in (`None`) ends any acting the session did before.
-pub async fn complete_acting(
+/// The one place every sign-in ends: a fresh session cookie (whatever
+/// method was used) with its factors and acting, the authorization request
+/// marked as signed in and continued — or home when there is none.
+pub async fn complete(
     state: &AppState,
     jar: CookieJar,
     locale: &str,
     req_id: &str,
     req: Option<AuthRequest>,
     who: SignedIn<'_>,
-    acting: Option<Acting>,
 ) -> Response {
-    finish_sign_in(state, jar, locale, req_id, req, who, &[], None, acting).await
-}
-
-/// As [`complete`], with further factors verified in the same step (a face
-/// check done in the app that confirmed a scan sign-in).
-pub async fn complete_with_factors(
-    state: &AppState,
-    jar: CookieJar,
-    locale: &str,
-    req_id: &str,
-    req: Option<AuthRequest>,
-    who: SignedIn<'_>,
-    extra: &[Factor],
-) -> Response {
-    finish_sign_in(state, jar, locale, req_id, req, who, extra, None, None).await
-}
-
-#[allow(clippy::too_many_arguments)] // the one place every sign-in ends
-async fn finish_sign_in(
-    state: &AppState,
-    jar: CookieJar,
-    locale: &str,
-    req_id: &str,
-    req: Option<AuthRequest>,
-    who: SignedIn<'_>,
-    extra: &[Factor],
-    then: Option<String>,
-    acting: Option<Acting>,
-) -> Response {
-    let SignedIn { user_id, method, remember } = who;
+    let SignedIn { user_id, method, remember, extra, then, acting } = who;
     let result = async {
         let existing = current_session(state, &jar).await?;
         let now = state.clock.now();

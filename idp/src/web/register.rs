@@ -2,7 +2,7 @@
 //! password twice, agreement; signed in afterwards and returned to the app
 //! that asked, when there is one.
 use super::cookies;
-use super::login::{SignedIn, complete_then, load_request, pending_for_page};
+use super::login::{SignedIn, complete, load_request, pending_for_page};
 use super::pages::{page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::{self, Created, RegistrationForm};
@@ -159,9 +159,8 @@ pub async fn submit(
     // Registration reached from the upstream link page links the new account (A3).
     let jar = super::upstream::link_after_registration(&state, jar, &created.sub, &ip).await;
     // A1: the real-name step is offered now and may be skipped ("暂不认证").
-    let who = SignedIn { user_id: &created.sub, method: Factor::Sms, remember: false };
-    let offer = format!("/register/real-name?req={}", f.req);
-    complete_then(&state, jar, locale, &f.req, req, who, Some(offer)).await
+    let who = SignedIn::new(&created.sub, Factor::Sms).then(format!("/register/real-name?req={}", f.req));
+    complete(&state, jar, locale, &f.req, req, who).await
 }
 
 /// After registering: verify your identity now, or skip and go on to the

@@ -10,7 +10,7 @@
 //! The face gates' pages (`/face`) show the same widget for a ticket linked
 //! to the gate (`gate_qr`); completing it continues the gated step.
 use super::cookies;
-use super::login::{SignedIn, complete_with_factors, pending_for_page};
+use super::login::{SignedIn, complete, pending_for_page};
 use super::pages::{error_page, page, unavailable};
 use super::step_up;
 use crate::domain::assurance::Factor;
@@ -441,8 +441,7 @@ async fn sign_in_with_ticket(
     // A face check the app ran through the verifier moments ago (the API
     // refuses `face_verified` otherwise) is a second, fresh factor.
     let extra: &[Factor] = if ticket.face_passed { &[Factor::Face] } else { &[] };
-    let who = SignedIn { user_id, method: Factor::Scan, remember: false };
-    complete_with_factors(state, jar, locale, req_id, req, who, extra).await
+    complete(state, jar, locale, req_id, req, SignedIn::new(user_id, Factor::Scan).with_factors(extra)).await
 }
 
 /// D2: the app verified the face of the person signed in here; the browser

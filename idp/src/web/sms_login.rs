@@ -144,13 +144,6 @@ pub async fn submit(
         }
         Err(e) => return unavailable(&state, locale, e),
     };
-    complete(
-        &state,
-        jar,
-        locale,
-        &f.req,
-        req,
-        SignedIn { user_id: &user.id, method: Factor::Sms, remember: f.remember.is_some() },
-    )
-    .await
+    complete(&state, jar, locale, &f.req, req, SignedIn::new(&user.id, Factor::Sms).remember(f.remember.is_some()))
+        .await
 }

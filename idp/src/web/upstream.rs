@@ -193,7 +193,7 @@ pub async fn callback(
         Ok(Resolution::Linked(user_id))
         | Ok(Resolution::PhoneLinked(user_id))
         | Ok(Resolution::Registered(user_id)) => {
-            let who = SignedIn { user_id: &user_id, method: Factor::Federated, remember: false };
+            let who = SignedIn::new(&user_id, Factor::Federated);
             complete(&state, jar, locale, &req_id, req, who).await
         }
         Ok(Resolution::Unlinked { ticket }) => see_other(&state.endpoint(&format!("/login/link?ticket={ticket}"))),
@@ -360,15 +360,7 @@ pub async fn link_submit(
     }
     // The person proved the local password here: that is the sign-in method.
     let req_id = ticket.req.clone().unwrap_or_default();
-    complete(
-        &state,
-        jar,
-        locale,
-        &req_id,
-        req,
-        SignedIn { user_id: &user.id, method: Factor::Password, remember: false },
-    )
-    .await
+    complete(&state, jar, locale, &req_id, req, SignedIn::new(&user.id, Factor::Password)).await
 }
 
 /// "Register a new account": remembers the ticket in a cookie so the
