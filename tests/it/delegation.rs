@@ -519,18 +519,22 @@ async fn kin_rules(backend: Backend) {
         use chrono::Datelike;
         format!("{:04}{:02}{:02}", today.year() - years_ago, 1, 1)
     };
+    // The kin form's rules with a card of the legal term for the age.
+    let check = |name: &str, id: &str, relation: &str| {
+        kin::check(name, id, relation, &crate::face_gates::kin_card_term(&app, id), now)
+    };
     let mut guardians = Vec::new();
     for i in 0..4 {
         guardians.push(app.user(&format!("guard{i}x")).await);
     }
-    let child = kin::check("小明", &id_born(&born(5), 1), "child", now).unwrap();
+    let child = check("小明", &id_born(&born(5), 1), "child").unwrap();
     assert!(!child.needs_face(), "ages 0–6 need no face check");
-    let teen = kin::check("小红", &id_born(&born(12), 2), "child", now).unwrap();
+    let teen = check("小红", &id_born(&born(12), 2), "child").unwrap();
     assert_eq!(
         kin::bind(&app.state.db, &guardians[0], None, &teen, false, now).await.unwrap().unwrap_err(),
         kin::KinRefusal::FaceRequired
     );
-    assert_eq!(kin::check("某", &id_born(&born(30), 3), "other", now).unwrap_err().message_key(), "kin_age");
+    assert_eq!(check("某", &id_born(&born(30), 3), "other").unwrap_err().message_key(), "kin_age");
     // Three guardians at most, even racing.
     let mut tasks = Vec::new();
     for g in guardians.clone() {
@@ -550,10 +554,10 @@ async fn kin_rules(backend: Backend) {
     // Eight relatives per user at most.
     let g = app.user("bigfamily").await;
     for i in 0..8 {
-        let r = kin::check("老人", &id_born(&born(70), 100 + i), "parent", now).unwrap();
+        let r = check("老人", &id_born(&born(70), 100 + i), "parent").unwrap();
         kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap();
     }
-    let r = kin::check("老人", &id_born(&born(70), 200), "parent", now).unwrap();
+    let r = check("老人", &id_born(&born(70), 200), "parent").unwrap();
     assert_eq!(
         kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap_err(),
         kin::KinRefusal::TooManyRelatives
