@@ -147,12 +147,68 @@ pub async fn pass_face(
     (view, done)
 }
 
+/// The kin form's card fields for a relative's ID card issued a month ago
+/// (or at birth, if later) with the legal term for the holder's age —
+/// the first of 5, 10, 20 years or long-term the documents accept
+/// (long-term for a number the documents refuse).
+pub fn kin_card(app: &TestApp, id_number: &str) -> Vec<(&'static str, String)> {
+    use idp::domain::documents::{Document, DocumentForm};
+    let today = delegation::today(app.state.clock.now());
+    let birth = chrono::NaiveDate::parse_from_str(&id_number[6..14], "%Y%m%d").unwrap();
+    let start = birth.max(today - chrono::Duration::days(30));
+    let years =
+        |y: i32| start.with_year(start.year() + y).unwrap_or(start + chrono::Duration::days(365 * i64::from(y)));
+    use chrono::Datelike;
+    let ends = [Some(years(5)), Some(years(10)), Some(years(20)), None];
+    let end = ends
+        .into_iter()
+        .find(|end| {
+            let form = DocumentForm {
+                doc_type: "resident_id".into(),
+                name: "某某".into(),
+                number: id_number.into(),
+                valid_from: start.to_string(),
+                valid_to: end.map(|d| d.to_string()).unwrap_or_default(),
+                long_term: end.is_none().then(|| "on".to_string()),
+            };
+            Document::parse(&form, today).is_ok()
+        })
+        .unwrap_or(None); // no term fits a wrong number: the form refuses the number first
+    let mut fields = vec![("valid_from", start.to_string())];
+    match end {
+        Some(end) => fields.push(("valid_to", end.to_string())),
+        None => fields.push(("long_term", "on".to_string())),
+    }
+    fields
+}
+
+/// [`kin_card`] as the domain's card term (for the tests that call
+/// `kin::check` directly).
+pub fn kin_card_term(app: &TestApp, id_number: &str) -> kin::CardTerm {
+    let mut term = kin::CardTerm::default();
+    for (k, v) in kin_card(app, id_number) {
+        match k {
+            "valid_from" => term.valid_from = v,
+            "valid_to" => term.valid_to = v,
+            _ => term.long_term = Some(v),
+        }
+    }
+    term
+}
+
 /// Opens a kin gate from the guardian's browser (a relative older than six).
 pub async fn open_kin_gate(app: &TestApp, b: &Browser, name: &str, id_number: &str, relation: &str) -> String {
     let page = b.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&page, "csrf").unwrap();
-    let form =
-        [("csrf", csrf.as_str()), ("action", "bind"), ("name", name), ("id_number", id_number), ("relation", relation)];
+    let card = kin_card(app, id_number);
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("action", "bind"),
+        ("name", name),
+        ("id_number", id_number),
+        ("relation", relation),
+    ];
+    form.extend(card.iter().map(|(k, v)| (*k, v.as_str())));
     let res = b.http.post(app.url("/account/kin")).form(&form).send().await.unwrap();
     let gate = location(&res).expect("a relative older than six passes a face check first");
     assert!(gate.contains("/face?gate="), "{gate}");
@@ -290,6 +346,71 @@ async fn kin_face_through_the_app(backend: Backend) {
     assert!(!idp::domain::identity::recent_face_pass(&app.state.db, &guardian, app.state.clock.now()).await.unwrap());
 }
 both!(kin_binding_face_check_through_the_app, super::kin_face_through_the_app);
+
+/// E2 with the relative's card: the kin form asks for its validity under
+/// the identity page's rules. An expired card is refused with the
+/// documents' message — no face gate opens, nothing is bound — for an
+/// elder (who would need a face check) and for a child of six (who needs
+/// none: the card rules stay the same). A valid card then binds.
+async fn kin_expired_card_refused(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let guardian = app.user("guardian_e").await;
+    let b = Browser::new();
+    sign_in_with_browser(&app, &b, &client, "guardian_e").await;
+    let today = delegation::today(app.state.clock.now());
+    // A six-year-old whose card was issued at birth (5 years): expired.
+    use chrono::Datelike;
+    let birth = today.with_year(today.year() - 6).unwrap() - chrono::Duration::days(10);
+    let child = crate::delegation::id_born(&birth.format("%Y%m%d").to_string(), 7);
+    let child_end = birth.with_year(birth.year() + 5).unwrap().to_string();
+    let post = |name: &'static str, id: String, from: String, to: String| {
+        let b = &b;
+        let app = &app;
+        async move {
+            let page = b.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
+            let csrf = hidden(&page, "csrf").unwrap();
+            let mut form = vec![
+                ("csrf", csrf.as_str()),
+                ("action", "bind"),
+                ("name", name),
+                ("id_number", id.as_str()),
+                ("relation", "child"),
+                ("valid_from", from.as_str()),
+                ("valid_to", to.as_str()),
+            ];
+            if to.is_empty() {
+                form.push(("long_term", "on"));
+            }
+            let res = b.http.post(app.url("/account/kin")).form(&form).send().await.unwrap();
+            (res.status().as_u16(), location(&res), res.text().await.unwrap())
+        }
+    };
+    // 李秀 (76) with a card that ended in 2020.
+    let (status, to, html) = post(LI.0, LI.1.into(), "2000-01-01".into(), "2020-01-01".into()).await;
+    assert_eq!((status, to), (400, None), "refused on the form, no face gate: {html}");
+    assert!(html.contains("证件已过期，请使用有效期内的证件。"), "{html}");
+    let (status, to, html) = post("小明", child.clone(), birth.to_string(), child_end.clone()).await;
+    assert_eq!((status, to), (400, None), "{html}");
+    assert!(html.contains("证件已过期，请使用有效期内的证件。"), "{html}");
+    // A long-term card is not a child's: the term rule holds at 0–6 too.
+    let (status, _, html) = post("小明", child.clone(), birth.to_string(), String::new()).await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("有效期与证件规定不符"), "{html}");
+    assert!(kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap().is_empty());
+    use idp::store::entities::face_gate as gate_e;
+    use sea_orm::EntityTrait;
+    assert!(gate_e::Entity::find().all(&app.state.db).await.unwrap().is_empty(), "no gate was opened");
+    // The child's renewed card (issued last month, 5 years) binds at once.
+    let from = today - chrono::Duration::days(30);
+    let to = from.with_year(from.year() + 5).unwrap().to_string();
+    let (status, _, html) = post("小明", child.clone(), from.to_string(), to).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("绑定成功"), "{html}");
+    let list = kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap();
+    assert_eq!(list.iter().map(|r| r.id_number.as_str()).collect::<Vec<_>>(), [child.as_str()]);
+}
+both!(kin_expired_card_refused_nothing_bound, super::kin_expired_card_refused);
 
 /// Runs the reference app binary (`citizen-app`) against the test server.
 async fn citizen_app_cli(app: &TestApp, client_id: &str, state: &std::path::Path, args: &[&str]) -> String {

@@ -264,7 +264,10 @@ async fn kin_post(app: &TestApp, b: &Browser, fields: &[(&str, &str)]) -> (u16, 
 }
 
 async fn bind(app: &TestApp, b: &Browser, name: &str, id: &str) -> (u16, String) {
-    kin_post(app, b, &[("action", "bind"), ("name", name), ("id_number", id), ("relation", "other")]).await
+    let mut form = vec![("action", "bind"), ("name", name), ("id_number", id), ("relation", "other")];
+    let card = crate::face_gates::kin_card(app, id);
+    form.extend(card.iter().map(|(k, v)| (*k, v.as_str())));
+    kin_post(app, b, &form).await
 }
 
 /// The relative's face checked through the guardian's app (the account

@@ -252,19 +252,22 @@ pub async fn kin_face_check<V: IdentityVerifier>(
         return Ok(KinFace::NotYours);
     };
     let payload: Value = serde_json::from_str(&gate.payload).unwrap_or_default();
-    let name = payload.get("name").and_then(Value::as_str).unwrap_or_default();
-    let (Ok(number), Ok(name)) =
-        (DocumentNumber::parse(DocumentType::ResidentId, &gate.id_number), PersonName::parse(name))
-    else {
+    let field = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default();
+    // The relative's card as the kin form declared it (its validity
+    // included): what the verifier is asked about.
+    let (Ok(number), Ok(name), Ok(validity)) = (
+        DocumentNumber::parse(DocumentType::ResidentId, &gate.id_number),
+        PersonName::parse(field("name")),
+        Validity::parse(field("valid_from"), field("valid_to"), field("valid_to").is_empty()),
+    ) else {
         return Ok(KinFace::NotYours);
     };
-    let Some((birth, _)) = number.birth_and_sex() else {
-        return Ok(KinFace::NotYours);
+    // Rechecked today: a card that expired since the form was sent is
+    // refused as an invalid document.
+    let doc = match Document::new(number, name, validity, today) {
+        Ok(doc) => doc,
+        Err(_) => return Ok(KinFace::Refused(Outcome::Expired)),
     };
-    // The kin form asks for no card validity; the face is compared with
-    // the authority's photo of this name and number, so the card's term is
-    // not what is checked (sent as long-term from the birth date).
-    let doc = Document { number, name, validity: Validity { start: birth, end: None } };
     if !face_required(&doc, today) {
         return Ok(KinFace::NotRequired);
     }

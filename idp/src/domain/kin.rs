@@ -6,11 +6,16 @@
 //! 60+ ("暂时只支持绑定16岁以下及60岁以上的亲属"); a user binds at most 8
 //! relatives; a relative is bound by at most 3 users; unbinding only 24 h
 //! after binding; the relative's face check is needed except at ages 0–6
-//! (B7: children that young are never face-checked). The limits are
+//! (B7: children that young are never face-checked). The relative's ID
+//! card is declared with its validity (start, end or long-term) under the
+//! same rules as a resident ID card on the identity page (documents.rs:
+//! not expired, not yet valid, the legal term for the age), also for ages
+//! 0–6; that validity is what the verifier is sent. The limits are
 //! counted inside the binding's transaction after taking the counting
 //! locks of both the user and the relative, so racing binds cannot exceed
 //! them.
 use super::delegation::{self, ACTIVE, Kind, NewDelegation};
+use super::documents::{Document, DocumentError, DocumentForm, DocumentType, Validity};
 use super::users::IdNumber;
 use crate::store::entities::delegation as delegation_e;
 use chrono::{Datelike, NaiveDate};
@@ -45,6 +50,9 @@ pub enum KinRefusal {
     FaceRequired,
     TooEarlyToUnbind,
     NotFound,
+    /// The ID card itself (its validity, the name as printed): the
+    /// documents' own message.
+    Card(DocumentError),
 }
 
 impl KinRefusal {
@@ -59,6 +67,7 @@ impl KinRefusal {
             KinRefusal::FaceRequired => "kin_face_required",
             KinRefusal::TooEarlyToUnbind => "kin_unbind_too_early",
             KinRefusal::NotFound => "kin_not_found",
+            KinRefusal::Card(e) => e.key(),
         }
     }
 }
@@ -70,6 +79,8 @@ pub struct KinRequest {
     pub id_number: IdNumber,
     pub relation: String,
     pub age: u32,
+    /// The card's validity as declared (checked against today).
+    pub validity: Validity,
 }
 
 impl KinRequest {
@@ -79,9 +90,30 @@ impl KinRequest {
     }
 }
 
-pub fn check(name: &str, id_number: &str, relation: &str, now: i64) -> Result<KinRequest, KinRefusal> {
+/// The relative's ID card validity as the kin form sent it: start date,
+/// end date, or long-term (the identity page's fields and meaning).
+#[derive(Debug, Clone, Default)]
+pub struct CardTerm {
+    pub valid_from: String,
+    pub valid_to: String,
+    pub long_term: Option<String>,
+}
+
+impl CardTerm {
+    /// The term of an already checked validity (a gate's payload).
+    pub fn of(v: &Validity) -> Self {
+        Self {
+            valid_from: v.start.to_string(),
+            valid_to: v.end.map(|d| d.to_string()).unwrap_or_default(),
+            long_term: v.end.is_none().then(|| "on".into()),
+        }
+    }
+}
+
+pub fn check(name: &str, id_number: &str, relation: &str, card: &CardTerm, now: i64) -> Result<KinRequest, KinRefusal> {
     let id = IdNumber::parse(id_number).map_err(|_| KinRefusal::BadIdNumber)?;
-    let age = age(&id, delegation::today(now)).ok_or(KinRefusal::BadIdNumber)?;
+    let today = delegation::today(now);
+    let age = age(&id, today).ok_or(KinRefusal::BadIdNumber)?;
     if !(age <= 16 || age >= 60) {
         return Err(KinRefusal::AgeOutOfRange);
     }
@@ -93,7 +125,23 @@ pub fn check(name: &str, id_number: &str, relation: &str, now: i64) -> Result<Ki
         "child" | "parent" | "grandparent" | "grandchild" | "spouse" | "other" => relation,
         _ => "other",
     };
-    Ok(KinRequest { name: name.into(), id_number: id, relation: relation.into(), age })
+    // The card as a resident ID card of the identity page.
+    let form = DocumentForm {
+        doc_type: DocumentType::ResidentId.as_str().into(),
+        name: name.into(),
+        number: id.as_str().into(),
+        valid_from: card.valid_from.clone(),
+        valid_to: card.valid_to.clone(),
+        long_term: card.long_term.clone(),
+    };
+    let doc = Document::parse(&form, today).map_err(KinRefusal::Card)?;
+    Ok(KinRequest {
+        name: doc.name.as_str().into(),
+        id_number: id,
+        relation: relation.into(),
+        age,
+        validity: doc.validity,
+    })
 }
 
 /// Binds the relative to `guardian` (active at once). `face_checked` says
@@ -234,18 +282,65 @@ mod tests {
             .unwrap_or(0)
     }
 
+    /// A card issued on 2026-01-01 with the legal term for its holder
+    /// (the first of 5, 10, 20 years or long-term the documents accept).
+    fn card(id: &str) -> CardTerm {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap_or_default();
+        let terms = [("2031-01-01", None), ("2036-01-01", None), ("2046-01-01", None), ("", Some("on".to_string()))];
+        let term = |(to, long): (&str, Option<String>)| CardTerm {
+            valid_from: "2026-01-01".into(),
+            valid_to: to.into(),
+            long_term: long,
+        };
+        terms
+            .into_iter()
+            .map(term)
+            .find(|c| {
+                let f = DocumentForm {
+                    doc_type: "resident_id".into(),
+                    name: "某某".into(),
+                    number: id.into(),
+                    valid_from: c.valid_from.clone(),
+                    valid_to: c.valid_to.clone(),
+                    long_term: c.long_term.clone(),
+                };
+                Document::parse(&f, today).is_ok()
+            })
+            .unwrap_or_default()
+    }
+
     #[test]
     fn ages_and_messages() {
         let now = at(2026, 11, 26);
-        assert_eq!(check("小明", &id_born("20200101"), "child", now).map(|r| r.age), Ok(6));
-        assert!(!check("小明", &id_born("20200101"), "child", now).map(|r| r.needs_face()).unwrap_or(true));
-        assert!(check("小红", &id_born("20190101"), "child", now).map(|r| r.needs_face()).unwrap_or(false));
+        let c = |name: &str, id: &str, relation: &str| check(name, id, relation, &card(id), now);
+        assert_eq!(c("小明", &id_born("20200101"), "child").map(|r| r.age), Ok(6));
+        assert!(!c("小明", &id_born("20200101"), "child").map(|r| r.needs_face()).unwrap_or(true));
+        assert!(c("小红", &id_born("20190101"), "child").map(|r| r.needs_face()).unwrap_or(false));
         // 16 on the day before the 17th birthday, refused on it.
-        assert!(check("甲", &id_born("20091127"), "child", now).is_ok());
-        assert_eq!(check("甲", &id_born("20091126"), "child", now).map(|_| ()), Err(KinRefusal::AgeOutOfRange));
-        assert_eq!(check("乙", &id_born("19800101"), "parent", now).map(|_| ()), Err(KinRefusal::AgeOutOfRange));
-        assert!(check("丙", &id_born("19661126"), "parent", now).is_ok());
-        assert_eq!(check("丁", "110101200001011234", "child", now).map(|_| ()), Err(KinRefusal::BadIdNumber));
+        assert!(c("甲", &id_born("20091127"), "child").is_ok());
+        assert_eq!(c("甲", &id_born("20091126"), "child").map(|_| ()), Err(KinRefusal::AgeOutOfRange));
+        assert_eq!(c("乙", &id_born("19800101"), "parent").map(|_| ()), Err(KinRefusal::AgeOutOfRange));
+        assert!(c("丙", &id_born("19661126"), "parent").is_ok());
+        assert_eq!(c("丁", "110101200001011234", "child").map(|_| ()), Err(KinRefusal::BadIdNumber));
         assert_eq!(mask_name("王小明"), "王**");
+    }
+
+    #[test]
+    fn the_card_follows_the_documents_rules() {
+        let now = at(2026, 11, 26);
+        let id = id_born("20190101");
+        let term = |from: &str, to: &str| CardTerm {
+            valid_from: from.into(),
+            valid_to: to.into(),
+            long_term: to.is_empty().then(|| "on".into()),
+        };
+        let expired = check("小红", &id, "child", &term("2020-01-01", "2025-01-01"), now);
+        assert_eq!(expired.map(|_| ()), Err(KinRefusal::Card(DocumentError::Expired)));
+        assert_eq!(KinRefusal::Card(DocumentError::Expired).message_key(), "identity_err_expired");
+        // A child's card is never long-term; the term is checked even at 0–6.
+        let long = check("小明", &id_born("20200101"), "child", &term("2026-01-01", ""), now);
+        assert_eq!(long.map(|_| ()), Err(KinRefusal::Card(DocumentError::Term)));
+        let ok = check("小红", &id, "child", &term("2026-01-01", "2031-01-01"), now).map(|r| r.validity);
+        assert_eq!(ok.map(|v| v.end), Ok(NaiveDate::from_ymd_opt(2031, 1, 1)));
     }
 }

@@ -3,11 +3,16 @@
 //! gender, ethnicity, phone + SMS code) and the legal representative's (name,
 //! ID number, phone); then the agent's scan + face check in the app; the
 //! result is a pending agent delegation the representative approves (C3).
+//!
+//! No password is set here (the manual's step 4, "设置密码"): the agent
+//! registers with the account holding his real-name identity and signs in
+//! "我是代理人" with that account's own password (enterprise.rs), so a
+//! second password on this form would be checked and then mean nothing.
 use super::cookies;
 use super::enterprise::render;
 use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
-use crate::domain::enterprises::{self, check_enterprise_password};
+use crate::domain::enterprises;
 use crate::domain::face_gate;
 use crate::domain::users::{IdNumber, PhoneNumber};
 use crate::oidc::flow::see_other;
@@ -56,10 +61,6 @@ pub struct AgentForm {
     rep_id_number: String,
     #[serde(default)]
     rep_phone: String,
-    #[serde(default, skip_serializing)]
-    password: String,
-    #[serde(default, skip_serializing)]
-    password2: String,
     #[serde(default, skip_serializing)]
     agree: Option<String>,
     #[serde(default, skip_serializing)]
@@ -135,12 +136,6 @@ pub async fn submit(
     }
     if f.agree.is_none() {
         return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_agree_missing")).await;
-    }
-    if let Err(k) = check_enterprise_password(&f.password) {
-        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(k)).await;
-    }
-    if f.password != f.password2 {
-        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("register_password_mismatch")).await;
     }
     let e = match enterprises::find_by_uscc(&state.db, uscc.as_str()).await {
         Ok(Some(e)) => e,

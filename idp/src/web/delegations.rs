@@ -222,6 +222,13 @@ pub struct KinForm {
     id_number: String,
     #[serde(default)]
     relation: String,
+    /// The relative's ID card validity (the identity page's fields).
+    #[serde(default)]
+    valid_from: String,
+    #[serde(default)]
+    valid_to: String,
+    #[serde(default)]
+    long_term: Option<String>,
 }
 
 pub async fn kin_submit(
@@ -241,12 +248,19 @@ pub async fn kin_submit(
     let now = state.clock.now();
     let outcome = match f.action.as_str() {
         "unbind" => kin::unbind(&state.db, &u.id, &f.id, now).await.map(|r| r.map(|()| "kin_unbound")),
-        _ => match kin::check(&f.name, &f.id_number, &f.relation, now) {
+        _ => match kin::check(
+            &f.name,
+            &f.id_number,
+            &f.relation,
+            &kin::CardTerm { valid_from: f.valid_from, valid_to: f.valid_to, long_term: f.long_term },
+            now,
+        ) {
             Err(refusal) => Ok(Err(refusal)),
             // The relative's face check through the app, unless aged 0–6.
             Ok(req) if req.needs_face() => {
+                let card = kin::CardTerm::of(&req.validity);
                 let payload = json!({ "user": u.id, "name": req.name, "id_number": req.id_number.as_str(),
-                    "relation": req.relation });
+                    "relation": req.relation, "valid_from": card.valid_from, "valid_to": card.valid_to });
                 let (jar, browser) = cookies::browser(&state, jar);
                 return match face_gate::open(
                     &state.db,
@@ -294,7 +308,12 @@ pub async fn after_face(
             let Ok(Some(u)) = state.users.find(&s("user")).await else {
                 return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
             };
-            let req = match kin::check(&s("name"), &s("id_number"), &s("relation"), now) {
+            let card = kin::CardTerm {
+                valid_from: s("valid_from"),
+                valid_to: s("valid_to"),
+                long_term: s("valid_to").is_empty().then(|| "on".into()),
+            };
+            let req = match kin::check(&s("name"), &s("id_number"), &s("relation"), &card, now) {
                 Ok(r) => r,
                 Err(refusal) => return kin_result(state, jar, locale, &u, Err(refusal)).await,
             };
