@@ -122,13 +122,14 @@ if [[ $ready != 1 ]]; then
 fi
 log "server up at $IDP_ISSUER (pid $SERVER_PID)"
 
-# A citizen with a real-name identity, for the health-code pages.
+# A citizen with a real-name identity, for the health-code pages (an ID
+# number none of the demo's seeded sandbox people holds).
 if [[ -n ${IDP_PLUGINS__DIR:-} ]]; then
   export E2E_HC_USER="hc_citizen"
   E2E_HC_PASSWORD="Hc-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
   export E2E_HC_PASSWORD
   if ! IDP_NEW_PASSWORD="$E2E_HC_PASSWORD" "$BIN" user create --username "$E2E_HC_USER" --name "张三" \
-    --id-number 11010519491231002X >"$WORK/user.out" 2>&1; then
+    --id-number 110105198001011238 >"$WORK/user.out" 2>&1; then
     cat "$WORK/user.out" >&2
     fail_setup "could not create the health-code citizen"
   fi
