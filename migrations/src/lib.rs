@@ -16,6 +16,7 @@ mod m20261126_000009_factors;
 mod m20261126_000010_delegation;
 mod m20261201_000011_subjects;
 mod m20261201_000012_gate_tickets;
+mod m20261201_000013_agent_password;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_delegation::Migration),
             Box::new(m20261201_000011_subjects::Migration),
             Box::new(m20261201_000012_gate_tickets::Migration),
+            Box::new(m20261201_000013_agent_password::Migration),
         ]
     }
 }

@@ -16,6 +16,8 @@ use idp::domain::{kin, uscc::Uscc};
 pub const USCC: &str = "91440300708461136T";
 const USCC_B: &str = "91110108551385082Q";
 pub const ENT_PASSWORD: &str = "corp1234";
+/// The agent password set at C2 registration (his enterprise-login password).
+const AGENT_PASSWORD: &str = "Agent-2026";
 
 /// A valid ID number born on `yyyymmdd`, varied by `seq`.
 pub fn id_born(date: &str, seq: u32) -> String {
@@ -210,9 +212,8 @@ async fn register_agent(app: &TestApp, agent: (&str, &str), phone: &str, rep: (&
     let (rep_name, rep_id) = rep;
     let b = Browser::new();
     let page = b.http.get(app.url("/register/agent")).send().await.unwrap().text().await.unwrap();
-    // No password is set at registration: the agent signs in with his own
-    // account's password (see `agent_lifecycle`).
-    assert!(!page.contains("name=\"password\"") && !page.contains("name=\"password2\""), "{page}");
+    // The agent password (C2 rule) he will type at this enterprise's login.
+    assert!(page.contains("name=\"password\"") && page.contains("name=\"password2\""), "{page}");
     let csrf = hidden(&page, "csrf").unwrap();
     let captcha_id = hidden(&page, "captcha_id").unwrap();
     let answer = sink(app, "captcha", &captcha_id).await.unwrap();
@@ -228,6 +229,8 @@ async fn register_agent(app: &TestApp, agent: (&str, &str), phone: &str, rep: (&
         ("rep_name", rep_name.into()),
         ("rep_id_number", rep_id.into()),
         ("rep_phone", "13900000009".into()),
+        ("password", AGENT_PASSWORD.into()),
+        ("password2", AGENT_PASSWORD.into()),
         ("agree", "yes".into()),
     ];
     let mut send = form.clone();
@@ -241,6 +244,24 @@ async fn register_agent(app: &TestApp, agent: (&str, &str), phone: &str, rep: (&
     let res = b.http.post(app.url("/register/agent")).form(&wrong).send().await.unwrap();
     assert_eq!(res.status(), 409);
     assert!(res.text().await.unwrap().contains("法人信息不匹配"));
+    // Too short, one kind only, or not confirmed: the form again with the
+    // message and the other fields kept; no face gate opens.
+    for (pw, pw2, message) in [
+        ("ab1", "ab1", "6-15位字符，必须由数字、字母或符号两种以上组成"),
+        ("abcdefgh", "abcdefgh", "6-15位字符，必须由数字、字母或符号两种以上组成"),
+        (AGENT_PASSWORD, "Agent-2027", "两次输入的密码不一致"),
+    ] {
+        let mut weak = form.clone();
+        weak[11] = ("password", pw.into());
+        weak[12] = ("password2", pw2.into());
+        weak.extend([("sms_code", code.clone()), ("action", "submit".into())]);
+        let res = b.http.post(app.url("/register/agent")).form(&weak).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{pw}");
+        assert!(location(&res).is_none());
+        let html = res.text().await.unwrap();
+        assert!(html.contains(message) && html.contains(agent_id) && html.contains(rep_name), "{html}");
+        assert!(!html.contains(&format!("value=\"{pw}\"")), "a password is never echoed back");
+    }
     form.extend([("sms_code", code), ("action", "submit".into())]);
     let res = b.http.post(app.url("/register/agent")).form(&form).send().await.unwrap();
     let gate = location(&res).expect("the agent's face check comes next");
@@ -248,7 +269,7 @@ async fn register_agent(app: &TestApp, agent: (&str, &str), phone: &str, rep: (&
     assert!(page.html.contains("注册为企业代理人") && page.html.contains("示例科技有限公司"), "{}", page.html);
     let (view, done) = pass_face(app, &b, &gate, agent_user, "reg_stranger").await;
     assert_eq!(view["detail"]["action"], "register_agent");
-    assert!(view["detail"].get("password_hash").is_none() && !view.to_string().contains("argon2"));
+    assert!(!view.to_string().contains("password") && !view.to_string().contains("argon2"), "{view}");
     assert_eq!(done.status(), 200);
     assert!(done.text().await.unwrap().contains("等待法定代表人审核"));
 }
@@ -261,12 +282,13 @@ async fn agent_lifecycle(backend: Backend) {
     app.user("reg_stranger").await;
     let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
     register_agent(&app, (CHEN.0, CHEN.1), "13800000021", (ZHANG.0, ZHANG.1), "agent_chen").await;
+    // Nothing was created by the refused forms: one pending delegation.
     let d = delegation::agent_delegation(&app.state.db, &ent, &agent).await.unwrap().unwrap();
     assert_eq!(d.state, "pending");
 
-    // A pending agent cannot sign in yet (his own account's password: the
-    // face check proved the registration was his).
-    let agent_form = [("uscc", USCC), ("role", "agent"), ("agent", CHEN.1), ("password", PASSWORD)];
+    // A pending agent cannot sign in yet (with the password set at
+    // registration).
+    let agent_form = [("uscc", USCC), ("role", "agent"), ("agent", CHEN.1), ("password", AGENT_PASSWORD)];
     let b_agent = Browser::new();
     let refused = enterprise_sign_in(&app, &b_agent, &client, &agent_form, None).await.unwrap_err();
     assert!(refused.1.contains("待法定代表人审核"), "{refused:?}");
@@ -320,7 +342,13 @@ async fn agent_lifecycle(backend: Backend) {
     assert!(location(&approved).unwrap().contains("agents_approved"));
     assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "active");
 
-    // The agent signs in (first time: face check) and the app sees who acts for whom.
+    // For this enterprise his own account's password is not the agent
+    // password: refused like any wrong password.
+    let own_form = [("uscc", USCC), ("role", "agent"), ("agent", CHEN.1), ("password", PASSWORD)];
+    let refused = enterprise_sign_in(&app, &Browser::new(), &client, &own_form, None).await.unwrap_err();
+    assert!(refused.1.contains("统一社会信用代码或密码错误"), "{refused:?}");
+    // The agent signs in (first time: face check) with the registration
+    // password and the app sees who acts for whom.
     let code =
         enterprise_sign_in(&app, &b_agent, &client, &agent_form, Some(("agent_chen", "rep_zhang"))).await.unwrap();
     let t = tokens(&app, &client, &code).await;

@@ -58,6 +58,7 @@ pub async fn create(
             valid_from: Some(from.to_string()),
             valid_to: Some(to.to_string()),
             state: PENDING,
+            agent_password_hash: None,
         },
         now,
     )

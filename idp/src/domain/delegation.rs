@@ -82,6 +82,8 @@ pub struct NewDelegation {
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
     pub state: &'static str,
+    /// Agent registered through C2: the hash of his enterprise-login password.
+    pub agent_password_hash: Option<String>,
 }
 
 pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewDelegation, now: i64) -> Result<delegation::Model, DbErr> {
@@ -100,6 +102,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewDelegation, now: i64) 
         state: Set(new.state.into()),
         reason: Set(None),
         face_at: Set(None),
+        agent_password_hash: Set(new.agent_password_hash),
         created_at: Set(now),
         modified_at: Set(now),
     }
@@ -326,6 +329,7 @@ mod tests {
             state: state.into(),
             reason: None,
             face_at: None,
+            agent_password_hash: None,
             created_at: 0,
             modified_at: 0,
         }

@@ -4,7 +4,7 @@
 //! agent registration, and representative change requests for staff.
 use super::delegation::{self, Kind, NewDelegation, PENDING};
 use super::uscc::Uscc;
-use super::users::{IdNumber, PhoneNumber};
+use super::users::{IdNumber, PhoneNumber, UserService};
 use crate::crypto::password::PasswordService;
 use crate::crypto::random_token;
 use crate::store::entities::{delegation as delegation_e, enterprise, identity, representative_change, user};
@@ -180,8 +180,38 @@ async fn link_representative(db: &DatabaseConnection, enterprise_id: &str, user_
     Ok(())
 }
 
-/// C1 agent: credit code + the agent's own account and password; only an
-/// active agent delegation of that enterprise lets him in.
+/// C1 agent ("我是代理人"): credit code + the agent's account + a password.
+/// When his agent delegation for that enterprise came from C2 registration,
+/// the password is the one set there (his account's own password is then
+/// not accepted here); otherwise it is his account's password.
+pub async fn sign_in_agent_with_password(
+    db: &DatabaseConnection,
+    users: &UserService,
+    passwords: &PasswordService,
+    uscc: &str,
+    login: &str,
+    password: &str,
+    now: i64,
+) -> Result<Result<EnterpriseSignIn, Refusal>, EnterpriseError> {
+    let agent = users.find_by_login(login).await.map_err(|e| anyhow::anyhow!("{e}"))?.filter(|u| !u.disabled);
+    let enterprise = match Uscc::parse(uscc) {
+        Ok(u) => find_by_uscc(db, u.as_str()).await?,
+        Err(_) => None,
+    };
+    let agent_hash = match (&agent, &enterprise) {
+        (Some(a), Some(e)) => delegation::agent_delegation(db, &e.id, &a.id).await?.and_then(|d| d.agent_password_hash),
+        _ => None,
+    };
+    let hash = agent_hash.or_else(|| agent.as_ref().map(|a| a.password_hash.clone()));
+    let ok = passwords.verify(password.to_string(), hash).await?;
+    match agent.filter(|_| ok) {
+        Some(a) => Ok(sign_in_agent(db, &a, uscc, now).await?),
+        None => Ok(Err("enterprise_login_failed")),
+    }
+}
+
+/// C1 agent, once his password is checked: only an active agent delegation
+/// of that enterprise lets him in.
 pub async fn sign_in_agent(
     db: &DatabaseConnection,
     agent: &user::Model,
@@ -225,17 +255,17 @@ pub async fn mark_face(db: &DatabaseConnection, s: &EnterpriseSignIn, now: i64) 
     }
 }
 
-/// C2/C3: adds an agent (pending) unless the person already has a pending
-/// or active agent delegation for this enterprise.
 /// C2: the agent's face gate opened — by the app of the account holding
 /// the agent's real-name identity — so that account becomes a pending agent
-/// of the enterprise (for the representative to approve, C3). The agent
-/// signs in with that account's own password. Nobody holding the identity
-/// any more (unbound meanwhile) → `agent_register_no_account`.
+/// of the enterprise (for the representative to approve, C3), carrying the
+/// hash of the password set on the form: the one he types at this
+/// enterprise's login as agent. Nobody holding the identity any more
+/// (unbound meanwhile) → `agent_register_no_account`.
 pub async fn register_agent(
     db: &DatabaseConnection,
     enterprise_id: &str,
     agent_id_number: &str,
+    agent_password_hash: &str,
     now: i64,
 ) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
     let holder = identity::Entity::find()
@@ -243,16 +273,31 @@ pub async fn register_agent(
         .one(db)
         .await?
         .map(|i| i.user_id);
+    let hash = Some(agent_password_hash.to_string()).filter(|h| !h.is_empty());
     match holder {
-        Some(user_id) => add_agent(db, enterprise_id, &user_id, now).await,
+        Some(user_id) => insert_agent(db, enterprise_id, &user_id, hash, now).await,
         None => Ok(Err("agent_register_no_account")),
     }
 }
 
+/// C3 (representative, CLI, demo): adds a pending agent without an agent
+/// password — he signs in with his own account's password.
 pub async fn add_agent(
     db: &DatabaseConnection,
     enterprise_id: &str,
     agent_user_id: &str,
+    now: i64,
+) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
+    insert_agent(db, enterprise_id, agent_user_id, None, now).await
+}
+
+/// Adds an agent (pending) unless the person already has a pending or
+/// active agent delegation for this enterprise.
+async fn insert_agent(
+    db: &DatabaseConnection,
+    enterprise_id: &str,
+    agent_user_id: &str,
+    agent_password_hash: Option<String>,
     now: i64,
 ) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
     if let Some(d) = delegation::agent_delegation(db, enterprise_id, agent_user_id).await?
@@ -274,6 +319,7 @@ pub async fn add_agent(
             valid_from: None,
             valid_to: None,
             state: PENDING,
+            agent_password_hash,
         },
         now,
     )

@@ -195,6 +195,7 @@ pub async fn bind(
             valid_from: None,
             valid_to: None,
             state: ACTIVE,
+            agent_password_hash: None,
         },
         now,
     )

@@ -678,6 +678,10 @@ pub mod delegation {
         pub reason: Option<String>,
         /// Agent: when the agent passed the first-sign-in face check.
         pub face_at: Option<i64>,
+        /// Agent registered through C2: the argon2id hash of the password he
+        /// set there, checked at the enterprise login instead of his own
+        /// account's password. Never shown or logged.
+        pub agent_password_hash: Option<String>,
         pub created_at: i64,
         pub modified_at: i64,
     }

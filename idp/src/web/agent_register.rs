@@ -4,15 +4,15 @@
 //! ID number, phone); then the agent's scan + face check in the app; the
 //! result is a pending agent delegation the representative approves (C3).
 //!
-//! No password is set here (the manual's step 4, "设置密码"): the agent
-//! registers with the account holding his real-name identity and signs in
-//! "我是代理人" with that account's own password (enterprise.rs), so a
-//! second password on this form would be checked and then mean nothing.
+//! The password set here (the manual's step 4, "设置密码", C2's rule) is the
+//! one the agent types at this enterprise's login as "我是代理人": only its
+//! argon2id hash travels in the gate payload (never shown to the app) and is
+//! stored on the pending agent delegation.
 use super::cookies;
 use super::enterprise::render;
 use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
-use crate::domain::enterprises;
+use crate::domain::enterprises::{self, check_enterprise_password};
 use crate::domain::face_gate;
 use crate::domain::users::{IdNumber, PhoneNumber};
 use crate::oidc::flow::see_other;
@@ -61,6 +61,10 @@ pub struct AgentForm {
     rep_id_number: String,
     #[serde(default)]
     rep_phone: String,
+    #[serde(default, skip_serializing)]
+    password: String,
+    #[serde(default, skip_serializing)]
+    password2: String,
     #[serde(default, skip_serializing)]
     agree: Option<String>,
     #[serde(default, skip_serializing)]
@@ -137,6 +141,12 @@ pub async fn submit(
     if f.agree.is_none() {
         return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_agree_missing")).await;
     }
+    if let Err(k) = check_enterprise_password(&f.password) {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(k)).await;
+    }
+    if f.password != f.password2 {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("register_password_mismatch")).await;
+    }
     let e = match enterprises::find_by_uscc(&state.db, uscc.as_str()).await {
         Ok(Some(e)) => e,
         Ok(None) => {
@@ -154,10 +164,14 @@ pub async fn submit(
         Ok(false) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("sms_code_wrong")).await,
         Err(err) => return unavailable(&state, locale, err),
     }
-    // The agent signs in with the account holding his real-name identity
-    // (its password stays his), so no password waits in the gate.
+    // Only the hash of the agent password waits in the gate (never shown:
+    // the app reads a masked detail, not the payload).
+    let hash = match state.passwords.hash(f.password.clone()).await {
+        Ok(h) => h,
+        Err(err) => return unavailable(&state, locale, err),
+    };
     let payload = json!({ "enterprise": e.id, "name": f.name.trim(), "id_number": id.as_str(),
-        "phone": phone.as_str() });
+        "phone": phone.as_str(), "agent_password_hash": hash });
     let (jar, browser) = cookies::browser(&state, jar);
     let now = state.clock.now();
     match face_gate::open(
@@ -175,16 +189,19 @@ pub async fn submit(
     }
 }
 
-/// After the agent's face check: the agent's account (an existing one with
-/// the same ID number keeps its password; the face check proved it is the
-/// same person) and the pending agent delegation.
+/// After the agent's face check: the pending agent delegation of the account
+/// holding his identity (whose own password stays his), with the agent
+/// password's hash.
 pub async fn finish(state: &AppState, jar: CookieJar, locale: &str, payload: &Value, now: i64) -> Response {
     let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let key = match enterprises::register_agent(&state.db, &s("enterprise"), &s("id_number"), now).await {
-        Ok(Ok(_)) => "agent_register_done",
-        Ok(Err(k)) => k,
-        Err(e) => return unavailable(state, locale, e),
-    };
+    let key =
+        match enterprises::register_agent(&state.db, &s("enterprise"), &s("id_number"), &s("agent_password_hash"), now)
+            .await
+        {
+            Ok(Ok(_)) => "agent_register_done",
+            Ok(Err(k)) => k,
+            Err(e) => return unavailable(state, locale, e),
+        };
     let v = json!({ "f": {}, "done": true, "info": state.pages.text(locale, key), "error": null,
         "captcha_id": "", "captcha_image": "" });
     render(state, jar, StatusCode::OK, "agent_register.html", locale, v)

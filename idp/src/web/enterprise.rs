@@ -115,13 +115,17 @@ pub async fn login_submit(
         Role::Representative => enterprises::sign_in_representative(&state.db, &state.passwords, &f.uscc, &f.password)
             .await
             .map_err(|e| e.to_string()),
-        Role::Agent => match state.users.verify_password(&f.agent, &f.password).await {
-            Ok(Some(agent)) if !agent.disabled => {
-                enterprises::sign_in_agent(&state.db, &agent, &f.uscc, now).await.map_err(|e| e.to_string())
-            }
-            Ok(_) => Ok(Err("enterprise_login_failed")),
-            Err(e) => Err(e.to_string()),
-        },
+        Role::Agent => enterprises::sign_in_agent_with_password(
+            &state.db,
+            &state.users,
+            &state.passwords,
+            &f.uscc,
+            &f.agent,
+            &f.password,
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string()),
     };
     let signed = match outcome {
         Ok(Ok(s)) => s,
