@@ -327,13 +327,7 @@ async fn agent_lifecycle(backend: Backend) {
     assert_eq!(view["detail"]["enterprise"]["uscc"], USCC);
     assert_eq!(phone.decide(&app, &page.ticket, "deny", serde_json::json!({})).await.status(), 200);
     assert_eq!(ticket_status(&app, &rep_b, &page.ticket).await, "denied");
-    let res = rep_b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = page.complete(&app, &rep_b).await;
     assert_eq!(res.status(), 400);
     assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "pending");
     // A fresh code on the same page; this time the face check and confirm.

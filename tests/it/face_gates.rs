@@ -45,6 +45,14 @@ pub struct GatePage {
     pub html: String,
 }
 
+impl GatePage {
+    /// The browser continues the gated step after the app's decision.
+    pub async fn complete(&self, app: &TestApp, b: &Browser) -> reqwest::Response {
+        let form = [("t", self.ticket.as_str()), ("csrf", self.csrf.as_str())];
+        b.http.post(app.url("/scan/complete")).form(&form).send().await.unwrap()
+    }
+}
+
 pub async fn gate_page(b: &Browser, gate_url: &str) -> GatePage {
     let res = b.http.get(gate_url).send().await.unwrap();
     assert_eq!(res.status(), 200, "{gate_url}");
@@ -128,21 +136,9 @@ pub async fn pass_face(
     // A reload of the gate page now offers "continue" instead of a new code.
     let reload = b.http.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(reload.contains("action=\"/face\"") && !reload.contains("data-ticket"), "{reload}");
-    let done = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let done = page.complete(app, b).await;
     // Single use: the same ticket cannot finish the step twice.
-    let again = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let again = page.complete(app, b).await;
     assert_eq!(again.status(), 400);
     (view, done)
 }
@@ -251,13 +247,7 @@ pub async fn pass_kin_face(
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let res = phone.decide(app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    let done = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let done = page.complete(app, b).await;
     (view, done)
 }
 
@@ -319,13 +309,7 @@ async fn kin_face_through_the_app(backend: Backend) {
     // The gate is open now: a further face check for it is refused.
     let res = relative_face(&app, &phone, &page.ticket, LIVE).await;
     assert_eq!(res.status(), 403);
-    let done = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let done = page.complete(&app, &b).await;
     assert_eq!(done.status(), 200);
     assert!(done.text().await.unwrap().contains("绑定成功"));
     let list = kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap();
@@ -467,13 +451,7 @@ async fn citizen_app_opens_gates(backend: Backend) {
     let out = citizen_app_cli(&app, &phone.id, &state, &["scan", &qr, "--yes", "--face", &photo]).await;
     assert!(out.contains("first sign-in for 示例科技有限公司"), "{out}");
     assert!(out.contains("Face check: pass") && out.contains("confirmed"), "{out}");
-    let done = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let done = page.complete(&app, &b).await;
     let code = finish_enterprise_sign_in(&app, &b, location(&done).unwrap()).await.unwrap();
     let id = jwt_claims(tokens(&app, &rp, &code).await["id_token"].as_str().unwrap());
     assert_eq!(id["sub"], ent);
@@ -492,13 +470,7 @@ async fn citizen_app_opens_gates(backend: Backend) {
     let qr = app.url(&format!("/scan/t/{}", page.ticket));
     let out = citizen_app_cli(&app, &phone.id, &state, &["scan", &qr, "--yes", "--face", &photo]).await;
     assert!(out.contains("approve agent 王* ") && out.contains("for 示例科技有限公司 (91440300708461136T)"), "{out}");
-    let done = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let done = page.complete(&app, &b).await;
     assert!(location(&done).unwrap().contains("agents_approved"));
     assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "active");
 }
@@ -622,13 +594,7 @@ async fn demo_enterprise(backend: Backend) {
     let scan = ["scan", &qr, "--yes", "--face", &photo.display().to_string()];
     let out = citizen_app_cli(&app, idp::demo::DEMO_CITIZEN_APP_ID, &state, &scan).await;
     assert!(out.contains(&format!("first sign-in for {}", e.name)), "{out}");
-    let done = b
-        .http
-        .post(app.url("/scan/complete"))
-        .form(&[("t", gate.ticket.as_str()), ("csrf", gate.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let done = gate.complete(&app, &b).await;
     match crate::delegation::follow(&app, &b, location(&done).unwrap()).await {
         Err((url, 200, body)) if url.contains("/demo/callback") => {
             let ent = idp::domain::enterprises::find_by_uscc(&app.state.db, &e.uscc).await.unwrap().unwrap();
