@@ -24,13 +24,7 @@ pub async fn put(
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<(), DbErr> {
-    let row = plugin_kv::ActiveModel {
-        plugin: Set(plugin.into()),
-        key: Set(key.into()),
-        value: Set(value.into()),
-        expires_at: Set(expires_at),
-        updated_at: Set(now),
-    };
+    let row = new_row(plugin, key, value, expires_at, now);
     plugin_kv::Entity::insert(row)
         .on_conflict(
             OnConflict::columns([plugin_kv::Column::Plugin, plugin_kv::Column::Key])
@@ -92,13 +86,7 @@ pub async fn put_if(
 ) -> Result<bool, DbErr> {
     use sea_orm::sea_query::Expr;
     let Some(expected) = expected else {
-        let row = plugin_kv::ActiveModel {
-            plugin: Set(plugin.into()),
-            key: Set(key.into()),
-            value: Set(value.into()),
-            expires_at: Set(expires_at),
-            updated_at: Set(now),
-        };
+        let row = new_row(plugin, key, value, expires_at, now);
         let n = plugin_kv::Entity::insert(row)
             .on_conflict(
                 OnConflict::columns([plugin_kv::Column::Plugin, plugin_kv::Column::Key])
@@ -143,13 +131,7 @@ pub async fn incr(
     use sea_orm::TransactionTrait;
     use sea_orm::sea_query::Expr;
     let txn = db.begin().await?;
-    let row = plugin_kv::ActiveModel {
-        plugin: Set(plugin.into()),
-        key: Set(key.into()),
-        value: Set(by.to_string()),
-        expires_at: Set(expires_at),
-        updated_at: Set(now),
-    };
+    let row = new_row(plugin, key, &by.to_string(), expires_at, now);
     // Integers only ever get here through this function, so the cast sees
     // digits (and a sign); an expired row starts over. Placeholders are the
     // backend's own (`?` or `$n`), in order of appearance.
@@ -193,4 +175,15 @@ pub async fn incr(
         .ok_or_else(|| DbErr::Custom("counter is not a number".into()))?;
     txn.commit().await?;
     Ok(value)
+}
+
+/// A row of `plugin`'s namespace, as every write stores it.
+fn new_row(plugin: &str, key: &str, value: &str, expires_at: Option<i64>, now: i64) -> plugin_kv::ActiveModel {
+    plugin_kv::ActiveModel {
+        plugin: Set(plugin.into()),
+        key: Set(key.into()),
+        value: Set(value.into()),
+        expires_at: Set(expires_at),
+        updated_at: Set(now),
+    }
 }
