@@ -9,6 +9,18 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 
 log() { echo "== $*" >&2; }
 
+# --- Scratch space: every test server's data folder, plugin copies and
+# browser profile go under one folder for this run, removed at the end, so
+# repeated runs do not fill the disk (a full disk fails every later test).
+free_mb=$(df -Pm "${TMPDIR:-/tmp}" | awk 'NR==2 {print $4}')
+log "free disk space for scratch files: ${free_mb} MiB"
+if [ "${free_mb:-0}" -lt 2048 ]; then
+  echo "less than 2 GiB free under ${TMPDIR:-/tmp}: the tests need room for their databases and plugin copies" >&2
+  exit 1
+fi
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/idp-run.XXXXXX")
+export TMPDIR=$SCRATCH
+
 # --- PostgreSQL: use the local server, starting it if it is installed but down.
 PG_ADMIN_URL=${IDP_TEST_PG_ADMIN:-postgres://postgres@127.0.0.1:5432/postgres}
 pg_up() { command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; }
@@ -32,6 +44,7 @@ else
 fi
 
 cleanup() {
+  rm -rf "$SCRATCH"
   if [ -n "$PG_DB" ]; then
     for db in $(psql -At "$PG_ADMIN_URL" -c "SELECT datname FROM pg_database WHERE datname LIKE 'idp_t_%' OR datname = '$PG_DB'" 2>/dev/null); do
       psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
