@@ -189,7 +189,7 @@ pub struct ThrottleConfig {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            issuer: "http://127.0.0.1:8080".into(),
+            issuer: "http://localhost:8080".into(),
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("data"),
             database_url: None,

@@ -29,7 +29,7 @@ const REDIRECT_URI: &str = "http://127.0.0.1/callback";
 #[command(name = "citizen-app", about = "Reference citizen app: sign in, then scan QR codes to sign in on a PC")]
 struct Cli {
     /// The identity provider (its issuer URL).
-    #[arg(long, env = "CITIZEN_APP_ISSUER", default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "CITIZEN_APP_ISSUER", default_value = "http://localhost:8080")]
     issuer: String,
     /// The app's client id (a public client permitted `scan_login`).
     #[arg(long, env = "CITIZEN_APP_CLIENT_ID", default_value = "citizen-app")]
