@@ -38,6 +38,14 @@ pub struct Config {
     /// brokering), keyed by a short lower-case name used in URLs, e.g.
     /// `[upstreams.gov]` or `IDP_UPSTREAMS__GOV__CLIENT_ID`.
     pub upstreams: std::collections::BTreeMap<String, UpstreamConfig>,
+    /// Reverse proxies / load balancers (addresses or CIDR blocks) whose
+    /// `X-Forwarded-For` names the client; empty means the socket peer is
+    /// the client. A list, or comma-separated in env.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
+    /// `CIDR,region` lines naming where addresses are, shown to the scan
+    /// app as the waiting browser's rough location.
+    pub ip_regions_file: Option<PathBuf>,
 }
 
 /// One upstream OpenID Provider (national platform, Alipay, WeChat, Baidu …).
@@ -206,6 +214,8 @@ impl Default for Config {
             mail: Default::default(),
             verifier: Default::default(),
             upstreams: Default::default(),
+            trusted_proxies: Vec::new(),
+            ip_regions_file: None,
         }
     }
 }
@@ -293,6 +303,7 @@ impl Config {
         self.listen
             .parse::<SocketAddr>()
             .map_err(|_| bad("listen", format!("`{}` is not an address like 127.0.0.1:8080", self.listen)))?;
+        crate::net::TrustedProxies::parse(&self.trusted_proxies).map_err(|e| bad("trusted_proxies", e))?;
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod i18n;
+pub mod net;
 pub mod oidc;
 pub mod plugins;
 pub mod ports;

@@ -39,6 +39,10 @@ pub struct Inner {
     pub verifier: crate::ports::verifier::Verifier,
     /// Browsers on this node waiting for a scan ticket to change (D1).
     pub scan_waiters: Arc<crate::domain::scan_waiters::ScanWaiters>,
+    /// Proxies whose `X-Forwarded-For` is believed (see [`crate::net`]).
+    pub proxies: crate::net::TrustedProxies,
+    /// Address ranges → region names for the scan app.
+    pub regions: crate::net::RegionTable,
 }
 
 #[derive(Clone)]
@@ -144,6 +148,11 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     let totp = crate::domain::factors::TotpService::new(db.clone(), &master, hasher.clone(), &config.issuer);
     let passkeys = crate::domain::passkeys::PasskeyService::new(db.clone(), hasher.clone(), &config.issuer);
     let verifier = crate::ports::verifier::Verifier::from_config(&config.verifier)?;
+    let proxies = crate::net::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?;
+    let regions = match &config.ip_regions_file {
+        Some(path) => crate::net::RegionTable::load(path).map_err(anyhow::Error::msg)?,
+        None => crate::net::RegionTable::default(),
+    };
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone()),
         users,
@@ -167,6 +176,8 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         passkeys,
         verifier,
         scan_waiters: Arc::default(),
+        proxies,
+        regions,
     })))
 }
 
@@ -255,8 +266,29 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route("/", get(web::pages::home))
         .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), client_address))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
+}
+
+/// Puts the client's address where every handler reads it (`ConnectInfo`):
+/// behind a trusted proxy, the forwarded client (see [`crate::net`]), so
+/// rate limits, scan tickets and logs name the citizen, not the proxy.
+async fn client_address(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::extract::ConnectInfo;
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().copied() {
+        let forwarded: Vec<&str> =
+            req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let client = state.proxies.client(peer.ip(), &forwarded);
+        if client != peer.ip() {
+            req.extensions_mut().insert(ConnectInfo(std::net::SocketAddr::new(client, peer.port())));
+        }
+    }
+    next.run(req).await
 }
 
 /// Headers every response carries: no framing (clickjacking), no sniffing,

@@ -22,6 +22,7 @@ mod identity;
 mod logout;
 mod ops;
 mod plugins;
+mod proxies;
 mod reverify;
 mod scan;
 mod subjects;

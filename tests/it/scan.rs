@@ -64,15 +64,19 @@ pub fn attr(html: &str, name: &str) -> String {
 }
 
 /// The browser side: a pending authorization request at `rp`, on the scan tab.
-struct Waiting {
-    browser: Browser,
-    req: String,
-    ticket: String,
-    csrf: String,
+pub struct Waiting {
+    pub browser: Browser,
+    pub req: String,
+    pub ticket: String,
+    pub csrf: String,
 }
 
 async fn open_scan_tab(app: &TestApp, rp: &TestClient) -> Waiting {
-    let browser = Browser::new();
+    open_scan_tab_in(app, rp, Browser::new()).await
+}
+
+/// The scan tab opened in `browser`.
+pub async fn open_scan_tab_in(app: &TestApp, rp: &TestClient, browser: Browser) -> Waiting {
     let res = browser.http.get(auth_url(app, rp, &[])).send().await.unwrap();
     let login = location(&res).unwrap();
     let req = query_of(&login)["req"].clone();
@@ -156,7 +160,8 @@ async fn happy_path(b: Backend) {
     assert_eq!(t["purpose"], "login");
     assert_eq!(t["client"]["name"], "Test RP", "the app shows which site is asking");
     assert_eq!(t["browser"]["ip"], "127.0.0.1");
-    assert_eq!(t["browser"]["location"], "local network");
+    assert_eq!(t["browser"]["location"], "本地网络", "in the app's language, Chinese by default");
+    assert_eq!(t["browser"]["location_kind"], "local");
     assert_eq!(events.next().await, "scanned");
     assert_eq!(pc.status(&app).await, "scanned");
 

@@ -450,40 +450,9 @@ pub async fn changed_since(db: &DatabaseConnection, since: i64) -> Result<Vec<St
         .await
 }
 
-/// Best-effort "rough location" of the browser for the app to show, without
-/// a GeoIP database: private and loopback addresses are the local network;
-/// otherwise the network the address is in (IPv4 /16, IPv6 /32).
-pub fn rough_location(ip: &str) -> String {
-    use std::net::IpAddr;
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) if v4.is_private() || v4.is_loopback() || v4.is_link_local() => "local network".into(),
-        Ok(IpAddr::V4(v4)) => {
-            let o = v4.octets();
-            format!("{}.{}.0.0/16", o[0], o[1])
-        }
-        Ok(IpAddr::V6(v6)) if v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 => "local network".into(),
-        Ok(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}::/32", s[0], s[1])
-        }
-        Err(_) => "unknown".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rough_location_never_reveals_the_full_address() {
-        assert_eq!(rough_location("127.0.0.1"), "local network");
-        assert_eq!(rough_location("192.168.3.4"), "local network");
-        assert_eq!(rough_location("10.1.2.3"), "local network");
-        assert_eq!(rough_location("202.96.134.133"), "202.96.0.0/16");
-        assert_eq!(rough_location("2001:db8::1"), "2001:db8::/32");
-        assert_eq!(rough_location("::1"), "local network");
-        assert_eq!(rough_location("nonsense"), "unknown");
-    }
 
     #[test]
     fn phases_follow_status_and_time() {

@@ -22,6 +22,7 @@
 use crate::domain::plugin_access;
 use crate::domain::scan::{self, AppCaller, Decision, ScanError, ScanTicket};
 use crate::domain::scopes::{SCAN_LOGIN, ScopeSet};
+use crate::net::Location;
 use crate::oidc::userinfo::{bearer_error, bearer_token};
 use crate::server::AppState;
 use axum::Json;
@@ -111,7 +112,7 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<AppCaller, Resp
 
 /// What the app shows before the person decides: which site is asking,
 /// from which browser (address, rough location), when, and what for.
-async fn describe(state: &AppState, t: &ScanTicket) -> Value {
+async fn describe(state: &AppState, headers: &HeaderMap, t: &ScanTicket) -> Value {
     let client = match &t.client_id {
         Some(id) => state.clients.find(id).await.ok().flatten().map(|c| json!({ "id": c.client_id, "name": c.name })),
         None => None,
@@ -122,12 +123,25 @@ async fn describe(state: &AppState, t: &ScanTicket) -> Value {
         "status": t.phase(state.clock.now()).as_str(),
         "issuer": state.config.issuer,
         "client": client,
-        "browser": { "ip": t.browser_ip, "location": scan::rough_location(&t.browser_ip) },
+        "browser": browser_of(state, headers, &t.browser_ip),
         "created_at": t.created_at,
         "expires_at": t.expires_at,
         "detail": t.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
         "face_required": t.needs_face(),
     })
+}
+
+/// The waiting browser's address and where it roughly is, in the app's
+/// language (its `Accept-Language`), with a machine-readable kind.
+fn browser_of(state: &AppState, headers: &HeaderMap, ip: &str) -> Value {
+    let locale = crate::web::cookies::locale(state, headers, None);
+    let place = state.regions.locate(ip);
+    let location = match &place {
+        Location::Local => state.pages.text(locale, "scan_location_local"),
+        Location::Unknown => state.pages.text(locale, "scan_location_unknown"),
+        Location::Region(name) | Location::Network(name) => name.clone(),
+    };
+    json!({ "ip": ip, "location": location, "location_kind": place.kind() })
 }
 
 fn ok_json(v: Value) -> Response {
@@ -144,7 +158,7 @@ pub async fn read(State(state): State<AppState>, headers: HeaderMap, Path(id): P
     match scan::scan(&state.db, &id, &app, state.clock.now()).await {
         Ok(t) => {
             state.scan_waiters.wake(&t.id);
-            ok_json(describe(&state, &t).await)
+            ok_json(describe(&state, &headers, &t).await)
         }
         Err(e) => scan_error(e),
     }
