@@ -11,7 +11,8 @@ use crate::crypto::{SecretHasher, pkce_s256, random_token};
 use crate::store::entities::{auth_code, grant, refresh_token};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    Set, TransactionTrait,
 };
 
 const CODE: &str = "authorization_code";
@@ -232,50 +233,33 @@ pub async fn refresh_lookup(
     Ok(Some((row, g)))
 }
 
-pub async fn revoke_grant(db: &DatabaseConnection, grant_id: &str) -> Result<(), DbErr> {
-    grant::Entity::update_many()
-        .col_expr(grant::Column::RevokedAt, Expr::value(crate::now()))
-        .filter(grant::Column::Id.eq(grant_id))
-        .filter(grant::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-pub async fn revoke_all_for_user(db: &DatabaseConnection, user_id: &str) -> Result<(), DbErr> {
-    grant::Entity::update_many()
-        .col_expr(grant::Column::RevokedAt, Expr::value(crate::now()))
-        .filter(grant::Column::UserId.eq(user_id))
-        .filter(grant::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str) -> Result<(), DbErr> {
-    grant::Entity::update_many()
-        .col_expr(grant::Column::RevokedAt, Expr::value(crate::now()))
-        .filter(grant::Column::Sid.eq(sid))
-        .filter(grant::Column::RevokedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// Revokes every grant made under a delegation (C3 revocation): their
-/// refresh tokens and access tokens stop working at once.
-pub async fn revoke_for_delegation<C: sea_orm::ConnectionTrait>(
-    conn: &C,
-    delegation_id: &str,
-    now: i64,
-) -> Result<(), DbErr> {
+/// Revokes the live grants matching `which`, at `now`.
+async fn revoke_where<C: ConnectionTrait>(conn: &C, which: Condition, now: i64) -> Result<(), DbErr> {
     grant::Entity::update_many()
         .col_expr(grant::Column::RevokedAt, Expr::value(now))
-        .filter(grant::Column::DelegationId.eq(delegation_id))
+        .filter(which)
         .filter(grant::Column::RevokedAt.is_null())
         .exec(conn)
         .await?;
     Ok(())
+}
+
+pub async fn revoke_grant(db: &DatabaseConnection, grant_id: &str) -> Result<(), DbErr> {
+    revoke_where(db, Condition::all().add(grant::Column::Id.eq(grant_id)), crate::now()).await
+}
+
+pub async fn revoke_all_for_user(db: &DatabaseConnection, user_id: &str) -> Result<(), DbErr> {
+    revoke_where(db, Condition::all().add(grant::Column::UserId.eq(user_id)), crate::now()).await
+}
+
+pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str) -> Result<(), DbErr> {
+    revoke_where(db, Condition::all().add(grant::Column::Sid.eq(sid)), crate::now()).await
+}
+
+/// Revokes every grant made under a delegation (C3 revocation): their
+/// refresh tokens and access tokens stop working at once.
+pub async fn revoke_for_delegation<C: ConnectionTrait>(conn: &C, delegation_id: &str, now: i64) -> Result<(), DbErr> {
+    revoke_where(conn, Condition::all().add(grant::Column::DelegationId.eq(delegation_id)), now).await
 }
 
 /// A grant without an authorization code (RFC 8693 token exchange): the
