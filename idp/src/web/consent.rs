@@ -1,10 +1,10 @@
 //! The consent page: which app, which scopes, allow or deny ("authorize and
 //! sign in will read your identity", A3).
 use super::cookies;
+use super::login::signed_in_request;
 use super::pages::{error_page, page, unavailable};
 use crate::domain::error::OAuthError;
 use crate::domain::{consents, pending};
-use crate::oidc::authorize::current_session;
 use crate::oidc::flow::{error_redirect, see_other};
 use crate::server::AppState;
 use axum::Form;
@@ -37,20 +37,9 @@ pub async fn show(
     Query(q): Query<ConsentQuery>,
 ) -> Response {
     let locale = cookies::locale(&state, &headers, None);
-    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-    };
-    let (req, session) = match (
-        pending::load(&state.db, &q.req, &cookies::browser_hash(&browser)).await,
-        current_session(&state, &jar).await,
-    ) {
-        (Ok(Some(r)), Ok(Some(s))) => (r, s),
-        (Ok(_), Ok(_)) => {
-            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-        }
-        _ => {
-            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
-        }
+    let (req, session, browser) = match signed_in_request(&state, &jar, locale, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
     let client = match state.clients.find(&req.client_id).await {
@@ -95,20 +84,9 @@ pub async fn submit(
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
         return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
     }
-    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-    };
-    let (mut req, session) = match (
-        pending::load(&state.db, &f.req, &cookies::browser_hash(&browser)).await,
-        current_session(&state, &jar).await,
-    ) {
-        (Ok(Some(r)), Ok(Some(s))) => (r, s),
-        (Ok(_), Ok(_)) => {
-            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-        }
-        _ => {
-            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
-        }
+    let (mut req, session, _) = match signed_in_request(&state, &jar, locale, &f.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     let result = async {
         if f.decision == "allow" {

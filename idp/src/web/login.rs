@@ -89,6 +89,26 @@ pub async fn pending_for_page(
     Ok((req, locale))
 }
 
+/// The pending request `req_id` of this browser, its signed-in session and
+/// the browser id (for the CSRF token), for the pages after sign-in
+/// (consent, account choice); an error page when either is gone.
+pub async fn signed_in_request(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: &str,
+    req_id: &str,
+) -> Result<(AuthRequest, sessions::SessionInfo, String), Response> {
+    let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else {
+        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"));
+    };
+    match (pending::load(&state.db, req_id, &cookies::browser_hash(&browser)).await, current_session(state, jar).await)
+    {
+        (Ok(Some(r)), Ok(Some(s))) => Ok((r, s, browser)),
+        (Ok(_), Ok(_)) => Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired")),
+        _ => Err(error_page(state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable")),
+    }
+}
+
 pub async fn load_request(state: &AppState, jar: &CookieJar, id: &str) -> Result<Option<AuthRequest>, sea_orm::DbErr> {
     if id.is_empty() {
         return Ok(None);

@@ -1,9 +1,9 @@
 //! `prompt=select_account`: continue as the signed-in person or sign in as
 //! someone else.
 use super::cookies;
+use super::login::signed_in_request;
 use super::pages::{error_page, page, unavailable};
 use crate::domain::pending;
-use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
 use axum::Form;
@@ -36,20 +36,9 @@ pub async fn show(
     Query(q): Query<SelectQuery>,
 ) -> Response {
     let locale = cookies::locale(&state, &headers, None);
-    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-    };
-    let (req, session) = match (
-        pending::load(&state.db, &q.req, &cookies::browser_hash(&browser)).await,
-        current_session(&state, &jar).await,
-    ) {
-        (Ok(Some(r)), Ok(Some(s))) => (r, s),
-        (Ok(_), Ok(_)) => {
-            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-        }
-        _ => {
-            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
-        }
+    let (req, session, browser) = match signed_in_request(&state, &jar, locale, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
     let user = state.users.find(&session.user_id).await.ok().flatten();
