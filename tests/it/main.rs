@@ -21,6 +21,7 @@ mod health_code_shared;
 mod identity;
 mod logout;
 mod ops;
+mod plugin_storage;
 mod plugins;
 mod reverify;
 mod scan;
