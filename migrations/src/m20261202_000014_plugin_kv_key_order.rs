@@ -15,27 +15,23 @@ impl MigrationName for Migration {
     }
 }
 
+/// Sets the collation of the key column (PostgreSQL only; SQLite already
+/// compares bytes).
+async fn key_collation(manager: &SchemaManager<'_>, collation: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    let sql = format!(r#"ALTER TABLE "plugin_kv" ALTER COLUMN "key" TYPE TEXT COLLATE "{collation}""#);
+    manager.get_connection().execute_unprepared(&sql).await.map(|_| ())
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(r#"ALTER TABLE "plugin_kv" ALTER COLUMN "key" TYPE TEXT COLLATE "C""#)
-            .await
-            .map(|_| ())
+        key_collation(manager, "C").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
-            return Ok(());
-        }
-        manager
-            .get_connection()
-            .execute_unprepared(r#"ALTER TABLE "plugin_kv" ALTER COLUMN "key" TYPE TEXT COLLATE "default""#)
-            .await
-            .map(|_| ())
+        key_collation(manager, "default").await
     }
 }

@@ -18,6 +18,11 @@ impl View<'_> {
     pub fn t(&self, key: &str) -> String {
         esc(self.p.texts.get(&self.req.locale, key))
     }
+    /// `<table class=…>` and its header row of these text keys.
+    pub fn table_head(&self, class: &str, keys: &[&str]) -> String {
+        let cells: String = keys.iter().map(|k| format!("<th>{}</th>", self.t(k))).collect();
+        format!("<table class=\"{class}\"><tr>{cells}</tr>")
+    }
     pub fn page(&self, title_key: &str, body: String) -> Response {
         let nav = ["codes", "styles", "categories", "stats", "logs", "issuers"]
             .iter()
@@ -160,14 +165,7 @@ fn codes_page(v: &View) -> Result<Response, String> {
         opt("enterprise", "type_enterprise"),
         v.t("search")
     );
-    html.push_str(&format!(
-        "<table class=\"codes\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        v.t("number"),
-        v.t("code_type"),
-        v.t("name"),
-        v.t("holder_key"),
-        v.t("issued_at")
-    ));
+    html.push_str(&v.table_head("codes", &["number", "code_type", "name", "holder_key", "issued_at"]));
     for h in &list.items {
         html.push_str(&format!(
             "<tr data-number=\"{n}\"><td>{n}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -68,15 +68,8 @@ pub fn page(v: &View) -> Result<Response, String> {
             return Ok(page);
         }
     };
-    html.push_str(&format!(
-        "<table class=\"logs\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        v.t("time"),
-        v.t("log_kind"),
-        v.t("code_type"),
-        v.t("log_app"),
-        v.t("log_place"),
-        v.t("log_result")
-    ));
+    let head = ["time", "log_kind", "code_type", "log_app", "log_place", "log_result"];
+    html.push_str(&v.table_head("logs", &head));
     for e in &screen.items {
         html.push_str(&format!(
             "<tr data-kind=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
