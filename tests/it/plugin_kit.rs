@@ -14,6 +14,7 @@ pub const PANICKY: &str = "idp_plugin_test_panicky";
 pub const BAD_ABI: &str = "idp_plugin_test_bad_abi";
 pub const COLLIDE_CORE: &str = "idp_plugin_test_collide_core";
 pub const COLLIDE_PLUGIN: &str = "idp_plugin_test_collide_plugin";
+pub const KV_PROBE: &str = "idp_plugin_test_kv_probe";
 pub const ADMIN_TOKEN: &str = "plugin-admin-secret-for-tests";
 
 const PACKAGES: &[&str] = &[
@@ -24,6 +25,7 @@ const PACKAGES: &[&str] = &[
     "idp-plugin-test-bad-abi",
     "idp-plugin-test-collide-core",
     "idp-plugin-test-collide-plugin",
+    "idp-plugin-test-kv-probe",
 ];
 
 /// The folder holding the built libraries (`target/debug`).

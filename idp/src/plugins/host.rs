@@ -125,6 +125,7 @@ pub fn table(plugin: &str, services: Weak<Services>, rt: tokio::runtime::Handle)
         kv_put_if: cb_kv_put_if,
         kv_incr: cb_kv_incr,
         verify_with_key: cb_verify_with_key,
+        kv_page: cb_kv_page,
     }))
 }
 
@@ -171,6 +172,7 @@ callback!(cb_relations, relations);
 callback!(cb_kv_put_if, kv_put_if);
 callback!(cb_kv_incr, kv_incr);
 callback!(cb_verify_with_key, verify_with_key);
+callback!(cb_kv_page, kv_page);
 
 unsafe extern "C" fn cb_now(ctx: *const c_void) -> i64 {
     if ctx.is_null() {
@@ -279,6 +281,22 @@ fn kv_list(ctx: &Live, v: Value) -> Result<Value, String> {
     let rows =
         ctx.rt.block_on(kv::list(&ctx.services.db, ctx.plugin, prefix, ctx.services.clock.now())).map_err(store_err)?;
     Ok(json!(rows))
+}
+
+/// `{"prefix","cursor","desc","limit"}` → `{"rows","next"}` (see [`kv::page`]).
+fn kv_page(ctx: &Live, v: Value) -> Result<Value, String> {
+    let prefix = v.get("prefix").and_then(Value::as_str).unwrap_or("");
+    let cursor = match v.get("cursor") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => return Err("`cursor` must be a string or null".into()),
+    };
+    let desc = v.get("desc").and_then(Value::as_bool).unwrap_or(false);
+    let limit = v.get("limit").and_then(Value::as_u64).unwrap_or(100);
+    let now = ctx.services.clock.now();
+    let page =
+        ctx.rt.block_on(kv::page(&ctx.services.db, ctx.plugin, prefix, cursor, desc, limit, now)).map_err(store_err)?;
+    serde_json::to_value(page).map_err(|e| e.to_string())
 }
 
 /// Signs with the provider's active ES256 key. `iss`, `iat` and `exp` are

@@ -47,19 +47,81 @@ pub async fn list(
     prefix: &str,
     now: i64,
 ) -> Result<Vec<(String, String)>, DbErr> {
-    let rows = plugin_kv::Entity::find()
+    let rows = under(plugin, prefix, now).order_by_asc(plugin_kv::Column::Key).limit(MAX_LIST).all(db).await?;
+    Ok(rows.into_iter().map(|r| (r.key, r.value)).collect())
+}
+
+/// The live rows of `plugin` whose key starts with `prefix`, as a key
+/// range (`prefix <= key < successor`) rather than `LIKE`, so both backends
+/// walk the primary-key index (SQLite's `LIKE` is case-insensitive and
+/// skips it) and `%`/`_` in a prefix are plain characters.
+fn under(plugin: &str, prefix: &str, now: i64) -> sea_orm::Select<plugin_kv::Entity> {
+    let mut q = plugin_kv::Entity::find()
         .filter(plugin_kv::Column::Plugin.eq(plugin))
-        .filter(plugin_kv::Column::Key.starts_with(prefix))
-        .order_by_asc(plugin_kv::Column::Key)
-        .limit(MAX_LIST)
-        .all(db)
-        .await?;
-    // LIKE treats `%` and `_` as wildcards; the prefix test here is exact.
-    Ok(rows
-        .into_iter()
-        .filter(|r| r.key.starts_with(prefix) && r.expires_at.is_none_or(|e| e > now))
-        .map(|r| (r.key, r.value))
-        .collect())
+        .filter(plugin_kv::Column::Key.gte(prefix))
+        .filter(plugin_kv::Column::ExpiresAt.is_null().or(plugin_kv::Column::ExpiresAt.gt(now)));
+    if let Some(end) = successor(prefix) {
+        q = q.filter(plugin_kv::Column::Key.lt(end));
+    }
+    q
+}
+
+/// The least string greater than every string starting with `prefix`
+/// (keys compare by code point — bytes of UTF-8 — on both backends, see
+/// migration 000014): the prefix with its last character stepped up,
+/// dropping characters that cannot be; None when nothing bounds it.
+fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{d7ff}' => Some('\u{e000}'),
+            c => char::from_u32(c as u32 + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Largest page a plugin may ask for; a page is one indexed range read.
+pub const MAX_PAGE: u64 = 500;
+
+/// One page of `list`: at most `limit` live rows under `prefix` in key
+/// order (descending with `desc`), strictly after the `cursor` key in that
+/// order, and the cursor of the next page (the last key returned) when
+/// more rows follow. One range scan with `LIMIT limit + 1` — the extra
+/// row only tells whether there is a next page.
+pub async fn page(
+    db: &DatabaseConnection,
+    plugin: &str,
+    prefix: &str,
+    cursor: Option<&str>,
+    desc: bool,
+    limit: u64,
+    now: i64,
+) -> Result<KvPage, DbErr> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let mut q = under(plugin, prefix, now);
+    q = match (cursor, desc) {
+        (Some(c), false) => q.filter(plugin_kv::Column::Key.gt(c)),
+        (Some(c), true) => q.filter(plugin_kv::Column::Key.lt(c)),
+        (None, _) => q,
+    };
+    q = if desc { q.order_by_desc(plugin_kv::Column::Key) } else { q.order_by_asc(plugin_kv::Column::Key) };
+    let mut rows: Vec<(String, String)> =
+        q.limit(limit + 1).all(db).await?.into_iter().map(|r| (r.key, r.value)).collect();
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more { rows.last().map(|(k, _)| k.clone()) } else { None };
+    Ok(KvPage { rows, next })
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct KvPage {
+    pub rows: Vec<(String, String)>,
+    pub next: Option<String>,
 }
 
 /// A row that has expired counts as absent, for the conditional writes.
@@ -185,5 +247,23 @@ fn new_row(plugin: &str, key: &str, value: &str, expires_at: Option<i64>, now: i
         value: Set(value.into()),
         expires_at: Set(expires_at),
         updated_at: Set(now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::successor;
+
+    #[test]
+    fn successor_bounds_exactly_the_prefix() {
+        assert_eq!(successor("log/").as_deref(), Some("log0"));
+        assert_eq!(successor("状态/").as_deref(), Some("状态0"));
+        assert_eq!(successor("a\u{d7ff}").as_deref(), Some("a\u{e000}"));
+        assert_eq!(successor("a\u{10ffff}").as_deref(), Some("b"));
+        assert_eq!(successor(""), None);
+        for key in ["log/", "log/0001", "log/\u{10ffff}"] {
+            assert!(key >= "log/" && key < successor("log/").unwrap().as_str());
+        }
+        assert!("log0" >= successor("log/").unwrap().as_str());
     }
 }

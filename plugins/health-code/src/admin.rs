@@ -4,20 +4,26 @@
 //! browser with the admin token, JSON for tools and tests. Changes are
 //! JSON POSTs (a browser form cannot carry the bearer token) and each is
 //! logged as an operation.
-use crate::events::{self, Event, Filter};
-use crate::{HealthCode, charts, codes, issuers, status, styles, util};
+use crate::events::{self, Event};
+use crate::paging::Screen;
+use crate::{HealthCode, charts, codes, issuers, logs, status, styles, util};
 use idp_plugin_sdk::{Request, Response, Value, escape_html as esc, json};
 
-struct View<'a> {
-    p: &'a HealthCode,
-    req: &'a Request,
+pub(crate) struct View<'a> {
+    pub p: &'a HealthCode,
+    pub req: &'a Request,
 }
 
 impl View<'_> {
-    fn t(&self, key: &str) -> String {
+    pub fn t(&self, key: &str) -> String {
         esc(self.p.texts.get(&self.req.locale, key))
     }
-    fn page(&self, title_key: &str, body: String) -> Response {
+    /// `<table class=…>` and its header row of these text keys.
+    pub fn table_head(&self, class: &str, keys: &[&str]) -> String {
+        let cells: String = keys.iter().map(|k| format!("<th>{}</th>", self.t(k))).collect();
+        format!("<table class=\"{class}\"><tr>{cells}</tr>")
+    }
+    pub fn page(&self, title_key: &str, body: String) -> Response {
         let nav = ["codes", "styles", "categories", "stats", "logs", "issuers"]
             .iter()
             .map(|k| format!("<a href=\"{}/admin/{k}\">{}</a>", esc(&self.req.base), self.t(&format!("admin_{k}"))))
@@ -31,7 +37,7 @@ impl View<'_> {
     }
 }
 
-fn bad(description: &str) -> Response {
+pub(crate) fn bad(description: &str) -> Response {
     Response::json(400, json!({ "error": "invalid_request", "error_description": description }))
 }
 
@@ -56,9 +62,12 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
         ("GET", "/admin/stats.json") => Ok(Response::json(200, stats(p, days_param(req))?.json)),
         ("GET", "/admin/codes") => codes_page(&v),
         ("GET", "/admin/codes.json") => {
-            let list: Vec<Value> =
-                code_list(p, req)?.iter().map(|h| serde_json::to_value(h).unwrap_or(Value::Null)).collect();
-            Ok(Response::json(200, json!({ "codes": list })))
+            let s = code_list(p, req)?;
+            let list: Vec<Value> = s.items.iter().map(|h| serde_json::to_value(h).unwrap_or(Value::Null)).collect();
+            Ok(Response::json(
+                200,
+                json!({ "codes": list, "next": s.next, "examined": s.examined, "limited": s.limited }),
+            ))
         }
         ("GET", "/admin/styles") => styles_page(&v),
         ("GET", "/admin/styles.json") => {
@@ -114,26 +123,30 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
             }
             Err(e) => Ok(bad(&e)),
         },
-        ("GET", "/admin/logs") => logs_page(&v),
-        ("GET", "/admin/logs.json") => {
-            let f = Filter::from_query(&req.query);
-            let list: Vec<Value> = events::all(&p.host)?.iter().filter(|e| f.matches(e)).map(events::to_json).collect();
-            Ok(Response::json(200, json!({ "events": list })))
-        }
+        ("GET", "/admin/logs") => logs::page(&v),
+        ("GET", "/admin/logs.json") => logs::json(&v),
         _ => Ok(Response::not_found()),
     }
 }
 
-fn code_list(p: &HealthCode, req: &Request) -> Result<Vec<codes::Holder>, String> {
+/// One screen of code records, newest first (issue 7). An exact ID number
+/// or credit code is looked up by its index; a number fragment or a name
+/// is matched while reading, at most `log_scan_rows` records a screen.
+fn code_list(p: &HealthCode, req: &Request) -> Result<Screen<codes::Holder>, String> {
     let q = req.query("q").unwrap_or_default().trim().to_string();
     let kind = req.query("type").unwrap_or_default();
-    let mut list: Vec<codes::Holder> = codes::holders(&p.host)?
-        .into_iter()
-        .filter(|h| kind.is_empty() || h.kind == kind)
-        .filter(|h| q.is_empty() || h.number.contains(&q) || h.key == q || util::fuzzy(&h.masked_name, &q))
-        .collect();
-    list.sort_by_key(|h| std::cmp::Reverse(h.issued_at));
-    Ok(list)
+    let of_kind = |h: &codes::Holder| kind.is_empty() || h.kind == kind;
+    if !q.is_empty() && req.query("before").is_none() {
+        for k in ["personal", "enterprise"] {
+            if let Some(h) = codes::by_key(&p.host, k, &q)?.filter(of_kind) {
+                return Ok(Screen { items: vec![h], next: None, examined: 1, limited: false });
+            }
+        }
+    }
+    let s = &p.settings;
+    codes::screen(&p.host, req.query("before"), s.log_page_size, s.log_scan_rows, |h| {
+        of_kind(h) && (q.is_empty() || h.number.contains(&q) || util::fuzzy(&h.masked_name, &q))
+    })
 }
 
 fn codes_page(v: &View) -> Result<Response, String> {
@@ -152,15 +165,8 @@ fn codes_page(v: &View) -> Result<Response, String> {
         opt("enterprise", "type_enterprise"),
         v.t("search")
     );
-    html.push_str(&format!(
-        "<table class=\"codes\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        v.t("number"),
-        v.t("code_type"),
-        v.t("name"),
-        v.t("holder_key"),
-        v.t("issued_at")
-    ));
-    for h in &list {
+    html.push_str(&v.table_head("codes", &["number", "code_type", "name", "holder_key", "issued_at"]));
+    for h in &list.items {
         html.push_str(&format!(
             "<tr data-number=\"{n}\"><td>{n}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             v.t(&format!("type_{}", h.kind)),
@@ -171,6 +177,7 @@ fn codes_page(v: &View) -> Result<Response, String> {
         ));
     }
     html.push_str("</table>");
+    html.push_str(&logs::pager(v, "codes", &["q", "type"], &list));
     Ok(v.page("admin_codes", html))
 }
 
@@ -339,52 +346,4 @@ fn stats_page(v: &View) -> Result<Response, String> {
     }
     html.push_str("</div>");
     Ok(v.page("admin_stats", html))
-}
-
-fn logs_page(v: &View) -> Result<Response, String> {
-    let f = Filter::from_query(&v.req.query);
-    let q = |k: &str| esc(v.req.query(k).unwrap_or_default());
-    let kinds = ["", "show", "scan", "issue", "operation"];
-    let opts: String = kinds
-        .iter()
-        .map(|k| {
-            let sel = if f.kind.as_deref().unwrap_or("") == *k { " selected" } else { "" };
-            let label = if k.is_empty() { v.t("all") } else { v.t(&format!("event_{k}")) };
-            format!("<option value=\"{k}\"{sel}>{label}</option>")
-        })
-        .collect();
-    let mut html = format!(
-        "<form method=\"get\" class=\"form inline\"><select name=\"kind\">{opts}</select><input name=\"app\" value=\"{}\" placeholder=\"{}\"><input name=\"place\" value=\"{}\" placeholder=\"{}\"><input name=\"date\" value=\"{}\" placeholder=\"YYYY-MM-DD\"><button type=\"submit\">{}</button></form>",
-        q("app"),
-        v.t("log_app"),
-        q("place"),
-        v.t("log_place"),
-        q("date"),
-        v.t("search")
-    );
-    html.push_str(&format!(
-        "<table class=\"logs\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        v.t("time"),
-        v.t("log_kind"),
-        v.t("code_type"),
-        v.t("log_app"),
-        v.t("log_place"),
-        v.t("log_result")
-    ));
-    let mut list: Vec<Event> = events::all(&v.p.host)?.into_iter().filter(|e| f.matches(e)).collect();
-    list.reverse();
-    for e in list.iter().take(500) {
-        html.push_str(&format!(
-            "<tr data-kind=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&e.kind),
-            esc(&util::datetime(e.at)),
-            v.t(&format!("event_{}", e.kind)),
-            esc(&e.code_type),
-            esc(&e.app),
-            esc(&e.place),
-            esc(&e.result)
-        ));
-    }
-    html.push_str("</table>");
-    Ok(v.page("admin_logs", html))
 }

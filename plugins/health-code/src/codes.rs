@@ -3,6 +3,7 @@
 //! QR carries a signed payload with a short-lived code id that changes
 //! every `rotate_seconds` by the provider's clock and on demand. The
 //! offline code carries its generation time and validity in the payload.
+use crate::paging::{self, Screen};
 use crate::util;
 use idp_plugin_sdk::{Host, Value, json};
 use serde::{Deserialize, Serialize};
@@ -76,8 +77,10 @@ pub fn holder(host: &Host, kind: &str, key: &str, masked_name: &str) -> Result<(
         issued_at: now,
     };
     let record = format!("holder/{hid}");
-    host.kv_put(&record, &serde_json::to_string(&h).map_err(|e| e.to_string())?, None)?;
+    let raw = serde_json::to_string(&h).map_err(|e| e.to_string())?;
+    host.kv_put(&record, &raw, None)?;
     if host.kv_put_if(&index, None, &hid, None)? {
+        host.kv_put(&issued_key(&h), &raw, None)?;
         return Ok((h, true));
     }
     host.kv_delete(&record)?;
@@ -106,8 +109,35 @@ pub fn of_account(host: &Host, sub: &str) -> Result<Option<Holder>, String> {
     }
 }
 
-pub fn holders(host: &Host) -> Result<Vec<Holder>, String> {
-    Ok(host.kv_list("holder/")?.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect())
+/// Issued code records by issue time, `issued/<time:012>-<hid>` → the
+/// record (written once, by the first show that won), for the admin list.
+const ISSUED: &str = "issued/";
+
+fn issued_key(h: &Holder) -> String {
+    format!("{ISSUED}{:012}-{}", h.issued_at, h.hid)
+}
+
+/// One screen of code records newest first, before `cursor`, that `keep`
+/// accepts (see [`paging::screen`]).
+pub fn screen(
+    host: &Host,
+    cursor: Option<&str>,
+    size: usize,
+    budget: usize,
+    keep: impl Fn(&Holder) -> bool,
+) -> Result<Screen<Holder>, String> {
+    let cursor = cursor.filter(|c| c.starts_with(ISSUED)).map(String::from);
+    paging::screen(host, ISSUED, cursor, None, size, budget, |_, raw| {
+        serde_json::from_str::<Holder>(raw).ok().filter(|h| keep(h))
+    })
+}
+
+/// The record of an ID number or credit code, by its index entry.
+pub fn by_key(host: &Host, kind: &str, key: &str) -> Result<Option<Holder>, String> {
+    match host.kv_get(&format!("by/{kind}/{key}"))? {
+        Some(hid) => load(host, &hid),
+        None => Ok(None),
+    }
 }
 
 pub fn find_holder(host: &Host, hid: &str) -> Result<Option<Holder>, String> {

@@ -2,6 +2,7 @@
 //! 003 §2.2.8): who (app or holder), when, where (place tag), what came of
 //! it. One kv entry per event, keyed by time, so the statistics are counted
 //! from the same entries the log pages list.
+use crate::paging::{self, Screen};
 use idp_plugin_sdk::{Host, Value};
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +33,7 @@ pub fn record(host: &Host, mut e: Event) -> Result<(), String> {
     e.place = e.place.chars().take(60).collect();
     let raw = serde_json::to_string(&e).map_err(|e| e.to_string())?;
     let seq = host.kv_incr("seq/log", 1, None)?;
-    host.kv_put(&format!("log/{:012}-{}", e.at, crate::util::seq_key(seq)), &raw, None)?;
+    host.kv_put(&format!("{}-{}", log_key_at(e.at), crate::util::seq_key(seq)), &raw, None)?;
     if let Some(metric) = metric(&e) {
         host.kv_incr(&format!("{STAT}{metric}/{}/{}", e.code_type, crate::util::date(e.at)), 1, None)?;
     }
@@ -66,8 +67,11 @@ pub fn counters(host: &Host) -> Result<Vec<(String, String, String, u64)>, Strin
         .collect())
 }
 
-pub fn all(host: &Host) -> Result<Vec<Event>, String> {
-    Ok(host.kv_list("log/")?.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect())
+/// Prefix of the log entries `log/<time:012>-<seq>`: key order is time order.
+const LOG: &str = "log/";
+
+fn log_key_at(at: i64) -> String {
+    format!("{LOG}{at:012}")
 }
 
 /// Filters of the log page: any of kind, app, place (substring), date.
@@ -77,18 +81,53 @@ pub struct Filter {
     pub app: Option<String>,
     pub place: Option<String>,
     pub date: Option<String>,
+    /// The CST day of `date` as `[start, end)`, when `date` is a real date.
+    day: Option<(i64, i64)>,
 }
 
 impl Filter {
-    pub fn from_query(q: &[(String, String)]) -> Self {
+    /// The filter of a query, or Err when `date` is not a real
+    /// `YYYY-MM-DD` (the page shows the error and keeps what was typed).
+    pub fn from_query(q: &[(String, String)]) -> Result<Self, Self> {
         let get = |k: &str| q.iter().find(|(n, v)| n == k && !v.trim().is_empty()).map(|(_, v)| v.trim().to_string());
-        Filter { kind: get("kind"), app: get("app"), place: get("place"), date: get("date") }
+        let mut f = Filter { kind: get("kind"), app: get("app"), place: get("place"), date: get("date"), day: None };
+        if let Some(d) = &f.date {
+            match crate::util::parse_date(d) {
+                Some(start) => f.day = Some((start, start + 86_400)),
+                None => return Err(f),
+            }
+        }
+        Ok(f)
     }
     pub fn matches(&self, e: &Event) -> bool {
         self.kind.as_ref().is_none_or(|k| *k == e.kind)
             && self.app.as_ref().is_none_or(|a| *a == e.app)
             && self.place.as_ref().is_none_or(|p| e.place.contains(p.as_str()))
-            && self.date.as_ref().is_none_or(|d| *d == crate::util::date(e.at))
+            && self.day.is_none_or(|(start, end)| (start..end).contains(&e.at))
+    }
+
+    /// One screen of matching events, newest first, before `cursor` (a
+    /// log key from the previous screen). The date is a key range — the
+    /// read starts at the day's end and stops at its start; kind, app and
+    /// place are checked row by row, at most `budget` rows a screen.
+    pub fn screen(
+        &self,
+        host: &Host,
+        cursor: Option<&str>,
+        size: usize,
+        budget: usize,
+    ) -> Result<Screen<Event>, String> {
+        let floor = self.day.map(|(start, _)| log_key_at(start));
+        let mut start = cursor.filter(|c| c.starts_with(LOG)).map(String::from);
+        if let Some((_, end)) = self.day {
+            let end = log_key_at(end);
+            if start.as_ref().is_none_or(|c| *c > end) {
+                start = Some(end);
+            }
+        }
+        paging::screen(host, LOG, start, floor.as_deref(), size, budget, |_, raw| {
+            serde_json::from_str::<Event>(raw).ok().filter(|e| self.matches(e))
+        })
     }
 }
 

@@ -16,7 +16,9 @@ mod codes;
 mod community;
 mod events;
 mod issuers;
+mod logs;
 mod pages;
+mod paging;
 mod png;
 mod status;
 mod styles;
@@ -49,6 +51,10 @@ pub struct Settings {
     pub rules: Vec<status::Rule>,
     /// Residential communities offered by the search (E6).
     pub communities: Vec<String>,
+    /// Rows on one screen of the admin log and code lists.
+    pub log_page_size: usize,
+    /// Rows a filtered screen examines at most before it offers "older".
+    pub log_scan_rows: usize,
 }
 
 impl Settings {
@@ -68,6 +74,8 @@ impl Settings {
             face_max_age: int("face_max_age", 0).max(0),
             rules,
             communities,
+            log_page_size: int("log_page_size", 50).clamp(1, 500) as usize,
+            log_scan_rows: int("log_scan_rows", 5000).clamp(10, 50_000) as usize,
         })
     }
 }

@@ -22,6 +22,30 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Days since 1970-01-01 of a civil date (Hinnant's days-from-civil).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Start (Unix time) of the CST day `YYYY-MM-DD`; None unless it is a
+/// real date (so `2026-02-30` is refused, not rolled over).
+pub fn parse_date(s: &str) -> Option<i64> {
+    let mut parts = s.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let start = days_from_civil(y, m, d) * 86_400 - CST_OFFSET;
+    (date(start) == format!("{y:04}-{m:02}-{d:02}")).then_some(start)
+}
+
 /// `YYYY-MM-DD` of a Unix time, in China Standard Time.
 pub fn date(ts: i64) -> String {
     let (y, m, d) = civil((ts + CST_OFFSET).div_euclid(86_400));
@@ -147,6 +171,9 @@ mod tests {
         assert_eq!(date(0), "1970-01-01");
         assert_eq!(datetime(86_400 - CST_OFFSET), "1970-01-02 00:00:00");
         assert_eq!(day_start(86_400 - CST_OFFSET + 5), 86_400 - CST_OFFSET);
+        assert_eq!(parse_date("2026-12-01"), Some(1_796_054_400));
+        assert_eq!(parse_date("2024-02-29").map(date).as_deref(), Some("2024-02-29"));
+        assert_eq!((parse_date("2026-02-29"), parse_date("2026-13-01"), parse_date("2026-1-01")), (None, None, None));
         assert_eq!(mask_name("张三"), "张*");
         assert_eq!(mask_key("11010519491231002X"), "110***********002X");
         assert!(fuzzy("阳光花园", "阳光园") && !fuzzy("阳光花园", "园光"));

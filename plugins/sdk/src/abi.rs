@@ -131,6 +131,14 @@ pub struct HostTable {
     /// of another issuer checked with its registered public key (EC P-256;
     /// any other key is an error). Appended last, like the two above.
     pub verify_with_key: HostFn,
+    /// `{"prefix":"…","cursor":null|"key","desc":bool,"limit":n}` →
+    /// `{"rows":[[key, value], …],"next":null|"key"}`: one page of
+    /// `kv_list` — live keys under `prefix` in key order (code point
+    /// order; descending with `desc`) strictly after `cursor` in that
+    /// order, at most `limit` (clamped to 1..=500) rows; `next` is the
+    /// cursor of the following page, null on the last. Unlike `kv_list`
+    /// it has no total cap. Appended last, like the ones above.
+    pub kv_page: HostFn,
 }
 
 /// `{"ok": value}` — the success envelope both sides use.

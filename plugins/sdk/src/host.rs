@@ -21,6 +21,20 @@ pub enum Level {
     Debug,
 }
 
+/// Key order of a [`Host::kv_page`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// One page of rows and where the next one starts.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct KvPage {
+    pub rows: Vec<(String, String)>,
+    pub next: Option<String>,
+}
+
 /// Outcome of checking a token this plugin had the host sign.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verified {
@@ -102,6 +116,17 @@ impl Host {
     /// Every live `(key, value)` whose key starts with `prefix`, by key.
     pub fn kv_list(&self, prefix: &str) -> Result<Vec<(String, String)>, String> {
         let v = self.call(self.table.kv_list, json!({ "prefix": prefix }))?;
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    /// One page of [`Host::kv_list`] without its total cap: at most `limit`
+    /// (1..=500) live rows under `prefix` in key order — newest first for
+    /// time-keyed logs with `Order::Desc` — strictly past `cursor`, and
+    /// the cursor of the next page (None on the last).
+    pub fn kv_page(&self, prefix: &str, cursor: Option<&str>, order: Order, limit: u32) -> Result<KvPage, String> {
+        let desc = order == Order::Desc;
+        let v =
+            self.call(self.table.kv_page, json!({ "prefix": prefix, "cursor": cursor, "desc": desc, "limit": limit }))?;
         serde_json::from_value(v).map_err(|e| e.to_string())
     }
 

@@ -12,7 +12,7 @@ pub mod export;
 mod host;
 pub mod i18n;
 
-pub use host::{Host, Level, Verified};
+pub use host::{Host, KvPage, Level, Order, Verified};
 pub use serde_json::{Map, Value, json};
 
 use serde::{Deserialize, Serialize};
