@@ -55,6 +55,7 @@ async fn pair_with(backend: Backend, trust_phone: bool, auto_register: bool) -> 
             scopes: vec!["openid".into(), "profile".into(), "phone".into()],
             trust_phone,
             auto_register,
+            reverify_max_age: 300,
         },
     );
     let down = spawn_with(config, listener, dir).await;
