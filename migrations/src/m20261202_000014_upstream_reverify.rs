@@ -30,7 +30,9 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for name in COLUMNS {
             manager
-                .alter_table(Table::alter().table(Alias::new("upstream_flows")).drop_column(Alias::new(name)).to_owned())
+                .alter_table(
+                    Table::alter().table(Alias::new("upstream_flows")).drop_column(Alias::new(name)).to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -145,7 +145,11 @@ pub enum UpstreamOutcome {
     UseSms,
 }
 
-pub async fn at_upstream(db: &DatabaseConnection, u: &user::Model, p: &UpstreamProof<'_>) -> Result<UpstreamOutcome, DbErr> {
+pub async fn at_upstream(
+    db: &DatabaseConnection,
+    u: &user::Model,
+    p: &UpstreamProof<'_>,
+) -> Result<UpstreamOutcome, DbErr> {
     if u.phone.is_some() {
         return Ok(UpstreamOutcome::UseSms);
     }

@@ -236,7 +236,9 @@ pub async fn submit(
         }
         "verify" => {
             return match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
-                Ok(true) if !phone.is_empty() => reverified(&state, locale, &u.id, &browser_of(&state, &jar), PATH, now).await,
+                Ok(true) if !phone.is_empty() => {
+                    reverified(&state, locale, &u.id, &browser_of(&state, &jar), PATH, now).await
+                }
                 Ok(_) => {
                     render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, "", bad("sms_code_wrong"), Extra::None)
                         .await

@@ -5,13 +5,13 @@
 use super::cookies;
 use super::login::{SignedIn, complete, load_request};
 use super::pages::{error_page, page, unavailable};
+use crate::config::UpstreamConfig;
 use crate::domain::assurance::Factor;
 use crate::domain::authorize::AuthRequest;
-use crate::config::UpstreamConfig;
 use crate::domain::brokering::{self, LinkTicket, Linked, NewStart, Purpose, Resolution, Started, Verified};
-use crate::ports::upstream::UpstreamIdentity;
 use crate::domain::{pending, throttle};
 use crate::oidc::flow::see_other;
+use crate::ports::upstream::UpstreamIdentity;
 use crate::server::AppState;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};

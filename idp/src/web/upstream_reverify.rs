@@ -92,7 +92,9 @@ pub async fn start(
             return error_page(&state, StatusCode::BAD_REQUEST, locale, "security_reverify");
         }
         Ok(Some((_, true))) => {}
-        Ok(Some((_, false))) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "upstream_reverify_unlinked"),
+        Ok(Some((_, false))) => {
+            return error_page(&state, StatusCode::BAD_REQUEST, locale, "upstream_reverify_unlinked");
+        }
         Ok(None) => return see_other(&state.endpoint("/login")),
         Err(e) => return unavailable(&state, locale, e),
     }
@@ -146,7 +148,11 @@ pub(super) async fn finish(
             error_page(state, StatusCode::FORBIDDEN, locale, "upstream_reverify_other_account")
         }
         Ok(UpstreamOutcome::NotFresh) => {
-            tracing::info!("upstream {name}: auth_time {:?} not fresh (iat {})", identity.auth_time, identity.issued_at);
+            tracing::info!(
+                "upstream {name}: auth_time {:?} not fresh (iat {})",
+                identity.auth_time,
+                identity.issued_at
+            );
             error_page(state, StatusCode::BAD_REQUEST, locale, "upstream_reverify_not_fresh")
         }
         Ok(UpstreamOutcome::UseSms) => error_page(state, StatusCode::BAD_REQUEST, locale, "security_reverify"),
