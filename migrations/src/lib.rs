@@ -17,7 +17,7 @@ mod m20261126_000010_delegation;
 mod m20261201_000011_subjects;
 mod m20261201_000012_gate_tickets;
 mod m20261201_000013_agent_password;
-mod m20261202_000014_upstream_reverify;
+mod m20261202_000015_upstream_reverify;
 
 pub struct Migrator;
 
@@ -38,7 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_subjects::Migration),
             Box::new(m20261201_000012_gate_tickets::Migration),
             Box::new(m20261201_000013_agent_password::Migration),
-            Box::new(m20261202_000014_upstream_reverify::Migration),
+            Box::new(m20261202_000015_upstream_reverify::Migration),
         ]
     }
 }
