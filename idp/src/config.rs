@@ -75,6 +75,15 @@ pub struct UpstreamConfig {
     /// `trust_phone`.
     #[serde(default)]
     pub auto_register: bool,
+    /// Re-verification at this upstream (issue 4) counts only when its ID
+    /// token says the person signed in there at most this many seconds
+    /// before the token was issued (both by the upstream's clock).
+    #[serde(default = "default_reverify_max_age")]
+    pub reverify_max_age: i64,
+}
+
+fn default_reverify_max_age() -> i64 {
+    5 * 60
 }
 
 fn scope_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -97,6 +106,7 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("scopes", &self.scopes)
             .field("trust_phone", &self.trust_phone)
             .field("auto_register", &self.auto_register)
+            .field("reverify_max_age", &self.reverify_max_age)
             .finish()
     }
 }
@@ -414,6 +424,9 @@ fn validate_upstream(name: &str, up: &UpstreamConfig) -> Result<(), (&'static st
             "auto_register",
             "needs trust_phone = true: accounts are created only for verified phones".into(),
         ));
+    }
+    if !(0..=3600).contains(&up.reverify_max_age) {
+        return Err(("reverify_max_age", "must be 0–3600 seconds (a re-verification is a fresh sign-in)".into()));
     }
     let issuer = url::Url::parse(&up.issuer)
         .map_err(|e| ("issuer", format!("not a URL ({e}); expected e.g. https://id.upstream.example")))?;

@@ -232,6 +232,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/password", get(web::account::show).post(web::account::submit))
         .route("/account/delete", get(web::account::show).post(web::account::submit))
         .route("/account/upstreams/unlink", post(web::upstream::unlink))
+        .route("/account/security/upstream/{name}", post(web::upstream_reverify::start))
         .route("/account/security", get(web::security::show).post(web::security::submit))
         .route("/account/security/passkey/begin", post(web::security::passkey_begin))
         .route("/account/security/passkey", post(web::security::passkey_submit))

@@ -11,20 +11,29 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 const UP_PHONE: &str = "13900000001";
 
-struct Pair {
-    up: TestApp,
-    down: TestApp,
-    rp: TestClient,
+pub(crate) struct Pair {
+    pub up: TestApp,
+    pub down: TestApp,
+    pub rp: TestClient,
 }
 
 /// The upstream provider on 127.0.0.2 and the downstream on 127.0.0.1,
 /// with a confidential client at the upstream whose redirect URI is the
 /// downstream's callback, and a relying party at the downstream.
-async fn pair(backend: Backend, trust_phone: bool) -> Pair {
+pub(crate) async fn pair(backend: Backend, trust_phone: bool) -> Pair {
     pair_with(backend, trust_phone, false).await
 }
 
 async fn pair_with(backend: Backend, trust_phone: bool, auto_register: bool) -> Pair {
+    pair_tuned(backend, |up| {
+        up.trust_phone = trust_phone;
+        up.auto_register = auto_register;
+    })
+    .await
+}
+
+/// The pair with the downstream's `gov` upstream settings changed by `tune`.
+pub(crate) async fn pair_tuned(backend: Backend, tune: impl FnOnce(&mut UpstreamConfig)) -> Pair {
     let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let dir = temp_dir();
@@ -44,25 +53,25 @@ async fn pair_with(backend: Backend, trust_phone: bool, auto_register: bool) -> 
         .await;
     let dir = temp_dir();
     let mut config = config_for(&backend, port, &dir).await;
-    config.upstreams.insert(
-        "gov".into(),
-        UpstreamConfig {
-            display_name: "国家平台".into(),
-            display_name_en: Some("National Platform".into()),
-            issuer: up.base.clone(),
-            client_id: client.id,
-            client_secret: client.secret.unwrap(),
-            scopes: vec!["openid".into(), "profile".into(), "phone".into()],
-            trust_phone,
-            auto_register,
-        },
-    );
+    let mut gov = UpstreamConfig {
+        display_name: "国家平台".into(),
+        display_name_en: Some("National Platform".into()),
+        issuer: up.base.clone(),
+        client_id: client.id,
+        client_secret: client.secret.unwrap(),
+        scopes: vec!["openid".into(), "profile".into(), "phone".into()],
+        trust_phone: false,
+        auto_register: false,
+        reverify_max_age: 300,
+    };
+    tune(&mut gov);
+    config.upstreams.insert("gov".into(), gov);
     let down = spawn_with(config, listener, dir).await;
     let rp = down.confidential().await;
     Pair { up, down, rp }
 }
 
-async fn user_with(app: &TestApp, username: &str, phone: Option<&str>, email: &str) -> String {
+pub(crate) async fn user_with(app: &TestApp, username: &str, phone: Option<&str>, email: &str) -> String {
     app.state
         .users
         .create(NewUser {
@@ -78,12 +87,12 @@ async fn user_with(app: &TestApp, username: &str, phone: Option<&str>, email: &s
         .sub
 }
 
-async fn links(app: &TestApp) -> Vec<upstream_link::Model> {
+pub(crate) async fn links(app: &TestApp) -> Vec<upstream_link::Model> {
     upstream_link::Entity::find().all(&app.state.db).await.unwrap()
 }
 
 #[derive(Debug)]
-enum Stop {
+pub(crate) enum Stop {
     /// Sent back to the downstream's relying party.
     Client(String),
     /// About to enter the downstream's upstream callback (when asked to stop there).
@@ -95,7 +104,14 @@ enum Stop {
 /// Follows redirects across both providers: signs in at the upstream as
 /// `up_user`, answers the upstream consent with `decision`, consents at the
 /// downstream, and stops at the relying party or any other downstream page.
-async fn run(b: &Browser, p: &Pair, start: &str, up_user: &str, decision: &str, stop_at_callback: bool) -> Stop {
+pub(crate) async fn run(
+    b: &Browser,
+    p: &Pair,
+    start: &str,
+    up_user: &str,
+    decision: &str,
+    stop_at_callback: bool,
+) -> Stop {
     let mut url = start.to_string();
     for _ in 0..20 {
         if url.starts_with(&p.rp.redirect_uri) {
@@ -155,7 +171,7 @@ async fn run(b: &Browser, p: &Pair, start: &str, up_user: &str, decision: &str, 
 
 /// Starts at the relying party, checks the downstream sign-in page offers
 /// the upstream button, and presses it.
-async fn press_upstream_button(b: &Browser, p: &Pair) -> String {
+pub(crate) async fn press_upstream_button(b: &Browser, p: &Pair) -> String {
     let res = b.http.get(auth_url(&p.down, &p.rp, &[])).send().await.unwrap();
     let login = location(&res).unwrap();
     let html = b.http.get(&login).send().await.unwrap().text().await.unwrap();
@@ -184,40 +200,62 @@ fn ticket_page(end: &Stop) -> (String, String) {
     }
 }
 
+/// A link page's ticket and its CSRF token.
+pub(crate) struct Ticket {
+    id: String,
+    csrf: String,
+}
+
+async fn link_post(b: &Browser, p: &Pair, t: &Ticket, username: &str, password: &str) -> reqwest::Response {
+    let form = [("ticket", t.id.as_str()), ("csrf", &t.csrf), ("username", username), ("password", password)];
+    b.http.post(p.down.url("/login/link")).form(&form).send().await.unwrap()
+}
+
+pub(crate) struct LinkedByPassword {
+    /// Where the sign-in ended (the relying party).
+    pub end: Stop,
+    ticket: Ticket,
+}
+
+/// First third-party login of `up_user`: nothing is linked until the link
+/// page gets the local account's password (a `wrong` one first is refused).
+pub(crate) async fn link_by_password(
+    b: &Browser,
+    p: &Pair,
+    up_user: &str,
+    local: &str,
+    wrong: Option<&str>,
+) -> LinkedByPassword {
+    let before = links(&p.down).await.len();
+    let start = press_upstream_button(b, p).await;
+    let (id, csrf) = ticket_page(&run(b, p, &start, up_user, "allow", false).await);
+    let ticket = Ticket { id, csrf };
+    assert_eq!(links(&p.down).await.len(), before, "nothing is linked before the person proves the local account");
+    if let Some(wrong) = wrong {
+        assert_eq!(link_post(b, p, &ticket, local, wrong).await.status(), 401);
+        assert_eq!(links(&p.down).await.len(), before);
+    }
+    let res = link_post(b, p, &ticket, local, PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    let end = run(b, p, &location(&res).unwrap(), up_user, "allow", false).await;
+    LinkedByPassword { end, ticket }
+}
+
 async fn first_login_links_by_password_then_goes_straight_in(backend: Backend) {
     let p = pair(backend, false).await;
     user_with(&p.up, "upstream_zhang", Some(UP_PHONE), "zhang@example.org").await;
     let local = user_with(&p.down, "local_zhang", None, "other@example.org").await;
 
     let b = Browser::new();
-    let start = press_upstream_button(&b, &p).await;
-    let end = run(&b, &p, &start, "upstream_zhang", "allow", false).await;
-    let (ticket, csrf) = ticket_page(&end);
-    assert!(links(&p.down).await.is_empty(), "nothing is linked before the person proves the local account");
-
-    let post = |password: &'static str| {
-        b.http.post(p.down.url("/login/link")).form(&[
-            ("ticket", ticket.as_str()),
-            ("csrf", csrf.as_str()),
-            ("username", "local_zhang"),
-            ("password", password),
-        ])
-    };
-    let res = post("Wrong-password-1").send().await.unwrap();
-    assert_eq!(res.status(), 401);
-    assert!(links(&p.down).await.is_empty());
-
-    let res = post(PASSWORD).send().await.unwrap();
-    assert_eq!(res.status(), 303);
-    let end = run(&b, &p, &location(&res).unwrap(), "upstream_zhang", "allow", false).await;
-    let claims = id_token_claims(&p, &end).await;
+    let linked = link_by_password(&b, &p, "upstream_zhang", "local_zhang", Some("Wrong-password-1")).await;
+    let claims = id_token_claims(&p, &linked.end).await;
     assert_eq!(claims["sub"], local.as_str());
     let made = links(&p.down).await;
     assert_eq!(made.len(), 1);
     assert_eq!((made[0].user_id.as_str(), made[0].method.as_str()), (local.as_str(), "password"));
     assert_eq!(made[0].issuer, p.up.base);
     // The ticket is single use.
-    let res = post(PASSWORD).send().await.unwrap();
+    let res = link_post(&b, &p, &linked.ticket, "local_zhang", PASSWORD).await;
     assert_eq!(res.status(), 400);
 
     // Second sign-in in a fresh browser: straight in, as the linked account.
@@ -292,7 +330,7 @@ async fn same_email_is_never_a_link(backend: Backend) {
 both!(same_email_is_never_a_link, super::same_email_is_never_a_link);
 
 /// A callback the browser is about to deliver, with one parameter replaced.
-fn with_param(url: &str, key: &str, value: &str) -> String {
+pub(crate) fn with_param(url: &str, key: &str, value: &str) -> String {
     let mut u = url::Url::parse(url).unwrap();
     let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
     u.query_pairs_mut().clear();
@@ -302,7 +340,7 @@ fn with_param(url: &str, key: &str, value: &str) -> String {
     u.to_string()
 }
 
-async fn error_text(b: &Browser, url: &str) -> (u16, String) {
+pub(crate) async fn error_text(b: &Browser, url: &str) -> (u16, String) {
     let res = b.http.get(url).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
 }

@@ -29,4 +29,5 @@ mod reverify;
 mod scan;
 mod subjects;
 mod tokens;
+mod upstream_reverify;
 mod usernameless;

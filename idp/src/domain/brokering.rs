@@ -18,10 +18,32 @@ const START_LIFETIME: i64 = 10 * 60;
 /// to sign in locally or register.
 const LINK_LIFETIME: i64 = 15 * 60;
 
+/// What an upstream authorization was started for. The callback acts on
+/// this stored purpose only, so a re-verification's answer can never sign
+/// anyone in, link or create an account (issue 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// Third-party login for a pending authorization request, if any.
+    SignIn { req: Option<String> },
+    /// A signed-in account proves itself again at its linked upstream (A5).
+    Reverify(Reverify),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reverify {
+    pub user_id: String,
+    /// The session that asked: the answer counts only in that session.
+    pub sid: String,
+    /// A local page (`domain::return_path`), parsed when the flow started.
+    pub return_to: String,
+}
+
+const REVERIFY: &str = "reverify";
+
 /// What the callback needs back: stored server-side, keyed by the hash of
 /// the `state` the browser carries, and bound to the browser.
 pub struct Started {
-    pub req: Option<String>,
+    pub purpose: Purpose,
     pub nonce: String,
     pub verifier: String,
 }
@@ -29,33 +51,42 @@ pub struct Started {
 pub struct NewStart<'a> {
     pub upstream: &'a str,
     pub browser_hash: &'a str,
-    pub req: Option<&'a str>,
+    pub purpose: Purpose,
     pub state: &'a str,
     pub nonce: &'a str,
     pub verifier: &'a str,
 }
 
 pub async fn save_start(db: &DatabaseConnection, s: NewStart<'_>, now: i64) -> Result<(), DbErr> {
+    let (req, purpose, user_id, sid, return_to) = match s.purpose {
+        Purpose::SignIn { req } => (req.filter(|r| !r.is_empty()), None, None, None, None),
+        Purpose::Reverify(r) => (None, Some(REVERIFY.to_string()), Some(r.user_id), Some(r.sid), Some(r.return_to)),
+    };
     upstream_flow::ActiveModel {
         id: Set(sha256_b64(s.state.as_bytes())),
         upstream: Set(s.upstream.into()),
         browser: Set(s.browser_hash.into()),
-        req: Set(s.req.filter(|r| !r.is_empty()).map(String::from)),
+        req: Set(req),
         nonce: Set(Some(s.nonce.into())),
         verifier: Set(Some(s.verifier.into())),
         issuer: Set(None),
         subject: Set(None),
         expires_at: Set(now + START_LIFETIME),
+        purpose: Set(purpose),
+        user_id: Set(user_id),
+        sid: Set(sid),
+        return_to: Set(return_to),
     }
     .insert(db)
     .await?;
     Ok(())
 }
 
-/// Consumes the sign-in started with `state`, if it is live, was started in
-/// this browser and for this upstream (the callback path names it, which
-/// keeps one upstream's response from being replayed at another's — mix-up).
-/// The delete decides: of two callbacks with one state only one wins.
+/// Consumes the authorization started with `state`, if it is live, was
+/// started in this browser and for this upstream (the callback path names
+/// it, which keeps one upstream's response from being replayed at
+/// another's — mix-up). The delete decides: of two callbacks with one
+/// state only one wins.
 pub async fn take_start(
     db: &DatabaseConnection,
     upstream: &str,
@@ -76,10 +107,30 @@ pub async fn take_start(
     if upstream_flow::Entity::delete_by_id(id).exec(db).await?.rows_affected != 1 {
         return Ok(None);
     }
+    let purpose = match (row.purpose.as_deref(), row.user_id, row.sid, row.return_to) {
+        (None, ..) => Purpose::SignIn { req: row.req },
+        (Some(REVERIFY), Some(user_id), Some(sid), Some(return_to)) => {
+            Purpose::Reverify(Reverify { user_id, sid, return_to })
+        }
+        _ => return Ok(None),
+    };
     match (row.nonce, row.verifier) {
-        (Some(nonce), Some(verifier)) => Ok(Some(Started { req: row.req, nonce, verifier })),
+        (Some(nonce), Some(verifier)) => Ok(Some(Started { purpose, nonce, verifier })),
         _ => Ok(None),
     }
+}
+
+/// Whether the upstream account `issuer`/`subject` is the one linked to
+/// `user_id` at `upstream` — a re-verification by any other upstream
+/// account proves nothing about this one.
+pub async fn is_linked_to(
+    db: &DatabaseConnection,
+    upstream: &str,
+    issuer: &str,
+    subject: &str,
+    user_id: &str,
+) -> Result<bool, DbErr> {
+    Ok(find_link(db, issuer, subject).await?.is_some_and(|l| l.user_id == user_id && l.upstream == upstream))
 }
 
 /// The upstream account as verified by the callback.
@@ -144,6 +195,10 @@ pub async fn resolve(
         issuer: Set(Some(v.issuer.into())),
         subject: Set(Some(v.subject.into())),
         expires_at: Set(now + LINK_LIFETIME),
+        purpose: Set(None),
+        user_id: Set(None),
+        sid: Set(None),
+        return_to: Set(None),
     }
     .insert(db)
     .await?;

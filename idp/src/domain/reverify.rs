@@ -5,14 +5,17 @@
 //! its password (counted by the sign-in throttle, so this is no side door
 //! for guessing), a code from its authenticator app (the app's own lockout
 //! and replay rule), or one of its passkeys (a step-up ceremony bound to
-//! this browser and this account).
+//! this browser and this account), or a fresh sign-in at the upstream
+//! provider its account there is linked to (an account made through
+//! third-party login may have nothing else).
+use super::brokering;
 use super::factors::{TotpService, Verdict};
 use super::passkeys::{Ceremony, PasskeyError, PasskeyService};
 use super::throttle;
 use super::users::UserService;
 use crate::config::ThrottleConfig;
 use crate::store::entities::user;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 
 /// What the person offers.
 pub enum Proof<'a> {
@@ -116,4 +119,64 @@ pub async fn account_password(
         PasswordCheck::Verified(_) | PasswordCheck::Wrong => Outcome::Wrong,
         PasswordCheck::Locked(secs) => Outcome::Locked(secs),
     })
+}
+
+/// A sign-in at the account's linked upstream provider, as the verified ID
+/// token of a re-verification callback tells it.
+pub struct UpstreamProof<'a> {
+    pub upstream: &'a str,
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub auth_time: Option<i64>,
+    pub issued_at: i64,
+    /// `reverify_max_age` of this upstream.
+    pub max_age: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamOutcome {
+    Verified,
+    /// Another upstream account than the one linked to this account.
+    OtherAccount,
+    /// No `auth_time`, or an old one: the upstream did not make the person
+    /// sign in again although `max_age=0` asked it to.
+    NotFresh,
+    /// The account has a phone: re-verify by SMS.
+    UseSms,
+}
+
+pub async fn at_upstream(
+    db: &DatabaseConnection,
+    u: &user::Model,
+    p: &UpstreamProof<'_>,
+) -> Result<UpstreamOutcome, DbErr> {
+    if u.phone.is_some() {
+        return Ok(UpstreamOutcome::UseSms);
+    }
+    if !brokering::is_linked_to(db, p.upstream, p.issuer, p.subject, &u.id).await? {
+        return Ok(UpstreamOutcome::OtherAccount);
+    }
+    Ok(if fresh(p.auth_time, p.issued_at, p.max_age) { UpstreamOutcome::Verified } else { UpstreamOutcome::NotFresh })
+}
+
+/// Both times are the upstream's own clock, so skew between the two
+/// providers does not matter. An `auth_time` after the token was issued
+/// can only be a broken upstream; a few seconds are allowed for rounding.
+fn fresh(auth_time: Option<i64>, issued_at: i64, max_age: i64) -> bool {
+    auth_time.is_some_and(|t| t <= issued_at + 5 && issued_at - t <= max_age)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh;
+
+    #[test]
+    fn upstream_sign_in_must_be_recent_by_the_upstream_clock() {
+        assert!(fresh(Some(1_000), 1_000, 300));
+        assert!(fresh(Some(700), 1_000, 300));
+        assert!(!fresh(Some(699), 1_000, 300), "older than the window");
+        assert!(!fresh(None, 1_000, 300), "max_age makes auth_time mandatory");
+        assert!(!fresh(Some(2_000), 1_000, 300), "signed in after the token was issued");
+        assert!(!fresh(Some(999), 1_000, 0));
+    }
 }

@@ -5,7 +5,8 @@
 //! JWKS (signature ES256/RS256, `iss`, `aud`, `exp`, `nonce`).
 use crate::config::UpstreamConfig;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
+    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreUserInfoClaims,
 };
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
@@ -41,6 +42,10 @@ pub struct UpstreamIdentity {
     pub subject: String,
     /// The phone number only when the upstream says it is verified.
     pub verified_phone: Option<String>,
+    /// When the person last authenticated there, and when the ID token was
+    /// issued — both by the upstream's clock (re-verification freshness).
+    pub auth_time: Option<i64>,
+    pub issued_at: i64,
 }
 
 type Client =
@@ -60,11 +65,14 @@ async fn discover(http: &reqwest::Client, up: &UpstreamConfig, redirect_uri: &st
 }
 
 /// Builds the upstream authorization URL with fresh state, nonce and PKCE.
+/// `reauthenticate` asks the upstream for a new sign-in now (`prompt=login`,
+/// `max_age=0`, which also makes `auth_time` mandatory — OIDC Core §3.1.2.1).
 pub async fn begin(
     http: &reqwest::Client,
     up: &UpstreamConfig,
     redirect_uri: &str,
     ui_locales: Option<&str>,
+    reauthenticate: bool,
 ) -> Result<Authorization, UpstreamError> {
     let client = discover(http, up, redirect_uri).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -76,6 +84,9 @@ pub async fn begin(
     }
     if let Some(locales) = ui_locales {
         request = request.add_extra_param("ui_locales", locales.to_string());
+    }
+    if reauthenticate {
+        request = request.add_prompt(CoreAuthPrompt::Login).set_max_age(std::time::Duration::ZERO);
     }
     let (url, state, nonce) = request.url();
     Ok(Authorization {
@@ -133,5 +144,7 @@ pub async fn finish(
         issuer: claims.issuer().as_str().to_string(),
         subject: subject.as_str().to_string(),
         verified_phone,
+        auth_time: claims.auth_time().map(|t| t.timestamp()),
+        issued_at: claims.issue_time().timestamp(),
     })
 }

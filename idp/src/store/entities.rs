@@ -436,6 +436,12 @@ pub mod upstream_flow {
         pub issuer: Option<String>,
         pub subject: Option<String>,
         pub expires_at: i64,
+        /// `reverify` for a re-verification; none for a sign-in.
+        pub purpose: Option<String>,
+        /// A re-verification's account, session and page to return to.
+        pub user_id: Option<String>,
+        pub sid: Option<String>,
+        pub return_to: Option<String>,
     }
     no_relations!();
 }

@@ -24,3 +24,4 @@ pub mod sms_login;
 pub mod step_up;
 pub mod step_up_factor;
 pub mod upstream;
+pub mod upstream_reverify;

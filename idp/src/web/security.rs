@@ -30,7 +30,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 
 const FLOW: &str = "factors";
-const PATH: &str = "/account/security";
+pub(super) const PATH: &str = "/account/security";
 
 #[derive(Deserialize, Default)]
 pub struct SecurityForm {
@@ -136,6 +136,10 @@ async fn render(
     ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
     ctx.insert("has_phone", &u.phone.is_some());
     ctx.insert("passkeys_available", &state.passkeys.available());
+    if u.phone.is_none() && flow.is_empty() {
+        ctx.insert("reverify_upstreams", &super::upstream_reverify::choices(state, &u.id, locale).await);
+        ctx.insert("return_to", PATH);
+    }
     let listing = async {
         let totp = state.totp.summary(&u.id).await?;
         let keys = state.passkeys.list(&u.id).await?;
@@ -233,10 +237,7 @@ pub async fn submit(
         "verify" => {
             return match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
                 Ok(true) if !phone.is_empty() => {
-                    match flows::start(&state.db, FLOW, &u.id, &browser_of(&state, &jar), None, now).await {
-                        Ok(id) => see_other(&format!("{}{PATH}?flow={id}", state.config.issuer)),
-                        Err(e) => unavailable(&state, locale, e),
-                    }
+                    reverified(&state, locale, &u.id, &browser_of(&state, &jar), PATH, now).await
                 }
                 Ok(_) => {
                     render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, "", bad("sms_code_wrong"), Extra::None)
@@ -345,6 +346,26 @@ pub async fn submit(
     }
 }
 
+/// The person re-verified (SMS, password, app code, passkey or a fresh
+/// upstream sign-in): opens the browser-bound flow in which factors can be
+/// changed and returns to the page that asked, a local `/account` path.
+pub(super) async fn reverified(
+    state: &AppState,
+    locale: &str,
+    user_id: &str,
+    browser: &str,
+    return_to: &str,
+    now: i64,
+) -> Response {
+    match flows::start(&state.db, FLOW, user_id, browser, None, now).await {
+        Ok(id) => {
+            let sep = if return_to.contains('?') { '&' } else { '?' };
+            see_other(&format!("{}{return_to}{sep}flow={id}", state.config.issuer))
+        }
+        Err(e) => unavailable(state, locale, e),
+    }
+}
+
 /// Re-verification of an account without a phone: its password, an app
 /// code or one of its passkeys opens the same flow an SMS code would.
 async fn reverify(
@@ -371,12 +392,7 @@ async fn reverify(
     };
     let browser = browser_of(state, &jar);
     let (status, key) = match reverify::without_phone(&v, u, proof, &browser, ip, now).await {
-        Ok(Outcome::Verified) => {
-            return match flows::start(&state.db, FLOW, &u.id, &browser, None, now).await {
-                Ok(id) => see_other(&format!("{}{PATH}?flow={id}", state.config.issuer)),
-                Err(e) => unavailable(state, locale, e),
-            };
-        }
+        Ok(Outcome::Verified) => return reverified(state, locale, &u.id, &browser, PATH, now).await,
         Ok(Outcome::Wrong) => (StatusCode::BAD_REQUEST, "security_reverify_wrong"),
         Ok(Outcome::Locked(_)) => (StatusCode::TOO_MANY_REQUESTS, "mfa_locked"),
         Ok(Outcome::UseSms) => (StatusCode::BAD_REQUEST, "security_reverify"),

@@ -5,11 +5,13 @@
 use super::cookies;
 use super::login::{SignedIn, complete, load_request};
 use super::pages::{error_page, page, unavailable};
+use crate::config::UpstreamConfig;
 use crate::domain::assurance::Factor;
 use crate::domain::authorize::AuthRequest;
-use crate::domain::brokering::{self, LinkTicket, Linked, NewStart, Resolution, Verified};
+use crate::domain::brokering::{self, LinkTicket, Linked, NewStart, Purpose, Resolution, Started, Verified};
 use crate::domain::{pending, throttle};
 use crate::oidc::flow::see_other;
+use crate::ports::upstream::UpstreamIdentity;
 use crate::server::AppState;
 use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
@@ -72,25 +74,43 @@ pub async fn start(
     if !q.req.is_empty() && req.is_none() {
         return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     }
-    let (jar, browser) = cookies::browser(&state, jar);
     let ui_locales = req.as_ref().and_then(|r| r.ui_locales.as_deref()).or(Some(locale));
-    let auth = match crate::ports::upstream::begin(&state.http, up, &callback_uri(&state, &name), ui_locales).await {
+    let purpose = Purpose::SignIn { req: req.as_ref().map(|_| q.req.clone()) };
+    redirect(&state, jar, (&name, up), locale, ui_locales, purpose).await
+}
+
+/// Starts an authorization at the upstream for `purpose` — a fresh state,
+/// nonce and PKCE verifier kept server-side, bound to this browser — and
+/// sends the browser there. A re-verification asks for a new sign-in.
+pub(super) async fn redirect(
+    state: &AppState,
+    jar: CookieJar,
+    (name, up): (&str, &UpstreamConfig),
+    locale: &str,
+    ui_locales: Option<&str>,
+    purpose: Purpose,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    let reauthenticate = matches!(purpose, Purpose::Reverify(_));
+    let began =
+        crate::ports::upstream::begin(&state.http, up, &callback_uri(state, name), ui_locales, reauthenticate).await;
+    let auth = match began {
         Ok(a) => a,
         Err(e) => {
             tracing::warn!("upstream {name}: {e}");
-            return error_page(&state, StatusCode::BAD_GATEWAY, locale, "upstream_unavailable");
+            return error_page(state, StatusCode::BAD_GATEWAY, locale, "upstream_unavailable");
         }
     };
     let saved = NewStart {
-        upstream: &name,
+        upstream: name,
         browser_hash: &cookies::browser_hash(&browser),
-        req: req.as_ref().map(|_| q.req.as_str()),
+        purpose,
         state: &auth.state,
         nonce: &auth.nonce,
         verifier: &auth.verifier,
     };
     if let Err(e) = brokering::save_start(&state.db, saved, state.clock.now()).await {
-        return unavailable(&state, locale, e);
+        return unavailable(state, locale, e);
     }
     (jar, see_other(&auth.url)).into_response()
 }
@@ -114,6 +134,47 @@ async fn request_of(
         None => Ok(Ok(None)),
         Some(id) => Ok(pending::load(&state.db, id, browser_hash).await?.map(Some).ok_or(())),
     }
+}
+
+/// An upstream's answer at the callback, with the authorization it ends.
+pub(super) struct Answer<'a> {
+    pub name: &'a str,
+    pub up: &'a UpstreamConfig,
+    pub cb: &'a CallbackQuery,
+    pub started: &'a Started,
+}
+
+/// The answer checked as OpenID asks and its code redeemed: the verified
+/// upstream identity, or the error page to show. Sign-in and
+/// re-verification accept exactly the same answers.
+pub(super) async fn verified_answer(
+    state: &AppState,
+    locale: &str,
+    a: Answer<'_>,
+    want_phone: bool,
+) -> Result<UpstreamIdentity, Response> {
+    let (name, cb) = (a.name, a.cb);
+    if let Some(error) = &cb.error {
+        tracing::info!("upstream {name} answered error={error}");
+        let key = if error == "access_denied" { "upstream_denied" } else { "upstream_failed" };
+        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, key));
+    }
+    // RFC 9207: a response naming another issuer is a mix-up attempt.
+    if cb.iss.as_deref().is_some_and(|iss| iss != a.up.issuer) {
+        tracing::warn!("upstream {name}: iss {:?} is not {}", cb.iss, a.up.issuer);
+        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "upstream_failed"));
+    }
+    let Some(code) = cb.code.as_deref().filter(|c| !c.is_empty()) else {
+        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "upstream_failed"));
+    };
+    let (verifier, nonce) = (&a.started.verifier, &a.started.nonce);
+    let redirect_uri = callback_uri(state, name);
+    crate::ports::upstream::finish(&state.http, a.up, &redirect_uri, code, verifier, nonce, want_phone).await.map_err(
+        |e| {
+            tracing::warn!("upstream {name}: {e}");
+            error_page(state, StatusCode::BAD_GATEWAY, locale, "upstream_failed")
+        },
+    )
 }
 
 pub async fn callback(
@@ -141,43 +202,27 @@ pub async fn callback(
             Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "upstream_state_invalid"),
             Err(e) => return unavailable(&state, locale, e),
         };
-    let req = match request_of(&state, started.req.as_deref(), &browser_hash).await {
+    let req_id = match &started.purpose {
+        Purpose::SignIn { req } => req.clone(),
+        // Never signs in, links or registers: only re-verifies (issue 4).
+        Purpose::Reverify(r) => {
+            let answer = Answer { name: &name, up, cb: &cb, started: &started };
+            return super::upstream_reverify::finish(&state, jar, locale, answer, r, &browser_hash).await;
+        }
+    };
+    let req = match request_of(&state, req_id.as_deref(), &browser_hash).await {
         Ok(Ok(r)) => r,
         Ok(Err(())) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
         Err(e) => return unavailable(&state, locale, e),
     };
     locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
-    if let Some(error) = &cb.error {
-        tracing::info!("upstream {name} answered error={error}");
-        let key = if error == "access_denied" { "upstream_denied" } else { "upstream_failed" };
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, key);
-    }
-    // RFC 9207: a response naming another issuer is a mix-up attempt.
-    if cb.iss.as_deref().is_some_and(|iss| iss != up.issuer) {
-        tracing::warn!("upstream {name}: iss {:?} is not {}", cb.iss, up.issuer);
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "upstream_failed");
-    }
-    let Some(code) = cb.code.as_deref().filter(|c| !c.is_empty()) else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "upstream_failed");
-    };
-    let finished = crate::ports::upstream::finish(
-        &state.http,
-        up,
-        &callback_uri(&state, &name),
-        code,
-        &started.verifier,
-        &started.nonce,
-        // Read whenever asked for, so that only `trust_phone` (in the domain
-        // rules) decides whether a verified phone may link.
-        up.scopes.iter().any(|s| s == "phone"),
-    )
-    .await;
-    let identity = match finished {
+    // Read whenever asked for, so that only `trust_phone` (in the domain
+    // rules) decides whether a verified phone may link.
+    let want_phone = up.scopes.iter().any(|s| s == "phone");
+    let answer = Answer { name: &name, up, cb: &cb, started: &started };
+    let identity = match verified_answer(&state, locale, answer, want_phone).await {
         Ok(i) => i,
-        Err(e) => {
-            tracing::warn!("upstream {name}: {e}");
-            return error_page(&state, StatusCode::BAD_GATEWAY, locale, "upstream_failed");
-        }
+        Err(page) => return page,
     };
     let verified = Verified {
         upstream: &name,
@@ -188,7 +233,7 @@ pub async fn callback(
         auto_register: up.auto_register,
     };
     let ip = cookies::client_ip(Some(addr));
-    let req_id = started.req.unwrap_or_default();
+    let req_id = req_id.unwrap_or_default();
     match brokering::resolve(&state.db, verified, &browser_hash, Some(&req_id), &ip, now).await {
         Ok(Resolution::Linked(user_id))
         | Ok(Resolution::PhoneLinked(user_id))
