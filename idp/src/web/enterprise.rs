@@ -8,7 +8,7 @@ use crate::domain::assurance::Factor;
 use crate::domain::delegation::{self, Party};
 use crate::domain::enterprises::{self, EnterpriseSignIn, Role};
 use crate::domain::sessions::SessionInfo;
-use crate::domain::{face_gate, throttle};
+use crate::domain::{agent_password, face_gate, throttle};
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
@@ -380,6 +380,7 @@ async fn agents_view(
             "state": st,
             "state_text": state.pages.text(locale, &format!("delegation_state_{st}")),
             "reason": d.reason,
+            "must_reset": d.agent_password_hash.as_deref() == Some(agent_password::MUST_RESET),
             "modified": time_text(d.modified_at),
         }));
     }
@@ -414,7 +415,7 @@ pub async fn agents_show(
 pub struct AgentAction {
     #[serde(default)]
     csrf: String,
-    /// `approve`, `reject`, `revoke` or `add`.
+    /// `approve`, `reject`, `revoke`, `require_password` or `add`.
     #[serde(default)]
     action: String,
     #[serde(default)]
@@ -477,6 +478,18 @@ pub async fn agents_submit(
             Ok(Some(ended)) => {
                 notify_ended(&state, ended).await;
                 Ok((true, "agents_revoked"))
+            }
+            Ok(None) => Ok((false, "agents_changed_meanwhile")),
+            Err(err) => Err(err.to_string()),
+        },
+        // C2: the agent must set a new password through the SMS reset.
+        "require_password" => match agent_password::require_reset(&state.db, &e.id, &f.id, now).await {
+            Ok(Some((d, ended))) => {
+                notify_ended(&state, ended).await;
+                if let Ok(Some(phone)) = state.users.find(&d.grantee_user_id).await.map(|u| u.and_then(|u| u.phone)) {
+                    super::account::notify(&state, &phone, "sms_agent_password_cleared", now).await;
+                }
+                Ok((true, "agents_password_cleared"))
             }
             Ok(None) => Ok((false, "agents_changed_meanwhile")),
             Err(err) => Err(err.to_string()),
