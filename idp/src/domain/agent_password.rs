@@ -116,11 +116,8 @@ pub async fn reset_target(
     now: i64,
 ) -> Result<Option<delegation_e::Model>, sea_orm::DbErr> {
     let Some(e) = find_by_uscc(db, uscc.as_str()).await? else { return Ok(None) };
-    let Some(u) = user::Entity::find()
-        .filter(user::Column::Phone.eq(phone.as_str()))
-        .one(db)
-        .await?
-        .filter(|u| !u.disabled)
+    let Some(u) =
+        user::Entity::find().filter(user::Column::Phone.eq(phone.as_str())).one(db).await?.filter(|u| !u.disabled)
     else {
         return Ok(None);
     };

@@ -151,9 +151,15 @@ pub async fn submit(
     };
     notify_ended(&state, ended).await;
     let detail = format!("agent {} SMS verified", d.id);
-    if let Err(e) =
-        crate::domain::accounts::audit(&state.db, Some(&d.grantee_user_id), "agent_reset_password", &detail, Some(&ip), now)
-            .await
+    if let Err(e) = crate::domain::accounts::audit(
+        &state.db,
+        Some(&d.grantee_user_id),
+        "agent_reset_password",
+        &detail,
+        Some(&ip),
+        now,
+    )
+    .await
     {
         return unavailable(&state, locale, e);
     }
