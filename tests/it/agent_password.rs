@@ -5,11 +5,12 @@
 //! resets, one wins — and revoked agents get none; the representative can
 //! require a new password.
 use crate::both;
-use crate::delegation::{ENT_PASSWORD, USCC, enterprise, finish_enterprise_sign_in, start_enterprise_sign_in, tokens};
+use crate::delegation::{
+    ENT_PASSWORD, USCC, enterprise, finish_enterprise_sign_in, id_born, person, start_enterprise_sign_in, tokens,
+};
 use crate::face_gates::{ZHANG, real_person};
 use crate::support::*;
 use idp::domain::delegation::{self, Kind, NewDelegation};
-use idp::domain::users::NewUser;
 use idp::store::entities::enterprise as enterprise_e;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -24,20 +25,9 @@ const USCC_OTHER: &str = "91110108551385082Q";
 /// An account with `phone` that is an agent of `ent` in `state`, with the
 /// C2 password `OLD` and its first-sign-in face check done; its delegation id.
 async fn agent(app: &TestApp, ent: &str, username: &str, phone: &str, state: &'static str) -> String {
-    let user = app
-        .state
-        .users
-        .create(NewUser {
-            username: username.into(),
-            password: PASSWORD.into(),
-            email: None,
-            name: Some("陈一".into()),
-            phone: Some(phone.into()),
-            id_number: None,
-        })
-        .await
-        .unwrap()
-        .sub;
+    // A distinct valid ID number per phone.
+    let seq: u32 = phone[phone.len() - 3..].parse().unwrap();
+    let user = person(app, username, "陈一", &id_born("19800101", seq), phone).await;
     let now = app.state.clock.now();
     let d = delegation::insert(
         &app.state.db,

@@ -110,13 +110,12 @@ pub async fn submit(
     }
     // The current password is a sign-in secret: guesses here count in the
     // enterprise sign-in throttle (per agent of the enterprise, and per IP).
-    let key = format!("enterprise:{}:{}", a.enterprise.uscc, a.agent.id);
-    let ip = cookies::client_ip(Some(addr));
-    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await {
-        Ok(throttle::Verdict::Proceed(r)) => r,
-        Ok(throttle::Verdict::Locked(_)) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
+    let reservation = match super::enterprise::attempt(&state, &a.enterprise.uscc, &a.agent.id, addr).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
         Err(e) => return unavailable(&state, locale, e),
     };
+    let ip = cookies::client_ip(Some(addr));
     let now = state.clock.now();
     let change = Change {
         delegation_id: &a.delegation_id,

@@ -103,11 +103,9 @@ pub async fn login_submit(
         return fail(jar, StatusCode::BAD_REQUEST, "login_missing_fields");
     }
     // Throttled like citizen sign-in, per credit code (and agent account).
-    let key = format!("enterprise:{}:{}", f.uscc.trim().to_ascii_uppercase(), f.agent.trim());
-    let ip = cookies::client_ip(Some(addr));
-    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await {
-        Ok(throttle::Verdict::Proceed(r)) => r,
-        Ok(throttle::Verdict::Locked(_)) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
+    let reservation = match attempt(&state, &f.uscc, f.agent.trim(), addr).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
         Err(e) => return unavailable(&state, locale, e),
     };
     let now = state.clock.now();
@@ -148,6 +146,23 @@ pub async fn login_submit(
             }
         }
         None => finish_sign_in(&state, jar, locale, &f.req, req, &signed, Factor::Password).await,
+    }
+}
+
+/// Reserves an enterprise password attempt (sign-in, or an agent's current
+/// password when changing it) in the sign-in throttle, per credit code and
+/// person, and per IP; `None` when locked.
+pub(crate) async fn attempt(
+    state: &AppState,
+    uscc: &str,
+    who: &str,
+    addr: SocketAddr,
+) -> Result<Option<throttle::Reservation>, sea_orm::DbErr> {
+    let key = format!("enterprise:{}:{who}", uscc.trim().to_ascii_uppercase());
+    let ip = cookies::client_ip(Some(addr));
+    match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await? {
+        throttle::Verdict::Proceed(r) => Ok(Some(r)),
+        throttle::Verdict::Locked(_) => Ok(None),
     }
 }
 
