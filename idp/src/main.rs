@@ -141,6 +141,20 @@ enum EnterpriseCmd {
         #[arg(long, default_value = "operator")]
         operator: String,
     },
+    /// Set an agent's enterprise-login password (C2) for an operator: the
+    /// agent's sessions for the enterprise and its refresh tokens end.
+    AgentPassword {
+        #[arg(long)]
+        uscc: String,
+        /// Username, phone or ID number of the agent's account.
+        #[arg(long)]
+        agent: String,
+        /// 6–15 characters, at least two of digits, letters and symbols.
+        #[arg(long, env = "IDP_AGENT_PASSWORD")]
+        password: String,
+        #[arg(long, default_value = "operator")]
+        operator: String,
+    },
     /// Change requests waiting for staff (or all with --status all).
     Requests {
         #[arg(long, default_value = "pending")]
@@ -666,6 +680,20 @@ async fn appeal_cmd(cmd: AppealCmd, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The enterprise of `--uscc` and the account of `--agent`.
+async fn enterprise_and_account(
+    state: &idp::server::AppState,
+    uscc: &str,
+    agent: &str,
+) -> anyhow::Result<(idp::store::entities::enterprise::Model, idp::store::entities::user::Model)> {
+    let uscc = idp::domain::uscc::Uscc::parse(uscc).map_err(|e| anyhow::anyhow!("--uscc: {e}"))?;
+    let e = idp::domain::enterprises::find_by_uscc(&state.db, uscc.as_str())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no enterprise with credit code {}", uscc.as_str()))?;
+    let u = state.users.find_by_login(agent).await?.ok_or_else(|| anyhow::anyhow!("no account `{agent}`"))?;
+    Ok((e, u))
+}
+
 async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()> {
     use idp::domain::enterprises;
     let state = idp::build_state(config, true).await?;
@@ -701,11 +729,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             return Ok(());
         }
         EnterpriseCmd::AddAgent { uscc, agent, approved, operator } => {
-            let uscc = idp::domain::uscc::Uscc::parse(&uscc).map_err(|e| anyhow::anyhow!("--uscc: {e}"))?;
-            let e = enterprises::find_by_uscc(&state.db, uscc.as_str())
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no enterprise with credit code {}", uscc.as_str()))?;
-            let u = state.users.find_by_login(&agent).await?.ok_or_else(|| anyhow::anyhow!("no account `{agent}`"))?;
+            let (e, u) = enterprise_and_account(&state, &uscc, &agent).await?;
             let d = match enterprises::add_agent(&state.db, &e.id, &u.id, now).await? {
                 Ok(d) => d,
                 Err(key) => anyhow::bail!("{}", state.pages.text("en", key)),
@@ -718,6 +742,23 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             let detail = format!("{} for {} by {operator}", d.id, e.id);
             idp::domain::accounts::audit(&state.db, Some(&u.id), action, &detail, None, now).await?;
             println!("{}", d.id);
+            return Ok(());
+        }
+        EnterpriseCmd::AgentPassword { uscc, agent, password, operator } => {
+            let (e, u) = enterprise_and_account(&state, &uscc, &agent).await?;
+            let d = idp::domain::delegation::agent_delegation(&state.db, &e.id, &u.id)
+                .await?
+                .filter(|d| matches!(d.state.as_str(), "pending" | "active"))
+                .ok_or_else(|| anyhow::anyhow!("`{agent}` is no pending or active agent of {}", e.uscc))?;
+            match idp::domain::agent_password::reset(&state.db, &state.passwords, &d, &password, now).await {
+                Ok(Some(_)) => {}
+                Ok(None) => anyhow::bail!("the agent grant {} changed meanwhile", d.id),
+                Err(enterprises::EnterpriseError::Invalid(key)) => anyhow::bail!("{}", state.pages.text("en", key)),
+                Err(err) => return Err(err.into()),
+            }
+            let detail = format!("{} for {} by {operator}", d.id, e.id);
+            idp::domain::accounts::audit(&state.db, Some(&u.id), "agent_password_set", &detail, None, now).await?;
+            println!("password set; sessions and tokens of agent {} for {} ended", d.id, e.uscc);
             return Ok(());
         }
         EnterpriseCmd::Requests { status, json } => {

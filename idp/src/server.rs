@@ -216,6 +216,8 @@ pub fn router(state: AppState) -> Router {
         .route("/register", get(web::register::show).post(web::register::submit))
         .route("/login/enterprise", get(web::enterprise::login_show).post(web::enterprise::login_submit))
         .route("/register/agent", get(web::agent_register::show).post(web::agent_register::submit))
+        .route("/login/enterprise/forgot", get(web::agent_reset::show).post(web::agent_reset::submit))
+        .route("/enterprise/agent/password", get(web::agent_password::show).post(web::agent_password::submit))
         .route("/face", get(web::enterprise::face_show).post(web::enterprise::face_continue))
         .route("/enterprise/agents", get(web::enterprise::agents_show).post(web::enterprise::agents_submit))
         .route("/enterprise/change", get(web::enterprise::change_show).post(web::enterprise::change_submit))

@@ -27,7 +27,7 @@ pub fn id_born(date: &str, seq: u32) -> String {
     format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
-async fn person(app: &TestApp, username: &str, name: &str, id: &str, phone: &str) -> String {
+pub async fn person(app: &TestApp, username: &str, name: &str, id: &str, phone: &str) -> String {
     app.state
         .users
         .create(NewUser {

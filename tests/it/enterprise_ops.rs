@@ -5,7 +5,7 @@ use crate::both;
 use crate::delegation::{USCC, enterprise};
 use crate::face_gates::{LI, ZHANG, real_person};
 use crate::support::*;
-use idp::domain::delegation;
+use idp::domain::{delegation, enterprises};
 
 fn idp_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
     TestAppPaths { dir: app.dir.clone(), db: app.database_url.clone() }.run(args)
@@ -130,5 +130,24 @@ async fn cli_agents(backend: Backend) {
     assert!(!again.status.success(), "an agent is added once");
     let bad = idp_cli(&app, &["enterprise", "add-agent", "--uscc", "91440300708461136A", "--agent", "agent_a"]);
     assert!(!bad.status.success());
+    // C2: an operator sets the agent's enterprise-login password (the rule holds).
+    let set = |pw: &'static str| {
+        idp_cli(&app, &["enterprise", "agent-password", "--uscc", USCC, "--agent", "agent_a", "--password", pw])
+    };
+    let weak = set("abcdefgh");
+    assert!(!weak.status.success() && String::from_utf8_lossy(&weak.stderr).contains("6–15"));
+    assert!(set("Ops-2026").status.success());
+    let users = &app.state.users;
+    let (db, pw) = (&app.state.db, &app.state.passwords);
+    let now = app.state.clock.now();
+    let signed = enterprises::sign_in_agent_with_password(db, users, pw, USCC, "agent_a", "Ops-2026", now).await;
+    assert!(signed.unwrap().is_ok(), "the new password opens the enterprise login");
+    let own = enterprises::sign_in_agent_with_password(db, users, pw, USCC, "agent_a", PASSWORD, now).await;
+    assert!(own.unwrap().is_err(), "his account's password no longer does");
+    let none = idp_cli(
+        &app,
+        &["enterprise", "agent-password", "--uscc", USCC, "--agent", "nobody_x", "--password", "Ops-2026"],
+    );
+    assert!(!none.status.success());
 }
 both!(cli_adds_agents, super::cli_agents);

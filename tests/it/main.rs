@@ -7,6 +7,7 @@ mod support;
 mod plugin_kit;
 
 mod accounts;
+mod agent_password;
 mod assurance;
 mod authorize;
 mod brokering;

@@ -191,12 +191,19 @@ pub async fn revoke(db: &DatabaseConnection, id: &str, party: &Party<'_>, now: i
     if !transition(&txn, id, party, &[PENDING, ACTIVE], REVOKED, None, now).await? {
         return Ok(None);
     }
-    let ended = end_effects(&txn, id, now).await?;
+    let ended = end_effects(&txn, id, now, None).await?;
     txn.commit().await?;
     Ok(Some(ended))
 }
 
-pub(crate) async fn end_effects<C: ConnectionTrait>(conn: &C, id: &str, now: i64) -> Result<Ended, DbErr> {
+/// Ends the grants issued under a delegation and the sessions acting under
+/// it, but `keep` (the session a password change was made in).
+pub(crate) async fn end_effects<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    now: i64,
+    keep: Option<&str>,
+) -> Result<Ended, DbErr> {
     super::grants::revoke_for_delegation(conn, id, now).await?;
     let sids: Vec<String> = session_acting::Entity::find()
         .filter(session_acting::Column::DelegationId.eq(id))
@@ -204,6 +211,7 @@ pub(crate) async fn end_effects<C: ConnectionTrait>(conn: &C, id: &str, now: i64
         .await?
         .into_iter()
         .map(|a| a.sid)
+        .filter(|sid| Some(sid.as_str()) != keep)
         .collect();
     let mut ended = Ended::default();
     if sids.is_empty() {

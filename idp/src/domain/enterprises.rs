@@ -182,8 +182,9 @@ async fn link_representative(db: &DatabaseConnection, enterprise_id: &str, user_
 
 /// C1 agent ("我是代理人"): credit code + the agent's account + a password.
 /// When his agent delegation for that enterprise came from C2 registration,
-/// the password is the one set there (his account's own password is then
-/// not accepted here); otherwise it is his account's password.
+/// the password is the one set there or since changed or reset (his
+/// account's own password is then not accepted here); otherwise it is his
+/// account's password (`agent_password::sign_in_hash`).
 pub async fn sign_in_agent_with_password(
     db: &DatabaseConnection,
     users: &UserService,
@@ -198,11 +199,13 @@ pub async fn sign_in_agent_with_password(
         Ok(u) => find_by_uscc(db, u.as_str()).await?,
         Err(_) => None,
     };
-    let agent_hash = match (&agent, &enterprise) {
-        (Some(a), Some(e)) => delegation::agent_delegation(db, &e.id, &a.id).await?.and_then(|d| d.agent_password_hash),
+    let hash = match (&agent, &enterprise) {
+        (Some(a), Some(e)) => {
+            super::agent_password::sign_in_hash(delegation::agent_delegation(db, &e.id, &a.id).await?.as_ref(), a)
+        }
+        (Some(a), None) => Some(a.password_hash.clone()),
         _ => None,
     };
-    let hash = agent_hash.or_else(|| agent.as_ref().map(|a| a.password_hash.clone()));
     let ok = passwords.verify(password.to_string(), hash).await?;
     match agent.filter(|_| ok) {
         Some(a) => Ok(sign_in_agent(db, &a, uscc, now).await?),

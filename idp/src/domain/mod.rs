@@ -1,6 +1,7 @@
 //! Domain services: no HTTP types here. Handlers call exactly one of these.
 pub mod accounts;
 pub mod acting;
+pub mod agent_password;
 pub mod appeals;
 pub mod assurance;
 pub mod authorisations;

@@ -77,7 +77,20 @@ impl SmsCodes {
         ip: &str,
         text: impl Fn(&str) -> String,
     ) -> Result<(), SendError> {
-        let code = self.issue(phone, purpose.as_str(), ip).await?;
+        self.send_keyed(phone, purpose, purpose.as_str(), ip, text).await
+    }
+
+    /// As `send`, the code stored under `key` (`verify_for(phone, key, …)`
+    /// checks it): a code bound to more than its phone and purpose.
+    pub async fn send_keyed(
+        &self,
+        phone: &str,
+        purpose: SmsPurpose,
+        key: &str,
+        ip: &str,
+        text: impl Fn(&str) -> String,
+    ) -> Result<(), SendError> {
+        let code = self.issue(phone, key, ip).await?;
         let now = self.clock.now();
         let msg = SmsMessage {
             phone: phone.to_string(),
@@ -86,6 +99,12 @@ impl SmsCodes {
             text: text(&code),
         };
         self.gateway.send(&msg, now).await.map_err(|e| SendError::Gateway(e.to_string()))
+    }
+
+    /// Counts a send that is not made (nobody to send to) against the same
+    /// limits, so the answer — "too frequent" included — does not tell.
+    pub async fn count_unsent(&self, phone: &str, ip: &str) -> Result<(), SendError> {
+        self.reserve(phone, ip).await
     }
 
     /// Counts the send against the recipient's limits and stores a fresh

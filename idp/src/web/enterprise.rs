@@ -8,7 +8,7 @@ use crate::domain::assurance::Factor;
 use crate::domain::delegation::{self, Party};
 use crate::domain::enterprises::{self, EnterpriseSignIn, Role};
 use crate::domain::sessions::SessionInfo;
-use crate::domain::{face_gate, throttle};
+use crate::domain::{agent_password, face_gate, throttle};
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
@@ -103,11 +103,9 @@ pub async fn login_submit(
         return fail(jar, StatusCode::BAD_REQUEST, "login_missing_fields");
     }
     // Throttled like citizen sign-in, per credit code (and agent account).
-    let key = format!("enterprise:{}:{}", f.uscc.trim().to_ascii_uppercase(), f.agent.trim());
-    let ip = cookies::client_ip(Some(addr));
-    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await {
-        Ok(throttle::Verdict::Proceed(r)) => r,
-        Ok(throttle::Verdict::Locked(_)) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
+    let reservation = match attempt(&state, &f.uscc, f.agent.trim(), addr).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
         Err(e) => return unavailable(&state, locale, e),
     };
     let now = state.clock.now();
@@ -148,6 +146,23 @@ pub async fn login_submit(
             }
         }
         None => finish_sign_in(&state, jar, locale, &f.req, req, &signed, Factor::Password).await,
+    }
+}
+
+/// Reserves an enterprise password attempt (sign-in, or an agent's current
+/// password when changing it) in the sign-in throttle, per credit code and
+/// person, and per IP; `None` when locked.
+pub(crate) async fn attempt(
+    state: &AppState,
+    uscc: &str,
+    who: &str,
+    addr: SocketAddr,
+) -> Result<Option<throttle::Reservation>, sea_orm::DbErr> {
+    let key = format!("enterprise:{}:{who}", uscc.trim().to_ascii_uppercase());
+    let ip = cookies::client_ip(Some(addr));
+    match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await? {
+        throttle::Verdict::Proceed(r) => Ok(Some(r)),
+        throttle::Verdict::Locked(_) => Ok(None),
     }
 }
 
@@ -380,6 +395,7 @@ async fn agents_view(
             "state": st,
             "state_text": state.pages.text(locale, &format!("delegation_state_{st}")),
             "reason": d.reason,
+            "must_reset": d.agent_password_hash.as_deref() == Some(agent_password::MUST_RESET),
             "modified": time_text(d.modified_at),
         }));
     }
@@ -414,7 +430,7 @@ pub async fn agents_show(
 pub struct AgentAction {
     #[serde(default)]
     csrf: String,
-    /// `approve`, `reject`, `revoke` or `add`.
+    /// `approve`, `reject`, `revoke`, `require_password` or `add`.
     #[serde(default)]
     action: String,
     #[serde(default)]
@@ -477,6 +493,18 @@ pub async fn agents_submit(
             Ok(Some(ended)) => {
                 notify_ended(&state, ended).await;
                 Ok((true, "agents_revoked"))
+            }
+            Ok(None) => Ok((false, "agents_changed_meanwhile")),
+            Err(err) => Err(err.to_string()),
+        },
+        // C2: the agent must set a new password through the SMS reset.
+        "require_password" => match agent_password::require_reset(&state.db, &e.id, &f.id, now).await {
+            Ok(Some((d, ended))) => {
+                notify_ended(&state, ended).await;
+                if let Ok(Some(phone)) = state.users.find(&d.grantee_user_id).await.map(|u| u.and_then(|u| u.phone)) {
+                    super::account::notify(&state, &phone, "sms_agent_password_cleared", now).await;
+                }
+                Ok((true, "agents_password_cleared"))
             }
             Ok(None) => Ok((false, "agents_changed_meanwhile")),
             Err(err) => Err(err.to_string()),

@@ -1,7 +1,9 @@
 //! Browser-facing pages: sign-in, consent, account selection, errors,
 //! registration and the personal centre.
 pub mod account;
+pub mod agent_password;
 pub mod agent_register;
+pub mod agent_reset;
 pub mod appeal;
 pub mod consent;
 pub mod cookies;

@@ -43,6 +43,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "enterprise_agents.html",
     "enterprise_change.html",
     "agent_register.html",
+    "agent_reset.html",
+    "agent_password.html",
     "authorisations.html",
     "kin.html",
     "identity.html",

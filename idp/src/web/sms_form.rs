@@ -33,7 +33,22 @@ pub struct CodeRequest<'a> {
     pub account_must_exist: Option<bool>,
 }
 
+/// Where a requested code goes.
+pub enum Delivery<'a> {
+    /// Stored under the request's purpose and sent.
+    Send,
+    /// Stored under this key (bound to more than the phone) and sent.
+    Keyed(&'a str),
+    /// Nobody to send to: only counted against the limits, so the answer is
+    /// the one a send would get (no enumeration).
+    CountOnly,
+}
+
 pub async fn send_code(state: &AppState, locale: &str, r: CodeRequest<'_>) -> Notice {
+    send_code_as(state, locale, r, Delivery::Send).await
+}
+
+pub async fn send_code_as(state: &AppState, locale: &str, r: CodeRequest<'_>, delivery: Delivery<'_>) -> Notice {
     let CodeRequest { phone, captcha_id, captcha_answer, purpose, ip, account_must_exist } = r;
     let text = |key: &str| state.pages.text(locale, key);
     let Ok(phone) = PhoneNumber::parse(phone) else { return Notice::Error(text("register_phone_rule")) };
@@ -59,7 +74,12 @@ pub async fn send_code(state: &AppState, locale: &str, r: CodeRequest<'_>) -> No
     // SMS bodies use the platform's default language (one template per purpose).
     let template = state.pages.text(&state.config.default_locale, "sms_code_text");
     let render = |code: &str| template.replace("{code}", code).replace("{minutes}", "5");
-    match state.sms_codes.send(phone.as_str(), purpose, ip, render).await {
+    let sent = match delivery {
+        Delivery::Send => state.sms_codes.send(phone.as_str(), purpose, ip, render).await,
+        Delivery::Keyed(key) => state.sms_codes.send_keyed(phone.as_str(), purpose, key, ip, render).await,
+        Delivery::CountOnly => state.sms_codes.count_unsent(phone.as_str(), ip).await,
+    };
+    match sent {
         Ok(()) => Notice::Info(text("sms_sent")),
         Err(SendError::TooFrequent(secs)) => {
             let key = if secs > 3600 { "sms_too_frequent_day" } else { "sms_too_frequent" };
