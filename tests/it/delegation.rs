@@ -176,12 +176,18 @@ async fn exchange(app: &TestApp, client: &TestClient, token: &str, target: (&str
 }
 
 async fn exchange_client(app: &TestApp) -> TestClient {
+    exchange_client_with(app, None).await
+}
+
+/// The exchange client, with a back-channel logout endpoint when given.
+async fn exchange_client_with(app: &TestApp, backchannel: Option<String>) -> TestClient {
     app.client(|c| {
         c.grant_types = Some(vec![
             "authorization_code".into(),
             "refresh_token".into(),
             "urn:ietf:params:oauth:grant-type:token-exchange".into(),
-        ])
+        ]);
+        c.backchannel_logout_uri = backchannel;
     })
     .await
 }
@@ -276,7 +282,8 @@ async fn register_agent(app: &TestApp, agent: (&str, &str), phone: &str, rep: (&
 
 async fn agent_lifecycle(backend: Backend) {
     let app = spawn(backend).await;
-    let client = exchange_client(&app).await;
+    let (bc_url, logouts) = crate::logout::backchannel_receiver().await;
+    let client = exchange_client_with(&app, Some(bc_url)).await;
     let rep = real_person(&app, "rep_zhang", ZHANG).await;
     let agent = real_person(&app, "agent_chen", CHEN).await;
     app.user("reg_stranger").await;
@@ -352,6 +359,7 @@ async fn agent_lifecycle(backend: Backend) {
     assert_eq!(id["legal_person"]["role"], "agent");
     assert_eq!(id["legal_person"]["name"], "示例科技有限公司");
     assert!(id.get("name").is_none(), "the agent's own profile is not released under the enterprise");
+    let agent_sid = id["sid"].as_str().unwrap().to_string();
     let at = t["access_token"].as_str().unwrap().to_string();
     let info = json(api().get(app.url("/userinfo")).bearer_auth(&at).send().await.unwrap()).await;
     assert_eq!(info["sub"], ent);
@@ -408,6 +416,21 @@ async fn agent_lifecycle(backend: Backend) {
     assert_eq!(json(res).await["error"], "invalid_target");
     let refused = enterprise_sign_in(&app, &b_agent, &client, &agent_form, None).await.unwrap_err();
     assert!(refused.1.contains("不是该企业的代理人"), "{refused:?}");
+    // The app is told of the agent's ended session by the `sub` it knew
+    // that session by: the enterprise, not the agent's own account.
+    let mut told = None;
+    for _ in 0..50 {
+        told = logouts.lock().unwrap().iter().find_map(|t| {
+            let c = app.state.tokens.verify_own(t, "logout+jwt", false)?;
+            (c["sid"] == agent_sid.as_str()).then_some(c)
+        });
+        if told.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let told = told.expect("back-channel logout for the agent's session");
+    assert_eq!(told["sub"], ent.as_str(), "the enterprise's sub, as in the ID token");
 }
 both!(agent_registration_approval_tokens_revocation, super::agent_lifecycle);
 

@@ -375,7 +375,7 @@ fn sample_context() -> tera::Context {
             "detail": {"action": "enterprise_login", "enterprise": {"name": "x", "uscc": "x"}, "person": "****0013"},
             "enterprise": {"name": "x", "uscc": "x"}, "agents": [row.clone()], "granted": [row.clone()],
             "received": [row.clone()], "relatives": [row], "today": "2026-11-26", "kind": "phone", "filed": "x",
-            "done": false, "captcha_id": "x", "captcha_image": "x",
+            "done": false, "captcha_id": "x", "captcha_image": "x", "phone": "x",
             "f": {"region": "x", "uscc": "x", "name": "x", "id_number": "x", "id_valid_from": "", "id_valid_to": "",
                 "gender": "male", "ethnicity": "x", "phone": "x", "rep_name": "x", "rep_id_number": "x", "rep_phone": "x"}}),
     );

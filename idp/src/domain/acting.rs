@@ -86,6 +86,38 @@ pub fn legal_person_claim(e: &enterprise::Model, role: &str) -> Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotInForce;
 
+/// The `sub` a client knew the tokens of session `sid` by when they were
+/// issued acting for someone (the enterprise, or the granting person), as
+/// of its latest grant there; `None` when that session's tokens speak for
+/// the signed-in person. Read without checking the delegation is still in
+/// force: a logout after a revocation must still name the principal.
+pub async fn principal_in_session(
+    db: &DatabaseConnection,
+    sid: &str,
+    client_id: &str,
+) -> Result<Option<String>, DbErr> {
+    use sea_orm::QueryOrder;
+    let Some(g) = grant::Entity::find()
+        .filter(grant::Column::Sid.eq(sid))
+        .filter(grant::Column::ClientId.eq(client_id))
+        .order_by_desc(grant::Column::CreatedAt)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if let Some(eid) = g.enterprise_id {
+        return Ok(Some(eid));
+    }
+    match g.delegation_id {
+        Some(id) => match delegation::find(db, &id).await?.and_then(|d| d.principal_user_id) {
+            Some(principal) => Ok(Some(super::subjects::of_account(db, &principal).await?)),
+            None => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
 /// The acting claims of a grant, checked against the current state: the
 /// delegation still in force, the representative still the one on record.
 pub async fn for_grant(

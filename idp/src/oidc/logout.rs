@@ -129,7 +129,9 @@ pub async fn notify_clients(state: &AppState, user_id: &str, sid: &str) {
     }
 }
 
-/// `notify_clients` with the `sub` the apps know the session by.
+/// `notify_clients` with the `sub` the apps know the session by. A client
+/// whose tokens in this session spoke for an enterprise or a granting
+/// person (C4, C6) knew it by that principal, and is told that `sub`.
 pub async fn notify_clients_as(state: &AppState, subject: &str, sid: &str) {
     let Ok(client_ids) = sessions::clients_of(&state.db, sid).await else {
         return;
@@ -141,7 +143,14 @@ pub async fn notify_clients_as(state: &AppState, subject: &str, sid: &str) {
         let Some(uri) = client.backchannel_logout_uri.clone() else {
             continue;
         };
-        let Ok(token) = state.tokens.logout_token(&client, subject, sid) else {
+        let principal = match crate::domain::acting::principal_in_session(&state.db, sid, &id).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("back-channel logout: {e}");
+                None
+            }
+        };
+        let Ok(token) = state.tokens.logout_token(&client, principal.as_deref().unwrap_or(subject), sid) else {
             continue;
         };
         let http = state.http.clone();
