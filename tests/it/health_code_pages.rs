@@ -7,32 +7,20 @@ use crate::both;
 use crate::health_code::*;
 use crate::plugin_kit::*;
 use crate::support::*;
-use idp::store::entities::plugin_kv;
-use sea_orm::{EntityTrait, Set};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
 const SYNTHETIC: i64 = 10_050;
-const PAGE: usize = 400;
+pub(crate) const PAGE: usize = 400;
 const SCAN: usize = 1000;
 
-/// Writes plugin rows in SQL, 500 an insert.
 async fn insert(app: &TestApp, rows: Vec<(String, String)>) {
-    for chunk in rows.chunks(500) {
-        let models = chunk.iter().map(|(k, v)| plugin_kv::ActiveModel {
-            plugin: Set("health-code".into()),
-            key: Set(k.clone()),
-            value: Set(v.clone()),
-            expires_at: Set(None),
-            updated_at: Set(0),
-        });
-        plugin_kv::Entity::insert_many(models).exec_without_returning(&app.state.db).await.unwrap();
-    }
+    insert_kv(app, "health-code", rows).await
 }
 
 /// Every screen of `/admin/<list>.json?<query>`: the items of each and
 /// how many rows each examined; checks a screen is never over `PAGE`.
-async fn walk(app: &TestApp, list: &str, field: &str, query: &str) -> (Vec<Value>, Vec<(usize, u64, bool)>) {
+pub(crate) async fn walk(app: &TestApp, list: &str, field: &str, query: &str) -> (Vec<Value>, Vec<(usize, u64, bool)>) {
     let (mut all, mut screens, mut before) = (Vec::new(), Vec::new(), None::<String>);
     loop {
         let cursor = before.as_deref().map(|c| format!("&before={}", urlencode(c))).unwrap_or_default();
@@ -171,6 +159,6 @@ async fn logs_past_the_cap(backend: Backend) {
 both!(health_code_logs_and_codes_page_past_the_cap, super::logs_past_the_cap);
 
 /// `YYYY-MM-DD` in China Standard Time, as the plugin dates events.
-fn idp_day(ts: i64) -> String {
+pub(crate) fn idp_day(ts: i64) -> String {
     chrono::DateTime::from_timestamp(ts + 8 * 3600, 0).unwrap().format("%Y-%m-%d").to_string()
 }
