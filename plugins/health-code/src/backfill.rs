@@ -19,7 +19,7 @@ const HOLDERS: &str = "holder/";
 /// so a batch stays well inside a plugin call's time limit.
 const BATCH: u32 = 200;
 /// Seconds a walker holds the walk without renewing it; a batch takes far
-/// less, so a lapsed lease means its node stopped.
+/// less, so a lapsed lease means its node stopped mid-batch.
 const LEASE: i64 = 120;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -69,7 +69,10 @@ pub fn run(host: &Host, owner: &str, budget: Duration) -> Result<bool, String> {
             }
         }
         let last = page.rows.last().map(|(k, _)| k.clone()).or(mine.cursor);
-        let next = Progress { done: page.next.is_none(), cursor: last, owner: owner.into(), until: host.now() + LEASE };
+        // Out of time: hand the walk back (a lapsed lease), so the next
+        // admin list on any node goes on at once rather than after LEASE.
+        let until = if started.elapsed() < budget { host.now() + LEASE } else { 0 };
+        let next = Progress { done: page.next.is_none(), cursor: last, owner: owner.into(), until };
         let raw = serde_json::to_string(&next).map_err(|e| e.to_string())?;
         if !host.kv_put_if(PROGRESS, Some(&claimed), &raw, None)? {
             return Ok(false);
