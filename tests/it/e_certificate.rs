@@ -327,7 +327,8 @@ async fn many_users(backend: Backend) {
     let (_, b) = tokens_for(&app, &app.confidential().await, "zhang_san", "openid").await;
     let csrf = hidden(&page(&b, &app, "/bind?kind=resident_id").await.1, "csrf").unwrap();
     for _ in 0..4 {
-        let (rid, ssc) = ([("kind", "resident_id"), ("decision", "allow")], [("kind", "social_security"), ("decision", "allow")]);
+        let (rid, ssc) =
+            ([("kind", "resident_id"), ("decision", "allow")], [("kind", "social_security"), ("decision", "allow")]);
         let (r, s) = tokio::join!(post(&b, &app, &csrf, "/bind", &rid), post(&b, &app, &csrf, "/bind", &ssc));
         assert_eq!((r.0, s.0), (303, 303));
         let mut kinds = listed(&page(&b, &app, "/").await.1);

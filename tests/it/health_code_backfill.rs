@@ -5,7 +5,7 @@
 //! listed exactly once; the statistics read only the shown days' counters.
 use crate::both;
 use crate::health_code::*;
-use crate::health_code_pages::{PAGE, idp_day, walk};
+use crate::health_code_pages::{PAGE, idp_day, shown_and_scanned_once, walk};
 use crate::plugin_kit::*;
 use crate::support::*;
 use serde_json::{Value, json};
@@ -83,7 +83,11 @@ async fn backfill(backend: Backend) {
     let zhang = admin_get(&a, &format!("/admin/codes.json?q={ZHANG_ID}")).await["codes"][0]["hid"].clone();
     expected.insert(zhang.as_str().unwrap().to_string());
     for n in [&a, &b] {
-        assert_eq!(once(&listed_after_backfill(n, &[&a, &b]).await), expected, "every old record once, no loser, no orphan");
+        assert_eq!(
+            once(&listed_after_backfill(n, &[&a, &b]).await),
+            expected,
+            "every old record once, no loser, no orphan"
+        );
     }
 
     // A walk another node began and left (its lease still live): a new
@@ -112,11 +116,7 @@ both!(health_code_backfill_indexes_old_records_once, super::backfill);
 /// log entries of each day.
 async fn stats_by_range(backend: Backend) {
     let app = spawn_plugins(backend, &[HEALTH], |_, _| {}).await;
-    citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
-    let zb = signed_in(&app, "zhang_san").await;
-    let (_, html) = page(&zb, &app, "/").await;
-    let (_, st) = app_with(&app, "health_code.scan").await;
-    assert_eq!(json(scan(&app, &st, &payload_in(&html), "东门").await).await["valid"], true);
+    shown_and_scanned_once(&app).await;
 
     // Days 1–5 before today: shows in the log and in their counters, as
     // the plugin records them; a day before the range and years before.

@@ -20,6 +20,15 @@ async fn insert(app: &TestApp, rows: Vec<(String, String)>) {
 
 /// Every screen of `/admin/<list>.json?<query>`: the items of each and
 /// how many rows each examined; checks a screen is never over `PAGE`.
+/// 张三's code issued, shown and scanned valid once: one of each event.
+pub(crate) async fn shown_and_scanned_once(app: &TestApp) {
+    citizen(app, "zhang_san", "张三", ZHANG_ID).await;
+    let b = signed_in(app, "zhang_san").await;
+    let (_, html) = page(&b, app, "/").await;
+    let (_, st) = app_with(app, "health_code.scan").await;
+    assert_eq!(json(scan(app, &st, &payload_in(&html), "东门").await).await["valid"], true);
+}
+
 pub(crate) async fn walk(app: &TestApp, list: &str, field: &str, query: &str) -> (Vec<Value>, Vec<(usize, u64, bool)>) {
     let (mut all, mut screens, mut before) = (Vec::new(), Vec::new(), None::<String>);
     loop {
@@ -47,11 +56,7 @@ async fn logs_past_the_cap(backend: Backend) {
         c.plugins.settings.insert("health-code".into(), toml::Value::Table(settings));
     })
     .await;
-    citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
-    let b = signed_in(&app, "zhang_san").await;
-    let (_, html) = page(&b, &app, "/").await;
-    let (_, st) = app_with(&app, "health_code.scan").await;
-    assert_eq!(json(scan(&app, &st, &payload_in(&html), "东门").await).await["valid"], true);
+    shown_and_scanned_once(&app).await;
 
     // 10,050 older events over the three days before today, one every 20 s
     // (seq numbers far above the real counter's): shows, and scans at 西门

@@ -180,7 +180,11 @@ pub async fn insert_kv(app: &TestApp, plugin: &str, rows: Vec<(String, String)>)
 pub async fn kv_value(app: &TestApp, plugin: &str, key: &str) -> Option<String> {
     use idp::store::entities::plugin_kv;
     use sea_orm::EntityTrait;
-    plugin_kv::Entity::find_by_id((plugin.to_owned(), key.to_owned())).one(&app.state.db).await.unwrap().map(|r| r.value)
+    plugin_kv::Entity::find_by_id((plugin.to_owned(), key.to_owned()))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .map(|r| r.value)
 }
 
 /// Overwrites one of `plugin`'s keys in SQL.

@@ -5,8 +5,8 @@
 //! grows with the users is the set of lists, which only the admin census
 //! reads, a page at a time.
 use idp_plugin_sdk::{Host, Order};
-use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Certificate types the plugin knows; names come from the locale files.
 pub const TYPES: &[&str] = &["resident_id", "social_security", "driving_licence"];

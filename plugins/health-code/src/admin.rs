@@ -320,7 +320,8 @@ fn stats_page(v: &View) -> Result<Response, String> {
     let names = ["stats_issued", "stats_shown", "stats_scanned"];
     let labels: Vec<String> = names.iter().map(|k| v.p.texts.get(&v.req.locale, k).to_string()).collect();
     let (from, to) = (s.days.first().cloned().unwrap_or_default(), s.days.last().cloned().unwrap_or_default());
-    let mut html = format!("<p class=\"stats-range\">{} – {}</p><section class=\"stats-totals\">", esc(&from), esc(&to));
+    let mut html =
+        format!("<p class=\"stats-range\">{} – {}</p><section class=\"stats-totals\">", esc(&from), esc(&to));
     for (m, key) in names.iter().enumerate() {
         let total: u64 = s.by_type[m].iter().map(|(_, n)| n).sum();
         html.push_str(&format!(
