@@ -300,3 +300,50 @@ async fn http_issuer(backend: Backend) {
     assert_eq!(status, 404, "the authority has none");
 }
 both!(e_certificate_http_issuer, super::http_issuer);
+
+/// Issue 7: what grows is the set of per-user lists (one row each, at most
+/// one certificate per type). The admin census pages over all of them —
+/// exact past the 10,000-row listing cap — while a user's pages read only
+/// that user's row; binds and unbinds racing on one list lose nothing.
+async fn many_users(backend: Backend) {
+    let app = spawn_plugins(backend, &[ECERT], |_, _| {}).await;
+    zhang_san(&app).await;
+    let cert = |kind: &str| {
+        json!({ "kind": kind, "number": "N1", "holder": "某人", "issuer": "发证机关", "valid_from": "2020-01-01",
+                "valid_until": "2030-01-01", "bound_at": 0 })
+    };
+    let mut rows = Vec::new();
+    for i in 0..10_050 {
+        let list = match i % 3 {
+            0 => json!([cert("resident_id")]),
+            1 => json!([cert("resident_id"), cert("social_security")]),
+            _ => json!([]),
+        };
+        rows.push((format!("certs/u{i:06}"), list.to_string()));
+    }
+    insert_kv(&app, "e-certificate", rows).await;
+
+    // Two tabs bind two types at once, then unbind both at once.
+    let (_, b) = tokens_for(&app, &app.confidential().await, "zhang_san", "openid").await;
+    let csrf = hidden(&page(&b, &app, "/bind?kind=resident_id").await.1, "csrf").unwrap();
+    for _ in 0..4 {
+        let (rid, ssc) =
+            ([("kind", "resident_id"), ("decision", "allow")], [("kind", "social_security"), ("decision", "allow")]);
+        let (r, s) = tokio::join!(post(&b, &app, &csrf, "/bind", &rid), post(&b, &app, &csrf, "/bind", &ssc));
+        assert_eq!((r.0, s.0), (303, 303));
+        let mut kinds = listed(&page(&b, &app, "/").await.1);
+        kinds.sort();
+        assert_eq!(kinds, ["resident_id", "social_security"], "neither bind lost");
+        let (rid, ssc) = ([("kind", "resident_id")], [("kind", "social_security")]);
+        tokio::join!(post(&b, &app, &csrf, "/unbind", &rid), post(&b, &app, &csrf, "/unbind", &ssc));
+        assert!(listed(&page(&b, &app, "/").await.1).is_empty(), "neither unbind lost");
+    }
+    bound(&app, &b, &["social_security"]).await;
+
+    let r = api().get(app.url(&format!("{BASE}/admin/stats"))).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let stats = json(r).await;
+    assert_eq!(stats["holders"], 3350 + 3350 + 1, "{stats}");
+    assert_eq!(stats["bound"]["resident_id"], 6700, "{stats}");
+    assert_eq!(stats["bound"]["social_security"], 3350 + 1, "{stats}");
+}
+both!(e_certificate_many_users_and_racing_changes, super::many_users);

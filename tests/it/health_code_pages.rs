@@ -7,32 +7,29 @@ use crate::both;
 use crate::health_code::*;
 use crate::plugin_kit::*;
 use crate::support::*;
-use idp::store::entities::plugin_kv;
-use sea_orm::{EntityTrait, Set};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
 const SYNTHETIC: i64 = 10_050;
-const PAGE: usize = 400;
+pub(crate) const PAGE: usize = 400;
 const SCAN: usize = 1000;
 
-/// Writes plugin rows in SQL, 500 an insert.
 async fn insert(app: &TestApp, rows: Vec<(String, String)>) {
-    for chunk in rows.chunks(500) {
-        let models = chunk.iter().map(|(k, v)| plugin_kv::ActiveModel {
-            plugin: Set("health-code".into()),
-            key: Set(k.clone()),
-            value: Set(v.clone()),
-            expires_at: Set(None),
-            updated_at: Set(0),
-        });
-        plugin_kv::Entity::insert_many(models).exec_without_returning(&app.state.db).await.unwrap();
-    }
+    insert_kv(app, "health-code", rows).await
 }
 
 /// Every screen of `/admin/<list>.json?<query>`: the items of each and
 /// how many rows each examined; checks a screen is never over `PAGE`.
-async fn walk(app: &TestApp, list: &str, field: &str, query: &str) -> (Vec<Value>, Vec<(usize, u64, bool)>) {
+/// 张三's code issued, shown and scanned valid once: one of each event.
+pub(crate) async fn shown_and_scanned_once(app: &TestApp) {
+    citizen(app, "zhang_san", "张三", ZHANG_ID).await;
+    let b = signed_in(app, "zhang_san").await;
+    let (_, html) = page(&b, app, "/").await;
+    let (_, st) = app_with(app, "health_code.scan").await;
+    assert_eq!(json(scan(app, &st, &payload_in(&html), "东门").await).await["valid"], true);
+}
+
+pub(crate) async fn walk(app: &TestApp, list: &str, field: &str, query: &str) -> (Vec<Value>, Vec<(usize, u64, bool)>) {
     let (mut all, mut screens, mut before) = (Vec::new(), Vec::new(), None::<String>);
     loop {
         let cursor = before.as_deref().map(|c| format!("&before={}", urlencode(c))).unwrap_or_default();
@@ -59,11 +56,7 @@ async fn logs_past_the_cap(backend: Backend) {
         c.plugins.settings.insert("health-code".into(), toml::Value::Table(settings));
     })
     .await;
-    citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
-    let b = signed_in(&app, "zhang_san").await;
-    let (_, html) = page(&b, &app, "/").await;
-    let (_, st) = app_with(&app, "health_code.scan").await;
-    assert_eq!(json(scan(&app, &st, &payload_in(&html), "东门").await).await["valid"], true);
+    shown_and_scanned_once(&app).await;
 
     // 10,050 older events over the three days before today, one every 20 s
     // (seq numbers far above the real counter's): shows, and scans at 西门
@@ -171,6 +164,6 @@ async fn logs_past_the_cap(backend: Backend) {
 both!(health_code_logs_and_codes_page_past_the_cap, super::logs_past_the_cap);
 
 /// `YYYY-MM-DD` in China Standard Time, as the plugin dates events.
-fn idp_day(ts: i64) -> String {
+pub(crate) fn idp_day(ts: i64) -> String {
     chrono::DateTime::from_timestamp(ts + 8 * 3600, 0).unwrap().format("%Y-%m-%d").to_string()
 }

@@ -18,6 +18,7 @@ mod face_gates;
 mod factors;
 mod flows;
 mod health_code;
+mod health_code_backfill;
 mod health_code_pages;
 mod health_code_shared;
 mod identity;

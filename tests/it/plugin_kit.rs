@@ -158,3 +158,45 @@ pub async fn client_token(app: &TestApp, client: &TestClient, scope: &str) -> re
         .await
         .unwrap()
 }
+
+/// Writes rows into `plugin`'s storage in SQL, 500 an insert — data as an
+/// older plugin version or years of use left it.
+pub async fn insert_kv(app: &TestApp, plugin: &str, rows: Vec<(String, String)>) {
+    use idp::store::entities::plugin_kv;
+    use sea_orm::{EntityTrait, Set};
+    for chunk in rows.chunks(500) {
+        let models = chunk.iter().map(|(k, v)| plugin_kv::ActiveModel {
+            plugin: Set(plugin.into()),
+            key: Set(k.clone()),
+            value: Set(v.clone()),
+            expires_at: Set(None),
+            updated_at: Set(0),
+        });
+        plugin_kv::Entity::insert_many(models).exec_without_returning(&app.state.db).await.unwrap();
+    }
+}
+
+/// The live value of one of `plugin`'s keys, read in SQL.
+pub async fn kv_value(app: &TestApp, plugin: &str, key: &str) -> Option<String> {
+    use idp::store::entities::plugin_kv;
+    use sea_orm::EntityTrait;
+    plugin_kv::Entity::find_by_id((plugin.to_owned(), key.to_owned()))
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .map(|r| r.value)
+}
+
+/// Overwrites one of `plugin`'s keys in SQL.
+pub async fn set_kv(app: &TestApp, plugin: &str, key: &str, value: &str) {
+    use idp::store::entities::plugin_kv;
+    use sea_orm::{ActiveModelTrait, Set};
+    let row = plugin_kv::ActiveModel {
+        plugin: Set(plugin.into()),
+        key: Set(key.into()),
+        value: Set(value.into()),
+        expires_at: Set(None),
+        updated_at: Set(0),
+    };
+    row.update(&app.state.db).await.unwrap();
+}

@@ -218,17 +218,10 @@ impl ECertificate {
         }
     }
 
-    /// Admin: how many certificates of each type are bound.
+    /// Admin: how many certificates of each type are bound, and by how
+    /// many users.
     fn stats(&self) -> Result<Response, String> {
-        let mut by_type = Map::new();
-        let mut holders = 0;
-        for (_, raw) in self.host.kv_list("certs/")? {
-            holders += 1;
-            for c in serde_json::from_str::<Vec<Certificate>>(&raw).unwrap_or_default() {
-                let n = by_type.get(&c.kind).and_then(Value::as_i64).unwrap_or(0);
-                by_type.insert(c.kind, Value::from(n + 1));
-            }
-        }
+        let (holders, by_type) = wallet::census(&self.host)?;
         Ok(Response::json(200, json!({ "holders": holders, "bound": by_type })))
     }
 }

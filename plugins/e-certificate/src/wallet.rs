@@ -1,8 +1,12 @@
 //! The user's bound certificates, kept in the provider's database through
 //! the host's key-value store: one ordered list per subject (F1, F2 — the
-//! order is the user's, so reordering is persisted).
-use idp_plugin_sdk::Host;
+//! order is the user's, so reordering is persisted). A list holds at most
+//! one certificate per type, so a user's pages read one bounded row; what
+//! grows with the users is the set of lists, which only the admin census
+//! reads, a page at a time.
+use idp_plugin_sdk::{Host, Order};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Certificate types the plugin knows; names come from the locale files.
 pub const TYPES: &[&str] = &["resident_id", "social_security", "driving_licence"];
@@ -19,24 +23,46 @@ pub struct Certificate {
     pub bound_at: i64,
 }
 
+/// Prefix of the per-subject lists, `certs/<sub>`.
+pub const PREFIX: &str = "certs/";
+
 fn key(sub: &str) -> String {
-    format!("certs/{sub}")
+    format!("{PREFIX}{sub}")
 }
 
+fn parse(raw: &str) -> Result<Vec<Certificate>, String> {
+    serde_json::from_str(raw).map_err(|e| format!("stored list is corrupt: {e}"))
+}
+
+/// The subject's list: one row, whatever the number of users.
 pub fn list(host: &Host, sub: &str) -> Result<Vec<Certificate>, String> {
     match host.kv_get(&key(sub))? {
-        Some(raw) => serde_json::from_str(&raw).map_err(|e| format!("stored list is corrupt: {e}")),
+        Some(raw) => parse(&raw),
         None => Ok(Vec::new()),
     }
 }
 
-fn save(host: &Host, sub: &str, certs: &[Certificate]) -> Result<(), String> {
-    if certs.is_empty() {
-        host.kv_delete(&key(sub)).map(|_| ())
-    } else {
-        let raw = serde_json::to_string(certs).map_err(|e| e.to_string())?;
-        host.kv_put(&key(sub), &raw, None)
+/// Applies `change` to the subject's list and stores it only if the list
+/// is still the one read (compare-and-swap), retrying on a lost race — so
+/// a bind and an unbind in two tabs, or on two nodes, cannot undo each
+/// other. `change` returns whether it changed anything; an emptied list
+/// is stored as `[]` (a delete could not be conditional).
+fn update(host: &Host, sub: &str, mut change: impl FnMut(&mut Vec<Certificate>) -> bool) -> Result<bool, String> {
+    for _ in 0..8 {
+        let seen = host.kv_get(&key(sub))?;
+        let mut certs = match &seen {
+            Some(raw) => parse(raw)?,
+            None => Vec::new(),
+        };
+        if !change(&mut certs) {
+            return Ok(false);
+        }
+        let raw = serde_json::to_string(&certs).map_err(|e| e.to_string())?;
+        if host.kv_put_if(&key(sub), seen.as_deref(), &raw, None)? {
+            return Ok(true);
+        }
     }
+    Err("the certificate list kept changing; try again".into())
 }
 
 pub fn find(host: &Host, sub: &str, kind: &str) -> Result<Option<Certificate>, String> {
@@ -45,34 +71,56 @@ pub fn find(host: &Host, sub: &str, kind: &str) -> Result<Option<Certificate>, S
 
 /// Appends; false when a certificate of that type is already bound.
 pub fn bind(host: &Host, sub: &str, cert: Certificate) -> Result<bool, String> {
-    let mut certs = list(host, sub)?;
-    if certs.iter().any(|c| c.kind == cert.kind) {
-        return Ok(false);
-    }
-    certs.push(cert);
-    save(host, sub, &certs)?;
-    Ok(true)
+    update(host, sub, |certs| {
+        if certs.iter().any(|c| c.kind == cert.kind) {
+            return false;
+        }
+        certs.push(cert.clone());
+        true
+    })
 }
 
 pub fn unbind(host: &Host, sub: &str, kind: &str) -> Result<bool, String> {
-    let mut certs = list(host, sub)?;
-    let before = certs.len();
-    certs.retain(|c| c.kind != kind);
-    if certs.len() == before {
-        return Ok(false);
-    }
-    save(host, sub, &certs)?;
-    Ok(true)
+    update(host, sub, |certs| {
+        let before = certs.len();
+        certs.retain(|c| c.kind != kind);
+        certs.len() != before
+    })
 }
 
 /// Applies positions chosen on the sort page (1 = first). Certificates
 /// without a position keep their relative order after the placed ones.
 pub fn reorder(host: &Host, sub: &str, positions: &[(String, i64)]) -> Result<(), String> {
-    let mut certs = list(host, sub)?;
     let pos = |kind: &str| positions.iter().find(|(k, _)| k == kind).map(|(_, p)| *p).unwrap_or(i64::MAX);
     // A stable sort keeps ties in their previous order.
-    certs.sort_by_key(|c| pos(&c.kind));
-    save(host, sub, &certs)
+    update(host, sub, |certs| {
+        certs.sort_by_key(|c| pos(&c.kind));
+        true
+    })
+    .map(|_| ())
+}
+
+/// Bound certificates by type and the number of subjects holding any,
+/// over every subject's list: one `kv_page` batch at a time in key order
+/// (issue 7), so the count is exact past the storage listing cap of
+/// 10,000 rows and no read holds more than a batch.
+pub fn census(host: &Host) -> Result<(u64, BTreeMap<String, u64>), String> {
+    let (mut holders, mut by_type) = (0u64, BTreeMap::new());
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = host.kv_page(PREFIX, cursor.as_deref(), Order::Asc, 500)?;
+        for (_, raw) in &page.rows {
+            let certs: Vec<Certificate> = serde_json::from_str(raw).unwrap_or_default();
+            holders += u64::from(!certs.is_empty());
+            for c in certs {
+                *by_type.entry(c.kind).or_insert(0) += 1;
+            }
+        }
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return Ok((holders, by_type)),
+        }
+    }
 }
 
 /// Shows only the ends of a number (list views, claims need the whole).

@@ -133,6 +133,7 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
 /// or credit code is looked up by its index; a number fragment or a name
 /// is matched while reading, at most `log_scan_rows` records a screen.
 fn code_list(p: &HealthCode, req: &Request) -> Result<Screen<codes::Holder>, String> {
+    p.backfill(std::time::Duration::from_millis(500));
     let q = req.query("q").unwrap_or_default().trim().to_string();
     let kind = req.query("type").unwrap_or_default();
     let of_kind = |h: &codes::Holder| kind.is_empty() || h.kind == kind;
@@ -277,8 +278,8 @@ pub struct Stats {
 
 /// Read from the atomic counters the log keeps per metric, code type and
 /// day (issued, shown, scanned — successful scans only), so they stay exact
-/// under parallel requests and past the listing limit: totals, shares by type, and the last
-/// `days` CST days.
+/// under parallel requests: totals, shares by type and the daily trend of
+/// the last `days` CST days, reading only those days' counters.
 fn stats(p: &HealthCode, n_days: i64) -> Result<Stats, String> {
     let now = p.host.now();
     let first = util::day_start(now) - (n_days - 1) * 86_400;
@@ -287,14 +288,14 @@ fn stats(p: &HealthCode, n_days: i64) -> Result<Stats, String> {
     let types = ["personal", "kin", "enterprise"];
     let mut by_type = [[0u64; 3]; 3];
     let names = ["issued", "shown", "scanned"];
-    for (metric, code_type, date, n) in events::counters(&p.host)? {
+    let (day_before, last) = (util::date(first - 86_400), days.last().cloned().unwrap_or_default());
+    for (metric, code_type, date, n) in events::counters(&p.host, &names, &types, &day_before, &last)? {
         let Some(m) = names.iter().position(|x| *x == metric) else { continue };
+        let Some(d) = days.iter().position(|x| *x == date) else { continue };
         if let Some(i) = types.iter().position(|t| *t == code_type) {
             by_type[m][i] += n;
         }
-        if let Some(d) = days.iter().position(|x| *x == date) {
-            daily[m][d] += n;
-        }
+        daily[m][d] += n;
     }
     let mut json = serde_json::Map::new();
     for (m, name) in names.iter().enumerate() {
@@ -308,6 +309,8 @@ fn stats(p: &HealthCode, n_days: i64) -> Result<Stats, String> {
         .map(|(i, d)| json!({ "date": d, "issued": daily[0][i], "shown": daily[1][i], "scanned": daily[2][i] }))
         .collect();
     json.insert("daily".into(), Value::Array(trend));
+    json.insert("from".into(), json!(days.first()));
+    json.insert("to".into(), json!(last));
     let labelled = |m: usize| types.iter().zip(by_type[m]).map(|(t, n)| (t.to_string(), n)).collect::<Vec<_>>();
     Ok(Stats { json: Value::Object(json), days, by_type: [labelled(0), labelled(1), labelled(2)], daily })
 }
@@ -316,7 +319,9 @@ fn stats_page(v: &View) -> Result<Response, String> {
     let s = stats(v.p, days_param(v.req))?;
     let names = ["stats_issued", "stats_shown", "stats_scanned"];
     let labels: Vec<String> = names.iter().map(|k| v.p.texts.get(&v.req.locale, k).to_string()).collect();
-    let mut html = String::from("<section class=\"stats-totals\">");
+    let (from, to) = (s.days.first().cloned().unwrap_or_default(), s.days.last().cloned().unwrap_or_default());
+    let mut html =
+        format!("<p class=\"stats-range\">{} – {}</p><section class=\"stats-totals\">", esc(&from), esc(&to));
     for (m, key) in names.iter().enumerate() {
         let total: u64 = s.by_type[m].iter().map(|(_, n)| n).sum();
         html.push_str(&format!(

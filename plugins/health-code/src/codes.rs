@@ -80,7 +80,7 @@ pub fn holder(host: &Host, kind: &str, key: &str, masked_name: &str) -> Result<(
     let raw = serde_json::to_string(&h).map_err(|e| e.to_string())?;
     host.kv_put(&record, &raw, None)?;
     if host.kv_put_if(&index, None, &hid, None)? {
-        host.kv_put(&issued_key(&h), &raw, None)?;
+        index_issued(host, &h, &raw)?;
         return Ok((h, true));
     }
     host.kv_delete(&record)?;
@@ -115,6 +115,18 @@ const ISSUED: &str = "issued/";
 
 fn issued_key(h: &Holder) -> String {
     format!("{ISSUED}{:012}-{}", h.issued_at, h.hid)
+}
+
+/// Adds a record to the `issued/` index unless it is there (the first
+/// show and the backfill may both get here; the entry is the same).
+pub fn index_issued(host: &Host, h: &Holder, raw: &str) -> Result<(), String> {
+    host.kv_put_if(&issued_key(h), None, raw, None).map(|_| ())
+}
+
+/// Whether `h` is the record its holder's index entry names — the one
+/// that won its first show, not a loser's leftover.
+pub fn holds_index(host: &Host, h: &Holder) -> Result<bool, String> {
+    Ok(host.kv_get(&format!("by/{}/{}", h.kind, h.key))?.as_deref() == Some(h.hid.as_str()))
 }
 
 /// One screen of code records newest first, before `cursor`, that `keep`

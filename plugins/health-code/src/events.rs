@@ -53,18 +53,41 @@ fn metric(e: &Event) -> Option<&'static str> {
     }
 }
 
-/// Every statistics counter: (metric, code type, date, count). Atomic
-/// increments, so parallel shows and scans on any node are all counted.
-pub fn counters(host: &Host) -> Result<Vec<(String, String, String, u64)>, String> {
-    Ok(host
-        .kv_list(STAT)?
-        .into_iter()
-        .filter_map(|(k, v)| {
-            let mut parts = k[STAT.len()..].splitn(3, '/');
-            let (m, t, d) = (parts.next()?, parts.next()?, parts.next()?);
-            Some((m.to_string(), t.to_string(), d.to_string(), v.parse().ok()?))
-        })
-        .collect())
+/// The statistics counters of the CST days `from..=to` (`YYYY-MM-DD`):
+/// (metric, code type, date, count). One key-range read per metric and
+/// code type — the counters of other days are not read, however many
+/// years of them there are (issue 7). Atomic increments, so parallel shows
+/// and scans on any node are all counted.
+pub fn counters(
+    host: &Host,
+    metrics: &[&str],
+    types: &[&str],
+    day_before: &str,
+    to: &str,
+) -> Result<Vec<(String, String, String, u64)>, String> {
+    let mut out = Vec::new();
+    for m in metrics {
+        for t in types {
+            let prefix = format!("{STAT}{m}/{t}/");
+            // Strictly after the day before `from`: `from` is the first key.
+            let mut cursor = Some(format!("{prefix}{day_before}"));
+            while let Some(c) = cursor {
+                let page = host.kv_page(&prefix, Some(&c), paging::Order::Asc, 100)?;
+                cursor = page.next;
+                for (k, v) in page.rows {
+                    let date = &k[prefix.len()..];
+                    if date > to {
+                        cursor = None;
+                        break;
+                    }
+                    if let Ok(n) = v.parse() {
+                        out.push((m.to_string(), t.to_string(), date.to_string(), n));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Prefix of the log entries `log/<time:012>-<seq>`: key order is time order.

@@ -11,6 +11,7 @@
 //! the residential community on the code profile (E6).
 mod admin;
 mod api;
+mod backfill;
 mod charts;
 mod codes;
 mod community;
@@ -26,13 +27,16 @@ mod util;
 
 use idp_plugin_sdk::i18n::Texts;
 use idp_plugin_sdk::{
-    Host, Localized, Manifest, Plugin, Request, Response, RouteAuth, RouteSpec, ScopeSpec, Value, declare_plugin,
+    Host, Level, Localized, Manifest, Plugin, Request, Response, RouteAuth, RouteSpec, ScopeSpec, Value, declare_plugin,
 };
 
 pub const SCOPE_CODE: &str = "health_code";
 pub const SCOPE_SCAN: &str = "health_code.scan";
 pub const SCOPE_STATUS: &str = "health_code.status";
 pub const SCOPE_LAB: &str = "health_code.lab";
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 const ZH: &str = include_str!("../locales/zh-CN.json");
 const EN: &str = include_str!("../locales/en.json");
@@ -84,6 +88,25 @@ pub struct HealthCode {
     host: Host,
     texts: Texts,
     settings: Settings,
+    /// This instance, as the owner of the backfill's lease.
+    instance: String,
+    /// The `issued/` backfill is known complete (no more checks).
+    backfilled: AtomicBool,
+}
+
+impl HealthCode {
+    /// Continues the `issued/` backfill for up to `budget` unless it is
+    /// known complete; a failure is logged, not fatal (the list still
+    /// shows what is indexed, and the next call resumes).
+    fn backfill(&self, budget: Duration) {
+        if self.backfilled.load(Ordering::Relaxed) {
+            return;
+        }
+        match backfill::run(&self.host, &self.instance, budget) {
+            Ok(done) => self.backfilled.store(done, Ordering::Relaxed),
+            Err(e) => self.host.log(Level::Warn, &format!("issued index backfill: {e}")),
+        }
+    }
 }
 
 fn texts() -> Texts {
@@ -151,7 +174,18 @@ impl Plugin for HealthCode {
     }
 
     fn init(host: Host, settings: Value) -> Result<Self, String> {
-        Ok(HealthCode { host, texts: texts(), settings: Settings::from_value(&settings)? })
+        let settings = Settings::from_value(&settings)?;
+        let p = HealthCode {
+            host,
+            texts: texts(),
+            settings,
+            instance: util::new_id(host.now()),
+            backfilled: AtomicBool::new(false),
+        };
+        // Most of it at start (init may take seconds); the admin code list
+        // finishes what a large store leaves, a little on each call.
+        p.backfill(Duration::from_secs(3));
+        Ok(p)
     }
 
     fn handle(&self, req: &Request) -> Result<Response, String> {

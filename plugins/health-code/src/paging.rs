@@ -3,7 +3,8 @@
 //! cursor, keeping the rows a filter accepts, until the screen is full, a
 //! key falls below a floor (a date range), or a bounded number of rows was
 //! examined — never the whole log at once.
-use idp_plugin_sdk::{Host, Order};
+use idp_plugin_sdk::Host;
+pub use idp_plugin_sdk::Order;
 
 /// One screen and where the next (older) one starts.
 #[derive(Debug)]
