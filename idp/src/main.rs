@@ -658,25 +658,35 @@ async fn appeal_cmd(cmd: AppealCmd, config: Config) -> anyhow::Result<()> {
     let mut with_reason = decided.clone();
     with_reason.reason = Some(reason.clone());
     let text = appeals::outcome_text(&state.pages.text(&state.config.default_locale, key), &with_reason);
+    let action = if approve { "appeal_approved" } else { "appeal_rejected" };
+    announce_decision(&state, action, &decided.id, &decided.contact_phone, &reason, text, "appellant", now).await?;
+    println!("appeal {id} {}", if approve { "approved" } else { "rejected" });
+    Ok(())
+}
+
+/// Audits a staff decision on `id` and tells the person on `phone` by SMS;
+/// a failed SMS leaves the decision standing.
+#[allow(clippy::too_many_arguments)]
+async fn announce_decision(
+    state: &idp::server::AppState,
+    action: &str,
+    id: &str,
+    phone: &str,
+    reason: &str,
+    text: String,
+    whom: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    idp::domain::accounts::audit(&state.db, None, action, id, None, now).await?;
     let msg = idp::ports::sms::SmsMessage {
-        phone: decided.contact_phone.clone(),
+        phone: phone.to_string(),
         purpose: idp::ports::sms::SmsPurpose::Notice,
-        params: serde_json::json!({ "id": decided.id, "reason": reason }),
+        params: serde_json::json!({ "id": id, "reason": reason }),
         text,
     };
-    idp::domain::accounts::audit(
-        &state.db,
-        None,
-        if approve { "appeal_approved" } else { "appeal_rejected" },
-        &id,
-        None,
-        now,
-    )
-    .await?;
     if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {
-        eprintln!("decision saved, but the SMS to the appellant failed: {e}");
+        eprintln!("decision saved, but the SMS to the {whom} failed: {e}");
     }
-    println!("appeal {id} {}", if approve { "approved" } else { "rejected" });
     Ok(())
 }
 
@@ -782,27 +792,11 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
     let Some(decided) = enterprises::decide_change(&state.db, &id, approve, &reason, &operator, now).await? else {
         anyhow::bail!("no pending change request `{id}`");
     };
-    idp::domain::accounts::audit(
-        &state.db,
-        None,
-        if approve { "enterprise_change_approved" } else { "enterprise_change_rejected" },
-        &id,
-        None,
-        now,
-    )
-    .await?;
     // The applicant hears the outcome on the phone given in the request.
     let key = if approve { "sms_enterprise_change_approved" } else { "sms_enterprise_change_rejected" };
-    let template = state.pages.text(&state.config.default_locale, key);
-    let msg = idp::ports::sms::SmsMessage {
-        phone: decided.new_phone.clone(),
-        purpose: idp::ports::sms::SmsPurpose::Notice,
-        params: serde_json::json!({ "id": decided.id, "reason": reason }),
-        text: enterprises::change_outcome_text(&template, &decided),
-    };
-    if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {
-        eprintln!("decision saved, but the SMS to the applicant failed: {e}");
-    }
+    let text = enterprises::change_outcome_text(&state.pages.text(&state.config.default_locale, key), &decided);
+    let action = if approve { "enterprise_change_approved" } else { "enterprise_change_rejected" };
+    announce_decision(&state, action, &decided.id, &decided.new_phone, &reason, text, "applicant", now).await?;
     println!("change request {id} {}", if approve { "approved" } else { "rejected" });
     Ok(())
 }

@@ -116,13 +116,11 @@ async fn render_with(
     notice: Option<Notice>,
     phone_step: (&str, &str),
 ) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
     let profile: serde_json::Map<String, Value> =
         u.profile.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
     let field = |k: &str| profile.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     let mut ctx = tera::Context::new();
     ctx.insert("view", view);
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("username_masked", &mask_account(&u.username));
     ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
     ctx.insert("email", &u.email);
@@ -134,11 +132,8 @@ async fn render_with(
     ctx.insert("flow", phone_step.0);
     ctx.insert("new_phone", phone_step.1);
     ctx.insert("upstream_links", &super::upstream::linked(state, &u.id, locale).await);
-    sms_form::insert_notice(&mut ctx, notice);
-    if matches!(view, "password" | "delete" | "phone" | "email") {
-        sms_form::captcha_ctx(state, &mut ctx).await;
-    }
-    (jar, page(state, status, "account.html", locale, ctx)).into_response()
+    let captcha = matches!(view, "password" | "delete" | "phone" | "email");
+    sms_form::form_page(state, jar, status, "account.html", locale, ctx, notice, captcha).await
 }
 
 pub async fn show(
@@ -208,19 +203,8 @@ pub async fn submit(
         return bind_email(&state, jar, locale, &f, u, &ip, now).await;
     }
     if f.action == "send_code" {
-        let notice = sms_form::send_code(
-            &state,
-            locale,
-            CodeRequest {
-                phone: &phone,
-                captcha_id: &f.captcha_id,
-                captcha_answer: &f.captcha,
-                purpose: SmsPurpose::Verify,
-                ip: &ip,
-                account_must_exist: None,
-            },
-        )
-        .await;
+        let code_req = CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
+        let notice = sms_form::send_code(&state, locale, code_req).await;
         let status = notice.status();
         return render(&state, jar, status, locale, view, &u, Some(notice)).await;
     }
@@ -438,19 +422,8 @@ async fn change_phone(
         "send_code" => {
             let (phone, must_exist) =
                 if in_flow { (f.new_phone.as_str(), Some(false)) } else { (old_phone.as_str(), None) };
-            let notice = sms_form::send_code(
-                state,
-                locale,
-                CodeRequest {
-                    phone,
-                    captcha_id: &f.captcha_id,
-                    captcha_answer: &f.captcha,
-                    purpose: SmsPurpose::Verify,
-                    ip,
-                    account_must_exist: must_exist,
-                },
-            )
-            .await;
+            let code_req = CodeRequest::new(SmsPurpose::Verify, phone, ip, &f.captcha_id, &f.captcha);
+            let notice = sms_form::send_code(state, locale, code_req.account_must_exist(must_exist)).await;
             let status = notice.status();
             render_with(state, jar, status, locale, "phone", &u, Some(notice), step2).await
         }
@@ -543,14 +516,7 @@ async fn bind_email(
     let email = f.email.trim().to_ascii_lowercase();
     match f.action.as_str() {
         "send_code" if !in_flow => {
-            let req = CodeRequest {
-                phone: &phone,
-                captcha_id: &f.captcha_id,
-                captcha_answer: &f.captcha,
-                purpose: SmsPurpose::Verify,
-                ip,
-                account_must_exist: None,
-            };
+            let req = CodeRequest::new(SmsPurpose::Verify, &phone, ip, &f.captcha_id, &f.captcha);
             let notice = sms_form::send_code(state, locale, req).await;
             let status = notice.status();
             render_with(state, jar, status, locale, "email", &u, Some(notice), step2).await

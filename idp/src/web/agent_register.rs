@@ -13,15 +13,13 @@ use super::enterprise::render;
 use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::enterprises::{self, check_enterprise_password};
-use crate::domain::face_gate;
 use crate::domain::users::{IdNumber, PhoneNumber};
-use crate::oidc::flow::see_other;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -105,22 +103,10 @@ pub async fn submit(
 ) -> Response {
     let locale = cookies::locale(&state, &headers, None);
     let text = |k: &str| state.pages.text(locale, k);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return show_form(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf"))))
-            .await;
-    }
     let ip = cookies::client_ip(Some(addr));
-    if f.action == "send_code" {
-        let r = CodeRequest {
-            phone: &f.phone,
-            captcha_id: &f.captcha_id,
-            captcha_answer: &f.captcha,
-            purpose: SmsPurpose::Register,
-            ip: &ip,
-            account_must_exist: None,
-        };
-        let notice = sms_form::send_code(&state, locale, r).await;
-        return show_form(&state, jar, notice.status(), locale, &f, Some(notice)).await;
+    let code_req = CodeRequest::new(SmsPurpose::Register, &f.phone, &ip, &f.captcha_id, &f.captcha);
+    if let Some((status, notice)) = sms_form::csrf_or_send(&state, &jar, locale, &f.csrf, &f.action, code_req).await {
+        return show_form(&state, jar, status, locale, &f, Some(notice)).await;
     }
     let bad = |key: &str| Some(Notice::Error(text(key)));
     let uscc = match crate::domain::uscc::Uscc::parse(&f.uscc) {
@@ -172,21 +158,8 @@ pub async fn submit(
     };
     let payload = json!({ "enterprise": e.id, "name": f.name.trim(), "id_number": id.as_str(),
         "phone": phone.as_str(), "agent_password_hash": hash });
-    let (jar, browser) = cookies::browser(&state, jar);
-    let now = state.clock.now();
-    match face_gate::open(
-        &state.db,
-        super::delegations::GATE_REGISTER,
-        &cookies::browser_hash(&browser),
-        id.as_str(),
-        &payload,
-        now,
-    )
-    .await
-    {
-        Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
-        Err(err) => unavailable(&state, locale, err),
-    }
+    let gate = super::delegations::GATE_REGISTER;
+    super::enterprise::to_face_check(&state, jar, locale, gate, id.as_str(), &payload, state.clock.now()).await
 }
 
 /// After the agent's face check: the pending agent delegation of the account

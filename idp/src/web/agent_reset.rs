@@ -8,7 +8,7 @@
 //! `sms_codes`: single use (conditional UPDATE), 5 minutes, 5 tries.
 use super::cookies;
 use super::enterprise::notify_ended;
-use super::pages::{page, unavailable};
+use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Delivery, Notice};
 use crate::domain::agent_password;
 use crate::domain::enterprises::check_enterprise_password;
@@ -19,7 +19,7 @@ use crate::server::AppState;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
@@ -59,15 +59,9 @@ async fn render(
     done: bool,
     notice: Option<Notice>,
 ) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("v", &json!({ "uscc": f.uscc, "phone": f.phone, "done": done }));
-    sms_form::insert_notice(&mut ctx, notice);
-    if !done {
-        sms_form::captcha_ctx(state, &mut ctx).await;
-    }
-    (jar, page(state, status, "agent_reset.html", locale, ctx)).into_response()
+    sms_form::form_page(state, jar, status, "agent_reset.html", locale, ctx, notice, !done).await
 }
 
 pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
@@ -104,14 +98,7 @@ pub async fn submit(
             Err(e) => return unavailable(&state, locale, e),
         };
         let delivery = if target.is_some() { Delivery::Keyed(&purpose) } else { Delivery::CountOnly };
-        let r = CodeRequest {
-            phone: phone.as_str(),
-            captcha_id: &f.captcha_id,
-            captcha_answer: &f.captcha,
-            purpose: SmsPurpose::ResetPassword,
-            ip: &ip,
-            account_must_exist: None,
-        };
+        let r = CodeRequest::new(SmsPurpose::ResetPassword, phone.as_str(), &ip, &f.captcha_id, &f.captcha);
         let notice = match sms_form::send_code_as(&state, locale, r, delivery).await {
             // The same words whether a code went out or not.
             Notice::Info(_) => Notice::Info(text("agent_reset_sent")),

@@ -2,7 +2,7 @@
 //! could not register — but the contact phone is proven by SMS, because the
 //! outcome is sent there.
 use super::cookies;
-use super::pages::{page, unavailable};
+use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::appeals::{self, FileError, NewAppeal};
 use crate::oidc::authorize::current_session;
@@ -11,7 +11,7 @@ use crate::server::AppState;
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -51,16 +51,11 @@ async fn render(
     notice: Option<Notice>,
     filed: Option<String>,
 ) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("f", f);
     ctx.insert("filed", &filed);
-    sms_form::insert_notice(&mut ctx, notice);
-    if filed.is_none() {
-        sms_form::captcha_ctx(state, &mut ctx).await;
-    }
-    (jar, page(state, status, "appeal.html", locale, ctx)).into_response()
+    let captcha = filed.is_none();
+    sms_form::form_page(state, jar, status, "appeal.html", locale, ctx, notice, captcha).await
 }
 
 pub async fn show(
@@ -83,22 +78,9 @@ pub async fn submit(
 ) -> Response {
     let locale = cookies::locale(&state, &headers, None);
     let text = |key: &str| state.pages.text(locale, key);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf"))), None)
-            .await;
-    }
     let ip = sms_form::ip_of(addr);
-    if f.action == "send_code" {
-        let req = CodeRequest {
-            phone: &f.phone,
-            captcha_id: &f.captcha_id,
-            captcha_answer: &f.captcha,
-            purpose: SmsPurpose::Verify,
-            ip: &ip,
-            account_must_exist: None,
-        };
-        let notice = sms_form::send_code(&state, locale, req).await;
-        let status = notice.status();
+    let code_req = CodeRequest::new(SmsPurpose::Verify, &f.phone, &ip, &f.captcha_id, &f.captcha);
+    if let Some((status, notice)) = sms_form::csrf_or_send(&state, &jar, locale, &f.csrf, &f.action, code_req).await {
         return render(&state, jar, status, locale, &f, Some(notice), None).await;
     }
     match state.sms_codes.verify(f.phone.trim(), SmsPurpose::Verify, &f.sms_code).await {

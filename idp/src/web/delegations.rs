@@ -2,20 +2,19 @@
 //! authorisation (C6: "我授权的" / "授权我的", confirm, revoke), kin
 //! relations (E2: bind, list, unbind) and agent registration (C2).
 use super::cookies;
-use super::enterprise::render;
+use super::enterprise::{notice_pair, to_face_check, view_page};
 use super::pages::{error_page, unavailable};
 use crate::domain::authorisations::{self, NewAuthorisation};
 use crate::domain::delegation::{self, Kind, Party};
 use crate::domain::face_gate;
 use crate::domain::kin;
 use crate::oidc::authorize::current_session;
-use crate::oidc::flow::see_other;
 use crate::server::AppState;
 use crate::store::entities::{delegation as delegation_e, user};
 use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -69,17 +68,9 @@ async fn authorisations_view(
         };
         received.push(row(state, locale, &d, other.as_ref(), now));
     }
-    let (info, error) = split(notice);
+    let (info, error) = notice_pair(notice);
     Ok(json!({ "granted": granted, "received": received, "info": info, "error": error,
         "today": delegation::today(now).to_string() }))
-}
-
-fn split(notice: Option<(bool, String)>) -> (Option<String>, Option<String>) {
-    match notice {
-        Some((true, m)) => (Some(m), None),
-        Some((false, m)) => (None, Some(m)),
-        None => (None, None),
-    }
 }
 
 pub async fn authorisations_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
@@ -88,10 +79,8 @@ pub async fn authorisations_show(State(state): State<AppState>, jar: CookieJar, 
         Ok(u) => u,
         Err(r) => return r,
     };
-    match authorisations_view(&state, &u, locale, None).await {
-        Ok(v) => render(&state, jar, StatusCode::OK, "authorisations.html", locale, v),
-        Err(e) => unavailable(&state, locale, e),
-    }
+    let view = authorisations_view(&state, &u, locale, None).await;
+    view_page(&state, jar, StatusCode::OK, "authorisations.html", locale, view)
 }
 
 #[derive(Deserialize, Default)]
@@ -164,10 +153,8 @@ pub async fn authorisations_submit(
         Err(e) => return unavailable(&state, locale, e),
     };
     let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    match authorisations_view(&state, &u, locale, Some((ok, state.pages.text(locale, key)))).await {
-        Ok(v) => render(&state, jar, status, "authorisations.html", locale, v),
-        Err(e) => unavailable(&state, locale, e),
-    }
+    let view = authorisations_view(&state, &u, locale, Some((ok, state.pages.text(locale, key)))).await;
+    view_page(&state, jar, status, "authorisations.html", locale, view)
 }
 
 async fn kin_view(
@@ -191,7 +178,7 @@ async fn kin_view(
             })
         })
         .collect();
-    let (info, error) = split(notice);
+    let (info, error) = notice_pair(notice);
     Ok(json!({ "relatives": relatives, "info": info, "error": error }))
 }
 
@@ -201,10 +188,8 @@ pub async fn kin_show(State(state): State<AppState>, jar: CookieJar, headers: He
         Ok(u) => u,
         Err(r) => return r,
     };
-    match kin_view(&state, &u, locale, None).await {
-        Ok(v) => render(&state, jar, StatusCode::OK, "kin.html", locale, v),
-        Err(e) => unavailable(&state, locale, e),
-    }
+    let view = kin_view(&state, &u, locale, None).await;
+    view_page(&state, jar, StatusCode::OK, "kin.html", locale, view)
 }
 
 #[derive(Deserialize, Default)]
@@ -261,34 +246,15 @@ pub async fn kin_submit(
                 let card = kin::CardTerm::of(&req.validity);
                 let payload = json!({ "user": u.id, "name": req.name, "id_number": req.id_number.as_str(),
                     "relation": req.relation, "valid_from": card.valid_from, "valid_to": card.valid_to });
-                let (jar, browser) = cookies::browser(&state, jar);
-                return match face_gate::open(
-                    &state.db,
-                    GATE_KIN,
-                    &cookies::browser_hash(&browser),
-                    req.id_number.as_str(),
-                    &payload,
-                    now,
-                )
-                .await
-                {
-                    Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
-                    Err(e) => unavailable(&state, locale, e),
-                };
+                return to_face_check(&state, jar, locale, GATE_KIN, req.id_number.as_str(), &payload, now).await;
             }
             Ok(req) => kin::bind(&state.db, &u.id, u.id_number.as_deref(), &req, false, now)
                 .await
                 .map(|r| r.map(|_| "kin_bound")),
         },
     };
-    let (ok, key) = match outcome {
-        Ok(Ok(k)) => (true, k),
-        Ok(Err(refusal)) => (false, refusal.message_key()),
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    match kin_view(&state, &u, locale, Some((ok, state.pages.text(locale, key)))).await {
-        Ok(v) => render(&state, jar, status, "kin.html", locale, v),
+    match outcome {
+        Ok(r) => kin_result(&state, jar, locale, &u, r).await,
         Err(e) => unavailable(&state, locale, e),
     }
 }
@@ -318,7 +284,7 @@ pub async fn after_face(
                 Err(refusal) => return kin_result(state, jar, locale, &u, Err(refusal)).await,
             };
             match kin::bind(&state.db, &u.id, u.id_number.as_deref(), &req, true, now).await {
-                Ok(r) => kin_result(state, jar, locale, &u, r.map(|_| ())).await,
+                Ok(r) => kin_result(state, jar, locale, &u, r.map(|_| "kin_bound")).await,
                 Err(e) => unavailable(state, locale, e),
             }
         }
@@ -327,20 +293,19 @@ pub async fn after_face(
     }
 }
 
+/// The kin page after a bind or unbind: its success message, or the refusal.
 async fn kin_result(
     state: &AppState,
     jar: CookieJar,
     locale: &str,
     u: &user::Model,
-    r: Result<(), kin::KinRefusal>,
+    r: Result<&str, kin::KinRefusal>,
 ) -> Response {
     let (ok, key) = match r {
-        Ok(()) => (true, "kin_bound"),
+        Ok(key) => (true, key),
         Err(refusal) => (false, refusal.message_key()),
     };
     let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    match kin_view(state, u, locale, Some((ok, state.pages.text(locale, key)))).await {
-        Ok(v) => render(state, jar, status, "kin.html", locale, v),
-        Err(e) => unavailable(state, locale, e),
-    }
+    let view = kin_view(state, u, locale, Some((ok, state.pages.text(locale, key)))).await;
+    view_page(state, jar, status, "kin.html", locale, view)
 }

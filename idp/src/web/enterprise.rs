@@ -62,6 +62,50 @@ pub(crate) fn render(
     (jar, page(state, status, name, locale, ctx)).into_response()
 }
 
+/// The page of a view model built for it, or the "unavailable" page when
+/// it could not be built.
+pub(crate) fn view_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    name: &str,
+    locale: &str,
+    view: Result<Value, impl std::fmt::Display>,
+) -> Response {
+    match view {
+        Ok(v) => render(state, jar, status, name, locale, v),
+        Err(e) => unavailable(state, locale, e),
+    }
+}
+
+/// A view model's `info` / `error` pair: `(true, m)` informs, `(false, m)`
+/// warns.
+pub(crate) fn notice_pair(notice: Option<(bool, String)>) -> (Option<String>, Option<String>) {
+    match notice {
+        Some((true, m)) => (Some(m), None),
+        Some((false, m)) => (None, Some(m)),
+        None => (None, None),
+    }
+}
+
+/// Opens a face-check gate for `id_number`, bound to this browser, and
+/// sends the person to `/face` (which continues with `purpose`).
+pub(crate) async fn to_face_check(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    purpose: &str,
+    id_number: &str,
+    payload: &Value,
+    now: i64,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    match face_gate::open(&state.db, purpose, &cookies::browser_hash(&browser), id_number, payload, now).await {
+        Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
+        Err(e) => unavailable(state, locale, e),
+    }
+}
+
 pub async fn login_show(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -137,13 +181,7 @@ pub async fn login_submit(
         // C1: the first sign-in of either person waits for a face check.
         Some(id_number) => {
             let payload = sign_in_payload(&signed, &f.req);
-            let (jar, browser) = cookies::browser(&state, jar);
-            match face_gate::open(&state.db, GATE_LOGIN, &cookies::browser_hash(&browser), &id_number, &payload, now)
-                .await
-            {
-                Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
-                Err(e) => unavailable(&state, locale, e),
-            }
+            to_face_check(&state, jar, locale, GATE_LOGIN, &id_number, &payload, now).await
         }
         None => finish_sign_in(&state, jar, locale, &f.req, req, &signed, Factor::Password).await,
     }
@@ -399,11 +437,7 @@ async fn agents_view(
             "modified": time_text(d.modified_at),
         }));
     }
-    let (info, error) = match notice {
-        Some((true, m)) => (Some(m), None),
-        Some((false, m)) => (None, Some(m)),
-        None => (None, None),
-    };
+    let (info, error) = notice_pair(notice);
     Ok(json!({ "enterprise": { "name": e.name, "uscc": e.uscc }, "agents": agents, "info": info, "error": error }))
 }
 
@@ -420,10 +454,8 @@ pub async fn agents_show(
     };
     let notice =
         (!q.notice.is_empty() && q.notice.starts_with("agents_")).then(|| (true, state.pages.text(locale, &q.notice)));
-    match agents_view(&state, &e, locale, notice).await {
-        Ok(v) => render(&state, jar, StatusCode::OK, "enterprise_agents.html", locale, v),
-        Err(err) => unavailable(&state, locale, err),
-    }
+    let view = agents_view(&state, &e, locale, notice).await;
+    view_page(&state, jar, StatusCode::OK, "enterprise_agents.html", locale, view)
 }
 
 #[derive(Deserialize, Default)]
@@ -465,20 +497,8 @@ pub async fn agents_submit(
             match pending {
                 Ok(Some(d)) if d.enterprise_id.as_deref() == Some(e.id.as_str()) && d.state == delegation::PENDING => {
                     let payload = json!({ "enterprise": e.id, "delegation": d.id, "user": session.user_id });
-                    let (jar, browser) = cookies::browser(&state, jar);
-                    return match face_gate::open(
-                        &state.db,
-                        GATE_APPROVE,
-                        &cookies::browser_hash(&browser),
-                        &e.representative_id_number,
-                        &payload,
-                        now,
-                    )
-                    .await
-                    {
-                        Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
-                        Err(err) => unavailable(&state, locale, err),
-                    };
+                    let id_number = &e.representative_id_number;
+                    return to_face_check(&state, jar, locale, GATE_APPROVE, id_number, &payload, now).await;
                 }
                 Ok(_) => Ok((false, "agents_changed_meanwhile")),
                 Err(err) => Err(err),
@@ -527,10 +547,8 @@ pub async fn agents_submit(
         Err(err) => return unavailable(&state, locale, err),
     };
     let status = if ok { StatusCode::OK } else { StatusCode::CONFLICT };
-    match agents_view(&state, &e, locale, Some((ok, state.pages.text(locale, key)))).await {
-        Ok(v) => render(&state, jar, status, "enterprise_agents.html", locale, v),
-        Err(err) => unavailable(&state, locale, err),
-    }
+    let view = agents_view(&state, &e, locale, Some((ok, state.pages.text(locale, key)))).await;
+    view_page(&state, jar, status, "enterprise_agents.html", locale, view)
 }
 
 /// Back-channel logout to the clients of sessions a revocation ended.

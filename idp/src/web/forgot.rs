@@ -3,7 +3,7 @@
 //! twice → done. Afterwards every session and refresh token of the account
 //! is revoked and the old channel gets a notice.
 use super::cookies;
-use super::pages::{error_page, page, unavailable};
+use super::pages::{error_page, unavailable};
 use super::sms_form::{self, Notice};
 use crate::domain::accounts::{self, check_citizen_password};
 use crate::domain::flows::{self, mask_account, mask_id_number, mask_phone};
@@ -14,7 +14,7 @@ use crate::server::AppState;
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -65,21 +65,15 @@ struct View<'a> {
 }
 
 async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &str, v: View<'_>) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
     ctx.insert("step", &v.step);
     ctx.insert("req", &v.form.req);
     ctx.insert("flow", &v.form.flow);
     ctx.insert("account", &v.form.account);
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("account_masked", &v.account_masked);
     ctx.insert("phone_masked", &v.phone_masked);
     ctx.insert("id_masked", &v.id_masked);
-    sms_form::insert_notice(&mut ctx, v.notice);
-    if v.step <= 2 {
-        sms_form::captcha_ctx(state, &mut ctx).await;
-    }
-    (jar, page(state, status, "forgot.html", locale, ctx)).into_response()
+    sms_form::form_page(state, jar, status, "forgot.html", locale, ctx, v.notice, v.step <= 2).await
 }
 
 fn browser_hash(state: &AppState, jar: &CookieJar) -> String {
@@ -199,19 +193,9 @@ pub async fn submit(
     };
     match f.action.as_str() {
         "send_code" => {
-            let notice = sms_form::send_code(
-                &state,
-                locale,
-                sms_form::CodeRequest {
-                    phone: &phone,
-                    captcha_id: &f.captcha_id,
-                    captcha_answer: &f.captcha,
-                    purpose: SmsPurpose::ResetPassword,
-                    ip: &ip,
-                    account_must_exist: None,
-                },
-            )
-            .await;
+            let code_req =
+                sms_form::CodeRequest::new(SmsPurpose::ResetPassword, &phone, &ip, &f.captcha_id, &f.captcha);
+            let notice = sms_form::send_code(&state, locale, code_req).await;
             let status = notice.status();
             render(&state, jar, status, locale, view(notice)).await
         }

@@ -6,7 +6,7 @@
 //! captcha, as the manual's "验证身份" step. Handlers parse, make one domain
 //! call, and explain the result.
 use super::cookies;
-use super::pages::{error_page, page, unavailable};
+use super::pages::{error_page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts;
 use crate::domain::documents::{self, ALL_TYPES, Document, DocumentForm, DocumentNumber, DocumentType, PersonName};
@@ -107,7 +107,6 @@ pub(crate) async fn render(
     u: &user::Model,
     v: View<'_>,
 ) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
     let now = state.clock.now();
     let today = today(state);
     let bound = identity::current(&state.db, &u.id).await.ok().flatten();
@@ -133,7 +132,6 @@ pub(crate) async fn render(
         ALL_TYPES.iter().map(|t| json!({"value": t.as_str(), "label": text(&t.label_key())})).collect();
     let mut ctx = tera::Context::new();
     ctx.insert("view", v.view);
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("flow", v.flow);
     ctx.insert("req", v.req);
     ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
@@ -145,11 +143,8 @@ pub(crate) async fn render(
     ctx.insert("operator", &identity::is_operator(&state.db, &u.id).await.unwrap_or(false));
     ctx.insert("doc_types", &types);
     ctx.insert("doc", &if v.form.is_null() { json!({}) } else { v.form });
-    sms_form::insert_notice(&mut ctx, v.notice);
-    if v.view == "sms" || v.view == "unbind" {
-        sms_form::captcha_ctx(state, &mut ctx).await;
-    }
-    (jar, page(state, status, "identity.html", locale, ctx)).into_response()
+    let captcha = v.view == "sms" || v.view == "unbind";
+    sms_form::form_page(state, jar, status, "identity.html", locale, ctx, v.notice, captcha).await
 }
 
 pub(crate) fn today(state: &AppState) -> chrono::NaiveDate {
@@ -273,14 +268,7 @@ pub async fn submit(
                 .await;
         }
         (_, "send_code") => {
-            let req = CodeRequest {
-                phone: &phone,
-                captcha_id: &f.captcha_id,
-                captcha_answer: &f.captcha,
-                purpose: SmsPurpose::Verify,
-                ip: &ip,
-                account_must_exist: None,
-            };
+            let req = CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
             let notice = sms_form::send_code(&state, locale, req).await;
             let status = notice.status();
             let v = View { view: first_view, req: &f.req, notice: Some(notice), ..Default::default() };

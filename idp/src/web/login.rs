@@ -109,6 +109,23 @@ pub async fn signed_in_request(
     }
 }
 
+/// For the first render of a sign-in form: the request id to carry on
+/// (empty when it names no live request of this browser, so the form
+/// still works on its own) and the page language.
+pub async fn live_request_id(
+    state: &AppState,
+    jar: &CookieJar,
+    headers: &HeaderMap,
+    req_id: String,
+) -> Result<(String, &'static str), Response> {
+    let req = match load_request(state, jar, &req_id).await {
+        Ok(r) => r,
+        Err(e) => return Err(unavailable(state, "zh-CN", e)),
+    };
+    let locale = cookies::locale(state, headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
+    Ok((if req.is_some() { req_id } else { String::new() }, locale))
+}
+
 pub async fn load_request(state: &AppState, jar: &CookieJar, id: &str) -> Result<Option<AuthRequest>, sea_orm::DbErr> {
     if id.is_empty() {
         return Ok(None);

@@ -58,8 +58,16 @@ pub fn json_error(state: &AppState, status: StatusCode, locale: &str, key: &str)
     (status, Json(json!({ "error": state.pages.text(locale, key) }))).into_response()
 }
 
-pub fn begun_json(b: Begun) -> Response {
-    Json(json!({ "ceremony": b.ceremony, "options": b.options })).into_response()
+/// The answer of a `…/begin` endpoint: the ceremony's options, or the
+/// localised reason it could not start.
+pub fn begun_json(state: &AppState, locale: &str, begun: Result<Begun, PasskeyError>) -> Response {
+    match begun {
+        Ok(b) => Json(json!({ "ceremony": b.ceremony, "options": b.options })).into_response(),
+        Err(e) => {
+            let (status, key) = passkey_failure(&e);
+            json_error(state, status, locale, key)
+        }
+    }
 }
 
 /// Locale key and status for a failed passkey ceremony.
@@ -92,17 +100,21 @@ async fn render(
     (jar, page(state, status, template, locale, ctx)).into_response()
 }
 
+/// A step-up page for the signed-in person (else sign-in first).
+async fn show(state: &AppState, jar: CookieJar, headers: &HeaderMap, req: &str, template: &str) -> Response {
+    match load_signed_in(state, &jar, headers, req).await {
+        Ok((_, _, locale)) => render(state, jar, StatusCode::OK, locale, template, req, None).await,
+        Err(page) => page,
+    }
+}
+
 pub async fn totp_show(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<ReqQuery>,
 ) -> Response {
-    let (_, _, locale) = match load_signed_in(&state, &jar, &headers, &q.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    render(&state, jar, StatusCode::OK, locale, "mfa_totp.html", &q.req, None).await
+    show(&state, jar, &headers, &q.req, "mfa_totp.html").await
 }
 
 /// A six-digit code is from the app; anything longer is a recovery code.
@@ -156,11 +168,7 @@ pub async fn passkey_show(
     headers: HeaderMap,
     Query(q): Query<ReqQuery>,
 ) -> Response {
-    let (_, _, locale) = match load_signed_in(&state, &jar, &headers, &q.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    render(&state, jar, StatusCode::OK, locale, "mfa_passkey.html", &q.req, None).await
+    show(&state, jar, &headers, &q.req, "mfa_passkey.html").await
 }
 
 pub async fn passkey_begin(
@@ -179,17 +187,9 @@ pub async fn passkey_begin(
         Err(e) => return unavailable(&state, locale, e),
     };
     let browser = browser_of(&state, &jar);
-    match state
-        .passkeys
-        .start_authentication(Ceremony::StepUp, Some(&user_id), &user_id, &browser, state.clock.now())
-        .await
-    {
-        Ok(b) => begun_json(b),
-        Err(e) => {
-            let (status, key) = passkey_failure(&e);
-            json_error(&state, status, locale, key)
-        }
-    }
+    let now = state.clock.now();
+    let begun = state.passkeys.start_authentication(Ceremony::StepUp, Some(&user_id), &user_id, &browser, now).await;
+    begun_json(&state, locale, begun)
 }
 
 pub async fn passkey_submit(
@@ -216,7 +216,15 @@ pub async fn passkey_submit(
         // The ceremony allowed only the signed-in user's passkeys.
         Ok((user_id, name)) if user_id == u.id => name,
         Ok(_) => return error_page(&state, StatusCode::UNAUTHORIZED, locale, "passkey_failed"),
-        Err(e) => return passkey_refused(&state, jar, locale, "mfa_passkey.html", &f.req, e, &ip).await,
+        Err(e) => {
+            return match refusal(&state, locale, e, &ip).await {
+                Ok((status, key)) => {
+                    let msg = Some(state.pages.text(locale, key));
+                    render(&state, jar, status, locale, "mfa_passkey.html", &f.req, msg).await
+                }
+                Err(page) => page,
+            };
+        }
     };
     if let Err(e) =
         crate::domain::accounts::audit(&state.db, Some(&u.id), "step_up", &format!("passkey {name}"), Some(&ip), now)
@@ -247,26 +255,22 @@ async fn audit_clone(state: &AppState, e: &PasskeyError, ip: &str) -> Result<(),
     .await
 }
 
-/// A refused ceremony: audited when it looks like a cloned authenticator,
-/// then the page again with the reason.
-async fn passkey_refused(
+/// A refused ceremony, audited when it looks like a cloned authenticator:
+/// the status and locale key to show, or the "unavailable" page.
+async fn refusal(
     state: &AppState,
-    jar: CookieJar,
     locale: &str,
-    template: &str,
-    req: &str,
     e: PasskeyError,
     ip: &str,
-) -> Response {
+) -> Result<(StatusCode, &'static str), Response> {
     let (status, key) = passkey_failure(&e);
     if let Err(err) = audit_clone(state, &e, ip).await {
-        return unavailable(state, locale, err);
+        return Err(unavailable(state, locale, err));
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        return unavailable(state, locale, e);
+        return Err(unavailable(state, locale, e));
     }
-    let msg = state.pages.text(locale, key);
-    render(state, jar, status, locale, template, req, Some(msg)).await
+    Ok((status, key))
 }
 
 /// Records the factor on the current session and goes on: back to the
@@ -316,13 +320,7 @@ pub async fn login_begin(
         let user_id = user.as_ref().map(|u| u.id.as_str());
         state.passkeys.start_authentication(Ceremony::Login, user_id, login, &browser, state.clock.now()).await
     };
-    match begun {
-        Ok(b) => begun_json(b),
-        Err(e) => {
-            let (status, key) = passkey_failure(&e);
-            json_error(&state, status, locale, key)
-        }
-    }
+    begun_json(&state, locale, begun)
 }
 
 /// Passwordless sign-in, step 2: the assertion signs the person in.
@@ -346,14 +344,10 @@ pub async fn login_submit(
     let user_id = match state.passkeys.finish_login(&f.ceremony, &browser, &f.credential, now).await {
         Ok((user_id, _)) => user_id,
         Err(e) => {
-            let (status, key) = passkey_failure(&e);
-            if let Err(err) = audit_clone(&state, &e, &ip).await {
-                return unavailable(&state, locale, err);
-            }
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                return unavailable(&state, locale, e);
-            }
-            return error_page(&state, status, locale, key);
+            return match refusal(&state, locale, e, &ip).await {
+                Ok((status, key)) => error_page(&state, status, locale, key),
+                Err(page) => page,
+            };
         }
     };
     match state.users.find(&user_id).await {

@@ -1,8 +1,7 @@
 //! Registration (A1): username, phone + graphic captcha + SMS code,
 //! password twice, agreement; signed in afterwards and returned to the app
 //! that asked, when there is one.
-use super::cookies;
-use super::login::{SignedIn, complete, load_request, pending_for_page};
+use super::login::{SignedIn, complete, live_request_id, pending_for_page};
 use super::pages::{page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::{self, Created, RegistrationForm};
@@ -12,7 +11,7 @@ use crate::server::AppState;
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -57,16 +56,12 @@ async fn render(
     f: &RegisterForm,
     notice: Option<Notice>,
 ) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
     ctx.insert("req", &f.req);
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("username", &f.username);
     ctx.insert("phone", &f.phone);
     ctx.insert("agree", &f.agree.is_some());
-    sms_form::insert_notice(&mut ctx, notice);
-    sms_form::captcha_ctx(state, &mut ctx).await;
-    (jar, page(state, status, "register.html", locale, ctx)).into_response()
+    sms_form::form_page(state, jar, status, "register.html", locale, ctx, notice, true).await
 }
 
 pub async fn show(
@@ -75,13 +70,11 @@ pub async fn show(
     headers: HeaderMap,
     Query(q): Query<RegisterQuery>,
 ) -> Response {
-    let req = match load_request(&state, &jar, &q.req).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&state, "zh-CN", e),
+    let (req, locale) = match live_request_id(&state, &jar, &headers, q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
-    let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
-    let form = RegisterForm { req: if req.is_some() { q.req } else { String::new() }, ..Default::default() };
-    render(&state, jar, StatusCode::OK, locale, &form, None).await
+    render(&state, jar, StatusCode::OK, locale, &RegisterForm { req, ..Default::default() }, None).await
 }
 
 pub async fn submit(
@@ -96,21 +89,10 @@ pub async fn submit(
         Err(page) => return page,
     };
     let text = |key: &str| state.pages.text(locale, key);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf")))).await;
-    }
     let ip = sms_form::ip_of(addr);
-    if f.action == "send_code" {
-        let code_req = CodeRequest {
-            phone: &f.phone,
-            captcha_id: &f.captcha_id,
-            captcha_answer: &f.captcha,
-            purpose: SmsPurpose::Register,
-            ip: &ip,
-            account_must_exist: Some(false),
-        };
-        let notice = sms_form::send_code(&state, locale, code_req).await;
-        let status = notice.status();
+    let code_req = CodeRequest::new(SmsPurpose::Register, &f.phone, &ip, &f.captcha_id, &f.captcha);
+    let code_req = code_req.account_must_exist(Some(false));
+    if let Some((status, notice)) = sms_form::csrf_or_send(&state, &jar, locale, &f.csrf, &f.action, code_req).await {
         return render(&state, jar, status, locale, &f, Some(notice)).await;
     }
     let form = RegistrationForm {

@@ -9,7 +9,7 @@
 //! the phone.
 use super::cookies;
 use super::mfa::{begun_json, browser_of, json_error, passkey_failure};
-use super::pages::{page, unavailable};
+use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::audit;
 use crate::domain::factors::Enrolment;
@@ -22,7 +22,7 @@ use crate::store::entities::user;
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use base64::Engine;
 use serde::Deserialize;
@@ -129,9 +129,7 @@ async fn render(
     notice: Option<Notice>,
     extra: Extra,
 ) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("flow", flow);
     ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
     ctx.insert("has_phone", &u.phone.is_some());
@@ -168,11 +166,7 @@ async fn render(
     ctx.insert("totp_secret", &secret);
     ctx.insert("totp_qr", &qr);
     ctx.insert("codes", &codes);
-    sms_form::insert_notice(&mut ctx, notice);
-    if flow.is_empty() {
-        sms_form::captcha_ctx(state, &mut ctx).await;
-    }
-    (jar, page(state, status, "security.html", locale, ctx)).into_response()
+    sms_form::form_page(state, jar, status, "security.html", locale, ctx, notice, flow.is_empty()).await
 }
 
 pub async fn show(
@@ -222,14 +216,7 @@ pub async fn submit(
     let phone = u.phone.clone().unwrap_or_default();
     match f.action.as_str() {
         "send_code" => {
-            let req = CodeRequest {
-                phone: &phone,
-                captcha_id: &f.captcha_id,
-                captcha_answer: &f.captcha,
-                purpose: SmsPurpose::Verify,
-                ip: &ip,
-                account_must_exist: None,
-            };
+            let req = CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
             let notice = sms_form::send_code(&state, locale, req).await;
             let status = notice.status();
             return render(&state, jar, status, locale, &u, "", Some(notice), Extra::None).await;
@@ -424,13 +411,8 @@ pub async fn passkey_begin(
     }
     let display = u.name.clone().unwrap_or_else(|| u.username.clone());
     let browser = browser_of(&state, &jar);
-    match state.passkeys.start_registration(&u.id, &u.username, &display, &browser, state.clock.now()).await {
-        Ok(b) => begun_json(b),
-        Err(e) => {
-            let (status, key) = passkey_failure(&e);
-            json_error(&state, status, locale, key)
-        }
-    }
+    let begun = state.passkeys.start_registration(&u.id, &u.username, &display, &browser, state.clock.now()).await;
+    begun_json(&state, locale, begun)
 }
 
 /// Passkey registration, step 2: the authenticator's answer as a form POST.

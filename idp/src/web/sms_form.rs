@@ -2,10 +2,14 @@
 //! later self-service flows: graphic captcha first (A7), then the limits,
 //! then the gateway.
 use super::cookies;
+use super::pages::page;
 use crate::domain::sms_codes::SendError;
 use crate::domain::users::PhoneNumber;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
 
 /// What to tell the person: an info or error message, already localised.
 pub enum Notice {
@@ -15,10 +19,10 @@ pub enum Notice {
 
 impl Notice {
     /// The page status that goes with the message.
-    pub fn status(&self) -> axum::http::StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Notice::Info(_) => axum::http::StatusCode::OK,
-            Notice::Error(_) => axum::http::StatusCode::BAD_REQUEST,
+            Notice::Info(_) => StatusCode::OK,
+            Notice::Error(_) => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -31,6 +35,19 @@ pub struct CodeRequest<'a> {
     pub ip: &'a str,
     /// Registration needs a free phone, sign-in an existing account.
     pub account_must_exist: Option<bool>,
+}
+
+impl<'a> CodeRequest<'a> {
+    /// A code for `purpose` to `phone`, behind the captcha the form shows;
+    /// no account check (the phone is the account's own, or any).
+    pub fn new(purpose: SmsPurpose, phone: &'a str, ip: &'a str, captcha_id: &'a str, captcha_answer: &'a str) -> Self {
+        CodeRequest { phone, captcha_id, captcha_answer, purpose, ip, account_must_exist: None }
+    }
+
+    /// Only when the phone is (`true`) or is not (`false`) an account's.
+    pub fn account_must_exist(self, must_exist: Option<bool>) -> Self {
+        CodeRequest { account_must_exist: must_exist, ..self }
+    }
 }
 
 /// Where a requested code goes.
@@ -92,8 +109,52 @@ pub async fn send_code_as(state: &AppState, locale: &str, r: CodeRequest<'_>, de
     }
 }
 
+/// What a phone-code form answers before its own action: a forged post
+/// (CSRF) and the "send me a code" button. `Some` is the status and notice
+/// to show the form again with; `None` goes on to the form's own action.
+pub async fn csrf_or_send(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: &str,
+    csrf: &str,
+    action: &str,
+    r: CodeRequest<'_>,
+) -> Option<(StatusCode, Notice)> {
+    if !cookies::csrf_ok(state, jar, csrf) {
+        return Some((StatusCode::FORBIDDEN, Notice::Error(state.pages.text(locale, "error_csrf"))));
+    }
+    if action != "send_code" {
+        return None;
+    }
+    let notice = send_code(state, locale, r).await;
+    Some((notice.status(), notice))
+}
+
+/// A page holding a phone-code form: the page's own fields in `ctx`, plus
+/// the CSRF token, the notice and, while the form still asks for a code
+/// (`captcha`), a fresh graphic captcha.
+#[allow(clippy::too_many_arguments)]
+pub async fn form_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    template: &str,
+    locale: &str,
+    mut ctx: tera::Context,
+    notice: Option<Notice>,
+    captcha: bool,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    insert_notice(&mut ctx, notice);
+    if captcha {
+        captcha_ctx(state, &mut ctx).await;
+    }
+    (jar, page(state, status, template, locale, ctx)).into_response()
+}
+
 /// Puts a notice into a page context as `info` or `error`.
-pub fn insert_notice(ctx: &mut tera::Context, notice: Option<Notice>) {
+fn insert_notice(ctx: &mut tera::Context, notice: Option<Notice>) {
     let (info, error) = match notice {
         Some(Notice::Info(m)) => (Some(m), None),
         Some(Notice::Error(m)) => (None, Some(m)),

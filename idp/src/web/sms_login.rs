@@ -1,7 +1,6 @@
 //! SMS-code sign-in (A3): phone + graphic captcha + SMS code.
-use super::cookies;
-use super::login::{SignedIn, complete, load_request, pending_for_page};
-use super::pages::{page, unavailable};
+use super::login::{SignedIn, complete, live_request_id, pending_for_page};
+use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::assurance::Factor;
 use crate::domain::users::PhoneNumber;
@@ -10,7 +9,7 @@ use crate::server::AppState;
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -49,14 +48,10 @@ async fn render(
     f: &SmsForm,
     notice: Option<Notice>,
 ) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
     ctx.insert("req", &f.req);
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("phone", &f.phone);
-    sms_form::insert_notice(&mut ctx, notice);
-    sms_form::captcha_ctx(state, &mut ctx).await;
-    (jar, page(state, status, "sms_login.html", locale, ctx)).into_response()
+    sms_form::form_page(state, jar, status, "sms_login.html", locale, ctx, notice, true).await
 }
 
 pub async fn show(
@@ -65,13 +60,11 @@ pub async fn show(
     headers: HeaderMap,
     Query(q): Query<SmsQuery>,
 ) -> Response {
-    let req = match load_request(&state, &jar, &q.req).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&state, "zh-CN", e),
+    let (req, locale) = match live_request_id(&state, &jar, &headers, q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
-    let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
-    let form = SmsForm { req: if req.is_some() { q.req } else { String::new() }, ..Default::default() };
-    render(&state, jar, StatusCode::OK, locale, &form, None).await
+    render(&state, jar, StatusCode::OK, locale, &SmsForm { req, ..Default::default() }, None).await
 }
 
 pub async fn submit(
@@ -86,21 +79,10 @@ pub async fn submit(
         Err(page) => return page,
     };
     let text = |key: &str| state.pages.text(locale, key);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, &f, Some(Notice::Error(text("error_csrf")))).await;
-    }
     let ip = sms_form::ip_of(addr);
-    if f.action == "send_code" {
-        let code_req = CodeRequest {
-            phone: &f.phone,
-            captcha_id: &f.captcha_id,
-            captcha_answer: &f.captcha,
-            purpose: SmsPurpose::Login,
-            ip: &ip,
-            account_must_exist: Some(true),
-        };
-        let notice = sms_form::send_code(&state, locale, code_req).await;
-        let status = notice.status();
+    let code_req = CodeRequest::new(SmsPurpose::Login, &f.phone, &ip, &f.captcha_id, &f.captcha);
+    let code_req = code_req.account_must_exist(Some(true));
+    if let Some((status, notice)) = sms_form::csrf_or_send(&state, &jar, locale, &f.csrf, &f.action, code_req).await {
         return render(&state, jar, status, locale, &f, Some(notice)).await;
     }
     let Ok(phone) = PhoneNumber::parse(&f.phone) else {

@@ -4,7 +4,7 @@
 //! adds the password. Passkeys, one-time codes and face checks have their
 //! own pages.
 use super::cookies;
-use super::pages::{page, unavailable};
+use super::pages::unavailable;
 use super::sms_form::{self, Notice};
 use super::step_up;
 use crate::domain::assurance::Factor;
@@ -15,7 +15,7 @@ use crate::store::entities::user;
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -80,17 +80,12 @@ async fn render(
     req_id: &str,
     n: Option<Notice>,
 ) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
     ctx.insert("req", req_id);
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("kind", if c.factor == Factor::Password { "password" } else { "sms" });
     ctx.insert("phone_masked", &c.user.phone.as_deref().map(crate::domain::flows::mask_phone).unwrap_or_default());
-    sms_form::insert_notice(&mut ctx, n);
-    if c.factor == Factor::Sms {
-        sms_form::captcha_ctx(state, &mut ctx).await;
-    }
-    (jar, page(state, status, "step_up_factor.html", c.locale, ctx)).into_response()
+    let captcha = c.factor == Factor::Sms;
+    sms_form::form_page(state, jar, status, "step_up_factor.html", c.locale, ctx, n, captcha).await
 }
 
 pub async fn show(
@@ -126,14 +121,7 @@ pub async fn submit(
         _ => {
             let phone = c.user.phone.clone().unwrap_or_default();
             if f.action == "send_code" {
-                let code_req = sms_form::CodeRequest {
-                    phone: &phone,
-                    captcha_id: &f.captcha_id,
-                    captcha_answer: &f.captcha,
-                    purpose: SmsPurpose::Verify,
-                    ip: &ip,
-                    account_must_exist: None,
-                };
+                let code_req = sms_form::CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
                 let notice = sms_form::send_code(&state, c.locale, code_req).await;
                 let status = notice.status();
                 return render(&state, jar, status, &c, &f.req, Some(notice)).await;
