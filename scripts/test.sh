@@ -35,6 +35,7 @@ if pg_up; then
   PG_DB="idp_ci_$(date +%s)_$$"
   psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $PG_DB" >/dev/null
   export IDP_TEST_POSTGRES_URL="${PG_ADMIN_URL%/*}/$PG_DB"
+  export IDP_TEST_DB_PREFIX="idp_t_$$_"
   log "PostgreSQL tests on $IDP_TEST_POSTGRES_URL"
 elif [ "${CI:-}" = "true" ]; then
   echo "PostgreSQL is required in CI but 127.0.0.1:5432 is not reachable" >&2
@@ -46,9 +47,11 @@ fi
 cleanup() {
   rm -rf "$SCRATCH"
   if [ -n "$PG_DB" ]; then
-    for db in $(psql -At "$PG_ADMIN_URL" -c "SELECT datname FROM pg_database WHERE datname LIKE 'idp_t_%' OR datname = '$PG_DB'" 2>/dev/null); do
-      psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-    done
+    # This run's databases only (`_` escaped: LIKE reads it as any
+    # character), dropped over one connection.
+    local pattern="${IDP_TEST_DB_PREFIX//_/\\_}%"
+    psql -At "$PG_ADMIN_URL" -c "SELECT datname FROM pg_database WHERE datname LIKE '$pattern' OR datname = '$PG_DB'" 2>/dev/null |
+      sed 's/.*/DROP DATABASE IF EXISTS "&" WITH (FORCE);/' | psql -q "$PG_ADMIN_URL" >/dev/null 2>&1 || true
   fi
 }
 trap cleanup EXIT

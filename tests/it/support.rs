@@ -58,7 +58,10 @@ pub fn temp_dir() -> std::path::PathBuf {
 
 /// Creates a fresh PostgreSQL database and returns its URL.
 pub async fn fresh_postgres(admin_url: &str) -> String {
-    let name = random_name("idp_t_");
+    // scripts/test.sh gives each run its own prefix, so its clean-up drops
+    // this run's databases and never those of a run going on beside it.
+    let prefix = std::env::var("IDP_TEST_DB_PREFIX").unwrap_or_else(|_| "idp_t_".into());
+    let name = random_name(&prefix);
     let admin = sea_orm::Database::connect(admin_url).await.expect("connect to IDP_TEST_POSTGRES_URL");
     admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
     admin.close().await.ok();
