@@ -514,6 +514,21 @@ mod tests {
         }
     }
 
+    /// Writes the seeds as the fuzz corpora (`fuzz/corpus/<target>/seed-N`):
+    /// `IDP_FUZZ_CORPUS=$PWD/fuzz/corpus cargo test -p idp --lib write_fuzz_corpus -- --ignored`.
+    #[test]
+    #[ignore = "writes files; run by hand"]
+    fn write_fuzz_corpus() {
+        let Ok(dir) = std::env::var("IDP_FUZZ_CORPUS") else { return };
+        for (name, _) in HARNESSES {
+            let dir = std::path::Path::new(&dir).join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (i, s) in seeds(name).iter().enumerate() {
+                std::fs::write(dir.join(format!("seed-{i}")), s).unwrap();
+            }
+        }
+    }
+
     /// Crashes the fuzzers found, kept as plain regression checks.
     #[test]
     fn regressions_found_while_fuzzing() {
