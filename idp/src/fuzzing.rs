@@ -297,8 +297,10 @@ pub fn config(data: &[u8]) {
     let _ = Config::from_toml(&f[0], &env);
 }
 
+pub type Harness = fn(&[u8]);
+
 /// Every harness, by name: the fuzz targets and the in-suite check share it.
-pub const HARNESSES: [(&str, fn(&[u8])); 11] = [
+pub const HARNESSES: [(&str, Harness); 11] = [
     ("jws", jws),
     ("own_token", own_token),
     ("in_person", in_person),

@@ -91,7 +91,7 @@ async fn send(http: &reqwest::Client, app: &TestApp, m: Method, path: &str, vari
         .request(m.clone(), &url)
         .header("cookie", &cookies()[variant % 2])
         .header("authorization", &bearers()[variant % 4])
-        .header("accept-language", if variant % 3 == 0 { "%FF;q=abc" } else { "en" })
+        .header("accept-language", if variant.is_multiple_of(3) { "%FF;q=abc" } else { "en" })
         .header("x-forwarded-for", "not-an-ip, [::1]:99999, 1.2.3.4.5");
     if m == Method::POST {
         req = req.header("content-type", ctype).header("origin", app.base.clone()).body(bytes);
