@@ -276,14 +276,18 @@ impl Config {
     }
 
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
-        let mut root = match file {
+        let text = match file {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
-                text.parse::<toml::Table>().map_err(|e| ConfigError::Toml(e.to_string()))?
+                std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e))?
             }
-            None => toml::Table::new(),
+            None => String::new(),
         };
+        Self::from_toml(&text, env)
+    }
+
+    /// The config a TOML text (empty = all defaults) and `IDP_*` overrides give.
+    pub fn from_toml(text: &str, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut root = text.parse::<toml::Table>().map_err(|e| ConfigError::Toml(e.to_string()))?;
         for (name, value) in env {
             let Some(rest) = name.strip_prefix("IDP_") else {
                 continue;

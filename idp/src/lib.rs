@@ -7,6 +7,8 @@ pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod domain;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod i18n;
 pub mod net;
 pub mod oidc;

@@ -28,6 +28,7 @@ mod plugin_storage;
 mod plugins;
 mod proxies;
 mod reverify;
+mod robustness;
 mod scan;
 mod subjects;
 mod tokens;

@@ -150,6 +150,28 @@ impl KeyRing {
         }
     }
 
+    /// A ring holding one fresh in-memory key per algorithm, for the fuzz
+    /// harnesses (`crate::fuzzing`), which verify tokens without a database.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn ephemeral() -> anyhow::Result<Self> {
+        let ring = Self::new(KeyVault::new(&[7; 32]));
+        let mut active = HashMap::new();
+        let mut by_kid = HashMap::new();
+        for alg in [Alg::Es256, Alg::Rs256] {
+            let kid = format!("fuzz-{}", alg.name());
+            let key = Arc::new(from_pkcs8(alg, kid.clone(), &generate_pkcs8(alg)?)?);
+            by_kid.insert(kid, key.clone());
+            active.insert(alg, key);
+        }
+        let jwks = json!({ "keys": by_kid.values().map(|k| k.jwk.clone()).collect::<Vec<_>>() }).to_string();
+        let set = Arc::new(KeySet { active, by_kid, jwks });
+        match ring.current.write() {
+            Ok(mut guard) => *guard = set,
+            Err(poisoned) => *poisoned.into_inner() = set,
+        }
+        Ok(ring)
+    }
+
     /// Creates an active key for every algorithm that has none.
     pub async fn ensure_keys(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
         for alg in [Alg::Es256, Alg::Rs256] {

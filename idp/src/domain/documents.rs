@@ -217,7 +217,10 @@ impl DocumentNumber {
                 return Ok(Self { kind, value: id.as_str().to_string() });
             }
             DocumentType::ForeignPermanentResidentId => {
-                v.len() == 15 && v[..3].bytes().all(|b| b.is_ascii_uppercase()) && digits(&v[3..])
+                // `get`: a multi-byte character across byte 3 is a format error, not a panic.
+                v.len() == 15
+                    && v.get(..3).is_some_and(|p| p.bytes().all(|b| b.is_ascii_uppercase()))
+                    && v.get(3..).is_some_and(digits)
             }
             DocumentType::HkMacauTravelPermit => {
                 (v.len() == 9 || v.len() == 11) && (v.starts_with('H') || v.starts_with('M')) && digits(&v[1..])

@@ -64,7 +64,7 @@ pub async fn advance(db: &DatabaseConnection, id: &str, from: i64, now: i64) -> 
 
 /// `150****7931` (002 §1.2.5).
 pub fn mask_phone(phone: &str) -> String {
-    if phone.len() == 11 { format!("{}****{}", &phone[..3], &phone[7..]) } else { "****".into() }
+    if phone.len() == 11 && phone.is_ascii() { format!("{}****{}", &phone[..3], &phone[7..]) } else { "****".into() }
 }
 
 /// Everything but the last character hidden, as the manual shows accounts.

@@ -50,7 +50,7 @@ pub fn verify(token: &str, key: &PublicKey, issuer: &str, now: i64) -> Result<In
         return Err(bad);
     }
     let (Some(iat), Some(exp)) = (int("iat"), int("exp")) else { return Err(bad) };
-    if iat > now + 60 || exp <= now || exp - iat > MAX_LIFETIME {
+    if iat > now.saturating_add(60) || exp <= now || exp.saturating_sub(iat) > MAX_LIFETIME {
         return Err(bad);
     }
     let jti = text("jti");
