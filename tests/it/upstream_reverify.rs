@@ -19,7 +19,7 @@ async fn upstream_only(p: &Pair, up_user: &str, local: &str) -> String {
     link_by_password(&Browser::new(), p, up_user, local, None).await;
     let mut row: user::ActiveModel =
         user::Entity::find_by_id(id.clone()).one(&p.down.state.db).await.unwrap().unwrap().into();
-    row.password_hash = Set("!no-password".into());
+    row.password_hash = Set(idp::domain::users::NO_PASSWORD.into());
     row.update(&p.down.state.db).await.unwrap();
     assert!(p.down.state.users.verify_password(local, PASSWORD).await.unwrap().is_none());
     id
@@ -40,6 +40,7 @@ async fn begin_reverify(b: &Browser, p: &Pair) -> String {
     let (status, html) = get(b, p.down.url("/account/security")).await;
     assert_eq!(status, 200);
     assert!(html.contains("使用国家平台验证") && html.contains("/account/security/upstream/gov"), "{html}");
+    assert!(!html.contains("reverify-password"), "an account without a password is not asked for one");
     let csrf = hidden(&html, "csrf").unwrap();
     let form = [("csrf", csrf.as_str()), ("return_to", "/account/security")];
     let res = post(b, p.down.url("/account/security/upstream/gov"), &form).await;
@@ -133,6 +134,7 @@ async fn another_upstream_account_does_not_verify(backend: Backend) {
     let plain = crate::factors::password_sign_in(&p.down, "local_plain").await;
     let (_, html) = get(&plain, p.down.url("/account/security")).await;
     assert!(!html.contains("/account/security/upstream/gov"), "{html}");
+    assert!(html.contains("reverify-password"), "an account with a password re-verifies with it");
     let csrf = hidden(&html, "csrf").unwrap();
     let res = post(&plain, p.down.url("/account/security/upstream/gov"), &[("csrf", &csrf)]).await;
     assert_eq!(res.status(), 400);

@@ -223,7 +223,7 @@ async fn auto_register(db: &DatabaseConnection, phone: &PhoneNumber, now: i64) -
         name: Set(None),
         profile: Set(None),
         address: Set(None),
-        password_hash: Set("!no-password".into()),
+        password_hash: Set(super::users::NO_PASSWORD.into()),
         disabled: Set(false),
         created_at: Set(now),
         updated_at: Set(now),

@@ -124,6 +124,15 @@ impl From<&user::Model> for UserSummary {
     }
 }
 
+/// The stored hash of an account that has no password (registered through
+/// an upstream provider): no password verifies against it.
+pub const NO_PASSWORD: &str = "!no-password";
+
+/// Whether the account has a password it could be asked for.
+pub fn has_password(u: &user::Model) -> bool {
+    !u.password_hash.starts_with('!')
+}
+
 pub fn check_password_policy(password: &str) -> Result<(), String> {
     let n = password.chars().count();
     if !(8..=128).contains(&n) {

@@ -133,6 +133,7 @@ async fn render(
     ctx.insert("flow", flow);
     ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
     ctx.insert("has_phone", &u.phone.is_some());
+    ctx.insert("has_password", &crate::domain::users::has_password(u));
     ctx.insert("passkeys_available", &state.passkeys.available());
     if u.phone.is_none() && flow.is_empty() {
         ctx.insert("reverify_upstreams", &super::upstream_reverify::choices(state, &u.id, locale).await);
