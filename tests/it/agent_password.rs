@@ -8,7 +8,7 @@ use crate::both;
 use crate::delegation::{
     ENT_PASSWORD, USCC, enterprise, finish_enterprise_sign_in, id_born, person, start_enterprise_sign_in, tokens,
 };
-use crate::face_gates::{ZHANG, real_person};
+use crate::face_gates::{AgentsPage, ZHANG, real_person};
 use crate::support::*;
 use idp::domain::delegation::{self, Kind, NewDelegation};
 use idp::store::entities::enterprise as enterprise_e;
@@ -278,11 +278,9 @@ async fn representative_requires_new_password(backend: Backend) {
     let form = [("uscc", USCC), ("role", "representative"), ("password", ENT_PASSWORD)];
     let next = start_enterprise_sign_in(&app, &rep, &client, &form).await.unwrap();
     finish_enterprise_sign_in(&app, &rep, next).await.unwrap();
-    let page = rep.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("要求重设密码"), "{page}");
-    let csrf = hidden(&page, "csrf").unwrap();
-    let form = [("csrf", csrf.as_str()), ("action", "require_password"), ("id", d.as_str())];
-    let res = rep.http.post(app.url("/enterprise/agents")).form(&form).send().await.unwrap();
+    let list = AgentsPage::open(&app, &rep).await;
+    assert!(list.html.contains("要求重设密码"), "{}", list.html);
+    let res = list.act(&app, &rep, "require_password", &d, None).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(html.contains("已清除该代理人的登录密码") && html.contains("待重设密码"), "{html}");
@@ -299,11 +297,9 @@ async fn representative_requires_new_password(backend: Backend) {
     assert_eq!(reset_with(&app, phone, &code, NEW).await.0, 200);
     agent_sign_in(&app, &Browser::new(), &client, phone, NEW).await.unwrap();
     // Revoked agents cannot be cleared again.
-    let page = rep.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-    let csrf = hidden(&page, "csrf").unwrap();
+    let list = AgentsPage::open(&app, &rep).await;
     assert!(delegation::revoke(&app.state.db, &d, &delegation::Party::Enterprise(&ent), 0).await.unwrap().is_some());
-    let form = [("csrf", csrf.as_str()), ("action", "require_password"), ("id", d.as_str())];
-    let res = rep.http.post(app.url("/enterprise/agents")).form(&form).send().await.unwrap();
+    let res = list.act(&app, &rep, "require_password", &d, None).await;
     assert_eq!(res.status(), 409);
 }
 both!(representative_requires_agent_new_password, super::representative_requires_new_password);

@@ -5,7 +5,7 @@
 //! an active grant; a foreign representative cannot approve; racing
 //! approve/revoke ends consistent; person grants expire by date; kin limits.
 use crate::both;
-use crate::face_gates::{CHEN, LI, ZHANG, gate_page, pass_face, real_person, ticket_status};
+use crate::face_gates::{AgentsPage, CHEN, LI, ZHANG, gate_page, pass_face, real_person, ticket_status};
 use crate::scan::citizen;
 use crate::support::*;
 use idp::domain::delegation::{self, Party};
@@ -312,16 +312,9 @@ async fn agent_lifecycle(backend: Backend) {
     assert_eq!(id["legal_person"]["uscc"], USCC);
 
     // Agent management: approving needs the representative's face check.
-    let page = rep_b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("待审核") && page.contains(CHEN.0));
-    let csrf = hidden(&page, "csrf").unwrap();
-    let res = rep_b
-        .http
-        .post(app.url("/enterprise/agents"))
-        .form(&[("csrf", csrf.as_str()), ("action", "approve"), ("id", d.id.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let list = AgentsPage::open(&app, &rep_b).await;
+    assert!(list.html.contains("待审核") && list.html.contains(CHEN.0));
+    let res = list.act(&app, &rep_b, "approve", &d.id, None).await;
     let gate = location(&res).unwrap();
     // The page and the app say what is approved: the agent (masked) and the enterprise.
     let page = gate_page(&rep_b, &gate).await;
@@ -395,15 +388,7 @@ async fn agent_lifecycle(backend: Backend) {
     assert_eq!(json(res).await["error"], "invalid_grant");
 
     // Revocation ends the agent's sessions and refresh tokens at once.
-    let page = rep_b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-    let csrf = hidden(&page, "csrf").unwrap();
-    let res = rep_b
-        .http
-        .post(app.url("/enterprise/agents"))
-        .form(&[("csrf", csrf.as_str()), ("action", "revoke"), ("id", d.id.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = AgentsPage::open(&app, &rep_b).await.act(&app, &rep_b, "revoke", &d.id, None).await;
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("已撤销"));
     let res = refresh(&app, &client, &rt).await;
@@ -454,17 +439,9 @@ async fn foreign_and_racing(backend: Backend) {
     let b = Browser::new();
     let form = [("uscc", USCC_B), ("role", "representative"), ("password", ENT_PASSWORD)];
     enterprise_sign_in(&app, &b, &client, &form, Some(("rep_b1", "rep_a1"))).await.unwrap();
-    let page = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-    let csrf = hidden(&page, "csrf").unwrap();
+    let list = AgentsPage::open(&app, &b).await;
     for action in ["approve", "revoke", "reject"] {
-        let res = b
-            .http
-            .post(app.url("/enterprise/agents"))
-            .form(&[("csrf", csrf.as_str()), ("action", action), ("id", d.id.as_str()), ("reason", "x")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 409, "{action}");
+        assert_eq!(list.act(&app, &b, action, &d.id, Some("x")).await.status(), 409, "{action}");
     }
     assert!(!delegation::activate(&app.state.db, &d.id, &Party::Enterprise(&ent_b), now).await.unwrap());
     // Two sessions of the representative approving and revoking at once,

@@ -53,6 +53,36 @@ impl GatePage {
     }
 }
 
+/// The representative's agent list (`/enterprise/agents`) as this browser
+/// sees it, with the CSRF token its forms carry.
+pub struct AgentsPage {
+    pub html: String,
+    csrf: String,
+}
+
+impl AgentsPage {
+    pub async fn open(app: &TestApp, b: &Browser) -> AgentsPage {
+        let html = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
+        let csrf = hidden(&html, "csrf").unwrap_or_else(|| panic!("no form on the agent list: {html}"));
+        AgentsPage { html, csrf }
+    }
+
+    /// Posts one of the list's actions (approve, reject, revoke,
+    /// require_password) for delegation `id`, with a reason when given.
+    pub async fn act(
+        &self,
+        app: &TestApp,
+        b: &Browser,
+        action: &str,
+        id: &str,
+        reason: Option<&str>,
+    ) -> reqwest::Response {
+        let mut form = vec![("csrf", self.csrf.as_str()), ("action", action), ("id", id)];
+        form.extend(reason.map(|r| ("reason", r)));
+        b.http.post(app.url("/enterprise/agents")).form(&form).send().await.unwrap()
+    }
+}
+
 pub async fn gate_page(b: &Browser, gate_url: &str) -> GatePage {
     let res = b.http.get(gate_url).send().await.unwrap();
     assert_eq!(res.status(), 200, "{gate_url}");
@@ -457,15 +487,7 @@ async fn citizen_app_opens_gates(backend: Backend) {
     assert_eq!(id["sub"], ent);
 
     // C3: approving the agent; the app names who is approved for whom.
-    let list = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-    let csrf = hidden(&list, "csrf").unwrap();
-    let res = b
-        .http
-        .post(app.url("/enterprise/agents"))
-        .form(&[("csrf", csrf.as_str()), ("action", "approve"), ("id", d.id.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let res = AgentsPage::open(&app, &b).await.act(&app, &b, "approve", &d.id, None).await;
     let page = gate_page(&b, &location(&res).unwrap()).await;
     let qr = app.url(&format!("/scan/t/{}", page.ticket));
     let out = citizen_app_cli(&app, &phone.id, &state, &["scan", &qr, "--yes", "--face", &photo]).await;
@@ -499,12 +521,9 @@ async fn approve_and_revoke_race(backend: Backend) {
     // A rejected agent (with a reason) cannot sign in for the enterprise.
     let rejected = app.user("rejected_a").await;
     let d = enterprises::add_agent(&app.state.db, &ent, &rejected, app.state.clock.now()).await.unwrap().unwrap();
-    let list = s2.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-    let csrf = hidden(&list, "csrf").unwrap();
-    let no_reason = [("csrf", csrf.as_str()), ("action", "reject"), ("id", d.id.as_str()), ("reason", " ")];
-    assert_eq!(s2.http.post(app.url("/enterprise/agents")).form(&no_reason).send().await.unwrap().status(), 409);
-    let reject = [("csrf", csrf.as_str()), ("action", "reject"), ("id", d.id.as_str()), ("reason", "材料不全")];
-    let res = s2.http.post(app.url("/enterprise/agents")).form(&reject).send().await.unwrap();
+    let list = AgentsPage::open(&app, &s2).await;
+    assert_eq!(list.act(&app, &s2, "reject", &d.id, Some(" ")).await.status(), 409);
+    let res = list.act(&app, &s2, "reject", &d.id, Some("材料不全")).await;
     assert_eq!(res.status(), 200);
     assert!(res.text().await.unwrap().contains("材料不全"));
     let agent_form = [("uscc", USCC), ("role", "agent"), ("agent", "rejected_a"), ("password", PASSWORD)];
@@ -516,35 +535,15 @@ async fn approve_and_revoke_race(backend: Backend) {
     for i in 0..4 {
         let agent = app.user(&format!("racer{i}")).await;
         let d = enterprises::add_agent(&app.state.db, &ent, &agent, app.state.clock.now()).await.unwrap().unwrap();
-        let list = s1.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-        let csrf1 = hidden(&list, "csrf").unwrap();
-        let res = s1
-            .http
-            .post(app.url("/enterprise/agents"))
-            .form(&[("csrf", csrf1.as_str()), ("action", "approve"), ("id", d.id.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let res = AgentsPage::open(&app, &s1).await.act(&app, &s1, "approve", &d.id, None).await;
         let page = gate_page(&s1, &location(&res).unwrap()).await;
         assert_eq!(phone.read(&app, &page.ticket).await.status(), 200);
         let res = phone.decide(&app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
         assert_eq!(res.status(), 200);
-        let list = s2.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
-        let csrf2 = hidden(&list, "csrf").unwrap();
-        let finish = s1
-            .http
-            .post(app.url("/scan/complete"))
-            .form(&[("t", page.ticket.as_str()), ("csrf", page.csrf.as_str())])
-            .send();
-        let revoke = s2
-            .http
-            .post(app.url("/enterprise/agents"))
-            .form(&[("csrf", csrf2.as_str()), ("action", "revoke"), ("id", d.id.as_str())])
-            .send();
-        let (finished, revoked) = tokio::join!(finish, revoke);
-        let finished = location(&finished.unwrap()).unwrap_or_default();
+        let list = AgentsPage::open(&app, &s2).await;
+        let (finished, revoked) = tokio::join!(page.complete(&app, &s1), list.act(&app, &s2, "revoke", &d.id, None));
+        let finished = location(&finished).unwrap_or_default();
         assert!(finished.contains("agents_approved") || finished.contains("agents_changed_meanwhile"), "{finished}");
-        let revoked = revoked.unwrap();
         assert_eq!(revoked.status(), 200, "revocation applies to pending and active alike");
         assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "revoked");
     }
