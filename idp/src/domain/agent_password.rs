@@ -17,7 +17,7 @@ use super::users::PhoneNumber;
 use crate::crypto::password::PasswordService;
 use crate::store::entities::{delegation as delegation_e, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
 /// Not an argon2 PHC string, so no password ever verifies against it.
 pub const MUST_RESET: &str = "!must-reset";
@@ -49,7 +49,7 @@ async fn replace(
     keep: Option<&str>,
     now: i64,
 ) -> Result<Option<Ended>, sea_orm::DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let q = delegation_e::Entity::update_many()
         .col_expr(delegation_e::Column::AgentPasswordHash, Expr::value(new_hash))
         .filter(delegation_e::Column::Id.eq(d.id.as_str()))

@@ -7,8 +7,7 @@ use crate::crypto::random_token;
 use crate::store::entities::{appeal, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
 /// At most this many appeals per contact phone in 30 days, and one pending.
@@ -127,7 +126,7 @@ pub async fn decide(
     operator: &str,
     now: i64,
 ) -> Result<Option<appeal::Model>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let status = if approve { "approved" } else { "rejected" };
     let r = appeal::Entity::update_many()
         .col_expr(appeal::Column::Status, Expr::value(status))

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    Set,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +187,7 @@ pub struct Ended {
 /// under it and every session acting under it ends (C3: "revocation ends
 /// the agent's sessions and refresh tokens for that enterprise at once").
 pub async fn revoke(db: &DatabaseConnection, id: &str, party: &Party<'_>, now: i64) -> Result<Option<Ended>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     if !transition(&txn, id, party, &[PENDING, ACTIVE], REVOKED, None, now).await? {
         return Ok(None);
     }

@@ -11,7 +11,7 @@ use crate::store::entities::{delegation as delegation_e, enterprise, identity, r
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    Set,
 };
 
 /// C2: 6–15 characters with at least two of digits, letters and symbols.
@@ -388,7 +388,7 @@ pub async fn decide_change(
 ) -> Result<Option<representative_change::Model>, DbErr> {
     // The decision and the record's change commit together: an approved
     // request never leaves the record unchanged.
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let won = representative_change::Entity::update_many()
         .col_expr(representative_change::Column::Status, Expr::value(if approve { "approved" } else { "rejected" }))
         .col_expr(representative_change::Column::Reason, Expr::value((!reason.is_empty()).then(|| reason.to_string())))

@@ -11,8 +11,7 @@ use crate::crypto::{SecretHasher, pkce_s256, random_token};
 use crate::store::entities::{auth_code, grant, refresh_token};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
 };
 
 const CODE: &str = "authorization_code";
@@ -48,7 +47,7 @@ pub async fn create_with_code(
     let now = crate::now();
     let grant_id = random_token(18);
     let code = random_token(32);
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let subject = super::subjects::of_account(&txn, &new.user_id).await?;
     grant::ActiveModel {
         id: Set(grant_id.clone()),

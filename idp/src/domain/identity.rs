@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    Set,
 };
 
 /// A pending takeover stays open this long for the face check.
@@ -150,7 +150,7 @@ pub async fn bind(
     let mine = current(db, user_id).await?;
     let same = mine.as_ref().filter(|m| m.doc_type == doc.kind().as_str() && m.doc_number == doc.number.as_str());
     let level = same.map_or(level, |m| level.max(m.level.clamp(1, 4) as u8));
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     // Writes first: on SQLite the first statement takes the write lock, so
     // racing transactions queue instead of failing on a stale snapshot.
     let mut displaced = None;
@@ -394,7 +394,7 @@ pub async fn face_check<V: IdentityVerifier>(
 
 /// Raises the bound identity (and the account) to at least `level`.
 async fn raise(db: &DatabaseConnection, user_id: &str, level: u8, method: &str, now: i64) -> Result<Result_, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let r = identity::Entity::update_many()
         .col_expr(identity::Column::Level, Expr::value(i32::from(level)))
         .col_expr(identity::Column::Method, Expr::value(method))
@@ -538,7 +538,7 @@ pub async fn counter_verification(
 /// Unbinding (解绑, B5): the account keeps existing at L1 without an
 /// identity. Returns the identity it had.
 pub async fn unbind(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<Option<identity::Model>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let before = identity::Entity::find_by_id(user_id.to_owned()).one(&txn).await?;
     identity::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
     user::Entity::update_many()

@@ -19,7 +19,7 @@ use super::documents::{Document, DocumentError, DocumentForm, DocumentType, Vali
 use super::users::IdNumber;
 use crate::store::entities::delegation as delegation_e;
 use chrono::{Datelike, NaiveDate};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
 
 pub const MAX_RELATIVES_PER_USER: u64 = 8;
 pub const MAX_USERS_PER_RELATIVE: u64 = 3;
@@ -160,7 +160,7 @@ pub async fn bind(
     if guardian_id_number == Some(req.id_number.as_str()) {
         return Ok(Err(KinRefusal::SelfBinding));
     }
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     // Fixed order (user, then relative) so two binds cannot deadlock.
     delegation::lock(&txn, &format!("kin-user:{guardian_user_id}")).await?;
     delegation::lock(&txn, &format!("kin-relative:{}", req.id_number.as_str())).await?;

@@ -1,8 +1,6 @@
 //! What a citizen may edit about themselves (A5) and account deletion (A6).
 use crate::store::entities::{consent, user};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::{Map, Value};
 
 /// The 56 recognised ethnic groups (A5), in the official order.
@@ -139,7 +137,7 @@ pub async fn bind_email(db: &DatabaseConnection, u: user::Model, email: &str, no
 /// grants and sessions were ended by the caller. The audit log keeps only
 /// the pseudonymous subject id.
 pub async fn delete_account(db: &DatabaseConnection, user_id: &str) -> Result<(), DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     consent::Entity::delete_many().filter(consent::Column::UserId.eq(user_id)).exec(&txn).await?;
     super::identity::forget(&txn, user_id).await?;
     user::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;

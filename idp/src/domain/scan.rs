@@ -19,10 +19,7 @@ use crate::domain::face_gate;
 use crate::domain::identity;
 use crate::store::entities::scan_ticket;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 
 /// How long a QR code may wait to be scanned.
 pub const LIFETIME: i64 = 120;
@@ -376,7 +373,7 @@ pub async fn decide(
     // The ticket's transition and the gate's opening commit together: a
     // gate that closed meanwhile (expired, opened by another ticket) leaves
     // the ticket scanned, never confirmed for nothing.
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let r = update
         .filter(scan_ticket::Column::Id.eq(id))
         .filter(scan_ticket::Column::Status.eq(Status::Scanned.as_str()))

@@ -190,9 +190,8 @@ pub async fn incr(
     expires_at: Option<i64>,
     now: i64,
 ) -> Result<i64, DbErr> {
-    use sea_orm::TransactionTrait;
     use sea_orm::sea_query::Expr;
-    let txn = db.begin().await?;
+    let txn = crate::store::begin_write(db).await?;
     let row = new_row(plugin, key, &by.to_string(), expires_at, now);
     // Integers only ever get here through this function, so the cast sees
     // digits (and a sign); an expired row starts over. Placeholders are the

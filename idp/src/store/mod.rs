@@ -3,7 +3,10 @@ pub mod entities;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers
@@ -22,6 +25,21 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         opts.max_connections(24).min_connections(2);
     }
     Database::connect(opts).await
+}
+
+/// Begins a transaction that will write. On SQLite it starts as a writer
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes
+/// cannot wait for the write lock — SQLite answers "database is locked"
+/// (codes 5 and 517) at once when another writer committed after its read,
+/// and the busy timeout does not help. Starting as a writer makes it queue
+/// behind the busy timeout like any single statement. PostgreSQL ignores
+/// the mode. Every read-then-write transaction goes through here.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Applies pending migrations. When there are none it only reads, so CLI
