@@ -46,6 +46,11 @@ pub struct Config {
     /// `CIDR,region` lines naming where addresses are, shown to the scan
     /// app as the waiting browser's rough location.
     pub ip_regions_file: Option<PathBuf>,
+    /// Lets a server with an `https` issuer start on the development
+    /// adapters (SMS and mail dev sinks, the sandbox verifier). Off: an
+    /// https issuer means real citizens, and a sandbox verifier would pass
+    /// anyone's real-name check while codes went to a local table.
+    pub allow_insecure_dev: bool,
 }
 
 /// One upstream OpenID Provider (national platform, Alipay, WeChat, Baidu …).
@@ -226,6 +231,7 @@ impl Default for Config {
             upstreams: Default::default(),
             trusted_proxies: Vec::new(),
             ip_regions_file: None,
+            allow_insecure_dev: false,
         }
     }
 }
@@ -394,6 +400,9 @@ impl Config {
             validate_upstream(name, up)
                 .map_err(|(field, message)| bad(&format!("upstreams.{name}.{field}"), message))?;
         }
+        if let Some(message) = self.insecure_dev_adapters() {
+            return Err(bad("allow_insecure_dev", message));
+        }
         if self.tokens.code_ttl > 600 {
             return Err(bad("tokens.code_ttl", "at most 600 seconds (RFC 6749 §4.1.2)".into()));
         }
@@ -405,6 +414,32 @@ impl Config {
             Some(url) => url.clone(),
             None => format!("sqlite://{}?mode=rwc", self.data_dir.join("idp.db").display()),
         }
+    }
+
+    /// The production guard: an https issuer on development adapters,
+    /// explained, unless the operator opted in with `allow_insecure_dev`.
+    pub fn insecure_dev_adapters(&self) -> Option<String> {
+        if !self.issuer.starts_with("https://") || self.allow_insecure_dev {
+            return None;
+        }
+        let mut dev = Vec::new();
+        if self.sms.gateway == "dev" {
+            dev.push("sms.gateway = \"dev\" (SMS codes go to a local table, not to phones)");
+        }
+        if self.mail.gateway == "dev" {
+            dev.push("mail.gateway = \"dev\" (mail goes to a local table)");
+        }
+        if self.verifier.kind == "sandbox" {
+            dev.push("verifier.kind = \"sandbox\" (fictitious identities: real-name, face and in-person checks are simulated)");
+        }
+        (!dev.is_empty()).then(|| {
+            format!(
+                "the issuer is https (a deployment real people use) but these are development adapters: {}. \
+                 Configure the real gateways and verifier, or set allow_insecure_dev = true (IDP_ALLOW_INSECURE_DEV=true) \
+                 for a staging system that must run on them",
+                dev.join("; ")
+            )
+        })
     }
 
     pub fn secure_cookies(&self) -> bool {
@@ -504,11 +539,45 @@ mod tests {
     fn env_overrides_nested_keys() {
         let c = Config::load_from(
             None,
-            &env(&[("IDP_ISSUER", "https://id.example.org"), ("IDP_TOKENS__ACCESS_TOKEN_TTL", "60")]),
+            &env(&[
+                ("IDP_ISSUER", "https://id.example.org"),
+                ("IDP_TOKENS__ACCESS_TOKEN_TTL", "60"),
+                ("IDP_ALLOW_INSECURE_DEV", "true"),
+            ]),
         )
         .unwrap();
         assert_eq!(c.issuer, "https://id.example.org");
         assert_eq!(c.tokens.access_token_ttl, 60);
+    }
+
+    #[test]
+    fn https_issuer_refuses_development_adapters_unless_opted_in() {
+        let err = Config::load_from(None, &env(&[("IDP_ISSUER", "https://id.example.org")])).unwrap_err().to_string();
+        assert!(err.contains("allow_insecure_dev"), "{err}");
+        for adapter in ["sms.gateway", "mail.gateway", "verifier.kind"] {
+            assert!(err.contains(adapter), "{adapter} not named in: {err}");
+        }
+        // Real adapters configured: no opt-in needed.
+        let real = env(&[
+            ("IDP_ISSUER", "https://id.example.org"),
+            ("IDP_SMS__GATEWAY", "http"),
+            ("IDP_SMS__URL", "https://sms.example.org/send"),
+            ("IDP_MAIL__GATEWAY", "smtp"),
+            ("IDP_MAIL__SMTP_HOST", "smtp.example.org"),
+            ("IDP_VERIFIER__KIND", "http"),
+            ("IDP_VERIFIER__URL", "https://verify.example.org"),
+            ("IDP_VERIFIER__KEY", "a-shared-signing-secret"),
+        ]);
+        assert!(Config::load_from(None, &real).is_ok());
+        // Only the one dev adapter left is named.
+        let mut one = real.clone();
+        one.retain(|(k, _)| !k.starts_with("IDP_VERIFIER"));
+        let err = Config::load_from(None, &one).unwrap_err().to_string();
+        assert!(err.contains("verifier.kind") && !err.contains("sms.gateway"), "{err}");
+        // An http issuer (local development) needs no opt-in.
+        assert!(Config::load_from(None, &env(&[("IDP_ISSUER", "http://localhost:8080")])).is_ok());
+        let opted = env(&[("IDP_ISSUER", "https://id.example.org"), ("IDP_ALLOW_INSECURE_DEV", "true")]);
+        assert!(Config::load_from(None, &opted).is_ok());
     }
 
     #[test]

@@ -108,19 +108,21 @@ pub fn own_token(data: &[u8]) {
 /// In-person assertions of an ID-chip reader (B4) against a fixed key.
 pub fn in_person(data: &[u8]) {
     use crate::ports::verifier::assertion;
-    static KEY: OnceLock<Option<PublicKey>> = OnceLock::new();
+    // A fixed throw-away reader key (the scalar 1…1), made in code so no
+    // key file ships: the harness needs a stable key, not a secret one.
+    static KEY: OnceLock<Option<(crate::crypto::jws::Signer_, PublicKey)>> = OnceLock::new();
     let key = KEY.get_or_init(|| {
-        assertion::public_key(r#"{"kty":"EC","crv":"P-256","x":"Z6teDpBBRNiHfMrIvoRklQ6Rhbfu73XDofvybkv6k-s","y":"XbyLhk3QunxlxgZ0UkIpOQk7fY5Aa02iCn7JP9n3_Pc"}"#)
+        let d = p256::ecdsa::SigningKey::from_slice(&[1u8; 32]).ok()?;
+        let public = PublicKey::Es256(*d.verifying_key());
+        Some((crate::crypto::jws::Signer_::Es256(d), public))
     });
     let f = fields(data, 2);
-    if let Some(key) = key {
+    if let Some((_, key)) = key {
         let _ = assertion::verify(&f[0], key, "r", 1000);
     }
     let _ = assertion::public_key(&f[1]);
-    if let Some(signer) = assertion::signer_from_d("c-Nd10UXt8wZytBQFBE5aA4kJXkfWNP5SZPnsJUMs4c")
-        && let (Ok(Value::Object(claims)), Some(key)) = (serde_json::from_str::<Value>(&f[1]), key)
-    {
-        let _ = assertion::verify(&assertion::sign(&signer, &Value::Object(claims)), key, "r", 1000);
+    if let (Ok(Value::Object(claims)), Some((signer, key))) = (serde_json::from_str::<Value>(&f[1]), key) {
+        let _ = assertion::verify(&assertion::sign(signer, &Value::Object(claims)), key, "r", 1000);
     }
 }
 
@@ -544,8 +546,9 @@ mod tests {
         // An in-person assertion with `iat` = i64::MIN overflowed `exp - iat`
         // (a panic in debug builds, a wrapped lifetime check in release).
         use crate::ports::verifier::assertion;
-        let signer = assertion::signer_from_d("c-Nd10UXt8wZytBQFBE5aA4kJXkfWNP5SZPnsJUMs4c").unwrap();
-        let key = assertion::public_key(r#"{"kty":"EC","crv":"P-256","x":"Z6teDpBBRNiHfMrIvoRklQ6Rhbfu73XDofvybkv6k-s","y":"XbyLhk3QunxlxgZ0UkIpOQk7fY5Aa02iCn7JP9n3_Pc"}"#).unwrap();
+        let d = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let key = crate::crypto::jws::PublicKey::Es256(*d.verifying_key());
+        let signer = crate::crypto::jws::Signer_::Es256(d);
         let claims = json!({"iss": "r", "jti": "1", "iat": i64::MIN, "exp": 2000, "doc_type": "resident_id",
             "number": "11010519491231002X", "name": "李秀", "valid_from": "2010-01-01", "place": "东城区"});
         assert!(assertion::verify(&assertion::sign(&signer, &claims), &key, "r", 1000).is_err());

@@ -66,19 +66,11 @@ impl AppState {
 pub fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
     let hex = match &config.master_key {
         Some(k) => k.clone(),
-        None => {
-            let path = config.data_dir.join("master.key");
-            if path.exists() {
-                std::fs::read_to_string(&path)?.trim().to_string()
-            } else {
-                std::fs::create_dir_all(&config.data_dir)?;
-                let mut bytes = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                write_private(&path, &hex)?;
-                hex
-            }
-        }
+        None => crate::crypto::read_or_create_secret(&config.data_dir.join("master.key"), || {
+            let mut bytes = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        })?,
     };
     let mut out = [0u8; 32];
     if hex.len() != 64 {
@@ -89,20 +81,6 @@ pub fn master_key(config: &Config) -> anyhow::Result<[u8; 32]> {
         out[i] = u8::from_str_radix(s, 16)?;
     }
     Ok(out)
-}
-
-fn write_private(path: &std::path::Path, content: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(content.as_bytes())?;
-    Ok(())
 }
 
 /// Opens the database (migrating unless told not to) and builds the state.
@@ -147,7 +125,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     let mail = crate::ports::mail::MailGateway::from_config(&config.mail, db.clone())?;
     let totp = crate::domain::factors::TotpService::new(db.clone(), &master, hasher.clone(), &config.issuer);
     let passkeys = crate::domain::passkeys::PasskeyService::new(db.clone(), hasher.clone(), &config.issuer);
-    let verifier = crate::ports::verifier::Verifier::from_config(&config.verifier)?;
+    let verifier = crate::ports::verifier::Verifier::from_config(&config.verifier, &config.data_dir)?;
     let proxies = crate::net::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?;
     let regions = match &config.ip_regions_file {
         Some(path) => crate::net::RegionTable::load(path).map_err(anyhow::Error::msg)?,

@@ -4,7 +4,7 @@ use crate::both;
 use crate::support::*;
 use std::process::Command;
 
-fn idp_cmd(dir: &std::path::Path, db: &str) -> Command {
+pub(crate) fn idp_cmd(dir: &std::path::Path, db: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_idp"));
     c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -264,7 +264,7 @@ async fn two_nodes_share_one_postgres() {
     assert_eq!(json(res).await["error"], "invalid_grant");
 }
 
-struct KillOnDrop(std::process::Child);
+pub(crate) struct KillOnDrop(pub std::process::Child);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -272,7 +272,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-async fn wait_ready(base: &str) {
+pub(crate) async fn wait_ready(base: &str) {
     for _ in 0..200 {
         if let Ok(r) = api().get(format!("{base}/health")).send().await
             && r.status() == 200

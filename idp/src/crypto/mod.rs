@@ -25,6 +25,39 @@ pub fn random_token(bytes: usize) -> String {
     b64url(&buf)
 }
 
+/// Reads a secret kept in a file of its own, creating it (mode 0600, never
+/// overwritten) with `generate` on first use: the master key and the
+/// sandbox reader's key are made on the machine that uses them, so no
+/// private key ships in the repository.
+pub fn read_or_create_secret(path: &std::path::Path, generate: impl FnOnce() -> String) -> std::io::Result<String> {
+    use std::io::Write;
+    if path.exists() {
+        return Ok(std::fs::read_to_string(path)?.trim().to_string());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let value = generate();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(mut f) => {
+            f.write_all(value.as_bytes())?;
+            Ok(value)
+        }
+        // Another process (a CLI beside the server) made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(path)?.trim().to_string())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub fn sha256_b64(input: &[u8]) -> String {
     b64url(&Sha256::digest(input))
 }

@@ -75,9 +75,9 @@ mod tests {
 
     #[test]
     fn round_trip_and_tamper() {
-        let signer = signer_from_d("c-Nd10UXt8wZytBQFBE5aA4kJXkfWNP5SZPnsJUMs4c").unwrap();
-        let jwk = r#"{"kty":"EC","crv":"P-256","x":"Z6teDpBBRNiHfMrIvoRklQ6Rhbfu73XDofvybkv6k-s","y":"XbyLhk3QunxlxgZ0UkIpOQk7fY5Aa02iCn7JP9n3_Pc"}"#;
-        let key = public_key(jwk).unwrap();
+        let d = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let key = PublicKey::Es256(*d.verifying_key());
+        let signer = signer_from_d(&crate::crypto::b64url(&d.to_bytes())).unwrap();
         let claims = serde_json::json!({"iss": "r", "jti": "1", "iat": 1000, "exp": 1300, "doc_type": "resident_id",
             "number": "11010519491231002X", "name": "李秀", "valid_from": "2010-01-01", "place": "东城区政务服务中心"});
         let token = sign(&signer, &claims);

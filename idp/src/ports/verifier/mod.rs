@@ -252,13 +252,14 @@ pub enum Verifier {
 }
 
 impl Verifier {
-    pub fn from_config(cfg: &VerifierConfig) -> anyhow::Result<Self> {
+    /// `data_dir` keeps the sandbox reader's key, generated on first start.
+    pub fn from_config(cfg: &VerifierConfig, data_dir: &std::path::Path) -> anyhow::Result<Self> {
         if let Some((key, message)) = cfg.problem() {
             anyhow::bail!("{key}: {message}");
         }
         match cfg.kind.as_str() {
             "http" => Ok(Verifier::Http(Arc::new(http::HttpVerifier::new(cfg)?))),
-            _ => Ok(Verifier::Sandbox(Arc::new(sandbox::Sandbox::from_config(cfg)?))),
+            _ => Ok(Verifier::Sandbox(Arc::new(sandbox::Sandbox::from_config(cfg, data_dir)?))),
         }
     }
 }

@@ -15,22 +15,36 @@ pub const BUILTIN_FIXTURE: &str = include_str!("../../../fixtures/sandbox-identi
 
 #[derive(Debug, Deserialize)]
 struct Fixture {
-    in_person: ReaderKey,
+    #[serde(default)]
+    in_person: ReaderName,
     #[serde(default)]
     identities: Vec<FixtureIdentity>,
     #[serde(default)]
     cards: Vec<FixtureCard>,
 }
 
+/// The sandbox chip reader's name. Its P-256 key is not in the fixture:
+/// it is generated on first start into `data_dir/sandbox-reader.key`, so
+/// no signing key ships with the code (a published key would let anyone
+/// mint in-person assertions for a server left on the sandbox).
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)] // kty/crv document the key; only d, x, y are read
-struct ReaderKey {
+#[serde(deny_unknown_fields)]
+struct ReaderName {
     issuer: String,
-    kty: String,
-    crv: String,
-    d: String,
-    x: String,
-    y: String,
+}
+
+impl Default for ReaderName {
+    fn default() -> Self {
+        ReaderName { issuer: "sandbox-reader".into() }
+    }
+}
+
+/// Where the sandbox reader keeps its private key (base64url `d`).
+pub const READER_KEY_FILE: &str = "sandbox-reader.key";
+
+fn new_reader_d() -> String {
+    let key = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    crate::crypto::b64url(&key.to_bytes())
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,13 +74,16 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    pub fn from_config(cfg: &VerifierConfig) -> anyhow::Result<Self> {
+    pub fn from_config(cfg: &VerifierConfig, data_dir: &std::path::Path) -> anyhow::Result<Self> {
         let text = match &cfg.fixture {
             Some(path) => std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("verifier.fixture {}: {e}", path.display()))?,
             None => BUILTIN_FIXTURE.to_string(),
         };
-        let mut s = Self::from_fixture(&text)?;
+        let path = data_dir.join(READER_KEY_FILE);
+        let d = crate::crypto::read_or_create_secret(&path, new_reader_d)
+            .map_err(|e| anyhow::anyhow!("sandbox reader key {}: {e}", path.display()))?;
+        let mut s = Self::with_reader(&text, &d)?;
         s.latency = (cfg.latency_min_ms, cfg.latency_max_ms);
         if let Some(jwk) = &cfg.in_person_jwk {
             s.reader_key =
@@ -78,15 +95,19 @@ impl Sandbox {
         Ok(s)
     }
 
+    /// A sandbox with a reader key of its own, made for this process.
     pub fn from_fixture(text: &str) -> anyhow::Result<Self> {
+        Self::with_reader(text, &new_reader_d())
+    }
+
+    fn with_reader(text: &str, d: &str) -> anyhow::Result<Self> {
         let fixture: Fixture = toml::from_str(text).map_err(|e| anyhow::anyhow!("sandbox fixture: {e}"))?;
-        let reader = assertion::signer_from_d(&fixture.in_person.d)
-            .ok_or_else(|| anyhow::anyhow!("sandbox fixture: in_person.d is not a P-256 key"))?;
-        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": fixture.in_person.x, "y": fixture.in_person.y});
-        let reader_key = assertion::public_key(&jwk.to_string())
-            .ok_or_else(|| anyhow::anyhow!("sandbox fixture: in_person.x/y are not a P-256 point"))?;
+        let signing = crate::crypto::b64url_decode(d)
+            .and_then(|bytes| p256::ecdsa::SigningKey::from_slice(&bytes).ok())
+            .ok_or_else(|| anyhow::anyhow!("sandbox reader key: not a P-256 private key"))?;
+        let reader_key = PublicKey::Es256(*signing.verifying_key());
         let reader_issuer = fixture.in_person.issuer.clone();
-        Ok(Self { fixture, latency: (0, 0), reader, reader_key, reader_issuer })
+        Ok(Self { fixture, latency: (0, 0), reader: Signer_::Es256(signing), reader_key, reader_issuer })
     }
 
     /// Signs an in-person assertion as the sandbox reader would (tests,
