@@ -2,7 +2,7 @@
 //! endpoint against the real server on SQLite (in this process, on a
 //! loopback port). Two scenarios: client_credentials, and the code flow
 //! (authorize with an existing session + code exchange). Not a pass/fail
-//! test: it prints numbers for the README.
+//! test: it prints numbers for docs/performance.md.
 //!
 //! IDP_BENCH_SECS (default 10) and IDP_BENCH_CONCURRENCY (default 32).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

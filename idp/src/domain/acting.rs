@@ -2,7 +2,7 @@
 //! and the claims a token carries when its grant was made acting for an
 //! enterprise or under a delegation.
 //!
-//! Claim shape (README "Legal persons and delegation"): RFC 8693 §4.1 —
+//! Claim shape (docs/legal-persons.md, "Claims"): RFC 8693 §4.1 —
 //! `sub` is the principal the token speaks for (the enterprise's id, or the
 //! granting person's `sub`), `act` is `{"sub": <the acting person's sub>}`.
 //! With the `legal_person` scope the enterprise is described under

@@ -8,8 +8,8 @@
 //! The asserted level is the highest `n` such that the account's proofing is
 //! at least `n` and the session meets level `n`'s factor rule within its max
 //! age. The level is computed when a code is issued, so a session that was
-//! L3 an hour ago may yield L2 now. The README's "Assurance levels" table is
-//! this module in prose; keep them in step.
+//! L3 an hour ago may yield L2 now. The table in docs/assurance.md is this
+//! module in prose; keep them in step.
 use crate::store::entities::user;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};

@@ -56,7 +56,7 @@ pub enum SmsError {
     Refused(String),
 }
 
-/// Configuration of the real gateway (see README "SMS").
+/// Configuration of the real gateway (see docs/accounts.md, "SMS gateway").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsConfig {

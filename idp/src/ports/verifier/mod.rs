@@ -165,7 +165,7 @@ pub trait IdentityVerifier: Send + Sync {
     ) -> impl Future<Output = Result<Result<InPersonClaims, Outcome>, VerifierError>> + Send;
 }
 
-/// `[verifier]` configuration (README "Real-name identity").
+/// `[verifier]` configuration (docs/identity.md, "Verifier").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VerifierConfig {
