@@ -276,7 +276,7 @@ async fn name_appeal_renames(backend: Backend) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let appellant = app.state.users.find_by_login("appellant3").await.unwrap().unwrap();
     assert_eq!(appellant.name.as_deref(), Some("王五"), "approval renames the appellant's account");
-    assert_eq!(audited(&app, &appellant.id, "appeal_renamed").await, [id.clone()]);
+    assert_eq!(audited(&app, &appellant.id, "appeal_renamed").await, std::slice::from_ref(&id));
     let outcome = dev_message::Entity::find()
         .filter(dev_message::Column::Recipient.eq("13300004444"))
         .filter(dev_message::Column::Purpose.eq("notice"))
