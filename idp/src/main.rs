@@ -85,7 +85,7 @@ enum AppealCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Approve: the taken value is released (a phone moves to the appellant's account).
+    /// Approve: the taken value is released (a phone moves to the appellant's account; a name appeal renames it).
     Approve {
         /// Generated ids may start with `-`.
         #[arg(allow_hyphen_values = true)]

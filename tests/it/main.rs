@@ -32,6 +32,7 @@ mod proxies;
 mod reverify;
 mod robustness;
 mod scan;
+mod sec_citizen;
 mod subjects;
 mod tokens;
 mod upstream_reverify;

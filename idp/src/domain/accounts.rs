@@ -140,9 +140,10 @@ pub async fn create_citizen(
     }
 }
 
-/// Appends to the audit log. Details never hold secrets.
-pub async fn audit(
-    db: &DatabaseConnection,
+/// Appends to the audit log. Details never hold secrets. Any connection,
+/// so a use case can audit inside its own transaction.
+pub async fn audit<C: sea_orm::ConnectionTrait>(
+    db: &C,
     user_id: Option<&str>,
     action: &str,
     detail: &str,

@@ -2,8 +2,13 @@
 //! name is already used by another account files an appeal; operators
 //! approve or reject it with a reason; too-frequent appeals are refused;
 //! an approved appeal takes effect at once and the outcome goes out by SMS.
+//! Proof before binding (SECURITY.md): the contact phone and, for a phone
+//! appeal, the claimed phone are proven by SMS when the appeal is filed —
+//! approving moves that phone to the appellant's account.
+use super::sms_codes::SmsCodes;
 use super::users::{IdNumber, PhoneNumber};
 use crate::crypto::random_token;
+use crate::ports::sms::SmsPurpose;
 use crate::store::entities::{appeal, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -22,6 +27,11 @@ pub struct NewAppeal {
     pub contact_phone: String,
     pub details: String,
     pub appellant_user_id: Option<String>,
+    /// The SMS code sent to `contact_phone`.
+    pub contact_code: String,
+    /// For a phone appeal: the SMS code sent to the claimed phone (unused
+    /// when the claimed phone is the contact phone — one proof suffices).
+    pub claimed_code: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +74,27 @@ fn normalise(new: &NewAppeal) -> Result<(String, String, String), FileError> {
     Ok((claimed, name.to_string(), id.as_str().to_string()))
 }
 
-/// Files an appeal after the contact phone was verified by SMS.
-pub async fn file(db: &DatabaseConnection, new: NewAppeal, now: i64) -> Result<String, FileError> {
+/// Files an appeal. The contact phone (where the outcome goes) is proven by
+/// its SMS code; a phone appeal proves the claimed phone too, since
+/// approving it moves that phone to the appellant (A8). The codes are
+/// checked before anything is looked up, so the form tells nobody whether
+/// a phone, document number or name is registered. A name appeal corrects
+/// the appellant's own account, so it needs one (a signed-in appellant).
+pub async fn file(db: &DatabaseConnection, codes: &SmsCodes, new: NewAppeal, now: i64) -> Result<String, FileError> {
     let (claimed, name, id_number) = normalise(&new)?;
     let contact = PhoneNumber::parse(&new.contact_phone).map_err(|_| FileError::Field("register_phone_rule"))?;
+    if new.kind == "name" && new.appellant_user_id.is_none() {
+        return Err(FileError::Field("appeal_name_needs_account"));
+    }
+    if !codes.verify(contact.as_str(), SmsPurpose::Verify, &new.contact_code).await? {
+        return Err(FileError::Field("sms_code_wrong"));
+    }
+    if new.kind == "phone"
+        && claimed != contact.as_str()
+        && !codes.verify(&claimed, SmsPurpose::Verify, &new.claimed_code).await?
+    {
+        return Err(FileError::Field("appeal_claimed_code_wrong"));
+    }
     // Only something really taken can be appealed.
     let taken = match new.kind.as_str() {
         "phone" => user::Entity::find().filter(user::Column::Phone.eq(claimed.as_str())).count(db).await? > 0,
@@ -117,7 +144,10 @@ pub async fn list(db: &DatabaseConnection, status: Option<&str>) -> Result<Vec<a
 /// Decides a pending appeal exactly once (a conditional UPDATE, so two
 /// operators cannot both decide it). On approval the taken value is
 /// released from the account holding it and, when the appellant already
-/// has an account, a phone moves there. Returns the decided appeal.
+/// has an account, a phone moves there; a name appeal renames the
+/// appellant's account (audited, in the same transaction as the decision).
+/// Every entry (the `idp appeal` CLI) decides through here. Returns the
+/// decided appeal.
 pub async fn decide(
     db: &DatabaseConnection,
     id: &str,
@@ -174,6 +204,21 @@ pub async fn decide(
                     .filter(user::Column::IdNumber.eq(a.claimed_value.as_str()))
                     .exec(&txn)
                     .await?;
+            }
+            "name" => {
+                // The appellant's own account takes the claimed name; the
+                // account filed from is the only one the appeal can speak for.
+                if let Some(uid) = &a.appellant_user_id {
+                    let renamed = user::Entity::update_many()
+                        .col_expr(user::Column::Name, Expr::value(a.claimed_value.clone()))
+                        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+                        .filter(user::Column::Id.eq(uid.as_str()))
+                        .exec(&txn)
+                        .await?;
+                    if renamed.rows_affected == 1 {
+                        super::accounts::audit(&txn, Some(uid), "appeal_renamed", &a.id, None, now).await?;
+                    }
+                }
             }
             _ => {}
         }

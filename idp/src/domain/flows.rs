@@ -83,6 +83,40 @@ pub fn mask_id_number(id: &str) -> String {
     format!("{}{}", "*".repeat(n.saturating_sub(4)), tail)
 }
 
+/// An ID number on a page before its owner is proven: every character
+/// hidden, so the page tells nothing that could be checked elsewhere (A4).
+pub fn mask_fully(id: &str) -> String {
+    "*".repeat(id.chars().count())
+}
+
+/// Forgot password, step 2 (A4, 002 §1.2.5): a real-name account proves
+/// its ID number *and* the SMS code sent to its phone, checked together with
+/// one answer for any mismatch (SECURITY.md: one answer for every failure).
+/// A wrong ID number spends a try of the code like a wrong code does, so
+/// the ID number cannot be guessed past the code's limit, and nothing can be
+/// learnt before a code was sent to the owner's phone. Accounts without a
+/// real-name identity prove the SMS code only.
+pub async fn prove_reset(
+    codes: &super::sms_codes::SmsCodes,
+    u: &crate::store::entities::user::Model,
+    id_number: &str,
+    sms_code: &str,
+) -> Result<bool, DbErr> {
+    let purpose = crate::ports::sms::SmsPurpose::ResetPassword;
+    let Some(phone) = u.phone.as_deref() else { return Ok(false) };
+    let id_ok = match &u.id_number {
+        Some(on_record) => {
+            super::users::IdNumber::parse(id_number).map(|i| i.as_str() == on_record.as_str()).unwrap_or(false)
+        }
+        None => true,
+    };
+    if !id_ok {
+        codes.spend_attempt(phone, purpose.as_str()).await?;
+        return Ok(false);
+    }
+    codes.verify(phone, purpose, sms_code).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

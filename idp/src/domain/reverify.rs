@@ -75,8 +75,8 @@ pub async fn without_phone(
 /// A password checked under the sign-in throttle: the attempt reserves its
 /// slot before the hash is checked, so parallel guesses cannot slip past
 /// the limit, and only a right password gives the slot back. Shared by
-/// every place that takes a password for `login` (re-verification, step-up;
-/// fit for the sign-in page). `Verified` carries the account it opened.
+/// every place that takes a password for `login` (re-verification, step-up,
+/// the old password of a password change; fit for the sign-in page). `Verified` carries the account it opened.
 pub async fn password(
     db: &DatabaseConnection,
     throttle: &ThrottleConfig,
@@ -85,7 +85,9 @@ pub async fn password(
     password: &str,
     ip: &str,
 ) -> anyhow::Result<PasswordCheck> {
-    let reservation = match throttle::reserve(db, throttle, login, ip).await? {
+    // Counted on the account, whichever spelling of its identifier was typed.
+    let key = throttle::citizen_key(users, login).await?;
+    let reservation = match throttle::reserve(db, throttle, &key, ip).await? {
         throttle::Verdict::Proceed(r) => r,
         throttle::Verdict::Locked(secs) => return Ok(PasswordCheck::Locked(secs)),
     };

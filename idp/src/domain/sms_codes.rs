@@ -156,6 +156,24 @@ impl SmsCodes {
         self.verify_for(phone, purpose.as_str(), code).await
     }
 
+    /// Counts one wrong try against the live code for (recipient, purpose)
+    /// without checking anything: for a form whose other secret (an ID
+    /// number) was wrong, so guessing that secret is bounded by the code's
+    /// tries as a wrong code is. No live code, nothing to count — and then
+    /// the form cannot succeed anyway.
+    pub async fn spend_attempt(&self, recipient: &str, purpose: &str) -> Result<(), DbErr> {
+        let now = self.clock.now();
+        sms_code::Entity::update_many()
+            .col_expr(sms_code::Column::Attempts, Expr::col(sms_code::Column::Attempts).add(1i64))
+            .filter(sms_code::Column::Key.eq(format!("{purpose}:{recipient}")))
+            .filter(sms_code::Column::Consumed.eq(false))
+            .filter(sms_code::Column::ExpiresAt.gt(now))
+            .filter(sms_code::Column::Attempts.lt(MAX_ATTEMPTS))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// As `verify`, for any (recipient, purpose) pair `issue` stored.
     pub async fn verify_for(&self, recipient: &str, purpose: &str, code: &str) -> Result<bool, DbErr> {
         let code = code.trim();

@@ -4,6 +4,8 @@
 //! slip past the limit (Keycloak CVE-2024-4629); a success gives the slot
 //! back. Locks expire by themselves, so an attacker cannot lock a victim
 //! out for good.
+use super::error::DomainResult;
+use super::users::{IdNumber, PhoneNumber, UserService};
 use crate::config::ThrottleConfig;
 use crate::store;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -17,6 +19,34 @@ pub enum Verdict {
 pub struct Reservation {
     account_key: String,
     ip_key: String,
+}
+
+/// The throttle key for a citizen password attempt on `identifier` (a
+/// username, phone or ID number as typed). Throttle what is attacked, not
+/// what is typed (SECURITY.md): `+86+8613800138000`, full-width digits or a
+/// lower-case `x` all reach one account, so the key is that account
+/// (`acct:{id}`); an identifier naming no account is keyed on its canonical
+/// spelling, so unknown identifiers are throttled alike and the answer does
+/// not tell whether the account exists. Every path that checks a citizen's
+/// password passes this key to `reserve` and `failures`.
+pub async fn citizen_key(users: &UserService, identifier: &str) -> DomainResult<String> {
+    if let Some(u) = users.find_by_login(identifier).await? {
+        return Ok(account_of(&u.id));
+    }
+    let typed = identifier.trim();
+    Ok(if let Ok(p) = PhoneNumber::parse(typed) {
+        format!("phone:{}", p.as_str())
+    } else if let Ok(i) = IdNumber::parse(typed) {
+        format!("id:{}", i.as_str())
+    } else {
+        format!("name:{}", typed.to_lowercase())
+    })
+}
+
+/// The throttle key of an account already known (a signed-in person
+/// re-entering a password): the same counter `citizen_key` resolves to.
+pub fn account_of(user_id: &str) -> String {
+    format!("acct:{user_id}")
 }
 
 fn account_key(login: &str) -> String {

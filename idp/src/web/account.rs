@@ -8,6 +8,7 @@ use crate::domain::accounts::{self, check_citizen_password};
 use crate::domain::assurance::Factor;
 use crate::domain::flows::{self, mask_account, mask_phone};
 use crate::domain::profile::{self, ETHNIC_GROUPS, ProfileEdit};
+use crate::domain::reverify::{self, Outcome};
 use crate::domain::sessions::{self, SessionInfo};
 use crate::domain::users::PhoneNumber;
 use crate::oidc::authorize::current_session;
@@ -254,9 +255,20 @@ pub async fn submit(
                 )
                 .await;
             }
-            match state.passwords.verify(f.old_password.clone(), Some(u.password_hash.clone())).await {
-                Ok(true) => {}
-                Ok(false) => {
+            // The old password is a sign-in secret: guesses here count in the
+            // account's sign-in throttle, like every other password check.
+            let throttle = &state.config.login_throttle;
+            match reverify::account_password(&state.db, throttle, &state.users, &u, &f.old_password, &ip).await {
+                Ok(Outcome::Verified) => {}
+                Ok(Outcome::Locked(secs)) => {
+                    let msg = state
+                        .pages
+                        .text(locale, "account_password_locked")
+                        .replace("{minutes}", &((secs + 59) / 60).to_string());
+                    let notice = Some(Notice::Error(msg));
+                    return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view, &u, notice).await;
+                }
+                Ok(_) => {
                     return render(
                         &state,
                         jar,

@@ -1,6 +1,6 @@
 //! The appeal form (A8). Open to anyone — the point is that the person
 //! could not register — but the contact phone is proven by SMS, because the
-//! outcome is sent there.
+//! outcome is sent there, and so is a claimed phone (approval moves it).
 use super::cookies;
 use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
@@ -38,6 +38,8 @@ pub struct AppealForm {
     captcha: String,
     #[serde(default)]
     sms_code: String,
+    #[serde(default)]
+    claimed_sms_code: String,
     #[serde(default)]
     details: String,
 }
@@ -83,21 +85,11 @@ pub async fn submit(
     if let Some((status, notice)) = sms_form::csrf_or_send(&state, &jar, locale, &f.csrf, &f.action, code_req).await {
         return render(&state, jar, status, locale, &f, Some(notice), None).await;
     }
-    match state.sms_codes.verify(f.phone.trim(), SmsPurpose::Verify, &f.sms_code).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return render(
-                &state,
-                jar,
-                StatusCode::BAD_REQUEST,
-                locale,
-                &f,
-                Some(Notice::Error(text("sms_code_wrong"))),
-                None,
-            )
-            .await;
-        }
-        Err(e) => return unavailable(&state, locale, e),
+    // A phone appeal proves the claimed phone too (A8): its own code.
+    if f.action == "send_claimed_code" {
+        let code_req = CodeRequest::new(SmsPurpose::Verify, &f.claimed_value, &ip, &f.captcha_id, &f.captcha);
+        let notice = sms_form::send_code(&state, locale, code_req).await;
+        return render(&state, jar, notice.status(), locale, &f, Some(notice), None).await;
     }
     let appellant = current_session(&state, &jar).await.ok().flatten().map(|s| s.user_id);
     let new = NewAppeal {
@@ -108,9 +100,11 @@ pub async fn submit(
         contact_phone: f.phone.clone(),
         details: f.details.clone(),
         appellant_user_id: appellant,
+        contact_code: f.sms_code.clone(),
+        claimed_code: f.claimed_sms_code.clone(),
     };
     let now = state.clock.now();
-    match appeals::file(&state.db, new, now).await {
+    match appeals::file(&state.db, &state.sms_codes, new, now).await {
         Ok(id) => {
             let _ = crate::domain::accounts::audit(&state.db, None, "appeal_filed", &id, Some(&ip), now).await;
             render(&state, jar, StatusCode::OK, locale, &f, None, Some(id)).await

@@ -6,8 +6,7 @@ use super::cookies;
 use super::pages::{error_page, unavailable};
 use super::sms_form::{self, Notice};
 use crate::domain::accounts::{self, check_citizen_password};
-use crate::domain::flows::{self, mask_account, mask_id_number, mask_phone};
-use crate::domain::users::IdNumber;
+use crate::domain::flows::{self, mask_account, mask_fully, mask_phone};
 use crate::oidc::flow::see_other;
 use crate::ports::sms::{SmsMessage, SmsPurpose};
 use crate::server::AppState;
@@ -122,7 +121,7 @@ pub async fn show(
         form: &form,
         account_masked: mask_account(&user.username),
         phone_masked: user.phone.as_deref().map(mask_phone).unwrap_or_default(),
-        id_masked: user.id_number.as_deref().map(mask_id_number),
+        id_masked: user.id_number.as_deref().map(mask_fully),
         notice: None,
     };
     render(&state, jar, StatusCode::OK, locale, view).await
@@ -188,7 +187,7 @@ pub async fn submit(
         form: &f,
         account_masked: mask_account(&user.username),
         phone_masked: mask_phone(&phone),
-        id_masked: user.id_number.as_deref().map(mask_id_number),
+        id_masked: user.id_number.as_deref().map(mask_fully),
         notice: Some(notice),
     };
     match f.action.as_str() {
@@ -200,18 +199,13 @@ pub async fn submit(
             render(&state, jar, status, locale, view(notice)).await
         }
         "verify" => {
-            // Real-name users prove the document number too (002 §1.2.5).
-            if let Some(on_record) = &user.id_number {
-                let matches = IdNumber::parse(&f.id_number).map(|i| i.as_str() == on_record).unwrap_or(false);
-                if !matches {
-                    let n = Notice::Error(text("forgot_id_mismatch"));
-                    return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(n)).await;
-                }
-            }
-            match state.sms_codes.verify(&phone, SmsPurpose::ResetPassword, &f.sms_code).await {
+            // Real-name users prove the document number too (002 §1.2.5),
+            // together with the code: one answer for either mismatch.
+            match flows::prove_reset(&state.sms_codes, &user, &f.id_number, &f.sms_code).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    let n = Notice::Error(text("sms_code_wrong"));
+                    let key = if user.id_number.is_some() { "forgot_verify_failed" } else { "sms_code_wrong" };
+                    let n = Notice::Error(text(key));
                     return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(n)).await;
                 }
                 Err(e) => return unavailable(&state, locale, e),

@@ -170,7 +170,12 @@ pub async fn submit(
     };
     let ip = cookies::client_ip(Some(addr));
     let now = state.clock.now();
-    let risky = match throttle::failures(&state.db, &f.username, &ip, now).await {
+    // One counter per account however its identifier is spelled (A3).
+    let key = match throttle::citizen_key(&state.users, &f.username).await {
+        Ok(k) => k,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let risky = match throttle::failures(&state.db, &key, &ip, now).await {
         Ok((account, by_ip)) => throttle::risky(account, by_ip),
         Err(e) => return unavailable(&state, locale, e),
     };
@@ -189,7 +194,7 @@ pub async fn submit(
         let msg = state.pages.text(locale, "login_missing_fields");
         return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg, risky)).await;
     }
-    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &f.username, &ip).await {
+    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await {
         Ok(throttle::Verdict::Proceed(r)) => r,
         Ok(throttle::Verdict::Locked(secs)) => {
             let minutes = (secs + 59) / 60;
@@ -223,10 +228,8 @@ pub async fn submit(
     let Some(user) = user else {
         let msg = state.pages.text(locale, "login_failed");
         // This failure may be the one that makes the next try risky.
-        let next_risky = throttle::failures(&state.db, &f.username, &ip, now)
-            .await
-            .map(|(a, i)| throttle::risky(a, i))
-            .unwrap_or(true);
+        let next_risky =
+            throttle::failures(&state.db, &key, &ip, now).await.map(|(a, i)| throttle::risky(a, i)).unwrap_or(true);
         return render(&state, jar, StatusCode::UNAUTHORIZED, locale, view(msg, next_risky)).await;
     };
     if let Err(e) = throttle::succeeded(&state.db, reservation).await {

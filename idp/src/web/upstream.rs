@@ -348,7 +348,12 @@ pub async fn link_submit(
     };
     let ip = cookies::client_ip(Some(addr));
     let now = state.clock.now();
-    let risky = match throttle::failures(&state.db, &f.username, &ip, now).await {
+    // One counter per account however its identifier is spelled (A3).
+    let key = match throttle::citizen_key(&state.users, &f.username).await {
+        Ok(k) => k,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let risky = match throttle::failures(&state.db, &key, &ip, now).await {
         Ok((account, by_ip)) => throttle::risky(account, by_ip),
         Err(e) => return unavailable(&state, locale, e),
     };
@@ -362,7 +367,7 @@ pub async fn link_submit(
         return render_link(&state, jar, StatusCode::BAD_REQUEST, locale, view(text("login_missing_fields"), risky))
             .await;
     }
-    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &f.username, &ip).await {
+    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await {
         Ok(throttle::Verdict::Proceed(r)) => r,
         Ok(throttle::Verdict::Locked(secs)) => {
             let msg = text("login_locked").replace("{minutes}", &((secs + 59) / 60).to_string());
@@ -383,10 +388,8 @@ pub async fn link_submit(
     let user = match state.users.verify_password(&f.username, &f.password).await {
         Ok(Some(u)) => u,
         Ok(None) => {
-            let next_risky = throttle::failures(&state.db, &f.username, &ip, now)
-                .await
-                .map(|(a, i)| throttle::risky(a, i))
-                .unwrap_or(true);
+            let next_risky =
+                throttle::failures(&state.db, &key, &ip, now).await.map(|(a, i)| throttle::risky(a, i)).unwrap_or(true);
             return render_link(&state, jar, StatusCode::UNAUTHORIZED, locale, view(text("login_failed"), next_risky))
                 .await;
         }
