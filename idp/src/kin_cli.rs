@@ -41,7 +41,10 @@ pub async fn run(cmd: KinCmd, config: Config) -> anyhow::Result<()> {
             }
             for r in list {
                 let id_masked = idp::domain::flows::mask_id_number(&r.relative_id_number);
-                println!("{}\t{}\t{}\t{}\t{}\t{}", r.id, r.status, r.delegation_id, id_masked, r.reporter_user_id, r.reason);
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    r.id, r.status, r.delegation_id, id_masked, r.reporter_user_id, r.reason
+                );
             }
             Ok(())
         }

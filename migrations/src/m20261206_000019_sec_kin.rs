@@ -48,7 +48,12 @@ impl MigrationTrait for Migration {
             .await?;
         manager.create_index(index("kin_reports", "ix_kin_reports_status", &["status", "created_at"], false)).await?;
         manager
-            .create_index(index("kin_reports", "ix_kin_reports_delegation", &["delegation_id", "reporter_user_id"], false))
+            .create_index(index(
+                "kin_reports",
+                "ix_kin_reports_delegation",
+                &["delegation_id", "reporter_user_id"],
+                false,
+            ))
             .await
     }
 

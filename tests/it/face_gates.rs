@@ -244,7 +244,13 @@ pub async fn accept_kin_commitment(app: &TestApp, b: &Browser, page: &str) -> re
 }
 
 /// Sends the kin form (action `bind`) with a card of the legal term.
-pub async fn post_kin_form(app: &TestApp, b: &Browser, name: &str, id_number: &str, relation: &str) -> reqwest::Response {
+pub async fn post_kin_form(
+    app: &TestApp,
+    b: &Browser,
+    name: &str,
+    id_number: &str,
+    relation: &str,
+) -> reqwest::Response {
     let page = b.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&page, "csrf").unwrap();
     let card = kin_card(app, id_number);

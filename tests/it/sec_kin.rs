@@ -24,11 +24,7 @@ impl IdentityVerifier for PassAll {
     async fn check_id(&self, _: &idp::domain::documents::Document) -> Result<Verdict, VerifierError> {
         Ok(Verdict { outcome: Outcome::Pass, reference: "TEST-PASS".into() })
     }
-    async fn check_face(
-        &self,
-        _: &idp::domain::documents::Document,
-        _: &FaceSample,
-    ) -> Result<Verdict, VerifierError> {
+    async fn check_face(&self, _: &idp::domain::documents::Document, _: &FaceSample) -> Result<Verdict, VerifierError> {
         Ok(Verdict { outcome: Outcome::Pass, reference: "TEST-PASS".into() })
     }
     async fn check_bank_card(&self, _: &BankCardCheck) -> Result<Verdict, VerifierError> {
@@ -262,9 +258,8 @@ async fn report_and_remove(backend: Backend) {
         let page = post_kin_form(&app, b, BABY.0, BABY.1, "child").await.text().await.unwrap();
         assert_eq!(accept_kin_commitment(&app, b, &page).await.status(), 200);
     }
-    let binding = kin::relatives_of(&app.state.db, &stranger, app.state.clock.now()).await.unwrap()[0]
-        .relation_id
-        .clone();
+    let binding =
+        kin::relatives_of(&app.state.db, &stranger, app.state.clock.now()).await.unwrap()[0].relation_id.clone();
     // The mother sees the other binding of her child, and reports it.
     let page = mother.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(&format!("id=\"kin-other-{binding}\"")), "{page}");
@@ -295,7 +290,10 @@ async fn report_and_remove(backend: Backend) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!((listed[0]["delegation_id"].as_str(), listed[0]["status"].as_str()), (Some(binding.as_str()), Some("pending")));
+    assert_eq!(
+        (listed[0]["delegation_id"].as_str(), listed[0]["status"].as_str()),
+        (Some(binding.as_str()), Some("pending"))
+    );
     let id = listed[0]["id"].as_str().unwrap().to_string();
     assert!(!operator(&app, &["kin", "report-decide", &id]).status.success(), "--remove or --dismiss");
     let out = operator(&app, &["kin", "report-decide", &id, "--remove"]);

@@ -577,6 +577,18 @@ mod tests {
     }
 
     #[test]
+    fn the_commitment_is_the_current_text_ticked() {
+        let c = Commitment::accept(true, COMMITMENT_VERSION, 42);
+        assert_eq!(c.as_ref().map(|c| (c.version(), c.accepted_at())), Ok((COMMITMENT_VERSION, 42)));
+        assert_eq!(Commitment::accept(false, COMMITMENT_VERSION, 42), Err(KinRefusal::CommitmentRequired));
+        assert_eq!(Commitment::accept(true, "kin-commitment-1999", 42), Err(KinRefusal::CommitmentRequired));
+        // A request fresh from the form's rules carries no proof.
+        let now = at(2026, 11, 26);
+        let id = id_born("20200101");
+        assert!(check("小明", &id, "child", &card(&id), now).is_ok_and(|r| r.proof.is_none()));
+    }
+
+    #[test]
     fn the_card_follows_the_documents_rules() {
         let now = at(2026, 11, 26);
         let id = id_born("20190101");

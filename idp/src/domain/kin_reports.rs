@@ -11,8 +11,7 @@ use super::kin::{KinRefusal, Notices, mask_name};
 use crate::store::entities::{audit, delegation as delegation_e, kin_report, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
 pub const PENDING: &str = "pending";
@@ -156,9 +155,12 @@ pub async fn decide(
         if ended {
             unbound = Some(delegation::end_effects(&txn, &report.delegation_id, now, None).await?);
         }
-        decide(kin_report::Entity::update_many().filter(kin_report::Column::DelegationId.eq(report.delegation_id.as_str())))
-            .exec(&txn)
-            .await?;
+        decide(
+            kin_report::Entity::update_many()
+                .filter(kin_report::Column::DelegationId.eq(report.delegation_id.as_str())),
+        )
+        .exec(&txn)
+        .await?;
     }
     let action = if remove { "kin_report_removed" } else { "kin_report_dismissed" };
     // In the decision's transaction (accounts::audit takes the pool).

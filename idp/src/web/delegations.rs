@@ -261,7 +261,9 @@ pub async fn kin_submit(
     }
     let now = state.clock.now();
     let outcome: Result<Result<&str, kin::KinRefusal>, kin::KinError> = match f.action.as_str() {
-        "unbind" => kin::unbind(&state.db, &u.id, &f.id, now).await.map(|r| r.map(|()| "kin_unbound")).map_err(Into::into),
+        "unbind" => {
+            kin::unbind(&state.db, &u.id, &f.id, now).await.map(|r| r.map(|()| "kin_unbound")).map_err(Into::into)
+        }
         "report" => kin_reports::report(&state.db, &u, &f.id, &f.reason, now)
             .await
             .map(|r| r.map(|_| "kin_reported"))
