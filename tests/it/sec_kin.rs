@@ -84,7 +84,8 @@ async fn post_commit(app: &TestApp, b: &Browser, fields: &[(&str, &str)]) -> req
 /// A stranger who types a name and ID number that do not belong together
 /// is refused by the authority's check — a child of 0–6 (no face check
 /// to stop him) and an elder alike — before any commitment page or face
-/// gate, and also when he posts the commitment step directly.
+/// gate, and also when he posts the commitment step directly; and he
+/// cannot go on guessing.
 async fn stranger_refused(backend: Backend) {
     let app = spawn(backend).await;
     let client = app.confidential().await;
@@ -130,6 +131,18 @@ async fn stranger_refused(backend: Backend) {
         .unwrap();
     assert_eq!(rows.len(), 4, "{rows:?}");
     assert!(rows.iter().all(|r| r.outcome == "mismatch" && !r.subject.contains(BABY.1)), "{rows:?}");
+    // Not an oracle: after five unconfirmed pairs in a day even a right
+    // pair is refused without asking the authority; a day later it binds.
+    let res = post_kin_form(&app, &b, "小刚", BABY.1, "child").await;
+    assert!(res.text().await.unwrap().contains(&refused));
+    let res = post_kin_form(&app, &b, BABY.0, BABY.1, "child").await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains(&text(&app, "kin_too_many_attempts")));
+    app.state.clock.advance(24 * 3600 + 1);
+    let b = Browser::new();
+    sign_in_with_browser(&app, &b, &client, "stranger_k").await;
+    let res = post_kin_form(&app, &b, BABY.0, BABY.1, "child").await;
+    assert_eq!(res.status(), 200, "a day later the right pair is checked again");
 
     // The domain's binding refuses a request that carries no proof, at any
     // age: no entry path can bind around the check.

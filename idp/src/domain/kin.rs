@@ -72,6 +72,9 @@ pub enum KinRefusal {
     CommitmentRequired,
     /// This reporter already has a pending report on the binding.
     AlreadyReported,
+    /// Too many name + ID number pairs the authority did not confirm today:
+    /// the form must not become an oracle of who bears which ID number.
+    TooManyAttempts,
     /// The ID card itself (its validity, the name as printed): the
     /// documents' own message.
     Card(DocumentError),
@@ -92,6 +95,7 @@ impl KinRefusal {
             KinRefusal::NotVerified => "kin_not_verified",
             KinRefusal::CommitmentRequired => "kin_commitment_required",
             KinRefusal::AlreadyReported => "kin_already_reported",
+            KinRefusal::TooManyAttempts => "kin_too_many_attempts",
             KinRefusal::Card(e) => e.key(),
         }
     }
@@ -215,6 +219,9 @@ pub fn check(name: &str, id_number: &str, relation: &str, card: &CardTerm, now: 
 /// under the guardian, masked, like every verification).
 pub const KIN_ID: &str = "kin_id";
 
+/// Unconfirmed name + ID number checks an account may make in 24 hours.
+pub const MAX_FAILED_CHECKS_PER_DAY: u64 = 5;
+
 /// Why a kin use case could not run: the database or the verifier.
 #[derive(Debug, thiserror::Error)]
 pub enum KinError {
@@ -234,6 +241,23 @@ pub async fn verify_relative<V: IdentityVerifier>(
     req: &KinRequest,
     now: i64,
 ) -> Result<Result<String, KinRefusal>, KinError> {
+    use crate::store::entities::verification;
+    let failed = verification::Entity::find()
+        .filter(verification::Column::UserId.eq(guardian_user_id))
+        .filter(verification::Column::Kind.eq(KIN_ID))
+        // An outage of the authority is nobody's guess.
+        .filter(verification::Column::Outcome.is_not_in([
+            Outcome::Pass.as_str(),
+            "timeout",
+            "unavailable",
+            "circuit_open",
+        ]))
+        .filter(verification::Column::CreatedAt.gt(now - 24 * 3600))
+        .count(db)
+        .await?;
+    if failed >= MAX_FAILED_CHECKS_PER_DAY {
+        return Ok(Err(KinRefusal::TooManyAttempts));
+    }
     let verdict = verifier.check_id(&req.card).await;
     let subject = format!(
         "resident_id {} {}",
