@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod identity_cli;
+mod kin_cli;
 mod plugin_cli;
 
 #[derive(Parser)]
@@ -57,6 +58,11 @@ enum Command {
     Identity {
         #[command(subcommand)]
         cmd: identity_cli::IdentityCmd,
+    },
+    /// The operators' queue of reported kin bindings (E2, issue 13).
+    Kin {
+        #[command(subcommand)]
+        cmd: kin_cli::KinCmd,
     },
     /// The operators' appeal queue (A8).
     Appeal {
@@ -429,6 +435,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Plugin { cmd } => plugin_cli::run(cmd, config).await,
         Command::Identity { cmd } => identity_cli::run(cmd, config).await,
         Command::Appeal { cmd } => appeal_cmd(cmd, config).await,
+        Command::Kin { cmd } => kin_cli::run(cmd, config).await,
         Command::Enterprise { cmd } => enterprise_cmd(cmd, config).await,
         Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
             use idp::store::entities::dev_message;

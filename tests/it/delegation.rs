@@ -543,7 +543,8 @@ async fn kin_rules(backend: Backend) {
     for i in 0..4 {
         guardians.push(app.user(&format!("guard{i}x")).await);
     }
-    let child = check("小明", &id_born(&born(5), 1), "child").unwrap();
+    let child =
+        crate::sec_kin::proven(&app, &guardians[0], check("小明", &id_born(&born(5), 1), "child").unwrap()).await;
     assert!(!child.needs_face(), "ages 0–6 need no face check");
     let teen = check("小红", &id_born(&born(12), 2), "child").unwrap();
     assert_eq!(
@@ -573,10 +574,10 @@ async fn kin_rules(backend: Backend) {
     // Eight relatives per user at most.
     let g = app.user("bigfamily").await;
     for i in 0..8 {
-        let r = check("老人", &id_born(&born(70), 100 + i), "parent").unwrap();
+        let r = crate::sec_kin::proven(&app, &g, check("老人", &id_born(&born(70), 100 + i), "parent").unwrap()).await;
         kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap();
     }
-    let r = check("老人", &id_born(&born(70), 200), "parent").unwrap();
+    let r = crate::sec_kin::proven(&app, &g, check("老人", &id_born(&born(70), 200), "parent").unwrap()).await;
     assert_eq!(
         kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap_err(),
         kin::KinRefusal::TooManyRelatives

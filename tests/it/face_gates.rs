@@ -17,6 +17,9 @@ use idp::domain::{enterprises, kin};
 pub const ZHANG: (&str, &str, &str, &str) = ("张三", "110101199003074514", "2018-06-06", "2038-06-06");
 pub const LI: (&str, &str, &str, &str) = ("李秀", "11010519491231002X", "2000-01-01", "");
 pub const CHEN: (&str, &str, &str, &str) = ("陈一", "110101196606060097", "2013-01-01", "");
+/// The sandbox's child (born 2023-05-01): passes the real-name check, never
+/// asked for a face (B7).
+pub const BABY: (&str, &str) = ("小宝", "110101202305010027");
 
 /// An account that completed the real-name step with a sandbox identity
 /// (name and ID number now on the account, as after the identity page).
@@ -222,8 +225,32 @@ pub fn kin_card_term(app: &TestApp, id_number: &str) -> kin::CardTerm {
     term
 }
 
-/// Opens a kin gate from the guardian's browser (a relative older than six).
-pub async fn open_kin_gate(app: &TestApp, b: &Browser, name: &str, id_number: &str, relation: &str) -> String {
+/// The kin form's commitment page (issue 13): the guardian accepts the
+/// commitment shown after the verifier's check; the page's own hidden
+/// fields are sent back with "I accept" ticked.
+pub async fn accept_kin_commitment(app: &TestApp, b: &Browser, page: &str) -> reqwest::Response {
+    assert!(page.contains("id=\"kin-commitment\""), "the commitment page: {page}");
+    let field = |k: &str| hidden(page, k).unwrap_or_default();
+    let mut form: Vec<(&str, String)> = ["csrf", "version", "name", "id_number", "relation", "valid_from", "valid_to"]
+        .into_iter()
+        .map(|k| (k, field(k)))
+        .collect();
+    if page.contains("type=\"hidden\" name=\"long_term\"") {
+        form.push(("long_term", "on".into()));
+    }
+    form.push(("accept", "on".into()));
+    form.push(("action", "commit".into()));
+    b.http.post(app.url("/account/kin")).form(&form).send().await.unwrap()
+}
+
+/// Sends the kin form (action `bind`) with a card of the legal term.
+pub async fn post_kin_form(
+    app: &TestApp,
+    b: &Browser,
+    name: &str,
+    id_number: &str,
+    relation: &str,
+) -> reqwest::Response {
     let page = b.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&page, "csrf").unwrap();
     let card = kin_card(app, id_number);
@@ -235,7 +262,16 @@ pub async fn open_kin_gate(app: &TestApp, b: &Browser, name: &str, id_number: &s
         ("relation", relation),
     ];
     form.extend(card.iter().map(|(k, v)| (*k, v.as_str())));
-    let res = b.http.post(app.url("/account/kin")).form(&form).send().await.unwrap();
+    b.http.post(app.url("/account/kin")).form(&form).send().await.unwrap()
+}
+
+/// Opens a kin gate from the guardian's browser (a relative older than
+/// six): the form, the verifier's check, the accepted commitment.
+pub async fn open_kin_gate(app: &TestApp, b: &Browser, name: &str, id_number: &str, relation: &str) -> String {
+    let res = post_kin_form(app, b, name, id_number, relation).await;
+    assert_eq!(res.status(), 200, "verified: the commitment page follows");
+    let page = res.text().await.unwrap();
+    let res = accept_kin_commitment(app, b, &page).await;
     let gate = location(&res).expect("a relative older than six passes a face check first");
     assert!(gate.contains("/face?gate="), "{gate}");
     if gate.starts_with('/') { app.url(&gate) } else { gate }
@@ -415,14 +451,21 @@ async fn kin_expired_card_refused(backend: Backend) {
     use idp::store::entities::face_gate as gate_e;
     use sea_orm::EntityTrait;
     assert!(gate_e::Entity::find().all(&app.state.db).await.unwrap().is_empty(), "no gate was opened");
-    // The child's renewed card (issued last month, 5 years) binds at once.
+    // A child with a valid card (issued last month, 5 years) binds with no
+    // face check — after the verifier's name + ID check (the sandbox knows
+    // 小宝, not the generated number) and the accepted commitment.
     let from = today - chrono::Duration::days(30);
     let to = from.with_year(from.year() + 5).unwrap().to_string();
-    let (status, _, html) = post("小明", child.clone(), from.to_string(), to).await;
+    let (status, _, html) = post("小明", child.clone(), from.to_string(), to.clone()).await;
+    assert_eq!(status, 400, "unknown to the authority: {html}");
+    assert!(html.contains("亲属姓名与身份证号核验未通过"), "{html}");
+    let (status, _, html) = post(BABY.0, BABY.1.into(), from.to_string(), to).await;
     assert_eq!(status, 200, "{html}");
-    assert!(html.contains("绑定成功"), "{html}");
+    let done = accept_kin_commitment(&app, &b, &html).await;
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("绑定成功"));
     let list = kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap();
-    assert_eq!(list.iter().map(|r| r.id_number.as_str()).collect::<Vec<_>>(), [child.as_str()]);
+    assert_eq!(list.iter().map(|r| r.id_number.as_str()).collect::<Vec<_>>(), [BABY.1]);
 }
 both!(kin_expired_card_refused_nothing_bound, super::kin_expired_card_refused);
 

@@ -263,11 +263,22 @@ async fn kin_post(app: &TestApp, b: &Browser, fields: &[(&str, &str)]) -> (u16, 
     }
 }
 
+/// The kin form, then (once the verifier passed the relative) the
+/// commitment page accepted (issue 13); where that led.
 async fn bind(app: &TestApp, b: &Browser, name: &str, id: &str) -> (u16, String) {
     let mut form = vec![("action", "bind"), ("name", name), ("id_number", id), ("relation", "other")];
     let card = crate::face_gates::kin_card(app, id);
     form.extend(card.iter().map(|(k, v)| (*k, v.as_str())));
-    kin_post(app, b, &form).await
+    let (status, page) = kin_post(app, b, &form).await;
+    if status != 200 || !page.contains("id=\"kin-commitment\"") {
+        return (status, page);
+    }
+    let r = crate::face_gates::accept_kin_commitment(app, b, &page).await;
+    let status = r.status().as_u16();
+    match location(&r) {
+        Some(to) => (status, to),
+        None => (status, r.text().await.unwrap()),
+    }
 }
 
 /// The relative's face checked through the guardian's app (the account
@@ -321,7 +332,12 @@ async fn kinship(backend: Backend) {
     let seventeen = id_born(&born_years_ago(17, 0), 12);
     let fifty_nine = id_born(&born_years_ago(60, 1), 13);
     let sixty = id_born(&born_years_ago(60, 0), 14);
-    let known = [("小红", sixteen.as_str()), ("老王", sixty.as_str())];
+    // Ages 0–6: a child of five, and toddlers of three to fill eight slots.
+    let child = id_born(&born_years_ago(5, 0), 15);
+    let toddlers: Vec<String> = (20..25).chain([30]).map(|i| id_born(&born_years_ago(3, 0), i)).collect();
+    // The authority knows them all (the verifier checks every binding).
+    let mut known = vec![("小红", sixteen.as_str()), ("老王", sixty.as_str()), ("小明", child.as_str())];
+    known.extend(toddlers.iter().map(|t| ("幼儿", t.as_str())));
     let app =
         spawn_plugins(backend, &[HEALTH], |c, plugins| relatives_known(c, plugins.parent().unwrap(), &known)).await;
     citizen(&app, "guardian", "李四", &id_born("19800101", 1)).await;
@@ -342,16 +358,15 @@ async fn kinship(backend: Backend) {
     assert_eq!(status, 400);
     assert!(html.contains("请输入正确的身份证号"), "{html}");
     // Ages 0–6 need no face check.
-    let child = id_born(&born_years_ago(5, 0), 15);
     let (status, html) = bind(&app, &b, "小明", &child).await;
     assert_eq!(status, 200, "no face check at 5: {html}");
 
     // The 9th relative is refused.
-    for i in 0..5 {
-        let (status, _) = bind(&app, &b, "幼儿", &id_born(&born_years_ago(3, 0), 20 + i)).await;
+    for t in &toddlers[..5] {
+        let (status, _) = bind(&app, &b, "幼儿", t).await;
         assert_eq!(status, 200);
     }
-    let (status, html) = bind(&app, &b, "幼儿", &id_born(&born_years_ago(3, 0), 30)).await;
+    let (status, html) = bind(&app, &b, "幼儿", &toddlers[5]).await;
     assert_eq!(status, 400);
     assert!(html.contains("每个用户最多可绑定8位亲属"), "{html}");
 

@@ -33,6 +33,7 @@ mod reverify;
 mod robustness;
 mod scan;
 mod sec_citizen;
+mod sec_kin;
 mod subjects;
 mod tokens;
 mod upstream_reverify;

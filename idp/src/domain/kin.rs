@@ -14,12 +14,26 @@
 //! counted inside the binding's transaction after taking the counting
 //! locks of both the user and the relative, so racing binds cannot exceed
 //! them.
+//!
+//! Proof before binding (issue 13, SECURITY "Proof before binding", seed
+//! 001 "亲属码信息认证承诺"): every binding, at every age, needs the
+//! authority's name + ID number check of the relative through the verifier
+//! port and the guardian's acceptance of the commitment (承诺书) — that he
+//! is the relative's guardian or family and answers for a false or
+//! malicious binding. Both travel in the request as a [`Proof`] only
+//! [`prove`] makes, and [`bind`] refuses a request without one, so no entry
+//! path can skip them. The relative's other binders are told by SMS when
+//! someone new binds him; a binding can be reported (`kin_reports`).
 use super::delegation::{self, ACTIVE, Kind, NewDelegation};
 use super::documents::{Document, DocumentError, DocumentForm, DocumentType, Validity};
 use super::users::IdNumber;
-use crate::store::entities::delegation as delegation_e;
+use crate::ports::sms::{SmsGateway, SmsMessage, SmsPurpose};
+use crate::ports::verifier::{IdentityVerifier, Outcome, VerifierError};
+use crate::store::entities::{delegation as delegation_e, kin_commitment, user};
 use chrono::{Datelike, NaiveDate};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
+};
 
 pub const MAX_RELATIVES_PER_USER: u64 = 8;
 pub const MAX_USERS_PER_RELATIVE: u64 = 3;
@@ -50,6 +64,17 @@ pub enum KinRefusal {
     FaceRequired,
     TooEarlyToUnbind,
     NotFound,
+    /// The authority does not know this name with this ID number (or the
+    /// request carries no verifier proof). One message for every verifier
+    /// answer that is not a pass, so the form is no oracle.
+    NotVerified,
+    /// The commitment was not accepted, or not the current text.
+    CommitmentRequired,
+    /// This reporter already has a pending report on the binding.
+    AlreadyReported,
+    /// Too many name + ID number pairs the authority did not confirm today:
+    /// the form must not become an oracle of who bears which ID number.
+    TooManyAttempts,
     /// The ID card itself (its validity, the name as printed): the
     /// documents' own message.
     Card(DocumentError),
@@ -67,6 +92,10 @@ impl KinRefusal {
             KinRefusal::FaceRequired => "kin_face_required",
             KinRefusal::TooEarlyToUnbind => "kin_unbind_too_early",
             KinRefusal::NotFound => "kin_not_found",
+            KinRefusal::NotVerified => "kin_not_verified",
+            KinRefusal::CommitmentRequired => "kin_commitment_required",
+            KinRefusal::AlreadyReported => "kin_already_reported",
+            KinRefusal::TooManyAttempts => "kin_too_many_attempts",
             KinRefusal::Card(e) => e.key(),
         }
     }
@@ -81,6 +110,46 @@ pub struct KinRequest {
     pub age: u32,
     /// The card's validity as declared (checked against today).
     pub validity: Validity,
+    /// The card as the verifier is asked about it.
+    card: Document,
+    /// Set by [`prove`] only.
+    proof: Option<Proof>,
+}
+
+/// The version of the commitment text (locale key `kin_commit_text`).
+/// Change it with the wording: a form showing an older text is refused.
+pub const COMMITMENT_VERSION: &str = "kin-commitment-2026-12";
+
+/// The guardian's acceptance of the commitment: which text, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commitment {
+    version: String,
+    accepted_at: i64,
+}
+
+impl Commitment {
+    /// `ticked`: the guardian ticked "I accept"; `version`: the text he was
+    /// shown; `at`: when he accepted.
+    pub fn accept(ticked: bool, version: &str, at: i64) -> Result<Self, KinRefusal> {
+        if !ticked || version != COMMITMENT_VERSION {
+            return Err(KinRefusal::CommitmentRequired);
+        }
+        Ok(Self { version: version.into(), accepted_at: at })
+    }
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+    pub fn accepted_at(&self) -> i64 {
+        self.accepted_at
+    }
+}
+
+/// What a binding needs besides the form's rules: the verifier's pass for
+/// the relative's name + ID number, and the accepted commitment.
+#[derive(Debug, Clone)]
+pub struct Proof {
+    reference: String,
+    commitment: Commitment,
 }
 
 impl KinRequest {
@@ -141,11 +210,203 @@ pub fn check(name: &str, id_number: &str, relation: &str, card: &CardTerm, now: 
         relation: relation.into(),
         age,
         validity: doc.validity,
+        card: doc,
+        proof: None,
     })
 }
 
-/// Binds the relative to `guardian` (active at once). `face_checked` says
-/// the relative passed the face check; required unless aged 0–6.
+/// Verification kind of the relative's name + ID number check (recorded
+/// under the guardian, masked, like every verification).
+pub const KIN_ID: &str = "kin_id";
+
+/// Unconfirmed name + ID number checks an account may make in 24 hours.
+pub const MAX_FAILED_CHECKS_PER_DAY: u64 = 5;
+
+/// Why a kin use case could not run: the database or the verifier.
+#[derive(Debug, thiserror::Error)]
+pub enum KinError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Verifier(#[from] VerifierError),
+}
+
+/// Asks the authority whether the relative's name, ID number and card
+/// match a record; any answer but a pass is `NotVerified`. Returns the
+/// verifier's reference.
+pub async fn verify_relative<V: IdentityVerifier>(
+    verifier: &V,
+    db: &DatabaseConnection,
+    guardian_user_id: &str,
+    req: &KinRequest,
+    now: i64,
+) -> Result<Result<String, KinRefusal>, KinError> {
+    use crate::store::entities::verification;
+    let failed = verification::Entity::find()
+        .filter(verification::Column::UserId.eq(guardian_user_id))
+        .filter(verification::Column::Kind.eq(KIN_ID))
+        // An outage of the authority is nobody's guess.
+        .filter(verification::Column::Outcome.is_not_in([
+            Outcome::Pass.as_str(),
+            "timeout",
+            "unavailable",
+            "circuit_open",
+        ]))
+        .filter(verification::Column::CreatedAt.gt(now - 24 * 3600))
+        .count(db)
+        .await?;
+    if failed >= MAX_FAILED_CHECKS_PER_DAY {
+        return Ok(Err(KinRefusal::TooManyAttempts));
+    }
+    let verdict = verifier.check_id(&req.card).await;
+    let subject = format!(
+        "resident_id {} {}",
+        super::documents::mask_name(&req.name),
+        super::documents::mask_number(req.id_number.as_str())
+    );
+    let (outcome, reference) = match &verdict {
+        Ok(v) => (v.outcome.as_str(), Some(v.reference.as_str())),
+        Err(VerifierError::Timeout) => ("timeout", None),
+        Err(VerifierError::CircuitOpen) => ("circuit_open", None),
+        Err(VerifierError::Unavailable(_)) => ("unavailable", None),
+    };
+    super::identity::record(db, Some(guardian_user_id), KIN_ID, &subject, outcome, reference, None, now).await?;
+    let v = verdict?;
+    Ok(if v.outcome == Outcome::Pass { Ok(v.reference) } else { Err(KinRefusal::NotVerified) })
+}
+
+/// The request with its proof: the verifier's pass now and the accepted
+/// commitment. The only way to a request [`bind`] accepts.
+pub async fn prove<V: IdentityVerifier>(
+    verifier: &V,
+    db: &DatabaseConnection,
+    guardian_user_id: &str,
+    mut req: KinRequest,
+    commitment: Commitment,
+    now: i64,
+) -> Result<Result<KinRequest, KinRefusal>, KinError> {
+    match verify_relative(verifier, db, guardian_user_id, &req, now).await? {
+        Ok(reference) => {
+            req.proof = Some(Proof { reference, commitment });
+            Ok(Ok(req))
+        }
+        Err(r) => Ok(Err(r)),
+    }
+}
+
+/// How kin notices reach people: the SMS gateway port, and the locale
+/// text of a key (the deployment's default language: the recipient may
+/// never have opened a page).
+pub struct Notices<'a> {
+    pub sms: &'a SmsGateway,
+    pub text: &'a (dyn Fn(&str) -> String + Send + Sync),
+}
+
+impl Notices<'_> {
+    /// Sends `key`'s text with `{relative}` filled to the account's phone,
+    /// if it has one. A failed SMS never undoes what was decided.
+    pub(crate) async fn send(&self, db: &DatabaseConnection, user_id: &str, key: &str, relative: &str, now: i64) {
+        let phone = match user::Entity::find_by_id(user_id.to_owned()).one(db).await {
+            Ok(Some(u)) => u.phone,
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("kin notice: {e}");
+                None
+            }
+        };
+        let Some(phone) = phone.filter(|p| !p.is_empty()) else { return };
+        let text = (self.text)(key).replace("{relative}", relative);
+        let msg = SmsMessage {
+            phone,
+            purpose: SmsPurpose::KinNotice,
+            params: serde_json::json!({ "relative": relative }),
+            text,
+        };
+        if let Err(e) = self.sms.send(&msg, now).await {
+            tracing::warn!("kin notice not sent: {e}");
+        }
+    }
+}
+
+/// What the kin form sent: the relative, and how far the guardian got.
+#[derive(Debug, Clone, Default)]
+pub struct BindInput {
+    pub name: String,
+    pub id_number: String,
+    pub relation: String,
+    pub card: CardTerm,
+    /// `None` until the guardian answered the commitment page.
+    pub commitment: Option<Commitment>,
+    /// The relative's face check passed (the face gate's continuation).
+    pub face_checked: bool,
+}
+
+/// The next step of a binding.
+#[derive(Debug)]
+pub enum BindStep {
+    /// Verified: show the commitment for the guardian to accept.
+    Commitment(KinRequest),
+    /// Verified and committed: the relative (7 or older) faces the phone.
+    Face(KinRequest, Commitment),
+    Bound(delegation_e::Model),
+}
+
+/// The kin binding use case (E2, issue 13) every entry path calls: the
+/// form's rules, no self-binding, the verifier's name + ID number check at
+/// each step (the form's fields come back from the browser), then the
+/// commitment, then the face check from age 7 (B7), then the atomic
+/// binding and the notice to the relative's other binders.
+pub async fn bind_relative<V: IdentityVerifier>(
+    db: &DatabaseConnection,
+    verifier: &V,
+    notices: &Notices<'_>,
+    guardian: &user::Model,
+    input: BindInput,
+    now: i64,
+) -> Result<Result<BindStep, KinRefusal>, KinError> {
+    let req = match check(&input.name, &input.id_number, &input.relation, &input.card, now) {
+        Ok(r) => r,
+        Err(r) => return Ok(Err(r)),
+    };
+    if guardian.id_number.as_deref() == Some(req.id_number.as_str()) {
+        return Ok(Err(KinRefusal::SelfBinding));
+    }
+    let Some(commitment) = input.commitment else {
+        return Ok(verify_relative(verifier, db, &guardian.id, &req, now).await?.map(|_| BindStep::Commitment(req)));
+    };
+    if req.needs_face() && !input.face_checked {
+        let verified = verify_relative(verifier, db, &guardian.id, &req, now).await?;
+        return Ok(verified.map(|_| BindStep::Face(req, commitment)));
+    }
+    let req = match prove(verifier, db, &guardian.id, req, commitment, now).await? {
+        Ok(r) => r,
+        Err(r) => return Ok(Err(r)),
+    };
+    let d = match bind(db, &guardian.id, guardian.id_number.as_deref(), &req, input.face_checked, now).await? {
+        Ok(d) => d,
+        Err(r) => return Ok(Err(r)),
+    };
+    // Seed 001: up to three users may bind one relative; each of the
+    // others hears of a newcomer, so a stranger's binding does not go
+    // unnoticed (and can be reported).
+    let others = delegation_e::Entity::find()
+        .filter(delegation_e::Column::Kind.eq(Kind::Kin.as_str()))
+        .filter(delegation_e::Column::State.eq(ACTIVE))
+        .filter(delegation_e::Column::RelativeIdNumber.eq(req.id_number.as_str()))
+        .filter(delegation_e::Column::Id.ne(d.id.as_str()))
+        .all(db)
+        .await?;
+    let relative = mask_name(&req.name);
+    for o in others {
+        notices.send(db, &o.grantee_user_id, "sms_kin_new_binder", &relative, now).await;
+    }
+    Ok(Ok(BindStep::Bound(d)))
+}
+
+/// Binds the relative to `guardian` (active at once) and records the
+/// commitment with it. `req` must carry its [`Proof`] (from [`prove`]);
+/// `face_checked` says the relative passed the face check; required unless
+/// aged 0–6. Entry paths call [`bind_relative`], which also notifies.
 pub async fn bind(
     db: &DatabaseConnection,
     guardian_user_id: &str,
@@ -157,6 +418,9 @@ pub async fn bind(
     if req.needs_face() && !face_checked {
         return Ok(Err(KinRefusal::FaceRequired));
     }
+    let Some(proof) = &req.proof else {
+        return Ok(Err(KinRefusal::NotVerified));
+    };
     if guardian_id_number == Some(req.id_number.as_str()) {
         return Ok(Err(KinRefusal::SelfBinding));
     }
@@ -199,6 +463,16 @@ pub async fn bind(
         },
         now,
     )
+    .await?;
+    kin_commitment::ActiveModel {
+        delegation_id: Set(d.id.clone()),
+        user_id: Set(guardian_user_id.into()),
+        text_version: Set(proof.commitment.version.clone()),
+        accepted_at: Set(proof.commitment.accepted_at),
+        verifier_reference: Set(proof.reference.clone()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
     .await?;
     txn.commit().await?;
     Ok(Ok(d))
@@ -324,6 +598,18 @@ mod tests {
         assert!(c("丙", &id_born("19661126"), "parent").is_ok());
         assert_eq!(c("丁", "110101200001011234", "child").map(|_| ()), Err(KinRefusal::BadIdNumber));
         assert_eq!(mask_name("王小明"), "王**");
+    }
+
+    #[test]
+    fn the_commitment_is_the_current_text_ticked() {
+        let c = Commitment::accept(true, COMMITMENT_VERSION, 42);
+        assert_eq!(c.as_ref().map(|c| (c.version(), c.accepted_at())), Ok((COMMITMENT_VERSION, 42)));
+        assert_eq!(Commitment::accept(false, COMMITMENT_VERSION, 42), Err(KinRefusal::CommitmentRequired));
+        assert_eq!(Commitment::accept(true, "kin-commitment-1999", 42), Err(KinRefusal::CommitmentRequired));
+        // A request fresh from the form's rules carries no proof.
+        let now = at(2026, 11, 26);
+        let id = id_born("20200101");
+        assert!(check("小明", &id, "child", &card(&id), now).is_ok_and(|r| r.proof.is_none()));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod flows;
 pub mod grants;
 pub mod identity;
 pub mod kin;
+pub mod kin_reports;
 pub mod passkeys;
 pub mod pending;
 pub mod plugin_access;

@@ -14,6 +14,10 @@ pub enum SmsPurpose {
     ResetPassword,
     Verify,
     Notice,
+    /// Kin bindings (issue 13): another user bound the same relative, or an
+    /// operator decided a report. Its own template so the provider approves
+    /// the wording once.
+    KinNotice,
 }
 
 impl SmsPurpose {
@@ -24,6 +28,7 @@ impl SmsPurpose {
             SmsPurpose::ResetPassword => "reset_password",
             SmsPurpose::Verify => "verify",
             SmsPurpose::Notice => "notice",
+            SmsPurpose::KinNotice => "kin_notice",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -33,6 +38,7 @@ impl SmsPurpose {
             "reset_password" => SmsPurpose::ResetPassword,
             "verify" => SmsPurpose::Verify,
             "notice" => SmsPurpose::Notice,
+            "kin_notice" => SmsPurpose::KinNotice,
             _ => return None,
         })
     }

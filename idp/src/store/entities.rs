@@ -775,3 +775,44 @@ pub mod account_subject {
     }
     no_relations!();
 }
+
+/// The commitment (承诺书) a guardian accepted for one kin binding, with the
+/// verifier's reference for the relative's name + ID number check (issue 13).
+pub mod kin_commitment {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kin_commitments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub delegation_id: String,
+        /// The guardian who accepted it.
+        pub user_id: String,
+        pub text_version: String,
+        pub accepted_at: i64,
+        pub verifier_reference: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+/// A report of a malicious kin binding by another guardian of the same
+/// relative or by the relative (issue 13); an operator decides it.
+pub mod kin_report {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "kin_reports")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub delegation_id: String,
+        pub relative_id_number: String,
+        pub reporter_user_id: String,
+        pub reason: String,
+        /// `pending`, `removed` or `dismissed`.
+        pub status: String,
+        pub created_at: i64,
+        pub decided_at: Option<i64>,
+        pub decided_by: Option<String>,
+    }
+    no_relations!();
+}

@@ -7,7 +7,7 @@ use super::pages::{error_page, unavailable};
 use crate::domain::authorisations::{self, NewAuthorisation};
 use crate::domain::delegation::{self, Kind, Party};
 use crate::domain::face_gate;
-use crate::domain::kin;
+use crate::domain::{kin, kin_reports};
 use crate::oidc::authorize::current_session;
 use crate::server::AppState;
 use crate::store::entities::{delegation as delegation_e, user};
@@ -164,6 +164,9 @@ async fn kin_view(
     notice: Option<(bool, String)>,
 ) -> Result<Value, String> {
     let now = state.clock.now();
+    let relation = |d: &delegation_e::Model| {
+        state.pages.text(locale, &format!("kin_relation_{}", d.relation.as_deref().unwrap_or("other")))
+    };
     let list = delegation::granted_by(&state.db, &u.id, Kind::Kin).await.map_err(|e| e.to_string())?;
     let relatives: Vec<Value> = list
         .iter()
@@ -173,13 +176,25 @@ async fn kin_view(
                 "id": d.id,
                 "name": kin::mask_name(d.relative_name.as_deref().unwrap_or_default()),
                 "id_masked": crate::domain::flows::mask_id_number(d.relative_id_number.as_deref().unwrap_or_default()),
-                "relation": state.pages.text(locale, &format!("kin_relation_{}", d.relation.as_deref().unwrap_or("other"))),
+                "relation": relation(d),
                 "can_unbind": now - d.created_at >= kin::UNBIND_AFTER,
             })
         })
         .collect();
+    // Other people's bindings of my relatives, and bindings of me: what I
+    // may report (issue 13).
+    let mut reportable = Vec::new();
+    for d in kin_reports::reportable_by(&state.db, u).await.map_err(|e| e.to_string())? {
+        let binder = state.users.find(&d.grantee_user_id).await.map_err(|e| e.to_string())?;
+        reportable.push(json!({
+            "id": d.id,
+            "name": kin::mask_name(d.relative_name.as_deref().unwrap_or_default()),
+            "binder": binder.and_then(|b| b.name).map(|n| kin::mask_name(&n)).unwrap_or_default(),
+            "relation": relation(&d),
+        }));
+    }
     let (info, error) = notice_pair(notice);
-    Ok(json!({ "relatives": relatives, "info": info, "error": error }))
+    Ok(json!({ "relatives": relatives, "reportable": reportable, "info": info, "error": error }))
 }
 
 pub async fn kin_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
@@ -196,7 +211,8 @@ pub async fn kin_show(State(state): State<AppState>, jar: CookieJar, headers: He
 pub struct KinForm {
     #[serde(default)]
     csrf: String,
-    /// `bind` or `unbind`.
+    /// `bind` (the form), `commit` (the commitment page), `unbind` or
+    /// `report`.
     #[serde(default)]
     action: String,
     #[serde(default)]
@@ -214,6 +230,19 @@ pub struct KinForm {
     valid_to: String,
     #[serde(default)]
     long_term: Option<String>,
+    /// The commitment page: "I accept" ticked, and the text's version.
+    #[serde(default)]
+    accept: Option<String>,
+    #[serde(default)]
+    version: String,
+    /// A report's reason.
+    #[serde(default)]
+    reason: String,
+}
+
+/// Kin notices go by SMS in the deployment's default language.
+fn notice_text(state: &AppState) -> impl Fn(&str) -> String + Send + Sync + '_ {
+    move |key: &str| state.pages.text(&state.config.default_locale, key)
 }
 
 pub async fn kin_submit(
@@ -231,32 +260,79 @@ pub async fn kin_submit(
         return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
     }
     let now = state.clock.now();
-    let outcome = match f.action.as_str() {
-        "unbind" => kin::unbind(&state.db, &u.id, &f.id, now).await.map(|r| r.map(|()| "kin_unbound")),
-        _ => match kin::check(
-            &f.name,
-            &f.id_number,
-            &f.relation,
-            &kin::CardTerm { valid_from: f.valid_from, valid_to: f.valid_to, long_term: f.long_term },
-            now,
-        ) {
-            Err(refusal) => Ok(Err(refusal)),
-            // The relative's face check through the app, unless aged 0–6.
-            Ok(req) if req.needs_face() => {
-                let card = kin::CardTerm::of(&req.validity);
-                let payload = json!({ "user": u.id, "name": req.name, "id_number": req.id_number.as_str(),
-                    "relation": req.relation, "valid_from": card.valid_from, "valid_to": card.valid_to });
-                return to_face_check(&state, jar, locale, GATE_KIN, req.id_number.as_str(), &payload, now).await;
+    let outcome: Result<Result<&str, kin::KinRefusal>, kin::KinError> = match f.action.as_str() {
+        "unbind" => {
+            kin::unbind(&state.db, &u.id, &f.id, now).await.map(|r| r.map(|()| "kin_unbound")).map_err(Into::into)
+        }
+        "report" => kin_reports::report(&state.db, &u, &f.id, &f.reason, now)
+            .await
+            .map(|r| r.map(|_| "kin_reported"))
+            .map_err(Into::into),
+        action => {
+            let commitment = match action {
+                "commit" => match kin::Commitment::accept(f.accept.is_some(), &f.version, now) {
+                    Ok(c) => Some(c),
+                    Err(refusal) => return kin_result(&state, jar, locale, &u, Err(refusal)).await,
+                },
+                _ => None,
+            };
+            let input = kin::BindInput {
+                name: f.name,
+                id_number: f.id_number,
+                relation: f.relation,
+                card: kin::CardTerm { valid_from: f.valid_from, valid_to: f.valid_to, long_term: f.long_term },
+                commitment,
+                face_checked: false,
+            };
+            let text = notice_text(&state);
+            let notices = kin::Notices { sms: state.sms_codes.gateway(), text: &text };
+            match kin::bind_relative(&state.db, &state.verifier, &notices, &u, input, now).await {
+                Ok(Ok(kin::BindStep::Commitment(req))) => return commitment_page(&state, jar, locale, &u, &req).await,
+                // The relative's face check through the app, unless aged 0–6.
+                Ok(Ok(kin::BindStep::Face(req, c))) => {
+                    let card = kin::CardTerm::of(&req.validity);
+                    let payload = json!({ "user": u.id, "name": req.name, "id_number": req.id_number.as_str(),
+                        "relation": req.relation, "valid_from": card.valid_from, "valid_to": card.valid_to,
+                        "commitment_version": c.version(), "commitment_at": c.accepted_at() });
+                    return to_face_check(&state, jar, locale, GATE_KIN, req.id_number.as_str(), &payload, now).await;
+                }
+                Ok(Ok(kin::BindStep::Bound(_))) => Ok(Ok("kin_bound")),
+                Ok(Err(refusal)) => Ok(Err(refusal)),
+                Err(e) => Err(e),
             }
-            Ok(req) => kin::bind(&state.db, &u.id, u.id_number.as_deref(), &req, false, now)
-                .await
-                .map(|r| r.map(|_| "kin_bound")),
-        },
+        }
     };
     match outcome {
         Ok(r) => kin_result(&state, jar, locale, &u, r).await,
         Err(e) => unavailable(&state, locale, e),
     }
+}
+
+/// The commitment (承诺书, seed 001) for a verified relative: the kin page
+/// with the text, its version and the form's fields to send back.
+async fn commitment_page(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    u: &user::Model,
+    req: &kin::KinRequest,
+) -> Response {
+    let card = kin::CardTerm::of(&req.validity);
+    let view = kin_view(state, u, locale, None).await.map(|mut v| {
+        v["commitment"] = json!({
+            "version": kin::COMMITMENT_VERSION,
+            "name": req.name,
+            "name_masked": kin::mask_name(&req.name),
+            "id_number": req.id_number.as_str(),
+            "relation": req.relation,
+            "relation_text": state.pages.text(locale, &format!("kin_relation_{}", req.relation)),
+            "valid_from": card.valid_from,
+            "valid_to": card.valid_to,
+            "long_term": card.long_term.is_some(),
+        });
+        v
+    });
+    view_page(state, jar, StatusCode::OK, "kin.html", locale, view)
 }
 
 /// Finishes a kin binding or an agent registration whose face check passed.
@@ -274,17 +350,31 @@ pub async fn after_face(
             let Ok(Some(u)) = state.users.find(&s("user")).await else {
                 return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
             };
-            let card = kin::CardTerm {
-                valid_from: s("valid_from"),
-                valid_to: s("valid_to"),
-                long_term: s("valid_to").is_empty().then(|| "on".into()),
-            };
-            let req = match kin::check(&s("name"), &s("id_number"), &s("relation"), &card, now) {
-                Ok(r) => r,
+            // The commitment was accepted before the gate opened; the gate's
+            // payload is server-side, so its time and version stand.
+            let at = payload.get("commitment_at").and_then(Value::as_i64).unwrap_or_default();
+            let commitment = match kin::Commitment::accept(true, &s("commitment_version"), at) {
+                Ok(c) => c,
                 Err(refusal) => return kin_result(state, jar, locale, &u, Err(refusal)).await,
             };
-            match kin::bind(&state.db, &u.id, u.id_number.as_deref(), &req, true, now).await {
-                Ok(r) => kin_result(state, jar, locale, &u, r.map(|_| "kin_bound")).await,
+            let input = kin::BindInput {
+                name: s("name"),
+                id_number: s("id_number"),
+                relation: s("relation"),
+                card: kin::CardTerm {
+                    valid_from: s("valid_from"),
+                    valid_to: s("valid_to"),
+                    long_term: s("valid_to").is_empty().then(|| "on".into()),
+                },
+                commitment: Some(commitment),
+                face_checked: true,
+            };
+            let text = notice_text(state);
+            let notices = kin::Notices { sms: state.sms_codes.gateway(), text: &text };
+            match kin::bind_relative(&state.db, &state.verifier, &notices, &u, input, now).await {
+                Ok(Ok(kin::BindStep::Bound(_))) => kin_result(state, jar, locale, &u, Ok("kin_bound")).await,
+                Ok(Ok(_)) => error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+                Ok(Err(refusal)) => kin_result(state, jar, locale, &u, Err(refusal)).await,
                 Err(e) => unavailable(state, locale, e),
             }
         }
