@@ -1,5 +1,5 @@
 //! The face check from the mobile app (`POST /api/identity/face`, Bearer
-//! access token), the browser's "done in the app, continue" step, the
+//! access token with the admin-granted `scan_login` scope), the browser's "done in the app, continue" step, the
 //! in-person assertion page, the operators' counter verification
 //! (`/admin/in-person`, L4) and what happens to an account that lost its
 //! identity in a takeover.
