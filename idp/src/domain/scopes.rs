@@ -52,10 +52,12 @@ pub fn releasable(claim: &str, allowed: &ScopeSet) -> bool {
 pub fn individually_released(grant_claims: Option<&str>, target: &str, allowed: &ScopeSet) -> Vec<String> {
     grant_claims
         .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-        .and_then(|c| c.get(target).and_then(serde_json::Value::as_object).map(|m| m.keys().cloned().collect()))
-        .unwrap_or_else(Vec::new)
+        .and_then(|c| {
+            c.get(target).and_then(serde_json::Value::as_object).map(|m| m.keys().cloned().collect::<Vec<_>>())
+        })
+        .unwrap_or_default()
         .into_iter()
-        .filter(|c: &String| releasable(c, allowed))
+        .filter(|c| releasable(c, allowed))
         .collect()
 }
 
