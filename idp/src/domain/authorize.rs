@@ -456,3 +456,23 @@ pub fn decide(
     }
     Next::Issue
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_claims_drop_unknown_and_unallowed_but_keep_acr() {
+        let requested = serde_json::json!({
+            "userinfo": {"email": null, "phone_number": null, "ethnicity": null, "nonsense": null},
+            "id_token": {"acr": {"essential": true, "values": ["urn:idp:loa:2"]}, "name": null},
+            "other": {"email": null},
+        });
+        let Value::Object(requested) = requested else { unreachable!("an object literal") };
+        let kept = kept_claims(requested, &ScopeSet::parse("openid email"));
+        let keys = |t: &str| kept[t].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(keys("userinfo"), vec!["email".to_string()]);
+        assert_eq!(keys("id_token"), vec!["acr".to_string()]);
+        assert!(!kept.contains_key("other"));
+    }
+}
