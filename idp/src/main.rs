@@ -611,13 +611,13 @@ async fn keys_cmd(cmd: KeysCmd, config: Config) -> anyhow::Result<()> {
             let rows = signing_key::Entity::find().all(&state.db).await?;
             let list: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "active": k.active, "created_at": k.created_at, "retired_at": k.retired_at }))
+                .map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "purpose": k.purpose, "active": k.active, "created_at": k.created_at, "retired_at": k.retired_at }))
                 .collect();
             if json {
                 print_json(&list)
             } else {
                 for k in rows {
-                    println!("{}\t{}\t{}", k.kid, k.alg, if k.active { "active" } else { "retired" });
+                    println!("{}\t{}\t{}\t{}", k.kid, k.alg, k.purpose, if k.active { "active" } else { "retired" });
                 }
                 Ok(())
             }

@@ -19,6 +19,7 @@ mod m20261201_000012_gate_tickets;
 mod m20261201_000013_agent_password;
 mod m20261202_000014_plugin_kv_key_order;
 mod m20261202_000015_upstream_reverify;
+mod m20261206_000018_sec_proto;
 mod m20261206_000019_sec_kin;
 
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_agent_password::Migration),
             Box::new(m20261202_000014_plugin_kv_key_order::Migration),
             Box::new(m20261202_000015_upstream_reverify::Migration),
+            Box::new(m20261206_000018_sec_proto::Migration),
             Box::new(m20261206_000019_sec_kin::Migration),
         ]
     }

@@ -34,6 +34,7 @@ mod robustness;
 mod scan;
 mod sec_citizen;
 mod sec_kin;
+mod sec_protocol;
 mod subjects;
 mod tokens;
 mod upstream_reverify;

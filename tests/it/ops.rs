@@ -91,7 +91,9 @@ async fn rotation(b: Backend) {
     let jwks = json(api().get(app.url("/jwks")).send().await.unwrap()).await;
     let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert!(kids.contains(&old_kid.as_str()), "retired key still published");
-    assert_eq!(kids.len(), 4);
+    // Token keys (ES256, RS256) and the plugin key (ES256), each old and new.
+    assert_eq!(kids.len(), 6);
+    assert_eq!(kids.iter().filter(|k| k.starts_with("plugin-")).count(), 2, "the plugin key rotates too: {kids:?}");
     // Old-key access token still accepted; new tokens use the new key.
     let info = api().get(app.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(info.status(), 200);

@@ -80,7 +80,8 @@ async fn stable_subject_across_takeover(b: Backend) {
     assert_eq!(submit(&app, &b_browser, "/identity/verify", &flow, &ZHANG).await.0, 409);
     let (b_before, _) = signed_in(&app, &client, &b_name).await;
     assert_eq!(id_claim(&b_before, "sub"), b_id);
-    let res = face(&app, b_before["access_token"].as_str().unwrap(), "jpeg").await;
+    // The face check runs through the citizen app (`scan_login`, issue 13).
+    let res = face(&app, &crate::scan::citizen(&app, &b_name).await.token, "jpeg").await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 
     // The app sees the same person: ID token, userinfo, introspection and
@@ -219,8 +220,9 @@ async fn acting_person_across_takeover(b: Backend) {
     let (_, b_name, b_browser) = citizen(&app, &client, "13900000042").await;
     let flow = sms_step(&app, &b_browser, "/identity/verify", "13900000042").await;
     assert_eq!(submit(&app, &b_browser, "/identity/verify", &flow, &ZHANG).await.0, 409);
-    let (b_before, _) = signed_in(&app, &client, &b_name).await;
-    let res = face(&app, b_before["access_token"].as_str().unwrap(), "jpeg").await;
+    signed_in(&app, &client, &b_name).await;
+    // The face check runs through the citizen app (`scan_login`, issue 13).
+    let res = face(&app, &crate::scan::citizen(&app, &b_name).await.token, "jpeg").await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 
     // Through B the person still acts for Alice, named by the same subject.

@@ -13,9 +13,43 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+/// What a key signs. Plugin-signed JWTs (health codes, presentations)
+/// have keys of their own, so a plugin token can never verify as an ID or
+/// access token, nor one of those as a plugin token: each verifier looks
+/// up only keys of its purpose (besides the distinct `typ`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyPurpose {
+    /// ID, access and logout tokens.
+    Token,
+    /// JWTs signed for plugins through the host callback.
+    Plugin,
+}
+
+impl KeyPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Token => "token",
+            KeyPurpose::Plugin => "plugin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "token" => Some(KeyPurpose::Token),
+            "plugin" => Some(KeyPurpose::Plugin),
+            _ => None,
+        }
+    }
+}
+
+/// The keys kept active: ES256 and RS256 for tokens (clients choose their
+/// ID token algorithm), ES256 alone for plugins.
+const KEY_KINDS: [(KeyPurpose, Alg); 3] =
+    [(KeyPurpose::Token, Alg::Es256), (KeyPurpose::Token, Alg::Rs256), (KeyPurpose::Plugin, Alg::Es256)];
+
 pub struct SigningKey {
     pub kid: String,
     pub alg: Alg,
+    pub purpose: KeyPurpose,
     pub signer: Signer_,
     pub public: PublicKey,
     pub jwk: Value,
@@ -49,7 +83,7 @@ fn public_jwk(alg: Alg, kid: &str, public: &PublicKey) -> Value {
     }
 }
 
-fn from_pkcs8(alg: Alg, kid: String, der: &[u8]) -> anyhow::Result<SigningKey> {
+fn from_pkcs8(purpose: KeyPurpose, alg: Alg, kid: String, der: &[u8]) -> anyhow::Result<SigningKey> {
     let (signer, public) = match alg {
         Alg::Es256 => {
             let k = p256::ecdsa::SigningKey::from_pkcs8_der(der)?;
@@ -63,7 +97,7 @@ fn from_pkcs8(alg: Alg, kid: String, der: &[u8]) -> anyhow::Result<SigningKey> {
         }
     };
     let jwk = public_jwk(alg, &kid, &public);
-    Ok(SigningKey { kid, alg, signer, public, jwk })
+    Ok(SigningKey { kid, alg, purpose, signer, public, jwk })
 }
 
 fn generate_pkcs8(alg: Alg) -> anyhow::Result<Vec<u8>> {
@@ -117,17 +151,28 @@ impl KeyVault {
     }
 }
 
-/// A snapshot of the keys: the active key per algorithm, every published
-/// key by kid for verification, and the JWKS document pre-serialised.
+/// A snapshot of the keys: the active key per purpose and algorithm, every
+/// published key by kid for verification, and the JWKS document
+/// pre-serialised.
 pub struct KeySet {
-    pub active: HashMap<Alg, Arc<SigningKey>>,
+    pub active: HashMap<(KeyPurpose, Alg), Arc<SigningKey>>,
     pub by_kid: HashMap<String, Arc<SigningKey>>,
     pub jwks: String,
 }
 
 impl KeySet {
+    /// The active token-signing key of `alg`.
     pub fn signer(&self, alg: Alg) -> Option<&Arc<SigningKey>> {
-        self.active.get(&alg)
+        self.active.get(&(KeyPurpose::Token, alg))
+    }
+    /// The active key that signs plugin JWTs (ES256).
+    pub fn plugin_signer(&self) -> Option<&Arc<SigningKey>> {
+        self.active.get(&(KeyPurpose::Plugin, Alg::Es256))
+    }
+    /// A published key of `purpose` by kid: a key of the other purpose is
+    /// unknown here, whatever the token claims.
+    pub fn verifier(&self, kid: &str, purpose: KeyPurpose) -> Option<&Arc<SigningKey>> {
+        self.by_kid.get(kid).filter(|k| k.purpose == purpose)
     }
 }
 
@@ -157,11 +202,11 @@ impl KeyRing {
         let ring = Self::new(KeyVault::new(&[7; 32]));
         let mut active = HashMap::new();
         let mut by_kid = HashMap::new();
-        for alg in [Alg::Es256, Alg::Rs256] {
-            let kid = format!("fuzz-{}", alg.name());
-            let key = Arc::new(from_pkcs8(alg, kid.clone(), &generate_pkcs8(alg)?)?);
+        for (purpose, alg) in KEY_KINDS {
+            let kid = format!("fuzz-{}-{}", purpose.as_str(), alg.name());
+            let key = Arc::new(from_pkcs8(purpose, alg, kid.clone(), &generate_pkcs8(alg)?)?);
             by_kid.insert(kid, key.clone());
-            active.insert(alg, key);
+            active.insert((purpose, alg), key);
         }
         let jwks = json!({ "keys": by_kid.values().map(|k| k.jwk.clone()).collect::<Vec<_>>() }).to_string();
         let set = Arc::new(KeySet { active, by_kid, jwks });
@@ -172,25 +217,32 @@ impl KeyRing {
         Ok(ring)
     }
 
-    /// Creates an active key for every algorithm that has none.
+    /// Creates an active key for every purpose and algorithm that has none
+    /// (a database from before plugin keys existed gets its plugin key here).
     pub async fn ensure_keys(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
-        for alg in [Alg::Es256, Alg::Rs256] {
+        for (purpose, alg) in KEY_KINDS {
             let existing = signing_key::Entity::find()
                 .filter(signing_key::Column::Alg.eq(alg.name()))
+                .filter(signing_key::Column::Purpose.eq(purpose.as_str()))
                 .filter(signing_key::Column::Active.eq(true))
                 .one(db)
                 .await?;
             if existing.is_none() {
-                self.create_key(db, alg).await?;
+                self.create_key(db, purpose, alg).await?;
             }
         }
         Ok(())
     }
 
-    async fn create_key(&self, db: &DatabaseConnection, alg: Alg) -> anyhow::Result<String> {
+    async fn create_key(&self, db: &DatabaseConnection, purpose: KeyPurpose, alg: Alg) -> anyhow::Result<String> {
         let der = tokio::task::spawn_blocking(move || generate_pkcs8(alg)).await??;
-        let kid = format!("{}-{}", alg.name().to_ascii_lowercase(), random_token(9));
-        let key = from_pkcs8(alg, kid.clone(), &der)?;
+        // Plugin kids say so, for whoever reads the JWKS or a token header.
+        let prefix = match purpose {
+            KeyPurpose::Token => String::new(),
+            KeyPurpose::Plugin => "plugin-".into(),
+        };
+        let kid = format!("{prefix}{}-{}", alg.name().to_ascii_lowercase(), random_token(9));
+        let key = from_pkcs8(purpose, alg, kid.clone(), &der)?;
         let sealed = self.vault.seal(&der, kid.as_bytes())?;
         signing_key::ActiveModel {
             kid: Set(kid.clone()),
@@ -200,22 +252,24 @@ impl KeyRing {
             active: Set(true),
             created_at: Set(crate::now()),
             retired_at: Set(None),
+            purpose: Set(purpose.as_str().into()),
         }
         .insert(db)
         .await?;
         Ok(kid)
     }
 
-    /// Retires the active key of each algorithm and creates a new one. The
-    /// retired keys stay in the JWKS for `publish_for` seconds so tokens they
-    /// signed still verify.
+    /// Retires the active key of each purpose and algorithm and creates a
+    /// new one. The retired keys stay in the JWKS for `publish_for` seconds
+    /// so tokens they signed still verify.
     pub async fn rotate(&self, db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
         let now = crate::now();
         let mut created = Vec::new();
-        for alg in [Alg::Es256, Alg::Rs256] {
-            let kid = self.create_key(db, alg).await?;
+        for (purpose, alg) in KEY_KINDS {
+            let kid = self.create_key(db, purpose, alg).await?;
             let olds = signing_key::Entity::find()
                 .filter(signing_key::Column::Alg.eq(alg.name()))
+                .filter(signing_key::Column::Purpose.eq(purpose.as_str()))
                 .filter(signing_key::Column::Active.eq(true))
                 .filter(signing_key::Column::Kid.ne(kid.clone()))
                 .all(db)
@@ -237,7 +291,7 @@ impl KeyRing {
         let now = crate::now();
         let rows = signing_key::Entity::find().all(db).await?;
         let previous = self.snapshot();
-        let mut active: HashMap<Alg, (i64, Arc<SigningKey>)> = HashMap::new();
+        let mut active: HashMap<(KeyPurpose, Alg), (i64, Arc<SigningKey>)> = HashMap::new();
         let mut by_kid = HashMap::new();
         let mut jwks = Vec::new();
         for row in rows {
@@ -245,25 +299,25 @@ impl KeyRing {
             if !published {
                 continue;
             }
-            let Some(alg) = Alg::parse(&row.alg) else {
+            let (Some(alg), Some(purpose)) = (Alg::parse(&row.alg), KeyPurpose::parse(&row.purpose)) else {
                 continue;
             };
             let key = match previous.by_kid.get(&row.kid) {
                 Some(k) => k.clone(),
                 None => {
                     let der = self.vault.open(&row.private_enc, row.kid.as_bytes())?;
-                    Arc::new(from_pkcs8(alg, row.kid.clone(), &der)?)
+                    Arc::new(from_pkcs8(purpose, alg, row.kid.clone(), &der)?)
                 }
             };
             jwks.push(key.jwk.clone());
             // During a rotation two keys may briefly be active: sign with the newest.
-            if row.active && active.get(&alg).is_none_or(|(created, _)| *created < row.created_at) {
-                active.insert(alg, (row.created_at, key.clone()));
+            if row.active && active.get(&(purpose, alg)).is_none_or(|(created, _)| *created < row.created_at) {
+                active.insert((purpose, alg), (row.created_at, key.clone()));
             }
             by_kid.insert(row.kid, key);
         }
         let jwks = json!({ "keys": jwks }).to_string();
-        let active = active.into_iter().map(|(alg, (_, key))| (alg, key)).collect();
+        let active = active.into_iter().map(|(kind, (_, key))| (kind, key)).collect();
         let set = Arc::new(KeySet { active, by_kid, jwks });
         match self.current.write() {
             Ok(mut guard) => *guard = set,

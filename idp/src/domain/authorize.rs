@@ -210,7 +210,7 @@ pub fn parse(
     let claims = match get("claims") {
         None => None,
         Some(raw) => match serde_json::from_str::<Value>(raw) {
-            Ok(v @ Value::Object(_)) => Some(v),
+            Ok(Value::Object(requested)) => Some(Value::Object(kept_claims(requested, &client.scopes()))),
             _ => {
                 return Err(fail(OAuthError::invalid_request("claims must be a JSON object")));
             }
@@ -255,7 +255,45 @@ pub fn parse(
     })
 }
 
+/// OIDC Core §5.5: of a `claims` request, only the members for the ID
+/// token and userinfo are kept, and in them only claims the client's
+/// allowed scopes can release (`scopes::releasable`) plus `acr`, whose
+/// essential values are an authentication requirement (B6), not data about
+/// the person. Unknown claims are ignored, so they are never stored,
+/// shown for consent or looked up in the profile.
+fn kept_claims(requested: serde_json::Map<String, Value>, allowed: &ScopeSet) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for (target, members) in requested {
+        if !matches!(target.as_str(), "id_token" | "userinfo") {
+            continue;
+        }
+        let Value::Object(members) = members else {
+            continue;
+        };
+        let kept: serde_json::Map<String, Value> = members
+            .into_iter()
+            .filter(|(claim, _)| claim == "acr" || super::scopes::releasable(claim, allowed))
+            .collect();
+        out.insert(target, Value::Object(kept));
+    }
+    out
+}
+
 impl AuthRequest {
+    /// The claims asked for individually that need the user's consent
+    /// (every kept one but `acr`), each named once.
+    pub fn consent_claims(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for target in ["id_token", "userinfo"] {
+            for c in self.requested_claims(target) {
+                if c != "acr" && !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        out
+    }
+
     pub fn has_prompt(&self, p: &str) -> bool {
         self.prompt.iter().any(|x| x == p)
     }
@@ -417,4 +455,24 @@ pub fn decide(
         return Next::Consent;
     }
     Next::Issue
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_claims_drop_unknown_and_unallowed_but_keep_acr() {
+        let requested = serde_json::json!({
+            "userinfo": {"email": null, "phone_number": null, "ethnicity": null, "nonsense": null},
+            "id_token": {"acr": {"essential": true, "values": ["urn:idp:loa:2"]}, "name": null},
+            "other": {"email": null},
+        });
+        let Value::Object(requested) = requested else { unreachable!("an object literal") };
+        let kept = kept_claims(requested, &ScopeSet::parse("openid email"));
+        let keys = |t: &str| kept[t].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(keys("userinfo"), vec!["email".to_string()]);
+        assert_eq!(keys("id_token"), vec!["acr".to_string()]);
+        assert!(!kept.contains_key("other"));
+    }
 }

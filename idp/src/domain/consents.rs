@@ -9,34 +9,52 @@ fn id(user_id: &str, client_id: &str) -> String {
     sha256_b64(format!("{user_id}\0{client_id}").as_bytes())
 }
 
-pub async fn covers(db: &DatabaseConnection, user_id: &str, client_id: &str, scope: &str) -> Result<bool, DbErr> {
+/// Whether the user already consented to `scope` and to each claim asked
+/// for individually (OIDC Core §5.5): a claim is covered when it was
+/// consented by name or a consented scope releases it.
+pub async fn covers(
+    db: &DatabaseConnection,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    claims: &[String],
+) -> Result<bool, DbErr> {
     let Some(row) = consent::Entity::find_by_id(id(user_id, client_id)).one(db).await? else {
         return Ok(false);
     };
-    Ok(ScopeSet::parse(scope).is_subset_of(&ScopeSet::parse(&row.scope)))
+    let scopes = ScopeSet::parse(&row.scope);
+    let named = ScopeSet::parse(&row.claims);
+    Ok(ScopeSet::parse(scope).is_subset_of(&scopes)
+        && claims.iter().all(|c| named.contains(c) || super::scopes::releasable(c, &scopes)))
 }
 
-/// Records consent to `scope`, adding to what was granted before.
-pub async fn grant(db: &DatabaseConnection, user_id: &str, client_id: &str, scope: &str) -> Result<(), DbErr> {
+/// Records consent to `scope` and to the claims asked for individually,
+/// adding to what was granted before.
+pub async fn grant(
+    db: &DatabaseConnection,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    claims: &[String],
+) -> Result<(), DbErr> {
     let key = id(user_id, client_id);
-    let mut merged = match consent::Entity::find_by_id(key.clone()).one(db).await? {
-        Some(row) => ScopeSet::parse(&row.scope).to_string_joined(),
-        None => String::new(),
-    };
-    merged.push(' ');
-    merged.push_str(scope);
-    let merged = ScopeSet::parse(&merged).to_string_joined();
+    let before = consent::Entity::find_by_id(key.clone()).one(db).await?;
+    let merge =
+        |old: Option<&str>, new: &str| ScopeSet::parse(&format!("{} {new}", old.unwrap_or(""))).to_string_joined();
+    let merged = merge(before.as_ref().map(|r| r.scope.as_str()), scope);
+    let merged_claims = merge(before.as_ref().map(|r| r.claims.as_str()), &claims.join(" "));
     let model = consent::ActiveModel {
         id: Set(key),
         user_id: Set(user_id.into()),
         client_id: Set(client_id.into()),
         scope: Set(merged),
         granted_at: Set(crate::now()),
+        claims: Set(merged_claims),
     };
     consent::Entity::insert(model)
         .on_conflict(
             OnConflict::column(consent::Column::Id)
-                .update_columns([consent::Column::Scope, consent::Column::GrantedAt])
+                .update_columns([consent::Column::Scope, consent::Column::Claims, consent::Column::GrantedAt])
                 .to_owned(),
         )
         .exec_without_returning(db)

@@ -2,6 +2,7 @@
 pub mod accounts;
 pub mod acting;
 pub mod agent_password;
+pub mod app_access;
 pub mod appeals;
 pub mod assurance;
 pub mod authorisations;

@@ -37,6 +37,30 @@ pub fn claims_for_scope(scope: &str) -> &'static [&'static str] {
     }
 }
 
+/// OIDC Core §5.5: a claim asked for individually (the `claims` request
+/// parameter) may be released only when a scope the client may have
+/// releases it; anything else — an unknown name, a claim of a scope the
+/// client lacks, a profile field no scope releases — is ignored. The user
+/// still consents to it (`domain::consents`).
+pub fn releasable(claim: &str, allowed: &ScopeSet) -> bool {
+    allowed.iter().any(|s| claims_for_scope(s).contains(&claim))
+}
+
+/// The claims a grant asked for individually for `target` (`id_token` or
+/// `userinfo`), kept to those the client may still have released. The one
+/// rule behind the ID token and userinfo, so both release the same.
+pub fn individually_released(grant_claims: Option<&str>, target: &str, allowed: &ScopeSet) -> Vec<String> {
+    grant_claims
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .and_then(|c| {
+            c.get(target).and_then(serde_json::Value::as_object).map(|m| m.keys().cloned().collect::<Vec<_>>())
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| releasable(c, allowed))
+        .collect()
+}
+
 /// Every claim name we can release, for discovery.
 pub fn all_claims() -> Vec<&'static str> {
     let mut out =
@@ -92,5 +116,14 @@ mod tests {
         assert_eq!(s.to_string_joined(), "openid email");
         assert!(ScopeSet::parse("email").is_subset_of(&s));
         assert!(!ScopeSet::parse("phone").is_subset_of(&s));
+    }
+
+    #[test]
+    fn individually_released_claims_need_an_allowed_scope() {
+        let allowed = ScopeSet::parse("openid email");
+        let claims = r#"{"userinfo":{"email":null,"phone_number":null,"ethnicity":null,"acr":null}}"#;
+        assert_eq!(individually_released(Some(claims), "userinfo", &allowed), vec!["email".to_string()]);
+        assert!(individually_released(Some(claims), "id_token", &allowed).is_empty());
+        assert!(individually_released(None, "userinfo", &allowed).is_empty());
     }
 }

@@ -3,7 +3,7 @@
 use super::clients::Client;
 use crate::config::TokenConfig;
 use crate::crypto::jws::{self, Alg};
-use crate::crypto::keys::KeyRing;
+use crate::crypto::keys::{KeyPurpose, KeyRing};
 use crate::crypto::{at_hash, random_token};
 use crate::store::entities::{grant, revoked_token};
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
@@ -142,7 +142,8 @@ impl TokenIssuer {
     pub fn verify_own(&self, token: &str, typ: &str, allow_expired: bool) -> Option<Map<String, Value>> {
         let parsed = jws::parse(token)?;
         let keys = self.keys.snapshot();
-        let key = keys.by_kid.get(parsed.header.kid.as_deref()?)?;
+        // Only token keys: a plugin-signed JWT names a plugin key.
+        let key = keys.verifier(parsed.header.kid.as_deref()?, KeyPurpose::Token)?;
         if parsed.header.alg != key.alg.name() || parsed.header.typ.as_deref() != Some(typ) {
             return None;
         }
@@ -162,11 +163,16 @@ impl TokenIssuer {
     }
 
     /// Full validation of an access token presented to us: signature,
-    /// expiry, and that neither it nor its grant was revoked.
+    /// expiry, that neither it nor its grant was revoked, and — for a token
+    /// acting for an enterprise or a person (C4, C6) — that the delegation
+    /// is still in force at `now` (an expired one ends its tokens as a
+    /// revoked one does). Every resource path (userinfo, introspection,
+    /// token exchange, the scan, face and plugin APIs) calls this.
     pub async fn check_access_token(
         &self,
         db: &DatabaseConnection,
         token: &str,
+        now: i64,
     ) -> Result<Option<Map<String, Value>>, DbErr> {
         let Some(claims) = self.verify_own(token, "at+jwt", false) else {
             return Ok(None);
@@ -177,10 +183,15 @@ impl TokenIssuer {
         if revoked_token::Entity::find_by_id(jti.to_owned()).one(db).await?.is_some() {
             return Ok(None);
         }
-        if let Some(gid) = claims.get("gid").and_then(Value::as_str)
-            && super::grants::active_grant(db, gid).await?.is_none()
-        {
-            return Ok(None);
+        if let Some(gid) = claims.get("gid").and_then(Value::as_str) {
+            let Some(g) = super::grants::active_grant(db, gid).await? else {
+                return Ok(None);
+            };
+            if (g.enterprise_id.is_some() || g.delegation_id.is_some())
+                && super::acting::for_grant(db, &g, now).await?.is_err()
+            {
+                return Ok(None);
+            }
         }
         Ok(Some(claims))
     }

@@ -83,7 +83,9 @@ pub async fn advance(
         return Ok(Outcome::ErrorPage(StatusCode::BAD_REQUEST, "error_unknown_client"));
     };
     let consented = match &session {
-        Some(s) => consents::covers(&state.db, &s.user_id, &client.client_id, &req.scope).await?,
+        Some(s) => {
+            consents::covers(&state.db, &s.user_id, &client.client_id, &req.scope, &req.consent_claims()).await?
+        }
         None => false,
     };
     let proofing = match &session {

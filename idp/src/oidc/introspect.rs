@@ -29,7 +29,7 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
         return Err(OAuthError::unauthorized_client("public clients cannot introspect").into());
     }
     let token = form::one(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    if let Some(mut claims) = state.tokens.check_access_token(&state.db, token).await? {
+    if let Some(mut claims) = state.tokens.check_access_token(&state.db, token, state.clock.now()).await? {
         claims.insert("active".into(), Value::Bool(true));
         claims.insert("token_type".into(), "Bearer".into());
         claims.remove("gid");

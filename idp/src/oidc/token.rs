@@ -5,7 +5,7 @@ use super::form::{self, Params};
 use crate::domain::OAuthError;
 use crate::domain::clients::Client;
 use crate::domain::grants;
-use crate::domain::scopes::ScopeSet;
+use crate::domain::scopes::{ScopeSet, individually_released};
 use crate::domain::tokens::UserContext;
 use crate::domain::users::user_claims;
 use crate::server::AppState;
@@ -124,12 +124,9 @@ async fn respond_for_grant(
         Some(UserContext { grant: g, acting: acting.as_ref() }),
     )?;
     let id_token = if scope.contains("openid") {
-        let requested: Vec<String> = g
-            .claims
-            .as_deref()
-            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-            .and_then(|c| c.get("id_token").and_then(|t| t.as_object()).map(|m| m.keys().cloned().collect()))
-            .unwrap_or_default();
+        // OIDC Core §5.5: the same rule as userinfo decides what of the
+        // `claims` request the ID token carries.
+        let requested = individually_released(g.claims.as_deref(), "id_token", &client.scopes());
         // The person's own claims never go out under the principal's `sub`.
         let extra = if acting.is_some() {
             serde_json::Map::new()

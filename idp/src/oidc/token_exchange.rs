@@ -55,7 +55,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     }
     let claims = state
         .tokens
-        .check_access_token(&state.db, subject_token)
+        .check_access_token(&state.db, subject_token, state.clock.now())
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the subject token is invalid, expired or revoked"))?;
     let str_claim = |n: &str| claims.get(n).and_then(Value::as_str).map(String::from);

@@ -1,7 +1,7 @@
 //! `/userinfo` (OIDC Core §5.3): GET or POST, token in the Authorization
 //! header or (POST only) the form body — never both (RFC 6750 §2).
 use super::form;
-use crate::domain::scopes::ScopeSet;
+use crate::domain::scopes::{ScopeSet, individually_released};
 use crate::domain::users::user_claims;
 use crate::server::AppState;
 use axum::Json;
@@ -51,7 +51,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
             return res;
         }
     };
-    let claims = match state.tokens.check_access_token(&state.db, &token).await {
+    let claims = match state.tokens.check_access_token(&state.db, &token, state.clock.now()).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return bearer_error(
@@ -92,16 +92,20 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
         }
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
-    let requested: Vec<String> = grant
-        .claims
-        .as_deref()
-        .and_then(|c| serde_json::from_str::<Value>(c).ok())
-        .and_then(|c| c.get("userinfo").and_then(Value::as_object).map(|m| m.keys().cloned().collect()))
-        .unwrap_or_default();
-    let mut out = user_claims(&user, &scope, &requested);
     // Plugin claims: only while the client is still permitted and the
     // plugin enabled; a faulty plugin fails the request (issue 6).
     let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
+    // Claims asked for individually: only those a scope the client may
+    // still have releases (OIDC Core §5.5, `scopes::individually_released`).
+    let allowed = match state.clients.find(client_id).await {
+        Ok(Some(c)) => c.scopes(),
+        Ok(None) => {
+            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the client no longer exists");
+        }
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let requested = individually_released(grant.claims.as_deref(), "userinfo", &allowed);
+    let mut out = user_claims(&user, &scope, &requested);
     match state.plugins.release(client_id, &user.id, &scope).await {
         Ok(released) => {
             for (name, value) in released.claims {

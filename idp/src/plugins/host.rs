@@ -4,7 +4,7 @@
 //! Each one catches panics: unwinding into the plugin would abort.
 use super::kv;
 use crate::crypto::jws::{self, Alg};
-use crate::crypto::keys::KeyRing;
+use crate::crypto::keys::{KeyPurpose, KeyRing};
 use crate::domain::scopes::ScopeSet;
 use crate::domain::users::{UserService, user_claims};
 use idp_plugin_sdk::abi::{self, ABI_VERSION, Buffer, HostTable};
@@ -299,7 +299,7 @@ fn kv_page(ctx: &Live, v: Value) -> Result<Value, String> {
     serde_json::to_value(page).map_err(|e| e.to_string())
 }
 
-/// Signs with the provider's active ES256 key. `iss`, `iat` and `exp` are
+/// Signs with the provider's active plugin key (ES256, its own `kid`). `iss`, `iat` and `exp` are
 /// the host's, so a plugin can only speak for itself and briefly.
 fn sign(ctx: &Live, v: Value) -> Result<Value, String> {
     let Some(Value::Object(mut claims)) = v.get("claims").cloned() else {
@@ -311,7 +311,8 @@ fn sign(ctx: &Live, v: Value) -> Result<Value, String> {
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + ttl).into());
     let keys = ctx.services.keys.snapshot();
-    let key = keys.signer(Alg::Es256).ok_or("no active signing key")?;
+    // The plugin key, never the ID/access token key (issue 13).
+    let key = keys.plugin_signer().ok_or("no active plugin signing key")?;
     Ok(Value::from(key.sign_jwt(PLUGIN_JWT_TYP, &Value::Object(claims))))
 }
 
@@ -324,7 +325,7 @@ fn verify(ctx: &Live, v: Value) -> Result<Value, String> {
         return Ok(invalid);
     };
     let keys = ctx.services.keys.snapshot();
-    let Some(key) = parsed.header.kid.as_deref().and_then(|k| keys.by_kid.get(k)) else {
+    let Some(key) = parsed.header.kid.as_deref().and_then(|k| keys.verifier(k, KeyPurpose::Plugin)) else {
         return Ok(invalid);
     };
     if parsed.header.alg != key.alg.name()

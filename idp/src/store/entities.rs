@@ -75,6 +75,8 @@ pub mod signing_key {
         pub active: bool,
         pub created_at: i64,
         pub retired_at: Option<i64>,
+        /// `token` (ID, access and logout tokens) or `plugin` (plugin-signed JWTs).
+        pub purpose: String,
     }
     no_relations!();
 }
@@ -204,6 +206,8 @@ pub mod consent {
         pub client_id: String,
         pub scope: String,
         pub granted_at: i64,
+        /// Claims consented individually (OIDC Core §5.5), space-separated.
+        pub claims: String,
     }
     no_relations!();
 }

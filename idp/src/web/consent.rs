@@ -66,10 +66,14 @@ pub async fn show(
     ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
     ctx.insert("client_name", &client.name);
     ctx.insert("scopes", &scopes);
-    ctx.insert(
-        "claims",
-        &req.requested_claims("userinfo").into_iter().chain(req.requested_claims("id_token")).collect::<Vec<_>>(),
-    );
+    // Each claim asked for individually is named for consent (OIDC Core
+    // §5.5), in the user's language; only releasable ones reach here.
+    let claims: Vec<serde_json::Value> = req
+        .consent_claims()
+        .iter()
+        .map(|c| serde_json::json!({ "name": c, "label": state.pages.text(locale, &format!("claim_{c}")) }))
+        .collect();
+    ctx.insert("claims", &claims);
     ctx.insert("username", &user.map(|u| u.username).unwrap_or_default());
     page(&state, StatusCode::OK, "consent.html", locale, ctx)
 }
@@ -90,7 +94,7 @@ pub async fn submit(
     };
     let result = async {
         if f.decision == "allow" {
-            consents::grant(&state.db, &session.user_id, &req.client_id, &req.scope).await?;
+            consents::grant(&state.db, &session.user_id, &req.client_id, &req.scope, &req.consent_claims()).await?;
             req.consent_given = true;
             pending::update(&state.db, &f.req, &req).await?;
             Ok::<_, sea_orm::DbErr>(format!("{}/authorize/resume?req={}", state.config.issuer, f.req))

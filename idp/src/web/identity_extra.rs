@@ -1,5 +1,5 @@
 //! The face check from the mobile app (`POST /api/identity/face`, Bearer
-//! access token), the browser's "done in the app, continue" step, the
+//! access token with the admin-granted `scan_login` scope), the browser's "done in the app, continue" step, the
 //! in-person assertion page, the operators' counter verification
 //! (`/admin/in-person`, L4) and what happens to an account that lost its
 //! identity in a takeover.
@@ -7,10 +7,12 @@ use super::cookies;
 use super::identity::{View, audit, finish, notify, render, result_key, signed_in, today};
 use super::pages::{error_page, unavailable};
 use super::sms_form::{self, Notice};
+use crate::domain::app_access::{self, AppAccessError};
 use crate::domain::assurance;
 use crate::domain::documents::{Document, DocumentForm};
 use crate::domain::face_gate::{self, KinFace};
 use crate::domain::identity::{self, Result_};
+use crate::domain::scopes::SCAN_LOGIN;
 use crate::domain::sessions::{self, SessionInfo};
 use crate::domain::subjects;
 use crate::oidc::flow::see_other;
@@ -99,18 +101,23 @@ pub async fn api_face(
     let Some(token) = bearer_token(&headers) else {
         return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "a Bearer access token is required");
     };
-    let claims = match state.tokens.check_access_token(&state.db, token).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "invalid, expired or revoked"),
-        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    // The face check runs in the person's name: only the app an
+    // administrator permitted `scan_login` may ask for it, exactly as the
+    // scan API (`domain::app_access`), never any app holding a user token.
+    let now = state.clock.now();
+    let app = match app_access::person_app(&state.db, &state.tokens, &state.users, token, SCAN_LOGIN, now).await {
+        Ok(app) => app,
+        Err(e @ AppAccessError::InvalidToken) => {
+            return api_error(StatusCode::UNAUTHORIZED, "invalid_token", &e.to_string());
+        }
+        Err(e @ AppAccessError::InsufficientScope(_)) => {
+            return api_error(StatusCode::FORBIDDEN, "insufficient_scope", &e.to_string());
+        }
+        Err(AppAccessError::Db(_)) => {
+            return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later");
+        }
     };
-    let account = match crate::domain::subjects::account_of_token(&state.db, &claims).await {
-        Ok(a) => a,
-        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
-    };
-    let Some(sub) = account.as_deref().filter(|_| !claims.contains_key("act")) else {
-        return api_error(StatusCode::FORBIDDEN, "insufficient_scope", "a person's token is required");
-    };
+    let sub = app.user_id.as_str();
     let req: FaceRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(_) => return api_error(StatusCode::BAD_REQUEST, "invalid_request", "expected {\"face\": base64}"),
@@ -118,12 +125,6 @@ pub async fn api_face(
     let Some(sample) = FaceSample::from_base64(&req.face) else {
         return api_error(StatusCode::BAD_REQUEST, "invalid_request", "face: base64 image of at most 2 MB");
     };
-    match state.users.find(sub).await {
-        Ok(Some(u)) if !u.disabled => {}
-        Ok(_) => return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "the account is no longer active"),
-        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
-    }
-    let now = state.clock.now();
     if let Some(ticket) = &req.ticket {
         return kin_face(&state, sub, ticket, &sample, now).await;
     }

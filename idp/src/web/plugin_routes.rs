@@ -156,7 +156,7 @@ async fn api_route(
     let Some(token) = bearer_token(headers) else {
         return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "an access token is required");
     };
-    let claims = match state.tokens.check_access_token(&state.db, token).await {
+    let claims = match state.tokens.check_access_token(&state.db, token, state.clock.now()).await {
         Ok(Some(c)) => c,
         Ok(None) => return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is not valid"),
         Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),

@@ -19,9 +19,9 @@
 //! agent approval, kin binding) carries `detail.action` and what it is
 //! about (masked), and is confirmed like a face ticket: the verifier's
 //! pass first, then `{"face_verified": true}`.
-use crate::domain::plugin_access;
+use crate::domain::app_access::{self, AppAccessError};
 use crate::domain::scan::{self, AppCaller, Decision, ScanError, ScanTicket};
-use crate::domain::scopes::{SCAN_LOGIN, ScopeSet};
+use crate::domain::scopes::SCAN_LOGIN;
 use crate::net::Location;
 use crate::oidc::userinfo::{bearer_error, bearer_token};
 use crate::server::AppState;
@@ -62,52 +62,25 @@ fn scan_error(e: ScanError) -> Response {
     }
 }
 
-/// The signed-in app behind the bearer token, or the RFC 6750 answer.
+/// The signed-in app behind the bearer token, or the RFC 6750 answer
+/// (`domain::app_access`, shared with the face API).
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<AppCaller, Response> {
     let Some(token) = bearer_token(headers) else {
         let mut res = StatusCode::UNAUTHORIZED.into_response();
         res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"idp\""));
         return Err(res);
     };
-    let invalid =
-        || bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked");
-    let claims = match state.tokens.check_access_token(&state.db, token).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(invalid()),
-        Err(e) => return Err(unavailable(e)),
-    };
-    let text = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let insufficient = || {
-        bearer_error(StatusCode::FORBIDDEN, "insufficient_scope", "a user token with the scan_login scope is required")
-    };
-    let (client_id, grant_id) = (text("client_id"), text("gid"));
-    if !ScopeSet::parse(&text("scope")).contains(SCAN_LOGIN) || grant_id.is_empty() {
-        return Err(insufficient());
+    let now = state.clock.now();
+    match app_access::person_app(&state.db, &state.tokens, &state.users, token, SCAN_LOGIN, now).await {
+        Ok(app) => Ok(app),
+        Err(e @ AppAccessError::InvalidToken) => {
+            Err(bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", &e.to_string()))
+        }
+        Err(e @ AppAccessError::InsufficientScope(_)) => {
+            Err(bearer_error(StatusCode::FORBIDDEN, "insufficient_scope", &e.to_string()))
+        }
+        Err(AppAccessError::Db(e)) => Err(unavailable(e)),
     }
-    match plugin_access::permitted(&state.db, &client_id).await {
-        Ok(p) if p.iter().any(|s| s == SCAN_LOGIN) => {}
-        Ok(_) => return Err(insufficient()),
-        Err(e) => return Err(unavailable(e)),
-    }
-    // The person is the token grant's account (`domain::subjects`); a token
-    // acting for someone else (C4) never speaks for the app's person.
-    let user_id = match crate::domain::subjects::account_of_token(&state.db, &claims).await {
-        Ok(_) if claims.contains_key("act") => return Err(insufficient()),
-        Ok(Some(a)) => a,
-        Ok(None) => return Err(invalid()),
-        Err(e) => return Err(unavailable(e)),
-    };
-    match state.users.find(&user_id).await {
-        Ok(Some(u)) if !u.disabled => {}
-        Ok(_) => return Err(invalid()),
-        Err(e) => return Err(unavailable(e)),
-    }
-    let amr = claims
-        .get("amr")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
-        .unwrap_or_default();
-    Ok(AppCaller { user_id, client_id, grant_id, acr: text("acr"), amr })
 }
 
 /// What the app shows before the person decides: which site is asking,
