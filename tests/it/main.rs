@@ -30,6 +30,7 @@ mod proxies;
 mod reverify;
 mod robustness;
 mod scan;
+mod sec_enterprise;
 mod subjects;
 mod tokens;
 mod upstream_reverify;

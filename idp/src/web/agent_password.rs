@@ -110,7 +110,8 @@ pub async fn submit(
     }
     // The current password is a sign-in secret: guesses here count in the
     // enterprise sign-in throttle (per agent of the enterprise, and per IP).
-    let reservation = match super::enterprise::attempt(&state, &a.enterprise.uscc, &a.agent.id, addr).await {
+    let key = enterprises::agent_throttle_key(&a.enterprise.uscc, &a.agent.id);
+    let reservation = match super::enterprise::attempt(&state, &key, addr).await {
         Ok(Some(r)) => r,
         Ok(None) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
         Err(e) => return unavailable(&state, locale, e),
