@@ -139,6 +139,11 @@ pub async fn start_enterprise_sign_in(
     let page = b.http.get(app.url(&format!("/login/enterprise?req={req}"))).send().await.unwrap().text().await.unwrap();
     let mut fields: Vec<(&str, String)> = vec![("req", req.clone()), ("csrf", hidden(&page, "csrf").unwrap())];
     fields.extend(form.iter().map(|(k, v)| (*k, v.to_string())));
+    // A solved graphic captcha goes along: after two failures it is asked
+    // for (A3), and these tests are about what follows the password.
+    let captcha = app.state.captcha.create().await.unwrap();
+    fields.push(("captcha", sink(app, "captcha", &captcha.id).await.unwrap()));
+    fields.push(("captcha_id", captcha.id));
     let res = b.http.post(app.url("/login/enterprise")).form(&fields).send().await.unwrap();
     match location(&res) {
         Some(next) => Ok(next),

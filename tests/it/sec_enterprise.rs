@@ -108,7 +108,6 @@ async fn enterprise_session_is_not_personal(backend: Backend) {
     let b = Browser::new();
     let (status, next, _) = post_rep(&app, &b, ENT_PASSWORD, "", true).await;
     assert_eq!(status, 303);
-    assert!(next.ends_with("/enterprise/agents"), "an enterprise session lands on the enterprise page: {next}");
     assert_eq!(b.http.get(app.url("/enterprise/agents")).send().await.unwrap().status(), 200);
     for path in PERSONAL_PAGES {
         let res = b.http.get(app.url(path)).send().await.unwrap();
@@ -117,6 +116,7 @@ async fn enterprise_session_is_not_personal(backend: Backend) {
         assert_eq!(link_href(&html, "personal-sign-in").as_deref(), Some("/login"), "{path}: {html}");
         assert_eq!(link_href(&html, "enterprise-back").as_deref(), Some("/enterprise/agents"), "{path}");
     }
+    assert!(next.ends_with("/enterprise/agents"), "an enterprise session lands on the enterprise page: {next}");
     // No C6 grant (which would exchange into tokens with his `sub`), no kin.
     let page = b.http.get(app.url("/enterprise/agents")).send().await.unwrap().text().await.unwrap();
     let csrf = hidden(&page, "csrf").unwrap();
