@@ -233,7 +233,7 @@ pub async fn throttle_keys(
     }
     let login = agent_login.trim();
     Ok(match users.find_by_login(login).await.map_err(|e| anyhow::anyhow!("{e}"))? {
-        Some(u) => ThrottleKeys { enterprise: agent_throttle_key(uscc.as_str(), &u.id), citizen: Some(u.username) },
+        Some(u) => agent_keys(uscc.as_str(), &u),
         None => ThrottleKeys {
             enterprise: format!("enterprise:{}:?{}", uscc.as_str(), login.to_uppercase()),
             citizen: Some(login.to_string()),
@@ -241,10 +241,11 @@ pub async fn throttle_keys(
     })
 }
 
-/// An agent's enterprise-password throttle key (sign-in and password
-/// change share it): the credit code and his account id.
-pub fn agent_throttle_key(uscc: &str, user_id: &str) -> String {
-    format!("enterprise:{uscc}:{user_id}")
+/// An agent's enterprise-password throttle keys (sign-in and password
+/// change share them): the credit code and his account id, and his
+/// account's own citizen lockout.
+pub fn agent_keys(uscc: &str, agent: &user::Model) -> ThrottleKeys {
+    ThrottleKeys { enterprise: format!("enterprise:{uscc}:{}", agent.id), citizen: Some(agent.username.clone()) }
 }
 
 async fn link_representative(db: &DatabaseConnection, enterprise_id: &str, user_id: &str) -> Result<(), DbErr> {

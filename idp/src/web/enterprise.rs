@@ -225,10 +225,8 @@ pub async fn login_submit(
         }
         Err(e) => return unavailable(&state, locale, e),
     };
-    for r in reservations {
-        if let Err(e) = throttle::succeeded(&state.db, r).await {
-            return unavailable(&state, locale, e);
-        }
+    if let Err(e) = release(&state, reservations).await {
+        return unavailable(&state, locale, e);
     }
     match signed.face_of.clone() {
         // C1: the first sign-in of either person waits for a face check.
@@ -257,7 +255,7 @@ async fn risky_after_failure(state: &AppState, keys: &enterprises::ThrottleKeys,
 }
 
 /// Reserves an attempt on every key; `None` when any is locked.
-async fn attempt_keys(
+pub(crate) async fn attempt_keys(
     state: &AppState,
     keys: &enterprises::ThrottleKeys,
     ip: &str,
@@ -272,19 +270,12 @@ async fn attempt_keys(
     Ok(Some(held))
 }
 
-/// Reserves an agent's enterprise-password attempt (his current password
-/// when changing it) under the key sign-in uses for him
-/// (`enterprises::agent_throttle_key`) and per IP; `None` when locked.
-pub(crate) async fn attempt(
-    state: &AppState,
-    key: &str,
-    addr: SocketAddr,
-) -> Result<Option<throttle::Reservation>, sea_orm::DbErr> {
-    let ip = cookies::client_ip(Some(addr));
-    match throttle::reserve(&state.db, &state.config.login_throttle, key, &ip).await? {
-        throttle::Verdict::Proceed(r) => Ok(Some(r)),
-        throttle::Verdict::Locked(_) => Ok(None),
+/// The password was right: every key's failures are forgotten.
+pub(crate) async fn release(state: &AppState, held: Vec<throttle::Reservation>) -> Result<(), sea_orm::DbErr> {
+    for r in held {
+        throttle::succeeded(&state.db, r).await?;
     }
+    Ok(())
 }
 
 pub const GATE_LOGIN: &str = face_gate::LOGIN;
