@@ -90,8 +90,9 @@ async fn post_rep(app: &TestApp, b: &Browser, password: &str, agent: &str, solve
     enterprise_post(app, b, &form, solve).await
 }
 
-const PERSONAL_PAGES: [&str; 7] = [
+const PERSONAL_PAGES: [&str; 8] = [
     "/account",
+    "/step-up/factor",
     "/account/profile",
     "/account/authorisations",
     "/account/kin",
@@ -136,6 +137,8 @@ async fn enterprise_session_is_not_personal(backend: Backend) {
     assert_eq!(b.http.post(app.url("/account/kin")).form(&kin).send().await.unwrap().status(), 403);
     let sec = [("csrf", csrf.as_str()), ("action", "send_code")];
     assert_eq!(b.http.post(app.url("/account/security")).form(&sec).send().await.unwrap().status(), 403);
+    let unlink = [("csrf", csrf.as_str()), ("link", "x")];
+    assert_eq!(b.http.post(app.url("/account/upstreams/unlink")).form(&unlink).send().await.unwrap().status(), 403);
 
     // An agent's enterprise session likewise; his way back is his page.
     let (_, _) = agent(&app, &enterprise_id(&app).await, "agent_sec", 73, true, false).await;
@@ -388,3 +391,20 @@ async fn exchange_waits_for_face_check(backend: Backend) {
     assert_eq!(json(exchange(&app, &client, ent_at).await).await["error"], "invalid_grant");
 }
 both!(token_exchange_waits_for_the_first_face_check, super::exchange_waits_for_face_check);
+
+/// Finding 1 on the plugin entry: a plugin's user page is personal (the
+/// plugin sees the person as its subject), so an enterprise session gets
+/// the same refusal there.
+async fn plugin_user_page_is_personal(backend: Backend) {
+    let app = crate::plugin_kit::spawn_plugins(backend, &[crate::plugin_kit::EXAMPLE], |_, _| {}).await;
+    setup(&app, false).await;
+    let b = Browser::new();
+    assert_eq!(post_rep(&app, &b, ENT_PASSWORD, "", true).await.0, 303);
+    let res = b.http.get(app.url("/plugins/example/hello")).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(link_href(&res.text().await.unwrap(), "personal-sign-in").is_some());
+    // The same person signed in as a citizen sees it.
+    let p = crate::factors::password_sign_in(&app, "rep_sec").await;
+    assert_eq!(p.http.get(app.url("/plugins/example/hello")).send().await.unwrap().status(), 200);
+}
+both!(plugin_user_page_refuses_enterprise_sessions, super::plugin_user_page_is_personal);
