@@ -571,7 +571,7 @@ async fn approve_and_revoke_race(backend: Backend) {
     assert!(res.text().await.unwrap().contains("材料不全"));
     let agent_form = [("uscc", USCC), ("role", "agent"), ("agent", "rejected_a"), ("password", PASSWORD)];
     let refused = start_enterprise_sign_in(&app, &Browser::new(), &rp, &agent_form).await.unwrap_err();
-    assert!(refused.1.contains("不是该企业的代理人"), "{refused:?}");
+    assert!(refused.1.contains("统一社会信用代码或密码错误"), "one answer for every refusal: {refused:?}");
 
     let phone = citizen(&app, "rep_race").await;
     app_face_check(&app, &phone).await;

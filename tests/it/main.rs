@@ -35,6 +35,7 @@ mod scan;
 mod sec_citizen;
 mod sec_kin;
 mod sec_protocol;
+mod sec_enterprise;
 mod subjects;
 mod tokens;
 mod upstream_reverify;

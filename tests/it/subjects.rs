@@ -207,6 +207,8 @@ async fn acting_person_across_takeover(b: Backend) {
         ("valid_to", &today),
         ("scopes", "openid profile"),
     ];
+    // Granting needs a fresh re-verification (SMS), like a factor change.
+    crate::factors::reverify(&app, &alice_browser, "13900000040").await;
     authorisations(&app, &alice_browser, &grant).await;
     let d = delegation::granted_by(&app.state.db, &alice, delegation::Kind::Person).await.unwrap().remove(0);
     authorisations(&app, &a_browser, &[("action", "accept"), ("id", &d.id)]).await;

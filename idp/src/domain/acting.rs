@@ -10,6 +10,7 @@
 //! profile claims are never released under the principal's `sub`.
 use super::delegation::{self, Kind};
 use super::scopes::ScopeSet;
+use super::sessions::SessionInfo;
 use crate::store::entities::{enterprise, grant, session_acting};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
@@ -49,6 +50,31 @@ pub async fn clear(db: &DatabaseConnection, sid: &str) -> Result<(), DbErr> {
 
 pub async fn of_session(db: &DatabaseConnection, sid: &str) -> Result<Option<session_acting::Model>, DbErr> {
     session_acting::Entity::find_by_id(sid.to_owned()).one(db).await
+}
+
+/// The session acts for an enterprise, so it is not the person's own.
+#[derive(Debug, Clone)]
+pub struct ForEnterprise {
+    pub enterprise_id: String,
+    /// `None` for the representative, else the agent delegation.
+    pub delegation_id: Option<String>,
+}
+
+/// C1: a session made from an enterprise credential (the enterprise
+/// password, or an agent's enterprise login) is an enterprise session: it
+/// reaches that enterprise's pages and the apps it signs in to, never the
+/// person's own account, identity, factors or person-to-person delegation.
+/// Every personal entry (pages, plugin user pages, step-up from the
+/// personal centre) asks this one question; a citizen sign-in in the same
+/// browser ends the acting (`clear`) and makes the session personal again.
+pub async fn personal(
+    db: &DatabaseConnection,
+    session: SessionInfo,
+) -> Result<Result<SessionInfo, ForEnterprise>, DbErr> {
+    Ok(match of_session(db, &session.sid).await? {
+        Some(a) => Err(ForEnterprise { enterprise_id: a.enterprise_id, delegation_id: a.delegation_id }),
+        None => Ok(session),
+    })
 }
 
 /// What a delegated token says beyond a person's own token.

@@ -14,14 +14,22 @@ pub struct NewAuthorisation<'a> {
     pub scopes: &'a str,
     pub valid_from: &'a str,
     pub valid_to: &'a str,
+    /// The principal's browser (its hash): he must have re-verified there.
+    pub browser: &'a str,
 }
 
-/// Refusals as locale keys.
+/// Refusals as locale keys. Granting lets someone else act as the
+/// principal, so like a factor change (A5) it needs a fresh
+/// re-verification of the principal in this browser (SMS code, or the
+/// no-phone ways) — a stolen or borrowed session alone cannot grant.
 pub async fn create(
     db: &DatabaseConnection,
     new: NewAuthorisation<'_>,
     now: i64,
 ) -> Result<Result<delegation_e::Model, &'static str>, DbErr> {
+    if !super::reverify::recently(db, &new.principal.id, new.browser, now).await? {
+        return Ok(Err("authorise_reverify"));
+    }
     let (Some(from), Some(to)) = (delegation::parse_date(new.valid_from), delegation::parse_date(new.valid_to)) else {
         return Ok(Err("authorise_bad_dates"));
     };

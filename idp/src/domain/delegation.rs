@@ -124,8 +124,12 @@ pub enum Party<'a> {
     Enterprise(&'a str),
     /// The person who granted (person or kin delegations).
     Principal(&'a str),
-    /// The person who received (accepting a person delegation).
+    /// The person who received a person delegation (C6: accepting or
+    /// declining it). Only person delegations: an agent is the grantee of
+    /// his agent delegation too, and must not approve himself (C3).
     Grantee(&'a str),
+    /// The guardian of a kin relation (E2: unbinding it).
+    Guardian(&'a str),
 }
 
 fn party_filter(
@@ -137,7 +141,12 @@ fn party_filter(
             q.filter(delegation::Column::EnterpriseId.eq(*e)).filter(delegation::Column::Kind.eq(Kind::Agent.as_str()))
         }
         Party::Principal(u) => q.filter(delegation::Column::PrincipalUserId.eq(*u)),
-        Party::Grantee(u) => q.filter(delegation::Column::GranteeUserId.eq(*u)),
+        Party::Grantee(u) => q
+            .filter(delegation::Column::GranteeUserId.eq(*u))
+            .filter(delegation::Column::Kind.eq(Kind::Person.as_str())),
+        Party::Guardian(u) => {
+            q.filter(delegation::Column::GranteeUserId.eq(*u)).filter(delegation::Column::Kind.eq(Kind::Kin.as_str()))
+        }
     }
 }
 

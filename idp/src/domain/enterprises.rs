@@ -139,6 +139,26 @@ pub struct EnterpriseSignIn {
 /// Sign-in refusals, each a locale key.
 pub type Refusal = &'static str;
 
+/// The one answer to every failed enterprise sign-in (unknown credit code,
+/// wrong password, not an agent, pending or revoked agent, no
+/// representative account): a different answer after a right password
+/// would tell a guesser the password was right — for agents, a citizen
+/// password checked outside the citizen lockout.
+pub const SIGN_IN_REFUSED: Refusal = "enterprise_login_failed";
+
+/// While the first-sign-in face check (C1) of the person for this
+/// enterprise is outstanding, nothing but the web sign-in (which sends him
+/// to the face gate) may act for the enterprise.
+pub const FACE_OUTSTANDING: Refusal = "enterprise_face_outstanding";
+
+impl EnterpriseSignIn {
+    /// The sign-in, unless its first-sign-in face check is outstanding:
+    /// for entries that cannot show the face gate (token exchange).
+    pub fn face_checked(self) -> Result<Self, Refusal> {
+        if self.face_of.is_some() { Err(FACE_OUTSTANDING) } else { Ok(self) }
+    }
+}
+
 /// C1 representative: credit code + the enterprise's password; the linked
 /// account must still match the representative on record.
 pub async fn sign_in_representative(
@@ -153,22 +173,79 @@ pub async fn sign_in_representative(
     };
     let ok = passwords.verify(password.to_string(), found.as_ref().map(|e| e.password_hash.clone())).await?;
     let Some(e) = found.filter(|_| ok) else {
-        return Ok(Err("enterprise_login_failed"));
+        return Ok(Err(SIGN_IN_REFUSED));
     };
     let Some(rep) = representative_account(db, &e.representative_name, &e.representative_id_number).await? else {
-        return Ok(Err("enterprise_no_representative_account"));
+        return Ok(Err(SIGN_IN_REFUSED));
     };
     if e.representative_user_id.as_deref() != Some(rep.id.as_str()) {
         link_representative(db, &e.id, &rep.id).await?;
     }
+    Ok(Ok(as_representative(e, rep.id)))
+}
+
+fn as_representative(e: enterprise::Model, user_id: String) -> EnterpriseSignIn {
     let face_of = e.representative_face_at.is_none().then(|| e.representative_id_number.clone());
-    Ok(Ok(EnterpriseSignIn {
-        user_id: rep.id,
-        role: Role::Representative,
-        delegation_id: None,
-        face_of,
-        enterprise: e,
-    }))
+    EnterpriseSignIn { user_id, role: Role::Representative, delegation_id: None, face_of, enterprise: e }
+}
+
+/// Whether `person` may act for the enterprise now, and as what: its linked
+/// representative, or an agent whose delegation is in force. The face-check
+/// state comes with it (`face_of`), so every entry sees the same C1 rule:
+/// the web sign-in opens the face gate, the token exchange refuses
+/// (`EnterpriseSignIn::face_checked`).
+pub async fn act_for(
+    db: &DatabaseConnection,
+    e: enterprise::Model,
+    person: &user::Model,
+    now: i64,
+) -> Result<Result<EnterpriseSignIn, Refusal>, DbErr> {
+    if person.disabled {
+        return Ok(Err(SIGN_IN_REFUSED));
+    }
+    if e.representative_user_id.as_deref() == Some(person.id.as_str()) {
+        return Ok(Ok(as_representative(e, person.id.clone())));
+    }
+    agent_of(db, e, person, now).await
+}
+
+/// The throttle keys of an enterprise password attempt (C1, A3): never a
+/// raw form field an attacker could vary to get a fresh counter.
+#[derive(Debug, Clone)]
+pub struct ThrottleKeys {
+    /// The representative: the canonical credit code. An agent: the credit
+    /// code and the account the identifier names (its canonical form when
+    /// it names none).
+    pub enterprise: String,
+    /// An agent attempt also counts against the account's own citizen
+    /// lockout: the enterprise login is no side door for guessing it.
+    pub citizen: Option<String>,
+}
+
+pub async fn throttle_keys(
+    users: &UserService,
+    uscc: &Uscc,
+    role: Role,
+    agent_login: &str,
+) -> Result<ThrottleKeys, anyhow::Error> {
+    if role == Role::Representative {
+        return Ok(ThrottleKeys { enterprise: format!("enterprise:{}", uscc.as_str()), citizen: None });
+    }
+    let login = agent_login.trim();
+    Ok(match users.find_by_login(login).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        Some(u) => agent_keys(uscc.as_str(), &u),
+        None => ThrottleKeys {
+            enterprise: format!("enterprise:{}:?{}", uscc.as_str(), login.to_uppercase()),
+            citizen: Some(login.to_string()),
+        },
+    })
+}
+
+/// An agent's enterprise-password throttle keys (sign-in and password
+/// change share them): the credit code and his account id, and his
+/// account's own citizen lockout.
+pub fn agent_keys(uscc: &str, agent: &user::Model) -> ThrottleKeys {
+    ThrottleKeys { enterprise: format!("enterprise:{uscc}:{}", agent.id), citizen: Some(agent.username.clone()) }
 }
 
 async fn link_representative(db: &DatabaseConnection, enterprise_id: &str, user_id: &str) -> Result<(), DbErr> {
@@ -207,32 +284,25 @@ pub async fn sign_in_agent_with_password(
         _ => None,
     };
     let ok = passwords.verify(password.to_string(), hash).await?;
-    match agent.filter(|_| ok) {
-        Some(a) => Ok(sign_in_agent(db, &a, uscc, now).await?),
-        None => Ok(Err("enterprise_login_failed")),
+    match (agent.filter(|_| ok), enterprise) {
+        (Some(a), Some(e)) => Ok(agent_of(db, e, &a, now).await?),
+        _ => Ok(Err(SIGN_IN_REFUSED)),
     }
 }
 
 /// C1 agent, once his password is checked: only an active agent delegation
-/// of that enterprise lets him in.
-pub async fn sign_in_agent(
+/// of that enterprise lets him in; whatever else is refused with the one
+/// answer.
+async fn agent_of(
     db: &DatabaseConnection,
+    e: enterprise::Model,
     agent: &user::Model,
-    uscc: &str,
     now: i64,
 ) -> Result<Result<EnterpriseSignIn, Refusal>, DbErr> {
-    let Some(e) = (match Uscc::parse(uscc) {
-        Ok(u) => find_by_uscc(db, u.as_str()).await?,
-        Err(_) => None,
-    }) else {
-        return Ok(Err("enterprise_login_failed"));
+    let Some(d) = delegation::agent_delegation(db, &e.id, &agent.id).await?.filter(|d| delegation::in_force(d, now))
+    else {
+        return Ok(Err(SIGN_IN_REFUSED));
     };
-    let Some(d) = delegation::agent_delegation(db, &e.id, &agent.id).await? else {
-        return Ok(Err("enterprise_not_agent"));
-    };
-    if !delegation::in_force(&d, now) {
-        return Ok(Err(if d.state == PENDING { "enterprise_agent_pending" } else { "enterprise_not_agent" }));
-    }
     let face_of = if d.face_at.is_none() { agent.id_number.clone().or(Some(String::new())) } else { None };
     Ok(Ok(EnterpriseSignIn {
         user_id: agent.id.clone(),

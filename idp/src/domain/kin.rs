@@ -494,7 +494,7 @@ pub async fn unbind(
     if now - d.created_at < UNBIND_AFTER {
         return Ok(Err(KinRefusal::TooEarlyToUnbind));
     }
-    match delegation::revoke(db, &d.id, &delegation::Party::Grantee(guardian_user_id), now).await? {
+    match delegation::revoke(db, &d.id, &delegation::Party::Guardian(guardian_user_id), now).await? {
         Some(_) => Ok(Ok(())),
         None => Ok(Err(KinRefusal::NotFound)),
     }

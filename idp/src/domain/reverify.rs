@@ -17,6 +17,31 @@ use crate::config::ThrottleConfig;
 use crate::store::entities::user;
 use sea_orm::{DatabaseConnection, DbErr};
 
+/// The browser-bound flow a re-verification opens (SMS code, or without a
+/// phone `without_phone` / `at_upstream`): 15 minutes in which sensitive
+/// personal changes may be made.
+pub const FLOW: &str = "factors";
+
+/// Whether `user_id` re-verified in this browser within the flow's
+/// lifetime: the gate of sensitive changes that carry no flow id of their
+/// own (C6: granting a person-to-person delegation).
+pub async fn recently(db: &DatabaseConnection, user_id: &str, browser_hash: &str, now: i64) -> Result<bool, DbErr> {
+    use crate::store::entities::account_flow;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    if browser_hash.is_empty() {
+        return Ok(false);
+    }
+    let n = account_flow::Entity::find()
+        .filter(account_flow::Column::Kind.eq(FLOW))
+        .filter(account_flow::Column::UserId.eq(user_id))
+        .filter(account_flow::Column::Browser.eq(browser_hash))
+        .filter(account_flow::Column::Step.eq(1))
+        .filter(account_flow::Column::ExpiresAt.gt(now))
+        .count(db)
+        .await?;
+    Ok(n > 0)
+}
+
 /// What the person offers.
 pub enum Proof<'a> {
     Password(&'a str),

@@ -71,6 +71,12 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     let Some(original) = grants::active_grant(&state.db, &gid).await? else {
         return Err(OAuthError::invalid_grant("the subject token's grant was revoked").into());
     };
+    // A token issued acting for someone (an enterprise session's, or a
+    // delegated one) never becomes the person's own: checked on the grant,
+    // not only on the token's claims.
+    if original.enterprise_id.is_some() || original.delegation_id.is_some() {
+        return Err(OAuthError::invalid_grant("a delegated token cannot be exchanged again").into());
+    }
     // The person is the grant's account; `sub` is a subject (`domain::subjects`).
     let person = original.user_id.clone();
     let now = state.clock.now();
@@ -81,14 +87,30 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
                 Err(_) => None,
             }
             .ok_or_else(|| invalid_target("no such enterprise"))?;
-            if e.representative_user_id.as_deref() == Some(person.as_str()) {
-                (Some(e.id), None)
-            } else {
-                let d = delegation::agent_delegation(&state.db, &e.id, &person)
-                    .await?
-                    .filter(|d| delegation::in_force(d, now))
-                    .ok_or_else(|| invalid_target("the person has no active grant to act for this enterprise"))?;
-                (Some(e.id), Some(d))
+            // The same rule as the web sign-in (C1): representative or agent
+            // in force, and no first-sign-in face check outstanding.
+            let Some(account) = state.users.find(&person).await? else {
+                return Err(OAuthError::invalid_grant("the subject token's account is gone").into());
+            };
+            match enterprises::act_for(&state.db, e, &account, now).await? {
+                Ok(signed) => match signed.face_checked() {
+                    Ok(s) => {
+                        let d = match &s.delegation_id {
+                            Some(id) => delegation::find(&state.db, id).await?,
+                            None => None,
+                        };
+                        (Some(s.enterprise.id), d)
+                    }
+                    Err(_) => {
+                        return Err(OAuthError::invalid_grant(
+                            "the first sign-in for this enterprise awaits its face check (C1): sign in on the web first",
+                        )
+                        .into());
+                    }
+                },
+                Err(_) => {
+                    return Err(invalid_target("the person has no active grant to act for this enterprise").into());
+                }
             }
         }
         (None, Some(id)) => {

@@ -11,7 +11,6 @@ use crate::domain::profile::{self, ETHNIC_GROUPS, ProfileEdit};
 use crate::domain::reverify::{self, Outcome};
 use crate::domain::sessions::{self, SessionInfo};
 use crate::domain::users::PhoneNumber;
-use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::ports::sms::{SmsMessage, SmsPurpose};
 use crate::server::AppState;
@@ -70,10 +69,10 @@ const EMAIL_FLOW: &str = "bind_email";
 
 /// The signed-in account, or a redirect to the sign-in page.
 async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result<(SessionInfo, user::Model), Response> {
-    let session = match current_session(state, jar).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(cookies::sign_in_then(state, jar.clone(), "/account")),
-        Err(e) => return Err(unavailable(state, locale, e)),
+    // C1: the person's own session, not one acting for an enterprise.
+    let session = match super::personal::session(state, jar, locale).await? {
+        Some(s) => s,
+        None => return Err(cookies::sign_in_then(state, jar.clone(), "/account")),
     };
     match state.users.find(&session.user_id).await {
         Ok(Some(u)) if !u.disabled => Ok((session, u)),

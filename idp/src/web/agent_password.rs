@@ -10,7 +10,7 @@ use super::pages::{error_page, unavailable};
 use crate::domain::agent_password::{self, Change};
 use crate::domain::enterprises::{EnterpriseError, check_enterprise_password};
 use crate::domain::sessions::SessionInfo;
-use crate::domain::{acting, enterprises, throttle};
+use crate::domain::{acting, enterprises};
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
@@ -109,13 +109,15 @@ pub async fn submit(
         return fail(jar, StatusCode::BAD_REQUEST, "register_password_mismatch");
     }
     // The current password is a sign-in secret: guesses here count in the
-    // enterprise sign-in throttle (per agent of the enterprise, and per IP).
-    let reservation = match super::enterprise::attempt(&state, &a.enterprise.uscc, &a.agent.id, addr).await {
+    // enterprise sign-in throttle under the keys sign-in uses (the agent of
+    // this enterprise, his citizen account, and the IP).
+    let ip = cookies::client_ip(Some(addr));
+    let keys = enterprises::agent_keys(&a.enterprise.uscc, &a.agent);
+    let reservation = match super::enterprise::attempt_keys(&state, &keys, &ip).await {
         Ok(Some(r)) => r,
         Ok(None) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
         Err(e) => return unavailable(&state, locale, e),
     };
-    let ip = cookies::client_ip(Some(addr));
     let now = state.clock.now();
     let change = Change {
         delegation_id: &a.delegation_id,
@@ -130,7 +132,7 @@ pub async fn submit(
         // A wrong guess keeps its throttle slot.
         Ok(Err(k @ "agent_password_current_wrong")) => return fail(jar, StatusCode::BAD_REQUEST, k),
         Ok(Err(k)) => {
-            if let Err(e) = throttle::succeeded(&state.db, reservation).await {
+            if let Err(e) = super::enterprise::release(&state, reservation).await {
                 return unavailable(&state, locale, e);
             }
             return fail(jar, StatusCode::CONFLICT, k);
@@ -138,7 +140,7 @@ pub async fn submit(
         Err(EnterpriseError::Invalid(k)) => return fail(jar, StatusCode::BAD_REQUEST, k),
         Err(e) => return unavailable(&state, locale, e),
     };
-    if let Err(e) = throttle::succeeded(&state.db, reservation).await {
+    if let Err(e) = super::enterprise::release(&state, reservation).await {
         return unavailable(&state, locale, e);
     }
     notify_ended(&state, ended).await;

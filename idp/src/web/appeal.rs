@@ -5,7 +5,6 @@ use super::cookies;
 use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::appeals::{self, FileError, NewAppeal};
-use crate::oidc::authorize::current_session;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use axum::Form;
@@ -91,7 +90,9 @@ pub async fn submit(
         let notice = sms_form::send_code(&state, locale, code_req).await;
         return render(&state, jar, notice.status(), locale, &f, Some(notice), None).await;
     }
-    let appellant = current_session(&state, &jar).await.ok().flatten().map(|s| s.user_id);
+    // Only a personal session makes its account the appellant (C1): an
+    // enterprise session files like anyone signed out.
+    let appellant = super::personal::session(&state, &jar, locale).await.ok().flatten().map(|s| s.user_id);
     let new = NewAppeal {
         kind: f.kind.clone(),
         claimed_value: f.claimed_value.clone(),

@@ -8,7 +8,6 @@ use crate::domain::authorisations::{self, NewAuthorisation};
 use crate::domain::delegation::{self, Kind, Party};
 use crate::domain::face_gate;
 use crate::domain::{kin, kin_reports};
-use crate::oidc::authorize::current_session;
 use crate::server::AppState;
 use crate::store::entities::{delegation as delegation_e, user};
 use axum::Form;
@@ -23,14 +22,14 @@ pub const GATE_KIN: &str = face_gate::KIN;
 pub const GATE_REGISTER: &str = face_gate::REGISTER;
 
 async fn require_user(state: &AppState, jar: &CookieJar, locale: &str, back: &str) -> Result<user::Model, Response> {
-    match current_session(state, jar).await {
-        Ok(Some(s)) => match state.users.find(&s.user_id).await {
+    // C1: the person's own session, not one acting for an enterprise.
+    match super::personal::session(state, jar, locale).await? {
+        Some(s) => match state.users.find(&s.user_id).await {
             Ok(Some(u)) if !u.disabled => Ok(u),
             Ok(_) => Err(cookies::sign_in_then(state, jar.clone(), back)),
             Err(e) => Err(unavailable(state, locale, e.to_string())),
         },
-        Ok(None) => Err(cookies::sign_in_then(state, jar.clone(), back)),
-        Err(e) => Err(unavailable(state, locale, e)),
+        None => Err(cookies::sign_in_then(state, jar.clone(), back)),
     }
 }
 
@@ -49,11 +48,15 @@ fn row(state: &AppState, locale: &str, d: &delegation_e::Model, other: Option<&u
 
 async fn authorisations_view(
     state: &AppState,
+    jar: &CookieJar,
     u: &user::Model,
     locale: &str,
     notice: Option<(bool, String)>,
 ) -> Result<Value, String> {
     let now = state.clock.now();
+    let browser = super::mfa::browser_of(state, jar);
+    let reverified =
+        crate::domain::reverify::recently(&state.db, &u.id, &browser, now).await.map_err(|e| e.to_string())?;
     let db = |e: sea_orm::DbErr| e.to_string();
     let mut granted = Vec::new();
     for d in delegation::granted_by(&state.db, &u.id, Kind::Person).await.map_err(db)? {
@@ -70,7 +73,7 @@ async fn authorisations_view(
     }
     let (info, error) = notice_pair(notice);
     Ok(json!({ "granted": granted, "received": received, "info": info, "error": error,
-        "today": delegation::today(now).to_string() }))
+        "today": delegation::today(now).to_string(), "reverified": reverified }))
 }
 
 pub async fn authorisations_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
@@ -79,7 +82,7 @@ pub async fn authorisations_show(State(state): State<AppState>, jar: CookieJar, 
         Ok(u) => u,
         Err(r) => return r,
     };
-    let view = authorisations_view(&state, &u, locale, None).await;
+    let view = authorisations_view(&state, &jar, &u, locale, None).await;
     view_page(&state, jar, StatusCode::OK, "authorisations.html", locale, view)
 }
 
@@ -126,6 +129,7 @@ pub async fn authorisations_submit(
                 scopes: &f.scopes,
                 valid_from: &f.valid_from,
                 valid_to: &f.valid_to,
+                browser: &super::mfa::browser_of(&state, &jar),
             };
             authorisations::create(&state.db, new, now).await.map(|r| match r {
                 Ok(_) => (true, "authorise_created"),
@@ -153,7 +157,7 @@ pub async fn authorisations_submit(
         Err(e) => return unavailable(&state, locale, e),
     };
     let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    let view = authorisations_view(&state, &u, locale, Some((ok, state.pages.text(locale, key)))).await;
+    let view = authorisations_view(&state, &jar, &u, locale, Some((ok, state.pages.text(locale, key)))).await;
     view_page(&state, jar, status, "authorisations.html", locale, view)
 }
 

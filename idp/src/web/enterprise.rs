@@ -44,6 +44,10 @@ pub struct LoginForm {
     agent: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
 }
 
 /// A page with `v` as its view model and the browser's CSRF token.
@@ -117,7 +121,25 @@ pub async fn login_show(
         Err(p) => return p,
     };
     let v = json!({ "req": q.req, "uscc": "", "role": "representative", "agent": "", "error": null });
-    render(&state, jar, StatusCode::OK, "enterprise_login.html", locale, v)
+    login_page(&state, jar, StatusCode::OK, locale, v, false).await
+}
+
+/// The sign-in page; with `captcha` a fresh graphic captcha (A3: sign-in
+/// has become risky for this credit code, person or address).
+async fn login_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    mut v: Value,
+    captcha: bool,
+) -> Response {
+    if captcha {
+        let mut ctx = tera::Context::new();
+        super::sms_form::captcha_ctx(state, &mut ctx).await;
+        v["captcha"] = json!({ "id": ctx.get("captcha_id"), "image": ctx.get("captcha_image") });
+    }
+    render(state, jar, status, "enterprise_login.html", locale, v)
 }
 
 pub async fn login_submit(
@@ -132,49 +154,78 @@ pub async fn login_submit(
         Err(p) => return p,
     };
     let role = if f.role == "agent" { Role::Agent } else { Role::Representative };
-    let fail = |jar: CookieJar, status: StatusCode, key: &str| {
-        let v = json!({ "req": f.req, "uscc": f.uscc, "role": role.as_str(), "agent": f.agent,
-            "error": state.pages.text(locale, key) });
-        render(&state, jar, status, "enterprise_login.html", locale, v)
+    let view = |key: &str| {
+        json!({ "req": f.req, "uscc": f.uscc, "role": role.as_str(), "agent": f.agent,
+            "error": state.pages.text(locale, key) })
     };
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return fail(jar, StatusCode::FORBIDDEN, "error_csrf");
+        return login_page(&state, jar, StatusCode::FORBIDDEN, locale, view("error_csrf"), false).await;
     }
-    if let Err(e) = crate::domain::uscc::Uscc::parse(&f.uscc) {
-        return fail(jar, StatusCode::BAD_REQUEST, e.message_key());
-    }
+    let uscc = match crate::domain::uscc::Uscc::parse(&f.uscc) {
+        Ok(u) => u,
+        Err(e) => return login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view(e.message_key()), false).await,
+    };
     if f.password.is_empty() || (role == Role::Agent && f.agent.trim().is_empty()) {
-        return fail(jar, StatusCode::BAD_REQUEST, "login_missing_fields");
+        return login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view("login_missing_fields"), false).await;
     }
-    // Throttled like citizen sign-in, per credit code (and agent account).
-    let reservation = match attempt(&state, &f.uscc, f.agent.trim(), addr).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return fail(jar, StatusCode::TOO_MANY_REQUESTS, "enterprise_locked"),
+    // Throttled like citizen sign-in (A3), on keys the form cannot vary:
+    // the credit code, and for agents the person (and his citizen lockout).
+    let keys = match enterprises::throttle_keys(&state.users, &uscc, role, &f.agent).await {
+        Ok(k) => k,
         Err(e) => return unavailable(&state, locale, e),
     };
+    let ip = cookies::client_ip(Some(addr));
+    let risky = match risky(&state, &keys, &ip).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let reservations = match attempt_keys(&state, &keys, &ip).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return login_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view("enterprise_locked"), true)
+                .await;
+        }
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    // A3: once risky, a graphic captcha; checked after the attempt is
+    // counted, so a missing or wrong one is a failed attempt too.
+    if risky {
+        match state.captcha.check(&f.captcha_id, &f.captcha).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view("captcha_wrong"), true).await;
+            }
+            Err(e) => return unavailable(&state, locale, e),
+        }
+    }
     let now = state.clock.now();
     let outcome = match role {
-        Role::Representative => enterprises::sign_in_representative(&state.db, &state.passwords, &f.uscc, &f.password)
+        Role::Representative => {
+            enterprises::sign_in_representative(&state.db, &state.passwords, uscc.as_str(), &f.password).await
+        }
+        Role::Agent => {
+            enterprises::sign_in_agent_with_password(
+                &state.db,
+                &state.users,
+                &state.passwords,
+                uscc.as_str(),
+                &f.agent,
+                &f.password,
+                now,
+            )
             .await
-            .map_err(|e| e.to_string()),
-        Role::Agent => enterprises::sign_in_agent_with_password(
-            &state.db,
-            &state.users,
-            &state.passwords,
-            &f.uscc,
-            &f.agent,
-            &f.password,
-            now,
-        )
-        .await
-        .map_err(|e| e.to_string()),
+        }
     };
     let signed = match outcome {
         Ok(Ok(s)) => s,
-        Ok(Err(key)) => return fail(jar, StatusCode::UNAUTHORIZED, key),
+        // One answer for every refusal (`enterprises::SIGN_IN_REFUSED`).
+        Ok(Err(key)) => {
+            let next_risky = risky_after_failure(&state, &keys, &ip).await;
+            return login_page(&state, jar, StatusCode::UNAUTHORIZED, locale, view(key), next_risky).await;
+        }
         Err(e) => return unavailable(&state, locale, e),
     };
-    if let Err(e) = throttle::succeeded(&state.db, reservation).await {
+    if let Err(e) = release(&state, reservations).await {
         return unavailable(&state, locale, e);
     }
     match signed.face_of.clone() {
@@ -187,21 +238,44 @@ pub async fn login_submit(
     }
 }
 
-/// Reserves an enterprise password attempt (sign-in, or an agent's current
-/// password when changing it) in the sign-in throttle, per credit code and
-/// person, and per IP; `None` when locked.
-pub(crate) async fn attempt(
+/// A3: sign-in is risky once the enterprise key, the agent's own account
+/// or the address has failed often.
+async fn risky(state: &AppState, keys: &enterprises::ThrottleKeys, ip: &str) -> Result<bool, sea_orm::DbErr> {
+    let now = state.clock.now();
+    let (ent, by_ip) = throttle::failures(&state.db, &keys.enterprise, ip, now).await?;
+    let citizen = match &keys.citizen {
+        Some(login) => throttle::failures(&state.db, login, ip, now).await?.0,
+        None => 0,
+    };
+    Ok(throttle::risky(ent.max(citizen), by_ip))
+}
+
+async fn risky_after_failure(state: &AppState, keys: &enterprises::ThrottleKeys, ip: &str) -> bool {
+    risky(state, keys, ip).await.unwrap_or(true)
+}
+
+/// Reserves an attempt on every key; `None` when any is locked.
+pub(crate) async fn attempt_keys(
     state: &AppState,
-    uscc: &str,
-    who: &str,
-    addr: SocketAddr,
-) -> Result<Option<throttle::Reservation>, sea_orm::DbErr> {
-    let key = format!("enterprise:{}:{who}", uscc.trim().to_ascii_uppercase());
-    let ip = cookies::client_ip(Some(addr));
-    match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await? {
-        throttle::Verdict::Proceed(r) => Ok(Some(r)),
-        throttle::Verdict::Locked(_) => Ok(None),
+    keys: &enterprises::ThrottleKeys,
+    ip: &str,
+) -> Result<Option<Vec<throttle::Reservation>>, sea_orm::DbErr> {
+    let mut held = Vec::new();
+    for key in std::iter::once(&keys.enterprise).chain(keys.citizen.as_ref()) {
+        match throttle::reserve(&state.db, &state.config.login_throttle, key, ip).await? {
+            throttle::Verdict::Proceed(r) => held.push(r),
+            throttle::Verdict::Locked(_) => return Ok(None),
+        }
     }
+    Ok(Some(held))
+}
+
+/// The password was right: every key's failures are forgotten.
+pub(crate) async fn release(state: &AppState, held: Vec<throttle::Reservation>) -> Result<(), sea_orm::DbErr> {
+    for r in held {
+        throttle::succeeded(&state.db, r).await?;
+    }
+    Ok(())
 }
 
 pub const GATE_LOGIN: &str = face_gate::LOGIN;
@@ -225,7 +299,13 @@ async fn finish_sign_in(
 ) -> Response {
     let acting =
         super::login::Acting { enterprise_id: s.enterprise.id.clone(), delegation_id: s.delegation_id.clone() };
-    super::login::complete(state, jar, locale, req_id, req, SignedIn::new(&s.user_id, factor).acting(acting)).await
+    let mut who = SignedIn::new(&s.user_id, factor).acting(acting);
+    // Without an app waiting, an enterprise session lands on its enterprise
+    // page: the personal centre is not open to it (C1).
+    if req_id.is_empty() {
+        who = who.then(if s.role == Role::Agent { "/enterprise/agent/password" } else { "/enterprise/agents" }.into());
+    }
+    super::login::complete(state, jar, locale, req_id, req, who).await
 }
 
 #[derive(Deserialize, Default)]

@@ -14,7 +14,6 @@ use crate::domain::flows::{self, mask_phone};
 use crate::domain::identity::{self, Result_};
 use crate::domain::sessions::{self, SessionInfo};
 use crate::domain::users::PhoneNumber;
-use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::ports::sms::{SmsMessage, SmsPurpose};
 use crate::ports::verifier::{BankCardCheck, BankCardNumber, Outcome};
@@ -76,10 +75,10 @@ pub(crate) async fn signed_in(
     locale: &str,
 ) -> Result<(SessionInfo, user::Model), Response> {
     let back = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/identity");
-    let session = match current_session(state, jar).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(cookies::sign_in_then(state, jar.clone(), back)),
-        Err(e) => return Err(unavailable(state, locale, e)),
+    // C1: the person's own session, not one acting for an enterprise.
+    let session = match super::personal::session(state, jar, locale).await? {
+        Some(s) => s,
+        None => return Err(cookies::sign_in_then(state, jar.clone(), back)),
     };
     match state.users.find(&session.user_id).await {
         Ok(Some(u)) if !u.disabled => Ok((session, u)),

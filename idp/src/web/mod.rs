@@ -15,6 +15,7 @@ pub mod identity_extra;
 pub mod login;
 pub mod mfa;
 pub mod pages;
+pub mod personal;
 pub mod plugin_routes;
 pub mod register;
 pub mod scan;

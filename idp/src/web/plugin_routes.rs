@@ -6,7 +6,6 @@
 use super::cookies;
 use super::pages::{error_page, page};
 use crate::domain::assurance::Factor;
-use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::oidc::userinfo::bearer_token;
 use crate::plugins::{Access, CallScope, Plugin, PluginError, Request, Response as PluginResponse, RouteAuth};
@@ -109,8 +108,11 @@ async fn dispatch(state: AppState, name: String, path: String, inc: Incoming) ->
 /// may read the profile fields its manifest declares.
 async fn user_route(state: &AppState, plugin: &Arc<Plugin>, mut req: Request, jar: CookieJar) -> Response {
     let locale = req.locale.clone();
-    let session = match current_session(state, &jar).await {
+    // C1: plugin user pages are personal — never for a session acting for
+    // an enterprise (the plugin would see the person as its subject).
+    let session = match super::personal::session(state, &jar, &locale).await {
         Ok(Some(s)) => s,
+        Err(page) => return page,
         // Sign in first, then come back to this page.
         Ok(None) if req.method == "GET" => {
             let mut back = format!("{}{}", req.base, req.path);
@@ -121,7 +123,6 @@ async fn user_route(state: &AppState, plugin: &Arc<Plugin>, mut req: Request, ja
             return cookies::sign_in_then(state, jar, &back);
         }
         Ok(None) => return error_page(state, StatusCode::UNAUTHORIZED, &locale, "plugin_sign_in"),
-        Err(e) => return super::pages::unavailable(state, &locale, e),
     };
     if req.method == "POST" && !cookies::csrf_ok(state, &jar, req.form("csrf").unwrap_or("")) {
         return error_page(state, StatusCode::FORBIDDEN, &locale, "error_csrf");

@@ -14,7 +14,6 @@ use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::accounts::audit;
 use crate::domain::factors::Enrolment;
 use crate::domain::flows::{self, mask_phone};
-use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
@@ -29,7 +28,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
 
-const FLOW: &str = "factors";
+const FLOW: &str = crate::domain::reverify::FLOW;
 pub(super) const PATH: &str = "/account/security";
 
 #[derive(Deserialize, Default)]
@@ -79,10 +78,10 @@ enum Extra {
 }
 
 async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result<user::Model, Response> {
-    let session = match current_session(state, jar).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(cookies::sign_in_then(state, jar.clone(), PATH)),
-        Err(e) => return Err(unavailable(state, locale, e)),
+    // C1: the person's own session, not one acting for an enterprise.
+    let session = match super::personal::session(state, jar, locale).await? {
+        Some(s) => s,
+        None => return Err(cookies::sign_in_then(state, jar.clone(), PATH)),
     };
     match state.users.find(&session.user_id).await {
         Ok(Some(u)) if !u.disabled => Ok(u),

@@ -125,10 +125,10 @@ pub async fn load_signed_in(
 ) -> Result<(SessionInfo, user::Model, &'static str), Response> {
     let (session, locale) = if req_id.is_empty() {
         let locale = cookies::locale(state, headers, None);
-        match current_session(state, jar).await {
-            Ok(Some(s)) => (s, locale),
-            Ok(None) => return Err(error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first")),
-            Err(e) => return Err(unavailable(state, locale, e)),
+        // From the personal centre: the person's own session only (C1).
+        match super::personal::session(state, jar, locale).await? {
+            Some(s) => (s, locale),
+            None => return Err(error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first")),
         }
     } else {
         let (_req, session, locale) = load(state, jar, headers, req_id).await?;

@@ -493,10 +493,11 @@ pub async fn unlink(
     Form(f): Form<UnlinkForm>,
 ) -> Response {
     let locale = cookies::locale(&state, &headers, None);
-    let session = match crate::oidc::authorize::current_session(&state, &jar).await {
+    // C1: a personal-centre change, for the person's own session only.
+    let session = match super::personal::session(&state, &jar, locale).await {
         Ok(Some(s)) => s,
         Ok(None) => return see_other(&state.endpoint("/login")),
-        Err(e) => return unavailable(&state, locale, e),
+        Err(page) => return page,
     };
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
         return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");

@@ -74,10 +74,11 @@ pub async fn start(
     let Some(up) = state.config.upstreams.get(&name) else {
         return error_page(&state, StatusCode::NOT_FOUND, locale, "upstream_unknown");
     };
-    let session = match current_session(&state, &jar).await {
+    // C1: re-verification is for the person's own session only.
+    let session = match super::personal::session(&state, &jar, locale).await {
         Ok(Some(s)) => s,
         Ok(None) => return cookies::sign_in_then(&state, jar, super::security::PATH),
-        Err(e) => return unavailable(&state, locale, e),
+        Err(page) => return page,
     };
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
         return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
