@@ -234,18 +234,24 @@ pub async fn throttle_keys(
     let login = agent_login.trim();
     Ok(match users.find_by_login(login).await.map_err(|e| anyhow::anyhow!("{e}"))? {
         Some(u) => agent_keys(uscc.as_str(), &u),
-        None => ThrottleKeys {
-            enterprise: format!("enterprise:{}:?{}", uscc.as_str(), login.to_uppercase()),
-            citizen: Some(login.to_string()),
-        },
+        // No such person: the identifier's canonical form, the same key the
+        // citizen sign-in throttles an unknown identifier on, so respelling
+        // it gives no fresh counter here either.
+        None => {
+            let citizen = super::throttle::citizen_key(users, login).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            ThrottleKeys { enterprise: format!("enterprise:{}:?{citizen}", uscc.as_str()), citizen: Some(citizen) }
+        }
     })
 }
 
 /// An agent's enterprise-password throttle keys (sign-in and password
 /// change share them): the credit code and his account id, and his
-/// account's own citizen lockout.
+/// account's own citizen lockout (the counter `/login` uses for him).
 pub fn agent_keys(uscc: &str, agent: &user::Model) -> ThrottleKeys {
-    ThrottleKeys { enterprise: format!("enterprise:{uscc}:{}", agent.id), citizen: Some(agent.username.clone()) }
+    ThrottleKeys {
+        enterprise: format!("enterprise:{uscc}:{}", agent.id),
+        citizen: Some(super::throttle::account_of(&agent.id)),
+    }
 }
 
 async fn link_representative(db: &DatabaseConnection, enterprise_id: &str, user_id: &str) -> Result<(), DbErr> {
