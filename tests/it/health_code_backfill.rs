@@ -19,6 +19,10 @@ async fn node(backend: &Backend, db: &str) -> TestApp {
     let db = db.to_string();
     spawn_plugins(backend.clone(), &[HEALTH], move |c, _| {
         c.database_url = Some(db);
+        // A backfill screen is a long plugin call; on a loaded CI machine it
+        // can pass the default 2 s limit. This test is about exactly-once
+        // indexing, not about time limits (plugins.rs tests those).
+        c.plugins.call_timeout_ms = 10_000;
         let settings: toml::Table = toml::from_str(&format!("log_page_size = {PAGE}")).unwrap();
         c.plugins.settings.insert(PLUGIN.into(), toml::Value::Table(settings));
     })
