@@ -12,6 +12,7 @@ pub mod demo;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod i18n;
+pub mod kit;
 pub mod oidc;
 pub mod plugins;
 pub mod server;
