@@ -1,26 +1,21 @@
 //! idp — an OpenID Connect identity provider for unified identity platforms.
 //!
-//! Layers: `web` and `oidc` hold HTTP handlers (parse → one domain call →
-//! render); `domain` decides; `store` persists; `crypto` signs and hashes.
-pub mod clock;
-pub mod config;
-pub mod crypto;
+//! Layers: the entries here — `web` (pages), `oidc` (OAuth/OIDC endpoints),
+//! the app APIs, the CLI and the plugin host — parse input, make one call
+//! into the application core (`idp-core`: `domain` decides, `store`
+//! persists, `crypto` signs and hashes, `ports` reach the outside world)
+//! and render the answer. The core's modules are re-exported under their
+//! old paths (`idp::domain`, `crate::store` …).
+pub use idp_core::{clock, config, crypto, domain, net, now, ports, store};
+
 pub mod demo;
-pub mod domain;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod i18n;
-pub mod net;
+pub mod kit;
 pub mod oidc;
 pub mod plugins;
-pub mod ports;
 pub mod server;
-pub mod store;
 pub mod web;
 
 pub use server::{AppState, build_state, router, serve};
-
-/// Current Unix time in seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}

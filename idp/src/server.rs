@@ -6,7 +6,7 @@ use crate::crypto::{SecretHasher, derive_key};
 use crate::domain::clients::ClientService;
 use crate::domain::tokens::TokenIssuer;
 use crate::domain::users::UserService;
-use crate::web::pages::Pages;
+use crate::kit::pages::Pages;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::{any, get, post};

@@ -22,7 +22,7 @@ impl Outcome {
     pub fn into_response_with(self, state: &AppState, locale: &str) -> Response {
         match self {
             Outcome::Redirect(url) => see_other(&url),
-            Outcome::ErrorPage(status, key) => crate::web::pages::error_page(state, status, locale, key),
+            Outcome::ErrorPage(status, key) => crate::kit::pages::error_page(state, status, locale, key),
         }
     }
 }

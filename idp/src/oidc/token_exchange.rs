@@ -24,7 +24,7 @@ use crate::domain::{delegation, enterprises};
 use crate::server::AppState;
 use serde_json::Value;
 
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const GRANT_TYPE: &str = crate::domain::clients::TOKEN_EXCHANGE_GRANT;
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 fn invalid_target(d: &str) -> OAuthError {

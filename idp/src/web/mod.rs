@@ -6,7 +6,6 @@ pub mod agent_register;
 pub mod agent_reset;
 pub mod appeal;
 pub mod consent;
-pub mod cookies;
 pub mod delegations;
 pub mod enterprise;
 pub mod forgot;
@@ -14,7 +13,6 @@ pub mod identity;
 pub mod identity_extra;
 pub mod login;
 pub mod mfa;
-pub mod pages;
 pub mod personal;
 pub mod plugin_routes;
 pub mod register;
@@ -28,3 +26,6 @@ pub mod step_up;
 pub mod step_up_factor;
 pub mod upstream;
 pub mod upstream_reverify;
+
+// The shared HTTP kit, at the paths the pages have always used.
+pub use crate::kit::{cookies, pages};

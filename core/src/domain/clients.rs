@@ -193,6 +193,9 @@ const CACHE_MAX: usize = 10_000;
 
 pub const SECRET_PURPOSE: &str = "client_secret";
 
+/// The grant type of RFC 8693 token exchange, as a client registers it.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 impl ClientService {
     pub fn new(db: DatabaseConnection, hasher: SecretHasher) -> Self {
         Self { db, hasher, cache: Arc::default() }
@@ -263,11 +266,11 @@ impl ClientService {
         let grant_types = new.grant_types.clone().unwrap_or(default_grants);
         for g in &grant_types {
             if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials")
-                && g != crate::oidc::token_exchange::GRANT_TYPE
+                && g != TOKEN_EXCHANGE_GRANT
             {
                 return Err(bad(format!(
                     "grant type `{g}`: allowed authorization_code, refresh_token, client_credentials, {}",
-                    crate::oidc::token_exchange::GRANT_TYPE
+                    TOKEN_EXCHANGE_GRANT
                 )));
             }
             if g == "client_credentials" && method == AuthMethod::None {

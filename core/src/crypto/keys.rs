@@ -196,8 +196,8 @@ impl KeyRing {
     }
 
     /// A ring holding one fresh in-memory key per algorithm, for the fuzz
-    /// harnesses (`crate::fuzzing`), which verify tokens without a database.
-    #[cfg(any(test, feature = "fuzzing"))]
+    /// harnesses (`idp::fuzzing`), which verify tokens without a database.
+    /// Its keys are random and never stored.
     pub fn ephemeral() -> anyhow::Result<Self> {
         let ring = Self::new(KeyVault::new(&[7; 32]));
         let mut active = HashMap::new();

@@ -1,5 +1,5 @@
 //! The sandbox verifier: answers from a fixture of test identities
-//! (`idp/fixtures/sandbox-identities.toml`, compiled in; another file via
+//! (`core/fixtures/sandbox-identities.toml`, compiled in; another file via
 //! `verifier.fixture`) with a realistic delay, provider references, and
 //! simulated failures (`timeout`, `unavailable`) for the error paths.
 use super::assertion;
