@@ -321,7 +321,8 @@ fn relation_ids(html: &str) -> Vec<String> {
 /// E2 (seed 001): each kin rule at its boundary through the provider's
 /// pages, then the kinship code and the relative's test results.
 async fn kinship(backend: Backend) {
-    let today = delegation::today(chrono::Utc::now().timestamp());
+    // Before the app exists: its clock starts unshifted, like this one.
+    let today = delegation::today(idp::clock::Clock::default().now());
     let born_years_ago = |years: u32, plus_days: u64| {
         let d =
             today.checked_sub_months(Months::new(12 * years)).unwrap().checked_add_days(Days::new(plus_days)).unwrap();
