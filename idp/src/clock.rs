@@ -2,9 +2,10 @@
 //! drive (SMS code expiry, per-hour and per-day limits) reads this clock, so
 //! tests move time forward instead of sleeping. Token `iat`/`exp`, grant,
 //! code, consent and pending-request expiry, throttle windows and key
-//! rotation publish windows all read it, so there is one time source; the
-//! system clock is read here and nowhere else. (Timers and intervals that
-//! only pace work — key reloads, polling — stay on tokio time.)
+//! rotation publish windows all read it, so there is one time source: no
+//! rule reads the system clock anywhere else. (Timers and intervals that
+//! only pace work — key reloads, the client cache, retries — stay on tokio
+//! or `Instant` time; SMS outbox ids take the system time only to sort.)
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
