@@ -18,7 +18,7 @@ async fn parallel_shows_and_scans(backend: Backend) {
     let app = spawn_plugins(backend, &[HEALTH], |_, _| {}).await;
     citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
     let b = signed_in(&app, "zhang_san").await;
-    let (scanner, st) = app_with(&app, "health_code.scan").await;
+    let (scanner, _) = app_with(&app, "health_code.scan").await;
     let shows = || join_all((0..N).map(|_| page(&b, &app, "/")));
     let claims_of = |pages: Vec<(u16, String)>| -> Vec<(Value, String)> {
         pages
