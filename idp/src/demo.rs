@@ -197,7 +197,8 @@ async fn seed_citizen_app(state: &AppState) -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?;
-    crate::domain::plugin_access::allow(&state.db, DEMO_CITIZEN_APP_ID, crate::domain::scopes::SCAN_LOGIN).await?;
+    let now = state.clock.now();
+    crate::domain::plugin_access::allow(&state.db, DEMO_CITIZEN_APP_ID, crate::domain::scopes::SCAN_LOGIN, now).await?;
     Ok(())
 }
 
@@ -297,10 +298,12 @@ async fn finish(state: &AppState, rp: &DemoRp, cb: Callback) -> anyhow::Result<t
         .request_async(&http)
         .await?;
     let id_token = token.id_token().ok_or_else(|| anyhow::anyhow!("no ID token"))?;
-    let verifier = client.id_token_verifier().set_allowed_algs(vec![
-        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    ]);
+    // Expiry on the provider's clock, which stamped the token.
+    let now = state.clock.now();
+    let verifier = client
+        .id_token_verifier()
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256])
+        .set_time_fn(move || chrono::DateTime::from_timestamp(now, 0).unwrap_or_default());
     let claims = id_token.claims(&verifier, &Nonce::new(nonce))?;
     let userinfo: CoreUserInfoClaims =
         client.user_info(token.access_token().clone(), Some(claims.subject().clone()))?.request_async(&http).await?;

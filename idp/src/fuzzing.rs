@@ -7,6 +7,7 @@
 //!
 //! Multi-field inputs are split at `0xFF` (never part of UTF-8 text), so a
 //! mutation can move bytes between fields.
+use crate::clock::Clock;
 use crate::config::{Config, TokenConfig};
 use crate::crypto::jws::{self, Alg, PublicKey};
 use crate::crypto::keys::KeyRing;
@@ -43,7 +44,7 @@ fn issuer() -> &'static TokenIssuer {
     static ISSUER_KEYS: OnceLock<TokenIssuer> = OnceLock::new();
     ISSUER_KEYS.get_or_init(|| {
         let keys = KeyRing::ephemeral().unwrap_or_else(|e| unreachable!("in-memory key generation: {e}"));
-        TokenIssuer { issuer: ISSUER.into(), keys, cfg: TokenConfig::default() }
+        TokenIssuer { issuer: ISSUER.into(), keys, cfg: TokenConfig::default(), clock: Clock::default() }
     })
 }
 
@@ -87,7 +88,7 @@ pub fn own_token(data: &[u8]) {
         _ => serde_json::Map::from_iter([("x".to_string(), Value::from(f[1].clone()))]),
     };
     claims.insert("iss".into(), ISSUER.into());
-    claims.insert("exp".into(), (crate::now() + 600).into());
+    claims.insert("exp".into(), (t.clock.now() + 600).into());
     let at = data.first().copied().unwrap_or(0);
     let alg = if at % 2 == 0 { Alg::Es256 } else { Alg::Rs256 };
     let typ = OWN_TYPES[usize::from(at / 2) % OWN_TYPES.len()];
@@ -205,7 +206,8 @@ pub fn authorize_query(data: &[u8]) {
     let client = client(public);
     let Ok(uri) = authorize::redirect_target(&params, Some(&client)) else { return };
     assert!(client.matches_redirect_uri(uri));
-    match authorize::parse(&params, &client, uri, |hint| issuer().verify_own(hint, "JWT", true).map(|_| "s".into())) {
+    let hint = |hint: &str| issuer().verify_own(hint, "JWT", true).map(|_| "s".into());
+    match authorize::parse(&params, &client, uri, hint, issuer().clock.now()) {
         Ok(req) => {
             assert_eq!(req.redirect_uri, uri);
             assert!(!req.scope.is_empty() && req.scope.split(' ').all(|s| client.scopes().contains(s)));

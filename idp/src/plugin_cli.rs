@@ -57,12 +57,12 @@ pub async fn run(cmd: PluginCmd, config: Config) -> anyhow::Result<()> {
             anyhow::bail!("no loaded plugin `{name}`")
         }
         PluginCmd::Enable { name } => {
-            plugin_access::set_enabled(&state.db, &name, true).await?;
+            plugin_access::set_enabled(&state.db, &name, true, state.clock.now()).await?;
             println!("plugin {name} enabled");
             Ok(())
         }
         PluginCmd::Disable { name } => {
-            plugin_access::set_enabled(&state.db, &name, false).await?;
+            plugin_access::set_enabled(&state.db, &name, false, state.clock.now()).await?;
             println!("plugin {name} disabled");
             Ok(())
         }
@@ -77,7 +77,7 @@ pub async fn allow_scope(state: &idp::AppState, client_id: &str, scope: &str) ->
         anyhow::bail!("`{scope}` is a core scope: set core scopes with `client create --scope`");
     }
     if idp::domain::scopes::ADMIN_GRANTED.contains(&scope) {
-        plugin_access::allow(&state.db, client_id, scope).await?;
+        plugin_access::allow(&state.db, client_id, scope, state.clock.now()).await?;
         println!("client {client_id} may now request `{scope}`");
         return Ok(());
     }
@@ -87,7 +87,7 @@ pub async fn allow_scope(state: &idp::AppState, client_id: &str, scope: &str) ->
             state.plugins.scope_names().join(" ")
         );
     };
-    plugin_access::allow(&state.db, client_id, scope).await?;
+    plugin_access::allow(&state.db, client_id, scope, state.clock.now()).await?;
     println!("client {client_id} may now request `{scope}` (plugin {})", owner.name());
     Ok(())
 }

@@ -93,19 +93,25 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     if migrate {
         crate::store::migrate(&db).await?;
     }
-    let keys = KeyRing::new(KeyVault::new(&master));
+    // The one clock every time-limited rule reads (tests advance it).
+    let clock = crate::clock::Clock::default();
+    let keys = KeyRing::new(KeyVault::new(&master), clock.clone());
     keys.ensure_keys(&db).await?;
     keys.reload(&db, config.tokens.retired_key_publish).await?;
     let hasher = SecretHasher::new(&master);
     let passwords = PasswordService::new()?;
     let pages = Pages::load(config.theme_dir.as_deref())?;
-    let tokens = TokenIssuer { issuer: config.issuer.clone(), keys: keys.clone(), cfg: config.tokens.clone() };
+    let tokens = TokenIssuer {
+        issuer: config.issuer.clone(),
+        keys: keys.clone(),
+        cfg: config.tokens.clone(),
+        clock: clock.clone(),
+    };
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let users = UserService::new(db.clone(), passwords.clone());
-    let clock = crate::clock::Clock::default();
+    let users = UserService::new(db.clone(), passwords.clone(), clock.clone());
     let services = crate::plugins::Services {
         issuer: config.issuer.clone(),
         db: db.clone(),
@@ -125,14 +131,14 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     let mail = crate::ports::mail::MailGateway::from_config(&config.mail, db.clone())?;
     let totp = crate::domain::factors::TotpService::new(db.clone(), &master, hasher.clone(), &config.issuer);
     let passkeys = crate::domain::passkeys::PasskeyService::new(db.clone(), hasher.clone(), &config.issuer);
-    let verifier = crate::ports::verifier::Verifier::from_config(&config.verifier, &config.data_dir)?;
+    let verifier = crate::ports::verifier::Verifier::from_config(&config.verifier, &config.data_dir, clock.clone())?;
     let proxies = crate::net::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?;
     let regions = match &config.ip_regions_file {
         Some(path) => crate::net::RegionTable::load(path).map_err(anyhow::Error::msg)?,
         None => crate::net::RegionTable::default(),
     };
     Ok(AppState(Arc::new(Inner {
-        clients: ClientService::new(db.clone(), hasher.clone()),
+        clients: ClientService::new(db.clone(), hasher.clone(), clock.clone()),
         users,
         plugins,
         csrf_key: derive_key(&master, b"idp csrf v1"),
@@ -307,7 +313,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
             if let Err(e) = upkeep.keys.reload(&upkeep.db, upkeep.config.tokens.retired_key_publish).await {
                 tracing::warn!("key reload failed: {e}");
             }
-            if let Err(e) = crate::store::purge_expired(&upkeep.db, crate::now()).await {
+            if let Err(e) = crate::store::purge_expired(&upkeep.db, upkeep.clock.now()).await {
                 tracing::warn!("purge failed: {e}");
             }
         }

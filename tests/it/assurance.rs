@@ -221,7 +221,7 @@ async fn step_up_by_password_is_throttled(backend: Backend) {
     assert!(body.contains("登录失败次数过多"), "{body}");
     let (status, _, _) = try_password(PASSWORD).await;
     assert_eq!(status, 429, "locked: not even the right password is checked");
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    app.state.clock.advance(3);
     let (status, back, _) = try_password(PASSWORD).await;
     assert_eq!(status, 303);
     let end = b.run(&app, &back.unwrap(), "", "").await;

@@ -135,7 +135,7 @@ async fn prompt_and_max_age(b: Backend) {
     // max_age=1 after 2 s forces a new sign-in and a fresh auth_time.
     let res = redeem(&app, &client, &code, None).await;
     let first = jwt_claims(json(res).await["id_token"].as_str().unwrap());
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.state.clock.advance(2);
     let url = auth_url(&app, &client, &[("max_age", "1")]);
     let res = browser.http.get(&url).send().await.unwrap();
     assert!(location(&res).unwrap().contains("/login?req="), "max_age exceeded → sign in");

@@ -520,8 +520,13 @@ async fn person_grants_expire(backend: Backend) {
     let claims = jwt_claims(json(ex).await["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], alice);
     assert_eq!(claims["act"]["sub"], bob);
-    // Two days later the grant has expired.
+    // Two days later the grant has expired (Bob's own token has too: he
+    // signs in again, so only the delegation is in question).
     app.state.clock.advance(2 * 24 * 3600);
+    let bob_at = tokens(&app, &client, &sign_in_with(&app, &client, "bob_pp", PASSWORD).await).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(json(exchange(&app, &client, &bob_at, ("delegation", &d.id)).await).await["error"], "invalid_target");
     // (the old sessions have timed out meanwhile: sign in again)
     let b = Browser::new();

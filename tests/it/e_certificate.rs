@@ -246,7 +246,7 @@ async fn expired_presentation(backend: Backend) {
         .as_str()
         .unwrap()
         .to_string();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.state.clock.advance(2);
     let r = json(verify(&app, &vt, &presentation).await).await;
     assert_eq!((r["valid"].clone(), r["reason"].clone()), (json!(false), json!("expired")), "{r}");
 
@@ -257,7 +257,7 @@ async fn expired_presentation(backend: Backend) {
     let keys = |rows: Vec<plugin_kv::Model>| rows.into_iter().map(|r| r.key).collect::<Vec<_>>();
     let before = keys(plugin_kv::Entity::find().all(&app.state.db).await.unwrap());
     assert!(before.iter().any(|k| k.starts_with("presented/")), "{before:?}");
-    idp::store::purge_expired(&app.state.db, idp::now() + 3600).await.unwrap();
+    idp::store::purge_expired(&app.state.db, app.state.clock.now() + 3600).await.unwrap();
     let after = keys(plugin_kv::Entity::find().all(&app.state.db).await.unwrap());
     assert!(after.iter().all(|k| k.starts_with("certs/")) && !after.is_empty(), "{after:?}");
 }

@@ -34,8 +34,8 @@ pub async fn real_person(app: &TestApp, username: &str, who: (&str, &str, &str, 
         valid_to: who.3.into(),
         long_term: who.3.is_empty().then(|| "on".to_string()),
     };
-    let doc = Document::parse(&form, chrono::Utc::now().date_naive()).unwrap();
     let now = app.state.clock.now();
+    let doc = Document::parse(&form, delegation::today(now)).unwrap();
     let r = idp::domain::identity::verify_document(&app.state.db, &app.state.verifier, &user, &doc, now).await;
     assert!(matches!(r, Ok(idp::domain::identity::Result_::Done { .. })), "{r:?}");
     user
@@ -498,7 +498,7 @@ async fn citizen_app_opens_gates(backend: Backend) {
             c.redirect_uris = vec!["http://127.0.0.1/callback".into()];
         })
         .await;
-    idp::domain::plugin_access::allow(&app.state.db, &phone.id, "scan_login").await.unwrap();
+    idp::domain::plugin_access::allow(&app.state.db, &phone.id, "scan_login", app.state.clock.now()).await.unwrap();
     let state = app.dir.join("citizen-app.json");
     let photo = app.dir.join("face.jpg");
     std::fs::write(&photo, b"sandbox face sample").unwrap();

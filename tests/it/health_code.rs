@@ -55,9 +55,17 @@ pub(crate) fn payload_in(html: &str) -> String {
 pub(crate) async fn app_with(app: &TestApp, scope: &str) -> (TestClient, String) {
     let c = app.confidential().await;
     permit(app, &c, scope).await;
-    let r = client_token(app, &c, scope).await;
+    let token = renewed(app, &c, scope).await;
+    (c, token)
+}
+
+/// A new client-credentials token. Access tokens expire on the provider's
+/// clock, so a scanner used across an `advance` past their lifetime asks
+/// again, as a real one would.
+pub(crate) async fn renewed(app: &TestApp, c: &TestClient, scope: &str) -> String {
+    let r = client_token(app, c, scope).await;
     assert_eq!(r.status(), 200);
-    (c, json(r).await["access_token"].as_str().unwrap().to_string())
+    json(r).await["access_token"].as_str().unwrap().to_string()
 }
 
 pub(crate) async fn scan(app: &TestApp, token: &str, payload: &str, place: &str) -> reqwest::Response {
@@ -120,6 +128,7 @@ async fn rotation_and_scanning(backend: Backend) {
     let (_, html) = page(&b, &app, "/").await;
     assert_eq!(jwt_claims(&payload_in(&html))["cid"], ca["cid"]);
     app.state.clock.advance(601);
+    let st = renewed(&app, &scanner, "health_code.scan").await;
     let (_, html) = page(&b, &app, "/").await;
     let b2 = payload_in(&html);
     assert_ne!(jwt_claims(&b2)["cid"], ca["cid"], "a new code id every 10 minutes");
@@ -218,7 +227,7 @@ async fn offline_code(backend: Backend) {
     let app = spawn_plugins(backend, &[HEALTH], |_, _| {}).await;
     citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
     let b = signed_in(&app, "zhang_san").await;
-    let (_, st) = app_with(&app, "health_code.scan").await;
+    let (scanner, st) = app_with(&app, "health_code.scan").await;
 
     let (status, html) = page(&b, &app, "/offline").await;
     assert_eq!(status, 200);
@@ -241,6 +250,7 @@ async fn offline_code(backend: Backend) {
     assert_eq!(ok["valid_until"], gen_at + 7 * 86_400);
     // Day 7 (a minute before the end): still valid, though online code ids rotated.
     app.state.clock.advance(7 * 86_400 - 60);
+    let st = renewed(&app, &scanner, "health_code.scan").await;
     assert_eq!(scanned(&app, &st, &payload).await["valid"], true);
     // Day 8: refused.
     app.state.clock.advance(120);
@@ -321,7 +331,8 @@ fn relation_ids(html: &str) -> Vec<String> {
 /// E2 (seed 001): each kin rule at its boundary through the provider's
 /// pages, then the kinship code and the relative's test results.
 async fn kinship(backend: Backend) {
-    let today = delegation::today(chrono::Utc::now().timestamp());
+    // Before the app exists: its clock starts unshifted, like this one.
+    let today = delegation::today(idp::clock::Clock::default().now());
     let born_years_ago = |years: u32, plus_days: u64| {
         let d =
             today.checked_sub_months(Months::new(12 * years)).unwrap().checked_add_days(Days::new(plus_days)).unwrap();

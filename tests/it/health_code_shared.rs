@@ -18,7 +18,7 @@ async fn parallel_shows_and_scans(backend: Backend) {
     let app = spawn_plugins(backend, &[HEALTH], |_, _| {}).await;
     citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
     let b = signed_in(&app, "zhang_san").await;
-    let (_, st) = app_with(&app, "health_code.scan").await;
+    let (scanner, _) = app_with(&app, "health_code.scan").await;
     let shows = || join_all((0..N).map(|_| page(&b, &app, "/")));
     let claims_of = |pages: Vec<(u16, String)>| -> Vec<(Value, String)> {
         pages
@@ -40,6 +40,7 @@ async fn parallel_shows_and_scans(backend: Backend) {
     assert_eq!(issued["events"].as_array().unwrap().len(), 1, "{issued}");
 
     app.state.clock.advance(601);
+    let st = renewed(&app, &scanner, "health_code.scan").await;
     let rotated = claims_of(shows().await);
     let new_cid = rotated[0].0["cid"].clone();
     assert_ne!(new_cid, cid, "rotated");
@@ -66,6 +67,7 @@ async fn parallel_shows_and_scans(backend: Backend) {
     // A code id row past its storage TTL counts as absent: the next show
     // claims the key again.
     app.state.clock.advance(700);
+    let st = renewed(&app, &scanner, "health_code.scan").await;
     let later = claims_of(shows().await);
     assert!(later.iter().all(|(c, _)| c["cid"] == later[0].0["cid"] && c["cid"] != new_cid), "{later:?}");
     assert_eq!(scanned(&app, &st, &later[0].1).await["valid"], true);

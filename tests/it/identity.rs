@@ -296,7 +296,7 @@ async fn circuit_breaker(b: Backend) {
     assert_eq!(calls.load(Ordering::SeqCst), 2, "an open circuit does not call the provider");
     assert!(holder(&app, "110101199003074514").await.is_empty());
     // After the cool-down the circuit closes: the next check goes through.
-    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    app.state.clock.advance(2);
     let (status, body) = submit(&app, &br, "/identity/verify", &flow, &ZHANG).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -344,7 +344,7 @@ async fn circuit_breaker_half_open(b: Backend) {
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one failure opens the circuit");
 
     // Cool-down over, provider still down: one probe, three fail fast.
-    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    app.state.clock.advance(2);
     let answers = all_at_once(&[0, 1, 2, 3]).await;
     assert!(answers.iter().all(|(s, body)| *s == 503 && body.contains("核验服务暂不可用")), "{answers:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 2, "exactly one probe reaches the provider");
@@ -355,7 +355,7 @@ async fn circuit_breaker_half_open(b: Backend) {
     assert_eq!(calls.load(Ordering::SeqCst), 2, "a failed probe opens the circuit for another cool-down");
 
     // Next cool-down, provider healthy: again one probe; it passes and closes.
-    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    app.state.clock.advance(2);
     let answers = all_at_once(&[0, 1, 2, 3]).await;
     assert_eq!(calls.load(Ordering::SeqCst), 3, "exactly one probe reaches the recovered provider");
     let passed: Vec<usize> = (0..4).filter(|&i| answers[i].0 == 200).collect();
@@ -424,7 +424,7 @@ both!(takeover_race_both, super::takeover_race);
 async fn every_path_to_every_level(b: Backend) {
     let app = app_with(b, |_| {}).await;
     let client = app.confidential().await;
-    let today = chrono::Utc::now().date_naive();
+    let today = idp::domain::delegation::today(app.state.clock.now());
     // L3 by bank card (debit only).
     let (uid, _, br) = citizen(&app, &client, "13900000020").await;
     let flow = sms_step(&app, &br, "/identity/verify", "13900000020").await;

@@ -88,7 +88,7 @@ pub async fn spawn_plugins(backend: Backend, plugins: &[&str], tweak: impl FnOnc
 
 /// Lets `client` request `scope` (what `idp client allow-scope` does).
 pub async fn permit(app: &TestApp, client: &TestClient, scope: &str) {
-    idp::domain::plugin_access::allow(&app.state.db, &client.id, scope).await.unwrap();
+    idp::domain::plugin_access::allow(&app.state.db, &client.id, scope, app.state.clock.now()).await.unwrap();
 }
 
 /// Follows the sign-in until the consent page; returns its HTML and URL.

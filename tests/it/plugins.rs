@@ -58,7 +58,7 @@ async fn claims_need_permission_and_consent(b: Backend) {
     permit(&app, &permitted, "example").await;
     let info: Value = userinfo(&app, &at).await.json().await.unwrap();
     assert_eq!(info["example_greeting"], "Hello, 王五");
-    idp::domain::plugin_access::set_enabled(&app.state.db, "example", false).await.unwrap();
+    idp::domain::plugin_access::set_enabled(&app.state.db, "example", false, app.state.clock.now()).await.unwrap();
     let info: Value = userinfo(&app, &at).await.json().await.unwrap();
     assert!(info.get("example_greeting").is_none(), "{info}");
     let r = api().get(app.url("/plugins/example/api/greeting")).bearer_auth(&at).send().await.unwrap();

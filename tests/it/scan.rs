@@ -19,7 +19,9 @@ async fn app_client(app: &TestApp, permitted: bool) -> TestClient {
         })
         .await;
     if permitted {
-        idp::domain::plugin_access::allow(&app.state.db, &client.id, "scan_login").await.unwrap();
+        idp::domain::plugin_access::allow(&app.state.db, &client.id, "scan_login", app.state.clock.now())
+            .await
+            .unwrap();
     }
     client
 }
@@ -368,7 +370,7 @@ pub async fn bind_sandbox_identity(app: &TestApp, user_id: &str) {
         valid_to: "2038-06-06".into(),
         long_term: None,
     };
-    let today = chrono::Utc::now().date_naive();
+    let today = idp::domain::delegation::today(app.state.clock.now());
     let doc = Document::parse(&form, today).unwrap();
     let now = app.state.clock.now();
     let r = idp::domain::identity::verify_document(&app.state.db, &app.state.verifier, user_id, &doc, now).await;

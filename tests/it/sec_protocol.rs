@@ -209,6 +209,7 @@ async fn expired_delegation(b: Backend) {
             delegation_id: Some(d.id.clone()),
         },
         3600,
+        now,
     )
     .await
     .unwrap();

@@ -235,7 +235,7 @@ async fn private_key_jwt(b: Backend) {
             c.jwks = Some(json!({"keys": [jwk]}));
         })
         .await;
-    let now = idp::now();
+    let now = app.state.clock.now();
     let token_ep = app.url("/token");
     let send = |a: String| {
         let url = token_ep.clone();

@@ -196,8 +196,9 @@ async fn stale_upstream_sign_in_is_refused(backend: Backend) {
     let b = signed_in_by_upstream(&p, "up_heli").await;
     let url = begin_reverify(&b, &p).await;
     let Stop::Callback(cb) = run(&b, &p, &url, "up_heli", "allow", true).await else { panic!("no callback") };
-    // The upstream stamps auth_time at its sign-in, iat when the code is redeemed.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // The upstream stamps auth_time at its sign-in, iat when the code is
+    // redeemed, both on its own clock: a second passes there in between.
+    p.up.state.clock.advance(1);
     let (status, body) = error_text(&b, &cb).await;
     assert_eq!(status, 400);
     assert!(body.contains(&p.down.state.pages.text("zh-CN", "upstream_reverify_not_fresh")), "{body}");

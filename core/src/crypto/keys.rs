@@ -3,6 +3,7 @@
 //! parsed once and shared, so signing costs only the signature itself.
 use super::jws::{Alg, PublicKey, Signer_};
 use super::{b64url, b64url_decode, derive_key, random_token};
+use crate::clock::Clock;
 use crate::store::entities::signing_key;
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -180,12 +181,15 @@ impl KeySet {
 pub struct KeyRing {
     vault: KeyVault,
     current: Arc<RwLock<Arc<KeySet>>>,
+    /// Creation and retirement times, and the publish window of retired
+    /// keys (the reload interval itself stays on tokio time).
+    clock: Clock,
 }
 
 impl KeyRing {
-    pub fn new(vault: KeyVault) -> Self {
+    pub fn new(vault: KeyVault, clock: Clock) -> Self {
         let empty = KeySet { active: HashMap::new(), by_kid: HashMap::new(), jwks: "{\"keys\":[]}".into() };
-        Self { vault, current: Arc::new(RwLock::new(Arc::new(empty))) }
+        Self { vault, current: Arc::new(RwLock::new(Arc::new(empty))), clock }
     }
 
     pub fn snapshot(&self) -> Arc<KeySet> {
@@ -199,7 +203,7 @@ impl KeyRing {
     /// harnesses (`idp::fuzzing`), which verify tokens without a database.
     /// Its keys are random and never stored.
     pub fn ephemeral() -> anyhow::Result<Self> {
-        let ring = Self::new(KeyVault::new(&[7; 32]));
+        let ring = Self::new(KeyVault::new(&[7; 32]), Clock::default());
         let mut active = HashMap::new();
         let mut by_kid = HashMap::new();
         for (purpose, alg) in KEY_KINDS {
@@ -250,7 +254,7 @@ impl KeyRing {
             private_enc: Set(sealed),
             public_jwk: Set(key.jwk.to_string()),
             active: Set(true),
-            created_at: Set(crate::now()),
+            created_at: Set(self.clock.now()),
             retired_at: Set(None),
             purpose: Set(purpose.as_str().into()),
         }
@@ -263,7 +267,7 @@ impl KeyRing {
     /// new one. The retired keys stay in the JWKS for `publish_for` seconds
     /// so tokens they signed still verify.
     pub async fn rotate(&self, db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
-        let now = crate::now();
+        let now = self.clock.now();
         let mut created = Vec::new();
         for (purpose, alg) in KEY_KINDS {
             let kid = self.create_key(db, purpose, alg).await?;
@@ -288,7 +292,7 @@ impl KeyRing {
     /// Reloads keys from the database (at start and periodically, so a
     /// rotation on one node reaches the others).
     pub async fn reload(&self, db: &DatabaseConnection, publish_for: i64) -> anyhow::Result<()> {
-        let now = crate::now();
+        let now = self.clock.now();
         let rows = signing_key::Entity::find().all(db).await?;
         let previous = self.snapshot();
         let mut active: HashMap<(KeyPurpose, Alg), (i64, Arc<SigningKey>)> = HashMap::new();

@@ -53,7 +53,7 @@ pub async fn person_app(
     if claims.contains_key("act") {
         return Err(insufficient);
     }
-    let user_id = super::subjects::account_of_token(db, &claims).await?.ok_or(AppAccessError::InvalidToken)?;
+    let user_id = super::subjects::account_of_token(db, &claims, now).await?.ok_or(AppAccessError::InvalidToken)?;
     match users.find(&user_id).await {
         Ok(Some(u)) if !u.disabled => {}
         Ok(_) => return Err(AppAccessError::InvalidToken),

@@ -116,6 +116,7 @@ pub fn parse(
     client: &Client,
     redirect_uri: &str,
     hint_sub: impl FnOnce(&str) -> Option<String>,
+    now: i64,
 ) -> Result<AuthRequest, RequestError> {
     // `state` is echoed even on a duplicate-parameter error when it is single.
     let state = single(params, "state").ok().flatten().map(str::to_string);
@@ -247,7 +248,7 @@ pub fn parse(
         id_token_hint_sub,
         acr_values: get("acr_values").unwrap_or("").split(' ').filter(|a| !a.is_empty()).map(String::from).collect(),
         claims,
-        created_at: crate::now(),
+        created_at: now,
         account_chosen: false,
         login_done: false,
         consent_given: false,

@@ -3,6 +3,7 @@
 //! revocation and introspection endpoints.
 use super::error::{DomainError, DomainResult, OAuthError};
 use super::scopes::ScopeSet;
+use crate::clock::Clock;
 use crate::crypto::{SecretHasher, jws, random_token};
 use crate::store::entities::client;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
@@ -182,6 +183,9 @@ pub struct CreatedClient {
 pub struct ClientService {
     db: DatabaseConnection,
     hasher: SecretHasher,
+    /// Client assertion `exp`/`nbf` and registration times; the cache
+    /// below ages on real time (it only paces database reads).
+    clock: Clock,
     cache: Arc<RwLock<HashMap<String, (Instant, Client)>>>,
 }
 
@@ -197,8 +201,8 @@ pub const SECRET_PURPOSE: &str = "client_secret";
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 impl ClientService {
-    pub fn new(db: DatabaseConnection, hasher: SecretHasher) -> Self {
-        Self { db, hasher, cache: Arc::default() }
+    pub fn new(db: DatabaseConnection, hasher: SecretHasher, clock: Clock) -> Self {
+        Self { db, hasher, clock, cache: Arc::default() }
     }
 
     /// Registration lookup for the token hot path: one database read per
@@ -294,7 +298,7 @@ impl ClientService {
             jwks: Set(new.jwks.as_ref().map(|j| j.to_string())),
             backchannel_logout_uri: Set(new.backchannel_logout_uri.clone()),
             skip_consent: Set(new.skip_consent),
-            created_at: Set(crate::now()),
+            created_at: Set(self.clock.now()),
             min_acr: Set(new.min_level.map(|l| l.to_string())),
         };
         let inserted = model.insert(&self.db).await?;
@@ -422,7 +426,7 @@ impl ClientService {
         if !aud_ok {
             return Err(fail("aud must be the issuer or the token endpoint"));
         }
-        let now = crate::now();
+        let now = self.clock.now();
         let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| fail("no exp"))?;
         if exp <= now - 5 {
             return Err(fail("expired"));

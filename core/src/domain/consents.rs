@@ -29,13 +29,14 @@ pub async fn covers(
 }
 
 /// Records consent to `scope` and to the claims asked for individually,
-/// adding to what was granted before.
+/// adding to what was granted before, as granted at `now`.
 pub async fn grant(
     db: &DatabaseConnection,
     user_id: &str,
     client_id: &str,
     scope: &str,
     claims: &[String],
+    now: i64,
 ) -> Result<(), DbErr> {
     let key = id(user_id, client_id);
     let before = consent::Entity::find_by_id(key.clone()).one(db).await?;
@@ -48,7 +49,7 @@ pub async fn grant(
         user_id: Set(user_id.into()),
         client_id: Set(client_id.into()),
         scope: Set(merged),
-        granted_at: Set(crate::now()),
+        granted_at: Set(now),
         claims: Set(merged_claims),
     };
     consent::Entity::insert(model)

@@ -34,7 +34,8 @@ pub struct NewGrant {
 }
 
 /// Creates the grant and its authorization code in one transaction;
-/// returns the code (only its keyed digest is stored).
+/// returns the code (only its keyed digest is stored). Both expire from `now`.
+#[allow(clippy::too_many_arguments)]
 pub async fn create_with_code(
     db: &DatabaseConnection,
     hasher: &SecretHasher,
@@ -43,8 +44,8 @@ pub async fn create_with_code(
     code_challenge: Option<String>,
     code_ttl: i64,
     grant_ttl: i64,
+    now: i64,
 ) -> Result<String, DbErr> {
-    let now = crate::now();
     let grant_id = random_token(18);
     let code = random_token(32);
     let txn = crate::store::begin_write(db).await?;
@@ -94,6 +95,7 @@ pub async fn redeem_code(
     client_id: &str,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
+    now: i64,
 ) -> DomainResult<grant::Model> {
     let invalid = |d: &str| OAuthError::invalid_grant(d);
     if code.is_empty() || code.len() > 256 {
@@ -107,10 +109,10 @@ pub async fn redeem_code(
         return Err(invalid("the code was issued to another client").into());
     }
     if row.consumed_at.is_some() {
-        revoke_grant(db, &row.grant_id).await?;
+        revoke_grant(db, &row.grant_id, now).await?;
         return Err(invalid("the authorization code was already used").into());
     }
-    if row.expires_at <= crate::now() {
+    if row.expires_at <= now {
         return Err(invalid("the authorization code has expired").into());
     }
     if redirect_uri != Some(row.redirect_uri.as_str()) {
@@ -136,15 +138,15 @@ pub async fn redeem_code(
     // Read the grant before consuming: the winner of a race must not be
     // turned away by a concurrent replay revoking the grant a moment later
     // (that revocation still kills the tokens it issues, via `gid`).
-    let g = active_grant(db, &row.grant_id).await?.ok_or_else(|| invalid("the grant was revoked"))?;
+    let g = active_grant(db, &row.grant_id, now).await?.ok_or_else(|| invalid("the grant was revoked"))?;
     let won = auth_code::Entity::update_many()
-        .col_expr(auth_code::Column::ConsumedAt, Expr::value(crate::now()))
+        .col_expr(auth_code::Column::ConsumedAt, Expr::value(now))
         .filter(auth_code::Column::CodeHash.eq(row.code_hash.clone()))
         .filter(auth_code::Column::ConsumedAt.is_null())
         .exec(db)
         .await?;
     if won.rows_affected != 1 {
-        revoke_grant(db, &row.grant_id).await?;
+        revoke_grant(db, &row.grant_id, now).await?;
         return Err(invalid("the authorization code was already used").into());
     }
     Ok(g)
@@ -154,8 +156,8 @@ pub fn valid_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
-pub async fn active_grant(db: &DatabaseConnection, grant_id: &str) -> Result<Option<grant::Model>, DbErr> {
-    let now = crate::now();
+/// The grant if it is neither revoked nor expired at `now`.
+pub async fn active_grant(db: &DatabaseConnection, grant_id: &str, now: i64) -> Result<Option<grant::Model>, DbErr> {
     Ok(grant::Entity::find_by_id(grant_id.to_owned())
         .one(db)
         .await?
@@ -183,6 +185,7 @@ pub async fn rotate_refresh(
     hasher: &SecretHasher,
     token: &str,
     client_id: &str,
+    now: i64,
 ) -> DomainResult<grant::Model> {
     let invalid = || OAuthError::invalid_grant("invalid refresh token");
     if token.is_empty() || token.len() > 256 {
@@ -194,20 +197,20 @@ pub async fn rotate_refresh(
         return Err(invalid().into());
     }
     if row.used_at.is_some() {
-        revoke_grant(db, &g.id).await?;
+        revoke_grant(db, &g.id, now).await?;
         return Err(OAuthError::invalid_grant("refresh token reuse detected; the grant is revoked").into());
     }
-    if row.expires_at <= crate::now() || g.revoked_at.is_some() {
+    if row.expires_at <= now || g.revoked_at.is_some() {
         return Err(invalid().into());
     }
     let won = refresh_token::Entity::update_many()
-        .col_expr(refresh_token::Column::UsedAt, Expr::value(crate::now()))
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
         .filter(refresh_token::Column::TokenHash.eq(row.token_hash.clone()))
         .filter(refresh_token::Column::UsedAt.is_null())
         .exec(db)
         .await?;
     if won.rows_affected != 1 {
-        revoke_grant(db, &g.id).await?;
+        revoke_grant(db, &g.id, now).await?;
         return Err(OAuthError::invalid_grant("refresh token reuse detected; the grant is revoked").into());
     }
     Ok(g)
@@ -243,16 +246,16 @@ async fn revoke_where<C: ConnectionTrait>(conn: &C, which: Condition, now: i64) 
     Ok(())
 }
 
-pub async fn revoke_grant(db: &DatabaseConnection, grant_id: &str) -> Result<(), DbErr> {
-    revoke_where(db, Condition::all().add(grant::Column::Id.eq(grant_id)), crate::now()).await
+pub async fn revoke_grant(db: &DatabaseConnection, grant_id: &str, now: i64) -> Result<(), DbErr> {
+    revoke_where(db, Condition::all().add(grant::Column::Id.eq(grant_id)), now).await
 }
 
-pub async fn revoke_all_for_user(db: &DatabaseConnection, user_id: &str) -> Result<(), DbErr> {
-    revoke_where(db, Condition::all().add(grant::Column::UserId.eq(user_id)), crate::now()).await
+pub async fn revoke_all_for_user(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<(), DbErr> {
+    revoke_where(db, Condition::all().add(grant::Column::UserId.eq(user_id)), now).await
 }
 
-pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str) -> Result<(), DbErr> {
-    revoke_where(db, Condition::all().add(grant::Column::Sid.eq(sid)), crate::now()).await
+pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str, now: i64) -> Result<(), DbErr> {
+    revoke_where(db, Condition::all().add(grant::Column::Sid.eq(sid)), now).await
 }
 
 /// Revokes every grant made under a delegation (C3 revocation): their
@@ -263,8 +266,7 @@ pub async fn revoke_for_delegation<C: ConnectionTrait>(conn: &C, delegation_id: 
 
 /// A grant without an authorization code (RFC 8693 token exchange): the
 /// delegated token hangs off it so ending the delegation ends the token.
-pub async fn create_direct(db: &DatabaseConnection, new: NewGrant, ttl: i64) -> Result<grant::Model, DbErr> {
-    let now = crate::now();
+pub async fn create_direct(db: &DatabaseConnection, new: NewGrant, ttl: i64, now: i64) -> Result<grant::Model, DbErr> {
     let subject = super::subjects::of_account(db, &new.user_id).await?;
     grant::ActiveModel {
         id: Set(random_token(18)),

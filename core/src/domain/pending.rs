@@ -8,29 +8,35 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, QueryFil
 
 const LIFETIME: i64 = 30 * 60;
 
-pub async fn save(db: &DatabaseConnection, req: &AuthRequest, browser_hash: &str) -> Result<String, DbErr> {
+pub async fn save(db: &DatabaseConnection, req: &AuthRequest, browser_hash: &str, now: i64) -> Result<String, DbErr> {
     let id = random_token(18);
     auth_request::ActiveModel {
         id: Set(id.clone()),
         client_id: Set(req.client_id.clone()),
         params: Set(serde_json::to_string(req).unwrap_or_default()),
         browser: Set(browser_hash.to_string()),
-        expires_at: Set(crate::now() + LIFETIME),
+        expires_at: Set(now + LIFETIME),
     }
     .insert(db)
     .await?;
     Ok(id)
 }
 
-/// Loads a pending request if it exists, is live and belongs to this browser.
-pub async fn load(db: &DatabaseConnection, id: &str, browser_hash: &str) -> Result<Option<AuthRequest>, DbErr> {
+/// Loads a pending request if it exists, is live at `now` and belongs to
+/// this browser.
+pub async fn load(
+    db: &DatabaseConnection,
+    id: &str,
+    browser_hash: &str,
+    now: i64,
+) -> Result<Option<AuthRequest>, DbErr> {
     if id.is_empty() || id.len() > 64 {
         return Ok(None);
     }
     let Some(row) = auth_request::Entity::find_by_id(id.to_owned()).one(db).await? else {
         return Ok(None);
     };
-    if row.browser != browser_hash || row.expires_at <= crate::now() {
+    if row.browser != browser_hash || row.expires_at <= now {
         return Ok(None);
     }
     Ok(serde_json::from_str(&row.params).ok())

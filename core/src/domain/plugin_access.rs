@@ -8,11 +8,12 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
-pub async fn allow(db: &DatabaseConnection, client_id: &str, scope: &str) -> Result<(), DbErr> {
+/// Lets the client request the scope, as granted at `now`.
+pub async fn allow(db: &DatabaseConnection, client_id: &str, scope: &str, now: i64) -> Result<(), DbErr> {
     let row = client_plugin_scope::ActiveModel {
         client_id: Set(client_id.into()),
         scope: Set(scope.into()),
-        granted_at: Set(crate::now()),
+        granted_at: Set(now),
     };
     client_plugin_scope::Entity::insert(row)
         .on_conflict(
@@ -90,13 +91,14 @@ async fn upsert(
     name: &str,
     row: PluginState,
     columns: &[plugin_state::Column],
+    now: i64,
 ) -> Result<(), DbErr> {
     let model = plugin_state::ActiveModel {
         name: Set(name.into()),
         enabled: Set(row.enabled),
         healthy: Set(row.healthy),
         last_error: Set(row.last_error),
-        updated_at: Set(crate::now()),
+        updated_at: Set(now),
     };
     let mut update: Vec<plugin_state::Column> = columns.to_vec();
     update.push(plugin_state::Column::UpdatedAt);
@@ -107,8 +109,8 @@ async fn upsert(
     Ok(())
 }
 
-pub async fn set_enabled(db: &DatabaseConnection, name: &str, enabled: bool) -> Result<(), DbErr> {
-    upsert(db, name, PluginState { enabled, ..Default::default() }, &[plugin_state::Column::Enabled]).await
+pub async fn set_enabled(db: &DatabaseConnection, name: &str, enabled: bool, now: i64) -> Result<(), DbErr> {
+    upsert(db, name, PluginState { enabled, ..Default::default() }, &[plugin_state::Column::Enabled], now).await
 }
 
 /// Records a health change so `idp plugin list` and other nodes see it.
@@ -117,7 +119,8 @@ pub async fn record_health(
     name: &str,
     healthy: bool,
     last_error: Option<String>,
+    now: i64,
 ) -> Result<(), DbErr> {
     let row = PluginState { healthy, last_error, ..Default::default() };
-    upsert(db, name, row, &[plugin_state::Column::Healthy, plugin_state::Column::LastError]).await
+    upsert(db, name, row, &[plugin_state::Column::Healthy, plugin_state::Column::LastError], now).await
 }

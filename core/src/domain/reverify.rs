@@ -80,7 +80,7 @@ pub async fn without_phone(
         return Ok(Outcome::UseSms);
     }
     match proof {
-        Proof::Password(password) => account_password(v.db, v.throttle, v.users, u, password, ip).await,
+        Proof::Password(password) => account_password(v.db, v.throttle, v.users, u, password, ip, now).await,
         Proof::AppCode(code) => Ok(match v.totp.verify(&u.id, &u.username, code, now).await? {
             Verdict::Accepted => Outcome::Verified,
             Verdict::Locked => Outcome::Locked(15 * 60),
@@ -109,10 +109,11 @@ pub async fn password(
     login: &str,
     password: &str,
     ip: &str,
+    now: i64,
 ) -> anyhow::Result<PasswordCheck> {
     // Counted on the account, whichever spelling of its identifier was typed.
     let key = throttle::citizen_key(users, login).await?;
-    let reservation = match throttle::reserve(db, throttle, &key, ip).await? {
+    let reservation = match throttle::reserve(db, throttle, &key, ip, now).await? {
         throttle::Verdict::Proceed(r) => r,
         throttle::Verdict::Locked(secs) => return Ok(PasswordCheck::Locked(secs)),
     };
@@ -140,8 +141,9 @@ pub async fn account_password(
     u: &user::Model,
     password: &str,
     ip: &str,
+    now: i64,
 ) -> anyhow::Result<Outcome> {
-    Ok(match self::password(db, throttle, users, &u.username, password, ip).await? {
+    Ok(match self::password(db, throttle, users, &u.username, password, ip, now).await? {
         PasswordCheck::Verified(found) if found.id == u.id => Outcome::Verified,
         PasswordCheck::Verified(_) | PasswordCheck::Wrong => Outcome::Wrong,
         PasswordCheck::Locked(secs) => Outcome::Locked(secs),

@@ -45,12 +45,17 @@ pub async fn account_for<C: ConnectionTrait>(db: &C, sub: &str) -> Result<Option
     Ok(user::Entity::find_by_id(sub.to_owned()).one(db).await?.map(|u| u.id))
 }
 
-/// The account a (checked) access token speaks for: its grant's account.
-pub async fn account_of_token(db: &DatabaseConnection, claims: &Map<String, Value>) -> Result<Option<String>, DbErr> {
+/// The account a (checked) access token speaks for: its grant's account,
+/// while the grant is live at `now`.
+pub async fn account_of_token(
+    db: &DatabaseConnection,
+    claims: &Map<String, Value>,
+    now: i64,
+) -> Result<Option<String>, DbErr> {
     let Some(gid) = claims.get("gid").and_then(Value::as_str) else {
         return Ok(None);
     };
-    Ok(super::grants::active_grant(db, gid).await?.map(|g| g.user_id))
+    Ok(super::grants::active_grant(db, gid, now).await?.map(|g| g.user_id))
 }
 
 /// What a takeover did to the subjects, for the back-channel logout tokens

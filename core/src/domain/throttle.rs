@@ -53,8 +53,15 @@ fn account_key(login: &str) -> String {
     format!("login:acct:{}", login.trim().to_lowercase())
 }
 
-pub async fn reserve(db: &DatabaseConnection, cfg: &ThrottleConfig, login: &str, ip: &str) -> Result<Verdict, DbErr> {
-    let now = crate::now();
+/// Reserves an attempt at `now` (the injected clock: lock windows move
+/// with it).
+pub async fn reserve(
+    db: &DatabaseConnection,
+    cfg: &ThrottleConfig,
+    login: &str,
+    ip: &str,
+    now: i64,
+) -> Result<Verdict, DbErr> {
     let account_key = account_key(login);
     let ip_key = format!("login:ip:{ip}");
     // An account already at its limit stays locked until its window ends.

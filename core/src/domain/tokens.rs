@@ -1,6 +1,7 @@
 //! Minting and checking the tokens we sign: RFC 9068 JWT access tokens, ID
 //! tokens (OIDC Core §2) and back-channel logout tokens.
 use super::clients::Client;
+use crate::clock::Clock;
 use crate::config::TokenConfig;
 use crate::crypto::jws::{self, Alg};
 use crate::crypto::keys::{KeyPurpose, KeyRing};
@@ -14,6 +15,8 @@ pub struct TokenIssuer {
     pub issuer: String,
     pub keys: KeyRing,
     pub cfg: TokenConfig,
+    /// `iat` and `exp` of what we mint, and expiry of what we verify.
+    pub clock: Clock,
 }
 
 /// Who a user token speaks for, copied from the grant.
@@ -50,7 +53,7 @@ impl TokenIssuer {
         scope: &str,
         user: Option<UserContext<'_>>,
     ) -> Result<AccessToken, SignError> {
-        let now = crate::now();
+        let now = self.clock.now();
         let ttl = self.cfg.access_token_ttl;
         let mut claims = json!({
             "iss": self.issuer,
@@ -90,7 +93,7 @@ impl TokenIssuer {
         extra: Map<String, Value>,
         acting: Option<&super::acting::Acting>,
     ) -> Result<String, SignError> {
-        let now = crate::now();
+        let now = self.clock.now();
         let mut claims = extra;
         let fixed = json!({
             "iss": self.issuer,
@@ -123,7 +126,7 @@ impl TokenIssuer {
 
     /// OIDC Back-Channel Logout 1.0 §2.4 logout token.
     pub fn logout_token(&self, client: &Client, sub: &str, sid: &str) -> Result<String, SignError> {
-        let now = crate::now();
+        let now = self.clock.now();
         let claims = json!({
             "iss": self.issuer,
             "aud": client.client_id,
@@ -140,6 +143,11 @@ impl TokenIssuer {
     /// Verifies a JWT we signed: known kid, matching alg, our issuer, the
     /// expected `typ`; expiry is checked unless `allow_expired`.
     pub fn verify_own(&self, token: &str, typ: &str, allow_expired: bool) -> Option<Map<String, Value>> {
+        self.verify_own_at(token, typ, (!allow_expired).then(|| self.clock.now()))
+    }
+
+    /// `verify_own`, checking expiry at `live_at` when given.
+    fn verify_own_at(&self, token: &str, typ: &str, live_at: Option<i64>) -> Option<Map<String, Value>> {
         let parsed = jws::parse(token)?;
         let keys = self.keys.snapshot();
         // Only token keys: a plugin-signed JWT names a plugin key.
@@ -156,7 +164,9 @@ impl TokenIssuer {
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return None;
         }
-        if !allow_expired && claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= crate::now()) {
+        if let Some(now) = live_at
+            && claims.get("exp").and_then(Value::as_i64).is_none_or(|e| e <= now)
+        {
             return None;
         }
         Some(claims)
@@ -174,7 +184,7 @@ impl TokenIssuer {
         token: &str,
         now: i64,
     ) -> Result<Option<Map<String, Value>>, DbErr> {
-        let Some(claims) = self.verify_own(token, "at+jwt", false) else {
+        let Some(claims) = self.verify_own_at(token, "at+jwt", Some(now)) else {
             return Ok(None);
         };
         let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
@@ -184,7 +194,7 @@ impl TokenIssuer {
             return Ok(None);
         }
         if let Some(gid) = claims.get("gid").and_then(Value::as_str) {
-            let Some(g) = super::grants::active_grant(db, gid).await? else {
+            let Some(g) = super::grants::active_grant(db, gid, now).await? else {
                 return Ok(None);
             };
             if (g.enterprise_id.is_some() || g.delegation_id.is_some())

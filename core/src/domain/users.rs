@@ -2,6 +2,7 @@
 //! login identifier (username, phone or resident ID number — A3) and the
 //! OIDC standard claims released per scope.
 use super::error::{DomainError, DomainResult};
+use crate::clock::Clock;
 use crate::crypto::password::PasswordService;
 use crate::store::entities::user;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -145,11 +146,12 @@ pub fn check_password_policy(password: &str) -> Result<(), String> {
 pub struct UserService {
     db: DatabaseConnection,
     passwords: PasswordService,
+    clock: Clock,
 }
 
 impl UserService {
-    pub fn new(db: DatabaseConnection, passwords: PasswordService) -> Self {
-        Self { db, passwords }
+    pub fn new(db: DatabaseConnection, passwords: PasswordService, clock: Clock) -> Self {
+        Self { db, passwords, clock }
     }
 
     pub async fn create(&self, new: NewUser) -> DomainResult<UserSummary> {
@@ -164,7 +166,7 @@ impl UserService {
             return Err(bad("email: not an e-mail address".into()));
         }
         let hash = self.passwords.hash(new.password.clone()).await?;
-        let now = crate::now();
+        let now = self.clock.now();
         let model = user::ActiveModel {
             id: Set(uuid::Uuid::new_v4().to_string()),
             username: Set(username.as_str().to_string()),
@@ -232,9 +234,10 @@ impl UserService {
         let id = found.id.clone();
         let mut model: user::ActiveModel = found.into();
         model.password_hash = Set(hash);
-        model.updated_at = Set(crate::now());
+        let now = self.clock.now();
+        model.updated_at = Set(now);
         model.update(&self.db).await?;
-        super::grants::revoke_all_for_user(&self.db, &id).await?;
+        super::grants::revoke_all_for_user(&self.db, &id, now).await?;
         super::sessions::revoke_all_for_user(&self.db, &id).await?;
         Ok(())
     }

@@ -97,8 +97,10 @@ pub async fn begin(
     })
 }
 
-/// Redeems the code and verifies the ID token. Userinfo is asked only when
-/// the phone matters (`want_phone`) and the ID token did not carry it.
+/// Redeems the code and verifies the ID token (its expiry at `now`, our
+/// clock). Userinfo is asked only when the phone matters (`want_phone`)
+/// and the ID token did not carry it.
+#[allow(clippy::too_many_arguments)]
 pub async fn finish(
     http: &reqwest::Client,
     up: &UpstreamConfig,
@@ -107,6 +109,7 @@ pub async fn finish(
     verifier: &str,
     nonce: &str,
     want_phone: bool,
+    now: i64,
 ) -> Result<UpstreamIdentity, UpstreamError> {
     let client = discover(http, up, redirect_uri).await?;
     let token = client
@@ -117,10 +120,10 @@ pub async fn finish(
         .await
         .map_err(|e| UpstreamError::Token(format!("{e:?}")))?;
     let id_token = token.id_token().ok_or_else(|| UpstreamError::IdToken("no ID token in the response".into()))?;
-    let id_verifier = client.id_token_verifier().set_allowed_algs(vec![
-        CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-    ]);
+    let id_verifier = client
+        .id_token_verifier()
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256])
+        .set_time_fn(move || chrono::DateTime::from_timestamp(now, 0).unwrap_or_default());
     let claims = id_token
         .claims(&id_verifier, &Nonce::new(nonce.to_string()))
         .map_err(|e| UpstreamError::IdToken(e.to_string()))?;

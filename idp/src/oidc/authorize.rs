@@ -64,7 +64,7 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
             .verify_own(token, "JWT", true)
             .and_then(|c| c.get("sub").and_then(|s| s.as_str()).map(String::from))
     };
-    let mut req = match authorize::parse(&params, &client, &redirect_uri, hint) {
+    let mut req = match authorize::parse(&params, &client, &redirect_uri, hint, state.clock.now()) {
         Ok(r) => r,
         Err(RequestError::Page(e)) => return page_err(e.message_key()),
         Err(RequestError::Redirect(r)) => {
@@ -131,7 +131,7 @@ pub async fn resume(
         return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
     let hash = cookies::browser_hash(&browser);
-    let loaded = pending::load(&state.db, &q.req, &hash).await;
+    let loaded = pending::load(&state.db, &q.req, &hash, state.clock.now()).await;
     let req = match loaded {
         Ok(Some(r)) => r,
         Ok(None) => {

@@ -143,6 +143,7 @@ pub async fn advance(
                 req.code_challenge.clone(),
                 state.config.tokens.code_ttl,
                 state.config.tokens.refresh_token_ttl,
+                state.clock.now(),
             )
             .await?;
             sessions::record_client(&state.db, &session.sid, &client.client_id).await?;
@@ -154,7 +155,7 @@ pub async fn advance(
     };
     let id = match pending_id {
         Some(id) => id,
-        None => pending::save(&state.db, &req, browser_hash).await?,
+        None => pending::save(&state.db, &req, browser_hash, state.clock.now()).await?,
     };
     Ok(Outcome::Redirect(page_url(state, path, &id)))
 }

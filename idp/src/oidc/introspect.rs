@@ -29,7 +29,8 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
         return Err(OAuthError::unauthorized_client("public clients cannot introspect").into());
     }
     let token = form::one(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    if let Some(mut claims) = state.tokens.check_access_token(&state.db, token, state.clock.now()).await? {
+    let now = state.clock.now();
+    if let Some(mut claims) = state.tokens.check_access_token(&state.db, token, now).await? {
         claims.insert("active".into(), Value::Bool(true));
         claims.insert("token_type".into(), "Bearer".into());
         claims.remove("gid");
@@ -38,8 +39,8 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
     if let Some((row, g)) = grants::refresh_lookup(&state.db, &state.hasher, token).await?
         && g.client_id == client.client_id
         && row.used_at.is_none()
-        && row.expires_at > crate::now()
-        && grants::active_grant(&state.db, &g.id).await?.is_some()
+        && row.expires_at > now
+        && grants::active_grant(&state.db, &g.id, now).await?.is_some()
     {
         return Ok(json!({
             "active": true,

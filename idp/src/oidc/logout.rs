@@ -115,7 +115,7 @@ pub async fn end_session(state: &AppState, s: &sessions::SessionInfo) -> Result<
 /// identity takeover has just moved the account's subject, B5).
 pub async fn end_session_as(state: &AppState, s: &sessions::SessionInfo, subject: &str) -> Result<(), sea_orm::DbErr> {
     sessions::revoke_by_sid(&state.db, &s.sid).await?;
-    grants::revoke_by_sid(&state.db, &s.sid).await?;
+    grants::revoke_by_sid(&state.db, &s.sid, state.clock.now()).await?;
     notify_clients_as(state, subject, &s.sid).await;
     Ok(())
 }

@@ -34,7 +34,7 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     }
     if let Some((_, g)) = grants::refresh_lookup(&state.db, &state.hasher, token).await? {
         if g.client_id == client.client_id {
-            grants::revoke_grant(&state.db, &g.id).await?;
+            grants::revoke_grant(&state.db, &g.id, state.clock.now()).await?;
         }
         return Ok(());
     }

@@ -67,7 +67,16 @@ async fn authorization_code(state: &AppState, client: &Client, params: &Params) 
     let code = form::one(params, "code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let redirect_uri = form::one(params, "redirect_uri")?;
     let verifier = form::one(params, "code_verifier")?;
-    let g = grants::redeem_code(&state.db, &state.hasher, code, &client.client_id, redirect_uri, verifier).await?;
+    let g = grants::redeem_code(
+        &state.db,
+        &state.hasher,
+        code,
+        &client.client_id,
+        redirect_uri,
+        verifier,
+        state.clock.now(),
+    )
+    .await?;
     respond_for_grant(state, client, &g, true).await
 }
 
@@ -83,7 +92,7 @@ async fn refresh_token(state: &AppState, client: &Client, params: &Params) -> Re
             return Err(OAuthError::invalid_scope("a refresh may not widen the granted scope").into());
         }
     }
-    let mut g = grants::rotate_refresh(&state.db, &state.hasher, token, &client.client_id).await?;
+    let mut g = grants::rotate_refresh(&state.db, &state.hasher, token, &client.client_id, state.clock.now()).await?;
     if let Some(req) = requested {
         g.scope = req.to_string_joined();
     }
@@ -100,7 +109,7 @@ async fn respond_for_grant(
 ) -> Result<TokenResponse, ApiError> {
     let user = state.users.find(&g.user_id).await?.filter(|u| !u.disabled);
     let Some(user) = user else {
-        grants::revoke_grant(&state.db, &g.id).await?;
+        grants::revoke_grant(&state.db, &g.id, state.clock.now()).await?;
         return Err(OAuthError::invalid_grant("the account is no longer active").into());
     };
     // Plugin scopes whose permission was revoked or whose plugin was
@@ -111,7 +120,7 @@ async fn respond_for_grant(
     let acting = match crate::domain::acting::for_grant(&state.db, g, state.clock.now()).await? {
         Ok(a) => a,
         Err(_) => {
-            grants::revoke_grant(&state.db, &g.id).await?;
+            grants::revoke_grant(&state.db, &g.id, state.clock.now()).await?;
             return Err(OAuthError::invalid_grant("the delegation this grant acts under has ended").into());
         }
     };

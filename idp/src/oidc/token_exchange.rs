@@ -68,7 +68,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     let (Some(_), Some(gid)) = (str_claim("sub"), str_claim("gid")) else {
         return Err(OAuthError::invalid_grant("the subject token does not name a person").into());
     };
-    let Some(original) = grants::active_grant(&state.db, &gid).await? else {
+    let Some(original) = grants::active_grant(&state.db, &gid, state.clock.now()).await? else {
         return Err(OAuthError::invalid_grant("the subject token's grant was revoked").into());
     };
     // A token issued acting for someone (an enterprise session's, or a
@@ -163,10 +163,11 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             delegation_id: delegation.map(|d| d.id),
         },
         state.config.tokens.access_token_ttl,
+        now,
     )
     .await?;
     let Ok(Some(acting)) = acting::for_grant(&state.db, &g, now).await? else {
-        grants::revoke_grant(&state.db, &g.id).await?;
+        grants::revoke_grant(&state.db, &g.id, state.clock.now()).await?;
         return Err(invalid_target("the delegation ended meanwhile").into());
     };
     let scope_joined = scope.to_string_joined();

@@ -78,7 +78,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
     }
     // The account comes from the token's grant, and `sub` is the one the
     // grant was issued under (`domain::subjects`), never read back.
-    let grant = match crate::domain::grants::active_grant(&state.db, gid.unwrap_or_default()).await {
+    let grant = match crate::domain::grants::active_grant(&state.db, gid.unwrap_or_default(), state.clock.now()).await {
         Ok(Some(g)) => g,
         Ok(None) => {
             return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token was revoked");
@@ -132,7 +132,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
 /// against the delegation now, so a revoked or expired one answers 401.
 async fn delegated(state: &AppState, gid: &str, scope: &ScopeSet) -> Response {
     let now = state.clock.now();
-    let acting = match crate::domain::grants::active_grant(&state.db, gid).await {
+    let acting = match crate::domain::grants::active_grant(&state.db, gid, now).await {
         Ok(Some(g)) => crate::domain::acting::for_grant(&state.db, &g, now).await,
         Ok(None) => Ok(Err(crate::domain::acting::NotInForce)),
         Err(e) => Err(e),

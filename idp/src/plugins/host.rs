@@ -42,6 +42,9 @@ pub struct Services {
 pub struct HostCtx {
     plugin: String,
     services: Weak<Services>,
+    /// Held strongly (it owns no resources) so `now` answers even after
+    /// the services are gone.
+    clock: crate::clock::Clock,
     rt: tokio::runtime::Handle,
 }
 
@@ -104,8 +107,13 @@ impl Drop for Entered {
 
 /// Builds the table for one plugin. Both live for the rest of the process,
 /// as the plugin may keep the pointer.
-pub fn table(plugin: &str, services: Weak<Services>, rt: tokio::runtime::Handle) -> &'static HostTable {
-    let ctx: &'static HostCtx = Box::leak(Box::new(HostCtx { plugin: plugin.to_string(), services, rt }));
+pub fn table(
+    plugin: &str,
+    services: Weak<Services>,
+    clock: crate::clock::Clock,
+    rt: tokio::runtime::Handle,
+) -> &'static HostTable {
+    let ctx: &'static HostCtx = Box::leak(Box::new(HostCtx { plugin: plugin.to_string(), services, clock, rt }));
     Box::leak(Box::new(HostTable {
         abi_version: ABI_VERSION,
         table_size: std::mem::size_of::<HostTable>() as u32,
@@ -176,12 +184,10 @@ callback!(cb_kv_page, kv_page);
 
 unsafe extern "C" fn cb_now(ctx: *const c_void) -> i64 {
     if ctx.is_null() {
-        return crate::now();
+        // Not our context: an unshifted clock is the best answer there is.
+        return crate::clock::Clock::default().now();
     }
-    match unsafe { &*(ctx as *const HostCtx) }.services.upgrade() {
-        Some(services) => services.clock.now(),
-        None => crate::now(),
-    }
+    unsafe { &*(ctx as *const HostCtx) }.clock.now()
 }
 
 unsafe extern "C" fn cb_free(_ctx: *const c_void, buf: Buffer) {

@@ -10,6 +10,7 @@ pub mod loader;
 pub use host::{Access, CallScope, PLUGIN_JWT_TYP, Services};
 pub use idp_plugin_sdk::{ClaimsRequest, Manifest, Request, Response, RouteAuth, RouteSpec, ScopeSpec};
 
+use crate::clock::Clock;
 use crate::config::PluginsConfig;
 use crate::domain::plugin_access;
 use crate::domain::scopes::{self, ScopeSet};
@@ -67,8 +68,8 @@ impl Plugin {
     fn claims_of(&self, scope: &str) -> &[String] {
         self.manifest.scopes.iter().find(|s| s.name == scope).map(|s| s.claims.as_slice()).unwrap_or(&[])
     }
-    fn available(&self) -> bool {
-        self.health.open_until.load(Ordering::SeqCst) <= crate::now()
+    fn available(&self, now: i64) -> bool {
+        self.health.open_until.load(Ordering::SeqCst) <= now
     }
     fn last_error(&self) -> Option<String> {
         self.health.last_error.lock().map(|g| g.clone()).unwrap_or(None)
@@ -119,6 +120,8 @@ pub struct Registry {
     timeout: Duration,
     unhealthy_after: i64,
     retry_after: i64,
+    /// When an unhealthy plugin is retried, and health record times.
+    clock: Clock,
 }
 
 fn blocking_err(e: tokio::task::JoinError) -> String {
@@ -137,6 +140,7 @@ impl Registry {
             timeout: Duration::from_millis(cfg.call_timeout_ms.max(1) as u64),
             unhealthy_after: cfg.unhealthy_after.max(1),
             retry_after: cfg.retry_after.max(1),
+            clock: services.clock.clone(),
         };
         let Some(dir) = &cfg.dir else {
             return reg;
@@ -184,7 +188,7 @@ impl Registry {
             }
             let settings = cfg.settings.get(&name).map(|t| serde_json::to_value(t).unwrap_or(Value::Null));
             let settings = serde_json::to_vec(&settings.unwrap_or(Value::Object(Map::new()))).unwrap_or_default();
-            let table = SendPtr(host::table(&name, Arc::downgrade(&services), rt.clone()));
+            let table = SendPtr(host::table(&name, Arc::downgrade(&services), reg.clock.clone(), rt.clone()));
             let exports = opened.exports;
             let init = tokio::time::timeout(
                 load_limit,
@@ -228,7 +232,7 @@ impl Registry {
         reg
     }
 
-    pub fn empty(db: DatabaseConnection) -> Registry {
+    pub fn empty(db: DatabaseConnection, clock: Clock) -> Registry {
         Registry {
             plugins: Vec::new(),
             refused: Vec::new(),
@@ -237,6 +241,7 @@ impl Registry {
             timeout: Duration::from_secs(2),
             unhealthy_after: 3,
             retry_after: 60,
+            clock,
         }
     }
 
@@ -278,7 +283,7 @@ impl Registry {
             if scopes::ADMIN_GRANTED.contains(&scope.as_str()) {
                 out.push(scope);
             } else if let Some(p) = self.owner(&scope)
-                && p.available()
+                && p.available(self.clock.now())
                 && self.enabled(p.name()).await?
             {
                 out.push(scope);
@@ -382,7 +387,7 @@ impl Registry {
         input: Vec<u8>,
         call: Option<CallScope>,
     ) -> Result<Value, PluginError> {
-        if !p.available() {
+        if !p.available(self.clock.now()) {
             return Err(PluginError::Unavailable(format!("plugin {} is unhealthy", p.name())));
         }
         let Ok(permit) = p.permits.clone().try_acquire_owned() else {
@@ -427,14 +432,16 @@ impl Registry {
         }
         let n = p.health.consecutive.fetch_add(1, Ordering::SeqCst) + 1;
         if n >= self.unhealthy_after {
-            p.health.open_until.store(crate::now() + self.retry_after, Ordering::SeqCst);
+            p.health.open_until.store(self.clock.now() + self.retry_after, Ordering::SeqCst);
             if n == self.unhealthy_after {
                 tracing::error!(
                     "plugin {} marked unhealthy after {n} consecutive faults; retried in {} s",
                     p.name(),
                     self.retry_after
                 );
-                if let Err(e) = plugin_access::record_health(&self.db, p.name(), false, Some(msg.into())).await {
+                if let Err(e) =
+                    plugin_access::record_health(&self.db, p.name(), false, Some(msg.into()), self.clock.now()).await
+                {
                     tracing::warn!("cannot record plugin health: {e}");
                 }
             }
@@ -447,7 +454,7 @@ impl Registry {
         let stale_mark = first && plugin_access::state(&self.db, p.name()).await.is_ok_and(|s| !s.healthy);
         if before >= self.unhealthy_after || stale_mark {
             tracing::info!("plugin {} is healthy again", p.name());
-            if let Err(e) = plugin_access::record_health(&self.db, p.name(), true, None).await {
+            if let Err(e) = plugin_access::record_health(&self.db, p.name(), true, None, self.clock.now()).await {
                 tracing::warn!("cannot record plugin health: {e}");
             }
         }

@@ -257,7 +257,8 @@ pub async fn submit(
             // The old password is a sign-in secret: guesses here count in the
             // account's sign-in throttle, like every other password check.
             let throttle = &state.config.login_throttle;
-            match reverify::account_password(&state.db, throttle, &state.users, &u, &f.old_password, &ip).await {
+            let now = state.clock.now();
+            match reverify::account_password(&state.db, throttle, &state.users, &u, &f.old_password, &ip, now).await {
                 Ok(Outcome::Verified) => {}
                 Ok(Outcome::Locked(secs)) => {
                     let msg = state
@@ -356,7 +357,7 @@ async fn delete(
     for s in &live {
         crate::oidc::logout::end_session(state, s).await?;
     }
-    crate::domain::grants::revoke_all_for_user(&state.db, &u.id).await?;
+    crate::domain::grants::revoke_all_for_user(&state.db, &u.id, state.clock.now()).await?;
     profile::delete_account(&state.db, &u.id).await?;
     accounts::audit(&state.db, Some(&u.id), "account_deleted", "personal data removed", Some(ip), now).await?;
     if let Some(phone) = &u.phone {

@@ -94,7 +94,8 @@ pub async fn submit(
     };
     let result = async {
         if f.decision == "allow" {
-            consents::grant(&state.db, &session.user_id, &req.client_id, &req.scope, &req.consent_claims()).await?;
+            let (scope, claims) = (&req.scope, req.consent_claims());
+            consents::grant(&state.db, &session.user_id, &req.client_id, scope, &claims, state.clock.now()).await?;
             req.consent_given = true;
             pending::update(&state.db, &f.req, &req).await?;
             Ok::<_, sea_orm::DbErr>(format!("{}/authorize/resume?req={}", state.config.issuer, f.req))

@@ -262,7 +262,7 @@ pub(crate) async fn attempt_keys(
 ) -> Result<Option<Vec<throttle::Reservation>>, sea_orm::DbErr> {
     let mut held = Vec::new();
     for key in std::iter::once(&keys.enterprise).chain(keys.citizen.as_ref()) {
-        match throttle::reserve(&state.db, &state.config.login_throttle, key, ip).await? {
+        match throttle::reserve(&state.db, &state.config.login_throttle, key, ip, state.clock.now()).await? {
             throttle::Verdict::Proceed(r) => held.push(r),
             throttle::Verdict::Locked(_) => return Ok(None),
         }

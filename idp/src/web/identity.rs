@@ -431,7 +431,7 @@ pub(crate) async fn end_sessions(
             crate::oidc::logout::end_session(state, &s).await?;
         }
     }
-    crate::domain::grants::revoke_all_for_user(&state.db, user_id).await
+    crate::domain::grants::revoke_all_for_user(&state.db, user_id, state.clock.now()).await
 }
 
 async fn rebound(state: &AppState, u: &user::Model, session: &SessionInfo, ip: &str, now: i64) {

@@ -101,8 +101,10 @@ pub async fn signed_in_request(
     let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else {
         return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"));
     };
-    match (pending::load(&state.db, req_id, &cookies::browser_hash(&browser)).await, current_session(state, jar).await)
-    {
+    match (
+        pending::load(&state.db, req_id, &cookies::browser_hash(&browser), state.clock.now()).await,
+        current_session(state, jar).await,
+    ) {
         (Ok(Some(r)), Ok(Some(s))) => Ok((r, s, browser)),
         (Ok(_), Ok(_)) => Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired")),
         _ => Err(error_page(state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable")),
@@ -133,7 +135,7 @@ pub async fn load_request(state: &AppState, jar: &CookieJar, id: &str) -> Result
     let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else {
         return Ok(None);
     };
-    pending::load(&state.db, id, &cookies::browser_hash(&browser)).await
+    pending::load(&state.db, id, &cookies::browser_hash(&browser), state.clock.now()).await
 }
 
 pub async fn show(
@@ -194,15 +196,16 @@ pub async fn submit(
         let msg = state.pages.text(locale, "login_missing_fields");
         return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg, risky)).await;
     }
-    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await {
-        Ok(throttle::Verdict::Proceed(r)) => r,
-        Ok(throttle::Verdict::Locked(secs)) => {
-            let minutes = (secs + 59) / 60;
-            let msg = state.pages.text(locale, "login_locked").replace("{minutes}", &minutes.to_string());
-            return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view(msg, true)).await;
-        }
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let reservation =
+        match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip, state.clock.now()).await {
+            Ok(throttle::Verdict::Proceed(r)) => r,
+            Ok(throttle::Verdict::Locked(secs)) => {
+                let minutes = (secs + 59) / 60;
+                let msg = state.pages.text(locale, "login_locked").replace("{minutes}", &minutes.to_string());
+                return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view(msg, true)).await;
+            }
+            Err(e) => return unavailable(&state, locale, e),
+        };
     // A3: once sign-in looks risky a graphic captcha is required. It is
     // checked after the attempt is counted and before the password, so a
     // missing or wrong captcha is a failed attempt too.

@@ -179,7 +179,7 @@ async fn api_route(
     // the client alone.
     // A token acting for someone (C4) keeps the principal as its subject,
     // which names no account: the actor's profile is never released.
-    let account = match crate::domain::subjects::account_of_token(&state.db, &claims).await {
+    let account = match crate::domain::subjects::account_of_token(&state.db, &claims, state.clock.now()).await {
         Ok(_) if claims.contains_key("act") => claims.contains_key("gid").then(|| text("sub")),
         Ok(a) => a,
         Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),

@@ -62,7 +62,7 @@ pub async fn submit(
     let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
         return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
-    let mut req = match pending::load(&state.db, &f.req, &cookies::browser_hash(&browser)).await {
+    let mut req = match pending::load(&state.db, &f.req, &cookies::browser_hash(&browser), state.clock.now()).await {
         Ok(Some(r)) => r,
         Ok(None) => {
             return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");

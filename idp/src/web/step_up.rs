@@ -97,7 +97,7 @@ pub async fn load(
     let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else {
         return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"));
     };
-    let loaded = pending::load(&state.db, req_id, &cookies::browser_hash(&browser)).await;
+    let loaded = pending::load(&state.db, req_id, &cookies::browser_hash(&browser), state.clock.now()).await;
     let req = match loaded {
         Ok(Some(r)) => r,
         Ok(None) => return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired")),

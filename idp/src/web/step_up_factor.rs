@@ -157,7 +157,7 @@ async fn check_password(
     use crate::domain::reverify::{self, Outcome};
     let text = |key: &str| state.pages.text(c.locale, key);
     let (db, throttle) = (&state.db, &state.config.login_throttle);
-    Ok(match reverify::account_password(db, throttle, &state.users, &c.user, password, ip).await? {
+    Ok(match reverify::account_password(db, throttle, &state.users, &c.user, password, ip, state.clock.now()).await? {
         Outcome::Verified => None,
         Outcome::Locked(secs) => {
             let msg = text("login_locked").replace("{minutes}", &((secs + 59) / 60).to_string());

@@ -132,7 +132,7 @@ async fn request_of(
 ) -> Result<Result<Option<AuthRequest>, ()>, sea_orm::DbErr> {
     match req_id {
         None => Ok(Ok(None)),
-        Some(id) => Ok(pending::load(&state.db, id, browser_hash).await?.map(Some).ok_or(())),
+        Some(id) => Ok(pending::load(&state.db, id, browser_hash, state.clock.now()).await?.map(Some).ok_or(())),
     }
 }
 
@@ -169,12 +169,13 @@ pub(super) async fn verified_answer(
     };
     let (verifier, nonce) = (&a.started.verifier, &a.started.nonce);
     let redirect_uri = callback_uri(state, name);
-    crate::ports::upstream::finish(&state.http, a.up, &redirect_uri, code, verifier, nonce, want_phone).await.map_err(
-        |e| {
+    let now = state.clock.now();
+    crate::ports::upstream::finish(&state.http, a.up, &redirect_uri, code, verifier, nonce, want_phone, now)
+        .await
+        .map_err(|e| {
             tracing::warn!("upstream {name}: {e}");
             error_page(state, StatusCode::BAD_GATEWAY, locale, "upstream_failed")
-        },
-    )
+        })
 }
 
 pub async fn callback(
@@ -367,14 +368,15 @@ pub async fn link_submit(
         return render_link(&state, jar, StatusCode::BAD_REQUEST, locale, view(text("login_missing_fields"), risky))
             .await;
     }
-    let reservation = match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip).await {
-        Ok(throttle::Verdict::Proceed(r)) => r,
-        Ok(throttle::Verdict::Locked(secs)) => {
-            let msg = text("login_locked").replace("{minutes}", &((secs + 59) / 60).to_string());
-            return render_link(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view(msg, true)).await;
-        }
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let reservation =
+        match throttle::reserve(&state.db, &state.config.login_throttle, &key, &ip, state.clock.now()).await {
+            Ok(throttle::Verdict::Proceed(r)) => r,
+            Ok(throttle::Verdict::Locked(secs)) => {
+                let msg = text("login_locked").replace("{minutes}", &((secs + 59) / 60).to_string());
+                return render_link(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view(msg, true)).await;
+            }
+            Err(e) => return unavailable(&state, locale, e),
+        };
     if risky {
         match state.captcha.check(&f.captcha_id, &f.captcha).await {
             Ok(true) => {}

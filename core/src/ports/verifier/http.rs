@@ -18,6 +18,7 @@ use super::{
     BankCardCheck, FaceSample, IdentityVerifier, InPersonClaims, Outcome, Verdict, VerifierConfig, VerifierError,
     document_json,
 };
+use crate::clock::Clock;
 use crate::crypto::jws::PublicKey;
 use crate::domain::documents::Document;
 use hmac::{Hmac, Mac};
@@ -40,6 +41,8 @@ pub struct HttpVerifier {
 /// while `open_until_ms` is 0; open until that time; after it, half-open:
 /// the one caller that wins `probing` is let through.
 struct Breaker {
+    /// The provider's clock (tests move it past the cool-down).
+    clock: Clock,
     threshold: u32,
     cooldown_ms: i64,
     failures: AtomicU32,
@@ -57,8 +60,9 @@ struct Pass<'a> {
 }
 
 impl Breaker {
-    fn new(threshold: u32, cooldown_ms: i64) -> Self {
+    fn new(threshold: u32, cooldown_ms: i64, clock: Clock) -> Self {
         Self {
+            clock,
             threshold: threshold.max(1),
             cooldown_ms,
             failures: AtomicU32::new(0),
@@ -118,7 +122,7 @@ impl Pass<'_> {
 impl Drop for Pass<'_> {
     fn drop(&mut self) {
         if !self.settled && self.probe {
-            self.record_failure(now_ms());
+            self.record_failure(self.breaker.clock.now_millis());
         }
     }
 }
@@ -128,10 +132,6 @@ struct Answer {
     result: String,
     #[serde(default)]
     reference: String,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// The signature header value for a body sent at `timestamp`.
@@ -144,7 +144,7 @@ pub fn signature(key: &[u8], timestamp: i64, body: &str) -> String {
 }
 
 impl HttpVerifier {
-    pub fn new(cfg: &VerifierConfig) -> anyhow::Result<Self> {
+    pub fn new(cfg: &VerifierConfig, clock: Clock) -> anyhow::Result<Self> {
         let url = cfg.url.clone().ok_or_else(|| anyhow::anyhow!("verifier.url is required"))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.timeout_ms))
@@ -164,13 +164,13 @@ impl HttpVerifier {
             key_id: cfg.key_id.clone(),
             key: cfg.key.clone().unwrap_or_default().into_bytes(),
             retries: cfg.retries,
-            breaker: Breaker::new(cfg.breaker_failures, cfg.breaker_cooldown_ms as i64),
+            breaker: Breaker::new(cfg.breaker_failures, cfg.breaker_cooldown_ms as i64, clock),
             reader,
         })
     }
 
     async fn call(&self, check: &str, mut body: serde_json::Value) -> Result<Verdict, VerifierError> {
-        let Some(pass) = self.breaker.admit(now_ms()) else {
+        let Some(pass) = self.breaker.admit(self.breaker.clock.now_millis()) else {
             return Err(VerifierError::CircuitOpen);
         };
         if let Some(map) = body.as_object_mut() {
@@ -183,7 +183,7 @@ impl HttpVerifier {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(200 << (attempt - 1).min(4))).await;
             }
-            let ts = crate::now();
+            let ts = self.breaker.clock.now();
             let sent = self
                 .http
                 .post(&url)
@@ -201,12 +201,12 @@ impl HttpVerifier {
                         Err(e) => {
                             // A garbled answer is not retried: the provider may
                             // have acted on the request.
-                            pass.failed(now_ms());
+                            pass.failed(self.breaker.clock.now_millis());
                             return Err(VerifierError::Unavailable(format!("bad answer: {e}")));
                         }
                     };
                     let Some(outcome) = Outcome::parse(&answer.result) else {
-                        pass.failed(now_ms());
+                        pass.failed(self.breaker.clock.now_millis());
                         return Err(VerifierError::Unavailable(format!("unknown result `{}`", answer.result)));
                     };
                     pass.succeeded();
@@ -215,14 +215,14 @@ impl HttpVerifier {
                 Ok(r) if r.status().is_server_error() => last = VerifierError::Unavailable(r.status().to_string()),
                 Ok(r) => {
                     // 4xx: our request is wrong (or the signature); retrying cannot help.
-                    pass.failed(now_ms());
+                    pass.failed(self.breaker.clock.now_millis());
                     return Err(VerifierError::Unavailable(r.status().to_string()));
                 }
                 Err(e) if e.is_timeout() => last = VerifierError::Timeout,
                 Err(e) => last = VerifierError::Unavailable(e.to_string()),
             }
         }
-        pass.failed(now_ms());
+        pass.failed(self.breaker.clock.now_millis());
         Err(last)
     }
 }
@@ -264,10 +264,11 @@ impl IdentityVerifier for HttpVerifier {
 #[cfg(test)]
 mod tests {
     use super::Breaker;
+    use crate::clock::Clock;
 
     #[test]
     fn half_open_lets_one_probe_through() {
-        let b = Breaker::new(2, 1000);
+        let b = Breaker::new(2, 1000, Clock::default());
         b.admit(0).unwrap().failed(0);
         assert!(b.admit(1).is_some(), "one failure of two keeps it closed");
         b.admit(1).unwrap().failed(1);
@@ -284,10 +285,10 @@ mod tests {
 
     #[test]
     fn a_cancelled_probe_counts_as_failed() {
-        let b = Breaker::new(1, 1000);
+        let b = Breaker::new(1, 1000, Clock::default());
         b.admit(0).unwrap().failed(0);
         drop(b.admit(1000).unwrap());
-        let now = super::now_ms();
+        let now = b.clock.now_millis();
         assert!(b.admit(now).is_none(), "opened again, not stuck half-open");
         assert!(b.admit(now + 2000).is_some(), "and probed after the next cool-down");
     }

@@ -253,12 +253,17 @@ pub enum Verifier {
 
 impl Verifier {
     /// `data_dir` keeps the sandbox reader's key, generated on first start.
-    pub fn from_config(cfg: &VerifierConfig, data_dir: &std::path::Path) -> anyhow::Result<Self> {
+    /// `clock` drives the HTTP adapter's circuit breaker.
+    pub fn from_config(
+        cfg: &VerifierConfig,
+        data_dir: &std::path::Path,
+        clock: crate::clock::Clock,
+    ) -> anyhow::Result<Self> {
         if let Some((key, message)) = cfg.problem() {
             anyhow::bail!("{key}: {message}");
         }
         match cfg.kind.as_str() {
-            "http" => Ok(Verifier::Http(Arc::new(http::HttpVerifier::new(cfg)?))),
+            "http" => Ok(Verifier::Http(Arc::new(http::HttpVerifier::new(cfg, clock)?))),
             _ => Ok(Verifier::Sandbox(Arc::new(sandbox::Sandbox::from_config(cfg, data_dir)?))),
         }
     }
