@@ -19,8 +19,3 @@ pub mod domain;
 pub mod net;
 pub mod ports;
 pub mod store;
-
-/// Current Unix time in seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}

@@ -5,9 +5,9 @@
 use crate::config::Config;
 use crate::domain::clients::{AuthMethod, NewClient};
 use crate::domain::users::NewUser;
-use crate::server::AppState;
 use crate::kit::cookies;
 use crate::kit::pages::{error_page, page};
+use crate::server::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

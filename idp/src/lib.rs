@@ -6,7 +6,7 @@
 //! persists, `crypto` signs and hashes, `ports` reach the outside world)
 //! and render the answer. The core's modules are re-exported under their
 //! old paths (`idp::domain`, `crate::store` …).
-pub use idp_core::{clock, config, crypto, domain, net, now, ports, store};
+pub use idp_core::{clock, config, crypto, domain, net, ports, store};
 
 pub mod demo;
 #[cfg(any(test, feature = "fuzzing"))]
