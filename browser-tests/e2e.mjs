@@ -227,7 +227,7 @@ function citizenScan(url) {
 }
 
 // ------------------------------------------------------------------ passkeys
-// Passkeys (issue #4) with Chromium's virtual authenticator over CDP: a
+// Passkeys with Chromium's virtual authenticator over CDP: a
 // platform authenticator that keeps resident (discoverable) keys and
 // verifies the user, so the real webauthn.js drives real ceremonies. The
 // account registered on PC enrols a passkey in the personal centre (after

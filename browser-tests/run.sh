@@ -72,7 +72,7 @@ mkdir -p "$IDP_DATA_DIR"
 SERVER_LOG="$WORK/server.log"
 SERVER_PID=""
 
-# The health-code plugin (REQUIREMENTS E1-E6), when it is built beside the
+# The health-code plugin (E1-E6), when it is built beside the
 # binary: loaded from a private folder, its admin pages behind a random token.
 PLUGIN_LIB="$(dirname "$BIN")/libidp_plugin_health_code.so"
 if [[ -f $PLUGIN_LIB ]]; then

@@ -80,7 +80,7 @@ pub struct UpstreamConfig {
     /// `trust_phone`.
     #[serde(default)]
     pub auto_register: bool,
-    /// Re-verification at this upstream (issue 4) counts only when its ID
+    /// Re-verification at this upstream counts only when its ID
     /// token says the person signed in there at most this many seconds
     /// before the token was issued (both by the upstream's clock).
     #[serde(default = "default_reverify_max_age")]
@@ -125,7 +125,7 @@ impl UpstreamConfig {
     }
 }
 
-/// Plugins loaded at start (issue 6, DESIGN.md "Plugin ABI").
+/// Plugins loaded at start (plugins/README.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginsConfig {

@@ -1,4 +1,4 @@
-//! Fuzz harnesses (SECURITY.md, Faults: "no input panics the server"): one
+//! Fuzz harnesses ("no input panics the server"): one
 //! function per parser that feeds it arbitrary bytes and asserts what it
 //! can about the answer. The cargo-fuzz targets in `fuzz/` call these under
 //! libFuzzer (feature `fuzzing`); the `tests` module below runs the same

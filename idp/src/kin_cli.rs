@@ -1,4 +1,4 @@
-//! `idp kin …`: the operators' queue of reported kin bindings (issue 13),
+//! `idp kin …`: the operators' queue of reported kin bindings,
 //! built like `idp appeal list|approve|reject`: list, then decide one by
 //! id. Removing unbinds at once and tells the binder and the reporter.
 use clap::Subcommand;

@@ -59,7 +59,7 @@ enum Command {
         #[command(subcommand)]
         cmd: identity_cli::IdentityCmd,
     },
-    /// The operators' queue of reported kin bindings (E2, issue 13).
+    /// The operators' queue of reported kin bindings (E2).
     Kin {
         #[command(subcommand)]
         cmd: kin_cli::KinCmd,
@@ -259,7 +259,7 @@ enum ClientCmd {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
-    /// Permit the client to request a plugin scope (seed 003 §2.2.5).
+    /// Permit the client to request a plugin scope.
     AllowScope {
         /// Generated client ids may start with `-`.
         #[arg(allow_hyphen_values = true)]

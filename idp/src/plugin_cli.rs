@@ -1,4 +1,4 @@
-//! `idp plugin …` and `idp client allow-scope|deny-scope` (issue 6).
+//! `idp plugin …` and `idp client allow-scope|deny-scope`.
 use clap::Subcommand;
 use idp::config::Config;
 use idp::domain::plugin_access;

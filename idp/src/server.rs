@@ -33,7 +33,7 @@ pub struct Inner {
     pub sms_codes: crate::domain::sms_codes::SmsCodes,
     pub captcha: crate::domain::captcha::CaptchaService,
     pub mail: crate::ports::mail::MailGateway,
-    /// Strong factors (issue #4): authenticator apps + recovery codes, passkeys.
+    /// Strong factors: authenticator apps + recovery codes, passkeys.
     pub totp: crate::domain::factors::TotpService,
     pub passkeys: crate::domain::passkeys::PasskeyService,
     pub verifier: crate::ports::verifier::Verifier,

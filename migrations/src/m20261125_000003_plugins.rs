@@ -1,7 +1,7 @@
-//! Plugin storage (issue 6): a namespaced key-value table kept in the
+//! Plugin storage: a namespaced key-value table kept in the
 //! provider's database so a plugin works unchanged on SQLite and PostgreSQL
 //! and on several nodes; which clients may request which plugin scopes
-//! (seed 003 §2.2.5 "generation / scan permission"); and each plugin's
+//! (G1); and each plugin's
 //! administrative state (enabled, health) shared by every node.
 use crate::util::*;
 use sea_orm_migration::prelude::*;

@@ -1,4 +1,4 @@
-//! Strong authentication factors (issue #4, B6 step-up): TOTP (secret
+//! Strong authentication factors (B6 step-up): TOTP (secret
 //! encrypted under the master key, last accepted time-step for replay
 //! refusal), single-use recovery codes (keyed digests), WebAuthn passkeys
 //! (credential JSON as webauthn-rs serialises it) and WebAuthn ceremonies in

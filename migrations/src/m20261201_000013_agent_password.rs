@@ -1,4 +1,4 @@
-//! C2 agent password (seed 004 §三(一) step 4): the password an agent sets
+//! C2 agent password: the password an agent sets
 //! at registration is the one he types at the enterprise login as
 //! "我是代理人" for that enterprise, so it lives on his agent delegation
 //! (argon2id, like the enterprise password). Agents added by the

@@ -1,4 +1,4 @@
-//! Plugin storage pages (issue 7) walk `plugin_kv` by key range and key
+//! Plugin storage pages walk `plugin_kv` by key range and key
 //! order. SQLite compares text byte by byte; a PostgreSQL database created
 //! with a linguistic collation (`en_US.UTF-8`, `zh_CN.UTF-8`) would order
 //! `log/…` keys by language rules, so a prefix would not be one contiguous

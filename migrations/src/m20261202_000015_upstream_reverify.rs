@@ -1,4 +1,4 @@
-//! Re-verification at a linked upstream provider (issue 4, A3/A5): an
+//! Re-verification at a linked upstream provider (A3/A5): an
 //! upstream authorization in flight says what it was started for. A row
 //! without a purpose is a third-party sign-in; `reverify` rows belong to
 //! one signed-in account and session and return to one local page.

@@ -1,4 +1,4 @@
-//! Kin binding proof (issue 13, E2, seed 001): every binding records the
+//! Kin binding proof (E2): every binding records the
 //! guardian's acceptance of the commitment (承诺书: who, when, which text)
 //! and the verifier's reference for the relative's name + ID number check;
 //! a guardian or the relative can report a malicious binding, which an

@@ -1,5 +1,4 @@
-//! The e-certificate plugin over HTTP (REQUIREMENTS F1–F3, seed 003
-//! §2.1.5.1): bind (authorise or decline), list, view, reorder, unbind,
+//! The e-certificate plugin over HTTP (F1–F3): bind (authorise or decline), list, view, reorder, unbind,
 //! present and verify — including expired and tampered presentations and
 //! clients without permission.
 use crate::both;

@@ -225,7 +225,7 @@ pub fn kin_card_term(app: &TestApp, id_number: &str) -> kin::CardTerm {
     term
 }
 
-/// The kin form's commitment page (issue 13): the guardian accepts the
+/// The kin form's commitment page: the guardian accepts the
 /// commitment shown after the verifier's check; the page's own hidden
 /// fields are sent back with "I accept" ticked.
 pub async fn accept_kin_commitment(app: &TestApp, b: &Browser, page: &str) -> reqwest::Response {

@@ -1,4 +1,4 @@
-//! Strong factors (issue #4) over HTTP: authenticator app (real RFC 6238
+//! Strong factors over HTTP: authenticator app (real RFC 6238
 //! codes computed here from the secret the enrolment page shows), recovery
 //! codes, and passkeys driven by webauthn-authenticator-rs's SoftPasskey
 //! through the same JSON + form endpoints the page script uses.

@@ -1,5 +1,5 @@
 //! The health-code plugin over HTTP, loaded into the real server
-//! (REQUIREMENTS E1–E6): code rotation by the provider's clock and on
+//! (E1–E6): code rotation by the provider's clock and on
 //! demand, tampered and expired payloads refused by the scan API, offline
 //! codes valid on day 7 and refused on day 8, scan permission (none, and
 //! switched off at once), status records and colours, kinship codes and
@@ -274,7 +274,7 @@ async fn kin_post(app: &TestApp, b: &Browser, fields: &[(&str, &str)]) -> (u16, 
 }
 
 /// The kin form, then (once the verifier passed the relative) the
-/// commitment page accepted (issue 13); where that led.
+/// commitment page accepted; where that led.
 async fn bind(app: &TestApp, b: &Browser, name: &str, id: &str) -> (u16, String) {
     let mut form = vec![("action", "bind"), ("name", name), ("id_number", id), ("relation", "other")];
     let card = crate::face_gates::kin_card(app, id);
@@ -328,7 +328,7 @@ fn relation_ids(html: &str) -> Vec<String> {
     html.split("?for=").skip(1).map(|s| s.split('"').next().unwrap().to_string()).collect()
 }
 
-/// E2 (seed 001): each kin rule at its boundary through the provider's
+/// E2: each kin rule at its boundary through the provider's
 /// pages, then the kinship code and the relative's test results.
 async fn kinship(backend: Backend) {
     // Before the app exists: its clock starts unshifted, like this one.

@@ -1,4 +1,4 @@
-//! Health-code data from before paging (issue 7): code records without an
+//! Health-code data from before paging: code records without an
 //! `issued/` index entry, written in SQL as the older plugin left them,
 //! are indexed once by a resumable backfill — two nodes starting at once,
 //! a walk interrupted on another node resumed after its lease lapses — and

@@ -1,4 +1,4 @@
-//! The health-code admin lists past the storage listing cap (issue 7):
+//! The health-code admin lists past the storage listing cap:
 //! more than 10,000 log rows written straight into `plugin_kv`, walked
 //! screen by screen newest first — every event exactly once — with the
 //! date filter read as a key range and the other filters stopping at their

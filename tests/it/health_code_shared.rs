@@ -1,7 +1,7 @@
 //! The health-code plugin's shared state and third-party codes over HTTP:
 //! atomic plugin storage under parallel shows and scans (one code record,
 //! one renewal per rotation, exact statistics), and codes of registered
-//! third-party issuers accepted by the scan API (E5, seed 003 §2.2).
+//! third-party issuers accepted by the scan API (E5).
 use crate::both;
 use crate::health_code::*;
 use crate::plugin_kit::*;

@@ -120,7 +120,7 @@ fn with(
 }
 
 /// A token of the citizen app, the client an administrator permitted
-/// `scan_login`: the only kind the face API accepts (issue 13). The relying
+/// `scan_login`: the only kind the face API accepts. The relying
 /// app `_client` the account signed in to cannot run face checks.
 async fn access_token(app: &TestApp, _client: &TestClient, username: &str) -> String {
     crate::scan::citizen(app, username).await.token

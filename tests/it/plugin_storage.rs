@@ -1,4 +1,4 @@
-//! The plugins' paged storage callback `kv_page` (issue 7) over HTTP,
+//! The plugins' paged storage callback `kv_page` over HTTP,
 //! through the kv-probe test plugin: key order both ways, cursors that
 //! neither skip nor repeat a row, the limit and its clamp, expired rows and
 //! keys outside the prefix left out — on both backends, whose text order

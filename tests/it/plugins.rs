@@ -1,4 +1,4 @@
-//! Plugins loaded into the real server (issue 6): claims only with consent
+//! Plugins loaded into the real server: claims only with consent
 //! and permission, protected routes, containment of a faulty plugin, and
 //! refusal of plugins that must not load.
 use crate::both;

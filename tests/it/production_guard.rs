@@ -1,4 +1,4 @@
-//! The production guard (issue 13): an https issuer refuses to start on
+//! The production guard: an https issuer refuses to start on
 //! development adapters unless the operator opts in, and the sandbox
 //! reader's signing key is made on the machine, never shipped.
 use crate::ops::{KillOnDrop, idp_cmd, wait_ready};

@@ -1,4 +1,4 @@
-//! Managing sign-in factors on an account without a phone (issue #4): the
+//! Managing sign-in factors on an account without a phone: the
 //! security page re-verifies with the password, an authenticator-app code
 //! or a passkey instead of an SMS code; an account with a phone still has
 //! to use SMS.

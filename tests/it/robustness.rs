@@ -1,4 +1,4 @@
-//! No input panics the server (SECURITY.md, Faults): every route of the
+//! No input panics the server : every route of the
 //! router — read from `server.rs`, so a new endpoint is covered the day it
 //! is added — gets garbage, over-long, invalid-UTF-8 and duplicated
 //! parameters, bad cookies, bad bearer tokens and bad JSON bodies. Nothing

@@ -1,4 +1,4 @@
-//! Security issue 13, citizen findings: the sign-in throttle counts per
+//! Citizen sign-in security (docs/security.md): the sign-in throttle counts per
 //! account however the identifier is spelled, and on every path that
 //! checks a citizen password (A3); forgot-password step 2 is no ID-number
 //! oracle (A4); a phone appeal proves the claimed phone and a name appeal

@@ -1,4 +1,4 @@
-//! Enterprise sign-in and delegation security (issue 13) over HTTP: a
+//! Enterprise sign-in and delegation security over HTTP: a
 //! session made from an enterprise credential is no personal session (C1);
 //! granting a person-to-person delegation needs a fresh re-verification
 //! (C6); the enterprise lockout is keyed on what the attacker cannot vary,

@@ -1,5 +1,4 @@
-//! Kin binding proof (issue 13, finding 6; E2, seed 001, SECURITY "Proof
-//! before binding"): every binding — a child of 0–6 included — needs the
+//! Kin binding proof (E2; docs/security.md, "Proof before binding"): every binding — a child of 0–6 included — needs the
 //! verifier's name + ID number check and the guardian's accepted
 //! commitment, recorded with the binding; the relative's other binders
 //! hear of a newcomer by SMS; a binder or the relative reports a

@@ -80,7 +80,7 @@ async fn stable_subject_across_takeover(b: Backend) {
     assert_eq!(submit(&app, &b_browser, "/identity/verify", &flow, &ZHANG).await.0, 409);
     let (b_before, _) = signed_in(&app, &client, &b_name).await;
     assert_eq!(id_claim(&b_before, "sub"), b_id);
-    // The face check runs through the citizen app (`scan_login`, issue 13).
+    // The face check runs through the citizen app (`scan_login`).
     let res = face(&app, &crate::scan::citizen(&app, &b_name).await.token, "jpeg").await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 
@@ -223,7 +223,7 @@ async fn acting_person_across_takeover(b: Backend) {
     let flow = sms_step(&app, &b_browser, "/identity/verify", "13900000042").await;
     assert_eq!(submit(&app, &b_browser, "/identity/verify", &flow, &ZHANG).await.0, 409);
     signed_in(&app, &client, &b_name).await;
-    // The face check runs through the citizen app (`scan_login`, issue 13).
+    // The face check runs through the citizen app (`scan_login`).
     let res = face(&app, &crate::scan::citizen(&app, &b_name).await.token, "jpeg").await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 

@@ -1,4 +1,4 @@
-//! Re-verification at the linked upstream provider (issue 4, A3/A5): an
+//! Re-verification at the linked upstream provider (A3/A5): an
 //! account whose only way in is third-party login (no phone, no password,
 //! no factor) proves itself before managing factors by signing in again at
 //! its upstream. The upstream is the real second idp of the brokering tests.

@@ -1,4 +1,4 @@
-//! Usernameless sign-in with a discoverable passkey (issue #4): the
+//! Usernameless sign-in with a discoverable passkey: the
 //! sign-in page asks for no account name; the authenticator names the
 //! account with the credential id and user handle it stored.
 //!

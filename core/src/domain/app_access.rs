@@ -3,7 +3,7 @@
 //! permitted an admin-granted scope (`idp client allow-scope CLIENT
 //! scan_login`), presenting a live user token that carries that scope and
 //! speaks for the person themselves. One function, so the face API cannot
-//! drift from the scan API again (issue 13, finding 5): any relying app
+//! drift from the scan API again: any relying app
 //! holding a user's token must not run face checks in the user's name.
 //! The permission is read on every call, so revoking it takes effect at once.
 use super::plugin_access;

@@ -1,8 +1,8 @@
-//! Appeals (A8, seed 000 scene 4): a citizen whose phone, document number or
+//! Appeals (A8): a citizen whose phone, document number or
 //! name is already used by another account files an appeal; operators
 //! approve or reject it with a reason; too-frequent appeals are refused;
 //! an approved appeal takes effect at once and the outcome goes out by SMS.
-//! Proof before binding (SECURITY.md): the contact phone and, for a phone
+//! Proof before binding (docs/security.md): the contact phone and, for a phone
 //! appeal, the claimed phone are proven by SMS when the appeal is filed —
 //! approving moves that phone to the appellant's account.
 use super::sms_codes::SmsCodes;

@@ -1,4 +1,4 @@
-//! Person-to-person authorisation (授权办事, C6, seed 003 §2.1.5.2): a person
+//! Person-to-person authorisation (授权办事, C6): a person
 //! grants another the right to handle affairs for a date range and scopes;
 //! the grantee confirms (待确认 → active); either list shows the state,
 //! `expired` once the end date has passed.

@@ -20,7 +20,7 @@ const LINK_LIFETIME: i64 = 15 * 60;
 
 /// What an upstream authorization was started for. The callback acts on
 /// this stored purpose only, so a re-verification's answer can never sign
-/// anyone in, link or create an account (issue 4).
+/// anyone in, link or create an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
     /// Third-party login for a pending authorization request, if any.

@@ -76,7 +76,7 @@ impl Client {
         ScopeSet::parse(&self.allowed_scopes)
     }
     /// Widens the allowed scopes for one request (plugin scopes the
-    /// administrator permitted, issue 6); never stored.
+    /// administrator permitted); never stored.
     pub fn allow_scopes(&mut self, extra: &[String]) {
         for s in extra {
             self.allowed_scopes.push(' ');

@@ -1,5 +1,5 @@
 //! Authenticator apps (TOTP, RFC 6238) and recovery codes — the strong
-//! second factors of issue #4 besides passkeys.
+//! second factors besides passkeys (B6).
 //!
 //! - The TOTP seed is stored encrypted (AES-256-GCM under a sub-key of the
 //!   master key, bound to the account id as associated data).

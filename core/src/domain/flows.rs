@@ -91,7 +91,7 @@ pub fn mask_fully(id: &str) -> String {
 
 /// Forgot password, step 2 (A4, 002 §1.2.5): a real-name account proves
 /// its ID number *and* the SMS code sent to its phone, checked together with
-/// one answer for any mismatch (SECURITY.md: one answer for every failure).
+/// one answer for any mismatch (docs/security.md: one answer for every failure).
 /// A wrong ID number spends a try of the code like a wrong code does, so
 /// the ID number cannot be guessed past the code's limit, and nothing can be
 /// learnt before a code was sent to the owner's phone. Accounts without a

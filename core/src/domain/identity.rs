@@ -20,7 +20,7 @@ use sea_orm::{
 /// A pending takeover stays open this long for the face check.
 pub const TAKEOVER_LIFETIME: i64 = 30 * 60;
 
-/// Children aged 0–6 are never asked for a face (B7, seed 001): their
+/// Children aged 0–6 are never asked for a face (B7): their
 /// faces change too fast for a comparison with the authority photo.
 pub const FACE_MIN_AGE: i32 = 7;
 

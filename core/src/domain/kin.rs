@@ -1,4 +1,4 @@
-//! Kin relations (亲属码, E2, seed 001) on the delegation model: a user (the
+//! Kin relations (亲属码, E2) on the delegation model: a user (the
 //! guardian, the grantee) acts for a relative who is a minor or an elder.
 //!
 //! Rules: the relative's ID number must be valid ("请输入正确的身份证号");
@@ -15,8 +15,7 @@
 //! locks of both the user and the relative, so racing binds cannot exceed
 //! them.
 //!
-//! Proof before binding (issue 13, SECURITY "Proof before binding", seed
-//! 001 "亲属码信息认证承诺"): every binding, at every age, needs the
+//! Proof before binding (docs/security.md, "亲属码信息认证承诺"): every binding, at every age, needs the
 //! authority's name + ID number check of the relative through the verifier
 //! port and the guardian's acceptance of the commitment (承诺书) — that he
 //! is the relative's guardian or family and answers for a false or
@@ -351,7 +350,7 @@ pub enum BindStep {
     Bound(delegation_e::Model),
 }
 
-/// The kin binding use case (E2, issue 13) every entry path calls: the
+/// The kin binding use case (E2) every entry path calls: the
 /// form's rules, no self-binding, the verifier's name + ID number check at
 /// each step (the form's fields come back from the browser), then the
 /// commitment, then the face check from age 7 (B7), then the atomic
@@ -478,7 +477,7 @@ pub async fn bind(
     Ok(Ok(d))
 }
 
-/// Unbinds, but only 24 hours after binding (seed 001).
+/// Unbinds, but only 24 hours after binding.
 pub async fn unbind(
     db: &DatabaseConnection,
     guardian_user_id: &str,

@@ -1,5 +1,5 @@
-//! Reports of malicious kin bindings (issue 13, SECURITY "Proof before
-//! binding": "a way for the real holder to report it"). Who may report a
+//! Reports of malicious kin bindings (docs/security.md, "Proof before
+//! binding": a way for the real holder to report it). Who may report a
 //! binding: another active guardian of the same relative, or the relative
 //! himself once his account holds his real-name identity. An operator
 //! decides (`idp kin reports`, `idp kin report-decide`): removing unbinds

@@ -1,4 +1,4 @@
-//! WebAuthn passkeys (issue #4): registration, passwordless sign-in and use
+//! WebAuthn passkeys: registration, passwordless sign-in and use
 //! as a phishing-resistant second factor, with webauthn-rs.
 //!
 //! - Relying party id and origin come from the issuer URL. The WebAuthn

@@ -1,6 +1,6 @@
 //! Who may use plugins, decided by the administrator and shared by every
 //! node through the database: which client may request which plugin scope
-//! (seed 003 §2.2.5, REQUIREMENTS G1) and whether a plugin is enabled.
+//! (G1) and whether a plugin is enabled.
 //! Read on every authorization, token, userinfo and plugin API request, so
 //! a revoked permission or a disabled plugin takes effect at once.
 use crate::store::entities::{client_plugin_scope, plugin_state};

@@ -1,4 +1,4 @@
-//! Re-verification before managing sign-in factors (A5, issue #4) for an
+//! Re-verification before managing sign-in factors (A5) for an
 //! account without a phone — one registered through an upstream provider or
 //! created by an operator. SMS on the account's phone is the rule; with no
 //! phone the person proves it is them with what the account already has:

@@ -125,7 +125,7 @@ impl SmsCodes {
             expires_at: Set(now + LIFETIME),
         };
         // Replace the previous code; keep its wrong-try count unless it had
-        // already expired (SECURITY.md: a resend does not reset the counter).
+        // already expired (a resend does not reset the counter).
         let expired = Expr::col((sms_code::Entity, sms_code::Column::ExpiresAt)).lte(now);
         sms_code::Entity::insert(fresh)
             .on_conflict(

@@ -23,7 +23,7 @@ pub struct Reservation {
 
 /// The throttle key for a citizen password attempt on `identifier` (a
 /// username, phone or ID number as typed). Throttle what is attacked, not
-/// what is typed (SECURITY.md): `+86+8613800138000`, full-width digits or a
+/// what is typed (docs/security.md): `+86+8613800138000`, full-width digits or a
 /// lower-case `x` all reach one account, so the key is that account
 /// (`acct:{id}`); an identifier naming no account is keyed on its canonical
 /// spelling, so unknown identifiers are throttled alike and the answer does

@@ -228,7 +228,7 @@ impl UserService {
     }
 
     /// Stores a new password hash and ends every session and grant of the
-    /// account (SECURITY.md: a new password revokes what the old one opened).
+    /// account (a new password revokes what the old one opened).
     pub async fn replace_password(&self, found: user::Model, password: &str) -> DomainResult<()> {
         let hash = self.passwords.hash(password.to_string()).await?;
         let id = found.id.clone();

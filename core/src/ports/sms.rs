@@ -14,7 +14,7 @@ pub enum SmsPurpose {
     ResetPassword,
     Verify,
     Notice,
-    /// Kin bindings (issue 13): another user bound the same relative, or an
+    /// Kin bindings: another user bound the same relative, or an
     /// operator decided a report. Its own template so the provider approves
     /// the wording once.
     KinNotice,

@@ -329,7 +329,7 @@ pub mod account_flow {
     no_relations!();
 }
 
-/// Plugin key-value storage, namespaced by plugin name (issue 6).
+/// Plugin key-value storage, namespaced by plugin name.
 pub mod plugin_kv {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -346,7 +346,7 @@ pub mod plugin_kv {
     no_relations!();
 }
 
-/// Which client may request which plugin scope (seed 003 §2.2.5).
+/// Which client may request which plugin scope.
 pub mod client_plugin_scope {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -781,7 +781,7 @@ pub mod account_subject {
 }
 
 /// The commitment (承诺书) a guardian accepted for one kin binding, with the
-/// verifier's reference for the relative's name + ID number check (issue 13).
+/// verifier's reference for the relative's name + ID number check.
 pub mod kin_commitment {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -800,7 +800,7 @@ pub mod kin_commitment {
 }
 
 /// A report of a malicious kin binding by another guardian of the same
-/// relative or by the relative (issue 13); an operator decides it.
+/// relative or by the relative; an operator decides it.
 pub mod kin_report {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]

@@ -39,7 +39,7 @@ pub fn sign_in_then(state: &AppState, jar: CookieJar, back_to: &str) -> axum::re
 }
 
 /// Under TLS cookies get the `__Host-` prefix (bound to this origin, Secure,
-/// Path=/), per SECURITY.md.
+/// Path=/), as OWASP ASVS asks.
 pub fn name(state: &AppState, base: &str) -> String {
     if state.config.secure_cookies() { format!("__Host-{base}") } else { base.to_string() }
 }

@@ -53,7 +53,7 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
         return page_err("error_unknown_client");
     };
     // Plugin scopes count as allowed only when an administrator permitted
-    // this client and the plugin is loaded, enabled and healthy (issue 6).
+    // this client and the plugin is loaded, enabled and healthy.
     match state.plugins.usable_scopes(&client.client_id).await {
         Ok(extra) => client.allow_scopes(&extra),
         Err(e) => return unavailable(&state, locale, e),

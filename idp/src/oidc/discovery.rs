@@ -63,7 +63,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Adds the scopes and claims of loaded plugins (issue 6), so relying apps
+/// Adds the scopes and claims of loaded plugins, so relying apps
 /// can discover what they may ask an administrator for.
 pub fn with_plugins(mut doc: Value, plugins: &crate::plugins::Registry) -> Value {
     for (field, extra) in [("scopes_supported", plugins.scope_names()), ("claims_supported", plugins.claim_names())] {

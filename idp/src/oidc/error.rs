@@ -40,7 +40,7 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
-/// A plugin fault at the token endpoint fails closed (issue 6): a slow or
+/// A plugin fault at the token endpoint fails closed: a slow or
 /// unhealthy plugin is `temporarily_unavailable`, a broken one `server_error`.
 impl From<crate::plugins::PluginError> for ApiError {
     fn from(e: crate::plugins::PluginError) -> Self {

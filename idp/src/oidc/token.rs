@@ -113,7 +113,7 @@ async fn respond_for_grant(
         return Err(OAuthError::invalid_grant("the account is no longer active").into());
     };
     // Plugin scopes whose permission was revoked or whose plugin was
-    // disabled since the grant are dropped here (issue 6); a faulty plugin
+    // disabled since the grant are dropped here; a faulty plugin
     // fails the request rather than yield a token with missing claims.
     // C4: a grant made acting for an enterprise or a person yields tokens
     // only while that delegation is in force (revoked or expired → none).
@@ -168,7 +168,7 @@ async fn respond_for_grant(
 
 /// RFC 6749 §4.4: no user, no database write — the hot path is one client
 /// lookup and one signature (plus a permission lookup only when a scope
-/// outside the client's own list is asked for: a plugin scope, issue 6).
+/// outside the client's own list is asked for: a plugin scope).
 async fn client_credentials(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, ApiError> {
     if client.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials").into());

@@ -4,7 +4,7 @@
 //! authorised him (`delegation=<id>`). The result carries `sub` = the
 //! principal and `act` = `{"sub": <the person>}`.
 //!
-//! Guard rails (SECURITY.md, Keycloak CVE-2022-1245): only tokens issued to
+//! Guard rails (Keycloak CVE-2022-1245): only tokens issued to
 //! the calling client are accepted, the new token is for the same client
 //! (an `audience` naming anyone else is refused), its scope never exceeds
 //! the subject token's (nor the delegation's scopes), an already delegated

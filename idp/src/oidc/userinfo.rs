@@ -93,7 +93,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
     // Plugin claims: only while the client is still permitted and the
-    // plugin enabled; a faulty plugin fails the request (issue 6).
+    // plugin enabled; a faulty plugin fails the request.
     let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
     // Claims asked for individually: only those a scope the client may
     // still have releases (OIDC Core §5.5, `scopes::individually_released`).

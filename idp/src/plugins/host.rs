@@ -317,7 +317,7 @@ fn sign(ctx: &Live, v: Value) -> Result<Value, String> {
     claims.insert("iat".into(), now.into());
     claims.insert("exp".into(), (now + ttl).into());
     let keys = ctx.services.keys.snapshot();
-    // The plugin key, never the ID/access token key (issue 13).
+    // The plugin key, never the ID/access token key.
     let key = keys.plugin_signer().ok_or("no active plugin signing key")?;
     Ok(Value::from(key.sign_jwt(PLUGIN_JWT_TYP, &Value::Object(claims))))
 }

@@ -1,4 +1,4 @@
-//! Plugins loaded at run time (issue 6, DESIGN.md "Plugin ABI"). Loaded
+//! Plugins loaded at run time (plugins/README.md). Loaded
 //! from the configured folder at start and never unloaded; every call runs
 //! on a blocking thread with a time limit and a cap on calls in flight, and
 //! repeated faults open a circuit so a broken plugin fails fast instead of

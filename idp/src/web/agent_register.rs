@@ -1,4 +1,4 @@
-//! Agent registration (C2, seed 004 §三(一)): enterprise information (region,
+//! Agent registration (C2): enterprise information (region,
 //! credit code), the agent's information (document, name, number, validity,
 //! gender, ethnicity, phone + SMS code) and the legal representative's (name,
 //! ID number, phone); then the agent's scan + face check in the app; the

@@ -186,7 +186,7 @@ async fn kin_view(
         })
         .collect();
     // Other people's bindings of my relatives, and bindings of me: what I
-    // may report (issue 13).
+    // may report.
     let mut reportable = Vec::new();
     for d in kin_reports::reportable_by(&state.db, u).await.map_err(|e| e.to_string())? {
         let binder = state.users.find(&d.grantee_user_id).await.map_err(|e| e.to_string())?;
@@ -312,7 +312,7 @@ pub async fn kin_submit(
     }
 }
 
-/// The commitment (承诺书, seed 001) for a verified relative: the kin page
+/// The commitment (承诺书) for a verified relative: the kin page
 /// with the text, its version and the form's fields to send back.
 async fn commitment_page(
     state: &AppState,

@@ -326,7 +326,7 @@ pub async fn submit(
         if let (Ok(Result_::Done { .. }), Some(p)) = (&r, &previous)
             && (p.doc_type != doc.kind().as_str() || p.doc_number != doc.number.as_str())
         {
-            // 换绑: the old identity is gone; refresh tokens die (SECURITY.md),
+            // 换绑: the old identity is gone; refresh tokens die,
             // other sessions end, the phone is told.
             rebound(&state, &u, &session, &ip, now).await;
         }

@@ -1,4 +1,4 @@
-//! Strong factors at sign-in (issue #4): an authenticator-app or recovery
+//! Strong factors at sign-in: an authenticator-app or recovery
 //! code and a passkey as the step-up second factor (`/mfa/totp`,
 //! `/mfa/passkey`), and passwordless sign-in with a passkey
 //! (`/login/passkey`). Passkey ceremonies are two requests: `…/begin`

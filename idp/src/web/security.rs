@@ -1,4 +1,4 @@
-//! Personal centre "安全设置 / Security" (issue #4): the account's strong
+//! Personal centre "安全设置 / Security": the account's strong
 //! factors — authenticator app (TOTP), passkeys, recovery codes — listed,
 //! added and removed. Like every sensitive change in the personal centre
 //! (A5), changing factors first re-verifies the person by SMS code on the

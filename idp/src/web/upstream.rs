@@ -205,7 +205,7 @@ pub async fn callback(
         };
     let req_id = match &started.purpose {
         Purpose::SignIn { req } => req.clone(),
-        // Never signs in, links or registers: only re-verifies (issue 4).
+        // Never signs in, links or registers: only re-verifies.
         Purpose::Reverify(r) => {
             let answer = Answer { name: &name, up, cb: &cb, started: &started };
             return super::upstream_reverify::finish(&state, jar, locale, answer, r, &browser_hash).await;

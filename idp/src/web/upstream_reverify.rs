@@ -1,4 +1,4 @@
-//! Re-verification at the linked upstream provider (issue 4, A3/A5): an
+//! Re-verification at the linked upstream provider (A3/A5): an
 //! account made through third-party login may have no phone, no password
 //! and no factor, so before it can manage factors it proves itself by
 //! signing in again at its upstream (`prompt=login`, `max_age=0`). The

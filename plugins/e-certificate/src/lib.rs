@@ -1,5 +1,5 @@
-//! E-certificates (电子证照) as an idp plugin — REQUIREMENTS F1–F3, seed 003
-//! §2.1.5.1. Users bind certificates from an issuing source (F1), view,
+//! E-certificates (电子证照) as an idp plugin — F1–F3 (docs/requirements.md).
+//! Users bind certificates from an issuing source (F1), view,
 //! present, unbind and reorder them (F2); relying apps read the list only
 //! through the consented scope `e_certificate` (F3) and verify
 //! presentations with a client permitted `e_certificate.verify`.
@@ -142,7 +142,7 @@ impl ECertificate {
                 Ok(view.message(400, "add_title", "unknown_type", "/add"))
             }
             ("GET", "/bind") => Ok(view.bind(kind)),
-            // 不授权: back to choosing a type (seed 003 §2.1.5.1.1).
+            // 不授权: back to choosing a type.
             ("POST", "/bind") if req.form("decision") != Some("allow") => {
                 Ok(Response::redirect(format!("{}/add", req.base)))
             }

@@ -1,4 +1,4 @@
-//! The user's pages (seed 003 §2.1.5.1): list, add (choose a type),
+//! The user's pages: list, add (choose a type),
 //! authorise the binding, details, present, reorder. HTML fragments that
 //! the provider wraps in its theme; every text comes from the locale files.
 use crate::wallet::{self, Certificate};

@@ -101,8 +101,8 @@ pub fn reorder(host: &Host, sub: &str, positions: &[(String, i64)]) -> Result<()
 }
 
 /// Bound certificates by type and the number of subjects holding any,
-/// over every subject's list: one `kv_page` batch at a time in key order
-/// (issue 7), so the count is exact past the storage listing cap of
+/// over every subject's list: one `kv_page` batch at a time in key order,
+/// so the count is exact past the storage listing cap of
 /// 10,000 rows and no read holds more than a batch.
 pub fn census(host: &Host) -> Result<(u64, BTreeMap<String, u64>), String> {
     let (mut holders, mut by_type) = (0u64, BTreeMap::new());

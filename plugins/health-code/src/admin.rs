@@ -1,4 +1,4 @@
-//! Administration (E5, seed 003 §2.2): code lists with search, code styles
+//! Administration (E5): code lists with search, code styles
 //! (one active per type), categories and numbering rules, colour rules,
 //! statistics drawn as SVG charts, and the logs with filters. Pages for a
 //! browser with the admin token, JSON for tools and tests. Changes are
@@ -129,7 +129,7 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
     }
 }
 
-/// One screen of code records, newest first (issue 7). An exact ID number
+/// One screen of code records, newest first. An exact ID number
 /// or credit code is looked up by its index; a number fragment or a name
 /// is matched while reading, at most `log_scan_rows` records a screen.
 fn code_list(p: &HealthCode, req: &Request) -> Result<Screen<codes::Holder>, String> {

@@ -1,4 +1,4 @@
-//! One-time backfill of the `issued/` index (issue 7): code records issued
+//! One-time backfill of the `issued/` index: code records issued
 //! before the admin list paged over that index have no entry in it. The
 //! walk reads `holder/` in key order one `kv_page` batch at a time and
 //! indexes every record its `by/` entry names (the winner of its first

@@ -1,4 +1,4 @@
-//! The residential community on the citizen's code profile (E6, seed 000):
+//! The residential community on the citizen's code profile (E6):
 //! a community picked by fuzzy search from the configured list, building,
 //! unit and room, and an optional vehicle plate.
 use idp_plugin_sdk::{Host, Request};

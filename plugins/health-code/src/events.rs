@@ -56,7 +56,7 @@ fn metric(e: &Event) -> Option<&'static str> {
 /// The statistics counters of the CST days `from..=to` (`YYYY-MM-DD`):
 /// (metric, code type, date, count). One key-range read per metric and
 /// code type — the counters of other days are not read, however many
-/// years of them there are (issue 7). Atomic increments, so parallel shows
+/// years of them there are. Atomic increments, so parallel shows
 /// and scans on any node are all counted.
 pub fn counters(
     host: &Host,

@@ -1,4 +1,4 @@
-//! Third-party code issuers (E5, seed 003 §2.2: codes issued by another
+//! Third-party code issuers (E5: codes issued by another
 //! platform are accepted by our scanners). An administrator registers an
 //! issuer by name with its ES256 public key (JWK or PEM); a scanned payload
 //! whose `iss` names a registered issuer is verified with that key by the

@@ -1,5 +1,5 @@
-//! Health codes (健康码 / 一码通) as an idp plugin — REQUIREMENTS E1–E6,
-//! seeds 000, 001, 003. The personal code (E1) is a QR of a payload signed
+//! Health codes (健康码 / 一码通) as an idp plugin — E1–E6
+//! (docs/requirements.md). The personal code (E1) is a QR of a payload signed
 //! with the provider's key carrying a short-lived code id; its colour comes
 //! from status records that an authorised data source pushes, by
 //! configurable rules. Guardians switch to their bound relatives' codes and

@@ -1,5 +1,5 @@
-//! The admin log pages (E5; seed 003 §2.2.8), one screen at a time, newest
-//! first (issue 7): an "older" link carries the cursor, so an operator can
+//! The admin log pages (E5), one screen at a time, newest
+//! first: an "older" link carries the cursor, so an operator can
 //! walk a log of any length. The date filter is a key range; kind, app and
 //! place are checked while reading, at most `log_scan_rows` rows a screen,
 //! and the page says when it stopped there.

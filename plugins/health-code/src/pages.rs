@@ -359,7 +359,7 @@ fn history(v: &View, t: &Target) -> Result<Response, String> {
     Ok(v.page(200, "history_title", html))
 }
 
-/// Nucleic-acid results of the user and of every bound relative (seed 001).
+/// Nucleic-acid results of the user and of every bound relative.
 fn tests(v: &View, t: &Target, rel: &Value) -> Result<Response, String> {
     let p = v.p;
     let mut people: Vec<(String, String)> = Vec::new();

@@ -1,5 +1,5 @@
 //! Admin lists over unbounded data (logs, code records) read one screen at
-//! a time through the host's `kv_page` (issue 7): newest first, from a
+//! a time through the host's `kv_page`: newest first, from a
 //! cursor, keeping the rows a filter accepts, until the screen is full, a
 //! key falls below a floor (a date range), or a bounded number of rows was
 //! examined — never the whole log at once.

@@ -1,4 +1,4 @@
-//! The C ABI between the provider and a plugin (DESIGN.md "Plugin ABI").
+//! The C ABI between the provider and a plugin (plugins/README.md).
 //!
 //! Only `#[repr(C)]` structs, integers, raw pointers and `extern "C"`
 //! function pointers cross the boundary; payloads are JSON in byte buffers.

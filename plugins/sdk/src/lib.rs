@@ -2,7 +2,7 @@
 //! build the crate as a `cdylib`. The macro exports the one C entry point,
 //! turns JSON into the types below and catches every panic at the boundary,
 //! so a bug in a plugin becomes an error for one request, not a crash of the
-//! provider (DESIGN.md "Plugin ABI").
+//! provider (plugins/README.md).
 //!
 //! Build plugins with the default `panic = "unwind"`: with `panic = "abort"`
 //! a panic ends the whole process and nothing on the host side can stop it.

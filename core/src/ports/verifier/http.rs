@@ -5,7 +5,7 @@
 //! seconds) and `X-Idp-Signature` = hex HMAC-SHA-256 of
 //! `"{timestamp}.{body}"` under `verifier.key`. The body carries a
 //! `request_id` that stays the same across retries, so a provider that
-//! deduplicates never bills or applies an outcome twice (SECURITY "Faults").
+//! deduplicates never bills or applies an outcome twice.
 //! The answer is `{"result": "pass" | "mismatch" | …, "reference": "…"}`.
 //! Timeouts and 5xx are retried with backoff; after `breaker_failures`
 //! consecutive failures the circuit opens for `breaker_cooldown_ms` and
