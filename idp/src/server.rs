@@ -250,7 +250,10 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins/{name}", any(web::plugin_routes::root))
         .route("/plugins/{name}/", any(web::plugin_routes::root))
         .route("/plugins/{name}/{*rest}", any(web::plugin_routes::nested))
+        // `/health` is kept for existing probes; it is liveness only.
         .route("/health", get(|| async { "ok" }))
+        .route("/healthz", get(web::health::live))
+        .route("/readyz", get(web::health::ready))
         .route("/", get(web::pages::home))
         .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), client_address))

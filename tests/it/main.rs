@@ -29,6 +29,7 @@ mod plugin_storage;
 mod plugins;
 mod production_guard;
 mod proxies;
+mod readiness;
 mod reverify;
 mod robustness;
 mod scan;

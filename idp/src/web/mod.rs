@@ -9,6 +9,7 @@ pub mod consent;
 pub mod delegations;
 pub mod enterprise;
 pub mod forgot;
+pub mod health;
 pub mod identity;
 pub mod identity_extra;
 pub mod login;

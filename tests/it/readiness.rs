@@ -1,0 +1,70 @@
+//! `/healthz` (alive) and `/readyz` (able to serve: database, keys,
+//! plugins). Readiness fails while the database is down and comes back by
+//! itself after, with no restart.
+use crate::both;
+use crate::support::*;
+use sea_orm::ConnectionTrait;
+
+async fn get(app: &TestApp, path: &str) -> (u16, serde_json::Value) {
+    let res = api().get(app.url(path)).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+/// Polls `/readyz` until it answers `want`, for at most about 20 s.
+async fn readiness_becomes(app: &TestApp, want: u16) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (status, body) = get(app, "/readyz").await;
+        if status == want {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("/readyz never answered {want}: {last}");
+}
+
+async fn readiness(backend: Backend) {
+    let app = spawn(backend.clone()).await;
+    let (status, body) = get(&app, "/healthz").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("alive")));
+    let (status, body) = get(&app, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready");
+    for check in ["database", "keys", "plugins"] {
+        assert_eq!(body["checks"][check], "ok", "{check}: {body}");
+    }
+    // The database goes away: PostgreSQL refuses new connections to this
+    // database and ends the open ones.
+    let Backend::Postgres(admin_url) = backend else { return };
+    let name = app.database_url.rsplit('/').next().unwrap().to_string();
+    let admin = sea_orm::Database::connect(admin_url.as_str()).await.unwrap();
+    admin.execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await.unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .unwrap();
+    let body = readiness_becomes(&app, 503).await;
+    assert_eq!(body["status"], "not_ready");
+    assert_ne!(body["checks"]["database"], "ok", "{body}");
+    // Still alive: a restart would not help, so liveness does not ask for one.
+    assert_eq!(get(&app, "/healthz").await.0, 200);
+    // The database is back: readiness recovers by itself.
+    admin.execute_unprepared(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await.unwrap();
+    let body = readiness_becomes(&app, 200).await;
+    assert_eq!(body["checks"]["database"], "ok");
+    // And the node serves again: a discovery document and a token.
+    let client = app.confidential().await;
+    let res = api()
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+both!(readiness_follows_the_database, super::readiness);
