@@ -21,6 +21,7 @@ mod m20261202_000014_plugin_kv_key_order;
 mod m20261202_000015_upstream_reverify;
 mod m20261206_000018_sec_proto;
 mod m20261206_000019_sec_kin;
+mod m20261206_000020_sms_sends;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000015_upstream_reverify::Migration),
             Box::new(m20261206_000018_sec_proto::Migration),
             Box::new(m20261206_000019_sec_kin::Migration),
+            Box::new(m20261206_000020_sms_sends::Migration),
         ]
     }
 }

@@ -37,6 +37,7 @@ mod sec_citizen;
 mod sec_enterprise;
 mod sec_kin;
 mod sec_protocol;
+mod sms_limits;
 mod subjects;
 mod tokens;
 mod upstream_reverify;

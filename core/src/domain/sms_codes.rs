@@ -45,27 +45,46 @@ impl SmsCodes {
         &self.gateway
     }
 
-    /// Counts a send against the phone's and the IP's limits; over a limit
-    /// the slot is given back and the wait is reported.
+    /// Counts a send against the phone's and the IP's limits, each a
+    /// rolling window (A7: 5 in any hour, 10 in any 24 hours): the sends
+    /// of the last `window` seconds are counted, under a per-key lock so
+    /// racing sends on any node are counted one after the other. Over a
+    /// limit nothing is recorded and the wait until the oldest counted send
+    /// leaves the window is reported.
     async fn reserve(&self, phone: &str, ip: &str) -> Result<(), SendError> {
+        use crate::store::entities::sms_send;
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
         let now = self.clock.now();
         let limits = [
             (format!("sms:hour:{phone}"), 3600, PER_HOUR),
             (format!("sms:day:{phone}"), 86400, PER_DAY),
             (format!("sms:ip:{ip}"), 3600, PER_IP_HOUR),
         ];
-        let mut taken: Vec<&str> = Vec::new();
-        for (k, window, limit) in &limits {
-            let count = store::bump_counter(&self.db, k, *window, now).await?;
-            taken.push(k);
-            if count > *limit {
-                for t in &taken {
-                    store::release_counter(&self.db, t).await?;
-                }
-                let wait = store::read_counter(&self.db, k, now).await?.map(|(_, e)| e - now).unwrap_or(*window);
+        let txn = store::begin_write(&self.db).await?;
+        for (key, window, limit) in &limits {
+            super::delegation::lock(&txn, key).await?;
+            let in_window = || {
+                sms_send::Entity::find()
+                    .filter(sms_send::Column::Key.eq(key.as_str()))
+                    .filter(sms_send::Column::At.gt(now - window))
+            };
+            if in_window().count(&txn).await? as i64 >= *limit {
+                let oldest = in_window().order_by_asc(sms_send::Column::At).one(&txn).await?;
+                let wait = oldest.map_or(*window, |s| s.at + window - now);
                 return Err(SendError::TooFrequent(std::cmp::max(wait, 1)));
             }
         }
+        for (key, _, _) in &limits {
+            sms_send::Entity::insert(sms_send::ActiveModel {
+                id: Set(crate::crypto::random_token(12)),
+                key: Set(key.clone()),
+                at: Set(now),
+                expires_at: Set(now + 86400),
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 

@@ -238,6 +238,21 @@ pub mod rate_counter {
     no_relations!();
 }
 
+/// One counted SMS send under a limit key (A7 rolling windows).
+pub mod sms_send {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sms_sends")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub key: String,
+        pub at: i64,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
 pub mod used_jti {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

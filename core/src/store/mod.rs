@@ -142,6 +142,7 @@ pub async fn purge_expired(db: &DatabaseConnection, now: i64) -> Result<(), DbEr
         "upstream_flows",
         "scan_tickets",
         "webauthn_ceremonies",
+        "sms_sends",
     ] {
         let stmt = Query::delete()
             .from_table(Alias::new(table))
