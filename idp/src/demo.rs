@@ -347,7 +347,7 @@ pub struct SeededEnterprise {
 /// (a non-sandbox verifier does not know the fictitious people).
 async fn demo_person(state: &AppState, username: &str, who: (&str, &str, &str)) -> anyhow::Result<Option<String>> {
     use crate::domain::documents::{Document, DocumentForm};
-    use crate::domain::identity::{self, Result_};
+    use crate::domain::identity::{self, BindOutcome};
     let password = format!("Demo-{}", crate::crypto::random_token(9));
     let user = state
         .users
@@ -372,7 +372,7 @@ async fn demo_person(state: &AppState, username: &str, who: (&str, &str, &str)) 
     let today = chrono::DateTime::from_timestamp(now + 8 * 3600, 0).map(|d| d.date_naive()).unwrap_or_default();
     let doc = Document::parse(&form, today).map_err(|e| anyhow::anyhow!("demo identity: {}", e.key()))?;
     match identity::verify_document(&state.db, &state.verifier, &user.sub, &doc, now).await? {
-        Result_::Done { .. } => Ok(Some(password)),
+        BindOutcome::Done { .. } => Ok(Some(password)),
         other => {
             tracing::warn!("demo enterprise skipped: the verifier did not confirm {username}'s identity ({other:?})");
             Ok(None)

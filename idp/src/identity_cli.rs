@@ -5,7 +5,7 @@
 use clap::{Args, Subcommand};
 use idp::config::Config;
 use idp::domain::documents::{Document, DocumentForm};
-use idp::domain::identity::{self, Result_};
+use idp::domain::identity::{self, BindOutcome, Binder, CounterClerk};
 use idp::ports::verifier::Verifier;
 
 #[derive(Args)]
@@ -99,14 +99,13 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
             let u = find(login.clone()).await?;
             let doc = Document::parse(&doc.form(), today)
                 .map_err(|e| anyhow::anyhow!("{}", state.pages.text("en", e.key())))?;
-            match identity::counter_verification(&state.db, "cli", &u.id, &doc, &place, now).await? {
-                Result_::Done { level, displaced } => {
-                    idp::domain::accounts::audit(&state.db, Some(&u.id), "identity_counter", "by cli", None, now)
-                        .await?;
+            // The same use case as the admin page: a displaced account's
+            // sessions end (back-channel logout is best effort from a
+            // short-lived CLI) and its phone is told.
+            let binder = Binder { user: &u, keep_sid: None, ip: None, now };
+            match identity::record_counter(&state.db, &state, CounterClerk::Cli, &binder, &doc, &place).await? {
+                BindOutcome::Done { level, displaced } => {
                     if let Some(old) = displaced {
-                        // As on the web: its sessions end (back-channel logout is
-                        // best effort from a short-lived CLI) and its phone is told.
-                        idp::web::identity_extra::displaced(&state, &old, now).await;
                         println!("note: account {} held this identity and lost it", old.from_user);
                     }
                     println!("{login}: identity bound at L{level}");

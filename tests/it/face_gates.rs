@@ -37,7 +37,7 @@ pub async fn real_person(app: &TestApp, username: &str, who: (&str, &str, &str, 
     let now = app.state.clock.now();
     let doc = Document::parse(&form, delegation::today(now)).unwrap();
     let r = idp::domain::identity::verify_document(&app.state.db, &app.state.verifier, &user, &doc, now).await;
-    assert!(matches!(r, Ok(idp::domain::identity::Result_::Done { .. })), "{r:?}");
+    assert!(matches!(r, Ok(idp::domain::identity::BindOutcome::Done { .. })), "{r:?}");
     user
 }
 

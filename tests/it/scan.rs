@@ -374,7 +374,7 @@ pub async fn bind_sandbox_identity(app: &TestApp, user_id: &str) {
     let doc = Document::parse(&form, today).unwrap();
     let now = app.state.clock.now();
     let r = idp::domain::identity::verify_document(&app.state.db, &app.state.verifier, user_id, &doc, now).await;
-    assert!(matches!(r, Ok(idp::domain::identity::Result_::Done { .. })), "{r:?}");
+    assert!(matches!(r, Ok(idp::domain::identity::BindOutcome::Done { .. })), "{r:?}");
 }
 
 /// D2 from the test's side: the browser opens the face QR, the person's app

@@ -1,9 +1,14 @@
-//! Citizen self-service (A1, A3): registration by phone with an SMS code,
-//! and the audit log every sensitive change writes to.
+//! Citizen self-service (A1, A3, A6): registration by phone with an SMS
+//! code, account deletion, ending an account's sessions, and the audit log
+//! every sensitive change writes to.
 use super::users::{PhoneNumber, UserSummary, Username};
+use super::{grants, sessions};
 use crate::crypto::password::PasswordService;
+use crate::ports::notify::{EndedSession, Notices};
 use crate::store::entities::{audit, user};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+};
 
 /// A1 password rules: 8–20 characters of letters, digits and symbols, with
 /// at least two of those three kinds.
@@ -160,6 +165,65 @@ pub async fn audit<C: sea_orm::ConnectionTrait>(
     }
     .insert(db)
     .await?;
+    Ok(())
+}
+
+/// Ends the account's live sessions except `keep`, with the grants issued
+/// in them (their refresh and access tokens die too), inside the caller's
+/// transaction. The ended sessions come back under `subject`, the `sub`
+/// their apps knew, for back-channel logout once the caller has committed:
+/// an app must never hear of a logout that was rolled back.
+pub async fn end_sessions<C: ConnectionTrait>(
+    conn: &C,
+    user_id: &str,
+    keep: Option<&str>,
+    subject: &str,
+    now: i64,
+) -> Result<Vec<EndedSession>, DbErr> {
+    let mut ended = Vec::new();
+    for s in sessions::live_for_user(conn, user_id, now).await? {
+        if Some(s.sid.as_str()) == keep {
+            continue;
+        }
+        sessions::revoke_by_sid(conn, &s.sid).await?;
+        grants::revoke_by_sid(conn, &s.sid, now).await?;
+        ended.push(EndedSession { sid: s.sid, subject: subject.to_string() });
+    }
+    Ok(ended)
+}
+
+/// Account deletion (A6), after the handler checked the confirmation and
+/// the SMS code. One transaction ends every session (including
+/// `current_sid`, the browser asking), revokes every grant and refresh
+/// token, erases the personal data — which releases the phone, username
+/// and identity for a new registration — and writes the audit row; a
+/// failure leaves the account whole. Only then are the relying apps told
+/// (back-channel logout) and the phone gets its notice.
+pub async fn delete_account<N: Notices>(
+    db: &DatabaseConnection,
+    notices: &N,
+    u: &user::Model,
+    current_sid: &str,
+    ip: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    let txn = crate::store::begin_write(db).await?;
+    // Read before the erasure forgets it: the apps know the person by it.
+    let subject = super::subjects::of_account(&txn, &u.id).await?;
+    let mut ended = end_sessions(&txn, &u.id, None, &subject, now).await?;
+    if !ended.iter().any(|s| s.sid == current_sid) {
+        sessions::revoke_by_sid(&txn, current_sid).await?;
+        grants::revoke_by_sid(&txn, current_sid, now).await?;
+        ended.push(EndedSession { sid: current_sid.to_string(), subject: subject.clone() });
+    }
+    grants::revoke_all_for_user(&txn, &u.id, now).await?;
+    super::profile::erase(&txn, &u.id).await?;
+    audit(&txn, Some(&u.id), "account_deleted", "personal data removed", Some(ip), now).await?;
+    txn.commit().await?;
+    notices.sessions_ended(&ended).await;
+    if let Some(phone) = &u.phone {
+        notices.notify_phone(phone, "sms_account_deleted", now).await;
+    }
     Ok(())
 }
 

@@ -11,13 +11,17 @@
 //! - Wrong codes are counted per account in the shared database; after
 //!   `MAX_FAILURES` in `FAILURE_WINDOW` seconds further tries are refused
 //!   until the window passes (it never locks the account for good).
+use super::accounts::audit;
+use super::passkeys::{PasskeyError, PasskeyService};
 use crate::crypto::keys::KeyVault;
 use crate::crypto::{SecretHasher, random_token};
-use crate::store::entities::{recovery_code, totp_factor};
+use crate::ports::notify::PhoneNotifier;
+use crate::store::entities::{passkey, recovery_code, totp_factor, user};
 use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, Set,
 };
 
 pub const RECOVERY_CODES: usize = 10;
@@ -245,19 +249,6 @@ impl TotpService {
         Ok(self.row(user_id).await?.filter(|r| r.confirmed).map(|r| (r.created_at, r.last_used_at)))
     }
 
-    /// Removes the authenticator app. True if there was one.
-    pub async fn remove(&self, user_id: &str) -> Result<bool, DbErr> {
-        let r =
-            totp_factor::Entity::delete_many().filter(totp_factor::Column::UserId.eq(user_id)).exec(&self.db).await?;
-        Ok(r.rows_affected > 0)
-    }
-
-    /// Recovery codes go with the last strong factor.
-    pub async fn remove_recovery_codes(&self, user_id: &str) -> Result<(), DbErr> {
-        recovery_code::Entity::delete_many().filter(recovery_code::Column::UserId.eq(user_id)).exec(&self.db).await?;
-        Ok(())
-    }
-
     async fn locked(&self, user_id: &str, now: i64) -> Result<bool, DbErr> {
         let key = format!("mfa_fail:{user_id}");
         Ok(crate::store::read_counter(&self.db, &key, now).await?.is_some_and(|(n, _)| n >= MAX_FAILURES))
@@ -266,6 +257,185 @@ impl TotpService {
     async fn failed(&self, user_id: &str, now: i64) -> Result<(), DbErr> {
         crate::store::bump_counter(&self.db, &format!("mfa_fail:{user_id}"), FAILURE_WINDOW, now).await.map(|_| ())
     }
+}
+
+// Factor management (personal centre, "安全设置"). Every change needs a
+// fresh re-verification ([`Reverified`]), is audited, and is announced on
+// the account's phone; the page only parses the form and shows the result.
+
+/// Proof that the person re-verified in this browser (SMS code, password,
+/// app code, passkey or a fresh upstream sign-in) within the re-verification
+/// flow's lifetime. Only [`reverified`] makes one, and every use case that
+/// changes factors asks for it, so no entry path can skip the step.
+#[derive(Debug)]
+pub struct Reverified {
+    user_id: String,
+}
+
+impl Reverified {
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+/// The re-verification proof when `flow` is a live re-verification flow of
+/// `user_id`, opened in the browser whose hash is `browser`.
+pub async fn reverified(
+    db: &DatabaseConnection,
+    flow: &str,
+    browser: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<Reverified>, DbErr> {
+    if flow.is_empty() {
+        return Ok(None);
+    }
+    let found = super::flows::at_step(db, flow, super::reverify::FLOW, browser, 1, now).await?;
+    Ok(found.filter(|f| f.user_id == user_id).map(|f| Reverified { user_id: f.user_id }))
+}
+
+/// Which strong factor to remove.
+#[derive(Debug, Clone, Copy)]
+pub enum FactorRef<'a> {
+    App,
+    Passkey(&'a str),
+}
+
+/// What a factor change needs to know about the request.
+pub struct Change<'a> {
+    pub proof: &'a Reverified,
+    pub user: &'a user::Model,
+    pub ip: &'a str,
+    pub now: i64,
+}
+
+impl Change<'_> {
+    /// The proof must be the account's own: a flow opened by another
+    /// account changes nothing here.
+    fn owner(&self) -> Option<&str> {
+        (self.proof.user_id == self.user.id).then_some(self.user.id.as_str())
+    }
+}
+
+async fn tell<N: PhoneNotifier>(notices: &N, u: &user::Model, key: &str, now: i64) {
+    if let Some(phone) = &u.phone {
+        notices.notify_phone(phone, key, now).await;
+    }
+}
+
+/// Confirms the pending authenticator app with its first code. Returns the
+/// fresh recovery codes (shown once), or `None` when the code was wrong or
+/// nothing was pending.
+pub async fn enrol_app<N: PhoneNotifier>(
+    db: &DatabaseConnection,
+    totp: &TotpService,
+    notices: &N,
+    c: Change<'_>,
+    code: &str,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let Some(user_id) = c.owner() else { return Ok(None) };
+    let Some(codes) = totp.confirm(user_id, &c.user.username, code, c.now).await? else {
+        return Ok(None);
+    };
+    audit(db, Some(user_id), "factor_added", "authenticator app", Some(c.ip), c.now).await?;
+    tell(notices, c.user, "sms_factor_added", c.now).await;
+    Ok(Some(codes))
+}
+
+/// Completes a passkey registration ceremony started in this browser.
+#[allow(clippy::too_many_arguments)]
+pub async fn enrol_passkey<N: PhoneNotifier>(
+    db: &DatabaseConnection,
+    passkeys: &PasskeyService,
+    notices: &N,
+    c: Change<'_>,
+    ceremony: &str,
+    browser: &str,
+    name: &str,
+    credential: &str,
+) -> Result<passkey::Model, PasskeyError> {
+    let Some(user_id) = c.owner() else { return Err(PasskeyError::NoCeremony) };
+    let pk = passkeys.finish_registration(ceremony, browser, user_id, name, credential, c.now).await?;
+    audit(db, Some(user_id), "factor_added", &format!("passkey {}", pk.name), Some(c.ip), c.now).await?;
+    tell(notices, c.user, "sms_factor_added", c.now).await;
+    Ok(pk)
+}
+
+/// Replaces the recovery codes. `None` when the account has no strong
+/// factor: recovery codes only ever stand in for one.
+pub async fn renew_recovery_codes<N: PhoneNotifier>(
+    db: &DatabaseConnection,
+    totp: &TotpService,
+    passkeys: &PasskeyService,
+    notices: &N,
+    c: Change<'_>,
+) -> Result<Option<Vec<String>>, DbErr> {
+    let Some(user_id) = c.owner() else { return Ok(None) };
+    if !(totp.enrolled(user_id).await? || passkeys.count(user_id).await? > 0) {
+        return Ok(None);
+    }
+    let codes = totp.new_recovery_codes(user_id, c.now).await?;
+    audit(db, Some(user_id), "recovery_codes_renewed", "", Some(c.ip), c.now).await?;
+    tell(notices, c.user, "sms_factor_added", c.now).await;
+    Ok(Some(codes))
+}
+
+/// Removes a strong factor. In one transaction: the factor goes, the
+/// recovery codes go with the last strong factor (they stand in for one;
+/// none left, none kept), and the audit row is written. The phone is told
+/// after commit. Returns what was removed, `None` when there was nothing
+/// of this account's to remove.
+pub async fn remove_factor<N: PhoneNotifier>(
+    db: &DatabaseConnection,
+    notices: &N,
+    c: Change<'_>,
+    which: FactorRef<'_>,
+) -> Result<Option<String>, DbErr> {
+    let Some(user_id) = c.owner() else { return Ok(None) };
+    let txn = crate::store::begin_write(db).await?;
+    let what = match which {
+        FactorRef::App => {
+            let r =
+                totp_factor::Entity::delete_many().filter(totp_factor::Column::UserId.eq(user_id)).exec(&txn).await?;
+            (r.rows_affected > 0).then(|| "authenticator app".to_string())
+        }
+        FactorRef::Passkey(id) => {
+            let r = passkey::Entity::find_by_id(id.to_owned()).one(&txn).await?.filter(|r| r.user_id == user_id);
+            match r {
+                Some(row) => {
+                    let gone = passkey::Entity::delete_many()
+                        .filter(passkey::Column::Id.eq(id))
+                        .filter(passkey::Column::UserId.eq(user_id))
+                        .exec(&txn)
+                        .await?;
+                    (gone.rows_affected == 1).then(|| format!("passkey {}", row.name))
+                }
+                None => None,
+            }
+        }
+    };
+    let Some(what) = what else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    if !has_strong_factor(&txn, user_id).await? {
+        recovery_code::Entity::delete_many().filter(recovery_code::Column::UserId.eq(user_id)).exec(&txn).await?;
+    }
+    audit(&txn, Some(user_id), "factor_removed", &what, Some(c.ip), c.now).await?;
+    txn.commit().await?;
+    tell(notices, c.user, "sms_factor_removed", c.now).await;
+    Ok(Some(what))
+}
+
+/// A confirmed authenticator app or at least one passkey.
+async fn has_strong_factor<C: ConnectionTrait>(conn: &C, user_id: &str) -> Result<bool, DbErr> {
+    let app = totp_factor::Entity::find()
+        .filter(totp_factor::Column::UserId.eq(user_id))
+        .filter(totp_factor::Column::Confirmed.eq(true))
+        .count(conn)
+        .await?;
+    let keys = passkey::Entity::find().filter(passkey::Column::UserId.eq(user_id)).count(conn).await?;
+    Ok(app > 0 || keys > 0)
 }
 
 #[cfg(test)]

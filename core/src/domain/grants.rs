@@ -250,11 +250,11 @@ pub async fn revoke_grant(db: &DatabaseConnection, grant_id: &str, now: i64) -> 
     revoke_where(db, Condition::all().add(grant::Column::Id.eq(grant_id)), now).await
 }
 
-pub async fn revoke_all_for_user(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<(), DbErr> {
+pub async fn revoke_all_for_user<C: ConnectionTrait>(db: &C, user_id: &str, now: i64) -> Result<(), DbErr> {
     revoke_where(db, Condition::all().add(grant::Column::UserId.eq(user_id)), now).await
 }
 
-pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str, now: i64) -> Result<(), DbErr> {
+pub async fn revoke_by_sid<C: ConnectionTrait>(db: &C, sid: &str, now: i64) -> Result<(), DbErr> {
     revoke_where(db, Condition::all().add(grant::Column::Sid.eq(sid)), now).await
 }
 

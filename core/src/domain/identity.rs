@@ -6,8 +6,11 @@
 //! face sample). The identity row and the account's proofing level change
 //! in one transaction; a unique index on the document decides races, so an
 //! identity always has at most one holder.
+use super::accounts::{audit, end_sessions};
 use super::documents::{Document, DocumentNumber, DocumentType, PersonName, Validity, mask_name, mask_number};
+use super::subjects::Moved;
 use super::users::IdNumber;
+use crate::ports::notify::{EndedSession, Notices};
 use crate::ports::verifier::{BankCardCheck, FaceSample, IdentityVerifier, Outcome, Verdict, VerifierError};
 use crate::store::entities::{identity, identity_takeover, operator, user, verification};
 use chrono::NaiveDate;
@@ -26,7 +29,7 @@ pub const FACE_MIN_AGE: i32 = 7;
 
 /// The outcome of an attempt to bind or raise, for the page to explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Result_ {
+pub enum BindOutcome {
     /// Bound or raised; `displaced` lost the identity (and the person's
     /// subject) in a takeover.
     Done {
@@ -146,7 +149,7 @@ pub async fn bind(
     method: &str,
     takeover_from: Option<&str>,
     now: i64,
-) -> Result<Result_, DbErr> {
+) -> Result<BindOutcome, DbErr> {
     let mine = current(db, user_id).await?;
     let same = mine.as_ref().filter(|m| m.doc_type == doc.kind().as_str() && m.doc_number == doc.number.as_str());
     let level = same.map_or(level, |m| level.max(m.level.clamp(1, 4) as u8));
@@ -192,9 +195,9 @@ pub async fn bind(
     {
         txn.rollback().await?;
         return Ok(if takeover_from.is_some() {
-            Result_::TakenMeanwhile
+            BindOutcome::TakenMeanwhile
         } else {
-            Result_::Taken { takeover: holder.user_id }
+            BindOutcome::Taken { takeover: holder.user_id }
         });
     }
     let (birth, sex) = match doc.number.birth_and_sex() {
@@ -236,8 +239,8 @@ pub async fn bind(
             txn.rollback().await?;
             let legacy = user::Entity::find().filter(user::Column::IdNumber.eq(doc.number.as_str())).one(db).await?;
             return Ok(match (legacy, takeover_from) {
-                (Some(u), None) => Result_::Taken { takeover: u.id },
-                _ => Result_::TakenMeanwhile,
+                (Some(u), None) => BindOutcome::Taken { takeover: u.id },
+                _ => BindOutcome::TakenMeanwhile,
             });
         }
         Err(e) => return Err(e),
@@ -245,16 +248,16 @@ pub async fn bind(
     set_level(&txn, user_id, level).await?;
     identity_takeover::Entity::delete_many().filter(identity_takeover::Column::UserId.eq(user_id)).exec(&txn).await?;
     txn.commit().await?;
-    Ok(Result_::Done { level, displaced })
+    Ok(BindOutcome::Done { level, displaced })
 }
 
 async fn taken_after_race(
     db: &DatabaseConnection,
     doc: &Document,
     takeover_from: Option<&str>,
-) -> Result<Result_, DbErr> {
+) -> Result<BindOutcome, DbErr> {
     if takeover_from.is_some() {
-        return Ok(Result_::TakenMeanwhile);
+        return Ok(BindOutcome::TakenMeanwhile);
     }
     let holder = identity::Entity::find()
         .filter(identity::Column::DocType.eq(doc.kind().as_str()))
@@ -262,8 +265,8 @@ async fn taken_after_race(
         .one(db)
         .await?;
     Ok(match holder {
-        Some(h) => Result_::Taken { takeover: h.user_id },
-        None => Result_::TakenMeanwhile,
+        Some(h) => BindOutcome::Taken { takeover: h.user_id },
+        None => BindOutcome::TakenMeanwhile,
     })
 }
 
@@ -332,17 +335,17 @@ pub async fn verify_document<V: IdentityVerifier>(
     user_id: &str,
     doc: &Document,
     now: i64,
-) -> Result<Result_, DbErr> {
+) -> Result<BindOutcome, DbErr> {
     let subj = subject(doc.kind().as_str(), doc.name.as_str(), doc.number.as_str());
     let verdict = verifier.check_id(doc).await;
     match record_verdict(db, user_id, "id", &subj, &verdict, now).await? {
-        None => return Ok(Result_::Unavailable),
+        None => return Ok(BindOutcome::Unavailable),
         Some(Outcome::Pass) => {}
-        Some(other) => return Ok(Result_::Refused(other)),
+        Some(other) => return Ok(BindOutcome::Refused(other)),
     }
     match bind(db, user_id, doc, 2, "id_check", None, now).await? {
-        Result_::Taken { takeover: holder } => {
-            Ok(Result_::Taken { takeover: open_takeover(db, user_id, doc, &holder, now).await? })
+        BindOutcome::Taken { takeover: holder } => {
+            Ok(BindOutcome::Taken { takeover: open_takeover(db, user_id, doc, &holder, now).await? })
         }
         other => Ok(other),
     }
@@ -362,26 +365,26 @@ pub async fn face_check<V: IdentityVerifier>(
     sample: &FaceSample,
     today: NaiveDate,
     now: i64,
-) -> Result<Result_, DbErr> {
+) -> Result<BindOutcome, DbErr> {
     let takeover = pending_takeover(db, user_id, today, now).await?;
     let bound = current(db, user_id).await?;
     let doc = match (&takeover, &bound) {
         (Some((_, doc)), _) => doc.clone(),
         (None, Some(m)) => match document_of(m, today) {
             Some(d) => d,
-            None => return Ok(Result_::Refused(Outcome::Expired)),
+            None => return Ok(BindOutcome::Refused(Outcome::Expired)),
         },
-        (None, None) => return Ok(Result_::NoIdentity),
+        (None, None) => return Ok(BindOutcome::NoIdentity),
     };
     if !face_required(&doc, today) {
-        return Ok(Result_::FaceNotRequired);
+        return Ok(BindOutcome::FaceNotRequired);
     }
     let subj = subject(doc.kind().as_str(), doc.name.as_str(), doc.number.as_str());
     let verdict = verifier.check_face(&doc, sample).await;
     match record_verdict(db, user_id, "face", &subj, &verdict, now).await? {
-        None => return Ok(Result_::Unavailable),
+        None => return Ok(BindOutcome::Unavailable),
         Some(Outcome::Pass) => {}
-        Some(other) => return Ok(Result_::Refused(other)),
+        Some(other) => return Ok(BindOutcome::Refused(other)),
     }
     match takeover {
         Some((t, doc)) => {
@@ -393,7 +396,13 @@ pub async fn face_check<V: IdentityVerifier>(
 }
 
 /// Raises the bound identity (and the account) to at least `level`.
-async fn raise(db: &DatabaseConnection, user_id: &str, level: u8, method: &str, now: i64) -> Result<Result_, DbErr> {
+async fn raise(
+    db: &DatabaseConnection,
+    user_id: &str,
+    level: u8,
+    method: &str,
+    now: i64,
+) -> Result<BindOutcome, DbErr> {
     let txn = crate::store::begin_write(db).await?;
     let r = identity::Entity::update_many()
         .col_expr(identity::Column::Level, Expr::value(i32::from(level)))
@@ -405,12 +414,12 @@ async fn raise(db: &DatabaseConnection, user_id: &str, level: u8, method: &str, 
         .await?;
     let Some(row) = identity::Entity::find_by_id(user_id.to_owned()).one(&txn).await? else {
         txn.rollback().await?;
-        return Ok(Result_::NoIdentity);
+        return Ok(BindOutcome::NoIdentity);
     };
     let level = if r.rows_affected == 1 { level } else { row.level.clamp(1, 4) as u8 };
     set_level(&txn, user_id, level).await?;
     txn.commit().await?;
-    Ok(Result_::Done { level, displaced: None })
+    Ok(BindOutcome::Done { level, displaced: None })
 }
 
 /// L3 by bank card four elements (B3), for the bound resident ID.
@@ -420,17 +429,17 @@ pub async fn bank_card_check<V: IdentityVerifier>(
     user_id: &str,
     card: &BankCardCheck,
     now: i64,
-) -> Result<Result_, DbErr> {
-    let Some(bound) = current(db, user_id).await? else { return Ok(Result_::NoIdentity) };
+) -> Result<BindOutcome, DbErr> {
+    let Some(bound) = current(db, user_id).await? else { return Ok(BindOutcome::NoIdentity) };
     if bound.doc_number != card.id_number.as_str() || bound.name != card.name.as_str() {
-        return Ok(Result_::NotYourIdentity);
+        return Ok(BindOutcome::NotYourIdentity);
     }
     let subj = format!("bank_card {} {}", mask_name(card.name.as_str()), card.card.masked());
     let verdict = verifier.check_bank_card(card).await;
     match record_verdict(db, user_id, "bank_card", &subj, &verdict, now).await? {
-        None => Ok(Result_::Unavailable),
+        None => Ok(BindOutcome::Unavailable),
         Some(Outcome::Pass) => raise(db, user_id, 3, "bank_card", now).await,
-        Some(other) => Ok(Result_::Refused(other)),
+        Some(other) => Ok(BindOutcome::Refused(other)),
     }
 }
 
@@ -443,28 +452,28 @@ pub async fn in_person_assertion<V: IdentityVerifier>(
     token: &str,
     today: NaiveDate,
     now: i64,
-) -> Result<Result_, DbErr> {
+) -> Result<BindOutcome, DbErr> {
     let claims = match verifier.check_in_person(token, now).await {
         Ok(Ok(c)) => c,
         Ok(Err(outcome)) => {
             record(db, Some(user_id), "in_person", "assertion", outcome.as_str(), None, None, now).await?;
-            return Ok(Result_::Refused(outcome));
+            return Ok(BindOutcome::Refused(outcome));
         }
         Err(e) => {
             tracing::warn!("identity verifier (in_person): {e}");
             record(db, Some(user_id), "in_person", "assertion", "unavailable", None, None, now).await?;
-            return Ok(Result_::Unavailable);
+            return Ok(BindOutcome::Unavailable);
         }
     };
     let subj = subject(claims.number.kind().as_str(), claims.name.as_str(), claims.number.as_str());
     if !crate::store::record_once(db, &format!("in_person:{}:{}", claims.issuer, claims.jti), claims.expires_at).await?
     {
         record(db, Some(user_id), "in_person", &subj, "replayed", Some(&claims.jti), None, now).await?;
-        return Ok(Result_::Replayed);
+        return Ok(BindOutcome::Replayed);
     }
     let Ok(doc) = Document::new(claims.number, claims.name, claims.validity, today) else {
         record(db, Some(user_id), "in_person", &subj, "expired", Some(&claims.jti), None, now).await?;
-        return Ok(Result_::DocumentExpired);
+        return Ok(BindOutcome::DocumentExpired);
     };
     let detail = format!("issuer={} place={}", claims.issuer, claims.place);
     record(db, Some(user_id), "in_person", &subj, "pass", Some(&claims.jti), Some(&detail), now).await?;
@@ -479,9 +488,9 @@ async fn bind_over_holder(
     doc: &Document,
     method: &str,
     now: i64,
-) -> Result<Result_, DbErr> {
+) -> Result<BindOutcome, DbErr> {
     match bind(db, user_id, doc, 4, method, None, now).await? {
-        Result_::Taken { takeover: holder } => bind(db, user_id, doc, 4, method, Some(&holder), now).await,
+        BindOutcome::Taken { takeover: holder } => bind(db, user_id, doc, 4, method, Some(&holder), now).await,
         other => Ok(other),
     }
 }
@@ -528,30 +537,250 @@ pub async fn counter_verification(
     doc: &Document,
     place: &str,
     now: i64,
-) -> Result<Result_, DbErr> {
+) -> Result<BindOutcome, DbErr> {
     let subj = subject(doc.kind().as_str(), doc.name.as_str(), doc.number.as_str());
     let detail = format!("operator={operator} place={place}");
     record(db, Some(user_id), "counter", &subj, "pass", None, Some(&detail), now).await?;
     bind_over_holder(db, user_id, doc, "counter", now).await
 }
 
-/// Unbinding (解绑, B5): the account keeps existing at L1 without an
-/// identity. Returns the identity it had.
-pub async fn unbind(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<Option<identity::Model>, DbErr> {
-    let txn = crate::store::begin_write(db).await?;
-    let before = identity::Entity::find_by_id(user_id.to_owned()).one(&txn).await?;
-    identity::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
+/// Unbinding (解绑, B5) inside the caller's transaction: the account keeps
+/// existing at L1 without an identity. Returns the identity it had.
+async fn unbind<C: ConnectionTrait>(conn: &C, user_id: &str, now: i64) -> Result<Option<identity::Model>, DbErr> {
+    let before = identity::Entity::find_by_id(user_id.to_owned()).one(conn).await?;
+    identity::Entity::delete_by_id(user_id.to_owned()).exec(conn).await?;
     user::Entity::update_many()
         .col_expr(user::Column::IdNumber, Expr::value(Option::<String>::None))
         .col_expr(user::Column::Name, Expr::value(Option::<String>::None))
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(user_id))
-        .exec(&txn)
+        .exec(conn)
         .await?;
-    set_level(&txn, user_id, 1).await?;
-    identity_takeover::Entity::delete_many().filter(identity_takeover::Column::UserId.eq(user_id)).exec(&txn).await?;
-    txn.commit().await?;
+    set_level(conn, user_id, 1).await?;
+    identity_takeover::Entity::delete_many().filter(identity_takeover::Column::UserId.eq(user_id)).exec(conn).await?;
     Ok(before)
+}
+
+// The use cases every entry path (pages, the app API, the admin counter,
+// the CLI) calls. The binding itself commits first, in its own
+// transaction (`bind`); the effects on other sessions and accounts follow
+// and are best effort, because undoing a verified binding for a failed
+// audit row or logout would be worse than logging the failure.
+
+/// The account a binding is for and where the request came from.
+pub struct Binder<'a> {
+    pub user: &'a user::Model,
+    /// The session asking, which a rebind keeps; `None` off the web.
+    pub keep_sid: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Who recorded a counter verification (B4).
+#[derive(Debug, Clone, Copy)]
+pub enum CounterClerk<'a> {
+    /// An operator's account, at L4 in its own session.
+    Operator(&'a str),
+    /// The bootstrap command line.
+    Cli,
+}
+
+/// L2 bind or 换绑 rebind with a document checked by the authority. A
+/// rebind to another document ends the account's other sessions, revokes
+/// its grants and refresh tokens (the old identity is gone), is audited and
+/// told to the phone; an identity taken over from another account is
+/// handled as in [`displaced`].
+pub async fn bind_identity<V: IdentityVerifier, N: Notices>(
+    db: &DatabaseConnection,
+    verifier: &V,
+    notices: &N,
+    b: &Binder<'_>,
+    doc: &Document,
+) -> Result<BindOutcome, DbErr> {
+    let previous = current(db, &b.user.id).await?;
+    let r = verify_document(db, verifier, &b.user.id, doc, b.now).await?;
+    if let (BindOutcome::Done { .. }, Some(p)) = (&r, &previous)
+        && (p.doc_type != doc.kind().as_str() || p.doc_number != doc.number.as_str())
+    {
+        rebound(db, notices, b).await;
+    }
+    settle(db, notices, b, &r, "identity_bind").await;
+    Ok(r)
+}
+
+/// L3 by the bank card's four elements (B3).
+pub async fn raise_by_bank_card<V: IdentityVerifier, N: Notices>(
+    db: &DatabaseConnection,
+    verifier: &V,
+    notices: &N,
+    b: &Binder<'_>,
+    card: &BankCardCheck,
+) -> Result<BindOutcome, DbErr> {
+    let r = bank_card_check(db, verifier, &b.user.id, card, b.now).await?;
+    settle(db, notices, b, &r, "identity_bank_card").await;
+    Ok(r)
+}
+
+/// L3 by a face check through the app, or the face step of a takeover (B3, B5).
+pub async fn raise_by_face<V: IdentityVerifier, N: Notices>(
+    db: &DatabaseConnection,
+    verifier: &V,
+    notices: &N,
+    b: &Binder<'_>,
+    sample: &FaceSample,
+    today: NaiveDate,
+) -> Result<BindOutcome, DbErr> {
+    let r = face_check(db, verifier, &b.user.id, sample, today, b.now).await?;
+    settle(db, notices, b, &r, "identity_face").await;
+    Ok(r)
+}
+
+/// L4 by a signed chip-reader or CA assertion (B4).
+pub async fn bind_in_person<V: IdentityVerifier, N: Notices>(
+    db: &DatabaseConnection,
+    verifier: &V,
+    notices: &N,
+    b: &Binder<'_>,
+    assertion: &str,
+    today: NaiveDate,
+) -> Result<BindOutcome, DbErr> {
+    let r = in_person_assertion(db, verifier, &b.user.id, assertion, today, b.now).await?;
+    settle(db, notices, b, &r, "identity_in_person").await;
+    Ok(r)
+}
+
+/// L4 recorded at a counter (B4), from the admin page or the CLI.
+pub async fn record_counter<N: Notices>(
+    db: &DatabaseConnection,
+    notices: &N,
+    clerk: CounterClerk<'_>,
+    b: &Binder<'_>,
+    doc: &Document,
+    place: &str,
+) -> Result<BindOutcome, DbErr> {
+    let operator = match clerk {
+        CounterClerk::Operator(id) => id,
+        CounterClerk::Cli => "cli",
+    };
+    let r = counter_verification(db, operator, &b.user.id, doc, place, b.now).await?;
+    let BindOutcome::Done { level, displaced: moved } = &r else { return Ok(r) };
+    let target = b.user.id.as_str();
+    match clerk {
+        CounterClerk::Operator(op) => {
+            let recorded = format!("for {target} at {place}");
+            logged_audit(db, op, "counter_verification_recorded", &recorded, b.ip, b.now).await;
+            let detail = format!("level {level} by operator {op}");
+            logged_audit(db, target, "identity_counter", &detail, b.ip, b.now).await;
+        }
+        CounterClerk::Cli => logged_audit(db, target, "identity_counter", "by cli", b.ip, b.now).await,
+    }
+    if let Some(moved) = moved {
+        displaced(db, notices, moved, b.now).await;
+    }
+    Ok(r)
+}
+
+/// 解绑 (002 §1.3.3.2), after the handler's SMS re-verification: in one
+/// transaction the identity goes, the account drops to L1, every session
+/// ends with its grants, and the audit row is written; then the apps and
+/// the phone are told. `false` when there was no identity to unbind.
+pub async fn unbind_identity<N: Notices>(db: &DatabaseConnection, notices: &N, b: &Binder<'_>) -> Result<bool, DbErr> {
+    let user_id = b.user.id.as_str();
+    let txn = crate::store::begin_write(db).await?;
+    if unbind(&txn, user_id, b.now).await?.is_none() {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    let subject = super::subjects::of_account(&txn, user_id).await?;
+    let ended = end_sessions(&txn, user_id, None, &subject, b.now).await?;
+    super::grants::revoke_all_for_user(&txn, user_id, b.now).await?;
+    audit(&txn, Some(user_id), "identity_unbind", "identity removed", b.ip, b.now).await?;
+    txn.commit().await?;
+    notices.sessions_ended(&ended).await;
+    if let Some(phone) = &b.user.phone {
+        notices.notify_phone(phone, "sms_identity_unbound", b.now).await;
+    }
+    Ok(true)
+}
+
+/// The common tail of a successful binding: the audit row, and the
+/// account that lost the identity in a takeover.
+async fn settle<N: Notices>(db: &DatabaseConnection, notices: &N, b: &Binder<'_>, r: &BindOutcome, action: &str) {
+    if let BindOutcome::Done { level, displaced: moved } = r {
+        logged_audit(db, &b.user.id, action, &format!("level {level}"), b.ip, b.now).await;
+        if let Some(moved) = moved {
+            displaced(db, notices, moved, b.now).await;
+        }
+    }
+}
+
+async fn logged_audit(db: &DatabaseConnection, user_id: &str, action: &str, detail: &str, ip: Option<&str>, now: i64) {
+    if let Err(e) = audit(db, Some(user_id), action, detail, ip, now).await {
+        tracing::error!("audit {action}: {e}");
+    }
+}
+
+/// 换绑: the old identity is gone, so the account's other sessions end and
+/// every grant and refresh token dies (SECURITY.md); audited in the same
+/// transaction, then the apps and the phone are told.
+async fn rebound<N: Notices>(db: &DatabaseConnection, notices: &N, b: &Binder<'_>) {
+    let user_id = b.user.id.as_str();
+    let ended = async {
+        let txn = crate::store::begin_write(db).await?;
+        let subject = super::subjects::of_account(&txn, user_id).await?;
+        let ended = end_sessions(&txn, user_id, b.keep_sid, &subject, b.now).await?;
+        super::grants::revoke_all_for_user(&txn, user_id, b.now).await?;
+        audit(&txn, Some(user_id), "identity_rebind", "previous identity replaced", b.ip, b.now).await?;
+        txn.commit().await?;
+        Ok::<_, DbErr>(ended)
+    };
+    match ended.await {
+        Ok(ended) => notices.sessions_ended(&ended).await,
+        Err(e) => tracing::error!("rebind: ending sessions failed: {e}"),
+    }
+    if let Some(phone) = &b.user.phone {
+        notices.notify_phone(phone, "sms_identity_rebound", b.now).await;
+    }
+}
+
+/// The account that lost its identity in a takeover (B5): its relying apps
+/// see the change through back-channel logout and revoked tokens, and the
+/// phone on the old account is told. The takeover already revoked both
+/// accounts' grants and moved the person's `sub` (`domain::subjects`); the
+/// logout tokens name the `sub` each app knew. The taker stays signed in,
+/// but its apps drop the sessions they held under its retired `sub`.
+pub async fn displaced<N: Notices>(db: &DatabaseConnection, notices: &N, moved: &Moved, now: i64) {
+    let old = moved.from_user.as_str();
+    let ended = async {
+        let txn = crate::store::begin_write(db).await?;
+        let ended = end_sessions(&txn, old, None, &moved.subject, now).await?;
+        // The old account's audit row carries no address: the request
+        // came from the taker, not from this account's holder.
+        audit(&txn, Some(old), "identity_taken_over", "identity moved to another account", Some(""), now).await?;
+        txn.commit().await?;
+        Ok::<_, DbErr>(ended)
+    };
+    match ended.await {
+        Ok(ended) => notices.sessions_ended(&ended).await,
+        Err(e) => tracing::error!("takeover: ending the old account's sessions failed: {e}"),
+    }
+    match super::sessions::live_for_user(db, &moved.to_user, now).await {
+        Ok(live) => {
+            let retired: Vec<EndedSession> =
+                live.into_iter().map(|s| EndedSession { sid: s.sid, subject: moved.taker_previous.clone() }).collect();
+            notices.sessions_ended(&retired).await;
+        }
+        Err(e) => tracing::error!("takeover: telling the taker's apps failed: {e}"),
+    }
+    match user::Entity::find_by_id(old.to_owned()).one(db).await {
+        Ok(Some(u)) => {
+            if let Some(phone) = &u.phone {
+                notices.notify_phone(phone, "sms_identity_taken_over", now).await;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!("takeover: reading the old account failed: {e}"),
+    }
 }
 
 /// Account deletion (A6): the identity and pending takeovers go; the

@@ -172,21 +172,6 @@ impl PasskeyService {
         Ok(self.rows(user_id).await?.len())
     }
 
-    /// Removes one passkey of the account; false if it is not theirs.
-    pub async fn remove(&self, user_id: &str, id: &str) -> Result<Option<String>, DbErr> {
-        let Some(row) =
-            passkey::Entity::find_by_id(id.to_owned()).one(&self.db).await?.filter(|r| r.user_id == user_id)
-        else {
-            return Ok(None);
-        };
-        let r = passkey::Entity::delete_many()
-            .filter(passkey::Column::Id.eq(id))
-            .filter(passkey::Column::UserId.eq(user_id))
-            .exec(&self.db)
-            .await?;
-        Ok((r.rows_affected == 1).then_some(row.name))
-    }
-
     async fn store_ceremony(
         &self,
         kind: Ceremony,

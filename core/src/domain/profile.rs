@@ -1,6 +1,8 @@
 //! What a citizen may edit about themselves (A5) and account deletion (A6).
 use crate::store::entities::{consent, user};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+};
 use serde_json::{Map, Value};
 
 /// The 56 recognised ethnic groups (A5), in the official order.
@@ -132,16 +134,15 @@ pub async fn bind_email(db: &DatabaseConnection, u: user::Model, email: &str, no
     Ok(())
 }
 
-/// Deletes the account (A6): the row with its phone, username and
-/// real-name data goes, so they can be registered again; consents go;
-/// grants and sessions were ended by the caller. The audit log keeps only
-/// the pseudonymous subject id.
-pub async fn delete_account(db: &DatabaseConnection, user_id: &str) -> Result<(), DbErr> {
-    let txn = crate::store::begin_write(db).await?;
-    consent::Entity::delete_many().filter(consent::Column::UserId.eq(user_id)).exec(&txn).await?;
-    super::identity::forget(&txn, user_id).await?;
-    user::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
-    txn.commit().await
+/// Erases the account (A6) inside the caller's transaction
+/// (`accounts::delete_account`): the row with its phone, username and
+/// real-name data goes, so they can be registered again; consents and the
+/// identity go. The audit log keeps only the pseudonymous subject id.
+pub async fn erase<C: ConnectionTrait>(conn: &C, user_id: &str) -> Result<(), DbErr> {
+    consent::Entity::delete_many().filter(consent::Column::UserId.eq(user_id)).exec(conn).await?;
+    super::identity::forget(conn, user_id).await?;
+    user::Entity::delete_by_id(user_id.to_owned()).exec(conn).await?;
+    Ok(())
 }
 
 #[cfg(test)]

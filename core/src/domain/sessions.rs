@@ -6,7 +6,9 @@ use crate::config::SessionConfig;
 use crate::crypto::{random_token, sha256_b64};
 use crate::store::entities::{session, session_client};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+};
 
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -172,7 +174,7 @@ pub async fn add_factor(
     Ok((updated.rows_affected == 1).then_some((cookie, info)))
 }
 
-pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str) -> Result<(), DbErr> {
+pub async fn revoke_by_sid<C: ConnectionTrait>(db: &C, sid: &str) -> Result<(), DbErr> {
     session::Entity::update_many()
         .col_expr(session::Column::Revoked, Expr::value(true))
         .filter(session::Column::Sid.eq(sid))
@@ -181,7 +183,7 @@ pub async fn revoke_by_sid(db: &DatabaseConnection, sid: &str) -> Result<(), DbE
     Ok(())
 }
 
-pub async fn revoke_all_for_user(db: &DatabaseConnection, user_id: &str) -> Result<(), DbErr> {
+pub async fn revoke_all_for_user<C: ConnectionTrait>(db: &C, user_id: &str) -> Result<(), DbErr> {
     session::Entity::update_many()
         .col_expr(session::Column::Revoked, Expr::value(true))
         .filter(session::Column::UserId.eq(user_id))
@@ -219,7 +221,7 @@ pub async fn clients_of(db: &DatabaseConnection, sid: &str) -> Result<Vec<String
 }
 
 /// Every live session of a user (for logging them all out).
-pub async fn live_for_user(db: &DatabaseConnection, user_id: &str, now: i64) -> Result<Vec<SessionInfo>, DbErr> {
+pub async fn live_for_user<C: ConnectionTrait>(db: &C, user_id: &str, now: i64) -> Result<Vec<SessionInfo>, DbErr> {
     Ok(session::Entity::find()
         .filter(session::Column::UserId.eq(user_id))
         .filter(session::Column::Revoked.eq(false))

@@ -120,6 +120,16 @@ pub async fn end_session_as(state: &AppState, s: &sessions::SessionInfo, subject
     Ok(())
 }
 
+/// The delivery behind the core's logout port: the use cases end sessions
+/// in their transaction and hand them here after commit.
+impl crate::ports::notify::LogoutNotifier for AppState {
+    async fn sessions_ended(&self, ended: &[crate::ports::notify::EndedSession]) {
+        for s in ended {
+            notify_clients_as(self, &s.subject, &s.sid).await;
+        }
+    }
+}
+
 /// Sends a back-channel logout token to every client of an ended session
 /// (best effort, retried in the background).
 pub async fn notify_clients(state: &AppState, user_id: &str, sid: &str) {

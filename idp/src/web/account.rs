@@ -329,7 +329,7 @@ pub async fn submit(
                 }
                 Err(e) => return unavailable(&state, locale, e),
             }
-            if let Err(e) = delete(&state, &u, &session, &ip, now).await {
+            if let Err(e) = accounts::delete_account(&state.db, &state, &u, &session.sid, &ip, now).await {
                 return unavailable(&state, locale, e);
             }
             let jar = jar.remove(cookies::build(&state, cookies::SESSION, String::new(), None));
@@ -341,36 +341,19 @@ pub async fn submit(
     }
 }
 
-/// A6: every session ends with back-channel logout to its relying apps,
-/// every grant and refresh token is revoked, then the personal data goes.
-async fn delete(
-    state: &AppState,
-    u: &user::Model,
-    current: &SessionInfo,
-    ip: &str,
-    now: i64,
-) -> Result<(), sea_orm::DbErr> {
-    let mut live = sessions::live_for_user(&state.db, &u.id, now).await?;
-    if !live.iter().any(|s| s.sid == current.sid) {
-        live.push(current.clone());
-    }
-    for s in &live {
-        crate::oidc::logout::end_session(state, s).await?;
-    }
-    crate::domain::grants::revoke_all_for_user(&state.db, &u.id, state.clock.now()).await?;
-    profile::delete_account(&state.db, &u.id).await?;
-    accounts::audit(&state.db, Some(&u.id), "account_deleted", "personal data removed", Some(ip), now).await?;
-    if let Some(phone) = &u.phone {
-        notify(state, phone, "sms_account_deleted", now).await;
-    }
-    Ok(())
-}
-
 pub(super) async fn notify(state: &AppState, phone: &str, key: &str, now: i64) {
     let text = state.pages.text(&state.config.default_locale, key);
     let msg = SmsMessage { phone: phone.into(), purpose: SmsPurpose::Notice, params: serde_json::json!({}), text };
     if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {
         tracing::warn!("notice not sent: {e}");
+    }
+}
+
+/// The delivery behind the core's phone-notice port: the message text is
+/// the locale's, in the deployment's default language.
+impl crate::ports::notify::PhoneNotifier for AppState {
+    async fn notify_phone(&self, phone: &str, key: &str, now: i64) {
+        notify(self, phone, key, now).await;
     }
 }
 

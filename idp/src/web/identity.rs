@@ -8,14 +8,13 @@
 use super::cookies;
 use super::pages::{error_page, unavailable};
 use super::sms_form::{self, CodeRequest, Notice};
-use crate::domain::accounts;
 use crate::domain::documents::{self, ALL_TYPES, Document, DocumentForm, DocumentNumber, DocumentType, PersonName};
 use crate::domain::flows::{self, mask_phone};
-use crate::domain::identity::{self, Result_};
-use crate::domain::sessions::{self, SessionInfo};
+use crate::domain::identity::{self, BindOutcome, Binder};
+use crate::domain::sessions::SessionInfo;
 use crate::domain::users::PhoneNumber;
 use crate::oidc::flow::see_other;
-use crate::ports::sms::{SmsMessage, SmsPurpose};
+use crate::ports::sms::SmsPurpose;
 use crate::ports::verifier::{BankCardCheck, BankCardNumber, Outcome};
 use crate::server::AppState;
 use crate::store::entities::user;
@@ -159,25 +158,25 @@ fn doc_form_json(d: &DocumentForm) -> Value {
 }
 
 /// The locale key explaining a result that did not bind.
-pub(crate) fn result_key(r: &Result_) -> &'static str {
+pub(crate) fn result_key(r: &BindOutcome) -> &'static str {
     match r {
-        Result_::Refused(Outcome::Mismatch) => "identity_mismatch",
-        Result_::Refused(Outcome::RareCharacter) => "identity_rare_character",
-        Result_::Refused(Outcome::Expired) => "identity_authority_expired",
-        Result_::Refused(Outcome::Deceased) => "identity_deceased",
-        Result_::Refused(Outcome::FaceMismatch) => "identity_face_mismatch",
-        Result_::Refused(Outcome::LivenessFailed) => "identity_liveness_failed",
-        Result_::Refused(Outcome::CreditCard) => "identity_credit_card",
-        Result_::Refused(Outcome::BadAssertion) => "identity_bad_assertion",
-        Result_::Refused(Outcome::Pass) | Result_::Done { .. } => "identity_done",
-        Result_::Unavailable => "identity_unavailable",
-        Result_::Taken { .. } => "identity_taken",
-        Result_::TakenMeanwhile => "identity_taken_meanwhile",
-        Result_::NoIdentity => "identity_need_l2",
-        Result_::FaceNotRequired => "identity_face_not_required",
-        Result_::NotYourIdentity => "identity_card_not_yours",
-        Result_::Replayed => "identity_assertion_replayed",
-        Result_::DocumentExpired => "identity_err_expired",
+        BindOutcome::Refused(Outcome::Mismatch) => "identity_mismatch",
+        BindOutcome::Refused(Outcome::RareCharacter) => "identity_rare_character",
+        BindOutcome::Refused(Outcome::Expired) => "identity_authority_expired",
+        BindOutcome::Refused(Outcome::Deceased) => "identity_deceased",
+        BindOutcome::Refused(Outcome::FaceMismatch) => "identity_face_mismatch",
+        BindOutcome::Refused(Outcome::LivenessFailed) => "identity_liveness_failed",
+        BindOutcome::Refused(Outcome::CreditCard) => "identity_credit_card",
+        BindOutcome::Refused(Outcome::BadAssertion) => "identity_bad_assertion",
+        BindOutcome::Refused(Outcome::Pass) | BindOutcome::Done { .. } => "identity_done",
+        BindOutcome::Unavailable => "identity_unavailable",
+        BindOutcome::Taken { .. } => "identity_taken",
+        BindOutcome::TakenMeanwhile => "identity_taken_meanwhile",
+        BindOutcome::NoIdentity => "identity_need_l2",
+        BindOutcome::FaceNotRequired => "identity_face_not_required",
+        BindOutcome::NotYourIdentity => "identity_card_not_yours",
+        BindOutcome::Replayed => "identity_assertion_replayed",
+        BindOutcome::DocumentExpired => "identity_err_expired",
     }
 }
 
@@ -321,16 +320,8 @@ pub async fn submit(
                 return render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await;
             }
         };
-        let previous = identity::current(&state.db, &u.id).await.ok().flatten();
-        let r = identity::verify_document(&state.db, &state.verifier, &u.id, &doc, now).await;
-        if let (Ok(Result_::Done { .. }), Some(p)) = (&r, &previous)
-            && (p.doc_type != doc.kind().as_str() || p.doc_number != doc.number.as_str())
-        {
-            // 换绑: the old identity is gone; refresh tokens die,
-            // other sessions end, the phone is told.
-            rebound(&state, &u, &session, &ip, now).await;
-        }
-        ("document", r, form)
+        let binder = Binder { user: &u, keep_sid: Some(&session.sid), ip: Some(&ip), now };
+        ("document", identity::bind_identity(&state.db, &state.verifier, &state, &binder, &doc).await, form)
     } else {
         let form = json!({"name": f.doc.name, "number": f.doc.number, "card_number": f.card_number, "bank_phone": f.bank_phone});
         let parsed = (
@@ -355,31 +346,30 @@ pub async fn submit(
                 return render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await;
             }
         };
-        ("bank_card", identity::bank_card_check(&state.db, &state.verifier, &u.id, &card, now).await, form)
+        let binder = Binder { user: &u, keep_sid: Some(&session.sid), ip: Some(&ip), now };
+        ("bank_card", identity::raise_by_bank_card(&state.db, &state.verifier, &state, &binder, &card).await, form)
     };
     let result = match result {
         Ok(r) => r,
         Err(e) => return unavailable(&state, locale, e),
     };
     match result {
-        Result_::Done { level, displaced } => {
+        BindOutcome::Done { level, .. } => {
             if let Err(e) = flows::advance(&state.db, &f.flow, 1, now).await {
                 return unavailable(&state, locale, e);
             }
-            let action = if kind == VERIFY_FLOW { "identity_bind" } else { "identity_bank_card" };
-            audit(&state, &u.id, action, &format!("level {level}"), &ip, now).await;
-            if let Some(old) = displaced {
-                super::identity_extra::displaced(&state, &old, now).await;
-            }
             finish(&state, jar, locale, &u, &f.req, level).await
         }
-        Result_::Taken { .. } => {
+        BindOutcome::Taken { .. } => {
             let v = View { view: "taken", req: &f.req, ..Default::default() };
             render(&state, jar, StatusCode::CONFLICT, locale, &u, v).await
         }
         other => {
-            let status =
-                if other == Result_::Unavailable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_REQUEST };
+            let status = if other == BindOutcome::Unavailable {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
             let v =
                 View { view, flow: &f.flow, req: &f.req, notice: err(result_key(&other)), form, ..Default::default() };
             render(&state, jar, status, locale, &u, v).await
@@ -402,46 +392,6 @@ pub(crate) async fn finish(
     }
     let v = View { view: "done", result_level: level, ..Default::default() };
     render(state, jar, StatusCode::OK, locale, u, v).await
-}
-
-pub(crate) async fn audit(state: &AppState, user_id: &str, action: &str, detail: &str, ip: &str, now: i64) {
-    if let Err(e) = accounts::audit(&state.db, Some(user_id), action, detail, Some(ip), now).await {
-        tracing::error!("audit {action}: {e}");
-    }
-}
-
-pub(crate) async fn notify(state: &AppState, phone: &str, key: &str, now: i64) {
-    let text = state.pages.text(&state.config.default_locale, key);
-    let msg = SmsMessage { phone: phone.into(), purpose: SmsPurpose::Notice, params: json!({}), text };
-    if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {
-        tracing::warn!("notice not sent: {e}");
-    }
-}
-
-/// Ends the account's sessions (back-channel logout to their apps) except
-/// `keep`, and revokes every grant and refresh token.
-pub(crate) async fn end_sessions(
-    state: &AppState,
-    user_id: &str,
-    keep: Option<&str>,
-    now: i64,
-) -> Result<(), sea_orm::DbErr> {
-    for s in sessions::live_for_user(&state.db, user_id, now).await? {
-        if Some(s.sid.as_str()) != keep {
-            crate::oidc::logout::end_session(state, &s).await?;
-        }
-    }
-    crate::domain::grants::revoke_all_for_user(&state.db, user_id, state.clock.now()).await
-}
-
-async fn rebound(state: &AppState, u: &user::Model, session: &SessionInfo, ip: &str, now: i64) {
-    if let Err(e) = end_sessions(state, &u.id, Some(&session.sid), now).await {
-        tracing::error!("rebind: ending sessions failed: {e}");
-    }
-    audit(state, &u.id, "identity_rebind", "previous identity replaced", ip, now).await;
-    if let Some(phone) = &u.phone {
-        notify(state, phone, "sms_identity_rebound", now).await;
-    }
 }
 
 /// 解绑 (002 §1.3.3.2): SMS re-verification, then the identity goes, the
@@ -470,16 +420,12 @@ async fn unbind(
         }
         Err(e) => return unavailable(state, locale, e),
     }
-    match identity::unbind(&state.db, &u.id, now).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return see_other(&format!("{}/identity", state.config.issuer)),
+    let binder = Binder { user: u, keep_sid: None, ip: Some(ip), now };
+    match identity::unbind_identity(&state.db, state, &binder).await {
+        Ok(true) => {}
+        Ok(false) => return see_other(&format!("{}/identity", state.config.issuer)),
         Err(e) => return unavailable(state, locale, e),
     }
-    if let Err(e) = end_sessions(state, &u.id, None, now).await {
-        return unavailable(state, locale, e);
-    }
-    audit(state, &u.id, "identity_unbind", "identity removed", ip, now).await;
-    notify(state, phone, "sms_identity_unbound", now).await;
     let jar = jar.remove(cookies::build(state, cookies::SESSION, String::new(), None));
     (jar, see_other(&format!("{}/login", state.config.issuer))).into_response()
 }

@@ -1,20 +1,19 @@
 //! The face check from the mobile app (`POST /api/identity/face`, Bearer
 //! access token with the admin-granted `scan_login` scope), the browser's "done in the app, continue" step, the
 //! in-person assertion page, the operators' counter verification
-//! (`/admin/in-person`, L4) and what happens to an account that lost its
-//! identity in a takeover.
+//! (`/admin/in-person`, L4). What happens to an account that lost its
+//! identity in a takeover is the core's (`domain::identity::displaced`).
 use super::cookies;
-use super::identity::{View, audit, finish, notify, render, result_key, signed_in, today};
+use super::identity::{View, finish, render, result_key, signed_in, today};
 use super::pages::{error_page, unavailable};
 use super::sms_form::{self, Notice};
 use crate::domain::app_access::{self, AppAccessError};
 use crate::domain::assurance;
 use crate::domain::documents::{Document, DocumentForm};
 use crate::domain::face_gate::{self, KinFace};
-use crate::domain::identity::{self, Result_};
+use crate::domain::identity::{self, BindOutcome, Binder, CounterClerk};
 use crate::domain::scopes::SCAN_LOGIN;
-use crate::domain::sessions::{self, SessionInfo};
-use crate::domain::subjects;
+use crate::domain::sessions::SessionInfo;
 use crate::oidc::flow::see_other;
 use crate::oidc::userinfo::bearer_token;
 use crate::ports::verifier::FaceSample;
@@ -28,46 +27,6 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
-
-/// The account that lost its identity in a takeover (B5): its relying apps
-/// see the change through back-channel logout and revoked tokens, and the
-/// phone on the old account is told. The takeover already revoked both
-/// accounts' grants and moved the person's `sub` (`domain::subjects`); the
-/// logout tokens name the `sub` each app knew. The taker stays signed in
-/// here, but its apps drop the sessions they held under its old `sub`.
-pub async fn displaced(state: &AppState, moved: &subjects::Moved, now: i64) {
-    let old_user_id = moved.from_user.as_str();
-    if let Err(e) = end_sessions_as(state, old_user_id, &moved.subject, now).await {
-        tracing::error!("takeover: ending the old account's sessions failed: {e}");
-    }
-    retire_taker_subject(state, moved, now).await;
-    audit(state, old_user_id, "identity_taken_over", "identity moved to another account", "", now).await;
-    if let Ok(Some(old)) = state.users.find(old_user_id).await
-        && let Some(phone) = &old.phone
-    {
-        notify(state, phone, "sms_identity_taken_over", now).await;
-    }
-}
-
-/// Ends every session of the displaced account, telling its apps the `sub`
-/// they knew; the taker's apps are told its retired `sub` is gone.
-async fn end_sessions_as(state: &AppState, user_id: &str, subject: &str, now: i64) -> Result<(), sea_orm::DbErr> {
-    for s in sessions::live_for_user(&state.db, user_id, now).await? {
-        crate::oidc::logout::end_session_as(state, &s, subject).await?;
-    }
-    Ok(())
-}
-
-async fn retire_taker_subject(state: &AppState, moved: &subjects::Moved, now: i64) {
-    match sessions::live_for_user(&state.db, &moved.to_user, now).await {
-        Ok(live) => {
-            for s in live {
-                crate::oidc::logout::notify_clients_as(state, &moved.taker_previous, &s.sid).await;
-            }
-        }
-        Err(e) => tracing::error!("takeover: telling the taker's apps failed: {e}"),
-    }
-}
 
 #[derive(Deserialize)]
 pub struct FaceRequest {
@@ -128,27 +87,27 @@ pub async fn api_face(
     if let Some(ticket) = &req.ticket {
         return kin_face(&state, sub, ticket, &sample, now).await;
     }
-    let r = identity::face_check(&state.db, &state.verifier, sub, &sample, today(&state), now).await;
+    let u = match state.users.find(sub).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "no such account"),
+        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    };
+    let ip = sms_form::ip_of(addr);
+    let binder = Binder { user: &u, keep_sid: None, ip: Some(&ip), now };
+    let r = identity::raise_by_face(&state.db, &state.verifier, &state, &binder, &sample, today(&state)).await;
     drop(sample);
     let r = match r {
         Ok(r) => r,
         Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
     };
-    let en = |r: &Result_| state.pages.text("en", result_key(r));
+    let en = |r: &BindOutcome| state.pages.text("en", result_key(r));
     match r {
-        Result_::Done { level, displaced: old } => {
-            let ip = sms_form::ip_of(addr);
-            audit(&state, sub, "identity_face", &format!("level {level}"), &ip, now).await;
-            if let Some(old) = old {
-                displaced(&state, &old, now).await;
-            }
-            Json(json!({"result": "pass", "level": level})).into_response()
-        }
-        Result_::Refused(o) => {
+        BindOutcome::Done { level, .. } => Json(json!({"result": "pass", "level": level})).into_response(),
+        BindOutcome::Refused(o) => {
             (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"result": o.as_str(), "message": en(&r)}))).into_response()
         }
-        Result_::Unavailable => api_error(StatusCode::SERVICE_UNAVAILABLE, "verifier_unavailable", &en(&r)),
-        Result_::FaceNotRequired => Json(json!({"result": "not_required", "message": en(&r)})).into_response(),
+        BindOutcome::Unavailable => api_error(StatusCode::SERVICE_UNAVAILABLE, "verifier_unavailable", &en(&r)),
+        BindOutcome::FaceNotRequired => Json(json!({"result": "not_required", "message": en(&r)})).into_response(),
         other => api_error(StatusCode::CONFLICT, "not_applicable", &en(&other)),
     }
 }
@@ -165,13 +124,15 @@ async fn kin_face(state: &AppState, sub: &str, ticket: &str, sample: &FaceSample
             Json(json!({"result": "not_required", "message": en("identity_face_not_required")})).into_response()
         }
         Ok(KinFace::Refused(o)) => {
-            let r = Result_::Refused(o);
+            let r = BindOutcome::Refused(o);
             (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"result": o.as_str(), "message": en(result_key(&r))})))
                 .into_response()
         }
-        Ok(KinFace::Unavailable) => {
-            api_error(StatusCode::SERVICE_UNAVAILABLE, "verifier_unavailable", &en(result_key(&Result_::Unavailable)))
-        }
+        Ok(KinFace::Unavailable) => api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "verifier_unavailable",
+            &en(result_key(&BindOutcome::Unavailable)),
+        ),
         Err(_) => api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
     }
 }
@@ -197,22 +158,20 @@ pub(crate) async fn in_person(
     ip: &str,
 ) -> Response {
     let now = state.clock.now();
-    let r = match identity::in_person_assertion(&state.db, &state.verifier, &u.id, assertion, today(state), now).await {
+    let binder = Binder { user: u, keep_sid: None, ip: Some(ip), now };
+    let r = match identity::bind_in_person(&state.db, &state.verifier, state, &binder, assertion, today(state)).await {
         Ok(r) => r,
         Err(e) => return unavailable(state, locale, e),
     };
     match r {
-        Result_::Done { level, displaced: old } => {
-            audit(state, &u.id, "identity_in_person", &format!("level {level}"), ip, now).await;
-            if let Some(old) = old {
-                displaced(state, &old, now).await;
-            }
-            finish(state, jar, locale, u, req, level).await
-        }
+        BindOutcome::Done { level, .. } => finish(state, jar, locale, u, req, level).await,
         other => {
             let notice = Some(Notice::Error(state.pages.text(locale, result_key(&other))));
-            let status =
-                if other == Result_::Unavailable { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_REQUEST };
+            let status = if other == BindOutcome::Unavailable {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
             let v = View { view: "in_person", req, notice, ..Default::default() };
             render(state, jar, status, locale, u, v).await
         }
@@ -306,20 +265,15 @@ pub async fn admin_submit(
         }
     };
     let now = state.clock.now();
-    let r = match identity::counter_verification(&state.db, &op.id, &target.id, &doc, place, now).await {
+    let ip = sms_form::ip_of(addr);
+    let binder = Binder { user: &target, keep_sid: None, ip: Some(&ip), now };
+    let clerk = CounterClerk::Operator(&op.id);
+    let r = match identity::record_counter(&state.db, &state, clerk, &binder, &doc, place).await {
         Ok(r) => r,
         Err(e) => return unavailable(&state, locale, e),
     };
-    let ip = sms_form::ip_of(addr);
     match r {
-        Result_::Done { level, displaced: old } => {
-            audit(&state, &op.id, "counter_verification_recorded", &format!("for {} at {place}", target.id), &ip, now)
-                .await;
-            audit(&state, &target.id, "identity_counter", &format!("level {level} by operator {}", op.id), &ip, now)
-                .await;
-            if let Some(old) = old {
-                displaced(&state, &old, now).await;
-            }
+        BindOutcome::Done { .. } => {
             let notice = Some(Notice::Info(state.pages.text(locale, "identity_admin_recorded")));
             render(&state, jar, StatusCode::OK, locale, &op, View { view: "admin", notice, ..Default::default() }).await
         }

@@ -11,8 +11,7 @@ use super::cookies;
 use super::mfa::{begun_json, browser_of, json_error, passkey_failure};
 use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
-use crate::domain::accounts::audit;
-use crate::domain::factors::Enrolment;
+use crate::domain::factors::{self, Change, Enrolment, FactorRef, Reverified};
 use crate::domain::flows::{self, mask_phone};
 use crate::oidc::flow::see_other;
 use crate::ports::sms::SmsPurpose;
@@ -90,13 +89,15 @@ async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result
     }
 }
 
-/// The flow id when it proves a re-verification in this browser by this user.
-async fn verified(state: &AppState, jar: &CookieJar, flow: &str, u: &user::Model) -> Result<bool, sea_orm::DbErr> {
-    if flow.is_empty() {
-        return Ok(false);
-    }
-    let found = flows::at_step(&state.db, flow, FLOW, &browser_of(state, jar), 1, state.clock.now()).await?;
-    Ok(found.is_some_and(|f| f.user_id == u.id))
+/// The core's proof of a re-verification in this browser by this user,
+/// which every factor change asks for.
+async fn verified(
+    state: &AppState,
+    jar: &CookieJar,
+    flow: &str,
+    u: &user::Model,
+) -> Result<Option<Reverified>, sea_orm::DbErr> {
+    factors::reverified(&state.db, flow, &browser_of(state, jar), &u.id, state.clock.now()).await
 }
 
 fn when(ts: Option<i64>) -> Option<String> {
@@ -181,17 +182,11 @@ pub async fn show(
         Err(r) => return r,
     };
     let flow = match verified(&state, &jar, &q.flow, &u).await {
-        Ok(true) => q.flow.as_str(),
-        Ok(false) => "",
+        Ok(Some(_)) => q.flow.as_str(),
+        Ok(None) => "",
         Err(e) => return unavailable(&state, locale, e),
     };
     render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::None).await
-}
-
-async fn notify(state: &AppState, u: &user::Model, key: &str, now: i64) {
-    if let Some(phone) = &u.phone {
-        super::account::notify(state, phone, key, now).await;
-    }
 }
 
 pub async fn submit(
@@ -237,16 +232,17 @@ pub async fn submit(
         _ => {}
     }
     // Everything else changes factors: only inside a re-verified flow.
-    match verified(&state, &jar, &f.flow, &u).await {
-        Ok(true) => {}
-        Ok(false) => {
+    let proof = match verified(&state, &jar, &f.flow, &u).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
             return render(&state, jar, StatusCode::FORBIDDEN, locale, &u, "", bad("security_reverify"), Extra::None)
                 .await;
         }
         Err(e) => return unavailable(&state, locale, e),
-    }
+    };
     let flow = f.flow.as_str();
     let back = || see_other(&format!("{}{PATH}?flow={flow}", state.config.issuer));
+    let change = || Change { proof: &proof, user: &u, ip: &ip, now };
     match f.action.as_str() {
         "totp_start" => match state.totp.start(&u.id, &u.username, now).await {
             Ok(Some(e)) => render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Enrol(e)).await,
@@ -255,29 +251,15 @@ pub async fn submit(
             }
             Err(e) => unavailable(&state, locale, e),
         },
-        "totp_confirm" => match state.totp.confirm(&u.id, &u.username, &f.code, now).await {
+        "totp_confirm" => match factors::enrol_app(&state.db, &state.totp, &state, change(), &f.code).await {
             Ok(Some(codes)) => {
-                if let Err(e) = audit(&state.db, Some(&u.id), "factor_added", "authenticator app", Some(&ip), now).await
-                {
-                    return unavailable(&state, locale, e);
-                }
-                notify(&state, &u, "sms_factor_added", now).await;
                 let notice = Some(Notice::Info(text("totp_enrolled")));
                 render(&state, jar, StatusCode::OK, locale, &u, flow, notice, Extra::Codes(codes)).await
             }
             Ok(None) => match state.totp.pending(&u.id, &u.username).await {
                 Ok(Some(e)) => {
-                    render(
-                        &state,
-                        jar,
-                        StatusCode::BAD_REQUEST,
-                        locale,
-                        &u,
-                        flow,
-                        bad("mfa_code_wrong"),
-                        Extra::Enrol(e),
-                    )
-                    .await
+                    let (status, notice) = (StatusCode::BAD_REQUEST, bad("mfa_code_wrong"));
+                    render(&state, jar, status, locale, &u, flow, notice, Extra::Enrol(e)).await
                 }
                 Ok(None) => back(),
                 Err(e) => unavailable(&state, locale, e),
@@ -285,47 +267,18 @@ pub async fn submit(
             Err(e) => unavailable(&state, locale, e),
         },
         "recovery_new" => {
-            let has_factor = async {
-                Ok::<_, sea_orm::DbErr>(state.totp.enrolled(&u.id).await? || state.passkeys.count(&u.id).await? > 0)
-            };
-            match has_factor.await {
-                Ok(true) => {}
-                Ok(false) => return back(),
-                Err(e) => return unavailable(&state, locale, e),
-            }
-            match state.totp.new_recovery_codes(&u.id, now).await {
-                Ok(codes) => {
-                    if let Err(e) = audit(&state.db, Some(&u.id), "recovery_codes_renewed", "", Some(&ip), now).await {
-                        return unavailable(&state, locale, e);
-                    }
-                    notify(&state, &u, "sms_factor_added", now).await;
+            match factors::renew_recovery_codes(&state.db, &state.totp, &state.passkeys, &state, change()).await {
+                Ok(Some(codes)) => {
                     render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Codes(codes)).await
                 }
+                Ok(None) => back(),
                 Err(e) => unavailable(&state, locale, e),
             }
         }
         "remove_totp" | "remove_passkey" => {
-            let removed = async {
-                let what = if f.action == "remove_totp" {
-                    state.totp.remove(&u.id).await?.then(|| "authenticator app".to_string())
-                } else {
-                    state.passkeys.remove(&u.id, &f.passkey).await?.map(|name| format!("passkey {name}"))
-                };
-                if what.is_some() && !state.totp.enrolled(&u.id).await? && state.passkeys.count(&u.id).await? == 0 {
-                    // Recovery codes stand in for a strong factor: none left, none kept.
-                    state.totp.remove_recovery_codes(&u.id).await?;
-                }
-                if let Some(w) = &what {
-                    audit(&state.db, Some(&u.id), "factor_removed", w, Some(&ip), now).await?;
-                }
-                Ok::<_, sea_orm::DbErr>(what)
-            };
-            match removed.await {
-                Ok(Some(_)) => {
-                    notify(&state, &u, "sms_factor_removed", now).await;
-                    back()
-                }
-                Ok(None) => back(),
+            let which = if f.action == "remove_totp" { FactorRef::App } else { FactorRef::Passkey(&f.passkey) };
+            match factors::remove_factor(&state.db, &state, change(), which).await {
+                Ok(_) => back(),
                 Err(e) => unavailable(&state, locale, e),
             }
         }
@@ -405,8 +358,8 @@ pub async fn passkey_begin(
         return json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
     }
     match verified(&state, &jar, &f.flow, &u).await {
-        Ok(true) => {}
-        Ok(false) => return json_error(&state, StatusCode::FORBIDDEN, locale, "security_reverify"),
+        Ok(Some(_)) => {}
+        Ok(None) => return json_error(&state, StatusCode::FORBIDDEN, locale, "security_reverify"),
         Err(e) => return unavailable(&state, locale, e),
     }
     let display = u.name.clone().unwrap_or_else(|| u.username.clone());
@@ -442,27 +395,31 @@ pub async fn passkey_submit(
         )
         .await;
     }
-    match verified(&state, &jar, &f.flow, &u).await {
-        Ok(true) => {}
-        Ok(false) => {
+    let proof = match verified(&state, &jar, &f.flow, &u).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
             let n = Some(Notice::Error(text("security_reverify")));
             return render(&state, jar, StatusCode::FORBIDDEN, locale, &u, "", n, Extra::None).await;
         }
         Err(e) => return unavailable(&state, locale, e),
-    }
+    };
     let now = state.clock.now();
     let ip = sms_form::ip_of(addr);
     let browser = browser_of(&state, &jar);
-    match state.passkeys.finish_registration(&f.ceremony, &browser, &u.id, &f.name, &f.credential, now).await {
-        Ok(pk) => {
-            if let Err(e) =
-                audit(&state.db, Some(&u.id), "factor_added", &format!("passkey {}", pk.name), Some(&ip), now).await
-            {
-                return unavailable(&state, locale, e);
-            }
-            notify(&state, &u, "sms_factor_added", now).await;
-            see_other(&format!("{}{PATH}?flow={}", state.config.issuer, f.flow))
-        }
+    let change = Change { proof: &proof, user: &u, ip: &ip, now };
+    let enrolled = factors::enrol_passkey(
+        &state.db,
+        &state.passkeys,
+        &state,
+        change,
+        &f.ceremony,
+        &browser,
+        &f.name,
+        &f.credential,
+    )
+    .await;
+    match enrolled {
+        Ok(_) => see_other(&format!("{}{PATH}?flow={}", state.config.issuer, f.flow)),
         Err(e) => {
             let (status, key) = passkey_failure(&e);
             if status == StatusCode::SERVICE_UNAVAILABLE {
