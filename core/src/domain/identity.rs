@@ -721,7 +721,7 @@ async fn logged_audit(db: &DatabaseConnection, user_id: &str, action: &str, deta
 }
 
 /// 换绑: the old identity is gone, so the account's other sessions end and
-/// every grant and refresh token dies (SECURITY.md); audited in the same
+/// every grant and refresh token dies; audited in the same
 /// transaction, then the apps and the phone are told.
 async fn rebound<N: Notices>(db: &DatabaseConnection, notices: &N, b: &Binder<'_>) {
     let user_id = b.user.id.as_str();
