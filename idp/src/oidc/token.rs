@@ -33,7 +33,13 @@ pub struct TokenResponse {
 }
 
 pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match exchange(&state, &headers, &body).await {
+    let result = exchange(&state, &headers, &body).await;
+    let grant = form::parse_body(&headers, &body)
+        .ok()
+        .and_then(|p| form::one(&p, "grant_type").ok().flatten().map(str::to_string))
+        .unwrap_or_default();
+    crate::web::metrics::token(&grant, if result.is_ok() { "issued" } else { "refused" });
+    match result {
         Ok(r) => no_store(Json(r).into_response()),
         Err(e) => e.into_response(),
     }

@@ -319,6 +319,7 @@ pub async fn complete(
         Ok(v) => v,
         Err(e) => return unavailable(state, locale, e),
     };
+    super::metrics::sign_in(&format!("{method:?}").to_lowercase(), "success");
     if let Some(mut r) = req {
         r.login_done = true;
         if let Err(e) = pending::update(&state.db, req_id, &r).await {

@@ -13,6 +13,7 @@ pub mod health;
 pub mod identity;
 pub mod identity_extra;
 pub mod login;
+pub mod metrics;
 pub mod mfa;
 pub mod personal;
 pub mod plugin_routes;

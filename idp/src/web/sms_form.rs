@@ -97,8 +97,12 @@ pub async fn send_code_as(state: &AppState, locale: &str, r: CodeRequest<'_>, de
         Delivery::CountOnly => state.sms_codes.count_unsent(phone.as_str(), ip).await,
     };
     match sent {
-        Ok(()) => Notice::Info(text("sms_sent")),
+        Ok(()) => {
+            super::metrics::sms("sent");
+            Notice::Info(text("sms_sent"))
+        }
         Err(SendError::TooFrequent(secs)) => {
+            super::metrics::sms("refused_limit");
             let key = if secs > 3600 { "sms_too_frequent_day" } else { "sms_too_frequent" };
             Notice::Error(text(key).replace("{minutes}", &((secs + 59) / 60).to_string()))
         }

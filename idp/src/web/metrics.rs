@@ -1,0 +1,187 @@
+//! Prometheus metrics at `/metrics` (text exposition format 0.0.4).
+//!
+//! Counted in memory per node, lock-free on the hot path after a label set
+//! is first seen; Prometheus scrapes every node and sums. Labels are
+//! bounded: routes are axum's route templates (`/scan/t/{id}`, never the
+//! raw path), and the other labels are fixed vocabularies (grant types,
+//! sign-in methods, outcomes).
+use crate::server::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Instant;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    /// Sum in microseconds (atomics hold integers).
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, seconds: f64) {
+        for (i, upper) in BUCKETS.iter().enumerate() {
+            if seconds <= *upper {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// A family of counters or histograms keyed by their label values.
+struct Family<T> {
+    series: RwLock<BTreeMap<Labels, Arc<T>>>,
+}
+
+impl<T: Default> Family<T> {
+    fn new() -> Self {
+        Family { series: RwLock::new(BTreeMap::new()) }
+    }
+
+    fn get(&self, labels: Labels) -> Arc<T> {
+        if let Ok(map) = self.series.read()
+            && let Some(s) = map.get(&labels)
+        {
+            return s.clone();
+        }
+        match self.series.write() {
+            Ok(mut map) => map.entry(labels).or_default().clone(),
+            // A poisoned lock only loses this one observation.
+            Err(_) => Arc::new(T::default()),
+        }
+    }
+
+    fn snapshot(&self) -> Vec<(Labels, Arc<T>)> {
+        self.series.read().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+    }
+}
+
+struct Registry {
+    requests: Family<AtomicU64>,
+    latency: Family<Histogram>,
+    sign_ins: Family<AtomicU64>,
+    tokens: Family<AtomicU64>,
+    sms: Family<AtomicU64>,
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry {
+        requests: Family::new(),
+        latency: Family::new(),
+        sign_ins: Family::new(),
+        tokens: Family::new(),
+        sms: Family::new(),
+    })
+}
+
+/// A completed sign-in (`method`: the factor that signed the person in).
+pub fn sign_in(method: &str, outcome: &'static str) {
+    registry()
+        .sign_ins
+        .get(vec![("method", method.to_string()), ("outcome", outcome.to_string())])
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+/// A token endpoint answer by grant type and outcome.
+pub fn token(grant: &str, outcome: &'static str) {
+    let grant = match grant {
+        "authorization_code" | "refresh_token" | "client_credentials" => grant,
+        g if g == crate::oidc::token_exchange::GRANT_TYPE => "token_exchange",
+        _ => "other",
+    };
+    registry()
+        .tokens
+        .get(vec![("grant_type", grant.to_string()), ("outcome", outcome.to_string())])
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+/// An SMS code send: `sent`, or `refused_limit` (A7 limits).
+pub fn sms(outcome: &'static str) {
+    registry().sms.get(vec![("outcome", outcome.to_string())]).fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts every request and its latency by route template and status class.
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_string();
+    let method = req.method().as_str().to_string();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    let status = format!("{}xx", res.status().as_u16() / 100);
+    let r = registry();
+    r.requests
+        .get(vec![("route", route.clone()), ("method", method.clone()), ("status", status)])
+        .fetch_add(1, Ordering::Relaxed);
+    r.latency.get(vec![("route", route), ("method", method)]).observe(started.elapsed().as_secs_f64());
+    res
+}
+
+fn labels_text(labels: &Labels, extra: Option<(&str, &str)>) -> String {
+    let mut parts: Vec<String> =
+        labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+    if let Some((k, v)) = extra {
+        parts.push(format!("{k}=\"{v}\""));
+    }
+    if parts.is_empty() { String::new() } else { format!("{{{}}}", parts.join(",")) }
+}
+
+fn counters(out: &mut String, name: &str, help: &str, family: &Family<AtomicU64>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (labels, v) in family.snapshot() {
+        let _ = writeln!(out, "{name}{} {}", labels_text(&labels, None), v.load(Ordering::Relaxed));
+    }
+}
+
+pub async fn render(State(state): State<AppState>) -> Response {
+    let r = registry();
+    let mut out = String::new();
+    counters(
+        &mut out,
+        "idp_http_requests_total",
+        "HTTP requests by route template, method and status class.",
+        &r.requests,
+    );
+    let name = "idp_http_request_duration_seconds";
+    let _ = writeln!(out, "# HELP {name} Time to answer, by route template and method.\n# TYPE {name} histogram");
+    for (labels, h) in r.latency.snapshot() {
+        for (i, upper) in BUCKETS.iter().enumerate() {
+            let le = upper.to_string();
+            let n = h.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{} {n}", labels_text(&labels, Some(("le", &le))));
+        }
+        let count = h.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{} {count}", labels_text(&labels, Some(("le", "+Inf"))));
+        let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{} {sum}", labels_text(&labels, None));
+        let _ = writeln!(out, "{name}_count{} {count}", labels_text(&labels, None));
+    }
+    counters(&mut out, "idp_sign_ins_total", "Completed sign-ins by method and outcome.", &r.sign_ins);
+    counters(&mut out, "idp_tokens_total", "Token endpoint answers by grant type and outcome.", &r.tokens);
+    counters(&mut out, "idp_sms_total", "SMS code sends, and refusals by the A7 limits.", &r.sms);
+    // Plugins: enabled and healthy, from the shared state every node sees.
+    if let Ok(reports) = state.plugins.report().await {
+        let _ = writeln!(
+            out,
+            "# HELP idp_plugin_healthy 1 when the plugin is enabled and healthy.\n# TYPE idp_plugin_healthy gauge"
+        );
+        for p in reports {
+            let v = u8::from(p.enabled && p.healthy);
+            let _ = writeln!(out, "idp_plugin_healthy{{plugin=\"{}\"}} {v}", p.name);
+            let _ = writeln!(out, "idp_plugin_faults{{plugin=\"{}\"}} {}", p.name, p.faults);
+        }
+    }
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
