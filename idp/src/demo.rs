@@ -422,7 +422,7 @@ pub async fn seed_enterprise(state: &AppState) -> anyhow::Result<Option<SeededEn
         Ok(d) => d,
         Err(key) => anyhow::bail!("demo agent: {key}"),
     };
-    delegation::activate(&state.db, &d.id, &delegation::Party::Enterprise(&e.id), now).await?;
+    delegation::activate(&state.db, &d.id, &delegation::Party::Enterprise(&e.id), None, now).await?;
     Ok(Some(SeededEnterprise {
         uscc: DEMO_USCC.into(),
         name: name.into(),

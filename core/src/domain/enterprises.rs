@@ -496,6 +496,11 @@ pub async fn decide_change(
         }
         q.filter(enterprise::Column::Id.eq(c.enterprise_id.as_str())).exec(&txn).await?;
     }
+    let action = if approve { "enterprise_change_approved" } else { "enterprise_change_rejected" };
+    let subject = format!("representative_change:{}", c.id);
+    let detail = format!("enterprise={} kind={}", c.enterprise_id, c.kind);
+    let event = super::audit::Event::new(action, super::audit::Actor::Operator(operator), &subject).detail(&detail);
+    super::audit::record(&txn, event, now).await?;
     txn.commit().await?;
     Ok(Some(c))
 }
