@@ -744,7 +744,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
         }
         EnterpriseCmd::AddAgent { uscc, agent, approved, operator } => {
             let (e, u) = enterprise_and_account(&state, &uscc, &agent).await?;
-            let d = match enterprises::add_agent(&state.db, &e.id, &u.id, now).await? {
+            let d = match enterprises::add_agent(&state.db, &e.id, &u.id, Actor::Operator(&operator), now).await? {
                 Ok(d) => d,
                 Err(key) => anyhow::bail!("{}", state.pages.text("en", key)),
             };
@@ -752,9 +752,6 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             if approved && !idp::domain::delegation::activate(&state.db, &d.id, &party, None, now).await? {
                 anyhow::bail!("the agent grant {} changed meanwhile", d.id);
             }
-            let action = if approved { "agent_added_approved" } else { "agent_added" };
-            let detail = format!("{} for {} by {operator}", d.id, e.id);
-            idp::domain::accounts::audit(&state.db, Some(&u.id), action, &detail, None, now).await?;
             println!("{}", d.id);
             return Ok(());
         }

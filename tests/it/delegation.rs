@@ -439,7 +439,10 @@ async fn foreign_and_racing(backend: Backend) {
     let ent_a = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
     let ent_b = enterprise(&app, USCC_B, LI.0, LI.1).await;
     let agent = app.user("agent_x1").await;
-    let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, now).await.unwrap().unwrap();
+    let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, idp::domain::audit::Actor::Enterprise(&ent_a), now)
+        .await
+        .unwrap()
+        .unwrap();
     // B's representative session cannot approve A's agent.
     let client = app.confidential().await;
     let b = Browser::new();
@@ -455,7 +458,11 @@ async fn foreign_and_racing(backend: Backend) {
     // active after a successful revoke.
     for _ in 0..8 {
         let agent = app.user(&random_name("ag")).await;
-        let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, now).await.unwrap().unwrap();
+        let d =
+            enterprises::add_agent(&app.state.db, &ent_a, &agent, idp::domain::audit::Actor::Enterprise(&ent_a), now)
+                .await
+                .unwrap()
+                .unwrap();
         let db1 = app.state.db.clone();
         let db2 = app.state.db.clone();
         let (id1, id2, e1, e2) = (d.id.clone(), d.id.clone(), ent_a.clone(), ent_a.clone());

@@ -44,7 +44,10 @@ async fn agent(
 ) -> (String, String) {
     let user = person(app, username, "陈一", &id_born("19800101", seq), &format!("1380000{:04}", 100 + seq)).await;
     let now = app.state.clock.now();
-    let d = enterprises::add_agent(&app.state.db, ent, &user, now).await.unwrap().unwrap();
+    let d = enterprises::add_agent(&app.state.db, ent, &user, idp::domain::audit::Actor::Enterprise(ent), now)
+        .await
+        .unwrap()
+        .unwrap();
     if active {
         assert!(
             delegation::activate(&app.state.db, &d.id, &delegation::Party::Enterprise(ent), None, now).await.unwrap()

@@ -5,6 +5,7 @@ use super::cookies;
 use super::login::{SignedIn, pending_for_page};
 use super::pages::{error_page, page, unavailable};
 use crate::domain::assurance::Factor;
+use crate::domain::audit::Actor;
 use crate::domain::delegation::{self, Party};
 use crate::domain::enterprises::{self, EnterpriseSignIn, Role};
 use crate::domain::sessions::SessionInfo;
@@ -630,13 +631,15 @@ pub async fn agents_submit(
             Err(err) => Err(err.to_string()),
         },
         "add" => match state.users.find_by_login(f.agent.trim()).await {
-            Ok(Some(u)) if !u.disabled => enterprises::add_agent(&state.db, &e.id, &u.id, now)
-                .await
-                .map(|r| match r {
-                    Ok(_) => (true, "agents_added"),
-                    Err(k) => (false, k),
-                })
-                .map_err(|e| e.to_string()),
+            Ok(Some(u)) if !u.disabled => {
+                enterprises::add_agent(&state.db, &e.id, &u.id, Actor::Enterprise(&e.id), now)
+                    .await
+                    .map(|r| match r {
+                        Ok(_) => (true, "agents_added"),
+                        Err(k) => (false, k),
+                    })
+                    .map_err(|e| e.to_string())
+            }
             Ok(_) => Ok((false, "agents_no_account")),
             Err(err) => Err(err.to_string()),
         },
