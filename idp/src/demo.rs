@@ -418,11 +418,14 @@ pub async fn seed_enterprise(state: &AppState) -> anyhow::Result<Option<SeededEn
     let Some(agent) = state.users.find_by_login(DEMO_AGENT).await? else {
         anyhow::bail!("the demo agent account vanished");
     };
-    let d = match enterprises::add_agent(&state.db, &e.id, &agent.id, now).await? {
-        Ok(d) => d,
-        Err(key) => anyhow::bail!("demo agent: {key}"),
-    };
-    delegation::activate(&state.db, &d.id, &delegation::Party::Enterprise(&e.id), now).await?;
+    let d =
+        match enterprises::add_agent(&state.db, &e.id, &agent.id, crate::domain::audit::Actor::Operator("demo"), now)
+            .await?
+        {
+            Ok(d) => d,
+            Err(key) => anyhow::bail!("demo agent: {key}"),
+        };
+    delegation::activate(&state.db, &d.id, &delegation::Party::Enterprise(&e.id), None, now).await?;
     Ok(Some(SeededEnterprise {
         uscc: DEMO_USCC.into(),
         name: name.into(),

@@ -1,6 +1,7 @@
 //! The `idp` command line.
 use clap::{Parser, Subcommand};
 use idp::config::Config;
+use idp::domain::audit::Actor;
 use idp::domain::clients::{AuthMethod, NewClient};
 use idp::domain::users::NewUser;
 use std::path::PathBuf;
@@ -665,18 +666,15 @@ async fn appeal_cmd(cmd: AppealCmd, config: Config) -> anyhow::Result<()> {
     let mut with_reason = decided.clone();
     with_reason.reason = Some(reason.clone());
     let text = appeals::outcome_text(&state.pages.text(&state.config.default_locale, key), &with_reason);
-    let action = if approve { "appeal_approved" } else { "appeal_rejected" };
-    announce_decision(&state, action, &decided.id, &decided.contact_phone, &reason, text, "appellant", now).await?;
+    announce_decision(&state, &decided.id, &decided.contact_phone, &reason, text, "appellant", now).await?;
     println!("appeal {id} {}", if approve { "approved" } else { "rejected" });
     Ok(())
 }
 
-/// Audits a staff decision on `id` and tells the person on `phone` by SMS;
-/// a failed SMS leaves the decision standing.
-#[allow(clippy::too_many_arguments)]
+/// Tells the person on `phone` by SMS of a staff decision on `id` (the
+/// decision audited itself); a failed SMS leaves the decision standing.
 async fn announce_decision(
     state: &idp::server::AppState,
-    action: &str,
     id: &str,
     phone: &str,
     reason: &str,
@@ -684,7 +682,6 @@ async fn announce_decision(
     whom: &str,
     now: i64,
 ) -> anyhow::Result<()> {
-    idp::domain::accounts::audit(&state.db, None, action, id, None, now).await?;
     let msg = idp::ports::sms::SmsMessage {
         phone: phone.to_string(),
         purpose: idp::ports::sms::SmsPurpose::Notice,
@@ -747,17 +744,14 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
         }
         EnterpriseCmd::AddAgent { uscc, agent, approved, operator } => {
             let (e, u) = enterprise_and_account(&state, &uscc, &agent).await?;
-            let d = match enterprises::add_agent(&state.db, &e.id, &u.id, now).await? {
+            let d = match enterprises::add_agent(&state.db, &e.id, &u.id, Actor::Operator(&operator), now).await? {
                 Ok(d) => d,
                 Err(key) => anyhow::bail!("{}", state.pages.text("en", key)),
             };
             let party = idp::domain::delegation::Party::Enterprise(&e.id);
-            if approved && !idp::domain::delegation::activate(&state.db, &d.id, &party, now).await? {
+            if approved && !idp::domain::delegation::activate(&state.db, &d.id, &party, None, now).await? {
                 anyhow::bail!("the agent grant {} changed meanwhile", d.id);
             }
-            let action = if approved { "agent_added_approved" } else { "agent_added" };
-            let detail = format!("{} for {} by {operator}", d.id, e.id);
-            idp::domain::accounts::audit(&state.db, Some(&u.id), action, &detail, None, now).await?;
             println!("{}", d.id);
             return Ok(());
         }
@@ -767,14 +761,22 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
                 .await?
                 .filter(|d| matches!(d.state.as_str(), "pending" | "active"))
                 .ok_or_else(|| anyhow::anyhow!("`{agent}` is no pending or active agent of {}", e.uscc))?;
-            match idp::domain::agent_password::reset(&state.db, &state.passwords, &d, &password, now).await {
+            match idp::domain::agent_password::reset(
+                &state.db,
+                &state.passwords,
+                &d,
+                &password,
+                Actor::Operator(&operator),
+                None,
+                now,
+            )
+            .await
+            {
                 Ok(Some(_)) => {}
                 Ok(None) => anyhow::bail!("the agent grant {} changed meanwhile", d.id),
                 Err(enterprises::EnterpriseError::Invalid(key)) => anyhow::bail!("{}", state.pages.text("en", key)),
                 Err(err) => return Err(err.into()),
             }
-            let detail = format!("{} for {} by {operator}", d.id, e.id);
-            idp::domain::accounts::audit(&state.db, Some(&u.id), "agent_password_set", &detail, None, now).await?;
             println!("password set; sessions and tokens of agent {} for {} ended", d.id, e.uscc);
             return Ok(());
         }
@@ -802,8 +804,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
     // The applicant hears the outcome on the phone given in the request.
     let key = if approve { "sms_enterprise_change_approved" } else { "sms_enterprise_change_rejected" };
     let text = enterprises::change_outcome_text(&state.pages.text(&state.config.default_locale, key), &decided);
-    let action = if approve { "enterprise_change_approved" } else { "enterprise_change_rejected" };
-    announce_decision(&state, action, &decided.id, &decided.new_phone, &reason, text, "applicant", now).await?;
+    announce_decision(&state, &decided.id, &decided.new_phone, &reason, text, "applicant", now).await?;
     println!("change request {id} {}", if approve { "approved" } else { "rejected" });
     Ok(())
 }

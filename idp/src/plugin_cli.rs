@@ -93,7 +93,7 @@ pub async fn allow_scope(state: &idp::AppState, client_id: &str, scope: &str) ->
 }
 
 pub async fn deny_scope(state: &idp::AppState, client_id: &str, scope: &str) -> anyhow::Result<()> {
-    if plugin_access::deny(&state.db, client_id, scope).await? {
+    if plugin_access::deny(&state.db, client_id, scope, state.clock.now()).await? {
         println!("client {client_id} may no longer request `{scope}`");
         Ok(())
     } else {

@@ -298,7 +298,9 @@ async fn representative_requires_new_password(backend: Backend) {
     agent_sign_in(&app, &Browser::new(), &client, phone, NEW).await.unwrap();
     // Revoked agents cannot be cleared again.
     let list = AgentsPage::open(&app, &rep).await;
-    assert!(delegation::revoke(&app.state.db, &d, &delegation::Party::Enterprise(&ent), 0).await.unwrap().is_some());
+    assert!(
+        delegation::revoke(&app.state.db, &d, &delegation::Party::Enterprise(&ent), None, 0).await.unwrap().is_some()
+    );
     let res = list.act(&app, &rep, "require_password", &d, None).await;
     assert_eq!(res.status(), 409);
 }

@@ -439,7 +439,10 @@ async fn foreign_and_racing(backend: Backend) {
     let ent_a = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
     let ent_b = enterprise(&app, USCC_B, LI.0, LI.1).await;
     let agent = app.user("agent_x1").await;
-    let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, now).await.unwrap().unwrap();
+    let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, idp::domain::audit::Actor::Enterprise(&ent_a), now)
+        .await
+        .unwrap()
+        .unwrap();
     // B's representative session cannot approve A's agent.
     let client = app.confidential().await;
     let b = Browser::new();
@@ -449,18 +452,24 @@ async fn foreign_and_racing(backend: Backend) {
     for action in ["approve", "revoke", "reject"] {
         assert_eq!(list.act(&app, &b, action, &d.id, Some("x")).await.status(), 409, "{action}");
     }
-    assert!(!delegation::activate(&app.state.db, &d.id, &Party::Enterprise(&ent_b), now).await.unwrap());
+    assert!(!delegation::activate(&app.state.db, &d.id, &Party::Enterprise(&ent_b), None, now).await.unwrap());
     // Two sessions of the representative approving and revoking at once,
     // many times: each ends either active-then-revoked or revoked, never
     // active after a successful revoke.
     for _ in 0..8 {
         let agent = app.user(&random_name("ag")).await;
-        let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, now).await.unwrap().unwrap();
+        let d =
+            enterprises::add_agent(&app.state.db, &ent_a, &agent, idp::domain::audit::Actor::Enterprise(&ent_a), now)
+                .await
+                .unwrap()
+                .unwrap();
         let db1 = app.state.db.clone();
         let db2 = app.state.db.clone();
         let (id1, id2, e1, e2) = (d.id.clone(), d.id.clone(), ent_a.clone(), ent_a.clone());
-        let approve = tokio::spawn(async move { delegation::activate(&db1, &id1, &Party::Enterprise(&e1), now).await });
-        let revoke = tokio::spawn(async move { delegation::revoke(&db2, &id2, &Party::Enterprise(&e2), now).await });
+        let approve =
+            tokio::spawn(async move { delegation::activate(&db1, &id1, &Party::Enterprise(&e1), None, now).await });
+        let revoke =
+            tokio::spawn(async move { delegation::revoke(&db2, &id2, &Party::Enterprise(&e2), None, now).await });
         let approved = approve.await.unwrap().unwrap();
         let revoked = revoke.await.unwrap().unwrap().is_some();
         let end = delegation::find(&app.state.db, &d.id).await.unwrap().unwrap();

@@ -222,7 +222,9 @@ async fn present_and_verify(backend: Backend) {
     assert_eq!(r["reason"], "revoked", "{r}");
 
     // A permission withdrawn after the token was issued stops it at once.
-    idp::domain::plugin_access::deny(&app.state.db, &verifier.id, "e_certificate.verify").await.unwrap();
+    idp::domain::plugin_access::deny(&app.state.db, &verifier.id, "e_certificate.verify", app.state.clock.now())
+        .await
+        .unwrap();
     assert_eq!(verify(&app, &vt, &presentation).await.status(), 403);
 }
 both!(e_certificate_present_and_verify, super::present_and_verify);

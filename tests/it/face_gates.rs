@@ -489,7 +489,16 @@ async fn citizen_app_opens_gates(backend: Backend) {
     real_person(&app, "rep_cli", ZHANG).await;
     let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
     let agent = app.user("agent_cli").await;
-    let d = enterprises::add_agent(&app.state.db, &ent, &agent, app.state.clock.now()).await.unwrap().unwrap();
+    let d = enterprises::add_agent(
+        &app.state.db,
+        &ent,
+        &agent,
+        idp::domain::audit::Actor::Enterprise(&ent),
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let phone = app
         .client(|c| {
             c.public = true;
@@ -563,7 +572,16 @@ async fn approve_and_revoke_race(backend: Backend) {
     finish_enterprise_sign_in(&app, &s2, next).await.unwrap();
     // A rejected agent (with a reason) cannot sign in for the enterprise.
     let rejected = app.user("rejected_a").await;
-    let d = enterprises::add_agent(&app.state.db, &ent, &rejected, app.state.clock.now()).await.unwrap().unwrap();
+    let d = enterprises::add_agent(
+        &app.state.db,
+        &ent,
+        &rejected,
+        idp::domain::audit::Actor::Enterprise(&ent),
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let list = AgentsPage::open(&app, &s2).await;
     assert_eq!(list.act(&app, &s2, "reject", &d.id, Some(" ")).await.status(), 409);
     let res = list.act(&app, &s2, "reject", &d.id, Some("材料不全")).await;
@@ -577,7 +595,16 @@ async fn approve_and_revoke_race(backend: Backend) {
     app_face_check(&app, &phone).await;
     for i in 0..4 {
         let agent = app.user(&format!("racer{i}")).await;
-        let d = enterprises::add_agent(&app.state.db, &ent, &agent, app.state.clock.now()).await.unwrap().unwrap();
+        let d = enterprises::add_agent(
+            &app.state.db,
+            &ent,
+            &agent,
+            idp::domain::audit::Actor::Enterprise(&ent),
+            app.state.clock.now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         let res = AgentsPage::open(&app, &s1).await.act(&app, &s1, "approve", &d.id, None).await;
         let page = gate_page(&s1, &location(&res).unwrap()).await;
         assert_eq!(phone.read(&app, &page.ticket).await.status(), 200);

@@ -210,11 +210,15 @@ async fn rotation_and_scanning(backend: Backend) {
     assert_eq!((code["colour"].as_str(), code["name"].as_str()), (Some("green"), Some("张*")), "{code}");
     assert_eq!(jwt_claims(code["payload"].as_str().unwrap())["cid"], jwt_claims(&c)["cid"], "the same current code");
     assert_eq!(scanned(&app, &st, code["payload"].as_str().unwrap()).await["valid"], true);
-    idp::domain::plugin_access::deny(&app.state.db, &code_app.id, "health_code").await.unwrap();
+    idp::domain::plugin_access::deny(&app.state.db, &code_app.id, "health_code", app.state.clock.now()).await.unwrap();
     assert_eq!(fetch().await.unwrap().status(), 403);
 
     // Switched off by the administrator: the very next scan is refused.
-    assert!(idp::domain::plugin_access::deny(&app.state.db, &scanner.id, "health_code.scan").await.unwrap());
+    assert!(
+        idp::domain::plugin_access::deny(&app.state.db, &scanner.id, "health_code.scan", app.state.clock.now())
+            .await
+            .unwrap()
+    );
     let r = scan(&app, &st, &c, "gate-1").await;
     assert_eq!(r.status(), 403);
     assert_eq!(json(r).await["error"], "insufficient_scope");

@@ -9,6 +9,7 @@ mod plugin_kit;
 mod accounts;
 mod agent_password;
 mod assurance;
+mod audit;
 mod authorize;
 mod brokering;
 mod delegation;

@@ -47,7 +47,9 @@ async fn claims_need_permission_and_consent(b: Backend) {
     assert_eq!(json(r).await["error"], "invalid_scope");
 
     // Revoking the permission takes effect at once, on the same token.
-    assert!(idp::domain::plugin_access::deny(&app.state.db, &permitted.id, "example").await.unwrap());
+    assert!(
+        idp::domain::plugin_access::deny(&app.state.db, &permitted.id, "example", app.state.clock.now()).await.unwrap()
+    );
     let info: Value = userinfo(&app, &at).await.json().await.unwrap();
     assert!(info.get("example_greeting").is_none(), "{info}");
     assert_eq!(info["preferred_username"], "zhao_liu");

@@ -298,7 +298,7 @@ async fn scope_is_required(b: Backend) {
 
     // Permission revoked after the token was issued: refused at once.
     let phone = sign_in_app(&app, &permitted, "scanner4", "openid scan_login").await;
-    idp::domain::plugin_access::deny(&app.state.db, &permitted.id, "scan_login").await.unwrap();
+    idp::domain::plugin_access::deny(&app.state.db, &permitted.id, "scan_login", app.state.clock.now()).await.unwrap();
     assert_eq!(phone.read(&app, &pc.ticket).await.status(), 403);
 
     // No token, a bad token.

@@ -44,9 +44,14 @@ async fn agent(
 ) -> (String, String) {
     let user = person(app, username, "陈一", &id_born("19800101", seq), &format!("1380000{:04}", 100 + seq)).await;
     let now = app.state.clock.now();
-    let d = enterprises::add_agent(&app.state.db, ent, &user, now).await.unwrap().unwrap();
+    let d = enterprises::add_agent(&app.state.db, ent, &user, idp::domain::audit::Actor::Enterprise(ent), now)
+        .await
+        .unwrap()
+        .unwrap();
     if active {
-        assert!(delegation::activate(&app.state.db, &d.id, &delegation::Party::Enterprise(ent), now).await.unwrap());
+        assert!(
+            delegation::activate(&app.state.db, &d.id, &delegation::Party::Enterprise(ent), None, now).await.unwrap()
+        );
     }
     if !face_pending {
         delegation::mark_face(&app.state.db, &d.id, now).await.unwrap();
@@ -280,7 +285,7 @@ async fn agent_path_is_no_oracle(backend: Backend) {
     let (_, ent) = setup(&app, false).await;
     person(&app, "bob_oracle", "李乙", &id_born("19850303", 95), "13800000095").await;
     let (_, revoked) = agent(&app, &ent, "agent_gone", 96, true, false).await;
-    delegation::revoke(&app.state.db, &revoked, &delegation::Party::Enterprise(&ent), app.state.clock.now())
+    delegation::revoke(&app.state.db, &revoked, &delegation::Party::Enterprise(&ent), None, app.state.clock.now())
         .await
         .unwrap()
         .unwrap();

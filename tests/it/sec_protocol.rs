@@ -154,7 +154,9 @@ async fn face_api_scope(b: Backend) {
     assert!(![401, 403].contains(&res.status().as_u16()), "{}", res.text().await.unwrap());
     // Revoking the permission takes effect at once, on the same token.
     let app_id = jwt_claims(&phone.token)["client_id"].as_str().unwrap().to_string();
-    assert!(idp::domain::plugin_access::deny(&app.state.db, &app_id, "scan_login").await.unwrap());
+    assert!(
+        idp::domain::plugin_access::deny(&app.state.db, &app_id, "scan_login", app.state.clock.now()).await.unwrap()
+    );
     let res = face(&app, &phone.token).await;
     assert_eq!(res.status(), 403);
     assert_eq!(json(res).await["error"], "insufficient_scope");

@@ -10,6 +10,7 @@
 //! state, and ends, in the same transaction, what the old password opened:
 //! the sessions acting under the delegation and the grants issued under it
 //! (as revocation does, `delegation::end_effects`).
+use super::audit::{Actor, Event};
 use super::delegation::{self, ACTIVE, Ended, PENDING};
 use super::enterprises::{EnterpriseError, Refusal, check_enterprise_password, find_by_uscc};
 use super::uscc::Uscc;
@@ -40,13 +41,15 @@ pub fn sign_in_hash(d: Option<&delegation_e::Model>, account: &user::Model) -> O
 }
 
 /// Replaces the password only if it is still `old` and the delegation still
-/// pending or active; ends its sessions (but `keep`) and grants.
+/// pending or active; ends its sessions (but `keep`) and grants, and
+/// records `event` — all in one transaction.
 async fn replace(
     db: &DatabaseConnection,
     d: &delegation_e::Model,
     old: Option<&str>,
     new_hash: &str,
     keep: Option<&str>,
+    event: Event<'_>,
     now: i64,
 ) -> Result<Option<Ended>, sea_orm::DbErr> {
     let txn = crate::store::begin_write(db).await?;
@@ -62,6 +65,7 @@ async fn replace(
         return Ok(None);
     }
     let ended = delegation::end_effects(&txn, &d.id, now, keep).await?;
+    super::audit::record(&txn, event, now).await?;
     txn.commit().await?;
     Ok(Some(ended))
 }
@@ -73,6 +77,7 @@ pub struct Change<'a> {
     pub new: &'a str,
     /// The session the change is made in: it stays signed in.
     pub sid: &'a str,
+    pub ip: Option<&'a str>,
     pub now: i64,
 }
 
@@ -100,7 +105,10 @@ pub async fn change(
         return Ok(Err("agent_password_same"));
     }
     let hash = passwords.hash(c.new.to_string()).await?;
-    match replace(db, &d, d.agent_password_hash.as_deref(), &hash, Some(c.sid), c.now).await? {
+    let subject = format!("delegation:{}", d.id);
+    let detail = format!("enterprise={}", d.enterprise_id.as_deref().unwrap_or(""));
+    let event = Event::new("agent_change_password", Actor::User(&c.agent.id), &subject).detail(&detail).ip(c.ip);
+    match replace(db, &d, d.agent_password_hash.as_deref(), &hash, Some(c.sid), event, c.now).await? {
         Some(ended) => Ok(Ok(ended)),
         None => Ok(Err("agents_changed_meanwhile")),
     }
@@ -128,16 +136,24 @@ pub async fn reset_target(
 /// Sets a new password after the SMS code was consumed: the agent's
 /// sessions for the enterprise and its grants end. `None` when the agent
 /// was revoked or rejected (or reset by another request) meanwhile.
+/// Audited as `agent_reset_password` when the agent reset it himself (by
+/// SMS), `agent_password_set` when an operator `by` set it.
 pub async fn reset(
     db: &DatabaseConnection,
     passwords: &PasswordService,
     d: &delegation_e::Model,
     new: &str,
+    by: Actor<'_>,
+    ip: Option<&str>,
     now: i64,
 ) -> Result<Option<Ended>, EnterpriseError> {
     check_enterprise_password(new).map_err(EnterpriseError::Invalid)?;
     let hash = passwords.hash(new.to_string()).await?;
-    Ok(replace(db, d, d.agent_password_hash.as_deref(), &hash, None, now).await?)
+    let action = if matches!(by, Actor::Operator(_)) { "agent_password_set" } else { "agent_reset_password" };
+    let subject = format!("delegation:{}", d.id);
+    let detail = format!("enterprise={} agent={}", d.enterprise_id.as_deref().unwrap_or(""), d.grantee_user_id);
+    let event = Event::new(action, by, &subject).detail(&detail).ip(ip);
+    Ok(replace(db, d, d.agent_password_hash.as_deref(), &hash, None, event, now).await?)
 }
 
 /// The representative (or staff) requires a new password: the password is
@@ -148,6 +164,7 @@ pub async fn require_reset(
     db: &DatabaseConnection,
     enterprise_id: &str,
     delegation_id: &str,
+    ip: Option<&str>,
     now: i64,
 ) -> Result<Option<(delegation_e::Model, Ended)>, sea_orm::DbErr> {
     let Some(d) = delegation::find(db, delegation_id)
@@ -156,7 +173,12 @@ pub async fn require_reset(
     else {
         return Ok(None);
     };
-    Ok(replace(db, &d, d.agent_password_hash.as_deref(), MUST_RESET, None, now).await?.map(|ended| (d, ended)))
+    let subject = format!("delegation:{}", d.id);
+    let detail = format!("agent={}", d.grantee_user_id);
+    let event =
+        Event::new("agent_password_reset_required", Actor::Enterprise(enterprise_id), &subject).detail(&detail).ip(ip);
+    let ended = replace(db, &d, d.agent_password_hash.as_deref(), MUST_RESET, None, event, now).await?;
+    Ok(ended.map(|ended| (d, ended)))
 }
 
 #[cfg(test)]

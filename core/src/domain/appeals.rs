@@ -223,6 +223,11 @@ pub async fn decide(
             _ => {}
         }
     }
+    let action = if approve { "appeal_approved" } else { "appeal_rejected" };
+    let subject = format!("appeal:{}", a.id);
+    let detail = format!("kind={}", a.kind);
+    let event = super::audit::Event::new(action, super::audit::Actor::Operator(operator), &subject).detail(&detail);
+    super::audit::record(&txn, event, now).await?;
     txn.commit().await?;
     Ok(Some(a))
 }

@@ -2,6 +2,7 @@
 //! grants another the right to handle affairs for a date range and scopes;
 //! the grantee confirms (待确认 → active); either list shows the state,
 //! `expired` once the end date has passed.
+use super::audit::{Actor, Event};
 use super::delegation::{self, Kind, NewDelegation, PENDING};
 use crate::store::entities::{delegation as delegation_e, user};
 use sea_orm::sea_query::ExprTrait;
@@ -16,6 +17,8 @@ pub struct NewAuthorisation<'a> {
     pub valid_to: &'a str,
     /// The principal's browser (its hash): he must have re-verified there.
     pub browser: &'a str,
+    /// The client IP, for the audit trail.
+    pub ip: Option<&'a str>,
 }
 
 /// Refusals as locale keys. Granting lets someone else act as the
@@ -52,8 +55,9 @@ pub async fn create(
         return Ok(Err("authorise_self"));
     }
     let scopes = super::scopes::ScopeSet::parse(new.scopes).to_string_joined();
+    let txn = crate::store::begin_write(db).await?;
     let d = delegation::insert(
-        db,
+        &txn,
         NewDelegation {
             kind: Kind::Person,
             enterprise_id: None,
@@ -71,5 +75,10 @@ pub async fn create(
         now,
     )
     .await?;
+    let subject = format!("delegation:{}", d.id);
+    let detail = format!("grantee={} scopes={} from={} to={}", d.grantee_user_id, d.scopes, from, to);
+    let event = Event::new("authorisation_created", Actor::User(&new.principal.id), &subject).detail(&detail);
+    super::audit::record(&txn, event.ip(new.ip), now).await?;
+    txn.commit().await?;
     Ok(Ok(d))
 }

@@ -1,6 +1,7 @@
 //! Relying-party registrations: creation (with a high-entropy secret stored
 //! only as a keyed digest), lookup and client authentication at the token,
 //! revocation and introspection endpoints.
+use super::audit::{Actor, Event};
 use super::error::{DomainError, DomainResult, OAuthError};
 use super::scopes::ScopeSet;
 use crate::clock::Clock;
@@ -197,6 +198,10 @@ const CACHE_MAX: usize = 10_000;
 
 pub const SECRET_PURPOSE: &str = "client_secret";
 
+/// Who registers and deletes clients: the administrator (the `idp client`
+/// commands, which take no operator name).
+const ADMIN: Actor<'static> = Actor::Operator("admin");
+
 /// The grant type of RFC 8693 token exchange, as a client registers it.
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
@@ -301,7 +306,15 @@ impl ClientService {
             created_at: Set(self.clock.now()),
             min_acr: Set(new.min_level.map(|l| l.to_string())),
         };
-        let inserted = model.insert(&self.db).await?;
+        // The registration and its audit record commit together; the
+        // secret itself is never recorded.
+        let txn = crate::store::begin_write(&self.db).await?;
+        let inserted = model.insert(&txn).await?;
+        let subject = format!("client:{client_id}");
+        let detail = format!("auth_method={} grant_types={}", method.as_str(), grant_types.join(","));
+        let event = Event::new("client_created", ADMIN, &subject).detail(&detail);
+        super::audit::record(&txn, event, self.clock.now()).await?;
+        txn.commit().await?;
         Ok(CreatedClient { client: Client::from_model(inserted), client_secret: secret })
     }
 
@@ -324,8 +337,14 @@ impl ClientService {
 
     pub async fn delete(&self, client_id: &str) -> DomainResult<bool> {
         self.forget(client_id);
-        let r = client::Entity::delete_by_id(client_id.to_owned()).exec(&self.db).await?;
-        super::plugin_access::forget_client(&self.db, client_id).await?;
+        let txn = crate::store::begin_write(&self.db).await?;
+        let r = client::Entity::delete_by_id(client_id.to_owned()).exec(&txn).await?;
+        super::plugin_access::forget_client(&txn, client_id).await?;
+        if r.rows_affected == 1 {
+            let subject = format!("client:{client_id}");
+            super::audit::record(&txn, Event::new("client_deleted", ADMIN, &subject), self.clock.now()).await?;
+        }
+        txn.commit().await?;
         Ok(r.rows_affected == 1)
     }
 

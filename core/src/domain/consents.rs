@@ -1,4 +1,5 @@
 //! Remembered consent: which scopes a user granted a client.
+use super::audit::{Actor, Event};
 use super::scopes::ScopeSet;
 use crate::crypto::sha256_b64;
 use crate::store::entities::consent;
@@ -29,17 +30,20 @@ pub async fn covers(
 }
 
 /// Records consent to `scope` and to the claims asked for individually,
-/// adding to what was granted before, as granted at `now`.
+/// adding to what was granted before, as granted at `now`, and audits it
+/// (`consent_granted`) in the same transaction.
 pub async fn grant(
     db: &DatabaseConnection,
     user_id: &str,
     client_id: &str,
     scope: &str,
     claims: &[String],
+    ip: Option<&str>,
     now: i64,
 ) -> Result<(), DbErr> {
     let key = id(user_id, client_id);
-    let before = consent::Entity::find_by_id(key.clone()).one(db).await?;
+    let txn = crate::store::begin_write(db).await?;
+    let before = consent::Entity::find_by_id(key.clone()).one(&txn).await?;
     let merge =
         |old: Option<&str>, new: &str| ScopeSet::parse(&format!("{} {new}", old.unwrap_or(""))).to_string_joined();
     let merged = merge(before.as_ref().map(|r| r.scope.as_str()), scope);
@@ -58,7 +62,14 @@ pub async fn grant(
                 .update_columns([consent::Column::Scope, consent::Column::Claims, consent::Column::GrantedAt])
                 .to_owned(),
         )
-        .exec_without_returning(db)
+        .exec_without_returning(&txn)
         .await?;
-    Ok(())
+    let subject = format!("client:{client_id}");
+    let mut detail = format!("scope={}", ScopeSet::parse(scope).to_string_joined());
+    if !claims.is_empty() {
+        detail.push_str(&format!(" claims={}", claims.join(",")));
+    }
+    let event = Event::new("consent_granted", Actor::User(user_id), &subject).detail(&detail).ip(ip);
+    super::audit::record(&txn, event, now).await?;
+    txn.commit().await
 }

@@ -168,10 +168,69 @@ async fn transition<C: ConnectionTrait>(
     Ok(party_filter(q, party).exec(conn).await?.rows_affected == 1)
 }
 
+/// The audit action of a transition to `to` of a delegation of `kind`:
+/// named after what the person did (a C6 grantee accepts, an enterprise
+/// approves its agent, a guardian unbinds a relative).
+fn action_of(kind: &str, to: &str) -> &'static str {
+    match (kind, to) {
+        ("person", ACTIVE) => "authorisation_accepted",
+        ("person", REJECTED) => "authorisation_declined",
+        ("person", _) => "authorisation_revoked",
+        ("agent", ACTIVE) => "agent_approved",
+        ("agent", REJECTED) => "agent_rejected",
+        ("agent", _) => "agent_revoked",
+        ("kin", ACTIVE) => "kin_activated",
+        ("kin", REJECTED) => "kin_rejected",
+        _ => "kin_unbound",
+    }
+}
+
+/// Audits a transition that took place, in its transaction: the party is
+/// the actor, the delegation the subject.
+async fn audit_transition<C: ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    party: &Party<'_>,
+    to: &str,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<(), DbErr> {
+    use super::audit::{Actor, Event};
+    let Some(d) = delegation::Entity::find_by_id(id.to_owned()).one(conn).await? else {
+        return Ok(());
+    };
+    let actor = match party {
+        Party::Enterprise(e) => Actor::Enterprise(e),
+        Party::Principal(u) | Party::Grantee(u) | Party::Guardian(u) => Actor::User(u),
+    };
+    let subject = format!("delegation:{id}");
+    let mut detail = format!("grantee={}", d.grantee_user_id);
+    if let Some(e) = &d.enterprise_id {
+        detail.push_str(&format!(" enterprise={e}"));
+    }
+    if let Some(p) = &d.principal_user_id {
+        detail.push_str(&format!(" principal={p}"));
+    }
+    let e = Event::new(action_of(&d.kind, to), actor, &subject).detail(&detail).ip(ip);
+    super::audit::record(conn, e, now).await
+}
+
 /// Pending → active (C3 approval by the representative; C6 acceptance by
 /// the grantee). False if it was not pending for this party any more.
-pub async fn activate(db: &DatabaseConnection, id: &str, party: &Party<'_>, now: i64) -> Result<bool, DbErr> {
-    transition(db, id, party, &[PENDING], ACTIVE, None, now).await
+pub async fn activate(
+    db: &DatabaseConnection,
+    id: &str,
+    party: &Party<'_>,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let txn = crate::store::begin_write(db).await?;
+    if !transition(&txn, id, party, &[PENDING], ACTIVE, None, now).await? {
+        return Ok(false);
+    }
+    audit_transition(&txn, id, party, ACTIVE, ip, now).await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Pending → rejected, with the reason the applicant sees (C3).
@@ -180,9 +239,16 @@ pub async fn reject(
     id: &str,
     party: &Party<'_>,
     reason: &str,
+    ip: Option<&str>,
     now: i64,
 ) -> Result<bool, DbErr> {
-    transition(db, id, party, &[PENDING], REJECTED, Some(reason), now).await
+    let txn = crate::store::begin_write(db).await?;
+    if !transition(&txn, id, party, &[PENDING], REJECTED, Some(reason), now).await? {
+        return Ok(false);
+    }
+    audit_transition(&txn, id, party, REJECTED, ip, now).await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// What ending a delegation ended: the sessions acting under it (their
@@ -195,11 +261,18 @@ pub struct Ended {
 /// Pending or active → revoked; in the same transaction every grant issued
 /// under it and every session acting under it ends (C3: "revocation ends
 /// the agent's sessions and refresh tokens for that enterprise at once").
-pub async fn revoke(db: &DatabaseConnection, id: &str, party: &Party<'_>, now: i64) -> Result<Option<Ended>, DbErr> {
+pub async fn revoke(
+    db: &DatabaseConnection,
+    id: &str,
+    party: &Party<'_>,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<Option<Ended>, DbErr> {
     let txn = crate::store::begin_write(db).await?;
     if !transition(&txn, id, party, &[PENDING, ACTIVE], REVOKED, None, now).await? {
         return Ok(None);
     }
+    audit_transition(&txn, id, party, REVOKED, ip, now).await?;
     let ended = end_effects(&txn, id, now, None).await?;
     txn.commit().await?;
     Ok(Some(ended))

@@ -2,6 +2,7 @@
 //! credit code, the legal representative on record and the natural-person
 //! account linked to him, enterprise sign-in as representative or agent,
 //! agent registration, and representative change requests for staff.
+use super::audit::{Actor, Event};
 use super::delegation::{self, Kind, NewDelegation, PENDING};
 use super::uscc::Uscc;
 use super::users::{IdNumber, PhoneNumber, UserService};
@@ -354,29 +355,36 @@ pub async fn register_agent(
         .map(|i| i.user_id);
     let hash = Some(agent_password_hash.to_string()).filter(|h| !h.is_empty());
     match holder {
-        Some(user_id) => insert_agent(db, enterprise_id, &user_id, hash, now).await,
+        Some(user_id) => {
+            let by = Actor::User(&user_id);
+            insert_agent(db, enterprise_id, &user_id, hash, ("agent_registered", by), now).await
+        }
         None => Ok(Err("agent_register_no_account")),
     }
 }
 
 /// C3 (representative, CLI, demo): adds a pending agent without an agent
-/// password — he signs in with his own account's password.
+/// password — he signs in with his own account's password. `by` is the
+/// enterprise (its representative) or the operator at the command line.
 pub async fn add_agent(
     db: &DatabaseConnection,
     enterprise_id: &str,
     agent_user_id: &str,
+    by: Actor<'_>,
     now: i64,
 ) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
-    insert_agent(db, enterprise_id, agent_user_id, None, now).await
+    insert_agent(db, enterprise_id, agent_user_id, None, ("agent_added", by), now).await
 }
 
 /// Adds an agent (pending) unless the person already has a pending or
-/// active agent delegation for this enterprise.
+/// active agent delegation for this enterprise; audited as `audit`
+/// (action, actor) with the delegation.
 async fn insert_agent(
     db: &DatabaseConnection,
     enterprise_id: &str,
     agent_user_id: &str,
     agent_password_hash: Option<String>,
+    audit: (&str, Actor<'_>),
     now: i64,
 ) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
     if let Some(d) = delegation::agent_delegation(db, enterprise_id, agent_user_id).await?
@@ -403,6 +411,9 @@ async fn insert_agent(
         now,
     )
     .await?;
+    let subject = format!("delegation:{}", d.id);
+    let detail = format!("enterprise={enterprise_id} agent={agent_user_id}");
+    super::audit::record(db, Event::new(audit.0, audit.1, &subject).detail(&detail), now).await?;
     Ok(Ok(d))
 }
 
@@ -496,6 +507,11 @@ pub async fn decide_change(
         }
         q.filter(enterprise::Column::Id.eq(c.enterprise_id.as_str())).exec(&txn).await?;
     }
+    let action = if approve { "enterprise_change_approved" } else { "enterprise_change_rejected" };
+    let subject = format!("representative_change:{}", c.id);
+    let detail = format!("enterprise={} kind={}", c.enterprise_id, c.kind);
+    let event = super::audit::Event::new(action, super::audit::Actor::Operator(operator), &subject).detail(&detail);
+    super::audit::record(&txn, event, now).await?;
     txn.commit().await?;
     Ok(Some(c))
 }

@@ -473,6 +473,10 @@ pub async fn bind(
     }
     .insert(&txn)
     .await?;
+    let subject = format!("delegation:{}", d.id);
+    let detail = format!("relation={} face_checked={face_checked}", req.relation);
+    let event = super::audit::Event::new("kin_bound", super::audit::Actor::User(guardian_user_id), &subject);
+    super::audit::record(&txn, event.detail(&detail), now).await?;
     txn.commit().await?;
     Ok(Ok(d))
 }
@@ -493,7 +497,7 @@ pub async fn unbind(
     if now - d.created_at < UNBIND_AFTER {
         return Ok(Err(KinRefusal::TooEarlyToUnbind));
     }
-    match delegation::revoke(db, &d.id, &delegation::Party::Guardian(guardian_user_id), now).await? {
+    match delegation::revoke(db, &d.id, &delegation::Party::Guardian(guardian_user_id), None, now).await? {
         Some(_) => Ok(Ok(())),
         None => Ok(Err(KinRefusal::NotFound)),
     }

@@ -6,9 +6,10 @@
 //! in the same transaction that decides the report, whatever the 24-hour
 //! unbinding rule says, and both the removed binder and the reporter are
 //! told by SMS.
+use super::audit::{Actor, Event};
 use super::delegation::{self, ACTIVE, Kind, REVOKED};
 use super::kin::{KinRefusal, Notices, mask_name};
-use crate::store::entities::{audit, delegation as delegation_e, kin_report, user};
+use crate::store::entities::{delegation as delegation_e, kin_report, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
@@ -88,7 +89,10 @@ pub async fn report(
     }
     .insert(db)
     .await?;
-    super::accounts::audit(db, Some(&reporter.id), "kin_reported", &row.id, None, now).await?;
+    let subject = format!("kin_report:{}", row.id);
+    let detail = format!("delegation={}", d.id);
+    let event = Event::new("kin_reported", Actor::User(&reporter.id), &subject).detail(&detail);
+    super::audit::record(db, event, now).await?;
     Ok(Ok(row))
 }
 
@@ -163,17 +167,10 @@ pub async fn decide(
         .await?;
     }
     let action = if remove { "kin_report_removed" } else { "kin_report_dismissed" };
-    // In the decision's transaction (accounts::audit takes the pool).
-    audit::ActiveModel {
-        id: Set(crate::crypto::random_token(12)),
-        user_id: Set(None),
-        action: Set(action.into()),
-        detail: Set(format!("{id} by {operator}")),
-        ip: Set(None),
-        created_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
+    // In the decision's transaction: the decision and its record commit together.
+    let subject = format!("kin_report:{id}");
+    let detail = format!("delegation={}", report.delegation_id);
+    super::audit::record(&txn, Event::new(action, Actor::Operator(operator), &subject).detail(&detail), now).await?;
     txn.commit().await?;
     let relative = mask_name(binding.as_ref().and_then(|d| d.relative_name.as_deref()).unwrap_or_default());
     if let (Some(d), Some(_)) = (&binding, &unbound) {

@@ -5,6 +5,7 @@ pub mod agent_password;
 pub mod app_access;
 pub mod appeals;
 pub mod assurance;
+pub mod audit;
 pub mod authorisations;
 pub mod authorize;
 pub mod brokering;

@@ -3,13 +3,32 @@
 //! (G1) and whether a plugin is enabled.
 //! Read on every authorization, token, userinfo and plugin API request, so
 //! a revoked permission or a disabled plugin takes effect at once.
+use super::audit::{Actor, Event};
 use crate::store::entities::{client_plugin_scope, plugin_state};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+
+/// Who changes plugin access: the administrator at the command line (the
+/// only entry path; the plugin commands take no operator name).
+const ADMIN: Actor<'static> = Actor::Operator("admin");
+
+/// Audits a permission change on `client_id`, in the change's transaction.
+async fn audit_scope<C: ConnectionTrait>(
+    conn: &C,
+    action: &str,
+    client_id: &str,
+    scope: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    let subject = format!("client:{client_id}");
+    let detail = format!("scope={scope}");
+    super::audit::record(conn, Event::new(action, ADMIN, &subject).detail(&detail), now).await
+}
 use serde::Serialize;
 
 /// Lets the client request the scope, as granted at `now`.
 pub async fn allow(db: &DatabaseConnection, client_id: &str, scope: &str, now: i64) -> Result<(), DbErr> {
+    let txn = crate::store::begin_write(db).await?;
     let row = client_plugin_scope::ActiveModel {
         client_id: Set(client_id.into()),
         scope: Set(scope.into()),
@@ -21,24 +40,30 @@ pub async fn allow(db: &DatabaseConnection, client_id: &str, scope: &str, now: i
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(db)
+        .exec_without_returning(&txn)
         .await?;
-    Ok(())
+    audit_scope(&txn, "client_scope_allowed", client_id, scope, now).await?;
+    txn.commit().await
 }
 
-/// Returns whether a permission was removed.
-pub async fn deny(db: &DatabaseConnection, client_id: &str, scope: &str) -> Result<bool, DbErr> {
+/// Returns whether a permission was removed (audited when one was).
+pub async fn deny(db: &DatabaseConnection, client_id: &str, scope: &str, now: i64) -> Result<bool, DbErr> {
+    let txn = crate::store::begin_write(db).await?;
     let r = client_plugin_scope::Entity::delete_many()
         .filter(client_plugin_scope::Column::ClientId.eq(client_id))
         .filter(client_plugin_scope::Column::Scope.eq(scope))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    if r.rows_affected > 0 {
+        audit_scope(&txn, "client_scope_denied", client_id, scope, now).await?;
+    }
+    txn.commit().await?;
     Ok(r.rows_affected > 0)
 }
 
 /// Forgets every permission of a deleted client, so a client registered
 /// later under the same id does not inherit them.
-pub async fn forget_client(db: &DatabaseConnection, client_id: &str) -> Result<(), DbErr> {
+pub async fn forget_client<C: ConnectionTrait>(db: &C, client_id: &str) -> Result<(), DbErr> {
     client_plugin_scope::Entity::delete_many()
         .filter(client_plugin_scope::Column::ClientId.eq(client_id))
         .exec(db)
@@ -86,8 +111,8 @@ pub async fn state(db: &DatabaseConnection, name: &str) -> Result<PluginState, D
         .unwrap_or_default())
 }
 
-async fn upsert(
-    db: &DatabaseConnection,
+async fn upsert<C: ConnectionTrait>(
+    db: &C,
     name: &str,
     row: PluginState,
     columns: &[plugin_state::Column],
@@ -109,8 +134,15 @@ async fn upsert(
     Ok(())
 }
 
+/// Enables or disables a plugin on every node, audited as
+/// `plugin_enabled` / `plugin_disabled`.
 pub async fn set_enabled(db: &DatabaseConnection, name: &str, enabled: bool, now: i64) -> Result<(), DbErr> {
-    upsert(db, name, PluginState { enabled, ..Default::default() }, &[plugin_state::Column::Enabled], now).await
+    let txn = crate::store::begin_write(db).await?;
+    upsert(&txn, name, PluginState { enabled, ..Default::default() }, &[plugin_state::Column::Enabled], now).await?;
+    let action = if enabled { "plugin_enabled" } else { "plugin_disabled" };
+    let subject = format!("plugin:{name}");
+    super::audit::record(&txn, Event::new(action, ADMIN, &subject), now).await?;
+    txn.commit().await
 }
 
 /// Records a health change so `idp plugin list` and other nodes see it.

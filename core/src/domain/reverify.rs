@@ -122,7 +122,10 @@ pub async fn password(
             throttle::succeeded(db, reservation).await?;
             Ok(PasswordCheck::Verified(Box::new(found)))
         }
-        None => Ok(PasswordCheck::Wrong),
+        None => {
+            throttle::failed(db, reservation, ip, now).await?;
+            Ok(PasswordCheck::Wrong)
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! holds only its SHA-256, so a leaked table cannot be replayed. The public
 //! `sid` (ID token, back-channel logout) is a separate random value.
 use super::assurance::{self, Factor, FactorEvent};
+use super::audit::{Actor, Event};
 use crate::config::SessionConfig;
 use crate::crypto::{random_token, sha256_b64};
 use crate::store::entities::{session, session_client};
@@ -145,6 +146,40 @@ pub async fn establish(
     .insert(db)
     .await?;
     Ok((cookie, SessionInfo { id_hash, sid, user_id: user_id.into(), auth_time: now, factors, remember }))
+}
+
+/// A finished sign-in, as the audit trail sees it: how the person signed
+/// in, the assurance level (`acr`) the session now reaches, and what it
+/// acts for. Every sign-in path ends by calling this once its session,
+/// extra factors and acting are in place, so the level is the one the
+/// session really has.
+pub struct Completed<'a> {
+    pub session: &'a SessionInfo,
+    pub method: Factor,
+    /// `enterprise:{id}` or `delegation:{id}` when the session acts for one.
+    pub acting: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Audits a completed sign-in (`sign_in`, success). Failures and locks are
+/// audited by the throttle, where they are counted.
+pub async fn signed_in(
+    db: &DatabaseConnection,
+    done: Completed<'_>,
+    cfg: &assurance::AssuranceConfig,
+) -> Result<(), DbErr> {
+    let s = done.session;
+    let proofing = assurance::proofing_level(db, &s.user_id).await?;
+    let level = assurance::level(proofing, &s.factors, done.now, cfg);
+    let method = serde_json::to_value(done.method).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let mut detail = format!("method={method} level={level} amr={}", assurance::amr(&s.factors).join(","));
+    if let Some(a) = done.acting {
+        detail.push_str(&format!(" acting={a}"));
+    }
+    let subject = format!("session:{}", s.sid);
+    let e = Event::new("sign_in", Actor::User(&s.user_id), &subject).detail(&detail).ip(done.ip);
+    super::audit::record(db, e, done.now).await
 }
 
 /// Records a further factor (step-up) in a live session. The level may

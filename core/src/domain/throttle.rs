@@ -4,6 +4,7 @@
 //! slip past the limit (Keycloak CVE-2024-4629); a success gives the slot
 //! back. Locks expire by themselves, so an attacker cannot lock a victim
 //! out for good.
+use super::audit::{Actor, Event, Outcome};
 use super::error::DomainResult;
 use super::users::{IdNumber, PhoneNumber, UserService};
 use crate::config::ThrottleConfig;
@@ -17,8 +18,20 @@ pub enum Verdict {
 }
 
 pub struct Reservation {
+    /// The throttle key as the caller gave it (`acct:{id}`, `phone:…`).
+    login: String,
     account_key: String,
     ip_key: String,
+}
+
+/// The audit view of a throttle key: the account when the key names one,
+/// otherwise nobody yet, with the key (never a password) as the subject.
+fn audit_event<'a>(login: &'a str, subject: &'a str, outcome: Outcome, ip: &'a str) -> Event<'a> {
+    let actor = match login.strip_prefix("acct:") {
+        Some(id) => Actor::User(id),
+        None => Actor::Anonymous,
+    };
+    Event::new("sign_in", actor, subject).outcome(outcome).ip(Some(ip))
 }
 
 /// The throttle key for a citizen password attempt on `identifier` (a
@@ -68,6 +81,8 @@ pub async fn reserve(
     if let Some((count, expires)) = store::read_counter(db, &account_key, now).await?
         && count >= cfg.account_failures
     {
+        let subject = format!("login:{login}");
+        super::audit::record(db, audit_event(login, &subject, Outcome::Locked, ip), now).await?;
         return Ok(Verdict::Locked(expires - now));
     }
     let account = store::bump_counter(db, &account_key, cfg.lock_seconds, now).await?;
@@ -79,9 +94,11 @@ pub async fn reserve(
             .await?
             .map(|(_, e)| e - now)
             .unwrap_or(cfg.lock_seconds);
+        let subject = format!("login:{login}");
+        super::audit::record(db, audit_event(login, &subject, Outcome::Locked, ip), now).await?;
         return Ok(Verdict::Locked(wait.max(1)));
     }
-    Ok(Verdict::Proceed(Reservation { account_key, ip_key }))
+    Ok(Verdict::Proceed(Reservation { login: login.to_string(), account_key, ip_key }))
 }
 
 /// The password was right: forget the account's failures and give back
@@ -89,6 +106,13 @@ pub async fn reserve(
 pub async fn succeeded(db: &DatabaseConnection, r: Reservation) -> Result<(), DbErr> {
     store::clear_counter(db, &r.account_key).await?;
     store::release_counter(db, &r.ip_key).await
+}
+
+/// The attempt failed (a wrong password or captcha): the reserved slot
+/// stays counted, and the failure is audited.
+pub async fn failed(db: &DatabaseConnection, r: Reservation, ip: &str, now: i64) -> Result<(), DbErr> {
+    let subject = format!("login:{}", r.login);
+    super::audit::record(db, audit_event(&r.login, &subject, Outcome::Failure, ip), now).await
 }
 
 /// Failed attempts recorded so far for this account and this IP; used to

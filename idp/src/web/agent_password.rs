@@ -125,6 +125,7 @@ pub async fn submit(
         current: &f.current,
         new: &f.password,
         sid: &a.session.sid,
+        ip: Some(&ip),
         now,
     };
     let ended = match agent_password::change(&state.db, &state.passwords, change).await {
@@ -144,13 +145,6 @@ pub async fn submit(
         return unavailable(&state, locale, e);
     }
     notify_ended(&state, ended).await;
-    let detail = format!("agent {} for {}", a.delegation_id, a.enterprise.id);
-    if let Err(e) =
-        crate::domain::accounts::audit(&state.db, Some(&a.agent.id), "agent_change_password", &detail, Some(&ip), now)
-            .await
-    {
-        return unavailable(&state, locale, e);
-    }
     if let Some(phone) = &a.agent.phone {
         super::account::notify(&state, phone, "sms_agent_password_changed", now).await;
     }

@@ -11,6 +11,7 @@ use super::enterprise::notify_ended;
 use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Delivery, Notice};
 use crate::domain::agent_password;
+use crate::domain::audit::Actor;
 use crate::domain::enterprises::check_enterprise_password;
 use crate::domain::uscc::Uscc;
 use crate::domain::users::PhoneNumber;
@@ -128,7 +129,17 @@ pub async fn submit(
         }
         Err(e) => return unavailable(&state, locale, e),
     };
-    let ended = match agent_password::reset(&state.db, &state.passwords, &d, &f.password, now).await {
+    let ended = match agent_password::reset(
+        &state.db,
+        &state.passwords,
+        &d,
+        &f.password,
+        Actor::User(&d.grantee_user_id),
+        Some(&ip),
+        now,
+    )
+    .await
+    {
         Ok(Some(ended)) => ended,
         Ok(None) => {
             let n = bad("agents_changed_meanwhile");
@@ -137,19 +148,6 @@ pub async fn submit(
         Err(e) => return unavailable(&state, locale, e),
     };
     notify_ended(&state, ended).await;
-    let detail = format!("agent {} SMS verified", d.id);
-    if let Err(e) = crate::domain::accounts::audit(
-        &state.db,
-        Some(&d.grantee_user_id),
-        "agent_reset_password",
-        &detail,
-        Some(&ip),
-        now,
-    )
-    .await
-    {
-        return unavailable(&state, locale, e);
-    }
     super::account::notify(&state, phone.as_str(), "sms_agent_password_changed", now).await;
     render(&state, jar, StatusCode::OK, locale, &f, true, Some(Notice::Info(text("agent_reset_done")))).await
 }

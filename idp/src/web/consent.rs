@@ -8,11 +8,12 @@ use crate::domain::{consents, pending};
 use crate::oidc::flow::{error_redirect, see_other};
 use crate::server::AppState;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 #[derive(Deserialize)]
 pub struct ConsentQuery {
@@ -80,6 +81,7 @@ pub async fn show(
 
 pub async fn submit(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
     Form(f): Form<ConsentForm>,
@@ -95,7 +97,9 @@ pub async fn submit(
     let result = async {
         if f.decision == "allow" {
             let (scope, claims) = (&req.scope, req.consent_claims());
-            consents::grant(&state.db, &session.user_id, &req.client_id, scope, &claims, state.clock.now()).await?;
+            let ip = cookies::client_ip(Some(addr));
+            let now = state.clock.now();
+            consents::grant(&state.db, &session.user_id, &req.client_id, scope, &claims, Some(&ip), now).await?;
             req.consent_given = true;
             pending::update(&state.db, &f.req, &req).await?;
             Ok::<_, sea_orm::DbErr>(format!("{}/authorize/resume?req={}", state.config.issuer, f.req))

@@ -11,12 +11,13 @@ use crate::domain::{kin, kin_reports};
 use crate::server::AppState;
 use crate::store::entities::{delegation as delegation_e, user};
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 
 pub const GATE_KIN: &str = face_gate::KIN;
 pub const GATE_REGISTER: &str = face_gate::REGISTER;
@@ -107,10 +108,13 @@ pub struct AuthorisationForm {
 
 pub async fn authorisations_submit(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
     Form(f): Form<AuthorisationForm>,
 ) -> Response {
+    let ip = cookies::client_ip(Some(addr));
+    let ip = Some(ip.as_str());
     let locale = cookies::locale(&state, &headers, None);
     let u = match require_user(&state, &jar, locale, "/account/authorisations").await {
         Ok(u) => u,
@@ -130,19 +134,20 @@ pub async fn authorisations_submit(
                 valid_from: &f.valid_from,
                 valid_to: &f.valid_to,
                 browser: &super::mfa::browser_of(&state, &jar),
+                ip,
             };
             authorisations::create(&state.db, new, now).await.map(|r| match r {
                 Ok(_) => (true, "authorise_created"),
                 Err(k) => (false, k),
             })
         }
-        "accept" => delegation::activate(&state.db, &f.id, &Party::Grantee(&u.id), now)
+        "accept" => delegation::activate(&state.db, &f.id, &Party::Grantee(&u.id), ip, now)
             .await
             .map(|ok| changed(ok, "authorise_accepted")),
-        "decline" => delegation::reject(&state.db, &f.id, &Party::Grantee(&u.id), "declined", now)
+        "decline" => delegation::reject(&state.db, &f.id, &Party::Grantee(&u.id), "declined", ip, now)
             .await
             .map(|ok| changed(ok, "authorise_declined")),
-        "revoke" => match delegation::revoke(&state.db, &f.id, &Party::Principal(&u.id), now).await {
+        "revoke" => match delegation::revoke(&state.db, &f.id, &Party::Principal(&u.id), ip, now).await {
             Ok(Some(ended)) => {
                 super::enterprise::notify_ended(&state, ended).await;
                 Ok((true, "authorise_revoked"))

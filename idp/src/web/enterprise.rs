@@ -5,6 +5,7 @@ use super::cookies;
 use super::login::{SignedIn, pending_for_page};
 use super::pages::{error_page, page, unavailable};
 use crate::domain::assurance::Factor;
+use crate::domain::audit::Actor;
 use crate::domain::delegation::{self, Party};
 use crate::domain::enterprises::{self, EnterpriseSignIn, Role};
 use crate::domain::sessions::SessionInfo;
@@ -220,6 +221,9 @@ pub async fn login_submit(
         Ok(Ok(s)) => s,
         // One answer for every refusal (`enterprises::SIGN_IN_REFUSED`).
         Ok(Err(key)) => {
+            if let Err(e) = failed(&state, reservations, &ip).await {
+                return unavailable(&state, locale, e);
+            }
             let next_risky = risky_after_failure(&state, &keys, &ip).await;
             return login_page(&state, jar, StatusCode::UNAUTHORIZED, locale, view(key), next_risky).await;
         }
@@ -268,6 +272,20 @@ pub(crate) async fn attempt_keys(
         }
     }
     Ok(Some(held))
+}
+
+/// The password was wrong: every key keeps its count; the failure is
+/// audited once, on the most specific key (the agent's account when there
+/// is one, else the enterprise).
+pub(crate) async fn failed(
+    state: &AppState,
+    mut held: Vec<throttle::Reservation>,
+    ip: &str,
+) -> Result<(), sea_orm::DbErr> {
+    match held.pop() {
+        Some(r) => throttle::failed(&state.db, r, ip, state.clock.now()).await,
+        None => Ok(()),
+    }
 }
 
 /// The password was right: every key's failures are forgotten.
@@ -446,7 +464,7 @@ pub(crate) async fn continue_gate(state: &AppState, jar: CookieJar, locale: &str
             let (Some(eid), Some(id)) = (s("enterprise"), s("delegation")) else {
                 return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
             };
-            let key = match delegation::activate(&state.db, &id, &Party::Enterprise(&eid), now).await {
+            let key = match delegation::activate(&state.db, &id, &Party::Enterprise(&eid), None, now).await {
                 Ok(true) => "agents_approved",
                 Ok(false) => "agents_changed_meanwhile",
                 Err(e) => return unavailable(state, locale, e),
@@ -556,10 +574,13 @@ pub struct AgentAction {
 
 pub async fn agents_submit(
     State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
     Form(f): Form<AgentAction>,
 ) -> Response {
+    let ip = cookies::client_ip(Some(addr));
+    let ip = Some(ip.as_str());
     let locale = cookies::locale(&state, &headers, None);
     let (session, e) = match representative(&state, &jar, locale).await {
         Ok(v) => v,
@@ -585,11 +606,11 @@ pub async fn agents_submit(
             }
         }
         "reject" if f.reason.trim().is_empty() => Ok((false, "agents_reason_required")),
-        "reject" => delegation::reject(&state.db, &f.id, &party, f.reason.trim(), now)
+        "reject" => delegation::reject(&state.db, &f.id, &party, f.reason.trim(), ip, now)
             .await
             .map(|ok| if ok { (true, "agents_rejected") } else { (false, "agents_changed_meanwhile") })
             .map_err(|e| e.to_string()),
-        "revoke" => match delegation::revoke(&state.db, &f.id, &party, now).await {
+        "revoke" => match delegation::revoke(&state.db, &f.id, &party, ip, now).await {
             Ok(Some(ended)) => {
                 notify_ended(&state, ended).await;
                 Ok((true, "agents_revoked"))
@@ -598,7 +619,7 @@ pub async fn agents_submit(
             Err(err) => Err(err.to_string()),
         },
         // C2: the agent must set a new password through the SMS reset.
-        "require_password" => match agent_password::require_reset(&state.db, &e.id, &f.id, now).await {
+        "require_password" => match agent_password::require_reset(&state.db, &e.id, &f.id, ip, now).await {
             Ok(Some((d, ended))) => {
                 notify_ended(&state, ended).await;
                 if let Ok(Some(phone)) = state.users.find(&d.grantee_user_id).await.map(|u| u.and_then(|u| u.phone)) {
@@ -610,13 +631,15 @@ pub async fn agents_submit(
             Err(err) => Err(err.to_string()),
         },
         "add" => match state.users.find_by_login(f.agent.trim()).await {
-            Ok(Some(u)) if !u.disabled => enterprises::add_agent(&state.db, &e.id, &u.id, now)
-                .await
-                .map(|r| match r {
-                    Ok(_) => (true, "agents_added"),
-                    Err(k) => (false, k),
-                })
-                .map_err(|e| e.to_string()),
+            Ok(Some(u)) if !u.disabled => {
+                enterprises::add_agent(&state.db, &e.id, &u.id, Actor::Enterprise(&e.id), now)
+                    .await
+                    .map(|r| match r {
+                        Ok(_) => (true, "agents_added"),
+                        Err(k) => (false, k),
+                    })
+                    .map_err(|e| e.to_string())
+            }
             Ok(_) => Ok((false, "agents_no_account")),
             Err(err) => Err(err.to_string()),
         },

@@ -213,6 +213,9 @@ pub async fn submit(
         match state.captcha.check(&f.captcha_id, &f.captcha).await {
             Ok(true) => {}
             Ok(false) => {
+                if let Err(e) = throttle::failed(&state.db, reservation, &ip, now).await {
+                    return unavailable(&state, locale, e);
+                }
                 let msg = state.pages.text(locale, "captcha_wrong");
                 return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg, true)).await;
             }
@@ -229,6 +232,9 @@ pub async fn submit(
         Err(e) => return unavailable(&state, locale, e),
     };
     let Some(user) = user else {
+        if let Err(e) = throttle::failed(&state.db, reservation, &ip, now).await {
+            return unavailable(&state, locale, e);
+        }
         let msg = state.pages.text(locale, "login_failed");
         // This failure may be the one that makes the next try risky.
         let next_risky =
@@ -238,8 +244,15 @@ pub async fn submit(
     if let Err(e) = throttle::succeeded(&state.db, reservation).await {
         return unavailable(&state, locale, e);
     }
-    complete(&state, jar, locale, &f.req, req, SignedIn::new(&user.id, Factor::Password).remember(f.remember.is_some()))
-        .await
+    complete(
+        &state,
+        jar,
+        locale,
+        &f.req,
+        req,
+        SignedIn::new(&user.id, Factor::Password).remember(f.remember.is_some()).from_ip(&ip),
+    )
+    .await
 }
 
 /// Who signed in, with which factor, and what else the sign-in carries.
@@ -256,11 +269,16 @@ pub struct SignedIn<'a> {
     /// What the session acts for (C1); `None` — a citizen sign-in — ends any
     /// acting the session did before.
     pub acting: Option<Acting>,
+    /// The client IP, for the audit trail.
+    pub ip: Option<&'a str>,
 }
 
 impl<'a> SignedIn<'a> {
     pub fn new(user_id: &'a str, method: Factor) -> Self {
-        SignedIn { user_id, method, remember: false, extra: &[], then: None, acting: None }
+        SignedIn { user_id, method, remember: false, extra: &[], then: None, acting: None, ip: None }
+    }
+    pub fn from_ip(self, ip: &'a str) -> Self {
+        SignedIn { ip: Some(ip), ..self }
     }
     pub fn remember(self, remember: bool) -> Self {
         SignedIn { remember, ..self }
@@ -294,7 +312,7 @@ pub async fn complete(
     req: Option<AuthRequest>,
     who: SignedIn<'_>,
 ) -> Response {
-    let SignedIn { user_id, method, remember, extra, then, acting } = who;
+    let SignedIn { user_id, method, remember, extra, then, acting, ip } = who;
     let result = async {
         let existing = current_session(state, &jar).await?;
         let now = state.clock.now();
@@ -312,6 +330,12 @@ pub async fn complete(
             }
             None => crate::domain::acting::clear(&state.db, &established.1.sid).await?,
         }
+        let acting_label = acting.as_ref().map(|a| match &a.delegation_id {
+            Some(d) => format!("delegation:{d}"),
+            None => format!("enterprise:{}", a.enterprise_id),
+        });
+        let done = sessions::Completed { session: &established.1, method, acting: acting_label.as_deref(), ip, now };
+        sessions::signed_in(&state.db, done, &state.config.assurance).await?;
         Ok::<_, sea_orm::DbErr>(established)
     }
     .await;

@@ -355,6 +355,13 @@ pub async fn login_submit(
         Ok(_) => return error_page(&state, StatusCode::UNAUTHORIZED, locale, "passkey_failed"),
         Err(e) => return unavailable(&state, locale, e),
     }
-    complete(&state, jar, locale, &f.req, req, SignedIn::new(&user_id, Factor::Passkey).remember(f.remember.is_some()))
-        .await
+    complete(
+        &state,
+        jar,
+        locale,
+        &f.req,
+        req,
+        SignedIn::new(&user_id, Factor::Passkey).remember(f.remember.is_some()).from_ip(&ip),
+    )
+    .await
 }

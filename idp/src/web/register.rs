@@ -141,7 +141,7 @@ pub async fn submit(
     // Registration reached from the upstream link page links the new account (A3).
     let jar = super::upstream::link_after_registration(&state, jar, &created.sub, &ip).await;
     // A1: the real-name step is offered now and may be skipped ("暂不认证").
-    let who = SignedIn::new(&created.sub, Factor::Sms).then(format!("/register/real-name?req={}", f.req));
+    let who = SignedIn::new(&created.sub, Factor::Sms).from_ip(&ip).then(format!("/register/real-name?req={}", f.req));
     complete(&state, jar, locale, &f.req, req, who).await
 }
 

@@ -126,6 +126,13 @@ pub async fn submit(
         }
         Err(e) => return unavailable(&state, locale, e),
     };
-    complete(&state, jar, locale, &f.req, req, SignedIn::new(&user.id, Factor::Sms).remember(f.remember.is_some()))
-        .await
+    complete(
+        &state,
+        jar,
+        locale,
+        &f.req,
+        req,
+        SignedIn::new(&user.id, Factor::Sms).remember(f.remember.is_some()).from_ip(&ip),
+    )
+    .await
 }

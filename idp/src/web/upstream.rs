@@ -239,7 +239,7 @@ pub async fn callback(
         Ok(Resolution::Linked(user_id))
         | Ok(Resolution::PhoneLinked(user_id))
         | Ok(Resolution::Registered(user_id)) => {
-            let who = SignedIn::new(&user_id, Factor::Federated);
+            let who = SignedIn::new(&user_id, Factor::Federated).from_ip(&ip);
             complete(&state, jar, locale, &req_id, req, who).await
         }
         Ok(Resolution::Unlinked { ticket }) => see_other(&state.endpoint(&format!("/login/link?ticket={ticket}"))),
@@ -390,6 +390,9 @@ pub async fn link_submit(
     let user = match state.users.verify_password(&f.username, &f.password).await {
         Ok(Some(u)) => u,
         Ok(None) => {
+            if let Err(e) = throttle::failed(&state.db, reservation, &ip, now).await {
+                return unavailable(&state, locale, e);
+            }
             let next_risky =
                 throttle::failures(&state.db, &key, &ip, now).await.map(|(a, i)| throttle::risky(a, i)).unwrap_or(true);
             return render_link(&state, jar, StatusCode::UNAUTHORIZED, locale, view(text("login_failed"), next_risky))
@@ -410,7 +413,7 @@ pub async fn link_submit(
     }
     // The person proved the local password here: that is the sign-in method.
     let req_id = ticket.req.clone().unwrap_or_default();
-    complete(&state, jar, locale, &req_id, req, SignedIn::new(&user.id, Factor::Password)).await
+    complete(&state, jar, locale, &req_id, req, SignedIn::new(&user.id, Factor::Password).from_ip(&ip)).await
 }
 
 /// "Register a new account": remembers the ticket in a cookie so the
