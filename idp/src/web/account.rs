@@ -310,7 +310,17 @@ pub async fn submit(
                 Err(e) => Err(e),
             };
             match established {
-                Ok((cookie, _)) => {
+                Ok((cookie, s)) => {
+                    let done = sessions::Completed {
+                        session: &s,
+                        method: Factor::Password,
+                        acting: None,
+                        ip: Some(&ip),
+                        now,
+                    };
+                    if let Err(e) = sessions::signed_in(&state.db, done, &state.config.assurance).await {
+                        tracing::error!("audit of the sign-in after a password change: {e}");
+                    }
                     let jar = jar.add(cookies::build(&state, cookies::SESSION, cookie, None));
                     (jar, see_other(&format!("{}/account", state.config.issuer))).into_response()
                 }
