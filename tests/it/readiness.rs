@@ -68,3 +68,41 @@ async fn readiness(backend: Backend) {
     assert_eq!(res.status(), 200);
 }
 both!(readiness_follows_the_database, super::readiness);
+
+/// `/metrics` speaks the Prometheus text format and counts what happened.
+/// The counters are per process and tests run side by side, so the test
+/// asserts on what it did itself being counted, not on exact totals.
+async fn metrics(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    for _ in 0..2 {
+        let res = api()
+            .post(app.url("/token"))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let res = api().post(app.url("/token")).form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let res = api().get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = res.text().await.unwrap();
+    let value = |series: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).map(|v| v.trim().parse::<u64>().unwrap()))
+            .unwrap_or_else(|| panic!("{series} missing from:\n{text}"))
+    };
+    assert!(value("idp_tokens_total{grant_type=\"client_credentials\",outcome=\"issued\"}") >= 2);
+    assert!(value("idp_tokens_total{grant_type=\"client_credentials\",outcome=\"refused\"}") >= 1);
+    assert!(value("idp_http_requests_total{route=\"/token\",method=\"POST\",status=\"2xx\"}") >= 2);
+    assert!(value("idp_http_requests_total{route=\"/token\",method=\"POST\",status=\"4xx\"}") >= 1);
+    assert!(text.contains("# TYPE idp_http_request_duration_seconds histogram"));
+    assert!(value("idp_http_request_duration_seconds_count{route=\"/token\",method=\"POST\"}") >= 3);
+    // Route templates, never raw paths: bounded label values.
+    assert!(!text.contains(&client.id), "a client id leaked into a label");
+}
+both!(metrics_count_requests_and_tokens, super::metrics);

@@ -311,13 +311,8 @@ pub async fn submit(
             };
             match established {
                 Ok((cookie, s)) => {
-                    let done = sessions::Completed {
-                        session: &s,
-                        method: Factor::Password,
-                        acting: None,
-                        ip: Some(&ip),
-                        now,
-                    };
+                    let done =
+                        sessions::Completed { session: &s, method: Factor::Password, acting: None, ip: Some(&ip), now };
                     if let Err(e) = sessions::signed_in(&state.db, done, &state.config.assurance).await {
                         tracing::error!("audit of the sign-in after a password change: {e}");
                     }
