@@ -6,7 +6,7 @@
 //! in the same transaction that decides the report, whatever the 24-hour
 //! unbinding rule says, and both the removed binder and the reporter are
 //! told by SMS.
-use super::delegation::{self, ACTIVE, Kind, REVOKED};
+use super::delegation::{self, DelegationState, Kind};
 use super::kin::{KinRefusal, Notices, mask_name};
 use crate::store::entities::{audit, delegation as delegation_e, kin_report, user};
 use sea_orm::sea_query::Expr;
@@ -22,7 +22,7 @@ const MAX_REASON: usize = 500;
 fn active_kin() -> sea_orm::Select<delegation_e::Entity> {
     delegation_e::Entity::find()
         .filter(delegation_e::Column::Kind.eq(Kind::Kin.as_str()))
-        .filter(delegation_e::Column::State.eq(ACTIVE))
+        .filter(delegation_e::Column::State.eq(DelegationState::Active.as_str()))
 }
 
 /// The relative's ID number `u` speaks for: his own once real-name
@@ -142,12 +142,12 @@ pub async fn decide(
     let mut unbound = None;
     if remove {
         let ended = delegation_e::Entity::update_many()
-            .col_expr(delegation_e::Column::State, Expr::value(REVOKED))
+            .col_expr(delegation_e::Column::State, Expr::value(DelegationState::Revoked.as_str()))
             .col_expr(delegation_e::Column::Reason, Expr::value("reported"))
             .col_expr(delegation_e::Column::ModifiedAt, Expr::value(now))
             .filter(delegation_e::Column::Id.eq(report.delegation_id.as_str()))
             .filter(delegation_e::Column::Kind.eq(Kind::Kin.as_str()))
-            .filter(delegation_e::Column::State.eq(ACTIVE))
+            .filter(delegation_e::Column::State.eq(DelegationState::Active.as_str()))
             .exec(&txn)
             .await?
             .rows_affected
