@@ -111,11 +111,11 @@ pub fn in_person(data: &[u8]) {
     use crate::ports::verifier::assertion;
     // A fixed throw-away reader key (the scalar 1…1), made in code so no
     // key file ships: the harness needs a stable key, not a secret one.
-    static KEY: OnceLock<Option<(crate::crypto::jws::Signer_, PublicKey)>> = OnceLock::new();
+    static KEY: OnceLock<Option<(crate::crypto::jws::PrivateKey, PublicKey)>> = OnceLock::new();
     let key = KEY.get_or_init(|| {
         let d = p256::ecdsa::SigningKey::from_slice(&[1u8; 32]).ok()?;
         let public = PublicKey::Es256(*d.verifying_key());
-        Some((crate::crypto::jws::Signer_::Es256(d), public))
+        Some((crate::crypto::jws::PrivateKey::Es256(d), public))
     });
     let f = fields(data, 2);
     if let Some((_, key)) = key {
@@ -550,7 +550,7 @@ mod tests {
         use crate::ports::verifier::assertion;
         let d = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
         let key = crate::crypto::jws::PublicKey::Es256(*d.verifying_key());
-        let signer = crate::crypto::jws::Signer_::Es256(d);
+        let signer = crate::crypto::jws::PrivateKey::Es256(d);
         let claims = json!({"iss": "r", "jti": "1", "iat": i64::MIN, "exp": 2000, "doc_type": "resident_id",
             "number": "11010519491231002X", "name": "李秀", "valid_from": "2010-01-01", "place": "东城区"});
         assert!(assertion::verify(&assertion::sign(&signer, &claims), &key, "r", 1000).is_err());

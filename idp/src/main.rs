@@ -759,7 +759,10 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             let (e, u) = enterprise_and_account(&state, &uscc, &agent).await?;
             let d = idp::domain::delegation::agent_delegation(&state.db, &e.id, &u.id)
                 .await?
-                .filter(|d| matches!(d.state.as_str(), "pending" | "active"))
+                .filter(|d| {
+                    use idp::domain::delegation::DelegationState::{Active, Pending};
+                    idp::domain::delegation::DelegationState::is_any(d, &[Pending, Active])
+                })
                 .ok_or_else(|| anyhow::anyhow!("`{agent}` is no pending or active agent of {}", e.uscc))?;
             match idp::domain::agent_password::reset(
                 &state.db,

@@ -10,7 +10,7 @@ use crate::delegation::{
 };
 use crate::face_gates::{AgentsPage, ZHANG, real_person};
 use crate::support::*;
-use idp::domain::delegation::{self, Kind, NewDelegation};
+use idp::domain::delegation::{self, DelegationState, Kind, NewDelegation};
 use idp::store::entities::enterprise as enterprise_e;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -24,7 +24,7 @@ const USCC_OTHER: &str = "91110108551385082Q";
 
 /// An account with `phone` that is an agent of `ent` in `state`, with the
 /// C2 password `OLD` and its first-sign-in face check done; its delegation id.
-async fn agent(app: &TestApp, ent: &str, username: &str, phone: &str, state: &'static str) -> String {
+async fn agent(app: &TestApp, ent: &str, username: &str, phone: &str, state: DelegationState) -> String {
     // A distinct valid ID number per phone.
     let seq: u32 = phone[phone.len() - 3..].parse().unwrap();
     let user = person(app, username, "陈一", &id_born("19800101", seq), phone).await;
@@ -101,7 +101,7 @@ async fn agent_changes_password(backend: Backend) {
     let client = refreshing_client(&app).await;
     let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
     let phone = "13800000061";
-    agent(&app, &ent, "agent_pw1", phone, delegation::ACTIVE).await;
+    agent(&app, &ent, "agent_pw1", phone, DelegationState::Active).await;
     // Without an agent session there is no change page.
     assert_eq!(change_page_status(&app, &Browser::new()).await, 303);
     let citizen = Browser::new();
@@ -196,9 +196,9 @@ async fn reset_by_sms(backend: Backend) {
     let client = refreshing_client(&app).await;
     let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
     let (phone, revoked, rejected, nobody) = ("13800000071", "13800000072", "13800000073", "13800000074");
-    agent(&app, &ent, "agent_rs1", phone, delegation::ACTIVE).await;
-    agent(&app, &ent, "agent_rs2", revoked, delegation::REVOKED).await;
-    agent(&app, &ent, "agent_rs3", rejected, delegation::REJECTED).await;
+    agent(&app, &ent, "agent_rs1", phone, DelegationState::Active).await;
+    agent(&app, &ent, "agent_rs2", revoked, DelegationState::Revoked).await;
+    agent(&app, &ent, "agent_rs3", rejected, DelegationState::Rejected).await;
     let login = Browser::new();
     let page = login.http.get(app.url("/login/enterprise")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("href=\"/login/enterprise/forgot\""), "the sign-in page offers the reset");
@@ -270,7 +270,7 @@ async fn representative_requires_new_password(backend: Backend) {
         .await
         .unwrap();
     let phone = "13800000081";
-    let d = agent(&app, &ent, "agent_rq1", phone, delegation::ACTIVE).await;
+    let d = agent(&app, &ent, "agent_rq1", phone, DelegationState::Active).await;
     let b_agent = Browser::new();
     let t = agent_sign_in(&app, &b_agent, &client, phone, OLD).await.unwrap();
 

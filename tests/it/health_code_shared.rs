@@ -94,7 +94,7 @@ fn pem_of(key: &p256::ecdsa::SigningKey) -> String {
 
 /// A code as the other platform issues it: a compact ES256 JWS.
 fn platform_code(key: &p256::ecdsa::SigningKey, claims: &Value) -> String {
-    let signer = idp::crypto::jws::Signer_::Es256(key.clone());
+    let signer = idp::crypto::jws::PrivateKey::Es256(key.clone());
     idp::crypto::jws::sign(&signer, idp::crypto::jws::Alg::Es256, "plat-1", "JWT", claims)
 }
 

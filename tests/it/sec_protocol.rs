@@ -187,7 +187,7 @@ async fn expired_delegation(b: Backend) {
             scopes: "profile example".into(),
             valid_from: Some(today.clone()),
             valid_to: Some(today),
-            state: delegation::ACTIVE,
+            state: delegation::DelegationState::Active,
             agent_password_hash: None,
         },
         now,

@@ -222,7 +222,7 @@ fn client_key() -> (p256::ecdsa::SigningKey, Value) {
 }
 
 fn assertion(key: &p256::ecdsa::SigningKey, claims: &Value) -> String {
-    let signer = idp::crypto::jws::Signer_::Es256(key.clone());
+    let signer = idp::crypto::jws::PrivateKey::Es256(key.clone());
     idp::crypto::jws::sign(&signer, idp::crypto::jws::Alg::Es256, "k1", "JWT", claims)
 }
 

@@ -31,7 +31,9 @@ impl Alg {
     }
 }
 
-pub enum Signer_ {
+/// A parsed private key, ready to sign: the counterpart of [`PublicKey`]
+/// (the key material only; `keys::SigningKey` adds its kid and purpose).
+pub enum PrivateKey {
     Es256(p256::ecdsa::SigningKey),
     Rs256(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
 }
@@ -42,14 +44,14 @@ pub enum PublicKey {
     Rs256(Box<rsa::pkcs1v15::VerifyingKey<Sha256>>),
 }
 
-impl Signer_ {
+impl PrivateKey {
     pub fn sign(&self, input: &[u8]) -> Vec<u8> {
         match self {
-            Signer_::Es256(k) => {
+            PrivateKey::Es256(k) => {
                 let sig: p256::ecdsa::Signature = k.sign(input);
                 sig.to_bytes().to_vec()
             }
-            Signer_::Rs256(k) => {
+            PrivateKey::Rs256(k) => {
                 let sig: rsa::pkcs1v15::Signature = k.sign(input);
                 rsa::signature::SignatureEncoding::to_vec(&sig)
             }
@@ -160,7 +162,7 @@ pub fn parse(token: &str) -> Option<Parsed<'_>> {
 }
 
 /// Builds `header.payload.signature` with a header naming alg, kid and typ.
-pub fn sign(signer: &Signer_, alg: Alg, kid: &str, typ: &str, payload: &Value) -> String {
+pub fn sign(signer: &PrivateKey, alg: Alg, kid: &str, typ: &str, payload: &Value) -> String {
     let header = serde_json::json!({ "alg": alg.name(), "kid": kid, "typ": typ });
     let mut out = b64url(header.to_string().as_bytes());
     out.push('.');

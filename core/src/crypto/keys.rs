@@ -1,7 +1,7 @@
 //! The signing key ring. Private keys live in the database encrypted with
 //! AES-256-GCM under a key derived from the master key; in memory they are
 //! parsed once and shared, so signing costs only the signature itself.
-use super::jws::{Alg, PublicKey, Signer_};
+use super::jws::{Alg, PrivateKey, PublicKey};
 use super::{b64url, b64url_decode, derive_key, random_token};
 use crate::clock::Clock;
 use crate::store::entities::signing_key;
@@ -51,7 +51,7 @@ pub struct SigningKey {
     pub kid: String,
     pub alg: Alg,
     pub purpose: KeyPurpose,
-    pub signer: Signer_,
+    pub signer: PrivateKey,
     pub public: PublicKey,
     pub jwk: Value,
 }
@@ -89,12 +89,12 @@ fn from_pkcs8(purpose: KeyPurpose, alg: Alg, kid: String, der: &[u8]) -> anyhow:
         Alg::Es256 => {
             let k = p256::ecdsa::SigningKey::from_pkcs8_der(der)?;
             let public = PublicKey::Es256(*k.verifying_key());
-            (Signer_::Es256(k), public)
+            (PrivateKey::Es256(k), public)
         }
         Alg::Rs256 => {
             let k = rsa::RsaPrivateKey::from_pkcs8_der(der)?;
             let public = PublicKey::Rs256(Box::new(rsa::pkcs1v15::VerifyingKey::new(k.to_public_key())));
-            (Signer_::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(k))), public)
+            (PrivateKey::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(k))), public)
         }
     };
     let jwk = public_jwk(alg, &kid, &public);

@@ -11,7 +11,7 @@
 //! the sessions acting under the delegation and the grants issued under it
 //! (as revocation does, `delegation::end_effects`).
 use super::audit::{Actor, Event};
-use super::delegation::{self, ACTIVE, Ended, PENDING};
+use super::delegation::{self, DelegationState, Ended};
 use super::enterprises::{EnterpriseError, Refusal, check_enterprise_password, find_by_uscc};
 use super::uscc::Uscc;
 use super::users::PhoneNumber;
@@ -56,7 +56,9 @@ async fn replace(
     let q = delegation_e::Entity::update_many()
         .col_expr(delegation_e::Column::AgentPasswordHash, Expr::value(new_hash))
         .filter(delegation_e::Column::Id.eq(d.id.as_str()))
-        .filter(delegation_e::Column::State.is_in([PENDING, ACTIVE]));
+        .filter(
+            delegation_e::Column::State.is_in([DelegationState::Pending.as_str(), DelegationState::Active.as_str()]),
+        );
     let q = match old {
         Some(h) => q.filter(delegation_e::Column::AgentPasswordHash.eq(h)),
         None => q.filter(delegation_e::Column::AgentPasswordHash.is_null()),
@@ -130,7 +132,7 @@ pub async fn reset_target(
         return Ok(None);
     };
     let d = delegation::agent_delegation(db, &e.id, &u.id).await?;
-    Ok(d.filter(|d| d.state == PENDING || delegation::in_force(d, now)))
+    Ok(d.filter(|d| DelegationState::of(d) == Some(DelegationState::Pending) || delegation::in_force(d, now)))
 }
 
 /// Sets a new password after the SMS code was consumed: the agent's

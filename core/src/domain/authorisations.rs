@@ -3,7 +3,7 @@
 //! the grantee confirms (待确认 → active); either list shows the state,
 //! `expired` once the end date has passed.
 use super::audit::{Actor, Event};
-use super::delegation::{self, Kind, NewDelegation, PENDING};
+use super::delegation::{self, DelegationState, Kind, NewDelegation};
 use crate::store::entities::{delegation as delegation_e, user};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
@@ -69,7 +69,7 @@ pub async fn create(
             scopes,
             valid_from: Some(from.to_string()),
             valid_to: Some(to.to_string()),
-            state: PENDING,
+            state: DelegationState::Pending,
             agent_password_hash: None,
         },
         now,

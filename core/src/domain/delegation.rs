@@ -36,11 +36,84 @@ impl Kind {
     }
 }
 
-pub const PENDING: &str = "pending";
-pub const ACTIVE: &str = "active";
-pub const REJECTED: &str = "rejected";
-pub const REVOKED: &str = "revoked";
-pub const EXPIRED: &str = "expired";
+/// The stored state of a delegation. The `state` column keeps the strings
+/// of [`DelegationState::as_str`], so rows written before the type existed
+/// read the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DelegationState {
+    Pending,
+    Active,
+    Rejected,
+    Revoked,
+}
+
+impl DelegationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DelegationState::Pending => "pending",
+            DelegationState::Active => "active",
+            DelegationState::Rejected => "rejected",
+            DelegationState::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DelegationState::Pending),
+            "active" => Some(DelegationState::Active),
+            "rejected" => Some(DelegationState::Rejected),
+            "revoked" => Some(DelegationState::Revoked),
+            _ => None,
+        }
+    }
+
+    /// The stored state of a row; `None` for a value no version ever wrote.
+    pub fn of(d: &delegation::Model) -> Option<Self> {
+        Self::parse(&d.state)
+    }
+
+    /// Whether the row is in one of `states` (pending-or-active checks read
+    /// as one call instead of string comparisons).
+    pub fn is_any(d: &delegation::Model, states: &[Self]) -> bool {
+        Self::of(d).is_some_and(|s| states.contains(&s))
+    }
+
+    /// The states a stored transition to `self` may start from: the only
+    /// moves are pending → active, pending → rejected and pending or
+    /// active → revoked; nothing leaves rejected or revoked.
+    pub fn reachable_from(self) -> &'static [Self] {
+        match self {
+            DelegationState::Pending => &[],
+            DelegationState::Active | DelegationState::Rejected => &[DelegationState::Pending],
+            DelegationState::Revoked => &[DelegationState::Pending, DelegationState::Active],
+        }
+    }
+}
+
+/// The state people see: the stored one, with `Expired` for an active
+/// delegation past its `valid_to` day (never stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EffectiveState {
+    Pending,
+    Active,
+    Expired,
+    Rejected,
+    Revoked,
+}
+
+impl EffectiveState {
+    /// The name pages show and build message keys from
+    /// (`delegation_state_<name>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EffectiveState::Pending => "pending",
+            EffectiveState::Active => "active",
+            EffectiveState::Expired => "expired",
+            EffectiveState::Rejected => "rejected",
+            EffectiveState::Revoked => "revoked",
+        }
+    }
+}
 
 /// Dates of C6 records are calendar days in China (UTC+8), whatever the
 /// server's zone.
@@ -52,14 +125,19 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
 }
 
-/// The state people see: stored state, or `expired` past `valid_to`.
-pub fn effective_state(d: &delegation::Model, now: i64) -> &'static str {
-    match d.state.as_str() {
-        ACTIVE if d.valid_to.as_deref().and_then(parse_date).is_some_and(|to| to < today(now)) => EXPIRED,
-        ACTIVE => ACTIVE,
-        PENDING => PENDING,
-        REJECTED => REJECTED,
-        _ => REVOKED,
+/// The state people see: stored state, or `Expired` past `valid_to`. A
+/// value no version wrote reads as revoked: it must never act.
+pub fn effective_state(d: &delegation::Model, now: i64) -> EffectiveState {
+    match DelegationState::of(d) {
+        Some(DelegationState::Active)
+            if d.valid_to.as_deref().and_then(parse_date).is_some_and(|to| to < today(now)) =>
+        {
+            EffectiveState::Expired
+        }
+        Some(DelegationState::Active) => EffectiveState::Active,
+        Some(DelegationState::Pending) => EffectiveState::Pending,
+        Some(DelegationState::Rejected) => EffectiveState::Rejected,
+        Some(DelegationState::Revoked) | None => EffectiveState::Revoked,
     }
 }
 
@@ -67,7 +145,8 @@ pub fn effective_state(d: &delegation::Model, now: i64) -> &'static str {
 /// `valid_from ..= valid_to`.
 pub fn in_force(d: &delegation::Model, now: i64) -> bool {
     let day = today(now);
-    effective_state(d, now) == ACTIVE && d.valid_from.as_deref().and_then(parse_date).is_none_or(|from| from <= day)
+    effective_state(d, now) == EffectiveState::Active
+        && d.valid_from.as_deref().and_then(parse_date).is_none_or(|from| from <= day)
 }
 
 pub struct NewDelegation {
@@ -81,7 +160,7 @@ pub struct NewDelegation {
     pub scopes: String,
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
-    pub state: &'static str,
+    pub state: DelegationState,
     /// Agent registered through C2: the hash of his enterprise-login password.
     pub agent_password_hash: Option<String>,
 }
@@ -99,7 +178,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, new: NewDelegation, now: i64) 
         scopes: Set(new.scopes),
         valid_from: Set(new.valid_from),
         valid_to: Set(new.valid_to),
-        state: Set(new.state.into()),
+        state: Set(new.state.as_str().into()),
         reason: Set(None),
         face_at: Set(None),
         agent_password_hash: Set(new.agent_password_hash),
@@ -154,33 +233,34 @@ async fn transition<C: ConnectionTrait>(
     conn: &C,
     id: &str,
     party: &Party<'_>,
-    from: &[&str],
-    to: &str,
+    to: DelegationState,
     reason: Option<&str>,
     now: i64,
 ) -> Result<bool, DbErr> {
+    let from = to.reachable_from().iter().map(|s| s.as_str());
     let q = delegation::Entity::update_many()
-        .col_expr(delegation::Column::State, Expr::value(to))
+        .col_expr(delegation::Column::State, Expr::value(to.as_str()))
         .col_expr(delegation::Column::ModifiedAt, Expr::value(now))
         .col_expr(delegation::Column::Reason, Expr::value(reason.map(String::from)))
         .filter(delegation::Column::Id.eq(id))
-        .filter(delegation::Column::State.is_in(from.iter().copied()));
+        .filter(delegation::Column::State.is_in(from));
     Ok(party_filter(q, party).exec(conn).await?.rows_affected == 1)
 }
 
 /// The audit action of a transition to `to` of a delegation of `kind`:
 /// named after what the person did (a C6 grantee accepts, an enterprise
 /// approves its agent, a guardian unbinds a relative).
-fn action_of(kind: &str, to: &str) -> &'static str {
+fn action_of(kind: &str, to: DelegationState) -> &'static str {
+    use DelegationState::{Active, Rejected};
     match (kind, to) {
-        ("person", ACTIVE) => "authorisation_accepted",
-        ("person", REJECTED) => "authorisation_declined",
+        ("person", Active) => "authorisation_accepted",
+        ("person", Rejected) => "authorisation_declined",
         ("person", _) => "authorisation_revoked",
-        ("agent", ACTIVE) => "agent_approved",
-        ("agent", REJECTED) => "agent_rejected",
+        ("agent", Active) => "agent_approved",
+        ("agent", Rejected) => "agent_rejected",
         ("agent", _) => "agent_revoked",
-        ("kin", ACTIVE) => "kin_activated",
-        ("kin", REJECTED) => "kin_rejected",
+        ("kin", Active) => "kin_activated",
+        ("kin", Rejected) => "kin_rejected",
         _ => "kin_unbound",
     }
 }
@@ -191,7 +271,7 @@ async fn audit_transition<C: ConnectionTrait>(
     conn: &C,
     id: &str,
     party: &Party<'_>,
-    to: &str,
+    to: DelegationState,
     ip: Option<&str>,
     now: i64,
 ) -> Result<(), DbErr> {
@@ -225,10 +305,10 @@ pub async fn activate(
     now: i64,
 ) -> Result<bool, DbErr> {
     let txn = crate::store::begin_write(db).await?;
-    if !transition(&txn, id, party, &[PENDING], ACTIVE, None, now).await? {
+    if !transition(&txn, id, party, DelegationState::Active, None, now).await? {
         return Ok(false);
     }
-    audit_transition(&txn, id, party, ACTIVE, ip, now).await?;
+    audit_transition(&txn, id, party, DelegationState::Active, ip, now).await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -243,10 +323,10 @@ pub async fn reject(
     now: i64,
 ) -> Result<bool, DbErr> {
     let txn = crate::store::begin_write(db).await?;
-    if !transition(&txn, id, party, &[PENDING], REJECTED, Some(reason), now).await? {
+    if !transition(&txn, id, party, DelegationState::Rejected, Some(reason), now).await? {
         return Ok(false);
     }
-    audit_transition(&txn, id, party, REJECTED, ip, now).await?;
+    audit_transition(&txn, id, party, DelegationState::Rejected, ip, now).await?;
     txn.commit().await?;
     Ok(true)
 }
@@ -269,10 +349,10 @@ pub async fn revoke(
     now: i64,
 ) -> Result<Option<Ended>, DbErr> {
     let txn = crate::store::begin_write(db).await?;
-    if !transition(&txn, id, party, &[PENDING, ACTIVE], REVOKED, None, now).await? {
+    if !transition(&txn, id, party, DelegationState::Revoked, None, now).await? {
         return Ok(None);
     }
-    audit_transition(&txn, id, party, REVOKED, ip, now).await?;
+    audit_transition(&txn, id, party, DelegationState::Revoked, ip, now).await?;
     let ended = end_effects(&txn, id, now, None).await?;
     txn.commit().await?;
     Ok(Some(ended))
@@ -403,7 +483,7 @@ pub(crate) async fn lock<C: ConnectionTrait>(conn: &C, key: &str) -> Result<(), 
 mod tests {
     use super::*;
 
-    fn d(state: &str, from: Option<&str>, to: Option<&str>) -> delegation::Model {
+    fn d(state: DelegationState, from: Option<&str>, to: Option<&str>) -> delegation::Model {
         delegation::Model {
             id: "x".into(),
             kind: "person".into(),
@@ -416,7 +496,7 @@ mod tests {
             scopes: String::new(),
             valid_from: from.map(String::from),
             valid_to: to.map(String::from),
-            state: state.into(),
+            state: state.as_str().into(),
             reason: None,
             face_at: None,
             agent_password_hash: None,
@@ -433,10 +513,26 @@ mod tests {
             .map(|t| t.and_utc().timestamp())
             .unwrap_or_default();
         assert_eq!(today(now).to_string(), "2020-01-02");
-        assert_eq!(effective_state(&d(ACTIVE, None, Some("2020-01-02")), now), ACTIVE);
-        assert_eq!(effective_state(&d(ACTIVE, None, Some("2020-01-01")), now), EXPIRED);
-        assert!(!in_force(&d(ACTIVE, Some("2020-01-03"), None), now));
-        assert!(in_force(&d(ACTIVE, Some("2020-01-02"), Some("2020-01-02")), now));
-        assert!(!in_force(&d(PENDING, None, None), now));
+        let active = DelegationState::Active;
+        assert_eq!(effective_state(&d(active, None, Some("2020-01-02")), now), EffectiveState::Active);
+        assert_eq!(effective_state(&d(active, None, Some("2020-01-01")), now), EffectiveState::Expired);
+        assert!(!in_force(&d(active, Some("2020-01-03"), None), now));
+        assert!(in_force(&d(active, Some("2020-01-02"), Some("2020-01-02")), now));
+        assert!(!in_force(&d(DelegationState::Pending, None, None), now));
+    }
+
+    #[test]
+    fn stored_states_keep_their_strings() {
+        use DelegationState::*;
+        for s in [Pending, Active, Rejected, Revoked] {
+            assert_eq!(DelegationState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(DelegationState::parse("expired"), None);
+        // Nothing leaves rejected or revoked; only pending is approved.
+        assert_eq!(Active.reachable_from(), &[Pending]);
+        assert_eq!(Revoked.reachable_from(), &[Pending, Active]);
+        assert!(Pending.reachable_from().is_empty());
+        let unknown = delegation::Model { state: "frozen".into(), ..d(Active, None, None) };
+        assert_eq!(effective_state(&unknown, 0), EffectiveState::Revoked);
     }
 }

@@ -3,7 +3,7 @@
 //! account linked to him, enterprise sign-in as representative or agent,
 //! agent registration, and representative change requests for staff.
 use super::audit::{Actor, Event};
-use super::delegation::{self, Kind, NewDelegation, PENDING};
+use super::delegation::{self, DelegationState, Kind, NewDelegation};
 use super::uscc::Uscc;
 use super::users::{IdNumber, PhoneNumber, UserService};
 use crate::crypto::password::PasswordService;
@@ -388,7 +388,7 @@ async fn insert_agent(
     now: i64,
 ) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
     if let Some(d) = delegation::agent_delegation(db, enterprise_id, agent_user_id).await?
-        && matches!(d.state.as_str(), delegation::PENDING | delegation::ACTIVE)
+        && DelegationState::is_any(&d, &[DelegationState::Pending, DelegationState::Active])
     {
         return Ok(Err("agent_exists"));
     }
@@ -405,7 +405,7 @@ async fn insert_agent(
             scopes: String::new(),
             valid_from: None,
             valid_to: None,
-            state: PENDING,
+            state: DelegationState::Pending,
             agent_password_hash,
         },
         now,

@@ -33,34 +33,185 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub const LIFETIME: i64 = 10 * 60;
 
-/// C1: the first enterprise sign-in of the representative or an agent.
-pub const LOGIN: &str = "enterprise_login";
-/// C3: the representative approves a pending agent.
-pub const APPROVE: &str = "approve_agent";
-/// C2: the agent's own face check at registration.
-pub const REGISTER: &str = "register_agent";
-/// E2: binding a relative older than six.
-pub const KIN: &str = "kin_bind";
+/// What a gate waits for. The `purpose` column keeps the strings of
+/// [`GatePurpose::as_str`] (pages and message keys are built from them too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatePurpose {
+    /// C1: the first enterprise sign-in of the representative or an agent.
+    EnterpriseLogin,
+    /// C3: the representative approves a pending agent.
+    ApproveAgent,
+    /// C2: the agent's own face check at registration.
+    RegisterAgent,
+    /// E2: binding a relative older than six.
+    KinBind,
+}
+
+impl GatePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatePurpose::EnterpriseLogin => "enterprise_login",
+            GatePurpose::ApproveAgent => "approve_agent",
+            GatePurpose::RegisterAgent => "register_agent",
+            GatePurpose::KinBind => "kin_bind",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "enterprise_login" => Some(GatePurpose::EnterpriseLogin),
+            "approve_agent" => Some(GatePurpose::ApproveAgent),
+            "register_agent" => Some(GatePurpose::RegisterAgent),
+            "kin_bind" => Some(GatePurpose::KinBind),
+            _ => None,
+        }
+    }
+
+    /// The purpose of a stored gate; `None` for a value no version wrote.
+    pub fn of(gate: &face_gate::Model) -> Option<Self> {
+        Self::parse(&gate.purpose)
+    }
+}
+
+// The payloads below are stored as JSON in the gate's `payload` column; the
+// field names are the ones written before they had types, and every field
+// defaults, so a row written by any version reads back as it did.
+
+/// C1: who signs in for which enterprise, and the authorization request
+/// the sign-in continues.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginGate {
+    pub enterprise: String,
+    pub user: String,
+    /// `representative` or `agent`.
+    pub role: String,
+    pub delegation: Option<String>,
+    pub req: String,
+}
+
+/// C3: the pending agent delegation the representative approves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApproveGate {
+    pub enterprise: String,
+    pub delegation: String,
+    /// The representative's account.
+    pub user: String,
+}
+
+/// C2: the agent's registration form. Only the hash of the agent password
+/// waits in the gate, and the app never reads the payload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegisterGate {
+    pub enterprise: String,
+    pub name: String,
+    pub id_number: String,
+    pub phone: String,
+    pub agent_password_hash: String,
+}
+
+/// E2: the kin form as declared, and the commitment accepted before the
+/// gate opened (server-side, so its time and version stand).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KinGate {
+    /// The guardian, whose browser and app own the gate.
+    pub user: String,
+    pub name: String,
+    pub id_number: String,
+    pub relation: String,
+    pub valid_from: String,
+    /// Empty for a long-term card.
+    pub valid_to: String,
+    pub commitment_version: String,
+    pub commitment_at: i64,
+}
+
+/// A gate's payload, one type per purpose: the purpose is the variant, so a
+/// gate cannot be opened with one purpose and another's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatePayload {
+    EnterpriseLogin(LoginGate),
+    ApproveAgent(ApproveGate),
+    RegisterAgent(RegisterGate),
+    KinBind(KinGate),
+}
+
+impl GatePayload {
+    pub fn purpose(&self) -> GatePurpose {
+        match self {
+            GatePayload::EnterpriseLogin(_) => GatePurpose::EnterpriseLogin,
+            GatePayload::ApproveAgent(_) => GatePurpose::ApproveAgent,
+            GatePayload::RegisterAgent(_) => GatePurpose::RegisterAgent,
+            GatePayload::KinBind(_) => GatePurpose::KinBind,
+        }
+    }
+
+    /// The JSON stored in the `payload` column (the bare object of the
+    /// purpose's fields, as before the types).
+    pub fn to_json(&self) -> String {
+        let v = match self {
+            GatePayload::EnterpriseLogin(p) => serde_json::to_string(p),
+            GatePayload::ApproveAgent(p) => serde_json::to_string(p),
+            GatePayload::RegisterAgent(p) => serde_json::to_string(p),
+            GatePayload::KinBind(p) => serde_json::to_string(p),
+        };
+        // Structs of strings and integers always serialise.
+        v.unwrap_or_default()
+    }
+
+    /// Reads a stored payload of `purpose`. An unreadable payload reads as
+    /// empty fields, which every step refuses as an expired request (as the
+    /// untyped reads did).
+    pub fn read(purpose: GatePurpose, json: &str) -> Self {
+        fn parse<T: Default + for<'de> Deserialize<'de>>(json: &str) -> T {
+            serde_json::from_str(json).unwrap_or_default()
+        }
+        match purpose {
+            GatePurpose::EnterpriseLogin => GatePayload::EnterpriseLogin(parse(json)),
+            GatePurpose::ApproveAgent => GatePayload::ApproveAgent(parse(json)),
+            GatePurpose::RegisterAgent => GatePayload::RegisterAgent(parse(json)),
+            GatePurpose::KinBind => GatePayload::KinBind(parse(json)),
+        }
+    }
+
+    /// The payload of a stored gate; `None` when its purpose is unknown.
+    pub fn of(gate: &face_gate::Model) -> Option<Self> {
+        GatePurpose::of(gate).map(|p| Self::read(p, &gate.payload))
+    }
+
+    /// The enterprise the step is for (none for a kin binding).
+    pub fn enterprise(&self) -> Option<&str> {
+        match self {
+            GatePayload::EnterpriseLogin(p) => Some(&p.enterprise),
+            GatePayload::ApproveAgent(p) => Some(&p.enterprise),
+            GatePayload::RegisterAgent(p) => Some(&p.enterprise),
+            GatePayload::KinBind(_) => None,
+        }
+    }
+}
 
 pub async fn open(
     db: &DatabaseConnection,
-    purpose: &str,
+    payload: &GatePayload,
     browser_hash: &str,
     id_number: &str,
-    payload: &serde_json::Value,
     now: i64,
 ) -> Result<String, DbErr> {
     let id = random_token(18);
     face_gate::ActiveModel {
         id: Set(id.clone()),
-        purpose: Set(purpose.into()),
+        purpose: Set(payload.purpose().as_str().into()),
         browser: Set(browser_hash.into()),
         id_number: Set(id_number.into()),
-        payload: Set(payload.to_string()),
+        payload: Set(payload.to_json()),
         confirmed_at: Set(None),
         consumed_at: Set(None),
         expires_at: Set(now + LIFETIME),
@@ -100,28 +251,27 @@ pub async fn confirm<C: ConnectionTrait>(db: &C, id: &str, id_number: &str, now:
     Ok(r.rows_affected == 1)
 }
 
-/// Takes a confirmed gate of this browser and purpose exactly once and
-/// returns its payload.
+/// Takes a confirmed gate of this browser exactly once and returns its
+/// payload, whose variant says which step it finishes.
 pub async fn take(
     db: &DatabaseConnection,
     id: &str,
-    purpose: &str,
     browser_hash: &str,
     now: i64,
-) -> Result<Option<serde_json::Value>, DbErr> {
+) -> Result<Option<GatePayload>, DbErr> {
     let Some(g) = find(db, id, browser_hash, now).await? else {
         return Ok(None);
     };
-    if g.purpose != purpose || g.confirmed_at.is_none() {
+    let Some(payload) = GatePayload::of(&g).filter(|_| g.confirmed_at.is_some()) else {
         return Ok(None);
-    }
+    };
     let r = face_gate::Entity::update_many()
         .col_expr(face_gate::Column::ConsumedAt, Expr::value(now))
         .filter(face_gate::Column::Id.eq(id))
         .filter(face_gate::Column::ConsumedAt.is_null())
         .exec(db)
         .await?;
-    Ok((r.rows_affected == 1).then(|| serde_json::from_str(&g.payload).unwrap_or_default()))
+    Ok((r.rows_affected == 1).then_some(payload))
 }
 
 /// The gate's row, live or not (for the app side's checks).
@@ -150,12 +300,11 @@ pub struct GateRequest {
 }
 
 pub async fn ticket_request(db: &DatabaseConnection, gate: &face_gate::Model) -> Result<GateRequest, DbErr> {
-    let payload: Value = serde_json::from_str(&gate.payload).unwrap_or_default();
-    let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let payload = GatePayload::of(gate);
     // A kin gate is read by the guardian's app (the gate's owner); every
     // other gate by the app of the person whose face it waits for.
-    let subject = if gate.purpose == KIN {
-        Some(s("user")).filter(|u| !u.is_empty())
+    let subject = if let Some(GatePayload::KinBind(k)) = &payload {
+        Some(k.user.clone()).filter(|u| !u.is_empty())
     } else {
         identity::Entity::find()
             .filter(identity::Column::DocNumber.eq(gate.id_number.as_str()))
@@ -163,18 +312,18 @@ pub async fn ticket_request(db: &DatabaseConnection, gate: &face_gate::Model) ->
             .await?
             .map(|i| i.user_id)
     };
-    let ent = match payload.get("enterprise").and_then(Value::as_str) {
+    let ent = match payload.as_ref().and_then(GatePayload::enterprise) {
         Some(id) => enterprise::Entity::find_by_id(id.to_owned()).one(db).await?,
         None => None,
     };
     let mut detail = json!({ "action": gate.purpose, "person": mask_id_number(&gate.id_number) });
-    if gate.purpose != KIN {
+    if !matches!(payload, Some(GatePayload::KinBind(_))) {
         let (name, uscc) = ent.as_ref().map(|e| (e.name.as_str(), e.uscc.as_str())).unwrap_or_default();
         detail["enterprise"] = json!({ "name": name, "uscc": uscc });
     }
-    let purpose = match gate.purpose.as_str() {
-        APPROVE => {
-            let agent = match delegation::Entity::find_by_id(s("delegation")).one(db).await? {
+    let purpose = match &payload {
+        Some(GatePayload::ApproveAgent(a)) => {
+            let agent = match delegation::Entity::find_by_id(a.delegation.clone()).one(db).await? {
                 Some(d) => user::Entity::find_by_id(d.grantee_user_id).one(db).await?,
                 None => None,
             };
@@ -184,17 +333,17 @@ pub async fn ticket_request(db: &DatabaseConnection, gate: &face_gate::Model) ->
             });
             Purpose::Approval
         }
-        LOGIN => {
-            detail["role"] = json!(s("role"));
+        Some(GatePayload::EnterpriseLogin(l)) => {
+            detail["role"] = json!(l.role);
             Purpose::Face
         }
-        KIN => {
-            let guardian = user::Entity::find_by_id(s("user")).one(db).await?;
+        Some(GatePayload::KinBind(k)) => {
+            let guardian = user::Entity::find_by_id(k.user.clone()).one(db).await?;
             detail["guardian"] = json!(guardian.and_then(|u| u.name).as_deref().map(mask_name).unwrap_or_default());
-            detail["relation"] = json!(s("relation"));
+            detail["relation"] = json!(k.relation);
             Purpose::Face
         }
-        _ => Purpose::Face,
+        Some(GatePayload::RegisterAgent(_)) | None => Purpose::Face,
     };
     Ok(GateRequest { purpose, subject_user_id: subject, detail })
 }
@@ -212,13 +361,13 @@ pub enum KinFace {
 }
 
 /// The kin gate behind a scan ticket, if it is live, unopened and owned by
-/// `user_id` (the guardian whose browser opened it).
+/// `user_id` (the guardian whose browser opened it), with its payload.
 async fn kin_gate_of(
     db: &DatabaseConnection,
     ticket_id: &str,
     user_id: &str,
     now: i64,
-) -> Result<Option<face_gate::Model>, DbErr> {
+) -> Result<Option<(face_gate::Model, KinGate)>, DbErr> {
     if ticket_id.is_empty() || ticket_id.len() > 64 {
         return Ok(None);
     }
@@ -226,11 +375,11 @@ async fn kin_gate_of(
     else {
         return Ok(None);
     };
-    Ok(load(db, &gate_id).await?.filter(|g| {
-        let owner = serde_json::from_str::<Value>(&g.payload)
-            .ok()
-            .and_then(|p| p.get("user").and_then(Value::as_str).map(String::from));
-        g.purpose == KIN && g.confirmed_at.is_none() && g.expires_at > now && owner.as_deref() == Some(user_id)
+    Ok(load(db, &gate_id).await?.and_then(|g| match GatePayload::of(&g) {
+        Some(GatePayload::KinBind(k)) if g.confirmed_at.is_none() && g.expires_at > now && k.user == user_id => {
+            Some((g, k))
+        }
+        _ => None,
     }))
 }
 
@@ -248,17 +397,15 @@ pub async fn kin_face_check<V: IdentityVerifier>(
     today: NaiveDate,
     now: i64,
 ) -> Result<KinFace, DbErr> {
-    let Some(gate) = kin_gate_of(db, ticket_id, user_id, now).await? else {
+    let Some((gate, kin)) = kin_gate_of(db, ticket_id, user_id, now).await? else {
         return Ok(KinFace::NotYours);
     };
-    let payload: Value = serde_json::from_str(&gate.payload).unwrap_or_default();
-    let field = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default();
     // The relative's card as the kin form declared it (its validity
     // included): what the verifier is asked about.
     let (Ok(number), Ok(name), Ok(validity)) = (
         DocumentNumber::parse(DocumentType::ResidentId, &gate.id_number),
-        PersonName::parse(field("name")),
-        Validity::parse(field("valid_from"), field("valid_to"), field("valid_to").is_empty()),
+        PersonName::parse(&kin.name),
+        Validity::parse(&kin.valid_from, &kin.valid_to, kin.valid_to.is_empty()),
     ) else {
         return Ok(KinFace::NotYours);
     };
@@ -313,4 +460,56 @@ pub async fn kin_face_passed<C: ConnectionTrait>(
         .one(db)
         .await?
         .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purposes_keep_their_stored_names() {
+        use GatePurpose::*;
+        for p in [EnterpriseLogin, ApproveAgent, RegisterAgent, KinBind] {
+            assert_eq!(GatePurpose::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(GatePurpose::parse("face"), None);
+    }
+
+    #[test]
+    fn payloads_read_rows_written_before_the_types() {
+        // Rows as the untyped `json!` payloads wrote them.
+        let login = r#"{"enterprise":"e1","user":"u1","role":"agent","delegation":null,"req":"r1"}"#;
+        let GatePayload::EnterpriseLogin(l) = GatePayload::read(GatePurpose::EnterpriseLogin, login) else {
+            panic!("login payload");
+        };
+        assert_eq!((l.enterprise.as_str(), l.role.as_str(), l.delegation, l.req.as_str()), ("e1", "agent", None, "r1"));
+        let kin = r#"{"user":"g","name":"张三","id_number":"1","relation":"parent","valid_from":"2020-01-01",
+            "valid_to":"","commitment_version":"001","commitment_at":42}"#;
+        let GatePayload::KinBind(k) = GatePayload::read(GatePurpose::KinBind, kin) else {
+            panic!("kin payload");
+        };
+        assert_eq!((k.user.as_str(), k.valid_to.as_str(), k.commitment_at), ("g", "", 42));
+        // Unreadable payloads read as empty fields, which every step refuses.
+        assert_eq!(
+            GatePayload::read(GatePurpose::ApproveAgent, "not json"),
+            GatePayload::ApproveAgent(ApproveGate::default())
+        );
+    }
+
+    #[test]
+    fn payloads_write_the_same_json() {
+        let p = GatePayload::RegisterAgent(RegisterGate {
+            enterprise: "e".into(),
+            name: "n".into(),
+            id_number: "i".into(),
+            phone: "p".into(),
+            agent_password_hash: "h".into(),
+        });
+        let v: Value = serde_json::from_str(&p.to_json()).unwrap_or_default();
+        assert_eq!(
+            v,
+            json!({ "enterprise": "e", "name": "n", "id_number": "i", "phone": "p", "agent_password_hash": "h" })
+        );
+        assert_eq!(GatePayload::read(p.purpose(), &p.to_json()), p);
+    }
 }

@@ -23,7 +23,7 @@
 //! [`prove`] makes, and [`bind`] refuses a request without one, so no entry
 //! path can skip them. The relative's other binders are told by SMS when
 //! someone new binds him; a binding can be reported (`kin_reports`).
-use super::delegation::{self, ACTIVE, Kind, NewDelegation};
+use super::delegation::{self, DelegationState, Kind, NewDelegation};
 use super::documents::{Document, DocumentError, DocumentForm, DocumentType, Validity};
 use super::users::IdNumber;
 use crate::ports::sms::{SmsGateway, SmsMessage, SmsPurpose};
@@ -390,7 +390,7 @@ pub async fn bind_relative<V: IdentityVerifier>(
     // unnoticed (and can be reported).
     let others = delegation_e::Entity::find()
         .filter(delegation_e::Column::Kind.eq(Kind::Kin.as_str()))
-        .filter(delegation_e::Column::State.eq(ACTIVE))
+        .filter(delegation_e::Column::State.eq(DelegationState::Active.as_str()))
         .filter(delegation_e::Column::RelativeIdNumber.eq(req.id_number.as_str()))
         .filter(delegation_e::Column::Id.ne(d.id.as_str()))
         .all(db)
@@ -430,7 +430,7 @@ pub async fn bind(
     let active = || {
         delegation_e::Entity::find()
             .filter(delegation_e::Column::Kind.eq(Kind::Kin.as_str()))
-            .filter(delegation_e::Column::State.eq(ACTIVE))
+            .filter(delegation_e::Column::State.eq(DelegationState::Active.as_str()))
     };
     let mine = active().filter(delegation_e::Column::GranteeUserId.eq(guardian_user_id));
     if mine.clone().filter(delegation_e::Column::RelativeIdNumber.eq(req.id_number.as_str())).count(&txn).await? > 0 {
@@ -457,7 +457,7 @@ pub async fn bind(
             scopes: String::new(),
             valid_from: None,
             valid_to: None,
-            state: ACTIVE,
+            state: DelegationState::Active,
             agent_password_hash: None,
         },
         now,
@@ -488,10 +488,11 @@ pub async fn unbind(
     id: &str,
     now: i64,
 ) -> Result<Result<(), KinRefusal>, DbErr> {
-    let Some(d) = delegation::find(db, id)
-        .await?
-        .filter(|d| d.kind == Kind::Kin.as_str() && d.grantee_user_id == guardian_user_id && d.state == ACTIVE)
-    else {
+    let Some(d) = delegation::find(db, id).await?.filter(|d| {
+        d.kind == Kind::Kin.as_str()
+            && d.grantee_user_id == guardian_user_id
+            && DelegationState::of(d) == Some(DelegationState::Active)
+    }) else {
         return Ok(Err(KinRefusal::NotFound));
     };
     if now - d.created_at < UNBIND_AFTER {
@@ -526,7 +527,7 @@ pub async fn relatives_of(db: &DatabaseConnection, user_id: &str, now: i64) -> R
     Ok(delegation::granted_by(db, user_id, Kind::Kin)
         .await?
         .into_iter()
-        .filter(|d| d.state == ACTIVE)
+        .filter(|d| DelegationState::of(d) == Some(DelegationState::Active))
         .filter_map(|d| {
             let id = IdNumber::parse(d.relative_id_number.as_deref()?).ok()?;
             Some(Relative {

@@ -7,7 +7,7 @@
 //! unbinding rule says, and both the removed binder and the reporter are
 //! told by SMS.
 use super::audit::{Actor, Event};
-use super::delegation::{self, ACTIVE, Kind, REVOKED};
+use super::delegation::{self, DelegationState, Kind};
 use super::kin::{KinRefusal, Notices, mask_name};
 use crate::store::entities::{delegation as delegation_e, kin_report, user};
 use sea_orm::sea_query::Expr;
@@ -23,7 +23,7 @@ const MAX_REASON: usize = 500;
 fn active_kin() -> sea_orm::Select<delegation_e::Entity> {
     delegation_e::Entity::find()
         .filter(delegation_e::Column::Kind.eq(Kind::Kin.as_str()))
-        .filter(delegation_e::Column::State.eq(ACTIVE))
+        .filter(delegation_e::Column::State.eq(DelegationState::Active.as_str()))
 }
 
 /// The relative's ID number `u` speaks for: his own once real-name
@@ -146,12 +146,12 @@ pub async fn decide(
     let mut unbound = None;
     if remove {
         let ended = delegation_e::Entity::update_many()
-            .col_expr(delegation_e::Column::State, Expr::value(REVOKED))
+            .col_expr(delegation_e::Column::State, Expr::value(DelegationState::Revoked.as_str()))
             .col_expr(delegation_e::Column::Reason, Expr::value("reported"))
             .col_expr(delegation_e::Column::ModifiedAt, Expr::value(now))
             .filter(delegation_e::Column::Id.eq(report.delegation_id.as_str()))
             .filter(delegation_e::Column::Kind.eq(Kind::Kin.as_str()))
-            .filter(delegation_e::Column::State.eq(ACTIVE))
+            .filter(delegation_e::Column::State.eq(DelegationState::Active.as_str()))
             .exec(&txn)
             .await?
             .rows_affected

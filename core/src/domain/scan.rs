@@ -337,7 +337,7 @@ pub async fn decide(
                 // guardian's app (the ticket's subject, checked at scan):
                 // the pass is looked up inside the transaction below.
                 let gate = face_gate::load(db, gate_id).await?.ok_or(ScanError::NotFound)?;
-                let kin = gate.purpose == face_gate::KIN;
+                let kin = face_gate::GatePurpose::of(&gate) == Some(face_gate::GatePurpose::KinBind);
                 let number = if kin {
                     Some(gate.id_number.clone())
                 } else {

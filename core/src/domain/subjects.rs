@@ -108,7 +108,7 @@ pub(crate) async fn move_with_identity<C: ConnectionTrait>(
     }
     // A grant between the two accounts would now be the person's to itself.
     delegation::Entity::update_many()
-        .col_expr(delegation::Column::State, Expr::value(super::delegation::REVOKED))
+        .col_expr(delegation::Column::State, Expr::value(super::delegation::DelegationState::Revoked.as_str()))
         .col_expr(delegation::Column::ModifiedAt, Expr::value(now))
         .filter(delegation::Column::PrincipalUserId.eq(to))
         .filter(delegation::Column::GranteeUserId.eq(to))

@@ -13,6 +13,7 @@ use super::enterprise::render;
 use super::pages::unavailable;
 use super::sms_form::{self, CodeRequest, Notice};
 use crate::domain::enterprises::{self, check_enterprise_password};
+use crate::domain::face_gate::{GatePayload, RegisterGate};
 use crate::domain::users::{IdNumber, PhoneNumber};
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
@@ -22,7 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::SocketAddr;
 
 #[derive(Deserialize, Serialize, Default, Clone)]
@@ -156,25 +157,33 @@ pub async fn submit(
         Ok(h) => h,
         Err(err) => return unavailable(&state, locale, err),
     };
-    let payload = json!({ "enterprise": e.id, "name": f.name.trim(), "id_number": id.as_str(),
-        "phone": phone.as_str(), "agent_password_hash": hash });
-    let gate = super::delegations::GATE_REGISTER;
-    super::enterprise::to_face_check(&state, jar, locale, gate, id.as_str(), &payload, state.clock.now()).await
+    let payload = GatePayload::RegisterAgent(RegisterGate {
+        enterprise: e.id.clone(),
+        name: f.name.trim().into(),
+        id_number: id.as_str().into(),
+        phone: phone.as_str().into(),
+        agent_password_hash: hash,
+    });
+    super::enterprise::to_face_check(&state, jar, locale, &payload, id.as_str(), state.clock.now()).await
 }
 
 /// After the agent's face check: the pending agent delegation of the account
 /// holding his identity (whose own password stays his), with the agent
 /// password's hash.
-pub async fn finish(state: &AppState, jar: CookieJar, locale: &str, payload: &Value, now: i64) -> Response {
-    let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let key =
-        match enterprises::register_agent(&state.db, &s("enterprise"), &s("id_number"), &s("agent_password_hash"), now)
-            .await
-        {
-            Ok(Ok(_)) => "agent_register_done",
-            Ok(Err(k)) => k,
-            Err(e) => return unavailable(state, locale, e),
-        };
+pub async fn finish(state: &AppState, jar: CookieJar, locale: &str, payload: &RegisterGate, now: i64) -> Response {
+    let key = match enterprises::register_agent(
+        &state.db,
+        &payload.enterprise,
+        &payload.id_number,
+        &payload.agent_password_hash,
+        now,
+    )
+    .await
+    {
+        Ok(Ok(_)) => "agent_register_done",
+        Ok(Err(k)) => k,
+        Err(e) => return unavailable(state, locale, e),
+    };
     let v = json!({ "f": {}, "done": true, "info": state.pages.text(locale, key), "error": null,
         "captcha_id": "", "captcha_image": "" });
     render(state, jar, StatusCode::OK, "agent_register.html", locale, v)

@@ -5,8 +5,8 @@ use super::cookies;
 use super::enterprise::{notice_pair, to_face_check, view_page};
 use super::pages::{error_page, unavailable};
 use crate::domain::authorisations::{self, NewAuthorisation};
-use crate::domain::delegation::{self, Kind, Party};
-use crate::domain::face_gate;
+use crate::domain::delegation::{self, DelegationState, Kind, Party};
+use crate::domain::face_gate::{GatePayload, KinGate};
 use crate::domain::{kin, kin_reports};
 use crate::server::AppState;
 use crate::store::entities::{delegation as delegation_e, user};
@@ -18,9 +18,6 @@ use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-
-pub const GATE_KIN: &str = face_gate::KIN;
-pub const GATE_REGISTER: &str = face_gate::REGISTER;
 
 async fn require_user(state: &AppState, jar: &CookieJar, locale: &str, back: &str) -> Result<user::Model, Response> {
     // C1: the person's own session, not one acting for an enterprise.
@@ -35,7 +32,7 @@ async fn require_user(state: &AppState, jar: &CookieJar, locale: &str, back: &st
 }
 
 fn row(state: &AppState, locale: &str, d: &delegation_e::Model, other: Option<&user::Model>, now: i64) -> Value {
-    let st = delegation::effective_state(d, now);
+    let st = delegation::effective_state(d, now).as_str();
     json!({
         "id": d.id,
         "other": other.and_then(|u| u.name.clone()).map(|n| kin::mask_name(&n)).unwrap_or_default(),
@@ -179,7 +176,7 @@ async fn kin_view(
     let list = delegation::granted_by(&state.db, &u.id, Kind::Kin).await.map_err(|e| e.to_string())?;
     let relatives: Vec<Value> = list
         .iter()
-        .filter(|d| d.state == delegation::ACTIVE)
+        .filter(|d| DelegationState::of(d) == Some(DelegationState::Active))
         .map(|d| {
             json!({
                 "id": d.id,
@@ -300,10 +297,17 @@ pub async fn kin_submit(
                 // The relative's face check through the app, unless aged 0–6.
                 Ok(Ok(kin::BindStep::Face(req, c))) => {
                     let card = kin::CardTerm::of(&req.validity);
-                    let payload = json!({ "user": u.id, "name": req.name, "id_number": req.id_number.as_str(),
-                        "relation": req.relation, "valid_from": card.valid_from, "valid_to": card.valid_to,
-                        "commitment_version": c.version(), "commitment_at": c.accepted_at() });
-                    return to_face_check(&state, jar, locale, GATE_KIN, req.id_number.as_str(), &payload, now).await;
+                    let payload = GatePayload::KinBind(KinGate {
+                        user: u.id.clone(),
+                        name: req.name.clone(),
+                        id_number: req.id_number.as_str().into(),
+                        relation: req.relation.clone(),
+                        valid_from: card.valid_from,
+                        valid_to: card.valid_to,
+                        commitment_version: c.version().into(),
+                        commitment_at: c.accepted_at(),
+                    });
+                    return to_face_check(&state, jar, locale, &payload, req.id_number.as_str(), now).await;
                 }
                 Ok(Ok(kin::BindStep::Bound(_))) => Ok(Ok("kin_bound")),
                 Ok(Err(refusal)) => Ok(Err(refusal)),
@@ -345,36 +349,24 @@ async fn commitment_page(
 }
 
 /// Finishes a kin binding or an agent registration whose face check passed.
-pub async fn after_face(
-    state: &AppState,
-    jar: CookieJar,
-    locale: &str,
-    purpose: &str,
-    payload: &Value,
-    now: i64,
-) -> Response {
-    let s = |k: &str| payload.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    match purpose {
-        GATE_KIN => {
-            let Ok(Some(u)) = state.users.find(&s("user")).await else {
+pub async fn after_face(state: &AppState, jar: CookieJar, locale: &str, payload: GatePayload, now: i64) -> Response {
+    match payload {
+        GatePayload::KinBind(p) => {
+            let Ok(Some(u)) = state.users.find(&p.user).await else {
                 return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
             };
             // The commitment was accepted before the gate opened; the gate's
             // payload is server-side, so its time and version stand.
-            let at = payload.get("commitment_at").and_then(Value::as_i64).unwrap_or_default();
-            let commitment = match kin::Commitment::accept(true, &s("commitment_version"), at) {
+            let commitment = match kin::Commitment::accept(true, &p.commitment_version, p.commitment_at) {
                 Ok(c) => c,
                 Err(refusal) => return kin_result(state, jar, locale, &u, Err(refusal)).await,
             };
+            let long_term = p.valid_to.is_empty().then(|| "on".into());
             let input = kin::BindInput {
-                name: s("name"),
-                id_number: s("id_number"),
-                relation: s("relation"),
-                card: kin::CardTerm {
-                    valid_from: s("valid_from"),
-                    valid_to: s("valid_to"),
-                    long_term: s("valid_to").is_empty().then(|| "on".into()),
-                },
+                name: p.name,
+                id_number: p.id_number,
+                relation: p.relation,
+                card: kin::CardTerm { valid_from: p.valid_from, valid_to: p.valid_to, long_term },
                 commitment: Some(commitment),
                 face_checked: true,
             };
@@ -387,7 +379,7 @@ pub async fn after_face(
                 Err(e) => unavailable(state, locale, e),
             }
         }
-        GATE_REGISTER => super::agent_register::finish(state, jar, locale, payload, now).await,
+        GatePayload::RegisterAgent(p) => super::agent_register::finish(state, jar, locale, &p, now).await,
         _ => error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
     }
 }

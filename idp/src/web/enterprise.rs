@@ -6,10 +6,11 @@ use super::login::{SignedIn, pending_for_page};
 use super::pages::{error_page, page, unavailable};
 use crate::domain::assurance::Factor;
 use crate::domain::audit::Actor;
-use crate::domain::delegation::{self, Party};
+use crate::domain::delegation::{self, DelegationState, Party};
 use crate::domain::enterprises::{self, EnterpriseSignIn, Role};
+use crate::domain::face_gate::{self, ApproveGate, GatePayload, LoginGate};
 use crate::domain::sessions::SessionInfo;
-use crate::domain::{agent_password, face_gate, throttle};
+use crate::domain::{agent_password, throttle};
 use crate::oidc::authorize::current_session;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
@@ -94,18 +95,17 @@ pub(crate) fn notice_pair(notice: Option<(bool, String)>) -> (Option<String>, Op
 }
 
 /// Opens a face-check gate for `id_number`, bound to this browser, and
-/// sends the person to `/face` (which continues with `purpose`).
+/// sends the person to `/face` (which continues with the payload's step).
 pub(crate) async fn to_face_check(
     state: &AppState,
     jar: CookieJar,
     locale: &str,
-    purpose: &str,
+    payload: &GatePayload,
     id_number: &str,
-    payload: &Value,
     now: i64,
 ) -> Response {
     let (jar, browser) = cookies::browser(state, jar);
-    match face_gate::open(&state.db, purpose, &cookies::browser_hash(&browser), id_number, payload, now).await {
+    match face_gate::open(&state.db, payload, &cookies::browser_hash(&browser), id_number, now).await {
         Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
         Err(e) => unavailable(state, locale, e),
     }
@@ -236,7 +236,7 @@ pub async fn login_submit(
         // C1: the first sign-in of either person waits for a face check.
         Some(id_number) => {
             let payload = sign_in_payload(&signed, &f.req);
-            to_face_check(&state, jar, locale, GATE_LOGIN, &id_number, &payload, now).await
+            to_face_check(&state, jar, locale, &payload, &id_number, now).await
         }
         None => finish_sign_in(&state, jar, locale, &f.req, req, &signed, Factor::Password).await,
     }
@@ -296,12 +296,14 @@ pub(crate) async fn release(state: &AppState, held: Vec<throttle::Reservation>) 
     Ok(())
 }
 
-pub const GATE_LOGIN: &str = face_gate::LOGIN;
-pub const GATE_APPROVE: &str = face_gate::APPROVE;
-
-fn sign_in_payload(s: &EnterpriseSignIn, req: &str) -> Value {
-    json!({ "enterprise": s.enterprise.id, "user": s.user_id, "role": s.role.as_str(),
-        "delegation": s.delegation_id, "req": req })
+fn sign_in_payload(s: &EnterpriseSignIn, req: &str) -> GatePayload {
+    GatePayload::EnterpriseLogin(LoginGate {
+        enterprise: s.enterprise.id.clone(),
+        user: s.user_id.clone(),
+        role: s.role.as_str().into(),
+        delegation: s.delegation_id.clone(),
+        req: req.into(),
+    })
 }
 
 /// Signs the person in (a fresh session) and records the enterprise the
@@ -436,42 +438,36 @@ pub(crate) async fn continue_gate(state: &AppState, jar: CookieJar, locale: &str
         Ok(None) => return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
         Err(e) => return unavailable(state, locale, e),
     };
-    let payload = match face_gate::take(&state.db, &gate.id, &gate.purpose, bh, now).await {
+    let payload = match face_gate::take(&state.db, &gate.id, bh, now).await {
         Ok(Some(p)) => p,
         Ok(None) => return error_page(state, StatusCode::CONFLICT, locale, "face_not_done"),
         Err(e) => return unavailable(state, locale, e),
     };
-    let s = |k: &str| payload.get(k).and_then(Value::as_str).map(String::from);
-    match gate.purpose.as_str() {
-        GATE_LOGIN => {
-            let req_id = s("req").unwrap_or_default();
-            let req = super::login::load_request(state, &jar, &req_id).await.ok().flatten();
-            let (Some(eid), Some(user_id)) = (s("enterprise"), s("user")) else {
+    match payload {
+        GatePayload::EnterpriseLogin(p) => {
+            let req = super::login::load_request(state, &jar, &p.req).await.ok().flatten();
+            let Ok(Some(e)) = enterprises::find(&state.db, &p.enterprise).await else {
                 return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
             };
-            let Ok(Some(e)) = enterprises::find(&state.db, &eid).await else {
-                return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-            };
-            let role = if s("role").as_deref() == Some("agent") { Role::Agent } else { Role::Representative };
+            let role = if p.role == Role::Agent.as_str() { Role::Agent } else { Role::Representative };
             let signed =
-                EnterpriseSignIn { enterprise: e, user_id, role, delegation_id: s("delegation"), face_of: None };
+                EnterpriseSignIn { enterprise: e, user_id: p.user, role, delegation_id: p.delegation, face_of: None };
             if let Err(e) = enterprises::mark_face(&state.db, &signed, now).await {
                 return unavailable(state, locale, e);
             }
-            finish_sign_in(state, jar, locale, &req_id, req, &signed, Factor::Face).await
+            finish_sign_in(state, jar, locale, &p.req, req, &signed, Factor::Face).await
         }
-        GATE_APPROVE => {
-            let (Some(eid), Some(id)) = (s("enterprise"), s("delegation")) else {
-                return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-            };
-            let key = match delegation::activate(&state.db, &id, &Party::Enterprise(&eid), None, now).await {
+        GatePayload::ApproveAgent(p) => {
+            let key = match delegation::activate(&state.db, &p.delegation, &Party::Enterprise(&p.enterprise), None, now)
+                .await
+            {
                 Ok(true) => "agents_approved",
                 Ok(false) => "agents_changed_meanwhile",
                 Err(e) => return unavailable(state, locale, e),
             };
             see_other(&state.endpoint(&format!("/enterprise/agents?notice={key}")))
         }
-        other => super::delegations::after_face(state, jar, locale, other, &payload, now).await,
+        other => super::delegations::after_face(state, jar, locale, other, now).await,
     }
 }
 
@@ -523,7 +519,7 @@ async fn agents_view(
     let mut agents = Vec::new();
     for d in list {
         let u = state.users.find(&d.grantee_user_id).await.map_err(|e| e.to_string())?;
-        let st = delegation::effective_state(&d, now);
+        let st = delegation::effective_state(&d, now).as_str();
         agents.push(json!({
             "id": d.id,
             "name": u.as_ref().and_then(|u| u.name.clone()).unwrap_or_default(),
@@ -596,10 +592,17 @@ pub async fn agents_submit(
         "approve" => {
             let pending = delegation::find(&state.db, &f.id).await.map_err(|e| e.to_string());
             match pending {
-                Ok(Some(d)) if d.enterprise_id.as_deref() == Some(e.id.as_str()) && d.state == delegation::PENDING => {
-                    let payload = json!({ "enterprise": e.id, "delegation": d.id, "user": session.user_id });
+                Ok(Some(d))
+                    if d.enterprise_id.as_deref() == Some(e.id.as_str())
+                        && DelegationState::of(&d) == Some(DelegationState::Pending) =>
+                {
+                    let payload = GatePayload::ApproveAgent(ApproveGate {
+                        enterprise: e.id.clone(),
+                        delegation: d.id,
+                        user: session.user_id.clone(),
+                    });
                     let id_number = &e.representative_id_number;
-                    return to_face_check(&state, jar, locale, GATE_APPROVE, id_number, &payload, now).await;
+                    return to_face_check(&state, jar, locale, &payload, id_number, now).await;
                 }
                 Ok(_) => Ok((false, "agents_changed_meanwhile")),
                 Err(err) => Err(err),

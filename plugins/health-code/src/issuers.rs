@@ -8,7 +8,7 @@
 //! The other platform's code is a compact JWS, `alg` ES256, whose payload
 //! carries `iss` (the registered name), `exp`, `colour`
 //! (green|yellow|red), `name` and optionally `code_type`.
-use crate::status::COLOURS;
+use crate::status::Colour;
 use idp_plugin_sdk::{Host, Map, Value, json};
 use serde::{Deserialize, Serialize};
 
@@ -94,8 +94,10 @@ pub fn verify(host: &Host, token: &str) -> Result<Option<Result<Value, &'static 
         idp_plugin_sdk::Verified::Invalid => return Ok(Some(Err("invalid"))),
     };
     let s = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default();
-    let colour = s("colour");
-    if !COLOURS.contains(&colour) || claims.get("iss").and_then(Value::as_str) != Some(name.as_str()) {
+    let Some(colour) = Colour::parse(s("colour")) else {
+        return Ok(Some(Err("invalid")));
+    };
+    if claims.get("iss").and_then(Value::as_str) != Some(name.as_str()) {
         return Ok(Some(Err("invalid")));
     }
     let until = claims.get("exp").and_then(Value::as_i64).unwrap_or_default();

@@ -5,6 +5,7 @@
 //! provider wraps in its theme; every text comes from the locale files.
 use crate::community;
 use crate::events::{self, Event};
+use crate::status::Colour;
 use crate::{HealthCode, codes, png, status, styles, util};
 use idp_plugin_sdk::{Map, Request, Response, Value, escape_html as esc};
 
@@ -20,11 +21,11 @@ pub struct Target {
     pub select: String,
 }
 
-pub fn colour_hex(colour: &str) -> &'static str {
+pub fn colour_hex(colour: Colour) -> &'static str {
     match colour {
-        "red" => "#c62828",
-        "yellow" => "#f9a825",
-        _ => "#2e7d32",
+        Colour::Red => "#c62828",
+        Colour::Yellow => "#f9a825",
+        Colour::Green => "#2e7d32",
     }
 }
 
@@ -205,7 +206,7 @@ fn switcher(v: &View, t: &Target, rel: &Value) -> String {
 
 /// The card: the active style's background and icon, the status colour on
 /// the band and the QR.
-fn card(v: &View, t: &Target, colour: &str, qr: &str, number: &str, now: i64) -> Result<String, String> {
+fn card(v: &View, t: &Target, colour: Colour, qr: &str, number: &str, now: i64) -> Result<String, String> {
     let style = styles::active(&v.p.host, t.shown_as)?;
     let hex = colour_hex(colour);
     Ok(format!(
@@ -233,7 +234,7 @@ fn code_page(v: &View, t: &Target, holder: &codes::Holder, rel: &Value, sub: &st
     let rules = status::rules(&p.host, &p.settings.rules)?;
     let (colour, record) = status::colour(&p.host, &rules, &t.key)?;
     let now = p.host.now();
-    let qr = codes::qr_svg(&payload, colour_hex(&colour))?;
+    let qr = codes::qr_svg(&payload, colour_hex(colour))?;
     log(p, "show", t.shown_as, &holder.hid, sub, "")?;
     // The page reloads itself (no scripts: the CSP forbids them) before the
     // code id expires, and at least every minute for the time shown.
@@ -241,8 +242,8 @@ fn code_page(v: &View, t: &Target, holder: &codes::Holder, rel: &Value, sub: &st
     let mut html = format!("<meta http-equiv=\"refresh\" content=\"{refresh}\">");
     html.push_str(&switcher(v, t, rel));
     html.push_str(&format!("<section class=\"health-code\" data-colour=\"{colour}\" data-type=\"{}\">", t.shown_as));
-    html.push_str(&card(v, t, &colour, &qr, &holder.number, now)?);
-    if let Some(r) = record.filter(|_| colour != "green") {
+    html.push_str(&card(v, t, colour, &qr, &holder.number, now)?);
+    if let Some(r) = record.filter(|_| colour != Colour::Green) {
         html.push_str(&format!("<p class=\"reason\">{}: {}</p>", v.t("reason"), esc(&r.reason)));
     }
     html.push_str(&format!(

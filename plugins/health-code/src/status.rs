@@ -6,38 +6,83 @@
 use idp_plugin_sdk::{Host, Value, json};
 use serde::{Deserialize, Serialize};
 
-pub const COLOURS: &[&str] = &["green", "yellow", "red"];
+/// A code's colour. Serialised as its lower-case name, the strings rules,
+/// API answers, pages and issuers' tokens have always used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Colour {
+    Green,
+    Yellow,
+    Red,
+}
+
+impl Colour {
+    pub const ALL: [Colour; 3] = [Colour::Green, Colour::Yellow, Colour::Red];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Colour::Green => "green",
+            Colour::Yellow => "yellow",
+            Colour::Red => "red",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Colour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One rule: records with `status` make the code `colour`, for `days` after
 /// the record when set (then the code is green again).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Rule {
     pub status: String,
-    pub colour: String,
+    pub colour: Colour,
     #[serde(default)]
     pub days: Option<i64>,
 }
 
 /// The rules when neither the settings nor an administrator set others.
 pub fn default_rules() -> Vec<Rule> {
-    let r = |status: &str, colour: &str, days: Option<i64>| Rule { status: status.into(), colour: colour.into(), days };
+    let r = |status: &str, colour: Colour, days: Option<i64>| Rule { status: status.into(), colour, days };
     vec![
-        r("confirmed", "red", None),
-        r("close_contact", "red", Some(14)),
-        r("secondary_contact", "yellow", Some(7)),
-        r("risk_area", "yellow", Some(7)),
-        r("cleared", "green", None),
+        r("confirmed", Colour::Red, None),
+        r("close_contact", Colour::Red, Some(14)),
+        r("secondary_contact", Colour::Yellow, Some(7)),
+        r("risk_area", Colour::Yellow, Some(7)),
+        r("cleared", Colour::Green, None),
     ]
 }
 
+/// A rule as an administrator or the settings send it: the colour is read
+/// as a string first so an unknown one gets the rule's own message, not a
+/// serde error.
+#[derive(Deserialize)]
+struct RuleInput {
+    status: String,
+    colour: String,
+    #[serde(default)]
+    days: Option<i64>,
+}
+
 pub fn parse_rules(v: &Value) -> Result<Vec<Rule>, String> {
-    let rules: Vec<Rule> = serde_json::from_value(v.clone()).map_err(|e| format!("rules: {e}"))?;
-    for r in &rules {
-        if !COLOURS.contains(&r.colour.as_str()) || !valid_status(&r.status) {
-            return Err(format!("rule for {:?}: colour must be one of {COLOURS:?}", r.status));
-        }
-    }
-    Ok(rules)
+    let input: Vec<RuleInput> = serde_json::from_value(v.clone()).map_err(|e| format!("rules: {e}"))?;
+    input
+        .into_iter()
+        .map(|r| match Colour::parse(&r.colour).filter(|_| valid_status(&r.status)) {
+            Some(colour) => Ok(Rule { status: r.status, colour, days: r.days }),
+            None => {
+                let names = Colour::ALL.map(Colour::as_str);
+                Err(format!("rule for {:?}: colour must be one of {names:?}", r.status))
+            }
+        })
+        .collect()
 }
 
 fn valid_status(s: &str) -> bool {
@@ -104,14 +149,14 @@ pub fn history(host: &Host, key: &str) -> Result<Vec<Record>, String> {
 }
 
 /// The colour now and the record that decided it (none: green by default).
-pub fn colour(host: &Host, rules: &[Rule], key: &str) -> Result<(String, Option<Record>), String> {
+pub fn colour(host: &Host, rules: &[Rule], key: &str) -> Result<(Colour, Option<Record>), String> {
     let now = host.now();
     let Some(last) = history(host, key)?.pop() else {
-        return Ok(("green".into(), None));
+        return Ok((Colour::Green, None));
     };
     let colour = match rules.iter().find(|r| r.status == last.status) {
-        Some(r) if r.days.is_none_or(|d| now < last.at + d * 86_400) => r.colour.clone(),
-        _ => "green".into(),
+        Some(r) if r.days.is_none_or(|d| now < last.at + d * 86_400) => r.colour,
+        _ => Colour::Green,
     };
     Ok((colour, Some(last)))
 }
@@ -151,4 +196,28 @@ pub fn lab_results(host: &Host, key: &str) -> Result<Vec<LabResult>, String> {
 
 pub fn record_json(r: &Record) -> Value {
     json!({ "status": r.status, "reason": r.reason, "at": r.at })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_keep_their_json_strings() {
+        for c in Colour::ALL {
+            assert_eq!(serde_json::to_value(c).ok(), Some(json!(c.as_str())));
+            assert_eq!(Colour::parse(c.as_str()), Some(c));
+        }
+        // Rules stored before the type read back the same.
+        let stored = r#"[{"status":"confirmed","colour":"red","days":null}]"#;
+        let rules: Vec<Rule> = serde_json::from_str(stored).unwrap_or_default();
+        assert_eq!(rules, vec![Rule { status: "confirmed".into(), colour: Colour::Red, days: None }]);
+    }
+
+    #[test]
+    fn an_unknown_colour_names_the_rule() {
+        let err = parse_rules(&json!([{ "status": "x", "colour": "blue" }])).err().unwrap_or_default();
+        assert_eq!(err, r#"rule for "x": colour must be one of ["green", "yellow", "red"]"#);
+        assert!(parse_rules(&json!([{ "status": "x", "colour": "red", "days": 3 }])).is_ok());
+    }
 }

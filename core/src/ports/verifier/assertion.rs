@@ -5,7 +5,7 @@
 //! `valid_from`, `valid_to` (absent = long-term), `place`.
 use super::{InPersonClaims, Outcome};
 use crate::crypto::b64url_decode;
-use crate::crypto::jws::{self, Alg, PublicKey, Signer_};
+use crate::crypto::jws::{self, Alg, PrivateKey, PublicKey};
 use crate::domain::documents::{DocumentNumber, DocumentType, PersonName, Validity};
 use serde_json::Value;
 
@@ -22,13 +22,13 @@ pub fn public_key(jwk: &str) -> Option<PublicKey> {
 }
 
 /// A signer from the `d` of an EC P-256 JWK (the sandbox reader's key).
-pub fn signer_from_d(d: &str) -> Option<Signer_> {
+pub fn signer_from_d(d: &str) -> Option<PrivateKey> {
     let bytes = b64url_decode(d)?;
-    p256::ecdsa::SigningKey::from_slice(&bytes).ok().map(Signer_::Es256)
+    p256::ecdsa::SigningKey::from_slice(&bytes).ok().map(PrivateKey::Es256)
 }
 
 /// Signs an assertion (sandbox reader, tests, `idp identity sandbox-assertion`).
-pub fn sign(signer: &Signer_, claims: &Value) -> String {
+pub fn sign(signer: &PrivateKey, claims: &Value) -> String {
     jws::sign(signer, Alg::Es256, "reader", TYP, claims)
 }
 

@@ -6,7 +6,7 @@ use super::assertion;
 use super::{
     BankCardCheck, FaceSample, IdentityVerifier, InPersonClaims, Outcome, Verdict, VerifierConfig, VerifierError,
 };
-use crate::crypto::jws::{PublicKey, Signer_};
+use crate::crypto::jws::{PrivateKey, PublicKey};
 use crate::domain::documents::Document;
 use serde::Deserialize;
 use std::time::Duration;
@@ -68,7 +68,7 @@ struct FixtureCard {
 pub struct Sandbox {
     fixture: Fixture,
     latency: (u64, u64),
-    reader: Signer_,
+    reader: PrivateKey,
     reader_key: PublicKey,
     reader_issuer: String,
 }
@@ -107,7 +107,7 @@ impl Sandbox {
             .ok_or_else(|| anyhow::anyhow!("sandbox reader key: not a P-256 private key"))?;
         let reader_key = PublicKey::Es256(*signing.verifying_key());
         let reader_issuer = fixture.in_person.issuer.clone();
-        Ok(Self { fixture, latency: (0, 0), reader: Signer_::Es256(signing), reader_key, reader_issuer })
+        Ok(Self { fixture, latency: (0, 0), reader: PrivateKey::Es256(signing), reader_key, reader_issuer })
     }
 
     /// Signs an in-person assertion as the sandbox reader would (tests,
