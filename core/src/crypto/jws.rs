@@ -1,8 +1,11 @@
 //! JWS compact serialisation (RFC 7515) over pre-parsed keys. The primitives
-//! (ECDSA P-256, RSASSA-PKCS1-v1_5) come from RustCrypto; only the envelope
-//! is assembled here, so the hot path never re-parses a key.
+//! come from well-kept crates: ECDSA P-256 from `ring` on the hot path (its
+//! constant-time assembly signs about ten times faster than the portable
+//! RustCrypto `p256`, which remains for parsing and for keys made in tests),
+//! RSASSA-PKCS1-v1_5 from RustCrypto. Only the envelope is assembled here,
+//! so the hot path never re-parses a key.
 use super::{b64url, b64url_decode};
-use p256::ecdsa::signature::{Signer, Verifier};
+use p256::ecdsa::signature::Signer;
 use rsa::BigUint;
 use serde::Deserialize;
 use serde_json::Value;
@@ -35,6 +38,9 @@ impl Alg {
 /// (the key material only; `keys::SigningKey` adds its kid and purpose).
 pub enum PrivateKey {
     Es256(p256::ecdsa::SigningKey),
+    /// The same kind of key held by `ring`: what the provider's own signing
+    /// keys become when loaded (`PrivateKey::es256`).
+    Es256Ring(Box<ring::signature::EcdsaKeyPair>),
     Rs256(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
 }
 
@@ -45,11 +51,34 @@ pub enum PublicKey {
 }
 
 impl PrivateKey {
+    /// A P-256 key for signing on the hot path: held by `ring`, with the
+    /// portable implementation as the fallback should `ring` refuse it.
+    pub fn es256(k: &p256::ecdsa::SigningKey) -> PrivateKey {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let public = k.verifying_key().to_encoded_point(false);
+        let rng = ring::rand::SystemRandom::new();
+        match EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &k.to_bytes(),
+            public.as_bytes(),
+            &rng,
+        ) {
+            Ok(pair) => PrivateKey::Es256Ring(Box::new(pair)),
+            Err(_) => PrivateKey::Es256(k.clone()),
+        }
+    }
+
     pub fn sign(&self, input: &[u8]) -> Vec<u8> {
         match self {
             PrivateKey::Es256(k) => {
                 let sig: p256::ecdsa::Signature = k.sign(input);
                 sig.to_bytes().to_vec()
+            }
+            // JOSE wants the fixed r‖s form, which this algorithm gives.
+            // Signing fails only when the system RNG does; the empty
+            // signature then fails every verification instead of panicking.
+            PrivateKey::Es256Ring(k) => {
+                k.sign(&ring::rand::SystemRandom::new(), input).map(|s| s.as_ref().to_vec()).unwrap_or_default()
             }
             PrivateKey::Rs256(k) => {
                 let sig: rsa::pkcs1v15::Signature = k.sign(input);
@@ -69,10 +98,12 @@ impl PublicKey {
 
     pub fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
         match self {
-            PublicKey::Es256(k) => match p256::ecdsa::Signature::from_slice(signature) {
-                Ok(sig) => k.verify(input, &sig).is_ok(),
-                Err(_) => false,
-            },
+            // `ring` verifies about five times faster than `p256`.
+            PublicKey::Es256(k) => {
+                use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+                let point = k.to_encoded_point(false);
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point.as_bytes()).verify(input, signature).is_ok()
+            }
             PublicKey::Rs256(k) => match rsa::pkcs1v15::Signature::try_from(signature) {
                 Ok(sig) => rsa::signature::Verifier::verify(k.as_ref(), input, &sig).is_ok(),
                 Err(_) => false,
@@ -176,6 +207,30 @@ pub fn sign(signer: &PrivateKey, alg: Alg, kid: &str, typ: &str, payload: &Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ring_and_p256_agree_on_es256() {
+        use p256::ecdsa::signature::Verifier;
+        let k = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+        let fast = PrivateKey::es256(&k);
+        assert!(matches!(fast, PrivateKey::Es256Ring(_)), "ring took the key");
+        let public = PublicKey::Es256(*k.verifying_key());
+        let input = b"header.payload";
+        // ring's signature verifies with p256, and p256's with ring.
+        let sig = fast.sign(input);
+        assert_eq!(sig.len(), 64, "JOSE r||s");
+        let parsed = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+        assert!(k.verifying_key().verify(input, &parsed).is_ok());
+        let portable = PrivateKey::Es256(k.clone()).sign(input);
+        assert!(public.verify(input, &portable));
+        assert!(public.verify(input, &sig));
+        // And neither accepts another input or a flipped bit.
+        assert!(!public.verify(b"header.other", &sig));
+        let mut bad = sig.clone();
+        bad[10] ^= 1;
+        assert!(!public.verify(input, &bad));
+        assert!(!public.verify(input, &sig[..63]));
+    }
 
     #[test]
     fn malformed_tokens_do_not_parse() {

@@ -89,7 +89,7 @@ fn from_pkcs8(purpose: KeyPurpose, alg: Alg, kid: String, der: &[u8]) -> anyhow:
         Alg::Es256 => {
             let k = p256::ecdsa::SigningKey::from_pkcs8_der(der)?;
             let public = PublicKey::Es256(*k.verifying_key());
-            (PrivateKey::Es256(k), public)
+            (PrivateKey::es256(&k), public)
         }
         Alg::Rs256 => {
             let k = rsa::RsaPrivateKey::from_pkcs8_der(der)?;
