@@ -50,29 +50,11 @@ pub async fn create_with_code(
     let code = random_token(32);
     let txn = crate::store::begin_write(db).await?;
     let subject = super::subjects::of_account(&txn, &new.user_id).await?;
-    grant::ActiveModel {
-        id: Set(grant_id.clone()),
-        client_id: Set(new.client_id.clone()),
-        subject: Set(Some(subject)),
-        user_id: Set(new.user_id),
-        sid: Set(new.sid),
-        scope: Set(new.scope),
-        claims: Set(new.claims),
-        nonce: Set(new.nonce),
-        auth_time: Set(new.auth_time),
-        acr: Set(new.acr),
-        amr: Set(serde_json::to_string(&new.amr).unwrap_or_else(|_| "[]".into())),
-        created_at: Set(now),
-        expires_at: Set(now + grant_ttl),
-        revoked_at: Set(None),
-        enterprise_id: Set(new.enterprise_id),
-        delegation_id: Set(new.delegation_id),
-    }
-    .insert(&txn)
-    .await?;
+    let client_id = new.client_id.clone();
+    grant_row(grant_id.clone(), new, subject, grant_ttl, now).insert(&txn).await?;
     auth_code::ActiveModel {
         code_hash: Set(hasher.digest(CODE, &code)),
-        client_id: Set(new.client_id),
+        client_id: Set(client_id),
         grant_id: Set(grant_id),
         redirect_uri: Set(redirect_uri.to_string()),
         code_challenge: Set(code_challenge),
@@ -264,12 +246,10 @@ pub async fn revoke_for_delegation<C: ConnectionTrait>(conn: &C, delegation_id: 
     revoke_where(conn, Condition::all().add(grant::Column::DelegationId.eq(delegation_id)), now).await
 }
 
-/// A grant without an authorization code (RFC 8693 token exchange): the
-/// delegated token hangs off it so ending the delegation ends the token.
-pub async fn create_direct(db: &DatabaseConnection, new: NewGrant, ttl: i64, now: i64) -> Result<grant::Model, DbErr> {
-    let subject = super::subjects::of_account(db, &new.user_id).await?;
+/// The row of a new grant, live for `ttl` seconds from `now`.
+fn grant_row(id: String, new: NewGrant, subject: String, ttl: i64, now: i64) -> grant::ActiveModel {
     grant::ActiveModel {
-        id: Set(random_token(18)),
+        id: Set(id),
         client_id: Set(new.client_id),
         subject: Set(Some(subject)),
         user_id: Set(new.user_id),
@@ -286,6 +266,11 @@ pub async fn create_direct(db: &DatabaseConnection, new: NewGrant, ttl: i64, now
         enterprise_id: Set(new.enterprise_id),
         delegation_id: Set(new.delegation_id),
     }
-    .insert(db)
-    .await
+}
+
+/// A grant without an authorization code (RFC 8693 token exchange): the
+/// delegated token hangs off it so ending the delegation ends the token.
+pub async fn create_direct(db: &DatabaseConnection, new: NewGrant, ttl: i64, now: i64) -> Result<grant::Model, DbErr> {
+    let subject = super::subjects::of_account(db, &new.user_id).await?;
+    grant_row(random_token(18), new, subject, ttl, now).insert(db).await
 }
