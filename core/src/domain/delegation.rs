@@ -13,7 +13,7 @@
 use crate::crypto::random_token;
 use crate::store::entities::{delegation, session, session_acting};
 use chrono::NaiveDate;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set,
@@ -460,23 +460,6 @@ pub async fn received_by(db: &DatabaseConnection, user_id: &str, kind: Kind) -> 
         .order_by_desc(delegation::Column::ModifiedAt)
         .all(db)
         .await
-}
-
-/// Takes the counting lock for `key` inside `txn` (see the migration):
-/// a conditional write, so it holds until commit on both databases.
-pub(crate) async fn lock<C: ConnectionTrait>(conn: &C, key: &str) -> Result<(), DbErr> {
-    use crate::store::entities::delegation_lock;
-    use sea_orm::sea_query::OnConflict;
-    delegation_lock::Entity::insert(delegation_lock::ActiveModel { key: Set(key.into()), n: Set(0) })
-        .on_conflict(OnConflict::column(delegation_lock::Column::Key).do_nothing().to_owned())
-        .exec_without_returning(conn)
-        .await?;
-    delegation_lock::Entity::update_many()
-        .col_expr(delegation_lock::Column::N, Expr::col(delegation_lock::Column::N).add(1))
-        .filter(delegation_lock::Column::Key.eq(key))
-        .exec(conn)
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

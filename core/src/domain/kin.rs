@@ -425,8 +425,8 @@ pub async fn bind(
     }
     let txn = crate::store::begin_write(db).await?;
     // Fixed order (user, then relative) so two binds cannot deadlock.
-    delegation::lock(&txn, &format!("kin-user:{guardian_user_id}")).await?;
-    delegation::lock(&txn, &format!("kin-relative:{}", req.id_number.as_str())).await?;
+    crate::store::lock(&txn, &format!("kin-user:{guardian_user_id}")).await?;
+    crate::store::lock(&txn, &format!("kin-relative:{}", req.id_number.as_str())).await?;
     let active = || {
         delegation_e::Entity::find()
             .filter(delegation_e::Column::Kind.eq(Kind::Kin.as_str()))

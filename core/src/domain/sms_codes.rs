@@ -62,7 +62,7 @@ impl SmsCodes {
         ];
         let txn = store::begin_write(&self.db).await?;
         for (key, window, limit) in &limits {
-            super::delegation::lock(&txn, key).await?;
+            store::lock(&txn, key).await?;
             let in_window = || {
                 sms_send::Entity::find()
                     .filter(sms_send::Column::Key.eq(key.as_str()))

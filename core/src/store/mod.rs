@@ -157,3 +157,22 @@ pub async fn purge_expired(db: &DatabaseConnection, now: i64) -> Result<(), DbEr
     db.execute(&stmt).await?;
     Ok(())
 }
+
+/// Takes a row lock on `key` inside a transaction: a conditional write, so
+/// it holds until commit on both databases. Counting rules (three kin
+/// binders, SMS sends in a window) take it before they count, so racing
+/// requests on any node count one after the other.
+pub async fn lock<C: ConnectionTrait>(conn: &C, key: &str) -> Result<(), DbErr> {
+    use entities::delegation_lock;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+    delegation_lock::Entity::insert(delegation_lock::ActiveModel { key: Set(key.into()), n: Set(0) })
+        .on_conflict(OnConflict::column(delegation_lock::Column::Key).do_nothing().to_owned())
+        .exec_without_returning(conn)
+        .await?;
+    delegation_lock::Entity::update_many()
+        .col_expr(delegation_lock::Column::N, Expr::col(delegation_lock::Column::N).add(1))
+        .filter(delegation_lock::Column::Key.eq(key))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
