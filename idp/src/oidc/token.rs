@@ -33,11 +33,14 @@ pub struct TokenResponse {
 }
 
 pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = exchange(&state, &headers, &body).await;
-    let grant = form::parse_body(&headers, &body)
-        .ok()
-        .and_then(|p| form::one(&p, "grant_type").ok().flatten().map(str::to_string))
-        .unwrap_or_default();
+    // The body is parsed once; the metrics read the grant type from it.
+    let (grant, result) = match form::parse_body(&headers, &body) {
+        Ok(params) => {
+            let grant = form::one(&params, "grant_type").ok().flatten().unwrap_or_default().to_string();
+            (grant, exchange(&state, &headers, &params).await)
+        }
+        Err(e) => (String::new(), Err(e.into())),
+    };
     crate::web::metrics::token(&grant, if result.is_ok() { "issued" } else { "refused" });
     match result {
         Ok(r) => no_store(Json(r).into_response()),
@@ -45,13 +48,12 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
     }
 }
 
-async fn exchange(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, ApiError> {
-    let params = form::parse_body(headers, body)?;
-    form::no_duplicates(&params)?;
-    let creds = form::credentials(headers, &params)?;
+async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<TokenResponse, ApiError> {
+    form::no_duplicates(params)?;
+    let creds = form::credentials(headers, params)?;
     let client = state.clients.authenticate(&creds, &state.endpoint("/token"), &state.config.issuer).await?;
     let grant_type =
-        form::one(&params, "grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+        form::one(params, "grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let exchange = grant_type == super::token_exchange::GRANT_TYPE;
     if !exchange && !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
         return Err(
@@ -62,10 +64,10 @@ async fn exchange(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
         return Err(OAuthError::unauthorized_client(format!("this client may not use {grant_type}")).into());
     }
     match grant_type {
-        "authorization_code" => authorization_code(state, &client, &params).await,
-        "refresh_token" => refresh_token(state, &client, &params).await,
-        _ if exchange => super::token_exchange::exchange(state, &client, &params).await,
-        _ => client_credentials(state, &client, &params).await,
+        "authorization_code" => authorization_code(state, &client, params).await,
+        "refresh_token" => refresh_token(state, &client, params).await,
+        _ if exchange => super::token_exchange::exchange(state, &client, params).await,
+        _ => client_credentials(state, &client, params).await,
     }
 }
 
