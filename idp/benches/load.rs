@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use idp::domain::clients::NewClient;
-use idp::domain::users::NewUser;
+use idp::domain::identity::users::NewUser;
 use std::time::{Duration, Instant};
 
 fn env_num(name: &str, default: u64) -> u64 {

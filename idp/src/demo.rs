@@ -4,7 +4,7 @@
 //! against the JWKS, then userinfo.
 use crate::config::Config;
 use crate::domain::clients::{AuthMethod, NewClient};
-use crate::domain::users::NewUser;
+use crate::domain::identity::users::NewUser;
 use crate::kit::cookies;
 use crate::kit::pages::{error_page, page};
 use crate::server::AppState;
@@ -18,7 +18,6 @@ use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
     Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
-use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -55,7 +54,7 @@ fn demo_file(config: &Config) -> std::path::PathBuf {
 }
 
 impl DemoRp {
-    pub async fn load(_db: &DatabaseConnection, config: &Config) -> anyhow::Result<Option<Self>> {
+    pub async fn load(_db: &crate::store::Store, config: &Config) -> anyhow::Result<Option<Self>> {
         let path = demo_file(config);
         if !path.exists() {
             return Ok(None);
@@ -198,7 +197,13 @@ async fn seed_citizen_app(state: &AppState) -> anyhow::Result<()> {
         })
         .await?;
     let now = state.clock.now();
-    crate::domain::plugin_access::allow(&state.db, DEMO_CITIZEN_APP_ID, crate::domain::scopes::SCAN_LOGIN, now).await?;
+    crate::domain::plugins::plugin_access::allow(
+        &state.store,
+        DEMO_CITIZEN_APP_ID,
+        crate::domain::clients::scopes::SCAN_LOGIN,
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -346,7 +351,7 @@ pub struct SeededEnterprise {
 /// if it had passed the real-name step; `None` when the verifier refuses
 /// (a non-sandbox verifier does not know the fictitious people).
 async fn demo_person(state: &AppState, username: &str, who: (&str, &str, &str)) -> anyhow::Result<Option<String>> {
-    use crate::domain::documents::{Document, DocumentForm};
+    use crate::domain::identity::documents::{Document, DocumentForm};
     use crate::domain::identity::{self, BindOutcome};
     let password = format!("Demo-{}", crate::crypto::random_token(9));
     let user = state
@@ -371,7 +376,7 @@ async fn demo_person(state: &AppState, username: &str, who: (&str, &str, &str)) 
     let now = state.clock.now();
     let today = chrono::DateTime::from_timestamp(now + 8 * 3600, 0).map(|d| d.date_naive()).unwrap_or_default();
     let doc = Document::parse(&form, today).map_err(|e| anyhow::anyhow!("demo identity: {}", e.key()))?;
-    match identity::verify_document(&state.db, &state.verifier, &user.sub, &doc, now).await? {
+    match identity::verify_document(&state.store, &state.verifier, &user.sub, &doc, now).await? {
         BindOutcome::Done { .. } => Ok(Some(password)),
         other => {
             tracing::warn!("demo enterprise skipped: the verifier did not confirm {username}'s identity ({other:?})");
@@ -384,8 +389,11 @@ async fn demo_person(state: &AppState, username: &str, who: (&str, &str, &str)) 
 /// representative, `demo_agent` an approved agent. Both first sign-ins ask
 /// for the face check through the citizen app, signed in as that person.
 pub async fn seed_enterprise(state: &AppState) -> anyhow::Result<Option<SeededEnterprise>> {
-    use crate::domain::{delegation, enterprises, uscc::Uscc, users::IdNumber, users::PhoneNumber};
-    if enterprises::find_by_uscc(&state.db, DEMO_USCC).await?.is_some()
+    use crate::domain::{
+        delegation, delegation::enterprises, delegation::uscc::Uscc, identity::users::IdNumber,
+        identity::users::PhoneNumber,
+    };
+    if enterprises::find_by_uscc(&state.store, DEMO_USCC).await?.is_some()
         || state.users.find_by_login(DEMO_REPRESENTATIVE).await?.is_some()
     {
         return Ok(None);
@@ -401,7 +409,7 @@ pub async fn seed_enterprise(state: &AppState) -> anyhow::Result<Option<SeededEn
     let now = state.clock.now();
     let name = "示例科技有限公司";
     let e = enterprises::create(
-        &state.db,
+        &state.store,
         &state.passwords,
         enterprises::NewEnterprise {
             uscc: Uscc::parse(DEMO_USCC).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -418,14 +426,19 @@ pub async fn seed_enterprise(state: &AppState) -> anyhow::Result<Option<SeededEn
     let Some(agent) = state.users.find_by_login(DEMO_AGENT).await? else {
         anyhow::bail!("the demo agent account vanished");
     };
-    let d =
-        match enterprises::add_agent(&state.db, &e.id, &agent.id, crate::domain::audit::Actor::Operator("demo"), now)
-            .await?
-        {
-            Ok(d) => d,
-            Err(key) => anyhow::bail!("demo agent: {key}"),
-        };
-    delegation::activate(&state.db, &d.id, &delegation::Party::Enterprise(&e.id), None, now).await?;
+    let d = match enterprises::add_agent(
+        &state.store,
+        &e.id,
+        &agent.id,
+        crate::domain::audit::Actor::Operator("demo"),
+        now,
+    )
+    .await?
+    {
+        Ok(d) => d,
+        Err(key) => anyhow::bail!("demo agent: {key}"),
+    };
+    delegation::activate(&state.store, &d.id, &delegation::Party::Enterprise(&e.id), None, now).await?;
     Ok(Some(SeededEnterprise {
         uscc: DEMO_USCC.into(),
         name: name.into(),

@@ -11,12 +11,14 @@ use crate::clock::Clock;
 use crate::config::{Config, TokenConfig};
 use crate::crypto::jws::{self, Alg, PublicKey};
 use crate::crypto::keys::KeyRing;
-use crate::domain::authorize::{self, RequestError};
+use crate::domain::authn::return_path::ReturnPath;
 use crate::domain::clients::{AuthMethod, Client};
-use crate::domain::documents::{self, ALL_TYPES, Document, DocumentForm, DocumentNumber, PersonName, Validity};
-use crate::domain::return_path::ReturnPath;
-use crate::domain::users::{IdNumber, PhoneNumber};
-use crate::domain::{grants, tokens::TokenIssuer, uscc::Uscc};
+use crate::domain::identity::documents::{
+    self, ALL_TYPES, Document, DocumentForm, DocumentNumber, PersonName, Validity,
+};
+use crate::domain::identity::users::{IdNumber, PhoneNumber};
+use crate::domain::tokens::authorize::{self, RequestError};
+use crate::domain::{delegation::uscc::Uscc, tokens::TokenIssuer, tokens::grants};
 use crate::net::{RegionTable, TrustedProxies};
 use crate::oidc::form;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -134,13 +136,13 @@ pub fn identifiers(data: &[u8]) {
     if let Ok(id) = IdNumber::parse(&s) {
         assert_eq!(id.as_str().len(), 18);
         assert_eq!(IdNumber::parse(id.as_str()).as_ref(), Ok(&id));
-        let _ = crate::domain::flows::mask_id_number(id.as_str());
+        let _ = crate::domain::authn::flows::mask_id_number(id.as_str());
     }
     if let Ok(p) = PhoneNumber::parse(&s) {
         assert_eq!(PhoneNumber::parse(p.as_str()).as_ref(), Ok(&p));
     }
-    let _ = crate::domain::flows::mask_phone(&s);
-    let _ = crate::domain::flows::mask_account(&s);
+    let _ = crate::domain::authn::flows::mask_phone(&s);
+    let _ = crate::domain::authn::flows::mask_account(&s);
     if let Ok(u) = Uscc::parse(&s) {
         assert_eq!(Uscc::parse(u.as_str()).as_ref(), Ok(&u));
         assert_eq!(u.region_code().len() + u.organisation_code().len(), 15);
@@ -538,13 +540,13 @@ mod tests {
     /// Crashes the fuzzers found, kept as plain regression checks.
     #[test]
     fn regressions_found_while_fuzzing() {
-        use crate::domain::documents::{DocumentError, DocumentType};
+        use crate::domain::identity::documents::{DocumentError, DocumentType};
         // A two-byte character across byte 3 of a 15-byte foreign permanent
         // resident number sliced a `str` off a character boundary.
         let r = DocumentNumber::parse(DocumentType::ForeignPermanentResidentId, "AAé12345678901");
         assert_eq!(r, Err(DocumentError::NumberFormat));
         // A phone of 11 bytes that are not 11 characters.
-        assert_eq!(crate::domain::flows::mask_phone("中中中13"), "****");
+        assert_eq!(crate::domain::authn::flows::mask_phone("中中中13"), "****");
         // An in-person assertion with `iat` = i64::MIN overflowed `exp - iat`
         // (a panic in debug builds, a wrapped lifetime check in release).
         use crate::ports::verifier::assertion;

@@ -4,7 +4,7 @@
 //! demos, and list the verification record.
 use clap::{Args, Subcommand};
 use idp::config::Config;
-use idp::domain::documents::{Document, DocumentForm};
+use idp::domain::identity::documents::{Document, DocumentForm};
 use idp::domain::identity::{self, BindOutcome, Binder, CounterClerk};
 use idp::ports::verifier::Verifier;
 
@@ -89,9 +89,9 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
     match cmd {
         IdentityCmd::SetOperator { login, revoke } => {
             let u = find(login.clone()).await?;
-            identity::set_operator(&state.db, &u.id, !revoke, "cli", now).await?;
+            identity::set_operator(&state.store, &u.id, !revoke, "cli", now).await?;
             let action = if revoke { "operator_revoked" } else { "operator_granted" };
-            idp::domain::accounts::audit(&state.db, Some(&u.id), action, "by cli", None, now).await?;
+            idp::domain::identity::accounts::audit(&state.store, Some(&u.id), action, "by cli", None, now).await?;
             println!("{login}: {}", if revoke { "no longer an operator" } else { "operator" });
             Ok(())
         }
@@ -103,7 +103,7 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
             // sessions end (back-channel logout is best effort from a
             // short-lived CLI) and its phone is told.
             let binder = Binder { user: &u, keep_sid: None, ip: None, now };
-            match identity::record_counter(&state.db, &state, CounterClerk::Cli, &binder, &doc, &place).await? {
+            match identity::record_counter(&state.store, &state, CounterClerk::Cli, &binder, &doc, &place).await? {
                 BindOutcome::Done { level, displaced } => {
                     if let Some(old) = displaced {
                         println!("note: account {} held this identity and lost it", old.from_user);
@@ -128,14 +128,11 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         IdentityCmd::Verifications { login, limit } => {
-            use idp::store::entities::verification;
-            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-            let mut q = verification::Entity::find().order_by_desc(verification::Column::CreatedAt).limit(limit);
-            if let Some(login) = login {
-                let u = find(login).await?;
-                q = q.filter(verification::Column::UserId.eq(u.id));
-            }
-            for v in q.all(&state.db).await? {
+            let user_id = match login {
+                Some(login) => Some(find(login).await?.id),
+                None => None,
+            };
+            for v in idp::domain::identity::verifications(&state.store, user_id.as_deref(), limit).await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     v.created_at,

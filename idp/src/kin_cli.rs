@@ -3,8 +3,8 @@
 //! id. Removing unbinds at once and tells the binder and the reporter.
 use clap::Subcommand;
 use idp::config::Config;
-use idp::domain::kin::Notices;
-use idp::domain::kin_reports;
+use idp::domain::delegation::kin::Notices;
+use idp::domain::delegation::kin_reports;
 
 #[derive(Subcommand)]
 pub enum KinCmd {
@@ -34,13 +34,13 @@ pub async fn run(cmd: KinCmd, config: Config) -> anyhow::Result<()> {
     let now = state.clock.now();
     match cmd {
         KinCmd::Reports { status, json } => {
-            let list = kin_reports::list(&state.db, (status != "all").then_some(status.as_str())).await?;
+            let list = kin_reports::list(&state.store, (status != "all").then_some(status.as_str())).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(());
             }
             for r in list {
-                let id_masked = idp::domain::flows::mask_id_number(&r.relative_id_number);
+                let id_masked = idp::domain::authn::flows::mask_id_number(&r.relative_id_number);
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
                     r.id, r.status, r.delegation_id, id_masked, r.reporter_user_id, r.reason
@@ -51,7 +51,7 @@ pub async fn run(cmd: KinCmd, config: Config) -> anyhow::Result<()> {
         KinCmd::ReportDecide { id, remove, dismiss: _, operator } => {
             let text = |key: &str| state.pages.text(&state.config.default_locale, key);
             let notices = Notices { sms: state.sms_codes.gateway(), text: &text };
-            let Some(decided) = kin_reports::decide(&state.db, &notices, &id, remove, &operator, now).await? else {
+            let Some(decided) = kin_reports::decide(&state.store, &notices, &id, remove, &operator, now).await? else {
                 anyhow::bail!("no pending kin report `{id}`");
             };
             let what = match (remove, decided.unbound.is_some()) {

@@ -3,7 +3,7 @@ use clap::{Parser, Subcommand};
 use idp::config::Config;
 use idp::domain::audit::Actor;
 use idp::domain::clients::{AuthMethod, NewClient};
-use idp::domain::users::NewUser;
+use idp::domain::identity::users::NewUser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -439,22 +439,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Kin { cmd } => kin_cli::run(cmd, config).await,
         Command::Enterprise { cmd } => enterprise_cmd(cmd, config).await,
         Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
-            use idp::store::entities::dev_message;
-            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
             let state = idp::build_state(config, true).await?;
-            let mut q = dev_message::Entity::find();
-            if channel != "all" {
-                q = q.filter(dev_message::Column::Channel.eq(channel));
-            }
-            if let Some(to) = to {
-                q = q.filter(dev_message::Column::Recipient.eq(to));
-            }
-            let rows = q
-                .order_by_desc(dev_message::Column::CreatedAt)
-                .order_by_desc(dev_message::Column::Id)
-                .limit(limit)
-                .all(&state.db)
-                .await?;
+            let channel = (channel != "all").then_some(channel.as_str());
+            let rows = idp::ports::sms::dev_messages(&state.store, channel, to.as_deref(), limit).await?;
             if json {
                 print_json(&rows)
             } else {
@@ -604,12 +591,10 @@ async fn user_cmd(cmd: UserCmd, config: Config) -> anyhow::Result<()> {
 }
 
 async fn keys_cmd(cmd: KeysCmd, config: Config) -> anyhow::Result<()> {
-    use idp::store::entities::signing_key;
-    use sea_orm::EntityTrait;
     let state = idp::build_state(config, true).await?;
     match cmd {
         KeysCmd::List { json } => {
-            let rows = signing_key::Entity::find().all(&state.db).await?;
+            let rows = idp::crypto::keys::KeyRing::list(&state.store).await?;
             let list: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|k| serde_json::json!({ "kid": k.kid, "alg": k.alg, "purpose": k.purpose, "active": k.active, "created_at": k.created_at, "retired_at": k.retired_at }))
@@ -624,7 +609,7 @@ async fn keys_cmd(cmd: KeysCmd, config: Config) -> anyhow::Result<()> {
             }
         }
         KeysCmd::Rotate { json } => {
-            let created = state.keys.rotate(&state.db).await?;
+            let created = state.keys.rotate(&state.store).await?;
             if json {
                 print_json(&created)
             } else {
@@ -637,12 +622,12 @@ async fn keys_cmd(cmd: KeysCmd, config: Config) -> anyhow::Result<()> {
 }
 
 async fn appeal_cmd(cmd: AppealCmd, config: Config) -> anyhow::Result<()> {
-    use idp::domain::appeals;
+    use idp::domain::identity::appeals;
     let state = idp::build_state(config, true).await?;
     let now = state.clock.now();
     let (id, approve, reason, operator) = match cmd {
         AppealCmd::List { status, json } => {
-            let list = appeals::list(&state.db, (status != "all").then_some(status.as_str())).await?;
+            let list = appeals::list(&state.store, (status != "all").then_some(status.as_str())).await?;
             if json {
                 return print_json(&list);
             }
@@ -659,7 +644,7 @@ async fn appeal_cmd(cmd: AppealCmd, config: Config) -> anyhow::Result<()> {
             (id, false, reason, operator)
         }
     };
-    let Some(decided) = appeals::decide(&state.db, &id, approve, &reason, &operator, now).await? else {
+    let Some(decided) = appeals::decide(&state.store, &id, approve, &reason, &operator, now).await? else {
         anyhow::bail!("no pending appeal `{id}`");
     };
     let key = if approve { "sms_appeal_approved" } else { "sms_appeal_rejected" };
@@ -700,8 +685,8 @@ async fn enterprise_and_account(
     uscc: &str,
     agent: &str,
 ) -> anyhow::Result<(idp::store::entities::enterprise::Model, idp::store::entities::user::Model)> {
-    let uscc = idp::domain::uscc::Uscc::parse(uscc).map_err(|e| anyhow::anyhow!("--uscc: {e}"))?;
-    let e = idp::domain::enterprises::find_by_uscc(&state.db, uscc.as_str())
+    let uscc = idp::domain::delegation::uscc::Uscc::parse(uscc).map_err(|e| anyhow::anyhow!("--uscc: {e}"))?;
+    let e = idp::domain::delegation::enterprises::find_by_uscc(&state.store, uscc.as_str())
         .await?
         .ok_or_else(|| anyhow::anyhow!("no enterprise with credit code {}", uscc.as_str()))?;
     let u = state.users.find_by_login(agent).await?.ok_or_else(|| anyhow::anyhow!("no account `{agent}`"))?;
@@ -709,7 +694,7 @@ async fn enterprise_and_account(
 }
 
 async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()> {
-    use idp::domain::enterprises;
+    use idp::domain::delegation::enterprises;
     let state = idp::build_state(config, true).await?;
     let now = state.clock.now();
     let (id, approve, reason, operator) = match cmd {
@@ -723,17 +708,17 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             password,
         } => {
             let new = enterprises::NewEnterprise {
-                uscc: idp::domain::uscc::Uscc::parse(&uscc).map_err(|e| anyhow::anyhow!("--uscc: {e}"))?,
+                uscc: idp::domain::delegation::uscc::Uscc::parse(&uscc).map_err(|e| anyhow::anyhow!("--uscc: {e}"))?,
                 name,
                 region,
                 representative_name,
-                representative_id_number: idp::domain::users::IdNumber::parse(&representative_id)
+                representative_id_number: idp::domain::identity::users::IdNumber::parse(&representative_id)
                     .map_err(|e| anyhow::anyhow!("--representative-id: {e}"))?,
-                representative_phone: idp::domain::users::PhoneNumber::parse(&representative_phone)
+                representative_phone: idp::domain::identity::users::PhoneNumber::parse(&representative_phone)
                     .map_err(|e| anyhow::anyhow!("--representative-phone: {e}"))?,
                 password,
             };
-            let e = enterprises::create(&state.db, &state.passwords, new, now).await?;
+            let e = enterprises::create(&state.store, &state.passwords, new, now).await?;
             println!("{}", e.id);
             if e.representative_user_id.is_none() {
                 eprintln!(
@@ -744,12 +729,12 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
         }
         EnterpriseCmd::AddAgent { uscc, agent, approved, operator } => {
             let (e, u) = enterprise_and_account(&state, &uscc, &agent).await?;
-            let d = match enterprises::add_agent(&state.db, &e.id, &u.id, Actor::Operator(&operator), now).await? {
+            let d = match enterprises::add_agent(&state.store, &e.id, &u.id, Actor::Operator(&operator), now).await? {
                 Ok(d) => d,
                 Err(key) => anyhow::bail!("{}", state.pages.text("en", key)),
             };
             let party = idp::domain::delegation::Party::Enterprise(&e.id);
-            if approved && !idp::domain::delegation::activate(&state.db, &d.id, &party, None, now).await? {
+            if approved && !idp::domain::delegation::activate(&state.store, &d.id, &party, None, now).await? {
                 anyhow::bail!("the agent grant {} changed meanwhile", d.id);
             }
             println!("{}", d.id);
@@ -757,15 +742,15 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
         }
         EnterpriseCmd::AgentPassword { uscc, agent, password, operator } => {
             let (e, u) = enterprise_and_account(&state, &uscc, &agent).await?;
-            let d = idp::domain::delegation::agent_delegation(&state.db, &e.id, &u.id)
+            let d = idp::domain::delegation::agent_delegation(&state.store, &e.id, &u.id)
                 .await?
                 .filter(|d| {
                     use idp::domain::delegation::DelegationState::{Active, Pending};
                     idp::domain::delegation::DelegationState::is_any(d, &[Pending, Active])
                 })
                 .ok_or_else(|| anyhow::anyhow!("`{agent}` is no pending or active agent of {}", e.uscc))?;
-            match idp::domain::agent_password::reset(
-                &state.db,
+            match idp::domain::delegation::agent_password::reset(
+                &state.store,
                 &state.passwords,
                 &d,
                 &password,
@@ -784,7 +769,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             return Ok(());
         }
         EnterpriseCmd::Requests { status, json } => {
-            let list = enterprises::changes(&state.db, (status != "all").then_some(status.as_str())).await?;
+            let list = enterprises::changes(&state.store, (status != "all").then_some(status.as_str())).await?;
             if json {
                 return print_json(&list);
             }
@@ -801,7 +786,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             (id, false, reason, operator)
         }
     };
-    let Some(decided) = enterprises::decide_change(&state.db, &id, approve, &reason, &operator, now).await? else {
+    let Some(decided) = enterprises::decide_change(&state.store, &id, approve, &reason, &operator, now).await? else {
         anyhow::bail!("no pending change request `{id}`");
     };
     // The applicant hears the outcome on the phone given in the request.

@@ -1,7 +1,7 @@
 //! `idp plugin …` and `idp client allow-scope|deny-scope`.
 use clap::Subcommand;
 use idp::config::Config;
-use idp::domain::plugin_access;
+use idp::domain::plugins::plugin_access;
 
 #[derive(Subcommand)]
 pub enum PluginCmd {
@@ -57,12 +57,12 @@ pub async fn run(cmd: PluginCmd, config: Config) -> anyhow::Result<()> {
             anyhow::bail!("no loaded plugin `{name}`")
         }
         PluginCmd::Enable { name } => {
-            plugin_access::set_enabled(&state.db, &name, true, state.clock.now()).await?;
+            plugin_access::set_enabled(&state.store, &name, true, state.clock.now()).await?;
             println!("plugin {name} enabled");
             Ok(())
         }
         PluginCmd::Disable { name } => {
-            plugin_access::set_enabled(&state.db, &name, false, state.clock.now()).await?;
+            plugin_access::set_enabled(&state.store, &name, false, state.clock.now()).await?;
             println!("plugin {name} disabled");
             Ok(())
         }
@@ -73,11 +73,11 @@ pub async fn allow_scope(state: &idp::AppState, client_id: &str, scope: &str) ->
     if state.clients.find(client_id).await?.is_none() {
         anyhow::bail!("no client `{client_id}`");
     }
-    if idp::domain::scopes::SUPPORTED.contains(&scope) {
+    if idp::domain::clients::scopes::SUPPORTED.contains(&scope) {
         anyhow::bail!("`{scope}` is a core scope: set core scopes with `client create --scope`");
     }
-    if idp::domain::scopes::ADMIN_GRANTED.contains(&scope) {
-        plugin_access::allow(&state.db, client_id, scope, state.clock.now()).await?;
+    if idp::domain::clients::scopes::ADMIN_GRANTED.contains(&scope) {
+        plugin_access::allow(&state.store, client_id, scope, state.clock.now()).await?;
         println!("client {client_id} may now request `{scope}`");
         return Ok(());
     }
@@ -87,13 +87,13 @@ pub async fn allow_scope(state: &idp::AppState, client_id: &str, scope: &str) ->
             state.plugins.scope_names().join(" ")
         );
     };
-    plugin_access::allow(&state.db, client_id, scope, state.clock.now()).await?;
+    plugin_access::allow(&state.store, client_id, scope, state.clock.now()).await?;
     println!("client {client_id} may now request `{scope}` (plugin {})", owner.name());
     Ok(())
 }
 
 pub async fn deny_scope(state: &idp::AppState, client_id: &str, scope: &str) -> anyhow::Result<()> {
-    if plugin_access::deny(&state.db, client_id, scope, state.clock.now()).await? {
+    if plugin_access::deny(&state.store, client_id, scope, state.clock.now()).await? {
         println!("client {client_id} may no longer request `{scope}`");
         Ok(())
     } else {

@@ -4,19 +4,18 @@ use crate::crypto::keys::{KeyRing, KeyVault};
 use crate::crypto::password::PasswordService;
 use crate::crypto::{SecretHasher, derive_key};
 use crate::domain::clients::ClientService;
+use crate::domain::identity::users::UserService;
 use crate::domain::tokens::TokenIssuer;
-use crate::domain::users::UserService;
 use crate::kit::pages::Pages;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::routing::{any, get, post};
-use sea_orm::DatabaseConnection;
 use std::ops::Deref;
 use std::sync::Arc;
 
 pub struct Inner {
     pub config: Config,
-    pub db: DatabaseConnection,
+    pub store: crate::store::Store,
     pub keys: KeyRing,
     pub hasher: SecretHasher,
     pub passwords: PasswordService,
@@ -30,15 +29,15 @@ pub struct Inner {
     pub demo: Option<crate::demo::DemoRp>,
     pub plugins: crate::plugins::Registry,
     pub clock: crate::clock::Clock,
-    pub sms_codes: crate::domain::sms_codes::SmsCodes,
-    pub captcha: crate::domain::captcha::CaptchaService,
+    pub sms_codes: crate::domain::authn::sms_codes::SmsCodes,
+    pub captcha: crate::domain::authn::captcha::CaptchaService,
     pub mail: crate::ports::mail::MailGateway,
     /// Strong factors: authenticator apps + recovery codes, passkeys.
-    pub totp: crate::domain::factors::TotpService,
-    pub passkeys: crate::domain::passkeys::PasskeyService,
+    pub totp: crate::domain::authn::factors::TotpService,
+    pub passkeys: crate::domain::authn::passkeys::PasskeyService,
     pub verifier: crate::ports::verifier::Verifier,
     /// Browsers on this node waiting for a scan ticket to change (D1).
-    pub scan_waiters: Arc<crate::domain::scan_waiters::ScanWaiters>,
+    pub scan_waiters: Arc<crate::domain::authn::scan_waiters::ScanWaiters>,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::net`]).
     pub proxies: crate::net::TrustedProxies,
     /// Address ranges → region names for the scan app.
@@ -126,11 +125,11 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     let demo = crate::demo::DemoRp::load(&db, &config).await?;
     let gateway = crate::ports::sms::SmsGateway::from_config(&config.sms, db.clone())?;
     let captcha =
-        crate::domain::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev());
-    let sms_codes = crate::domain::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
+        crate::domain::authn::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev());
+    let sms_codes = crate::domain::authn::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
     let mail = crate::ports::mail::MailGateway::from_config(&config.mail, db.clone())?;
-    let totp = crate::domain::factors::TotpService::new(db.clone(), &master, hasher.clone(), &config.issuer);
-    let passkeys = crate::domain::passkeys::PasskeyService::new(db.clone(), hasher.clone(), &config.issuer);
+    let totp = crate::domain::authn::factors::TotpService::new(db.clone(), &master, hasher.clone(), &config.issuer);
+    let passkeys = crate::domain::authn::passkeys::PasskeyService::new(db.clone(), hasher.clone(), &config.issuer);
     let verifier = crate::ports::verifier::Verifier::from_config(&config.verifier, &config.data_dir, clock.clone())?;
     let proxies = crate::net::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?;
     let regions = match &config.ip_regions_file {
@@ -143,7 +142,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         plugins,
         csrf_key: derive_key(&master, b"idp csrf v1"),
         config,
-        db,
+        store: db,
         keys,
         hasher,
         passwords,
@@ -177,87 +176,98 @@ pub fn router(state: AppState) -> Router {
         .route("/revoke", post(oidc::revoke::handler))
         .route("/introspect", post(oidc::introspect::handler))
         .route("/logout", get(oidc::logout::handler).post(oidc::logout::handler))
-        .route("/login", get(web::login::show).post(web::login::submit))
-        .route("/login/sms", get(web::sms_login::show).post(web::sms_login::submit))
-        .route("/login/passkey/begin", post(web::mfa::login_begin))
-        .route("/login/passkey", post(web::mfa::login_submit))
-        .route("/mfa/totp", get(web::mfa::totp_show).post(web::mfa::totp_submit))
-        .route("/mfa/passkey", get(web::mfa::passkey_show).post(web::mfa::passkey_submit))
-        .route("/mfa/passkey/begin", post(web::mfa::passkey_begin))
-        .route("/login/upstream/{name}", get(web::upstream::start))
-        .route("/login/upstream/{name}/callback", get(web::upstream::callback))
-        .route("/login/scan", get(web::scan::show_login))
-        .route("/scan/face", get(web::scan::show_face))
-        .route("/scan/t/{id}", get(web::scan::landing))
-        .route("/scan/events", get(web::scan::events))
-        .route("/scan/status", get(web::scan::status))
-        .route("/scan/complete", post(web::scan::finish))
-        .route("/api/scan/tickets/{id}", get(web::scan_api::read))
-        .route("/api/scan/tickets/{id}/confirm", post(web::scan_api::confirm))
-        .route("/api/scan/tickets/{id}/deny", post(web::scan_api::deny))
-        .route("/login/link", get(web::upstream::link_show).post(web::upstream::link_submit))
-        .route("/login/link/register", get(web::upstream::link_register))
-        .route("/register", get(web::register::show).post(web::register::submit))
+        .route("/login", get(web::auth::login::show).post(web::auth::login::submit))
+        .route("/login/sms", get(web::auth::sms_login::show).post(web::auth::sms_login::submit))
+        .route("/login/passkey/begin", post(web::auth::mfa::login_begin))
+        .route("/login/passkey", post(web::auth::mfa::login_submit))
+        .route("/mfa/totp", get(web::auth::mfa::totp_show).post(web::auth::mfa::totp_submit))
+        .route("/mfa/passkey", get(web::auth::mfa::passkey_show).post(web::auth::mfa::passkey_submit))
+        .route("/mfa/passkey/begin", post(web::auth::mfa::passkey_begin))
+        .route("/login/upstream/{name}", get(web::auth::upstream::start))
+        .route("/login/upstream/{name}/callback", get(web::auth::upstream::callback))
+        .route("/login/scan", get(web::auth::scan::show_login))
+        .route("/scan/face", get(web::auth::scan::show_face))
+        .route("/scan/t/{id}", get(web::auth::scan::landing))
+        .route("/scan/events", get(web::auth::scan::events))
+        .route("/scan/status", get(web::auth::scan::status))
+        .route("/scan/complete", post(web::auth::scan::finish))
+        .route("/api/scan/tickets/{id}", get(web::api::scan_api::read))
+        .route("/api/scan/tickets/{id}/confirm", post(web::api::scan_api::confirm))
+        .route("/api/scan/tickets/{id}/deny", post(web::api::scan_api::deny))
+        .route("/login/link", get(web::auth::upstream::link_show).post(web::auth::upstream::link_submit))
+        .route("/login/link/register", get(web::auth::upstream::link_register))
+        .route("/register", get(web::auth::register::show).post(web::auth::register::submit))
         .route("/login/enterprise", get(web::enterprise::login_show).post(web::enterprise::login_submit))
-        .route("/register/agent", get(web::agent_register::show).post(web::agent_register::submit))
-        .route("/login/enterprise/forgot", get(web::agent_reset::show).post(web::agent_reset::submit))
-        .route("/enterprise/agent/password", get(web::agent_password::show).post(web::agent_password::submit))
+        .route(
+            "/register/agent",
+            get(web::enterprise::agent_register::show).post(web::enterprise::agent_register::submit),
+        )
+        .route(
+            "/login/enterprise/forgot",
+            get(web::enterprise::agent_reset::show).post(web::enterprise::agent_reset::submit),
+        )
+        .route(
+            "/enterprise/agent/password",
+            get(web::enterprise::agent_password::show).post(web::enterprise::agent_password::submit),
+        )
         .route("/face", get(web::enterprise::face_show).post(web::enterprise::face_continue))
         .route("/enterprise/agents", get(web::enterprise::agents_show).post(web::enterprise::agents_submit))
         .route("/enterprise/change", get(web::enterprise::change_show).post(web::enterprise::change_submit))
         .route(
             "/account/authorisations",
-            get(web::delegations::authorisations_show).post(web::delegations::authorisations_submit),
+            get(web::account::delegations::authorisations_show).post(web::account::delegations::authorisations_submit),
         )
-        .route("/account/kin", get(web::delegations::kin_show).post(web::delegations::kin_submit))
-        .route("/register/real-name", get(web::register::real_name_offer))
-        .route("/forgot", get(web::forgot::show).post(web::forgot::submit))
+        .route("/account/kin", get(web::account::delegations::kin_show).post(web::account::delegations::kin_submit))
+        .route("/register/real-name", get(web::auth::register::real_name_offer))
+        .route("/forgot", get(web::auth::forgot::show).post(web::auth::forgot::submit))
         .route("/account", get(web::account::show))
-        .route("/appeal", get(web::appeal::show).post(web::appeal::submit))
+        .route("/appeal", get(web::account::appeal::show).post(web::account::appeal::submit))
         .route("/account/profile", get(web::account::show).post(web::account::submit))
         .route("/account/password", get(web::account::show).post(web::account::submit))
         .route("/account/delete", get(web::account::show).post(web::account::submit))
-        .route("/account/upstreams/unlink", post(web::upstream::unlink))
-        .route("/account/security/upstream/{name}", post(web::upstream_reverify::start))
-        .route("/account/security", get(web::security::show).post(web::security::submit))
-        .route("/account/security/passkey/begin", post(web::security::passkey_begin))
-        .route("/account/security/passkey", post(web::security::passkey_submit))
+        .route("/account/upstreams/unlink", post(web::auth::upstream::unlink))
+        .route("/account/security/upstream/{name}", post(web::auth::upstream_reverify::start))
+        .route("/account/security", get(web::account::security::show).post(web::account::security::submit))
+        .route("/account/security/passkey/begin", post(web::account::security::passkey_begin))
+        .route("/account/security/passkey", post(web::account::security::passkey_submit))
         .route("/account/phone", get(web::account::show).post(web::account::submit))
         .route("/account/email", get(web::account::show).post(web::account::submit))
-        .route("/identity", get(web::identity::show))
-        .route("/identity/verify", get(web::identity::show).post(web::identity::submit))
-        .route("/identity/bank-card", get(web::identity::show).post(web::identity::submit))
-        .route("/identity/face", get(web::identity::show).post(web::identity::submit))
-        .route("/identity/in-person", get(web::identity::show).post(web::identity::submit))
-        .route("/identity/unbind", get(web::identity::show).post(web::identity::submit))
-        .route("/admin/in-person", get(web::identity_extra::admin_show).post(web::identity_extra::admin_submit))
+        .route("/identity", get(web::account::identity::show))
+        .route("/identity/verify", get(web::account::identity::show).post(web::account::identity::submit))
+        .route("/identity/bank-card", get(web::account::identity::show).post(web::account::identity::submit))
+        .route("/identity/face", get(web::account::identity::show).post(web::account::identity::submit))
+        .route("/identity/in-person", get(web::account::identity::show).post(web::account::identity::submit))
+        .route("/identity/unbind", get(web::account::identity::show).post(web::account::identity::submit))
+        .route("/admin/in-person", get(web::api::face::admin_show).post(web::api::face::admin_submit))
         .route(
             "/api/identity/face",
             // A face image is larger than any form: its own body limit.
-            post(web::identity_extra::api_face).layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024)),
+            post(web::api::face::api_face).layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024)),
         )
-        .route("/forgot/verify", get(web::forgot::show))
-        .route("/forgot/password", get(web::forgot::show))
-        .route("/forgot/done", get(web::forgot::show))
-        .route("/consent", get(web::consent::show).post(web::consent::submit))
-        .route("/step-up", get(web::step_up::show))
-        .route("/step-up/skip", post(web::step_up::skip))
-        .route("/step-up/factor", get(web::step_up_factor::show).post(web::step_up_factor::submit))
-        .route("/select-account", get(web::select_account::show).post(web::select_account::submit))
+        .route("/forgot/verify", get(web::auth::forgot::show))
+        .route("/forgot/password", get(web::auth::forgot::show))
+        .route("/forgot/done", get(web::auth::forgot::show))
+        .route("/consent", get(web::auth::consent::show).post(web::auth::consent::submit))
+        .route("/step-up", get(web::auth::step_up::show))
+        .route("/step-up/skip", post(web::auth::step_up::skip))
+        .route("/step-up/factor", get(web::auth::step_up_factor::show).post(web::auth::step_up_factor::submit))
+        .route("/select-account", get(web::auth::select_account::show).post(web::auth::select_account::submit))
         .route("/static/{file}", get(web::pages::static_file))
         .route("/demo", get(crate::demo::start))
         .route("/demo/callback", get(crate::demo::callback))
-        .route("/plugins/{name}", any(web::plugin_routes::root))
-        .route("/plugins/{name}/", any(web::plugin_routes::root))
-        .route("/plugins/{name}/{*rest}", any(web::plugin_routes::nested))
+        .route("/plugins/{name}", any(web::api::plugin_routes::root))
+        .route("/plugins/{name}/", any(web::api::plugin_routes::root))
+        .route("/plugins/{name}/{*rest}", any(web::api::plugin_routes::nested))
         // `/health` is kept for existing probes; it is liveness only.
         .route("/health", get(|| async { "ok" }))
-        .route("/healthz", get(web::health::live))
-        .route("/readyz", get(web::health::ready))
-        .route("/metrics", get(web::metrics::render))
+        .route("/healthz", get(web::api::health::live))
+        .route("/readyz", get(web::api::health::ready))
+        .route("/metrics", get(web::api::metrics::render))
         .route("/", get(web::pages::home))
+        .fallback(crate::kit::extract::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::kit::extract::render_errors))
         .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))
-        .route_layer(axum::middleware::from_fn(web::metrics::track))
+        .route_layer(axum::middleware::from_fn(web::api::metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), client_address))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
@@ -315,16 +325,16 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
         loop {
             tick.tick().await;
-            if let Err(e) = upkeep.keys.reload(&upkeep.db, upkeep.config.tokens.retired_key_publish).await {
+            if let Err(e) = upkeep.keys.reload(&upkeep.store, upkeep.config.tokens.retired_key_publish).await {
                 tracing::warn!("key reload failed: {e}");
             }
-            if let Err(e) = crate::store::purge_expired(&upkeep.db, upkeep.clock.now()).await {
+            if let Err(e) = crate::store::purge_expired(&upkeep.store, upkeep.clock.now()).await {
                 tracing::warn!("purge failed: {e}");
             }
         }
     });
     // D1: one node-wide check for scan tickets decided through other nodes.
-    tokio::spawn(state.scan_waiters.clone().watch_other_nodes(state.db.clone(), state.clock.clone()));
+    tokio::spawn(state.scan_waiters.clone().watch_other_nodes(state.store.clone(), state.clock.clone()));
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())

@@ -9,7 +9,7 @@ async fn sms_count(app: &TestApp, phone: &str) -> usize {
     dev_message::Entity::find()
         .filter(dev_message::Column::Channel.eq("sms"))
         .filter(dev_message::Column::Recipient.eq(phone))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap()
         .len()
@@ -158,7 +158,7 @@ async fn registration_rules(backend: Backend) {
         assert!(!body.contains("Secret-123"), "passwords are never echoed back");
     }
     // A phone that is taken is refused before any SMS is sent.
-    let phone_owner = idp::domain::users::NewUser {
+    let phone_owner = idp::domain::identity::users::NewUser {
         username: "phone_owner".into(),
         password: PASSWORD.into(),
         phone: Some("13700003333".into()),
@@ -279,7 +279,7 @@ both!(concurrent_registrations_of_one_phone_make_one_account, super::concurrent_
 async fn sms_login(backend: Backend) {
     let app = spawn(backend).await;
     let client = app.confidential().await;
-    let owner = idp::domain::users::NewUser {
+    let owner = idp::domain::identity::users::NewUser {
         username: "sms_user01".into(),
         password: PASSWORD.into(),
         phone: Some("13600001234".into()),
@@ -370,7 +370,7 @@ pub(crate) async fn reset_send_code(app: &TestApp, b: &Browser, flow: &str) -> S
 async fn forgot_password(backend: Backend) {
     let app = spawn(backend).await;
     let client = app.confidential().await;
-    let owner = idp::domain::users::NewUser {
+    let owner = idp::domain::identity::users::NewUser {
         username: "forgetful1".into(),
         password: PASSWORD.into(),
         phone: Some("15012347931".into()),
@@ -422,7 +422,7 @@ async fn forgot_password(backend: Backend) {
     let notices = dev_message::Entity::find()
         .filter(dev_message::Column::Recipient.eq("15012347931"))
         .filter(dev_message::Column::Purpose.eq("notice"))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     assert!(notices.iter().any(|m| m.body.contains("密码已重置")), "notice on the old channel");
@@ -435,7 +435,7 @@ both!(forgot_password_four_steps, super::forgot_password);
 
 async fn forgot_password_real_name(backend: Backend) {
     let app = spawn(backend).await;
-    let owner = idp::domain::users::NewUser {
+    let owner = idp::domain::identity::users::NewUser {
         username: "realname01".into(),
         password: PASSWORD.into(),
         phone: Some("15000000013".into()),
@@ -485,7 +485,7 @@ async fn personal_centre(backend: Backend) {
     let client = app.confidential().await;
     let anon = api().get(app.url("/account")).send().await.unwrap();
     assert_eq!(anon.status(), 303, "signed-in users only");
-    let owner = idp::domain::users::NewUser {
+    let owner = idp::domain::identity::users::NewUser {
         username: "centre_u01".into(),
         password: PASSWORD.into(),
         phone: Some("13500001111".into()),
@@ -546,7 +546,7 @@ async fn deletion(backend: Backend) {
     let app = spawn(backend).await;
     let (bc_url, received) = crate::logout::backchannel_receiver().await;
     let client = app.client(|c| c.backchannel_logout_uri = Some(bc_url.clone())).await;
-    let owner = idp::domain::users::NewUser {
+    let owner = idp::domain::identity::users::NewUser {
         username: "leaving_u1".into(),
         password: PASSWORD.into(),
         phone: Some("13500002222".into()),
@@ -592,11 +592,11 @@ async fn deletion(backend: Backend) {
     assert!(matches!(end, End::Page(401, _)));
     // The audit keeps only the pseudonymous subject.
     use idp::store::entities::audit;
-    let rows = audit::Entity::find().filter(audit::Column::UserId.eq(sub.clone())).all(&app.state.db).await.unwrap();
+    let rows = audit::Entity::find().filter(audit::Column::UserId.eq(sub.clone())).all(&app.state.store).await.unwrap();
     assert!(rows.iter().any(|r| r.action == "account_deleted"));
     assert!(rows.iter().all(|r| !r.detail.contains("13500002222") && !r.detail.contains("leaving_u1")));
     // The phone and the ID number are free again.
-    let again = idp::domain::users::NewUser {
+    let again = idp::domain::identity::users::NewUser {
         username: "returning1".into(),
         password: PASSWORD.into(),
         phone: Some("13500002222".into()),
@@ -651,7 +651,7 @@ async fn change_phone(backend: Backend) {
     let app = spawn(backend).await;
     let client = app.confidential().await;
     for (name, phone) in [("mover_u001", "13400001111"), ("holder_u01", "13400002222")] {
-        let u = idp::domain::users::NewUser {
+        let u = idp::domain::identity::users::NewUser {
             username: name.into(),
             password: PASSWORD.into(),
             phone: Some(phone.into()),
@@ -713,7 +713,7 @@ async fn change_phone(backend: Backend) {
     let notices = dev_message::Entity::find()
         .filter(dev_message::Column::Recipient.eq("13400001111"))
         .filter(dev_message::Column::Purpose.eq("notice"))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     assert!(notices.iter().any(|m| m.body.contains("手机号已变更")));
@@ -788,7 +788,7 @@ async fn appeals(backend: Backend) {
     for (name, phone, id) in
         [("holder_0001", "13300001111", Some("11010519491231002X")), ("appellant01", "13300002222", None)]
     {
-        let u = idp::domain::users::NewUser {
+        let u = idp::domain::identity::users::NewUser {
             username: name.into(),
             password: PASSWORD.into(),
             phone: Some(phone.into()),
@@ -849,7 +849,7 @@ async fn appeals(backend: Backend) {
     let outcome = dev_message::Entity::find()
         .filter(dev_message::Column::Recipient.eq("13300001111"))
         .filter(dev_message::Column::Purpose.eq("notice"))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     assert!(outcome.iter().any(|m| m.body.contains(&id) && m.body.contains("审核通过")));
@@ -862,7 +862,7 @@ async fn appeals(backend: Backend) {
     assert!(operator(&app, &["appeal", "reject", &id2, "--reason", "材料不足"]).status.success());
     let msgs = dev_message::Entity::find()
         .filter(dev_message::Column::Recipient.eq("13300003333"))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     assert!(msgs.iter().any(|m| m.body.contains("材料不足")));
@@ -874,7 +874,7 @@ both!(appeals_are_filed_reviewed_and_answered, super::appeals);
 async fn bind_email(backend: Backend) {
     let app = spawn(backend).await;
     let client = app.confidential().await;
-    let u = idp::domain::users::NewUser {
+    let u = idp::domain::identity::users::NewUser {
         username: "mailer_u01".into(),
         password: PASSWORD.into(),
         phone: Some("13200001111".into()),
@@ -976,7 +976,7 @@ async fn smtp_adapter_delivers_to_a_relay() {
         from: "idp <no-reply@example.org>".into(),
         ..Default::default()
     };
-    let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+    let db = idp::store::Store::new(sea_orm::Database::connect("sqlite::memory:").await.unwrap());
     let gateway = idp::ports::mail::MailGateway::from_config(&cfg, db).unwrap();
     gateway.send("citizen@example.org", "Code", "Your code is 123456", "bind_email", 0).await.unwrap();
     let data = tokio::time::timeout(std::time::Duration::from_secs(10), relay).await.unwrap().unwrap();
@@ -985,6 +985,6 @@ async fn smtp_adapter_delivers_to_a_relay() {
     // Plain SMTP is refused off loopback.
     let mut remote = cfg.clone();
     remote.smtp_host = Some("mail.example.org".into());
-    let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+    let db = idp::store::Store::new(sea_orm::Database::connect("sqlite::memory:").await.unwrap());
     assert!(idp::ports::mail::MailGateway::from_config(&remote, db).is_err());
 }

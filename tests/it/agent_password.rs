@@ -30,7 +30,7 @@ async fn agent(app: &TestApp, ent: &str, username: &str, phone: &str, state: Del
     let user = person(app, username, "陈一", &id_born("19800101", seq), phone).await;
     let now = app.state.clock.now();
     let d = delegation::insert(
-        &app.state.db,
+        &app.state.store,
         NewDelegation {
             kind: Kind::Agent,
             enterprise_id: Some(ent.into()),
@@ -49,7 +49,7 @@ async fn agent(app: &TestApp, ent: &str, username: &str, phone: &str, state: Del
     )
     .await
     .unwrap();
-    delegation::mark_face(&app.state.db, &d.id, now).await.unwrap();
+    delegation::mark_face(&app.state.store, &d.id, now).await.unwrap();
     d.id
 }
 
@@ -266,7 +266,7 @@ async fn representative_requires_new_password(backend: Backend) {
     enterprise_e::Entity::update_many()
         .col_expr(enterprise_e::Column::RepresentativeFaceAt, Expr::value(app.state.clock.now()))
         .filter(enterprise_e::Column::Id.eq(ent.as_str()))
-        .exec(&app.state.db)
+        .exec(&app.state.store)
         .await
         .unwrap();
     let phone = "13800000081";
@@ -299,7 +299,10 @@ async fn representative_requires_new_password(backend: Backend) {
     // Revoked agents cannot be cleared again.
     let list = AgentsPage::open(&app, &rep).await;
     assert!(
-        delegation::revoke(&app.state.db, &d, &delegation::Party::Enterprise(&ent), None, 0).await.unwrap().is_some()
+        delegation::revoke(&app.state.store, &d, &delegation::Party::Enterprise(&ent), None, 0)
+            .await
+            .unwrap()
+            .is_some()
     );
     let res = list.act(&app, &rep, "require_password", &d, None).await;
     assert_eq!(res.status(), 409);

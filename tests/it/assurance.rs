@@ -5,7 +5,7 @@
 use crate::both;
 use crate::support::*;
 use idp::domain::assurance;
-use idp::domain::users::NewUser;
+use idp::domain::identity::users::NewUser;
 
 const ACR: &str = "urn:idp:loa:";
 
@@ -26,7 +26,7 @@ async fn citizen(app: &TestApp, username: &str, phone: &str, proofing: u8) -> St
         .sub;
     // Proofing is reached through the identity pages (tests/it/identity.rs);
     // here it is the starting point.
-    assurance::set_proofing_level(&app.state.db, &sub, proofing).await.unwrap();
+    assurance::set_proofing_level(&app.state.store, &sub, proofing).await.unwrap();
     sub
 }
 

@@ -12,7 +12,7 @@ use crate::face_gates::{AgentsPage, ZHANG, app_face_check, gate_page, pass_face,
 use crate::scan::citizen;
 use crate::support::*;
 use idp::domain::audit::Actor;
-use idp::domain::{delegation, enterprises, kin};
+use idp::domain::{delegation, delegation::enterprises, delegation::kin};
 use idp::store::entities::audit;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
@@ -20,7 +20,7 @@ async fn rows(app: &TestApp, action: &str) -> Vec<audit::Model> {
     audit::Entity::find()
         .filter(audit::Column::Action.eq(action))
         .order_by_asc(audit::Column::CreatedAt)
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap()
 }
@@ -79,7 +79,7 @@ async fn sensitive_use_cases(backend: Backend) {
         ("scopes", "openid profile".into()),
     ];
     assert_eq!(b.http.post(app.url("/account/authorisations")).form(&grant).send().await.unwrap().status(), 200);
-    let d = delegation::granted_by(&app.state.db, &alice, delegation::Kind::Person).await.unwrap().remove(0);
+    let d = delegation::granted_by(&app.state.store, &alice, delegation::Kind::Person).await.unwrap().remove(0);
     let created = rows(&app, "authorisation_created").await;
     assert_eq!(created.len(), 1, "{created:?}");
     assert_eq!(created[0].user_id.as_deref(), Some(alice.as_str()));
@@ -94,7 +94,7 @@ async fn sensitive_use_cases(backend: Backend) {
     let child = id_born(&born, 7);
     let req = kin::check("小明", &child, "child", &crate::face_gates::kin_card_term(&app, &child), now).unwrap();
     let req = crate::sec_kin::proven(&app, &alice, req).await;
-    let bound = kin::bind(&app.state.db, &alice, None, &req, false, now).await.unwrap().unwrap();
+    let bound = kin::bind(&app.state.store, &alice, None, &req, false, now).await.unwrap().unwrap();
     let kin_rows = rows(&app, "kin_bound").await;
     assert_eq!(kin_rows.len(), 1, "{kin_rows:?}");
     assert_eq!(kin_rows[0].user_id.as_deref(), Some(alice.as_str()));
@@ -114,7 +114,8 @@ async fn sensitive_use_cases(backend: Backend) {
     assert!(rows(&app, "sign_in").await.iter().any(|r| has(r, &acting) && has(r, "method=face")), "the first sign-in");
     let agent = app.user("agent_au").await;
     let now = app.state.clock.now();
-    let d = enterprises::add_agent(&app.state.db, &ent, &agent, Actor::Enterprise(&ent), now).await.unwrap().unwrap();
+    let d =
+        enterprises::add_agent(&app.state.store, &ent, &agent, Actor::Enterprise(&ent), now).await.unwrap().unwrap();
     let phone = citizen(&app, "rep_au").await;
     app_face_check(&app, &phone).await;
     let res = AgentsPage::open(&app, &rep).await.act(&app, &rep, "approve", &d.id, None).await;
@@ -145,7 +146,7 @@ async fn sensitive_use_cases(backend: Backend) {
     assert!(has(&registered[0], "actor=operator:admin") && has(&registered[0], "outcome=success"));
 
     // Nothing secret anywhere in the trail.
-    let all = audit::Entity::find().all(&app.state.db).await.unwrap();
+    let all = audit::Entity::find().all(&app.state.store).await.unwrap();
     for r in &all {
         for secret in [secret, PASSWORD, ENT_PASSWORD, "not-her-password"] {
             assert!(!r.detail.contains(secret), "{r:?}");

@@ -5,7 +5,7 @@
 use crate::both;
 use crate::support::*;
 use idp::config::UpstreamConfig;
-use idp::domain::users::NewUser;
+use idp::domain::identity::users::NewUser;
 use idp::store::entities::{audit, upstream_link};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -88,7 +88,7 @@ pub(crate) async fn user_with(app: &TestApp, username: &str, phone: Option<&str>
 }
 
 pub(crate) async fn links(app: &TestApp) -> Vec<upstream_link::Model> {
-    upstream_link::Entity::find().all(&app.state.db).await.unwrap()
+    upstream_link::Entity::find().all(&app.state.store).await.unwrap()
 }
 
 #[derive(Debug)]
@@ -298,7 +298,7 @@ async fn trusted_verified_phone_links_automatically(backend: Backend) {
     let audited = audit::Entity::find()
         .filter(audit::Column::UserId.eq(local.as_str()))
         .filter(audit::Column::Action.eq("upstream_link"))
-        .all(&p.down.state.db)
+        .all(&p.down.state.store)
         .await
         .unwrap();
     assert_eq!(audited.len(), 1, "the automatic link is audited");
@@ -426,7 +426,7 @@ async fn sink(app: &TestApp, channel: &str, recipient: &str) -> String {
         .filter(dev_message::Column::Recipient.eq(recipient))
         .order_by_desc(dev_message::Column::CreatedAt)
         .order_by_desc(dev_message::Column::Id)
-        .one(&app.state.db)
+        .one(&app.state.store)
         .await
         .unwrap()
         .unwrap()

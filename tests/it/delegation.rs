@@ -8,10 +8,10 @@ use crate::both;
 use crate::face_gates::{AgentsPage, CHEN, LI, ZHANG, gate_page, pass_face, real_person, ticket_status};
 use crate::scan::citizen;
 use crate::support::*;
+use idp::domain::delegation::enterprises::{self, NewEnterprise};
 use idp::domain::delegation::{self, Party};
-use idp::domain::enterprises::{self, NewEnterprise};
-use idp::domain::users::{IdNumber, NewUser, PhoneNumber};
-use idp::domain::{kin, uscc::Uscc};
+use idp::domain::identity::users::{IdNumber, NewUser, PhoneNumber};
+use idp::domain::{delegation::kin, delegation::uscc::Uscc};
 
 pub const USCC: &str = "91440300708461136T";
 const USCC_B: &str = "91110108551385082Q";
@@ -45,7 +45,7 @@ pub async fn person(app: &TestApp, username: &str, name: &str, id: &str, phone: 
 
 pub async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str) -> String {
     enterprises::create(
-        &app.state.db,
+        &app.state.store,
         &app.state.passwords,
         NewEnterprise {
             uscc: Uscc::parse(uscc).unwrap(),
@@ -295,7 +295,7 @@ async fn agent_lifecycle(backend: Backend) {
     let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
     register_agent(&app, (CHEN.0, CHEN.1), "13800000021", (ZHANG.0, ZHANG.1), "agent_chen").await;
     // Nothing was created by the refused forms: one pending delegation.
-    let d = delegation::agent_delegation(&app.state.db, &ent, &agent).await.unwrap().unwrap();
+    let d = delegation::agent_delegation(&app.state.store, &ent, &agent).await.unwrap().unwrap();
     assert_eq!(d.state, "pending");
 
     // A pending agent cannot sign in yet (with the password set at
@@ -335,12 +335,12 @@ async fn agent_lifecycle(backend: Backend) {
     assert_eq!(ticket_status(&app, &rep_b, &page.ticket).await, "denied");
     let res = page.complete(&app, &rep_b).await;
     assert_eq!(res.status(), 400);
-    assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "pending");
+    assert_eq!(delegation::find(&app.state.store, &d.id).await.unwrap().unwrap().state, "pending");
     // A fresh code on the same page; this time the face check and confirm.
     let (view, approved) = pass_face(&app, &rep_b, &gate, "rep_zhang", "agent_chen").await;
     assert_eq!(view["purpose"], "approval");
     assert!(location(&approved).unwrap().contains("agents_approved"));
-    assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "active");
+    assert_eq!(delegation::find(&app.state.store, &d.id).await.unwrap().unwrap().state, "active");
 
     // For this enterprise his own account's password is not the agent
     // password: refused like any wrong password.
@@ -439,10 +439,11 @@ async fn foreign_and_racing(backend: Backend) {
     let ent_a = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
     let ent_b = enterprise(&app, USCC_B, LI.0, LI.1).await;
     let agent = app.user("agent_x1").await;
-    let d = enterprises::add_agent(&app.state.db, &ent_a, &agent, idp::domain::audit::Actor::Enterprise(&ent_a), now)
-        .await
-        .unwrap()
-        .unwrap();
+    let d =
+        enterprises::add_agent(&app.state.store, &ent_a, &agent, idp::domain::audit::Actor::Enterprise(&ent_a), now)
+            .await
+            .unwrap()
+            .unwrap();
     // B's representative session cannot approve A's agent.
     let client = app.confidential().await;
     let b = Browser::new();
@@ -452,19 +453,24 @@ async fn foreign_and_racing(backend: Backend) {
     for action in ["approve", "revoke", "reject"] {
         assert_eq!(list.act(&app, &b, action, &d.id, Some("x")).await.status(), 409, "{action}");
     }
-    assert!(!delegation::activate(&app.state.db, &d.id, &Party::Enterprise(&ent_b), None, now).await.unwrap());
+    assert!(!delegation::activate(&app.state.store, &d.id, &Party::Enterprise(&ent_b), None, now).await.unwrap());
     // Two sessions of the representative approving and revoking at once,
     // many times: each ends either active-then-revoked or revoked, never
     // active after a successful revoke.
     for _ in 0..8 {
         let agent = app.user(&random_name("ag")).await;
-        let d =
-            enterprises::add_agent(&app.state.db, &ent_a, &agent, idp::domain::audit::Actor::Enterprise(&ent_a), now)
-                .await
-                .unwrap()
-                .unwrap();
-        let db1 = app.state.db.clone();
-        let db2 = app.state.db.clone();
+        let d = enterprises::add_agent(
+            &app.state.store,
+            &ent_a,
+            &agent,
+            idp::domain::audit::Actor::Enterprise(&ent_a),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let db1 = app.state.store.clone();
+        let db2 = app.state.store.clone();
         let (id1, id2, e1, e2) = (d.id.clone(), d.id.clone(), ent_a.clone(), ent_a.clone());
         let approve =
             tokio::spawn(async move { delegation::activate(&db1, &id1, &Party::Enterprise(&e1), None, now).await });
@@ -472,7 +478,7 @@ async fn foreign_and_racing(backend: Backend) {
             tokio::spawn(async move { delegation::revoke(&db2, &id2, &Party::Enterprise(&e2), None, now).await });
         let approved = approve.await.unwrap().unwrap();
         let revoked = revoke.await.unwrap().unwrap().is_some();
-        let end = delegation::find(&app.state.db, &d.id).await.unwrap().unwrap();
+        let end = delegation::find(&app.state.store, &d.id).await.unwrap().unwrap();
         assert!(revoked, "revocation applies to pending and active alike");
         assert_eq!(end.state, "revoked", "approved={approved}");
     }
@@ -502,7 +508,7 @@ async fn person_grants_expire(backend: Backend) {
     ];
     let res = b.http.post(app.url("/account/authorisations")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    let d = delegation::granted_by(&app.state.db, &alice, delegation::Kind::Person).await.unwrap().remove(0);
+    let d = delegation::granted_by(&app.state.store, &alice, delegation::Kind::Person).await.unwrap().remove(0);
     assert_eq!(d.state, "pending");
     // Bob's token cannot be exchanged before he confirms.
     let bob_at = tokens(&app, &client, &sign_in_with(&app, &client, "bob_pp", PASSWORD).await).await["access_token"]
@@ -570,14 +576,14 @@ async fn kin_rules(backend: Backend) {
     assert!(!child.needs_face(), "ages 0–6 need no face check");
     let teen = check("小红", &id_born(&born(12), 2), "child").unwrap();
     assert_eq!(
-        kin::bind(&app.state.db, &guardians[0], None, &teen, false, now).await.unwrap().unwrap_err(),
+        kin::bind(&app.state.store, &guardians[0], None, &teen, false, now).await.unwrap().unwrap_err(),
         kin::KinRefusal::FaceRequired
     );
     assert_eq!(check("某", &id_born(&born(30), 3), "other").unwrap_err().message_key(), "kin_age");
     // Three guardians at most, even racing.
     let mut tasks = Vec::new();
     for g in guardians.clone() {
-        let db = app.state.db.clone();
+        let db = app.state.store.clone();
         let child = child.clone();
         tasks.push(tokio::spawn(async move { kin::bind(&db, &g, None, &child, false, now).await }));
     }
@@ -597,21 +603,21 @@ async fn kin_rules(backend: Backend) {
     let g = app.user("bigfamily").await;
     for i in 0..8 {
         let r = crate::sec_kin::proven(&app, &g, check("老人", &id_born(&born(70), 100 + i), "parent").unwrap()).await;
-        kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap();
+        kin::bind(&app.state.store, &g, None, &r, true, now).await.unwrap().unwrap();
     }
     let r = crate::sec_kin::proven(&app, &g, check("老人", &id_born(&born(70), 200), "parent").unwrap()).await;
     assert_eq!(
-        kin::bind(&app.state.db, &g, None, &r, true, now).await.unwrap().unwrap_err(),
+        kin::bind(&app.state.store, &g, None, &r, true, now).await.unwrap().unwrap_err(),
         kin::KinRefusal::TooManyRelatives
     );
     // Unbinding only after 24 hours.
-    let list = kin::relatives_of(&app.state.db, &g, now).await.unwrap();
+    let list = kin::relatives_of(&app.state.store, &g, now).await.unwrap();
     assert_eq!(list.len(), 8);
     assert_eq!(list[0].masked_name, "老*");
     assert_eq!(
-        kin::unbind(&app.state.db, &g, &list[0].relation_id, now).await.unwrap(),
+        kin::unbind(&app.state.store, &g, &list[0].relation_id, now).await.unwrap(),
         Err(kin::KinRefusal::TooEarlyToUnbind)
     );
-    assert_eq!(kin::unbind(&app.state.db, &g, &list[0].relation_id, now + 24 * 3600).await.unwrap(), Ok(()));
+    assert_eq!(kin::unbind(&app.state.store, &g, &list[0].relation_id, now + 24 * 3600).await.unwrap(), Ok(()));
 }
 both!(kin_rules_and_limits, super::kin_rules);

@@ -4,7 +4,7 @@
 use crate::both;
 use crate::plugin_kit::*;
 use crate::support::*;
-use idp::domain::users::NewUser;
+use idp::domain::identity::users::NewUser;
 use serde_json::{Value, json};
 
 const BASE: &str = "/plugins/e-certificate";
@@ -222,9 +222,14 @@ async fn present_and_verify(backend: Backend) {
     assert_eq!(r["reason"], "revoked", "{r}");
 
     // A permission withdrawn after the token was issued stops it at once.
-    idp::domain::plugin_access::deny(&app.state.db, &verifier.id, "e_certificate.verify", app.state.clock.now())
-        .await
-        .unwrap();
+    idp::domain::plugins::plugin_access::deny(
+        &app.state.store,
+        &verifier.id,
+        "e_certificate.verify",
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(verify(&app, &vt, &presentation).await.status(), 403);
 }
 both!(e_certificate_present_and_verify, super::present_and_verify);
@@ -256,10 +261,10 @@ async fn expired_presentation(backend: Backend) {
     use idp::store::entities::plugin_kv;
     use sea_orm::EntityTrait;
     let keys = |rows: Vec<plugin_kv::Model>| rows.into_iter().map(|r| r.key).collect::<Vec<_>>();
-    let before = keys(plugin_kv::Entity::find().all(&app.state.db).await.unwrap());
+    let before = keys(plugin_kv::Entity::find().all(&app.state.store).await.unwrap());
     assert!(before.iter().any(|k| k.starts_with("presented/")), "{before:?}");
-    idp::store::purge_expired(&app.state.db, app.state.clock.now() + 3600).await.unwrap();
-    let after = keys(plugin_kv::Entity::find().all(&app.state.db).await.unwrap());
+    idp::store::purge_expired(&app.state.store, app.state.clock.now() + 3600).await.unwrap();
+    let after = keys(plugin_kv::Entity::find().all(&app.state.store).await.unwrap());
     assert!(after.iter().all(|k| k.starts_with("certs/")) && !after.is_empty(), "{after:?}");
 }
 both!(e_certificate_expired_presentation, super::expired_presentation);

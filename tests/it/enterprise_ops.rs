@@ -5,7 +5,7 @@ use crate::both;
 use crate::delegation::{USCC, enterprise};
 use crate::face_gates::{LI, ZHANG, real_person};
 use crate::support::*;
-use idp::domain::{delegation, enterprises};
+use idp::domain::{delegation, delegation::enterprises};
 
 fn idp_cli(app: &TestApp, args: &[&str]) -> std::process::Output {
     TestAppPaths { dir: app.dir.clone(), db: app.database_url.clone() }.run(args)
@@ -87,7 +87,7 @@ async fn change_requests(backend: Backend) {
     assert!(out.contains("approved"));
     let sms = sink(&app, "sms", "13900000077").await.expect("the applicant is told");
     assert!(sms.contains(&phone_req) && sms.contains("已审核通过"), "{sms}");
-    let e = idp::domain::enterprises::find(&app.state.db, &ent).await.unwrap().unwrap();
+    let e = idp::domain::delegation::enterprises::find(&app.state.store, &ent).await.unwrap().unwrap();
     assert_eq!(e.representative_phone, "13900000077");
     let refused = idp_cli(&app, &["enterprise", "reject", &rep_req, "--reason", " "]);
     assert!(!refused.status.success(), "a rejection must say why");
@@ -96,7 +96,7 @@ async fn change_requests(backend: Backend) {
     assert!(sms.contains("未通过审核") && sms.contains("营业执照照片不清晰"), "{sms}");
     // Decided once: a second decision finds nothing pending.
     assert!(!idp_cli(&app, &["enterprise", "approve", &rep_req]).status.success());
-    let e = idp::domain::enterprises::find(&app.state.db, &ent).await.unwrap().unwrap();
+    let e = idp::domain::delegation::enterprises::find(&app.state.store, &ent).await.unwrap().unwrap();
     assert_eq!(e.representative_name, ZHANG.0, "a rejected change leaves the record");
     // An approved representative change moves the record to the new person's
     // real-name account, whose first sign-in needs a face check again.
@@ -104,7 +104,7 @@ async fn change_requests(backend: Backend) {
     let (status, body) = file(&app, &rep).await;
     assert_eq!(status, 200);
     cli(&app, &["enterprise", "approve", &filed_id(&body)]).await;
-    let e = idp::domain::enterprises::find(&app.state.db, &ent).await.unwrap().unwrap();
+    let e = idp::domain::delegation::enterprises::find(&app.state.store, &ent).await.unwrap().unwrap();
     assert_eq!((e.representative_name.as_str(), e.representative_id_number.as_str()), (LI.0, LI.1));
     assert_eq!(e.representative_user_id.as_deref(), Some(li.as_str()));
     assert!(e.representative_face_at.is_none());
@@ -120,7 +120,7 @@ async fn cli_agents(backend: Backend) {
     cli(&app, &["enterprise", "add-agent", "--uscc", USCC, "--agent", "agent_p"]).await;
     cli(&app, &["enterprise", "add-agent", "--uscc", USCC, "--agent", "agent_a", "--approved"]).await;
     let state = |u: String| {
-        let db = app.state.db.clone();
+        let db = app.state.store.clone();
         let ent = ent.clone();
         async move { delegation::agent_delegation(&db, &ent, &u).await.unwrap().unwrap().state }
     };
@@ -138,7 +138,7 @@ async fn cli_agents(backend: Backend) {
     assert!(!weak.status.success() && String::from_utf8_lossy(&weak.stderr).contains("6–15"));
     assert!(set("Ops-2026").status.success());
     let users = &app.state.users;
-    let (db, pw) = (&app.state.db, &app.state.passwords);
+    let (db, pw) = (&app.state.store, &app.state.passwords);
     let now = app.state.clock.now();
     let signed = enterprises::sign_in_agent_with_password(db, users, pw, USCC, "agent_a", "Ops-2026", now).await;
     assert!(signed.unwrap().is_ok(), "the new password opens the enterprise login");

@@ -10,7 +10,7 @@ use crate::delegation::{
 use crate::scan::{CitizenApp, Events, attr, citizen};
 use crate::support::*;
 use idp::domain::delegation;
-use idp::domain::{enterprises, kin};
+use idp::domain::{delegation::enterprises, delegation::kin};
 
 /// Sandbox identities whose real-name and face checks pass (the verifier's
 /// built-in fixture): (name, ID number, valid from, valid to or long-term).
@@ -24,7 +24,7 @@ pub const BABY: (&str, &str) = ("小宝", "110101202305010027");
 /// An account that completed the real-name step with a sandbox identity
 /// (name and ID number now on the account, as after the identity page).
 pub async fn real_person(app: &TestApp, username: &str, who: (&str, &str, &str, &str)) -> String {
-    use idp::domain::documents::{Document, DocumentForm};
+    use idp::domain::identity::documents::{Document, DocumentForm};
     let user = app.user(username).await;
     let form = DocumentForm {
         doc_type: "resident_id".into(),
@@ -36,7 +36,7 @@ pub async fn real_person(app: &TestApp, username: &str, who: (&str, &str, &str, 
     };
     let now = app.state.clock.now();
     let doc = Document::parse(&form, delegation::today(now)).unwrap();
-    let r = idp::domain::identity::verify_document(&app.state.db, &app.state.verifier, &user, &doc, now).await;
+    let r = idp::domain::identity::verify_document(&app.state.store, &app.state.verifier, &user, &doc, now).await;
     assert!(matches!(r, Ok(idp::domain::identity::BindOutcome::Done { .. })), "{r:?}");
     user
 }
@@ -143,7 +143,7 @@ pub async fn pass_face(
     // this person's face moments ago (a pass of the last minutes counts).
     let user = app.state.users.find_by_login(phone_user).await.unwrap().unwrap().id;
     let now = app.state.clock.now();
-    if !idp::domain::identity::recent_face_pass(&app.state.db, &user, now).await.unwrap() {
+    if !idp::domain::identity::recent_face_pass(&app.state.store, &user, now).await.unwrap() {
         let res = phone.decide(app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
         assert_eq!(json(res).await["error"], "face_check_required");
     }
@@ -181,7 +181,7 @@ pub async fn pass_face(
 /// the first of 5, 10, 20 years or long-term the documents accept
 /// (long-term for a number the documents refuse).
 pub fn kin_card(app: &TestApp, id_number: &str) -> Vec<(&'static str, String)> {
-    use idp::domain::documents::{Document, DocumentForm};
+    use idp::domain::identity::documents::{Document, DocumentForm};
     let today = delegation::today(app.state.clock.now());
     let birth = chrono::NaiveDate::parse_from_str(&id_number[6..14], "%Y%m%d").unwrap();
     let start = birth.max(today - chrono::Duration::days(30));
@@ -331,7 +331,7 @@ async fn kin_face_through_the_app(backend: Backend) {
     let b = Browser::new();
     sign_in_with_browser(&app, &b, &client, "guardian_k").await;
     let gate = open_kin_gate(&app, &b, LI.0, LI.1, "parent").await;
-    assert!(kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap().is_empty());
+    assert!(kin::relatives_of(&app.state.store, &guardian, app.state.clock.now()).await.unwrap().is_empty());
     let page = gate_page(&b, &gate).await;
     // The page speaks of the kin binding, not of a sign-in.
     assert!(page.html.contains("亲属人脸识别已通过，正在绑定…"), "{}", page.html);
@@ -378,7 +378,7 @@ async fn kin_face_through_the_app(backend: Backend) {
     let done = page.complete(&app, &b).await;
     assert_eq!(done.status(), 200);
     assert!(done.text().await.unwrap().contains("绑定成功"));
-    let list = kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap();
+    let list = kin::relatives_of(&app.state.store, &guardian, app.state.clock.now()).await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].id_number, LI.1);
     // Recorded like every verification, under the guardian, masked; the
@@ -387,13 +387,15 @@ async fn kin_face_through_the_app(backend: Backend) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let rows = verification::Entity::find()
         .filter(verification::Column::UserId.eq(guardian.as_str()))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     let kin_rows: Vec<_> = rows.iter().filter(|r| r.kind == "kin_face").collect();
     assert_eq!(kin_rows.len(), 3, "{rows:?}");
     assert!(kin_rows.iter().all(|r| !r.subject.contains(LI.1) && !r.subject.contains(CHEN.1)), "{rows:?}");
-    assert!(!idp::domain::identity::recent_face_pass(&app.state.db, &guardian, app.state.clock.now()).await.unwrap());
+    assert!(
+        !idp::domain::identity::recent_face_pass(&app.state.store, &guardian, app.state.clock.now()).await.unwrap()
+    );
 }
 both!(kin_binding_face_check_through_the_app, super::kin_face_through_the_app);
 
@@ -447,10 +449,10 @@ async fn kin_expired_card_refused(backend: Backend) {
     let (status, _, html) = post("小明", child.clone(), birth.to_string(), String::new()).await;
     assert_eq!(status, 400, "{html}");
     assert!(html.contains("有效期与证件规定不符"), "{html}");
-    assert!(kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap().is_empty());
+    assert!(kin::relatives_of(&app.state.store, &guardian, app.state.clock.now()).await.unwrap().is_empty());
     use idp::store::entities::face_gate as gate_e;
     use sea_orm::EntityTrait;
-    assert!(gate_e::Entity::find().all(&app.state.db).await.unwrap().is_empty(), "no gate was opened");
+    assert!(gate_e::Entity::find().all(&app.state.store).await.unwrap().is_empty(), "no gate was opened");
     // A child with a valid card (issued last month, 5 years) binds with no
     // face check — after the verifier's name + ID check (the sandbox knows
     // 小宝, not the generated number) and the accepted commitment.
@@ -464,7 +466,7 @@ async fn kin_expired_card_refused(backend: Backend) {
     let done = accept_kin_commitment(&app, &b, &html).await;
     assert_eq!(done.status(), 200);
     assert!(done.text().await.unwrap().contains("绑定成功"));
-    let list = kin::relatives_of(&app.state.db, &guardian, app.state.clock.now()).await.unwrap();
+    let list = kin::relatives_of(&app.state.store, &guardian, app.state.clock.now()).await.unwrap();
     assert_eq!(list.iter().map(|r| r.id_number.as_str()).collect::<Vec<_>>(), [BABY.1]);
 }
 both!(kin_expired_card_refused_nothing_bound, super::kin_expired_card_refused);
@@ -490,7 +492,7 @@ async fn citizen_app_opens_gates(backend: Backend) {
     let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
     let agent = app.user("agent_cli").await;
     let d = enterprises::add_agent(
-        &app.state.db,
+        &app.state.store,
         &ent,
         &agent,
         idp::domain::audit::Actor::Enterprise(&ent),
@@ -507,7 +509,9 @@ async fn citizen_app_opens_gates(backend: Backend) {
             c.redirect_uris = vec!["http://127.0.0.1/callback".into()];
         })
         .await;
-    idp::domain::plugin_access::allow(&app.state.db, &phone.id, "scan_login", app.state.clock.now()).await.unwrap();
+    idp::domain::plugins::plugin_access::allow(&app.state.store, &phone.id, "scan_login", app.state.clock.now())
+        .await
+        .unwrap();
     let state = app.dir.join("citizen-app.json");
     let photo = app.dir.join("face.jpg");
     std::fs::write(&photo, b"sandbox face sample").unwrap();
@@ -546,7 +550,7 @@ async fn citizen_app_opens_gates(backend: Backend) {
     assert!(out.contains("approve agent 王* ") && out.contains("for 示例科技有限公司 (91440300708461136T)"), "{out}");
     let done = page.complete(&app, &b).await;
     assert!(location(&done).unwrap().contains("agents_approved"));
-    assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "active");
+    assert_eq!(delegation::find(&app.state.store, &d.id).await.unwrap().unwrap().state, "active");
 }
 both!(citizen_app_binary_opens_face_gates, super::citizen_app_opens_gates);
 
@@ -573,7 +577,7 @@ async fn approve_and_revoke_race(backend: Backend) {
     // A rejected agent (with a reason) cannot sign in for the enterprise.
     let rejected = app.user("rejected_a").await;
     let d = enterprises::add_agent(
-        &app.state.db,
+        &app.state.store,
         &ent,
         &rejected,
         idp::domain::audit::Actor::Enterprise(&ent),
@@ -596,7 +600,7 @@ async fn approve_and_revoke_race(backend: Backend) {
     for i in 0..4 {
         let agent = app.user(&format!("racer{i}")).await;
         let d = enterprises::add_agent(
-            &app.state.db,
+            &app.state.store,
             &ent,
             &agent,
             idp::domain::audit::Actor::Enterprise(&ent),
@@ -615,7 +619,7 @@ async fn approve_and_revoke_race(backend: Backend) {
         let finished = location(&finished).unwrap_or_default();
         assert!(finished.contains("agents_approved") || finished.contains("agents_changed_meanwhile"), "{finished}");
         assert_eq!(revoked.status(), 200, "revocation applies to pending and active alike");
-        assert_eq!(delegation::find(&app.state.db, &d.id).await.unwrap().unwrap().state, "revoked");
+        assert_eq!(delegation::find(&app.state.store, &d.id).await.unwrap().unwrap().state, "revoked");
     }
 }
 both!(approve_and_revoke_at_once_end_revoked, super::approve_and_revoke_race);
@@ -666,7 +670,8 @@ async fn demo_enterprise(backend: Backend) {
     let done = gate.complete(&app, &b).await;
     match crate::delegation::follow(&app, &b, location(&done).unwrap()).await {
         Err((url, 200, body)) if url.contains("/demo/callback") => {
-            let ent = idp::domain::enterprises::find_by_uscc(&app.state.db, &e.uscc).await.unwrap().unwrap();
+            let ent =
+                idp::domain::delegation::enterprises::find_by_uscc(&app.state.store, &e.uscc).await.unwrap().unwrap();
             assert!(
                 body.contains(&format!("&quot;sub&quot;: &quot;{}&quot;", ent.id)),
                 "sub is the enterprise: {body}"

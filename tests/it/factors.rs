@@ -24,7 +24,7 @@ pub(crate) async fn spawn_localhost(backend: Backend) -> TestApp {
 }
 
 pub(crate) async fn citizen(app: &TestApp, username: &str, phone: &str) -> String {
-    let new = idp::domain::users::NewUser {
+    let new = idp::domain::identity::users::NewUser {
         username: username.into(),
         password: PASSWORD.into(),
         phone: Some(phone.into()),
@@ -78,7 +78,7 @@ pub(crate) async fn audited(app: &TestApp, user: &str, action: &str) -> Vec<Stri
     audit::Entity::find()
         .filter(audit::Column::UserId.eq(user))
         .filter(audit::Column::Action.eq(action))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap()
         .into_iter()
@@ -175,8 +175,11 @@ async fn totp_and_recovery_codes(backend: Backend) {
     assert_eq!(audited(&app, &sub, "factor_added").await, ["authenticator app"]);
     assert!(sink(&app, "sms", "13600001111").await.unwrap().contains("添加了新的登录验证方式"));
     // The secret is stored encrypted, not as shown.
-    let row =
-        idp::store::entities::totp_factor::Entity::find_by_id(sub.clone()).one(&app.state.db).await.unwrap().unwrap();
+    let row = idp::store::entities::totp_factor::Entity::find_by_id(sub.clone())
+        .one(&app.state.store)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(row.confirmed && !row.secret_enc.contains(&secret));
     let (_, page) = get(&b, app.url("/account/security")).await;
     assert!(page.contains("身份验证器应用") && page.contains("剩余可用： 10"), "{page}");
@@ -224,7 +227,7 @@ async fn totp_and_recovery_codes(backend: Backend) {
 
     // The app asks for L3: the hub offers the app code, which ends in a
     // code at the app with acr L3 and the methods used.
-    idp::domain::assurance::set_proofing_level(&app.state.db, &sub, 3).await.unwrap();
+    idp::domain::assurance::set_proofing_level(&app.state.store, &sub, 3).await.unwrap();
     // (a fresh password sign-in: the earlier one is older than L3's 30 minutes)
     let hb = password_sign_in(&app, "totp_user1").await;
     let req = step_up_hub(&app, &hb, &client, "/mfa/totp").await;
@@ -424,7 +427,7 @@ async fn passkeys(backend: Backend) {
     assert_eq!(res.status(), 401);
 
     // Through the step-up hub: an app asking for L3 gets it after the passkey.
-    idp::domain::assurance::set_proofing_level(&app.state.db, &bob, 3).await.unwrap();
+    idp::domain::assurance::set_proofing_level(&app.state.store, &bob, 3).await.unwrap();
     // (a fresh password session: the one above already used its passkey)
     let hb = password_sign_in(&app, "passkey_bob1").await;
     let req = step_up_hub(&app, &hb, &client, "/mfa/passkey").await;

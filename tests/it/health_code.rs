@@ -11,7 +11,7 @@ use crate::plugin_kit::*;
 use crate::support::*;
 use chrono::{Days, Months};
 use idp::domain::delegation;
-use idp::domain::users::NewUser;
+use idp::domain::identity::users::NewUser;
 use serde_json::{Value, json};
 
 pub(crate) const BASE: &str = "/plugins/health-code";
@@ -210,14 +210,21 @@ async fn rotation_and_scanning(backend: Backend) {
     assert_eq!((code["colour"].as_str(), code["name"].as_str()), (Some("green"), Some("张*")), "{code}");
     assert_eq!(jwt_claims(code["payload"].as_str().unwrap())["cid"], jwt_claims(&c)["cid"], "the same current code");
     assert_eq!(scanned(&app, &st, code["payload"].as_str().unwrap()).await["valid"], true);
-    idp::domain::plugin_access::deny(&app.state.db, &code_app.id, "health_code", app.state.clock.now()).await.unwrap();
+    idp::domain::plugins::plugin_access::deny(&app.state.store, &code_app.id, "health_code", app.state.clock.now())
+        .await
+        .unwrap();
     assert_eq!(fetch().await.unwrap().status(), 403);
 
     // Switched off by the administrator: the very next scan is refused.
     assert!(
-        idp::domain::plugin_access::deny(&app.state.db, &scanner.id, "health_code.scan", app.state.clock.now())
-            .await
-            .unwrap()
+        idp::domain::plugins::plugin_access::deny(
+            &app.state.store,
+            &scanner.id,
+            "health_code.scan",
+            app.state.clock.now()
+        )
+        .await
+        .unwrap()
     );
     let r = scan(&app, &st, &c, "gate-1").await;
     assert_eq!(r.status(), 403);
@@ -621,9 +628,9 @@ both!(health_code_face_check_when_configured, super::face_check_configured);
 /// E3: the enterprise code of a legal person the user represents, read
 /// through the host's relations; nobody else can open it.
 async fn enterprise_code(backend: Backend) {
-    use idp::domain::enterprises::{self, NewEnterprise};
-    use idp::domain::uscc::Uscc;
-    use idp::domain::users::{IdNumber, PhoneNumber};
+    use idp::domain::delegation::enterprises::{self, NewEnterprise};
+    use idp::domain::delegation::uscc::Uscc;
+    use idp::domain::identity::users::{IdNumber, PhoneNumber};
     const USCC: &str = "91440300708461136T";
     let app = spawn_plugins(backend, &[HEALTH], |_, _| {}).await;
     citizen(&app, "zhang_san", "张三", ZHANG_ID).await;
@@ -637,7 +644,7 @@ async fn enterprise_code(backend: Backend) {
         representative_phone: PhoneNumber::parse("13900000009").unwrap(),
         password: "corp1234".into(),
     };
-    enterprises::create(&app.state.db, &app.state.passwords, new, app.state.clock.now()).await.unwrap();
+    enterprises::create(&app.state.store, &app.state.passwords, new, app.state.clock.now()).await.unwrap();
     let b = signed_in(&app, "zhang_san").await;
     let (_, html) = page(&b, &app, "/").await;
     assert!(html.contains(&format!("?enterprise={USCC}")) && html.contains("示例科技有限公司"), "{html}");

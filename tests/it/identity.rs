@@ -4,8 +4,8 @@
 use crate::both;
 use crate::support::*;
 use idp::domain::assurance;
-use idp::domain::documents::{Document, DocumentForm};
-use idp::domain::users::NewUser;
+use idp::domain::identity::documents::{Document, DocumentForm};
+use idp::domain::identity::users::NewUser;
 use idp::ports::verifier::Verifier;
 use idp::store::entities::{dev_message, identity, user, verification};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -36,7 +36,7 @@ async fn latest(app: &TestApp, channel: &str, to: &str) -> Option<String> {
         .filter(dev_message::Column::Channel.eq(channel))
         .filter(dev_message::Column::Recipient.eq(to))
         .order_by_desc(dev_message::Column::Id)
-        .one(&app.state.db)
+        .one(&app.state.store)
         .await
         .unwrap()
         .map(|m| m.body)
@@ -103,11 +103,11 @@ pub(crate) async fn submit(
 }
 
 async fn holder(app: &TestApp, number: &str) -> Vec<identity::Model> {
-    identity::Entity::find().filter(identity::Column::DocNumber.eq(number)).all(&app.state.db).await.unwrap()
+    identity::Entity::find().filter(identity::Column::DocNumber.eq(number)).all(&app.state.store).await.unwrap()
 }
 
 async fn level(app: &TestApp, user_id: &str) -> u8 {
-    assurance::proofing_level(&app.state.db, user_id).await.unwrap()
+    assurance::proofing_level(&app.state.store, user_id).await.unwrap()
 }
 
 fn with(
@@ -172,7 +172,7 @@ async fn l2_binding_and_refusals(b: Backend) {
     // The attempts are recorded, masked.
     let rows = verification::Entity::find()
         .filter(verification::Column::UserId.eq(uid.as_str()))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     assert!(rows.iter().any(|r| r.outcome == "rare_character" && r.subject.contains("*䶮")));
@@ -182,7 +182,7 @@ async fn l2_binding_and_refusals(b: Backend) {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("认证成功"));
     assert_eq!(level(&app, &uid).await, 2);
-    let u = user::Entity::find_by_id(uid.clone()).one(&app.state.db).await.unwrap().unwrap();
+    let u = user::Entity::find_by_id(uid.clone()).one(&app.state.store).await.unwrap().unwrap();
     assert_eq!((u.name.as_deref(), u.id_number.as_deref()), (Some("张三"), Some("110101199003074514")));
     let replay = br.http.get(app.url(&format!("/identity/verify?flow={flow}"))).send().await.unwrap();
     assert_eq!(replay.status(), 400, "a used flow cannot be replayed");
@@ -221,7 +221,7 @@ async fn verifier_timeout(b: Backend) {
     assert_eq!(level(&app, &uid).await, 1);
     let rows = verification::Entity::find()
         .filter(verification::Column::UserId.eq(uid.as_str()))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     assert_eq!(rows.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(), vec!["timeout"]);
@@ -304,7 +304,7 @@ async fn circuit_breaker(b: Backend) {
     let rows = verification::Entity::find()
         .filter(verification::Column::UserId.eq(uid.as_str()))
         .order_by_asc(verification::Column::CreatedAt)
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     let outcomes: Vec<_> = rows.iter().map(|r| r.outcome.as_str()).collect();
@@ -370,7 +370,7 @@ async fn circuit_breaker_half_open(b: Backend) {
     for (uid, ..) in &people {
         assert_eq!(level(&app, uid).await, 2);
     }
-    let rows = verification::Entity::find().all(&app.state.db).await.unwrap();
+    let rows = verification::Entity::find().all(&app.state.store).await.unwrap();
     let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();
     assert_eq!((count("unavailable"), count("circuit_open"), count("pass")), (2, 7, 4), "{rows:?}");
 }
@@ -406,14 +406,14 @@ async fn takeover_race(b: Backend) {
     assert_eq!(level(&app, winner).await, 3);
     assert_eq!(level(&app, &old).await, 1);
     // Exactly one account carries the person's sub; the loser keeps its own.
-    use idp::domain::subjects;
-    let db = &app.state.db;
+    use idp::domain::tokens::subjects;
+    let db = &app.state.store;
     assert_eq!(subjects::of_account(db, winner).await.unwrap(), old);
     assert_eq!(subjects::account_for(db, &old).await.unwrap().as_deref(), Some(winner.as_str()));
     let loser = ids.iter().find(|i| *i != winner).unwrap();
     assert_eq!(subjects::of_account(db, loser).await.unwrap(), *loser);
     assert_ne!(subjects::of_account(db, &old).await.unwrap(), old);
-    let old_user = user::Entity::find_by_id(old.clone()).one(&app.state.db).await.unwrap().unwrap();
+    let old_user = user::Entity::find_by_id(old.clone()).one(&app.state.store).await.unwrap().unwrap();
     assert_eq!(old_user.id_number, None);
     assert!(latest(&app, "sms", "13900000010").await.unwrap().contains("换绑到其他账号"));
     // The old account's relying apps see the change: its tokens are revoked.
@@ -464,7 +464,7 @@ async fn every_path_to_every_level(b: Backend) {
     assert_eq!(json(res).await["level"], 3);
     assert_eq!(level(&app, &uid).await, 3);
     let rows =
-        verification::Entity::find().filter(verification::Column::Kind.eq("face")).all(&app.state.db).await.unwrap();
+        verification::Entity::find().filter(verification::Column::Kind.eq("face")).all(&app.state.store).await.unwrap();
     assert!(rows.iter().all(|r| !r.subject.contains("jpeg") && r.detail.is_none()), "no face sample is stored");
 
     // Children 0–6 are never asked for a face (B7).
@@ -521,8 +521,8 @@ async fn every_path_to_every_level(b: Backend) {
     };
     let doc = Document::parse(&chen, today).unwrap();
     let now = app.state.clock.now();
-    idp::domain::identity::counter_verification(&app.state.db, "cli", &op, &doc, "bootstrap", now).await.unwrap();
-    idp::domain::identity::set_operator(&app.state.db, &op, true, "cli", now).await.unwrap();
+    idp::domain::identity::counter_verification(&app.state.store, "cli", &op, &doc, "bootstrap", now).await.unwrap();
+    idp::domain::identity::set_operator(&app.state.store, &op, true, "cli", now).await.unwrap();
     assert_eq!(ob.http.get(app.url("/admin/in-person")).send().await.unwrap().status(), 403);
     assert_eq!(face(&app, &access_token(&app, &client, &op_name).await, "jpeg").await.status(), 200);
     // The operator's own face check, bound to this browser by a scan ticket.
@@ -588,7 +588,7 @@ async fn rebind_and_unbind(b: Backend) {
     assert!(location(&res).unwrap().ends_with("/login"));
     assert!(holder(&app, "11010519491231002X").await.is_empty());
     assert_eq!(level(&app, &uid).await, 1);
-    assert!(user::Entity::find_by_id(uid).one(&app.state.db).await.unwrap().is_some());
+    assert!(user::Entity::find_by_id(uid).one(&app.state.store).await.unwrap().is_some());
 }
 both!(rebind_and_unbind_both, super::rebind_and_unbind);
 

@@ -87,7 +87,7 @@ async fn rotation(b: Backend) {
     };
     let out = idp_cmd(&app.dir, &app.database_url).args(["keys", "rotate", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    app.state.keys.reload(&app.state.db, app.state.config.tokens.retired_key_publish).await.unwrap();
+    app.state.keys.reload(&app.state.store, app.state.config.tokens.retired_key_publish).await.unwrap();
     let jwks = json(api().get(app.url("/jwks")).send().await.unwrap()).await;
     let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert!(kids.contains(&old_kid.as_str()), "retired key still published");
@@ -109,7 +109,7 @@ async fn storage_failure_is_503(b: Backend) {
     let app = spawn(b).await;
     let client = app.confidential().await;
     use sea_orm::ConnectionTrait;
-    app.state.db.execute_unprepared("DROP TABLE revoked_tokens").await.unwrap();
+    app.state.store.execute_unprepared("DROP TABLE revoked_tokens").await.unwrap();
     let cc = json(
         api()
             .post(app.url("/token"))
@@ -140,7 +140,7 @@ async fn storage_failure_is_503(b: Backend) {
     assert_eq!(res.status(), 503);
     // A client never seen by this node (so not in the registration cache).
     let unseen = app.confidential().await;
-    app.state.db.execute_unprepared("DROP TABLE clients").await.unwrap();
+    app.state.store.execute_unprepared("DROP TABLE clients").await.unwrap();
     let res = api()
         .post(app.url("/token"))
         .basic_auth(&unseen.id, unseen.secret.as_ref())

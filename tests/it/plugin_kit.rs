@@ -88,7 +88,9 @@ pub async fn spawn_plugins(backend: Backend, plugins: &[&str], tweak: impl FnOnc
 
 /// Lets `client` request `scope` (what `idp client allow-scope` does).
 pub async fn permit(app: &TestApp, client: &TestClient, scope: &str) {
-    idp::domain::plugin_access::allow(&app.state.db, &client.id, scope, app.state.clock.now()).await.unwrap();
+    idp::domain::plugins::plugin_access::allow(&app.state.store, &client.id, scope, app.state.clock.now())
+        .await
+        .unwrap();
 }
 
 /// Follows the sign-in until the consent page; returns its HTML and URL.
@@ -172,7 +174,7 @@ pub async fn insert_kv(app: &TestApp, plugin: &str, rows: Vec<(String, String)>)
             expires_at: Set(None),
             updated_at: Set(0),
         });
-        plugin_kv::Entity::insert_many(models).exec_without_returning(&app.state.db).await.unwrap();
+        plugin_kv::Entity::insert_many(models).exec_without_returning(&app.state.store).await.unwrap();
     }
 }
 
@@ -181,7 +183,7 @@ pub async fn kv_value(app: &TestApp, plugin: &str, key: &str) -> Option<String> 
     use idp::store::entities::plugin_kv;
     use sea_orm::EntityTrait;
     plugin_kv::Entity::find_by_id((plugin.to_owned(), key.to_owned()))
-        .one(&app.state.db)
+        .one(&app.state.store)
         .await
         .unwrap()
         .map(|r| r.value)
@@ -198,5 +200,5 @@ pub async fn set_kv(app: &TestApp, plugin: &str, key: &str, value: &str) {
         expires_at: Set(None),
         updated_at: Set(0),
     };
-    row.update(&app.state.db).await.unwrap();
+    row.update(&app.state.store).await.unwrap();
 }

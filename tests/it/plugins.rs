@@ -48,7 +48,9 @@ async fn claims_need_permission_and_consent(b: Backend) {
 
     // Revoking the permission takes effect at once, on the same token.
     assert!(
-        idp::domain::plugin_access::deny(&app.state.db, &permitted.id, "example", app.state.clock.now()).await.unwrap()
+        idp::domain::plugins::plugin_access::deny(&app.state.store, &permitted.id, "example", app.state.clock.now())
+            .await
+            .unwrap()
     );
     let info: Value = userinfo(&app, &at).await.json().await.unwrap();
     assert!(info.get("example_greeting").is_none(), "{info}");
@@ -60,7 +62,9 @@ async fn claims_need_permission_and_consent(b: Backend) {
     permit(&app, &permitted, "example").await;
     let info: Value = userinfo(&app, &at).await.json().await.unwrap();
     assert_eq!(info["example_greeting"], "Hello, 王五");
-    idp::domain::plugin_access::set_enabled(&app.state.db, "example", false, app.state.clock.now()).await.unwrap();
+    idp::domain::plugins::plugin_access::set_enabled(&app.state.store, "example", false, app.state.clock.now())
+        .await
+        .unwrap();
     let info: Value = userinfo(&app, &at).await.json().await.unwrap();
     assert!(info.get("example_greeting").is_none(), "{info}");
     let r = api().get(app.url("/plugins/example/api/greeting")).bearer_auth(&at).send().await.unwrap();
@@ -169,7 +173,7 @@ async fn faulty_plugin_is_contained(b: Backend) {
     let p = report.iter().find(|p| p.name == "panicky").unwrap();
     assert!(!p.healthy && p.faults == 4, "{p:?}");
     assert!(p.last_error.as_deref().unwrap_or("").contains("failed"), "{p:?}");
-    let shared = idp::domain::plugin_access::state(&app.state.db, "panicky").await.unwrap();
+    let shared = idp::domain::plugins::plugin_access::state(&app.state.store, "panicky").await.unwrap();
     assert!(!shared.healthy, "recorded for `idp plugin list` and other nodes");
     assert!(report.iter().find(|p| p.name == "example").unwrap().healthy);
 

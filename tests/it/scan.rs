@@ -19,7 +19,7 @@ async fn app_client(app: &TestApp, permitted: bool) -> TestClient {
         })
         .await;
     if permitted {
-        idp::domain::plugin_access::allow(&app.state.db, &client.id, "scan_login", app.state.clock.now())
+        idp::domain::plugins::plugin_access::allow(&app.state.store, &client.id, "scan_login", app.state.clock.now())
             .await
             .unwrap();
     }
@@ -298,7 +298,9 @@ async fn scope_is_required(b: Backend) {
 
     // Permission revoked after the token was issued: refused at once.
     let phone = sign_in_app(&app, &permitted, "scanner4", "openid scan_login").await;
-    idp::domain::plugin_access::deny(&app.state.db, &permitted.id, "scan_login", app.state.clock.now()).await.unwrap();
+    idp::domain::plugins::plugin_access::deny(&app.state.store, &permitted.id, "scan_login", app.state.clock.now())
+        .await
+        .unwrap();
     assert_eq!(phone.read(&app, &pc.ticket).await.status(), 403);
 
     // No token, a bad token.
@@ -342,7 +344,7 @@ async fn decision_from_another_node(b: Backend) {
     let pc = open_scan_tab(&app, &rp).await;
     let mut events = pc.events(&app).await;
     assert_eq!(events.next().await, "pending");
-    let other_node = idp::domain::scan::AppCaller {
+    let other_node = idp::domain::authn::scan::AppCaller {
         user_id: sub,
         client_id: "elsewhere".into(),
         grant_id: "grant-on-node-b".into(),
@@ -350,18 +352,18 @@ async fn decision_from_another_node(b: Backend) {
         amr: vec!["pwd".into()],
     };
     let now = app.state.clock.now();
-    idp::domain::scan::scan(&app.state.db, &pc.ticket, &other_node, now).await.unwrap();
+    idp::domain::authn::scan::scan(&app.state.store, &pc.ticket, &other_node, now).await.unwrap();
     assert_eq!(events.next().await, "scanned");
-    let decision = idp::domain::scan::Decision::Confirm { face_passed: None };
+    let decision = idp::domain::authn::scan::Decision::Confirm { face_passed: None };
     let now = app.state.clock.now();
-    idp::domain::scan::decide(&app.state.db, &pc.ticket, &other_node, decision, now).await.unwrap();
+    idp::domain::authn::scan::decide(&app.state.store, &pc.ticket, &other_node, decision, now).await.unwrap();
     assert_eq!(events.next().await, "confirmed");
 }
 both!(scan_waiter_sees_other_nodes, super::decision_from_another_node);
 
 /// Binds a sandbox identity that passes the authority and face checks.
 pub async fn bind_sandbox_identity(app: &TestApp, user_id: &str) {
-    use idp::domain::documents::{Document, DocumentForm};
+    use idp::domain::identity::documents::{Document, DocumentForm};
     let form = DocumentForm {
         doc_type: "resident_id".into(),
         name: "张三".into(),
@@ -373,7 +375,7 @@ pub async fn bind_sandbox_identity(app: &TestApp, user_id: &str) {
     let today = idp::domain::delegation::today(app.state.clock.now());
     let doc = Document::parse(&form, today).unwrap();
     let now = app.state.clock.now();
-    let r = idp::domain::identity::verify_document(&app.state.db, &app.state.verifier, user_id, &doc, now).await;
+    let r = idp::domain::identity::verify_document(&app.state.store, &app.state.verifier, user_id, &doc, now).await;
     assert!(matches!(r, Ok(idp::domain::identity::BindOutcome::Done { .. })), "{r:?}");
 }
 

@@ -7,7 +7,7 @@ use crate::accounts::{operator, reset_send_code, reset_start, send_code};
 use crate::both;
 use crate::factors::{audited, get, password_sign_in, post};
 use crate::support::*;
-use idp::domain::users::NewUser;
+use idp::domain::identity::users::NewUser;
 use idp::store::entities::dev_message;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -280,7 +280,7 @@ async fn name_appeal_renames(backend: Backend) {
     let outcome = dev_message::Entity::find()
         .filter(dev_message::Column::Recipient.eq("13300004444"))
         .filter(dev_message::Column::Purpose.eq("notice"))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     assert!(outcome.iter().any(|m| m.body.contains(&id)), "the outcome goes out by SMS");

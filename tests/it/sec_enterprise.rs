@@ -10,8 +10,8 @@ use crate::both;
 use crate::delegation::{ENT_PASSWORD, USCC, enterprise, id_born, person, tokens};
 use crate::face_gates::ZHANG;
 use crate::support::*;
+use idp::domain::delegation::enterprises;
 use idp::domain::delegation::{self, Kind};
-use idp::domain::enterprises;
 use idp::store::entities::enterprise as enterprise_e;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -25,7 +25,7 @@ async fn setup(app: &TestApp, face_pending: bool) -> (String, String) {
         enterprise_e::Entity::update_many()
             .col_expr(enterprise_e::Column::RepresentativeFaceAt, Expr::value(app.state.clock.now()))
             .filter(enterprise_e::Column::Id.eq(ent.as_str()))
-            .exec(&app.state.db)
+            .exec(&app.state.store)
             .await
             .unwrap();
     }
@@ -44,17 +44,19 @@ async fn agent(
 ) -> (String, String) {
     let user = person(app, username, "陈一", &id_born("19800101", seq), &format!("1380000{:04}", 100 + seq)).await;
     let now = app.state.clock.now();
-    let d = enterprises::add_agent(&app.state.db, ent, &user, idp::domain::audit::Actor::Enterprise(ent), now)
+    let d = enterprises::add_agent(&app.state.store, ent, &user, idp::domain::audit::Actor::Enterprise(ent), now)
         .await
         .unwrap()
         .unwrap();
     if active {
         assert!(
-            delegation::activate(&app.state.db, &d.id, &delegation::Party::Enterprise(ent), None, now).await.unwrap()
+            delegation::activate(&app.state.store, &d.id, &delegation::Party::Enterprise(ent), None, now)
+                .await
+                .unwrap()
         );
     }
     if !face_pending {
-        delegation::mark_face(&app.state.db, &d.id, now).await.unwrap();
+        delegation::mark_face(&app.state.store, &d.id, now).await.unwrap();
     }
     (user, d.id)
 }
@@ -137,7 +139,7 @@ async fn enterprise_session_is_not_personal(backend: Backend) {
     person(&app, "grantee_sec", "李四", &id_born("19900101", 72), "13800000072").await;
     let res = b.http.post(app.url("/account/authorisations")).form(&grant).send().await.unwrap();
     assert_eq!(res.status(), 403);
-    assert!(delegation::granted_by(&app.state.db, &rep, Kind::Person).await.unwrap().is_empty());
+    assert!(delegation::granted_by(&app.state.store, &rep, Kind::Person).await.unwrap().is_empty());
     let kin = [("csrf", csrf.as_str()), ("action", "unbind"), ("id", "x")];
     assert_eq!(b.http.post(app.url("/account/kin")).form(&kin).send().await.unwrap().status(), 403);
     let sec = [("csrf", csrf.as_str()), ("action", "send_code")];
@@ -168,7 +170,7 @@ async fn enterprise_session_is_not_personal(backend: Backend) {
 both!(enterprise_session_reaches_no_personal_page, super::enterprise_session_is_not_personal);
 
 async fn enterprise_id(app: &TestApp) -> String {
-    enterprises::find_by_uscc(&app.state.db, USCC).await.unwrap().unwrap().id
+    enterprises::find_by_uscc(&app.state.store, USCC).await.unwrap().unwrap().id
 }
 
 /// Finding 1 (C6): granting someone the right to act as me needs a fresh
@@ -194,14 +196,14 @@ async fn grant_needs_reverification(backend: Backend) {
     assert_eq!(res.status(), 400, "a signed-in session alone cannot grant");
     let html = res.text().await.unwrap();
     assert!(error_of(&html).contains("短信验证码验证身份"), "{html}");
-    assert!(delegation::granted_by(&app.state.db, &alice, Kind::Person).await.unwrap().is_empty());
+    assert!(delegation::granted_by(&app.state.store, &alice, Kind::Person).await.unwrap().is_empty());
     // Re-verified by SMS (security page): now it grants.
     crate::factors::reverify(&app, &b, "13800000081").await;
     let page = b.http.get(app.url("/account/authorisations")).send().await.unwrap().text().await.unwrap();
     assert!(link_href(&page, "authorise-reverify").is_none());
     let res = b.http.post(app.url("/account/authorisations")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(delegation::granted_by(&app.state.db, &alice, Kind::Person).await.unwrap().len(), 1);
+    assert_eq!(delegation::granted_by(&app.state.store, &alice, Kind::Person).await.unwrap().len(), 1);
     // The re-verification belongs to that browser only.
     let other = crate::factors::password_sign_in(&app, "alice_sec").await;
     let page = other.http.get(app.url("/account/authorisations")).send().await.unwrap().text().await.unwrap();
@@ -226,7 +228,7 @@ async fn pending_agent_cannot_accept_himself(backend: Backend) {
         let form = [("csrf", csrf.as_str()), ("action", action), ("id", d.as_str())];
         let res = b.http.post(app.url("/account/authorisations")).form(&form).send().await.unwrap();
         assert_eq!(res.status(), 400, "{action}");
-        assert_eq!(delegation::find(&app.state.db, &d).await.unwrap().unwrap().state, "pending", "{action}");
+        assert_eq!(delegation::find(&app.state.store, &d).await.unwrap().unwrap().state, "pending", "{action}");
     }
     // He still cannot sign in for the enterprise.
     let form = [("uscc", USCC), ("role", "agent"), ("agent", "agent_self"), ("password", PASSWORD)];
@@ -285,7 +287,7 @@ async fn agent_path_is_no_oracle(backend: Backend) {
     let (_, ent) = setup(&app, false).await;
     person(&app, "bob_oracle", "李乙", &id_born("19850303", 95), "13800000095").await;
     let (_, revoked) = agent(&app, &ent, "agent_gone", 96, true, false).await;
-    delegation::revoke(&app.state.db, &revoked, &delegation::Party::Enterprise(&ent), None, app.state.clock.now())
+    delegation::revoke(&app.state.store, &revoked, &delegation::Party::Enterprise(&ent), None, app.state.clock.now())
         .await
         .unwrap()
         .unwrap();
@@ -375,10 +377,10 @@ async fn exchange_waits_for_face_check(backend: Backend) {
     enterprise_e::Entity::update_many()
         .col_expr(enterprise_e::Column::RepresentativeFaceAt, Expr::value(app.state.clock.now()))
         .filter(enterprise_e::Column::Id.eq(ent.as_str()))
-        .exec(&app.state.db)
+        .exec(&app.state.store)
         .await
         .unwrap();
-    delegation::mark_face(&app.state.db, &d, app.state.clock.now()).await.unwrap();
+    delegation::mark_face(&app.state.store, &d, app.state.clock.now()).await.unwrap();
     for at in [&rep_at, &agent_at] {
         let res = exchange(&app, &client, at).await;
         assert_eq!(res.status(), 200);

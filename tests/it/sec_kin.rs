@@ -7,7 +7,7 @@ use crate::both;
 use crate::delegation::{id_born, sign_in_with_browser};
 use crate::face_gates::{BABY, LI, accept_kin_commitment, open_kin_gate, pass_kin_face, post_kin_form, real_person};
 use crate::support::*;
-use idp::domain::kin;
+use idp::domain::delegation::kin;
 use idp::ports::verifier::{
     BankCardCheck, FaceSample, IdentityVerifier, InPersonClaims, Outcome, Verdict, VerifierError,
 };
@@ -20,10 +20,14 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 pub struct PassAll;
 
 impl IdentityVerifier for PassAll {
-    async fn check_id(&self, _: &idp::domain::documents::Document) -> Result<Verdict, VerifierError> {
+    async fn check_id(&self, _: &idp::domain::identity::documents::Document) -> Result<Verdict, VerifierError> {
         Ok(Verdict { outcome: Outcome::Pass, reference: "TEST-PASS".into() })
     }
-    async fn check_face(&self, _: &idp::domain::documents::Document, _: &FaceSample) -> Result<Verdict, VerifierError> {
+    async fn check_face(
+        &self,
+        _: &idp::domain::identity::documents::Document,
+        _: &FaceSample,
+    ) -> Result<Verdict, VerifierError> {
         Ok(Verdict { outcome: Outcome::Pass, reference: "TEST-PASS".into() })
     }
     async fn check_bank_card(&self, _: &BankCardCheck) -> Result<Verdict, VerifierError> {
@@ -39,7 +43,7 @@ impl IdentityVerifier for PassAll {
 pub async fn proven(app: &TestApp, guardian: &str, req: kin::KinRequest) -> kin::KinRequest {
     let now = app.state.clock.now();
     let commitment = kin::Commitment::accept(true, kin::COMMITMENT_VERSION, now).unwrap();
-    kin::prove(&PassAll, &app.state.db, guardian, req, commitment, now).await.unwrap().unwrap()
+    kin::prove(&PassAll, &app.state.store, guardian, req, commitment, now).await.unwrap().unwrap()
 }
 
 /// An account with a phone (kin notices go there), signed in.
@@ -47,7 +51,7 @@ async fn guardian(app: &TestApp, client: &TestClient, username: &str, phone: &st
     let created = app
         .state
         .users
-        .create(idp::domain::users::NewUser {
+        .create(idp::domain::identity::users::NewUser {
             username: username.into(),
             password: PASSWORD.into(),
             name: Some("王五".into()),
@@ -66,7 +70,7 @@ fn text(app: &TestApp, key: &str) -> String {
 }
 
 async fn relatives(app: &TestApp, user: &str) -> Vec<String> {
-    let list = kin::relatives_of(&app.state.db, user, app.state.clock.now()).await.unwrap();
+    let list = kin::relatives_of(&app.state.store, user, app.state.clock.now()).await.unwrap();
     list.into_iter().map(|r| r.id_number).collect()
 }
 
@@ -119,13 +123,13 @@ async fn stranger_refused(backend: Backend) {
     assert!(res.text().await.unwrap().contains(&refused));
     assert!(relatives(&app, &g).await.is_empty(), "nothing bound");
     use idp::store::entities::face_gate as gate_e;
-    assert!(gate_e::Entity::find().all(&app.state.db).await.unwrap().is_empty(), "no face gate opened");
+    assert!(gate_e::Entity::find().all(&app.state.store).await.unwrap().is_empty(), "no face gate opened");
     // Each check is recorded under the guardian, masked.
     use idp::store::entities::verification;
     let rows = verification::Entity::find()
         .filter(verification::Column::UserId.eq(g.as_str()))
         .filter(verification::Column::Kind.eq(kin::KIN_ID))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap();
     assert_eq!(rows.len(), 4, "{rows:?}");
@@ -148,9 +152,9 @@ async fn stranger_refused(backend: Backend) {
     let now = app.state.clock.now();
     let req = kin::check("小明", &unknown_child, "child", &crate::face_gates::kin_card_term(&app, &unknown_child), now)
         .unwrap();
-    let r = kin::bind(&app.state.db, &g, None, &req, false, now).await.unwrap();
+    let r = kin::bind(&app.state.store, &g, None, &req, false, now).await.unwrap();
     assert_eq!(r.unwrap_err(), kin::KinRefusal::NotVerified);
-    let r = kin::bind(&app.state.db, &g, None, &proven(&app, &g, req).await, false, now).await.unwrap();
+    let r = kin::bind(&app.state.store, &g, None, &proven(&app, &g, req).await, false, now).await.unwrap();
     assert!(r.is_ok(), "a proven request binds");
 }
 both!(kin_stranger_refused_by_verifier_check, super::stranger_refused);
@@ -194,7 +198,7 @@ async fn commitment_required(backend: Backend) {
     assert_eq!(status, 200, "{html}");
     assert!(html.contains(&text(&app, "kin_bound")), "{html}");
     assert_eq!(relatives(&app, &g).await, [BABY.1]);
-    let rows = kin_commitment::Entity::find().all(&app.state.db).await.unwrap();
+    let rows = kin_commitment::Entity::find().all(&app.state.store).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].user_id.as_str(), rows[0].text_version.as_str()), (g.as_str(), kin::COMMITMENT_VERSION));
     assert!(rows[0].accepted_at >= accepted_at && rows[0].verifier_reference.starts_with("SBX-"), "{rows:?}");
@@ -206,7 +210,7 @@ async fn commitment_required(backend: Backend) {
     let (_, done) = pass_kin_face(&app, &b, &gate, "parent_k").await;
     assert_eq!(done.status(), 200);
     assert!(relatives(&app, &g).await.contains(&LI.1.to_string()));
-    assert_eq!(kin_commitment::Entity::find().all(&app.state.db).await.unwrap().len(), 2);
+    assert_eq!(kin_commitment::Entity::find().all(&app.state.store).await.unwrap().len(), 2);
 }
 both!(kin_no_commitment_no_binding, super::commitment_required);
 
@@ -225,7 +229,7 @@ async fn binders_notified(backend: Backend) {
     assert_eq!(sink(&app, "sms", "13900000103").await.as_deref(), Some(expected.as_str()));
     let purposes: Vec<String> = dev_message::Entity::find()
         .filter(dev_message::Column::Recipient.eq("13900000103"))
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap()
         .into_iter()
@@ -251,7 +255,7 @@ fn operator(app: &TestApp, args: &[&str]) -> std::process::Output {
 }
 
 async fn reports(app: &TestApp) -> Vec<kin_report::Model> {
-    kin_report::Entity::find().all(&app.state.db).await.unwrap()
+    kin_report::Entity::find().all(&app.state.store).await.unwrap()
 }
 
 /// A guardian reports a stranger's binding of his child; an unrelated
@@ -271,7 +275,7 @@ async fn report_and_remove(backend: Backend) {
         assert_eq!(accept_kin_commitment(&app, b, &page).await.status(), 200);
     }
     let binding =
-        kin::relatives_of(&app.state.db, &stranger, app.state.clock.now()).await.unwrap()[0].relation_id.clone();
+        kin::relatives_of(&app.state.store, &stranger, app.state.clock.now()).await.unwrap()[0].relation_id.clone();
     // The mother sees the other binding of her child, and reports it.
     let page = mother.http.get(app.url("/account/kin")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(&format!("id=\"kin-other-{binding}\"")), "{page}");
@@ -328,7 +332,7 @@ async fn report_and_remove(backend: Backend) {
     assert_eq!(pass_kin_face(&app, &mother, &gate, "mother_r").await.1.status(), 200);
     let elder = Browser::new();
     sign_in_with_browser(&app, &elder, &client, "elder_r").await;
-    let of_li = kin::relatives_of(&app.state.db, &mother_id, app.state.clock.now()).await.unwrap();
+    let of_li = kin::relatives_of(&app.state.store, &mother_id, app.state.clock.now()).await.unwrap();
     let li_binding = of_li.iter().find(|r| r.id_number == LI.1).unwrap().relation_id.clone();
     assert_eq!(report(&elder, li_binding.clone()).await.0, 200);
     let pending: Vec<_> = reports(&app).await.into_iter().filter(|r| r.status == "pending").collect();

@@ -9,8 +9,8 @@ use crate::plugin_kit::*;
 use crate::support::*;
 use idp::crypto::jws::Alg;
 use idp::domain::delegation::{self, Kind, NewDelegation};
-use idp::domain::grants::{self, NewGrant};
 use idp::domain::tokens::UserContext;
+use idp::domain::tokens::grants::{self, NewGrant};
 use idp::store::entities::user;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde_json::{Value, json};
@@ -22,11 +22,11 @@ const PERSONAL: [&str; 5] = ["phone_number", "email", "name", "ethnicity", "gend
 
 /// Gives the account a phone and profile fields beside its e-mail and name.
 async fn with_profile(app: &TestApp, user_id: &str) {
-    let u = user::Entity::find_by_id(user_id.to_owned()).one(&app.state.db).await.unwrap().unwrap();
+    let u = user::Entity::find_by_id(user_id.to_owned()).one(&app.state.store).await.unwrap().unwrap();
     let mut m: user::ActiveModel = u.into();
     m.phone = Set(Some("13800000077".into()));
     m.profile = Set(Some(json!({"gender": "male", "ethnicity": "汉族"}).to_string()));
-    m.update(&app.state.db).await.unwrap();
+    m.update(&app.state.store).await.unwrap();
 }
 
 /// Where a signed-in browser's authorization request goes first.
@@ -155,7 +155,9 @@ async fn face_api_scope(b: Backend) {
     // Revoking the permission takes effect at once, on the same token.
     let app_id = jwt_claims(&phone.token)["client_id"].as_str().unwrap().to_string();
     assert!(
-        idp::domain::plugin_access::deny(&app.state.db, &app_id, "scan_login", app.state.clock.now()).await.unwrap()
+        idp::domain::plugins::plugin_access::deny(&app.state.store, &app_id, "scan_login", app.state.clock.now())
+            .await
+            .unwrap()
     );
     let res = face(&app, &phone.token).await;
     assert_eq!(res.status(), 403);
@@ -175,7 +177,7 @@ async fn expired_delegation(b: Backend) {
     let now = app.state.clock.now();
     let today = delegation::today(now).to_string();
     let d = delegation::insert(
-        &app.state.db,
+        &app.state.store,
         NewDelegation {
             kind: Kind::Person,
             enterprise_id: None,
@@ -196,7 +198,7 @@ async fn expired_delegation(b: Backend) {
     .unwrap();
     // The grant a session acting under this delegation makes.
     let g = grants::create_direct(
-        &app.state.db,
+        &app.state.store,
         NewGrant {
             client_id: client.id.clone(),
             user_id: bob.clone(),
@@ -215,7 +217,7 @@ async fn expired_delegation(b: Backend) {
     )
     .await
     .unwrap();
-    let acting = idp::domain::acting::for_grant(&app.state.db, &g, now).await.unwrap().unwrap().unwrap();
+    let acting = idp::domain::delegation::acting::for_grant(&app.state.store, &g, now).await.unwrap().unwrap().unwrap();
     let at = app
         .state
         .tokens

@@ -183,7 +183,7 @@ async fn acting_person_across_takeover(b: Backend) {
     let alice = app
         .state
         .users
-        .create(idp::domain::users::NewUser {
+        .create(idp::domain::identity::users::NewUser {
             username: "alice_c6".into(),
             password: PASSWORD.into(),
             name: Some("王甲".into()),
@@ -210,7 +210,7 @@ async fn acting_person_across_takeover(b: Backend) {
     // Granting needs a fresh re-verification (SMS), like a factor change.
     crate::factors::reverify(&app, &alice_browser, "13900000040").await;
     authorisations(&app, &alice_browser, &grant).await;
-    let d = delegation::granted_by(&app.state.db, &alice, delegation::Kind::Person).await.unwrap().remove(0);
+    let d = delegation::granted_by(&app.state.store, &alice, delegation::Kind::Person).await.unwrap().remove(0);
     authorisations(&app, &a_browser, &[("action", "accept"), ("id", &d.id)]).await;
     let (a_tokens, _) = signed_in(&app, &client, &a_name).await;
     let before = exchange(&app, &client, &a_tokens, &d.id).await;
@@ -239,7 +239,7 @@ async fn acting_person_across_takeover(b: Backend) {
     let (a_after, _) = signed_in(&app, &client, &a_name).await;
     assert_eq!(exchange(&app, &client, &a_after, &d.id).await["error"], "invalid_target");
     assert!(exchange(&app, &client, &a_tokens, &d.id).await["access_token"].is_null());
-    let moved = delegation::find(&app.state.db, &d.id).await.unwrap().unwrap();
+    let moved = delegation::find(&app.state.store, &d.id).await.unwrap().unwrap();
     assert_ne!(moved.grantee_user_id, a_id);
 }
 both!(acting_person_across_takeover_both, super::acting_person_across_takeover);

@@ -3,7 +3,7 @@
 //! set), and a browser that follows the sign-in pages by hand.
 use idp::config::Config;
 use idp::domain::clients::{AuthMethod, NewClient};
-use idp::domain::users::NewUser;
+use idp::domain::identity::users::NewUser;
 use reqwest::redirect::Policy;
 use sea_orm::ConnectionTrait;
 use std::collections::HashMap;
@@ -355,7 +355,7 @@ pub async fn sink(app: &TestApp, channel: &str, recipient: &str) -> Option<Strin
         .filter(dev_message::Column::Recipient.eq(recipient))
         .order_by_desc(dev_message::Column::CreatedAt)
         .order_by_desc(dev_message::Column::Id)
-        .all(&app.state.db)
+        .all(&app.state.store)
         .await
         .unwrap()
         .into_iter()

@@ -6,7 +6,7 @@ use crate::both;
 use crate::brokering::*;
 use crate::factors::{app_code, between, get, post};
 use crate::support::*;
-use idp::domain::sessions;
+use idp::domain::authn::sessions;
 use idp::store::entities::{account_flow, user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
@@ -18,9 +18,9 @@ async fn upstream_only(p: &Pair, up_user: &str, local: &str) -> String {
     let id = user_with(&p.down, local, None, &format!("{local}@down.example")).await;
     link_by_password(&Browser::new(), p, up_user, local, None).await;
     let mut row: user::ActiveModel =
-        user::Entity::find_by_id(id.clone()).one(&p.down.state.db).await.unwrap().unwrap().into();
-    row.password_hash = Set(idp::domain::users::NO_PASSWORD.into());
-    row.update(&p.down.state.db).await.unwrap();
+        user::Entity::find_by_id(id.clone()).one(&p.down.state.store).await.unwrap().unwrap().into();
+    row.password_hash = Set(idp::domain::identity::users::NO_PASSWORD.into());
+    row.update(&p.down.state.store).await.unwrap();
     assert!(p.down.state.users.verify_password(local, PASSWORD).await.unwrap().is_none());
     id
 }
@@ -57,13 +57,13 @@ async fn flows(p: &Pair, user_id: &str) -> u64 {
     account_flow::Entity::find()
         .filter(account_flow::Column::UserId.eq(user_id))
         .filter(account_flow::Column::Kind.eq("factors"))
-        .count(&p.down.state.db)
+        .count(&p.down.state.store)
         .await
         .unwrap()
 }
 
 async fn sessions_of(p: &Pair, user_id: &str) -> usize {
-    sessions::live_for_user(&p.down.state.db, user_id, p.down.state.clock.now()).await.unwrap().len()
+    sessions::live_for_user(&p.down.state.store, user_id, p.down.state.clock.now()).await.unwrap().len()
 }
 
 fn refused(end: &Stop, status: u16, text: &str) {
@@ -166,7 +166,7 @@ async fn reverify_state_is_single_use_and_never_signs_in(backend: Backend) {
     // The session that asked has ended meanwhile: the answer signs nobody in.
     let url = begin_reverify(&b, &p).await;
     let Stop::Callback(cb) = run(&b, &p, &url, "up_yang", "allow", true).await else { panic!("no callback") };
-    for s in sessions::live_for_user(&p.down.state.db, &id, p.down.state.clock.now()).await.unwrap() {
+    for s in sessions::live_for_user(&p.down.state.store, &id, p.down.state.clock.now()).await.unwrap() {
         idp::oidc::logout::end_session(&p.down.state, &s).await.unwrap();
     }
     let (status, body) = error_text(&b, &cb).await;

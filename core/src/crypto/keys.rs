@@ -4,12 +4,13 @@
 use super::jws::{Alg, PrivateKey, PublicKey};
 use super::{b64url, b64url_decode, derive_key, random_token};
 use crate::clock::Clock;
+use crate::store::Store;
 use crate::store::entities::signing_key;
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
 use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -223,7 +224,7 @@ impl KeyRing {
 
     /// Creates an active key for every purpose and algorithm that has none
     /// (a database from before plugin keys existed gets its plugin key here).
-    pub async fn ensure_keys(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
+    pub async fn ensure_keys(&self, db: &Store) -> anyhow::Result<()> {
         for (purpose, alg) in KEY_KINDS {
             let existing = signing_key::Entity::find()
                 .filter(signing_key::Column::Alg.eq(alg.name()))
@@ -238,7 +239,7 @@ impl KeyRing {
         Ok(())
     }
 
-    async fn create_key(&self, db: &DatabaseConnection, purpose: KeyPurpose, alg: Alg) -> anyhow::Result<String> {
+    async fn create_key(&self, db: &Store, purpose: KeyPurpose, alg: Alg) -> anyhow::Result<String> {
         let der = tokio::task::spawn_blocking(move || generate_pkcs8(alg)).await??;
         // Plugin kids say so, for whoever reads the JWKS or a token header.
         let prefix = match purpose {
@@ -266,7 +267,12 @@ impl KeyRing {
     /// Retires the active key of each purpose and algorithm and creates a
     /// new one. The retired keys stay in the JWKS for `publish_for` seconds
     /// so tokens they signed still verify.
-    pub async fn rotate(&self, db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
+    /// Every key on record, active and retired (the `idp keys list` command).
+    pub async fn list(db: &Store) -> Result<Vec<signing_key::Model>, sea_orm::DbErr> {
+        signing_key::Entity::find().all(db).await
+    }
+
+    pub async fn rotate(&self, db: &Store) -> anyhow::Result<Vec<String>> {
         let now = self.clock.now();
         let mut created = Vec::new();
         for (purpose, alg) in KEY_KINDS {
@@ -291,7 +297,7 @@ impl KeyRing {
 
     /// Reloads keys from the database (at start and periodically, so a
     /// rotation on one node reaches the others).
-    pub async fn reload(&self, db: &DatabaseConnection, publish_for: i64) -> anyhow::Result<()> {
+    pub async fn reload(&self, db: &Store, publish_for: i64) -> anyhow::Result<()> {
         let now = self.clock.now();
         let rows = signing_key::Entity::find().all(db).await?;
         let previous = self.snapshot();

@@ -102,7 +102,7 @@ pub fn detail_of(e: &Event<'_>) -> String {
 /// case audits in its own transaction and the event commits or rolls back
 /// with it.
 pub async fn record<C: ConnectionTrait>(conn: &C, e: Event<'_>, now: i64) -> Result<(), DbErr> {
-    super::accounts::audit(conn, e.actor.user_id(), e.action, &detail_of(&e), e.ip, now).await
+    crate::domain::identity::accounts::audit(conn, e.actor.user_id(), e.action, &detail_of(&e), e.ip, now).await
 }
 
 #[cfg(test)]

@@ -1,44 +1,25 @@
-//! Domain services: no HTTP types here. Handlers call exactly one of these.
-pub mod accounts;
-pub mod acting;
-pub mod agent_password;
-pub mod app_access;
-pub mod appeals;
+//! The use cases and their rules, grouped by capability. Entries (pages,
+//! OAuth endpoints, app APIs, the CLI, the plugin host) call one use case
+//! each; the use case owns its authorisation check, its transaction, its
+//! audit record and its notices.
+//!
+//! - `authn`: proving who someone is (sessions, throttling, SMS codes,
+//!   factors, passkeys, scan-to-login, upstream providers);
+//! - `identity`: accounts, real-name binding, documents, appeals;
+//! - `assurance`: levels L1–L4 and the face gates that raise them;
+//! - `delegation`: acting for an enterprise, a relative or another person;
+//! - `clients`: relying apps, their access, consent and scopes;
+//! - `tokens`: authorization requests, grants, subjects and signed tokens;
+//! - `plugins`: what plugins may reach;
+//! - `audit`, `error`: shared by all.
 pub mod assurance;
 pub mod audit;
-pub mod authorisations;
-pub mod authorize;
-pub mod brokering;
-pub mod captcha;
+pub mod authn;
 pub mod clients;
-pub mod consents;
 pub mod delegation;
-pub mod documents;
-pub mod enterprises;
 pub mod error;
-pub mod face_gate;
-pub mod factors;
-pub mod flows;
-pub mod grants;
 pub mod identity;
-pub mod kin;
-pub mod kin_reports;
-pub mod passkeys;
-pub mod pending;
-pub mod plugin_access;
-pub mod profile;
-pub mod relations;
-pub mod return_path;
-pub mod reverify;
-pub mod scan;
-pub mod scan_waiters;
-pub mod scopes;
-pub mod sessions;
-pub mod sms_codes;
-pub mod subjects;
-pub mod throttle;
+pub mod plugins;
 pub mod tokens;
-pub mod uscc;
-pub mod users;
 
 pub use error::{DomainError, OAuthError};

@@ -1,9 +1,9 @@
 //! Mail gateway: SMTP through lettre for real delivery, and the same
 //! development sink as SMS (messages stored in the database).
+use crate::store::Store;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -40,12 +40,12 @@ impl Default for MailConfig {
 
 #[derive(Clone)]
 pub enum MailGateway {
-    Dev(DatabaseConnection),
+    Dev(Store),
     Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox },
 }
 
 impl MailGateway {
-    pub fn from_config(cfg: &MailConfig, db: DatabaseConnection) -> anyhow::Result<Self> {
+    pub fn from_config(cfg: &MailConfig, db: Store) -> anyhow::Result<Self> {
         match cfg.gateway.as_str() {
             "dev" => Ok(MailGateway::Dev(db)),
             "smtp" => {

@@ -1,7 +1,8 @@
 //! SMS gateway: an HTTP adapter for a real provider and a development sink
 //! that stores every message in the database.
+use crate::store::Store;
 use crate::store::entities::dev_message;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use sea_orm::{ActiveModelTrait, Set};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -84,7 +85,7 @@ impl Default for SmsConfig {
 
 #[derive(Clone)]
 pub enum SmsGateway {
-    Dev(DatabaseConnection),
+    Dev(Store),
     Http(HttpSms),
 }
 
@@ -97,7 +98,7 @@ pub struct HttpSms {
 }
 
 impl SmsGateway {
-    pub fn from_config(cfg: &SmsConfig, db: DatabaseConnection) -> anyhow::Result<Self> {
+    pub fn from_config(cfg: &SmsConfig, db: Store) -> anyhow::Result<Self> {
         match cfg.gateway.as_str() {
             "dev" => Ok(SmsGateway::Dev(db)),
             "http" => {
@@ -128,7 +129,7 @@ impl SmsGateway {
 
 /// Stores a message in the development sink.
 pub async fn record(
-    db: &DatabaseConnection,
+    db: &Store,
     channel: &str,
     recipient: &str,
     purpose: &str,
@@ -179,4 +180,24 @@ impl HttpSms {
 
 fn micros() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+}
+
+/// What the development sink holds, newest first: `channel` is `sms`,
+/// `mail` or `None` for both; `to` one recipient (the `idp dev messages`
+/// command and the tests read the codes a citizen would receive).
+pub async fn dev_messages(
+    db: &Store,
+    channel: Option<&str>,
+    to: Option<&str>,
+    limit: u64,
+) -> Result<Vec<dev_message::Model>, sea_orm::DbErr> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut q = dev_message::Entity::find();
+    if let Some(channel) = channel {
+        q = q.filter(dev_message::Column::Channel.eq(channel));
+    }
+    if let Some(to) = to {
+        q = q.filter(dev_message::Column::Recipient.eq(to));
+    }
+    q.order_by_desc(dev_message::Column::CreatedAt).order_by_desc(dev_message::Column::Id).limit(limit).all(db).await
 }

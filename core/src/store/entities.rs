@@ -175,7 +175,7 @@ pub mod grant {
         /// it revokes the grant.
         pub delegation_id: Option<String>,
         /// The `sub` this grant's tokens carry, fixed when it was made
-        /// (`domain::subjects`); none on grants older than that column.
+        /// (`domain::tokens::subjects`); none on grants older than that column.
         pub subject: Option<String>,
     }
     no_relations!();
@@ -781,7 +781,7 @@ pub mod session_acting {
 }
 
 /// The subject of an account whose `sub` is not its own id: it took over a
-/// real-name identity (and its subject) or lost one (B5, `domain::subjects`).
+/// real-name identity (and its subject) or lost one (B5, `domain::tokens::subjects`).
 pub mod account_subject {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

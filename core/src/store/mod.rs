@@ -4,14 +4,121 @@ pub mod entities;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
 
+pub use sea_orm::DbErr;
+
+/// The provider's database as the entries hold it: an opaque handle they
+/// pass to the core's use cases. Only this crate can query through it (the
+/// entry crate does not depend on sea-orm), so no rule can be re-implemented
+/// beside the core.
+#[derive(Clone, Debug)]
+pub struct Store(DatabaseConnection);
+
+impl Store {
+    /// Wraps an open connection (tests and tools that open their own).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self(db)
+    }
+
+    /// Which database this is, for the readiness probe and metrics.
+    pub fn backend_name(&self) -> &'static str {
+        match self.0.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "postgres",
+            sea_orm::DbBackend::Sqlite => "sqlite",
+            _ => "other",
+        }
+    }
+
+    /// Whether the database answers at all (the readiness probe).
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.0.execute_unprepared("SELECT 1").await.map(|_| ())
+    }
+
+    /// Closes the pool (graceful shutdown).
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.0.close().await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Store {
+    fn get_database_backend(&self) -> sea_orm::DbBackend {
+        self.0.get_database_backend()
+    }
+    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.0.execute_raw(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.0.execute_unprepared(sql).await
+    }
+    async fn query_one_raw(&self, stmt: sea_orm::Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        self.0.query_one_raw(stmt).await
+    }
+    async fn query_all_raw(&self, stmt: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.0.query_all_raw(stmt).await
+    }
+    fn support_returning(&self) -> bool {
+        self.0.support_returning()
+    }
+    fn is_mock_connection(&self) -> bool {
+        self.0.is_mock_connection()
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionTrait for Store {
+    type Transaction = DatabaseTransaction;
+    async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.0.begin().await
+    }
+    async fn begin_with_config(
+        &self,
+        isolation_level: Option<sea_orm::IsolationLevel>,
+        access_mode: Option<sea_orm::AccessMode>,
+    ) -> Result<DatabaseTransaction, DbErr> {
+        self.0.begin_with_config(isolation_level, access_mode).await
+    }
+    async fn begin_with_options(&self, options: TransactionOptions) -> Result<DatabaseTransaction, DbErr> {
+        self.0.begin_with_options(options).await
+    }
+    async fn transaction<F, T, E>(&self, callback: F) -> Result<T, sea_orm::TransactionError<E>>
+    where
+        F: for<'c> FnOnce(
+                &'c DatabaseTransaction,
+            )
+                -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        self.0.transaction(callback).await
+    }
+    async fn transaction_with_config<F, T, E>(
+        &self,
+        callback: F,
+        isolation_level: Option<sea_orm::IsolationLevel>,
+        access_mode: Option<sea_orm::AccessMode>,
+    ) -> Result<T, sea_orm::TransactionError<E>>
+    where
+        F: for<'c> FnOnce(
+                &'c DatabaseTransaction,
+            )
+                -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        self.0.transaction_with_config(callback, isolation_level, access_mode).await
+    }
+}
+
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers
 /// never block the writer and concurrent writers wait instead of failing.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(url: &str) -> Result<Store, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
@@ -24,7 +131,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     } else {
         opts.max_connections(24).min_connections(2);
     }
-    Database::connect(opts).await
+    Database::connect(opts).await.map(Store)
 }
 
 /// Begins a transaction that will write. On SQLite it starts as a writer
@@ -34,7 +141,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 /// and the busy timeout does not help. Starting as a writer makes it queue
 /// behind the busy timeout like any single statement. PostgreSQL ignores
 /// the mode. Every read-then-write transaction goes through here.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+pub async fn begin_write(db: &Store) -> Result<DatabaseTransaction, DbErr> {
     db.begin_with_options(TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..Default::default()
@@ -44,20 +151,20 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 
 /// Applies pending migrations. When there are none it only reads, so CLI
 /// commands running beside a live server take no write lock for nothing.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    if let Ok(pending) = Migrator::get_pending_migrations_read_only(db).await
+pub async fn migrate(db: &Store) -> Result<(), DbErr> {
+    if let Ok(pending) = Migrator::get_pending_migrations_read_only(&db.0).await
         && pending.is_empty()
     {
         return Ok(());
     }
-    Migrator::up(db, None).await
+    Migrator::up(&db.0, None).await
 }
 
 /// Atomically counts one more event under `key` within a window of
 /// `window` seconds and returns the count including this one. A single
 /// upsert statement, so parallel requests and several nodes each see a
 /// distinct count (the fix for check-then-act races like CVE-2024-4629).
-pub async fn bump_counter(db: &DatabaseConnection, key: &str, window: i64, now: i64) -> Result<i64, DbErr> {
+pub async fn bump_counter(db: &Store, key: &str, window: i64, now: i64) -> Result<i64, DbErr> {
     let table = Alias::new("rate_counters");
     let col = |name: &'static str| Expr::col((Alias::new("rate_counters"), Alias::new(name)));
     // Built with sea-query's CASE so placeholders suit each backend.
@@ -85,7 +192,7 @@ pub async fn bump_counter(db: &DatabaseConnection, key: &str, window: i64, now: 
 }
 
 /// Reads a counter without changing it: (count, expires_at) if live.
-pub async fn read_counter(db: &DatabaseConnection, key: &str, now: i64) -> Result<Option<(i64, i64)>, DbErr> {
+pub async fn read_counter(db: &Store, key: &str, now: i64) -> Result<Option<(i64, i64)>, DbErr> {
     use entities::rate_counter;
     use sea_orm::EntityTrait;
     Ok(rate_counter::Entity::find_by_id(key.to_owned())
@@ -95,7 +202,7 @@ pub async fn read_counter(db: &DatabaseConnection, key: &str, now: i64) -> Resul
         .map(|c| (c.count, c.expires_at)))
 }
 
-pub async fn clear_counter(db: &DatabaseConnection, key: &str) -> Result<(), DbErr> {
+pub async fn clear_counter(db: &Store, key: &str) -> Result<(), DbErr> {
     use entities::rate_counter;
     use sea_orm::EntityTrait;
     rate_counter::Entity::delete_by_id(key.to_owned()).exec(db).await?;
@@ -103,7 +210,7 @@ pub async fn clear_counter(db: &DatabaseConnection, key: &str) -> Result<(), DbE
 }
 
 /// Takes back one reserved attempt (a success after reserve-then-verify).
-pub async fn release_counter(db: &DatabaseConnection, key: &str) -> Result<(), DbErr> {
+pub async fn release_counter(db: &Store, key: &str) -> Result<(), DbErr> {
     let stmt = Query::update()
         .table(Alias::new("rate_counters"))
         .value(
@@ -118,7 +225,7 @@ pub async fn release_counter(db: &DatabaseConnection, key: &str) -> Result<(), D
 
 /// Records a one-time value (e.g. a client assertion `jti`). Returns false
 /// when it was already recorded: the caller must treat that as a replay.
-pub async fn record_once(db: &DatabaseConnection, key: &str, expires_at: i64) -> Result<bool, DbErr> {
+pub async fn record_once(db: &Store, key: &str, expires_at: i64) -> Result<bool, DbErr> {
     let stmt = Query::insert()
         .into_table(Alias::new("used_jtis"))
         .columns([Alias::new("key"), Alias::new("expires_at")])
@@ -130,7 +237,7 @@ pub async fn record_once(db: &DatabaseConnection, key: &str, expires_at: i64) ->
 }
 
 /// Deletes expired ephemeral rows; run periodically by every node.
-pub async fn purge_expired(db: &DatabaseConnection, now: i64) -> Result<(), DbErr> {
+pub async fn purge_expired(db: &Store, now: i64) -> Result<(), DbErr> {
     for table in [
         "auth_requests",
         "auth_codes",

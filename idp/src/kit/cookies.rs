@@ -109,6 +109,19 @@ pub fn client_ip(addr: Option<std::net::SocketAddr>) -> String {
     addr.map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
 }
 
+/// The browser's SSO session, if it holds a live one.
+pub async fn current_session(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<crate::domain::authn::sessions::SessionInfo>, crate::store::DbErr> {
+    match get(state, jar, SESSION) {
+        Some(c) => {
+            crate::domain::authn::sessions::find(&state.store, &c, &state.config.session, state.clock.now()).await
+        }
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::safe_local_path;

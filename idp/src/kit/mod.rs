@@ -5,4 +5,6 @@
 //! helpers (`web` may call into `oidc` to continue a flow; `oidc` never
 //! imports `web`).
 pub mod cookies;
+pub mod extract;
 pub mod pages;
+pub mod personal;

@@ -1,9 +1,9 @@
 //! `/authorize` (GET and POST, OIDC Core §3.1.2.1) and its resume point.
 use super::flow::{self, Outcome, see_other};
 use super::form;
-use crate::domain::authorize::{self, RequestError};
-use crate::domain::{pending, sessions};
-use crate::kit::cookies;
+use crate::domain::authn::pending;
+use crate::domain::tokens::authorize::{self, RequestError};
+use crate::kit::cookies::{self, current_session};
 use crate::kit::pages::{error_page, unavailable};
 use crate::server::AppState;
 use axum::body::Bytes;
@@ -74,7 +74,7 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
     // The hint names a subject; the session check compares accounts. A
     // subject no account holds any longer can match no session.
     if let Some(sub) = req.id_token_hint_sub.take() {
-        match crate::domain::subjects::account_for(&state.db, &sub).await {
+        match crate::domain::tokens::subjects::account_for(&state.store, &sub).await {
             Ok(account) => req.id_token_hint_sub = Some(account.unwrap_or_default()),
             Err(e) => return unavailable(&state, locale, e),
         }
@@ -86,16 +86,6 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
     };
     let outcome = flow::advance(&state, req, None, &cookies::browser_hash(&browser), session).await;
     respond(&state, jar, locale, outcome)
-}
-
-pub async fn current_session(
-    state: &AppState,
-    jar: &CookieJar,
-) -> Result<Option<sessions::SessionInfo>, sea_orm::DbErr> {
-    match cookies::get(state, jar, cookies::SESSION) {
-        Some(c) => sessions::find(&state.db, &c, &state.config.session, state.clock.now()).await,
-        None => Ok(None),
-    }
 }
 
 pub fn respond(
@@ -131,7 +121,7 @@ pub async fn resume(
         return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
     };
     let hash = cookies::browser_hash(&browser);
-    let loaded = pending::load(&state.db, &q.req, &hash, state.clock.now()).await;
+    let loaded = pending::load(&state.store, &q.req, &hash, state.clock.now()).await;
     let req = match loaded {
         Ok(Some(r)) => r,
         Ok(None) => {

@@ -1,6 +1,6 @@
 //! OpenID Provider metadata (OIDC Discovery 1.0 §3, RFC 8414) and the JWKS.
 use crate::config::Config;
-use crate::domain::scopes;
+use crate::domain::clients::scopes;
 use crate::server::AppState;
 use axum::extract::State;
 use axum::http::header;

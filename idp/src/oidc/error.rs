@@ -34,8 +34,8 @@ impl From<DomainError> for ApiError {
     }
 }
 
-impl From<sea_orm::DbErr> for ApiError {
-    fn from(e: sea_orm::DbErr) -> Self {
+impl From<crate::store::DbErr> for ApiError {
+    fn from(e: crate::store::DbErr) -> Self {
         DomainError::Store(e).into()
     }
 }

@@ -2,11 +2,11 @@
 //! everything is in place, issue the code. Shared by /authorize, its resume
 //! point and the interaction pages.
 use crate::domain::assurance;
-use crate::domain::authorize::{self, AuthRequest, Next, Standing};
+use crate::domain::authn::sessions::{self, SessionInfo};
 use crate::domain::error::{DomainError, OAuthError};
-use crate::domain::grants::{self, NewGrant};
-use crate::domain::sessions::{self, SessionInfo};
-use crate::domain::{consents, pending};
+use crate::domain::tokens::authorize::{self, AuthRequest, Next, Standing};
+use crate::domain::tokens::grants::{self, NewGrant};
+use crate::domain::{authn::pending, clients::consents};
 use crate::server::AppState;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -84,12 +84,12 @@ pub async fn advance(
     };
     let consented = match &session {
         Some(s) => {
-            consents::covers(&state.db, &s.user_id, &client.client_id, &req.scope, &req.consent_claims()).await?
+            consents::covers(&state.store, &s.user_id, &client.client_id, &req.scope, &req.consent_claims()).await?
         }
         None => false,
     };
     let proofing = match &session {
-        Some(s) => assurance::proofing_level(&state.db, &s.user_id).await?,
+        Some(s) => assurance::proofing_level(&state.store, &s.user_id).await?,
         None => 1,
     };
     let standing = Standing {
@@ -108,7 +108,7 @@ pub async fn advance(
         Next::Consent => "/consent",
         Next::Fail(e) => {
             if let Some(id) = &pending_id {
-                pending::finish(&state.db, id).await?;
+                pending::finish(&state.store, id).await?;
             }
             return Ok(Outcome::Redirect(error_redirect(state, &req.redirect_uri, req.state.as_deref(), &e)));
         }
@@ -117,14 +117,14 @@ pub async fn advance(
                 return Err(DomainError::Internal(anyhow::anyhow!("issue without a session")));
             };
             if let Some(id) = &pending_id
-                && !pending::finish(&state.db, id).await?
+                && !pending::finish(&state.store, id).await?
             {
                 return Ok(Outcome::ErrorPage(StatusCode::BAD_REQUEST, "error_request_expired"));
             }
             // C4: a session acting for an enterprise makes grants that do too.
-            let acting = crate::domain::acting::of_session(&state.db, &session.sid).await?;
+            let acting = crate::domain::delegation::acting::of_session(&state.store, &session.sid).await?;
             let code = grants::create_with_code(
-                &state.db,
+                &state.store,
                 &state.hasher,
                 NewGrant {
                     client_id: client.client_id.clone(),
@@ -146,7 +146,7 @@ pub async fn advance(
                 state.clock.now(),
             )
             .await?;
-            sessions::record_client(&state.db, &session.sid, &client.client_id).await?;
+            sessions::record_client(&state.store, &session.sid, &client.client_id).await?;
             return Ok(Outcome::Redirect(client_redirect(
                 &req.redirect_uri,
                 &[("code", Some(&code)), ("state", req.state.as_deref()), ("iss", Some(&state.config.issuer))],
@@ -155,7 +155,7 @@ pub async fn advance(
     };
     let id = match pending_id {
         Some(id) => id,
-        None => pending::save(&state.db, &req, browser_hash, state.clock.now()).await?,
+        None => pending::save(&state.store, &req, browser_hash, state.clock.now()).await?,
     };
     Ok(Outcome::Redirect(page_url(state, path, &id)))
 }

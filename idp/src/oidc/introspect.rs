@@ -4,7 +4,7 @@
 use super::error::{ApiError, no_store};
 use super::form;
 use crate::domain::OAuthError;
-use crate::domain::grants;
+use crate::domain::tokens::grants;
 use crate::server::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -30,23 +30,23 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
     }
     let token = form::one(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.now();
-    if let Some(mut claims) = state.tokens.check_access_token(&state.db, token, now).await? {
+    if let Some(mut claims) = state.tokens.check_access_token(&state.store, token, now).await? {
         claims.insert("active".into(), Value::Bool(true));
         claims.insert("token_type".into(), "Bearer".into());
         claims.remove("gid");
         return Ok(Value::Object(claims));
     }
-    if let Some((row, g)) = grants::refresh_lookup(&state.db, &state.hasher, token).await?
+    if let Some((row, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await?
         && g.client_id == client.client_id
         && row.used_at.is_none()
         && row.expires_at > now
-        && grants::active_grant(&state.db, &g.id, now).await?.is_some()
+        && grants::active_grant(&state.store, &g.id, now).await?.is_some()
     {
         return Ok(json!({
             "active": true,
             "token_type": "refresh_token",
             "client_id": g.client_id,
-            "sub": crate::domain::subjects::of_grant(&g),
+            "sub": crate::domain::tokens::subjects::of_grant(&g),
             "scope": g.scope,
             "exp": row.expires_at,
             "iat": g.created_at,

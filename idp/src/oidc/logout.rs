@@ -1,10 +1,10 @@
 //! RP-initiated logout (OIDC RP-Initiated Logout 1.0) and back-channel
 //! logout notifications (OIDC Back-Channel Logout 1.0).
-use super::authorize::current_session;
 use super::flow::{client_redirect, see_other};
 use super::form;
-use crate::domain::{grants, sessions};
+use crate::domain::{authn::sessions, tokens::grants};
 use crate::kit::cookies;
+use crate::kit::cookies::current_session;
 use crate::kit::pages::{error_page, page, unavailable};
 use crate::server::AppState;
 use axum::body::Bytes;
@@ -74,7 +74,7 @@ pub async fn handler(
         && get("confirm").as_deref() == Some("yes")
         && cookies::csrf_ok(&state, &jar, &get("csrf").unwrap_or_default());
     let hint_matches = match (hint.as_ref().and_then(|h| h.get("sub")).and_then(Value::as_str), &session) {
-        (Some(sub), Some(s)) => match crate::domain::subjects::account_for(&state.db, sub).await {
+        (Some(sub), Some(s)) => match crate::domain::tokens::subjects::account_for(&state.store, sub).await {
             Ok(account) => account.as_deref() == Some(s.user_id.as_str()),
             Err(e) => return unavailable(&state, locale, e),
         },
@@ -106,16 +106,20 @@ pub async fn handler(
 /// Ends a session everywhere: the session row, the grants issued in it
 /// (their refresh and access tokens die with them), and a logout token to
 /// every client of the session that registered a back-channel URI.
-pub async fn end_session(state: &AppState, s: &sessions::SessionInfo) -> Result<(), sea_orm::DbErr> {
-    let subject = crate::domain::subjects::of_account(&state.db, &s.user_id).await?;
+pub async fn end_session(state: &AppState, s: &sessions::SessionInfo) -> Result<(), crate::store::DbErr> {
+    let subject = crate::domain::tokens::subjects::of_account(&state.store, &s.user_id).await?;
     end_session_as(state, s, &subject).await
 }
 
 /// `end_session`, telling the apps the `sub` they knew the session by (an
 /// identity takeover has just moved the account's subject, B5).
-pub async fn end_session_as(state: &AppState, s: &sessions::SessionInfo, subject: &str) -> Result<(), sea_orm::DbErr> {
-    sessions::revoke_by_sid(&state.db, &s.sid).await?;
-    grants::revoke_by_sid(&state.db, &s.sid, state.clock.now()).await?;
+pub async fn end_session_as(
+    state: &AppState,
+    s: &sessions::SessionInfo,
+    subject: &str,
+) -> Result<(), crate::store::DbErr> {
+    sessions::revoke_by_sid(&state.store, &s.sid).await?;
+    grants::revoke_by_sid(&state.store, &s.sid, state.clock.now()).await?;
     notify_clients_as(state, subject, &s.sid).await;
     Ok(())
 }
@@ -133,7 +137,7 @@ impl crate::ports::notify::LogoutNotifier for AppState {
 /// Sends a back-channel logout token to every client of an ended session
 /// (best effort, retried in the background).
 pub async fn notify_clients(state: &AppState, user_id: &str, sid: &str) {
-    match crate::domain::subjects::of_account(&state.db, user_id).await {
+    match crate::domain::tokens::subjects::of_account(&state.store, user_id).await {
         Ok(subject) => notify_clients_as(state, &subject, sid).await,
         Err(e) => tracing::error!("back-channel logout: {e}"),
     }
@@ -143,7 +147,7 @@ pub async fn notify_clients(state: &AppState, user_id: &str, sid: &str) {
 /// whose tokens in this session spoke for an enterprise or a granting
 /// person (C4, C6) knew it by that principal, and is told that `sub`.
 pub async fn notify_clients_as(state: &AppState, subject: &str, sid: &str) {
-    let Ok(client_ids) = sessions::clients_of(&state.db, sid).await else {
+    let Ok(client_ids) = sessions::clients_of(&state.store, sid).await else {
         return;
     };
     for id in client_ids {
@@ -153,7 +157,7 @@ pub async fn notify_clients_as(state: &AppState, subject: &str, sid: &str) {
         let Some(uri) = client.backchannel_logout_uri.clone() else {
             continue;
         };
-        let principal = match crate::domain::acting::principal_in_session(&state.db, sid, &id).await {
+        let principal = match crate::domain::delegation::acting::principal_in_session(&state.store, sid, &id).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!("back-channel logout: {e}");

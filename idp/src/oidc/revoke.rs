@@ -3,7 +3,7 @@
 use super::error::{ApiError, no_store};
 use super::form;
 use crate::domain::OAuthError;
-use crate::domain::grants;
+use crate::domain::tokens::grants;
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -32,16 +32,16 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
             OAuthError::new("unsupported_token_type", "token_type_hint must be access_token or refresh_token").into()
         );
     }
-    if let Some((_, g)) = grants::refresh_lookup(&state.db, &state.hasher, token).await? {
+    if let Some((_, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await? {
         if g.client_id == client.client_id {
-            grants::revoke_grant(&state.db, &g.id, state.clock.now()).await?;
+            grants::revoke_grant(&state.store, &g.id, state.clock.now()).await?;
         }
         return Ok(());
     }
     if let Some(claims) = state.tokens.verify_own(token, "at+jwt", false)
         && claims.get("client_id").and_then(Value::as_str) == Some(client.client_id.as_str())
     {
-        state.tokens.revoke_access_token(&state.db, &claims).await?;
+        state.tokens.revoke_access_token(&state.store, &claims).await?;
     }
     Ok(())
 }

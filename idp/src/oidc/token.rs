@@ -4,10 +4,10 @@ use super::error::{ApiError, no_store};
 use super::form::{self, Params};
 use crate::domain::OAuthError;
 use crate::domain::clients::Client;
-use crate::domain::grants;
-use crate::domain::scopes::{ScopeSet, individually_released};
+use crate::domain::clients::scopes::{ScopeSet, individually_released};
+use crate::domain::identity::users::user_claims;
 use crate::domain::tokens::UserContext;
-use crate::domain::users::user_claims;
+use crate::domain::tokens::grants;
 use crate::server::AppState;
 use crate::store::entities::grant;
 use axum::Json;
@@ -41,7 +41,7 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         Err(e) => (String::new(), Err(e.into())),
     };
-    crate::web::metrics::token(&grant, if result.is_ok() { "issued" } else { "refused" });
+    crate::web::api::metrics::token(&grant, if result.is_ok() { "issued" } else { "refused" });
     match result {
         Ok(r) => no_store(Json(r).into_response()),
         Err(e) => e.into_response(),
@@ -76,7 +76,7 @@ async fn authorization_code(state: &AppState, client: &Client, params: &Params) 
     let redirect_uri = form::one(params, "redirect_uri")?;
     let verifier = form::one(params, "code_verifier")?;
     let g = grants::redeem_code(
-        &state.db,
+        &state.store,
         &state.hasher,
         code,
         &client.client_id,
@@ -94,13 +94,14 @@ async fn refresh_token(state: &AppState, client: &Client, params: &Params) -> Re
     let requested = form::one(params, "scope")?.map(ScopeSet::parse);
     if let Some(req) = &requested {
         // Check before rotating so a bad scope does not burn the token.
-        if let Some((_, g)) = grants::refresh_lookup(&state.db, &state.hasher, token).await?
+        if let Some((_, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await?
             && !req.is_subset_of(&ScopeSet::parse(&g.scope))
         {
             return Err(OAuthError::invalid_scope("a refresh may not widen the granted scope").into());
         }
     }
-    let mut g = grants::rotate_refresh(&state.db, &state.hasher, token, &client.client_id, state.clock.now()).await?;
+    let mut g =
+        grants::rotate_refresh(&state.store, &state.hasher, token, &client.client_id, state.clock.now()).await?;
     if let Some(req) = requested {
         g.scope = req.to_string_joined();
     }
@@ -117,7 +118,7 @@ async fn respond_for_grant(
 ) -> Result<TokenResponse, ApiError> {
     let user = state.users.find(&g.user_id).await?.filter(|u| !u.disabled);
     let Some(user) = user else {
-        grants::revoke_grant(&state.db, &g.id, state.clock.now()).await?;
+        grants::revoke_grant(&state.store, &g.id, state.clock.now()).await?;
         return Err(OAuthError::invalid_grant("the account is no longer active").into());
     };
     // Plugin scopes whose permission was revoked or whose plugin was
@@ -125,10 +126,10 @@ async fn respond_for_grant(
     // fails the request rather than yield a token with missing claims.
     // C4: a grant made acting for an enterprise or a person yields tokens
     // only while that delegation is in force (revoked or expired → none).
-    let acting = match crate::domain::acting::for_grant(&state.db, g, state.clock.now()).await? {
+    let acting = match crate::domain::delegation::acting::for_grant(&state.store, g, state.clock.now()).await? {
         Ok(a) => a,
         Err(_) => {
-            grants::revoke_grant(&state.db, &g.id, state.clock.now()).await?;
+            grants::revoke_grant(&state.store, &g.id, state.clock.now()).await?;
             return Err(OAuthError::invalid_grant("the delegation this grant acts under has ended").into());
         }
     };
@@ -159,7 +160,7 @@ async fn respond_for_grant(
         None
     };
     let refresh_token = if scope.contains("offline_access") && client.allows_grant("refresh_token") {
-        Some(grants::issue_refresh(&state.db, &state.hasher, g).await?)
+        Some(grants::issue_refresh(&state.store, &state.hasher, g).await?)
     } else {
         None
     };

@@ -15,12 +15,12 @@ use super::error::ApiError;
 use super::form::{self, Params};
 use super::token::TokenResponse;
 use crate::domain::OAuthError;
-use crate::domain::acting;
 use crate::domain::clients::Client;
-use crate::domain::grants::{self, NewGrant};
-use crate::domain::scopes::ScopeSet;
+use crate::domain::clients::scopes::ScopeSet;
+use crate::domain::delegation::acting;
 use crate::domain::tokens::UserContext;
-use crate::domain::{delegation, enterprises};
+use crate::domain::tokens::grants::{self, NewGrant};
+use crate::domain::{delegation, delegation::enterprises};
 use crate::server::AppState;
 use serde_json::Value;
 
@@ -55,7 +55,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     }
     let claims = state
         .tokens
-        .check_access_token(&state.db, subject_token, state.clock.now())
+        .check_access_token(&state.store, subject_token, state.clock.now())
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the subject token is invalid, expired or revoked"))?;
     let str_claim = |n: &str| claims.get(n).and_then(Value::as_str).map(String::from);
@@ -68,7 +68,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     let (Some(_), Some(gid)) = (str_claim("sub"), str_claim("gid")) else {
         return Err(OAuthError::invalid_grant("the subject token does not name a person").into());
     };
-    let Some(original) = grants::active_grant(&state.db, &gid, state.clock.now()).await? else {
+    let Some(original) = grants::active_grant(&state.store, &gid, state.clock.now()).await? else {
         return Err(OAuthError::invalid_grant("the subject token's grant was revoked").into());
     };
     // A token issued acting for someone (an enterprise session's, or a
@@ -77,13 +77,13 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     if original.enterprise_id.is_some() || original.delegation_id.is_some() {
         return Err(OAuthError::invalid_grant("a delegated token cannot be exchanged again").into());
     }
-    // The person is the grant's account; `sub` is a subject (`domain::subjects`).
+    // The person is the grant's account; `sub` is a subject (`domain::tokens::subjects`).
     let person = original.user_id.clone();
     let now = state.clock.now();
     let (enterprise_id, delegation) = match (form::one(params, "legal_person")?, form::one(params, "delegation")?) {
         (Some(uscc), None) => {
-            let e = match crate::domain::uscc::Uscc::parse(uscc) {
-                Ok(u) => enterprises::find_by_uscc(&state.db, u.as_str()).await?,
+            let e = match crate::domain::delegation::uscc::Uscc::parse(uscc) {
+                Ok(u) => enterprises::find_by_uscc(&state.store, u.as_str()).await?,
                 Err(_) => None,
             }
             .ok_or_else(|| invalid_target("no such enterprise"))?;
@@ -92,11 +92,11 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             let Some(account) = state.users.find(&person).await? else {
                 return Err(OAuthError::invalid_grant("the subject token's account is gone").into());
             };
-            match enterprises::act_for(&state.db, e, &account, now).await? {
+            match enterprises::act_for(&state.store, e, &account, now).await? {
                 Ok(signed) => match signed.face_checked() {
                     Ok(s) => {
                         let d = match &s.delegation_id {
-                            Some(id) => delegation::find(&state.db, id).await?,
+                            Some(id) => delegation::find(&state.store, id).await?,
                             None => None,
                         };
                         (Some(s.enterprise.id), d)
@@ -114,7 +114,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             }
         }
         (None, Some(id)) => {
-            let d = delegation::find(&state.db, id)
+            let d = delegation::find(&state.store, id)
                 .await?
                 .filter(|d| {
                     d.kind == delegation::Kind::Person.as_str()
@@ -148,7 +148,7 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         None => allowed,
     };
     let g = grants::create_direct(
-        &state.db,
+        &state.store,
         NewGrant {
             client_id: client.client_id.clone(),
             user_id: person.clone(),
@@ -166,8 +166,8 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         now,
     )
     .await?;
-    let Ok(Some(acting)) = acting::for_grant(&state.db, &g, now).await? else {
-        grants::revoke_grant(&state.db, &g.id, state.clock.now()).await?;
+    let Ok(Some(acting)) = acting::for_grant(&state.store, &g, now).await? else {
+        grants::revoke_grant(&state.store, &g.id, state.clock.now()).await?;
         return Err(invalid_target("the delegation ended meanwhile").into());
     };
     let scope_joined = scope.to_string_joined();

@@ -1,8 +1,8 @@
 //! `/userinfo` (OIDC Core §5.3): GET or POST, token in the Authorization
 //! header or (POST only) the form body — never both (RFC 6750 §2).
 use super::form;
-use crate::domain::scopes::{ScopeSet, individually_released};
-use crate::domain::users::user_claims;
+use crate::domain::clients::scopes::{ScopeSet, individually_released};
+use crate::domain::identity::users::user_claims;
 use crate::server::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -51,7 +51,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
             return res;
         }
     };
-    let claims = match state.tokens.check_access_token(&state.db, &token, state.clock.now()).await {
+    let claims = match state.tokens.check_access_token(&state.store, &token, state.clock.now()).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return bearer_error(
@@ -77,14 +77,17 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
         return delegated(&state, gid, &scope).await;
     }
     // The account comes from the token's grant, and `sub` is the one the
-    // grant was issued under (`domain::subjects`), never read back.
-    let grant = match crate::domain::grants::active_grant(&state.db, gid.unwrap_or_default(), state.clock.now()).await {
-        Ok(Some(g)) => g,
-        Ok(None) => {
-            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token was revoked");
-        }
-        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
-    };
+    // grant was issued under (`domain::tokens::subjects`), never read back.
+    let grant =
+        match crate::domain::tokens::grants::active_grant(&state.store, gid.unwrap_or_default(), state.clock.now())
+            .await
+        {
+            Ok(Some(g)) => g,
+            Ok(None) => {
+                return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token was revoked");
+            }
+            Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        };
     let user = match state.users.find(&grant.user_id).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => {
@@ -121,7 +124,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
             return bearer_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later");
         }
     }
-    out.insert("sub".into(), Value::from(crate::domain::subjects::of_grant(&grant)));
+    out.insert("sub".into(), Value::from(crate::domain::tokens::subjects::of_grant(&grant)));
     let mut res = Json(Value::Object(out)).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
@@ -132,9 +135,9 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
 /// against the delegation now, so a revoked or expired one answers 401.
 async fn delegated(state: &AppState, gid: &str, scope: &ScopeSet) -> Response {
     let now = state.clock.now();
-    let acting = match crate::domain::grants::active_grant(&state.db, gid, now).await {
-        Ok(Some(g)) => crate::domain::acting::for_grant(&state.db, &g, now).await,
-        Ok(None) => Ok(Err(crate::domain::acting::NotInForce)),
+    let acting = match crate::domain::tokens::grants::active_grant(&state.store, gid, now).await {
+        Ok(Some(g)) => crate::domain::delegation::acting::for_grant(&state.store, &g, now).await,
+        Ok(None) => Ok(Err(crate::domain::delegation::acting::NotInForce)),
         Err(e) => Err(e),
     };
     let acting = match acting {

@@ -2,13 +2,12 @@
 //! Callbacks run on the blocking thread that called into the plugin and
 //! reach the async database through the runtime handle captured at load.
 //! Each one catches panics: unwinding into the plugin would abort.
-use super::kv;
 use crate::crypto::jws::{self, Alg};
 use crate::crypto::keys::{KeyPurpose, KeyRing};
-use crate::domain::scopes::ScopeSet;
-use crate::domain::users::{UserService, user_claims};
+use crate::domain::clients::scopes::ScopeSet;
+use crate::domain::identity::users::{UserService, user_claims};
+use crate::domain::plugins::kv;
 use idp_plugin_sdk::abi::{self, ABI_VERSION, Buffer, HostTable};
-use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value, json};
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -26,7 +25,7 @@ const MAX_SIGN_TTL: i64 = 7 * 24 * 3600;
 #[derive(Clone)]
 pub struct Services {
     pub issuer: String,
-    pub db: DatabaseConnection,
+    pub db: crate::store::Store,
     pub keys: KeyRing,
     pub users: UserService,
     pub http: reqwest::Client,
@@ -218,7 +217,7 @@ fn log(ctx: &Live, v: Value) -> Result<Value, String> {
     Ok(Value::Null)
 }
 
-fn store_err(e: sea_orm::DbErr) -> String {
+fn store_err(e: crate::store::DbErr) -> String {
     tracing::error!("plugin storage: {e}");
     "storage unavailable".into()
 }
@@ -422,7 +421,7 @@ fn subject(ctx: &Live, _v: Value) -> Result<Value, String> {
     };
     let sub = ctx
         .rt
-        .block_on(crate::domain::subjects::of_account(&ctx.services.db, &user.id))
+        .block_on(crate::domain::tokens::subjects::of_account(&ctx.services.db, &user.id))
         .map_err(|e| format!("profile unavailable: {e}"))?;
     out.insert("sub".into(), Value::from(sub));
     if let Some(at) = scope.face_at {
@@ -440,7 +439,8 @@ fn relations(ctx: &Live, _v: Value) -> Result<Value, String> {
     let scope = current(ctx)?;
     let now = ctx.services.clock.now();
     let db = &ctx.services.db;
-    let found = ctx.rt.block_on(crate::domain::relations::of_subject(db, &scope.subject, now)).map_err(store_err)?;
+    let found =
+        ctx.rt.block_on(crate::domain::plugins::relations::of_subject(db, &scope.subject, now)).map_err(store_err)?;
     serde_json::to_value(found).map_err(|e| e.to_string())
 }
 

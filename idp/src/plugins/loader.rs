@@ -1,6 +1,6 @@
 //! Opening plugin files: file checks, the version handshake and the
 //! manifest rules. Every refusal is a sentence an operator can act on.
-use crate::domain::scopes;
+use crate::domain::clients::scopes;
 use idp_plugin_sdk::abi::{self, ABI_VERSION, Buffer, EntryFn, HostTable, PluginFn, PluginTable};
 use idp_plugin_sdk::{Manifest, RouteAuth};
 use serde_json::Value;

@@ -2,9 +2,8 @@
 //! from the configured folder at start and never unloaded; every call runs
 //! on a blocking thread with a time limit and a cap on calls in flight, and
 //! repeated faults open a circuit so a broken plugin fails fast instead of
-//! holding requests. No HTTP types here: `web::plugin_routes` adapts.
+//! holding requests. No HTTP types here: `web::api::plugin_routes` adapts.
 mod host;
-mod kv;
 pub mod loader;
 
 pub use host::{Access, CallScope, PLUGIN_JWT_TYP, Services};
@@ -12,10 +11,9 @@ pub use idp_plugin_sdk::{ClaimsRequest, Manifest, Request, Response, RouteAuth, 
 
 use crate::clock::Clock;
 use crate::config::PluginsConfig;
-use crate::domain::plugin_access;
-use crate::domain::scopes::{self, ScopeSet};
+use crate::domain::clients::scopes::{self, ScopeSet};
+use crate::domain::plugins::plugin_access;
 use loader::{Exports, Taken};
-use sea_orm::{DatabaseConnection, DbErr};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -33,7 +31,7 @@ pub enum PluginError {
     #[error("plugin failed: {0}")]
     Failed(String),
     #[error("storage unavailable: {0}")]
-    Store(#[from] DbErr),
+    Store(#[from] crate::store::DbErr),
 }
 
 #[derive(Default)]
@@ -114,7 +112,7 @@ pub struct Released {
 pub struct Registry {
     plugins: Vec<Arc<Plugin>>,
     refused: Vec<Refused>,
-    db: DatabaseConnection,
+    db: crate::store::Store,
     /// Owned here; the plugins' host tables hold them weakly.
     _services: Option<Arc<Services>>,
     timeout: Duration,
@@ -232,7 +230,7 @@ impl Registry {
         reg
     }
 
-    pub fn empty(db: DatabaseConnection, clock: Clock) -> Registry {
+    pub fn empty(db: crate::store::Store, clock: Clock) -> Registry {
         Registry {
             plugins: Vec::new(),
             refused: Vec::new(),
@@ -270,14 +268,14 @@ impl Registry {
         p.manifest.scopes.iter().find(|s| s.name == scope).map(|s| s.description.get(locale).to_string())
     }
 
-    pub async fn enabled(&self, name: &str) -> Result<bool, DbErr> {
+    pub async fn enabled(&self, name: &str) -> Result<bool, crate::store::DbErr> {
         Ok(plugin_access::state(&self.db, name).await?.enabled)
     }
 
     /// Scopes beyond its own list that `client_id` may request now, as the
     /// administrator permitted: provider scopes such as `scan_login`, and
     /// scopes of a loaded, enabled and healthy plugin.
-    pub async fn usable_scopes(&self, client_id: &str) -> Result<Vec<String>, DbErr> {
+    pub async fn usable_scopes(&self, client_id: &str) -> Result<Vec<String>, crate::store::DbErr> {
         let mut out = Vec::new();
         for scope in plugin_access::permitted(&self.db, client_id).await? {
             if scopes::ADMIN_GRANTED.contains(&scope.as_str()) {
@@ -294,7 +292,12 @@ impl Registry {
 
     /// Whether `client_id` may still use every one of `scopes` (checked on
     /// each plugin API call: a revoked permission takes effect at once).
-    pub async fn client_may(&self, plugin: &Plugin, client_id: &str, scopes: &[String]) -> Result<bool, DbErr> {
+    pub async fn client_may(
+        &self,
+        plugin: &Plugin,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<bool, crate::store::DbErr> {
         if !self.enabled(plugin.name()).await? {
             return Ok(false);
         }
@@ -462,7 +465,7 @@ impl Registry {
 
     /// Loaded plugins with their shared state (enabled, health) and this
     /// process's fault count.
-    pub async fn report(&self) -> Result<Vec<PluginReport>, DbErr> {
+    pub async fn report(&self) -> Result<Vec<PluginReport>, crate::store::DbErr> {
         let mut out = Vec::new();
         for p in &self.plugins {
             let shared = plugin_access::state(&self.db, p.name()).await?;

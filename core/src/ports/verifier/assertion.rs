@@ -6,7 +6,7 @@
 use super::{InPersonClaims, Outcome};
 use crate::crypto::b64url_decode;
 use crate::crypto::jws::{self, Alg, PrivateKey, PublicKey};
-use crate::domain::documents::{DocumentNumber, DocumentType, PersonName, Validity};
+use crate::domain::identity::documents::{DocumentNumber, DocumentType, PersonName, Validity};
 use serde_json::Value;
 
 pub const TYP: &str = "in-person+jwt";

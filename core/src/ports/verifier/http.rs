@@ -20,7 +20,7 @@ use super::{
 };
 use crate::clock::Clock;
 use crate::crypto::jws::PublicKey;
-use crate::domain::documents::Document;
+use crate::domain::identity::documents::Document;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;

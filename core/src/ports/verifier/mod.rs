@@ -3,8 +3,8 @@
 //! (chip reader / certificate authority) assertions. Two adapters: a
 //! sandbox driven by a fixture of test identities, and an HTTP client for a
 //! real provider with signed requests, retries and a circuit breaker.
-use crate::domain::documents::{Document, DocumentNumber, PersonName, Validity};
-use crate::domain::users::PhoneNumber;
+use crate::domain::identity::documents::{Document, DocumentNumber, PersonName, Validity};
+use crate::domain::identity::users::PhoneNumber;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use super::{
     BankCardCheck, FaceSample, IdentityVerifier, InPersonClaims, Outcome, Verdict, VerifierConfig, VerifierError,
 };
 use crate::crypto::jws::{PrivateKey, PublicKey};
-use crate::domain::documents::Document;
+use crate::domain::identity::documents::Document;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -209,7 +209,7 @@ impl IdentityVerifier for Sandbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::documents::DocumentForm;
+    use crate::domain::identity::documents::DocumentForm;
 
     fn doc(name: &str, number: &str, from: &str, to: &str) -> Document {
         let form = DocumentForm {

@@ -1,0 +1,17 @@
+//! Authentication (A3, A4, A7, B6, D1): how a person proves who they are —
+//! sessions, password throttling, captchas, SMS codes, authenticator apps,
+//! passkeys, scan-to-login, upstream providers — and the sign-in requests
+//! waiting for them.
+pub mod brokering;
+pub mod captcha;
+pub mod factors;
+pub mod flows;
+pub mod passkeys;
+pub mod pending;
+pub mod return_path;
+pub mod reverify;
+pub mod scan;
+pub mod scan_waiters;
+pub mod sessions;
+pub mod sms_codes;
+pub mod throttle;

@@ -1,0 +1,506 @@
+//! Relying-party registrations: creation (with a high-entropy secret stored
+//! only as a keyed digest), lookup and client authentication at the token,
+//! revocation and introspection endpoints.
+pub mod app_access;
+pub mod consents;
+pub mod scopes;
+use crate::clock::Clock;
+use crate::crypto::{SecretHasher, jws, random_token};
+use crate::domain::audit::{Actor, Event};
+use crate::domain::clients::scopes::ScopeSet;
+use crate::domain::error::{DomainError, DomainResult, OAuthError};
+use crate::store::Store;
+use crate::store::entities::client;
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+impl AuthMethod {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "client_secret_basic" => Self::ClientSecretBasic,
+            "client_secret_post" => Self::ClientSecretPost,
+            "private_key_jwt" => Self::PrivateKeyJwt,
+            "none" => Self::None,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub allowed_scopes: String,
+    pub id_token_alg: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    pub skip_consent: bool,
+    /// The lowest assurance level (1–4) this client accepts (B6): every
+    /// request is treated as requiring at least this level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_level: Option<u8>,
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+    pub fn scopes(&self) -> ScopeSet {
+        ScopeSet::parse(&self.allowed_scopes)
+    }
+    /// Widens the allowed scopes for one request (plugin scopes the
+    /// administrator permitted); never stored.
+    pub fn allow_scopes(&mut self, extra: &[String]) {
+        for s in extra {
+            self.allowed_scopes.push(' ');
+            self.allowed_scopes.push_str(s);
+        }
+    }
+    pub fn signing_alg(&self) -> jws::Alg {
+        jws::Alg::parse(&self.id_token_alg).unwrap_or(jws::Alg::Es256)
+    }
+
+    /// Exact match (RFC 9700 §4.1.3). Only loopback redirect URIs of native
+    /// apps may differ in port (RFC 8252 §7.3).
+    pub fn matches_redirect_uri(&self, candidate: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == candidate || loopback_port_variant(r, candidate))
+    }
+
+    pub fn matches_post_logout_uri(&self, candidate: &str) -> bool {
+        self.post_logout_redirect_uris.iter().any(|r| r == candidate)
+    }
+
+    fn from_model(m: client::Model) -> Self {
+        let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+        Client {
+            auth_method: AuthMethod::parse(&m.auth_method).unwrap_or(AuthMethod::ClientSecretBasic),
+            redirect_uris: list(&m.redirect_uris),
+            post_logout_redirect_uris: list(&m.post_logout_redirect_uris),
+            grant_types: list(&m.grant_types),
+            jwks: m.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            client_id: m.client_id,
+            name: m.name,
+            allowed_scopes: m.allowed_scopes,
+            id_token_alg: m.id_token_alg,
+            backchannel_logout_uri: m.backchannel_logout_uri,
+            skip_consent: m.skip_consent,
+            min_level: m.min_acr.as_deref().and_then(|l| l.parse::<u8>().ok()).filter(|l| (1..=4).contains(l)),
+            secret_hash: m.secret_hash,
+        }
+    }
+}
+
+fn loopback_port_variant(registered: &str, candidate: &str) -> bool {
+    let (Ok(r), Ok(c)) = (url::Url::parse(registered), url::Url::parse(candidate)) else {
+        return false;
+    };
+    let loopback = |u: &url::Url| u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]"));
+    loopback(&r)
+        && loopback(&c)
+        && r.host_str() == c.host_str()
+        && r.path() == c.path()
+        && r.query() == c.query()
+        && c.fragment().is_none()
+        && c.username().is_empty()
+        && c.password().is_none()
+}
+
+/// Validates a redirect URI at registration: absolute, no fragment, no
+/// userinfo, https — or http only on loopback (RFC 8252) — or a private-use
+/// scheme for native apps; never javascript:/data:.
+pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    let u = url::Url::parse(uri).map_err(|e| format!("`{uri}` is not an absolute URL: {e}"))?;
+    if u.fragment().is_some() {
+        return Err(format!("`{uri}` must not contain a fragment"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(format!("`{uri}` must not contain user information"));
+    }
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]") | Some("localhost")) => Ok(()),
+        "http" => Err(format!("`{uri}`: plain http is allowed only on loopback")),
+        "javascript" | "data" | "vbscript" | "file" => Err(format!("`{uri}`: scheme not allowed")),
+        s if s.contains('.') => Ok(()), // private-use scheme, e.g. cn.gov.app:/cb
+        _ => Err(format!("`{uri}`: use https, loopback http or a reverse-domain private scheme")),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub name: String,
+    pub client_id: Option<String>,
+    pub public: bool,
+    pub auth_method: Option<AuthMethod>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<String>,
+    pub id_token_alg: Option<String>,
+    pub jwks: Option<Value>,
+    pub backchannel_logout_uri: Option<String>,
+    pub skip_consent: bool,
+    pub min_level: Option<u8>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: Client,
+    /// Shown once; only its digest is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct ClientService {
+    db: Store,
+    hasher: SecretHasher,
+    /// Client assertion `exp`/`nbf` and registration times; the cache
+    /// below ages on real time (it only paces database reads).
+    clock: Clock,
+    cache: Arc<RwLock<HashMap<String, (Instant, Client)>>>,
+}
+
+/// How long client authentication may use a cached registration. A change
+/// made on another node (deletion, new secret) takes effect within this
+/// time; on this node it takes effect at once.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+const CACHE_MAX: usize = 10_000;
+
+pub const SECRET_PURPOSE: &str = "client_secret";
+
+/// Who registers and deletes clients: the administrator (the `idp client`
+/// commands, which take no operator name).
+const ADMIN: Actor<'static> = Actor::Operator("admin");
+
+/// The grant type of RFC 8693 token exchange, as a client registers it.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+impl ClientService {
+    pub fn new(db: Store, hasher: SecretHasher, clock: Clock) -> Self {
+        Self { db, hasher, clock, cache: Arc::default() }
+    }
+
+    /// Registration lookup for the token hot path: one database read per
+    /// client every few seconds instead of one per request.
+    async fn find_cached(&self, client_id: &str) -> DomainResult<Option<Client>> {
+        if let Ok(cache) = self.cache.read()
+            && let Some((at, client)) = cache.get(client_id)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(client.clone()));
+        }
+        let found = self.find(client_id).await?;
+        if let (Some(c), Ok(mut cache)) = (&found, self.cache.write()) {
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(client_id.to_string(), (Instant::now(), c.clone()));
+        }
+        Ok(found)
+    }
+
+    fn forget(&self, client_id: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(client_id);
+        }
+    }
+
+    pub async fn create(&self, new: NewClient) -> Result<CreatedClient, DomainError> {
+        let bad = |m: String| DomainError::Internal(anyhow::anyhow!(m));
+        if new.name.trim().is_empty() {
+            return Err(bad("client name must not be empty".into()));
+        }
+        for uri in new.redirect_uris.iter().chain(new.post_logout_redirect_uris.iter()) {
+            validate_redirect_uri(uri).map_err(bad)?;
+        }
+        if let Some(uri) = &new.backchannel_logout_uri {
+            validate_redirect_uri(uri).map_err(bad)?;
+        }
+        let method = match (new.public, new.auth_method) {
+            (true, None | Some(AuthMethod::None)) => AuthMethod::None,
+            (true, Some(_)) => return Err(bad("a public client authenticates with `none`".into())),
+            (false, Some(m)) => m,
+            (false, None) => AuthMethod::ClientSecretBasic,
+        };
+        if method == AuthMethod::PrivateKeyJwt {
+            let ok = new
+                .jwks
+                .as_ref()
+                .and_then(|j| j.get("keys"))
+                .and_then(|k| k.as_array())
+                .is_some_and(|keys| keys.iter().any(|k| jws::PublicKey::from_jwk(k).is_some()));
+            if !ok {
+                return Err(bad("private_key_jwt needs --jwks with at least one EC P-256 or RSA key".into()));
+            }
+        }
+        let alg = new.id_token_alg.clone().unwrap_or_else(|| "ES256".into());
+        if jws::Alg::parse(&alg).is_none() {
+            return Err(bad(format!("id_token_signed_response_alg `{alg}`: allowed ES256, RS256")));
+        }
+        let default_grants: Vec<String> = if method == AuthMethod::None {
+            vec!["authorization_code".into(), "refresh_token".into()]
+        } else {
+            vec!["authorization_code".into(), "refresh_token".into(), "client_credentials".into()]
+        };
+        let grant_types = new.grant_types.clone().unwrap_or(default_grants);
+        for g in &grant_types {
+            if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials")
+                && g != TOKEN_EXCHANGE_GRANT
+            {
+                return Err(bad(format!(
+                    "grant type `{g}`: allowed authorization_code, refresh_token, client_credentials, {}",
+                    TOKEN_EXCHANGE_GRANT
+                )));
+            }
+            if g == "client_credentials" && method == AuthMethod::None {
+                return Err(bad("a public client cannot use client_credentials".into()));
+            }
+        }
+        let client_id = new.client_id.clone().unwrap_or_else(|| random_token(16));
+        let secret =
+            matches!(method, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost).then(|| random_token(32));
+        let scopes = new.scopes.clone().unwrap_or_else(|| crate::domain::clients::scopes::SUPPORTED.join(" "));
+        let model = client::ActiveModel {
+            client_id: Set(client_id.clone()),
+            name: Set(new.name.clone()),
+            secret_hash: Set(secret.as_ref().map(|s| self.hasher.digest(SECRET_PURPOSE, s))),
+            auth_method: Set(method.as_str().into()),
+            redirect_uris: Set(serde_json::to_string(&new.redirect_uris).unwrap_or_default()),
+            post_logout_redirect_uris: Set(serde_json::to_string(&new.post_logout_redirect_uris).unwrap_or_default()),
+            grant_types: Set(serde_json::to_string(&grant_types).unwrap_or_default()),
+            allowed_scopes: Set(scopes),
+            id_token_alg: Set(alg),
+            jwks: Set(new.jwks.as_ref().map(|j| j.to_string())),
+            backchannel_logout_uri: Set(new.backchannel_logout_uri.clone()),
+            skip_consent: Set(new.skip_consent),
+            created_at: Set(self.clock.now()),
+            min_acr: Set(new.min_level.map(|l| l.to_string())),
+        };
+        // The registration and its audit record commit together; the
+        // secret itself is never recorded.
+        let txn = crate::store::begin_write(&self.db).await?;
+        let inserted = model.insert(&txn).await?;
+        let subject = format!("client:{client_id}");
+        let detail = format!("auth_method={} grant_types={}", method.as_str(), grant_types.join(","));
+        let event = Event::new("client_created", ADMIN, &subject).detail(&detail);
+        crate::domain::audit::record(&txn, event, self.clock.now()).await?;
+        txn.commit().await?;
+        Ok(CreatedClient { client: Client::from_model(inserted), client_secret: secret })
+    }
+
+    pub async fn find(&self, client_id: &str) -> DomainResult<Option<Client>> {
+        if client_id.is_empty() || client_id.len() > 128 {
+            return Ok(None);
+        }
+        Ok(client::Entity::find_by_id(client_id.to_owned()).one(&self.db).await?.map(Client::from_model))
+    }
+
+    pub async fn list(&self) -> DomainResult<Vec<Client>> {
+        Ok(client::Entity::find()
+            .order_by_asc(client::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Client::from_model)
+            .collect())
+    }
+
+    pub async fn delete(&self, client_id: &str) -> DomainResult<bool> {
+        self.forget(client_id);
+        let txn = crate::store::begin_write(&self.db).await?;
+        let r = client::Entity::delete_by_id(client_id.to_owned()).exec(&txn).await?;
+        crate::domain::plugins::plugin_access::forget_client(&txn, client_id).await?;
+        if r.rows_affected == 1 {
+            let subject = format!("client:{client_id}");
+            crate::domain::audit::record(&txn, Event::new("client_deleted", ADMIN, &subject), self.clock.now()).await?;
+        }
+        txn.commit().await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    /// Authenticates a client from what the request presented. Exactly one
+    /// method may be used, and it must be the one registered.
+    pub async fn authenticate(
+        &self,
+        presented: &PresentedCredentials,
+        token_endpoint: &str,
+        issuer: &str,
+    ) -> DomainResult<Client> {
+        let fail = || DomainError::OAuth(OAuthError::invalid_client("client authentication failed"));
+        let methods = [presented.basic.is_some(), presented.post_secret.is_some(), presented.assertion.is_some()];
+        if methods.iter().filter(|m| **m).count() > 1 {
+            return Err(OAuthError::invalid_request("use exactly one client authentication method").into());
+        }
+        if let Some((id, secret)) = &presented.basic {
+            if presented.client_id.as_deref().is_some_and(|c| c != id) {
+                return Err(OAuthError::invalid_request("client_id does not match the Authorization header").into());
+            }
+            let client = self.find_cached(id).await?.ok_or_else(fail)?;
+            return self.check_secret(client, secret, AuthMethod::ClientSecretBasic);
+        }
+        if let Some(secret) = &presented.post_secret {
+            let id = presented.client_id.as_deref().ok_or_else(fail)?;
+            let client = self.find_cached(id).await?.ok_or_else(fail)?;
+            return self.check_secret(client, secret, AuthMethod::ClientSecretPost);
+        }
+        if let Some(assertion) = &presented.assertion {
+            return self.check_assertion(assertion, presented.client_id.as_deref(), token_endpoint, issuer).await;
+        }
+        let id = presented.client_id.as_deref().ok_or_else(fail)?;
+        let client = self.find_cached(id).await?.ok_or_else(fail)?;
+        if client.auth_method != AuthMethod::None {
+            return Err(fail());
+        }
+        Ok(client)
+    }
+
+    fn check_secret(&self, client: Client, secret: &str, used: AuthMethod) -> DomainResult<Client> {
+        let fail = || DomainError::OAuth(OAuthError::invalid_client("client authentication failed"));
+        let Some(stored) = client.secret_hash.as_deref() else {
+            return Err(fail());
+        };
+        if client.auth_method != used || !self.hasher.verify(SECRET_PURPOSE, secret, stored) {
+            return Err(fail());
+        }
+        Ok(client)
+    }
+
+    /// `private_key_jwt` (OIDC Core §9, RFC 7523): signature by a registered
+    /// key, iss = sub = client_id, our issuer or token endpoint in `aud`, a
+    /// short-lived `exp`, and a `jti` never seen before.
+    async fn check_assertion(
+        &self,
+        assertion: &str,
+        claimed_id: Option<&str>,
+        token_endpoint: &str,
+        issuer: &str,
+    ) -> DomainResult<Client> {
+        let fail =
+            |why: &str| DomainError::OAuth(OAuthError::invalid_client(format!("client assertion rejected: {why}")));
+        let parsed = jws::parse(assertion).ok_or_else(|| fail("malformed JWT"))?;
+        let claims = &parsed.payload;
+        let iss = claims.get("iss").and_then(Value::as_str).ok_or_else(|| fail("no iss"))?;
+        if claims.get("sub").and_then(Value::as_str) != Some(iss) {
+            return Err(fail("sub must equal iss"));
+        }
+        if claimed_id.is_some_and(|c| c != iss) {
+            return Err(fail("client_id does not match iss"));
+        }
+        let client = self.find_cached(iss).await?.ok_or_else(|| fail("unknown client"))?;
+        if client.auth_method != AuthMethod::PrivateKeyJwt {
+            return Err(fail("client is not registered for private_key_jwt"));
+        }
+        let alg = jws::Alg::parse(&parsed.header.alg).ok_or_else(|| fail("unsupported alg"))?;
+        let keys =
+            client.jwks.as_ref().and_then(|j| j.get("keys")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let verified = keys.iter().any(|k| {
+            let kid_ok = match (&parsed.header.kid, k.get("kid").and_then(Value::as_str)) {
+                (Some(want), Some(have)) => want == have,
+                _ => true,
+            };
+            kid_ok
+                && jws::PublicKey::from_jwk(k)
+                    .is_some_and(|pk| pk.alg() == alg && pk.verify(parsed.signing_input.as_bytes(), &parsed.signature))
+        });
+        if !verified {
+            return Err(fail("bad signature"));
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => a == token_endpoint || a == issuer,
+            Some(Value::Array(list)) => {
+                list.iter().any(|a| a.as_str() == Some(token_endpoint) || a.as_str() == Some(issuer))
+            }
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(fail("aud must be the issuer or the token endpoint"));
+        }
+        let now = self.clock.now();
+        let exp = claims.get("exp").and_then(Value::as_i64).ok_or_else(|| fail("no exp"))?;
+        if exp <= now - 5 {
+            return Err(fail("expired"));
+        }
+        if exp > now + 600 {
+            return Err(fail("exp too far in the future (max 10 minutes)"));
+        }
+        if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now + 5) {
+            return Err(fail("not yet valid"));
+        }
+        let jti = claims.get("jti").and_then(Value::as_str).ok_or_else(|| fail("no jti"))?;
+        if jti.is_empty() || jti.len() > 256 {
+            return Err(fail("bad jti"));
+        }
+        let key = format!("assertion:{}:{}", client.client_id, jti);
+        if !crate::store::record_once(&self.db, &key, exp + 60).await? {
+            return Err(fail("jti already used"));
+        }
+        Ok(client)
+    }
+}
+
+/// What a request offered to authenticate a client, already extracted from
+/// the Authorization header and the form body.
+#[derive(Debug, Default)]
+pub struct PresentedCredentials {
+    pub client_id: Option<String>,
+    pub basic: Option<(String, String)>,
+    pub post_secret: Option<String>,
+    pub assertion: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uri_registration_rules() {
+        assert!(validate_redirect_uri("https://rp.example.org/cb").is_ok());
+        assert!(validate_redirect_uri("http://127.0.0.1:9/cb").is_ok());
+        assert!(validate_redirect_uri("http://rp.example.org/cb").is_err());
+        assert!(validate_redirect_uri("https://rp.example.org/cb#x").is_err());
+        assert!(validate_redirect_uri("JavaScript:alert(1)").is_err());
+        assert!(validate_redirect_uri("https://a@evil.example/cb").is_err());
+        assert!(validate_redirect_uri("cn.gov.app:/cb").is_ok());
+    }
+
+    #[test]
+    fn loopback_may_vary_port_only() {
+        assert!(loopback_port_variant("http://127.0.0.1/cb", "http://127.0.0.1:5000/cb"));
+        assert!(!loopback_port_variant("http://127.0.0.1/cb", "http://127.0.0.1:5000/cb/x"));
+        assert!(!loopback_port_variant("https://rp.example/cb", "https://rp.example:444/cb"));
+    }
+}

@@ -1,0 +1,538 @@
+//! Legal persons (C1–C5): enterprises identified by their unified social
+//! credit code, the legal representative on record and the natural-person
+//! account linked to him, enterprise sign-in as representative or agent,
+//! agent registration, and representative change requests for staff.
+use crate::crypto::password::PasswordService;
+use crate::crypto::random_token;
+use crate::domain::audit::{Actor, Event};
+use crate::domain::delegation::uscc::Uscc;
+use crate::domain::delegation::{self, DelegationState, Kind, NewDelegation};
+use crate::domain::identity::users::{IdNumber, PhoneNumber, UserService};
+use crate::store::Store;
+use crate::store::entities::{delegation as delegation_e, enterprise, identity, representative_change, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+
+/// C2: 6–15 characters with at least two of digits, letters and symbols.
+pub fn check_enterprise_password(password: &str) -> Result<(), &'static str> {
+    let n = password.chars().count();
+    if !(6..=15).contains(&n) || !password.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("enterprise_password_rule");
+    }
+    let kinds = [
+        password.chars().any(|c| c.is_ascii_digit()),
+        password.chars().any(|c| c.is_ascii_alphabetic()),
+        password.chars().any(|c| c.is_ascii_punctuation()),
+    ];
+    if kinds.iter().filter(|k| **k).count() < 2 {
+        return Err("enterprise_password_rule");
+    }
+    Ok(())
+}
+
+pub struct NewEnterprise {
+    pub uscc: Uscc,
+    pub name: String,
+    pub region: String,
+    pub representative_name: String,
+    pub representative_id_number: IdNumber,
+    pub representative_phone: PhoneNumber,
+    pub password: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnterpriseError {
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("storage unavailable: {0}")]
+    Store(#[from] DbErr),
+    #[error("internal error: {0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The account whose real-name identity is the representative on record:
+/// same ID number, same name (C1).
+pub async fn representative_account<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    id_number: &str,
+) -> Result<Option<user::Model>, DbErr> {
+    Ok(user::Entity::find()
+        .filter(user::Column::IdNumber.eq(id_number))
+        .one(db)
+        .await?
+        .filter(|u| u.name.as_deref() == Some(name) && !u.disabled))
+}
+
+pub async fn create(
+    db: &Store,
+    passwords: &PasswordService,
+    new: NewEnterprise,
+    now: i64,
+) -> Result<enterprise::Model, EnterpriseError> {
+    check_enterprise_password(&new.password).map_err(EnterpriseError::Invalid)?;
+    if find_by_uscc(db, new.uscc.as_str()).await?.is_some() {
+        return Err(EnterpriseError::Invalid("enterprise_exists"));
+    }
+    let rep = representative_account(db, &new.representative_name, new.representative_id_number.as_str()).await?;
+    let hash = passwords.hash(new.password).await?;
+    let m = enterprise::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        uscc: Set(new.uscc.as_str().into()),
+        name: Set(new.name),
+        region: Set(new.region),
+        representative_name: Set(new.representative_name),
+        representative_id_number: Set(new.representative_id_number.as_str().into()),
+        representative_phone: Set(new.representative_phone.as_str().into()),
+        representative_user_id: Set(rep.map(|u| u.id)),
+        password_hash: Set(hash),
+        representative_face_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(m)
+}
+
+pub async fn find_by_uscc(db: &Store, uscc: &str) -> Result<Option<enterprise::Model>, DbErr> {
+    enterprise::Entity::find().filter(enterprise::Column::Uscc.eq(uscc)).one(db).await
+}
+
+pub async fn find(db: &Store, id: &str) -> Result<Option<enterprise::Model>, DbErr> {
+    enterprise::Entity::find_by_id(id.to_owned()).one(db).await
+}
+
+/// Enterprises a person represents (for the personal centre).
+pub async fn represented_by(db: &Store, user_id: &str) -> Result<Vec<enterprise::Model>, DbErr> {
+    enterprise::Entity::find().filter(enterprise::Column::RepresentativeUserId.eq(user_id)).all(db).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Representative,
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Representative => "representative",
+            Role::Agent => "agent",
+        }
+    }
+}
+
+/// Who signs in for which enterprise, and whether this first sign-in still
+/// needs the person's face check (C1).
+#[derive(Debug, Clone)]
+pub struct EnterpriseSignIn {
+    pub enterprise: enterprise::Model,
+    pub user_id: String,
+    pub role: Role,
+    pub delegation_id: Option<String>,
+    /// The ID number whose face must be checked first, if any.
+    pub face_of: Option<String>,
+}
+
+/// Sign-in refusals, each a locale key.
+pub type Refusal = &'static str;
+
+/// The one answer to every failed enterprise sign-in (unknown credit code,
+/// wrong password, not an agent, pending or revoked agent, no
+/// representative account): a different answer after a right password
+/// would tell a guesser the password was right — for agents, a citizen
+/// password checked outside the citizen lockout.
+pub const SIGN_IN_REFUSED: Refusal = "enterprise_login_failed";
+
+/// While the first-sign-in face check (C1) of the person for this
+/// enterprise is outstanding, nothing but the web sign-in (which sends him
+/// to the face gate) may act for the enterprise.
+pub const FACE_OUTSTANDING: Refusal = "enterprise_face_outstanding";
+
+impl EnterpriseSignIn {
+    /// The sign-in, unless its first-sign-in face check is outstanding:
+    /// for entries that cannot show the face gate (token exchange).
+    pub fn face_checked(self) -> Result<Self, Refusal> {
+        if self.face_of.is_some() { Err(FACE_OUTSTANDING) } else { Ok(self) }
+    }
+}
+
+/// C1 representative: credit code + the enterprise's password; the linked
+/// account must still match the representative on record.
+pub async fn sign_in_representative(
+    db: &Store,
+    passwords: &PasswordService,
+    uscc: &str,
+    password: &str,
+) -> Result<Result<EnterpriseSignIn, Refusal>, EnterpriseError> {
+    let found = match Uscc::parse(uscc) {
+        Ok(u) => find_by_uscc(db, u.as_str()).await?,
+        Err(_) => None,
+    };
+    let ok = passwords.verify(password.to_string(), found.as_ref().map(|e| e.password_hash.clone())).await?;
+    let Some(e) = found.filter(|_| ok) else {
+        return Ok(Err(SIGN_IN_REFUSED));
+    };
+    let Some(rep) = representative_account(db, &e.representative_name, &e.representative_id_number).await? else {
+        return Ok(Err(SIGN_IN_REFUSED));
+    };
+    if e.representative_user_id.as_deref() != Some(rep.id.as_str()) {
+        link_representative(db, &e.id, &rep.id).await?;
+    }
+    Ok(Ok(as_representative(e, rep.id)))
+}
+
+fn as_representative(e: enterprise::Model, user_id: String) -> EnterpriseSignIn {
+    let face_of = e.representative_face_at.is_none().then(|| e.representative_id_number.clone());
+    EnterpriseSignIn { user_id, role: Role::Representative, delegation_id: None, face_of, enterprise: e }
+}
+
+/// Whether `person` may act for the enterprise now, and as what: its linked
+/// representative, or an agent whose delegation is in force. The face-check
+/// state comes with it (`face_of`), so every entry sees the same C1 rule:
+/// the web sign-in opens the face gate, the token exchange refuses
+/// (`EnterpriseSignIn::face_checked`).
+pub async fn act_for(
+    db: &Store,
+    e: enterprise::Model,
+    person: &user::Model,
+    now: i64,
+) -> Result<Result<EnterpriseSignIn, Refusal>, DbErr> {
+    if person.disabled {
+        return Ok(Err(SIGN_IN_REFUSED));
+    }
+    if e.representative_user_id.as_deref() == Some(person.id.as_str()) {
+        return Ok(Ok(as_representative(e, person.id.clone())));
+    }
+    agent_of(db, e, person, now).await
+}
+
+/// The throttle keys of an enterprise password attempt (C1, A3): never a
+/// raw form field an attacker could vary to get a fresh counter.
+#[derive(Debug, Clone)]
+pub struct ThrottleKeys {
+    /// The representative: the canonical credit code. An agent: the credit
+    /// code and the account the identifier names (its canonical form when
+    /// it names none).
+    pub enterprise: String,
+    /// An agent attempt also counts against the account's own citizen
+    /// lockout: the enterprise login is no side door for guessing it.
+    pub citizen: Option<String>,
+}
+
+pub async fn throttle_keys(
+    users: &UserService,
+    uscc: &Uscc,
+    role: Role,
+    agent_login: &str,
+) -> Result<ThrottleKeys, anyhow::Error> {
+    if role == Role::Representative {
+        return Ok(ThrottleKeys { enterprise: format!("enterprise:{}", uscc.as_str()), citizen: None });
+    }
+    let login = agent_login.trim();
+    Ok(match users.find_by_login(login).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        Some(u) => agent_keys(uscc.as_str(), &u),
+        // No such person: the identifier's canonical form, the same key the
+        // citizen sign-in throttles an unknown identifier on, so respelling
+        // it gives no fresh counter here either.
+        None => {
+            let citizen =
+                crate::domain::authn::throttle::citizen_key(users, login).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            ThrottleKeys { enterprise: format!("enterprise:{}:?{citizen}", uscc.as_str()), citizen: Some(citizen) }
+        }
+    })
+}
+
+/// An agent's enterprise-password throttle keys (sign-in and password
+/// change share them): the credit code and his account id, and his
+/// account's own citizen lockout (the counter `/login` uses for him).
+pub fn agent_keys(uscc: &str, agent: &user::Model) -> ThrottleKeys {
+    ThrottleKeys {
+        enterprise: format!("enterprise:{uscc}:{}", agent.id),
+        citizen: Some(crate::domain::authn::throttle::account_of(&agent.id)),
+    }
+}
+
+async fn link_representative(db: &Store, enterprise_id: &str, user_id: &str) -> Result<(), DbErr> {
+    enterprise::Entity::update_many()
+        .col_expr(enterprise::Column::RepresentativeUserId, Expr::value(user_id))
+        .filter(enterprise::Column::Id.eq(enterprise_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// C1 agent ("我是代理人"): credit code + the agent's account + a password.
+/// When his agent delegation for that enterprise came from C2 registration,
+/// the password is the one set there or since changed or reset (his
+/// account's own password is then not accepted here); otherwise it is his
+/// account's password (`agent_password::sign_in_hash`).
+pub async fn sign_in_agent_with_password(
+    db: &Store,
+    users: &UserService,
+    passwords: &PasswordService,
+    uscc: &str,
+    login: &str,
+    password: &str,
+    now: i64,
+) -> Result<Result<EnterpriseSignIn, Refusal>, EnterpriseError> {
+    let agent = users.find_by_login(login).await.map_err(|e| anyhow::anyhow!("{e}"))?.filter(|u| !u.disabled);
+    let enterprise = match Uscc::parse(uscc) {
+        Ok(u) => find_by_uscc(db, u.as_str()).await?,
+        Err(_) => None,
+    };
+    let hash = match (&agent, &enterprise) {
+        (Some(a), Some(e)) => crate::domain::delegation::agent_password::sign_in_hash(
+            delegation::agent_delegation(db, &e.id, &a.id).await?.as_ref(),
+            a,
+        ),
+        (Some(a), None) => Some(a.password_hash.clone()),
+        _ => None,
+    };
+    let ok = passwords.verify(password.to_string(), hash).await?;
+    match (agent.filter(|_| ok), enterprise) {
+        (Some(a), Some(e)) => Ok(agent_of(db, e, &a, now).await?),
+        _ => Ok(Err(SIGN_IN_REFUSED)),
+    }
+}
+
+/// C1 agent, once his password is checked: only an active agent delegation
+/// of that enterprise lets him in; whatever else is refused with the one
+/// answer.
+async fn agent_of(
+    db: &Store,
+    e: enterprise::Model,
+    agent: &user::Model,
+    now: i64,
+) -> Result<Result<EnterpriseSignIn, Refusal>, DbErr> {
+    let Some(d) = delegation::agent_delegation(db, &e.id, &agent.id).await?.filter(|d| delegation::in_force(d, now))
+    else {
+        return Ok(Err(SIGN_IN_REFUSED));
+    };
+    let face_of = if d.face_at.is_none() { agent.id_number.clone().or(Some(String::new())) } else { None };
+    Ok(Ok(EnterpriseSignIn {
+        user_id: agent.id.clone(),
+        role: Role::Agent,
+        delegation_id: Some(d.id),
+        face_of,
+        enterprise: e,
+    }))
+}
+
+/// Records the first-sign-in face check of the representative or agent.
+pub async fn mark_face(db: &Store, s: &EnterpriseSignIn, now: i64) -> Result<(), DbErr> {
+    match &s.delegation_id {
+        Some(d) => delegation::mark_face(db, d, now).await,
+        None => {
+            enterprise::Entity::update_many()
+                .col_expr(enterprise::Column::RepresentativeFaceAt, Expr::value(now))
+                .filter(enterprise::Column::Id.eq(s.enterprise.id.as_str()))
+                .exec(db)
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+/// C2: the agent's face gate opened — by the app of the account holding
+/// the agent's real-name identity — so that account becomes a pending agent
+/// of the enterprise (for the representative to approve, C3), carrying the
+/// hash of the password set on the form: the one he types at this
+/// enterprise's login as agent. Nobody holding the identity any more
+/// (unbound meanwhile) → `agent_register_no_account`.
+pub async fn register_agent(
+    db: &Store,
+    enterprise_id: &str,
+    agent_id_number: &str,
+    agent_password_hash: &str,
+    now: i64,
+) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
+    let holder = identity::Entity::find()
+        .filter(identity::Column::DocNumber.eq(agent_id_number))
+        .one(db)
+        .await?
+        .map(|i| i.user_id);
+    let hash = Some(agent_password_hash.to_string()).filter(|h| !h.is_empty());
+    match holder {
+        Some(user_id) => {
+            let by = Actor::User(&user_id);
+            insert_agent(db, enterprise_id, &user_id, hash, ("agent_registered", by), now).await
+        }
+        None => Ok(Err("agent_register_no_account")),
+    }
+}
+
+/// C3 (representative, CLI, demo): adds a pending agent without an agent
+/// password — he signs in with his own account's password. `by` is the
+/// enterprise (its representative) or the operator at the command line.
+pub async fn add_agent(
+    db: &Store,
+    enterprise_id: &str,
+    agent_user_id: &str,
+    by: Actor<'_>,
+    now: i64,
+) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
+    insert_agent(db, enterprise_id, agent_user_id, None, ("agent_added", by), now).await
+}
+
+/// Adds an agent (pending) unless the person already has a pending or
+/// active agent delegation for this enterprise; audited as `audit`
+/// (action, actor) with the delegation.
+async fn insert_agent(
+    db: &Store,
+    enterprise_id: &str,
+    agent_user_id: &str,
+    agent_password_hash: Option<String>,
+    audit: (&str, Actor<'_>),
+    now: i64,
+) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
+    if let Some(d) = delegation::agent_delegation(db, enterprise_id, agent_user_id).await?
+        && DelegationState::is_any(&d, &[DelegationState::Pending, DelegationState::Active])
+    {
+        return Ok(Err("agent_exists"));
+    }
+    let d = delegation::insert(
+        db,
+        NewDelegation {
+            kind: Kind::Agent,
+            enterprise_id: Some(enterprise_id.into()),
+            principal_user_id: None,
+            relative_name: None,
+            relative_id_number: None,
+            relation: None,
+            grantee_user_id: agent_user_id.into(),
+            scopes: String::new(),
+            valid_from: None,
+            valid_to: None,
+            state: DelegationState::Pending,
+            agent_password_hash,
+        },
+        now,
+    )
+    .await?;
+    let subject = format!("delegation:{}", d.id);
+    let detail = format!("enterprise={enterprise_id} agent={agent_user_id}");
+    crate::domain::audit::record(db, Event::new(audit.0, audit.1, &subject).detail(&detail), now).await?;
+    Ok(Ok(d))
+}
+
+/// C5: "法人信息不匹配" — the representative named in a request differs from
+/// the one on record, so the representative changed and staff must handle it.
+pub fn representative_matches(e: &enterprise::Model, name: &str, id_number: &str) -> bool {
+    e.representative_name == name.trim() && e.representative_id_number == id_number
+}
+
+pub async fn file_change(
+    db: &Store,
+    enterprise_id: &str,
+    kind: &str,
+    name: &str,
+    id_number: &str,
+    phone: &str,
+    now: i64,
+) -> Result<String, DbErr> {
+    let id = random_token(12);
+    representative_change::ActiveModel {
+        id: Set(id.clone()),
+        enterprise_id: Set(enterprise_id.into()),
+        kind: Set(kind.into()),
+        new_name: Set(name.trim().into()),
+        new_id_number: Set(id_number.into()),
+        new_phone: Set(phone.into()),
+        status: Set("pending".into()),
+        reason: Set(None),
+        decided_by: Set(None),
+        created_at: Set(now),
+        decided_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
+}
+
+pub async fn changes(db: &Store, status: Option<&str>) -> Result<Vec<representative_change::Model>, DbErr> {
+    let mut q = representative_change::Entity::find().order_by_asc(representative_change::Column::CreatedAt);
+    if let Some(s) = status {
+        q = q.filter(representative_change::Column::Status.eq(s));
+    }
+    q.all(db).await
+}
+
+/// Staff decision on a change request; approving updates the record (a new
+/// representative loses nothing but the old one's link and first-sign-in
+/// face check, which the new one must pass). One conditional UPDATE decides.
+pub async fn decide_change(
+    db: &Store,
+    id: &str,
+    approve: bool,
+    reason: &str,
+    operator: &str,
+    now: i64,
+) -> Result<Option<representative_change::Model>, DbErr> {
+    // The decision and the record's change commit together: an approved
+    // request never leaves the record unchanged.
+    let txn = crate::store::begin_write(db).await?;
+    let won = representative_change::Entity::update_many()
+        .col_expr(representative_change::Column::Status, Expr::value(if approve { "approved" } else { "rejected" }))
+        .col_expr(representative_change::Column::Reason, Expr::value((!reason.is_empty()).then(|| reason.to_string())))
+        .col_expr(representative_change::Column::DecidedBy, Expr::value(operator))
+        .col_expr(representative_change::Column::DecidedAt, Expr::value(now))
+        .filter(representative_change::Column::Id.eq(id))
+        .filter(representative_change::Column::Status.eq("pending"))
+        .exec(&txn)
+        .await?;
+    if won.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    let Some(c) = representative_change::Entity::find_by_id(id.to_owned()).one(&txn).await? else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    if approve {
+        let mut q = enterprise::Entity::update_many()
+            .col_expr(enterprise::Column::RepresentativePhone, Expr::value(c.new_phone.clone()))
+            .col_expr(enterprise::Column::UpdatedAt, Expr::value(now));
+        if c.kind == "representative" {
+            let rep = representative_account(&txn, &c.new_name, &c.new_id_number).await?;
+            q = q
+                .col_expr(enterprise::Column::RepresentativeName, Expr::value(c.new_name.clone()))
+                .col_expr(enterprise::Column::RepresentativeIdNumber, Expr::value(c.new_id_number.clone()))
+                .col_expr(enterprise::Column::RepresentativeUserId, Expr::value(rep.map(|u| u.id)))
+                .col_expr(enterprise::Column::RepresentativeFaceAt, Expr::value(Option::<i64>::None));
+        }
+        q.filter(enterprise::Column::Id.eq(c.enterprise_id.as_str())).exec(&txn).await?;
+    }
+    let action = if approve { "enterprise_change_approved" } else { "enterprise_change_rejected" };
+    let subject = format!("representative_change:{}", c.id);
+    let detail = format!("enterprise={} kind={}", c.enterprise_id, c.kind);
+    let event = crate::domain::audit::Event::new(action, crate::domain::audit::Actor::Operator(operator), &subject)
+        .detail(&detail);
+    crate::domain::audit::record(&txn, event, now).await?;
+    txn.commit().await?;
+    Ok(Some(c))
+}
+
+/// The SMS telling the applicant how staff decided a change request (C5):
+/// the locale template with `{id}`, `{kind}` and `{reason}` filled in.
+pub fn change_outcome_text(template: &str, c: &representative_change::Model) -> String {
+    template
+        .replace("{id}", &c.id)
+        .replace("{kind}", &c.kind)
+        .replace("{reason}", c.reason.as_deref().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enterprise_password_rule() {
+        assert!(check_enterprise_password("abc123").is_ok());
+        assert!(check_enterprise_password("abc12").is_err());
+        assert!(check_enterprise_password("abcdefgh").is_err());
+        assert!(check_enterprise_password("1234567890123456").is_err());
+        assert!(check_enterprise_password("12345!").is_ok());
+    }
+}

@@ -1,0 +1,275 @@
+//! Grants: what a user authorised a client to have. Authorization codes and
+//! refresh tokens point at a grant; revoking the grant ends everything it
+//! issued, including JWT access tokens (they carry the grant id and are
+//! checked at userinfo and introspection).
+//!
+//! Every single-use transition is one conditional UPDATE whose affected-row
+//! count decides the winner, so two racing requests or two nodes cannot
+//! both redeem a code or rotate a refresh token.
+use crate::crypto::{SecretHasher, pkce_s256, random_token};
+use crate::domain::error::{DomainResult, OAuthError};
+use crate::store::Store;
+use crate::store::entities::{auth_code, grant, refresh_token};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+
+const CODE: &str = "authorization_code";
+const REFRESH: &str = "refresh_token";
+
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: Option<String>,
+    pub scope: String,
+    pub claims: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub acr: String,
+    pub amr: Vec<String>,
+    /// The enterprise and delegation the user acts under (C4), if any.
+    pub enterprise_id: Option<String>,
+    pub delegation_id: Option<String>,
+}
+
+/// Creates the grant and its authorization code in one transaction;
+/// returns the code (only its keyed digest is stored). Both expire from `now`.
+#[allow(clippy::too_many_arguments)]
+pub async fn create_with_code(
+    db: &Store,
+    hasher: &SecretHasher,
+    new: NewGrant,
+    redirect_uri: &str,
+    code_challenge: Option<String>,
+    code_ttl: i64,
+    grant_ttl: i64,
+    now: i64,
+) -> Result<String, DbErr> {
+    let grant_id = random_token(18);
+    let code = random_token(32);
+    let txn = crate::store::begin_write(db).await?;
+    let subject = crate::domain::tokens::subjects::of_account(&txn, &new.user_id).await?;
+    let client_id = new.client_id.clone();
+    grant_row(grant_id.clone(), new, subject, grant_ttl, now).insert(&txn).await?;
+    auth_code::ActiveModel {
+        code_hash: Set(hasher.digest(CODE, &code)),
+        client_id: Set(client_id),
+        grant_id: Set(grant_id),
+        redirect_uri: Set(redirect_uri.to_string()),
+        code_challenge: Set(code_challenge),
+        expires_at: Set(now + code_ttl),
+        consumed_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(code)
+}
+
+/// Redeems a code (RFC 6749 §4.1.3, RFC 7636 §4.6). A second redemption
+/// fails and revokes the grant, and with it every token the first one
+/// produced (RFC 6749 §10.5, RFC 9700 §4.2.4).
+pub async fn redeem_code(
+    db: &Store,
+    hasher: &SecretHasher,
+    code: &str,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+    verifier: Option<&str>,
+    now: i64,
+) -> DomainResult<grant::Model> {
+    let invalid = |d: &str| OAuthError::invalid_grant(d);
+    if code.is_empty() || code.len() > 256 {
+        return Err(invalid("invalid authorization code").into());
+    }
+    let row = auth_code::Entity::find_by_id(hasher.digest(CODE, code))
+        .one(db)
+        .await?
+        .ok_or_else(|| invalid("invalid authorization code"))?;
+    if row.client_id != client_id {
+        return Err(invalid("the code was issued to another client").into());
+    }
+    if row.consumed_at.is_some() {
+        revoke_grant(db, &row.grant_id, now).await?;
+        return Err(invalid("the authorization code was already used").into());
+    }
+    if row.expires_at <= now {
+        return Err(invalid("the authorization code has expired").into());
+    }
+    if redirect_uri != Some(row.redirect_uri.as_str()) {
+        return Err(invalid("redirect_uri does not match the authorization request").into());
+    }
+    match (&row.code_challenge, verifier) {
+        (Some(challenge), Some(v)) => {
+            if !valid_verifier(v) {
+                return Err(
+                    OAuthError::invalid_request("code_verifier must be 43–128 characters of [A-Za-z0-9-._~]").into()
+                );
+            }
+            if &pkce_s256(v) != challenge {
+                return Err(invalid("PKCE verification failed").into());
+            }
+        }
+        (Some(_), None) => return Err(invalid("code_verifier is required").into()),
+        (None, Some(_)) => {
+            return Err(invalid("code_verifier sent but no code_challenge was").into());
+        }
+        (None, None) => {}
+    }
+    // Read the grant before consuming: the winner of a race must not be
+    // turned away by a concurrent replay revoking the grant a moment later
+    // (that revocation still kills the tokens it issues, via `gid`).
+    let g = active_grant(db, &row.grant_id, now).await?.ok_or_else(|| invalid("the grant was revoked"))?;
+    let won = auth_code::Entity::update_many()
+        .col_expr(auth_code::Column::ConsumedAt, Expr::value(now))
+        .filter(auth_code::Column::CodeHash.eq(row.code_hash.clone()))
+        .filter(auth_code::Column::ConsumedAt.is_null())
+        .exec(db)
+        .await?;
+    if won.rows_affected != 1 {
+        revoke_grant(db, &row.grant_id, now).await?;
+        return Err(invalid("the authorization code was already used").into());
+    }
+    Ok(g)
+}
+
+pub fn valid_verifier(v: &str) -> bool {
+    (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+/// The grant if it is neither revoked nor expired at `now`.
+pub async fn active_grant(db: &Store, grant_id: &str, now: i64) -> Result<Option<grant::Model>, DbErr> {
+    Ok(grant::Entity::find_by_id(grant_id.to_owned())
+        .one(db)
+        .await?
+        .filter(|g| g.revoked_at.is_none() && g.expires_at > now))
+}
+
+pub async fn issue_refresh(db: &Store, hasher: &SecretHasher, g: &grant::Model) -> Result<String, DbErr> {
+    let token = random_token(32);
+    refresh_token::ActiveModel {
+        token_hash: Set(hasher.digest(REFRESH, &token)),
+        grant_id: Set(g.id.clone()),
+        expires_at: Set(g.expires_at),
+        used_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(token)
+}
+
+/// Rotates a refresh token (RFC 9700 §4.14.2): the presented one is
+/// consumed atomically; presenting an already-rotated one revokes the
+/// whole grant.
+pub async fn rotate_refresh(
+    db: &Store,
+    hasher: &SecretHasher,
+    token: &str,
+    client_id: &str,
+    now: i64,
+) -> DomainResult<grant::Model> {
+    let invalid = || OAuthError::invalid_grant("invalid refresh token");
+    if token.is_empty() || token.len() > 256 {
+        return Err(invalid().into());
+    }
+    let row = refresh_token::Entity::find_by_id(hasher.digest(REFRESH, token)).one(db).await?.ok_or_else(invalid)?;
+    let g = grant::Entity::find_by_id(row.grant_id.clone()).one(db).await?.ok_or_else(invalid)?;
+    if g.client_id != client_id {
+        return Err(invalid().into());
+    }
+    if row.used_at.is_some() {
+        revoke_grant(db, &g.id, now).await?;
+        return Err(OAuthError::invalid_grant("refresh token reuse detected; the grant is revoked").into());
+    }
+    if row.expires_at <= now || g.revoked_at.is_some() {
+        return Err(invalid().into());
+    }
+    let won = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .filter(refresh_token::Column::TokenHash.eq(row.token_hash.clone()))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    if won.rows_affected != 1 {
+        revoke_grant(db, &g.id, now).await?;
+        return Err(OAuthError::invalid_grant("refresh token reuse detected; the grant is revoked").into());
+    }
+    Ok(g)
+}
+
+/// The grant behind a refresh token, if the token is live (for revocation
+/// and introspection).
+pub async fn refresh_lookup(
+    db: &Store,
+    hasher: &SecretHasher,
+    token: &str,
+) -> Result<Option<(refresh_token::Model, grant::Model)>, DbErr> {
+    if token.is_empty() || token.len() > 256 {
+        return Ok(None);
+    }
+    let Some(row) = refresh_token::Entity::find_by_id(hasher.digest(REFRESH, token)).one(db).await? else {
+        return Ok(None);
+    };
+    let Some(g) = grant::Entity::find_by_id(row.grant_id.clone()).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(Some((row, g)))
+}
+
+/// Revokes the live grants matching `which`, at `now`.
+async fn revoke_where<C: ConnectionTrait>(conn: &C, which: Condition, now: i64) -> Result<(), DbErr> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(which)
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_grant(db: &Store, grant_id: &str, now: i64) -> Result<(), DbErr> {
+    revoke_where(db, Condition::all().add(grant::Column::Id.eq(grant_id)), now).await
+}
+
+pub async fn revoke_all_for_user<C: ConnectionTrait>(db: &C, user_id: &str, now: i64) -> Result<(), DbErr> {
+    revoke_where(db, Condition::all().add(grant::Column::UserId.eq(user_id)), now).await
+}
+
+pub async fn revoke_by_sid<C: ConnectionTrait>(db: &C, sid: &str, now: i64) -> Result<(), DbErr> {
+    revoke_where(db, Condition::all().add(grant::Column::Sid.eq(sid)), now).await
+}
+
+/// Revokes every grant made under a delegation (C3 revocation): their
+/// refresh tokens and access tokens stop working at once.
+pub async fn revoke_for_delegation<C: ConnectionTrait>(conn: &C, delegation_id: &str, now: i64) -> Result<(), DbErr> {
+    revoke_where(conn, Condition::all().add(grant::Column::DelegationId.eq(delegation_id)), now).await
+}
+
+/// The row of a new grant, live for `ttl` seconds from `now`.
+fn grant_row(id: String, new: NewGrant, subject: String, ttl: i64, now: i64) -> grant::ActiveModel {
+    grant::ActiveModel {
+        id: Set(id),
+        client_id: Set(new.client_id),
+        subject: Set(Some(subject)),
+        user_id: Set(new.user_id),
+        sid: Set(new.sid),
+        scope: Set(new.scope),
+        claims: Set(new.claims),
+        nonce: Set(new.nonce),
+        auth_time: Set(new.auth_time),
+        acr: Set(new.acr),
+        amr: Set(serde_json::to_string(&new.amr).unwrap_or_else(|_| "[]".into())),
+        created_at: Set(now),
+        expires_at: Set(now + ttl),
+        revoked_at: Set(None),
+        enterprise_id: Set(new.enterprise_id),
+        delegation_id: Set(new.delegation_id),
+    }
+}
+
+/// A grant without an authorization code (RFC 8693 token exchange): the
+/// delegated token hangs off it so ending the delegation ends the token.
+pub async fn create_direct(db: &Store, new: NewGrant, ttl: i64, now: i64) -> Result<grant::Model, DbErr> {
+    let subject = crate::domain::tokens::subjects::of_account(db, &new.user_id).await?;
+    grant_row(random_token(18), new, subject, ttl, now).insert(db).await
+}

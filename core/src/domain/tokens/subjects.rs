@@ -1,0 +1,126 @@
+//! The `sub` relying apps see (OIDC Core §2: locally unique, never
+//! reassigned) — the one place that maps between accounts and subjects.
+//!
+//! A subject names a *person*: when another account takes over a real-name
+//! identity (B5, after an L3 face check) the subject moves with the
+//! identity, so every app keeps seeing the same `sub` for that person. The
+//! displaced account gets a fresh subject (it is now an identity-less
+//! account no app knows) and the taker's previous subject is retired. An
+//! account that never took part in a takeover has no row in
+//! `account_subjects`: its `sub` is its account id.
+//!
+//! Outbound, tokens carry the subject recorded on their grant
+//! (`of_grant`). Inbound, an access token is mapped through its grant
+//! (`account_of_token`), never by reading its `sub` back; a bare `sub`
+//! (`id_token_hint`) through `account_for`.
+use crate::crypto::random_token;
+use crate::store::Store;
+use crate::store::entities::{account_subject, delegation, enterprise, grant, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use serde_json::{Map, Value};
+
+/// The `sub` a grant's tokens carry.
+pub fn of_grant(g: &grant::Model) -> &str {
+    g.subject.as_deref().unwrap_or(&g.user_id)
+}
+
+/// The account's `sub` now.
+pub async fn of_account<C: ConnectionTrait>(db: &C, user_id: &str) -> Result<String, DbErr> {
+    Ok(account_subject::Entity::find_by_id(user_id.to_owned())
+        .one(db)
+        .await?
+        .map_or_else(|| user_id.to_string(), |r| r.subject))
+}
+
+/// The account a `sub` names now, if any.
+pub async fn account_for<C: ConnectionTrait>(db: &C, sub: &str) -> Result<Option<String>, DbErr> {
+    if let Some(r) = account_subject::Entity::find().filter(account_subject::Column::Subject.eq(sub)).one(db).await? {
+        return Ok(Some(r.user_id));
+    }
+    // An account id is a subject only while the account has no row here:
+    // a taker's own id was retired when it received the person's subject.
+    if account_subject::Entity::find_by_id(sub.to_owned()).one(db).await?.is_some() {
+        return Ok(None);
+    }
+    Ok(user::Entity::find_by_id(sub.to_owned()).one(db).await?.map(|u| u.id))
+}
+
+/// The account a (checked) access token speaks for: its grant's account,
+/// while the grant is live at `now`.
+pub async fn account_of_token(db: &Store, claims: &Map<String, Value>, now: i64) -> Result<Option<String>, DbErr> {
+    let Some(gid) = claims.get("gid").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    Ok(crate::domain::tokens::grants::active_grant(db, gid, now).await?.map(|g| g.user_id))
+}
+
+/// What a takeover did to the subjects, for the back-channel logout tokens
+/// (each app is told about the `sub` it knew).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The account that lost the identity.
+    pub from_user: String,
+    /// The account that took it over.
+    pub to_user: String,
+    /// The person's subject: the displaced account's before, the taker's now.
+    pub subject: String,
+    /// The taker's subject before the move (retired).
+    pub taker_previous: String,
+}
+
+/// Moves the person's subject from `from` to `to`, inside the caller's
+/// takeover transaction, and revokes every grant of both accounts: they
+/// were issued under subjects that no longer name those accounts. What the
+/// person holds as a person moves too — delegations received (agent, C6
+/// grantee, guardian) and granted (C6 principal), and standing as an
+/// enterprise's legal representative — so tokens acting for someone keep
+/// naming the person (`act.sub`), and the identity-less account left behind
+/// cannot act for anyone.
+pub(crate) async fn move_with_identity<C: ConnectionTrait>(
+    txn: &C,
+    from: &str,
+    to: &str,
+    now: i64,
+) -> Result<Moved, DbErr> {
+    let subject = of_account(txn, from).await?;
+    let taker_previous = of_account(txn, to).await?;
+    account_subject::Entity::delete_many().filter(account_subject::Column::UserId.is_in([from, to])).exec(txn).await?;
+    let rows = [(from, random_token(18)), (to, subject.clone())];
+    account_subject::Entity::insert_many(rows.into_iter().map(|(user_id, subject)| account_subject::ActiveModel {
+        user_id: Set(user_id.into()),
+        subject: Set(subject),
+        updated_at: Set(now),
+    }))
+    .exec_without_returning(txn)
+    .await?;
+    grant::Entity::update_many()
+        .col_expr(grant::Column::RevokedAt, Expr::value(now))
+        .filter(grant::Column::UserId.is_in([from, to]))
+        .filter(grant::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    for side in [delegation::Column::GranteeUserId, delegation::Column::PrincipalUserId] {
+        delegation::Entity::update_many().col_expr(side, Expr::value(to)).filter(side.eq(from)).exec(txn).await?;
+    }
+    // A grant between the two accounts would now be the person's to itself.
+    delegation::Entity::update_many()
+        .col_expr(delegation::Column::State, Expr::value(crate::domain::delegation::DelegationState::Revoked.as_str()))
+        .col_expr(delegation::Column::ModifiedAt, Expr::value(now))
+        .filter(delegation::Column::PrincipalUserId.eq(to))
+        .filter(delegation::Column::GranteeUserId.eq(to))
+        .exec(txn)
+        .await?;
+    enterprise::Entity::update_many()
+        .col_expr(enterprise::Column::RepresentativeUserId, Expr::value(to))
+        .filter(enterprise::Column::RepresentativeUserId.eq(from))
+        .exec(txn)
+        .await?;
+    Ok(Moved { from_user: from.into(), to_user: to.into(), subject, taker_previous })
+}
+
+/// Account deletion (A6): the subject row goes with the account.
+pub async fn forget<C: ConnectionTrait>(db: &C, user_id: &str) -> Result<(), DbErr> {
+    account_subject::Entity::delete_by_id(user_id.to_owned()).exec(db).await?;
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Machine-facing routes: the citizen app's scan and face APIs, plugin
+//! routes, health and metrics.
+pub mod face;
+pub mod health;
+pub mod metrics;
+pub mod plugin_routes;
+pub mod scan_api;

@@ -1,0 +1,274 @@
+//! `/plugins/<name>/…`: the routes a plugin's manifest declares. The host
+//! authenticates before the plugin sees anything — the SSO session (and a
+//! CSRF check on POST) for user pages, an access token carrying the route's
+//! scopes plus a still-valid permission for APIs, the admin token for admin
+//! routes — then wraps pages in the theme.
+use crate::domain::assurance::Factor;
+use crate::kit::cookies;
+use crate::kit::pages::{error_page, page};
+use crate::oidc::flow::see_other;
+use crate::oidc::userinfo::bearer_token;
+use crate::plugins::{Access, CallScope, Plugin, PluginError, Request, Response as PluginResponse, RouteAuth};
+use crate::server::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub struct Incoming {
+    method: Method,
+    headers: HeaderMap,
+    jar: CookieJar,
+    query: Option<String>,
+    body: Bytes,
+}
+
+pub async fn root(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    method: Method,
+    jar: CookieJar,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    dispatch(state, name, "/".into(), Incoming { method, headers, jar, query, body }).await
+}
+
+pub async fn nested(
+    State(state): State<AppState>,
+    Path((name, rest)): Path<(String, String)>,
+    method: Method,
+    jar: CookieJar,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    dispatch(state, name, format!("/{rest}"), Incoming { method, headers, jar, query, body }).await
+}
+
+fn api_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut res = (status, Json(json!({ "error": code, "error_description": description }))).into_response();
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        let challenge = format!("Bearer realm=\"idp\", error=\"{code}\"");
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    res
+}
+
+fn pairs(raw: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(raw).into_owned().collect()
+}
+
+async fn dispatch(state: AppState, name: String, path: String, inc: Incoming) -> Response {
+    let locale = cookies::locale(&state, &inc.headers, None);
+    let Some(plugin) = state.plugins.find(&name).cloned() else {
+        return error_page(&state, StatusCode::NOT_FOUND, locale, "plugin_not_found");
+    };
+    let Some(route) = plugin.route(inc.method.as_str(), &path).cloned() else {
+        return error_page(&state, StatusCode::NOT_FOUND, locale, "plugin_not_found");
+    };
+    match state.plugins.enabled(&name).await {
+        Ok(true) => {}
+        Ok(false) => return error_page(&state, StatusCode::NOT_FOUND, locale, "plugin_not_found"),
+        Err(e) => return crate::kit::pages::unavailable(&state, locale, e),
+    }
+    let is_form = inc
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let mut req = Request {
+        method: inc.method.to_string(),
+        path,
+        base: format!("/plugins/{name}"),
+        query: pairs(inc.query.as_deref().unwrap_or("").as_bytes()),
+        locale: locale.to_string(),
+        ..Default::default()
+    };
+    if is_form {
+        req.form = pairs(&inc.body);
+    } else {
+        req.body = String::from_utf8_lossy(&inc.body).into_owned();
+    }
+    match route.auth {
+        RouteAuth::User => user_route(&state, &plugin, req, inc.jar).await,
+        RouteAuth::Api => api_route(&state, &plugin, req, &route.scopes, &inc.headers).await,
+        RouteAuth::Admin => admin_route(&state, &plugin, req, &inc.headers).await,
+    }
+}
+
+/// Pages for the signed-in user; the user is the subject and the plugin
+/// may read the profile fields its manifest declares.
+async fn user_route(state: &AppState, plugin: &Arc<Plugin>, mut req: Request, jar: CookieJar) -> Response {
+    let locale = req.locale.clone();
+    // C1: plugin user pages are personal — never for a session acting for
+    // an enterprise (the plugin would see the person as its subject).
+    let session = match crate::kit::personal::session(state, &jar, &locale).await {
+        Ok(Some(s)) => s,
+        Err(page) => return page,
+        // Sign in first, then come back to this page.
+        Ok(None) if req.method == "GET" => {
+            let mut back = format!("{}{}", req.base, req.path);
+            if !req.query.is_empty() {
+                back.push('?');
+                back.push_str(&url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&req.query).finish());
+            }
+            return cookies::sign_in_then(state, jar, &back);
+        }
+        Ok(None) => return error_page(state, StatusCode::UNAUTHORIZED, &locale, "plugin_sign_in"),
+    };
+    if req.method == "POST" && !cookies::csrf_ok(state, &jar, req.form("csrf").unwrap_or("")) {
+        return error_page(state, StatusCode::FORBIDDEN, &locale, "error_csrf");
+    }
+    let (jar, browser) = cookies::browser(state, jar);
+    req.csrf = Some(cookies::csrf_token(state, &browser));
+    // Plugins see the `sub` apps see; the call scope keeps the account.
+    req.subject = match crate::domain::tokens::subjects::of_account(&state.store, &session.user_id).await {
+        Ok(sub) => Some(sub),
+        Err(e) => return crate::kit::pages::unavailable(state, &locale, e),
+    };
+    let face_at = session.factors.iter().filter(|e| e.factor == Factor::Face).map(|e| e.at).max();
+    let call = CallScope {
+        plugin: plugin.name().into(),
+        subject: session.user_id,
+        access: Access::Fields(plugin.manifest.profile_fields.clone()),
+        face_at,
+    };
+    let res = state.plugins.handle(plugin, &req, Some(call)).await;
+    (jar, render(state, &locale, res, true)).into_response()
+}
+
+/// APIs for relying apps: a live access token with every scope the route
+/// names, from a client still permitted those scopes (checked per call).
+async fn api_route(
+    state: &AppState,
+    plugin: &Arc<Plugin>,
+    mut req: Request,
+    needed: &[String],
+    headers: &HeaderMap,
+) -> Response {
+    let Some(token) = bearer_token(headers) else {
+        return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "an access token is required");
+    };
+    let claims = match state.tokens.check_access_token(&state.store, token, state.clock.now()).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is not valid"),
+        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    };
+    let text = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let scope = crate::domain::clients::scopes::ScopeSet::parse(&text("scope"));
+    if !needed.iter().all(|s| scope.contains(s)) {
+        return api_error(StatusCode::FORBIDDEN, "insufficient_scope", &format!("needs scope {}", needed.join(" ")));
+    }
+    let client_id = text("client_id");
+    match state.plugins.client_may(plugin, &client_id, needed).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return api_error(StatusCode::FORBIDDEN, "insufficient_scope", "this client is no longer permitted");
+        }
+        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    }
+    // A user token speaks for its subject; a client_credentials token for
+    // the client alone.
+    // A token acting for someone (C4) keeps the principal as its subject,
+    // which names no account: the actor's profile is never released.
+    let account =
+        match crate::domain::tokens::subjects::account_of_token(&state.store, &claims, state.clock.now()).await {
+            Ok(_) if claims.contains_key("act") => claims.contains_key("gid").then(|| text("sub")),
+            Ok(a) => a,
+            Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+        };
+    let call = account.map(|subject| CallScope {
+        plugin: plugin.name().into(),
+        subject,
+        access: Access::Scopes(scope.clone()),
+        face_at: None,
+    });
+    req.subject = call.as_ref().map(|_| text("sub"));
+    req.client_id = Some(client_id);
+    req.scopes = scope.iter().map(String::from).collect();
+    let locale = req.locale.clone();
+    render(state, &locale, state.plugins.handle(plugin, &req, call).await, false)
+}
+
+/// Admin routes: `Authorization: Bearer <token>` whose SHA-256 is
+/// `plugins.admin_token_sha256`; closed when that is not configured.
+async fn admin_route(state: &AppState, plugin: &Arc<Plugin>, req: Request, headers: &HeaderMap) -> Response {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = state.config.plugins.admin_token_sha256.as_deref() else {
+        return api_error(StatusCode::FORBIDDEN, "access_denied", "plugin administration is not configured");
+    };
+    let presented = bearer_token(headers).unwrap_or_default();
+    let digest = crate::plugins::loader::hex(&<sha2::Sha256 as sha2::Digest>::digest(presented.as_bytes()));
+    if presented.is_empty() || !bool::from(digest.as_bytes().ct_eq(expected.to_ascii_lowercase().as_bytes())) {
+        return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "the admin token is not valid");
+    }
+    let locale = req.locale.clone();
+    render(state, &locale, state.plugins.handle(plugin, &req, None).await, false)
+}
+
+/// Bytes from a plugin, only of a type a browser will not run as a page.
+fn binary(state: &AppState, locale: &str, status: u16, content_type: &str, b64: &str, name: Option<&str>) -> Response {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64);
+    let (Ok(bytes), true) = (bytes, idp_plugin_sdk::BINARY_TYPES.contains(&content_type)) else {
+        tracing::error!("plugin binary response refused (type {content_type:?} or bad encoding)");
+        return error_page(state, StatusCode::INTERNAL_SERVER_ERROR, locale, "plugin_failed");
+    };
+    let mut res = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), bytes).into_response();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        res.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    // Only a plain file name: no quotes, separators or control characters.
+    let safe = name.filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+    if let Some(v) = safe.and_then(|n| HeaderValue::from_str(&format!("attachment; filename=\"{n}\"")).ok()) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
+fn render(state: &AppState, locale: &str, res: Result<PluginResponse, PluginError>, pages: bool) -> Response {
+    let mut out = match res {
+        Ok(PluginResponse::Page { status, title, html }) => {
+            let mut ctx = tera::Context::new();
+            ctx.insert("title", &title);
+            ctx.insert("html", &html);
+            page(state, StatusCode::from_u16(status).unwrap_or(StatusCode::OK), "plugin_page.html", locale, ctx)
+        }
+        Ok(PluginResponse::Json { status, body }) => {
+            (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(body)).into_response()
+        }
+        // Only paths on this provider: a plugin cannot make us an open redirector.
+        Ok(PluginResponse::Redirect { location }) if location.starts_with('/') && !location.starts_with("//") => {
+            see_other(&format!("{}{location}", state.config.issuer))
+        }
+        Ok(PluginResponse::Binary { status, content_type, base64, filename }) => {
+            binary(state, locale, status, &content_type, &base64, filename.as_deref())
+        }
+        Ok(PluginResponse::Redirect { .. }) => {
+            tracing::error!("plugin redirect to a foreign location refused");
+            error_page(state, StatusCode::INTERNAL_SERVER_ERROR, locale, "plugin_failed")
+        }
+        Err(e) => {
+            let (status, code, key) = match e {
+                PluginError::Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "plugin_failed"),
+                _ => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "plugin_unavailable"),
+            };
+            tracing::warn!("plugin request failed: {e}");
+            if pages {
+                error_page(state, status, locale, key)
+            } else {
+                api_error(status, code, &state.pages.text(locale, key))
+            }
+        }
+    };
+    out.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    out
+}

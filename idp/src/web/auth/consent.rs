@@ -1,0 +1,118 @@
+//! The consent page: which app, which scopes, allow or deny ("authorize and
+//! sign in will read your identity", A3).
+use crate::domain::error::OAuthError;
+use crate::domain::{authn::pending, clients::consents};
+use crate::kit::cookies;
+use crate::kit::pages::{error_page, page, unavailable};
+use crate::oidc::flow::{error_redirect, see_other};
+use crate::server::AppState;
+use crate::web::auth::login::signed_in_request;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+#[derive(Deserialize)]
+pub struct ConsentQuery {
+    #[serde(default)]
+    req: String,
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ConsentQuery>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let (req, session, browser) = match signed_in_request(&state, &jar, locale, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
+    let client = match state.clients.find(&req.client_id).await {
+        Ok(Some(c)) => c,
+        _ => {
+            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_unknown_client");
+        }
+    };
+    let user = state.users.find(&session.user_id).await.ok().flatten();
+    let scopes: Vec<String> = req
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            // Plugin scopes are described by their plugin, in the user's language.
+            state
+                .plugins
+                .scope_description(s, locale)
+                .unwrap_or_else(|| state.pages.text(locale, &format!("scope_{s}")))
+        })
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("req", &q.req);
+    ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
+    ctx.insert("client_name", &client.name);
+    ctx.insert("scopes", &scopes);
+    // Each claim asked for individually is named for consent (OIDC Core
+    // §5.5), in the user's language; only releasable ones reach here.
+    let claims: Vec<serde_json::Value> = req
+        .consent_claims()
+        .iter()
+        .map(|c| serde_json::json!({ "name": c, "label": state.pages.text(locale, &format!("claim_{c}")) }))
+        .collect();
+    ctx.insert("claims", &claims);
+    ctx.insert("username", &user.map(|u| u.username).unwrap_or_default());
+    page(&state, StatusCode::OK, "consent.html", locale, ctx)
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<ConsentForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    let (mut req, session, _) = match signed_in_request(&state, &jar, locale, &f.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let result = async {
+        if f.decision == "allow" {
+            let (scope, claims) = (&req.scope, req.consent_claims());
+            let ip = cookies::client_ip(Some(addr));
+            let now = state.clock.now();
+            consents::grant(&state.store, &session.user_id, &req.client_id, scope, &claims, Some(&ip), now).await?;
+            req.consent_given = true;
+            pending::update(&state.store, &f.req, &req).await?;
+            Ok::<_, crate::store::DbErr>(format!("{}/authorize/resume?req={}", state.config.issuer, f.req))
+        } else {
+            pending::finish(&state.store, &f.req).await?;
+            let e = OAuthError::new("access_denied", "the user denied the request");
+            Ok(error_redirect(&state, &req.redirect_uri, req.state.as_deref(), &e))
+        }
+    }
+    .await;
+    match result {
+        Ok(url) => see_other(&url),
+        Err(e) => unavailable(&state, locale, e),
+    }
+    .into_response()
+}

@@ -1,0 +1,473 @@
+//! The browser side of scan-to-login (D1) and app-mediated face checks (D2):
+//! the QR code, the waiting page and its finish.
+//!
+//! The QR encodes `{issuer}/scan/t/{ticket}`. The ticket is bound to this
+//! browser's binding cookie (only its hash is stored), so a ticket shown on
+//! a phishing page can only ever finish the browser that created it. The
+//! page waits with Server-Sent Events (`/scan/events`), falls back to
+//! polling `/scan/status` without EventSource, and to a "continue" button
+//! without JavaScript; once the app confirms, the page posts `/scan/complete`.
+//! The face gates' pages (`/face`) show the same widget for a ticket linked
+//! to the gate (`gate_qr`); completing it continues the gated step.
+use crate::domain::assurance::Factor;
+use crate::domain::assurance::face_gate;
+use crate::domain::authn::return_path::ReturnPath;
+use crate::domain::authn::scan::{self, NewTicket, Phase, Purpose, ScanTicket};
+use crate::domain::authn::scan_waiters::Waiter;
+use crate::domain::tokens::authorize::AuthRequest;
+use crate::kit::cookies;
+use crate::kit::cookies::current_session;
+use crate::kit::pages::{error_page, page, unavailable};
+use crate::oidc::flow::see_other;
+use crate::server::AppState;
+use crate::store::entities::face_gate as gate_row;
+use crate::web::auth::login::{SignedIn, complete, pending_for_page};
+use crate::web::auth::step_up;
+use axum::Form;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Deserialize, Default)]
+pub struct ScanQuery {
+    #[serde(default)]
+    req: String,
+    /// Show this (still live) ticket again instead of a new one: the no-JS
+    /// "continue" button comes back here while the phone has not confirmed.
+    #[serde(default)]
+    t: String,
+    /// Face check only: the local page to return to when done (see
+    /// [`ReturnPath`]); anything else is ignored.
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct TicketQuery {
+    #[serde(default)]
+    t: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct CompleteForm {
+    #[serde(default)]
+    t: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `&next=…` for a face check's own links, so the return path survives a
+/// new QR or the no-JS "continue".
+fn next_query(next: Option<&ReturnPath>) -> String {
+    next.map(|n| format!("&next={}", url::form_urlencoded::byte_serialize(n.as_str().as_bytes()).collect::<String>()))
+        .unwrap_or_default()
+}
+
+/// The QR code as inline SVG (qrcode crate; medium error correction so a
+/// slightly blurred screen photo still reads).
+fn qr_svg(data: &str) -> Option<String> {
+    let code = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M).ok()?;
+    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build();
+    // Inline in HTML: drop the XML declaration.
+    svg.find("<svg").map(|i| svg[i..].to_string())
+}
+
+pub fn ticket_url(state: &AppState, ticket: &str) -> String {
+    state.endpoint(&format!("/scan/t/{ticket}"))
+}
+
+/// Template context of the QR widget (`_scan_qr.html`). A face gate's page
+/// (`gate` = its purpose) says what the app is doing and what follows the
+/// confirmation (a sign-in, an approval, a registration, a kin binding)
+/// instead of the scan-login messages.
+fn qr_context(state: &AppState, t: &ScanTicket, locale: &str, retry: &str, gate: Option<&str>) -> serde_json::Value {
+    let url = ticket_url(state, &t.id);
+    let now = state.clock.now();
+    let phase = t.phase(now);
+    let msg = |p: &str| {
+        let key = match (gate, p) {
+            (Some(purpose), "scanned" | "confirmed") => format!("gate_{purpose}_phase_{p}"),
+            _ => format!("scan_phase_{p}"),
+        };
+        state.pages.text(locale, &key)
+    };
+    let msgs: serde_json::Map<String, serde_json::Value> =
+        ["pending", "scanned", "confirmed", "denied", "expired", "used"]
+            .iter()
+            .map(|p| (p.to_string(), msg(p).into()))
+            .collect();
+    json!({
+        "ticket": t.id,
+        "url": url,
+        "svg": qr_svg(&url).unwrap_or_default(),
+        "expires_in": (t.expires_at - now).max(0),
+        "phase": phase.as_str(),
+        "message": msg(phase.as_str()),
+        "msgs": msgs,
+        "retry": retry,
+    })
+}
+
+/// A live ticket of this browser to show again, or a new one.
+async fn ticket_for_page(
+    state: &AppState,
+    browser: &str,
+    addr: SocketAddr,
+    reuse: &str,
+    new: NewTicket<'_>,
+) -> Result<ScanTicket, crate::store::DbErr> {
+    let now = state.clock.now();
+    if !reuse.is_empty()
+        && let Some(t) = scan::for_browser(&state.store, reuse, &cookies::browser_hash(browser)).await?
+        && t.purpose == new.purpose
+        && t.req.as_deref() == new.req.filter(|r| !r.is_empty())
+        && t.gate_id.as_deref() == new.gate_id
+        && matches!(t.phase(now), Phase::Pending | Phase::Scanned | Phase::Confirmed)
+    {
+        return Ok(t);
+    }
+    let ip = cookies::client_ip(Some(addr));
+    scan::create(&state.store, NewTicket { browser_ip: &ip, ..new }, now).await
+}
+
+/// `GET /login/scan`: the sign-in page's "扫码登录" tab.
+pub async fn show_login(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ScanQuery>,
+) -> Response {
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let (jar, browser) = cookies::browser(&state, jar);
+    let new = NewTicket {
+        purpose: Purpose::Login,
+        browser_hash: &cookies::browser_hash(&browser),
+        browser_ip: "",
+        req: Some(&q.req),
+        client_id: req.as_ref().map(|r| r.client_id.as_str()),
+        subject_user_id: None,
+        detail: None,
+        gate_id: None,
+    };
+    let ticket = match ticket_for_page(&state, &browser, addr, &q.t, new).await {
+        Ok(t) => t,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let client_name = match &req {
+        Some(r) => state.clients.find(&r.client_id).await.ok().flatten().map(|c| c.name),
+        None => None,
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("req", &q.req);
+    ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
+    ctx.insert("client_name", &client_name);
+    ctx.insert("username", "");
+    ctx.insert("error", &Option::<String>::None);
+    ctx.insert("need_captcha", &false);
+    ctx.insert("upstreams", &crate::web::auth::upstream::buttons(&state, locale));
+    ctx.insert("scan", &qr_context(&state, &ticket, locale, &format!("/login/scan?req={}", q.req), None));
+    no_store((jar, page(&state, StatusCode::OK, "login.html", locale, ctx)).into_response())
+}
+
+/// `GET /scan/face`: step-up by a face check in the app (D2, B3). The
+/// browser must be signed in; the app must be signed in as the same person.
+pub async fn show_face(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ScanQuery>,
+) -> Response {
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let session = match current_session(&state, &jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return cookies::sign_in_then(&state, jar, "/scan/face"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let (jar, browser) = cookies::browser(&state, jar);
+    let new = NewTicket {
+        purpose: Purpose::Face,
+        browser_hash: &cookies::browser_hash(&browser),
+        browser_ip: "",
+        req: Some(&q.req),
+        client_id: req.as_ref().map(|r| r.client_id.as_str()),
+        subject_user_id: Some(&session.user_id),
+        detail: None,
+        gate_id: None,
+    };
+    let ticket = match ticket_for_page(&state, &browser, addr, &q.t, new).await {
+        Ok(t) => t,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let next = ReturnPath::parse(&q.next);
+    let mut ctx = tera::Context::new();
+    ctx.insert("req", &q.req);
+    ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
+    ctx.insert("next", &next.as_ref().map(ReturnPath::as_str));
+    let retry = format!("/scan/face?req={}{}", q.req, next_query(next.as_ref()));
+    ctx.insert("scan", &qr_context(&state, &ticket, locale, &retry, None));
+    no_store((jar, page(&state, StatusCode::OK, "scan_face.html", locale, ctx)).into_response())
+}
+
+/// The QR widget of a face gate's page (C1 first enterprise sign-in, C2
+/// agent registration, C3 approval, E2 kin binding): a ticket linked to the
+/// gate, which only the app of the person the gate waits for can take.
+/// Returns the widget's context and what the app is shown (`detail`).
+pub(crate) async fn gate_qr(
+    state: &AppState,
+    browser: &str,
+    addr: SocketAddr,
+    gate: &gate_row::Model,
+    reuse: &str,
+    locale: &str,
+) -> Result<(serde_json::Value, serde_json::Value), crate::store::DbErr> {
+    let request = face_gate::ticket_request(&state.store, gate).await?;
+    let detail = request.detail.to_string();
+    let new = NewTicket {
+        purpose: request.purpose,
+        browser_hash: &cookies::browser_hash(browser),
+        browser_ip: "",
+        req: None,
+        client_id: None,
+        subject_user_id: request.subject_user_id.as_deref(),
+        detail: Some(&detail),
+        gate_id: Some(&gate.id),
+    };
+    let ticket = ticket_for_page(state, browser, addr, reuse, new).await?;
+    let retry = format!("/face?gate={}", gate.id);
+    Ok((qr_context(state, &ticket, locale, &retry, Some(&gate.purpose)), request.detail))
+}
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `GET /scan/t/{id}`: what a phone camera or ordinary browser shows when it
+/// opens the QR link itself — "scan this with the app" — never the ticket.
+pub async fn landing(State(state): State<AppState>, headers: HeaderMap, Path(_id): Path<String>) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    page(&state, StatusCode::OK, "scan_landing.html", locale, tera::Context::new())
+}
+
+/// The ticket of this browser, for the waiting endpoints.
+async fn own_ticket(state: &AppState, jar: &CookieJar, id: &str) -> Result<Option<(ScanTicket, String)>, Response> {
+    let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else {
+        return Ok(None);
+    };
+    let hash = cookies::browser_hash(&browser);
+    match scan::for_browser(&state.store, id, &hash).await {
+        Ok(t) => Ok(t.map(|t| (t, hash))),
+        Err(e) => {
+            tracing::error!("scan status: {e}");
+            Err(StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+    }
+}
+
+/// `GET /scan/status?t=`: polling fallback, `{"status": "scanned"}`.
+pub async fn status(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TicketQuery>) -> Response {
+    let phase = match own_ticket(&state, &jar, &q.t).await {
+        Ok(Some((t, _))) => t.phase(state.clock.now()),
+        Ok(None) => return (StatusCode::NOT_FOUND, axum::Json(json!({ "status": "unknown" }))).into_response(),
+        Err(res) => return res,
+    };
+    no_store(axum::Json(json!({ "status": phase.as_str() })).into_response())
+}
+
+struct Watch {
+    state: AppState,
+    ticket: String,
+    browser_hash: String,
+    waiter: Waiter,
+    last: Option<Phase>,
+    done: bool,
+}
+
+/// The next phase worth telling the browser, after waiting for a wake-up
+/// (this node's API, the cross-node check) or for the ticket to expire.
+async fn next_phase(w: &mut Watch) -> Option<Phase> {
+    loop {
+        if w.done {
+            return None;
+        }
+        let now = w.state.clock.now();
+        let ticket = match scan::for_browser(&w.state.store, &w.ticket, &w.browser_hash).await {
+            Ok(Some(t)) => t,
+            Ok(None) => return None,
+            Err(e) => {
+                // Storage trouble: tell nothing, try again a little later.
+                tracing::warn!("scan wait: {e}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        let phase = ticket.phase(now);
+        if Some(phase) != w.last {
+            w.last = Some(phase);
+            w.done = phase.is_final();
+            return Some(phase);
+        }
+        let until_expiry = Duration::from_secs((ticket.expires_at - now).max(0) as u64 + 1);
+        tokio::select! {
+            _ = w.waiter.changed() => {}
+            _ = tokio::time::sleep(until_expiry) => {}
+        }
+    }
+}
+
+/// `GET /scan/events?t=`: Server-Sent Events, one `status` event per change,
+/// ending after a final one. The wait holds no thread and polls nothing.
+pub async fn events(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TicketQuery>) -> Response {
+    let (ticket, browser_hash) = match own_ticket(&state, &jar, &q.t).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(res) => return res,
+    };
+    let waiter = state.scan_waiters.subscribe(&ticket.id);
+    let watch = Watch { state, ticket: ticket.id, browser_hash, waiter, last: None, done: false };
+    let stream = futures_util::stream::unfold(watch, |mut w| async move {
+        let phase = next_phase(&mut w).await?;
+        let event = Event::default().event("status").data(json!({ "status": phase.as_str() }).to_string());
+        Some((Ok::<_, Infallible>(event), w))
+    });
+    no_store(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20))).into_response())
+}
+
+/// `POST /scan/complete`: the confirmed ticket finishes here, once, and
+/// only in the browser that created it.
+pub async fn finish(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<CompleteForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let browser = cookies::get(&state, &jar, cookies::BROWSER);
+    let (Some(browser), true) = (browser, cookies::csrf_ok(&state, &jar, &f.csrf)) else {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    };
+    let hash = cookies::browser_hash(&browser);
+    let now = state.clock.now();
+    let ticket = match scan::consume(&state.store, &f.t, &hash, now).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return not_finished(&state, locale, &f.t, &hash, ReturnPath::parse(&f.next)).await,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    state.scan_waiters.wake(&ticket.id);
+    // A gate's ticket: the app opened the gate; the step that waited in it
+    // continues (once: the gate is taken like the ticket).
+    if let Some(gate) = &ticket.gate_id {
+        return crate::web::enterprise::continue_gate(&state, jar, locale, gate, &hash).await;
+    }
+    let req_id = ticket.req.clone().unwrap_or_default();
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &req_id).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    match ticket.purpose {
+        Purpose::Login => sign_in_with_ticket(&state, jar, locale, &req_id, req, &ticket).await,
+        Purpose::Face => {
+            let next = ReturnPath::parse(&f.next);
+            add_face_factor_to_browser_session(&state, jar, locale, &req_id, &ticket, next.as_ref()).await
+        }
+        Purpose::Approval => error_page(&state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid"),
+    }
+}
+
+/// Why a ticket could not be finished: not yet confirmed (back to the same
+/// QR, the no-JS path), or a themed error page.
+async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str, next: Option<ReturnPath>) -> Response {
+    let ticket = match scan::for_browser(&state.store, id, hash).await {
+        Ok(t) => t,
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let Some(t) = ticket else {
+        return error_page(state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid");
+    };
+    let key = match t.phase(state.clock.now()) {
+        Phase::Pending | Phase::Scanned | Phase::Confirmed => {
+            let req = t.req.as_deref().unwrap_or_default();
+            let back = match (t.purpose, &t.gate_id) {
+                (_, Some(gate)) => format!("/face?gate={gate}&t={}", t.id),
+                (Purpose::Face, None) => format!("/scan/face?req={req}&t={}{}", t.id, next_query(next.as_ref())),
+                _ => format!("/login/scan?req={req}&t={}", t.id),
+            };
+            return see_other(&state.endpoint(&back));
+        }
+        Phase::Denied => "scan_error_denied",
+        Phase::Expired => "scan_error_expired",
+        Phase::Used => "scan_error_used",
+    };
+    error_page(state, StatusCode::BAD_REQUEST, locale, key)
+}
+
+/// D1: the browser is signed in as the app's user. The one place scan
+/// sign-in calls `login::complete`; RFC 8176 `mca` (multiple-channel).
+/// The ticket also carries what the assurance rules need to raise the
+/// level: the app session's `app_acr` / `app_amr` and `face_passed`.
+async fn sign_in_with_ticket(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    ticket: &ScanTicket,
+) -> Response {
+    let Some(user_id) = ticket.app_user_id.as_deref() else {
+        return error_page(state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid");
+    };
+    match state.users.find(user_id).await {
+        Ok(Some(u)) if !u.disabled => {}
+        Ok(_) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_invalid"),
+        Err(e) => return unavailable(state, locale, e),
+    }
+    // A face check the app ran through the verifier moments ago (the API
+    // refuses `face_verified` otherwise) is a second, fresh factor.
+    let extra: &[Factor] = if ticket.face_passed { &[Factor::Face] } else { &[] };
+    complete(state, jar, locale, req_id, req, SignedIn::new(user_id, Factor::Scan).with_factors(extra)).await
+}
+
+/// D2: the app verified the face of the person signed in here; the browser
+/// session gains the `face` factor (a fresh cookie: the level changed).
+async fn add_face_factor_to_browser_session(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    ticket: &ScanTicket,
+    next: Option<&ReturnPath>,
+) -> Response {
+    let session = match current_session(state, &jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account"),
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let same = ticket.subject_user_id.as_deref() == Some(session.user_id.as_str())
+        && ticket.app_user_id.as_deref() == Some(session.user_id.as_str());
+    if !same || !ticket.face_passed {
+        return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account");
+    }
+    let jar = match step_up::record_factor(state, jar, &session, Factor::Face).await {
+        Ok(Some(jar)) => jar,
+        Ok(None) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account"),
+        Err(e) => return unavailable(state, locale, e),
+    };
+    step_up::finish_to(state, jar, req_id, next)
+}

@@ -1,0 +1,190 @@
+//! Agent registration (C2): enterprise information (region,
+//! credit code), the agent's information (document, name, number, validity,
+//! gender, ethnicity, phone + SMS code) and the legal representative's (name,
+//! ID number, phone); then the agent's scan + face check in the app; the
+//! result is a pending agent delegation the representative approves (C3).
+//!
+//! The password set here (the manual's step 4, "设置密码", C2's rule) is the
+//! one the agent types at this enterprise's login as "我是代理人": only its
+//! argon2id hash travels in the gate payload (never shown to the app) and is
+//! stored on the pending agent delegation.
+use crate::domain::assurance::face_gate::{GatePayload, RegisterGate};
+use crate::domain::delegation::enterprises::{self, check_enterprise_password};
+use crate::domain::identity::users::{IdNumber, PhoneNumber};
+use crate::kit::cookies;
+use crate::kit::pages::unavailable;
+use crate::ports::sms::SmsPurpose;
+use crate::server::AppState;
+use crate::web::auth::sms_form::{self, CodeRequest, Notice};
+use crate::web::enterprise::render;
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum_extra::extract::CookieJar;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::net::SocketAddr;
+
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub struct AgentForm {
+    #[serde(default, skip_serializing)]
+    csrf: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    uscc: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    id_valid_from: String,
+    #[serde(default)]
+    id_valid_to: String,
+    #[serde(default)]
+    gender: String,
+    #[serde(default)]
+    ethnicity: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default, skip_serializing)]
+    captcha_id: String,
+    #[serde(default, skip_serializing)]
+    captcha: String,
+    #[serde(default, skip_serializing)]
+    sms_code: String,
+    #[serde(default)]
+    rep_name: String,
+    #[serde(default)]
+    rep_id_number: String,
+    #[serde(default)]
+    rep_phone: String,
+    #[serde(default, skip_serializing)]
+    password: String,
+    #[serde(default, skip_serializing)]
+    password2: String,
+    #[serde(default, skip_serializing)]
+    agree: Option<String>,
+    #[serde(default, skip_serializing)]
+    action: String,
+}
+
+async fn show_form(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    f: &AgentForm,
+    notice: Option<Notice>,
+) -> Response {
+    let (info, error) = match notice {
+        Some(Notice::Info(m)) => (Some(m), None),
+        Some(Notice::Error(m)) => (None, Some(m)),
+        None => (None, None),
+    };
+    let captcha = state.captcha.create().await.ok();
+    let v = json!({ "f": f, "info": info, "error": error,
+        "captcha_id": captcha.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
+        "captcha_image": captcha.map(|c| c.image).unwrap_or_default() });
+    render(state, jar, status, "agent_register.html", locale, v)
+}
+
+pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    show_form(&state, jar, StatusCode::OK, locale, &AgentForm::default(), None).await
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<AgentForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let text = |k: &str| state.pages.text(locale, k);
+    let ip = cookies::client_ip(Some(addr));
+    let code_req = CodeRequest::new(SmsPurpose::Register, &f.phone, &ip, &f.captcha_id, &f.captcha);
+    if let Some((status, notice)) = sms_form::csrf_or_send(&state, &jar, locale, &f.csrf, &f.action, code_req).await {
+        return show_form(&state, jar, status, locale, &f, Some(notice)).await;
+    }
+    let bad = |key: &str| Some(Notice::Error(text(key)));
+    let uscc = match crate::domain::delegation::uscc::Uscc::parse(&f.uscc) {
+        Ok(u) => u,
+        Err(e) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(e.message_key())).await,
+    };
+    let (Ok(id), Ok(phone), Ok(rep_id), Ok(_)) = (
+        IdNumber::parse(&f.id_number),
+        PhoneNumber::parse(&f.phone),
+        IdNumber::parse(&f.rep_id_number),
+        PhoneNumber::parse(&f.rep_phone),
+    ) else {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_fields")).await;
+    };
+    if f.name.trim().is_empty() || f.rep_name.trim().is_empty() || f.region.trim().is_empty() {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_fields")).await;
+    }
+    if f.agree.is_none() {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_agree_missing")).await;
+    }
+    if let Err(k) = check_enterprise_password(&f.password) {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(k)).await;
+    }
+    if f.password != f.password2 {
+        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("register_password_mismatch")).await;
+    }
+    let e = match enterprises::find_by_uscc(&state.store, uscc.as_str()).await {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("enterprise_unknown")).await;
+        }
+        Err(err) => return unavailable(&state, locale, err),
+    };
+    // C5: a representative that does not match the record → "法人信息不匹配".
+    if !enterprises::representative_matches(&e, &f.rep_name, rep_id.as_str()) {
+        let n = bad("enterprise_representative_mismatch");
+        return show_form(&state, jar, StatusCode::CONFLICT, locale, &f, n).await;
+    }
+    match state.sms_codes.verify(phone.as_str(), SmsPurpose::Register, &f.sms_code).await {
+        Ok(true) => {}
+        Ok(false) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("sms_code_wrong")).await,
+        Err(err) => return unavailable(&state, locale, err),
+    }
+    // Only the hash of the agent password waits in the gate (never shown:
+    // the app reads a masked detail, not the payload).
+    let hash = match state.passwords.hash(f.password.clone()).await {
+        Ok(h) => h,
+        Err(err) => return unavailable(&state, locale, err),
+    };
+    let payload = GatePayload::RegisterAgent(RegisterGate {
+        enterprise: e.id.clone(),
+        name: f.name.trim().into(),
+        id_number: id.as_str().into(),
+        phone: phone.as_str().into(),
+        agent_password_hash: hash,
+    });
+    crate::web::enterprise::to_face_check(&state, jar, locale, &payload, id.as_str(), state.clock.now()).await
+}
+
+/// After the agent's face check: the pending agent delegation of the account
+/// holding his identity (whose own password stays his), with the agent
+/// password's hash.
+pub async fn finish(state: &AppState, jar: CookieJar, locale: &str, payload: &RegisterGate, now: i64) -> Response {
+    let key = match enterprises::register_agent(
+        &state.store,
+        &payload.enterprise,
+        &payload.id_number,
+        &payload.agent_password_hash,
+        now,
+    )
+    .await
+    {
+        Ok(Ok(_)) => "agent_register_done",
+        Ok(Err(k)) => k,
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let v = json!({ "f": {}, "done": true, "info": state.pages.text(locale, key), "error": null,
+        "captcha_id": "", "captcha_image": "" });
+    render(state, jar, StatusCode::OK, "agent_register.html", locale, v)
+}

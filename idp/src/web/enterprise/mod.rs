@@ -1,0 +1,742 @@
+//! Enterprise pages (C1, C3, C5): sign-in as legal representative or agent,
+//! the face-check gate that first sign-ins and approvals wait in, the
+//! representative's agent management, and representative change requests.
+pub mod agent_password;
+pub mod agent_register;
+pub mod agent_reset;
+use crate::domain::assurance::Factor;
+use crate::domain::assurance::face_gate::{self, ApproveGate, GatePayload, LoginGate};
+use crate::domain::audit::Actor;
+use crate::domain::authn::sessions::SessionInfo;
+use crate::domain::authn::throttle;
+use crate::domain::delegation::agent_password as agent_passwords;
+use crate::domain::delegation::enterprises::{self, EnterpriseSignIn, Role};
+use crate::domain::delegation::{self, DelegationState, Party};
+use crate::kit::cookies;
+use crate::kit::cookies::current_session;
+use crate::kit::pages::{error_page, page, unavailable};
+use crate::oidc::flow::see_other;
+use crate::server::AppState;
+use crate::store::entities::enterprise;
+use crate::web::auth::login::{SignedIn, pending_for_page};
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+#[derive(Deserialize, Default)]
+pub struct ReqQuery {
+    #[serde(default)]
+    req: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    req: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    uscc: String,
+    /// `representative` (default) or `agent`.
+    #[serde(default)]
+    role: String,
+    /// The agent's own account (phone, ID number or username).
+    #[serde(default)]
+    agent: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
+}
+
+/// A page with `v` as its view model and the browser's CSRF token.
+pub(crate) fn render(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    name: &str,
+    locale: &str,
+    v: Value,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    let mut ctx = tera::Context::new();
+    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    ctx.insert("v", &v);
+    (jar, page(state, status, name, locale, ctx)).into_response()
+}
+
+/// The page of a view model built for it, or the "unavailable" page when
+/// it could not be built.
+pub(crate) fn view_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    name: &str,
+    locale: &str,
+    view: Result<Value, impl std::fmt::Display>,
+) -> Response {
+    match view {
+        Ok(v) => render(state, jar, status, name, locale, v),
+        Err(e) => unavailable(state, locale, e),
+    }
+}
+
+/// A view model's `info` / `error` pair: `(true, m)` informs, `(false, m)`
+/// warns.
+pub(crate) fn notice_pair(notice: Option<(bool, String)>) -> (Option<String>, Option<String>) {
+    match notice {
+        Some((true, m)) => (Some(m), None),
+        Some((false, m)) => (None, Some(m)),
+        None => (None, None),
+    }
+}
+
+/// Opens a face-check gate for `id_number`, bound to this browser, and
+/// sends the person to `/face` (which continues with the payload's step).
+pub(crate) async fn to_face_check(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    payload: &GatePayload,
+    id_number: &str,
+    now: i64,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    match face_gate::open(&state.store, payload, &cookies::browser_hash(&browser), id_number, now).await {
+        Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
+        Err(e) => unavailable(state, locale, e),
+    }
+}
+
+pub async fn login_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<ReqQuery>,
+) -> Response {
+    let (_, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
+        Ok(v) => v,
+        Err(p) => return p,
+    };
+    let v = json!({ "req": q.req, "uscc": "", "role": "representative", "agent": "", "error": null });
+    login_page(&state, jar, StatusCode::OK, locale, v, false).await
+}
+
+/// The sign-in page; with `captcha` a fresh graphic captcha (A3: sign-in
+/// has become risky for this credit code, person or address).
+async fn login_page(
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    locale: &str,
+    mut v: Value,
+    captcha: bool,
+) -> Response {
+    if captcha {
+        let mut ctx = tera::Context::new();
+        crate::web::auth::sms_form::captcha_ctx(state, &mut ctx).await;
+        v["captcha"] = json!({ "id": ctx.get("captcha_id"), "image": ctx.get("captcha_image") });
+    }
+    render(state, jar, status, "enterprise_login.html", locale, v)
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let (req, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
+        Ok(v) => v,
+        Err(p) => return p,
+    };
+    let role = if f.role == "agent" { Role::Agent } else { Role::Representative };
+    let view = |key: &str| {
+        json!({ "req": f.req, "uscc": f.uscc, "role": role.as_str(), "agent": f.agent,
+            "error": state.pages.text(locale, key) })
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return login_page(&state, jar, StatusCode::FORBIDDEN, locale, view("error_csrf"), false).await;
+    }
+    let uscc = match crate::domain::delegation::uscc::Uscc::parse(&f.uscc) {
+        Ok(u) => u,
+        Err(e) => return login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view(e.message_key()), false).await,
+    };
+    if f.password.is_empty() || (role == Role::Agent && f.agent.trim().is_empty()) {
+        return login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view("login_missing_fields"), false).await;
+    }
+    // Throttled like citizen sign-in (A3), on keys the form cannot vary:
+    // the credit code, and for agents the person (and his citizen lockout).
+    let keys = match enterprises::throttle_keys(&state.users, &uscc, role, &f.agent).await {
+        Ok(k) => k,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let ip = cookies::client_ip(Some(addr));
+    let risky = match risky(&state, &keys, &ip).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let reservations = match attempt_keys(&state, &keys, &ip).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return login_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view("enterprise_locked"), true)
+                .await;
+        }
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    // A3: once risky, a graphic captcha; checked after the attempt is
+    // counted, so a missing or wrong one is a failed attempt too.
+    if risky {
+        match state.captcha.check(&f.captcha_id, &f.captcha).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view("captcha_wrong"), true).await;
+            }
+            Err(e) => return unavailable(&state, locale, e),
+        }
+    }
+    let now = state.clock.now();
+    let outcome = match role {
+        Role::Representative => {
+            enterprises::sign_in_representative(&state.store, &state.passwords, uscc.as_str(), &f.password).await
+        }
+        Role::Agent => {
+            enterprises::sign_in_agent_with_password(
+                &state.store,
+                &state.users,
+                &state.passwords,
+                uscc.as_str(),
+                &f.agent,
+                &f.password,
+                now,
+            )
+            .await
+        }
+    };
+    let signed = match outcome {
+        Ok(Ok(s)) => s,
+        // One answer for every refusal (`enterprises::SIGN_IN_REFUSED`).
+        Ok(Err(key)) => {
+            if let Err(e) = failed(&state, reservations, &ip).await {
+                return unavailable(&state, locale, e);
+            }
+            let next_risky = risky_after_failure(&state, &keys, &ip).await;
+            return login_page(&state, jar, StatusCode::UNAUTHORIZED, locale, view(key), next_risky).await;
+        }
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    if let Err(e) = release(&state, reservations).await {
+        return unavailable(&state, locale, e);
+    }
+    match signed.face_of.clone() {
+        // C1: the first sign-in of either person waits for a face check.
+        Some(id_number) => {
+            let payload = sign_in_payload(&signed, &f.req);
+            to_face_check(&state, jar, locale, &payload, &id_number, now).await
+        }
+        None => finish_sign_in(&state, jar, locale, &f.req, req, &signed, Factor::Password).await,
+    }
+}
+
+/// A3: sign-in is risky once the enterprise key, the agent's own account
+/// or the address has failed often.
+async fn risky(state: &AppState, keys: &enterprises::ThrottleKeys, ip: &str) -> Result<bool, crate::store::DbErr> {
+    let now = state.clock.now();
+    let (ent, by_ip) = throttle::failures(&state.store, &keys.enterprise, ip, now).await?;
+    let citizen = match &keys.citizen {
+        Some(login) => throttle::failures(&state.store, login, ip, now).await?.0,
+        None => 0,
+    };
+    Ok(throttle::risky(ent.max(citizen), by_ip))
+}
+
+async fn risky_after_failure(state: &AppState, keys: &enterprises::ThrottleKeys, ip: &str) -> bool {
+    risky(state, keys, ip).await.unwrap_or(true)
+}
+
+/// Reserves an attempt on every key; `None` when any is locked.
+pub(crate) async fn attempt_keys(
+    state: &AppState,
+    keys: &enterprises::ThrottleKeys,
+    ip: &str,
+) -> Result<Option<Vec<throttle::Reservation>>, crate::store::DbErr> {
+    let mut held = Vec::new();
+    for key in std::iter::once(&keys.enterprise).chain(keys.citizen.as_ref()) {
+        match throttle::reserve(&state.store, &state.config.login_throttle, key, ip, state.clock.now()).await? {
+            throttle::Verdict::Proceed(r) => held.push(r),
+            throttle::Verdict::Locked(_) => return Ok(None),
+        }
+    }
+    Ok(Some(held))
+}
+
+/// The password was wrong: every key keeps its count; the failure is
+/// audited once, on the most specific key (the agent's account when there
+/// is one, else the enterprise).
+pub(crate) async fn failed(
+    state: &AppState,
+    mut held: Vec<throttle::Reservation>,
+    ip: &str,
+) -> Result<(), crate::store::DbErr> {
+    match held.pop() {
+        Some(r) => throttle::failed(&state.store, r, ip, state.clock.now()).await,
+        None => Ok(()),
+    }
+}
+
+/// The password was right: every key's failures are forgotten.
+pub(crate) async fn release(state: &AppState, held: Vec<throttle::Reservation>) -> Result<(), crate::store::DbErr> {
+    for r in held {
+        throttle::succeeded(&state.store, r).await?;
+    }
+    Ok(())
+}
+
+fn sign_in_payload(s: &EnterpriseSignIn, req: &str) -> GatePayload {
+    GatePayload::EnterpriseLogin(LoginGate {
+        enterprise: s.enterprise.id.clone(),
+        user: s.user_id.clone(),
+        role: s.role.as_str().into(),
+        delegation: s.delegation_id.clone(),
+        req: req.into(),
+    })
+}
+
+/// Signs the person in (a fresh session) and records the enterprise the
+/// session acts for; then the authorization request continues.
+async fn finish_sign_in(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    req_id: &str,
+    req: Option<crate::domain::tokens::authorize::AuthRequest>,
+    s: &EnterpriseSignIn,
+    factor: Factor,
+) -> Response {
+    let acting = crate::web::auth::login::Acting {
+        enterprise_id: s.enterprise.id.clone(),
+        delegation_id: s.delegation_id.clone(),
+    };
+    let mut who = SignedIn::new(&s.user_id, factor).acting(acting);
+    // Without an app waiting, an enterprise session lands on its enterprise
+    // page: the personal centre is not open to it (C1).
+    if req_id.is_empty() {
+        who = who.then(if s.role == Role::Agent { "/enterprise/agent/password" } else { "/enterprise/agents" }.into());
+    }
+    crate::web::auth::login::complete(state, jar, locale, req_id, req, who).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct GateQuery {
+    #[serde(default)]
+    gate: String,
+    /// Show this (still live) scan ticket again (the no-JS path).
+    #[serde(default)]
+    t: String,
+}
+
+/// The waiting page of a face gate: a scan ticket's QR for the app of the
+/// person the gate waits for (it shows what is asked, approvals included);
+/// the page follows the ticket and continues by itself once the app
+/// confirmed (`/scan/complete` → `continue_gate`).
+pub async fn face_show(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<GateQuery>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+    };
+    let gate = match face_gate::find(&state.store, &q.gate, &cookies::browser_hash(&browser), state.clock.now()).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    gate_page(&state, jar, addr, &browser, &gate, &q.t, locale, StatusCode::OK, None).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn gate_page(
+    state: &AppState,
+    jar: CookieJar,
+    addr: SocketAddr,
+    browser: &str,
+    gate: &crate::store::entities::face_gate::Model,
+    reuse: &str,
+    locale: &str,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    // Already opened by the app (the page was reloaded before it went on):
+    // no new code, only the "continue" button (POST /face).
+    let (scan, detail) = if gate.confirmed_at.is_some() {
+        (Value::Null, Value::Null)
+    } else {
+        match crate::web::auth::scan::gate_qr(state, browser, addr, gate, reuse, locale).await {
+            Ok(v) => v,
+            Err(e) => return unavailable(state, locale, e),
+        }
+    };
+    let v = json!({ "gate": gate.id, "purpose": gate.purpose, "confirmed": gate.confirmed_at.is_some(),
+        "id_masked": crate::domain::authn::flows::mask_id_number(&gate.id_number), "detail": detail, "error": error });
+    let mut ctx = tera::Context::new();
+    ctx.insert("csrf", &cookies::csrf_token(state, browser));
+    ctx.insert("v", &v);
+    ctx.insert("scan", &scan);
+    let mut res = page(state, status, "face_gate.html", locale, ctx);
+    res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    (jar, res).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct GateForm {
+    #[serde(default)]
+    gate: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /face`: continues the step that waited for the face check, once
+/// the app opened the gate; before that, the same page with a notice.
+pub async fn face_continue(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<GateForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
+        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+    };
+    let bh = cookies::browser_hash(&browser);
+    match face_gate::find(&state.store, &f.gate, &bh, state.clock.now()).await {
+        Ok(Some(g)) if g.confirmed_at.is_none() => {
+            let error = Some(state.pages.text(locale, "face_not_done"));
+            gate_page(&state, jar, addr, &browser, &g, "", locale, StatusCode::CONFLICT, error).await
+        }
+        Ok(Some(_)) => continue_gate(&state, jar, locale, &f.gate, &bh).await,
+        Ok(None) => error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+        Err(e) => unavailable(&state, locale, e),
+    }
+}
+
+/// Takes the gate this browser waited in — once, and only after the app
+/// opened it — and finishes the step behind it.
+pub(crate) async fn continue_gate(state: &AppState, jar: CookieJar, locale: &str, gate_id: &str, bh: &str) -> Response {
+    let now = state.clock.now();
+    let gate = match face_gate::find(&state.store, gate_id, bh, now).await {
+        Ok(Some(g)) => g,
+        Ok(None) => return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
+        Err(e) => return unavailable(state, locale, e),
+    };
+    let payload = match face_gate::take(&state.store, &gate.id, bh, now).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return error_page(state, StatusCode::CONFLICT, locale, "face_not_done"),
+        Err(e) => return unavailable(state, locale, e),
+    };
+    match payload {
+        GatePayload::EnterpriseLogin(p) => {
+            let req = crate::web::auth::login::load_request(state, &jar, &p.req).await.ok().flatten();
+            let Ok(Some(e)) = enterprises::find(&state.store, &p.enterprise).await else {
+                return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+            };
+            let role = if p.role == Role::Agent.as_str() { Role::Agent } else { Role::Representative };
+            let signed =
+                EnterpriseSignIn { enterprise: e, user_id: p.user, role, delegation_id: p.delegation, face_of: None };
+            if let Err(e) = enterprises::mark_face(&state.store, &signed, now).await {
+                return unavailable(state, locale, e);
+            }
+            finish_sign_in(state, jar, locale, &p.req, req, &signed, Factor::Face).await
+        }
+        GatePayload::ApproveAgent(p) => {
+            let key =
+                match delegation::activate(&state.store, &p.delegation, &Party::Enterprise(&p.enterprise), None, now)
+                    .await
+                {
+                    Ok(true) => "agents_approved",
+                    Ok(false) => "agents_changed_meanwhile",
+                    Err(e) => return unavailable(state, locale, e),
+                };
+            see_other(&state.endpoint(&format!("/enterprise/agents?notice={key}")))
+        }
+        other => crate::web::account::delegations::after_face(state, jar, locale, other, now).await,
+    }
+}
+
+/// The signed-in representative and the enterprise his session acts for.
+async fn representative(
+    state: &AppState,
+    jar: &CookieJar,
+    locale: &str,
+) -> Result<(SessionInfo, enterprise::Model), Response> {
+    let session = match current_session(state, jar).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(see_other(&state.endpoint("/login/enterprise"))),
+        Err(e) => return Err(unavailable(state, locale, e)),
+    };
+    let acting = match crate::domain::delegation::acting::of_session(&state.store, &session.sid).await {
+        Ok(a) => a,
+        Err(e) => return Err(unavailable(state, locale, e)),
+    };
+    let Some(a) = acting.filter(|a| a.delegation_id.is_none()) else {
+        return Err(error_page(state, StatusCode::FORBIDDEN, locale, "agents_not_representative"));
+    };
+    match enterprises::find(&state.store, &a.enterprise_id).await {
+        Ok(Some(e)) if e.representative_user_id.as_deref() == Some(session.user_id.as_str()) => Ok((session, e)),
+        Ok(_) => Err(error_page(state, StatusCode::FORBIDDEN, locale, "agents_not_representative")),
+        Err(e) => Err(unavailable(state, locale, e)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    notice: String,
+}
+
+fn time_text(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t + 8 * 3600, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+async fn agents_view(
+    state: &AppState,
+    e: &enterprise::Model,
+    locale: &str,
+    notice: Option<(bool, String)>,
+) -> Result<Value, String> {
+    let now = state.clock.now();
+    let list = delegation::agents_of(&state.store, &e.id).await.map_err(|e| e.to_string())?;
+    let mut agents = Vec::new();
+    for d in list {
+        let u = state.users.find(&d.grantee_user_id).await.map_err(|e| e.to_string())?;
+        let st = delegation::effective_state(&d, now).as_str();
+        agents.push(json!({
+            "id": d.id,
+            "name": u.as_ref().and_then(|u| u.name.clone()).unwrap_or_default(),
+            "id_masked": u.as_ref().and_then(|u| u.id_number.as_deref()).map(crate::domain::authn::flows::mask_id_number).unwrap_or_default(),
+            "state": st,
+            "state_text": state.pages.text(locale, &format!("delegation_state_{st}")),
+            "reason": d.reason,
+            "must_reset": d.agent_password_hash.as_deref() == Some(agent_passwords::MUST_RESET),
+            "modified": time_text(d.modified_at),
+        }));
+    }
+    let (info, error) = notice_pair(notice);
+    Ok(json!({ "enterprise": { "name": e.name, "uscc": e.uscc }, "agents": agents, "info": info, "error": error }))
+}
+
+pub async fn agents_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let (_, e) = match representative(&state, &jar, locale).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let notice =
+        (!q.notice.is_empty() && q.notice.starts_with("agents_")).then(|| (true, state.pages.text(locale, &q.notice)));
+    let view = agents_view(&state, &e, locale, notice).await;
+    view_page(&state, jar, StatusCode::OK, "enterprise_agents.html", locale, view)
+}
+
+#[derive(Deserialize, Default)]
+pub struct AgentAction {
+    #[serde(default)]
+    csrf: String,
+    /// `approve`, `reject`, `revoke`, `require_password` or `add`.
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    reason: String,
+    /// `add`: the agent's phone or ID number (an existing account).
+    #[serde(default)]
+    agent: String,
+}
+
+pub async fn agents_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<AgentAction>,
+) -> Response {
+    let ip = cookies::client_ip(Some(addr));
+    let ip = Some(ip.as_str());
+    let locale = cookies::locale(&state, &headers, None);
+    let (session, e) = match representative(&state, &jar, locale).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    let now = state.clock.now();
+    let party = Party::Enterprise(&e.id);
+    let outcome: Result<(bool, &str), String> = match f.action.as_str() {
+        // C3: approving needs the representative's own scan + face check.
+        "approve" => {
+            let pending = delegation::find(&state.store, &f.id).await.map_err(|e| e.to_string());
+            match pending {
+                Ok(Some(d))
+                    if d.enterprise_id.as_deref() == Some(e.id.as_str())
+                        && DelegationState::of(&d) == Some(DelegationState::Pending) =>
+                {
+                    let payload = GatePayload::ApproveAgent(ApproveGate {
+                        enterprise: e.id.clone(),
+                        delegation: d.id,
+                        user: session.user_id.clone(),
+                    });
+                    let id_number = &e.representative_id_number;
+                    return to_face_check(&state, jar, locale, &payload, id_number, now).await;
+                }
+                Ok(_) => Ok((false, "agents_changed_meanwhile")),
+                Err(err) => Err(err),
+            }
+        }
+        "reject" if f.reason.trim().is_empty() => Ok((false, "agents_reason_required")),
+        "reject" => delegation::reject(&state.store, &f.id, &party, f.reason.trim(), ip, now)
+            .await
+            .map(|ok| if ok { (true, "agents_rejected") } else { (false, "agents_changed_meanwhile") })
+            .map_err(|e| e.to_string()),
+        "revoke" => match delegation::revoke(&state.store, &f.id, &party, ip, now).await {
+            Ok(Some(ended)) => {
+                notify_ended(&state, ended).await;
+                Ok((true, "agents_revoked"))
+            }
+            Ok(None) => Ok((false, "agents_changed_meanwhile")),
+            Err(err) => Err(err.to_string()),
+        },
+        // C2: the agent must set a new password through the SMS reset.
+        "require_password" => match agent_passwords::require_reset(&state.store, &e.id, &f.id, ip, now).await {
+            Ok(Some((d, ended))) => {
+                notify_ended(&state, ended).await;
+                if let Ok(Some(phone)) = state.users.find(&d.grantee_user_id).await.map(|u| u.and_then(|u| u.phone)) {
+                    crate::web::account::notify(&state, &phone, "sms_agent_password_cleared", now).await;
+                }
+                Ok((true, "agents_password_cleared"))
+            }
+            Ok(None) => Ok((false, "agents_changed_meanwhile")),
+            Err(err) => Err(err.to_string()),
+        },
+        "add" => match state.users.find_by_login(f.agent.trim()).await {
+            Ok(Some(u)) if !u.disabled => {
+                enterprises::add_agent(&state.store, &e.id, &u.id, Actor::Enterprise(&e.id), now)
+                    .await
+                    .map(|r| match r {
+                        Ok(_) => (true, "agents_added"),
+                        Err(k) => (false, k),
+                    })
+                    .map_err(|e| e.to_string())
+            }
+            Ok(_) => Ok((false, "agents_no_account")),
+            Err(err) => Err(err.to_string()),
+        },
+        _ => Ok((false, "agents_changed_meanwhile")),
+    };
+    let (ok, key) = match outcome {
+        Ok(v) => v,
+        Err(err) => return unavailable(&state, locale, err),
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::CONFLICT };
+    let view = agents_view(&state, &e, locale, Some((ok, state.pages.text(locale, key)))).await;
+    view_page(&state, jar, status, "enterprise_agents.html", locale, view)
+}
+
+/// Back-channel logout to the clients of sessions a revocation ended.
+pub(crate) async fn notify_ended(state: &AppState, ended: delegation::Ended) {
+    for (user_id, sid) in ended.sessions {
+        crate::oidc::logout::notify_clients(state, &user_id, &sid).await;
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    uscc: String,
+    /// `phone` or `representative`.
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    id_number: String,
+    #[serde(default)]
+    phone: String,
+}
+
+pub async fn change_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let v = json!({ "kind": "phone", "filed": null, "error": null });
+    render(&state, jar, StatusCode::OK, "enterprise_change.html", locale, v)
+}
+
+/// C5: a phone change whose representative does not match the record is
+/// refused with "法人信息不匹配" — the representative changed, so a
+/// representative change request goes to staff instead.
+pub async fn change_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Form(f): Form<ChangeForm>,
+) -> Response {
+    let locale = cookies::locale(&state, &headers, None);
+    let fail = |jar, status, key: &str| {
+        let v = json!({ "kind": f.kind, "filed": null, "error": state.pages.text(locale, key) });
+        render(&state, jar, status, "enterprise_change.html", locale, v)
+    };
+    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
+        return fail(jar, StatusCode::FORBIDDEN, "error_csrf");
+    }
+    let uscc = match crate::domain::delegation::uscc::Uscc::parse(&f.uscc) {
+        Ok(u) => u,
+        Err(e) => return fail(jar, StatusCode::BAD_REQUEST, e.message_key()),
+    };
+    let (Ok(id), Ok(phone)) = (
+        crate::domain::identity::users::IdNumber::parse(&f.id_number),
+        crate::domain::identity::users::PhoneNumber::parse(&f.phone),
+    ) else {
+        return fail(jar, StatusCode::BAD_REQUEST, "enterprise_change_fields");
+    };
+    let e = match enterprises::find_by_uscc(&state.store, uscc.as_str()).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return fail(jar, StatusCode::BAD_REQUEST, "enterprise_unknown"),
+        Err(e) => return unavailable(&state, locale, e),
+    };
+    let kind = if f.kind == "representative" { "representative" } else { "phone" };
+    if kind == "phone" && !enterprises::representative_matches(&e, &f.name, id.as_str()) {
+        return fail(jar, StatusCode::CONFLICT, "enterprise_representative_mismatch");
+    }
+    match enterprises::file_change(&state.store, &e.id, kind, &f.name, id.as_str(), phone.as_str(), state.clock.now())
+        .await
+    {
+        Ok(filed) => {
+            let v = json!({ "kind": kind, "filed": filed, "error": null });
+            render(&state, jar, StatusCode::OK, "enterprise_change.html", locale, v)
+        }
+        Err(e) => unavailable(&state, locale, e),
+    }
+}
