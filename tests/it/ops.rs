@@ -520,3 +520,39 @@ async fn json_logs_request_ids_and_sigterm() {
     assert!(lines.iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.contains("shutting down"))
         || l["message"].as_str().is_some_and(|m| m.contains("shutting down"))));
 }
+
+/// Expired rows go in bounded batches (each its own short statement), all
+/// of them in the end, and nothing that is still live.
+async fn purge_in_batches(b: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = spawn(b).await;
+    // Purged "an hour from now", so the server's own upkeep (which purges
+    // at the real now) cannot take any of these rows first.
+    let now = app.state.clock.now() + 3600;
+    for i in 0..250 {
+        assert!(idp::store::record_once(&app.state.store, &format!("old-{i}"), now - 600).await.unwrap());
+    }
+    for i in 0..7 {
+        assert!(idp::store::record_once(&app.state.store, &format!("live-{i}"), now + 3600).await.unwrap());
+    }
+    let count = |like: &'static str| {
+        let db = app.state.store.clone();
+        async move {
+            let sql = format!("SELECT COUNT(*) AS n FROM used_jtis WHERE key LIKE '{like}%'");
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    let purged = idp::store::purge_expired_in_batches(&app.state.store, now, 40).await.unwrap();
+    assert_eq!(purged, 250, "all of ours, in 7 batches of at most 40");
+    assert_eq!(count("old-").await, 0);
+    assert_eq!(count("live-").await, 7);
+    // Nothing left to do: a second pass deletes nothing of ours.
+    idp::store::purge_expired(&app.state.store, now).await.unwrap();
+    assert_eq!(count("live-").await, 7);
+}
+both!(purge_removes_expired_rows_in_batches, super::purge_in_batches);
