@@ -81,9 +81,12 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     Some(tag[start..end].replace("&amp;", "&").replace("&#x2F;", "/").replace("&#x3D;", "="))
 }
 
+/// A form to submit: its `action` (none: the page itself) and fields.
+type Filled = (Option<String>, Vec<(String, String)>);
+
 /// The sign-in (or consent) form of a provider page and the fields a person
 /// would send: hidden inputs, the user name and password.
-fn fill_form(html: &str, user: &str, password: &str) -> Option<(Option<String>, Vec<(String, String)>)> {
+fn fill_form(html: &str, user: &str, password: &str) -> Option<Filled> {
     let forms: Vec<&str> = html.split("<form").skip(1).map(|f| f.split("</form>").next().unwrap_or(f)).collect();
     let form = forms
         .iter()
