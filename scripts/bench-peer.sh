@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# client_credentials side by side with a peer provider, in one run on this
-# machine: idp (release build, SQLite) and panva's node-oidc-provider
-# (in-memory store, opaque tokens), each under the same wrk load, one after
-# the other, then the ratio. Loopback only, bounded duration.
+# idp side by side with a peer provider, in one run on this machine: idp
+# (release build, SQLite unless BENCH_DATABASE_URL names a PostgreSQL
+# database) and panva's node-oidc-provider (in-memory store, opaque tokens),
+# each under the same load, one after the other, then the ratios:
+# - client_credentials under wrk,
+# - with `idp/benches/flows.rs` (32 signed-in browsers): the code flow
+#   (authorize prompt=none → token → userinfo), refresh (rotating) and
+#   introspection.
+# Loopback only, bounded duration.
 #
 #   PEER_DIR=/path/to/node-oidc-provider bash scripts/bench-peer.sh [seconds=15] [connections=32]
 #
@@ -15,6 +20,8 @@ SECS=${1:-15}
 CONNS=${2:-32}
 command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || { echo "install wrk (Debian package 'wrk')" >&2; exit 1; }; }
 cargo build --release -q -p idp
+cargo bench -q -p idp --bench flows --no-run 2>/dev/null
+flows() { cargo bench -q -p idp --bench flows 2>/dev/null | tee -a "$WORK/flows.out"; }
 BIN=${CARGO_TARGET_DIR:-target}/release/idp
 WORK=$(mktemp -d)
 PIDS=()
@@ -38,14 +45,20 @@ LUA
 
 # idp
 PORT=$(free_port)
-IDP_DATA_DIR=$WORK/idp IDP_ISSUER=http://127.0.0.1:$PORT IDP_LISTEN=127.0.0.1:$PORT IDP_LOG=warn "$BIN" serve &
+export IDP_DATA_DIR=$WORK/idp IDP_ISSUER=http://127.0.0.1:$PORT
+[ -n "${BENCH_DATABASE_URL:-}" ] && export IDP_DATABASE_URL=$BENCH_DATABASE_URL
+IDP_LISTEN=127.0.0.1:$PORT IDP_LOG=warn "$BIN" serve &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$PORT/healthz"
-CREATED=$(IDP_DATA_DIR=$WORK/idp IDP_ISSUER=http://127.0.0.1:$PORT "$BIN" client create --name bench --redirect-uri http://127.0.0.1:9/cb --json)
+CREATED=$("$BIN" client create --name bench --redirect-uri http://127.0.0.1:9/cb --skip-consent \
+  --scope "openid profile offline_access" --json)
 ID=$(echo "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 SECRET=$(echo "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 script idp "$(printf '%s:%s' "$ID" "$SECRET" | base64 -w0)"
 wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$WORK/idp.lua" "http://127.0.0.1:$PORT/token" | tee "$WORK/idp.out" >&2
+IDP_NEW_PASSWORD='Pr0be-Passw0rd!x' "$BIN" user create --username probeuser1 --json >/dev/null
+BENCH_ISSUER=http://127.0.0.1:$PORT BENCH_KIND=idp BENCH_CLIENT_ID=$ID BENCH_CLIENT_SECRET=$SECRET \
+  BENCH_SECS=$SECS BENCH_CONCURRENCY=$CONNS flows
 IDP_RSS=$(ps -o rss= -p "${PIDS[0]}")
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true
 
@@ -58,13 +71,22 @@ if [ -n "${PEER_DIR:-}" ]; then
   wait_http "http://127.0.0.1:$PPORT/.well-known/openid-configuration"
   script peer "$(printf '%s' 'probe:probe-secret-probe-secret-probe-secret' | base64 -w0)"
   wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$WORK/peer.lua" "http://127.0.0.1:$PPORT/token" | tee "$WORK/peer.out" >&2
+  BENCH_ISSUER=http://127.0.0.1:$PPORT BENCH_KIND=peer BENCH_CLIENT_ID=probe \
+    BENCH_CLIENT_SECRET=probe-secret-probe-secret-probe-secret BENCH_SECS=$SECS BENCH_CONCURRENCY=$CONNS flows
 fi
 
 echo
 echo "client_credentials, wrk -t2 -c$CONNS, ${SECS}s each, one run:"
 printf '%-22s %10s %9s %9s %8s\n' provider "tokens/s" "p50 ms" "p99 ms" non-2xx
-awk '/^RESULT/ {printf "%-22s %10s %9s %9s %8s\n", ($2=="idp" ? "idp (ES256, SQLite)" : "node-oidc-provider"), $3, $4, $5, $6}' "$WORK"/*.out
-echo "idp RSS after its run: ${IDP_RSS} KiB"
+awk '/^RESULT/ {printf "%-22s %10s %9s %9s %8s\n", ($2=="idp" ? "idp (ES256, SQLite)" : "node-oidc-provider"), $3, $4, $5, $6}' "$WORK/idp.out" $( [ -f "$WORK/peer.out" ] && echo "$WORK/peer.out")
+echo "idp RSS after its runs: ${IDP_RSS} KiB"
 if [ -f "$WORK/peer.out" ]; then
   awk '/^RESULT idp/ {a=$3} /^RESULT peer/ {b=$3} END {if (b>0) printf "ratio idp / peer: %.2f×\n", a/b}' "$WORK/idp.out" "$WORK/peer.out"
 fi
+
+echo
+echo "code flow (authorize prompt=none → token → userinfo), refresh, introspection; $CONNS signed-in browsers, ${SECS}s each:"
+printf '%-22s %-11s %10s %9s %9s %8s\n' provider scenario "per s" "p50 ms" "p99 ms" errors
+awk '/^RESULT/ {printf "%-22s %-11s %10s %9s %9s %8s\n", ($2=="idp" ? "idp" : "node-oidc-provider"), $3, $4, $5, $6, $7}' "$WORK/flows.out"
+awk '/^RESULT idp/ {a[$3]=$4} /^RESULT peer/ {b[$3]=$4}
+  END {for (k in a) if (b[k]>0) printf "ratio idp / peer, %s: %.2f×\n", k, a[k]/b[k]}' "$WORK/flows.out"

@@ -51,6 +51,21 @@ pub struct Config {
     /// https issuer means real citizens, and a sandbox verifier would pass
     /// anyone's real-name check while codes went to a local table.
     pub allow_insecure_dev: bool,
+    /// `text` (default, for people) or `json` (one object per line, for log
+    /// collectors), each line carrying the request's id.
+    pub log_format: LogFormat,
+    /// On SIGTERM / SIGINT: how many seconds in-flight requests get to finish
+    /// before the server stops anyway (event streams are closed at once).
+    pub shutdown_grace_secs: u64,
+}
+
+/// How log lines are written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// One upstream OpenID Provider (national platform, Alipay, WeChat, Baidu …).
@@ -232,6 +247,8 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             ip_regions_file: None,
             allow_insecure_dev: false,
+            log_format: LogFormat::Text,
+            shutdown_grace_secs: 20,
         }
     }
 }

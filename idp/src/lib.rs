@@ -18,4 +18,4 @@ pub mod plugins;
 pub mod server;
 pub mod web;
 
-pub use server::{AppState, build_state, router, serve};
+pub use server::{AppState, build_state, router, serve, serve_until};

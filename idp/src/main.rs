@@ -327,13 +327,6 @@ enum KeysCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -341,6 +334,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_logging(config.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -354,6 +348,22 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Log lines on stderr, filtered by `IDP_LOG` (e.g. `info,idp::access=debug`
+/// adds one line per request). `json`: one object per line with the
+/// request's span (its `request_id`, method and path, never the query) so a
+/// collector can follow one request across lines.
+fn init_logging(format: idp::config::LogFormat) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("IDP_LOG").unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        idp::config::LogFormat::Json => {
+            builder.json().with_current_span(true).with_span_list(false).flatten_event(true).init()
+        }
+        idp::config::LogFormat::Text => builder.init(),
     }
 }
 

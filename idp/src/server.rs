@@ -42,6 +42,8 @@ pub struct Inner {
     pub proxies: crate::net::TrustedProxies,
     /// Address ranges → region names for the scan app.
     pub regions: crate::net::RegionTable,
+    /// Cancelled on SIGTERM / SIGINT: the listener stops, event streams end.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 #[derive(Clone)]
@@ -161,6 +163,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         scan_waiters: Arc::default(),
         proxies,
         regions,
+        shutdown: tokio_util::sync::CancellationToken::new(),
     })))
 }
 
@@ -269,8 +272,93 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))
         .route_layer(axum::middleware::from_fn(web::api::metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), client_address))
+        .route_layer(axum::middleware::from_fn(record_route))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
         .with_state(state)
+}
+
+/// The id of one request (`X-Request-Id`): the caller's when it sent a
+/// well-formed one (a proxy's, so its logs and ours join), a fresh random
+/// one otherwise. Handlers find it in the request's extensions.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+const REQUEST_ID: &str = "x-request-id";
+
+impl RequestId {
+    /// The caller's id when it is 1–128 characters of a safe set (no spaces,
+    /// quotes or control characters can reach a log line), else `None`.
+    pub fn accept(value: &str) -> Option<Self> {
+        let ok = !value.is_empty()
+            && value.len() <= 128
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b));
+        ok.then(|| Self(value.to_string()))
+    }
+
+    pub fn generate() -> Self {
+        Self(format!("{:032x}", rand::random::<u128>()))
+    }
+}
+
+/// Outermost layer: gives the request its id (echoed in the response), runs
+/// it inside a `request` span (id, method, route template — never the raw
+/// path or query, which can hold codes and ticket ids) and, on shutdown,
+/// ends event streams so the drain is not held open by waiting browsers.
+async fn request_context(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use futures_util::StreamExt;
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(RequestId::accept)
+        .unwrap_or_else(RequestId::generate);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id.0,
+        method = %req.method(),
+        route = tracing::field::Empty,
+    );
+    let header_value = HeaderValue::from_str(&id.0).ok();
+    req.extensions_mut().insert(id);
+    let started = std::time::Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            target: "idp::access",
+            status = res.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request done"
+        )
+    });
+    if let Some(v) = header_value {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    let streaming = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if streaming {
+        let (parts, body) = res.into_parts();
+        let until = state.shutdown.clone().cancelled_owned();
+        let body = axum::body::Body::from_stream(body.into_data_stream().take_until(until));
+        res = axum::response::Response::from_parts(parts, body);
+    }
+    res
+}
+
+/// Names the matched route (`/scan/t/{id}`, not the id) in the request span.
+async fn record_route(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if let Some(route) = req.extensions().get::<axum::extract::MatchedPath>() {
+        tracing::Span::current().record("route", route.as_str());
+    }
+    next.run(req).await
 }
 
 /// Puts the client's address where every handler reads it (`ConnectInfo`):
@@ -320,8 +408,20 @@ async fn security_headers(
 /// Runs the server until ctrl-c / SIGTERM, with background upkeep: key
 /// reload (rotation on another node) and purge of expired rows.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    serve_until(state, listener, shutdown_signal()).await
+}
+
+/// Runs the server until `signal` completes, then shuts down gracefully: the
+/// listener closes at once, event streams end, in-flight requests get
+/// `shutdown_grace_secs` to finish, background upkeep stops and the
+/// database pool is closed.
+pub async fn serve_until(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let upkeep = state.clone();
-    tokio::spawn(async move {
+    let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
         loop {
             tick.tick().await;
@@ -334,10 +434,40 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
         }
     });
     // D1: one node-wide check for scan tickets decided through other nodes.
-    tokio::spawn(state.scan_waiters.clone().watch_other_nodes(state.store.clone(), state.clock.clone()));
+    let watcher = tokio::spawn(state.scan_waiters.clone().watch_other_nodes(state.store.clone(), state.clock.clone()));
+    let token = state.shutdown.clone();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = signal => {
+                tracing::info!("shutting down: no new connections, draining requests");
+                trigger.cancel();
+            }
+            _ = trigger.cancelled() => {}
+        }
+    });
+    let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
+    let store = state.store.clone();
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-    Ok(())
+    let server = axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());
+    let deadline = async {
+        token.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    let result = tokio::select! {
+        r = server => r.map_err(anyhow::Error::from),
+        _ = deadline => {
+            tracing::warn!("shutdown: requests still running after {}s, stopping anyway", grace.as_secs());
+            Ok(())
+        }
+    };
+    upkeep.abort();
+    watcher.abort();
+    if let Err(e) = store.close().await {
+        tracing::warn!("closing the database pool failed: {e}");
+    }
+    tracing::info!("stopped");
+    result
 }
 
 async fn shutdown_signal() {

@@ -401,3 +401,158 @@ pub fn identity_context(ctx: &mut tera::Context) {
     ctx.insert("doc_types", &vec![serde_json::json!({"value": "resident_id", "label": "中国居民身份证"})]);
     ctx.insert("doc", &serde_json::json!({"doc_type": "resident_id", "name": "", "number": "", "long_term": true}));
 }
+
+/// Graceful shutdown: on the signal the listener closes, a browser waiting
+/// on the scan event stream sees its stream end (it would otherwise hold the
+/// drain open), and the serve loop returns well within the grace period.
+async fn graceful_shutdown(b: Backend) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = temp_dir();
+    let mut config = config_for(&b, port, &dir).await;
+    config.shutdown_grace_secs = 30;
+    let database_url = config.database_url();
+    let state = idp::build_state(config, true).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(idp::serve_until(state.clone(), listener, async move {
+        let _ = stopped.await;
+    }));
+    let app = TestApp { base: state.config.issuer.clone(), state, dir, database_url };
+    let rp = app.confidential().await;
+    let waiting = crate::scan::open_scan_tab_in(&app, &rp, Browser::new()).await;
+    let mut events =
+        waiting.browser.http.get(app.url(&format!("/scan/events?t={}", waiting.ticket))).send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), events.chunk()).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first.unwrap()).contains("pending"));
+
+    let asked = std::time::Instant::now();
+    stop.send(()).unwrap();
+    // The stream ends (not after the 30 s grace, at once).
+    let end = async { while let Ok(Some(_)) = events.chunk().await {} };
+    tokio::time::timeout(std::time::Duration::from_secs(10), end).await.expect("event stream closed on shutdown");
+    let served = tokio::time::timeout(std::time::Duration::from_secs(10), server).await.expect("serve returned");
+    served.unwrap().unwrap();
+    assert!(asked.elapsed() < std::time::Duration::from_secs(10));
+    // Nothing listens any more, and the pool is closed.
+    assert!(api().get(app.url("/healthz")).send().await.is_err(), "listener closed");
+    assert!(app.state.store.ping().await.is_err(), "database pool closed");
+}
+both!(graceful_shutdown_closes_streams_and_pool, super::graceful_shutdown);
+
+/// Waits (polling, bounded) until a freshly started `idp serve` answers.
+async fn wait_up(base: &str, child: &mut std::process::Child) {
+    for _ in 0..300 {
+        if let Ok(res) = api().get(format!("{base}/healthz")).send().await
+            && res.status() == 200
+        {
+            return;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "idp serve exited early");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("idp serve never came up");
+}
+
+/// The binary: `log_format = "json"` writes one JSON object per line, each
+/// request's lines carry its id (the caller's `X-Request-Id` when well
+/// formed, else a fresh one, echoed in the response), the route template
+/// and never the query or path secrets; SIGTERM stops it cleanly.
+#[tokio::test]
+async fn json_logs_request_ids_and_sigterm() {
+    let dir = temp_dir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let db = format!("sqlite://{}?mode=rwc", dir.join("idp.db").display());
+    let mut child = idp_cmd(&dir, &db)
+        .arg("serve")
+        .env("IDP_ISSUER", &base)
+        .env("IDP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("IDP_LOG_FORMAT", "json")
+        .env("IDP_LOG", "info,idp::access=debug,sqlx=warn,sea_orm=warn")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_up(&base, &mut child).await;
+
+    let res = api().get(format!("{base}/healthz")).header("x-request-id", "lb-7f3a.42").send().await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "lb-7f3a.42", "a well-formed caller id is kept");
+    let res = api().get(format!("{base}/healthz")).send().await.unwrap();
+    let fresh = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(fresh.len() == 32 && fresh.bytes().all(|b| b.is_ascii_hexdigit()), "{fresh}");
+    let res = api().get(format!("{base}/healthz")).header("x-request-id", "a\"b c").send().await.unwrap();
+    let replaced = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(replaced.len() == 32 && replaced != fresh, "an unsafe caller id is replaced");
+    // A request carrying secrets in its path and query.
+    let secret = "SECRETcodeVALUE0123456789";
+    let res = api()
+        .get(format!("{base}/scan/t/{secret}?code={secret}&access_token={secret}"))
+        .header("x-request-id", "req-with-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "req-with-secret");
+
+    let started = std::time::Instant::now();
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "clean exit on SIGTERM: {:?}", out.status);
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains(secret), "no secret from a path or query is logged:\n{text}");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access =
+        |id: &str| lines.iter().find(|l| l["target"] == "idp::access" && l["span"]["request_id"] == id).cloned();
+    let kept = access("lb-7f3a.42").expect("access line with the caller's id");
+    assert_eq!(kept["span"]["route"], "/healthz");
+    assert_eq!(kept["span"]["method"], "GET");
+    assert_eq!(kept["status"], 200);
+    assert!(access(&fresh).is_some() && access(&replaced).is_some());
+    let scan = access("req-with-secret").expect("access line of the request with secrets");
+    assert_eq!(scan["span"]["route"], "/scan/t/{id}");
+    assert!(lines.iter().any(|l| l["fields"]["message"].as_str().is_some_and(|m| m.contains("shutting down"))
+        || l["message"].as_str().is_some_and(|m| m.contains("shutting down"))));
+}
+
+/// Expired rows go in bounded batches (each its own short statement), all
+/// of them in the end, and nothing that is still live.
+async fn purge_in_batches(b: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = spawn(b).await;
+    // Purged "an hour from now", so the server's own upkeep (which purges
+    // at the real now) cannot take any of these rows first.
+    let now = app.state.clock.now() + 3600;
+    for i in 0..250 {
+        assert!(idp::store::record_once(&app.state.store, &format!("old-{i}"), now - 600).await.unwrap());
+    }
+    for i in 0..7 {
+        assert!(idp::store::record_once(&app.state.store, &format!("live-{i}"), now + 3600).await.unwrap());
+    }
+    let count = |like: &'static str| {
+        let db = app.state.store.clone();
+        async move {
+            let sql = format!("SELECT COUNT(*) AS n FROM used_jtis WHERE key LIKE '{like}%'");
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    let purged = idp::store::purge_expired_in_batches(&app.state.store, now, 40).await.unwrap();
+    assert_eq!(purged, 250, "all of ours, in 7 batches of at most 40");
+    assert_eq!(count("old-").await, 0);
+    assert_eq!(count("live-").await, 7);
+    // Nothing left to do: a second pass deletes nothing of ours.
+    idp::store::purge_expired(&app.state.store, now).await.unwrap();
+    assert_eq!(count("live-").await, 7);
+}
+both!(purge_removes_expired_rows_in_batches, super::purge_in_batches);

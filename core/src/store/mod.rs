@@ -238,31 +238,64 @@ pub async fn record_once(db: &Store, key: &str, expires_at: i64) -> Result<bool,
 
 /// Deletes expired ephemeral rows; run periodically by every node.
 pub async fn purge_expired(db: &Store, now: i64) -> Result<(), DbErr> {
-    for table in [
-        "auth_requests",
-        "auth_codes",
-        "refresh_tokens",
-        "revoked_tokens",
-        "rate_counters",
-        "used_jtis",
-        "plugin_kv",
-        "upstream_flows",
-        "scan_tickets",
-        "webauthn_ceremonies",
-        "sms_sends",
+    purge_expired_in_batches(db, now, PURGE_BATCH).await.map(|_| ())
+}
+
+/// Rows one purge statement deletes at most: each batch is its own short
+/// statement, so a large backlog never holds SQLite's single write lock (or
+/// PostgreSQL row locks) for long, and requests interleave between batches.
+pub const PURGE_BATCH: u64 = 500;
+/// Batches per table per pass; what is left waits for the next pass.
+const PURGE_MAX_BATCHES: u64 = 200;
+
+/// Deletes expired rows in bounded batches of `batch` (found through the
+/// `expires_at` indexes); returns how many rows went.
+pub async fn purge_expired_in_batches(db: &Store, now: i64, batch: u64) -> Result<u64, DbErr> {
+    let mut total = 0;
+    for (table, grace) in [
+        ("auth_requests", 60),
+        ("auth_codes", 60),
+        ("refresh_tokens", 60),
+        ("revoked_tokens", 60),
+        ("rate_counters", 60),
+        ("used_jtis", 60),
+        ("plugin_kv", 60),
+        ("upstream_flows", 60),
+        ("scan_tickets", 60),
+        ("webauthn_ceremonies", 60),
+        ("sms_sends", 60),
+        ("sessions", 86400),
     ] {
-        let stmt = Query::delete()
-            .from_table(Alias::new(table))
-            .and_where(Expr::col(Alias::new("expires_at")).lt(now - 60))
-            .to_owned();
-        db.execute(&stmt).await?;
+        for _ in 0..PURGE_MAX_BATCHES {
+            let gone = purge_batch(db, table, now - grace, batch).await?;
+            total += gone;
+            if gone < batch {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
     }
-    let stmt = Query::delete()
-        .from_table(Alias::new("sessions"))
-        .and_where(Expr::col(Alias::new("expires_at")).lt(now - 86400))
+    Ok(total)
+}
+
+/// `DELETE … WHERE <row id> IN (SELECT <row id> … WHERE expires_at < ? LIMIT n)`:
+/// SQLite's `rowid`, PostgreSQL's `ctid`, so it works whatever the key is.
+async fn purge_batch(db: &Store, table: &str, before: i64, batch: u64) -> Result<u64, DbErr> {
+    let row = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "ctid",
+        _ => "rowid",
+    };
+    let expired = Query::select()
+        .column(Alias::new(row))
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("expires_at")).lt(before))
+        .limit(batch)
         .to_owned();
-    db.execute(&stmt).await?;
-    Ok(())
+    let stmt = Query::delete()
+        .from_table(Alias::new(table))
+        .and_where(Expr::col(Alias::new(row)).in_subquery(expired))
+        .to_owned();
+    Ok(db.execute(&stmt).await?.rows_affected())
 }
 
 /// Takes a row lock on `key` inside a transaction: a conditional write, so
