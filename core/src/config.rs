@@ -381,11 +381,8 @@ impl Config {
         if self.plugins.call_timeout_ms > 60_000 {
             return Err(bad("plugins.call_timeout_ms", "at most 60000 ms".into()));
         }
-        match self.sms.gateway.as_str() {
-            "dev" => {}
-            "http" if self.sms.url.is_some() => {}
-            "http" => return Err(bad("sms.url", "required when sms.gateway = \"http\"".into())),
-            other => return Err(bad("sms.gateway", format!("`{other}`: allowed dev, http"))),
+        if let Some((key, message)) = self.sms.problem() {
+            return Err(bad(key, message));
         }
         match self.mail.gateway.as_str() {
             "dev" => {}
