@@ -56,8 +56,20 @@ async fn aliyun_fake(State(fake): State<Shared>, uri: axum::http::Uri) -> axum::
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let refuse = |status: StatusCode, code: &str| (status, axum::Json(json!({ "Code": code, "Message": code })));
-    for required in ["AccessKeyId", "Action", "Format", "SignatureMethod", "SignatureNonce", "SignatureVersion",
-        "Timestamp", "Version", "PhoneNumbers", "SignName", "TemplateCode", "TemplateParam"] {
+    for required in [
+        "AccessKeyId",
+        "Action",
+        "Format",
+        "SignatureMethod",
+        "SignatureNonce",
+        "SignatureVersion",
+        "Timestamp",
+        "Version",
+        "PhoneNumbers",
+        "SignName",
+        "TemplateCode",
+        "TemplateParam",
+    ] {
         if get(required).is_empty() {
             return refuse(StatusCode::BAD_REQUEST, "MissingParameter").into_response();
         }
@@ -98,9 +110,14 @@ async fn aliyun_fake(State(fake): State<Shared>, uri: axum::http::Uri) -> axum::
 /// `content-type;host` and the payload, errors in `Response.Error`.
 async fn tencent_fake(State(fake): State<Shared>, headers: HeaderMap, body: String) -> axum::response::Response {
     let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let error = |code: &str| axum::Json(json!({ "Response": { "Error": { "Code": code, "Message": code }, "RequestId": "r" } }));
+    let error = |code: &str| {
+        axum::Json(json!({ "Response": { "Error": { "Code": code, "Message": code }, "RequestId": "r" } }))
+    };
     let Ok(ts) = h("x-tc-timestamp").parse::<i64>() else { return error("MissingParameter").into_response() };
-    if h("x-tc-action") != "SendSms" || h("x-tc-version") != "2021-01-11" || h("content-type") != idp::ports::sms::tencent::CONTENT_TYPE {
+    if h("x-tc-action") != "SendSms"
+        || h("x-tc-version") != "2021-01-11"
+        || h("content-type") != idp::ports::sms::tencent::CONTENT_TYPE
+    {
         return error("InvalidAction").into_response();
     }
     let expected = idp::ports::sms::tencent::authorization(KEY_ID, SECRET, "sms", &h("host"), &body, ts);
@@ -180,7 +197,8 @@ async fn sms_through(backend: Backend, gateway: &str) {
     assert!(app.state.sms_codes.verify(phone, SmsPurpose::Login, &code).await.unwrap(), "the delivered code works");
 
     // The vendor's own per-phone limit: not a delivery, not retried.
-    let limit = if gateway == "tencent" { "LimitExceeded.PhoneNumberOneHourLimit" } else { "isv.BUSINESS_LIMIT_CONTROL" };
+    let limit =
+        if gateway == "tencent" { "LimitExceeded.PhoneNumberOneHourLimit" } else { "isv.BUSINESS_LIMIT_CONTROL" };
     fake.lock().unwrap().script = vec![limit];
     let err = send(&app, phone).await.unwrap_err();
     assert!(matches!(err, idp::domain::authn::sms_codes::SendError::TooFrequent(_)), "{err:?}");
@@ -204,7 +222,10 @@ async fn sms_through(backend: Backend, gateway: &str) {
     // Signed with the wrong secret: the vendor refuses and nothing goes out.
     let (bad, fake) = sms_app(backend, gateway, "not-the-secret").await;
     let err = send(&bad, "13812345679").await.unwrap_err();
-    assert!(matches!(err, idp::domain::authn::sms_codes::SendError::Gateway(ref m) if m.contains("Signature")), "{err:?}");
+    assert!(
+        matches!(err, idp::domain::authn::sms_codes::SendError::Gateway(ref m) if m.contains("Signature")),
+        "{err:?}"
+    );
     assert!(fake.lock().unwrap().delivered.is_empty());
 }
 
@@ -273,7 +294,11 @@ fn redirect_to(url: &str) -> axum::response::Response {
 
 /// The vendor's authorization page: the person agrees at once, and is
 /// sent back with a fresh single-use code.
-fn authorize(fake: &Vendors, q: &std::collections::HashMap<String, String>, code_name: &str) -> axum::response::Response {
+fn authorize(
+    fake: &Vendors,
+    q: &std::collections::HashMap<String, String>,
+    code_name: &str,
+) -> axum::response::Response {
     let mut f = fake.lock().unwrap();
     let code = format!("code-{}", idp::crypto::random_token(8));
     let redirect = q["redirect_uri"].clone();
@@ -316,8 +341,10 @@ fn wechat_routes() -> axum::Router<Vendors> {
                 }
                 match use_code(&f, &q.0["code"]) {
                     // No unionid here: the adapter must read userinfo.
-                    Some((person, _)) => axum::Json(json!({ "access_token": format!("at-{person}"), "expires_in": 7200,
-                        "refresh_token": "rt", "openid": format!("o-web-{person}"), "scope": "snsapi_login" })),
+                    Some((person, _)) => {
+                        axum::Json(json!({ "access_token": format!("at-{person}"), "expires_in": 7200,
+                        "refresh_token": "rt", "openid": format!("o-web-{person}"), "scope": "snsapi_login" }))
+                    }
                     None => axum::Json(json!({ "errcode": 40163, "errmsg": "code been used" })),
                 }
             }),
@@ -333,7 +360,11 @@ fn wechat_routes() -> axum::Router<Vendors> {
 }
 
 fn alipay_answer(method: &str, content: Value, tamper: bool) -> String {
-    let node = if content.get("sub_code").is_some() { "error_response".to_string() } else { format!("{}_response", method.replace('.', "_")) };
+    let node = if content.get("sub_code").is_some() {
+        "error_response".to_string()
+    } else {
+        format!("{}_response", method.replace('.', "_"))
+    };
     let text = content.to_string();
     let key = idp::ports::upstream::alipay::private_key(ALIPAY_PRIVATE).unwrap();
     let sign = idp::ports::upstream::alipay::rsa2_sign(&key, &text);
@@ -483,7 +514,11 @@ async fn through(
         let status = res.status().as_u16();
         let body = res.text().await.unwrap();
         if url::Url::parse(&url).unwrap().path() == "/consent" && status == 200 {
-            let form = [("req", hidden(&body, "req").unwrap()), ("csrf", hidden(&body, "csrf").unwrap()), ("decision", "allow".into())];
+            let form = [
+                ("req", hidden(&body, "req").unwrap()),
+                ("csrf", hidden(&body, "csrf").unwrap()),
+                ("decision", "allow".into()),
+            ];
             let res = b.http.post(app.url("/consent")).form(&form).send().await.unwrap();
             url = location(&res).unwrap();
             continue;
@@ -532,7 +567,9 @@ async fn redeem_code(app: &TestApp, rp: &TestClient, code: &str) -> reqwest::Res
 fn says(app: &TestApp, end: &End, key: &str) {
     let text = app.state.pages.text("zh-CN", key);
     match end {
-        End::Page(status, body) => assert!(*status >= 400 && body.contains(&text), "expected {key}, got {status}: {body}"),
+        End::Page(status, body) => {
+            assert!(*status >= 400 && body.contains(&text), "expected {key}, got {status}: {body}")
+        }
         End::Client(url) => panic!("expected the {key} page, went to {url}"),
     }
 }
@@ -541,7 +578,11 @@ async fn wechat_sign_in(backend: Backend) {
     let (app, fake) = vendor_app(backend).await;
     app.user("wang_wu").await;
     let (issuer, subject) = first_then_again(&app, &fake, "wechat", "p1", "wang_wu").await;
-    assert_eq!((issuer.as_str(), subject.as_str()), (idp::ports::upstream::wechat::UNIONID_ISSUER, "u-p1"), "unionid over openid");
+    assert_eq!(
+        (issuer.as_str(), subject.as_str()),
+        (idp::ports::upstream::wechat::UNIONID_ISSUER, "u-p1"),
+        "unionid over openid"
+    );
     // A used or expired code: the vendor says so and so does our page.
     let rp = app.confidential().await;
     let end = through(&app, &rp, &Browser::new(), "wechat", |u| with_query(&u, "code", "code-expired")).await;
@@ -599,17 +640,26 @@ fn vendor_upstream_config_is_checked() {
         v.extend(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         v
     };
-    let err = Config::load_from(None, &env(&[("IDP_UPSTREAMS__ALI__KIND", "alipay"), ("IDP_UPSTREAMS__ALI__CLIENT_SECRET", "nonsense")]))
-        .unwrap_err()
-        .to_string();
+    let err = Config::load_from(
+        None,
+        &env(&[("IDP_UPSTREAMS__ALI__KIND", "alipay"), ("IDP_UPSTREAMS__ALI__CLIENT_SECRET", "nonsense")]),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("upstreams.ali.client_secret"), "{err}");
-    let err = Config::load_from(None, &env(&[("IDP_UPSTREAMS__ALI__KIND", "alipay"), ("IDP_UPSTREAMS__ALI__CLIENT_SECRET", APP_PRIVATE)]))
-        .unwrap_err()
-        .to_string();
+    let err = Config::load_from(
+        None,
+        &env(&[("IDP_UPSTREAMS__ALI__KIND", "alipay"), ("IDP_UPSTREAMS__ALI__CLIENT_SECRET", APP_PRIVATE)]),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("upstreams.ali.alipay_public_key"), "{err}");
-    let err = Config::load_from(None, &env(&[("IDP_UPSTREAMS__ALI__KIND", "qq"), ("IDP_UPSTREAMS__ALI__CLIENT_SECRET", "s")]))
-        .unwrap_err()
-        .to_string();
+    let err = Config::load_from(
+        None,
+        &env(&[("IDP_UPSTREAMS__ALI__KIND", "qq"), ("IDP_UPSTREAMS__ALI__CLIENT_SECRET", "s")]),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("upstreams.ali.kind"), "{err}");
     Config::load_from(
         None,

@@ -124,9 +124,9 @@ pub async fn begin(
     reauthenticate: bool,
 ) -> Result<Authorization, UpstreamError> {
     match up.kind.as_str() {
-        "wechat" => return Ok(wechat::begin(up, redirect_uri)),
-        "alipay" => return Ok(alipay::begin(up, redirect_uri)),
-        "baidu" => return Ok(baidu::begin(up, redirect_uri)),
+        "wechat" => return wechat::begin(up, redirect_uri),
+        "alipay" => return alipay::begin(up, redirect_uri),
+        "baidu" => return baidu::begin(up, redirect_uri),
         _ => {}
     }
     let client = discover(http, up, redirect_uri).await?;

@@ -173,7 +173,14 @@ mod tests {
             "TC3-HMAC-SHA256\n1551113065\n2019-02-25/cvm/tc3_request\n5ffe6a04c0664d6b969fab9a13bdab201d63ee709638e2749d62a09ca18d7031"
         );
         assert_eq!(
-            authorization("AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******", "Gu5t9xGARNpq86cd98joQYCN3*******", "cvm", host, payload, 1551113065),
+            authorization(
+                "AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******",
+                "Gu5t9xGARNpq86cd98joQYCN3*******",
+                "cvm",
+                host,
+                payload,
+                1551113065
+            ),
             "TC3-HMAC-SHA256 Credential=AKIDz8krbsJ5yKBZQpn74WFkmLPx3*******/2019-02-25/cvm/tc3_request, SignedHeaders=content-type;host, Signature=2230eefd229f582d8b1b891af7107b91597240707d778ab3738f756258d7652c"
         );
     }

@@ -102,23 +102,23 @@ pub fn raw_member<'a>(body: &'a str, name: &str) -> Option<&'a str> {
 
 /// Beijing time, as the gateway's `timestamp` wants it.
 fn timestamp(now: i64) -> String {
-    let east8 = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
-    chrono::DateTime::from_timestamp(now, 0).unwrap_or_default().with_timezone(&east8).format("%Y-%m-%d %H:%M:%S").to_string()
+    chrono::DateTime::from_timestamp(now + 8 * 3600, 0).unwrap_or_default().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 fn scope(up: &UpstreamConfig) -> &str {
     up.scopes.iter().map(String::as_str).find(|s| s.starts_with("auth_")).unwrap_or("auth_user")
 }
 
-pub fn begin(up: &UpstreamConfig, redirect_uri: &str) -> Authorization {
+pub fn begin(up: &UpstreamConfig, redirect_uri: &str) -> Result<Authorization, UpstreamError> {
     let auth = fresh();
-    let mut url = url::Url::parse(&authorize_base(up, AUTHORIZE)).expect("checked by the config");
+    let mut url =
+        url::Url::parse(&authorize_base(up, AUTHORIZE)).map_err(|e| UpstreamError::Discovery(e.to_string()))?;
     url.query_pairs_mut()
         .append_pair("app_id", &up.client_id)
         .append_pair("scope", scope(up))
         .append_pair("redirect_uri", redirect_uri)
         .append_pair("state", &auth.state);
-    Authorization { url: url.to_string(), ..auth }
+    Ok(Authorization { url: url.to_string(), ..auth })
 }
 
 /// One signed call; the verified `…_response` object.
@@ -154,7 +154,10 @@ async fn call(
         serde_json::from_str(&body).map_err(|e| UpstreamError::Token(format!("alipay answer is not JSON: {e}")))?;
     let (name, raw) = match raw_member(&body, &node) {
         Some(raw) => (node.as_str(), raw),
-        None => ("error_response", raw_member(&body, "error_response").ok_or_else(|| UpstreamError::Token("no response member".into()))?),
+        None => (
+            "error_response",
+            raw_member(&body, "error_response").ok_or_else(|| UpstreamError::Token("no response member".into()))?,
+        ),
     };
     // Unsigned answers come only for some gateway-level errors; anything
     // that carries a result must be signed by Alipay.
@@ -187,9 +190,15 @@ fn identity(up: &UpstreamConfig, v: &serde_json::Value, now: i64) -> Result<Upst
 }
 
 /// Redeems an `auth_code` (web, app or mini-program — the same call).
-pub async fn finish(http: &reqwest::Client, up: &UpstreamConfig, code: &str, now: i64) -> Result<UpstreamIdentity, UpstreamError> {
+pub async fn finish(
+    http: &reqwest::Client,
+    up: &UpstreamConfig,
+    code: &str,
+    now: i64,
+) -> Result<UpstreamIdentity, UpstreamError> {
     let token =
-        call(http, up, "alipay.system.oauth.token", &[("grant_type", "authorization_code"), ("code", code)], now).await?;
+        call(http, up, "alipay.system.oauth.token", &[("grant_type", "authorization_code"), ("code", code)], now)
+            .await?;
     let Some(access) = token["access_token"].as_str() else {
         return Err(UpstreamError::Token("no access_token".into()));
     };
@@ -211,10 +220,11 @@ mod tests {
 
     #[test]
     fn sign_content_is_sorted_without_sign_or_empty_values() {
-        let p: Vec<(String, String)> = [("method", "m"), ("app_id", "1"), ("sign", "x"), ("biz", ""), ("charset", "utf-8")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let p: Vec<(String, String)> =
+            [("method", "m"), ("app_id", "1"), ("sign", "x"), ("biz", ""), ("charset", "utf-8")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         assert_eq!(sign_content(&p), "app_id=1&charset=utf-8&method=m");
     }
 

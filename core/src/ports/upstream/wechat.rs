@@ -18,11 +18,11 @@ fn scope(up: &UpstreamConfig) -> &str {
     up.scopes.iter().map(String::as_str).find(|s| s.starts_with("snsapi_")).unwrap_or("snsapi_login")
 }
 
-pub fn begin(up: &UpstreamConfig, redirect_uri: &str) -> Authorization {
+pub fn begin(up: &UpstreamConfig, redirect_uri: &str) -> Result<Authorization, UpstreamError> {
     let scope = scope(up);
     let default = if scope == "snsapi_login" { QRCONNECT } else { OAUTH2_AUTHORIZE };
     let auth = fresh();
-    let mut url = url::Url::parse(&authorize_base(up, default)).expect("checked by the config");
+    let mut url = url::Url::parse(&authorize_base(up, default)).map_err(|e| UpstreamError::Discovery(e.to_string()))?;
     url.query_pairs_mut()
         .append_pair("appid", &up.client_id)
         .append_pair("redirect_uri", redirect_uri)
@@ -31,7 +31,7 @@ pub fn begin(up: &UpstreamConfig, redirect_uri: &str) -> Authorization {
         .append_pair("state", &auth.state);
     // WeChat documents the fragment as required on both pages.
     url.set_fragment(Some("wechat_redirect"));
-    Authorization { url: url.to_string(), ..auth }
+    Ok(Authorization { url: url.to_string(), ..auth })
 }
 
 /// WeChat answers HTTP 200 with `errcode` on failure.
@@ -39,7 +39,9 @@ fn check(v: &serde_json::Value) -> Result<(), UpstreamError> {
     match v["errcode"].as_i64() {
         None | Some(0) => Ok(()),
         // Invalid, used or expired code (40029, 40163, 42003; 41008 none).
-        Some(code @ (40029 | 40163 | 42003 | 41008)) => Err(UpstreamError::CodeExpired(format!("wechat errcode {code}"))),
+        Some(code @ (40029 | 40163 | 42003 | 41008)) => {
+            Err(UpstreamError::CodeExpired(format!("wechat errcode {code}")))
+        }
         Some(code) => Err(UpstreamError::Vendor(format!("wechat errcode {code}: {}", v["errmsg"]))),
     }
 }
@@ -51,7 +53,12 @@ async fn get(http: &reqwest::Client, url: String) -> Result<serde_json::Value, U
     Ok(v)
 }
 
-fn identity(up: &UpstreamConfig, unionid: Option<&str>, openid: Option<&str>, now: i64) -> Result<UpstreamIdentity, UpstreamError> {
+fn identity(
+    up: &UpstreamConfig,
+    unionid: Option<&str>,
+    openid: Option<&str>,
+    now: i64,
+) -> Result<UpstreamIdentity, UpstreamError> {
     let (issuer, subject) = match (unionid.filter(|u| !u.is_empty()), openid.filter(|o| !o.is_empty())) {
         (Some(u), _) => (UNIONID_ISSUER.to_string(), u.to_string()),
         (None, Some(o)) => (format!("{UNIONID_ISSUER}/{}", up.client_id), o.to_string()),
@@ -60,9 +67,15 @@ fn identity(up: &UpstreamConfig, unionid: Option<&str>, openid: Option<&str>, no
     Ok(UpstreamIdentity { issuer, subject, verified_phone: None, auth_time: None, issued_at: now })
 }
 
-pub async fn finish(http: &reqwest::Client, up: &UpstreamConfig, code: &str, now: i64) -> Result<UpstreamIdentity, UpstreamError> {
+pub async fn finish(
+    http: &reqwest::Client,
+    up: &UpstreamConfig,
+    code: &str,
+    now: i64,
+) -> Result<UpstreamIdentity, UpstreamError> {
     let api = api_base(up, API);
-    let mut url = url::Url::parse(&format!("{api}/sns/oauth2/access_token")).map_err(|e| UpstreamError::Token(e.to_string()))?;
+    let mut url =
+        url::Url::parse(&format!("{api}/sns/oauth2/access_token")).map_err(|e| UpstreamError::Token(e.to_string()))?;
     url.query_pairs_mut()
         .append_pair("appid", &up.client_id)
         .append_pair("secret", &up.client_secret)
@@ -75,7 +88,8 @@ pub async fn finish(http: &reqwest::Client, up: &UpstreamConfig, code: &str, now
     let mut unionid = token["unionid"].as_str().map(String::from);
     // `snsapi_base` cannot read userinfo; the others carry the unionid there.
     if unionid.is_none() && scope(up) != "snsapi_base" {
-        let mut url = url::Url::parse(&format!("{api}/sns/userinfo")).map_err(|e| UpstreamError::UserInfo(e.to_string()))?;
+        let mut url =
+            url::Url::parse(&format!("{api}/sns/userinfo")).map_err(|e| UpstreamError::UserInfo(e.to_string()))?;
         url.query_pairs_mut().append_pair("access_token", access_token).append_pair("openid", openid);
         let info = get(http, url.to_string()).await?;
         if info["openid"].as_str() != Some(openid) {
@@ -87,9 +101,15 @@ pub async fn finish(http: &reqwest::Client, up: &UpstreamConfig, code: &str, now
 }
 
 /// Mini-program login: the `wx.login` code redeemed at `jscode2session`.
-pub async fn mini_program(http: &reqwest::Client, up: &UpstreamConfig, code: &str, now: i64) -> Result<UpstreamIdentity, UpstreamError> {
+pub async fn mini_program(
+    http: &reqwest::Client,
+    up: &UpstreamConfig,
+    code: &str,
+    now: i64,
+) -> Result<UpstreamIdentity, UpstreamError> {
     let api = api_base(up, API);
-    let mut url = url::Url::parse(&format!("{api}/sns/jscode2session")).map_err(|e| UpstreamError::Token(e.to_string()))?;
+    let mut url =
+        url::Url::parse(&format!("{api}/sns/jscode2session")).map_err(|e| UpstreamError::Token(e.to_string()))?;
     url.query_pairs_mut()
         .append_pair("appid", &up.client_id)
         .append_pair("secret", &up.client_secret)
