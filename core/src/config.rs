@@ -73,15 +73,34 @@ pub enum LogFormat {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
+    /// The protocol: `oidc` (default), `wechat`, `alipay` or `baidu`
+    /// (docs/brokering.md, "Vendors").
+    #[serde(default = "default_upstream_kind")]
+    pub kind: String,
     /// Button text in Chinese ("使用 {display_name} 登录").
     pub display_name: String,
     /// Button text in English; the Chinese name when absent.
     #[serde(default)]
     pub display_name_en: Option<String>,
-    /// The upstream issuer; its discovery document is fetched from it.
+    /// The upstream issuer; its discovery document is fetched from it
+    /// (`oidc` only).
+    #[serde(default)]
     pub issuer: String,
+    /// OIDC client id; WeChat AppID, Alipay app_id, Baidu API Key.
     pub client_id: String,
+    /// OIDC client secret; WeChat AppSecret, Baidu Secret Key; for Alipay
+    /// the app private key (PEM or bare base64, PKCS#8 or PKCS#1).
     pub client_secret: String,
+    /// Alipay's public key (PEM or bare base64), verifying its answers.
+    #[serde(default)]
+    pub alipay_public_key: Option<String>,
+    /// Vendor kinds: the authorization page, instead of the vendor's own.
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    /// Vendor kinds: the API base (WeChat `https://api.weixin.qq.com`,
+    /// Alipay's gateway URL, Baidu `https://openapi.baidu.com`).
+    #[serde(default)]
+    pub api_url: Option<String>,
     /// A list, or one string separated by spaces or commas (as in OAuth).
     #[serde(default = "default_upstream_scopes", deserialize_with = "scope_list")]
     pub scopes: Vec<String>,
@@ -102,6 +121,10 @@ pub struct UpstreamConfig {
     pub reverify_max_age: i64,
 }
 
+fn default_upstream_kind() -> String {
+    "oidc".into()
+}
+
 fn default_reverify_max_age() -> i64 {
     5 * 60
 }
@@ -118,11 +141,15 @@ fn default_upstream_scopes() -> Vec<String> {
 impl std::fmt::Debug for UpstreamConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamConfig")
+            .field("kind", &self.kind)
             .field("display_name", &self.display_name)
             .field("display_name_en", &self.display_name_en)
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
+            .field("alipay_public_key", &self.alipay_public_key.as_ref().map(|_| "<set>"))
+            .field("authorize_url", &self.authorize_url)
+            .field("api_url", &self.api_url)
             .field("scopes", &self.scopes)
             .field("trust_phone", &self.trust_phone)
             .field("auto_register", &self.auto_register)
@@ -398,11 +425,8 @@ impl Config {
         if self.plugins.call_timeout_ms > 60_000 {
             return Err(bad("plugins.call_timeout_ms", "at most 60000 ms".into()));
         }
-        match self.sms.gateway.as_str() {
-            "dev" => {}
-            "http" if self.sms.url.is_some() => {}
-            "http" => return Err(bad("sms.url", "required when sms.gateway = \"http\"".into())),
-            other => return Err(bad("sms.gateway", format!("`{other}`: allowed dev, http"))),
+        if let Some((key, message)) = self.sms.problem() {
+            return Err(bad(key, message));
         }
         match self.mail.gateway.as_str() {
             "dev" => {}
@@ -464,6 +488,23 @@ impl Config {
     }
 }
 
+/// Tokens and secrets travel to this address: TLS everywhere except a
+/// provider on this machine (tests, local development).
+fn secure_url(field: &'static str, value: &str) -> Result<url::Url, (&'static str, String)> {
+    let u = url::Url::parse(value)
+        .map_err(|e| (field, format!("not a URL ({e}); expected e.g. https://id.upstream.example")))?;
+    let loopback = match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if !(u.scheme() == "https" || (u.scheme() == "http" && loopback)) {
+        return Err((field, "must use https (http only on a loopback address)".into()));
+    }
+    Ok(u)
+}
+
 /// Names go into URL paths and env variable names (which are lower-cased).
 fn validate_upstream(name: &str, up: &UpstreamConfig) -> Result<(), (&'static str, String)> {
     let name_ok = (1..=32).contains(&name.len())
@@ -484,30 +525,39 @@ fn validate_upstream(name: &str, up: &UpstreamConfig) -> Result<(), (&'static st
     if !(0..=3600).contains(&up.reverify_max_age) {
         return Err(("reverify_max_age", "must be 0–3600 seconds (a re-verification is a fresh sign-in)".into()));
     }
-    let issuer = url::Url::parse(&up.issuer)
-        .map_err(|e| ("issuer", format!("not a URL ({e}); expected e.g. https://id.upstream.example")))?;
-    let loopback = match issuer.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
-        None => false,
-    };
-    // Tokens and the client secret travel to this address: TLS everywhere
-    // except a provider on this machine (tests, local development).
-    if !(issuer.scheme() == "https" || (issuer.scheme() == "http" && loopback)) {
-        return Err(("issuer", "must use https (http only on a loopback address)".into()));
-    }
-    if issuer.query().is_some() || issuer.fragment().is_some() {
-        return Err(("issuer", "must have no query or fragment".into()));
-    }
     if up.client_id.trim().is_empty() {
         return Err(("client_id", "must not be empty".into()));
     }
     if up.client_secret.is_empty() {
         return Err(("client_secret", "must not be empty".into()));
     }
-    if !up.scopes.iter().any(|s| s == "openid") {
-        return Err(("scopes", "must include openid".into()));
+    match up.kind.as_str() {
+        "oidc" => {
+            let issuer = secure_url("issuer", &up.issuer)?;
+            if issuer.query().is_some() || issuer.fragment().is_some() {
+                return Err(("issuer", "must have no query or fragment".into()));
+            }
+            if !up.scopes.iter().any(|s| s == "openid") {
+                return Err(("scopes", "must include openid".into()));
+            }
+        }
+        "wechat" | "alipay" | "baidu" => {
+            if let Some(u) = &up.authorize_url {
+                secure_url("authorize_url", u)?;
+            }
+            if let Some(u) = &up.api_url {
+                secure_url("api_url", u)?;
+            }
+        }
+        other => return Err(("kind", format!("`{other}`: allowed oidc, wechat, alipay, baidu"))),
+    }
+    if up.kind == "alipay" {
+        crate::ports::upstream::alipay::private_key(&up.client_secret)
+            .map_err(|e| ("client_secret", format!("the Alipay app private key: {e}")))?;
+        let Some(key) = &up.alipay_public_key else {
+            return Err(("alipay_public_key", "required with kind = \"alipay\" (answers are verified)".into()));
+        };
+        crate::ports::upstream::alipay::public_key(key).map_err(|e| ("alipay_public_key", e))?;
     }
     if let Some(bad) = up.scopes.iter().find(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_graphic() && c != '"')) {
         return Err(("scopes", format!("`{bad}` is not a scope token")));

@@ -54,6 +54,10 @@ pub(crate) async fn pair_tuned(backend: Backend, tune: impl FnOnce(&mut Upstream
     let dir = temp_dir();
     let mut config = config_for(&backend, port, &dir).await;
     let mut gov = UpstreamConfig {
+        kind: "oidc".into(),
+        alipay_public_key: None,
+        authorize_url: None,
+        api_url: None,
         display_name: "国家平台".into(),
         display_name_en: Some("National Platform".into()),
         issuer: up.base.clone(),

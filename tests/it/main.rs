@@ -43,3 +43,4 @@ mod subjects;
 mod tokens;
 mod upstream_reverify;
 mod usernameless;
+mod vendors;

@@ -1,5 +1,9 @@
-//! SMS gateway: an HTTP adapter for a real provider and a development sink
+//! SMS gateway: Aliyun SMS and Tencent Cloud SMS (signed as each vendor
+//! documents), a generic JSON-over-HTTP adapter, and a development sink
 //! that stores every message in the database.
+pub mod aliyun;
+pub mod tencent;
+
 use crate::store::Store;
 use crate::store::entities::dev_message;
 use sea_orm::{ActiveModelTrait, Set};
@@ -61,13 +65,46 @@ pub enum SmsError {
     Unavailable(String),
     #[error("SMS gateway refused the message: {0}")]
     Refused(String),
+    /// The vendor's own per-phone limit: nothing was delivered.
+    #[error("SMS vendor rate limit: {0}")]
+    RateLimited(String),
 }
 
-/// Configuration of the real gateway (see docs/accounts.md, "SMS gateway").
-#[derive(Debug, Clone, Deserialize)]
+/// What one call to a vendor came to.
+#[derive(Debug)]
+pub enum Attempt {
+    /// Accepted for delivery.
+    Sent,
+    /// The vendor did not take the message (busy, flow control, no
+    /// connection): trying again cannot send it twice.
+    Retry(String),
+    /// Sent but the answer was lost: the vendor may have taken it, so it is
+    /// not tried again (a citizen must not get two codes).
+    Unknown(String),
+    RateLimited(String),
+    Refused(String),
+}
+
+/// A vendor's credentials and settings, taken from `[sms]`.
+#[derive(Clone)]
+pub struct VendorCreds {
+    pub url: String,
+    pub key_id: String,
+    pub secret: String,
+    pub sign_name: String,
+    pub region: Option<String>,
+    /// Tencent `SmsSdkAppId`.
+    pub app_id: Option<String>,
+    pub param_order: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Configuration of the real gateway (see docs/operations.md, "SMS").
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsConfig {
-    /// `dev` (store in the database) or `http`.
+    /// `dev` (store in the database), `aliyun`, `tencent` or `http`
+    /// (also accepted as `kind`).
+    #[serde(alias = "kind")]
     pub gateway: String,
     pub url: Option<String>,
     /// Sent as `Authorization: Bearer …`.
@@ -75,11 +112,94 @@ pub struct SmsConfig {
     /// Template id per purpose, e.g. `{ register = "SMS_1001" }`.
     pub templates: std::collections::BTreeMap<String, String>,
     pub timeout_ms: u64,
+    /// Aliyun AccessKeyId / Tencent SecretId.
+    pub access_key_id: Option<String>,
+    /// Aliyun AccessKeySecret / Tencent SecretKey.
+    pub access_key_secret: Option<String>,
+    /// The approved signature (签名) shown in the message.
+    pub sign_name: Option<String>,
+    /// Aliyun `RegionId` (cn-hangzhou) / Tencent `X-TC-Region` (ap-guangzhou).
+    pub region: Option<String>,
+    /// Tencent `SmsSdkAppId`.
+    pub sdk_app_id: Option<String>,
+    /// Tencent: which of our parameters fill a purpose's template `{1}`,
+    /// `{2}` …, e.g. `{ register = ["code", "minutes"] }`.
+    pub param_order: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for SmsConfig {
     fn default() -> Self {
-        Self { gateway: "dev".into(), url: None, token: None, templates: Default::default(), timeout_ms: 3000 }
+        Self {
+            gateway: "dev".into(),
+            url: None,
+            token: None,
+            templates: Default::default(),
+            timeout_ms: 3000,
+            access_key_id: None,
+            access_key_secret: None,
+            sign_name: None,
+            region: None,
+            sdk_app_id: None,
+            param_order: Default::default(),
+        }
+    }
+}
+
+/// Without the token and the secret key, so a logged config cannot leak them.
+impl std::fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |o: &Option<String>| o.as_ref().map(|_| "<redacted>");
+        f.debug_struct("SmsConfig")
+            .field("gateway", &self.gateway)
+            .field("url", &self.url)
+            .field("token", &redact(&self.token))
+            .field("templates", &self.templates)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &redact(&self.access_key_secret))
+            .field("sign_name", &self.sign_name)
+            .field("region", &self.region)
+            .field("sdk_app_id", &self.sdk_app_id)
+            .finish()
+    }
+}
+
+impl SmsConfig {
+    /// What is missing for the configured gateway: (key, message).
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        let vendor = |name: &str| {
+            let need = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+            if need(&self.access_key_id) {
+                return Some(("sms.access_key_id", format!("required when sms.gateway = \"{name}\"")));
+            }
+            if need(&self.access_key_secret) {
+                return Some(("sms.access_key_secret", format!("required when sms.gateway = \"{name}\"")));
+            }
+            if need(&self.sign_name) {
+                return Some(("sms.sign_name", format!("required when sms.gateway = \"{name}\"")));
+            }
+            if self.templates.is_empty() {
+                return Some(("sms.templates", "one template per purpose, e.g. { login = \"SMS_1001\" }".into()));
+            }
+            if let Some(bad) = self.templates.keys().find(|k| SmsPurpose::parse(k).is_none()) {
+                return Some((
+                    "sms.templates",
+                    format!("`{bad}`: allowed register, login, reset_password, verify, notice, kin_notice"),
+                ));
+            }
+            None
+        };
+        match self.gateway.as_str() {
+            "dev" => None,
+            "http" if self.url.is_some() => None,
+            "http" => Some(("sms.url", "required when sms.gateway = \"http\"".into())),
+            "aliyun" => vendor("aliyun"),
+            "tencent" if self.sdk_app_id.as_deref().is_none_or(str::is_empty) => {
+                Some(("sms.sdk_app_id", "required when sms.gateway = \"tencent\"".into()))
+            }
+            "tencent" => vendor("tencent"),
+            other => Some(("sms.gateway", format!("`{other}`: allowed dev, aliyun, tencent, http"))),
+        }
     }
 }
 
@@ -87,6 +207,22 @@ impl Default for SmsConfig {
 pub enum SmsGateway {
     Dev(Store),
     Http(HttpSms),
+    Vendor(VendorSms),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vendor {
+    Aliyun,
+    Tencent,
+}
+
+/// A real SMS vendor (Aliyun or Tencent Cloud).
+#[derive(Clone)]
+pub struct VendorSms {
+    vendor: Vendor,
+    http: reqwest::Client,
+    creds: VendorCreds,
+    templates: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone)]
@@ -109,7 +245,25 @@ impl SmsGateway {
                 let http = reqwest::Client::builder().timeout(Duration::from_millis(cfg.timeout_ms)).build()?;
                 Ok(SmsGateway::Http(HttpSms { http, url, token: cfg.token.clone(), templates: cfg.templates.clone() }))
             }
-            other => anyhow::bail!("sms.gateway `{other}`: allowed dev, http"),
+            "aliyun" | "tencent" => {
+                if let Some((key, message)) = cfg.problem() {
+                    anyhow::bail!("{key}: {message}");
+                }
+                let vendor = if cfg.gateway == "aliyun" { Vendor::Aliyun } else { Vendor::Tencent };
+                let default_url = if vendor == Vendor::Aliyun { aliyun::DEFAULT_URL } else { tencent::DEFAULT_URL };
+                let http = reqwest::Client::builder().timeout(Duration::from_millis(cfg.timeout_ms)).build()?;
+                let creds = VendorCreds {
+                    url: cfg.url.clone().unwrap_or_else(|| default_url.into()),
+                    key_id: cfg.access_key_id.clone().unwrap_or_default(),
+                    secret: cfg.access_key_secret.clone().unwrap_or_default(),
+                    sign_name: cfg.sign_name.clone().unwrap_or_default(),
+                    region: cfg.region.clone(),
+                    app_id: cfg.sdk_app_id.clone(),
+                    param_order: cfg.param_order.clone(),
+                };
+                Ok(SmsGateway::Vendor(VendorSms { vendor, http, creds, templates: cfg.templates.clone() }))
+            }
+            other => anyhow::bail!("sms.gateway `{other}`: allowed dev, aliyun, tencent, http"),
         }
     }
 
@@ -123,6 +277,7 @@ impl SmsGateway {
                 .await
                 .map_err(|e| SmsError::Unavailable(e.to_string())),
             SmsGateway::Http(h) => h.send(msg).await,
+            SmsGateway::Vendor(v) => v.send(msg, now).await,
         }
     }
 }
@@ -172,6 +327,37 @@ impl HttpSms {
                 Ok(r) if r.status().is_client_error() => return Err(SmsError::Refused(r.status().to_string())),
                 Ok(r) => last = r.status().to_string(),
                 Err(e) => last = e.to_string(),
+            }
+        }
+        Err(SmsError::Unavailable(last))
+    }
+}
+
+impl VendorSms {
+    /// Up to three calls with one idempotency key (Aliyun `OutId`, Tencent
+    /// `SessionContext`, both echoed in delivery receipts); a new call is
+    /// made only when the vendor said it did not take the message, so a
+    /// retry never sends twice. Secrets never reach the log.
+    async fn send(&self, msg: &SmsMessage, now: i64) -> Result<(), SmsError> {
+        let Some(template) = self.templates.get(msg.purpose.as_str()) else {
+            return Err(SmsError::Refused(format!("no template for purpose {}", msg.purpose.as_str())));
+        };
+        let key = crate::crypto::random_token(12);
+        let mut last = String::new();
+        for _ in 0..3 {
+            let attempt = match self.vendor {
+                Vendor::Aliyun => aliyun::send_once(&self.http, &self.creds, msg, template, &key, now).await,
+                Vendor::Tencent => tencent::send_once(&self.http, &self.creds, msg, template, &key, now).await,
+            };
+            match attempt {
+                Attempt::Sent => return Ok(()),
+                Attempt::Retry(why) => {
+                    tracing::info!("sms {:?}: not taken ({why}), trying again with the same key", self.vendor);
+                    last = why;
+                }
+                Attempt::Unknown(why) => return Err(SmsError::Unavailable(why)),
+                Attempt::RateLimited(code) => return Err(SmsError::RateLimited(code)),
+                Attempt::Refused(code) => return Err(SmsError::Refused(code)),
             }
         }
         Err(SmsError::Unavailable(last))

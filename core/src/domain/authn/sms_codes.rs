@@ -118,7 +118,12 @@ impl SmsCodes {
             params: serde_json::json!({ "code": code, "minutes": LIFETIME / 60 }),
             text: text(&code),
         };
-        self.gateway.send(&msg, now).await.map_err(|e| SendError::Gateway(e.to_string()))
+        self.gateway.send(&msg, now).await.map_err(|e| match e {
+            // The vendor's own per-phone limit: nothing went out; the person
+            // is told to wait as for ours.
+            crate::ports::sms::SmsError::RateLimited(_) => SendError::TooFrequent(60),
+            e => SendError::Gateway(e.to_string()),
+        })
     }
 
     /// Counts a send that is not made (nobody to send to) against the same

@@ -117,6 +117,8 @@ pub(crate) async fn redirect(
 
 #[derive(Deserialize)]
 pub struct CallbackQuery {
+    /// Alipay names it `auth_code`.
+    #[serde(alias = "auth_code")]
     code: Option<String>,
     state: Option<String>,
     iss: Option<String>,
@@ -174,7 +176,7 @@ pub(crate) async fn verified_answer(
         .await
         .map_err(|e| {
             tracing::warn!("upstream {name}: {e}");
-            error_page(state, StatusCode::BAD_GATEWAY, locale, "upstream_failed")
+            error_page(state, StatusCode::BAD_GATEWAY, locale, e.page_key())
         })
 }
 
