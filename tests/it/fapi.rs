@@ -175,7 +175,14 @@ both!(par_request_uri_is_single_use_short_lived_and_bound, super::par_single_use
 async fn par_required(b: Backend) {
     let app = spawn(b).await;
     let client = app.client(|c| c.require_par = true).await;
+    // With a registered redirect URI beside it, the refusal goes back to the client…
     let res = api().get(auth_url(&app, &client, &[])).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let q = query_of(&location(&res).unwrap());
+    assert_eq!(q["error"], "invalid_request");
+    assert_eq!(q["state"], "st-123");
+    // …and without one it is a page.
+    let res = api().get(auth_url(&app, &client, &[("redirect_uri", "")])).send().await.unwrap();
     assert_eq!(res.status(), 400);
     assert!(location(&res).is_none());
     assert!(says(&app, &res.text().await.unwrap(), "error_par_required"));
@@ -193,7 +200,7 @@ async fn par_required_globally(b: Backend) {
     config.protocol.require_pushed_authorization_requests = true;
     let app = spawn_with(config, listener, dir).await;
     let client = app.confidential().await;
-    let res = api().get(auth_url(&app, &client, &[])).send().await.unwrap();
+    let res = api().get(auth_url(&app, &client, &[("redirect_uri", "")])).send().await.unwrap();
     assert_eq!(res.status(), 400);
     assert!(says(&app, &res.text().await.unwrap(), "error_par_required"));
     let doc = json(api().get(app.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
@@ -217,20 +224,27 @@ async fn request_objects(b: Backend) {
     assert_eq!(end.params()["state"], "inside");
 
     // fapi2-...-ensure-unsigned-request-object-rejected
-    let url = auth_url(&app, &client, &[("request", &unsigned(&object("x")))]);
+    let refused = |url: String| async move {
+        let res = api().get(url).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let q = query_of(&location(&res).unwrap());
+        assert_eq!(q["error"], "invalid_request_object", "{q:?}");
+        assert!(!q.contains_key("code"));
+    };
+    refused(auth_url(&app, &client, &[("request", &unsigned(&object("x")))])).await;
+    // Without a registered redirect URI beside the object: a page.
+    let url = auth_url(&app, &client, &[("redirect_uri", ""), ("request", &unsigned(&object("x")))]);
     let res = api().get(url).send().await.unwrap();
     assert_eq!(res.status(), 400);
     assert!(location(&res).is_none());
     assert!(says(&app, &res.text().await.unwrap(), "error_request_object_invalid"));
     // Signed by a key the client did not register.
     let (stranger, _) = key();
-    let url = auth_url(&app, &client, &[("request", &jwt(&stranger, &object("x")))]);
-    assert_eq!(api().get(url).send().await.unwrap().status(), 400);
+    refused(auth_url(&app, &client, &[("request", &jwt(&stranger, &object("x")))])).await;
     // Expired.
     let mut old = object("x");
     old["exp"] = (now - 10).into();
-    let url = auth_url(&app, &client, &[("request", &jwt(&k, &old))]);
-    assert_eq!(api().get(url).send().await.unwrap().status(), 400);
+    refused(auth_url(&app, &client, &[("request", &jwt(&k, &old))])).await;
 
     // Through PAR, authenticated with private_key_jwt.
     let pkce = pkce();
@@ -461,8 +475,7 @@ async fn fapi2_profile(b: Backend) {
 
     // PAR required.
     let res = api().get(auth_url(&app, &client, &[])).send().await.unwrap();
-    assert_eq!(res.status(), 400);
-    assert!(says(&app, &res.text().await.unwrap(), "error_par_required"));
+    assert_eq!(query_of(&location(&res).unwrap())["error"], "invalid_request");
 
     let push = |params: Vec<(String, String)>| {
         let mut form = params;

@@ -52,7 +52,10 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
                 .await
             {
                 Ok(Ok(p)) => p,
-                Ok(Err(e)) => return page_err(e.message_key()),
+                Ok(Err(RequestError::Page(e))) => return page_err(e.message_key()),
+                Ok(Err(RequestError::Redirect(r))) => {
+                    return see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error));
+                }
                 Err(e) => return unavailable(&state, locale, e),
             }
         }

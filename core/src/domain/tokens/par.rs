@@ -7,7 +7,7 @@
 use crate::crypto::random_token;
 use crate::domain::clients::Client;
 use crate::domain::error::{DomainResult, OAuthError};
-use crate::domain::tokens::authorize::{self, PageError, RequestError};
+use crate::domain::tokens::authorize::{self, ErrorRedirect, PageError, RequestError};
 use crate::domain::tokens::request_object;
 use crate::store::Store;
 use crate::store::entities::par_request;
@@ -90,26 +90,42 @@ pub async fn take(db: &Store, request_uri: &str, client_id: &str, now: i64) -> R
 /// The parameters `/authorize` validates for `client`: the pushed ones
 /// for a `request_uri`, those of a verified request object, or the query as
 /// sent. A client that must push (per client, globally or by the FAPI 2.0
-/// profile) gets a page error for anything else. Errors are pages: the
-/// redirect URI is not yet trusted.
+/// profile) is refused anything else. A refusal is redirected only when the
+/// query itself names a redirect URI registered for the client (as OIDC
+/// clients send beside a request object); otherwise it is a page.
 pub async fn resolve(
     db: &Store,
     client: &Client,
     params: Params,
     issuer: &str,
     now: i64,
-) -> DomainResult<Result<Params, PageError>> {
+) -> DomainResult<Result<Params, RequestError>> {
+    let refuse = |page: PageError, error: OAuthError| match authorize::redirect_target(&params, Some(client)) {
+        Ok(uri) => RequestError::Redirect(ErrorRedirect {
+            redirect_uri: uri.to_string(),
+            state: get(&params, "state").map(String::from),
+            error,
+        }),
+        Err(_) => RequestError::Page(page),
+    };
     if let Some(uri) = get(&params, "request_uri") {
-        return Ok(take(db, uri, &client.client_id, now).await?.ok_or(PageError::RequestUriInvalid));
+        return Ok(match take(db, uri, &client.client_id, now).await? {
+            Some(pushed) => Ok(pushed),
+            None => Err(refuse(
+                PageError::RequestUriInvalid,
+                OAuthError::new("invalid_request_uri", "the request_uri is unknown, expired or already used"),
+            )),
+        });
     }
     if client.requires_par() {
-        return Ok(Err(PageError::PushRequired));
+        return Ok(Err(refuse(
+            PageError::PushRequired,
+            OAuthError::invalid_request("this client must use pushed authorization requests"),
+        )));
     }
     match get(&params, "request") {
-        Some(object) => {
-            Ok(request_object::verify(object, client, &params, issuer, now)
-                .map_err(|_| PageError::RequestObjectInvalid))
-        }
+        Some(object) => Ok(request_object::verify(object, client, &params, issuer, now)
+            .map_err(|e| refuse(PageError::RequestObjectInvalid, e))),
         None => Ok(Ok(params)),
     }
 }
