@@ -340,6 +340,12 @@ async fn dpop_bound_tokens(b: Backend) {
     let res = call(format!("DPoP {at}"), Some(thief.at("GET", &userinfo, Some(&at), None, now))).await;
     assert_eq!(res.status(), 401);
 
+    // The app APIs apply the same rule: no bearer fallback.
+    let res =
+        api().post(app.url("/api/identity/face")).bearer_auth(&at).json(&json!({"face": ""})).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("DPoP "));
+
     // Introspection shows the binding.
     let rs = app.confidential().await;
     let res = api()

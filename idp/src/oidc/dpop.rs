@@ -101,3 +101,22 @@ fn challenge(state: &AppState, e: &DpopError) -> Response {
     }
     with_nonce(state, res)
 }
+
+/// For the app and plugin APIs: the access token of an `Authorization:
+/// Bearer` or `DPoP` header, with the DPoP rules (RFC 9449 §7) applied to a
+/// live token at `method path`, so a bound token is never taken as a bearer
+/// token. A dead token passes through for the caller's own `invalid_token`.
+pub async fn resource_token<'a>(
+    state: &AppState,
+    headers: &'a HeaderMap,
+    method: &str,
+    path: &str,
+) -> Result<Option<&'a str>, Response> {
+    let Some(token) = super::userinfo::bearer_token(headers).or_else(|| dpop_token(headers)) else {
+        return Ok(None);
+    };
+    match state.tokens.check_access_token(&state.store, token, state.clock.now()).await {
+        Ok(Some(claims)) => resource(state, headers, method, path, token, &claims).await.map(|()| Some(token)),
+        _ => Ok(Some(token)),
+    }
+}
