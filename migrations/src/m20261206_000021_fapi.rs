@@ -18,11 +18,10 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite adds columns one at a time.
         for c in [text_null("profile"), flag("require_par"), flag("dpop_bound")] {
-            let mut c = c;
-            manager.alter_table(Table::alter().table(Alias::new("clients")).add_column(&mut c).to_owned()).await?;
+            manager.alter_table(Table::alter().table(Alias::new("clients")).add_column(c).to_owned()).await?;
         }
         manager
-            .alter_table(Table::alter().table(Alias::new("grants")).add_column(&mut text_null("dpop_jkt")).to_owned())
+            .alter_table(Table::alter().table(Alias::new("grants")).add_column(text_null("dpop_jkt")).to_owned())
             .await?;
         manager
             .create_table(table(
