@@ -57,6 +57,8 @@ pub struct Config {
     /// On SIGTERM / SIGINT: how many seconds in-flight requests get to finish
     /// before the server stops anyway (event streams are closed at once).
     pub shutdown_grace_secs: u64,
+    /// PAR, DPoP and the FAPI 2.0 profile for every client (issue 17).
+    pub protocol: ProtocolConfig,
 }
 
 /// How log lines are written (`log_format`).
@@ -66,6 +68,34 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
+}
+
+/// Global protocol switches; each is also a per-client setting.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProtocolConfig {
+    /// Every client must push its authorization requests (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
+    /// Every client follows the FAPI 2.0 Security Profile.
+    pub fapi2: bool,
+    /// DPoP proofs must carry a nonce this server issued (RFC 9449 §8).
+    pub use_dpop_nonce: bool,
+    /// How far a DPoP proof's `iat` may be from now, in seconds.
+    pub dpop_iat_window: i64,
+    /// Lifetime of a pushed request's `request_uri`, in seconds.
+    pub par_ttl: i64,
+}
+
+impl Default for ProtocolConfig {
+    fn default() -> Self {
+        Self {
+            require_pushed_authorization_requests: false,
+            fapi2: false,
+            use_dpop_nonce: false,
+            dpop_iat_window: 60,
+            par_ttl: 60,
+        }
+    }
 }
 
 /// One upstream OpenID Provider (national platform, Alipay, WeChat, Baidu …).
@@ -263,6 +293,7 @@ impl Default for Config {
             default_locale: "zh-CN".into(),
             acr_prefix: "urn:idp:loa:".into(),
             tokens: TokenConfig::default(),
+            protocol: ProtocolConfig::default(),
             session: SessionConfig::default(),
             login_throttle: ThrottleConfig::default(),
             assurance: Default::default(),
@@ -446,6 +477,12 @@ impl Config {
         }
         if self.tokens.code_ttl > 600 {
             return Err(bad("tokens.code_ttl", "at most 600 seconds (RFC 6749 §4.1.2)".into()));
+        }
+        if !(1..=600).contains(&self.protocol.par_ttl) {
+            return Err(bad("protocol.par_ttl", "between 1 and 600 seconds (RFC 9126 §2.2)".into()));
+        }
+        if !(1..=300).contains(&self.protocol.dpop_iat_window) {
+            return Err(bad("protocol.dpop_iat_window", "between 1 and 300 seconds".into()));
         }
         Ok(())
     }

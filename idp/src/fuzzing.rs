@@ -194,6 +194,9 @@ fn client(public: bool) -> Client {
         backchannel_logout_uri: None,
         skip_consent: false,
         min_level: None,
+        profile: None,
+        require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
         secret_hash: None,
     }
 }

@@ -243,6 +243,15 @@ enum ClientCmd {
         /// The lowest assurance level the client accepts: 1–4 or its acr value.
         #[arg(long)]
         min_acr: Option<String>,
+        /// `fapi2`: the FAPI 2.0 Security Profile (needs private_key_jwt).
+        #[arg(long)]
+        profile: Option<String>,
+        /// Authorization requests only through /par (RFC 9126).
+        #[arg(long)]
+        require_par: bool,
+        /// Access tokens only DPoP-bound (RFC 9449).
+        #[arg(long)]
+        dpop: bool,
         #[arg(long)]
         json: bool,
     },
@@ -481,6 +490,9 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             backchannel_logout_uri,
             skip_consent,
             min_acr,
+            profile,
+            require_par,
+            dpop,
             json,
         } => {
             let min_level = match min_acr {
@@ -523,6 +535,9 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                     backchannel_logout_uri,
                     skip_consent,
                     min_level,
+                    profile,
+                    require_par,
+                    dpop_bound: dpop,
                 })
                 .await?;
             if json {

@@ -139,7 +139,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         None => crate::net::RegionTable::default(),
     };
     Ok(AppState(Arc::new(Inner {
-        clients: ClientService::new(db.clone(), hasher.clone(), clock.clone()),
+        clients: ClientService::new(db.clone(), hasher.clone(), clock.clone()).with_protocol(&config.protocol),
         users,
         plugins,
         csrf_key: derive_key(&master, b"idp csrf v1"),
@@ -178,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/userinfo", get(oidc::userinfo::handler).post(oidc::userinfo::handler))
         .route("/revoke", post(oidc::revoke::handler))
         .route("/introspect", post(oidc::introspect::handler))
+        .route("/par", post(oidc::par::handler))
         .route("/logout", get(oidc::logout::handler).post(oidc::logout::handler))
         .route("/login", get(web::auth::login::show).post(web::auth::login::submit))
         .route("/login/sms", get(web::auth::sms_login::show).post(web::auth::sms_login::submit))

@@ -22,6 +22,7 @@ mod m20261202_000015_upstream_reverify;
 mod m20261206_000018_sec_proto;
 mod m20261206_000019_sec_kin;
 mod m20261206_000020_sms_sends;
+mod m20261206_000021_fapi;
 mod m20261206_000031_ops_purge_indexes;
 
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000018_sec_proto::Migration),
             Box::new(m20261206_000019_sec_kin::Migration),
             Box::new(m20261206_000020_sms_sends::Migration),
+            Box::new(m20261206_000021_fapi::Migration),
             Box::new(m20261206_000031_ops_purge_indexes::Migration),
         ]
     }

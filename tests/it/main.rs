@@ -17,6 +17,7 @@ mod e_certificate;
 mod enterprise_ops;
 mod face_gates;
 mod factors;
+mod fapi;
 mod flows;
 mod health_code;
 mod health_code_backfill;

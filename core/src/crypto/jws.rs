@@ -162,6 +162,21 @@ pub struct Header {
     pub kid: Option<String>,
     #[serde(default)]
     pub typ: Option<String>,
+    /// The public key a DPoP proof carries (RFC 9449 §4.2).
+    #[serde(default)]
+    pub jwk: Option<Value>,
+}
+
+/// The JWK SHA-256 thumbprint (RFC 7638) of a public EC P-256 or RSA key:
+/// the required members in lexicographic order, no whitespace.
+pub fn thumbprint(jwk: &Value) -> Option<String> {
+    let get = |k: &str| jwk.get(k).and_then(Value::as_str);
+    let canonical = match get("kty")? {
+        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, get("crv")?, get("x")?, get("y")?),
+        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, get("e")?, get("n")?),
+        _ => return None,
+    };
+    Some(super::sha256_b64(canonical.as_bytes()))
 }
 
 /// A parsed but not yet verified compact JWS.

@@ -30,6 +30,12 @@ pub mod client {
         pub created_at: i64,
         /// The lowest `acr` this client accepts (B6), e.g. `urn:idp:loa:2`.
         pub min_acr: Option<String>,
+        /// `fapi2` for the FAPI 2.0 Security Profile; none for plain OIDC.
+        pub profile: Option<String>,
+        /// Authorization requests only through PAR (RFC 9126 §6).
+        pub require_par: bool,
+        /// Access tokens only DPoP-bound (RFC 9449 §5.2).
+        pub dpop_bound: bool,
     }
     no_relations!();
 }
@@ -177,6 +183,26 @@ pub mod grant {
         /// The `sub` this grant's tokens carry, fixed when it was made
         /// (`domain::tokens::subjects`); none on grants older than that column.
         pub subject: Option<String>,
+        /// The DPoP key thumbprint (RFC 7638) refresh tokens of a public
+        /// client are bound to (RFC 9449 §5).
+        pub dpop_jkt: Option<String>,
+    }
+    no_relations!();
+}
+
+pub mod par_request {
+    use sea_orm::entity::prelude::*;
+    /// A pushed authorization request (RFC 9126): the validated
+    /// parameters, single use, for the client that pushed them.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "par_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub client_id: String,
+        /// JSON array of `[name, value]` pairs.
+        pub params: String,
+        pub expires_at: i64,
     }
     no_relations!();
 }

@@ -264,6 +264,7 @@ pub async fn purge_expired_in_batches(db: &Store, now: i64, batch: u64) -> Resul
         ("scan_tickets", 60),
         ("webauthn_ceremonies", 60),
         ("sms_sends", 60),
+        ("par_requests", 60),
         ("sessions", 86400),
     ] {
         for _ in 0..PURGE_MAX_BATCHES {

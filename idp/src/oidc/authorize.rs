@@ -38,12 +38,28 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
     let locale = cookies::locale(&state, &headers, ui_locales.as_deref());
     let page_err = |key: &'static str| error_page(&state, StatusCode::BAD_REQUEST, locale, key);
     let client_id = match authorize::client_id_param(&params) {
-        Ok(c) => c,
+        Ok(c) => c.to_string(),
         Err(e) => return page_err(e.message_key()),
     };
-    let client = match state.clients.find(client_id).await {
+    let client = match state.clients.find(&client_id).await {
         Ok(c) => c,
         Err(e) => return unavailable(&state, locale, e),
+    };
+    // PAR (RFC 9126) and request objects (RFC 9101) become plain parameters.
+    let params = match &client {
+        Some(c) => {
+            match crate::domain::tokens::par::resolve(&state.store, c, params, &state.config.issuer, state.clock.now())
+                .await
+            {
+                Ok(Ok(p)) => p,
+                Ok(Err(RequestError::Page(e))) => return page_err(e.message_key()),
+                Ok(Err(RequestError::Redirect(r))) => {
+                    return see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error));
+                }
+                Err(e) => return unavailable(&state, locale, e),
+            }
+        }
+        None => params,
     };
     let redirect_uri = match authorize::redirect_target(&params, client.as_ref()) {
         Ok(uri) => uri.to_string(),

@@ -33,9 +33,17 @@ pub fn document(config: &Config) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": scopes::all_claims(),
         "claims_parameter_supported": true,
-        "request_parameter_supported": false,
+        // RFC 9101: signed request objects by value and through PAR only;
+        // a `request_uri` is accepted only as one /par issued.
+        "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
         "require_request_uri_registration": false,
+        "request_object_signing_alg_values_supported": crate::domain::tokens::request_object::ALGS,
+        // RFC 9126.
+        "pushed_authorization_request_endpoint": e("/par"),
+        "require_pushed_authorization_requests": config.protocol.require_pushed_authorization_requests || config.protocol.fapi2,
+        // RFC 9449.
+        "dpop_signing_alg_values_supported": crate::domain::tokens::dpop::ALGS,
         "acr_values_supported": acr,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": crate::i18n::SUPPORTED,

@@ -32,7 +32,9 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
     let now = state.clock.now();
     if let Some(mut claims) = state.tokens.check_access_token(&state.store, token, now).await? {
         claims.insert("active".into(), Value::Bool(true));
-        claims.insert("token_type".into(), "Bearer".into());
+        // RFC 9449 §6.2: a bound token says so and keeps its `cnf`.
+        let token_type = if claims.contains_key("cnf") { "DPoP" } else { "Bearer" };
+        claims.insert("token_type".into(), token_type.into());
         claims.remove("gid");
         return Ok(Value::Object(claims));
     }

@@ -1,11 +1,13 @@
 //! Protocol endpoints (OIDC Core, Discovery, RFC 6749/7009/7662/9068).
 pub mod authorize;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod flow;
 pub mod form;
 pub mod introspect;
 pub mod logout;
+pub mod par;
 pub mod revoke;
 pub mod token;
 pub mod token_exchange;

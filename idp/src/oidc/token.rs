@@ -43,8 +43,8 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     crate::web::api::metrics::token(&grant, if result.is_ok() { "issued" } else { "refused" });
     match result {
-        Ok(r) => no_store(Json(r).into_response()),
-        Err(e) => e.into_response(),
+        Ok(r) => super::dpop::with_nonce(&state, no_store(Json(r).into_response())),
+        Err(e) => super::dpop::with_nonce(&state, e.into_response()),
     }
 }
 
@@ -63,15 +63,23 @@ async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Res
     if !client.allows_grant(grant_type) {
         return Err(OAuthError::unauthorized_client(format!("this client may not use {grant_type}")).into());
     }
+    // RFC 9449: a proof binds the tokens to its key.
+    let jkt = super::dpop::token_proof(state, headers, &client).await?;
+    let jkt = jkt.as_deref();
     match grant_type {
-        "authorization_code" => authorization_code(state, &client, params).await,
-        "refresh_token" => refresh_token(state, &client, params).await,
+        "authorization_code" => authorization_code(state, &client, params, jkt).await,
+        "refresh_token" => refresh_token(state, &client, params, jkt).await,
         _ if exchange => super::token_exchange::exchange(state, &client, params).await,
-        _ => client_credentials(state, &client, params).await,
+        _ => client_credentials(state, &client, params, jkt).await,
     }
 }
 
-async fn authorization_code(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, ApiError> {
+async fn authorization_code(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, ApiError> {
     let code = form::one(params, "code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let redirect_uri = form::one(params, "redirect_uri")?;
     let verifier = form::one(params, "code_verifier")?;
@@ -85,12 +93,30 @@ async fn authorization_code(state: &AppState, client: &Client, params: &Params) 
         state.clock.now(),
     )
     .await?;
-    respond_for_grant(state, client, &g, true).await
+    if let Some(jkt) = jkt
+        && client.is_public()
+    {
+        grants::bind_dpop(&state.store, &g.id, jkt).await?;
+    }
+    respond_for_grant(state, client, &g, true, jkt).await
 }
 
-async fn refresh_token(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, ApiError> {
+async fn refresh_token(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, ApiError> {
     let token =
         form::one(params, "refresh_token")?.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    // RFC 9449 §5: a public client's bound refresh token needs a proof by
+    // the same key; checked before rotating so a stolen token is not burnt.
+    if let Some((_, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await?
+        && let Some(bound) = g.dpop_jkt.as_deref()
+        && jkt != Some(bound)
+    {
+        return Err(OAuthError::invalid_grant("the refresh token is bound to another DPoP key").into());
+    }
     let requested = form::one(params, "scope")?.map(ScopeSet::parse);
     if let Some(req) = &requested {
         // Check before rotating so a bad scope does not burn the token.
@@ -105,7 +131,7 @@ async fn refresh_token(state: &AppState, client: &Client, params: &Params) -> Re
     if let Some(req) = requested {
         g.scope = req.to_string_joined();
     }
-    respond_for_grant(state, client, &g, false).await
+    respond_for_grant(state, client, &g, false, jkt).await
 }
 
 /// Access token, ID token (with `openid`) and, for `offline_access`, a new
@@ -115,6 +141,7 @@ async fn respond_for_grant(
     client: &Client,
     g: &grant::Model,
     from_code: bool,
+    jkt: Option<&str>,
 ) -> Result<TokenResponse, ApiError> {
     let user = state.users.find(&g.user_id).await?.filter(|u| !u.disabled);
     let Some(user) = user else {
@@ -136,10 +163,11 @@ async fn respond_for_grant(
     let released = state.plugins.release(&client.client_id, &user.id, &ScopeSet::parse(&g.scope)).await?;
     let scope = released.scope;
     let scope_joined = scope.to_string_joined();
-    let at = state.tokens.access_token(
+    let at = state.tokens.access_token_bound(
         &client.client_id,
         &scope_joined,
         Some(UserContext { grant: g, acting: acting.as_ref() }),
+        jkt,
     )?;
     let id_token = if scope.contains("openid") {
         // OIDC Core §5.5: the same rule as userinfo decides what of the
@@ -166,7 +194,7 @@ async fn respond_for_grant(
     };
     Ok(TokenResponse {
         access_token: at.token,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: at.expires_in,
         scope: scope_joined,
         id_token,
@@ -178,7 +206,16 @@ async fn respond_for_grant(
 /// RFC 6749 §4.4: no user, no database write — the hot path is one client
 /// lookup and one signature (plus a permission lookup only when a scope
 /// outside the client's own list is asked for: a plugin scope).
-async fn client_credentials(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, ApiError> {
+fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
+}
+
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, ApiError> {
     if client.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials").into());
     }
@@ -197,10 +234,10 @@ async fn client_credentials(state: &AppState, client: &Client, params: &Params) 
         }
     }
     let scope = requested.to_string_joined();
-    let at = state.tokens.access_token(&client.client_id, &scope, None)?;
+    let at = state.tokens.access_token_bound(&client.client_id, &scope, None, jkt)?;
     Ok(TokenResponse {
         access_token: at.token,
-        token_type: "Bearer",
+        token_type: token_type(jkt),
         expires_in: at.expires_in,
         scope,
         id_token: None,

@@ -28,7 +28,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 pub async fn handler(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
-    let header_token = bearer_token(&headers).map(String::from);
+    // RFC 9449 §7.1: the `DPoP` scheme as well as `Bearer`.
+    let header_token = bearer_token(&headers).or_else(|| super::dpop::dpop_token(&headers)).map(String::from);
     let body_token = if method == Method::POST && !body.is_empty() {
         match form::parse_body(&headers, &body).and_then(|p| form::one(&p, "access_token").map(|t| t.map(String::from)))
         {
@@ -62,6 +63,9 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
         }
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
+    if let Err(res) = super::dpop::resource(&state, &headers, method.as_str(), "/userinfo", &token, &claims).await {
+        return res;
+    }
     let scope = ScopeSet::parse(claims.get("scope").and_then(Value::as_str).unwrap_or(""));
     let gid = claims.get("gid").and_then(Value::as_str);
     if !scope.contains("openid") || gid.is_none() {

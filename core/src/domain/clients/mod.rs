@@ -66,9 +66,20 @@ pub struct Client {
     /// request is treated as requiring at least this level.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_level: Option<u8>,
+    /// `fapi2`: the FAPI 2.0 Security Profile (PAR, PKCE S256,
+    /// private_key_jwt, DPoP-bound tokens, codes of at most 60 s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Authorization requests only through `/par` (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
+    /// Access tokens only DPoP-bound (RFC 9449 §5.2, `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
     #[serde(skip)]
     pub secret_hash: Option<String>,
 }
+
+/// The profile name of the FAPI 2.0 Security Profile.
+pub const FAPI2: &str = "fapi2";
 
 impl Client {
     pub fn is_public(&self) -> bool {
@@ -87,6 +98,37 @@ impl Client {
             self.allowed_scopes.push(' ');
             self.allowed_scopes.push_str(s);
         }
+    }
+    pub fn is_fapi2(&self) -> bool {
+        self.profile.as_deref() == Some(FAPI2)
+    }
+    /// Whether `/authorize` takes this client's requests only by `request_uri` from `/par`.
+    pub fn requires_par(&self) -> bool {
+        self.require_pushed_authorization_requests || self.is_fapi2()
+    }
+    /// Whether the token endpoint requires a DPoP proof and issues only bound tokens.
+    pub fn requires_dpop(&self) -> bool {
+        self.dpop_bound_access_tokens || self.is_fapi2()
+    }
+    /// The registered keys of this client (`jwks`), as JWKs.
+    pub fn keys(&self) -> Vec<Value> {
+        self.jwks.as_ref().and_then(|j| j.get("keys")).and_then(Value::as_array).cloned().unwrap_or_default()
+    }
+    /// Whether a registered key (matching `kid` when both name one) signed
+    /// this JWS with the algorithm its header names. `none` never verifies.
+    pub fn verify_jws(&self, parsed: &jws::Parsed<'_>) -> bool {
+        let Some(alg) = jws::Alg::parse(&parsed.header.alg) else {
+            return false;
+        };
+        self.keys().iter().any(|k| {
+            let kid_ok = match (&parsed.header.kid, k.get("kid").and_then(Value::as_str)) {
+                (Some(want), Some(have)) => want == have,
+                _ => true,
+            };
+            kid_ok
+                && jws::PublicKey::from_jwk(k)
+                    .is_some_and(|pk| pk.alg() == alg && pk.verify(parsed.signing_input.as_bytes(), &parsed.signature))
+        })
     }
     pub fn signing_alg(&self) -> jws::Alg {
         jws::Alg::parse(&self.id_token_alg).unwrap_or(jws::Alg::Es256)
@@ -118,6 +160,9 @@ impl Client {
             skip_consent: m.skip_consent,
             min_level: m.min_acr.as_deref().and_then(|l| l.parse::<u8>().ok()).filter(|l| (1..=4).contains(l)),
             secret_hash: m.secret_hash,
+            profile: m.profile,
+            require_pushed_authorization_requests: m.require_par,
+            dpop_bound_access_tokens: m.dpop_bound,
         }
     }
 }
@@ -173,6 +218,10 @@ pub struct NewClient {
     pub backchannel_logout_uri: Option<String>,
     pub skip_consent: bool,
     pub min_level: Option<u8>,
+    /// `fapi2` or none.
+    pub profile: Option<String>,
+    pub require_par: bool,
+    pub dpop_bound: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -192,6 +241,9 @@ pub struct ClientService {
     /// below ages on real time (it only paces database reads).
     clock: Clock,
     cache: Arc<RwLock<HashMap<String, (Instant, Client)>>>,
+    /// Global switches (`protocol.*`) applied to every client as it is read.
+    global_par: bool,
+    global_fapi2: bool,
 }
 
 /// How long client authentication may use a cached registration. A change
@@ -211,7 +263,23 @@ pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-e
 
 impl ClientService {
     pub fn new(db: Store, hasher: SecretHasher, clock: Clock) -> Self {
-        Self { db, hasher, clock, cache: Arc::default() }
+        Self { db, hasher, clock, cache: Arc::default(), global_par: false, global_fapi2: false }
+    }
+
+    /// Applies the global protocol switches: with `fapi2` every client is
+    /// read as a FAPI 2.0 client, with PAR required every client must push.
+    pub fn with_protocol(mut self, cfg: &crate::config::ProtocolConfig) -> Self {
+        self.global_par = cfg.require_pushed_authorization_requests;
+        self.global_fapi2 = cfg.fapi2;
+        self
+    }
+
+    fn effective(&self, mut c: Client) -> Client {
+        if self.global_fapi2 {
+            c.profile = Some(FAPI2.into());
+        }
+        c.require_pushed_authorization_requests |= self.global_par;
+        c
     }
 
     /// Registration lookup for the token hot path: one database read per
@@ -267,6 +335,12 @@ impl ClientService {
                 return Err(bad("private_key_jwt needs --jwks with at least one EC P-256 or RSA key".into()));
             }
         }
+        match new.profile.as_deref() {
+            None => {}
+            Some(FAPI2) if method == AuthMethod::PrivateKeyJwt => {}
+            Some(FAPI2) => return Err(bad("the fapi2 profile needs private_key_jwt client authentication".into())),
+            Some(p) => return Err(bad(format!("profile `{p}`: allowed fapi2"))),
+        }
         let alg = new.id_token_alg.clone().unwrap_or_else(|| "ES256".into());
         if jws::Alg::parse(&alg).is_none() {
             return Err(bad(format!("id_token_signed_response_alg `{alg}`: allowed ES256, RS256")));
@@ -309,6 +383,9 @@ impl ClientService {
             skip_consent: Set(new.skip_consent),
             created_at: Set(self.clock.now()),
             min_acr: Set(new.min_level.map(|l| l.to_string())),
+            profile: Set(new.profile.clone()),
+            require_par: Set(new.require_par),
+            dpop_bound: Set(new.dpop_bound),
         };
         // The registration and its audit record commit together; the
         // secret itself is never recorded.
@@ -319,14 +396,17 @@ impl ClientService {
         let event = Event::new("client_created", ADMIN, &subject).detail(&detail);
         crate::domain::audit::record(&txn, event, self.clock.now()).await?;
         txn.commit().await?;
-        Ok(CreatedClient { client: Client::from_model(inserted), client_secret: secret })
+        Ok(CreatedClient { client: self.effective(Client::from_model(inserted)), client_secret: secret })
     }
 
     pub async fn find(&self, client_id: &str) -> DomainResult<Option<Client>> {
         if client_id.is_empty() || client_id.len() > 128 {
             return Ok(None);
         }
-        Ok(client::Entity::find_by_id(client_id.to_owned()).one(&self.db).await?.map(Client::from_model))
+        Ok(client::Entity::find_by_id(client_id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(|m| self.effective(Client::from_model(m))))
     }
 
     pub async fn list(&self) -> DomainResult<Vec<Client>> {
@@ -335,7 +415,7 @@ impl ClientService {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(Client::from_model)
+            .map(|m| self.effective(Client::from_model(m)))
             .collect())
     }
 
@@ -424,19 +504,8 @@ impl ClientService {
         if client.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(fail("client is not registered for private_key_jwt"));
         }
-        let alg = jws::Alg::parse(&parsed.header.alg).ok_or_else(|| fail("unsupported alg"))?;
-        let keys =
-            client.jwks.as_ref().and_then(|j| j.get("keys")).and_then(Value::as_array).cloned().unwrap_or_default();
-        let verified = keys.iter().any(|k| {
-            let kid_ok = match (&parsed.header.kid, k.get("kid").and_then(Value::as_str)) {
-                (Some(want), Some(have)) => want == have,
-                _ => true,
-            };
-            kid_ok
-                && jws::PublicKey::from_jwk(k)
-                    .is_some_and(|pk| pk.alg() == alg && pk.verify(parsed.signing_input.as_bytes(), &parsed.signature))
-        });
-        if !verified {
+        jws::Alg::parse(&parsed.header.alg).ok_or_else(|| fail("unsupported alg"))?;
+        if !client.verify_jws(&parsed) {
             return Err(fail("bad signature"));
         }
         let aud_ok = match claims.get("aud") {

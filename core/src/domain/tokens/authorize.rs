@@ -18,6 +18,12 @@ pub enum PageError {
     MissingRedirectUri,
     UnregisteredRedirectUri,
     DuplicateParameter,
+    /// The client must push its request (RFC 9126 §5).
+    PushRequired,
+    /// A `request_uri` unknown, expired, used or of another client.
+    RequestUriInvalid,
+    /// A request object unsigned or not verifiable (RFC 9101).
+    RequestObjectInvalid,
 }
 
 impl PageError {
@@ -29,6 +35,9 @@ impl PageError {
             PageError::MissingRedirectUri => "error_missing_redirect_uri",
             PageError::UnregisteredRedirectUri => "error_unregistered_redirect_uri",
             PageError::DuplicateParameter => "error_duplicate_parameter",
+            PageError::PushRequired => "error_par_required",
+            PageError::RequestUriInvalid => "error_request_uri_invalid",
+            PageError::RequestObjectInvalid => "error_request_object_invalid",
         }
     }
 }
@@ -183,7 +192,7 @@ pub fn parse(
     {
         return Err(fail(OAuthError::invalid_request("code_challenge must be a base64url SHA-256 (43 characters)")));
     }
-    if client.is_public() && code_challenge.is_none() {
+    if (client.is_public() || client.is_fapi2()) && code_challenge.is_none() {
         return Err(fail(OAuthError::invalid_request(
             "PKCE (code_challenge with S256) is required for public clients",
         )));

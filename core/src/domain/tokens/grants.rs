@@ -137,6 +137,18 @@ pub fn valid_verifier(v: &str) -> bool {
     (43..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
+/// Binds a grant's refresh tokens to a DPoP key (RFC 9449 §5: public
+/// clients); the first binding stays.
+pub async fn bind_dpop(db: &Store, grant_id: &str, jkt: &str) -> Result<(), DbErr> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::DpopJkt, Expr::value(jkt))
+        .filter(grant::Column::Id.eq(grant_id))
+        .filter(grant::Column::DpopJkt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// The grant if it is neither revoked nor expired at `now`.
 pub async fn active_grant(db: &Store, grant_id: &str, now: i64) -> Result<Option<grant::Model>, DbErr> {
     Ok(grant::Entity::find_by_id(grant_id.to_owned())
@@ -264,6 +276,7 @@ fn grant_row(id: String, new: NewGrant, subject: String, ttl: i64, now: i64) -> 
         revoked_at: Set(None),
         enterprise_id: Set(new.enterprise_id),
         delegation_id: Set(new.delegation_id),
+        dpop_jkt: Set(None),
     }
 }
 

@@ -1,7 +1,10 @@
 //! Minting and checking the tokens we sign: RFC 9068 JWT access tokens, ID
 //! tokens (OIDC Core §2) and back-channel logout tokens.
 pub mod authorize;
+pub mod dpop;
 pub mod grants;
+pub mod par;
+pub mod request_object;
 pub mod subjects;
 use crate::clock::Clock;
 use crate::config::TokenConfig;
@@ -57,6 +60,18 @@ impl TokenIssuer {
         scope: &str,
         user: Option<UserContext<'_>>,
     ) -> Result<AccessToken, SignError> {
+        self.access_token_bound(client_id, scope, user, None)
+    }
+
+    /// `access_token`, bound to a DPoP key (`cnf.jkt`, RFC 9449 §6) when
+    /// `jkt` is given.
+    pub fn access_token_bound(
+        &self,
+        client_id: &str,
+        scope: &str,
+        user: Option<UserContext<'_>>,
+        jkt: Option<&str>,
+    ) -> Result<AccessToken, SignError> {
         let now = self.clock.now();
         let ttl = self.cfg.access_token_ttl;
         let mut claims = json!({
@@ -82,6 +97,9 @@ impl TokenIssuer {
             }
         } else if let Some(map) = claims.as_object_mut() {
             map.insert("sub".into(), client_id.into());
+        }
+        if let (Some(jkt), Some(map)) = (jkt, claims.as_object_mut()) {
+            map.insert("cnf".into(), json!({ "jkt": jkt }));
         }
         Ok(AccessToken { token: self.sign(Alg::Es256, "at+jwt", &claims)?, expires_in: ttl })
     }

@@ -13,7 +13,6 @@ use crate::domain::identity::{self, BindOutcome, Binder, CounterClerk};
 use crate::kit::cookies;
 use crate::kit::pages::{error_page, unavailable};
 use crate::oidc::flow::see_other;
-use crate::oidc::userinfo::bearer_token;
 use crate::ports::verifier::FaceSample;
 use crate::server::AppState;
 use crate::store::entities::user;
@@ -57,7 +56,12 @@ pub async fn api_face(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(token) = bearer_token(&headers) else {
+    // RFC 9449: a DPoP-bound token needs its proof here too.
+    let token = match crate::oidc::dpop::resource_token(&state, &headers, "POST", "/api/identity/face").await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    let Some(token) = token else {
         return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "a Bearer access token is required");
     };
     // The face check runs in the person's name: only the app an

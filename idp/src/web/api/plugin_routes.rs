@@ -154,7 +154,13 @@ async fn api_route(
     needed: &[String],
     headers: &HeaderMap,
 ) -> Response {
-    let Some(token) = bearer_token(headers) else {
+    // RFC 9449: a DPoP-bound token needs its proof here too.
+    let path = format!("{}{}", req.base, req.path);
+    let token = match crate::oidc::dpop::resource_token(state, headers, &req.method, &path).await {
+        Ok(t) => t,
+        Err(res) => return res,
+    };
+    let Some(token) = token else {
         return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "an access token is required");
     };
     let claims = match state.tokens.check_access_token(&state.store, token, state.clock.now()).await {

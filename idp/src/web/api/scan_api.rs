@@ -23,7 +23,7 @@ use crate::domain::authn::scan::{self, AppCaller, Decision, ScanError, ScanTicke
 use crate::domain::clients::app_access::{self, AppAccessError};
 use crate::domain::clients::scopes::SCAN_LOGIN;
 use crate::net::Location;
-use crate::oidc::userinfo::{bearer_error, bearer_token};
+use crate::oidc::userinfo::bearer_error;
 use crate::server::AppState;
 use axum::Json;
 use axum::body::Bytes;
@@ -64,8 +64,9 @@ fn scan_error(e: ScanError) -> Response {
 
 /// The signed-in app behind the bearer token, or the RFC 6750 answer
 /// (`domain::clients::app_access`, shared with the face API).
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<AppCaller, Response> {
-    let Some(token) = bearer_token(headers) else {
+async fn caller(state: &AppState, headers: &HeaderMap, method: &str, path: &str) -> Result<AppCaller, Response> {
+    // RFC 9449: a DPoP-bound token needs its proof here too.
+    let Some(token) = crate::oidc::dpop::resource_token(state, headers, method, path).await? else {
         let mut res = StatusCode::UNAUTHORIZED.into_response();
         res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"idp\""));
         return Err(res);
@@ -124,7 +125,7 @@ fn ok_json(v: Value) -> Response {
 }
 
 pub async fn read(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let app = match caller(&state, &headers).await {
+    let app = match caller(&state, &headers, "GET", &format!("/api/scan/tickets/{id}")).await {
         Ok(a) => a,
         Err(res) => return res,
     };
@@ -150,7 +151,7 @@ pub async fn confirm(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let app = match caller(&state, &headers).await {
+    let app = match caller(&state, &headers, "POST", &format!("/api/scan/tickets/{id}/confirm")).await {
         Ok(a) => a,
         Err(res) => return res,
     };
@@ -168,7 +169,7 @@ pub async fn confirm(
 }
 
 pub async fn deny(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let app = match caller(&state, &headers).await {
+    let app = match caller(&state, &headers, "POST", &format!("/api/scan/tickets/{id}/deny")).await {
         Ok(a) => a,
         Err(res) => return res,
     };

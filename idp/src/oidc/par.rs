@@ -1,0 +1,35 @@
+//! `/par` (RFC 9126): an authenticated client pushes its authorization
+//! request and receives a single-use `request_uri` (`domain::tokens::par`).
+use super::error::{ApiError, no_store};
+use super::form;
+use crate::server::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Parameters that authenticate the client, not part of the request.
+const CREDENTIALS: &[&str] = &["client_secret", "client_assertion", "client_assertion_type"];
+
+pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match push(&state, &headers, &body).await {
+        Ok(r) => no_store(r),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let params = form::parse_body(headers, body)?;
+    form::no_duplicates(&params)?;
+    let creds = form::credentials(headers, &params)?;
+    let client = state.clients.authenticate(&creds, &state.endpoint("/par"), &state.config.issuer).await?;
+    let request: Vec<(String, String)> =
+        params.into_iter().filter(|(k, _)| !CREDENTIALS.contains(&k.as_str())).collect();
+    let ttl = state.config.protocol.par_ttl;
+    let uri =
+        crate::domain::tokens::par::push(&state.store, &client, request, &state.config.issuer, ttl, state.clock.now())
+            .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "request_uri": uri, "expires_in": ttl }))).into_response())
+}
