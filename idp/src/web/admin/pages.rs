@@ -24,7 +24,7 @@ type PageResult = Result<Response, PageError>;
 /// `/admin`: what this staff member may do.
 pub async fn home(State(state): State<AppState>, c: Console, jar: CookieJar) -> PageResult {
     let mut ctx = tera::Context::new();
-    ctx.insert("v", &serde_json::json!({ "proofing": c.proofing }));
+    ctx.insert("adm", &serde_json::json!({ "proofing": c.proofing }));
     Ok(c.render(&state, jar, "admin_home.html", ctx))
 }
 
@@ -63,7 +63,7 @@ fn step_up_page(
     let mut ctx = tera::Context::new();
     ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert(
-        "v",
+        "adm",
         &serde_json::json!({
             "fresh": fresh,
             "error": error.map(|k| state.pages.text(locale, k)),
@@ -138,7 +138,7 @@ pub async fn people_search(
 ) -> PageResult {
     let rows = people::search(&state.store, &c.staff, &q.q, state.clock.now()).await.map_err(refused)?;
     let mut ctx = tera::Context::new();
-    ctx.insert("v", &serde_json::json!({ "q": q.q, "rows": rows, "searched": !q.q.trim().is_empty() }));
+    ctx.insert("adm", &serde_json::json!({ "q": q.q, "rows": rows, "searched": !q.q.trim().is_empty() }));
     Ok(c.render(&state, jar, "admin_people.html", ctx))
 }
 
@@ -154,7 +154,7 @@ async fn person_page(
     let mut ctx = tera::Context::new();
     let manage = c.staff.can(staff::Permission::ManagePeople);
     ctx.insert(
-        "v",
+        "adm",
         &serde_json::json!({ "d": d, "unmasked": unmasked, "manage": manage,
             "done": done.map(|k| state.pages.text(c.locale, k)) }),
     );
@@ -247,7 +247,7 @@ pub async fn apps_list(State(state): State<AppState>, c: Console, jar: CookieJar
     let list = apps::list(&state.clients, &c.staff).await.map_err(refused)?;
     let mut ctx = tera::Context::new();
     ctx.insert(
-        "v",
+        "adm",
         &serde_json::json!({ "apps": list, "create": c.staff.can(staff::Permission::CreateApps),
             "scopes": crate::domain::clients::scopes::SUPPORTED.join(" ") }),
     );
@@ -277,7 +277,7 @@ async fn app_page(
     let app = apps::show(&state.clients, &c.staff, id).await.map_err(refused)?;
     let mut ctx = tera::Context::new();
     ctx.insert(
-        "v",
+        "adm",
         &serde_json::json!({
             "app": app,
             "redirect_uris": app.redirect_uris.join("\n"),
@@ -349,7 +349,7 @@ pub async fn audit(State(state): State<AppState>, c: Console, jar: CookieJar, Qu
     };
     let mut ctx = tera::Context::new();
     ctx.insert(
-        "v",
+        "adm",
         &serde_json::json!({
             "actor": filter.actor, "subject": filter.subject, "event": filter.event,
             "rows": rows, "page": found.page + 1,
@@ -379,7 +379,7 @@ pub async fn stats(State(state): State<AppState>, c: Console, jar: CookieJar, Qu
         })
         .collect();
     let mut ctx = tera::Context::new();
-    ctx.insert("v", &serde_json::json!({ "days": rows }));
+    ctx.insert("adm", &serde_json::json!({ "days": rows }));
     Ok(c.render(&state, jar, "admin_stats.html", ctx))
 }
 
@@ -399,7 +399,7 @@ pub async fn appeals(
 ) -> PageResult {
     let list = reviews::appeals(&state.store, &c.staff, &q.status).await.map_err(refused)?;
     let mut ctx = tera::Context::new();
-    ctx.insert("v", &serde_json::json!({ "appeals": list, "status": q.status, "done": Option::<String>::None }));
+    ctx.insert("adm", &serde_json::json!({ "appeals": list, "status": q.status, "done": Option::<String>::None }));
     Ok(c.render(&state, jar, "admin_appeals.html", ctx))
 }
 
@@ -435,7 +435,7 @@ pub async fn appeal_decide(
     let list = reviews::appeals(&state.store, &c.staff, "pending").await.map_err(refused)?;
     let done = state.pages.text(c.locale, if approve { "admin_done_approved" } else { "admin_done_rejected" });
     let mut ctx = tera::Context::new();
-    ctx.insert("v", &serde_json::json!({ "appeals": list, "status": "pending", "done": done }));
+    ctx.insert("adm", &serde_json::json!({ "appeals": list, "status": "pending", "done": done }));
     Ok(c.render(&state, jar, "admin_appeals.html", ctx))
 }
 
@@ -450,7 +450,7 @@ async fn staff_page(state: &AppState, c: &Console, jar: CookieJar, done: Option<
     let rows = staff::list(&state.store).await?;
     let mut ctx = tera::Context::new();
     ctx.insert(
-        "v",
+        "adm",
         &serde_json::json!({ "rows": rows, "roles": Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
             "done": done.map(|k| state.pages.text(c.locale, k)) }),
     );
