@@ -16,7 +16,9 @@ async fn staff_account(app: &TestApp, username: &str, phone: &str, role: Role, a
     idp::domain::assurance::set_proofing_level(&app.state.store, &id, 3).await.unwrap();
     let now = app.state.clock.now();
     if apps.is_empty() {
-        staff::grant(&app.state.store, &app.state.users, Granter::Cli("test"), username, role, None, now).await.unwrap();
+        staff::grant(&app.state.store, &app.state.users, Granter::Cli("test"), username, role, None, now)
+            .await
+            .unwrap();
     }
     for a in apps {
         staff::grant(&app.state.store, &app.state.users, Granter::Cli("test"), username, role, Some(a), now)
@@ -100,9 +102,19 @@ async fn gate_and_roles(backend: Backend) {
     assert!(!html.contains("13700000004"), "search results are masked");
     let csrf = csrf_of(&app, &aud, "/admin/step-up").await;
     assert_eq!(get(&aud, app.url(&format!("/admin/people/{target}"))).await.0, 200);
-    let res = post(&aud, app.url(&format!("/admin/people/{target}")), &[("csrf", &csrf), ("action", "suspend"), ("reason", "test")]).await;
+    let res = post(
+        &aud,
+        app.url(&format!("/admin/people/{target}")),
+        &[("csrf", &csrf), ("action", "suspend"), ("reason", "test")],
+    )
+    .await;
     assert_eq!(res.status(), 403);
-    let res = post(&aud, app.url(&format!("/admin/people/{target}")), &[("csrf", &csrf), ("action", "unmask"), ("reason", "curious")]).await;
+    let res = post(
+        &aud,
+        app.url(&format!("/admin/people/{target}")),
+        &[("csrf", &csrf), ("action", "unmask"), ("reason", "curious")],
+    )
+    .await;
     assert_eq!(res.status(), 403);
     assert_eq!(get(&aud, app.url("/admin/staff")).await.0, 403);
     assert_eq!(get(&aud, app.url("/admin/appeals")).await.0, 403);
@@ -114,7 +126,12 @@ async fn gate_and_roles(backend: Backend) {
     let rev = console(&app, "the_reviewer", &secret).await;
     assert_eq!(get(&rev, app.url("/admin/appeals")).await.0, 200);
     let csrf = csrf_of(&app, &rev, "/admin/step-up").await;
-    let res = post(&rev, app.url("/admin/staff"), &[("csrf", &csrf), ("action", "grant"), ("login", "the_reviewer"), ("role", "platform_admin")]).await;
+    let res = post(
+        &rev,
+        app.url("/admin/staff"),
+        &[("csrf", &csrf), ("action", "grant"), ("login", "the_reviewer"), ("role", "platform_admin")],
+    )
+    .await;
     assert_eq!(res.status(), 403);
     assert!(staff::load(&app.state.store, &target).await.unwrap().is_none());
     assert_eq!(get(&rev, app.url("/admin/audit")).await.0, 403);
@@ -124,12 +141,19 @@ async fn gate_and_roles(backend: Backend) {
     let adm = console(&app, "the_app_admin", &secret).await;
     let (status, html) = get(&adm, app.url("/admin/apps")).await;
     assert_eq!(status, 200);
-    assert!(html.contains(&format!("data-app=\"{}\"", mine.id)) && !html.contains(&format!("data-app=\"{}\"", other.id)));
+    assert!(
+        html.contains(&format!("data-app=\"{}\"", mine.id)) && !html.contains(&format!("data-app=\"{}\"", other.id))
+    );
     assert_eq!(get(&adm, app.url(&format!("/admin/apps/{}", other.id))).await.0, 403);
     let csrf = csrf_of(&app, &adm, &format!("/admin/apps/{}", mine.id)).await;
     let res = post(&adm, app.url(&format!("/admin/apps/{}", other.id)), &[("csrf", &csrf), ("action", "rotate")]).await;
     assert_eq!(res.status(), 403);
-    let res = post(&adm, app.url("/admin/apps"), &[("csrf", &csrf), ("name", "Mine too"), ("redirect_uris", "https://x.example/cb")]).await;
+    let res = post(
+        &adm,
+        app.url("/admin/apps"),
+        &[("csrf", &csrf), ("name", "Mine too"), ("redirect_uris", "https://x.example/cb")],
+    )
+    .await;
     assert_eq!(res.status(), 403, "an app admin cannot register apps");
     // Rotating its own secret: shown once, the old one stops working.
     let res = post(&adm, app.url(&format!("/admin/apps/{}", mine.id)), &[("csrf", &csrf), ("action", "rotate")]).await;
@@ -159,14 +183,20 @@ async fn gate_and_roles(backend: Backend) {
     let res = post(&adm, app.url(&format!("/admin/apps/{}", mine.id)), &form).await;
     assert_eq!(res.status(), 200);
     let c = app.state.clients.find(&mine.id).await.unwrap().unwrap();
-    assert_eq!((c.name.as_str(), c.allowed_scopes.as_str(), c.min_level, c.skip_consent), ("Renamed app", "openid profile", Some(2), true));
+    assert_eq!(
+        (c.name.as_str(), c.allowed_scopes.as_str(), c.min_level, c.skip_consent),
+        ("Renamed app", "openid profile", Some(2), true)
+    );
     assert_eq!(c.redirect_uris.len(), 2);
     let bad = [("csrf", csrf.as_str()), ("action", "save"), ("name", "x"), ("redirect_uris", "javascript:alert(1)")];
     assert_eq!(post(&adm, app.url(&format!("/admin/apps/{}", mine.id)), &bad).await.status(), 400);
     // Every change names the staff member.
     let (admin_id, _) = (app.state.users.find_by_login("the_app_admin").await.unwrap().unwrap().id, ());
     let rotated = audited(&app, "client_secret_rotated").await;
-    assert!(rotated.iter().all(|d| d.contains(&format!("actor=staff:{admin_id}"))) && rotated.len() == 1, "{rotated:?}");
+    assert!(
+        rotated.iter().all(|d| d.contains(&format!("actor=staff:{admin_id}"))) && rotated.len() == 1,
+        "{rotated:?}"
+    );
     // A form without its CSRF token is refused.
     let res = post(&adm, app.url(&format!("/admin/apps/{}", mine.id)), &[("action", "rotate")]).await;
     assert_eq!(res.status(), 403);
@@ -203,7 +233,10 @@ async fn suspend_restore(backend: Backend) {
     assert!(!html.contains(&app.state.pages.text("zh-CN", "login_suspended")), "a wrong password tells nothing");
     let suspended = audited(&app, "account_suspended").await;
     assert_eq!(suspended.len(), 1);
-    assert!(suspended[0].contains(&format!("actor=staff:{admin_id}")) && suspended[0].contains(&format!("subject=user:{target}")));
+    assert!(
+        suspended[0].contains(&format!("actor=staff:{admin_id}"))
+            && suspended[0].contains(&format!("subject=user:{target}"))
+    );
     // The unmasked view wants a reason and is audited.
     let res = post(&b, app.url(&page), &[("csrf", &csrf), ("action", "unmask"), ("reason", "")]).await;
     assert_eq!(res.status(), 400);
@@ -229,13 +262,23 @@ async fn suspend_restore(backend: Backend) {
     assert!(audited(&app, "staff_signed_out").await[0].contains("sessions=1"));
     // A platform admin grants roles in the console.
     let csrf = csrf_of(&app, &b, "/admin/staff").await;
-    let res = post(&b, app.url("/admin/staff"), &[("csrf", &csrf), ("action", "grant"), ("login", "suspend_me1"), ("role", "auditor")]).await;
+    let res = post(
+        &b,
+        app.url("/admin/staff"),
+        &[("csrf", &csrf), ("action", "grant"), ("login", "suspend_me1"), ("role", "auditor")],
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let s = staff::load(&app.state.store, &target).await.unwrap().unwrap();
     assert_eq!(s.roles, vec![Role::Auditor]);
     // And registers an app, whose secret is shown once.
     let csrf = csrf_of(&app, &b, "/admin/apps").await;
-    let form = [("csrf", csrf.as_str()), ("name", "New portal"), ("redirect_uris", "https://portal.example/cb"), ("scopes", "openid profile")];
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("name", "New portal"),
+        ("redirect_uris", "https://portal.example/cb"),
+        ("scopes", "openid profile"),
+    ];
     let res = post(&b, app.url("/admin/apps"), &form).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
@@ -283,13 +326,18 @@ async fn appeals_audit_stats(backend: Backend) {
     assert_eq!(app.state.users.find(&holder).await.unwrap().unwrap().phone, None);
     assert!(sink(&app, "sms", "13700000023").await.unwrap().contains("ap-1"));
     // Decided once.
-    let res = post(&b, app.url("/admin/appeals/ap-1"), &[("csrf", &csrf), ("action", "reject"), ("reason", "no")]).await;
+    let res =
+        post(&b, app.url("/admin/appeals/ap-1"), &[("csrf", &csrf), ("action", "reject"), ("reason", "no")]).await;
     assert_eq!(res.status(), 404);
 
     // Statistics of seeded days match the count; the audit viewer filters.
     let (_, secret) = staff_account(&app, "the_auditor2", "13700000030", Role::Auditor, &[]).await;
     let today = now - now.rem_euclid(86_400);
-    let seed = [(today - 2 * 86_400 + 5, "sign_in", 3), (today - 86_400 + 7, "register", 2), (today - 86_400 + 9, "identity_face", 4)];
+    let seed = [
+        (today - 2 * 86_400 + 5, "sign_in", 3),
+        (today - 86_400 + 7, "register", 2),
+        (today - 86_400 + 9, "identity_face", 4),
+    ];
     for (at, action, n) in seed {
         for i in 0..n {
             let detail = format!("outcome=success actor=user:seed{i} subject=session:s{i}");
@@ -297,16 +345,22 @@ async fn appeals_audit_stats(backend: Backend) {
         }
     }
     let failure = "outcome=failure actor=anonymous subject=login:name:x";
-    idp::domain::identity::accounts::audit(&app.state.store, None, "sign_in", failure, None, today - 2 * 86_400 + 9).await.unwrap();
+    idp::domain::identity::accounts::audit(&app.state.store, None, "sign_in", failure, None, today - 2 * 86_400 + 9)
+        .await
+        .unwrap();
     let b = console(&app, "the_auditor2", &secret).await;
     let (status, html) = get(&b, app.url("/admin/stats?days=7")).await;
     assert_eq!(status, 200);
     let day = |offset: i64| {
-        let label = chrono::DateTime::from_timestamp(today - offset * 86_400, 0).unwrap().format("%Y-%m-%d").to_string();
+        let label =
+            chrono::DateTime::from_timestamp(today - offset * 86_400, 0).unwrap().format("%Y-%m-%d").to_string();
         html.split(&format!("data-day=\"{label}\"")).nth(1).unwrap().split("</tr>").next().unwrap().to_string()
     };
     assert!(day(2).contains("<td class=\"n-sign-ins\">3</td>") && day(2).contains("<td>1</td>"), "{}", day(2));
-    assert!(day(1).contains("<td class=\"n-registrations\">2</td>") && day(1).contains("<td class=\"n-verifications\">4</td>"));
+    assert!(
+        day(1).contains("<td class=\"n-registrations\">2</td>")
+            && day(1).contains("<td class=\"n-verifications\">4</td>")
+    );
     let (status, html) = get(&b, app.url("/admin/audit?event=appeal_approved")).await;
     assert_eq!(status, 200);
     assert_eq!(html.matches("data-action=\"appeal_approved\"").count(), 1);

@@ -66,8 +66,12 @@ impl ClientService {
             s.min_level.unwrap_or(0),
             s.skip_consent
         );
-        crate::domain::audit::record(&txn, Event::new("client_updated", by, &subject).detail(&detail), self.clock.now())
-            .await?;
+        crate::domain::audit::record(
+            &txn,
+            Event::new("client_updated", by, &subject).detail(&detail),
+            self.clock.now(),
+        )
+        .await?;
         txn.commit().await?;
         self.forget(client_id);
         Ok(true)

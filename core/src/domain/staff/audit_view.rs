@@ -109,9 +109,7 @@ pub async fn daily(db: &Store, staff: &Staff, days: i64, now: i64) -> Result<Vec
         )
         .await?;
         let sign_in_failures = count(
-            in_day()
-                .add(audit::Column::Action.eq("sign_in"))
-                .add(audit::Column::Detail.not_like("outcome=success%")),
+            in_day().add(audit::Column::Action.eq("sign_in")).add(audit::Column::Detail.not_like("outcome=success%")),
         )
         .await?;
         let registrations = count(in_day().add(audit::Column::Action.eq("register"))).await?;

@@ -176,10 +176,8 @@ pub fn gate(proofing: u8, session: &SessionInfo, now: i64, cfg: &AssuranceConfig
     if proofing < 3 {
         return Gate::Proofing;
     }
-    let strong = session
-        .factors
-        .iter()
-        .any(|e| matches!(e.factor, Factor::Passkey | Factor::Totp) && now - e.at <= max_age);
+    let strong =
+        session.factors.iter().any(|e| matches!(e.factor, Factor::Passkey | Factor::Totp) && now - e.at <= max_age);
     if strong && assurance::level(proofing, &session.factors, now, cfg) >= 3 { Gate::Open } else { Gate::StrongFactor }
 }
 
@@ -274,9 +272,7 @@ pub async fn grant(
         }
         .insert(&txn)
         .await?;
-        if role == Role::CounterOperator
-            && operator::Entity::find_by_id(u.id.clone()).one(&txn).await?.is_none()
-        {
+        if role == Role::CounterOperator && operator::Entity::find_by_id(u.id.clone()).one(&txn).await?.is_none() {
             operator::ActiveModel { user_id: Set(u.id.clone()), granted_by: Set(by.label()), granted_at: Set(now) }
                 .insert(&txn)
                 .await?;

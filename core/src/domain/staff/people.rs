@@ -107,11 +107,7 @@ pub async fn detail(db: &Store, staff: &Staff, user_id: &str, now: i64) -> Resul
     let sessions = sessions::live_for_user(db, &u.id, now)
         .await?
         .into_iter()
-        .map(|s| SessionRow {
-            factors: s.amr(),
-            sid: s.sid.chars().take(8).collect(),
-            auth_time: s.auth_time,
-        })
+        .map(|s| SessionRow { factors: s.amr(), sid: s.sid.chars().take(8).collect(), auth_time: s.auth_time })
         .collect();
     let delegations = delegation::Entity::find()
         .filter(
@@ -174,6 +170,14 @@ pub enum AccountAction {
     SignOut,
 }
 
+/// One change to an account, with the staff member's reason and address.
+pub struct AccountChange<'a> {
+    pub user_id: &'a str,
+    pub action: AccountAction,
+    pub reason: &'a str,
+    pub ip: Option<&'a str>,
+}
+
 /// Suspends, restores or signs out an account in one transaction: the
 /// flag, the ended sessions and revoked grants (refresh and access tokens
 /// die with them) and the audit record commit together; the apps hear of
@@ -182,12 +186,10 @@ pub async fn act<N: Notices>(
     db: &Store,
     notices: &N,
     staff: &Staff,
-    user_id: &str,
-    action: AccountAction,
-    reason: &str,
-    ip: Option<&str>,
+    change: AccountChange<'_>,
     now: i64,
 ) -> Result<(), StaffError> {
+    let AccountChange { user_id, action, reason, ip } = change;
     staff.require(Permission::ManagePeople)?;
     let reason = reason.trim();
     if action == AccountAction::Suspend && (reason.is_empty() || reason.chars().count() > 200) {

@@ -51,14 +51,14 @@ impl FromRequestParts<AppState> for Console {
 }
 
 impl Console {
-    /// For a sensitive action: the strong factor must be this fresh, or
-    /// the browser goes to step up first.
-    pub fn fresh(&self, state: &AppState) -> Result<(), PageError> {
+    /// For a sensitive action: `Some` refusal unless the strong factor is
+    /// this fresh (then the browser goes to step up first).
+    pub fn stale(&self, state: &AppState) -> Option<PageError> {
         let now = state.clock.now();
         match staff::gate(self.proofing, &self.session, now, &state.config.assurance, staff::SENSITIVE_MAX_AGE) {
-            Gate::Open => Ok(()),
-            Gate::Proofing => Err(PageError::forbidden("admin_needs_l3")),
-            Gate::StrongFactor => Err(PageError::Respond(see_other(&state.endpoint("/admin/step-up?fresh=1")))),
+            Gate::Open => None,
+            Gate::Proofing => Some(PageError::forbidden("admin_needs_l3")),
+            Gate::StrongFactor => Some(PageError::Respond(see_other(&state.endpoint("/admin/step-up?fresh=1")))),
         }
     }
 

@@ -161,7 +161,12 @@ async fn person_page(
     Ok(c.render(state, jar, "admin_person.html", ctx))
 }
 
-pub async fn person_show(State(state): State<AppState>, c: Console, jar: CookieJar, Path(id): Path<String>) -> PageResult {
+pub async fn person_show(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> PageResult {
     person_page(&state, &c, jar, &id, None, None).await
 }
 
@@ -184,7 +189,9 @@ pub async fn person_submit(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<PersonForm>,
 ) -> PageResult {
-    c.fresh(&state)?;
+    if let Some(refusal) = c.stale(&state) {
+        return Err(refusal);
+    }
     let ip = cookies::client_ip(Some(addr));
     let now = state.clock.now();
     let action = match f.action.as_str() {
@@ -197,7 +204,8 @@ pub async fn person_submit(
         "sign_out" => AccountAction::SignOut,
         _ => return Err(PageError::bad_request("error_bad_form")),
     };
-    people::act(&state.store, &state, &c.staff, &id, action, &f.reason, Some(&ip), now).await.map_err(refused)?;
+    let change = people::AccountChange { user_id: &id, action, reason: &f.reason, ip: Some(&ip) };
+    people::act(&state.store, &state, &c.staff, change, now).await.map_err(refused)?;
     let done = match action {
         AccountAction::Suspend => "admin_done_suspended",
         AccountAction::Restore => "admin_done_restored",
@@ -236,7 +244,12 @@ impl AppForm {
             name: self.name.trim().to_string(),
             redirect_uris: lines(&self.redirect_uris),
             post_logout_redirect_uris: lines(&self.post_logout_redirect_uris),
-            allowed_scopes: self.scopes.split([' ', ',', '\n', '\r']).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" "),
+            allowed_scopes: self
+                .scopes
+                .split([' ', ',', '\n', '\r'])
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
             min_level: self.min_level.trim().parse::<u8>().ok().filter(|l| *l > 0),
             skip_consent: self.skip_consent.is_some(),
         }
@@ -260,9 +273,12 @@ pub async fn apps_create(
     jar: CookieJar,
     CsrfForm(f): CsrfForm<AppForm>,
 ) -> PageResult {
-    c.fresh(&state)?;
-    let created =
-        apps::create(&state.store, &state.clients, &c.staff, &f.settings(), state.clock.now()).await.map_err(refused)?;
+    if let Some(refusal) = c.stale(&state) {
+        return Err(refusal);
+    }
+    let created = apps::create(&state.store, &state.clients, &c.staff, &f.settings(), state.clock.now())
+        .await
+        .map_err(refused)?;
     app_page(&state, &c, jar, &created.client.client_id, created.client_secret, None).await
 }
 
@@ -302,7 +318,9 @@ pub async fn app_submit(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<AppForm>,
 ) -> PageResult {
-    c.fresh(&state)?;
+    if let Some(refusal) = c.stale(&state) {
+        return Err(refusal);
+    }
     match f.action.as_str() {
         "rotate" => {
             let secret = apps::rotate_secret(&state.clients, &c.staff, &id).await.map_err(refused)?;
@@ -330,7 +348,12 @@ pub struct AuditQuery {
     page: u64,
 }
 
-pub async fn audit(State(state): State<AppState>, c: Console, jar: CookieJar, Query(q): Query<AuditQuery>) -> PageResult {
+pub async fn audit(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Query(q): Query<AuditQuery>,
+) -> PageResult {
     let filter = audit_view::Filter { actor: q.actor, subject: q.subject, event: q.event, page: q.page };
     let found = audit_view::search(&state.store, &c.staff, &filter).await.map_err(refused)?;
     let fmt = |t: i64| {
@@ -343,7 +366,9 @@ pub async fn audit(State(state): State<AppState>, c: Console, jar: CookieJar, Qu
         .collect();
     let query = |page: u64| {
         let mut u = url::form_urlencoded::Serializer::new(String::new());
-        u.append_pair("actor", &filter.actor).append_pair("subject", &filter.subject).append_pair("event", &filter.event);
+        u.append_pair("actor", &filter.actor)
+            .append_pair("subject", &filter.subject)
+            .append_pair("event", &filter.event);
         u.append_pair("page", &page.to_string());
         format!("/admin/audit?{}", u.finish())
     };
@@ -366,8 +391,14 @@ pub struct StatsQuery {
     days: Option<i64>,
 }
 
-pub async fn stats(State(state): State<AppState>, c: Console, jar: CookieJar, Query(q): Query<StatsQuery>) -> PageResult {
-    let days = audit_view::daily(&state.store, &c.staff, q.days.unwrap_or(7), state.clock.now()).await.map_err(refused)?;
+pub async fn stats(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Query(q): Query<StatsQuery>,
+) -> PageResult {
+    let days =
+        audit_view::daily(&state.store, &c.staff, q.days.unwrap_or(7), state.clock.now()).await.map_err(refused)?;
     let max = days.iter().map(|d| d.sign_ins.max(d.registrations).max(d.verifications)).max().unwrap_or(0).max(1);
     // Bar widths in percent, for the server-drawn chart (no script).
     let rows: Vec<serde_json::Value> = days
@@ -479,7 +510,9 @@ pub async fn staff_submit(
     CsrfForm(f): CsrfForm<StaffForm>,
 ) -> PageResult {
     c.staff.require(staff::Permission::GrantRoles).map_err(refused)?;
-    c.fresh(&state)?;
+    if let Some(refusal) = c.stale(&state) {
+        return Err(refusal);
+    }
     let role = Role::parse(&f.role).ok_or(PageError::bad_request("error_bad_form"))?;
     let app = Some(f.app.as_str()).filter(|a| !a.trim().is_empty());
     let now = state.clock.now();
