@@ -371,3 +371,27 @@ async fn appeals_audit_stats(backend: Backend) {
     assert_eq!(html.matches("<tr data-action=").count(), 1);
 }
 both!(console_appeals_audit_and_stats, super::appeals_audit_stats);
+
+/// The first admin comes from `idp staff grant`; `list` and `revoke` see
+/// the same rows the console does.
+async fn staff_cli(backend: Backend) {
+    let app = spawn(backend).await;
+    let id = app.user("first_admin1").await;
+    let run = |args: &[&str]| crate::ops::idp_cmd(&app.dir, &app.database_url).args(args).output().unwrap();
+    let out = run(&["staff", "grant", "first_admin1", "platform_admin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = staff::load(&app.state.store, &id).await.unwrap().unwrap();
+    assert_eq!(s.roles, vec![Role::PlatformAdmin]);
+    let out = run(&["staff", "grant", "first_admin1", "app_admin"]);
+    assert!(!out.status.success(), "app_admin needs --app");
+    assert!(!run(&["staff", "grant", "first_admin1", "emperor"]).status.success());
+    assert!(!run(&["staff", "grant", "nobody_here1", "auditor"]).status.success());
+    let out = run(&["staff", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["role"], "platform_admin");
+    assert!(run(&["staff", "revoke", "first_admin1", "platform_admin"]).status.success());
+    assert!(staff::load(&app.state.store, &id).await.unwrap().is_none());
+    assert_eq!(audited(&app, "staff_granted").await.len(), 1);
+    assert!(audited(&app, "staff_revoked").await[0].contains("actor=operator:cli"));
+}
+both!(console_staff_cli, super::staff_cli);
