@@ -10,6 +10,7 @@ use std::process::ExitCode;
 mod identity_cli;
 mod kin_cli;
 mod plugin_cli;
+mod staff_cli;
 
 #[derive(Parser)]
 #[command(name = "idp", version, about = "OpenID Connect identity provider")]
@@ -75,6 +76,11 @@ enum Command {
     Enterprise {
         #[command(subcommand)]
         cmd: EnterpriseCmd,
+    },
+    /// Staff of the operator console: grant, revoke and list roles.
+    Staff {
+        #[command(subcommand)]
+        cmd: staff_cli::StaffCmd,
     },
     /// Development helpers (the message sink of the dev SMS gateway).
     Dev {
@@ -457,6 +463,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Appeal { cmd } => appeal_cmd(cmd, config).await,
         Command::Kin { cmd } => kin_cli::run(cmd, config).await,
         Command::Enterprise { cmd } => enterprise_cmd(cmd, config).await,
+        Command::Staff { cmd } => staff_cli::run(cmd, config).await,
         Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
             let state = idp::build_state(config, true).await?;
             let channel = (channel != "all").then_some(channel.as_str());

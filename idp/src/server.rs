@@ -243,6 +243,17 @@ pub fn router(state: AppState) -> Router {
         .route("/identity/in-person", get(web::account::identity::show).post(web::account::identity::submit))
         .route("/identity/unbind", get(web::account::identity::show).post(web::account::identity::submit))
         .route("/admin/in-person", get(web::api::face::admin_show).post(web::api::face::admin_submit))
+        .route("/admin", get(web::admin::home))
+        .route("/admin/step-up", get(web::admin::step_up_show).post(web::admin::step_up_submit))
+        .route("/admin/people", get(web::admin::people_search))
+        .route("/admin/people/{id}", get(web::admin::person_show).post(web::admin::person_submit))
+        .route("/admin/apps", get(web::admin::apps_list).post(web::admin::apps_create))
+        .route("/admin/apps/{id}", get(web::admin::app_show).post(web::admin::app_submit))
+        .route("/admin/audit", get(web::admin::audit))
+        .route("/admin/stats", get(web::admin::stats))
+        .route("/admin/appeals", get(web::admin::appeals))
+        .route("/admin/appeals/{id}", post(web::admin::appeal_decide))
+        .route("/admin/staff", get(web::admin::staff_list).post(web::admin::staff_submit))
         .route(
             "/api/identity/face",
             // A face image is larger than any form: its own body limit.

@@ -23,6 +23,7 @@ mod m20261206_000018_sec_proto;
 mod m20261206_000019_sec_kin;
 mod m20261206_000020_sms_sends;
 mod m20261206_000021_fapi;
+mod m20261206_000030_staff;
 mod m20261206_000031_ops_purge_indexes;
 
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000019_sec_kin::Migration),
             Box::new(m20261206_000020_sms_sends::Migration),
             Box::new(m20261206_000021_fapi::Migration),
+            Box::new(m20261206_000030_staff::Migration),
             Box::new(m20261206_000031_ops_purge_indexes::Migration),
         ]
     }

@@ -12,6 +12,7 @@ mod assurance;
 mod audit;
 mod authorize;
 mod brokering;
+mod console;
 mod delegation;
 mod e_certificate;
 mod enterprise_ops;

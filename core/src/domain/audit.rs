@@ -37,6 +37,8 @@ pub enum Actor<'a> {
     Enterprise(&'a str),
     /// A back-office operator at the command line (the name given).
     Operator(&'a str),
+    /// A staff member in the operator console (their account id).
+    Staff(&'a str),
     /// Nobody identified yet (a failed sign-in names only what was typed).
     Anonymous,
 }
@@ -54,6 +56,7 @@ impl Actor<'_> {
             Actor::User(id) => format!("user:{id}"),
             Actor::Enterprise(id) => format!("enterprise:{id}"),
             Actor::Operator(name) => format!("operator:{name}"),
+            Actor::Staff(id) => format!("staff:{id}"),
             Actor::Anonymous => "anonymous".into(),
         }
     }

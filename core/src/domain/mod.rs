@@ -20,6 +20,7 @@ pub mod delegation;
 pub mod error;
 pub mod identity;
 pub mod plugins;
+pub mod staff;
 pub mod tokens;
 
 pub use error::{DomainError, OAuthError};

@@ -861,3 +861,23 @@ pub mod kin_report {
     }
     no_relations!();
 }
+
+/// A staff role of an account (issue 15): `platform_admin`, `app_admin`
+/// (one row per app, `app_id` set), `reviewer`, `auditor`,
+/// `counter_operator`.
+pub mod staff_role {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "staff_roles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        pub role: String,
+        /// Empty unless the role is `app_admin`.
+        pub app_id: String,
+        pub granted_by: String,
+        pub granted_at: i64,
+    }
+    no_relations!();
+}

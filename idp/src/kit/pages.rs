@@ -51,6 +51,17 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "_scan_qr.html",
     "scan_face.html",
     "scan_landing.html",
+    "_admin_nav.html",
+    "admin_home.html",
+    "admin_step_up.html",
+    "admin_people.html",
+    "admin_person.html",
+    "admin_apps.html",
+    "admin_app.html",
+    "admin_audit.html",
+    "admin_stats.html",
+    "admin_appeals.html",
+    "admin_staff.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

@@ -3,6 +3,7 @@
 //! agents), `api` (the citizen app, plugins, health, metrics). Each handler
 //! extracts its input, calls one core use case and renders the outcome.
 pub mod account;
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod enterprise;

@@ -1,6 +1,7 @@
 //! Relying-party registrations: creation (with a high-entropy secret stored
 //! only as a keyed digest), lookup and client authentication at the token,
 //! revocation and introspection endpoints.
+pub mod admin;
 pub mod app_access;
 pub mod consents;
 pub mod scopes;

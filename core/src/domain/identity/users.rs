@@ -246,10 +246,40 @@ impl UserService {
     /// Verifies a password for a login identifier without revealing, by
     /// answer or by timing, whether the account exists.
     pub async fn verify_password(&self, login: &str, password: &str) -> DomainResult<Option<user::Model>> {
-        let found = self.find_by_login(login).await?.filter(|u| !u.disabled);
+        Ok(self.check_password(login, password).await?.user())
+    }
+
+    /// [`Self::verify_password`], telling a suspended account apart once
+    /// its password is right (the sign-in page then says it is suspended).
+    /// One hash either way, so the timing tells nothing more.
+    pub async fn check_password(&self, login: &str, password: &str) -> DomainResult<PasswordCheck> {
+        let found = self.find_by_login(login).await?;
         let hash = found.as_ref().map(|u| u.password_hash.clone());
         let ok = self.passwords.verify(password.to_string(), hash).await?;
-        Ok(if ok { found } else { None })
+        Ok(match found {
+            Some(u) if ok && u.disabled => PasswordCheck::Suspended,
+            Some(u) if ok => PasswordCheck::Valid(Box::new(u)),
+            _ => PasswordCheck::Failed,
+        })
+    }
+}
+
+/// The outcome of a password check.
+#[derive(Debug)]
+pub enum PasswordCheck {
+    Valid(Box<user::Model>),
+    /// The password is right but the account is suspended (issue 15).
+    Suspended,
+    /// No such account or a wrong password: one answer for both.
+    Failed,
+}
+
+impl PasswordCheck {
+    pub fn user(self) -> Option<user::Model> {
+        match self {
+            PasswordCheck::Valid(u) => Some(*u),
+            _ => None,
+        }
     }
 }
 

@@ -226,20 +226,22 @@ pub async fn submit(
             Err(e) => return unavailable(&state, locale, e),
         }
     }
-    let user = match state
+    let checked = match state
         .users
-        .verify_password(&f.username, &f.password)
+        .check_password(&f.username, &f.password)
         .await
         .inspect_err(|e| tracing::error!("password check: {e}"))
     {
-        Ok(u) => u,
+        Ok(c) => c,
         Err(e) => return unavailable(&state, locale, e),
     };
+    let suspended = matches!(checked, crate::domain::identity::users::PasswordCheck::Suspended);
+    let user = checked.user();
     let Some(user) = user else {
         if let Err(e) = throttle::failed(&state.store, reservation, &ip, now).await {
             return unavailable(&state, locale, e);
         }
-        let msg = state.pages.text(locale, "login_failed");
+        let msg = state.pages.text(locale, if suspended { "login_suspended" } else { "login_failed" });
         // This failure may be the one that makes the next try risky.
         let next_risky =
             throttle::failures(&state.store, &key, &ip, now).await.map(|(a, i)| throttle::risky(a, i)).unwrap_or(true);

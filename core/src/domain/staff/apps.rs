@@ -1,0 +1,60 @@
+//! Apps in the console (G1): each call checks the role (an app admin only
+//! touches the apps assigned) and then calls the `domain::clients` use case.
+use super::{Permission, Staff, StaffError};
+use crate::domain::audit::Event;
+use crate::domain::clients::admin::{self, Settings};
+use crate::domain::clients::{Client, ClientService, CreatedClient, NewClient};
+use crate::store::Store;
+
+/// The apps this staff member may see.
+pub async fn list(clients: &ClientService, staff: &Staff) -> Result<Vec<Client>, StaffError> {
+    staff.require(Permission::ViewApps)?;
+    let all = clients.list().await?;
+    let everything = staff.has(super::Role::PlatformAdmin) || staff.has(super::Role::Auditor);
+    Ok(all.into_iter().filter(|c| everything || staff.can(Permission::ManageApp(&c.client_id))).collect())
+}
+
+/// One app, if this staff member may see it.
+pub async fn show(clients: &ClientService, staff: &Staff, client_id: &str) -> Result<Client, StaffError> {
+    staff.require(Permission::ViewApps)?;
+    if !(staff.can(Permission::ManageApp(client_id)) || staff.has(super::Role::Auditor)) {
+        return Err(StaffError::Forbidden);
+    }
+    clients.find(client_id).await?.ok_or(StaffError::NotFound)
+}
+
+/// Registers an app (platform admins). The secret comes back once.
+pub async fn create(
+    db: &Store,
+    clients: &ClientService,
+    staff: &Staff,
+    s: &Settings,
+    now: i64,
+) -> Result<CreatedClient, StaffError> {
+    staff.require(Permission::CreateApps)?;
+    admin::check(s).map_err(StaffError::Invalid)?;
+    let new = NewClient {
+        name: s.name.trim().to_string(),
+        redirect_uris: s.redirect_uris.clone(),
+        post_logout_redirect_uris: s.post_logout_redirect_uris.clone(),
+        scopes: Some(s.allowed_scopes.split_whitespace().collect::<Vec<_>>().join(" ")),
+        skip_consent: s.skip_consent,
+        min_level: s.min_level,
+        ..Default::default()
+    };
+    let created = clients.create(new).await?;
+    let subject = format!("client:{}", created.client.client_id);
+    crate::domain::audit::record(db, Event::new("staff_app_created", staff.actor(), &subject), now).await?;
+    Ok(created)
+}
+
+pub async fn update(clients: &ClientService, staff: &Staff, client_id: &str, s: &Settings) -> Result<(), StaffError> {
+    staff.require(Permission::ManageApp(client_id))?;
+    admin::check(s).map_err(StaffError::Invalid)?;
+    if clients.update_settings(client_id, s, staff.actor()).await? { Ok(()) } else { Err(StaffError::NotFound) }
+}
+
+pub async fn rotate_secret(clients: &ClientService, staff: &Staff, client_id: &str) -> Result<String, StaffError> {
+    staff.require(Permission::ManageApp(client_id))?;
+    clients.rotate_secret(client_id, staff.actor()).await?.ok_or(StaffError::NotFound)
+}

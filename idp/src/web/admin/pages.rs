@@ -1,0 +1,532 @@
+//! The console's pages: home, step-up, people, apps, audit and statistics,
+//! reviews, staff roles.
+use super::{Console, refused};
+use crate::domain::assurance::Factor;
+use crate::domain::authn::factors::Verdict;
+use crate::domain::clients::admin::Settings;
+use crate::domain::staff::people::{self, AccountAction};
+use crate::domain::staff::{self, Granter, Role, apps, audit_view, reviews};
+use crate::kit::cookies;
+use crate::kit::extract::{CsrfForm, PageError, SignedIn};
+use crate::kit::pages::page;
+use crate::oidc::flow::see_other;
+use crate::server::AppState;
+use crate::with_csrf;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+type PageResult = Result<Response, PageError>;
+
+/// `/admin`: what this staff member may do.
+pub async fn home(State(state): State<AppState>, c: Console, jar: CookieJar) -> PageResult {
+    let mut ctx = tera::Context::new();
+    ctx.insert("adm", &serde_json::json!({ "proofing": c.proofing }));
+    Ok(c.render(&state, jar, "admin_home.html", ctx))
+}
+
+// ---------------------------------------------------------------- step-up
+
+#[derive(Deserialize)]
+pub struct StepUpQuery {
+    #[serde(default)]
+    fresh: String,
+}
+
+#[derive(Deserialize)]
+pub struct StepUpForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+with_csrf!(StepUpForm);
+
+/// The staff account behind a signed-in session (no level check: this is
+/// where the level is raised).
+async fn staff_signed_in(state: &AppState, s: &SignedIn) -> Result<staff::Staff, PageError> {
+    staff::load(&state.store, &s.user.id).await?.ok_or(PageError::forbidden("admin_not_staff"))
+}
+
+fn step_up_page(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    status: StatusCode,
+    fresh: bool,
+    error: Option<&str>,
+) -> Response {
+    let (jar, browser) = cookies::browser(state, jar);
+    let mut ctx = tera::Context::new();
+    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    ctx.insert(
+        "adm",
+        &serde_json::json!({
+            "fresh": fresh,
+            "error": error.map(|k| state.pages.text(locale, k)),
+            "passkeys": state.passkeys.available(),
+        }),
+    );
+    (jar, page(state, status, "admin_step_up.html", locale, ctx)).into_response()
+}
+
+pub async fn step_up_show(
+    State(state): State<AppState>,
+    s: SignedIn,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(q): Query<StepUpQuery>,
+) -> PageResult {
+    staff_signed_in(&state, &s).await?;
+    let locale = cookies::locale(&state, &headers, None);
+    Ok(step_up_page(&state, jar, locale, StatusCode::OK, !q.fresh.is_empty(), None))
+}
+
+/// An authenticator-app code typed on the console's step-up page: the
+/// session records the factor (and gets a new cookie), then back to the
+/// console.
+pub async fn step_up_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    s: SignedIn,
+    jar: CookieJar,
+    headers: HeaderMap,
+    CsrfForm(f): CsrfForm<StepUpForm>,
+) -> PageResult {
+    staff_signed_in(&state, &s).await?;
+    let locale = cookies::locale(&state, &headers, None);
+    let now = state.clock.now();
+    let code = f.code.trim();
+    let key = if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
+        match state.totp.verify(&s.user.id, &s.user.username, code, now).await? {
+            Verdict::Accepted => None,
+            Verdict::Wrong => Some("mfa_code_wrong"),
+            Verdict::Replayed => Some("mfa_code_used"),
+            Verdict::Locked => Some("mfa_locked"),
+        }
+    } else {
+        Some("mfa_code_wrong")
+    };
+    if let Some(key) = key {
+        return Ok(step_up_page(&state, jar, locale, StatusCode::UNAUTHORIZED, false, Some(key)));
+    }
+    let ip = cookies::client_ip(Some(addr));
+    crate::domain::identity::accounts::audit(&state.store, Some(&s.user.id), "step_up", "console", Some(&ip), now)
+        .await?;
+    match crate::web::auth::step_up::record_factor(&state, jar, &s.session, Factor::Totp).await? {
+        Some(jar) => Ok((jar, see_other(&state.endpoint("/admin"))).into_response()),
+        None => Err(PageError::Respond(cookies::sign_in_then(&state, CookieJar::new(), "/admin"))),
+    }
+}
+
+// ---------------------------------------------------------------- people
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn people_search(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Query(q): Query<SearchQuery>,
+) -> PageResult {
+    let rows = people::search(&state.store, &c.staff, &q.q, state.clock.now()).await.map_err(refused)?;
+    let mut ctx = tera::Context::new();
+    ctx.insert("adm", &serde_json::json!({ "q": q.q, "rows": rows, "searched": !q.q.trim().is_empty() }));
+    Ok(c.render(&state, jar, "admin_people.html", ctx))
+}
+
+async fn person_page(
+    state: &AppState,
+    c: &Console,
+    jar: CookieJar,
+    id: &str,
+    unmasked: Option<people::Unmasked>,
+    done: Option<&str>,
+) -> PageResult {
+    let d = people::detail(&state.store, &c.staff, id, state.clock.now()).await.map_err(refused)?;
+    let mut ctx = tera::Context::new();
+    let manage = c.staff.can(staff::Permission::ManagePeople);
+    ctx.insert(
+        "adm",
+        &serde_json::json!({ "d": d, "unmasked": unmasked, "manage": manage,
+            "done": done.map(|k| state.pages.text(c.locale, k)) }),
+    );
+    Ok(c.render(state, jar, "admin_person.html", ctx))
+}
+
+pub async fn person_show(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> PageResult {
+    person_page(&state, &c, jar, &id, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct PersonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+with_csrf!(PersonForm);
+
+pub async fn person_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    c: Console,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<PersonForm>,
+) -> PageResult {
+    if let Some(refusal) = c.stale(&state) {
+        return Err(refusal);
+    }
+    let ip = cookies::client_ip(Some(addr));
+    let now = state.clock.now();
+    let action = match f.action.as_str() {
+        "unmask" => {
+            let u = people::unmask(&state.store, &c.staff, &id, &f.reason, Some(&ip), now).await.map_err(refused)?;
+            return person_page(&state, &c, jar, &id, Some(u), None).await;
+        }
+        "suspend" => AccountAction::Suspend,
+        "restore" => AccountAction::Restore,
+        "sign_out" => AccountAction::SignOut,
+        _ => return Err(PageError::bad_request("error_bad_form")),
+    };
+    let change = people::AccountChange { user_id: &id, action, reason: &f.reason, ip: Some(&ip) };
+    people::act(&state.store, &state, &c.staff, change, now).await.map_err(refused)?;
+    let done = match action {
+        AccountAction::Suspend => "admin_done_suspended",
+        AccountAction::Restore => "admin_done_restored",
+        AccountAction::SignOut => "admin_done_signed_out",
+    };
+    person_page(&state, &c, jar, &id, None, Some(done)).await
+}
+
+// ---------------------------------------------------------------- apps
+
+#[derive(Deserialize, Default)]
+pub struct AppForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    redirect_uris: String,
+    #[serde(default)]
+    post_logout_redirect_uris: String,
+    #[serde(default)]
+    scopes: String,
+    #[serde(default)]
+    min_level: String,
+    #[serde(default)]
+    skip_consent: Option<String>,
+}
+with_csrf!(AppForm);
+
+impl AppForm {
+    fn settings(&self) -> Settings {
+        let lines = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        Settings {
+            name: self.name.trim().to_string(),
+            redirect_uris: lines(&self.redirect_uris),
+            post_logout_redirect_uris: lines(&self.post_logout_redirect_uris),
+            allowed_scopes: self
+                .scopes
+                .split([' ', ',', '\n', '\r'])
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+            min_level: self.min_level.trim().parse::<u8>().ok().filter(|l| *l > 0),
+            skip_consent: self.skip_consent.is_some(),
+        }
+    }
+}
+
+pub async fn apps_list(State(state): State<AppState>, c: Console, jar: CookieJar) -> PageResult {
+    let list = apps::list(&state.clients, &c.staff).await.map_err(refused)?;
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "adm",
+        &serde_json::json!({ "apps": list, "create": c.staff.can(staff::Permission::CreateApps),
+            "scopes": crate::domain::clients::scopes::SUPPORTED.join(" ") }),
+    );
+    Ok(c.render(&state, jar, "admin_apps.html", ctx))
+}
+
+pub async fn apps_create(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    CsrfForm(f): CsrfForm<AppForm>,
+) -> PageResult {
+    if let Some(refusal) = c.stale(&state) {
+        return Err(refusal);
+    }
+    let created = apps::create(&state.store, &state.clients, &c.staff, &f.settings(), state.clock.now())
+        .await
+        .map_err(refused)?;
+    app_page(&state, &c, jar, &created.client.client_id, created.client_secret, None).await
+}
+
+async fn app_page(
+    state: &AppState,
+    c: &Console,
+    jar: CookieJar,
+    id: &str,
+    secret: Option<String>,
+    done: Option<&str>,
+) -> PageResult {
+    let app = apps::show(&state.clients, &c.staff, id).await.map_err(refused)?;
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "adm",
+        &serde_json::json!({
+            "app": app,
+            "redirect_uris": app.redirect_uris.join("\n"),
+            "post_logout_redirect_uris": app.post_logout_redirect_uris.join("\n"),
+            "min_level": app.min_level.map(|l| l.to_string()).unwrap_or_default(),
+            "manage": c.staff.can(staff::Permission::ManageApp(id)),
+            "secret": secret,
+            "done": done.map(|k| state.pages.text(c.locale, k)),
+        }),
+    );
+    Ok(c.render(state, jar, "admin_app.html", ctx))
+}
+
+pub async fn app_show(State(state): State<AppState>, c: Console, jar: CookieJar, Path(id): Path<String>) -> PageResult {
+    app_page(&state, &c, jar, &id, None, None).await
+}
+
+pub async fn app_submit(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<AppForm>,
+) -> PageResult {
+    if let Some(refusal) = c.stale(&state) {
+        return Err(refusal);
+    }
+    match f.action.as_str() {
+        "rotate" => {
+            let secret = apps::rotate_secret(&state.clients, &c.staff, &id).await.map_err(refused)?;
+            app_page(&state, &c, jar, &id, Some(secret), Some("admin_done_rotated")).await
+        }
+        "save" => {
+            apps::update(&state.clients, &c.staff, &id, &f.settings()).await.map_err(refused)?;
+            app_page(&state, &c, jar, &id, None, Some("admin_done_saved")).await
+        }
+        _ => Err(PageError::bad_request("error_bad_form")),
+    }
+}
+
+// ---------------------------------------------------------------- audit
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    page: u64,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Query(q): Query<AuditQuery>,
+) -> PageResult {
+    let filter = audit_view::Filter { actor: q.actor, subject: q.subject, event: q.event, page: q.page };
+    let found = audit_view::search(&state.store, &c.staff, &filter).await.map_err(refused)?;
+    let fmt = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+    };
+    let rows: Vec<serde_json::Value> = found
+        .rows
+        .iter()
+        .map(|r| serde_json::json!({ "at": fmt(r.at), "action": r.action, "detail": r.detail, "ip": r.ip }))
+        .collect();
+    let query = |page: u64| {
+        let mut u = url::form_urlencoded::Serializer::new(String::new());
+        u.append_pair("actor", &filter.actor)
+            .append_pair("subject", &filter.subject)
+            .append_pair("event", &filter.event);
+        u.append_pair("page", &page.to_string());
+        format!("/admin/audit?{}", u.finish())
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "adm",
+        &serde_json::json!({
+            "actor": filter.actor, "subject": filter.subject, "event": filter.event,
+            "rows": rows, "page": found.page + 1,
+            "prev": (found.page > 0).then(|| query(found.page - 1)),
+            "next": found.has_more.then(|| query(found.page + 1)),
+        }),
+    );
+    Ok(c.render(&state, jar, "admin_audit.html", ctx))
+}
+
+#[derive(Deserialize)]
+pub struct StatsQuery {
+    #[serde(default)]
+    days: Option<i64>,
+}
+
+pub async fn stats(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Query(q): Query<StatsQuery>,
+) -> PageResult {
+    let days =
+        audit_view::daily(&state.store, &c.staff, q.days.unwrap_or(7), state.clock.now()).await.map_err(refused)?;
+    let max = days.iter().map(|d| d.sign_ins.max(d.registrations).max(d.verifications)).max().unwrap_or(0).max(1);
+    // Bar widths in percent, for the server-drawn chart (no script).
+    let rows: Vec<serde_json::Value> = days
+        .iter()
+        .map(|d| {
+            serde_json::json!({ "day": d.day, "sign_ins": d.sign_ins, "sign_in_failures": d.sign_in_failures,
+                "registrations": d.registrations, "verifications": d.verifications,
+                "bar": d.sign_ins * 100 / max })
+        })
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("adm", &serde_json::json!({ "days": rows }));
+    Ok(c.render(&state, jar, "admin_stats.html", ctx))
+}
+
+// ---------------------------------------------------------------- reviews
+
+#[derive(Deserialize)]
+pub struct ReviewQuery {
+    #[serde(default)]
+    status: String,
+}
+
+pub async fn appeals(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Query(q): Query<ReviewQuery>,
+) -> PageResult {
+    let list = reviews::appeals(&state.store, &c.staff, &q.status).await.map_err(refused)?;
+    let mut ctx = tera::Context::new();
+    ctx.insert("adm", &serde_json::json!({ "appeals": list, "status": q.status, "done": Option::<String>::None }));
+    Ok(c.render(&state, jar, "admin_appeals.html", ctx))
+}
+
+#[derive(Deserialize)]
+pub struct DecideForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+with_csrf!(DecideForm);
+
+pub async fn appeal_decide(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Path(id): Path<String>,
+    CsrfForm(f): CsrfForm<DecideForm>,
+) -> PageResult {
+    let approve = match f.action.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(PageError::bad_request("error_bad_form")),
+    };
+    let key = if approve { "sms_appeal_approved" } else { "sms_appeal_rejected" };
+    let template = state.pages.text(&state.config.default_locale, key);
+    let now = state.clock.now();
+    reviews::decide_appeal(&state.store, &state.sms_codes, &c.staff, &id, approve, &f.reason, &template, now)
+        .await
+        .map_err(refused)?;
+    let list = reviews::appeals(&state.store, &c.staff, "pending").await.map_err(refused)?;
+    let done = state.pages.text(c.locale, if approve { "admin_done_approved" } else { "admin_done_rejected" });
+    let mut ctx = tera::Context::new();
+    ctx.insert("adm", &serde_json::json!({ "appeals": list, "status": "pending", "done": done }));
+    Ok(c.render(&state, jar, "admin_appeals.html", ctx))
+}
+
+// ---------------------------------------------------------------- staff
+
+pub async fn staff_list(State(state): State<AppState>, c: Console, jar: CookieJar) -> PageResult {
+    c.staff.require(staff::Permission::GrantRoles).map_err(refused)?;
+    staff_page(&state, &c, jar, None).await
+}
+
+async fn staff_page(state: &AppState, c: &Console, jar: CookieJar, done: Option<&str>) -> PageResult {
+    let rows = staff::list(&state.store).await?;
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "adm",
+        &serde_json::json!({ "rows": rows, "roles": Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            "done": done.map(|k| state.pages.text(c.locale, k)) }),
+    );
+    Ok(c.render(state, jar, "admin_staff.html", ctx))
+}
+
+#[derive(Deserialize)]
+pub struct StaffForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    app: String,
+}
+with_csrf!(StaffForm);
+
+pub async fn staff_submit(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    CsrfForm(f): CsrfForm<StaffForm>,
+) -> PageResult {
+    c.staff.require(staff::Permission::GrantRoles).map_err(refused)?;
+    if let Some(refusal) = c.stale(&state) {
+        return Err(refusal);
+    }
+    let role = Role::parse(&f.role).ok_or(PageError::bad_request("error_bad_form"))?;
+    let app = Some(f.app.as_str()).filter(|a| !a.trim().is_empty());
+    let now = state.clock.now();
+    let by = Granter::Staff(&c.staff);
+    let done = match f.action.as_str() {
+        "grant" => {
+            staff::grant(&state.store, &state.users, by, &f.login, role, app, now).await.map_err(refused)?;
+            "admin_done_granted"
+        }
+        "revoke" => {
+            staff::revoke(&state.store, &state.users, by, &f.login, role, app, now).await.map_err(refused)?;
+            "admin_done_revoked"
+        }
+        _ => return Err(PageError::bad_request("error_bad_form")),
+    };
+    staff_page(&state, &c, jar, Some(done)).await
+}
