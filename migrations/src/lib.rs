@@ -22,6 +22,7 @@ mod m20261202_000015_upstream_reverify;
 mod m20261206_000018_sec_proto;
 mod m20261206_000019_sec_kin;
 mod m20261206_000020_sms_sends;
+mod m20261207_000041_second_step;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000018_sec_proto::Migration),
             Box::new(m20261206_000019_sec_kin::Migration),
             Box::new(m20261206_000020_sms_sends::Migration),
+            Box::new(m20261207_000041_second_step::Migration),
         ]
     }
 }

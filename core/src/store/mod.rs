@@ -250,6 +250,7 @@ pub async fn purge_expired(db: &Store, now: i64) -> Result<(), DbErr> {
         "scan_tickets",
         "webauthn_ceremonies",
         "sms_sends",
+        "sign_in_holds",
     ] {
         let stmt = Query::delete()
             .from_table(Alias::new(table))

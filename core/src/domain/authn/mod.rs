@@ -12,6 +12,7 @@ pub mod return_path;
 pub mod reverify;
 pub mod scan;
 pub mod scan_waiters;
+pub mod second_step;
 pub mod sessions;
 pub mod sms_codes;
 pub mod throttle;

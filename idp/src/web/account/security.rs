@@ -143,6 +143,8 @@ async fn render(
         let totp = state.totp.summary(&u.id).await?;
         let keys = state.passkeys.list(&u.id).await?;
         let left = state.totp.remaining_recovery_codes(&u.id).await?;
+        let second = crate::domain::authn::second_step::switched_on(&state.store, &u.id).await?;
+        ctx.insert("second_step_on", &second);
         Ok::<_, crate::store::DbErr>((totp, keys, left))
     }
     .await;
@@ -272,6 +274,13 @@ pub async fn submit(
                     render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Codes(codes)).await
                 }
                 Ok(None) => back(),
+                Err(e) => unavailable(&state, locale, e),
+            }
+        }
+        "second_step_on" | "second_step_off" => {
+            let on = f.action == "second_step_on";
+            match crate::domain::authn::second_step::set(&state.store, &proof, &u.id, on, &ip, now).await {
+                Ok(_) => back(),
                 Err(e) => unavailable(&state, locale, e),
             }
         }
