@@ -138,3 +138,116 @@ async fn two_step_sms_and_request(backend: Backend) {
     assert!(location(&res).unwrap().contains(&format!("/authorize/resume?req={req}")));
 }
 both!(two_step_within_a_request, super::two_step_sms_and_request);
+
+/// One frame on every page: the signed-in person, the menu to every
+/// personal page, the language switch and sign-out; the home page and the
+/// personal centre link every personal page; errors have a way back.
+async fn frame(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    app.user("frame_user").await;
+    let (_, b) = sign_in(&app, &client, "frame_user", &[]).await;
+    let (status, html) = get(&b, app.url("/account")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"frame-user\">王五<"), "{html}");
+    for id in [
+        "nav-account",
+        "nav-security",
+        "nav-identity",
+        "nav-apps",
+        "nav-sessions",
+        "nav-history",
+        "nav-kin",
+        "nav-authorisations",
+        "nav-health-code",
+        "nav-e-certificate",
+        "nav-enterprise",
+        "frame-sign-out",
+        "lang-en",
+        "account-kin",
+        "account-e-certificate",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id} missing");
+    }
+    assert!(!html.contains("user:"), "no internal ids shown");
+    // Every menu entry leads to a page (or its sign-in), never a 404.
+    for path in ["/account/security", "/identity", "/account/apps", "/account/sessions", "/account/history"] {
+        let (status, page) = get(&b, app.url(path)).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(page.contains("id=\"frame-menu\""), "{path} has the frame");
+    }
+    let (_, home) = get(&b, app.url("/")).await;
+    assert!(home.contains("id=\"home-services\"") && home.contains("id=\"home-kin\""));
+
+    // The language switch sets the cookie and comes back.
+    let res = b.http.get(app.url("/lang?to=en&back=%2Faccount%2Fsessions")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).unwrap().ends_with("/account/sessions"));
+    let (_, html) = get(&b, app.url("/account/sessions")).await;
+    assert!(html.contains("<html lang=\"en\">") && html.contains("id=\"lang-zh\""));
+    let res = b.http.get(app.url("/lang?to=en&back=https://evil.example/")).send().await.unwrap();
+    assert!(location(&res).unwrap().starts_with(&app.base), "only local pages are returned to");
+
+    // Themed errors with a way back.
+    let (status, html) = get(&b, app.url("/no-such-page")).await;
+    assert_eq!(status, 404);
+    assert!(html.contains("id=\"back-home\"") && html.contains("id=\"back-account\""));
+    let anonymous = Browser::new();
+    let (_, html) = get(&anonymous, app.url("/")).await;
+    assert!(html.contains("id=\"frame-sign-in\"") && !html.contains("id=\"frame-user\""));
+}
+both!(one_frame_with_navigation, super::frame);
+
+/// 我的应用, devices and sign-in history, in words and local time.
+async fn console(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let sub = app.user("console_user").await;
+    let (_, b) = sign_in(&app, &client, "console_user", &[]).await;
+
+    // My apps: the app by name, what it may read in words, revoke.
+    let (_, html) = get(&b, app.url("/account/apps")).await;
+    assert!(html.contains(&format!("data-client=\"{}\"", client.id)), "{html}");
+    assert!(html.contains("Test RP"));
+    assert!(html.contains(&app.state.pages.text("zh-CN", "scope_openid")));
+    assert!(!html.contains("scope_"), "no raw keys");
+    let csrf = hidden(&html, "csrf").unwrap();
+    let res = post(&b, app.url("/account/apps"), &[("csrf", &csrf), ("client_id", &client.id)]).await;
+    assert_eq!(res.status(), 303);
+    let (_, html) = get(&b, app.url("/account/apps")).await;
+    assert!(html.contains("id=\"apps-empty\""));
+    assert_eq!(crate::factors::audited(&app, &sub, "consent_revoked").await.len(), 1);
+    let res = post(&b, app.url("/account/apps"), &[("csrf", "forged"), ("client_id", &client.id)]).await;
+    assert_eq!(res.status(), 403);
+
+    // Devices: two browsers; sign out the other one from here.
+    let other = password_sign_in(&app, "console_user").await;
+    let (_, html) = get(&b, app.url("/account/sessions")).await;
+    assert_eq!(html.matches("<tr class=\"device").count(), 2, "{html}");
+    assert_eq!(html.matches("id=\"this-device\"").count(), 1);
+    assert!(html.contains("id=\"end-others\""));
+    let csrf = hidden(&html, "csrf").unwrap();
+    let res = post(&b, app.url("/account/sessions"), &[("csrf", &csrf), ("action", "others")]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(get(&other, app.url("/account")).await.0, 303, "the other device is signed out");
+    assert_eq!(get(&b, app.url("/account")).await.0, 200, "this one is not");
+    // Another person's session cannot be named.
+    let stranger_sub = app.user("console_other").await;
+    let stranger = password_sign_in(&app, "console_other").await;
+    let sid = idp::domain::authn::sessions::live_for_user(&app.state.store, &stranger_sub, app.state.clock.now())
+        .await
+        .unwrap()[0]
+        .sid
+        .clone();
+    let res = post(&b, app.url("/account/sessions"), &[("csrf", &csrf), ("action", "one"), ("sid", &sid)]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(get(&stranger, app.url("/account")).await.0, 200, "not ended");
+
+    // History: sign-ins in words and local time, no Unix seconds.
+    let (_, html) = get(&b, app.url("/account/history")).await;
+    assert!(html.contains("data-action=\"sign_in\"") && html.contains("data-action=\"session_ended\""));
+    assert!(html.contains(&app.state.pages.text("zh-CN", "method_password")));
+    assert!(!html.contains(&app.state.clock.now().to_string()[..6]), "no timestamps");
+    assert!(html.contains("年"), "a date in the locale");
+}
+both!(account_console, super::console);

@@ -51,6 +51,9 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "_scan_qr.html",
     "scan_face.html",
     "scan_landing.html",
+    "apps.html",
+    "sessions.html",
+    "history.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
@@ -63,6 +66,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("scan.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/scan.js")),
     // Same-origin script (the CSP allows no inline script) for the WebAuthn browser calls.
     ("webauthn.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/webauthn.js")),
+    ("portal.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/portal.js")),
 ];
 
 pub struct Pages {
@@ -118,6 +122,14 @@ impl Pages {
 
     pub fn render(&self, name: &str, locale: &str, mut ctx: tera::Context) -> Result<String, tera::Error> {
         ctx.insert("lang", locale);
+        if !ctx.contains_key("viewer") {
+            let mut viewer = crate::kit::frame::viewer();
+            if name == "logged_out.html" {
+                // Looked up before the sign-out ended the session.
+                viewer = crate::kit::frame::Viewer { name: None, enterprise: None, ..viewer };
+            }
+            ctx.insert("viewer", &viewer);
+        }
         ctx.insert("t", self.locales.get(locale).unwrap_or(&Value::Null));
         self.tera.render(name, &ctx)
     }

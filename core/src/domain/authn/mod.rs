@@ -4,6 +4,7 @@
 //! waiting for them.
 pub mod brokering;
 pub mod captcha;
+pub mod console;
 pub mod factors;
 pub mod flows;
 pub mod passkeys;
