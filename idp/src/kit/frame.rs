@@ -57,7 +57,12 @@ async fn look_up(state: &AppState, headers: &HeaderMap, path: &str) -> Viewer {
             .map(|e| e.name);
     }
     if let Ok(Some(u)) = state.users.find(&s.user_id).await {
-        v.name = Some(u.name.filter(|n| !n.is_empty()).unwrap_or(u.username));
+        // The real name masked as on every shared screen (a health code is
+        // shown to others); the account name is the person's own choice.
+        v.name = Some(match u.name.filter(|n| !n.is_empty()) {
+            Some(n) => crate::domain::delegation::kin::mask_name(&n),
+            None => u.username,
+        });
     }
     v
 }
@@ -68,7 +73,13 @@ pub async fn frame(State(state): State<AppState>, req: Request, next: Next) -> R
     if no_page(&path) {
         return next.run(req).await;
     }
-    let full = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or(path);
+    // The query comes back with a language switch only when it is plain
+    // ids (`req`, `flow`, `hold`): never a URL someone put in a link.
+    let plain = |q: &str| q.chars().all(|c| c.is_ascii_alphanumeric() || "=&-_.".contains(c));
+    let full = match req.uri().query() {
+        Some(q) if plain(q) => format!("{path}?{q}"),
+        _ => path,
+    };
     let v = look_up(&state, req.headers(), &full).await;
     VIEWER.scope(v, next.run(req)).await
 }
