@@ -371,7 +371,10 @@ fn sample_context() -> tera::Context {
     ctx.insert("apps", &vec![serde_json::json!({"client_id": "c", "name": "x", "releases": ["x"], "granted": "x"})]);
     ctx.insert("devices", &vec![serde_json::json!({"n": 1, "sid": "s", "current": true, "remember": false, "signed_in": "x", "last_seen": "x"})]);
     ctx.insert("others", &false);
-    ctx.insert("entries", &vec![serde_json::json!({"action": "sign_in", "what": "x", "method": "x", "at": "x", "ip": "x"})]);
+    ctx.insert(
+        "entries",
+        &vec![serde_json::json!({"action": "sign_in", "what": "x", "method": "x", "at": "x", "ip": "x"})],
+    );
     ctx.insert("kind", "sms");
     ctx.insert("verify_href", "/identity/verify?req=x");
     // Legal persons and delegation pages share one view model `v`.

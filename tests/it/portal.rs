@@ -9,7 +9,8 @@ use crate::support::*;
 /// secret, the csrf and the re-verification flow.
 async fn enrol_app(app: &TestApp, b: &Browser, phone: &str) -> (String, String, String) {
     let (csrf, flow) = reverify(app, b, phone).await;
-    let res = post(b, app.url("/account/security"), &[("csrf", &csrf), ("flow", &flow), ("action", "totp_start")]).await;
+    let res =
+        post(b, app.url("/account/security"), &[("csrf", &csrf), ("flow", &flow), ("action", "totp_start")]).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     let secret = between(&html, "<code id=\"totp-secret\">", "</code>")[0].to_string();
@@ -90,16 +91,17 @@ async fn two_step_sign_in(backend: Backend) {
     assert_eq!(res.status(), 403);
     let (_, still) = password_only(&app, "two_step1").await;
     assert!(location(&still).unwrap().contains("hold="));
-    let res = post(&b, app.url("/account/security"), &[("csrf", &csrf), ("flow", &flow), ("action", "second_step_off")])
-        .await;
+    let res =
+        post(&b, app.url("/account/security"), &[("csrf", &csrf), ("flow", &flow), ("action", "second_step_off")])
+            .await;
     assert_eq!(res.status(), 303);
     assert_eq!(crate::factors::audited(&app, &sub, "second_step_off").await.len(), 1);
     let (q, res) = password_only(&app, "two_step1").await;
     assert!(location(&res).unwrap().ends_with("/account"));
     assert!(signed_in(&app, &q).await);
     // And on again.
-    let res = post(&b, app.url("/account/security"), &[("csrf", &csrf), ("flow", &flow), ("action", "second_step_on")])
-        .await;
+    let res =
+        post(&b, app.url("/account/security"), &[("csrf", &csrf), ("flow", &flow), ("action", "second_step_on")]).await;
     assert_eq!(res.status(), 303);
     let (_, res) = password_only(&app, "two_step1").await;
     assert!(location(&res).unwrap().contains("hold="));

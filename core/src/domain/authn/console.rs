@@ -126,9 +126,8 @@ async fn end_where(
     now: i64,
 ) -> Result<Vec<String>, DbErr> {
     let txn = crate::store::begin_write(db).await?;
-    let mut q = session::Entity::find()
-        .filter(session::Column::UserId.eq(user_id))
-        .filter(session::Column::Revoked.eq(false));
+    let mut q =
+        session::Entity::find().filter(session::Column::UserId.eq(user_id)).filter(session::Column::Revoked.eq(false));
     if let Some(sid) = only {
         q = q.filter(session::Column::Sid.eq(sid));
     }
@@ -183,12 +182,7 @@ pub async fn history(db: &Store, user_id: &str, limit: u64) -> Result<Vec<Histor
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| HistoryEntry {
-            method: field(&r.detail, "method"),
-            at: r.created_at,
-            action: r.action,
-            ip: r.ip,
-        })
+        .map(|r| HistoryEntry { method: field(&r.detail, "method"), at: r.created_at, action: r.action, ip: r.ip })
         .collect())
 }
 

@@ -57,8 +57,7 @@ pub async fn set(db: &Store, proof: &Reverified, user_id: &str, on: bool, ip: &s
         .await?;
     let action = if on { "second_step_on" } else { "second_step_off" };
     audit(&txn, Some(user_id), action, "", Some(ip), now).await?;
-    txn.commit().await
-        .map(|_| true)
+    txn.commit().await.map(|_| true)
 }
 
 /// A sign-in between its first and its second step: everything the entry

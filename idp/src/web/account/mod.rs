@@ -2,12 +2,12 @@
 //! signed-in session; every sensitive change re-verifies by phone + SMS
 //! code + graphic captcha, is audited, and notifies the old channel.
 pub mod appeal;
-pub mod delegations;
-pub mod identity;
-pub mod security;
 pub mod apps;
+pub mod delegations;
 pub mod devices;
 pub mod history;
+pub mod identity;
+pub mod security;
 use crate::domain::assurance::Factor;
 use crate::domain::authn::flows::{self, mask_account, mask_phone};
 use crate::domain::authn::reverify::{self, Outcome};

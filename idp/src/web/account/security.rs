@@ -152,7 +152,10 @@ async fn render(
         Ok(v) => v,
         Err(e) => return unavailable(state, locale, e),
     };
-    ctx.insert("totp", &totp.map(|(created, used)| json!({ "created": when(Some(created), locale), "last_used": when(used, locale) })));
+    ctx.insert(
+        "totp",
+        &totp.map(|(created, used)| json!({ "created": when(Some(created), locale), "last_used": when(used, locale) })),
+    );
     let keys: Vec<_> = keys
         .into_iter()
         .map(|k| json!({ "id": k.id, "name": k.name, "created": when(Some(k.created_at), locale), "last_used": when(k.last_used_at, locale) }))

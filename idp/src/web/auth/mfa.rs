@@ -225,8 +225,10 @@ pub async fn passkey_submit(
     if !f.hold.is_empty() {
         let (locale, ip) = (cookies::locale(&state, &headers, None), cookies::client_ip(Some(addr)));
         let (hold, ceremony, credential) = (&f.hold, &f.ceremony, &f.credential);
-        return crate::web::auth::second_step::passkey_submit(&state, jar, locale, hold, &f.csrf, ceremony, credential, &ip)
-            .await;
+        return crate::web::auth::second_step::passkey_submit(
+            &state, jar, locale, hold, &f.csrf, ceremony, credential, &ip,
+        )
+        .await;
     }
     let (session, u, locale) = match load_signed_in(&state, &jar, &headers, &f.req).await {
         Ok(v) => v,

@@ -154,7 +154,9 @@ pub async fn totp_submit(
 pub async fn passkey_begin(state: &AppState, jar: CookieJar, locale: &str, hold: &str) -> Response {
     let h = match load(state, &jar, locale, hold).await {
         Ok(h) => h,
-        Err(_) => return crate::web::auth::mfa::json_error(state, StatusCode::BAD_REQUEST, locale, "second_step_expired"),
+        Err(_) => {
+            return crate::web::auth::mfa::json_error(state, StatusCode::BAD_REQUEST, locale, "second_step_expired");
+        }
     };
     let browser = browser_of(state, &jar);
     let begun = state
