@@ -25,6 +25,7 @@ mod m20261206_000020_sms_sends;
 mod m20261206_000021_fapi;
 mod m20261206_000030_staff;
 mod m20261206_000031_ops_purge_indexes;
+mod m20261207_000041_second_step;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000021_fapi::Migration),
             Box::new(m20261206_000030_staff::Migration),
             Box::new(m20261206_000031_ops_purge_indexes::Migration),
+            Box::new(m20261207_000041_second_step::Migration),
         ]
     }
 }

@@ -74,6 +74,14 @@ pub(crate) async fn reverify(app: &TestApp, b: &Browser, phone: &str) -> (String
     (csrf, flow)
 }
 
+/// Switches two-step sign-in off inside a re-verified flow: these tests
+/// step up password sessions, which two-step sign-in (on by default once a
+/// factor is enrolled; tested in `portal.rs`) would otherwise hold.
+pub(crate) async fn second_step_off(app: &TestApp, b: &Browser, csrf: &str, flow: &str) {
+    let form = [("csrf", csrf), ("flow", flow), ("action", "second_step_off")];
+    assert_eq!(post(b, app.url("/account/security"), &form).await.status(), 303);
+}
+
 pub(crate) async fn audited(app: &TestApp, user: &str, action: &str) -> Vec<String> {
     audit::Entity::find()
         .filter(audit::Column::UserId.eq(user))
@@ -170,6 +178,7 @@ async fn totp_and_recovery_codes(backend: Backend) {
     let res = confirm(enrol_code.clone()).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
+    second_step_off(&app, &b, &csrf, &flow).await;
     let codes: Vec<String> = between(&html, "<li><code>", "</code>").into_iter().map(String::from).collect();
     assert_eq!(codes.len(), 10, "{html}");
     assert_eq!(audited(&app, &sub, "factor_added").await, ["authenticator app"]);
@@ -333,9 +342,11 @@ async fn passkeys(backend: Backend) {
     let (_, page) = get(&b, app.url(&format!("/account/security?flow={flow}"))).await;
     assert!(page.contains("Alice 的手机"), "{page}");
     assert_eq!(audited(&app, &alice, "factor_added").await, ["passkey Alice 的手机"]);
+    second_step_off(&app, &b, &csrf, &flow).await;
     let bb = password_sign_in(&app, "passkey_bob1").await;
     let (bcsrf, bflow) = reverify(&app, &bb, "13700002222").await;
     assert_eq!(register_passkey(&app, &bb, &mut bob_key, &bcsrf, &bflow, "Bob").await.status(), 303);
+    second_step_off(&app, &bb, &bcsrf, &bflow).await;
 
     // Passwordless sign-in ends in a code at the relying app.
     let (lb, req, lcsrf) = login_page(&app, &client).await;

@@ -187,7 +187,7 @@ async fn l2_binding_and_refusals(b: Backend) {
     let replay = br.http.get(app.url(&format!("/identity/verify?flow={flow}"))).send().await.unwrap();
     assert_eq!(replay.status(), 400, "a used flow cannot be replayed");
     let page = br.http.get(app.url("/identity")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("*三") && page.contains("L2"), "{page}");
+    assert!(page.contains("*三") && page.contains("data-level=\"2\""), "{page}");
 }
 both!(l2_binding_and_refusals_both, super::l2_binding_and_refusals);
 

@@ -30,6 +30,7 @@ mod logout;
 mod ops;
 mod plugin_storage;
 mod plugins;
+mod portal;
 mod production_guard;
 mod proxies;
 mod readiness;

@@ -364,6 +364,17 @@ fn sample_context() -> tera::Context {
     );
     ctx.insert("factor_ways", &vec![serde_json::json!({"label": "step_up_way_totp", "href": "/mfa/totp?req=x"})]);
     ctx.insert("can_skip", &true);
+    // Portal (issue 19): two-step sign-in, my apps, devices, history.
+    ctx.insert("second_step_on", &true);
+    ctx.insert("codes_text", "abcde-fghjk");
+    ctx.insert("codes_href", "data:text/plain;charset=utf-8,abcde-fghjk");
+    ctx.insert("apps", &vec![serde_json::json!({"client_id": "c", "name": "x", "releases": ["x"], "granted": "x"})]);
+    ctx.insert("devices", &vec![serde_json::json!({"n": 1, "sid": "s", "current": true, "remember": false, "signed_in": "x", "last_seen": "x"})]);
+    ctx.insert("others", &false);
+    ctx.insert(
+        "entries",
+        &vec![serde_json::json!({"action": "sign_in", "what": "x", "method": "x", "at": "x", "ip": "x"})],
+    );
     ctx.insert("kind", "sms");
     ctx.insert("verify_href", "/identity/verify?req=x");
     // Legal persons and delegation pages share one view model `v`.

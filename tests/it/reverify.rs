@@ -49,6 +49,7 @@ async fn without_phone(backend: Backend) {
     assert_eq!(post(&b, app.url("/account/security"), &form).await.status(), 200);
     let mut key = SoftPasskey::new(true);
     assert_eq!(register_passkey(&app, &b, &mut key, &csrf, &flow, "key").await.status(), 303);
+    second_step_off(&app, &b, &csrf, &flow).await;
 
     // Another browser: an app code re-verifies (the enrolment's step is
     // spent, the next one passes, a replay does not).

@@ -881,3 +881,31 @@ pub mod staff_role {
     }
     no_relations!();
 }
+
+pub mod second_step_pref {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "second_step_prefs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub required: bool,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod sign_in_hold {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sign_in_holds")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        pub browser: String,
+        pub data: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}

@@ -265,6 +265,7 @@ pub async fn purge_expired_in_batches(db: &Store, now: i64, batch: u64) -> Resul
         ("webauthn_ceremonies", 60),
         ("sms_sends", 60),
         ("par_requests", 60),
+        ("sign_in_holds", 60),
         ("sessions", 86400),
     ] {
         for _ in 0..PURGE_MAX_BATCHES {

@@ -6,5 +6,7 @@
 //! imports `web`).
 pub mod cookies;
 pub mod extract;
+pub mod frame;
+pub mod human;
 pub mod pages;
 pub mod personal;

@@ -62,6 +62,9 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "admin_stats.html",
     "admin_appeals.html",
     "admin_staff.html",
+    "apps.html",
+    "sessions.html",
+    "history.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
@@ -74,6 +77,7 @@ const STATIC: &[(&str, &str, &str)] = &[
     ("scan.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/scan.js")),
     // Same-origin script (the CSP allows no inline script) for the WebAuthn browser calls.
     ("webauthn.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/webauthn.js")),
+    ("portal.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/portal.js")),
 ];
 
 pub struct Pages {
@@ -129,6 +133,14 @@ impl Pages {
 
     pub fn render(&self, name: &str, locale: &str, mut ctx: tera::Context) -> Result<String, tera::Error> {
         ctx.insert("lang", locale);
+        if !ctx.contains_key("viewer") {
+            let mut viewer = crate::kit::frame::viewer();
+            if name == "logged_out.html" {
+                // Looked up before the sign-out ended the session.
+                viewer = crate::kit::frame::Viewer { name: None, enterprise: None, ..viewer };
+            }
+            ctx.insert("viewer", &viewer);
+        }
         ctx.insert("t", self.locales.get(locale).unwrap_or(&Value::Null));
         self.tera.render(name, &ctx)
     }

@@ -113,7 +113,7 @@
   function start(form, status) {
     if (pending) { pending.abort(); pending = null; }
     var body = new URLSearchParams();
-    ['csrf', 'req', 'flow'].forEach(function (name) {
+    ['csrf', 'req', 'flow', 'hold'].forEach(function (name) {
       if (form.elements[name]) { body.append(name, form.elements[name].value); }
     });
     if (form.dataset.usernameFrom) {

@@ -427,7 +427,7 @@ pub async fn remove_factor<N: PhoneNotifier>(
 }
 
 /// A confirmed authenticator app or at least one passkey.
-async fn has_strong_factor<C: ConnectionTrait>(conn: &C, user_id: &str) -> Result<bool, DbErr> {
+pub(crate) async fn has_strong_factor<C: ConnectionTrait>(conn: &C, user_id: &str) -> Result<bool, DbErr> {
     let app = totp_factor::Entity::find()
         .filter(totp_factor::Column::UserId.eq(user_id))
         .filter(totp_factor::Column::Confirmed.eq(true))

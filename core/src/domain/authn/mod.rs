@@ -4,6 +4,7 @@
 //! waiting for them.
 pub mod brokering;
 pub mod captcha;
+pub mod console;
 pub mod factors;
 pub mod flows;
 pub mod passkeys;
@@ -12,6 +13,7 @@ pub mod return_path;
 pub mod reverify;
 pub mod scan;
 pub mod scan_waiters;
+pub mod second_step;
 pub mod sessions;
 pub mod sms_codes;
 pub mod throttle;

@@ -2,7 +2,10 @@
 //! signed-in session; every sensitive change re-verifies by phone + SMS
 //! code + graphic captcha, is audited, and notifies the old channel.
 pub mod appeal;
+pub mod apps;
 pub mod delegations;
+pub mod devices;
+pub mod history;
 pub mod identity;
 pub mod security;
 use crate::domain::assurance::Factor;

@@ -100,8 +100,8 @@ async fn verified(
     factors::reverified(&state.store, flow, &browser_of(state, jar), &u.id, state.clock.now()).await
 }
 
-fn when(ts: Option<i64>) -> Option<String> {
-    ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0)).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+fn when(ts: Option<i64>, locale: &str) -> Option<String> {
+    ts.map(|t| crate::kit::human::datetime(t, locale))
 }
 
 /// The otpauth URL as a QR code (SVG in a data: URL, allowed by the CSP).
@@ -143,6 +143,8 @@ async fn render(
         let totp = state.totp.summary(&u.id).await?;
         let keys = state.passkeys.list(&u.id).await?;
         let left = state.totp.remaining_recovery_codes(&u.id).await?;
+        let second = crate::domain::authn::second_step::switched_on(&state.store, &u.id).await?;
+        ctx.insert("second_step_on", &second);
         Ok::<_, crate::store::DbErr>((totp, keys, left))
     }
     .await;
@@ -150,10 +152,13 @@ async fn render(
         Ok(v) => v,
         Err(e) => return unavailable(state, locale, e),
     };
-    ctx.insert("totp", &totp.map(|(created, used)| json!({ "created": when(Some(created)), "last_used": when(used) })));
+    ctx.insert(
+        "totp",
+        &totp.map(|(created, used)| json!({ "created": when(Some(created), locale), "last_used": when(used, locale) })),
+    );
     let keys: Vec<_> = keys
         .into_iter()
-        .map(|k| json!({ "id": k.id, "name": k.name, "created": when(Some(k.created_at)), "last_used": when(k.last_used_at) }))
+        .map(|k| json!({ "id": k.id, "name": k.name, "created": when(Some(k.created_at), locale), "last_used": when(k.last_used_at, locale) }))
         .collect();
     ctx.insert("has_factor", &(totp.is_some() || !keys.is_empty()));
     ctx.insert("passkeys", &keys);
@@ -166,6 +171,8 @@ async fn render(
     ctx.insert("view", view);
     ctx.insert("totp_secret", &secret);
     ctx.insert("totp_qr", &qr);
+    ctx.insert("codes_text", &codes.join(" "));
+    ctx.insert("codes_href", &format!("data:text/plain;charset=utf-8,{}", codes.join("%0D%0A")));
     ctx.insert("codes", &codes);
     sms_form::form_page(state, jar, status, "security.html", locale, ctx, notice, flow.is_empty()).await
 }
@@ -272,6 +279,13 @@ pub async fn submit(
                     render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Codes(codes)).await
                 }
                 Ok(None) => back(),
+                Err(e) => unavailable(&state, locale, e),
+            }
+        }
+        "second_step_on" | "second_step_off" => {
+            let on = f.action == "second_step_on";
+            match crate::domain::authn::second_step::set(&state.store, &proof, &u.id, on, &ip, now).await {
+                Ok(_) => back(),
                 Err(e) => unavailable(&state, locale, e),
             }
         }

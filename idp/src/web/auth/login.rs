@@ -318,6 +318,11 @@ pub async fn complete(
     req: Option<AuthRequest>,
     who: SignedIn<'_>,
 ) -> Response {
+    // Two-step sign-in (issue 19): no session before the second step.
+    let jar = match crate::web::auth::second_step::gate(state, jar, locale, req_id, &who).await {
+        Ok(jar) => jar,
+        Err(second_step) => return second_step,
+    };
     let SignedIn { user_id, method, remember, extra, then, acting, ip } = who;
     let result = async {
         let existing = current_session(state, &jar).await?;

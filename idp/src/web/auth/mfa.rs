@@ -28,6 +28,9 @@ use std::net::SocketAddr;
 pub struct ReqQuery {
     #[serde(default)]
     req: String,
+    /// A sign-in held for its second step (`web::auth::second_step`).
+    #[serde(default)]
+    hold: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -46,6 +49,9 @@ pub struct MfaForm {
     credential: String,
     #[serde(default)]
     remember: Option<String>,
+    /// A sign-in held for its second step (`web::auth::second_step`).
+    #[serde(default)]
+    hold: String,
 }
 
 /// The browser's binding hash (empty when it has no browser cookie yet).
@@ -114,6 +120,10 @@ pub async fn totp_show(
     headers: HeaderMap,
     Query(q): Query<ReqQuery>,
 ) -> Response {
+    if !q.hold.is_empty() {
+        let locale = cookies::locale(&state, &headers, None);
+        return crate::web::auth::second_step::show(&state, jar, locale, &q.hold, "mfa_totp.html").await;
+    }
     show(&state, jar, &headers, &q.req, "mfa_totp.html").await
 }
 
@@ -125,6 +135,10 @@ pub async fn totp_submit(
     headers: HeaderMap,
     Form(f): Form<MfaForm>,
 ) -> Response {
+    if !f.hold.is_empty() {
+        let (locale, ip) = (cookies::locale(&state, &headers, None), cookies::client_ip(Some(addr)));
+        return crate::web::auth::second_step::totp_submit(&state, jar, locale, &f.hold, &f.csrf, &f.code, &ip).await;
+    }
     let (session, u, locale) = match load_signed_in(&state, &jar, &headers, &f.req).await {
         Ok(v) => v,
         Err(page) => return page,
@@ -170,6 +184,10 @@ pub async fn passkey_show(
     headers: HeaderMap,
     Query(q): Query<ReqQuery>,
 ) -> Response {
+    if !q.hold.is_empty() {
+        let locale = cookies::locale(&state, &headers, None);
+        return crate::web::auth::second_step::show(&state, jar, locale, &q.hold, "mfa_passkey.html").await;
+    }
     show(&state, jar, &headers, &q.req, "mfa_passkey.html").await
 }
 
@@ -182,6 +200,9 @@ pub async fn passkey_begin(
     let locale = cookies::locale(&state, &headers, None);
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
         return json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+    }
+    if !f.hold.is_empty() {
+        return crate::web::auth::second_step::passkey_begin(&state, jar, locale, &f.hold).await;
     }
     let user_id = match current_session(&state, &jar).await {
         Ok(Some(s)) => s.user_id,
@@ -201,6 +222,14 @@ pub async fn passkey_submit(
     headers: HeaderMap,
     Form(f): Form<MfaForm>,
 ) -> Response {
+    if !f.hold.is_empty() {
+        let (locale, ip) = (cookies::locale(&state, &headers, None), cookies::client_ip(Some(addr)));
+        let (hold, ceremony, credential) = (&f.hold, &f.ceremony, &f.credential);
+        return crate::web::auth::second_step::passkey_submit(
+            &state, jar, locale, hold, &f.csrf, ceremony, credential, &ip,
+        )
+        .await;
+    }
     let (session, u, locale) = match load_signed_in(&state, &jar, &headers, &f.req).await {
         Ok(v) => v,
         Err(page) => return page,

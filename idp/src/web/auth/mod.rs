@@ -6,6 +6,7 @@ pub mod login;
 pub mod mfa;
 pub mod register;
 pub mod scan;
+pub mod second_step;
 pub mod select_account;
 pub mod sms_form;
 pub mod sms_login;
