@@ -13,5 +13,6 @@ pub mod reverify;
 pub mod scan;
 pub mod scan_waiters;
 pub mod sessions;
+pub mod sign_in;
 pub mod sms_codes;
 pub mod throttle;
