@@ -14,5 +14,6 @@ pub mod scan;
 pub mod scan_waiters;
 pub mod sessions;
 pub mod sign_in;
+pub mod step_up;
 pub mod sms_codes;
 pub mod throttle;

@@ -121,9 +121,10 @@ pub async fn sms_sign_in(sms: &SmsCodes, users: &UserService, phone: &str, code:
 /// How a registration ended.
 pub enum RegisterOutcome {
     Created(UserSummary),
-    /// A rule of the form was broken, or the phone or username is taken:
-    /// the locale key of the message.
-    Refused(&'static str),
+    /// A rule of the form was broken (the locale key of the message).
+    Invalid(&'static str),
+    /// The phone or the username is already registered (the locale key).
+    Taken(&'static str),
     CodeWrong,
 }
 
@@ -140,14 +141,14 @@ pub async fn register(
 ) -> DomainResult<RegisterOutcome> {
     let (username, phone) = match accounts::validate(form) {
         Ok(v) => v,
-        Err(e) => return Ok(RegisterOutcome::Refused(e.message)),
+        Err(e) => return Ok(RegisterOutcome::Invalid(e.message)),
     };
     if !sms.verify(phone.as_str(), SmsPurpose::Register, sms_code).await? {
         return Ok(RegisterOutcome::CodeWrong);
     }
     let created = match accounts::create_citizen(store, passwords, &username, &phone, &form.password, now).await? {
         Created::Ok(u) => u,
-        Created::Taken(key) => return Ok(RegisterOutcome::Refused(key)),
+        Created::Taken(key) => return Ok(RegisterOutcome::Taken(key)),
     };
     accounts::audit(store, Some(&created.sub), "register", "phone verified by SMS", Some(ip), now).await?;
     Ok(RegisterOutcome::Created(created))
