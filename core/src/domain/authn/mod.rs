@@ -12,6 +12,7 @@ pub mod return_path;
 pub mod reverify;
 pub mod scan;
 pub mod scan_waiters;
+pub mod reset;
 pub mod sessions;
 pub mod sign_in;
 pub mod step_up;
