@@ -368,7 +368,7 @@ pub async fn unlink(db: &Store, user_id: &str, link_id: &str, ip: &str, now: i64
 pub enum PasswordLink {
     /// Linked; the person proved the local password, which is how they
     /// now sign in.
-    Linked(crate::store::entities::user::Model),
+    Linked(Box<crate::store::entities::user::Model>),
     /// The password step did not verify (the same answers as the sign-in
     /// page: missing fields, locked, captcha, wrong).
     NotVerified(crate::domain::authn::sign_in::PasswordOutcome),

@@ -13,9 +13,9 @@ use crate::domain::authn::brokering;
 use crate::domain::authn::factors::{TotpService, Verdict};
 use crate::domain::authn::passkeys::{Ceremony, PasskeyError, PasskeyService};
 use crate::domain::authn::throttle;
+use crate::domain::error::DomainResult;
 use crate::domain::identity::users::UserService;
 use crate::store::Store;
-use crate::domain::error::DomainResult;
 use crate::store::entities::user;
 use sea_orm::DbErr;
 
@@ -196,21 +196,6 @@ fn fresh(auth_time: Option<i64>, issued_at: i64, max_age: i64) -> bool {
     auth_time.is_some_and(|t| t <= issued_at + 5 && issued_at - t <= max_age)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::fresh;
-
-    #[test]
-    fn upstream_sign_in_must_be_recent_by_the_upstream_clock() {
-        assert!(fresh(Some(1_000), 1_000, 300));
-        assert!(fresh(Some(700), 1_000, 300));
-        assert!(!fresh(Some(699), 1_000, 300), "older than the window");
-        assert!(!fresh(None, 1_000, 300), "max_age makes auth_time mandatory");
-        assert!(!fresh(Some(2_000), 1_000, 300), "signed in after the token was issued");
-        assert!(!fresh(Some(999), 1_000, 0));
-    }
-}
-
 /// Whether a signed-in person may re-verify at an upstream provider.
 pub enum UpstreamStart {
     Allowed,
@@ -224,7 +209,12 @@ pub enum UpstreamStart {
 
 /// A4: only an account without a phone re-verifies at an upstream, and
 /// only at one it is linked to.
-pub async fn upstream_start(store: &Store, users: &UserService, user_id: &str, upstream: &str) -> DomainResult<UpstreamStart> {
+pub async fn upstream_start(
+    store: &Store,
+    users: &UserService,
+    user_id: &str,
+    upstream: &str,
+) -> DomainResult<UpstreamStart> {
     let Some(u) = users.find(user_id).await?.filter(|u| !u.disabled) else { return Ok(UpstreamStart::NoAccount) };
     if u.phone.is_some() {
         return Ok(UpstreamStart::UseSms);
@@ -243,4 +233,19 @@ pub async fn upstream_asker(
 ) -> DomainResult<Option<user::Model>> {
     let Some(s) = session.filter(|s| s.sid == sid && s.user_id == user_id) else { return Ok(None) };
     Ok(users.find(&s.user_id).await?.filter(|u| !u.disabled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh;
+
+    #[test]
+    fn upstream_sign_in_must_be_recent_by_the_upstream_clock() {
+        assert!(fresh(Some(1_000), 1_000, 300));
+        assert!(fresh(Some(700), 1_000, 300));
+        assert!(!fresh(Some(699), 1_000, 300), "older than the window");
+        assert!(!fresh(None, 1_000, 300), "max_age makes auth_time mandatory");
+        assert!(!fresh(Some(2_000), 1_000, 300), "signed in after the token was issued");
+        assert!(!fresh(Some(999), 1_000, 0));
+    }
 }

@@ -158,7 +158,11 @@ pub struct Completed<'a> {
 
 /// Audits a completed sign-in (`sign_in`, success). Failures and locks are
 /// audited by the throttle, where they are counted.
-pub async fn signed_in<C: ConnectionTrait>(db: &C, done: Completed<'_>, cfg: &assurance::AssuranceConfig) -> Result<(), DbErr> {
+pub async fn signed_in<C: ConnectionTrait>(
+    db: &C,
+    done: Completed<'_>,
+    cfg: &assurance::AssuranceConfig,
+) -> Result<(), DbErr> {
     let s = done.session;
     let proofing = assurance::proofing_level(db, &s.user_id).await?;
     let level = assurance::level(proofing, &s.factors, done.now, cfg);

@@ -41,15 +41,21 @@ pub struct PasswordAttempt<'a> {
 /// How a password attempt ended. `risky` tells the page to show a graphic
 /// captcha with the next try.
 pub enum PasswordOutcome {
-    Verified(user::Model),
+    Verified(Box<user::Model>),
     /// Identifier or password left empty (not counted).
-    MissingFields { risky: bool },
+    MissingFields {
+        risky: bool,
+    },
     /// The throttle holds the account or the address for this many minutes.
-    Locked { minutes: i64 },
+    Locked {
+        minutes: i64,
+    },
     /// The captcha demanded on a risky sign-in was missing or wrong.
     CaptchaWrong,
     /// Wrong identifier or password.
-    Failed { risky: bool },
+    Failed {
+        risky: bool,
+    },
 }
 
 /// What the services a password sign-in needs.
@@ -86,19 +92,17 @@ pub async fn password_sign_in(s: PasswordServices<'_>, a: PasswordAttempt<'_>) -
     let Some(user) = user else {
         throttle::failed(s.store, reservation, a.ip, a.now).await?;
         // This failure may be the one that makes the next try risky.
-        let risky = throttle::failures(s.store, &key, a.ip, a.now)
-            .await
-            .map(|(a, i)| throttle::risky(a, i))
-            .unwrap_or(true);
+        let risky =
+            throttle::failures(s.store, &key, a.ip, a.now).await.map(|(a, i)| throttle::risky(a, i)).unwrap_or(true);
         return Ok(PasswordOutcome::Failed { risky });
     };
     throttle::succeeded(s.store, reservation).await?;
-    Ok(PasswordOutcome::Verified(user))
+    Ok(PasswordOutcome::Verified(Box::new(user)))
 }
 
 /// How an SMS-code sign-in ended.
 pub enum SmsOutcome {
-    Verified(user::Model),
+    Verified(Box<user::Model>),
     /// Not a mainland mobile number.
     BadPhone,
     CodeWrong,
@@ -113,7 +117,7 @@ pub async fn sms_sign_in(sms: &SmsCodes, users: &UserService, phone: &str, code:
         return Ok(SmsOutcome::CodeWrong);
     }
     Ok(match users.find_by_login(phone.as_str()).await? {
-        Some(u) if !u.disabled => SmsOutcome::Verified(u),
+        Some(u) if !u.disabled => SmsOutcome::Verified(Box::new(u)),
         _ => SmsOutcome::NoAccount,
     })
 }

@@ -21,7 +21,12 @@ pub const LEGAL_PERSON_SCOPE: &str = "legal_person";
 
 /// Records that the session `sid` acts for an enterprise (as representative
 /// when `delegation_id` is none, else as that agent).
-pub async fn set<C: sea_orm::ConnectionTrait>(db: &C, sid: &str, enterprise_id: &str, delegation_id: Option<&str>) -> Result<(), DbErr> {
+pub async fn set<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    sid: &str,
+    enterprise_id: &str,
+    delegation_id: Option<&str>,
+) -> Result<(), DbErr> {
     let model = session_acting::ActiveModel {
         sid: Set(sid.into()),
         enterprise_id: Set(enterprise_id.into()),

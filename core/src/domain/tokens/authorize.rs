@@ -458,33 +458,13 @@ pub fn decide(
     Next::Issue
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kept_claims_drop_unknown_and_unallowed_but_keep_acr() {
-        let requested = serde_json::json!({
-            "userinfo": {"email": null, "phone_number": null, "ethnicity": null, "nonsense": null},
-            "id_token": {"acr": {"essential": true, "values": ["urn:idp:loa:2"]}, "name": null},
-            "other": {"email": null},
-        });
-        let Value::Object(requested) = requested else { unreachable!("an object literal") };
-        let kept = kept_claims(requested, &ScopeSet::parse("openid email"));
-        let keys = |t: &str| kept[t].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
-        assert_eq!(keys("userinfo"), vec!["email".to_string()]);
-        assert_eq!(keys("id_token"), vec!["acr".to_string()]);
-        assert!(!kept.contains_key("other"));
-    }
-}
-
 /// The person's answer on the consent page.
 pub enum ConsentOutcome {
     /// Consent recorded (and audited); the request continues.
     Allowed,
     /// The request is over; the app hears `access_denied` at this request's
     /// redirect URI.
-    Denied(AuthRequest),
+    Denied(Box<AuthRequest>),
 }
 
 /// A3: the signed-in person allows or denies what the waiting request
@@ -503,7 +483,7 @@ pub async fn decide_consent(
     use crate::domain::{authn::pending, clients::consents};
     if !allow {
         pending::finish(store, req_id).await?;
-        return Ok(ConsentOutcome::Denied(req));
+        return Ok(ConsentOutcome::Denied(Box::new(req)));
     }
     let claims = req.consent_claims();
     consents::grant(store, user_id, &req.client_id, &req.scope, &claims, ip, now).await?;
@@ -530,7 +510,31 @@ pub async fn choose_account(
 
 /// B6: "continue without" a level asked for voluntarily. The request
 /// decides again; a required level still leads back to the step-up page.
-pub async fn decline_step_up(store: &crate::store::Store, req_id: &str, mut req: AuthRequest) -> Result<(), sea_orm::DbErr> {
+pub async fn decline_step_up(
+    store: &crate::store::Store,
+    req_id: &str,
+    mut req: AuthRequest,
+) -> Result<(), sea_orm::DbErr> {
     req.step_up_declined = true;
     crate::domain::authn::pending::update(store, req_id, &req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_claims_drop_unknown_and_unallowed_but_keep_acr() {
+        let requested = serde_json::json!({
+            "userinfo": {"email": null, "phone_number": null, "ethnicity": null, "nonsense": null},
+            "id_token": {"acr": {"essential": true, "values": ["urn:idp:loa:2"]}, "name": null},
+            "other": {"email": null},
+        });
+        let Value::Object(requested) = requested else { unreachable!("an object literal") };
+        let kept = kept_claims(requested, &ScopeSet::parse("openid email"));
+        let keys = |t: &str| kept[t].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(keys("userinfo"), vec!["email".to_string()]);
+        assert_eq!(keys("id_token"), vec!["acr".to_string()]);
+        assert!(!kept.contains_key("other"));
+    }
 }

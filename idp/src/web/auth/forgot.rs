@@ -81,7 +81,12 @@ fn blank(step: i64, form: &ForgotForm) -> View<'_> {
 }
 
 /// Step 1, `/forgot`: name the account.
-pub async fn show(State(state): State<AppState>, jar: CookieJar, Locale(locale): Locale, Query(q): Query<ForgotQuery>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    Query(q): Query<ForgotQuery>,
+) -> Response {
     let form = ForgotForm { req: q.req, flow: q.flow, ..Default::default() };
     render(&state, jar, StatusCode::OK, locale, blank(1, &form)).await
 }
@@ -171,7 +176,8 @@ pub async fn submit(
         "password" => 2,
         _ => return Err(expired()),
     };
-    let (flow, user) = reset::at_step(&state.store, &state.users, &f.flow, &browser, step, now).await?.ok_or_else(expired)?;
+    let (flow, user) =
+        reset::at_step(&state.store, &state.users, &f.flow, &browser, step, now).await?.ok_or_else(expired)?;
     let phone = user.phone.clone().unwrap_or_default();
     let view = |notice: Notice| View {
         step: step + 1,

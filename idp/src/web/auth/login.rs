@@ -1,7 +1,7 @@
 //! The sign-in page (A3: password with username, phone or ID number).
 use crate::domain::assurance::Factor;
-use crate::domain::tokens::authorize::AuthRequest;
 use crate::domain::authn::sign_in::{self, PasswordOutcome};
+use crate::domain::tokens::authorize::AuthRequest;
 use crate::domain::{authn::pending, authn::sessions};
 use crate::kit::cookies;
 use crate::kit::cookies::current_session;
@@ -258,7 +258,8 @@ pub async fn finish(
 ) -> Result<Response, PageError> {
     let SignedIn { user_id, method, remember, extra, then, acting, ip } = who;
     let existing = current_session(state, &jar).await?;
-    let proved = sign_in::Proved { user_id, method, remember, extra, acting: acting.as_ref(), ip, now: state.clock.now() };
+    let proved =
+        sign_in::Proved { user_id, method, remember, extra, acting: acting.as_ref(), ip, now: state.clock.now() };
     let cfg = sign_in::FinishConfig { session: &state.config.session, assurance: &state.config.assurance };
     let request = req.map(|r| (req_id, r));
     let (cookie, _) = sign_in::finish(&state.store, cfg, existing.as_ref(), proved, request).await?;

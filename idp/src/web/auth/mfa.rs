@@ -182,7 +182,13 @@ pub async fn passkey_submit(
     let (session, u, locale) = load_signed_in(&state, &jar, &headers, &f.req).await?;
     let ip = cookies::client_ip(Some(addr));
     let browser = browser_of(&state, &jar);
-    let proof = PasskeyProof { ceremony: &f.ceremony, browser: &browser, credential: &f.credential, ip: &ip, now: state.clock.now() };
+    let proof = PasskeyProof {
+        ceremony: &f.ceremony,
+        browser: &browser,
+        credential: &f.credential,
+        ip: &ip,
+        now: state.clock.now(),
+    };
     match step_up::passkey(&state.passkeys, &state.store, &u.id, proof).await? {
         Ok(factor) => step_up_done(&state, jar, locale, &f.req, &session, factor).await,
         Err(Refused::OtherAccount) => Err(PageError::Refused(StatusCode::UNAUTHORIZED, "passkey_failed")),
@@ -251,7 +257,13 @@ pub async fn login_submit(
     let (req, _locale) = pending_for_page(&state, &jar, &headers, &f.req).await?;
     let ip = cookies::client_ip(Some(addr));
     let browser = browser_of(&state, &jar);
-    let proof = PasskeyProof { ceremony: &f.ceremony, browser: &browser, credential: &f.credential, ip: &ip, now: state.clock.now() };
+    let proof = PasskeyProof {
+        ceremony: &f.ceremony,
+        browser: &browser,
+        credential: &f.credential,
+        ip: &ip,
+        now: state.clock.now(),
+    };
     match step_up::passkey_sign_in(&state.passkeys, &state.users, &state.store, proof).await? {
         Ok(user_id) => {
             let who = SignedIn::new(&user_id, Factor::Passkey).remember(f.remember.is_some()).from_ip(&ip);

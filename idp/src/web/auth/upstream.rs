@@ -4,7 +4,9 @@
 //! relying-party work in `ports::upstream`.
 use crate::config::UpstreamConfig;
 use crate::domain::assurance::Factor;
-use crate::domain::authn::brokering::{self, LinkTicket, NewStart, PasswordLink, Purpose, Resolution, Started, Verified};
+use crate::domain::authn::brokering::{
+    self, LinkTicket, NewStart, PasswordLink, Purpose, Resolution, Started, Verified,
+};
 use crate::domain::authn::pending;
 use crate::domain::authn::sign_in::{self, PasswordOutcome};
 use crate::domain::tokens::authorize::AuthRequest;
@@ -191,7 +193,8 @@ pub async fn callback(
     let browser = cookies::get(&state, &jar, cookies::BROWSER).ok_or_else(invalid)?;
     let browser_hash = cookies::browser_hash(&browser);
     let cb_state = cb.state.as_deref().unwrap_or("");
-    let started = brokering::take_start(&state.store, &name, &browser_hash, cb_state, now).await?.ok_or_else(invalid)?;
+    let started =
+        brokering::take_start(&state.store, &name, &browser_hash, cb_state, now).await?.ok_or_else(invalid)?;
     let req_id = match &started.purpose {
         Purpose::SignIn { req } => req.clone(),
         // Never signs in, links or registers: only re-verifies.

@@ -117,7 +117,8 @@ pub(crate) async fn finish(
     let now = state.clock.now();
     match reverify::at_upstream(&state.store, &u, &proof).await? {
         UpstreamOutcome::Verified => {
-            Ok(crate::web::account::security::reverified(state, locale, &u.id, browser_hash, &asked.return_to, now).await)
+            Ok(crate::web::account::security::reverified(state, locale, &u.id, browser_hash, &asked.return_to, now)
+                .await)
         }
         UpstreamOutcome::OtherAccount => {
             tracing::info!("upstream {name}: re-verification by an upstream account not linked to {}", u.id);
