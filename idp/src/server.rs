@@ -259,9 +259,9 @@ pub fn router(state: AppState) -> Router {
             // A face image is larger than any form: its own body limit.
             post(web::api::face::api_face).layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024)),
         )
-        .route("/forgot/verify", get(web::auth::forgot::show))
-        .route("/forgot/password", get(web::auth::forgot::show))
-        .route("/forgot/done", get(web::auth::forgot::show))
+        .route("/forgot/verify", get(web::auth::forgot::show_verify))
+        .route("/forgot/password", get(web::auth::forgot::show_password))
+        .route("/forgot/done", get(web::auth::forgot::show_done))
         .route("/consent", get(web::auth::consent::show).post(web::auth::consent::submit))
         .route("/step-up", get(web::auth::step_up::show))
         .route("/step-up/skip", post(web::auth::step_up::skip))

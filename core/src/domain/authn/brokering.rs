@@ -363,3 +363,37 @@ pub async fn unlink(db: &Store, user_id: &str, link_id: &str, ip: &str, now: i64
     crate::domain::identity::accounts::audit(db, Some(user_id), "upstream_unlink", &detail, Some(ip), now).await?;
     Ok(true)
 }
+
+/// How linking by the local password ended.
+pub enum PasswordLink {
+    /// Linked; the person proved the local password, which is how they
+    /// now sign in.
+    Linked(Box<crate::store::entities::user::Model>),
+    /// The password step did not verify (the same answers as the sign-in
+    /// page: missing fields, locked, captcha, wrong).
+    NotVerified(crate::domain::authn::sign_in::PasswordOutcome),
+    Conflict,
+    /// The ticket was used or expired meanwhile.
+    Expired,
+}
+
+/// A3: links the upstream account of `ticket` to the local account whose
+/// password is given, under the same throttle and captcha as the sign-in
+/// page (a link page must not be a cheaper password oracle).
+pub async fn link_by_password(
+    s: crate::domain::authn::sign_in::PasswordServices<'_>,
+    a: crate::domain::authn::sign_in::PasswordAttempt<'_>,
+    ticket: &LinkTicket,
+) -> crate::domain::error::DomainResult<PasswordLink> {
+    use crate::domain::authn::sign_in::{PasswordOutcome, password_sign_in};
+    let (store, ip, now) = (s.store, a.ip, a.now);
+    let user = match password_sign_in(s, a).await? {
+        PasswordOutcome::Verified(u) => u,
+        other => return Ok(PasswordLink::NotVerified(other)),
+    };
+    Ok(match redeem_ticket(store, ticket, &user.id, "password", ip, now).await? {
+        Some(Linked::Done) => PasswordLink::Linked(user),
+        Some(Linked::Conflict) => PasswordLink::Conflict,
+        None => PasswordLink::Expired,
+    })
+}

@@ -38,7 +38,7 @@ pub async fn load(db: &Store, id: &str, browser_hash: &str, now: i64) -> Result<
     Ok(serde_json::from_str(&row.params).ok())
 }
 
-pub async fn update(db: &Store, id: &str, req: &AuthRequest) -> Result<(), DbErr> {
+pub async fn update<C: sea_orm::ConnectionTrait>(db: &C, id: &str, req: &AuthRequest) -> Result<(), DbErr> {
     auth_request::Entity::update_many()
         .col_expr(
             auth_request::Column::Params,

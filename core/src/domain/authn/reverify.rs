@@ -13,6 +13,7 @@ use crate::domain::authn::brokering;
 use crate::domain::authn::factors::{TotpService, Verdict};
 use crate::domain::authn::passkeys::{Ceremony, PasskeyError, PasskeyService};
 use crate::domain::authn::throttle;
+use crate::domain::error::DomainResult;
 use crate::domain::identity::users::UserService;
 use crate::store::Store;
 use crate::store::entities::user;
@@ -193,6 +194,45 @@ pub async fn at_upstream(db: &Store, u: &user::Model, p: &UpstreamProof<'_>) -> 
 /// can only be a broken upstream; a few seconds are allowed for rounding.
 fn fresh(auth_time: Option<i64>, issued_at: i64, max_age: i64) -> bool {
     auth_time.is_some_and(|t| t <= issued_at + 5 && issued_at - t <= max_age)
+}
+
+/// Whether a signed-in person may re-verify at an upstream provider.
+pub enum UpstreamStart {
+    Allowed,
+    /// The account has a phone: re-verification is by SMS code.
+    UseSms,
+    /// The account is not linked at this upstream.
+    Unlinked,
+    /// The account is gone or suspended.
+    NoAccount,
+}
+
+/// A4: only an account without a phone re-verifies at an upstream, and
+/// only at one it is linked to.
+pub async fn upstream_start(
+    store: &Store,
+    users: &UserService,
+    user_id: &str,
+    upstream: &str,
+) -> DomainResult<UpstreamStart> {
+    let Some(u) = users.find(user_id).await?.filter(|u| !u.disabled) else { return Ok(UpstreamStart::NoAccount) };
+    if u.phone.is_some() {
+        return Ok(UpstreamStart::UseSms);
+    }
+    let links = crate::domain::authn::brokering::links_for_user(store, user_id).await?;
+    Ok(if links.iter().any(|l| l.upstream == upstream) { UpstreamStart::Allowed } else { UpstreamStart::Unlinked })
+}
+
+/// The account re-verifying at an upstream, when the session that answers
+/// is the one that asked (`sid`) and the account is still active.
+pub async fn upstream_asker(
+    users: &UserService,
+    session: Option<&crate::domain::authn::sessions::SessionInfo>,
+    sid: &str,
+    user_id: &str,
+) -> DomainResult<Option<user::Model>> {
+    let Some(s) = session.filter(|s| s.sid == sid && s.user_id == user_id) else { return Ok(None) };
+    Ok(users.find(&s.user_id).await?.filter(|u| !u.disabled))
 }
 
 #[cfg(test)]

@@ -443,6 +443,28 @@ pub async fn changed_since(db: &Store, since: i64) -> Result<Vec<String>, DbErr>
         .await
 }
 
+/// Whom a consumed sign-in ticket signs in (D1).
+pub enum TicketUser {
+    /// The app's user, with an active account.
+    Active(String),
+    /// The ticket was never taken by an app user.
+    Nobody,
+    /// The app's user has no active account (deleted or suspended).
+    Inactive,
+}
+
+/// D1: the account a confirmed sign-in ticket signs the browser in as.
+pub async fn signed_in_user(
+    users: &crate::domain::identity::users::UserService,
+    ticket: &ScanTicket,
+) -> crate::domain::error::DomainResult<TicketUser> {
+    let Some(user_id) = ticket.app_user_id.as_deref() else { return Ok(TicketUser::Nobody) };
+    Ok(match users.find(user_id).await? {
+        Some(u) if !u.disabled => TicketUser::Active(user_id.to_string()),
+        _ => TicketUser::Inactive,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,8 +84,8 @@ fn factors_json(events: &[FactorEvent]) -> String {
 /// re-authentication of the same user keeps the `sid` (relying parties keep
 /// one session) and the factors used before, while a different user
 /// replaces the session entirely.
-pub async fn establish(
-    db: &Store,
+pub async fn establish<C: ConnectionTrait>(
+    db: &C,
     existing: Option<&SessionInfo>,
     sign_in: SignIn<'_>,
     cfg: &SessionConfig,
@@ -158,7 +158,11 @@ pub struct Completed<'a> {
 
 /// Audits a completed sign-in (`sign_in`, success). Failures and locks are
 /// audited by the throttle, where they are counted.
-pub async fn signed_in(db: &Store, done: Completed<'_>, cfg: &assurance::AssuranceConfig) -> Result<(), DbErr> {
+pub async fn signed_in<C: ConnectionTrait>(
+    db: &C,
+    done: Completed<'_>,
+    cfg: &assurance::AssuranceConfig,
+) -> Result<(), DbErr> {
     let s = done.session;
     let proofing = assurance::proofing_level(db, &s.user_id).await?;
     let level = assurance::level(proofing, &s.factors, done.now, cfg);
@@ -177,8 +181,8 @@ pub async fn signed_in(db: &Store, done: Completed<'_>, cfg: &assurance::Assuran
 /// privilege change); the `sid` relying parties know stays, and
 /// `auth_time` becomes now. Returns the new cookie value and session, or
 /// `None` when the session ended meanwhile.
-pub async fn add_factor(
-    db: &Store,
+pub async fn add_factor<C: ConnectionTrait>(
+    db: &C,
     session: &SessionInfo,
     factor: Factor,
     now: i64,

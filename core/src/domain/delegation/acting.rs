@@ -21,7 +21,12 @@ pub const LEGAL_PERSON_SCOPE: &str = "legal_person";
 
 /// Records that the session `sid` acts for an enterprise (as representative
 /// when `delegation_id` is none, else as that agent).
-pub async fn set(db: &Store, sid: &str, enterprise_id: &str, delegation_id: Option<&str>) -> Result<(), DbErr> {
+pub async fn set<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    sid: &str,
+    enterprise_id: &str,
+    delegation_id: Option<&str>,
+) -> Result<(), DbErr> {
     let model = session_acting::ActiveModel {
         sid: Set(sid.into()),
         enterprise_id: Set(enterprise_id.into()),
@@ -39,7 +44,7 @@ pub async fn set(db: &Store, sid: &str, enterprise_id: &str, delegation_id: Opti
 }
 
 /// A citizen sign-in in the same session stops acting for the enterprise.
-pub async fn clear(db: &Store, sid: &str) -> Result<(), DbErr> {
+pub async fn clear<C: sea_orm::ConnectionTrait>(db: &C, sid: &str) -> Result<(), DbErr> {
     session_acting::Entity::delete_many().filter(session_acting::Column::Sid.eq(sid)).exec(db).await?;
     Ok(())
 }

@@ -467,6 +467,67 @@ pub fn decide(
     Next::Issue
 }
 
+/// The person's answer on the consent page.
+pub enum ConsentOutcome {
+    /// Consent recorded (and audited); the request continues.
+    Allowed,
+    /// The request is over; the app hears `access_denied` at this request's
+    /// redirect URI.
+    Denied(Box<AuthRequest>),
+}
+
+/// A3: the signed-in person allows or denies what the waiting request
+/// `req_id` asks for. Allowing records the consent (scopes and claims
+/// merged with earlier ones, audited as `consent_granted`) and marks the
+/// request; denying ends the request.
+pub async fn decide_consent(
+    store: &crate::store::Store,
+    req_id: &str,
+    mut req: AuthRequest,
+    user_id: &str,
+    allow: bool,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<ConsentOutcome, sea_orm::DbErr> {
+    use crate::domain::{authn::pending, clients::consents};
+    if !allow {
+        pending::finish(store, req_id).await?;
+        return Ok(ConsentOutcome::Denied(Box::new(req)));
+    }
+    let claims = req.consent_claims();
+    consents::grant(store, user_id, &req.client_id, &req.scope, &claims, ip, now).await?;
+    req.consent_given = true;
+    pending::update(store, req_id, &req).await?;
+    Ok(ConsentOutcome::Allowed)
+}
+
+/// `prompt=select_account`: the browser's waiting request `req_id` has had
+/// its account chosen (continue, or sign in as someone else). `false` when
+/// the request is gone.
+pub async fn choose_account(
+    store: &crate::store::Store,
+    req_id: &str,
+    browser_hash: &str,
+    now: i64,
+) -> Result<bool, sea_orm::DbErr> {
+    use crate::domain::authn::pending;
+    let Some(mut req) = pending::load(store, req_id, browser_hash, now).await? else { return Ok(false) };
+    req.account_chosen = true;
+    pending::update(store, req_id, &req).await?;
+    Ok(true)
+}
+
+/// B6: "continue without" a level asked for voluntarily. The request
+/// decides again; a required level still leads back to the step-up page.
+pub async fn decline_step_up(
+    store: &crate::store::Store,
+    req_id: &str,
+    mut req: AuthRequest,
+) -> Result<(), sea_orm::DbErr> {
+    req.step_up_declined = true;
+    crate::domain::authn::pending::update(store, req_id, &req).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

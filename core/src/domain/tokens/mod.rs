@@ -2,6 +2,7 @@
 //! tokens (OIDC Core §2) and back-channel logout tokens.
 pub mod authorize;
 pub mod dpop;
+pub mod exchange;
 pub mod grants;
 pub mod par;
 pub mod request_object;

@@ -1,16 +1,16 @@
 //! The consent page: which app, which scopes, allow or deny ("authorize and
 //! sign in will read your identity", A3).
 use crate::domain::error::OAuthError;
-use crate::domain::{authn::pending, clients::consents};
+use crate::domain::tokens::authorize::{ConsentOutcome, decide_consent};
 use crate::kit::cookies;
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::extract::{CsrfForm, PageError};
+use crate::kit::pages::page;
 use crate::oidc::flow::{error_redirect, see_other};
 use crate::server::AppState;
 use crate::web::auth::login::signed_in_request;
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -36,18 +36,13 @@ pub async fn show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<ConsentQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &headers, None);
-    let (req, session, browser) = match signed_in_request(&state, &jar, locale, &q.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (req, session, browser) = signed_in_request(&state, &jar, locale, &q.req).await?;
     let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
     let client = match state.clients.find(&req.client_id).await {
         Ok(Some(c)) => c,
-        _ => {
-            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_unknown_client");
-        }
+        _ => return Err(PageError::bad_request("error_unknown_client")),
     };
     let user = state.users.find(&session.user_id).await.ok().flatten();
     let scopes: Vec<String> = req
@@ -76,43 +71,29 @@ pub async fn show(
         .collect();
     ctx.insert("claims", &claims);
     ctx.insert("username", &user.map(|u| u.username).unwrap_or_default());
-    page(&state, StatusCode::OK, "consent.html", locale, ctx)
+    Ok(page(&state, StatusCode::OK, "consent.html", locale, ctx))
 }
+
+crate::with_csrf!(ConsentForm);
 
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<ConsentForm>,
-) -> Response {
+    CsrfForm(f): CsrfForm<ConsentForm>,
+) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &headers, None);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
-    let (mut req, session, _) = match signed_in_request(&state, &jar, locale, &f.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let result = async {
-        if f.decision == "allow" {
-            let (scope, claims) = (&req.scope, req.consent_claims());
-            let ip = cookies::client_ip(Some(addr));
-            let now = state.clock.now();
-            consents::grant(&state.store, &session.user_id, &req.client_id, scope, &claims, Some(&ip), now).await?;
-            req.consent_given = true;
-            pending::update(&state.store, &f.req, &req).await?;
-            Ok::<_, crate::store::DbErr>(format!("{}/authorize/resume?req={}", state.config.issuer, f.req))
-        } else {
-            pending::finish(&state.store, &f.req).await?;
+    let (req, session, _) = signed_in_request(&state, &jar, locale, &f.req).await?;
+    let ip = cookies::client_ip(Some(addr));
+    let allow = f.decision == "allow";
+    let now = state.clock.now();
+    let url = match decide_consent(&state.store, &f.req, req, &session.user_id, allow, Some(&ip), now).await? {
+        ConsentOutcome::Allowed => format!("{}/authorize/resume?req={}", state.config.issuer, f.req),
+        ConsentOutcome::Denied(req) => {
             let e = OAuthError::new("access_denied", "the user denied the request");
-            Ok(error_redirect(&state, &req.redirect_uri, req.state.as_deref(), &e))
+            error_redirect(&state, &req.redirect_uri, req.state.as_deref(), &e)
         }
-    }
-    .await;
-    match result {
-        Ok(url) => see_other(&url),
-        Err(e) => unavailable(&state, locale, e),
-    }
-    .into_response()
+    };
+    Ok(see_other(&url))
 }

@@ -2,23 +2,20 @@
 //! verify (real-name users: ID number + SMS; others: SMS) → new password
 //! twice → done. Afterwards every session and refresh token of the account
 //! is revoked and the old channel gets a notice.
-use crate::domain::authn::flows::{self, mask_account, mask_fully, mask_phone};
-use crate::domain::identity::accounts::{self, check_citizen_password};
+use crate::domain::authn::flows::{mask_account, mask_fully, mask_phone};
+use crate::domain::authn::reset;
 use crate::kit::cookies;
-use crate::kit::pages::{error_page, unavailable};
+use crate::kit::extract::{CsrfForm, Locale, PageError};
 use crate::oidc::flow::see_other;
-use crate::ports::sms::{SmsMessage, SmsPurpose};
+use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use crate::web::auth::sms_form::{self, Notice};
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use std::net::SocketAddr;
-
-const KIND: &str = "reset_password";
 
 #[derive(Deserialize, Default)]
 pub struct ForgotQuery {
@@ -83,39 +80,60 @@ fn blank(step: i64, form: &ForgotForm) -> View<'_> {
     View { step, form, account_masked: String::new(), phone_masked: String::new(), id_masked: None, notice: None }
 }
 
-/// Step pages by URL: /forgot (1), /forgot/verify (2), /forgot/password (3), /forgot/done (4).
+/// Step 1, `/forgot`: name the account.
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
+    Locale(locale): Locale,
     Query(q): Query<ForgotQuery>,
 ) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let mut form = ForgotForm { req: q.req.clone(), flow: q.flow.clone(), ..Default::default() };
-    let step = match uri.path() {
-        "/forgot/verify" => 2,
-        "/forgot/password" => 3,
-        "/forgot/done" => 4,
-        _ => 1,
-    };
-    if step == 1 {
-        return render(&state, jar, StatusCode::OK, locale, blank(1, &form)).await;
-    }
-    // The flow must be at exactly the step of the page: no skipping ahead.
-    let at = match flows::at_step(&state.store, &q.flow, KIND, &browser_hash(&state, &jar), step - 1, state.clock.now())
-        .await
-    {
-        Ok(Some(f)) => f,
-        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    let user = match state.users.find(&at.user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    form.req = at.req.clone().unwrap_or_default();
+    let form = ForgotForm { req: q.req, flow: q.flow, ..Default::default() };
+    render(&state, jar, StatusCode::OK, locale, blank(1, &form)).await
+}
+
+/// Step 2, `/forgot/verify`: the SMS code (and ID number).
+pub async fn show_verify(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    Query(q): Query<ForgotQuery>,
+) -> Result<Response, PageError> {
+    show_step(&state, jar, locale, q, 2).await
+}
+
+/// Step 3, `/forgot/password`: the new password.
+pub async fn show_password(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    Query(q): Query<ForgotQuery>,
+) -> Result<Response, PageError> {
+    show_step(&state, jar, locale, q, 3).await
+}
+
+/// Step 4, `/forgot/done`.
+pub async fn show_done(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    Query(q): Query<ForgotQuery>,
+) -> Result<Response, PageError> {
+    show_step(&state, jar, locale, q, 4).await
+}
+
+/// A step page: the flow must be at exactly the step of the page (no
+/// skipping ahead).
+async fn show_step(
+    state: &AppState,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    q: ForgotQuery,
+    step: i64,
+) -> Result<Response, PageError> {
+    let browser = browser_hash(state, &jar);
+    let found = reset::at_step(&state.store, &state.users, &q.flow, &browser, step - 1, state.clock.now()).await?;
+    let (at, user) = found.ok_or(PageError::bad_request("forgot_expired"))?;
+    let form = ForgotForm { req: at.req.clone().unwrap_or_default(), flow: q.flow, ..Default::default() };
     let view = View {
         step,
         form: &form,
@@ -124,63 +142,42 @@ pub async fn show(
         id_masked: user.id_number.as_deref().map(mask_fully),
         notice: None,
     };
-    render(&state, jar, StatusCode::OK, locale, view).await
+    Ok(render(state, jar, StatusCode::OK, locale, view).await)
 }
+
+crate::with_csrf!(ForgotForm);
 
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<ForgotForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
+    Locale(locale): Locale,
+    CsrfForm(f): CsrfForm<ForgotForm>,
+) -> Result<Response, PageError> {
     let text = |key: &str| state.pages.text(locale, key);
     let now = state.clock.now();
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
     let ip = sms_form::ip_of(addr);
     let browser = browser_hash(&state, &jar);
     if f.action == "account" {
-        let fail = |key: &str| {
-            let mut v = blank(1, &f);
-            v.notice = Some(Notice::Error(text(key)));
-            v
-        };
-        match state.captcha.check(&f.captcha_id, &f.captcha).await {
-            Ok(true) => {}
-            Ok(false) => return render(&state, jar, StatusCode::BAD_REQUEST, locale, fail("captcha_wrong")).await,
-            Err(e) => return unavailable(&state, locale, e),
-        }
-        let user = match state.users.find_by_login(&f.account).await {
-            Ok(Some(u)) if !u.disabled => u,
-            Ok(_) => return render(&state, jar, StatusCode::BAD_REQUEST, locale, fail("forgot_no_account")).await,
-            Err(e) => return unavailable(&state, locale, e),
-        };
-        if user.phone.is_none() {
-            return render(&state, jar, StatusCode::BAD_REQUEST, locale, fail("forgot_no_phone")).await;
-        }
-        return match flows::start(&state.store, KIND, &user.id, &browser, Some(&f.req), now).await {
-            Ok(id) => see_other(&format!("{}/forgot/verify?flow={id}", state.config.issuer)),
-            Err(e) => unavailable(&state, locale, e),
+        let deps = (&state.store, &state.users, &state.captcha);
+        let captcha = (f.captcha_id.as_str(), f.captcha.as_str());
+        return match reset::start(deps, &f.account, captcha, &browser, &f.req, now).await? {
+            reset::Started::Flow(id) => Ok(see_other(&format!("{}/forgot/verify?flow={id}", state.config.issuer))),
+            reset::Started::Refused(key) => {
+                let mut v = blank(1, &f);
+                v.notice = Some(Notice::Error(text(key)));
+                Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, v).await)
+            }
         };
     }
+    let expired = || PageError::bad_request("forgot_expired");
     let step = match f.action.as_str() {
         "send_code" | "verify" => 1,
         "password" => 2,
-        _ => return error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
+        _ => return Err(expired()),
     };
-    let flow = match flows::at_step(&state.store, &f.flow, KIND, &browser, step, now).await {
-        Ok(Some(fl)) => fl,
-        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    let user = match state.users.find(&flow.user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let (flow, user) =
+        reset::at_step(&state.store, &state.users, &f.flow, &browser, step, now).await?.ok_or_else(expired)?;
     let phone = user.phone.clone().unwrap_or_default();
     let view = |notice: Notice| View {
         step: step + 1,
@@ -190,71 +187,30 @@ pub async fn submit(
         id_masked: user.id_number.as_deref().map(mask_fully),
         notice: Some(notice),
     };
-    match f.action.as_str() {
+    let (outcome, next) = match f.action.as_str() {
         "send_code" => {
             let code_req =
                 sms_form::CodeRequest::new(SmsPurpose::ResetPassword, &phone, &ip, &f.captcha_id, &f.captcha);
             let notice = sms_form::send_code(&state, locale, code_req).await;
             let status = notice.status();
-            render(&state, jar, status, locale, view(notice)).await
+            return Ok(render(&state, jar, status, locale, view(notice)).await);
         }
         "verify" => {
-            // Real-name users prove the document number too (002 §1.2.5),
-            // together with the code: one answer for either mismatch.
-            match flows::prove_reset(&state.sms_codes, &user, &f.id_number, &f.sms_code).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let key = if user.id_number.is_some() { "forgot_verify_failed" } else { "sms_code_wrong" };
-                    let n = Notice::Error(text(key));
-                    return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(n)).await;
-                }
-                Err(e) => return unavailable(&state, locale, e),
-            }
-            match flows::advance(&state.store, &flow.id, 1, now).await {
-                Ok(true) => see_other(&format!("{}/forgot/password?flow={}", state.config.issuer, flow.id)),
-                Ok(false) => error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-                Err(e) => unavailable(&state, locale, e),
-            }
+            let proof = (f.id_number.as_str(), f.sms_code.as_str());
+            (reset::verify(&state.store, &state.sms_codes, &flow, &user, proof, now).await?, "password")
         }
         _ => {
-            if let Err(key) = check_citizen_password(&f.password) {
-                let key = match key {
-                    "password_length" => "register_password_length",
-                    "password_chars" => "register_password_chars",
-                    _ => "register_password_kinds",
-                };
-                return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(Notice::Error(text(key)))).await;
-            }
-            if f.password != f.password2 {
-                let n = Notice::Error(text("register_password_mismatch"));
-                return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(n)).await;
-            }
-            match flows::advance(&state.store, &flow.id, 2, now).await {
-                Ok(true) => {}
-                Ok(false) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-                Err(e) => return unavailable(&state, locale, e),
-            }
-            let user_id = user.id.clone();
-            if let Err(e) = state.users.replace_password(user, &f.password).await {
-                return unavailable(&state, locale, e);
-            }
-            if let Err(e) =
-                accounts::audit(&state.store, Some(&user_id), "reset_password", "SMS verified", Some(&ip), now).await
-            {
-                return unavailable(&state, locale, e);
-            }
-            notify(&state, &phone, now).await;
-            see_other(&format!("{}/forgot/done?flow={}", state.config.issuer, flow.id))
+            let notice_text = state.pages.text(&state.config.default_locale, "sms_password_changed");
+            let p = reset::NewPassword { password: &f.password, password2: &f.password2, ip: &ip, notice_text, now };
+            let deps = (&state.store, &state.users, &state.sms_codes);
+            (reset::set_password(deps, &flow, user.clone(), p).await?, "done")
         }
-    }
-}
-
-/// Tells the old channel that the password changed (best effort: the reset
-/// itself already happened and must not be undone by a gateway hiccup).
-async fn notify(state: &AppState, phone: &str, now: i64) {
-    let text = state.pages.text(&state.config.default_locale, "sms_password_changed");
-    let msg = SmsMessage { phone: phone.into(), purpose: SmsPurpose::Notice, params: serde_json::json!({}), text };
-    if let Err(e) = state.sms_codes.gateway().send(&msg, now).await {
-        tracing::warn!("password change notice not sent: {e}");
+    };
+    match outcome {
+        reset::Step::Advanced => Ok(see_other(&format!("{}/forgot/{next}?flow={}", state.config.issuer, flow.id))),
+        reset::Step::Refused(key) => {
+            Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, view(Notice::Error(text(key)))).await)
+        }
+        reset::Step::Expired => Err(expired()),
     }
 }

@@ -1,13 +1,14 @@
 //! The sign-in page (A3: password with username, phone or ID number).
 use crate::domain::assurance::Factor;
+use crate::domain::authn::sign_in::{self, PasswordOutcome};
 use crate::domain::tokens::authorize::AuthRequest;
-use crate::domain::{authn::pending, authn::sessions, authn::throttle};
+use crate::domain::{authn::pending, authn::sessions};
 use crate::kit::cookies;
 use crate::kit::cookies::current_session;
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::extract::{CsrfForm, PageError};
+use crate::kit::pages::{error_page, page};
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -78,10 +79,7 @@ pub async fn pending_for_page(
     headers: &HeaderMap,
     req_id: &str,
 ) -> Result<(Option<AuthRequest>, &'static str), Response> {
-    let req = match load_request(state, jar, req_id).await {
-        Ok(r) => r,
-        Err(e) => return Err(unavailable(state, "zh-CN", e)),
-    };
+    let req = load_request(state, jar, req_id).await.map_err(|e| PageError::unavailable(e).into_response())?;
     let locale = cookies::locale(state, headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
     if !req_id.is_empty() && req.is_none() {
         return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"));
@@ -107,7 +105,7 @@ pub async fn signed_in_request(
     ) {
         (Ok(Some(r)), Ok(Some(s))) => Ok((r, s, browser)),
         (Ok(_), Ok(_)) => Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired")),
-        _ => Err(error_page(state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable")),
+        (Err(e), _) | (_, Err(e)) => Err(PageError::unavailable(e).into_response()),
     }
 }
 
@@ -120,10 +118,7 @@ pub async fn live_request_id(
     headers: &HeaderMap,
     req_id: String,
 ) -> Result<(String, &'static str), Response> {
-    let req = match load_request(state, jar, &req_id).await {
-        Ok(r) => r,
-        Err(e) => return Err(unavailable(state, "zh-CN", e)),
-    };
+    let req = load_request(state, jar, &req_id).await.map_err(|e| PageError::unavailable(e).into_response())?;
     let locale = cookies::locale(state, headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
     Ok((if req.is_some() { req_id } else { String::new() }, locale))
 }
@@ -147,118 +142,54 @@ pub async fn show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
-) -> Response {
-    let (req, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+) -> Result<Response, PageError> {
+    let (req, locale) = pending_for_page(&state, &jar, &headers, &q.req).await?;
     let hint = req.as_ref().and_then(|r| r.login_hint.clone()).unwrap_or_default();
-    render(
-        &state,
-        jar,
-        StatusCode::OK,
-        locale,
-        View { req_id: &q.req, req: req.as_ref(), username: &hint, error: None, captcha: false },
-    )
-    .await
+    let view = View { req_id: &q.req, req: req.as_ref(), username: &hint, error: None, captcha: false };
+    Ok(render(&state, jar, StatusCode::OK, locale, view).await)
 }
+
+crate::with_csrf!(LoginForm);
 
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
-) -> Response {
-    let (req, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    CsrfForm(f): CsrfForm<LoginForm>,
+) -> Result<Response, PageError> {
+    let (req, locale) = pending_for_page(&state, &jar, &headers, &f.req).await?;
     let ip = cookies::client_ip(Some(addr));
-    let now = state.clock.now();
-    // One counter per account however its identifier is spelled (A3).
-    let key = match throttle::citizen_key(&state.users, &f.username).await {
-        Ok(k) => k,
-        Err(e) => return unavailable(&state, locale, e),
+    let services = sign_in::PasswordServices {
+        store: &state.store,
+        users: &state.users,
+        captcha: &state.captcha,
+        throttle: &state.config.login_throttle,
     };
-    let risky = match throttle::failures(&state.store, &key, &ip, now).await {
-        Ok((account, by_ip)) => throttle::risky(account, by_ip),
-        Err(e) => return unavailable(&state, locale, e),
+    let attempt = sign_in::PasswordAttempt {
+        identifier: &f.username,
+        password: &f.password,
+        captcha_id: &f.captcha_id,
+        captcha_answer: &f.captcha,
+        ip: &ip,
+        now: state.clock.now(),
     };
-    let view = |error: String, captcha: bool| View {
-        req_id: &f.req,
-        req: req.as_ref(),
-        username: &f.username,
-        error: Some(error),
-        captcha,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        let msg = state.pages.text(locale, "error_csrf");
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, view(msg, risky)).await;
-    }
-    if f.username.trim().is_empty() || f.password.is_empty() {
-        let msg = state.pages.text(locale, "login_missing_fields");
-        return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg, risky)).await;
-    }
-    let reservation =
-        match throttle::reserve(&state.store, &state.config.login_throttle, &key, &ip, state.clock.now()).await {
-            Ok(throttle::Verdict::Proceed(r)) => r,
-            Ok(throttle::Verdict::Locked(secs)) => {
-                let minutes = (secs + 59) / 60;
-                let msg = state.pages.text(locale, "login_locked").replace("{minutes}", &minutes.to_string());
-                return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view(msg, true)).await;
-            }
-            Err(e) => return unavailable(&state, locale, e),
-        };
-    // A3: once sign-in looks risky a graphic captcha is required. It is
-    // checked after the attempt is counted and before the password, so a
-    // missing or wrong captcha is a failed attempt too.
-    if risky {
-        match state.captcha.check(&f.captcha_id, &f.captcha).await {
-            Ok(true) => {}
-            Ok(false) => {
-                if let Err(e) = throttle::failed(&state.store, reservation, &ip, now).await {
-                    return unavailable(&state, locale, e);
-                }
-                let msg = state.pages.text(locale, "captcha_wrong");
-                return render(&state, jar, StatusCode::BAD_REQUEST, locale, view(msg, true)).await;
-            }
-            Err(e) => return unavailable(&state, locale, e),
+    let text = |key: &str| state.pages.text(locale, key);
+    let (status, msg, captcha) = match sign_in::password_sign_in(services, attempt).await? {
+        PasswordOutcome::Verified(user) => {
+            let who = SignedIn::new(&user.id, Factor::Password).remember(f.remember.is_some()).from_ip(&ip);
+            return finish(&state, jar, &f.req, req, who).await;
         }
-    }
-    let checked = match state
-        .users
-        .check_password(&f.username, &f.password)
-        .await
-        .inspect_err(|e| tracing::error!("password check: {e}"))
-    {
-        Ok(c) => c,
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    let suspended = matches!(checked, crate::domain::identity::users::PasswordCheck::Suspended);
-    let user = checked.user();
-    let Some(user) = user else {
-        if let Err(e) = throttle::failed(&state.store, reservation, &ip, now).await {
-            return unavailable(&state, locale, e);
+        PasswordOutcome::MissingFields { risky } => (StatusCode::BAD_REQUEST, text("login_missing_fields"), risky),
+        PasswordOutcome::Locked { minutes } => {
+            (StatusCode::TOO_MANY_REQUESTS, text("login_locked").replace("{minutes}", &minutes.to_string()), true)
         }
-        let msg = state.pages.text(locale, if suspended { "login_suspended" } else { "login_failed" });
-        // This failure may be the one that makes the next try risky.
-        let next_risky =
-            throttle::failures(&state.store, &key, &ip, now).await.map(|(a, i)| throttle::risky(a, i)).unwrap_or(true);
-        return render(&state, jar, StatusCode::UNAUTHORIZED, locale, view(msg, next_risky)).await;
+        PasswordOutcome::CaptchaWrong => (StatusCode::BAD_REQUEST, text("captcha_wrong"), true),
+        PasswordOutcome::Failed { risky } => (StatusCode::UNAUTHORIZED, text("login_failed"), risky),
+        PasswordOutcome::Suspended { risky } => (StatusCode::UNAUTHORIZED, text("login_suspended"), risky),
     };
-    if let Err(e) = throttle::succeeded(&state.store, reservation).await {
-        return unavailable(&state, locale, e);
-    }
-    complete(
-        &state,
-        jar,
-        locale,
-        &f.req,
-        req,
-        SignedIn::new(&user.id, Factor::Password).remember(f.remember.is_some()).from_ip(&ip),
-    )
-    .await
+    let view = View { req_id: &f.req, req: req.as_ref(), username: &f.username, error: Some(msg), captcha };
+    Ok(render(&state, jar, status, locale, view).await)
 }
 
 /// Who signed in, with which factor, and what else the sign-in carries.
@@ -300,73 +231,42 @@ impl<'a> SignedIn<'a> {
     }
 }
 
-/// Which enterprise a sign-in acts for (C1): as representative when
-/// `delegation_id` is none, else as that agent.
-pub struct Acting {
-    pub enterprise_id: String,
-    pub delegation_id: Option<String>,
-}
+pub use crate::domain::authn::sign_in::Acting;
 
-/// The one place every sign-in ends: a fresh session cookie (whatever
-/// method was used) with its factors and acting, the authorization request
-/// marked as signed in and continued — or home when there is none.
+/// The one place every sign-in ends, for callers that answer with a plain
+/// response: see [`finish`].
 pub async fn complete(
     state: &AppState,
     jar: CookieJar,
-    locale: &str,
+    _locale: &str,
     req_id: &str,
     req: Option<AuthRequest>,
     who: SignedIn<'_>,
 ) -> Response {
+    finish(state, jar, req_id, req, who).await.into_response()
+}
+
+/// The one place every sign-in ends: the core makes the session (whatever
+/// method was used) with its factors, acting and audit record, and marks
+/// the authorization request signed in; the page sets the fresh cookie and
+/// continues the request — or goes home when there is none.
+pub async fn finish(
+    state: &AppState,
+    jar: CookieJar,
+    req_id: &str,
+    req: Option<AuthRequest>,
+    who: SignedIn<'_>,
+) -> Result<Response, PageError> {
     // Two-step sign-in (issue 19): no session before the second step.
-    let jar = match crate::web::auth::second_step::gate(state, jar, locale, req_id, &who).await {
-        Ok(jar) => jar,
-        Err(second_step) => return second_step,
-    };
+    let jar = crate::web::auth::second_step::gate(state, jar, req_id, &who).await?;
     let SignedIn { user_id, method, remember, extra, then, acting, ip } = who;
-    let result = async {
-        let existing = current_session(state, &jar).await?;
-        let now = state.clock.now();
-        let sign_in = sessions::SignIn { user_id, factor: method, remember, now };
-        let mut established =
-            sessions::establish(&state.store, existing.as_ref(), sign_in, &state.config.session).await?;
-        for factor in extra {
-            if let Some(next) = sessions::add_factor(&state.store, &established.1, *factor, now).await? {
-                established = next;
-            }
-        }
-        match &acting {
-            Some(a) => {
-                crate::domain::delegation::acting::set(
-                    &state.store,
-                    &established.1.sid,
-                    &a.enterprise_id,
-                    a.delegation_id.as_deref(),
-                )
-                .await?
-            }
-            None => crate::domain::delegation::acting::clear(&state.store, &established.1.sid).await?,
-        }
-        let acting_label = acting.as_ref().map(|a| match &a.delegation_id {
-            Some(d) => format!("delegation:{d}"),
-            None => format!("enterprise:{}", a.enterprise_id),
-        });
-        let done = sessions::Completed { session: &established.1, method, acting: acting_label.as_deref(), ip, now };
-        sessions::signed_in(&state.store, done, &state.config.assurance).await?;
-        Ok::<_, crate::store::DbErr>(established)
-    }
-    .await;
-    let (cookie, _) = match result {
-        Ok(v) => v,
-        Err(e) => return unavailable(state, locale, e),
-    };
+    let existing = current_session(state, &jar).await?;
+    let proved =
+        sign_in::Proved { user_id, method, remember, extra, acting: acting.as_ref(), ip, now: state.clock.now() };
+    let cfg = sign_in::FinishConfig { session: &state.config.session, assurance: &state.config.assurance };
+    let request = req.map(|r| (req_id, r));
+    let (cookie, _) = sign_in::finish(&state.store, cfg, existing.as_ref(), proved, request).await?;
     crate::web::api::metrics::sign_in(&format!("{method:?}").to_lowercase(), "success");
-    if let Some(mut r) = req {
-        r.login_done = true;
-        if let Err(e) = pending::update(&state.store, req_id, &r).await {
-            return unavailable(state, locale, e);
-        }
-    }
     // A remembered device keeps a persistent cookie; otherwise it ends with the browser.
     let max_age = remember.then_some(sessions::REMEMBER_SECONDS);
     let jar = jar.add(cookies::build(state, cookies::SESSION, cookie, max_age));
@@ -380,5 +280,5 @@ pub async fn complete(
     } else {
         format!("{}/authorize/resume?req={}", state.config.issuer, req_id)
     };
-    (jar, see_other(&next)).into_response()
+    Ok((jar, see_other(&next)).into_response())
 }

@@ -6,14 +6,15 @@
 //! authenticator's answer comes back as an ordinary form POST, so the
 //! response can be the usual 303 to the app.
 use crate::domain::assurance::Factor;
-use crate::domain::authn::factors::Verdict;
 use crate::domain::authn::passkeys::{Begun, Ceremony, PasskeyError};
 use crate::domain::authn::sessions::SessionInfo;
+use crate::domain::authn::step_up::{self, Check, PasskeyProof, Refused};
 use crate::kit::cookies;
 use crate::kit::cookies::current_session;
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::extract::{CsrfForm, PageError};
+use crate::kit::pages::page;
 use crate::server::AppState;
-use crate::web::auth::login::{SignedIn, complete, pending_for_page};
+use crate::web::auth::login::{SignedIn, finish, pending_for_page};
 use crate::web::auth::step_up::load_signed_in;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -107,11 +108,15 @@ async fn render(
 }
 
 /// A step-up page for the signed-in person (else sign-in first).
-async fn show(state: &AppState, jar: CookieJar, headers: &HeaderMap, req: &str, template: &str) -> Response {
-    match load_signed_in(state, &jar, headers, req).await {
-        Ok((_, _, locale)) => render(state, jar, StatusCode::OK, locale, template, req, None).await,
-        Err(page) => page,
-    }
+async fn show(
+    state: &AppState,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    req: &str,
+    template: &str,
+) -> Result<Response, PageError> {
+    let (_, _, locale) = load_signed_in(state, &jar, headers, req).await?;
+    Ok(render(state, jar, StatusCode::OK, locale, template, req, None).await)
 }
 
 pub async fn totp_show(
@@ -119,13 +124,15 @@ pub async fn totp_show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<ReqQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !q.hold.is_empty() {
         let locale = cookies::locale(&state, &headers, None);
-        return crate::web::auth::second_step::show(&state, jar, locale, &q.hold, "mfa_totp.html").await;
+        return Ok(crate::web::auth::second_step::show(&state, jar, locale, &q.hold, "mfa_totp.html").await);
     }
     show(&state, jar, &headers, &q.req, "mfa_totp.html").await
 }
+
+crate::with_csrf!(MfaForm);
 
 /// A six-digit code is from the app; anything longer is a recovery code.
 pub async fn totp_submit(
@@ -133,49 +140,21 @@ pub async fn totp_submit(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<MfaForm>,
-) -> Response {
+    CsrfForm(f): CsrfForm<MfaForm>,
+) -> Result<Response, PageError> {
     if !f.hold.is_empty() {
         let (locale, ip) = (cookies::locale(&state, &headers, None), cookies::client_ip(Some(addr)));
-        return crate::web::auth::second_step::totp_submit(&state, jar, locale, &f.hold, &f.csrf, &f.code, &ip).await;
+        return Ok(crate::web::auth::second_step::totp_submit(&state, jar, locale, &f.hold, &f.csrf, &f.code, &ip).await);
     }
-    let (session, u, locale) = match load_signed_in(&state, &jar, &headers, &f.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let text = |key: &str| state.pages.text(locale, key);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, "mfa_totp.html", &f.req, Some(text("error_csrf")))
-            .await;
-    }
-    let now = state.clock.now();
-    let code = f.code.trim();
-    let app_code = code.len() == 6 && code.chars().all(|c| c.is_ascii_digit());
-    let verdict = if app_code {
-        state.totp.verify(&u.id, &u.username, code, now).await.map_err(|e| e.to_string())
-    } else {
-        state.totp.use_recovery_code(&u.id, code, now).await.map_err(|e| e.to_string())
-    };
-    let key = match verdict {
-        Ok(Verdict::Accepted) => None,
-        Ok(Verdict::Wrong) => Some("mfa_code_wrong"),
-        Ok(Verdict::Replayed) => Some("mfa_code_used"),
-        Ok(Verdict::Locked) => Some("mfa_locked"),
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    if let Some(key) = key {
-        let status = if key == "mfa_locked" { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
-        return render(&state, jar, status, locale, "mfa_totp.html", &f.req, Some(text(key))).await;
-    }
+    let (session, u, locale) = load_signed_in(&state, &jar, &headers, &f.req).await?;
     let ip = cookies::client_ip(Some(addr));
-    let (factor, detail) =
-        if app_code { (Factor::Totp, "authenticator app") } else { (Factor::RecoveryCode, "recovery code") };
-    if let Err(e) =
-        crate::domain::identity::accounts::audit(&state.store, Some(&u.id), "step_up", detail, Some(&ip), now).await
-    {
-        return unavailable(&state, locale, e);
-    }
-    step_up_done(&state, jar, locale, &f.req, &session, factor).await
+    let (status, key) = match step_up::app_code(&state.totp, &state.store, &u, &f.code, &ip, state.clock.now()).await? {
+        Check::Verified(factor) => return step_up_done(&state, jar, locale, &f.req, &session, factor).await,
+        Check::Wrong(key) => (StatusCode::UNAUTHORIZED, key),
+        Check::Locked(_) => (StatusCode::TOO_MANY_REQUESTS, "mfa_locked"),
+    };
+    let msg = Some(state.pages.text(locale, key));
+    Ok(render(&state, jar, status, locale, "mfa_totp.html", &f.req, msg).await)
 }
 
 pub async fn passkey_show(
@@ -183,10 +162,10 @@ pub async fn passkey_show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<ReqQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     if !q.hold.is_empty() {
         let locale = cookies::locale(&state, &headers, None);
-        return crate::web::auth::second_step::show(&state, jar, locale, &q.hold, "mfa_passkey.html").await;
+        return Ok(crate::web::auth::second_step::show(&state, jar, locale, &q.hold, "mfa_passkey.html").await);
     }
     show(&state, jar, &headers, &q.req, "mfa_passkey.html").await
 }
@@ -196,23 +175,22 @@ pub async fn passkey_begin(
     jar: CookieJar,
     headers: HeaderMap,
     Form(f): Form<MfaForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &headers, None);
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+        return Ok(json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf"));
     }
     if !f.hold.is_empty() {
-        return crate::web::auth::second_step::passkey_begin(&state, jar, locale, &f.hold).await;
+        return Ok(crate::web::auth::second_step::passkey_begin(&state, jar, locale, &f.hold).await);
     }
-    let user_id = match current_session(&state, &jar).await {
-        Ok(Some(s)) => s.user_id,
-        Ok(None) => return json_error(&state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first"),
-        Err(e) => return unavailable(&state, locale, e),
+    let Some(session) = current_session(&state, &jar).await? else {
+        return Ok(json_error(&state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first"));
     };
+    let user_id = session.user_id;
     let browser = browser_of(&state, &jar);
     let now = state.clock.now();
     let begun = state.passkeys.start_authentication(Ceremony::StepUp, Some(&user_id), &user_id, &browser, now).await;
-    begun_json(&state, locale, begun)
+    Ok(begun_json(&state, locale, begun))
 }
 
 pub async fn passkey_submit(
@@ -220,94 +198,35 @@ pub async fn passkey_submit(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<MfaForm>,
-) -> Response {
+    CsrfForm(f): CsrfForm<MfaForm>,
+) -> Result<Response, PageError> {
     if !f.hold.is_empty() {
         let (locale, ip) = (cookies::locale(&state, &headers, None), cookies::client_ip(Some(addr)));
         let (hold, ceremony, credential) = (&f.hold, &f.ceremony, &f.credential);
-        return crate::web::auth::second_step::passkey_submit(
+        return Ok(crate::web::auth::second_step::passkey_submit(
             &state, jar, locale, hold, &f.csrf, ceremony, credential, &ip,
         )
-        .await;
+        .await);
     }
-    let (session, u, locale) = match load_signed_in(&state, &jar, &headers, &f.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        let msg = state.pages.text(locale, "error_csrf");
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, "mfa_passkey.html", &f.req, Some(msg)).await;
-    }
-    let now = state.clock.now();
+    let (session, u, locale) = load_signed_in(&state, &jar, &headers, &f.req).await?;
     let ip = cookies::client_ip(Some(addr));
     let browser = browser_of(&state, &jar);
-    let outcome =
-        state.passkeys.finish_authentication(Ceremony::StepUp, &f.ceremony, &browser, &f.credential, now).await;
-    let name = match outcome {
-        // The ceremony allowed only the signed-in user's passkeys.
-        Ok((user_id, name)) if user_id == u.id => name,
-        Ok(_) => return error_page(&state, StatusCode::UNAUTHORIZED, locale, "passkey_failed"),
-        Err(e) => {
-            return match refusal(&state, locale, e, &ip).await {
-                Ok((status, key)) => {
-                    let msg = Some(state.pages.text(locale, key));
-                    render(&state, jar, status, locale, "mfa_passkey.html", &f.req, msg).await
-                }
-                Err(page) => page,
-            };
+    let proof = PasskeyProof {
+        ceremony: &f.ceremony,
+        browser: &browser,
+        credential: &f.credential,
+        ip: &ip,
+        now: state.clock.now(),
+    };
+    match step_up::passkey(&state.passkeys, &state.store, &u.id, proof).await? {
+        Ok(factor) => step_up_done(&state, jar, locale, &f.req, &session, factor).await,
+        Err(Refused::OtherAccount) => Err(PageError::Refused(StatusCode::UNAUTHORIZED, "passkey_failed")),
+        Err(Refused::Passkey(e)) => {
+            let (status, key) = passkey_failure(&e);
+            let msg = Some(state.pages.text(locale, key));
+            Ok(render(&state, jar, status, locale, "mfa_passkey.html", &f.req, msg).await)
         }
-    };
-    if let Err(e) = crate::domain::identity::accounts::audit(
-        &state.store,
-        Some(&u.id),
-        "step_up",
-        &format!("passkey {name}"),
-        Some(&ip),
-        now,
-    )
-    .await
-    {
-        return unavailable(&state, locale, e);
     }
-    step_up_done(&state, jar, locale, &f.req, &session, Factor::Passkey).await
-}
-
-/// A signature counter that did not increase is worth an audit entry on the
-/// account (someone may hold a copy of the key).
-async fn audit_clone(state: &AppState, e: &PasskeyError, ip: &str) -> Result<(), crate::store::DbErr> {
-    let PasskeyError::PossibleClone { user_id, passkey_id } = e else {
-        return Ok(());
-    };
-    let id = passkey_id.as_deref().unwrap_or("?");
-    tracing::warn!("passkey {id} of {user_id}: signature counter did not increase (possible clone)");
-    let detail = format!("passkey {id}: signature counter did not increase");
-    crate::domain::identity::accounts::audit(
-        &state.store,
-        Some(user_id),
-        "passkey_clone_suspected",
-        &detail,
-        Some(ip),
-        state.clock.now(),
-    )
-    .await
-}
-
-/// A refused ceremony, audited when it looks like a cloned authenticator:
-/// the status and locale key to show, or the "unavailable" page.
-async fn refusal(
-    state: &AppState,
-    locale: &str,
-    e: PasskeyError,
-    ip: &str,
-) -> Result<(StatusCode, &'static str), Response> {
-    let (status, key) = passkey_failure(&e);
-    if let Err(err) = audit_clone(state, &e, ip).await {
-        return Err(unavailable(state, locale, err));
-    }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        return Err(unavailable(state, locale, e));
-    }
-    Ok((status, key))
 }
 
 /// Records the factor on the current session and goes on: back to the
@@ -320,13 +239,12 @@ async fn step_up_done(
     req: &str,
     session: &SessionInfo,
     factor: Factor,
-) -> Response {
+) -> Result<Response, PageError> {
     // The session gets a new id with its new level.
-    match crate::web::auth::step_up::record_factor(state, jar, session, factor).await {
-        Ok(Some(jar)) => crate::web::auth::step_up::finish(state, jar, req, locale).await,
+    match crate::web::auth::step_up::record_factor(state, jar, session, factor).await? {
+        Some(jar) => Ok(crate::web::auth::step_up::finish(state, jar, req, locale).await),
         // The session ended meanwhile (signed out elsewhere): sign in again.
-        Ok(None) => error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first"),
-        Err(e) => unavailable(state, locale, e),
+        None => Err(PageError::Refused(StatusCode::UNAUTHORIZED, "mfa_sign_in_first")),
     }
 }
 
@@ -337,27 +255,24 @@ pub async fn login_begin(
     jar: CookieJar,
     headers: HeaderMap,
     Form(f): Form<MfaForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &headers, None);
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+        return Ok(json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf"));
     }
     let login = f.username.trim();
     if login.len() > 64 {
-        return json_error(&state, StatusCode::BAD_REQUEST, locale, "passkey_username_needed");
+        return Ok(json_error(&state, StatusCode::BAD_REQUEST, locale, "passkey_username_needed"));
     }
     let browser = browser_of(&state, &jar);
     let begun = if login.is_empty() {
         state.passkeys.start_discoverable(&browser, state.clock.now()).await
     } else {
-        let user = match state.users.find_by_login(login).await {
-            Ok(u) => u.filter(|u| !u.disabled),
-            Err(e) => return unavailable(&state, locale, e),
-        };
+        let user = state.users.find_by_login(login).await?.filter(|u| !u.disabled);
         let user_id = user.as_ref().map(|u| u.id.as_str());
         state.passkeys.start_authentication(Ceremony::Login, user_id, login, &browser, state.clock.now()).await
     };
-    begun_json(&state, locale, begun)
+    Ok(begun_json(&state, locale, begun))
 }
 
 /// Passwordless sign-in, step 2: the assertion signs the person in.
@@ -366,39 +281,27 @@ pub async fn login_submit(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<MfaForm>,
-) -> Response {
-    let (req, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
-    let now = state.clock.now();
+    CsrfForm(f): CsrfForm<MfaForm>,
+) -> Result<Response, PageError> {
+    let (req, _locale) = pending_for_page(&state, &jar, &headers, &f.req).await?;
     let ip = cookies::client_ip(Some(addr));
     let browser = browser_of(&state, &jar);
-    let user_id = match state.passkeys.finish_login(&f.ceremony, &browser, &f.credential, now).await {
-        Ok((user_id, _)) => user_id,
-        Err(e) => {
-            return match refusal(&state, locale, e, &ip).await {
-                Ok((status, key)) => error_page(&state, status, locale, key),
-                Err(page) => page,
-            };
-        }
+    let proof = PasskeyProof {
+        ceremony: &f.ceremony,
+        browser: &browser,
+        credential: &f.credential,
+        ip: &ip,
+        now: state.clock.now(),
     };
-    match state.users.find(&user_id).await {
-        Ok(Some(u)) if !u.disabled => {}
-        Ok(_) => return error_page(&state, StatusCode::UNAUTHORIZED, locale, "passkey_failed"),
-        Err(e) => return unavailable(&state, locale, e),
+    match step_up::passkey_sign_in(&state.passkeys, &state.users, &state.store, proof).await? {
+        Ok(user_id) => {
+            let who = SignedIn::new(&user_id, Factor::Passkey).remember(f.remember.is_some()).from_ip(&ip);
+            finish(&state, jar, &f.req, req, who).await
+        }
+        Err(Refused::OtherAccount) => Err(PageError::Refused(StatusCode::UNAUTHORIZED, "passkey_failed")),
+        Err(Refused::Passkey(e)) => {
+            let (status, key) = passkey_failure(&e);
+            Err(PageError::Refused(status, key))
+        }
     }
-    complete(
-        &state,
-        jar,
-        locale,
-        &f.req,
-        req,
-        SignedIn::new(&user_id, Factor::Passkey).remember(f.remember.is_some()).from_ip(&ip),
-    )
-    .await
 }

@@ -12,18 +12,18 @@
 use crate::domain::assurance::Factor;
 use crate::domain::assurance::face_gate;
 use crate::domain::authn::return_path::ReturnPath;
-use crate::domain::authn::scan::{self, NewTicket, Phase, Purpose, ScanTicket};
+use crate::domain::authn::scan::{self, NewTicket, Phase, Purpose, ScanTicket, TicketUser};
 use crate::domain::authn::scan_waiters::Waiter;
 use crate::domain::tokens::authorize::AuthRequest;
 use crate::kit::cookies;
 use crate::kit::cookies::current_session;
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::extract::{CsrfForm, PageError};
+use crate::kit::pages::page;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
 use crate::store::entities::face_gate as gate_row;
-use crate::web::auth::login::{SignedIn, complete, pending_for_page};
+use crate::web::auth::login::{SignedIn, finish as finish_sign_in, pending_for_page};
 use crate::web::auth::step_up;
-use axum::Form;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -146,11 +146,8 @@ pub async fn show_login(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<ScanQuery>,
-) -> Response {
-    let (req, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+) -> Result<Response, PageError> {
+    let (req, locale) = pending_for_page(&state, &jar, &headers, &q.req).await?;
     let (jar, browser) = cookies::browser(&state, jar);
     let new = NewTicket {
         purpose: Purpose::Login,
@@ -162,10 +159,7 @@ pub async fn show_login(
         detail: None,
         gate_id: None,
     };
-    let ticket = match ticket_for_page(&state, &browser, addr, &q.t, new).await {
-        Ok(t) => t,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let ticket = ticket_for_page(&state, &browser, addr, &q.t, new).await?;
     let client_name = match &req {
         Some(r) => state.clients.find(&r.client_id).await.ok().flatten().map(|c| c.name),
         None => None,
@@ -179,7 +173,7 @@ pub async fn show_login(
     ctx.insert("need_captcha", &false);
     ctx.insert("upstreams", &crate::web::auth::upstream::buttons(&state, locale));
     ctx.insert("scan", &qr_context(&state, &ticket, locale, &format!("/login/scan?req={}", q.req), None));
-    no_store((jar, page(&state, StatusCode::OK, "login.html", locale, ctx)).into_response())
+    Ok(no_store((jar, page(&state, StatusCode::OK, "login.html", locale, ctx)).into_response()))
 }
 
 /// `GET /scan/face`: step-up by a face check in the app (D2, B3). The
@@ -190,15 +184,10 @@ pub async fn show_face(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<ScanQuery>,
-) -> Response {
-    let (req, locale) = match pending_for_page(&state, &jar, &headers, &q.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let session = match current_session(&state, &jar).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return cookies::sign_in_then(&state, jar, "/scan/face"),
-        Err(e) => return unavailable(&state, locale, e),
+) -> Result<Response, PageError> {
+    let (req, locale) = pending_for_page(&state, &jar, &headers, &q.req).await?;
+    let Some(session) = current_session(&state, &jar).await? else {
+        return Ok(cookies::sign_in_then(&state, jar, "/scan/face"));
     };
     let (jar, browser) = cookies::browser(&state, jar);
     let new = NewTicket {
@@ -211,10 +200,7 @@ pub async fn show_face(
         detail: None,
         gate_id: None,
     };
-    let ticket = match ticket_for_page(&state, &browser, addr, &q.t, new).await {
-        Ok(t) => t,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let ticket = ticket_for_page(&state, &browser, addr, &q.t, new).await?;
     let next = ReturnPath::parse(&q.next);
     let mut ctx = tera::Context::new();
     ctx.insert("req", &q.req);
@@ -222,7 +208,7 @@ pub async fn show_face(
     ctx.insert("next", &next.as_ref().map(ReturnPath::as_str));
     let retry = format!("/scan/face?req={}{}", q.req, next_query(next.as_ref()));
     ctx.insert("scan", &qr_context(&state, &ticket, locale, &retry, None));
-    no_store((jar, page(&state, StatusCode::OK, "scan_face.html", locale, ctx)).into_response())
+    Ok(no_store((jar, page(&state, StatusCode::OK, "scan_face.html", locale, ctx)).into_response()))
 }
 
 /// The QR widget of a face gate's page (C1 first enterprise sign-in, C2
@@ -350,56 +336,46 @@ pub async fn events(State(state): State<AppState>, jar: CookieJar, Query(q): Que
     no_store(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20))).into_response())
 }
 
+crate::with_csrf!(CompleteForm);
+
 /// `POST /scan/complete`: the confirmed ticket finishes here, once, and
 /// only in the browser that created it.
 pub async fn finish(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<CompleteForm>,
-) -> Response {
+    CsrfForm(f): CsrfForm<CompleteForm>,
+) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &headers, None);
-    let browser = cookies::get(&state, &jar, cookies::BROWSER);
-    let (Some(browser), true) = (browser, cookies::csrf_ok(&state, &jar, &f.csrf)) else {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    };
+    let browser = cookies::get(&state, &jar, cookies::BROWSER).ok_or(PageError::forbidden("error_csrf"))?;
     let hash = cookies::browser_hash(&browser);
     let now = state.clock.now();
-    let ticket = match scan::consume(&state.store, &f.t, &hash, now).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return not_finished(&state, locale, &f.t, &hash, ReturnPath::parse(&f.next)).await,
-        Err(e) => return unavailable(&state, locale, e),
+    let Some(ticket) = scan::consume(&state.store, &f.t, &hash, now).await? else {
+        return not_finished(&state, &f.t, &hash, ReturnPath::parse(&f.next)).await;
     };
     state.scan_waiters.wake(&ticket.id);
     // A gate's ticket: the app opened the gate; the step that waited in it
     // continues (once: the gate is taken like the ticket).
     if let Some(gate) = &ticket.gate_id {
-        return crate::web::enterprise::continue_gate(&state, jar, locale, gate, &hash).await;
+        return Ok(crate::web::enterprise::continue_gate(&state, jar, locale, gate, &hash).await);
     }
     let req_id = ticket.req.clone().unwrap_or_default();
-    let (req, locale) = match pending_for_page(&state, &jar, &headers, &req_id).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (req, _locale) = pending_for_page(&state, &jar, &headers, &req_id).await?;
     match ticket.purpose {
-        Purpose::Login => sign_in_with_ticket(&state, jar, locale, &req_id, req, &ticket).await,
+        Purpose::Login => sign_in_with_ticket(&state, jar, &req_id, req, &ticket).await,
         Purpose::Face => {
             let next = ReturnPath::parse(&f.next);
-            add_face_factor_to_browser_session(&state, jar, locale, &req_id, &ticket, next.as_ref()).await
+            add_face_factor_to_browser_session(&state, jar, &req_id, &ticket, next.as_ref()).await
         }
-        Purpose::Approval => error_page(&state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid"),
+        Purpose::Approval => Err(PageError::bad_request("scan_error_invalid")),
     }
 }
 
 /// Why a ticket could not be finished: not yet confirmed (back to the same
 /// QR, the no-JS path), or a themed error page.
-async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str, next: Option<ReturnPath>) -> Response {
-    let ticket = match scan::for_browser(&state.store, id, hash).await {
-        Ok(t) => t,
-        Err(e) => return unavailable(state, locale, e),
-    };
-    let Some(t) = ticket else {
-        return error_page(state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid");
+async fn not_finished(state: &AppState, id: &str, hash: &str, next: Option<ReturnPath>) -> Result<Response, PageError> {
+    let Some(t) = scan::for_browser(&state.store, id, hash).await? else {
+        return Err(PageError::bad_request("scan_error_invalid"));
     };
     let key = match t.phase(state.clock.now()) {
         Phase::Pending | Phase::Scanned | Phase::Confirmed => {
@@ -409,13 +385,13 @@ async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str, next
                 (Purpose::Face, None) => format!("/scan/face?req={req}&t={}{}", t.id, next_query(next.as_ref())),
                 _ => format!("/login/scan?req={req}&t={}", t.id),
             };
-            return see_other(&state.endpoint(&back));
+            return Ok(see_other(&state.endpoint(&back)));
         }
         Phase::Denied => "scan_error_denied",
         Phase::Expired => "scan_error_expired",
         Phase::Used => "scan_error_used",
     };
-    error_page(state, StatusCode::BAD_REQUEST, locale, key)
+    Err(PageError::bad_request(key))
 }
 
 /// D1: the browser is signed in as the app's user. The one place scan
@@ -425,23 +401,19 @@ async fn not_finished(state: &AppState, locale: &str, id: &str, hash: &str, next
 async fn sign_in_with_ticket(
     state: &AppState,
     jar: CookieJar,
-    locale: &str,
     req_id: &str,
     req: Option<AuthRequest>,
     ticket: &ScanTicket,
-) -> Response {
-    let Some(user_id) = ticket.app_user_id.as_deref() else {
-        return error_page(state, StatusCode::BAD_REQUEST, locale, "scan_error_invalid");
+) -> Result<Response, PageError> {
+    let user_id = match scan::signed_in_user(&state.users, ticket).await? {
+        TicketUser::Active(id) => id,
+        TicketUser::Nobody => return Err(PageError::bad_request("scan_error_invalid")),
+        TicketUser::Inactive => return Err(PageError::forbidden("scan_error_invalid")),
     };
-    match state.users.find(user_id).await {
-        Ok(Some(u)) if !u.disabled => {}
-        Ok(_) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_invalid"),
-        Err(e) => return unavailable(state, locale, e),
-    }
     // A face check the app ran through the verifier moments ago (the API
     // refuses `face_verified` otherwise) is a second, fresh factor.
     let extra: &[Factor] = if ticket.face_passed { &[Factor::Face] } else { &[] };
-    complete(state, jar, locale, req_id, req, SignedIn::new(user_id, Factor::Scan).with_factors(extra)).await
+    finish_sign_in(state, jar, req_id, req, SignedIn::new(&user_id, Factor::Scan).with_factors(extra)).await
 }
 
 /// D2: the app verified the face of the person signed in here; the browser
@@ -449,25 +421,17 @@ async fn sign_in_with_ticket(
 async fn add_face_factor_to_browser_session(
     state: &AppState,
     jar: CookieJar,
-    locale: &str,
     req_id: &str,
     ticket: &ScanTicket,
     next: Option<&ReturnPath>,
-) -> Response {
-    let session = match current_session(state, &jar).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account"),
-        Err(e) => return unavailable(state, locale, e),
-    };
+) -> Result<Response, PageError> {
+    let refused = || PageError::forbidden("scan_error_account");
+    let session = current_session(state, &jar).await?.ok_or_else(refused)?;
     let same = ticket.subject_user_id.as_deref() == Some(session.user_id.as_str())
         && ticket.app_user_id.as_deref() == Some(session.user_id.as_str());
     if !same || !ticket.face_passed {
-        return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account");
+        return Err(refused());
     }
-    let jar = match step_up::record_factor(state, jar, &session, Factor::Face).await {
-        Ok(Some(jar)) => jar,
-        Ok(None) => return error_page(state, StatusCode::FORBIDDEN, locale, "scan_error_account"),
-        Err(e) => return unavailable(state, locale, e),
-    };
-    step_up::finish_to(state, jar, req_id, next)
+    let jar = step_up::record_factor(state, jar, &session, Factor::Face).await?.ok_or_else(refused)?;
+    Ok(step_up::finish_to(state, jar, req_id, next))
 }

@@ -10,6 +10,7 @@ use crate::domain::authn::factors::Verdict;
 use crate::domain::authn::passkeys::Ceremony;
 use crate::domain::authn::second_step::{self, Held};
 use crate::kit::cookies;
+use crate::kit::extract::PageError;
 use crate::kit::pages::{error_page, page, unavailable};
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
@@ -24,16 +25,15 @@ use axum_extra::extract::CookieJar;
 pub async fn gate(
     state: &AppState,
     jar: CookieJar,
-    locale: &str,
     req_id: &str,
     who: &SignedIn<'_>,
-) -> Result<CookieJar, Response> {
+) -> Result<CookieJar, PageError> {
     let mut factors = vec![who.method];
     factors.extend_from_slice(who.extra);
     match second_step::needed(&state.store, who.user_id, &factors).await {
         Ok(false) => return Ok(jar),
         Ok(true) => {}
-        Err(e) => return Err(unavailable(state, locale, e)),
+        Err(e) => return Err(PageError::unavailable(e)),
     }
     let (jar, browser) = cookies::browser(state, jar);
     let held = Held {
@@ -48,14 +48,14 @@ pub async fn gate(
     let now = state.clock.now();
     let id = match second_step::hold(&state.store, &held, &cookies::browser_hash(&browser), now).await {
         Ok(id) => id,
-        Err(e) => return Err(unavailable(state, locale, e)),
+        Err(e) => return Err(PageError::unavailable(e)),
     };
     let app = match state.totp.enrolled(who.user_id).await {
         Ok(v) => v,
-        Err(e) => return Err(unavailable(state, locale, e)),
+        Err(e) => return Err(PageError::unavailable(e)),
     };
     let path = if app || !state.passkeys.available() { "/mfa/totp" } else { "/mfa/passkey" };
-    Err((jar, see_other(&format!("{}{path}?hold={id}", state.config.issuer))).into_response())
+    Err(PageError::Respond((jar, see_other(&format!("{}{path}?hold={id}", state.config.issuer))).into_response()))
 }
 
 async fn load(state: &AppState, jar: &CookieJar, locale: &str, hold: &str) -> Result<Held, Response> {

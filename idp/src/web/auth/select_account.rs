@@ -1,12 +1,12 @@
 //! `prompt=select_account`: continue as the signed-in person or sign in as
 //! someone else.
-use crate::domain::authn::pending;
+use crate::domain::tokens::authorize::choose_account;
 use crate::kit::cookies;
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::extract::{CsrfForm, PageError};
+use crate::kit::pages::page;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
 use crate::web::auth::login::signed_in_request;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -34,45 +34,33 @@ pub async fn show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<SelectQuery>,
-) -> Response {
+) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &headers, None);
-    let (req, session, browser) = match signed_in_request(&state, &jar, locale, &q.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let (req, session, browser) = signed_in_request(&state, &jar, locale, &q.req).await?;
     let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
     let user = state.users.find(&session.user_id).await.ok().flatten();
     let mut ctx = tera::Context::new();
     ctx.insert("req", &q.req);
     ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
     ctx.insert("username", &user.map(|u| u.username).unwrap_or_default());
-    page(&state, StatusCode::OK, "select_account.html", locale, ctx)
+    Ok(page(&state, StatusCode::OK, "select_account.html", locale, ctx))
 }
+
+crate::with_csrf!(SelectForm);
 
 pub async fn submit(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<SelectForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
-    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+    CsrfForm(f): CsrfForm<SelectForm>,
+) -> Result<Response, PageError> {
+    let browser = cookies::get(&state, &jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b));
+    let chosen = match browser {
+        Some(b) => choose_account(&state.store, &f.req, &b, state.clock.now()).await?,
+        None => false,
     };
-    let mut req = match pending::load(&state.store, &f.req, &cookies::browser_hash(&browser), state.clock.now()).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-        }
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    req.account_chosen = true;
-    if pending::update(&state.store, &f.req, &req).await.is_err() {
-        return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
+    if !chosen {
+        return Err(PageError::bad_request("error_request_expired"));
     }
     let path = if f.choice == "switch" { "/login" } else { "/authorize/resume" };
-    see_other(&format!("{}{}?req={}", state.config.issuer, path, f.req))
+    Ok(see_other(&format!("{}{}?req={}", state.config.issuer, path, f.req)))
 }

@@ -1,12 +1,11 @@
 //! SMS-code sign-in (A3): phone + graphic captcha + SMS code.
 use crate::domain::assurance::Factor;
-use crate::domain::identity::users::PhoneNumber;
-use crate::kit::pages::unavailable;
+use crate::domain::authn::sign_in::{self, SmsOutcome};
+use crate::kit::extract::{CsrfForm, PageError};
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
-use crate::web::auth::login::{SignedIn, complete, live_request_id, pending_for_page};
+use crate::web::auth::login::{SignedIn, finish, live_request_id, pending_for_page};
 use crate::web::auth::sms_form::{self, CodeRequest, Notice};
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -59,80 +58,36 @@ pub async fn show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<SmsQuery>,
-) -> Response {
-    let (req, locale) = match live_request_id(&state, &jar, &headers, q.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    render(&state, jar, StatusCode::OK, locale, &SmsForm { req, ..Default::default() }, None).await
+) -> Result<Response, PageError> {
+    let (req, locale) = live_request_id(&state, &jar, &headers, q.req).await?;
+    Ok(render(&state, jar, StatusCode::OK, locale, &SmsForm { req, ..Default::default() }, None).await)
 }
+
+crate::with_csrf!(SmsForm);
 
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<SmsForm>,
-) -> Response {
-    let (req, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let text = |key: &str| state.pages.text(locale, key);
+    CsrfForm(f): CsrfForm<SmsForm>,
+) -> Result<Response, PageError> {
+    let (req, locale) = pending_for_page(&state, &jar, &headers, &f.req).await?;
     let ip = sms_form::ip_of(addr);
-    let code_req = CodeRequest::new(SmsPurpose::Login, &f.phone, &ip, &f.captcha_id, &f.captcha);
-    let code_req = code_req.account_must_exist(Some(true));
-    if let Some((status, notice)) = sms_form::csrf_or_send(&state, &jar, locale, &f.csrf, &f.action, code_req).await {
-        return render(&state, jar, status, locale, &f, Some(notice)).await;
+    if f.action == "send_code" {
+        let code_req = CodeRequest::new(SmsPurpose::Login, &f.phone, &ip, &f.captcha_id, &f.captcha);
+        let notice = sms_form::send_code(&state, locale, code_req.account_must_exist(Some(true))).await;
+        return Ok(render(&state, jar, notice.status(), locale, &f, Some(notice)).await);
     }
-    let Ok(phone) = PhoneNumber::parse(&f.phone) else {
-        return render(
-            &state,
-            jar,
-            StatusCode::BAD_REQUEST,
-            locale,
-            &f,
-            Some(Notice::Error(text("register_phone_rule"))),
-        )
-        .await;
-    };
-    match state.sms_codes.verify(phone.as_str(), SmsPurpose::Login, &f.sms_code).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return render(
-                &state,
-                jar,
-                StatusCode::UNAUTHORIZED,
-                locale,
-                &f,
-                Some(Notice::Error(text("sms_code_wrong"))),
-            )
-            .await;
+    let (status, key) = match sign_in::sms_sign_in(&state.sms_codes, &state.users, &f.phone, &f.sms_code).await? {
+        SmsOutcome::Verified(user) => {
+            let who = SignedIn::new(&user.id, Factor::Sms).remember(f.remember.is_some()).from_ip(&ip);
+            return finish(&state, jar, &f.req, req, who).await;
         }
-        Err(e) => return unavailable(&state, locale, e),
-    }
-    let user = match state.users.find_by_login(phone.as_str()).await {
-        Ok(Some(u)) if !u.disabled => u,
-        Ok(_) => {
-            return render(
-                &state,
-                jar,
-                StatusCode::UNAUTHORIZED,
-                locale,
-                &f,
-                Some(Notice::Error(text("sms_login_no_account"))),
-            )
-            .await;
-        }
-        Err(e) => return unavailable(&state, locale, e),
+        SmsOutcome::BadPhone => (StatusCode::BAD_REQUEST, "register_phone_rule"),
+        SmsOutcome::CodeWrong => (StatusCode::UNAUTHORIZED, "sms_code_wrong"),
+        SmsOutcome::NoAccount => (StatusCode::UNAUTHORIZED, "sms_login_no_account"),
     };
-    complete(
-        &state,
-        jar,
-        locale,
-        &f.req,
-        req,
-        SignedIn::new(&user.id, Factor::Sms).remember(f.remember.is_some()).from_ip(&ip),
-    )
-    .await
+    let notice = Notice::Error(state.pages.text(locale, key));
+    Ok(render(&state, jar, status, locale, &f, Some(notice)).await)
 }

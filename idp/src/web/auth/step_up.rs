@@ -7,14 +7,15 @@ use crate::domain::assurance::{self, Factor, Gap};
 use crate::domain::authn::pending;
 use crate::domain::authn::return_path::ReturnPath;
 use crate::domain::authn::sessions::{self, SessionInfo};
+use crate::domain::authn::step_up;
 use crate::domain::tokens::authorize::{AuthRequest, Standing};
 use crate::kit::cookies;
 use crate::kit::cookies::current_session;
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::extract::{CsrfForm, PageError};
+use crate::kit::pages::page;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
 use crate::store::entities::user;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -92,23 +93,16 @@ pub async fn load(
     jar: &CookieJar,
     headers: &HeaderMap,
     req_id: &str,
-) -> Result<(AuthRequest, SessionInfo, &'static str), Response> {
-    let locale = cookies::locale(state, headers, None);
-    let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else {
-        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"));
-    };
-    let loaded = pending::load(&state.store, req_id, &cookies::browser_hash(&browser), state.clock.now()).await;
-    let req = match loaded {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired")),
-        Err(e) => return Err(unavailable(state, locale, e)),
-    };
+) -> Result<(AuthRequest, SessionInfo, &'static str), PageError> {
+    let expired = || PageError::bad_request("error_request_expired");
+    let browser = cookies::get(state, jar, cookies::BROWSER).ok_or_else(expired)?;
+    let loaded = pending::load(&state.store, req_id, &cookies::browser_hash(&browser), state.clock.now()).await?;
+    let req = loaded.ok_or_else(expired)?;
     let locale = cookies::locale(state, headers, req.ui_locales.as_deref());
-    match current_session(state, jar).await {
-        Ok(Some(s)) => Ok((req, s, locale)),
+    match current_session(state, jar).await? {
+        Some(s) => Ok((req, s, locale)),
         // Signed out meanwhile: the request starts over at sign-in.
-        Ok(None) => Err(see_other(&format!("{}/login?req={req_id}", state.config.issuer))),
-        Err(e) => Err(unavailable(state, locale, e)),
+        None => Err(see_other(&format!("{}/login?req={req_id}", state.config.issuer)).into()),
     }
 }
 
@@ -122,22 +116,20 @@ pub async fn load_signed_in(
     jar: &CookieJar,
     headers: &HeaderMap,
     req_id: &str,
-) -> Result<(SessionInfo, user::Model, &'static str), Response> {
+) -> Result<(SessionInfo, user::Model, &'static str), PageError> {
+    let sign_in_first = || PageError::Refused(StatusCode::UNAUTHORIZED, "mfa_sign_in_first");
     let (session, locale) = if req_id.is_empty() {
         let locale = cookies::locale(state, headers, None);
         // From the personal centre: the person's own session only (C1).
-        match crate::kit::personal::session(state, jar, locale).await? {
-            Some(s) => (s, locale),
-            None => return Err(error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first")),
-        }
+        let session = crate::kit::personal::session(state, jar, locale).await?.ok_or_else(sign_in_first)?;
+        (session, locale)
     } else {
         let (_req, session, locale) = load(state, jar, headers, req_id).await?;
         (session, locale)
     };
-    match state.users.find(&session.user_id).await {
-        Ok(Some(u)) if !u.disabled => Ok((session, u, locale)),
-        Ok(_) => Err(error_page(state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first")),
-        Err(e) => Err(unavailable(state, locale, e)),
+    match state.users.find(&session.user_id).await? {
+        Some(u) if !u.disabled => Ok((session, u, locale)),
+        _ => Err(sign_in_first()),
     }
 }
 
@@ -146,20 +138,10 @@ pub async fn show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<StepUpQuery>,
-) -> Response {
-    let (req, session, locale) = match load(&state, &jar, &headers, &q.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let client = match state.clients.find(&req.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_unknown_client"),
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    let proofing = match assurance::proofing_level(&state.store, &session.user_id).await {
-        Ok(p) => p,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+) -> Result<Response, PageError> {
+    let (req, session, locale) = load(&state, &jar, &headers, &q.req).await?;
+    let client = state.clients.find(&req.client_id).await?.ok_or(PageError::bad_request("error_unknown_client"))?;
+    let proofing = assurance::proofing_level(&state.store, &session.user_id).await?;
     let cfg = &state.config.assurance;
     let standing = Standing { proofing, factors: &session.factors, now: state.clock.now(), cfg };
     let levels = req.level_request(&state.config.acr_prefix, client.min_level);
@@ -167,14 +149,11 @@ pub async fn show(
     let required = levels.required.filter(|&t| t > level);
     let Some(target) = required.or(levels.voluntary.filter(|&t| t > level)) else {
         // Nothing (left) to do here: let the request move on.
-        return finish(&state, jar, &q.req, locale).await;
+        return Ok(finish(&state, jar, &q.req, locale).await);
     };
     let gap = assurance::gap(target, proofing, &session.factors, standing.now, cfg);
-    let everyday = match state.users.find(&session.user_id).await {
-        Ok(Some(u)) => crate::web::auth::step_up_factor::missing(&session, &u),
-        Ok(None) => None,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let user = state.users.find(&session.user_id).await?;
+    let everyday = user.and_then(|u| crate::web::auth::step_up_factor::missing(&session, &u));
     let (proofing_ways, factor_ways) = ways(gap, target, &q.req, cfg, everyday);
     let (jar, browser) = cookies::browser(&state, jar);
     let mut ctx = tera::Context::new();
@@ -186,29 +165,22 @@ pub async fn show(
     ctx.insert("proofing_ways", &proofing_ways);
     ctx.insert("factor_ways", &factor_ways);
     ctx.insert("can_skip", &required.is_none());
-    (jar, page(&state, StatusCode::OK, "step_up.html", locale, ctx)).into_response()
+    Ok((jar, page(&state, StatusCode::OK, "step_up.html", locale, ctx)).into_response())
 }
+
+crate::with_csrf!(SkipForm);
 
 /// "Continue without": only for a level asked for voluntarily.
 pub async fn skip(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<SkipForm>,
-) -> Response {
-    let (mut req, _session, locale) = match load(&state, &jar, &headers, &f.req).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
+    CsrfForm(f): CsrfForm<SkipForm>,
+) -> Result<Response, PageError> {
+    let (req, _session, locale) = load(&state, &jar, &headers, &f.req).await?;
     // The request decides again: a required level still leads back here.
-    req.step_up_declined = true;
-    if let Err(e) = pending::update(&state.store, &f.req, &req).await {
-        return unavailable(&state, locale, e);
-    }
-    finish(&state, jar, &f.req, locale).await
+    crate::domain::tokens::authorize::decline_step_up(&state.store, &f.req, req).await?;
+    Ok(finish(&state, jar, &f.req, locale).await)
 }
 
 /// Adds a verified factor to this browser's session and puts the session's
@@ -218,8 +190,8 @@ pub async fn record_factor(
     jar: CookieJar,
     session: &SessionInfo,
     factor: Factor,
-) -> Result<Option<CookieJar>, crate::store::DbErr> {
-    let Some((cookie, info)) = sessions::add_factor(&state.store, session, factor, state.clock.now()).await? else {
+) -> Result<Option<CookieJar>, crate::domain::DomainError> {
+    let Some((cookie, info)) = step_up::record(&state.store, session, factor, state.clock.now()).await? else {
         return Ok(None);
     };
     let max_age = info.remember.then_some(sessions::REMEMBER_SECONDS);

@@ -5,14 +5,13 @@
 //! own pages.
 use crate::domain::assurance::Factor;
 use crate::domain::authn::sessions::SessionInfo;
-use crate::kit::cookies;
-use crate::kit::pages::unavailable;
+use crate::domain::authn::step_up::{self, Check, Everyday};
+use crate::kit::extract::{CsrfForm, PageError};
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use crate::store::entities::user;
 use crate::web::auth::sms_form::{self, Notice};
-use crate::web::auth::step_up;
-use axum::Form;
+use crate::web::auth::step_up as step_up_page;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -63,12 +62,12 @@ struct Ctx {
     locale: &'static str,
 }
 
-async fn load(state: &AppState, jar: &CookieJar, headers: &HeaderMap, req_id: &str) -> Result<Ctx, Response> {
-    let (session, user, locale) = step_up::load_signed_in(state, jar, headers, req_id).await?;
+async fn load(state: &AppState, jar: &CookieJar, headers: &HeaderMap, req_id: &str) -> Result<Ctx, PageError> {
+    let (session, user, locale) = step_up_page::load_signed_in(state, jar, headers, req_id).await?;
     match missing(&session, &user) {
         Some(factor) => Ok(Ctx { session, user, factor, locale }),
         // Nothing to add here: back to the request, which decides again.
-        None => Err(step_up::finish(state, jar.clone(), req_id, locale).await),
+        None => Err(step_up_page::finish(state, jar.clone(), req_id, locale).await.into()),
     }
 }
 
@@ -96,76 +95,46 @@ pub async fn show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<FactorQuery>,
-) -> Response {
-    match load(&state, &jar, &headers, &q.req).await {
-        Ok(c) => render(&state, jar, StatusCode::OK, &c, &q.req, None).await,
-        Err(page) => page,
-    }
+) -> Result<Response, PageError> {
+    let c = load(&state, &jar, &headers, &q.req).await?;
+    Ok(render(&state, jar, StatusCode::OK, &c, &q.req, None).await)
 }
+
+crate::with_csrf!(FactorForm);
 
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<FactorForm>,
-) -> Response {
-    let c = match load(&state, &jar, &headers, &f.req).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
-    let text = |key: &str| state.pages.text(c.locale, key);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return render(&state, jar, StatusCode::FORBIDDEN, &c, &f.req, Some(Notice::Error(text("error_csrf")))).await;
-    }
+    CsrfForm(f): CsrfForm<FactorForm>,
+) -> Result<Response, PageError> {
+    let c = load(&state, &jar, &headers, &f.req).await?;
     let ip = sms_form::ip_of(addr);
-    let verified = match c.factor {
-        Factor::Password => check_password(&state, &c, &f.password, &ip).await,
-        _ => {
-            let phone = c.user.phone.clone().unwrap_or_default();
-            if f.action == "send_code" {
-                let code_req = sms_form::CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
-                let notice = sms_form::send_code(&state, c.locale, code_req).await;
-                let status = notice.status();
-                return render(&state, jar, status, &c, &f.req, Some(notice)).await;
-            }
-            match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
-                Ok(true) => Ok(None),
-                Ok(false) => Ok(Some((StatusCode::UNAUTHORIZED, text("sms_code_wrong")))),
-                Err(e) => Err(e.into()),
-            }
+    if c.factor == Factor::Sms && f.action == "send_code" {
+        let phone = c.user.phone.clone().unwrap_or_default();
+        let code_req = sms_form::CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
+        let notice = sms_form::send_code(&state, c.locale, code_req).await;
+        return Ok(render(&state, jar, notice.status(), &c, &f.req, Some(notice)).await);
+    }
+    let deps = Everyday {
+        store: &state.store,
+        throttle: &state.config.login_throttle,
+        users: &state.users,
+        sms: &state.sms_codes,
+    };
+    let now = state.clock.now();
+    let text = |key: &str| state.pages.text(c.locale, key);
+    let (status, msg) = match step_up::everyday(deps, &c.user, c.factor, &f.password, &f.sms_code, &ip, now).await? {
+        Check::Verified(factor) => {
+            // The session ended meanwhile: the request decides again.
+            let jar = step_up_page::record_factor(&state, jar.clone(), &c.session, factor).await?.unwrap_or(jar);
+            return Ok(step_up_page::finish(&state, jar, &f.req, c.locale).await);
+        }
+        Check::Wrong(key) => (StatusCode::UNAUTHORIZED, text(key)),
+        Check::Locked(minutes) => {
+            (StatusCode::TOO_MANY_REQUESTS, text("login_locked").replace("{minutes}", &minutes.to_string()))
         }
     };
-    match verified {
-        Ok(None) => {}
-        Ok(Some((status, msg))) => return render(&state, jar, status, &c, &f.req, Some(Notice::Error(msg))).await,
-        Err(e) => return unavailable(&state, c.locale, e),
-    }
-    match step_up::record_factor(&state, jar.clone(), &c.session, c.factor).await {
-        Ok(Some(jar)) => step_up::finish(&state, jar, &f.req, c.locale).await,
-        Ok(None) => step_up::finish(&state, jar, &f.req, c.locale).await,
-        Err(e) => unavailable(&state, c.locale, e),
-    }
-}
-
-/// The account's password under the sign-in throttle
-/// (`domain::authn::reverify::account_password`). `Ok(None)` when it is right,
-/// else the message to show.
-async fn check_password(
-    state: &AppState,
-    c: &Ctx,
-    password: &str,
-    ip: &str,
-) -> anyhow::Result<Option<(StatusCode, String)>> {
-    use crate::domain::authn::reverify::{self, Outcome};
-    let text = |key: &str| state.pages.text(c.locale, key);
-    let (db, throttle) = (&state.store, &state.config.login_throttle);
-    Ok(match reverify::account_password(db, throttle, &state.users, &c.user, password, ip, state.clock.now()).await? {
-        Outcome::Verified => None,
-        Outcome::Locked(secs) => {
-            let msg = text("login_locked").replace("{minutes}", &((secs + 59) / 60).to_string());
-            Some((StatusCode::TOO_MANY_REQUESTS, msg))
-        }
-        Outcome::Wrong | Outcome::UseSms => Some((StatusCode::UNAUTHORIZED, text("step_up_password_wrong"))),
-    })
+    Ok(render(&state, jar, status, &c, &f.req, Some(Notice::Error(msg))).await)
 }

@@ -4,16 +4,19 @@
 //! relying-party work in `ports::upstream`.
 use crate::config::UpstreamConfig;
 use crate::domain::assurance::Factor;
-use crate::domain::authn::brokering::{self, LinkTicket, Linked, NewStart, Purpose, Resolution, Started, Verified};
+use crate::domain::authn::brokering::{
+    self, LinkTicket, NewStart, PasswordLink, Purpose, Resolution, Started, Verified,
+};
+use crate::domain::authn::pending;
+use crate::domain::authn::sign_in::{self, PasswordOutcome};
 use crate::domain::tokens::authorize::AuthRequest;
-use crate::domain::{authn::pending, authn::throttle};
 use crate::kit::cookies;
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::extract::{CsrfForm, PageError};
+use crate::kit::pages::page;
 use crate::oidc::flow::see_other;
 use crate::ports::upstream::UpstreamIdentity;
 use crate::server::AppState;
-use crate::web::auth::login::{SignedIn, complete, load_request};
-use axum::Form;
+use crate::web::auth::login::{SignedIn, finish, load_request};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -62,21 +65,18 @@ pub async fn start(
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(q): Query<StartQuery>,
-) -> Response {
-    let req = match load_request(&state, &jar, &q.req).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&state, "zh-CN", e),
-    };
+) -> Result<Response, PageError> {
+    let req = load_request(&state, &jar, &q.req).await?;
     let locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
     let Some(up) = state.config.upstreams.get(&name) else {
-        return error_page(&state, StatusCode::NOT_FOUND, locale, "upstream_unknown");
+        return Err(PageError::Refused(StatusCode::NOT_FOUND, "upstream_unknown"));
     };
     if !q.req.is_empty() && req.is_none() {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+        return Err(PageError::bad_request("error_request_expired"));
     }
     let ui_locales = req.as_ref().and_then(|r| r.ui_locales.as_deref()).or(Some(locale));
     let purpose = Purpose::SignIn { req: req.as_ref().map(|_| q.req.clone()) };
-    redirect(&state, jar, (&name, up), locale, ui_locales, purpose).await
+    redirect(&state, jar, (&name, up), ui_locales, purpose).await
 }
 
 /// Starts an authorization at the upstream for `purpose` — a fresh state,
@@ -86,10 +86,9 @@ pub(crate) async fn redirect(
     state: &AppState,
     jar: CookieJar,
     (name, up): (&str, &UpstreamConfig),
-    locale: &str,
     ui_locales: Option<&str>,
     purpose: Purpose,
-) -> Response {
+) -> Result<Response, PageError> {
     let (jar, browser) = cookies::browser(state, jar);
     let reauthenticate = matches!(purpose, Purpose::Reverify(_));
     let began =
@@ -98,7 +97,7 @@ pub(crate) async fn redirect(
         Ok(a) => a,
         Err(e) => {
             tracing::warn!("upstream {name}: {e}");
-            return error_page(state, StatusCode::BAD_GATEWAY, locale, "upstream_unavailable");
+            return Err(PageError::Refused(StatusCode::BAD_GATEWAY, "upstream_unavailable"));
         }
     };
     let saved = NewStart {
@@ -109,10 +108,8 @@ pub(crate) async fn redirect(
         nonce: &auth.nonce,
         verifier: &auth.verifier,
     };
-    if let Err(e) = brokering::save_start(&state.store, saved, state.clock.now()).await {
-        return unavailable(state, locale, e);
-    }
-    (jar, see_other(&auth.url)).into_response()
+    brokering::save_start(&state.store, saved, state.clock.now()).await?;
+    Ok((jar, see_other(&auth.url)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -151,23 +148,22 @@ pub(crate) struct Answer<'a> {
 /// re-verification accept exactly the same answers.
 pub(crate) async fn verified_answer(
     state: &AppState,
-    locale: &str,
     a: Answer<'_>,
     want_phone: bool,
-) -> Result<UpstreamIdentity, Response> {
+) -> Result<UpstreamIdentity, PageError> {
     let (name, cb) = (a.name, a.cb);
     if let Some(error) = &cb.error {
         tracing::info!("upstream {name} answered error={error}");
         let key = if error == "access_denied" { "upstream_denied" } else { "upstream_failed" };
-        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, key));
+        return Err(PageError::bad_request(key));
     }
     // RFC 9207: a response naming another issuer is a mix-up attempt.
     if cb.iss.as_deref().is_some_and(|iss| iss != a.up.issuer) {
         tracing::warn!("upstream {name}: iss {:?} is not {}", cb.iss, a.up.issuer);
-        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "upstream_failed"));
+        return Err(PageError::bad_request("upstream_failed"));
     }
     let Some(code) = cb.code.as_deref().filter(|c| !c.is_empty()) else {
-        return Err(error_page(state, StatusCode::BAD_REQUEST, locale, "upstream_failed"));
+        return Err(PageError::bad_request("upstream_failed"));
     };
     let (verifier, nonce) = (&a.started.verifier, &a.started.nonce);
     let redirect_uri = callback_uri(state, name);
@@ -176,7 +172,7 @@ pub(crate) async fn verified_answer(
         .await
         .map_err(|e| {
             tracing::warn!("upstream {name}: {e}");
-            error_page(state, StatusCode::BAD_GATEWAY, locale, e.page_key())
+            PageError::Refused(StatusCode::BAD_GATEWAY, e.page_key())
         })
 }
 
@@ -187,24 +183,20 @@ pub async fn callback(
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(cb): Query<CallbackQuery>,
-) -> Response {
-    let mut locale = cookies::locale(&state, &headers, None);
+) -> Result<Response, PageError> {
+    let locale = cookies::locale(&state, &headers, None);
     let Some(up) = state.config.upstreams.get(&name) else {
-        return error_page(&state, StatusCode::NOT_FOUND, locale, "upstream_unknown");
+        return Err(PageError::Refused(StatusCode::NOT_FOUND, "upstream_unknown"));
     };
     let now = state.clock.now();
     // The state must be one this browser was given for this upstream, and
     // it is used up here whatever happens next (single use).
-    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "upstream_state_invalid");
-    };
+    let invalid = || PageError::bad_request("upstream_state_invalid");
+    let browser = cookies::get(&state, &jar, cookies::BROWSER).ok_or_else(invalid)?;
     let browser_hash = cookies::browser_hash(&browser);
+    let cb_state = cb.state.as_deref().unwrap_or("");
     let started =
-        match brokering::take_start(&state.store, &name, &browser_hash, cb.state.as_deref().unwrap_or(""), now).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "upstream_state_invalid"),
-            Err(e) => return unavailable(&state, locale, e),
-        };
+        brokering::take_start(&state.store, &name, &browser_hash, cb_state, now).await?.ok_or_else(invalid)?;
     let req_id = match &started.purpose {
         Purpose::SignIn { req } => req.clone(),
         // Never signs in, links or registers: only re-verifies.
@@ -213,20 +205,14 @@ pub async fn callback(
             return crate::web::auth::upstream_reverify::finish(&state, jar, locale, answer, r, &browser_hash).await;
         }
     };
-    let req = match request_of(&state, req_id.as_deref(), &browser_hash).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(())) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    locale = cookies::locale(&state, &headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
+    let req = request_of(&state, req_id.as_deref(), &browser_hash)
+        .await?
+        .map_err(|()| PageError::bad_request("error_request_expired"))?;
     // Read whenever asked for, so that only `trust_phone` (in the domain
     // rules) decides whether a verified phone may link.
     let want_phone = up.scopes.iter().any(|s| s == "phone");
     let answer = Answer { name: &name, up, cb: &cb, started: &started };
-    let identity = match verified_answer(&state, locale, answer, want_phone).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
+    let identity = verified_answer(&state, answer, want_phone).await?;
     let verified = Verified {
         upstream: &name,
         issuer: &identity.issuer,
@@ -237,16 +223,13 @@ pub async fn callback(
     };
     let ip = cookies::client_ip(Some(addr));
     let req_id = req_id.unwrap_or_default();
-    match brokering::resolve(&state.store, verified, &browser_hash, Some(&req_id), &ip, now).await {
-        Ok(Resolution::Linked(user_id))
-        | Ok(Resolution::PhoneLinked(user_id))
-        | Ok(Resolution::Registered(user_id)) => {
+    match brokering::resolve(&state.store, verified, &browser_hash, Some(&req_id), &ip, now).await? {
+        Resolution::Linked(user_id) | Resolution::PhoneLinked(user_id) | Resolution::Registered(user_id) => {
             let who = SignedIn::new(&user_id, Factor::Federated).from_ip(&ip);
-            complete(&state, jar, locale, &req_id, req, who).await
+            finish(&state, jar, &req_id, req, who).await
         }
-        Ok(Resolution::Unlinked { ticket }) => see_other(&state.endpoint(&format!("/login/link?ticket={ticket}"))),
-        Ok(Resolution::Disabled) => error_page(&state, StatusCode::FORBIDDEN, locale, "upstream_account_disabled"),
-        Err(e) => unavailable(&state, locale, e),
+        Resolution::Unlinked { ticket } => Ok(see_other(&state.endpoint(&format!("/login/link?ticket={ticket}")))),
+        Resolution::Disabled => Err(PageError::forbidden("upstream_account_disabled")),
     }
 }
 
@@ -278,21 +261,14 @@ async fn ticket_of(
     jar: &CookieJar,
     headers: &HeaderMap,
     id: &str,
-) -> Result<(LinkTicket, Option<AuthRequest>, &'static str), Response> {
-    let fallback = cookies::locale(state, headers, None);
-    let expired = || error_page(state, StatusCode::BAD_REQUEST, fallback, "upstream_link_expired");
-    let Some(browser) = cookies::get(state, jar, cookies::BROWSER) else { return Err(expired()) };
+) -> Result<(LinkTicket, Option<AuthRequest>, &'static str), PageError> {
+    let expired = || PageError::bad_request("upstream_link_expired");
+    let browser = cookies::get(state, jar, cookies::BROWSER).ok_or_else(expired)?;
     let hash = cookies::browser_hash(&browser);
-    let ticket = match brokering::load_ticket(&state.store, id, &hash, state.clock.now()).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return Err(expired()),
-        Err(e) => return Err(unavailable(state, fallback, e)),
-    };
-    let req = match request_of(state, ticket.req.as_deref(), &hash).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(())) => return Err(error_page(state, StatusCode::BAD_REQUEST, fallback, "error_request_expired")),
-        Err(e) => return Err(unavailable(state, fallback, e)),
-    };
+    let ticket = brokering::load_ticket(&state.store, id, &hash, state.clock.now()).await?.ok_or_else(expired)?;
+    let req = request_of(state, ticket.req.as_deref(), &hash)
+        .await?
+        .map_err(|()| PageError::bad_request("error_request_expired"))?;
     let locale = cookies::locale(state, headers, req.as_ref().and_then(|r| r.ui_locales.as_deref()));
     Ok((ticket, req, locale))
 }
@@ -327,14 +303,13 @@ pub async fn link_show(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<TicketQuery>,
-) -> Response {
-    let (ticket, _, locale) = match ticket_of(&state, &jar, &headers, &q.ticket).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+) -> Result<Response, PageError> {
+    let (ticket, _, locale) = ticket_of(&state, &jar, &headers, &q.ticket).await?;
     let view = LinkView { ticket: &ticket, username: "", error: None, captcha: false };
-    render_link(&state, jar, StatusCode::OK, locale, view).await
+    Ok(render_link(&state, jar, StatusCode::OK, locale, view).await)
 }
+
+crate::with_csrf!(LinkForm);
 
 /// Links by the local password, with the same throttle and captcha as the
 /// sign-in page (a link page must not be a cheaper password oracle).
@@ -343,81 +318,46 @@ pub async fn link_submit(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<LinkForm>,
-) -> Response {
-    let (ticket, req, locale) = match ticket_of(&state, &jar, &headers, &f.ticket).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    CsrfForm(f): CsrfForm<LinkForm>,
+) -> Result<Response, PageError> {
+    let (ticket, req, locale) = ticket_of(&state, &jar, &headers, &f.ticket).await?;
     let ip = cookies::client_ip(Some(addr));
-    let now = state.clock.now();
-    // One counter per account however its identifier is spelled (A3).
-    let key = match throttle::citizen_key(&state.users, &f.username).await {
-        Ok(k) => k,
-        Err(e) => return unavailable(&state, locale, e),
+    let services = sign_in::PasswordServices {
+        store: &state.store,
+        users: &state.users,
+        captcha: &state.captcha,
+        throttle: &state.config.login_throttle,
     };
-    let risky = match throttle::failures(&state.store, &key, &ip, now).await {
-        Ok((account, by_ip)) => throttle::risky(account, by_ip),
-        Err(e) => return unavailable(&state, locale, e),
+    let attempt = sign_in::PasswordAttempt {
+        identifier: &f.username,
+        password: &f.password,
+        captcha_id: &f.captcha_id,
+        captcha_answer: &f.captcha,
+        ip: &ip,
+        now: state.clock.now(),
     };
-    let view =
-        |error: String, captcha: bool| LinkView { ticket: &ticket, username: &f.username, error: Some(error), captcha };
     let text = |key: &str| state.pages.text(locale, key);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return render_link(&state, jar, StatusCode::FORBIDDEN, locale, view(text("error_csrf"), risky)).await;
-    }
-    if f.username.trim().is_empty() || f.password.is_empty() {
-        return render_link(&state, jar, StatusCode::BAD_REQUEST, locale, view(text("login_missing_fields"), risky))
-            .await;
-    }
-    let reservation =
-        match throttle::reserve(&state.store, &state.config.login_throttle, &key, &ip, state.clock.now()).await {
-            Ok(throttle::Verdict::Proceed(r)) => r,
-            Ok(throttle::Verdict::Locked(secs)) => {
-                let msg = text("login_locked").replace("{minutes}", &((secs + 59) / 60).to_string());
-                return render_link(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view(msg, true)).await;
-            }
-            Err(e) => return unavailable(&state, locale, e),
-        };
-    if risky {
-        match state.captcha.check(&f.captcha_id, &f.captcha).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return render_link(&state, jar, StatusCode::BAD_REQUEST, locale, view(text("captcha_wrong"), true))
-                    .await;
-            }
-            Err(e) => return unavailable(&state, locale, e),
+    let (status, msg, captcha) = match brokering::link_by_password(services, attempt, &ticket).await? {
+        PasswordLink::Linked(user) => {
+            // The person proved the local password here: that is the sign-in method.
+            let req_id = ticket.req.clone().unwrap_or_default();
+            return finish(&state, jar, &req_id, req, SignedIn::new(&user.id, Factor::Password).from_ip(&ip)).await;
         }
-    }
-    let user = match state.users.verify_password(&f.username, &f.password).await {
-        Ok(Some(u)) => u,
-        Ok(None) => {
-            if let Err(e) = throttle::failed(&state.store, reservation, &ip, now).await {
-                return unavailable(&state, locale, e);
+        PasswordLink::Conflict => return Err(PageError::Refused(StatusCode::CONFLICT, "upstream_link_conflict")),
+        PasswordLink::Expired => return Err(PageError::bad_request("upstream_link_expired")),
+        PasswordLink::NotVerified(outcome) => match outcome {
+            PasswordOutcome::MissingFields { risky } => (StatusCode::BAD_REQUEST, text("login_missing_fields"), risky),
+            PasswordOutcome::Locked { minutes } => {
+                (StatusCode::TOO_MANY_REQUESTS, text("login_locked").replace("{minutes}", &minutes.to_string()), true)
             }
-            let next_risky = throttle::failures(&state.store, &key, &ip, now)
-                .await
-                .map(|(a, i)| throttle::risky(a, i))
-                .unwrap_or(true);
-            return render_link(&state, jar, StatusCode::UNAUTHORIZED, locale, view(text("login_failed"), next_risky))
-                .await;
-        }
-        Err(e) => return unavailable(&state, locale, e),
+            PasswordOutcome::CaptchaWrong => (StatusCode::BAD_REQUEST, text("captcha_wrong"), true),
+            PasswordOutcome::Failed { risky } => (StatusCode::UNAUTHORIZED, text("login_failed"), risky),
+            PasswordOutcome::Suspended { risky } => (StatusCode::UNAUTHORIZED, text("login_suspended"), risky),
+            PasswordOutcome::Verified(_) => return Err(PageError::Unavailable),
+        },
     };
-    if let Err(e) = throttle::succeeded(&state.store, reservation).await {
-        return unavailable(&state, locale, e);
-    }
-    match brokering::redeem_ticket(&state.store, &ticket, &user.id, "password", &ip, now).await {
-        Ok(Some(Linked::Done)) => {}
-        Ok(Some(Linked::Conflict)) => {
-            return error_page(&state, StatusCode::CONFLICT, locale, "upstream_link_conflict");
-        }
-        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "upstream_link_expired"),
-        Err(e) => return unavailable(&state, locale, e),
-    }
-    // The person proved the local password here: that is the sign-in method.
-    let req_id = ticket.req.clone().unwrap_or_default();
-    complete(&state, jar, locale, &req_id, req, SignedIn::new(&user.id, Factor::Password).from_ip(&ip)).await
+    let view = LinkView { ticket: &ticket, username: &f.username, error: Some(msg), captcha };
+    Ok(render_link(&state, jar, status, locale, view).await)
 }
 
 /// "Register a new account": remembers the ticket in a cookie so the
@@ -427,14 +367,11 @@ pub async fn link_register(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<TicketQuery>,
-) -> Response {
-    let (ticket, _, _) = match ticket_of(&state, &jar, &headers, &q.ticket).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+) -> Result<Response, PageError> {
+    let (ticket, _, _) = ticket_of(&state, &jar, &headers, &q.ticket).await?;
     let jar = jar.add(cookies::build(&state, LINK_COOKIE, ticket.id.clone(), Some(15 * 60)));
     let req = ticket.req.as_deref().unwrap_or("");
-    (jar, see_other(&state.endpoint(&format!("/register?req={req}")))).into_response()
+    Ok((jar, see_other(&state.endpoint(&format!("/register?req={req}")))).into_response())
 }
 
 /// Called by registration once the account exists: links the upstream
@@ -493,28 +430,24 @@ pub struct UnlinkForm {
     link: String,
 }
 
+crate::with_csrf!(UnlinkForm);
+
 /// Removes a link from the personal centre (signed in, CSRF-checked, audited).
 pub async fn unlink(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<UnlinkForm>,
-) -> Response {
+    CsrfForm(f): CsrfForm<UnlinkForm>,
+) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &headers, None);
     // C1: a personal-centre change, for the person's own session only.
-    let session = match crate::kit::personal::session(&state, &jar, locale).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return see_other(&state.endpoint("/login")),
-        Err(page) => return page,
+    let Some(session) = crate::kit::personal::session(&state, &jar, locale).await? else {
+        return Ok(see_other(&state.endpoint("/login")));
     };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
     let ip = cookies::client_ip(Some(addr));
-    match brokering::unlink(&state.store, &session.user_id, &f.link, &ip, state.clock.now()).await {
-        Ok(true) => see_other(&state.endpoint("/account")),
-        Ok(false) => error_page(&state, StatusCode::NOT_FOUND, locale, "error_bad_form"),
-        Err(e) => unavailable(&state, locale, e),
+    if !brokering::unlink(&state.store, &session.user_id, &f.link, &ip, state.clock.now()).await? {
+        return Err(PageError::Refused(StatusCode::NOT_FOUND, "error_bad_form"));
     }
+    Ok(see_other(&state.endpoint("/account")))
 }

@@ -8,14 +8,13 @@
 //! opens the re-verified flow — it never signs in, links or registers.
 use crate::domain::authn::brokering::{self, Purpose, Reverify};
 use crate::domain::authn::return_path::ReturnPath;
-use crate::domain::authn::reverify::{self, UpstreamOutcome, UpstreamProof};
+use crate::domain::authn::reverify::{self, UpstreamOutcome, UpstreamProof, UpstreamStart};
 use crate::kit::cookies;
 use crate::kit::cookies::current_session;
-use crate::kit::pages::{error_page, unavailable};
+use crate::kit::extract::{CsrfForm, PageError};
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
 use crate::web::auth::upstream::{Answer, redirect, verified_answer};
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -62,46 +61,33 @@ fn return_to(raw: &str) -> String {
         .map_or_else(|| crate::web::account::security::PATH.to_string(), |p| p.as_str().to_string())
 }
 
+crate::with_csrf!(StartForm);
+
 /// The "verify with X" button (signed in, CSRF-checked, account linked at X).
 pub async fn start(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
     Path(name): Path<String>,
-    Form(f): Form<StartForm>,
-) -> Response {
+    CsrfForm(f): CsrfForm<StartForm>,
+) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &headers, None);
     let Some(up) = state.config.upstreams.get(&name) else {
-        return error_page(&state, StatusCode::NOT_FOUND, locale, "upstream_unknown");
+        return Err(PageError::Refused(StatusCode::NOT_FOUND, "upstream_unknown"));
     };
     // C1: re-verification is for the person's own session only.
-    let session = match crate::kit::personal::session(&state, &jar, locale).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return cookies::sign_in_then(&state, jar, crate::web::account::security::PATH),
-        Err(page) => return page,
+    let Some(session) = crate::kit::personal::session(&state, &jar, locale).await? else {
+        return Ok(cookies::sign_in_then(&state, jar, crate::web::account::security::PATH));
     };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
-    let linked = async {
-        let u = state.users.find(&session.user_id).await?.filter(|u| !u.disabled);
-        let links = brokering::links_for_user(&state.store, &session.user_id).await?;
-        Ok::<_, crate::domain::error::DomainError>(u.map(|u| (u, links.iter().any(|l| l.upstream == name))))
-    };
-    match linked.await {
-        Ok(Some((u, _))) if u.phone.is_some() => {
-            return error_page(&state, StatusCode::BAD_REQUEST, locale, "security_reverify");
-        }
-        Ok(Some((_, true))) => {}
-        Ok(Some((_, false))) => {
-            return error_page(&state, StatusCode::BAD_REQUEST, locale, "upstream_reverify_unlinked");
-        }
-        Ok(None) => return see_other(&state.endpoint("/login")),
-        Err(e) => return unavailable(&state, locale, e),
+    match reverify::upstream_start(&state.store, &state.users, &session.user_id, &name).await? {
+        UpstreamStart::Allowed => {}
+        UpstreamStart::UseSms => return Err(PageError::bad_request("security_reverify")),
+        UpstreamStart::Unlinked => return Err(PageError::bad_request("upstream_reverify_unlinked")),
+        UpstreamStart::NoAccount => return Ok(see_other(&state.endpoint("/login"))),
     }
     let purpose =
         Purpose::Reverify(Reverify { user_id: session.user_id, sid: session.sid, return_to: return_to(&f.return_to) });
-    redirect(&state, jar, (&name, up), locale, Some(locale), purpose).await
+    redirect(&state, jar, (&name, up), Some(locale), purpose).await
 }
 
 /// The callback of a re-verification: counts only in the session that
@@ -113,24 +99,13 @@ pub(crate) async fn finish(
     answer: Answer<'_>,
     asked: &Reverify,
     browser_hash: &str,
-) -> Response {
-    let user = async {
-        let Some(s) = current_session(state, &jar).await? else { return Ok(None) };
-        if s.sid != asked.sid || s.user_id != asked.user_id {
-            return Ok(None);
-        }
-        Ok::<_, crate::domain::error::DomainError>(state.users.find(&s.user_id).await?.filter(|u| !u.disabled))
-    };
-    let u = match user.await {
-        Ok(Some(u)) => u,
-        Ok(None) => return error_page(state, StatusCode::BAD_REQUEST, locale, "upstream_reverify_session"),
-        Err(e) => return unavailable(state, locale, e),
+) -> Result<Response, PageError> {
+    let session = current_session(state, &jar).await?;
+    let Some(u) = reverify::upstream_asker(&state.users, session.as_ref(), &asked.sid, &asked.user_id).await? else {
+        return Err(PageError::bad_request("upstream_reverify_session"));
     };
     let (name, max_age) = (answer.name, answer.up.reverify_max_age);
-    let identity = match verified_answer(state, locale, answer, false).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
+    let identity = verified_answer(state, answer, false).await?;
     let proof = UpstreamProof {
         upstream: name,
         issuer: &identity.issuer,
@@ -140,23 +115,23 @@ pub(crate) async fn finish(
         max_age,
     };
     let now = state.clock.now();
-    match reverify::at_upstream(&state.store, &u, &proof).await {
-        Ok(UpstreamOutcome::Verified) => {
-            crate::web::account::security::reverified(state, locale, &u.id, browser_hash, &asked.return_to, now).await
+    match reverify::at_upstream(&state.store, &u, &proof).await? {
+        UpstreamOutcome::Verified => {
+            Ok(crate::web::account::security::reverified(state, locale, &u.id, browser_hash, &asked.return_to, now)
+                .await)
         }
-        Ok(UpstreamOutcome::OtherAccount) => {
+        UpstreamOutcome::OtherAccount => {
             tracing::info!("upstream {name}: re-verification by an upstream account not linked to {}", u.id);
-            error_page(state, StatusCode::FORBIDDEN, locale, "upstream_reverify_other_account")
+            Err(PageError::forbidden("upstream_reverify_other_account"))
         }
-        Ok(UpstreamOutcome::NotFresh) => {
+        UpstreamOutcome::NotFresh => {
             tracing::info!(
                 "upstream {name}: auth_time {:?} not fresh (iat {})",
                 identity.auth_time,
                 identity.issued_at
             );
-            error_page(state, StatusCode::BAD_REQUEST, locale, "upstream_reverify_not_fresh")
+            Err(PageError::bad_request("upstream_reverify_not_fresh"))
         }
-        Ok(UpstreamOutcome::UseSms) => error_page(state, StatusCode::BAD_REQUEST, locale, "security_reverify"),
-        Err(e) => unavailable(state, locale, e),
+        UpstreamOutcome::UseSms => Err(PageError::bad_request("security_reverify")),
     }
 }
