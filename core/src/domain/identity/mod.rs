@@ -8,6 +8,7 @@
 //! identity always has at most one holder.
 pub mod accounts;
 pub mod appeals;
+pub mod changes;
 pub mod documents;
 pub mod profile;
 pub mod users;
