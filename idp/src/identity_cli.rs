@@ -104,9 +104,9 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
             // short-lived CLI) and its phone is told.
             let binder = Binder { user: &u, keep_sid: None, ip: None, now };
             match identity::record_counter(&state.store, &state, CounterClerk::Cli, &binder, &doc, &place).await? {
-                BindOutcome::Done { level, displaced } => {
+                BindOutcome::Done { level, displaced, .. } => {
                     if let Some(old) = displaced {
-                        println!("note: account {} held this identity and lost it", old.from_user);
+                        println!("note: account {} held this identity and lost it", old.moved.from_user);
                     }
                     println!("{login}: identity bound at L{level}");
                     Ok(())
