@@ -140,8 +140,8 @@ pub async fn list(db: &Store, status: Option<&str>) -> Result<Vec<appeal::Model>
     q.order_by_asc(appeal::Column::CreatedAt).all(db).await
 }
 
-/// Decides a pending appeal exactly once (a conditional UPDATE, so two
-/// operators cannot both decide it). On approval the taken value is
+/// Decides a pending appeal exactly once (`domain::review::decide_once`:
+/// two operators cannot both decide it). On approval the taken value is
 /// released from the account holding it and, when the appellant already
 /// has an account, a phone moves there; a name appeal renames the
 /// appellant's account (audited, in the same transaction as the decision).
@@ -156,21 +156,11 @@ pub async fn decide(
     now: i64,
 ) -> Result<Option<appeal::Model>, DbErr> {
     let txn = crate::store::begin_write(db).await?;
-    let status = if approve { "approved" } else { "rejected" };
-    let r = appeal::Entity::update_many()
-        .col_expr(appeal::Column::Status, Expr::value(status))
-        .col_expr(appeal::Column::Reason, Expr::value(reason))
-        .col_expr(appeal::Column::DecidedBy, Expr::value(operator))
-        .col_expr(appeal::Column::DecidedAt, Expr::value(now))
-        .filter(appeal::Column::Id.eq(id))
-        .filter(appeal::Column::Status.eq("pending"))
-        .exec(&txn)
-        .await?;
-    if r.rows_affected != 1 {
-        txn.rollback().await?;
-        return Ok(None);
-    }
-    let Some(a) = appeal::Entity::find_by_id(id.to_owned()).one(&txn).await? else {
+    let decision = crate::domain::review::Decision::from_approve(approve);
+    let decided =
+        crate::domain::review::decide_once::<appeal::Entity, _>(&txn, id, decision, Some(reason.into()), operator, now)
+            .await?;
+    let Some(a) = decided else {
         txn.rollback().await?;
         return Ok(None);
     };
