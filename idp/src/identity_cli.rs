@@ -89,9 +89,8 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
     match cmd {
         IdentityCmd::SetOperator { login, revoke } => {
             let u = find(login.clone()).await?;
+            // Audited by the use case, in its transaction.
             identity::set_operator(&state.store, &u.id, !revoke, "cli", now).await?;
-            let action = if revoke { "operator_revoked" } else { "operator_granted" };
-            idp::domain::identity::accounts::audit(&state.store, Some(&u.id), action, "by cli", None, now).await?;
             println!("{login}: {}", if revoke { "no longer an operator" } else { "operator" });
             Ok(())
         }

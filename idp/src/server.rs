@@ -233,10 +233,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/phone", get(web::account::phone_show).post(web::account::phone_submit))
         .route("/account/email", get(web::account::email_show).post(web::account::email_submit))
         .route("/identity", get(web::account::identity::show))
-        .route(
-            "/identity/verify",
-            get(web::account::identity::verify_show).post(web::account::identity::verify_submit),
-        )
+        .route("/identity/verify", get(web::account::identity::verify_show).post(web::account::identity::verify_submit))
         .route(
             "/identity/bank-card",
             get(web::account::identity::bank_card_show).post(web::account::identity::bank_card_submit),
@@ -246,10 +243,7 @@ pub fn router(state: AppState) -> Router {
             "/identity/in-person",
             get(web::account::identity::in_person_show).post(web::account::identity::in_person_submit),
         )
-        .route(
-            "/identity/unbind",
-            get(web::account::identity::unbind_show).post(web::account::identity::unbind_submit),
-        )
+        .route("/identity/unbind", get(web::account::identity::unbind_show).post(web::account::identity::unbind_submit))
         .route("/admin/in-person", get(web::api::face::admin_show).post(web::api::face::admin_submit))
         .route(
             "/api/identity/face",

@@ -31,6 +31,8 @@ pub struct NewAppeal {
     /// For a phone appeal: the SMS code sent to the claimed phone (unused
     /// when the claimed phone is the contact phone — one proof suffices).
     pub claimed_code: String,
+    /// The filer's address, for the audit record.
+    pub ip: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,8 @@ pub async fn file(db: &Store, codes: &SmsCodes, new: NewAppeal, now: i64) -> Res
         return Err(FileError::TooFrequent);
     }
     let id = format!("SS{}", random_token(9).to_uppercase().replace(['-', '_'], "0"));
+    // The appeal and its audit record (`appeal_filed`) commit together.
+    let txn = crate::store::begin_write(db).await?;
     appeal::ActiveModel {
         id: Set(id.clone()),
         kind: Set(new.kind),
@@ -121,14 +125,16 @@ pub async fn file(db: &Store, codes: &SmsCodes, new: NewAppeal, now: i64) -> Res
         contact_phone: Set(contact.as_str().to_string()),
         details: Set(new.details.trim().to_string()),
         appellant_user_id: Set(new.appellant_user_id),
-        status: Set("pending".into()),
+        status: Set(crate::domain::review::PENDING.into()),
         reason: Set(None),
         decided_by: Set(None),
         created_at: Set(now),
         decided_at: Set(None),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    crate::domain::identity::accounts::audit(&txn, None, "appeal_filed", &id, new.ip.as_deref(), now).await?;
+    txn.commit().await?;
     Ok(id)
 }
 

@@ -574,14 +574,19 @@ pub async fn is_operator(db: &Store, user_id: &str) -> Result<bool, DbErr> {
     Ok(operator::Entity::find_by_id(user_id.to_owned()).one(db).await?.is_some())
 }
 
+/// Grants or revokes the counter-operator role (B4), audited in the same
+/// transaction (`operator_granted` / `operator_revoked`, by whom).
 pub async fn set_operator(db: &Store, user_id: &str, on: bool, by: &str, now: i64) -> Result<(), DbErr> {
-    operator::Entity::delete_by_id(user_id.to_owned()).exec(db).await?;
+    let txn = crate::store::begin_write(db).await?;
+    operator::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
     if on {
         operator::ActiveModel { user_id: Set(user_id.into()), granted_by: Set(by.into()), granted_at: Set(now) }
-            .insert(db)
+            .insert(&txn)
             .await?;
     }
-    Ok(())
+    let action = if on { "operator_granted" } else { "operator_revoked" };
+    audit(&txn, Some(user_id), action, &format!("by {by}"), None, now).await?;
+    txn.commit().await
 }
 
 /// L4 by a counter clerk (B4): the operator saw the person and the

@@ -209,7 +209,14 @@ pub(crate) fn result_key(r: &BindOutcome) -> &'static str {
     }
 }
 
-async fn show_view(state: &AppState, jar: CookieJar, locale: Locale, u: &user::Model, view: &str, q: &PageQuery) -> Response {
+async fn show_view(
+    state: &AppState,
+    jar: CookieJar,
+    locale: Locale,
+    u: &user::Model,
+    view: &str,
+    q: &PageQuery,
+) -> Response {
     let v = View { view, flow: &q.flow, req: &q.req, ..Default::default() };
     render(state, jar, StatusCode::OK, locale.0, u, v).await
 }

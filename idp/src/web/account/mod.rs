@@ -427,14 +427,24 @@ pub async fn phone_submit(
                 return Ok(view.refuse(StatusCode::BAD_REQUEST, "register_phone_rule").await);
             };
             let now = state.clock.now();
-            match changes::change_phone(&state.store, &state.sms_codes, &state, u, &f.flow, &new_phone, &f.sms_code, &ip, now)
-                .await?
+            match changes::change_phone(
+                &state.store,
+                &state.sms_codes,
+                &state,
+                u,
+                &f.flow,
+                &new_phone,
+                &f.sms_code,
+                &ip,
+                now,
+            )
+            .await?
             {
                 Changed::Done => Ok(to_account(&state)),
                 Changed::FlowExpired => Err(flow_expired()),
-                Changed::Refused("register_phone_taken") => {
-                    Ok(View::new(&state, view.jar, locale, "phone", u).refuse(StatusCode::CONFLICT, "register_phone_taken").await)
-                }
+                Changed::Refused("register_phone_taken") => Ok(View::new(&state, view.jar, locale, "phone", u)
+                    .refuse(StatusCode::CONFLICT, "register_phone_taken")
+                    .await),
                 Changed::Refused(key) => Ok(view.refuse(StatusCode::BAD_REQUEST, key).await),
             }
         }
@@ -477,7 +487,9 @@ pub async fn email_submit(
                 Err(e) => return Err(PageError::unavailable(e)),
             };
             let body = text("mail_code_body").replace("{code}", &code).replace("{minutes}", "5");
-            if let Err(e) = state.mail.send(&email, &text("mail_code_subject"), &body, "bind_email", state.clock.now()).await {
+            if let Err(e) =
+                state.mail.send(&email, &text("mail_code_subject"), &body, "bind_email", state.clock.now()).await
+            {
                 tracing::error!("mail: {e:#}");
                 return Ok(view.refuse(StatusCode::BAD_GATEWAY, "mail_failed").await);
             }

@@ -190,11 +190,14 @@ pub async fn submit(
             return Ok(render(&state, jar, status, locale, &u, "", Some(notice), Extra::None).await);
         }
         "verify" => {
-            return Ok(if state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await? && !phone.is_empty() {
-                reverified(&state, locale, &u.id, &browser_of(&state, &jar), PATH, now).await
-            } else {
-                render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, "", bad("sms_code_wrong"), Extra::None).await
-            });
+            return Ok(
+                if state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await? && !phone.is_empty() {
+                    reverified(&state, locale, &u.id, &browser_of(&state, &jar), PATH, now).await
+                } else {
+                    render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, "", bad("sms_code_wrong"), Extra::None)
+                        .await
+                },
+            );
         }
         "reverify" => return reverify(&state, jar, locale, &u, &f, &ip, now).await,
         _ => {}

@@ -181,8 +181,9 @@ pub async fn login_submit(
     let reservations = match attempt_keys(&state, &keys, &ip).await? {
         Some(r) => r,
         None => {
-            return Ok(login_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view("enterprise_locked"), true)
-                .await);
+            return Ok(
+                login_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view("enterprise_locked"), true).await
+            );
         }
     };
     // A3: once risky, a graphic captcha; checked after the attempt is
