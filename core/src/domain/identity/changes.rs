@@ -134,6 +134,17 @@ pub enum Changed {
     Refused(Refusal),
 }
 
+/// The second step of a phone change or e-mail binding: the account, the
+/// flow the first step opened, the code that proves the new channel.
+#[derive(Clone, Copy)]
+pub struct SecondStep<'a> {
+    pub user: &'a user::Model,
+    pub flow: &'a str,
+    pub code: &'a str,
+    pub ip: &'a str,
+    pub now: i64,
+}
+
 /// The second step of a phone change (A5), after the old phone opened
 /// `flow`: the SMS code sent to the new phone proves it; in one
 /// transaction the flow is spent, the account moves to the new phone (one
@@ -143,13 +154,10 @@ pub async fn change_phone<N: Notices>(
     db: &Store,
     sms_codes: &SmsCodes,
     notices: &N,
-    u: &user::Model,
-    flow: &str,
+    step: &SecondStep<'_>,
     new_phone: &PhoneNumber,
-    code: &str,
-    ip: &str,
-    now: i64,
 ) -> Result<Changed, DbErr> {
+    let SecondStep { user: u, flow, code, ip, now } = *step;
     if !sms_codes.verify(new_phone.as_str(), SmsPurpose::Verify, code).await? {
         return Ok(Changed::Refused("sms_code_wrong"));
     }
@@ -187,13 +195,10 @@ pub async fn bind_email<N: Notices>(
     db: &Store,
     sms_codes: &SmsCodes,
     notices: &N,
-    u: &user::Model,
-    flow: &str,
+    step: &SecondStep<'_>,
     email: &str,
-    code: &str,
-    ip: &str,
-    now: i64,
 ) -> Result<Changed, DbErr> {
+    let SecondStep { user: u, flow, code, ip, now } = *step;
     if !sms_codes.verify_for(email, "bind_email", code).await? {
         return Ok(Changed::Refused("mail_code_wrong"));
     }

@@ -317,13 +317,13 @@ pub async fn face_submit(
     me: SignedIn,
     CsrfForm(f): CsrfForm<AppStepForm>,
 ) -> Result<Response, PageError> {
-    need_phone(&me.user)?;
+    me.user.phone.clone().ok_or_else(no_phone)?;
     Ok(crate::web::api::face::face_continue(&state, &f.req).await)
 }
 
 /// Every identity change re-verifies by, or reports to, the phone.
-fn need_phone(u: &user::Model) -> Result<String, PageError> {
-    u.phone.clone().ok_or(PageError::bad_request("identity_need_phone"))
+fn no_phone() -> PageError {
+    PageError::bad_request("identity_need_phone")
 }
 
 /// B4: a signed chip-reader or CA assertion.
@@ -335,7 +335,7 @@ pub async fn in_person_submit(
     me: SignedIn,
     CsrfForm(f): CsrfForm<AppStepForm>,
 ) -> Result<Response, PageError> {
-    need_phone(&me.user)?;
+    me.user.phone.clone().ok_or_else(no_phone)?;
     let ip = sms_form::ip_of(addr);
     Ok(crate::web::api::face::in_person(&state, jar, locale, &me.session, &me.user, &f.req, &f.assertion, &ip).await)
 }
@@ -351,7 +351,7 @@ pub async fn unbind_submit(
     CsrfForm(f): CsrfForm<UnbindForm>,
 ) -> Result<Response, PageError> {
     let ip = sms_form::ip_of(addr);
-    let phone = need_phone(&u)?;
+    let phone = u.phone.clone().ok_or_else(no_phone)?;
     let err = |key: &str| Some(Notice::Error(state.pages.text(locale, key)));
     match f.action.as_str() {
         "send_code" => {
@@ -422,7 +422,7 @@ async fn two_steps(
     let err = |key: &str| Some(Notice::Error(text(key)));
     let ip = sms_form::ip_of(addr);
     let now = state.clock.now();
-    let phone = need_phone(&u)?;
+    let phone = u.phone.clone().ok_or_else(no_phone)?;
     match f.action.as_str() {
         "send_code" => {
             let req = CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);

@@ -9,7 +9,7 @@ pub mod identity;
 pub mod security;
 use crate::domain::authn::flows::{self, mask_account, mask_phone};
 use crate::domain::identity::accounts;
-use crate::domain::identity::changes::{self, Changed, PasswordChange, PasswordChanged, PasswordServices};
+use crate::domain::identity::changes::{self, Changed, PasswordChange, PasswordChanged, PasswordServices, SecondStep};
 use crate::domain::identity::profile::{ETHNIC_GROUPS, ProfileEdit};
 use crate::domain::identity::users::PhoneNumber;
 use crate::kit::cookies;
@@ -431,12 +431,8 @@ pub async fn phone_submit(
                 &state.store,
                 &state.sms_codes,
                 &state,
-                u,
-                &f.flow,
+                &SecondStep { user: u, flow: &f.flow, code: &f.sms_code, ip: &ip, now },
                 &new_phone,
-                &f.sms_code,
-                &ip,
-                now,
             )
             .await?
             {
@@ -497,8 +493,14 @@ pub async fn email_submit(
         }
         "verify_mail" if in_flow => {
             let now = state.clock.now();
-            match changes::bind_email(&state.store, &state.sms_codes, &state, u, &f.flow, &email, &f.sms_code, &ip, now)
-                .await?
+            match changes::bind_email(
+                &state.store,
+                &state.sms_codes,
+                &state,
+                &SecondStep { user: u, flow: &f.flow, code: &f.sms_code, ip: &ip, now },
+                &email,
+            )
+            .await?
             {
                 Changed::Done => Ok(to_account(&state)),
                 Changed::FlowExpired => Err(flow_expired()),

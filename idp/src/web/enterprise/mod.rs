@@ -651,24 +651,24 @@ pub async fn change_submit(
 ) -> Result<Response, PageError> {
     let fail = |jar, status, key: &str| {
         let v = json!({ "kind": f.kind, "filed": null, "error": state.pages.text(locale, key) });
-        Ok(render(&state, jar, status, "enterprise_change.html", locale, v))
+        render(&state, jar, status, "enterprise_change.html", locale, v)
     };
     let uscc = match crate::domain::delegation::uscc::Uscc::parse(&f.uscc) {
         Ok(u) => u,
-        Err(e) => return fail(jar, StatusCode::BAD_REQUEST, e.message_key()),
+        Err(e) => return Ok(fail(jar, StatusCode::BAD_REQUEST, e.message_key())),
     };
     let (Ok(id), Ok(phone)) = (
         crate::domain::identity::users::IdNumber::parse(&f.id_number),
         crate::domain::identity::users::PhoneNumber::parse(&f.phone),
     ) else {
-        return fail(jar, StatusCode::BAD_REQUEST, "enterprise_change_fields");
+        return Ok(fail(jar, StatusCode::BAD_REQUEST, "enterprise_change_fields"));
     };
     let Some(e) = enterprises::find_by_uscc(&state.store, uscc.as_str()).await? else {
-        return fail(jar, StatusCode::BAD_REQUEST, "enterprise_unknown");
+        return Ok(fail(jar, StatusCode::BAD_REQUEST, "enterprise_unknown"));
     };
     let kind = if f.kind == "representative" { "representative" } else { "phone" };
     if kind == "phone" && !enterprises::representative_matches(&e, &f.name, id.as_str()) {
-        return fail(jar, StatusCode::CONFLICT, "enterprise_representative_mismatch");
+        return Ok(fail(jar, StatusCode::CONFLICT, "enterprise_representative_mismatch"));
     }
     let now = state.clock.now();
     let filed = enterprises::file_change(&state.store, &e.id, kind, &f.name, id.as_str(), phone.as_str(), now).await?;
