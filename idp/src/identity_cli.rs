@@ -89,9 +89,8 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
     match cmd {
         IdentityCmd::SetOperator { login, revoke } => {
             let u = find(login.clone()).await?;
+            // Audited by the use case, in its transaction.
             identity::set_operator(&state.store, &u.id, !revoke, "cli", now).await?;
-            let action = if revoke { "operator_revoked" } else { "operator_granted" };
-            idp::domain::identity::accounts::audit(&state.store, Some(&u.id), action, "by cli", None, now).await?;
             println!("{login}: {}", if revoke { "no longer an operator" } else { "operator" });
             Ok(())
         }
@@ -104,9 +103,9 @@ pub async fn run(cmd: IdentityCmd, config: Config) -> anyhow::Result<()> {
             // short-lived CLI) and its phone is told.
             let binder = Binder { user: &u, keep_sid: None, ip: None, now };
             match identity::record_counter(&state.store, &state, CounterClerk::Cli, &binder, &doc, &place).await? {
-                BindOutcome::Done { level, displaced } => {
+                BindOutcome::Done { level, displaced, .. } => {
                     if let Some(old) = displaced {
-                        println!("note: account {} held this identity and lost it", old.from_user);
+                        println!("note: account {} held this identity and lost it", old.moved.from_user);
                     }
                     println!("{login}: identity bound at L{level}");
                     Ok(())

@@ -11,7 +11,8 @@
 //! - `clients`: relying apps, their access, consent and scopes;
 //! - `tokens`: authorization requests, grants, subjects and signed tokens;
 //! - `plugins`: what plugins may reach;
-//! - `audit`, `error`: shared by all.
+//! - `audit`, `error`: shared by all; `review`: the decide-once rule of
+//!   requests staff approve or reject (appeals, representative changes).
 pub mod assurance;
 pub mod audit;
 pub mod authn;
@@ -20,6 +21,7 @@ pub mod delegation;
 pub mod error;
 pub mod identity;
 pub mod plugins;
+pub mod review;
 pub mod staff;
 pub mod tokens;
 

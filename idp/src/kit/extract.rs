@@ -189,3 +189,26 @@ macro_rules! with_csrf {
         })+
     };
 }
+
+/// The legal representative signed in for his enterprise (C3: the agents
+/// page and its actions). Without a session the browser goes to the
+/// enterprise sign-in; a session acting otherwise is refused (403).
+pub struct EnterpriseSession {
+    pub session: SessionInfo,
+    pub enterprise: crate::store::entities::enterprise::Model,
+}
+
+impl FromRequestParts<AppState> for EnterpriseSession {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let Some(session) = cookies::current_session(state, &jar).await? else {
+            return Err(PageError::Respond(crate::oidc::flow::see_other(&state.endpoint("/login/enterprise"))));
+        };
+        match crate::domain::delegation::enterprises::represented_in_session(&state.store, &session).await? {
+            Some(enterprise) => Ok(EnterpriseSession { session, enterprise }),
+            None => Err(PageError::forbidden("agents_not_representative")),
+        }
+    }
+}

@@ -52,7 +52,7 @@ pub async fn at_step(
 }
 
 /// Moves from `from` to `from + 1`; false if another request already did.
-pub async fn advance(db: &Store, id: &str, from: i64, now: i64) -> Result<bool, DbErr> {
+pub async fn advance<C: sea_orm::ConnectionTrait>(db: &C, id: &str, from: i64, now: i64) -> Result<bool, DbErr> {
     let r = account_flow::Entity::update_many()
         .col_expr(account_flow::Column::Step, Expr::value(from + 1))
         .filter(account_flow::Column::Id.eq(id))

@@ -103,6 +103,20 @@ pub async fn find(db: &Store, id: &str) -> Result<Option<enterprise::Model>, DbE
     enterprise::Entity::find_by_id(id.to_owned()).one(db).await
 }
 
+/// The enterprise a session acts for as its legal representative (C3: only
+/// he manages its agents): `None` when the session acts for nobody, acts as
+/// an agent, or its person no longer represents the enterprise.
+pub async fn represented_in_session(
+    db: &Store,
+    session: &crate::domain::authn::sessions::SessionInfo,
+) -> Result<Option<enterprise::Model>, DbErr> {
+    let acting = crate::domain::delegation::acting::of_session(db, &session.sid).await?;
+    let Some(a) = acting.filter(|a| a.delegation_id.is_none()) else { return Ok(None) };
+    Ok(find(db, &a.enterprise_id)
+        .await?
+        .filter(|e| e.representative_user_id.as_deref() == Some(session.user_id.as_str())))
+}
+
 /// Enterprises a person represents (for the personal centre).
 pub async fn represented_by(db: &Store, user_id: &str) -> Result<Vec<enterprise::Model>, DbErr> {
     enterprise::Entity::find().filter(enterprise::Column::RepresentativeUserId.eq(user_id)).all(db).await
@@ -461,7 +475,8 @@ pub async fn changes(db: &Store, status: Option<&str>) -> Result<Vec<representat
 
 /// Staff decision on a change request; approving updates the record (a new
 /// representative loses nothing but the old one's link and first-sign-in
-/// face check, which the new one must pass). One conditional UPDATE decides.
+/// face check, which the new one must pass). Decided exactly once
+/// (`domain::review::decide_once`).
 pub async fn decide_change(
     db: &Store,
     id: &str,
@@ -473,20 +488,13 @@ pub async fn decide_change(
     // The decision and the record's change commit together: an approved
     // request never leaves the record unchanged.
     let txn = crate::store::begin_write(db).await?;
-    let won = representative_change::Entity::update_many()
-        .col_expr(representative_change::Column::Status, Expr::value(if approve { "approved" } else { "rejected" }))
-        .col_expr(representative_change::Column::Reason, Expr::value((!reason.is_empty()).then(|| reason.to_string())))
-        .col_expr(representative_change::Column::DecidedBy, Expr::value(operator))
-        .col_expr(representative_change::Column::DecidedAt, Expr::value(now))
-        .filter(representative_change::Column::Id.eq(id))
-        .filter(representative_change::Column::Status.eq("pending"))
-        .exec(&txn)
-        .await?;
-    if won.rows_affected != 1 {
-        txn.rollback().await?;
-        return Ok(None);
-    }
-    let Some(c) = representative_change::Entity::find_by_id(id.to_owned()).one(&txn).await? else {
+    let decision = crate::domain::review::Decision::from_approve(approve);
+    let reason = (!reason.is_empty()).then(|| reason.to_string());
+    let decided = crate::domain::review::decide_once::<representative_change::Entity, _>(
+        &txn, id, decision, reason, operator, now,
+    )
+    .await?;
+    let Some(c) = decided else {
         txn.rollback().await?;
         return Ok(None);
     };

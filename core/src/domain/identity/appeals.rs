@@ -31,6 +31,8 @@ pub struct NewAppeal {
     /// For a phone appeal: the SMS code sent to the claimed phone (unused
     /// when the claimed phone is the contact phone — one proof suffices).
     pub claimed_code: String,
+    /// The filer's address, for the audit record.
+    pub ip: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,8 @@ pub async fn file(db: &Store, codes: &SmsCodes, new: NewAppeal, now: i64) -> Res
         return Err(FileError::TooFrequent);
     }
     let id = format!("SS{}", random_token(9).to_uppercase().replace(['-', '_'], "0"));
+    // The appeal and its audit record (`appeal_filed`) commit together.
+    let txn = crate::store::begin_write(db).await?;
     appeal::ActiveModel {
         id: Set(id.clone()),
         kind: Set(new.kind),
@@ -121,14 +125,16 @@ pub async fn file(db: &Store, codes: &SmsCodes, new: NewAppeal, now: i64) -> Res
         contact_phone: Set(contact.as_str().to_string()),
         details: Set(new.details.trim().to_string()),
         appellant_user_id: Set(new.appellant_user_id),
-        status: Set("pending".into()),
+        status: Set(crate::domain::review::PENDING.into()),
         reason: Set(None),
         decided_by: Set(None),
         created_at: Set(now),
         decided_at: Set(None),
     }
-    .insert(db)
+    .insert(&txn)
     .await?;
+    crate::domain::identity::accounts::audit(&txn, None, "appeal_filed", &id, new.ip.as_deref(), now).await?;
+    txn.commit().await?;
     Ok(id)
 }
 
@@ -140,8 +146,8 @@ pub async fn list(db: &Store, status: Option<&str>) -> Result<Vec<appeal::Model>
     q.order_by_asc(appeal::Column::CreatedAt).all(db).await
 }
 
-/// Decides a pending appeal exactly once (a conditional UPDATE, so two
-/// operators cannot both decide it). On approval the taken value is
+/// Decides a pending appeal exactly once (`domain::review::decide_once`:
+/// two operators cannot both decide it). On approval the taken value is
 /// released from the account holding it and, when the appellant already
 /// has an account, a phone moves there; a name appeal renames the
 /// appellant's account (audited, in the same transaction as the decision).
@@ -156,21 +162,11 @@ pub async fn decide(
     now: i64,
 ) -> Result<Option<appeal::Model>, DbErr> {
     let txn = crate::store::begin_write(db).await?;
-    let status = if approve { "approved" } else { "rejected" };
-    let r = appeal::Entity::update_many()
-        .col_expr(appeal::Column::Status, Expr::value(status))
-        .col_expr(appeal::Column::Reason, Expr::value(reason))
-        .col_expr(appeal::Column::DecidedBy, Expr::value(operator))
-        .col_expr(appeal::Column::DecidedAt, Expr::value(now))
-        .filter(appeal::Column::Id.eq(id))
-        .filter(appeal::Column::Status.eq("pending"))
-        .exec(&txn)
-        .await?;
-    if r.rows_affected != 1 {
-        txn.rollback().await?;
-        return Ok(None);
-    }
-    let Some(a) = appeal::Entity::find_by_id(id.to_owned()).one(&txn).await? else {
+    let decision = crate::domain::review::Decision::from_approve(approve);
+    let decided =
+        crate::domain::review::decide_once::<appeal::Entity, _>(&txn, id, decision, Some(reason.into()), operator, now)
+            .await?;
+    let Some(a) = decided else {
         txn.rollback().await?;
         return Ok(None);
     };

@@ -8,6 +8,7 @@
 //! identity always has at most one holder.
 pub mod accounts;
 pub mod appeals;
+pub mod changes;
 pub mod documents;
 pub mod profile;
 pub mod users;
@@ -39,7 +40,10 @@ pub enum BindOutcome {
     /// subject) in a takeover.
     Done {
         level: u8,
-        displaced: Option<crate::domain::tokens::subjects::Moved>,
+        displaced: Option<Displaced>,
+        /// A rebind to another document: the account's other sessions,
+        /// ended in the binding's transaction.
+        rebound: Option<Vec<EndedSession>>,
     },
     /// The identity is held by another account: a takeover is open (face).
     Taken {
@@ -60,6 +64,27 @@ pub enum BindOutcome {
     Replayed,
     /// The attested document has expired.
     DocumentExpired,
+}
+
+/// The account that lost its identity in a takeover: the subjects moved
+/// and its sessions ended, in the taker's binding transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Displaced {
+    pub moved: Moved,
+    pub ended: Vec<EndedSession>,
+}
+
+/// What a binding records and ends inside its own transaction, besides
+/// the identity row: its audit record, and for a rebind (换绑) to another
+/// document the end of the account's other sessions and grants.
+#[derive(Debug, Clone, Copy, Default)]
+struct Effects<'a> {
+    /// The audit action of the binding (`identity_bind` …).
+    audit: Option<&'a str>,
+    /// End the account's sessions (except `keep_sid`) on a rebind.
+    rebind: bool,
+    keep_sid: Option<&'a str>,
+    ip: Option<&'a str>,
 }
 
 /// The account's proofing level, in the account row (contract with
@@ -144,9 +169,12 @@ fn is_unique_violation(e: &DbErr) -> bool {
 
 /// Binds `doc` to `user_id` at `level` in one transaction, replacing the
 /// account's previous identity (rebind). With `takeover_from`, the identity
-/// is first taken from that account, which drops to L1. Returns `Taken`
-/// when another account holds it and no takeover was allowed.
-pub async fn bind(
+/// is first taken from that account, which drops to L1 and whose sessions
+/// end in the same transaction. Returns `Taken` when another account holds
+/// it and no takeover was allowed. `fx` adds the audit record and the
+/// rebind's effects to the transaction.
+#[allow(clippy::too_many_arguments)]
+async fn bind(
     db: &Store,
     user_id: &str,
     doc: &Document,
@@ -154,6 +182,7 @@ pub async fn bind(
     method: &str,
     takeover_from: Option<&str>,
     now: i64,
+    fx: Effects<'_>,
 ) -> Result<BindOutcome, DbErr> {
     let mine = current(db, user_id).await?;
     let same = mine.as_ref().filter(|m| m.doc_type == doc.kind().as_str() && m.doc_number == doc.number.as_str());
@@ -252,8 +281,35 @@ pub async fn bind(
     }
     set_level(&txn, user_id, level).await?;
     identity_takeover::Entity::delete_many().filter(identity_takeover::Column::UserId.eq(user_id)).exec(&txn).await?;
+    let displaced = match displaced {
+        Some(moved) => {
+            let from = moved.from_user.clone();
+            let ended = end_sessions(&txn, &from, None, &moved.subject, now).await?;
+            // The old account's audit row carries no address: the request
+            // came from the taker, not from this account's holder.
+            let detail = "identity moved to another account";
+            audit(&txn, Some(&from), "identity_taken_over", detail, Some(""), now).await?;
+            Some(Displaced { moved, ended })
+        }
+        None => None,
+    };
+    let other_document =
+        mine.as_ref().is_some_and(|p| p.doc_type != doc.kind().as_str() || p.doc_number != doc.number.as_str());
+    let mut rebound = None;
+    if fx.rebind && other_document {
+        // 换绑: the old identity is gone, so the account's other sessions
+        // end and every grant and refresh token dies.
+        let subject = crate::domain::tokens::subjects::of_account(&txn, user_id).await?;
+        let ended = end_sessions(&txn, user_id, fx.keep_sid, &subject, now).await?;
+        crate::domain::tokens::grants::revoke_all_for_user(&txn, user_id, now).await?;
+        audit(&txn, Some(user_id), "identity_rebind", "previous identity replaced", fx.ip, now).await?;
+        rebound = Some(ended);
+    }
+    if let Some(action) = fx.audit {
+        audit(&txn, Some(user_id), action, &format!("level {level}"), fx.ip, now).await?;
+    }
     txn.commit().await?;
-    Ok(BindOutcome::Done { level, displaced })
+    Ok(BindOutcome::Done { level, displaced, rebound })
 }
 
 async fn taken_after_race(db: &Store, doc: &Document, takeover_from: Option<&str>) -> Result<BindOutcome, DbErr> {
@@ -331,6 +387,17 @@ pub async fn verify_document<V: IdentityVerifier>(
     doc: &Document,
     now: i64,
 ) -> Result<BindOutcome, DbErr> {
+    verify_document_with(db, verifier, user_id, doc, now, Effects::default()).await
+}
+
+async fn verify_document_with<V: IdentityVerifier>(
+    db: &Store,
+    verifier: &V,
+    user_id: &str,
+    doc: &Document,
+    now: i64,
+    fx: Effects<'_>,
+) -> Result<BindOutcome, DbErr> {
     let subj = subject(doc.kind().as_str(), doc.name.as_str(), doc.number.as_str());
     let verdict = verifier.check_id(doc).await;
     match record_verdict(db, user_id, "id", &subj, &verdict, now).await? {
@@ -338,7 +405,7 @@ pub async fn verify_document<V: IdentityVerifier>(
         Some(Outcome::Pass) => {}
         Some(other) => return Ok(BindOutcome::Refused(other)),
     }
-    match bind(db, user_id, doc, 2, "id_check", None, now).await? {
+    match bind(db, user_id, doc, 2, "id_check", None, now, fx).await? {
         BindOutcome::Taken { takeover: holder } => {
             Ok(BindOutcome::Taken { takeover: open_takeover(db, user_id, doc, &holder, now).await? })
         }
@@ -384,7 +451,7 @@ pub async fn face_check<V: IdentityVerifier>(
     match takeover {
         Some((t, doc)) => {
             let holder = t.holder_user_id.as_deref().unwrap_or_default();
-            bind(db, user_id, &doc, 3, "face", Some(holder), now).await
+            bind(db, user_id, &doc, 3, "face", Some(holder), now, Effects::default()).await
         }
         None => raise(db, user_id, 3, "face", now).await,
     }
@@ -408,7 +475,7 @@ async fn raise(db: &Store, user_id: &str, level: u8, method: &str, now: i64) -> 
     let level = if r.rows_affected == 1 { level } else { row.level.clamp(1, 4) as u8 };
     set_level(&txn, user_id, level).await?;
     txn.commit().await?;
-    Ok(BindOutcome::Done { level, displaced: None })
+    Ok(BindOutcome::Done { level, displaced: None, rebound: None })
 }
 
 /// L3 by bank card four elements (B3), for the bound resident ID.
@@ -478,8 +545,9 @@ async fn bind_over_holder(
     method: &str,
     now: i64,
 ) -> Result<BindOutcome, DbErr> {
-    match bind(db, user_id, doc, 4, method, None, now).await? {
-        BindOutcome::Taken { takeover: holder } => bind(db, user_id, doc, 4, method, Some(&holder), now).await,
+    let fx = Effects::default();
+    match bind(db, user_id, doc, 4, method, None, now, fx).await? {
+        BindOutcome::Taken { takeover: holder } => bind(db, user_id, doc, 4, method, Some(&holder), now, fx).await,
         other => Ok(other),
     }
 }
@@ -506,14 +574,19 @@ pub async fn is_operator(db: &Store, user_id: &str) -> Result<bool, DbErr> {
     Ok(operator::Entity::find_by_id(user_id.to_owned()).one(db).await?.is_some())
 }
 
+/// Grants or revokes the counter-operator role (B4), audited in the same
+/// transaction (`operator_granted` / `operator_revoked`, by whom).
 pub async fn set_operator(db: &Store, user_id: &str, on: bool, by: &str, now: i64) -> Result<(), DbErr> {
-    operator::Entity::delete_by_id(user_id.to_owned()).exec(db).await?;
+    let txn = crate::store::begin_write(db).await?;
+    operator::Entity::delete_by_id(user_id.to_owned()).exec(&txn).await?;
     if on {
         operator::ActiveModel { user_id: Set(user_id.into()), granted_by: Set(by.into()), granted_at: Set(now) }
-            .insert(db)
+            .insert(&txn)
             .await?;
     }
-    Ok(())
+    let action = if on { "operator_granted" } else { "operator_revoked" };
+    audit(&txn, Some(user_id), action, &format!("by {by}"), None, now).await?;
+    txn.commit().await
 }
 
 /// L4 by a counter clerk (B4): the operator saw the person and the
@@ -551,10 +624,10 @@ async fn unbind<C: ConnectionTrait>(conn: &C, user_id: &str, now: i64) -> Result
 }
 
 // The use cases every entry path (pages, the app API, the admin counter,
-// the CLI) calls. The binding itself commits first, in its own
-// transaction (`bind`); the effects on other sessions and accounts follow
-// and are best effort, because undoing a verified binding for a failed
-// audit row or logout would be worse than logging the failure.
+// the CLI) calls. The binding, the sessions it ends (a rebind's, a
+// takeover's on the old account) and, for `bind_identity`, its audit
+// records commit in one transaction (`bind`); the notices (back-channel
+// logout, SMS) follow the commit and are best effort.
 
 /// The account a binding is for and where the request came from.
 pub struct Binder<'a> {
@@ -574,11 +647,11 @@ pub enum CounterClerk<'a> {
     Cli,
 }
 
-/// L2 bind or 换绑 rebind with a document checked by the authority. A
-/// rebind to another document ends the account's other sessions, revokes
-/// its grants and refresh tokens (the old identity is gone), is audited and
-/// told to the phone; an identity taken over from another account is
-/// handled as in [`displaced`].
+/// L2 bind or 换绑 rebind with a document checked by the authority, in one
+/// transaction with its audit record. A rebind to another document also
+/// ends the account's other sessions and revokes its grants and refresh
+/// tokens (the old identity is gone) in that transaction; then the apps and
+/// the phone are told.
 pub async fn bind_identity<V: IdentityVerifier, N: Notices>(
     db: &Store,
     verifier: &V,
@@ -586,14 +659,17 @@ pub async fn bind_identity<V: IdentityVerifier, N: Notices>(
     b: &Binder<'_>,
     doc: &Document,
 ) -> Result<BindOutcome, DbErr> {
-    let previous = current(db, &b.user.id).await?;
-    let r = verify_document(db, verifier, &b.user.id, doc, b.now).await?;
-    if let (BindOutcome::Done { .. }, Some(p)) = (&r, &previous)
-        && (p.doc_type != doc.kind().as_str() || p.doc_number != doc.number.as_str())
-    {
-        rebound(db, notices, b).await;
+    let fx = Effects { audit: Some("identity_bind"), rebind: true, keep_sid: b.keep_sid, ip: b.ip };
+    let r = verify_document_with(db, verifier, &b.user.id, doc, b.now, fx).await?;
+    if let BindOutcome::Done { rebound: Some(ended), .. } = &r {
+        notices.sessions_ended(ended).await;
+        if let Some(phone) = &b.user.phone {
+            notices.notify_phone(phone, "sms_identity_rebound", b.now).await;
+        }
     }
-    settle(db, notices, b, &r, "identity_bind").await;
+    if let BindOutcome::Done { displaced: Some(d), .. } = &r {
+        displaced(db, notices, d, b.now).await;
+    }
     Ok(r)
 }
 
@@ -652,7 +728,7 @@ pub async fn record_counter<N: Notices>(
         CounterClerk::Cli => "cli",
     };
     let r = counter_verification(db, operator, &b.user.id, doc, place, b.now).await?;
-    let BindOutcome::Done { level, displaced: moved } = &r else { return Ok(r) };
+    let BindOutcome::Done { level, displaced: moved, .. } = &r else { return Ok(r) };
     let target = b.user.id.as_str();
     match clerk {
         CounterClerk::Operator(op) => {
@@ -695,7 +771,7 @@ pub async fn unbind_identity<N: Notices>(db: &Store, notices: &N, b: &Binder<'_>
 /// The common tail of a successful binding: the audit row, and the
 /// account that lost the identity in a takeover.
 async fn settle<N: Notices>(db: &Store, notices: &N, b: &Binder<'_>, r: &BindOutcome, action: &str) {
-    if let BindOutcome::Done { level, displaced: moved } = r {
+    if let BindOutcome::Done { level, displaced: moved, .. } = r {
         logged_audit(db, &b.user.id, action, &format!("level {level}"), b.ip, b.now).await;
         if let Some(moved) = moved {
             displaced(db, notices, moved, b.now).await;
@@ -709,50 +785,16 @@ async fn logged_audit(db: &Store, user_id: &str, action: &str, detail: &str, ip:
     }
 }
 
-/// 换绑: the old identity is gone, so the account's other sessions end and
-/// every grant and refresh token dies; audited in the same
-/// transaction, then the apps and the phone are told.
-async fn rebound<N: Notices>(db: &Store, notices: &N, b: &Binder<'_>) {
-    let user_id = b.user.id.as_str();
-    let ended = async {
-        let txn = crate::store::begin_write(db).await?;
-        let subject = crate::domain::tokens::subjects::of_account(&txn, user_id).await?;
-        let ended = end_sessions(&txn, user_id, b.keep_sid, &subject, b.now).await?;
-        crate::domain::tokens::grants::revoke_all_for_user(&txn, user_id, b.now).await?;
-        audit(&txn, Some(user_id), "identity_rebind", "previous identity replaced", b.ip, b.now).await?;
-        txn.commit().await?;
-        Ok::<_, DbErr>(ended)
-    };
-    match ended.await {
-        Ok(ended) => notices.sessions_ended(&ended).await,
-        Err(e) => tracing::error!("rebind: ending sessions failed: {e}"),
-    }
-    if let Some(phone) = &b.user.phone {
-        notices.notify_phone(phone, "sms_identity_rebound", b.now).await;
-    }
-}
-
-/// The account that lost its identity in a takeover (B5): its relying apps
-/// see the change through back-channel logout and revoked tokens, and the
-/// phone on the old account is told. The takeover already revoked both
+/// The notices after a takeover (B5), once it committed: the relying apps
+/// of the account that lost the identity see its ended sessions through
+/// back-channel logout, and its phone is told. The takeover already ended
+/// those sessions (audited as `identity_taken_over`), revoked both
 /// accounts' grants and moved the person's `sub` (`domain::tokens::subjects`); the
 /// logout tokens name the `sub` each app knew. The taker stays signed in,
 /// but its apps drop the sessions they held under its retired `sub`.
-pub async fn displaced<N: Notices>(db: &Store, notices: &N, moved: &Moved, now: i64) {
-    let old = moved.from_user.as_str();
-    let ended = async {
-        let txn = crate::store::begin_write(db).await?;
-        let ended = end_sessions(&txn, old, None, &moved.subject, now).await?;
-        // The old account's audit row carries no address: the request
-        // came from the taker, not from this account's holder.
-        audit(&txn, Some(old), "identity_taken_over", "identity moved to another account", Some(""), now).await?;
-        txn.commit().await?;
-        Ok::<_, DbErr>(ended)
-    };
-    match ended.await {
-        Ok(ended) => notices.sessions_ended(&ended).await,
-        Err(e) => tracing::error!("takeover: ending the old account's sessions failed: {e}"),
-    }
+pub async fn displaced<N: Notices>(db: &Store, notices: &N, d: &Displaced, now: i64) {
+    let moved = &d.moved;
+    notices.sessions_ended(&d.ended).await;
     match crate::domain::authn::sessions::live_for_user(db, &moved.to_user, now).await {
         Ok(live) => {
             let retired: Vec<EndedSession> =
@@ -761,7 +803,7 @@ pub async fn displaced<N: Notices>(db: &Store, notices: &N, moved: &Moved, now: 
         }
         Err(e) => tracing::error!("takeover: telling the taker's apps failed: {e}"),
     }
-    match user::Entity::find_by_id(old.to_owned()).one(db).await {
+    match user::Entity::find_by_id(moved.from_user.clone()).one(db).await {
         Ok(Some(u)) => {
             if let Some(phone) = &u.phone {
                 notices.notify_phone(phone, "sms_identity_taken_over", now).await;

@@ -1,7 +1,6 @@
 //! What a citizen may edit about themselves (A5) and account deletion (A6).
-use crate::store::Store;
 use crate::store::entities::{consent, user};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::{Map, Value};
 
 /// The 56 recognised ethnic groups (A5), in the official order.
@@ -71,22 +70,18 @@ pub struct ProfileEdit {
     pub ethnicity: String,
 }
 
-/// Validates and stores the editable details; name and phone are not
-/// editable here (A5: they change only through verified flows).
-pub async fn update(
-    db: &Store,
-    u: user::Model,
-    edit: &ProfileEdit,
-    now: i64,
-) -> Result<Result<(), &'static str>, DbErr> {
+/// Validates the editable details and returns the row to store; name and
+/// phone are not editable here (A5: they change only through verified
+/// flows). `changes::edit_profile` stores it with its audit record.
+pub fn edited(u: user::Model, edit: &ProfileEdit, now: i64) -> Result<user::ActiveModel, &'static str> {
     if edit.nickname.chars().count() > 30 {
-        return Ok(Err("profile_nickname_rule"));
+        return Err("profile_nickname_rule");
     }
     if !matches!(edit.gender.as_str(), "" | "male" | "female") {
-        return Ok(Err("profile_gender_rule"));
+        return Err("profile_gender_rule");
     }
     if !edit.ethnicity.is_empty() && !ETHNIC_GROUPS.contains(&edit.ethnicity.as_str()) {
-        return Ok(Err("profile_ethnicity_rule"));
+        return Err("profile_ethnicity_rule");
     }
     let mut profile: Map<String, Value> =
         u.profile.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
@@ -100,37 +95,7 @@ pub async fn update(
     let mut model: user::ActiveModel = u.into();
     model.profile = Set(Some(Value::Object(profile).to_string()));
     model.updated_at = Set(now);
-    model.update(db).await?;
-    Ok(Ok(()))
-}
-
-/// Moves the account to a new, verified phone. One phone, one account: the
-/// unique index decides a race; `false` when the phone is taken.
-pub async fn change_phone(
-    db: &Store,
-    u: user::Model,
-    phone: &crate::domain::identity::users::PhoneNumber,
-    now: i64,
-) -> Result<bool, DbErr> {
-    let mut model: user::ActiveModel = u.into();
-    model.phone = Set(Some(phone.as_str().to_string()));
-    model.phone_verified = Set(true);
-    model.updated_at = Set(now);
-    match model.update(db).await {
-        Ok(_) => Ok(true),
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// Binds a verified e-mail address (A5).
-pub async fn bind_email(db: &Store, u: user::Model, email: &str, now: i64) -> Result<(), DbErr> {
-    let mut model: user::ActiveModel = u.into();
-    model.email = Set(Some(email.to_string()));
-    model.email_verified = Set(true);
-    model.updated_at = Set(now);
-    model.update(db).await?;
-    Ok(())
+    Ok(model)
 }
 
 /// Erases the account (A6) inside the caller's transaction

@@ -3,7 +3,7 @@
 //! outcome is sent there, and so is a claimed phone (approval moves it).
 use crate::domain::identity::appeals::{self, FileError, NewAppeal};
 use crate::kit::cookies;
-use crate::kit::pages::unavailable;
+use crate::kit::extract::PageError;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use crate::web::auth::sms_form::{self, CodeRequest, Notice};
@@ -76,19 +76,19 @@ pub async fn submit(
     jar: CookieJar,
     headers: HeaderMap,
     Form(f): Form<AppealForm>,
-) -> Response {
+) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &headers, None);
     let text = |key: &str| state.pages.text(locale, key);
     let ip = sms_form::ip_of(addr);
     let code_req = CodeRequest::new(SmsPurpose::Verify, &f.phone, &ip, &f.captcha_id, &f.captcha);
     if let Some((status, notice)) = sms_form::csrf_or_send(&state, &jar, locale, &f.csrf, &f.action, code_req).await {
-        return render(&state, jar, status, locale, &f, Some(notice), None).await;
+        return Ok(render(&state, jar, status, locale, &f, Some(notice), None).await);
     }
     // A phone appeal proves the claimed phone too (A8): its own code.
     if f.action == "send_claimed_code" {
         let code_req = CodeRequest::new(SmsPurpose::Verify, &f.claimed_value, &ip, &f.captcha_id, &f.captcha);
         let notice = sms_form::send_code(&state, locale, code_req).await;
-        return render(&state, jar, notice.status(), locale, &f, Some(notice), None).await;
+        return Ok(render(&state, jar, notice.status(), locale, &f, Some(notice), None).await);
     }
     // Only a personal session makes its account the appellant (C1): an
     // enterprise session files like anyone signed out.
@@ -103,14 +103,11 @@ pub async fn submit(
         appellant_user_id: appellant,
         contact_code: f.sms_code.clone(),
         claimed_code: f.claimed_sms_code.clone(),
+        ip: Some(ip.clone()),
     };
     let now = state.clock.now();
-    match appeals::file(&state.store, &state.sms_codes, new, now).await {
-        Ok(id) => {
-            let _ =
-                crate::domain::identity::accounts::audit(&state.store, None, "appeal_filed", &id, Some(&ip), now).await;
-            render(&state, jar, StatusCode::OK, locale, &f, None, Some(id)).await
-        }
+    Ok(match appeals::file(&state.store, &state.sms_codes, new, now).await {
+        Ok(id) => render(&state, jar, StatusCode::OK, locale, &f, None, Some(id)).await,
         Err(FileError::Field(key)) => {
             render(&state, jar, StatusCode::BAD_REQUEST, locale, &f, Some(Notice::Error(text(key))), None).await
         }
@@ -126,6 +123,6 @@ pub async fn submit(
             )
             .await
         }
-        Err(FileError::Store(e)) => unavailable(&state, locale, e),
-    }
+        Err(FileError::Store(e)) => return Err(PageError::unavailable(e)),
+    })
 }

@@ -6,30 +6,18 @@ use crate::domain::delegation::authorisations::{self, NewAuthorisation};
 use crate::domain::delegation::{self, DelegationState, Kind, Party};
 use crate::domain::{delegation::kin, delegation::kin_reports};
 use crate::kit::cookies;
-use crate::kit::pages::{error_page, unavailable};
+use crate::kit::extract::{CsrfForm, Locale, PageError, SignedIn};
+use crate::kit::pages::error_page;
 use crate::server::AppState;
 use crate::store::entities::{delegation as delegation_e, user};
 use crate::web::enterprise::{notice_pair, to_face_check, view_page};
-use axum::Form;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-
-async fn require_user(state: &AppState, jar: &CookieJar, locale: &str, back: &str) -> Result<user::Model, Response> {
-    // C1: the person's own session, not one acting for an enterprise.
-    match crate::kit::personal::session(state, jar, locale).await? {
-        Some(s) => match state.users.find(&s.user_id).await {
-            Ok(Some(u)) if !u.disabled => Ok(u),
-            Ok(_) => Err(cookies::sign_in_then(state, jar.clone(), back)),
-            Err(e) => Err(unavailable(state, locale, e.to_string())),
-        },
-        None => Err(cookies::sign_in_then(state, jar.clone(), back)),
-    }
-}
 
 fn row(state: &AppState, locale: &str, d: &delegation_e::Model, other: Option<&user::Model>, now: i64) -> Value {
     let st = delegation::effective_state(d, now).as_str();
@@ -75,12 +63,12 @@ async fn authorisations_view(
         "today": delegation::today(now).to_string(), "reverified": reverified }))
 }
 
-pub async fn authorisations_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let u = match require_user(&state, &jar, locale, "/account/authorisations").await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+pub async fn authorisations_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    SignedIn { user: u, .. }: SignedIn,
+) -> Response {
     let view = authorisations_view(&state, &jar, &u, locale, None).await;
     view_page(&state, jar, StatusCode::OK, "authorisations.html", locale, view)
 }
@@ -104,23 +92,18 @@ pub struct AuthorisationForm {
     valid_to: String,
 }
 
+crate::with_csrf!(AuthorisationForm, KinForm);
+
 pub async fn authorisations_submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<AuthorisationForm>,
-) -> Response {
+    Locale(locale): Locale,
+    SignedIn { user: u, .. }: SignedIn,
+    CsrfForm(f): CsrfForm<AuthorisationForm>,
+) -> Result<Response, PageError> {
     let ip = cookies::client_ip(Some(addr));
     let ip = Some(ip.as_str());
-    let locale = cookies::locale(&state, &headers, None);
-    let u = match require_user(&state, &jar, locale, "/account/authorisations").await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
     let now = state.clock.now();
     let changed = |ok: bool, yes: &'static str| if ok { (true, yes) } else { (false, "agents_changed_meanwhile") };
     let outcome: Result<(bool, &str), crate::store::DbErr> = match f.action.as_str() {
@@ -155,13 +138,10 @@ pub async fn authorisations_submit(
         },
         _ => Ok((false, "agents_changed_meanwhile")),
     };
-    let (ok, key) = match outcome {
-        Ok(v) => v,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let (ok, key) = outcome?;
     let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     let view = authorisations_view(&state, &jar, &u, locale, Some((ok, state.pages.text(locale, key)))).await;
-    view_page(&state, jar, status, "authorisations.html", locale, view)
+    Ok(view_page(&state, jar, status, "authorisations.html", locale, view))
 }
 
 async fn kin_view(
@@ -204,12 +184,12 @@ async fn kin_view(
     Ok(json!({ "relatives": relatives, "reportable": reportable, "info": info, "error": error }))
 }
 
-pub async fn kin_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let u = match require_user(&state, &jar, locale, "/account/kin").await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+pub async fn kin_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    SignedIn { user: u, .. }: SignedIn,
+) -> Response {
     let view = kin_view(&state, &u, locale, None).await;
     view_page(&state, jar, StatusCode::OK, "kin.html", locale, view)
 }
@@ -255,17 +235,10 @@ fn notice_text(state: &AppState) -> impl Fn(&str) -> String + Send + Sync + '_ {
 pub async fn kin_submit(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<KinForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let u = match require_user(&state, &jar, locale, "/account/kin").await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
+    Locale(locale): Locale,
+    SignedIn { user: u, .. }: SignedIn,
+    CsrfForm(f): CsrfForm<KinForm>,
+) -> Result<Response, PageError> {
     let now = state.clock.now();
     let outcome: Result<Result<&str, kin::KinRefusal>, kin::KinError> = match f.action.as_str() {
         "unbind" => {
@@ -279,7 +252,7 @@ pub async fn kin_submit(
             let commitment = match action {
                 "commit" => match kin::Commitment::accept(f.accept.is_some(), &f.version, now) {
                     Ok(c) => Some(c),
-                    Err(refusal) => return kin_result(&state, jar, locale, &u, Err(refusal)).await,
+                    Err(refusal) => return Ok(kin_result(&state, jar, locale, &u, Err(refusal)).await),
                 },
                 _ => None,
             };
@@ -294,7 +267,9 @@ pub async fn kin_submit(
             let text = notice_text(&state);
             let notices = kin::Notices { sms: state.sms_codes.gateway(), text: &text };
             match kin::bind_relative(&state.store, &state.verifier, &notices, &u, input, now).await {
-                Ok(Ok(kin::BindStep::Commitment(req))) => return commitment_page(&state, jar, locale, &u, &req).await,
+                Ok(Ok(kin::BindStep::Commitment(req))) => {
+                    return Ok(commitment_page(&state, jar, locale, &u, &req).await);
+                }
                 // The relative's face check through the app, unless aged 0–6.
                 Ok(Ok(kin::BindStep::Face(req, c))) => {
                     let card = kin::CardTerm::of(&req.validity);
@@ -308,7 +283,7 @@ pub async fn kin_submit(
                         commitment_version: c.version().into(),
                         commitment_at: c.accepted_at(),
                     });
-                    return to_face_check(&state, jar, locale, &payload, req.id_number.as_str(), now).await;
+                    return Ok(to_face_check(&state, jar, locale, &payload, req.id_number.as_str(), now).await);
                 }
                 Ok(Ok(kin::BindStep::Bound(_))) => Ok(Ok("kin_bound")),
                 Ok(Err(refusal)) => Ok(Err(refusal)),
@@ -316,10 +291,7 @@ pub async fn kin_submit(
             }
         }
     };
-    match outcome {
-        Ok(r) => kin_result(&state, jar, locale, &u, r).await,
-        Err(e) => unavailable(&state, locale, e),
-    }
+    Ok(kin_result(&state, jar, locale, &u, outcome.map_err(PageError::unavailable)?).await)
 }
 
 /// The commitment (承诺书) for a verified relative: the kin page
@@ -377,7 +349,7 @@ pub async fn after_face(state: &AppState, jar: CookieJar, locale: &str, payload:
                 Ok(Ok(kin::BindStep::Bound(_))) => kin_result(state, jar, locale, &u, Ok("kin_bound")).await,
                 Ok(Ok(_)) => error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
                 Ok(Err(refusal)) => kin_result(state, jar, locale, &u, Err(refusal)).await,
-                Err(e) => unavailable(state, locale, e),
+                Err(e) => PageError::unavailable(e).into_response(),
             }
         }
         GatePayload::RegisterAgent(p) => {

@@ -13,16 +13,15 @@ use crate::domain::identity::documents::{
 use crate::domain::identity::users::PhoneNumber;
 use crate::domain::identity::{self, BindOutcome, Binder};
 use crate::kit::cookies;
-use crate::kit::pages::{error_page, unavailable};
+use crate::kit::extract::{CsrfForm, Locale, PageError, SignedIn};
 use crate::oidc::flow::see_other;
 use crate::ports::sms::SmsPurpose;
 use crate::ports::verifier::{BankCardCheck, BankCardNumber, Outcome};
 use crate::server::AppState;
 use crate::store::entities::user;
 use crate::web::auth::sms_form::{self, CodeRequest, Notice};
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
@@ -56,17 +55,45 @@ pub struct IdentityForm {
     captcha: String,
     #[serde(default)]
     sms_code: String,
-    #[serde(default)]
-    confirm: Option<String>,
     #[serde(flatten)]
     doc: DocumentForm,
     #[serde(default)]
     card_number: String,
     #[serde(default)]
     bank_phone: String,
+}
+
+/// `/identity/face` and `/identity/in-person`: the pending request and, in
+/// person, the reader's signed assertion.
+#[derive(Deserialize, Default)]
+pub struct AppStepForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    req: String,
     #[serde(default)]
     assertion: String,
 }
+
+/// `/identity/unbind`: `action=send_code` sends the SMS code, `unbind`
+/// unbinds.
+#[derive(Deserialize, Default)]
+pub struct UnbindForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
+    #[serde(default)]
+    sms_code: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+crate::with_csrf!(IdentityForm, AppStepForm, UnbindForm);
 
 /// The signed-in account, or a redirect to sign in and come back here.
 pub(crate) async fn signed_in(
@@ -84,7 +111,7 @@ pub(crate) async fn signed_in(
     match state.users.find(&session.user_id).await {
         Ok(Some(u)) if !u.disabled => Ok((session, u)),
         Ok(_) => Err(see_other(&format!("{}/login", state.config.issuer))),
-        Err(e) => Err(unavailable(state, locale, e.to_string())),
+        Err(e) => Err(PageError::unavailable(e).into_response()),
     }
 }
 
@@ -182,39 +209,94 @@ pub(crate) fn result_key(r: &BindOutcome) -> &'static str {
     }
 }
 
+async fn show_view(
+    state: &AppState,
+    jar: CookieJar,
+    locale: Locale,
+    u: &user::Model,
+    view: &str,
+    q: &PageQuery,
+) -> Response {
+    let v = View { view, flow: &q.flow, req: &q.req, ..Default::default() };
+    render(state, jar, StatusCode::OK, locale.0, u, v).await
+}
+
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
-    uri: Uri,
+    locale: Locale,
+    me: SignedIn,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let (_, u) = match signed_in(&state, &jar, &uri, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let view = match uri.path() {
-        "/identity/face" => "face",
-        "/identity/in-person" => "in_person",
-        "/identity/unbind" => "unbind",
-        "/identity/verify" | "/identity/bank-card" => {
-            let kind = if uri.path() == "/identity/verify" { VERIFY_FLOW } else { CARD_FLOW };
-            if q.flow.is_empty() {
-                "sms"
-            } else {
-                match open_flow(&state, &jar, kind, &q.flow, &u).await {
-                    Ok(true) if kind == VERIFY_FLOW => "document",
-                    Ok(true) => "bank_card",
-                    Ok(false) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-                    Err(e) => return unavailable(&state, locale, e),
-                }
-            }
-        }
-        _ => "home",
-    };
-    let v = View { view, flow: &q.flow, req: &q.req, ..Default::default() };
-    render(&state, jar, StatusCode::OK, locale, &u, v).await
+    show_view(&state, jar, locale, &me.user, "home", &q).await
+}
+
+pub async fn face_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    show_view(&state, jar, locale, &me.user, "face", &q).await
+}
+
+pub async fn in_person_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    show_view(&state, jar, locale, &me.user, "in_person", &q).await
+}
+
+pub async fn unbind_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    show_view(&state, jar, locale, &me.user, "unbind", &q).await
+}
+
+/// The SMS step, or with a live flow of this browser the document form.
+pub async fn verify_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let view = second_step(&state, &jar, VERIFY_FLOW, &q.flow, &me.user, "document").await?;
+    Ok(show_view(&state, jar, locale, &me.user, view, &q).await)
+}
+
+/// The SMS step, or with a live flow of this browser the bank card form.
+pub async fn bank_card_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let view = second_step(&state, &jar, CARD_FLOW, &q.flow, &me.user, "bank_card").await?;
+    Ok(show_view(&state, jar, locale, &me.user, view, &q).await)
+}
+
+async fn second_step(
+    state: &AppState,
+    jar: &CookieJar,
+    kind: &str,
+    flow: &str,
+    u: &user::Model,
+    view: &'static str,
+) -> Result<&'static str, PageError> {
+    if flow.is_empty() {
+        return Ok("sms");
+    }
+    if open_flow(state, jar, kind, flow, u).await? { Ok(view) } else { Err(PageError::bad_request("forgot_expired")) }
 }
 
 async fn open_flow(
@@ -229,83 +311,144 @@ async fn open_flow(
     Ok(found.is_some_and(|f| f.user_id == u.id))
 }
 
-pub async fn submit(
+/// B3 in the app: continues with the pending face check.
+pub async fn face_submit(
+    State(state): State<AppState>,
+    me: SignedIn,
+    CsrfForm(f): CsrfForm<AppStepForm>,
+) -> Result<Response, PageError> {
+    me.user.phone.clone().ok_or_else(no_phone)?;
+    Ok(crate::web::api::face::face_continue(&state, &f.req).await)
+}
+
+/// Every identity change re-verifies by, or reports to, the phone.
+fn no_phone() -> PageError {
+    PageError::bad_request("identity_need_phone")
+}
+
+/// B4: a signed chip-reader or CA assertion.
+pub async fn in_person_submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
-    uri: Uri,
-    Form(f): Form<IdentityForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let text = |key: &str| state.pages.text(locale, key);
-    let (session, u) = match signed_in(&state, &jar, &uri, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let path = uri.path().to_string();
-    let (kind, first_view) = match path.as_str() {
-        "/identity/verify" => (VERIFY_FLOW, "sms"),
-        "/identity/bank-card" => (CARD_FLOW, "sms"),
-        "/identity/unbind" => ("", "unbind"),
-        "/identity/in-person" => ("", "in_person"),
-        _ => ("", "face"),
-    };
-    let err = |key: &str| Some(Notice::Error(text(key)));
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        let v = View { view: first_view, req: &f.req, notice: err("error_csrf"), ..Default::default() };
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, &u, v).await;
-    }
+    Locale(locale): Locale,
+    me: SignedIn,
+    CsrfForm(f): CsrfForm<AppStepForm>,
+) -> Result<Response, PageError> {
+    me.user.phone.clone().ok_or_else(no_phone)?;
     let ip = sms_form::ip_of(addr);
-    let now = state.clock.now();
-    let Some(phone) = u.phone.clone() else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "identity_need_phone");
-    };
-    match (first_view, f.action.as_str()) {
-        ("face", _) => return crate::web::api::face::face_continue(&state, &f.req).await,
-        ("in_person", _) => {
-            return crate::web::api::face::in_person(&state, jar, locale, &session, &u, &f.req, &f.assertion, &ip)
-                .await;
-        }
-        (_, "send_code") => {
+    Ok(crate::web::api::face::in_person(&state, jar, locale, &me.session, &me.user, &f.req, &f.assertion, &ip).await)
+}
+
+/// 解绑 (002 §1.3.3.2): SMS re-verification, then the identity goes, the
+/// account drops to L1, every session ends and the browser signs in again.
+pub async fn unbind_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    SignedIn { user: u, .. }: SignedIn,
+    CsrfForm(f): CsrfForm<UnbindForm>,
+) -> Result<Response, PageError> {
+    let ip = sms_form::ip_of(addr);
+    let phone = u.phone.clone().ok_or_else(no_phone)?;
+    let err = |key: &str| Some(Notice::Error(state.pages.text(locale, key)));
+    match f.action.as_str() {
+        "send_code" => {
             let req = CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
             let notice = sms_form::send_code(&state, locale, req).await;
             let status = notice.status();
-            let v = View { view: first_view, req: &f.req, notice: Some(notice), ..Default::default() };
-            return render(&state, jar, status, locale, &u, v).await;
+            let v = View { view: "unbind", notice: Some(notice), ..Default::default() };
+            Ok(render(&state, jar, status, locale, &u, v).await)
         }
-        ("unbind", "unbind") => return unbind(&state, jar, locale, &f, &u, &phone, &ip, now).await,
-        ("sms", "verify_sms") => {
-            return match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
-                Ok(true) => {
-                    let browser = cookies::get(&state, &jar, cookies::BROWSER)
-                        .map(|b| cookies::browser_hash(&b))
-                        .unwrap_or_default();
-                    match flows::start(&state.store, kind, &u.id, &browser, Some(&f.req), now).await {
-                        Ok(id) => see_other(&format!(
-                            "{}{path}?flow={id}&req={}",
-                            state.config.issuer,
-                            url::form_urlencoded::byte_serialize(f.req.as_bytes()).collect::<String>()
-                        )),
-                        Err(e) => unavailable(&state, locale, e),
-                    }
-                }
-                Ok(false) => {
-                    let v = View { view: "sms", req: &f.req, notice: err("sms_code_wrong"), ..Default::default() };
-                    render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await
-                }
-                Err(e) => unavailable(&state, locale, e),
-            };
+        "unbind" => {
+            if f.confirm.is_none() {
+                let v = View { view: "unbind", notice: err("identity_unbind_confirm_required"), ..Default::default() };
+                return Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await);
+            }
+            if !state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await? {
+                let v = View { view: "unbind", notice: err("sms_code_wrong"), ..Default::default() };
+                return Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await);
+            }
+            let binder = Binder { user: &u, keep_sid: None, ip: Some(&ip), now: state.clock.now() };
+            if !identity::unbind_identity(&state.store, &state, &binder).await? {
+                return Ok(see_other(&format!("{}/identity", state.config.issuer)));
+            }
+            let jar = jar.remove(cookies::build(&state, cookies::SESSION, String::new(), None));
+            Ok((jar, see_other(&format!("{}/login", state.config.issuer))).into_response())
+        }
+        _ => Err(PageError::bad_request("forgot_expired")),
+    }
+}
+
+pub async fn verify_submit(
+    State(state): State<AppState>,
+    addr: ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    uri: Uri,
+    CsrfForm(f): CsrfForm<IdentityForm>,
+) -> Result<Response, PageError> {
+    two_steps(&state, addr, jar, locale, me, uri.path(), VERIFY_FLOW, f).await
+}
+
+pub async fn bank_card_submit(
+    State(state): State<AppState>,
+    addr: ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    uri: Uri,
+    CsrfForm(f): CsrfForm<IdentityForm>,
+) -> Result<Response, PageError> {
+    two_steps(&state, addr, jar, locale, me, uri.path(), CARD_FLOW, f).await
+}
+
+/// L2 bind / rebind (`VERIFY_FLOW`) and L3 by bank card (`CARD_FLOW`): an
+/// SMS code opens a browser-bound flow, whose second step is one core call.
+#[allow(clippy::too_many_arguments)]
+async fn two_steps(
+    state: &AppState,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    SignedIn { session, user: u }: SignedIn,
+    path: &str,
+    kind: &str,
+    f: IdentityForm,
+) -> Result<Response, PageError> {
+    let text = |key: &str| state.pages.text(locale, key);
+    let err = |key: &str| Some(Notice::Error(text(key)));
+    let ip = sms_form::ip_of(addr);
+    let now = state.clock.now();
+    let phone = u.phone.clone().ok_or_else(no_phone)?;
+    match f.action.as_str() {
+        "send_code" => {
+            let req = CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
+            let notice = sms_form::send_code(state, locale, req).await;
+            let status = notice.status();
+            let v = View { view: "sms", req: &f.req, notice: Some(notice), ..Default::default() };
+            return Ok(render(state, jar, status, locale, &u, v).await);
+        }
+        "verify_sms" => {
+            if !state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await? {
+                let v = View { view: "sms", req: &f.req, notice: err("sms_code_wrong"), ..Default::default() };
+                return Ok(render(state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await);
+            }
+            let browser =
+                cookies::get(state, &jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
+            let id = flows::start(&state.store, kind, &u.id, &browser, Some(&f.req), now).await?;
+            let req = url::form_urlencoded::byte_serialize(f.req.as_bytes()).collect::<String>();
+            return Ok(see_other(&format!("{}{path}?flow={id}&req={req}", state.config.issuer)));
         }
         _ => {}
     }
     // Second step: the flow must be live, this account's, in this browser.
-    match open_flow(&state, &jar, kind, &f.flow, &u).await {
-        Ok(true) => {}
-        Ok(false) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-        Err(e) => return unavailable(&state, locale, e),
+    if !open_flow(state, &jar, kind, &f.flow, &u).await? {
+        return Err(PageError::bad_request("forgot_expired"));
     }
-    let today = today(&state);
+    let today = today(state);
     let (view, result, form) = if kind == VERIFY_FLOW {
         let form = doc_form_json(&f.doc);
         let doc = match Document::parse(&f.doc, today) {
@@ -319,11 +462,11 @@ pub async fn submit(
                     form,
                     ..Default::default()
                 };
-                return render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await;
+                return Ok(render(state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await);
             }
         };
         let binder = Binder { user: &u, keep_sid: Some(&session.sid), ip: Some(&ip), now };
-        ("document", identity::bind_identity(&state.store, &state.verifier, &state, &binder, &doc).await, form)
+        ("document", identity::bind_identity(&state.store, &state.verifier, state, &binder, &doc).await?, form)
     } else {
         let form = json!({"name": f.doc.name, "number": f.doc.number, "card_number": f.card_number, "bank_phone": f.bank_phone});
         let parsed = (
@@ -345,26 +488,20 @@ pub async fn submit(
                     form,
                     ..Default::default()
                 };
-                return render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await;
+                return Ok(render(state, jar, StatusCode::BAD_REQUEST, locale, &u, v).await);
             }
         };
         let binder = Binder { user: &u, keep_sid: Some(&session.sid), ip: Some(&ip), now };
-        ("bank_card", identity::raise_by_bank_card(&state.store, &state.verifier, &state, &binder, &card).await, form)
+        ("bank_card", identity::raise_by_bank_card(&state.store, &state.verifier, state, &binder, &card).await?, form)
     };
-    let result = match result {
-        Ok(r) => r,
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    match result {
+    Ok(match result {
         BindOutcome::Done { level, .. } => {
-            if let Err(e) = flows::advance(&state.store, &f.flow, 1, now).await {
-                return unavailable(&state, locale, e);
-            }
-            finish(&state, jar, locale, &u, &f.req, level).await
+            flows::advance(&state.store, &f.flow, 1, now).await?;
+            finish(state, jar, locale, &u, &f.req, level).await
         }
         BindOutcome::Taken { .. } => {
             let v = View { view: "taken", req: &f.req, ..Default::default() };
-            render(&state, jar, StatusCode::CONFLICT, locale, &u, v).await
+            render(state, jar, StatusCode::CONFLICT, locale, &u, v).await
         }
         other => {
             let status = if other == BindOutcome::Unavailable {
@@ -374,9 +511,9 @@ pub async fn submit(
             };
             let v =
                 View { view, flow: &f.flow, req: &f.req, notice: err(result_key(&other)), form, ..Default::default() };
-            render(&state, jar, status, locale, &u, v).await
+            render(state, jar, status, locale, &u, v).await
         }
-    }
+    })
 }
 
 /// Success: back to the relying app's pending request when there is one
@@ -394,40 +531,4 @@ pub(crate) async fn finish(
     }
     let v = View { view: "done", result_level: level, ..Default::default() };
     render(state, jar, StatusCode::OK, locale, u, v).await
-}
-
-/// 解绑 (002 §1.3.3.2): SMS re-verification, then the identity goes, the
-/// account drops to L1, every session ends and the browser signs in again.
-#[allow(clippy::too_many_arguments)]
-async fn unbind(
-    state: &AppState,
-    jar: CookieJar,
-    locale: &str,
-    f: &IdentityForm,
-    u: &user::Model,
-    phone: &str,
-    ip: &str,
-    now: i64,
-) -> Response {
-    let err = |key: &str| Some(Notice::Error(state.pages.text(locale, key)));
-    if f.confirm.is_none() {
-        let v = View { view: "unbind", notice: err("identity_unbind_confirm_required"), ..Default::default() };
-        return render(state, jar, StatusCode::BAD_REQUEST, locale, u, v).await;
-    }
-    match state.sms_codes.verify(phone, SmsPurpose::Verify, &f.sms_code).await {
-        Ok(true) => {}
-        Ok(false) => {
-            let v = View { view: "unbind", notice: err("sms_code_wrong"), ..Default::default() };
-            return render(state, jar, StatusCode::BAD_REQUEST, locale, u, v).await;
-        }
-        Err(e) => return unavailable(state, locale, e),
-    }
-    let binder = Binder { user: u, keep_sid: None, ip: Some(ip), now };
-    match identity::unbind_identity(&state.store, state, &binder).await {
-        Ok(true) => {}
-        Ok(false) => return see_other(&format!("{}/identity", state.config.issuer)),
-        Err(e) => return unavailable(state, locale, e),
-    }
-    let jar = jar.remove(cookies::build(state, cookies::SESSION, String::new(), None));
-    (jar, see_other(&format!("{}/login", state.config.issuer))).into_response()
 }

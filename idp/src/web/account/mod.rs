@@ -1,6 +1,8 @@
 //! Personal centre (A5) and account deletion (A6). Every page needs a
 //! signed-in session; every sensitive change re-verifies by phone + SMS
-//! code + graphic captcha, is audited, and notifies the old channel.
+//! code + graphic captcha and is one core use case
+//! (`domain::identity::changes`, `accounts::delete_account`) that audits
+//! itself and notifies the old channel. One route, one form, one handler.
 pub mod appeal;
 pub mod apps;
 pub mod delegations;
@@ -8,31 +10,44 @@ pub mod devices;
 pub mod history;
 pub mod identity;
 pub mod security;
-use crate::domain::assurance::Factor;
 use crate::domain::authn::flows::{self, mask_account, mask_phone};
-use crate::domain::authn::reverify::{self, Outcome};
-use crate::domain::authn::sessions::{self, SessionInfo};
-use crate::domain::identity::accounts::{self, check_citizen_password};
-use crate::domain::identity::profile::{self, ETHNIC_GROUPS, ProfileEdit};
+use crate::domain::identity::accounts;
+use crate::domain::identity::changes::{self, Changed, PasswordChange, PasswordChanged, PasswordServices, SecondStep};
+use crate::domain::identity::profile::{ETHNIC_GROUPS, ProfileEdit};
 use crate::domain::identity::users::PhoneNumber;
 use crate::kit::cookies;
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::extract::{CsrfForm, Locale, PageError, SignedIn};
+use crate::kit::pages::page;
 use crate::oidc::flow::see_other;
 use crate::ports::sms::{SmsMessage, SmsPurpose};
 use crate::server::AppState;
 use crate::store::entities::user;
 use crate::web::auth::sms_form::{self, CodeRequest, Notice};
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::Value;
 use std::net::SocketAddr;
 
+/// `/account/profile`.
 #[derive(Deserialize, Default)]
-pub struct AccountForm {
+pub struct ProfileForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    nickname: String,
+    #[serde(default)]
+    gender: String,
+    #[serde(default)]
+    ethnicity: String,
+}
+
+/// `/account/password`: `action=send_code` sends the SMS code, anything
+/// else changes the password.
+#[derive(Deserialize, Default)]
+pub struct PasswordForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -49,21 +64,67 @@ pub struct AccountForm {
     password: String,
     #[serde(default)]
     password2: String,
+}
+
+/// `/account/delete`: `action=send_code` sends the SMS code, anything else
+/// deletes the account.
+#[derive(Deserialize, Default)]
+pub struct DeleteForm {
     #[serde(default)]
-    nickname: String,
+    csrf: String,
     #[serde(default)]
-    gender: String,
+    action: String,
     #[serde(default)]
-    ethnicity: String,
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
+    #[serde(default)]
+    sms_code: String,
     #[serde(default)]
     confirm: Option<String>,
+}
+
+/// `/account/phone`: the step's button is `action` (`send_code`,
+/// `verify_old`, `verify_new`).
+#[derive(Deserialize, Default)]
+pub struct PhoneForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
+    #[serde(default)]
+    sms_code: String,
     #[serde(default)]
     flow: String,
     #[serde(default)]
     new_phone: String,
+}
+
+/// `/account/email`: the step's button is `action` (`send_code`,
+/// `verify_old`, `send_mail`, `verify_mail`).
+#[derive(Deserialize, Default)]
+pub struct EmailForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    captcha_id: String,
+    #[serde(default)]
+    captcha: String,
+    #[serde(default)]
+    sms_code: String,
+    #[serde(default)]
+    flow: String,
     #[serde(default)]
     email: String,
 }
+
+crate::with_csrf!(ProfileForm, PasswordForm, DeleteForm, PhoneForm, EmailForm);
 
 #[derive(Deserialize, Default)]
 pub struct FlowQuery {
@@ -74,98 +135,123 @@ pub struct FlowQuery {
 const PHONE_FLOW: &str = "change_phone";
 const EMAIL_FLOW: &str = "bind_email";
 
-/// The signed-in account, or a redirect to the sign-in page.
-async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result<(SessionInfo, user::Model), Response> {
-    // C1: the person's own session, not one acting for an enterprise.
-    let session = match crate::kit::personal::session(state, jar, locale).await? {
-        Some(s) => s,
-        None => return Err(cookies::sign_in_then(state, jar.clone(), "/account")),
-    };
-    match state.users.find(&session.user_id).await {
-        Ok(Some(u)) if !u.disabled => Ok((session, u)),
-        Ok(_) => Err(see_other(&format!("{}/login", state.config.issuer))),
-        Err(e) => Err(unavailable(state, locale, e.to_string())),
+/// One view of the personal centre as the template draws it.
+struct View<'a> {
+    state: &'a AppState,
+    jar: CookieJar,
+    locale: &'static str,
+    view: &'static str,
+    user: &'a user::Model,
+    /// (flow id, new phone or address) on the second step of a phone
+    /// change or e-mail binding.
+    step: (&'a str, &'a str),
+}
+
+impl<'a> View<'a> {
+    fn new(state: &'a AppState, jar: CookieJar, locale: Locale, view: &'static str, user: &'a user::Model) -> Self {
+        View { state, jar, locale: locale.0, view, user, step: ("", "") }
+    }
+
+    fn step(self, flow: &'a str, value: &'a str) -> Self {
+        View { step: (flow, value), ..self }
+    }
+
+    async fn ok(self) -> Response {
+        self.render(StatusCode::OK, None).await
+    }
+
+    /// The same view again with the message of `key`.
+    async fn refuse(self, status: StatusCode, key: &str) -> Response {
+        let notice = Notice::Error(self.state.pages.text(self.locale, key));
+        self.render(status, Some(notice)).await
+    }
+
+    async fn notice(self, notice: Notice) -> Response {
+        self.render(notice.status(), Some(notice)).await
+    }
+
+    async fn render(self, status: StatusCode, notice: Option<Notice>) -> Response {
+        let (state, u, locale) = (self.state, self.user, self.locale);
+        let profile: serde_json::Map<String, Value> =
+            u.profile.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+        let field = |k: &str| profile.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let mut ctx = tera::Context::new();
+        ctx.insert("view", self.view);
+        ctx.insert("username_masked", &mask_account(&u.username));
+        ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
+        ctx.insert("email", &u.email);
+        ctx.insert("name", &u.name);
+        ctx.insert("nickname", &field("nickname"));
+        ctx.insert("gender", &field("gender"));
+        ctx.insert("ethnicity", &field("ethnicity"));
+        ctx.insert("ethnic_groups", &ETHNIC_GROUPS[..]);
+        ctx.insert("flow", self.step.0);
+        ctx.insert("new_phone", self.step.1);
+        ctx.insert("upstream_links", &crate::web::auth::upstream::linked(state, &u.id, locale).await);
+        let captcha = matches!(self.view, "password" | "delete" | "phone" | "email");
+        sms_form::form_page(state, self.jar, status, "account.html", locale, ctx, notice, captcha).await
     }
 }
 
-fn view_of(uri: &Uri) -> &'static str {
-    match uri.path() {
-        "/account/profile" => "profile",
-        "/account/password" => "password",
-        "/account/delete" => "delete",
-        "/account/phone" => "phone",
-        "/account/email" => "email",
-        _ => "home",
-    }
+fn to_account(state: &AppState) -> Response {
+    see_other(&format!("{}/account", state.config.issuer))
 }
 
-async fn render(
-    state: &AppState,
-    jar: CookieJar,
-    status: StatusCode,
-    locale: &str,
-    view: &str,
-    u: &user::Model,
-    notice: Option<Notice>,
-) -> Response {
-    render_with(state, jar, status, locale, view, u, notice, ("", "")).await
+fn flow_expired() -> PageError {
+    PageError::bad_request("forgot_expired")
 }
 
-/// `phone_step` carries (flow id, new phone) on the second step of a phone change.
-#[allow(clippy::too_many_arguments)]
-async fn render_with(
-    state: &AppState,
-    jar: CookieJar,
-    status: StatusCode,
-    locale: &str,
-    view: &str,
-    u: &user::Model,
-    notice: Option<Notice>,
-    phone_step: (&str, &str),
-) -> Response {
-    let profile: serde_json::Map<String, Value> =
-        u.profile.as_deref().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
-    let field = |k: &str| profile.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let mut ctx = tera::Context::new();
-    ctx.insert("view", view);
-    ctx.insert("username_masked", &mask_account(&u.username));
-    ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
-    ctx.insert("email", &u.email);
-    ctx.insert("name", &u.name);
-    ctx.insert("nickname", &field("nickname"));
-    ctx.insert("gender", &field("gender"));
-    ctx.insert("ethnicity", &field("ethnicity"));
-    ctx.insert("ethnic_groups", &ETHNIC_GROUPS[..]);
-    ctx.insert("flow", phone_step.0);
-    ctx.insert("new_phone", phone_step.1);
-    ctx.insert("upstream_links", &crate::web::auth::upstream::linked(state, &u.id, locale).await);
-    let captcha = matches!(view, "password" | "delete" | "phone" | "email");
-    sms_form::form_page(state, jar, status, "account.html", locale, ctx, notice, captcha).await
+pub async fn home(State(state): State<AppState>, jar: CookieJar, locale: Locale, me: SignedIn) -> Response {
+    View::new(&state, jar, locale, "home", &me.user).ok().await
 }
 
-pub async fn show(
+pub async fn profile_show(State(state): State<AppState>, jar: CookieJar, locale: Locale, me: SignedIn) -> Response {
+    View::new(&state, jar, locale, "profile", &me.user).ok().await
+}
+
+pub async fn password_show(State(state): State<AppState>, jar: CookieJar, locale: Locale, me: SignedIn) -> Response {
+    View::new(&state, jar, locale, "password", &me.user).ok().await
+}
+
+pub async fn delete_show(State(state): State<AppState>, jar: CookieJar, locale: Locale, me: SignedIn) -> Response {
+    View::new(&state, jar, locale, "delete", &me.user).ok().await
+}
+
+pub async fn phone_show(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
-    uri: Uri,
+    locale: Locale,
+    me: SignedIn,
     Query(q): Query<FlowQuery>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let (_, u) = match require_user(&state, &jar, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let view = view_of(&uri);
-    if matches!(view, "phone" | "email") && !q.flow.is_empty() {
-        // Second step only after the old phone was verified in this browser.
-        let kind = if view == "phone" { PHONE_FLOW } else { EMAIL_FLOW };
-        return match open_flow(&state, &jar, kind, &q.flow, &u).await {
-            Ok(true) => render_with(&state, jar, StatusCode::OK, locale, view, &u, None, (&q.flow, "")).await,
-            Ok(false) => error_page(&state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-            Err(e) => unavailable(&state, locale, e),
-        };
+) -> Result<Response, PageError> {
+    second_step_show(&state, jar, locale, me, "phone", PHONE_FLOW, &q.flow).await
+}
+
+pub async fn email_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    Query(q): Query<FlowQuery>,
+) -> Result<Response, PageError> {
+    second_step_show(&state, jar, locale, me, "email", EMAIL_FLOW, &q.flow).await
+}
+
+/// The first step of a phone change or e-mail binding, or with `flow` its
+/// second step — only after the old phone was verified in this browser.
+async fn second_step_show(
+    state: &AppState,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    view: &'static str,
+    kind: &str,
+    flow: &str,
+) -> Result<Response, PageError> {
+    if !flow.is_empty() && !open_flow(state, &jar, kind, flow, &me.user).await? {
+        return Err(flow_expired());
     }
-    render(&state, jar, StatusCode::OK, locale, view, &u, None).await
+    Ok(View::new(state, jar, locale, view, &me.user).step(flow, "").ok().await)
 }
 
 async fn open_flow(
@@ -175,183 +261,111 @@ async fn open_flow(
     id: &str,
     u: &user::Model,
 ) -> Result<bool, crate::store::DbErr> {
-    let browser = cookies::get(state, jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
+    let browser = browser_hash(state, jar);
     let found = flows::at_step(&state.store, id, kind, &browser, 1, state.clock.now()).await?;
     Ok(found.is_some_and(|f| f.user_id == u.id))
 }
 
-pub async fn submit(
+fn browser_hash(state: &AppState, jar: &CookieJar) -> String {
+    cookies::get(state, jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default()
+}
+
+/// The SMS code to the account's own phone, behind the graphic captcha.
+async fn send_own_code(view: View<'_>, ip: &str, captcha_id: &str, captcha: &str) -> Response {
+    let phone = view.user.phone.clone().unwrap_or_default();
+    let req = CodeRequest::new(SmsPurpose::Verify, &phone, ip, captcha_id, captcha);
+    let notice = sms_form::send_code(view.state, view.locale, req).await;
+    view.notice(notice).await
+}
+
+pub async fn profile_submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
-    uri: Uri,
-    Form(f): Form<AccountForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let text = |key: &str| state.pages.text(locale, key);
-    let view = view_of(&uri);
-    let (session, u) = match require_user(&state, &jar, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, view, &u, Some(Notice::Error(text("error_csrf"))))
-            .await;
-    }
+    locale: Locale,
+    me: SignedIn,
+    CsrfForm(f): CsrfForm<ProfileForm>,
+) -> Result<Response, PageError> {
+    let edit = ProfileEdit { nickname: f.nickname, gender: f.gender, ethnicity: f.ethnicity };
     let ip = sms_form::ip_of(addr);
-    let now = state.clock.now();
-    let phone = u.phone.clone().unwrap_or_default();
-    let bad = |key: &str| Some(Notice::Error(text(key)));
-    if view == "phone" {
-        return change_phone(&state, jar, locale, &f, u, &ip, now).await;
+    match changes::edit_profile(&state.store, me.user.clone(), &edit, &ip, state.clock.now()).await? {
+        Ok(()) => Ok(to_account(&state)),
+        Err(key) => Ok(View::new(&state, jar, locale, "profile", &me.user).refuse(StatusCode::BAD_REQUEST, key).await),
     }
-    if view == "email" {
-        return bind_email(&state, jar, locale, &f, u, &ip, now).await;
-    }
+}
+
+/// A5: SMS re-verification, the old password, the new one twice.
+pub async fn password_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    CsrfForm(f): CsrfForm<PasswordForm>,
+) -> Result<Response, PageError> {
+    let ip = sms_form::ip_of(addr);
+    let view = View::new(&state, jar.clone(), locale, "password", &me.user);
     if f.action == "send_code" {
-        let code_req = CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
-        let notice = sms_form::send_code(&state, locale, code_req).await;
-        let status = notice.status();
-        return render(&state, jar, status, locale, view, &u, Some(notice)).await;
+        return Ok(send_own_code(view, &ip, &f.captcha_id, &f.captcha).await);
     }
-    match view {
-        "profile" => {
-            let edit =
-                ProfileEdit { nickname: f.nickname.clone(), gender: f.gender.clone(), ethnicity: f.ethnicity.clone() };
-            let user_id = u.id.clone();
-            match profile::update(&state.store, u, &edit, now).await {
-                Ok(Ok(())) => {
-                    if let Err(e) =
-                        accounts::audit(&state.store, Some(&user_id), "profile_update", "details", Some(&ip), now).await
-                    {
-                        return unavailable(&state, locale, e);
-                    }
-                    see_other(&format!("{}/account", state.config.issuer))
-                }
-                Ok(Err(key)) => {
-                    let u = state.users.find(&user_id).await.ok().flatten();
-                    match u {
-                        Some(u) => render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad(key)).await,
-                        None => see_other(&format!("{}/login", state.config.issuer)),
-                    }
-                }
-                Err(e) => unavailable(&state, locale, e),
-            }
-        }
-        "password" => {
-            // A5: SMS re-verification, the old password, the new one twice.
-            if let Err(key) = check_citizen_password(&f.password) {
-                let key = match key {
-                    "password_length" => "register_password_length",
-                    "password_chars" => "register_password_chars",
-                    _ => "register_password_kinds",
-                };
-                return render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad(key)).await;
-            }
-            if f.password != f.password2 {
-                return render(
-                    &state,
-                    jar,
-                    StatusCode::BAD_REQUEST,
-                    locale,
-                    view,
-                    &u,
-                    bad("register_password_mismatch"),
-                )
-                .await;
-            }
-            // The old password is a sign-in secret: guesses here count in the
-            // account's sign-in throttle, like every other password check.
-            let throttle = &state.config.login_throttle;
-            let now = state.clock.now();
-            match reverify::account_password(&state.store, throttle, &state.users, &u, &f.old_password, &ip, now).await
-            {
-                Ok(Outcome::Verified) => {}
-                Ok(Outcome::Locked(secs)) => {
-                    let msg = state
-                        .pages
-                        .text(locale, "account_password_locked")
-                        .replace("{minutes}", &((secs + 59) / 60).to_string());
-                    let notice = Some(Notice::Error(msg));
-                    return render(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view, &u, notice).await;
-                }
-                Ok(_) => {
-                    return render(
-                        &state,
-                        jar,
-                        StatusCode::BAD_REQUEST,
-                        locale,
-                        view,
-                        &u,
-                        bad("account_old_password_wrong"),
-                    )
-                    .await;
-                }
-                Err(e) => return unavailable(&state, locale, e),
-            }
-            match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    return render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad("sms_code_wrong")).await;
-                }
-                Err(e) => return unavailable(&state, locale, e),
-            }
-            let user_id = u.id.clone();
-            if let Err(e) = state.users.replace_password(u, &f.password).await {
-                return unavailable(&state, locale, e);
-            }
-            if let Err(e) =
-                accounts::audit(&state.store, Some(&user_id), "change_password", "SMS + old password", Some(&ip), now)
-                    .await
-            {
-                return unavailable(&state, locale, e);
-            }
-            notify(&state, &phone, "sms_password_changed", now).await;
+    let svc = PasswordServices {
+        config: &state.config,
+        users: &state.users,
+        passwords: &state.passwords,
+        sms_codes: &state.sms_codes,
+    };
+    let change = PasswordChange {
+        user: &me.user,
+        old_password: &f.old_password,
+        password: &f.password,
+        password2: &f.password2,
+        sms_code: &f.sms_code,
+        ip: &ip,
+        now: state.clock.now(),
+    };
+    Ok(match changes::change_password(&state.store, &svc, &state, &change).await? {
+        PasswordChanged::Done(cookie) => {
             // Other sessions ended with the change; this browser signs in afresh.
-            // It just presented an SMS code and the old password.
-            let sign_in = sessions::SignIn { user_id: &user_id, factor: Factor::Sms, remember: false, now };
-            let established = match sessions::establish(&state.store, None, sign_in, &state.config.session).await {
-                Ok((cookie, s)) => sessions::add_factor(&state.store, &s, Factor::Password, now)
-                    .await
-                    .map(|added| added.unwrap_or((cookie, s))),
-                Err(e) => Err(e),
-            };
-            match established {
-                Ok((cookie, s)) => {
-                    let done =
-                        sessions::Completed { session: &s, method: Factor::Password, acting: None, ip: Some(&ip), now };
-                    if let Err(e) = sessions::signed_in(&state.store, done, &state.config.assurance).await {
-                        tracing::error!("audit of the sign-in after a password change: {e}");
-                    }
-                    let jar = jar.add(cookies::build(&state, cookies::SESSION, cookie, None));
-                    (jar, see_other(&format!("{}/account", state.config.issuer))).into_response()
-                }
-                Err(e) => unavailable(&state, locale, e),
-            }
+            let jar = jar.add(cookies::build(&state, cookies::SESSION, cookie, None));
+            (jar, to_account(&state)).into_response()
         }
-        "delete" => {
-            if f.confirm.is_none() {
-                return render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad("delete_confirm_required"))
-                    .await;
-            }
-            match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    return render(&state, jar, StatusCode::BAD_REQUEST, locale, view, &u, bad("sms_code_wrong")).await;
-                }
-                Err(e) => return unavailable(&state, locale, e),
-            }
-            if let Err(e) = accounts::delete_account(&state.store, &state, &u, &session.sid, &ip, now).await {
-                return unavailable(&state, locale, e);
-            }
-            let jar = jar.remove(cookies::build(&state, cookies::SESSION, String::new(), None));
-            let mut ctx = tera::Context::new();
-            ctx.insert("view", "deleted");
-            (jar, page(&state, StatusCode::OK, "account.html", locale, ctx)).into_response()
+        PasswordChanged::Locked(secs) => {
+            let msg = state
+                .pages
+                .text(locale.0, "account_password_locked")
+                .replace("{minutes}", &((secs + 59) / 60).to_string());
+            view.render(StatusCode::TOO_MANY_REQUESTS, Some(Notice::Error(msg))).await
         }
-        _ => see_other(&format!("{}/account", state.config.issuer)),
+        PasswordChanged::Refused(key) => view.refuse(StatusCode::BAD_REQUEST, key).await,
+    })
+}
+
+/// A6: the confirmation box and the SMS code, then one core call.
+pub async fn delete_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    locale: Locale,
+    me: SignedIn,
+    CsrfForm(f): CsrfForm<DeleteForm>,
+) -> Result<Response, PageError> {
+    let ip = sms_form::ip_of(addr);
+    let view = View::new(&state, jar.clone(), locale, "delete", &me.user);
+    if f.action == "send_code" {
+        return Ok(send_own_code(view, &ip, &f.captcha_id, &f.captcha).await);
     }
+    if f.confirm.is_none() {
+        return Ok(view.refuse(StatusCode::BAD_REQUEST, "delete_confirm_required").await);
+    }
+    let phone = me.user.phone.clone().unwrap_or_default();
+    if !state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await? {
+        return Ok(view.refuse(StatusCode::BAD_REQUEST, "sms_code_wrong").await);
+    }
+    accounts::delete_account(&state.store, &state, &me.user, &me.session.sid, &ip, state.clock.now()).await?;
+    let jar = jar.remove(cookies::build(&state, cookies::SESSION, String::new(), None));
+    let mut ctx = tera::Context::new();
+    ctx.insert("view", "deleted");
+    Ok((jar, page(&state, StatusCode::OK, "account.html", locale.0, ctx)).into_response())
 }
 
 pub(crate) async fn notify(state: &AppState, phone: &str, key: &str, now: i64) {
@@ -373,231 +387,129 @@ impl crate::ports::notify::PhoneNotifier for AppState {
 /// The first step of a phone change or e-mail binding (A5): the SMS code
 /// sent to the account's current phone opens a flow bound to this browser,
 /// and the page moves on to its second step.
-#[allow(clippy::too_many_arguments)]
-async fn open_with_current_phone(
-    state: &AppState,
-    jar: CookieJar,
-    locale: &str,
-    f: &AccountForm,
-    u: &user::Model,
-    kind: &str,
-    view: &str,
-    step2: (&str, &str),
-    now: i64,
-) -> Response {
+async fn open_with_current_phone(view: View<'_>, kind: &str, code: &str) -> Result<Response, PageError> {
+    let (state, u) = (view.state, view.user);
     let phone = u.phone.as_deref().unwrap_or_default();
-    match state.sms_codes.verify(phone, SmsPurpose::Verify, &f.sms_code).await {
-        Ok(true) => {
-            let browser =
-                cookies::get(state, &jar, cookies::BROWSER).map(|b| cookies::browser_hash(&b)).unwrap_or_default();
-            match flows::start(&state.store, kind, &u.id, &browser, None, now).await {
-                Ok(id) => see_other(&format!("{}/account/{view}?flow={id}", state.config.issuer)),
-                Err(e) => unavailable(state, locale, e),
-            }
-        }
-        Ok(false) => {
-            let notice = Some(Notice::Error(state.pages.text(locale, "sms_code_wrong")));
-            render_with(state, jar, StatusCode::BAD_REQUEST, locale, view, u, notice, step2).await
-        }
-        Err(e) => unavailable(state, locale, e),
+    if !state.sms_codes.verify(phone, SmsPurpose::Verify, code).await? {
+        return Ok(view.refuse(StatusCode::BAD_REQUEST, "sms_code_wrong").await);
     }
+    let browser = browser_hash(state, &view.jar);
+    let id = flows::start(&state.store, kind, &u.id, &browser, None, state.clock.now()).await?;
+    Ok(see_other(&format!("{}/account/{}?flow={id}", state.config.issuer, view.view)))
 }
 
 /// A5 phone change: an SMS code on the old phone opens a browser-bound
 /// flow; an SMS code on the new phone (which must be free) completes it.
-async fn change_phone(
-    state: &AppState,
+pub async fn phone_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    locale: &str,
-    f: &AccountForm,
-    u: user::Model,
-    ip: &str,
-    now: i64,
-) -> Response {
-    let text = |key: &str| state.pages.text(locale, key);
-    let old_phone = u.phone.clone().unwrap_or_default();
-    let step2 = (f.flow.as_str(), f.new_phone.as_str());
+    locale: Locale,
+    me: SignedIn,
+    CsrfForm(f): CsrfForm<PhoneForm>,
+) -> Result<Response, PageError> {
+    let ip = sms_form::ip_of(addr);
     let in_flow = !f.flow.is_empty();
-    if in_flow {
-        match open_flow(state, &jar, PHONE_FLOW, &f.flow, &u).await {
-            Ok(true) => {}
-            Ok(false) => return error_page(state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-            Err(e) => return unavailable(state, locale, e),
-        }
+    if in_flow && !open_flow(&state, &jar, PHONE_FLOW, &f.flow, &me.user).await? {
+        return Err(flow_expired());
     }
-    let bad = |key: &str| Some(Notice::Error(text(key)));
+    let u = &me.user;
+    let view = View::new(&state, jar, locale, "phone", u).step(&f.flow, &f.new_phone);
     match f.action.as_str() {
         "send_code" => {
+            let old_phone = u.phone.clone().unwrap_or_default();
             let (phone, must_exist) =
                 if in_flow { (f.new_phone.as_str(), Some(false)) } else { (old_phone.as_str(), None) };
-            let code_req = CodeRequest::new(SmsPurpose::Verify, phone, ip, &f.captcha_id, &f.captcha);
-            let notice = sms_form::send_code(state, locale, code_req.account_must_exist(must_exist)).await;
-            let status = notice.status();
-            render_with(state, jar, status, locale, "phone", &u, Some(notice), step2).await
+            let code_req = CodeRequest::new(SmsPurpose::Verify, phone, &ip, &f.captcha_id, &f.captcha);
+            let notice = sms_form::send_code(&state, locale.0, code_req.account_must_exist(must_exist)).await;
+            Ok(view.notice(notice).await)
         }
-        "verify_old" => open_with_current_phone(state, jar, locale, f, &u, PHONE_FLOW, "phone", step2, now).await,
+        "verify_old" => open_with_current_phone(view, PHONE_FLOW, &f.sms_code).await,
         "verify_new" if in_flow => {
             let Ok(new_phone) = PhoneNumber::parse(&f.new_phone) else {
-                return render_with(
-                    state,
-                    jar,
-                    StatusCode::BAD_REQUEST,
-                    locale,
-                    "phone",
-                    &u,
-                    bad("register_phone_rule"),
-                    step2,
-                )
-                .await;
+                return Ok(view.refuse(StatusCode::BAD_REQUEST, "register_phone_rule").await);
             };
-            match state.sms_codes.verify(new_phone.as_str(), SmsPurpose::Verify, &f.sms_code).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    return render_with(
-                        state,
-                        jar,
-                        StatusCode::BAD_REQUEST,
-                        locale,
-                        "phone",
-                        &u,
-                        bad("sms_code_wrong"),
-                        step2,
-                    )
-                    .await;
-                }
-                Err(e) => return unavailable(state, locale, e),
-            }
-            match flows::advance(&state.store, &f.flow, 1, now).await {
-                Ok(true) => {}
-                Ok(false) => return error_page(state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-                Err(e) => return unavailable(state, locale, e),
-            }
-            let user_id = u.id.clone();
-            match profile::change_phone(&state.store, u, &new_phone, now).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let u = state.users.find(&user_id).await.ok().flatten();
-                    return match u {
-                        Some(u) => {
-                            render(state, jar, StatusCode::CONFLICT, locale, "phone", &u, bad("register_phone_taken"))
-                                .await
-                        }
-                        None => see_other(&format!("{}/login", state.config.issuer)),
-                    };
-                }
-                Err(e) => return unavailable(state, locale, e),
-            }
-            let detail = format!("to {}", mask_phone(new_phone.as_str()));
-            if let Err(e) = accounts::audit(&state.store, Some(&user_id), "change_phone", &detail, Some(ip), now).await
+            let now = state.clock.now();
+            match changes::change_phone(
+                &state.store,
+                &state.sms_codes,
+                &state,
+                &SecondStep { user: u, flow: &f.flow, code: &f.sms_code, ip: &ip, now },
+                &new_phone,
+            )
+            .await?
             {
-                return unavailable(state, locale, e);
+                Changed::Done => Ok(to_account(&state)),
+                Changed::FlowExpired => Err(flow_expired()),
+                Changed::Refused("register_phone_taken") => Ok(View::new(&state, view.jar, locale, "phone", u)
+                    .refuse(StatusCode::CONFLICT, "register_phone_taken")
+                    .await),
+                Changed::Refused(key) => Ok(view.refuse(StatusCode::BAD_REQUEST, key).await),
             }
-            notify(state, &old_phone, "sms_phone_changed", now).await;
-            see_other(&format!("{}/account", state.config.issuer))
         }
-        _ => see_other(&format!("{}/account", state.config.issuer)),
+        _ => Ok(to_account(&state)),
     }
 }
 
 /// A5 e-mail binding: an SMS code on the account's phone opens the flow;
 /// a code mailed to the new address proves it and binds it.
-async fn bind_email(
-    state: &AppState,
+pub async fn email_submit(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    locale: &str,
-    f: &AccountForm,
-    u: user::Model,
-    ip: &str,
-    now: i64,
-) -> Response {
-    let text = |key: &str| state.pages.text(locale, key);
-    let phone = u.phone.clone().unwrap_or_default();
-    let step2 = (f.flow.as_str(), f.email.as_str());
+    locale: Locale,
+    me: SignedIn,
+    CsrfForm(f): CsrfForm<EmailForm>,
+) -> Result<Response, PageError> {
+    let ip = sms_form::ip_of(addr);
     let in_flow = !f.flow.is_empty();
-    if in_flow {
-        match open_flow(state, &jar, EMAIL_FLOW, &f.flow, &u).await {
-            Ok(true) => {}
-            Ok(false) => return error_page(state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-            Err(e) => return unavailable(state, locale, e),
-        }
+    if in_flow && !open_flow(&state, &jar, EMAIL_FLOW, &f.flow, &me.user).await? {
+        return Err(flow_expired());
     }
-    let bad = |key: &str| Some(Notice::Error(text(key)));
+    let u = &me.user;
+    let text = |key: &str| state.pages.text(locale.0, key);
     let email = f.email.trim().to_ascii_lowercase();
+    let view = View::new(&state, jar, locale, "email", u).step(&f.flow, &f.email);
     match f.action.as_str() {
-        "send_code" if !in_flow => {
-            let req = CodeRequest::new(SmsPurpose::Verify, &phone, ip, &f.captcha_id, &f.captcha);
-            let notice = sms_form::send_code(state, locale, req).await;
-            let status = notice.status();
-            render_with(state, jar, status, locale, "email", &u, Some(notice), step2).await
-        }
-        "verify_old" => open_with_current_phone(state, jar, locale, f, &u, EMAIL_FLOW, "email", step2, now).await,
+        "send_code" if !in_flow => Ok(send_own_code(view, &ip, &f.captcha_id, &f.captcha).await),
+        "verify_old" => open_with_current_phone(view, EMAIL_FLOW, &f.sms_code).await,
         "send_mail" if in_flow => {
             if !crate::ports::mail::valid_address(&email) {
-                return render_with(state, jar, StatusCode::BAD_REQUEST, locale, "email", &u, bad("email_rule"), step2)
-                    .await;
+                return Ok(view.refuse(StatusCode::BAD_REQUEST, "email_rule").await);
             }
-            let code = match state.sms_codes.issue(&email, "bind_email", ip).await {
+            let code = match state.sms_codes.issue(&email, "bind_email", &ip).await {
                 Ok(c) => c,
                 Err(crate::domain::authn::sms_codes::SendError::TooFrequent(secs)) => {
-                    let n =
-                        Notice::Error(text("sms_too_frequent").replace("{minutes}", &((secs + 59) / 60).to_string()));
-                    return render_with(state, jar, StatusCode::BAD_REQUEST, locale, "email", &u, Some(n), step2).await;
+                    let msg = text("sms_too_frequent").replace("{minutes}", &((secs + 59) / 60).to_string());
+                    return Ok(view.render(StatusCode::BAD_REQUEST, Some(Notice::Error(msg))).await);
                 }
-                Err(e) => return unavailable(state, locale, e),
+                Err(e) => return Err(PageError::unavailable(e)),
             };
             let body = text("mail_code_body").replace("{code}", &code).replace("{minutes}", "5");
-            if let Err(e) = state.mail.send(&email, &text("mail_code_subject"), &body, "bind_email", now).await {
+            if let Err(e) =
+                state.mail.send(&email, &text("mail_code_subject"), &body, "bind_email", state.clock.now()).await
+            {
                 tracing::error!("mail: {e:#}");
-                return render_with(
-                    state,
-                    jar,
-                    StatusCode::BAD_GATEWAY,
-                    locale,
-                    "email",
-                    &u,
-                    bad("mail_failed"),
-                    step2,
-                )
-                .await;
+                return Ok(view.refuse(StatusCode::BAD_GATEWAY, "mail_failed").await);
             }
-            render_with(state, jar, StatusCode::OK, locale, "email", &u, Some(Notice::Info(text("mail_sent"))), step2)
-                .await
+            Ok(view.render(StatusCode::OK, Some(Notice::Info(text("mail_sent")))).await)
         }
         "verify_mail" if in_flow => {
-            match state.sms_codes.verify_for(&email, "bind_email", &f.sms_code).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    return render_with(
-                        state,
-                        jar,
-                        StatusCode::BAD_REQUEST,
-                        locale,
-                        "email",
-                        &u,
-                        bad("mail_code_wrong"),
-                        step2,
-                    )
-                    .await;
-                }
-                Err(e) => return unavailable(state, locale, e),
-            }
-            match flows::advance(&state.store, &f.flow, 1, now).await {
-                Ok(true) => {}
-                Ok(false) => return error_page(state, StatusCode::BAD_REQUEST, locale, "forgot_expired"),
-                Err(e) => return unavailable(state, locale, e),
-            }
-            let user_id = u.id.clone();
-            if let Err(e) = profile::bind_email(&state.store, u, &email, now).await {
-                return unavailable(state, locale, e);
-            }
-            if let Err(e) =
-                accounts::audit(&state.store, Some(&user_id), "bind_email", "mail code verified", Some(ip), now).await
+            let now = state.clock.now();
+            match changes::bind_email(
+                &state.store,
+                &state.sms_codes,
+                &state,
+                &SecondStep { user: u, flow: &f.flow, code: &f.sms_code, ip: &ip, now },
+                &email,
+            )
+            .await?
             {
-                return unavailable(state, locale, e);
+                Changed::Done => Ok(to_account(&state)),
+                Changed::FlowExpired => Err(flow_expired()),
+                Changed::Refused(key) => Ok(view.refuse(StatusCode::BAD_REQUEST, key).await),
             }
-            notify(state, &phone, "sms_email_bound", now).await;
-            see_other(&format!("{}/account", state.config.issuer))
         }
-        _ => see_other(&format!("{}/account", state.config.issuer)),
+        _ => Ok(to_account(&state)),
     }
 }

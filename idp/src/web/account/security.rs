@@ -10,17 +10,16 @@
 use crate::domain::authn::factors::{self, Change, Enrolment, FactorRef, Reverified};
 use crate::domain::authn::flows::{self, mask_phone};
 use crate::kit::cookies;
-use crate::kit::pages::unavailable;
+use crate::kit::extract::{CsrfForm, Locale, PageError, SignedIn};
 use crate::oidc::flow::see_other;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use crate::store::entities::user;
 use crate::web::auth::mfa::{begun_json, browser_of, json_error, passkey_failure};
 use crate::web::auth::sms_form::{self, CodeRequest, Notice};
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use base64::Engine;
 use serde::Deserialize;
@@ -61,6 +60,8 @@ pub struct SecurityForm {
     method: String,
 }
 
+crate::with_csrf!(SecurityForm);
+
 #[derive(Deserialize, Default)]
 pub struct FlowQuery {
     #[serde(default)]
@@ -74,19 +75,6 @@ enum Extra {
     Enrol(Enrolment),
     /// Fresh recovery codes, shown this once.
     Codes(Vec<String>),
-}
-
-async fn require_user(state: &AppState, jar: &CookieJar, locale: &str) -> Result<user::Model, Response> {
-    // C1: the person's own session, not one acting for an enterprise.
-    let session = match crate::kit::personal::session(state, jar, locale).await? {
-        Some(s) => s,
-        None => return Err(cookies::sign_in_then(state, jar.clone(), PATH)),
-    };
-    match state.users.find(&session.user_id).await {
-        Ok(Some(u)) if !u.disabled => Ok(u),
-        Ok(_) => Err(see_other(&format!("{}/login", state.config.issuer))),
-        Err(e) => Err(unavailable(state, locale, e.to_string())),
-    }
 }
 
 /// The core's proof of a re-verification in this browser by this user,
@@ -150,7 +138,7 @@ async fn render(
     .await;
     let (totp, keys, left) = match listing {
         Ok(v) => v,
-        Err(e) => return unavailable(state, locale, e),
+        Err(e) => return PageError::unavailable(e).into_response(),
     };
     ctx.insert(
         "totp",
@@ -180,39 +168,24 @@ async fn render(
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
+    Locale(locale): Locale,
+    SignedIn { user: u, .. }: SignedIn,
     Query(q): Query<FlowQuery>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let u = match require_user(&state, &jar, locale).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    let flow = match verified(&state, &jar, &q.flow, &u).await {
-        Ok(Some(_)) => q.flow.as_str(),
-        Ok(None) => "",
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::None).await
+) -> Result<Response, PageError> {
+    let flow = if verified(&state, &jar, &q.flow, &u).await?.is_some() { q.flow.as_str() } else { "" };
+    Ok(render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::None).await)
 }
 
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<SecurityForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
+    Locale(locale): Locale,
+    SignedIn { user: u, .. }: SignedIn,
+    CsrfForm(f): CsrfForm<SecurityForm>,
+) -> Result<Response, PageError> {
     let text = |key: &str| state.pages.text(locale, key);
     let bad = |key: &str| Some(Notice::Error(text(key)));
-    let u = match require_user(&state, &jar, locale).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, &u, "", bad("error_csrf"), Extra::None).await;
-    }
     let ip = sms_form::ip_of(addr);
     let now = state.clock.now();
     let phone = u.phone.clone().unwrap_or_default();
@@ -221,83 +194,65 @@ pub async fn submit(
             let req = CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
             let notice = sms_form::send_code(&state, locale, req).await;
             let status = notice.status();
-            return render(&state, jar, status, locale, &u, "", Some(notice), Extra::None).await;
+            return Ok(render(&state, jar, status, locale, &u, "", Some(notice), Extra::None).await);
         }
         "verify" => {
-            return match state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await {
-                Ok(true) if !phone.is_empty() => {
+            return Ok(
+                if state.sms_codes.verify(&phone, SmsPurpose::Verify, &f.sms_code).await? && !phone.is_empty() {
                     reverified(&state, locale, &u.id, &browser_of(&state, &jar), PATH, now).await
-                }
-                Ok(_) => {
+                } else {
                     render(&state, jar, StatusCode::BAD_REQUEST, locale, &u, "", bad("sms_code_wrong"), Extra::None)
                         .await
-                }
-                Err(e) => unavailable(&state, locale, e),
-            };
+                },
+            );
         }
         "reverify" => return reverify(&state, jar, locale, &u, &f, &ip, now).await,
         _ => {}
     }
     // Everything else changes factors: only inside a re-verified flow.
-    let proof = match verified(&state, &jar, &f.flow, &u).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return render(&state, jar, StatusCode::FORBIDDEN, locale, &u, "", bad("security_reverify"), Extra::None)
-                .await;
-        }
-        Err(e) => return unavailable(&state, locale, e),
+    let Some(proof) = verified(&state, &jar, &f.flow, &u).await? else {
+        let status = StatusCode::FORBIDDEN;
+        return Ok(render(&state, jar, status, locale, &u, "", bad("security_reverify"), Extra::None).await);
     };
     let flow = f.flow.as_str();
     let back = || see_other(&format!("{}{PATH}?flow={flow}", state.config.issuer));
     let change = || Change { proof: &proof, user: &u, ip: &ip, now };
-    match f.action.as_str() {
-        "totp_start" => match state.totp.start(&u.id, &u.username, now).await {
-            Ok(Some(e)) => render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Enrol(e)).await,
-            Ok(None) => {
-                render(&state, jar, StatusCode::CONFLICT, locale, &u, flow, bad("totp_already"), Extra::None).await
-            }
-            Err(e) => unavailable(&state, locale, e),
+    Ok(match f.action.as_str() {
+        "totp_start" => match state.totp.start(&u.id, &u.username, now).await? {
+            Some(e) => render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Enrol(e)).await,
+            None => render(&state, jar, StatusCode::CONFLICT, locale, &u, flow, bad("totp_already"), Extra::None).await,
         },
-        "totp_confirm" => match factors::enrol_app(&state.store, &state.totp, &state, change(), &f.code).await {
-            Ok(Some(codes)) => {
+        "totp_confirm" => match factors::enrol_app(&state.store, &state.totp, &state, change(), &f.code).await? {
+            Some(codes) => {
                 let notice = Some(Notice::Info(text("totp_enrolled")));
                 render(&state, jar, StatusCode::OK, locale, &u, flow, notice, Extra::Codes(codes)).await
             }
-            Ok(None) => match state.totp.pending(&u.id, &u.username).await {
-                Ok(Some(e)) => {
+            None => match state.totp.pending(&u.id, &u.username).await? {
+                Some(e) => {
                     let (status, notice) = (StatusCode::BAD_REQUEST, bad("mfa_code_wrong"));
                     render(&state, jar, status, locale, &u, flow, notice, Extra::Enrol(e)).await
                 }
-                Ok(None) => back(),
-                Err(e) => unavailable(&state, locale, e),
+                None => back(),
             },
-            Err(e) => unavailable(&state, locale, e),
         },
         "recovery_new" => {
-            match factors::renew_recovery_codes(&state.store, &state.totp, &state.passkeys, &state, change()).await {
-                Ok(Some(codes)) => {
-                    render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Codes(codes)).await
-                }
-                Ok(None) => back(),
-                Err(e) => unavailable(&state, locale, e),
+            match factors::renew_recovery_codes(&state.store, &state.totp, &state.passkeys, &state, change()).await? {
+                Some(codes) => render(&state, jar, StatusCode::OK, locale, &u, flow, None, Extra::Codes(codes)).await,
+                None => back(),
             }
         }
         "second_step_on" | "second_step_off" => {
             let on = f.action == "second_step_on";
-            match crate::domain::authn::second_step::set(&state.store, &proof, &u.id, on, &ip, now).await {
-                Ok(_) => back(),
-                Err(e) => unavailable(&state, locale, e),
-            }
+            crate::domain::authn::second_step::set(&state.store, &proof, &u.id, on, &ip, now).await?;
+            back()
         }
         "remove_totp" | "remove_passkey" => {
             let which = if f.action == "remove_totp" { FactorRef::App } else { FactorRef::Passkey(&f.passkey) };
-            match factors::remove_factor(&state.store, &state, change(), which).await {
-                Ok(_) => back(),
-                Err(e) => unavailable(&state, locale, e),
-            }
+            factors::remove_factor(&state.store, &state, change(), which).await?;
+            back()
         }
         _ => back(),
-    }
+    })
 }
 
 /// The person re-verified (SMS, password, app code, passkey or a fresh
@@ -305,7 +260,7 @@ pub async fn submit(
 /// changed and returns to the page that asked, a local `/account` path.
 pub(crate) async fn reverified(
     state: &AppState,
-    locale: &str,
+    _locale: &str,
     user_id: &str,
     browser: &str,
     return_to: &str,
@@ -316,7 +271,7 @@ pub(crate) async fn reverified(
             let sep = if return_to.contains('?') { '&' } else { '?' };
             see_other(&format!("{}{return_to}{sep}flow={id}", state.config.issuer))
         }
-        Err(e) => unavailable(state, locale, e),
+        Err(e) => PageError::unavailable(e).into_response(),
     }
 }
 
@@ -330,7 +285,7 @@ async fn reverify(
     f: &SecurityForm,
     ip: &str,
     now: i64,
-) -> Response {
+) -> Result<Response, PageError> {
     use crate::domain::authn::reverify::{self, Outcome, Proof, Verifiers};
     let proof = match f.method.as_str() {
         "password" => Proof::Password(&f.password),
@@ -345,41 +300,38 @@ async fn reverify(
         passkeys: &state.passkeys,
     };
     let browser = browser_of(state, &jar);
-    let (status, key) = match reverify::without_phone(&v, u, proof, &browser, ip, now).await {
-        Ok(Outcome::Verified) => return reverified(state, locale, &u.id, &browser, PATH, now).await,
-        Ok(Outcome::Wrong) => (StatusCode::BAD_REQUEST, "security_reverify_wrong"),
-        Ok(Outcome::Locked(_)) => (StatusCode::TOO_MANY_REQUESTS, "mfa_locked"),
-        Ok(Outcome::UseSms) => (StatusCode::BAD_REQUEST, "security_reverify"),
-        Err(e) => return unavailable(state, locale, e),
+    let (status, key) = match reverify::without_phone(&v, u, proof, &browser, ip, now).await? {
+        Outcome::Verified => return Ok(reverified(state, locale, &u.id, &browser, PATH, now).await),
+        Outcome::Wrong => (StatusCode::BAD_REQUEST, "security_reverify_wrong"),
+        Outcome::Locked(_) => (StatusCode::TOO_MANY_REQUESTS, "mfa_locked"),
+        Outcome::UseSms => (StatusCode::BAD_REQUEST, "security_reverify"),
     };
     let notice = Some(Notice::Error(state.pages.text(locale, key)));
-    render(state, jar, status, locale, u, "", notice, Extra::None).await
+    Ok(render(state, jar, status, locale, u, "", notice, Extra::None).await)
 }
 
 /// Passkey registration, step 1 (JSON for `navigator.credentials.create`).
+/// Answers in JSON: without a session 401, with a stale form 403.
 pub async fn passkey_begin(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<SecurityForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let u = match require_user(&state, &jar, locale).await {
-        Ok(u) => u,
-        Err(_) => return json_error(&state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first"),
+    Locale(locale): Locale,
+    me: Result<SignedIn, PageError>,
+    axum::Form(f): axum::Form<SecurityForm>,
+) -> Result<Response, PageError> {
+    let Ok(SignedIn { user: u, .. }) = me else {
+        return Ok(json_error(&state, StatusCode::UNAUTHORIZED, locale, "mfa_sign_in_first"));
     };
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
+        return Ok(json_error(&state, StatusCode::FORBIDDEN, locale, "error_csrf"));
     }
-    match verified(&state, &jar, &f.flow, &u).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return json_error(&state, StatusCode::FORBIDDEN, locale, "security_reverify"),
-        Err(e) => return unavailable(&state, locale, e),
+    if verified(&state, &jar, &f.flow, &u).await?.is_none() {
+        return Ok(json_error(&state, StatusCode::FORBIDDEN, locale, "security_reverify"));
     }
     let display = u.name.clone().unwrap_or_else(|| u.username.clone());
     let browser = browser_of(&state, &jar);
     let begun = state.passkeys.start_registration(&u.id, &u.username, &display, &browser, state.clock.now()).await;
-    begun_json(&state, locale, begun)
+    Ok(begun_json(&state, locale, begun))
 }
 
 /// Passkey registration, step 2: the authenticator's answer as a form POST.
@@ -387,35 +339,14 @@ pub async fn passkey_submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<SecurityForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
+    Locale(locale): Locale,
+    SignedIn { user: u, .. }: SignedIn,
+    CsrfForm(f): CsrfForm<SecurityForm>,
+) -> Result<Response, PageError> {
     let text = |key: &str| state.pages.text(locale, key);
-    let u = match require_user(&state, &jar, locale).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return render(
-            &state,
-            jar,
-            StatusCode::FORBIDDEN,
-            locale,
-            &u,
-            "",
-            Some(Notice::Error(text("error_csrf"))),
-            Extra::None,
-        )
-        .await;
-    }
-    let proof = match verified(&state, &jar, &f.flow, &u).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            let n = Some(Notice::Error(text("security_reverify")));
-            return render(&state, jar, StatusCode::FORBIDDEN, locale, &u, "", n, Extra::None).await;
-        }
-        Err(e) => return unavailable(&state, locale, e),
+    let Some(proof) = verified(&state, &jar, &f.flow, &u).await? else {
+        let n = Some(Notice::Error(text("security_reverify")));
+        return Ok(render(&state, jar, StatusCode::FORBIDDEN, locale, &u, "", n, Extra::None).await);
     };
     let now = state.clock.now();
     let ip = sms_form::ip_of(addr);
@@ -433,13 +364,13 @@ pub async fn passkey_submit(
     )
     .await;
     match enrolled {
-        Ok(_) => see_other(&format!("{}{PATH}?flow={}", state.config.issuer, f.flow)),
+        Ok(_) => Ok(see_other(&format!("{}{PATH}?flow={}", state.config.issuer, f.flow))),
         Err(e) => {
             let (status, key) = passkey_failure(&e);
             if status == StatusCode::SERVICE_UNAVAILABLE {
-                return unavailable(&state, locale, e);
+                return Err(PageError::unavailable(e));
             }
-            render(&state, jar, status, locale, &u, &f.flow, Some(Notice::Error(text(key))), Extra::None).await
+            Ok(render(&state, jar, status, locale, &u, &f.flow, Some(Notice::Error(text(key))), Extra::None).await)
         }
     }
 }

@@ -144,7 +144,9 @@ pub async fn totp_submit(
 ) -> Result<Response, PageError> {
     if !f.hold.is_empty() {
         let (locale, ip) = (cookies::locale(&state, &headers, None), cookies::client_ip(Some(addr)));
-        return Ok(crate::web::auth::second_step::totp_submit(&state, jar, locale, &f.hold, &f.csrf, &f.code, &ip).await);
+        return Ok(
+            crate::web::auth::second_step::totp_submit(&state, jar, locale, &f.hold, &f.csrf, &f.code, &ip).await
+        );
     }
     let (session, u, locale) = load_signed_in(&state, &jar, &headers, &f.req).await?;
     let ip = cookies::client_ip(Some(addr));

@@ -22,12 +22,7 @@ use axum_extra::extract::CookieJar;
 
 /// Before a session is established: either the jar to go on with, or the
 /// redirect to the second step (the sign-in held for this browser).
-pub async fn gate(
-    state: &AppState,
-    jar: CookieJar,
-    req_id: &str,
-    who: &SignedIn<'_>,
-) -> Result<CookieJar, PageError> {
+pub async fn gate(state: &AppState, jar: CookieJar, req_id: &str, who: &SignedIn<'_>) -> Result<CookieJar, PageError> {
     let mut factors = vec![who.method];
     factors.extend_from_slice(who.extra);
     match second_step::needed(&state.store, who.user_id, &factors).await {

@@ -7,13 +7,12 @@ pub mod agent_reset;
 use crate::domain::assurance::Factor;
 use crate::domain::assurance::face_gate::{self, ApproveGate, GatePayload, LoginGate};
 use crate::domain::audit::Actor;
-use crate::domain::authn::sessions::SessionInfo;
 use crate::domain::authn::throttle;
 use crate::domain::delegation::agent_password as agent_passwords;
 use crate::domain::delegation::enterprises::{self, EnterpriseSignIn, Role};
 use crate::domain::delegation::{self, DelegationState, Party};
 use crate::kit::cookies;
-use crate::kit::cookies::current_session;
+use crate::kit::extract::{CsrfForm, EnterpriseSession, Locale, PageError};
 use crate::kit::pages::{error_page, page, unavailable};
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
@@ -84,7 +83,7 @@ pub(crate) fn view_page(
 ) -> Response {
     match view {
         Ok(v) => render(state, jar, status, name, locale, v),
-        Err(e) => unavailable(state, locale, e),
+        Err(e) => PageError::unavailable(e).into_response(),
     }
 }
 
@@ -103,7 +102,7 @@ pub(crate) fn notice_pair(notice: Option<(bool, String)>) -> (Option<String>, Op
 pub(crate) async fn to_face_check(
     state: &AppState,
     jar: CookieJar,
-    locale: &str,
+    _locale: &str,
     payload: &GatePayload,
     id_number: &str,
     now: i64,
@@ -111,7 +110,7 @@ pub(crate) async fn to_face_check(
     let (jar, browser) = cookies::browser(state, jar);
     match face_gate::open(&state.store, payload, &cookies::browser_hash(&browser), id_number, now).await {
         Ok(gate) => (jar, see_other(&state.endpoint(&format!("/face?gate={gate}")))).into_response(),
-        Err(e) => unavailable(state, locale, e),
+        Err(e) => PageError::unavailable(e).into_response(),
     }
 }
 
@@ -152,56 +151,45 @@ pub async fn login_submit(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
-) -> Response {
-    let (req, locale) = match pending_for_page(&state, &jar, &headers, &f.req).await {
-        Ok(v) => v,
-        Err(p) => return p,
-    };
+    axum::Form(f): axum::Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let (req, locale) = pending_for_page(&state, &jar, &headers, &f.req).await?;
     let role = if f.role == "agent" { Role::Agent } else { Role::Representative };
     let view = |key: &str| {
         json!({ "req": f.req, "uscc": f.uscc, "role": role.as_str(), "agent": f.agent,
             "error": state.pages.text(locale, key) })
     };
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return login_page(&state, jar, StatusCode::FORBIDDEN, locale, view("error_csrf"), false).await;
+        return Ok(login_page(&state, jar, StatusCode::FORBIDDEN, locale, view("error_csrf"), false).await);
     }
     let uscc = match crate::domain::delegation::uscc::Uscc::parse(&f.uscc) {
         Ok(u) => u,
-        Err(e) => return login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view(e.message_key()), false).await,
+        Err(e) => {
+            let v = view(e.message_key());
+            return Ok(login_page(&state, jar, StatusCode::BAD_REQUEST, locale, v, false).await);
+        }
     };
     if f.password.is_empty() || (role == Role::Agent && f.agent.trim().is_empty()) {
-        return login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view("login_missing_fields"), false).await;
+        let v = view("login_missing_fields");
+        return Ok(login_page(&state, jar, StatusCode::BAD_REQUEST, locale, v, false).await);
     }
     // Throttled like citizen sign-in (A3), on keys the form cannot vary:
     // the credit code, and for agents the person (and his citizen lockout).
-    let keys = match enterprises::throttle_keys(&state.users, &uscc, role, &f.agent).await {
-        Ok(k) => k,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let keys = enterprises::throttle_keys(&state.users, &uscc, role, &f.agent).await?;
     let ip = cookies::client_ip(Some(addr));
-    let risky = match risky(&state, &keys, &ip).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    let reservations = match attempt_keys(&state, &keys, &ip).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return login_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view("enterprise_locked"), true)
-                .await;
+    let risky = risky(&state, &keys, &ip).await?;
+    let reservations = match attempt_keys(&state, &keys, &ip).await? {
+        Some(r) => r,
+        None => {
+            return Ok(
+                login_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view("enterprise_locked"), true).await
+            );
         }
-        Err(e) => return unavailable(&state, locale, e),
     };
     // A3: once risky, a graphic captcha; checked after the attempt is
     // counted, so a missing or wrong one is a failed attempt too.
-    if risky {
-        match state.captcha.check(&f.captcha_id, &f.captcha).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view("captcha_wrong"), true).await;
-            }
-            Err(e) => return unavailable(&state, locale, e),
-        }
+    if risky && !state.captcha.check(&f.captcha_id, &f.captcha).await? {
+        return Ok(login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view("captcha_wrong"), true).await);
     }
     let now = state.clock.now();
     let outcome = match role {
@@ -221,29 +209,24 @@ pub async fn login_submit(
             .await
         }
     };
-    let signed = match outcome {
-        Ok(Ok(s)) => s,
+    let signed = match outcome.map_err(PageError::unavailable)? {
+        Ok(s) => s,
         // One answer for every refusal (`enterprises::SIGN_IN_REFUSED`).
-        Ok(Err(key)) => {
-            if let Err(e) = failed(&state, reservations, &ip).await {
-                return unavailable(&state, locale, e);
-            }
+        Err(key) => {
+            failed(&state, reservations, &ip).await?;
             let next_risky = risky_after_failure(&state, &keys, &ip).await;
-            return login_page(&state, jar, StatusCode::UNAUTHORIZED, locale, view(key), next_risky).await;
+            return Ok(login_page(&state, jar, StatusCode::UNAUTHORIZED, locale, view(key), next_risky).await);
         }
-        Err(e) => return unavailable(&state, locale, e),
     };
-    if let Err(e) = release(&state, reservations).await {
-        return unavailable(&state, locale, e);
-    }
-    match signed.face_of.clone() {
+    release(&state, reservations).await?;
+    Ok(match signed.face_of.clone() {
         // C1: the first sign-in of either person waits for a face check.
         Some(id_number) => {
             let payload = sign_in_payload(&signed, &f.req);
             to_face_check(&state, jar, locale, &payload, &id_number, now).await
         }
         None => finish_sign_in(&state, jar, locale, &f.req, req, &signed, Factor::Password).await,
-    }
+    })
 }
 
 /// A3: sign-in is risky once the enterprise key, the agent's own account
@@ -478,31 +461,6 @@ pub(crate) async fn continue_gate(state: &AppState, jar: CookieJar, locale: &str
     }
 }
 
-/// The signed-in representative and the enterprise his session acts for.
-async fn representative(
-    state: &AppState,
-    jar: &CookieJar,
-    locale: &str,
-) -> Result<(SessionInfo, enterprise::Model), Response> {
-    let session = match current_session(state, jar).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err(see_other(&state.endpoint("/login/enterprise"))),
-        Err(e) => return Err(unavailable(state, locale, e)),
-    };
-    let acting = match crate::domain::delegation::acting::of_session(&state.store, &session.sid).await {
-        Ok(a) => a,
-        Err(e) => return Err(unavailable(state, locale, e)),
-    };
-    let Some(a) = acting.filter(|a| a.delegation_id.is_none()) else {
-        return Err(error_page(state, StatusCode::FORBIDDEN, locale, "agents_not_representative"));
-    };
-    match enterprises::find(&state.store, &a.enterprise_id).await {
-        Ok(Some(e)) if e.representative_user_id.as_deref() == Some(session.user_id.as_str()) => Ok((session, e)),
-        Ok(_) => Err(error_page(state, StatusCode::FORBIDDEN, locale, "agents_not_representative")),
-        Err(e) => Err(unavailable(state, locale, e)),
-    }
-}
-
 #[derive(Deserialize, Default)]
 pub struct NoticeQuery {
     #[serde(default)]
@@ -545,14 +503,10 @@ async fn agents_view(
 pub async fn agents_show(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
+    Locale(locale): Locale,
+    EnterpriseSession { enterprise: e, .. }: EnterpriseSession,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let (_, e) = match representative(&state, &jar, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
     let notice =
         (!q.notice.is_empty() && q.notice.starts_with("agents_")).then(|| (true, state.pages.text(locale, &q.notice)));
     let view = agents_view(&state, &e, locale, notice).await;
@@ -575,23 +529,18 @@ pub struct AgentAction {
     agent: String,
 }
 
+crate::with_csrf!(AgentAction, ChangeForm);
+
 pub async fn agents_submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<AgentAction>,
-) -> Response {
+    Locale(locale): Locale,
+    EnterpriseSession { session, enterprise: e }: EnterpriseSession,
+    CsrfForm(f): CsrfForm<AgentAction>,
+) -> Result<Response, PageError> {
     let ip = cookies::client_ip(Some(addr));
     let ip = Some(ip.as_str());
-    let locale = cookies::locale(&state, &headers, None);
-    let (session, e) = match representative(&state, &jar, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
     let now = state.clock.now();
     let party = Party::Enterprise(&e.id);
     let outcome: Result<(bool, &str), String> = match f.action.as_str() {
@@ -609,7 +558,7 @@ pub async fn agents_submit(
                         user: session.user_id.clone(),
                     });
                     let id_number = &e.representative_id_number;
-                    return to_face_check(&state, jar, locale, &payload, id_number, now).await;
+                    return Ok(to_face_check(&state, jar, locale, &payload, id_number, now).await);
                 }
                 Ok(_) => Ok((false, "agents_changed_meanwhile")),
                 Err(err) => Err(err),
@@ -655,13 +604,10 @@ pub async fn agents_submit(
         },
         _ => Ok((false, "agents_changed_meanwhile")),
     };
-    let (ok, key) = match outcome {
-        Ok(v) => v,
-        Err(err) => return unavailable(&state, locale, err),
-    };
+    let (ok, key) = outcome.map_err(PageError::unavailable)?;
     let status = if ok { StatusCode::OK } else { StatusCode::CONFLICT };
     let view = agents_view(&state, &e, locale, Some((ok, state.pages.text(locale, key)))).await;
-    view_page(&state, jar, status, "enterprise_agents.html", locale, view)
+    Ok(view_page(&state, jar, status, "enterprise_agents.html", locale, view))
 }
 
 /// Back-channel logout to the clients of sessions a revocation ended.
@@ -700,43 +646,32 @@ pub async fn change_show(State(state): State<AppState>, jar: CookieJar, headers:
 pub async fn change_submit(
     State(state): State<AppState>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<ChangeForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
+    Locale(locale): Locale,
+    CsrfForm(f): CsrfForm<ChangeForm>,
+) -> Result<Response, PageError> {
     let fail = |jar, status, key: &str| {
         let v = json!({ "kind": f.kind, "filed": null, "error": state.pages.text(locale, key) });
         render(&state, jar, status, "enterprise_change.html", locale, v)
     };
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return fail(jar, StatusCode::FORBIDDEN, "error_csrf");
-    }
     let uscc = match crate::domain::delegation::uscc::Uscc::parse(&f.uscc) {
         Ok(u) => u,
-        Err(e) => return fail(jar, StatusCode::BAD_REQUEST, e.message_key()),
+        Err(e) => return Ok(fail(jar, StatusCode::BAD_REQUEST, e.message_key())),
     };
     let (Ok(id), Ok(phone)) = (
         crate::domain::identity::users::IdNumber::parse(&f.id_number),
         crate::domain::identity::users::PhoneNumber::parse(&f.phone),
     ) else {
-        return fail(jar, StatusCode::BAD_REQUEST, "enterprise_change_fields");
+        return Ok(fail(jar, StatusCode::BAD_REQUEST, "enterprise_change_fields"));
     };
-    let e = match enterprises::find_by_uscc(&state.store, uscc.as_str()).await {
-        Ok(Some(e)) => e,
-        Ok(None) => return fail(jar, StatusCode::BAD_REQUEST, "enterprise_unknown"),
-        Err(e) => return unavailable(&state, locale, e),
+    let Some(e) = enterprises::find_by_uscc(&state.store, uscc.as_str()).await? else {
+        return Ok(fail(jar, StatusCode::BAD_REQUEST, "enterprise_unknown"));
     };
     let kind = if f.kind == "representative" { "representative" } else { "phone" };
     if kind == "phone" && !enterprises::representative_matches(&e, &f.name, id.as_str()) {
-        return fail(jar, StatusCode::CONFLICT, "enterprise_representative_mismatch");
+        return Ok(fail(jar, StatusCode::CONFLICT, "enterprise_representative_mismatch"));
     }
-    match enterprises::file_change(&state.store, &e.id, kind, &f.name, id.as_str(), phone.as_str(), state.clock.now())
-        .await
-    {
-        Ok(filed) => {
-            let v = json!({ "kind": kind, "filed": filed, "error": null });
-            render(&state, jar, StatusCode::OK, "enterprise_change.html", locale, v)
-        }
-        Err(e) => unavailable(&state, locale, e),
-    }
+    let now = state.clock.now();
+    let filed = enterprises::file_change(&state.store, &e.id, kind, &f.name, id.as_str(), phone.as_str(), now).await?;
+    let v = json!({ "kind": kind, "filed": filed, "error": null });
+    Ok(render(&state, jar, StatusCode::OK, "enterprise_change.html", locale, v))
 }
