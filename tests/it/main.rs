@@ -8,6 +8,7 @@ mod plugin_kit;
 
 mod accounts;
 mod agent_password;
+mod appointments;
 mod assurance;
 mod audit;
 mod authorize;

@@ -15,6 +15,7 @@ pub const BAD_ABI: &str = "idp_plugin_test_bad_abi";
 pub const COLLIDE_CORE: &str = "idp_plugin_test_collide_core";
 pub const COLLIDE_PLUGIN: &str = "idp_plugin_test_collide_plugin";
 pub const KV_PROBE: &str = "idp_plugin_test_kv_probe";
+pub const APPOINT: &str = "idp_plugin_appointments";
 pub const ADMIN_TOKEN: &str = "plugin-admin-secret-for-tests";
 
 const PACKAGES: &[&str] = &[
@@ -26,6 +27,7 @@ const PACKAGES: &[&str] = &[
     "idp-plugin-test-collide-core",
     "idp-plugin-test-collide-plugin",
     "idp-plugin-test-kv-probe",
+    "idp-plugin-appointments",
 ];
 
 /// The folder holding the built libraries (`target/debug`).
