@@ -88,7 +88,7 @@ async fn check_in(app: &TestApp, token: &str, body: Value) -> Value {
 async fn setup(backend: Backend) -> TestApp {
     let app = spawn_plugins(backend, &[APPOINT], |_, _| {}).await;
     citizen(&app, "zhang_san", "张三", "11010519491231002X").await;
-    citizen(&app, "li_si", "李四", "110105199001011234").await;
+    citizen(&app, "lisi_99", "李四", "110105199001011232").await;
     // Admin only; both names required.
     let service = json!({ "id": "passport", "name": { "zh-CN": "出入境证件办理", "en": "Passport office" }, "place": "政务服务中心 3 号窗口" });
     let r = api().post(app.url(&format!("{BASE}/admin/services"))).json(&service).send().await.unwrap();
@@ -111,7 +111,7 @@ async fn book_show_scan_cancel(backend: Backend) {
     permit(&app, &rp, "appointments").await;
     permit(&app, &scanner, "appointments.scan").await;
     let (_, zs) = tokens_for(&app, &rp, "zhang_san", "openid").await;
-    let (_, ls) = tokens_for(&app, &rp, "li_si", "openid").await;
+    let (_, ls) = tokens_for(&app, &rp, "lisi_99", "openid").await;
 
     // The home page lists the service; the service page its open slots.
     let (status, html) = page(&zs, &app, "/").await;
@@ -197,15 +197,24 @@ async fn book_show_scan_cancel(backend: Backend) {
     assert_eq!(book(&ls, &app, &ls_csrf, &second).await.0, 303);
 
     // Started slots can be neither booked nor cancelled.
-    app.state.clock.advance(25 * 3600);
-    let (status, html) = book(&ls, &app, &ls_csrf, &first).await;
+    let soon = slot(&app, 1, 5).await;
+    let (status, to) = book(&zs, &app, &csrf, &soon).await;
+    assert_eq!(status, 303);
+    let code3 = code_of(&to);
+    app.state.clock.advance(3600 + 60);
+    let (status, html) = book(&ls, &app, &ls_csrf, &soon).await;
+    assert_eq!((status, error_key(&html)), (409, "slot_past"));
+    let (status, html) = post(&zs, &app, &csrf, "/cancel", &[("code", &code3)]).await;
     assert_eq!((status, error_key(&html)), (409, "slot_past"));
     let (_, html) = page(&zs, &app, "/service?id=passport").await;
-    assert!(!html.contains(&format!("data-slot=\"{first}\"")), "{html}");
+    assert!(
+        !html.contains(&format!("data-slot=\"{soon}\"")) && html.contains(&format!("data-slot=\"{first}\"")),
+        "{html}"
+    );
 
     let r = api().get(app.url(&format!("{BASE}/admin/services"))).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
     let listed = json(r).await;
-    assert_eq!(listed["services"][0]["slots"][1]["taken"], 1, "{listed}");
+    assert_eq!(listed["services"][0]["slots"][2]["taken"], 1, "{listed}");
 }
 both!(appointments_book_show_scan_cancel, super::book_show_scan_cancel);
 
@@ -215,7 +224,7 @@ async fn last_place_race(backend: Backend) {
     let app = setup(backend).await;
     let rp = app.confidential().await;
     let (_, zs) = tokens_for(&app, &rp, "zhang_san", "openid").await;
-    let (_, ls) = tokens_for(&app, &rp, "li_si", "openid").await;
+    let (_, ls) = tokens_for(&app, &rp, "lisi_99", "openid").await;
     for round in 0..4 {
         let id = slot(&app, 24 + round, 1).await;
         let (zc, lc) = (csrf_of(&zs, &app).await, csrf_of(&ls, &app).await);
