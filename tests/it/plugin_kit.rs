@@ -85,6 +85,13 @@ pub async fn spawn_plugins(backend: Backend, plugins: &[&str], tweak: impl FnOnc
     config.plugins.dir = Some(plugin_dir.clone());
     config.plugins.admin_token_sha256 = Some(sha256_hex(ADMIN_TOKEN.as_bytes()));
     tweak(&mut config, &plugin_dir);
+    // The health code asks for a fresh face check by default (003 §2.1.4);
+    // tests that do not set `face_max_age` show codes without one.
+    if let toml::Value::Table(t) =
+        config.plugins.settings.entry("health-code".into()).or_insert_with(|| toml::Value::Table(Default::default()))
+    {
+        t.entry("face_max_age").or_insert(toml::Value::Integer(0));
+    }
     spawn_with(config, listener, dir).await
 }
 
