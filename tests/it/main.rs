@@ -23,6 +23,7 @@ mod fapi;
 mod flows;
 mod health_code;
 mod health_code_backfill;
+mod health_code_gaps;
 mod health_code_pages;
 mod health_code_shared;
 mod identity;
