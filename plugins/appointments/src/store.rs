@@ -172,7 +172,7 @@ pub fn bookings_of(host: &Host, sub: &str) -> Result<Vec<Booking>, String> {
             out.push(b);
         }
     }
-    out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    out.sort_by_key(|b| std::cmp::Reverse(b.created_at));
     Ok(out)
 }
 
