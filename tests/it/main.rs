@@ -8,6 +8,7 @@ mod plugin_kit;
 
 mod accounts;
 mod agent_password;
+mod appointments;
 mod assurance;
 mod audit;
 mod authorize;
@@ -22,6 +23,7 @@ mod fapi;
 mod flows;
 mod health_code;
 mod health_code_backfill;
+mod health_code_gaps;
 mod health_code_pages;
 mod health_code_shared;
 mod identity;

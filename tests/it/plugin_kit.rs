@@ -15,6 +15,7 @@ pub const BAD_ABI: &str = "idp_plugin_test_bad_abi";
 pub const COLLIDE_CORE: &str = "idp_plugin_test_collide_core";
 pub const COLLIDE_PLUGIN: &str = "idp_plugin_test_collide_plugin";
 pub const KV_PROBE: &str = "idp_plugin_test_kv_probe";
+pub const APPOINT: &str = "idp_plugin_appointments";
 pub const ADMIN_TOKEN: &str = "plugin-admin-secret-for-tests";
 
 const PACKAGES: &[&str] = &[
@@ -26,6 +27,7 @@ const PACKAGES: &[&str] = &[
     "idp-plugin-test-collide-core",
     "idp-plugin-test-collide-plugin",
     "idp-plugin-test-kv-probe",
+    "idp-plugin-appointments",
 ];
 
 /// The folder holding the built libraries (`target/debug`).
@@ -83,6 +85,13 @@ pub async fn spawn_plugins(backend: Backend, plugins: &[&str], tweak: impl FnOnc
     config.plugins.dir = Some(plugin_dir.clone());
     config.plugins.admin_token_sha256 = Some(sha256_hex(ADMIN_TOKEN.as_bytes()));
     tweak(&mut config, &plugin_dir);
+    // The health code asks for a fresh face check by default (003 §2.1.4);
+    // tests that do not set `face_max_age` show codes without one.
+    if let toml::Value::Table(t) =
+        config.plugins.settings.entry("health-code".into()).or_insert_with(|| toml::Value::Table(Default::default()))
+    {
+        t.entry("face_max_age").or_insert(toml::Value::Integer(0));
+    }
     spawn_with(config, listener, dir).await
 }
 

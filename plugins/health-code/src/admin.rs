@@ -81,6 +81,54 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
             }
             Err(e) => Ok(bad(&e)),
         },
+        ("POST", "/admin/styles/edit") => match styles::edit(&p.host, &body)? {
+            Ok(Some((s, active))) => {
+                operation(p, "style_edit", &format!("{} {}", s.code_type, s.id))?;
+                Ok(Response::json(200, styles::to_json(&s, active)))
+            }
+            Ok(None) => Ok(Response::not_found()),
+            Err(e) => Ok(bad(&e)),
+        },
+        ("POST", "/admin/styles/delete") => {
+            let f = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
+            if !styles::delete(&p.host, f("code_type"), f("id"))? {
+                return Ok(Response::not_found());
+            }
+            operation(p, "style_delete", &format!("{} {}", f("code_type"), f("id")))?;
+            Ok(Response::json(200, json!({ "deleted": true })))
+        }
+        ("GET", "/admin/categories.json") => {
+            let list: Result<Vec<codes::Category>, String> =
+                codes::TYPES.iter().map(|t| codes::category(&p.host, t)).collect();
+            Ok(Response::json(200, json!({ "categories": list? })))
+        }
+        ("POST", "/admin/categories/delete") => {
+            // Back to the built-in category and numbering of the type.
+            let t = body.get("code_type").and_then(Value::as_str).unwrap_or_default();
+            if !codes::TYPES.contains(&t) || !p.host.kv_delete(&format!("category/{t}"))? {
+                return Ok(Response::not_found());
+            }
+            operation(p, "category_delete", t)?;
+            Ok(Response::json(200, json!({ "deleted": true })))
+        }
+        ("GET", "/admin/communities.json") => {
+            Ok(Response::json(200, json!({ "communities": crate::community::all(&p.host, &p.settings.communities)? })))
+        }
+        ("POST", "/admin/communities") => {
+            let names = |k: &str| -> Vec<String> {
+                body.get(k)
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .unwrap_or_default()
+            };
+            match crate::community::edit(&p.host, &p.settings.communities, &names("add"), &names("remove"))? {
+                Ok(list) => {
+                    operation(p, "communities_set", &format!("+{} -{}", names("add").len(), names("remove").len()))?;
+                    Ok(Response::json(200, json!({ "communities": list })))
+                }
+                Err(e) => Ok(bad(&e)),
+            }
+        }
         ("GET", "/admin/categories") => categories_page(&v),
         ("POST", "/admin/categories") => {
             let c: codes::Category = match serde_json::from_value(body) {

@@ -14,6 +14,48 @@ pub struct Profile {
     pub plate: String,
 }
 
+/// The community list: the administrator's (`communities` row, set through
+/// `/admin/communities`) once there is one, else the configured list.
+pub fn all(host: &Host, configured: &[String]) -> Result<Vec<String>, String> {
+    match host.kv_get("communities")? {
+        Some(raw) => serde_json::from_str(&raw).map_err(|e| format!("communities row: {e}")),
+        None => Ok(configured.to_vec()),
+    }
+}
+
+/// Adds and removes communities in one compare-and-swap on the list row
+/// (retried), so two administrators editing at once lose nothing.
+/// `Err(Ok(msg))` is bad input.
+pub fn edit(
+    host: &Host,
+    configured: &[String],
+    add: &[String],
+    remove: &[String],
+) -> Result<Result<Vec<String>, String>, String> {
+    if let Some(bad) = add.iter().find(|c| short(c, 60).is_none_or(|s| s.is_empty())) {
+        return Ok(Err(format!("a community name is 1-60 characters: {bad:?}")));
+    }
+    for _ in 0..8 {
+        let seen = host.kv_get("communities")?;
+        let mut list: Vec<String> = match &seen {
+            Some(raw) => serde_json::from_str(raw).map_err(|e| format!("communities row: {e}"))?,
+            None => configured.to_vec(),
+        };
+        list.retain(|c| !remove.contains(c));
+        for c in add {
+            let c = c.trim().to_string();
+            if !list.contains(&c) {
+                list.push(c);
+            }
+        }
+        let raw = serde_json::to_string(&list).map_err(|e| e.to_string())?;
+        if host.kv_put_if("communities", seen.as_deref(), &raw, None)? {
+            return Ok(Ok(list));
+        }
+    }
+    Err("the community list kept changing; try again".into())
+}
+
 pub fn search<'a>(all: &'a [String], q: &str) -> Vec<&'a String> {
     if q.trim().is_empty() {
         return Vec::new();

@@ -75,7 +75,7 @@ impl Settings {
         Ok(Settings {
             rotate_seconds: int("rotate_seconds", 600).clamp(30, 3600),
             offline_days: int("offline_days", 7).clamp(1, 7),
-            face_max_age: int("face_max_age", 0).max(0),
+            face_max_age: int("face_max_age", 600).max(0),
             rules,
             communities,
             log_page_size: int("log_page_size", 50).clamp(1, 500) as usize,
@@ -153,8 +153,14 @@ impl Plugin for HealthCode {
                 admin("GET", "/admin/styles"),
                 admin("GET", "/admin/styles.json"),
                 admin("POST", "/admin/styles"),
+                admin("POST", "/admin/styles/edit"),
+                admin("POST", "/admin/styles/delete"),
                 admin("GET", "/admin/categories"),
                 admin("POST", "/admin/categories"),
+                admin("GET", "/admin/categories.json"),
+                admin("POST", "/admin/categories/delete"),
+                admin("GET", "/admin/communities.json"),
+                admin("POST", "/admin/communities"),
                 admin("GET", "/admin/rules"),
                 admin("POST", "/admin/rules"),
                 admin("GET", "/admin/stats"),
@@ -208,7 +214,11 @@ mod tests {
     fn locales_have_the_same_keys_and_settings_parse() {
         assert!(super::texts().missing().is_empty(), "{:?}", super::texts().missing());
         let s = super::Settings::from_value(&idp_plugin_sdk::json!({})).unwrap();
-        assert_eq!((s.rotate_seconds, s.offline_days, s.face_max_age), (600, 7, 0));
+        assert_eq!(
+            (s.rotate_seconds, s.offline_days, s.face_max_age),
+            (600, 7, 600),
+            "the face check before the code is on by default (003 §2.1.4)"
+        );
         assert!(s.communities.len() > 5);
     }
 }

@@ -404,7 +404,7 @@ fn profile(v: &View, sub: &str) -> Result<Response, String> {
     let mut notice = String::new();
     let mut status = 200;
     if v.req.method == "POST" {
-        match community::parse(&p.settings.communities, v.req) {
+        match community::parse(&community::all(&p.host, &p.settings.communities)?, v.req) {
             Ok(prof) => {
                 community::save(&p.host, sub, &prof)?;
                 notice = format!("<p class=\"notice ok\">{}</p>", v.t("profile_saved"));
@@ -417,7 +417,8 @@ fn profile(v: &View, sub: &str) -> Result<Response, String> {
     }
     let current = community::load(&p.host, sub)?.unwrap_or_default();
     let q = v.req.query("q").unwrap_or_default();
-    let matches = community::search(&p.settings.communities, q);
+    let all = community::all(&p.host, &p.settings.communities)?;
+    let matches = community::search(&all, q);
     let mut html = notice;
     html.push_str(&format!(
         "<form method=\"get\" action=\"{}\" class=\"form\"><label>{} <input name=\"q\" value=\"{}\"></label><button type=\"submit\">{}</button></form>",

@@ -34,25 +34,63 @@ pub fn default_style(code_type: &str) -> Style {
     }
 }
 
-/// Creates a style and makes it the active one of its type.
-pub fn set(host: &Host, body: &Value) -> Result<Result<Style, String>, String> {
+fn checked(body: &Value) -> Result<(String, String, String, String), String> {
     let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().trim().to_string();
     let code_type = s("code_type");
     if !crate::codes::TYPES.contains(&code_type.as_str()) {
-        return Ok(Err(format!("code_type must be one of {:?}", crate::codes::TYPES)));
+        return Err(format!("code_type must be one of {:?}", crate::codes::TYPES));
     }
     if !hex_colour(&s("background")) || !hex_colour(&s("colour")) || s("icon").chars().count() > 8 {
-        return Ok(Err("background and colour are #rrggbb; icon at most 8 characters".into()));
+        return Err("background and colour are #rrggbb; icon at most 8 characters".into());
     }
-    let now = host.now();
-    let style = Style {
-        id: crate::util::new_id(now),
-        code_type: code_type.clone(),
-        background: s("background"),
-        colour: s("colour"),
-        icon: s("icon"),
-        created_at: now,
+    Ok((code_type, s("background"), s("colour"), s("icon")))
+}
+
+/// Edits a style in place (`id`, `code_type` and the new look); whether it
+/// is active does not change. `Ok(None)`: no such style.
+pub fn edit(host: &Host, body: &Value) -> Result<Result<Option<(Style, bool)>, String>, String> {
+    let (code_type, background, colour, icon) = match checked(body) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
     };
+    let id = body.get("id").and_then(Value::as_str).unwrap_or_default();
+    let key = format!("style/{code_type}/{id}");
+    let Some(raw) = host.kv_get(&key)? else { return Ok(Ok(None)) };
+    let mut style: Style = serde_json::from_str(&raw).map_err(|e| e.to_string())?;
+    (style.background, style.colour, style.icon) = (background, colour, icon);
+    let new_raw = serde_json::to_string(&style).map_err(|e| e.to_string())?;
+    // Only over the row read: a concurrent delete is not undone.
+    if !host.kv_put_if(&key, Some(&raw), &new_raw, None)? {
+        return Ok(Ok(None));
+    }
+    let active = host.kv_get(&format!("style_active/{code_type}"))?.as_deref() == Some(id);
+    Ok(Ok(Some((style, active))))
+}
+
+/// Deletes a style; if it was the active one its type falls back to the
+/// built-in look. Returns whether it existed.
+pub fn delete(host: &Host, code_type: &str, id: &str) -> Result<bool, String> {
+    if !crate::codes::TYPES.contains(&code_type) || id.is_empty() || id.contains('/') {
+        return Ok(false);
+    }
+    let existed = host.kv_delete(&format!("style/{code_type}/{id}"))?;
+    let pointer = format!("style_active/{code_type}");
+    if existed && host.kv_get(&pointer)?.as_deref() == Some(id) {
+        // Unset only if still this style (a newer one set meanwhile stays).
+        host.kv_put_if(&pointer, Some(id), "", None)?;
+    }
+    Ok(existed)
+}
+
+/// Creates a style and makes it the active one of its type.
+pub fn set(host: &Host, body: &Value) -> Result<Result<Style, String>, String> {
+    let (code_type, background, colour, icon) = match checked(body) {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
+    let now = host.now();
+    let style =
+        Style { id: crate::util::new_id(now), code_type: code_type.clone(), background, colour, icon, created_at: now };
     let raw = serde_json::to_string(&style).map_err(|e| e.to_string())?;
     host.kv_put(&format!("style/{code_type}/{}", style.id), &raw, None)?;
     host.kv_put(&format!("style_active/{code_type}"), &style.id, None)?;
