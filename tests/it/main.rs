@@ -47,3 +47,4 @@ mod tokens;
 mod upstream_reverify;
 mod usernameless;
 mod vendors;
+mod manual;
