@@ -29,6 +29,7 @@ mod health_code_shared;
 mod identity;
 mod load;
 mod logout;
+mod manual;
 mod ops;
 mod plugin_storage;
 mod plugins;

@@ -106,7 +106,7 @@ pub async fn prove_reset(
     let purpose = crate::ports::sms::SmsPurpose::ResetPassword;
     let Some(phone) = u.phone.as_deref() else { return Ok(false) };
     let id_ok = match &u.id_number {
-        Some(on_record) => crate::domain::identity::users::IdNumber::parse(id_number)
+        Some(on_record) => crate::domain::identity::documents::DocumentNumber::parse_any(None, id_number)
             .map(|i| i.as_str() == on_record.as_str())
             .unwrap_or(false),
         None => true,

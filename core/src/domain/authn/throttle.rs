@@ -7,7 +7,7 @@
 use crate::config::ThrottleConfig;
 use crate::domain::audit::{Actor, Event, Outcome};
 use crate::domain::error::DomainResult;
-use crate::domain::identity::users::{IdNumber, PhoneNumber, UserService};
+use crate::domain::identity::users::{PhoneNumber, UserService};
 use crate::store;
 use crate::store::Store;
 use sea_orm::DbErr;
@@ -50,7 +50,7 @@ pub async fn citizen_key(users: &UserService, identifier: &str) -> DomainResult<
     let typed = identifier.trim();
     Ok(if let Ok(p) = PhoneNumber::parse(typed) {
         format!("phone:{}", p.as_str())
-    } else if let Ok(i) = IdNumber::parse(typed) {
+    } else if let Ok(i) = crate::domain::identity::documents::DocumentNumber::parse_any(None, typed) {
         format!("id:{}", i.as_str())
     } else {
         format!("name:{}", typed.to_lowercase())

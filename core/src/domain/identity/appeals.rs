@@ -7,7 +7,8 @@
 //! approving moves that phone to the appellant's account.
 use crate::crypto::random_token;
 use crate::domain::authn::sms_codes::SmsCodes;
-use crate::domain::identity::users::{IdNumber, PhoneNumber};
+use crate::domain::identity::documents::DocumentNumber;
+use crate::domain::identity::users::PhoneNumber;
 use crate::ports::sms::SmsPurpose;
 use crate::store::Store;
 use crate::store::entities::{appeal, user};
@@ -51,7 +52,7 @@ fn normalise(new: &NewAppeal) -> Result<(String, String, String), FileError> {
         "phone" => PhoneNumber::parse(&new.claimed_value)
             .map(|p| p.as_str().to_string())
             .map_err(|_| FileError::Field("appeal_claimed_phone"))?,
-        "id_number" => IdNumber::parse(&new.claimed_value)
+        "id_number" => DocumentNumber::parse_any(None, &new.claimed_value)
             .map(|i| i.as_str().to_string())
             .map_err(|_| FileError::Field("appeal_claimed_id"))?,
         "name" => {
@@ -67,7 +68,8 @@ fn normalise(new: &NewAppeal) -> Result<(String, String, String), FileError> {
     if name.is_empty() || name.chars().count() > 30 {
         return Err(FileError::Field("appeal_name_rule"));
     }
-    let id = IdNumber::parse(&new.id_number).map_err(|_| FileError::Field("appeal_id_rule"))?;
+    // The appellant's own document: any of the seven types (A2).
+    let id = DocumentNumber::parse_any(None, &new.id_number).map_err(|_| FileError::Field("appeal_id_rule"))?;
     let details = new.details.trim().chars().count();
     if !(10..=1000).contains(&details) {
         return Err(FileError::Field("appeal_details_rule"));

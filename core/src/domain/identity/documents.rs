@@ -254,6 +254,40 @@ impl DocumentNumber {
         &self.value
     }
 
+    /// The one rule every path that takes a document number calls (sign-in
+    /// by document number, appeals, agent registration, the CLI, staff
+    /// search): with a type (`doc_type` as the forms send it) the number
+    /// must fit that type; without one (a sign-in box, an old form) the
+    /// first of the seven types it fits, GB 11643 numbers first. The stored
+    /// value is the same normalised spelling for every type it fits, so a
+    /// lookup by `as_str` does not depend on which type was guessed.
+    pub fn parse_any(doc_type: Option<&str>, raw: &str) -> Result<Self, DocumentError> {
+        match doc_type.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) => Self::parse(DocumentType::parse(t).ok_or(DocumentError::Type)?, raw),
+            None => {
+                const GUESS: [DocumentType; 7] = [
+                    DocumentType::ResidentId,
+                    DocumentType::HmtResidencePermit,
+                    DocumentType::ForeignPermanentResidentId,
+                    DocumentType::HkMacauTravelPermit,
+                    DocumentType::MilitaryOfficerId,
+                    DocumentType::TaiwanTravelPermit,
+                    DocumentType::Passport,
+                ];
+                let mut first_err = None;
+                for kind in GUESS {
+                    match Self::parse(kind, raw) {
+                        Ok(n) => return Ok(n),
+                        Err(e) => {
+                            first_err.get_or_insert(e);
+                        }
+                    }
+                }
+                Err(first_err.unwrap_or(DocumentError::NumberFormat))
+            }
+        }
+    }
+
     /// Birth date and sex, for the 18-character GB 11643 numbers.
     pub fn birth_and_sex(&self) -> Option<(NaiveDate, Sex)> {
         if self.value.len() != 18 || !self.value.is_ascii() {
@@ -518,6 +552,20 @@ mod tests {
         assert!(PersonName::parse("").is_err());
         assert!(PersonName::parse("王䶮").unwrap().has_rare_character());
         assert!(!PersonName::parse("王五").unwrap().has_rare_character());
+    }
+
+    #[test]
+    fn parse_any_accepts_every_type() {
+        let any = |raw: &str| DocumentNumber::parse_any(None, raw).map(|n| n.kind());
+        assert_eq!(any("11010519491231002x"), Ok(DocumentType::ResidentId));
+        assert_eq!(any("e12345678"), Ok(DocumentType::Passport));
+        assert_eq!(any("H12345678"), Ok(DocumentType::HkMacauTravelPermit));
+        assert_eq!(any("ABC123456789012"), Ok(DocumentType::ForeignPermanentResidentId));
+        assert_eq!(any("12345678"), Ok(DocumentType::MilitaryOfficerId));
+        assert!(any("110105194912310021").is_err());
+        assert_eq!(DocumentNumber::parse_any(Some("passport"), "E12345678").unwrap().as_str(), "E12345678");
+        assert!(DocumentNumber::parse_any(Some("resident_id"), "E12345678").is_err());
+        assert_eq!(DocumentNumber::parse_any(Some("nope"), "E12345678"), Err(DocumentError::Type));
     }
 
     #[test]

@@ -16,7 +16,6 @@ use crate::domain::identity::accounts::{audit, end_sessions};
 use crate::domain::identity::documents::{
     Document, DocumentNumber, DocumentType, PersonName, Validity, mask_name, mask_number,
 };
-use crate::domain::identity::users::IdNumber;
 use crate::domain::tokens::subjects::Moved;
 use crate::ports::notify::{EndedSession, Notices};
 use crate::ports::verifier::{BankCardCheck, FaceSample, IdentityVerifier, Outcome, Verdict, VerifierError};
@@ -256,9 +255,10 @@ async fn bind(
         txn.rollback().await?;
         return if is_unique_violation(&e) { Ok(taken_after_race(db, doc, takeover_from).await?) } else { Err(e) };
     }
-    // The account row mirrors name and ID number: sign-in by ID number
-    // (A3) and the real-name step of password reset (A4) read them.
-    let id_number = IdNumber::parse(doc.number.as_str()).ok().map(|i| i.as_str().to_string());
+    // The account row mirrors name and document number (any of the seven
+    // types, A2): sign-in by document number (A3), the real-name step of
+    // password reset (A4) and appeals (A8) read them.
+    let id_number = Some(doc.number.as_str().to_string());
     let updated = user::Entity::update_many()
         .col_expr(user::Column::Name, Expr::value(doc.name.as_str()))
         .col_expr(user::Column::IdNumber, Expr::value(id_number))

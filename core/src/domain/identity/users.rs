@@ -4,6 +4,7 @@
 use crate::clock::Clock;
 use crate::crypto::password::PasswordService;
 use crate::domain::error::{DomainError, DomainResult};
+use crate::domain::identity::documents::DocumentNumber;
 use crate::store::Store;
 use crate::store::entities::user;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -160,7 +161,12 @@ impl UserService {
         let username = Username::parse(&new.username).map_err(bad)?;
         check_password_policy(&new.password).map_err(bad)?;
         let phone = new.phone.as_deref().map(PhoneNumber::parse).transpose().map_err(bad)?;
-        let id_number = new.id_number.as_deref().map(IdNumber::parse).transpose().map_err(bad)?;
+        let id_number = new
+            .id_number
+            .as_deref()
+            .map(|n| DocumentNumber::parse_any(None, n))
+            .transpose()
+            .map_err(|e| bad(format!("document number: {}", e.key())))?;
         if let Some(email) = &new.email
             && (!email.contains('@') || email.len() > 254)
         {
@@ -198,10 +204,20 @@ impl UserService {
         Ok(user::Entity::find_by_id(id.to_owned()).one(&self.db).await?)
     }
 
-    /// Finds an account by whatever the person typed: a phone number, an ID
-    /// number or a username (A3).
+    /// Finds an account by whatever the person typed: a phone number, a
+    /// document number of any of the seven types (A2) or a username (A3).
+    /// A passport number can also be spelt like a username: the document
+    /// on record wins, then the username.
     pub async fn find_by_login(&self, identifier: &str) -> DomainResult<Option<user::Model>> {
         let identifier = identifier.trim();
+        if let Ok(d) = DocumentNumber::parse_any(None, identifier)
+            && PhoneNumber::parse(identifier).is_err()
+        {
+            let found = user::Entity::find().filter(user::Column::IdNumber.eq(d.as_str())).one(&self.db).await?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
         let query = if let Ok(p) = PhoneNumber::parse(identifier) {
             user::Entity::find().filter(user::Column::Phone.eq(p.as_str()))
         } else if let Ok(i) = IdNumber::parse(identifier) {

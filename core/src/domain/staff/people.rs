@@ -55,6 +55,14 @@ pub async fn search(db: &Store, staff: &Staff, query: &str, now: i64) -> Result<
         (Condition::all().add(user::Column::Phone.eq(p.as_str())), mask_phone(p.as_str()))
     } else if let Ok(i) = IdNumber::parse(q) {
         (Condition::all().add(user::Column::IdNumber.eq(i.as_str())), mask_id_number(i.as_str()))
+    } else if let Ok(d) = crate::domain::identity::documents::DocumentNumber::parse_any(None, q) {
+        // Any other document type (A2); a passport number can be spelt
+        // like a username, so both match.
+        let escaped: String = q.chars().filter(|c| c.is_alphanumeric() || *c == '_').take(40).collect();
+        let cond = Condition::any()
+            .add(user::Column::IdNumber.eq(d.as_str()))
+            .add(user::Column::Username.starts_with(escaped.as_str()));
+        (cond, mask_id_number(d.as_str()))
     } else {
         let escaped: String = q.chars().filter(|c| c.is_alphanumeric() || *c == '_').take(40).collect();
         (Condition::all().add(user::Column::Username.starts_with(escaped.as_str())), escaped)

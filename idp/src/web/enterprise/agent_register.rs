@@ -10,7 +10,8 @@
 //! stored on the pending agent delegation.
 use crate::domain::assurance::face_gate::{GatePayload, RegisterGate};
 use crate::domain::delegation::enterprises::{self, check_enterprise_password};
-use crate::domain::identity::users::{IdNumber, PhoneNumber};
+use crate::domain::identity::documents::DocumentNumber;
+use crate::domain::identity::users::PhoneNumber;
 use crate::kit::cookies;
 use crate::kit::pages::unavailable;
 use crate::ports::sms::SmsPurpose;
@@ -36,6 +37,9 @@ pub struct AgentForm {
     uscc: String,
     #[serde(default)]
     name: String,
+    /// The agent's document type (A2); empty = guessed from the number.
+    #[serde(default)]
+    doc_type: String,
     #[serde(default)]
     id_number: String,
     #[serde(default)]
@@ -115,9 +119,9 @@ pub async fn submit(
         Err(e) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(e.message_key())).await,
     };
     let (Ok(id), Ok(phone), Ok(rep_id), Ok(_)) = (
-        IdNumber::parse(&f.id_number),
+        DocumentNumber::parse_any(Some(f.doc_type.as_str()), &f.id_number),
         PhoneNumber::parse(&f.phone),
-        IdNumber::parse(&f.rep_id_number),
+        DocumentNumber::parse_any(None, &f.rep_id_number),
         PhoneNumber::parse(&f.rep_phone),
     ) else {
         return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_fields")).await;

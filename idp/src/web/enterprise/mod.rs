@@ -658,7 +658,7 @@ pub async fn change_submit(
         Err(e) => return Ok(fail(jar, StatusCode::BAD_REQUEST, e.message_key())),
     };
     let (Ok(id), Ok(phone)) = (
-        crate::domain::identity::users::IdNumber::parse(&f.id_number),
+        crate::domain::identity::documents::DocumentNumber::parse_any(None, &f.id_number),
         crate::domain::identity::users::PhoneNumber::parse(&f.phone),
     ) else {
         return Ok(fail(jar, StatusCode::BAD_REQUEST, "enterprise_change_fields"));
