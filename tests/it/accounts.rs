@@ -5,7 +5,7 @@ use idp::store::entities::dev_message;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 /// Count of SMS recorded for a phone.
-async fn sms_count(app: &TestApp, phone: &str) -> usize {
+pub(crate) async fn sms_count(app: &TestApp, phone: &str) -> usize {
     dev_message::Entity::find()
         .filter(dev_message::Column::Channel.eq("sms"))
         .filter(dev_message::Column::Recipient.eq(phone))
@@ -39,7 +39,12 @@ pub(crate) async fn send_code(
     for (k, v) in extra {
         form.push((k, v.to_string()));
     }
-    let res = b.http.post(app.url(path)).form(&form).send().await.unwrap();
+    // The sign-in forms post "send" to its own route.
+    let target = match path {
+        "/register" | "/login/sms" => format!("{path}/send"),
+        _ => path.to_string(),
+    };
+    let res = b.http.post(app.url(&target)).form(&form).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
@@ -178,7 +183,7 @@ async fn registration_rules(backend: Backend) {
         ("phone", "13700004444".to_string()),
         ("action", "send_code".to_string()),
     ];
-    let res = b.http.post(app.url("/register")).form(&form).send().await.unwrap();
+    let res = b.http.post(app.url("/register/send")).form(&form).send().await.unwrap();
     assert!(res.text().await.unwrap().contains("图形验证码错误"));
     assert_eq!(sms_count(&app, "13700004444").await, 0);
     // An expired SMS code is refused (the clock moves, nobody sleeps).
@@ -350,19 +355,24 @@ pub(crate) async fn reset_start(app: &TestApp, b: &Browser, account: &str) -> St
     query_of(&location(&res).unwrap())["flow"].clone()
 }
 
-pub(crate) async fn reset_send_code(app: &TestApp, b: &Browser, flow: &str) -> String {
+/// "Resend" on the verify step, behind a fresh captcha; returns the csrf.
+pub(crate) async fn reset_resend(app: &TestApp, b: &Browser, flow: &str) -> String {
     let html = b.http.get(app.url(&format!("/forgot/verify?flow={flow}"))).send().await.unwrap().text().await.unwrap();
     let captcha_id = hidden(&html, "captcha_id").unwrap();
     let answer = sink(app, "captcha", &captcha_id).await.unwrap();
-    let form = [
-        ("flow", flow.to_string()),
-        ("csrf", hidden(&html, "csrf").unwrap()),
-        ("captcha_id", captcha_id),
-        ("captcha", answer),
-        ("action", "send_code".to_string()),
-    ];
-    let res = b.http.post(app.url("/forgot")).form(&form).send().await.unwrap();
+    let csrf = hidden(&html, "csrf").unwrap();
+    let form = [("flow", flow.to_string()), ("csrf", csrf.clone()), ("captcha_id", captcha_id), ("captcha", answer)];
+    let res = b.http.post(app.url("/forgot/send")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
+    assert!(body.contains("短信验证码已发送"), "{body}");
+    hidden(&body, "csrf").unwrap()
+}
+
+pub(crate) async fn reset_send_code(app: &TestApp, b: &Browser, flow: &str) -> String {
+    // Step 1 sent the first code behind its captcha; step 2 says so.
+    let url = app.url(&format!("/forgot/verify?flow={flow}&sent=1"));
+    let body = b.http.get(url).send().await.unwrap().text().await.unwrap();
     assert!(body.contains("短信验证码已发送"), "{body}");
     hidden(&body, "csrf").unwrap()
 }
@@ -396,10 +406,10 @@ async fn forgot_password(backend: Backend) {
     let code = six_digits(&sink(&app, "sms", "15012347931").await.unwrap());
     let verify =
         [("flow", flow.clone()), ("csrf", csrf.clone()), ("action", "verify".to_string()), ("sms_code", code.clone())];
-    let res = b.http.post(app.url("/forgot")).form(&verify).send().await.unwrap();
+    let res = b.http.post(app.url("/forgot/verify")).form(&verify).send().await.unwrap();
     assert_eq!(res.status(), 303);
     // Replaying the verify step fails: the flow has moved on.
-    let res = b.http.post(app.url("/forgot")).form(&verify).send().await.unwrap();
+    let res = b.http.post(app.url("/forgot/verify")).form(&verify).send().await.unwrap();
     assert_eq!(res.status(), 400);
     let set = |p1: &str, p2: &str| {
         [
@@ -410,9 +420,9 @@ async fn forgot_password(backend: Backend) {
             ("password2", p2.to_string()),
         ]
     };
-    let res = b.http.post(app.url("/forgot")).form(&set("New-pass-1", "New-pass-2")).send().await.unwrap();
+    let res = b.http.post(app.url("/forgot/password")).form(&set("New-pass-1", "New-pass-2")).send().await.unwrap();
     assert!(res.text().await.unwrap().contains("两次输入的密码不一致"));
-    let res = b.http.post(app.url("/forgot")).form(&set("New-pass-1", "New-pass-1")).send().await.unwrap();
+    let res = b.http.post(app.url("/forgot/password")).form(&set("New-pass-1", "New-pass-1")).send().await.unwrap();
     assert_eq!(res.status(), 303);
     let done = b.http.get(location(&res).unwrap()).send().await.unwrap().text().await.unwrap();
     assert!(done.contains("密码设置完成"));
@@ -457,11 +467,11 @@ async fn forgot_password_real_name(backend: Backend) {
             ("id_number", id.to_string()),
         ]
     };
-    let res = b.http.post(app.url("/forgot")).form(&attempt("")).send().await.unwrap();
+    let res = b.http.post(app.url("/forgot/verify")).form(&attempt("")).send().await.unwrap();
     assert_eq!(res.status(), 400, "a real-name user must give the ID number");
     let failed = app.state.pages.text("zh-CN", "forgot_verify_failed");
     assert!(res.text().await.unwrap().contains(&failed));
-    let res = b.http.post(app.url("/forgot")).form(&attempt("11010519491231002x")).send().await.unwrap();
+    let res = b.http.post(app.url("/forgot/verify")).form(&attempt("11010519491231002x")).send().await.unwrap();
     assert_eq!(res.status(), 303, "ID number (lower-case x normalised) + SMS");
 }
 both!(forgot_password_real_name_needs_id_number, super::forgot_password_real_name);

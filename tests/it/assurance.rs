@@ -67,7 +67,7 @@ async fn step_up_by_sms(app: &TestApp, b: &Browser, step_up_url: &str, phone: &s
         ("captcha", answer),
         ("action", "send_code".into()),
     ];
-    let res = b.http.post(app.url("/step-up/factor")).form(&send).send().await.unwrap();
+    let res = b.http.post(app.url("/step-up/factor/send")).form(&send).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let code = six_digits(&sink(app, "sms", phone).await.unwrap());
     // A wrong code is refused and changes nothing.

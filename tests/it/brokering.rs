@@ -455,7 +455,7 @@ async fn registering_from_the_link_page_links_the_new_account(backend: Backend) 
     let csrf = hidden(&html, "csrf").unwrap();
     let res = b
         .http
-        .post(p.down.url("/register"))
+        .post(p.down.url("/register/send"))
         .form(&[
             ("req", req.as_str()),
             ("csrf", csrf.as_str()),

@@ -253,3 +253,115 @@ async fn console(backend: Backend) {
     assert!(html.contains("年"), "a date in the locale");
 }
 both!(account_console, super::console);
+
+/// The SMS forms (issue 19): "send" has its own route and keeps what was
+/// typed, starts the countdown, errors stand at their field, and the
+/// captcha can be refreshed without a reload.
+async fn sms_forms(backend: Backend) {
+    use crate::accounts::{send_code, sms_count};
+    let app = spawn(backend).await;
+    let b = Browser::new();
+    // The old "action=send_code" on the form's own route sends nothing now.
+    let html = b.http.get(app.url("/register")).send().await.unwrap().text().await.unwrap();
+    assert!(html.replace("&#x2F;", "/").contains("formaction=\"/register/send\""), "{html}");
+    assert!(html.contains("id=\"captcha-refresh\"") && html.contains("/static/portal.js"));
+    let old = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("captcha_id", hidden(&html, "captcha_id").unwrap()),
+        ("captcha", "whatever".to_string()),
+        ("phone", "13711110001".to_string()),
+        ("action", "send_code".to_string()),
+    ];
+    b.http.post(app.url("/register")).form(&old).send().await.unwrap();
+    assert_eq!(sms_count(&app, "13711110001").await, 0);
+    // A send keeps the username and phone and starts the countdown.
+    let typed = [("username", "keeper_001")];
+    let (status, html) = send_code(&app, &b, "/register", "", "13711110001", &typed).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(sms_count(&app, "13711110001").await, 1);
+    assert!(html.contains("value=\"keeper_001\"") && html.contains("value=\"13711110001\""), "{html}");
+    assert!(html.contains("data-wait=\"60\""), "the button counts down: {html}");
+    // A wrong captcha: the error stands at the captcha, not at the top.
+    let fresh = b.http.get(app.url("/register")).send().await.unwrap().text().await.unwrap();
+    let wrong = [
+        ("csrf", hidden(&fresh, "csrf").unwrap()),
+        ("captcha_id", hidden(&fresh, "captcha_id").unwrap()),
+        ("captcha", "wrong".to_string()),
+        ("phone", "13711110002".to_string()),
+        ("username", "keeper_002".to_string()),
+    ];
+    let res = b.http.post(app.url("/register/send")).form(&wrong).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"captcha-error\"") && !html.contains("class=\"error\""), "{html}");
+    assert!(html.contains("value=\"keeper_002\"") && html.contains("data-wait=\"0\""));
+    // A wrong code: the typed code stays, the error is at the code field.
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("username", "keeper_001".to_string()),
+        ("phone", "13711110001".to_string()),
+        ("sms_code", "000000".to_string()),
+        ("password", "Secret-123".to_string()),
+        ("password2", "Secret-123".to_string()),
+        ("agree", "yes".to_string()),
+    ];
+    let res = b.http.post(app.url("/register")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"sms_code-error\"") && html.contains("value=\"000000\""), "{html}");
+    // Mismatched passwords: at the second password field.
+    let mut form = form.to_vec();
+    form[5].1 = "Secret-124".to_string();
+    let html = b.http.post(app.url("/register")).form(&form).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("id=\"password2-error\""), "{html}");
+    // SMS sign-in: an unknown phone is refused at the phone field.
+    let (status, html) = send_code(&app, &b, "/login/sms", "", "13711119999", &[]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("id=\"phone-error\"") && html.contains("value=\"13711119999\""), "{html}");
+    // "换一张": a fresh captcha as JSON, never cached.
+    let res = b.http.get(app.url("/captcha")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let c: serde_json::Value = res.json().await.unwrap();
+    let id = c["id"].as_str().unwrap().to_string();
+    assert!(c["image"].as_str().unwrap().starts_with("data:image/"));
+    assert!(sink(&app, "captcha", &id).await.is_some(), "a real, answerable captcha");
+    // The page script is served from the same origin.
+    let js = b.http.get(app.url("/static/portal.js")).send().await.unwrap().text().await.unwrap();
+    assert!(js.contains("data-captcha-refresh") && js.contains("data-wait"));
+}
+both!(sms_forms_behave, super::sms_forms);
+
+/// Forgot password asks for the captcha once: step 1's captcha sends the
+/// first code; step 2 only offers a resend (behind a new captcha) and keeps
+/// the typed code after a mismatch.
+async fn forgot_one_captcha(backend: Backend) {
+    use crate::accounts::{reset_start, sms_count};
+    let app = spawn(backend).await;
+    let owner = idp::domain::identity::users::NewUser {
+        username: "onecaptcha1".into(),
+        password: PASSWORD.into(),
+        phone: Some("15011112222".into()),
+        ..Default::default()
+    };
+    app.state.users.create(owner).await.unwrap();
+    let b = Browser::new();
+    let flow = reset_start(&app, &b, "onecaptcha1").await;
+    assert_eq!(sms_count(&app, "15011112222").await, 1, "the first code goes out with step 1's captcha");
+    let res = b.http.get(app.url(&format!("/forgot/verify?flow={flow}&sent=1"))).send().await.unwrap();
+    let html = res.text().await.unwrap();
+    assert!(html.contains("data-wait=\"60\"") && html.contains("class=\"info\""), "{html}");
+    assert!(html.contains("<details class=\"resend\" id=\"forgot-resend\">"), "resend is folded away: {html}");
+    let csrf = hidden(&html, "csrf").unwrap();
+    let form = [("flow", flow.clone()), ("csrf", csrf.clone()), ("sms_code", "000000".to_string())];
+    let res = b.http.post(app.url("/forgot/verify")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("value=\"000000\""), "the typed code stays: {html}");
+    // The right code moves on.
+    let code = six_digits(&sink(&app, "sms", "15011112222").await.unwrap());
+    let form = [("flow", flow.clone()), ("csrf", csrf), ("sms_code", code)];
+    let res = b.http.post(app.url("/forgot/verify")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+}
+both!(forgot_asks_captcha_once, super::forgot_one_captcha);

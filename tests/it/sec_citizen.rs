@@ -3,7 +3,7 @@
 //! checks a citizen password (A3); forgot-password step 2 is no ID-number
 //! oracle (A4); a phone appeal proves the claimed phone and a name appeal
 //! renames the appellant's account when approved (A8).
-use crate::accounts::{operator, reset_send_code, reset_start, send_code};
+use crate::accounts::{operator, reset_resend, reset_start, send_code};
 use crate::both;
 use crate::factors::{audited, get, password_sign_in, post};
 use crate::support::*;
@@ -163,12 +163,12 @@ async fn forgot_no_id_oracle(backend: Backend) {
         let b = &b;
         let app = &app;
         async move {
-            let res = b.http.post(app.url("/forgot")).form(&form).send().await.unwrap();
+            let res = b.http.post(app.url("/forgot/verify")).form(&form).send().await.unwrap();
             (res.status().as_u16(), res.text().await.unwrap())
         }
     };
-    // Before any code was sent (the owner got no SMS): a wrong and a right
-    // ID number get the same answer.
+    // With a guessed code (step 1 sent one the attacker does not have): a
+    // wrong and a right ID number get the same answer.
     let failed = app.state.pages.text("zh-CN", "forgot_verify_failed");
     let (s1, wrong_id) = verify("110105198001010016", "123456").await;
     let (s2, right_id) = verify("11010519491231002X", "123456").await;
@@ -176,7 +176,7 @@ async fn forgot_no_id_oracle(backend: Backend) {
     assert!(wrong_id.contains(&failed) && right_id.contains(&failed), "one answer for any mismatch: {wrong_id}");
     // With a code sent, each wrong ID number spends one of the code's tries:
     // after five, even the right ID number and code fail.
-    reset_send_code(&app, &b, &flow).await;
+    reset_resend(&app, &b, &flow).await;
     let code = six_digits(&sink(&app, "sms", "15000000021").await.unwrap());
     for _ in 0..5 {
         let (status, body) = verify("110105198001010016", &code).await;

@@ -17,6 +17,7 @@ macro_rules! builtin {
 const TEMPLATES: &[(&str, &str)] = builtin!(
     "base.html",
     "_sms_code.html",
+    "_captcha.html",
     "login.html",
     "consent.html",
     "select_account.html",

@@ -16,3 +16,49 @@
     }
   });
 })();
+
+// Forms with an SMS code: the "获取短信验证码" button counts down after a
+// send (data-wait seconds from the server), and "换一张" fetches a fresh
+// graphic captcha without losing what was typed.
+(function () {
+  'use strict';
+  function countdown(btn) {
+    var left = parseInt(btn.getAttribute('data-wait') || '0', 10);
+    if (!(left > 0)) { return; }
+    var label = btn.textContent;
+    var pattern = btn.getAttribute('data-wait-text') || '{seconds}';
+    btn.disabled = true;
+    var tick = function () {
+      if (left <= 0) { btn.disabled = false; btn.textContent = label; return; }
+      btn.textContent = pattern.replace('{seconds}', String(left));
+      left -= 1;
+      setTimeout(tick, 1000);
+    };
+    tick();
+  }
+  function refresh(link) {
+    var form = link.closest('form');
+    var img = form ? form.querySelector('#captcha-image') : document.getElementById('captcha-image');
+    var id = form ? form.querySelector('input[name="captcha_id"]') : null;
+    if (!img || !id || !window.fetch) { window.location.reload(); return; }
+    fetch('/captcha', { credentials: 'same-origin', cache: 'no-store' })
+      .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.json(); })
+      .then(function (c) {
+        img.src = c.image; id.value = c.id;
+        var input = form.querySelector('input[name="captcha"]');
+        if (input) { input.value = ''; input.focus(); }
+      })
+      .catch(function () { window.location.reload(); });
+  }
+  function start() {
+    var btn = document.getElementById('sms-send');
+    if (btn) { countdown(btn); }
+  }
+  document.addEventListener('click', function (ev) {
+    var link = ev.target.closest ? ev.target.closest('[data-captcha-refresh]') : null;
+    if (!link) { return; }
+    ev.preventDefault();
+    refresh(link);
+  });
+  if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
+})();

@@ -9,7 +9,7 @@ use crate::kit::extract::{CsrfForm, Locale, PageError};
 use crate::oidc::flow::see_other;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
-use crate::web::auth::sms_form::{self, Notice};
+use crate::web::auth::sms_form::{self, Sent};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -23,6 +23,9 @@ pub struct ForgotQuery {
     req: String,
     #[serde(default)]
     flow: String,
+    /// Set by step 1's redirect when the first code went out.
+    #[serde(default)]
+    sent: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -33,8 +36,6 @@ pub struct ForgotForm {
     flow: String,
     #[serde(default)]
     csrf: String,
-    #[serde(default)]
-    action: String,
     #[serde(default)]
     account: String,
     #[serde(default)]
@@ -57,7 +58,9 @@ struct View<'a> {
     account_masked: String,
     phone_masked: String,
     id_masked: Option<String>,
-    notice: Option<Notice>,
+    sent: Option<Sent>,
+    /// The "resend" part (captcha) is open.
+    resend: bool,
 }
 
 async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &str, v: View<'_>) -> Response {
@@ -69,7 +72,12 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &s
     ctx.insert("account_masked", &v.account_masked);
     ctx.insert("phone_masked", &v.phone_masked);
     ctx.insert("id_masked", &v.id_masked);
-    sms_form::form_page(state, jar, status, "forgot.html", locale, ctx, v.notice, v.step <= 2).await
+    ctx.insert("id_number", &v.form.id_number);
+    ctx.insert("sms_code", &v.form.sms_code);
+    ctx.insert("resend", &v.resend);
+    ctx.insert("send_action", "/forgot/send");
+    let notice = v.sent.map(|s| s.into_ctx(&mut ctx));
+    sms_form::form_page(state, jar, status, "forgot.html", locale, ctx, notice, v.step <= 2).await
 }
 
 fn browser_hash(state: &AppState, jar: &CookieJar) -> String {
@@ -77,7 +85,15 @@ fn browser_hash(state: &AppState, jar: &CookieJar) -> String {
 }
 
 fn blank(step: i64, form: &ForgotForm) -> View<'_> {
-    View { step, form, account_masked: String::new(), phone_masked: String::new(), id_masked: None, notice: None }
+    View {
+        step,
+        form,
+        account_masked: String::new(),
+        phone_masked: String::new(),
+        id_masked: None,
+        sent: None,
+        resend: false,
+    }
 }
 
 /// Step 1, `/forgot`: name the account.
@@ -134,19 +150,18 @@ async fn show_step(
     let found = reset::at_step(&state.store, &state.users, &q.flow, &browser, step - 1, state.clock.now()).await?;
     let (at, user) = found.ok_or(PageError::bad_request("forgot_expired"))?;
     let form = ForgotForm { req: at.req.clone().unwrap_or_default(), flow: q.flow, ..Default::default() };
-    let view = View {
-        step,
-        form: &form,
-        account_masked: mask_account(&user.username),
-        phone_masked: user.phone.as_deref().map(mask_phone).unwrap_or_default(),
-        id_masked: user.id_number.as_deref().map(mask_fully),
-        notice: None,
-    };
+    let mut view = step_view(step, &form, &user);
+    if step == 2 && q.sent == "1" {
+        let info = sms_form::Notice::Info(state.pages.text(locale, "sms_sent"));
+        view.sent = Some(Sent { notice: info, field: None, wait: sms_form::RESEND_WAIT });
+    }
     Ok(render(state, jar, StatusCode::OK, locale, view).await)
 }
 
 crate::with_csrf!(ForgotForm);
 
+/// `POST /forgot`, step 1: the account and the flow's one captcha; the
+/// first code goes out at once (the captcha just solved precedes it, A7).
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -154,52 +169,106 @@ pub async fn submit(
     Locale(locale): Locale,
     CsrfForm(f): CsrfForm<ForgotForm>,
 ) -> Result<Response, PageError> {
-    let text = |key: &str| state.pages.text(locale, key);
     let now = state.clock.now();
     let ip = sms_form::ip_of(addr);
     let browser = browser_hash(&state, &jar);
-    if f.action == "account" {
-        let deps = (&state.store, &state.users, &state.captcha);
-        let captcha = (f.captcha_id.as_str(), f.captcha.as_str());
-        return match reset::start(deps, &f.account, captcha, &browser, &f.req, now).await? {
-            reset::Started::Flow(id) => Ok(see_other(&format!("{}/forgot/verify?flow={id}", state.config.issuer))),
-            reset::Started::Refused(key) => {
-                let mut v = blank(1, &f);
-                v.notice = Some(Notice::Error(text(key)));
-                Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, v).await)
-            }
-        };
-    }
-    let expired = || PageError::bad_request("forgot_expired");
-    let step = match f.action.as_str() {
-        "send_code" | "verify" => 1,
-        "password" => 2,
-        _ => return Err(expired()),
+    let deps = (&state.store, &state.users, &state.captcha);
+    let captcha = (f.captcha_id.as_str(), f.captcha.as_str());
+    let id = match reset::start(deps, &f.account, captcha, &browser, &f.req, now).await? {
+        reset::Started::Flow(id) => id,
+        reset::Started::Refused(key) => {
+            let mut v = blank(1, &f);
+            v.sent = Some(Sent::refused(&state, locale, key));
+            return Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, v).await);
+        }
     };
+    let expired = || PageError::bad_request("forgot_expired");
+    let (_, user) = reset::at_step(&state.store, &state.users, &id, &browser, 1, now).await?.ok_or_else(expired)?;
+    let phone = user.phone.clone().unwrap_or_default();
+    let code_req = sms_form::CodeRequest::new(SmsPurpose::ResetPassword, &phone, &ip, "", "").captcha_passed();
+    let sent = sms_form::send_code_detailed(&state, locale, code_req, sms_form::Delivery::Send).await;
+    if sent.status().is_success() {
+        return Ok(see_other(&format!("{}/forgot/verify?flow={id}&sent=1", state.config.issuer)));
+    }
+    // Not sent (limits): step 2 says why; "resend" stays offered.
+    let form = ForgotForm { flow: id, ..f };
+    let view = View { sent: Some(sent), ..step_view(2, &form, &user) };
+    Ok(render(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view).await)
+}
+
+fn step_view<'a>(step: i64, form: &'a ForgotForm, user: &crate::store::entities::user::Model) -> View<'a> {
+    View {
+        step,
+        form,
+        account_masked: mask_account(&user.username),
+        phone_masked: user.phone.as_deref().map(mask_phone).unwrap_or_default(),
+        id_masked: user.id_number.as_deref().map(mask_fully),
+        sent: None,
+        resend: false,
+    }
+}
+
+/// `POST /forgot/send`, step 2: "resend", behind a fresh captcha (A7).
+pub async fn send(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    CsrfForm(f): CsrfForm<ForgotForm>,
+) -> Result<Response, PageError> {
+    let browser = browser_hash(&state, &jar);
+    let expired = || PageError::bad_request("forgot_expired");
+    let now = state.clock.now();
+    let (_, user) = reset::at_step(&state.store, &state.users, &f.flow, &browser, 1, now).await?.ok_or_else(expired)?;
+    let ip = sms_form::ip_of(addr);
+    let phone = user.phone.clone().unwrap_or_default();
+    let code_req = sms_form::CodeRequest::new(SmsPurpose::ResetPassword, &phone, &ip, &f.captcha_id, &f.captcha);
+    let sent = sms_form::send_code_detailed(&state, locale, code_req, sms_form::Delivery::Send).await;
+    let status = sent.status();
+    let view = View { sent: Some(sent), resend: true, ..step_view(2, &f, &user) };
+    Ok(render(&state, jar, status, locale, view).await)
+}
+
+/// `POST /forgot/verify`, step 2: the SMS code (and ID number).
+pub async fn verify(
+    state: State<AppState>,
+    jar: CookieJar,
+    locale: Locale,
+    CsrfForm(f): CsrfForm<ForgotForm>,
+) -> Result<Response, PageError> {
+    advance(state, jar, locale, f, 1, None).await
+}
+
+/// `POST /forgot/password`, step 3: the new password twice.
+pub async fn password(
+    state: State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    locale: Locale,
+    CsrfForm(f): CsrfForm<ForgotForm>,
+) -> Result<Response, PageError> {
+    advance(state, jar, locale, f, 2, Some(sms_form::ip_of(addr))).await
+}
+
+async fn advance(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    f: ForgotForm,
+    step: i64,
+    ip: Option<String>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now();
+    let browser = browser_hash(&state, &jar);
+    let expired = || PageError::bad_request("forgot_expired");
     let (flow, user) =
         reset::at_step(&state.store, &state.users, &f.flow, &browser, step, now).await?.ok_or_else(expired)?;
-    let phone = user.phone.clone().unwrap_or_default();
-    let view = |notice: Notice| View {
-        step: step + 1,
-        form: &f,
-        account_masked: mask_account(&user.username),
-        phone_masked: mask_phone(&phone),
-        id_masked: user.id_number.as_deref().map(mask_fully),
-        notice: Some(notice),
-    };
-    let (outcome, next) = match f.action.as_str() {
-        "send_code" => {
-            let code_req =
-                sms_form::CodeRequest::new(SmsPurpose::ResetPassword, &phone, &ip, &f.captcha_id, &f.captcha);
-            let notice = sms_form::send_code(&state, locale, code_req).await;
-            let status = notice.status();
-            return Ok(render(&state, jar, status, locale, view(notice)).await);
-        }
-        "verify" => {
+    let (outcome, next) = match ip {
+        None => {
             let proof = (f.id_number.as_str(), f.sms_code.as_str());
             (reset::verify(&state.store, &state.sms_codes, &flow, &user, proof, now).await?, "password")
         }
-        _ => {
+        Some(ip) => {
             let notice_text = state.pages.text(&state.config.default_locale, "sms_password_changed");
             let p = reset::NewPassword { password: &f.password, password2: &f.password2, ip: &ip, notice_text, now };
             let deps = (&state.store, &state.users, &state.sms_codes);
@@ -209,7 +278,8 @@ pub async fn submit(
     match outcome {
         reset::Step::Advanced => Ok(see_other(&format!("{}/forgot/{next}?flow={}", state.config.issuer, flow.id))),
         reset::Step::Refused(key) => {
-            Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, view(Notice::Error(text(key)))).await)
+            let view = View { sent: Some(Sent::refused(&state, locale, key)), ..step_view(step + 1, &f, &user) };
+            Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, view).await)
         }
         reset::Step::Expired => Err(expired()),
     }

@@ -9,7 +9,7 @@ use crate::kit::pages::page;
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use crate::web::auth::login::{SignedIn, finish, live_request_id, pending_for_page};
-use crate::web::auth::sms_form::{self, CodeRequest, Notice};
+use crate::web::auth::sms_form::{self, CodeRequest, Delivery, Sent};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -29,8 +29,6 @@ pub struct RegisterForm {
     req: String,
     #[serde(default)]
     csrf: String,
-    #[serde(default)]
-    action: String,
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -55,13 +53,16 @@ async fn render(
     status: StatusCode,
     locale: &str,
     f: &RegisterForm,
-    notice: Option<Notice>,
+    sent: Option<Sent>,
 ) -> Response {
     let mut ctx = tera::Context::new();
     ctx.insert("req", &f.req);
     ctx.insert("username", &f.username);
     ctx.insert("phone", &f.phone);
+    ctx.insert("sms_code", &f.sms_code);
     ctx.insert("agree", &f.agree.is_some());
+    ctx.insert("send_action", "/register/send");
+    let notice = sent.map(|s| s.into_ctx(&mut ctx));
     sms_form::form_page(state, jar, status, "register.html", locale, ctx, notice, true).await
 }
 
@@ -86,11 +87,6 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     let (req, locale) = pending_for_page(&state, &jar, &headers, &f.req).await?;
     let ip = sms_form::ip_of(addr);
-    if f.action == "send_code" {
-        let code_req = CodeRequest::new(SmsPurpose::Register, &f.phone, &ip, &f.captcha_id, &f.captcha);
-        let notice = sms_form::send_code(&state, locale, code_req.account_must_exist(Some(false))).await;
-        return Ok(render(&state, jar, notice.status(), locale, &f, Some(notice)).await);
-    }
     let form = RegistrationForm {
         username: f.username.clone(),
         phone: f.phone.clone(),
@@ -113,8 +109,24 @@ pub async fn submit(
         RegisterOutcome::Invalid(key) => (StatusCode::BAD_REQUEST, key),
         RegisterOutcome::CodeWrong => (StatusCode::BAD_REQUEST, "sms_code_wrong"),
     };
-    let notice = Notice::Error(state.pages.text(locale, key));
-    Ok(render(&state, jar, status, locale, &f, Some(notice)).await)
+    Ok(render(&state, jar, status, locale, &f, Some(Sent::refused(&state, locale, key))).await)
+}
+
+/// `POST /register/send`: the "获取短信验证码" button; everything typed
+/// stays in the form.
+pub async fn send(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    CsrfForm(f): CsrfForm<RegisterForm>,
+) -> Result<Response, PageError> {
+    let (_, locale) = pending_for_page(&state, &jar, &headers, &f.req).await?;
+    let ip = sms_form::ip_of(addr);
+    let code_req = CodeRequest::new(SmsPurpose::Register, &f.phone, &ip, &f.captcha_id, &f.captcha);
+    let code_req = code_req.account_must_exist(Some(false));
+    let sent = sms_form::send_code_detailed(&state, locale, code_req, Delivery::Send).await;
+    Ok(render(&state, jar, sent.status(), locale, &f, Some(sent)).await)
 }
 
 /// After registering: verify your identity now, or skip and go on to the

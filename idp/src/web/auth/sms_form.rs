@@ -35,13 +35,22 @@ pub struct CodeRequest<'a> {
     pub ip: &'a str,
     /// Registration needs a free phone, sign-in an existing account.
     pub account_must_exist: Option<bool>,
+    /// The same request already checked a graphic captcha (forgot-password
+    /// step 1 sends the first code): one captcha per flow, still one
+    /// captcha before every send (A7).
+    pub captcha_passed: bool,
 }
 
 impl<'a> CodeRequest<'a> {
     /// A code for `purpose` to `phone`, behind the captcha the form shows;
     /// no account check (the phone is the account's own, or any).
     pub fn new(purpose: SmsPurpose, phone: &'a str, ip: &'a str, captcha_id: &'a str, captcha_answer: &'a str) -> Self {
-        CodeRequest { phone, captcha_id, captcha_answer, purpose, ip, account_must_exist: None }
+        CodeRequest { phone, captcha_id, captcha_answer, purpose, ip, account_must_exist: None, captcha_passed: false }
+    }
+
+    /// The caller has just checked a captcha in this same request.
+    pub fn captcha_passed(self) -> Self {
+        CodeRequest { captcha_passed: true, ..self }
     }
 
     /// Only when the phone is (`true`) or is not (`false`) an account's.
@@ -66,25 +75,84 @@ pub async fn send_code(state: &AppState, locale: &str, r: CodeRequest<'_>) -> No
 }
 
 pub async fn send_code_as(state: &AppState, locale: &str, r: CodeRequest<'_>, delivery: Delivery<'_>) -> Notice {
-    let CodeRequest { phone, captcha_id, captcha_answer, purpose, ip, account_must_exist } = r;
+    send_code_detailed(state, locale, r, delivery).await.notice
+}
+
+/// The seconds a form waits before offering "send" again (the countdown on
+/// the button; the hard limits are A7's, counted in `sms_codes`).
+pub const RESEND_WAIT: i64 = 60;
+
+/// A send's answer for a form: the notice, the field it belongs to, and how
+/// long the "send" button counts down.
+pub struct Sent {
+    pub notice: Notice,
+    pub field: Option<&'static str>,
+    pub wait: i64,
+}
+
+impl Sent {
+    /// A refusal by locale key, shown at its field.
+    pub fn refused(state: &AppState, locale: &str, key: &'static str) -> Sent {
+        Sent { notice: Notice::Error(state.pages.text(locale, key)), field: field_of(key), wait: 0 }
+    }
+
+    /// Puts the field and countdown into a form page's context.
+    /// A message with no field of its own (shown above the form).
+    pub fn message(notice: Notice) -> Sent {
+        Sent { notice, field: None, wait: 0 }
+    }
+
+    /// The page status that goes with the message.
+    pub fn status(&self) -> StatusCode {
+        self.notice.status()
+    }
+
+    pub fn into_ctx(self, ctx: &mut tera::Context) -> Notice {
+        ctx.insert("error_field", self.field.unwrap_or(""));
+        ctx.insert("sms_wait", &self.wait);
+        self.notice
+    }
+}
+
+/// The form field a refusal belongs to (shown next to it), by locale key.
+pub fn field_of(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "register_phone_rule" | "register_phone_taken" | "sms_login_no_account" => "phone",
+        "captcha_wrong" => "captcha",
+        "sms_code_wrong" => "sms_code",
+        "register_password_mismatch" => "password2",
+        k if k.starts_with("register_username") || k.starts_with("username_") => "username",
+        k if k.starts_with("register_password") || k.starts_with("password_") => "password",
+        k if k.starts_with("register_agree") => "agree",
+        "forgot_no_account" | "forgot_no_phone" => "account",
+        "forgot_id_mismatch" | "id_number_invalid" => "id_number",
+        _ => return None,
+    })
+}
+
+/// [`send_code_as`] with the field and countdown for the form.
+pub async fn send_code_detailed(state: &AppState, locale: &str, r: CodeRequest<'_>, delivery: Delivery<'_>) -> Sent {
+    let CodeRequest { phone, captcha_id, captcha_answer, purpose, ip, account_must_exist, captcha_passed } = r;
     let text = |key: &str| state.pages.text(locale, key);
-    let Ok(phone) = PhoneNumber::parse(phone) else { return Notice::Error(text("register_phone_rule")) };
-    match state.captcha.check(captcha_id, captcha_answer).await {
-        Ok(true) => {}
-        Ok(false) => return Notice::Error(text("captcha_wrong")),
-        Err(e) => {
-            tracing::error!("captcha: {e}");
-            return Notice::Error(text("error_unavailable"));
+    let Ok(phone) = PhoneNumber::parse(phone) else { return Sent::refused(state, locale, "register_phone_rule") };
+    if !captcha_passed {
+        match state.captcha.check(captcha_id, captcha_answer).await {
+            Ok(true) => {}
+            Ok(false) => return Sent::refused(state, locale, "captcha_wrong"),
+            Err(e) => {
+                tracing::error!("captcha: {e}");
+                return Sent::refused(state, locale, "error_unavailable");
+            }
         }
     }
     if let Some(must_exist) = account_must_exist {
         match crate::domain::identity::accounts::phone_taken(&state.store, &phone).await {
             Ok(exists) if exists == must_exist => {}
-            Ok(true) => return Notice::Error(text("register_phone_taken")),
-            Ok(false) => return Notice::Error(text("sms_login_no_account")),
+            Ok(true) => return Sent::refused(state, locale, "register_phone_taken"),
+            Ok(false) => return Sent::refused(state, locale, "sms_login_no_account"),
             Err(e) => {
                 tracing::error!("phone lookup: {e}");
-                return Notice::Error(text("error_unavailable"));
+                return Sent::refused(state, locale, "error_unavailable");
             }
         }
     }
@@ -99,16 +167,17 @@ pub async fn send_code_as(state: &AppState, locale: &str, r: CodeRequest<'_>, de
     match sent {
         Ok(()) => {
             crate::web::api::metrics::sms("sent");
-            Notice::Info(text("sms_sent"))
+            Sent { notice: Notice::Info(text("sms_sent")), field: None, wait: RESEND_WAIT }
         }
         Err(SendError::TooFrequent(secs)) => {
             crate::web::api::metrics::sms("refused_limit");
             let key = if secs > 3600 { "sms_too_frequent_day" } else { "sms_too_frequent" };
-            Notice::Error(text(key).replace("{minutes}", &((secs + 59) / 60).to_string()))
+            let notice = Notice::Error(text(key).replace("{minutes}", &((secs + 59) / 60).to_string()));
+            Sent { notice, field: Some("phone"), wait: secs.min(RESEND_WAIT) }
         }
         Err(e) => {
             tracing::error!("sms send: {e}");
-            Notice::Error(text("sms_gateway_failed"))
+            Sent::refused(state, locale, "sms_gateway_failed")
         }
     }
 }
@@ -150,6 +219,14 @@ pub async fn form_page(
 ) -> Response {
     let (jar, browser) = cookies::browser(state, jar);
     ctx.insert("csrf", &cookies::csrf_token(state, &browser));
+    for key in ["error_field", "send_action"] {
+        if !ctx.contains_key(key) {
+            ctx.insert(key, "");
+        }
+    }
+    if !ctx.contains_key("sms_wait") {
+        ctx.insert("sms_wait", &0);
+    }
     insert_notice(&mut ctx, notice);
     if captcha {
         captcha_ctx(state, &mut ctx).await;
@@ -179,6 +256,30 @@ pub async fn captcha_ctx(state: &AppState, ctx: &mut tera::Context) {
             tracing::error!("captcha: {e}");
             ctx.insert("captcha_id", "");
             ctx.insert("captcha_image", "");
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct FreshCaptcha {
+    id: String,
+    image: String,
+}
+
+/// `GET /captcha`: a fresh graphic captcha for the "换一张" link (the
+/// page's script swaps the image and the hidden id; without script the link
+/// reloads the page).
+pub async fn fresh_captcha(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match state.captcha.create().await {
+        Ok(c) => {
+            let mut res = axum::Json(FreshCaptcha { id: c.id, image: c.image }).into_response();
+            res.headers_mut()
+                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(e) => {
+            tracing::error!("captcha: {e}");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::kit::extract::{CsrfForm, PageError};
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use crate::web::auth::login::{SignedIn, finish, live_request_id, pending_for_page};
-use crate::web::auth::sms_form::{self, CodeRequest, Notice};
+use crate::web::auth::sms_form::{self, CodeRequest, Delivery, Sent};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -26,8 +26,6 @@ pub struct SmsForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    action: String,
-    #[serde(default)]
     phone: String,
     #[serde(default)]
     captcha_id: String,
@@ -45,11 +43,15 @@ async fn render(
     status: StatusCode,
     locale: &str,
     f: &SmsForm,
-    notice: Option<Notice>,
+    sent: Option<Sent>,
 ) -> Response {
     let mut ctx = tera::Context::new();
     ctx.insert("req", &f.req);
     ctx.insert("phone", &f.phone);
+    ctx.insert("sms_code", &f.sms_code);
+    ctx.insert("remember", &f.remember.is_some());
+    ctx.insert("send_action", "/login/sms/send");
+    let notice = sent.map(|s| s.into_ctx(&mut ctx));
     sms_form::form_page(state, jar, status, "sms_login.html", locale, ctx, notice, true).await
 }
 
@@ -74,11 +76,6 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     let (req, locale) = pending_for_page(&state, &jar, &headers, &f.req).await?;
     let ip = sms_form::ip_of(addr);
-    if f.action == "send_code" {
-        let code_req = CodeRequest::new(SmsPurpose::Login, &f.phone, &ip, &f.captcha_id, &f.captcha);
-        let notice = sms_form::send_code(&state, locale, code_req.account_must_exist(Some(true))).await;
-        return Ok(render(&state, jar, notice.status(), locale, &f, Some(notice)).await);
-    }
     let (status, key) = match sign_in::sms_sign_in(&state.sms_codes, &state.users, &f.phone, &f.sms_code).await? {
         SmsOutcome::Verified(user) => {
             let who = SignedIn::new(&user.id, Factor::Sms).remember(f.remember.is_some()).from_ip(&ip);
@@ -88,6 +85,22 @@ pub async fn submit(
         SmsOutcome::CodeWrong => (StatusCode::UNAUTHORIZED, "sms_code_wrong"),
         SmsOutcome::NoAccount => (StatusCode::UNAUTHORIZED, "sms_login_no_account"),
     };
-    let notice = Notice::Error(state.pages.text(locale, key));
-    Ok(render(&state, jar, status, locale, &f, Some(notice)).await)
+    Ok(render(&state, jar, status, locale, &f, Some(Sent::refused(&state, locale, key))).await)
+}
+
+/// `POST /login/sms/send`: the "获取短信验证码" button; the typed phone
+/// stays in the form.
+pub async fn send(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    CsrfForm(f): CsrfForm<SmsForm>,
+) -> Result<Response, PageError> {
+    let (_, locale) = pending_for_page(&state, &jar, &headers, &f.req).await?;
+    let ip = sms_form::ip_of(addr);
+    let code_req = CodeRequest::new(SmsPurpose::Login, &f.phone, &ip, &f.captcha_id, &f.captcha);
+    let sent =
+        sms_form::send_code_detailed(&state, locale, code_req.account_must_exist(Some(true)), Delivery::Send).await;
+    Ok(render(&state, jar, sent.status(), locale, &f, Some(sent)).await)
 }

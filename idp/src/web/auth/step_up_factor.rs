@@ -10,7 +10,7 @@ use crate::kit::extract::{CsrfForm, PageError};
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use crate::store::entities::user;
-use crate::web::auth::sms_form::{self, Notice};
+use crate::web::auth::sms_form::{self, Delivery, Notice, Sent};
 use crate::web::auth::step_up as step_up_page;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -31,8 +31,6 @@ pub struct FactorForm {
     req: String,
     #[serde(default)]
     csrf: String,
-    #[serde(default)]
-    action: String,
     #[serde(default)]
     password: String,
     #[serde(default)]
@@ -77,10 +75,12 @@ async fn render(
     status: StatusCode,
     c: &Ctx,
     req_id: &str,
-    n: Option<Notice>,
+    sent: Option<Sent>,
 ) -> Response {
     let mut ctx = tera::Context::new();
     ctx.insert("req", req_id);
+    ctx.insert("send_action", "/step-up/factor/send");
+    let n = sent.map(|s| s.into_ctx(&mut ctx));
     ctx.insert("kind", if c.factor == Factor::Password { "password" } else { "sms" });
     ctx.insert(
         "phone_masked",
@@ -111,12 +111,6 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     let c = load(&state, &jar, &headers, &f.req).await?;
     let ip = sms_form::ip_of(addr);
-    if c.factor == Factor::Sms && f.action == "send_code" {
-        let phone = c.user.phone.clone().unwrap_or_default();
-        let code_req = sms_form::CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
-        let notice = sms_form::send_code(&state, c.locale, code_req).await;
-        return Ok(render(&state, jar, notice.status(), &c, &f.req, Some(notice)).await);
-    }
     let deps = Everyday {
         store: &state.store,
         throttle: &state.config.login_throttle,
@@ -125,16 +119,38 @@ pub async fn submit(
     };
     let now = state.clock.now();
     let text = |key: &str| state.pages.text(c.locale, key);
-    let (status, msg) = match step_up::everyday(deps, &c.user, c.factor, &f.password, &f.sms_code, &ip, now).await? {
-        Check::Verified(factor) => {
-            // The session ended meanwhile: the request decides again.
-            let jar = step_up_page::record_factor(&state, jar.clone(), &c.session, factor).await?.unwrap_or(jar);
-            return Ok(step_up_page::finish(&state, jar, &f.req, c.locale).await);
-        }
-        Check::Wrong(key) => (StatusCode::UNAUTHORIZED, text(key)),
-        Check::Locked(minutes) => {
-            (StatusCode::TOO_MANY_REQUESTS, text("login_locked").replace("{minutes}", &minutes.to_string()))
-        }
-    };
-    Ok(render(&state, jar, status, &c, &f.req, Some(Notice::Error(msg))).await)
+    let (status, msg, key) =
+        match step_up::everyday(deps, &c.user, c.factor, &f.password, &f.sms_code, &ip, now).await? {
+            Check::Verified(factor) => {
+                // The session ended meanwhile: the request decides again.
+                let jar = step_up_page::record_factor(&state, jar.clone(), &c.session, factor).await?.unwrap_or(jar);
+                return Ok(step_up_page::finish(&state, jar, &f.req, c.locale).await);
+            }
+            Check::Wrong(key) => (StatusCode::UNAUTHORIZED, text(key), Some(key)),
+            Check::Locked(minutes) => {
+                (StatusCode::TOO_MANY_REQUESTS, text("login_locked").replace("{minutes}", &minutes.to_string()), None)
+            }
+        };
+    let mut sent = Sent::message(Notice::Error(msg));
+    sent.field = key.and_then(sms_form::field_of);
+    Ok(render(&state, jar, status, &c, &f.req, Some(sent)).await)
+}
+
+/// `POST /step-up/factor/send`: a code to the account's own phone.
+pub async fn send(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    CsrfForm(f): CsrfForm<FactorForm>,
+) -> Result<Response, PageError> {
+    let c = load(&state, &jar, &headers, &f.req).await?;
+    if c.factor != Factor::Sms {
+        return Ok(render(&state, jar, StatusCode::BAD_REQUEST, &c, &f.req, None).await);
+    }
+    let ip = sms_form::ip_of(addr);
+    let phone = c.user.phone.clone().unwrap_or_default();
+    let code_req = sms_form::CodeRequest::new(SmsPurpose::Verify, &phone, &ip, &f.captcha_id, &f.captcha);
+    let sent = sms_form::send_code_detailed(&state, c.locale, code_req, Delivery::Send).await;
+    Ok(render(&state, jar, sent.status(), &c, &f.req, Some(sent)).await)
 }
