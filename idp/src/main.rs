@@ -784,6 +784,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             match idp::domain::delegation::agent_password::reset(
                 &state.store,
                 &state.passwords,
+                &state,
                 &d,
                 &password,
                 Actor::Operator(&operator),
@@ -792,8 +793,8 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             )
             .await
             {
-                Ok(Some(_)) => {}
-                Ok(None) => anyhow::bail!("the agent grant {} changed meanwhile", d.id),
+                Ok(true) => {}
+                Ok(false) => anyhow::bail!("the agent grant {} changed meanwhile", d.id),
                 Err(enterprises::EnterpriseError::Invalid(key)) => anyhow::bail!("{}", state.pages.text("en", key)),
                 Err(err) => return Err(err.into()),
             }
