@@ -612,7 +612,11 @@ async fn user_cmd(cmd: UserCmd, config: Config) -> anyhow::Result<()> {
             identity_cli::run(identity_cli::IdentityCmd::SetOperator { login, revoke }, state.config.clone()).await
         }
         UserCmd::SetPassword { login, password } => {
-            if state.users.set_password(&login, &password).await? {
+            let now = state.clock.now();
+            let (db, users, passwords) = (&state.store, &state.users, &state.passwords);
+            if idp::domain::identity::changes::set_password(db, users, passwords, &state, &login, &password, "cli", now)
+                .await?
+            {
                 println!("password changed; sessions and tokens of {login} revoked");
                 Ok(())
             } else {
