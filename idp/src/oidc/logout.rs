@@ -30,15 +30,15 @@ pub async fn handler(
     };
     let ui = form::one(&params, "ui_locales").ok().flatten().map(String::from);
     let locale = cookies::locale(&state, &headers, ui.as_deref());
-    let err = |key: &str| Ok(error_page(&state, StatusCode::BAD_REQUEST, locale, key));
+    let err = |key: &str| error_page(&state, StatusCode::BAD_REQUEST, locale, key);
     if form::no_duplicates(&params).is_err() {
-        return err("error_duplicate_parameter");
+        return Ok(err("error_duplicate_parameter"));
     }
     let get = |n: &str| form::one(&params, n).ok().flatten().map(String::from);
     let hint = match get("id_token_hint") {
         Some(h) => match state.tokens.verify_own(&h, "JWT", true) {
             Some(c) => Some(c),
-            None => return err("error_bad_id_token_hint"),
+            None => return Ok(err("error_bad_id_token_hint")),
         },
         None => None,
     };
@@ -48,13 +48,13 @@ pub async fn handler(
         _ => None,
     });
     let client_id = match (get("client_id"), hint_aud) {
-        (Some(a), Some(b)) if a != b => return err("error_logout_client_mismatch"),
+        (Some(a), Some(b)) if a != b => return Ok(err("error_logout_client_mismatch")),
         (a, b) => a.or(b),
     };
     let client = match &client_id {
         Some(id) => match state.clients.find(id).await? {
             Some(c) => Some(c),
-            None => return err("error_unknown_client"),
+            None => return Ok(err("error_unknown_client")),
         },
         None => None,
     };
@@ -62,7 +62,7 @@ pub async fn handler(
     if let Some(uri) = &post_logout {
         let ok = client.as_ref().is_some_and(|c| c.matches_post_logout_uri(uri));
         if !ok {
-            return err("error_unregistered_post_logout_uri");
+            return Ok(err("error_unregistered_post_logout_uri"));
         }
     }
     let st = get("state");

@@ -127,10 +127,8 @@ pub async fn change<N: crate::ports::notify::Notices>(
     let hash = passwords.hash(c.new.to_string()).await?;
     let subject = format!("delegation:{}", d.id);
     let detail = format!("enterprise={}", d.enterprise_id.as_deref().unwrap_or(""));
-    let event =
-        Event::new("agent_change_password", Actor::User(&c.agent.id), &subject).detail(&detail).ip(Some(c.ip));
-    let Some(ended) = replace(db, &d, d.agent_password_hash.as_deref(), &hash, Some(c.sid), event, c.now).await?
-    else {
+    let event = Event::new("agent_change_password", Actor::User(&c.agent.id), &subject).detail(&detail).ip(Some(c.ip));
+    let Some(ended) = replace(db, &d, d.agent_password_hash.as_deref(), &hash, Some(c.sid), event, c.now).await? else {
         return Ok(Err("agents_changed_meanwhile"));
     };
     ended.tell(db, notices).await;
@@ -166,6 +164,7 @@ pub async fn reset_target(
 /// SMS), `agent_password_set` when an operator `by` set it. After the
 /// commit the apps of the ended sessions are told (back-channel logout)
 /// and the agent's phone gets a notice.
+#[allow(clippy::too_many_arguments)]
 pub async fn reset<N: crate::ports::notify::Notices>(
     db: &Store,
     passwords: &PasswordService,

@@ -531,20 +531,6 @@ pub fn change_outcome_text(template: &str, c: &representative_change::Model) -> 
         .replace("{reason}", c.reason.as_deref().unwrap_or_default())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn enterprise_password_rule() {
-        assert!(check_enterprise_password("abc123").is_ok());
-        assert!(check_enterprise_password("abc12").is_err());
-        assert!(check_enterprise_password("abcdefgh").is_err());
-        assert!(check_enterprise_password("1234567890123456").is_err());
-        assert!(check_enterprise_password("12345!").is_ok());
-    }
-}
-
 /// An enterprise password attempt as typed on the sign-in form (C1).
 pub struct EnterpriseAttempt<'a> {
     pub uscc: &'a str,
@@ -724,4 +710,18 @@ pub async fn approval_gate(
                 user: representative_user_id.to_string(),
             })
         }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enterprise_password_rule() {
+        assert!(check_enterprise_password("abc123").is_ok());
+        assert!(check_enterprise_password("abc12").is_err());
+        assert!(check_enterprise_password("abcdefgh").is_err());
+        assert!(check_enterprise_password("1234567890123456").is_err());
+        assert!(check_enterprise_password("12345!").is_ok());
+    }
 }

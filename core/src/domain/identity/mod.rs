@@ -702,7 +702,8 @@ pub async fn bind_identity<V: IdentityVerifier, N: Notices>(
     b: &Binder<'_>,
     doc: &Document,
 ) -> Result<BindOutcome, DbErr> {
-    let fx = Effects { audit: Some("identity_bind"), rebind: true, keep_sid: b.keep_sid, ip: b.ip, ..Default::default() };
+    let fx =
+        Effects { audit: Some("identity_bind"), rebind: true, keep_sid: b.keep_sid, ip: b.ip, ..Default::default() };
     let r = verify_document_with(db, verifier, &b.user.id, doc, b.now, fx).await?;
     if let BindOutcome::Done { rebound: Some(ended), .. } = &r {
         notices.sessions_ended(ended).await;

@@ -88,16 +88,16 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     let fail = |jar: CookieJar, status: StatusCode, key: &str| {
         let v = view(&a.enterprise, None, Some(state.pages.text(locale, key)));
-        Ok(render(&state, jar, status, "agent_password.html", locale, v))
+        render(&state, jar, status, "agent_password.html", locale, v)
     };
     if f.current.is_empty() {
-        return fail(jar, StatusCode::BAD_REQUEST, "agent_password_current_missing");
+        return Ok(fail(jar, StatusCode::BAD_REQUEST, "agent_password_current_missing"));
     }
     if let Err(k) = check_enterprise_password(&f.password) {
-        return fail(jar, StatusCode::BAD_REQUEST, k);
+        return Ok(fail(jar, StatusCode::BAD_REQUEST, k));
     }
     if f.password != f.password2 {
-        return fail(jar, StatusCode::BAD_REQUEST, "register_password_mismatch");
+        return Ok(fail(jar, StatusCode::BAD_REQUEST, "register_password_mismatch"));
     }
     let ip = cookies::client_ip(Some(addr));
     let change = Change {
@@ -116,10 +116,10 @@ pub async fn submit(
             let v = view(&a.enterprise, Some(state.pages.text(locale, "agent_password_changed")), None);
             Ok(render(&state, jar, StatusCode::OK, "agent_password.html", locale, v))
         }
-        Ok(Err(k @ "enterprise_locked")) => fail(jar, StatusCode::TOO_MANY_REQUESTS, k),
-        Ok(Err(k @ "agent_password_current_wrong")) => fail(jar, StatusCode::BAD_REQUEST, k),
-        Ok(Err(k)) => fail(jar, StatusCode::CONFLICT, k),
-        Err(EnterpriseError::Invalid(k)) => fail(jar, StatusCode::BAD_REQUEST, k),
+        Ok(Err(k @ "enterprise_locked")) => Ok(fail(jar, StatusCode::TOO_MANY_REQUESTS, k)),
+        Ok(Err(k @ "agent_password_current_wrong")) => Ok(fail(jar, StatusCode::BAD_REQUEST, k)),
+        Ok(Err(k)) => Ok(fail(jar, StatusCode::CONFLICT, k)),
+        Err(EnterpriseError::Invalid(k)) => Ok(fail(jar, StatusCode::BAD_REQUEST, k)),
         Err(e) => Err(PageError::unavailable(e)),
     }
 }
