@@ -612,7 +612,11 @@ async fn user_cmd(cmd: UserCmd, config: Config) -> anyhow::Result<()> {
             identity_cli::run(identity_cli::IdentityCmd::SetOperator { login, revoke }, state.config.clone()).await
         }
         UserCmd::SetPassword { login, password } => {
-            if state.users.set_password(&login, &password).await? {
+            let now = state.clock.now();
+            let (db, users, passwords) = (&state.store, &state.users, &state.passwords);
+            if idp::domain::identity::changes::set_password(db, users, passwords, &state, &login, &password, "cli", now)
+                .await?
+            {
                 println!("password changed; sessions and tokens of {login} revoked");
                 Ok(())
             } else {
@@ -784,6 +788,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             match idp::domain::delegation::agent_password::reset(
                 &state.store,
                 &state.passwords,
+                &state,
                 &d,
                 &password,
                 Actor::Operator(&operator),
@@ -792,8 +797,8 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             )
             .await
             {
-                Ok(Some(_)) => {}
-                Ok(None) => anyhow::bail!("the agent grant {} changed meanwhile", d.id),
+                Ok(true) => {}
+                Ok(false) => anyhow::bail!("the agent grant {} changed meanwhile", d.id),
                 Err(enterprises::EnterpriseError::Invalid(key)) => anyhow::bail!("{}", state.pages.text("en", key)),
                 Err(err) => return Err(err.into()),
             }

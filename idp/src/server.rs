@@ -215,7 +215,12 @@ pub fn router(state: AppState) -> Router {
             get(web::enterprise::agent_password::show).post(web::enterprise::agent_password::submit),
         )
         .route("/face", get(web::enterprise::face_show).post(web::enterprise::face_continue))
-        .route("/enterprise/agents", get(web::enterprise::agents_show).post(web::enterprise::agents_submit))
+        .route("/enterprise/agents", get(web::enterprise::agents_show))
+        .route("/enterprise/agents/approve", post(web::enterprise::agent_approve))
+        .route("/enterprise/agents/reject", post(web::enterprise::agent_reject))
+        .route("/enterprise/agents/revoke", post(web::enterprise::agent_revoke))
+        .route("/enterprise/agents/require-password", post(web::enterprise::agent_require_password))
+        .route("/enterprise/agents/add", post(web::enterprise::agent_add))
         .route("/enterprise/change", get(web::enterprise::change_show).post(web::enterprise::change_submit))
         .route(
             "/account/authorisations",

@@ -154,3 +154,24 @@ async fn sensitive_use_cases(backend: Backend) {
     }
 }
 both!(sensitive_use_cases_are_audited, super::sensitive_use_cases);
+
+/// The CLI's `user set-password` is the core use case: one transaction
+/// sets the hash, ends the person's sessions and writes `password_set`
+/// naming the command line.
+async fn cli_set_password(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let carol = person(&app, "carol_au", "赵丙", &id_born("19900404", 73), "13800000073").await;
+    let b = Browser::new();
+    sign_in_with_browser(&app, &b, &client, "carol_au").await;
+    assert_eq!(b.http.get(app.url("/account")).send().await.unwrap().status(), 200);
+    let out = crate::accounts::operator(&app, &["user", "set-password", "carol_au", "--password", "Another-pass-77"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let set = rows(&app, "password_set").await;
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert_eq!(set[0].user_id.as_deref(), Some(carol.as_str()));
+    assert!(set[0].detail.contains("by cli"), "{set:?}");
+    assert!(!set[0].detail.contains("Another-pass-77"), "never the secret");
+    assert_eq!(b.http.get(app.url("/account")).send().await.unwrap().status(), 303, "her sessions ended");
+}
+both!(cli_set_password_is_audited, super::cli_set_password);

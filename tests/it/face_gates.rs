@@ -80,9 +80,10 @@ impl AgentsPage {
         id: &str,
         reason: Option<&str>,
     ) -> reqwest::Response {
-        let mut form = vec![("csrf", self.csrf.as_str()), ("action", action), ("id", id)];
+        let mut form = vec![("csrf", self.csrf.as_str()), ("id", id)];
         form.extend(reason.map(|r| ("reason", r)));
-        b.http.post(app.url("/enterprise/agents")).form(&form).send().await.unwrap()
+        let path = format!("/enterprise/agents/{}", action.replace('_', "-"));
+        b.http.post(app.url(&path)).form(&form).send().await.unwrap()
     }
 }
 

@@ -75,6 +75,15 @@ impl From<DomainError> for PageError {
     }
 }
 
+impl From<crate::domain::delegation::enterprises::EnterpriseError> for PageError {
+    fn from(e: crate::domain::delegation::enterprises::EnterpriseError) -> Self {
+        match e {
+            crate::domain::delegation::enterprises::EnterpriseError::Invalid(key) => PageError::bad_request(key),
+            other => PageError::unavailable(other),
+        }
+    }
+}
+
 impl From<anyhow::Error> for PageError {
     fn from(e: anyhow::Error) -> Self {
         PageError::unavailable(e)

@@ -4,7 +4,8 @@ use super::form;
 use crate::domain::authn::pending;
 use crate::domain::tokens::authorize::{self, RequestError};
 use crate::kit::cookies::{self, current_session};
-use crate::kit::pages::{error_page, unavailable};
+use crate::kit::extract::PageError;
+use crate::kit::pages::error_page;
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::{Query, RawQuery, State};
@@ -18,62 +19,62 @@ pub async fn get_handler(
     jar: CookieJar,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Response {
+) -> Result<Response, PageError> {
     let params = form::parse_query(q.as_deref());
     handle(state, jar, headers, params).await
 }
 
-pub async fn post_handler(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_handler(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, PageError> {
     match form::parse_body(&headers, &body) {
         Ok(params) => handle(state, jar, headers, params).await,
-        Err(_) => {
-            let locale = cookies::locale(&state, &headers, None);
-            error_page(&state, StatusCode::BAD_REQUEST, locale, "error_bad_form")
-        }
+        Err(_) => Err(PageError::bad_request("error_bad_form")),
     }
 }
 
-async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: form::Params) -> Response {
+async fn handle(
+    state: AppState,
+    jar: CookieJar,
+    headers: HeaderMap,
+    params: form::Params,
+) -> Result<Response, PageError> {
     let ui_locales = form::one(&params, "ui_locales").ok().flatten().map(String::from);
     let locale = cookies::locale(&state, &headers, ui_locales.as_deref());
     let page_err = |key: &'static str| error_page(&state, StatusCode::BAD_REQUEST, locale, key);
     let client_id = match authorize::client_id_param(&params) {
         Ok(c) => c.to_string(),
-        Err(e) => return page_err(e.message_key()),
+        Err(e) => return Ok(page_err(e.message_key())),
     };
-    let client = match state.clients.find(&client_id).await {
-        Ok(c) => c,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let client = state.clients.find(&client_id).await?;
     // PAR (RFC 9126) and request objects (RFC 9101) become plain parameters.
     let params = match &client {
         Some(c) => {
-            match crate::domain::tokens::par::resolve(&state.store, c, params, &state.config.issuer, state.clock.now())
-                .await
-            {
-                Ok(Ok(p)) => p,
-                Ok(Err(RequestError::Page(e))) => return page_err(e.message_key()),
-                Ok(Err(RequestError::Redirect(r))) => {
-                    return see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error));
+            let now = state.clock.now();
+            match crate::domain::tokens::par::resolve(&state.store, c, params, &state.config.issuer, now).await? {
+                Ok(p) => p,
+                Err(RequestError::Page(e)) => return Ok(page_err(e.message_key())),
+                Err(RequestError::Redirect(r)) => {
+                    return Ok(see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error)));
                 }
-                Err(e) => return unavailable(&state, locale, e),
             }
         }
         None => params,
     };
     let redirect_uri = match authorize::redirect_target(&params, client.as_ref()) {
         Ok(uri) => uri.to_string(),
-        Err(e) => return page_err(e.message_key()),
+        Err(e) => return Ok(page_err(e.message_key())),
     };
     let Some(mut client) = client else {
-        return page_err("error_unknown_client");
+        return Ok(page_err("error_unknown_client"));
     };
     // Plugin scopes count as allowed only when an administrator permitted
     // this client and the plugin is loaded, enabled and healthy.
-    match state.plugins.usable_scopes(&client.client_id).await {
-        Ok(extra) => client.allow_scopes(&extra),
-        Err(e) => return unavailable(&state, locale, e),
-    }
+    let extra = state.plugins.usable_scopes(&client.client_id).await.map_err(PageError::unavailable)?;
+    client.allow_scopes(&extra);
     let hint = |token: &str| {
         state
             .tokens
@@ -82,26 +83,21 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
     };
     let mut req = match authorize::parse(&params, &client, &redirect_uri, hint, state.clock.now()) {
         Ok(r) => r,
-        Err(RequestError::Page(e)) => return page_err(e.message_key()),
+        Err(RequestError::Page(e)) => return Ok(page_err(e.message_key())),
         Err(RequestError::Redirect(r)) => {
-            return see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error));
+            return Ok(see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error)));
         }
     };
     // The hint names a subject; the session check compares accounts. A
     // subject no account holds any longer can match no session.
     if let Some(sub) = req.id_token_hint_sub.take() {
-        match crate::domain::tokens::subjects::account_for(&state.store, &sub).await {
-            Ok(account) => req.id_token_hint_sub = Some(account.unwrap_or_default()),
-            Err(e) => return unavailable(&state, locale, e),
-        }
+        let account = crate::domain::tokens::subjects::account_for(&state.store, &sub).await?;
+        req.id_token_hint_sub = Some(account.unwrap_or_default());
     }
     let (jar, browser) = cookies::browser(&state, jar);
-    let session = match current_session(&state, &jar).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let session = current_session(&state, &jar).await?;
     let outcome = flow::advance(&state, req, None, &cookies::browser_hash(&browser), session).await;
-    respond(&state, jar, locale, outcome)
+    Ok(respond(&state, jar, locale, outcome))
 }
 
 pub fn respond(
@@ -131,25 +127,13 @@ pub async fn resume(
     jar: CookieJar,
     headers: HeaderMap,
     Query(q): Query<ReqId>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-    };
+) -> Result<Response, PageError> {
+    let expired = || PageError::bad_request("error_request_expired");
+    let browser = cookies::get(&state, &jar, cookies::BROWSER).ok_or_else(expired)?;
     let hash = cookies::browser_hash(&browser);
-    let loaded = pending::load(&state.store, &q.req, &hash, state.clock.now()).await;
-    let req = match loaded {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-        }
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let req = pending::load(&state.store, &q.req, &hash, state.clock.now()).await?.ok_or_else(expired)?;
     let locale = cookies::locale(&state, &headers, req.ui_locales.as_deref());
-    let session = match current_session(&state, &jar).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let session = current_session(&state, &jar).await?;
     let outcome = flow::advance(&state, req, Some(q.req.clone()), &hash, session).await;
-    respond(&state, jar, locale, outcome)
+    Ok(respond(&state, jar, locale, outcome))
 }

@@ -5,7 +5,8 @@ use super::form;
 use crate::domain::{authn::sessions, tokens::grants};
 use crate::kit::cookies;
 use crate::kit::cookies::current_session;
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::extract::PageError;
+use crate::kit::pages::{error_page, page};
 use crate::server::AppState;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -21,7 +22,7 @@ pub async fn handler(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     body: Bytes,
-) -> Response {
+) -> Result<Response, PageError> {
     let params = if method == Method::POST {
         form::parse_body(&headers, &body).unwrap_or_default()
     } else {
@@ -31,13 +32,13 @@ pub async fn handler(
     let locale = cookies::locale(&state, &headers, ui.as_deref());
     let err = |key: &str| error_page(&state, StatusCode::BAD_REQUEST, locale, key);
     if form::no_duplicates(&params).is_err() {
-        return err("error_duplicate_parameter");
+        return Ok(err("error_duplicate_parameter"));
     }
     let get = |n: &str| form::one(&params, n).ok().flatten().map(String::from);
     let hint = match get("id_token_hint") {
         Some(h) => match state.tokens.verify_own(&h, "JWT", true) {
             Some(c) => Some(c),
-            None => return err("error_bad_id_token_hint"),
+            None => return Ok(err("error_bad_id_token_hint")),
         },
         None => None,
     };
@@ -47,14 +48,13 @@ pub async fn handler(
         _ => None,
     });
     let client_id = match (get("client_id"), hint_aud) {
-        (Some(a), Some(b)) if a != b => return err("error_logout_client_mismatch"),
+        (Some(a), Some(b)) if a != b => return Ok(err("error_logout_client_mismatch")),
         (a, b) => a.or(b),
     };
     let client = match &client_id {
-        Some(id) => match state.clients.find(id).await {
-            Ok(Some(c)) => Some(c),
-            Ok(None) => return err("error_unknown_client"),
-            Err(e) => return unavailable(&state, locale, e),
+        Some(id) => match state.clients.find(id).await? {
+            Some(c) => Some(c),
+            None => return Ok(err("error_unknown_client")),
         },
         None => None,
     };
@@ -62,22 +62,19 @@ pub async fn handler(
     if let Some(uri) = &post_logout {
         let ok = client.as_ref().is_some_and(|c| c.matches_post_logout_uri(uri));
         if !ok {
-            return err("error_unregistered_post_logout_uri");
+            return Ok(err("error_unregistered_post_logout_uri"));
         }
     }
     let st = get("state");
-    let session = match current_session(&state, &jar).await {
-        Ok(s) => s,
-        Err(e) => return unavailable(&state, locale, e),
-    };
+    let session = current_session(&state, &jar).await?;
     let confirmed = method == Method::POST
         && get("confirm").as_deref() == Some("yes")
         && cookies::csrf_ok(&state, &jar, &get("csrf").unwrap_or_default());
     let hint_matches = match (hint.as_ref().and_then(|h| h.get("sub")).and_then(Value::as_str), &session) {
-        (Some(sub), Some(s)) => match crate::domain::tokens::subjects::account_for(&state.store, sub).await {
-            Ok(account) => account.as_deref() == Some(s.user_id.as_str()),
-            Err(e) => return unavailable(&state, locale, e),
-        },
+        (Some(sub), Some(s)) => {
+            let account = crate::domain::tokens::subjects::account_for(&state.store, sub).await?;
+            account.as_deref() == Some(s.user_id.as_str())
+        }
         _ => false,
     };
     let mut jar = jar;
@@ -90,17 +87,15 @@ pub async fn handler(
             ctx.insert("post_logout_redirect_uri", &post_logout);
             ctx.insert("state", &st);
             ctx.insert("client_name", &client.as_ref().map(|c| c.name.clone()));
-            return (jar, page(&state, StatusCode::OK, "logout.html", locale, ctx)).into_response();
+            return Ok((jar, page(&state, StatusCode::OK, "logout.html", locale, ctx)).into_response());
         }
-        if end_session(&state, s).await.is_err() {
-            return error_page(&state, StatusCode::SERVICE_UNAVAILABLE, locale, "error_unavailable");
-        }
+        end_session(&state, s).await?;
         jar = jar.remove(cookies::build(&state, cookies::SESSION, String::new(), None));
     }
-    match post_logout {
+    Ok(match post_logout {
         Some(uri) => (jar, see_other(&client_redirect(&uri, &[("state", st.as_deref())]))).into_response(),
         None => (jar, page(&state, StatusCode::OK, "logged_out.html", locale, tera::Context::new())).into_response(),
-    }
+    })
 }
 
 /// Ends a session everywhere: the session row, the grants issued in it

@@ -75,46 +75,67 @@ async fn replace(
 
 pub struct Change<'a> {
     pub delegation_id: &'a str,
+    /// The credit code of the enterprise the session acts for.
+    pub uscc: &'a str,
     pub agent: &'a user::Model,
     pub current: &'a str,
     pub new: &'a str,
     /// The session the change is made in: it stays signed in.
     pub sid: &'a str,
-    pub ip: Option<&'a str>,
+    pub ip: &'a str,
     pub now: i64,
 }
 
 /// The signed-in agent changes his password for the enterprise: the
 /// current one must verify; the new one follows C2's rule and differs.
+/// The current password is a sign-in secret, so a guess counts in the
+/// enterprise sign-in throttle under the keys sign-in uses (the agent of
+/// this enterprise, his citizen account, the address): `enterprise_locked`
+/// once locked. After the change the apps of his other sessions for the
+/// enterprise are told (back-channel logout) and his phone gets a notice.
 /// Two changes racing with the same current password: one wins, the other
 /// reads `agents_changed_meanwhile`.
-pub async fn change(
+pub async fn change<N: crate::ports::notify::Notices>(
     db: &Store,
     passwords: &PasswordService,
+    notices: &N,
+    throttle: &crate::config::ThrottleConfig,
     c: Change<'_>,
-) -> Result<Result<Ended, Refusal>, EnterpriseError> {
+) -> Result<Result<(), Refusal>, EnterpriseError> {
+    use crate::domain::delegation::enterprises as e;
     check_enterprise_password(c.new).map_err(EnterpriseError::Invalid)?;
+    let keys = e::agent_keys(c.uscc, c.agent);
+    let Some(held) = e::reserve_attempt(db, throttle, &keys, c.ip, c.now).await? else {
+        return Ok(Err("enterprise_locked"));
+    };
     let Some(d) = delegation::find(db, c.delegation_id)
         .await?
         .filter(|d| d.grantee_user_id == c.agent.id && delegation::in_force(d, c.now))
     else {
+        e::release_attempt(db, held).await?;
         return Ok(Err("enterprise_not_agent"));
     };
     let ok = passwords.verify(c.current.to_string(), sign_in_hash(Some(&d), c.agent)).await?;
     if !ok {
+        // A wrong guess keeps its throttle slot.
         return Ok(Err("agent_password_current_wrong"));
     }
+    e::release_attempt(db, held).await?;
     if c.new == c.current {
         return Ok(Err("agent_password_same"));
     }
     let hash = passwords.hash(c.new.to_string()).await?;
     let subject = format!("delegation:{}", d.id);
     let detail = format!("enterprise={}", d.enterprise_id.as_deref().unwrap_or(""));
-    let event = Event::new("agent_change_password", Actor::User(&c.agent.id), &subject).detail(&detail).ip(c.ip);
-    match replace(db, &d, d.agent_password_hash.as_deref(), &hash, Some(c.sid), event, c.now).await? {
-        Some(ended) => Ok(Ok(ended)),
-        None => Ok(Err("agents_changed_meanwhile")),
+    let event = Event::new("agent_change_password", Actor::User(&c.agent.id), &subject).detail(&detail).ip(Some(c.ip));
+    let Some(ended) = replace(db, &d, d.agent_password_hash.as_deref(), &hash, Some(c.sid), event, c.now).await? else {
+        return Ok(Err("agents_changed_meanwhile"));
+    };
+    ended.tell(db, notices).await;
+    if let Some(phone) = &c.agent.phone {
+        notices.notify_phone(phone, "sms_agent_password_changed", c.now).await;
     }
+    Ok(Ok(()))
 }
 
 /// The agent delegation a reset by (credit code, phone) is for: the
@@ -140,48 +161,71 @@ pub async fn reset_target(
 /// sessions for the enterprise and its grants end. `None` when the agent
 /// was revoked or rejected (or reset by another request) meanwhile.
 /// Audited as `agent_reset_password` when the agent reset it himself (by
-/// SMS), `agent_password_set` when an operator `by` set it.
-pub async fn reset(
+/// SMS), `agent_password_set` when an operator `by` set it. After the
+/// commit the apps of the ended sessions are told (back-channel logout)
+/// and the agent's phone gets a notice.
+#[allow(clippy::too_many_arguments)]
+pub async fn reset<N: crate::ports::notify::Notices>(
     db: &Store,
     passwords: &PasswordService,
+    notices: &N,
     d: &delegation_e::Model,
     new: &str,
     by: Actor<'_>,
     ip: Option<&str>,
     now: i64,
-) -> Result<Option<Ended>, EnterpriseError> {
+) -> Result<bool, EnterpriseError> {
     check_enterprise_password(new).map_err(EnterpriseError::Invalid)?;
     let hash = passwords.hash(new.to_string()).await?;
     let action = if matches!(by, Actor::Operator(_)) { "agent_password_set" } else { "agent_reset_password" };
     let subject = format!("delegation:{}", d.id);
     let detail = format!("enterprise={} agent={}", d.enterprise_id.as_deref().unwrap_or(""), d.grantee_user_id);
     let event = Event::new(action, by, &subject).detail(&detail).ip(ip);
-    Ok(replace(db, d, d.agent_password_hash.as_deref(), &hash, None, event, now).await?)
+    let Some(ended) = replace(db, d, d.agent_password_hash.as_deref(), &hash, None, event, now).await? else {
+        return Ok(false);
+    };
+    ended.tell(db, notices).await;
+    let agent = user::Entity::find_by_id(d.grantee_user_id.clone()).one(db).await?;
+    if let Some(phone) = agent.and_then(|u| u.phone) {
+        notices.notify_phone(&phone, "sms_agent_password_changed", now).await;
+    }
+    Ok(true)
 }
 
 /// The representative (or staff) requires a new password: the password is
 /// cleared, every session and grant of the agent for the enterprise ends;
 /// the agent must reset it by SMS. `None` if it is not a pending or active
 /// agent of this enterprise.
-pub async fn require_reset(
+/// After the commit the apps of the ended sessions are told and the agent
+/// gets an SMS saying his password was cleared. `false` when nothing
+/// changed.
+pub async fn require_reset<N: crate::ports::notify::Notices>(
     db: &Store,
+    notices: &N,
     enterprise_id: &str,
     delegation_id: &str,
     ip: Option<&str>,
     now: i64,
-) -> Result<Option<(delegation_e::Model, Ended)>, sea_orm::DbErr> {
+) -> Result<bool, sea_orm::DbErr> {
     let Some(d) = delegation::find(db, delegation_id)
         .await?
         .filter(|d| d.enterprise_id.as_deref() == Some(enterprise_id) && d.kind == "agent")
     else {
-        return Ok(None);
+        return Ok(false);
     };
     let subject = format!("delegation:{}", d.id);
     let detail = format!("agent={}", d.grantee_user_id);
     let event =
         Event::new("agent_password_reset_required", Actor::Enterprise(enterprise_id), &subject).detail(&detail).ip(ip);
-    let ended = replace(db, &d, d.agent_password_hash.as_deref(), MUST_RESET, None, event, now).await?;
-    Ok(ended.map(|ended| (d, ended)))
+    let Some(ended) = replace(db, &d, d.agent_password_hash.as_deref(), MUST_RESET, None, event, now).await? else {
+        return Ok(false);
+    };
+    ended.tell(db, notices).await;
+    let agent = user::Entity::find_by_id(d.grantee_user_id.clone()).one(db).await?;
+    if let Some(phone) = agent.and_then(|u| u.phone) {
+        notices.notify_phone(&phone, "sms_agent_password_cleared", now).await;
+    }
+    Ok(true)
 }
 
 #[cfg(test)]

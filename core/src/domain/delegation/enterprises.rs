@@ -531,6 +531,187 @@ pub fn change_outcome_text(template: &str, c: &representative_change::Model) -> 
         .replace("{reason}", c.reason.as_deref().unwrap_or_default())
 }
 
+/// An enterprise password attempt as typed on the sign-in form (C1).
+pub struct EnterpriseAttempt<'a> {
+    pub uscc: &'a str,
+    pub role: Role,
+    /// The agent's own account (phone, ID number or username); agents only.
+    pub agent: &'a str,
+    pub password: &'a str,
+    pub captcha_id: &'a str,
+    pub captcha_answer: &'a str,
+    pub ip: &'a str,
+    pub now: i64,
+}
+
+/// What an enterprise sign-in needs.
+pub struct EnterpriseServices<'a> {
+    pub store: &'a Store,
+    pub users: &'a UserService,
+    pub passwords: &'a PasswordService,
+    pub captcha: &'a crate::domain::authn::captcha::CaptchaService,
+    pub throttle: &'a crate::config::ThrottleConfig,
+}
+
+/// How an enterprise sign-in attempt ended.
+pub enum EnterpriseOutcome {
+    /// The person may act for the enterprise; `face_of` tells whether the
+    /// first-sign-in face check (C1) is still due.
+    Signed(Box<EnterpriseSignIn>),
+    /// The form was incomplete or the credit code malformed (not counted);
+    /// the locale key of the message.
+    Invalid(&'static str),
+    /// A key of the attempt is locked (A3).
+    Locked,
+    /// The captcha demanded on a risky sign-in was missing or wrong.
+    CaptchaWrong,
+    /// [`SIGN_IN_REFUSED`]; `risky` asks for a captcha with the next try.
+    Refused { risky: bool },
+}
+
+/// C1 + A3: the enterprise sign-in as representative or agent. Throttled
+/// like the citizen sign-in on keys the form cannot vary ([`throttle_keys`]:
+/// the credit code, and for an agent his account and its citizen lockout);
+/// every key's attempt is reserved before the password is checked; once
+/// risky a graphic captcha, checked after the attempt is counted; one
+/// answer for every refusal. Failures and lockouts are audited by the
+/// throttle; the success is audited by `authn::sign_in::finish` when the
+/// session is made (after the face gate when that is due).
+pub async fn enterprise_sign_in(
+    s: EnterpriseServices<'_>,
+    a: EnterpriseAttempt<'_>,
+) -> Result<EnterpriseOutcome, EnterpriseError> {
+    let uscc = match Uscc::parse(a.uscc) {
+        Ok(u) => u,
+        Err(e) => return Ok(EnterpriseOutcome::Invalid(e.message_key())),
+    };
+    if a.password.is_empty() || (a.role == Role::Agent && a.agent.trim().is_empty()) {
+        return Ok(EnterpriseOutcome::Invalid("login_missing_fields"));
+    }
+    let keys = throttle_keys(s.users, &uscc, a.role, a.agent).await?;
+    let risky = attempt_risky(s.store, &keys, a.ip, a.now).await?;
+    let Some(held) = reserve_attempt(s.store, s.throttle, &keys, a.ip, a.now).await? else {
+        return Ok(EnterpriseOutcome::Locked);
+    };
+    if risky && !s.captcha.check(a.captcha_id, a.captcha_answer).await? {
+        return Ok(EnterpriseOutcome::CaptchaWrong);
+    }
+    let outcome = match a.role {
+        Role::Representative => sign_in_representative(s.store, s.passwords, uscc.as_str(), a.password).await?,
+        Role::Agent => {
+            sign_in_agent_with_password(s.store, s.users, s.passwords, uscc.as_str(), a.agent, a.password, a.now)
+                .await?
+        }
+    };
+    match outcome {
+        Ok(signed) => {
+            release_attempt(s.store, held).await?;
+            Ok(EnterpriseOutcome::Signed(Box::new(signed)))
+        }
+        Err(_) => {
+            fail_attempt(s.store, held, a.ip, a.now).await?;
+            let risky = attempt_risky(s.store, &keys, a.ip, a.now).await.unwrap_or(true);
+            Ok(EnterpriseOutcome::Refused { risky })
+        }
+    }
+}
+
+/// A3: an enterprise attempt is risky once the enterprise key, the agent's
+/// own account or the address has failed often.
+pub async fn attempt_risky(db: &Store, keys: &ThrottleKeys, ip: &str, now: i64) -> Result<bool, DbErr> {
+    use crate::domain::authn::throttle;
+    let (ent, by_ip) = throttle::failures(db, &keys.enterprise, ip, now).await?;
+    let citizen = match &keys.citizen {
+        Some(login) => throttle::failures(db, login, ip, now).await?.0,
+        None => 0,
+    };
+    Ok(throttle::risky(ent.max(citizen), by_ip))
+}
+
+/// Reserves an attempt on every key; `None` when any is locked.
+pub async fn reserve_attempt(
+    db: &Store,
+    cfg: &crate::config::ThrottleConfig,
+    keys: &ThrottleKeys,
+    ip: &str,
+    now: i64,
+) -> Result<Option<Vec<crate::domain::authn::throttle::Reservation>>, DbErr> {
+    use crate::domain::authn::throttle;
+    let mut held = Vec::new();
+    for key in std::iter::once(&keys.enterprise).chain(keys.citizen.as_ref()) {
+        match throttle::reserve(db, cfg, key, ip, now).await? {
+            throttle::Verdict::Proceed(r) => held.push(r),
+            throttle::Verdict::Locked(_) => return Ok(None),
+        }
+    }
+    Ok(Some(held))
+}
+
+/// The password was wrong: every key keeps its count; the failure is
+/// audited once, on the most specific key (the agent's account when there
+/// is one, else the enterprise).
+pub async fn fail_attempt(
+    db: &Store,
+    mut held: Vec<crate::domain::authn::throttle::Reservation>,
+    ip: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    match held.pop() {
+        Some(r) => crate::domain::authn::throttle::failed(db, r, ip, now).await,
+        None => Ok(()),
+    }
+}
+
+/// The password was right: every key's failures are forgotten.
+pub async fn release_attempt(db: &Store, held: Vec<crate::domain::authn::throttle::Reservation>) -> Result<(), DbErr> {
+    for r in held {
+        crate::domain::authn::throttle::succeeded(db, r).await?;
+    }
+    Ok(())
+}
+
+/// C3: the representative adds the person a login (phone, ID number or
+/// username) names as a pending agent; a missing or suspended account is
+/// `agents_no_account`.
+pub async fn add_agent_by_login(
+    db: &Store,
+    users: &UserService,
+    enterprise_id: &str,
+    login: &str,
+    now: i64,
+) -> Result<Result<delegation_e::Model, Refusal>, EnterpriseError> {
+    let found = users.find_by_login(login.trim()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    match found {
+        Some(u) if !u.disabled => Ok(add_agent(db, enterprise_id, &u.id, Actor::Enterprise(enterprise_id), now).await?),
+        _ => Ok(Err("agents_no_account")),
+    }
+}
+
+/// C3: approving a pending agent waits for the representative's own scan
+/// and face check: the gate's payload, or `None` when the delegation is
+/// not a pending agent of this enterprise (any more).
+pub async fn approval_gate(
+    db: &Store,
+    e: &enterprise::Model,
+    delegation_id: &str,
+    representative_user_id: &str,
+) -> Result<Option<crate::domain::assurance::face_gate::GatePayload>, DbErr> {
+    use crate::domain::assurance::face_gate::{ApproveGate, GatePayload};
+    Ok(delegation::find(db, delegation_id)
+        .await?
+        .filter(|d| {
+            d.enterprise_id.as_deref() == Some(e.id.as_str())
+                && DelegationState::of(d) == Some(DelegationState::Pending)
+        })
+        .map(|d| {
+            GatePayload::ApproveAgent(ApproveGate {
+                enterprise: e.id.clone(),
+                delegation: d.id,
+                user: representative_user_id.to_string(),
+            })
+        }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

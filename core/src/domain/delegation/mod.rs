@@ -337,6 +337,40 @@ pub struct Ended {
     pub sessions: Vec<(String, String)>,
 }
 
+impl Ended {
+    /// Tells the apps of the ended sessions (back-channel logout through
+    /// the notice port), after the change committed; best effort.
+    pub async fn tell<N: crate::ports::notify::LogoutNotifier>(self, db: &Store, notices: &N) {
+        let mut told = Vec::new();
+        for (user_id, sid) in self.sessions {
+            match crate::domain::tokens::subjects::of_account(db, &user_id).await {
+                Ok(subject) => told.push(crate::ports::notify::EndedSession { sid, subject }),
+                Err(e) => tracing::error!("back-channel logout: {e}"),
+            }
+        }
+        notices.sessions_ended(&told).await;
+    }
+}
+
+/// C3/C6: [`revoke`], then the apps of the sessions it ended are told
+/// (back-channel logout). `false` when the delegation changed meanwhile.
+pub async fn revoke_and_notify<N: crate::ports::notify::LogoutNotifier>(
+    db: &Store,
+    notices: &N,
+    id: &str,
+    party: &Party<'_>,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<bool, DbErr> {
+    match revoke(db, id, party, ip, now).await? {
+        Some(ended) => {
+            ended.tell(db, notices).await;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
 /// Pending or active → revoked; in the same transaction every grant issued
 /// under it and every session acting under it ends (C3: "revocation ends
 /// the agent's sessions and refresh tokens for that enterprise at once").

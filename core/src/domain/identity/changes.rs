@@ -219,3 +219,43 @@ pub async fn bind_email<N: Notices>(
     }
     Ok(Changed::Done)
 }
+
+/// An operator sets an account's password from the command line (A4
+/// support): the password policy, then in one transaction the hash, every
+/// session and grant of the account ended, and the audit row
+/// `password_set` naming who set it; then the apps of the ended sessions
+/// are told (back-channel logout) and the phone gets a notice. `false`
+/// when no account answers to `login`.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_password<N: Notices>(
+    db: &Store,
+    users: &UserService,
+    passwords: &PasswordService,
+    notices: &N,
+    login: &str,
+    password: &str,
+    by: &str,
+    now: i64,
+) -> anyhow::Result<bool> {
+    crate::domain::identity::users::check_password_policy(password).map_err(|m| anyhow::anyhow!(m))?;
+    let Some(u) = users.find_by_login(login).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
+        return Ok(false);
+    };
+    let hash = passwords.hash(password.to_string()).await?;
+    let txn = crate::store::begin_write(db).await?;
+    let mut model: user::ActiveModel = u.clone().into();
+    model.password_hash = Set(hash);
+    model.updated_at = Set(now);
+    model.update(&txn).await?;
+    let subject = crate::domain::tokens::subjects::of_account(&txn, &u.id).await?;
+    let ended = crate::domain::identity::accounts::end_sessions(&txn, &u.id, None, &subject, now).await?;
+    crate::domain::tokens::grants::revoke_all_for_user(&txn, &u.id, now).await?;
+    sessions::revoke_all_for_user(&txn, &u.id).await?;
+    audit(&txn, Some(&u.id), "password_set", &format!("by {by}"), None, now).await?;
+    txn.commit().await?;
+    notices.sessions_ended(&ended).await;
+    if let Some(phone) = &u.phone {
+        notices.notify_phone(phone, "sms_password_changed", now).await;
+    }
+    Ok(true)
+}

@@ -80,6 +80,11 @@ pub struct Displaced {
 struct Effects<'a> {
     /// The audit action of the binding (`identity_bind` …).
     audit: Option<&'a str>,
+    /// Appended to the audit detail `level N` (who recorded it).
+    detail: &'a str,
+    /// A second audit row in the same transaction: (account, action,
+    /// detail) — the counter operator's own record of what he recorded.
+    also: Option<(&'a str, &'a str, &'a str)>,
     /// End the account's sessions (except `keep_sid`) on a rebind.
     rebind: bool,
     keep_sid: Option<&'a str>,
@@ -305,11 +310,26 @@ async fn bind(
         audit(&txn, Some(user_id), "identity_rebind", "previous identity replaced", fx.ip, now).await?;
         rebound = Some(ended);
     }
-    if let Some(action) = fx.audit {
-        audit(&txn, Some(user_id), action, &format!("level {level}"), fx.ip, now).await?;
-    }
+    audit_effects(&txn, user_id, level, fx, now).await?;
     txn.commit().await?;
     Ok(BindOutcome::Done { level, displaced, rebound })
+}
+
+/// The audit rows of a binding's [`Effects`], in its transaction.
+async fn audit_effects<C: ConnectionTrait>(
+    conn: &C,
+    user_id: &str,
+    level: u8,
+    fx: Effects<'_>,
+    now: i64,
+) -> Result<(), DbErr> {
+    if let Some(action) = fx.audit {
+        audit(conn, Some(user_id), action, &format!("level {level}{}", fx.detail), fx.ip, now).await?;
+    }
+    if let Some((who, action, detail)) = fx.also {
+        audit(conn, Some(who), action, detail, fx.ip, now).await?;
+    }
+    Ok(())
 }
 
 async fn taken_after_race(db: &Store, doc: &Document, takeover_from: Option<&str>) -> Result<BindOutcome, DbErr> {
@@ -420,13 +440,14 @@ pub fn face_required(doc: &Document, today: NaiveDate) -> bool {
 
 /// L3 by face (B3), or the face check that completes a takeover (B5).
 /// The sample goes to the verifier and nowhere else.
-pub async fn face_check<V: IdentityVerifier>(
+async fn face_check<V: IdentityVerifier>(
     db: &Store,
     verifier: &V,
     user_id: &str,
     sample: &FaceSample,
     today: NaiveDate,
     now: i64,
+    fx: Effects<'_>,
 ) -> Result<BindOutcome, DbErr> {
     let takeover = pending_takeover(db, user_id, today, now).await?;
     let bound = current(db, user_id).await?;
@@ -451,14 +472,21 @@ pub async fn face_check<V: IdentityVerifier>(
     match takeover {
         Some((t, doc)) => {
             let holder = t.holder_user_id.as_deref().unwrap_or_default();
-            bind(db, user_id, &doc, 3, "face", Some(holder), now, Effects::default()).await
+            bind(db, user_id, &doc, 3, "face", Some(holder), now, fx).await
         }
-        None => raise(db, user_id, 3, "face", now).await,
+        None => raise(db, user_id, 3, "face", now, fx).await,
     }
 }
 
 /// Raises the bound identity (and the account) to at least `level`.
-async fn raise(db: &Store, user_id: &str, level: u8, method: &str, now: i64) -> Result<BindOutcome, DbErr> {
+async fn raise(
+    db: &Store,
+    user_id: &str,
+    level: u8,
+    method: &str,
+    now: i64,
+    fx: Effects<'_>,
+) -> Result<BindOutcome, DbErr> {
     let txn = crate::store::begin_write(db).await?;
     let r = identity::Entity::update_many()
         .col_expr(identity::Column::Level, Expr::value(i32::from(level)))
@@ -474,17 +502,19 @@ async fn raise(db: &Store, user_id: &str, level: u8, method: &str, now: i64) -> 
     };
     let level = if r.rows_affected == 1 { level } else { row.level.clamp(1, 4) as u8 };
     set_level(&txn, user_id, level).await?;
+    audit_effects(&txn, user_id, level, fx, now).await?;
     txn.commit().await?;
     Ok(BindOutcome::Done { level, displaced: None, rebound: None })
 }
 
 /// L3 by bank card four elements (B3), for the bound resident ID.
-pub async fn bank_card_check<V: IdentityVerifier>(
+async fn bank_card_check<V: IdentityVerifier>(
     db: &Store,
     verifier: &V,
     user_id: &str,
     card: &BankCardCheck,
     now: i64,
+    fx: Effects<'_>,
 ) -> Result<BindOutcome, DbErr> {
     let Some(bound) = current(db, user_id).await? else { return Ok(BindOutcome::NoIdentity) };
     if bound.doc_number != card.id_number.as_str() || bound.name != card.name.as_str() {
@@ -494,20 +524,21 @@ pub async fn bank_card_check<V: IdentityVerifier>(
     let verdict = verifier.check_bank_card(card).await;
     match record_verdict(db, user_id, "bank_card", &subj, &verdict, now).await? {
         None => Ok(BindOutcome::Unavailable),
-        Some(Outcome::Pass) => raise(db, user_id, 3, "bank_card", now).await,
+        Some(Outcome::Pass) => raise(db, user_id, 3, "bank_card", now, fx).await,
         Some(other) => Ok(BindOutcome::Refused(other)),
     }
 }
 
 /// L4 by a signed in-person assertion (B4): the chip was read in front of
 /// the person, so the identity is bound even if another account held it.
-pub async fn in_person_assertion<V: IdentityVerifier>(
+async fn in_person_assertion<V: IdentityVerifier>(
     db: &Store,
     verifier: &V,
     user_id: &str,
     token: &str,
     today: NaiveDate,
     now: i64,
+    fx: Effects<'_>,
 ) -> Result<BindOutcome, DbErr> {
     let claims = match verifier.check_in_person(token, now).await {
         Ok(Ok(c)) => c,
@@ -533,7 +564,7 @@ pub async fn in_person_assertion<V: IdentityVerifier>(
     };
     let detail = format!("issuer={} place={}", claims.issuer, claims.place);
     record(db, Some(user_id), "in_person", &subj, "pass", Some(&claims.jti), Some(&detail), now).await?;
-    bind_over_holder(db, user_id, &doc, "in_person", now).await
+    bind_over_holder(db, user_id, &doc, "in_person", now, fx).await
 }
 
 /// L4 bind that displaces any other holder: physical evidence outranks an
@@ -544,8 +575,8 @@ async fn bind_over_holder(
     doc: &Document,
     method: &str,
     now: i64,
+    fx: Effects<'_>,
 ) -> Result<BindOutcome, DbErr> {
-    let fx = Effects::default();
     match bind(db, user_id, doc, 4, method, None, now, fx).await? {
         BindOutcome::Taken { takeover: holder } => bind(db, user_id, doc, 4, method, Some(&holder), now, fx).await,
         other => Ok(other),
@@ -600,10 +631,22 @@ pub async fn counter_verification(
     place: &str,
     now: i64,
 ) -> Result<BindOutcome, DbErr> {
+    counter_verification_with(db, operator, user_id, doc, place, now, Effects::default()).await
+}
+
+async fn counter_verification_with(
+    db: &Store,
+    operator: &str,
+    user_id: &str,
+    doc: &Document,
+    place: &str,
+    now: i64,
+    fx: Effects<'_>,
+) -> Result<BindOutcome, DbErr> {
     let subj = subject(doc.kind().as_str(), doc.name.as_str(), doc.number.as_str());
     let detail = format!("operator={operator} place={place}");
     record(db, Some(user_id), "counter", &subj, "pass", None, Some(&detail), now).await?;
-    bind_over_holder(db, user_id, doc, "counter", now).await
+    bind_over_holder(db, user_id, doc, "counter", now, fx).await
 }
 
 /// Unbinding (解绑, B5) inside the caller's transaction: the account keeps
@@ -659,7 +702,8 @@ pub async fn bind_identity<V: IdentityVerifier, N: Notices>(
     b: &Binder<'_>,
     doc: &Document,
 ) -> Result<BindOutcome, DbErr> {
-    let fx = Effects { audit: Some("identity_bind"), rebind: true, keep_sid: b.keep_sid, ip: b.ip };
+    let fx =
+        Effects { audit: Some("identity_bind"), rebind: true, keep_sid: b.keep_sid, ip: b.ip, ..Default::default() };
     let r = verify_document_with(db, verifier, &b.user.id, doc, b.now, fx).await?;
     if let BindOutcome::Done { rebound: Some(ended), .. } = &r {
         notices.sessions_ended(ended).await;
@@ -681,8 +725,8 @@ pub async fn raise_by_bank_card<V: IdentityVerifier, N: Notices>(
     b: &Binder<'_>,
     card: &BankCardCheck,
 ) -> Result<BindOutcome, DbErr> {
-    let r = bank_card_check(db, verifier, &b.user.id, card, b.now).await?;
-    settle(db, notices, b, &r, "identity_bank_card").await;
+    let r = bank_card_check(db, verifier, &b.user.id, card, b.now, audited(b, "identity_bank_card")).await?;
+    settle(db, notices, &r, b.now).await;
     Ok(r)
 }
 
@@ -695,8 +739,8 @@ pub async fn raise_by_face<V: IdentityVerifier, N: Notices>(
     sample: &FaceSample,
     today: NaiveDate,
 ) -> Result<BindOutcome, DbErr> {
-    let r = face_check(db, verifier, &b.user.id, sample, today, b.now).await?;
-    settle(db, notices, b, &r, "identity_face").await;
+    let r = face_check(db, verifier, &b.user.id, sample, today, b.now, audited(b, "identity_face")).await?;
+    settle(db, notices, &r, b.now).await;
     Ok(r)
 }
 
@@ -709,8 +753,9 @@ pub async fn bind_in_person<V: IdentityVerifier, N: Notices>(
     assertion: &str,
     today: NaiveDate,
 ) -> Result<BindOutcome, DbErr> {
-    let r = in_person_assertion(db, verifier, &b.user.id, assertion, today, b.now).await?;
-    settle(db, notices, b, &r, "identity_in_person").await;
+    let fx = audited(b, "identity_in_person");
+    let r = in_person_assertion(db, verifier, &b.user.id, assertion, today, b.now, fx).await?;
+    settle(db, notices, &r, b.now).await;
     Ok(r)
 }
 
@@ -723,25 +768,16 @@ pub async fn record_counter<N: Notices>(
     doc: &Document,
     place: &str,
 ) -> Result<BindOutcome, DbErr> {
-    let operator = match clerk {
-        CounterClerk::Operator(id) => id,
-        CounterClerk::Cli => "cli",
-    };
-    let r = counter_verification(db, operator, &b.user.id, doc, place, b.now).await?;
-    let BindOutcome::Done { level, displaced: moved, .. } = &r else { return Ok(r) };
     let target = b.user.id.as_str();
-    match clerk {
-        CounterClerk::Operator(op) => {
-            let recorded = format!("for {target} at {place}");
-            logged_audit(db, op, "counter_verification_recorded", &recorded, b.ip, b.now).await;
-            let detail = format!("level {level} by operator {op}");
-            logged_audit(db, target, "identity_counter", &detail, b.ip, b.now).await;
-        }
-        CounterClerk::Cli => logged_audit(db, target, "identity_counter", "by cli", b.ip, b.now).await,
-    }
-    if let Some(moved) = moved {
-        displaced(db, notices, moved, b.now).await;
-    }
+    let (operator, by, recorded) = match clerk {
+        CounterClerk::Operator(op) => (op, format!(" by operator {op}"), Some(format!("for {target} at {place}"))),
+        CounterClerk::Cli => ("cli", " by cli".to_string(), None),
+    };
+    let mut fx = audited(b, "identity_counter");
+    fx.detail = &by;
+    fx.also = recorded.as_deref().map(|r| (operator, "counter_verification_recorded", r));
+    let r = counter_verification_with(db, operator, target, doc, place, b.now, fx).await?;
+    settle(db, notices, &r, b.now).await;
     Ok(r)
 }
 
@@ -768,20 +804,16 @@ pub async fn unbind_identity<N: Notices>(db: &Store, notices: &N, b: &Binder<'_>
     Ok(true)
 }
 
-/// The common tail of a successful binding: the audit row, and the
-/// account that lost the identity in a takeover.
-async fn settle<N: Notices>(db: &Store, notices: &N, b: &Binder<'_>, r: &BindOutcome, action: &str) {
-    if let BindOutcome::Done { level, displaced: moved, .. } = r {
-        logged_audit(db, &b.user.id, action, &format!("level {level}"), b.ip, b.now).await;
-        if let Some(moved) = moved {
-            displaced(db, notices, moved, b.now).await;
-        }
-    }
+/// A binding audited as `action` in its own transaction.
+fn audited<'a>(b: &Binder<'a>, action: &'a str) -> Effects<'a> {
+    Effects { audit: Some(action), ip: b.ip, ..Default::default() }
 }
 
-async fn logged_audit(db: &Store, user_id: &str, action: &str, detail: &str, ip: Option<&str>, now: i64) {
-    if let Err(e) = audit(db, Some(user_id), action, detail, ip, now).await {
-        tracing::error!("audit {action}: {e}");
+/// After a successful binding committed: the account that lost the
+/// identity in a takeover is told.
+async fn settle<N: Notices>(db: &Store, notices: &N, r: &BindOutcome, now: i64) {
+    if let BindOutcome::Done { displaced: Some(moved), .. } = r {
+        displaced(db, notices, moved, now).await;
     }
 }
 

@@ -128,14 +128,9 @@ pub async fn authorisations_submit(
         "decline" => delegation::reject(&state.store, &f.id, &Party::Grantee(&u.id), "declined", ip, now)
             .await
             .map(|ok| changed(ok, "authorise_declined")),
-        "revoke" => match delegation::revoke(&state.store, &f.id, &Party::Principal(&u.id), ip, now).await {
-            Ok(Some(ended)) => {
-                crate::web::enterprise::notify_ended(&state, ended).await;
-                Ok((true, "authorise_revoked"))
-            }
-            Ok(None) => Ok((false, "agents_changed_meanwhile")),
-            Err(e) => Err(e),
-        },
+        "revoke" => delegation::revoke_and_notify(&state.store, &state, &f.id, &Party::Principal(&u.id), ip, now)
+            .await
+            .map(|ok| changed(ok, "authorise_revoked")),
         _ => Ok((false, "agents_changed_meanwhile")),
     };
     let (ok, key) = outcome?;
@@ -353,7 +348,7 @@ pub async fn after_face(state: &AppState, jar: CookieJar, locale: &str, payload:
             }
         }
         GatePayload::RegisterAgent(p) => {
-            crate::web::enterprise::agent_register::finish(state, jar, locale, &p, now).await
+            crate::web::enterprise::agent_register::finish(state, jar, locale, &p, now).await.into_response()
         }
         _ => error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
     }

@@ -6,7 +6,6 @@
 //! captcha, as the manual's "验证身份" step. Handlers parse, make one domain
 //! call, and explain the result.
 use crate::domain::authn::flows::{self, mask_phone};
-use crate::domain::authn::sessions::SessionInfo;
 use crate::domain::identity::documents::{
     self, ALL_TYPES, Document, DocumentForm, DocumentNumber, DocumentType, PersonName,
 };
@@ -94,26 +93,6 @@ pub struct UnbindForm {
 }
 
 crate::with_csrf!(IdentityForm, AppStepForm, UnbindForm);
-
-/// The signed-in account, or a redirect to sign in and come back here.
-pub(crate) async fn signed_in(
-    state: &AppState,
-    jar: &CookieJar,
-    uri: &Uri,
-    locale: &str,
-) -> Result<(SessionInfo, user::Model), Response> {
-    let back = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/identity");
-    // C1: the person's own session, not one acting for an enterprise.
-    let session = match crate::kit::personal::session(state, jar, locale).await? {
-        Some(s) => s,
-        None => return Err(cookies::sign_in_then(state, jar.clone(), back)),
-    };
-    match state.users.find(&session.user_id).await {
-        Ok(Some(u)) if !u.disabled => Ok((session, u)),
-        Ok(_) => Err(see_other(&format!("{}/login", state.config.issuer))),
-        Err(e) => Err(PageError::unavailable(e).into_response()),
-    }
-}
 
 /// What one page render needs besides the account.
 #[derive(Default)]
@@ -337,7 +316,7 @@ pub async fn in_person_submit(
 ) -> Result<Response, PageError> {
     me.user.phone.clone().ok_or_else(no_phone)?;
     let ip = sms_form::ip_of(addr);
-    Ok(crate::web::api::face::in_person(&state, jar, locale, &me.session, &me.user, &f.req, &f.assertion, &ip).await)
+    crate::web::api::face::in_person(&state, jar, locale, &me.session, &me.user, &f.req, &f.assertion, &ip).await
 }
 
 /// 解绑 (002 §1.3.3.2): SMS re-verification, then the identity goes, the

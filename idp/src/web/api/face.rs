@@ -10,18 +10,17 @@ use crate::domain::clients::app_access::{self, AppAccessError};
 use crate::domain::clients::scopes::SCAN_LOGIN;
 use crate::domain::identity::documents::{Document, DocumentForm};
 use crate::domain::identity::{self, BindOutcome, Binder, CounterClerk};
-use crate::kit::cookies;
-use crate::kit::pages::{error_page, unavailable};
+use crate::kit::extract::{CsrfForm, Locale, PageError, SignedIn};
 use crate::oidc::flow::see_other;
 use crate::ports::verifier::FaceSample;
 use crate::server::AppState;
 use crate::store::entities::user;
-use crate::web::account::identity::{View, finish, render, result_key, signed_in, today};
+use crate::web::account::identity::{View, finish, render, result_key, today};
 use crate::web::auth::sms_form::{self, Notice};
+use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::json;
@@ -160,15 +159,13 @@ pub(crate) async fn in_person(
     req: &str,
     assertion: &str,
     ip: &str,
-) -> Response {
+) -> Result<Response, PageError> {
     let now = state.clock.now();
     let binder = Binder { user: u, keep_sid: None, ip: Some(ip), now };
-    let r = match identity::bind_in_person(&state.store, &state.verifier, state, &binder, assertion, today(state)).await
-    {
-        Ok(r) => r,
-        Err(e) => return unavailable(state, locale, e),
-    };
-    match r {
+    let r = identity::bind_in_person(&state.store, &state.verifier, state, &binder, assertion, today(state))
+        .await
+        .map_err(PageError::unavailable)?;
+    Ok(match r {
         BindOutcome::Done { level, .. } => finish(state, jar, locale, u, req, level).await,
         other => {
             let notice = Some(Notice::Error(state.pages.text(locale, result_key(&other))));
@@ -180,7 +177,7 @@ pub(crate) async fn in_person(
             let v = View { view: "in_person", req, notice, ..Default::default() };
             render(state, jar, status, locale, u, v).await
         }
-    }
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -195,6 +192,8 @@ pub struct CounterForm {
     doc: DocumentForm,
 }
 
+crate::with_csrf!(CounterForm);
+
 /// The assurance level of the operator's own session.
 async fn session_level(state: &AppState, session: &SessionInfo, u: &user::Model) -> u8 {
     let proofing = assurance::proofing_level(&state.store, &u.id).await.unwrap_or(1);
@@ -202,82 +201,62 @@ async fn session_level(state: &AppState, session: &SessionInfo, u: &user::Model)
 }
 
 /// Only operators whose own session is at L4 record counter verifications.
-async fn operator_gate(
-    state: &AppState,
-    jar: &CookieJar,
-    uri: &Uri,
-    locale: &str,
-) -> Result<(SessionInfo, user::Model), Response> {
-    let (session, u) = signed_in(state, jar, uri, locale).await?;
-    match identity::is_operator(&state.store, &u.id).await {
-        Ok(true) => {}
-        Ok(false) => return Err(error_page(state, StatusCode::FORBIDDEN, locale, "identity_admin_not_operator")),
-        Err(e) => return Err(unavailable(state, locale, e)),
+async fn operator_gate(state: &AppState, me: SignedIn) -> Result<user::Model, PageError> {
+    if !identity::is_operator(&state.store, &me.user.id).await? {
+        return Err(PageError::forbidden("identity_admin_not_operator"));
     }
-    if session_level(state, &session, &u).await < 4 {
-        return Err(error_page(state, StatusCode::FORBIDDEN, locale, "identity_admin_need_l4"));
+    if session_level(state, &me.session, &me.user).await < 4 {
+        return Err(PageError::forbidden("identity_admin_need_l4"));
     }
-    Ok((session, u))
+    Ok(me.user)
 }
 
-pub async fn admin_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap, uri: Uri) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let (_, u) = match operator_gate(&state, &jar, &uri, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    render(&state, jar, StatusCode::OK, locale, &u, View { view: "admin", ..Default::default() }).await
+pub async fn admin_show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    me: SignedIn,
+) -> Result<Response, PageError> {
+    let u = operator_gate(&state, me).await?;
+    Ok(render(&state, jar, StatusCode::OK, locale, &u, View { view: "admin", ..Default::default() }).await)
 }
 
 pub async fn admin_submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
-    uri: Uri,
-    Form(f): Form<CounterForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let (_, op) = match operator_gate(&state, &jar, &uri, locale).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    Locale(locale): Locale,
+    me: SignedIn,
+    CsrfForm(f): CsrfForm<CounterForm>,
+) -> Result<Response, PageError> {
+    let op = operator_gate(&state, me).await?;
     let form = json!({"account": f.account, "place": f.place, "doc_type": f.doc.doc_type, "name": f.doc.name,
         "number": f.doc.number, "valid_from": f.doc.valid_from, "valid_to": f.doc.valid_to, "long_term": f.doc.long_term.is_some()});
     let fail = |key: &str| Some(Notice::Error(state.pages.text(locale, key)));
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        let v = View { view: "admin", notice: fail("error_csrf"), form, ..Default::default() };
-        return render(&state, jar, StatusCode::FORBIDDEN, locale, &op, v).await;
-    }
-    let target = match state.users.find_by_login(&f.account).await {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            let v = View { view: "admin", notice: fail("identity_admin_no_account"), form, ..Default::default() };
-            return render(&state, jar, StatusCode::BAD_REQUEST, locale, &op, v).await;
-        }
-        Err(e) => return unavailable(&state, locale, e),
+    let Some(target) = state.users.find_by_login(&f.account).await? else {
+        let v = View { view: "admin", notice: fail("identity_admin_no_account"), form, ..Default::default() };
+        return Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, &op, v).await);
     };
     let place = f.place.trim();
     if place.is_empty() || place.chars().count() > 100 {
         let v = View { view: "admin", notice: fail("identity_admin_place"), form, ..Default::default() };
-        return render(&state, jar, StatusCode::BAD_REQUEST, locale, &op, v).await;
+        return Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, &op, v).await);
     }
     let doc = match Document::parse(&f.doc, today(&state)) {
         Ok(d) => d,
         Err(e) => {
             let v = View { view: "admin", notice: fail(e.key()), form, ..Default::default() };
-            return render(&state, jar, StatusCode::BAD_REQUEST, locale, &op, v).await;
+            return Ok(render(&state, jar, StatusCode::BAD_REQUEST, locale, &op, v).await);
         }
     };
     let now = state.clock.now();
     let ip = sms_form::ip_of(addr);
     let binder = Binder { user: &target, keep_sid: None, ip: Some(&ip), now };
     let clerk = CounterClerk::Operator(&op.id);
-    let r = match identity::record_counter(&state.store, &state, clerk, &binder, &doc, place).await {
-        Ok(r) => r,
-        Err(e) => return unavailable(&state, locale, e),
-    };
-    match r {
+    let r = identity::record_counter(&state.store, &state, clerk, &binder, &doc, place)
+        .await
+        .map_err(PageError::unavailable)?;
+    Ok(match r {
         BindOutcome::Done { .. } => {
             let notice = Some(Notice::Info(state.pages.text(locale, "identity_admin_recorded")));
             render(&state, jar, StatusCode::OK, locale, &op, View { view: "admin", notice, ..Default::default() }).await
@@ -286,5 +265,5 @@ pub async fn admin_submit(
             let v = View { view: "admin", notice: fail(result_key(&other)), form, ..Default::default() };
             render(&state, jar, StatusCode::CONFLICT, locale, &op, v).await
         }
-    }
+    })
 }

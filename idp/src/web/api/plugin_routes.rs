@@ -5,6 +5,7 @@
 //! routes — then wraps pages in the theme.
 use crate::domain::assurance::Factor;
 use crate::kit::cookies;
+use crate::kit::extract::PageError;
 use crate::kit::pages::{error_page, page};
 use crate::oidc::flow::see_other;
 use crate::oidc::userinfo::bearer_token;
@@ -35,7 +36,7 @@ pub async fn root(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
+) -> Result<Response, PageError> {
     dispatch(state, name, "/".into(), Incoming { method, headers, jar, query, body }).await
 }
 
@@ -47,7 +48,7 @@ pub async fn nested(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
-) -> Response {
+) -> Result<Response, PageError> {
     dispatch(state, name, format!("/{rest}"), Incoming { method, headers, jar, query, body }).await
 }
 
@@ -66,18 +67,13 @@ fn pairs(raw: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw).into_owned().collect()
 }
 
-async fn dispatch(state: AppState, name: String, path: String, inc: Incoming) -> Response {
+async fn dispatch(state: AppState, name: String, path: String, inc: Incoming) -> Result<Response, PageError> {
     let locale = cookies::locale(&state, &inc.headers, None);
-    let Some(plugin) = state.plugins.find(&name).cloned() else {
-        return error_page(&state, StatusCode::NOT_FOUND, locale, "plugin_not_found");
-    };
-    let Some(route) = plugin.route(inc.method.as_str(), &path).cloned() else {
-        return error_page(&state, StatusCode::NOT_FOUND, locale, "plugin_not_found");
-    };
-    match state.plugins.enabled(&name).await {
-        Ok(true) => {}
-        Ok(false) => return error_page(&state, StatusCode::NOT_FOUND, locale, "plugin_not_found"),
-        Err(e) => return crate::kit::pages::unavailable(&state, locale, e),
+    let not_found = || PageError::Refused(StatusCode::NOT_FOUND, "plugin_not_found");
+    let plugin = state.plugins.find(&name).cloned().ok_or_else(not_found)?;
+    let route = plugin.route(inc.method.as_str(), &path).cloned().ok_or_else(not_found)?;
+    if !state.plugins.enabled(&name).await.map_err(PageError::unavailable)? {
+        return Err(not_found());
     }
     let is_form = inc
         .headers
@@ -97,43 +93,44 @@ async fn dispatch(state: AppState, name: String, path: String, inc: Incoming) ->
     } else {
         req.body = String::from_utf8_lossy(&inc.body).into_owned();
     }
-    match route.auth {
-        RouteAuth::User => user_route(&state, &plugin, req, inc.jar).await,
+    Ok(match route.auth {
+        RouteAuth::User => user_route(&state, &plugin, req, inc.jar).await?,
         RouteAuth::Api => api_route(&state, &plugin, req, &route.scopes, &inc.headers).await,
         RouteAuth::Admin => admin_route(&state, &plugin, req, &inc.headers).await,
-    }
+    })
 }
 
 /// Pages for the signed-in user; the user is the subject and the plugin
 /// may read the profile fields its manifest declares.
-async fn user_route(state: &AppState, plugin: &Arc<Plugin>, mut req: Request, jar: CookieJar) -> Response {
+async fn user_route(
+    state: &AppState,
+    plugin: &Arc<Plugin>,
+    mut req: Request,
+    jar: CookieJar,
+) -> Result<Response, PageError> {
     let locale = req.locale.clone();
     // C1: plugin user pages are personal — never for a session acting for
     // an enterprise (the plugin would see the person as its subject).
-    let session = match crate::kit::personal::session(state, &jar, &locale).await {
-        Ok(Some(s)) => s,
-        Err(page) => return page,
+    let session = match crate::kit::personal::session(state, &jar, &locale).await? {
+        Some(s) => s,
         // Sign in first, then come back to this page.
-        Ok(None) if req.method == "GET" => {
+        None if req.method == "GET" => {
             let mut back = format!("{}{}", req.base, req.path);
             if !req.query.is_empty() {
                 back.push('?');
                 back.push_str(&url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&req.query).finish());
             }
-            return cookies::sign_in_then(state, jar, &back);
+            return Ok(cookies::sign_in_then(state, jar, &back));
         }
-        Ok(None) => return error_page(state, StatusCode::UNAUTHORIZED, &locale, "plugin_sign_in"),
+        None => return Err(PageError::Refused(StatusCode::UNAUTHORIZED, "plugin_sign_in")),
     };
     if req.method == "POST" && !cookies::csrf_ok(state, &jar, req.form("csrf").unwrap_or("")) {
-        return error_page(state, StatusCode::FORBIDDEN, &locale, "error_csrf");
+        return Err(PageError::forbidden("error_csrf"));
     }
     let (jar, browser) = cookies::browser(state, jar);
     req.csrf = Some(cookies::csrf_token(state, &browser));
     // Plugins see the `sub` apps see; the call scope keeps the account.
-    req.subject = match crate::domain::tokens::subjects::of_account(&state.store, &session.user_id).await {
-        Ok(sub) => Some(sub),
-        Err(e) => return crate::kit::pages::unavailable(state, &locale, e),
-    };
+    req.subject = Some(crate::domain::tokens::subjects::of_account(&state.store, &session.user_id).await?);
     let face_at = session.factors.iter().filter(|e| e.factor == Factor::Face).map(|e| e.at).max();
     let call = CallScope {
         plugin: plugin.name().into(),
@@ -142,7 +139,7 @@ async fn user_route(state: &AppState, plugin: &Arc<Plugin>, mut req: Request, ja
         face_at,
     };
     let res = state.plugins.handle(plugin, &req, Some(call)).await;
-    (jar, render(state, &locale, res, true)).into_response()
+    Ok((jar, render(state, &locale, res, true)).into_response())
 }
 
 /// APIs for relying apps: a live access token with every scope the route

@@ -13,14 +13,14 @@ use crate::domain::delegation::enterprises::{self, check_enterprise_password};
 use crate::domain::identity::documents::DocumentNumber;
 use crate::domain::identity::users::PhoneNumber;
 use crate::kit::cookies;
-use crate::kit::pages::unavailable;
+use crate::kit::extract::{Locale, PageError};
 use crate::ports::sms::SmsPurpose;
 use crate::server::AppState;
 use crate::web::auth::sms_form::{self, CodeRequest, Notice};
 use crate::web::enterprise::render;
 use axum::Form;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
@@ -94,8 +94,7 @@ async fn show_form(
     render(state, jar, status, "agent_register.html", locale, v)
 }
 
-pub async fn show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
+pub async fn show(State(state): State<AppState>, jar: CookieJar, Locale(locale): Locale) -> Response {
     show_form(&state, jar, StatusCode::OK, locale, &AgentForm::default(), None).await
 }
 
@@ -103,20 +102,20 @@ pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
+    Locale(locale): Locale,
     Form(f): Form<AgentForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
+) -> Result<Response, PageError> {
     let text = |k: &str| state.pages.text(locale, k);
     let ip = cookies::client_ip(Some(addr));
     let code_req = CodeRequest::new(SmsPurpose::Register, &f.phone, &ip, &f.captcha_id, &f.captcha);
     if let Some((status, notice)) = sms_form::csrf_or_send(&state, &jar, locale, &f.csrf, &f.action, code_req).await {
-        return show_form(&state, jar, status, locale, &f, Some(notice)).await;
+        return Ok(show_form(&state, jar, status, locale, &f, Some(notice)).await);
     }
+    let refuse = |status, n| show_form(&state, jar.clone(), status, locale, &f, n);
     let bad = |key: &str| Some(Notice::Error(text(key)));
     let uscc = match crate::domain::delegation::uscc::Uscc::parse(&f.uscc) {
         Ok(u) => u,
-        Err(e) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(e.message_key())).await,
+        Err(e) => return Ok(refuse(StatusCode::BAD_REQUEST, bad(e.message_key())).await),
     };
     let (Ok(id), Ok(phone), Ok(rep_id), Ok(_)) = (
         DocumentNumber::parse_any(Some(f.doc_type.as_str()), &f.id_number),
@@ -124,43 +123,33 @@ pub async fn submit(
         DocumentNumber::parse_any(None, &f.rep_id_number),
         PhoneNumber::parse(&f.rep_phone),
     ) else {
-        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_fields")).await;
+        return Ok(refuse(StatusCode::BAD_REQUEST, bad("agent_register_fields")).await);
     };
     if f.name.trim().is_empty() || f.rep_name.trim().is_empty() || f.region.trim().is_empty() {
-        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_fields")).await;
+        return Ok(refuse(StatusCode::BAD_REQUEST, bad("agent_register_fields")).await);
     }
     if f.agree.is_none() {
-        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("agent_register_agree_missing")).await;
+        return Ok(refuse(StatusCode::BAD_REQUEST, bad("agent_register_agree_missing")).await);
     }
     if let Err(k) = check_enterprise_password(&f.password) {
-        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad(k)).await;
+        return Ok(refuse(StatusCode::BAD_REQUEST, bad(k)).await);
     }
     if f.password != f.password2 {
-        return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("register_password_mismatch")).await;
+        return Ok(refuse(StatusCode::BAD_REQUEST, bad("register_password_mismatch")).await);
     }
-    let e = match enterprises::find_by_uscc(&state.store, uscc.as_str()).await {
-        Ok(Some(e)) => e,
-        Ok(None) => {
-            return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("enterprise_unknown")).await;
-        }
-        Err(err) => return unavailable(&state, locale, err),
+    let Some(e) = enterprises::find_by_uscc(&state.store, uscc.as_str()).await? else {
+        return Ok(refuse(StatusCode::BAD_REQUEST, bad("enterprise_unknown")).await);
     };
     // C5: a representative that does not match the record → "法人信息不匹配".
     if !enterprises::representative_matches(&e, &f.rep_name, rep_id.as_str()) {
-        let n = bad("enterprise_representative_mismatch");
-        return show_form(&state, jar, StatusCode::CONFLICT, locale, &f, n).await;
+        return Ok(refuse(StatusCode::CONFLICT, bad("enterprise_representative_mismatch")).await);
     }
-    match state.sms_codes.verify(phone.as_str(), SmsPurpose::Register, &f.sms_code).await {
-        Ok(true) => {}
-        Ok(false) => return show_form(&state, jar, StatusCode::BAD_REQUEST, locale, &f, bad("sms_code_wrong")).await,
-        Err(err) => return unavailable(&state, locale, err),
+    if !state.sms_codes.verify(phone.as_str(), SmsPurpose::Register, &f.sms_code).await? {
+        return Ok(refuse(StatusCode::BAD_REQUEST, bad("sms_code_wrong")).await);
     }
     // Only the hash of the agent password waits in the gate (never shown:
     // the app reads a masked detail, not the payload).
-    let hash = match state.passwords.hash(f.password.clone()).await {
-        Ok(h) => h,
-        Err(err) => return unavailable(&state, locale, err),
-    };
+    let hash = state.passwords.hash(f.password.clone()).await?;
     let payload = GatePayload::RegisterAgent(RegisterGate {
         enterprise: e.id.clone(),
         name: f.name.trim().into(),
@@ -168,27 +157,27 @@ pub async fn submit(
         phone: phone.as_str().into(),
         agent_password_hash: hash,
     });
-    crate::web::enterprise::to_face_check(&state, jar, locale, &payload, id.as_str(), state.clock.now()).await
+    Ok(crate::web::enterprise::to_face_check(&state, jar, locale, &payload, id.as_str(), state.clock.now()).await)
 }
 
 /// After the agent's face check: the pending agent delegation of the account
 /// holding his identity (whose own password stays his), with the agent
 /// password's hash.
-pub async fn finish(state: &AppState, jar: CookieJar, locale: &str, payload: &RegisterGate, now: i64) -> Response {
-    let key = match enterprises::register_agent(
-        &state.store,
-        &payload.enterprise,
-        &payload.id_number,
-        &payload.agent_password_hash,
-        now,
-    )
-    .await
+pub async fn finish(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    payload: &RegisterGate,
+    now: i64,
+) -> Result<Response, PageError> {
+    let p = payload;
+    let key = match enterprises::register_agent(&state.store, &p.enterprise, &p.id_number, &p.agent_password_hash, now)
+        .await?
     {
-        Ok(Ok(_)) => "agent_register_done",
-        Ok(Err(k)) => k,
-        Err(e) => return unavailable(state, locale, e),
+        Ok(_) => "agent_register_done",
+        Err(k) => k,
     };
     let v = json!({ "f": {}, "done": true, "info": state.pages.text(locale, key), "error": null,
         "captcha_id": "", "captcha_image": "" });
-    render(state, jar, StatusCode::OK, "agent_register.html", locale, v)
+    Ok(render(state, jar, StatusCode::OK, "agent_register.html", locale, v))
 }

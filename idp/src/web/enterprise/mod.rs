@@ -5,20 +5,19 @@ pub mod agent_password;
 pub mod agent_register;
 pub mod agent_reset;
 use crate::domain::assurance::Factor;
-use crate::domain::assurance::face_gate::{self, ApproveGate, GatePayload, LoginGate};
-use crate::domain::audit::Actor;
-use crate::domain::authn::throttle;
+use crate::domain::assurance::face_gate::{self, GatePayload, LoginGate};
 use crate::domain::delegation::agent_password as agent_passwords;
-use crate::domain::delegation::enterprises::{self, EnterpriseSignIn, Role};
-use crate::domain::delegation::{self, DelegationState, Party};
+use crate::domain::delegation::enterprises::{
+    self, EnterpriseAttempt, EnterpriseOutcome, EnterpriseServices, EnterpriseSignIn, Role,
+};
+use crate::domain::delegation::{self, Party};
 use crate::kit::cookies;
 use crate::kit::extract::{CsrfForm, EnterpriseSession, Locale, PageError};
-use crate::kit::pages::{error_page, page, unavailable};
+use crate::kit::pages::page;
 use crate::oidc::flow::see_other;
 use crate::server::AppState;
 use crate::store::entities::enterprise;
 use crate::web::auth::login::{SignedIn, pending_for_page};
-use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -159,128 +158,48 @@ pub async fn login_submit(
         json!({ "req": f.req, "uscc": f.uscc, "role": role.as_str(), "agent": f.agent,
             "error": state.pages.text(locale, key) })
     };
+    // A stale form shows the sign-in page again (with the typed fields),
+    // not the bare error page.
     if !cookies::csrf_ok(&state, &jar, &f.csrf) {
         return Ok(login_page(&state, jar, StatusCode::FORBIDDEN, locale, view("error_csrf"), false).await);
     }
-    let uscc = match crate::domain::delegation::uscc::Uscc::parse(&f.uscc) {
-        Ok(u) => u,
-        Err(e) => {
-            let v = view(e.message_key());
-            return Ok(login_page(&state, jar, StatusCode::BAD_REQUEST, locale, v, false).await);
-        }
-    };
-    if f.password.is_empty() || (role == Role::Agent && f.agent.trim().is_empty()) {
-        let v = view("login_missing_fields");
-        return Ok(login_page(&state, jar, StatusCode::BAD_REQUEST, locale, v, false).await);
-    }
-    // Throttled like citizen sign-in (A3), on keys the form cannot vary:
-    // the credit code, and for agents the person (and his citizen lockout).
-    let keys = enterprises::throttle_keys(&state.users, &uscc, role, &f.agent).await?;
     let ip = cookies::client_ip(Some(addr));
-    let risky = risky(&state, &keys, &ip).await?;
-    let reservations = match attempt_keys(&state, &keys, &ip).await? {
-        Some(r) => r,
-        None => {
-            return Ok(
-                login_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, locale, view("enterprise_locked"), true).await
-            );
-        }
-    };
-    // A3: once risky, a graphic captcha; checked after the attempt is
-    // counted, so a missing or wrong one is a failed attempt too.
-    if risky && !state.captcha.check(&f.captcha_id, &f.captcha).await? {
-        return Ok(login_page(&state, jar, StatusCode::BAD_REQUEST, locale, view("captcha_wrong"), true).await);
-    }
     let now = state.clock.now();
-    let outcome = match role {
-        Role::Representative => {
-            enterprises::sign_in_representative(&state.store, &state.passwords, uscc.as_str(), &f.password).await
-        }
-        Role::Agent => {
-            enterprises::sign_in_agent_with_password(
-                &state.store,
-                &state.users,
-                &state.passwords,
-                uscc.as_str(),
-                &f.agent,
-                &f.password,
-                now,
-            )
-            .await
-        }
+    let services = EnterpriseServices {
+        store: &state.store,
+        users: &state.users,
+        passwords: &state.passwords,
+        captcha: &state.captcha,
+        throttle: &state.config.login_throttle,
     };
-    let signed = match outcome.map_err(PageError::unavailable)? {
-        Ok(s) => s,
+    let attempt = EnterpriseAttempt {
+        uscc: &f.uscc,
+        role,
+        agent: &f.agent,
+        password: &f.password,
+        captcha_id: &f.captcha_id,
+        captcha_answer: &f.captcha,
+        ip: &ip,
+        now,
+    };
+    let (status, key, captcha) = match enterprises::enterprise_sign_in(services, attempt).await? {
+        EnterpriseOutcome::Signed(signed) => {
+            return Ok(match signed.face_of.clone() {
+                // C1: the first sign-in of either person waits for a face check.
+                Some(id_number) => {
+                    let payload = sign_in_payload(&signed, &f.req);
+                    to_face_check(&state, jar, locale, &payload, &id_number, now).await
+                }
+                None => finish_sign_in(&state, jar, locale, &f.req, req, &signed, Factor::Password).await,
+            });
+        }
+        EnterpriseOutcome::Invalid(key) => (StatusCode::BAD_REQUEST, key, false),
+        EnterpriseOutcome::Locked => (StatusCode::TOO_MANY_REQUESTS, "enterprise_locked", true),
+        EnterpriseOutcome::CaptchaWrong => (StatusCode::BAD_REQUEST, "captcha_wrong", true),
         // One answer for every refusal (`enterprises::SIGN_IN_REFUSED`).
-        Err(key) => {
-            failed(&state, reservations, &ip).await?;
-            let next_risky = risky_after_failure(&state, &keys, &ip).await;
-            return Ok(login_page(&state, jar, StatusCode::UNAUTHORIZED, locale, view(key), next_risky).await);
-        }
+        EnterpriseOutcome::Refused { risky } => (StatusCode::UNAUTHORIZED, enterprises::SIGN_IN_REFUSED, risky),
     };
-    release(&state, reservations).await?;
-    Ok(match signed.face_of.clone() {
-        // C1: the first sign-in of either person waits for a face check.
-        Some(id_number) => {
-            let payload = sign_in_payload(&signed, &f.req);
-            to_face_check(&state, jar, locale, &payload, &id_number, now).await
-        }
-        None => finish_sign_in(&state, jar, locale, &f.req, req, &signed, Factor::Password).await,
-    })
-}
-
-/// A3: sign-in is risky once the enterprise key, the agent's own account
-/// or the address has failed often.
-async fn risky(state: &AppState, keys: &enterprises::ThrottleKeys, ip: &str) -> Result<bool, crate::store::DbErr> {
-    let now = state.clock.now();
-    let (ent, by_ip) = throttle::failures(&state.store, &keys.enterprise, ip, now).await?;
-    let citizen = match &keys.citizen {
-        Some(login) => throttle::failures(&state.store, login, ip, now).await?.0,
-        None => 0,
-    };
-    Ok(throttle::risky(ent.max(citizen), by_ip))
-}
-
-async fn risky_after_failure(state: &AppState, keys: &enterprises::ThrottleKeys, ip: &str) -> bool {
-    risky(state, keys, ip).await.unwrap_or(true)
-}
-
-/// Reserves an attempt on every key; `None` when any is locked.
-pub(crate) async fn attempt_keys(
-    state: &AppState,
-    keys: &enterprises::ThrottleKeys,
-    ip: &str,
-) -> Result<Option<Vec<throttle::Reservation>>, crate::store::DbErr> {
-    let mut held = Vec::new();
-    for key in std::iter::once(&keys.enterprise).chain(keys.citizen.as_ref()) {
-        match throttle::reserve(&state.store, &state.config.login_throttle, key, ip, state.clock.now()).await? {
-            throttle::Verdict::Proceed(r) => held.push(r),
-            throttle::Verdict::Locked(_) => return Ok(None),
-        }
-    }
-    Ok(Some(held))
-}
-
-/// The password was wrong: every key keeps its count; the failure is
-/// audited once, on the most specific key (the agent's account when there
-/// is one, else the enterprise).
-pub(crate) async fn failed(
-    state: &AppState,
-    mut held: Vec<throttle::Reservation>,
-    ip: &str,
-) -> Result<(), crate::store::DbErr> {
-    match held.pop() {
-        Some(r) => throttle::failed(&state.store, r, ip, state.clock.now()).await,
-        None => Ok(()),
-    }
-}
-
-/// The password was right: every key's failures are forgotten.
-pub(crate) async fn release(state: &AppState, held: Vec<throttle::Reservation>) -> Result<(), crate::store::DbErr> {
-    for r in held {
-        throttle::succeeded(&state.store, r).await?;
-    }
-    Ok(())
+    Ok(login_page(&state, jar, status, locale, view(key), captcha).await)
 }
 
 fn sign_in_payload(s: &EnterpriseSignIn, req: &str) -> GatePayload {
@@ -334,18 +253,13 @@ pub async fn face_show(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
+    Locale(locale): Locale,
     Query(q): Query<GateQuery>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-    };
-    let gate = match face_gate::find(&state.store, &q.gate, &cookies::browser_hash(&browser), state.clock.now()).await {
-        Ok(Some(g)) => g,
-        Ok(None) => return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
-        Err(e) => return unavailable(&state, locale, e),
-    };
+) -> Result<Response, PageError> {
+    let expired = || PageError::bad_request("error_request_expired");
+    let browser = cookies::get(&state, &jar, cookies::BROWSER).ok_or_else(expired)?;
+    let bh = cookies::browser_hash(&browser);
+    let gate = face_gate::find(&state.store, &q.gate, &bh, state.clock.now()).await?.ok_or_else(expired)?;
     gate_page(&state, jar, addr, &browser, &gate, &q.t, locale, StatusCode::OK, None).await
 }
 
@@ -360,16 +274,15 @@ async fn gate_page(
     locale: &str,
     status: StatusCode,
     error: Option<String>,
-) -> Response {
+) -> Result<Response, PageError> {
     // Already opened by the app (the page was reloaded before it went on):
     // no new code, only the "continue" button (POST /face).
     let (scan, detail) = if gate.confirmed_at.is_some() {
         (Value::Null, Value::Null)
     } else {
-        match crate::web::auth::scan::gate_qr(state, browser, addr, gate, reuse, locale).await {
-            Ok(v) => v,
-            Err(e) => return unavailable(state, locale, e),
-        }
+        crate::web::auth::scan::gate_qr(state, browser, addr, gate, reuse, locale)
+            .await
+            .map_err(PageError::unavailable)?
     };
     let v = json!({ "gate": gate.id, "purpose": gate.purpose, "confirmed": gate.confirmed_at.is_some(),
         "id_masked": crate::domain::authn::flows::mask_id_number(&gate.id_number), "detail": detail, "error": error });
@@ -379,7 +292,7 @@ async fn gate_page(
     ctx.insert("scan", &scan);
     let mut res = page(state, status, "face_gate.html", locale, ctx);
     res.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
-    (jar, res).into_response()
+    Ok((jar, res).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -390,75 +303,69 @@ pub struct GateForm {
     csrf: String,
 }
 
+crate::with_csrf!(GateForm);
+
 /// `POST /face`: continues the step that waited for the face check, once
 /// the app opened the gate; before that, the same page with a notice.
 pub async fn face_continue(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
-    headers: HeaderMap,
-    Form(f): Form<GateForm>,
-) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
-    if !cookies::csrf_ok(&state, &jar, &f.csrf) {
-        return error_page(&state, StatusCode::FORBIDDEN, locale, "error_csrf");
-    }
-    let Some(browser) = cookies::get(&state, &jar, cookies::BROWSER) else {
-        return error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
-    };
+    Locale(locale): Locale,
+    CsrfForm(f): CsrfForm<GateForm>,
+) -> Result<Response, PageError> {
+    let expired = || PageError::bad_request("error_request_expired");
+    let browser = cookies::get(&state, &jar, cookies::BROWSER).ok_or_else(expired)?;
     let bh = cookies::browser_hash(&browser);
-    match face_gate::find(&state.store, &f.gate, &bh, state.clock.now()).await {
-        Ok(Some(g)) if g.confirmed_at.is_none() => {
-            let error = Some(state.pages.text(locale, "face_not_done"));
-            gate_page(&state, jar, addr, &browser, &g, "", locale, StatusCode::CONFLICT, error).await
-        }
-        Ok(Some(_)) => continue_gate(&state, jar, locale, &f.gate, &bh).await,
-        Ok(None) => error_page(&state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
-        Err(e) => unavailable(&state, locale, e),
+    let gate = face_gate::find(&state.store, &f.gate, &bh, state.clock.now()).await?.ok_or_else(expired)?;
+    if gate.confirmed_at.is_none() {
+        let error = Some(state.pages.text(locale, "face_not_done"));
+        return gate_page(&state, jar, addr, &browser, &gate, "", locale, StatusCode::CONFLICT, error).await;
     }
+    Ok(continue_gate(&state, jar, locale, &f.gate, &bh).await)
 }
 
 /// Takes the gate this browser waited in — once, and only after the app
 /// opened it — and finishes the step behind it.
 pub(crate) async fn continue_gate(state: &AppState, jar: CookieJar, locale: &str, gate_id: &str, bh: &str) -> Response {
+    take_gate(state, jar, locale, gate_id, bh).await.into_response()
+}
+
+async fn take_gate(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    gate_id: &str,
+    bh: &str,
+) -> Result<Response, PageError> {
     let now = state.clock.now();
-    let gate = match face_gate::find(&state.store, gate_id, bh, now).await {
-        Ok(Some(g)) => g,
-        Ok(None) => return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired"),
-        Err(e) => return unavailable(state, locale, e),
-    };
-    let payload = match face_gate::take(&state.store, &gate.id, bh, now).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return error_page(state, StatusCode::CONFLICT, locale, "face_not_done"),
-        Err(e) => return unavailable(state, locale, e),
-    };
-    match payload {
+    let expired = || PageError::bad_request("error_request_expired");
+    let gate = face_gate::find(&state.store, gate_id, bh, now).await?.ok_or_else(expired)?;
+    let payload = face_gate::take(&state.store, &gate.id, bh, now)
+        .await?
+        .ok_or(PageError::Refused(StatusCode::CONFLICT, "face_not_done"))?;
+    Ok(match payload {
         GatePayload::EnterpriseLogin(p) => {
             let req = crate::web::auth::login::load_request(state, &jar, &p.req).await.ok().flatten();
             let Ok(Some(e)) = enterprises::find(&state.store, &p.enterprise).await else {
-                return error_page(state, StatusCode::BAD_REQUEST, locale, "error_request_expired");
+                return Err(expired());
             };
             let role = if p.role == Role::Agent.as_str() { Role::Agent } else { Role::Representative };
             let signed =
                 EnterpriseSignIn { enterprise: e, user_id: p.user, role, delegation_id: p.delegation, face_of: None };
-            if let Err(e) = enterprises::mark_face(&state.store, &signed, now).await {
-                return unavailable(state, locale, e);
-            }
+            enterprises::mark_face(&state.store, &signed, now).await?;
             finish_sign_in(state, jar, locale, &p.req, req, &signed, Factor::Face).await
         }
         GatePayload::ApproveAgent(p) => {
-            let key =
-                match delegation::activate(&state.store, &p.delegation, &Party::Enterprise(&p.enterprise), None, now)
-                    .await
-                {
-                    Ok(true) => "agents_approved",
-                    Ok(false) => "agents_changed_meanwhile",
-                    Err(e) => return unavailable(state, locale, e),
-                };
+            let party = Party::Enterprise(&p.enterprise);
+            let key = match delegation::activate(&state.store, &p.delegation, &party, None, now).await? {
+                true => "agents_approved",
+                false => "agents_changed_meanwhile",
+            };
             see_other(&state.endpoint(&format!("/enterprise/agents?notice={key}")))
         }
         other => crate::web::account::delegations::after_face(state, jar, locale, other, now).await,
-    }
+    })
 }
 
 #[derive(Deserialize, Default)]
@@ -513,108 +420,145 @@ pub async fn agents_show(
     view_page(&state, jar, StatusCode::OK, "enterprise_agents.html", locale, view)
 }
 
+/// One agent on the representative's list (`approve`, `revoke`,
+/// `require-password`).
 #[derive(Deserialize, Default)]
-pub struct AgentAction {
+pub struct AgentForm {
     #[serde(default)]
     csrf: String,
-    /// `approve`, `reject`, `revoke`, `require_password` or `add`.
     #[serde(default)]
-    action: String,
+    id: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct RejectForm {
+    #[serde(default)]
+    csrf: String,
     #[serde(default)]
     id: String,
     #[serde(default)]
     reason: String,
-    /// `add`: the agent's phone or ID number (an existing account).
+}
+
+#[derive(Deserialize, Default)]
+pub struct AddForm {
+    #[serde(default)]
+    csrf: String,
+    /// The agent's phone or ID number (an existing account).
     #[serde(default)]
     agent: String,
 }
 
-crate::with_csrf!(AgentAction, ChangeForm);
+crate::with_csrf!(AgentForm, RejectForm, AddForm, ChangeForm);
 
-pub async fn agents_submit(
+/// The agents page again with the outcome of an action: `(true, key)`
+/// done, `(false, key)` refused (409).
+async fn agents_outcome(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    e: &enterprise::Model,
+    (ok, key): (bool, &str),
+) -> Response {
+    let status = if ok { StatusCode::OK } else { StatusCode::CONFLICT };
+    let view = agents_view(state, e, locale, Some((ok, state.pages.text(locale, key)))).await;
+    view_page(state, jar, status, "enterprise_agents.html", locale, view)
+}
+
+/// `POST /enterprise/agents/approve` (C3): approving needs the
+/// representative's own scan and face check; the gate continues with it.
+pub async fn agent_approve(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    EnterpriseSession { session, enterprise: e }: EnterpriseSession,
+    CsrfForm(f): CsrfForm<AgentForm>,
+) -> Result<Response, PageError> {
+    match enterprises::approval_gate(&state.store, &e, &f.id, &session.user_id).await? {
+        Some(payload) => {
+            let now = state.clock.now();
+            Ok(to_face_check(&state, jar, locale, &payload, &e.representative_id_number, now).await)
+        }
+        None => Ok(agents_outcome(&state, jar, locale, &e, (false, "agents_changed_meanwhile")).await),
+    }
+}
+
+/// `POST /enterprise/agents/reject` (C3): a pending agent, with a reason.
+pub async fn agent_reject(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Locale(locale): Locale,
-    EnterpriseSession { session, enterprise: e }: EnterpriseSession,
-    CsrfForm(f): CsrfForm<AgentAction>,
+    EnterpriseSession { enterprise: e, .. }: EnterpriseSession,
+    CsrfForm(f): CsrfForm<RejectForm>,
 ) -> Result<Response, PageError> {
-    let ip = cookies::client_ip(Some(addr));
-    let ip = Some(ip.as_str());
-    let now = state.clock.now();
-    let party = Party::Enterprise(&e.id);
-    let outcome: Result<(bool, &str), String> = match f.action.as_str() {
-        // C3: approving needs the representative's own scan + face check.
-        "approve" => {
-            let pending = delegation::find(&state.store, &f.id).await.map_err(|e| e.to_string());
-            match pending {
-                Ok(Some(d))
-                    if d.enterprise_id.as_deref() == Some(e.id.as_str())
-                        && DelegationState::of(&d) == Some(DelegationState::Pending) =>
-                {
-                    let payload = GatePayload::ApproveAgent(ApproveGate {
-                        enterprise: e.id.clone(),
-                        delegation: d.id,
-                        user: session.user_id.clone(),
-                    });
-                    let id_number = &e.representative_id_number;
-                    return Ok(to_face_check(&state, jar, locale, &payload, id_number, now).await);
-                }
-                Ok(_) => Ok((false, "agents_changed_meanwhile")),
-                Err(err) => Err(err),
-            }
+    let outcome = if f.reason.trim().is_empty() {
+        (false, "agents_reason_required")
+    } else {
+        let ip = cookies::client_ip(Some(addr));
+        let party = Party::Enterprise(&e.id);
+        match delegation::reject(&state.store, &f.id, &party, f.reason.trim(), Some(&ip), state.clock.now()).await? {
+            true => (true, "agents_rejected"),
+            false => (false, "agents_changed_meanwhile"),
         }
-        "reject" if f.reason.trim().is_empty() => Ok((false, "agents_reason_required")),
-        "reject" => delegation::reject(&state.store, &f.id, &party, f.reason.trim(), ip, now)
-            .await
-            .map(|ok| if ok { (true, "agents_rejected") } else { (false, "agents_changed_meanwhile") })
-            .map_err(|e| e.to_string()),
-        "revoke" => match delegation::revoke(&state.store, &f.id, &party, ip, now).await {
-            Ok(Some(ended)) => {
-                notify_ended(&state, ended).await;
-                Ok((true, "agents_revoked"))
-            }
-            Ok(None) => Ok((false, "agents_changed_meanwhile")),
-            Err(err) => Err(err.to_string()),
-        },
-        // C2: the agent must set a new password through the SMS reset.
-        "require_password" => match agent_passwords::require_reset(&state.store, &e.id, &f.id, ip, now).await {
-            Ok(Some((d, ended))) => {
-                notify_ended(&state, ended).await;
-                if let Ok(Some(phone)) = state.users.find(&d.grantee_user_id).await.map(|u| u.and_then(|u| u.phone)) {
-                    crate::web::account::notify(&state, &phone, "sms_agent_password_cleared", now).await;
-                }
-                Ok((true, "agents_password_cleared"))
-            }
-            Ok(None) => Ok((false, "agents_changed_meanwhile")),
-            Err(err) => Err(err.to_string()),
-        },
-        "add" => match state.users.find_by_login(f.agent.trim()).await {
-            Ok(Some(u)) if !u.disabled => {
-                enterprises::add_agent(&state.store, &e.id, &u.id, Actor::Enterprise(&e.id), now)
-                    .await
-                    .map(|r| match r {
-                        Ok(_) => (true, "agents_added"),
-                        Err(k) => (false, k),
-                    })
-                    .map_err(|e| e.to_string())
-            }
-            Ok(_) => Ok((false, "agents_no_account")),
-            Err(err) => Err(err.to_string()),
-        },
-        _ => Ok((false, "agents_changed_meanwhile")),
     };
-    let (ok, key) = outcome.map_err(PageError::unavailable)?;
-    let status = if ok { StatusCode::OK } else { StatusCode::CONFLICT };
-    let view = agents_view(&state, &e, locale, Some((ok, state.pages.text(locale, key)))).await;
-    Ok(view_page(&state, jar, status, "enterprise_agents.html", locale, view))
+    Ok(agents_outcome(&state, jar, locale, &e, outcome).await)
 }
 
-/// Back-channel logout to the clients of sessions a revocation ended.
-pub(crate) async fn notify_ended(state: &AppState, ended: delegation::Ended) {
-    for (user_id, sid) in ended.sessions {
-        crate::oidc::logout::notify_clients(state, &user_id, &sid).await;
-    }
+/// `POST /enterprise/agents/revoke` (C3): the agent's sessions and tokens
+/// for the enterprise end at once; their apps are told.
+pub async fn agent_revoke(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    EnterpriseSession { enterprise: e, .. }: EnterpriseSession,
+    CsrfForm(f): CsrfForm<AgentForm>,
+) -> Result<Response, PageError> {
+    let ip = cookies::client_ip(Some(addr));
+    let party = Party::Enterprise(&e.id);
+    let now = state.clock.now();
+    let outcome = match delegation::revoke_and_notify(&state.store, &state, &f.id, &party, Some(&ip), now).await? {
+        true => (true, "agents_revoked"),
+        false => (false, "agents_changed_meanwhile"),
+    };
+    Ok(agents_outcome(&state, jar, locale, &e, outcome).await)
+}
+
+/// `POST /enterprise/agents/require-password` (C2): the agent must set a
+/// new password through the SMS reset.
+pub async fn agent_require_password(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    EnterpriseSession { enterprise: e, .. }: EnterpriseSession,
+    CsrfForm(f): CsrfForm<AgentForm>,
+) -> Result<Response, PageError> {
+    let ip = cookies::client_ip(Some(addr));
+    let now = state.clock.now();
+    let outcome = match agent_passwords::require_reset(&state.store, &state, &e.id, &f.id, Some(&ip), now).await? {
+        true => (true, "agents_password_cleared"),
+        false => (false, "agents_changed_meanwhile"),
+    };
+    Ok(agents_outcome(&state, jar, locale, &e, outcome).await)
+}
+
+/// `POST /enterprise/agents/add` (C3): an existing account becomes a
+/// pending agent.
+pub async fn agent_add(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    EnterpriseSession { enterprise: e, .. }: EnterpriseSession,
+    CsrfForm(f): CsrfForm<AddForm>,
+) -> Result<Response, PageError> {
+    let now = state.clock.now();
+    let outcome = match enterprises::add_agent_by_login(&state.store, &state.users, &e.id, &f.agent, now).await? {
+        Ok(_) => (true, "agents_added"),
+        Err(key) => (false, key),
+    };
+    Ok(agents_outcome(&state, jar, locale, &e, outcome).await)
 }
 
 #[derive(Deserialize, Default)]
@@ -634,8 +578,7 @@ pub struct ChangeForm {
     phone: String,
 }
 
-pub async fn change_show(State(state): State<AppState>, jar: CookieJar, headers: HeaderMap) -> Response {
-    let locale = cookies::locale(&state, &headers, None);
+pub async fn change_show(State(state): State<AppState>, jar: CookieJar, Locale(locale): Locale) -> Response {
     let v = json!({ "kind": "phone", "filed": null, "error": null });
     render(&state, jar, StatusCode::OK, "enterprise_change.html", locale, v)
 }
