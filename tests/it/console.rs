@@ -10,7 +10,7 @@ use idp::store::entities::{appeal, audit};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 /// An account with `role`, real-person proofed (L3) and an enrolled
-/// authenticator app; returns (account id, TOTP secret).
+/// authenticator app, two-step sign-in off; returns (account id, TOTP secret).
 async fn staff_account(app: &TestApp, username: &str, phone: &str, role: Role, apps: &[&str]) -> (String, String) {
     let id = citizen(app, username, phone).await;
     idp::domain::assurance::set_proofing_level(&app.state.store, &id, 3).await.unwrap();
@@ -28,6 +28,16 @@ async fn staff_account(app: &TestApp, username: &str, phone: &str, role: Role, a
     let enrolment = app.state.totp.start(&id, username, now).await.unwrap().unwrap();
     let code = app_code(&enrolment.secret, now);
     app.state.totp.confirm(&id, username, &code, now).await.unwrap().unwrap();
+    // The console's own step-up is under test: the password alone signs
+    // in (two-step sign-in switched off for these accounts).
+    idp::store::entities::second_step_pref::ActiveModel {
+        user_id: Set(id.clone()),
+        required: Set(false),
+        updated_at: Set(now),
+    }
+    .insert(&app.state.store)
+    .await
+    .unwrap();
     (id, enrolment.secret)
 }
 
@@ -46,7 +56,7 @@ async fn console(app: &TestApp, username: &str, secret: &str) -> Browser {
     let b = password_sign_in(app, username).await;
     let res = b.http.get(app.url("/admin")).send().await.unwrap();
     assert_eq!(res.status(), 303);
-    assert!(location(&res).unwrap().ends_with("/admin/step-up"));
+    assert!(location(&res).unwrap().ends_with("/admin/step-up"), "{:?}", location(&res));
     let res = step_up(app, &b, secret).await;
     assert_eq!(res.status(), 303);
     assert!(location(&res).unwrap().ends_with("/admin"));
