@@ -528,7 +528,12 @@ async fn reset_factors(backend: Backend) {
     assert!(html.contains("id=\"reset-factors\""));
     let csrf = hidden(&html, "csrf").unwrap();
     let reset = |check: &'static str, reason: &'static str| {
-        let form = vec![("csrf", csrf.clone()), ("action", "reset_factors".into()), ("check", check.into()), ("reason", reason.into())];
+        let form = vec![
+            ("csrf", csrf.clone()),
+            ("action", "reset_factors".into()),
+            ("check", check.into()),
+            ("reason", reason.into()),
+        ];
         b.http.post(app.url(&page)).form(&form).send()
     };
     assert_eq!(reset("", "lost phone, ticket 7").await.unwrap().status(), 400, "the identity check is required");

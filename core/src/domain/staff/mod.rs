@@ -95,7 +95,9 @@ impl Staff {
         }
         match p {
             Permission::ViewPeople => self.has(Role::Auditor) || self.has(Role::Reviewer),
-            Permission::ManagePeople | Permission::CreateApps | Permission::GrantRoles | Permission::ManagePlugins => false,
+            Permission::ManagePeople | Permission::CreateApps | Permission::GrantRoles | Permission::ManagePlugins => {
+                false
+            }
             Permission::ViewApps => self.has(Role::Auditor) || self.has(Role::AppAdmin),
             Permission::ManageApp(id) => self.has(Role::AppAdmin) && self.apps.iter().any(|a| a == id),
             Permission::ViewAudit => self.has(Role::Auditor),

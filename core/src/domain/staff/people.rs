@@ -278,8 +278,11 @@ pub async fn reset_factors<N: Notices>(
         .exec(&txn)
         .await?
         .rows_affected;
-    let passkeys =
-        passkey::Entity::delete_many().filter(passkey::Column::UserId.eq(u.id.as_str())).exec(&txn).await?.rows_affected;
+    let passkeys = passkey::Entity::delete_many()
+        .filter(passkey::Column::UserId.eq(u.id.as_str()))
+        .exec(&txn)
+        .await?
+        .rows_affected;
     let recovery_codes = recovery_code::Entity::delete_many()
         .filter(recovery_code::Column::UserId.eq(u.id.as_str()))
         .exec(&txn)
