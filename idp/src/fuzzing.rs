@@ -197,7 +197,10 @@ fn client(public: bool) -> Client {
         profile: None,
         require_pushed_authorization_requests: false,
         dpop_bound_access_tokens: false,
+        disabled: false,
+        old_secret_until: None,
         secret_hash: None,
+        old_secret_hash: None,
     }
 }
 

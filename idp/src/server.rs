@@ -265,6 +265,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/appeals", get(web::admin::appeals))
         .route("/admin/appeals/{id}", post(web::admin::appeal_decide))
         .route("/admin/staff", get(web::admin::staff_list).post(web::admin::staff_submit))
+        .route("/admin/plugins", get(web::admin::plugins_list))
+        .route("/admin/plugins/{name}", post(web::admin::plugin_submit))
         .route(
             "/api/identity/face",
             // A face image is larger than any form: its own body limit.

@@ -10,7 +10,7 @@ use idp::store::entities::{appeal, audit};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 /// An account with `role`, real-person proofed (L3) and an enrolled
-/// authenticator app; returns (account id, TOTP secret).
+/// authenticator app, two-step sign-in off; returns (account id, TOTP secret).
 async fn staff_account(app: &TestApp, username: &str, phone: &str, role: Role, apps: &[&str]) -> (String, String) {
     let id = citizen(app, username, phone).await;
     idp::domain::assurance::set_proofing_level(&app.state.store, &id, 3).await.unwrap();
@@ -56,7 +56,7 @@ async fn console(app: &TestApp, username: &str, secret: &str) -> Browser {
     let b = password_sign_in(app, username).await;
     let res = b.http.get(app.url("/admin")).send().await.unwrap();
     assert_eq!(res.status(), 303);
-    assert!(location(&res).unwrap().ends_with("/admin/step-up"));
+    assert!(location(&res).unwrap().ends_with("/admin/step-up"), "{:?}", location(&res));
     let res = step_up(app, &b, secret).await;
     assert_eq!(res.status(), 303);
     assert!(location(&res).unwrap().ends_with("/admin"));
@@ -165,7 +165,7 @@ async fn gate_and_roles(backend: Backend) {
     )
     .await;
     assert_eq!(res.status(), 403, "an app admin cannot register apps");
-    // Rotating its own secret: shown once, the old one stops working.
+    // Rotating its own secret: shown once, the old one still works during the grace period (see app_lifecycle).
     let res = post(&adm, app.url(&format!("/admin/apps/{}", mine.id)), &[("csrf", &csrf), ("action", "rotate")]).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
@@ -177,7 +177,7 @@ async fn gate_and_roles(backend: Backend) {
             api().post(url).basic_auth(&id, Some(s)).form(&[("grant_type", "client_credentials")]).send().await.unwrap()
         }
     };
-    assert_eq!(cc(mine.secret.clone().unwrap()).await.status(), 401);
+    assert_eq!(cc(mine.secret.clone().unwrap()).await.status(), 200);
     assert_eq!(cc(secret).await.status(), 200);
     // Editing its settings.
     let form = [
@@ -405,3 +405,195 @@ async fn staff_cli(backend: Backend) {
     assert!(audited(&app, "staff_revoked").await[0].contains("actor=operator:cli"));
 }
 both!(console_staff_cli, super::staff_cli);
+
+/// Apps in the console (G1): disable / enable (authorize and the token
+/// endpoint refuse a disabled app), the previous secret during the grace
+/// period after a rotation, plugin scopes granted and revoked at once, and
+/// the JWK Set of a private_key_jwt app — each audited with the staff id.
+async fn app_lifecycle(backend: Backend) {
+    let app = crate::plugin_kit::spawn_plugins(backend, &[crate::plugin_kit::EXAMPLE], |_, _| {}).await;
+    let mine = app.confidential().await;
+    let (admin_id, secret) = staff_account(&app, "apps_admin", "13700000021", Role::PlatformAdmin, &[]).await;
+    let adm = console(&app, "apps_admin", &secret).await;
+    let path = format!("/admin/apps/{}", mine.id);
+    let csrf = csrf_of(&app, &adm, &path).await;
+    let act = |action: &'static str, extra: Vec<(&'static str, String)>| {
+        let mut form: Vec<(&str, String)> = vec![("csrf", csrf.clone()), ("action", action.to_string())];
+        form.extend(extra);
+        adm.http.post(app.url(&path)).form(&form).send()
+    };
+    let cc = |s: String| {
+        let id = mine.id.clone();
+        let url = app.url("/token");
+        async move {
+            api().post(url).basic_auth(&id, Some(s)).form(&[("grant_type", "client_credentials")]).send().await.unwrap()
+        }
+    };
+    let old = mine.secret.clone().unwrap();
+    assert_eq!(cc(old.clone()).await.status(), 200);
+
+    // Disabled: the token endpoint answers invalid_client, /authorize sends
+    // unauthorized_client back to the registered redirect URI.
+    let res = act("disable", vec![]).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("id=\"app-disabled\""));
+    let res = cc(old.clone()).await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(json(res).await["error"], "invalid_client");
+    let res = Browser::new().http.get(auth_url(&app, &mine, &[])).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let to = location(&res).unwrap();
+    assert!(to.starts_with(&mine.redirect_uri), "{to}");
+    let q = query_of(&to);
+    assert_eq!((q["error"].as_str(), q["state"].as_str()), ("unauthorized_client", "st-123"));
+    assert_eq!(act("enable", vec![]).await.unwrap().status(), 200);
+    assert_eq!(cc(old.clone()).await.status(), 200);
+    assert_eq!(audited(&app, "client_disabled").await.len(), 1);
+    assert!(audited(&app, "client_enabled").await[0].contains(&format!("actor=staff:{admin_id}")));
+
+    // A plugin scope granted and revoked at once; unknown scopes refused.
+    let res = act("allow_scope", vec![("scope", "example".into())]).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("data-scope=\"example\" data-granted=\"1\""));
+    let permitted = || idp::domain::plugins::plugin_access::permitted(&app.state.store, &mine.id);
+    assert_eq!(permitted().await.unwrap(), vec!["example".to_string()]);
+    assert!(audited(&app, "client_scope_allowed").await[0].contains(&format!("actor=staff:{admin_id}")));
+    assert_eq!(act("deny_scope", vec![("scope", "example".into())]).await.unwrap().status(), 200);
+    assert!(permitted().await.unwrap().is_empty());
+    assert_eq!(act("allow_scope", vec![("scope", "nonexistent".into())]).await.unwrap().status(), 400);
+    assert!(permitted().await.unwrap().is_empty());
+
+    // Keys of a private_key_jwt app: a public key set is stored, a private
+    // part refused; a secret app has no keys to set.
+    let keyed = app
+        .client(|c| {
+            c.auth_method = Some(idp::domain::clients::AuthMethod::PrivateKeyJwt);
+            c.jwks = Some(serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "old",
+                "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}));
+        })
+        .await;
+    let kpath = format!("/admin/apps/{}", keyed.id);
+    let (status, html) = get(&adm, app.url(&kpath)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"app-jwks\""));
+    let new_key = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"new","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+    let send_jwks = |p: String, jwks: String| {
+        adm.http.post(app.url(&p)).form(&[("csrf", csrf.clone()), ("action", "jwks".into()), ("jwks", jwks)]).send()
+    };
+    assert_eq!(send_jwks(kpath.clone(), new_key.into()).await.unwrap().status(), 200);
+    let c = app.state.clients.find(&keyed.id).await.unwrap().unwrap();
+    assert_eq!(c.keys()[0]["kid"], "new");
+    let private = new_key.replace("\"kid\"", "\"d\":\"AAAA\",\"kid\"");
+    assert_eq!(send_jwks(kpath.clone(), private).await.unwrap().status(), 400);
+    assert_eq!(send_jwks(kpath.clone(), "not json".into()).await.unwrap().status(), 400);
+    assert_eq!(send_jwks(path.clone(), new_key.into()).await.unwrap().status(), 400, "a secret app has no keys");
+    let c = app.state.clients.find(&keyed.id).await.unwrap().unwrap();
+    assert_eq!(c.keys()[0]["kid"], "new");
+    assert_eq!(audited(&app, "client_jwks_updated").await.len(), 1);
+
+    // Rotation: the old secret keeps working for 24 h, then only the new one.
+    let res = act("rotate", vec![]).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"secret-grace\""));
+    let new = html.split("<code id=\"client-secret\">").nth(1).unwrap().split('<').next().unwrap().to_string();
+    assert_eq!(cc(old.clone()).await.status(), 200, "old secret during the grace period");
+    assert_eq!(cc(new.clone()).await.status(), 200);
+    app.state.clock.advance(24 * 3600 - 60);
+    assert_eq!(cc(old.clone()).await.status(), 200);
+    app.state.clock.advance(61);
+    assert_eq!(cc(old).await.status(), 401, "grace over");
+    assert_eq!(cc(new).await.status(), 200);
+}
+both!(console_app_lifecycle, super::app_lifecycle);
+
+/// Resetting a person's factors after an identity check: the check and a
+/// reason are required, the authenticator app and recovery codes go, every
+/// session and refresh token ends, and the reset is audited.
+async fn reset_factors(backend: Backend) {
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let (admin_id, secret) = staff_account(&app, "reset_boss", "13700000030", Role::PlatformAdmin, &[]).await;
+    // A citizen with an authenticator app and a refresh token.
+    let (target, _) = staff_account(&app, "lost_phone1", "13700000031", Role::Auditor, &[]).await;
+    staff::revoke(&app.state.store, &app.state.users, Granter::Cli("test"), "lost_phone1", Role::Auditor, None, 0)
+        .await
+        .unwrap();
+    let (code, _) = sign_in(&app, &client, "lost_phone1", &[]).await;
+    let rt = json(redeem(&app, &client, &code, None).await).await["refresh_token"].as_str().unwrap().to_string();
+    let b = console(&app, "reset_boss", &secret).await;
+    let page = format!("/admin/people/{target}");
+    let (status, html) = get(&b, app.url(&page)).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("id=\"reset-factors\""));
+    let csrf = hidden(&html, "csrf").unwrap();
+    let reset = |check: &'static str, reason: &'static str| {
+        let form = vec![
+            ("csrf", csrf.clone()),
+            ("action", "reset_factors".into()),
+            ("check", check.into()),
+            ("reason", reason.into()),
+        ];
+        b.http.post(app.url(&page)).form(&form).send()
+    };
+    assert_eq!(reset("", "lost phone, ticket 7").await.unwrap().status(), 400, "the identity check is required");
+    assert_eq!(reset("in_person", "").await.unwrap().status(), 400, "a reason is required");
+    assert!(app.state.totp.enrolled(&target).await.unwrap());
+    let res = reset("in_person", "lost phone, ticket 7").await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(!app.state.totp.enrolled(&target).await.unwrap(), "the authenticator app is gone");
+    assert_eq!(json(refresh(&app, &client, &rt).await).await["error"], "invalid_grant");
+    let done = audited(&app, "staff_factors_reset").await;
+    assert_eq!(done.len(), 1);
+    assert!(
+        done[0].contains(&format!("actor=staff:{admin_id}"))
+            && done[0].contains("check=in_person")
+            && done[0].contains("totp=1"),
+        "{done:?}"
+    );
+    // The account stays usable with its password.
+    let (code, _) = sign_in(&app, &client, "lost_phone1", &[]).await;
+    assert_eq!(redeem(&app, &client, &code, None).await.status(), 200);
+}
+both!(console_reset_factors, super::reset_factors);
+
+/// Plugins in the console: a platform admin sees health and scopes,
+/// disables and enables a plugin, and opens its admin pages with the staff
+/// session instead of the shared token — each audited with the staff id;
+/// other staff are refused.
+async fn plugins_in_console(backend: Backend) {
+    let app = crate::plugin_kit::spawn_plugins(backend, &[crate::plugin_kit::EXAMPLE], |_, _| {}).await;
+    let (admin_id, secret) = staff_account(&app, "plugin_boss", "13700000041", Role::PlatformAdmin, &[]).await;
+    let b = console(&app, "plugin_boss", &secret).await;
+    let (status, html) = get(&b, app.url("/admin/plugins")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("data-plugin=\"example\" data-enabled=\"true\" data-healthy=\"true\""), "{html}");
+    // (Tera escapes the slashes of the link; a browser reads them back.)
+    assert!(html.contains("href=\"&#x2F;plugins&#x2F;example&#x2F;admin&#x2F;visits\""), "{html}");
+    // The plugin's admin route opens with the staff session.
+    let res = b.http.get(app.url("/plugins/example/admin/visits")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let calls = audited(&app, "plugin_admin_call").await;
+    assert!(calls.len() == 1 && calls[0].contains(&format!("actor=staff:{admin_id}")), "{calls:?}");
+    // Disabled from the console: its routes are gone; enabled again.
+    let csrf = hidden(&html, "csrf").unwrap();
+    let res = post(&b, app.url("/admin/plugins/example"), &[("csrf", &csrf), ("action", "disable")]).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("data-enabled=\"false\""));
+    assert!(audited(&app, "plugin_disabled").await[0].contains(&format!("actor=staff:{admin_id}")));
+    assert_eq!(b.http.get(app.url("/plugins/example/admin/visits")).send().await.unwrap().status(), 404);
+    let res = post(&b, app.url("/admin/plugins/example"), &[("csrf", &csrf), ("action", "enable")]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(b.http.get(app.url("/plugins/example/admin/visits")).send().await.unwrap().status(), 200);
+    assert_eq!(post(&b, app.url("/admin/plugins/nope"), &[("csrf", &csrf), ("action", "enable")]).await.status(), 404);
+    // Other staff: no plugin administration, no plugin admin pages.
+    let (_, secret) = staff_account(&app, "plugin_auditor", "13700000042", Role::Auditor, &[]).await;
+    let aud = console(&app, "plugin_auditor", &secret).await;
+    assert_eq!(get(&aud, app.url("/admin/plugins")).await.0, 403);
+    assert_eq!(aud.http.get(app.url("/plugins/example/admin/visits")).send().await.unwrap().status(), 403);
+    let res = post(&aud, app.url("/admin/plugins/example"), &[("csrf", &csrf), ("action", "disable")]).await;
+    assert_eq!(res.status(), 403);
+    // The shared token still works for scripts; without either, 401.
+    assert_eq!(api().get(app.url("/plugins/example/admin/visits")).send().await.unwrap().status(), 401);
+}
+both!(console_plugins, super::plugins_in_console);

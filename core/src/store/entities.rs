@@ -36,6 +36,11 @@ pub mod client {
         pub require_par: bool,
         /// Access tokens only DPoP-bound (RFC 9449 §5.2).
         pub dpop_bound: bool,
+        /// Disabled in the console: no authorization, no token.
+        pub disabled: bool,
+        /// The secret before the last rotation, valid until `old_secret_until`.
+        pub old_secret_hash: Option<String>,
+        pub old_secret_until: Option<i64>,
     }
     no_relations!();
 }

@@ -63,6 +63,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "admin_stats.html",
     "admin_appeals.html",
     "admin_staff.html",
+    "admin_plugins.html",
     "apps.html",
     "sessions.html",
     "history.html",

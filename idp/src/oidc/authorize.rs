@@ -2,6 +2,7 @@
 use super::flow::{self, Outcome, see_other};
 use super::form;
 use crate::domain::authn::pending;
+use crate::domain::error::OAuthError;
 use crate::domain::tokens::authorize::{self, RequestError};
 use crate::kit::cookies::{self, current_session};
 use crate::kit::extract::PageError;
@@ -71,6 +72,12 @@ async fn handle(
     let Some(mut client) = client else {
         return Ok(page_err("error_unknown_client"));
     };
+    // A disabled app (console) gets its error at its registered redirect URI.
+    if client.disabled {
+        let st = form::one(&params, "state").ok().flatten();
+        let e = OAuthError::unauthorized_client("this client is disabled");
+        return see_other(&flow::error_redirect(&state, &redirect_uri, st, &e));
+    }
     // Plugin scopes count as allowed only when an administrator permitted
     // this client and the plugin is loaded, enabled and healthy.
     let extra = state.plugins.usable_scopes(&client.client_id).await.map_err(PageError::unavailable)?;

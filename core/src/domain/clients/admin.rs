@@ -9,6 +9,10 @@ use crate::domain::clients::scopes::SUPPORTED;
 use crate::domain::error::DomainError;
 use crate::store::entities::client;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use serde_json::Value;
+
+/// How long the previous secret keeps working after a rotation (24 h).
+pub const SECRET_GRACE: i64 = 24 * 3600;
 
 /// The settings an operator edits.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +82,8 @@ impl ClientService {
     }
 
     /// Gives a confidential app a new secret, returned once; the old one
-    /// stops working at once. `Ok(None)`: no such app, or a public one or
+    /// keeps working for [`SECRET_GRACE`] seconds so the app can roll over
+    /// (a second rotation ends the grace of the first at once). `Ok(None)`: no such app, or a public one or
     /// one authenticating by key (no secret to rotate).
     pub async fn rotate_secret(&self, client_id: &str, by: Actor<'_>) -> Result<Option<String>, DomainError> {
         let txn = crate::store::begin_write(&self.db).await?;
@@ -89,13 +94,89 @@ impl ClientService {
             return Ok(None);
         }
         let secret = random_token(32);
+        let now = self.clock.now();
+        let previous = row.secret_hash.clone();
         let mut m: client::ActiveModel = row.into();
         m.secret_hash = Set(Some(self.hasher.digest(SECRET_PURPOSE, &secret)));
+        m.old_secret_hash = Set(previous);
+        m.old_secret_until = Set(Some(now + SECRET_GRACE));
         m.update(&txn).await?;
         let subject = format!("client:{client_id}");
-        crate::domain::audit::record(&txn, Event::new("client_secret_rotated", by, &subject), self.clock.now()).await?;
+        let detail = format!("old_secret_until={}", now + SECRET_GRACE);
+        crate::domain::audit::record(&txn, Event::new("client_secret_rotated", by, &subject).detail(&detail), now)
+            .await?;
         txn.commit().await?;
         self.forget(client_id);
         Ok(Some(secret))
     }
+
+    /// Disables (no authorization, no client authentication) or enables an
+    /// app. `Ok(false)`: no such app. Changing nothing records nothing.
+    pub async fn set_disabled(&self, client_id: &str, disabled: bool, by: Actor<'_>) -> Result<bool, DomainError> {
+        let txn = crate::store::begin_write(&self.db).await?;
+        let Some(row) = client::Entity::find_by_id(client_id.to_owned()).one(&txn).await? else {
+            return Ok(false);
+        };
+        if row.disabled != disabled {
+            let mut m: client::ActiveModel = row.into();
+            m.disabled = Set(disabled);
+            m.update(&txn).await?;
+            let subject = format!("client:{client_id}");
+            let action = if disabled { "client_disabled" } else { "client_enabled" };
+            crate::domain::audit::record(&txn, Event::new(action, by, &subject), self.clock.now()).await?;
+        }
+        txn.commit().await?;
+        self.forget(client_id);
+        Ok(true)
+    }
+
+    /// Replaces the public keys of a `private_key_jwt` app (a JWK Set with
+    /// at least one usable EC P-256 or RSA key; private parts refused).
+    /// `Ok(false)`: no such app. `Err(Invalid)` is mapped by the caller.
+    pub async fn set_jwks(&self, client_id: &str, jwks: &Value, by: Actor<'_>) -> Result<bool, DomainError> {
+        let txn = crate::store::begin_write(&self.db).await?;
+        let Some(row) = client::Entity::find_by_id(client_id.to_owned()).one(&txn).await? else {
+            return Ok(false);
+        };
+        let mut m: client::ActiveModel = row.into();
+        m.jwks = Set(Some(jwks.to_string()));
+        m.update(&txn).await?;
+        let subject = format!("client:{client_id}");
+        let kids: Vec<&str> = jwks_keys(jwks).iter().filter_map(|k| k.get("kid").and_then(Value::as_str)).collect();
+        let detail = format!("keys={} kids={}", jwks_keys(jwks).len(), kids.join(","));
+        crate::domain::audit::record(
+            &txn,
+            Event::new("client_jwks_updated", by, &subject).detail(&detail),
+            self.clock.now(),
+        )
+        .await?;
+        txn.commit().await?;
+        self.forget(client_id);
+        Ok(true)
+    }
+}
+
+fn jwks_keys(jwks: &Value) -> &[Value] {
+    jwks.get("keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+}
+
+/// Why a JWK Set typed in the console is refused (locale key): not JSON,
+/// no usable public key, a private key part, or too large.
+pub fn check_jwks(text: &str) -> Result<Value, &'static str> {
+    if text.len() > 64 * 1024 {
+        return Err("admin_app_jwks_rule");
+    }
+    let v: Value = serde_json::from_str(text.trim()).map_err(|_| "admin_app_jwks_rule")?;
+    let keys = jwks_keys(&v);
+    if keys.is_empty() || keys.len() > 20 {
+        return Err("admin_app_jwks_rule");
+    }
+    // A private key pasted by mistake must not be stored.
+    if keys.iter().any(|k| ["d", "p", "q", "dp", "dq", "qi", "k"].iter().any(|f| k.get(*f).is_some())) {
+        return Err("admin_app_jwks_private");
+    }
+    if !keys.iter().any(|k| crate::crypto::jws::PublicKey::from_jwk(k).is_some()) {
+        return Err("admin_app_jwks_rule");
+    }
+    Ok(v)
 }

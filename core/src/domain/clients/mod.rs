@@ -75,8 +75,16 @@ pub struct Client {
     pub require_pushed_authorization_requests: bool,
     /// Access tokens only DPoP-bound (RFC 9449 §5.2, `dpop_bound_access_tokens`).
     pub dpop_bound_access_tokens: bool,
+    /// Disabled in the console: `/authorize` and every client
+    /// authentication refuse it.
+    pub disabled: bool,
+    /// Until when the secret before the last rotation still works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_secret_until: Option<i64>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
+    #[serde(skip)]
+    pub old_secret_hash: Option<String>,
 }
 
 /// The profile name of the FAPI 2.0 Security Profile.
@@ -161,6 +169,9 @@ impl Client {
             skip_consent: m.skip_consent,
             min_level: m.min_acr.as_deref().and_then(|l| l.parse::<u8>().ok()).filter(|l| (1..=4).contains(l)),
             secret_hash: m.secret_hash,
+            disabled: m.disabled,
+            old_secret_hash: m.old_secret_hash,
+            old_secret_until: m.old_secret_until,
             profile: m.profile,
             require_pushed_authorization_requests: m.require_par,
             dpop_bound_access_tokens: m.dpop_bound,
@@ -387,6 +398,9 @@ impl ClientService {
             profile: Set(new.profile.clone()),
             require_par: Set(new.require_par),
             dpop_bound: Set(new.dpop_bound),
+            disabled: Set(false),
+            old_secret_hash: Set(None),
+            old_secret_until: Set(None),
         };
         // The registration and its audit record commit together; the
         // secret itself is never recorded.
@@ -463,7 +477,7 @@ impl ClientService {
         }
         let id = presented.client_id.as_deref().ok_or_else(fail)?;
         let client = self.find_cached(id).await?.ok_or_else(fail)?;
-        if client.auth_method != AuthMethod::None {
+        if client.auth_method != AuthMethod::None || client.disabled {
             return Err(fail());
         }
         Ok(client)
@@ -474,7 +488,14 @@ impl ClientService {
         let Some(stored) = client.secret_hash.as_deref() else {
             return Err(fail());
         };
-        if client.auth_method != used || !self.hasher.verify(SECRET_PURPOSE, secret, stored) {
+        // The previous secret, during the grace period after a rotation.
+        let old = client
+            .old_secret_hash
+            .as_deref()
+            .filter(|_| client.old_secret_until.is_some_and(|until| self.clock.now() < until));
+        let matches = self.hasher.verify(SECRET_PURPOSE, secret, stored)
+            || old.is_some_and(|h| self.hasher.verify(SECRET_PURPOSE, secret, h));
+        if client.auth_method != used || !matches || client.disabled {
             return Err(fail());
         }
         Ok(client)
@@ -504,6 +525,9 @@ impl ClientService {
         let client = self.find_cached(iss).await?.ok_or_else(|| fail("unknown client"))?;
         if client.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(fail("client is not registered for private_key_jwt"));
+        }
+        if client.disabled {
+            return Err(fail("client disabled"));
         }
         jws::Alg::parse(&parsed.header.alg).ok_or_else(|| fail("unsupported alg"))?;
         if !client.verify_jws(&parsed) {

@@ -16,6 +16,7 @@ const ADMIN: Actor<'static> = Actor::Operator("admin");
 /// Audits a permission change on `client_id`, in the change's transaction.
 async fn audit_scope<C: ConnectionTrait>(
     conn: &C,
+    by: Actor<'_>,
     action: &str,
     client_id: &str,
     scope: &str,
@@ -23,12 +24,17 @@ async fn audit_scope<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     let subject = format!("client:{client_id}");
     let detail = format!("scope={scope}");
-    crate::domain::audit::record(conn, Event::new(action, ADMIN, &subject).detail(&detail), now).await
+    crate::domain::audit::record(conn, Event::new(action, by, &subject).detail(&detail), now).await
 }
 use serde::Serialize;
 
 /// Lets the client request the scope, as granted at `now`.
 pub async fn allow(db: &Store, client_id: &str, scope: &str, now: i64) -> Result<(), DbErr> {
+    allow_as(db, ADMIN, client_id, scope, now).await
+}
+
+/// [`allow`], audited with `by` as actor (a staff member in the console).
+pub async fn allow_as(db: &Store, by: Actor<'_>, client_id: &str, scope: &str, now: i64) -> Result<(), DbErr> {
     let txn = crate::store::begin_write(db).await?;
     let row = client_plugin_scope::ActiveModel {
         client_id: Set(client_id.into()),
@@ -43,12 +49,17 @@ pub async fn allow(db: &Store, client_id: &str, scope: &str, now: i64) -> Result
         )
         .exec_without_returning(&txn)
         .await?;
-    audit_scope(&txn, "client_scope_allowed", client_id, scope, now).await?;
+    audit_scope(&txn, by, "client_scope_allowed", client_id, scope, now).await?;
     txn.commit().await
 }
 
 /// Returns whether a permission was removed (audited when one was).
 pub async fn deny(db: &Store, client_id: &str, scope: &str, now: i64) -> Result<bool, DbErr> {
+    deny_as(db, ADMIN, client_id, scope, now).await
+}
+
+/// [`deny`], audited with `by` as actor.
+pub async fn deny_as(db: &Store, by: Actor<'_>, client_id: &str, scope: &str, now: i64) -> Result<bool, DbErr> {
     let txn = crate::store::begin_write(db).await?;
     let r = client_plugin_scope::Entity::delete_many()
         .filter(client_plugin_scope::Column::ClientId.eq(client_id))
@@ -56,7 +67,7 @@ pub async fn deny(db: &Store, client_id: &str, scope: &str, now: i64) -> Result<
         .exec(&txn)
         .await?;
     if r.rows_affected > 0 {
-        audit_scope(&txn, "client_scope_denied", client_id, scope, now).await?;
+        audit_scope(&txn, by, "client_scope_denied", client_id, scope, now).await?;
     }
     txn.commit().await?;
     Ok(r.rows_affected > 0)
@@ -138,11 +149,16 @@ async fn upsert<C: ConnectionTrait>(
 /// Enables or disables a plugin on every node, audited as
 /// `plugin_enabled` / `plugin_disabled`.
 pub async fn set_enabled(db: &Store, name: &str, enabled: bool, now: i64) -> Result<(), DbErr> {
+    set_enabled_as(db, ADMIN, name, enabled, now).await
+}
+
+/// [`set_enabled`], audited with `by` as actor (a staff member in the console).
+pub async fn set_enabled_as(db: &Store, by: Actor<'_>, name: &str, enabled: bool, now: i64) -> Result<(), DbErr> {
     let txn = crate::store::begin_write(db).await?;
     upsert(&txn, name, PluginState { enabled, ..Default::default() }, &[plugin_state::Column::Enabled], now).await?;
     let action = if enabled { "plugin_enabled" } else { "plugin_disabled" };
     let subject = format!("plugin:{name}");
-    crate::domain::audit::record(&txn, Event::new(action, ADMIN, &subject), now).await?;
+    crate::domain::audit::record(&txn, Event::new(action, by, &subject), now).await?;
     txn.commit().await
 }
 

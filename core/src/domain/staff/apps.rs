@@ -4,6 +4,7 @@ use super::{Permission, Staff, StaffError};
 use crate::domain::audit::Event;
 use crate::domain::clients::admin::{self, Settings};
 use crate::domain::clients::{Client, ClientService, CreatedClient, NewClient};
+use crate::domain::plugins::plugin_access;
 use crate::store::Store;
 
 /// The apps this staff member may see.
@@ -57,4 +58,55 @@ pub async fn update(clients: &ClientService, staff: &Staff, client_id: &str, s: 
 pub async fn rotate_secret(clients: &ClientService, staff: &Staff, client_id: &str) -> Result<String, StaffError> {
     staff.require(Permission::ManageApp(client_id))?;
     clients.rotate_secret(client_id, staff.actor()).await?.ok_or(StaffError::NotFound)
+}
+
+/// Disables or enables an app (platform admin or its app admin).
+pub async fn set_disabled(
+    clients: &ClientService,
+    staff: &Staff,
+    client_id: &str,
+    disabled: bool,
+) -> Result<(), StaffError> {
+    staff.require(Permission::ManageApp(client_id))?;
+    if clients.set_disabled(client_id, disabled, staff.actor()).await? { Ok(()) } else { Err(StaffError::NotFound) }
+}
+
+/// Grants or revokes a plugin scope of an app at once (platform admin or its
+/// app admin). `known` are the scopes of the loaded plugins: anything else
+/// is refused. Audited (`client_scope_allowed` / `client_scope_denied`)
+/// with the staff member as actor.
+#[allow(clippy::too_many_arguments)]
+pub async fn plugin_scope(
+    db: &Store,
+    clients: &ClientService,
+    staff: &Staff,
+    client_id: &str,
+    scope: &str,
+    allow: bool,
+    known: &[String],
+    now: i64,
+) -> Result<(), StaffError> {
+    staff.require(Permission::ManageApp(client_id))?;
+    if !known.iter().any(|k| k == scope) {
+        return Err(StaffError::Invalid("admin_app_scope_rule"));
+    }
+    clients.find(client_id).await?.ok_or(StaffError::NotFound)?;
+    if allow {
+        plugin_access::allow_as(db, staff.actor(), client_id, scope, now).await?;
+    } else {
+        plugin_access::deny_as(db, staff.actor(), client_id, scope, now).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the keys of a `private_key_jwt` app with the JWK Set typed in
+/// the console (platform admin or its app admin).
+pub async fn set_jwks(clients: &ClientService, staff: &Staff, client_id: &str, text: &str) -> Result<(), StaffError> {
+    staff.require(Permission::ManageApp(client_id))?;
+    let app = clients.find(client_id).await?.ok_or(StaffError::NotFound)?;
+    if app.auth_method != crate::domain::clients::AuthMethod::PrivateKeyJwt {
+        return Err(StaffError::Invalid("admin_app_jwks_not_key_auth"));
+    }
+    let jwks = admin::check_jwks(text).map_err(StaffError::Invalid)?;
+    if clients.set_jwks(client_id, &jwks, staff.actor()).await? { Ok(()) } else { Err(StaffError::NotFound) }
 }

@@ -11,6 +11,7 @@
 pub mod apps;
 pub mod audit_view;
 pub mod people;
+pub mod plugins;
 pub mod reviews;
 
 use crate::domain::assurance::{self, AssuranceConfig, Factor};
@@ -69,6 +70,8 @@ pub enum Permission<'a> {
     Review,
     /// Grant and revoke staff roles.
     GrantRoles,
+    /// Enable / disable plugins and open their admin pages.
+    ManagePlugins,
 }
 
 /// A signed-in staff member and their roles.
@@ -92,7 +95,9 @@ impl Staff {
         }
         match p {
             Permission::ViewPeople => self.has(Role::Auditor) || self.has(Role::Reviewer),
-            Permission::ManagePeople | Permission::CreateApps | Permission::GrantRoles => false,
+            Permission::ManagePeople | Permission::CreateApps | Permission::GrantRoles | Permission::ManagePlugins => {
+                false
+            }
             Permission::ViewApps => self.has(Role::Auditor) || self.has(Role::AppAdmin),
             Permission::ManageApp(id) => self.has(Role::AppAdmin) && self.apps.iter().any(|a| a == id),
             Permission::ViewAudit => self.has(Role::Auditor),

@@ -9,7 +9,7 @@ use crate::domain::identity::users::{IdNumber, PhoneNumber};
 use crate::domain::tokens::grants;
 use crate::ports::notify::Notices;
 use crate::store::Store;
-use crate::store::entities::{delegation, passkey, totp_factor, upstream_link, user};
+use crate::store::entities::{delegation, passkey, recovery_code, totp_factor, upstream_link, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
@@ -233,4 +233,86 @@ pub async fn act<N: Notices>(
     txn.commit().await?;
     notices.sessions_ended(&ended).await;
     Ok(())
+}
+
+/// How the staff member checked the person's identity before a factor
+/// reset: at the counter with the ID card, by video call, or by documents
+/// the person sent in. Anything else is refused.
+pub const IDENTITY_CHECKS: [&str; 3] = ["in_person", "video", "documents"];
+
+/// What a factor reset removed.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct FactorsReset {
+    pub totp: u64,
+    pub passkeys: u64,
+    pub recovery_codes: u64,
+    pub sessions: usize,
+}
+
+/// Resets an account's strong factors (authenticator app, passkeys,
+/// recovery codes) after the staff member checked the person's identity
+/// (`check`, one of [`IDENTITY_CHECKS`]) — for someone who lost their
+/// phone and their codes. A reason is required. Every session and grant
+/// ends in the same transaction, with the audit record
+/// (`staff_factors_reset`); the apps hear of it after the commit. The
+/// password is untouched, the account stays usable, and the person
+/// enrols new factors after signing in again.
+#[allow(clippy::too_many_arguments)]
+pub async fn reset_factors<N: Notices>(
+    db: &Store,
+    notices: &N,
+    staff: &Staff,
+    user_id: &str,
+    check: &str,
+    reason: &str,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<FactorsReset, StaffError> {
+    staff.require(Permission::ManagePeople)?;
+    let reason = reason.trim();
+    if reason.chars().count() < 4 || reason.chars().count() > 200 {
+        return Err(StaffError::Invalid("admin_reason_required"));
+    }
+    if !IDENTITY_CHECKS.contains(&check) {
+        return Err(StaffError::Invalid("admin_identity_check_required"));
+    }
+    if user_id == staff.user_id {
+        return Err(StaffError::Invalid("admin_not_yourself"));
+    }
+    let txn = crate::store::begin_write(db).await?;
+    let u = user::Entity::find_by_id(user_id.to_string()).one(&txn).await?.ok_or(StaffError::NotFound)?;
+    let totp = totp_factor::Entity::delete_many()
+        .filter(totp_factor::Column::UserId.eq(u.id.as_str()))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let passkeys = passkey::Entity::delete_many()
+        .filter(passkey::Column::UserId.eq(u.id.as_str()))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let recovery_codes = recovery_code::Entity::delete_many()
+        .filter(recovery_code::Column::UserId.eq(u.id.as_str()))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    let subject = crate::domain::tokens::subjects::of_account(&txn, &u.id).await?;
+    let ended = end_sessions(&txn, &u.id, None, &subject, now).await?;
+    grants::revoke_all_for_user(&txn, &u.id, now).await?;
+    let done = FactorsReset { totp, passkeys, recovery_codes, sessions: ended.len() };
+    let subject = format!("user:{}", u.id);
+    let detail = format!(
+        "check={check} totp={totp} passkeys={passkeys} recovery_codes={recovery_codes} sessions={} reason={}",
+        ended.len(),
+        reason.replace(char::is_whitespace, "_")
+    );
+    crate::domain::audit::record(
+        &txn,
+        Event::new("staff_factors_reset", staff.actor(), &subject).detail(&detail).ip(ip),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    notices.sessions_ended(&ended).await;
+    Ok(done)
 }

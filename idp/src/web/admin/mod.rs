@@ -50,6 +50,20 @@ impl FromRequestParts<AppState> for Console {
     }
 }
 
+/// Whether the browser carries a personal session cookie (then a plugin
+/// admin route without a bearer token goes through the console's gate).
+pub fn has_session(state: &AppState, jar: &CookieJar) -> bool {
+    cookies::get(state, jar, cookies::SESSION).is_some()
+}
+
+/// The console's gate for a request outside the `/admin` routes (a plugin
+/// admin page opened from the console).
+pub async fn console_from(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Console, PageError> {
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers.clone();
+    Console::from_request_parts(&mut parts, state).await
+}
+
 impl Console {
     /// For a sensitive action: `Some` refusal unless the strong factor is
     /// this fresh (then the browser goes to step up first).
@@ -90,6 +104,7 @@ impl Console {
                 "audit": s.can(P::ViewAudit),
                 "reviews": s.can(P::Review),
                 "staff": s.can(P::GrantRoles),
+                "plugins": s.can(P::ManagePlugins),
                 "counter": s.has(staff::Role::CounterOperator) || s.has(staff::Role::PlatformAdmin),
             }),
         );

@@ -178,6 +178,9 @@ pub struct PersonForm {
     action: String,
     #[serde(default)]
     reason: String,
+    /// How the identity was checked before a factor reset.
+    #[serde(default)]
+    check: String,
 }
 with_csrf!(PersonForm);
 
@@ -198,6 +201,12 @@ pub async fn person_submit(
         "unmask" => {
             let u = people::unmask(&state.store, &c.staff, &id, &f.reason, Some(&ip), now).await.map_err(refused)?;
             return person_page(&state, &c, jar, &id, Some(u), None).await;
+        }
+        "reset_factors" => {
+            people::reset_factors(&state.store, &state, &c.staff, &id, f.check.trim(), &f.reason, Some(&ip), now)
+                .await
+                .map_err(refused)?;
+            return person_page(&state, &c, jar, &id, None, Some("admin_done_factors_reset")).await;
         }
         "suspend" => AccountAction::Suspend,
         "restore" => AccountAction::Restore,
@@ -234,6 +243,12 @@ pub struct AppForm {
     min_level: String,
     #[serde(default)]
     skip_consent: Option<String>,
+    /// A plugin scope to grant or revoke (`allow_scope` / `deny_scope`).
+    #[serde(default)]
+    scope: String,
+    /// A JWK Set for a `private_key_jwt` app (`jwks`).
+    #[serde(default)]
+    jwks: String,
 }
 with_csrf!(AppForm);
 
@@ -291,6 +306,13 @@ async fn app_page(
     done: Option<&str>,
 ) -> PageResult {
     let app = apps::show(&state.clients, &c.staff, id).await.map_err(refused)?;
+    let permitted = crate::domain::plugins::plugin_access::permitted(&state.store, id).await?;
+    let plugin_scopes: Vec<serde_json::Value> = state
+        .plugins
+        .scope_names()
+        .into_iter()
+        .map(|sc| serde_json::json!({ "granted": permitted.contains(&sc), "name": sc }))
+        .collect();
     let mut ctx = tera::Context::new();
     ctx.insert(
         "adm",
@@ -300,6 +322,12 @@ async fn app_page(
             "post_logout_redirect_uris": app.post_logout_redirect_uris.join("\n"),
             "min_level": app.min_level.map(|l| l.to_string()).unwrap_or_default(),
             "manage": c.staff.can(staff::Permission::ManageApp(id)),
+            "plugin_scopes": plugin_scopes,
+            "grace_until": app.old_secret_until.filter(|u| *u > state.clock.now()).and_then(|u| {
+                chrono::DateTime::from_timestamp(u, 0).map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+            }),
+            "jwks": app.jwks.as_ref().and_then(|j| serde_json::to_string_pretty(j).ok()).unwrap_or_default(),
+            "key_auth": app.auth_method == crate::domain::clients::AuthMethod::PrivateKeyJwt,
             "secret": secret,
             "done": done.map(|k| state.pages.text(c.locale, k)),
         }),
@@ -328,6 +356,26 @@ pub async fn app_submit(
         }
         "save" => {
             apps::update(&state.clients, &c.staff, &id, &f.settings()).await.map_err(refused)?;
+            app_page(&state, &c, jar, &id, None, Some("admin_done_saved")).await
+        }
+        "disable" | "enable" => {
+            let disable = f.action == "disable";
+            apps::set_disabled(&state.clients, &c.staff, &id, disable).await.map_err(refused)?;
+            let done = if disable { "admin_done_app_disabled" } else { "admin_done_app_enabled" };
+            app_page(&state, &c, jar, &id, None, Some(done)).await
+        }
+        "allow_scope" | "deny_scope" => {
+            let allow = f.action == "allow_scope";
+            let known = state.plugins.scope_names();
+            let now = state.clock.now();
+            apps::plugin_scope(&state.store, &state.clients, &c.staff, &id, f.scope.trim(), allow, &known, now)
+                .await
+                .map_err(refused)?;
+            let done = if allow { "admin_done_scope_allowed" } else { "admin_done_scope_denied" };
+            app_page(&state, &c, jar, &id, None, Some(done)).await
+        }
+        "jwks" => {
+            apps::set_jwks(&state.clients, &c.staff, &id, &f.jwks).await.map_err(refused)?;
             app_page(&state, &c, jar, &id, None, Some("admin_done_saved")).await
         }
         _ => Err(PageError::bad_request("error_bad_form")),
@@ -529,4 +577,68 @@ pub async fn staff_submit(
         _ => return Err(PageError::bad_request("error_bad_form")),
     };
     staff_page(&state, &c, jar, Some(done)).await
+}
+
+// ---------------------------------------------------------------- plugins
+
+async fn plugins_page(state: &AppState, c: &Console, jar: CookieJar, done: Option<&str>) -> PageResult {
+    c.staff.require(staff::Permission::ManagePlugins).map_err(refused)?;
+    let report = state.plugins.report().await?;
+    let rows: Vec<serde_json::Value> = report
+        .iter()
+        .map(|p| {
+            // The admin pages a staff member can open (GET admin routes).
+            let pages: Vec<String> = p
+                .routes
+                .iter()
+                .filter(|r| r.method == "GET" && matches!(r.auth, crate::plugins::RouteAuth::Admin))
+                .map(|r| format!("/plugins/{}{}", p.name, r.path))
+                .collect();
+            serde_json::json!({ "name": p.name, "version": p.version, "enabled": p.enabled, "healthy": p.healthy,
+                "faults": p.faults, "last_error": p.last_error,
+                "scopes": p.scopes.iter().map(|s| s.name.clone()).collect::<Vec<_>>(), "pages": pages })
+        })
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("adm", &serde_json::json!({ "plugins": rows, "done": done.map(|k| state.pages.text(c.locale, k)) }));
+    Ok(c.render(state, jar, "admin_plugins.html", ctx))
+}
+
+/// `/admin/plugins`: loaded plugins with health, scopes and admin pages.
+pub async fn plugins_list(State(state): State<AppState>, c: Console, jar: CookieJar) -> PageResult {
+    plugins_page(&state, &c, jar, None).await
+}
+
+#[derive(Deserialize)]
+pub struct PluginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+}
+with_csrf!(PluginForm);
+
+/// Enables or disables a plugin (platform admins), audited with their id.
+pub async fn plugin_submit(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Path(name): Path<String>,
+    CsrfForm(f): CsrfForm<PluginForm>,
+) -> PageResult {
+    c.staff.require(staff::Permission::ManagePlugins).map_err(refused)?;
+    if let Some(refusal) = c.stale(&state) {
+        return Err(refusal);
+    }
+    let enabled = match f.action.as_str() {
+        "enable" => true,
+        "disable" => false,
+        _ => return Err(PageError::bad_request("error_bad_form")),
+    };
+    let loaded = state.plugins.find(&name).is_some();
+    staff::plugins::set_enabled(&state.store, &c.staff, &name, loaded, enabled, state.clock.now())
+        .await
+        .map_err(refused)?;
+    let done = if enabled { "admin_done_plugin_enabled" } else { "admin_done_plugin_disabled" };
+    plugins_page(&state, &c, jar, Some(done)).await
 }

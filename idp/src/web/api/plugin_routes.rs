@@ -96,7 +96,7 @@ async fn dispatch(state: AppState, name: String, path: String, inc: Incoming) ->
     Ok(match route.auth {
         RouteAuth::User => user_route(&state, &plugin, req, inc.jar).await?,
         RouteAuth::Api => api_route(&state, &plugin, req, &route.scopes, &inc.headers).await,
-        RouteAuth::Admin => admin_route(&state, &plugin, req, &inc.headers).await,
+        RouteAuth::Admin => admin_route(&state, &plugin, req, &inc.headers, inc.jar).await,
     })
 }
 
@@ -203,8 +203,19 @@ async fn api_route(
 
 /// Admin routes: `Authorization: Bearer <token>` whose SHA-256 is
 /// `plugins.admin_token_sha256`; closed when that is not configured.
-async fn admin_route(state: &AppState, plugin: &Arc<Plugin>, req: Request, headers: &HeaderMap) -> Response {
+async fn admin_route(
+    state: &AppState,
+    plugin: &Arc<Plugin>,
+    req: Request,
+    headers: &HeaderMap,
+    jar: CookieJar,
+) -> Response {
     use subtle::ConstantTimeEq;
+    // Without a bearer token, a browser signed in as a platform admin
+    // (the console's gate) opens the admin pages.
+    if bearer_token(headers).is_none() && crate::web::admin::has_session(state, &jar) {
+        return staff_admin_route(state, plugin, req, headers, jar).await;
+    }
     let Some(expected) = state.config.plugins.admin_token_sha256.as_deref() else {
         return api_error(StatusCode::FORBIDDEN, "access_denied", "plugin administration is not configured");
     };
@@ -215,6 +226,48 @@ async fn admin_route(state: &AppState, plugin: &Arc<Plugin>, req: Request, heade
     }
     let locale = req.locale.clone();
     render(state, &locale, state.plugins.handle(plugin, &req, None).await, false)
+}
+
+/// A plugin admin route opened from the console: past the console's gate,
+/// a platform admin; a POST carries the page's CSRF token and a fresh
+/// strong factor. Each call is audited with the staff member's id
+/// (`plugin_admin_call`); the plugin's pages get a CSRF token for forms.
+async fn staff_admin_route(
+    state: &AppState,
+    plugin: &Arc<Plugin>,
+    mut req: Request,
+    headers: &HeaderMap,
+    jar: CookieJar,
+) -> Response {
+    use crate::domain::staff::Permission;
+    let locale = req.locale.clone();
+    let console = match crate::web::admin::console_from(state, headers).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = console.staff.require(Permission::ManagePlugins) {
+        return crate::web::admin::refused(e).into_response();
+    }
+    if req.method != "GET" {
+        if !cookies::csrf_ok(state, &jar, req.form("csrf").unwrap_or("")) {
+            return error_page(state, StatusCode::FORBIDDEN, &locale, "error_csrf");
+        }
+        if let Some(refusal) = console.stale(state) {
+            return refusal.into_response();
+        }
+    }
+    let path = format!("{}{}", req.base, req.path);
+    let now = state.clock.now();
+    if let Err(e) =
+        crate::domain::staff::plugins::admin_call(&state.store, &console.staff, plugin.name(), &req.method, &path, now)
+            .await
+    {
+        return crate::web::admin::refused(e).into_response();
+    }
+    tracing::info!("plugin {} admin {} {} by staff:{}", plugin.name(), req.method, path, console.staff.user_id);
+    let (jar, browser) = cookies::browser(state, jar);
+    req.csrf = Some(cookies::csrf_token(state, &browser));
+    (jar, render(state, &locale, state.plugins.handle(plugin, &req, None).await, true)).into_response()
 }
 
 /// Bytes from a plugin, only of a type a browser will not run as a page.
