@@ -149,6 +149,11 @@ pub struct UpstreamConfig {
     /// before the token was issued (both by the upstream's clock).
     #[serde(default = "default_reverify_max_age")]
     pub reverify_max_age: i64,
+    /// Mini-program login (`POST /api/miniprogram/{name}/login`): the
+    /// client id of the public client its tokens are issued to. Absent: no
+    /// mini-program login through this upstream.
+    #[serde(default)]
+    pub mini_program_client: Option<String>,
 }
 
 fn default_upstream_kind() -> String {
@@ -184,6 +189,7 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("trust_phone", &self.trust_phone)
             .field("auto_register", &self.auto_register)
             .field("reverify_max_age", &self.reverify_max_age)
+            .field("mini_program_client", &self.mini_program_client)
             .finish()
     }
 }

@@ -198,6 +198,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scan/tickets/{id}", get(web::api::scan_api::read))
         .route("/api/scan/tickets/{id}/confirm", post(web::api::scan_api::confirm))
         .route("/api/scan/tickets/{id}/deny", post(web::api::scan_api::deny))
+        .route("/api/miniprogram/{upstream}/login", post(oidc::mini_program::login))
         .route("/login/link", get(web::auth::upstream::link_show).post(web::auth::upstream::link_submit))
         .route("/login/link/register", get(web::auth::upstream::link_register))
         .route("/register", get(web::auth::register::show).post(web::auth::register::submit))

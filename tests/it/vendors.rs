@@ -470,6 +470,7 @@ async fn vendor_app(backend: Backend) -> (TestApp, Vendors) {
         trust_phone: false,
         auto_register: false,
         reverify_max_age: 300,
+        mini_program_client: None,
     };
     let app = spawn_tuned(backend, |c| {
         c.upstreams.insert("wechat".into(), up("wechat", "微信", "wx-app", "wx-secret", "/connect/qrconnect", ""));
