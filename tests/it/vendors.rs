@@ -672,3 +672,185 @@ fn vendor_upstream_config_is_checked() {
     )
     .unwrap();
 }
+
+// ------------------------------------------------------- mini-programs
+
+/// A code the in-app login (`wx.login`, `my.getAuthCode`,
+/// `swan.getLoginCode`) gave `person`, single use as the vendor's.
+fn mini_code(fake: &Vendors, person: &str) -> String {
+    let code = format!("mc-{}", idp::crypto::random_token(8));
+    fake.lock().unwrap().codes.insert(code.clone(), (person.into(), String::new(), false));
+    code
+}
+
+fn mini_routes() -> axum::Router<Vendors> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route(
+            "/sns/jscode2session",
+            get(|State(f): State<Vendors>, q: Q| async move {
+                if q.0["appid"] != "wx-mini" || q.0["secret"] != "wx-mini-secret" {
+                    return axum::Json(json!({ "errcode": 40125, "errmsg": "invalid appsecret" }));
+                }
+                assert_eq!(q.0["grant_type"], "authorization_code");
+                match use_code(&f, &q.0["js_code"]) {
+                    Some((person, _)) => axum::Json(json!({ "openid": format!("o-mini-{person}"),
+                        "session_key": "sk", "unionid": format!("u-{person}") })),
+                    None => axum::Json(json!({ "errcode": 40029, "errmsg": "invalid code" })),
+                }
+            }),
+        )
+        .route(
+            "/cgi-bin/token",
+            get(|q: Q| async move {
+                assert_eq!(q.0["grant_type"], "client_credential");
+                if q.0["appid"] != "wx-mini" || q.0["secret"] != "wx-mini-secret" {
+                    return axum::Json(json!({ "errcode": 40125, "errmsg": "invalid appsecret" }));
+                }
+                axum::Json(json!({ "access_token": "app-at", "expires_in": 7200 }))
+            }),
+        )
+        .route(
+            "/wxa/business/getuserphonenumber",
+            post(|q: Q, axum::Json(body): axum::Json<Value>| async move {
+                if q.0.get("access_token").map(String::as_str) != Some("app-at") {
+                    return axum::Json(json!({ "errcode": 40001, "errmsg": "invalid credential" }));
+                }
+                // The phone code names the number in this fake: `pc-<digits>`.
+                match body["code"].as_str().and_then(|c| c.strip_prefix("pc-")) {
+                    Some(n) => axum::Json(json!({ "errcode": 0, "errmsg": "ok", "phone_info": {
+                        "phoneNumber": n, "purePhoneNumber": n, "countryCode": "86",
+                        "watermark": { "timestamp": 1637744274, "appid": "wx-mini" } } })),
+                    None => axum::Json(json!({ "errcode": 40029, "errmsg": "invalid code" })),
+                }
+            }),
+        )
+        .route(
+            "/oauth/jscode2sessionkey",
+            post(|State(f): State<Vendors>, axum::Form(q): axum::Form<std::collections::HashMap<String, String>>| async move {
+                if q["client_id"] != "bd-mini" || q["sk"] != "bd-mini-secret" {
+                    return axum::Json(json!({ "error": "invalid_client", "error_description": "unknown client id" }));
+                }
+                match use_code(&f, &q["code"]) {
+                    Some((person, _)) => axum::Json(json!({ "openid": format!("bo-mini-{person}"), "session_key": "sk" })),
+                    None => axum::Json(json!({ "error": "invalid_grant", "error_description": "invalid code" })),
+                }
+            }),
+        )
+}
+
+/// The server with the three vendors' mini-programs (and Alipay's web
+/// sign-in under the same app, to link an account first).
+async fn mini_app(backend: Backend) -> (TestApp, Vendors) {
+    let fake: Vendors = Arc::default();
+    let router = mini_routes().merge(alipay_routes()).with_state(fake.clone());
+    let base = serve_fake(router).await;
+    let up = |kind: &str, id: &str, secret: &str, api: &str| idp::config::UpstreamConfig {
+        kind: kind.into(),
+        display_name: kind.into(),
+        display_name_en: None,
+        issuer: String::new(),
+        client_id: id.into(),
+        client_secret: secret.into(),
+        alipay_public_key: (kind == "alipay").then(|| ALIPAY_PUBLIC.to_string()),
+        authorize_url: Some(format!("{base}/oauth2/publicAppAuthorize.htm")),
+        api_url: Some(format!("{base}{api}")),
+        scopes: vec!["openid".into()],
+        trust_phone: kind == "wechat",
+        auto_register: kind == "wechat",
+        reverify_max_age: 300,
+        mini_program_client: Some("mini-app".into()),
+    };
+    let app = spawn_tuned(backend, |c| {
+        c.upstreams.insert("wxmini".into(), up("wechat", "wx-mini", "wx-mini-secret", ""));
+        c.upstreams.insert("alipay".into(), up("alipay", "2021000000000001", APP_PRIVATE, "/gateway.do"));
+        c.upstreams.insert("bdmini".into(), up("baidu", "bd-mini", "bd-mini-secret", ""));
+    })
+    .await;
+    app.client(|c| {
+        c.client_id = Some("mini-app".into());
+        c.public = true;
+        c.auth_method = Some(idp::domain::clients::AuthMethod::None);
+        c.grant_types = Some(vec!["authorization_code".into(), "refresh_token".into()]);
+        c.scopes = Some("openid profile phone offline_access".into());
+    })
+    .await;
+    (app, fake)
+}
+
+async fn mini_login(app: &TestApp, name: &str, body: Value) -> (u16, Value) {
+    let res = api().post(app.url(&format!("/api/miniprogram/{name}/login"))).json(&body).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, json(res).await)
+}
+
+async fn mini_program_login(backend: Backend) {
+    let (app, fake) = mini_app(backend).await;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use idp::store::entities::user;
+
+    // WeChat, first time, with the phone code: signed in and registered at
+    // once (trusted, WeChat-verified phone), tokens for the mini-program.
+    let code = mini_code(&fake, "m1");
+    let body = json!({ "code": code, "phone_code": "pc-13800138001", "scope": "openid offline_access" });
+    let (status, tokens) = mini_login(&app, "wxmini", body).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["refresh_token"].is_string() && tokens["access_token"].is_string(), "{tokens}");
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], "mini-app");
+    let sub = claims["sub"].as_str().unwrap().to_string();
+    let made = user::Entity::find().filter(user::Column::Phone.eq("13800138001")).one(&app.state.store).await;
+    let made = made.unwrap().expect("an account for the verified phone");
+    assert!(made.phone_verified);
+    let link = links(&app).await.into_iter().find(|l| l.upstream == "wxmini").expect("linked");
+    assert_eq!((link.issuer.as_str(), link.subject.as_str()), (idp::ports::upstream::wechat::UNIONID_ISSUER, "u-m1"));
+
+    // Again, without a phone code: straight in as the same account.
+    let (status, again) = mini_login(&app, "wxmini", json!({ "code": mini_code(&fake, "m1") })).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(jwt_claims(again["id_token"].as_str().unwrap())["sub"], sub.as_str());
+    assert!(again.get("refresh_token").is_none(), "no offline_access asked");
+
+    // A used code: invalid_grant, as OAuth-style JSON.
+    let (status, err) = mini_login(&app, "wxmini", json!({ "code": code })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+    // A bad phone code: WeChat's 40029, nothing linked.
+    let body = json!({ "code": mini_code(&fake, "m2"), "phone_code": "bogus" });
+    let (status, err) = mini_login(&app, "wxmini", body).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+    assert_eq!(links(&app).await.len(), 1);
+    // No phone and no link: the person has to link on the web once.
+    let (status, err) = mini_login(&app, "wxmini", json!({ "code": mini_code(&fake, "m2") })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("interaction_required")), "{err}");
+    // Missing code, unknown upstream, a scope beyond the client's.
+    let (status, err) = mini_login(&app, "wxmini", json!({})).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")), "{err}");
+    let (status, err) = mini_login(&app, "nope", json!({ "code": "x" })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")), "{err}");
+    let (status, err) = mini_login(&app, "wxmini", json!({ "code": mini_code(&fake, "m1"), "scope": "openid email" })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_scope")), "{err}");
+
+    // Alipay: linked once on the web, then the mini-program's auth code
+    // signs the same account straight in.
+    app.user("qian_ba").await;
+    first_then_again(&app, &fake, "alipay", "m3", "qian_ba").await;
+    let owner = links(&app).await.into_iter().find(|l| l.upstream == "alipay").unwrap().user_id;
+    let (status, tokens) = mini_login(&app, "alipay", json!({ "code": mini_code(&fake, "m3") })).await;
+    assert_eq!(status, 200, "{tokens}");
+    let expected = idp::domain::tokens::subjects::of_account(&app.state.store, &owner).await.unwrap();
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["sub"], expected.as_str());
+    // A tampered Alipay answer is refused.
+    fake.lock().unwrap().tamper = true;
+    let (status, err) = mini_login(&app, "alipay", json!({ "code": mini_code(&fake, "m3") })).await;
+    assert_eq!((status, err["error"].as_str()), (503, Some("temporarily_unavailable")), "{err}");
+    fake.lock().unwrap().tamper = false;
+
+    // Baidu smart program: the code is redeemed (with the App Secret), the
+    // account is not linked yet; a used code is invalid_grant.
+    let code = mini_code(&fake, "m4");
+    let (status, err) = mini_login(&app, "bdmini", json!({ "code": code })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("interaction_required")), "{err}");
+    let (status, err) = mini_login(&app, "bdmini", json!({ "code": code })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+}
+both!(vendors_mini_program_login, super::mini_program_login);
