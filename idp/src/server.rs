@@ -199,6 +199,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scan/tickets/{id}/confirm", post(web::api::scan_api::confirm))
         .route("/api/scan/tickets/{id}/deny", post(web::api::scan_api::deny))
         .route("/api/miniprogram/{upstream}/login", post(oidc::mini_program::login))
+        .route("/sms/receipts/{vendor}", post(web::api::sms_receipts::receive))
         .route("/login/link", get(web::auth::upstream::link_show).post(web::auth::upstream::link_submit))
         .route("/login/link/register", get(web::auth::upstream::link_register))
         .route("/register", get(web::auth::register::show).post(web::auth::register::submit))

@@ -161,6 +161,7 @@ async fn sms_app(backend: Backend, gateway: &str, secret: &str) -> (TestApp, Sha
         c.sms.sdk_app_id = Some("1400000001".into());
         // The register page's captcha is readable without the dev gateway.
         c.captcha_record_answers = true;
+        c.sms.receipt_token = Some("receipt-secret".into());
         c.sms.templates = [("login", "SMS_1001"), ("register", "SMS_1002")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -265,6 +266,50 @@ async fn register_through_aliyun(backend: Backend) {
     assert!(end.code().len() > 20, "the new account signs in by phone");
 }
 both!(vendors_register_through_aliyun, super::register_through_aliyun);
+
+/// Delivery receipts: each vendor's documented batch, behind the URL's
+/// secret; recorded once per message however often the vendor re-pushes;
+/// visible in the message table (`idp dev messages`) and the metrics.
+async fn sms_receipts(backend: Backend) {
+    let (app, _fake) = sms_app(backend, "aliyun", SECRET).await;
+    let phone = "13812340000";
+    send(&app, phone).await.unwrap();
+    let post = |vendor: &str, token: &str, body: Value| {
+        api().post(app.url(&format!("/sms/receipts/{vendor}?token={token}"))).json(&body).send()
+    };
+    let rows = |phone: &'static str| {
+        let store = app.state.store.clone();
+        async move { idp::ports::sms::dev_messages(&store, Some("sms_receipt"), Some(phone), 10).await.unwrap() }
+    };
+    let aliyun = json!([{ "phone_number": phone, "send_time": "2026-12-06 10:00:00", "report_time": "2026-12-06 10:00:05",
+        "success": true, "err_code": "DELIVERED", "err_msg": "用户接收成功", "sms_size": "1",
+        "biz_id": "900619746936498440^0", "out_id": "k1" }]);
+    let res = post("aliyun", "wrong", aliyun.clone()).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(rows("13812340000").await.is_empty());
+    for _ in 0..2 {
+        let res = post("aliyun", "receipt-secret", aliyun.clone()).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(json(res).await, json!({ "code": 0, "msg": "成功" }));
+    }
+    let got = rows("13812340000").await;
+    assert_eq!(got.len(), 1, "recorded once: {got:?}");
+    assert_eq!(got[0].purpose, "delivered");
+    assert!(got[0].body.contains("900619746936498440^0") && got[0].body.contains("k1"), "{}", got[0].body);
+
+    let tencent = json!([{ "user_receive_time": "2026-12-06 10:00:05", "nationcode": "86", "mobile": "13812340001",
+        "report_status": "FAIL", "errmsg": "MK:0005", "description": "用户短信送达失败", "sid": "2019:65" }]);
+    let res = post("tencent", "receipt-secret", tencent).await.unwrap();
+    assert_eq!(json(res).await, json!({ "result": 0, "errmsg": "OK" }));
+    let got = rows("13812340001").await;
+    assert_eq!((got.len(), got[0].purpose.as_str()), (1, "failed"));
+    // Not a vendor's shape, or not a vendor: refused.
+    assert_eq!(post("tencent", "receipt-secret", json!({ "x": 1 })).await.unwrap().status(), 400);
+    assert_eq!(post("other", "receipt-secret", json!([])).await.unwrap().status(), 404);
+    let metrics = api().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"idp_sms_receipts_total{vendor="tencent",status="failed"}"#), "{metrics}");
+}
+both!(vendors_sms_receipts, super::sms_receipts);
 
 async fn sms_aliyun(backend: Backend) {
     sms_through(backend, "aliyun").await
