@@ -126,8 +126,12 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         crate::oidc::discovery::with_plugins(crate::oidc::discovery::document(&config), &plugins).to_string();
     let demo = crate::demo::DemoRp::load(&db, &config).await?;
     let gateway = crate::ports::sms::SmsGateway::from_config(&config.sms, db.clone())?;
-    let captcha =
-        crate::domain::authn::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev() || config.captcha_record_answers);
+    let captcha = crate::domain::authn::captcha::CaptchaService::new(
+        db.clone(),
+        hasher.clone(),
+        clock.clone(),
+        gateway.is_dev() || config.captcha_record_answers,
+    );
     let sms_codes = crate::domain::authn::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
     let mail = crate::ports::mail::MailGateway::from_config(&config.mail, db.clone())?;
     let totp = crate::domain::authn::factors::TotpService::new(db.clone(), &master, hasher.clone(), &config.issuer);

@@ -868,8 +868,8 @@ async fn mini_login(app: &TestApp, name: &str, body: Value) -> (u16, Value) {
 
 async fn mini_program_login(backend: Backend) {
     let (app, fake) = mini_app(backend).await;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use idp::store::entities::user;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
     // WeChat, first time, with the phone code: signed in and registered at
     // once (trusted, WeChat-verified phone), tokens for the mini-program.
@@ -909,7 +909,8 @@ async fn mini_program_login(backend: Backend) {
     assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")), "{err}");
     let (status, err) = mini_login(&app, "nope", json!({ "code": "x" })).await;
     assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")), "{err}");
-    let (status, err) = mini_login(&app, "wxmini", json!({ "code": mini_code(&fake, "m1"), "scope": "openid email" })).await;
+    let (status, err) =
+        mini_login(&app, "wxmini", json!({ "code": mini_code(&fake, "m1"), "scope": "openid email" })).await;
     assert_eq!((status, err["error"].as_str()), (400, Some("invalid_scope")), "{err}");
 
     // Alipay: linked once on the web, then the mini-program's auth code

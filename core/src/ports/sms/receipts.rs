@@ -101,7 +101,10 @@ mod tests {
     fn parses_the_documented_batches() {
         let aliyun = r#"[{"phone_number":"13900000000","send_time":"2017-01-01 11:12:13","report_time":"2017-02-02 22:23:24","success":true,"err_code":"DELIVERED","err_msg":"用户接收成功","sms_size":"1","biz_id":"932702304080415357^0","out_id":"1184585343"}]"#;
         let r = parse("aliyun", aliyun.as_bytes()).unwrap();
-        assert_eq!((r[0].message_id.as_str(), r[0].our_key.as_str(), r[0].delivered), ("932702304080415357^0", "1184585343", true));
+        assert_eq!(
+            (r[0].message_id.as_str(), r[0].our_key.as_str(), r[0].delivered),
+            ("932702304080415357^0", "1184585343", true)
+        );
         let tencent = r#"[{"user_receive_time":"2015-10-17 08:03:04","nationcode":"86","mobile":"13xxxxxxxxx","report_status":"FAIL","errmsg":"MK:0005","description":"用户短信送达失败","sid":"xxxxxxx"}]"#;
         let r = parse("tencent", tencent.as_bytes()).unwrap();
         assert_eq!((r[0].message_id.as_str(), r[0].delivered, r[0].code.as_str()), ("xxxxxxx", false, "MK:0005"));

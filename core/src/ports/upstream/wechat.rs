@@ -123,7 +123,11 @@ pub async fn mini_program(
 /// `wxa/business/getuserphonenumber` with the phone code from
 /// `getPhoneNumber`. The number is WeChat-verified; it is returned in E.164
 /// form (`+86…`).
-pub async fn phone_number(http: &reqwest::Client, up: &UpstreamConfig, phone_code: &str) -> Result<String, UpstreamError> {
+pub async fn phone_number(
+    http: &reqwest::Client,
+    up: &UpstreamConfig,
+    phone_code: &str,
+) -> Result<String, UpstreamError> {
     let api = api_base(up, API);
     let mut url = url::Url::parse(&format!("{api}/cgi-bin/token")).map_err(|e| UpstreamError::Token(e.to_string()))?;
     url.query_pairs_mut()
