@@ -59,6 +59,11 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// PAR, DPoP and the FAPI 2.0 profile for every client (issue 17).
     pub protocol: ProtocolConfig,
+    /// Testing only: write each graphic captcha's answer to the message
+    /// table (as the dev SMS gateway always does), so a test can drive the
+    /// register page against a real SMS vendor's fake. Never in production:
+    /// an https issuer refuses it unless `allow_insecure_dev`.
+    pub captcha_record_answers: bool,
 }
 
 /// How log lines are written (`log_format`).
@@ -149,6 +154,11 @@ pub struct UpstreamConfig {
     /// before the token was issued (both by the upstream's clock).
     #[serde(default = "default_reverify_max_age")]
     pub reverify_max_age: i64,
+    /// Mini-program login (`POST /api/miniprogram/{name}/login`): the
+    /// client id of the public client its tokens are issued to. Absent: no
+    /// mini-program login through this upstream.
+    #[serde(default)]
+    pub mini_program_client: Option<String>,
 }
 
 fn default_upstream_kind() -> String {
@@ -184,6 +194,7 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("trust_phone", &self.trust_phone)
             .field("auto_register", &self.auto_register)
             .field("reverify_max_age", &self.reverify_max_age)
+            .field("mini_program_client", &self.mini_program_client)
             .finish()
     }
 }
@@ -307,6 +318,7 @@ impl Default for Config {
             allow_insecure_dev: false,
             log_format: LogFormat::Text,
             shutdown_grace_secs: 20,
+            captcha_record_answers: false,
         }
     }
 }
@@ -506,6 +518,9 @@ impl Config {
         }
         if self.mail.gateway == "dev" {
             dev.push("mail.gateway = \"dev\" (mail goes to a local table)");
+        }
+        if self.captcha_record_answers {
+            dev.push("captcha_record_answers = true (captcha answers are written to a local table)");
         }
         if self.verifier.kind == "sandbox" {
             dev.push("verifier.kind = \"sandbox\" (fictitious identities: real-name, face and in-person checks are simulated)");

@@ -126,8 +126,12 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         crate::oidc::discovery::with_plugins(crate::oidc::discovery::document(&config), &plugins).to_string();
     let demo = crate::demo::DemoRp::load(&db, &config).await?;
     let gateway = crate::ports::sms::SmsGateway::from_config(&config.sms, db.clone())?;
-    let captcha =
-        crate::domain::authn::captcha::CaptchaService::new(db.clone(), hasher.clone(), clock.clone(), gateway.is_dev());
+    let captcha = crate::domain::authn::captcha::CaptchaService::new(
+        db.clone(),
+        hasher.clone(),
+        clock.clone(),
+        gateway.is_dev() || config.captcha_record_answers,
+    );
     let sms_codes = crate::domain::authn::sms_codes::SmsCodes::new(db.clone(), hasher.clone(), gateway, clock.clone());
     let mail = crate::ports::mail::MailGateway::from_config(&config.mail, db.clone())?;
     let totp = crate::domain::authn::factors::TotpService::new(db.clone(), &master, hasher.clone(), &config.issuer);
@@ -198,6 +202,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scan/tickets/{id}", get(web::api::scan_api::read))
         .route("/api/scan/tickets/{id}/confirm", post(web::api::scan_api::confirm))
         .route("/api/scan/tickets/{id}/deny", post(web::api::scan_api::deny))
+        .route("/api/miniprogram/{upstream}/login", post(oidc::mini_program::login))
+        .route("/sms/receipts/{vendor}", post(web::api::sms_receipts::receive))
         .route("/login/link", get(web::auth::upstream::link_show).post(web::auth::upstream::link_submit))
         .route("/login/link/register", get(web::auth::upstream::link_register))
         .route("/register", get(web::auth::register::show).post(web::auth::register::submit))

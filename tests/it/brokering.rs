@@ -67,6 +67,7 @@ pub(crate) async fn pair_tuned(backend: Backend, tune: impl FnOnce(&mut Upstream
         trust_phone: false,
         auto_register: false,
         reverify_max_age: 300,
+        mini_program_client: None,
     };
     tune(&mut gov);
     config.upstreams.insert("gov".into(), gov);

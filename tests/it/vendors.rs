@@ -159,6 +159,9 @@ async fn sms_app(backend: Backend, gateway: &str, secret: &str) -> (TestApp, Sha
         c.sms.access_key_secret = Some(secret);
         c.sms.sign_name = Some(SIGN.into());
         c.sms.sdk_app_id = Some("1400000001".into());
+        // The register page's captcha is readable without the dev gateway.
+        c.captcha_record_answers = true;
+        c.sms.receipt_token = Some("receipt-secret".into());
         c.sms.templates = [("login", "SMS_1001"), ("register", "SMS_1002")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -228,6 +231,85 @@ async fn sms_through(backend: Backend, gateway: &str) {
     );
     assert!(fake.lock().unwrap().delivered.is_empty());
 }
+
+/// The register page end to end over HTTP with a real vendor (Aliyun's
+/// fake): captcha (readable through `captcha_record_answers`), the code
+/// delivered by the vendor — not by the dev sink — and the account made.
+async fn register_through_aliyun(backend: Backend) {
+    let (app, fake) = sms_app(backend, "aliyun", SECRET).await;
+    let (b, phone) = (Browser::new(), "13700007777");
+    let (status, html) = crate::accounts::send_code(&app, &b, "/register", "", phone, &[]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(&app.state.pages.text("zh-CN", "sms_sent")), "{html}");
+    assert_eq!(sink(&app, "sms", phone).await, None, "the vendor delivers, not the dev sink");
+    let code = {
+        let f = fake.lock().unwrap();
+        let (to, params) = f.delivered.last().expect("delivered through Aliyun");
+        assert_eq!(to, &format!("{phone}:SMS_1002"), "the register template");
+        params["code"].as_str().unwrap().to_string()
+    };
+    let html = b.http.get(app.url("/register")).send().await.unwrap().text().await.unwrap();
+    let form = [
+        ("req", ""),
+        ("csrf", &hidden(&html, "csrf").unwrap()),
+        ("action", "register"),
+        ("username", "aliyun_01"),
+        ("phone", phone),
+        ("sms_code", &code),
+        ("password", "Secret-123"),
+        ("password2", "Secret-123"),
+        ("agree", "yes"),
+    ];
+    let res = b.http.post(app.url("/register")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let end = Browser::new().run(&app, &auth_url(&app, &app.confidential().await, &[]), phone, "Secret-123").await;
+    assert!(end.code().len() > 20, "the new account signs in by phone");
+}
+both!(vendors_register_through_aliyun, super::register_through_aliyun);
+
+/// Delivery receipts: each vendor's documented batch, behind the URL's
+/// secret; recorded once per message however often the vendor re-pushes;
+/// visible in the message table (`idp dev messages`) and the metrics.
+async fn sms_receipts(backend: Backend) {
+    let (app, _fake) = sms_app(backend, "aliyun", SECRET).await;
+    let phone = "13812340000";
+    send(&app, phone).await.unwrap();
+    let post = |vendor: &str, token: &str, body: Value| {
+        api().post(app.url(&format!("/sms/receipts/{vendor}?token={token}"))).json(&body).send()
+    };
+    let rows = |phone: &'static str| {
+        let store = app.state.store.clone();
+        async move { idp::ports::sms::dev_messages(&store, Some("sms_receipt"), Some(phone), 10).await.unwrap() }
+    };
+    let aliyun = json!([{ "phone_number": phone, "send_time": "2026-12-06 10:00:00", "report_time": "2026-12-06 10:00:05",
+        "success": true, "err_code": "DELIVERED", "err_msg": "用户接收成功", "sms_size": "1",
+        "biz_id": "900619746936498440^0", "out_id": "k1" }]);
+    let res = post("aliyun", "wrong", aliyun.clone()).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(rows("13812340000").await.is_empty());
+    for _ in 0..2 {
+        let res = post("aliyun", "receipt-secret", aliyun.clone()).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(json(res).await, json!({ "code": 0, "msg": "成功" }));
+    }
+    let got = rows("13812340000").await;
+    assert_eq!(got.len(), 1, "recorded once: {got:?}");
+    assert_eq!(got[0].purpose, "delivered");
+    assert!(got[0].body.contains("900619746936498440^0") && got[0].body.contains("k1"), "{}", got[0].body);
+
+    let tencent = json!([{ "user_receive_time": "2026-12-06 10:00:05", "nationcode": "86", "mobile": "13812340001",
+        "report_status": "FAIL", "errmsg": "MK:0005", "description": "用户短信送达失败", "sid": "2019:65" }]);
+    let res = post("tencent", "receipt-secret", tencent).await.unwrap();
+    assert_eq!(json(res).await, json!({ "result": 0, "errmsg": "OK" }));
+    let got = rows("13812340001").await;
+    assert_eq!((got.len(), got[0].purpose.as_str()), (1, "failed"));
+    // Not a vendor's shape, or not a vendor: refused.
+    assert_eq!(post("tencent", "receipt-secret", json!({ "x": 1 })).await.unwrap().status(), 400);
+    assert_eq!(post("other", "receipt-secret", json!([])).await.unwrap().status(), 404);
+    let metrics = api().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"idp_sms_receipts_total{vendor="tencent",status="failed"}"#), "{metrics}");
+}
+both!(vendors_sms_receipts, super::sms_receipts);
 
 async fn sms_aliyun(backend: Backend) {
     sms_through(backend, "aliyun").await
@@ -470,6 +552,7 @@ async fn vendor_app(backend: Backend) -> (TestApp, Vendors) {
         trust_phone: false,
         auto_register: false,
         reverify_max_age: 300,
+        mini_program_client: None,
     };
     let app = spawn_tuned(backend, |c| {
         c.upstreams.insert("wechat".into(), up("wechat", "微信", "wx-app", "wx-secret", "/connect/qrconnect", ""));
@@ -671,3 +754,186 @@ fn vendor_upstream_config_is_checked() {
     )
     .unwrap();
 }
+
+// ------------------------------------------------------- mini-programs
+
+/// A code the in-app login (`wx.login`, `my.getAuthCode`,
+/// `swan.getLoginCode`) gave `person`, single use as the vendor's.
+fn mini_code(fake: &Vendors, person: &str) -> String {
+    let code = format!("mc-{}", idp::crypto::random_token(8));
+    fake.lock().unwrap().codes.insert(code.clone(), (person.into(), String::new(), false));
+    code
+}
+
+fn mini_routes() -> axum::Router<Vendors> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route(
+            "/sns/jscode2session",
+            get(|State(f): State<Vendors>, q: Q| async move {
+                if q.0["appid"] != "wx-mini" || q.0["secret"] != "wx-mini-secret" {
+                    return axum::Json(json!({ "errcode": 40125, "errmsg": "invalid appsecret" }));
+                }
+                assert_eq!(q.0["grant_type"], "authorization_code");
+                match use_code(&f, &q.0["js_code"]) {
+                    Some((person, _)) => axum::Json(json!({ "openid": format!("o-mini-{person}"),
+                        "session_key": "sk", "unionid": format!("u-{person}") })),
+                    None => axum::Json(json!({ "errcode": 40029, "errmsg": "invalid code" })),
+                }
+            }),
+        )
+        .route(
+            "/cgi-bin/token",
+            get(|q: Q| async move {
+                assert_eq!(q.0["grant_type"], "client_credential");
+                if q.0["appid"] != "wx-mini" || q.0["secret"] != "wx-mini-secret" {
+                    return axum::Json(json!({ "errcode": 40125, "errmsg": "invalid appsecret" }));
+                }
+                axum::Json(json!({ "access_token": "app-at", "expires_in": 7200 }))
+            }),
+        )
+        .route(
+            "/wxa/business/getuserphonenumber",
+            post(|q: Q, axum::Json(body): axum::Json<Value>| async move {
+                if q.0.get("access_token").map(String::as_str) != Some("app-at") {
+                    return axum::Json(json!({ "errcode": 40001, "errmsg": "invalid credential" }));
+                }
+                // The phone code names the number in this fake: `pc-<digits>`.
+                match body["code"].as_str().and_then(|c| c.strip_prefix("pc-")) {
+                    Some(n) => axum::Json(json!({ "errcode": 0, "errmsg": "ok", "phone_info": {
+                        "phoneNumber": n, "purePhoneNumber": n, "countryCode": "86",
+                        "watermark": { "timestamp": 1637744274, "appid": "wx-mini" } } })),
+                    None => axum::Json(json!({ "errcode": 40029, "errmsg": "invalid code" })),
+                }
+            }),
+        )
+        .route(
+            "/oauth/jscode2sessionkey",
+            post(|State(f): State<Vendors>, axum::Form(q): axum::Form<std::collections::HashMap<String, String>>| async move {
+                if q["client_id"] != "bd-mini" || q["sk"] != "bd-mini-secret" {
+                    return axum::Json(json!({ "error": "invalid_client", "error_description": "unknown client id" }));
+                }
+                match use_code(&f, &q["code"]) {
+                    Some((person, _)) => axum::Json(json!({ "openid": format!("bo-mini-{person}"), "session_key": "sk" })),
+                    None => axum::Json(json!({ "error": "invalid_grant", "error_description": "invalid code" })),
+                }
+            }),
+        )
+}
+
+/// The server with the three vendors' mini-programs (and Alipay's web
+/// sign-in under the same app, to link an account first).
+async fn mini_app(backend: Backend) -> (TestApp, Vendors) {
+    let fake: Vendors = Arc::default();
+    let router = mini_routes().merge(alipay_routes()).with_state(fake.clone());
+    let base = serve_fake(router).await;
+    let up = |kind: &str, id: &str, secret: &str, api: &str| idp::config::UpstreamConfig {
+        kind: kind.into(),
+        display_name: kind.into(),
+        display_name_en: None,
+        issuer: String::new(),
+        client_id: id.into(),
+        client_secret: secret.into(),
+        alipay_public_key: (kind == "alipay").then(|| ALIPAY_PUBLIC.to_string()),
+        authorize_url: Some(format!("{base}/oauth2/publicAppAuthorize.htm")),
+        api_url: Some(format!("{base}{api}")),
+        scopes: vec!["openid".into()],
+        trust_phone: kind == "wechat",
+        auto_register: kind == "wechat",
+        reverify_max_age: 300,
+        mini_program_client: Some("mini-app".into()),
+    };
+    let app = spawn_tuned(backend, |c| {
+        c.upstreams.insert("wxmini".into(), up("wechat", "wx-mini", "wx-mini-secret", ""));
+        c.upstreams.insert("alipay".into(), up("alipay", "2021000000000001", APP_PRIVATE, "/gateway.do"));
+        c.upstreams.insert("bdmini".into(), up("baidu", "bd-mini", "bd-mini-secret", ""));
+    })
+    .await;
+    app.client(|c| {
+        c.client_id = Some("mini-app".into());
+        c.public = true;
+        c.auth_method = Some(idp::domain::clients::AuthMethod::None);
+        c.grant_types = Some(vec!["authorization_code".into(), "refresh_token".into()]);
+        c.scopes = Some("openid profile phone offline_access".into());
+    })
+    .await;
+    (app, fake)
+}
+
+async fn mini_login(app: &TestApp, name: &str, body: Value) -> (u16, Value) {
+    let res = api().post(app.url(&format!("/api/miniprogram/{name}/login"))).json(&body).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, json(res).await)
+}
+
+async fn mini_program_login(backend: Backend) {
+    let (app, fake) = mini_app(backend).await;
+    use idp::store::entities::user;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    // WeChat, first time, with the phone code: signed in and registered at
+    // once (trusted, WeChat-verified phone), tokens for the mini-program.
+    let code = mini_code(&fake, "m1");
+    let body = json!({ "code": code, "phone_code": "pc-13800138001", "scope": "openid offline_access" });
+    let (status, tokens) = mini_login(&app, "wxmini", body).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["refresh_token"].is_string() && tokens["access_token"].is_string(), "{tokens}");
+    let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], "mini-app");
+    let sub = claims["sub"].as_str().unwrap().to_string();
+    let made = user::Entity::find().filter(user::Column::Phone.eq("13800138001")).one(&app.state.store).await;
+    let made = made.unwrap().expect("an account for the verified phone");
+    assert!(made.phone_verified);
+    let link = links(&app).await.into_iter().find(|l| l.upstream == "wxmini").expect("linked");
+    assert_eq!((link.issuer.as_str(), link.subject.as_str()), (idp::ports::upstream::wechat::UNIONID_ISSUER, "u-m1"));
+
+    // Again, without a phone code: straight in as the same account.
+    let (status, again) = mini_login(&app, "wxmini", json!({ "code": mini_code(&fake, "m1") })).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(jwt_claims(again["id_token"].as_str().unwrap())["sub"], sub.as_str());
+    assert!(again.get("refresh_token").is_none(), "no offline_access asked");
+
+    // A used code: invalid_grant, as OAuth-style JSON.
+    let (status, err) = mini_login(&app, "wxmini", json!({ "code": code })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+    // A bad phone code: WeChat's 40029, nothing linked.
+    let body = json!({ "code": mini_code(&fake, "m2"), "phone_code": "bogus" });
+    let (status, err) = mini_login(&app, "wxmini", body).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+    assert_eq!(links(&app).await.len(), 1);
+    // No phone and no link: the person has to link on the web once.
+    let (status, err) = mini_login(&app, "wxmini", json!({ "code": mini_code(&fake, "m2") })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("interaction_required")), "{err}");
+    // Missing code, unknown upstream, a scope beyond the client's.
+    let (status, err) = mini_login(&app, "wxmini", json!({})).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")), "{err}");
+    let (status, err) = mini_login(&app, "nope", json!({ "code": "x" })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_request")), "{err}");
+    let (status, err) =
+        mini_login(&app, "wxmini", json!({ "code": mini_code(&fake, "m1"), "scope": "openid email" })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_scope")), "{err}");
+
+    // Alipay: linked once on the web, then the mini-program's auth code
+    // signs the same account straight in.
+    app.user("qian_ba").await;
+    first_then_again(&app, &fake, "alipay", "m3", "qian_ba").await;
+    let owner = links(&app).await.into_iter().find(|l| l.upstream == "alipay").unwrap().user_id;
+    let (status, tokens) = mini_login(&app, "alipay", json!({ "code": mini_code(&fake, "m3") })).await;
+    assert_eq!(status, 200, "{tokens}");
+    let expected = idp::domain::tokens::subjects::of_account(&app.state.store, &owner).await.unwrap();
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["sub"], expected.as_str());
+    // A tampered Alipay answer is refused.
+    fake.lock().unwrap().tamper = true;
+    let (status, err) = mini_login(&app, "alipay", json!({ "code": mini_code(&fake, "m3") })).await;
+    assert_eq!((status, err["error"].as_str()), (503, Some("temporarily_unavailable")), "{err}");
+    fake.lock().unwrap().tamper = false;
+
+    // Baidu smart program: the code is redeemed (with the App Secret), the
+    // account is not linked yet; a used code is invalid_grant.
+    let code = mini_code(&fake, "m4");
+    let (status, err) = mini_login(&app, "bdmini", json!({ "code": code })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("interaction_required")), "{err}");
+    let (status, err) = mini_login(&app, "bdmini", json!({ "code": code })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+}
+both!(vendors_mini_program_login, super::mini_program_login);

@@ -2,6 +2,7 @@
 //! documents), a generic JSON-over-HTTP adapter, and a development sink
 //! that stores every message in the database.
 pub mod aliyun;
+pub mod receipts;
 pub mod tencent;
 
 use crate::store::Store;
@@ -125,6 +126,10 @@ pub struct SmsConfig {
     /// Tencent: which of our parameters fill a purpose's template `{1}`,
     /// `{2}` …, e.g. `{ register = ["code", "minutes"] }`.
     pub param_order: std::collections::BTreeMap<String, Vec<String>>,
+    /// The secret in the delivery-receipt callback URL given to the vendor
+    /// (`/sms/receipts/{aliyun|tencent}?token=…`; neither vendor signs its
+    /// pushes). Absent: receipts are not accepted.
+    pub receipt_token: Option<String>,
 }
 
 impl Default for SmsConfig {
@@ -141,6 +146,7 @@ impl Default for SmsConfig {
             region: None,
             sdk_app_id: None,
             param_order: Default::default(),
+            receipt_token: None,
         }
     }
 }
@@ -160,6 +166,7 @@ impl std::fmt::Debug for SmsConfig {
             .field("sign_name", &self.sign_name)
             .field("region", &self.region)
             .field("sdk_app_id", &self.sdk_app_id)
+            .field("receipt_token", &redact(&self.receipt_token))
             .finish()
     }
 }

@@ -152,6 +152,31 @@ pub async fn begin(
     })
 }
 
+/// Mini-program login (A1): the in-app login code redeemed at the vendor
+/// (`jscode2session`, `alipay.system.oauth.token`, Baidu
+/// `jscode2sessionkey`); with a WeChat `phone_code`, the phone number read
+/// through the mini-program phone API (verified by WeChat).
+pub async fn mini_program(
+    http: &reqwest::Client,
+    up: &UpstreamConfig,
+    code: &str,
+    phone_code: Option<&str>,
+    now: i64,
+) -> Result<UpstreamIdentity, UpstreamError> {
+    match up.kind.as_str() {
+        "wechat" => {
+            let mut id = wechat::mini_program(http, up, code, now).await?;
+            if let Some(pc) = phone_code.filter(|c| !c.is_empty()) {
+                id.verified_phone = Some(wechat::phone_number(http, up, pc).await?);
+            }
+            Ok(id)
+        }
+        "alipay" => alipay::finish(http, up, code, now).await,
+        "baidu" => baidu::smart_program(http, up, code, now).await,
+        _ => Err(UpstreamError::Vendor(format!("kind `{}` has no mini-program login", up.kind))),
+    }
+}
+
 /// Redeems the code and verifies the ID token (its expiry at `now`, our
 /// clock). Userinfo is asked only when the phone matters (`want_phone`)
 /// and the ID token did not carry it.

@@ -7,6 +7,7 @@ pub mod flow;
 pub mod form;
 pub mod introspect;
 pub mod logout;
+pub mod mini_program;
 pub mod par;
 pub mod revoke;
 pub mod token;

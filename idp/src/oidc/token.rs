@@ -136,7 +136,7 @@ async fn refresh_token(
 
 /// Access token, ID token (with `openid`) and, for `offline_access`, a new
 /// refresh token, for a grant that the caller has just won.
-async fn respond_for_grant(
+pub(crate) async fn respond_for_grant(
     state: &AppState,
     client: &Client,
     g: &grant::Model,

@@ -157,6 +157,34 @@ pub enum Resolution {
     Disabled,
 }
 
+/// The rules that need no person at hand: an existing link, a trusted
+/// verified phone, or (with `auto_register`) a new account for it. `None`
+/// when the person must choose (the web link page; an app answers
+/// `interaction_required`).
+pub async fn resolve_known(db: &Store, v: &Verified<'_>, ip: &str, now: i64) -> Result<Option<Resolution>, DbErr> {
+    if let Some(link) = find_link(db, v.issuer, v.subject).await? {
+        return Ok(Some(match user::Entity::find_by_id(link.user_id.clone()).one(db).await? {
+            Some(u) if !u.disabled => Resolution::Linked(u.id),
+            _ => Resolution::Disabled,
+        }));
+    }
+    if v.trust_phone
+        && let Some(owner) = phone_owner(db, v.verified_phone).await?
+        && let Linked::Done = link(db, v, &owner, "phone", ip, now).await?
+    {
+        return Ok(Some(Resolution::PhoneLinked(owner)));
+    }
+    if v.auto_register
+        && v.trust_phone
+        && let Some(phone) = v.verified_phone.and_then(|p| PhoneNumber::parse(p).ok())
+        && let Some(user_id) = auto_register(db, &phone, now).await?
+        && let Linked::Done = link(db, v, &user_id, "auto_register", ip, now).await?
+    {
+        return Ok(Some(Resolution::Registered(user_id)));
+    }
+    Ok(None)
+}
+
 pub async fn resolve(
     db: &Store,
     v: Verified<'_>,
@@ -165,25 +193,8 @@ pub async fn resolve(
     ip: &str,
     now: i64,
 ) -> Result<Resolution, DbErr> {
-    if let Some(link) = find_link(db, v.issuer, v.subject).await? {
-        return Ok(match user::Entity::find_by_id(link.user_id.clone()).one(db).await? {
-            Some(u) if !u.disabled => Resolution::Linked(u.id),
-            _ => Resolution::Disabled,
-        });
-    }
-    if v.trust_phone
-        && let Some(owner) = phone_owner(db, v.verified_phone).await?
-        && let Linked::Done = link(db, &v, &owner, "phone", ip, now).await?
-    {
-        return Ok(Resolution::PhoneLinked(owner));
-    }
-    if v.auto_register
-        && v.trust_phone
-        && let Some(phone) = v.verified_phone.and_then(|p| PhoneNumber::parse(p).ok())
-        && let Some(user_id) = auto_register(db, &phone, now).await?
-        && let Linked::Done = link(db, &v, &user_id, "auto_register", ip, now).await?
-    {
-        return Ok(Resolution::Registered(user_id));
+    if let Some(known) = resolve_known(db, &v, ip, now).await? {
+        return Ok(known);
     }
     let ticket = random_token(24);
     upstream_flow::ActiveModel {

@@ -7,6 +7,7 @@ pub mod captcha;
 pub mod console;
 pub mod factors;
 pub mod flows;
+pub mod mini_program;
 pub mod passkeys;
 pub mod pending;
 pub mod reset;

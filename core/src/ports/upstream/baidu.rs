@@ -72,3 +72,40 @@ pub async fn finish(
     };
     Ok(UpstreamIdentity { issuer, subject, verified_phone: None, auth_time: None, issued_at: now })
 }
+
+/// Smart-program login API (`spapi.baidu.com`).
+pub const SMART_API: &str = "https://spapi.baidu.com";
+
+/// Smart-program login: the `swan.getLoginCode` code redeemed at
+/// `oauth/jscode2sessionkey` with the App Key and App Secret (`sk`). Its
+/// `openid` is namespaced by the smart program.
+pub async fn smart_program(
+    http: &reqwest::Client,
+    up: &UpstreamConfig,
+    code: &str,
+    now: i64,
+) -> Result<UpstreamIdentity, UpstreamError> {
+    let api = api_base(up, SMART_API);
+    let form = [("code", code), ("client_id", up.client_id.as_str()), ("sk", up.client_secret.as_str())];
+    let res = http.post(format!("{api}/oauth/jscode2sessionkey")).form(&form).send().await;
+    let v: serde_json::Value = res
+        .map_err(|e| UpstreamError::Token(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| UpstreamError::Token(e.to_string()))?;
+    match v["error"].as_str() {
+        None => {}
+        Some("invalid_grant") => return Err(UpstreamError::CodeExpired(format!("baidu: {}", v["error_description"]))),
+        Some(e) => return Err(UpstreamError::Vendor(format!("baidu {e}: {}", v["error_description"]))),
+    }
+    match v["openid"].as_str().filter(|o| !o.is_empty()) {
+        Some(o) => Ok(UpstreamIdentity {
+            issuer: format!("{ISSUER}/{}", up.client_id),
+            subject: o.to_string(),
+            verified_phone: None,
+            auth_time: None,
+            issued_at: now,
+        }),
+        None => Err(UpstreamError::UserInfo("baidu gave no openid".into())),
+    }
+}

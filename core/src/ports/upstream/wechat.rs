@@ -118,3 +118,39 @@ pub async fn mini_program(
     let v = get(http, url.to_string()).await?;
     identity(up, v["unionid"].as_str(), v["openid"].as_str(), now)
 }
+
+/// The mini-program phone API: an app access token (`cgi-bin/token`), then
+/// `wxa/business/getuserphonenumber` with the phone code from
+/// `getPhoneNumber`. The number is WeChat-verified; it is returned in E.164
+/// form (`+86…`).
+pub async fn phone_number(
+    http: &reqwest::Client,
+    up: &UpstreamConfig,
+    phone_code: &str,
+) -> Result<String, UpstreamError> {
+    let api = api_base(up, API);
+    let mut url = url::Url::parse(&format!("{api}/cgi-bin/token")).map_err(|e| UpstreamError::Token(e.to_string()))?;
+    url.query_pairs_mut()
+        .append_pair("grant_type", "client_credential")
+        .append_pair("appid", &up.client_id)
+        .append_pair("secret", &up.client_secret);
+    let token = get(http, url.to_string()).await?;
+    let Some(access) = token["access_token"].as_str() else {
+        return Err(UpstreamError::Token("no access_token".into()));
+    };
+    let mut url = url::Url::parse(&format!("{api}/wxa/business/getuserphonenumber"))
+        .map_err(|e| UpstreamError::UserInfo(e.to_string()))?;
+    url.query_pairs_mut().append_pair("access_token", access);
+    let res = http.post(url).json(&serde_json::json!({ "code": phone_code })).send().await;
+    let v: serde_json::Value = res
+        .map_err(|e| UpstreamError::UserInfo(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| UpstreamError::UserInfo(e.to_string()))?;
+    check(&v)?;
+    let info = &v["phone_info"];
+    match (info["countryCode"].as_str(), info["purePhoneNumber"].as_str()) {
+        (Some(cc), Some(n)) if !n.is_empty() => Ok(format!("+{cc}{n}")),
+        _ => Err(UpstreamError::UserInfo("wechat gave no phone_info".into())),
+    }
+}

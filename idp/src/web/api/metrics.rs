@@ -75,6 +75,7 @@ struct Registry {
     sign_ins: Family<AtomicU64>,
     tokens: Family<AtomicU64>,
     sms: Family<AtomicU64>,
+    sms_receipts: Family<AtomicU64>,
 }
 
 fn registry() -> &'static Registry {
@@ -85,6 +86,7 @@ fn registry() -> &'static Registry {
         sign_ins: Family::new(),
         tokens: Family::new(),
         sms: Family::new(),
+        sms_receipts: Family::new(),
     })
 }
 
@@ -99,7 +101,7 @@ pub fn sign_in(method: &str, outcome: &'static str) {
 /// A token endpoint answer by grant type and outcome.
 pub fn token(grant: &str, outcome: &'static str) {
     let grant = match grant {
-        "authorization_code" | "refresh_token" | "client_credentials" => grant,
+        "authorization_code" | "refresh_token" | "client_credentials" | "mini_program" => grant,
         g if g == crate::oidc::token_exchange::GRANT_TYPE => "token_exchange",
         _ => "other",
     };
@@ -112,6 +114,16 @@ pub fn token(grant: &str, outcome: &'static str) {
 /// An SMS code send: `sent`, or `refused_limit` (A7 limits).
 pub fn sms(outcome: &'static str) {
     registry().sms.get(vec![("outcome", outcome.to_string())]).fetch_add(1, Ordering::Relaxed);
+}
+
+/// A new SMS delivery receipt by vendor and status.
+pub fn sms_receipt(vendor: &str, delivered: bool) {
+    let vendor = if vendor == "tencent" { "tencent" } else { "aliyun" };
+    let status = if delivered { "delivered" } else { "failed" };
+    registry()
+        .sms_receipts
+        .get(vec![("vendor", vendor.to_string()), ("status", status.to_string())])
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 /// Counts every request and its latency by route template and status class.
@@ -171,6 +183,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
     counters(&mut out, "idp_sign_ins_total", "Completed sign-ins by method and outcome.", &r.sign_ins);
     counters(&mut out, "idp_tokens_total", "Token endpoint answers by grant type and outcome.", &r.tokens);
     counters(&mut out, "idp_sms_total", "SMS code sends, and refusals by the A7 limits.", &r.sms);
+    counters(&mut out, "idp_sms_receipts_total", "SMS delivery receipts from the vendor, by status.", &r.sms_receipts);
     // Plugins: enabled and healthy, from the shared state every node sees.
     if let Ok(reports) = state.plugins.report().await {
         let _ = writeln!(

@@ -5,3 +5,4 @@ pub mod health;
 pub mod metrics;
 pub mod plugin_routes;
 pub mod scan_api;
+pub mod sms_receipts;
