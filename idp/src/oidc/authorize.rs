@@ -76,7 +76,7 @@ async fn handle(
     if client.disabled {
         let st = form::one(&params, "state").ok().flatten();
         let e = OAuthError::unauthorized_client("this client is disabled");
-        return see_other(&flow::error_redirect(&state, &redirect_uri, st, &e));
+        return Ok(see_other(&flow::error_redirect(&state, &redirect_uri, st, &e)));
     }
     // Plugin scopes count as allowed only when an administrator permitted
     // this client and the plugin is loaded, enabled and healthy.
