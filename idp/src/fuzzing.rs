@@ -197,6 +197,9 @@ fn client(public: bool) -> Client {
         profile: None,
         require_pushed_authorization_requests: false,
         dpop_bound_access_tokens: false,
+        subject_type: "public".into(),
+        sector: None,
+        sector_identifier_uri: None,
         secret_hash: None,
     }
 }

@@ -26,6 +26,7 @@ mod m20261206_000021_fapi;
 mod m20261206_000030_staff;
 mod m20261206_000031_ops_purge_indexes;
 mod m20261207_000041_second_step;
+mod m20261208_000050_pairwise_device;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000030_staff::Migration),
             Box::new(m20261206_000031_ops_purge_indexes::Migration),
             Box::new(m20261207_000041_second_step::Migration),
+            Box::new(m20261208_000050_pairwise_device::Migration),
         ]
     }
 }

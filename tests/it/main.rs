@@ -29,6 +29,7 @@ mod load;
 mod logout;
 mod ops;
 mod plugin_storage;
+mod pairwise;
 mod plugins;
 mod portal;
 mod production_guard;

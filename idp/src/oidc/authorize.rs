@@ -90,7 +90,7 @@ async fn handle(state: AppState, jar: CookieJar, headers: HeaderMap, params: for
     // The hint names a subject; the session check compares accounts. A
     // subject no account holds any longer can match no session.
     if let Some(sub) = req.id_token_hint_sub.take() {
-        match crate::domain::tokens::subjects::account_for(&state.store, &sub).await {
+        match crate::domain::tokens::subjects::account_for_in(&state.store, client.pairwise_sector(), &sub).await {
             Ok(account) => req.id_token_hint_sub = Some(account.unwrap_or_default()),
             Err(e) => return unavailable(&state, locale, e),
         }

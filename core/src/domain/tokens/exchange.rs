@@ -177,6 +177,7 @@ pub async fn exchange_token(d: Deps<'_>, client: &Client, r: ExchangeRequest<'_>
             amr: serde_json::from_str(&original.amr).unwrap_or_default(),
             enterprise_id,
             delegation_id: delegation.map(|dl| dl.id),
+            sector: client.pairwise_sector().map(str::to_string),
         },
         d.access_token_ttl,
         now,
