@@ -948,6 +948,10 @@ pub mod device_code {
         pub state: String,
         pub user_id: Option<String>,
         pub sid: Option<String>,
+        pub auth_time: Option<i64>,
+        pub acr: Option<String>,
+        /// JSON array of the session's methods at approval.
+        pub amr: Option<String>,
         pub interval_secs: i64,
         pub last_poll_at: Option<i64>,
         pub created_at: i64,

@@ -64,6 +64,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "admin_staff.html",
     "apps.html",
     "sessions.html",
+    "device.html",
     "history.html",
 );
 

@@ -427,6 +427,7 @@ impl ClientService {
         for g in &grant_types {
             if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials")
                 && g != TOKEN_EXCHANGE_GRANT
+                && g != crate::domain::tokens::device::GRANT_TYPE
             {
                 return Err(bad(format!(
                     "grant type `{g}`: allowed authorization_code, refresh_token, client_credentials, {}",
