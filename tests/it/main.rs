@@ -14,6 +14,7 @@ mod authorize;
 mod brokering;
 mod console;
 mod delegation;
+mod device;
 mod e_certificate;
 mod enterprise_ops;
 mod face_gates;
