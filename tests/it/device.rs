@@ -38,9 +38,7 @@ async fn device_grant(b: Backend) {
     let doc = json(api().get(app.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
     assert_eq!(doc["device_authorization_endpoint"], app.url("/device_authorization"));
     let user = app.user("tv_viewer").await;
-    let tv = app
-        .client(|c| c.grant_types = Some(vec!["authorization_code".into(), GRANT.into()]))
-        .await;
+    let tv = app.client(|c| c.grant_types = Some(vec!["authorization_code".into(), GRANT.into()])).await;
     // Not registered for the grant: refused.
     let plain = app.confidential().await;
     let res = api()

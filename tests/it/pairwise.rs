@@ -16,7 +16,11 @@ async fn sector_document(uris: Vec<String>) -> String {
     url
 }
 
-async fn pairwise(app: &TestApp, redirect: &str, tweak: impl FnOnce(&mut idp::domain::clients::NewClient)) -> TestClient {
+async fn pairwise(
+    app: &TestApp,
+    redirect: &str,
+    tweak: impl FnOnce(&mut idp::domain::clients::NewClient),
+) -> TestClient {
     app.client(|c| {
         c.subject_type = Some("pairwise".into());
         c.redirect_uris = vec![redirect.into()];
@@ -68,7 +72,9 @@ async fn pairwise_subjects(b: Backend) {
     assert!(sub(&t_other) != s1 && sub(&t_other) != user, "differs across sectors");
 
     // Userinfo, introspection and a refreshed ID token say the pairwise sub.
-    let info = json(api().get(app.url("/userinfo")).bearer_auth(t1["access_token"].as_str().unwrap()).send().await.unwrap()).await;
+    let info =
+        json(api().get(app.url("/userinfo")).bearer_auth(t1["access_token"].as_str().unwrap()).send().await.unwrap())
+            .await;
     assert_eq!(info["sub"], s1.as_str());
     let at = json(
         api()
@@ -92,7 +98,13 @@ async fn pairwise_subjects(b: Backend) {
     assert_eq!(hint_error(&app, &other, &b_other, &t_other["id_token"]).await, None);
 
     // Back-channel logout tells a1 the sub it knows.
-    let res = b1.http.post(app.url("/logout")).form(&[("id_token_hint", t1["id_token"].as_str().unwrap())]).send().await.unwrap();
+    let res = b1
+        .http
+        .post(app.url("/logout"))
+        .form(&[("id_token_hint", t1["id_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
     assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
     let mut got = Vec::new();
     for _ in 0..50 {
@@ -128,7 +140,8 @@ async fn sector_identifier_uri(b: Backend) {
 
     // Listed: the sector is the document's host (127.0.0.1), shared with a
     // pairwise app registered there — even through its localhost redirect.
-    let two_hosts = app.client(|n| *n = idp::domain::clients::NewClient { sector_identifier_uri: Some(listed), ..c }).await;
+    let two_hosts =
+        app.client(|n| *n = idp::domain::clients::NewClient { sector_identifier_uri: Some(listed), ..c }).await;
     let two_hosts = TestClient { redirect_uri: uris[1].clone(), ..two_hosts };
     let same_sector = pairwise(&app, "http://127.0.0.1:9/other", |_| {}).await;
     let elsewhere = pairwise(&app, "http://localhost:9/cb", |_| {}).await;

@@ -40,8 +40,9 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
         return Err(OAuthError::invalid_scope("a requested scope is not allowed for this client").into());
     }
     let now = state.clock.now();
-    let s = device::start(&state.store, &state.hasher, &client.client_id, &scope.to_string_joined(), TTL, INTERVAL, now)
-        .await?;
+    let s =
+        device::start(&state.store, &state.hasher, &client.client_id, &scope.to_string_joined(), TTL, INTERVAL, now)
+            .await?;
     let uri = state.endpoint("/device");
     Ok(Json(json!({
         "device_code": s.device_code,

@@ -173,7 +173,9 @@ pub async fn notify_clients_as(state: &AppState, subject: &str, sid: &str) {
         // A principal from `principal_in_session` is already in the client's sector.
         let sub = match principal {
             Some(p) => p,
-            None => match crate::domain::tokens::subjects::in_sector(&state.store, client.pairwise_sector(), subject).await {
+            None => match crate::domain::tokens::subjects::in_sector(&state.store, client.pairwise_sector(), subject)
+                .await
+            {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!("back-channel logout: {e}");

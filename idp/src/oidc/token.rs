@@ -70,7 +70,7 @@ async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Res
     match grant_type {
         "authorization_code" => authorization_code(state, &client, params, jkt).await,
         "refresh_token" => refresh_token(state, &client, params, jkt).await,
-        _ if exchange => super::token_exchange::exchange(state, &client, params).await,
+        _ if exchange => super::token_exchange::exchange(state, &client, params, jkt).await,
         _ if device => {
             let g = super::device::redeem(state, &client, params).await?;
             if let Some(jkt) = jkt

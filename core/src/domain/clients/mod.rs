@@ -258,7 +258,9 @@ async fn sector_of(new: &NewClient) -> Result<Option<String>, String> {
     hosts.dedup();
     match hosts.as_slice() {
         [one] => Ok(Some(one.clone())),
-        _ if pairwise => Err("a pairwise client with redirect URIs on several hosts needs a sector_identifier_uri".into()),
+        _ if pairwise => {
+            Err("a pairwise client with redirect URIs on several hosts needs a sector_identifier_uri".into())
+        }
         _ => Ok(None),
     }
 }
@@ -329,7 +331,15 @@ pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-e
 
 impl ClientService {
     pub fn new(db: Store, hasher: SecretHasher, clock: Clock) -> Self {
-        Self { db, hasher, clock, cache: Arc::default(), global_par: false, global_fapi2: false, global_pairwise: false }
+        Self {
+            db,
+            hasher,
+            clock,
+            cache: Arc::default(),
+            global_par: false,
+            global_fapi2: false,
+            global_pairwise: false,
+        }
     }
 
     /// Applies the global protocol switches: with `fapi2` every client is

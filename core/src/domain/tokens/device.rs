@@ -71,12 +71,12 @@ pub async fn start(
 
 /// A pending request by its user code, while it can still be approved.
 pub async fn pending(db: &Store, user_code: &str, now: i64) -> Result<Option<device_code::Model>, DbErr> {
-    Ok(device_code::Entity::find()
+    device_code::Entity::find()
         .filter(device_code::Column::UserCode.eq(normalise(user_code)))
         .filter(device_code::Column::State.eq("pending"))
         .filter(device_code::Column::ExpiresAt.gt(now))
         .one(db)
-        .await?)
+        .await
 }
 
 /// Who approves, in which session, how strongly signed in.

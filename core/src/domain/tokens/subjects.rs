@@ -63,7 +63,11 @@ pub async fn of_account_in<C: ConnectionTrait>(db: &C, sector: Option<&str>, use
 /// The account a `sub` from an app in `sector` names now, if any: a
 /// pairwise `sub` is looked up in its sector only, so one app's `sub`
 /// means nothing at another sector.
-pub async fn account_for_in<C: ConnectionTrait>(db: &C, sector: Option<&str>, sub: &str) -> Result<Option<String>, DbErr> {
+pub async fn account_for_in<C: ConnectionTrait>(
+    db: &C,
+    sector: Option<&str>,
+    sub: &str,
+) -> Result<Option<String>, DbErr> {
     let Some(sector) = sector else {
         return account_for(db, sub).await;
     };
