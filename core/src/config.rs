@@ -89,6 +89,9 @@ pub struct ProtocolConfig {
     pub dpop_iat_window: i64,
     /// Lifetime of a pushed request's `request_uri`, in seconds.
     pub par_ttl: i64,
+    /// The default `subject_type` of clients that name none: `public` or
+    /// `pairwise` (OIDC Core §8; pairwise reaches clients with one sector).
+    pub subject_type: String,
 }
 
 impl Default for ProtocolConfig {
@@ -99,6 +102,7 @@ impl Default for ProtocolConfig {
             use_dpop_nonce: false,
             dpop_iat_window: 60,
             par_ttl: 60,
+            subject_type: "public".into(),
         }
     }
 }

@@ -199,6 +199,9 @@ fn client(public: bool) -> Client {
         dpop_bound_access_tokens: false,
         disabled: false,
         old_secret_until: None,
+        subject_type: "public".into(),
+        sector: None,
+        sector_identifier_uri: None,
         secret_hash: None,
         old_secret_hash: None,
     }

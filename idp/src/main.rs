@@ -258,6 +258,12 @@ enum ClientCmd {
         /// Access tokens only DPoP-bound (RFC 9449).
         #[arg(long)]
         dpop: bool,
+        /// `public` or `pairwise` subjects (OIDC Core §8); default `protocol.subject_type`.
+        #[arg(long)]
+        subject_type: Option<String>,
+        /// A JSON array of URIs listing every redirect URI; its host is the pairwise sector.
+        #[arg(long)]
+        sector_identifier_uri: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -500,6 +506,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             profile,
             require_par,
             dpop,
+            subject_type,
+            sector_identifier_uri,
             json,
         } => {
             let min_level = match min_acr {
@@ -545,6 +553,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                     profile,
                     require_par,
                     dpop_bound: dpop,
+                    subject_type,
+                    sector_identifier_uri,
                 })
                 .await?;
             if json {

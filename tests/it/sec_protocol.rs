@@ -211,6 +211,7 @@ async fn expired_delegation(b: Backend) {
             amr: vec!["pwd".into()],
             enterprise_id: None,
             delegation_id: Some(d.id.clone()),
+            sector: None,
         },
         3600,
         now,

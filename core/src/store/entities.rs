@@ -41,6 +41,11 @@ pub mod client {
         /// The secret before the last rotation, valid until `old_secret_until`.
         pub old_secret_hash: Option<String>,
         pub old_secret_until: Option<i64>,
+        /// `public` or `pairwise` (OIDC Core §8); none = the global default.
+        pub subject_type: Option<String>,
+        /// The sector identifier host (OIDC Core §8.1), fixed at registration.
+        pub sector: Option<String>,
+        pub sector_identifier_uri: Option<String>,
     }
     no_relations!();
 }
@@ -191,6 +196,8 @@ pub mod grant {
         /// The DPoP key thumbprint (RFC 7638) refresh tokens of a public
         /// client are bound to (RFC 9449 §5).
         pub dpop_jkt: Option<String>,
+        /// The pairwise sector this grant's subjects are in; none = public.
+        pub sector: Option<String>,
     }
     no_relations!();
 }
@@ -910,6 +917,49 @@ pub mod sign_in_hold {
         pub user_id: String,
         pub browser: String,
         pub data: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+/// One pairwise `sub` (OIDC Core §8.1): random, per sector and person
+/// subject (`domain::tokens::subjects`).
+pub mod pairwise_subject {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pairwise_subjects")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subject: String,
+        pub sector: String,
+        pub person: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+/// A device authorization request (RFC 8628): the device code only as its
+/// keyed digest; `state` pending / approved / denied / used.
+pub mod device_code {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "device_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub device_code_hash: String,
+        pub user_code: String,
+        pub client_id: String,
+        pub scope: String,
+        pub state: String,
+        pub user_id: Option<String>,
+        pub sid: Option<String>,
+        pub auth_time: Option<i64>,
+        pub acr: Option<String>,
+        /// JSON array of the session's methods at approval.
+        pub amr: Option<String>,
+        pub interval_secs: i64,
+        pub last_poll_at: Option<i64>,
+        pub created_at: i64,
         pub expires_at: i64,
     }
     no_relations!();

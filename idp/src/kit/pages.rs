@@ -66,6 +66,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "admin_plugins.html",
     "apps.html",
     "sessions.html",
+    "device.html",
     "history.html",
 );
 

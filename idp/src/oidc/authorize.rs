@@ -98,7 +98,8 @@ async fn handle(
     // The hint names a subject; the session check compares accounts. A
     // subject no account holds any longer can match no session.
     if let Some(sub) = req.id_token_hint_sub.take() {
-        let account = crate::domain::tokens::subjects::account_for(&state.store, &sub).await?;
+        let account =
+            crate::domain::tokens::subjects::account_for_in(&state.store, client.pairwise_sector(), &sub).await?;
         req.id_token_hint_sub = Some(account.unwrap_or_default());
     }
     let (jar, browser) = cookies::browser(&state, jar);

@@ -22,8 +22,10 @@ pub fn document(config: &Config) -> Value {
         "scopes_supported": scopes::SUPPORTED.iter().chain(scopes::ADMIN_GRANTED).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", crate::oidc::token_exchange::GRANT_TYPE],
-        "subject_types_supported": ["public"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", crate::oidc::token_exchange::GRANT_TYPE, crate::domain::tokens::device::GRANT_TYPE],
+        // RFC 8628.
+        "device_authorization_endpoint": e("/device_authorization"),
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["ES256", "RS256"],
         "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

@@ -138,6 +138,7 @@ pub async fn advance(
                     amr: session.amr(),
                     enterprise_id: acting.as_ref().map(|a| a.enterprise_id.clone()),
                     delegation_id: acting.and_then(|a| a.delegation_id),
+                    sector: client.pairwise_sector().map(str::to_string),
                 },
                 &req.redirect_uri,
                 req.code_challenge.clone(),

@@ -72,7 +72,12 @@ pub async fn handler(
         && cookies::csrf_ok(&state, &jar, &get("csrf").unwrap_or_default());
     let hint_matches = match (hint.as_ref().and_then(|h| h.get("sub")).and_then(Value::as_str), &session) {
         (Some(sub), Some(s)) => {
-            let account = crate::domain::tokens::subjects::account_for(&state.store, sub).await?;
+            let account = crate::domain::tokens::subjects::account_for_in(
+                &state.store,
+                client.as_ref().and_then(|c| c.pairwise_sector()),
+                sub,
+            )
+            .await?;
             account.as_deref() == Some(s.user_id.as_str())
         }
         _ => false,
@@ -159,7 +164,20 @@ pub async fn notify_clients_as(state: &AppState, subject: &str, sid: &str) {
                 None
             }
         };
-        let Ok(token) = state.tokens.logout_token(&client, principal.as_deref().unwrap_or(subject), sid) else {
+        // A principal from `principal_in_session` is already in the client's sector.
+        let sub = match principal {
+            Some(p) => p,
+            None => match crate::domain::tokens::subjects::in_sector(&state.store, client.pairwise_sector(), subject)
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("back-channel logout: {e}");
+                    continue;
+                }
+            },
+        };
+        let Ok(token) = state.tokens.logout_token(&client, &sub, sid) else {
             continue;
         };
         let http = state.http.clone();

@@ -55,7 +55,8 @@ async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Res
     let grant_type =
         form::one(params, "grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let exchange = grant_type == super::token_exchange::GRANT_TYPE;
-    if !exchange && !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
+    let device = grant_type == crate::domain::tokens::device::GRANT_TYPE;
+    if !exchange && !device && !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
         return Err(
             OAuthError::new("unsupported_grant_type", format!("grant_type `{grant_type}` is not supported")).into()
         );
@@ -69,7 +70,16 @@ async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Res
     match grant_type {
         "authorization_code" => authorization_code(state, &client, params, jkt).await,
         "refresh_token" => refresh_token(state, &client, params, jkt).await,
-        _ if exchange => super::token_exchange::exchange(state, &client, params).await,
+        _ if exchange => super::token_exchange::exchange(state, &client, params, jkt).await,
+        _ if device => {
+            let g = super::device::redeem(state, &client, params).await?;
+            if let Some(jkt) = jkt
+                && client.is_public()
+            {
+                grants::bind_dpop(&state.store, &g.id, jkt).await?;
+            }
+            respond_for_grant(state, &client, &g, false, jkt).await
+        }
         _ => client_credentials(state, &client, params, jkt).await,
     }
 }

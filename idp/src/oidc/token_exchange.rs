@@ -28,7 +28,14 @@ fn invalid_target(d: &str) -> OAuthError {
     OAuthError::new("invalid_target", d)
 }
 
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, ApiError> {
+/// `jkt`: the DPoP key the caller proved at `/token` (a FAPI 2.0 client
+/// always has one: `dpop::token_proof` refuses it without).
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+    jkt: Option<&str>,
+) -> Result<TokenResponse, ApiError> {
     let subject_token =
         form::one(params, "subject_token")?.ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
     if form::one(params, "subject_token_type")? != Some(ACCESS_TOKEN_TYPE) {
@@ -62,11 +69,11 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         access_token_ttl: state.config.tokens.access_token_ttl,
     };
     let request =
-        ExchangeRequest { subject_token, principal, scope: form::one(params, "scope")?, now: state.clock.now() };
+        ExchangeRequest { subject_token, principal, scope: form::one(params, "scope")?, now: state.clock.now(), jkt };
     let done = exchange::exchange_token(deps, client, request).await?;
     Ok(TokenResponse {
         access_token: done.access_token,
-        token_type: "Bearer",
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: done.expires_in,
         scope: done.scope,
         id_token: None,

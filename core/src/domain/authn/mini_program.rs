@@ -76,6 +76,7 @@ pub async fn sign_in(db: &Store, client: &Client, p: Policy<'_>, a: AppLogin<'_>
             amr: assurance::amr(&events),
             enterprise_id: None,
             delegation_id: None,
+            sector: client.pairwise_sector().map(str::to_owned),
         },
         p.grant_ttl,
         a.now,

@@ -81,6 +81,13 @@ pub struct Client {
     /// Until when the secret before the last rotation still works.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub old_secret_until: Option<i64>,
+    /// `public` or `pairwise` (OIDC Core §8), the global default applied.
+    pub subject_type: String,
+    /// The sector identifier host of a pairwise client (OIDC Core §8.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     #[serde(skip)]
@@ -118,6 +125,10 @@ impl Client {
     /// Whether the token endpoint requires a DPoP proof and issues only bound tokens.
     pub fn requires_dpop(&self) -> bool {
         self.dpop_bound_access_tokens || self.is_fapi2()
+    }
+    /// The sector this client's subjects are drawn in; none = public `sub`.
+    pub fn pairwise_sector(&self) -> Option<&str> {
+        (self.subject_type == crate::domain::tokens::subjects::PAIRWISE).then_some(self.sector.as_deref()).flatten()
     }
     /// The registered keys of this client (`jwks`), as JWKs.
     pub fn keys(&self) -> Vec<Value> {
@@ -175,6 +186,9 @@ impl Client {
             profile: m.profile,
             require_pushed_authorization_requests: m.require_par,
             dpop_bound_access_tokens: m.dpop_bound,
+            subject_type: m.subject_type.unwrap_or_default(),
+            sector: m.sector,
+            sector_identifier_uri: m.sector_identifier_uri,
         }
     }
 }
@@ -215,6 +229,53 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     }
 }
 
+/// The sector of a new client (OIDC Core §8.1): the host of its
+/// `sector_identifier_uri` — fetched, and required to list every redirect
+/// URI — or else the one host all its redirect URIs share. A pairwise
+/// client needs one; a public client may have none.
+async fn sector_of(new: &NewClient) -> Result<Option<String>, String> {
+    use crate::domain::tokens::subjects;
+    let pairwise = match new.subject_type.as_deref() {
+        None => false,
+        Some(subjects::PAIRWISE) => true,
+        Some(subjects::PUBLIC) => false,
+        Some(other) => return Err(format!("subject_type `{other}`: use public or pairwise")),
+    };
+    if let Some(uri) = &new.sector_identifier_uri {
+        let u = url::Url::parse(uri).map_err(|e| format!("sector_identifier_uri `{uri}`: {e}"))?;
+        let loopback = matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]") | Some("localhost"));
+        if !(u.scheme() == "https" || (u.scheme() == "http" && loopback)) {
+            return Err(format!("sector_identifier_uri `{uri}` must use https"));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let listed: Vec<String> = async { http.get(uri.as_str()).send().await?.error_for_status()?.json().await }
+            .await
+            .map_err(|e: reqwest::Error| format!("sector_identifier_uri `{uri}`: {e}"))?;
+        if let Some(missing) = new.redirect_uris.iter().find(|r| !listed.contains(r)) {
+            return Err(format!("sector_identifier_uri `{uri}` does not list the redirect URI `{missing}`"));
+        }
+        return Ok(u.host_str().map(str::to_string));
+    }
+    let mut hosts: Vec<String> = new
+        .redirect_uris
+        .iter()
+        .filter_map(|r| url::Url::parse(r).ok().and_then(|u| u.host_str().map(str::to_string)))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    match hosts.as_slice() {
+        [one] => Ok(Some(one.clone())),
+        _ if pairwise => {
+            Err("a pairwise client with redirect URIs on several hosts needs a sector_identifier_uri".into())
+        }
+        _ => Ok(None),
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct NewClient {
     pub name: String,
@@ -234,6 +295,11 @@ pub struct NewClient {
     pub profile: Option<String>,
     pub require_par: bool,
     pub dpop_bound: bool,
+    /// `public` or `pairwise`; none = the global default (`protocol.subject_type`).
+    pub subject_type: Option<String>,
+    /// OIDC Core §8.1: a JSON array of URIs holding every redirect URI; its
+    /// host is the sector. Without it the redirect URIs must share one host.
+    pub sector_identifier_uri: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -256,6 +322,7 @@ pub struct ClientService {
     /// Global switches (`protocol.*`) applied to every client as it is read.
     global_par: bool,
     global_fapi2: bool,
+    global_pairwise: bool,
 }
 
 /// How long client authentication may use a cached registration. A change
@@ -275,7 +342,15 @@ pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-e
 
 impl ClientService {
     pub fn new(db: Store, hasher: SecretHasher, clock: Clock) -> Self {
-        Self { db, hasher, clock, cache: Arc::default(), global_par: false, global_fapi2: false }
+        Self {
+            db,
+            hasher,
+            clock,
+            cache: Arc::default(),
+            global_par: false,
+            global_fapi2: false,
+            global_pairwise: false,
+        }
     }
 
     /// Applies the global protocol switches: with `fapi2` every client is
@@ -283,6 +358,7 @@ impl ClientService {
     pub fn with_protocol(mut self, cfg: &crate::config::ProtocolConfig) -> Self {
         self.global_par = cfg.require_pushed_authorization_requests;
         self.global_fapi2 = cfg.fapi2;
+        self.global_pairwise = cfg.subject_type == crate::domain::tokens::subjects::PAIRWISE;
         self
     }
 
@@ -291,6 +367,12 @@ impl ClientService {
             c.profile = Some(FAPI2.into());
         }
         c.require_pushed_authorization_requests |= self.global_par;
+        if c.subject_type.is_empty() {
+            // The global default reaches only clients with one sector.
+            let pairwise = self.global_pairwise && c.sector.is_some();
+            use crate::domain::tokens::subjects;
+            c.subject_type = if pairwise { subjects::PAIRWISE } else { subjects::PUBLIC }.into();
+        }
         c
     }
 
@@ -366,6 +448,7 @@ impl ClientService {
         for g in &grant_types {
             if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials")
                 && g != TOKEN_EXCHANGE_GRANT
+                && g != crate::domain::tokens::device::GRANT_TYPE
             {
                 return Err(bad(format!(
                     "grant type `{g}`: allowed authorization_code, refresh_token, client_credentials, {}",
@@ -376,6 +459,7 @@ impl ClientService {
                 return Err(bad("a public client cannot use client_credentials".into()));
             }
         }
+        let sector = sector_of(&new).await.map_err(bad)?;
         let client_id = new.client_id.clone().unwrap_or_else(|| random_token(16));
         let secret =
             matches!(method, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost).then(|| random_token(32));
@@ -401,6 +485,9 @@ impl ClientService {
             disabled: Set(false),
             old_secret_hash: Set(None),
             old_secret_until: Set(None),
+            subject_type: Set(new.subject_type.clone()),
+            sector: Set(sector),
+            sector_identifier_uri: Set(new.sector_identifier_uri.clone()),
         };
         // The registration and its audit record commit together; the
         // secret itself is never recorded.

@@ -131,7 +131,9 @@ pub async fn principal_in_session(db: &Store, sid: &str, client_id: &str) -> Res
     }
     match g.delegation_id {
         Some(id) => match delegation::find(db, &id).await?.and_then(|d| d.principal_user_id) {
-            Some(principal) => Ok(Some(crate::domain::tokens::subjects::of_account(db, &principal).await?)),
+            Some(principal) => {
+                Ok(Some(crate::domain::tokens::subjects::of_account_in(db, g.sector.as_deref(), &principal).await?))
+            }
             None => Ok(None),
         },
         None => Ok(None),
@@ -140,8 +142,18 @@ pub async fn principal_in_session(db: &Store, sid: &str, client_id: &str) -> Res
 
 /// The acting claims of a grant, checked against the current state: the
 /// delegation still in force, the representative still the one on record.
+/// People in it are named by the `sub` the grant's app knows (pairwise
+/// subjects in the grant's sector).
 pub async fn for_grant(db: &Store, g: &grant::Model, now: i64) -> Result<Result<Option<Acting>, NotInForce>, DbErr> {
-    resolve(db, &g.user_id, g.enterprise_id.as_deref(), g.delegation_id.as_deref(), now).await
+    let mut acting = resolve(db, &g.user_id, g.enterprise_id.as_deref(), g.delegation_id.as_deref(), now).await?;
+    if let (Some(sector), Ok(Some(a))) = (g.sector.as_deref(), &mut acting) {
+        use crate::domain::tokens::subjects::in_sector;
+        a.actor = in_sector(db, Some(sector), &a.actor).await?;
+        if a.legal_person.is_none() {
+            a.subject = in_sector(db, Some(sector), &a.subject).await?;
+        }
+    }
+    Ok(acting)
 }
 
 pub async fn resolve(

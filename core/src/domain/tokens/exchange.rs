@@ -48,6 +48,9 @@ pub struct ExchangeRequest<'a> {
     /// The scope asked for; the widest allowed when none.
     pub scope: Option<&'a str>,
     pub now: i64,
+    /// The thumbprint of the DPoP key the caller proved (RFC 9449): the
+    /// issued token is bound to it, and a bound subject token needs it.
+    pub jkt: Option<&'a str>,
 }
 
 /// What the exchange issued.
@@ -77,6 +80,10 @@ pub async fn exchange_token(d: Deps<'_>, client: &Client, r: ExchangeRequest<'_>
     let str_claim = |n: &str| claims.get(n).and_then(Value::as_str).map(String::from);
     if str_claim("client_id").as_deref() != Some(client.client_id.as_str()) {
         return Err(OAuthError::invalid_grant("the subject token was issued to another client").into());
+    }
+    let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str);
+    if bound.is_some_and(|b| r.jkt != Some(b)) {
+        return Err(OAuthError::invalid_grant("the subject token is bound to another DPoP key").into());
     }
     if claims.contains_key("act") {
         return Err(OAuthError::invalid_grant("a delegated token cannot be exchanged again").into());
@@ -177,6 +184,7 @@ pub async fn exchange_token(d: Deps<'_>, client: &Client, r: ExchangeRequest<'_>
             amr: serde_json::from_str(&original.amr).unwrap_or_default(),
             enterprise_id,
             delegation_id: delegation.map(|dl| dl.id),
+            sector: client.pairwise_sector().map(str::to_string),
         },
         d.access_token_ttl,
         now,
@@ -189,7 +197,12 @@ pub async fn exchange_token(d: Deps<'_>, client: &Client, r: ExchangeRequest<'_>
     let scope_joined = scope.to_string_joined();
     let at = d
         .tokens
-        .access_token(&client.client_id, &scope_joined, Some(UserContext { grant: &g, acting: Some(&acting) }))
+        .access_token_bound(
+            &client.client_id,
+            &scope_joined,
+            Some(UserContext { grant: &g, acting: Some(&acting) }),
+            r.jkt,
+        )
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("{e}")))?;
     let detail = format!("client={} scope={scope_joined}", client.client_id);
     let e = Event::new("token_exchange", Actor::User(&person), &principal).detail(&detail);

@@ -30,6 +30,8 @@ pub struct NewGrant {
     /// The enterprise and delegation the user acts under (C4), if any.
     pub enterprise_id: Option<String>,
     pub delegation_id: Option<String>,
+    /// The client's pairwise sector (`Client::sector`); none = public subjects.
+    pub sector: Option<String>,
 }
 
 /// Creates the grant and its authorization code in one transaction;
@@ -48,7 +50,7 @@ pub async fn create_with_code(
     let grant_id = random_token(18);
     let code = random_token(32);
     let txn = crate::store::begin_write(db).await?;
-    let subject = crate::domain::tokens::subjects::of_account(&txn, &new.user_id).await?;
+    let subject = crate::domain::tokens::subjects::of_account_in(&txn, new.sector.as_deref(), &new.user_id).await?;
     let client_id = new.client_id.clone();
     grant_row(grant_id.clone(), new, subject, grant_ttl, now).insert(&txn).await?;
     auth_code::ActiveModel {
@@ -277,12 +279,13 @@ fn grant_row(id: String, new: NewGrant, subject: String, ttl: i64, now: i64) -> 
         enterprise_id: Set(new.enterprise_id),
         delegation_id: Set(new.delegation_id),
         dpop_jkt: Set(None),
+        sector: Set(new.sector),
     }
 }
 
 /// A grant without an authorization code (RFC 8693 token exchange): the
 /// delegated token hangs off it so ending the delegation ends the token.
 pub async fn create_direct(db: &Store, new: NewGrant, ttl: i64, now: i64) -> Result<grant::Model, DbErr> {
-    let subject = crate::domain::tokens::subjects::of_account(db, &new.user_id).await?;
+    let subject = crate::domain::tokens::subjects::of_account_in(db, new.sector.as_deref(), &new.user_id).await?;
     grant_row(random_token(18), new, subject, ttl, now).insert(db).await
 }

@@ -15,10 +15,67 @@
 //! (`id_token_hint`) through `account_for`.
 use crate::crypto::random_token;
 use crate::store::Store;
-use crate::store::entities::{account_subject, delegation, enterprise, grant, user};
+use crate::store::entities::{account_subject, delegation, enterprise, grant, pairwise_subject, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::{Map, Value};
+
+/// `subject_type` of a client whose apps see one `sub` per sector.
+pub const PAIRWISE: &str = "pairwise";
+pub const PUBLIC: &str = "public";
+
+/// The `sub` an app in `sector` sees for a person's subject (OIDC Core
+/// §8.1): the person's subject itself when public (`None`), else a random
+/// identifier drawn once per (sector, person) and kept. Because it follows
+/// the *person's* subject, it survives an identity takeover (B5) unchanged.
+pub async fn in_sector<C: ConnectionTrait>(db: &C, sector: Option<&str>, person: &str) -> Result<String, DbErr> {
+    let Some(sector) = sector else {
+        return Ok(person.to_string());
+    };
+    let find = || {
+        pairwise_subject::Entity::find()
+            .filter(pairwise_subject::Column::Sector.eq(sector))
+            .filter(pairwise_subject::Column::Person.eq(person))
+    };
+    if let Some(r) = find().one(db).await? {
+        return Ok(r.subject);
+    }
+    // Two first sign-ins racing: the unique (sector, person) index keeps one.
+    let row = pairwise_subject::ActiveModel {
+        subject: Set(random_token(18)),
+        sector: Set(sector.into()),
+        person: Set(person.into()),
+        created_at: Set(0),
+    };
+    let _ = pairwise_subject::Entity::insert(row)
+        .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    find().one(db).await?.map(|r| r.subject).ok_or_else(|| DbErr::RecordNotFound("pairwise subject".into()))
+}
+
+/// The `sub` an app in `sector` sees for an account now.
+pub async fn of_account_in<C: ConnectionTrait>(db: &C, sector: Option<&str>, user_id: &str) -> Result<String, DbErr> {
+    let person = of_account(db, user_id).await?;
+    in_sector(db, sector, &person).await
+}
+
+/// The account a `sub` from an app in `sector` names now, if any: a
+/// pairwise `sub` is looked up in its sector only, so one app's `sub`
+/// means nothing at another sector.
+pub async fn account_for_in<C: ConnectionTrait>(
+    db: &C,
+    sector: Option<&str>,
+    sub: &str,
+) -> Result<Option<String>, DbErr> {
+    let Some(sector) = sector else {
+        return account_for(db, sub).await;
+    };
+    match pairwise_subject::Entity::find_by_id(sub.to_owned()).one(db).await? {
+        Some(r) if r.sector == sector => account_for(db, &r.person).await,
+        _ => Ok(None),
+    }
+}
 
 /// The `sub` a grant's tokens carry.
 pub fn of_grant(g: &grant::Model) -> &str {

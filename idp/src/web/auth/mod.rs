@@ -1,6 +1,7 @@
 //! Signing in: password, SMS code, scan-to-login, upstream providers,
 //! registration and password reset, the second step, consent and step-up.
 pub mod consent;
+pub mod device;
 pub mod forgot;
 pub mod login;
 pub mod mfa;
