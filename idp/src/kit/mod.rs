@@ -8,5 +8,6 @@ pub mod cookies;
 pub mod extract;
 pub mod frame;
 pub mod human;
+pub mod metrics;
 pub mod pages;
 pub mod personal;

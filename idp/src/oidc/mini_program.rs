@@ -36,7 +36,7 @@ pub async fn login(
     body: Bytes,
 ) -> Response {
     let result = run(&state, &name, &crate::kit::cookies::client_ip(Some(addr)), &body).await;
-    crate::web::api::metrics::token("mini_program", if result.is_ok() { "issued" } else { "refused" });
+    crate::kit::metrics::token("mini_program", if result.is_ok() { "issued" } else { "refused" });
     match result {
         Ok(r) => no_store(Json(r).into_response()),
         Err(e) => e.into_response(),

@@ -41,7 +41,7 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         Err(e) => (String::new(), Err(e.into())),
     };
-    crate::web::api::metrics::token(&grant, if result.is_ok() { "issued" } else { "refused" });
+    crate::kit::metrics::token(&grant, if result.is_ok() { "issued" } else { "refused" });
     match result {
         Ok(r) => super::dpop::with_nonce(&state, no_store(Json(r).into_response())),
         Err(e) => super::dpop::with_nonce(&state, e.into_response()),

@@ -1,8 +1,7 @@
 //! Machine-facing routes: the citizen app's scan and face APIs, plugin
-//! routes, health and metrics.
+//! routes, health and readiness.
 pub mod face;
 pub mod health;
-pub mod metrics;
 pub mod plugin_routes;
 pub mod scan_api;
 pub mod sms_receipts;

@@ -41,7 +41,7 @@ pub async fn receive(
     let now = state.clock.now();
     for r in &batch {
         match receipts::record(&state.store, &vendor, r, now).await {
-            Ok(true) => crate::web::api::metrics::sms_receipt(&vendor, r.delivered),
+            Ok(true) => crate::kit::metrics::sms_receipt(&vendor, r.delivered),
             Ok(false) => {}
             // Not acknowledged: the vendor pushes the batch again later.
             Err(e) => {

@@ -266,7 +266,7 @@ pub async fn finish(
     let cfg = sign_in::FinishConfig { session: &state.config.session, assurance: &state.config.assurance };
     let request = req.map(|r| (req_id, r));
     let (cookie, _) = sign_in::finish(&state.store, cfg, existing.as_ref(), proved, request).await?;
-    crate::web::api::metrics::sign_in(&format!("{method:?}").to_lowercase(), "success");
+    crate::kit::metrics::sign_in(&format!("{method:?}").to_lowercase(), "success");
     // A remembered device keeps a persistent cookie; otherwise it ends with the browser.
     let max_age = remember.then_some(sessions::REMEMBER_SECONDS);
     let jar = jar.add(cookies::build(state, cookies::SESSION, cookie, max_age));

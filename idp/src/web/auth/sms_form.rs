@@ -166,11 +166,11 @@ pub async fn send_code_detailed(state: &AppState, locale: &str, r: CodeRequest<'
     };
     match sent {
         Ok(()) => {
-            crate::web::api::metrics::sms("sent");
+            crate::kit::metrics::sms("sent");
             Sent { notice: Notice::Info(text("sms_sent")), field: None, wait: RESEND_WAIT }
         }
         Err(SendError::TooFrequent(secs)) => {
-            crate::web::api::metrics::sms("refused_limit");
+            crate::kit::metrics::sms("refused_limit");
             let key = if secs > 3600 { "sms_too_frequent_day" } else { "sms_too_frequent" };
             let notice = Notice::Error(text(key).replace("{minutes}", &((secs + 59) / 60).to_string()));
             Sent { notice, field: Some("phone"), wait: secs.min(RESEND_WAIT) }
