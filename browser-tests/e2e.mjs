@@ -320,7 +320,7 @@ async function passkeyFlow() {
       const captchaId = await page.locator('input[name=captcha_id]').inputValue();
       await page.locator('#captcha').fill(captchaAnswer(captchaId));
       const before = smsTo(account.phone).length;
-      r = await navigate(page, () => page.locator('button[name=action][value=send_code]').click());
+      r = await navigate(page, () => page.locator('#sms-send').click());
       assert.equal(r.status(), 200);
       const sms = smsTo(account.phone);
       assert.equal(sms.length, before + 1, 'one SMS for the re-verification');
@@ -495,7 +495,7 @@ async function main() {
       assert.equal(query(page, 'req'), req, 'the registration page must keep the authorization request');
       assert.equal((await page.locator('h1').innerText()).trim(), '用户注册');
       for (const f of ['#username', '#phone', '#captcha', '#sms_code', '#password', '#password2', 'input[name=agree]',
-        'button[name=action][value=send_code]', 'button[name=action][value=register]']) {
+        '#sms-send', 'button[name=action][value=register]']) {
         await page.locator(f).waitFor({ state: 'visible' });
       }
       captchaId = await page.locator('input[name=captcha_id]').inputValue();
@@ -515,8 +515,8 @@ async function main() {
       const answer = captchaAnswer(captchaId);
       const wrong = answer === 'zzzz' ? 'yyyy' : 'zzzz';
       await page.locator('#captcha').fill(wrong);
-      const r = await navigate(page, () => page.locator('button[name=action][value=send_code]').click());
-      assert.equal(path(page), '/register');
+      const r = await navigate(page, () => page.locator('#sms-send').click());
+      assert.equal(path(page), '/register/send', 'the send step has its own route');
       assert.ok(r.status() < 500, `send_code answered ${r.status()}`);
       await visibleText(page, '图形验证码错误或已过期');
       assert.equal(await page.getByText('短信验证码已发送').count(), 0, 'claims an SMS was sent despite a wrong captcha');
@@ -531,9 +531,9 @@ async function main() {
       assert.equal(await page.locator('#username').inputValue(), account.username, 'username not kept on re-render');
       assert.equal(await page.locator('#phone').inputValue(), account.phone, 'phone not kept on re-render');
       await page.locator('#captcha').fill(captchaAnswer(captchaId));
-      const r = await navigate(page, () => page.locator('button[name=action][value=send_code]').click());
+      const r = await navigate(page, () => page.locator('#sms-send').click());
       assert.equal(r.status(), 200);
-      assert.equal(path(page), '/register');
+      assert.equal(path(page), '/register/send', 'the send step has its own route');
       await visibleText(page, '短信验证码已发送');
       assert.equal(await page.locator('#username').inputValue(), account.username, 'username not kept after send_code');
       assert.equal(await page.locator('#phone').inputValue(), account.phone, 'phone not kept after send_code');
