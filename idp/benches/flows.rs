@@ -223,6 +223,12 @@ async fn introspect(t: &Target, w: &Worker) -> bool {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs bench
+    // targets too, without it — and there is no provider to measure then.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("flows benchmark: run it through scripts/bench-peer.sh (or `cargo bench -p idp --bench flows`)");
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(run());
 }
