@@ -226,3 +226,33 @@ mod tests {
         assert!(RegionTable::parse("1.2.3.0/24, \n").unwrap_err().contains("empty"));
     }
 }
+
+tokio::task_local! {
+    /// The id of the request being served (`X-Request-Id`), set by the
+    /// entry around each request.
+    pub static REQUEST_ID: String;
+}
+
+/// The header outgoing calls carry the served request's id in, so a
+/// vendor's or relying party's logs join ours.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The served request's id, when there is one.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Outgoing calls (SMS vendors, verifiers, sign-in providers, relying
+/// parties) name the request they serve.
+pub trait Traced {
+    fn traced(self) -> Self;
+}
+
+impl Traced for reqwest::RequestBuilder {
+    fn traced(self) -> Self {
+        match current_request_id() {
+            Some(id) => self.header(REQUEST_ID_HEADER, id),
+            None => self,
+        }
+    }
+}

@@ -38,6 +38,8 @@ pub struct Inner {
     pub verifier: crate::ports::verifier::Verifier,
     /// Browsers on this node waiting for a scan ticket to change (D1).
     pub scan_waiters: Arc<crate::domain::authn::scan_waiters::ScanWaiters>,
+    /// Notices from the other nodes on the same PostgreSQL (issue 16).
+    pub bus: crate::store::bus::Bus,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::net`]).
     pub proxies: crate::net::TrustedProxies,
     /// Address ranges → region names for the scan app.
@@ -142,8 +144,14 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         Some(path) => crate::net::RegionTable::load(path).map_err(anyhow::Error::msg)?,
         None => crate::net::RegionTable::default(),
     };
+    let bus = crate::store::bus::Bus::new(db.clone());
+    let mut clients = ClientService::new(db.clone(), hasher.clone(), clock.clone()).with_protocol(&config.protocol);
+    if bus.cross_node() {
+        clients = clients.following_bus();
+    }
     Ok(AppState(Arc::new(Inner {
-        clients: ClientService::new(db.clone(), hasher.clone(), clock.clone()).with_protocol(&config.protocol),
+        clients,
+        bus,
         users,
         plugins,
         csrf_key: derive_key(&master, b"idp csrf v1"),
@@ -368,9 +376,11 @@ async fn request_context(
         route = tracing::field::Empty,
     );
     let header_value = HeaderValue::from_str(&id.0).ok();
+    let scoped = id.0.clone();
     req.extensions_mut().insert(id);
     let started = std::time::Instant::now();
-    let mut res = next.run(req).instrument(span.clone()).await;
+    // Outgoing calls made while serving it carry the same id.
+    let mut res = crate::net::REQUEST_ID.scope(scoped, next.run(req).instrument(span.clone())).await;
     span.in_scope(|| {
         tracing::debug!(
             target: "idp::access",
@@ -476,8 +486,18 @@ pub async fn serve_until(
             }
         }
     });
-    // D1: one node-wide check for scan tickets decided through other nodes.
-    let watcher = tokio::spawn(state.scan_waiters.clone().watch_other_nodes(state.store.clone(), state.clock.clone()));
+    // Other nodes' changes (PostgreSQL): caches forget, scan waiters wake,
+    // at once. SQLite has one node; its scan waiters also check the file
+    // for another process's decisions (D1).
+    let mut followers = vec![
+        tokio::spawn(state.clients.clone().follow(state.bus.subscribe())),
+        tokio::spawn(state.scan_waiters.clone().follow(state.bus.subscribe())),
+        tokio::spawn(state.bus.clone().listen()),
+    ];
+    if !state.bus.cross_node() {
+        let waiters = state.scan_waiters.clone();
+        followers.push(tokio::spawn(waiters.watch_other_nodes(state.store.clone(), state.clock.clone())));
+    }
     let token = state.shutdown.clone();
     let trigger = token.clone();
     tokio::spawn(async move {
@@ -505,7 +525,9 @@ pub async fn serve_until(
         }
     };
     upkeep.abort();
-    watcher.abort();
+    for task in followers {
+        task.abort();
+    }
     if let Err(e) = store.close().await {
         tracing::warn!("closing the database pool failed: {e}");
     }

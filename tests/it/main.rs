@@ -31,6 +31,7 @@ mod identity;
 mod load;
 mod logout;
 mod manual;
+mod nodes;
 mod ops;
 mod pairwise;
 mod plugin_storage;

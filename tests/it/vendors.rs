@@ -45,13 +45,18 @@ struct SmsFake {
     delivered: Vec<(String, Value)>,
     script: Vec<&'static str>,
     nonces: std::collections::HashSet<String>,
+    /// The `X-Request-Id` each call carried (the provider request it served).
+    request_ids: Vec<String>,
 }
 
 type Shared = Arc<Mutex<SmsFake>>;
 
 /// Aliyun `SendSms` as documented: RPC GET, HMAC-SHA1 over the sorted,
 /// encoded parameters; nonce single use; `OutId` echoed in receipts.
-async fn aliyun_fake(State(fake): State<Shared>, uri: axum::http::Uri) -> axum::response::Response {
+async fn aliyun_fake(State(fake): State<Shared>, headers: HeaderMap, uri: axum::http::Uri) -> axum::response::Response {
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        fake.lock().unwrap().request_ids.push(id.to_string());
+    }
     let query = uri.query().unwrap_or("");
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -246,6 +251,9 @@ async fn register_through_aliyun(backend: Backend) {
         let f = fake.lock().unwrap();
         let (to, params) = f.delivered.last().expect("delivered through Aliyun");
         assert_eq!(to, &format!("{phone}:SMS_1002"), "the register template");
+        // The vendor call names the provider request it served.
+        let id = f.request_ids.last().expect("the call carried a request id");
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
         params["code"].as_str().unwrap().to_string()
     };
     let html = b.http.get(app.url("/register")).send().await.unwrap().text().await.unwrap();
@@ -927,6 +935,15 @@ async fn mini_program_login(backend: Backend) {
     let (status, err) = mini_login(&app, "alipay", json!({ "code": mini_code(&fake, "m3") })).await;
     assert_eq!((status, err["error"].as_str()), (503, Some("temporarily_unavailable")), "{err}");
     fake.lock().unwrap().tamper = false;
+    // Two-step sign-in on (an authenticator app enrolled): the upstream
+    // alone is one step, so the app API refuses to sign in and sends the
+    // person to the web, where the second step is asked.
+    let now = app.state.clock.now();
+    let enrolment = app.state.totp.start(&owner, "qian_ba", now).await.unwrap().unwrap();
+    let code = crate::factors::app_code(&enrolment.secret, now);
+    app.state.totp.confirm(&owner, "qian_ba", &code, now).await.unwrap().unwrap();
+    let (status, err) = mini_login(&app, "alipay", json!({ "code": mini_code(&fake, "m3") })).await;
+    assert_eq!((status, err["error"].as_str()), (400, Some("interaction_required")), "{err}");
 
     // Baidu smart program: the code is redeemed (with the App Secret), the
     // account is not linked yet; a used code is invalid_grant.

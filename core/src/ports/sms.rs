@@ -5,6 +5,7 @@ pub mod aliyun;
 pub mod receipts;
 pub mod tencent;
 
+use crate::net::Traced;
 use crate::store::Store;
 use crate::store::entities::dev_message;
 use sea_orm::{ActiveModelTrait, Set};
@@ -329,7 +330,7 @@ impl HttpSms {
             if let Some(t) = &self.token {
                 req = req.bearer_auth(t);
             }
-            match req.send().await {
+            match req.traced().send().await {
                 Ok(r) if r.status().is_success() => return Ok(()),
                 Ok(r) if r.status().is_client_error() => return Err(SmsError::Refused(r.status().to_string())),
                 Ok(r) => last = r.status().to_string(),

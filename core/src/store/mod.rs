@@ -1,4 +1,5 @@
 //! Storage: one sea-orm code path for SQLite (default) and PostgreSQL.
+pub mod bus;
 pub mod entities;
 
 use migration::{Migrator, MigratorTrait};
@@ -36,6 +37,13 @@ impl Store {
     /// Whether the database answers at all (the readiness probe).
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.0.execute_unprepared("SELECT 1").await.map(|_| ())
+    }
+
+    /// The PostgreSQL pool behind the handle (the bus listens with a
+    /// connection of its own from it); `None` on SQLite.
+    pub fn postgres_pool(&self) -> Option<sea_orm::sqlx::PgPool> {
+        (self.0.get_database_backend() == sea_orm::DbBackend::Postgres)
+            .then(|| self.0.get_postgres_connection_pool().clone())
     }
 
     /// Closes the pool (graceful shutdown).

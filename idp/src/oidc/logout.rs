@@ -181,9 +181,15 @@ pub async fn notify_clients_as(state: &AppState, subject: &str, sid: &str) {
             continue;
         };
         let http = state.http.clone();
+        let request_id = crate::net::current_request_id().unwrap_or_default();
         tokio::spawn(async move {
             for attempt in 0..3u64 {
-                let sent = http.post(&uri).form(&[("logout_token", token.as_str())]).send().await;
+                let sent = http
+                    .post(&uri)
+                    .header(crate::net::REQUEST_ID_HEADER, &request_id)
+                    .form(&[("logout_token", token.as_str())])
+                    .send()
+                    .await;
                 match sent {
                     Ok(r) if r.status().is_success() => return,
                     Ok(r) => tracing::warn!("back-channel logout to {uri}: HTTP {}", r.status()),

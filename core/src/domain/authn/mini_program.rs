@@ -59,6 +59,15 @@ pub async fn sign_in(db: &Store, client: &Client, p: Policy<'_>, a: AppLogin<'_>
             .into());
         }
     };
+    // Two-step sign-in is on: the upstream alone is one step, and an app
+    // API has no page to ask for the second — the person signs in on the web.
+    if crate::domain::authn::second_step::needed(db, &user_id, &[Factor::Federated]).await? {
+        return Err(OAuthError::new(
+            "interaction_required",
+            "two-step sign-in is on for this account: sign in on the web, where the second step is asked",
+        )
+        .into());
+    }
     let proofing = user::Entity::find_by_id(user_id.clone()).one(db).await?.map_or(1, |u| u.proofing_level);
     let events = [FactorEvent { factor: Factor::Federated, at: a.now }];
     let level = assurance::level(u8::try_from(proofing).unwrap_or(1), &events, a.now, p.assurance);

@@ -290,6 +290,9 @@ pub async fn scan(db: &Store, id: &str, app: &AppCaller, now: i64) -> Result<Sca
         .filter(scan_ticket::Column::ExpiresAt.gt(now))
         .exec(db)
         .await?;
+    if r.rows_affected == 1 {
+        crate::store::bus::notify(db, crate::store::bus::Topic::ScanTicket, id).await;
+    }
     let row = load(db, id).await?.ok_or(ScanError::NotFound)?;
     let mine = row.status == Status::Scanned.as_str() && row.app_grant.as_deref() == Some(app.grant_id.as_str());
     if r.rows_affected == 1 || mine {
@@ -399,6 +402,7 @@ pub async fn decide(
                 return Err(ScanError::Taken);
             }
         }
+        crate::store::bus::notify(&txn, crate::store::bus::Topic::ScanTicket, id).await;
         txn.commit().await?;
         let row = load(db, id).await?.ok_or(ScanError::NotFound)?;
         return ScanTicket::from_row(row).ok_or(ScanError::NotFound);

@@ -2,13 +2,17 @@
 //! must be cheap"). A waiter costs one map entry and one `watch` receiver:
 //! no thread, no task, no database poll of its own. It is woken
 //!  - at once when the app's confirm / deny / scan lands on this node, and
-//!  - by one node-wide task that asks the database every two seconds which
-//!    tickets changed (one indexed range query, whatever the number of
-//!    waiters), so a decision taken through another node is seen too.
+//!  - on PostgreSQL, by the bus (`store::bus`): the core's scan and decide
+//!    notify every node in their transaction, so a decision taken through
+//!    another node wakes the waiter here at once, with no polling;
+//!  - on SQLite, by one task that asks the database every two seconds
+//!    which tickets changed (one indexed range query, whatever the number
+//!    of waiters), for another process on the same file.
 //!
 //! A woken waiter re-reads its own ticket; a spurious wake costs one lookup.
 use crate::domain::authn::scan;
 use crate::store::Store;
+use crate::store::bus::{Notice, Topic};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -61,8 +65,31 @@ impl ScanWaiters {
         self.len() == 0
     }
 
-    /// The node-wide check for decisions taken on other nodes. Runs for the
-    /// life of the server.
+    /// Wakes every waiter (notices may have been missed).
+    pub fn wake_all(&self) {
+        for tx in self.map().values() {
+            tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+
+    /// Follows the bus (PostgreSQL): a ticket decided through any node wakes
+    /// its waiters here at once, with no polling. Runs for the life of the
+    /// server.
+    pub async fn follow(self: Arc<Self>, mut notices: tokio::sync::broadcast::Receiver<Notice>) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match notices.recv().await {
+                Ok(Notice::Changed(Topic::ScanTicket, id)) => self.wake(&id),
+                Ok(Notice::Changed(..)) => {}
+                Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => self.wake_all(),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// The node-wide check for decisions taken by another process on the
+    /// same SQLite file (PostgreSQL nodes [`follow`](Self::follow) the bus
+    /// instead). Runs for the life of the server.
     pub async fn watch_other_nodes(self: Arc<Self>, db: Store, clock: crate::clock::Clock) {
         let mut tick = tokio::time::interval(CROSS_NODE_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

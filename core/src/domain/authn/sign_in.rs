@@ -193,18 +193,34 @@ pub struct FinishConfig<'a> {
     pub assurance: &'a AssuranceConfig,
 }
 
+/// How a sign-in ended.
+#[derive(Debug)]
+pub enum Finished {
+    /// The new cookie value and the session.
+    Session(String, SessionInfo),
+    /// Two-step sign-in is on and no strong factor was used: no session
+    /// exists; the entry holds the sign-in and asks for the second step.
+    SecondStepNeeded,
+}
+
 /// Ends every sign-in: the session (a fresh cookie value; the same person
 /// keeps the `sid`, another replaces it), the extra factors, the acting,
 /// the audit record and the waiting request marked signed in — all or
-/// nothing. Returns the new cookie value and the session.
+/// nothing. Two-step sign-in (`second_step::needed`) is decided here, so
+/// no entry can make a session that skips it.
 pub async fn finish(
     store: &Store,
     cfg: FinishConfig<'_>,
     existing: Option<&SessionInfo>,
     who: Proved<'_>,
     request: Option<(&str, AuthRequest)>,
-) -> DomainResult<(String, SessionInfo)> {
+) -> DomainResult<Finished> {
     let Proved { user_id, method, remember, extra, acting, ip, now } = who;
+    let mut used = vec![method];
+    used.extend_from_slice(extra);
+    if crate::domain::authn::second_step::needed(store, user_id, &used).await? {
+        return Ok(Finished::SecondStepNeeded);
+    }
     let txn = crate::store::begin_write(store).await?;
     let sign_in = sessions::SignIn { user_id, factor: method, remember, now };
     let mut established = sessions::establish(&txn, existing, sign_in, cfg.session).await?;
@@ -236,5 +252,5 @@ pub async fn finish(
         pending::update(&txn, req_id, &r).await?;
     }
     txn.commit().await?;
-    Ok(established)
+    Ok(Finished::Session(established.0, established.1))
 }

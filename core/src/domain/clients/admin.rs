@@ -77,7 +77,7 @@ impl ClientService {
         )
         .await?;
         txn.commit().await?;
-        self.forget(client_id);
+        self.changed(client_id).await;
         Ok(true)
     }
 
@@ -106,7 +106,7 @@ impl ClientService {
         crate::domain::audit::record(&txn, Event::new("client_secret_rotated", by, &subject).detail(&detail), now)
             .await?;
         txn.commit().await?;
-        self.forget(client_id);
+        self.changed(client_id).await;
         Ok(Some(secret))
     }
 
@@ -126,7 +126,7 @@ impl ClientService {
             crate::domain::audit::record(&txn, Event::new(action, by, &subject), self.clock.now()).await?;
         }
         txn.commit().await?;
-        self.forget(client_id);
+        self.changed(client_id).await;
         Ok(true)
     }
 
@@ -151,7 +151,7 @@ impl ClientService {
         )
         .await?;
         txn.commit().await?;
-        self.forget(client_id);
+        self.changed(client_id).await;
         Ok(true)
     }
 }

@@ -10,6 +10,7 @@ use crate::crypto::{SecretHasher, jws, random_token};
 use crate::domain::audit::{Actor, Event};
 use crate::domain::clients::scopes::ScopeSet;
 use crate::domain::error::{DomainError, DomainResult, OAuthError};
+use crate::net::Traced;
 use crate::store::Store;
 use crate::store::entities::client;
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
@@ -252,9 +253,10 @@ async fn sector_of(new: &NewClient) -> Result<Option<String>, String> {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
-        let listed: Vec<String> = async { http.get(uri.as_str()).send().await?.error_for_status()?.json().await }
-            .await
-            .map_err(|e: reqwest::Error| format!("sector_identifier_uri `{uri}`: {e}"))?;
+        let listed: Vec<String> =
+            async { http.get(uri.as_str()).traced().send().await?.error_for_status()?.json().await }
+                .await
+                .map_err(|e: reqwest::Error| format!("sector_identifier_uri `{uri}`: {e}"))?;
         if let Some(missing) = new.redirect_uris.iter().find(|r| !listed.contains(r)) {
             return Err(format!("sector_identifier_uri `{uri}` does not list the redirect URI `{missing}`"));
         }
@@ -319,6 +321,7 @@ pub struct ClientService {
     /// below ages on real time (it only paces database reads).
     clock: Clock,
     cache: Arc<RwLock<HashMap<String, (Instant, Client)>>>,
+    ttl: Duration,
     /// Global switches (`protocol.*`) applied to every client as it is read.
     global_par: bool,
     global_fapi2: bool,
@@ -326,9 +329,12 @@ pub struct ClientService {
 }
 
 /// How long client authentication may use a cached registration. A change
-/// made on another node (deletion, new secret) takes effect within this
+/// made by another process on the same SQLite file takes effect within this
 /// time; on this node it takes effect at once.
 const CACHE_TTL: Duration = Duration::from_secs(5);
+/// The same on PostgreSQL, where every node follows the bus and forgets a
+/// changed registration at once: only a safety net for a lost notice.
+pub const CROSS_NODE_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX: usize = 10_000;
 
 pub const SECRET_PURPOSE: &str = "client_secret";
@@ -347,6 +353,7 @@ impl ClientService {
             hasher,
             clock,
             cache: Arc::default(),
+            ttl: CACHE_TTL,
             global_par: false,
             global_fapi2: false,
             global_pairwise: false,
@@ -381,7 +388,7 @@ impl ClientService {
     async fn find_cached(&self, client_id: &str) -> DomainResult<Option<Client>> {
         if let Ok(cache) = self.cache.read()
             && let Some((at, client)) = cache.get(client_id)
-            && at.elapsed() < CACHE_TTL
+            && at.elapsed() < self.ttl
         {
             return Ok(Some(client.clone()));
         }
@@ -395,10 +402,48 @@ impl ClientService {
         Ok(found)
     }
 
-    fn forget(&self, client_id: &str) {
+    /// Drops the cached registration on this node.
+    pub fn forget(&self, client_id: &str) {
         if let Ok(mut cache) = self.cache.write() {
             cache.remove(client_id);
         }
+    }
+
+    /// Drops every cached registration on this node.
+    pub fn forget_all(&self) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.clear();
+        }
+    }
+
+    /// A registration changed: this node forgets it at once and every other
+    /// node hears it through the bus.
+    async fn changed(&self, client_id: &str) {
+        self.forget(client_id);
+        crate::store::bus::notify(&self.db, crate::store::bus::Topic::Client, client_id).await;
+    }
+
+    /// Follows the bus (PostgreSQL): a registration changed through any
+    /// node or the CLI is forgotten here at once. Runs for the life of the
+    /// server; cached entries then live longer ([`CROSS_NODE_TTL`]).
+    pub async fn follow(self, mut notices: tokio::sync::broadcast::Receiver<crate::store::bus::Notice>) {
+        use crate::store::bus::{Notice, Topic};
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match notices.recv().await {
+                Ok(Notice::Changed(Topic::Client, id)) => self.forget(&id),
+                Ok(Notice::Changed(..)) => {}
+                Ok(Notice::Resync) | Err(RecvError::Lagged(_)) => self.forget_all(),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Cached registrations live [`CROSS_NODE_TTL`]: the caller follows the
+    /// bus, which forgets changed ones at once.
+    pub fn following_bus(mut self) -> Self {
+        self.ttl = CROSS_NODE_TTL;
+        self
     }
 
     pub async fn create(&self, new: NewClient) -> Result<CreatedClient, DomainError> {
@@ -522,7 +567,7 @@ impl ClientService {
     }
 
     pub async fn delete(&self, client_id: &str) -> DomainResult<bool> {
-        self.forget(client_id);
+        self.changed(client_id).await;
         let txn = crate::store::begin_write(&self.db).await?;
         let r = client::Entity::delete_by_id(client_id.to_owned()).exec(&txn).await?;
         crate::domain::plugins::plugin_access::forget_client(&txn, client_id).await?;

@@ -4,6 +4,7 @@
 //! HMAC-SHA1 keyed by `AccessKeySecret&` over
 //! `GET&%2F&percent(canonical query)`.
 use super::{Attempt, SmsMessage, VendorCreds};
+use crate::net::Traced;
 
 pub const DEFAULT_URL: &str = "https://dysmsapi.aliyuncs.com/";
 
@@ -89,7 +90,7 @@ pub async fn send_once(
     params.push(("TemplateParam".into(), template_param(&msg.params)));
     let sig = signature("GET", &params, &creds.secret);
     let url = format!("{}?Signature={}&{}", creds.url, percent(&sig), canonical_query(&params));
-    let res = match http.get(&url).send().await {
+    let res = match http.get(&url).traced().send().await {
         Ok(r) => r,
         // Never reached Aliyun: safe to try again.
         Err(e) if e.is_connect() => return Attempt::Retry(format!("connect: {e}")),

@@ -3,6 +3,7 @@
 //! `content-type` and `host` headers and the payload's SHA-256; signing key
 //! derived `TC3`+SecretKey → date → service → `tc3_request`).
 use super::{Attempt, SmsMessage, VendorCreds};
+use crate::net::Traced;
 use sha2::{Digest, Sha256};
 
 pub const DEFAULT_URL: &str = "https://sms.tencentcloudapi.com/";
@@ -123,7 +124,7 @@ pub async fn send_once(
         .header("X-TC-Version", "2021-01-11")
         .header("X-TC-Region", creds.region.as_deref().unwrap_or("ap-guangzhou"))
         .body(payload);
-    let res = match req.send().await {
+    let res = match req.traced().send().await {
         Ok(r) => r,
         Err(e) if e.is_connect() => return Attempt::Retry(format!("connect: {e}")),
         Err(e) => return Attempt::Unknown(e.to_string()),

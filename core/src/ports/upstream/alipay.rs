@@ -8,6 +8,7 @@
 //! else the app's `open_id`.
 use super::{Authorization, UpstreamError, UpstreamIdentity, api_base, authorize_base, fresh};
 use crate::config::UpstreamConfig;
+use crate::net::Traced;
 use base64::Engine;
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
@@ -147,7 +148,8 @@ async fn call(
     let sign = rsa2_sign(&key, &sign_content(&params));
     params.push(("sign".into(), sign));
     let gateway = api_base(up, GATEWAY);
-    let res = http.post(&gateway).form(&params).send().await.map_err(|e| UpstreamError::Token(e.to_string()))?;
+    let res =
+        http.post(&gateway).form(&params).traced().send().await.map_err(|e| UpstreamError::Token(e.to_string()))?;
     let body = res.text().await.map_err(|e| UpstreamError::Token(e.to_string()))?;
     let node = format!("{}_response", method.replace('.', "_"));
     let parsed: serde_json::Value =

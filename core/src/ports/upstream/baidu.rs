@@ -3,6 +3,7 @@
 //! when given (one per person across the developer's apps), else `openid`.
 use super::{Authorization, UpstreamError, UpstreamIdentity, api_base, authorize_base, fresh};
 use crate::config::UpstreamConfig;
+use crate::net::Traced;
 
 pub const AUTHORIZE: &str = "https://openapi.baidu.com/oauth/2.0/authorize";
 pub const API: &str = "https://openapi.baidu.com";
@@ -38,7 +39,7 @@ pub async fn finish(
         ("client_secret", &up.client_secret),
         ("redirect_uri", redirect_uri),
     ];
-    let res = http.post(format!("{api}/oauth/2.0/token")).form(&form).send().await;
+    let res = http.post(format!("{api}/oauth/2.0/token")).form(&form).traced().send().await;
     let token: serde_json::Value = res
         .map_err(|e| UpstreamError::Token(e.to_string()))?
         .json()
@@ -55,8 +56,12 @@ pub async fn finish(
     let Some(access) = token["access_token"].as_str() else {
         return Err(UpstreamError::Token("no access_token".into()));
     };
-    let res =
-        http.get(format!("{api}/rest/2.0/passport/users/getInfo")).query(&[("access_token", access)]).send().await;
+    let res = http
+        .get(format!("{api}/rest/2.0/passport/users/getInfo"))
+        .query(&[("access_token", access)])
+        .traced()
+        .send()
+        .await;
     let info: serde_json::Value = res
         .map_err(|e| UpstreamError::UserInfo(e.to_string()))?
         .json()
@@ -87,7 +92,7 @@ pub async fn smart_program(
 ) -> Result<UpstreamIdentity, UpstreamError> {
     let api = api_base(up, SMART_API);
     let form = [("code", code), ("client_id", up.client_id.as_str()), ("sk", up.client_secret.as_str())];
-    let res = http.post(format!("{api}/oauth/jscode2sessionkey")).form(&form).send().await;
+    let res = http.post(format!("{api}/oauth/jscode2sessionkey")).form(&form).traced().send().await;
     let v: serde_json::Value = res
         .map_err(|e| UpstreamError::Token(e.to_string()))?
         .json()

@@ -7,6 +7,7 @@
 //! mini-programs of one Open Platform account), else the app's `openid`.
 use super::{Authorization, UpstreamError, UpstreamIdentity, api_base, authorize_base, fresh};
 use crate::config::UpstreamConfig;
+use crate::net::Traced;
 
 pub const QRCONNECT: &str = "https://open.weixin.qq.com/connect/qrconnect";
 pub const OAUTH2_AUTHORIZE: &str = "https://open.weixin.qq.com/connect/oauth2/authorize";
@@ -47,7 +48,7 @@ fn check(v: &serde_json::Value) -> Result<(), UpstreamError> {
 }
 
 async fn get(http: &reqwest::Client, url: String) -> Result<serde_json::Value, UpstreamError> {
-    let res = http.get(url).send().await.map_err(|e| UpstreamError::Token(e.to_string()))?;
+    let res = http.get(url).traced().send().await.map_err(|e| UpstreamError::Token(e.to_string()))?;
     let v: serde_json::Value = res.json().await.map_err(|e| UpstreamError::Token(e.to_string()))?;
     check(&v)?;
     Ok(v)
@@ -141,7 +142,7 @@ pub async fn phone_number(
     let mut url = url::Url::parse(&format!("{api}/wxa/business/getuserphonenumber"))
         .map_err(|e| UpstreamError::UserInfo(e.to_string()))?;
     url.query_pairs_mut().append_pair("access_token", access);
-    let res = http.post(url).json(&serde_json::json!({ "code": phone_code })).send().await;
+    let res = http.post(url).json(&serde_json::json!({ "code": phone_code })).traced().send().await;
     let v: serde_json::Value = res
         .map_err(|e| UpstreamError::UserInfo(e.to_string()))?
         .json()

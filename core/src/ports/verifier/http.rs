@@ -21,6 +21,7 @@ use super::{
 use crate::clock::Clock;
 use crate::crypto::jws::PublicKey;
 use crate::domain::identity::documents::Document;
+use crate::net::Traced;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -192,6 +193,7 @@ impl HttpVerifier {
                 .header("x-idp-timestamp", ts.to_string())
                 .header("x-idp-signature", signature(&self.key, ts, &body))
                 .body(body.clone())
+                .traced()
                 .send()
                 .await;
             match sent {

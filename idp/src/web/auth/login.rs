@@ -257,15 +257,20 @@ pub async fn finish(
     req: Option<AuthRequest>,
     who: SignedIn<'_>,
 ) -> Result<Response, PageError> {
-    // Two-step sign-in (issue 19): no session before the second step.
-    let jar = crate::web::auth::second_step::gate(state, jar, req_id, &who).await?;
-    let SignedIn { user_id, method, remember, extra, then, acting, ip } = who;
     let existing = current_session(state, &jar).await?;
+    let SignedIn { user_id, method, remember, extra, ip, .. } = who;
     let proved =
-        sign_in::Proved { user_id, method, remember, extra, acting: acting.as_ref(), ip, now: state.clock.now() };
+        sign_in::Proved { user_id, method, remember, extra, acting: who.acting.as_ref(), ip, now: state.clock.now() };
     let cfg = sign_in::FinishConfig { session: &state.config.session, assurance: &state.config.assurance };
     let request = req.map(|r| (req_id, r));
-    let (cookie, _) = sign_in::finish(&state.store, cfg, existing.as_ref(), proved, request).await?;
+    let cookie = match sign_in::finish(&state.store, cfg, existing.as_ref(), proved, request).await? {
+        sign_in::Finished::Session(cookie, _) => cookie,
+        // Two-step sign-in (issue 19): no session before the second step.
+        sign_in::Finished::SecondStepNeeded => {
+            return crate::web::auth::second_step::hold(state, jar, req_id, &who).await;
+        }
+    };
+    let then = who.then;
     crate::kit::metrics::sign_in(&format!("{method:?}").to_lowercase(), "success");
     // A remembered device keeps a persistent cookie; otherwise it ends with the browser.
     let max_age = remember.then_some(sessions::REMEMBER_SECONDS);

@@ -1,7 +1,7 @@
-//! The second step of a two-step sign-in (issue 19). [`gate`] runs inside
-//! `login::complete` before any session exists: when the core says the
-//! sign-in needs a second step (`domain::authn::second_step::needed`), the
-//! sign-in is held and the browser goes to the second-factor page
+//! The second step of a two-step sign-in (issue 19). When the core's
+//! `sign_in::finish` answers that the sign-in needs a second step
+//! (`domain::authn::second_step::needed`, decided there for every entry),
+//! [`hold`] holds the sign-in and the browser goes to the second-factor page
 //! (`/mfa/totp?hold=…` or `/mfa/passkey?hold=…`). Those pages hand a
 //! request carrying `hold` to the functions here, which verify the factor
 //! for the held account and finish the sign-in through `complete` again.
@@ -20,16 +20,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 
-/// Before a session is established: either the jar to go on with, or the
-/// redirect to the second step (the sign-in held for this browser).
-pub async fn gate(state: &AppState, jar: CookieJar, req_id: &str, who: &SignedIn<'_>) -> Result<CookieJar, PageError> {
-    let mut factors = vec![who.method];
-    factors.extend_from_slice(who.extra);
-    match second_step::needed(&state.store, who.user_id, &factors).await {
-        Ok(false) => return Ok(jar),
-        Ok(true) => {}
-        Err(e) => return Err(PageError::unavailable(e)),
-    }
+/// The core said the sign-in needs its second step: the sign-in is held
+/// for this browser and the browser goes to the second-factor page.
+pub async fn hold(state: &AppState, jar: CookieJar, req_id: &str, who: &SignedIn<'_>) -> Result<Response, PageError> {
     let (jar, browser) = cookies::browser(state, jar);
     let held = Held {
         user_id: who.user_id.to_string(),
@@ -50,7 +43,7 @@ pub async fn gate(state: &AppState, jar: CookieJar, req_id: &str, who: &SignedIn
         Err(e) => return Err(PageError::unavailable(e)),
     };
     let path = if app || !state.passkeys.available() { "/mfa/totp" } else { "/mfa/passkey" };
-    Err(PageError::Respond((jar, see_other(&format!("{}{path}?hold={id}", state.config.issuer))).into_response()))
+    Ok((jar, see_other(&format!("{}{path}?hold={id}", state.config.issuer))).into_response())
 }
 
 async fn load(state: &AppState, jar: &CookieJar, locale: &str, hold: &str) -> Result<Held, Response> {
