@@ -210,6 +210,18 @@ enum DevCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Large data for scale checks: accounts `seed1…seedN`, each with a
+    /// session, a grant for CLIENT_ID and a refresh token (issue 16).
+    Seed {
+        #[arg(long)]
+        accounts: u64,
+        /// An existing client the seeded grants belong to.
+        #[arg(long)]
+        client_id: String,
+        /// The password every seeded account shares.
+        #[arg(long, env = "IDP_SEED_PASSWORD")]
+        password: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -470,6 +482,24 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Kin { cmd } => kin_cli::run(cmd, config).await,
         Command::Enterprise { cmd } => enterprise_cmd(cmd, config).await,
         Command::Staff { cmd } => staff_cli::run(cmd, config).await,
+        Command::Dev { cmd: DevCmd::Seed { accounts, client_id, password } } => {
+            let state = idp::build_state(config, true).await?;
+            if state.clients.find(&client_id).await?.is_none() {
+                anyhow::bail!("no client {client_id}: create it first (idp client create)");
+            }
+            let password_hash = state.passwords.hash(password).await?;
+            let started = std::time::Instant::now();
+            let seed = idp::store::seed::Seed {
+                accounts,
+                client_id: &client_id,
+                password_hash: &password_hash,
+                now: state.clock.now(),
+            };
+            idp::store::seed::seed(&state.store, &seed).await?;
+            idp::store::seed::analyze(&state.store).await?;
+            println!("{accounts} accounts with sessions, grants and refresh tokens in {:.1?}", started.elapsed());
+            Ok(())
+        }
         Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
             let state = idp::build_state(config, true).await?;
             let channel = (channel != "all").then_some(channel.as_str());

@@ -34,6 +34,7 @@ mod manual;
 mod nodes;
 mod ops;
 mod pairwise;
+mod plans;
 mod plugin_storage;
 mod plugins;
 mod portal;

@@ -1,6 +1,7 @@
 //! Storage: one sea-orm code path for SQLite (default) and PostgreSQL.
 pub mod bus;
 pub mod entities;
+pub mod seed;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
