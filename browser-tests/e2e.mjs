@@ -803,8 +803,14 @@ async function main() {
     await step('from the top of the page, Tab passes the skip link and the menu and reaches the account field', async () => {
       assert.ok(account.sub, 'no account: the PC registration did not complete');
       await openSignIn(page);
-      // Start where a keyboard user starts: nothing focused, top of the page.
-      await page.evaluate(() => { document.activeElement?.blur(); });
+      // Start where a keyboard user starts on a page without autofocus: the
+      // top of the document (blur alone keeps the field as the starting point).
+      await page.evaluate(() => {
+        const root = document.documentElement;
+        root.tabIndex = -1;
+        root.focus();
+        root.removeAttribute('tabindex');
+      });
       const order = [];
       for (let i = 0; i < 40 && order.at(-1) !== 'username'; i++) {
         await page.keyboard.press('Tab');
