@@ -13,7 +13,8 @@
 //   CHROMIUM        the browser executable (default /usr/bin/chromium)
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -34,6 +35,14 @@ const MOBILE = {
   userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 '
     + '(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1',
 };
+
+// axe-core (WCAG 2.1 AA checks), read from node_modules and evaluated in
+// each page by the test driver (DevTools evaluation: the pages' CSP, which
+// allows no inline script, stays as it is).
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const axeChecked = []; // page names checked
+const axeFindings = []; // serious or critical violations, reported at the end
 
 function must(name) {
   const v = process.env[name];
@@ -137,8 +146,23 @@ async function visibleText(page, text) {
   await page.getByText(text, { exact: false }).first().waitFor({ state: 'visible', timeout: TIMEOUT });
 }
 
+// Every page the walkthrough photographs is also checked with axe-core.
 async function shot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, name), fullPage: true });
+  await axeCheck(page, name);
+}
+
+async function axeCheck(page, name) {
+  const found = await page.evaluate(async ({ source, tags }) => {
+    if (!window.axe) (0, eval)(source);
+    const r = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      targets: v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')}${n.failureSummary ? ` (${n.failureSummary.split('\n').slice(1, 2).join('').trim()})` : ''}`),
+    }));
+  }, { source: AXE_SOURCE, tags: AXE_TAGS });
+  axeChecked.push(name);
+  for (const v of found) axeFindings.push({ page: name, url: page.url(), ...v });
 }
 
 // No horizontal scrolling, and every form control lies inside the viewport.
@@ -737,6 +761,88 @@ async function main() {
     await ctx.close();
   });
 
+  // -------------------------------------------------------------- Tibetan
+  await flow('Tibetan (bo): bilingual pages, Tibetan with the Chinese beside it, on a PC and a phone', async () => {
+    for (const [label, device] of [['pc', PC], ['mobile', MOBILE]]) {
+      const ctx = await browser.newContext({ ...device, locale: 'bo' });
+      const page = await ctx.newPage();
+      watch(page, `bo-${label}`);
+      currentPage = page;
+      await step(`${label}: the sign-in page is in Tibetan and Chinese for a Tibetan browser`, async () => {
+        await navigate(page, () => page.goto(`${ISSUER}/demo`, { timeout: TIMEOUT }));
+        assert.equal(path(page), '/login', `GET /demo should end on /login, got ${page.url()}`);
+        assert.equal(await page.locator('html').getAttribute('lang'), 'bo');
+        assert.equal(await page.locator('h1 > .bi > [lang=bo]').count(), 1, 'the heading in Tibetan');
+        assert.equal((await page.locator('h1 > .bi > [lang=zh-CN]').innerText()).trim(), '用户登录', 'and in Chinese');
+        assert.equal(await page.locator('#lang-zh').innerText(), '中文');
+        await shot(page, `${label}-login-bo.png`);
+        if (label === 'mobile') await assertFits(page, MOBILE.viewport.width);
+      });
+      await step(`${label}: the registration page in Tibetan and Chinese`, async () => {
+        const r = await navigate(page, () => page.locator('a[href^="/register"]').first().click());
+        assert.equal(r.status(), 200);
+        assert.equal(path(page), '/register');
+        assert.ok(await page.locator('label [lang=bo]').count() >= 3, 'labels in Tibetan');
+        await shot(page, `${label}-register-bo.png`);
+        if (label === 'mobile') await assertFits(page, MOBILE.viewport.width);
+      });
+      await ctx.close();
+    }
+  });
+
+  // -------------------------------------------------------------- keyboard only
+  await flow('keyboard only: password sign-in with Tab, typing and Enter (no pointer)', async () => {
+    const ctx = await browser.newContext({ ...PC, locale: 'zh-CN' });
+    const page = await ctx.newPage();
+    watch(page, 'keyboard');
+    currentPage = page;
+    const active = () => page.evaluate(() => {
+      const a = document.activeElement;
+      return a ? (a.id || `${a.tagName.toLowerCase()}${a.name ? `[name=${a.name}]` : ''}${a.value ? `[value=${a.value}]` : ''}`) : '';
+    });
+    await step('from the top of the page, Tab passes the skip link and the menu and reaches the account field', async () => {
+      assert.ok(account.sub, 'no account: the PC registration did not complete');
+      await openSignIn(page);
+      // Start where a keyboard user starts on a page without autofocus: the
+      // top of the document (blur alone keeps the field as the starting point).
+      await page.evaluate(() => {
+        const root = document.documentElement;
+        root.tabIndex = -1;
+        root.focus();
+        root.removeAttribute('tabindex');
+      });
+      const order = [];
+      for (let i = 0; i < 40 && order.at(-1) !== 'username'; i++) {
+        await page.keyboard.press('Tab');
+        order.push(await active());
+      }
+      assert.equal(order.at(-1), 'username', `Tab never reached the account field: ${order.join(' → ')}`);
+      assert.equal(order[0], 'frame-skip', `the skip link comes first: ${order.join(' → ')}`);
+      const ring = await page.locator('#username').evaluate((el) => getComputedStyle(el).outlineStyle);
+      assert.notEqual(ring, 'none', 'the focused field shows a focus ring');
+    });
+    await step('typing, Tab to the password, Enter: signed in and back at the demo app', async () => {
+      await page.keyboard.type(account.username);
+      await page.keyboard.press('Tab');
+      assert.equal(await active(), 'password');
+      await page.keyboard.type(account.password);
+      let r = await navigate(page, () => page.keyboard.press('Enter'));
+      if (path(page) === '/consent') {
+        for (let i = 0; i < 30 && (await active()) !== 'button[name=decision][value=allow]'; i++) {
+          await page.keyboard.press('Tab');
+        }
+        assert.equal(await active(), 'button[name=decision][value=allow]', 'Tab reaches "allow"');
+        r = await navigate(page, () => page.keyboard.press('Enter'));
+      }
+      assert.equal(r.status(), 200);
+      assert.equal(path(page), '/demo/callback', `expected the demo result, got ${page.url()}`);
+      const claims = JSON.parse(await page.locator('pre#claims').innerText());
+      assert.equal(claims.sub, account.sub, 'the same account');
+      await shot(page, 'keyboard-result.png');
+    });
+    await ctx.close();
+  });
+
   // -------------------------------------------------------------- health-code plugin
   if (process.env.E2E_HC_USER) {
     await flow('health-code plugin (E1, E5): the personal code page and the statistics page', async () => {
@@ -792,6 +898,16 @@ async function main() {
   }
 
   await passkeyFlow();
+
+  // -------------------------------------------------------------- accessibility
+  await flow('accessibility: axe-core (WCAG 2.1 A/AA) on every page above', async () => {
+    await step('no serious or critical violation on any page the walkthrough visited', async () => {
+      assert.ok(axeChecked.length >= 10, `only ${axeChecked.length} pages were checked`);
+      console.log(`        axe-core checked ${axeChecked.length} pages`);
+      const lines = axeFindings.map((f) => `${f.page} (${f.url}): [${f.impact}] ${f.id}: ${f.help}\n            ${f.targets.join('\n            ')}`);
+      assert.deepEqual(lines, [], `axe-core found:\n${lines.join('\n')}`);
+    });
+  });
 
   await flow('browser health', async () => {
     await step('no page errors, console errors or 5xx responses', async () => {

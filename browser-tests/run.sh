@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real-browser end-to-end test for idp: Debian's Chromium (headless) driven by
 # playwright-core walks demo RP -> sign in -> register (captcha + SMS code) ->
-# consent -> demo result, on a PC and a phone layout, and saves screenshots in
-# browser-tests/artifacts/. Usage: bash browser-tests/run.sh [path-to-idp-binary]
+# consent -> demo result, on a PC and a phone layout, in Tibetan, and by keyboard
+# alone, checks every page with axe-core (node_modules/axe-core) and saves
+# screenshots in browser-tests/artifacts/. Usage: bash browser-tests/run.sh [path-to-idp-binary]
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -48,6 +49,8 @@ CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
 [[ -x $CHROMIUM ]] || fail_setup "chromium not found: $CHROMIUM"
 # CJK fonts, or every Chinese character in the screenshots is a box.
 fc-list :lang=zh 2>/dev/null | grep -q . || apt_install fonts-noto-cjk
+# A Tibetan font for the bilingual (bo) pages.
+fc-list :lang=bo 2>/dev/null | grep -q . || apt_install fonts-tibetan-machine
 
 install_node() {
   local stamp="$HERE/node_modules/.browser-tests-stamp" want

@@ -20,7 +20,8 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Folder whose templates/locales/static override the built-in theme.
     pub theme_dir: Option<PathBuf>,
-    /// Locale used when the browser asks for none we have: `zh-CN` or `en`.
+    /// Locale used when the browser asks for none we have (one of
+    /// `i18n.locales`; `i18n.default` replaces it when set).
     pub default_locale: String,
     /// Prefix of `acr` values; the level number is appended.
     pub acr_prefix: String,
@@ -64,6 +65,37 @@ pub struct Config {
     /// register page against a real SMS vendor's fake. Never in production:
     /// an https issuer refuses it unless `allow_insecure_dev`.
     pub captcha_record_answers: bool,
+    /// `[i18n]`: the languages the pages offer, and the default.
+    pub i18n: I18nConfig,
+    /// The built-in theme: `default` (red portal) or `gov` (plain); a
+    /// `theme_dir` overrides files on top of it, and whatever neither has
+    /// comes from `default`.
+    pub theme: String,
+}
+
+/// Locales the provider ships texts for (theme and plugins).
+pub const KNOWN_LOCALES: &[&str] = &["zh-CN", "en", "bo"];
+/// Built-in themes.
+pub const KNOWN_THEMES: &[&str] = &["default", "gov"];
+
+/// `[i18n]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct I18nConfig {
+    /// Languages offered, in the order of the language switch, e.g.
+    /// `["zh-CN", "en", "bo"]` (or comma-separated in env). Each must be one
+    /// of [`KNOWN_LOCALES`].
+    #[serde(deserialize_with = "list_or_csv")]
+    pub locales: Vec<String>,
+    /// The default language; when set it replaces the top-level
+    /// `default_locale`. Must be one of `locales`.
+    pub default: Option<String>,
+}
+
+impl Default for I18nConfig {
+    fn default() -> Self {
+        Self { locales: KNOWN_LOCALES.iter().map(|s| s.to_string()).collect(), default: None }
+    }
 }
 
 /// How log lines are written (`log_format`).
@@ -323,6 +355,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             shutdown_grace_secs: 20,
             captcha_record_answers: false,
+            i18n: I18nConfig::default(),
+            theme: "default".into(),
         }
     }
 }
@@ -395,8 +429,11 @@ impl Config {
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
             insert_path(&mut root, &path, env_value(value));
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(root))
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(root))
             .map_err(|e| ConfigError::Key { path: e.path().to_string(), message: e.inner().to_string() })?;
+        if let Some(default) = config.i18n.default.clone() {
+            config.default_locale = default;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -425,8 +462,25 @@ impl Config {
         {
             return Err(bad("master_key", "must be 64 hexadecimal characters (32 bytes)".into()));
         }
-        if !matches!(self.default_locale.as_str(), "zh-CN" | "en") {
-            return Err(bad("default_locale", "allowed: zh-CN, en".into()));
+        let known = KNOWN_LOCALES.join(", ");
+        if self.i18n.locales.is_empty() {
+            return Err(bad("i18n.locales", format!("list at least one of: {known}")));
+        }
+        for (i, l) in self.i18n.locales.iter().enumerate() {
+            if !KNOWN_LOCALES.contains(&l.as_str()) {
+                return Err(bad("i18n.locales", format!("`{l}` is not a shipped locale; allowed: {known}")));
+            }
+            if self.i18n.locales[..i].contains(l) {
+                return Err(bad("i18n.locales", format!("`{l}` is listed twice")));
+            }
+        }
+        if !self.i18n.locales.contains(&self.default_locale) {
+            let offered = self.i18n.locales.join(", ");
+            let path = if self.i18n.default.is_some() { "i18n.default" } else { "default_locale" };
+            return Err(bad(path, format!("`{}` is not offered; allowed: {offered}", self.default_locale)));
+        }
+        if !KNOWN_THEMES.contains(&self.theme.as_str()) {
+            return Err(bad("theme", format!("allowed: {}", KNOWN_THEMES.join(", "))));
         }
         let positive = [
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),

@@ -103,7 +103,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     keys.reload(&db, config.tokens.retired_key_publish).await?;
     let hasher = SecretHasher::new(&master);
     let passwords = PasswordService::new()?;
-    let pages = Pages::load(config.theme_dir.as_deref())?;
+    let pages = Pages::load(&config.theme, config.theme_dir.as_deref(), &config.i18n.locales)?;
     let tokens = TokenIssuer {
         issuer: config.issuer.clone(),
         keys: keys.clone(),

@@ -27,6 +27,7 @@ mod health_code_backfill;
 mod health_code_gaps;
 mod health_code_pages;
 mod health_code_shared;
+mod i18n_keys;
 mod identity;
 mod load;
 mod logout;

@@ -99,7 +99,13 @@ pub fn locale(state: &AppState, headers: &HeaderMap, ui_locales: Option<&str>) -
     let jar = CookieJar::from_headers(headers);
     let cookie = jar.get(LANG).map(|c| c.value().to_string());
     let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    crate::i18n::negotiate(ui_locales, cookie.as_deref(), accept, &state.config.default_locale)
+    crate::i18n::negotiate(
+        ui_locales,
+        cookie.as_deref(),
+        accept,
+        &state.config.default_locale,
+        &state.config.i18n.locales,
+    )
 }
 
 /// The client address for rate limiting: the socket peer. (Behind a proxy

@@ -94,7 +94,8 @@ pub struct LangQuery {
 
 /// The language switch: remembers the choice for a year and goes back.
 pub async fn switch_language(State(state): State<AppState>, jar: CookieJar, Query(q): Query<LangQuery>) -> Response {
-    let chosen = crate::i18n::negotiate(Some(&q.to), None, None, &state.config.default_locale);
+    let chosen =
+        crate::i18n::negotiate(Some(&q.to), None, None, &state.config.default_locale, &state.config.i18n.locales);
     let back = cookies::safe_local_path(&q.back).unwrap_or("/");
     let mut c = axum_extra::extract::cookie::Cookie::new(cookies::LANG, chosen.to_string());
     c.set_path("/");

@@ -4,6 +4,7 @@
 //! `oidc`, so the two entry layers import it and never each other's
 //! helpers (`web` may call into `oidc` to continue a flow; `oidc` never
 //! imports `web`).
+pub mod bilingual;
 pub mod cookies;
 pub mod extract;
 pub mod frame;

@@ -1,6 +1,11 @@
-//! Themed pages. The default theme is compiled into the binary; a theme
-//! folder may override any template, locale or static file and falls back
-//! to the defaults for the rest.
+//! Themed pages. The built-in themes are compiled into the binary: `default`
+//! has every template, locale and static file; another theme (`gov`)
+//! overrides a few of them and falls back to `default` for the rest. A theme
+//! folder (`theme_dir`) may override any file on top of the chosen theme.
+//!
+//! A locale whose file names a companion (`lang_beside`, e.g. Tibetan with
+//! Chinese) is bilingual: see [`bilingual`].
+use crate::kit::bilingual;
 use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -68,11 +73,14 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "sessions.html",
     "device.html",
     "history.html",
+    "_brand.html",
+    "_footer.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
     ("zh-CN", include_str!("../../../themes/default/locales/zh-CN.toml")),
     ("en", include_str!("../../../themes/default/locales/en.toml")),
+    ("bo", include_str!("../../../themes/default/locales/bo.toml")),
 ];
 
 const STATIC: &[(&str, &str, &str)] = &[
@@ -81,16 +89,56 @@ const STATIC: &[(&str, &str, &str)] = &[
     // Same-origin script (the CSP allows no inline script) for the WebAuthn browser calls.
     ("webauthn.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/webauthn.js")),
     ("portal.js", "text/javascript; charset=utf-8", include_str!("../../../themes/default/static/portal.js")),
+    // What a theme other than the default changes (colours, fonts).
+    ("theme.css", "text/css; charset=utf-8", include_str!("../../../themes/default/static/theme.css")),
 ];
+
+/// A built-in theme other than `default`: the few templates and static
+/// files it overrides (everything else comes from `default`).
+struct Theme {
+    name: &'static str,
+    templates: &'static [(&'static str, &'static str)],
+    statics: &'static [(&'static str, &'static str)],
+}
+
+const THEMES: &[Theme] = &[Theme {
+    name: "gov",
+    templates: &[
+        ("_brand.html", include_str!("../../../themes/gov/templates/_brand.html")),
+        ("_footer.html", include_str!("../../../themes/gov/templates/_footer.html")),
+    ],
+    statics: &[("theme.css", include_str!("../../../themes/gov/static/theme.css"))],
+}];
+
+/// One entry of the language switch: the locale and its own name.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Language {
+    pub code: String,
+    /// The primary subtag, for element ids (`lang-zh`, `lang-en`, `lang-bo`).
+    pub id: String,
+    /// The language's name in itself (中文, English, བོད་ཡིག).
+    pub name: String,
+}
 
 pub struct Pages {
     tera: tera::Tera,
+    /// Each locale's own texts (missing keys filled from zh-CN), for
+    /// [`Pages::text`]: one language, never markup.
     locales: HashMap<String, Value>,
+    /// What templates see as `t`: the same, except that a bilingual
+    /// locale's texts carry both languages (see [`bilingual`]).
+    page_texts: HashMap<String, Value>,
+    /// Bilingual locales and their companion (`bo` → `zh-CN`).
+    companions: HashMap<String, String>,
+    /// The offered locales, in the switch's order.
+    languages: Vec<Language>,
     statics: HashMap<String, (&'static str, String)>,
 }
 
 impl Pages {
-    pub fn load(theme_dir: Option<&std::path::Path>) -> anyhow::Result<Self> {
+    /// The pages of the built-in `theme` with `theme_dir`'s overrides, in
+    /// the `offered` locales.
+    pub fn load(theme: &str, theme_dir: Option<&std::path::Path>, offered: &[String]) -> anyhow::Result<Self> {
         let mut tera = tera::Tera::default();
         tera.autoescape_on(vec![".html"]);
         let mut sources: Vec<(String, String)> =
@@ -99,6 +147,21 @@ impl Pages {
         let mut statics = HashMap::new();
         for (name, mime, body) in STATIC {
             statics.insert(name.to_string(), (*mime, body.to_string()));
+        }
+        if theme != "default" {
+            let Some(chosen) = THEMES.iter().find(|t| t.name == theme) else {
+                anyhow::bail!("no built-in theme `{theme}`");
+            };
+            for (name, body) in chosen.templates {
+                if let Some(entry) = sources.iter_mut().find(|(n, _)| n == name) {
+                    entry.1 = body.to_string();
+                }
+            }
+            for (name, body) in chosen.statics {
+                if let Some(entry) = statics.get_mut(*name) {
+                    entry.1 = body.to_string();
+                }
+            }
         }
         for (lang, text) in LOCALES {
             let mut table: Map<String, Value> = toml::from_str(text)?;
@@ -126,12 +189,59 @@ impl Pages {
             }
         }
         tera.add_raw_templates(sources)?;
-        Ok(Self { tera, locales, statics })
+        // A key a locale lacks shows in Chinese rather than as its name (the
+        // i18n_keys test names every such key).
+        let fallback = locales.get("zh-CN").cloned().unwrap_or(Value::Null);
+        for (lang, table) in locales.iter_mut() {
+            if let (Value::Object(own), Value::Object(zh)) = (table, &fallback)
+                && lang != "zh-CN"
+            {
+                for (k, v) in zh {
+                    own.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        let mut languages = Vec::new();
+        let mut companions = HashMap::new();
+        let mut page_texts = HashMap::new();
+        for code in offered {
+            let Some(Value::Object(own)) = locales.get(code) else {
+                anyhow::bail!("no locale file for `{code}`");
+            };
+            let own_text = |k: &str| own.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let id = code.split('-').next().unwrap_or(code).to_string();
+            languages.push(Language { code: code.clone(), id, name: own_text("lang_name") });
+            let beside = own_text("lang_beside");
+            let texts = match locales.get(&beside) {
+                Some(Value::Object(other)) if beside != *code => {
+                    companions.insert(code.clone(), beside.clone());
+                    Value::Object(bilingual::pair_all(own, other))
+                }
+                _ => Value::Object(own.clone()),
+            };
+            page_texts.insert(code.clone(), texts);
+        }
+        Ok(Self { tera, locales, page_texts, companions, languages, statics })
+    }
+
+    /// The offered locales, in the language switch's order.
+    pub fn languages(&self) -> &[Language] {
+        &self.languages
     }
 
     /// The strings of a locale, for handlers that need one (e.g. errors).
     pub fn text(&self, locale: &str, key: &str) -> String {
         self.locales.get(locale).and_then(|t| t.get(key)).and_then(Value::as_str).unwrap_or(key).to_string()
+    }
+
+    /// A text for a page: like [`Pages::text`], but in both languages in a
+    /// bilingual locale (rendered by [`Pages::render`]). Never for SMS, mail
+    /// or JSON.
+    pub fn label(&self, locale: &str, key: &str) -> String {
+        match self.companions.get(locale) {
+            Some(companion) => bilingual::pair(&self.text(locale, key), &self.text(companion, key)),
+            None => self.text(locale, key),
+        }
     }
 
     pub fn render(&self, name: &str, locale: &str, mut ctx: tera::Context) -> Result<String, tera::Error> {
@@ -144,8 +254,13 @@ impl Pages {
             }
             ctx.insert("viewer", &viewer);
         }
-        ctx.insert("t", self.locales.get(locale).unwrap_or(&Value::Null));
-        self.tera.render(name, &ctx)
+        ctx.insert("t", self.page_texts.get(locale).or_else(|| self.locales.get(locale)).unwrap_or(&Value::Null));
+        ctx.insert("languages", &self.languages);
+        let html = self.tera.render(name, &ctx)?;
+        Ok(match self.companions.get(locale) {
+            Some(companion) => bilingual::render(&html, locale, companion),
+            None => html,
+        })
     }
 
     /// The page templates (not the layout, not `_partials`), for the test
@@ -170,7 +285,7 @@ pub fn page(state: &AppState, status: StatusCode, name: &str, locale: &str, ctx:
 /// A themed error page with a message from the locale file.
 pub fn error_page(state: &AppState, status: StatusCode, locale: &str, message_key: &str) -> Response {
     let mut ctx = tera::Context::new();
-    ctx.insert("message", &state.pages.text(locale, message_key));
+    ctx.insert("message", &state.pages.label(locale, message_key));
     page(state, status, "error.html", locale, ctx)
 }
 

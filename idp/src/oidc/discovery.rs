@@ -48,7 +48,7 @@ pub fn document(config: &Config) -> Value {
         "dpop_signing_alg_values_supported": crate::domain::tokens::dpop::ALGS,
         "acr_values_supported": acr,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "ui_locales_supported": crate::i18n::SUPPORTED,
+        "ui_locales_supported": config.i18n.locales,
         "claims_locales_supported": ["zh-CN"],
         "authorization_response_iss_parameter_supported": true,
         "backchannel_logout_supported": true,

@@ -24,6 +24,7 @@ pub const CLAIM: &str = "appointments";
 
 const ZH: &str = include_str!("../locales/zh-CN.json");
 const EN: &str = include_str!("../locales/en.json");
+const BO: &str = include_str!("../locales/bo.json");
 
 pub struct Appointments {
     host: Host,
@@ -33,7 +34,7 @@ pub struct Appointments {
 }
 
 fn texts() -> Texts {
-    Texts::new(ZH, EN)
+    Texts::new(ZH, EN).with("bo", BO)
 }
 
 fn localized(t: &Texts, key: &str) -> Localized {

@@ -23,6 +23,7 @@ pub const CLAIM: &str = "e_certificates";
 
 const ZH: &str = include_str!("../locales/zh-CN.json");
 const EN: &str = include_str!("../locales/en.json");
+const BO: &str = include_str!("../locales/bo.json");
 
 pub struct ECertificate {
     host: Host,
@@ -33,7 +34,7 @@ pub struct ECertificate {
 }
 
 fn texts() -> Texts {
-    Texts::new(ZH, EN)
+    Texts::new(ZH, EN).with("bo", BO)
 }
 
 fn localized(t: &Texts, key: &str) -> Localized {

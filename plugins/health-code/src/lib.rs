@@ -40,6 +40,7 @@ use std::time::Duration;
 
 const ZH: &str = include_str!("../locales/zh-CN.json");
 const EN: &str = include_str!("../locales/en.json");
+const BO: &str = include_str!("../locales/bo.json");
 const COMMUNITIES: &str = include_str!("../fixtures/communities.json");
 
 /// `[plugins.settings.health-code]`.
@@ -110,7 +111,7 @@ impl HealthCode {
 }
 
 fn texts() -> Texts {
-    Texts::new(ZH, EN)
+    Texts::new(ZH, EN).with("bo", BO)
 }
 
 fn localized(t: &Texts, key: &str) -> Localized {

@@ -119,7 +119,7 @@ pub struct Request {
     /// Any other body, as text (e.g. JSON for API routes).
     #[serde(default)]
     pub body: String,
-    /// `zh-CN` or `en`.
+    /// One of the offered locales: `zh-CN`, `en` or `bo`.
     pub locale: String,
     /// The user (user routes, or the token's subject on API routes).
     #[serde(default)]

@@ -1,0 +1,139 @@
+//! Bilingual pages (G4): in a locale whose file names a companion
+//! (`lang_beside = "zh-CN"` in `bo.toml`), every text a template shows
+//! appears in both languages, as the Tibetan regional portals do —
+//! `<span lang="bo">…</span><span lang="zh-CN">…</span>` — while a text in an
+//! attribute (`placeholder`, `aria-label`, `alt`, `title`) or in an element
+//! that holds only text (`<title>`, `<option>`, `<textarea>`) stays plain.
+//!
+//! Tera escapes without knowing where a value lands, so the pair travels
+//! through the template as one value between private-use marks that HTML
+//! escaping leaves alone, and [`render`] replaces each pair once the page is
+//! rendered, by where it stands. Templates need no change: `{{ t.key }}`
+//! works in every locale.
+use serde_json::{Map, Value};
+
+const OPEN: char = '\u{F8F0}';
+const SEP: char = '\u{F8F1}';
+const CLOSE: char = '\u{F8F2}';
+
+/// One text in both languages, for a template (plain when they are equal).
+pub fn pair(own: &str, companion: &str) -> String {
+    if own == companion || companion.is_empty() {
+        return own.to_string();
+    }
+    let clean = |s: &str| s.replace([OPEN, SEP, CLOSE], "");
+    format!("{OPEN}{}{SEP}{}{CLOSE}", clean(own), clean(companion))
+}
+
+/// A locale's table with each text paired with the companion's.
+pub fn pair_all(own: &Map<String, Value>, companion: &Map<String, Value>) -> Map<String, Value> {
+    own.iter()
+        .map(|(k, v)| {
+            let paired = match (v.as_str(), companion.get(k).and_then(Value::as_str)) {
+                (Some(a), Some(b)) => Value::String(pair(a, b)),
+                _ => v.clone(),
+            };
+            (k.clone(), paired)
+        })
+        .collect()
+}
+
+/// Elements whose content is text only: a pair becomes "own / companion".
+const TEXT_ONLY: &[&str] = &["title", "option", "textarea", "script", "style"];
+
+/// Replaces every pair in a rendered page by where it stands.
+pub fn render(html: &str, own_lang: &str, companion_lang: &str) -> String {
+    if !html.contains(OPEN) {
+        return html.to_string();
+    }
+    let mut out = String::with_capacity(html.len() + html.len() / 2);
+    let mut in_tag = false;
+    let mut tag = String::new();
+    let mut reading_name = false;
+    // The text-only element we are inside, if any.
+    let mut text_only: Option<&'static str> = None;
+    let mut chars = html.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            OPEN => {
+                let mut own = String::new();
+                let mut other = String::new();
+                let mut second = false;
+                for d in chars.by_ref() {
+                    match d {
+                        SEP => second = true,
+                        CLOSE => break,
+                        _ if second => other.push(d),
+                        _ => own.push(d),
+                    }
+                }
+                if in_tag {
+                    out.push_str(&own);
+                } else if text_only.is_some() {
+                    out.push_str(&own);
+                    out.push_str(" / ");
+                    out.push_str(&other);
+                } else {
+                    out.push_str(&format!(
+                        "<span class=\"bi\"><span lang=\"{own_lang}\">{own}</span> <span lang=\"{companion_lang}\" class=\"bi-beside\">{other}</span></span>"
+                    ));
+                }
+            }
+            '<' if !in_tag => {
+                in_tag = true;
+                reading_name = true;
+                tag.clear();
+                out.push(c);
+            }
+            '>' if in_tag => {
+                in_tag = false;
+                let name = tag.to_ascii_lowercase();
+                if let Some(closing) = name.strip_prefix('/') {
+                    if text_only.is_some_and(|t| t == closing) {
+                        text_only = None;
+                    }
+                } else if text_only.is_none() {
+                    text_only = TEXT_ONLY.iter().find(|t| **t == name).copied();
+                }
+                out.push(c);
+            }
+            _ => {
+                if in_tag && reading_name {
+                    if c.is_ascii_alphanumeric() || (c == '/' && tag.is_empty()) || c == '!' || c == '-' {
+                        tag.push(c);
+                    } else {
+                        reading_name = false;
+                    }
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_show_both_in_text_and_one_in_attributes() {
+        let p = pair("ཐོ་འགོད།", "登录");
+        let html = format!(
+            "<title>{p}</title><label for=\"u\" title=\"{p}\">{p}</label><select><option value=\"a\">{p}</option></select><button>{p}</button>"
+        );
+        let out = render(&html, "bo", "zh-CN");
+        assert_eq!(
+            out,
+            "<title>ཐོ་འགོད། / 登录</title><label for=\"u\" title=\"ཐོ་འགོད།\"><span class=\"bi\"><span lang=\"bo\">ཐོ་འགོད།</span> <span lang=\"zh-CN\" class=\"bi-beside\">登录</span></span></label><select><option value=\"a\">ཐོ་འགོད། / 登录</option></select><button><span class=\"bi\"><span lang=\"bo\">ཐོ་འགོད།</span> <span lang=\"zh-CN\" class=\"bi-beside\">登录</span></span></button>"
+        );
+        assert!(!out.contains(OPEN) && !out.contains(SEP) && !out.contains(CLOSE));
+    }
+
+    #[test]
+    fn equal_texts_and_pages_without_pairs_are_unchanged() {
+        assert_eq!(pair("English", "English"), "English");
+        let html = "<p>plain</p>";
+        assert_eq!(render(html, "bo", "zh-CN"), html);
+    }
+}
