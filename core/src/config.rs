@@ -64,6 +64,11 @@ pub struct Config {
     /// register page against a real SMS vendor's fake. Never in production:
     /// an https issuer refuses it unless `allow_insecure_dev`.
     pub captcha_record_answers: bool,
+    /// Public holidays (`YYYY-MM-DD`, China Standard Time dates) that are
+    /// not working days for the appeal review promise (A8: one working
+    /// day; weekends are always skipped). A list, or comma-separated in env.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub appeal_holidays: Vec<String>,
 }
 
 /// How log lines are written (`log_format`).
@@ -323,6 +328,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             shutdown_grace_secs: 20,
             captcha_record_answers: false,
+            appeal_holidays: Vec::new(),
         }
     }
 }

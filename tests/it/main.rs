@@ -31,6 +31,7 @@ mod identity;
 mod load;
 mod logout;
 mod manual;
+mod manual_gaps;
 mod ops;
 mod pairwise;
 mod plugin_storage;

@@ -68,6 +68,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "sessions.html",
     "device.html",
     "history.html",
+    "appeal_status.html",
+    "admin_appeal.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
