@@ -71,6 +71,11 @@ pub struct Config {
     /// `theme_dir` overrides files on top of it, and whatever neither has
     /// comes from `default`.
     pub theme: String,
+    /// Public holidays (`YYYY-MM-DD`, China Standard Time dates) that are
+    /// not working days for the appeal review promise (A8: one working
+    /// day; weekends are always skipped). A list, or comma-separated in env.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub appeal_holidays: Vec<String>,
 }
 
 /// Locales the provider ships texts for (theme and plugins).
@@ -357,6 +362,7 @@ impl Default for Config {
             captcha_record_answers: false,
             i18n: I18nConfig::default(),
             theme: "default".into(),
+            appeal_holidays: Vec::new(),
         }
     }
 }

@@ -245,7 +245,14 @@ pub fn router(state: AppState) -> Router {
         .route("/register/real-name", get(web::auth::register::real_name_offer))
         .route("/forgot", get(web::auth::forgot::show).post(web::auth::forgot::submit))
         .route("/account", get(web::account::home))
-        .route("/appeal", get(web::account::appeal::show).post(web::account::appeal::submit))
+        .route(
+            "/appeal",
+            // Evidence images (A8) make the form larger than any other.
+            get(web::account::appeal::show)
+                .post(web::account::appeal::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(web::account::appeal::BODY_LIMIT)),
+        )
+        .route("/appeal/status", get(web::account::appeal::status))
         .route("/account/profile", get(web::account::profile_show).post(web::account::profile_submit))
         .route("/account/password", get(web::account::password_show).post(web::account::password_submit))
         .route("/account/delete", get(web::account::delete_show).post(web::account::delete_submit))
@@ -267,6 +274,7 @@ pub fn router(state: AppState) -> Router {
             "/identity/in-person",
             get(web::account::identity::in_person_show).post(web::account::identity::in_person_submit),
         )
+        .route("/identity/takeover/bank-card", get(web::account::takeover::show).post(web::account::takeover::submit))
         .route("/identity/unbind", get(web::account::identity::unbind_show).post(web::account::identity::unbind_submit))
         .route("/admin/in-person", get(web::api::face::admin_show).post(web::api::face::admin_submit))
         .route("/admin", get(web::admin::home))
@@ -278,7 +286,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit", get(web::admin::audit))
         .route("/admin/stats", get(web::admin::stats))
         .route("/admin/appeals", get(web::admin::appeals))
-        .route("/admin/appeals/{id}", post(web::admin::appeal_decide))
+        .route("/admin/appeals/{id}", get(web::admin::appeal_show).post(web::admin::appeal_decide))
+        .route("/admin/appeals/{id}/evidence/{evidence}", get(web::admin::appeal_evidence))
         .route("/admin/staff", get(web::admin::staff_list).post(web::admin::staff_submit))
         .route("/admin/plugins", get(web::admin::plugins_list))
         .route("/admin/plugins/{name}", post(web::admin::plugin_submit))
@@ -483,6 +492,12 @@ pub async fn serve_until(
             }
             if let Err(e) = crate::store::purge_expired(&upkeep.store, upkeep.clock.now()).await {
                 tracing::warn!("purge failed: {e}");
+            }
+            // A8: reviewers are reminded once of each overdue appeal.
+            if let Err(e) =
+                crate::domain::identity::appeals::remind_overdue(&upkeep.store, &upkeep, upkeep.clock.now()).await
+            {
+                tracing::warn!("overdue appeal reminder failed: {e}");
             }
         }
     });

@@ -33,6 +33,7 @@ mod load;
 mod logout;
 mod manual;
 mod nodes;
+mod manual_gaps;
 mod ops;
 mod pairwise;
 mod plans;

@@ -455,6 +455,43 @@ pub mod appeal {
     no_relations!();
 }
 
+/// An image attached to an appeal as evidence (A8): JPEG or PNG by its
+/// magic bytes, at most 3 per appeal of at most 2 MiB each. `expires_at`
+/// is set by the decision; the purge deletes the image after it.
+pub mod appeal_evidence {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "appeal_evidence")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub appeal_id: String,
+        /// `image/jpeg` or `image/png`, from the sniffed bytes.
+        pub content_type: String,
+        pub size: i64,
+        #[sea_orm(column_type = "Blob")]
+        pub data: Vec<u8>,
+        pub created_at: i64,
+        pub expires_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+/// An appeal's review promise (A8: one working day): when it is due and
+/// when the reviewers were reminded that it is overdue (once).
+pub mod appeal_due {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "appeal_due")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub appeal_id: String,
+        pub due_at: i64,
+        pub reminded_at: Option<i64>,
+    }
+    no_relations!();
+}
+
 /// An upstream account linked to a local account (A3 identity brokering).
 pub mod upstream_link {
     use sea_orm::entity::prelude::*;

@@ -276,6 +276,8 @@ pub async fn purge_expired_in_batches(db: &Store, now: i64, batch: u64) -> Resul
         ("par_requests", 60),
         ("sign_in_holds", 60),
         ("sessions", 86400),
+        // Appeal evidence: `expires_at` is set by the decision (A8 retention).
+        ("appeal_evidence", 0),
     ] {
         for _ in 0..PURGE_MAX_BATCHES {
             let gone = purge_batch(db, table, now - grace, batch).await?;

@@ -75,6 +75,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "history.html",
     "_brand.html",
     "_footer.html",
+    "appeal_status.html",
+    "admin_appeal.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

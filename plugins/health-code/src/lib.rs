@@ -9,6 +9,7 @@
 //! represents or acts for (E3). Only scanning apps permitted the scan scope
 //! verify codes (E4); every show and scan is logged. Administration (E5) and
 //! the residential community on the code profile (E6).
+mod access;
 mod admin;
 mod api;
 mod backfill;
@@ -142,6 +143,7 @@ impl Plugin for HealthCode {
                 user("GET", "/offline.png"),
                 user("GET", "/history"),
                 user("GET", "/tests"),
+                user("GET", "/authorisations"),
                 user("GET", "/profile"),
                 user("POST", "/profile"),
                 RouteSpec::new("GET", "/api/code", RouteAuth::Api).with_scopes(&[SCOPE_CODE]),

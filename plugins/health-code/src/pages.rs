@@ -6,7 +6,7 @@
 use crate::community;
 use crate::events::{self, Event};
 use crate::status::Colour;
-use crate::{HealthCode, codes, png, status, styles, util};
+use crate::{HealthCode, access, codes, png, status, styles, util};
 use idp_plugin_sdk::{Map, Request, Response, Value, escape_html as esc};
 
 /// Whose code a page is about.
@@ -148,8 +148,16 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
     if t.shown_as == "personal" {
         codes::link_account(&p.host, &sub, &holder)?;
     }
+    // 授权办事: a guardian obtaining a relative's code or results through
+    // the kin relation is logged for the relative to read.
+    let me_masked = util::mask_name(&field(&me, "name"));
+    if t.shown_as == "kin" && matches!(req.path.as_str(), "/" | "/offline" | "/offline.png" | "/tests") {
+        let what = if req.path == "/tests" { "lab" } else { "code" };
+        access::record(&p.host, &t.key, "kin", &me_masked, what)?;
+    }
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/") => code_page(&v, &t, &holder, &rel, &sub),
+        ("GET", "/authorisations") => authorisations(&v, &t),
         ("POST", "/refresh") => {
             codes::online_payload(&p.host, &holder, t.shown_as, p.settings.rotate_seconds, true)?;
             log(p, "operation", t.shown_as, &holder.hid, &sub, "renew")?;
@@ -161,7 +169,7 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
         }
         ("GET", "/offline") | ("GET", "/offline.png") => offline(&v, &t, &holder, &sub),
         ("GET", "/history") => history(&v, &t),
-        ("GET", "/tests") => tests(&v, &t, &rel),
+        ("GET", "/tests") => tests(&v, &t, &rel, &me_masked),
         _ => Ok(Response::not_found()),
     }
 }
@@ -275,7 +283,7 @@ fn code_page(v: &View, t: &Target, holder: &codes::Holder, rel: &Value, sub: &st
         v.t("renew")
     ));
     html.push_str(&format!(
-        "<p class=\"actions\"><a href=\"{}\">{}</a> · <a href=\"{}\">{}</a> · <a href=\"{}\">{}</a> · <a href=\"{}\">{}</a></p>",
+        "<p class=\"actions\"><a href=\"{}\">{}</a> · <a href=\"{}\">{}</a> · <a href=\"{}\">{}</a> · <a href=\"{}\">{}</a> · <a id=\"authorisations-link\" href=\"{}\">{}</a></p>",
         v.url("/offline", sel),
         v.t("offline"),
         v.url("/history", sel),
@@ -284,6 +292,8 @@ fn code_page(v: &View, t: &Target, holder: &codes::Holder, rel: &Value, sub: &st
         v.t("tests_title"),
         v.url("/profile", ""),
         v.t("profile_title"),
+        v.url("/authorisations", sel),
+        v.t("access_title"),
     ));
     Ok(v.page(200, "code_title", html))
 }
@@ -360,22 +370,42 @@ fn history(v: &View, t: &Target) -> Result<Response, String> {
     Ok(v.page(200, "history_title", html))
 }
 
-/// Nucleic-acid results of the user and of every bound relative.
-fn tests(v: &View, t: &Target, rel: &Value) -> Result<Response, String> {
+/// Nucleic-acid results (核酸检测结果查询, seed 001): the query form picks
+/// the user or one bound relative (only relatives of the user's own kin
+/// relations are offered or accepted); without a choice, the user's and
+/// every bound relative's. A relative's results read through the kin
+/// relation are logged for the relative (授权办事).
+fn tests(v: &View, t: &Target, rel: &Value, me_masked: &str) -> Result<Response, String> {
     let p = v.p;
     let mut people: Vec<(String, String)> = Vec::new();
     if t.shown_as != "enterprise" {
         people.push((t.masked_name.clone(), t.key.clone()));
     }
+    let relatives: Vec<&Value> = rel["relatives"].as_array().into_iter().flatten().collect();
     if t.select.is_empty() {
-        for r in rel["relatives"].as_array().into_iter().flatten() {
-            people.push((
-                r["masked_name"].as_str().unwrap_or_default().into(),
-                r["id_number"].as_str().unwrap_or_default().into(),
-            ));
+        for r in &relatives {
+            let key: String = r["id_number"].as_str().unwrap_or_default().into();
+            access::record(&p.host, &key, "kin", me_masked, "lab")?;
+            people.push((r["masked_name"].as_str().unwrap_or_default().into(), key));
         }
     }
-    let mut html = String::new();
+    let mut options = format!("<option value=\"\">{}</option>", v.t("switch_self"));
+    for r in &relatives {
+        let id = r["relation_id"].as_str().unwrap_or_default();
+        let sel = if t.select == format!("for={id}") { " selected" } else { "" };
+        options.push_str(&format!(
+            "<option value=\"{}\"{sel}>{} · {}</option>",
+            esc(id),
+            v.t("switch_kin"),
+            esc(r["masked_name"].as_str().unwrap_or_default())
+        ));
+    }
+    let mut html = format!(
+        "<form method=\"get\" action=\"{}\" class=\"form inline\" id=\"lab-query\"><label>{} <select name=\"for\">{options}</select></label><button type=\"submit\">{}</button></form>",
+        v.url("/tests", ""),
+        v.t("tests_query_whom"),
+        v.t("tests_query")
+    );
     for (name, key) in people {
         html.push_str(&format!("<h2>{}</h2>", esc(&name)));
         let results = status::lab_results(&p.host, &key)?;
@@ -458,4 +488,33 @@ fn profile(v: &View, sub: &str) -> Result<Response, String> {
     ));
     html.push_str(&format!("<p><a href=\"{}\">{}</a></p>", v.url("/", ""), v.t("back")));
     Ok(v.page(status, "profile_title", html))
+}
+
+/// 授权办事 (seed 003 §2.1.5.2): who obtained this person's code or data
+/// through an authorisation, what, and when — newest first, in words.
+fn authorisations(v: &View, t: &Target) -> Result<Response, String> {
+    let p = v.p;
+    let rows = access::list(&p.host, &t.key, 100)?;
+    let mut html = format!("<p class=\"hint\">{}</p>", v.t("access_intro"));
+    if rows.is_empty() {
+        html.push_str(&format!("<p class=\"empty\" id=\"access-empty\">{}</p>", v.t("access_empty")));
+    } else {
+        html.push_str("<ul class=\"access-log\" id=\"access-log\">");
+        for a in rows {
+            let key = format!("access_{}_{}", a.who_kind, a.what);
+            let template = p.texts.get(&v.req.locale, &key);
+            let text = esc(template).replace("{who}", &esc(&a.who));
+            html.push_str(&format!(
+                "<li data-who-kind=\"{}\" data-who=\"{}\" data-what=\"{}\"><time>{}</time> · {}</li>",
+                esc(&a.who_kind),
+                esc(&a.who),
+                esc(&a.what),
+                esc(&util::datetime(a.at)),
+                text
+            ));
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str(&format!("<p><a href=\"{}\">{}</a></p>", v.url("/", &t.select), v.t("back")));
+    Ok(v.page(200, "access_title", html))
 }

@@ -744,6 +744,60 @@ pub async fn raise_by_face<V: IdentityVerifier, N: Notices>(
     Ok(r)
 }
 
+/// The outcome of a bank-card takeover: the SMS code to the bank's phone
+/// was wrong (nothing was checked or changed), or what the binding did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardTakeover {
+    WrongCode,
+    Bound(BindOutcome),
+}
+
+/// B5 by the bank card's four elements instead of a face check (seed 002):
+/// an account with a pending takeover (its document passed the authority
+/// check but is bound to another account) proves the person by the name
+/// and document number of that document, a debit card and the phone the
+/// bank has on file — the SMS code sent to that phone first, then the
+/// verifier's four-element check. On a pass the identity moves exactly as
+/// after the face check: one transaction binds it at L3 to this account,
+/// ends the old account's sessions and grants, moves the subjects and
+/// writes the audit (`identity_bank_card`, `identity_taken_over`); then the
+/// old account's apps and phone are told.
+#[allow(clippy::too_many_arguments)]
+pub async fn take_over_by_bank_card<V: IdentityVerifier, N: Notices>(
+    db: &Store,
+    verifier: &V,
+    notices: &N,
+    codes: &crate::domain::authn::sms_codes::SmsCodes,
+    b: &Binder<'_>,
+    card: &BankCardCheck,
+    bank_phone_code: &str,
+    today: NaiveDate,
+) -> Result<CardTakeover, DbErr> {
+    let user_id = b.user.id.as_str();
+    let Some((t, doc)) = pending_takeover(db, user_id, today, b.now).await? else {
+        return Ok(CardTakeover::Bound(BindOutcome::NoIdentity));
+    };
+    if doc.number.as_str() != card.id_number.as_str() || doc.name.as_str() != card.name.as_str() {
+        return Ok(CardTakeover::Bound(BindOutcome::NotYourIdentity));
+    }
+    let purpose = crate::ports::sms::SmsPurpose::Verify;
+    if !codes.verify(card.phone.as_str(), purpose, bank_phone_code).await? {
+        return Ok(CardTakeover::WrongCode);
+    }
+    let subj = format!("bank_card {} {}", mask_name(card.name.as_str()), card.card.masked());
+    let verdict = verifier.check_bank_card(card).await;
+    let r = match record_verdict(db, user_id, "bank_card", &subj, &verdict, b.now).await? {
+        None => BindOutcome::Unavailable,
+        Some(Outcome::Pass) => {
+            let holder = t.holder_user_id.as_deref().unwrap_or_default();
+            bind(db, user_id, &doc, 3, "bank_card", Some(holder), b.now, audited(b, "identity_bank_card")).await?
+        }
+        Some(other) => BindOutcome::Refused(other),
+    };
+    settle(db, notices, &r, b.now).await;
+    Ok(CardTakeover::Bound(r))
+}
+
 /// L4 by a signed chip-reader or CA assertion (B4).
 pub async fn bind_in_person<V: IdentityVerifier, N: Notices>(
     db: &Store,

@@ -149,7 +149,7 @@ pub(crate) async fn render(
     ctx.insert("operator", &identity::is_operator(&state.store, &u.id).await.unwrap_or(false));
     ctx.insert("doc_types", &types);
     ctx.insert("doc", &if v.form.is_null() { json!({}) } else { v.form });
-    let captcha = v.view == "sms" || v.view == "unbind";
+    let captcha = v.view == "sms" || v.view == "unbind" || v.view == "takeover_card";
     sms_form::form_page(state, jar, status, "identity.html", locale, ctx, v.notice, captcha).await
 }
 

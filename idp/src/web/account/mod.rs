@@ -10,6 +10,7 @@ pub mod devices;
 pub mod history;
 pub mod identity;
 pub mod security;
+pub mod takeover;
 use crate::domain::authn::flows::{self, mask_account, mask_phone};
 use crate::domain::identity::accounts;
 use crate::domain::identity::changes::{self, Changed, PasswordChange, PasswordChanged, PasswordServices, SecondStep};

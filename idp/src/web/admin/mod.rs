@@ -5,8 +5,10 @@
 //! Sensitive actions ask for the strong factor again within
 //! `staff::SENSITIVE_MAX_AGE`. Each handler calls one `domain::staff` use
 //! case, which checks the role and audits with the staff member as actor.
+mod appeal_detail;
 mod pages;
 
+pub use appeal_detail::{appeal_evidence, appeal_show};
 pub use pages::*;
 
 use crate::domain::assurance;

@@ -476,7 +476,8 @@ pub async fn appeals(
     jar: CookieJar,
     Query(q): Query<ReviewQuery>,
 ) -> PageResult {
-    let list = reviews::appeals(&state.store, &c.staff, &q.status).await.map_err(refused)?;
+    let list = reviews::appeals(&state.store, &c.staff, &q.status, state.clock.now()).await.map_err(refused)?;
+    let list = super::appeal_detail::rows_json(&list, c.locale);
     let mut ctx = tera::Context::new();
     ctx.insert("adm", &serde_json::json!({ "appeals": list, "status": q.status, "done": Option::<String>::None }));
     Ok(c.render(&state, jar, "admin_appeals.html", ctx))
@@ -511,7 +512,8 @@ pub async fn appeal_decide(
     reviews::decide_appeal(&state.store, &state.sms_codes, &c.staff, &id, approve, &f.reason, &template, now)
         .await
         .map_err(refused)?;
-    let list = reviews::appeals(&state.store, &c.staff, "pending").await.map_err(refused)?;
+    let list = reviews::appeals(&state.store, &c.staff, "pending", now).await.map_err(refused)?;
+    let list = super::appeal_detail::rows_json(&list, c.locale);
     let done = state.pages.text(c.locale, if approve { "admin_done_approved" } else { "admin_done_rejected" });
     let mut ctx = tera::Context::new();
     ctx.insert("adm", &serde_json::json!({ "appeals": list, "status": "pending", "done": done }));
