@@ -196,7 +196,7 @@ async fn registered_from_the_web(backend: Backend) {
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("id=\"enterprise-registered\"") && html.contains("href=\"/login/enterprise\""), "{html}");
     // Set once: the page is gone.
-    let again = b.http.get(app.url(&next)).send().await.unwrap();
+    let again = b.http.get(if next.starts_with('/') { app.url(&next) } else { next.clone() }).send().await.unwrap();
     assert_eq!(again.status(), 409);
 
     // The enterprise signs in; the app sees the enterprise and its representative.

@@ -68,6 +68,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "sessions.html",
     "device.html",
     "history.html",
+    "enterprise_register.html",
+    "enterprise_password.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
