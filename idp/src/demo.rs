@@ -416,7 +416,7 @@ pub async fn seed_enterprise(state: &AppState) -> anyhow::Result<Option<SeededEn
             name: name.into(),
             region: "540102".into(),
             representative_name: DEMO_REP_IDENTITY.0.into(),
-            representative_id_number: IdNumber::parse(DEMO_REP_IDENTITY.1).map_err(|e| anyhow::anyhow!("{e}"))?,
+            representative_id_number: IdNumber::parse(DEMO_REP_IDENTITY.1).map_err(|e| anyhow::anyhow!("{e}"))?.into(),
             representative_phone: PhoneNumber::parse("13900000009").map_err(|e| anyhow::anyhow!("{e}"))?,
             password: password.clone(),
         },

@@ -130,8 +130,15 @@ enum EnterpriseCmd {
         region: String,
         #[arg(long)]
         representative_name: String,
+        /// The representative's document number (any type, A2).
         #[arg(long)]
         representative_id: String,
+        /// Its type: resident_id, passport, hk_macau_travel_permit,
+        /// taiwan_travel_permit, foreign_permanent_resident_id,
+        /// military_officer_id, hmt_residence_permit (default: guessed from
+        /// the number, resident ID numbers first).
+        #[arg(long)]
+        representative_doc_type: Option<String>,
         #[arg(long)]
         representative_phone: String,
         /// 6–15 characters, at least two of digits, letters and symbols.
@@ -780,6 +787,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             region,
             representative_name,
             representative_id,
+            representative_doc_type,
             representative_phone,
             password,
         } => {
@@ -788,8 +796,11 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
                 name,
                 region,
                 representative_name,
-                representative_id_number: idp::domain::identity::users::IdNumber::parse(&representative_id)
-                    .map_err(|e| anyhow::anyhow!("--representative-id: {e}"))?,
+                representative_id_number: idp::domain::identity::documents::DocumentNumber::parse_any(
+                    representative_doc_type.as_deref(),
+                    &representative_id,
+                )
+                .map_err(|e| anyhow::anyhow!("--representative-id: {}", state.pages.text("en", e.key())))?,
                 representative_phone: idp::domain::identity::users::PhoneNumber::parse(&representative_phone)
                     .map_err(|e| anyhow::anyhow!("--representative-phone: {e}"))?,
                 password,

@@ -237,6 +237,15 @@ pub fn router(state: AppState) -> Router {
         .route("/enterprise/agents/require-password", post(web::enterprise::agent_require_password))
         .route("/enterprise/agents/add", post(web::enterprise::agent_add))
         .route("/enterprise/change", get(web::enterprise::change_show).post(web::enterprise::change_submit))
+        .route("/enterprise/register", get(web::enterprise::register::show).post(web::enterprise::register::submit))
+        .route(
+            "/enterprise/register/password",
+            get(web::enterprise::register::password_show).post(web::enterprise::register::password_submit),
+        )
+        .route(
+            "/enterprise/password",
+            get(web::enterprise::rep_password::show).post(web::enterprise::rep_password::submit),
+        )
         .route(
             "/account/authorisations",
             get(web::account::delegations::authorisations_show).post(web::account::delegations::authorisations_submit),

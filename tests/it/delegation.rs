@@ -52,7 +52,7 @@ pub async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str)
             name: "示例科技有限公司".into(),
             region: "540102".into(),
             representative_name: rep_name.into(),
-            representative_id_number: IdNumber::parse(rep_id).unwrap(),
+            representative_id_number: IdNumber::parse(rep_id).unwrap().into(),
             representative_phone: PhoneNumber::parse("13900000009").unwrap(),
             password: ENT_PASSWORD.into(),
         },
@@ -243,6 +243,9 @@ async fn register_agent(app: &TestApp, agent: (&str, &str), phone: &str, rep: (&
         ("password", AGENT_PASSWORD.into()),
         ("password2", AGENT_PASSWORD.into()),
         ("agree", "yes".into()),
+        // C2: the document's validity (the sandbox agent's card is long-term).
+        ("id_valid_from", "2013-01-01".into()),
+        ("long_term", "on".into()),
     ];
     let mut send = form.clone();
     send.extend([("captcha_id", captcha_id), ("captcha", answer), ("action", "send_code".into())]);

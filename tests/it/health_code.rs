@@ -640,7 +640,7 @@ async fn enterprise_code(backend: Backend) {
         name: "示例科技有限公司".into(),
         region: "540102".into(),
         representative_name: "张三".into(),
-        representative_id_number: IdNumber::parse(ZHANG_ID).unwrap(),
+        representative_id_number: IdNumber::parse(ZHANG_ID).unwrap().into(),
         representative_phone: PhoneNumber::parse("13900000009").unwrap(),
         password: "corp1234".into(),
     };

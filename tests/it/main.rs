@@ -17,6 +17,7 @@ mod console;
 mod delegation;
 mod device;
 mod e_certificate;
+mod enterprise_onboarding;
 mod enterprise_ops;
 mod face_gates;
 mod factors;

@@ -1001,3 +1001,47 @@ pub mod device_code {
     }
     no_relations!();
 }
+
+/// What an agent's C2 registration form collected besides the delegation
+/// itself (his document, its validity, gender, ethnicity, the region and
+/// the representative's phone), shown to the representative on the agent
+/// list. One row per registered agent delegation.
+pub mod agent_registration {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "agent_registrations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub delegation_id: String,
+        pub region: String,
+        pub doc_type: String,
+        pub valid_from: String,
+        /// `None` = long-term.
+        pub valid_to: Option<String>,
+        /// `male` or `female`.
+        pub gender: String,
+        pub ethnicity: String,
+        pub phone: String,
+        pub rep_phone: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+/// The document of a bound relative (E2) when it is not a resident ID
+/// card: its type and the birth date declared with it (a passport or
+/// permit number carries none), from which the relative's age is counted.
+pub mod kin_document {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kin_documents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub delegation_id: String,
+        pub doc_type: String,
+        /// `YYYY-MM-DD`.
+        pub birth_date: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}

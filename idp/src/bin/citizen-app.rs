@@ -378,6 +378,7 @@ fn gate_text(d: &Value) -> Option<String> {
         ),
         "enterprise_login" => format!("first sign-in for {} (企业首次登录)", enterprise()),
         "register_agent" => format!("register as an agent of {} (代理人注册)", enterprise()),
+        "register_enterprise" => format!("register the enterprise {} as its representative (法人注册)", enterprise()),
         "kin_bind" => format!(
             "bind {} as your relative ({}) (亲属绑定)",
             d["person"].as_str().unwrap_or("?"),

@@ -77,6 +77,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "_footer.html",
     "appeal_status.html",
     "admin_appeal.html",
+    "enterprise_register.html",
+    "enterprise_password.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

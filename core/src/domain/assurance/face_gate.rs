@@ -49,6 +49,8 @@ pub enum GatePurpose {
     RegisterAgent,
     /// E2: binding a relative older than six.
     KinBind,
+    /// Seed 004 §2: the representative registers his enterprise.
+    RegisterEnterprise,
 }
 
 impl GatePurpose {
@@ -58,6 +60,7 @@ impl GatePurpose {
             GatePurpose::ApproveAgent => "approve_agent",
             GatePurpose::RegisterAgent => "register_agent",
             GatePurpose::KinBind => "kin_bind",
+            GatePurpose::RegisterEnterprise => "register_enterprise",
         }
     }
 
@@ -67,6 +70,7 @@ impl GatePurpose {
             "approve_agent" => Some(GatePurpose::ApproveAgent),
             "register_agent" => Some(GatePurpose::RegisterAgent),
             "kin_bind" => Some(GatePurpose::KinBind),
+            "register_enterprise" => Some(GatePurpose::RegisterEnterprise),
             _ => None,
         }
     }
@@ -114,6 +118,15 @@ pub struct RegisterGate {
     pub id_number: String,
     pub phone: String,
     pub agent_password_hash: String,
+    /// What else the form collected (kept with the pending agent, C2).
+    pub region: String,
+    pub doc_type: String,
+    pub valid_from: String,
+    /// Empty for a long-term document.
+    pub valid_to: String,
+    pub gender: String,
+    pub ethnicity: String,
+    pub rep_phone: String,
 }
 
 /// E2: the kin form as declared, and the commitment accepted before the
@@ -131,6 +144,27 @@ pub struct KinGate {
     pub valid_to: String,
     pub commitment_version: String,
     pub commitment_at: i64,
+    /// The relative's document type (A2); empty = resident ID card.
+    pub doc_type: String,
+    /// The birth date declared with a document that carries none.
+    pub birth_date: String,
+}
+
+/// Seed 004 §2: an enterprise as its representative — the signed-in
+/// citizen `user`, whose real-name identity the form named — registers it.
+/// The enterprise is created (credit code unique) once his face check
+/// opens the gate; the password is set afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegisterEnterpriseGate {
+    pub user: String,
+    pub uscc: String,
+    pub name: String,
+    pub region: String,
+    pub rep_name: String,
+    pub rep_doc_type: String,
+    pub rep_number: String,
+    pub rep_phone: String,
 }
 
 /// A gate's payload, one type per purpose: the purpose is the variant, so a
@@ -141,6 +175,7 @@ pub enum GatePayload {
     ApproveAgent(ApproveGate),
     RegisterAgent(RegisterGate),
     KinBind(KinGate),
+    RegisterEnterprise(RegisterEnterpriseGate),
 }
 
 impl GatePayload {
@@ -150,6 +185,7 @@ impl GatePayload {
             GatePayload::ApproveAgent(_) => GatePurpose::ApproveAgent,
             GatePayload::RegisterAgent(_) => GatePurpose::RegisterAgent,
             GatePayload::KinBind(_) => GatePurpose::KinBind,
+            GatePayload::RegisterEnterprise(_) => GatePurpose::RegisterEnterprise,
         }
     }
 
@@ -161,6 +197,7 @@ impl GatePayload {
             GatePayload::ApproveAgent(p) => serde_json::to_string(p),
             GatePayload::RegisterAgent(p) => serde_json::to_string(p),
             GatePayload::KinBind(p) => serde_json::to_string(p),
+            GatePayload::RegisterEnterprise(p) => serde_json::to_string(p),
         };
         // Structs of strings and integers always serialise.
         v.unwrap_or_default()
@@ -178,6 +215,7 @@ impl GatePayload {
             GatePurpose::ApproveAgent => GatePayload::ApproveAgent(parse(json)),
             GatePurpose::RegisterAgent => GatePayload::RegisterAgent(parse(json)),
             GatePurpose::KinBind => GatePayload::KinBind(parse(json)),
+            GatePurpose::RegisterEnterprise => GatePayload::RegisterEnterprise(parse(json)),
         }
     }
 
@@ -192,7 +230,7 @@ impl GatePayload {
             GatePayload::EnterpriseLogin(p) => Some(&p.enterprise),
             GatePayload::ApproveAgent(p) => Some(&p.enterprise),
             GatePayload::RegisterAgent(p) => Some(&p.enterprise),
-            GatePayload::KinBind(_) => None,
+            GatePayload::KinBind(_) | GatePayload::RegisterEnterprise(_) => None,
         }
     }
 }
@@ -307,7 +345,12 @@ pub async fn ticket_request(db: &Store, gate: &face_gate::Model) -> Result<GateR
     };
     let mut detail = json!({ "action": gate.purpose, "person": mask_id_number(&gate.id_number) });
     if !matches!(payload, Some(GatePayload::KinBind(_))) {
-        let (name, uscc) = ent.as_ref().map(|e| (e.name.as_str(), e.uscc.as_str())).unwrap_or_default();
+        let (name, uscc) = match (&payload, &ent) {
+            // Not registered yet: the name and code the form gave.
+            (Some(GatePayload::RegisterEnterprise(r)), _) => (r.name.as_str(), r.uscc.as_str()),
+            (_, Some(e)) => (e.name.as_str(), e.uscc.as_str()),
+            _ => ("", ""),
+        };
         detail["enterprise"] = json!({ "name": name, "uscc": uscc });
     }
     let purpose = match &payload {
@@ -332,7 +375,7 @@ pub async fn ticket_request(db: &Store, gate: &face_gate::Model) -> Result<GateR
             detail["relation"] = json!(k.relation);
             Purpose::Face
         }
-        Some(GatePayload::RegisterAgent(_)) | None => Purpose::Face,
+        Some(GatePayload::RegisterAgent(_) | GatePayload::RegisterEnterprise(_)) | None => Purpose::Face,
     };
     Ok(GateRequest { purpose, subject_user_id: subject, detail })
 }
@@ -389,10 +432,11 @@ pub async fn kin_face_check<V: IdentityVerifier>(
     let Some((gate, kin)) = kin_gate_of(db, ticket_id, user_id, now).await? else {
         return Ok(KinFace::NotYours);
     };
-    // The relative's card as the kin form declared it (its validity
-    // included): what the verifier is asked about.
+    // The relative's card as the kin form declared it (its type and
+    // validity included): what the verifier is asked about.
+    let kind = DocumentType::parse(&kin.doc_type).unwrap_or(DocumentType::ResidentId);
     let (Ok(number), Ok(name), Ok(validity)) = (
-        DocumentNumber::parse(DocumentType::ResidentId, &gate.id_number),
+        DocumentNumber::parse(kind, &gate.id_number),
         PersonName::parse(&kin.name),
         Validity::parse(&kin.valid_from, &kin.valid_to, kin.valid_to.is_empty()),
     ) else {
@@ -404,10 +448,15 @@ pub async fn kin_face_check<V: IdentityVerifier>(
         Ok(doc) => doc,
         Err(_) => return Ok(KinFace::Refused(Outcome::Expired)),
     };
-    if !face_required(&doc, today) {
+    // A passport or permit carries no birth date: the one declared with it.
+    let declared_young = NaiveDate::parse_from_str(&kin.birth_date, "%Y-%m-%d")
+        .ok()
+        .is_some_and(|b| crate::domain::delegation::kin::age_from(b, today).is_some_and(|a| a <= 6));
+    if !face_required(&doc, today) || declared_young {
         return Ok(KinFace::NotRequired);
     }
-    let subject = format!("resident_id {} {}", mask_doc_name(doc.name.as_str()), mask_number(doc.number.as_str()));
+    let subject =
+        format!("{} {} {}", kind.as_str(), mask_doc_name(doc.name.as_str()), mask_number(doc.number.as_str()));
     let detail = format!("gate:{}", gate.id);
     let (outcome, reference, answer) = match verifier.check_face(&doc, sample).await {
         Ok(v) => {
@@ -458,7 +507,7 @@ mod tests {
     #[test]
     fn purposes_keep_their_stored_names() {
         use GatePurpose::*;
-        for p in [EnterpriseLogin, ApproveAgent, RegisterAgent, KinBind] {
+        for p in [EnterpriseLogin, ApproveAgent, RegisterAgent, KinBind, RegisterEnterprise] {
             assert_eq!(GatePurpose::parse(p.as_str()), Some(p));
         }
         assert_eq!(GatePurpose::parse("face"), None);
@@ -493,12 +542,16 @@ mod tests {
             id_number: "i".into(),
             phone: "p".into(),
             agent_password_hash: "h".into(),
+            ..Default::default()
         });
         let v: Value = serde_json::from_str(&p.to_json()).unwrap_or_default();
         assert_eq!(
-            v,
-            json!({ "enterprise": "e", "name": "n", "id_number": "i", "phone": "p", "agent_password_hash": "h" })
+            (&v["enterprise"], &v["name"], &v["id_number"], &v["phone"], &v["agent_password_hash"]),
+            (&json!("e"), &json!("n"), &json!("i"), &json!("p"), &json!("h"))
         );
+        // A row written before the form's other fields were kept reads with them empty.
+        let old = r#"{"enterprise":"e","name":"n","id_number":"i","phone":"p","agent_password_hash":"h"}"#;
+        assert_eq!(GatePayload::read(GatePurpose::RegisterAgent, old), p);
         assert_eq!(GatePayload::read(p.purpose(), &p.to_json()), p);
     }
 }

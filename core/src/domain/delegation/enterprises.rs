@@ -7,9 +7,12 @@ use crate::crypto::random_token;
 use crate::domain::audit::{Actor, Event};
 use crate::domain::delegation::uscc::Uscc;
 use crate::domain::delegation::{self, DelegationState, Kind, NewDelegation};
-use crate::domain::identity::users::{IdNumber, PhoneNumber, UserService};
+use crate::domain::identity::documents::DocumentNumber;
+use crate::domain::identity::users::{PhoneNumber, UserService};
 use crate::store::Store;
-use crate::store::entities::{delegation as delegation_e, enterprise, identity, representative_change, user};
+use crate::store::entities::{
+    agent_registration, delegation as delegation_e, enterprise, identity, representative_change, user,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 
@@ -35,7 +38,8 @@ pub struct NewEnterprise {
     pub name: String,
     pub region: String,
     pub representative_name: String,
-    pub representative_id_number: IdNumber,
+    /// Any document type (A2): a resident ID card, a passport, a permit.
+    pub representative_id_number: DocumentNumber,
     pub representative_phone: PhoneNumber,
     pub password: String,
 }
@@ -184,7 +188,11 @@ pub async fn sign_in_representative(
         Ok(u) => find_by_uscc(db, u.as_str()).await?,
         Err(_) => None,
     };
-    let ok = passwords.verify(password.to_string(), found.as_ref().map(|e| e.password_hash.clone())).await?;
+    // An enterprise registered from the web whose representative has not
+    // set its password yet opens with nothing (checked against the dummy
+    // hash, same timing).
+    let hash = found.as_ref().map(|e| e.password_hash.clone()).filter(|h| h != super::onboarding::PASSWORD_UNSET);
+    let ok = passwords.verify(password.to_string(), hash).await?;
     let Some(e) = found.filter(|_| ok) else {
         return Ok(Err(SIGN_IN_REFUSED));
     };
@@ -349,17 +357,37 @@ pub async fn mark_face(db: &Store, s: &EnterpriseSignIn, now: i64) -> Result<(),
     }
 }
 
+/// What the C2 form collected about the agent besides his password: kept
+/// with his pending delegation (`agent_registrations`) and shown to the
+/// representative who decides it (C3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentDetails {
+    pub region: String,
+    /// The agent's document type (A2, `DocumentType::as_str`).
+    pub doc_type: String,
+    pub valid_from: String,
+    /// `None` = long-term.
+    pub valid_to: Option<String>,
+    /// `male` or `female`.
+    pub gender: String,
+    pub ethnicity: String,
+    pub phone: String,
+    pub rep_phone: String,
+}
+
 /// C2: the agent's face gate opened — by the app of the account holding
 /// the agent's real-name identity — so that account becomes a pending agent
 /// of the enterprise (for the representative to approve, C3), carrying the
 /// hash of the password set on the form: the one he types at this
-/// enterprise's login as agent. Nobody holding the identity any more
-/// (unbound meanwhile) → `agent_register_no_account`.
+/// enterprise's login as agent. What the form collected is stored with the
+/// delegation in the same transaction. Nobody holding the identity any
+/// more (unbound meanwhile) → `agent_register_no_account`.
 pub async fn register_agent(
     db: &Store,
     enterprise_id: &str,
     agent_id_number: &str,
     agent_password_hash: &str,
+    details: &AgentDetails,
     now: i64,
 ) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
     let holder = identity::Entity::find()
@@ -368,13 +396,49 @@ pub async fn register_agent(
         .await?
         .map(|i| i.user_id);
     let hash = Some(agent_password_hash.to_string()).filter(|h| !h.is_empty());
-    match holder {
-        Some(user_id) => {
-            let by = Actor::User(&user_id);
-            insert_agent(db, enterprise_id, &user_id, hash, ("agent_registered", by), now).await
-        }
-        None => Ok(Err("agent_register_no_account")),
+    let Some(user_id) = holder else {
+        return Ok(Err("agent_register_no_account"));
+    };
+    let txn = crate::store::begin_write(db).await?;
+    let by = Actor::User(&user_id);
+    let d = match insert_agent(&txn, enterprise_id, &user_id, hash, ("agent_registered", by), now).await? {
+        Ok(d) => d,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    agent_registration::ActiveModel {
+        delegation_id: Set(d.id.clone()),
+        region: Set(details.region.clone()),
+        doc_type: Set(details.doc_type.clone()),
+        valid_from: Set(details.valid_from.clone()),
+        valid_to: Set(details.valid_to.clone()),
+        gender: Set(details.gender.clone()),
+        ethnicity: Set(details.ethnicity.clone()),
+        phone: Set(details.phone.clone()),
+        rep_phone: Set(details.rep_phone.clone()),
+        created_at: Set(now),
     }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(Ok(d))
+}
+
+/// What the agents of an enterprise registered with (C2), by delegation
+/// id; agents added by the representative or staff have none.
+pub async fn registrations_of(
+    db: &Store,
+    delegation_ids: Vec<String>,
+) -> Result<std::collections::HashMap<String, agent_registration::Model>, DbErr> {
+    if delegation_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(agent_registration::Entity::find()
+        .filter(agent_registration::Column::DelegationId.is_in(delegation_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.delegation_id.clone(), r))
+        .collect())
 }
 
 /// C3 (representative, CLI, demo): adds a pending agent without an agent
@@ -393,8 +457,8 @@ pub async fn add_agent(
 /// Adds an agent (pending) unless the person already has a pending or
 /// active agent delegation for this enterprise; audited as `audit`
 /// (action, actor) with the delegation.
-async fn insert_agent(
-    db: &Store,
+async fn insert_agent<C: ConnectionTrait>(
+    db: &C,
     enterprise_id: &str,
     agent_user_id: &str,
     agent_password_hash: Option<String>,

@@ -24,12 +24,14 @@
 //! path can skip them. The relative's other binders are told by SMS when
 //! someone new binds him; a binding can be reported (`kin_reports`).
 use crate::domain::delegation::{self, DelegationState, Kind, NewDelegation};
-use crate::domain::identity::documents::{Document, DocumentError, DocumentForm, DocumentType, Validity};
+use crate::domain::identity::documents::{
+    Document, DocumentError, DocumentForm, DocumentNumber, DocumentType, Validity,
+};
 use crate::domain::identity::users::IdNumber;
 use crate::ports::sms::{SmsGateway, SmsMessage, SmsPurpose};
 use crate::ports::verifier::{IdentityVerifier, Outcome, VerifierError};
 use crate::store::Store;
-use crate::store::entities::{delegation as delegation_e, kin_commitment, user};
+use crate::store::entities::{delegation as delegation_e, kin_commitment, kin_document, user};
 use chrono::{Datelike, NaiveDate};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
@@ -39,7 +41,12 @@ pub const UNBIND_AFTER: i64 = 24 * 3600;
 
 /// Age in whole years on `today` of the person born on the ID's date.
 pub fn age(id: &IdNumber, today: NaiveDate) -> Option<u32> {
-    let born = NaiveDate::parse_from_str(&id.as_str()[6..14], "%Y%m%d").ok()?;
+    age_from(NaiveDate::parse_from_str(&id.as_str()[6..14], "%Y%m%d").ok()?, today)
+}
+
+/// Age in whole years on `today` of a person born on `born` (`None`
+/// before birth).
+pub fn age_from(born: NaiveDate, today: NaiveDate) -> Option<u32> {
     if born > today {
         return None;
     }
@@ -76,6 +83,9 @@ pub enum KinRefusal {
     /// The ID card itself (its validity, the name as printed): the
     /// documents' own message.
     Card(DocumentError),
+    /// A passport or permit carries no birth date: the form must give it
+    /// (the age rules count from it).
+    BirthDateRequired,
 }
 
 impl KinRefusal {
@@ -95,6 +105,7 @@ impl KinRefusal {
             KinRefusal::AlreadyReported => "kin_already_reported",
             KinRefusal::TooManyAttempts => "kin_too_many_attempts",
             KinRefusal::Card(e) => e.key(),
+            KinRefusal::BirthDateRequired => "kin_birth_date",
         }
     }
 }
@@ -103,7 +114,10 @@ impl KinRefusal {
 #[derive(Debug, Clone)]
 pub struct KinRequest {
     pub name: String,
-    pub id_number: IdNumber,
+    /// The relative's document number, of any type (A2).
+    pub id_number: DocumentNumber,
+    /// From the number where it carries one (resident ID), else as declared.
+    pub birth_date: NaiveDate,
     pub relation: String,
     pub age: u32,
     /// The card's validity as declared (checked against today).
@@ -177,10 +191,46 @@ impl CardTerm {
     }
 }
 
+/// The relative's document as the kin form declared it besides its
+/// number: its type (empty = resident ID card, A2) and the birth date,
+/// needed for a type whose number carries none (passports, permits).
+#[derive(Debug, Clone, Default)]
+pub struct KinDocument {
+    pub doc_type: String,
+    pub birth_date: String,
+}
+
+/// The form's rules for a relative with a resident ID card.
 pub fn check(name: &str, id_number: &str, relation: &str, card: &CardTerm, now: i64) -> Result<KinRequest, KinRefusal> {
-    let id = IdNumber::parse(id_number).map_err(|_| KinRefusal::BadIdNumber)?;
+    check_document(name, &KinDocument::default(), id_number, relation, card, now)
+}
+
+/// The form's rules for a relative with a document of any type: the
+/// number valid for its type, the age (from the number where it carries a
+/// birth date, else from the declared one) 0–16 or 60+, and the card's
+/// validity under the documents' rules for that type.
+pub fn check_document(
+    name: &str,
+    doc: &KinDocument,
+    id_number: &str,
+    relation: &str,
+    card: &CardTerm,
+    now: i64,
+) -> Result<KinRequest, KinRefusal> {
+    let kind = match doc.doc_type.trim() {
+        "" => DocumentType::ResidentId,
+        t => DocumentType::parse(t).ok_or(KinRefusal::BadIdNumber)?,
+    };
+    let number = DocumentNumber::parse(kind, id_number).map_err(|_| KinRefusal::BadIdNumber)?;
     let today = delegation::today(now);
-    let age = age(&id, today).ok_or(KinRefusal::BadIdNumber)?;
+    let born = match number.birth_and_sex() {
+        Some((born, _)) => born,
+        None => NaiveDate::parse_from_str(doc.birth_date.trim(), "%Y-%m-%d")
+            .ok()
+            .filter(|b| *b <= today)
+            .ok_or(KinRefusal::BirthDateRequired)?,
+    };
+    let age = age_from(born, today).ok_or(KinRefusal::BadIdNumber)?;
     if !(age <= 16 || age >= 60) {
         return Err(KinRefusal::AgeOutOfRange);
     }
@@ -192,19 +242,23 @@ pub fn check(name: &str, id_number: &str, relation: &str, card: &CardTerm, now: 
         "child" | "parent" | "grandparent" | "grandchild" | "spouse" | "other" => relation,
         _ => "other",
     };
-    // The card as a resident ID card of the identity page.
+    // The card as the identity page takes a document of its type.
     let form = DocumentForm {
-        doc_type: DocumentType::ResidentId.as_str().into(),
+        doc_type: kind.as_str().into(),
         name: name.into(),
-        number: id.as_str().into(),
+        number: number.as_str().into(),
         valid_from: card.valid_from.clone(),
         valid_to: card.valid_to.clone(),
         long_term: card.long_term.clone(),
     };
     let doc = Document::parse(&form, today).map_err(KinRefusal::Card)?;
+    if doc.validity.start < born {
+        return Err(KinRefusal::Card(DocumentError::BirthDate));
+    }
     Ok(KinRequest {
         name: doc.name.as_str().into(),
-        id_number: id,
+        id_number: number,
+        birth_date: born,
         relation: relation.into(),
         age,
         validity: doc.validity,
@@ -258,7 +312,8 @@ pub async fn verify_relative<V: IdentityVerifier>(
     }
     let verdict = verifier.check_id(&req.card).await;
     let subject = format!(
-        "resident_id {} {}",
+        "{} {} {}",
+        req.id_number.kind().as_str(),
         crate::domain::identity::documents::mask_name(&req.name),
         crate::domain::identity::documents::mask_number(req.id_number.as_str())
     );
@@ -334,6 +389,8 @@ pub struct BindInput {
     pub id_number: String,
     pub relation: String,
     pub card: CardTerm,
+    /// The document's type and declared birth date (A2).
+    pub document: KinDocument,
     /// `None` until the guardian answered the commitment page.
     pub commitment: Option<Commitment>,
     /// The relative's face check passed (the face gate's continuation).
@@ -363,7 +420,7 @@ pub async fn bind_relative<V: IdentityVerifier>(
     input: BindInput,
     now: i64,
 ) -> Result<Result<BindStep, KinRefusal>, KinError> {
-    let req = match check(&input.name, &input.id_number, &input.relation, &input.card, now) {
+    let req = match check_document(&input.name, &input.document, &input.id_number, &input.relation, &input.card, now) {
         Ok(r) => r,
         Err(r) => return Ok(Err(r)),
     };
@@ -473,6 +530,18 @@ pub async fn bind(
     }
     .insert(&txn)
     .await?;
+    // A passport or permit: its type and the declared birth date, which
+    // the age rules count from later (`relatives_of`).
+    if req.id_number.kind() != DocumentType::ResidentId {
+        kin_document::ActiveModel {
+            delegation_id: Set(d.id.clone()),
+            doc_type: Set(req.id_number.kind().as_str().into()),
+            birth_date: Set(req.birth_date.to_string()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+    }
     let subject = format!("delegation:{}", d.id);
     let detail = format!("relation={} face_checked={face_checked}", req.relation);
     let event =
@@ -520,17 +589,39 @@ pub fn mask_name(name: &str) -> String {
 
 pub async fn relatives_of(db: &Store, user_id: &str, now: i64) -> Result<Vec<Relative>, DbErr> {
     let today = delegation::today(now);
-    Ok(delegation::granted_by(db, user_id, Kind::Kin)
+    let active: Vec<delegation_e::Model> = delegation::granted_by(db, user_id, Kind::Kin)
         .await?
         .into_iter()
         .filter(|d| DelegationState::of(d) == Some(DelegationState::Active))
+        .collect();
+    // Relatives bound with a passport or permit: their declared birth date.
+    let ids: Vec<String> = active.iter().map(|d| d.id.clone()).collect();
+    let declared: std::collections::HashMap<String, NaiveDate> = if ids.is_empty() {
+        Default::default()
+    } else {
+        kin_document::Entity::find()
+            .filter(kin_document::Column::DelegationId.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|k| Some((k.delegation_id, NaiveDate::parse_from_str(&k.birth_date, "%Y-%m-%d").ok()?)))
+            .collect()
+    };
+    Ok(active
+        .into_iter()
         .filter_map(|d| {
-            let id = IdNumber::parse(d.relative_id_number.as_deref()?).ok()?;
+            let number = d.relative_id_number.clone()?;
+            let born = match declared.get(&d.id) {
+                Some(b) => *b,
+                None => {
+                    NaiveDate::parse_from_str(IdNumber::parse(&number).ok()?.as_str().get(6..14)?, "%Y%m%d").ok()?
+                }
+            };
             Some(Relative {
                 relation_id: d.id.clone(),
                 masked_name: mask_name(d.relative_name.as_deref().unwrap_or_default()),
-                age: age(&id, today)?,
-                id_number: id.as_str().into(),
+                age: age_from(born, today)?,
+                id_number: number,
                 relation: d.relation.clone().unwrap_or_default(),
             })
         })

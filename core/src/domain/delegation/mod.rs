@@ -16,6 +16,7 @@ pub mod authorisations;
 pub mod enterprises;
 pub mod kin;
 pub mod kin_reports;
+pub mod onboarding;
 pub mod uscc;
 use crate::crypto::random_token;
 use crate::store::Store;
@@ -455,8 +456,8 @@ pub async fn agents_of(db: &Store, enterprise_id: &str) -> Result<Vec<delegation
 }
 
 /// The agent delegation of `user_id` for an enterprise, most recent first.
-pub async fn agent_delegation(
-    db: &Store,
+pub async fn agent_delegation<C: ConnectionTrait>(
+    db: &C,
     enterprise_id: &str,
     user_id: &str,
 ) -> Result<Option<delegation::Model>, DbErr> {

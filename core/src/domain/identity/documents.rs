@@ -299,6 +299,15 @@ impl DocumentNumber {
     }
 }
 
+/// A GB 11643 number checked by [`IdNumber`] is a resident ID card's
+/// number (callers that had only resident ID numbers keep working where a
+/// document of any type is taken).
+impl From<IdNumber> for DocumentNumber {
+    fn from(id: IdNumber) -> Self {
+        Self { kind: DocumentType::ResidentId, value: id.as_str().to_string() }
+    }
+}
+
 /// A validity period: start date and end date, or long-term (长期).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Validity {

@@ -212,6 +212,12 @@ pub struct KinForm {
     valid_to: String,
     #[serde(default)]
     long_term: Option<String>,
+    /// The relative's document type (A2; empty = resident ID card) and,
+    /// for a type whose number carries none, the birth date.
+    #[serde(default)]
+    doc_type: String,
+    #[serde(default)]
+    birth_date: String,
     /// The commitment page: "I accept" ticked, and the text's version.
     #[serde(default)]
     accept: Option<String>,
@@ -256,6 +262,7 @@ pub async fn kin_submit(
                 id_number: f.id_number,
                 relation: f.relation,
                 card: kin::CardTerm { valid_from: f.valid_from, valid_to: f.valid_to, long_term: f.long_term },
+                document: kin::KinDocument { doc_type: f.doc_type, birth_date: f.birth_date },
                 commitment,
                 face_checked: false,
             };
@@ -277,6 +284,8 @@ pub async fn kin_submit(
                         valid_to: card.valid_to,
                         commitment_version: c.version().into(),
                         commitment_at: c.accepted_at(),
+                        doc_type: req.id_number.kind().as_str().into(),
+                        birth_date: req.birth_date.to_string(),
                     });
                     return Ok(to_face_check(&state, jar, locale, &payload, req.id_number.as_str(), now).await);
                 }
@@ -310,6 +319,8 @@ async fn commitment_page(
             "valid_from": card.valid_from,
             "valid_to": card.valid_to,
             "long_term": card.long_term.is_some(),
+            "doc_type": req.id_number.kind().as_str(),
+            "birth_date": req.birth_date.to_string(),
         });
         v
     });
@@ -335,6 +346,7 @@ pub async fn after_face(state: &AppState, jar: CookieJar, locale: &str, payload:
                 id_number: p.id_number,
                 relation: p.relation,
                 card: kin::CardTerm { valid_from: p.valid_from, valid_to: p.valid_to, long_term },
+                document: kin::KinDocument { doc_type: p.doc_type, birth_date: p.birth_date },
                 commitment: Some(commitment),
                 face_checked: true,
             };

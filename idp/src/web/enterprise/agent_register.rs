@@ -10,7 +10,8 @@
 //! stored on the pending agent delegation.
 use crate::domain::assurance::face_gate::{GatePayload, RegisterGate};
 use crate::domain::delegation::enterprises::{self, check_enterprise_password};
-use crate::domain::identity::documents::DocumentNumber;
+use crate::domain::identity::documents::{Document, DocumentForm, DocumentNumber};
+use crate::domain::identity::profile::ETHNIC_GROUPS;
 use crate::domain::identity::users::PhoneNumber;
 use crate::kit::cookies;
 use crate::kit::extract::{Locale, PageError};
@@ -46,6 +47,9 @@ pub struct AgentForm {
     id_valid_from: String,
     #[serde(default)]
     id_valid_to: String,
+    /// The document is valid long-term (长期有效): no end date.
+    #[serde(default)]
+    long_term: Option<String>,
     #[serde(default)]
     gender: String,
     #[serde(default)]
@@ -88,7 +92,7 @@ async fn show_form(
         None => (None, None),
     };
     let captcha = state.captcha.create().await.ok();
-    let v = json!({ "f": f, "info": info, "error": error,
+    let v = json!({ "f": f, "info": info, "error": error, "ethnic_groups": &ETHNIC_GROUPS[..],
         "captcha_id": captcha.as_ref().map(|c| c.id.clone()).unwrap_or_default(),
         "captcha_image": captcha.map(|c| c.image).unwrap_or_default() });
     render(state, jar, status, "agent_register.html", locale, v)
@@ -117,7 +121,7 @@ pub async fn submit(
         Ok(u) => u,
         Err(e) => return Ok(refuse(StatusCode::BAD_REQUEST, bad(e.message_key())).await),
     };
-    let (Ok(id), Ok(phone), Ok(rep_id), Ok(_)) = (
+    let (Ok(id), Ok(phone), Ok(rep_id), Ok(rep_phone)) = (
         DocumentNumber::parse_any(Some(f.doc_type.as_str()), &f.id_number),
         PhoneNumber::parse(&f.phone),
         DocumentNumber::parse_any(None, &f.rep_id_number),
@@ -127,6 +131,28 @@ pub async fn submit(
     };
     if f.name.trim().is_empty() || f.rep_name.trim().is_empty() || f.region.trim().is_empty() {
         return Ok(refuse(StatusCode::BAD_REQUEST, bad("agent_register_fields")).await);
+    }
+    // C2: the document as the manual asks for it — its type, the name on
+    // it, the validity (start, end or long-term) under the documents'
+    // rules for that type; gender and ethnicity from their lists.
+    let today = crate::domain::delegation::today(state.clock.now());
+    let doc_form = DocumentForm {
+        doc_type: id.kind().as_str().into(),
+        name: f.name.clone(),
+        number: id.as_str().into(),
+        valid_from: f.id_valid_from.clone(),
+        valid_to: f.id_valid_to.clone(),
+        long_term: f.long_term.clone(),
+    };
+    let doc = match Document::parse(&doc_form, today) {
+        Ok(doc) => doc,
+        Err(e) => return Ok(refuse(StatusCode::BAD_REQUEST, bad(e.key())).await),
+    };
+    if !matches!(f.gender.as_str(), "male" | "female") {
+        return Ok(refuse(StatusCode::BAD_REQUEST, bad("agent_register_gender_missing")).await);
+    }
+    if !ETHNIC_GROUPS.contains(&f.ethnicity.trim()) {
+        return Ok(refuse(StatusCode::BAD_REQUEST, bad("agent_register_ethnicity_missing")).await);
     }
     if f.agree.is_none() {
         return Ok(refuse(StatusCode::BAD_REQUEST, bad("agent_register_agree_missing")).await);
@@ -156,6 +182,13 @@ pub async fn submit(
         id_number: id.as_str().into(),
         phone: phone.as_str().into(),
         agent_password_hash: hash,
+        region: f.region.trim().into(),
+        doc_type: id.kind().as_str().into(),
+        valid_from: doc.validity.start.to_string(),
+        valid_to: doc.validity.end.map(|d| d.to_string()).unwrap_or_default(),
+        gender: f.gender.clone(),
+        ethnicity: f.ethnicity.trim().into(),
+        rep_phone: rep_phone.as_str().into(),
     });
     Ok(crate::web::enterprise::to_face_check(&state, jar, locale, &payload, id.as_str(), state.clock.now()).await)
 }
@@ -171,9 +204,18 @@ pub async fn finish(
     now: i64,
 ) -> Result<Response, PageError> {
     let p = payload;
-    let key = match enterprises::register_agent(&state.store, &p.enterprise, &p.id_number, &p.agent_password_hash, now)
-        .await?
-    {
+    let details = enterprises::AgentDetails {
+        region: p.region.clone(),
+        doc_type: p.doc_type.clone(),
+        valid_from: p.valid_from.clone(),
+        valid_to: Some(p.valid_to.clone()).filter(|t| !t.is_empty()),
+        gender: p.gender.clone(),
+        ethnicity: p.ethnicity.clone(),
+        phone: p.phone.clone(),
+        rep_phone: p.rep_phone.clone(),
+    };
+    let hash = &p.agent_password_hash;
+    let key = match enterprises::register_agent(&state.store, &p.enterprise, &p.id_number, hash, &details, now).await? {
         Ok(_) => "agent_register_done",
         Err(k) => k,
     };

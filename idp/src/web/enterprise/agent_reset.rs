@@ -1,4 +1,7 @@
-//! "Forgot password" for an agent's enterprise login (C2):
+//! "Forgot password" for an enterprise login (C1, C2): as the legal
+//! representative (`role=representative`: the code goes to the
+//! representative's phone on record, `onboarding::reset_password`) or as
+//! an agent (any other role, the default of older forms). For an agent's login:
 //! `/login/enterprise/forgot` — credit code + the agent's phone (+ graphic
 //! captcha) → an SMS code bound to that enterprise → a new password twice.
 //!
@@ -30,6 +33,9 @@ pub struct ResetForm {
     /// `send_code` or `reset`.
     #[serde(default)]
     action: String,
+    /// `representative` or `agent` (default).
+    #[serde(default)]
+    role: String,
     #[serde(default)]
     uscc: String,
     #[serde(default)]
@@ -58,12 +64,25 @@ async fn render(
     notice: Option<Notice>,
 ) -> Response {
     let mut ctx = tera::Context::new();
-    ctx.insert("v", &json!({ "uscc": f.uscc, "phone": f.phone, "done": done }));
+    let role = if f.role == "representative" { "representative" } else { "agent" };
+    ctx.insert("v", &json!({ "uscc": f.uscc, "phone": f.phone, "done": done, "role": role }));
     sms_form::form_page(state, jar, status, "agent_reset.html", locale, ctx, notice, !done).await
 }
 
-pub async fn show(State(state): State<AppState>, jar: CookieJar, Locale(locale): Locale) -> Response {
-    render(&state, jar, StatusCode::OK, locale, &ResetForm::default(), false, None).await
+#[derive(Deserialize, Default)]
+pub struct RoleQuery {
+    #[serde(default)]
+    role: String,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Locale(locale): Locale,
+    axum::extract::Query(q): axum::extract::Query<RoleQuery>,
+) -> Response {
+    let f = ResetForm { role: q.role, ..Default::default() };
+    render(&state, jar, StatusCode::OK, locale, &f, false, None).await
 }
 
 crate::with_csrf!(ResetForm);
@@ -88,6 +107,9 @@ pub async fn submit(
     };
     let now = state.clock.now();
     let ip = sms_form::ip_of(addr);
+    if f.role == "representative" {
+        return representative(&state, jar, locale, &f, &uscc, &phone, &ip, now).await;
+    }
     let purpose = agent_password::reset_purpose(&uscc);
     if f.action == "send_code" {
         let target = agent_password::reset_target(&state.store, &uscc, &phone, now).await?;
@@ -120,4 +142,55 @@ pub async fn submit(
     }
     let done = Some(Notice::Info(text("agent_reset_done")));
     Ok(render(&state, jar, StatusCode::OK, locale, &f, true, done).await)
+}
+
+/// The representative's reset: a code only when the phone is the
+/// representative's on record for that credit code (the limits count
+/// either way, the answer is the same); then a new password twice; every
+/// representative session of the enterprise ends.
+#[allow(clippy::too_many_arguments)]
+async fn representative(
+    state: &AppState,
+    jar: CookieJar,
+    locale: &str,
+    f: &ResetForm,
+    uscc: &Uscc,
+    phone: &PhoneNumber,
+    ip: &str,
+    now: i64,
+) -> Result<Response, PageError> {
+    use crate::domain::delegation::onboarding;
+    let text = |k: &str| state.pages.text(locale, k);
+    let purpose = onboarding::reset_purpose(uscc);
+    if f.action == "send_code" {
+        let target = onboarding::reset_target(&state.store, uscc, phone).await?;
+        let delivery = if target.is_some() { Delivery::Keyed(&purpose) } else { Delivery::CountOnly };
+        let r = CodeRequest::new(SmsPurpose::ResetPassword, phone.as_str(), ip, &f.captcha_id, &f.captcha);
+        let notice = match sms_form::send_code_as(state, locale, r, delivery).await {
+            Notice::Info(_) => Notice::Info(text("enterprise_reset_sent")),
+            other => other,
+        };
+        return Ok(render(state, jar, notice.status(), locale, f, false, Some(notice)).await);
+    }
+    let refuse =
+        |status, key: &str| render(state, jar.clone(), status, locale, f, false, Some(Notice::Error(text(key))));
+    if let Err(k) = check_enterprise_password(&f.password) {
+        return Ok(refuse(StatusCode::BAD_REQUEST, k).await);
+    }
+    if f.password != f.password2 {
+        return Ok(refuse(StatusCode::BAD_REQUEST, "register_password_mismatch").await);
+    }
+    if !state.sms_codes.verify_for(phone.as_str(), &purpose, &f.sms_code).await? {
+        return Ok(refuse(StatusCode::BAD_REQUEST, "sms_code_wrong").await);
+    }
+    // The code proved the phone; only now may the answer depend on the record.
+    let Some(e) = onboarding::reset_target(&state.store, uscc, phone).await? else {
+        return Ok(refuse(StatusCode::CONFLICT, "enterprise_representative_mismatch").await);
+    };
+    let ip = Some(ip);
+    if !onboarding::reset_password(&state.store, &state.passwords, state, &e, &f.password, ip, now).await? {
+        return Ok(refuse(StatusCode::CONFLICT, "agents_changed_meanwhile").await);
+    }
+    let done = Some(Notice::Info(text("enterprise_reset_done")));
+    Ok(render(state, jar, StatusCode::OK, locale, f, true, done).await)
 }

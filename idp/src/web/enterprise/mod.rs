@@ -4,6 +4,8 @@
 pub mod agent_password;
 pub mod agent_register;
 pub mod agent_reset;
+pub mod register;
+pub mod rep_password;
 use crate::domain::assurance::Factor;
 use crate::domain::assurance::face_gate::{self, GatePayload, LoginGate};
 use crate::domain::delegation::agent_password as agent_passwords;
@@ -364,6 +366,7 @@ async fn take_gate(
             };
             see_other(&state.endpoint(&format!("/enterprise/agents?notice={key}")))
         }
+        GatePayload::RegisterEnterprise(p) => register::after_face(state, jar, locale, &p, now).await?,
         other => crate::web::account::delegations::after_face(state, jar, locale, other, now).await,
     })
 }
@@ -388,8 +391,24 @@ async fn agents_view(
 ) -> Result<Value, String> {
     let now = state.clock.now();
     let list = delegation::agents_of(&state.store, &e.id).await.map_err(|e| e.to_string())?;
+    let ids = list.iter().map(|d| d.id.clone()).collect();
+    let registered = enterprises::registrations_of(&state.store, ids).await.map_err(|e| e.to_string())?;
     let mut agents = Vec::new();
     for d in list {
+        // What the agent's C2 registration form gave (none for agents the
+        // representative or staff added).
+        let registration = registered.get(&d.id).map(|r| {
+            json!({
+                "region": r.region,
+                "doc_type": state.pages.text(locale, &format!("doc_{}", r.doc_type)),
+                "valid_from": r.valid_from,
+                "valid_to": r.valid_to.clone().unwrap_or_else(|| state.pages.text(locale, "kin_long_term")),
+                "gender": state.pages.text(locale, &format!("agent_register_{}", r.gender)),
+                "ethnicity": r.ethnicity,
+                "phone": r.phone,
+                "rep_phone": r.rep_phone,
+            })
+        });
         let u = state.users.find(&d.grantee_user_id).await.map_err(|e| e.to_string())?;
         let st = delegation::effective_state(&d, now).as_str();
         agents.push(json!({
@@ -401,6 +420,7 @@ async fn agents_view(
             "reason": d.reason,
             "must_reset": d.agent_password_hash.as_deref() == Some(agent_passwords::MUST_RESET),
             "modified": time_text(d.modified_at),
+            "registration": registration,
         }));
     }
     let (info, error) = notice_pair(notice);
