@@ -361,6 +361,10 @@ pub mod audit {
         pub detail: String,
         pub ip: Option<String>,
         pub created_at: i64,
+        /// Position in the hash chain (`None` for rows older than it).
+        pub seq: Option<i64>,
+        /// SHA-256 over the previous row's hash and this row (hex).
+        pub hash: Option<String>,
     }
     no_relations!();
 }
@@ -961,6 +965,38 @@ pub mod device_code {
         pub last_poll_at: Option<i64>,
         pub created_at: i64,
         pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+/// The audit hash chain's head (one row, `id = "head"`).
+pub mod audit_chain {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_chain")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub seq: i64,
+        pub hash: String,
+        pub legacy_rows: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+/// Daily statistics counters (`key` = `day|metric|dim`).
+pub mod stat_counter {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "stat_counters")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub day: i64,
+        pub metric: String,
+        pub dim: String,
+        pub count: i64,
     }
     no_relations!();
 }

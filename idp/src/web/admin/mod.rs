@@ -8,6 +8,9 @@
 mod pages;
 
 pub use pages::*;
+pub mod api;
+mod audit_pages;
+pub use audit_pages::*;
 
 use crate::domain::assurance;
 use crate::domain::authn::sessions::SessionInfo;
