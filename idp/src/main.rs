@@ -7,6 +7,7 @@ use idp::domain::identity::users::NewUser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod audit_cli;
 mod identity_cli;
 mod kin_cli;
 mod plugin_cli;
@@ -81,6 +82,11 @@ enum Command {
     Staff {
         #[command(subcommand)]
         cmd: staff_cli::StaffCmd,
+    },
+    /// The audit trail: `verify` recomputes its hash chain.
+    Audit {
+        #[command(subcommand)]
+        cmd: audit_cli::AuditCmd,
     },
     /// Development helpers (the message sink of the dev SMS gateway).
     Dev {
@@ -507,6 +513,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("{accounts} accounts with sessions, grants and refresh tokens in {:.1?}", started.elapsed());
             Ok(())
         }
+        Command::Audit { cmd } => audit_cli::run(cmd, config).await,
         Command::Dev { cmd: DevCmd::Messages { to, channel, limit, json } } => {
             let state = idp::build_state(config, true).await?;
             let channel = (channel != "all").then_some(channel.as_str());

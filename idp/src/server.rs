@@ -300,6 +300,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/staff", get(web::admin::staff_list).post(web::admin::staff_submit))
         .route("/admin/plugins", get(web::admin::plugins_list))
         .route("/admin/plugins/{name}", post(web::admin::plugin_submit))
+        .route("/admin/audit/export", post(web::admin::audit_export))
+        .route("/admin/audit/verify", post(web::admin::audit_verify))
+        .route("/admin/stats.csv", get(web::admin::stats_csv))
+        .merge(web::admin::api::router())
         .route(
             "/api/identity/face",
             // A face image is larger than any form: its own body limit.

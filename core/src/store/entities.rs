@@ -361,6 +361,10 @@ pub mod audit {
         pub detail: String,
         pub ip: Option<String>,
         pub created_at: i64,
+        /// Position in the hash chain (`None` for rows older than it).
+        pub seq: Option<i64>,
+        /// SHA-256 over the previous row's hash and this row (hex).
+        pub hash: Option<String>,
     }
     no_relations!();
 }
@@ -1028,6 +1032,22 @@ pub mod agent_registration {
     no_relations!();
 }
 
+/// The audit hash chain's head (one row, `id = "head"`).
+pub mod audit_chain {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_chain")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub seq: i64,
+        pub hash: String,
+        pub legacy_rows: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
 /// The document of a bound relative (E2) when it is not a resident ID
 /// card: its type and the birth date declared with it (a passport or
 /// permit number carries none), from which the relative's age is counted.
@@ -1042,6 +1062,22 @@ pub mod kin_document {
         /// `YYYY-MM-DD`.
         pub birth_date: String,
         pub created_at: i64,
+    }
+    no_relations!();
+}
+
+/// Daily statistics counters (`key` = `day|metric|dim`).
+pub mod stat_counter {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "stat_counters")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub day: i64,
+        pub metric: String,
+        pub dim: String,
+        pub count: i64,
     }
     no_relations!();
 }

@@ -248,6 +248,7 @@ pub async fn finish(
     let done = sessions::Completed { session: &established.1, method, acting: acting_label.as_deref(), ip, now };
     sessions::signed_in(&txn, done, cfg.assurance).await?;
     if let Some((req_id, mut r)) = request {
+        crate::domain::staff::stats::bump(&txn, "sign_in_app", &format!("client={}", r.client_id), now).await?;
         r.login_done = true;
         pending::update(&txn, req_id, &r).await?;
     }

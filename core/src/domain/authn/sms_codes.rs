@@ -72,6 +72,8 @@ impl SmsCodes {
             if in_window().count(&txn).await? as i64 >= *limit {
                 let oldest = in_window().order_by_asc(sms_send::Column::At).one(&txn).await?;
                 let wait = oldest.map_or(*window, |s| s.at + window - now);
+                crate::domain::staff::stats::bump(&txn, "sms_refused", "", now).await?;
+                txn.commit().await?;
                 return Err(SendError::TooFrequent(std::cmp::max(wait, 1)));
             }
         }
@@ -85,6 +87,7 @@ impl SmsCodes {
             .exec_without_returning(&txn)
             .await?;
         }
+        crate::domain::staff::stats::bump(&txn, "sms_sent", "", now).await?;
         txn.commit().await?;
         Ok(())
     }

@@ -5,7 +5,7 @@ use crate::crypto::password::PasswordService;
 use crate::domain::identity::users::{PhoneNumber, UserSummary, Username};
 use crate::ports::notify::{EndedSession, Notices};
 use crate::store::Store;
-use crate::store::entities::{audit, user};
+use crate::store::entities::user;
 use crate::{domain::authn::sessions, domain::tokens::grants};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
@@ -154,17 +154,8 @@ pub async fn audit<C: sea_orm::ConnectionTrait>(
     ip: Option<&str>,
     now: i64,
 ) -> Result<(), DbErr> {
-    audit::ActiveModel {
-        id: Set(crate::crypto::random_token(12)),
-        user_id: Set(user_id.map(String::from)),
-        action: Set(action.into()),
-        detail: Set(detail.into()),
-        ip: Set(ip.map(String::from)),
-        created_at: Set(now),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
+    // One writer for every audit row: the hash chain and counters (G2).
+    crate::domain::audit::append(db, user_id, action, detail, ip, now).await
 }
 
 /// Ends the account's live sessions except `keep`, with the grants issued

@@ -138,7 +138,7 @@ pub async fn record<C: ConnectionTrait>(
     }
     .insert(db)
     .await?;
-    Ok(())
+    crate::domain::staff::stats::bump(db, "verification", &format!("kind={kind} outcome={outcome}"), now).await
 }
 
 async fn record_verdict(

@@ -13,6 +13,7 @@ pub mod audit_view;
 pub mod people;
 pub mod plugins;
 pub mod reviews;
+pub mod stats;
 
 use crate::domain::assurance::{self, AssuranceConfig, Factor};
 use crate::domain::audit::{Actor, Event};

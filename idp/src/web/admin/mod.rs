@@ -10,6 +10,9 @@ mod pages;
 
 pub use appeal_detail::{appeal_evidence, appeal_show};
 pub use pages::*;
+pub mod api;
+mod audit_pages;
+pub use audit_pages::*;
 
 use crate::domain::assurance;
 use crate::domain::authn::sessions::SessionInfo;

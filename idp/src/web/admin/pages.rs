@@ -1,11 +1,11 @@
-//! The console's pages: home, step-up, people, apps, audit and statistics,
-//! reviews, staff roles.
+//! The console's pages: home, step-up, people, apps, reviews, staff roles
+//! (audit and statistics are in `audit_pages`).
 use super::{Console, refused};
 use crate::domain::assurance::Factor;
 use crate::domain::authn::factors::Verdict;
 use crate::domain::clients::admin::Settings;
 use crate::domain::staff::people::{self, AccountAction};
-use crate::domain::staff::{self, Granter, Role, apps, audit_view, reviews};
+use crate::domain::staff::{self, Granter, Role, apps, reviews};
 use crate::kit::cookies;
 use crate::kit::extract::{CsrfForm, PageError, SignedIn};
 use crate::kit::pages::page;
@@ -380,86 +380,6 @@ pub async fn app_submit(
         }
         _ => Err(PageError::bad_request("error_bad_form")),
     }
-}
-
-// ---------------------------------------------------------------- audit
-
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    #[serde(default)]
-    actor: String,
-    #[serde(default)]
-    subject: String,
-    #[serde(default)]
-    event: String,
-    #[serde(default)]
-    page: u64,
-}
-
-pub async fn audit(
-    State(state): State<AppState>,
-    c: Console,
-    jar: CookieJar,
-    Query(q): Query<AuditQuery>,
-) -> PageResult {
-    let filter = audit_view::Filter { actor: q.actor, subject: q.subject, event: q.event, page: q.page };
-    let found = audit_view::search(&state.store, &c.staff, &filter).await.map_err(refused)?;
-    let fmt = |t: i64| {
-        chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
-    };
-    let rows: Vec<serde_json::Value> = found
-        .rows
-        .iter()
-        .map(|r| serde_json::json!({ "at": fmt(r.at), "action": r.action, "detail": r.detail, "ip": r.ip }))
-        .collect();
-    let query = |page: u64| {
-        let mut u = url::form_urlencoded::Serializer::new(String::new());
-        u.append_pair("actor", &filter.actor)
-            .append_pair("subject", &filter.subject)
-            .append_pair("event", &filter.event);
-        u.append_pair("page", &page.to_string());
-        format!("/admin/audit?{}", u.finish())
-    };
-    let mut ctx = tera::Context::new();
-    ctx.insert(
-        "adm",
-        &serde_json::json!({
-            "actor": filter.actor, "subject": filter.subject, "event": filter.event,
-            "rows": rows, "page": found.page + 1,
-            "prev": (found.page > 0).then(|| query(found.page - 1)),
-            "next": found.has_more.then(|| query(found.page + 1)),
-        }),
-    );
-    Ok(c.render(&state, jar, "admin_audit.html", ctx))
-}
-
-#[derive(Deserialize)]
-pub struct StatsQuery {
-    #[serde(default)]
-    days: Option<i64>,
-}
-
-pub async fn stats(
-    State(state): State<AppState>,
-    c: Console,
-    jar: CookieJar,
-    Query(q): Query<StatsQuery>,
-) -> PageResult {
-    let days =
-        audit_view::daily(&state.store, &c.staff, q.days.unwrap_or(7), state.clock.now()).await.map_err(refused)?;
-    let max = days.iter().map(|d| d.sign_ins.max(d.registrations).max(d.verifications)).max().unwrap_or(0).max(1);
-    // Bar widths in percent, for the server-drawn chart (no script).
-    let rows: Vec<serde_json::Value> = days
-        .iter()
-        .map(|d| {
-            serde_json::json!({ "day": d.day, "sign_ins": d.sign_ins, "sign_in_failures": d.sign_in_failures,
-                "registrations": d.registrations, "verifications": d.verifications,
-                "bar": d.sign_ins * 100 / max })
-        })
-        .collect();
-    let mut ctx = tera::Context::new();
-    ctx.insert("adm", &serde_json::json!({ "days": rows }));
-    Ok(c.render(&state, jar, "admin_stats.html", ctx))
 }
 
 // ---------------------------------------------------------------- reviews
