@@ -14,6 +14,7 @@ mod audit;
 mod authorize;
 mod brokering;
 mod console;
+mod console_queues;
 mod delegation;
 mod device;
 mod e_certificate;

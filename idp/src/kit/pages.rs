@@ -68,6 +68,14 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "sessions.html",
     "device.html",
     "history.html",
+    "admin_changes.html",
+    "admin_kin_reports.html",
+    "admin_feedback.html",
+    "admin_faq.html",
+    "admin_enterprises.html",
+    "faq.html",
+    "feedback.html",
+    "my_feedback.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
