@@ -11,7 +11,13 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 /// An account with `role`, real-person proofed (L3) and an enrolled
 /// authenticator app, two-step sign-in off; returns (account id, TOTP secret).
-pub(crate) async fn staff_account(app: &TestApp, username: &str, phone: &str, role: Role, apps: &[&str]) -> (String, String) {
+pub(crate) async fn staff_account(
+    app: &TestApp,
+    username: &str,
+    phone: &str,
+    role: Role,
+    apps: &[&str],
+) -> (String, String) {
     let id = citizen(app, username, phone).await;
     idp::domain::assurance::set_proofing_level(&app.state.store, &id, 3).await.unwrap();
     let now = app.state.clock.now();

@@ -243,7 +243,8 @@ async fn queues(backend: Backend) {
     assert!(html.contains("忘记密码怎么办？") && html.contains(&format!("data-category=\"{cat}\"")));
     let (_, html) = get(&Browser::new(), app.url("/faq?q=nothing-like-this")).await;
     assert!(html.contains("id=\"faq-none\"") && !html.contains("忘记密码怎么办？"));
-    let res = faq(vec![("csrf", csrf.clone()), ("action", "delete_category".into()), ("id", cat.clone())]).await.unwrap();
+    let res =
+        faq(vec![("csrf", csrf.clone()), ("action", "delete_category".into()), ("id", cat.clone())]).await.unwrap();
     assert_eq!(res.status(), 200);
     let (_, html) = get(&Browser::new(), app.url("/faq")).await;
     assert!(!html.contains("忘记密码怎么办？"), "deleted with its category");
@@ -274,7 +275,10 @@ async fn roles(backend: Backend) {
     }
     let decide = [("csrf", csrf.as_str()), ("action", "approve"), ("reason", "")];
     assert_eq!(post(&aud, app.url(&format!("/admin/changes/{change}")), &decide).await.status(), 403);
-    assert_eq!(post(&aud, app.url("/admin/kin-reports/x"), &[("csrf", &csrf), ("action", "remove")]).await.status(), 403);
+    assert_eq!(
+        post(&aud, app.url("/admin/kin-reports/x"), &[("csrf", &csrf), ("action", "remove")]).await.status(),
+        403
+    );
     assert_eq!(post(&aud, app.url("/admin/feedback/x"), &[("csrf", &csrf), ("reason", "hi")]).await.status(), 403);
     let faq = [("csrf", csrf.as_str()), ("action", "save_category"), ("name", "x")];
     assert_eq!(post(&aud, app.url("/admin/faq"), &faq).await.status(), 403);

@@ -188,8 +188,11 @@ pub fn check_id_token(claims: &Map<String, Value>, c: &IdTokenCheck<'_>) -> Resu
     if c.now - auth_time > c.max_age || auth_time > c.now + 5 {
         return Err(Refusal::NoStrongFactor);
     }
-    let amr: Vec<&str> =
-        claims.get("amr").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let amr: Vec<&str> = claims
+        .get("amr")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if !amr.iter().any(|m| matches!(*m, "otp" | "swk" | "hwk")) {
         return Err(Refusal::NoStrongFactor);
     }
@@ -310,7 +313,13 @@ mod tests {
     use serde_json::json;
 
     fn check(claims: Value) -> Result<(), Refusal> {
-        let c = IdTokenCheck { issuer: "https://id.example", nonce: "n1", acr_prefix: "urn:idp:loa:", max_age: 1800, now: 10_000 };
+        let c = IdTokenCheck {
+            issuer: "https://id.example",
+            nonce: "n1",
+            acr_prefix: "urn:idp:loa:",
+            max_age: 1800,
+            now: 10_000,
+        };
         check_id_token(claims.as_object().unwrap(), &c)
     }
 

@@ -10,9 +10,7 @@ use crate::domain::audit::{Actor, Event};
 use crate::store::Store;
 use crate::store::entities::{faq_category, faq_item, feedback};
 use sea_orm::sea_query::{Expr, SimpleExpr};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
 pub const PENDING: &str = "pending";

@@ -59,7 +59,12 @@ async fn changes_page(state: &AppState, c: &Console, jar: CookieJar, status: &st
 }
 
 /// `/admin/changes`: representative and phone change requests.
-pub async fn changes(State(state): State<AppState>, c: Console, jar: CookieJar, Query(q): Query<StatusQuery>) -> PageResult {
+pub async fn changes(
+    State(state): State<AppState>,
+    c: Console,
+    jar: CookieJar,
+    Query(q): Query<StatusQuery>,
+) -> PageResult {
     changes_page(&state, &c, jar, &q.status, None).await
 }
 
@@ -239,7 +244,12 @@ pub async fn faq_submit(
             "admin_done_deleted"
         }
         "save_item" => {
-            let q = content::Question { category_id: f.category.trim(), question: &f.question, answer: &f.answer, position };
+            let q = content::Question {
+                category_id: f.category.trim(),
+                question: &f.question,
+                answer: &f.answer,
+                position,
+            };
             content::save_item(db, &c.staff, id, &q, now).await.map_err(refused)?;
             "admin_done_saved"
         }

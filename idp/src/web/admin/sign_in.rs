@@ -77,9 +77,17 @@ pub async fn callback(
     let code = q.code.as_deref().ok_or(PageError::bad_request("admin_sign_in_expired"))?;
     let now = state.clock.now();
     let redirect_uri = state.endpoint(console_sign_in::CALLBACK);
-    let g = grants::redeem_code(&state.store, &state.hasher, code, CLIENT_ID, Some(&redirect_uri), Some(&flow.verifier), now)
-        .await
-        .map_err(|_| PageError::bad_request("admin_sign_in_expired"))?;
+    let g = grants::redeem_code(
+        &state.store,
+        &state.hasher,
+        code,
+        CLIENT_ID,
+        Some(&redirect_uri),
+        Some(&flow.verifier),
+        now,
+    )
+    .await
+    .map_err(|_| PageError::bad_request("admin_sign_in_expired"))?;
     let client = state.clients.find(CLIENT_ID).await?.ok_or(PageError::Unavailable)?;
     let tokens = crate::oidc::token::respond_for_grant(&state, &client, &g, true, None).await;
     // The console keeps no tokens: it needed the ID token only.
@@ -235,4 +243,3 @@ pub async fn step_up_submit(
         None => Err(PageError::Respond(cookies::sign_in_then(&state, CookieJar::new(), "/admin"))),
     }
 }
-
