@@ -149,6 +149,10 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     if bus.cross_node() {
         clients = clients.following_bus();
     }
+    // The console signs staff in as a first-party client of this provider.
+    if let Err(e) = crate::domain::staff::console_sign_in::ensure_client(&clients, &config.issuer).await {
+        tracing::warn!("the console's client could not be set up: {e}");
+    }
     Ok(AppState(Arc::new(Inner {
         clients,
         bus,
@@ -304,6 +308,19 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/audit/verify", post(web::admin::audit_verify))
         .route("/admin/stats.csv", get(web::admin::stats_csv))
         .merge(web::admin::api::router())
+        .route("/admin/callback", get(web::admin::callback))
+        .route("/admin/logout", post(web::admin::logout))
+        .route("/admin/changes", get(web::admin::changes))
+        .route("/admin/changes/{id}", post(web::admin::change_decide))
+        .route("/admin/kin-reports", get(web::admin::kin_reports))
+        .route("/admin/kin-reports/{id}", post(web::admin::kin_report_decide))
+        .route("/admin/feedback", get(web::admin::feedback))
+        .route("/admin/feedback/{id}", post(web::admin::feedback_answer))
+        .route("/admin/faq", get(web::admin::faq).post(web::admin::faq_submit))
+        .route("/admin/enterprises", get(web::admin::enterprises))
+        .route("/faq", get(web::help::faq))
+        .route("/feedback", get(web::help::feedback_show).post(web::help::feedback_submit))
+        .route("/account/feedback", get(web::help::mine))
         .route(
             "/api/identity/face",
             // A face image is larger than any form: its own body limit.

@@ -48,7 +48,7 @@ pub(crate) async fn staff_account(
 }
 
 /// Types a fresh app code on the console's step-up page.
-async fn step_up(app: &TestApp, b: &Browser, secret: &str) -> reqwest::Response {
+pub(crate) async fn step_up(app: &TestApp, b: &Browser, secret: &str) -> reqwest::Response {
     app.state.clock.advance(30);
     let (status, html) = get(b, app.url("/admin/step-up")).await;
     assert_eq!(status, 200, "{html}");
@@ -57,19 +57,77 @@ async fn step_up(app: &TestApp, b: &Browser, secret: &str) -> reqwest::Response 
     post(b, app.url("/admin/step-up"), &[("csrf", &csrf), ("code", &code)]).await
 }
 
-/// A staff browser past the console's gate.
+/// A staff browser past the console's gate, signed in as the console's
+/// OIDC client: password at the provider, then `/admin`.
 pub(crate) async fn console(app: &TestApp, username: &str, secret: &str) -> Browser {
     let b = password_sign_in(app, username).await;
-    let res = b.http.get(app.url("/admin")).send().await.unwrap();
+    console_sign_in(app, &b, secret).await;
+    b
+}
+
+fn absolute(app: &TestApp, url: String) -> String {
+    if url.starts_with('/') { app.url(&url) } else { url }
+}
+
+/// `/admin` without a console session: the authorization request of the
+/// console's client (PKCE, state, nonce, L3, max_age); the provider's own
+/// step-up asks for the authenticator app (the session has only a
+/// password); the code comes back to `/admin/callback`, which opens the
+/// console session.
+pub(crate) async fn console_sign_in(app: &TestApp, b: &Browser, secret: &str) {
+    let to = console_authorize(app, b).await;
+    let res = b.http.get(&to).send().await.unwrap();
     assert_eq!(res.status(), 303);
-    assert!(location(&res).unwrap().ends_with("/admin/step-up"), "{:?}", location(&res));
-    let res = step_up(app, &b, secret).await;
+    let step = absolute(app, location(&res).unwrap());
+    assert!(step.starts_with(&app.url("/step-up?req=")), "the provider asks for L3: {step}");
+    let req = query_of(&step)["req"].clone();
+    app.state.clock.advance(30);
+    let (status, html) = get(b, app.url(&format!("/mfa/totp?req={req}"))).await;
+    assert_eq!(status, 200, "{html}");
+    let csrf = hidden(&html, "csrf").unwrap();
+    let code = app_code(secret, app.state.clock.now());
+    let res = post(b, app.url("/mfa/totp"), &[("req", &req), ("csrf", &csrf), ("code", &code)]).await;
     assert_eq!(res.status(), 303);
+    let callback = to_callback(app, b, location(&res).unwrap()).await;
+    let res = b.http.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
     assert!(location(&res).unwrap().ends_with("/admin"));
-    let (status, html) = get(&b, app.url("/admin")).await;
+    let (status, html) = get(b, app.url("/admin")).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("id=\"admin-nav\""));
-    b
+}
+
+/// `/admin` answered with the console's authorization request; checks it.
+pub(crate) async fn console_authorize(app: &TestApp, b: &Browser) -> String {
+    let res = b.http.get(app.url("/admin")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let to = absolute(app, location(&res).unwrap());
+    assert!(to.starts_with(&app.url("/authorize?")), "{to}");
+    let q = query_of(&to);
+    assert_eq!(q["client_id"], "idp-console");
+    assert_eq!(q["redirect_uri"], app.url("/admin/callback"));
+    assert_eq!(q["acr_values"], "urn:idp:loa:3");
+    assert_eq!((q["response_type"].as_str(), q["code_challenge_method"].as_str()), ("code", "S256"));
+    assert_eq!(q["max_age"], app.state.config.assurance.l3_max_age.to_string());
+    assert!(q["state"].len() >= 32 && q["nonce"].len() >= 32 && q["code_challenge"].len() == 43);
+    to
+}
+
+/// Follows the provider's redirects until the console's callback URL.
+pub(crate) async fn to_callback(app: &TestApp, b: &Browser, from: String) -> String {
+    let mut url = absolute(app, from);
+    for _ in 0..6 {
+        if url.starts_with(&app.url("/admin/callback?")) {
+            return url;
+        }
+        let res = b.http.get(&url).send().await.unwrap();
+        let status = res.status();
+        url = match location(&res) {
+            Some(l) => absolute(app, l),
+            None => panic!("{url}: {status} {}", res.text().await.unwrap()),
+        };
+    }
+    panic!("never reached the console's callback: {url}");
 }
 
 pub(crate) async fn csrf_of(app: &TestApp, b: &Browser, path: &str) -> String {
@@ -78,7 +136,7 @@ pub(crate) async fn csrf_of(app: &TestApp, b: &Browser, path: &str) -> String {
     hidden(&html, "csrf").unwrap()
 }
 
-async fn audited(app: &TestApp, action: &str) -> Vec<String> {
+pub(crate) async fn audited(app: &TestApp, action: &str) -> Vec<String> {
     audit::Entity::find()
         .filter(audit::Column::Action.eq(action))
         .all(&app.state.store)
@@ -98,9 +156,11 @@ async fn gate_and_roles(backend: Backend) {
     let b = password_sign_in(&app, "plain_user1").await;
     assert_eq!(get(&b, app.url("/admin")).await.0, 403);
     // Nobody signed in: sent to sign in.
+    // Nobody signed in: the console's sign-in through the provider starts.
     let res = Browser::new().http.get(app.url("/admin/people")).send().await.unwrap();
     assert_eq!(res.status(), 303);
-    assert!(location(&res).unwrap().ends_with("/login"));
+    let to = location(&res).unwrap();
+    assert!(to.starts_with(&app.url("/authorize?")) && to.contains("client_id=idp-console"), "{to}");
     let (low, _) = staff_account(&app, "low_auditor", "13700000002", Role::Auditor, &[]).await;
     idp::domain::assurance::set_proofing_level(&app.state.store, &low, 2).await.unwrap();
     let b = password_sign_in(&app, "low_auditor").await;

@@ -15,6 +15,7 @@ mod authorize;
 mod brokering;
 mod console;
 mod console_audit;
+mod console_queues;
 mod delegation;
 mod device;
 mod e_certificate;

@@ -1032,6 +1032,26 @@ pub mod agent_registration {
     no_relations!();
 }
 
+pub mod console_session {
+    use sea_orm::entity::prelude::*;
+    /// A staff member's console session (issue 15): made by the console's
+    /// OIDC callback, keyed by the SHA-256 of its cookie.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "console_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id_hash: String,
+        pub user_id: String,
+        /// The provider SSO session the console signed in through.
+        pub sid: String,
+        /// When the strong factor (passkey or authenticator app) was last used.
+        pub strong_at: i64,
+        pub created_at: i64,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}
+
 /// The audit hash chain's head (one row, `id = "head"`).
 pub mod audit_chain {
     use sea_orm::entity::prelude::*;
@@ -1043,6 +1063,19 @@ pub mod audit_chain {
         pub seq: i64,
         pub hash: String,
         pub legacy_rows: i64,
+    }
+    no_relations!();
+}
+
+pub mod faq_category {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "faq_categories")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub name: String,
+        pub position: i64,
         pub updated_at: i64,
     }
     no_relations!();
@@ -1066,6 +1099,22 @@ pub mod kin_document {
     no_relations!();
 }
 
+pub mod faq_item {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "faq_items")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub category_id: String,
+        pub question: String,
+        pub answer: String,
+        pub position: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
 /// Daily statistics counters (`key` = `day|metric|dim`).
 pub mod stat_counter {
     use sea_orm::entity::prelude::*;
@@ -1078,6 +1127,30 @@ pub mod stat_counter {
         pub metric: String,
         pub dim: String,
         pub count: i64,
+    }
+    no_relations!();
+}
+
+pub mod feedback {
+    use sea_orm::entity::prelude::*;
+    /// A citizen's feedback or error report (G3) and the staff answer.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "feedback")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        /// `feedback` or `error_report` (纠错).
+        pub kind: String,
+        /// The local page the citizen came from.
+        pub page: String,
+        pub body: String,
+        /// `pending` or `answered`.
+        pub status: String,
+        pub answer: Option<String>,
+        pub answered_by: Option<String>,
+        pub created_at: i64,
+        pub answered_at: Option<i64>,
     }
     no_relations!();
 }

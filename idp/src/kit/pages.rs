@@ -79,6 +79,14 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "admin_appeal.html",
     "enterprise_register.html",
     "enterprise_password.html",
+    "admin_changes.html",
+    "admin_kin_reports.html",
+    "admin_feedback.html",
+    "admin_faq.html",
+    "admin_enterprises.html",
+    "faq.html",
+    "feedback.html",
+    "my_feedback.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[

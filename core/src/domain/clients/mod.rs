@@ -370,10 +370,13 @@ impl ClientService {
     }
 
     fn effective(&self, mut c: Client) -> Client {
-        if self.global_fapi2 {
+        // The console signs in through the provider in-process: the global
+        // FAPI / PAR switches (meant for relying apps) leave it as it is.
+        let console = c.client_id == crate::domain::staff::console_sign_in::CLIENT_ID;
+        if self.global_fapi2 && !console {
             c.profile = Some(FAPI2.into());
         }
-        c.require_pushed_authorization_requests |= self.global_par;
+        c.require_pushed_authorization_requests |= self.global_par && !console;
         if c.subject_type.is_empty() {
             // The global default reaches only clients with one sector.
             let pairwise = self.global_pairwise && c.sector.is_some();

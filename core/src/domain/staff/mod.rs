@@ -10,6 +10,8 @@
 //! granting it also admits the account to the counter page).
 pub mod apps;
 pub mod audit_view;
+pub mod console_sign_in;
+pub mod content;
 pub mod people;
 pub mod plugins;
 pub mod reviews;
@@ -73,6 +75,8 @@ pub enum Permission<'a> {
     GrantRoles,
     /// Enable / disable plugins and open their admin pages.
     ManagePlugins,
+    /// Maintain the FAQ and answer citizens' feedback (G3).
+    ManageContent,
 }
 
 /// A signed-in staff member and their roles.
@@ -91,6 +95,11 @@ impl Staff {
     }
 
     pub fn can(&self, p: Permission<'_>) -> bool {
+        // The console's own client is kept by the provider: nobody edits
+        // or disables it from the console (that would lock staff out).
+        if p == Permission::ManageApp(console_sign_in::CLIENT_ID) {
+            return false;
+        }
         if self.has(Role::PlatformAdmin) {
             return true;
         }
@@ -102,7 +111,7 @@ impl Staff {
             Permission::ViewApps => self.has(Role::Auditor) || self.has(Role::AppAdmin),
             Permission::ManageApp(id) => self.has(Role::AppAdmin) && self.apps.iter().any(|a| a == id),
             Permission::ViewAudit => self.has(Role::Auditor),
-            Permission::Review => self.has(Role::Reviewer),
+            Permission::Review | Permission::ManageContent => self.has(Role::Reviewer),
         }
     }
 

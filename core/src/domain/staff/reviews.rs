@@ -6,7 +6,7 @@ use crate::domain::authn::sms_codes::SmsCodes;
 use crate::domain::identity::appeals;
 use crate::ports::sms::{SmsMessage, SmsPurpose};
 use crate::store::Store;
-use crate::store::entities::appeal;
+use crate::store::entities::{appeal, representative_change};
 use sea_orm::EntityTrait;
 
 /// An appeal in the reviewers' queue, with its review promise (A8: due
@@ -101,4 +101,200 @@ pub async fn decide_appeal(
         tracing::warn!("appeal {} decided, but the SMS failed: {e}", decided.id);
     }
     Ok(decided)
+}
+
+// ------------------------------------------------ representative / phone changes (C5)
+
+/// A representative or phone change request as a reviewer sees it: the
+/// enterprise, what changes, the new values masked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChangeRow {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub enterprise_id: String,
+    pub enterprise_name: String,
+    pub uscc: String,
+    pub new_name: String,
+    pub new_id_number: String,
+    pub new_phone: String,
+    pub reason: Option<String>,
+    pub created_at: i64,
+}
+
+fn status_filter(status: &str) -> Option<&str> {
+    let status = if status.is_empty() { "pending" } else { status };
+    (status != "all").then_some(status)
+}
+
+/// Change requests with `status` (`pending` by default; `all`).
+pub async fn changes(db: &Store, staff: &Staff, status: &str) -> Result<Vec<ChangeRow>, StaffError> {
+    use crate::domain::authn::flows::{mask_id_number, mask_phone};
+    use crate::domain::identity::documents::mask_name;
+    staff.require(Permission::Review)?;
+    let rows = crate::domain::delegation::enterprises::changes(db, status_filter(status)).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for c in rows {
+        let e = crate::domain::delegation::enterprises::find(db, &c.enterprise_id).await?;
+        out.push(ChangeRow {
+            enterprise_name: e.as_ref().map(|e| e.name.clone()).unwrap_or_default(),
+            uscc: e.map(|e| e.uscc).unwrap_or_default(),
+            new_name: mask_name(&c.new_name),
+            new_id_number: mask_id_number(&c.new_id_number),
+            new_phone: mask_phone(&c.new_phone),
+            id: c.id,
+            kind: c.kind,
+            status: c.status,
+            enterprise_id: c.enterprise_id,
+            reason: c.reason,
+            created_at: c.created_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Approves or rejects a pending change request (the same use case as
+/// `idp enterprise approve/reject`: decided once, audited, the record
+/// changed in the same transaction); a rejection needs a reason. The
+/// applicant hears the outcome by SMS on the phone given in the request.
+#[allow(clippy::too_many_arguments)]
+pub async fn decide_change(
+    db: &Store,
+    sms: &SmsCodes,
+    staff: &Staff,
+    id: &str,
+    approve: bool,
+    reason: &str,
+    sms_template: &str,
+    now: i64,
+) -> Result<representative_change::Model, StaffError> {
+    use crate::domain::delegation::enterprises;
+    staff.require(Permission::Review)?;
+    let reason = reason.trim();
+    if !approve && reason.is_empty() {
+        return Err(StaffError::Invalid("admin_reason_required"));
+    }
+    let operator = format!("staff:{}", staff.user_id);
+    let decided =
+        enterprises::decide_change(db, id, approve, reason, &operator, now).await?.ok_or(StaffError::NotFound)?;
+    let msg = SmsMessage {
+        phone: decided.new_phone.clone(),
+        purpose: SmsPurpose::Notice,
+        params: serde_json::json!({ "id": decided.id, "kind": decided.kind, "reason": reason }),
+        text: enterprises::change_outcome_text(sms_template, &decided),
+    };
+    if let Err(e) = sms.gateway().send(&msg, now).await {
+        tracing::warn!("change request {} decided, but the SMS failed: {e}", decided.id);
+    }
+    Ok(decided)
+}
+
+// ------------------------------------------------ kin-binding reports
+
+/// A kin-binding report as a reviewer sees it (the relative's number masked).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KinReportRow {
+    pub id: String,
+    pub delegation_id: String,
+    pub relative_id_number: String,
+    pub reporter_user_id: String,
+    pub reason: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+/// Kin-binding reports with `status` (`pending` by default; `all`).
+pub async fn kin_reports(db: &Store, staff: &Staff, status: &str) -> Result<Vec<KinReportRow>, StaffError> {
+    staff.require(Permission::Review)?;
+    let rows = crate::domain::delegation::kin_reports::list(db, status_filter(status)).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| KinReportRow {
+            relative_id_number: crate::domain::authn::flows::mask_id_number(&r.relative_id_number),
+            id: r.id,
+            delegation_id: r.delegation_id,
+            reporter_user_id: r.reporter_user_id,
+            reason: r.reason,
+            status: r.status,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+/// Removes the reported binding or dismisses the report (the same use case
+/// as `idp kin report-decide`: decided once, audited, both sides told by SMS).
+pub async fn decide_kin_report(
+    db: &Store,
+    notices: &crate::domain::delegation::kin::Notices<'_>,
+    staff: &Staff,
+    id: &str,
+    remove: bool,
+    now: i64,
+) -> Result<(), StaffError> {
+    staff.require(Permission::Review)?;
+    let operator = format!("staff:{}", staff.user_id);
+    crate::domain::delegation::kin_reports::decide(db, notices, id, remove, &operator, now)
+        .await?
+        .ok_or(StaffError::NotFound)?;
+    Ok(())
+}
+
+// ------------------------------------------------ enterprises by credit code
+
+/// An enterprise as staff see it: the representative and agents masked.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EnterpriseView {
+    pub id: String,
+    pub uscc: String,
+    pub name: String,
+    pub region: String,
+    pub representative_name: String,
+    pub representative_id_number: String,
+    pub representative_phone: String,
+    pub representative_linked: bool,
+    pub agents: Vec<AgentRow>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AgentRow {
+    pub user_id: String,
+    pub name: String,
+    pub phone: String,
+    pub state: String,
+    pub valid_to: Option<String>,
+}
+
+/// Looks an enterprise up by its unified social credit code (USCC); the
+/// code is checked first (`StaffError::Invalid`). Staff who may view people.
+pub async fn enterprise(db: &Store, staff: &Staff, uscc: &str) -> Result<Option<EnterpriseView>, StaffError> {
+    use crate::domain::authn::flows::{mask_id_number, mask_phone};
+    use crate::domain::identity::documents::mask_name;
+    staff.require(Permission::ViewPeople)?;
+    let code = crate::domain::delegation::uscc::Uscc::parse(uscc.trim().to_uppercase().as_str())
+        .map_err(|_| StaffError::Invalid("admin_uscc_rule"))?;
+    let Some(e) = crate::domain::delegation::enterprises::find_by_uscc(db, code.as_str()).await? else {
+        return Ok(None);
+    };
+    let mut agents = Vec::new();
+    for d in crate::domain::delegation::agents_of(db, &e.id).await? {
+        let u = crate::store::entities::user::Entity::find_by_id(d.grantee_user_id.clone()).one(db).await?;
+        agents.push(AgentRow {
+            name: u.as_ref().and_then(|u| u.name.clone()).map(|n| mask_name(&n)).unwrap_or_default(),
+            phone: u.as_ref().and_then(|u| u.phone.clone()).map(|p| mask_phone(&p)).unwrap_or_default(),
+            user_id: d.grantee_user_id,
+            state: d.state,
+            valid_to: d.valid_to,
+        });
+    }
+    Ok(Some(EnterpriseView {
+        id: e.id,
+        uscc: e.uscc,
+        name: e.name,
+        region: e.region,
+        representative_name: mask_name(&e.representative_name),
+        representative_id_number: mask_id_number(&e.representative_id_number),
+        representative_phone: mask_phone(&e.representative_phone),
+        representative_linked: e.representative_user_id.is_some(),
+        agents,
+    }))
 }

@@ -1,20 +1,15 @@
 //! The console's pages: home, step-up, people, apps, reviews, staff roles
 //! (audit and statistics are in `audit_pages`).
 use super::{Console, refused};
-use crate::domain::assurance::Factor;
-use crate::domain::authn::factors::Verdict;
 use crate::domain::clients::admin::Settings;
 use crate::domain::staff::people::{self, AccountAction};
 use crate::domain::staff::{self, Granter, Role, apps, reviews};
 use crate::kit::cookies;
-use crate::kit::extract::{CsrfForm, PageError, SignedIn};
-use crate::kit::pages::page;
-use crate::oidc::flow::see_other;
+use crate::kit::extract::{CsrfForm, PageError};
 use crate::server::AppState;
 use crate::with_csrf;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -26,100 +21,6 @@ pub async fn home(State(state): State<AppState>, c: Console, jar: CookieJar) -> 
     let mut ctx = tera::Context::new();
     ctx.insert("adm", &serde_json::json!({ "proofing": c.proofing }));
     Ok(c.render(&state, jar, "admin_home.html", ctx))
-}
-
-// ---------------------------------------------------------------- step-up
-
-#[derive(Deserialize)]
-pub struct StepUpQuery {
-    #[serde(default)]
-    fresh: String,
-}
-
-#[derive(Deserialize)]
-pub struct StepUpForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-}
-with_csrf!(StepUpForm);
-
-/// The staff account behind a signed-in session (no level check: this is
-/// where the level is raised).
-async fn staff_signed_in(state: &AppState, s: &SignedIn) -> Result<staff::Staff, PageError> {
-    staff::load(&state.store, &s.user.id).await?.ok_or(PageError::forbidden("admin_not_staff"))
-}
-
-fn step_up_page(
-    state: &AppState,
-    jar: CookieJar,
-    locale: &str,
-    status: StatusCode,
-    fresh: bool,
-    error: Option<&str>,
-) -> Response {
-    let (jar, browser) = cookies::browser(state, jar);
-    let mut ctx = tera::Context::new();
-    ctx.insert("csrf", &cookies::csrf_token(state, &browser));
-    ctx.insert(
-        "adm",
-        &serde_json::json!({
-            "fresh": fresh,
-            "error": error.map(|k| state.pages.text(locale, k)),
-            "passkeys": state.passkeys.available(),
-        }),
-    );
-    (jar, page(state, status, "admin_step_up.html", locale, ctx)).into_response()
-}
-
-pub async fn step_up_show(
-    State(state): State<AppState>,
-    s: SignedIn,
-    jar: CookieJar,
-    headers: HeaderMap,
-    Query(q): Query<StepUpQuery>,
-) -> PageResult {
-    staff_signed_in(&state, &s).await?;
-    let locale = cookies::locale(&state, &headers, None);
-    Ok(step_up_page(&state, jar, locale, StatusCode::OK, !q.fresh.is_empty(), None))
-}
-
-/// An authenticator-app code typed on the console's step-up page: the
-/// session records the factor (and gets a new cookie), then back to the
-/// console.
-pub async fn step_up_submit(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    s: SignedIn,
-    jar: CookieJar,
-    headers: HeaderMap,
-    CsrfForm(f): CsrfForm<StepUpForm>,
-) -> PageResult {
-    staff_signed_in(&state, &s).await?;
-    let locale = cookies::locale(&state, &headers, None);
-    let now = state.clock.now();
-    let code = f.code.trim();
-    let key = if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
-        match state.totp.verify(&s.user.id, &s.user.username, code, now).await? {
-            Verdict::Accepted => None,
-            Verdict::Wrong => Some("mfa_code_wrong"),
-            Verdict::Replayed => Some("mfa_code_used"),
-            Verdict::Locked => Some("mfa_locked"),
-        }
-    } else {
-        Some("mfa_code_wrong")
-    };
-    if let Some(key) = key {
-        return Ok(step_up_page(&state, jar, locale, StatusCode::UNAUTHORIZED, false, Some(key)));
-    }
-    let ip = cookies::client_ip(Some(addr));
-    crate::domain::identity::accounts::audit(&state.store, Some(&s.user.id), "step_up", "console", Some(&ip), now)
-        .await?;
-    match crate::web::auth::step_up::record_factor(&state, jar, &s.session, Factor::Totp).await? {
-        Some(jar) => Ok((jar, see_other(&state.endpoint("/admin"))).into_response()),
-        None => Err(PageError::Respond(cookies::sign_in_then(&state, CookieJar::new(), "/admin"))),
-    }
 }
 
 // ---------------------------------------------------------------- people
