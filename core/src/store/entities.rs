@@ -46,6 +46,11 @@ pub mod client {
         /// The sector identifier host (OIDC Core §8.1), fixed at registration.
         pub sector: Option<String>,
         pub sector_identifier_uri: Option<String>,
+        /// Digest of the registration access token (RFC 7592) of a
+        /// dynamically registered client; none for an administrator's.
+        pub registration_token_hash: Option<String>,
+        /// Further registered metadata, a JSON object (RFC 7591 §2).
+        pub metadata: Option<String>,
     }
     no_relations!();
 }
@@ -162,6 +167,8 @@ pub mod auth_code {
         pub code_challenge: Option<String>,
         pub expires_at: i64,
         pub consumed_at: Option<i64>,
+        /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 §10).
+        pub dpop_jkt: Option<String>,
     }
     no_relations!();
 }
@@ -961,6 +968,24 @@ pub mod device_code {
         pub last_poll_at: Option<i64>,
         pub created_at: i64,
         pub expires_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod initial_access_token {
+    use sea_orm::entity::prelude::*;
+    /// An initial access token for dynamic client registration (RFC 7591
+    /// §3), issued by an administrator; only its keyed digest is stored.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "initial_access_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub token_hash: String,
+        pub label: String,
+        pub uses_left: i64,
+        pub expires_at: i64,
+        pub created_at: i64,
     }
     no_relations!();
 }
