@@ -13,12 +13,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-fn body_json(body: &[u8]) -> Result<Value, Response> {
+fn body_json(body: &[u8]) -> Result<Value, DomainError> {
     serde_json::from_slice(body).map_err(|_| {
-        error(&DomainError::OAuth(crate::domain::OAuthError::new(
+        DomainError::OAuth(crate::domain::OAuthError::new(
             "invalid_client_metadata",
             "the request body must be a JSON object of client metadata",
-        )))
+        ))
     })
 }
 
@@ -68,7 +68,7 @@ fn token(headers: &HeaderMap) -> Option<&str> {
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let metadata = match body_json(&body) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(e) => return error(&e),
     };
     let policy = &state.config.protocol.registration;
     let r = registration::register(&state.clients, policy, token(&headers), &metadata).await;
@@ -90,7 +90,7 @@ pub async fn update(
 ) -> Response {
     let metadata = match body_json(&body) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(e) => return error(&e),
     };
     let policy = &state.config.protocol.registration;
     let r = registration::update(&state.clients, policy, &client_id, token(&headers), &metadata).await;
