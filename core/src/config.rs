@@ -129,6 +129,48 @@ pub struct ProtocolConfig {
     /// The default `subject_type` of clients that name none: `public` or
     /// `pairwise` (OIDC Core §8; pairwise reaches clients with one sector).
     pub subject_type: String,
+    /// Dynamic client registration (RFC 7591 / 7592), `[protocol.registration]`.
+    pub registration: RegistrationPolicy,
+}
+
+/// What dynamic client registration (RFC 7591) may register: off by
+/// default; when on, a client registers with an initial access token an
+/// administrator issued (`idp client initial-token`), within these limits.
+/// Plugin scopes are never registrable: they need an administrator's grant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationPolicy {
+    /// Whether `/oauth/register` exists (and discovery names it).
+    pub enabled: bool,
+    /// Redirect URIs must use https; with hosts listed here, also be on
+    /// one of them (exact host names).
+    pub redirect_hosts: Vec<String>,
+    /// Also allow `http://127.0.0.1` / `[::1]` redirect URIs (native apps, RFC 8252).
+    pub allow_loopback: bool,
+    pub grant_types: Vec<String>,
+    pub response_types: Vec<String>,
+    pub token_endpoint_auth_methods: Vec<String>,
+    /// The scopes a registered client may ask for (built-in scopes only).
+    pub scopes: Vec<String>,
+    /// Signing algorithms a client may choose for ID tokens, userinfo,
+    /// introspection responses, request objects and client assertions.
+    pub signing_algs: Vec<String>,
+}
+
+impl Default for RegistrationPolicy {
+    fn default() -> Self {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Self {
+            enabled: false,
+            redirect_hosts: Vec::new(),
+            allow_loopback: false,
+            grant_types: list(&["authorization_code", "refresh_token"]),
+            response_types: list(&["code"]),
+            token_endpoint_auth_methods: list(&["private_key_jwt", "client_secret_basic", "client_secret_post"]),
+            scopes: list(&["openid", "profile", "email", "phone", "address", "offline_access"]),
+            signing_algs: list(&["ES256", "PS256", "RS256"]),
+        }
+    }
 }
 
 impl Default for ProtocolConfig {
@@ -140,6 +182,7 @@ impl Default for ProtocolConfig {
             dpop_iat_window: 60,
             par_ttl: 60,
             subject_type: "public".into(),
+            registration: RegistrationPolicy::default(),
         }
     }
 }

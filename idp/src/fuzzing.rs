@@ -204,6 +204,12 @@ fn client(public: bool) -> Client {
         sector_identifier_uri: None,
         secret_hash: None,
         old_secret_hash: None,
+        jwks_uri: None,
+        userinfo_alg: None,
+        introspection_alg: None,
+        dynamic: false,
+        metadata: Default::default(),
+        registration_token_hash: None,
     }
 }
 

@@ -255,7 +255,7 @@ enum ClientCmd {
         /// client_secret_basic (default), client_secret_post, private_key_jwt, none
         #[arg(long)]
         auth_method: Option<String>,
-        /// ID token signing algorithm: ES256 (default) or RS256.
+        /// ID token signing algorithm: ES256 (default), PS256 or RS256.
         #[arg(long)]
         id_token_alg: Option<String>,
         /// Public JWKS (JSON) for private_key_jwt.
@@ -319,6 +319,21 @@ enum ClientCmd {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         scope: String,
+    },
+    /// Issue an initial access token for dynamic client registration
+    /// (RFC 7591, `protocol.registration`); shown once, stored as a digest.
+    InitialToken {
+        /// How many registrations it allows (1 = single use).
+        #[arg(long, default_value_t = 1)]
+        uses: i64,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: i64,
+        /// Whom it was given to, for the audit trail.
+        #[arg(long, default_value = "")]
+        label: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -599,6 +614,7 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                     dpop_bound: dpop,
                     subject_type,
                     sector_identifier_uri,
+                    metadata: None,
                 })
                 .await?;
             if json {
@@ -628,6 +644,27 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
         },
         ClientCmd::AllowScope { client_id, scope } => plugin_cli::allow_scope(&state, &client_id, &scope).await,
         ClientCmd::DenyScope { client_id, scope } => plugin_cli::deny_scope(&state, &client_id, &scope).await,
+        ClientCmd::InitialToken { uses, ttl, label, json } => {
+            let now = state.clock.now();
+            let t = idp::domain::clients::registration::issue_initial_token(
+                &state.store,
+                &state.hasher,
+                &label,
+                uses,
+                ttl,
+                now,
+            )
+            .await?;
+            if json {
+                print_json(&serde_json::json!({
+                    "id": t.id, "initial_access_token": t.token, "uses": t.uses, "expires_at": t.expires_at,
+                }))
+            } else {
+                println!("initial_access_token: {}   (shown once)", t.token);
+                println!("id: {}  uses: {}  expires_at: {}", t.id, t.uses, t.expires_at);
+                Ok(())
+            }
+        }
         ClientCmd::Delete { client_id } => {
             if state.clients.delete(&client_id).await? {
                 println!("deleted {client_id}");

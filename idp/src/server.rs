@@ -196,6 +196,11 @@ pub fn router(state: AppState) -> Router {
         .route("/introspect", post(oidc::introspect::handler))
         .route("/par", post(oidc::par::handler))
         .route("/device_authorization", post(oidc::device::handler))
+        .route("/oauth/register", post(oidc::register::create))
+        .route(
+            "/oauth/register/{client_id}",
+            get(oidc::register::read).put(oidc::register::update).delete(oidc::register::delete),
+        )
         .route("/logout", get(oidc::logout::handler).post(oidc::logout::handler))
         .route("/login", get(web::auth::login::show).post(web::auth::login::submit))
         .route("/login/sms", get(web::auth::sms_login::show).post(web::auth::sms_login::submit))

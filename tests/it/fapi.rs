@@ -564,7 +564,7 @@ async fn discovery(b: Backend) {
     assert_eq!(doc["pushed_authorization_request_endpoint"], app.url("/par"));
     assert_eq!(doc["require_pushed_authorization_requests"], false);
     assert_eq!(doc["request_parameter_supported"], true);
-    assert_eq!(doc["request_object_signing_alg_values_supported"], json!(["ES256", "RS256"]));
+    assert_eq!(doc["request_object_signing_alg_values_supported"], json!(["ES256", "PS256", "RS256"]));
     assert_eq!(doc["dpop_signing_alg_values_supported"], json!(["ES256", "RS256"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
 }

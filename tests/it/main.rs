@@ -46,6 +46,7 @@ mod portal;
 mod production_guard;
 mod proxies;
 mod readiness;
+mod registration;
 mod reverify;
 mod robustness;
 mod scan;

@@ -2,7 +2,8 @@
 //! come from well-kept crates: ECDSA P-256 from `ring` on the hot path (its
 //! constant-time assembly signs about ten times faster than the portable
 //! RustCrypto `p256`, which remains for parsing and for keys made in tests),
-//! RSASSA-PKCS1-v1_5 from RustCrypto. Only the envelope is assembled here,
+//! RSASSA-PKCS1-v1_5 and RSASSA-PSS (PS256, as FAPI 2.0 asks) from
+//! RustCrypto. Only the envelope is assembled here,
 //! so the hot path never re-parses a key.
 use super::{b64url, b64url_decode};
 use p256::ecdsa::signature::Signer;
@@ -15,6 +16,8 @@ use sha2::Sha256;
 pub enum Alg {
     Es256,
     Rs256,
+    /// RSASSA-PSS with SHA-256 and MGF1-SHA-256 (RFC 7518 §3.5).
+    Ps256,
 }
 
 impl Alg {
@@ -22,6 +25,7 @@ impl Alg {
         match self {
             Alg::Es256 => "ES256",
             Alg::Rs256 => "RS256",
+            Alg::Ps256 => "PS256",
         }
     }
 
@@ -29,6 +33,7 @@ impl Alg {
         match name {
             "ES256" => Some(Alg::Es256),
             "RS256" => Some(Alg::Rs256),
+            "PS256" => Some(Alg::Ps256),
             _ => None,
         }
     }
@@ -42,12 +47,14 @@ pub enum PrivateKey {
     /// keys become when loaded (`PrivateKey::es256`).
     Es256Ring(Box<ring::signature::EcdsaKeyPair>),
     Rs256(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
+    Ps256(Box<rsa::pss::BlindedSigningKey<Sha256>>),
 }
 
 #[derive(Clone)]
 pub enum PublicKey {
     Es256(p256::ecdsa::VerifyingKey),
     Rs256(Box<rsa::pkcs1v15::VerifyingKey<Sha256>>),
+    Ps256(Box<rsa::pss::VerifyingKey<Sha256>>),
 }
 
 impl PrivateKey {
@@ -84,6 +91,12 @@ impl PrivateKey {
                 let sig: rsa::pkcs1v15::Signature = k.sign(input);
                 rsa::signature::SignatureEncoding::to_vec(&sig)
             }
+            // PSS is randomised: a fresh salt from the system RNG.
+            PrivateKey::Ps256(k) => {
+                use rsa::signature::RandomizedSigner;
+                let sig: rsa::pss::Signature = k.sign_with_rng(&mut rand::rngs::OsRng, input);
+                rsa::signature::SignatureEncoding::to_vec(&sig)
+            }
         }
     }
 }
@@ -93,7 +106,47 @@ impl PublicKey {
         match self {
             PublicKey::Es256(_) => Alg::Es256,
             PublicKey::Rs256(_) => Alg::Rs256,
+            PublicKey::Ps256(_) => Alg::Ps256,
         }
+    }
+
+    /// Whether this key verifies `signature` under `alg`: an RSA key
+    /// verifies both RS256 and PS256 (a JWK names a key, not a padding),
+    /// an EC key only ES256.
+    pub fn verifies(&self, alg: Alg, input: &[u8], signature: &[u8]) -> bool {
+        if self.alg() == alg {
+            return self.verify(input, signature);
+        }
+        let Some(rsa_key) = self.rsa_public() else {
+            return false;
+        };
+        let other = match alg {
+            Alg::Ps256 => PublicKey::Ps256(Box::new(rsa::pss::VerifyingKey::new(rsa_key.clone()))),
+            Alg::Rs256 => PublicKey::Rs256(Box::new(rsa::pkcs1v15::VerifyingKey::new(rsa_key.clone()))),
+            Alg::Es256 => return false,
+        };
+        other.verify(input, signature)
+    }
+
+    /// The RSA public key of an RS256 or PS256 key.
+    pub fn rsa_public(&self) -> Option<&rsa::RsaPublicKey> {
+        match self {
+            PublicKey::Rs256(k) => Some(k.as_ref().as_ref()),
+            PublicKey::Ps256(k) => Some(k.as_ref().as_ref()),
+            PublicKey::Es256(_) => None,
+        }
+    }
+
+    /// `verifies`, for a client's JWK: a key whose `alg` member names
+    /// another algorithm than the JWS header is not used (RFC 7517 §4.4).
+    pub fn jwk_verifies(jwk: &Value, parsed: &Parsed<'_>) -> bool {
+        let Some(alg) = Alg::parse(&parsed.header.alg) else {
+            return false;
+        };
+        if jwk.get("alg").and_then(Value::as_str).is_some_and(|a| a != alg.name()) {
+            return false;
+        }
+        PublicKey::from_jwk(jwk).is_some_and(|k| k.verifies(alg, parsed.signing_input.as_bytes(), &parsed.signature))
     }
 
     pub fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
@@ -105,6 +158,10 @@ impl PublicKey {
                 UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point.as_bytes()).verify(input, signature).is_ok()
             }
             PublicKey::Rs256(k) => match rsa::pkcs1v15::Signature::try_from(signature) {
+                Ok(sig) => rsa::signature::Verifier::verify(k.as_ref(), input, &sig).is_ok(),
+                Err(_) => false,
+            },
+            PublicKey::Ps256(k) => match rsa::pss::Signature::try_from(signature) {
                 Ok(sig) => rsa::signature::Verifier::verify(k.as_ref(), input, &sig).is_ok(),
                 Err(_) => false,
             },
@@ -245,6 +302,20 @@ mod tests {
         bad[10] ^= 1;
         assert!(!public.verify(input, &bad));
         assert!(!public.verify(input, &sig[..63]));
+    }
+
+    #[test]
+    fn ps256_signs_and_verifies_with_the_same_rsa_key_only_as_ps256() {
+        let k = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
+        let pss = PrivateKey::Ps256(Box::new(rsa::pss::BlindedSigningKey::new(k.clone())));
+        let public = PublicKey::Ps256(Box::new(rsa::pss::VerifyingKey::new(k.to_public_key())));
+        let as_rs = PublicKey::Rs256(Box::new(rsa::pkcs1v15::VerifyingKey::new(k.to_public_key())));
+        let input = b"header.payload";
+        let sig = pss.sign(input);
+        assert!(public.verify(input, &sig));
+        assert!(as_rs.verifies(Alg::Ps256, input, &sig), "an RSA JWK verifies PS256");
+        assert!(!as_rs.verify(input, &sig), "a PSS signature is not PKCS#1 v1.5");
+        assert!(!public.verify(b"header.other", &sig));
     }
 
     #[test]

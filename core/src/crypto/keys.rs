@@ -43,10 +43,15 @@ impl KeyPurpose {
     }
 }
 
-/// The keys kept active: ES256 and RS256 for tokens (clients choose their
-/// ID token algorithm), ES256 alone for plugins.
-const KEY_KINDS: [(KeyPurpose, Alg); 3] =
-    [(KeyPurpose::Token, Alg::Es256), (KeyPurpose::Token, Alg::Rs256), (KeyPurpose::Plugin, Alg::Es256)];
+/// The keys kept active: ES256, RS256 and PS256 for tokens (clients choose
+/// their ID token algorithm; PS256 has an RSA key of its own, so one key
+/// never signs with two paddings), ES256 alone for plugins.
+const KEY_KINDS: [(KeyPurpose, Alg); 4] = [
+    (KeyPurpose::Token, Alg::Es256),
+    (KeyPurpose::Token, Alg::Rs256),
+    (KeyPurpose::Token, Alg::Ps256),
+    (KeyPurpose::Plugin, Alg::Es256),
+];
 
 pub struct SigningKey {
     pub kid: String,
@@ -73,9 +78,9 @@ fn public_jwk(alg: Alg, kid: &str, public: &PublicKey) -> Value {
                 "y": b64url(point.y().map(|y| &y[..]).unwrap_or_default()),
             })
         }
-        PublicKey::Rs256(k) => {
+        PublicKey::Rs256(_) | PublicKey::Ps256(_) => {
             use rsa::traits::PublicKeyParts;
-            let key: &rsa::RsaPublicKey = k.as_ref().as_ref();
+            let Some(key) = public.rsa_public() else { return json!({}) };
             json!({
                 "kty": "RSA", "use": "sig", "alg": alg.name(), "kid": kid,
                 "n": b64url(&key.n().to_bytes_be()),
@@ -97,6 +102,11 @@ fn from_pkcs8(purpose: KeyPurpose, alg: Alg, kid: String, der: &[u8]) -> anyhow:
             let public = PublicKey::Rs256(Box::new(rsa::pkcs1v15::VerifyingKey::new(k.to_public_key())));
             (PrivateKey::Rs256(Box::new(rsa::pkcs1v15::SigningKey::new(k))), public)
         }
+        Alg::Ps256 => {
+            let k = rsa::RsaPrivateKey::from_pkcs8_der(der)?;
+            let public = PublicKey::Ps256(Box::new(rsa::pss::VerifyingKey::new(k.to_public_key())));
+            (PrivateKey::Ps256(Box::new(rsa::pss::BlindedSigningKey::new(k))), public)
+        }
     };
     let jwk = public_jwk(alg, &kid, &public);
     Ok(SigningKey { kid, alg, purpose, signer, public, jwk })
@@ -106,7 +116,7 @@ fn generate_pkcs8(alg: Alg) -> anyhow::Result<Vec<u8>> {
     let mut rng = rand::rngs::OsRng;
     Ok(match alg {
         Alg::Es256 => p256::ecdsa::SigningKey::random(&mut rng).to_pkcs8_der()?.as_bytes().to_vec(),
-        Alg::Rs256 => rsa::RsaPrivateKey::new(&mut rng, 2048)?.to_pkcs8_der()?.as_bytes().to_vec(),
+        Alg::Rs256 | Alg::Ps256 => rsa::RsaPrivateKey::new(&mut rng, 2048)?.to_pkcs8_der()?.as_bytes().to_vec(),
     })
 }
 

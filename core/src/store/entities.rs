@@ -46,6 +46,11 @@ pub mod client {
         /// The sector identifier host (OIDC Core §8.1), fixed at registration.
         pub sector: Option<String>,
         pub sector_identifier_uri: Option<String>,
+        /// Digest of the registration access token (RFC 7592) of a
+        /// dynamically registered client; none for an administrator's.
+        pub registration_token_hash: Option<String>,
+        /// Further registered metadata, a JSON object (RFC 7591 §2).
+        pub metadata: Option<String>,
     }
     no_relations!();
 }
@@ -162,6 +167,8 @@ pub mod auth_code {
         pub code_challenge: Option<String>,
         pub expires_at: i64,
         pub consumed_at: Option<i64>,
+        /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 §10).
+        pub dpop_jkt: Option<String>,
     }
     no_relations!();
 }
@@ -455,43 +462,6 @@ pub mod appeal {
         pub decided_by: Option<String>,
         pub created_at: i64,
         pub decided_at: Option<i64>,
-    }
-    no_relations!();
-}
-
-/// An image attached to an appeal as evidence (A8): JPEG or PNG by its
-/// magic bytes, at most 3 per appeal of at most 2 MiB each. `expires_at`
-/// is set by the decision; the purge deletes the image after it.
-pub mod appeal_evidence {
-    use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "appeal_evidence")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        pub appeal_id: String,
-        /// `image/jpeg` or `image/png`, from the sniffed bytes.
-        pub content_type: String,
-        pub size: i64,
-        #[sea_orm(column_type = "Blob")]
-        pub data: Vec<u8>,
-        pub created_at: i64,
-        pub expires_at: Option<i64>,
-    }
-    no_relations!();
-}
-
-/// An appeal's review promise (A8: one working day): when it is due and
-/// when the reviewers were reminded that it is overdue (once).
-pub mod appeal_due {
-    use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
-    #[sea_orm(table_name = "appeal_due")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub appeal_id: String,
-        pub due_at: i64,
-        pub reminded_at: Option<i64>,
     }
     no_relations!();
 }
@@ -1006,6 +976,43 @@ pub mod device_code {
     no_relations!();
 }
 
+/// An image attached to an appeal as evidence (A8): JPEG or PNG by its
+/// magic bytes, at most 3 per appeal of at most 2 MiB each. `expires_at`
+/// is set by the decision; the purge deletes the image after it.
+pub mod appeal_evidence {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "appeal_evidence")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub appeal_id: String,
+        /// `image/jpeg` or `image/png`, from the sniffed bytes.
+        pub content_type: String,
+        pub size: i64,
+        #[sea_orm(column_type = "Blob")]
+        pub data: Vec<u8>,
+        pub created_at: i64,
+        pub expires_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+/// An appeal's review promise (A8: one working day): when it is due and
+/// when the reviewers were reminded that it is overdue (once).
+pub mod appeal_due {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "appeal_due")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub appeal_id: String,
+        pub due_at: i64,
+        pub reminded_at: Option<i64>,
+    }
+    no_relations!();
+}
+
 /// What an agent's C2 registration form collected besides the delegation
 /// itself (his document, its validity, gender, ethnicity, the region and
 /// the representative's phone), shown to the representative on the agent
@@ -1032,6 +1039,56 @@ pub mod agent_registration {
     no_relations!();
 }
 
+/// The document of a bound relative (E2) when it is not a resident ID
+/// card: its type and the birth date declared with it (a passport or
+/// permit number carries none), from which the relative's age is counted.
+pub mod kin_document {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "kin_documents")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub delegation_id: String,
+        pub doc_type: String,
+        /// `YYYY-MM-DD`.
+        pub birth_date: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+/// The audit hash chain's head (one row, `id = "head"`).
+pub mod audit_chain {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_chain")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub seq: i64,
+        pub hash: String,
+        pub legacy_rows: i64,
+        pub updated_at: i64,
+    }
+    no_relations!();
+}
+
+/// Daily statistics counters (`key` = `day|metric|dim`).
+pub mod stat_counter {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "stat_counters")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub day: i64,
+        pub metric: String,
+        pub dim: String,
+        pub count: i64,
+    }
+    no_relations!();
+}
+
 pub mod console_session {
     use sea_orm::entity::prelude::*;
     /// A staff member's console session (issue 15): made by the console's
@@ -1052,21 +1109,6 @@ pub mod console_session {
     no_relations!();
 }
 
-/// The audit hash chain's head (one row, `id = "head"`).
-pub mod audit_chain {
-    use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "audit_chain")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
-        pub seq: i64,
-        pub hash: String,
-        pub legacy_rows: i64,
-    }
-    no_relations!();
-}
-
 pub mod faq_category {
     use sea_orm::entity::prelude::*;
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
@@ -1077,24 +1119,6 @@ pub mod faq_category {
         pub name: String,
         pub position: i64,
         pub updated_at: i64,
-    }
-    no_relations!();
-}
-
-/// The document of a bound relative (E2) when it is not a resident ID
-/// card: its type and the birth date declared with it (a passport or
-/// permit number carries none), from which the relative's age is counted.
-pub mod kin_document {
-    use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "kin_documents")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub delegation_id: String,
-        pub doc_type: String,
-        /// `YYYY-MM-DD`.
-        pub birth_date: String,
-        pub created_at: i64,
     }
     no_relations!();
 }
@@ -1111,22 +1135,6 @@ pub mod faq_item {
         pub answer: String,
         pub position: i64,
         pub updated_at: i64,
-    }
-    no_relations!();
-}
-
-/// Daily statistics counters (`key` = `day|metric|dim`).
-pub mod stat_counter {
-    use sea_orm::entity::prelude::*;
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "stat_counters")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub key: String,
-        pub day: i64,
-        pub metric: String,
-        pub dim: String,
-        pub count: i64,
     }
     no_relations!();
 }
@@ -1151,6 +1159,24 @@ pub mod feedback {
         pub answered_by: Option<String>,
         pub created_at: i64,
         pub answered_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod initial_access_token {
+    use sea_orm::entity::prelude::*;
+    /// An initial access token for dynamic client registration (RFC 7591
+    /// §3), issued by an administrator; only its keyed digest is stored.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "initial_access_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub token_hash: String,
+        pub label: String,
+        pub uses_left: i64,
+        pub expires_at: i64,
+        pub created_at: i64,
     }
     no_relations!();
 }

@@ -7,7 +7,22 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// What the provider signs with and verifies (`crypto::jws::Alg`).
+const SIGNING_ALGS: &[&str] = &["ES256", "PS256", "RS256"];
+
 pub fn document(config: &Config) -> Value {
+    let mut doc = base_document(config);
+    // RFC 7591: only when the policy opens registration.
+    if config.protocol.registration.enabled
+        && let Some(map) = doc.as_object_mut()
+    {
+        let endpoint = format!("{}{}", config.issuer, crate::domain::clients::registration::ENDPOINT);
+        map.insert("registration_endpoint".into(), endpoint.into());
+    }
+    doc
+}
+
+fn base_document(config: &Config) -> Value {
     let e = |p: &str| format!("{}{}", config.issuer, p);
     let acr: Vec<String> = (1..=4).map(|n| format!("{}{}", config.acr_prefix, n)).collect();
     json!({
@@ -26,10 +41,13 @@ pub fn document(config: &Config) -> Value {
         // RFC 8628.
         "device_authorization_endpoint": e("/device_authorization"),
         "subject_types_supported": ["public", "pairwise"],
-        "id_token_signing_alg_values_supported": ["ES256", "RS256"],
-        "userinfo_signing_alg_values_supported": ["none"],
+        "id_token_signing_alg_values_supported": SIGNING_ALGS,
+        // OIDC Core §5.3.2: signed userinfo for clients that register an alg.
+        "userinfo_signing_alg_values_supported": ["none", "ES256", "PS256", "RS256"],
+        // RFC 9701: JWT introspection responses.
+        "introspection_signing_alg_values_supported": SIGNING_ALGS,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256"],
+        "token_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],

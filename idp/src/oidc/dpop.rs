@@ -49,6 +49,19 @@ pub async fn token_proof(state: &AppState, headers: &HeaderMap, client: &Client)
     }
 }
 
+/// At `/par` (RFC 9449 §10.1): the thumbprint of a valid proof, if one was
+/// sent; it binds the code as `dpop_jkt` does.
+pub async fn par_proof(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(proof) = proof(headers).map_err(|e| ApiError::OAuth(e.oauth()))? else {
+        return Ok(None);
+    };
+    let htu = state.endpoint("/par");
+    match dpop::check(&state.store, proof, &expect(state, "POST", &htu)).await? {
+        Ok(jkt) => Ok(Some(jkt)),
+        Err(e) => Err(ApiError::OAuth(e.oauth())),
+    }
+}
+
 /// Adds a fresh `DPoP-Nonce` when the server requires nonces.
 pub fn with_nonce(state: &AppState, mut res: Response) -> Response {
     if state.config.protocol.use_dpop_nonce

@@ -142,6 +142,7 @@ pub async fn advance(
                 },
                 &req.redirect_uri,
                 req.code_challenge.clone(),
+                req.dpop_jkt.clone(),
                 // FAPI 2.0 §5.3.2.1: codes of at most 60 seconds.
                 if client.is_fapi2() { state.config.tokens.code_ttl.min(60) } else { state.config.tokens.code_ttl },
                 state.config.tokens.refresh_token_ttl,

@@ -3,24 +3,49 @@
 //! confidential client (resource servers are clients too).
 use super::error::{ApiError, no_store};
 use super::form;
+use crate::crypto::jws::Alg;
 use crate::domain::OAuthError;
+use crate::domain::clients::Client;
 use crate::domain::tokens::grants;
 use crate::server::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// RFC 9701 §4: the media type of a JWT introspection response.
+const JWT_TYPE: &str = "application/token-introspection+jwt";
+
 pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match introspect(&state, &headers, &body).await {
-        Ok(v) => no_store(Json(v).into_response()),
+        Ok((client, v)) => no_store(answer(&state, &headers, &client, v)),
         Err(e) => e.into_response(),
     }
 }
 
-async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+/// JSON, or — when the client asks with `Accept` (RFC 9701 §4) or
+/// registered `introspection_signed_response_alg` — a JWT signed with the
+/// registered algorithm (RS256 by default, RFC 9701 §6).
+fn answer(state: &AppState, headers: &HeaderMap, client: &Client, v: Value) -> Response {
+    let asked = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(','))
+        .any(|m| m.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(JWT_TYPE)));
+    let alg = client.introspection_alg.as_deref().and_then(Alg::parse);
+    if !asked && alg.is_none() {
+        return Json(v).into_response();
+    }
+    match state.tokens.introspection_jwt(&client.client_id, alg.unwrap_or(Alg::Rs256), v) {
+        Ok(jwt) => ([(header::CONTENT_TYPE, JWT_TYPE)], jwt).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(Client, Value), ApiError> {
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
     let creds = form::credentials(headers, &params)?;
@@ -36,7 +61,7 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
         let token_type = if claims.contains_key("cnf") { "DPoP" } else { "Bearer" };
         claims.insert("token_type".into(), token_type.into());
         claims.remove("gid");
-        return Ok(Value::Object(claims));
+        return Ok((client, Value::Object(claims)));
     }
     if let Some((row, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await?
         && g.client_id == client.client_id
@@ -44,16 +69,19 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
         && row.expires_at > now
         && grants::active_grant(&state.store, &g.id, now).await?.is_some()
     {
-        return Ok(json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "client_id": g.client_id,
-            "sub": crate::domain::tokens::subjects::of_grant(&g),
-            "scope": g.scope,
-            "exp": row.expires_at,
-            "iat": g.created_at,
-            "iss": state.config.issuer,
-        }));
+        return Ok((
+            client,
+            json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": g.client_id,
+                "sub": crate::domain::tokens::subjects::of_grant(&g),
+                "scope": g.scope,
+                "exp": row.expires_at,
+                "iat": g.created_at,
+                "iss": state.config.issuer,
+            }),
+        ));
     }
-    Ok(json!({ "active": false }))
+    Ok((client, json!({ "active": false })))
 }

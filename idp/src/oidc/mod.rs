@@ -10,6 +10,7 @@ pub mod introspect;
 pub mod logout;
 pub mod mini_program;
 pub mod par;
+pub mod register;
 pub mod revoke;
 pub mod token;
 pub mod token_exchange;

@@ -27,9 +27,18 @@ async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Resp
     let client = state.clients.authenticate(&creds, &state.endpoint("/par"), &state.config.issuer).await?;
     let request: Vec<(String, String)> =
         params.into_iter().filter(|(k, _)| !CREDENTIALS.contains(&k.as_str())).collect();
+    // RFC 9449 §10.1: a DPoP proof here binds the code to its key.
+    let jkt = super::dpop::par_proof(state, headers).await?;
     let ttl = state.config.protocol.par_ttl;
-    let uri =
-        crate::domain::tokens::par::push(&state.store, &client, request, &state.config.issuer, ttl, state.clock.now())
-            .await?;
+    let uri = crate::domain::tokens::par::push(
+        &state.store,
+        &client,
+        request,
+        jkt.as_deref(),
+        &state.config.issuer,
+        ttl,
+        state.clock.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({ "request_uri": uri, "expires_in": ttl }))).into_response())
 }

@@ -100,6 +100,7 @@ async fn authorization_code(
         &client.client_id,
         redirect_uri,
         verifier,
+        jkt,
         state.clock.now(),
     )
     .await?;

@@ -1,6 +1,8 @@
 //! `/userinfo` (OIDC Core §5.3): GET or POST, token in the Authorization
 //! header or (POST only) the form body — never both (RFC 6750 §2).
 use super::form;
+use crate::crypto::jws::Alg;
+use crate::domain::clients::Client;
 use crate::domain::clients::scopes::{ScopeSet, individually_released};
 use crate::domain::identity::users::user_claims;
 use crate::server::AppState;
@@ -75,10 +77,18 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
             "the token was not issued with the openid scope",
         );
     }
+    let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
+    let client = match state.clients.find(client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the client no longer exists");
+        }
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
     if claims.contains_key("act")
         && let Some(gid) = gid
     {
-        return delegated(&state, gid, &scope).await;
+        return delegated(&state, gid, &scope, &client).await;
     }
     // The account comes from the token's grant, and `sub` is the one the
     // grant was issued under (`domain::tokens::subjects`), never read back.
@@ -101,16 +111,9 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
     };
     // Plugin claims: only while the client is still permitted and the
     // plugin enabled; a faulty plugin fails the request.
-    let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
     // Claims asked for individually: only those a scope the client may
     // still have releases (OIDC Core §5.5, `scopes::individually_released`).
-    let allowed = match state.clients.find(client_id).await {
-        Ok(Some(c)) => c.scopes(),
-        Ok(None) => {
-            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the client no longer exists");
-        }
-        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
-    };
+    let allowed = client.scopes();
     let requested = individually_released(grant.claims.as_deref(), "userinfo", &allowed);
     let mut out = user_claims(&user, &scope, &requested);
     match state.plugins.release(client_id, &user.id, &scope).await {
@@ -129,7 +132,23 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
         }
     }
     out.insert("sub".into(), Value::from(crate::domain::tokens::subjects::of_grant(&grant)));
-    let mut res = Json(Value::Object(out)).into_response();
+    answer(&state, &client, out)
+}
+
+/// The userinfo response: JSON, or a signed JWT (`application/jwt`, OIDC
+/// Core §5.3.2) with `iss` and `aud` for a client that registered
+/// `userinfo_signed_response_alg`.
+fn answer(state: &AppState, client: &Client, out: serde_json::Map<String, Value>) -> Response {
+    let mut res = match client.userinfo_alg.as_deref().and_then(Alg::parse) {
+        Some(alg) => match state.tokens.userinfo_jwt(client, alg, out) {
+            Ok(jwt) => ([(header::CONTENT_TYPE, "application/jwt")], jwt).into_response(),
+            Err(e) => {
+                tracing::error!("userinfo: {e}");
+                return bearer_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "signing failed");
+            }
+        },
+        None => Json(Value::Object(out)).into_response(),
+    };
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
@@ -137,7 +156,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
 /// Userinfo of a token acting for an enterprise or a person (C4): the
 /// principal's `sub`, `act` and the scope-gated description — checked
 /// against the delegation now, so a revoked or expired one answers 401.
-async fn delegated(state: &AppState, gid: &str, scope: &ScopeSet) -> Response {
+async fn delegated(state: &AppState, gid: &str, scope: &ScopeSet, client: &Client) -> Response {
     let now = state.clock.now();
     let acting = match crate::domain::tokens::grants::active_grant(&state.store, gid, now).await {
         Ok(Some(g)) => crate::domain::delegation::acting::for_grant(&state.store, &g, now).await,
@@ -151,7 +170,5 @@ async fn delegated(state: &AppState, gid: &str, scope: &ScopeSet) -> Response {
     };
     let mut out = serde_json::Map::new();
     acting.apply(&mut out, scope);
-    let mut res = Json(Value::Object(out)).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+    answer(state, client, out)
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod app_access;
 pub mod consents;
+pub mod registration;
 pub mod scopes;
 use crate::clock::Clock;
 use crate::crypto::{SecretHasher, jws, random_token};
@@ -89,10 +90,29 @@ pub struct Client {
     pub sector: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sector_identifier_uri: Option<String>,
+    /// Where the client publishes its keys (RFC 7591 §2), instead of `jwks`;
+    /// fetched and cached when a signature must be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Userinfo as a signed JWT (`userinfo_signed_response_alg`, OIDC
+    /// Registration §2); none = plain JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_alg: Option<String>,
+    /// Introspection answers as a signed JWT (RFC 9701 §6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_alg: Option<String>,
+    /// Registered through `/oauth/register` (RFC 7591): managed with its
+    /// registration access token.
+    pub dynamic: bool,
+    /// Further registered metadata (RFC 7591 §2), as registered.
+    #[serde(skip)]
+    pub metadata: serde_json::Map<String, Value>,
     #[serde(skip)]
     pub secret_hash: Option<String>,
     #[serde(skip)]
     pub old_secret_hash: Option<String>,
+    #[serde(skip)]
+    pub registration_token_hash: Option<String>,
 }
 
 /// The profile name of the FAPI 2.0 Security Profile.
@@ -138,17 +158,15 @@ impl Client {
     /// Whether a registered key (matching `kid` when both name one) signed
     /// this JWS with the algorithm its header names. `none` never verifies.
     pub fn verify_jws(&self, parsed: &jws::Parsed<'_>) -> bool {
-        let Some(alg) = jws::Alg::parse(&parsed.header.alg) else {
+        if jws::Alg::parse(&parsed.header.alg).is_none() {
             return false;
-        };
+        }
         self.keys().iter().any(|k| {
             let kid_ok = match (&parsed.header.kid, k.get("kid").and_then(Value::as_str)) {
                 (Some(want), Some(have)) => want == have,
                 _ => true,
             };
-            kid_ok
-                && jws::PublicKey::from_jwk(k)
-                    .is_some_and(|pk| pk.alg() == alg && pk.verify(parsed.signing_input.as_bytes(), &parsed.signature))
+            kid_ok && jws::PublicKey::jwk_verifies(k, parsed)
         })
     }
     pub fn signing_alg(&self) -> jws::Alg {
@@ -167,7 +185,18 @@ impl Client {
 
     fn from_model(m: client::Model) -> Self {
         let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+        let metadata = match m.metadata.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()) {
+            Some(Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let meta = |k: &str| metadata.get(k).and_then(Value::as_str).map(str::to_string);
         Client {
+            jwks_uri: meta("jwks_uri"),
+            userinfo_alg: meta("userinfo_signed_response_alg"),
+            introspection_alg: meta("introspection_signed_response_alg"),
+            dynamic: m.registration_token_hash.is_some(),
+            registration_token_hash: m.registration_token_hash,
+            metadata,
             auth_method: AuthMethod::parse(&m.auth_method).unwrap_or(AuthMethod::ClientSecretBasic),
             redirect_uris: list(&m.redirect_uris),
             post_logout_redirect_uris: list(&m.post_logout_redirect_uris),
@@ -302,6 +331,30 @@ pub struct NewClient {
     /// OIDC Core §8.1: a JSON array of URIs holding every redirect URI; its
     /// host is the sector. Without it the redirect URIs must share one host.
     pub sector_identifier_uri: Option<String>,
+    /// Further metadata kept as registered (`jwks_uri`,
+    /// `userinfo_signed_response_alg`, `introspection_signed_response_alg`,
+    /// `client_uri`, `contacts` …), a JSON object.
+    pub metadata: Option<serde_json::Map<String, Value>>,
+}
+
+/// A validated registration, not yet stored.
+pub(crate) struct Prepared {
+    pub client_id: String,
+    pub model: client::ActiveModel,
+    pub secret: Option<String>,
+    pub method: AuthMethod,
+    pub grant_types: Vec<String>,
+}
+
+/// An `https` URL, or `http` on loopback (development).
+fn https_or_loopback(uri: &str) -> Result<(), String> {
+    let u = url::Url::parse(uri).map_err(|e| format!("`{uri}`: {e}"))?;
+    let loopback = matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]") | Some("localhost"));
+    if u.scheme() == "https" || (u.scheme() == "http" && loopback) {
+        Ok(())
+    } else {
+        Err(format!("`{uri}` must use https"))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -322,6 +375,8 @@ pub struct ClientService {
     clock: Clock,
     cache: Arc<RwLock<HashMap<String, (Instant, Client)>>>,
     ttl: Duration,
+    /// Keys fetched from clients' `jwks_uri`, by URI.
+    remote_keys: Arc<RwLock<HashMap<String, (Instant, Value)>>>,
     /// Global switches (`protocol.*`) applied to every client as it is read.
     global_par: bool,
     global_fapi2: bool,
@@ -336,6 +391,8 @@ const CACHE_TTL: Duration = Duration::from_secs(5);
 /// changed registration at once: only a safety net for a lost notice.
 pub const CROSS_NODE_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX: usize = 10_000;
+/// How long keys fetched from a `jwks_uri` are used before fetching again.
+const REMOTE_KEYS_TTL: Duration = Duration::from_secs(300);
 
 pub const SECRET_PURPOSE: &str = "client_secret";
 
@@ -354,6 +411,7 @@ impl ClientService {
             clock,
             cache: Arc::default(),
             ttl: CACHE_TTL,
+            remote_keys: Arc::default(),
             global_par: false,
             global_fapi2: false,
             global_pairwise: false,
@@ -450,42 +508,75 @@ impl ClientService {
     }
 
     pub async fn create(&self, new: NewClient) -> Result<CreatedClient, DomainError> {
-        let bad = |m: String| DomainError::Internal(anyhow::anyhow!(m));
+        let prepared = self.prepare(&new).await.map_err(|m| DomainError::Internal(anyhow::anyhow!(m)))?;
+        let Prepared { model, secret, method, grant_types, client_id } = prepared;
+        // The registration and its audit record commit together; the
+        // secret itself is never recorded.
+        let txn = crate::store::begin_write(&self.db).await?;
+        let inserted = model.insert(&txn).await?;
+        let subject = format!("client:{client_id}");
+        let detail = format!("auth_method={} grant_types={}", method.as_str(), grant_types.join(","));
+        let event = Event::new("client_created", ADMIN, &subject).detail(&detail);
+        crate::domain::audit::record(&txn, event, self.clock.now()).await?;
+        txn.commit().await?;
+        Ok(CreatedClient { client: self.effective(Client::from_model(inserted)), client_secret: secret })
+    }
+
+    /// Validates a new registration and builds its row (with a fresh
+    /// secret for the secret methods); nothing is stored. The error is
+    /// what to fix, in words.
+    pub(crate) async fn prepare(&self, new: &NewClient) -> Result<Prepared, String> {
         if new.name.trim().is_empty() {
-            return Err(bad("client name must not be empty".into()));
+            return Err("client name must not be empty".into());
         }
         for uri in new.redirect_uris.iter().chain(new.post_logout_redirect_uris.iter()) {
-            validate_redirect_uri(uri).map_err(bad)?;
+            validate_redirect_uri(uri)?;
         }
         if let Some(uri) = &new.backchannel_logout_uri {
-            validate_redirect_uri(uri).map_err(bad)?;
+            validate_redirect_uri(uri)?;
         }
         let method = match (new.public, new.auth_method) {
             (true, None | Some(AuthMethod::None)) => AuthMethod::None,
-            (true, Some(_)) => return Err(bad("a public client authenticates with `none`".into())),
+            (true, Some(_)) => return Err("a public client authenticates with `none`".into()),
             (false, Some(m)) => m,
             (false, None) => AuthMethod::ClientSecretBasic,
         };
-        if method == AuthMethod::PrivateKeyJwt {
-            let ok = new
-                .jwks
-                .as_ref()
-                .and_then(|j| j.get("keys"))
-                .and_then(|k| k.as_array())
-                .is_some_and(|keys| keys.iter().any(|k| jws::PublicKey::from_jwk(k).is_some()));
-            if !ok {
-                return Err(bad("private_key_jwt needs --jwks with at least one EC P-256 or RSA key".into()));
+        let meta = new.metadata.clone().unwrap_or_default();
+        let jwks_uri = meta.get("jwks_uri").and_then(Value::as_str);
+        if let Some(uri) = jwks_uri {
+            https_or_loopback(uri).map_err(|e| format!("jwks_uri: {e}"))?;
+            if new.jwks.is_some() {
+                return Err("use jwks or jwks_uri, not both".into());
             }
+        }
+        if let Some(jwks) = &new.jwks {
+            let keys = jwks.get("keys").and_then(Value::as_array);
+            if keys.is_none_or(|keys| !keys.iter().any(|k| jws::PublicKey::from_jwk(k).is_some())) {
+                return Err("jwks must be {\"keys\": [...]} of public EC P-256 or RSA (≥ 2048 bits) keys".into());
+            }
+            if keys.is_some_and(|keys| keys.iter().any(|k| k.get("d").is_some())) {
+                return Err("jwks must not contain private keys".into());
+            }
+        }
+        if method == AuthMethod::PrivateKeyJwt && new.jwks.is_none() && jwks_uri.is_none() {
+            return Err("private_key_jwt needs jwks (or jwks_uri) with at least one EC P-256 or RSA key".into());
         }
         match new.profile.as_deref() {
             None => {}
             Some(FAPI2) if method == AuthMethod::PrivateKeyJwt => {}
-            Some(FAPI2) => return Err(bad("the fapi2 profile needs private_key_jwt client authentication".into())),
-            Some(p) => return Err(bad(format!("profile `{p}`: allowed fapi2"))),
+            Some(FAPI2) => return Err("the fapi2 profile needs private_key_jwt client authentication".into()),
+            Some(p) => return Err(format!("profile `{p}`: allowed fapi2")),
         }
         let alg = new.id_token_alg.clone().unwrap_or_else(|| "ES256".into());
         if jws::Alg::parse(&alg).is_none() {
-            return Err(bad(format!("id_token_signed_response_alg `{alg}`: allowed ES256, RS256")));
+            return Err(format!("id_token_signed_response_alg `{alg}`: allowed ES256, PS256, RS256"));
+        }
+        for key in ["userinfo_signed_response_alg", "introspection_signed_response_alg"] {
+            match meta.get(key) {
+                None => {}
+                Some(Value::String(a)) if jws::Alg::parse(a).is_some() => {}
+                Some(other) => return Err(format!("{key} `{other}`: allowed ES256, PS256, RS256")),
+            }
         }
         let default_grants: Vec<String> = if method == AuthMethod::None {
             vec!["authorization_code".into(), "refresh_token".into()]
@@ -498,16 +589,16 @@ impl ClientService {
                 && g != TOKEN_EXCHANGE_GRANT
                 && g != crate::domain::tokens::device::GRANT_TYPE
             {
-                return Err(bad(format!(
+                return Err(format!(
                     "grant type `{g}`: allowed authorization_code, refresh_token, client_credentials, {}",
                     TOKEN_EXCHANGE_GRANT
-                )));
+                ));
             }
             if g == "client_credentials" && method == AuthMethod::None {
-                return Err(bad("a public client cannot use client_credentials".into()));
+                return Err("a public client cannot use client_credentials".into());
             }
         }
-        let sector = sector_of(&new).await.map_err(bad)?;
+        let sector = sector_of(new).await?;
         let client_id = new.client_id.clone().unwrap_or_else(|| random_token(16));
         let secret =
             matches!(method, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost).then(|| random_token(32));
@@ -536,27 +627,68 @@ impl ClientService {
             subject_type: Set(new.subject_type.clone()),
             sector: Set(sector),
             sector_identifier_uri: Set(new.sector_identifier_uri.clone()),
+            registration_token_hash: Set(None),
+            metadata: Set(new
+                .metadata
+                .as_ref()
+                .filter(|m| !m.is_empty())
+                .map(|m| Value::Object(m.clone()).to_string())),
         };
-        // The registration and its audit record commit together; the
-        // secret itself is never recorded.
-        let txn = crate::store::begin_write(&self.db).await?;
-        let inserted = model.insert(&txn).await?;
-        let subject = format!("client:{client_id}");
-        let detail = format!("auth_method={} grant_types={}", method.as_str(), grant_types.join(","));
-        let event = Event::new("client_created", ADMIN, &subject).detail(&detail);
-        crate::domain::audit::record(&txn, event, self.clock.now()).await?;
-        txn.commit().await?;
-        Ok(CreatedClient { client: self.effective(Client::from_model(inserted)), client_secret: secret })
+        Ok(Prepared { model, secret, method, grant_types, client_id })
     }
 
     pub async fn find(&self, client_id: &str) -> DomainResult<Option<Client>> {
         if client_id.is_empty() || client_id.len() > 128 {
             return Ok(None);
         }
-        Ok(client::Entity::find_by_id(client_id.to_owned())
+        let found = client::Entity::find_by_id(client_id.to_owned())
             .one(&self.db)
             .await?
-            .map(|m| self.effective(Client::from_model(m))))
+            .map(|m| self.effective(Client::from_model(m)));
+        Ok(match found {
+            Some(c) => Some(self.with_remote_keys(c).await),
+            None => None,
+        })
+    }
+
+    /// Fills `jwks` of a client that registered a `jwks_uri`: fetched (no
+    /// redirects, 5 s) and kept for five minutes; a failed fetch leaves no
+    /// keys, so nothing it would have verified does.
+    async fn with_remote_keys(&self, mut c: Client) -> Client {
+        let Some(uri) = c.jwks_uri.clone().filter(|_| c.jwks.is_none()) else {
+            return c;
+        };
+        if let Ok(cache) = self.remote_keys.read()
+            && let Some((at, keys)) = cache.get(&uri)
+            && at.elapsed() < REMOTE_KEYS_TTL
+        {
+            c.jwks = Some(keys.clone());
+            return c;
+        }
+        let fetched: Result<Value, String> = async {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())?;
+            let res = http.get(uri.as_str()).send().await.map_err(|e| e.to_string())?;
+            res.error_for_status().map_err(|e| e.to_string())?.json::<Value>().await.map_err(|e| e.to_string())
+        }
+        .await;
+        match fetched {
+            Ok(keys) if keys.get("keys").is_some_and(Value::is_array) => {
+                if let Ok(mut cache) = self.remote_keys.write() {
+                    if cache.len() >= CACHE_MAX {
+                        cache.clear();
+                    }
+                    cache.insert(uri, (Instant::now(), keys.clone()));
+                }
+                c.jwks = Some(keys);
+            }
+            Ok(_) => tracing::warn!(client_id = %c.client_id, "jwks_uri did not answer a JWK set"),
+            Err(e) => tracing::warn!(client_id = %c.client_id, "jwks_uri fetch failed: {e}"),
+        }
+        c
     }
 
     pub async fn list(&self) -> DomainResult<Vec<Client>> {
@@ -570,15 +702,22 @@ impl ClientService {
     }
 
     pub async fn delete(&self, client_id: &str) -> DomainResult<bool> {
-        self.changed(client_id).await;
+        self.delete_as(client_id, ADMIN, "").await
+    }
+
+    /// Deletes a registration, audited as done by `actor`.
+    pub(crate) async fn delete_as(&self, client_id: &str, actor: Actor<'_>, detail: &str) -> DomainResult<bool> {
+        self.forget(client_id);
         let txn = crate::store::begin_write(&self.db).await?;
         let r = client::Entity::delete_by_id(client_id.to_owned()).exec(&txn).await?;
         crate::domain::plugins::plugin_access::forget_client(&txn, client_id).await?;
         if r.rows_affected == 1 {
             let subject = format!("client:{client_id}");
-            crate::domain::audit::record(&txn, Event::new("client_deleted", ADMIN, &subject), self.clock.now()).await?;
+            let event = Event::new("client_deleted", actor, &subject).detail(detail);
+            crate::domain::audit::record(&txn, event, self.clock.now()).await?;
         }
         txn.commit().await?;
+        self.changed(client_id).await;
         Ok(r.rows_affected == 1)
     }
 

@@ -73,6 +73,9 @@ pub struct AuthRequest {
     /// (`acr_values`); a required level can never be declined.
     #[serde(default)]
     pub step_up_declined: bool,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Where to send the error: the validated redirect URI and the state.
@@ -243,6 +246,13 @@ pub fn parse(
     if state.as_ref().is_some_and(|s| s.len() > 2048) {
         return Err(fail(OAuthError::invalid_request("state is too long")));
     }
+    // A JWK SHA-256 thumbprint: 43 base64url characters (RFC 7638).
+    let dpop_jkt = get("dpop_jkt");
+    if let Some(j) = dpop_jkt
+        && (j.len() != 43 || !j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(fail(OAuthError::invalid_request("dpop_jkt must be a JWK SHA-256 thumbprint (RFC 7638)")));
+    }
     Ok(AuthRequest {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_string(),
@@ -262,6 +272,7 @@ pub fn parse(
         login_done: false,
         consent_given: false,
         step_up_declined: false,
+        dpop_jkt: dpop_jkt.map(String::from),
     })
 }
 

@@ -43,6 +43,7 @@ pub async fn create_with_code(
     new: NewGrant,
     redirect_uri: &str,
     code_challenge: Option<String>,
+    dpop_jkt: Option<String>,
     code_ttl: i64,
     grant_ttl: i64,
     now: i64,
@@ -61,6 +62,7 @@ pub async fn create_with_code(
         code_challenge: Set(code_challenge),
         expires_at: Set(now + code_ttl),
         consumed_at: Set(None),
+        dpop_jkt: Set(dpop_jkt),
     }
     .insert(&txn)
     .await?;
@@ -71,6 +73,7 @@ pub async fn create_with_code(
 /// Redeems a code (RFC 6749 §4.1.3, RFC 7636 §4.6). A second redemption
 /// fails and revokes the grant, and with it every token the first one
 /// produced (RFC 6749 §10.5, RFC 9700 §4.2.4).
+#[allow(clippy::too_many_arguments)]
 pub async fn redeem_code(
     db: &Store,
     hasher: &SecretHasher,
@@ -78,6 +81,7 @@ pub async fn redeem_code(
     client_id: &str,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
+    jkt: Option<&str>,
     now: i64,
 ) -> DomainResult<grant::Model> {
     let invalid = |d: &str| OAuthError::invalid_grant(d);
@@ -117,6 +121,17 @@ pub async fn redeem_code(
             return Err(invalid("code_verifier sent but no code_challenge was").into());
         }
         (None, None) => {}
+    }
+    // RFC 9449 §10: a code bound with `dpop_jkt` is redeemed only with a
+    // proof by that key; refused before consuming, so a thief cannot burn it.
+    if let Some(bound) = row.dpop_jkt.as_deref()
+        && jkt != Some(bound)
+    {
+        return Err(OAuthError::new(
+            "invalid_dpop_proof",
+            "the authorization code is bound (dpop_jkt) to another DPoP key than this proof's",
+        )
+        .into());
     }
     // Read the grant before consuming: the winner of a race must not be
     // turned away by a concurrent replay revoking the grant a moment later

@@ -148,6 +148,28 @@ impl TokenIssuer {
         self.sign(client.signing_alg(), "JWT", &Value::Object(claims))
     }
 
+    /// Userinfo as a signed JWT (OIDC Core §5.3.2), for a client that
+    /// registered `userinfo_signed_response_alg`: the claims with `iss` and
+    /// `aud` (the client) added.
+    pub fn userinfo_jwt(&self, client: &Client, alg: Alg, mut claims: Map<String, Value>) -> Result<String, SignError> {
+        claims.insert("iss".into(), self.issuer.clone().into());
+        claims.insert("aud".into(), client.client_id.clone().into());
+        claims.insert("iat".into(), self.clock.now().into());
+        self.sign(alg, "JWT", &Value::Object(claims))
+    }
+
+    /// An introspection answer as a JWT (RFC 9701 §5): the RFC 7662
+    /// response under `token_introspection`, for the client that asked.
+    pub fn introspection_jwt(&self, client_id: &str, alg: Alg, response: Value) -> Result<String, SignError> {
+        let claims = json!({
+            "iss": self.issuer,
+            "aud": client_id,
+            "iat": self.clock.now(),
+            "token_introspection": response,
+        });
+        self.sign(alg, "token-introspection+jwt", &claims)
+    }
+
     /// OIDC Back-Channel Logout 1.0 §2.4 logout token.
     pub fn logout_token(&self, client: &Client, sub: &str, sid: &str) -> Result<String, SignError> {
         let now = self.clock.now();

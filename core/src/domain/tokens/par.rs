@@ -22,11 +22,14 @@ fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// Stores an authenticated client's request after validating it as
-/// `/authorize` would; returns the `request_uri`.
+/// `/authorize` would; returns the `request_uri`. `proof_jkt` is the key of
+/// a DPoP proof sent with the push (RFC 9449 §10.1): it binds the code as
+/// `dpop_jkt` does, and a `dpop_jkt` naming another key is refused.
 pub async fn push(
     db: &Store,
     client: &Client,
     params: Params,
+    proof_jkt: Option<&str>,
     issuer: &str,
     ttl: i64,
     now: i64,
@@ -43,6 +46,15 @@ pub async fn push(
     };
     params.retain(|(k, _)| k != "client_id");
     params.push(("client_id".into(), client.client_id.clone()));
+    if let Some(jkt) = proof_jkt {
+        match get(&params, "dpop_jkt") {
+            Some(named) if named != jkt => {
+                return Err(OAuthError::new("invalid_dpop_proof", "dpop_jkt does not name the DPoP proof's key").into());
+            }
+            Some(_) => {}
+            None => params.push(("dpop_jkt".into(), jkt.to_string())),
+        }
+    }
     // The same checks as at /authorize, answered here as JSON errors.
     let redirect_uri = authorize::redirect_target(&params, Some(client))
         .map_err(|e| OAuthError::invalid_request(format!("redirect_uri: {}", e.message_key())))?;

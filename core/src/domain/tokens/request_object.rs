@@ -8,7 +8,7 @@ use crate::domain::error::OAuthError;
 use serde_json::Value;
 
 /// The algorithms a request object may be signed with.
-pub const ALGS: &[&str] = &["ES256", "RS256"];
+pub const ALGS: &[&str] = &["ES256", "PS256", "RS256"];
 
 /// Claims that describe the JWT itself, not the authorization request.
 const JWT_CLAIMS: &[&str] = &["iss", "aud", "exp", "nbf", "iat", "jti"];
@@ -25,7 +25,7 @@ pub fn verify(
     let bad = |d: &str| OAuthError::new("invalid_request_object", d);
     let parsed = jws::parse(object).ok_or_else(|| bad("the request object is not a signed JWT"))?;
     if !ALGS.contains(&parsed.header.alg.as_str()) {
-        return Err(bad("the request object must be signed (ES256 or RS256); alg none is refused"));
+        return Err(bad("the request object must be signed (ES256, PS256 or RS256); alg none is refused"));
     }
     if !client.verify_jws(&parsed) {
         return Err(bad("the request object is not signed by a key the client registered"));

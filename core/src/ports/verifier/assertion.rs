@@ -17,7 +17,7 @@ pub fn public_key(jwk: &str) -> Option<PublicKey> {
     let v: Value = serde_json::from_str(jwk).ok()?;
     match PublicKey::from_jwk(&v)? {
         k @ PublicKey::Es256(_) => Some(k),
-        PublicKey::Rs256(_) => None,
+        PublicKey::Rs256(_) | PublicKey::Ps256(_) => None,
     }
 }
 
