@@ -243,6 +243,12 @@ enum ClientCmd {
         scope: Option<String>,
         #[arg(long)]
         backchannel_logout_uri: Option<String>,
+        /// CIBA delivery mode (with `--grant-type urn:openid:params:grant-type:ciba`): poll (default) or ping.
+        #[arg(long)]
+        backchannel_token_delivery_mode: Option<String>,
+        /// CIBA ping mode: where the client is told a request was decided.
+        #[arg(long)]
+        backchannel_client_notification_endpoint: Option<String>,
         /// First-party client: no consent page.
         #[arg(long)]
         skip_consent: bool,
@@ -501,6 +507,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             grant_types,
             scope,
             backchannel_logout_uri,
+            backchannel_token_delivery_mode,
+            backchannel_client_notification_endpoint,
             skip_consent,
             min_acr,
             profile,
@@ -548,6 +556,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                     id_token_alg,
                     jwks,
                     backchannel_logout_uri,
+                    backchannel_token_delivery_mode,
+                    backchannel_client_notification_endpoint,
                     skip_consent,
                     min_level,
                     profile,

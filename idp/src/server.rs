@@ -38,6 +38,8 @@ pub struct Inner {
     pub verifier: crate::ports::verifier::Verifier,
     /// Browsers on this node waiting for a scan ticket to change (D1).
     pub scan_waiters: Arc<crate::domain::authn::scan_waiters::ScanWaiters>,
+    /// CIBA requests (`/bc-authorize`, the CIBA grant, ping notifications).
+    pub ciba: crate::domain::tokens::ciba::CibaService,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::net`]).
     pub proxies: crate::net::TrustedProxies,
     /// Address ranges → region names for the scan app.
@@ -142,6 +144,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         Some(path) => crate::net::RegionTable::load(path).map_err(anyhow::Error::msg)?,
         None => crate::net::RegionTable::default(),
     };
+    let ciba = crate::domain::tokens::ciba::CibaService::new(db.clone(), hasher.clone(), &master);
     Ok(AppState(Arc::new(Inner {
         clients: ClientService::new(db.clone(), hasher.clone(), clock.clone()).with_protocol(&config.protocol),
         users,
@@ -165,6 +168,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         passkeys,
         verifier,
         scan_waiters: Arc::default(),
+        ciba,
         proxies,
         regions,
         shutdown: tokio_util::sync::CancellationToken::new(),
@@ -184,6 +188,7 @@ pub fn router(state: AppState) -> Router {
         .route("/introspect", post(oidc::introspect::handler))
         .route("/par", post(oidc::par::handler))
         .route("/device_authorization", post(oidc::device::handler))
+        .route("/bc-authorize", post(oidc::ciba::handler))
         .route("/logout", get(oidc::logout::handler).post(oidc::logout::handler))
         .route("/login", get(web::auth::login::show).post(web::auth::login::submit))
         .route("/login/sms", get(web::auth::sms_login::show).post(web::auth::sms_login::submit))
@@ -203,6 +208,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scan/tickets/{id}", get(web::api::scan_api::read))
         .route("/api/scan/tickets/{id}/confirm", post(web::api::scan_api::confirm))
         .route("/api/scan/tickets/{id}/deny", post(web::api::scan_api::deny))
+        .route("/api/scan/requests", get(web::api::scan_api::waiting))
         .route("/api/miniprogram/{upstream}/login", post(oidc::mini_program::login))
         .route("/sms/receipts/{vendor}", post(web::api::sms_receipts::receive))
         .route("/login/link", get(web::auth::upstream::link_show).post(web::auth::upstream::link_submit))

@@ -28,6 +28,7 @@ mod m20261206_000031_ops_purge_indexes;
 mod m20261207_000041_second_step;
 mod m20261207_000052_console_apps;
 mod m20261208_000050_pairwise_device;
+mod m20261210_000085_ciba;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000041_second_step::Migration),
             Box::new(m20261207_000052_console_apps::Migration),
             Box::new(m20261208_000050_pairwise_device::Migration),
+            Box::new(m20261210_000085_ciba::Migration),
         ]
     }
 }
