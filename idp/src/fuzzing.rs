@@ -192,6 +192,8 @@ fn client(public: bool) -> Client {
         id_token_alg: "ES256".into(),
         jwks: None,
         backchannel_logout_uri: None,
+        backchannel_token_delivery_mode: None,
+        backchannel_client_notification_endpoint: None,
         skip_consent: false,
         min_level: None,
         profile: None,

@@ -23,6 +23,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (migrates the database first unless --no-migrate).
@@ -268,6 +270,12 @@ enum ClientCmd {
         scope: Option<String>,
         #[arg(long)]
         backchannel_logout_uri: Option<String>,
+        /// CIBA delivery mode (with `--grant-type urn:openid:params:grant-type:ciba`): poll (default) or ping.
+        #[arg(long)]
+        backchannel_token_delivery_mode: Option<String>,
+        /// CIBA ping mode: where the client is told a request was decided.
+        #[arg(long)]
+        backchannel_client_notification_endpoint: Option<String>,
         /// First-party client: no consent page.
         #[arg(long)]
         skip_consent: bool,
@@ -560,6 +568,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             grant_types,
             scope,
             backchannel_logout_uri,
+            backchannel_token_delivery_mode,
+            backchannel_client_notification_endpoint,
             skip_consent,
             min_acr,
             profile,
@@ -607,6 +617,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                     id_token_alg,
                     jwks,
                     backchannel_logout_uri,
+                    backchannel_token_delivery_mode,
+                    backchannel_client_notification_endpoint,
                     skip_consent,
                     min_level,
                     profile,

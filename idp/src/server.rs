@@ -40,6 +40,8 @@ pub struct Inner {
     pub scan_waiters: Arc<crate::domain::authn::scan_waiters::ScanWaiters>,
     /// Notices from the other nodes on the same PostgreSQL (issue 16).
     pub bus: crate::store::bus::Bus,
+    /// CIBA requests (`/bc-authorize`, the CIBA grant, ping notifications).
+    pub ciba: crate::domain::tokens::ciba::CibaService,
     /// Proxies whose `X-Forwarded-For` is believed (see [`crate::net`]).
     pub proxies: crate::net::TrustedProxies,
     /// Address ranges → region names for the scan app.
@@ -153,6 +155,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
     if let Err(e) = crate::domain::staff::console_sign_in::ensure_client(&clients, &config.issuer).await {
         tracing::warn!("the console's client could not be set up: {e}");
     }
+    let ciba = crate::domain::tokens::ciba::CibaService::new(db.clone(), hasher.clone(), &master);
     Ok(AppState(Arc::new(Inner {
         clients,
         bus,
@@ -177,6 +180,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         passkeys,
         verifier,
         scan_waiters: Arc::default(),
+        ciba,
         proxies,
         regions,
         shutdown: tokio_util::sync::CancellationToken::new(),
@@ -201,6 +205,7 @@ pub fn router(state: AppState) -> Router {
             "/oauth/register/{client_id}",
             get(oidc::register::read).put(oidc::register::update).delete(oidc::register::delete),
         )
+        .route("/bc-authorize", post(oidc::ciba::handler))
         .route("/logout", get(oidc::logout::handler).post(oidc::logout::handler))
         .route("/login", get(web::auth::login::show).post(web::auth::login::submit))
         .route("/login/sms", get(web::auth::sms_login::show).post(web::auth::sms_login::submit))
@@ -220,6 +225,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/scan/tickets/{id}", get(web::api::scan_api::read))
         .route("/api/scan/tickets/{id}/confirm", post(web::api::scan_api::confirm))
         .route("/api/scan/tickets/{id}/deny", post(web::api::scan_api::deny))
+        .route("/api/scan/requests", get(web::api::scan_api::waiting))
         .route("/api/miniprogram/{upstream}/login", post(oidc::mini_program::login))
         .route("/sms/receipts/{vendor}", post(web::api::sms_receipts::receive))
         .route("/login/link", get(web::auth::upstream::link_show).post(web::auth::upstream::link_submit))

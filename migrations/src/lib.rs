@@ -31,6 +31,7 @@ mod m20261208_000050_pairwise_device;
 mod m20261210_000060_audit_chain;
 mod m20261210_000070_console;
 mod m20261210_000080_registration;
+mod m20261210_000085_ciba;
 mod m20261210_000100_enterprise_onboarding;
 mod m20261210_000105_appeal_evidence;
 
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000060_audit_chain::Migration),
             Box::new(m20261210_000070_console::Migration),
             Box::new(m20261210_000080_registration::Migration),
+            Box::new(m20261210_000085_ciba::Migration),
             Box::new(m20261210_000100_enterprise_onboarding::Migration),
             Box::new(m20261210_000105_appeal_evidence::Migration),
         ]

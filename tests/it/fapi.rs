@@ -569,3 +569,99 @@ async fn discovery(b: Backend) {
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
 }
 both!(discovery_advertises_par_jar_dpop, super::discovery);
+
+/// RFC 8693 + RFC 9449: a token exchanged by a DPoP client is bound to the
+/// caller's proof key (`cnf.jkt`), needs a proof by that key to be
+/// exchanged, and is refused when presented as a bearer token.
+async fn dpop_bound_token_exchange(b: Backend) {
+    use idp::domain::delegation::{self, DelegationState, Kind, NewDelegation};
+    let app = spawn(b).await;
+    let alice = app.user("dpop_alice").await;
+    let bob = app.user("dpop_bob").await;
+    let client = app
+        .client(|c| {
+            c.grant_types = Some(vec![
+                "authorization_code".into(),
+                "refresh_token".into(),
+                "urn:ietf:params:oauth:grant-type:token-exchange".into(),
+            ]);
+            c.dpop_bound = true;
+        })
+        .await;
+    // Alice lets Bob act for her (C6), as her authorisations page would.
+    let now = app.state.clock.now();
+    let grant = NewDelegation {
+        kind: Kind::Person,
+        enterprise_id: None,
+        principal_user_id: Some(alice.clone()),
+        relative_name: None,
+        relative_id_number: None,
+        relation: None,
+        grantee_user_id: bob.clone(),
+        scopes: "openid profile".into(),
+        valid_from: None,
+        valid_to: None,
+        state: DelegationState::Active,
+        agent_password_hash: None,
+    };
+    let dl = delegation::insert(&app.state.store, grant, now).await.unwrap();
+    let proofs = Proofs::new();
+    let tokens = dpop_tokens(&app, &client, "dpop_bob", &proofs).await;
+    let own = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(jwt_claims(&own)["cnf"]["jkt"], proofs.jkt());
+    let token_ep = app.url("/token");
+    let exchange = |proof: Option<String>| {
+        let mut req = api().post(&token_ep).basic_auth(&client.id, client.secret.as_deref()).form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            ("subject_token", own.as_str()),
+            ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+            ("delegation", dl.id.as_str()),
+        ]);
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    // No proof: this client gets nothing unbound. Another key: the subject
+    // token is bound to Bob's key, so a thief's proof does not exchange it.
+    let res = exchange(None).await;
+    assert_eq!(res.status(), 400);
+    let thief = Proofs::new();
+    let res = exchange(Some(thief.at("POST", &token_ep, None, None, now))).await;
+    assert_eq!(json(res).await["error"], "invalid_grant");
+    let res = exchange(Some(proofs.at("POST", &token_ep, None, None, now))).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "DPoP");
+    let exchanged = body["access_token"].as_str().unwrap().to_string();
+    let claims = jwt_claims(&exchanged);
+    assert_eq!(claims["cnf"]["jkt"], proofs.jkt(), "bound to the caller's proof key");
+    assert_eq!(claims["sub"], alice.as_str());
+    assert_eq!(claims["act"]["sub"], bob.as_str());
+    // Presented as a bearer token: refused, no fallback.
+    let userinfo = app.url("/userinfo");
+    let res = api().get(&userinfo).bearer_auth(&exchanged).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("DPoP "));
+    // With the thief's proof: refused; with the caller's: it speaks for Alice.
+    let res = api()
+        .get(&userinfo)
+        .header("Authorization", format!("DPoP {exchanged}"))
+        .header("DPoP", thief.at("GET", &userinfo, Some(&exchanged), None, now))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = api()
+        .get(&userinfo)
+        .header("Authorization", format!("DPoP {exchanged}"))
+        .header("DPoP", proofs.at("GET", &userinfo, Some(&exchanged), None, now))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let info = json(res).await;
+    assert_eq!(info["sub"], alice.as_str());
+    assert_eq!(info["act"]["sub"], bob.as_str());
+}
+both!(dpop_bound_token_exchange_carries_the_callers_key, super::dpop_bound_token_exchange);

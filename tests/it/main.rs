@@ -13,6 +13,7 @@ mod assurance;
 mod audit;
 mod authorize;
 mod brokering;
+mod ciba;
 mod console;
 mod console_audit;
 mod console_queues;

@@ -293,3 +293,34 @@ async fn plugin_cli(b: Backend) {
     assert!(!ok, "nothing left to deny");
 }
 both!(plugin_cli_lists_and_administers, super::plugin_cli);
+
+/// Issue 17: a pairwise app's plugin claims and plugin API answers name
+/// the person by the `sub` that app knows (its ID token's), never the
+/// public one another app could join on.
+async fn pairwise_plugin_claims(b: Backend) {
+    let app = spawn_plugins(b, &[EXAMPLE], |_, _| {}).await;
+    let public = app.user("pw_plugin").await;
+    let rp = app.client(|c| c.subject_type = Some("pairwise".into())).await;
+    permit(&app, &rp, "example").await;
+    let (tok, _) = tokens_for(&app, &rp, "pw_plugin", "openid example").await;
+    let id = jwt_claims(tok["id_token"].as_str().unwrap());
+    let sub = id["sub"].as_str().unwrap().to_string();
+    assert_ne!(sub, public, "a pairwise client never sees the public sub");
+    assert_eq!(id["example_greeting"], format!("Hello, {sub}"), "{id}");
+    let at = tok["access_token"].as_str().unwrap().to_string();
+    let info: Value = userinfo(&app, &at).await.json().await.unwrap();
+    assert_eq!(info["sub"], sub.as_str());
+    assert_eq!(info["example_greeting"], format!("Hello, {sub}"), "{info}");
+    let r = api().get(app.url("/plugins/example/api/greeting")).bearer_auth(&at).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["greeting"], format!("Hello, {sub}"), "{body}");
+    // A public client still gets the public sub, in the ID token and the claim.
+    let plain = app.confidential().await;
+    permit(&app, &plain, "example").await;
+    let (tok, _) = tokens_for(&app, &plain, "pw_plugin", "openid example").await;
+    let id = jwt_claims(tok["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], public.as_str());
+    assert_eq!(id["example_greeting"], format!("Hello, {public}"));
+}
+both!(pairwise_plugin_claims_use_the_apps_sub, super::pairwise_plugin_claims);

@@ -26,6 +26,9 @@ pub mod client {
         pub id_token_alg: String,
         pub jwks: Option<String>,
         pub backchannel_logout_uri: Option<String>,
+        /// CIBA: `poll` or `ping` (m20261210_000085); none = not a CIBA client.
+        pub backchannel_token_delivery_mode: Option<String>,
+        pub backchannel_client_notification_endpoint: Option<String>,
         pub skip_consent: bool,
         pub created_at: i64,
         /// The lowest `acr` this client accepts (B6), e.g. `urn:idp:loa:2`.
@@ -623,6 +626,8 @@ pub mod scan_ticket {
         pub expires_at: i64,
         /// The face gate this ticket opens (m20261201_000012), if any.
         pub gate_id: Option<String>,
+        /// Confirming needs the verifier's face pass (m20261210_000085).
+        pub face_required: bool,
     }
     no_relations!();
 }
@@ -1177,6 +1182,33 @@ pub mod initial_access_token {
         pub uses_left: i64,
         pub expires_at: i64,
         pub created_at: i64,
+    }
+    no_relations!();
+}
+
+/// A CIBA backchannel authentication request (m20261210_000085).
+pub mod ciba_request {
+    use sea_orm::entity::prelude::*;
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ciba_requests")]
+    pub struct Model {
+        /// Keyed digest of the `auth_req_id`; the id itself is never stored in clear.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub auth_req_hash: String,
+        /// The scan ticket the citizen app decides.
+        pub ticket_id: String,
+        pub client_id: String,
+        pub user_id: String,
+        pub scope: String,
+        /// `poll` or `ping`.
+        pub mode: String,
+        pub notification_endpoint: Option<String>,
+        pub ping_sealed: Option<String>,
+        pub interval_secs: i64,
+        pub last_poll_at: Option<i64>,
+        pub notified_at: Option<i64>,
+        pub created_at: i64,
+        pub expires_at: i64,
     }
     no_relations!();
 }

@@ -13,6 +13,10 @@
 //!   gate say what the face check is for — an enterprise's first sign-in,
 //!   registering as its agent, approving an agent (which agent, for which
 //!   enterprise), binding a relative — and always need `--face`.
+//! - `requests`: sign-in requests a relying app sent from its own server
+//!   (CIBA) wait here without a QR code: each is shown with the app's name,
+//!   its binding message, the data it asks for and where the request came
+//!   from, and confirmed or denied like a scanned code.
 //!
 //! Tokens are kept in a JSON file (`--state`, mode 0600).
 use anyhow::{Context, anyhow, bail};
@@ -64,6 +68,20 @@ enum Cmd {
         /// photo (`POST /api/identity/face`; the sandbox verifier decides by
         /// the account's identity — on a kin gate by the relative's, who
         /// faces this phone), then confirm with its result.
+        #[arg(long, value_name = "PHOTO")]
+        face: Option<std::path::PathBuf>,
+    },
+    /// Requests waiting for you without a QR code (CIBA): show each, then
+    /// confirm or deny it.
+    Requests {
+        /// Confirm without asking.
+        #[arg(long, conflicts_with = "deny")]
+        yes: bool,
+        /// Deny without asking.
+        #[arg(long)]
+        deny: bool,
+        /// Run the face check with this photo first (requests asking for a
+        /// higher level need it).
         #[arg(long, value_name = "PHOTO")]
         face: Option<std::path::PathBuf>,
     },
@@ -291,6 +309,25 @@ impl App {
             .strip_prefix(&prefix)
             .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
             .ok_or_else(|| anyhow!("not a sign-in code of {}", self.issuer))?;
+        self.decide(ticket, yes, deny, face).await
+    }
+
+    /// The requests waiting for this person without a QR code (CIBA).
+    async fn requests(&self, yes: bool, deny: bool, face: Option<&std::path::Path>) -> anyhow::Result<()> {
+        let list = self.call(self.http.get(self.url("/api/scan/requests"))).await?;
+        let requests = list["requests"].as_array().cloned().unwrap_or_default();
+        if requests.is_empty() {
+            println!("No requests waiting.");
+        }
+        for r in requests {
+            let ticket = r["ticket"].as_str().unwrap_or_default();
+            self.decide(ticket, yes, deny, face).await?;
+        }
+        Ok(())
+    }
+
+    /// Shows what a ticket asks, then confirms or denies it.
+    async fn decide(&self, ticket: &str, yes: bool, deny: bool, face: Option<&std::path::Path>) -> anyhow::Result<()> {
         let api = self.url(&format!("/api/scan/tickets/{ticket}"));
         let t = self.call(self.http.get(&api)).await?;
         let site = t["client"]["name"].as_str().unwrap_or("统一身份认证平台");
@@ -299,6 +336,7 @@ impl App {
             "login" => "sign in on a computer (登录)".to_string(),
             "face" => "verify your face for this browser (人脸识别认证)".to_string(),
             "approval" => "approve a request (审批)".to_string(),
+            "ciba" => "sign in to this site, asked by its own service (登录请求)".to_string(),
             other => other.to_string(),
         };
         println!("Request:   {what}");
@@ -306,6 +344,12 @@ impl App {
             println!("For:       {about}");
         }
         println!("Site:      {site}");
+        if let Some(m) = t["detail"]["binding_message"].as_str() {
+            println!("Code:      {m} (it must match what the site shows you)");
+        }
+        for line in t["requested"].as_array().into_iter().flatten() {
+            println!("Shares:    {}", line["text"].as_str().unwrap_or_default());
+        }
         println!(
             "Browser:   {} ({})",
             t["browser"]["ip"].as_str().unwrap_or("?"),
@@ -404,6 +448,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Cmd::Login { username, password } => app.login(&username, &password).await,
             Cmd::Scan { url, yes, deny, face } => app.scan(&url, yes, deny, face.as_deref()).await,
+            Cmd::Requests { yes, deny, face } => app.requests(yes, deny, face.as_deref()).await,
         }
     };
     let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -37,7 +37,7 @@ fn base_document(config: &Config) -> Value {
         "scopes_supported": scopes::SUPPORTED.iter().chain(scopes::ADMIN_GRANTED).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", crate::oidc::token_exchange::GRANT_TYPE, crate::domain::tokens::device::GRANT_TYPE],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", crate::oidc::token_exchange::GRANT_TYPE, crate::domain::tokens::device::GRANT_TYPE, crate::domain::tokens::ciba::GRANT_TYPE],
         // RFC 8628.
         "device_authorization_endpoint": e("/device_authorization"),
         "subject_types_supported": ["public", "pairwise"],
@@ -72,6 +72,10 @@ fn base_document(config: &Config) -> Value {
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": false,
+        // CIBA Core §4: poll and ping; no signed requests, no user codes.
+        "backchannel_authentication_endpoint": e("/bc-authorize"),
+        "backchannel_token_delivery_modes_supported": crate::domain::tokens::ciba::MODES,
+        "backchannel_user_code_parameter_supported": false,
     })
 }
 

@@ -1,5 +1,6 @@
 //! Protocol endpoints (OIDC Core, Discovery, RFC 6749/7009/7662/9068).
 pub mod authorize;
+pub mod ciba;
 pub mod device;
 pub mod discovery;
 pub mod dpop;

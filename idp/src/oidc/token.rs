@@ -56,7 +56,12 @@ async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Res
         form::one(params, "grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let exchange = grant_type == super::token_exchange::GRANT_TYPE;
     let device = grant_type == crate::domain::tokens::device::GRANT_TYPE;
-    if !exchange && !device && !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
+    let ciba = grant_type == crate::domain::tokens::ciba::GRANT_TYPE;
+    if !exchange
+        && !device
+        && !ciba
+        && !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials")
+    {
         return Err(
             OAuthError::new("unsupported_grant_type", format!("grant_type `{grant_type}` is not supported")).into()
         );
@@ -78,6 +83,10 @@ async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Res
             {
                 grants::bind_dpop(&state.store, &g.id, jkt).await?;
             }
+            respond_for_grant(state, &client, &g, false, jkt).await
+        }
+        _ if ciba => {
+            let g = super::ciba::redeem(state, &client, params).await?;
             respond_for_grant(state, &client, &g, false, jkt).await
         }
         _ => client_credentials(state, &client, params, jkt).await,
@@ -171,7 +180,8 @@ pub(crate) async fn respond_for_grant(
             return Err(OAuthError::invalid_grant("the delegation this grant acts under has ended").into());
         }
     };
-    let released = state.plugins.release(&client.client_id, &user.id, &ScopeSet::parse(&g.scope)).await?;
+    let released =
+        state.plugins.release(&client.client_id, &user.id, g.sector.as_deref(), &ScopeSet::parse(&g.scope)).await?;
     let scope = released.scope;
     let scope_joined = scope.to_string_joined();
     let at = state.tokens.access_token_bound(

@@ -116,7 +116,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
     let allowed = client.scopes();
     let requested = individually_released(grant.claims.as_deref(), "userinfo", &allowed);
     let mut out = user_claims(&user, &scope, &requested);
-    match state.plugins.release(client_id, &user.id, &scope).await {
+    match state.plugins.release(client_id, &user.id, grant.sector.as_deref(), &scope).await {
         Ok(released) => {
             for (name, value) in released.claims {
                 out.entry(name).or_insert(value);

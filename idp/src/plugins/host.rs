@@ -84,6 +84,11 @@ pub struct CallScope {
     /// When this session last passed a face check (user routes only), so a
     /// plugin can ask for a fresh one without a face check of its own.
     pub face_at: Option<i64>,
+    /// The pairwise sector of the app the call serves (OIDC Core §8.1):
+    /// the `sub` the plugin is told is the one that app knows, so a plugin
+    /// claim or API answer never carries a subject two apps could join on.
+    /// None on the person's own pages and for public-subject apps.
+    pub sector: Option<String>,
 }
 
 thread_local! {
@@ -421,7 +426,7 @@ fn subject(ctx: &Live, _v: Value) -> Result<Value, String> {
     };
     let sub = ctx
         .rt
-        .block_on(crate::domain::tokens::subjects::of_account(&ctx.services.db, &user.id))
+        .block_on(crate::domain::tokens::subjects::of_account_in(&ctx.services.db, scope.sector.as_deref(), &user.id))
         .map_err(|e| format!("profile unavailable: {e}"))?;
     out.insert("sub".into(), Value::from(sub));
     if let Some(at) = scope.face_at {

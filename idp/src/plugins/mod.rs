@@ -309,7 +309,15 @@ impl Registry {
     /// revoked or whose plugin was disabled since the grant, then collects
     /// the claims of the rest. A fault fails the whole request (no token
     /// with missing claims) unless the plugin is optional.
-    pub async fn release(&self, client_id: &str, subject: &str, granted: &ScopeSet) -> Result<Released, PluginError> {
+    /// `sector` is the grant's pairwise sector: the `sub` the plugin sees
+    /// is the one the client knows.
+    pub async fn release(
+        &self,
+        client_id: &str,
+        subject: &str,
+        sector: Option<&str>,
+        granted: &ScopeSet,
+    ) -> Result<Released, PluginError> {
         let is_core = |s: &str| scopes::SUPPORTED.contains(&s);
         if granted.iter().all(is_core) {
             return Ok(Released { scope: granted.clone(), claims: Map::new() });
@@ -351,6 +359,7 @@ impl Registry {
                 subject: subject.into(),
                 access: Access::Scopes(scope.clone()),
                 face_at: None,
+                sector: sector.map(str::to_string),
             };
             let input = serde_json::to_vec(&req).unwrap_or_default();
             match self.call(&p, p.exports.claims, input, Some(call)).await {

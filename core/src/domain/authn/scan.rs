@@ -20,7 +20,7 @@ use crate::domain::identity;
 use crate::store::Store;
 use crate::store::entities::scan_ticket;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set};
 
 /// How long a QR code may wait to be scanned.
 pub const LIFETIME: i64 = 120;
@@ -39,6 +39,12 @@ pub enum Purpose {
     Face,
     /// D2 / C3: approve an object (e.g. an agent grant); the `detail` says what.
     Approval,
+    /// CIBA: a relying app asks, from its server, that the person approve a
+    /// sign-in in the app (`domain::tokens::ciba`); the `detail` carries the
+    /// binding message and the data asked for. No browser is involved: the
+    /// ticket is "the browser's" only in that its `browser` is the keyed
+    /// digest of the `auth_req_id`, which the client presents to take it.
+    Backchannel,
 }
 
 impl Purpose {
@@ -47,13 +53,21 @@ impl Purpose {
             Purpose::Login => "login",
             Purpose::Face => "face",
             Purpose::Approval => "approval",
+            Purpose::Backchannel => "ciba",
         }
+    }
+    /// The ticket keeps the deadline it was created with: a CIBA request
+    /// lives as long as the client asked (`requested_expiry`), whatever the
+    /// app does, instead of the QR code's short scan and decide windows.
+    pub fn keeps_deadline(self) -> bool {
+        self == Purpose::Backchannel
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "login" => Some(Purpose::Login),
             "face" => Some(Purpose::Face),
             "approval" => Some(Purpose::Approval),
+            "ciba" => Some(Purpose::Backchannel),
             _ => None,
         }
     }
@@ -132,9 +146,14 @@ pub struct ScanTicket {
     pub app_amr: Vec<String>,
     pub face_passed: bool,
     pub created_at: i64,
+    /// When it last changed (for a decided ticket: when the person decided).
+    pub updated_at: i64,
     pub expires_at: i64,
     /// The face gate this ticket opens, if any.
     pub gate_id: Option<String>,
+    /// Confirming needs the verifier's face pass whatever the purpose (a
+    /// CIBA request for a level only a face check reaches).
+    pub face_required: bool,
 }
 
 impl ScanTicket {
@@ -153,15 +172,17 @@ impl ScanTicket {
             app_user_id: m.app_user_id,
             app_acr: m.app_acr,
             created_at: m.created_at,
+            updated_at: m.updated_at,
             expires_at: m.expires_at,
             gate_id: m.gate_id,
+            face_required: m.face_required,
         })
     }
 
     /// Confirming needs the verifier's face pass in the app: face checks
     /// and every gate (approvals included: C3 needs the representative's face).
     pub fn needs_face(&self) -> bool {
-        self.purpose == Purpose::Face || self.gate_id.is_some()
+        self.purpose == Purpose::Face || self.gate_id.is_some() || self.face_required
     }
 
     pub fn phase(&self, now: i64) -> Phase {
@@ -193,6 +214,28 @@ pub struct NewTicket<'a> {
 }
 
 pub async fn create(db: &Store, t: NewTicket<'_>, now: i64) -> Result<ScanTicket, DbErr> {
+    insert(db, t, false, now + LIFETIME, now).await
+}
+
+/// A ticket with its own deadline and face requirement, inside the caller's
+/// transaction (a CIBA request: `domain::tokens::ciba::start`).
+pub async fn create_in<C: ConnectionTrait>(
+    conn: &C,
+    t: NewTicket<'_>,
+    face_required: bool,
+    expires_at: i64,
+    now: i64,
+) -> Result<ScanTicket, DbErr> {
+    insert(conn, t, face_required, expires_at, now).await
+}
+
+async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    t: NewTicket<'_>,
+    face_required: bool,
+    expires_at: i64,
+    now: i64,
+) -> Result<ScanTicket, DbErr> {
     let row = scan_ticket::ActiveModel {
         id: Set(random_token(24)),
         purpose: Set(t.purpose.as_str().into()),
@@ -211,12 +254,32 @@ pub async fn create(db: &Store, t: NewTicket<'_>, now: i64) -> Result<ScanTicket
         face_result: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-        expires_at: Set(now + LIFETIME),
+        expires_at: Set(expires_at),
         gate_id: Set(t.gate_id.map(String::from)),
+        face_required: Set(face_required),
     }
-    .insert(db)
+    .insert(conn)
     .await?;
     ScanTicket::from_row(row).ok_or_else(|| DbErr::Custom("scan ticket with an unknown purpose".into()))
+}
+
+/// The person's tickets that wait for them in the app without a QR code
+/// (CIBA requests), newest first: the app lists them and decides each
+/// through the same read / confirm / deny calls as a scanned ticket.
+pub async fn waiting_for(db: &Store, user_id: &str, now: i64) -> Result<Vec<ScanTicket>, DbErr> {
+    use sea_orm::QueryOrder;
+    Ok(scan_ticket::Entity::find()
+        .filter(scan_ticket::Column::Purpose.eq(Purpose::Backchannel.as_str()))
+        .filter(scan_ticket::Column::SubjectUserId.eq(user_id))
+        .filter(scan_ticket::Column::Status.is_in([Status::Pending.as_str(), Status::Scanned.as_str()]))
+        .filter(scan_ticket::Column::ExpiresAt.gt(now))
+        .order_by_desc(scan_ticket::Column::CreatedAt)
+        .limit(20)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(ScanTicket::from_row)
+        .collect())
 }
 
 async fn load(db: &Store, id: &str) -> Result<Option<scan_ticket::Model>, DbErr> {
@@ -276,6 +339,8 @@ pub async fn scan(db: &Store, id: &str, app: &AppCaller, now: i64) -> Result<Sca
     if row.purpose != Purpose::Login.as_str() && row.subject_user_id.as_deref() != Some(app.user_id.as_str()) {
         return Err(ScanError::WrongAccount);
     }
+    let keeps = Purpose::parse(&row.purpose).is_some_and(Purpose::keeps_deadline);
+    let deadline = if keeps { row.expires_at } else { now + DECIDE_WINDOW };
     let r = scan_ticket::Entity::update_many()
         .col_expr(scan_ticket::Column::Status, Expr::value(Status::Scanned.as_str()))
         .col_expr(scan_ticket::Column::AppUserId, Expr::value(app.user_id.clone()))
@@ -284,7 +349,7 @@ pub async fn scan(db: &Store, id: &str, app: &AppCaller, now: i64) -> Result<Sca
         .col_expr(scan_ticket::Column::AppAcr, Expr::value(app.acr.clone()))
         .col_expr(scan_ticket::Column::AppAmr, Expr::value(serde_json::to_string(&app.amr).unwrap_or_default()))
         .col_expr(scan_ticket::Column::UpdatedAt, Expr::value(now))
-        .col_expr(scan_ticket::Column::ExpiresAt, Expr::value(now + DECIDE_WINDOW))
+        .col_expr(scan_ticket::Column::ExpiresAt, Expr::value(deadline))
         .filter(scan_ticket::Column::Id.eq(id))
         .filter(scan_ticket::Column::Status.eq(Status::Pending.as_str()))
         .filter(scan_ticket::Column::ExpiresAt.gt(now))
@@ -332,7 +397,7 @@ pub async fn decide(
     let mut gate_opening = None;
     match decision {
         Decision::Confirm { face_passed } => {
-            let needs_face = row.purpose == Purpose::Face.as_str() || row.gate_id.is_some();
+            let needs_face = row.purpose == Purpose::Face.as_str() || row.gate_id.is_some() || row.face_required;
             if needs_face && face_passed != Some(true) {
                 return Err(ScanError::FaceResultMissing);
             }
@@ -362,9 +427,10 @@ pub async fn decide(
                 // recorded a pass of this person moments ago.
                 return Err(ScanError::FaceCheckRequired);
             }
-            update = update
-                .col_expr(scan_ticket::Column::Status, Expr::value(Status::Confirmed.as_str()))
-                .col_expr(scan_ticket::Column::ExpiresAt, Expr::value(now + CONSUME_WINDOW));
+            update = update.col_expr(scan_ticket::Column::Status, Expr::value(Status::Confirmed.as_str()));
+            if !Purpose::parse(&row.purpose).is_some_and(Purpose::keeps_deadline) {
+                update = update.col_expr(scan_ticket::Column::ExpiresAt, Expr::value(now + CONSUME_WINDOW));
+            }
             if let Some(passed) = face_passed {
                 let result = if passed { "passed" } else { "failed" };
                 update = update.col_expr(scan_ticket::Column::FaceResult, Expr::value(result));
@@ -489,8 +555,10 @@ mod tests {
             app_amr: Vec::new(),
             face_passed: false,
             created_at: 0,
+            updated_at: 0,
             expires_at: 100,
             gate_id: None,
+            face_required: false,
         };
         assert_eq!(t.phase(99), Phase::Scanned);
         assert_eq!(t.phase(100), Phase::Expired);

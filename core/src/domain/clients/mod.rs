@@ -64,6 +64,12 @@ pub struct Client {
     pub jwks: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    /// CIBA (`backchannel_token_delivery_mode`): `poll` or `ping`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_token_delivery_mode: Option<String>,
+    /// CIBA ping mode: where the provider tells the client a request is decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_client_notification_endpoint: Option<String>,
     pub skip_consent: bool,
     /// The lowest assurance level (1–4) this client accepts (B6): every
     /// request is treated as requiring at least this level.
@@ -207,6 +213,8 @@ impl Client {
             allowed_scopes: m.allowed_scopes,
             id_token_alg: m.id_token_alg,
             backchannel_logout_uri: m.backchannel_logout_uri,
+            backchannel_token_delivery_mode: m.backchannel_token_delivery_mode,
+            backchannel_client_notification_endpoint: m.backchannel_client_notification_endpoint,
             skip_consent: m.skip_consent,
             min_level: m.min_acr.as_deref().and_then(|l| l.parse::<u8>().ok()).filter(|l| (1..=4).contains(l)),
             secret_hash: m.secret_hash,
@@ -320,6 +328,10 @@ pub struct NewClient {
     pub id_token_alg: Option<String>,
     pub jwks: Option<Value>,
     pub backchannel_logout_uri: Option<String>,
+    /// CIBA: `poll` (the default for a client registered for the CIBA
+    /// grant) or `ping`, which needs the notification endpoint.
+    pub backchannel_token_delivery_mode: Option<String>,
+    pub backchannel_client_notification_endpoint: Option<String>,
     pub skip_consent: bool,
     pub min_level: Option<u8>,
     /// `fapi2` or none.
@@ -535,6 +547,7 @@ impl ClientService {
         if let Some(uri) = &new.backchannel_logout_uri {
             validate_redirect_uri(uri)?;
         }
+        let ciba_mode = crate::domain::tokens::ciba::registration(&new).map_err(bad)?;
         let method = match (new.public, new.auth_method) {
             (true, None | Some(AuthMethod::None)) => AuthMethod::None,
             (true, Some(_)) => return Err("a public client authenticates with `none`".into()),
@@ -588,6 +601,7 @@ impl ClientService {
             if !matches!(g.as_str(), "authorization_code" | "refresh_token" | "client_credentials")
                 && g != TOKEN_EXCHANGE_GRANT
                 && g != crate::domain::tokens::device::GRANT_TYPE
+                && g != crate::domain::tokens::ciba::GRANT_TYPE
             {
                 return Err(format!(
                     "grant type `{g}`: allowed authorization_code, refresh_token, client_credentials, {}",
@@ -596,6 +610,9 @@ impl ClientService {
             }
             if g == "client_credentials" && method == AuthMethod::None {
                 return Err("a public client cannot use client_credentials".into());
+            }
+            if g == crate::domain::tokens::ciba::GRANT_TYPE && method == AuthMethod::None {
+                return Err(bad("CIBA is for confidential clients (CIBA Core §4)".into()));
             }
         }
         let sector = sector_of(new).await?;
@@ -615,6 +632,10 @@ impl ClientService {
             id_token_alg: Set(alg),
             jwks: Set(new.jwks.as_ref().map(|j| j.to_string())),
             backchannel_logout_uri: Set(new.backchannel_logout_uri.clone()),
+            backchannel_token_delivery_mode: Set(
+                ciba_mode.filter(|_| grant_types.iter().any(|g| g == crate::domain::tokens::ciba::GRANT_TYPE))
+            ),
+            backchannel_client_notification_endpoint: Set(new.backchannel_client_notification_endpoint.clone()),
             skip_consent: Set(new.skip_consent),
             created_at: Set(self.clock.now()),
             min_acr: Set(new.min_level.map(|l| l.to_string())),

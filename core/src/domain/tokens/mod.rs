@@ -1,6 +1,7 @@
 //! Minting and checking the tokens we sign: RFC 9068 JWT access tokens, ID
 //! tokens (OIDC Core §2) and back-channel logout tokens.
 pub mod authorize;
+pub mod ciba;
 pub mod device;
 pub mod dpop;
 pub mod exchange;

@@ -137,6 +137,7 @@ async fn user_route(
         subject: session.user_id,
         access: Access::Fields(plugin.manifest.profile_fields.clone()),
         face_at,
+        sector: None,
     };
     let res = state.plugins.handle(plugin, &req, Some(call)).await;
     Ok((jar, render(state, &locale, res, true)).into_response())
@@ -188,11 +189,18 @@ async fn api_route(
             Ok(a) => a,
             Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
         };
+    // The app's own subjects: a pairwise app's plugin answers name the
+    // person by the `sub` its token carries, never the public one.
+    let sector = match state.clients.find(&client_id).await {
+        Ok(c) => c.and_then(|c| c.pairwise_sector().map(str::to_string)),
+        Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
+    };
     let call = account.map(|subject| CallScope {
         plugin: plugin.name().into(),
         subject,
         access: Access::Scopes(scope.clone()),
         face_at: None,
+        sector,
     });
     req.subject = call.as_ref().map(|_| text("sub"));
     req.client_id = Some(client_id);

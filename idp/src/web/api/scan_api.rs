@@ -7,6 +7,9 @@
 //! `GET  /api/scan/tickets/{id}`          read: marks it scanned by this device
 //! `POST /api/scan/tickets/{id}/confirm`  `{"face_verified": true}` optional
 //! `POST /api/scan/tickets/{id}/deny`
+//! `GET  /api/scan/requests`              requests waiting for this person
+//!                                        without a QR code (CIBA), each
+//!                                        described as a read ticket
 //!
 //! Errors are RFC 6750 / RFC 6749-style JSON: `invalid_token` 401,
 //! `insufficient_scope` 403, `invalid_ticket` 404, `expired_ticket` 410,
@@ -102,7 +105,24 @@ async fn describe(state: &AppState, headers: &HeaderMap, t: &ScanTicket) -> Valu
         "expires_at": t.expires_at,
         "detail": t.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
         "face_required": t.needs_face(),
+        "requested": requested(state, headers, t),
     })
+}
+
+/// The data a CIBA request asks for, in the app's language: one line per
+/// scope, so the person sees what the app will receive before approving.
+fn requested(state: &AppState, headers: &HeaderMap, t: &ScanTicket) -> Value {
+    let detail = t.detail.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok());
+    let Some(scopes) = detail.as_ref().and_then(|d| d.get("scope")).and_then(Value::as_array) else {
+        return Value::Null;
+    };
+    let locale = crate::web::cookies::locale(state, headers, None);
+    let lines: Vec<Value> = scopes
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|s| json!({ "scope": s, "text": state.pages.text(locale, &format!("scope_{s}")) }))
+        .collect();
+    Value::Array(lines)
 }
 
 /// The waiting browser's address and where it roughly is, in the app's
@@ -176,10 +196,32 @@ pub async fn deny(State(state): State<AppState>, headers: HeaderMap, Path(id): P
     decide(&state, &id, &app, Decision::Deny).await
 }
 
+/// `GET /api/scan/requests`: what waits for this person in the app
+/// without a QR code (CIBA requests of relying apps), newest first.
+pub async fn waiting(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let app = match caller(&state, &headers, "GET", "/api/scan/requests").await {
+        Ok(a) => a,
+        Err(res) => return res,
+    };
+    match scan::waiting_for(&state.store, &app.user_id, state.clock.now()).await {
+        Ok(tickets) => {
+            let mut out = Vec::with_capacity(tickets.len());
+            for t in &tickets {
+                out.push(describe(&state, &headers, t).await);
+            }
+            ok_json(json!({ "requests": out }))
+        }
+        Err(e) => unavailable(e),
+    }
+}
+
 async fn decide(state: &AppState, id: &str, app: &AppCaller, decision: Decision) -> Response {
     match scan::decide(&state.store, id, app, decision, state.clock.now()).await {
         Ok(t) => {
             state.scan_waiters.wake(&t.id);
+            if t.purpose == scan::Purpose::Backchannel {
+                crate::oidc::ciba::ticket_decided(state, &t.id).await;
+            }
             ok_json(json!({ "ticket": t.id, "status": t.phase(state.clock.now()).as_str() }))
         }
         Err(e) => scan_error(e),

@@ -367,7 +367,7 @@ pub async fn finish(
             let next = ReturnPath::parse(&f.next);
             add_face_factor_to_browser_session(&state, jar, &req_id, &ticket, next.as_ref()).await
         }
-        Purpose::Approval => Err(PageError::bad_request("scan_error_invalid")),
+        Purpose::Approval | Purpose::Backchannel => Err(PageError::bad_request("scan_error_invalid")),
     }
 }
 
