@@ -64,6 +64,9 @@ pub struct Config {
     /// register page against a real SMS vendor's fake. Never in production:
     /// an https issuer refuses it unless `allow_insecure_dev`.
     pub captcha_record_answers: bool,
+    /// The citizen portal (issue 19): the government app's link and
+    /// download page, the agreement and privacy policy documents.
+    pub portal: PortalConfig,
 }
 
 /// How log lines are written (`log_format`).
@@ -255,6 +258,45 @@ impl Default for PluginsConfig {
     }
 }
 
+/// `[portal]`: what the portal links to. Documents are read per locale
+/// from a file or given inline (a plain text with `#` headings and `-`
+/// lists); a locale left out falls back to the theme's shipped text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Opens the government app on a phone at a scan ticket or face gate:
+    /// a custom scheme or a universal link; `{url}` becomes the QR's URL
+    /// (percent-encoded).
+    pub app_link: String,
+    /// Where to get the app (shown beside the QR code).
+    pub app_download_url: String,
+    /// 《用户服务协议》, `/legal/terms`: per locale (e.g. `[portal.terms.zh-CN]`).
+    pub terms: std::collections::BTreeMap<String, DocumentSource>,
+    /// 《隐私政策》, `/legal/privacy`.
+    pub privacy: std::collections::BTreeMap<String, DocumentSource>,
+}
+
+/// One locale of a document: `file` (read at each request, so an edit needs
+/// no restart) or inline `text`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentSource {
+    pub file: Option<PathBuf>,
+    pub text: Option<String>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            // The reference app's scheme (idp/src/bin/citizen-app.rs).
+            app_link: "idp-citizen://scan?url={url}".into(),
+            app_download_url: "/legal/app".into(),
+            terms: Default::default(),
+            privacy: Default::default(),
+        }
+    }
+}
+
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -323,6 +365,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             shutdown_grace_secs: 20,
             captcha_record_answers: false,
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -427,6 +470,13 @@ impl Config {
         }
         if !matches!(self.default_locale.as_str(), "zh-CN" | "en") {
             return Err(bad("default_locale", "allowed: zh-CN, en".into()));
+        }
+        for (doc, sources) in [("terms", &self.portal.terms), ("privacy", &self.portal.privacy)] {
+            for (lang, src) in sources {
+                if src.file.is_some() == src.text.is_some() {
+                    return Err(bad(&format!("portal.{doc}.{lang}"), "exactly one of `file` or `text`".into()));
+                }
+            }
         }
         let positive = [
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),

@@ -36,6 +36,7 @@ mod pairwise;
 mod plugin_storage;
 mod plugins;
 mod portal;
+mod portal_text;
 mod production_guard;
 mod proxies;
 mod readiness;

@@ -68,6 +68,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "sessions.html",
     "device.html",
     "history.html",
+    "_macros.html",
+    "legal.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
@@ -143,6 +145,10 @@ impl Pages {
                 viewer = crate::kit::frame::Viewer { name: None, enterprise: None, ..viewer };
             }
             ctx.insert("viewer", &viewer);
+        }
+        if !ctx.contains_key("ethnic_groups") {
+            // The one ethnicity list every form's select shows (`_macros.html`).
+            ctx.insert("ethnic_groups", &crate::domain::identity::profile::ETHNIC_GROUPS[..]);
         }
         ctx.insert("t", self.locales.get(locale).unwrap_or(&Value::Null));
         self.tera.render(name, &ctx)
