@@ -284,3 +284,34 @@ async fn phone_and_forms(backend: Backend) {
     assert!(html.contains("id=\"own-username\">guardian_words<"), "{html}");
 }
 both!(face_gate_offers_the_app_on_a_phone, super::phone_and_forms);
+
+/// A person acting for an enterprise consents in its name: the consent
+/// page names the enterprise and the role.
+async fn consent_for_enterprise(backend: Backend) {
+    use crate::delegation::{ENT_PASSWORD, USCC, enterprise, start_enterprise_sign_in};
+    use crate::face_gates::{ZHANG, pass_face, real_person};
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    real_person(&app, "rep_words", ZHANG).await;
+    app.user("stranger_words").await;
+    enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
+    let b = Browser::new();
+    let form = [("uscc", USCC), ("role", "representative"), ("password", ENT_PASSWORD)];
+    let next = start_enterprise_sign_in(&app, &b, &client, &form).await.unwrap();
+    let (_, done) = pass_face(&app, &b, &next, "rep_words", "stranger_words").await;
+    let mut url = location(&done).expect("the sign-in continues by itself");
+    let html = loop {
+        let full = if url.starts_with('/') { app.url(&url) } else { url.clone() };
+        let res = b.http.get(&full).send().await.unwrap();
+        match location(&res) {
+            Some(next) => url = next,
+            None => {
+                assert!(full.contains("/consent"), "the consent page: {full}");
+                break res.text().await.unwrap();
+            }
+        }
+    };
+    assert!(html.contains("id=\"consent-acting\" data-role=\"representative\""), "{html}");
+    assert!(html.contains("示例科技有限公司"), "{html}");
+}
+both!(consent_names_the_enterprise, super::consent_for_enterprise);
