@@ -699,6 +699,7 @@ async function main() {
       qrUrl = `${ISSUER}/scan/t/${ticket}`;
       assert.equal((await page.locator('.scan-url code').textContent()).trim(), qrUrl);
       await visibleText(page, '请使用 App 扫一扫');
+      assert.ok(!(await page.locator('#scan-app-link').isVisible()), 'a PC shows the QR, not the app link');
       await shot(page, 'pc-scan-qr.png');
     });
 
@@ -741,6 +742,7 @@ async function main() {
       await openSignIn(page);
       await navigate(page, () => page.getByRole('link', { name: '扫码登录' }).tap());
       await page.locator('#scan .qr svg').waitFor({ state: 'visible' });
+      assert.ok(await page.locator('#scan-app-link a').isVisible(), 'a phone offers "在 App 中打开"');
       await shot(page, 'mobile-scan-qr.png');
       await assertFits(page, MOBILE.viewport.width);
       await assertInsideCard(page);

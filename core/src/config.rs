@@ -76,6 +76,9 @@ pub struct Config {
     /// day; weekends are always skipped). A list, or comma-separated in env.
     #[serde(deserialize_with = "list_or_csv")]
     pub appeal_holidays: Vec<String>,
+    /// The citizen portal (issue 19): the government app's link and
+    /// download page, the agreement and privacy policy documents.
+    pub portal: PortalConfig,
 }
 
 /// Locales the provider ships texts for (theme and plugins).
@@ -335,6 +338,45 @@ impl Default for PluginsConfig {
     }
 }
 
+/// `[portal]`: what the portal links to. Documents are read per locale
+/// from a file or given inline (a plain text with `#` headings and `-`
+/// lists); a locale left out falls back to the theme's shipped text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Opens the government app on a phone at a scan ticket or face gate:
+    /// a custom scheme or a universal link; `{url}` becomes the QR's URL
+    /// (percent-encoded).
+    pub app_link: String,
+    /// Where to get the app (shown beside the QR code).
+    pub app_download_url: String,
+    /// 《用户服务协议》, `/legal/terms`: per locale (e.g. `[portal.terms.zh-CN]`).
+    pub terms: std::collections::BTreeMap<String, DocumentSource>,
+    /// 《隐私政策》, `/legal/privacy`.
+    pub privacy: std::collections::BTreeMap<String, DocumentSource>,
+}
+
+/// One locale of a document: `file` (read at each request, so an edit needs
+/// no restart) or inline `text`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DocumentSource {
+    pub file: Option<PathBuf>,
+    pub text: Option<String>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            // The reference app's scheme (idp/src/bin/citizen-app.rs).
+            app_link: "idp-citizen://scan?url={url}".into(),
+            app_download_url: "/legal/app".into(),
+            terms: Default::default(),
+            privacy: Default::default(),
+        }
+    }
+}
+
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -406,6 +448,7 @@ impl Default for Config {
             i18n: I18nConfig::default(),
             theme: "default".into(),
             appeal_holidays: Vec::new(),
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -530,6 +573,13 @@ impl Config {
         }
         if !KNOWN_THEMES.contains(&self.theme.as_str()) {
             return Err(bad("theme", format!("allowed: {}", KNOWN_THEMES.join(", "))));
+        }
+        for (doc, sources) in [("terms", &self.portal.terms), ("privacy", &self.portal.privacy)] {
+            for (lang, src) in sources {
+                if src.file.is_some() == src.text.is_some() {
+                    return Err(bad(&format!("portal.{doc}.{lang}"), "exactly one of `file` or `text`".into()));
+                }
+            }
         }
         let positive = [
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),

@@ -367,6 +367,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/apps", get(web::account::apps::show).post(web::account::apps::revoke))
         .route("/account/sessions", get(web::account::devices::show).post(web::account::devices::end))
         .route("/account/history", get(web::account::history::show))
+        .route("/legal/{doc}", get(web::legal::show))
         .fallback(crate::kit::extract::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::kit::extract::render_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::kit::frame::frame))

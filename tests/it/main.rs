@@ -44,6 +44,7 @@ mod plans;
 mod plugin_storage;
 mod plugins;
 mod portal;
+mod portal_text;
 mod production_guard;
 mod proxies;
 mod readiness;

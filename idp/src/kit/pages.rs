@@ -87,6 +87,8 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "faq.html",
     "feedback.html",
     "my_feedback.html",
+    "_macros.html",
+    "legal.html",
 );
 
 const LOCALES: &[(&str, &str)] = &[
@@ -273,6 +275,12 @@ impl Pages {
             Some(companion) => bilingual::render(&html, locale, companion),
             None => html,
         })
+        if !ctx.contains_key("ethnic_groups") {
+            // The one ethnicity list every form's select shows (`_macros.html`).
+            ctx.insert("ethnic_groups", &crate::domain::identity::profile::ETHNIC_GROUPS[..]);
+        }
+        ctx.insert("t", self.locales.get(locale).unwrap_or(&Value::Null));
+        self.tera.render(name, &ctx)
     }
 
     /// The page templates (not the layout, not `_partials`), for the test

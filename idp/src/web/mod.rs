@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod enterprise;
 pub mod help;
+pub mod legal;
 
 // The shared HTTP kit, at the paths the pages have always used.
 pub use crate::kit::{cookies, pages};

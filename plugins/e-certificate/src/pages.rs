@@ -3,7 +3,7 @@
 //! the provider wraps in its theme; every text comes from the locale files.
 use crate::wallet::{self, Certificate};
 use idp_plugin_sdk::i18n::Texts;
-use idp_plugin_sdk::{Request, Response, escape_html as esc};
+use idp_plugin_sdk::{Request, Response, escape_html as esc, human};
 
 pub struct View<'a> {
     pub texts: &'a Texts,
@@ -108,8 +108,8 @@ impl View<'_> {
             ("field_number", esc(&c.number)),
             ("field_holder", esc(&c.holder)),
             ("field_issuer", esc(&c.issuer)),
-            ("field_valid_from", esc(&c.valid_from)),
-            ("field_valid_until", esc(&c.valid_until)),
+            ("field_valid_from", esc(&human::iso_date(&c.valid_from, &self.req.locale))),
+            ("field_valid_until", esc(&human::iso_date(&c.valid_until, &self.req.locale))),
         ];
         let body: String = rows.iter().map(|(k, v)| format!("<dt>{}</dt><dd>{v}</dd>", self.t(k))).collect();
         format!("<dl class=\"certificate\">{body}</dl>")
@@ -129,9 +129,10 @@ impl View<'_> {
 
     pub fn presented(&self, c: &Certificate, token: &str, svg: &str, expires_at: i64) -> Response {
         let html = format!(
-            "<h2>{}</h2><div class=\"qr\">{svg}</div><p>{} <span class=\"expires\" data-exp=\"{expires_at}\">{expires_at}</span></p><details><summary>{}</summary><code class=\"presentation\">{}</code></details>{}",
+            "<h2>{}</h2><div class=\"qr\">{svg}</div><p>{} <time class=\"expires\">{}</time></p><details><summary>{}</summary><code class=\"presentation\">{}</code></details>{}",
             self.type_name(&c.kind),
             self.t("present_hint"),
+            esc(&human::datetime(expires_at, &self.req.locale)),
             self.t("present_token"),
             esc(token),
             self.back()

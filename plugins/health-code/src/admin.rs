@@ -18,6 +18,22 @@ impl View<'_> {
     pub fn t(&self, key: &str) -> String {
         esc(self.p.texts.get(&self.req.locale, key))
     }
+    /// A stored value in words: the text of `<prefix><value>` when the
+    /// locale files have one, else the value itself (never an enum name
+    /// when there is a word for it).
+    pub fn word(&self, prefix: &str, value: &str) -> String {
+        if value.is_empty() {
+            return String::new();
+        }
+        let key = format!("{prefix}{value}");
+        let text = self.p.texts.get(&self.req.locale, &key);
+        if text == key { esc(value) } else { esc(text) }
+    }
+    /// Who did it: a citizen's own page (`user:<id>`) in words, an app by
+    /// its client id.
+    pub fn who(&self, app: &str) -> String {
+        if app.starts_with("user:") { self.t("log_app_self") } else { esc(app) }
+    }
     /// `<table class=…>` and its header row of these text keys.
     pub fn table_head(&self, class: &str, keys: &[&str]) -> String {
         let cells: String = keys.iter().map(|k| format!("<th>{}</th>", self.t(k))).collect();

@@ -76,10 +76,10 @@ pub fn page(v: &View) -> Result<Response, String> {
             esc(&e.kind),
             esc(&util::datetime(e.at)),
             v.t(&format!("event_{}", e.kind)),
-            esc(&e.code_type),
-            esc(&e.app),
+            v.word("type_", &e.code_type),
+            v.who(&e.app),
             esc(&e.place),
-            esc(&e.result)
+            v.word("log_result_", &e.result)
         ));
     }
     html.push_str("</table>");

@@ -50,13 +50,27 @@ impl View<'_> {
         Response::Page { status, title: self.p.texts.get(&self.req.locale, title_key).into(), html }
     }
     fn message(&self, status: u16, key: &str) -> Response {
+        // Without a real name there is no code: the way on is the provider's
+        // real-name verification, not this page again.
+        let (href, label) = if key == "needs_real_name" {
+            ("/identity".to_string(), self.t("go_real_name"))
+        } else {
+            (self.url("/", ""), self.t("back"))
+        };
         let html = format!(
-            "<p class=\"notice\">{}</p><p><a href=\"{}\">{}</a></p>",
+            "<p class=\"notice\" id=\"hc-message\" data-key=\"{key}\">{}</p><p>{}</p>",
             self.t(key),
-            self.url("/", ""),
-            self.t("back")
+            if key == "needs_real_name" {
+                format!("<a class=\"button\" id=\"hc-next\" href=\"{href}\">{label}</a>")
+            } else {
+                format!("<a id=\"hc-next\" href=\"{href}\">{label}</a>")
+            }
         );
         self.page(status, "code_title", html)
+    }
+    /// A time in the reader's language (never Unix seconds).
+    fn when(&self, ts: i64) -> String {
+        esc(&idp_plugin_sdk::human::datetime(ts, &self.req.locale))
     }
     fn status_label(&self, s: &str) -> String {
         let key = format!("status_{s}");
@@ -188,28 +202,33 @@ fn log(p: &HealthCode, kind: &str, code_type: &str, hid: &str, who: &str, result
 }
 
 fn switcher(v: &View, t: &Target, rel: &Value) -> String {
-    let item = |href: String, label: String, on: bool| {
-        if on {
-            format!("<li class=\"current\"><strong>{label}</strong></li>")
-        } else {
-            format!("<li><a href=\"{href}\">{label}</a></li>")
-        }
-    };
-    let mut out =
-        format!("<nav class=\"code-switch\"><ul>{}", item(v.url("/", ""), v.t("switch_self"), t.select.is_empty()));
+    use idp_plugin_sdk::ui::{Tab, tabs};
+    let mut items: Vec<(String, String, bool)> =
+        vec![(format!("{}/", v.req.base), v.p.texts.get(&v.req.locale, "switch_self").into(), t.select.is_empty())];
     for r in rel["relatives"].as_array().into_iter().flatten() {
-        let id = r["relation_id"].as_str().unwrap_or_default();
-        let sel = format!("for={id}");
-        let label = format!("{} · {}", v.t("switch_kin"), esc(r["masked_name"].as_str().unwrap_or_default()));
-        out.push_str(&item(v.url("/", &sel), label, t.select == sel));
+        let sel = format!("for={}", r["relation_id"].as_str().unwrap_or_default());
+        let label = format!(
+            "{} · {}",
+            v.p.texts.get(&v.req.locale, "switch_kin"),
+            r["masked_name"].as_str().unwrap_or_default()
+        );
+        items.push((format!("{}/?{sel}", v.req.base), label, t.select == sel));
     }
     for e in rel["enterprises"].as_array().into_iter().flatten() {
         let sel = format!("enterprise={}", e["uscc"].as_str().unwrap_or_default());
-        let label = format!("{} · {}", v.t("switch_enterprise"), esc(e["name"].as_str().unwrap_or_default()));
-        out.push_str(&item(v.url("/", &sel), label, t.select == sel));
+        let label = format!(
+            "{} · {}",
+            v.p.texts.get(&v.req.locale, "switch_enterprise"),
+            e["name"].as_str().unwrap_or_default()
+        );
+        items.push((format!("{}/?{sel}", v.req.base), label, t.select == sel));
     }
-    out.push_str(&format!("</ul><p><a href=\"/account/kin\">{}</a></p></nav>", v.t("kin_manage")));
-    out
+    let list: Vec<Tab> = items.iter().map(|(h, l, on)| Tab { href: h, label: l, current: *on }).collect();
+    format!(
+        "<div class=\"code-switch\" id=\"code-switch\">{}<p><a href=\"/account/kin\">{}</a></p></div>",
+        tabs(v.p.texts.get(&v.req.locale, "switch_label"), &list),
+        v.t("kin_manage")
+    )
 }
 
 /// The card: the active style's background and icon, the status colour on
@@ -231,7 +250,7 @@ fn card(v: &View, t: &Target, colour: Colour, qr: &str, number: &str, now: i64) 
         type_name = v.t(&format!("type_{}", t.shown_as)),
         colour_name = v.t(&format!("colour_{colour}")),
         name = esc(&t.masked_name),
-        time = esc(&util::datetime(now)),
+        time = v.when(now),
         number = esc(number),
     ))
 }
@@ -250,16 +269,28 @@ fn code_page(v: &View, t: &Target, holder: &codes::Holder, rel: &Value, sub: &st
     let mut html = format!("<meta http-equiv=\"refresh\" content=\"{refresh}\">");
     html.push_str(&switcher(v, t, rel));
     html.push_str(&format!("<section class=\"health-code\" data-colour=\"{colour}\" data-type=\"{}\">", t.shown_as));
+    // A live clock (the theme's script ticks it), as real code pages show.
+    html.push_str(&idp_plugin_sdk::ui::clock(now, &v.req.locale));
     html.push_str(&card(v, t, colour, &qr, &holder.number, now)?);
     if let Some(r) = record.filter(|_| colour != Colour::Green) {
-        html.push_str(&format!("<p class=\"reason\">{}: {}</p>", v.t("reason"), esc(&r.reason)));
+        html.push_str(&format!("<p class=\"reason\">{}: {}</p>", v.t("reason"), v.status_label(&r.reason)));
     }
     html.push_str(&format!(
         "<p class=\"valid\">{} {}</p><details><summary>{}</summary><code class=\"payload\">{}</code></details></section>",
         v.t("valid_until"),
-        esc(&util::datetime(until)),
+        v.when(until),
         v.t("payload_text"),
         esc(&payload)
+    ));
+    let sel = &t.select;
+    // Renewal right under the code, in the code's colour (never red on green).
+    html.push_str(&format!(
+        "<form method=\"post\" action=\"{}\" class=\"renew\" data-colour=\"{colour}\">{}<input type=\"hidden\" name=\"for\" value=\"{}\"><input type=\"hidden\" name=\"enterprise\" value=\"{}\"><button type=\"submit\" class=\"secondary\" id=\"hc-renew\">{}</button></form>",
+        v.url("/refresh", ""),
+        v.req.csrf_field(),
+        esc(sel.strip_prefix("for=").unwrap_or("")),
+        esc(sel.strip_prefix("enterprise=").unwrap_or("")),
+        v.t("renew")
     ));
     if t.shown_as == "personal"
         && let Some(c) = community::load(&p.host, sub)?
@@ -273,15 +304,6 @@ fn code_page(v: &View, t: &Target, holder: &codes::Holder, rel: &Value, sub: &st
             esc(&c.room)
         ));
     }
-    let sel = &t.select;
-    html.push_str(&format!(
-        "<form method=\"post\" action=\"{}\" class=\"form inline\">{}<input type=\"hidden\" name=\"for\" value=\"{}\"><input type=\"hidden\" name=\"enterprise\" value=\"{}\"><button type=\"submit\">{}</button></form>",
-        v.url("/refresh", ""),
-        v.req.csrf_field(),
-        esc(sel.strip_prefix("for=").unwrap_or("")),
-        esc(sel.strip_prefix("enterprise=").unwrap_or("")),
-        v.t("renew")
-    ));
     html.push_str(&format!(
         "<p class=\"actions\"><a href=\"{}\">{}</a> · <a href=\"{}\">{}</a> · <a href=\"{}\">{}</a> · <a href=\"{}\">{}</a> · <a id=\"authorisations-link\" href=\"{}\">{}</a></p>",
         v.url("/offline", sel),
@@ -308,7 +330,9 @@ fn offline(v: &View, t: &Target, holder: &codes::Holder, sub: &str) -> Result<Re
     let image = png::render(
         w,
         &modules,
-        &[format!("GEN {}", util::datetime(gen_at)), format!("EXP {}", util::datetime(until))],
+        // Digits only (the built-in font has no Chinese): the validity as a
+        // range, from generation to expiry; the page around it names both.
+        &[format!("{} -", util::datetime(gen_at)), util::datetime(until)],
     )?;
     if v.req.path == "/offline.png" {
         return Ok(Response::binary("image/png", &image, Some("health-code-offline.png")));
@@ -319,13 +343,14 @@ fn offline(v: &View, t: &Target, holder: &codes::Holder, sub: &str) -> Result<Re
     };
     let html = format!(
         "<section class=\"offline-code\"><img class=\"offline\" alt=\"{alt}\" src=\"data:image/png;base64,{base64}\">\
-    <p class=\"generated\" data-at=\"{gen_at}\">{gen_label} {gen}</p><p class=\"valid\" data-until=\"{until}\">{until_label} {until_text}</p>\
+    <p class=\"hint\">{range_hint}</p><p class=\"generated\" data-at=\"{gen_at}\">{gen_label} {gen}</p><p class=\"valid\" data-until=\"{until}\">{until_label} {until_text}</p>\
     <details><summary>{payload_label}</summary><code class=\"payload\">{payload}</code></details><p><a class=\"button\" href=\"{png}\">{download}</a> <a href=\"{back}\">{back_label}</a></p></section>",
         alt = v.t("offline"),
         gen_label = v.t("generated_at"),
-        gen = esc(&util::datetime(gen_at)),
+        range_hint = v.t("offline_range_hint"),
+        gen = v.when(gen_at),
         until_label = v.t("valid_until"),
-        until_text = esc(&util::datetime(until)),
+        until_text = v.when(until),
         payload = esc(&payload),
         payload_label = v.t("payload_text"),
         png = v.url("/offline.png", &t.select),
@@ -359,9 +384,9 @@ fn history(v: &View, t: &Target) -> Result<Response, String> {
             html.push_str(&format!(
                 "<tr data-status=\"{}\"><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&r.status),
-                esc(&util::datetime(r.at)),
+                v.when(r.at),
                 v.status_label(&r.status),
-                esc(&r.reason)
+                v.status_label(&r.reason)
             ));
         }
         html.push_str("</table>");
@@ -418,7 +443,7 @@ fn tests(v: &View, t: &Target, rel: &Value, me_masked: &str) -> Result<Response,
             html.push_str(&format!(
                 "<li data-result=\"{}\">{} · {} · {}</li>",
                 esc(&r.result),
-                esc(&util::datetime(r.sampled_at)),
+                v.when(r.sampled_at),
                 v.t(&format!("result_{}", r.result)),
                 esc(&r.lab)
             ));

@@ -10,7 +10,9 @@ pub mod abi;
 #[doc(hidden)]
 pub mod export;
 mod host;
+pub mod human;
 pub mod i18n;
+pub mod ui;
 
 pub use host::{Host, KvPage, Level, Order, Verified};
 pub use serde_json::{Map, Value, json};
@@ -148,7 +150,9 @@ impl Request {
     }
 }
 
-/// A route's answer. `Page` is wrapped in the provider's theme.
+/// A route's answer. `Page` is wrapped in the provider's theme: the portal
+/// frame around a `<div class="plugin">` holding `html`, styled by the
+/// theme (see [`ui`] for the components it styles, [`human`] for dates).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Response {

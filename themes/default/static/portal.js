@@ -62,3 +62,43 @@
   });
   if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', start); } else { start(); }
 })();
+
+// A live clock (the health code shows the time so a checker sees it is not a
+// screenshot) and countdowns until a QR code expires. Both read their start
+// from the page; the page stays correct without script.
+(function () {
+  'use strict';
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+  var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  var clocks = document.querySelectorAll('[data-clock]');
+  if (clocks.length) {
+    // The server's time at render (Unix seconds) minus this browser's, so
+    // a phone with a wrong clock still shows the provider's time.
+    var skew = 0;
+    var first = parseInt(clocks[0].getAttribute('data-now') || '0', 10);
+    if (first > 0) { skew = first * 1000 - Date.now(); }
+    var offset = parseInt(clocks[0].getAttribute('data-offset') || '28800', 10);
+    var tickClock = function () {
+      var d = new Date(Date.now() + skew + offset * 1000);
+      var hms = pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()) + ':' + pad(d.getUTCSeconds());
+      var text = document.documentElement.lang === 'en'
+        ? pad(d.getUTCDate()) + ' ' + MONTHS[d.getUTCMonth()] + ' ' + d.getUTCFullYear() + ', ' + hms
+        : d.getUTCFullYear() + '年' + pad(d.getUTCMonth() + 1) + '月' + pad(d.getUTCDate()) + '日 ' + hms;
+      for (var i = 0; i < clocks.length; i++) { clocks[i].textContent = text; }
+    };
+    tickClock();
+    setInterval(tickClock, 1000);
+  }
+  var countdowns = document.querySelectorAll('[data-countdown]');
+  Array.prototype.forEach.call(countdowns, function (el) {
+    var left = parseInt(el.getAttribute('data-countdown') || '0', 10);
+    var pattern = el.getAttribute('data-text') || '{seconds}';
+    var tick = function () {
+      if (left <= 0) { el.textContent = el.getAttribute('data-done') || ''; return; }
+      el.textContent = pattern.replace('{seconds}', String(left));
+      left -= 1;
+      setTimeout(tick, 1000);
+    };
+    tick();
+  });
+})();

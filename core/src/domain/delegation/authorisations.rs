@@ -9,10 +9,28 @@ use crate::store::entities::{delegation as delegation_e, user};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
 
+/// What a person may let another see and use when acting for them, in the
+/// order the page lists them (each named by its `scope_<name>` locale key).
+/// `openid` is always included: the grantee acts as the principal.
+pub const GRANTABLE: &[&str] = &["profile", "phone", "email", "address"];
+
+/// The scopes of a new authorisation: `openid` plus the chosen grantable
+/// ones; `None` when nothing grantable was chosen (an unknown scope is
+/// never stored: it could widen a later token exchange).
+pub fn chosen_scopes(raw: &str) -> Option<String> {
+    let asked = crate::domain::clients::scopes::ScopeSet::parse(raw);
+    let kept: Vec<&str> = GRANTABLE.iter().copied().filter(|s| asked.contains(s)).collect();
+    if kept.is_empty() || asked.iter().any(|s| s != "openid" && !GRANTABLE.contains(&s)) {
+        return None;
+    }
+    Some(std::iter::once("openid").chain(kept).collect::<Vec<_>>().join(" "))
+}
+
 pub struct NewAuthorisation<'a> {
     pub principal: &'a user::Model,
     /// The grantee's phone number or ID number.
     pub grantee: &'a str,
+    /// Space-separated; only [`GRANTABLE`] ones (and `openid`) are accepted.
     pub scopes: &'a str,
     pub valid_from: &'a str,
     pub valid_to: &'a str,
@@ -55,7 +73,9 @@ pub async fn create(
     if grantee.id == new.principal.id {
         return Ok(Err("authorise_self"));
     }
-    let scopes = crate::domain::clients::scopes::ScopeSet::parse(new.scopes).to_string_joined();
+    let Some(scopes) = chosen_scopes(new.scopes) else {
+        return Ok(Err("authorise_no_scopes"));
+    };
     let txn = crate::store::begin_write(db).await?;
     let d = delegation::insert(
         &txn,
@@ -82,4 +102,18 @@ pub async fn create(
     crate::domain::audit::record(&txn, event.ip(new.ip), now).await?;
     txn.commit().await?;
     Ok(Ok(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chosen_scopes;
+
+    #[test]
+    fn only_listed_items_are_granted() {
+        assert_eq!(chosen_scopes("profile phone").as_deref(), Some("openid profile phone"));
+        assert_eq!(chosen_scopes("openid profile").as_deref(), Some("openid profile"));
+        assert_eq!(chosen_scopes("openid"), None);
+        assert_eq!(chosen_scopes(""), None);
+        assert_eq!(chosen_scopes("profile admin"), None);
+    }
 }

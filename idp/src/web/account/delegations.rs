@@ -24,7 +24,9 @@ fn row(state: &AppState, locale: &str, d: &delegation_e::Model, other: Option<&u
     json!({
         "id": d.id,
         "other": other.and_then(|u| u.name.clone()).map(|n| kin::mask_name(&n)).unwrap_or_default(),
-        "scopes": d.scopes,
+        // What was released, in words (never the scope names).
+        "scopes": d.scopes.split(' ').filter(|s| !s.is_empty() && *s != "openid")
+            .map(|s| state.pages.text(locale, &format!("scope_{s}"))).collect::<Vec<_>>(),
         "valid_from": d.valid_from,
         "valid_to": d.valid_to,
         "state": st,
@@ -59,8 +61,13 @@ async fn authorisations_view(
         received.push(row(state, locale, &d, other.as_ref(), now));
     }
     let (info, error) = notice_pair(notice);
+    // The items a citizen can release, as checkboxes named in words.
+    let items: Vec<Value> = authorisations::GRANTABLE
+        .iter()
+        .map(|s| json!({ "name": s, "label": state.pages.text(locale, &format!("scope_{s}")) }))
+        .collect();
     Ok(json!({ "granted": granted, "received": received, "info": info, "error": error,
-        "today": delegation::today(now).to_string(), "reverified": reverified }))
+        "today": delegation::today(now).to_string(), "reverified": reverified, "items": items }))
 }
 
 pub async fn authorisations_show(
@@ -84,8 +91,18 @@ pub struct AuthorisationForm {
     id: String,
     #[serde(default)]
     grantee: String,
+    /// Space-separated scopes (the older form and scripts); the page sends
+    /// one `share_<item>` checkbox per item instead.
     #[serde(default)]
     scopes: String,
+    #[serde(default)]
+    share_profile: Option<String>,
+    #[serde(default)]
+    share_phone: Option<String>,
+    #[serde(default)]
+    share_email: Option<String>,
+    #[serde(default)]
+    share_address: Option<String>,
     #[serde(default)]
     valid_from: String,
     #[serde(default)]
@@ -108,10 +125,18 @@ pub async fn authorisations_submit(
     let changed = |ok: bool, yes: &'static str| if ok { (true, yes) } else { (false, "agents_changed_meanwhile") };
     let outcome: Result<(bool, &str), crate::store::DbErr> = match f.action.as_str() {
         "grant" => {
+            let ticked = [
+                ("profile", &f.share_profile),
+                ("phone", &f.share_phone),
+                ("email", &f.share_email),
+                ("address", &f.share_address),
+            ];
+            let chosen: Vec<&str> = ticked.iter().filter(|(_, v)| v.is_some()).map(|(s, _)| *s).collect();
+            let scopes = if chosen.is_empty() { f.scopes.clone() } else { chosen.join(" ") };
             let new = NewAuthorisation {
                 principal: &u,
                 grantee: &f.grantee,
-                scopes: &f.scopes,
+                scopes: &scopes,
                 valid_from: &f.valid_from,
                 valid_to: &f.valid_to,
                 browser: &crate::web::auth::mfa::browser_of(&state, &jar),
@@ -135,7 +160,18 @@ pub async fn authorisations_submit(
     };
     let (ok, key) = outcome?;
     let status = if ok { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    let view = authorisations_view(&state, &jar, &u, locale, Some((ok, state.pages.text(locale, key)))).await;
+    let mut view = authorisations_view(&state, &jar, &u, locale, Some((ok, state.pages.text(locale, key)))).await;
+    // A refused new authorisation comes back with what was typed and ticked.
+    if let (false, "grant", Ok(Value::Object(m))) = (ok, f.action.as_str(), &mut view) {
+        let chosen = crate::domain::clients::scopes::ScopeSet::parse(&f.scopes);
+        let ticked = |s: &str, v: &Option<String>| v.is_some() || chosen.contains(s);
+        m.insert(
+            "f".into(),
+            json!({ "grantee": f.grantee, "valid_from": f.valid_from, "valid_to": f.valid_to,
+                "profile": ticked("profile", &f.share_profile), "phone": ticked("phone", &f.share_phone),
+                "email": ticked("email", &f.share_email), "address": ticked("address", &f.share_address) }),
+        );
+    }
     Ok(view_page(&state, jar, status, "authorisations.html", locale, view))
 }
 

@@ -179,6 +179,8 @@ impl<'a> View<'a> {
         let mut ctx = tera::Context::new();
         ctx.insert("view", self.view);
         ctx.insert("username_masked", &mask_account(&u.username));
+        // The person's own account name, shown to them in full (issue 19).
+        ctx.insert("own_username", &u.username);
         ctx.insert("phone_masked", &u.phone.as_deref().map(mask_phone).unwrap_or_default());
         ctx.insert("email", &u.email);
         ctx.insert("name", &u.name);

@@ -71,6 +71,17 @@ pub async fn show(
         .collect();
     ctx.insert("claims", &claims);
     ctx.insert("username", &user.map(|u| u.username).unwrap_or_default());
+    // A person acting for an enterprise (C1) consents in its name: the page
+    // says which enterprise and in which role.
+    let acting = match crate::domain::delegation::acting::personal(&state.store, session.clone()).await? {
+        Ok(_) => None,
+        Err(a) => crate::domain::delegation::enterprises::find(&state.store, &a.enterprise_id).await?.map(|e| {
+            let role = if a.delegation_id.is_some() { "agent" } else { "representative" };
+            serde_json::json!({ "name": e.name, "role": role })
+        }),
+    };
+    ctx.insert("acting", &acting);
+    ctx.insert("terms_links", &true);
     Ok(page(&state, StatusCode::OK, "consent.html", locale, ctx))
 }
 

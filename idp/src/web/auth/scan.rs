@@ -85,6 +85,12 @@ pub fn ticket_url(state: &AppState, ticket: &str) -> String {
     state.endpoint(&format!("/scan/t/{ticket}"))
 }
 
+/// The configured app link (`[portal] app_link`) at this ticket's URL.
+fn app_link(state: &AppState, url: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(url.as_bytes()).collect();
+    state.config.portal.app_link.replace("{url}", &encoded)
+}
+
 /// Template context of the QR widget (`_scan_qr.html`). A face gate's page
 /// (`gate` = its purpose) says what the app is doing and what follows the
 /// confirmation (a sign-in, an approval, a registration, a kin binding)
@@ -114,6 +120,11 @@ fn qr_context(state: &AppState, t: &ScanTicket, locale: &str, retry: &str, gate:
         "message": msg(phase.as_str()),
         "msgs": msgs,
         "retry": retry,
+        // On a phone the QR cannot be scanned by the same phone: the page
+        // offers the app's link instead (CSS shows one or the other).
+        "app_link": app_link(state, &url),
+        "download": state.config.portal.app_download_url,
+        "gate": gate,
     })
 }
 
