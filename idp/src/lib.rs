@@ -6,6 +6,8 @@
 //! persists, `crypto` signs and hashes, `ports` reach the outside world)
 //! and render the answer. The core's modules are re-exported under their
 //! old paths (`idp::domain`, `crate::store` …).
+// The discovery document is one `json!` literal with many members.
+#![recursion_limit = "256"]
 pub use idp_core::{clock, config, crypto, domain, net, ports, store};
 
 pub mod demo;

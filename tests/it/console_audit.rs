@@ -375,7 +375,7 @@ async fn admin_api(backend: Backend) {
     assert_eq!(status, 200);
     assert!(v["apps"].as_array().unwrap().len() >= 2);
     assert!(v.to_string().find("secret_hash").is_none());
-    assert_eq!(api_get(&app, &aud, &format!("/admin/api/v1/people?q=api_citizen")).await.0, 200);
+    assert_eq!(api_get(&app, &aud, "/admin/api/v1/people?q=api_citizen").await.0, 200);
     assert_eq!(api_get(&app, &aud, "/admin/api/v1/stats").await.0, 200);
     for path in [
         format!("/admin/api/v1/apps/{}/disable", mine.id),

@@ -23,14 +23,7 @@ async fn reviewer(app: &TestApp, username: &str, phone: &str) -> Browser {
 /// Signs a reviewer in again and past the console's gate (after the clock
 /// moved on by days, the session and its strong factor are stale).
 async fn console_again(app: &TestApp, username: &str, secret: &str) -> Browser {
-    let b = password_sign_in(app, username).await;
-    app.state.clock.advance(30);
-    let (_, html) = get(&b, app.url("/admin/step-up")).await;
-    let csrf = hidden(&html, "csrf").unwrap();
-    let code = app_code(secret, app.state.clock.now());
-    let res = post(&b, app.url("/admin/step-up"), &[("csrf", &csrf), ("code", &code)]).await;
-    assert_eq!(res.status(), 303);
-    b
+    crate::console::console(app, username, secret).await
 }
 
 async fn reviewer_with_secret(app: &TestApp, username: &str, phone: &str) -> (Browser, String) {

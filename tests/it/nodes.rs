@@ -16,9 +16,12 @@ use tokio::task::JoinHandle;
 /// A loopback TCP load balancer: round robin over the live backends,
 /// skipping any that refuses; a backend can be taken out, which also ends
 /// the connections already going to it.
+/// Each live backend with the connections piped to it.
+type Backends = Arc<Mutex<Vec<(SocketAddr, Vec<JoinHandle<()>>)>>>;
+
 struct Balancer {
     addr: SocketAddr,
-    backends: Arc<Mutex<Vec<(SocketAddr, Vec<JoinHandle<()>>)>>>,
+    backends: Backends,
     accept: JoinHandle<()>,
 }
 
@@ -26,7 +29,7 @@ impl Balancer {
     async fn start(backends: Vec<SocketAddr>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let table = Arc::new(Mutex::new(backends.into_iter().map(|a| (a, Vec::new())).collect::<Vec<_>>()));
+        let table: Backends = Arc::new(Mutex::new(backends.into_iter().map(|a| (a, Vec::new())).collect()));
         let next = Arc::new(AtomicUsize::new(0));
         let shared = table.clone();
         let accept = tokio::spawn(async move {

@@ -91,8 +91,8 @@ async fn rotation(b: Backend) {
     let jwks = json(api().get(app.url("/jwks")).send().await.unwrap()).await;
     let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert!(kids.contains(&old_kid.as_str()), "retired key still published");
-    // Token keys (ES256, RS256) and the plugin key (ES256), each old and new.
-    assert_eq!(kids.len(), 6);
+    // Token keys (ES256, RS256, PS256) and the plugin key (ES256), each old and new.
+    assert_eq!(kids.len(), 8);
     assert_eq!(kids.iter().filter(|k| k.starts_with("plugin-")).count(), 2, "the plugin key rotates too: {kids:?}");
     // Old-key access token still accepted; new tokens use the new key.
     let info = api().get(app.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
@@ -384,13 +384,22 @@ pub fn sample_context() -> tera::Context {
     ctx.insert(
         "v",
         &serde_json::json!({"req": "x", "uscc": "91440300708461136T", "role": "agent", "agent": "x", "error": "x",
+            "step": "form", "doc_types": [{"value": "resident_id", "key": "doc_resident_id"}],
             "info": "x", "gate": "g", "purpose": "enterprise_login", "confirmed": false, "id_masked": "****0013",
             "detail": {"action": "enterprise_login", "enterprise": {"name": "x", "uscc": "x"}, "person": "****0013"},
             "enterprise": {"name": "x", "uscc": "x"}, "agents": [row.clone()], "granted": [row.clone()],
             "received": [row.clone()], "relatives": [row], "today": "2026-11-26", "kind": "phone", "filed": "x",
             "done": false, "captcha_id": "x", "captcha_image": "x", "phone": "x",
             "f": {"region": "x", "uscc": "x", "name": "x", "id_number": "x", "id_valid_from": "", "id_valid_to": "",
-                "gender": "male", "ethnicity": "x", "phone": "x", "rep_name": "x", "rep_id_number": "x", "rep_phone": "x"}}),
+                "gender": "male", "ethnicity": "x", "phone": "x", "rep_name": "x", "rep_id_number": "x", "rep_phone": "x", "rep_doc_type": "resident_id", "rep_number": "x"}}),
+    );
+    ctx.insert(
+        "help",
+        &serde_json::json!({"q": "x", "kind": "error", "body": "x", "page": "/account", "error": "x", "error_key": "x",
+            "searched": true, "sent": false,
+            "sections": [{"category": {"id": "c1", "name": "x"}, "items": [{"id": "i1", "question": "x", "answer": "x"}]}],
+            "rows": [{"id": "f1", "status": "answered", "kind_text": "x", "at": "x", "page": "/", "body": "x",
+                "answer": "x", "answered_at": "x"}]}),
     );
     ctx.insert("skip_href", "/account");
     identity_context(&mut ctx);

@@ -41,6 +41,26 @@ pub fn pair_all(own: &Map<String, Value>, companion: &Map<String, Value>) -> Map
 /// Elements whose content is text only: a pair becomes "own / companion".
 const TEXT_ONLY: &[&str] = &["title", "option", "textarea", "script", "style"];
 
+/// Reads one pair after its `OPEN`. A pair put inside another (a text
+/// with a paired value substituted into it) gives each side its own
+/// language.
+fn read_pair(chars: &mut std::str::Chars<'_>) -> (String, String) {
+    let (mut own, mut other, mut second) = (String::new(), String::new(), false);
+    while let Some(d) = chars.next() {
+        match d {
+            OPEN => {
+                let (o, t) = read_pair(chars);
+                if second { other.push_str(&t) } else { own.push_str(&o) }
+            }
+            SEP => second = true,
+            CLOSE => break,
+            _ if second => other.push(d),
+            _ => own.push(d),
+        }
+    }
+    (own, other)
+}
+
 /// Replaces every pair in a rendered page by where it stands.
 pub fn render(html: &str, own_lang: &str, companion_lang: &str) -> String {
     if !html.contains(OPEN) {
@@ -56,17 +76,7 @@ pub fn render(html: &str, own_lang: &str, companion_lang: &str) -> String {
     while let Some(c) = chars.next() {
         match c {
             OPEN => {
-                let mut own = String::new();
-                let mut other = String::new();
-                let mut second = false;
-                for d in chars.by_ref() {
-                    match d {
-                        SEP => second = true,
-                        CLOSE => break,
-                        _ if second => other.push(d),
-                        _ => own.push(d),
-                    }
-                }
+                let (own, other) = read_pair(&mut chars);
                 if in_tag {
                     out.push_str(&own);
                 } else if text_only.is_some() {
@@ -115,6 +125,16 @@ pub fn render(html: &str, own_lang: &str, companion_lang: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pair_inside_a_pair_keeps_each_language() {
+        let inner = pair("App-bo", "App-zh");
+        let outer = pair("use {app} bo", "用 {app}").replace("{app}", &inner);
+        let html = render(&format!("<p>{outer}</p>"), "bo", "zh-CN");
+        assert!(html.contains("<span lang=\"bo\">use App-bo bo</span>"), "{html}");
+        assert!(html.contains("class=\"bi-beside\">用 App-zh</span>"), "{html}");
+        assert!(!html.contains(OPEN) && !html.contains(SEP) && !html.contains(CLOSE), "{html}");
+    }
 
     #[test]
     fn pairs_show_both_in_text_and_one_in_attributes() {

@@ -268,6 +268,10 @@ impl Pages {
             }
             ctx.insert("viewer", &viewer);
         }
+        if !ctx.contains_key("ethnic_groups") {
+            // The one ethnicity list every form's select shows (`_macros.html`).
+            ctx.insert("ethnic_groups", &crate::domain::identity::profile::ETHNIC_GROUPS[..]);
+        }
         ctx.insert("t", self.page_texts.get(locale).or_else(|| self.locales.get(locale)).unwrap_or(&Value::Null));
         ctx.insert("languages", &self.languages);
         let html = self.tera.render(name, &ctx)?;
@@ -275,12 +279,6 @@ impl Pages {
             Some(companion) => bilingual::render(&html, locale, companion),
             None => html,
         })
-        if !ctx.contains_key("ethnic_groups") {
-            // The one ethnicity list every form's select shows (`_macros.html`).
-            ctx.insert("ethnic_groups", &crate::domain::identity::profile::ETHNIC_GROUPS[..]);
-        }
-        ctx.insert("t", self.locales.get(locale).unwrap_or(&Value::Null));
-        self.tera.render(name, &ctx)
     }
 
     /// The page templates (not the layout, not `_partials`), for the test

@@ -547,7 +547,7 @@ impl ClientService {
         if let Some(uri) = &new.backchannel_logout_uri {
             validate_redirect_uri(uri)?;
         }
-        let ciba_mode = crate::domain::tokens::ciba::registration(&new).map_err(bad)?;
+        let ciba_mode = crate::domain::tokens::ciba::registration(new)?;
         let method = match (new.public, new.auth_method) {
             (true, None | Some(AuthMethod::None)) => AuthMethod::None,
             (true, Some(_)) => return Err("a public client authenticates with `none`".into()),
@@ -612,7 +612,7 @@ impl ClientService {
                 return Err("a public client cannot use client_credentials".into());
             }
             if g == crate::domain::tokens::ciba::GRANT_TYPE && method == AuthMethod::None {
-                return Err(bad("CIBA is for confidential clients (CIBA Core §4)".into()));
+                return Err("CIBA is for confidential clients (CIBA Core §4)".into());
             }
         }
         let sector = sector_of(new).await?;

@@ -321,6 +321,9 @@ fn to_new_client(policy: &RegistrationPolicy, body: &Value, now: i64) -> Result<
         id_token_alg: string(body, "id_token_signed_response_alg")?,
         jwks,
         backchannel_logout_uri: backchannel,
+        // CIBA clients are registered by an administrator.
+        backchannel_token_delivery_mode: None,
+        backchannel_client_notification_endpoint: None,
         skip_consent: false,
         min_level: None,
         profile: None,

@@ -358,7 +358,7 @@ pub struct StatusQuery {
 }
 
 async fn appeals_list(State(state): State<AppState>, ApiStaff(c): ApiStaff, Query(q): Query<StatusQuery>) -> ApiResult {
-    ok(json!({ "appeals": reviews::appeals(&state.store, &c.staff, &q.status).await? }))
+    ok(json!({ "appeals": reviews::appeals(&state.store, &c.staff, &q.status, state.clock.now()).await? }))
 }
 
 #[derive(Deserialize)]

@@ -84,6 +84,7 @@ pub async fn callback(
         CLIENT_ID,
         Some(&redirect_uri),
         Some(&flow.verifier),
+        None,
         now,
     )
     .await
