@@ -214,8 +214,9 @@ enum EnterpriseCmd {
 enum DevCmd {
     /// Messages the development gateways recorded instead of sending.
     Messages {
-        /// Only messages to this recipient (phone number, or captcha id).
-        #[arg(long)]
+        /// Only messages to this recipient (phone number, or captcha id;
+        /// generated ids may start with `-`).
+        #[arg(long, allow_hyphen_values = true)]
         to: Option<String>,
         /// `sms` (default), `captcha` (dev-only answers of graphic captchas) or `all`.
         #[arg(long, default_value = "sms")]
