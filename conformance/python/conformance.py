@@ -116,7 +116,7 @@ def _():
     kids = [k.get("kid") for k in jwks["keys"]]
     assert all(kids) and len(set(kids)) == len(kids), f"kids {kids}"
     for k in jwks["keys"]:
-        assert k.get("alg") in ("ES256", "RS256"), f"alg {k.get('alg')}"
+        assert k.get("alg") in ("ES256", "RS256", "PS256"), f"alg {k.get('alg')}"
         assert k.get("use") == "sig", f"use {k.get('use')}"
         leaked = {"d", "p", "q", "dp", "dq", "qi", "k"} & set(k)
         assert not leaked, f"private members {leaked} in {k['kid']}"
