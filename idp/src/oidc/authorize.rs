@@ -50,7 +50,7 @@ async fn handle(
         Ok(c) => c.to_string(),
         Err(e) => return Ok(page_err(e.message_key())),
     };
-    let client = state.clients.find(&client_id).await?;
+    let client = state.clients.find_current(&client_id).await?;
     // PAR (RFC 9126) and request objects (RFC 9101) become plain parameters.
     let params = match &client {
         Some(c) => {

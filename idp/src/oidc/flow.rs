@@ -79,7 +79,7 @@ pub async fn advance(
     browser_hash: &str,
     session: Option<SessionInfo>,
 ) -> Result<Outcome, DomainError> {
-    let Some(client) = state.clients.find(&req.client_id).await?.filter(|c| !c.disabled) else {
+    let Some(client) = state.clients.find_current(&req.client_id).await?.filter(|c| !c.disabled) else {
         return Ok(Outcome::ErrorPage(StatusCode::BAD_REQUEST, "error_unknown_client"));
     };
     let consented = match &session {

@@ -6,6 +6,7 @@ use crate::domain::clients::Client;
 use crate::domain::clients::scopes::{ScopeSet, individually_released};
 use crate::domain::identity::users::user_claims;
 use crate::server::AppState;
+use crate::store::entities::grant::Model as Grant;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -54,7 +55,7 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
             return res;
         }
     };
-    let claims = match state.tokens.check_access_token(&state.store, &token, state.clock.now()).await {
+    let (claims, grant) = match state.tokens.check_access_token_grant(&state.store, &token, state.clock.now()).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return bearer_error(
@@ -78,30 +79,22 @@ pub async fn handler(State(state): State<AppState>, method: Method, headers: Hea
         );
     }
     let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default();
-    let client = match state.clients.find(client_id).await {
+    let client = match state.clients.find_current(client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the client no longer exists");
         }
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
-    if claims.contains_key("act")
-        && let Some(gid) = gid
-    {
-        return delegated(&state, gid, &scope, &client).await;
+    // The account comes from the token's grant (checked active just now),
+    // and `sub` is the one the grant was issued under
+    // (`domain::tokens::subjects`), never read back.
+    let Some(grant) = grant else {
+        return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token was revoked");
+    };
+    if claims.contains_key("act") {
+        return delegated(&state, &grant, &scope, &client).await;
     }
-    // The account comes from the token's grant, and `sub` is the one the
-    // grant was issued under (`domain::tokens::subjects`), never read back.
-    let grant =
-        match crate::domain::tokens::grants::active_grant(&state.store, gid.unwrap_or_default(), state.clock.now())
-            .await
-        {
-            Ok(Some(g)) => g,
-            Ok(None) => {
-                return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token was revoked");
-            }
-            Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
-        };
     let user = match state.users.find(&grant.user_id).await {
         Ok(Some(u)) if !u.disabled => u,
         Ok(_) => {
@@ -156,13 +149,8 @@ fn answer(state: &AppState, client: &Client, out: serde_json::Map<String, Value>
 /// Userinfo of a token acting for an enterprise or a person (C4): the
 /// principal's `sub`, `act` and the scope-gated description — checked
 /// against the delegation now, so a revoked or expired one answers 401.
-async fn delegated(state: &AppState, gid: &str, scope: &ScopeSet, client: &Client) -> Response {
-    let now = state.clock.now();
-    let acting = match crate::domain::tokens::grants::active_grant(&state.store, gid, now).await {
-        Ok(Some(g)) => crate::domain::delegation::acting::for_grant(&state.store, &g, now).await,
-        Ok(None) => Ok(Err(crate::domain::delegation::acting::NotInForce)),
-        Err(e) => Err(e),
-    };
+async fn delegated(state: &AppState, grant: &Grant, scope: &ScopeSet, client: &Client) -> Response {
+    let acting = crate::domain::delegation::acting::for_grant(&state.store, grant, state.clock.now()).await;
     let acting = match acting {
         Ok(Ok(Some(a))) => a,
         Ok(_) => return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the delegation has ended"),

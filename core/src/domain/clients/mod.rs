@@ -456,9 +456,12 @@ impl ClientService {
         c
     }
 
-    /// Registration lookup for the token hot path: one database read per
-    /// client every few seconds instead of one per request.
-    async fn find_cached(&self, client_id: &str) -> DomainResult<Option<Client>> {
+    /// The registration as the hot paths (authorize, token, userinfo) see
+    /// it: one database read per client every few seconds instead of one per
+    /// request. Every change made through [`Clients`] forgets it on this node
+    /// at once and, through the bus, on every other node; only a change
+    /// made outside a running server on SQLite waits for the expiry.
+    pub async fn find_current(&self, client_id: &str) -> DomainResult<Option<Client>> {
         if let Ok(cache) = self.cache.read()
             && let Some((at, client)) = cache.get(client_id)
             && at.elapsed() < self.ttl
@@ -759,19 +762,19 @@ impl ClientService {
             if presented.client_id.as_deref().is_some_and(|c| c != id) {
                 return Err(OAuthError::invalid_request("client_id does not match the Authorization header").into());
             }
-            let client = self.find_cached(id).await?.ok_or_else(fail)?;
+            let client = self.find_current(id).await?.ok_or_else(fail)?;
             return self.check_secret(client, secret, AuthMethod::ClientSecretBasic);
         }
         if let Some(secret) = &presented.post_secret {
             let id = presented.client_id.as_deref().ok_or_else(fail)?;
-            let client = self.find_cached(id).await?.ok_or_else(fail)?;
+            let client = self.find_current(id).await?.ok_or_else(fail)?;
             return self.check_secret(client, secret, AuthMethod::ClientSecretPost);
         }
         if let Some(assertion) = &presented.assertion {
             return self.check_assertion(assertion, presented.client_id.as_deref(), token_endpoint, issuer).await;
         }
         let id = presented.client_id.as_deref().ok_or_else(fail)?;
-        let client = self.find_cached(id).await?.ok_or_else(fail)?;
+        let client = self.find_current(id).await?.ok_or_else(fail)?;
         if client.auth_method != AuthMethod::None || client.disabled {
             return Err(fail());
         }
@@ -817,7 +820,7 @@ impl ClientService {
         if claimed_id.is_some_and(|c| c != iss) {
             return Err(fail("client_id does not match iss"));
         }
-        let client = self.find_cached(iss).await?.ok_or_else(|| fail("unknown client"))?;
+        let client = self.find_current(iss).await?.ok_or_else(|| fail("unknown client"))?;
         if client.auth_method != AuthMethod::PrivateKeyJwt {
             return Err(fail("client is not registered for private_key_jwt"));
         }

@@ -231,6 +231,18 @@ impl TokenIssuer {
         token: &str,
         now: i64,
     ) -> Result<Option<Map<String, Value>>, DbErr> {
+        Ok(self.check_access_token_grant(db, token, now).await?.map(|(claims, _)| claims))
+    }
+
+    /// [`Self::check_access_token`], also handing back the grant a user's
+    /// token was issued under (read for the check anyway), so a caller such
+    /// as userinfo does not read it a second time.
+    pub async fn check_access_token_grant(
+        &self,
+        db: &Store,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<(Map<String, Value>, Option<crate::store::entities::grant::Model>)>, DbErr> {
         let Some(claims) = self.verify_own_at(token, "at+jwt", Some(now)) else {
             return Ok(None);
         };
@@ -240,6 +252,7 @@ impl TokenIssuer {
         if revoked_token::Entity::find_by_id(jti.to_owned()).one(db).await?.is_some() {
             return Ok(None);
         }
+        let mut grant = None;
         if let Some(gid) = claims.get("gid").and_then(Value::as_str) {
             let Some(g) = crate::domain::tokens::grants::active_grant(db, gid, now).await? else {
                 return Ok(None);
@@ -249,8 +262,9 @@ impl TokenIssuer {
             {
                 return Ok(None);
             }
+            grant = Some(g);
         }
-        Ok(Some(claims))
+        Ok(Some((claims, grant)))
     }
 
     /// Revokes one access token until it would have expired anyway.
