@@ -51,6 +51,9 @@ export IDP_DATA_DIR="$WORK/data"
 export IDP_ISSUER="http://127.0.0.1:$PORT"
 export IDP_LISTEN="127.0.0.1:$PORT"
 export IDP_MASTER_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+# A pushed request_uri lives 5 s here (default 60 s), so the expired-request_uri
+# check waits seconds, not a minute (protocol.par_ttl).
+export IDP_PROTOCOL__PAR_TTL=5
 mkdir -p "$IDP_DATA_DIR"
 SERVER_LOG="$WORK/server.log"
 SERVER_PID=""
@@ -191,6 +194,60 @@ json.dump(conf, open(os.environ["CONF"], "w"), ensure_ascii=False, indent=1)
 PY
 }
 make_legal || setup_failed
+
+# ---------------------------------------------------------------- FAPI 2.0 and the protocol surface (issue 17)
+# A FAPI 2.0 client (profile fapi2: PAR, PKCE S256, private_key_jwt, DPoP)
+# whose ES256 key pair the suite generates (node/lib/keygen.mjs; the private
+# JWK stays in $WORK), a private_key_jwt client for authlib, three pairwise
+# clients (two in the sector 127.0.0.1, one in the sector localhost), a
+# device-grant client and a CIBA (poll) client. The CIBA request is approved
+# in the citizen app signed in above as confagent1.
+make_protocol() {
+  local fapi_jwks py_jwks fapi pkjwt pw_a pw_a2 pw_b device ciba
+  local cb=(--redirect-uri http://127.0.0.1:9/cb --skip-consent --json)
+  fapi_jwks="$(cd "$HERE/node" && node lib/keygen.mjs "$WORK/fapi-key.json")" || return 1
+  py_jwks="$(cd "$HERE/node" && node lib/keygen.mjs "$WORK/pkjwt-key.json")" || return 1
+  fapi="$(cli client create --name conf-fapi2 --profile fapi2 --auth-method private_key_jwt --jwks "$fapi_jwks" \
+    --grant-type authorization_code --grant-type refresh_token "${cb[@]}")" || return 1
+  pkjwt="$(cli client create --name conf-python-pkjwt --auth-method private_key_jwt --jwks "$py_jwks" \
+    --grant-type authorization_code --grant-type refresh_token --grant-type client_credentials "${cb[@]}")" || return 1
+  pw_a="$(cli client create --name conf-pairwise-a --subject-type pairwise "${cb[@]}")" || return 1
+  pw_a2="$(cli client create --name conf-pairwise-a2 --subject-type pairwise "${cb[@]}")" || return 1
+  pw_b="$(cli client create --name conf-pairwise-b --subject-type pairwise \
+    --redirect-uri http://localhost:9/cb --skip-consent --json)" || return 1
+  device="$(cli client create --name conf-device --grant-type authorization_code \
+    --grant-type urn:ietf:params:oauth:grant-type:device_code "${cb[@]}")" || return 1
+  ciba="$(cli client create --name conf-ciba --grant-type authorization_code \
+    --grant-type urn:openid:params:grant-type:ciba --backchannel-token-delivery-mode poll "${cb[@]}")" || return 1
+  FAPI="$fapi" PKJWT="$pkjwt" PW_A="$pw_a" PW_A2="$pw_a2" PW_B="$pw_b" DEVICE="$device" CIBA="$ciba" WORK="$WORK" \
+    PAR_TTL="$IDP_PROTOCOL__PAR_TTL" python3 - <<'PY' || return 1
+import json, os
+work = os.environ["WORK"]
+def c(var, auth, **extra):
+    d = json.loads(os.environ[var])
+    d["auth"] = auth
+    d.update(extra)
+    return d
+key = lambda name: json.load(open(os.path.join(work, name)))["private"]
+node = os.path.join(work, "conf-node.json")
+conf = json.load(open(node))
+conf["par_ttl"] = int(os.environ["PAR_TTL"])
+conf["clients"].update({
+    "fapi": c("FAPI", "private_key_jwt", key=key("fapi-key.json")),
+    "pairwise_a": c("PW_A", "client_secret_basic"),
+    "pairwise_a2": c("PW_A2", "client_secret_basic"),
+    "pairwise_b": c("PW_B", "client_secret_basic", redirect_uri="http://localhost:9/cb"),
+    "device": c("DEVICE", "client_secret_basic"),
+    "ciba": c("CIBA", "client_secret_basic"),
+})
+json.dump(conf, open(node, "w"), ensure_ascii=False, indent=1)
+py = os.path.join(work, "conf-python.json")
+conf = json.load(open(py))
+conf["clients"]["pkjwt"] = c("PKJWT", "private_key_jwt", key=key("pkjwt-key.json"))
+json.dump(conf, open(py, "w"), ensure_ascii=False, indent=1)
+PY
+}
+make_protocol || setup_failed
 
 # ---------------------------------------------------------------- suites
 counts() { # file prefix -> "passed failed" from the suite's summary line

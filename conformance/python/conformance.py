@@ -24,6 +24,7 @@ from rp import POST_LOGOUT_URI, REDIRECT_URI, RP, expect_oauth_error, jwt_part, 
 with warnings.catch_warnings():  # authlib.jose announces its move to joserfc on import
     warnings.simplefilter("ignore")
     from authlib.jose import JsonWebKey
+    from joserfc.jwk import ECKey
 
 CONF = json.load(open(os.environ["CONF_FILE"], encoding="utf-8"))
 ISSUER = CONF["issuer"]
@@ -552,6 +553,56 @@ def _():
     req = app.auth_request(prompt="none")
     d2 = b.drive(req["url"])
     assert d2.callback and query(d2.callback).get("error") == "login_required", d2.describe()
+
+
+# --------------------------------------------------------------------------- private_key_jwt and PAR (issue 17)
+def pkjwt_rp() -> RP:
+    c = CLIENTS["pkjwt"]
+    return RP(ISSUER, c, secret=ECKey.import_key(c["key"]))
+
+
+@check("private_key_jwt (authlib PrivateKeyJWT, ES256): code flow, refresh and client_credentials")
+def _():
+    app = pkjwt_rp()
+    r = flow(app, Ctx.browser, scope="openid profile offline_access")
+    assert r["claims"]["sub"] == USER["sub"], r["claims"]
+    assert userinfo(app, r["token"])["sub"] == USER["sub"]
+    t2 = app.refresh(r["token"]["refresh_token"])
+    assert t2["access_token"] and t2["refresh_token"] != r["token"]["refresh_token"], t2
+    cc = app.client_credentials()
+    assert cc["access_token"], cc
+    # A secret is no way in for a private_key_jwt client.
+    bad = status_of("POST", app.md["token_endpoint"], auth=(CLIENTS["pkjwt"]["client_id"], "guess"),
+                    data={"grant_type": "client_credentials"})
+    assert bad.status_code == 401 and bad.json().get("error") == "invalid_client", bad.text
+
+
+@check("PAR push authenticated with private_key_jwt (authlib), the request_uri signs in once")
+def _():
+    app = pkjwt_rp()
+    md = app.md
+    assert md.get("pushed_authorization_request_endpoint") == ISSUER + "/par", md
+    req = app.auth_request(scope="openid profile")
+    params = query(req["url"])
+    with app.session() as s:
+        pushed = s.post(md["pushed_authorization_request_endpoint"], data=params,
+                        auth=s.client_auth("private_key_jwt"), withhold_token=True)
+        unauth = s.post(md["pushed_authorization_request_endpoint"], data=params, withhold_token=True)
+    assert pushed.status_code == 201, f"{pushed.status_code} {pushed.text}"
+    body = pushed.json()
+    assert body["request_uri"].startswith("urn:ietf:params:oauth:request_uri:"), body
+    assert isinstance(body.get("expires_in"), int) and body["expires_in"] > 0, body
+    assert unauth.status_code == 401, f"a push without client authentication: {unauth.status_code}"
+    url = md["authorization_endpoint"] + "?" + urlencode(
+        {"client_id": CLIENTS["pkjwt"]["client_id"], "request_uri": body["request_uri"]})
+    d = Ctx.browser.drive(url, user=USER)
+    assert d.callback, "authorization did not return to the client; " + d.describe()
+    token = app.exchange(req, d.callback)
+    claims = app.id_token_claims(token, req.get("nonce"))
+    assert claims["sub"] == USER["sub"], claims
+    again = status_of("GET", url)
+    assert again.status_code == 400 and "location" not in again.headers, (
+        f"a used request_uri: {again.status_code} {again.headers.get('location')}")
 
 
 # --------------------------------------------------------------------------- runner

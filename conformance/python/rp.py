@@ -25,9 +25,28 @@ from authlib.integrations.base_client import (  # noqa: E402
     OpenIDMixin,
 )
 from authlib.integrations.requests_client import OAuth2Session  # noqa: E402
+from authlib.oauth2.rfc7523 import PrivateKeyJWT  # noqa: E402
+from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign  # noqa: E402
 
 REDIRECT_URI = "http://127.0.0.1:9/cb"
 POST_LOGOUT_URI = "http://127.0.0.1:9/out"
+
+
+class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
+    """authlib's PrivateKeyJWT (ES256), with assertions that live 60 s.
+
+    authlib signs `exp = iat + 3600` by default; the provider refuses
+    assertions valid for more than 10 minutes (RFC 7523 §3 lets it), as the
+    FAPI profiles expect short-lived ones. Everything else (iss = sub =
+    client_id, aud = the configured token endpoint, a fresh jti) is authlib's.
+    """
+
+    alg = "ES256"
+
+    def sign(self, auth, token_endpoint):
+        return private_key_jwt_sign(
+            auth.client_secret, client_id=auth.client_id, token_endpoint=token_endpoint, alg=self.alg,
+            expires_in=60)
 
 
 class _NoFramework(FrameworkIntegration):
@@ -66,6 +85,10 @@ class RP(OAuth2Mixin, OpenIDMixin, BaseApp):
 
         session.register_compliance_hook("access_token_response", keep)
         session.register_compliance_hook("refresh_token_response", keep)
+        if self.client.get("auth") == "private_key_jwt":
+            # As authlib documents it: the assertion's aud is the token endpoint,
+            # also where it authenticates a pushed request (RFC 9126 §2).
+            session.register_client_auth_method(ShortLivedPrivateKeyJWT(self.md["token_endpoint"]))
 
     @property
     def md(self) -> dict:

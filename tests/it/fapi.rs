@@ -208,6 +208,38 @@ async fn par_required_globally(b: Backend) {
 }
 both!(par_required_by_the_global_switch, super::par_required_globally);
 
+/// RFC 9126 §2: at /par a client assertion may name the issuer, the token
+/// endpoint or the PAR endpoint as its audience. authlib's `PrivateKeyJWT`,
+/// configured with the token endpoint as it documents, was refused here
+/// (found by the conformance suite).
+async fn par_assertion_audiences(b: Backend) {
+    let app = spawn(b).await;
+    let (client, k) = pkjwt_client(&app, false).await;
+    let pkce = pkce();
+    let push = |aud: Value| {
+        let now = app.state.clock.now();
+        let assertion = jwt(
+            &k,
+            &json!({"iss": client.id, "sub": client.id, "aud": aud, "exp": now + 60,
+                "jti": idp::crypto::random_token(12)}),
+        );
+        let mut form = authorize_params(&client, &pkce);
+        form.push(("client_assertion_type".into(), ASSERTION_TYPE.into()));
+        form.push(("client_assertion".into(), assertion));
+        api().post(app.url("/par")).form(&form).send()
+    };
+    for aud in [json!(app.base), json!(app.url("/token")), json!(app.url("/par")), json!([app.url("/token")])] {
+        let res = push(aud.clone()).await.unwrap();
+        assert_eq!(res.status(), 201, "aud {aud}: {}", res.text().await.unwrap());
+    }
+    for aud in [json!(app.url("/introspect")), json!("https://elsewhere.example/token")] {
+        let res = push(aud.clone()).await.unwrap();
+        assert_eq!(res.status(), 401, "aud {aud}");
+        assert_eq!(json(res).await["error"], "invalid_client");
+    }
+}
+both!(par_accepts_issuer_token_and_par_endpoint_as_assertion_audience, super::par_assertion_audiences);
+
 async fn request_objects(b: Backend) {
     let app = spawn(b).await;
     app.user("jar_user").await;
