@@ -579,8 +579,9 @@ fn branding_args(
 ) -> anyhow::Result<idp::domain::clients::branding::Branding> {
     let mut b = idp::domain::clients::branding::Branding { logo_uri, ..Default::default() };
     for d in display_names {
-        let (lang, name) =
-            d.split_once('=').ok_or_else(|| anyhow::anyhow!("--display-name `{d}`: use LANG=NAME, e.g. en=Tax Office"))?;
+        let (lang, name) = d
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--display-name `{d}`: use LANG=NAME, e.g. en=Tax Office"))?;
         b.names.insert(lang.trim().to_string(), name.trim().to_string());
     }
     Ok(b)

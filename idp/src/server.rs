@@ -489,8 +489,7 @@ async fn client_address(
 
 /// The provider's Content-Security-Policy. A page may send its own (a
 /// branded sign-in page widens `img-src` to its app's logo origin).
-pub const CSP: &str =
-    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'";
+pub const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'";
 
 /// Headers every response carries: no framing (clickjacking), no sniffing,
 /// no referrer leaks of codes or states.
@@ -506,10 +505,7 @@ async fn security_headers(
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
-        );
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     }
     res
 }

@@ -42,8 +42,7 @@ pub struct Branding {
 /// Why a logo is refused (locale key), see the module's rule.
 pub fn check_logo_uri(uri: &str) -> Result<(), &'static str> {
     const RULE: &str = "admin_app_logo_rule";
-    if uri.is_empty() || uri.len() > MAX_LOGO || uri.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
-    {
+    if uri.is_empty() || uri.len() > MAX_LOGO || uri.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
         return Err(RULE);
     }
     if let Some(rest) = uri.strip_prefix('/') {
@@ -132,9 +131,7 @@ pub(crate) fn logo_in(meta: &Map<String, Value>) -> Option<String> {
 
 /// The display names by language tag in registered metadata.
 pub(crate) fn names_in(meta: &Map<String, Value>) -> BTreeMap<String, String> {
-    meta.iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(NAME_PREFIX)?.to_string(), v.as_str()?.to_string())))
-        .collect()
+    meta.iter().filter_map(|(k, v)| Some((k.strip_prefix(NAME_PREFIX)?.to_string(), v.as_str()?.to_string()))).collect()
 }
 
 impl super::Client {
