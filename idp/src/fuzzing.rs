@@ -209,6 +209,8 @@ fn client(public: bool) -> Client {
         jwks_uri: None,
         userinfo_alg: None,
         introspection_alg: None,
+        logo_uri: None,
+        display_names: Default::default(),
         dynamic: false,
         metadata: Default::default(),
         registration_token_hash: None,

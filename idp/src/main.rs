@@ -298,8 +298,26 @@ enum ClientCmd {
         /// A JSON array of URIs listing every redirect URI; its host is the pairwise sector.
         #[arg(long)]
         sector_identifier_uri: Option<String>,
+        /// The logo on the sign-in and consent pages: an https URL or a path on this server.
+        #[arg(long)]
+        logo_uri: Option<String>,
+        /// A display name in another language, `LANG=NAME` (e.g. `en=Tax Office`); repeatable.
+        #[arg(long = "display-name")]
+        display_names: Vec<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Set the logo and display names shown on sign-in and consent (replaces both).
+    Brand {
+        /// Generated ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// An https URL or a path on this server; omitted = no logo.
+        #[arg(long)]
+        logo_uri: Option<String>,
+        /// `LANG=NAME`, repeatable.
+        #[arg(long = "display-name")]
+        display_names: Vec<String>,
     },
     List {
         #[arg(long)]
@@ -554,6 +572,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// `--logo-uri` and `--display-name LANG=NAME` as branding (checked by the core).
+fn branding_args(
+    logo_uri: Option<String>,
+    display_names: &[String],
+) -> anyhow::Result<idp::domain::clients::branding::Branding> {
+    let mut b = idp::domain::clients::branding::Branding { logo_uri, ..Default::default() };
+    for d in display_names {
+        let (lang, name) = d
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--display-name `{d}`: use LANG=NAME, e.g. en=Tax Office"))?;
+        b.names.insert(lang.trim().to_string(), name.trim().to_string());
+    }
+    Ok(b)
+}
+
 async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
     let state = idp::build_state(config, true).await?;
     match cmd {
@@ -578,6 +611,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             dpop,
             subject_type,
             sector_identifier_uri,
+            logo_uri,
+            display_names,
             json,
         } => {
             let min_level = match min_acr {
@@ -627,7 +662,12 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                     dpop_bound: dpop,
                     subject_type,
                     sector_identifier_uri,
-                    metadata: None,
+                    metadata: {
+                        let mut meta = serde_json::Map::new();
+                        let b = branding_args(logo_uri, &display_names)?;
+                        idp::domain::clients::branding::into_metadata(&mut meta, &b);
+                        Some(meta)
+                    },
                 })
                 .await?;
             if json {
@@ -655,6 +695,19 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             Some(c) => print_json(&c),
             None => anyhow::bail!("no client `{client_id}`"),
         },
+        ClientCmd::Brand { client_id, logo_uri, display_names } => {
+            let b = branding_args(logo_uri, &display_names)?;
+            if let Err(key) = idp::domain::clients::branding::check(&b) {
+                anyhow::bail!("{}", state.pages.text("en", key));
+            }
+            let by = idp::domain::audit::Actor::Operator("admin");
+            if state.clients.set_branding(&client_id, &b, by).await? {
+                println!("branding of {client_id} saved");
+                Ok(())
+            } else {
+                anyhow::bail!("no client `{client_id}`")
+            }
+        }
         ClientCmd::AllowScope { client_id, scope } => plugin_cli::allow_scope(&state, &client_id, &scope).await,
         ClientCmd::DenyScope { client_id, scope } => plugin_cli::deny_scope(&state, &client_id, &scope).await,
         ClientCmd::InitialToken { uses, ttl, label, json } => {

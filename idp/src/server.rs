@@ -307,6 +307,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/people/{id}", get(web::admin::person_show).post(web::admin::person_submit))
         .route("/admin/apps", get(web::admin::apps_list).post(web::admin::apps_create))
         .route("/admin/apps/{id}", get(web::admin::app_show).post(web::admin::app_submit))
+        .route("/admin/apps/{id}/branding", post(web::admin::app_branding))
+        .route("/admin/apps/{id}/auth", post(web::admin::app_auth))
         .route("/admin/audit", get(web::admin::audit))
         .route("/admin/stats", get(web::admin::stats))
         .route("/admin/appeals", get(web::admin::appeals))
@@ -485,6 +487,10 @@ async fn client_address(
     next.run(req).await
 }
 
+/// The provider's Content-Security-Policy. A page may send its own (a
+/// branded sign-in page widens `img-src` to its app's logo origin).
+pub const CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'";
+
 /// Headers every response carries: no framing (clickjacking), no sniffing,
 /// no referrer leaks of codes or states.
 async fn security_headers(
@@ -499,12 +505,7 @@ async fn security_headers(
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'",
-            ),
-        );
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     }
     res
 }

@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "base.html",
     "_sms_code.html",
     "_captcha.html",
+    "_client_brand.html",
     "login.html",
     "consent.html",
     "select_account.html",

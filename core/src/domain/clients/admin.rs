@@ -2,7 +2,7 @@
 //! and a new secret. The caller (the console's `staff::apps`) checks who
 //! may; these record the change with the actor they are given, in the
 //! transaction that makes it, and drop the app from the cache at once.
-use super::{ClientService, SECRET_PURPOSE, validate_redirect_uri};
+use super::{AuthMethod, Client, ClientService, SECRET_PURPOSE, validate_redirect_uri};
 use crate::crypto::random_token;
 use crate::domain::audit::{Actor, Event};
 use crate::domain::clients::scopes::SUPPORTED;
@@ -156,6 +156,127 @@ impl ClientService {
     }
 }
 
+/// How an app authenticates at the token endpoint, as an operator sets it
+/// (a confidential app only: a public app stays public).
+#[derive(Debug, Clone)]
+pub struct KeyAuth {
+    pub method: AuthMethod,
+    /// An inline JWK Set (`private_key_jwt`), as typed.
+    pub jwks: Option<String>,
+    /// Or where the app publishes its keys (https).
+    pub jwks_uri: Option<String>,
+}
+
+/// The checked change: the method and, for `private_key_jwt`, either keys
+/// or where to fetch them.
+#[derive(Debug, Clone)]
+pub struct CheckedAuth {
+    pub method: AuthMethod,
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+}
+
+/// Why an authentication change is refused (locale key), for the app as it
+/// is: only the secret methods and `private_key_jwt`; a public app stays
+/// public and a FAPI 2.0 app keeps `private_key_jwt`; keys by exactly one
+/// of an inline JWK Set ([`jwks_rule`]) or an https `jwks_uri`.
+pub fn check_auth(current: &Client, a: &KeyAuth) -> Result<CheckedAuth, &'static str> {
+    if !matches!(a.method, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost | AuthMethod::PrivateKeyJwt) {
+        return Err("admin_app_auth_rule");
+    }
+    if current.is_public() {
+        return Err("admin_app_auth_public");
+    }
+    if current.is_fapi2() && a.method != AuthMethod::PrivateKeyJwt {
+        return Err("admin_app_auth_fapi");
+    }
+    if a.method != AuthMethod::PrivateKeyJwt {
+        return Ok(CheckedAuth { method: a.method, jwks: None, jwks_uri: None });
+    }
+    let jwks = a.jwks.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let uri = a.jwks_uri.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    match (jwks, uri) {
+        (Some(_), Some(_)) => Err("admin_app_jwks_both"),
+        (None, None) => Err("admin_app_jwks_required"),
+        (Some(text), None) => Ok(CheckedAuth { method: a.method, jwks: Some(check_jwks(text)?), jwks_uri: None }),
+        (None, Some(u)) => {
+            super::https_or_loopback(u).map_err(|_| "admin_app_jwks_uri_rule")?;
+            if u.len() > 2048 {
+                return Err("admin_app_jwks_uri_rule");
+            }
+            Ok(CheckedAuth { method: a.method, jwks: None, jwks_uri: Some(u.to_string()) })
+        }
+    }
+}
+
+impl ClientService {
+    /// Changes how an app authenticates at the token endpoint (see
+    /// [`check_auth`]). Moving to `private_key_jwt` ends the secret (and
+    /// its grace) at once; moving from it to a secret method issues a new
+    /// secret, returned once (`Some(Some(secret))`); between the two secret
+    /// methods the secret stays. `Ok(None)`: no such app.
+    pub async fn set_auth(
+        &self,
+        client_id: &str,
+        a: &KeyAuth,
+        by: Actor<'_>,
+    ) -> Result<Option<Option<String>>, DomainError> {
+        let Some(current) = self.find(client_id).await? else {
+            return Ok(None);
+        };
+        let checked = check_auth(&current, a).map_err(|k| DomainError::Internal(anyhow::anyhow!(k)))?;
+        let txn = crate::store::begin_write(&self.db).await?;
+        let Some(row) = client::Entity::find_by_id(client_id.to_owned()).one(&txn).await? else {
+            return Ok(None);
+        };
+        let mut meta = match row.metadata.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()) {
+            Some(Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let had_secret = row.secret_hash.is_some();
+        let mut m: client::ActiveModel = row.into();
+        let mut secret = None;
+        if checked.method == AuthMethod::PrivateKeyJwt {
+            m.secret_hash = Set(None);
+            m.old_secret_hash = Set(None);
+            m.old_secret_until = Set(None);
+            m.jwks = Set(checked.jwks.as_ref().map(Value::to_string));
+            meta.remove("jwks_uri");
+            if let Some(u) = &checked.jwks_uri {
+                meta.insert("jwks_uri".into(), u.clone().into());
+            }
+        } else {
+            if !had_secret {
+                let s = random_token(32);
+                m.secret_hash = Set(Some(self.hasher.digest(SECRET_PURPOSE, &s)));
+                secret = Some(s);
+            }
+            m.jwks = Set(None);
+            meta.remove("jwks_uri");
+        }
+        m.auth_method = Set(checked.method.as_str().into());
+        m.metadata = Set((!meta.is_empty()).then(|| Value::Object(meta).to_string()));
+        m.update(&txn).await?;
+        let subject = format!("client:{client_id}");
+        let keys = checked.jwks.as_ref().map(|j| jwks_keys(j).len()).unwrap_or(0);
+        let detail = format!(
+            "auth_method={} keys={keys} jwks_uri={} new_secret={}",
+            checked.method.as_str(),
+            checked.jwks_uri.as_deref().unwrap_or("-"),
+            secret.is_some()
+        );
+        crate::domain::audit::record(
+            &txn,
+            Event::new("client_auth_updated", by, &subject).detail(&detail),
+            self.clock.now(),
+        )
+        .await?;
+        txn.commit().await?;
+        self.changed(client_id).await;
+        Ok(Some(secret))
+    }
+}
+
 fn jwks_keys(jwks: &Value) -> &[Value] {
     jwks.get("keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
@@ -167,7 +288,16 @@ pub fn check_jwks(text: &str) -> Result<Value, &'static str> {
         return Err("admin_app_jwks_rule");
     }
     let v: Value = serde_json::from_str(text.trim()).map_err(|_| "admin_app_jwks_rule")?;
-    let keys = jwks_keys(&v);
+    jwks_rule(&v)?;
+    Ok(v)
+}
+
+/// The one rule for a client's JWK Set (console, admin API, CLI, dynamic
+/// registration): 1 to 20 keys, no private or symmetric key part, every
+/// named `alg` one we verify (ES256, PS256, RS256), and at least one usable
+/// EC P-256 or RSA public key. `Err` is a locale key.
+pub fn jwks_rule(v: &Value) -> Result<(), &'static str> {
+    let keys = jwks_keys(v);
     if keys.is_empty() || keys.len() > 20 {
         return Err("admin_app_jwks_rule");
     }
@@ -175,8 +305,16 @@ pub fn check_jwks(text: &str) -> Result<Value, &'static str> {
     if keys.iter().any(|k| ["d", "p", "q", "dp", "dq", "qi", "k"].iter().any(|f| k.get(*f).is_some())) {
         return Err("admin_app_jwks_private");
     }
+    let alg_ok = |k: &Value| match k.get("alg") {
+        None => true,
+        Some(Value::String(a)) => crate::crypto::jws::Alg::parse(a).is_some(),
+        Some(_) => false,
+    };
+    if !keys.iter().all(alg_ok) {
+        return Err("admin_app_jwks_alg");
+    }
     if !keys.iter().any(|k| crate::crypto::jws::PublicKey::from_jwk(k).is_some()) {
         return Err("admin_app_jwks_rule");
     }
-    Ok(v)
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! revocation and introspection endpoints.
 pub mod admin;
 pub mod app_access;
+pub mod branding;
 pub mod consents;
 pub mod registration;
 pub mod scopes;
@@ -17,7 +18,7 @@ use crate::store::entities::client;
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -107,6 +108,13 @@ pub struct Client {
     /// Introspection answers as a signed JWT (RFC 9701 §6).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_alg: Option<String>,
+    /// The logo on the sign-in and consent pages (`branding`): https or a
+    /// path on this server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// Display names by language tag (`client_name#en` …); `name` is the
+    /// name in the default language.
+    pub display_names: BTreeMap<String, String>,
     /// Registered through `/oauth/register` (RFC 7591): managed with its
     /// registration access token.
     pub dynamic: bool,
@@ -200,6 +208,8 @@ impl Client {
             jwks_uri: meta("jwks_uri"),
             userinfo_alg: meta("userinfo_signed_response_alg"),
             introspection_alg: meta("introspection_signed_response_alg"),
+            logo_uri: branding::logo_in(&metadata),
+            display_names: branding::names_in(&metadata),
             dynamic: m.registration_token_hash.is_some(),
             registration_token_hash: m.registration_token_hash,
             metadata,
@@ -359,7 +369,7 @@ pub(crate) struct Prepared {
 }
 
 /// An `https` URL, or `http` on loopback (development).
-fn https_or_loopback(uri: &str) -> Result<(), String> {
+pub(crate) fn https_or_loopback(uri: &str) -> Result<(), String> {
     let u = url::Url::parse(uri).map_err(|e| format!("`{uri}`: {e}"))?;
     let loopback = matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]") | Some("localhost"));
     if u.scheme() == "https" || (u.scheme() == "http" && loopback) {
@@ -566,14 +576,15 @@ impl ClientService {
             }
         }
         if let Some(jwks) = &new.jwks {
-            let keys = jwks.get("keys").and_then(Value::as_array);
-            if keys.is_none_or(|keys| !keys.iter().any(|k| jws::PublicKey::from_jwk(k).is_some())) {
-                return Err("jwks must be {\"keys\": [...]} of public EC P-256 or RSA (≥ 2048 bits) keys".into());
-            }
-            if keys.is_some_and(|keys| keys.iter().any(|k| k.get("d").is_some())) {
-                return Err("jwks must not contain private keys".into());
-            }
+            // The same rule as the console's (`admin::jwks_rule`).
+            admin::jwks_rule(jwks).map_err(|key| match key {
+                "admin_app_jwks_private" => "jwks must not contain private keys".to_string(),
+                "admin_app_jwks_alg" => "jwks: a key's alg must be ES256, PS256 or RS256".to_string(),
+                _ => "jwks must be {\"keys\": [...]} of public EC P-256 or RSA (≥ 2048 bits) keys".to_string(),
+            })?;
         }
+        // Logo and localized names: the same rule as the console's.
+        branding::from_metadata(&meta)?;
         if method == AuthMethod::PrivateKeyJwt && new.jwks.is_none() && jwks_uri.is_none() {
             return Err("private_key_jwt needs jwks (or jwks_uri) with at least one EC P-256 or RSA key".into());
         }

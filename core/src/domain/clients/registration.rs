@@ -307,6 +307,11 @@ fn to_new_client(policy: &RegistrationPolicy, body: &Value, now: i64) -> Result<
             metadata.insert(key.to_string(), v.clone());
         }
     }
+    // Localized names (OIDC Registration §2.1); checked with the logo by
+    // the one branding rule in `prepare`.
+    for (key, v) in body.iter().filter(|(k, _)| k.starts_with(super::branding::NAME_PREFIX)) {
+        metadata.insert(key.clone(), v.clone());
+    }
     metadata.insert("response_types".into(), json!(response_types));
     metadata.insert("client_id_issued_at".into(), now.into());
     Ok(NewClient {

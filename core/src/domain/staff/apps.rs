@@ -110,3 +110,31 @@ pub async fn set_jwks(clients: &ClientService, staff: &Staff, client_id: &str, t
     let jwks = admin::check_jwks(text).map_err(StaffError::Invalid)?;
     if clients.set_jwks(client_id, &jwks, staff.actor()).await? { Ok(()) } else { Err(StaffError::NotFound) }
 }
+
+/// Sets an app's logo and localized display names (platform admin or its
+/// app admin); the one branding rule of `clients::branding`.
+pub async fn set_branding(
+    clients: &ClientService,
+    staff: &Staff,
+    client_id: &str,
+    b: &crate::domain::clients::branding::Branding,
+) -> Result<(), StaffError> {
+    staff.require(Permission::ManageApp(client_id))?;
+    crate::domain::clients::branding::check(b).map_err(StaffError::Invalid)?;
+    if clients.set_branding(client_id, b, staff.actor()).await? { Ok(()) } else { Err(StaffError::NotFound) }
+}
+
+/// Changes how an app authenticates at the token endpoint, with its keys
+/// for `private_key_jwt` (platform admin or its app admin). A new secret,
+/// when one is issued, comes back once.
+pub async fn set_auth(
+    clients: &ClientService,
+    staff: &Staff,
+    client_id: &str,
+    a: &admin::KeyAuth,
+) -> Result<Option<String>, StaffError> {
+    staff.require(Permission::ManageApp(client_id))?;
+    let app = clients.find(client_id).await?.ok_or(StaffError::NotFound)?;
+    admin::check_auth(&app, a).map_err(StaffError::Invalid)?;
+    clients.set_auth(client_id, a, staff.actor()).await?.ok_or(StaffError::NotFound)
+}

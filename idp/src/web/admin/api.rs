@@ -69,6 +69,8 @@ api_routes! {
     post "/admin/api/v1/apps/{id}/disable" => app_disable,
     post "/admin/api/v1/apps/{id}/enable" => app_enable,
     post "/admin/api/v1/apps/{id}/rotate-secret" => app_rotate,
+    post "/admin/api/v1/apps/{id}/branding" => app_branding,
+    post "/admin/api/v1/apps/{id}/auth" => app_auth,
     get "/admin/api/v1/people" => people_search,
     get "/admin/api/v1/people/{id}" => person_get,
     post "/admin/api/v1/people/{id}/suspend" => person_suspend,
@@ -271,6 +273,70 @@ async fn app_rotate(
     // Refuse before rotating what the caller may not touch.
     let secret = apps::rotate_secret(&state.clients, &c.staff, &id).await?;
     ok(json!({ "client_id": id, "client_secret": secret }))
+}
+
+#[derive(Deserialize)]
+pub struct BrandingBody {
+    #[serde(default)]
+    logo_uri: Option<String>,
+    #[serde(default)]
+    display_names: std::collections::BTreeMap<String, String>,
+}
+
+/// The logo and display names on sign-in and consent (the same rule as
+/// the console's form, the CLI and dynamic registration).
+async fn app_branding(
+    State(state): State<AppState>,
+    ApiStaff(c): ApiStaff,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<Json<BrandingBody>, JsonRejection>,
+) -> ApiResult {
+    changing(&state, &headers, &c, false)?;
+    let b = body(b)?;
+    let branding = crate::domain::clients::branding::Branding {
+        logo_uri: b.logo_uri.filter(|l| !l.trim().is_empty()),
+        names: b.display_names,
+    };
+    apps::set_branding(&state.clients, &c.staff, &id, &branding).await?;
+    ok(apps::show(&state.clients, &c.staff, &id).await?)
+}
+
+#[derive(Deserialize)]
+pub struct AuthBody {
+    token_endpoint_auth_method: String,
+    #[serde(default)]
+    jwks: Option<Value>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+}
+
+/// How the app authenticates at the token endpoint; a new secret, when one
+/// is issued, is answered once as `client_secret`.
+async fn app_auth(
+    State(state): State<AppState>,
+    ApiStaff(c): ApiStaff,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<Json<AuthBody>, JsonRejection>,
+) -> ApiResult {
+    // Like a rotation: it can end the secret at once.
+    changing(&state, &headers, &c, true)?;
+    let b = body(b)?;
+    let method = crate::domain::clients::AuthMethod::parse(&b.token_endpoint_auth_method)
+        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "admin_app_auth_rule".into()))?;
+    let a = crate::domain::clients::admin::KeyAuth {
+        method,
+        jwks: b.jwks.filter(|j| !j.is_null()).map(|j| j.to_string()),
+        jwks_uri: b.jwks_uri,
+    };
+    let secret = apps::set_auth(&state.clients, &c.staff, &id, &a).await?;
+    let app = apps::show(&state.clients, &c.staff, &id).await?;
+    let mut v = serde_json::to_value(&app).map_err(unavailable)?;
+    if let (Some(s), Some(o)) = (secret, v.as_object_mut()) {
+        o.insert("client_secret".into(), s.into());
+    }
+    ok(v)
 }
 
 // ---------------------------------------------------------------- people

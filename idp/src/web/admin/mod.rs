@@ -12,11 +12,13 @@
 //! `staff::SENSITIVE_MAX_AGE`. Each handler calls one `domain::staff` use
 //! case, which checks the role and audits with the staff member as actor.
 mod appeal_detail;
+mod apps;
 mod pages;
 mod queues;
 mod sign_in;
 
 pub use appeal_detail::{appeal_evidence, appeal_show};
+pub use apps::{app_auth, app_branding};
 pub use pages::*;
 pub mod api;
 mod audit_pages;

@@ -60,7 +60,9 @@ pub async fn show(
     let mut ctx = tera::Context::new();
     ctx.insert("req", &q.req);
     ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
-    ctx.insert("client_name", &client.name);
+    let brand = crate::web::auth::brand::Brand::of(&client, locale);
+    crate::web::auth::brand::insert(&mut ctx, Some(&brand));
+    ctx.insert("brand_verb", "consent_asks");
     ctx.insert("scopes", &scopes);
     // Each claim asked for individually is named for consent (OIDC Core
     // §5.5), in the user's language; only releasable ones reach here.
@@ -82,7 +84,7 @@ pub async fn show(
     };
     ctx.insert("acting", &acting);
     ctx.insert("terms_links", &true);
-    Ok(page(&state, StatusCode::OK, "consent.html", locale, ctx))
+    Ok(crate::web::auth::brand::with_csp(page(&state, StatusCode::OK, "consent.html", locale, ctx), Some(&brand)))
 }
 
 crate::with_csrf!(ConsentForm);

@@ -56,18 +56,16 @@ async fn render(state: &AppState, jar: CookieJar, status: StatusCode, locale: &s
     ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("username", v.username);
     ctx.insert("error", &v.error);
-    let client_name = match v.req {
-        Some(r) => state.clients.find(&r.client_id).await.ok().flatten().map(|c| c.name),
-        None => None,
-    };
-    ctx.insert("client_name", &client_name);
+    let brand = crate::web::auth::brand::of_client(state, v.req.map(|r| r.client_id.as_str()), locale).await;
+    crate::web::auth::brand::insert(&mut ctx, brand.as_ref());
     ctx.insert("need_captcha", &v.captcha);
     ctx.insert("upstreams", &crate::web::auth::upstream::buttons(state, locale));
     ctx.insert("passkeys_available", &state.passkeys.available());
     if v.captcha {
         crate::web::auth::sms_form::captcha_ctx(state, &mut ctx).await;
     }
-    (jar, page(state, status, "login.html", locale, ctx)).into_response()
+    let res = (jar, page(state, status, "login.html", locale, ctx)).into_response();
+    crate::web::auth::brand::with_csp(res, brand.as_ref())
 }
 
 /// The pending authorization request a sign-in form belongs to (if any) and

@@ -1,5 +1,6 @@
 //! Signing in: password, SMS code, scan-to-login, upstream providers,
 //! registration and password reset, the second step, consent and step-up.
+pub mod brand;
 pub mod consent;
 pub mod device;
 pub mod forgot;

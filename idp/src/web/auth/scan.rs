@@ -171,20 +171,18 @@ pub async fn show_login(
         gate_id: None,
     };
     let ticket = ticket_for_page(&state, &browser, addr, &q.t, new).await?;
-    let client_name = match &req {
-        Some(r) => state.clients.find(&r.client_id).await.ok().flatten().map(|c| c.name),
-        None => None,
-    };
+    let brand = crate::web::auth::brand::of_client(&state, req.as_ref().map(|r| r.client_id.as_str()), locale).await;
     let mut ctx = tera::Context::new();
     ctx.insert("req", &q.req);
     ctx.insert("csrf", &cookies::csrf_token(&state, &browser));
-    ctx.insert("client_name", &client_name);
+    crate::web::auth::brand::insert(&mut ctx, brand.as_ref());
     ctx.insert("username", "");
     ctx.insert("error", &Option::<String>::None);
     ctx.insert("need_captcha", &false);
     ctx.insert("upstreams", &crate::web::auth::upstream::buttons(&state, locale));
     ctx.insert("scan", &qr_context(&state, &ticket, locale, &format!("/login/scan?req={}", q.req), None));
-    Ok(no_store((jar, page(&state, StatusCode::OK, "login.html", locale, ctx)).into_response()))
+    let res = no_store((jar, page(&state, StatusCode::OK, "login.html", locale, ctx)).into_response());
+    Ok(crate::web::auth::brand::with_csp(res, brand.as_ref()))
 }
 
 /// `GET /scan/face`: step-up by a face check in the app (D2, B3). The

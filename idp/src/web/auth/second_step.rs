@@ -89,7 +89,11 @@ async fn render(
     let app = state.totp.enrolled(&h.user_id).await.unwrap_or(false);
     ctx.insert("passkeys_available", &(state.passkeys.available() && keys > 0));
     ctx.insert("has_app", &app);
-    (jar, page(state, status, template, locale, ctx)).into_response()
+    // The app the held sign-in is for, when it came from an authorization request.
+    let brand = crate::web::auth::brand::of_request(state, &jar, &h.req, locale).await;
+    crate::web::auth::brand::insert(&mut ctx, brand.as_ref());
+    let res = (jar, page(state, status, template, locale, ctx)).into_response();
+    crate::web::auth::brand::with_csp(res, brand.as_ref())
 }
 
 /// An app code or a recovery code for the held sign-in.

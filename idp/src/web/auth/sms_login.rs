@@ -52,7 +52,10 @@ async fn render(
     ctx.insert("remember", &f.remember.is_some());
     ctx.insert("send_action", "/login/sms/send");
     let notice = sent.map(|s| s.into_ctx(&mut ctx));
-    sms_form::form_page(state, jar, status, "sms_login.html", locale, ctx, notice, true).await
+    let brand = crate::web::auth::brand::of_request(state, &jar, &f.req, locale).await;
+    crate::web::auth::brand::insert(&mut ctx, brand.as_ref());
+    let res = sms_form::form_page(state, jar, status, "sms_login.html", locale, ctx, notice, true).await;
+    crate::web::auth::brand::with_csp(res, brand.as_ref())
 }
 
 pub async fn show(
