@@ -23,7 +23,7 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
 async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
-    let creds = form::credentials(headers, &params)?;
+    let creds = super::mtls::credentials(state, headers, &params)?;
     let client = state.clients.authenticate(&creds, &state.endpoint("/par"), &state.config.issuer).await?;
     let request: Vec<(String, String)> =
         params.into_iter().filter(|(k, _)| !CREDENTIALS.contains(&k.as_str())).collect();
