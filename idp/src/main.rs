@@ -710,11 +710,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                 })?),
                 None => None,
             };
-            let settings = idp::domain::clients::admin::MtlsSettings {
-                auth_method,
-                subject: tls.metadata(),
-                bound: tls_bound,
-            };
+            let settings =
+                idp::domain::clients::admin::MtlsSettings { auth_method, subject: tls.metadata(), bound: tls_bound };
             let admin = idp::domain::audit::Actor::Operator("admin");
             if state.clients.update_mtls(&client_id, &settings, admin).await? {
                 println!("updated {client_id}");

@@ -17,7 +17,9 @@ impl MigrationName for Migration {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.alter_table(Table::alter().table(Alias::new("clients")).add_column(flag("tls_bound")).to_owned()).await?;
+        manager
+            .alter_table(Table::alter().table(Alias::new("clients")).add_column(flag("tls_bound")).to_owned())
+            .await?;
         manager
             .alter_table(Table::alter().table(Alias::new("grants")).add_column(text_null("cert_x5t")).to_owned())
             .await

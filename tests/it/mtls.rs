@@ -45,7 +45,13 @@ impl Cert {
             pem.push('\n');
         }
         pem.push_str("-----END CERTIFICATE-----\n");
-        url::form_urlencoded::byte_serialize(pem.as_bytes()).collect()
+        // As nginx escapes it: a space is `%20` (a `+` is base64).
+        pem.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
     }
 
     fn thumbprint(&self) -> String {
@@ -82,7 +88,8 @@ async fn tls_client(app: &TestApp, tweak: impl FnOnce(&mut NewClient)) -> TestCl
 
 /// `client_credentials` authenticated by the certificate only.
 async fn client_credentials(app: &TestApp, client: &TestClient, cert: Option<&Cert>) -> reqwest::Response {
-    let mut req = api().post(app.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", &client.id)]);
+    let mut req =
+        api().post(app.url("/token")).form(&[("grant_type", "client_credentials"), ("client_id", &client.id)]);
     if let Some(c) = cert {
         req = req.header(HEADER, c.header());
     }
@@ -115,10 +122,8 @@ async fn tls_client_auth(b: Backend) {
     assert_eq!(json(res).await["error"], "invalid_client");
 
     // The same function authenticates at introspection and revocation.
-    let token = json(client_credentials(&app, &client, Some(&right)).await).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token =
+        json(client_credentials(&app, &client, Some(&right)).await).await["access_token"].as_str().unwrap().to_string();
     let introspect = |cert: &Cert| {
         api()
             .post(app.url("/introspect"))

@@ -56,9 +56,8 @@ impl ClientCertificate {
 
     /// Whether the certificate is within its validity period at `now`.
     fn valid_at(&self, now: i64) -> bool {
-        self.parsed().is_some_and(|c| {
-            c.validity().not_before.timestamp() <= now && now <= c.validity().not_after.timestamp()
-        })
+        self.parsed()
+            .is_some_and(|c| c.validity().not_before.timestamp() <= now && now <= c.validity().not_after.timestamp())
     }
 
     /// `tls_client_auth` (RFC 8705 §2.1.2): the one registered subject DN or
@@ -93,9 +92,9 @@ impl ClientCertificate {
         match cert.public_key().parsed().ok()? {
             PublicKey::EC(point) => {
                 let data = point.data();
-                (data.len() == 65 && data[0] == 4).then(|| {
-                    json!({ "kty": "EC", "crv": "P-256", "x": b64url(&data[1..33]), "y": b64url(&data[33..]) })
-                })
+                (data.len() == 65 && data[0] == 4).then(
+                    || json!({ "kty": "EC", "crv": "P-256", "x": b64url(&data[1..33]), "y": b64url(&data[33..]) }),
+                )
             }
             PublicKey::RSA(rsa) => {
                 let strip = |b: &[u8]| b.iter().position(|x| *x != 0).map(|i| b[i..].to_vec()).unwrap_or_default();
