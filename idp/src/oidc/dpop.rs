@@ -96,7 +96,8 @@ pub async fn resource(
         Err(e) => return Err(challenge(state, &e)),
     };
     // RFC 8705 §3: a certificate-bound token, only with its certificate.
-    super::mtls::resource(state, headers, claims)?;
+    super::mtls::check_resource(state, headers, claims)
+        .map_err(|why| super::userinfo::bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", why))?;
     let htu = state.endpoint(path);
     match dpop::check_resource(&state.store, claims, &presented, expect(state, method, &htu)).await {
         Ok(Ok(())) => Ok(()),

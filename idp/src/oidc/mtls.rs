@@ -8,8 +8,7 @@ use super::form::{self, Params};
 use crate::domain::clients::PresentedCredentials;
 use crate::domain::clients::mtls::{self, ClientCertificate};
 use crate::server::AppState;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 /// The client certificate of this request, if a trusted proxy passed one
@@ -44,11 +43,11 @@ pub fn credentials(state: &AppState, headers: &HeaderMap, params: &Params) -> Re
 }
 
 /// At a resource endpoint: a certificate-bound token needs the same
-/// certificate (RFC 8705 §3); else `invalid_token` with a `Bearer` challenge.
-pub fn resource(state: &AppState, headers: &HeaderMap, claims: &Map<String, Value>) -> Result<(), Response> {
+/// certificate (RFC 8705 §3). The error is the description of the
+/// `invalid_token` answer (a `Bearer` challenge).
+pub fn check_resource(state: &AppState, headers: &HeaderMap, claims: &Map<String, Value>) -> Result<(), &'static str> {
     if mtls::bound_thumbprint(claims).is_none() {
         return Ok(());
     }
     mtls::check_binding(claims, certificate(state, headers).as_ref())
-        .map_err(|why| super::userinfo::bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", why))
 }
