@@ -134,6 +134,11 @@ pub struct ProtocolConfig {
     pub subject_type: String,
     /// Dynamic client registration (RFC 7591 / 7592), `[protocol.registration]`.
     pub registration: RegistrationPolicy,
+    /// Mutual TLS (RFC 8705) behind a TLS-terminating proxy: the request
+    /// header in which the proxy passes the client certificate, URL-encoded
+    /// PEM (nginx `$ssl_client_escaped_cert`), e.g. `X-Client-Cert`. Believed
+    /// only from `trusted_proxies`; none = no mutual TLS.
+    pub mtls_cert_header: Option<String>,
 }
 
 /// What dynamic client registration (RFC 7591) may register: off by
@@ -186,6 +191,7 @@ impl Default for ProtocolConfig {
             par_ttl: 60,
             subject_type: "public".into(),
             registration: RegistrationPolicy::default(),
+            mtls_cert_header: None,
         }
     }
 }
@@ -650,6 +656,17 @@ impl Config {
         if !(1..=600).contains(&self.protocol.par_ttl) {
             return Err(bad("protocol.par_ttl", "between 1 and 600 seconds (RFC 9126 §2.2)".into()));
         }
+        if let Some(h) = &self.protocol.mtls_cert_header
+            && !is_header_name(h)
+        {
+            return Err(bad("protocol.mtls_cert_header", format!("`{h}` is not a header name like X-Client-Cert")));
+        }
+        if self.protocol.mtls_cert_header.is_some() && self.trusted_proxies.is_empty() {
+            return Err(bad(
+                "protocol.mtls_cert_header",
+                "needs trusted_proxies: the certificate header is believed only from them".into(),
+            ));
+        }
         if !(1..=300).contains(&self.protocol.dpop_iat_window) {
             return Err(bad("protocol.dpop_iat_window", "between 1 and 300 seconds".into()));
         }
@@ -715,6 +732,11 @@ fn secure_url(field: &'static str, value: &str) -> Result<url::Url, (&'static st
 }
 
 /// Names go into URL paths and env variable names (which are lower-cased).
+/// A header name: RFC 9110 token characters only.
+fn is_header_name(h: &str) -> bool {
+    !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn validate_upstream(name: &str, up: &UpstreamConfig) -> Result<(), (&'static str, String)> {
     let name_ok = (1..=32).contains(&name.len())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

@@ -199,6 +199,7 @@ fn client(public: bool) -> Client {
         profile: None,
         require_pushed_authorization_requests: false,
         dpop_bound_access_tokens: false,
+        tls_client_certificate_bound_access_tokens: false,
         disabled: false,
         old_secret_until: None,
         subject_type: "public".into(),

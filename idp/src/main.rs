@@ -240,6 +240,44 @@ enum DevCmd {
     },
 }
 
+/// The certificate a `tls_client_auth` client presents (RFC 8705 §2.1.2):
+/// exactly one of these.
+#[derive(clap::Args, Debug, Default)]
+struct TlsClientAuthArgs {
+    /// The certificate's subject DN, e.g. `CN=app,O=Example,C=CN`.
+    #[arg(long)]
+    tls_subject_dn: Option<String>,
+    /// A dNSName in the certificate's subjectAltName.
+    #[arg(long)]
+    tls_san_dns: Option<String>,
+    /// A uniformResourceIdentifier in the subjectAltName.
+    #[arg(long)]
+    tls_san_uri: Option<String>,
+    /// An iPAddress in the subjectAltName.
+    #[arg(long)]
+    tls_san_ip: Option<String>,
+    /// An rfc822Name in the subjectAltName.
+    #[arg(long)]
+    tls_san_email: Option<String>,
+}
+
+impl TlsClientAuthArgs {
+    /// The registration metadata these flags stand for.
+    fn metadata(self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        use idp::domain::clients::mtls;
+        let pairs = [
+            (mtls::SUBJECT_DN, self.tls_subject_dn),
+            (mtls::SAN_DNS, self.tls_san_dns),
+            (mtls::SAN_URI, self.tls_san_uri),
+            (mtls::SAN_IP, self.tls_san_ip),
+            (mtls::SAN_EMAIL, self.tls_san_email),
+        ];
+        let map: serde_json::Map<_, _> =
+            pairs.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v.into()))).collect();
+        (!map.is_empty()).then_some(map)
+    }
+}
+
 #[derive(Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once per process
 enum ClientCmd {
@@ -255,7 +293,8 @@ enum ClientCmd {
         /// A public client (native/SPA): no secret, PKCE required.
         #[arg(long)]
         public: bool,
-        /// client_secret_basic (default), client_secret_post, private_key_jwt, none
+        /// client_secret_basic (default), client_secret_post, private_key_jwt,
+        /// tls_client_auth, self_signed_tls_client_auth, none
         #[arg(long)]
         auth_method: Option<String>,
         /// ID token signing algorithm: ES256 (default), PS256 or RS256.
@@ -292,6 +331,11 @@ enum ClientCmd {
         /// Access tokens only DPoP-bound (RFC 9449).
         #[arg(long)]
         dpop: bool,
+        /// Access and refresh tokens bound to the client certificate (RFC 8705 §3).
+        #[arg(long)]
+        tls_bound: bool,
+        #[command(flatten)]
+        tls: TlsClientAuthArgs,
         /// `public` or `pairwise` subjects (OIDC Core §8); default `protocol.subject_type`.
         #[arg(long)]
         subject_type: Option<String>,
@@ -318,6 +362,21 @@ enum ClientCmd {
         /// `LANG=NAME`, repeatable.
         #[arg(long = "display-name")]
         display_names: Vec<String>,
+    },
+    /// Change a client's mutual-TLS settings (RFC 8705): its method, the
+    /// certificate subject it presents, whether its tokens are bound.
+    Update {
+        /// Generated ids may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// tls_client_auth or self_signed_tls_client_auth (a secret stops working).
+        #[arg(long)]
+        auth_method: Option<String>,
+        /// `true` or `false`: access and refresh tokens bound to the certificate.
+        #[arg(long)]
+        tls_bound: Option<bool>,
+        #[command(flatten)]
+        tls: TlsClientAuthArgs,
     },
     List {
         #[arg(long)]
@@ -609,6 +668,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             profile,
             require_par,
             dpop,
+            tls_bound,
+            tls,
             subject_type,
             sector_identifier_uri,
             logo_uri,
@@ -630,7 +691,8 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
             let auth_method = match auth_method {
                 Some(m) => Some(AuthMethod::parse(&m).ok_or_else(|| {
                     anyhow::anyhow!(
-                        "--auth-method `{m}`: allowed client_secret_basic, client_secret_post, private_key_jwt, none"
+                        "--auth-method `{m}`: allowed client_secret_basic, client_secret_post, private_key_jwt, \
+                         tls_client_auth, self_signed_tls_client_auth, none"
                     )
                 })?),
                 None => None,
@@ -660,10 +722,11 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                     profile,
                     require_par,
                     dpop_bound: dpop,
+                    tls_bound,
                     subject_type,
                     sector_identifier_uri,
                     metadata: {
-                        let mut meta = serde_json::Map::new();
+                        let mut meta = tls.metadata().unwrap_or_default();
                         let b = branding_args(logo_uri, &display_names)?;
                         idp::domain::clients::branding::into_metadata(&mut meta, &b);
                         Some(meta)
@@ -678,6 +741,23 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                     println!("client_secret: {s}   (shown once)");
                 }
                 Ok(())
+            }
+        }
+        ClientCmd::Update { client_id, auth_method, tls_bound, tls } => {
+            let auth_method = match auth_method {
+                Some(m) => Some(AuthMethod::parse(&m).filter(|m| m.is_mtls()).ok_or_else(|| {
+                    anyhow::anyhow!("--auth-method `{m}`: allowed tls_client_auth, self_signed_tls_client_auth")
+                })?),
+                None => None,
+            };
+            let settings =
+                idp::domain::clients::admin::MtlsSettings { auth_method, subject: tls.metadata(), bound: tls_bound };
+            let admin = idp::domain::audit::Actor::Operator("admin");
+            if state.clients.update_mtls(&client_id, &settings, admin).await? {
+                println!("updated {client_id}");
+                Ok(())
+            } else {
+                anyhow::bail!("no client `{client_id}`")
             }
         }
         ClientCmd::List { json } => {

@@ -469,13 +469,17 @@ async fn record_route(req: axum::extract::Request, next: axum::middleware::Next)
 
 /// Puts the client's address where every handler reads it (`ConnectInfo`):
 /// behind a trusted proxy, the forwarded client (see [`crate::net`]), so
-/// rate limits, scan tickets and logs name the citizen, not the proxy.
+/// rate limits, scan tickets and logs name the citizen, not the proxy. The
+/// client certificate header (RFC 8705) of any other peer is dropped here.
 async fn client_address(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::extract::ConnectInfo;
+    let peer = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    // RFC 8705 behind a proxy: the client certificate header only from a trusted proxy.
+    crate::oidc::mtls::strip_untrusted(&state, peer, req.headers_mut());
     if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().copied() {
         let forwarded: Vec<&str> =
             req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();

@@ -34,6 +34,7 @@ mod m20261210_000080_registration;
 mod m20261210_000085_ciba;
 mod m20261210_000100_enterprise_onboarding;
 mod m20261210_000105_appeal_evidence;
+mod m20261211_000130_mtls;
 
 pub struct Migrator;
 
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000085_ciba::Migration),
             Box::new(m20261210_000100_enterprise_onboarding::Migration),
             Box::new(m20261210_000105_appeal_evidence::Migration),
+            Box::new(m20261211_000130_mtls::Migration),
         ]
     }
 }

@@ -38,6 +38,7 @@ mod load;
 mod logout;
 mod manual;
 mod manual_gaps;
+mod mtls;
 mod nodes;
 mod ops;
 mod pairwise;

@@ -576,3 +576,65 @@ async fn purge_in_batches(b: Backend) {
     assert_eq!(count("live-").await, 7);
 }
 both!(purge_removes_expired_rows_in_batches, super::purge_in_batches);
+
+/// Expired device-grant (RFC 8628) and CIBA requests go with the purge,
+/// an hour after they expire (a late poll still hears `expired_token`);
+/// live ones stay.
+async fn purge_device_and_ciba(b: Backend) {
+    use idp::store::entities::{ciba_request, device_code};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+    let app = spawn(b).await;
+    // As in the batch test: "an hour from now", out of the upkeep's reach.
+    let now = app.state.clock.now() + 3600;
+    let device = |id: &str, expires_at: i64| device_code::ActiveModel {
+        device_code_hash: Set(format!("purge-{id}")),
+        user_code: Set(format!("PURGE{id}")),
+        client_id: Set("rp".into()),
+        scope: Set("openid".into()),
+        state: Set("pending".into()),
+        user_id: Set(None),
+        sid: Set(None),
+        auth_time: Set(None),
+        acr: Set(None),
+        amr: Set(None),
+        interval_secs: Set(5),
+        last_poll_at: Set(None),
+        created_at: Set(expires_at - 600),
+        expires_at: Set(expires_at),
+    };
+    let ciba = |id: &str, expires_at: i64| ciba_request::ActiveModel {
+        auth_req_hash: Set(format!("purge-{id}")),
+        ticket_id: Set(format!("purge-ticket-{id}")),
+        client_id: Set("rp".into()),
+        user_id: Set("u".into()),
+        scope: Set("openid".into()),
+        mode: Set("poll".into()),
+        notification_endpoint: Set(None),
+        ping_sealed: Set(None),
+        interval_secs: Set(5),
+        last_poll_at: Set(None),
+        notified_at: Set(None),
+        created_at: Set(expires_at - 600),
+        expires_at: Set(expires_at),
+    };
+    let db = &app.state.store;
+    // Expired two hours ago; expired a minute ago (still kept); live.
+    for (id, at) in [("old", now - 7200), ("recent", now - 60), ("live", now + 600)] {
+        device(id, at).insert(db).await.unwrap();
+        ciba(id, at).insert(db).await.unwrap();
+    }
+    idp::store::purge_expired(db, now).await.unwrap();
+    let devices = |id: &'static str| {
+        device_code::Entity::find().filter(device_code::Column::DeviceCodeHash.eq(format!("purge-{id}"))).count(db)
+    };
+    let cibas = |id: &'static str| {
+        ciba_request::Entity::find().filter(ciba_request::Column::AuthReqHash.eq(format!("purge-{id}"))).count(db)
+    };
+    assert_eq!(devices("old").await.unwrap(), 0);
+    assert_eq!(cibas("old").await.unwrap(), 0);
+    for id in ["recent", "live"] {
+        assert_eq!(devices(id).await.unwrap(), 1, "device {id}");
+        assert_eq!(cibas(id).await.unwrap(), 1, "ciba {id}");
+    }
+}
+both!(purge_removes_expired_device_and_ciba_requests, super::purge_device_and_ciba);

@@ -39,6 +39,9 @@ pub mod client {
         pub require_par: bool,
         /// Access tokens only DPoP-bound (RFC 9449 §5.2).
         pub dpop_bound: bool,
+        /// Access tokens bound to the client certificate (RFC 8705 §3,
+        /// m20261211_000010_mtls).
+        pub tls_bound: bool,
         /// Disabled in the console: no authorization, no token.
         pub disabled: bool,
         /// The secret before the last rotation, valid until `old_secret_until`.
@@ -208,6 +211,9 @@ pub mod grant {
         pub dpop_jkt: Option<String>,
         /// The pairwise sector this grant's subjects are in; none = public.
         pub sector: Option<String>,
+        /// The client certificate (`x5t#S256`, RFC 8705 §3) the grant's
+        /// tokens are bound to; a refresh needs the same certificate.
+        pub cert_x5t: Option<String>,
     }
     no_relations!();
 }

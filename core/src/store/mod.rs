@@ -275,6 +275,10 @@ pub async fn purge_expired_in_batches(db: &Store, now: i64, batch: u64) -> Resul
         ("sms_sends", 60),
         ("par_requests", 60),
         ("sign_in_holds", 60),
+        // Device (RFC 8628) and CIBA requests: kept an hour past expiry so
+        // a late poll still hears `expired_token`, not an unknown code.
+        ("device_codes", 3600),
+        ("ciba_requests", 3600),
         ("sessions", 86400),
         // Appeal evidence: `expires_at` is set by the decision (A8 retention).
         ("appeal_evidence", 0),

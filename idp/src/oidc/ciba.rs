@@ -40,7 +40,7 @@ pub async fn handler(
 async fn start(state: &AppState, addr: SocketAddr, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
-    let creds = form::credentials(headers, &params)?;
+    let creds = super::mtls::credentials(state, headers, &params)?;
     let client = state.clients.authenticate(&creds, &state.endpoint("/bc-authorize"), &state.config.issuer).await?;
     if form::one(&params, "request")?.is_some() {
         return Err(OAuthError::invalid_request("signed authentication requests are not supported").into());

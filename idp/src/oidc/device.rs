@@ -29,7 +29,7 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
 async fn start(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
-    let creds = form::credentials(headers, &params)?;
+    let creds = super::mtls::credentials(state, headers, &params)?;
     let client =
         state.clients.authenticate(&creds, &state.endpoint("/device_authorization"), &state.config.issuer).await?;
     if !client.allows_grant(device::GRANT_TYPE) {

@@ -19,8 +19,27 @@ pub fn document(config: &Config) -> Value {
         let endpoint = format!("{}{}", config.issuer, crate::domain::clients::registration::ENDPOINT);
         map.insert("registration_endpoint".into(), endpoint.into());
     }
+    // RFC 8705 §3.3 / §2.1: only when a trusted proxy passes certificates.
+    // The same endpoints serve mutual TLS: no `mtls_endpoint_aliases`.
+    if config.protocol.mtls_cert_header.is_some()
+        && let Some(map) = doc.as_object_mut()
+    {
+        map.insert("tls_client_certificate_bound_access_tokens".into(), true.into());
+        for field in [
+            "token_endpoint_auth_methods_supported",
+            "revocation_endpoint_auth_methods_supported",
+            "introspection_endpoint_auth_methods_supported",
+        ] {
+            if let Some(list) = map.get_mut(field).and_then(Value::as_array_mut) {
+                list.extend(MTLS_METHODS.iter().map(|m| Value::from(*m)));
+            }
+        }
+    }
     doc
 }
+
+/// The client authentication methods of RFC 8705 §2.
+const MTLS_METHODS: &[&str] = &["tls_client_auth", "self_signed_tls_client_auth"];
 
 fn base_document(config: &Config) -> Value {
     let e = |p: &str| format!("{}{}", config.issuer, p);

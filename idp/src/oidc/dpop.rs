@@ -81,7 +81,8 @@ pub fn dpop_token(headers: &HeaderMap) -> Option<&str> {
 
 /// At a resource endpoint (`path` under the issuer): a bound token needs the
 /// `DPoP` scheme and a proof by its key (RFC 9449 §7); the error response
-/// is a `DPoP` challenge.
+/// is a `DPoP` challenge. A certificate-bound token needs its certificate
+/// (RFC 8705 §3, a `Bearer` challenge).
 pub async fn resource(
     state: &AppState,
     headers: &HeaderMap,
@@ -94,6 +95,9 @@ pub async fn resource(
         Ok(p) => Presented { dpop_scheme: dpop_token(headers).is_some(), proof: p, token },
         Err(e) => return Err(challenge(state, &e)),
     };
+    // RFC 8705 §3: a certificate-bound token, only with its certificate.
+    super::mtls::check_resource(state, headers, claims)
+        .map_err(|why| super::userinfo::bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", why))?;
     let htu = state.endpoint(path);
     match dpop::check_resource(&state.store, claims, &presented, expect(state, method, &htu)).await {
         Ok(Ok(())) => Ok(()),

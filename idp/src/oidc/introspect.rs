@@ -48,7 +48,7 @@ fn answer(state: &AppState, headers: &HeaderMap, client: &Client, v: Value) -> R
 async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(Client, Value), ApiError> {
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
-    let creds = form::credentials(headers, &params)?;
+    let creds = super::mtls::credentials(state, headers, &params)?;
     let client = state.clients.authenticate(&creds, &state.endpoint("/introspect"), &state.config.issuer).await?;
     if client.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot introspect").into());
@@ -58,7 +58,8 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
     if let Some(mut claims) = state.tokens.check_access_token(&state.store, token, now).await? {
         claims.insert("active".into(), Value::Bool(true));
         // RFC 9449 §6.2: a bound token says so and keeps its `cnf`.
-        let token_type = if claims.contains_key("cnf") { "DPoP" } else { "Bearer" };
+        // A certificate-bound token (RFC 8705 §3.2) stays `Bearer`.
+        let token_type = if crate::domain::tokens::dpop::bound_jkt(&claims).is_some() { "DPoP" } else { "Bearer" };
         claims.insert("token_type".into(), token_type.into());
         claims.remove("gid");
         return Ok((client, Value::Object(claims)));

@@ -84,5 +84,5 @@ async fn run(state: &AppState, name: &str, ip: &str, body: &[u8]) -> Result<Toke
     };
     let login = AppLogin { verified, scope: req.scope.as_deref(), ip, now };
     let g = mini_program::sign_in(&state.store, &client, policy, login).await?;
-    respond_for_grant(state, &client, &g, false, None).await
+    respond_for_grant(state, &client, &g, false, Default::default()).await
 }

@@ -10,6 +10,7 @@ pub mod form;
 pub mod introspect;
 pub mod logout;
 pub mod mini_program;
+pub mod mtls;
 pub mod par;
 pub mod register;
 pub mod revoke;

@@ -25,7 +25,7 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
 async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
-    let creds = form::credentials(headers, &params)?;
+    let creds = super::mtls::credentials(state, headers, &params)?;
     let audience = assertion_audience(state, &creds);
     let client = state.clients.authenticate(&creds, &audience, &state.config.issuer).await?;
     let request: Vec<(String, String)> =

@@ -21,7 +21,7 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
 async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
-    let creds = form::credentials(headers, &params)?;
+    let creds = super::mtls::credentials(state, headers, &params)?;
     let client = state.clients.authenticate(&creds, &state.endpoint("/revoke"), &state.config.issuer).await?;
     let token = form::one(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let hint = form::one(&params, "token_type_hint")?;

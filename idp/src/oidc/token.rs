@@ -6,8 +6,8 @@ use crate::domain::OAuthError;
 use crate::domain::clients::Client;
 use crate::domain::clients::scopes::{ScopeSet, individually_released};
 use crate::domain::identity::users::user_claims;
-use crate::domain::tokens::UserContext;
 use crate::domain::tokens::grants;
+use crate::domain::tokens::{Confirmation, UserContext};
 use crate::server::AppState;
 use crate::store::entities::grant;
 use axum::Json;
@@ -50,7 +50,7 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
 
 async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<TokenResponse, ApiError> {
     form::no_duplicates(params)?;
-    let creds = form::credentials(headers, params)?;
+    let creds = super::mtls::credentials(state, headers, params)?;
     let client = state.clients.authenticate(&creds, &state.endpoint("/token"), &state.config.issuer).await?;
     let grant_type =
         form::one(params, "grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
@@ -71,25 +71,40 @@ async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Res
     }
     // RFC 9449: a proof binds the tokens to its key.
     let jkt = super::dpop::token_proof(state, headers, &client).await?;
-    let jkt = jkt.as_deref();
+    // RFC 8705 §3: the client certificate, for a client with bound tokens.
+    let x5t = certificate_binding(state, headers, &client)?;
+    let cnf = Confirmation { jkt: jkt.as_deref(), x5t: x5t.as_deref() };
     match grant_type {
-        "authorization_code" => authorization_code(state, &client, params, jkt).await,
-        "refresh_token" => refresh_token(state, &client, params, jkt).await,
-        _ if exchange => super::token_exchange::exchange(state, &client, params, jkt).await,
+        "authorization_code" => authorization_code(state, &client, params, cnf).await,
+        "refresh_token" => refresh_token(state, &client, params, cnf).await,
+        _ if exchange => super::token_exchange::exchange(state, &client, params, cnf).await,
         _ if device => {
             let g = super::device::redeem(state, &client, params).await?;
-            if let Some(jkt) = jkt
+            if let Some(jkt) = cnf.jkt
                 && client.is_public()
             {
                 grants::bind_dpop(&state.store, &g.id, jkt).await?;
             }
-            respond_for_grant(state, &client, &g, false, jkt).await
+            respond_for_grant(state, &client, &g, false, cnf).await
         }
         _ if ciba => {
             let g = super::ciba::redeem(state, &client, params).await?;
-            respond_for_grant(state, &client, &g, false, jkt).await
+            respond_for_grant(state, &client, &g, false, cnf).await
         }
-        _ => client_credentials(state, &client, params, jkt).await,
+        _ => client_credentials(state, &client, params, cnf).await,
+    }
+}
+
+/// The thumbprint of the certificate the tokens of a client with
+/// `tls_client_certificate_bound_access_tokens` are bound to; such a
+/// client must present one (RFC 8705 §3).
+fn certificate_binding(state: &AppState, headers: &HeaderMap, client: &Client) -> Result<Option<String>, ApiError> {
+    if !client.requires_certificate() {
+        return Ok(None);
+    }
+    match super::mtls::certificate(state, headers) {
+        Some(cert) => Ok(Some(cert.thumbprint())),
+        None => Err(OAuthError::invalid_request("this client must present its TLS client certificate").into()),
     }
 }
 
@@ -97,7 +112,7 @@ async fn authorization_code(
     state: &AppState,
     client: &Client,
     params: &Params,
-    jkt: Option<&str>,
+    cnf: Confirmation<'_>,
 ) -> Result<TokenResponse, ApiError> {
     let code = form::one(params, "code")?.ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let redirect_uri = form::one(params, "redirect_uri")?;
@@ -109,23 +124,23 @@ async fn authorization_code(
         &client.client_id,
         redirect_uri,
         verifier,
-        jkt,
+        cnf.jkt,
         state.clock.now(),
     )
     .await?;
-    if let Some(jkt) = jkt
+    if let Some(jkt) = cnf.jkt
         && client.is_public()
     {
         grants::bind_dpop(&state.store, &g.id, jkt).await?;
     }
-    respond_for_grant(state, client, &g, true, jkt).await
+    respond_for_grant(state, client, &g, true, cnf).await
 }
 
 async fn refresh_token(
     state: &AppState,
     client: &Client,
     params: &Params,
-    jkt: Option<&str>,
+    cnf: Confirmation<'_>,
 ) -> Result<TokenResponse, ApiError> {
     let token =
         form::one(params, "refresh_token")?.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
@@ -133,9 +148,16 @@ async fn refresh_token(
     // the same key; checked before rotating so a stolen token is not burnt.
     if let Some((_, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await?
         && let Some(bound) = g.dpop_jkt.as_deref()
-        && jkt != Some(bound)
+        && cnf.jkt != Some(bound)
     {
         return Err(OAuthError::invalid_grant("the refresh token is bound to another DPoP key").into());
+    }
+    // RFC 8705 §3: likewise a grant bound to a client certificate.
+    if let Some((_, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await?
+        && let Some(bound) = g.cert_x5t.as_deref()
+        && cnf.x5t != Some(bound)
+    {
+        return Err(OAuthError::invalid_grant("the refresh token is bound to another client certificate").into());
     }
     let requested = form::one(params, "scope")?.map(ScopeSet::parse);
     if let Some(req) = &requested {
@@ -151,7 +173,7 @@ async fn refresh_token(
     if let Some(req) = requested {
         g.scope = req.to_string_joined();
     }
-    respond_for_grant(state, client, &g, false, jkt).await
+    respond_for_grant(state, client, &g, false, cnf).await
 }
 
 /// Access token, ID token (with `openid`) and, for `offline_access`, a new
@@ -161,7 +183,7 @@ pub(crate) async fn respond_for_grant(
     client: &Client,
     g: &grant::Model,
     from_code: bool,
-    jkt: Option<&str>,
+    cnf: Confirmation<'_>,
 ) -> Result<TokenResponse, ApiError> {
     let user = state.users.find(&g.user_id).await?.filter(|u| !u.disabled);
     let Some(user) = user else {
@@ -188,8 +210,14 @@ pub(crate) async fn respond_for_grant(
         &client.client_id,
         &scope_joined,
         Some(UserContext { grant: g, acting: acting.as_ref() }),
-        jkt,
+        cnf,
     )?;
+    // The grant's refresh tokens follow its first certificate (RFC 8705 §3).
+    if let Some(x5t) = cnf.x5t
+        && g.cert_x5t.is_none()
+    {
+        grants::bind_certificate(&state.store, &g.id, x5t).await?;
+    }
     let id_token = if scope.contains("openid") {
         // OIDC Core §5.5: the same rule as userinfo decides what of the
         // `claims` request the ID token carries.
@@ -215,7 +243,7 @@ pub(crate) async fn respond_for_grant(
     };
     Ok(TokenResponse {
         access_token: at.token,
-        token_type: token_type(jkt),
+        token_type: token_type(cnf),
         expires_in: at.expires_in,
         scope: scope_joined,
         id_token,
@@ -227,15 +255,16 @@ pub(crate) async fn respond_for_grant(
 /// RFC 6749 §4.4: no user, no database write — the hot path is one client
 /// lookup and one signature (plus a permission lookup only when a scope
 /// outside the client's own list is asked for: a plugin scope).
-fn token_type(jkt: Option<&str>) -> &'static str {
-    if jkt.is_some() { "DPoP" } else { "Bearer" }
+fn token_type(cnf: Confirmation<'_>) -> &'static str {
+    // A certificate-bound token is presented as `Bearer` (RFC 8705 §3).
+    if cnf.jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 async fn client_credentials(
     state: &AppState,
     client: &Client,
     params: &Params,
-    jkt: Option<&str>,
+    cnf: Confirmation<'_>,
 ) -> Result<TokenResponse, ApiError> {
     if client.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials").into());
@@ -255,10 +284,10 @@ async fn client_credentials(
         }
     }
     let scope = requested.to_string_joined();
-    let at = state.tokens.access_token_bound(&client.client_id, &scope, None, jkt)?;
+    let at = state.tokens.access_token_bound(&client.client_id, &scope, None, cnf)?;
     Ok(TokenResponse {
         access_token: at.token,
-        token_type: token_type(jkt),
+        token_type: token_type(cnf),
         expires_in: at.expires_in,
         scope,
         id_token: None,

@@ -28,13 +28,14 @@ fn invalid_target(d: &str) -> OAuthError {
     OAuthError::new("invalid_target", d)
 }
 
-/// `jkt`: the DPoP key the caller proved at `/token` (a FAPI 2.0 client
-/// always has one: `dpop::token_proof` refuses it without).
+/// `cnf`: the DPoP key the caller proved at `/token` and the client
+/// certificate its tokens are bound to (a FAPI 2.0 client always has one
+/// of them: `/token` refuses it without).
 pub async fn exchange(
     state: &AppState,
     client: &Client,
     params: &Params,
-    jkt: Option<&str>,
+    cnf: crate::domain::tokens::Confirmation<'_>,
 ) -> Result<TokenResponse, ApiError> {
     let subject_token =
         form::one(params, "subject_token")?.ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
@@ -68,12 +69,18 @@ pub async fn exchange(
         tokens: &state.tokens,
         access_token_ttl: state.config.tokens.access_token_ttl,
     };
-    let request =
-        ExchangeRequest { subject_token, principal, scope: form::one(params, "scope")?, now: state.clock.now(), jkt };
+    let request = ExchangeRequest {
+        subject_token,
+        principal,
+        scope: form::one(params, "scope")?,
+        now: state.clock.now(),
+        jkt: cnf.jkt,
+        x5t: cnf.x5t,
+    };
     let done = exchange::exchange_token(deps, client, request).await?;
     Ok(TokenResponse {
         access_token: done.access_token,
-        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
+        token_type: if cnf.jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: done.expires_in,
         scope: done.scope,
         id_token: None,

@@ -2,14 +2,14 @@
 //! and a new secret. The caller (the console's `staff::apps`) checks who
 //! may; these record the change with the actor they are given, in the
 //! transaction that makes it, and drop the app from the cache at once.
-use super::{AuthMethod, Client, ClientService, SECRET_PURPOSE, validate_redirect_uri};
+use super::{AuthMethod, Client, ClientService, SECRET_PURPOSE, mtls, validate_redirect_uri};
 use crate::crypto::random_token;
 use crate::domain::audit::{Actor, Event};
 use crate::domain::clients::scopes::SUPPORTED;
 use crate::domain::error::DomainError;
 use crate::store::entities::client;
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// How long the previous secret keeps working after a rotation (24 h).
 pub const SECRET_GRACE: i64 = 24 * 3600;
@@ -274,6 +274,78 @@ impl ClientService {
         txn.commit().await?;
         self.changed(client_id).await;
         Ok(Some(secret))
+    }
+}
+
+/// The mutual-TLS settings of an app (RFC 8705), changed after creation;
+/// none keeps what is registered.
+#[derive(Debug, Clone, Default)]
+pub struct MtlsSettings {
+    /// `tls_client_auth` or `self_signed_tls_client_auth` (a secret the app
+    /// had stops working).
+    pub auth_method: Option<AuthMethod>,
+    /// The `tls_client_auth_*` value (RFC 8705 §2.1.2), replacing the
+    /// registered one.
+    pub subject: Option<Map<String, Value>>,
+    /// `tls_client_certificate_bound_access_tokens`.
+    pub bound: Option<bool>,
+}
+
+impl ClientService {
+    /// Changes how an app uses mutual TLS, with the rules of registration.
+    /// `Ok(false)`: no such app; a rule broken is `Err` with what to fix.
+    pub async fn update_mtls(&self, client_id: &str, s: &MtlsSettings, by: Actor<'_>) -> Result<bool, DomainError> {
+        let invalid = |m: String| DomainError::Internal(anyhow::anyhow!(m));
+        let txn = crate::store::begin_write(&self.db).await?;
+        let Some(row) = client::Entity::find_by_id(client_id.to_owned()).one(&txn).await? else {
+            return Ok(false);
+        };
+        if let Some(m) = s.auth_method
+            && !m.is_mtls()
+        {
+            return Err(invalid(format!("{}: only the mutual-TLS methods are changed here", m.as_str())));
+        }
+        let old_method = AuthMethod::parse(&row.auth_method).unwrap_or(AuthMethod::ClientSecretBasic);
+        let method = s.auth_method.unwrap_or(old_method);
+        let mut meta: Map<String, Value> = match row.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()) {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        if let Some(subject) = &s.subject {
+            meta.retain(|k, _| !mtls::SETTINGS.contains(&k.as_str()));
+            meta.extend(subject.clone());
+        } else if method != AuthMethod::TlsClientAuth {
+            meta.retain(|k, _| !mtls::SETTINGS.contains(&k.as_str()));
+        }
+        mtls::check_registration(method == AuthMethod::TlsClientAuth, &meta).map_err(invalid)?;
+        if method == AuthMethod::SelfSignedTlsClientAuth && row.jwks.is_none() && !meta.contains_key("jwks_uri") {
+            return Err(invalid("self_signed_tls_client_auth needs the app's keys (jwks) first".into()));
+        }
+        let bound = s.bound.unwrap_or(row.tls_bound);
+        if bound && row.dpop_bound {
+            return Err(invalid("choose one sender constraint: DPoP or certificate-bound tokens".into()));
+        }
+        let detail = format!("auth_method={} tls_bound={bound}", method.as_str());
+        let mut m: client::ActiveModel = row.into();
+        if method != old_method {
+            m.auth_method = Set(method.as_str().into());
+            m.secret_hash = Set(None);
+            m.old_secret_hash = Set(None);
+            m.old_secret_until = Set(None);
+        }
+        m.metadata = Set((!meta.is_empty()).then(|| Value::Object(meta).to_string()));
+        m.tls_bound = Set(bound);
+        m.update(&txn).await?;
+        let subject = format!("client:{client_id}");
+        crate::domain::audit::record(
+            &txn,
+            Event::new("client_mtls_updated", by, &subject).detail(&detail),
+            self.clock.now(),
+        )
+        .await?;
+        txn.commit().await?;
+        self.changed(client_id).await;
+        Ok(true)
     }
 }
 

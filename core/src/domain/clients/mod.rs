@@ -5,6 +5,7 @@ pub mod admin;
 pub mod app_access;
 pub mod branding;
 pub mod consents;
+pub mod mtls;
 pub mod registration;
 pub mod scopes;
 use crate::clock::Clock;
@@ -28,6 +29,10 @@ pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
+    /// RFC 8705 §2.1: a certificate with the registered subject DN or SAN.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a certificate whose key is in the client's JWKS.
+    SelfSignedTlsClientAuth,
     None,
 }
 
@@ -37,6 +42,8 @@ impl AuthMethod {
             "client_secret_basic" => Self::ClientSecretBasic,
             "client_secret_post" => Self::ClientSecretPost,
             "private_key_jwt" => Self::PrivateKeyJwt,
+            "tls_client_auth" => Self::TlsClientAuth,
+            "self_signed_tls_client_auth" => Self::SelfSignedTlsClientAuth,
             "none" => Self::None,
             _ => return None,
         })
@@ -46,8 +53,18 @@ impl AuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::PrivateKeyJwt => "private_key_jwt",
+            Self::TlsClientAuth => "tls_client_auth",
+            Self::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
             Self::None => "none",
         }
+    }
+    /// The mutual-TLS methods (RFC 8705 §2).
+    pub fn is_mtls(self) -> bool {
+        matches!(self, Self::TlsClientAuth | Self::SelfSignedTlsClientAuth)
+    }
+    /// The methods a FAPI 2.0 client may use (FAPI 2.0 §5.3.2.1).
+    pub fn fapi2_allowed(self) -> bool {
+        self == Self::PrivateKeyJwt || self.is_mtls()
     }
 }
 
@@ -84,6 +101,9 @@ pub struct Client {
     pub require_pushed_authorization_requests: bool,
     /// Access tokens only DPoP-bound (RFC 9449 §5.2, `dpop_bound_access_tokens`).
     pub dpop_bound_access_tokens: bool,
+    /// Access tokens bound to the client certificate (RFC 8705 §3,
+    /// `tls_client_certificate_bound_access_tokens`).
+    pub tls_client_certificate_bound_access_tokens: bool,
     /// Disabled in the console: `/authorize` and every client
     /// authentication refuse it.
     pub disabled: bool,
@@ -157,9 +177,15 @@ impl Client {
     pub fn requires_par(&self) -> bool {
         self.require_pushed_authorization_requests || self.is_fapi2()
     }
-    /// Whether the token endpoint requires a DPoP proof and issues only bound tokens.
+    /// Whether the token endpoint requires a DPoP proof and issues only
+    /// bound tokens. A FAPI 2.0 client may use mutual TLS instead.
     pub fn requires_dpop(&self) -> bool {
-        self.dpop_bound_access_tokens || self.is_fapi2()
+        self.dpop_bound_access_tokens || (self.is_fapi2() && !self.tls_client_certificate_bound_access_tokens)
+    }
+    /// Whether tokens are bound to the client certificate (RFC 8705 §3),
+    /// which the token endpoint then requires.
+    pub fn requires_certificate(&self) -> bool {
+        self.tls_client_certificate_bound_access_tokens
     }
     /// The sector this client's subjects are drawn in; none = public `sub`.
     pub fn pairwise_sector(&self) -> Option<&str> {
@@ -234,6 +260,7 @@ impl Client {
             profile: m.profile,
             require_pushed_authorization_requests: m.require_par,
             dpop_bound_access_tokens: m.dpop_bound,
+            tls_client_certificate_bound_access_tokens: m.tls_bound,
             subject_type: m.subject_type.unwrap_or_default(),
             sector: m.sector,
             sector_identifier_uri: m.sector_identifier_uri,
@@ -348,6 +375,9 @@ pub struct NewClient {
     pub profile: Option<String>,
     pub require_par: bool,
     pub dpop_bound: bool,
+    /// Certificate-bound tokens (RFC 8705 §3). The `tls_client_auth_*`
+    /// settings of RFC 8705 §2.1.2 go in `metadata`.
+    pub tls_bound: bool,
     /// `public` or `pairwise`; none = the global default (`protocol.subject_type`).
     pub subject_type: Option<String>,
     /// OIDC Core §8.1: a JSON array of URIs holding every redirect URI; its
@@ -588,10 +618,21 @@ impl ClientService {
         if method == AuthMethod::PrivateKeyJwt && new.jwks.is_none() && jwks_uri.is_none() {
             return Err("private_key_jwt needs jwks (or jwks_uri) with at least one EC P-256 or RSA key".into());
         }
+        if method == AuthMethod::SelfSignedTlsClientAuth && new.jwks.is_none() && jwks_uri.is_none() {
+            return Err("self_signed_tls_client_auth needs jwks (or jwks_uri) holding the certificate's key".into());
+        }
+        mtls::check_registration(method == AuthMethod::TlsClientAuth, &meta)?;
+        if new.dpop_bound && new.tls_bound {
+            return Err("choose one sender constraint: DPoP or certificate-bound tokens".into());
+        }
         match new.profile.as_deref() {
             None => {}
-            Some(FAPI2) if method == AuthMethod::PrivateKeyJwt => {}
-            Some(FAPI2) => return Err("the fapi2 profile needs private_key_jwt client authentication".into()),
+            Some(FAPI2) if method.fapi2_allowed() => {}
+            Some(FAPI2) => {
+                return Err(
+                    "the fapi2 profile needs private_key_jwt, tls_client_auth or self_signed_tls_client_auth".into()
+                );
+            }
             Some(p) => return Err(format!("profile `{p}`: allowed fapi2")),
         }
         let alg = new.id_token_alg.clone().unwrap_or_else(|| "ES256".into());
@@ -656,6 +697,7 @@ impl ClientService {
             profile: Set(new.profile.clone()),
             require_par: Set(new.require_par),
             dpop_bound: Set(new.dpop_bound),
+            tls_bound: Set(new.tls_bound),
             disabled: Set(false),
             old_secret_hash: Set(None),
             old_secret_until: Set(None),
@@ -786,10 +828,21 @@ impl ClientService {
         }
         let id = presented.client_id.as_deref().ok_or_else(fail)?;
         let client = self.find_current(id).await?.ok_or_else(fail)?;
-        if client.auth_method != AuthMethod::None || client.disabled {
+        if client.disabled {
             return Err(fail());
         }
-        Ok(client)
+        match client.auth_method {
+            AuthMethod::None => Ok(client),
+            // RFC 8705 §2: the certificate the proxy passed, checked against
+            // the registration.
+            m if m.is_mtls() => match &presented.certificate {
+                Some(cert) if mtls::authenticates(m, cert, &client.metadata, &client.keys(), self.clock.now()) => {
+                    Ok(client)
+                }
+                _ => Err(fail()),
+            },
+            _ => Err(fail()),
+        }
     }
 
     fn check_secret(&self, client: Client, secret: &str, used: AuthMethod) -> DomainResult<Client> {
@@ -883,6 +936,8 @@ pub struct PresentedCredentials {
     pub basic: Option<(String, String)>,
     pub post_secret: Option<String>,
     pub assertion: Option<String>,
+    /// The client certificate a trusted proxy passed (RFC 8705).
+    pub certificate: Option<mtls::ClientCertificate>,
 }
 
 #[cfg(test)]

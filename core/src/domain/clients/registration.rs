@@ -50,6 +50,12 @@ const KEPT: &[&str] = &[
     "contacts",
     "software_id",
     "software_version",
+    // RFC 8705 §2.1.2
+    "tls_client_auth_subject_dn",
+    "tls_client_auth_san_dns",
+    "tls_client_auth_san_uri",
+    "tls_client_auth_san_ip",
+    "tls_client_auth_san_email",
 ];
 
 /// Metadata whose value is a signing algorithm the policy must allow.
@@ -104,6 +110,7 @@ impl Registered {
             "subject_type": c.subject_type,
             "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
             "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+            "tls_client_certificate_bound_access_tokens": c.tls_client_certificate_bound_access_tokens,
         });
         if let Value::Object(fixed) = fixed {
             out.extend(fixed);
@@ -334,6 +341,7 @@ fn to_new_client(policy: &RegistrationPolicy, body: &Value, now: i64) -> Result<
         profile: None,
         require_par: flag(body, "require_pushed_authorization_requests")?,
         dpop_bound: flag(body, "dpop_bound_access_tokens")?,
+        tls_bound: flag(body, "tls_client_certificate_bound_access_tokens")?,
         subject_type: string(body, "subject_type")?,
         sector_identifier_uri: string(body, "sector_identifier_uri")?,
         metadata: Some(metadata),

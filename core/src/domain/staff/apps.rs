@@ -99,12 +99,13 @@ pub async fn plugin_scope(
     Ok(())
 }
 
-/// Replaces the keys of a `private_key_jwt` app with the JWK Set typed in
-/// the console (platform admin or its app admin).
+/// Replaces the keys of a `private_key_jwt` (or `self_signed_tls_client_auth`)
+/// app with the JWK Set typed in the console (platform admin or its app admin).
 pub async fn set_jwks(clients: &ClientService, staff: &Staff, client_id: &str, text: &str) -> Result<(), StaffError> {
     staff.require(Permission::ManageApp(client_id))?;
     let app = clients.find(client_id).await?.ok_or(StaffError::NotFound)?;
-    if app.auth_method != crate::domain::clients::AuthMethod::PrivateKeyJwt {
+    use crate::domain::clients::AuthMethod;
+    if !matches!(app.auth_method, AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth) {
         return Err(StaffError::Invalid("admin_app_jwks_not_key_auth"));
     }
     let jwks = admin::check_jwks(text).map_err(StaffError::Invalid)?;

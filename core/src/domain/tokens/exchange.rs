@@ -51,6 +51,9 @@ pub struct ExchangeRequest<'a> {
     /// The thumbprint of the DPoP key the caller proved (RFC 9449): the
     /// issued token is bound to it, and a bound subject token needs it.
     pub jkt: Option<&'a str>,
+    /// The thumbprint of the client certificate the caller presented
+    /// (RFC 8705), when its tokens are certificate-bound: the same rules.
+    pub x5t: Option<&'a str>,
 }
 
 /// What the exchange issued.
@@ -84,6 +87,9 @@ pub async fn exchange_token(d: Deps<'_>, client: &Client, r: ExchangeRequest<'_>
     let bound = claims.get("cnf").and_then(|c| c.get("jkt")).and_then(Value::as_str);
     if bound.is_some_and(|b| r.jkt != Some(b)) {
         return Err(OAuthError::invalid_grant("the subject token is bound to another DPoP key").into());
+    }
+    if crate::domain::clients::mtls::bound_thumbprint(&claims).is_some_and(|b| r.x5t != Some(b)) {
+        return Err(OAuthError::invalid_grant("the subject token is bound to another client certificate").into());
     }
     if claims.contains_key("act") {
         return Err(OAuthError::invalid_grant("a delegated token cannot be exchanged again").into());
@@ -201,7 +207,7 @@ pub async fn exchange_token(d: Deps<'_>, client: &Client, r: ExchangeRequest<'_>
             &client.client_id,
             &scope_joined,
             Some(UserContext { grant: &g, acting: Some(&acting) }),
-            r.jkt,
+            crate::domain::tokens::Confirmation { jkt: r.jkt, x5t: r.x5t },
         )
         .map_err(|e| DomainError::Internal(anyhow::anyhow!("{e}")))?;
     let detail = format!("client={} scope={scope_joined}", client.client_id);

@@ -166,6 +166,18 @@ pub async fn bind_dpop(db: &Store, grant_id: &str, jkt: &str) -> Result<(), DbEr
     Ok(())
 }
 
+/// Binds a grant's refresh tokens to the client certificate whose
+/// thumbprint its first bound token carried (RFC 8705 §3); never rebinds.
+pub async fn bind_certificate(db: &Store, grant_id: &str, x5t: &str) -> Result<(), DbErr> {
+    grant::Entity::update_many()
+        .col_expr(grant::Column::CertX5t, Expr::value(x5t))
+        .filter(grant::Column::Id.eq(grant_id))
+        .filter(grant::Column::CertX5t.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// The grant if it is neither revoked nor expired at `now`.
 pub async fn active_grant(db: &Store, grant_id: &str, now: i64) -> Result<Option<grant::Model>, DbErr> {
     Ok(grant::Entity::find_by_id(grant_id.to_owned())
@@ -295,6 +307,7 @@ fn grant_row(id: String, new: NewGrant, subject: String, ttl: i64, now: i64) -> 
         delegation_id: Set(new.delegation_id),
         dpop_jkt: Set(None),
         sector: Set(new.sector),
+        cert_x5t: Set(None),
     }
 }
 

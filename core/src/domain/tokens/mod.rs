@@ -30,6 +30,27 @@ pub struct TokenIssuer {
 }
 
 /// Who a user token speaks for, copied from the grant.
+/// What a token is bound to (its `cnf` claim): the thumbprint of a DPoP
+/// key (RFC 9449) and/or of a client certificate (RFC 8705).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Confirmation<'a> {
+    pub jkt: Option<&'a str>,
+    pub x5t: Option<&'a str>,
+}
+
+impl Confirmation<'_> {
+    fn claim(&self) -> Option<Value> {
+        let mut cnf = Map::new();
+        if let Some(jkt) = self.jkt {
+            cnf.insert("jkt".into(), jkt.into());
+        }
+        if let Some(x5t) = self.x5t {
+            cnf.insert(crate::domain::clients::mtls::CNF_MEMBER.into(), x5t.into());
+        }
+        (!cnf.is_empty()).then_some(Value::Object(cnf))
+    }
+}
+
 pub struct UserContext<'a> {
     pub grant: &'a grant::Model,
     /// Set when the grant acts for an enterprise or another person (C4).
@@ -63,17 +84,17 @@ impl TokenIssuer {
         scope: &str,
         user: Option<UserContext<'_>>,
     ) -> Result<AccessToken, SignError> {
-        self.access_token_bound(client_id, scope, user, None)
+        self.access_token_bound(client_id, scope, user, Confirmation::default())
     }
 
-    /// `access_token`, bound to a DPoP key (`cnf.jkt`, RFC 9449 §6) when
-    /// `jkt` is given.
+    /// `access_token`, bound to a DPoP key (`cnf.jkt`, RFC 9449 §6) and/or
+    /// a client certificate (`cnf.x5t#S256`, RFC 8705 §3) when given.
     pub fn access_token_bound(
         &self,
         client_id: &str,
         scope: &str,
         user: Option<UserContext<'_>>,
-        jkt: Option<&str>,
+        bound: Confirmation<'_>,
     ) -> Result<AccessToken, SignError> {
         let now = self.clock.now();
         let ttl = self.cfg.access_token_ttl;
@@ -101,8 +122,8 @@ impl TokenIssuer {
         } else if let Some(map) = claims.as_object_mut() {
             map.insert("sub".into(), client_id.into());
         }
-        if let (Some(jkt), Some(map)) = (jkt, claims.as_object_mut()) {
-            map.insert("cnf".into(), json!({ "jkt": jkt }));
+        if let (Some(cnf), Some(map)) = (bound.claim(), claims.as_object_mut()) {
+            map.insert("cnf".into(), cnf);
         }
         Ok(AccessToken { token: self.sign(Alg::Es256, "at+jwt", &claims)?, expires_in: ttl })
     }

@@ -228,7 +228,10 @@ async fn app_page(
                 chrono::DateTime::from_timestamp(u, 0).map(|d| d.format("%Y-%m-%d %H:%M").to_string())
             }),
             "jwks": app.jwks.as_ref().and_then(|j| serde_json::to_string_pretty(j).ok()).unwrap_or_default(),
-            "key_auth": app.auth_method == crate::domain::clients::AuthMethod::PrivateKeyJwt,
+            "key_auth": matches!(
+                app.auth_method,
+                crate::domain::clients::AuthMethod::PrivateKeyJwt | crate::domain::clients::AuthMethod::SelfSignedTlsClientAuth
+            ),
             "secret": secret,
             "done": done.map(|k| state.pages.text(c.locale, k)),
         }),

@@ -90,7 +90,7 @@ pub async fn callback(
     .await
     .map_err(|_| PageError::bad_request("admin_sign_in_expired"))?;
     let client = state.clients.find(CLIENT_ID).await?.ok_or(PageError::Unavailable)?;
-    let tokens = crate::oidc::token::respond_for_grant(&state, &client, &g, true, None).await;
+    let tokens = crate::oidc::token::respond_for_grant(&state, &client, &g, true, Default::default()).await;
     // The console keeps no tokens: it needed the ID token only.
     grants::revoke_grant(&state.store, &g.id, now).await?;
     let tokens = tokens.map_err(|_| PageError::forbidden("admin_sign_in_refused"))?;
