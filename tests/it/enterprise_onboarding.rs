@@ -625,3 +625,321 @@ impl TestAppLite {
             .unwrap()
     }
 }
+
+/// A live-capture sample and one the sandbox fails for liveness, base64.
+const LIVE_FACE: &str = "c2FuZGJveC1mYWNl";
+const NOT_LIVE_FACE: &str = "Tk9ULUxJVkUtc2FtcGxl";
+/// The agent password set on the C2 form.
+const AGENT_PW: &str = "Agent-2026";
+
+/// C2's form for a person (name, resident ID number, long-term card from
+/// 2013 unless `valid` gives the card's dates) with
+/// `phone`, representative ZHANG, SMS code sent and typed: where it leads
+/// (the face gate), or the refused page.
+async fn agent_form(
+    app: &TestApp,
+    b: &Browser,
+    name: &str,
+    number: &str,
+    phone: &str,
+    valid: Option<(&str, &str)>,
+) -> Result<String, (u16, String)> {
+    let page = b.http.get(app.url("/register/agent")).send().await.unwrap().text().await.unwrap();
+    let captcha_id = hidden(&page, "captcha_id").unwrap();
+    let answer = sink(app, "captcha", &captcha_id).await.unwrap();
+    let form: Vec<(&str, String)> = vec![
+        ("csrf", hidden(&page, "csrf").unwrap()),
+        ("region", "拉萨市城关区".into()),
+        ("uscc", USCC.into()),
+        ("name", name.into()),
+        ("id_number", number.into()),
+        ("id_valid_from", valid.map_or("2013-01-01", |v| v.0).into()),
+        match valid {
+            Some((_, to)) => ("id_valid_to", to.into()),
+            None => ("long_term", "on".into()),
+        },
+        ("gender", "male".into()),
+        ("ethnicity", "藏族".into()),
+        ("phone", phone.into()),
+        ("rep_name", ZHANG.0.into()),
+        ("rep_id_number", ZHANG.1.into()),
+        ("rep_phone", REP_PHONE.into()),
+        ("password", AGENT_PW.into()),
+        ("password2", AGENT_PW.into()),
+        ("agree", "yes".into()),
+    ];
+    let mut send = form.clone();
+    send.extend([("captcha_id", captcha_id), ("captcha", answer), ("action", "send_code".into())]);
+    assert_eq!(b.http.post(app.url("/register/agent")).form(&send).send().await.unwrap().status(), 200);
+    let code = six_digits(&sink(app, "sms", phone).await.unwrap());
+    let mut submit = form;
+    submit.extend([("sms_code", code), ("action", "submit".into())]);
+    let res = b.http.post(app.url("/register/agent")).form(&submit).send().await.unwrap();
+    match location(&res) {
+        Some(gate) if gate.starts_with('/') => Ok(app.url(&gate)),
+        Some(gate) => Ok(gate),
+        None => Err((res.status().as_u16(), res.text().await.unwrap())),
+    }
+}
+
+/// The app that scanned a registration gate's ticket checks the agent's
+/// face through the verifier (`POST /api/identity/face` with the ticket).
+async fn agent_face(app: &TestApp, phone: &crate::scan::CitizenApp, ticket: &str, sample: &str) -> reqwest::Response {
+    crate::face_gates::relative_face(app, phone, ticket, sample).await
+}
+
+/// Nothing of a registration was kept: no account holds the number or the
+/// phone (none besides `others` who had it), no identity, no agent of the
+/// enterprise, no account audit.
+async fn nothing_kept(app: &TestApp, ent: &str, number: &str, phone: &str, others: usize) {
+    use idp::store::entities::{identity, user};
+    let db = &app.state.store;
+    let ids = identity::Entity::find().filter(identity::Column::DocNumber.eq(number)).all(db).await.unwrap();
+    assert!(ids.is_empty(), "no identity for {number}");
+    let users = user::Entity::find().filter(user::Column::IdNumber.eq(number)).all(db).await.unwrap();
+    assert!(users.is_empty(), "no account holds {number}");
+    let holders = user::Entity::find().filter(user::Column::Phone.eq(phone)).all(db).await.unwrap();
+    assert_eq!(holders.len(), others, "{phone}");
+    assert!(delegation::agents_of(db, ent).await.unwrap().is_empty(), "no agent");
+    let created = audit::Entity::find().filter(audit::Column::Action.eq("agent_account_created")).all(db).await;
+    assert!(created.unwrap().is_empty());
+}
+
+/// Seed 004 (issue 20): a person with no account registers as agent. Any
+/// signed-in app scans the gate's code (a colleague's here) and checks his
+/// face through the verifier — exactly the name and number the form gave;
+/// his account is created with the pending agent (real-name identity at
+/// L3, the form's phone, no password); the representative approves; he
+/// sets a personal password through "forgot password", signs in at the
+/// enterprise login as agent (first sign-in face check with his own app)
+/// and the ID token's `act.sub` is his new account. Wrong face or wrong
+/// name: the gate stays closed and nothing is created.
+async fn new_person_registers_as_agent(backend: Backend) {
+    use idp::store::entities::{identity, user};
+    let app = spawn(backend).await;
+    let client = app.confidential().await;
+    let rep = real_person(&app, "rep_new", ZHANG).await;
+    real_person(&app, "colleague", LI).await;
+    app.user("stranger_new").await;
+    let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
+    let colleague = citizen(&app, "colleague").await;
+    let (chen_name, chen_id) = (crate::face_gates::CHEN.0, crate::face_gates::CHEN.1);
+    let phone = "13800000077";
+
+    // Wrong name at the verifier (the number is 陈一's): the app's check
+    // is refused, the confirm finds no pass, the gate stays closed.
+    let b = Browser::new();
+    let gate = agent_form(&app, &b, "陈二", chen_id, phone, None).await.expect("the face gate");
+    let page = gate_page(&b, &gate).await;
+    let view = json(colleague.read(&app, &page.ticket).await).await;
+    assert_eq!(
+        (view["detail"]["action"].as_str(), view["face_required"].as_bool()),
+        (Some("register_agent"), Some(true))
+    );
+    assert_eq!(view["detail"]["agent"]["name"], "陈*", "{view}");
+    let res = agent_face(&app, &colleague, &page.ticket, LIVE_FACE).await;
+    assert_eq!(res.status(), 422);
+    assert_eq!(json(res).await["result"], "mismatch");
+    // The colleague's own face pass is no pass of the agent.
+    app_face_check(&app, &colleague).await;
+    let res = colleague.decide(&app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
+    assert_eq!(json(res).await["error"], "face_check_required");
+    let res =
+        b.http.post(app.url("/face")).form(&[("gate", query_of(&gate)["gate"].as_str()), ("csrf", page.csrf.as_str())]);
+    assert_eq!(res.send().await.unwrap().status(), 409, "the gate stays closed");
+    nothing_kept(&app, &ent, chen_id, phone, 0).await;
+
+    // Wrong face: a capture that fails liveness, and 周九 whose face the
+    // verifier does not match.
+    let b = Browser::new();
+    let gate = agent_form(&app, &b, chen_name, chen_id, phone, None).await.expect("the face gate");
+    let page = gate_page(&b, &gate).await;
+    assert_eq!(colleague.read(&app, &page.ticket).await.status(), 200);
+    let res = agent_face(&app, &colleague, &page.ticket, NOT_LIVE_FACE).await;
+    assert_eq!(json(res).await["result"], "liveness_failed");
+    let res = colleague.decide(&app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
+    assert_eq!(json(res).await["error"], "face_check_required");
+    let zhou = ("周九", "110101199509090079");
+    let bz = Browser::new();
+    let gate_z = agent_form(&app, &bz, zhou.0, zhou.1, "13800000078", Some(("2018-06-06", "2028-06-06")))
+        .await
+        .expect("the face gate");
+    let page_z = gate_page(&bz, &gate_z).await;
+    assert_eq!(colleague.read(&app, &page_z.ticket).await.status(), 200);
+    let res = agent_face(&app, &colleague, &page_z.ticket, LIVE_FACE).await;
+    assert_eq!(json(res).await["result"], "face_mismatch");
+    let res = colleague.decide(&app, &page_z.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
+    assert_eq!(json(res).await["error"], "face_check_required");
+    nothing_kept(&app, &ent, zhou.1, "13800000078", 0).await;
+    nothing_kept(&app, &ent, chen_id, phone, 0).await;
+
+    // An app that does not hold the ticket cannot check the face for it.
+    let other = citizen(&app, "stranger_new").await;
+    let res = agent_face(&app, &other, &page.ticket, LIVE_FACE).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(colleague.read(&app, &page.ticket).await.status(), 200, "still the colleague's");
+    assert_eq!(other.read(&app, &page.ticket).await.status(), 409, "held by the colleague's app");
+
+    // The right face, through the app holding the ticket: the gate opens
+    // and the browser's step creates his account with the pending agent.
+    let res = agent_face(&app, &colleague, &page.ticket, LIVE_FACE).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json(res).await["for"], "agent");
+    let res = colleague.decide(&app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let done = page.complete(&app, &b).await;
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains(&app.state.pages.text("zh-CN", "agent_register_done")));
+    let db = &app.state.store;
+    let held = identity::Entity::find().filter(identity::Column::DocNumber.eq(chen_id)).one(db).await.unwrap();
+    let held = held.expect("his real-name identity");
+    assert_eq!(
+        (held.name.as_str(), held.doc_type.as_str(), held.level, held.method.as_str()),
+        (chen_name, "resident_id", 3, "face")
+    );
+    assert_eq!((held.valid_from.as_str(), held.valid_to.as_deref()), ("2013-01-01", None));
+    let agent = held.user_id.clone();
+    let u = user::Entity::find_by_id(agent.clone()).one(db).await.unwrap().unwrap();
+    assert_eq!((u.phone.as_deref(), u.phone_verified, u.proofing_level), (Some(phone), true, 3));
+    assert_eq!((u.name.as_deref(), u.id_number.as_deref()), (Some(chen_name), Some(chen_id)));
+    assert!(!idp::domain::identity::users::has_password(&u), "no personal password yet");
+    let profile: serde_json::Value = serde_json::from_str(u.profile.as_deref().unwrap_or("{}")).unwrap();
+    assert_eq!((profile["gender"].as_str(), profile["ethnicity"].as_str()), (Some("male"), Some("藏族")));
+    let created =
+        audit::Entity::find().filter(audit::Column::Action.eq("agent_account_created")).all(db).await.unwrap();
+    assert_eq!(created.len(), 1);
+    let d = delegation::agent_delegation(db, &ent, &agent).await.unwrap().expect("a pending agent");
+    assert_eq!(d.state, "pending");
+    // The abandoned gate of the same person (liveness failure) changes nothing now.
+    assert_eq!(
+        identity::Entity::find().filter(identity::Column::DocNumber.eq(chen_id)).all(db).await.unwrap().len(),
+        1
+    );
+
+    // The representative approves (his face through his app).
+    enterprise_e::Entity::update_many()
+        .col_expr(enterprise_e::Column::RepresentativeFaceAt, Expr::value(app.state.clock.now()))
+        .filter(enterprise_e::Column::Id.eq(ent.as_str()))
+        .exec(db)
+        .await
+        .unwrap();
+    let rep_b = Browser::new();
+    rep_sign_in(&app, &rep_b, &client, USCC, ENT_PASSWORD).await.unwrap();
+    let list = crate::face_gates::AgentsPage::open(&app, &rep_b).await;
+    assert!(list.html.contains(chen_name), "{}", list.html);
+    let res = list.act(&app, &rep_b, "approve", &d.id, None).await;
+    let gate = location(&res).unwrap();
+    let (_, approved) = pass_face(&app, &rep_b, &gate, "rep_new", "stranger_new").await;
+    assert!(location(&approved).unwrap().contains("agents_approved"));
+    assert_ne!(rep, agent);
+
+    // He sets a personal password through "forgot password" (his phone's
+    // code and his ID number), then signs his own app in.
+    let fb = Browser::new();
+    let flow = crate::accounts::reset_start(&app, &fb, phone).await;
+    let csrf = crate::accounts::reset_send_code(&app, &fb, &flow).await;
+    let code = six_digits(&sink(&app, "sms", phone).await.unwrap());
+    let verify = [
+        ("flow", flow.clone()),
+        ("csrf", csrf.clone()),
+        ("action", "verify".to_string()),
+        ("sms_code", code),
+        ("id_number", chen_id.to_string()),
+    ];
+    assert_eq!(fb.http.post(app.url("/forgot/verify")).form(&verify).send().await.unwrap().status(), 303);
+    let set = [
+        ("flow", flow),
+        ("csrf", csrf),
+        ("action", "password".to_string()),
+        ("password", PASSWORD.to_string()),
+        ("password2", PASSWORD.to_string()),
+    ];
+    assert_eq!(fb.http.post(app.url("/forgot/password")).form(&set).send().await.unwrap().status(), 303);
+
+    // The agent signs in for the enterprise with the agent password: the
+    // first time his face through his own app (C1); `act.sub` is his account.
+    let b_agent = Browser::new();
+    let form = [("uscc", USCC), ("role", "agent"), ("agent", chen_id), ("password", AGENT_PW)];
+    let next = start_enterprise_sign_in(&app, &b_agent, &client, &form).await.unwrap();
+    assert!(next.contains("/face?gate="), "{next}");
+    let (_, done) = pass_face(&app, &b_agent, &next, phone, "stranger_new").await;
+    let code = finish_enterprise_sign_in(&app, &b_agent, location(&done).unwrap()).await.unwrap();
+    let t = tokens(&app, &client, &code).await;
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], ent);
+    assert_eq!(id["act"]["sub"], agent);
+    assert_eq!(id["legal_person"]["role"], "agent");
+}
+both!(a_new_person_registers_as_agent, super::new_person_registers_as_agent);
+
+/// A phone another account has: refused before the face check; and when
+/// another account takes it while the face check runs, refused at the end
+/// with nothing kept. Two registrations of one new person racing: one
+/// account.
+async fn agent_phone_taken(backend: Backend) {
+    use idp::domain::identity::users::NewUser;
+    use idp::store::entities::identity;
+    let app = spawn(backend).await;
+    real_person(&app, "rep_pt", ZHANG).await;
+    real_person(&app, "colleague_pt", LI).await;
+    let ent = enterprise(&app, USCC, ZHANG.0, ZHANG.1).await;
+    let (chen_name, chen_id) = (crate::face_gates::CHEN.0, crate::face_gates::CHEN.1);
+    let taken = "13800000055";
+    let owner = NewUser {
+        username: "phone_owner".into(),
+        password: PASSWORD.into(),
+        phone: Some(taken.into()),
+        ..Default::default()
+    };
+    app.state.users.create(owner).await.unwrap();
+    let refused = agent_form(&app, &Browser::new(), chen_name, chen_id, taken, None).await.unwrap_err();
+    assert_eq!(refused.0, 409);
+    assert!(refused.1.contains(&app.state.pages.text("zh-CN", "agent_register_phone_taken")), "{}", refused.1);
+
+    // Free when the form is sent, taken before the browser continues.
+    let phone = "13800000056";
+    let b = Browser::new();
+    let gate = agent_form(&app, &b, chen_name, chen_id, phone, None).await.expect("the face gate");
+    let page = gate_page(&b, &gate).await;
+    let colleague = citizen(&app, "colleague_pt").await;
+    assert_eq!(colleague.read(&app, &page.ticket).await.status(), 200);
+    assert_eq!(agent_face(&app, &colleague, &page.ticket, LIVE_FACE).await.status(), 200);
+    let res = colleague.decide(&app, &page.ticket, "confirm", serde_json::json!({ "face_verified": true })).await;
+    assert_eq!(res.status(), 200);
+    let late = NewUser {
+        username: "late_owner".into(),
+        password: PASSWORD.into(),
+        phone: Some(phone.into()),
+        ..Default::default()
+    };
+    app.state.users.create(late).await.unwrap();
+    let done = page.complete(&app, &b).await;
+    assert_eq!(done.status(), 409);
+    assert!(done.text().await.unwrap().contains(&app.state.pages.text("zh-CN", "agent_register_phone_taken")));
+    nothing_kept(&app, &ent, chen_id, phone, 1).await;
+
+    // Two registrations of the same new person at once (each after its
+    // face check): one account, one pending agent.
+    let details = enterprises::AgentDetails {
+        name: chen_name.into(),
+        doc_type: "resident_id".into(),
+        valid_from: "2013-01-01".into(),
+        gender: "male".into(),
+        ethnicity: "藏族".into(),
+        phone: "13800000057".into(),
+        ..Default::default()
+    };
+    let now = app.state.clock.now();
+    let db = &app.state.store;
+    let (r1, r2) = tokio::join!(
+        enterprises::register_agent(db, &ent, chen_id, "", &details, now),
+        enterprises::register_agent(db, &ent, chen_id, "", &details, now)
+    );
+    let (r1, r2) = (r1.unwrap(), r2.unwrap());
+    assert_eq!(u8::from(r1.is_ok()) + u8::from(r2.is_ok()), 1, "{r1:?} {r2:?}");
+    assert!(matches!((&r1, &r2), (Err("agent_exists"), Ok(_)) | (Ok(_), Err("agent_exists"))), "{r1:?} {r2:?}");
+    let held = identity::Entity::find().filter(identity::Column::DocNumber.eq(chen_id)).all(db).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(delegation::agents_of(db, &ent).await.unwrap().len(), 1);
+}
+both!(a_taken_phone_refuses_the_new_agent, super::agent_phone_taken);

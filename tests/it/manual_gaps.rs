@@ -455,6 +455,10 @@ async fn lab_results_for_a_relative_and_the_access_log(backend: Backend) {
     let (status, html) = page(&b, &app, "/authorisations").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains(&format!("data-who-kind=\"app\" data-who=\"{}\" data-what=\"code\"", code_app.id)), "{html}");
+    // The person reads the app's display name, never its client id (issue 20).
+    let shown = app.state.clients.find(&code_app.id).await.unwrap().unwrap().name;
+    assert!(html.contains(&format!("「{shown}」")), "{html}");
+    assert!(!html.contains(&format!("「{}」", code_app.id)), "{html}");
     assert!(!html.contains("data-who-kind=\"kin\""), "{html}");
     // The child's own log names the guardian (masked) reading the results.
     resident(&app, "hc_child", "小明", &child).await;

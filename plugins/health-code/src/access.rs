@@ -10,10 +10,14 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Access {
-    /// `app` (a relying app's client id) or `kin` (a guardian).
+    /// `app` (a relying app, by client id) or `kin` (a guardian).
     pub who_kind: String,
     /// The client id, or the guardian's masked name.
     pub who: String,
+    /// How the person reads `who`: the app's display name (rows written
+    /// before it was kept have none and show `who`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// `code` (the health code) or `lab` (nucleic-acid results).
     pub what: String,
     pub at: i64,
@@ -23,10 +27,12 @@ fn prefix(key: &str) -> String {
     format!("access/{key}/")
 }
 
-/// Logs one access to `key`'s code or data.
-pub fn record(host: &Host, key: &str, who_kind: &str, who: &str, what: &str) -> Result<(), String> {
+/// Logs one access to `key`'s code or data; `name` is how the person reads
+/// `who` when that is not `who` itself (an app's display name).
+pub fn record(host: &Host, key: &str, who_kind: &str, who: &str, name: Option<&str>, what: &str) -> Result<(), String> {
     let at = host.now();
-    let a = Access { who_kind: who_kind.into(), who: who.chars().take(80).collect(), what: what.into(), at };
+    let name = name.map(|n| n.chars().take(80).collect());
+    let a = Access { who_kind: who_kind.into(), who: who.chars().take(80).collect(), name, what: what.into(), at };
     let raw = serde_json::to_string(&a).map_err(|e| e.to_string())?;
     let seq = host.kv_incr("seq/access", 1, None)?;
     host.kv_put(&format!("{}{at:012}-{}", prefix(key), util::seq_key(seq)), &raw, None)

@@ -65,7 +65,7 @@ fn code(p: &HealthCode, req: &Request, app: &str) -> Result<Response, String> {
     };
     events::record(&p.host, e)?;
     // 授权办事: the person reads which app obtained the code, and when.
-    crate::access::record(&p.host, &holder.key, "app", app, "code")?;
+    crate::access::record(&p.host, &holder.key, "app", app, req.client_name.as_deref(), "code")?;
     Ok(Response::json(
         200,
         json!({ "payload": payload, "colour": colour, "name": holder.masked_name, "valid_until": until }),

@@ -167,7 +167,7 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
     let me_masked = util::mask_name(&field(&me, "name"));
     if t.shown_as == "kin" && matches!(req.path.as_str(), "/" | "/offline" | "/offline.png" | "/tests") {
         let what = if req.path == "/tests" { "lab" } else { "code" };
-        access::record(&p.host, &t.key, "kin", &me_masked, what)?;
+        access::record(&p.host, &t.key, "kin", &me_masked, None, what)?;
     }
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/") => code_page(&v, &t, &holder, &rel, &sub),
@@ -410,7 +410,7 @@ fn tests(v: &View, t: &Target, rel: &Value, me_masked: &str) -> Result<Response,
     if t.select.is_empty() {
         for r in &relatives {
             let key: String = r["id_number"].as_str().unwrap_or_default().into();
-            access::record(&p.host, &key, "kin", me_masked, "lab")?;
+            access::record(&p.host, &key, "kin", me_masked, None, "lab")?;
             people.push((r["masked_name"].as_str().unwrap_or_default().into(), key));
         }
     }
@@ -528,7 +528,8 @@ fn authorisations(v: &View, t: &Target) -> Result<Response, String> {
         for a in rows {
             let key = format!("access_{}_{}", a.who_kind, a.what);
             let template = p.texts.get(&v.req.locale, &key);
-            let text = esc(template).replace("{who}", &esc(&a.who));
+            // An app by its display name, never its client id.
+            let text = esc(template).replace("{who}", &esc(a.name.as_deref().unwrap_or(&a.who)));
             html.push_str(&format!(
                 "<li data-who-kind=\"{}\" data-who=\"{}\" data-what=\"{}\"><time>{}</time> · {}</li>",
                 esc(&a.who_kind),

@@ -129,6 +129,10 @@ pub struct Request {
     /// The calling relying app (API routes).
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The calling relying app's display name, as registered (API routes):
+    /// what to show a person about the app, never its client id.
+    #[serde(default)]
+    pub client_name: Option<String>,
     /// Scopes of the access token (API routes).
     #[serde(default)]
     pub scopes: Vec<String>,

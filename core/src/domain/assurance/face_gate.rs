@@ -11,13 +11,38 @@
 //! transaction as the ticket's confirmation, with the app user's real-name
 //! ID number — only the person the gate waits for opens it.
 //!
-//! Kin gates (E2) are the exception: the relative (an elder, a child of
-//! 7–16) need not have an account, so the guardian's app — the account
-//! that opened the gate — runs the verifier's face check of the relative
-//! standing in front of the phone (`kin_face_check`, recorded as
-//! `kin_face` for that gate), and the confirm opens the gate only when
-//! such a pass was recorded for this gate (hence for its ID number) in the
-//! last minutes (`kin_face_passed`, inside the confirm's transaction).
+//! Two kinds of gate wait for a person who need not be the app's account
+//! (the person checked through the app, [`gate_face_check`]):
+//!
+//! - Kin gates (E2): the relative (an elder, a child of 7–16) need not have
+//!   an account, so the guardian's app — the account that opened the gate —
+//!   runs the verifier's face check of the relative standing in front of
+//!   the phone (recorded as `kin_face` for that gate).
+//! - Agent-registration gates (C2, seed 004): the agent may have no citizen
+//!   account yet (one is created when his registration completes,
+//!   `enterprises::register_agent`). When nobody holds his identity, the
+//!   gate's ticket is open to any signed-in app ([`any_app_may_scan`]); the
+//!   app that scanned it — and only while it holds the ticket — runs the
+//!   verifier's face check of exactly the name and document the form gave
+//!   (recorded as `agent_face` for that gate under the app's account). When
+//!   an account holds his identity, only that account's app reads the
+//!   ticket, and either its own recent face pass or such a gate check opens
+//!   the gate — whether or not that app is signed in as him.
+//!
+//! Either way the confirm opens the gate only when such a pass was recorded
+//! for this gate (hence for its name and number) by the confirming app's
+//! account in the last minutes ([`gate_face_passed`], inside the confirm's
+//! transaction).
+//!
+//! No anonymous app endpoint: the app must be signed in (any account the
+//! administrator's `scan_login` scope lets in). The ticket id alone — a QR
+//! code anyone near the screen can photograph — would then be the only
+//! credential; a signed-in app binds the ticket to one device (its grant),
+//! names who ran each verifier call in the audit trail and lets the
+//! verifier's (paid) face checks be rate-limited per account. A person with
+//! no account of his own scans with a colleague's or the enterprise's app,
+//! or registers a citizen account in the app first; what opens the gate is
+//! still the verifier's pass of *his* face.
 use crate::crypto::random_token;
 use crate::domain::authn::flows::mask_id_number;
 use crate::domain::authn::scan::Purpose;
@@ -318,8 +343,10 @@ pub async fn real_name_number(db: &Store, user_id: &str) -> Result<Option<String
 /// What a gate's scan ticket asks of the app: the purpose (`approval` for
 /// C3, `face` otherwise), whose app may take it (the account holding the
 /// real-name identity the gate waits for — for a kin gate the guardian who
-/// opened it; `None` when no account does, so no app can), and what the app
-/// shows — masked, never the payload itself.
+/// opened it; `None` when no account does, so no app can — except an agent
+/// registration's, which any signed-in app may then take, see
+/// [`any_app_may_scan`]), and what the app shows — masked, never the
+/// payload itself.
 pub struct GateRequest {
     pub purpose: Purpose,
     pub subject_user_id: Option<String>,
@@ -354,6 +381,11 @@ pub async fn ticket_request(db: &Store, gate: &face_gate::Model) -> Result<GateR
         detail["enterprise"] = json!({ "name": name, "uscc": uscc });
     }
     let purpose = match &payload {
+        Some(GatePayload::RegisterAgent(r)) => {
+            // Whose face the app checks (masked, as the form gave it).
+            detail["agent"] = json!({ "name": mask_name(&r.name), "id_number": mask_id_number(&gate.id_number) });
+            Purpose::Face
+        }
         Some(GatePayload::ApproveAgent(a)) => {
             let agent = match delegation::Entity::find_by_id(a.delegation.clone()).one(db).await? {
                 Some(d) => user::Entity::find_by_id(d.grantee_user_id).one(db).await?,
@@ -375,16 +407,19 @@ pub async fn ticket_request(db: &Store, gate: &face_gate::Model) -> Result<GateR
             detail["relation"] = json!(k.relation);
             Purpose::Face
         }
-        Some(GatePayload::RegisterAgent(_) | GatePayload::RegisterEnterprise(_)) | None => Purpose::Face,
+        Some(GatePayload::RegisterEnterprise(_)) | None => Purpose::Face,
     };
     Ok(GateRequest { purpose, subject_user_id: subject, detail })
 }
 
-/// What the guardian's app got from the relative's face check (E2).
+/// What the app got from the face check of the person a gate names (a
+/// relative, E2; an agent registering, C2).
 #[derive(Debug, PartialEq, Eq)]
-pub enum KinFace {
-    Pass,
-    /// No live, unopened kin gate of this account behind the ticket.
+pub enum GateFace {
+    /// Passed; whose face it was (`relative` or `agent`).
+    Pass(&'static str),
+    /// No live, unopened kin gate of this account, or agent-registration
+    /// gate whose ticket this app holds, behind the ticket.
     NotYours,
     /// Ages 0–6 are never asked for a face (B7).
     NotRequired,
@@ -392,35 +427,64 @@ pub enum KinFace {
     Unavailable,
 }
 
-/// The kin gate behind a scan ticket, if it is live, unopened and owned by
-/// `user_id` (the guardian whose browser opened it), with its payload.
-async fn kin_gate_of(
+/// Whose face a gate checked through the app waits for: the document as
+/// the form declared it.
+enum Checked {
+    Kin(KinGate),
+    Agent(RegisterGate),
+}
+
+/// Verification kind of a relative's face checked through the guardian's app.
+pub const KIN_FACE: &str = "kin_face";
+/// Verification kind of a registering agent's face checked through the app
+/// holding his gate's ticket.
+pub const AGENT_FACE: &str = "agent_face";
+
+/// Whether a gate ticket that names no account may be read by any
+/// signed-in app: an agent-registration gate for a person no account holds
+/// (C2). Every other ticket is read only by the account it names.
+pub async fn any_app_may_scan(db: &Store, ticket: &scan_ticket::Model) -> Result<bool, DbErr> {
+    let Some(gate_id) = ticket.gate_id.as_deref().filter(|_| ticket.subject_user_id.is_none()) else {
+        return Ok(false);
+    };
+    Ok(load(db, gate_id).await?.is_some_and(|g| GatePurpose::of(&g) == Some(GatePurpose::RegisterAgent)))
+}
+
+/// The gate behind a scan ticket whose person `user_id`'s app may check, if
+/// it is live and unopened: a kin gate this account opened (the guardian),
+/// or an agent-registration gate whose ticket this account's app scanned
+/// and still holds (undecided, not expired).
+async fn checkable_gate(
     db: &Store,
     ticket_id: &str,
     user_id: &str,
     now: i64,
-) -> Result<Option<(face_gate::Model, KinGate)>, DbErr> {
+) -> Result<Option<(face_gate::Model, Checked)>, DbErr> {
     if ticket_id.is_empty() || ticket_id.len() > 64 {
         return Ok(None);
     }
-    let Some(gate_id) = scan_ticket::Entity::find_by_id(ticket_id.to_owned()).one(db).await?.and_then(|t| t.gate_id)
-    else {
+    let Some(ticket) = scan_ticket::Entity::find_by_id(ticket_id.to_owned()).one(db).await? else {
         return Ok(None);
     };
-    Ok(load(db, &gate_id).await?.and_then(|g| match GatePayload::of(&g) {
-        Some(GatePayload::KinBind(k)) if g.confirmed_at.is_none() && g.expires_at > now && k.user == user_id => {
-            Some((g, k))
+    let Some(gate_id) = ticket.gate_id.clone() else { return Ok(None) };
+    let holds_ticket =
+        ticket.status == "scanned" && ticket.app_user_id.as_deref() == Some(user_id) && ticket.expires_at > now;
+    Ok(load(db, &gate_id).await?.filter(|g| g.confirmed_at.is_none() && g.expires_at > now).and_then(|g| {
+        match GatePayload::of(&g) {
+            Some(GatePayload::KinBind(k)) if k.user == user_id => Some((g, Checked::Kin(k))),
+            Some(GatePayload::RegisterAgent(r)) if holds_ticket => Some((g, Checked::Agent(r))),
+            _ => None,
         }
-        _ => None,
     }))
 }
 
-/// The guardian's app checks the relative's face (the relative stands in
-/// front of the guardian's phone): the verifier is asked about the name and
-/// ID number the gate waits for. The attempt is recorded under the
-/// guardian's account as `kin_face` with the gate in `detail`; the sample
-/// goes to the verifier and nowhere else.
-pub async fn kin_face_check<V: IdentityVerifier>(
+/// The app checks the face of the person a gate names, standing in front
+/// of the phone: the relative of a kin gate (the guardian's app) or the
+/// agent of a registration gate (the app holding its ticket). The verifier
+/// is asked about the name and document the gate waits for. The attempt is
+/// recorded under the app's account (`kin_face` / `agent_face`) with the
+/// gate in `detail`; the sample goes to the verifier and nowhere else.
+pub async fn gate_face_check<V: IdentityVerifier>(
     db: &Store,
     verifier: &V,
     user_id: &str,
@@ -428,62 +492,65 @@ pub async fn kin_face_check<V: IdentityVerifier>(
     sample: &FaceSample,
     today: NaiveDate,
     now: i64,
-) -> Result<KinFace, DbErr> {
-    let Some((gate, kin)) = kin_gate_of(db, ticket_id, user_id, now).await? else {
-        return Ok(KinFace::NotYours);
+) -> Result<GateFace, DbErr> {
+    let Some((gate, checked)) = checkable_gate(db, ticket_id, user_id, now).await? else {
+        return Ok(GateFace::NotYours);
     };
-    // The relative's card as the kin form declared it (its type and
-    // validity included): what the verifier is asked about.
-    let kind = DocumentType::parse(&kin.doc_type).unwrap_or(DocumentType::ResidentId);
+    // The card as the form declared it (its type and validity included):
+    // what the verifier is asked about.
+    let (doc_type, name, valid_from, valid_to, birth_date, kind_of_check, whose) = match &checked {
+        Checked::Kin(k) => {
+            (&k.doc_type, &k.name, &k.valid_from, &k.valid_to, k.birth_date.as_str(), KIN_FACE, "relative")
+        }
+        Checked::Agent(r) => (&r.doc_type, &r.name, &r.valid_from, &r.valid_to, "", AGENT_FACE, "agent"),
+    };
+    let kind = DocumentType::parse(doc_type).unwrap_or(DocumentType::ResidentId);
     let (Ok(number), Ok(name), Ok(validity)) = (
         DocumentNumber::parse(kind, &gate.id_number),
-        PersonName::parse(&kin.name),
-        Validity::parse(&kin.valid_from, &kin.valid_to, kin.valid_to.is_empty()),
+        PersonName::parse(name),
+        Validity::parse(valid_from, valid_to, valid_to.is_empty()),
     ) else {
-        return Ok(KinFace::NotYours);
+        return Ok(GateFace::NotYours);
     };
     // Rechecked today: a card that expired since the form was sent is
     // refused as an invalid document.
     let doc = match Document::new(number, name, validity, today) {
         Ok(doc) => doc,
-        Err(_) => return Ok(KinFace::Refused(Outcome::Expired)),
+        Err(_) => return Ok(GateFace::Refused(Outcome::Expired)),
     };
     // A passport or permit carries no birth date: the one declared with it.
-    let declared_young = NaiveDate::parse_from_str(&kin.birth_date, "%Y-%m-%d")
+    let declared_young = NaiveDate::parse_from_str(birth_date, "%Y-%m-%d")
         .ok()
         .is_some_and(|b| crate::domain::delegation::kin::age_from(b, today).is_some_and(|a| a <= 6));
     if !face_required(&doc, today) || declared_young {
-        return Ok(KinFace::NotRequired);
+        return Ok(GateFace::NotRequired);
     }
     let subject =
         format!("{} {} {}", kind.as_str(), mask_doc_name(doc.name.as_str()), mask_number(doc.number.as_str()));
     let detail = format!("gate:{}", gate.id);
     let (outcome, reference, answer) = match verifier.check_face(&doc, sample).await {
         Ok(v) => {
-            let answer = if v.outcome == Outcome::Pass { KinFace::Pass } else { KinFace::Refused(v.outcome) };
+            let answer = if v.outcome == Outcome::Pass { GateFace::Pass(whose) } else { GateFace::Refused(v.outcome) };
             (v.outcome.as_str(), Some(v.reference), answer)
         }
         Err(e) => {
-            tracing::warn!("identity verifier (kin_face): {e}");
+            tracing::warn!("identity verifier ({kind_of_check}): {e}");
             let what = match e {
                 VerifierError::Timeout => "timeout",
                 VerifierError::CircuitOpen => "circuit_open",
                 VerifierError::Unavailable(_) => "unavailable",
             };
-            (what, None, KinFace::Unavailable)
+            (what, None, GateFace::Unavailable)
         }
     };
-    record(db, Some(user_id), KIN_FACE, &subject, outcome, reference.as_deref(), Some(&detail), now).await?;
+    record(db, Some(user_id), kind_of_check, &subject, outcome, reference.as_deref(), Some(&detail), now).await?;
     Ok(answer)
 }
 
-/// Verification kind of a relative's face checked through the guardian's app.
-pub const KIN_FACE: &str = "kin_face";
-
-/// Whether `user_id`'s app recorded a verifier pass of the relative this
-/// kin gate waits for in the last [`FACE_FRESH`] seconds. Runs inside the
-/// confirm's transaction.
-pub async fn kin_face_passed<C: ConnectionTrait>(
+/// Whether `user_id`'s app recorded a verifier pass of the person this
+/// gate waits for (a relative, an agent) in the last [`FACE_FRESH`]
+/// seconds. Runs inside the confirm's transaction.
+pub async fn gate_face_passed<C: ConnectionTrait>(
     db: &C,
     user_id: &str,
     gate_id: &str,
@@ -491,7 +558,7 @@ pub async fn kin_face_passed<C: ConnectionTrait>(
 ) -> Result<bool, DbErr> {
     Ok(verification::Entity::find()
         .filter(verification::Column::UserId.eq(user_id))
-        .filter(verification::Column::Kind.eq(KIN_FACE))
+        .filter(verification::Column::Kind.is_in([KIN_FACE, AGENT_FACE]))
         .filter(verification::Column::Outcome.eq("pass"))
         .filter(verification::Column::Detail.eq(format!("gate:{gate_id}")))
         .filter(verification::Column::CreatedAt.gt(now - FACE_FRESH))

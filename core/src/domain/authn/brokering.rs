@@ -217,35 +217,11 @@ pub async fn resolve(
     Ok(Resolution::Unlinked { ticket })
 }
 
-/// Creates an account for a phone no local account holds. It has no
-/// password (the stored hash never verifies) until the person sets one
-/// through "forgot password"; `None` if the phone was taken meanwhile.
+/// Creates an account for a phone no local account holds, without a
+/// password (`accounts::create_without_password`); `None` if the phone was
+/// taken meanwhile.
 async fn auto_register(db: &Store, phone: &PhoneNumber, now: i64) -> Result<Option<String>, DbErr> {
-    use sea_orm::ActiveModelTrait;
-    let id = uuid::Uuid::new_v4().to_string();
-    let username = format!("m{}", random_token(12).to_ascii_lowercase().replace(['-', '_'], "0"));
-    let model = user::ActiveModel {
-        id: Set(id.clone()),
-        username: Set(username.chars().take(20).collect()),
-        phone: Set(Some(phone.as_str().to_string())),
-        id_number: Set(None),
-        email: Set(None),
-        email_verified: Set(false),
-        phone_verified: Set(true),
-        name: Set(None),
-        profile: Set(None),
-        address: Set(None),
-        password_hash: Set(crate::domain::identity::users::NO_PASSWORD.into()),
-        disabled: Set(false),
-        created_at: Set(now),
-        updated_at: Set(now),
-        proofing_level: Set(1),
-    };
-    match model.insert(db).await {
-        Ok(_) => Ok(Some(id)),
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(crate::domain::identity::accounts::create_without_password(db, phone, None, now).await?.map(|u| u.id))
 }
 
 /// The one active account whose verified phone is this number.

@@ -13,7 +13,9 @@
 //! sign-in, C2 agent registration, C3 approval, E2 kin binding). Confirming
 //! such a ticket needs the verifier's face pass and opens the gate in the
 //! same transaction, with the app user's real-name ID number — for a kin
-//! gate, a pass of the relative recorded through the guardian's app.
+//! gate, a pass of the relative recorded through the guardian's app; for an
+//! agent-registration gate, a pass of the agent recorded through the app
+//! holding the ticket (`face_gate::gate_face_check`).
 use crate::crypto::random_token;
 use crate::domain::assurance::face_gate;
 use crate::domain::identity;
@@ -336,7 +338,10 @@ pub enum ScanError {
 /// second device gets `Taken`.
 pub async fn scan(db: &Store, id: &str, app: &AppCaller, now: i64) -> Result<ScanTicket, ScanError> {
     let row = load(db, id).await?.ok_or(ScanError::NotFound)?;
-    if row.purpose != Purpose::Login.as_str() && row.subject_user_id.as_deref() != Some(app.user_id.as_str()) {
+    if row.purpose != Purpose::Login.as_str()
+        && row.subject_user_id.as_deref() != Some(app.user_id.as_str())
+        && !face_gate::any_app_may_scan(db, &row).await?
+    {
         return Err(ScanError::WrongAccount);
     }
     let keeps = Purpose::parse(&row.purpose).is_some_and(Purpose::keeps_deadline);
@@ -372,6 +377,18 @@ pub async fn scan(db: &Store, id: &str, app: &AppCaller, now: i64) -> Result<Sca
     Err(ScanError::Taken)
 }
 
+/// How the face a gate waits for must have been checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaceProof {
+    /// The app user's own face pass (his real-name identity is the gate's).
+    Own,
+    /// A pass of the person the gate names, run through this app for this
+    /// gate (`face_gate::gate_face_check`).
+    ThroughApp,
+    /// Either (the agent registering through his own account's app).
+    Either,
+}
+
 /// The person's answer in the app. `face_passed` is the app's face check
 /// result: required for a face ticket, optional (raises the level) for login.
 #[derive(Debug, Clone, Copy)]
@@ -402,26 +419,31 @@ pub async fn decide(
                 return Err(ScanError::FaceResultMissing);
             }
             if let Some(gate_id) = &row.gate_id {
-                // A kin gate's face is the relative's, checked through the
-                // guardian's app (the ticket's subject, checked at scan):
-                // the pass is looked up inside the transaction below.
+                // Whose face opens the gate, and how it was checked: the
+                // app user's own (his real-name identity is the gate's), or
+                // the person the gate names checked through this app (a
+                // kin gate's relative; an agent registering, who may have
+                // no account or not be the app's) — looked up inside the
+                // transaction below.
                 let gate = face_gate::load(db, gate_id).await?.ok_or(ScanError::NotFound)?;
-                let kin = face_gate::GatePurpose::of(&gate) == Some(face_gate::GatePurpose::KinBind);
-                let number = if kin {
-                    Some(gate.id_number.clone())
-                } else {
-                    face_gate::real_name_number(db, &app.user_id).await?
+                let own = face_gate::real_name_number(db, &app.user_id).await?;
+                let is_own = own.as_deref() == Some(gate.id_number.as_str());
+                let proof = match face_gate::GatePurpose::of(&gate) {
+                    Some(face_gate::GatePurpose::KinBind) => FaceProof::ThroughApp,
+                    Some(face_gate::GatePurpose::RegisterAgent) if is_own => FaceProof::Either,
+                    Some(face_gate::GatePurpose::RegisterAgent) => FaceProof::ThroughApp,
+                    _ => FaceProof::Own,
                 };
                 if gate.expires_at <= now {
                     return Err(ScanError::Expired);
                 }
-                if number.as_deref() != Some(gate.id_number.as_str()) {
+                if proof == FaceProof::Own && !is_own {
                     return Err(ScanError::WrongPerson);
                 }
                 if gate.confirmed_at.is_some() {
                     return Err(ScanError::Taken);
                 }
-                gate_opening = Some((gate.id, gate.id_number, kin));
+                gate_opening = Some((gate.id, gate.id_number, proof));
             } else if face_passed == Some(true) && !identity::recent_face_pass(db, &app.user_id, now).await? {
                 // The app's word alone is not enough: the verifier must have
                 // recorded a pass of this person moments ago.
@@ -453,11 +475,13 @@ pub async fn decide(
         .exec(&txn)
         .await?;
     if r.rows_affected == 1 {
-        if let Some((gate_id, number, kin)) = &gate_opening {
-            let face_ok = if *kin {
-                face_gate::kin_face_passed(&txn, &app.user_id, gate_id, now).await?
-            } else {
-                identity::recent_face_pass(&txn, &app.user_id, now).await?
+        if let Some((gate_id, number, proof)) = &gate_opening {
+            let through_app = || face_gate::gate_face_passed(&txn, &app.user_id, gate_id, now);
+            let own = || identity::recent_face_pass(&txn, &app.user_id, now);
+            let face_ok = match proof {
+                FaceProof::Own => own().await?,
+                FaceProof::ThroughApp => through_app().await?,
+                FaceProof::Either => through_app().await? || own().await?,
             };
             if !face_ok {
                 txn.rollback().await?;

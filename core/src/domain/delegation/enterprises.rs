@@ -359,9 +359,12 @@ pub async fn mark_face(db: &Store, s: &EnterpriseSignIn, now: i64) -> Result<(),
 
 /// What the C2 form collected about the agent besides his password: kept
 /// with his pending delegation (`agent_registrations`) and shown to the
-/// representative who decides it (C3).
+/// representative who decides it (C3); for a person no account holds yet,
+/// his account's real-name identity and profile are made of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentDetails {
+    /// The name on the agent's document.
+    pub name: String,
     pub region: String,
     /// The agent's document type (A2, `DocumentType::as_str`).
     pub doc_type: String,
@@ -371,17 +374,33 @@ pub struct AgentDetails {
     /// `male` or `female`.
     pub gender: String,
     pub ethnicity: String,
+    /// The phone that passed the form's SMS code.
     pub phone: String,
     pub rep_phone: String,
 }
 
-/// C2: the agent's face gate opened — by the app of the account holding
-/// the agent's real-name identity — so that account becomes a pending agent
-/// of the enterprise (for the representative to approve, C3), carrying the
-/// hash of the password set on the form: the one he types at this
-/// enterprise's login as agent. What the form collected is stored with the
-/// delegation in the same transaction. Nobody holding the identity any
-/// more (unbound meanwhile) → `agent_register_no_account`.
+/// The form's phone is already another account's: the new agent's account
+/// cannot have it (nothing is kept).
+pub const AGENT_PHONE_TAKEN: Refusal = "agent_register_phone_taken";
+
+/// C2: the agent's face gate opened — by the verifier's face pass of the
+/// person the form named, through the app (`face_gate`) — so he becomes a
+/// pending agent of the enterprise (for the representative to approve,
+/// C3), carrying the hash of the password set on the form: the one he
+/// types at this enterprise's login as agent. What the form collected is
+/// stored with the delegation, all in one transaction.
+///
+/// The account is the one holding his real-name identity; when none does
+/// (seed 004: a person new to the platform registers as agent), his
+/// citizen account is created in the same transaction: the identity
+/// recorded from the form's document at the level a face check gives (L3,
+/// `face`), the phone that passed the SMS code, gender and ethnicity in
+/// the profile, no personal password (he may set one through "forgot
+/// password"), audited as `agent_account_created`. A phone another account
+/// has → [`AGENT_PHONE_TAKEN`], nothing kept. The unique indexes decide
+/// races: of two registrations of one person, one creates the account and
+/// the other finds it held (one account, and one pending agent per
+/// enterprise).
 pub async fn register_agent(
     db: &Store,
     enterprise_id: &str,
@@ -390,37 +409,118 @@ pub async fn register_agent(
     details: &AgentDetails,
     now: i64,
 ) -> Result<Result<delegation_e::Model, Refusal>, DbErr> {
-    let holder = identity::Entity::find()
-        .filter(identity::Column::DocNumber.eq(agent_id_number))
-        .one(db)
-        .await?
-        .map(|i| i.user_id);
     let hash = Some(agent_password_hash.to_string()).filter(|h| !h.is_empty());
-    let Some(user_id) = holder else {
-        return Ok(Err("agent_register_no_account"));
-    };
-    let txn = crate::store::begin_write(db).await?;
-    let by = Actor::User(&user_id);
-    let d = match insert_agent(&txn, enterprise_id, &user_id, hash, ("agent_registered", by), now).await? {
-        Ok(d) => d,
-        Err(refusal) => return Ok(Err(refusal)),
-    };
-    agent_registration::ActiveModel {
-        delegation_id: Set(d.id.clone()),
-        region: Set(details.region.clone()),
-        doc_type: Set(details.doc_type.clone()),
-        valid_from: Set(details.valid_from.clone()),
-        valid_to: Set(details.valid_to.clone()),
-        gender: Set(details.gender.clone()),
-        ethnicity: Set(details.ethnicity.clone()),
-        phone: Set(details.phone.clone()),
-        rep_phone: Set(details.rep_phone.clone()),
-        created_at: Set(now),
+    // A second pass only after a racing registration won a unique index.
+    for _ in 0..2 {
+        let txn = crate::store::begin_write(db).await?;
+        let holder = identity::Entity::find()
+            .filter(identity::Column::DocNumber.eq(agent_id_number))
+            .one(&txn)
+            .await?
+            .map(|i| i.user_id);
+        let user_id = match holder {
+            Some(user_id) => user_id,
+            None => match create_agent_account(&txn, enterprise_id, agent_id_number, details, now).await? {
+                NewAgent::Created(user_id) => user_id,
+                NewAgent::Refused(refusal) => {
+                    txn.rollback().await?;
+                    return Ok(Err(refusal));
+                }
+                NewAgent::Raced => {
+                    txn.rollback().await?;
+                    continue;
+                }
+            },
+        };
+        let by = Actor::User(&user_id);
+        let d = match insert_agent(&txn, enterprise_id, &user_id, hash.clone(), ("agent_registered", by), now).await? {
+            Ok(d) => d,
+            Err(refusal) => {
+                txn.rollback().await?;
+                return Ok(Err(refusal));
+            }
+        };
+        agent_registration::ActiveModel {
+            delegation_id: Set(d.id.clone()),
+            region: Set(details.region.clone()),
+            doc_type: Set(details.doc_type.clone()),
+            valid_from: Set(details.valid_from.clone()),
+            valid_to: Set(details.valid_to.clone()),
+            gender: Set(details.gender.clone()),
+            ethnicity: Set(details.ethnicity.clone()),
+            phone: Set(details.phone.clone()),
+            rep_phone: Set(details.rep_phone.clone()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        return Ok(Ok(d));
     }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(Ok(d))
+    // Still clashing: an account holds the number without a real-name
+    // identity (created with it before binding existed).
+    Ok(Err(AGENT_IDENTITY_CONFLICT))
+}
+
+/// C2, before the agent's face check is asked for: [`AGENT_PHONE_TAKEN`]
+/// when no account holds his identity (one would be created) and the
+/// form's phone is another account's. [`register_agent`] checks again in
+/// its transaction; this only spares him a face check bound to fail.
+pub async fn agent_phone_refusal(db: &Store, id_number: &str, phone: &PhoneNumber) -> Result<Option<Refusal>, DbErr> {
+    let held = identity::Entity::find().filter(identity::Column::DocNumber.eq(id_number)).one(db).await?.is_some();
+    let taken = crate::domain::identity::accounts::phone_taken(db, phone).await?;
+    Ok((!held && taken).then_some(AGENT_PHONE_TAKEN))
+}
+
+/// The document number is on an account that holds no real-name identity
+/// for it: that account must complete real-name verification first.
+pub const AGENT_IDENTITY_CONFLICT: Refusal = "agent_register_identity_conflict";
+
+enum NewAgent {
+    Created(String),
+    Refused(Refusal),
+    /// A unique index refused the account or its identity: someone else
+    /// registered meanwhile; the caller rolls back and looks again.
+    Raced,
+}
+
+/// The agent's citizen account (see [`register_agent`]), inside its
+/// transaction, through the same creation functions as every account:
+/// `accounts::create_without_password` and `identity::record_for_new_account`.
+async fn create_agent_account<C: ConnectionTrait>(
+    txn: &C,
+    enterprise_id: &str,
+    number: &str,
+    details: &AgentDetails,
+    now: i64,
+) -> Result<NewAgent, DbErr> {
+    use crate::domain::identity::documents::{Document, DocumentType, PersonName, Validity};
+    let kind = DocumentType::parse(&details.doc_type).unwrap_or(DocumentType::ResidentId);
+    let valid_to = details.valid_to.as_deref().unwrap_or_default();
+    let doc = match (
+        DocumentNumber::parse(kind, number),
+        PersonName::parse(&details.name),
+        Validity::parse(&details.valid_from, valid_to, valid_to.is_empty()),
+    ) {
+        (Ok(n), Ok(name), Ok(validity)) => Document::new(n, name, validity, super::today(now)).ok(),
+        _ => None,
+    };
+    let (Some(doc), Ok(phone)) = (doc, PhoneNumber::parse(&details.phone)) else {
+        return Ok(NewAgent::Refused("agent_register_fields"));
+    };
+    if user::Entity::find().filter(user::Column::Phone.eq(phone.as_str())).one(txn).await?.is_some() {
+        return Ok(NewAgent::Refused(AGENT_PHONE_TAKEN));
+    }
+    let profile = serde_json::json!({ "gender": details.gender, "ethnicity": details.ethnicity }).to_string();
+    let accounts = crate::domain::identity::accounts::create_without_password(txn, &phone, Some(profile), now);
+    let Some(u) = accounts.await? else { return Ok(NewAgent::Raced) };
+    if !crate::domain::identity::record_for_new_account(txn, &u.id, &doc, 3, "face", now).await? {
+        return Ok(NewAgent::Raced);
+    }
+    let (subject, detail) = (format!("user:{}", u.id), format!("enterprise={enterprise_id} level 3 face"));
+    let event = Event::new("agent_account_created", Actor::User(&u.id), &subject).detail(&detail);
+    crate::domain::audit::record(txn, event, now).await?;
+    Ok(NewAgent::Created(u.id))
 }
 
 /// What the agents of an enterprise registered with (C2), by delegation

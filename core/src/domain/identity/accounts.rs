@@ -144,6 +144,45 @@ pub async fn create_citizen(
     }
 }
 
+/// Creates an account for a phone no account holds, inside the caller's
+/// transaction if it likes (upstream auto-registration A3, the agent's
+/// account at C2 registration). It has no password (the stored hash never
+/// verifies) until the person sets one through "forgot password"; its
+/// username is generated; `profile` is the profile JSON (gender,
+/// ethnicity …). `None` when a unique field (the phone) was taken
+/// meanwhile — the database decides, so two racing creations of one phone
+/// make one account.
+pub async fn create_without_password<C: ConnectionTrait>(
+    conn: &C,
+    phone: &PhoneNumber,
+    profile: Option<String>,
+    now: i64,
+) -> Result<Option<user::Model>, DbErr> {
+    let username = format!("m{}", crate::crypto::random_token(12).to_ascii_lowercase().replace(['-', '_'], "0"));
+    let model = user::ActiveModel {
+        id: Set(uuid::Uuid::new_v4().to_string()),
+        username: Set(username.chars().take(20).collect()),
+        phone: Set(Some(phone.as_str().to_string())),
+        id_number: Set(None),
+        email: Set(None),
+        email_verified: Set(false),
+        phone_verified: Set(true),
+        name: Set(None),
+        profile: Set(profile),
+        address: Set(None),
+        password_hash: Set(crate::domain::identity::users::NO_PASSWORD.into()),
+        disabled: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        proofing_level: Set(1),
+    };
+    match model.insert(conn).await {
+        Ok(u) => Ok(Some(u)),
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Appends to the audit log. Details never hold secrets. Any connection,
 /// so a use case can audit inside its own transaction.
 pub async fn audit<C: sea_orm::ConnectionTrait>(

@@ -167,6 +167,77 @@ async fn record_verdict(
     }
 }
 
+/// The identity row of `doc` bound to `user_id` at `level` by `method`.
+fn identity_row(
+    user_id: &str,
+    doc: &Document,
+    level: u8,
+    method: &str,
+    bound_at: i64,
+    now: i64,
+) -> identity::ActiveModel {
+    let (birth, sex) = match doc.number.birth_and_sex() {
+        Some((b, s)) => (Some(b.to_string()), Some(format!("{s:?}").to_lowercase())),
+        None => (None, None),
+    };
+    identity::ActiveModel {
+        user_id: Set(user_id.into()),
+        doc_type: Set(doc.kind().as_str().into()),
+        doc_number: Set(doc.number.as_str().into()),
+        name: Set(doc.name.as_str().into()),
+        birth_date: Set(birth),
+        sex: Set(sex),
+        valid_from: Set(doc.validity.start.to_string()),
+        valid_to: Set(doc.validity.end.map(|d| d.to_string())),
+        level: Set(i32::from(level)),
+        method: Set(method.into()),
+        bound_at: Set(bound_at),
+        updated_at: Set(now),
+    }
+}
+
+/// The account row mirrors name and document number (any of the seven
+/// types, A2): sign-in by document number (A3), the real-name step of
+/// password reset (A4) and appeals (A8) read them.
+async fn mirror_on_account<C: ConnectionTrait>(conn: &C, user_id: &str, doc: &Document, now: i64) -> Result<(), DbErr> {
+    let id_number = Some(doc.number.as_str().to_string());
+    user::Entity::update_many()
+        .col_expr(user::Column::Name, Expr::value(doc.name.as_str()))
+        .col_expr(user::Column::IdNumber, Expr::value(id_number))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the real-name identity of an account created for it moments
+/// ago in the caller's transaction (C2: the agent's account, after the
+/// verifier's face pass of exactly this document through the app): the
+/// identity row at `level` by `method`, mirrored on the account, and the
+/// account's proofing level. `false` when another account holds the
+/// document (its unique index decides a race): the caller rolls back.
+pub async fn record_for_new_account<C: ConnectionTrait>(
+    conn: &C,
+    user_id: &str,
+    doc: &Document,
+    level: u8,
+    method: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let inserted = match identity_row(user_id, doc, level, method, now, now).insert(conn).await {
+        Ok(_) => mirror_on_account(conn, user_id, doc, now).await,
+        Err(e) => Err(e),
+    };
+    match inserted {
+        Ok(()) => {}
+        Err(e) if is_unique_violation(&e) => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    set_level(conn, user_id, level).await?;
+    Ok(true)
+}
+
 fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
@@ -238,40 +309,12 @@ async fn bind(
             BindOutcome::Taken { takeover: holder.user_id }
         });
     }
-    let (birth, sex) = match doc.number.birth_and_sex() {
-        Some((b, s)) => (Some(b.to_string()), Some(format!("{s:?}").to_lowercase())),
-        None => (None, None),
-    };
-    let row = identity::ActiveModel {
-        user_id: Set(user_id.into()),
-        doc_type: Set(doc.kind().as_str().into()),
-        doc_number: Set(doc.number.as_str().into()),
-        name: Set(doc.name.as_str().into()),
-        birth_date: Set(birth),
-        sex: Set(sex),
-        valid_from: Set(doc.validity.start.to_string()),
-        valid_to: Set(doc.validity.end.map(|d| d.to_string())),
-        level: Set(i32::from(level)),
-        method: Set(method.into()),
-        bound_at: Set(same.map_or(now, |m| m.bound_at)),
-        updated_at: Set(now),
-    };
+    let row = identity_row(user_id, doc, level, method, same.map_or(now, |m| m.bound_at), now);
     if let Err(e) = row.insert(&txn).await {
         txn.rollback().await?;
         return if is_unique_violation(&e) { Ok(taken_after_race(db, doc, takeover_from).await?) } else { Err(e) };
     }
-    // The account row mirrors name and document number (any of the seven
-    // types, A2): sign-in by document number (A3), the real-name step of
-    // password reset (A4) and appeals (A8) read them.
-    let id_number = Some(doc.number.as_str().to_string());
-    let updated = user::Entity::update_many()
-        .col_expr(user::Column::Name, Expr::value(doc.name.as_str()))
-        .col_expr(user::Column::IdNumber, Expr::value(id_number))
-        .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .filter(user::Column::Id.eq(user_id))
-        .exec(&txn)
-        .await;
-    match updated {
+    match mirror_on_account(&txn, user_id, doc, now).await {
         Ok(_) => {}
         Err(e) if is_unique_violation(&e) => {
             // An account created with this ID number before binding existed.

@@ -1,10 +1,13 @@
 //! The face check from the mobile app (`POST /api/identity/face`, Bearer
-//! access token with the admin-granted `scan_login` scope), the browser's "done in the app, continue" step, the
+//! access token with the admin-granted `scan_login` scope) — the app user's
+//! own, or with `ticket` the person a gate names, standing in front of the
+//! phone (a relative, E2; an agent registering, C2:
+//! `face_gate::gate_face_check`) — the browser's "done in the app, continue" step, the
 //! in-person assertion page, the operators' counter verification
 //! (`/admin/in-person`, L4). What happens to an account that lost its
 //! identity in a takeover is the core's (`domain::identity::displaced`).
 use crate::domain::assurance;
-use crate::domain::assurance::face_gate::{self, KinFace};
+use crate::domain::assurance::face_gate::{self, GateFace};
 use crate::domain::authn::sessions::SessionInfo;
 use crate::domain::clients::app_access::{self, AppAccessError};
 use crate::domain::clients::scopes::SCAN_LOGIN;
@@ -30,8 +33,9 @@ use std::net::SocketAddr;
 pub struct FaceRequest {
     #[serde(default)]
     face: String,
-    /// A kin gate's scan ticket: the face is the relative's (E2), checked
-    /// through the guardian's app.
+    /// A gate's scan ticket: the face is the person's the gate names — a
+    /// relative (E2, through the guardian's app) or an agent registering
+    /// (C2, through the app holding the ticket).
     #[serde(default)]
     ticket: Option<String>,
 }
@@ -88,7 +92,7 @@ pub async fn api_face(
         return api_error(StatusCode::BAD_REQUEST, "invalid_request", "face: base64 image of at most 2 MB");
     };
     if let Some(ticket) = &req.ticket {
-        return kin_face(&state, sub, ticket, &sample, now).await;
+        return gate_face(&state, sub, ticket, &sample, now).await;
     }
     let u = match state.users.find(sub).await {
         Ok(Some(u)) => u,
@@ -115,23 +119,25 @@ pub async fn api_face(
     }
 }
 
-/// The relative's face through the guardian's app, for the kin gate behind
-/// `ticket` (E2): `{"result": "pass", "for": "relative"}` or the refusal.
-async fn kin_face(state: &AppState, sub: &str, ticket: &str, sample: &FaceSample, now: i64) -> Response {
-    let r = face_gate::kin_face_check(&state.store, &state.verifier, sub, ticket, sample, today(state), now).await;
+/// The face of the person the gate behind `ticket` names, through this
+/// app: `{"result": "pass", "for": "relative" | "agent"}` or the refusal.
+async fn gate_face(state: &AppState, sub: &str, ticket: &str, sample: &FaceSample, now: i64) -> Response {
+    let r = face_gate::gate_face_check(&state.store, &state.verifier, sub, ticket, sample, today(state), now).await;
     let en = |key: &str| state.pages.text("en", key);
     match r {
-        Ok(KinFace::Pass) => Json(json!({"result": "pass", "for": "relative"})).into_response(),
-        Ok(KinFace::NotYours) => api_error(StatusCode::FORBIDDEN, "account_mismatch", "no kin gate of this account"),
-        Ok(KinFace::NotRequired) => {
+        Ok(GateFace::Pass(whose)) => Json(json!({"result": "pass", "for": whose})).into_response(),
+        Ok(GateFace::NotYours) => {
+            api_error(StatusCode::FORBIDDEN, "account_mismatch", "no gate of this app behind the ticket")
+        }
+        Ok(GateFace::NotRequired) => {
             Json(json!({"result": "not_required", "message": en("identity_face_not_required")})).into_response()
         }
-        Ok(KinFace::Refused(o)) => {
+        Ok(GateFace::Refused(o)) => {
             let r = BindOutcome::Refused(o);
             (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"result": o.as_str(), "message": en(result_key(&r))})))
                 .into_response()
         }
-        Ok(KinFace::Unavailable) => api_error(
+        Ok(GateFace::Unavailable) => api_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "verifier_unavailable",
             &en(result_key(&BindOutcome::Unavailable)),

@@ -191,8 +191,11 @@ async fn api_route(
         };
     // The app's own subjects: a pairwise app's plugin answers name the
     // person by the `sub` its token carries, never the public one.
-    let sector = match state.clients.find(&client_id).await {
-        Ok(c) => c.and_then(|c| c.pairwise_sector().map(str::to_string)),
+    let (sector, client_name) = match state.clients.find(&client_id).await {
+        Ok(c) => (
+            c.as_ref().and_then(|c| c.pairwise_sector().map(str::to_string)),
+            c.map(|c| c.name).filter(|n| !n.trim().is_empty()),
+        ),
         Err(_) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "retry later"),
     };
     let call = account.map(|subject| CallScope {
@@ -204,6 +207,7 @@ async fn api_route(
     });
     req.subject = call.as_ref().map(|_| text("sub"));
     req.client_id = Some(client_id);
+    req.client_name = client_name;
     req.scopes = scope.iter().map(String::from).collect();
     let locale = req.locale.clone();
     render(state, &locale, state.plugins.handle(plugin, &req, call).await, false)

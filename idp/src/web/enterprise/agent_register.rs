@@ -3,6 +3,9 @@
 //! gender, ethnicity, phone + SMS code) and the legal representative's (name,
 //! ID number, phone); then the agent's scan + face check in the app; the
 //! result is a pending agent delegation the representative approves (C3).
+//! A person no account holds yet gets his citizen account then, made of
+//! what the form gave (`enterprises::register_agent`): the face check is of
+//! him, through whichever signed-in app scanned the gate's code.
 //!
 //! The password set here (the manual's step 4, "设置密码", C2's rule) is the
 //! one the agent types at this enterprise's login as "我是代理人": only its
@@ -173,6 +176,11 @@ pub async fn submit(
     if !state.sms_codes.verify(phone.as_str(), SmsPurpose::Register, &f.sms_code).await? {
         return Ok(refuse(StatusCode::BAD_REQUEST, bad("sms_code_wrong")).await);
     }
+    // A person new to the platform gets an account with this phone: told
+    // now (only after the phone's code) if another account has it.
+    if let Some(k) = enterprises::agent_phone_refusal(&state.store, id.as_str(), &phone).await? {
+        return Ok(refuse(StatusCode::CONFLICT, bad(k)).await);
+    }
     // Only the hash of the agent password waits in the gate (never shown:
     // the app reads a masked detail, not the payload).
     let hash = state.passwords.hash(f.password.clone()).await?;
@@ -194,8 +202,8 @@ pub async fn submit(
 }
 
 /// After the agent's face check: the pending agent delegation of the account
-/// holding his identity (whose own password stays his), with the agent
-/// password's hash.
+/// holding his identity (whose own password stays his) — created now if
+/// none does — with the agent password's hash.
 pub async fn finish(
     state: &AppState,
     jar: CookieJar,
@@ -205,6 +213,7 @@ pub async fn finish(
 ) -> Result<Response, PageError> {
     let p = payload;
     let details = enterprises::AgentDetails {
+        name: p.name.clone(),
         region: p.region.clone(),
         doc_type: p.doc_type.clone(),
         valid_from: p.valid_from.clone(),
@@ -215,11 +224,11 @@ pub async fn finish(
         rep_phone: p.rep_phone.clone(),
     };
     let hash = &p.agent_password_hash;
-    let key = match enterprises::register_agent(&state.store, &p.enterprise, &p.id_number, hash, &details, now).await? {
-        Ok(_) => "agent_register_done",
-        Err(k) => k,
+    let r = enterprises::register_agent(&state.store, &p.enterprise, &p.id_number, hash, &details, now).await?;
+    let (status, info, error) = match r {
+        Ok(_) => (StatusCode::OK, Some(state.pages.text(locale, "agent_register_done")), None),
+        Err(k) => (StatusCode::CONFLICT, None, Some(state.pages.text(locale, k))),
     };
-    let v = json!({ "f": {}, "done": true, "info": state.pages.text(locale, key), "error": null,
-        "captcha_id": "", "captcha_image": "" });
-    Ok(render(state, jar, StatusCode::OK, "agent_register.html", locale, v))
+    let v = json!({ "f": {}, "done": true, "info": info, "error": error, "captcha_id": "", "captcha_image": "" });
+    Ok(render(state, jar, status, "agent_register.html", locale, v))
 }
