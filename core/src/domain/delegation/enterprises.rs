@@ -546,18 +546,16 @@ pub async fn decide_change(
     id: &str,
     approve: bool,
     reason: &str,
-    operator: &str,
+    by: crate::domain::audit::Actor<'_>,
     now: i64,
 ) -> Result<Option<representative_change::Model>, DbErr> {
+    use crate::domain::review;
     // The decision and the record's change commit together: an approved
     // request never leaves the record unchanged.
     let txn = crate::store::begin_write(db).await?;
-    let decision = crate::domain::review::Decision::from_approve(approve);
+    let decision = review::Decision::from_approve(approve);
     let reason = (!reason.is_empty()).then(|| reason.to_string());
-    let decided = crate::domain::review::decide_once::<representative_change::Entity, _>(
-        &txn, id, decision, reason, operator, now,
-    )
-    .await?;
+    let decided = review::decide_once::<representative_change::Entity, _>(&txn, id, decision, reason, by, now).await?;
     let Some(c) = decided else {
         txn.rollback().await?;
         return Ok(None);
@@ -576,12 +574,10 @@ pub async fn decide_change(
         }
         q.filter(enterprise::Column::Id.eq(c.enterprise_id.as_str())).exec(&txn).await?;
     }
-    let action = if approve { "enterprise_change_approved" } else { "enterprise_change_rejected" };
     let subject = format!("representative_change:{}", c.id);
     let detail = format!("enterprise={} kind={}", c.enterprise_id, c.kind);
-    let event = crate::domain::audit::Event::new(action, crate::domain::audit::Actor::Operator(operator), &subject)
-        .detail(&detail);
-    crate::domain::audit::record(&txn, event, now).await?;
+    let actions = ("enterprise_change_approved", "enterprise_change_rejected");
+    review::record_decision(&txn, actions, decision, by, &subject, &detail, now).await?;
     txn.commit().await?;
     Ok(Some(c))
 }
