@@ -38,7 +38,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::SocketAddr;
 
 /// The OpenAPI document, served as is.
@@ -100,15 +100,33 @@ impl From<StaffError> for ApiError {
             StaffError::Forbidden => ApiError(StatusCode::FORBIDDEN, "forbidden".into()),
             StaffError::NotFound => ApiError(StatusCode::NOT_FOUND, "not_found".into()),
             StaffError::Invalid(key) => ApiError(StatusCode::BAD_REQUEST, key.into()),
-            StaffError::Db(e) => unavailable(e),
-            StaffError::Domain(e) => unavailable(e),
+            StaffError::Db(e) => PageError::from(e).into(),
+            StaffError::Domain(e) => PageError::from(e).into(),
         }
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!("admin api: {e}");
-    ApiError(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable".into())
+impl From<crate::store::DbErr> for ApiError {
+    fn from(e: crate::store::DbErr) -> Self {
+        PageError::from(e).into()
+    }
+}
+
+/// The console gate's and the page kit's refusals as JSON: a refusal
+/// keeps its status and locale key; a failed dependency (logged where it
+/// was turned into the `PageError`) is `503 temporarily_unavailable`.
+impl From<PageError> for ApiError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::Refused(status, key) => ApiError(status, key.into()),
+            PageError::Respond(r) => {
+                let to = r.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let code = if to.contains("/admin/step-up") { "step_up_required" } else { "login_required" };
+                ApiError(StatusCode::UNAUTHORIZED, code.into())
+            }
+            PageError::Unavailable => ApiError(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable".into()),
+        }
+    }
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -125,16 +143,7 @@ impl FromRequestParts<AppState> for ApiStaff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match Console::from_request_parts(parts, state).await {
-            Ok(c) => Ok(ApiStaff(c)),
-            Err(PageError::Refused(status, key)) => Err(ApiError(status, key.into())),
-            Err(PageError::Respond(r)) => {
-                let to = r.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-                let code = if to.contains("/admin/step-up") { "step_up_required" } else { "login_required" };
-                Err(ApiError(StatusCode::UNAUTHORIZED, code.into()))
-            }
-            Err(PageError::Unavailable) => Err(unavailable("console gate")),
-        }
+        Ok(ApiStaff(Console::from_request_parts(parts, state).await?))
     }
 }
 
@@ -414,15 +423,14 @@ async fn stats_get(
     Query(q): Query<audit_pages::StatsQuery>,
 ) -> ApiResult {
     let (from, to) = q.range(state.clock.now())?;
-    let r: Value = serde_json::to_value(stats::report(&state.store, &c.staff, from, to).await?).map_err(unavailable)?;
-    ok(r)
+    ok(stats::report(&state.store, &c.staff, from, to).await?)
 }
 
 // ---------------------------------------------------------------- staff roles
 
 async fn staff_list(State(state): State<AppState>, ApiStaff(c): ApiStaff) -> ApiResult {
     c.staff.require(Permission::GrantRoles)?;
-    ok(json!({ "staff": staff_core::list(&state.store).await.map_err(unavailable)? }))
+    ok(json!({ "staff": staff_core::list(&state.store).await? }))
 }
 
 #[derive(Deserialize)]
