@@ -60,6 +60,20 @@ macro_rules! api_routes {
     };
 }
 
+/// Route handlers that differ only in the last argument of one shared
+/// handler: each `name => value` becomes a handler taking the same
+/// extractors and calling `shared(extractors…, value)`.
+macro_rules! variants {
+    ($shared:ident $args:tt { $($name:ident => $value:expr),* $(,)? }) => {
+        $(variants!(@one $shared $args $name $value);)*
+    };
+    (@one $shared:ident ($($arg:ident: $ty:ty),* $(,)?) $name:ident $value:expr) => {
+        async fn $name($($arg: $ty),*) -> ApiResult {
+            $shared($($arg),*, $value).await
+        }
+    };
+}
+
 api_routes! {
     get "/admin/api/v1/session" => session,
     get "/admin/api/v1/apps" => apps_list,
@@ -245,29 +259,22 @@ async fn app_update(
     ok(apps::show(&state.clients, &c.staff, &id).await?)
 }
 
-async fn set_disabled(state: &AppState, c: &Console, headers: &HeaderMap, id: &str, disabled: bool) -> ApiResult {
-    changing(state, headers, c, false)?;
-    apps::set_disabled(&state.clients, &c.staff, id, disabled).await?;
+async fn set_disabled(
+    State(state): State<AppState>,
+    ApiStaff(c): ApiStaff,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    disabled: bool,
+) -> ApiResult {
+    changing(&state, &headers, &c, false)?;
+    apps::set_disabled(&state.clients, &c.staff, &id, disabled).await?;
     ok(json!({ "client_id": id, "disabled": disabled }))
 }
 
-async fn app_disable(
-    State(state): State<AppState>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    set_disabled(&state, &c, &headers, &id, true).await
-}
-
-async fn app_enable(
-    State(state): State<AppState>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    set_disabled(&state, &c, &headers, &id, false).await
-}
+variants!(set_disabled(state: State<AppState>, c: ApiStaff, headers: HeaderMap, id: Path<String>) {
+    app_disable => true,
+    app_enable => false,
+});
 
 /// A new secret, shown once; the old one stays valid for the grace period.
 async fn app_rotate(
@@ -309,54 +316,34 @@ pub struct ReasonBody {
 }
 
 async fn person_act(
-    state: &AppState,
-    c: &Console,
-    headers: &HeaderMap,
-    addr: SocketAddr,
-    id: &str,
-    action: AccountAction,
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiStaff(c): ApiStaff,
+    headers: HeaderMap,
+    Path(id): Path<String>,
     b: Result<Json<ReasonBody>, JsonRejection>,
+    action: AccountAction,
 ) -> ApiResult {
-    changing(state, headers, c, true)?;
+    changing(&state, &headers, &c, true)?;
     let reason = body(b)?.reason;
     let ip = cookies::client_ip(Some(addr));
-    let change = people::AccountChange { user_id: id, action, reason: &reason, ip: Some(&ip) };
-    people::act(&state.store, state, &c.staff, change, state.clock.now()).await?;
-    ok(people::detail(&state.store, &c.staff, id, state.clock.now()).await?)
+    let change = people::AccountChange { user_id: &id, action, reason: &reason, ip: Some(&ip) };
+    people::act(&state.store, &state, &c.staff, change, state.clock.now()).await?;
+    ok(people::detail(&state.store, &c.staff, &id, state.clock.now()).await?)
 }
 
-async fn person_suspend(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    ApiStaff(c): ApiStaff,
+variants!(person_act(
+    state: State<AppState>,
+    addr: ConnectInfo<SocketAddr>,
+    c: ApiStaff,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Path<String>,
     b: Result<Json<ReasonBody>, JsonRejection>,
-) -> ApiResult {
-    person_act(&state, &c, &headers, addr, &id, AccountAction::Suspend, b).await
-}
-
-async fn person_restore(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    b: Result<Json<ReasonBody>, JsonRejection>,
-) -> ApiResult {
-    person_act(&state, &c, &headers, addr, &id, AccountAction::Restore, b).await
-}
-
-async fn person_sign_out(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    b: Result<Json<ReasonBody>, JsonRejection>,
-) -> ApiResult {
-    person_act(&state, &c, &headers, addr, &id, AccountAction::SignOut, b).await
-}
+) {
+    person_suspend => AccountAction::Suspend,
+    person_restore => AccountAction::Restore,
+    person_sign_out => AccountAction::SignOut,
+});
 
 // ---------------------------------------------------------------- appeals
 
@@ -442,13 +429,13 @@ pub struct RoleBody {
 }
 
 async fn staff_role(
-    state: &AppState,
-    c: &Console,
-    headers: &HeaderMap,
+    State(state): State<AppState>,
+    ApiStaff(c): ApiStaff,
+    headers: HeaderMap,
     b: Result<Json<RoleBody>, JsonRejection>,
     grant: bool,
 ) -> ApiResult {
-    changing(state, headers, c, true)?;
+    changing(&state, &headers, &c, true)?;
     let b = body(b)?;
     let role = Role::parse(&b.role).ok_or(ApiError(StatusCode::BAD_REQUEST, "unknown_role".into()))?;
     let (store, users, by, now) = (&state.store, &state.users, Granter::Staff(&c.staff), state.clock.now());
@@ -461,20 +448,7 @@ async fn staff_role(
     }
 }
 
-async fn staff_grant(
-    State(state): State<AppState>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    b: Result<Json<RoleBody>, JsonRejection>,
-) -> ApiResult {
-    staff_role(&state, &c, &headers, b, true).await
-}
-
-async fn staff_revoke(
-    State(state): State<AppState>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    b: Result<Json<RoleBody>, JsonRejection>,
-) -> ApiResult {
-    staff_role(&state, &c, &headers, b, false).await
-}
+variants!(staff_role(state: State<AppState>, c: ApiStaff, headers: HeaderMap, b: Result<Json<RoleBody>, JsonRejection>) {
+    staff_grant => true,
+    staff_revoke => false,
+});
