@@ -3,6 +3,7 @@
 //! id. Removing unbinds at once and tells the binder and the reporter.
 use clap::Subcommand;
 use idp::config::Config;
+use idp::domain::audit::Actor;
 use idp::domain::delegation::kin::Notices;
 use idp::domain::delegation::kin_reports;
 
@@ -51,7 +52,9 @@ pub async fn run(cmd: KinCmd, config: Config) -> anyhow::Result<()> {
         KinCmd::ReportDecide { id, remove, dismiss: _, operator } => {
             let text = |key: &str| state.pages.text(&state.config.default_locale, key);
             let notices = Notices { sms: state.sms_codes.gateway(), text: &text };
-            let Some(decided) = kin_reports::decide(&state.store, &notices, &id, remove, &operator, now).await? else {
+            let Some(decided) =
+                kin_reports::decide(&state.store, &notices, &id, remove, Actor::Operator(&operator), now).await?
+            else {
                 anyhow::bail!("no pending kin report `{id}`");
             };
             let what = match (remove, decided.unbound.is_some()) {

@@ -917,7 +917,8 @@ async fn appeal_cmd(cmd: AppealCmd, config: Config) -> anyhow::Result<()> {
             (id, false, reason, operator)
         }
     };
-    let Some(decided) = appeals::decide(&state.store, &id, approve, &reason, &operator, now).await? else {
+    let Some(decided) = appeals::decide(&state.store, &id, approve, &reason, Actor::Operator(&operator), now).await?
+    else {
         anyhow::bail!("no pending appeal `{id}`");
     };
     let key = if approve { "sms_appeal_approved" } else { "sms_appeal_rejected" };
@@ -1064,7 +1065,9 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             (id, false, reason, operator)
         }
     };
-    let Some(decided) = enterprises::decide_change(&state.store, &id, approve, &reason, &operator, now).await? else {
+    let Some(decided) =
+        enterprises::decide_change(&state.store, &id, approve, &reason, Actor::Operator(&operator), now).await?
+    else {
         anyhow::bail!("no pending change request `{id}`");
     };
     // The applicant hears the outcome on the phone given in the request.

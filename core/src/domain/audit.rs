@@ -51,7 +51,9 @@ impl Actor<'_> {
         }
     }
 
-    fn label(&self) -> String {
+    /// How the actor is named in `detail` (`actor=…`) and wherever a record
+    /// keeps who acted (`staff:<id>`, `operator:<name>`, …).
+    pub fn label(&self) -> String {
         match self {
             Actor::User(id) => format!("user:{id}"),
             Actor::Enterprise(id) => format!("enterprise:{id}"),

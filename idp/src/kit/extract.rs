@@ -84,6 +84,20 @@ impl From<crate::domain::delegation::enterprises::EnterpriseError> for PageError
     }
 }
 
+/// A console use case's refusal: the console's error page with its status.
+impl From<crate::domain::staff::StaffError> for PageError {
+    fn from(e: crate::domain::staff::StaffError) -> Self {
+        use crate::domain::staff::StaffError;
+        match e {
+            StaffError::Forbidden => PageError::forbidden("admin_forbidden"),
+            StaffError::NotFound => PageError::not_found(),
+            StaffError::Invalid(key) => PageError::bad_request(key),
+            StaffError::Db(e) => e.into(),
+            StaffError::Domain(e) => e.into(),
+        }
+    }
+}
+
 impl From<anyhow::Error> for PageError {
     fn from(e: anyhow::Error) -> Self {
         PageError::unavailable(e)

@@ -68,6 +68,8 @@ pub async fn representative_account<C: ConnectionTrait>(
         .filter(|u| u.name.as_deref() == Some(name) && !u.disabled))
 }
 
+/// `idp enterprise create`: an enterprise with its first password (C2's
+/// rule), created by [`found`] like a registration from the web.
 pub async fn create(
     db: &Store,
     passwords: &PasswordService,
@@ -78,25 +80,91 @@ pub async fn create(
     if find_by_uscc(db, new.uscc.as_str()).await?.is_some() {
         return Err(EnterpriseError::Invalid("enterprise_exists"));
     }
-    let rep = representative_account(db, &new.representative_name, new.representative_id_number.as_str()).await?;
-    let hash = passwords.hash(new.password).await?;
-    let m = enterprise::ActiveModel {
+    let founding = Founding {
+        uscc: &new.uscc,
+        name: &new.name,
+        region: &new.region,
+        representative_name: &new.representative_name,
+        representative_id_number: &new.representative_id_number,
+        representative_phone: &new.representative_phone,
+        password_hash: passwords.hash(new.password).await?,
+        registrant: None,
+    };
+    found(db, founding, now).await?.map_err(EnterpriseError::Invalid)
+}
+
+/// An enterprise's record as it is created.
+pub struct Founding<'a> {
+    pub uscc: &'a Uscc,
+    pub name: &'a str,
+    pub region: &'a str,
+    pub representative_name: &'a str,
+    pub representative_id_number: &'a DocumentNumber,
+    pub representative_phone: &'a PhoneNumber,
+    /// The first password's hash, or `onboarding::PASSWORD_UNSET`.
+    pub password_hash: String,
+    /// The representative registering it himself from the web, his face
+    /// just checked: his account is linked, the check recorded and the
+    /// registration audited as his. `None` (the command line): the account
+    /// holding the representative's real-name identity, if any, is linked.
+    pub registrant: Option<&'a str>,
+}
+
+fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// The one place an enterprise is created (`idp enterprise create`, the
+/// web registration), in one transaction. The credit code is unique: of
+/// two creations racing, one wins; the other reads `enterprise_exists`.
+pub async fn found(db: &Store, f: Founding<'_>, now: i64) -> Result<Result<enterprise::Model, Refusal>, DbErr> {
+    let txn = crate::store::begin_write(db).await?;
+    crate::store::lock(&txn, &format!("enterprise-uscc:{}", f.uscc.as_str())).await?;
+    let taken =
+        enterprise::Entity::find().filter(enterprise::Column::Uscc.eq(f.uscc.as_str())).one(&txn).await?.is_some();
+    if taken {
+        return Ok(Err("enterprise_exists"));
+    }
+    let (representative, face_at) = match f.registrant {
+        Some(user_id) => (Some(user_id.to_string()), Some(now)),
+        None => {
+            let rep = representative_account(&txn, f.representative_name, f.representative_id_number.as_str()).await?;
+            (rep.map(|u| u.id), None)
+        }
+    };
+    let inserted = enterprise::ActiveModel {
         id: Set(uuid::Uuid::new_v4().to_string()),
-        uscc: Set(new.uscc.as_str().into()),
-        name: Set(new.name),
-        region: Set(new.region),
-        representative_name: Set(new.representative_name),
-        representative_id_number: Set(new.representative_id_number.as_str().into()),
-        representative_phone: Set(new.representative_phone.as_str().into()),
-        representative_user_id: Set(rep.map(|u| u.id)),
-        password_hash: Set(hash),
-        representative_face_at: Set(None),
+        uscc: Set(f.uscc.as_str().into()),
+        name: Set(f.name.into()),
+        region: Set(f.region.into()),
+        representative_name: Set(f.representative_name.into()),
+        representative_id_number: Set(f.representative_id_number.as_str().into()),
+        representative_phone: Set(f.representative_phone.as_str().into()),
+        representative_user_id: Set(representative),
+        password_hash: Set(f.password_hash),
+        representative_face_at: Set(face_at),
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(db)
-    .await?;
-    Ok(m)
+    .insert(&txn)
+    .await;
+    let e = match inserted {
+        Ok(e) => e,
+        // The unique credit code decides a race the lock did not see.
+        Err(err) if is_unique_violation(&err) => return Ok(Err("enterprise_exists")),
+        Err(err) => return Err(err),
+    };
+    if let Some(user_id) = f.registrant {
+        let subject = format!("enterprise:{}", e.id);
+        let detail = format!("uscc={} region={}", e.uscc, e.region);
+        let event = Event::new("enterprise_registered", Actor::User(user_id), &subject).detail(&detail);
+        crate::domain::audit::record(&txn, event, now).await?;
+    }
+    match txn.commit().await {
+        Ok(()) => Ok(Ok(e)),
+        Err(err) if is_unique_violation(&err) => Ok(Err("enterprise_exists")),
+        Err(err) => Err(err),
+    }
 }
 
 pub async fn find_by_uscc(db: &Store, uscc: &str) -> Result<Option<enterprise::Model>, DbErr> {
@@ -646,18 +714,16 @@ pub async fn decide_change(
     id: &str,
     approve: bool,
     reason: &str,
-    operator: &str,
+    by: crate::domain::audit::Actor<'_>,
     now: i64,
 ) -> Result<Option<representative_change::Model>, DbErr> {
+    use crate::domain::review;
     // The decision and the record's change commit together: an approved
     // request never leaves the record unchanged.
     let txn = crate::store::begin_write(db).await?;
-    let decision = crate::domain::review::Decision::from_approve(approve);
+    let decision = review::Decision::from_approve(approve);
     let reason = (!reason.is_empty()).then(|| reason.to_string());
-    let decided = crate::domain::review::decide_once::<representative_change::Entity, _>(
-        &txn, id, decision, reason, operator, now,
-    )
-    .await?;
+    let decided = review::decide_once::<representative_change::Entity, _>(&txn, id, decision, reason, by, now).await?;
     let Some(c) = decided else {
         txn.rollback().await?;
         return Ok(None);
@@ -676,12 +742,10 @@ pub async fn decide_change(
         }
         q.filter(enterprise::Column::Id.eq(c.enterprise_id.as_str())).exec(&txn).await?;
     }
-    let action = if approve { "enterprise_change_approved" } else { "enterprise_change_rejected" };
     let subject = format!("representative_change:{}", c.id);
     let detail = format!("enterprise={} kind={}", c.enterprise_id, c.kind);
-    let event = crate::domain::audit::Event::new(action, crate::domain::audit::Actor::Operator(operator), &subject)
-        .detail(&detail);
-    crate::domain::audit::record(&txn, event, now).await?;
+    let actions = ("enterprise_change_approved", "enterprise_change_rejected");
+    review::record_decision(&txn, actions, decision, by, &subject, &detail, now).await?;
     txn.commit().await?;
     Ok(Some(c))
 }

@@ -120,25 +120,16 @@ pub async fn decide(
     notices: &Notices<'_>,
     id: &str,
     remove: bool,
-    operator: &str,
+    by: Actor<'_>,
     now: i64,
 ) -> Result<Option<Decided>, DbErr> {
+    use crate::domain::review;
     let txn = crate::store::begin_write(db).await?;
-    let status = if remove { REMOVED } else { DISMISSED };
-    let decide = |filter: sea_orm::UpdateMany<kin_report::Entity>| {
-        filter
-            .col_expr(kin_report::Column::Status, Expr::value(status))
-            .col_expr(kin_report::Column::DecidedAt, Expr::value(now))
-            .col_expr(kin_report::Column::DecidedBy, Expr::value(operator))
-            .filter(kin_report::Column::Status.eq(PENDING))
-    };
+    // Approving a report removes the binding, rejecting dismisses it.
+    let decision = review::Decision::from_approve(remove);
     // One conditional UPDATE: two operators deciding at once, one wins.
-    let won =
-        decide(kin_report::Entity::update_many().filter(kin_report::Column::Id.eq(id))).exec(&txn).await?.rows_affected;
-    if won != 1 {
-        return Ok(None);
-    }
-    let Some(report) = kin_report::Entity::find_by_id(id.to_owned()).one(&txn).await? else {
+    let Some(report) = review::decide_once::<kin_report::Entity, _>(&txn, id, decision, None, by, now).await? else {
+        txn.rollback().await?;
         return Ok(None);
     };
     let binding = delegation_e::Entity::find_by_id(report.delegation_id.clone()).one(&txn).await?;
@@ -158,19 +149,14 @@ pub async fn decide(
         if ended {
             unbound = Some(delegation::end_effects(&txn, &report.delegation_id, now, None).await?);
         }
-        decide(
-            kin_report::Entity::update_many()
-                .filter(kin_report::Column::DelegationId.eq(report.delegation_id.as_str())),
-        )
-        .exec(&txn)
-        .await?;
+        let same_binding = kin_report::Column::DelegationId.eq(report.delegation_id.as_str()).into();
+        review::decide_pending::<kin_report::Entity, _>(&txn, same_binding, decision, None, by, now).await?;
     }
-    let action = if remove { "kin_report_removed" } else { "kin_report_dismissed" };
     // In the decision's transaction: the decision and its record commit together.
     let subject = format!("kin_report:{id}");
     let detail = format!("delegation={}", report.delegation_id);
-    crate::domain::audit::record(&txn, Event::new(action, Actor::Operator(operator), &subject).detail(&detail), now)
-        .await?;
+    let actions = ("kin_report_removed", "kin_report_dismissed");
+    review::record_decision(&txn, actions, decision, by, &subject, &detail, now).await?;
     txn.commit().await?;
     let relative = mask_name(binding.as_ref().and_then(|d| d.relative_name.as_deref()).unwrap_or_default());
     if let (Some(d), Some(_)) = (&binding, &unbound) {

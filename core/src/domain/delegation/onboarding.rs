@@ -23,7 +23,8 @@ use crate::domain::assurance::face_gate::RegisterEnterpriseGate;
 use crate::domain::audit::{Actor, Event};
 use crate::domain::delegation::Ended;
 use crate::domain::delegation::enterprises::{
-    EnterpriseError, Refusal, ThrottleKeys, check_enterprise_password, find_by_uscc, release_attempt, reserve_attempt,
+    EnterpriseError, Founding, Refusal, ThrottleKeys, check_enterprise_password, find_by_uscc, release_attempt,
+    reserve_attempt,
 };
 use crate::domain::delegation::uscc::Uscc;
 use crate::domain::identity::documents::{DocumentNumber, PersonName};
@@ -32,7 +33,7 @@ use crate::store::Store;
 use crate::store::entities::{enterprise, grant, identity, session, session_acting};
 use chrono::NaiveDate;
 use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 /// Not an argon2 PHC string: no password verifies against it.
 pub const PASSWORD_UNSET: &str = "!unset";
@@ -121,14 +122,11 @@ pub fn gate_of(user_id: &str, reg: &Registration) -> RegisterEnterpriseGate {
     }
 }
 
-fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
-}
-
-/// After the representative's face check: the enterprise is created, its
+/// After the representative's face check: the enterprise is created by the
+/// same `enterprises::found` as `idp enterprise create` — its
 /// representative linked and his face check recorded (it was just made),
-/// its password unset. The credit code is unique: of two registrations
-/// racing, one wins; the other reads `enterprise_exists`. Audited as
+/// its password unset, the credit code unique (of two registrations
+/// racing, one wins; the other reads `enterprise_exists`), audited as
 /// `enterprise_registered` in the same transaction.
 pub async fn register(
     db: &Store,
@@ -151,48 +149,17 @@ pub async fn register(
         Ok(_) => return Ok(Err("error_request_expired")),
         Err(k) => return Ok(Err(k)),
     };
-    let txn = crate::store::begin_write(db).await?;
-    crate::store::lock(&txn, &format!("enterprise-uscc:{}", reg.uscc.as_str())).await?;
-    let taken =
-        enterprise::Entity::find().filter(enterprise::Column::Uscc.eq(reg.uscc.as_str())).one(&txn).await?.is_some();
-    if taken {
-        return Ok(Err("enterprise_exists"));
-    }
-    let inserted = enterprise::ActiveModel {
-        id: Set(uuid::Uuid::new_v4().to_string()),
-        uscc: Set(reg.uscc.as_str().into()),
-        name: Set(reg.name.clone()),
-        region: Set(reg.region.clone()),
-        representative_name: Set(reg.rep_name.as_str().into()),
-        representative_id_number: Set(reg.rep_number.as_str().into()),
-        representative_phone: Set(reg.rep_phone.as_str().into()),
-        representative_user_id: Set(Some(g.user.clone())),
-        password_hash: Set(PASSWORD_UNSET.into()),
-        representative_face_at: Set(Some(now)),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
-    .await;
-    let e = match inserted {
-        Ok(e) => e,
-        // The unique credit code decides a race the lock did not see.
-        Err(err) if is_unique_violation(&err) => return Ok(Err("enterprise_exists")),
-        Err(err) => return Err(err),
+    let founding = Founding {
+        uscc: &reg.uscc,
+        name: &reg.name,
+        region: &reg.region,
+        representative_name: reg.rep_name.as_str(),
+        representative_id_number: &reg.rep_number,
+        representative_phone: &reg.rep_phone,
+        password_hash: PASSWORD_UNSET.into(),
+        registrant: Some(&g.user),
     };
-    let subject = format!("enterprise:{}", e.id);
-    let detail = format!("uscc={} region={}", e.uscc, e.region);
-    crate::domain::audit::record(
-        &txn,
-        Event::new("enterprise_registered", Actor::User(&g.user), &subject).detail(&detail),
-        now,
-    )
-    .await?;
-    match txn.commit().await {
-        Ok(()) => Ok(Ok(e)),
-        Err(err) if is_unique_violation(&err) => Ok(Err("enterprise_exists")),
-        Err(err) => Err(err),
-    }
+    crate::domain::delegation::enterprises::found(db, founding, now).await
 }
 
 /// The enterprise registered by `user_id` whose password is still unset

@@ -396,14 +396,13 @@ pub async fn decide(
     id: &str,
     approve: bool,
     reason: &str,
-    operator: &str,
+    by: crate::domain::audit::Actor<'_>,
     now: i64,
 ) -> Result<Option<appeal::Model>, DbErr> {
+    use crate::domain::review;
     let txn = crate::store::begin_write(db).await?;
-    let decision = crate::domain::review::Decision::from_approve(approve);
-    let decided =
-        crate::domain::review::decide_once::<appeal::Entity, _>(&txn, id, decision, Some(reason.into()), operator, now)
-            .await?;
+    let decision = review::Decision::from_approve(approve);
+    let decided = review::decide_once::<appeal::Entity, _>(&txn, id, decision, Some(reason.into()), by, now).await?;
     let Some(a) = decided else {
         txn.rollback().await?;
         return Ok(None);
@@ -465,12 +464,8 @@ pub async fn decide(
             _ => {}
         }
     }
-    let action = if approve { "appeal_approved" } else { "appeal_rejected" };
-    let subject = format!("appeal:{}", a.id);
-    let detail = format!("kind={}", a.kind);
-    let event = crate::domain::audit::Event::new(action, crate::domain::audit::Actor::Operator(operator), &subject)
-        .detail(&detail);
-    crate::domain::audit::record(&txn, event, now).await?;
+    let (subject, detail) = (format!("appeal:{}", a.id), format!("kind={}", a.kind));
+    review::record_decision(&txn, ("appeal_approved", "appeal_rejected"), decision, by, &subject, &detail, now).await?;
     txn.commit().await?;
     Ok(Some(a))
 }

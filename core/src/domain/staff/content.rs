@@ -279,7 +279,7 @@ pub async fn answer(db: &Store, staff: &Staff, id: &str, text: &str, now: i64) -
     let won = feedback::Entity::update_many()
         .col_expr(feedback::Column::Status, Expr::value(ANSWERED))
         .col_expr(feedback::Column::Answer, SimpleExpr::from(Expr::value(Some(text.trim().to_string()))))
-        .col_expr(feedback::Column::AnsweredBy, SimpleExpr::from(Expr::value(Some(format!("staff:{}", staff.user_id)))))
+        .col_expr(feedback::Column::AnsweredBy, SimpleExpr::from(Expr::value(Some(staff.actor().label()))))
         .col_expr(feedback::Column::AnsweredAt, SimpleExpr::from(Expr::value(Some(now))))
         .filter(feedback::Column::Id.eq(id))
         .filter(feedback::Column::Status.eq(PENDING))

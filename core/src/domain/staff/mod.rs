@@ -241,10 +241,7 @@ impl Granter<'_> {
         }
     }
     fn label(&self) -> String {
-        match self {
-            Granter::Staff(s) => format!("staff:{}", s.user_id),
-            Granter::Cli(name) => format!("operator:{name}"),
-        }
+        self.actor().label()
     }
 }
 

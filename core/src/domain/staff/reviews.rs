@@ -1,6 +1,8 @@
-//! Review queues for reviewers: appeals (A8). A decision goes through the
-//! same use case as `idp appeal approve/reject` (decided once, audited
-//! there with the reviewer as operator), then the appellant gets the SMS.
+//! Review queues for reviewers: appeals (A8), representative changes (C5)
+//! and kin-binding reports. A decision goes through the same use case as
+//! the CLI (`idp appeal`, `idp enterprise`, `idp kin report-decide`:
+//! decided once with `domain::review::decide_once`, audited there with the
+//! reviewer as actor, `staff:<id>`), then the person hears the outcome.
 use super::{Permission, Staff, StaffError};
 use crate::domain::authn::sms_codes::SmsCodes;
 use crate::domain::identity::appeals;
@@ -82,13 +84,8 @@ pub async fn decide_appeal(
     sms_template: &str,
     now: i64,
 ) -> Result<appeal::Model, StaffError> {
-    staff.require(Permission::Review)?;
-    let reason = reason.trim();
-    if !approve && reason.is_empty() {
-        return Err(StaffError::Invalid("admin_reason_required"));
-    }
-    let operator = format!("staff:{}", staff.user_id);
-    let decided = appeals::decide(db, id, approve, reason, &operator, now).await?.ok_or(StaffError::NotFound)?;
+    let reason = may_decide(staff, approve, reason)?;
+    let decided = appeals::decide(db, id, approve, reason, staff.actor(), now).await?.ok_or(StaffError::NotFound)?;
     let mut with_reason = decided.clone();
     with_reason.reason = Some(reason.to_string());
     let msg = SmsMessage {
@@ -97,10 +94,28 @@ pub async fn decide_appeal(
         params: serde_json::json!({ "id": decided.id, "reason": reason }),
         text: appeals::outcome_text(sms_template, &with_reason),
     };
-    if let Err(e) = sms.gateway().send(&msg, now).await {
-        tracing::warn!("appeal {} decided, but the SMS failed: {e}", decided.id);
-    }
+    tell(sms, &msg, now).await;
     Ok(decided)
+}
+
+/// Before a reviewer decides a person's request: the role, and a
+/// rejection's reason (the person receives it). Returns the reason trimmed.
+/// The decision itself is the core use case's (decided once, audited with
+/// the reviewer as actor), then [`tell`].
+fn may_decide<'a>(staff: &Staff, approve: bool, reason: &'a str) -> Result<&'a str, StaffError> {
+    staff.require(Permission::Review)?;
+    let reason = reason.trim();
+    if !approve && reason.is_empty() {
+        return Err(StaffError::Invalid("admin_reason_required"));
+    }
+    Ok(reason)
+}
+
+/// Tells the person the outcome; a failed SMS leaves the decision standing.
+async fn tell(sms: &SmsCodes, msg: &SmsMessage, now: i64) {
+    if let Err(e) = sms.gateway().send(msg, now).await {
+        tracing::warn!("review {} decided, but the SMS failed: {e}", msg.params["id"]);
+    }
 }
 
 // ------------------------------------------------ representative / phone changes (C5)
@@ -169,23 +184,16 @@ pub async fn decide_change(
     now: i64,
 ) -> Result<representative_change::Model, StaffError> {
     use crate::domain::delegation::enterprises;
-    staff.require(Permission::Review)?;
-    let reason = reason.trim();
-    if !approve && reason.is_empty() {
-        return Err(StaffError::Invalid("admin_reason_required"));
-    }
-    let operator = format!("staff:{}", staff.user_id);
+    let reason = may_decide(staff, approve, reason)?;
     let decided =
-        enterprises::decide_change(db, id, approve, reason, &operator, now).await?.ok_or(StaffError::NotFound)?;
+        enterprises::decide_change(db, id, approve, reason, staff.actor(), now).await?.ok_or(StaffError::NotFound)?;
     let msg = SmsMessage {
         phone: decided.new_phone.clone(),
         purpose: SmsPurpose::Notice,
         params: serde_json::json!({ "id": decided.id, "kind": decided.kind, "reason": reason }),
         text: enterprises::change_outcome_text(sms_template, &decided),
     };
-    if let Err(e) = sms.gateway().send(&msg, now).await {
-        tracing::warn!("change request {} decided, but the SMS failed: {e}", decided.id);
-    }
+    tell(sms, &msg, now).await;
     Ok(decided)
 }
 
@@ -232,8 +240,7 @@ pub async fn decide_kin_report(
     now: i64,
 ) -> Result<(), StaffError> {
     staff.require(Permission::Review)?;
-    let operator = format!("staff:{}", staff.user_id);
-    crate::domain::delegation::kin_reports::decide(db, notices, id, remove, &operator, now)
+    crate::domain::delegation::kin_reports::decide(db, notices, id, remove, staff.actor(), now)
         .await?
         .ok_or(StaffError::NotFound)?;
     Ok(())

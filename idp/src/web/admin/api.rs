@@ -38,7 +38,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::net::SocketAddr;
 
 /// The OpenAPI document, served as is.
@@ -56,6 +56,20 @@ macro_rules! api_routes {
             let mut r = Router::new().route("/admin/api/openapi.json", get(openapi));
             $(r = r.route($path, $method($handler));)*
             r
+        }
+    };
+}
+
+/// Route handlers that differ only in the last argument of one shared
+/// handler: each `name => value` becomes a handler taking the same
+/// extractors and calling `shared(extractors…, value)`.
+macro_rules! variants {
+    ($shared:ident $args:tt { $($name:ident => $value:expr),* $(,)? }) => {
+        $(variants!(@one $shared $args $name $value);)*
+    };
+    (@one $shared:ident ($($arg:ident: $ty:ty),* $(,)?) $name:ident $value:expr) => {
+        async fn $name($($arg: $ty),*) -> ApiResult {
+            $shared($($arg),*, $value).await
         }
     };
 }
@@ -102,15 +116,33 @@ impl From<StaffError> for ApiError {
             StaffError::Forbidden => ApiError(StatusCode::FORBIDDEN, "forbidden".into()),
             StaffError::NotFound => ApiError(StatusCode::NOT_FOUND, "not_found".into()),
             StaffError::Invalid(key) => ApiError(StatusCode::BAD_REQUEST, key.into()),
-            StaffError::Db(e) => unavailable(e),
-            StaffError::Domain(e) => unavailable(e),
+            StaffError::Db(e) => PageError::from(e).into(),
+            StaffError::Domain(e) => PageError::from(e).into(),
         }
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!("admin api: {e}");
-    ApiError(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable".into())
+impl From<crate::store::DbErr> for ApiError {
+    fn from(e: crate::store::DbErr) -> Self {
+        PageError::from(e).into()
+    }
+}
+
+/// The console gate's and the page kit's refusals as JSON: a refusal
+/// keeps its status and locale key; a failed dependency (logged where it
+/// was turned into the `PageError`) is `503 temporarily_unavailable`.
+impl From<PageError> for ApiError {
+    fn from(e: PageError) -> Self {
+        match e {
+            PageError::Refused(status, key) => ApiError(status, key.into()),
+            PageError::Respond(r) => {
+                let to = r.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+                let code = if to.contains("/admin/step-up") { "step_up_required" } else { "login_required" };
+                ApiError(StatusCode::UNAUTHORIZED, code.into())
+            }
+            PageError::Unavailable => ApiError(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable".into()),
+        }
+    }
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -127,16 +159,7 @@ impl FromRequestParts<AppState> for ApiStaff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match Console::from_request_parts(parts, state).await {
-            Ok(c) => Ok(ApiStaff(c)),
-            Err(PageError::Refused(status, key)) => Err(ApiError(status, key.into())),
-            Err(PageError::Respond(r)) => {
-                let to = r.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-                let code = if to.contains("/admin/step-up") { "step_up_required" } else { "login_required" };
-                Err(ApiError(StatusCode::UNAUTHORIZED, code.into()))
-            }
-            Err(PageError::Unavailable) => Err(unavailable("console gate")),
-        }
+        Ok(ApiStaff(Console::from_request_parts(parts, state).await?))
     }
 }
 
@@ -238,29 +261,22 @@ async fn app_update(
     ok(apps::show(&state.clients, &c.staff, &id).await?)
 }
 
-async fn set_disabled(state: &AppState, c: &Console, headers: &HeaderMap, id: &str, disabled: bool) -> ApiResult {
-    changing(state, headers, c, false)?;
-    apps::set_disabled(&state.clients, &c.staff, id, disabled).await?;
+async fn set_disabled(
+    State(state): State<AppState>,
+    ApiStaff(c): ApiStaff,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    disabled: bool,
+) -> ApiResult {
+    changing(&state, &headers, &c, false)?;
+    apps::set_disabled(&state.clients, &c.staff, &id, disabled).await?;
     ok(json!({ "client_id": id, "disabled": disabled }))
 }
 
-async fn app_disable(
-    State(state): State<AppState>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    set_disabled(&state, &c, &headers, &id, true).await
-}
-
-async fn app_enable(
-    State(state): State<AppState>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
-    set_disabled(&state, &c, &headers, &id, false).await
-}
+variants!(set_disabled(state: State<AppState>, c: ApiStaff, headers: HeaderMap, id: Path<String>) {
+    app_disable => true,
+    app_enable => false,
+});
 
 /// A new secret, shown once; the old one stays valid for the grace period.
 async fn app_rotate(
@@ -366,54 +382,34 @@ pub struct ReasonBody {
 }
 
 async fn person_act(
-    state: &AppState,
-    c: &Console,
-    headers: &HeaderMap,
-    addr: SocketAddr,
-    id: &str,
-    action: AccountAction,
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiStaff(c): ApiStaff,
+    headers: HeaderMap,
+    Path(id): Path<String>,
     b: Result<Json<ReasonBody>, JsonRejection>,
+    action: AccountAction,
 ) -> ApiResult {
-    changing(state, headers, c, true)?;
+    changing(&state, &headers, &c, true)?;
     let reason = body(b)?.reason;
     let ip = cookies::client_ip(Some(addr));
-    let change = people::AccountChange { user_id: id, action, reason: &reason, ip: Some(&ip) };
-    people::act(&state.store, state, &c.staff, change, state.clock.now()).await?;
-    ok(people::detail(&state.store, &c.staff, id, state.clock.now()).await?)
+    let change = people::AccountChange { user_id: &id, action, reason: &reason, ip: Some(&ip) };
+    people::act(&state.store, &state, &c.staff, change, state.clock.now()).await?;
+    ok(people::detail(&state.store, &c.staff, &id, state.clock.now()).await?)
 }
 
-async fn person_suspend(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    ApiStaff(c): ApiStaff,
+variants!(person_act(
+    state: State<AppState>,
+    addr: ConnectInfo<SocketAddr>,
+    c: ApiStaff,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Path<String>,
     b: Result<Json<ReasonBody>, JsonRejection>,
-) -> ApiResult {
-    person_act(&state, &c, &headers, addr, &id, AccountAction::Suspend, b).await
-}
-
-async fn person_restore(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    b: Result<Json<ReasonBody>, JsonRejection>,
-) -> ApiResult {
-    person_act(&state, &c, &headers, addr, &id, AccountAction::Restore, b).await
-}
-
-async fn person_sign_out(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    b: Result<Json<ReasonBody>, JsonRejection>,
-) -> ApiResult {
-    person_act(&state, &c, &headers, addr, &id, AccountAction::SignOut, b).await
-}
+) {
+    person_suspend => AccountAction::Suspend,
+    person_restore => AccountAction::Restore,
+    person_sign_out => AccountAction::SignOut,
+});
 
 // ---------------------------------------------------------------- appeals
 
@@ -480,15 +476,14 @@ async fn stats_get(
     Query(q): Query<audit_pages::StatsQuery>,
 ) -> ApiResult {
     let (from, to) = q.range(state.clock.now())?;
-    let r: Value = serde_json::to_value(stats::report(&state.store, &c.staff, from, to).await?).map_err(unavailable)?;
-    ok(r)
+    ok(stats::report(&state.store, &c.staff, from, to).await?)
 }
 
 // ---------------------------------------------------------------- staff roles
 
 async fn staff_list(State(state): State<AppState>, ApiStaff(c): ApiStaff) -> ApiResult {
     c.staff.require(Permission::GrantRoles)?;
-    ok(json!({ "staff": staff_core::list(&state.store).await.map_err(unavailable)? }))
+    ok(json!({ "staff": staff_core::list(&state.store).await? }))
 }
 
 #[derive(Deserialize)]
@@ -500,13 +495,13 @@ pub struct RoleBody {
 }
 
 async fn staff_role(
-    state: &AppState,
-    c: &Console,
-    headers: &HeaderMap,
+    State(state): State<AppState>,
+    ApiStaff(c): ApiStaff,
+    headers: HeaderMap,
     b: Result<Json<RoleBody>, JsonRejection>,
     grant: bool,
 ) -> ApiResult {
-    changing(state, headers, c, true)?;
+    changing(&state, &headers, &c, true)?;
     let b = body(b)?;
     let role = Role::parse(&b.role).ok_or(ApiError(StatusCode::BAD_REQUEST, "unknown_role".into()))?;
     let (store, users, by, now) = (&state.store, &state.users, Granter::Staff(&c.staff), state.clock.now());
@@ -519,20 +514,7 @@ async fn staff_role(
     }
 }
 
-async fn staff_grant(
-    State(state): State<AppState>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    b: Result<Json<RoleBody>, JsonRejection>,
-) -> ApiResult {
-    staff_role(&state, &c, &headers, b, true).await
-}
-
-async fn staff_revoke(
-    State(state): State<AppState>,
-    ApiStaff(c): ApiStaff,
-    headers: HeaderMap,
-    b: Result<Json<RoleBody>, JsonRejection>,
-) -> ApiResult {
-    staff_role(&state, &c, &headers, b, false).await
-}
+variants!(staff_role(state: State<AppState>, c: ApiStaff, headers: HeaderMap, b: Result<Json<RoleBody>, JsonRejection>) {
+    staff_grant => true,
+    staff_revoke => false,
+});

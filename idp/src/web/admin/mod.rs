@@ -164,13 +164,8 @@ impl Console {
     }
 }
 
-/// A refused console action as a page.
+/// A refused console action as a page (the `From` impl in `kit::extract`,
+/// so a handler can also just write `?`).
 pub fn refused(e: StaffError) -> PageError {
-    match e {
-        StaffError::Forbidden => PageError::forbidden("admin_forbidden"),
-        StaffError::NotFound => PageError::not_found(),
-        StaffError::Invalid(key) => PageError::bad_request(key),
-        StaffError::Db(e) => PageError::unavailable(e),
-        StaffError::Domain(e) => PageError::unavailable(e),
-    }
+    PageError::from(e)
 }

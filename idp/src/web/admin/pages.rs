@@ -1,5 +1,6 @@
 //! The console's pages: home, step-up, people, apps, reviews, staff roles
 //! (audit and statistics are in `audit_pages`).
+use super::queues::{Queue, QueueForm, StatusQuery, choice};
 use super::{Console, refused};
 use crate::domain::clients::admin::Settings;
 use crate::domain::staff::people::{self, AccountAction};
@@ -288,60 +289,30 @@ pub async fn app_submit(
 
 // ---------------------------------------------------------------- reviews
 
-#[derive(Deserialize)]
-pub struct ReviewQuery {
-    #[serde(default)]
-    status: String,
-}
-
+/// `/admin/appeals`: appeals with their due times (A8).
 pub async fn appeals(
     State(state): State<AppState>,
     c: Console,
     jar: CookieJar,
-    Query(q): Query<ReviewQuery>,
+    Query(q): Query<StatusQuery>,
 ) -> PageResult {
-    let list = reviews::appeals(&state.store, &c.staff, &q.status, state.clock.now()).await.map_err(refused)?;
-    let list = super::appeal_detail::rows_json(&list, c.locale);
-    let mut ctx = tera::Context::new();
-    ctx.insert("adm", &serde_json::json!({ "appeals": list, "status": q.status, "done": Option::<String>::None }));
-    Ok(c.render(&state, jar, "admin_appeals.html", ctx))
+    Queue::Appeals.page(&state, &c, jar, &q.status, None).await
 }
-
-#[derive(Deserialize)]
-pub struct DecideForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    action: String,
-    #[serde(default)]
-    reason: String,
-}
-with_csrf!(DecideForm);
 
 pub async fn appeal_decide(
     State(state): State<AppState>,
     c: Console,
     jar: CookieJar,
     Path(id): Path<String>,
-    CsrfForm(f): CsrfForm<DecideForm>,
+    CsrfForm(f): CsrfForm<QueueForm>,
 ) -> PageResult {
-    let approve = match f.action.as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => return Err(PageError::bad_request("error_bad_form")),
-    };
+    let approve = choice(&f.action, "approve", "reject")?;
     let key = if approve { "sms_appeal_approved" } else { "sms_appeal_rejected" };
     let template = state.pages.text(&state.config.default_locale, key);
-    let now = state.clock.now();
-    reviews::decide_appeal(&state.store, &state.sms_codes, &c.staff, &id, approve, &f.reason, &template, now)
-        .await
-        .map_err(refused)?;
-    let list = reviews::appeals(&state.store, &c.staff, "pending", now).await.map_err(refused)?;
-    let list = super::appeal_detail::rows_json(&list, c.locale);
-    let done = state.pages.text(c.locale, if approve { "admin_done_approved" } else { "admin_done_rejected" });
-    let mut ctx = tera::Context::new();
-    ctx.insert("adm", &serde_json::json!({ "appeals": list, "status": "pending", "done": done }));
-    Ok(c.render(&state, jar, "admin_appeals.html", ctx))
+    let (db, sms, now) = (&state.store, &state.sms_codes, state.clock.now());
+    let call = reviews::decide_appeal(db, sms, &c.staff, &id, approve, &f.reason, &template, now);
+    let done = if approve { "admin_done_approved" } else { "admin_done_rejected" };
+    Queue::Appeals.decide(&state, &c, jar, call, done).await
 }
 
 // ---------------------------------------------------------------- staff

@@ -2,9 +2,9 @@
 //! (C5), kin-binding reports, feedback (G3); the FAQ editor; enterprises
 //! by credit code. Each decision is one `domain::staff` call: role checked,
 //! decided once, audited, the citizen told where the manual says.
-use super::{Console, refused};
+use super::Console;
 use crate::domain::delegation::kin::Notices;
-use crate::domain::staff::{content, reviews};
+use crate::domain::staff::{StaffError, content, reviews};
 use crate::kit::extract::{CsrfForm, PageError};
 use crate::server::AppState;
 use crate::with_csrf;
@@ -12,14 +12,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::CookieJar;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 type PageResult = Result<Response, PageError>;
 
 #[derive(Deserialize)]
 pub struct StatusQuery {
     #[serde(default)]
-    status: String,
+    pub(super) status: String,
 }
 
 #[derive(Deserialize)]
@@ -27,9 +28,9 @@ pub struct QueueForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    action: String,
+    pub(super) action: String,
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
 }
 with_csrf!(QueueForm);
 
@@ -37,26 +38,98 @@ fn fmt_time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
 }
 
-// ---------------------------------------------------------------- changes (C5)
-
-async fn changes_page(state: &AppState, c: &Console, jar: CookieJar, status: &str, done: Option<&str>) -> PageResult {
-    let rows = reviews::changes(&state.store, &c.staff, status).await.map_err(refused)?;
-    let rows: Vec<serde_json::Value> = rows
-        .into_iter()
+/// Rows for a queue template, each with its filing time as text (`at`).
+fn with_time<R: Serialize>(rows: Vec<R>) -> Vec<Value> {
+    rows.into_iter()
         .map(|r| {
-            let at = fmt_time(r.created_at);
             let mut v = serde_json::to_value(r).unwrap_or_default();
+            let at = fmt_time(v["created_at"].as_i64().unwrap_or_default());
             v["at"] = at.into();
             v
         })
-        .collect();
-    let mut ctx = tera::Context::new();
-    ctx.insert(
-        "adm",
-        &serde_json::json!({ "rows": rows, "status": status, "done": done.map(|k| state.pages.text(c.locale, k)) }),
-    );
-    Ok(c.render(state, jar, "admin_changes.html", ctx))
+        .collect()
 }
+
+/// Which of the form's two `action` buttons was pressed: `yes` is true,
+/// `no` false, anything else a bad form.
+pub(super) fn choice(action: &str, yes: &str, no: &str) -> Result<bool, PageError> {
+    match action {
+        a if a == yes => Ok(true),
+        a if a == no => Ok(false),
+        _ => Err(PageError::bad_request("error_bad_form")),
+    }
+}
+
+/// A reviewers' queue: its page lists the requests with a status (the
+/// role checked by the core), and a decision on one shows the pending
+/// ones again with what was done.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Queue {
+    Appeals,
+    Changes,
+    KinReports,
+    Feedback,
+}
+
+impl Queue {
+    fn template(self) -> &'static str {
+        match self {
+            Queue::Appeals => "admin_appeals.html",
+            Queue::Changes => "admin_changes.html",
+            Queue::KinReports => "admin_kin_reports.html",
+            Queue::Feedback => "admin_feedback.html",
+        }
+    }
+
+    async fn rows(self, state: &AppState, c: &Console, status: &str) -> Result<Vec<Value>, StaffError> {
+        let (db, staff) = (&state.store, &c.staff);
+        Ok(match self {
+            Queue::Appeals => super::appeal_detail::rows_json(
+                &reviews::appeals(db, staff, status, state.clock.now()).await?,
+                c.locale,
+            ),
+            Queue::Changes => with_time(reviews::changes(db, staff, status).await?),
+            Queue::KinReports => with_time(reviews::kin_reports(db, staff, status).await?),
+            Queue::Feedback => with_time(content::queue(db, staff, status).await?),
+        })
+    }
+
+    /// The queue's page of requests with `status`, with the notice `done`
+    /// (a locale key) of what was just done.
+    pub(super) async fn page(
+        self,
+        state: &AppState,
+        c: &Console,
+        jar: CookieJar,
+        status: &str,
+        done: Option<&str>,
+    ) -> PageResult {
+        let rows = self.rows(state, c, status).await?;
+        let mut ctx = tera::Context::new();
+        ctx.insert(
+            "adm",
+            &serde_json::json!({ "rows": rows, "status": status, "done": done.map(|k| state.pages.text(c.locale, k)) }),
+        );
+        Ok(c.render(state, jar, self.template(), ctx))
+    }
+
+    /// A decision on one request: the core `call` (role checked, decided
+    /// once, audited, the citizen told), then the pending requests with
+    /// the notice `done`; a refusal is the console's error page.
+    pub(super) async fn decide<T>(
+        self,
+        state: &AppState,
+        c: &Console,
+        jar: CookieJar,
+        call: impl Future<Output = Result<T, StaffError>>,
+        done: &str,
+    ) -> PageResult {
+        call.await?;
+        self.page(state, c, jar, "pending", Some(done)).await
+    }
+}
+
+// ---------------------------------------------------------------- changes (C5)
 
 /// `/admin/changes`: representative and phone change requests.
 pub async fn changes(
@@ -65,7 +138,7 @@ pub async fn changes(
     jar: CookieJar,
     Query(q): Query<StatusQuery>,
 ) -> PageResult {
-    changes_page(&state, &c, jar, &q.status, None).await
+    Queue::Changes.page(&state, &c, jar, &q.status, None).await
 }
 
 pub async fn change_decide(
@@ -75,41 +148,16 @@ pub async fn change_decide(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<QueueForm>,
 ) -> PageResult {
-    let approve = match f.action.as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => return Err(PageError::bad_request("error_bad_form")),
-    };
+    let approve = choice(&f.action, "approve", "reject")?;
     let key = if approve { "sms_enterprise_change_approved" } else { "sms_enterprise_change_rejected" };
     let template = state.pages.text(&state.config.default_locale, key);
-    let now = state.clock.now();
-    reviews::decide_change(&state.store, &state.sms_codes, &c.staff, &id, approve, &f.reason, &template, now)
-        .await
-        .map_err(refused)?;
+    let (db, sms, now) = (&state.store, &state.sms_codes, state.clock.now());
+    let call = reviews::decide_change(db, sms, &c.staff, &id, approve, &f.reason, &template, now);
     let done = if approve { "admin_done_approved" } else { "admin_done_rejected" };
-    changes_page(&state, &c, jar, "pending", Some(done)).await
+    Queue::Changes.decide(&state, &c, jar, call, done).await
 }
 
 // ---------------------------------------------------------------- kin reports
-
-async fn kin_page(state: &AppState, c: &Console, jar: CookieJar, status: &str, done: Option<&str>) -> PageResult {
-    let rows = reviews::kin_reports(&state.store, &c.staff, status).await.map_err(refused)?;
-    let rows: Vec<serde_json::Value> = rows
-        .into_iter()
-        .map(|r| {
-            let at = fmt_time(r.created_at);
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            v["at"] = at.into();
-            v
-        })
-        .collect();
-    let mut ctx = tera::Context::new();
-    ctx.insert(
-        "adm",
-        &serde_json::json!({ "rows": rows, "status": status, "done": done.map(|k| state.pages.text(c.locale, k)) }),
-    );
-    Ok(c.render(state, jar, "admin_kin_reports.html", ctx))
-}
 
 /// `/admin/kin-reports`: reports of malicious kin bindings.
 pub async fn kin_reports(
@@ -118,7 +166,7 @@ pub async fn kin_reports(
     jar: CookieJar,
     Query(q): Query<StatusQuery>,
 ) -> PageResult {
-    kin_page(&state, &c, jar, &q.status, None).await
+    Queue::KinReports.page(&state, &c, jar, &q.status, None).await
 }
 
 pub async fn kin_report_decide(
@@ -128,40 +176,15 @@ pub async fn kin_report_decide(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<QueueForm>,
 ) -> PageResult {
-    let remove = match f.action.as_str() {
-        "remove" => true,
-        "dismiss" => false,
-        _ => return Err(PageError::bad_request("error_bad_form")),
-    };
+    let remove = choice(&f.action, "remove", "dismiss")?;
     let text = |key: &str| state.pages.text(&state.config.default_locale, key);
     let notices = Notices { sms: state.sms_codes.gateway(), text: &text };
-    reviews::decide_kin_report(&state.store, &notices, &c.staff, &id, remove, state.clock.now())
-        .await
-        .map_err(refused)?;
+    let call = reviews::decide_kin_report(&state.store, &notices, &c.staff, &id, remove, state.clock.now());
     let done = if remove { "admin_done_kin_removed" } else { "admin_done_kin_dismissed" };
-    kin_page(&state, &c, jar, "pending", Some(done)).await
+    Queue::KinReports.decide(&state, &c, jar, call, done).await
 }
 
 // ---------------------------------------------------------------- feedback
-
-async fn feedback_page(state: &AppState, c: &Console, jar: CookieJar, status: &str, done: Option<&str>) -> PageResult {
-    let rows = content::queue(&state.store, &c.staff, status).await.map_err(refused)?;
-    let rows: Vec<serde_json::Value> = rows
-        .into_iter()
-        .map(|r| {
-            let at = fmt_time(r.created_at);
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            v["at"] = at.into();
-            v
-        })
-        .collect();
-    let mut ctx = tera::Context::new();
-    ctx.insert(
-        "adm",
-        &serde_json::json!({ "rows": rows, "status": status, "done": done.map(|k| state.pages.text(c.locale, k)) }),
-    );
-    Ok(c.render(state, jar, "admin_feedback.html", ctx))
-}
 
 /// `/admin/feedback`: citizens' feedback and error reports.
 pub async fn feedback(
@@ -170,7 +193,7 @@ pub async fn feedback(
     jar: CookieJar,
     Query(q): Query<StatusQuery>,
 ) -> PageResult {
-    feedback_page(&state, &c, jar, &q.status, None).await
+    Queue::Feedback.page(&state, &c, jar, &q.status, None).await
 }
 
 pub async fn feedback_answer(
@@ -180,14 +203,14 @@ pub async fn feedback_answer(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<QueueForm>,
 ) -> PageResult {
-    content::answer(&state.store, &c.staff, &id, &f.reason, state.clock.now()).await.map_err(refused)?;
-    feedback_page(&state, &c, jar, "pending", Some("admin_done_answered")).await
+    let call = content::answer(&state.store, &c.staff, &id, &f.reason, state.clock.now());
+    Queue::Feedback.decide(&state, &c, jar, call, "admin_done_answered").await
 }
 
 // ---------------------------------------------------------------- FAQ editor
 
 async fn faq_page(state: &AppState, c: &Console, jar: CookieJar, done: Option<&str>) -> PageResult {
-    c.staff.require(crate::domain::staff::Permission::ManageContent).map_err(refused)?;
+    c.staff.require(crate::domain::staff::Permission::ManageContent)?;
     let sections = content::faq(&state.store, "").await?;
     let mut ctx = tera::Context::new();
     ctx.insert(
@@ -236,11 +259,11 @@ pub async fn faq_submit(
     let db = &state.store;
     let done = match f.action.as_str() {
         "save_category" => {
-            content::save_category(db, &c.staff, id, &f.name, position, now).await.map_err(refused)?;
+            content::save_category(db, &c.staff, id, &f.name, position, now).await?;
             "admin_done_saved"
         }
         "delete_category" => {
-            content::delete_category(db, &c.staff, id.unwrap_or_default(), now).await.map_err(refused)?;
+            content::delete_category(db, &c.staff, id.unwrap_or_default(), now).await?;
             "admin_done_deleted"
         }
         "save_item" => {
@@ -250,11 +273,11 @@ pub async fn faq_submit(
                 answer: &f.answer,
                 position,
             };
-            content::save_item(db, &c.staff, id, &q, now).await.map_err(refused)?;
+            content::save_item(db, &c.staff, id, &q, now).await?;
             "admin_done_saved"
         }
         "delete_item" => {
-            content::delete_item(db, &c.staff, id.unwrap_or_default(), now).await.map_err(refused)?;
+            content::delete_item(db, &c.staff, id.unwrap_or_default(), now).await?;
             "admin_done_deleted"
         }
         _ => return Err(PageError::bad_request("error_bad_form")),
@@ -283,10 +306,10 @@ pub async fn enterprises(
         match reviews::enterprise(&state.store, &c.staff, &q.uscc).await {
             Ok(e) => (e, None),
             Err(crate::domain::staff::StaffError::Invalid(key)) => (None, Some(state.pages.text(c.locale, key))),
-            Err(e) => return Err(refused(e)),
+            Err(e) => return Err(e.into()),
         }
     } else {
-        c.staff.require(crate::domain::staff::Permission::ViewPeople).map_err(refused)?;
+        c.staff.require(crate::domain::staff::Permission::ViewPeople)?;
         (None, None)
     };
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };

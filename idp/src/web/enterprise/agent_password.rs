@@ -111,15 +111,17 @@ pub async fn submit(
         now: state.clock.now(),
     };
     let throttle = &state.config.login_throttle;
-    match agent_password::change(&state.store, &state.passwords, &state, throttle, change).await {
-        Ok(Ok(())) => {
+    let changed = match agent_password::change(&state.store, &state.passwords, &state, throttle, change).await {
+        Err(EnterpriseError::Invalid(k)) => return Ok(fail(jar, StatusCode::BAD_REQUEST, k)),
+        other => other?,
+    };
+    match changed {
+        Ok(()) => {
             let v = view(&a.enterprise, Some(state.pages.text(locale, "agent_password_changed")), None);
             Ok(render(&state, jar, StatusCode::OK, "agent_password.html", locale, v))
         }
-        Ok(Err(k @ "enterprise_locked")) => Ok(fail(jar, StatusCode::TOO_MANY_REQUESTS, k)),
-        Ok(Err(k @ "agent_password_current_wrong")) => Ok(fail(jar, StatusCode::BAD_REQUEST, k)),
-        Ok(Err(k)) => Ok(fail(jar, StatusCode::CONFLICT, k)),
-        Err(EnterpriseError::Invalid(k)) => Ok(fail(jar, StatusCode::BAD_REQUEST, k)),
-        Err(e) => Err(PageError::unavailable(e)),
+        Err(k @ "enterprise_locked") => Ok(fail(jar, StatusCode::TOO_MANY_REQUESTS, k)),
+        Err(k @ "agent_password_current_wrong") => Ok(fail(jar, StatusCode::BAD_REQUEST, k)),
+        Err(k) => Ok(fail(jar, StatusCode::CONFLICT, k)),
     }
 }

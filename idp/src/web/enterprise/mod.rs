@@ -434,10 +434,8 @@ pub async fn agents_show(
     EnterpriseSession { enterprise: e, .. }: EnterpriseSession,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    let notice =
-        (!q.notice.is_empty() && q.notice.starts_with("agents_")).then(|| (true, state.pages.text(locale, &q.notice)));
-    let view = agents_view(&state, &e, locale, notice).await;
-    view_page(&state, jar, StatusCode::OK, "enterprise_agents.html", locale, view)
+    let notice = (!q.notice.is_empty() && q.notice.starts_with("agents_")).then_some((true, q.notice.as_str()));
+    agents_page(&state, jar, locale, &e, notice).await
 }
 
 /// One agent on the representative's list (`approve`, `revoke`,
@@ -471,18 +469,24 @@ pub struct AddForm {
 
 crate::with_csrf!(AgentForm, RejectForm, AddForm, ChangeForm);
 
-/// The agents page again with the outcome of an action: `(true, key)`
-/// done, `(false, key)` refused (409).
-async fn agents_outcome(
+/// The agents page, with the outcome of an action when there was one:
+/// `(true, key)` done, `(false, key)` refused (409).
+async fn agents_page(
     state: &AppState,
     jar: CookieJar,
     locale: &str,
     e: &enterprise::Model,
-    (ok, key): (bool, &str),
+    notice: Option<(bool, &str)>,
 ) -> Response {
-    let status = if ok { StatusCode::OK } else { StatusCode::CONFLICT };
-    let view = agents_view(state, e, locale, Some((ok, state.pages.text(locale, key)))).await;
+    let status = if matches!(notice, Some((false, _))) { StatusCode::CONFLICT } else { StatusCode::OK };
+    let view = agents_view(state, e, locale, notice.map(|(ok, key)| (ok, state.pages.text(locale, key)))).await;
     view_page(state, jar, status, "enterprise_agents.html", locale, view)
+}
+
+/// The outcome of an action on one agent that may have lost a race: `done`
+/// when it changed the agent, else "changed meanwhile".
+fn acted(changed: bool, done: &'static str) -> (bool, &'static str) {
+    if changed { (true, done) } else { (false, "agents_changed_meanwhile") }
 }
 
 /// `POST /enterprise/agents/approve` (C3): approving needs the
@@ -499,7 +503,7 @@ pub async fn agent_approve(
             let now = state.clock.now();
             Ok(to_face_check(&state, jar, locale, &payload, &e.representative_id_number, now).await)
         }
-        None => Ok(agents_outcome(&state, jar, locale, &e, (false, "agents_changed_meanwhile")).await),
+        None => Ok(agents_page(&state, jar, locale, &e, Some((false, "agents_changed_meanwhile"))).await),
     }
 }
 
@@ -517,12 +521,13 @@ pub async fn agent_reject(
     } else {
         let ip = cookies::client_ip(Some(addr));
         let party = Party::Enterprise(&e.id);
-        match delegation::reject(&state.store, &f.id, &party, f.reason.trim(), Some(&ip), state.clock.now()).await? {
-            true => (true, "agents_rejected"),
-            false => (false, "agents_changed_meanwhile"),
-        }
+        let now = state.clock.now();
+        acted(
+            delegation::reject(&state.store, &f.id, &party, f.reason.trim(), Some(&ip), now).await?,
+            "agents_rejected",
+        )
     };
-    Ok(agents_outcome(&state, jar, locale, &e, outcome).await)
+    Ok(agents_page(&state, jar, locale, &e, Some(outcome)).await)
 }
 
 /// `POST /enterprise/agents/revoke` (C3): the agent's sessions and tokens
@@ -535,14 +540,9 @@ pub async fn agent_revoke(
     EnterpriseSession { enterprise: e, .. }: EnterpriseSession,
     CsrfForm(f): CsrfForm<AgentForm>,
 ) -> Result<Response, PageError> {
-    let ip = cookies::client_ip(Some(addr));
-    let party = Party::Enterprise(&e.id);
-    let now = state.clock.now();
-    let outcome = match delegation::revoke_and_notify(&state.store, &state, &f.id, &party, Some(&ip), now).await? {
-        true => (true, "agents_revoked"),
-        false => (false, "agents_changed_meanwhile"),
-    };
-    Ok(agents_outcome(&state, jar, locale, &e, outcome).await)
+    let (ip, party, now) = (cookies::client_ip(Some(addr)), Party::Enterprise(&e.id), state.clock.now());
+    let revoked = delegation::revoke_and_notify(&state.store, &state, &f.id, &party, Some(&ip), now).await?;
+    Ok(agents_page(&state, jar, locale, &e, Some(acted(revoked, "agents_revoked"))).await)
 }
 
 /// `POST /enterprise/agents/require-password` (C2): the agent must set a
@@ -555,13 +555,9 @@ pub async fn agent_require_password(
     EnterpriseSession { enterprise: e, .. }: EnterpriseSession,
     CsrfForm(f): CsrfForm<AgentForm>,
 ) -> Result<Response, PageError> {
-    let ip = cookies::client_ip(Some(addr));
-    let now = state.clock.now();
-    let outcome = match agent_passwords::require_reset(&state.store, &state, &e.id, &f.id, Some(&ip), now).await? {
-        true => (true, "agents_password_cleared"),
-        false => (false, "agents_changed_meanwhile"),
-    };
-    Ok(agents_outcome(&state, jar, locale, &e, outcome).await)
+    let (ip, now) = (cookies::client_ip(Some(addr)), state.clock.now());
+    let cleared = agent_passwords::require_reset(&state.store, &state, &e.id, &f.id, Some(&ip), now).await?;
+    Ok(agents_page(&state, jar, locale, &e, Some(acted(cleared, "agents_password_cleared"))).await)
 }
 
 /// `POST /enterprise/agents/add` (C3): an existing account becomes a
@@ -578,7 +574,7 @@ pub async fn agent_add(
         Ok(_) => (true, "agents_added"),
         Err(key) => (false, key),
     };
-    Ok(agents_outcome(&state, jar, locale, &e, outcome).await)
+    Ok(agents_page(&state, jar, locale, &e, Some(outcome)).await)
 }
 
 #[derive(Deserialize, Default)]

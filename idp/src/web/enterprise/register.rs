@@ -21,7 +21,7 @@ use crate::web::enterprise::render;
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum_extra::extract::CookieJar;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -245,12 +245,11 @@ pub async fn password_submit(
         return Ok(fail(jar, "register_password_mismatch"));
     }
     let now = state.clock.now();
-    match onboarding::set_first_password(&state.store, &state.passwords, &e.id, &u.id, &f.password, now).await {
-        Ok(Ok(())) => {
-            Ok(render(&state, jar, StatusCode::OK, "enterprise_register.html", locale, password_view(&e, true, None)))
-        }
-        Ok(Err(key)) => Err(PageError::Refused(StatusCode::CONFLICT, key)),
-        Err(crate::domain::delegation::enterprises::EnterpriseError::Invalid(key)) => Ok(fail(jar, key)),
-        Err(err) => Ok(PageError::unavailable(err).into_response()),
-    }
+    let set = match onboarding::set_first_password(&state.store, &state.passwords, &e.id, &u.id, &f.password, now).await
+    {
+        Err(crate::domain::delegation::enterprises::EnterpriseError::Invalid(key)) => return Ok(fail(jar, key)),
+        other => other?,
+    };
+    set.map_err(|key| PageError::Refused(StatusCode::CONFLICT, key))?;
+    Ok(render(&state, jar, StatusCode::OK, "enterprise_register.html", locale, password_view(&e, true, None)))
 }

@@ -77,17 +77,19 @@ pub async fn submit(
         now: state.clock.now(),
     };
     let throttle = &state.config.login_throttle;
-    match onboarding::change_password(&state.store, &state.passwords, &state, throttle, change).await {
-        Ok(Ok(())) => {
+    let changed = match onboarding::change_password(&state.store, &state.passwords, &state, throttle, change).await {
+        Err(EnterpriseError::Invalid(k)) => return Ok(fail(jar, StatusCode::BAD_REQUEST, k)),
+        other => other?,
+    };
+    match changed {
+        Ok(()) => {
             let v = view(&e, Some(state.pages.text(locale, "enterprise_password_changed")), None);
             Ok(render(&state, jar, StatusCode::OK, "enterprise_password.html", locale, v))
         }
-        Ok(Err(k @ "enterprise_locked")) => Ok(fail(jar, StatusCode::TOO_MANY_REQUESTS, k)),
-        Ok(Err(k @ ("enterprise_password_current_wrong" | "enterprise_password_same"))) => {
+        Err(k @ "enterprise_locked") => Ok(fail(jar, StatusCode::TOO_MANY_REQUESTS, k)),
+        Err(k @ ("enterprise_password_current_wrong" | "enterprise_password_same")) => {
             Ok(fail(jar, StatusCode::BAD_REQUEST, k))
         }
-        Ok(Err(k)) => Ok(fail(jar, StatusCode::CONFLICT, k)),
-        Err(EnterpriseError::Invalid(k)) => Ok(fail(jar, StatusCode::BAD_REQUEST, k)),
-        Err(err) => Err(PageError::unavailable(err)),
+        Err(k) => Ok(fail(jar, StatusCode::CONFLICT, k)),
     }
 }
