@@ -58,11 +58,9 @@ pub fn clock(now: i64, locale: &str) -> String {
         format!("<span lang=\"{}\" data-format=\"{}\">{}</span>", esc(lang), esc(p), esc(&plain))
     };
     let inner = match crate::bilingual::companion(locale) {
-        Some(other) => format!(
-            "<span class=\"bi\">{} <span class=\"bi-beside\">{}</span></span>",
-            one(locale),
-            one(other)
-        ),
+        Some(other) => {
+            format!("<span class=\"bi\">{} <span class=\"bi-beside\">{}</span></span>", one(locale), one(other))
+        }
         None => one(locale),
     };
     format!(
@@ -98,7 +96,12 @@ mod tests {
         assert!(t.contains("href=\"/a?b=1&amp;c=2\"") && t.contains("&lt;i&gt;"));
         assert!(super::clock(0, "en").contains("data-clock data-now=\"0\""));
         let bo = super::clock(0, "bo");
-        assert!(bo.contains("<span lang=\"bo\" data-format=\"ཕྱི་ལོ་%Y ཟླ་%-m ཚེས་%-d %H:%M:%S\">ཕྱི་ལོ་1970 ཟླ་1 ཚེས་1 08:00</span>"), "{bo}");
+        assert!(
+            bo.contains(
+                "<span lang=\"bo\" data-format=\"ཕྱི་ལོ་%Y ཟླ་%-m ཚེས་%-d %H:%M:%S\">ཕྱི་ལོ་1970 ཟླ་1 ཚེས་1 08:00</span>"
+            ),
+            "{bo}"
+        );
         assert!(bo.contains("class=\"bi-beside\"><span lang=\"zh-CN\" data-format=\"%Y年%m月%d日 %H:%M:%S\">1970年01月01日 08:00</span>"), "{bo}");
         assert!(!bo.contains(crate::bilingual::OPEN), "no pair marks: the clock is already both languages");
         let r = super::auto_reload(42, "en");
