@@ -106,7 +106,10 @@ async fn rotation_and_scanning(backend: Backend) {
     let (status, html) = page(&b, &app, "/").await;
     assert_eq!(status, 200);
     assert!(html.contains("data-colour=\"green\"") && html.contains("张*") && html.contains("<svg"), "{html}");
-    assert!(html.contains("http-equiv=\"refresh\""), "the page refreshes itself");
+    // It reloads itself before the code expires, with a pause the citizen
+    // controls (WCAG 2.2.1), never a meta refresh.
+    assert!(html.contains("id=\"auto-reload\" data-reload=\"") && html.contains("id=\"auto-reload-toggle\""), "{html}");
+    assert!(!html.contains("http-equiv"), "no meta refresh");
     assert!(!html.contains("张三"), "the name is masked");
     let a = payload_in(&html);
     let header = jwt_claims(&format!("x.{}", a.split('.').next().unwrap()));

@@ -56,9 +56,20 @@ fn template_keys(text: &str) -> BTreeSet<String> {
 /// `.text(…)`, `.label(…)`, `error_page(…)`, `bad_request(…)`,
 /// `forbidden(…)` and `Refused(…)` when it is a literal.
 fn code_keys(text: &str) -> BTreeSet<String> {
-    const CALLS: &[&str] = &[".text(", ".label(", "error_page(", "bad_request(", "forbidden(", "Refused("];
+    calls_keys(text, &[".text(", ".label(", "error_page(", "bad_request(", "forbidden(", "Refused("], true)
+}
+
+/// Keys a plugin's code hands to its locale files: `.t("…")`, `.title("…")`
+/// and `texts.get(…, "…")` / `texts.plain(…, "…")` with a literal key.
+fn plugin_code_keys(text: &str) -> BTreeSet<String> {
+    calls_keys(text, &[".t(", ".title(", "texts.get(", "texts.plain(", "sdk_label("], false)
+}
+
+/// The literal last arguments of `calls` that look like keys (with a `_`
+/// when `snake` is set, to tell keys from other literals).
+fn calls_keys(text: &str, calls: &[&str], snake: bool) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    for call in CALLS {
+    for call in calls {
         for (i, _) in text.match_indices(call) {
             // The argument list up to the matching parenthesis, on one call.
             let rest = &text[i + call.len()..];
@@ -82,7 +93,7 @@ fn code_keys(text: &str) -> BTreeSet<String> {
             if let Some(lit) = last.strip_prefix('"').and_then(|l| l.strip_suffix('"'))
                 && !lit.is_empty()
                 && lit.chars().all(is_key_char)
-                && lit.contains('_')
+                && (lit.contains('_') || !snake)
             {
                 keys.insert(lit.to_string());
             }
@@ -195,7 +206,11 @@ fn every_key_exists_in_zh_en_and_bo() {
                 p.exists().then(|| (*l, (p.clone(), json_table(&p))))
             })
             .collect();
-        report.extend(check(&dir.display().to_string(), &tables, &BTreeSet::new()));
+        let mut sources = Vec::new();
+        files(&dir.parent().unwrap().join("src"), "rs", &mut sources);
+        let used: BTreeSet<String> =
+            sources.iter().flat_map(|s| plugin_code_keys(&std::fs::read_to_string(s).unwrap())).collect();
+        report.extend(check(&dir.display().to_string(), &tables, &used));
     }
     assert!(report.is_empty(), "locale files are incomplete:\n{}", report.join("\n"));
 }
@@ -208,6 +223,9 @@ fn the_scanners_find_keys() {
         "state.pages.text(locale, \"sms_code_text\"); PageError::bad_request(\"kin_bad_id\"); error_page(&s, StatusCode::OK, l, \"error_csrf\"); x.text(a, b);",
     );
     assert_eq!(c.into_iter().collect::<Vec<_>>(), ["error_csrf", "kin_bad_id", "sms_code_text"]);
+    let p =
+        plugin_code_keys("v.t(\"renew\"); self.texts.get(&self.req.locale, \"list_title\"); v.t(&format!(\"x_{k}\"));");
+    assert_eq!(p.into_iter().collect::<Vec<_>>(), ["list_title", "renew"]);
 }
 
 /// Tibetan pages: `lang="bo"`, each text in Tibetan with the Chinese beside

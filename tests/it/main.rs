@@ -12,6 +12,7 @@ mod appointments;
 mod assurance;
 mod audit;
 mod authorize;
+mod bo_dates;
 mod branding;
 mod brokering;
 mod ciba;

@@ -3,7 +3,10 @@
 //! appears in both languages, as the Tibetan regional portals do —
 //! `<span lang="bo">…</span><span lang="zh-CN">…</span>` — while a text in an
 //! attribute (`placeholder`, `aria-label`, `alt`, `title`) or in an element
-//! that holds only text (`<title>`, `<option>`, `<textarea>`) stays plain.
+//! that holds only text (`<title>`, `<option>`, `<textarea>`) stays plain, and
+//! one inside an `<svg>` (a drawn card, a chart) shows its own language only.
+//! Plugins write the same pairs through the SDK (`idp_plugin_sdk::bilingual`,
+//! which defines the marks), so their pages are bilingual too.
 //!
 //! Tera escapes without knowing where a value lands, so the pair travels
 //! through the template as one value between private-use marks that HTML
@@ -12,17 +15,11 @@
 //! works in every locale.
 use serde_json::{Map, Value};
 
-const OPEN: char = '\u{F8F0}';
-const SEP: char = '\u{F8F1}';
-const CLOSE: char = '\u{F8F2}';
+use idp_plugin_sdk::bilingual::{CLOSE, OPEN, SEP};
 
 /// One text in both languages, for a template (plain when they are equal).
 pub fn pair(own: &str, companion: &str) -> String {
-    if own == companion || companion.is_empty() {
-        return own.to_string();
-    }
-    let clean = |s: &str| s.replace([OPEN, SEP, CLOSE], "");
-    format!("{OPEN}{}{SEP}{}{CLOSE}", clean(own), clean(companion))
+    idp_plugin_sdk::bilingual::pair(own, companion)
 }
 
 /// A locale's table with each text paired with the companion's.
@@ -40,6 +37,10 @@ pub fn pair_all(own: &Map<String, Value>, companion: &Map<String, Value>) -> Map
 
 /// Elements whose content is text only: a pair becomes "own / companion".
 const TEXT_ONLY: &[&str] = &["title", "option", "textarea", "script", "style"];
+
+/// Elements where a pair shows its own language only, as in an attribute
+/// (markup inside an SVG would leave it; the drawing has no room for two).
+const OWN_ONLY: &[&str] = &["svg"];
 
 /// Reads one pair after its `OPEN`. A pair put inside another (a text
 /// with a paired value substituted into it) gives each side its own
@@ -77,7 +78,7 @@ pub fn render(html: &str, own_lang: &str, companion_lang: &str) -> String {
         match c {
             OPEN => {
                 let (own, other) = read_pair(&mut chars);
-                if in_tag {
+                if in_tag || text_only.is_some_and(|t| OWN_ONLY.contains(&t)) {
                     out.push_str(&own);
                 } else if text_only.is_some() {
                     out.push_str(&own);
@@ -103,7 +104,7 @@ pub fn render(html: &str, own_lang: &str, companion_lang: &str) -> String {
                         text_only = None;
                     }
                 } else if text_only.is_none() {
-                    text_only = TEXT_ONLY.iter().find(|t| **t == name).copied();
+                    text_only = TEXT_ONLY.iter().chain(OWN_ONLY).find(|t| **t == name).copied();
                 }
                 out.push(c);
             }
@@ -148,6 +149,13 @@ mod tests {
             "<title>ཐོ་འགོད། / 登录</title><label for=\"u\" title=\"ཐོ་འགོད།\"><span class=\"bi\"><span lang=\"bo\">ཐོ་འགོད།</span> <span lang=\"zh-CN\" class=\"bi-beside\">登录</span></span></label><select><option value=\"a\">ཐོ་འགོད། / 登录</option></select><button><span class=\"bi\"><span lang=\"bo\">ཐོ་འགོད།</span> <span lang=\"zh-CN\" class=\"bi-beside\">登录</span></span></button>"
         );
         assert!(!out.contains(OPEN) && !out.contains(SEP) && !out.contains(CLOSE));
+    }
+
+    #[test]
+    fn pairs_in_an_svg_show_their_own_language() {
+        let p = pair("ཀ", "甲");
+        let out = render(&format!("<svg><text x=\"1\">{p}</text></svg><p>{p}</p>"), "bo", "zh-CN");
+        assert!(out.starts_with("<svg><text x=\"1\">ཀ</text></svg><p><span class=\"bi\">"), "{out}");
     }
 
     #[test]

@@ -92,7 +92,7 @@ const TEMPLATES: &[(&str, &str)] = builtin!(
     "legal.html",
 );
 
-const LOCALES: &[(&str, &str)] = &[
+pub(crate) const LOCALES: &[(&str, &str)] = &[
     ("zh-CN", include_str!("../../../themes/default/locales/zh-CN.toml")),
     ("en", include_str!("../../../themes/default/locales/en.toml")),
     ("bo", include_str!("../../../themes/default/locales/bo.toml")),

@@ -263,11 +263,7 @@ fn code_page(v: &View, t: &Target, holder: &codes::Holder, rel: &Value, sub: &st
     let now = p.host.now();
     let qr = codes::qr_svg(&payload, colour_hex(colour))?;
     log(p, "show", t.shown_as, &holder.hid, sub, "")?;
-    // The page reloads itself (no scripts: the CSP forbids them) before the
-    // code id expires, and at least every minute for the time shown.
-    let refresh = (until - now).clamp(5, 60);
-    let mut html = format!("<meta http-equiv=\"refresh\" content=\"{refresh}\">");
-    html.push_str(&switcher(v, t, rel));
+    let mut html = switcher(v, t, rel);
     html.push_str(&format!("<section class=\"health-code\" data-colour=\"{colour}\" data-type=\"{}\">", t.shown_as));
     // A live clock (the theme's script ticks it), as real code pages show.
     html.push_str(&idp_plugin_sdk::ui::clock(now, &v.req.locale));
@@ -282,6 +278,10 @@ fn code_page(v: &View, t: &Target, holder: &codes::Holder, rel: &Value, sub: &st
         v.t("payload_text"),
         esc(&payload)
     ));
+    // The page reloads itself before the code id expires, and at least
+    // every minute, with a pause the citizen controls (WCAG 2.2.1; the
+    // theme's script, as the CSP allows no inline script).
+    html.push_str(&idp_plugin_sdk::ui::auto_reload((until - now).clamp(5, 60), &v.req.locale));
     let sel = &t.select;
     // Renewal right under the code, in the code's colour (never red on green).
     html.push_str(&format!(
@@ -535,7 +535,7 @@ fn authorisations(v: &View, t: &Target) -> Result<Response, String> {
                 esc(&a.who_kind),
                 esc(&a.who),
                 esc(&a.what),
-                esc(&util::datetime(a.at)),
+                v.when(a.at),
                 text
             ));
         }

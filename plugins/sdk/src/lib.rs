@@ -7,6 +7,7 @@
 //! Build plugins with the default `panic = "unwind"`: with `panic = "abort"`
 //! a panic ends the whole process and nothing on the host side can stop it.
 pub mod abi;
+pub mod bilingual;
 #[doc(hidden)]
 pub mod export;
 mod host;

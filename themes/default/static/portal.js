@@ -70,6 +70,23 @@
   'use strict';
   function pad(n) { return (n < 10 ? '0' : '') + n; }
   var MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  // The strftime subset of the locale files' date patterns (format_clock):
+  // %Y %m %-m %d %-d %b %H %M %S %%; d is a UTC Date already shifted.
+  function fill(pattern, d) {
+    return pattern.replace(/%(-?)([YmdbHMS%])/g, function (all, bare, c) {
+      var two = function (n) { return bare ? String(n) : pad(n); };
+      switch (c) {
+        case 'Y': return String(d.getUTCFullYear());
+        case 'm': return two(d.getUTCMonth() + 1);
+        case 'd': return two(d.getUTCDate());
+        case 'b': return MONTHS[d.getUTCMonth()];
+        case 'H': return two(d.getUTCHours());
+        case 'M': return two(d.getUTCMinutes());
+        case 'S': return two(d.getUTCSeconds());
+        default: return '%';
+      }
+    });
+  }
   var clocks = document.querySelectorAll('[data-clock]');
   if (clocks.length) {
     // The server's time at render (Unix seconds) minus this browser's, so
@@ -78,13 +95,19 @@
     var first = parseInt(clocks[0].getAttribute('data-now') || '0', 10);
     if (first > 0) { skew = first * 1000 - Date.now(); }
     var offset = parseInt(clocks[0].getAttribute('data-offset') || '28800', 10);
+    // Each language of a clock in its own pattern (a Tibetan clock shows
+    // the Chinese beside it).
+    var faces = [];
+    Array.prototype.forEach.call(clocks, function (c) {
+      var parts = c.querySelectorAll('[data-format]');
+      if (!parts.length) { parts = [c]; }
+      Array.prototype.forEach.call(parts, function (p) {
+        faces.push([p, p.getAttribute('data-format') || '%Y年%m月%d日 %H:%M:%S']);
+      });
+    });
     var tickClock = function () {
       var d = new Date(Date.now() + skew + offset * 1000);
-      var hms = pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes()) + ':' + pad(d.getUTCSeconds());
-      var text = document.documentElement.lang === 'en'
-        ? pad(d.getUTCDate()) + ' ' + MONTHS[d.getUTCMonth()] + ' ' + d.getUTCFullYear() + ', ' + hms
-        : d.getUTCFullYear() + '年' + pad(d.getUTCMonth() + 1) + '月' + pad(d.getUTCDate()) + '日 ' + hms;
-      for (var i = 0; i < clocks.length; i++) { clocks[i].textContent = text; }
+      for (var i = 0; i < faces.length; i++) { faces[i][0].textContent = fill(faces[i][1], d); }
     };
     tickClock();
     setInterval(tickClock, 1000);
@@ -101,4 +124,33 @@
     };
     tick();
   });
+})();
+
+// A page that reloads itself to stay current (the health code before its
+// code expires) says when, and lets the reader pause it (WCAG 2.2.1); the
+// control stays hidden without script, when nothing reloads.
+(function () {
+  'use strict';
+  var box = document.querySelector('[data-reload]');
+  if (!box) { return; }
+  var left = parseInt(box.getAttribute('data-reload') || '0', 10);
+  var toggle = box.querySelector('[data-reload-toggle]');
+  if (!(left > 0) || !toggle) { return; }
+  var paused = false;
+  function each(sel, f) { Array.prototype.forEach.call(box.querySelectorAll(sel), f); }
+  function show() {
+    box.setAttribute('data-state', paused ? 'paused' : 'running');
+    each('[data-reload-running]', function (el) { el.hidden = paused; });
+    each('[data-reload-paused]', function (el) { el.hidden = !paused; });
+    each('[data-reload-left]', function (el) { el.textContent = String(left); });
+  }
+  toggle.addEventListener('click', function () { paused = !paused; show(); });
+  box.hidden = false;
+  show();
+  setInterval(function () {
+    if (paused || left <= 0) { return; }
+    left -= 1;
+    if (left <= 0) { window.location.reload(); return; }
+    show();
+  }, 1000);
 })();
