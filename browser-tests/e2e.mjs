@@ -17,6 +17,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { consoleWalkthrough } from './console.mjs';
 
 const ISSUER = must('IDP_ISSUER').replace(/\/$/, '');
 const BIN = must('E2E_IDP_BIN');
@@ -904,6 +905,7 @@ async function main() {
   }
 
   await passkeyFlow();
+  await consoleWalkthrough({ browser, step, flow, shot, assertFits, navigate, watch, captchaAnswer, smsTo, visibleText, setPage: (p) => { currentPage = p; } });
 
   // -------------------------------------------------------------- accessibility
   await flow('accessibility: axe-core (WCAG 2.1 A/AA) on every page above', async () => {
