@@ -11,38 +11,12 @@
 //
 // e2e.mjs calls consoleWalkthrough(kit) with its runner and helpers.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cli, safeNavigate, zh as ZH } from './lib.mjs';
 
 const ISSUER = process.env.IDP_ISSUER.replace(/\/$/, '');
-const BIN = process.env.E2E_IDP_BIN;
 const TIMEOUT = 30_000;
 const DESKTOP = { width: 1366, height: 900 };
 const PHONE = { width: 390, height: 844 };
-
-// zh-CN texts by locale key, from the theme's locale file (the test names
-// keys, not copy).
-const ZH = (() => {
-  const file = join(dirname(fileURLToPath(import.meta.url)), '..', 'themes', 'default', 'locales', 'zh-CN.toml');
-  const texts = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^([a-z0-9_]+)\s*=\s*"((?:[^"\\]|\\.)*)"\s*$/.exec(line);
-    if (m) texts[m[1]] = JSON.parse(`"${m[2]}"`);
-  }
-  return (key) => {
-    assert.ok(texts[key], `no zh-CN text for ${key}`);
-    return texts[key];
-  };
-})();
-
-function cli(args, env = {}) {
-  return execFileSync(BIN, args, {
-    env: { ...process.env, IDP_LOG: 'warn', NO_COLOR: '1', ...env },
-    encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000,
-  });
-}
 
 function digits(n) {
   let s = '';
@@ -60,17 +34,7 @@ function idNumber(birth) {
 
 export async function consoleWalkthrough(kit) {
   const { browser, step, flow, shot, assertFits, watch, captchaAnswer, smsTo, visibleText, setPage } = kit;
-  // kit.navigate, but a failing action fails at once (its wait for the
-  // response is dropped, not left to reject later and end the process).
-  const navigate = async (page, action) => {
-    let failed = null;
-    const r = kit.navigate(page, () => action().catch((e) => { failed = e; }));
-    r.catch(() => {});
-    const over = r.then(() => true, () => true);
-    while (!failed && !(await Promise.race([over, new Promise((ok) => setTimeout(() => ok(false), 50))])));
-    if (failed) throw failed;
-    return r;
-  };
+  const navigate = safeNavigate(kit.navigate);
   const path = (page) => new URL(page.url()).pathname;
   const tag = Date.now().toString(36).slice(-6);
   const admin = {
