@@ -17,6 +17,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { consoleWalkthrough } from './console.mjs';
+import { deviceGrantFlow } from './device.mjs';
 
 const ISSUER = must('IDP_ISSUER').replace(/\/$/, '');
 const BIN = must('E2E_IDP_BIN');
@@ -907,6 +909,8 @@ async function main() {
   }
 
   await passkeyFlow();
+  await consoleWalkthrough({ browser, step, flow, shot, assertFits, navigate, watch, captchaAnswer, smsTo, visibleText, setPage: (p) => { currentPage = p; } });
+  await deviceGrantFlow({ browser, step, flow, shot, assertFits, navigate, watch, setPage: (p) => { currentPage = p; } });
 
   // -------------------------------------------------------------- accessibility
   await flow('accessibility: axe-core (WCAG 2.1 A/AA) on every page above', async () => {

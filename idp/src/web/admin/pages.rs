@@ -384,11 +384,13 @@ async fn plugins_page(state: &AppState, c: &Console, jar: CookieJar, done: Optio
     let rows: Vec<serde_json::Value> = report
         .iter()
         .map(|p| {
-            // The admin pages a staff member can open (GET admin routes).
+            // The admin pages a staff member can open (GET admin routes;
+            // the `.json` ones are data for scripts, not pages).
             let pages: Vec<String> = p
                 .routes
                 .iter()
                 .filter(|r| r.method == "GET" && matches!(r.auth, crate::plugins::RouteAuth::Admin))
+                .filter(|r| !r.path.ends_with(".json"))
                 .map(|r| format!("/plugins/{}{}", p.name, r.path))
                 .collect();
             serde_json::json!({ "name": p.name, "version": p.version, "enabled": p.enabled, "healthy": p.healthy,

@@ -31,6 +31,22 @@ pub struct ConsentForm {
     decision: String,
 }
 
+/// What each scope of a space-separated list lets the app do, in the
+/// user's language (consent page, device grant page): plugin scopes are
+/// described by their plugin, the others by `scope_<name>`.
+pub fn scope_words(state: &AppState, scope: &str, locale: &str) -> Vec<String> {
+    scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            state
+                .plugins
+                .scope_description(s, locale)
+                .unwrap_or_else(|| state.pages.text(locale, &format!("scope_{s}")))
+        })
+        .collect()
+}
+
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -45,18 +61,7 @@ pub async fn show(
         _ => return Err(PageError::bad_request("error_unknown_client")),
     };
     let user = state.users.find(&session.user_id).await.ok().flatten();
-    let scopes: Vec<String> = req
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            // Plugin scopes are described by their plugin, in the user's language.
-            state
-                .plugins
-                .scope_description(s, locale)
-                .unwrap_or_else(|| state.pages.text(locale, &format!("scope_{s}")))
-        })
-        .collect();
+    let scopes = scope_words(&state, &req.scope, locale);
     let mut ctx = tera::Context::new();
     ctx.insert("req", &q.req);
     ctx.insert("csrf", &cookies::csrf_token(&state, &browser));

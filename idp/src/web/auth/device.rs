@@ -43,7 +43,8 @@ async fn render(
     if let Some(row) = &found {
         let client = state.clients.find(&row.client_id).await?;
         ctx.insert("app_name", &client.map(|c| c.name).unwrap_or_default());
-        ctx.insert("scopes", &row.scope.split(' ').collect::<Vec<_>>());
+        // In words, as on the consent page: citizens never see scope names.
+        ctx.insert("scopes", &super::consent::scope_words(state, &row.scope, locale));
     }
     ctx.insert("user_code", user_code);
     ctx.insert("found", &found.is_some());
