@@ -322,7 +322,7 @@ async fn app_branding(
 pub struct AuthBody {
     token_endpoint_auth_method: String,
     #[serde(default)]
-    jwks: Option<Value>,
+    jwks: Option<serde_json::Value>,
     #[serde(default)]
     jwks_uri: Option<String>,
 }
@@ -348,7 +348,7 @@ async fn app_auth(
     };
     let secret = apps::set_auth(&state.clients, &c.staff, &id, &a).await?;
     let app = apps::show(&state.clients, &c.staff, &id).await?;
-    let mut v = serde_json::to_value(&app).map_err(unavailable)?;
+    let mut v = serde_json::to_value(&app).map_err(PageError::unavailable)?;
     if let (Some(s), Some(o)) = (secret, v.as_object_mut()) {
         o.insert("client_secret".into(), s.into());
     }

@@ -306,7 +306,7 @@ pub async fn appeal_decide(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<QueueForm>,
 ) -> PageResult {
-    let approve = choice(&f.action, "approve", "reject")?;
+    let approve = choice(&f.action, "approve", "reject").map_err(|e| *e)?;
     let key = if approve { "sms_appeal_approved" } else { "sms_appeal_rejected" };
     let template = state.pages.text(&state.config.default_locale, key);
     let (db, sms, now) = (&state.store, &state.sms_codes, state.clock.now());

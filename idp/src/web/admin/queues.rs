@@ -52,11 +52,11 @@ fn with_time<R: Serialize>(rows: Vec<R>) -> Vec<Value> {
 
 /// Which of the form's two `action` buttons was pressed: `yes` is true,
 /// `no` false, anything else a bad form.
-pub(super) fn choice(action: &str, yes: &str, no: &str) -> Result<bool, PageError> {
+pub(super) fn choice(action: &str, yes: &str, no: &str) -> Result<bool, Box<PageError>> {
     match action {
         a if a == yes => Ok(true),
         a if a == no => Ok(false),
-        _ => Err(PageError::bad_request("error_bad_form")),
+        _ => Err(Box::new(PageError::bad_request("error_bad_form"))),
     }
 }
 
@@ -148,7 +148,7 @@ pub async fn change_decide(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<QueueForm>,
 ) -> PageResult {
-    let approve = choice(&f.action, "approve", "reject")?;
+    let approve = choice(&f.action, "approve", "reject").map_err(|e| *e)?;
     let key = if approve { "sms_enterprise_change_approved" } else { "sms_enterprise_change_rejected" };
     let template = state.pages.text(&state.config.default_locale, key);
     let (db, sms, now) = (&state.store, &state.sms_codes, state.clock.now());
@@ -176,7 +176,7 @@ pub async fn kin_report_decide(
     Path(id): Path<String>,
     CsrfForm(f): CsrfForm<QueueForm>,
 ) -> PageResult {
-    let remove = choice(&f.action, "remove", "dismiss")?;
+    let remove = choice(&f.action, "remove", "dismiss").map_err(|e| *e)?;
     let text = |key: &str| state.pages.text(&state.config.default_locale, key);
     let notices = Notices { sms: state.sms_codes.gateway(), text: &text };
     let call = reviews::decide_kin_report(&state.store, &notices, &c.staff, &id, remove, state.clock.now());
