@@ -237,6 +237,26 @@ async fn par_assertion_audiences(b: Backend) {
         assert_eq!(res.status(), 401, "aud {aud}");
         assert_eq!(json(res).await["error"], "invalid_client");
     }
+    // The same rule at every endpoint that authenticates clients (one
+    // function): introspection takes the token endpoint or itself.
+    let introspect = |aud: Value| {
+        let now = app.state.clock.now();
+        let assertion = jwt(
+            &k,
+            &json!({"iss": client.id, "sub": client.id, "aud": aud, "exp": now + 60,
+                "jti": idp::crypto::random_token(12)}),
+        );
+        api()
+            .post(app.url("/introspect"))
+            .form(&[("token", "x"), ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &assertion)])
+            .send()
+    };
+    for aud in [json!(app.url("/token")), json!(app.url("/introspect"))] {
+        let res = introspect(aud.clone()).await.unwrap();
+        assert_eq!(res.status(), 200, "aud {aud}: {}", res.text().await.unwrap());
+    }
+    let res = introspect(json!(app.url("/par"))).await.unwrap();
+    assert_eq!(res.status(), 401, "another endpoint's audience");
 }
 both!(par_accepts_issuer_token_and_par_endpoint_as_assertion_audience, super::par_assertion_audiences);
 
