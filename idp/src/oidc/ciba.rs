@@ -41,7 +41,7 @@ async fn start(state: &AppState, addr: SocketAddr, headers: &HeaderMap, body: &[
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
     let creds = super::mtls::credentials(state, headers, &params)?;
-    let client = super::authenticate_client(&state, &creds, "/bc-authorize").await?;
+    let client = super::authenticate_client(state, &creds, "/bc-authorize").await?;
     if form::one(&params, "request")?.is_some() {
         return Err(OAuthError::invalid_request("signed authentication requests are not supported").into());
     }

@@ -30,7 +30,7 @@ async fn start(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Res
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
     let creds = super::mtls::credentials(state, headers, &params)?;
-    let client = super::authenticate_client(&state, &creds, "/device_authorization").await?;
+    let client = super::authenticate_client(state, &creds, "/device_authorization").await?;
     if !client.allows_grant(device::GRANT_TYPE) {
         return Err(OAuthError::unauthorized_client("this client may not use the device grant").into());
     }

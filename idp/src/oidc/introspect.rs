@@ -49,7 +49,7 @@ async fn introspect(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
     let creds = super::mtls::credentials(state, headers, &params)?;
-    let client = super::authenticate_client(&state, &creds, "/introspect").await?;
+    let client = super::authenticate_client(state, &creds, "/introspect").await?;
     if client.is_public() {
         return Err(OAuthError::unauthorized_client("public clients cannot introspect").into());
     }

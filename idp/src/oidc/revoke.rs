@@ -22,7 +22,7 @@ async fn revoke(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     let params = form::parse_body(headers, body)?;
     form::no_duplicates(&params)?;
     let creds = super::mtls::credentials(state, headers, &params)?;
-    let client = super::authenticate_client(&state, &creds, "/revoke").await?;
+    let client = super::authenticate_client(state, &creds, "/revoke").await?;
     let token = form::one(&params, "token")?.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let hint = form::one(&params, "token_type_hint")?;
     if let Some(h) = hint

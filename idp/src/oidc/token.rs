@@ -51,7 +51,7 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap, body: By
 async fn exchange(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<TokenResponse, ApiError> {
     form::no_duplicates(params)?;
     let creds = super::mtls::credentials(state, headers, params)?;
-    let client = super::authenticate_client(&state, &creds, "/token").await?;
+    let client = super::authenticate_client(state, &creds, "/token").await?;
     let grant_type =
         form::one(params, "grant_type")?.ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let exchange = grant_type == super::token_exchange::GRANT_TYPE;
