@@ -63,14 +63,15 @@ impl BrandForm {
     }
 }
 
-/// The app's page after a change, with a new secret when one was issued.
-async fn app_page(
+/// The app's page (after a change: what was done, and a new secret when
+/// one was issued, shown once).
+pub(super) async fn app_page(
     state: &AppState,
     c: &Console,
     jar: CookieJar,
     id: &str,
     secret: Option<String>,
-    done: &str,
+    done: Option<&str>,
 ) -> PageResult {
     let app = apps::show(&state.clients, &c.staff, id).await.map_err(refused)?;
     let permitted = crate::domain::plugins::plugin_access::permitted(&state.store, id).await?;
@@ -95,9 +96,9 @@ async fn app_page(
             }),
             "jwks": app.jwks.as_ref().filter(|_| app.jwks_uri.is_none())
                 .and_then(|j| serde_json::to_string_pretty(j).ok()).unwrap_or_default(),
-            "key_auth": app.auth_method == AuthMethod::PrivateKeyJwt,
+            "key_auth": matches!(app.auth_method, AuthMethod::PrivateKeyJwt | AuthMethod::SelfSignedTlsClientAuth),
             "secret": secret,
-            "done": state.pages.text(c.locale, done),
+            "done": done.map(|k| state.pages.text(c.locale, k)),
         }),
     );
     Ok(c.render(state, jar, "admin_app.html", ctx))
@@ -115,7 +116,7 @@ pub async fn app_branding(
         return Err(refusal);
     }
     apps::set_branding(&state.clients, &c.staff, &id, &f.branding()).await.map_err(refused)?;
-    app_page(&state, &c, jar, &id, None, "admin_done_saved").await
+    app_page(&state, &c, jar, &id, None, Some("admin_done_saved")).await
 }
 
 /// `POST /admin/apps/{id}/auth`: the token endpoint authentication method
@@ -133,5 +134,5 @@ pub async fn app_auth(
     let method = AuthMethod::parse(f.method.trim()).ok_or(PageError::bad_request("admin_app_auth_rule"))?;
     let a = KeyAuth { method, jwks: Some(f.jwks), jwks_uri: Some(f.jwks_uri) };
     let secret = apps::set_auth(&state.clients, &c.staff, &id, &a).await.map_err(refused)?;
-    app_page(&state, &c, jar, &id, secret, "admin_done_saved").await
+    app_page(&state, &c, jar, &id, secret, Some("admin_done_saved")).await
 }

@@ -196,52 +196,11 @@ pub async fn apps_create(
     let created = apps::create(&state.store, &state.clients, &c.staff, &f.settings(), state.clock.now())
         .await
         .map_err(refused)?;
-    app_page(&state, &c, jar, &created.client.client_id, created.client_secret, None).await
-}
-
-async fn app_page(
-    state: &AppState,
-    c: &Console,
-    jar: CookieJar,
-    id: &str,
-    secret: Option<String>,
-    done: Option<&str>,
-) -> PageResult {
-    let app = apps::show(&state.clients, &c.staff, id).await.map_err(refused)?;
-    let permitted = crate::domain::plugins::plugin_access::permitted(&state.store, id).await?;
-    let plugin_scopes: Vec<serde_json::Value> = state
-        .plugins
-        .scope_names()
-        .into_iter()
-        .map(|sc| serde_json::json!({ "granted": permitted.contains(&sc), "name": sc }))
-        .collect();
-    let mut ctx = tera::Context::new();
-    ctx.insert(
-        "adm",
-        &serde_json::json!({
-            "app": app,
-            "redirect_uris": app.redirect_uris.join("\n"),
-            "post_logout_redirect_uris": app.post_logout_redirect_uris.join("\n"),
-            "min_level": app.min_level.map(|l| l.to_string()).unwrap_or_default(),
-            "manage": c.staff.can(staff::Permission::ManageApp(id)),
-            "plugin_scopes": plugin_scopes,
-            "grace_until": app.old_secret_until.filter(|u| *u > state.clock.now()).and_then(|u| {
-                chrono::DateTime::from_timestamp(u, 0).map(|d| d.format("%Y-%m-%d %H:%M").to_string())
-            }),
-            "jwks": app.jwks.as_ref().and_then(|j| serde_json::to_string_pretty(j).ok()).unwrap_or_default(),
-            "key_auth": matches!(
-                app.auth_method,
-                crate::domain::clients::AuthMethod::PrivateKeyJwt | crate::domain::clients::AuthMethod::SelfSignedTlsClientAuth
-            ),
-            "secret": secret,
-            "done": done.map(|k| state.pages.text(c.locale, k)),
-        }),
-    );
-    Ok(c.render(state, jar, "admin_app.html", ctx))
+    super::apps::app_page(&state, &c, jar, &created.client.client_id, created.client_secret, None).await
 }
 
 pub async fn app_show(State(state): State<AppState>, c: Console, jar: CookieJar, Path(id): Path<String>) -> PageResult {
-    app_page(&state, &c, jar, &id, None, None).await
+    super::apps::app_page(&state, &c, jar, &id, None, None).await
 }
 
 pub async fn app_submit(
@@ -257,17 +216,17 @@ pub async fn app_submit(
     match f.action.as_str() {
         "rotate" => {
             let secret = apps::rotate_secret(&state.clients, &c.staff, &id).await.map_err(refused)?;
-            app_page(&state, &c, jar, &id, Some(secret), Some("admin_done_rotated")).await
+            super::apps::app_page(&state, &c, jar, &id, Some(secret), Some("admin_done_rotated")).await
         }
         "save" => {
             apps::update(&state.clients, &c.staff, &id, &f.settings()).await.map_err(refused)?;
-            app_page(&state, &c, jar, &id, None, Some("admin_done_saved")).await
+            super::apps::app_page(&state, &c, jar, &id, None, Some("admin_done_saved")).await
         }
         "disable" | "enable" => {
             let disable = f.action == "disable";
             apps::set_disabled(&state.clients, &c.staff, &id, disable).await.map_err(refused)?;
             let done = if disable { "admin_done_app_disabled" } else { "admin_done_app_enabled" };
-            app_page(&state, &c, jar, &id, None, Some(done)).await
+            super::apps::app_page(&state, &c, jar, &id, None, Some(done)).await
         }
         "allow_scope" | "deny_scope" => {
             let allow = f.action == "allow_scope";
@@ -277,11 +236,11 @@ pub async fn app_submit(
                 .await
                 .map_err(refused)?;
             let done = if allow { "admin_done_scope_allowed" } else { "admin_done_scope_denied" };
-            app_page(&state, &c, jar, &id, None, Some(done)).await
+            super::apps::app_page(&state, &c, jar, &id, None, Some(done)).await
         }
         "jwks" => {
             apps::set_jwks(&state.clients, &c.staff, &id, &f.jwks).await.map_err(refused)?;
-            app_page(&state, &c, jar, &id, None, Some("admin_done_saved")).await
+            super::apps::app_page(&state, &c, jar, &id, None, Some("admin_done_saved")).await
         }
         _ => Err(PageError::bad_request("error_bad_form")),
     }
