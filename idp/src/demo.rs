@@ -420,6 +420,7 @@ pub async fn seed_enterprise(state: &AppState) -> anyhow::Result<Option<SeededEn
             representative_phone: PhoneNumber::parse("13900000009").map_err(|e| anyhow::anyhow!("{e}"))?,
             password: password.clone(),
         },
+        "demo",
         now,
     )
     .await?;

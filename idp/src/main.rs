@@ -152,6 +152,9 @@ enum EnterpriseCmd {
         /// 6–15 characters, at least two of digits, letters and symbols.
         #[arg(long, env = "IDP_ENTERPRISE_PASSWORD")]
         password: String,
+        /// Who created it, for the audit record.
+        #[arg(long, default_value = "operator")]
+        operator: String,
     },
     /// Add an agent of the enterprise for an existing account (staff acting
     /// on the representative's written authorisation). Pending until the
@@ -750,14 +753,17 @@ async fn client_cmd(cmd: ClientCmd, config: Config) -> anyhow::Result<()> {
                 })?),
                 None => None,
             };
+            use idp::domain::clients::admin::MtlsUpdate;
             let settings =
                 idp::domain::clients::admin::MtlsSettings { auth_method, subject: tls.metadata(), bound: tls_bound };
             let admin = idp::domain::audit::Actor::Operator("admin");
-            if state.clients.update_mtls(&client_id, &settings, admin).await? {
-                println!("updated {client_id}");
-                Ok(())
-            } else {
-                anyhow::bail!("no client `{client_id}`")
+            match state.clients.update_mtls(&client_id, &settings, admin).await? {
+                MtlsUpdate::Done => {
+                    println!("updated {client_id}");
+                    Ok(())
+                }
+                MtlsUpdate::NoSuchApp => anyhow::bail!("no client `{client_id}`"),
+                MtlsUpdate::Refused(key) => anyhow::bail!("{}", state.pages.text("en", key)),
             }
         }
         ClientCmd::List { json } => {
@@ -981,6 +987,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
             representative_doc_type,
             representative_phone,
             password,
+            operator,
         } => {
             let new = enterprises::NewEnterprise {
                 uscc: idp::domain::delegation::uscc::Uscc::parse(&uscc).map_err(|e| anyhow::anyhow!("--uscc: {e}"))?,
@@ -996,7 +1003,7 @@ async fn enterprise_cmd(cmd: EnterpriseCmd, config: Config) -> anyhow::Result<()
                     .map_err(|e| anyhow::anyhow!("--representative-phone: {e}"))?,
                 password,
             };
-            let e = enterprises::create(&state.store, &state.passwords, new, now).await?;
+            let e = enterprises::create(&state.store, &state.passwords, new, &operator, now).await?;
             println!("{}", e.id);
             if e.representative_user_id.is_none() {
                 eprintln!(

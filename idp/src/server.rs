@@ -309,6 +309,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/apps/{id}", get(web::admin::app_show).post(web::admin::app_submit))
         .route("/admin/apps/{id}/branding", post(web::admin::app_branding))
         .route("/admin/apps/{id}/auth", post(web::admin::app_auth))
+        .route("/admin/apps/{id}/mtls", post(web::admin::app_mtls))
         .route("/admin/audit", get(web::admin::audit))
         .route("/admin/stats", get(web::admin::stats))
         .route("/admin/appeals", get(web::admin::appeals))

@@ -175,3 +175,38 @@ async fn cli_set_password(backend: Backend) {
     assert_eq!(b.http.get(app.url("/account")).send().await.unwrap().status(), 303, "her sessions ended");
 }
 both!(cli_set_password_is_audited, super::cli_set_password);
+
+/// `idp enterprise create` goes through the same founding use case as the
+/// web registration and, like it, leaves an audit record — naming the
+/// operator instead of a registrant.
+async fn cli_enterprise_create(backend: Backend) {
+    let app = spawn(backend).await;
+    let args = [
+        "enterprise",
+        "create",
+        "--uscc",
+        USCC,
+        "--name",
+        "示例科技有限公司",
+        "--representative-name",
+        "张三",
+        "--representative-id",
+        &id_born("19800101", 11),
+        "--representative-phone",
+        "13900000011",
+        "--password",
+        ENT_PASSWORD,
+        "--operator",
+        "desk_wang",
+    ];
+    let out = crate::accounts::operator(&app, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let created = rows(&app, "enterprise_created").await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    let detail = &created[0].detail;
+    assert!(detail.contains("operator:desk_wang") && detail.contains(&format!("enterprise:{id}")), "{detail}");
+    assert!(detail.contains(USCC) && !detail.contains(ENT_PASSWORD), "{detail}");
+    assert!(rows(&app, "enterprise_registered").await.is_empty());
+}
+both!(cli_enterprise_create_is_audited, super::cli_enterprise_create);

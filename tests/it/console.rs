@@ -2,7 +2,9 @@
 //! fresh authenticator-app code), what each role may and may not do,
 //! suspend / restore, apps, appeals, the audit viewer and statistics.
 use crate::both;
-use crate::factors::{app_code, citizen, get, password_sign_in, post};
+use crate::factors::{
+    app_code, begin_auth, citizen, get, password_sign_in, post, register_passkey, reverify, sign, spawn_localhost,
+};
 use crate::support::*;
 use crate::tokens::refresh;
 use idp::domain::staff::{self, Granter, Role};
@@ -362,6 +364,48 @@ async fn suspend_restore(backend: Backend) {
     assert_eq!(audited(&app, "staff_app_created").await.len(), 1);
 }
 both!(console_suspend_restore_and_admin, super::suspend_restore);
+
+/// A staff member whose strong factor went stale steps up with a passkey on
+/// the provider's own page, comes back to the console and may act; a
+/// return address outside our own pages is ignored.
+async fn passkey_step_up(backend: Backend) {
+    let app = spawn_localhost(backend).await;
+    let (_, secret) = staff_account(&app, "passkey_boss", "13700000031", Role::PlatformAdmin, &[]).await;
+    let target = app.user("sign_me_out1").await;
+    let b = console(&app, "passkey_boss", &secret).await;
+    let (csrf, flow) = reverify(&app, &b, "13700000031").await;
+    let mut key = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+    assert_eq!(register_passkey(&app, &b, &mut key, &csrf, &flow, "Boss key").await.status(), 303);
+    let page = format!("/admin/people/{target}");
+    for next in ["/admin", "//evil.example/admin"] {
+        app.state.clock.advance(staff::SENSITIVE_MAX_AGE + 1);
+        let csrf = csrf_of(&app, &b, &page).await;
+        let act = [("csrf", csrf.as_str()), ("action", "sign_out"), ("reason", "")];
+        let res = post(&b, app.url(&page), &act).await;
+        assert_eq!(res.status(), 303);
+        assert!(location(&res).unwrap().contains("/admin/step-up?fresh=1"));
+        let (status, html) = get(&b, app.url("/admin/step-up?fresh=1")).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains("href=\"/mfa/passkey?next=/admin\""), "{html}");
+        let (status, html) = get(&b, app.url(&format!("/mfa/passkey?next={next}"))).await;
+        assert_eq!(status, 200, "{html}");
+        let own = next == "/admin";
+        assert_eq!(hidden(&html, "next").is_some(), own, "only our own pages are carried on");
+        let csrf = hidden(&html, "csrf").unwrap();
+        let (ceremony, options) = begin_auth(&b, app.url("/mfa/passkey/begin"), &[("csrf", &csrf)]).await;
+        let credential = sign(&app, &mut key, options);
+        let form = [("csrf", csrf.as_str()), ("next", next), ("ceremony", &ceremony), ("credential", &credential)];
+        let res = post(&b, app.url("/mfa/passkey"), &form).await;
+        assert_eq!(res.status(), 303);
+        let to = location(&res).unwrap();
+        assert_eq!(to, app.url(if own { "/admin" } else { "/account" }));
+        // The passkey in the same SSO session makes the console fresh.
+        let res = post(&b, app.url(&page), &act).await;
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    }
+    assert_eq!(audited(&app, "staff_signed_out").await.len(), 2);
+}
+both!(console_passkey_step_up, super::passkey_step_up);
 
 async fn appeals_audit_stats(backend: Backend) {
     let app = spawn(backend).await;

@@ -56,6 +56,7 @@ pub async fn enterprise(app: &TestApp, uscc: &str, rep_name: &str, rep_id: &str)
             representative_phone: PhoneNumber::parse("13900000009").unwrap(),
             password: ENT_PASSWORD.into(),
         },
+        "test",
         app.state.clock.now(),
     )
     .await

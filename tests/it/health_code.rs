@@ -647,7 +647,7 @@ async fn enterprise_code(backend: Backend) {
         representative_phone: PhoneNumber::parse("13900000009").unwrap(),
         password: "corp1234".into(),
     };
-    enterprises::create(&app.state.store, &app.state.passwords, new, app.state.clock.now()).await.unwrap();
+    enterprises::create(&app.state.store, &app.state.passwords, new, "test", app.state.clock.now()).await.unwrap();
     let b = signed_in(&app, "zhang_san").await;
     let (_, html) = page(&b, &app, "/").await;
     assert!(html.contains(&format!("?enterprise={USCC}")) && html.contains("示例科技有限公司"), "{html}");

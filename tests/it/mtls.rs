@@ -365,3 +365,95 @@ async fn discovery(b: Backend) {
     assert!(!doc["token_endpoint_auth_methods_supported"].as_array().unwrap().iter().any(|x| x == "tls_client_auth"));
 }
 both!(discovery_lists_the_mtls_methods, super::discovery);
+
+/// An operator sets up mutual TLS in the console: a secret app moves to
+/// `tls_client_auth` with a subject DN and certificate-bound tokens (its
+/// secret ends at once, the certificate then authenticates it); the
+/// console refuses a missing subject, an unknown subject kind and a
+/// self-signed method without keys, each with what to fix.
+async fn console_form(b: Backend) {
+    use crate::console::{console, csrf_of, staff_account};
+    use crate::factors::post;
+    let app = spawn_mtls(b, "127.0.0.1", |_| {}).await;
+    let (_, secret) =
+        staff_account(&app, "mtls_admin", "13740000021", idp::domain::staff::Role::PlatformAdmin, &[]).await;
+    let br = console(&app, "mtls_admin", &secret).await;
+    let client = app.client(|_| {}).await;
+    let basic = || {
+        api()
+            .post(app.url("/token"))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    assert_eq!(basic().await.unwrap().status(), 200);
+    let page = format!("/admin/apps/{}", client.id);
+    let csrf = csrf_of(&app, &br, &page).await;
+    let (_, html) = crate::factors::get(&br, app.url(&page)).await;
+    assert!(html.contains("id=\"app-mtls\""), "{html}");
+    let url = app.url(&format!("/admin/apps/{}/mtls", client.id));
+    let text = |k: &str| app.state.pages.text("zh-CN", k);
+    for (form, key) in [
+        (
+            vec![("method", "tls_client_auth"), ("subject_kind", "tls_client_auth_subject_dn"), ("subject", "")],
+            "admin_app_mtls_subject",
+        ),
+        (
+            vec![
+                ("method", "tls_client_auth"),
+                ("subject_kind", "tls_client_auth_subject_dn"),
+                ("subject", "not a DN"),
+            ],
+            "admin_app_mtls_subject",
+        ),
+        (vec![("method", "tls_client_auth"), ("subject_kind", "cn"), ("subject", DN)], "admin_app_mtls_subject"),
+        (
+            vec![("method", "client_secret_post"), ("subject_kind", "tls_client_auth_subject_dn"), ("subject", "")],
+            "admin_app_mtls_method",
+        ),
+        (
+            vec![
+                ("method", "self_signed_tls_client_auth"),
+                ("subject_kind", "tls_client_auth_subject_dn"),
+                ("subject", ""),
+            ],
+            "admin_app_mtls_keys",
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let res = post(&br, url.clone(), &form).await;
+        assert_eq!(res.status(), 400, "{form:?}");
+        assert!(res.text().await.unwrap().contains(&text(key)), "{form:?}: {key}");
+        assert_eq!(basic().await.unwrap().status(), 200, "nothing changed");
+    }
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("method", "tls_client_auth"),
+        ("subject_kind", "tls_client_auth_subject_dn"),
+        ("subject", DN),
+        ("bound", "1"),
+    ];
+    let res = post(&br, url.clone(), &form).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"done\"") && html.contains(&format!("value=\"{DN}\"")), "{html}");
+    let res = basic().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(json(res).await["error"], "invalid_client", "the secret ended at once");
+    let cert = Cert::new("rp-mtls", &[]);
+    let res = client_credentials(&app, &client, Some(&cert)).await;
+    assert_eq!(res.status(), 200);
+    let token = json(res).await["access_token"].as_str().unwrap().to_string();
+    assert_eq!(jwt_claims(&token)["cnf"]["x5t#S256"], cert.thumbprint());
+    assert_eq!(client_credentials(&app, &client, Some(&Cert::new("rp-other", &[]))).await.status(), 401);
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let rows = idp::store::entities::audit::Entity::find()
+        .filter(idp::store::entities::audit::Column::Action.eq("client_mtls_updated"))
+        .all(&app.state.store)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "refused changes leave no record");
+    assert!(rows[0].detail.contains("tls_bound=true"), "{:?}", rows[0]);
+}
+both!(console_sets_up_mutual_tls, super::console_form);

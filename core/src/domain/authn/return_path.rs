@@ -1,7 +1,8 @@
 //! Where a provider page may send the browser back to when it is done (the
 //! D2 face check returning to a plugin's page): a local path, parsed once,
 //! so no open redirect can come out of it. Only the user's own pages are
-//! allowed — `/account…` and `/plugins/<name>/…` — written in a strict
+//! allowed — `/account…`, `/plugins/<name>/…` and the operator console
+//! `/admin…` (a staff member's passkey step-up) — written in a strict
 //! alphabet: no scheme, no `//`, no backslash, no percent-encoding, no
 //! whitespace or control characters, no `.`/`..` segments, no fragment.
 
@@ -27,8 +28,8 @@ impl ReturnPath {
         }
         let plugin =
             path.strip_prefix("/plugins/").and_then(|rest| rest.split('/').next()).is_some_and(|n| !n.is_empty());
-        let account = path == "/account" || path.starts_with("/account/");
-        (plugin || account).then(|| ReturnPath(raw.to_string()))
+        let own = |root: &str| path == root || path.strip_prefix(root).is_some_and(|r| r.starts_with('/'));
+        (plugin || own("/account") || own("/admin")).then(|| ReturnPath(raw.to_string()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -42,9 +43,15 @@ mod tests {
 
     #[test]
     fn only_local_account_and_plugin_paths() {
-        for ok in
-            ["/plugins/health-code/", "/plugins/health-code/?for=ab12", "/account", "/account/kin", "/account?x=1"]
-        {
+        for ok in [
+            "/plugins/health-code/",
+            "/plugins/health-code/?for=ab12",
+            "/account",
+            "/account/kin",
+            "/account?x=1",
+            "/admin",
+            "/admin/people/ab",
+        ] {
             assert_eq!(ReturnPath::parse(ok).map(|p| p.as_str().to_string()), Some(ok.to_string()), "{ok}");
         }
         for bad in [
@@ -60,7 +67,8 @@ mod tests {
             "/plugins/x%2F%2Fevil",
             "/account/../authorize",
             "/accounting",
-            "/admin",
+            "/administrator",
+            "/admin/../authorize",
             "/plugins/x#frag",
             "/plugins/x y",
             "/plugins/x\n",

@@ -291,21 +291,41 @@ pub struct MtlsSettings {
     pub bound: Option<bool>,
 }
 
+/// What became of a mutual-TLS change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MtlsUpdate {
+    Done,
+    NoSuchApp,
+    /// A rule broken (locale key: what to fix); nothing changed.
+    Refused(&'static str),
+}
+
 impl ClientService {
-    /// Changes how an app uses mutual TLS, with the rules of registration.
-    /// `Ok(false)`: no such app; a rule broken is `Err` with what to fix.
-    pub async fn update_mtls(&self, client_id: &str, s: &MtlsSettings, by: Actor<'_>) -> Result<bool, DomainError> {
-        let invalid = |m: String| DomainError::Internal(anyhow::anyhow!(m));
+    /// Changes how an app uses mutual TLS, with the rules of registration:
+    /// only the mutual-TLS methods here, a public app stays public; exactly one
+    /// well-formed certificate subject for `tls_client_auth`; keys first for
+    /// `self_signed_tls_client_auth`; certificate-bound tokens or DPoP, not
+    /// both. The one place every path (CLI, console, admin API) changes it.
+    pub async fn update_mtls(
+        &self,
+        client_id: &str,
+        s: &MtlsSettings,
+        by: Actor<'_>,
+    ) -> Result<MtlsUpdate, sea_orm::DbErr> {
+        use MtlsUpdate::Refused;
         let txn = crate::store::begin_write(&self.db).await?;
         let Some(row) = client::Entity::find_by_id(client_id.to_owned()).one(&txn).await? else {
-            return Ok(false);
+            return Ok(MtlsUpdate::NoSuchApp);
         };
-        if let Some(m) = s.auth_method
-            && !m.is_mtls()
-        {
-            return Err(invalid(format!("{}: only the mutual-TLS methods are changed here", m.as_str())));
+        if s.auth_method.is_some_and(|m| !m.is_mtls()) {
+            return Ok(Refused("admin_app_mtls_method"));
         }
         let old_method = AuthMethod::parse(&row.auth_method).unwrap_or(AuthMethod::ClientSecretBasic);
+        // A public app may still have certificate-bound tokens (RFC 8705
+        // §4), but it does not start authenticating.
+        if old_method == AuthMethod::None && s.auth_method.is_some() {
+            return Ok(Refused("admin_app_auth_public"));
+        }
         let method = s.auth_method.unwrap_or(old_method);
         let mut meta: Map<String, Value> = match row.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()) {
             Some(Value::Object(m)) => m,
@@ -317,13 +337,15 @@ impl ClientService {
         } else if method != AuthMethod::TlsClientAuth {
             meta.retain(|k, _| !mtls::SETTINGS.contains(&k.as_str()));
         }
-        mtls::check_registration(method == AuthMethod::TlsClientAuth, &meta).map_err(invalid)?;
+        if mtls::check_registration(method == AuthMethod::TlsClientAuth, &meta).is_err() {
+            return Ok(Refused("admin_app_mtls_subject"));
+        }
         if method == AuthMethod::SelfSignedTlsClientAuth && row.jwks.is_none() && !meta.contains_key("jwks_uri") {
-            return Err(invalid("self_signed_tls_client_auth needs the app's keys (jwks) first".into()));
+            return Ok(Refused("admin_app_mtls_keys"));
         }
         let bound = s.bound.unwrap_or(row.tls_bound);
         if bound && row.dpop_bound {
-            return Err(invalid("choose one sender constraint: DPoP or certificate-bound tokens".into()));
+            return Ok(Refused("admin_app_mtls_dpop"));
         }
         let detail = format!("auth_method={} tls_bound={bound}", method.as_str());
         let mut m: client::ActiveModel = row.into();
@@ -345,7 +367,7 @@ impl ClientService {
         .await?;
         txn.commit().await?;
         self.changed(client_id).await;
-        Ok(true)
+        Ok(MtlsUpdate::Done)
     }
 }
 

@@ -69,11 +69,13 @@ pub async fn representative_account<C: ConnectionTrait>(
 }
 
 /// `idp enterprise create`: an enterprise with its first password (C2's
-/// rule), created by [`found`] like a registration from the web.
+/// rule), created by [`found`] like a registration from the web and
+/// audited as the back-office `operator`'s.
 pub async fn create(
     db: &Store,
     passwords: &PasswordService,
     new: NewEnterprise,
+    operator: &str,
     now: i64,
 ) -> Result<enterprise::Model, EnterpriseError> {
     check_enterprise_password(&new.password).map_err(EnterpriseError::Invalid)?;
@@ -89,6 +91,7 @@ pub async fn create(
         representative_phone: &new.representative_phone,
         password_hash: passwords.hash(new.password).await?,
         registrant: None,
+        operator,
     };
     found(db, founding, now).await?.map_err(EnterpriseError::Invalid)
 }
@@ -108,6 +111,8 @@ pub struct Founding<'a> {
     /// registration audited as his. `None` (the command line): the account
     /// holding the representative's real-name identity, if any, is linked.
     pub registrant: Option<&'a str>,
+    /// Who created it when there is no registrant (the audit's operator).
+    pub operator: &'a str,
 }
 
 fn is_unique_violation(e: &DbErr) -> bool {
@@ -154,12 +159,13 @@ pub async fn found(db: &Store, f: Founding<'_>, now: i64) -> Result<Result<enter
         Err(err) if is_unique_violation(&err) => return Ok(Err("enterprise_exists")),
         Err(err) => return Err(err),
     };
-    if let Some(user_id) = f.registrant {
-        let subject = format!("enterprise:{}", e.id);
-        let detail = format!("uscc={} region={}", e.uscc, e.region);
-        let event = Event::new("enterprise_registered", Actor::User(user_id), &subject).detail(&detail);
-        crate::domain::audit::record(&txn, event, now).await?;
-    }
+    let subject = format!("enterprise:{}", e.id);
+    let detail = format!("uscc={} region={}", e.uscc, e.region);
+    let event = match f.registrant {
+        Some(user_id) => Event::new("enterprise_registered", Actor::User(user_id), &subject),
+        None => Event::new("enterprise_created", Actor::Operator(f.operator), &subject),
+    };
+    crate::domain::audit::record(&txn, event.detail(&detail), now).await?;
     match txn.commit().await {
         Ok(()) => Ok(Ok(e)),
         Err(err) if is_unique_violation(&err) => Ok(Err("enterprise_exists")),

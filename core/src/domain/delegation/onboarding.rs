@@ -158,6 +158,7 @@ pub async fn register(
         representative_phone: &reg.rep_phone,
         password_hash: PASSWORD_UNSET.into(),
         registrant: Some(&g.user),
+        operator: "",
     };
     crate::domain::delegation::enterprises::found(db, founding, now).await
 }

@@ -139,3 +139,21 @@ pub async fn set_auth(
     admin::check_auth(&app, a).map_err(StaffError::Invalid)?;
     clients.set_auth(client_id, a, staff.actor()).await?.ok_or(StaffError::NotFound)
 }
+
+/// Changes how an app uses mutual TLS (RFC 8705): the certificate methods,
+/// the registered certificate subject and certificate-bound tokens
+/// (platform admin or its app admin); the rules are
+/// `ClientService::update_mtls`, the same as the CLI's.
+pub async fn set_mtls(
+    clients: &ClientService,
+    staff: &Staff,
+    client_id: &str,
+    s: &admin::MtlsSettings,
+) -> Result<(), StaffError> {
+    staff.require(Permission::ManageApp(client_id))?;
+    match clients.update_mtls(client_id, s, staff.actor()).await? {
+        admin::MtlsUpdate::Done => Ok(()),
+        admin::MtlsUpdate::NoSuchApp => Err(StaffError::NotFound),
+        admin::MtlsUpdate::Refused(key) => Err(StaffError::Invalid(key)),
+    }
+}

@@ -21,7 +21,6 @@ use crate::domain::clients::admin::Settings;
 use crate::domain::clients::{ClientService, NewClient};
 use crate::store::Store;
 use crate::store::entities::{console_session, session};
-use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::{Map, Value};
 
@@ -266,7 +265,9 @@ pub async fn open(
 
 /// The console session behind a cookie: unexpired, and the SSO session it
 /// came from still live (signing out there, a forced sign-out or a
-/// suspension end the console session too).
+/// suspension end the console session too). Its strong factor is the later
+/// of the console's own record and the SSO session's latest passkey or
+/// authenticator-app use.
 pub async fn find(db: &Store, cookie: &str, now: i64) -> Result<Option<ConsoleSession>, DbErr> {
     if cookie.is_empty() || cookie.len() > 128 {
         return Ok(None);
@@ -274,20 +275,18 @@ pub async fn find(db: &Store, cookie: &str, now: i64) -> Result<Option<ConsoleSe
     let Some(row) = console_session::Entity::find_by_id(sha256_b64(cookie.as_bytes())).one(db).await? else {
         return Ok(None);
     };
-    if row.expires_at <= now || live_sso(db, &row.sid, now).await?.is_none() {
+    if row.expires_at <= now {
         return Ok(None);
     }
-    Ok(Some(ConsoleSession { id_hash: row.id_hash, user_id: row.user_id, sid: row.sid, strong_at: row.strong_at }))
-}
-
-/// A strong factor used again (the console's step-up page).
-pub async fn mark_strong(db: &Store, id_hash: &str, at: i64) -> Result<(), DbErr> {
-    console_session::Entity::update_many()
-        .col_expr(console_session::Column::StrongAt, Expr::value(at))
-        .filter(console_session::Column::IdHash.eq(id_hash))
-        .exec(db)
-        .await?;
-    Ok(())
+    let Some(sso) = live_sso(db, &row.sid, now).await? else {
+        return Ok(None);
+    };
+    // A strong factor used again in the same SSO session (a passkey or an
+    // authenticator-app step-up on the provider's own pages) is as fresh
+    // for the console as one typed on the console's step-up page.
+    let factors: Vec<FactorEvent> = serde_json::from_str(&sso.factors).unwrap_or_default();
+    let strong = strong_at(&factors).map_or(row.strong_at, |t| t.max(row.strong_at));
+    Ok(Some(ConsoleSession { id_hash: row.id_hash, user_id: row.user_id, sid: row.sid, strong_at: strong }))
 }
 
 /// Signs out of the console: the session row goes, audited. The SSO

@@ -85,6 +85,7 @@ api_routes! {
     post "/admin/api/v1/apps/{id}/rotate-secret" => app_rotate,
     post "/admin/api/v1/apps/{id}/branding" => app_branding,
     post "/admin/api/v1/apps/{id}/auth" => app_auth,
+    post "/admin/api/v1/apps/{id}/mtls" => app_mtls,
     get "/admin/api/v1/people" => people_search,
     get "/admin/api/v1/people/{id}" => person_get,
     post "/admin/api/v1/people/{id}/suspend" => person_suspend,
@@ -353,6 +354,47 @@ async fn app_auth(
         o.insert("client_secret".into(), s.into());
     }
     ok(v)
+}
+
+#[derive(Deserialize)]
+pub struct MtlsBody {
+    /// `tls_client_auth` or `self_signed_tls_client_auth`; absent keeps it.
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    /// The `tls_client_auth_*` subject (RFC 8705 §2.1.2), replacing the
+    /// registered one; absent keeps it.
+    #[serde(default)]
+    subject: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    tls_client_certificate_bound_access_tokens: Option<bool>,
+}
+
+/// How the app uses mutual TLS (the same rules as the console's form and
+/// `idp client update`).
+async fn app_mtls(
+    State(state): State<AppState>,
+    ApiStaff(c): ApiStaff,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    b: Result<Json<MtlsBody>, JsonRejection>,
+) -> ApiResult {
+    // Like the auth method: it can end the secret at once.
+    changing(&state, &headers, &c, true)?;
+    let b = body(b)?;
+    let auth_method = match b.token_endpoint_auth_method.as_deref() {
+        None => None,
+        Some(m) => Some(
+            crate::domain::clients::AuthMethod::parse(m)
+                .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "admin_app_mtls_method".into()))?,
+        ),
+    };
+    let s = crate::domain::clients::admin::MtlsSettings {
+        auth_method,
+        subject: b.subject,
+        bound: b.tls_client_certificate_bound_access_tokens,
+    };
+    apps::set_mtls(&state.clients, &c.staff, &id, &s).await?;
+    ok(apps::show(&state.clients, &c.staff, &id).await?)
 }
 
 // ---------------------------------------------------------------- people

@@ -18,7 +18,7 @@ mod queues;
 mod sign_in;
 
 pub use appeal_detail::{appeal_evidence, appeal_show};
-pub use apps::{app_auth, app_branding};
+pub use apps::{app_auth, app_branding, app_mtls};
 pub use pages::*;
 pub mod api;
 mod audit_pages;

@@ -202,8 +202,8 @@ pub async fn step_up_show(
 }
 
 /// An authenticator-app code typed on the console's step-up page: the SSO
-/// session records the factor (and gets a new cookie value), the console
-/// session notes the fresh strong factor, then back to the console (which
+/// session records the factor (and gets a new cookie value), which makes
+/// the console session's strong factor fresh, then back to the console (which
 /// signs in through the provider again when there is no console session).
 pub async fn step_up_submit(
     State(state): State<AppState>,
@@ -233,12 +233,8 @@ pub async fn step_up_submit(
     let ip = cookies::client_ip(Some(addr));
     crate::domain::identity::accounts::audit(&state.store, Some(&s.user.id), "step_up", "console", Some(&ip), now)
         .await?;
-    if let Some(c) = cookies::get(&state, &jar, CONSOLE_COOKIE)
-        && let Some(cs) = console_sign_in::find(&state.store, &c, now).await?
-        && cs.user_id == s.user.id
-    {
-        console_sign_in::mark_strong(&state.store, &cs.id_hash, now).await?;
-    }
+    // The SSO session records the factor; the console session reads its
+    // freshness from there (`console_sign_in::find`), as after a passkey.
     match crate::web::auth::step_up::record_factor(&state, jar, &s.session, Factor::Totp).await? {
         Some(jar) => Ok((jar, see_other(&state.endpoint("/admin"))).into_response()),
         None => Err(PageError::Respond(cookies::sign_in_then(&state, CookieJar::new(), "/admin"))),

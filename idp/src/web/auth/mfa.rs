@@ -7,6 +7,7 @@
 //! response can be the usual 303 to the app.
 use crate::domain::assurance::Factor;
 use crate::domain::authn::passkeys::{Begun, Ceremony, PasskeyError};
+use crate::domain::authn::return_path::ReturnPath;
 use crate::domain::authn::sessions::SessionInfo;
 use crate::domain::authn::step_up::{self, Check, PasskeyProof, Refused};
 use crate::kit::cookies;
@@ -32,6 +33,10 @@ pub struct ReqQuery {
     /// A sign-in held for its second step (`web::auth::second_step`).
     #[serde(default)]
     hold: String,
+    /// Where a step-up outside an authorization request goes back to (a
+    /// [`ReturnPath`], e.g. the console); else the personal centre.
+    #[serde(default)]
+    next: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -53,6 +58,29 @@ pub struct MfaForm {
     /// A sign-in held for its second step (`web::auth::second_step`).
     #[serde(default)]
     hold: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Where a step-up page goes when it is done: back into the authorization
+/// request `req`, else to `next` when it is a [`ReturnPath`], else the
+/// personal centre.
+#[derive(Clone, Copy)]
+struct Back<'a> {
+    req: &'a str,
+    next: &'a str,
+}
+
+impl ReqQuery {
+    fn back(&self) -> Back<'_> {
+        Back { req: &self.req, next: &self.next }
+    }
+}
+
+impl MfaForm {
+    fn back(&self) -> Back<'_> {
+        Back { req: &self.req, next: &self.next }
+    }
 }
 
 /// The browser's binding hash (empty when it has no browser cookie yet).
@@ -95,12 +123,13 @@ async fn render(
     status: StatusCode,
     locale: &str,
     template: &str,
-    req: &str,
+    to: Back<'_>,
     error: Option<String>,
 ) -> Response {
     let (jar, browser) = cookies::browser(state, jar);
     let mut ctx = tera::Context::new();
-    ctx.insert("req", req);
+    ctx.insert("req", to.req);
+    ctx.insert("next", &ReturnPath::parse(to.next).as_ref().map(ReturnPath::as_str));
     ctx.insert("csrf", &cookies::csrf_token(state, &browser));
     ctx.insert("error", &error);
     ctx.insert("passkeys_available", &state.passkeys.available());
@@ -112,11 +141,11 @@ async fn show(
     state: &AppState,
     jar: CookieJar,
     headers: &HeaderMap,
-    req: &str,
+    to: Back<'_>,
     template: &str,
 ) -> Result<Response, PageError> {
-    let (_, _, locale) = load_signed_in(state, &jar, headers, req).await?;
-    Ok(render(state, jar, StatusCode::OK, locale, template, req, None).await)
+    let (_, _, locale) = load_signed_in(state, &jar, headers, to.req).await?;
+    Ok(render(state, jar, StatusCode::OK, locale, template, to, None).await)
 }
 
 pub async fn totp_show(
@@ -129,7 +158,7 @@ pub async fn totp_show(
         let locale = cookies::locale(&state, &headers, None);
         return Ok(crate::web::auth::second_step::show(&state, jar, locale, &q.hold, "mfa_totp.html").await);
     }
-    show(&state, jar, &headers, &q.req, "mfa_totp.html").await
+    show(&state, jar, &headers, q.back(), "mfa_totp.html").await
 }
 
 crate::with_csrf!(MfaForm);
@@ -151,12 +180,12 @@ pub async fn totp_submit(
     let (session, u, locale) = load_signed_in(&state, &jar, &headers, &f.req).await?;
     let ip = cookies::client_ip(Some(addr));
     let (status, key) = match step_up::app_code(&state.totp, &state.store, &u, &f.code, &ip, state.clock.now()).await? {
-        Check::Verified(factor) => return step_up_done(&state, jar, locale, &f.req, &session, factor).await,
+        Check::Verified(factor) => return step_up_done(&state, jar, f.back(), &session, factor).await,
         Check::Wrong(key) => (StatusCode::UNAUTHORIZED, key),
         Check::Locked(_) => (StatusCode::TOO_MANY_REQUESTS, "mfa_locked"),
     };
     let msg = Some(state.pages.text(locale, key));
-    Ok(render(&state, jar, status, locale, "mfa_totp.html", &f.req, msg).await)
+    Ok(render(&state, jar, status, locale, "mfa_totp.html", f.back(), msg).await)
 }
 
 pub async fn passkey_show(
@@ -169,7 +198,7 @@ pub async fn passkey_show(
         let locale = cookies::locale(&state, &headers, None);
         return Ok(crate::web::auth::second_step::show(&state, jar, locale, &q.hold, "mfa_passkey.html").await);
     }
-    show(&state, jar, &headers, &q.req, "mfa_passkey.html").await
+    show(&state, jar, &headers, q.back(), "mfa_passkey.html").await
 }
 
 pub async fn passkey_begin(
@@ -221,30 +250,29 @@ pub async fn passkey_submit(
         now: state.clock.now(),
     };
     match step_up::passkey(&state.passkeys, &state.store, &u.id, proof).await? {
-        Ok(factor) => step_up_done(&state, jar, locale, &f.req, &session, factor).await,
+        Ok(factor) => step_up_done(&state, jar, f.back(), &session, factor).await,
         Err(Refused::OtherAccount) => Err(PageError::Refused(StatusCode::UNAUTHORIZED, "passkey_failed")),
         Err(Refused::Passkey(e)) => {
             let (status, key) = passkey_failure(&e);
             let msg = Some(state.pages.text(locale, key));
-            Ok(render(&state, jar, status, locale, "mfa_passkey.html", &f.req, msg).await)
+            Ok(render(&state, jar, status, locale, "mfa_passkey.html", f.back(), msg).await)
         }
     }
 }
 
 /// Records the factor on the current session and goes on: back to the
-/// authorization request (whose level is computed again), or to the
-/// personal centre.
+/// authorization request (whose level is computed again), to the page that
+/// asked (`next`, e.g. the console), or to the personal centre.
 async fn step_up_done(
     state: &AppState,
     jar: CookieJar,
-    locale: &str,
-    req: &str,
+    to: Back<'_>,
     session: &SessionInfo,
     factor: Factor,
 ) -> Result<Response, PageError> {
     // The session gets a new id with its new level.
     match crate::web::auth::step_up::record_factor(state, jar, session, factor).await? {
-        Some(jar) => Ok(crate::web::auth::step_up::finish(state, jar, req, locale).await),
+        Some(jar) => Ok(crate::web::auth::step_up::finish_to(state, jar, to.req, ReturnPath::parse(to.next).as_ref())),
         // The session ended meanwhile (signed out elsewhere): sign in again.
         None => Err(PageError::Refused(StatusCode::UNAUTHORIZED, "mfa_sign_in_first")),
     }
