@@ -194,8 +194,15 @@ async fn frame(backend: Backend) {
     let (status, html) = get(&b, app.url("/no-such-page")).await;
     assert_eq!(status, 404);
     assert!(html.contains("id=\"back-home\"") && html.contains("id=\"back-account\""));
+    // `/authorize` looks the viewer up only for its error pages (its
+    // redirects skip the lookup), and they still show who is signed in.
+    let (status, html) = get(&b, app.url("/authorize?client_id=no-such-app&response_type=code")).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("id=\"frame-user\">王*<") && html.contains("id=\"back-home\""), "{html}");
     let anonymous = Browser::new();
     let (_, html) = get(&anonymous, app.url("/")).await;
+    assert!(html.contains("id=\"frame-sign-in\"") && !html.contains("id=\"frame-user\""));
+    let (_, html) = get(&anonymous, app.url("/authorize?client_id=no-such-app&response_type=code")).await;
     assert!(html.contains("id=\"frame-sign-in\"") && !html.contains("id=\"frame-user\""));
 }
 both!(one_frame_with_navigation, super::frame);

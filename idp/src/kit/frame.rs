@@ -35,6 +35,11 @@ pub fn viewer() -> Viewer {
     VIEWER.try_with(Clone::clone).unwrap_or_default()
 }
 
+/// `/authorize` renders a page only when the request is bad: the hot path
+/// (a signed-in browser, `prompt=none`) redirects, so the viewer is looked
+/// up only for its error pages ([`with_viewer`]), not on every request.
+const LAZY: &[&str] = &["/authorize"];
+
 /// Paths that never render a page: no session lookup for them.
 fn no_page(path: &str) -> bool {
     const PREFIXES: &[&str] =
@@ -80,8 +85,19 @@ pub async fn frame(State(state): State<AppState>, req: Request, next: Next) -> R
         Some(q) if plain(q) => format!("{path}?{q}"),
         _ => path,
     };
+    if LAZY.contains(&req.uri().path()) {
+        let back = url::form_urlencoded::byte_serialize(full.as_bytes()).collect();
+        return VIEWER.scope(Viewer { path: full, back, ..Viewer::default() }, next.run(req)).await;
+    }
     let v = look_up(&state, req.headers(), &full).await;
     VIEWER.scope(v, next.run(req)).await
+}
+
+/// A page of a path the middleware leaves lazy ([`LAZY`]): the viewer is
+/// looked up now, for this page only.
+pub async fn with_viewer(state: &AppState, headers: &HeaderMap, render: impl FnOnce() -> Response) -> Response {
+    let v = look_up(state, headers, &viewer().path).await;
+    VIEWER.sync_scope(v, render)
 }
 
 #[derive(Deserialize)]

@@ -37,6 +37,10 @@ pub async fn post_handler(
     }
 }
 
+/// An error page of `/authorize` (status, locale key): rendered with the
+/// viewer looked up for it alone (`frame::with_viewer`).
+type Refused = (StatusCode, &'static str);
+
 async fn handle(
     state: AppState,
     jar: CookieJar,
@@ -45,7 +49,22 @@ async fn handle(
 ) -> Result<Response, PageError> {
     let ui_locales = form::one(&params, "ui_locales").ok().flatten().map(String::from);
     let locale = cookies::locale(&state, &headers, ui_locales.as_deref());
-    let page_err = |key: &'static str| error_page(&state, StatusCode::BAD_REQUEST, locale, key);
+    match decide(&state, jar, params, locale).await? {
+        Ok(res) => Ok(res),
+        Err((status, key)) => {
+            Ok(crate::kit::frame::with_viewer(&state, &headers, || error_page(&state, status, locale, key)).await)
+        }
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    jar: CookieJar,
+    params: form::Params,
+    locale: &str,
+) -> Result<Result<Response, Refused>, PageError> {
+    let state = state.clone();
+    let page_err = |key: &'static str| Err((StatusCode::BAD_REQUEST, key));
     let client_id = match authorize::client_id_param(&params) {
         Ok(c) => c.to_string(),
         Err(e) => return Ok(page_err(e.message_key())),
@@ -59,7 +78,12 @@ async fn handle(
                 Ok(p) => p,
                 Err(RequestError::Page(e)) => return Ok(page_err(e.message_key())),
                 Err(RequestError::Redirect(r)) => {
-                    return Ok(see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error)));
+                    return Ok(Ok(see_other(&flow::error_redirect(
+                        &state,
+                        &r.redirect_uri,
+                        r.state.as_deref(),
+                        &r.error,
+                    ))));
                 }
             }
         }
@@ -76,7 +100,7 @@ async fn handle(
     if client.disabled {
         let st = form::one(&params, "state").ok().flatten();
         let e = OAuthError::unauthorized_client("this client is disabled");
-        return Ok(see_other(&flow::error_redirect(&state, &redirect_uri, st, &e)));
+        return Ok(Ok(see_other(&flow::error_redirect(&state, &redirect_uri, st, &e))));
     }
     // Plugin scopes count as allowed only when an administrator permitted
     // this client and the plugin is loaded, enabled and healthy.
@@ -92,7 +116,7 @@ async fn handle(
         Ok(r) => r,
         Err(RequestError::Page(e)) => return Ok(page_err(e.message_key())),
         Err(RequestError::Redirect(r)) => {
-            return Ok(see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error)));
+            return Ok(Ok(see_other(&flow::error_redirect(&state, &r.redirect_uri, r.state.as_deref(), &r.error))));
         }
     };
     // The hint names a subject; the session check compares accounts. A
@@ -104,8 +128,10 @@ async fn handle(
     }
     let (jar, browser) = cookies::browser(&state, jar);
     let session = current_session(&state, &jar).await?;
-    let outcome = flow::advance(&state, req, None, &cookies::browser_hash(&browser), session).await;
-    Ok(respond(&state, jar, locale, outcome))
+    match flow::advance(&state, req, None, &cookies::browser_hash(&browser), session).await {
+        Ok(Outcome::ErrorPage(status, key)) => Ok(Err((status, key))),
+        outcome => Ok(Ok(respond(&state, jar, locale, outcome))),
+    }
 }
 
 pub fn respond(
