@@ -82,11 +82,12 @@ pub async fn advance(
     let Some(client) = state.clients.find_current(&req.client_id).await?.filter(|c| !c.disabled) else {
         return Ok(Outcome::ErrorPage(StatusCode::BAD_REQUEST, "error_unknown_client"));
     };
+    // A first-party app that skips consent never needs the stored consent.
     let consented = match &session {
-        Some(s) => {
+        Some(s) if !client.skip_consent => {
             consents::covers(&state.store, &s.user_id, &client.client_id, &req.scope, &req.consent_claims()).await?
         }
-        None => false,
+        _ => false,
     };
     let proofing = match &session {
         Some(s) => assurance::proofing_level(&state.store, &s.user_id).await?,
