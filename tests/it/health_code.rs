@@ -607,7 +607,8 @@ async fn face_check_configured(backend: Backend) {
         "/\\evil.example",
         "/plugins/x/../../authorize",
         "/plugins/x%2F%2Fevil.example",
-        "/admin",
+        "/administrator",
+        "/authorize",
     ] {
         let q: String = url::form_urlencoded::byte_serialize(evil.as_bytes()).collect();
         let path = format!("/scan/face?next={q}");

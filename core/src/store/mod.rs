@@ -18,12 +18,54 @@ pub use sea_orm::DbErr;
 /// entry crate does not depend on sea-orm), so no rule can be re-implemented
 /// beside the core.
 #[derive(Clone, Debug)]
-pub struct Store(DatabaseConnection);
+pub struct Store(DatabaseConnection, Writer);
+
+/// SQLite's one writer, queued in this process: writers wait their turn on
+/// an async lock (woken the moment the previous one commits) instead of in
+/// SQLite's busy handler, which sleeps 1, 2, 5 … 100 ms between attempts
+/// and so turns contention into idle time. Other processes (the CLI) still
+/// meet the busy timeout. `None` on PostgreSQL, where writers run at once.
+#[derive(Clone, Debug)]
+struct Writer(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
+
+/// How long a writer waits for its turn before giving up like SQLite's
+/// busy timeout would ("database is locked").
+const WRITER_WAIT: Duration = Duration::from_secs(10);
+
+impl Writer {
+    fn for_backend(db: &DatabaseConnection) -> Self {
+        let sqlite = db.get_database_backend() == sea_orm::DbBackend::Sqlite;
+        Writer(sqlite.then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))))
+    }
+
+    async fn turn(&self) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, DbErr> {
+        let Some(lock) = &self.0 else { return Ok(None) };
+        match tokio::time::timeout(WRITER_WAIT, lock.clone().lock_owned()).await {
+            Ok(guard) => Ok(Some(guard)),
+            Err(_) => Err(DbErr::Custom("database is locked: no turn to write within the busy timeout".into())),
+        }
+    }
+
+    /// An autocommit statement that writes takes a turn too.
+    async fn turn_for(&self, sql: &str) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, DbErr> {
+        if self.0.is_none() || !writes(sql) {
+            return Ok(None);
+        }
+        self.turn().await
+    }
+}
+
+/// Whether a statement writes (SQLite's own statements; PostgreSQL never asks).
+fn writes(sql: &str) -> bool {
+    let head = sql.trim_start().get(..7).unwrap_or_default().to_ascii_uppercase();
+    ["INSERT", "UPDATE", "DELETE", "REPLACE"].iter().any(|w| head.starts_with(w))
+}
 
 impl Store {
     /// Wraps an open connection (tests and tools that open their own).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self(db)
+        let writer = Writer::for_backend(&db);
+        Self(db, writer)
     }
 
     /// Which database this is, for the readiness probe and metrics.
@@ -59,15 +101,19 @@ impl ConnectionTrait for Store {
         self.0.get_database_backend()
     }
     async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        let _turn = self.1.turn_for(&stmt.sql).await?;
         self.0.execute_raw(stmt).await
     }
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        let _turn = self.1.turn_for(sql).await?;
         self.0.execute_unprepared(sql).await
     }
     async fn query_one_raw(&self, stmt: sea_orm::Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        let _turn = self.1.turn_for(&stmt.sql).await?;
         self.0.query_one_raw(stmt).await
     }
     async fn query_all_raw(&self, stmt: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        let _turn = self.1.turn_for(&stmt.sql).await?;
         self.0.query_all_raw(stmt).await
     }
     fn support_returning(&self) -> bool {
@@ -75,6 +121,47 @@ impl ConnectionTrait for Store {
     }
     fn is_mock_connection(&self) -> bool {
         self.0.is_mock_connection()
+    }
+}
+
+/// A transaction begun by [`begin_write`]: on SQLite it holds this
+/// process's writer turn until it commits, rolls back or is dropped.
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> sea_orm::DbBackend {
+        self.txn.get_database_backend()
+    }
+    async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+    async fn query_one_raw(&self, stmt: sea_orm::Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+    async fn query_all_raw(&self, stmt: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+    fn is_mock_connection(&self) -> bool {
+        self.txn.is_mock_connection()
     }
 }
 
@@ -140,7 +227,7 @@ pub async fn connect(url: &str) -> Result<Store, DbErr> {
     } else {
         opts.max_connections(24).min_connections(2);
     }
-    Database::connect(opts).await.map(Store)
+    Database::connect(opts).await.map(Store::new)
 }
 
 /// Begins a transaction that will write. On SQLite it starts as a writer
@@ -149,13 +236,17 @@ pub async fn connect(url: &str) -> Result<Store, DbErr> {
 /// (codes 5 and 517) at once when another writer committed after its read,
 /// and the busy timeout does not help. Starting as a writer makes it queue
 /// behind the busy timeout like any single statement. PostgreSQL ignores
-/// the mode. Every read-then-write transaction goes through here.
-pub async fn begin_write(db: &Store) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+/// the mode. Every read-then-write transaction goes through here. On
+/// SQLite it first takes this process's writer turn (see [`Writer`]).
+pub async fn begin_write(db: &Store) -> Result<WriteTxn, DbErr> {
+    let turn = db.1.turn().await?;
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok(WriteTxn { txn, _turn: turn })
 }
 
 /// Applies pending migrations. When there are none it only reads, so CLI
