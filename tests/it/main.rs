@@ -29,6 +29,7 @@ mod factors;
 mod fapi;
 mod flows;
 mod health_code;
+mod health_code_admin_forms;
 mod health_code_backfill;
 mod health_code_gaps;
 mod health_code_pages;

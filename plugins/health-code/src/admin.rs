@@ -1,12 +1,14 @@
 //! Administration (E5): code lists with search, code styles
 //! (one active per type), categories and numbering rules, colour rules,
-//! statistics drawn as SVG charts, and the logs with filters. Pages for a
-//! browser with the admin token, JSON for tools and tests. Changes are
-//! JSON POSTs (a browser form cannot carry the bearer token) and each is
-//! logged as an operation.
+//! statistics drawn as SVG charts, and the logs with filters. Pages open
+//! in the operator console (the host brings the staff session, a CSRF token
+//! and the operator's name) or with the shared admin token; JSON for tools
+//! and tests. Styles and categories change by the console's forms or by
+//! JSON POSTs to the same routes, checked by one rule
+//! ([`Change`]); every change is logged as an operation with its operator.
 use crate::events::{self, Event};
 use crate::paging::Screen;
-use crate::{HealthCode, charts, codes, issuers, logs, status, styles, util};
+use crate::{HealthCode, admin_categories, admin_styles, charts, codes, issuers, logs, status, styles, util};
 use idp_plugin_sdk::{Request, Response, Value, escape_html as esc, json};
 
 pub(crate) struct View<'a> {
@@ -30,7 +32,8 @@ impl View<'_> {
         if text == key { esc(value) } else { esc(text) }
     }
     /// Who did it: a citizen's own page (`user:<id>`) in words, an app by
-    /// its client id.
+    /// its client id, an administrator as the host named them
+    /// (`staff:<username>`, `admin-token`).
     pub fn who(&self, app: &str) -> String {
         if app.starts_with("user:") { self.t("log_app_self") } else { esc(app) }
     }
@@ -40,13 +43,16 @@ impl View<'_> {
         format!("<table class=\"{class}\"><tr>{cells}</tr>")
     }
     pub fn page(&self, title_key: &str, body: String) -> Response {
+        self.page_at(200, title_key, body)
+    }
+    pub fn page_at(&self, status: u16, title_key: &str, body: String) -> Response {
         let nav = ["codes", "styles", "categories", "stats", "logs", "issuers"]
             .iter()
             .map(|k| format!("<a href=\"{}/admin/{k}\">{}</a>", esc(&self.req.base), self.t(&format!("admin_{k}"))))
             .collect::<Vec<_>>()
             .join(" · ");
         Response::Page {
-            status: 200,
+            status,
             title: self.p.texts.get(&self.req.locale, title_key).into(),
             html: format!("<nav class=\"admin\">{nav}</nav>{body}"),
         }
@@ -57,17 +63,83 @@ pub(crate) fn bad(description: &str) -> Response {
     Response::json(400, json!({ "error": "invalid_request", "error_description": description }))
 }
 
-fn operation(p: &HealthCode, name: &str, detail: &str) -> Result<(), String> {
+/// Logs an administrative change with who made it (E5 operation log):
+/// the host's operator — `staff:<username>` from the console,
+/// `admin-token` for the shared token — else `admin`.
+pub(crate) fn operation(v: &View, name: &str, detail: &str) -> Result<(), String> {
     let e = Event {
         kind: "operation".into(),
         code_type: name.into(),
         holder: String::new(),
-        app: "admin".into(),
+        app: v.req.operator.clone().unwrap_or_else(|| "admin".into()),
         place: String::new(),
         result: detail.chars().take(120).collect(),
         at: 0,
     };
-    events::record(&p.host, e)
+    events::record(&v.p.host, e)
+}
+
+/// A change to styles or categories as it came: a script's JSON body, or
+/// a console form — its fields (but the CSRF token) as the same JSON
+/// object of strings, so the one rule checks both. A script keeps its JSON
+/// answers; a form is answered with the page.
+pub(crate) enum Change {
+    Json(Value),
+    Form(Value),
+}
+
+impl Change {
+    fn of(req: &Request) -> Self {
+        if req.form.is_empty() {
+            return Change::Json(serde_json::from_str(&req.body).unwrap_or(Value::Null));
+        }
+        let fields =
+            req.form.iter().filter(|(k, _)| k != "csrf").map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        Change::Form(Value::Object(fields))
+    }
+    pub fn value(&self) -> &Value {
+        match self {
+            Change::Json(v) | Change::Form(v) => v,
+        }
+    }
+}
+
+/// A console form sent back: which form, what was typed, what to fix.
+pub(crate) struct Refused {
+    /// The form the typed values go back into (`add`, a style id, a code type).
+    pub form: String,
+    pub values: Value,
+    /// The field to mark, if one.
+    pub field: Option<&'static str>,
+    /// The message, already localized and escaped.
+    pub message: String,
+    pub status: u16,
+}
+
+impl Refused {
+    /// Whether this refusal belongs to `form`.
+    fn of<'a>(refused: Option<&'a Refused>, form: &str) -> Option<&'a Refused> {
+        refused.filter(|r| r.form == form)
+    }
+}
+
+/// A labelled text input of `form`: what was typed when that form came
+/// back refused (the field marked if at fault), else `stored`.
+pub(crate) fn input(v: &View, refused: Option<&Refused>, form: &str, name: &str, label: &str, stored: &str) -> String {
+    let back = Refused::of(refused, form);
+    let value = back.map(|r| r.values.get(name).and_then(Value::as_str).unwrap_or_default()).unwrap_or(stored);
+    let invalid = if back.is_some_and(|r| r.field == Some(name)) { " aria-invalid=\"true\"" } else { "" };
+    format!("<label>{} <input name=\"{name}\" value=\"{}\"{invalid}></label>", v.t(label), esc(value))
+}
+
+/// The notice above a list: the refused form's message, or the localized
+/// success of the change the page was redirected from (`done`).
+pub(crate) fn notice(refused: Option<&Refused>, done: Option<String>) -> String {
+    match (refused, done) {
+        (Some(r), _) => format!("<p class=\"error\" role=\"alert\" id=\"form-error\">{}</p>", r.message),
+        (None, Some(text)) => format!("<p class=\"info\" role=\"status\" id=\"done\">{text}</p>"),
+        (None, None) => String::new(),
+    }
 }
 
 pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
@@ -85,48 +157,20 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
                 json!({ "codes": list, "next": s.next, "examined": s.examined, "limited": s.limited }),
             ))
         }
-        ("GET", "/admin/styles") => styles_page(&v),
+        ("GET", "/admin/styles") => admin_styles::page(&v, None),
         ("GET", "/admin/styles.json") => {
             let list: Vec<Value> = styles::list(&p.host)?.iter().map(|(s, a)| styles::to_json(s, *a)).collect();
             Ok(Response::json(200, json!({ "styles": list })))
         }
-        ("POST", "/admin/styles") => match styles::set(&p.host, &body)? {
-            Ok(s) => {
-                operation(p, "style_set", &format!("{} {}", s.code_type, s.id))?;
-                Ok(Response::json(201, styles::to_json(&s, true)))
-            }
-            Err(e) => Ok(bad(&e)),
-        },
-        ("POST", "/admin/styles/edit") => match styles::edit(&p.host, &body)? {
-            Ok(Some((s, active))) => {
-                operation(p, "style_edit", &format!("{} {}", s.code_type, s.id))?;
-                Ok(Response::json(200, styles::to_json(&s, active)))
-            }
-            Ok(None) => Ok(Response::not_found()),
-            Err(e) => Ok(bad(&e)),
-        },
-        ("POST", "/admin/styles/delete") => {
-            let f = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
-            if !styles::delete(&p.host, f("code_type"), f("id"))? {
-                return Ok(Response::not_found());
-            }
-            operation(p, "style_delete", &format!("{} {}", f("code_type"), f("id")))?;
-            Ok(Response::json(200, json!({ "deleted": true })))
-        }
+        ("POST", "/admin/styles") => admin_styles::add(&v, &Change::of(req)),
+        ("POST", "/admin/styles/edit") => admin_styles::edit(&v, &Change::of(req)),
+        ("POST", "/admin/styles/delete") => admin_styles::delete(&v, &Change::of(req)),
         ("GET", "/admin/categories.json") => {
             let list: Result<Vec<codes::Category>, String> =
                 codes::TYPES.iter().map(|t| codes::category(&p.host, t)).collect();
             Ok(Response::json(200, json!({ "categories": list? })))
         }
-        ("POST", "/admin/categories/delete") => {
-            // Back to the built-in category and numbering of the type.
-            let t = body.get("code_type").and_then(Value::as_str).unwrap_or_default();
-            if !codes::TYPES.contains(&t) || !p.host.kv_delete(&format!("category/{t}"))? {
-                return Ok(Response::not_found());
-            }
-            operation(p, "category_delete", t)?;
-            Ok(Response::json(200, json!({ "deleted": true })))
-        }
+        ("POST", "/admin/categories/delete") => admin_categories::reset(&v, &Change::of(req)),
         ("GET", "/admin/communities.json") => {
             Ok(Response::json(200, json!({ "communities": crate::community::all(&p.host, &p.settings.communities)? })))
         }
@@ -139,38 +183,21 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
             };
             match crate::community::edit(&p.host, &p.settings.communities, &names("add"), &names("remove"))? {
                 Ok(list) => {
-                    operation(p, "communities_set", &format!("+{} -{}", names("add").len(), names("remove").len()))?;
+                    operation(&v, "communities_set", &format!("+{} -{}", names("add").len(), names("remove").len()))?;
                     Ok(Response::json(200, json!({ "communities": list })))
                 }
                 Err(e) => Ok(bad(&e)),
             }
         }
-        ("GET", "/admin/categories") => categories_page(&v),
-        ("POST", "/admin/categories") => {
-            let c: codes::Category = match serde_json::from_value(body) {
-                Ok(c) => c,
-                Err(e) => return Ok(bad(&e.to_string())),
-            };
-            let prefix_ok =
-                !c.prefix.is_empty() && c.prefix.len() <= 6 && c.prefix.bytes().all(|b| b.is_ascii_alphanumeric());
-            if !codes::TYPES.contains(&c.code_type.as_str())
-                || !prefix_ok
-                || !(4..=16).contains(&c.digits)
-                || c.name.chars().count() > 40
-            {
-                return Ok(bad("code_type, name (≤40), prefix (1-6 letters/digits) and digits (4-16) are required"));
-            }
-            codes::set_category(&p.host, &c)?;
-            operation(p, "category_set", &format!("{} {}", c.code_type, c.prefix))?;
-            Ok(Response::json(201, serde_json::to_value(&c).unwrap_or(Value::Null)))
-        }
+        ("GET", "/admin/categories") => admin_categories::page(&v, None),
+        ("POST", "/admin/categories") => admin_categories::save(&v, &Change::of(req)),
         ("GET", "/admin/rules") => {
             Ok(Response::json(200, json!({ "rules": status::rules(&p.host, &p.settings.rules)? })))
         }
         ("POST", "/admin/rules") => match status::parse_rules(body.get("rules").unwrap_or(&Value::Null)) {
             Ok(rules) => {
                 p.host.kv_put("rules", &serde_json::to_string(&rules).map_err(|e| e.to_string())?, None)?;
-                operation(p, "rules_set", &format!("{} rules", rules.len()))?;
+                operation(&v, "rules_set", &format!("{} rules", rules.len()))?;
                 Ok(Response::json(200, json!({ "rules": rules })))
             }
             Err(e) => Ok(bad(&e)),
@@ -182,7 +209,7 @@ pub fn handle(p: &HealthCode, req: &Request) -> Result<Response, String> {
         }
         ("POST", "/admin/issuers") => match issuers::register(&p.host, &body)? {
             Ok(i) => {
-                operation(p, "issuer_set", &i.name)?;
+                operation(&v, "issuer_set", &i.name)?;
                 Ok(Response::json(201, issuers::to_json(&i)))
             }
             Err(e) => Ok(bad(&e)),
@@ -246,30 +273,6 @@ fn codes_page(v: &View) -> Result<Response, String> {
     Ok(v.page("admin_codes", html))
 }
 
-fn styles_page(v: &View) -> Result<Response, String> {
-    let mut html = format!(
-        "<p>{}</p><table class=\"styles\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        v.t("admin_styles_hint"),
-        v.t("code_type"),
-        v.t("style_background"),
-        v.t("style_colour"),
-        v.t("style_icon"),
-        v.t("style_state")
-    );
-    for (s, active) in styles::list(&v.p.host)? {
-        html.push_str(&format!(
-            "<tr data-active=\"{active}\"><td>{}</td><td><svg width=\"40\" height=\"16\"><rect width=\"40\" height=\"16\" fill=\"{bg}\" stroke=\"#999\"/></svg> {bg}</td><td><svg width=\"40\" height=\"16\"><rect width=\"40\" height=\"16\" fill=\"{fg}\"/></svg> {fg}</td><td>{}</td><td>{}</td></tr>",
-            v.t(&format!("type_{}", s.code_type)),
-            esc(&s.icon),
-            v.t(if active { "style_active" } else { "style_retired" }),
-            bg = esc(&s.background),
-            fg = esc(&s.colour),
-        ));
-    }
-    html.push_str("</table>");
-    Ok(v.page("admin_styles", html))
-}
-
 /// Third-party code issuers (E5) whose codes our scanners accept.
 fn issuers_page(v: &View) -> Result<Response, String> {
     let mut html = format!(
@@ -293,40 +296,6 @@ fn issuers_page(v: &View) -> Result<Response, String> {
     }
     html.push_str("</table>");
     Ok(v.page("admin_issuers", html))
-}
-
-fn categories_page(v: &View) -> Result<Response, String> {
-    let mut html = format!(
-        "<table class=\"categories\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
-        v.t("code_type"),
-        v.t("category_name"),
-        v.t("category_prefix"),
-        v.t("category_example")
-    );
-    for t in ["personal", "enterprise"] {
-        let c = codes::category(&v.p.host, t)?;
-        let example = format!("{}{}{}", c.prefix, util::date(v.p.host.now()).replace('-', ""), "0".repeat(c.digits));
-        html.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            v.t(&format!("type_{t}")),
-            esc(&c.name),
-            esc(&c.prefix),
-            esc(&example)
-        ));
-    }
-    html.push_str("</table>");
-    let rules = status::rules(&v.p.host, &v.p.settings.rules)?;
-    html.push_str(&format!("<h2>{}</h2><table class=\"rules\">", v.t("admin_rules")));
-    for r in rules {
-        let days = r.days.map(|d| d.to_string()).unwrap_or_else(|| "∞".into());
-        html.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{days}</td></tr>",
-            esc(&r.status),
-            v.t(&format!("colour_{}", r.colour))
-        ));
-    }
-    html.push_str("</table>");
-    Ok(v.page("admin_categories", html))
 }
 
 fn days_param(req: &Request) -> i64 {

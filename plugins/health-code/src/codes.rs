@@ -33,16 +33,83 @@ pub struct Category {
     pub digits: usize,
 }
 
+/// Why a category was refused. One rule for the JSON API and the
+/// console's form; each refusal but a malformed body names its field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CategoryRefusal {
+    /// Not the shape of a category: a field missing or of the wrong type.
+    Malformed(String),
+    CodeType,
+    Name,
+    Prefix,
+    Digits,
+}
+
+impl CategoryRefusal {
+    /// The API's `error_description`, as scripts have always read it.
+    pub fn description(&self) -> String {
+        match self {
+            CategoryRefusal::Malformed(e) => e.clone(),
+            _ => "code_type, name (≤40), prefix (1-6 letters/digits) and digits (4-16) are required".into(),
+        }
+    }
+
+    /// The form field at fault, if one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            CategoryRefusal::Malformed(_) => None,
+            CategoryRefusal::CodeType => Some("code_type"),
+            CategoryRefusal::Name => Some("name"),
+            CategoryRefusal::Prefix => Some("prefix"),
+            CategoryRefusal::Digits => Some("digits"),
+        }
+    }
+}
+
+impl Category {
+    /// A category as an administrator sent it (E5 numbering rule): a known
+    /// code type, a name of at most 40 characters, a prefix of 1–6 letters
+    /// or digits and 4–16 digits.
+    pub fn parse(body: Value) -> Result<Category, CategoryRefusal> {
+        let c: Category = serde_json::from_value(body).map_err(|e| CategoryRefusal::Malformed(e.to_string()))?;
+        if !TYPES.contains(&c.code_type.as_str()) {
+            return Err(CategoryRefusal::CodeType);
+        }
+        if c.name.chars().count() > 40 {
+            return Err(CategoryRefusal::Name);
+        }
+        if c.prefix.is_empty() || c.prefix.len() > 6 || !c.prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(CategoryRefusal::Prefix);
+        }
+        if !(4..=16).contains(&c.digits) {
+            return Err(CategoryRefusal::Digits);
+        }
+        Ok(c)
+    }
+}
+
 pub fn category(host: &Host, kind: &str) -> Result<Category, String> {
+    category_of(host, kind).map(|(c, _)| c)
+}
+
+/// The category of a code type and whether an administrator set it
+/// (`false`: the built-in one).
+pub fn category_of(host: &Host, kind: &str) -> Result<(Category, bool), String> {
     if let Some(raw) = host.kv_get(&format!("category/{kind}"))? {
-        return serde_json::from_str(&raw).map_err(|e| e.to_string());
+        return Ok((serde_json::from_str(&raw).map_err(|e| e.to_string())?, true));
     }
     let prefix = if kind == "enterprise" { "QY" } else { "GR" };
-    Ok(Category { code_type: kind.into(), name: kind.into(), prefix: prefix.into(), digits: 8 })
+    Ok((Category { code_type: kind.into(), name: kind.into(), prefix: prefix.into(), digits: 8 }, false))
 }
 
 pub fn set_category(host: &Host, c: &Category) -> Result<(), String> {
     host.kv_put(&format!("category/{}", c.code_type), &serde_json::to_string(c).map_err(|e| e.to_string())?, None)
+}
+
+/// Back to the built-in category and numbering of a type; whether it had
+/// one of its own.
+pub fn reset_category(host: &Host, kind: &str) -> Result<bool, String> {
+    Ok(TYPES.contains(&kind) && host.kv_delete(&format!("category/{kind}"))?)
 }
 
 fn load(host: &Host, hid: &str) -> Result<Option<Holder>, String> {
@@ -277,6 +344,28 @@ pub fn qr_modules(data: &str) -> Result<(usize, Vec<bool>), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_refused_category_names_its_field() {
+        use super::{Category, CategoryRefusal};
+        let parse = |v| Category::parse(v).map_err(|e| e.field());
+        let ok = idp_plugin_sdk::json!({ "code_type": "kin", "name": "", "prefix": "QS01", "digits": 16 });
+        assert_eq!(parse(ok.clone()).map(|c| c.prefix), Ok("QS01".into()));
+        for (field, bad) in [
+            ("code_type", idp_plugin_sdk::json!("other")),
+            ("name", idp_plugin_sdk::json!("x".repeat(41))),
+            ("prefix", idp_plugin_sdk::json!("ABCDEFG")),
+            ("prefix", idp_plugin_sdk::json!("A-1")),
+            ("digits", idp_plugin_sdk::json!(3)),
+        ] {
+            let mut v = ok.clone();
+            v[field] = bad;
+            assert_eq!(parse(v), Err(Some(field)));
+        }
+        let mut v = ok;
+        v["digits"] = idp_plugin_sdk::json!("6");
+        assert!(matches!(Category::parse(v), Err(CategoryRefusal::Malformed(_))), "text is not a number");
+    }
+
     #[test]
     fn qr_scales_to_its_container() {
         let svg = super::qr_svg("hello", "#2e7d32").unwrap();

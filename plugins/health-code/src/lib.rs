@@ -11,6 +11,8 @@
 //! the residential community on the code profile (E6).
 mod access;
 mod admin;
+mod admin_categories;
+mod admin_styles;
 mod api;
 mod backfill;
 mod charts;

@@ -34,21 +34,57 @@ pub fn default_style(code_type: &str) -> Style {
     }
 }
 
-fn checked(body: &Value) -> Result<(String, String, String, String), String> {
+/// Why a style was refused. One rule for the JSON API and the console's
+/// forms; each refusal names its field so a form can point at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StyleRefusal {
+    CodeType,
+    Background,
+    Colour,
+    Icon,
+}
+
+impl StyleRefusal {
+    /// The API's `error_description`, as scripts have always read it.
+    pub fn description(self) -> String {
+        match self {
+            StyleRefusal::CodeType => format!("code_type must be one of {:?}", crate::codes::TYPES),
+            _ => "background and colour are #rrggbb; icon at most 8 characters".into(),
+        }
+    }
+
+    /// The form field at fault.
+    pub fn field(self) -> &'static str {
+        match self {
+            StyleRefusal::CodeType => "code_type",
+            StyleRefusal::Background => "background",
+            StyleRefusal::Colour => "colour",
+            StyleRefusal::Icon => "icon",
+        }
+    }
+}
+
+fn checked(body: &Value) -> Result<(String, String, String, String), StyleRefusal> {
     let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().trim().to_string();
     let code_type = s("code_type");
     if !crate::codes::TYPES.contains(&code_type.as_str()) {
-        return Err(format!("code_type must be one of {:?}", crate::codes::TYPES));
+        return Err(StyleRefusal::CodeType);
     }
-    if !hex_colour(&s("background")) || !hex_colour(&s("colour")) || s("icon").chars().count() > 8 {
-        return Err("background and colour are #rrggbb; icon at most 8 characters".into());
+    if !hex_colour(&s("background")) {
+        return Err(StyleRefusal::Background);
+    }
+    if !hex_colour(&s("colour")) {
+        return Err(StyleRefusal::Colour);
+    }
+    if s("icon").chars().count() > 8 {
+        return Err(StyleRefusal::Icon);
     }
     Ok((code_type, s("background"), s("colour"), s("icon")))
 }
 
 /// Edits a style in place (`id`, `code_type` and the new look); whether it
 /// is active does not change. `Ok(None)`: no such style.
-pub fn edit(host: &Host, body: &Value) -> Result<Result<Option<(Style, bool)>, String>, String> {
+pub fn edit(host: &Host, body: &Value) -> Result<Result<Option<(Style, bool)>, StyleRefusal>, String> {
     let (code_type, background, colour, icon) = match checked(body) {
         Ok(v) => v,
         Err(e) => return Ok(Err(e)),
@@ -83,7 +119,7 @@ pub fn delete(host: &Host, code_type: &str, id: &str) -> Result<bool, String> {
 }
 
 /// Creates a style and makes it the active one of its type.
-pub fn set(host: &Host, body: &Value) -> Result<Result<Style, String>, String> {
+pub fn set(host: &Host, body: &Value) -> Result<Result<Style, StyleRefusal>, String> {
     let (code_type, background, colour, icon) = match checked(body) {
         Ok(v) => v,
         Err(e) => return Ok(Err(e)),

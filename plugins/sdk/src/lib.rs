@@ -140,6 +140,11 @@ pub struct Request {
     /// Token to embed as a hidden `csrf` field in forms that POST back.
     #[serde(default)]
     pub csrf: Option<String>,
+    /// Who is calling an admin route, for the plugin's own records of who
+    /// changed what: `staff:<username>` for a staff member in the console,
+    /// `admin-token` for the shared admin bearer token; `None` elsewhere.
+    #[serde(default)]
+    pub operator: Option<String>,
 }
 
 impl Request {

@@ -214,11 +214,12 @@ async fn api_route(
 }
 
 /// Admin routes: `Authorization: Bearer <token>` whose SHA-256 is
-/// `plugins.admin_token_sha256`; closed when that is not configured.
+/// `plugins.admin_token_sha256`; closed when that is not configured. The
+/// token names no person, so the plugin records `admin-token` as the operator.
 async fn admin_route(
     state: &AppState,
     plugin: &Arc<Plugin>,
-    req: Request,
+    mut req: Request,
     headers: &HeaderMap,
     jar: CookieJar,
 ) -> Response {
@@ -236,6 +237,7 @@ async fn admin_route(
     if presented.is_empty() || !bool::from(digest.as_bytes().ct_eq(expected.to_ascii_lowercase().as_bytes())) {
         return api_error(StatusCode::UNAUTHORIZED, "invalid_token", "the admin token is not valid");
     }
+    req.operator = Some("admin-token".into());
     let locale = req.locale.clone();
     render(state, &locale, state.plugins.handle(plugin, &req, None).await, false)
 }
@@ -243,7 +245,8 @@ async fn admin_route(
 /// A plugin admin route opened from the console: past the console's gate,
 /// a platform admin; a POST carries the page's CSRF token and a fresh
 /// strong factor. Each call is audited with the staff member's id
-/// (`plugin_admin_call`); the plugin's pages get a CSRF token for forms.
+/// (`plugin_admin_call`); the plugin's pages get a CSRF token for forms
+/// and the staff member's username as the operator it records.
 async fn staff_admin_route(
     state: &AppState,
     plugin: &Arc<Plugin>,
@@ -279,6 +282,7 @@ async fn staff_admin_route(
     tracing::info!("plugin {} admin {} {} by staff:{}", plugin.name(), req.method, path, console.staff.user_id);
     let (jar, browser) = cookies::browser(state, jar);
     req.csrf = Some(cookies::csrf_token(state, &browser));
+    req.operator = Some(format!("staff:{}", console.staff.username));
     (jar, render(state, &locale, state.plugins.handle(plugin, &req, None).await, true)).into_response()
 }
 
