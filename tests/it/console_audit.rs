@@ -15,9 +15,12 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, Query
 use std::collections::{BTreeMap, BTreeSet};
 
 const DAY: i64 = 86_400;
+/// The platform counts China Standard Time days (UTC+8).
+const BEIJING: i64 = 8 * 3600;
 
+/// The Beijing date of an instant.
 fn label(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%d").to_string()
+    chrono::DateTime::from_timestamp(t + BEIJING, 0).unwrap().format("%Y-%m-%d").to_string()
 }
 
 async fn row_at(app: &TestApp, seq: i64) -> audit_row::Model {
@@ -150,7 +153,8 @@ async fn search_export(backend: Backend) {
     let (_, rsecret) = staff_account(&app, "export_reviewer", "13720000002", Role::Reviewer, &[]).await;
     let store = &app.state.store;
     let now = app.state.clock.now();
-    let today = now - now.rem_euclid(DAY);
+    // Beijing midnight today.
+    let today = now - (now + BEIJING).rem_euclid(DAY);
     let ev = |action: &'static str, actor: Actor<'static>, subject: &'static str| Event::new(action, actor, subject);
     audit::record(store, ev("consent_granted", Actor::User("p1"), "client:app-one"), today - 3 * DAY).await.unwrap();
     audit::record(store, ev("token_exchange", Actor::User("p2"), "user:p2").detail("client=app-one"), today - 2 * DAY)

@@ -1,4 +1,4 @@
-//! Statistics from counters (G2): one row per (UTC day, metric, dimension)
+//! Statistics from counters (G2): one row per (platform day, metric, dimension)
 //! in `stat_counters`, bumped in the same transaction as the event it
 //! counts, so the statistics page reads a few hundred rows for any range
 //! instead of scanning the audit trail.
@@ -31,9 +31,22 @@ pub const MAX_DAYS: i64 = 366;
 
 const DAY: i64 = 86_400;
 
-/// The UTC day an instant falls in (its first second).
+/// The platform's days are China Standard Time days (UTC+8; China keeps
+/// one time zone and no daylight saving): a sign-in at 07:00 in Beijing
+/// counts on that day, not on the UTC day before.
+pub const DAY_OFFSET: i64 = 8 * 3600;
+
+/// The platform day an instant falls in (its first second, as an instant).
 pub fn day_of(t: i64) -> i64 {
-    t - t.rem_euclid(DAY)
+    let local = t + DAY_OFFSET;
+    local - local.rem_euclid(DAY) - DAY_OFFSET
+}
+
+/// An instant as the platform's wall-clock time, `YYYY-MM-DD HH:MM:SS`.
+pub fn local_time(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t + DAY_OFFSET, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
 }
 
 /// Adds one to `metric` / `dim` for the day of `now`, on the caller's
@@ -102,7 +115,7 @@ pub struct Series {
     pub total: i64,
 }
 
-/// Counters over a range of UTC days.
+/// Counters over a range of platform days.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Report {
     /// `YYYY-MM-DD`, oldest first.
@@ -120,14 +133,15 @@ impl Report {
     }
 }
 
-fn label(day: i64) -> String {
-    chrono::DateTime::from_timestamp(day, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+/// The date of a platform day, `YYYY-MM-DD`.
+pub fn label(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day + DAY_OFFSET, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
 
-/// Parses `YYYY-MM-DD` to the first second of that UTC day.
+/// Parses `YYYY-MM-DD` to the first second of that platform day.
 pub fn parse_day(s: &str) -> Option<i64> {
     let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
-    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp())
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp() - DAY_OFFSET)
 }
 
 /// The counters from day `from` to day `to` (inclusive, any instants in
@@ -144,7 +158,7 @@ pub async fn report(db: &Store, staff: &Staff, from: i64, to: i64) -> Result<Rep
     let n = ((to - from) / DAY + 1) as usize;
     let rows = stat_counter::Entity::find()
         .filter(stat_counter::Column::Day.gte(from))
-        .filter(stat_counter::Column::Day.lte(to))
+        .filter(stat_counter::Column::Day.lt(to + DAY))
         .order_by_asc(stat_counter::Column::Day)
         .all(db)
         .await?;
@@ -206,7 +220,12 @@ mod tests {
         assert_eq!(counters_of("sign_in", "outcome=failure actor=anonymous subject=x")[0].0, "sign_in_failure");
         assert_eq!(counters_of("register", "phone verified by SMS")[0].0, "registration");
         assert!(counters_of("consent_granted", d).is_empty());
-        assert_eq!(day_of(86_400 * 3 + 5), 86_400 * 3);
-        assert_eq!(parse_day("1970-01-02"), Some(86_400));
+        // 1970-01-04 00:00:05 UTC is 08:00:05 in Beijing on the 4th.
+        assert_eq!(day_of(86_400 * 3 + 5), 86_400 * 3 - DAY_OFFSET);
+        assert_eq!(label(day_of(86_400 * 3 + 5)), "1970-01-04");
+        // 1970-01-04 20:00 UTC is already the 5th in Beijing.
+        assert_eq!(label(day_of(86_400 * 3 + 20 * 3600)), "1970-01-05");
+        assert_eq!(parse_day("1970-01-02"), Some(86_400 - DAY_OFFSET));
+        assert_eq!(local_time(0), "1970-01-01 08:00:00");
     }
 }

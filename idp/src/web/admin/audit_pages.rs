@@ -58,7 +58,7 @@ impl AuditQuery {
 }
 
 fn time(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+    stats::local_time(t)
 }
 
 async fn audit_page(
@@ -204,10 +204,6 @@ impl StatsQuery {
     }
 }
 
-fn label(day: i64) -> String {
-    chrono::DateTime::from_timestamp(day, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
-}
-
 /// `/admin/stats`: the counters over a date range.
 pub async fn stats(
     State(state): State<AppState>,
@@ -267,11 +263,11 @@ pub async fn stats(
         })
         .collect();
     let mut csv = url::form_urlencoded::Serializer::new(String::new());
-    csv.append_pair("from", &label(from)).append_pair("to", &label(to));
+    csv.append_pair("from", &stats::label(from)).append_pair("to", &stats::label(to));
     let mut ctx = tera::Context::new();
     ctx.insert(
         "adm",
-        &serde_json::json!({ "from": label(from), "to": label(to), "charts": charts, "table": table,
+        &serde_json::json!({ "from": stats::label(from), "to": stats::label(to), "charts": charts, "table": table,
             "heads": heads, "series": series, "csv": format!("/admin/stats.csv?{}", csv.finish()) }),
     );
     Ok(c.render(&state, jar, "admin_stats.html", ctx))
