@@ -144,32 +144,30 @@ async fn refresh_token(
 ) -> Result<TokenResponse, ApiError> {
     let token =
         form::one(params, "refresh_token")?.ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    // Looked up once: the checks below and the rotation read the same rows.
+    let found = grants::refresh_lookup(&state.store, &state.hasher, token).await?;
+    let grant = found.as_ref().map(|(_, g)| g);
     // RFC 9449 §5: a public client's bound refresh token needs a proof by
     // the same key; checked before rotating so a stolen token is not burnt.
-    if let Some((_, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await?
-        && let Some(bound) = g.dpop_jkt.as_deref()
+    if let Some(bound) = grant.and_then(|g| g.dpop_jkt.as_deref())
         && cnf.jkt != Some(bound)
     {
         return Err(OAuthError::invalid_grant("the refresh token is bound to another DPoP key").into());
     }
     // RFC 8705 §3: likewise a grant bound to a client certificate.
-    if let Some((_, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await?
-        && let Some(bound) = g.cert_x5t.as_deref()
+    if let Some(bound) = grant.and_then(|g| g.cert_x5t.as_deref())
         && cnf.x5t != Some(bound)
     {
         return Err(OAuthError::invalid_grant("the refresh token is bound to another client certificate").into());
     }
     let requested = form::one(params, "scope")?.map(ScopeSet::parse);
-    if let Some(req) = &requested {
-        // Check before rotating so a bad scope does not burn the token.
-        if let Some((_, g)) = grants::refresh_lookup(&state.store, &state.hasher, token).await?
-            && !req.is_subset_of(&ScopeSet::parse(&g.scope))
-        {
-            return Err(OAuthError::invalid_scope("a refresh may not widen the granted scope").into());
-        }
+    // Check before rotating so a bad scope does not burn the token.
+    if let (Some(req), Some(g)) = (&requested, grant)
+        && !req.is_subset_of(&ScopeSet::parse(&g.scope))
+    {
+        return Err(OAuthError::invalid_scope("a refresh may not widen the granted scope").into());
     }
-    let mut g =
-        grants::rotate_refresh(&state.store, &state.hasher, token, &client.client_id, state.clock.now()).await?;
+    let mut g = grants::rotate_found(&state.store, found, &client.client_id, state.clock.now()).await?;
     if let Some(req) = requested {
         g.scope = req.to_string_joined();
     }

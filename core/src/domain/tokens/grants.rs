@@ -199,22 +199,19 @@ pub async fn issue_refresh(db: &Store, hasher: &SecretHasher, g: &grant::Model) 
     Ok(token)
 }
 
-/// Rotates a refresh token (RFC 9700 §4.14.2): the presented one is
-/// consumed atomically; presenting an already-rotated one revokes the
-/// whole grant.
-pub async fn rotate_refresh(
+/// Rotates a refresh token (RFC 9700 §4.14.2) already looked up with
+/// [`refresh_lookup`] (the token endpoint checks its bindings first): the
+/// presented one is consumed by a conditional update, so of two racing
+/// presentations one wins and the other revokes the whole grant, as does
+/// presenting an already-rotated one.
+pub async fn rotate_found(
     db: &Store,
-    hasher: &SecretHasher,
-    token: &str,
+    found: Option<(refresh_token::Model, grant::Model)>,
     client_id: &str,
     now: i64,
 ) -> DomainResult<grant::Model> {
     let invalid = || OAuthError::invalid_grant("invalid refresh token");
-    if token.is_empty() || token.len() > 256 {
-        return Err(invalid().into());
-    }
-    let row = refresh_token::Entity::find_by_id(hasher.digest(REFRESH, token)).one(db).await?.ok_or_else(invalid)?;
-    let g = grant::Entity::find_by_id(row.grant_id.clone()).one(db).await?.ok_or_else(invalid)?;
+    let (row, g) = found.ok_or_else(invalid)?;
     if g.client_id != client_id {
         return Err(invalid().into());
     }
