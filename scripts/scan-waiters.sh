@@ -22,10 +22,15 @@ import asyncio, re, sys, time, os
 port, n, idle, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 TICK = os.sysconf("SC_CLK_TCK")
 
-def rss_mib():
+def status_mib(field):
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
+def rss_mib():
+    return status_mib("VmRSS")
+def split():
+    # Heap and stacks vs. the binary's pages (the latter depend on the page cache).
+    return f"anon {status_mib('RssAnon'):.1f} MiB + file {status_mib('RssFile'):.1f} MiB"
 def cpu_secs():
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / TICK
@@ -62,7 +67,7 @@ async def wait_on(cookie, ticket, sem, ready):
     ready.append((r, w))
 
 async def main():
-    base_rss = rss_mib()
+    base_rss, base_split = rss_mib(), split()
     t0 = time.time()
     sem = asyncio.Semaphore(32)
     browsers = await asyncio.gather(*(new_ticket(sem) for _ in range(n)))
@@ -74,14 +79,16 @@ async def main():
     await asyncio.gather(*(wait_on(c, t, sem, ready) for c, t in browsers))
     t2 = time.time()
     print(f"{len(ready)} browsers waiting on SSE streams (opened in {t2 - t1:.1f} s)")
-    rss_wait = rss_mib()
+    rss_wait, wait_split = rss_mib(), split()
     c0 = cpu_secs()
     await asyncio.sleep(idle)
     c1 = cpu_secs()
     rss_end = rss_mib()
     alive = sum(1 for r, _ in ready if not r.at_eof())
-    print(f"server RSS: {base_rss:.1f} MiB before, {rss_wait:.1f} MiB with {len(ready)} waiters, "
-          f"{rss_end:.1f} MiB after {idle} s idle; about {(rss_end - rss_tickets) * 1024 / max(len(ready), 1):.1f} KiB per open waiter")
+    per_waiter = (rss_end - rss_tickets) * 1024 / max(len(ready), 1)
+    print(f"server RSS idle (started, nothing waiting): {base_rss:.1f} MiB ({base_split})")
+    print(f"server RSS with {len(ready)} waiters: {rss_wait:.1f} MiB ({wait_split}); "
+          f"{rss_end:.1f} MiB after {idle} s; {per_waiter:.1f} KiB per waiter")
     print(f"server CPU while {alive} browsers waited {idle} s: {c1 - c0:.2f} s "
           f"({100 * (c1 - c0) / idle:.2f} % of one core); server threads: {threads()}")
     for _, w in ready:

@@ -13,6 +13,8 @@ use axum::routing::{any, get, post};
 use std::ops::Deref;
 use std::sync::Arc;
 
+mod http1;
+
 pub struct Inner {
     pub config: Config,
     pub store: crate::store::Store,
@@ -446,12 +448,7 @@ async fn request_context(
     if let Some(v) = header_value {
         res.headers_mut().insert(REQUEST_ID, v);
     }
-    let streaming = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
-    if streaming {
+    if http1::is_event_stream(&res) {
         let (parts, body) = res.into_parts();
         let until = state.shutdown.clone().cancelled_owned();
         let body = axum::body::Body::from_stream(body.into_data_stream().take_until(until));
@@ -524,7 +521,8 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
 /// Runs the server until `signal` completes, then shuts down gracefully: the
 /// listener closes at once, event streams end, in-flight requests get
 /// `shutdown_grace_secs` to finish, background upkeep stops and the
-/// database pool is closed.
+/// database pool is closed. Connections are HTTP/1.1, and a waiting
+/// browser's event stream leaves its connection (see [`http1`]).
 pub async fn serve_until(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -574,19 +572,17 @@ pub async fn serve_until(
     });
     let grace = std::time::Duration::from_secs(state.config.shutdown_grace_secs);
     let store = state.store.clone();
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());
+    let server = http1::serve_connections(listener, router(state), token.clone());
     let deadline = async {
         token.cancelled().await;
         tokio::time::sleep(grace).await;
     };
-    let result = tokio::select! {
-        r = server => r.map_err(anyhow::Error::from),
+    tokio::select! {
+        _ = server => {}
         _ = deadline => {
             tracing::warn!("shutdown: requests still running after {}s, stopping anyway", grace.as_secs());
-            Ok(())
         }
-    };
+    }
     upkeep.abort();
     for task in followers {
         task.abort();
@@ -595,7 +591,7 @@ pub async fn serve_until(
         tracing::warn!("closing the database pool failed: {e}");
     }
     tracing::info!("stopped");
-    result
+    Ok(())
 }
 
 async fn shutdown_signal() {

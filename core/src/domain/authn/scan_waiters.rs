@@ -1,6 +1,9 @@
 //! Browsers waiting on a scan ticket (D1: "holding many waiting browsers
-//! must be cheap"). A waiter costs one map entry and one `watch` receiver:
-//! no thread, no task, no database poll of its own. It is woken
+//! must be cheap"; issue 16: 10,000 of them in ≤ 100 MiB). The waiters of
+//! one ticket share one map entry, a wake-up count and a `Notify` (with the
+//! ticket's id, ≈ 120 bytes a waiter; a `watch` channel made it ≈ 400); a
+//! waiter adds a handle to it: no thread, no task, no database poll of its
+//! own. It is woken
 //!  - at once when the app's confirm / deny / scan lands on this node, and
 //!  - on PostgreSQL, by the bus (`store::bus`): the core's scan and decide
 //!    notify every node in their transaction, so a decision taken through
@@ -14,9 +17,10 @@ use crate::domain::authn::scan;
 use crate::store::Store;
 use crate::store::bus::{Notice, Topic};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 /// How often each node looks for tickets changed by other nodes.
 pub const CROSS_NODE_INTERVAL: Duration = Duration::from_secs(2);
@@ -25,35 +29,67 @@ pub const CROSS_NODE_INTERVAL: Duration = Duration::from_secs(2);
 /// waiters one extra lookup.
 const OVERLAP_SECS: i64 = 5;
 
-#[derive(Default)]
+/// How many woken waiters of a node read their ticket at once (the SQLite
+/// pool's size). A wake of thousands — a resync, or the first cross-node
+/// check after many tickets were made — then queues in a semaphore, a few
+/// bytes each, instead of holding thousands of database reads in memory.
+const READS_AT_ONCE: usize = 8;
+
+/// The waiters of each ticket on this node. Entries are added, woken and
+/// removed only under the map's lock, so an entry's reference count there
+/// is exact: the map's own plus one per waiter.
 pub struct ScanWaiters {
-    by_ticket: Mutex<HashMap<String, watch::Sender<u64>>>,
+    by_ticket: Mutex<HashMap<Box<str>, Arc<Wakes>>>,
+    reads: Semaphore,
+}
+
+impl Default for ScanWaiters {
+    fn default() -> Self {
+        Self { by_ticket: Mutex::default(), reads: Semaphore::new(READS_AT_ONCE) }
+    }
+}
+
+/// One ticket's wake-ups: how many so far, and the waiters to tell.
+#[derive(Default)]
+struct Wakes {
+    count: AtomicU64,
+    notify: Notify,
+}
+
+impl Wakes {
+    fn wake(&self) {
+        self.count.fetch_add(1, Ordering::Release);
+        self.notify.notify_waiters();
+    }
 }
 
 /// One browser's interest in one ticket; dropping it (the browser went
 /// away) forgets the entry once no one else waits on that ticket.
 pub struct Waiter {
     hub: Arc<ScanWaiters>,
-    ticket: String,
-    rx: Option<watch::Receiver<u64>>,
+    ticket: Box<str>,
+    wakes: Arc<Wakes>,
+    /// The wake-ups already answered: a wake between two waits is not lost.
+    seen: u64,
 }
 
 impl ScanWaiters {
-    fn map(&self) -> MutexGuard<'_, HashMap<String, watch::Sender<u64>>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<Box<str>, Arc<Wakes>>> {
         // A poisoned map only means a panic elsewhere while holding it; the
         // map itself is still consistent (every operation is one insert/remove).
         self.by_ticket.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn subscribe(self: &Arc<Self>, ticket: &str) -> Waiter {
-        let rx = self.map().entry(ticket.to_string()).or_insert_with(|| watch::channel(0).0).subscribe();
-        Waiter { hub: self.clone(), ticket: ticket.to_string(), rx: Some(rx) }
+        let wakes = self.map().entry(ticket.into()).or_default().clone();
+        let seen = wakes.count.load(Ordering::Acquire);
+        Waiter { hub: self.clone(), ticket: ticket.into(), wakes, seen }
     }
 
     /// Something happened to `ticket`: wake whoever waits on it here.
     pub fn wake(&self, ticket: &str) {
-        if let Some(tx) = self.map().get(ticket) {
-            tx.send_modify(|v| *v = v.wrapping_add(1));
+        if let Some(wakes) = self.map().get(ticket) {
+            wakes.wake();
         }
     }
 
@@ -67,8 +103,8 @@ impl ScanWaiters {
 
     /// Wakes every waiter (notices may have been missed).
     pub fn wake_all(&self) {
-        for tx in self.map().values() {
-            tx.send_modify(|v| *v = v.wrapping_add(1));
+        for wakes in self.map().values() {
+            wakes.wake();
         }
     }
 
@@ -115,24 +151,39 @@ impl ScanWaiters {
 }
 
 impl Waiter {
-    /// Resolves when the ticket may have changed.
+    pub fn ticket(&self) -> &str {
+        &self.ticket
+    }
+
+    /// A turn to read the ticket, held for the read (see [`READS_AT_ONCE`]).
+    pub async fn turn(&self) -> Option<SemaphorePermit<'_>> {
+        // The semaphore is never closed; `None` would only mean "go ahead".
+        self.hub.reads.acquire().await.ok()
+    }
+
+    /// Resolves when the ticket may have changed: at once if it was woken
+    /// since this waiter was made or last resolved, else at the next wake.
     pub async fn changed(&mut self) {
-        match self.rx.as_mut() {
-            Some(rx) => {
-                if rx.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
+        loop {
+            // Listen before looking, so a wake in between is heard.
+            let notified = self.wakes.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let count = self.wakes.count.load(Ordering::Acquire);
+            if count != self.seen {
+                self.seen = count;
+                return;
             }
-            None => std::future::pending::<()>().await,
+            notified.await;
         }
     }
 }
 
 impl Drop for Waiter {
     fn drop(&mut self) {
-        drop(self.rx.take());
         let mut map = self.hub.map();
-        if map.get(&self.ticket).is_some_and(|tx| tx.receiver_count() == 0) {
+        // The map's reference and this one: the last waiter of the ticket.
+        if map.get(&self.ticket).is_some_and(|w| Arc::ptr_eq(w, &self.wakes) && Arc::strong_count(w) == 2) {
             map.remove(&self.ticket);
         }
     }
@@ -156,5 +207,21 @@ mod tests {
         assert_eq!(hub.len(), 1);
         drop(b);
         assert!(hub.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_wake_between_two_waits_is_not_lost() {
+        let hub = Arc::new(ScanWaiters::default());
+        let mut a = hub.subscribe("t1");
+        // Woken while the waiter was busy elsewhere (reading its ticket).
+        hub.wake("t1");
+        tokio::time::timeout(Duration::from_secs(1), a.changed()).await.unwrap();
+        // Answered: the next wait waits for the next wake.
+        assert!(tokio::time::timeout(Duration::from_millis(50), a.changed()).await.is_err());
+        let woken = tokio::spawn(async move { a.changed().await });
+        tokio::task::yield_now().await;
+        hub.wake_all();
+        tokio::time::timeout(Duration::from_secs(1), woken).await.unwrap().unwrap();
+        assert!(hub.is_empty(), "the waiter went with its task");
     }
 }

@@ -26,7 +26,7 @@ use crate::web::auth::login::{SignedIn, finish as finish_sign_in, pending_for_pa
 use crate::web::auth::step_up;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
@@ -34,6 +34,7 @@ use serde_json::json;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::time::Instant;
 
 #[derive(Deserialize, Default)]
 pub struct ScanQuery {
@@ -286,63 +287,95 @@ pub async fn status(State(state): State<AppState>, jar: CookieJar, Query(q): Que
     no_store(axum::Json(json!({ "status": phase.as_str() })).into_response())
 }
 
+/// A comment line every 20 s keeps proxies and browsers from closing a
+/// quiet event stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(20);
+
+/// What a waiting browser's stream keeps between two events (it is held
+/// for minutes, 10,000 at a time: issue 16): its ticket's waiter, the
+/// browser it belongs to, the last phase told and its one timer's two
+/// deadlines. No database read while nothing happens.
 struct Watch {
     state: AppState,
-    ticket: String,
     browser_hash: String,
     waiter: Waiter,
     last: Option<Phase>,
-    done: bool,
+    /// Read the ticket again before waiting (at first, after a wake-up, at expiry).
+    reread: bool,
+    /// When the ticket expires (one second late, so its phase says so).
+    expires: Instant,
+    /// When the stream, quiet until then, sends a keep-alive comment.
+    quiet_until: Instant,
 }
 
-/// The next phase worth telling the browser, after waiting for a wake-up
-/// (this node's API, the cross-node check) or for the ticket to expire.
-async fn next_phase(w: &mut Watch) -> Option<Phase> {
+/// The next event for the browser: its ticket's phase when that changed —
+/// after a wake-up (this node's API, the cross-node check) or the ticket's
+/// expiry — or a keep-alive comment; `None` after a final phase.
+async fn next_event(w: &mut Watch) -> Option<Event> {
     loop {
-        if w.done {
+        if w.last.is_some_and(Phase::is_final) {
             return None;
         }
-        let now = w.state.clock.now();
-        let ticket = match scan::for_browser(&w.state.store, &w.ticket, &w.browser_hash).await {
-            Ok(Some(t)) => t,
-            Ok(None) => return None,
-            Err(e) => {
-                // Storage trouble: tell nothing, try again a little later.
-                tracing::warn!("scan wait: {e}");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                continue;
+        if w.reread {
+            let now = w.state.clock.now();
+            let ticket = {
+                // A wake-up of thousands (a resync) reads a few tickets at a
+                // time; boxed, the lookup's state exists only while it runs.
+                let _turn = w.waiter.turn().await;
+                Box::pin(scan::for_browser(&w.state.store, w.waiter.ticket(), &w.browser_hash)).await
+            };
+            let (phase, expires_at) = match ticket {
+                Ok(Some(t)) => (t.phase(now), t.expires_at),
+                Ok(None) => return None,
+                Err(e) => {
+                    // Storage trouble: tell nothing, try again a little later.
+                    tracing::warn!("scan wait: {e}");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+            };
+            w.reread = false;
+            w.expires = Instant::now() + Duration::from_secs((expires_at - now).max(0) as u64 + 1);
+            if Some(phase) != w.last {
+                w.last = Some(phase);
+                w.quiet_until = Instant::now() + KEEP_ALIVE;
+                return Some(Event::default().event("status").data(json!({ "status": phase.as_str() }).to_string()));
             }
-        };
-        let phase = ticket.phase(now);
-        if Some(phase) != w.last {
-            w.last = Some(phase);
-            w.done = phase.is_final();
-            return Some(phase);
         }
-        let until_expiry = Duration::from_secs((ticket.expires_at - now).max(0) as u64 + 1);
         tokio::select! {
-            _ = w.waiter.changed() => {}
-            _ = tokio::time::sleep(until_expiry) => {}
+            _ = w.waiter.changed() => w.reread = true,
+            _ = tokio::time::sleep_until(w.expires.min(w.quiet_until)) => {
+                if Instant::now() >= w.expires {
+                    w.reread = true;
+                } else {
+                    w.quiet_until = Instant::now() + KEEP_ALIVE;
+                    return Some(Event::DEFAULT_KEEP_ALIVE);
+                }
+            }
         }
     }
 }
 
 /// `GET /scan/events?t=`: Server-Sent Events, one `status` event per change,
-/// ending after a final one. The wait holds no thread and polls nothing.
+/// ending after a final one. The wait holds no thread and polls nothing;
+/// while it lasts the stream is carried off its HTTP connection
+/// (`server::http1`): a waiting browser costs about 2 KiB of heap.
 pub async fn events(State(state): State<AppState>, jar: CookieJar, Query(q): Query<TicketQuery>) -> Response {
     let (ticket, browser_hash) = match own_ticket(&state, &jar, &q.t).await {
         Ok(Some(v)) => v,
         Ok(None) => return StatusCode::NOT_FOUND.into_response(),
         Err(res) => return res,
     };
+    // Subscribed before the stream's first read, so no change is missed.
     let waiter = state.scan_waiters.subscribe(&ticket.id);
-    let watch = Watch { state, ticket: ticket.id, browser_hash, waiter, last: None, done: false };
+    let now = Instant::now();
+    let watch =
+        Watch { state, browser_hash, waiter, last: None, reread: true, expires: now, quiet_until: now + KEEP_ALIVE };
     let stream = futures_util::stream::unfold(watch, |mut w| async move {
-        let phase = next_phase(&mut w).await?;
-        let event = Event::default().event("status").data(json!({ "status": phase.as_str() }).to_string());
+        let event = next_event(&mut w).await?;
         Some((Ok::<_, Infallible>(event), w))
     });
-    no_store(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20))).into_response())
+    no_store(Sse::new(stream).into_response())
 }
 
 crate::with_csrf!(CompleteForm);
