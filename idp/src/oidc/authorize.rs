@@ -103,9 +103,19 @@ async fn decide(
         return Ok(Ok(see_other(&flow::error_redirect(&state, &redirect_uri, st, &e))));
     }
     // Plugin scopes count as allowed only when an administrator permitted
-    // this client and the plugin is loaded, enabled and healthy.
-    let extra = state.plugins.usable_scopes(&client.client_id).await.map_err(PageError::unavailable)?;
-    client.allow_scopes(&extra);
+    // this client and the plugin is loaded, enabled and healthy. Looked up
+    // only when the request reaches past the client's own scopes (a scope
+    // outside its list, or a `claims` request that might name a plugin's).
+    let own = client.scopes();
+    let reaches_past = form::one(&params, "claims").ok().flatten().is_some()
+        || form::one(&params, "scope")
+            .ok()
+            .flatten()
+            .is_some_and(|s| crate::domain::clients::scopes::ScopeSet::parse(s).iter().any(|s| !own.contains(s)));
+    if reaches_past {
+        let extra = state.plugins.usable_scopes(&client.client_id).await.map_err(PageError::unavailable)?;
+        client.allow_scopes(&extra);
+    }
     let hint = |token: &str| {
         state
             .tokens

@@ -89,9 +89,13 @@ pub async fn advance(
         }
         _ => false,
     };
-    let proofing = match &session {
-        Some(s) => assurance::proofing_level(&state.store, &s.user_id).await?,
-        None => 1,
+    // The proofing level and whom the session acts for, in one read.
+    let (proofing, acting) = match &session {
+        Some(s) => {
+            let st = crate::domain::delegation::acting::standing(&state.store, &s.sid, &s.user_id).await?;
+            (st.proofing, st.acting)
+        }
+        None => (1, None),
     };
     let standing = Standing {
         proofing,
@@ -123,7 +127,6 @@ pub async fn advance(
                 return Ok(Outcome::ErrorPage(StatusCode::BAD_REQUEST, "error_request_expired"));
             }
             // C4: a session acting for an enterprise makes grants that do too.
-            let acting = crate::domain::delegation::acting::of_session(&state.store, &session.sid).await?;
             let code = grants::create_with_code(
                 &state.store,
                 &state.hasher,

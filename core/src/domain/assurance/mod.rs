@@ -231,7 +231,12 @@ pub async fn set_proofing_level<C: ConnectionTrait>(conn: &C, user_id: &str, lev
 
 pub async fn proofing_level<C: ConnectionTrait>(conn: &C, user_id: &str) -> Result<u8, DbErr> {
     let row = user::Entity::find_by_id(user_id.to_string()).one(conn).await?;
-    Ok(row.map(|u| u8::try_from(u.proofing_level).unwrap_or(1).clamp(1, MAX_LEVEL)).unwrap_or(1))
+    Ok(row.map(|u| proofing_from(u.proofing_level)).unwrap_or(1))
+}
+
+/// The proofing level as stored, within L1–L4.
+pub fn proofing_from(stored: i32) -> u8 {
+    u8::try_from(stored).unwrap_or(1).clamp(1, MAX_LEVEL)
 }
 
 #[cfg(test)]

@@ -53,6 +53,44 @@ pub async fn of_session(db: &Store, sid: &str) -> Result<Option<session_acting::
     session_acting::Entity::find_by_id(sid.to_owned()).one(db).await
 }
 
+/// What the authorization flow needs of a signed-in session beyond the
+/// session row: the account's proofing level and whom the session acts
+/// for, read together in one statement (the code flow's hot path).
+#[derive(Debug, Clone)]
+pub struct Standing {
+    pub proofing: u8,
+    pub acting: Option<session_acting::Model>,
+}
+
+pub async fn standing(db: &Store, sid: &str, user_id: &str) -> Result<Standing, DbErr> {
+    use crate::store::entities::user;
+    use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
+    use sea_orm::ConnectionTrait;
+    let query = Query::select()
+        .column((user::Entity, user::Column::ProofingLevel))
+        .column((session_acting::Entity, session_acting::Column::EnterpriseId))
+        .column((session_acting::Entity, session_acting::Column::DelegationId))
+        .from(user::Entity)
+        .join(
+            JoinType::LeftJoin,
+            session_acting::Entity,
+            Expr::col((session_acting::Entity, session_acting::Column::Sid)).eq(sid),
+        )
+        .and_where(Expr::col((user::Entity, user::Column::Id)).eq(user_id))
+        .to_owned();
+    let Some(row) = db.query_one(&query).await? else {
+        return Ok(Standing { proofing: 1, acting: None });
+    };
+    let proofing = crate::domain::assurance::proofing_from(row.try_get("", "proofing_level")?);
+    let enterprise: Option<String> = row.try_get("", "enterprise_id")?;
+    let acting = enterprise.map(|enterprise_id| session_acting::Model {
+        sid: sid.to_string(),
+        enterprise_id,
+        delegation_id: row.try_get("", "delegation_id").ok().flatten(),
+    });
+    Ok(Standing { proofing, acting })
+}
+
 /// The session acts for an enterprise, so it is not the person's own.
 #[derive(Debug, Clone)]
 pub struct ForEnterprise {

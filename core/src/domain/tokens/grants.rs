@@ -10,8 +10,11 @@ use crate::crypto::{SecretHasher, pkce_s256, random_token};
 use crate::domain::error::{DomainResult, OAuthError};
 use crate::store::Store;
 use crate::store::entities::{auth_code, grant, refresh_token};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IdenStatic,
+    Iterable, QueryFilter, Set,
+};
 
 const CODE: &str = "authorization_code";
 const REFRESH: &str = "refresh_token";
@@ -88,10 +91,14 @@ pub async fn redeem_code(
     if code.is_empty() || code.len() > 256 {
         return Err(invalid("invalid authorization code").into());
     }
-    let row = auth_code::Entity::find_by_id(hasher.digest(CODE, code))
-        .one(db)
-        .await?
-        .ok_or_else(|| invalid("invalid authorization code"))?;
+    let (row, g) = with_grant::<auth_code::Entity>(
+        db,
+        auth_code::Column::CodeHash,
+        &hasher.digest(CODE, code),
+        auth_code::Column::GrantId,
+    )
+    .await?
+    .ok_or_else(|| invalid("invalid authorization code"))?;
     if row.client_id != client_id {
         return Err(invalid("the code was issued to another client").into());
     }
@@ -136,7 +143,9 @@ pub async fn redeem_code(
     // Read the grant before consuming: the winner of a race must not be
     // turned away by a concurrent replay revoking the grant a moment later
     // (that revocation still kills the tokens it issues, via `gid`).
-    let g = active_grant(db, &row.grant_id, now).await?.ok_or_else(|| invalid("the grant was revoked"))?;
+    let g = Some(g)
+        .filter(|g| g.revoked_at.is_none() && g.expires_at > now)
+        .ok_or_else(|| invalid("the grant was revoked"))?;
     let won = auth_code::Entity::update_many()
         .col_expr(auth_code::Column::ConsumedAt, Expr::value(now))
         .filter(auth_code::Column::CodeHash.eq(row.code_hash.clone()))
@@ -245,13 +254,43 @@ pub async fn refresh_lookup(
     if token.is_empty() || token.len() > 256 {
         return Ok(None);
     }
-    let Some(row) = refresh_token::Entity::find_by_id(hasher.digest(REFRESH, token)).one(db).await? else {
+    with_grant::<refresh_token::Entity>(
+        db,
+        refresh_token::Column::TokenHash,
+        &hasher.digest(REFRESH, token),
+        refresh_token::Column::GrantId,
+    )
+    .await
+}
+
+/// A code or refresh token (the row of `E` whose `key` column holds `value`)
+/// with the grant it points at, read in one statement: the token endpoint's
+/// hot path. Columns come back as `r_<column>` and `g_<column>`.
+async fn with_grant<E>(
+    db: &Store,
+    key: E::Column,
+    value: &str,
+    grant_id: E::Column,
+) -> Result<Option<(E::Model, grant::Model)>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult,
+{
+    let mut query = Query::select();
+    for c in E::Column::iter() {
+        query.expr_as(Expr::col((E::default(), c)), Alias::new(format!("r_{}", c.as_str())));
+    }
+    for c in grant::Column::iter() {
+        query.expr_as(Expr::col((grant::Entity, c)), Alias::new(format!("g_{}", c.as_str())));
+    }
+    query
+        .from(E::default())
+        .inner_join(grant::Entity, Expr::col((grant::Entity, grant::Column::Id)).equals((E::default(), grant_id)))
+        .and_where(Expr::col((E::default(), key)).eq(value));
+    let Some(row) = db.query_one(&query).await? else {
         return Ok(None);
     };
-    let Some(g) = grant::Entity::find_by_id(row.grant_id.clone()).one(db).await? else {
-        return Ok(None);
-    };
-    Ok(Some((row, g)))
+    Ok(Some((E::Model::from_query_result(&row, "r_")?, grant::Model::from_query_result(&row, "g_")?)))
 }
 
 /// Revokes the live grants matching `which`, at `now`.
