@@ -14,7 +14,7 @@ WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export IDP_DATA_DIR=$WORK IDP_ISSUER=http://127.0.0.1:$PORT IDP_LISTEN=127.0.0.1:$PORT IDP_LOG=warn
 "$BIN" serve & PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
 
 python3 - "$PORT" "$N" "$IDLE" "$PID" <<'PY'

@@ -6,7 +6,10 @@
 //! - `code`: authorize `prompt=none` with the session (PKCE) → code → token
 //!   → userinfo (one "flow"),
 //! - `refresh`: the refresh grant, using the rotated token each time,
-//! - `introspect`: introspection of the worker's access token.
+//! - `introspect`: introspection of the worker's access token,
+//! - `password` (idp): a new browser signing in by password (authorize →
+//!   sign-in page → password → code at the client), after measuring the
+//!   argon2id bound of idp's parameters on this machine (`BOUND` line).
 //!
 //! Prints one `RESULT <label> <scenario> <per second> <p50 ms> <p99 ms> <errors>`
 //! line per scenario. Not a test: numbers for docs/performance.md.
@@ -14,7 +17,9 @@
 //! Environment: BENCH_ISSUER, BENCH_KIND (`idp` | `peer`: endpoint paths),
 //! BENCH_CLIENT_ID, BENCH_CLIENT_SECRET, BENCH_REDIRECT, BENCH_USER,
 //! BENCH_PASSWORD, BENCH_LABEL, BENCH_SECS (10), BENCH_CONCURRENCY (32),
-//! BENCH_SCENARIOS (`refresh,introspect,code`).
+//! BENCH_SCENARIOS (`refresh,introspect,code`), BENCH_CITIZEN_PREFIX
+//! (`password`: worker i signs in as `<prefix>i`, from its own address sent
+//! as `X-Forwarded-For`, which the server must trust from 127.0.0.1).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine;
@@ -121,28 +126,80 @@ fn code_of(url: &str) -> Option<String> {
 
 /// Signs in through the provider's pages; returns the browser and a code.
 async fn sign_in(t: &Target, user: &str, password: &str) -> (reqwest::Client, String, String) {
-    let http = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
+    match try_sign_in(t, user, password, None).await {
+        Ok(done) => done,
+        Err(why) => panic!("sign-in failed: {why}"),
+    }
+}
+
+/// A new browser (no cookies) signing in by password until the code
+/// reaches the client, or why it did not. `address`: the browser's own
+/// address as a trusted reverse proxy would forward it (`X-Forwarded-For`).
+async fn try_sign_in(
+    t: &Target,
+    user: &str,
+    password: &str,
+    address: Option<&str>,
+) -> Result<(reqwest::Client, String, String), String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(a) = address {
+        headers.insert("x-forwarded-for", a.parse().unwrap());
+    }
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let (verifier, challenge) = pkce();
     let mut url = authorize_url(t, &challenge, None);
     for _ in 0..20 {
         if url.starts_with(&t.redirect) {
-            return (http, code_of(&url).expect("code at the client"), verifier);
+            let code = code_of(&url).ok_or_else(|| format!("no code at the client: {url}"))?;
+            return Ok((http, code, verifier));
         }
-        let res = http.get(&url).send().await.unwrap();
+        let res = http.get(&url).send().await.map_err(|e| e.to_string())?;
         if let Some(next) = location(&res, &url) {
             url = next;
             continue;
         }
-        let page = res.text().await.unwrap();
-        let (action, form) = fill_form(&page, user, password).unwrap_or_else(|| panic!("no form at {url}:\n{page}"));
+        let page = res.text().await.map_err(|e| e.to_string())?;
+        let (action, form) = fill_form(&page, user, password).ok_or_else(|| format!("no form at {url}:\n{page}"))?;
         let target = match action.filter(|a| !a.is_empty()) {
             Some(a) => url::Url::parse(&url).unwrap().join(&a).unwrap().to_string(),
             None => url.clone(),
         };
-        let res = http.post(&target).form(&form).send().await.unwrap();
-        url = location(&res, &target).unwrap_or_else(|| panic!("form at {target} went nowhere: {}", res.status()));
+        let res = http.post(&target).form(&form).send().await.map_err(|e| e.to_string())?;
+        url = location(&res, &target).ok_or_else(|| format!("form at {target} went nowhere: {}", res.status()))?;
     }
-    panic!("sign-in did not reach the client");
+    Err("sign-in did not reach the client".into())
+}
+
+/// The argon2id bound of idp's password sign-ins on this machine: how many
+/// verifications per second idp's own parameters allow with every core
+/// hashing and nothing else running (`crypto::password::verify_blocking`,
+/// the function the server calls). Measured for `secs` seconds.
+fn argon2_bound(password: &str, secs: f64) -> f64 {
+    let hash = idp::crypto::password::hash_blocking(password).unwrap();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let done: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        assert!(idp::crypto::password::verify_blocking(password, &hash));
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    done as f64 / started.elapsed().as_secs_f64()
 }
 
 async fn redeem(t: &Target, http: &reqwest::Client, code: &str, verifier: &str) -> Option<serde_json::Value> {
@@ -257,6 +314,8 @@ async fn run() {
     // refresh-token chain once the same grant is authorized again, so after
     // the code scenario every peer refresh would fail.
     let scenarios = env("BENCH_SCENARIOS", "refresh,introspect,code");
+    // `password`: worker i signs in as `<prefix>i` (accounts the caller made).
+    let citizens = std::env::var("BENCH_CITIZEN_PREFIX").ok();
 
     // Every worker signs in once (its own browser session and grant).
     let mut workers = Vec::new();
@@ -272,12 +331,25 @@ async fn run() {
     eprintln!("{label}: {n} browsers signed in at {}", t.issuer);
 
     for scenario in scenarios.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if scenario == "password" {
+            // The bound first, with the server idle; then the sign-ins.
+            println!("BOUND {label} argon2id {:.1}", argon2_bound(&password, secs as f64 / 2.0));
+        }
         let deadline = Instant::now() + Duration::from_secs(secs);
         let started = Instant::now();
         let mut tasks = Vec::new();
         for mut w in std::mem::take(&mut workers) {
             let t = t.clone();
             let scenario = scenario.to_string();
+            let (password, label) = (password.clone(), label.clone());
+            // Password sign-ins: citizens with accounts of their own from
+            // addresses of their own (the sign-in throttle holds one account
+            // to a few attempts in flight, one address to fifty).
+            let citizen = match &citizens {
+                Some(prefix) => format!("{prefix}{}", tasks.len() + 1),
+                None => user.clone(),
+            };
+            let address = format!("10.77.{}.{}", tasks.len() / 250, tasks.len() % 250 + 1);
             tasks.push(tokio::spawn(async move {
                 let (mut lat, mut errors) = (Vec::new(), 0usize);
                 while Instant::now() < deadline {
@@ -286,6 +358,17 @@ async fn run() {
                         "code" => code_flow(&t, &w).await,
                         "refresh" => refresh(&t, &mut w).await,
                         "introspect" => introspect(&t, &w).await,
+                        // A new browser signing in by password (idp only:
+                        // the peer's development login checks no password).
+                        "password" => match try_sign_in(&t, &citizen, &password, Some(&address)).await {
+                            Ok(_) => true,
+                            Err(why) => {
+                                if errors == 0 {
+                                    eprintln!("{label}: a password sign-in failed: {why}");
+                                }
+                                false
+                            }
+                        },
                         other => panic!("unknown scenario {other}"),
                     };
                     if ok {

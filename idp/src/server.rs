@@ -14,6 +14,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 mod http1;
+mod memory;
 
 pub struct Inner {
     pub config: Config,
@@ -40,6 +41,8 @@ pub struct Inner {
     pub verifier: crate::ports::verifier::Verifier,
     /// Browsers on this node waiting for a scan ticket to change (D1).
     pub scan_waiters: Arc<crate::domain::authn::scan_waiters::ScanWaiters>,
+    /// The (session, app) pairs this node already recorded for logout.
+    pub session_clients: crate::domain::authn::sessions::RecordedClients,
     /// Notices from the other nodes on the same PostgreSQL (issue 16).
     pub bus: crate::store::bus::Bus,
     /// CIBA requests (`/bc-authorize`, the CIBA grant, ping notifications).
@@ -182,6 +185,7 @@ pub async fn build_state(config: Config, migrate: bool) -> anyhow::Result<AppSta
         passkeys,
         verifier,
         scan_waiters: Arc::default(),
+        session_clients: Default::default(),
         ciba,
         proxies,
         regions,
@@ -528,6 +532,7 @@ pub async fn serve_until(
     listener: tokio::net::TcpListener,
     signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    memory::configure();
     let upkeep = state.clone();
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
@@ -554,6 +559,7 @@ pub async fn serve_until(
         tokio::spawn(state.clients.clone().follow(state.bus.subscribe())),
         tokio::spawn(state.scan_waiters.clone().follow(state.bus.subscribe())),
         tokio::spawn(state.bus.clone().listen()),
+        tokio::spawn(memory::trim_periodically()),
     ];
     if !state.bus.cross_node() {
         let waiters = state.scan_waiters.clone();

@@ -217,6 +217,17 @@ impl TransactionTrait for Store {
 pub async fn connect(url: &str) -> Result<Store, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
+    // sqlx pings a pooled connection on every acquire unless told otherwise
+    // (and again on every release): on SQLite each ping is one more hand-off
+    // to the connection's worker thread, on PostgreSQL one more round trip —
+    // for each autocommit statement. A SQLite file cannot go away under us;
+    // a PostgreSQL connection is pinged only after it sat idle (a restart or
+    // a proxy may have dropped it), and one that failed is closed on release.
+    if url.starts_with("sqlite:") {
+        opts.test_before_acquire(false);
+    } else {
+        opts.test_before_acquire_if_idle_for(Duration::from_secs(5));
+    }
     if url.starts_with("sqlite:") {
         opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)

@@ -81,7 +81,7 @@ pub async fn redeem(state: &AppState, client: &Client, params: &form::Params) ->
     )
     .await?;
     if let Some(sid) = &row.sid {
-        crate::domain::authn::sessions::record_client(&state.store, sid, &client.client_id).await?;
+        state.session_clients.record(&state.store, sid, &client.client_id).await?;
     }
     Ok(g)
 }

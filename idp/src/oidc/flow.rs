@@ -2,7 +2,7 @@
 //! everything is in place, issue the code. Shared by /authorize, its resume
 //! point and the interaction pages.
 use crate::domain::assurance;
-use crate::domain::authn::sessions::{self, SessionInfo};
+use crate::domain::authn::sessions::SessionInfo;
 use crate::domain::error::{DomainError, OAuthError};
 use crate::domain::tokens::authorize::{self, AuthRequest, Next, Standing};
 use crate::domain::tokens::grants::{self, NewGrant};
@@ -153,7 +153,7 @@ pub async fn advance(
                 state.clock.now(),
             )
             .await?;
-            sessions::record_client(&state.store, &session.sid, &client.client_id).await?;
+            state.session_clients.record(&state.store, &session.sid, &client.client_id).await?;
             return Ok(Outcome::Redirect(client_redirect(
                 &req.redirect_uri,
                 &[("code", Some(&code)), ("state", req.state.as_deref()), ("iss", Some(&state.config.issuer))],

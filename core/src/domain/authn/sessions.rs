@@ -223,8 +223,42 @@ pub async fn revoke_all_for_user<C: ConnectionTrait>(db: &C, user_id: &str) -> R
 
 /// Remembers that a client received tokens in this session, for
 /// back-channel logout.
+/// The (session, client) pairs this node has recorded (issue 16): without
+/// it every authorization of a signed-in browser reads the pair's row again.
+/// A recorded pair stays until its session ends, and an ended session never
+/// takes a new grant (signing in again makes a new `sid`), so what is
+/// remembered here cannot go stale in a way that matters. Bounded: forgotten
+/// wholesale at [`RecordedClients::MAX`] pairs.
+#[derive(Default)]
+pub struct RecordedClients(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl RecordedClients {
+    pub const MAX: usize = 100_000;
+
+    /// Records that `sid` signed in to `client_id` (for logout), reading
+    /// the database only for a pair this node has not seen.
+    pub async fn record(&self, db: &Store, sid: &str, client_id: &str) -> Result<(), DbErr> {
+        let id = pair_id(sid, client_id);
+        if self.0.lock().is_ok_and(|seen| seen.contains(&id)) {
+            return Ok(());
+        }
+        record_client(db, sid, client_id).await?;
+        if let Ok(mut seen) = self.0.lock() {
+            if seen.len() >= Self::MAX {
+                seen.clear();
+            }
+            seen.insert(id);
+        }
+        Ok(())
+    }
+}
+
+fn pair_id(sid: &str, client_id: &str) -> String {
+    sha256_b64(format!("{sid}\0{client_id}").as_bytes())
+}
+
 pub async fn record_client(db: &Store, sid: &str, client_id: &str) -> Result<(), DbErr> {
-    let id = sha256_b64(format!("{sid}\0{client_id}").as_bytes());
+    let id = pair_id(sid, client_id);
     if session_client::Entity::find_by_id(id.clone()).one(db).await?.is_some() {
         return Ok(());
     }

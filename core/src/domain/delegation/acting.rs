@@ -64,8 +64,8 @@ pub struct Standing {
 
 pub async fn standing(db: &Store, sid: &str, user_id: &str) -> Result<Standing, DbErr> {
     use crate::store::entities::user;
-    use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
     use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
     let query = Query::select()
         .column((user::Entity, user::Column::ProofingLevel))
         .column((session_acting::Entity, session_acting::Column::EnterpriseId))
