@@ -54,9 +54,20 @@ pub async fn create_with_code(
     let grant_id = random_token(18);
     let code = random_token(32);
     let txn = crate::store::begin_write(db).await?;
-    let subject = crate::domain::tokens::subjects::of_account_in(&txn, new.sector.as_deref(), &new.user_id).await?;
     let client_id = new.client_id.clone();
-    grant_row(grant_id.clone(), new, subject, grant_ttl, now).insert(&txn).await?;
+    match new.sector.as_deref() {
+        // A public subject is read by the insert itself: one statement
+        // fewer inside the write turn, and still read under it (B5).
+        None => {
+            let subject = crate::domain::tokens::subjects::of_account_expr(&new.user_id);
+            let row = grant_row(grant_id.clone(), new, String::new(), grant_ttl, now);
+            insert_with_subject(&txn, row, subject).await?;
+        }
+        Some(sector) => {
+            let subject = crate::domain::tokens::subjects::of_account_in(&txn, Some(sector), &new.user_id).await?;
+            grant_row(grant_id.clone(), new, subject, grant_ttl, now).insert(&txn).await?;
+        }
+    }
     auth_code::ActiveModel {
         code_hash: Set(hasher.digest(CODE, &code)),
         client_id: Set(client_id),
@@ -71,6 +82,33 @@ pub async fn create_with_code(
     .await?;
     txn.commit().await?;
     Ok(code)
+}
+
+/// Inserts `row` with its `subject` column computed by `subject` (an SQL
+/// expression) in the same statement.
+async fn insert_with_subject<C: ConnectionTrait>(
+    conn: &C,
+    row: grant::ActiveModel,
+    subject: Expr,
+) -> Result<(), DbErr> {
+    let (mut columns, mut values) = (Vec::new(), Vec::new());
+    for c in grant::Column::iter() {
+        if matches!(c, grant::Column::Subject) {
+            columns.push(c);
+            values.push(subject.clone());
+        } else if let Some(v) = row.get(c).into_value() {
+            columns.push(c);
+            values.push(Expr::val(v));
+        }
+    }
+    let insert = Query::insert()
+        .into_table(grant::Entity)
+        .columns(columns)
+        .values(values)
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .to_owned();
+    conn.execute(&insert).await?;
+    Ok(())
 }
 
 /// Redeems a code (RFC 6749 §4.1.3, RFC 7636 §4.6). A second redemption

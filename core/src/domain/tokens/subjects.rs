@@ -90,6 +90,19 @@ pub async fn of_account<C: ConnectionTrait>(db: &C, user_id: &str) -> Result<Str
         .map_or_else(|| user_id.to_string(), |r| r.subject))
 }
 
+/// [`of_account`] as an SQL expression, for an insert that records the
+/// subject in the same statement (the code flow's grant, inside its write
+/// transaction): the account's subject row if it has one, else its id.
+pub fn of_account_expr(user_id: &str) -> sea_orm::sea_query::Expr {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, QueryStatementBuilder};
+    let row = Query::select()
+        .column(account_subject::Column::Subject)
+        .from(account_subject::Entity)
+        .and_where(Expr::col(account_subject::Column::UserId).eq(user_id))
+        .to_owned();
+    Func::coalesce([Expr::SubQuery(None, Box::new(row.into_sub_query_statement())), Expr::val(user_id)]).into()
+}
+
 /// The account a `sub` names now, if any.
 pub async fn account_for<C: ConnectionTrait>(db: &C, sub: &str) -> Result<Option<String>, DbErr> {
     if let Some(r) = account_subject::Entity::find().filter(account_subject::Column::Subject.eq(sub)).one(db).await? {
