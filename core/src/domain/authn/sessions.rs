@@ -221,8 +221,6 @@ pub async fn revoke_all_for_user<C: ConnectionTrait>(db: &C, user_id: &str) -> R
     Ok(())
 }
 
-/// Remembers that a client received tokens in this session, for
-/// back-channel logout.
 /// The (session, client) pairs this node has recorded (issue 16): without
 /// it every authorization of a signed-in browser reads the pair's row again.
 /// A recorded pair stays until its session ends, and an ended session never
@@ -257,6 +255,8 @@ fn pair_id(sid: &str, client_id: &str) -> String {
     sha256_b64(format!("{sid}\0{client_id}").as_bytes())
 }
 
+/// Remembers that a client received tokens in this session, for
+/// back-channel logout.
 pub async fn record_client(db: &Store, sid: &str, client_id: &str) -> Result<(), DbErr> {
     let id = pair_id(sid, client_id);
     if session_client::Entity::find_by_id(id.clone()).one(db).await?.is_some() {

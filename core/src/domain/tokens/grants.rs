@@ -181,9 +181,7 @@ pub async fn redeem_code(
     // Read the grant before consuming: the winner of a race must not be
     // turned away by a concurrent replay revoking the grant a moment later
     // (that revocation still kills the tokens it issues, via `gid`).
-    let g = Some(g)
-        .filter(|g| g.revoked_at.is_none() && g.expires_at > now)
-        .ok_or_else(|| invalid("the grant was revoked"))?;
+    let g = Some(g).filter(|g| is_live(g, now)).ok_or_else(|| invalid("the grant was revoked"))?;
     let won = auth_code::Entity::update_many()
         .col_expr(auth_code::Column::ConsumedAt, Expr::value(now))
         .filter(auth_code::Column::CodeHash.eq(row.code_hash.clone()))
@@ -225,12 +223,14 @@ pub async fn bind_certificate(db: &Store, grant_id: &str, x5t: &str) -> Result<(
     Ok(())
 }
 
+/// Whether a grant is neither revoked nor expired at `now`.
+pub fn is_live(g: &grant::Model, now: i64) -> bool {
+    g.revoked_at.is_none() && g.expires_at > now
+}
+
 /// The grant if it is neither revoked nor expired at `now`.
 pub async fn active_grant(db: &Store, grant_id: &str, now: i64) -> Result<Option<grant::Model>, DbErr> {
-    Ok(grant::Entity::find_by_id(grant_id.to_owned())
-        .one(db)
-        .await?
-        .filter(|g| g.revoked_at.is_none() && g.expires_at > now))
+    Ok(grant::Entity::find_by_id(grant_id.to_owned()).one(db).await?.filter(|g| is_live(g, now)))
 }
 
 pub async fn issue_refresh(db: &Store, hasher: &SecretHasher, g: &grant::Model) -> Result<String, DbErr> {

@@ -331,5 +331,5 @@ async fn live_grant_of_token(db: &Store, gid: &str, jti: &str, now: i64) -> Resu
         return Ok(None);
     }
     let g = grant::Model::from_query_result(&row, "")?;
-    Ok(Some(g).filter(|g| g.revoked_at.is_none() && g.expires_at > now))
+    Ok(Some(g).filter(|g| crate::domain::tokens::grants::is_live(g, now)))
 }
