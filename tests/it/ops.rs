@@ -574,6 +574,46 @@ async fn purge_in_batches(b: Backend) {
     // Nothing left to do: a second pass deletes nothing of ours.
     idp::store::purge_expired(&app.state.store, now).await.unwrap();
     assert_eq!(count("live-").await, 7);
+
+    // A session's (session, app) pairs for logout go with the session, not
+    // before it and never left behind.
+    use idp::store::entities::{session, session_client};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+    let db = &app.state.store;
+    for (sid, expires_at) in [("sid-old", now - 2 * 86400), ("sid-live", now + 3600)] {
+        session::ActiveModel {
+            id_hash: Set(format!("hash-{sid}")),
+            sid: Set(sid.into()),
+            user_id: Set("nobody".into()),
+            auth_time: Set(now - 3 * 86400),
+            created_at: Set(now - 3 * 86400),
+            last_seen: Set(now - 3 * 86400),
+            expires_at: Set(expires_at),
+            revoked: Set(false),
+            remember: Set(false),
+            factors: Set("[]".into()),
+        }
+        .insert(db)
+        .await
+        .unwrap();
+        for client in ["rp-a", "rp-b"] {
+            session_client::ActiveModel {
+                id: Set(format!("{sid}-{client}")),
+                sid: Set(sid.into()),
+                client_id: Set(client.into()),
+            }
+            .insert(db)
+            .await
+            .unwrap();
+        }
+    }
+    let pairs =
+        |sid: &'static str| session_client::Entity::find().filter(session_client::Column::Sid.eq(sid)).count(db);
+    idp::store::purge_expired_in_batches(db, now, 1).await.unwrap();
+    assert_eq!(pairs("sid-old").await.unwrap(), 0, "the expired session's pairs went with it");
+    assert_eq!(pairs("sid-live").await.unwrap(), 2, "a live session keeps its pairs");
+    assert_eq!(session::Entity::find().filter(session::Column::Sid.eq("sid-old")).count(db).await.unwrap(), 0);
+    assert_eq!(session::Entity::find().filter(session::Column::Sid.eq("sid-live")).count(db).await.unwrap(), 1);
 }
 both!(purge_removes_expired_rows_in_batches, super::purge_in_batches);
 

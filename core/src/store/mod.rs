@@ -385,6 +385,9 @@ pub async fn purge_expired_in_batches(db: &Store, now: i64, batch: u64) -> Resul
         // Appeal evidence: `expires_at` is set by the decision (A8 retention).
         ("appeal_evidence", 0),
     ] {
+        if table == "sessions" {
+            total += purge_session_clients(db, now - grace, batch).await?;
+        }
         for _ in 0..PURGE_MAX_BATCHES {
             let gone = purge_batch(db, table, now - grace, batch).await?;
             total += gone;
@@ -393,6 +396,36 @@ pub async fn purge_expired_in_batches(db: &Store, now: i64, batch: u64) -> Resul
             }
             tokio::task::yield_now().await;
         }
+    }
+    Ok(total)
+}
+
+/// The (session, app) pairs recorded for logout of the sessions the purge
+/// is about to delete, in the same bounded batches; first, so no pair
+/// outlives its session (an expired session records no new pairs).
+async fn purge_session_clients(db: &Store, before: i64, batch: u64) -> Result<u64, DbErr> {
+    let row = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "ctid",
+        _ => "rowid",
+    };
+    let sc = Alias::new("session_clients");
+    let s = Alias::new("sessions");
+    let expired = Query::select()
+        .column((sc.clone(), Alias::new(row)))
+        .from(sc.clone())
+        .inner_join(s.clone(), Expr::col((s.clone(), Alias::new("sid"))).equals((sc.clone(), Alias::new("sid"))))
+        .and_where(Expr::col((s, Alias::new("expires_at"))).lt(before))
+        .limit(batch)
+        .to_owned();
+    let stmt = Query::delete().from_table(sc).and_where(Expr::col(Alias::new(row)).in_subquery(expired)).to_owned();
+    let mut total = 0;
+    for _ in 0..PURGE_MAX_BATCHES {
+        let gone = db.execute(&stmt).await?.rows_affected();
+        total += gone;
+        if gone < batch {
+            break;
+        }
+        tokio::task::yield_now().await;
     }
     Ok(total)
 }

@@ -1,12 +1,13 @@
 //! Giving freed memory back to the system (issue 16: idle RSS after load).
 //!
-//! glibc keeps what the program frees in its arenas for reuse. After a
-//! burst of password sign-ins — argon2id takes 19 MiB per hash, several at
-//! once, and glibc raises its mmap threshold after the first so the later
-//! ones come from the arenas — tens of MiB stay resident that nothing
-//! uses. Trimming the arenas every few seconds returns them; under load the
-//! cost is a few page faults per interval, and hashing keeps reusing the
-//! arenas between trims (so password sign-ins stay at the argon2id bound).
+//! glibc keeps what the program frees in its arenas for reuse, and after
+//! the first large free it raises its mmap threshold so that later large
+//! blocks come from the arenas too: after a burst of password sign-ins
+//! (argon2id takes 19 MiB per hash, several at once) tens of MiB would stay
+//! resident that nothing uses. So the threshold is fixed, argon2id's
+//! working memory is pooled by the hasher itself while sign-ins go on (a
+//! fresh 19 MiB per hash would cost its page faults every time) and freed
+//! when they stop, and the arenas are trimmed every few seconds.
 use std::time::Duration;
 
 /// Allocations of this size or more get pages of their own from the system
@@ -28,13 +29,21 @@ pub fn configure() {
 /// How often free arena memory is returned.
 pub const TRIM_EVERY: Duration = Duration::from_secs(5);
 
+/// How often the password hasher's pooled working memory is looked at: it
+/// is freed one to two of these after the last hash.
+const POOL_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// Runs for the life of the server.
 pub async fn trim_periodically() {
-    let mut tick = tokio::time::interval(TRIM_EVERY);
+    let mut tick = tokio::time::interval(POOL_CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    let trim_every = (TRIM_EVERY.as_secs() / POOL_CHECK_EVERY.as_secs()).max(1);
+    for n in 1u64.. {
         tick.tick().await;
-        trim();
+        crate::crypto::password::release_idle_memory();
+        if n % trim_every == 0 {
+            trim();
+        }
     }
 }
 
