@@ -76,9 +76,12 @@ BENCH_SCENARIOS=refresh,introspect,code,password BENCH_CITIZEN_PREFIX=citizen id
 # are the binary's own pages, which the page cache decides).
 rss() { awk '/^VmRSS/ {r=$2} /^RssAnon/ {a=$2} END {printf "%s KiB (anon %s KiB)", r, a}' "/proc/${PIDS[0]}/status"; }
 IDP_RSS=$(rss)
-# Idle: the same server a few seconds after the load stopped.
+# Idle: the same server a few seconds after the load stopped, and again
+# half a minute later (SQLite connections idle for 10 s are closed by then).
 sleep 5
 IDP_IDLE_RSS=$(rss)
+sleep 30
+IDP_IDLE_LATER_RSS=$(rss)
 # +100,000 live sessions (each seeded account has one, with a grant and a
 # refresh token), then the code flow again over the grown tables.
 "$BIN" dev seed --accounts 100000 --client-id "$ID" --password 'Seed-pass-1' >/dev/null
@@ -119,7 +122,7 @@ awk '/^BOUND idp argon2id/ {bound=$4} /^RESULT idp password/ {got=$4}
   END {if (bound>0) printf "password sign-ins: %s/s of an argon2id bound of %s/s (all cores hashing, nothing else): %.0f%%\n", got, bound, 100*got/bound}' "$WORK/flows.out"
 awk '/^RESULT idp code/ {a=$4} /^RESULT idp-100k code/ {b=$4}
   END {if (a>0 && b>0) printf "code flow with 100,000 more accounts, sessions and grants: %s/s (was %s/s)\n", b, a}' "$WORK/flows.out"
-echo "idp RSS: ${IDP_RSS} after the load, ${IDP_IDLE_RSS} idle 5 s later, ${IDP_SESSIONS_RSS} with 100,000 more live sessions (after a code-flow run over them)"
+echo "idp RSS: ${IDP_RSS} after the load, ${IDP_IDLE_RSS} idle 5 s later, ${IDP_IDLE_LATER_RSS} half a minute after that, ${IDP_SESSIONS_RSS} with 100,000 more live sessions (after a code-flow run over them)"
 
 # 10,000 browsers waiting on scan-to-login (a server of its own).
 if [ "${BENCH_SCAN_WAITERS:-10000}" -gt 0 ]; then

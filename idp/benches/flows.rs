@@ -19,7 +19,11 @@
 //! BENCH_PASSWORD, BENCH_LABEL, BENCH_SECS (10), BENCH_CONCURRENCY (32),
 //! BENCH_SCENARIOS (`refresh,introspect,code`), BENCH_CITIZEN_PREFIX
 //! (`password`: worker i signs in as `<prefix>i`, from its own address sent
-//! as `X-Forwarded-For`, which the server must trust from 127.0.0.1).
+//! as `X-Forwarded-For`, which the server must trust from 127.0.0.1),
+//! BENCH_CITIZEN_SPREAD (`password` over seeded accounts: each sign-in picks
+//! account k at random from 1..=N and types `<prefix>k` or, every other
+//! time, the seed's phone number `139` + k in eight digits, so lookups by
+//! username and by phone land all over a large table).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine;
@@ -175,6 +179,16 @@ async fn try_sign_in(
     Err("sign-in did not reach the client".into())
 }
 
+/// What a password sign-in types: the worker's own account, or with a
+/// spread a random seeded one, by username or (every other attempt) phone.
+fn typed(citizen: &str, spread: Option<u64>, attempt: usize) -> String {
+    let Some(n) = spread else { return citizen.to_string() };
+    let prefix = citizen.trim_end_matches(|c: char| c.is_ascii_digit());
+    let k = rand::Rng::gen_range(&mut rand::thread_rng(), 1..=n);
+    // `seed1` … `seed9` are too short to be typed as usernames (six or more).
+    if attempt.is_multiple_of(2) && k >= 10 { format!("{prefix}{k}") } else { format!("139{k:08}") }
+}
+
 /// The argon2id bound of idp's password sign-ins on this machine: how many
 /// verifications per second idp's own parameters allow with every core
 /// hashing and nothing else running (`crypto::password::verify_blocking`,
@@ -316,6 +330,7 @@ async fn run() {
     let scenarios = env("BENCH_SCENARIOS", "refresh,introspect,code");
     // `password`: worker i signs in as `<prefix>i` (accounts the caller made).
     let citizens = std::env::var("BENCH_CITIZEN_PREFIX").ok();
+    let spread: Option<u64> = std::env::var("BENCH_CITIZEN_SPREAD").ok().map(|n| n.parse().unwrap());
 
     // Every worker signs in once (its own browser session and grant).
     let mut workers = Vec::new();
@@ -360,7 +375,14 @@ async fn run() {
                         "introspect" => introspect(&t, &w).await,
                         // A new browser signing in by password (idp only:
                         // the peer's development login checks no password).
-                        "password" => match try_sign_in(&t, &citizen, &password, Some(&address)).await {
+                        "password" => match try_sign_in(
+                            &t,
+                            &typed(&citizen, spread, lat.len() + errors),
+                            &password,
+                            Some(&address),
+                        )
+                        .await
+                        {
                             Ok(_) => true,
                             Err(why) => {
                                 if errors == 0 {

@@ -27,7 +27,7 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
 }
 
 /// Whether `password` matches the PHC string `hash` (its own algorithm,
-/// version and parameters). The working memory comes from [`SPARE`], so a
+/// version and parameters). The working memory comes from [`POOL`], so a
 /// verification under load costs the hashing alone, not 19 MiB of fresh
 /// pages faulted in and zeroed each time.
 pub fn verify_blocking(password: &str, hash: &str) -> bool {
@@ -39,8 +39,9 @@ pub fn verify_blocking(password: &str, hash: &str) -> bool {
     let blocks = params.block_count();
     let argon = Argon2::new(algorithm, version.unwrap_or_default(), params);
     let mut out = vec![0u8; expected.len()];
-    let hashed =
-        with_memory(blocks, |memory| argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory));
+    let hashed = POOL.with_memory(blocks, |memory| {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory)
+    });
     hashed.is_ok() && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
 }
 
@@ -48,29 +49,48 @@ pub fn verify_blocking(password: &str, hash: &str) -> bool {
 const SPARE_MAX: usize = 16;
 
 /// Working memory of finished hashes, reused by the next ones;
-/// [`release_idle_memory`] hands it back to the system once hashing stops.
-static SPARE: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
-/// Whether a hash ran since the last [`release_idle_memory`].
-static HASHED: AtomicBool = AtomicBool::new(false);
-
-fn spare() -> std::sync::MutexGuard<'static, Vec<Vec<Block>>> {
-    SPARE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// [`MemoryPool::release_idle`] hands it back to the system once hashing
+/// stops.
+struct MemoryPool {
+    spare: Mutex<Vec<Vec<Block>>>,
+    /// Whether a hash ran since the last [`MemoryPool::release_idle`].
+    hashed: AtomicBool,
 }
 
-/// Runs `f` with `blocks` blocks of working memory, a spare set if one fits.
-fn with_memory<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
-    HASHED.store(true, Ordering::Relaxed);
-    let reused = {
-        let mut spare = spare();
-        spare.iter().position(|m| m.len() == blocks).map(|i| spare.swap_remove(i))
-    };
-    let mut memory = reused.unwrap_or_else(|| vec![Block::new(); blocks]);
-    let result = f(&mut memory);
-    let mut spare = spare();
-    if spare.len() < SPARE_MAX {
-        spare.push(memory);
+/// The pool every verification draws on.
+static POOL: MemoryPool = MemoryPool::new();
+
+impl MemoryPool {
+    const fn new() -> Self {
+        Self { spare: Mutex::new(Vec::new()), hashed: AtomicBool::new(false) }
     }
-    result
+
+    fn spare(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
+        self.spare.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` with `blocks` blocks of working memory, a spare set if one fits.
+    fn with_memory<R>(&self, blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+        self.hashed.store(true, Ordering::Relaxed);
+        let reused = {
+            let mut spare = self.spare();
+            spare.iter().position(|m| m.len() == blocks).map(|i| spare.swap_remove(i))
+        };
+        let mut memory = reused.unwrap_or_else(|| vec![Block::new(); blocks]);
+        let result = f(&mut memory);
+        let mut spare = self.spare();
+        if spare.len() < SPARE_MAX {
+            spare.push(memory);
+        }
+        result
+    }
+
+    /// Frees the spare working memory unless a hash ran since the last call.
+    fn release_idle(&self) {
+        if !self.hashed.swap(false, Ordering::Relaxed) {
+            self.spare().clear();
+        }
+    }
 }
 
 /// Frees the spare working memory unless a hash ran since the last call
@@ -78,9 +98,7 @@ fn with_memory<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
 /// of it; the sets are larger than the allocator's mmap threshold, so
 /// freeing them returns their pages at once.
 pub fn release_idle_memory() {
-    if !HASHED.swap(false, Ordering::Relaxed) {
-        spare().clear();
-    }
+    POOL.release_idle();
 }
 
 impl PasswordService {
@@ -136,14 +154,15 @@ mod tests {
 
     #[test]
     fn idle_memory_is_released() {
-        let hash = hash_blocking("idle").unwrap();
-        assert!(verify_blocking("idle", &hash));
-        assert!(!spare().is_empty(), "kept for the next hash");
-        release_idle_memory(); // a hash ran since the last call: kept
-        release_idle_memory(); // none since: released
-        // Other tests hash in parallel; only check when none did.
-        if !HASHED.load(Ordering::Relaxed) {
-            assert!(spare().is_empty());
-        }
+        let pool = MemoryPool::new();
+        let filled = pool.with_memory(8, |memory| memory.len());
+        assert_eq!(filled, 8);
+        assert_eq!(pool.spare().len(), 1, "kept for the next hash");
+        pool.with_memory(8, |_| ());
+        assert_eq!(pool.spare().len(), 1, "the kept set was reused, not a second one made");
+        pool.release_idle(); // a hash ran since the last call: kept
+        assert_eq!(pool.spare().len(), 1);
+        pool.release_idle(); // none since: released
+        assert!(pool.spare().is_empty());
     }
 }

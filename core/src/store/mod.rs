@@ -4,7 +4,7 @@ pub mod entities;
 pub mod seed;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Alias, DeleteStatement, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
@@ -212,6 +212,9 @@ impl TransactionTrait for Store {
     }
 }
 
+/// How long a pooled SQLite connection beyond the first may sit idle.
+pub const SQLITE_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers
 /// never block the writer and concurrent writers wait instead of failing.
 pub async fn connect(url: &str) -> Result<Store, DbErr> {
@@ -229,6 +232,12 @@ pub async fn connect(url: &str) -> Result<Store, DbErr> {
         opts.test_before_acquire_if_idle_for(Duration::from_secs(5));
     }
     if url.starts_with("sqlite:") {
+        // After a burst the extra connections close (down to one), giving
+        // back what each holds in this process: SQLite's page cache, its
+        // prepared statements and its worker thread. Shorter than the
+        // upkeep's 30 s, whose statements go round the idle connections
+        // one after another and would otherwise keep all of them alive.
+        opts.idle_timeout(SQLITE_IDLE_TIMEOUT);
         opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
@@ -386,41 +395,20 @@ pub async fn purge_expired_in_batches(db: &Store, now: i64, batch: u64) -> Resul
         ("appeal_evidence", 0),
     ] {
         if table == "sessions" {
-            total += purge_session_clients(db, now - grace, batch).await?;
+            total += in_batches(db, &session_clients_batch(db, now - grace, batch), batch).await?;
         }
-        for _ in 0..PURGE_MAX_BATCHES {
-            let gone = purge_batch(db, table, now - grace, batch).await?;
-            total += gone;
-            if gone < batch {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        total += in_batches(db, &expired_batch(db, table, now - grace, batch), batch).await?;
     }
     Ok(total)
 }
 
-/// The (session, app) pairs recorded for logout of the sessions the purge
-/// is about to delete, in the same bounded batches; first, so no pair
-/// outlives its session (an expired session records no new pairs).
-async fn purge_session_clients(db: &Store, before: i64, batch: u64) -> Result<u64, DbErr> {
-    let row = match db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => "ctid",
-        _ => "rowid",
-    };
-    let sc = Alias::new("session_clients");
-    let s = Alias::new("sessions");
-    let expired = Query::select()
-        .column((sc.clone(), Alias::new(row)))
-        .from(sc.clone())
-        .inner_join(s.clone(), Expr::col((s.clone(), Alias::new("sid"))).equals((sc.clone(), Alias::new("sid"))))
-        .and_where(Expr::col((s, Alias::new("expires_at"))).lt(before))
-        .limit(batch)
-        .to_owned();
-    let stmt = Query::delete().from_table(sc).and_where(Expr::col(Alias::new(row)).in_subquery(expired)).to_owned();
+/// Runs a bounded `DELETE` again until it removes fewer than `batch` rows
+/// (or `PURGE_MAX_BATCHES` ran), yielding between batches; returns how many
+/// rows went.
+async fn in_batches(db: &Store, stmt: &DeleteStatement, batch: u64) -> Result<u64, DbErr> {
     let mut total = 0;
     for _ in 0..PURGE_MAX_BATCHES {
-        let gone = db.execute(&stmt).await?.rows_affected();
+        let gone = db.execute(stmt).await?.rows_affected();
         total += gone;
         if gone < batch {
             break;
@@ -430,24 +418,40 @@ async fn purge_session_clients(db: &Store, before: i64, batch: u64) -> Result<u6
     Ok(total)
 }
 
-/// `DELETE … WHERE <row id> IN (SELECT <row id> … WHERE expires_at < ? LIMIT n)`:
-/// SQLite's `rowid`, PostgreSQL's `ctid`, so it works whatever the key is.
-async fn purge_batch(db: &Store, table: &str, before: i64, batch: u64) -> Result<u64, DbErr> {
-    let row = match db.get_database_backend() {
+/// The column naming a row whatever the table's key is: SQLite's `rowid`,
+/// PostgreSQL's `ctid`.
+fn row_id(db: &Store) -> Alias {
+    Alias::new(match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => "ctid",
         _ => "rowid",
-    };
+    })
+}
+
+/// `DELETE … WHERE <row id> IN (SELECT <row id> … WHERE expires_at < ? LIMIT n)`.
+fn expired_batch(db: &Store, table: &str, before: i64, batch: u64) -> DeleteStatement {
     let expired = Query::select()
-        .column(Alias::new(row))
+        .column(row_id(db))
         .from(Alias::new(table))
         .and_where(Expr::col(Alias::new("expires_at")).lt(before))
         .limit(batch)
         .to_owned();
-    let stmt = Query::delete()
-        .from_table(Alias::new(table))
-        .and_where(Expr::col(Alias::new(row)).in_subquery(expired))
+    Query::delete().from_table(Alias::new(table)).and_where(Expr::col(row_id(db)).in_subquery(expired)).to_owned()
+}
+
+/// The (session, app) pairs recorded for logout of the sessions the purge
+/// is about to delete, in the same bounded batches; run first, so no pair
+/// outlives its session (an expired session records no new pairs).
+fn session_clients_batch(db: &Store, before: i64, batch: u64) -> DeleteStatement {
+    let sc = Alias::new("session_clients");
+    let s = Alias::new("sessions");
+    let expired = Query::select()
+        .column((sc.clone(), row_id(db)))
+        .from(sc.clone())
+        .inner_join(s.clone(), Expr::col((s.clone(), Alias::new("sid"))).equals((sc.clone(), Alias::new("sid"))))
+        .and_where(Expr::col((s, Alias::new("expires_at"))).lt(before))
+        .limit(batch)
         .to_owned();
-    Ok(db.execute(&stmt).await?.rows_affected())
+    Query::delete().from_table(sc).and_where(Expr::col(row_id(db)).in_subquery(expired)).to_owned()
 }
 
 /// Takes a row lock on `key` inside a transaction: a conditional write, so

@@ -22,9 +22,10 @@ pub struct Seed<'a> {
     pub now: i64,
 }
 
-/// Makes the accounts (numbered after those already seeded) with their
-/// sessions, grants and refresh tokens; returns how many accounts exist
-/// after. Idempotent per number: re-running adds only what is missing.
+/// Makes accounts `1..=accounts` with their sessions, grants and refresh
+/// tokens; returns how many accounts exist after. Idempotent per number:
+/// growing a seed re-runs the numbers already there, whose keys make each
+/// insert a no-op, and adds only what is missing.
 pub async fn seed(db: &Store, s: &Seed<'_>) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let mut from = 1;

@@ -83,11 +83,9 @@ pub async fn standing(db: &Store, sid: &str, user_id: &str) -> Result<Standing, 
     };
     let proofing = crate::domain::assurance::proofing_from(row.try_get("", "proofing_level")?);
     let enterprise: Option<String> = row.try_get("", "enterprise_id")?;
-    let acting = enterprise.map(|enterprise_id| session_acting::Model {
-        sid: sid.to_string(),
-        enterprise_id,
-        delegation_id: row.try_get("", "delegation_id").ok().flatten(),
-    });
+    let delegation_id: Option<String> = row.try_get("", "delegation_id")?;
+    let acting =
+        enterprise.map(|enterprise_id| session_acting::Model { sid: sid.to_string(), enterprise_id, delegation_id });
     Ok(Standing { proofing, acting })
 }
 

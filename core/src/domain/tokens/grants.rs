@@ -233,6 +233,41 @@ pub async fn active_grant(db: &Store, grant_id: &str, now: i64) -> Result<Option
     Ok(grant::Entity::find_by_id(grant_id.to_owned()).one(db).await?.filter(|g| is_live(g, now)))
 }
 
+/// The grant `gid` if it is live at `now` and the access token `jti` issued
+/// under it was not revoked on its own: one statement for userinfo's and
+/// introspection's two checks.
+pub async fn live_grant_of_token(db: &Store, gid: &str, jti: &str, now: i64) -> Result<Option<grant::Model>, DbErr> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
+    let revoked = Query::select()
+        .expr(Expr::val(1))
+        .from(crate::store::entities::revoked_token::Entity)
+        .and_where(
+            Expr::col((
+                crate::store::entities::revoked_token::Entity,
+                crate::store::entities::revoked_token::Column::Jti,
+            ))
+            .eq(jti),
+        )
+        .to_owned();
+    let mut query = Query::select();
+    for c in grant::Column::iter() {
+        query.column((grant::Entity, c));
+    }
+    query
+        .expr_as(Expr::exists(revoked), Alias::new("token_revoked"))
+        .from(grant::Entity)
+        .and_where(Expr::col((grant::Entity, grant::Column::Id)).eq(gid));
+    let Some(row) = db.query_one(&query).await? else {
+        return Ok(None);
+    };
+    if row.try_get::<bool>("", "token_revoked")? {
+        return Ok(None);
+    }
+    let g = grant::Model::from_query_result(&row, "")?;
+    Ok(Some(g).filter(|g| is_live(g, now)))
+}
+
 pub async fn issue_refresh(db: &Store, hasher: &SecretHasher, g: &grant::Model) -> Result<String, DbErr> {
     let token = random_token(32);
     refresh_token::ActiveModel {

@@ -273,7 +273,7 @@ impl TokenIssuer {
         let mut grant = None;
         if let Some(gid) = claims.get("gid").and_then(Value::as_str) {
             // A user's token: its grant and whether the token was revoked, in one read.
-            let Some(g) = live_grant_of_token(db, gid, jti, now).await? else {
+            let Some(g) = grants::live_grant_of_token(db, gid, jti, now).await? else {
                 return Ok(None);
             };
             if (g.enterprise_id.is_some() || g.delegation_id.is_some())
@@ -303,33 +303,4 @@ impl TokenIssuer {
             .await?;
         Ok(())
     }
-}
-
-/// The grant `gid` if it is live at `now` and the access token `jti` issued
-/// under it was not revoked on its own: one statement for userinfo's and
-/// introspection's two checks.
-async fn live_grant_of_token(db: &Store, gid: &str, jti: &str, now: i64) -> Result<Option<grant::Model>, DbErr> {
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-    use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
-    let revoked = Query::select()
-        .expr(Expr::val(1))
-        .from(revoked_token::Entity)
-        .and_where(Expr::col((revoked_token::Entity, revoked_token::Column::Jti)).eq(jti))
-        .to_owned();
-    let mut query = Query::select();
-    for c in grant::Column::iter() {
-        query.column((grant::Entity, c));
-    }
-    query
-        .expr_as(Expr::exists(revoked), Alias::new("token_revoked"))
-        .from(grant::Entity)
-        .and_where(Expr::col((grant::Entity, grant::Column::Id)).eq(gid));
-    let Some(row) = db.query_one(&query).await? else {
-        return Ok(None);
-    };
-    if row.try_get::<bool>("", "token_revoked")? {
-        return Ok(None);
-    }
-    let g = grant::Model::from_query_result(&row, "")?;
-    Ok(Some(g).filter(|g| crate::domain::tokens::grants::is_live(g, now)))
 }
