@@ -14,6 +14,12 @@
 # IDP_SCALE_PG names the PostgreSQL server (default the local one); the
 # database `idp_scale` on it is dropped and made again. Ten million accounts
 # take a quarter of an hour or more on a shared 2-core machine.
+#
+# IDP_SCALE_KEEP=DIR keeps the server's data directory (its master key) and
+# the client in DIR: a first run with it seeds as usual, a later run with
+# the same DIR measures the grown database again without dropping it (the
+# seed then only adds what is missing; the accounts already there are
+# passed over as no-ops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${1:-10000 1000000 10000000}
@@ -29,15 +35,28 @@ trap '[ -n "$PID" ] && { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/nul
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 150); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "$1 did not answer" >&2; exit 1; }
 
-psql -q "$PG/postgres" -c 'DROP DATABASE IF EXISTS idp_scale' -c 'CREATE DATABASE idp_scale'
+DATA=$WORK/idp
+KEEP=${IDP_SCALE_KEEP:-}
+if [ -n "$KEEP" ]; then
+  mkdir -p "$KEEP"
+  DATA=$KEEP/data
+fi
+if [ -z "$KEEP" ] || [ ! -f "$KEEP/client.json" ]; then
+  psql -q "$PG/postgres" -c 'DROP DATABASE IF EXISTS idp_scale' -c 'CREATE DATABASE idp_scale'
+fi
 PORT=$(free_port)
-export IDP_DATA_DIR=$WORK/idp IDP_ISSUER=http://127.0.0.1:$PORT IDP_DATABASE_URL=$PG/idp_scale
+export IDP_DATA_DIR=$DATA IDP_ISSUER=http://127.0.0.1:$PORT IDP_DATABASE_URL=$PG/idp_scale
 # Sign-ins come from one address per browser (X-Forwarded-For).
 IDP_LISTEN=127.0.0.1:$PORT IDP_LOG=warn IDP_TRUSTED_PROXIES=127.0.0.1 "$BIN" serve &
 PID=$!
 wait_http "http://127.0.0.1:$PORT/healthz"
-CREATED=$("$BIN" client create --name scale --redirect-uri http://127.0.0.1:9/cb --skip-consent \
-  --scope "openid profile offline_access" --json)
+if [ -n "$KEEP" ] && [ -f "$KEEP/client.json" ]; then
+  CREATED=$(cat "$KEEP/client.json")
+else
+  CREATED=$("$BIN" client create --name scale --redirect-uri http://127.0.0.1:9/cb --skip-consent \
+    --scope "openid profile offline_access" --json)
+  [ -n "$KEEP" ] && echo "$CREATED" > "$KEEP/client.json"
+fi
 ID=$(echo "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 SECRET=$(echo "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 

@@ -485,6 +485,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(config.log_format);
+    idp::server::configure_allocator();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -522,6 +522,14 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
     serve_until(state, listener, shutdown_signal()).await
 }
 
+/// Sets the allocator up for a long-running server (see [`memory`]). The
+/// binary calls it before its runtime starts, so that every thread shares
+/// the arenas from its first allocation; [`serve_until`] calls it again
+/// for servers started otherwise (tests).
+pub fn configure_allocator() {
+    memory::configure();
+}
+
 /// Runs the server until `signal` completes, then shuts down gracefully: the
 /// listener closes at once, event streams end, in-flight requests get
 /// `shutdown_grace_secs` to finish, background upkeep stops and the
@@ -532,7 +540,7 @@ pub async fn serve_until(
     listener: tokio::net::TcpListener,
     signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    memory::configure();
+    configure_allocator();
     let upkeep = state.clone();
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));

@@ -2,6 +2,7 @@
 pub mod bus;
 pub mod entities;
 pub mod seed;
+mod sqlite;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Alias, DeleteStatement, Expr, ExprTrait, OnConflict, Query};
@@ -218,6 +219,12 @@ pub const SQLITE_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers
 /// never block the writer and concurrent writers wait instead of failing.
 pub async fn connect(url: &str) -> Result<Store, DbErr> {
+    Database::connect(options(url, SQLITE_IDLE_TIMEOUT)).await.map(Store::new)
+}
+
+/// The pool's options; `sqlite_idle` is how long an extra SQLite
+/// connection may sit idle before it closes.
+fn options(url: &str, sqlite_idle: Duration) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
     // sqlx pings a pooled connection on every acquire unless told otherwise
@@ -237,7 +244,7 @@ pub async fn connect(url: &str) -> Result<Store, DbErr> {
         // prepared statements and its worker thread. Shorter than the
         // upkeep's 30 s, whose statements go round the idle connections
         // one after another and would otherwise keep all of them alive.
-        opts.idle_timeout(SQLITE_IDLE_TIMEOUT);
+        opts.idle_timeout(sqlite_idle).map_sqlx_sqlite_pool_opts(sqlite::stable_plans);
         opts.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
@@ -247,7 +254,7 @@ pub async fn connect(url: &str) -> Result<Store, DbErr> {
     } else {
         opts.max_connections(24).min_connections(2);
     }
-    Database::connect(opts).await.map(Store::new)
+    opts
 }
 
 /// Begins a transaction that will write. On SQLite it starts as a writer
@@ -471,4 +478,28 @@ pub async fn lock<C: ConnectionTrait>(conn: &C, key: &str) -> Result<(), DbErr> 
         .exec(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[tokio::test]
+    async fn idle_sqlite_connections_close_down_to_one() {
+        let db = Database::connect(options("sqlite::memory:", Duration::from_millis(50))).await.unwrap();
+        let pool = db.get_sqlite_connection_pool();
+        // A burst holds four connections at once.
+        let burst = tokio::try_join!(pool.acquire(), pool.acquire(), pool.acquire(), pool.acquire()).unwrap();
+        assert!(pool.size() >= 4, "{} connections for the burst", pool.size());
+        drop(burst);
+        // Waits for the pool's reaper (a condition, not a fixed time).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.size() > 1 {
+            assert!(Instant::now() < deadline, "{} connections still open", pool.size());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(pool.size(), 1, "min_connections keeps one");
+    }
 }

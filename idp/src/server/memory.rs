@@ -18,11 +18,24 @@ use std::time::Duration;
 pub const OWN_PAGES_FROM: usize = 1 << 20;
 
 /// Sets the allocator up for a long-running server; once per process.
+///
+/// Besides the threshold, glibc may give each thread that allocates an
+/// arena of its own (up to eight per core), and each arena keeps what was
+/// freed in it. The server's threads (async workers, the blocking pool,
+/// one per SQLite connection) share one arena per core instead: small
+/// blocks come from each thread's own cache without the arena's lock
+/// anyway. Measured with the flows bench (code flow and password sign-ins,
+/// then 35 s idle): heap and stacks 14.4 → 13.1 MiB, throughput unchanged
+/// within the machine's noise.
 pub fn configure() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes glibc's own tuning parameters.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, OWN_PAGES_FROM as libc::c_int);
+    {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        // SAFETY: mallopt only changes glibc's own tuning parameters.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, OWN_PAGES_FROM as libc::c_int);
+            libc::mallopt(libc::M_ARENA_MAX, libc::c_int::try_from(cores).unwrap_or(2));
+        }
     }
 }
 

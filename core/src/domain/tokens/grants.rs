@@ -237,18 +237,11 @@ pub async fn active_grant(db: &Store, grant_id: &str, now: i64) -> Result<Option
 /// under it was not revoked on its own: one statement for userinfo's and
 /// introspection's two checks.
 pub async fn live_grant_of_token(db: &Store, gid: &str, jti: &str, now: i64) -> Result<Option<grant::Model>, DbErr> {
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-    use sea_orm::{ConnectionTrait, FromQueryResult, Iterable};
+    use crate::store::entities::revoked_token;
     let revoked = Query::select()
         .expr(Expr::val(1))
-        .from(crate::store::entities::revoked_token::Entity)
-        .and_where(
-            Expr::col((
-                crate::store::entities::revoked_token::Entity,
-                crate::store::entities::revoked_token::Column::Jti,
-            ))
-            .eq(jti),
-        )
+        .from(revoked_token::Entity)
+        .and_where(Expr::col((revoked_token::Entity, revoked_token::Column::Jti)).eq(jti))
         .to_owned();
     let mut query = Query::select();
     for c in grant::Column::iter() {
