@@ -1,6 +1,7 @@
 //! Storage: one sea-orm code path for SQLite (default) and PostgreSQL.
 pub mod bus;
 pub mod entities;
+mod group_commit;
 pub mod seed;
 mod sqlite;
 
@@ -19,7 +20,7 @@ pub use sea_orm::DbErr;
 /// entry crate does not depend on sea-orm), so no rule can be re-implemented
 /// beside the core.
 #[derive(Clone, Debug)]
-pub struct Store(DatabaseConnection, Writer);
+pub struct Store(DatabaseConnection, Writer, Option<group_commit::GroupCommit>);
 
 /// SQLite's one writer, queued in this process: writers wait their turn on
 /// an async lock (woken the moment the previous one commits) instead of in
@@ -66,7 +67,20 @@ impl Store {
     /// Wraps an open connection (tests and tools that open their own).
     pub fn new(db: DatabaseConnection) -> Self {
         let writer = Writer::for_backend(&db);
-        Self(db, writer)
+        Self(db, writer, None)
+    }
+
+    /// The same, with autocommit writes grouped by a writer thread of
+    /// their own (see [`group_commit`]); SQLite only.
+    fn with_group_commit(db: DatabaseConnection) -> std::io::Result<Self> {
+        let writer = Writer::for_backend(&db);
+        let group = group_commit::GroupCommit::start(db.clone(), writer.clone())?;
+        Ok(Self(db, writer, Some(group)))
+    }
+
+    /// The writer thread, for a statement that writes on SQLite.
+    fn group_for(&self, sql: &str) -> Option<&group_commit::GroupCommit> {
+        self.2.as_ref().filter(|_| writes(sql))
     }
 
     /// Which database this is, for the readiness probe and metrics.
@@ -102,18 +116,38 @@ impl ConnectionTrait for Store {
         self.0.get_database_backend()
     }
     async fn execute_raw(&self, stmt: sea_orm::Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        if let Some(group) = self.group_for(&stmt.sql)
+            && let Some(done) = group.execute(stmt.clone()).await
+        {
+            return done;
+        }
         let _turn = self.1.turn_for(&stmt.sql).await?;
         self.0.execute_raw(stmt).await
     }
     async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        if let Some(group) = self.group_for(sql)
+            && let Some(done) = group.execute_unprepared(sql).await
+        {
+            return done;
+        }
         let _turn = self.1.turn_for(sql).await?;
         self.0.execute_unprepared(sql).await
     }
     async fn query_one_raw(&self, stmt: sea_orm::Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        if let Some(group) = self.group_for(&stmt.sql)
+            && let Some(done) = group.query_one(stmt.clone()).await
+        {
+            return done;
+        }
         let _turn = self.1.turn_for(&stmt.sql).await?;
         self.0.query_one_raw(stmt).await
     }
     async fn query_all_raw(&self, stmt: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        if let Some(group) = self.group_for(&stmt.sql)
+            && let Some(done) = group.query_all(stmt.clone()).await
+        {
+            return done;
+        }
         let _turn = self.1.turn_for(&stmt.sql).await?;
         self.0.query_all_raw(stmt).await
     }
@@ -219,7 +253,14 @@ pub const SQLITE_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Opens the pool. SQLite runs in WAL mode with a busy timeout so readers
 /// never block the writer and concurrent writers wait instead of failing.
 pub async fn connect(url: &str) -> Result<Store, DbErr> {
-    Database::connect(options(url, SQLITE_IDLE_TIMEOUT)).await.map(Store::new)
+    let db = Database::connect(options(url, SQLITE_IDLE_TIMEOUT)).await?;
+    // An in-memory database lives in one connection and sees no
+    // contention worth grouping.
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite || in_memory {
+        return Ok(Store::new(db));
+    }
+    Store::with_group_commit(db).map_err(|e| DbErr::Custom(format!("the SQLite writer thread: {e}")))
 }
 
 /// The pool's options; `sqlite_idle` is how long an extra SQLite
@@ -501,5 +542,78 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(pool.size(), 1, "min_connections keeps one");
+    }
+
+    /// Autocommit writes queued behind a held turn commit as one group;
+    /// each caller still gets its own outcome (a duplicate key fails alone,
+    /// the others stand) and sees its write once the call returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writes_commit_together_with_their_own_outcomes() {
+        let dir = std::env::temp_dir().join(format!("idp-group-commit-{}", crate::crypto::random_token(8)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let store = connect(&url).await.unwrap();
+        store.execute_unprepared("CREATE TABLE t (k TEXT PRIMARY KEY)").await.unwrap();
+        let group = store.2.clone().expect("a SQLite file gets a writer thread");
+        let insert = |k: String| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stmt = sea_orm::Statement::from_sql_and_values(
+                    sea_orm::DbBackend::Sqlite,
+                    "INSERT INTO t (k) VALUES (?)",
+                    [k.into()],
+                );
+                store.execute_raw(stmt).await.map(|r| r.rows_affected())
+            })
+        };
+        // Holds the turn until `n` statements in all were sent, so that
+        // they queue up behind it.
+        let queue_behind_turn = |n: usize, held: WriteTxn| {
+            let group = group.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while group.counts().0 < n {
+                    assert!(Instant::now() < deadline, "{} writes sent", group.counts().0);
+                    tokio::task::yield_now().await;
+                }
+                held.commit().await.unwrap();
+            }
+        };
+
+        // Forty-one distinct keys: all stand, sharing transactions.
+        let held = begin_write(&store).await.unwrap();
+        let distinct: Vec<_> = (0..41).map(|i| insert(format!("k{i}"))).collect();
+        queue_behind_turn(41, held).await;
+        for w in distinct {
+            assert_eq!(w.await.unwrap().unwrap(), 1);
+        }
+        let (_, grouped, split) = group.counts();
+        assert!(grouped >= 1, "the queued writes shared a transaction");
+        assert_eq!(split, 0);
+
+        // Four inserts of one key among five others: exactly one of the four
+        // stands, the others fail alone and the five stand.
+        let held = begin_write(&store).await.unwrap();
+        let duplicates: Vec<_> = (0..4).map(|_| insert("dup".into())).collect();
+        let others: Vec<_> = (0..5).map(|i| insert(format!("other{i}"))).collect();
+        queue_behind_turn(50, held).await;
+        for w in others {
+            assert_eq!(w.await.unwrap().unwrap(), 1);
+        }
+        let mut outcomes = Vec::new();
+        for d in duplicates {
+            outcomes.push(d.await.unwrap());
+        }
+        assert_eq!(outcomes.iter().filter(|r| matches!(r, Ok(1))).count(), 1, "{outcomes:?}");
+        assert!(group.counts().2 >= 1, "the group with the duplicates was split");
+
+        let rows = store
+            .query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, "SELECT COUNT(*) AS n FROM t"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rows.try_get::<i64>("", "n").unwrap(), 41 + 1 + 5);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

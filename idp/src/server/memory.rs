@@ -17,7 +17,9 @@ use std::time::Duration;
 /// inside an arena, but not a free block at the top of a thread's arena.
 pub const OWN_PAGES_FROM: usize = 1 << 20;
 
-/// Sets the allocator up for a long-running server; once per process.
+/// Sets the allocator up for a long-running server. `main` calls it before
+/// the runtime starts its threads, and `serve_until` again for servers
+/// that tests start; setting the same values twice changes nothing.
 ///
 /// Besides the threshold, glibc may give each thread that allocates an
 /// arena of its own (up to eight per core), and each arena keeps what was
