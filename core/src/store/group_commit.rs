@@ -15,7 +15,13 @@
 //! back and its statements run again one by one, so each caller gets
 //! exactly the outcome it would have had alone.
 //!
-//! Transactions (`begin_write`) keep taking the turn themselves.
+//! A caller may also hand over several statements that only write and
+//! must stand or fall together ([`super::write_together`]): inside a group
+//! they are simply more statements of its transaction; run alone (a group
+//! of one, or after a split) they get a transaction of their own.
+//!
+//! Transactions that read before they write (`begin_write`) keep taking
+//! the turn themselves.
 use super::Writer;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbErr, ExecResult, QueryResult, SqliteTransactionMode, Statement,
@@ -35,6 +41,8 @@ enum Op {
     Unprepared(String),
     QueryOne(Statement),
     QueryAll(Statement),
+    /// Writes that stand or fall together.
+    Batch(Vec<Statement>),
 }
 
 /// What it gets back.
@@ -42,6 +50,7 @@ enum Done {
     Executed(ExecResult),
     One(Option<QueryResult>),
     All(Vec<QueryResult>),
+    Batch(Vec<ExecResult>),
 }
 
 struct Job {
@@ -57,11 +66,13 @@ pub(super) struct GroupCommit {
     counts: Arc<Counts>,
 }
 
-/// What the writer has seen, for tests.
+/// What the writer has seen (tests and `/metrics`).
 #[derive(Debug, Default)]
 struct Counts {
-    /// Statements sent to the writer.
+    /// Jobs sent to the writer (a statement, or writes that go together).
     sent: AtomicUsize,
+    /// Commits: every time the writer took the turn.
+    commits: AtomicUsize,
     /// Groups of more than one statement committed together.
     grouped: AtomicUsize,
     /// Groups rolled back and run again one by one.
@@ -87,11 +98,15 @@ impl GroupCommit {
         Ok(Self { queue, counts })
     }
 
-    /// Statements sent so far; groups committed together; groups split.
-    #[cfg(test)]
+    /// Jobs sent so far; groups committed together; groups split.
     pub(super) fn counts(&self) -> (usize, usize, usize) {
         let c = &self.counts;
         (c.sent.load(Ordering::SeqCst), c.grouped.load(Ordering::SeqCst), c.split.load(Ordering::SeqCst))
+    }
+
+    /// Turns the writer took so far.
+    pub(super) fn commits(&self) -> usize {
+        self.counts.commits.load(Ordering::SeqCst)
     }
 
     pub(super) async fn execute(&self, stmt: Statement) -> Option<Result<ExecResult, DbErr>> {
@@ -126,6 +141,14 @@ impl GroupCommit {
         .await
     }
 
+    pub(super) async fn batch(&self, stmts: Vec<Statement>) -> Option<Result<Vec<ExecResult>, DbErr>> {
+        self.send(Op::Batch(stmts), |done| match done {
+            Done::Batch(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
     /// [`GroupCommit::ask`], unpacking the answer with `pick`.
     async fn send<T>(&self, op: Op, pick: fn(Done) -> Option<T>) -> Option<Result<T, DbErr>> {
         let done = self.ask(op).await?;
@@ -147,10 +170,11 @@ impl GroupCommit {
 async fn run(db: DatabaseConnection, writer: Writer, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<Counts>) {
     let mut group = Vec::with_capacity(GROUP_MAX);
     while queue.recv_many(&mut group, GROUP_MAX).await > 0 {
+        counts.commits.fetch_add(1, Ordering::SeqCst);
         let outcomes = match writer.turn().await {
             Err(e) => group.iter().map(|_| Err(DbErr::Custom(e.to_string()))).collect(),
             Ok(_turn) => match group.len() {
-                1 => vec![run_op(&db, &group[0].op).await],
+                1 => vec![alone(&db, &group[0].op).await],
                 _ => match together(&db, &group).await {
                     Some(outcomes) => {
                         counts.grouped.fetch_add(1, Ordering::SeqCst);
@@ -158,11 +182,11 @@ async fn run(db: DatabaseConnection, writer: Writer, mut queue: mpsc::UnboundedR
                     }
                     None => {
                         counts.split.fetch_add(1, Ordering::SeqCst);
-                        let mut alone = Vec::with_capacity(group.len());
+                        let mut outcomes = Vec::with_capacity(group.len());
                         for job in &group {
-                            alone.push(run_op(&db, &job.op).await);
+                            outcomes.push(alone(&db, &job.op).await);
                         }
-                        alone
+                        outcomes
                     }
                 },
             },
@@ -177,9 +201,7 @@ async fn run(db: DatabaseConnection, writer: Writer, mut queue: mpsc::UnboundedR
 /// The group in one transaction; `None` when any of it failed (then
 /// nothing of it was committed).
 async fn together(db: &DatabaseConnection, group: &[Job]) -> Option<Vec<Result<Done, DbErr>>> {
-    let options =
-        TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() };
-    let txn = db.begin_with_options(options).await.ok()?;
+    let txn = db.begin_with_options(immediate()).await.ok()?;
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
         match run_op(&txn, &job.op).await {
@@ -194,8 +216,35 @@ async fn together(db: &DatabaseConnection, group: &[Job]) -> Option<Vec<Result<D
     Some(outcomes)
 }
 
+fn immediate() -> TransactionOptions {
+    TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }
+}
+
+/// One job by itself: a batch in a transaction of its own, anything else
+/// as the autocommit statement it is.
+async fn alone(db: &DatabaseConnection, op: &Op) -> Result<Done, DbErr> {
+    if !matches!(op, Op::Batch(_)) {
+        return run_op(db, op).await;
+    }
+    let txn = db.begin_with_options(immediate()).await?;
+    match run_op(&txn, op).await {
+        Ok(done) => txn.commit().await.map(|_| done),
+        Err(e) => {
+            let _ = txn.rollback().await;
+            Err(e)
+        }
+    }
+}
+
 async fn run_op<C: ConnectionTrait>(conn: &C, op: &Op) -> Result<Done, DbErr> {
     match op.clone() {
+        Op::Batch(stmts) => {
+            let mut done = Vec::with_capacity(stmts.len());
+            for stmt in stmts {
+                done.push(conn.execute_raw(stmt).await?);
+            }
+            Ok(Done::Batch(done))
+        }
         Op::Execute(stmt) => conn.execute_raw(stmt).await.map(Done::Executed),
         Op::Unprepared(sql) => conn.execute_unprepared(&sql).await.map(Done::Executed),
         Op::QueryOne(stmt) => conn.query_one_raw(stmt).await.map(Done::One),

@@ -22,6 +22,28 @@ pub use sea_orm::DbErr;
 #[derive(Clone, Debug)]
 pub struct Store(DatabaseConnection, Writer, Option<group_commit::GroupCommit>);
 
+/// The pool and the SQLite writer, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreStats {
+    /// Connections open, and of them idle; the pool's bound.
+    pub connections: u32,
+    pub idle: usize,
+    pub max_connections: u32,
+    /// SQLite's writer thread ([`group_commit`]), when there is one.
+    pub writer: Option<WriterStats>,
+}
+
+/// What SQLite's writer thread did so far.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterStats {
+    /// Writes handed to it (a statement, or writes that go together).
+    pub jobs: usize,
+    /// Transactions it committed them in.
+    pub commits: usize,
+    /// Groups rolled back and run again one by one (a write failed).
+    pub splits: usize,
+}
+
 /// SQLite's one writer, queued in this process: writers wait their turn on
 /// an async lock (woken the moment the previous one commits) instead of in
 /// SQLite's busy handler, which sleeps 1, 2, 5 … 100 ms between attempts
@@ -102,6 +124,25 @@ impl Store {
     pub fn postgres_pool(&self) -> Option<sea_orm::sqlx::PgPool> {
         (self.0.get_database_backend() == sea_orm::DbBackend::Postgres)
             .then(|| self.0.get_postgres_connection_pool().clone())
+    }
+
+    /// The pool and the SQLite writer as an operator watches them (`/metrics`).
+    pub fn stats(&self) -> StoreStats {
+        let (connections, idle, max_connections) = match self.0.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                let p = self.0.get_postgres_connection_pool();
+                (p.size(), p.num_idle(), p.options().get_max_connections())
+            }
+            _ => {
+                let p = self.0.get_sqlite_connection_pool();
+                (p.size(), p.num_idle(), p.options().get_max_connections())
+            }
+        };
+        let writer = self.2.as_ref().map(|g| {
+            let (jobs, _, splits) = g.counts();
+            WriterStats { jobs, commits: g.commits(), splits }
+        });
+        StoreStats { connections, idle, max_connections, writer }
     }
 
     /// Closes the pool (graceful shutdown).
@@ -315,6 +356,26 @@ pub async fn begin_write(db: &Store) -> Result<WriteTxn, DbErr> {
         })
         .await?;
     Ok(WriteTxn { txn, _turn: turn })
+}
+
+/// Runs statements that only write (no read decides what they write) so
+/// that they stand or fall together. On a SQLite file they go to the
+/// writer thread as one unit of its group commit (no writer turn held
+/// across the caller's own awaits); elsewhere they run in a [`begin_write`]
+/// transaction. Each statement's result, in order.
+pub async fn write_together(db: &Store, stmts: Vec<sea_orm::Statement>) -> Result<Vec<sea_orm::ExecResult>, DbErr> {
+    if let Some(group) = &db.2
+        && let Some(done) = group.batch(stmts.clone()).await
+    {
+        return done;
+    }
+    let txn = begin_write(db).await?;
+    let mut done = Vec::with_capacity(stmts.len());
+    for stmt in stmts {
+        done.push(txn.execute_raw(stmt).await?);
+    }
+    txn.commit().await?;
+    Ok(done)
 }
 
 /// Applies pending migrations. When there are none it only reads, so CLI
@@ -613,6 +674,70 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(rows.try_get::<i64>("", "n").unwrap(), 41 + 1 + 5);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Writes handed over together stand or fall together, inside a group
+    /// with others and alone, without taking the others down with them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_together_stand_or_fall_together() {
+        let dir = std::env::temp_dir().join(format!("idp-write-together-{}", crate::crypto::random_token(8)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let store = connect(&url).await.unwrap();
+        store.execute_unprepared("CREATE TABLE t (k TEXT PRIMARY KEY)").await.unwrap();
+        let group = store.2.clone().expect("a SQLite file gets a writer thread");
+        let stmt = |k: &str| {
+            sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                "INSERT INTO t (k) VALUES (?)",
+                [k.into()],
+            )
+        };
+        let together = |keys: &[&str]| {
+            let (store, stmts) = (store.clone(), keys.iter().map(|k| stmt(k)).collect());
+            tokio::spawn(async move { write_together(&store, stmts).await.map(|r| r.len()) })
+        };
+        let single = |k: &str| {
+            let (store, stmt) = (store.clone(), stmt(k));
+            tokio::spawn(async move { store.execute_raw(stmt).await.map(|r| r.rows_affected()) })
+        };
+        let count = |k: &'static str| {
+            let store = store.clone();
+            async move {
+                let sql = format!("SELECT COUNT(*) AS n FROM t WHERE k LIKE '{k}'");
+                let row = store.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql));
+                row.await.unwrap().unwrap().try_get::<i64>("", "n").unwrap()
+            }
+        };
+
+        // Alone: the second insert fails, so the first does not stand either.
+        single("taken").await.unwrap().unwrap();
+        assert!(together(&["alone", "taken"]).await.unwrap().is_err());
+        assert_eq!(count("alone").await, 0, "half of a failed unit stood");
+
+        // Queued behind a held turn, so that they share a group.
+        let held = begin_write(&store).await.unwrap();
+        let before = group.counts().0;
+        let first = single("first");
+        let failing = together(&["half", "taken"]);
+        let whole = together(&["pair-a", "pair-b"]);
+        let last = single("last");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while group.counts().0 < before + 4 {
+            assert!(Instant::now() < deadline, "{} writes sent", group.counts().0);
+            tokio::task::yield_now().await;
+        }
+        held.commit().await.unwrap();
+        assert!(failing.await.unwrap().is_err());
+        assert_eq!(whole.await.unwrap().unwrap(), 2);
+        assert_eq!(first.await.unwrap().unwrap(), 1);
+        assert_eq!(last.await.unwrap().unwrap(), 1);
+        assert!(group.counts().2 >= 1, "the group with the failing unit was split");
+        assert_eq!(count("half").await, 0, "half of a failed unit stood");
+        assert_eq!(count("pair-%").await, 2);
+        assert_eq!(count("first").await + count("last").await, 2);
         drop(store);
         let _ = std::fs::remove_dir_all(dir);
     }

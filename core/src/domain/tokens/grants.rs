@@ -10,10 +10,10 @@ use crate::crypto::{SecretHasher, pkce_s256, random_token};
 use crate::domain::error::{DomainResult, OAuthError};
 use crate::store::Store;
 use crate::store::entities::{auth_code, grant, refresh_token};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, InsertStatement, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, IdenStatic,
-    Iterable, QueryFilter, Set,
+    Iterable, QueryFilter, QueryTrait, Set,
 };
 
 const CODE: &str = "authorization_code";
@@ -37,8 +37,9 @@ pub struct NewGrant {
     pub sector: Option<String>,
 }
 
-/// Creates the grant and its authorization code in one transaction;
-/// returns the code (only its keyed digest is stored). Both expire from `now`.
+/// Creates the grant and its authorization code so that both stand or
+/// neither does; returns the code (only its keyed digest is stored). Both
+/// expire from `now`.
 #[allow(clippy::too_many_arguments)]
 pub async fn create_with_code(
     db: &Store,
@@ -53,44 +54,44 @@ pub async fn create_with_code(
 ) -> Result<String, DbErr> {
     let grant_id = random_token(18);
     let code = random_token(32);
-    let txn = crate::store::begin_write(db).await?;
-    let client_id = new.client_id.clone();
-    match new.sector.as_deref() {
-        // A public subject is read by the insert itself: one statement
-        // fewer inside the write turn, and still read under it (B5).
-        None => {
-            let subject = crate::domain::tokens::subjects::of_account_expr(&new.user_id);
-            let row = grant_row(grant_id.clone(), new, String::new(), grant_ttl, now);
-            insert_with_subject(&txn, row, subject).await?;
-        }
-        Some(sector) => {
-            let subject = crate::domain::tokens::subjects::of_account_in(&txn, Some(sector), &new.user_id).await?;
-            grant_row(grant_id.clone(), new, subject, grant_ttl, now).insert(&txn).await?;
-        }
-    }
-    auth_code::ActiveModel {
+    let code_row = auth_code::ActiveModel {
         code_hash: Set(hasher.digest(CODE, &code)),
-        client_id: Set(client_id),
-        grant_id: Set(grant_id),
+        client_id: Set(new.client_id.clone()),
+        grant_id: Set(grant_id.clone()),
         redirect_uri: Set(redirect_uri.to_string()),
         code_challenge: Set(code_challenge),
         expires_at: Set(now + code_ttl),
         consumed_at: Set(None),
         dpop_jkt: Set(dpop_jkt),
+    };
+    let backend = db.get_database_backend();
+    match new.sector.clone() {
+        // A public subject is read by the grant's insert itself, so the two
+        // inserts only write: they go to the database as one unit, without
+        // a transaction held open across this task's awaits (B5: the
+        // subject is still read at the moment of writing).
+        None => {
+            let subject = crate::domain::tokens::subjects::of_account_expr(&new.user_id);
+            let grant = insert_with_subject(grant_row(grant_id, new, String::new(), grant_ttl, now), subject)?;
+            let code_insert = auth_code::Entity::insert(code_row).build(backend);
+            crate::store::write_together(db, vec![backend.build(&grant), code_insert]).await?;
+        }
+        // A pairwise subject may be drawn here for the first time: read,
+        // then write, in one writer transaction.
+        Some(sector) => {
+            let txn = crate::store::begin_write(db).await?;
+            let subject = crate::domain::tokens::subjects::of_account_in(&txn, Some(&sector), &new.user_id).await?;
+            grant_row(grant_id, new, subject, grant_ttl, now).insert(&txn).await?;
+            code_row.insert(&txn).await?;
+            txn.commit().await?;
+        }
     }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
     Ok(code)
 }
 
-/// Inserts `row` with its `subject` column computed by `subject` (an SQL
-/// expression) in the same statement.
-async fn insert_with_subject<C: ConnectionTrait>(
-    conn: &C,
-    row: grant::ActiveModel,
-    subject: Expr,
-) -> Result<(), DbErr> {
+/// The insert of `row` with its `subject` column computed by `subject`
+/// (an SQL expression) in the same statement.
+fn insert_with_subject(row: grant::ActiveModel, subject: Expr) -> Result<InsertStatement, DbErr> {
     let (mut columns, mut values) = (Vec::new(), Vec::new());
     for c in grant::Column::iter() {
         if matches!(c, grant::Column::Subject) {
@@ -101,14 +102,12 @@ async fn insert_with_subject<C: ConnectionTrait>(
             values.push(Expr::val(v));
         }
     }
-    let insert = Query::insert()
+    Ok(Query::insert()
         .into_table(grant::Entity)
         .columns(columns)
         .values(values)
         .map_err(|e| DbErr::Custom(e.to_string()))?
-        .to_owned();
-    conn.execute(&insert).await?;
-    Ok(())
+        .to_owned())
 }
 
 /// Redeems a code (RFC 6749 §4.1.3, RFC 7636 §4.6). A second redemption
