@@ -8,7 +8,8 @@
 //! - `ports`: the outside world behind traits (SMS, mail, identity
 //!   verifier, upstream providers) with development adapters;
 //! - `config`, `clock`, `net`: typed configuration, the injected clock,
-//!   client addresses behind proxies.
+//!   client addresses behind proxies;
+//! - `telemetry`: what the rules count for operators (`/metrics`).
 //!
 //! The `idp` crate holds the entries (pages, OAuth endpoints, app APIs, the
 //! CLI, the plugin host) and calls into this one.
@@ -19,3 +20,4 @@ pub mod domain;
 pub mod net;
 pub mod ports;
 pub mod store;
+pub mod telemetry;

@@ -8,7 +8,7 @@
 //! old paths (`idp::domain`, `crate::store` …).
 // The discovery document is one `json!` literal with many members.
 #![recursion_limit = "256"]
-pub use idp_core::{clock, config, crypto, domain, net, ports, store};
+pub use idp_core::{clock, config, crypto, domain, net, ports, store, telemetry};
 
 pub mod demo;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -541,6 +541,7 @@ pub async fn serve_until(
     signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     configure_allocator();
+    crate::kit::metrics::install();
     let upkeep = state.clone();
     let upkeep = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));

@@ -188,6 +188,12 @@ async fn l2_binding_and_refusals(b: Backend) {
     assert_eq!(replay.status(), 400, "a used flow cannot be replayed");
     let page = br.http.get(app.url("/identity")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("*三") && page.contains("data-level=\"2\""), "{page}");
+    // The authority's answers are counted for operators, by check and answer.
+    let metrics = api().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for outcome in ["pass", "mismatch", "rare_character"] {
+        let series = format!("idp_verifier_calls_total{{check=\"id\",outcome=\"{outcome}\"}} ");
+        assert!(metrics.lines().any(|l| l.starts_with(&series)), "{series} missing:\n{metrics}");
+    }
 }
 both!(l2_binding_and_refusals_both, super::l2_binding_and_refusals);
 

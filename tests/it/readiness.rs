@@ -73,8 +73,15 @@ both!(readiness_follows_the_database, super::readiness);
 /// The counters are per process and tests run side by side, so the test
 /// asserts on what it did itself being counted, not on exact totals.
 async fn metrics(backend: Backend) {
+    let sqlite = matches!(backend, Backend::Sqlite);
     let app = spawn(backend).await;
     let client = app.confidential().await;
+    // A password sign-in that succeeds (L1: one factor, not verified) and
+    // one that fails, counted by the core wherever they came from.
+    app.user("metricsuser").await;
+    sign_in(&app, &client, "metricsuser", &[]).await;
+    let end = Browser::new().run(&app, &auth_url(&app, &client, &[]), "metricsuser", "not-the-password").await;
+    assert!(matches!(end, End::Page(..)), "a wrong password reached the client");
     for _ in 0..2 {
         let res = api()
             .post(app.url("/token"))
@@ -102,7 +109,23 @@ async fn metrics(backend: Backend) {
     assert!(value("idp_http_requests_total{route=\"/token\",method=\"POST\",status=\"4xx\"}") >= 1);
     assert!(text.contains("# TYPE idp_http_request_duration_seconds histogram"));
     assert!(value("idp_http_request_duration_seconds_count{route=\"/token\",method=\"POST\"}") >= 3);
+    let sign_ins = "idp_sign_ins_total{method=\"password\",level=";
+    assert!(value(&format!("{sign_ins}\"L1\",outcome=\"success\"}}")) >= 1);
+    assert!(value(&format!("{sign_ins}\"none\",outcome=\"failed\"}}")) >= 1);
+    // The pool, and on SQLite the writer thread that committed the writes.
+    let backend = if sqlite { "sqlite" } else { "postgres" };
+    let max = value(&format!("idp_db_max_connections{{backend=\"{backend}\"}}"));
+    let open = value(&format!("idp_db_connections{{backend=\"{backend}\",state=\"busy\"}}"))
+        + value(&format!("idp_db_connections{{backend=\"{backend}\",state=\"idle\"}}"));
+    assert!((1..=max).contains(&open), "{open} connections open of {max}");
+    if sqlite {
+        assert!(value("idp_sqlite_writes_total") >= 1);
+        let commits = value("idp_sqlite_commits_total");
+        assert!((1..=value("idp_sqlite_writes_total")).contains(&commits));
+    } else {
+        assert!(!text.contains("idp_sqlite_writes_total"), "PostgreSQL has no SQLite writer");
+    }
     // Route templates, never raw paths: bounded label values.
     assert!(!text.contains(&client.id), "a client id leaked into a label");
 }
-both!(metrics_count_requests_and_tokens, super::metrics);
+both!(metrics_count_requests_tokens_sign_ins_and_the_pool, super::metrics);

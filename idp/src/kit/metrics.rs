@@ -6,6 +6,7 @@
 //! raw path), and the other labels are fixed vocabularies (grant types,
 //! sign-in methods, outcomes).
 use crate::server::AppState;
+use crate::telemetry::Count;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -76,6 +77,7 @@ struct Registry {
     tokens: Family<AtomicU64>,
     sms: Family<AtomicU64>,
     sms_receipts: Family<AtomicU64>,
+    verifier: Family<AtomicU64>,
 }
 
 fn registry() -> &'static Registry {
@@ -87,15 +89,39 @@ fn registry() -> &'static Registry {
         tokens: Family::new(),
         sms: Family::new(),
         sms_receipts: Family::new(),
+        verifier: Family::new(),
     })
 }
 
-/// A completed sign-in (`method`: the factor that signed the person in).
-pub fn sign_in(method: &str, outcome: &'static str) {
-    registry()
-        .sign_ins
-        .get(vec![("method", method.to_string()), ("outcome", outcome.to_string())])
-        .fetch_add(1, Ordering::Relaxed);
+/// Receives what the core counts (sign-ins, verifier calls): the rules
+/// that decide them count them, whatever entry reached them.
+struct CoreCounts;
+
+impl crate::telemetry::Sink for CoreCounts {
+    fn count(&self, event: Count) {
+        let r = registry();
+        let (family, labels) = match event {
+            Count::SignIn { method, level, outcome } => {
+                let method = serde_json::to_value(method).ok().and_then(|v| v.as_str().map(String::from));
+                let level = if level == 0 { "none".to_string() } else { format!("L{level}") };
+                let labels = vec![
+                    ("method", method.unwrap_or_default()),
+                    ("level", level),
+                    ("outcome", outcome.as_str().to_string()),
+                ];
+                (&r.sign_ins, labels)
+            }
+            Count::VerifierCall { check, outcome } => {
+                (&r.verifier, vec![("check", check.as_str().to_string()), ("outcome", outcome.to_string())])
+            }
+        };
+        family.get(labels).fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Connects the core's counters to this registry (once per process).
+pub fn install() {
+    crate::telemetry::install(Box::new(CoreCounts));
 }
 
 /// A token endpoint answer by grant type and outcome.
@@ -141,6 +167,33 @@ pub async fn track(req: Request, next: Next) -> Response {
     res
 }
 
+/// The database pool and, on SQLite, the writer thread.
+fn database(out: &mut String, s: &crate::store::StoreStats, backend: &str) {
+    let busy = (s.connections as usize).saturating_sub(s.idle);
+    let _ = writeln!(
+        out,
+        "# HELP idp_db_connections Pooled database connections by state.\n# TYPE idp_db_connections gauge\n\
+         idp_db_connections{{backend=\"{backend}\",state=\"busy\"}} {busy}\n\
+         idp_db_connections{{backend=\"{backend}\",state=\"idle\"}} {}\n\
+         # HELP idp_db_max_connections The pool's bound.\n# TYPE idp_db_max_connections gauge\n\
+         idp_db_max_connections{{backend=\"{backend}\"}} {}",
+        s.idle, s.max_connections
+    );
+    if let Some(w) = s.writer {
+        for (name, help, v) in [
+            ("idp_sqlite_writes_total", "Writes handed to the SQLite writer thread.", w.jobs),
+            ("idp_sqlite_commits_total", "Transactions the SQLite writer thread committed them in.", w.commits),
+            (
+                "idp_sqlite_group_splits_total",
+                "Groups rolled back and rerun one by one after a write failed.",
+                w.splits,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
+    }
+}
+
 fn labels_text(labels: &Labels, extra: Option<(&str, &str)>) -> String {
     let mut parts: Vec<String> =
         labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
@@ -180,7 +233,19 @@ pub async fn render(State(state): State<AppState>) -> Response {
         let _ = writeln!(out, "{name}_sum{} {sum}", labels_text(&labels, None));
         let _ = writeln!(out, "{name}_count{} {count}", labels_text(&labels, None));
     }
-    counters(&mut out, "idp_sign_ins_total", "Completed sign-ins by method and outcome.", &r.sign_ins);
+    counters(
+        &mut out,
+        "idp_sign_ins_total",
+        "Sign-ins by method, assurance level reached (none when refused) and outcome.",
+        &r.sign_ins,
+    );
+    counters(
+        &mut out,
+        "idp_verifier_calls_total",
+        "Identity verifier calls by check and answer (or error).",
+        &r.verifier,
+    );
+    database(&mut out, &state.store.stats(), state.store.backend_name());
     counters(&mut out, "idp_tokens_total", "Token endpoint answers by grant type and outcome.", &r.tokens);
     counters(&mut out, "idp_sms_total", "SMS code sends, and refusals by the A7 limits.", &r.sms);
     counters(&mut out, "idp_sms_receipts_total", "SMS delivery receipts from the vendor, by status.", &r.sms_receipts);

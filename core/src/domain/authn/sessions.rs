@@ -156,13 +156,14 @@ pub struct Completed<'a> {
     pub now: i64,
 }
 
-/// Audits a completed sign-in (`sign_in`, success). Failures and locks are
-/// audited by the throttle, where they are counted.
+/// Audits a completed sign-in (`sign_in`, success) and returns the
+/// session's assurance level. Failures and locks are audited by the
+/// throttle, where they are counted.
 pub async fn signed_in<C: ConnectionTrait>(
     db: &C,
     done: Completed<'_>,
     cfg: &assurance::AssuranceConfig,
-) -> Result<(), DbErr> {
+) -> Result<u8, DbErr> {
     let s = done.session;
     let proofing = assurance::proofing_level(db, &s.user_id).await?;
     let level = assurance::level(proofing, &s.factors, done.now, cfg);
@@ -173,7 +174,8 @@ pub async fn signed_in<C: ConnectionTrait>(
     }
     let subject = format!("session:{}", s.sid);
     let e = Event::new("sign_in", Actor::User(&s.user_id), &subject).detail(&detail).ip(done.ip);
-    crate::domain::audit::record(db, e, done.now).await
+    crate::domain::audit::record(db, e, done.now).await?;
+    Ok(level)
 }
 
 /// Records a further factor (step-up) in a live session. The level may

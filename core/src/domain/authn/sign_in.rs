@@ -26,6 +26,7 @@ use crate::domain::tokens::authorize::AuthRequest;
 use crate::ports::sms::SmsPurpose;
 use crate::store::Store;
 use crate::store::entities::user;
+use crate::telemetry::{self, Count, SignInOutcome};
 
 /// A password attempt as typed on the sign-in form.
 pub struct PasswordAttempt<'a> {
@@ -77,6 +78,22 @@ pub struct PasswordServices<'a> {
 /// captcha and the password are checked, so a wrong captcha is a failed
 /// attempt too.
 pub async fn password_sign_in(s: PasswordServices<'_>, a: PasswordAttempt<'_>) -> DomainResult<PasswordOutcome> {
+    let outcome = password_attempt(s, a).await?;
+    let counted = match &outcome {
+        // A success is counted where the session is made (`finish`).
+        PasswordOutcome::Verified(_) | PasswordOutcome::MissingFields { .. } => None,
+        PasswordOutcome::Locked { .. } => Some(SignInOutcome::Locked),
+        PasswordOutcome::CaptchaWrong => Some(SignInOutcome::CaptchaWrong),
+        PasswordOutcome::Failed { .. } => Some(SignInOutcome::Failed),
+        PasswordOutcome::Suspended { .. } => Some(SignInOutcome::Suspended),
+    };
+    if let Some(outcome) = counted {
+        telemetry::count(Count::SignIn { method: Factor::Password, level: 0, outcome });
+    }
+    Ok(outcome)
+}
+
+async fn password_attempt(s: PasswordServices<'_>, a: PasswordAttempt<'_>) -> DomainResult<PasswordOutcome> {
     let key = throttle::citizen_key(s.users, a.identifier).await?;
     let (account, by_ip) = throttle::failures(s.store, &key, a.ip, a.now).await?;
     let risky = throttle::risky(account, by_ip);
@@ -119,12 +136,17 @@ pub enum SmsOutcome {
 /// A3: a citizen signs in with a code sent to their phone.
 pub async fn sms_sign_in(sms: &SmsCodes, users: &UserService, phone: &str, code: &str) -> DomainResult<SmsOutcome> {
     let Ok(phone) = PhoneNumber::parse(phone) else { return Ok(SmsOutcome::BadPhone) };
+    let failed = || telemetry::count(Count::SignIn { method: Factor::Sms, level: 0, outcome: SignInOutcome::Failed });
     if !sms.verify(phone.as_str(), SmsPurpose::Login, code).await? {
+        failed();
         return Ok(SmsOutcome::CodeWrong);
     }
     Ok(match users.find_by_login(phone.as_str()).await? {
         Some(u) if !u.disabled => SmsOutcome::Verified(Box::new(u)),
-        _ => SmsOutcome::NoAccount,
+        _ => {
+            failed();
+            SmsOutcome::NoAccount
+        }
     })
 }
 
@@ -246,12 +268,13 @@ pub async fn finish(
         None => format!("enterprise:{}", a.enterprise_id),
     });
     let done = sessions::Completed { session: &established.1, method, acting: acting_label.as_deref(), ip, now };
-    sessions::signed_in(&txn, done, cfg.assurance).await?;
+    let level = sessions::signed_in(&txn, done, cfg.assurance).await?;
     if let Some((req_id, mut r)) = request {
         crate::domain::staff::stats::bump(&txn, "sign_in_app", &format!("client={}", r.client_id), now).await?;
         r.login_done = true;
         pending::update(&txn, req_id, &r).await?;
     }
     txn.commit().await?;
+    telemetry::count(Count::SignIn { method, level, outcome: SignInOutcome::Success });
     Ok(Finished::Session(established.0, established.1))
 }

@@ -16,6 +16,7 @@ use crate::ports::notify::Notices;
 use crate::ports::sms::SmsPurpose;
 use crate::store::Store;
 use crate::store::entities::user;
+use crate::telemetry::{self, Count, SignInOutcome};
 use sea_orm::{ActiveModelTrait, DbErr, Set};
 
 /// A refusal, named by the locale key of its message.
@@ -119,8 +120,11 @@ pub async fn change_password<N: Notices>(
     let (cookie, s) = sessions::establish(db, None, sign_in, &svc.config.session).await?;
     let (cookie, s) = sessions::add_factor(db, &s, Factor::Password, c.now).await?.unwrap_or((cookie, s));
     let done = sessions::Completed { session: &s, method: Factor::Password, acting: None, ip: Some(c.ip), now: c.now };
-    if let Err(e) = sessions::signed_in(db, done, &svc.config.assurance).await {
-        tracing::error!("audit of the sign-in after a password change: {e}");
+    match sessions::signed_in(db, done, &svc.config.assurance).await {
+        Ok(level) => {
+            telemetry::count(Count::SignIn { method: Factor::Password, level, outcome: SignInOutcome::Success })
+        }
+        Err(e) => tracing::error!("audit of the sign-in after a password change: {e}"),
     }
     Ok(PasswordChanged::Done(cookie))
 }

@@ -5,6 +5,7 @@
 //! real provider with signed requests, retries and a circuit breaker.
 use crate::domain::identity::documents::{Document, DocumentNumber, PersonName, Validity};
 use crate::domain::identity::users::PhoneNumber;
+use crate::telemetry::{self, Check, Count};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::Arc;
@@ -271,31 +272,62 @@ impl Verifier {
 
 impl IdentityVerifier for Verifier {
     async fn check_id(&self, doc: &Document) -> Result<Verdict, VerifierError> {
-        match self {
+        let verdict = match self {
             Verifier::Sandbox(s) => s.check_id(doc).await,
             Verifier::Http(h) => h.check_id(doc).await,
-        }
+        };
+        counted(Check::Id, verdict)
     }
     async fn check_face(&self, doc: &Document, sample: &FaceSample) -> Result<Verdict, VerifierError> {
-        match self {
+        let verdict = match self {
             Verifier::Sandbox(s) => s.check_face(doc, sample).await,
             Verifier::Http(h) => h.check_face(doc, sample).await,
-        }
+        };
+        counted(Check::Face, verdict)
     }
     async fn check_bank_card(&self, card: &BankCardCheck) -> Result<Verdict, VerifierError> {
-        match self {
+        let verdict = match self {
             Verifier::Sandbox(s) => s.check_bank_card(card).await,
             Verifier::Http(h) => h.check_bank_card(card).await,
-        }
+        };
+        counted(Check::BankCard, verdict)
     }
     async fn check_in_person(
         &self,
         assertion: &str,
         now: i64,
     ) -> Result<Result<InPersonClaims, Outcome>, VerifierError> {
-        match self {
+        let claims = match self {
             Verifier::Sandbox(s) => s.check_in_person(assertion, now).await,
             Verifier::Http(h) => h.check_in_person(assertion, now).await,
+        };
+        let outcome = match &claims {
+            Ok(Ok(_)) => Outcome::Pass.as_str(),
+            Ok(Err(o)) => o.as_str(),
+            Err(e) => e.as_label(),
+        };
+        telemetry::count(Count::VerifierCall { check: Check::InPerson, outcome });
+        claims
+    }
+}
+
+/// Counts a verifier call by what it answered (every adapter, every caller).
+fn counted(check: Check, verdict: Result<Verdict, VerifierError>) -> Result<Verdict, VerifierError> {
+    let outcome = match &verdict {
+        Ok(v) => v.outcome.as_str(),
+        Err(e) => e.as_label(),
+    };
+    telemetry::count(Count::VerifierCall { check, outcome });
+    verdict
+}
+
+impl VerifierError {
+    /// The error's metric label.
+    pub fn as_label(&self) -> &'static str {
+        match self {
+            VerifierError::Timeout => "timeout",
+            VerifierError::Unavailable(_) => "unavailable",
+            VerifierError::CircuitOpen => "circuit_open",
         }
     }
 }

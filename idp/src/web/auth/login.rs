@@ -269,7 +269,6 @@ pub async fn finish(
         }
     };
     let then = who.then;
-    crate::kit::metrics::sign_in(&format!("{method:?}").to_lowercase(), "success");
     // A remembered device keeps a persistent cookie; otherwise it ends with the browser.
     let max_age = remember.then_some(sessions::REMEMBER_SECONDS);
     let jar = jar.add(cookies::build(state, cookies::SESSION, cookie, max_age));
