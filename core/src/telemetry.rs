@@ -14,6 +14,9 @@ pub enum Count {
     SignIn { method: Factor, level: u8, outcome: SignInOutcome },
     /// A call to the identity verifier (B2–B4).
     VerifierCall { check: Check, outcome: &'static str },
+    /// An SMS code: `sent`, `refused_limit` (A7 limits or the vendor's
+    /// own) or `failed` (the gateway did not take it).
+    Sms { outcome: &'static str },
 }
 
 /// How a sign-in ended, as counted.

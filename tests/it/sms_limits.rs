@@ -7,6 +7,7 @@ use crate::support::*;
 
 async fn rolling_hour(backend: Backend) {
     let app = spawn(backend).await;
+    let (sent_before, refused_before) = (sms_counted(&app, "sent").await, sms_counted(&app, "refused_limit").await);
     let b = Browser::new();
     let phone = "13700006666";
     let sent = |status: u16, i: usize, html: &str| assert_eq!(status, 200, "send {i}: {html}");
@@ -38,5 +39,16 @@ async fn rolling_hour(backend: Backend) {
     let day = app.state.pages.text("zh-CN", "sms_too_frequent_day");
     let day = day.split("{minutes}").next().unwrap();
     assert!(html.contains(day), "the day's limit is named: {html}");
+    // Operators see the sends and the refusals (other tests in this process
+    // may add to the counters meanwhile, never take away).
+    assert!(sms_counted(&app, "sent").await >= sent_before + 10);
+    assert!(sms_counted(&app, "refused_limit").await >= refused_before + 2);
+}
+
+/// `idp_sms_total{outcome=…}` at `/metrics` (0 before the first).
+async fn sms_counted(app: &TestApp, outcome: &str) -> u64 {
+    let text = api().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let series = format!("idp_sms_total{{outcome=\"{outcome}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&series)).map_or(0, |v| v.parse().unwrap())
 }
 both!(sms_limits_are_rolling_windows, super::rolling_hour);

@@ -93,7 +93,7 @@ fn registry() -> &'static Registry {
     })
 }
 
-/// Receives what the core counts (sign-ins, verifier calls): the rules
+/// Receives what the core counts (sign-ins, verifier calls, SMS codes): the rules
 /// that decide them count them, whatever entry reached them.
 struct CoreCounts;
 
@@ -114,6 +114,7 @@ impl crate::telemetry::Sink for CoreCounts {
             Count::VerifierCall { check, outcome } => {
                 (&r.verifier, vec![("check", check.as_str().to_string()), ("outcome", outcome.to_string())])
             }
+            Count::Sms { outcome } => (&r.sms, vec![("outcome", outcome.to_string())]),
         };
         family.get(labels).fetch_add(1, Ordering::Relaxed);
     }
@@ -135,11 +136,6 @@ pub fn token(grant: &str, outcome: &'static str) {
         .tokens
         .get(vec![("grant_type", grant.to_string()), ("outcome", outcome.to_string())])
         .fetch_add(1, Ordering::Relaxed);
-}
-
-/// An SMS code send: `sent`, or `refused_limit` (A7 limits).
-pub fn sms(outcome: &'static str) {
-    registry().sms.get(vec![("outcome", outcome.to_string())]).fetch_add(1, Ordering::Relaxed);
 }
 
 /// A new SMS delivery receipt by vendor and status.
@@ -247,7 +243,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
     );
     database(&mut out, &state.store.stats(), state.store.backend_name());
     counters(&mut out, "idp_tokens_total", "Token endpoint answers by grant type and outcome.", &r.tokens);
-    counters(&mut out, "idp_sms_total", "SMS code sends, and refusals by the A7 limits.", &r.sms);
+    counters(&mut out, "idp_sms_total", "SMS codes sent, refused by the A7 limits, or failed at the gateway.", &r.sms);
     counters(&mut out, "idp_sms_receipts_total", "SMS delivery receipts from the vendor, by status.", &r.sms_receipts);
     // Plugins: enabled and healthy, from the shared state every node sees.
     if let Ok(reports) = state.plugins.report().await {

@@ -8,6 +8,7 @@ use crate::ports::sms::{SmsGateway, SmsMessage, SmsPurpose};
 use crate::store;
 use crate::store::Store;
 use crate::store::entities::sms_code;
+use crate::telemetry::{self, Count};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, Set};
@@ -113,6 +114,24 @@ impl SmsCodes {
         ip: &str,
         text: impl Fn(&str) -> String,
     ) -> Result<(), SendError> {
+        let sent = self.deliver(phone, purpose, key, ip, text).await;
+        let outcome = match &sent {
+            Ok(()) => "sent",
+            Err(SendError::TooFrequent(_)) => "refused_limit",
+            Err(_) => "failed",
+        };
+        telemetry::count(Count::Sms { outcome });
+        sent
+    }
+
+    async fn deliver(
+        &self,
+        phone: &str,
+        purpose: SmsPurpose,
+        key: &str,
+        ip: &str,
+        text: impl Fn(&str) -> String,
+    ) -> Result<(), SendError> {
         let code = self.issue(phone, key, ip).await?;
         let now = self.clock.now();
         let msg = SmsMessage {
@@ -132,7 +151,11 @@ impl SmsCodes {
     /// Counts a send that is not made (nobody to send to) against the same
     /// limits, so the answer — "too frequent" included — does not tell.
     pub async fn count_unsent(&self, phone: &str, ip: &str) -> Result<(), SendError> {
-        self.reserve(phone, ip).await
+        let counted = self.reserve(phone, ip).await;
+        if let Err(SendError::TooFrequent(_)) = counted {
+            telemetry::count(Count::Sms { outcome: "refused_limit" });
+        }
+        counted
     }
 
     /// Counts the send against the recipient's limits and stores a fresh

@@ -165,12 +165,8 @@ pub async fn send_code_detailed(state: &AppState, locale: &str, r: CodeRequest<'
         Delivery::CountOnly => state.sms_codes.count_unsent(phone.as_str(), ip).await,
     };
     match sent {
-        Ok(()) => {
-            crate::kit::metrics::sms("sent");
-            Sent { notice: Notice::Info(text("sms_sent")), field: None, wait: RESEND_WAIT }
-        }
+        Ok(()) => Sent { notice: Notice::Info(text("sms_sent")), field: None, wait: RESEND_WAIT },
         Err(SendError::TooFrequent(secs)) => {
-            crate::kit::metrics::sms("refused_limit");
             let key = if secs > 3600 { "sms_too_frequent_day" } else { "sms_too_frequent" };
             let notice = Notice::Error(text(key).replace("{minutes}", &((secs + 59) / 60).to_string()));
             Sent { notice, field: Some("phone"), wait: secs.min(RESEND_WAIT) }
