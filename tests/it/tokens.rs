@@ -388,3 +388,34 @@ async fn userinfo_rules(b: Backend) {
     assert_eq!(res.status(), 403);
 }
 both!(userinfo_get_post_and_errors, super::userinfo_rules);
+
+/// Writes that go together (a grant and its code) stand or fall together
+/// on both databases: on PostgreSQL they are one statement, on SQLite one
+/// unit of the writer's group commit.
+async fn writes_together_are_all_or_nothing(backend: Backend) {
+    use sea_orm::sea_query::{Alias, Query};
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn(backend).await;
+    let db = &app.state.store;
+    db.execute_unprepared("CREATE TABLE together_probe (k TEXT PRIMARY KEY)").await.unwrap();
+    let insert = |k: &str| -> Statement {
+        let q = Query::insert()
+            .into_table(Alias::new("together_probe"))
+            .columns([Alias::new("k")])
+            .values_panic([k.into()])
+            .to_owned();
+        db.get_database_backend().build(&q)
+    };
+    let count = || async {
+        let q = Statement::from_string(db.get_database_backend(), "SELECT k FROM together_probe ORDER BY k");
+        db.query_all_raw(q).await.unwrap().iter().map(|r| r.try_get::<String>("", "k").unwrap()).collect::<Vec<_>>()
+    };
+    idp::store::write_together(db, vec![insert("a"), insert("b"), insert("c")]).await.unwrap();
+    assert_eq!(count().await, ["a", "b", "c"]);
+    // The last write fails (a duplicate key): the first does not stand.
+    assert!(idp::store::write_together(db, vec![insert("d"), insert("a")]).await.is_err());
+    // The first fails: the last does not stand either.
+    assert!(idp::store::write_together(db, vec![insert("b"), insert("e")]).await.is_err());
+    assert_eq!(count().await, ["a", "b", "c"]);
+}
+both!(writes_together_are_all_or_nothing_both, super::writes_together_are_all_or_nothing);

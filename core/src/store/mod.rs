@@ -359,23 +359,78 @@ pub async fn begin_write(db: &Store) -> Result<WriteTxn, DbErr> {
 }
 
 /// Runs statements that only write (no read decides what they write) so
-/// that they stand or fall together. On a SQLite file they go to the
-/// writer thread as one unit of its group commit (no writer turn held
-/// across the caller's own awaits); elsewhere they run in a [`begin_write`]
-/// transaction. Each statement's result, in order.
-pub async fn write_together(db: &Store, stmts: Vec<sea_orm::Statement>) -> Result<Vec<sea_orm::ExecResult>, DbErr> {
+/// that they stand or fall together, in as few waits as each database
+/// allows:
+/// - on a SQLite file they go to the writer thread as one unit of its
+///   group commit (no writer turn held across the caller's own awaits);
+/// - on PostgreSQL they are one statement, each write but the last a
+///   data-modifying `WITH` query, which PostgreSQL runs exactly once and
+///   atomically with the rest: one round trip instead of four for two
+///   inserts in a transaction;
+/// - elsewhere (in-memory SQLite) in a [`begin_write`] transaction.
+pub async fn write_together(db: &Store, stmts: Vec<sea_orm::Statement>) -> Result<(), DbErr> {
     if let Some(group) = &db.2
         && let Some(done) = group.batch(stmts.clone()).await
     {
-        return done;
+        return done.map(|_| ());
+    }
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        return db.execute_raw(postgres_one_statement(stmts)).await.map(|_| ());
     }
     let txn = begin_write(db).await?;
-    let mut done = Vec::with_capacity(stmts.len());
     for stmt in stmts {
-        done.push(txn.execute_raw(stmt).await?);
+        txn.execute_raw(stmt).await?;
     }
-    txn.commit().await?;
-    Ok(done)
+    txn.commit().await
+}
+
+/// `WITH w0 AS (first), w1 AS (second) … last`, the placeholders of each
+/// part numbered on from those before it.
+fn postgres_one_statement(stmts: Vec<sea_orm::Statement>) -> sea_orm::Statement {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    let last = stmts.len().saturating_sub(1);
+    for (i, stmt) in stmts.into_iter().enumerate() {
+        let part = renumber_placeholders(&stmt.sql, values.len());
+        match i {
+            _ if i == last => {
+                if i > 0 {
+                    sql.push(' ');
+                }
+                sql.push_str(&part);
+            }
+            0 => sql.push_str(&format!("WITH w0 AS ({part})")),
+            _ => sql.push_str(&format!(", w{i} AS ({part})")),
+        }
+        values.extend(stmt.values.map(|v| v.0).unwrap_or_default());
+    }
+    sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)
+}
+
+/// PostgreSQL's `$n` placeholders in `sql` moved up by `by`; quoted
+/// identifiers and string literals are left as they are.
+fn renumber_placeholders(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                out.push_str(&format!("${}", n + by));
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Applies pending migrations. When there are none it only reads, so CLI
@@ -678,6 +733,20 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    #[test]
+    fn placeholders_move_up_outside_quotes() {
+        let sql = r#"INSERT INTO "t$1" ("a", "b") VALUES ($1, '$2 it''s'), ($10, $2)"#;
+        assert_eq!(renumber_placeholders(sql, 3), r#"INSERT INTO "t$1" ("a", "b") VALUES ($4, '$2 it''s'), ($13, $5)"#);
+        let one =
+            |sql: &str, v: i64| sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, [v.into()]);
+        let joined = postgres_one_statement(vec![
+            one("INSERT INTO a (x) VALUES ($1)", 1),
+            one("INSERT INTO b (y) VALUES ($1)", 2),
+        ]);
+        assert_eq!(joined.sql, "WITH w0 AS (INSERT INTO a (x) VALUES ($1)) INSERT INTO b (y) VALUES ($2)");
+        assert_eq!(joined.values.unwrap().0, vec![1i64.into(), 2i64.into()]);
+    }
+
     /// Writes handed over together stand or fall together, inside a group
     /// with others and alone, without taking the others down with them.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -697,7 +766,7 @@ mod tests {
         };
         let together = |keys: &[&str]| {
             let (store, stmts) = (store.clone(), keys.iter().map(|k| stmt(k)).collect());
-            tokio::spawn(async move { write_together(&store, stmts).await.map(|r| r.len()) })
+            tokio::spawn(async move { write_together(&store, stmts).await })
         };
         let single = |k: &str| {
             let (store, stmt) = (store.clone(), stmt(k));
@@ -731,7 +800,7 @@ mod tests {
         }
         held.commit().await.unwrap();
         assert!(failing.await.unwrap().is_err());
-        assert_eq!(whole.await.unwrap().unwrap(), 2);
+        whole.await.unwrap().unwrap();
         assert_eq!(first.await.unwrap().unwrap(), 1);
         assert_eq!(last.await.unwrap().unwrap(), 1);
         assert!(group.counts().2 >= 1, "the group with the failing unit was split");
